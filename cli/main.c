@@ -1,0 +1,7 @@
+#include "sluice/common.h"
+#include <stdio.h>
+int main(void)
+{
+	puts("sluice");
+	return 0;
+}

@@ -1,0 +1,121 @@
+/*
+ * core/chunkstore.h - content-addressed chunk storage.
+ *
+ * Chunks are identified by BLAKE2b-256 of their bytes. They are appended to
+ * pack files under <repo>/sluice/packs/ (one pack per writing process at a
+ * time, append-only, self-describing: magic + version header, records that
+ * each carry their id and length, and a trailer index written last). A pack
+ * is fsynced, and its directory, before anything refers to its chunks.
+ * LMDB under <repo>/sluice/index/ maps chunk id -> (pack, offset, length);
+ * it is derived data, rebuilt from the packs by sluice_chunkstore__reindex.
+ *
+ * A manifest describes one large file as the ordered list of its chunks
+ * plus the whole file's size and BLAKE2b-256; it is stored as a git blob.
+ */
+#ifndef SLUICE_CORE_CHUNKSTORE_H
+#define SLUICE_CORE_CHUNKSTORE_H
+
+#include "internal.h"
+
+typedef struct sluice_chunkstore sluice_chunkstore;
+
+typedef struct {
+	unsigned char id[SLUICE_B2_LEN];
+	uint64_t len;
+} sluice_chunkref;
+
+typedef struct {
+	uint64_t size;                      /* whole file's bytes */
+	unsigned char b2[SLUICE_B2_LEN];    /* BLAKE2b-256 of the whole file */
+	size_t nchunks;
+	sluice_chunkref *chunks;
+} sluice_manifest;
+
+/*
+ * A region of a file to chunk. Safetensors files are cut at the header and
+ * at every tensor boundary first; within a region, `cdc` selects
+ * content-defined chunking (~64 KiB average) over fixed 64 KiB pieces.
+ */
+typedef struct {
+	uint64_t off, len;
+	int cdc;
+} sluice_region;
+
+/* Statistics of one ingest, for progress output and the benchmark. */
+typedef struct {
+	uint64_t bytes_in;        /* bytes read */
+	uint64_t chunks;          /* chunks in the manifest */
+	uint64_t new_chunks;      /* chunks not already stored */
+	uint64_t new_bytes;       /* bytes of those */
+} sluice_ingest_stats;
+
+/*
+ * Open the store rooted at dir (the repository's sluice/ directory),
+ * creating packs/ and index/ if missing. Clears stale LMDB readers.
+ */
+int sluice_chunkstore__open(sluice_chunkstore **out, sluice_ctx *ctx, const char *dir);
+/* Close; an unfinished pack is abandoned (its chunks are unreferenced). */
+void sluice_chunkstore__free(sluice_chunkstore *cs);
+
+/* 1 if the chunk is stored, 0 if not, negative on error. */
+int sluice_chunkstore__has(sluice_chunkstore *cs, const unsigned char id[SLUICE_B2_LEN]);
+
+/*
+ * Store a chunk unless present. The data are appended to this process's
+ * open pack; they are durable only after sluice_chunkstore__commit.
+ */
+int sluice_chunkstore__put(sluice_chunkstore *cs, const unsigned char id[SLUICE_B2_LEN],
+			   const void *data, size_t len, int *was_new);
+
+/*
+ * Make everything put so far durable: write the pack trailer, fsync the
+ * pack and the packs directory, then record the chunks in LMDB.
+ */
+int sluice_chunkstore__commit(sluice_chunkstore *cs);
+
+/* Read a chunk into out (replacing its contents), verifying its id. */
+int sluice_chunkstore__get(sluice_chunkstore *cs, const unsigned char id[SLUICE_B2_LEN],
+			   sluice_buf *out);
+
+/*
+ * Chunk, hash (on all the context's threads) and store a file. regions may
+ * be NULL, meaning one CDC region over the whole file. The regions must
+ * tile [0, size) in order. Fills out (caller disposes) and stats (may be
+ * NULL). The whole file's BLAKE2b-256 is computed alongside.
+ */
+int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
+			      sluice_ingest_stats *stats, int fd, uint64_t size,
+			      const sluice_region *regions, size_t nregions, const char *name);
+
+/*
+ * Write the file a manifest describes to fd, verifying every chunk and the
+ * whole-file digest as it goes. name is used in messages.
+ */
+int sluice_chunkstore__materialize(sluice_chunkstore *cs, const sluice_manifest *m, int fd,
+				   const char *name);
+
+/* Rebuild the LMDB index from the pack files. Reports counts in *chunks. */
+int sluice_chunkstore__reindex(sluice_chunkstore *cs, uint64_t *chunks);
+
+/*
+ * Check every pack (header, records' ids against their bytes, trailer) and
+ * that the index matches the packs. Each problem is passed to report (one
+ * line of text); returns 0 if none, SLUICE_ECORRUPT if any.
+ */
+int sluice_chunkstore__verify(sluice_chunkstore *cs,
+			      void (*report)(void *data, const char *problem), void *data);
+
+/*
+ * Manifest encoding: text, one field per line, parsed strictly:
+ *   sluice-manifest 1
+ *   size <decimal>
+ *   blake2b <64 hex>
+ *   chunk <64 hex> <decimal length>     (repeated, in file order)
+ * The chunk lengths must add up to size.
+ */
+int sluice_manifest__encode(sluice_ctx *ctx, const sluice_manifest *m, sluice_buf *out);
+int sluice_manifest__parse(sluice_ctx *ctx, sluice_manifest *out, const unsigned char *data,
+			   size_t len, const char *name);
+void sluice_manifest__dispose(sluice_manifest *m);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * core/io.c - every write, fsync and allocation of libsluice's own goes
+ * through here, so the fault hook in the context can fail any one of them
+ * (SQLite's sqlite3FaultSim idea) and tests can check what happens.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int faulted(sluice_ctx *ctx, sluice_fault_op op, const char *what)
+{
+	return ctx->fault && ctx->fault(ctx->fault_data, op, what ? what : "");
+}
+
+void *sluice__malloc(sluice_ctx *ctx, size_t n)
+{
+	void *p = NULL;
+
+	if (!faulted(ctx, SLUICE_FAULT_ALLOC, "malloc"))
+		p = malloc(n ? n : 1);
+	if (!p)
+		sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory allocating %zu bytes", n);
+	return p;
+}
+
+void *sluice__calloc(sluice_ctx *ctx, size_t n, size_t size)
+{
+	void *p = NULL;
+
+	if (!faulted(ctx, SLUICE_FAULT_ALLOC, "calloc"))
+		p = calloc(n ? n : 1, size ? size : 1);
+	if (!p)
+		sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory allocating %zu x %zu bytes", n,
+				  size);
+	return p;
+}
+
+void *sluice__realloc(sluice_ctx *ctx, void *old, size_t n)
+{
+	void *p = NULL;
+
+	if (!faulted(ctx, SLUICE_FAULT_ALLOC, "realloc"))
+		p = realloc(old, n ? n : 1);
+	if (!p)
+		sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory allocating %zu bytes", n);
+	return p;
+}
+
+char *sluice__strdup(sluice_ctx *ctx, const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *p = sluice__malloc(ctx, n);
+
+	if (p)
+		memcpy(p, s, n);
+	return p;
+}
+
+int sluice_io__write_all(sluice_ctx *ctx, int fd, const void *buf, size_t len, const char *what)
+{
+	const unsigned char *p = buf;
+
+	if (faulted(ctx, SLUICE_FAULT_WRITE, what)) {
+		errno = EIO;
+		return sluice_ctx__oserror(ctx, "cannot write %s", what);
+	}
+	while (len > 0) {
+		ssize_t n = write(fd, p, len > (1u << 30) ? (1u << 30) : len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return sluice_ctx__oserror(ctx, "cannot write %s", what);
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return SLUICE_OK;
+}
+
+int sluice_io__pwrite_all(sluice_ctx *ctx, int fd, const void *buf, size_t len, off_t off,
+			  const char *what)
+{
+	const unsigned char *p = buf;
+
+	if (faulted(ctx, SLUICE_FAULT_WRITE, what)) {
+		errno = EIO;
+		return sluice_ctx__oserror(ctx, "cannot write %s", what);
+	}
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len > (1u << 30) ? (1u << 30) : len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return sluice_ctx__oserror(ctx, "cannot write %s", what);
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return SLUICE_OK;
+}
+
+int sluice_io__pread_all(sluice_ctx *ctx, int fd, void *buf, size_t len, off_t off,
+			 const char *what)
+{
+	unsigned char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(fd, p, len > (1u << 30) ? (1u << 30) : len, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return sluice_ctx__oserror(ctx, "cannot read %s", what);
+		}
+		if (n == 0)
+			return sluice_ctx__error(ctx, SLUICE_ECORRUPT,
+						 "%s is shorter than expected (%zu bytes missing at offset %lld)",
+						 what, len, (long long)off);
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return SLUICE_OK;
+}
+
+int sluice_io__fsync(sluice_ctx *ctx, int fd, const char *what)
+{
+	if (faulted(ctx, SLUICE_FAULT_FSYNC, what)) {
+		errno = EIO;
+		return sluice_ctx__oserror(ctx, "cannot fsync %s", what);
+	}
+	while (fsync(fd) < 0) {
+		if (errno != EINTR)
+			return sluice_ctx__oserror(ctx, "cannot fsync %s", what);
+	}
+	return SLUICE_OK;
+}
+
+int sluice_io__fsync_dir(sluice_ctx *ctx, const char *dirpath)
+{
+	int fd, error;
+
+	fd = open(dirpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return sluice_ctx__oserror(ctx, "cannot open directory %s", dirpath);
+	error = sluice_io__fsync(ctx, fd, dirpath);
+	close(fd);
+	return error;
+}
+
+int sluice_io__read_file(sluice_ctx *ctx, unsigned char **out, size_t *outlen, const char *path,
+			 size_t cap)
+{
+	struct stat st;
+	unsigned char *buf = NULL;
+	int fd, error;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return sluice_ctx__error(ctx, SLUICE_ENOTFOUND, "%s does not exist", path);
+		return sluice_ctx__oserror(ctx, "cannot open %s", path);
+	}
+	if (fstat(fd, &st) < 0) {
+		error = sluice_ctx__oserror(ctx, "cannot stat %s", path);
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "%s is not a regular file", path);
+		goto done;
+	}
+	if ((uint64_t)st.st_size > cap) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+					  "%s is too large (%lld bytes, limit %zu)", path,
+					  (long long)st.st_size, cap);
+		goto done;
+	}
+	if (!(buf = sluice__malloc(ctx, (size_t)st.st_size + 1))) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	if ((error = sluice_io__pread_all(ctx, fd, buf, (size_t)st.st_size, 0, path)) < 0)
+		goto done;
+	buf[st.st_size] = '\0';
+	*out = buf;
+	*outlen = (size_t)st.st_size;
+	buf = NULL;
+done:
+	free(buf);
+	close(fd);
+	return error;
+}
+
+int sluice_io__write_file_atomic(sluice_ctx *ctx, const char *path, const void *buf, size_t len,
+				 int mode)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	char *slash;
+	int fd, error;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp) ||
+	    snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return sluice_ctx__oserror(ctx, "cannot create %s", tmp);
+	if ((error = sluice_io__write_all(ctx, fd, buf, len, path)) < 0 ||
+	    (error = sluice_io__fsync(ctx, fd, path)) < 0) {
+		close(fd);
+		unlink(tmp);
+		return error;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		error = sluice_ctx__oserror(ctx, "cannot rename %s to %s", tmp, path);
+		unlink(tmp);
+		return error;
+	}
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		strcpy(dir, ".");
+	return sluice_io__fsync_dir(ctx, dir);
+}
+
+int sluice_io__mkdirs(sluice_ctx *ctx, const char *path, int mode)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+	char *p;
+
+	if (n == 0 || n >= sizeof(buf))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "bad directory path '%s'", path);
+	memcpy(buf, path, n + 1);
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
+			return sluice_ctx__oserror(ctx, "cannot create directory %s", buf);
+		*p = '/';
+	}
+	if (mkdir(buf, (mode_t)mode) < 0 && errno != EEXIST)
+		return sluice_ctx__oserror(ctx, "cannot create directory %s", buf);
+	return SLUICE_OK;
+}

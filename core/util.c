@@ -1,0 +1,220 @@
+/*
+ * core/util.c - byte buffers, hex, BLAKE2b, UTF-8 and path-safety checks.
+ */
+#include "internal.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sluice_buf__grow(sluice_ctx *ctx, sluice_buf *b, size_t extra)
+{
+	size_t need, cap;
+	unsigned char *p;
+
+	if (sluice__add_ovf(&need, b->len, extra) < 0 || sluice__add_ovf(&need, need, 1) < 0)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "buffer size overflow");
+	if (need <= b->cap)
+		return SLUICE_OK;
+	cap = b->cap ? b->cap : 64;
+	while (cap < need) {
+		if (cap > SIZE_MAX / 2) {
+			cap = need;
+			break;
+		}
+		cap *= 2;
+	}
+	if (!(p = sluice__realloc(ctx, b->ptr, cap)))
+		return SLUICE_ENOMEM;
+	b->ptr = p;
+	b->cap = cap;
+	return SLUICE_OK;
+}
+
+int sluice_buf__put(sluice_ctx *ctx, sluice_buf *b, const void *data, size_t len)
+{
+	int error;
+
+	if ((error = sluice_buf__grow(ctx, b, len)) < 0)
+		return error;
+	if (len)
+		memcpy(b->ptr + b->len, data, len);
+	b->len += len;
+	b->ptr[b->len] = '\0';
+	return SLUICE_OK;
+}
+
+int sluice_buf__puts(sluice_ctx *ctx, sluice_buf *b, const char *s)
+{
+	return sluice_buf__put(ctx, b, s, strlen(s));
+}
+
+int sluice_buf__printf(sluice_ctx *ctx, sluice_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n, error;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return sluice_ctx__error(ctx, SLUICE_ERROR, "format error");
+	if ((error = sluice_buf__grow(ctx, b, (size_t)n)) < 0)
+		return error;
+	va_start(ap, fmt);
+	vsnprintf((char *)b->ptr + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return SLUICE_OK;
+}
+
+int sluice_buf__cstr(sluice_ctx *ctx, sluice_buf *b)
+{
+	int error;
+
+	if ((error = sluice_buf__grow(ctx, b, 0)) < 0)
+		return error;
+	b->ptr[b->len] = '\0';
+	return SLUICE_OK;
+}
+
+void sluice_buf__dispose(sluice_buf *b)
+{
+	if (!b)
+		return;
+	free(b->ptr);
+	b->ptr = NULL;
+	b->len = b->cap = 0;
+}
+
+void sluice__hex(char *out, const unsigned char *in, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * len] = '\0';
+}
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int sluice__unhex(unsigned char *out, size_t len, const char *hex)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		int hi = hexval((unsigned char)hex[2 * i]);
+		int lo = hi < 0 ? -1 : hexval((unsigned char)hex[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+void sluice__b2(unsigned char out[SLUICE_B2_LEN], const void *data, size_t len)
+{
+	crypto_generichash(out, SLUICE_B2_LEN, data, len, NULL, 0);
+}
+
+bool sluice__utf8_valid(const unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		if (len - i - 1 < n)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
+bool sluice__path_safe(const char *path, size_t len, const char **why)
+{
+	size_t i, start = 0;
+
+	if (len == 0) {
+		*why = "empty name";
+		return false;
+	}
+	if (len > 4096) {
+		*why = "path longer than 4096 bytes";
+		return false;
+	}
+	if (memchr(path, '\0', len)) {
+		*why = "name contains a NUL byte";
+		return false;
+	}
+	if (path[0] == '/') {
+		*why = "absolute path";
+		return false;
+	}
+	if (memchr(path, '\\', len)) {
+		*why = "name contains a backslash";
+		return false;
+	}
+	for (i = 0; i <= len; i++) {
+		if (i < len && path[i] != '/')
+			continue;
+		size_t n = i - start;
+		if (n == 0) {
+			*why = "empty path component";
+			return false;
+		}
+		if (n > 255) {
+			*why = "path component longer than 255 bytes";
+			return false;
+		}
+		if ((n == 1 && path[start] == '.') ||
+		    (n == 2 && path[start] == '.' && path[start + 1] == '.')) {
+			*why = "'.' or '..' component escapes the directory";
+			return false;
+		}
+		start = i + 1;
+	}
+	if (!sluice__utf8_valid((const unsigned char *)path, len)) {
+		*why = "name is not valid UTF-8";
+		return false;
+	}
+	return true;
+}

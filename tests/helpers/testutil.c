@@ -1,0 +1,225 @@
+/*
+ * tests/helpers/testutil.c - see testutil.h.
+ */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+char *tu_mkdtemp(const char *tag)
+{
+	const char *base = getenv("TMPDIR");
+	char *p;
+	size_t n;
+
+	if (!base || !*base)
+		base = "/tmp";
+	n = strlen(base) + strlen(tag) + 32;
+	p = malloc(n);
+	assert_non_null(p);
+	snprintf(p, n, "%s/sluice-%s-XXXXXX", base, tag);
+	assert_non_null(mkdtemp(p));
+	return p;
+}
+
+void tu_rmtree(const char *path)
+{
+	char cmd[8192];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "warning: could not remove %s\n", path);
+}
+
+static void mkparents(const char *path)
+{
+	char buf[4096];
+	char *p;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (p = buf + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(buf, 0755);
+			*p = '/';
+		}
+	}
+}
+
+void tu_write(const char *path, const void *data, size_t len)
+{
+	FILE *f;
+
+	mkparents(path);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+unsigned char *tu_read(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char *buf;
+	long n;
+
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)n;
+	return buf;
+}
+
+static char *slurp_fd(int fd)
+{
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	ssize_t n;
+
+	assert_non_null(buf);
+	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
+		len += (size_t)n;
+		if (cap - len < 2) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			assert_non_null(buf);
+		}
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+tu_run_result tu_sh(const char *const *env, const char *fmt, ...)
+{
+	tu_run_result r = {0};
+	char cmd[16384];
+	char outpath[] = "/tmp/sluice-tu-out-XXXXXX";
+	char errpath[] = "/tmp/sluice-tu-err-XXXXXX";
+	int ofd, efd, status;
+	pid_t pid;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	ofd = mkstemp(outpath);
+	efd = mkstemp(errpath);
+	assert_true(ofd >= 0 && efd >= 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(devnull, 0);
+		dup2(ofd, 1);
+		dup2(efd, 2);
+		for (const char *const *e = env; e && *e; e++)
+			putenv((char *)*e);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	lseek(ofd, 0, SEEK_SET);
+	lseek(efd, 0, SEEK_SET);
+	r.out = slurp_fd(ofd);
+	r.err = slurp_fd(efd);
+	close(ofd);
+	close(efd);
+	unlink(outpath);
+	unlink(errpath);
+	return r;
+}
+
+void tu_run_dispose(tu_run_result *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+static int cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void digest_walk(crypto_generichash_state *hs, const char *root, const char *rel)
+{
+	char path[4096];
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel);
+	if (!(d = opendir(path)))
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (!strcmp(de->d_name, "lock.mdb"))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			names = realloc(names, cap * sizeof(*names));
+		}
+		names[n++] = strdup(de->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmpstr);
+	for (size_t i = 0; i < n; i++) {
+		char sub[4096], full[8200];
+		struct stat st;
+
+		snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", names[i]);
+		snprintf(full, sizeof(full), "%s/%s", root, sub);
+		if (lstat(full, &st) < 0)
+			continue;
+		crypto_generichash_update(hs, (const unsigned char *)sub, strlen(sub) + 1);
+		crypto_generichash_update(hs, (const unsigned char *)&st.st_mode, sizeof(st.st_mode));
+		if (S_ISDIR(st.st_mode)) {
+			digest_walk(hs, root, sub);
+		} else if (S_ISREG(st.st_mode)) {
+			size_t len;
+			unsigned char *data = tu_read(full, &len);
+			if (data) {
+				crypto_generichash_update(hs, data, len);
+				free(data);
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+}
+
+void tu_tree_digest(const char *dir, char out[65])
+{
+	crypto_generichash_state st;
+	unsigned char h[32];
+	static const char digits[] = "0123456789abcdef";
+
+	crypto_generichash_init(&st, NULL, 0, 32);
+	digest_walk(&st, dir, "");
+	crypto_generichash_final(&st, h, 32);
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = digits[h[i] >> 4];
+		out[2 * i + 1] = digits[h[i] & 15];
+	}
+	out[64] = '\0';
+}

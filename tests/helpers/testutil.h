@@ -1,0 +1,49 @@
+/*
+ * tests/helpers/testutil.h - helpers shared by the cmocka tests: temporary
+ * directories, running the sluice program, and fingerprints of a directory
+ * tree so a test can assert that a refused command changed nothing.
+ */
+#ifndef SLUICE_TESTUTIL_H
+#define SLUICE_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* A fresh directory under $TMPDIR (or /tmp); the caller frees the string. */
+char *tu_mkdtemp(const char *tag);
+/* rm -rf */
+void tu_rmtree(const char *path);
+/* Write a file (creating parent directories). */
+void tu_write(const char *path, const void *data, size_t len);
+/* Read a whole file; NULL if missing. *len receives the size. */
+unsigned char *tu_read(const char *path, size_t *len);
+
+/* Result of running a program. */
+typedef struct {
+	int status;   /* exit code, or 128+signal */
+	char *out;    /* captured stdout, NUL-terminated */
+	char *err;    /* captured stderr, NUL-terminated */
+} tu_run_result;
+
+/*
+ * Run a shell command line (sh -c) with the given environment additions
+ * (NULL-terminated "K=V" list, may be NULL), capturing stdout and stderr.
+ */
+tu_run_result tu_sh(const char *const *env, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void tu_run_dispose(tu_run_result *r);
+
+/*
+ * A digest over every path, type, mode and content below dir (sorted walk):
+ * equal digests mean nothing was added, removed or changed. LMDB's lock file
+ * and the reader table are excluded since readers legitimately touch them.
+ */
+void tu_tree_digest(const char *dir, char out[65]);
+
+/* The sluice program under test. */
+#define TU_SLUICE SLUICE_BINARY
+
+#endif
