@@ -1,7 +1,191 @@
-#include "sluice/common.h"
+/*
+ * cli/main.c - sluice's entry point: global options, dispatch, help and
+ * exit codes (docs/cli.md).
+ */
+#include "cli.h"
+
+#include <stdarg.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const exit_codes_text =
+	"Exit codes:\n"
+	"  0  success\n"
+	"  1  a check said no (verification failed, signature refused)\n"
+	"  2  a check was inconclusive\n"
+	"  3  usage error\n"
+	"  4  bad input refused; nothing was changed\n"
+	"  5  I/O or internal error\n";
+
+int cli_usage(const char *cmd, const char *fmt, ...)
 {
-	puts("sluice");
+	va_list ap;
+
+	fprintf(stderr, "sluice %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see 'sluice help %s')\n", cmd);
+	return SLUICE_EXIT_USAGE;
+}
+
+int cli_fail(cli_env *env, int error)
+{
+	const char *msg = sluice_ctx_errmsg(env->ctx);
+
+	fprintf(stderr, "sluice: error: %s\n", *msg ? msg : sluice_strerror(error));
+	return sluice_exit_code(error);
+}
+
+int cli_open(cli_env *env, sluice_repo **out)
+{
+	int error = sluice_repo_open(out, env->ctx, env->repo_dir);
+
+	if (error < 0)
+		return cli_fail(env, error);
+	if (isatty(2))
+		sluice_repo_set_progress(*out, cli_progress, NULL);
 	return 0;
+}
+
+void cli_print_json(const char *report)
+{
+	json_error_t jerr;
+	json_t *v = json_loads(report, 0, &jerr);
+	char *s = v ? json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+
+	puts(s ? s : report);
+	free(s);
+	json_decref(v);
+}
+
+json_t *cli_parse(const char *report)
+{
+	json_error_t jerr;
+	return report ? json_loads(report, 0, &jerr) : NULL;
+}
+
+void cli_progress(void *data, const char *what, uint64_t done, uint64_t total)
+{
+	(void)data;
+	if (total)
+		fprintf(stderr, "\r%s: %3u%% (%llu/%llu MiB)", what,
+			(unsigned)(done * 100 / total), (unsigned long long)(done >> 20),
+			(unsigned long long)(total >> 20));
+	else
+		fprintf(stderr, "\r%s: %llu MiB", what, (unsigned long long)(done >> 20));
+	if (done >= total)
+		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+static void print_overview(FILE *f)
+{
+	fprintf(f, "sluice - signed, gated, content-addressed updates for deployed language "
+		   "models\n\nusage: sluice [-C DIR] COMMAND [ARGS]\n\nCommands:\n");
+	for (const cli_command *c = cli_commands; c->name; c++)
+		fprintf(f, "  %s\n", c->usage);
+	fprintf(f, "\nGlobal options:\n  -C DIR   the repository (default: $SLUICE_REPO, else "
+		   "the current directory)\n\n%s\n'sluice help COMMAND' describes one "
+		   "command.\n",
+		exit_codes_text);
+}
+
+static const cli_command *find_command(const char *name)
+{
+	for (const cli_command *c = cli_commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+static int cmd_help_impl(int argc, char **argv)
+{
+	char joined[128] = "";
+	const cli_command *c;
+
+	if (argc <= 1) {
+		print_overview(stdout);
+		return 0;
+	}
+	/* "help key new" and "help key" both work. */
+	snprintf(joined, sizeof(joined), "%s%s%s", argv[1], argc > 2 ? " " : "",
+		 argc > 2 ? argv[2] : "");
+	if (!(c = find_command(joined)) && !(c = find_command(argv[1]))) {
+		int any = 0;
+		for (c = cli_commands; c->name; c++) {
+			if (!strncmp(c->name, argv[1], strlen(argv[1])) &&
+			    c->name[strlen(argv[1])] == ' ') {
+				printf("%s%s\n\n%s\n", any ? "\n" : "", c->usage, c->help);
+				any = 1;
+			}
+		}
+		if (any)
+			return 0;
+		fprintf(stderr, "sluice help: no command '%s'\n", argv[1]);
+		return SLUICE_EXIT_USAGE;
+	}
+	printf("usage: %s\n\n%s\n\n%s", c->usage, c->help, exit_codes_text);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	cli_env env = {0};
+	const cli_command *c = NULL;
+	int i = 1, rc;
+	char joined[128];
+
+	env.repo_dir = getenv("SLUICE_REPO");
+	if (!env.repo_dir || !*env.repo_dir)
+		env.repo_dir = ".";
+	while (i < argc && argv[i][0] == '-') {
+		if (!strcmp(argv[i], "-C") && i + 1 < argc) {
+			env.repo_dir = argv[i + 1];
+			i += 2;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			print_overview(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			puts("sluice 0.1.0");
+			return 0;
+		} else {
+			fprintf(stderr, "sluice: unknown option %s\n", argv[i]);
+			print_overview(stderr);
+			return SLUICE_EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		print_overview(stderr);
+		return SLUICE_EXIT_USAGE;
+	}
+	if (!strcmp(argv[i], "help"))
+		return cmd_help_impl(argc - i, argv + i);
+	/* Two-word commands ("key new", "propose base") take precedence. */
+	if (i + 1 < argc) {
+		snprintf(joined, sizeof(joined), "%s %s", argv[i], argv[i + 1]);
+		if ((c = find_command(joined)))
+			i++;
+	}
+	if (!c && !(c = find_command(argv[i]))) {
+		fprintf(stderr, "sluice: no command '%s'\n", argv[i]);
+		print_overview(stderr);
+		return SLUICE_EXIT_USAGE;
+	}
+	for (int k = i + 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
+			printf("usage: %s\n\n%s\n\n%s", c->usage, c->help, exit_codes_text);
+			return 0;
+		}
+	}
+	if (sluice_global_init() < 0 || sluice_ctx_new(&env.ctx) < 0) {
+		fprintf(stderr, "sluice: cannot initialise libraries\n");
+		return SLUICE_EXIT_INTERNAL;
+	}
+	rc = c->run(&env, argc - i, argv + i);
+	sluice_ctx_free(env.ctx);
+	sluice_global_shutdown();
+	return rc;
 }

@@ -1,0 +1,49 @@
+/*
+ * cli/cli.h - the sluice program: argument parsing, output helpers and the
+ * command table. The program uses only libsluice's public headers.
+ */
+#ifndef SLUICE_CLI_H
+#define SLUICE_CLI_H
+
+#include "sluice/common.h"
+#include "sluice/keys.h"
+#include "sluice/repo.h"
+#include "sluice/version.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Parsed arguments of one command: positionals and options. */
+typedef struct {
+	int argc;
+	char **argv;
+	const char *repo_dir; /* -C DIR, $SLUICE_REPO, or "." */
+	bool json;
+	sluice_ctx *ctx;
+} cli_env;
+
+typedef struct {
+	const char *name;
+	int (*run)(cli_env *env, int argc, char **argv);
+	const char *usage;
+	const char *help;
+} cli_command;
+
+extern const cli_command cli_commands[];
+
+/* Print the library's error and return the exit code for it. */
+int cli_fail(cli_env *env, int error);
+/* A usage error: message to stderr, returns SLUICE_EXIT_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Open the repository selected by -C. */
+int cli_open(cli_env *env, sluice_repo **out);
+/* Print a JSON report (for --json) and free it. */
+void cli_print_json(const char *report);
+/* Parse a report for human output; NULL if it does not parse. */
+json_t *cli_parse(const char *report);
+
+/* Progress on stderr when it is a terminal. */
+void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);
+
+#endif

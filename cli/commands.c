@@ -1,0 +1,672 @@
+/*
+ * cli/commands.c - one function per sluice command, and the command table
+ * that drives dispatch and help.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LIST 64
+
+/* Option parsing shared by the commands: the flag's value, or NULL. */
+static const char *take_value(int argc, char **argv, int *k, const char *cmd)
+{
+	if (*k + 1 >= argc) {
+		cli_usage(cmd, "%s needs a value", argv[*k]);
+		return NULL;
+	}
+	return argv[++*k];
+}
+
+static int done_report(cli_env *env, int error, char *report, void (*human)(json_t *))
+{
+	if (error < 0) {
+		free(report);
+		return cli_fail(env, error);
+	}
+	if (env->json) {
+		cli_print_json(report);
+	} else if (human) {
+		json_t *v = cli_parse(report);
+		if (v)
+			human(v);
+		json_decref(v);
+	}
+	sluice_free(report);
+	return 0;
+}
+
+/* ---- init -------------------------------------------------------------- */
+
+static void human_init(json_t *v)
+{
+	json_t *k;
+	size_t i;
+
+	printf("Initialised sluice repository in %s\nRoot keys pinned:\n",
+	       json_string_value(json_object_get(v, "path")));
+	json_array_foreach(json_object_get(v, "root_keys"), i, k)
+		printf("  %-16s %s\n", json_string_value(json_object_get(k, "name")),
+		       json_string_value(json_object_get(k, "fingerprint")));
+}
+
+static int cmd_init(cli_env *env, int argc, char **argv)
+{
+	const char *roots[MAX_LIST];
+	size_t nroots = 0;
+	const char *dir = NULL;
+	char *report = NULL;
+	int error;
+
+	for (int k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--root-key")) {
+			const char *v = take_value(argc, argv, &k, "init");
+			if (!v)
+				return SLUICE_EXIT_USAGE;
+			if (nroots == MAX_LIST)
+				return cli_usage("init", "too many root keys");
+			roots[nroots++] = v;
+		} else if (!strcmp(argv[k], "--json")) {
+			env->json = true;
+		} else if (argv[k][0] == '-') {
+			return cli_usage("init", "unknown option %s", argv[k]);
+		} else if (!dir) {
+			dir = argv[k];
+		} else {
+			return cli_usage("init", "unexpected argument %s", argv[k]);
+		}
+	}
+	if (!dir)
+		dir = env->repo_dir;
+	error = sluice_repo_init(NULL, env->ctx, dir, roots, nroots, &report);
+	return done_report(env, error, report, human_init);
+}
+
+/* ---- keys -------------------------------------------------------------- */
+
+static void human_key(json_t *v)
+{
+	json_t *r;
+	size_t i;
+
+	printf("%s key %s %s\nroles:", json_is_true(json_object_get(v, "created")) ? "Created" : "Registered",
+	       json_string_value(json_object_get(v, "name")),
+	       json_string_value(json_object_get(v, "fingerprint")));
+	json_array_foreach(json_object_get(v, "roles"), i, r) printf(" %s", json_string_value(r));
+	printf("\n");
+}
+
+static int cmd_key_new(cli_env *env, int argc, char **argv)
+{
+	const char *roles[MAX_LIST], *name = NULL, *signer = NULL;
+	size_t nroles = 0;
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int error, rc;
+
+	for (int k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--role")) {
+			const char *v = take_value(argc, argv, &k, "key new");
+			if (!v)
+				return SLUICE_EXIT_USAGE;
+			if (nroles == MAX_LIST)
+				return cli_usage("key new", "too many roles");
+			roles[nroles++] = v;
+		} else if (!strcmp(argv[k], "--signer")) {
+			if (!(signer = take_value(argc, argv, &k, "key new")))
+				return SLUICE_EXIT_USAGE;
+		} else if (!strcmp(argv[k], "--json")) {
+			env->json = true;
+		} else if (argv[k][0] == '-') {
+			return cli_usage("key new", "unknown option %s", argv[k]);
+		} else if (!name) {
+			name = argv[k];
+		} else {
+			return cli_usage("key new", "unexpected argument %s", argv[k]);
+		}
+	}
+	if (!name)
+		return cli_usage("key new", "which key? give a NAME");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_key_new(repo, name, roles, nroles, signer, &report);
+	rc = done_report(env, error, report, human_key);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static void human_key_list(json_t *v)
+{
+	json_t *k, *r;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(v, "keys"), i, k)
+	{
+		printf("%-16s %s ", json_string_value(json_object_get(k, "name")),
+		       json_string_value(json_object_get(k, "fingerprint")));
+		json_array_foreach(json_object_get(k, "roles"), j, r)
+			printf("%s%s", j ? "," : "", json_string_value(r));
+		printf("\n");
+	}
+}
+
+static int cmd_key_list(cli_env *env, int argc, char **argv)
+{
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc;
+
+	for (int k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--json"))
+			env->json = true;
+		else
+			return cli_usage("key list", "unexpected argument %s", argv[k]);
+	}
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	rc = done_report(env, sluice_key_list(repo, &report), report, human_key_list);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static int cmd_key_export(cli_env *env, int argc, char **argv)
+{
+	const char *name = NULL;
+	int format = 0, error, rc;
+	sluice_repo *repo = NULL;
+	char *out = NULL;
+
+	for (int k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--allowed-signers"))
+			format = SLUICE_KEY_EXPORT_ALLOWED_SIGNERS;
+		else if (!strcmp(argv[k], "--openssh"))
+			format = SLUICE_KEY_EXPORT_OPENSSH;
+		else if (!strcmp(argv[k], "--all"))
+			name = "--all";
+		else if (argv[k][0] == '-')
+			return cli_usage("key export", "unknown option %s", argv[k]);
+		else if (!name)
+			name = argv[k];
+		else
+			return cli_usage("key export", "unexpected argument %s", argv[k]);
+	}
+	if (!format)
+		return cli_usage("key export", "choose --allowed-signers or --openssh");
+	if (!name)
+		return cli_usage("key export", "which key? give a NAME or --all");
+	/* A local key can be exported as OpenSSH without a repository. */
+	if (sluice_repo_open(&repo, env->ctx, env->repo_dir) < 0) {
+		repo = NULL;
+		if (format != SLUICE_KEY_EXPORT_OPENSSH)
+			return cli_fail(env, SLUICE_ENOTFOUND);
+		sluice_ctx_clear_error(env->ctx);
+	}
+	error = sluice_key_export(env->ctx, repo, name, format, &out);
+	sluice_repo_free(repo);
+	if (error < 0)
+		return cli_fail(env, error);
+	fputs(out, stdout);
+	sluice_free(out);
+	return 0;
+	(void)rc;
+}
+
+/* ---- propose ----------------------------------------------------------- */
+
+typedef struct {
+	sluice_propose_opts opts;
+	const char *sources[MAX_LIST];
+	const char *positional;
+	const char *name;
+	double scale;
+	sluice_memory_edit edits[MAX_LIST];
+	size_t nedits;
+} propose_args;
+
+/* Parse the options every propose shares, plus kind-specific ones. */
+static int parse_propose(cli_env *env, propose_args *a, int argc, char **argv, const char *cmd,
+			 int is_lora, int is_memory)
+{
+	memset(a, 0, sizeof(*a));
+	a->opts.sources = a->sources;
+	a->scale = 1.0;
+	a->opts.key = getenv("SLUICE_KEY");
+	for (int k = 1; k < argc; k++) {
+		const char *o = argv[k];
+		const char **slot = NULL;
+
+		if (!strcmp(o, "--json")) {
+			env->json = true;
+			continue;
+		}
+		if (!strcmp(o, "--onto"))
+			slot = &a->opts.onto;
+		else if (!strcmp(o, "-m") || !strcmp(o, "--message"))
+			slot = &a->opts.message;
+		else if (!strcmp(o, "--key"))
+			slot = &a->opts.key;
+		else if (!strcmp(o, "--target-suite"))
+			slot = &a->opts.target_suite;
+		else if (!strcmp(o, "--method"))
+			slot = &a->opts.method;
+		else if (!strcmp(o, "--code-revision"))
+			slot = &a->opts.code_revision;
+		else if (is_lora && !strcmp(o, "--name"))
+			slot = &a->name;
+		if (slot) {
+			if (!(*slot = take_value(argc, argv, &k, cmd)))
+				return SLUICE_EXIT_USAGE;
+			continue;
+		}
+		if (!strcmp(o, "--source")) {
+			const char *v = take_value(argc, argv, &k, cmd);
+			if (!v)
+				return SLUICE_EXIT_USAGE;
+			if (a->opts.nsources == MAX_LIST)
+				return cli_usage(cmd, "too many --source");
+			a->sources[a->opts.nsources++] = v;
+		} else if (is_lora && !strcmp(o, "--scale")) {
+			const char *v = take_value(argc, argv, &k, cmd);
+			char *end;
+			if (!v)
+				return SLUICE_EXIT_USAGE;
+			errno = 0;
+			a->scale = strtod(v, &end);
+			if (errno || *end || end == v)
+				return cli_usage(cmd, "--scale wants a number, not '%s'", v);
+		} else if (is_memory && (!strcmp(o, "--add") || !strcmp(o, "--remove") ||
+					 !strcmp(o, "--replace"))) {
+			sluice_memory_edit *e = &a->edits[a->nedits];
+			if (a->nedits == MAX_LIST)
+				return cli_usage(cmd, "too many edits");
+			if (!strcmp(o, "--add")) {
+				e->op = SLUICE_MEMORY_ADD;
+				if (!(e->file = take_value(argc, argv, &k, cmd)))
+					return SLUICE_EXIT_USAGE;
+			} else if (!strcmp(o, "--remove")) {
+				e->op = SLUICE_MEMORY_REMOVE;
+				if (!(e->name = take_value(argc, argv, &k, cmd)))
+					return SLUICE_EXIT_USAGE;
+			} else {
+				e->op = SLUICE_MEMORY_REPLACE;
+				if (k + 2 >= argc)
+					return cli_usage(cmd, "--replace needs NAME FILE");
+				e->name = argv[++k];
+				e->file = argv[++k];
+			}
+			a->nedits++;
+		} else if (o[0] == '-' && o[1]) {
+			return cli_usage(cmd, "unknown option %s", o);
+		} else if (!a->positional && !is_memory) {
+			a->positional = o;
+		} else {
+			return cli_usage(cmd, "unexpected argument %s", o);
+		}
+	}
+	if (!a->opts.key)
+		return cli_usage(cmd, "which key signs the proposal? give --key NAME (or set "
+				      "SLUICE_KEY)");
+	return 0;
+}
+
+static void human_propose(json_t *v)
+{
+	const char *kind = json_string_value(json_object_get(v, "kind"));
+	json_t *d = json_object_get(v, "details"), *x;
+	size_t i;
+
+	if (json_is_true(json_object_get(v, "existing")))
+		fprintf(stderr, "identical %s update already proposed onto this parent\n", kind);
+	else
+		fprintf(stderr, "proposed %s update\n", kind);
+	if (json_array_size(json_object_get(d, "dropped_adapters"))) {
+		fprintf(stderr, "adapters trained on the old base were dropped:");
+		json_array_foreach(json_object_get(d, "dropped_adapters"), i, x)
+			fprintf(stderr, " %s", json_string_value(x));
+		fprintf(stderr, "\n");
+	}
+	/* The version id alone on the last line of stdout, for scripts. */
+	printf("%s\n", json_string_value(json_object_get(v, "version")));
+}
+
+static int cmd_propose(cli_env *env, int argc, char **argv, const char *kind)
+{
+	char cmd[32], id[41], *report = NULL;
+	sluice_repo *repo = NULL;
+	propose_args a;
+	int rc, error;
+
+	snprintf(cmd, sizeof(cmd), "propose %s", kind);
+	if ((rc = parse_propose(env, &a, argc, argv, cmd, !strcmp(kind, "lora"),
+				!strcmp(kind, "memory"))))
+		return rc;
+	if (strcmp(kind, "memory") && !a.positional)
+		return cli_usage(cmd, "missing %s", !strcmp(kind, "replay") ? "FILE.jsonl" : "DIR");
+	if (strcmp(kind, "base") && !a.opts.onto)
+		return cli_usage(cmd, "needs --onto VERSION");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	if (!strcmp(kind, "base"))
+		error = sluice_propose_base(repo, id, &a.opts, a.positional, &report);
+	else if (!strcmp(kind, "lora"))
+		error = sluice_propose_lora(repo, id, &a.opts, a.positional, a.name, a.scale,
+					    &report);
+	else if (!strcmp(kind, "memory"))
+		error = sluice_propose_memory(repo, id, &a.opts, a.edits, a.nedits, &report);
+	else
+		error = sluice_propose_replay(repo, id, &a.opts, a.positional, &report);
+	rc = done_report(env, error, report, human_propose);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static int cmd_propose_base(cli_env *env, int argc, char **argv)
+{
+	return cmd_propose(env, argc, argv, "base");
+}
+static int cmd_propose_lora(cli_env *env, int argc, char **argv)
+{
+	return cmd_propose(env, argc, argv, "lora");
+}
+static int cmd_propose_memory(cli_env *env, int argc, char **argv)
+{
+	return cmd_propose(env, argc, argv, "memory");
+}
+static int cmd_propose_replay(cli_env *env, int argc, char **argv)
+{
+	return cmd_propose(env, argc, argv, "replay");
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+static void human_log(json_t *v)
+{
+	json_t *e;
+	size_t i;
+
+	json_array_foreach(json_object_get(v, "versions"), i, e)
+		printf("%.12s  %-6s  %s  %-12s  %s\n", json_string_value(json_object_get(e, "version")),
+		       json_string_value(json_object_get(e, "kind")),
+		       json_string_value(json_object_get(e, "time")),
+		       json_string_value(json_object_get(e, "proposer")),
+		       json_string_value(json_object_get(e, "summary")));
+}
+
+static void human_show(json_t *v)
+{
+	json_t *u = json_object_get(v, "update"), *s = json_object_get(v, "state"), *x, *f;
+	json_t *prov = json_object_get(u, "provenance");
+	size_t i, j;
+
+	printf("version  %s\nkind     %s\nsummary  %s\nproposer %s (%s)\ncreated  %s\nparent   %s\n",
+	       json_string_value(json_object_get(v, "version")),
+	       json_string_value(json_object_get(u, "kind")),
+	       json_string_value(json_object_get(u, "summary")),
+	       json_string_value(json_object_get(json_object_get(u, "proposer"), "name")),
+	       json_string_value(json_object_get(json_object_get(u, "proposer"), "fingerprint")),
+	       json_string_value(json_object_get(u, "created")),
+	       json_is_string(json_object_get(u, "parent"))
+		       ? json_string_value(json_object_get(u, "parent"))
+		       : "(none)");
+	if (json_is_string(json_object_get(u, "target_suite")))
+		printf("target   %s\n", json_string_value(json_object_get(u, "target_suite")));
+	json_array_foreach(json_object_get(prov, "sources"), i, x)
+		printf("source   %s=%s (declared by the proposer)\n",
+		       json_string_value(json_object_get(x, "name")),
+		       json_string_value(json_object_get(x, "digest")));
+	printf("\nstate:\n");
+	if (json_is_object(json_object_get(s, "base"))) {
+		json_t *bf = json_object_get(json_object_get(s, "base"), "files");
+		uint64_t bytes = 0;
+		json_array_foreach(bf, i, f) bytes +=
+			(uint64_t)json_integer_value(json_object_get(f, "size"));
+		printf("  base      %zu files, %.1f MiB\n", json_array_size(bf), bytes / 1048576.0);
+	}
+	json_array_foreach(json_object_get(s, "adapters"), i, x)
+		printf("  adapter   %zu. %s (r=%lld, %zu modules, scale %g)\n", i + 1,
+		       json_string_value(json_object_get(x, "name")),
+		       json_integer_value(json_object_get(x, "r")),
+		       json_array_size(json_object_get(x, "modules")),
+		       json_number_value(json_object_get(x, "scale")));
+	json_array_foreach(json_object_get(s, "memory"), i, x)
+		printf("  memory    %s (%lld bytes)\n", json_string_value(json_object_get(x, "name")),
+		       json_integer_value(json_object_get(json_object_get(x, "file"), "size")));
+	json_array_foreach(json_object_get(s, "replay"), i, x)
+		printf("  replay    %s (%lld records)\n", json_string_value(json_object_get(x, "name")),
+		       json_integer_value(json_object_get(x, "count")));
+	(void)j;
+}
+
+static void human_diff(json_t *v)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(v, "changes"), i, c)
+	{
+		printf("%-8s %-8s %s\n", json_string_value(json_object_get(c, "change")),
+		       json_string_value(json_object_get(c, "component")),
+		       json_string_value(json_object_get(c, "path")));
+		if (json_is_string(json_object_get(c, "patch")))
+			fputs(json_string_value(json_object_get(c, "patch")), stdout);
+	}
+	if (json_array_size(json_object_get(v, "changes")) == 0)
+		printf("no changes\n");
+}
+
+static void human_checkout(json_t *v)
+{
+	printf("checked out %.12s into %s: %lld files, %lld bytes, every digest verified\n",
+	       json_string_value(json_object_get(v, "version")),
+	       json_string_value(json_object_get(v, "directory")),
+	       json_integer_value(json_object_get(v, "files")),
+	       json_integer_value(json_object_get(v, "bytes")));
+}
+
+static void human_verify(json_t *v)
+{
+	json_t *p, *c = json_object_get(v, "checked");
+	size_t i;
+
+	json_array_foreach(json_object_get(v, "problems"), i, p)
+		printf("problem: %s\n", json_string_value(p));
+	printf("%s: %lld journal entries, %lld versions, %lld files, %lld chunks checked\n",
+	       json_is_true(json_object_get(v, "ok")) ? "ok" : "FAILED",
+	       json_integer_value(json_object_get(c, "journal_entries")),
+	       json_integer_value(json_object_get(c, "versions")),
+	       json_integer_value(json_object_get(c, "files")),
+	       json_integer_value(json_object_get(c, "chunks")));
+}
+
+static void human_reindex(json_t *v)
+{
+	printf("index rebuilt: %lld chunks\n", json_integer_value(json_object_get(v, "chunks")));
+}
+
+/* Commands taking N positionals and --json. */
+static int simple(cli_env *env, int argc, char **argv, const char *cmd, int min, int max,
+		  const char **pos)
+{
+	int n = 0;
+
+	for (int k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--json"))
+			env->json = true;
+		else if (argv[k][0] == '-' && argv[k][1])
+			return cli_usage(cmd, "unknown option %s", argv[k]);
+		else if (n < max)
+			pos[n++] = argv[k];
+		else
+			return cli_usage(cmd, "unexpected argument %s", argv[k]);
+	}
+	if (n < min)
+		return cli_usage(cmd, "missing argument");
+	return 0;
+}
+
+static int cmd_log(cli_env *env, int argc, char **argv)
+{
+	const char *pos[1] = {NULL};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc;
+
+	if ((rc = simple(env, argc, argv, "log", 0, 1, pos)) || (rc = cli_open(env, &repo)))
+		return rc;
+	rc = done_report(env, sluice_version_log(repo, pos[0], &report), report, human_log);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static int cmd_show(cli_env *env, int argc, char **argv)
+{
+	const char *pos[1] = {NULL};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc;
+
+	if ((rc = simple(env, argc, argv, "show", 1, 1, pos)) || (rc = cli_open(env, &repo)))
+		return rc;
+	rc = done_report(env, sluice_version_show(repo, pos[0], &report), report, human_show);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static int cmd_diff(cli_env *env, int argc, char **argv)
+{
+	const char *pos[2] = {NULL, NULL};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc;
+
+	if ((rc = simple(env, argc, argv, "diff", 2, 2, pos)) || (rc = cli_open(env, &repo)))
+		return rc;
+	rc = done_report(env, sluice_version_diff(repo, pos[0], pos[1], &report), report,
+			 human_diff);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static int cmd_checkout(cli_env *env, int argc, char **argv)
+{
+	const char *pos[2] = {NULL, NULL};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc;
+
+	if ((rc = simple(env, argc, argv, "checkout", 2, 2, pos)) || (rc = cli_open(env, &repo)))
+		return rc;
+	rc = done_report(env, sluice_version_checkout(repo, pos[0], pos[1], &report), report,
+			 human_checkout);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static int cmd_verify(cli_env *env, int argc, char **argv)
+{
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc, error;
+
+	if ((rc = simple(env, argc, argv, "verify", 0, 0, NULL)) || (rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_repo_verify(repo, &report);
+	sluice_repo_free(repo);
+	if (error == SLUICE_ECORRUPT && report) {
+		/* The report says what is wrong; the exit code says "no". */
+		done_report(env, 0, report, human_verify);
+		fprintf(stderr, "sluice: verify: %s\n", sluice_ctx_errmsg(env->ctx));
+		return SLUICE_EXIT_NO;
+	}
+	return done_report(env, error, report, human_verify);
+}
+
+static int cmd_reindex(cli_env *env, int argc, char **argv)
+{
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc;
+
+	if ((rc = simple(env, argc, argv, "reindex", 0, 0, NULL)) || (rc = cli_open(env, &repo)))
+		return rc;
+	rc = done_report(env, sluice_repo_reindex(repo, &report), report, human_reindex);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+#define COMMON_PROPOSE_HELP \
+	"  -m, --message MSG      summary of the update\n" \
+	"  --key NAME             signing key with the proposer role (default $SLUICE_KEY)\n" \
+	"  --source NAME=DIGEST   a data source the update was made from (repeatable);\n" \
+	"                         provenance is declared by the proposer, not checked\n" \
+	"  --target-suite NAME    the evaluation suite the update is meant to improve\n" \
+	"  --method TEXT          training method; --code-revision REV: code that made it\n" \
+	"  --json                 print a JSON object instead of text\n" \
+	"The new version's id is printed alone on the last line of stdout. Proposing\n" \
+	"identical content onto the same parent returns the existing version."
+
+const cli_command cli_commands[] = {
+	{"init", cmd_init, "sluice init [DIR] [--root-key NAME]... [--json]",
+	 "Create a repository in DIR (default: -C, else the current directory), which\n"
+	 "must be new or empty. Each --root-key names a key in the keys directory\n"
+	 "($SLUICE_KEYS, default ~/.config/sluice/keys); a missing key is generated.\n"
+	 "Without --root-key a key named 'root' is used. The root keys' fingerprints are\n"
+	 "printed: keep them, they are what the repository trusts."},
+	{"key new", cmd_key_new, "sluice key new NAME [--role ROLE]... [--signer ROOTKEY] [--json]",
+	 "Generate key NAME (mode 0600, outside the repository) unless it exists, and\n"
+	 "register it with the given roles: root, proposer, gate-runner, approver,\n"
+	 "operator, auditor. Registration is journaled and signed by a root key."},
+	{"key list", cmd_key_list, "sluice key list [--json]",
+	 "List the registered keys with their fingerprints and roles."},
+	{"key export", cmd_key_export,
+	 "sluice key export (NAME | --all) (--allowed-signers | --openssh)",
+	 "Print public keys for stock tools. --allowed-signers writes lines for git's\n"
+	 "gpg.ssh.allowedSignersFile, so that\n"
+	 "  git -c gpg.format=ssh -c gpg.ssh.allowedSignersFile=FILE verify-commit ID\n"
+	 "run in the repository checks a version's signature without sluice."},
+	{"propose base", cmd_propose_base, "sluice propose base DIR [--onto REF] [options]",
+	 "Propose a base model from a Hugging Face directory: config.json, one or more\n"
+	 "*.safetensors (with or without model.safetensors.index.json), tokenizer files.\n"
+	 "Every file must parse: safetensors, JSON or UTF-8 text; pickle files are\n"
+	 "refused. With --onto, the base of that state is replaced; adapters trained on\n"
+	 "the old base are dropped and listed.\n"
+	 "Options:\n" COMMON_PROPOSE_HELP},
+	{"propose lora", cmd_propose_lora,
+	 "sluice propose lora DIR --onto REF [--name NAME] [--scale S] [options]",
+	 "Propose a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)\n"
+	 "on top of REF's adapter stack. It is checked against REF's base: every target\n"
+	 "module exists and every lora_A/lora_B shape fits. DoRA, fan_in_fan_out and\n"
+	 "modules_to_save are refused with a message. --scale multiplies the adapter's\n"
+	 "own alpha/r scale in the stack (default 1).\nOptions:\n" COMMON_PROPOSE_HELP},
+	{"propose memory", cmd_propose_memory,
+	 "sluice propose memory --onto REF (--add FILE | --replace NAME FILE | --remove NAME)... "
+	 "[options]",
+	 "Edit the memory notes: UTF-8 text the serving harness places in context. Notes\n"
+	 "are stored as plain git blobs, so 'git diff' between versions shows the edit.\n"
+	 "Options:\n" COMMON_PROPOSE_HELP},
+	{"propose replay", cmd_propose_replay, "sluice propose replay FILE.jsonl --onto REF [options]",
+	 "Add a batch of training examples to the replay buffer: one JSON object a line\n"
+	 "with string fields prompt, completion and source. Each record is hashed.\n"
+	 "Options:\n" COMMON_PROPOSE_HELP},
+	{"log", cmd_log, "sluice log [REF] [--json]",
+	 "Without REF: every proposed version, newest first. With REF: its ancestry."},
+	{"show", cmd_show, "sluice show REF [--json]",
+	 "A version's update metadata, declared provenance and full state."},
+	{"diff", cmd_diff, "sluice diff A B [--json]",
+	 "What changed between two versions, file by file; memory notes and small text\n"
+	 "files as unified diffs."},
+	{"checkout", cmd_checkout, "sluice checkout REF DIR [--json]",
+	 "Write REF's full state into DIR (new or empty): base/, adapters/NAME/ as PEFT\n"
+	 "directories, memory/, replay/, and B2SUMS so that 'b2sum -c B2SUMS' in DIR\n"
+	 "checks every file with coreutils. Every chunk is verified as it is written;\n"
+	 "a failed checkout leaves nothing behind."},
+	{"verify", cmd_verify, "sluice verify [--json]",
+	 "Check the whole repository, read-only: journal and version signatures, every\n"
+	 "version's tree, digests and manifests, every stored chunk, and the index.\n"
+	 "Prints each problem; exits 1 if there is any."},
+	{"reindex", cmd_reindex, "sluice reindex [--json]",
+	 "Rebuild the derived LMDB index from the chunk packs."},
+	{NULL, NULL, NULL, NULL}};

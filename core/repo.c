@@ -1,0 +1,635 @@
+/*
+ * core/repo.c - the repository: layout, opening, signed commits and the
+ * journal (refs/sluice/journal), the single commit point of every action.
+ */
+#include "repo.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void sluice_free(void *p)
+{
+	free(p);
+}
+
+const char *sluice_repo_path(const sluice_repo *repo)
+{
+	return repo->path;
+}
+
+void sluice_repo_set_progress(sluice_repo *repo, sluice_progress_cb cb, void *data)
+{
+	repo->progress = cb;
+	repo->progress_data = data;
+}
+
+void sluice_repo__now(char out[32])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int sluice_repo__dump(sluice_ctx *ctx, char **out, const json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY);
+
+	if (!s)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot encode JSON");
+	*out = s;
+	return SLUICE_OK;
+}
+
+int sluice_repo__report(sluice_ctx *ctx, char **out, json_t *v)
+{
+	int error = SLUICE_OK;
+
+	if (!v)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build report");
+	if (out)
+		error = sluice_repo__dump(ctx, out, v);
+	json_decref(v);
+	return error;
+}
+
+int sluice_repo__parse_json(sluice_ctx *ctx, json_t **out, const void *data, size_t len,
+			    const char *what)
+{
+	json_error_t jerr;
+	json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
+
+	if (!v)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: line %d column %d: %s", what,
+					 jerr.line, jerr.column, jerr.text);
+	*out = v;
+	return SLUICE_OK;
+}
+
+static int repo_alloc(sluice_repo **out, sluice_ctx *ctx, const char *path)
+{
+	sluice_repo *repo;
+	char buf[PATH_MAX];
+
+	if (!realpath(path, buf))
+		return sluice_ctx__oserror(ctx, "cannot resolve %s", path);
+	if (!(repo = sluice__calloc(ctx, 1, sizeof(*repo))))
+		return SLUICE_ENOMEM;
+	repo->ctx = ctx;
+	if (!(repo->path = sluice__strdup(ctx, buf)) ||
+	    !(repo->sdir = sluice__malloc(ctx, strlen(buf) + 8))) {
+		sluice_repo_free(repo);
+		return SLUICE_ENOMEM;
+	}
+	sprintf(repo->sdir, "%s/sluice", buf);
+	*out = repo;
+	return SLUICE_OK;
+}
+
+void sluice_repo_free(sluice_repo *repo)
+{
+	if (!repo)
+		return;
+	sluice_chunkstore__free(repo->cs);
+	git_repository_free(repo->git);
+	free(repo->path);
+	free(repo->sdir);
+	free(repo);
+}
+
+int sluice_repo__chunks(sluice_repo *repo, sluice_chunkstore **out)
+{
+	int error;
+
+	if (!repo->cs && (error = sluice_chunkstore__open(&repo->cs, repo->ctx, repo->sdir)) < 0)
+		return error;
+	*out = repo->cs;
+	return SLUICE_OK;
+}
+
+static int dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int empty = 1;
+
+	if (!d)
+		return errno == ENOENT ? 1 : -1;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+int sluice_repo_open(sluice_repo **out, sluice_ctx *ctx, const char *path)
+{
+	sluice_repo *repo = NULL;
+	char marker[PATH_MAX];
+	struct stat st;
+	int error;
+
+	if (snprintf(marker, sizeof(marker), "%s/sluice", path) >= (int)sizeof(marker))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", path);
+	if (stat(marker, &st) < 0 || !S_ISDIR(st.st_mode))
+		return sluice_ctx__error(ctx, SLUICE_ENOTFOUND,
+					 "%s is not a sluice repository (no sluice/ directory); "
+					 "create one with 'sluice init %s'",
+					 path, path);
+	if ((error = repo_alloc(&repo, ctx, path)) < 0)
+		return error;
+	if ((error = git_repository_open_bare(&repo->git, repo->path)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot open git repository %s",
+					     repo->path);
+		goto done;
+	}
+	*out = repo;
+	repo = NULL;
+done:
+	sluice_repo_free(repo);
+	return error;
+}
+
+static json_t *key_entry(const sluice_key *k, const char *const *roles, size_t nroles)
+{
+	char fp[SLUICE_FP_LEN];
+	json_t *e, *r;
+	sluice_buf pub = {0};
+	sluice_ctx *tmp = NULL;
+
+	if (sluice_ctx_new(&tmp) < 0)
+		return NULL;
+	if (sluice_keys__openssh_pub(tmp, k->pk, k->name, &pub) < 0) {
+		sluice_ctx_free(tmp);
+		return NULL;
+	}
+	sluice_ctx_free(tmp);
+	/* The comment is the name; the registry keeps the bare key. */
+	for (size_t i = 0, sp = 0; i < pub.len; i++) {
+		if (pub.ptr[i] == ' ' && ++sp == 2) {
+			pub.ptr[i] = '\0';
+			break;
+		}
+	}
+	sluice_keys__fingerprint(fp, k->pk);
+	r = json_array();
+	for (size_t i = 0; i < nroles; i++)
+		json_array_append_new(r, json_string(roles[i]));
+	e = json_pack("{s:s, s:s, s:o}", "fingerprint", fp, "public_key", (char *)pub.ptr, "roles",
+		      r);
+	sluice_buf__dispose(&pub);
+	return e;
+}
+
+int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
+		     const char *const *root_keys, size_t nroot, char **report)
+{
+	static const char *const default_root[] = {"root"};
+	static const char *const root_role[] = {"root"};
+	sluice_repo *repo = NULL;
+	sluice_key *keys = NULL;
+	json_t *registry = NULL, *rep = NULL, *list;
+	git_oid entry;
+	int error, empty;
+	char sub[PATH_MAX];
+
+	if (nroot == 0) {
+		root_keys = default_root;
+		nroot = 1;
+	}
+	if ((empty = dir_is_empty(path)) < 0)
+		return sluice_ctx__oserror(ctx, "cannot read %s", path);
+	if (!empty)
+		return sluice_ctx__error(ctx, SLUICE_EEXISTS,
+					 "%s is not empty; sluice init needs a new or empty directory",
+					 path);
+	/* Keys first: a bad key name or loose key file must leave nothing behind. */
+	if (!(keys = sluice__calloc(ctx, nroot, sizeof(*keys))))
+		return SLUICE_ENOMEM;
+	for (size_t i = 0; i < nroot; i++) {
+		if ((error = sluice_keys__check_name(ctx, root_keys[i])) < 0)
+			goto done;
+		error = sluice_keys__load(ctx, &keys[i], root_keys[i]);
+		if (error == SLUICE_ENOTFOUND)
+			error = sluice_keys__generate(ctx, &keys[i], root_keys[i]);
+		if (error < 0)
+			goto done;
+		for (size_t j = 0; j < i; j++)
+			if (!memcmp(keys[j].pk, keys[i].pk, 32)) {
+				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+							  "root key %s is given twice",
+							  root_keys[i]);
+				goto done;
+			}
+	}
+	if ((error = sluice_io__mkdirs(ctx, path, 0755)) < 0)
+		goto done;
+	if ((error = repo_alloc(&repo, ctx, path)) < 0)
+		goto done;
+	if ((error = git_repository_init(&repo->git, repo->path, 1)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot create git repository in %s",
+					     repo->path);
+		goto done;
+	}
+	snprintf(sub, sizeof(sub), "%s/packs", repo->sdir);
+	if ((error = sluice_io__mkdirs(ctx, sub, 0755)) < 0)
+		goto done;
+	registry = json_object();
+	list = json_array();
+	for (size_t i = 0; i < nroot; i++) {
+		char fp[SLUICE_FP_LEN];
+		json_t *e = key_entry(&keys[i], root_role, 1);
+		if (!e) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot encode key");
+			goto done;
+		}
+		json_object_set_new(registry, keys[i].name, e);
+		sluice_keys__fingerprint(fp, keys[i].pk);
+		json_array_append_new(list, json_pack("{s:s,s:s}", "name", keys[i].name,
+						      "fingerprint", fp));
+	}
+	if ((error = sluice_journal__append(repo, &entry, &keys[0], "init",
+					    json_pack("{s:O}", "root_keys", list), registry, NULL)) <
+	    0)
+		goto done;
+	rep = json_pack("{s:s, s:o}", "path", repo->path, "root_keys", list);
+	list = NULL;
+	if ((error = sluice_repo__report(ctx, report, rep)) < 0)
+		goto done;
+	if (out) {
+		*out = repo;
+		repo = NULL;
+	}
+done:
+	json_decref(registry);
+	for (size_t i = 0; keys && i < nroot; i++)
+		sluice_key__dispose(&keys[i]);
+	free(keys);
+	sluice_repo_free(repo);
+	return error;
+}
+
+int sluice_repo__read_blob(sluice_repo *repo, sluice_buf *out, const git_oid *id, const char *what)
+{
+	git_blob *blob = NULL;
+	int error;
+
+	if ((error = git_blob_lookup(&blob, repo->git, id)) < 0)
+		return sluice_ctx__giterror(repo->ctx, error, "cannot read %s", what);
+	out->len = 0;
+	error = sluice_buf__put(repo->ctx, out, git_blob_rawcontent(blob),
+				(size_t)git_blob_rawsize(blob));
+	git_blob_free(blob);
+	return error;
+}
+
+int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key *key,
+			       const char *message, const git_oid *tree_id, const git_oid *parents,
+			       size_t nparents)
+{
+	sluice_ctx *ctx = repo->ctx;
+	git_signature *who = NULL;
+	git_tree *tree = NULL;
+	const git_commit *pc[4] = {0};
+	git_buf content = {0};
+	sluice_buf sig = {0};
+	char fp[SLUICE_FP_LEN];
+	int error;
+
+	if (nparents > 4)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "too many parents");
+	sluice_keys__fingerprint(fp, key->pk);
+	if ((error = git_signature_now(&who, key->name, fp)) < 0 ||
+	    (error = git_tree_lookup(&tree, repo->git, tree_id)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot prepare commit");
+		goto done;
+	}
+	for (size_t i = 0; i < nparents; i++) {
+		if ((error = git_commit_lookup((git_commit **)&pc[i], repo->git, &parents[i])) < 0) {
+			error = sluice_ctx__giterror(ctx, error, "cannot read parent commit");
+			goto done;
+		}
+	}
+	if ((error = git_commit_create_buffer(&content, repo->git, who, who, NULL, message, tree,
+					      nparents, pc)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot build commit");
+		goto done;
+	}
+	if ((error = sluice_sshsig__sign(ctx, key, "git", content.ptr, content.size, &sig)) < 0 ||
+	    (error = sluice_buf__cstr(ctx, &sig)) < 0)
+		goto done;
+	/* libgit2 wants the armour without its final newline. */
+	while (sig.len && sig.ptr[sig.len - 1] == '\n')
+		sig.ptr[--sig.len] = '\0';
+	if ((error = git_commit_create_with_signature(out, repo->git, content.ptr,
+						      (const char *)sig.ptr, "gpgsig")) < 0)
+		error = sluice_ctx__giterror(ctx, error, "cannot write signed commit");
+done:
+	for (size_t i = 0; i < nparents && i < 4; i++)
+		git_commit_free((git_commit *)pc[i]);
+	git_buf_dispose(&content);
+	sluice_buf__dispose(&sig);
+	git_tree_free(tree);
+	git_signature_free(who);
+	return error;
+}
+
+int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *registry,
+				  const char *role, const char **signer_name)
+{
+	sluice_ctx *ctx = repo->ctx;
+	git_buf sig = {0}, data = {0};
+	unsigned char pk[32];
+	char hex[GIT_OID_HEXSZ + 1], fp[SLUICE_FP_LEN];
+	const char *name;
+	json_t *e;
+	int error;
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	if ((error = git_commit_extract_signature(&sig, &data, repo->git, (git_oid *)id, "gpgsig")) <
+	    0) {
+		if (error == GIT_ENOTFOUND)
+			error = sluice_ctx__error(ctx, SLUICE_EDENIED, "commit %s is not signed", hex);
+		else
+			error = sluice_ctx__giterror(ctx, error, "cannot read commit %s", hex);
+		goto done;
+	}
+	if ((error = sluice_sshsig__verify(ctx, pk, sig.ptr, sig.size, "git", data.ptr, data.size)) <
+	    0) {
+		error = sluice_ctx__wrap(ctx, SLUICE_EDENIED, "commit %s: bad signature", hex);
+		goto done;
+	}
+	sluice_keys__fingerprint(fp, pk);
+	error = sluice_ctx__error(ctx, SLUICE_EDENIED, "commit %s is signed by %s, a key not registered in the repository", hex, fp);
+	json_object_foreach(registry, name, e)
+	{
+		size_t i;
+		json_t *r;
+
+		if (strcmp(sluice__jstr(json_object_get(e, "fingerprint")), fp))
+			continue;
+		if (role) {
+			int has = 0;
+			json_array_foreach(json_object_get(e, "roles"), i, r) has |=
+				!strcmp(sluice__jstr(r), role);
+			if (!has) {
+				error = sluice_ctx__error(ctx, SLUICE_EDENIED,
+							  "commit %s is signed by key %s, which does not have the %s role",
+							  hex, name, role);
+				goto done;
+			}
+		}
+		if (signer_name)
+			*signer_name = name;
+		sluice_ctx_clear_error(ctx);
+		error = SLUICE_OK;
+		break;
+	}
+done:
+	git_buf_dispose(&sig);
+	git_buf_dispose(&data);
+	return error;
+}
+
+int sluice_journal__head(sluice_repo *repo, git_oid *out, int *exists)
+{
+	int error = git_reference_name_to_id(out, repo->git, SLUICE_JOURNAL_REF);
+
+	if (error == GIT_ENOTFOUND) {
+		*exists = 0;
+		return SLUICE_OK;
+	}
+	if (error < 0)
+		return sluice_ctx__giterror(repo->ctx, error, "cannot read %s", SLUICE_JOURNAL_REF);
+	*exists = 1;
+	return SLUICE_OK;
+}
+
+static int entry_file(sluice_repo *repo, json_t **out, const git_oid *entry, const char *file)
+{
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	const git_tree_entry *te;
+	sluice_buf buf = {0};
+	char what[128], hex[GIT_OID_HEXSZ + 1];
+	int error;
+
+	git_oid_tostr(hex, sizeof(hex), entry);
+	snprintf(what, sizeof(what), "journal entry %.12s: %s", hex, file);
+	if ((error = git_commit_lookup(&c, repo->git, entry)) < 0 ||
+	    (error = git_commit_tree(&t, c)) < 0) {
+		error = sluice_ctx__giterror(repo->ctx, error, "cannot read %s", what);
+		goto done;
+	}
+	if (!(te = git_tree_entry_byname(t, file))) {
+		error = sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT, "%s is missing", what);
+		goto done;
+	}
+	if ((error = sluice_repo__read_blob(repo, &buf, git_tree_entry_id(te), what)) < 0)
+		goto done;
+	if ((error = sluice_repo__parse_json(repo->ctx, out, buf.ptr, buf.len, what)) < 0)
+		error = SLUICE_ECORRUPT;
+done:
+	sluice_buf__dispose(&buf);
+	git_tree_free(t);
+	git_commit_free(c);
+	return error;
+}
+
+int sluice_journal__keys_at(sluice_repo *repo, json_t **out, const git_oid *entry)
+{
+	json_t *doc = NULL, *keys;
+	int error;
+
+	if ((error = entry_file(repo, &doc, entry, "keys.json")) < 0)
+		return error;
+	keys = json_object_get(doc, "keys");
+	if (!json_is_object(keys)) {
+		json_decref(doc);
+		return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
+					 "journal keys.json has no \"keys\" object");
+	}
+	*out = json_incref(keys);
+	json_decref(doc);
+	return SLUICE_OK;
+}
+
+int sluice_journal__keys(sluice_repo *repo, json_t **out)
+{
+	git_oid head;
+	int exists, error;
+
+	if ((error = sluice_journal__head(repo, &head, &exists)) < 0)
+		return error;
+	if (!exists)
+		return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
+					 "repository %s has no journal", repo->path);
+	return sluice_journal__keys_at(repo, out, &head);
+}
+
+int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry)
+{
+	return entry_file(repo, out, entry, "record.json");
+}
+
+static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *name, json_t *v)
+{
+	char *s = NULL;
+	git_oid blob;
+	int error;
+
+	if ((error = sluice_repo__dump(repo->ctx, &s, v)) < 0)
+		return error;
+	/* A trailing newline keeps the files friendly to git diff and cat. */
+	{
+		size_t n = strlen(s);
+		char *t = realloc(s, n + 2);
+		if (!t) {
+			free(s);
+			return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory");
+		}
+		s = t;
+		s[n] = '\n';
+		s[n + 1] = '\0';
+	}
+	if ((error = git_blob_create_from_buffer(&blob, repo->git, s, strlen(s))) < 0 ||
+	    (error = git_treebuilder_insert(NULL, tb, name, &blob, GIT_FILEMODE_BLOB)) < 0)
+		error = sluice_ctx__giterror(repo->ctx, error, "cannot write %s", name);
+	free(s);
+	return error;
+}
+
+int sluice_journal__append(sluice_repo *repo, git_oid *out, const sluice_key *signer,
+			   const char *action, json_t *record, json_t *keys,
+			   const git_oid *extra_parent)
+{
+	sluice_ctx *ctx = repo->ctx;
+	git_treebuilder *tb = NULL;
+	git_reference *ref = NULL;
+	json_t *cur_keys = NULL, *kdoc = NULL;
+	git_oid head, tree, parents[2], id;
+	size_t np = 0;
+	char fp[SLUICE_FP_LEN], now[32], msg[256];
+	int exists, error;
+
+	if (!record)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build journal record");
+	if ((error = sluice_journal__head(repo, &head, &exists)) < 0)
+		goto done;
+	if (!keys) {
+		if (!exists) {
+			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT, "journal has no keys");
+			goto done;
+		}
+		if ((error = sluice_journal__keys_at(repo, &cur_keys, &head)) < 0)
+			goto done;
+		keys = cur_keys;
+	}
+	sluice_keys__fingerprint(fp, signer->pk);
+	sluice_repo__now(now);
+	json_object_set_new(record, "action", json_string(action));
+	json_object_set_new(record, "actor",
+			    json_pack("{s:s,s:s}", "name", signer->name, "fingerprint", fp));
+	json_object_set_new(record, "time", json_string(now));
+	kdoc = json_pack("{s:i, s:O}", "format", 1, "keys", keys);
+	if ((error = git_treebuilder_new(&tb, repo->git, NULL)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot build journal tree");
+		goto done;
+	}
+	if ((error = tree_put_json(repo, tb, "record.json", record)) < 0 ||
+	    (error = tree_put_json(repo, tb, "keys.json", kdoc)) < 0)
+		goto done;
+	if ((error = git_treebuilder_write(&tree, tb)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot write journal tree");
+		goto done;
+	}
+	if (exists)
+		parents[np++] = head;
+	if (extra_parent)
+		parents[np++] = *extra_parent;
+	snprintf(msg, sizeof(msg), "sluice %s by %s\n", action, signer->name);
+	if ((error = sluice_repo__signed_commit(repo, &id, signer, msg, &tree, parents, np)) < 0)
+		goto done;
+	/*
+	 * The commit point: compare-and-swap of the journal ref. libgit2 writes
+	 * the ref through a lock file and, with fsync enabled globally, fsyncs
+	 * the file and its directory before returning.
+	 */
+	if (exists)
+		error = git_reference_create_matching(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 1,
+						      &head, msg);
+	else
+		error = git_reference_create(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 0, msg);
+	if (error < 0) {
+		if (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED)
+			error = sluice_ctx__error(ctx, SLUICE_ECONFLICT,
+						  "another sluice action changed the journal at the same time; "
+						  "nothing was changed, run the command again");
+		else
+			error = sluice_ctx__giterror(ctx, error, "cannot update %s",
+						     SLUICE_JOURNAL_REF);
+		goto done;
+	}
+	if (out)
+		*out = id;
+done:
+	git_reference_free(ref);
+	git_treebuilder_free(tb);
+	json_decref(kdoc);
+	json_decref(cur_keys);
+	json_decref(record);
+	return error;
+}
+
+int sluice_repo__signing_key(sluice_repo *repo, sluice_key *out, const char *name,
+			     const char *role)
+{
+	sluice_ctx *ctx = repo->ctx;
+	json_t *registry = NULL, *e, *r;
+	char fp[SLUICE_FP_LEN];
+	const char *regname;
+	size_t i;
+	int error, has = 0;
+
+	if (!name)
+		return sluice_ctx__error(ctx, SLUICE_EUSAGE, "no signing key given (use --key NAME)");
+	if ((error = sluice_keys__load(ctx, out, name)) < 0)
+		return error;
+	if ((error = sluice_journal__keys(repo, &registry)) < 0)
+		goto done;
+	sluice_keys__fingerprint(fp, out->pk);
+	error = sluice_ctx__error(ctx, SLUICE_EDENIED,
+				  "key %s (%s) is not registered in this repository; "
+				  "a root key holder can add it with 'sluice key new %s --role %s'",
+				  name, fp, name, role ? role : "ROLE");
+	json_object_foreach(registry, regname, e)
+	{
+		if (strcmp(sluice__jstr(json_object_get(e, "fingerprint")), fp))
+			continue;
+		json_array_foreach(json_object_get(e, "roles"), i, r) has |=
+			!role || !strcmp(sluice__jstr(r), role);
+		if (!has) {
+			error = sluice_ctx__error(ctx, SLUICE_EDENIED,
+						  "key %s does not have the %s role", name, role);
+			goto done;
+		}
+		sluice_ctx_clear_error(ctx);
+		error = SLUICE_OK;
+		break;
+	}
+done:
+	json_decref(registry);
+	if (error < 0)
+		sluice_key__dispose(out);
+	return error;
+}

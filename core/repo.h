@@ -1,0 +1,98 @@
+/*
+ * core/repo.h - the repository handle's insides and the journal, shared by
+ * the modules that build versions, check them out and verify them.
+ */
+#ifndef SLUICE_CORE_REPO_H
+#define SLUICE_CORE_REPO_H
+
+#include "internal.h"
+#include "chunkstore.h"
+#include "keys.h"
+#include "sluice/repo.h"
+
+#include <git2.h>
+#include <jansson.h>
+
+#define SLUICE_JOURNAL_REF "refs/sluice/journal"
+
+struct sluice_repo {
+	sluice_ctx *ctx;
+	char *path;               /* the bare git directory */
+	char *sdir;               /* path/sluice */
+	git_repository *git;
+	sluice_chunkstore *cs;    /* opened on first use */
+	sluice_progress_cb progress;
+	void *progress_data;
+};
+
+/* The chunk store, opened on first use. */
+int sluice_repo__chunks(sluice_repo *repo, sluice_chunkstore **out);
+
+/* The JSON text of a value, compact with sorted keys, into a new string. */
+int sluice_repo__dump(sluice_ctx *ctx, char **out, const json_t *v);
+/* Write a JSON report for the caller (no-op when out is NULL). Steals v. */
+int sluice_repo__report(sluice_ctx *ctx, char **out, json_t *v);
+/* Parse a blob's bytes as JSON, naming what in errors. */
+int sluice_repo__parse_json(sluice_ctx *ctx, json_t **out, const void *data, size_t len,
+			    const char *what);
+
+/* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ". */
+void sluice_repo__now(char out[32]);
+
+/*
+ * Create a commit signed with key (SSHSIG, namespace "git", in gpgsig).
+ * The author and committer are "<key name> <fingerprint>".
+ */
+int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key *key,
+			       const char *message, const git_oid *tree, const git_oid *parents,
+			       size_t nparents);
+
+/*
+ * Check a commit's SSHSIG against the keys registry (a "keys" object of the
+ * journal, name -> entry). On success *signer_name (may be NULL) receives
+ * the borrowed name of the key in registry. SLUICE_EDENIED for an unsigned
+ * commit, a bad signature or an unknown key; role (may be NULL) must be one
+ * of the key's roles.
+ */
+int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *registry,
+				  const char *role, const char **signer_name);
+
+/* Journal head; *exists = 0 for a repository without one. */
+int sluice_journal__head(sluice_repo *repo, git_oid *out, int *exists);
+
+/* The keys registry object at a journal commit (new reference). */
+int sluice_journal__keys_at(sluice_repo *repo, json_t **out, const git_oid *entry);
+/* The keys registry at the head. */
+int sluice_journal__keys(sluice_repo *repo, json_t **out);
+
+/*
+ * Append one entry: record (stolen) gets "action", "actor", "time" added;
+ * keys (borrowed) is the registry after the action (NULL: unchanged).
+ * extra_parent (may be NULL) is a version commit the entry brings into the
+ * journal's reachable history. The ref moves by compare-and-swap from the
+ * head read at the start: a concurrent append makes this fail with
+ * SLUICE_ECONFLICT and nothing changes.
+ */
+int sluice_journal__append(sluice_repo *repo, git_oid *out, const sluice_key *signer,
+			   const char *action, json_t *record, json_t *keys,
+			   const git_oid *extra_parent);
+
+/* Read the record.json of a journal entry (new reference). */
+int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry);
+
+/* Load key NAME and check it is registered with role; the key is filled. */
+int sluice_repo__signing_key(sluice_repo *repo, sluice_key *out, const char *name,
+			     const char *role);
+
+/* A blob's contents. */
+int sluice_repo__read_blob(sluice_repo *repo, sluice_buf *out, const git_oid *id,
+			   const char *what);
+
+/* json_string_value, or "" when v is not a string. */
+static inline const char *sluice__jstr(const json_t *v)
+{
+	const char *s = json_string_value(v);
+	return s ? s : "";
+}
+
+#endif

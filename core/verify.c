@@ -1,0 +1,287 @@
+/*
+ * core/verify.c - sluice verify (read-only: says what is wrong, fixes
+ * nothing) and sluice reindex (rebuilds the derived LMDB index).
+ *
+ * What verify checks, in order:
+ *  1. the journal: every entry signed by a key that the registry before it
+ *     (for the first entry: its own) holds with the role the action needs;
+ *     records parse; a propose entry's second parent is its version;
+ *  2. every version the journal brought in: its signature (proposer role),
+ *     state.json's shape and path safety, each file's tree entry, blob
+ *     digest or manifest (size, whole-file digest recomputed from its
+ *     chunks), and B2SUMS;
+ *  3. the chunk packs: every record's bytes against its id, trailers, and
+ *     the index against the packs.
+ */
+#include "version.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct vctx {
+	sluice_repo *repo;
+	json_t *problems;
+	json_t *seen_manifests; /* blob oid hex -> true */
+	uint64_t entries, versions, files, chunks;
+	sluice_version *v;
+	const char *vhex;
+	int devnull;
+};
+
+static void problem(struct vctx *vc, const char *fmt, ...) SLUICE_PRINTF(2, 3);
+static void problem(struct vctx *vc, const char *fmt, ...)
+{
+	char buf[1200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	json_array_append_new(vc->problems, json_string(buf));
+}
+
+static void report_pack_problem(void *data, const char *text)
+{
+	problem(data, "chunks: %s", text);
+}
+
+static const char *role_for(const char *action)
+{
+	if (!strcmp(action, "init") || !strncmp(action, "key.", 4))
+		return "root";
+	if (!strcmp(action, "propose"))
+		return "proposer";
+	return NULL;
+}
+
+static int check_file(void *data, json_t *f)
+{
+	struct vctx *vc = data;
+	sluice_repo *repo = vc->repo;
+	const char *path = json_string_value(json_object_get(f, "path"));
+	const char *want = json_string_value(json_object_get(f, "blake2b"));
+	uint64_t size = (uint64_t)json_integer_value(json_object_get(f, "size"));
+	git_tree_entry *te = NULL;
+	sluice_buf blob = {0};
+	sluice_manifest m = {0};
+	sluice_chunkstore *cs;
+	char tpath[4200], hex[SLUICE_B2_HEX], bhex[GIT_OID_HEXSZ + 1];
+
+	vc->files++;
+	snprintf(tpath, sizeof(tpath), "%s%s", SLUICE_TREE_FILES, path);
+	if (git_tree_entry_bypath(&te, vc->v->tree, tpath) < 0) {
+		problem(vc, "version %.12s: %s is missing from its tree", vc->vhex, tpath);
+		goto done;
+	}
+	git_oid_tostr(bhex, sizeof(bhex), git_tree_entry_id(te));
+	if (sluice_repo__read_blob(repo, &blob, git_tree_entry_id(te), tpath) < 0) {
+		problem(vc, "version %.12s: %s", vc->vhex, sluice_ctx_errmsg(repo->ctx));
+		goto done;
+	}
+	if (strcmp(sluice__jstr(json_object_get(f, "storage")), "chunks")) {
+		unsigned char h[SLUICE_B2_LEN];
+		sluice__b2(h, blob.ptr, blob.len);
+		sluice__hex(hex, h, SLUICE_B2_LEN);
+		if (blob.len != size || strcmp(hex, want))
+			problem(vc, "version %.12s: %s: content does not match its digest %s",
+				vc->vhex, path, want);
+		goto done;
+	}
+	if (json_object_get(vc->seen_manifests, bhex))
+		goto done;
+	json_object_set_new(vc->seen_manifests, bhex, json_true());
+	if (sluice_manifest__parse(repo->ctx, &m, blob.ptr, blob.len, tpath) < 0) {
+		problem(vc, "version %.12s: %s", vc->vhex, sluice_ctx_errmsg(repo->ctx));
+		goto done;
+	}
+	sluice__hex(hex, m.b2, SLUICE_B2_LEN);
+	if (m.size != size || strcmp(hex, want)) {
+		problem(vc, "version %.12s: %s: manifest does not match state.json", vc->vhex, path);
+		goto done;
+	}
+	if (sluice_repo__chunks(repo, &cs) < 0) {
+		problem(vc, "%s", sluice_ctx_errmsg(repo->ctx));
+		goto done;
+	}
+	for (size_t i = 0; i < m.nchunks; i++) {
+		if (sluice_chunkstore__has(cs, m.chunks[i].id) != 1) {
+			char chex[SLUICE_B2_HEX];
+			sluice__hex(chex, m.chunks[i].id, SLUICE_B2_LEN);
+			problem(vc, "version %.12s: %s: chunk %zu (%s) is missing", vc->vhex, path, i,
+				chex);
+			goto done;
+		}
+	}
+	vc->chunks += m.nchunks;
+	/* Recompute the whole file's digest from its chunks. */
+	if (sluice_chunkstore__materialize(cs, &m, vc->devnull, path) < 0)
+		problem(vc, "version %.12s: %s", vc->vhex, sluice_ctx_errmsg(repo->ctx));
+done:
+	sluice_manifest__dispose(&m);
+	sluice_buf__dispose(&blob);
+	git_tree_entry_free(te);
+	return SLUICE_OK;
+}
+
+static void check_version(struct vctx *vc, const git_oid *id, json_t *registry)
+{
+	sluice_repo *repo = vc->repo;
+	sluice_version v = {0};
+	sluice_buf sums = {0}, stored = {0};
+	const git_tree_entry *te;
+	char hex[GIT_OID_HEXSZ + 1];
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	vc->versions++;
+	if (sluice_repo__check_commit_sig(repo, id, registry, "proposer", NULL) < 0)
+		problem(vc, "version %.12s: %s", hex, sluice_ctx_errmsg(repo->ctx));
+	if (sluice_version__load_id(repo, &v, id) < 0) {
+		problem(vc, "version %.12s: %s", hex, sluice_ctx_errmsg(repo->ctx));
+		return;
+	}
+	{
+		json_t *p = json_object_get(v.update, "parent");
+		char phex[GIT_OID_HEXSZ + 1] = "";
+		if (git_commit_parentcount(v.commit) > 0)
+			git_oid_tostr(phex, sizeof(phex), git_commit_parent_id(v.commit, 0));
+		if (strcmp(json_is_string(p) ? json_string_value(p) : "", phex))
+			problem(vc, "version %.12s: update.json names a parent other than the commit's",
+				hex);
+	}
+	vc->v = &v;
+	vc->vhex = hex;
+	sluice_version__each_file(v.state, check_file, vc);
+	te = git_tree_entry_byname(v.tree, "B2SUMS");
+	if (sluice_version__b2sums(repo->ctx, v.state, &sums) < 0 || !te ||
+	    sluice_repo__read_blob(repo, &stored, git_tree_entry_id(te), "B2SUMS") < 0 ||
+	    stored.len != sums.len || memcmp(stored.ptr, sums.ptr, sums.len))
+		problem(vc, "version %.12s: B2SUMS does not match state.json", hex);
+	sluice_buf__dispose(&sums);
+	sluice_buf__dispose(&stored);
+	sluice_version__dispose(&v);
+}
+
+int sluice_repo_verify(sluice_repo *repo, char **report)
+{
+	sluice_ctx *ctx = repo->ctx;
+	struct vctx vc = {repo, json_array(), json_object(), 0, 0, 0, 0, NULL, NULL, -1};
+	git_revwalk *walk = NULL;
+	git_oid head, id, *entries = NULL;
+	size_t n = 0, cap = 0;
+	sluice_chunkstore *cs;
+	int exists, error, ok;
+
+	vc.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if ((error = sluice_journal__head(repo, &head, &exists)) < 0)
+		goto done;
+	if (!exists) {
+		problem(&vc, "journal: %s does not exist", SLUICE_JOURNAL_REF);
+		goto packs;
+	}
+	if ((error = git_revwalk_new(&walk, repo->git)) < 0 ||
+	    (error = git_revwalk_push(walk, &head)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot walk the journal");
+		goto done;
+	}
+	git_revwalk_simplify_first_parent(walk);
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+	while ((error = git_revwalk_next(&id, walk)) == 0) {
+		if (n == cap) {
+			void *p = sluice__realloc(ctx, entries, (cap = cap ? 2 * cap : 64) *
+									sizeof(*entries));
+			if (!p) {
+				error = SLUICE_ENOMEM;
+				goto done;
+			}
+			entries = p;
+		}
+		entries[n++] = id;
+	}
+	if (error != GIT_ITEROVER) {
+		problem(&vc, "journal: cannot walk history: %s",
+			git_error_last() ? git_error_last()->message : "unknown error");
+		error = 0;
+		goto packs;
+	}
+	error = 0;
+	for (size_t i = 0; i < n; i++) {
+		json_t *registry = NULL, *rec = NULL;
+		git_commit *c = NULL;
+		char hex[GIT_OID_HEXSZ + 1];
+		const char *action;
+
+		git_oid_tostr(hex, sizeof(hex), &entries[i]);
+		vc.entries++;
+		if (sluice_journal__keys_at(repo, &registry, &entries[i > 0 ? i - 1 : 0]) < 0 ||
+		    sluice_journal__record(repo, &rec, &entries[i]) < 0 ||
+		    git_commit_lookup(&c, repo->git, &entries[i]) < 0) {
+			problem(&vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
+			goto next;
+		}
+		action = sluice__jstr(json_object_get(rec, "action"));
+		if (i == 0 && strcmp(action, "init"))
+			problem(&vc, "journal entry %.12s: the first entry is '%s', not init", hex,
+				action);
+		if (!role_for(action)) {
+			problem(&vc, "journal entry %.12s: unknown action '%s'", hex, action);
+			goto next;
+		}
+		if (sluice_repo__check_commit_sig(repo, &entries[i], registry, role_for(action),
+						  NULL) < 0)
+			problem(&vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
+		if (!strcmp(action, "propose")) {
+			git_oid vid;
+			if (git_commit_parentcount(c) != 2 ||
+			    git_oid_fromstr(&vid, sluice__jstr(json_object_get(rec, "version"))) < 0 ||
+			    !git_oid_equal(&vid, git_commit_parent_id(c, 1))) {
+				problem(&vc, "journal entry %.12s: its version is not its second parent",
+					hex);
+				goto next;
+			}
+			check_version(&vc, &vid, registry);
+		}
+	next:
+		git_commit_free(c);
+		json_decref(rec);
+		json_decref(registry);
+	}
+packs:
+	if (sluice_repo__chunks(repo, &cs) < 0)
+		problem(&vc, "chunks: %s", sluice_ctx_errmsg(ctx));
+	else
+		sluice_chunkstore__verify(cs, report_pack_problem, &vc);
+	ok = json_array_size(vc.problems) == 0;
+	error = sluice_repo__report(
+		ctx, report,
+		json_pack("{s:b,s:O,s:{s:I,s:I,s:I,s:I}}", "ok", ok, "problems", vc.problems,
+			  "checked", "journal_entries", (json_int_t)vc.entries, "versions",
+			  (json_int_t)vc.versions, "files", (json_int_t)vc.files, "chunks",
+			  (json_int_t)vc.chunks));
+	if (error == 0 && !ok)
+		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT, "verify found %zu problem(s)",
+					  json_array_size(vc.problems));
+done:
+	if (vc.devnull >= 0)
+		close(vc.devnull);
+	free(entries);
+	git_revwalk_free(walk);
+	json_decref(vc.problems);
+	json_decref(vc.seen_manifests);
+	return error;
+}
+
+int sluice_repo_reindex(sluice_repo *repo, char **report)
+{
+	sluice_chunkstore *cs;
+	uint64_t chunks = 0;
+	int error;
+
+	if ((error = sluice_repo__chunks(repo, &cs)) < 0 ||
+	    (error = sluice_chunkstore__reindex(cs, &chunks)) < 0)
+		return error;
+	return sluice_repo__report(repo->ctx, report,
+				   json_pack("{s:I}", "chunks", (json_int_t)chunks));
+}
