@@ -65,12 +65,18 @@ const char *sluice_safetensors__dtype_name(sluice_dtype dt);
  * 8 + N (the caller reads the u64 first, see sluice_safetensors__read).
  * file_size is the whole file's size, used to check the data section.
  * name (a path, for messages) is named in every error. Returns 0, or
- * SLUICE_EINVALID with a message naming the file, the tensor and the rule.
+ * SLUICE_EINVALID with a message naming the file, the tensor and the rule;
+ * SLUICE_ENOMEM; SLUICE_EUSAGE if len < 8 + N. On failure *out is zeroed.
  */
 int sluice_safetensors__parse(sluice_ctx *ctx, sluice_st_header *out, const unsigned char *buf,
 			      size_t len, uint64_t file_size, const char *name);
 
-/* Read and parse the header of an open file of the given size. */
+/*
+ * Read and parse the header of an open file of the given size. N is checked
+ * against the limit and file_size before the header buffer is allocated.
+ * Returns as _parse, or SLUICE_EIO / SLUICE_ECORRUPT (file shorter than
+ * file_size) from the read.
+ */
 int sluice_safetensors__read(sluice_ctx *ctx, sluice_st_header *out, int fd, uint64_t file_size,
 			     const char *name);
 
