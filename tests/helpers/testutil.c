@@ -105,7 +105,35 @@ static char *slurp_fd(int fd)
 	return buf;
 }
 
+static tu_run_result vsh(const char *const *env, const char *fmt, va_list ap);
+
 tu_run_result tu_sh(const char *const *env, const char *fmt, ...)
+{
+	tu_run_result r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = vsh(env, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+void tu_sh_ok(const char *const *env, const char *fmt, ...)
+{
+	tu_run_result r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = vsh(env, fmt, ap);
+	va_end(ap);
+	if (r.status != 0)
+		fprintf(stderr, "command failed (%d):\nstdout: %s\nstderr: %s\n", r.status, r.out,
+			r.err);
+	assert_int_equal(r.status, 0);
+	tu_run_dispose(&r);
+}
+
+static tu_run_result vsh(const char *const *env, const char *fmt, va_list ap)
 {
 	tu_run_result r = {0};
 	char cmd[16384];
@@ -113,11 +141,8 @@ tu_run_result tu_sh(const char *const *env, const char *fmt, ...)
 	char errpath[] = "/tmp/sluice-tu-err-XXXXXX";
 	int ofd, efd, status;
 	pid_t pid;
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
 	ofd = mkstemp(outpath);
 	efd = mkstemp(errpath);
 	assert_true(ofd >= 0 && efd >= 0);

@@ -35,6 +35,8 @@ typedef struct {
 tu_run_result tu_sh(const char *const *env, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void tu_run_dispose(tu_run_result *r);
+/* Run a command line that must succeed (asserts exit 0, prints output if not). */
+void tu_sh_ok(const char *const *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /*
  * A digest over every path, type, mode and content below dir (sorted walk):

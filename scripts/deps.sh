@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what sluice needs to build, test and run its demo on Debian 12,
+# from Debian's own packages only. Installs nothing that is already there.
+set -euo pipefail
+
+pkgs=(
+  build-essential cmake pkg-config git openssh-client coreutils
+  clang clang-format libclang-rt-14-dev
+  libgit2-dev libsodium-dev liblmdb-dev lmdb-utils libcurl4-openssl-dev
+  libcmocka-dev libjansson-dev libyaml-dev libpcre2-dev
+)
+# Peers measured by the benchmarks (bench/); not needed to build or test.
+if [ "${SLUICE_BENCH_DEPS:-0}" = 1 ]; then
+  pkgs+=(git-lfs restic)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
