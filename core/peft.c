@@ -10,8 +10,10 @@
  * bias other than "none", and the newer fields lora_bias, use_qalora,
  * layer_replication, trainable_token_indices, target_parameters,
  * alora_invocation_tokens and arrow_config. A null value is the same as an
- * absent field. Every other field (task_type, inference_mode, revision,
- * lora_dropout, init_lora_weights, megatron_*, loftq_config, eva_config,
+ * absent field; peft_type, r and lora_alpha are required (PEFT always
+ * writes them, and guessing its defaults could guess a scale). Every other
+ * field (task_type, inference_mode, revision, lora_dropout,
+ * init_lora_weights, megatron_*, loftq_config, eva_config,
  * exclude_modules, ...) is ignored: PEFT adds fields in every release, and
  * an unknown field cannot be refused without refusing every newer adapter.
  * An unknown field that changes the forward pass would therefore go
@@ -28,7 +30,9 @@
  * - a target_modules string is a POSIX extended regular expression that
  *   must match a whole module name (PEFT: re.fullmatch). Python-only syntax
  *   ((?:...), lookahead) fails to compile and is refused; "all-linear" is
- *   PEFT's shorthand for every Linear layer.
+ *   PEFT's shorthand for every Linear layer. To bound regcomp's work on
+ *   untrusted input, patterns over 1 KiB, with back-references, or whose
+ *   repetition factors multiply past 256 are refused.
  */
 #include "peft.h"
 
@@ -41,12 +45,13 @@
 #include <string.h>
 
 #define CONFIG_MAX (1u << 20)
-#define REGEX_MAX 4096
+#define REGEX_MAX 1024
 /*
- * glibc's regcomp copies a subexpression once per repetition count, so
- * nested intervals multiply; bound the product to keep compilation cheap.
+ * glibc's regcomp copies a subexpression once per repetition count of an
+ * interval, and twice for '+' (a+ is aa*), so nested repetitions multiply;
+ * bound the product to keep compilation cheap.
  */
-#define REGEX_INTERVAL_MAX 1024
+#define REGEX_INTERVAL_MAX 256
 
 #define MODEL_PREFIX "base_model.model."
 
@@ -166,8 +171,9 @@ static int check_pattern(sluice_ctx *ctx, const json_t *obj, const char *cfgname
 }
 
 /*
- * Bound the work regcomp does on an untrusted pattern: the product of the
- * interval upper bounds (an over-estimate of nesting) stays small.
+ * Bound the work regcomp does on an untrusted pattern: the product of all
+ * repetition factors (an over-estimate, as if every one were nested) stays
+ * small. '*' and '?' add no copies.
  */
 static int regex_cheap(const char *p)
 {
@@ -185,6 +191,8 @@ static int regex_cheap(const char *p)
 				p++;
 			continue;
 		}
+		if (*p == '+' && (product *= 2) > REGEX_INTERVAL_MAX)
+			return 0;
 		if (*p != '{')
 			continue;
 		for (; *q >= '0' && *q <= '9' && m <= REGEX_INTERVAL_MAX; q++)

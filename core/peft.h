@@ -21,8 +21,8 @@
 #include "safetensors.h"
 
 typedef struct {
-	char *module;          /* e.g. "model.layers.0.self_attn.q_proj" */
-	int embedding;         /* 1 for lora_embedding_A/B */
+	char *module;  /* e.g. "model.layers.0.self_attn.q_proj" */
+	int embedding; /* 1 for lora_embedding_A/B */
 	unsigned r;
 	double alpha;
 	double scale;          /* alpha/r or alpha/sqrt(r) */
@@ -32,8 +32,8 @@ typedef struct {
 } sluice_peft_module;
 
 typedef struct {
-	char *peft_type;       /* "LORA" */
-	char *base_model;      /* base_model_name_or_path, or NULL */
+	char *peft_type;  /* "LORA" */
+	char *base_model; /* base_model_name_or_path, or NULL */
 	unsigned r;
 	double alpha;
 	int use_rslora;
@@ -52,17 +52,30 @@ typedef struct {
  * supported yet); a tensor that is not a lora_A/lora_B/lora_embedding pair;
  * a pair with one half missing; a module absent from the base; shapes that
  * do not fit the base; a rank that differs from the config (after
- * rank_pattern); a target_modules entry matching no adapted module.
- * config_name and adapter_name name the files in messages.
+ * rank_pattern); a target_modules entry matching no adapted module, or an
+ * adapted module that target_modules does not name. Also refused when set:
+ * bias other than "none", lora_bias, use_qalora, layer_replication,
+ * trainable_token_indices, target_parameters, alora_invocation_tokens,
+ * arrow_config. Other fields are ignored (PEFT adds some in every release);
+ * peft.c's opening comment says how names and patterns are matched.
+ * config_name and adapter_name name the files in messages (NULL: the
+ * default names). Returns 0, SLUICE_EINVALID or SLUICE_ENOMEM. On failure
+ * *out is left zeroed; on success release it with sluice_peft__dispose.
+ * Names in *out are copies: the headers may be disposed afterwards.
  */
 int sluice_peft__load(sluice_ctx *ctx, sluice_peft_adapter *out, const char *config_json,
-		      size_t config_len, const char *config_name, const sluice_st_header *adapter,
-		      const char *adapter_name, const sluice_st_header *const *base, size_t nbase);
+                      size_t config_len, const char *config_name, const sluice_st_header *adapter,
+                      const char *adapter_name, const sluice_st_header *const *base, size_t nbase);
 
-/* Parse the config alone (what the fuzz target drives). */
+/*
+ * Parse and check the config alone (what the fuzz target drives): fills
+ * peft_type, base_model, r, alpha, use_rslora; nmodules is 0. Same returns
+ * and refusals as the config part of sluice_peft__load.
+ */
 int sluice_peft__parse_config(sluice_ctx *ctx, sluice_peft_adapter *out, const char *config_json,
-			      size_t config_len, const char *config_name);
+                              size_t config_len, const char *config_name);
 
+/* Release what *a holds and zero it; accepts NULL and a zeroed struct. */
 void sluice_peft__dispose(sluice_peft_adapter *a);
 
 #endif

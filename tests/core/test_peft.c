@@ -482,6 +482,12 @@ static void test_peft__target_regex_full_match(void **state)
 	                      adapter_qv),
 	                 0);
 	assert_int_equal(f->out.nmodules, 2);
+	assert_int_equal(load(f,
+	                      "{\"peft_type\": \"LORA\", \"r\": 4, \"lora_alpha\": 8, "
+	                      "\"target_modules\": "
+	                      "\"model\\\\.layers\\\\.[0-9]+\\\\.self_attn\\\\.[qv]_proj\"}",
+	                      adapter_qv),
+	                 0);
 	/* matches inside the name, but not the whole name */
 	assert_refused(f,
 	               load(f,
@@ -574,6 +580,8 @@ static const struct bad_config bad_configs[] = {
         {"{" LORA ", \"target_modules\": \"(?:q|v)_proj\"}", "field target_modules",
          "POSIX extended"},
         {"{" LORA ", \"target_modules\": \"((a{999}){999})\"}", "field target_modules", "too many"},
+        /* each '+' doubles what glibc's regcomp builds: found by the fuzzer */
+        {"{" LORA ", \"target_modules\": \"module+++++++++\"}", "field target_modules", "too many"},
         {"{" LORA ", \"target_modules\": \"(a)\\\\1\"}", "field target_modules", "back-references"},
         {"{" LORA ", \"rank_pattern\": {\"q_proj\": 0}}", "field rank_pattern: key 'q_proj'",
          "positive integer"},
