@@ -49,8 +49,8 @@ static void human_init(json_t *v)
 	printf("Initialised sluice repository in %s\nRoot keys pinned:\n",
 	       json_string_value(json_object_get(v, "path")));
 	json_array_foreach(json_object_get(v, "root_keys"), i, k)
-		printf("  %-16s %s\n", json_string_value(json_object_get(k, "name")),
-		       json_string_value(json_object_get(k, "fingerprint")));
+	        printf("  %-16s %s\n", json_string_value(json_object_get(k, "name")),
+	               json_string_value(json_object_get(k, "fingerprint")));
 }
 
 static int cmd_init(cli_env *env, int argc, char **argv)
@@ -92,7 +92,8 @@ static void human_key(json_t *v)
 	json_t *r;
 	size_t i;
 
-	printf("%s key %s %s\nroles:", json_is_true(json_object_get(v, "created")) ? "Created" : "Registered",
+	printf("%s key %s %s\nroles:",
+	       json_is_true(json_object_get(v, "created")) ? "Created" : "Registered",
 	       json_string_value(json_object_get(v, "name")),
 	       json_string_value(json_object_get(v, "fingerprint")));
 	json_array_foreach(json_object_get(v, "roles"), i, r) printf(" %s", json_string_value(r));
@@ -148,7 +149,7 @@ static void human_key_list(json_t *v)
 		printf("%-16s %s ", json_string_value(json_object_get(k, "name")),
 		       json_string_value(json_object_get(k, "fingerprint")));
 		json_array_foreach(json_object_get(k, "roles"), j, r)
-			printf("%s%s", j ? "," : "", json_string_value(r));
+		        printf("%s%s", j ? "," : "", json_string_value(r));
 		printf("\n");
 	}
 }
@@ -157,7 +158,7 @@ static int cmd_key_list(cli_env *env, int argc, char **argv)
 {
 	sluice_repo *repo = NULL;
 	char *report = NULL;
-	int rc;
+	int rc, error;
 
 	for (int k = 1; k < argc; k++) {
 		if (!strcmp(argv[k], "--json"))
@@ -167,7 +168,8 @@ static int cmd_key_list(cli_env *env, int argc, char **argv)
 	}
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	rc = done_report(env, sluice_key_list(repo, &report), report, human_key_list);
+	error = sluice_key_list(repo, &report);
+	rc = done_report(env, error, report, human_key_list);
 	sluice_repo_free(repo);
 	return rc;
 }
@@ -228,7 +230,7 @@ typedef struct {
 
 /* Parse the options every propose shares, plus kind-specific ones. */
 static int parse_propose(cli_env *env, propose_args *a, int argc, char **argv, const char *cmd,
-			 int is_lora, int is_memory)
+                         int is_lora, int is_memory)
 {
 	memset(a, 0, sizeof(*a));
 	a->opts.sources = a->sources;
@@ -278,7 +280,7 @@ static int parse_propose(cli_env *env, propose_args *a, int argc, char **argv, c
 			if (errno || *end || end == v)
 				return cli_usage(cmd, "--scale wants a number, not '%s'", v);
 		} else if (is_memory && (!strcmp(o, "--add") || !strcmp(o, "--remove") ||
-					 !strcmp(o, "--replace"))) {
+		                         !strcmp(o, "--replace"))) {
 			sluice_memory_edit *e = &a->edits[a->nedits];
 			if (a->nedits == MAX_LIST)
 				return cli_usage(cmd, "too many edits");
@@ -306,9 +308,11 @@ static int parse_propose(cli_env *env, propose_args *a, int argc, char **argv, c
 			return cli_usage(cmd, "unexpected argument %s", o);
 		}
 	}
+	if (strcmp(cmd, "propose base") && !a->opts.onto)
+		return cli_usage(cmd, "needs --onto VERSION");
 	if (!a->opts.key)
 		return cli_usage(cmd, "which key signs the proposal? give --key NAME (or set "
-				      "SLUICE_KEY)");
+		                      "SLUICE_KEY)");
 	return 0;
 }
 
@@ -325,7 +329,7 @@ static void human_propose(json_t *v)
 	if (json_array_size(json_object_get(d, "dropped_adapters"))) {
 		fprintf(stderr, "adapters trained on the old base were dropped:");
 		json_array_foreach(json_object_get(d, "dropped_adapters"), i, x)
-			fprintf(stderr, " %s", json_string_value(x));
+		        fprintf(stderr, " %s", json_string_value(x));
 		fprintf(stderr, "\n");
 	}
 	/* The version id alone on the last line of stdout, for scripts. */
@@ -341,7 +345,7 @@ static int cmd_propose(cli_env *env, int argc, char **argv, const char *kind)
 
 	snprintf(cmd, sizeof(cmd), "propose %s", kind);
 	if ((rc = parse_propose(env, &a, argc, argv, cmd, !strcmp(kind, "lora"),
-				!strcmp(kind, "memory"))))
+	                        !strcmp(kind, "memory"))))
 		return rc;
 	if (strcmp(kind, "memory") && !a.positional)
 		return cli_usage(cmd, "missing %s", !strcmp(kind, "replay") ? "FILE.jsonl" : "DIR");
@@ -353,7 +357,7 @@ static int cmd_propose(cli_env *env, int argc, char **argv, const char *kind)
 		error = sluice_propose_base(repo, id, &a.opts, a.positional, &report);
 	else if (!strcmp(kind, "lora"))
 		error = sluice_propose_lora(repo, id, &a.opts, a.positional, a.name, a.scale,
-					    &report);
+		                            &report);
 	else if (!strcmp(kind, "memory"))
 		error = sluice_propose_memory(repo, id, &a.opts, a.edits, a.nedits, &report);
 	else
@@ -387,12 +391,12 @@ static void human_log(json_t *v)
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(v, "versions"), i, e)
-		printf("%.12s  %-6s  %s  %-12s  %s\n", json_string_value(json_object_get(e, "version")),
-		       json_string_value(json_object_get(e, "kind")),
-		       json_string_value(json_object_get(e, "time")),
-		       json_string_value(json_object_get(e, "proposer")),
-		       json_string_value(json_object_get(e, "summary")));
+	json_array_foreach(json_object_get(v, "versions"), i, e) printf(
+	        "%.12s  %-6s  %s  %-12s  %s\n", json_string_value(json_object_get(e, "version")),
+	        json_string_value(json_object_get(e, "kind")),
+	        json_string_value(json_object_get(e, "time")),
+	        json_string_value(json_object_get(e, "proposer")),
+	        json_string_value(json_object_get(e, "summary")));
 }
 
 static void human_show(json_t *v)
@@ -401,7 +405,8 @@ static void human_show(json_t *v)
 	json_t *prov = json_object_get(u, "provenance");
 	size_t i, j;
 
-	printf("version  %s\nkind     %s\nsummary  %s\nproposer %s (%s)\ncreated  %s\nparent   %s\n",
+	printf("version  %s\nkind     %s\nsummary  %s\nproposer %s (%s)\ncreated  %s\nparent   "
+	       "%s\n",
 	       json_string_value(json_object_get(v, "version")),
 	       json_string_value(json_object_get(u, "kind")),
 	       json_string_value(json_object_get(u, "summary")),
@@ -409,34 +414,34 @@ static void human_show(json_t *v)
 	       json_string_value(json_object_get(json_object_get(u, "proposer"), "fingerprint")),
 	       json_string_value(json_object_get(u, "created")),
 	       json_is_string(json_object_get(u, "parent"))
-		       ? json_string_value(json_object_get(u, "parent"))
-		       : "(none)");
+	               ? json_string_value(json_object_get(u, "parent"))
+	               : "(none)");
 	if (json_is_string(json_object_get(u, "target_suite")))
 		printf("target   %s\n", json_string_value(json_object_get(u, "target_suite")));
 	json_array_foreach(json_object_get(prov, "sources"), i, x)
-		printf("source   %s=%s (declared by the proposer)\n",
-		       json_string_value(json_object_get(x, "name")),
-		       json_string_value(json_object_get(x, "digest")));
+	        printf("source   %s=%s (declared by the proposer)\n",
+	               json_string_value(json_object_get(x, "name")),
+	               json_string_value(json_object_get(x, "digest")));
 	printf("\nstate:\n");
 	if (json_is_object(json_object_get(s, "base"))) {
 		json_t *bf = json_object_get(json_object_get(s, "base"), "files");
 		uint64_t bytes = 0;
 		json_array_foreach(bf, i, f) bytes +=
-			(uint64_t)json_integer_value(json_object_get(f, "size"));
+		        (uint64_t)json_integer_value(json_object_get(f, "size"));
 		printf("  base      %zu files, %.1f MiB\n", json_array_size(bf), bytes / 1048576.0);
 	}
 	json_array_foreach(json_object_get(s, "adapters"), i, x)
-		printf("  adapter   %zu. %s (r=%lld, %zu modules, scale %g)\n", i + 1,
-		       json_string_value(json_object_get(x, "name")),
-		       json_integer_value(json_object_get(x, "r")),
-		       json_array_size(json_object_get(x, "modules")),
-		       json_number_value(json_object_get(x, "scale")));
-	json_array_foreach(json_object_get(s, "memory"), i, x)
-		printf("  memory    %s (%lld bytes)\n", json_string_value(json_object_get(x, "name")),
-		       json_integer_value(json_object_get(json_object_get(x, "file"), "size")));
-	json_array_foreach(json_object_get(s, "replay"), i, x)
-		printf("  replay    %s (%lld records)\n", json_string_value(json_object_get(x, "name")),
-		       json_integer_value(json_object_get(x, "count")));
+	        printf("  adapter   %zu. %s (r=%lld, %zu modules, scale %g)\n", i + 1,
+	               json_string_value(json_object_get(x, "name")),
+	               json_integer_value(json_object_get(x, "r")),
+	               json_array_size(json_object_get(x, "modules")),
+	               json_number_value(json_object_get(x, "scale")));
+	json_array_foreach(json_object_get(s, "memory"), i, x) printf(
+	        "  memory    %s (%lld bytes)\n", json_string_value(json_object_get(x, "name")),
+	        json_integer_value(json_object_get(json_object_get(x, "file"), "size")));
+	json_array_foreach(json_object_get(s, "replay"), i, x) printf(
+	        "  replay    %s (%lld records)\n", json_string_value(json_object_get(x, "name")),
+	        json_integer_value(json_object_get(x, "count")));
 	(void)j;
 }
 
@@ -472,7 +477,7 @@ static void human_verify(json_t *v)
 	size_t i;
 
 	json_array_foreach(json_object_get(v, "problems"), i, p)
-		printf("problem: %s\n", json_string_value(p));
+	        printf("problem: %s\n", json_string_value(p));
 	printf("%s: %lld journal entries, %lld versions, %lld files, %lld chunks checked\n",
 	       json_is_true(json_object_get(v, "ok")) ? "ok" : "FAILED",
 	       json_integer_value(json_object_get(c, "journal_entries")),
@@ -488,7 +493,7 @@ static void human_reindex(json_t *v)
 
 /* Commands taking N positionals and --json. */
 static int simple(cli_env *env, int argc, char **argv, const char *cmd, int min, int max,
-		  const char **pos)
+                  const char **pos)
 {
 	int n = 0;
 
@@ -512,11 +517,12 @@ static int cmd_log(cli_env *env, int argc, char **argv)
 	const char *pos[1] = {NULL};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
-	int rc;
+	int rc, error;
 
 	if ((rc = simple(env, argc, argv, "log", 0, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
-	rc = done_report(env, sluice_version_log(repo, pos[0], &report), report, human_log);
+	error = sluice_version_log(repo, pos[0], &report);
+	rc = done_report(env, error, report, human_log);
 	sluice_repo_free(repo);
 	return rc;
 }
@@ -526,11 +532,12 @@ static int cmd_show(cli_env *env, int argc, char **argv)
 	const char *pos[1] = {NULL};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
-	int rc;
+	int rc, error;
 
 	if ((rc = simple(env, argc, argv, "show", 1, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
-	rc = done_report(env, sluice_version_show(repo, pos[0], &report), report, human_show);
+	error = sluice_version_show(repo, pos[0], &report);
+	rc = done_report(env, error, report, human_show);
 	sluice_repo_free(repo);
 	return rc;
 }
@@ -540,12 +547,12 @@ static int cmd_diff(cli_env *env, int argc, char **argv)
 	const char *pos[2] = {NULL, NULL};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
-	int rc;
+	int rc, error;
 
 	if ((rc = simple(env, argc, argv, "diff", 2, 2, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
-	rc = done_report(env, sluice_version_diff(repo, pos[0], pos[1], &report), report,
-			 human_diff);
+	error = sluice_version_diff(repo, pos[0], pos[1], &report);
+	rc = done_report(env, error, report, human_diff);
 	sluice_repo_free(repo);
 	return rc;
 }
@@ -555,12 +562,12 @@ static int cmd_checkout(cli_env *env, int argc, char **argv)
 	const char *pos[2] = {NULL, NULL};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
-	int rc;
+	int rc, error;
 
 	if ((rc = simple(env, argc, argv, "checkout", 2, 2, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
-	rc = done_report(env, sluice_version_checkout(repo, pos[0], pos[1], &report), report,
-			 human_checkout);
+	error = sluice_version_checkout(repo, pos[0], pos[1], &report);
+	rc = done_report(env, error, report, human_checkout);
 	sluice_repo_free(repo);
 	return rc;
 }
@@ -588,85 +595,87 @@ static int cmd_reindex(cli_env *env, int argc, char **argv)
 {
 	sluice_repo *repo = NULL;
 	char *report = NULL;
-	int rc;
+	int rc, error;
 
 	if ((rc = simple(env, argc, argv, "reindex", 0, 0, NULL)) || (rc = cli_open(env, &repo)))
 		return rc;
-	rc = done_report(env, sluice_repo_reindex(repo, &report), report, human_reindex);
+	error = sluice_repo_reindex(repo, &report);
+	rc = done_report(env, error, report, human_reindex);
 	sluice_repo_free(repo);
 	return rc;
 }
 
-#define COMMON_PROPOSE_HELP \
-	"  -m, --message MSG      summary of the update\n" \
-	"  --key NAME             signing key with the proposer role (default $SLUICE_KEY)\n" \
-	"  --source NAME=DIGEST   a data source the update was made from (repeatable);\n" \
-	"                         provenance is declared by the proposer, not checked\n" \
-	"  --target-suite NAME    the evaluation suite the update is meant to improve\n" \
-	"  --method TEXT          training method; --code-revision REV: code that made it\n" \
-	"  --json                 print a JSON object instead of text\n" \
-	"The new version's id is printed alone on the last line of stdout. Proposing\n" \
+#define COMMON_PROPOSE_HELP                                                                        \
+	"  -m, --message MSG      summary of the update\n"                                         \
+	"  --key NAME             signing key with the proposer role (default $SLUICE_KEY)\n"      \
+	"  --source NAME=DIGEST   a data source the update was made from (repeatable);\n"          \
+	"                         provenance is declared by the proposer, not checked\n"           \
+	"  --target-suite NAME    the evaluation suite the update is meant to improve\n"           \
+	"  --method TEXT          training method; --code-revision REV: code that made it\n"       \
+	"  --json                 print a JSON object instead of text\n"                           \
+	"The new version's id is printed alone on the last line of stdout. Proposing\n"            \
 	"identical content onto the same parent returns the existing version."
 
 const cli_command cli_commands[] = {
-	{"init", cmd_init, "sluice init [DIR] [--root-key NAME]... [--json]",
-	 "Create a repository in DIR (default: -C, else the current directory), which\n"
-	 "must be new or empty. Each --root-key names a key in the keys directory\n"
-	 "($SLUICE_KEYS, default ~/.config/sluice/keys); a missing key is generated.\n"
-	 "Without --root-key a key named 'root' is used. The root keys' fingerprints are\n"
-	 "printed: keep them, they are what the repository trusts."},
-	{"key new", cmd_key_new, "sluice key new NAME [--role ROLE]... [--signer ROOTKEY] [--json]",
-	 "Generate key NAME (mode 0600, outside the repository) unless it exists, and\n"
-	 "register it with the given roles: root, proposer, gate-runner, approver,\n"
-	 "operator, auditor. Registration is journaled and signed by a root key."},
-	{"key list", cmd_key_list, "sluice key list [--json]",
-	 "List the registered keys with their fingerprints and roles."},
-	{"key export", cmd_key_export,
-	 "sluice key export (NAME | --all) (--allowed-signers | --openssh)",
-	 "Print public keys for stock tools. --allowed-signers writes lines for git's\n"
-	 "gpg.ssh.allowedSignersFile, so that\n"
-	 "  git -c gpg.format=ssh -c gpg.ssh.allowedSignersFile=FILE verify-commit ID\n"
-	 "run in the repository checks a version's signature without sluice."},
-	{"propose base", cmd_propose_base, "sluice propose base DIR [--onto REF] [options]",
-	 "Propose a base model from a Hugging Face directory: config.json, one or more\n"
-	 "*.safetensors (with or without model.safetensors.index.json), tokenizer files.\n"
-	 "Every file must parse: safetensors, JSON or UTF-8 text; pickle files are\n"
-	 "refused. With --onto, the base of that state is replaced; adapters trained on\n"
-	 "the old base are dropped and listed.\n"
-	 "Options:\n" COMMON_PROPOSE_HELP},
-	{"propose lora", cmd_propose_lora,
-	 "sluice propose lora DIR --onto REF [--name NAME] [--scale S] [options]",
-	 "Propose a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)\n"
-	 "on top of REF's adapter stack. It is checked against REF's base: every target\n"
-	 "module exists and every lora_A/lora_B shape fits. DoRA, fan_in_fan_out and\n"
-	 "modules_to_save are refused with a message. --scale multiplies the adapter's\n"
-	 "own alpha/r scale in the stack (default 1).\nOptions:\n" COMMON_PROPOSE_HELP},
-	{"propose memory", cmd_propose_memory,
-	 "sluice propose memory --onto REF (--add FILE | --replace NAME FILE | --remove NAME)... "
-	 "[options]",
-	 "Edit the memory notes: UTF-8 text the serving harness places in context. Notes\n"
-	 "are stored as plain git blobs, so 'git diff' between versions shows the edit.\n"
-	 "Options:\n" COMMON_PROPOSE_HELP},
-	{"propose replay", cmd_propose_replay, "sluice propose replay FILE.jsonl --onto REF [options]",
-	 "Add a batch of training examples to the replay buffer: one JSON object a line\n"
-	 "with string fields prompt, completion and source. Each record is hashed.\n"
-	 "Options:\n" COMMON_PROPOSE_HELP},
-	{"log", cmd_log, "sluice log [REF] [--json]",
-	 "Without REF: every proposed version, newest first. With REF: its ancestry."},
-	{"show", cmd_show, "sluice show REF [--json]",
-	 "A version's update metadata, declared provenance and full state."},
-	{"diff", cmd_diff, "sluice diff A B [--json]",
-	 "What changed between two versions, file by file; memory notes and small text\n"
-	 "files as unified diffs."},
-	{"checkout", cmd_checkout, "sluice checkout REF DIR [--json]",
-	 "Write REF's full state into DIR (new or empty): base/, adapters/NAME/ as PEFT\n"
-	 "directories, memory/, replay/, and B2SUMS so that 'b2sum -c B2SUMS' in DIR\n"
-	 "checks every file with coreutils. Every chunk is verified as it is written;\n"
-	 "a failed checkout leaves nothing behind."},
-	{"verify", cmd_verify, "sluice verify [--json]",
-	 "Check the whole repository, read-only: journal and version signatures, every\n"
-	 "version's tree, digests and manifests, every stored chunk, and the index.\n"
-	 "Prints each problem; exits 1 if there is any."},
-	{"reindex", cmd_reindex, "sluice reindex [--json]",
-	 "Rebuild the derived LMDB index from the chunk packs."},
-	{NULL, NULL, NULL, NULL}};
+        {"init", cmd_init, "sluice init [DIR] [--root-key NAME]... [--json]",
+         "Create a repository in DIR (default: -C, else the current directory), which\n"
+         "must be new or empty. Each --root-key names a key in the keys directory\n"
+         "($SLUICE_KEYS, default ~/.config/sluice/keys); a missing key is generated.\n"
+         "Without --root-key a key named 'root' is used. The root keys' fingerprints are\n"
+         "printed: keep them, they are what the repository trusts."},
+        {"key new", cmd_key_new, "sluice key new NAME [--role ROLE]... [--signer ROOTKEY] [--json]",
+         "Generate key NAME (mode 0600, outside the repository) unless it exists, and\n"
+         "register it with the given roles: root, proposer, gate-runner, approver,\n"
+         "operator, auditor. Registration is journaled and signed by a root key."},
+        {"key list", cmd_key_list, "sluice key list [--json]",
+         "List the registered keys with their fingerprints and roles."},
+        {"key export", cmd_key_export,
+         "sluice key export (NAME | --all) (--allowed-signers | --openssh)",
+         "Print public keys for stock tools. --allowed-signers writes lines for git's\n"
+         "gpg.ssh.allowedSignersFile, so that\n"
+         "  git -c gpg.format=ssh -c gpg.ssh.allowedSignersFile=FILE verify-commit ID\n"
+         "run in the repository checks a version's signature without sluice."},
+        {"propose base", cmd_propose_base, "sluice propose base DIR [--onto REF] [options]",
+         "Propose a base model from a Hugging Face directory: config.json, one or more\n"
+         "*.safetensors (with or without model.safetensors.index.json), tokenizer files.\n"
+         "Every file must parse: safetensors, JSON or UTF-8 text; pickle files are\n"
+         "refused. With --onto, the base of that state is replaced; adapters trained on\n"
+         "the old base are dropped and listed.\n"
+         "Options:\n" COMMON_PROPOSE_HELP},
+        {"propose lora", cmd_propose_lora,
+         "sluice propose lora DIR --onto REF [--name NAME] [--scale S] [options]",
+         "Propose a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors)\n"
+         "on top of REF's adapter stack. It is checked against REF's base: every target\n"
+         "module exists and every lora_A/lora_B shape fits. DoRA, fan_in_fan_out and\n"
+         "modules_to_save are refused with a message. --scale multiplies the adapter's\n"
+         "own alpha/r scale in the stack (default 1).\nOptions:\n" COMMON_PROPOSE_HELP},
+        {"propose memory", cmd_propose_memory,
+         "sluice propose memory --onto REF (--add FILE | --replace NAME FILE | --remove NAME)... "
+         "[options]",
+         "Edit the memory notes: UTF-8 text the serving harness places in context. Notes\n"
+         "are stored as plain git blobs, so 'git diff' between versions shows the edit.\n"
+         "Options:\n" COMMON_PROPOSE_HELP},
+        {"propose replay", cmd_propose_replay,
+         "sluice propose replay FILE.jsonl --onto REF [options]",
+         "Add a batch of training examples to the replay buffer: one JSON object a line\n"
+         "with string fields prompt, completion and source. Each record is hashed.\n"
+         "Options:\n" COMMON_PROPOSE_HELP},
+        {"log", cmd_log, "sluice log [REF] [--json]",
+         "Without REF: every proposed version, newest first. With REF: its ancestry."},
+        {"show", cmd_show, "sluice show REF [--json]",
+         "A version's update metadata, declared provenance and full state."},
+        {"diff", cmd_diff, "sluice diff A B [--json]",
+         "What changed between two versions, file by file; memory notes and small text\n"
+         "files as unified diffs."},
+        {"checkout", cmd_checkout, "sluice checkout REF DIR [--json]",
+         "Write REF's full state into DIR (new or empty): base/, adapters/NAME/ as PEFT\n"
+         "directories, memory/, replay/, and B2SUMS so that 'b2sum -c B2SUMS' in DIR\n"
+         "checks every file with coreutils. Every chunk is verified as it is written;\n"
+         "a failed checkout leaves nothing behind."},
+        {"verify", cmd_verify, "sluice verify [--json]",
+         "Check the whole repository, read-only: journal and version signatures, every\n"
+         "version's tree, digests and manifests, every stored chunk, and the index.\n"
+         "Prints each problem; exits 1 if there is any."},
+        {"reindex", cmd_reindex, "sluice reindex [--json]",
+         "Rebuild the derived LMDB index from the chunk packs."},
+        {NULL, NULL, NULL, NULL}};

@@ -11,13 +11,13 @@
 #include <unistd.h>
 
 static const char *const exit_codes_text =
-	"Exit codes:\n"
-	"  0  success\n"
-	"  1  a check said no (verification failed, signature refused)\n"
-	"  2  a check was inconclusive\n"
-	"  3  usage error\n"
-	"  4  bad input refused; nothing was changed\n"
-	"  5  I/O or internal error\n";
+        "Exit codes:\n"
+        "  0  success\n"
+        "  1  a check said no (verification failed, signature refused)\n"
+        "  2  a check was inconclusive\n"
+        "  3  usage error\n"
+        "  4  bad input refused; nothing was changed\n"
+        "  5  I/O or internal error\n";
 
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
@@ -71,9 +71,8 @@ void cli_progress(void *data, const char *what, uint64_t done, uint64_t total)
 {
 	(void)data;
 	if (total)
-		fprintf(stderr, "\r%s: %3u%% (%llu/%llu MiB)", what,
-			(unsigned)(done * 100 / total), (unsigned long long)(done >> 20),
-			(unsigned long long)(total >> 20));
+		fprintf(stderr, "\r%s: %3u%% (%llu/%llu MiB)", what, (unsigned)(done * 100 / total),
+		        (unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
 	else
 		fprintf(stderr, "\r%s: %llu MiB", what, (unsigned long long)(done >> 20));
 	if (done >= total)
@@ -84,13 +83,14 @@ void cli_progress(void *data, const char *what, uint64_t done, uint64_t total)
 static void print_overview(FILE *f)
 {
 	fprintf(f, "sluice - signed, gated, content-addressed updates for deployed language "
-		   "models\n\nusage: sluice [-C DIR] COMMAND [ARGS]\n\nCommands:\n");
+	           "models\n\nusage: sluice [-C DIR] COMMAND [ARGS]\n\nCommands:\n");
 	for (const cli_command *c = cli_commands; c->name; c++)
 		fprintf(f, "  %s\n", c->usage);
-	fprintf(f, "\nGlobal options:\n  -C DIR   the repository (default: $SLUICE_REPO, else "
-		   "the current directory)\n\n%s\n'sluice help COMMAND' describes one "
-		   "command.\n",
-		exit_codes_text);
+	fprintf(f,
+	        "\nGlobal options:\n  -C DIR   the repository (default: $SLUICE_REPO, else "
+	        "the current directory)\n\n%s\n'sluice help COMMAND' describes one "
+	        "command.\n",
+	        exit_codes_text);
 }
 
 static const cli_command *find_command(const char *name)
@@ -112,7 +112,7 @@ static int cmd_help_impl(int argc, char **argv)
 	}
 	/* "help key new" and "help key" both work. */
 	snprintf(joined, sizeof(joined), "%s%s%s", argv[1], argc > 2 ? " " : "",
-		 argc > 2 ? argv[2] : "");
+	         argc > 2 ? argv[2] : "");
 	if (!(c = find_command(joined)) && !(c = find_command(argv[1]))) {
 		int any = 0;
 		for (c = cli_commands; c->name; c++) {

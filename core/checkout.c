@@ -61,7 +61,8 @@ static int make_parents(sluice_ctx *ctx, const char *root, const char *rel)
 			return sluice_ctx__oserror(ctx, "cannot create directory %s", buf);
 		if (lstat(buf, &st) < 0 || !S_ISDIR(st.st_mode))
 			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-						 "refusing to write through %s: not a directory", buf);
+			                         "refusing to write through %s: not a directory",
+			                         buf);
 		*p = '/';
 	}
 	return SLUICE_OK;
@@ -102,9 +103,9 @@ static int write_file(void *data, json_t *f)
 		sluice__b2(h, blob.ptr, blob.len);
 		sluice__hex(hex, h, SLUICE_B2_LEN);
 		if (blob.len != size || strcmp(hex, want)) {
-			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-						  "%s: stored bytes do not match the recorded digest",
-						  path);
+			error = sluice_ctx__error(
+			        ctx, SLUICE_ECORRUPT,
+			        "%s: stored bytes do not match the recorded digest", path);
 			goto done;
 		}
 		error = sluice_io__write_all(ctx, fd, blob.ptr, blob.len, full);
@@ -114,7 +115,7 @@ static int write_file(void *data, json_t *f)
 		sluice__hex(hex, m.b2, SLUICE_B2_LEN);
 		if (m.size != size || strcmp(hex, want)) {
 			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-						  "%s: manifest does not match state.json", path);
+			                          "%s: manifest does not match state.json", path);
 			goto done;
 		}
 		if ((error = sluice_repo__chunks(repo, &cs)) < 0 ||
@@ -150,7 +151,7 @@ int sluice_version_checkout(sluice_repo *repo, const char *ref, const char *dir,
 	const git_tree_entry *te;
 	struct co co = {0};
 	struct stat st;
-	char tmp[PATH_MAX], hex[GIT_OID_HEXSZ + 1], sumpath[PATH_MAX];
+	char tmp[PATH_MAX], hex[GIT_OID_HEXSZ + 1], sumpath[PATH_MAX + 16];
 	int error, made = 0, existed = 0;
 
 	if ((error = sluice_version__load(repo, &v, ref)) < 0)
@@ -159,8 +160,8 @@ int sluice_version_checkout(sluice_repo *repo, const char *ref, const char *dir,
 		DIR *d;
 		struct dirent *de;
 		if (!S_ISDIR(st.st_mode)) {
-			error = sluice_ctx__error(ctx, SLUICE_EEXISTS, "%s exists and is not a directory",
-						  dir);
+			error = sluice_ctx__error(ctx, SLUICE_EEXISTS,
+			                          "%s exists and is not a directory", dir);
 			goto done;
 		}
 		if (!(d = opendir(dir))) {
@@ -173,9 +174,9 @@ int sluice_version_checkout(sluice_repo *repo, const char *ref, const char *dir,
 		closedir(d);
 		if (error) {
 			error = sluice_ctx__error(ctx, SLUICE_EEXISTS,
-						  "%s is not empty; check out into a new or empty "
-						  "directory",
-						  dir);
+			                          "%s is not empty; check out into a new or empty "
+			                          "directory",
+			                          dir);
 			goto done;
 		}
 		existed = 1;
@@ -200,11 +201,11 @@ int sluice_version_checkout(sluice_repo *repo, const char *ref, const char *dir,
 	te = git_tree_entry_byname(v.tree, "B2SUMS");
 	if ((error = sluice_version__b2sums(ctx, v.state, &sums)) < 0)
 		goto done;
-	if (!te || (error = sluice_repo__read_blob(repo, &stored, git_tree_entry_id(te),
-						    "B2SUMS")) < 0 ||
+	if (!te ||
+	    (error = sluice_repo__read_blob(repo, &stored, git_tree_entry_id(te), "B2SUMS")) < 0 ||
 	    stored.len != sums.len || memcmp(stored.ptr, sums.ptr, sums.len)) {
 		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-					  "version's B2SUMS does not match its state.json");
+		                          "version's B2SUMS does not match its state.json");
 		goto done;
 	}
 	snprintf(sumpath, sizeof(sumpath), "%s/B2SUMS", tmp);
@@ -232,9 +233,9 @@ int sluice_version_checkout(sluice_repo *repo, const char *ref, const char *dir,
 	made = 0;
 	git_oid_tostr(hex, sizeof(hex), &v.id);
 	error = sluice_repo__report(ctx, report,
-				    json_pack("{s:s,s:s,s:I,s:I}", "version", hex, "directory", dir,
-					      "files", (json_int_t)co.files, "bytes",
-					      (json_int_t)co.bytes));
+	                            json_pack("{s:s,s:s,s:I,s:I}", "version", hex, "directory", dir,
+	                                      "files", (json_int_t)co.files, "bytes",
+	                                      (json_int_t)co.bytes));
 done:
 	if (made)
 		rmtree(tmp);

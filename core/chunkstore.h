@@ -25,8 +25,8 @@ typedef struct {
 } sluice_chunkref;
 
 typedef struct {
-	uint64_t size;                      /* whole file's bytes */
-	unsigned char b2[SLUICE_B2_LEN];    /* BLAKE2b-256 of the whole file */
+	uint64_t size;                   /* whole file's bytes */
+	unsigned char b2[SLUICE_B2_LEN]; /* BLAKE2b-256 of the whole file */
 	size_t nchunks;
 	sluice_chunkref *chunks;
 } sluice_manifest;
@@ -43,10 +43,10 @@ typedef struct {
 
 /* Statistics of one ingest, for progress output and the benchmark. */
 typedef struct {
-	uint64_t bytes_in;        /* bytes read */
-	uint64_t chunks;          /* chunks in the manifest */
-	uint64_t new_chunks;      /* chunks not already stored */
-	uint64_t new_bytes;       /* bytes of those */
+	uint64_t bytes_in;   /* bytes read */
+	uint64_t chunks;     /* chunks in the manifest */
+	uint64_t new_chunks; /* chunks not already stored */
+	uint64_t new_bytes;  /* bytes of those */
 } sluice_ingest_stats;
 
 /*
@@ -65,7 +65,7 @@ int sluice_chunkstore__has(sluice_chunkstore *cs, const unsigned char id[SLUICE_
  * open pack; they are durable only after sluice_chunkstore__commit.
  */
 int sluice_chunkstore__put(sluice_chunkstore *cs, const unsigned char id[SLUICE_B2_LEN],
-			   const void *data, size_t len, int *was_new);
+                           const void *data, size_t len, int *was_new);
 
 /*
  * Make everything put so far durable: write the pack trailer, fsync the
@@ -75,7 +75,7 @@ int sluice_chunkstore__commit(sluice_chunkstore *cs);
 
 /* Read a chunk into out (replacing its contents), verifying its id. */
 int sluice_chunkstore__get(sluice_chunkstore *cs, const unsigned char id[SLUICE_B2_LEN],
-			   sluice_buf *out);
+                           sluice_buf *out);
 
 /*
  * Chunk, hash (on all the context's threads) and store a file. regions may
@@ -84,15 +84,15 @@ int sluice_chunkstore__get(sluice_chunkstore *cs, const unsigned char id[SLUICE_
  * NULL). The whole file's BLAKE2b-256 is computed alongside.
  */
 int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
-			      sluice_ingest_stats *stats, int fd, uint64_t size,
-			      const sluice_region *regions, size_t nregions, const char *name);
+                              sluice_ingest_stats *stats, int fd, uint64_t size,
+                              const sluice_region *regions, size_t nregions, const char *name);
 
 /*
  * Write the file a manifest describes to fd, verifying every chunk and the
  * whole-file digest as it goes. name is used in messages.
  */
 int sluice_chunkstore__materialize(sluice_chunkstore *cs, const sluice_manifest *m, int fd,
-				   const char *name);
+                                   const char *name);
 
 /* Rebuild the LMDB index from the pack files. Reports counts in *chunks. */
 int sluice_chunkstore__reindex(sluice_chunkstore *cs, uint64_t *chunks);
@@ -103,7 +103,7 @@ int sluice_chunkstore__reindex(sluice_chunkstore *cs, uint64_t *chunks);
  * line of text); returns 0 if none, SLUICE_ECORRUPT if any.
  */
 int sluice_chunkstore__verify(sluice_chunkstore *cs,
-			      void (*report)(void *data, const char *problem), void *data);
+                              void (*report)(void *data, const char *problem), void *data);
 
 /*
  * Manifest encoding: text, one field per line, parsed strictly:
@@ -115,7 +115,7 @@ int sluice_chunkstore__verify(sluice_chunkstore *cs,
  */
 int sluice_manifest__encode(sluice_ctx *ctx, const sluice_manifest *m, sluice_buf *out);
 int sluice_manifest__parse(sluice_ctx *ctx, sluice_manifest *out, const unsigned char *data,
-			   size_t len, const char *name);
+                           size_t len, const char *name);
 void sluice_manifest__dispose(sluice_manifest *m);
 
 #endif

@@ -151,7 +151,7 @@ int sluice_ctx__giterror(sluice_ctx *ctx, int giterr, const char *fmt, ...)
 	va_end(ap);
 	n = strlen(ctx->errmsg);
 	snprintf(ctx->errmsg + n, sizeof(ctx->errmsg) - n, ": %s",
-		 e && e->message ? e->message : "libgit2 gave no message");
+	         e && e->message ? e->message : "libgit2 gave no message");
 	return code;
 }
 

@@ -58,29 +58,31 @@ static int refuse_unparsed(sluice_ctx *ctx, int fd, const char *path, const char
 	if (n > 0) {
 		switch (sluice_safetensors__sniff_pickle(head, (size_t)n)) {
 		case SLUICE_SNIFF_PICKLE:
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-						 "%s is a Python pickle file; pickles can run code when "
-						 "loaded and are refused (convert the weights to safetensors)",
-						 path);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s is a Python pickle file; pickles can run code when "
+			        "loaded and are refused (convert the weights to safetensors)",
+			        path);
 		case SLUICE_SNIFF_TORCH_ZIP:
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-						 "%s is a PyTorch zip-of-pickle file (torch.save output); "
-						 "pickles can run code when loaded and are refused (convert "
-						 "the weights to safetensors)",
-						 path);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s is a PyTorch zip-of-pickle file (torch.save output); "
+			        "pickles can run code when loaded and are refused (convert "
+			        "the weights to safetensors)",
+			        path);
 		default:
 			break;
 		}
 	}
 	if (expected)
 		return SLUICE_EINVALID; /* the parser's own message stands */
-	return sluice_ctx__error(ctx, SLUICE_EINVALID,
-				 "%s is not in an accepted format (safetensors, JSON or UTF-8 text)",
-				 path);
+	return sluice_ctx__error(
+	        ctx, SLUICE_EINVALID,
+	        "%s is not in an accepted format (safetensors, JSON or UTF-8 text)", path);
 }
 
 int sluice_ingest__check_file(sluice_ctx *ctx, sluice_input_file *out, const char *path,
-			      const char *rel)
+                              const char *rel)
 {
 	struct stat st;
 	unsigned char *buf = NULL;
@@ -91,23 +93,24 @@ int sluice_ingest__check_file(sluice_ctx *ctx, sluice_input_file *out, const cha
 	memset(out, 0, sizeof(*out));
 	if (!sluice__path_safe(rel, strlen(rel), &why))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "refusing input name '%s': %s", rel,
-					 why);
+		                         why);
 	if (lstat(path, &st) < 0)
 		return sluice_ctx__oserror(ctx, "cannot read %s", path);
 	if (S_ISLNK(st.st_mode))
-		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-					 "%s is a symbolic link; input directories must hold regular "
-					 "files only",
-					 path);
+		return sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "%s is a symbolic link; input directories must hold regular "
+		        "files only",
+		        path);
 	if (!S_ISREG(st.st_mode))
-		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-					 "%s is a %s; input directories must hold regular files only",
-					 path,
-					 S_ISFIFO(st.st_mode)  ? "FIFO"
-					 : S_ISCHR(st.st_mode) ? "character device"
-					 : S_ISBLK(st.st_mode) ? "block device"
-					 : S_ISSOCK(st.st_mode) ? "socket"
-								: "special file");
+		return sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "%s is a %s; input directories must hold regular files only", path,
+		        S_ISFIFO(st.st_mode)   ? "FIFO"
+		        : S_ISCHR(st.st_mode)  ? "character device"
+		        : S_ISBLK(st.st_mode)  ? "block device"
+		        : S_ISSOCK(st.st_mode) ? "socket"
+		                               : "special file");
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return sluice_ctx__oserror(ctx, "cannot open %s", path);
 	if (!(out->rel = sluice__strdup(ctx, rel)) || !(out->abs = sluice__strdup(ctx, path))) {
@@ -126,10 +129,11 @@ int sluice_ingest__check_file(sluice_ctx *ctx, sluice_input_file *out, const cha
 		error = refuse_unparsed(ctx, fd, path, NULL);
 		if (error == SLUICE_EINVALID && strstr(sluice_ctx_errmsg(ctx), "pickle"))
 			goto done;
-		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-					  "%s: %llu bytes is too large for a JSON or text file (256 MiB "
-					  "limit); weights must be safetensors",
-					  path, (unsigned long long)out->size);
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "%s: %llu bytes is too large for a JSON or text file (256 MiB "
+		        "limit); weights must be safetensors",
+		        path, (unsigned long long)out->size);
 		goto done;
 	}
 	if ((error = sluice_io__read_file(ctx, &buf, &len, path, 256u << 20)) < 0)
@@ -142,9 +146,10 @@ int sluice_ingest__check_file(sluice_ctx *ctx, sluice_input_file *out, const cha
 		if (!v) {
 			error = refuse_unparsed(ctx, fd, path, "json");
 			if (!strstr(sluice_ctx_errmsg(ctx), "pickle"))
-				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-							  "%s: not valid JSON: line %d column %d: %s",
-							  path, jerr.line, jerr.column, jerr.text);
+				error = sluice_ctx__error(
+				        ctx, SLUICE_EINVALID,
+				        "%s: not valid JSON: line %d column %d: %s", path,
+				        jerr.line, jerr.column, jerr.text);
 			goto done;
 		}
 		json_decref(v);
@@ -171,7 +176,7 @@ static int cmp_files(const void *a, const void *b)
 }
 
 static int scan(sluice_ctx *ctx, sluice_input_dir *out, size_t *cap, const char *root,
-		const char *rel, int depth)
+                const char *rel, int depth)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -180,7 +185,7 @@ static int scan(sluice_ctx *ctx, sluice_input_dir *out, size_t *cap, const char 
 
 	if (depth > 16)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s/%s: directories nested too deep",
-					 root, rel);
+		                         root, rel);
 	snprintf(path, sizeof(path), "%s%s%s", root, *rel ? "/" : "", rel);
 	if (!(d = opendir(path)))
 		return sluice_ctx__oserror(ctx, "cannot read directory %s", path);
@@ -191,10 +196,10 @@ static int scan(sluice_ctx *ctx, sluice_input_dir *out, size_t *cap, const char 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", de->d_name) >=
-			    (int)sizeof(sub) ||
+		            (int)sizeof(sub) ||
 		    snprintf(full, sizeof(full), "%s/%s", root, sub) >= (int)sizeof(full)) {
-			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "%s/%s: path too long", path,
-						  de->d_name);
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "%s/%s: path too long",
+			                          path, de->d_name);
 			break;
 		}
 		if (lstat(full, &st) < 0) {
@@ -245,17 +250,17 @@ int sluice_ingest__scan_dir(sluice_ctx *ctx, sluice_input_dir *out, const char *
 }
 
 static json_t *file_entry(const char *dest, uint64_t size, const unsigned char b2[SLUICE_B2_LEN],
-			  const char *storage)
+                          const char *storage)
 {
 	char hex[SLUICE_B2_HEX];
 
 	sluice__hex(hex, b2, SLUICE_B2_LEN);
 	return json_pack("{s:s,s:I,s:s,s:s}", "path", dest, "size", (json_int_t)size, "blake2b",
-			 hex, "storage", storage);
+	                 hex, "storage", storage);
 }
 
 int sluice_ingest__store_bytes(sluice_repo *repo, json_t **entry, git_oid *blob, const void *data,
-			       size_t len, const char *dest)
+                               size_t len, const char *dest)
 {
 	unsigned char b2[SLUICE_B2_LEN];
 	int error;
@@ -269,7 +274,7 @@ int sluice_ingest__store_bytes(sluice_repo *repo, json_t **entry, git_oid *blob,
 }
 
 int sluice_ingest__store(sluice_repo *repo, json_t **entry, git_oid *blob,
-			 const sluice_input_file *f, const char *dest)
+                         const sluice_input_file *f, const char *dest)
 {
 	sluice_ctx *ctx = repo->ctx;
 	sluice_chunkstore *cs;
@@ -305,7 +310,7 @@ int sluice_ingest__store(sluice_repo *repo, json_t **entry, git_oid *blob,
 			if (t->end == t->begin)
 				continue;
 			regions[nregions++] =
-				(sluice_region){f->st.data_start + t->begin, t->end - t->begin, 0};
+			        (sluice_region){f->st.data_start + t->begin, t->end - t->begin, 0};
 		}
 	}
 	if ((fd = open(f->abs, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
@@ -313,7 +318,7 @@ int sluice_ingest__store(sluice_repo *repo, json_t **entry, git_oid *blob,
 		goto done;
 	}
 	if ((error = sluice_chunkstore__ingest(cs, &m, NULL, fd, f->size, regions, nregions,
-					       f->abs)) < 0 ||
+	                                       f->abs)) < 0 ||
 	    (error = sluice_manifest__encode(ctx, &m, &text)) < 0)
 		goto done;
 	if ((error = git_blob_create_from_buffer(blob, repo->git, text.ptr, text.len)) < 0) {

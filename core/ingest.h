@@ -20,16 +20,16 @@ typedef enum {
 
 /* One input file, validated. */
 typedef struct {
-	char *rel;                 /* path relative to the input directory */
-	char *abs;                 /* path on disk */
+	char *rel; /* path relative to the input directory */
+	char *abs; /* path on disk */
 	uint64_t size;
 	sluice_file_format format;
-	sluice_st_header st;       /* for SAFETENSORS */
+	sluice_st_header st; /* for SAFETENSORS */
 } sluice_input_file;
 
 typedef struct {
 	size_t n;
-	sluice_input_file *files;  /* sorted by rel */
+	sluice_input_file *files; /* sorted by rel */
 } sluice_input_dir;
 
 /*
@@ -41,7 +41,7 @@ typedef struct {
 int sluice_ingest__scan_dir(sluice_ctx *ctx, sluice_input_dir *out, const char *dir);
 /* Validate a single file the same way (rel is the name to record). */
 int sluice_ingest__check_file(sluice_ctx *ctx, sluice_input_file *out, const char *path,
-			      const char *rel);
+                              const char *rel);
 void sluice_ingest__dispose_dir(sluice_input_dir *d);
 void sluice_ingest__dispose_file(sluice_input_file *f);
 const sluice_input_file *sluice_ingest__find(const sluice_input_dir *d, const char *rel);
@@ -52,10 +52,10 @@ const sluice_input_file *sluice_ingest__find(const sluice_input_dir *d, const ch
  * blob (raw content or manifest) that the version tree holds for it.
  */
 int sluice_ingest__store(sluice_repo *repo, json_t **entry, git_oid *blob,
-			 const sluice_input_file *f, const char *dest);
+                         const sluice_input_file *f, const char *dest);
 
 /* Store bytes already in memory as a plain blob entry (memory notes). */
 int sluice_ingest__store_bytes(sluice_repo *repo, json_t **entry, git_oid *blob, const void *data,
-			       size_t len, const char *dest);
+                               size_t len, const char *dest);
 
 #endif

@@ -16,10 +16,10 @@ static json_t *summary_of(const sluice_version *v)
 
 	git_oid_tostr(hex, sizeof(hex), &v->id);
 	return json_pack("{s:s,s:O,s:O,s:O,s:O,s:O}", "version", hex, "parent",
-			 parent ? parent : json_null(), "kind", json_object_get(v->update, "kind"),
-			 "summary", json_object_get(v->update, "summary"), "proposer",
-			 json_object_get(json_object_get(v->update, "proposer"), "name"), "time",
-			 json_object_get(v->update, "created"));
+	                 parent ? parent : json_null(), "kind", json_object_get(v->update, "kind"),
+	                 "summary", json_object_get(v->update, "summary"), "proposer",
+	                 json_object_get(json_object_get(v->update, "proposer"), "name"), "time",
+	                 json_object_get(v->update, "created"));
 }
 
 int sluice_version_log(sluice_repo *repo, const char *ref, char **report)
@@ -63,7 +63,8 @@ int sluice_version_log(sluice_repo *repo, const char *ref, char **report)
 			if ((error = sluice_journal__record(repo, &rec, &id)) < 0)
 				goto done;
 			if (strcmp(sluice__jstr(json_object_get(rec, "action")), "propose") ||
-			    git_oid_fromstr(&vid, sluice__jstr(json_object_get(rec, "version"))) < 0) {
+			    git_oid_fromstr(&vid, sluice__jstr(json_object_get(rec, "version"))) <
+			            0) {
 				json_decref(rec);
 				continue;
 			}
@@ -94,9 +95,9 @@ int sluice_version_show(sluice_repo *repo, const char *ref, char **report)
 	if ((error = sluice_version__load(repo, &v, ref)) < 0)
 		return error;
 	git_oid_tostr(hex, sizeof(hex), &v.id);
-	error = sluice_repo__report(repo->ctx, report,
-				    json_pack("{s:s,s:O,s:O}", "version", hex, "update", v.update,
-					      "state", v.state));
+	error = sluice_repo__report(
+	        repo->ctx, report,
+	        json_pack("{s:s,s:O,s:O}", "version", hex, "update", v.update, "state", v.state));
 	sluice_version__dispose(&v);
 	return error;
 }
@@ -127,7 +128,7 @@ static const char *component_of(const char *path)
 }
 
 static int text_patch(sluice_repo *repo, json_t *change, sluice_version *a, sluice_version *b,
-		      const char *path, int in_a, int in_b)
+                      const char *path, int in_a, int in_b)
 {
 	git_tree_entry *ea = NULL, *eb = NULL;
 	git_blob *ba = NULL, *bb = NULL;
@@ -177,12 +178,13 @@ int sluice_version_diff(sluice_repo *repo, const char *ra, const char *rb, char 
 	json_object_foreach(ia.map, path, fa)
 	{
 		fb = json_object_get(ib.map, path);
-		if (fb && json_equal(json_object_get(fa, "blake2b"), json_object_get(fb, "blake2b")))
+		if (fb &&
+		    json_equal(json_object_get(fa, "blake2b"), json_object_get(fb, "blake2b")))
 			continue;
 		json_t *c = json_pack("{s:s,s:s,s:s,s:O,s:O}", "component", component_of(path),
-				      "path", path, "change", fb ? "modified" : "removed", "from",
-				      json_object_get(fa, "blake2b"), "to",
-				      fb ? json_object_get(fb, "blake2b") : json_null());
+		                      "path", path, "change", fb ? "modified" : "removed", "from",
+		                      json_object_get(fa, "blake2b"), "to",
+		                      fb ? json_object_get(fb, "blake2b") : json_null());
 		if (!strcmp(sluice__jstr(json_object_get(fa, "storage")), "blob") &&
 		    (!fb || !strcmp(sluice__jstr(json_object_get(fb, "storage")), "blob")) &&
 		    (error = text_patch(repo, c, &a, &b, path, 1, fb != NULL)) < 0) {
@@ -196,8 +198,8 @@ int sluice_version_diff(sluice_repo *repo, const char *ra, const char *rb, char 
 		if (json_object_get(ia.map, path))
 			continue;
 		json_t *c = json_pack("{s:s,s:s,s:s,s:n,s:O}", "component", component_of(path),
-				      "path", path, "change", "added", "from", "to",
-				      json_object_get(fb, "blake2b"));
+		                      "path", path, "change", "added", "from", "to",
+		                      json_object_get(fb, "blake2b"));
 		if (!strcmp(sluice__jstr(json_object_get(fb, "storage")), "blob") &&
 		    (error = text_patch(repo, c, &a, &b, path, 0, 1)) < 0) {
 			json_decref(c);
@@ -207,9 +209,8 @@ int sluice_version_diff(sluice_repo *repo, const char *ra, const char *rb, char 
 	}
 	git_oid_tostr(ha, sizeof(ha), &a.id);
 	git_oid_tostr(hb, sizeof(hb), &b.id);
-	error = sluice_repo__report(ctx, report,
-				    json_pack("{s:s,s:s,s:O}", "from", ha, "to", hb, "changes",
-					      changes));
+	error = sluice_repo__report(
+	        ctx, report, json_pack("{s:s,s:s,s:O}", "from", ha, "to", hb, "changes", changes));
 done:
 	json_decref(changes);
 	json_decref(ia.map);

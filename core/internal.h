@@ -19,8 +19,8 @@
 #define SLUICE_PRINTF(a, b)
 #endif
 
-#define SLUICE_B2_LEN 32  /* BLAKE2b-256 digest bytes */
-#define SLUICE_B2_HEX 65  /* hex digits + NUL */
+#define SLUICE_B2_LEN 32 /* BLAKE2b-256 digest bytes */
+#define SLUICE_B2_HEX 65 /* hex digits + NUL */
 
 struct sluice_ctx {
 	int errcode;
@@ -65,22 +65,22 @@ char *sluice__strdup(sluice_ctx *ctx, const char *s);
 int sluice_io__write_all(sluice_ctx *ctx, int fd, const void *buf, size_t len, const char *what);
 /* pwrite all of buf at off. */
 int sluice_io__pwrite_all(sluice_ctx *ctx, int fd, const void *buf, size_t len, off_t off,
-			  const char *what);
+                          const char *what);
 /* Read exactly len bytes at off; a short file is SLUICE_ECORRUPT. */
 int sluice_io__pread_all(sluice_ctx *ctx, int fd, void *buf, size_t len, off_t off,
-			 const char *what);
+                         const char *what);
 int sluice_io__fsync(sluice_ctx *ctx, int fd, const char *what);
 /* fsync the directory that holds path (or path itself if it is a directory). */
 int sluice_io__fsync_dir(sluice_ctx *ctx, const char *dirpath);
 /* Read a whole regular file (at most cap bytes) into a new buffer. */
 int sluice_io__read_file(sluice_ctx *ctx, unsigned char **out, size_t *outlen, const char *path,
-			 size_t cap);
+                         size_t cap);
 /*
  * Write a file durably: write to a temporary beside it, fsync, rename,
  * fsync the directory. mode is the new file's permission bits.
  */
 int sluice_io__write_file_atomic(sluice_ctx *ctx, const char *path, const void *buf, size_t len,
-				 int mode);
+                                 int mode);
 /* mkdir -p; existing directories are fine. */
 int sluice_io__mkdirs(sluice_ctx *ctx, const char *path, int mode);
 

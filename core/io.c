@@ -38,7 +38,7 @@ void *sluice__calloc(sluice_ctx *ctx, size_t n, size_t size)
 		p = calloc(n ? n : 1, size ? size : 1);
 	if (!p)
 		sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory allocating %zu x %zu bytes", n,
-				  size);
+		                  size);
 	return p;
 }
 
@@ -85,7 +85,7 @@ int sluice_io__write_all(sluice_ctx *ctx, int fd, const void *buf, size_t len, c
 }
 
 int sluice_io__pwrite_all(sluice_ctx *ctx, int fd, const void *buf, size_t len, off_t off,
-			  const char *what)
+                          const char *what)
 {
 	const unsigned char *p = buf;
 
@@ -108,7 +108,7 @@ int sluice_io__pwrite_all(sluice_ctx *ctx, int fd, const void *buf, size_t len, 
 }
 
 int sluice_io__pread_all(sluice_ctx *ctx, int fd, void *buf, size_t len, off_t off,
-			 const char *what)
+                         const char *what)
 {
 	unsigned char *p = buf;
 
@@ -120,9 +120,10 @@ int sluice_io__pread_all(sluice_ctx *ctx, int fd, void *buf, size_t len, off_t o
 			return sluice_ctx__oserror(ctx, "cannot read %s", what);
 		}
 		if (n == 0)
-			return sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-						 "%s is shorter than expected (%zu bytes missing at offset %lld)",
-						 what, len, (long long)off);
+			return sluice_ctx__error(
+			        ctx, SLUICE_ECORRUPT,
+			        "%s is shorter than expected (%zu bytes missing at offset %lld)",
+			        what, len, (long long)off);
 		p += n;
 		off += n;
 		len -= (size_t)n;
@@ -156,7 +157,7 @@ int sluice_io__fsync_dir(sluice_ctx *ctx, const char *dirpath)
 }
 
 int sluice_io__read_file(sluice_ctx *ctx, unsigned char **out, size_t *outlen, const char *path,
-			 size_t cap)
+                         size_t cap)
 {
 	struct stat st;
 	unsigned char *buf = NULL;
@@ -178,8 +179,8 @@ int sluice_io__read_file(sluice_ctx *ctx, unsigned char **out, size_t *outlen, c
 	}
 	if ((uint64_t)st.st_size > cap) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-					  "%s is too large (%lld bytes, limit %zu)", path,
-					  (long long)st.st_size, cap);
+		                          "%s is too large (%lld bytes, limit %zu)", path,
+		                          (long long)st.st_size, cap);
 		goto done;
 	}
 	if (!(buf = sluice__malloc(ctx, (size_t)st.st_size + 1))) {
@@ -199,7 +200,7 @@ done:
 }
 
 int sluice_io__write_file_atomic(sluice_ctx *ctx, const char *path, const void *buf, size_t len,
-				 int mode)
+                                 int mode)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	char *slash;

@@ -10,7 +10,7 @@
 #include <string.h>
 
 static const char *const known_roles[] = {"root",     "proposer", "gate-runner",
-					  "approver", "operator", "auditor"};
+                                          "approver", "operator", "auditor"};
 
 static int check_role(sluice_ctx *ctx, const char *role)
 {
@@ -18,14 +18,14 @@ static int check_role(sluice_ctx *ctx, const char *role)
 		if (!strcmp(role, known_roles[i]))
 			return SLUICE_OK;
 	return sluice_ctx__error(ctx, SLUICE_EINVALID,
-				 "unknown role '%s' (roles: root, proposer, gate-runner, approver, "
-				 "operator, auditor)",
-				 role);
+	                         "unknown role '%s' (roles: root, proposer, gate-runner, approver, "
+	                         "operator, auditor)",
+	                         role);
 }
 
 /* A root key whose private half is here: signer if named, else the first. */
 static int find_root_signer(sluice_repo *repo, sluice_key *out, json_t *registry,
-			    const char *signer)
+                            const char *signer)
 {
 	const char *name;
 	json_t *e;
@@ -39,19 +39,20 @@ static int find_root_signer(sluice_repo *repo, sluice_key *out, json_t *registry
 		int is_root = 0;
 
 		json_array_foreach(json_object_get(e, "roles"), i, r) is_root |=
-			!strcmp(sluice__jstr(r), "root");
+		        !strcmp(sluice__jstr(r), "root");
 		if (!is_root)
 			continue;
 		if (sluice_repo__signing_key(repo, out, name, "root") == SLUICE_OK)
 			return SLUICE_OK;
 	}
-	return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
-				 "no root key of this repository is available in the keys directory; "
-				 "registering a key needs a root key's signature (--signer NAME)");
+	return sluice_ctx__error(
+	        repo->ctx, SLUICE_EDENIED,
+	        "no root key of this repository is available in the keys directory; "
+	        "registering a key needs a root key's signature (--signer NAME)");
 }
 
 int sluice_key_new(sluice_repo *repo, const char *name, const char *const *roles, size_t nroles,
-		   const char *signer, char **report)
+                   const char *signer, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
 	sluice_key key = {0}, root = {0};
@@ -80,9 +81,9 @@ int sluice_key_new(sluice_repo *repo, const char *name, const char *const *roles
 	newreg = json_deep_copy(registry);
 	entry = json_object_get(newreg, name);
 	if (entry && strcmp(sluice__jstr(json_object_get(entry, "fingerprint")), fp)) {
-		error = sluice_ctx__error(ctx, SLUICE_EEXISTS,
-					  "a different key named %s is already registered (%s)", name,
-					  sluice__jstr(json_object_get(entry, "fingerprint")));
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EEXISTS, "a different key named %s is already registered (%s)",
+		        name, sluice__jstr(json_object_get(entry, "fingerprint")));
 		goto done;
 	}
 	if (!entry) {
@@ -96,7 +97,7 @@ int sluice_key_new(sluice_repo *repo, const char *name, const char *const *roles
 		if (sp && (sp = strchr(sp + 1, ' ')))
 			*sp = '\0';
 		entry = json_pack("{s:s,s:s,s:[]}", "fingerprint", fp, "public_key",
-				  (char *)pub.ptr, "roles");
+		                  (char *)pub.ptr, "roles");
 		sluice_buf__dispose(&pub);
 		json_object_set_new(newreg, name, entry);
 	}
@@ -112,16 +113,15 @@ int sluice_key_new(sluice_repo *repo, const char *name, const char *const *roles
 	}
 	if (json_equal(newreg, registry)) {
 		/* Nothing new: no journal entry. */
-	} else if ((error = sluice_journal__append(
-			    repo, NULL, &root, "key.add",
-			    json_pack("{s:s,s:s,s:O}", "name", name, "fingerprint", fp, "roles",
-				      rolearr),
-			    newreg, NULL)) < 0) {
+	} else if ((error = sluice_journal__append(repo, NULL, &root, "key.add",
+	                                           json_pack("{s:s,s:s,s:O}", "name", name,
+	                                                     "fingerprint", fp, "roles", rolearr),
+	                                           newreg, NULL)) < 0) {
 		goto done;
 	}
 	error = sluice_repo__report(ctx, report,
-				    json_pack("{s:s,s:s,s:O,s:b}", "name", name, "fingerprint", fp,
-					      "roles", rolearr, "created", created));
+	                            json_pack("{s:s,s:s,s:O,s:b}", "name", name, "fingerprint", fp,
+	                                      "roles", rolearr, "created", created));
 done:
 	json_decref(newreg);
 	json_decref(registry);
@@ -150,7 +150,7 @@ int sluice_key_list(sluice_repo *repo, char **report)
 }
 
 int sluice_key_export(sluice_ctx *ctx, sluice_repo *repo, const char *name,
-		      sluice_key_export_format format, char **out)
+                      sluice_key_export_format format, char **out)
 {
 	json_t *registry = NULL, *e;
 	sluice_buf buf = {0};
@@ -171,7 +171,7 @@ int sluice_key_export(sluice_ctx *ctx, sluice_repo *repo, const char *name,
 		return error;
 	if (!all && !json_object_get(registry, name)) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOTFOUND,
-					  "no key named %s is registered in this repository", name);
+		                          "no key named %s is registered in this repository", name);
 		goto done;
 	}
 	json_object_foreach(registry, regname, e)

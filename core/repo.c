@@ -61,14 +61,14 @@ int sluice_repo__report(sluice_ctx *ctx, char **out, json_t *v)
 }
 
 int sluice_repo__parse_json(sluice_ctx *ctx, json_t **out, const void *data, size_t len,
-			    const char *what)
+                            const char *what)
 {
 	json_error_t jerr;
 	json_t *v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr);
 
 	if (!v)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: line %d column %d: %s", what,
-					 jerr.line, jerr.column, jerr.text);
+		                         jerr.line, jerr.column, jerr.text);
 	*out = v;
 	return SLUICE_OK;
 }
@@ -143,14 +143,14 @@ int sluice_repo_open(sluice_repo **out, sluice_ctx *ctx, const char *path)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", path);
 	if (stat(marker, &st) < 0 || !S_ISDIR(st.st_mode))
 		return sluice_ctx__error(ctx, SLUICE_ENOTFOUND,
-					 "%s is not a sluice repository (no sluice/ directory); "
-					 "create one with 'sluice init %s'",
-					 path, path);
+		                         "%s is not a sluice repository (no sluice/ directory); "
+		                         "create one with 'sluice init %s'",
+		                         path, path);
 	if ((error = repo_alloc(&repo, ctx, path)) < 0)
 		return error;
 	if ((error = git_repository_open_bare(&repo->git, repo->path)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot open git repository %s",
-					     repo->path);
+		                             repo->path);
 		goto done;
 	}
 	*out = repo;
@@ -186,13 +186,13 @@ static json_t *key_entry(const sluice_key *k, const char *const *roles, size_t n
 	for (size_t i = 0; i < nroles; i++)
 		json_array_append_new(r, json_string(roles[i]));
 	e = json_pack("{s:s, s:s, s:o}", "fingerprint", fp, "public_key", (char *)pub.ptr, "roles",
-		      r);
+	              r);
 	sluice_buf__dispose(&pub);
 	return e;
 }
 
 int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
-		     const char *const *root_keys, size_t nroot, char **report)
+                     const char *const *root_keys, size_t nroot, char **report)
 {
 	static const char *const default_root[] = {"root"};
 	static const char *const root_role[] = {"root"};
@@ -210,9 +210,9 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 	if ((empty = dir_is_empty(path)) < 0)
 		return sluice_ctx__oserror(ctx, "cannot read %s", path);
 	if (!empty)
-		return sluice_ctx__error(ctx, SLUICE_EEXISTS,
-					 "%s is not empty; sluice init needs a new or empty directory",
-					 path);
+		return sluice_ctx__error(
+		        ctx, SLUICE_EEXISTS,
+		        "%s is not empty; sluice init needs a new or empty directory", path);
 	/* Keys first: a bad key name or loose key file must leave nothing behind. */
 	if (!(keys = sluice__calloc(ctx, nroot, sizeof(*keys))))
 		return SLUICE_ENOMEM;
@@ -227,8 +227,8 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 		for (size_t j = 0; j < i; j++)
 			if (!memcmp(keys[j].pk, keys[i].pk, 32)) {
 				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-							  "root key %s is given twice",
-							  root_keys[i]);
+				                          "root key %s is given twice",
+				                          root_keys[i]);
 				goto done;
 			}
 	}
@@ -238,7 +238,7 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 		goto done;
 	if ((error = git_repository_init(&repo->git, repo->path, 1)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot create git repository in %s",
-					     repo->path);
+		                             repo->path);
 		goto done;
 	}
 	snprintf(sub, sizeof(sub), "%s/packs", repo->sdir);
@@ -255,12 +255,12 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 		}
 		json_object_set_new(registry, keys[i].name, e);
 		sluice_keys__fingerprint(fp, keys[i].pk);
-		json_array_append_new(list, json_pack("{s:s,s:s}", "name", keys[i].name,
-						      "fingerprint", fp));
+		json_array_append_new(
+		        list, json_pack("{s:s,s:s}", "name", keys[i].name, "fingerprint", fp));
 	}
 	if ((error = sluice_journal__append(repo, &entry, &keys[0], "init",
-					    json_pack("{s:O}", "root_keys", list), registry, NULL)) <
-	    0)
+	                                    json_pack("{s:O}", "root_keys", list), registry,
+	                                    NULL)) < 0)
 		goto done;
 	rep = json_pack("{s:s, s:o}", "path", repo->path, "root_keys", list);
 	list = NULL;
@@ -288,14 +288,14 @@ int sluice_repo__read_blob(sluice_repo *repo, sluice_buf *out, const git_oid *id
 		return sluice_ctx__giterror(repo->ctx, error, "cannot read %s", what);
 	out->len = 0;
 	error = sluice_buf__put(repo->ctx, out, git_blob_rawcontent(blob),
-				(size_t)git_blob_rawsize(blob));
+	                        (size_t)git_blob_rawsize(blob));
 	git_blob_free(blob);
 	return error;
 }
 
 int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key *key,
-			       const char *message, const git_oid *tree_id, const git_oid *parents,
-			       size_t nparents)
+                               const char *message, const git_oid *tree_id, const git_oid *parents,
+                               size_t nparents)
 {
 	sluice_ctx *ctx = repo->ctx;
 	git_signature *who = NULL;
@@ -315,13 +315,14 @@ int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key
 		goto done;
 	}
 	for (size_t i = 0; i < nparents; i++) {
-		if ((error = git_commit_lookup((git_commit **)&pc[i], repo->git, &parents[i])) < 0) {
+		if ((error = git_commit_lookup((git_commit **)&pc[i], repo->git, &parents[i])) <
+		    0) {
 			error = sluice_ctx__giterror(ctx, error, "cannot read parent commit");
 			goto done;
 		}
 	}
 	if ((error = git_commit_create_buffer(&content, repo->git, who, who, NULL, message, tree,
-					      nparents, pc)) < 0) {
+	                                      nparents, pc)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot build commit");
 		goto done;
 	}
@@ -332,7 +333,7 @@ int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key
 	while (sig.len && sig.ptr[sig.len - 1] == '\n')
 		sig.ptr[--sig.len] = '\0';
 	if ((error = git_commit_create_with_signature(out, repo->git, content.ptr,
-						      (const char *)sig.ptr, "gpgsig")) < 0)
+	                                              (const char *)sig.ptr, "gpgsig")) < 0)
 		error = sluice_ctx__giterror(ctx, error, "cannot write signed commit");
 done:
 	for (size_t i = 0; i < nparents && i < 4; i++)
@@ -345,7 +346,7 @@ done:
 }
 
 int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *registry,
-				  const char *role, const char **signer_name)
+                                  const char *role, const char **signer_name)
 {
 	sluice_ctx *ctx = repo->ctx;
 	git_buf sig = {0}, data = {0};
@@ -356,21 +357,24 @@ int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *
 	int error;
 
 	git_oid_tostr(hex, sizeof(hex), id);
-	if ((error = git_commit_extract_signature(&sig, &data, repo->git, (git_oid *)id, "gpgsig")) <
-	    0) {
+	if ((error = git_commit_extract_signature(&sig, &data, repo->git, (git_oid *)id,
+	                                          "gpgsig")) < 0) {
 		if (error == GIT_ENOTFOUND)
-			error = sluice_ctx__error(ctx, SLUICE_EDENIED, "commit %s is not signed", hex);
+			error = sluice_ctx__error(ctx, SLUICE_EDENIED, "commit %s is not signed",
+			                          hex);
 		else
 			error = sluice_ctx__giterror(ctx, error, "cannot read commit %s", hex);
 		goto done;
 	}
-	if ((error = sluice_sshsig__verify(ctx, pk, sig.ptr, sig.size, "git", data.ptr, data.size)) <
-	    0) {
+	if ((error = sluice_sshsig__verify(ctx, pk, sig.ptr, sig.size, "git", data.ptr,
+	                                   data.size)) < 0) {
 		error = sluice_ctx__wrap(ctx, SLUICE_EDENIED, "commit %s: bad signature", hex);
 		goto done;
 	}
 	sluice_keys__fingerprint(fp, pk);
-	error = sluice_ctx__error(ctx, SLUICE_EDENIED, "commit %s is signed by %s, a key not registered in the repository", hex, fp);
+	error = sluice_ctx__error(
+	        ctx, SLUICE_EDENIED,
+	        "commit %s is signed by %s, a key not registered in the repository", hex, fp);
 	json_object_foreach(registry, name, e)
 	{
 		size_t i;
@@ -381,11 +385,12 @@ int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *
 		if (role) {
 			int has = 0;
 			json_array_foreach(json_object_get(e, "roles"), i, r) has |=
-				!strcmp(sluice__jstr(r), role);
+			        !strcmp(sluice__jstr(r), role);
 			if (!has) {
 				error = sluice_ctx__error(ctx, SLUICE_EDENIED,
-							  "commit %s is signed by key %s, which does not have the %s role",
-							  hex, name, role);
+				                          "commit %s is signed by key %s, which "
+				                          "does not have the %s role",
+				                          hex, name, role);
 				goto done;
 			}
 		}
@@ -457,7 +462,7 @@ int sluice_journal__keys_at(sluice_repo *repo, json_t **out, const git_oid *entr
 	if (!json_is_object(keys)) {
 		json_decref(doc);
 		return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
-					 "journal keys.json has no \"keys\" object");
+		                         "journal keys.json has no \"keys\" object");
 	}
 	*out = json_incref(keys);
 	json_decref(doc);
@@ -472,8 +477,8 @@ int sluice_journal__keys(sluice_repo *repo, json_t **out)
 	if ((error = sluice_journal__head(repo, &head, &exists)) < 0)
 		return error;
 	if (!exists)
-		return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
-					 "repository %s has no journal", repo->path);
+		return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT, "repository %s has no journal",
+		                         repo->path);
 	return sluice_journal__keys_at(repo, out, &head);
 }
 
@@ -510,8 +515,8 @@ static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *nam
 }
 
 int sluice_journal__append(sluice_repo *repo, git_oid *out, const sluice_key *signer,
-			   const char *action, json_t *record, json_t *keys,
-			   const git_oid *extra_parent)
+                           const char *action, json_t *record, json_t *keys,
+                           const git_oid *extra_parent)
 {
 	sluice_ctx *ctx = repo->ctx;
 	git_treebuilder *tb = NULL;
@@ -539,7 +544,7 @@ int sluice_journal__append(sluice_repo *repo, git_oid *out, const sluice_key *si
 	sluice_repo__now(now);
 	json_object_set_new(record, "action", json_string(action));
 	json_object_set_new(record, "actor",
-			    json_pack("{s:s,s:s}", "name", signer->name, "fingerprint", fp));
+	                    json_pack("{s:s,s:s}", "name", signer->name, "fingerprint", fp));
 	json_object_set_new(record, "time", json_string(now));
 	kdoc = json_pack("{s:i, s:O}", "format", 1, "keys", keys);
 	if ((error = git_treebuilder_new(&tb, repo->git, NULL)) < 0) {
@@ -567,17 +572,18 @@ int sluice_journal__append(sluice_repo *repo, git_oid *out, const sluice_key *si
 	 */
 	if (exists)
 		error = git_reference_create_matching(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 1,
-						      &head, msg);
+		                                      &head, msg);
 	else
 		error = git_reference_create(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 0, msg);
 	if (error < 0) {
 		if (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED)
-			error = sluice_ctx__error(ctx, SLUICE_ECONFLICT,
-						  "another sluice action changed the journal at the same time; "
-						  "nothing was changed, run the command again");
+			error = sluice_ctx__error(
+			        ctx, SLUICE_ECONFLICT,
+			        "another sluice action changed the journal at the same time; "
+			        "nothing was changed, run the command again");
 		else
 			error = sluice_ctx__giterror(ctx, error, "cannot update %s",
-						     SLUICE_JOURNAL_REF);
+			                             SLUICE_JOURNAL_REF);
 		goto done;
 	}
 	if (out)
@@ -591,8 +597,7 @@ done:
 	return error;
 }
 
-int sluice_repo__signing_key(sluice_repo *repo, sluice_key *out, const char *name,
-			     const char *role)
+int sluice_repo__signing_key(sluice_repo *repo, sluice_key *out, const char *name, const char *role)
 {
 	sluice_ctx *ctx = repo->ctx;
 	json_t *registry = NULL, *e, *r;
@@ -602,25 +607,26 @@ int sluice_repo__signing_key(sluice_repo *repo, sluice_key *out, const char *nam
 	int error, has = 0;
 
 	if (!name)
-		return sluice_ctx__error(ctx, SLUICE_EUSAGE, "no signing key given (use --key NAME)");
+		return sluice_ctx__error(ctx, SLUICE_EUSAGE,
+		                         "no signing key given (use --key NAME)");
 	if ((error = sluice_keys__load(ctx, out, name)) < 0)
 		return error;
 	if ((error = sluice_journal__keys(repo, &registry)) < 0)
 		goto done;
 	sluice_keys__fingerprint(fp, out->pk);
 	error = sluice_ctx__error(ctx, SLUICE_EDENIED,
-				  "key %s (%s) is not registered in this repository; "
-				  "a root key holder can add it with 'sluice key new %s --role %s'",
-				  name, fp, name, role ? role : "ROLE");
+	                          "key %s (%s) is not registered in this repository; "
+	                          "a root key holder can add it with 'sluice key new %s --role %s'",
+	                          name, fp, name, role ? role : "ROLE");
 	json_object_foreach(registry, regname, e)
 	{
 		if (strcmp(sluice__jstr(json_object_get(e, "fingerprint")), fp))
 			continue;
 		json_array_foreach(json_object_get(e, "roles"), i, r) has |=
-			!role || !strcmp(sluice__jstr(r), role);
+		        !role || !strcmp(sluice__jstr(r), role);
 		if (!has) {
 			error = sluice_ctx__error(ctx, SLUICE_EDENIED,
-						  "key %s does not have the %s role", name, role);
+			                          "key %s does not have the %s role", name, role);
 			goto done;
 		}
 		sluice_ctx_clear_error(ctx);

@@ -17,10 +17,10 @@
 
 struct sluice_repo {
 	sluice_ctx *ctx;
-	char *path;               /* the bare git directory */
-	char *sdir;               /* path/sluice */
+	char *path; /* the bare git directory */
+	char *sdir; /* path/sluice */
 	git_repository *git;
-	sluice_chunkstore *cs;    /* opened on first use */
+	sluice_chunkstore *cs; /* opened on first use */
 	sluice_progress_cb progress;
 	void *progress_data;
 };
@@ -34,7 +34,7 @@ int sluice_repo__dump(sluice_ctx *ctx, char **out, const json_t *v);
 int sluice_repo__report(sluice_ctx *ctx, char **out, json_t *v);
 /* Parse a blob's bytes as JSON, naming what in errors. */
 int sluice_repo__parse_json(sluice_ctx *ctx, json_t **out, const void *data, size_t len,
-			    const char *what);
+                            const char *what);
 
 /* Current UTC time as "YYYY-MM-DDTHH:MM:SSZ". */
 void sluice_repo__now(char out[32]);
@@ -44,8 +44,8 @@ void sluice_repo__now(char out[32]);
  * The author and committer are "<key name> <fingerprint>".
  */
 int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key *key,
-			       const char *message, const git_oid *tree, const git_oid *parents,
-			       size_t nparents);
+                               const char *message, const git_oid *tree, const git_oid *parents,
+                               size_t nparents);
 
 /*
  * Check a commit's SSHSIG against the keys registry (a "keys" object of the
@@ -55,7 +55,7 @@ int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key
  * of the key's roles.
  */
 int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *registry,
-				  const char *role, const char **signer_name);
+                                  const char *role, const char **signer_name);
 
 /* Journal head; *exists = 0 for a repository without one. */
 int sluice_journal__head(sluice_repo *repo, git_oid *out, int *exists);
@@ -74,19 +74,18 @@ int sluice_journal__keys(sluice_repo *repo, json_t **out);
  * SLUICE_ECONFLICT and nothing changes.
  */
 int sluice_journal__append(sluice_repo *repo, git_oid *out, const sluice_key *signer,
-			   const char *action, json_t *record, json_t *keys,
-			   const git_oid *extra_parent);
+                           const char *action, json_t *record, json_t *keys,
+                           const git_oid *extra_parent);
 
 /* Read the record.json of a journal entry (new reference). */
 int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry);
 
 /* Load key NAME and check it is registered with role; the key is filled. */
 int sluice_repo__signing_key(sluice_repo *repo, sluice_key *out, const char *name,
-			     const char *role);
+                             const char *role);
 
 /* A blob's contents. */
-int sluice_repo__read_blob(sluice_repo *repo, sluice_buf *out, const git_oid *id,
-			   const char *what);
+int sluice_repo__read_blob(sluice_repo *repo, sluice_buf *out, const git_oid *id, const char *what);
 
 /* json_string_value, or "" when v is not a string. */
 static inline const char *sluice__jstr(const json_t *v)

@@ -39,20 +39,20 @@ typedef enum {
 } sluice_dtype;
 
 typedef struct {
-	char *name;               /* tensor name, NUL-terminated UTF-8 */
+	char *name; /* tensor name, NUL-terminated UTF-8 */
 	sluice_dtype dtype;
 	unsigned ndim;
 	uint64_t shape[SLUICE_ST_MAX_DIMS];
-	uint64_t begin, end;      /* data_offsets, relative to the data section */
+	uint64_t begin, end; /* data_offsets, relative to the data section */
 } sluice_st_tensor;
 
 typedef struct {
-	uint64_t header_len;      /* N */
-	uint64_t data_start;      /* 8 + N: file offset of the data section */
+	uint64_t header_len; /* N */
+	uint64_t data_start; /* 8 + N: file offset of the data section */
 	uint64_t file_size;
 	size_t ntensors;
 	sluice_st_tensor *tensors; /* sorted by begin (= file order) */
-	char *metadata;           /* "__metadata__" re-encoded as compact JSON, or NULL */
+	char *metadata;            /* "__metadata__" re-encoded as compact JSON, or NULL */
 } sluice_st_header;
 
 /* Bytes per element of a dtype. */
@@ -69,7 +69,7 @@ const char *sluice_safetensors__dtype_name(sluice_dtype dt);
  * SLUICE_ENOMEM; SLUICE_EUSAGE if len < 8 + N. On failure *out is zeroed.
  */
 int sluice_safetensors__parse(sluice_ctx *ctx, sluice_st_header *out, const unsigned char *buf,
-			      size_t len, uint64_t file_size, const char *name);
+                              size_t len, uint64_t file_size, const char *name);
 
 /*
  * Read and parse the header of an open file of the given size. N is checked
@@ -78,7 +78,7 @@ int sluice_safetensors__parse(sluice_ctx *ctx, sluice_st_header *out, const unsi
  * file_size) from the read.
  */
 int sluice_safetensors__read(sluice_ctx *ctx, sluice_st_header *out, int fd, uint64_t file_size,
-			     const char *name);
+                             const char *name);
 
 /* Release what a parsed header holds; accepts a zeroed struct. */
 void sluice_safetensors__dispose(sluice_st_header *h);
@@ -88,8 +88,8 @@ const sluice_st_tensor *sluice_safetensors__find(const sluice_st_header *h, cons
 
 typedef enum {
 	SLUICE_SNIFF_NONE = 0,
-	SLUICE_SNIFF_PICKLE = 1,      /* a raw pickle stream, protocol 2-5 */
-	SLUICE_SNIFF_TORCH_ZIP = 2    /* a zip archive holding a pickle (torch.save) */
+	SLUICE_SNIFF_PICKLE = 1,   /* a raw pickle stream, protocol 2-5 */
+	SLUICE_SNIFF_TORCH_ZIP = 2 /* a zip archive holding a pickle (torch.save) */
 } sluice_sniff;
 
 /*

@@ -87,7 +87,7 @@ static int check_file(void *data, json_t *f)
 		sluice__hex(hex, h, SLUICE_B2_LEN);
 		if (blob.len != size || strcmp(hex, want))
 			problem(vc, "version %.12s: %s: content does not match its digest %s",
-				vc->vhex, path, want);
+			        vc->vhex, path, want);
 		goto done;
 	}
 	if (json_object_get(vc->seen_manifests, bhex))
@@ -99,7 +99,8 @@ static int check_file(void *data, json_t *f)
 	}
 	sluice__hex(hex, m.b2, SLUICE_B2_LEN);
 	if (m.size != size || strcmp(hex, want)) {
-		problem(vc, "version %.12s: %s: manifest does not match state.json", vc->vhex, path);
+		problem(vc, "version %.12s: %s: manifest does not match state.json", vc->vhex,
+		        path);
 		goto done;
 	}
 	if (sluice_repo__chunks(repo, &cs) < 0) {
@@ -110,8 +111,8 @@ static int check_file(void *data, json_t *f)
 		if (sluice_chunkstore__has(cs, m.chunks[i].id) != 1) {
 			char chex[SLUICE_B2_HEX];
 			sluice__hex(chex, m.chunks[i].id, SLUICE_B2_LEN);
-			problem(vc, "version %.12s: %s: chunk %zu (%s) is missing", vc->vhex, path, i,
-				chex);
+			problem(vc, "version %.12s: %s: chunk %zu (%s) is missing", vc->vhex, path,
+			        i, chex);
 			goto done;
 		}
 	}
@@ -148,8 +149,9 @@ static void check_version(struct vctx *vc, const git_oid *id, json_t *registry)
 		if (git_commit_parentcount(v.commit) > 0)
 			git_oid_tostr(phex, sizeof(phex), git_commit_parent_id(v.commit, 0));
 		if (strcmp(json_is_string(p) ? json_string_value(p) : "", phex))
-			problem(vc, "version %.12s: update.json names a parent other than the commit's",
-				hex);
+			problem(vc,
+			        "version %.12s: update.json names a parent other than the commit's",
+			        hex);
 	}
 	vc->v = &v;
 	vc->vhex = hex;
@@ -190,8 +192,8 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
 	while ((error = git_revwalk_next(&id, walk)) == 0) {
 		if (n == cap) {
-			void *p = sluice__realloc(ctx, entries, (cap = cap ? 2 * cap : 64) *
-									sizeof(*entries));
+			void *p = sluice__realloc(ctx, entries,
+			                          (cap = cap ? 2 * cap : 64) * sizeof(*entries));
 			if (!p) {
 				error = SLUICE_ENOMEM;
 				goto done;
@@ -202,7 +204,7 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 	}
 	if (error != GIT_ITEROVER) {
 		problem(&vc, "journal: cannot walk history: %s",
-			git_error_last() ? git_error_last()->message : "unknown error");
+		        git_error_last() ? git_error_last()->message : "unknown error");
 		error = 0;
 		goto packs;
 	}
@@ -224,21 +226,23 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		action = sluice__jstr(json_object_get(rec, "action"));
 		if (i == 0 && strcmp(action, "init"))
 			problem(&vc, "journal entry %.12s: the first entry is '%s', not init", hex,
-				action);
+			        action);
 		if (!role_for(action)) {
 			problem(&vc, "journal entry %.12s: unknown action '%s'", hex, action);
 			goto next;
 		}
 		if (sluice_repo__check_commit_sig(repo, &entries[i], registry, role_for(action),
-						  NULL) < 0)
+		                                  NULL) < 0)
 			problem(&vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
 		if (!strcmp(action, "propose")) {
 			git_oid vid;
 			if (git_commit_parentcount(c) != 2 ||
-			    git_oid_fromstr(&vid, sluice__jstr(json_object_get(rec, "version"))) < 0 ||
+			    git_oid_fromstr(&vid, sluice__jstr(json_object_get(rec, "version"))) <
+			            0 ||
 			    !git_oid_equal(&vid, git_commit_parent_id(c, 1))) {
-				problem(&vc, "journal entry %.12s: its version is not its second parent",
-					hex);
+				problem(&vc,
+				        "journal entry %.12s: its version is not its second parent",
+				        hex);
 				goto next;
 			}
 			check_version(&vc, &vid, registry);
@@ -255,14 +259,14 @@ packs:
 		sluice_chunkstore__verify(cs, report_pack_problem, &vc);
 	ok = json_array_size(vc.problems) == 0;
 	error = sluice_repo__report(
-		ctx, report,
-		json_pack("{s:b,s:O,s:{s:I,s:I,s:I,s:I}}", "ok", ok, "problems", vc.problems,
-			  "checked", "journal_entries", (json_int_t)vc.entries, "versions",
-			  (json_int_t)vc.versions, "files", (json_int_t)vc.files, "chunks",
-			  (json_int_t)vc.chunks));
+	        ctx, report,
+	        json_pack("{s:b,s:O,s:{s:I,s:I,s:I,s:I}}", "ok", ok, "problems", vc.problems,
+	                  "checked", "journal_entries", (json_int_t)vc.entries, "versions",
+	                  (json_int_t)vc.versions, "files", (json_int_t)vc.files, "chunks",
+	                  (json_int_t)vc.chunks));
 	if (error == 0 && !ok)
 		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT, "verify found %zu problem(s)",
-					  json_array_size(vc.problems));
+		                          json_array_size(vc.problems));
 done:
 	if (vc.devnull >= 0)
 		close(vc.devnull);
@@ -283,5 +287,5 @@ int sluice_repo_reindex(sluice_repo *repo, char **report)
 	    (error = sluice_chunkstore__reindex(cs, &chunks)) < 0)
 		return error;
 	return sluice_repo__report(repo->ctx, report,
-				   json_pack("{s:I}", "chunks", (json_int_t)chunks));
+	                           json_pack("{s:I}", "chunks", (json_int_t)chunks));
 }

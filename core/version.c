@@ -32,7 +32,7 @@ void sluice_version__dispose(sluice_version *v)
 }
 
 static int tree_json(sluice_repo *repo, json_t **out, git_oid *blob_out, git_tree *tree,
-		     const char *name, const char *hex)
+                     const char *name, const char *hex)
 {
 	const git_tree_entry *te = git_tree_entry_byname(tree, name);
 	sluice_buf buf = {0};
@@ -42,7 +42,7 @@ static int tree_json(sluice_repo *repo, json_t **out, git_oid *blob_out, git_tre
 	snprintf(what, sizeof(what), "version %.12s: %s", hex, name);
 	if (!te)
 		return sluice_ctx__error(repo->ctx, SLUICE_ENOTFOUND,
-					 "%.12s is not a sluice version (no %s)", hex, name);
+		                         "%.12s is not a sluice version (no %s)", hex, name);
 	if (blob_out)
 		*blob_out = *git_tree_entry_id(te);
 	if ((error = sluice_repo__read_blob(repo, &buf, git_tree_entry_id(te), what)) == 0 &&
@@ -66,8 +66,8 @@ int sluice_version__load_id(sluice_repo *repo, sluice_version *out, const git_oi
 		goto done;
 	}
 	if ((error = tree_json(repo, &out->update, NULL, out->tree, "update.json", hex)) < 0 ||
-	    (error = tree_json(repo, &out->state, &out->state_blob, out->tree, "state.json",
-			       hex)) < 0 ||
+	    (error = tree_json(repo, &out->state, &out->state_blob, out->tree, "state.json", hex)) <
+	            0 ||
 	    (error = sluice_version__check_state(repo->ctx, out->state, hex)) < 0)
 		goto done;
 done:
@@ -85,11 +85,12 @@ int sluice_version__load(sluice_repo *repo, sluice_version *out, const char *ref
 	if (!ref || !*ref)
 		return sluice_ctx__error(repo->ctx, SLUICE_EUSAGE, "no version given");
 	if ((error = git_revparse_single(&obj, repo->git, ref)) < 0)
-		return sluice_ctx__giterror(repo->ctx, error == GIT_ENOTFOUND ? GIT_ENOTFOUND : error,
-					    "no version '%s'", ref);
+		return sluice_ctx__giterror(repo->ctx,
+		                            error == GIT_ENOTFOUND ? GIT_ENOTFOUND : error,
+		                            "no version '%s'", ref);
 	if ((error = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT)) < 0) {
 		error = sluice_ctx__giterror(repo->ctx, GIT_ENOTFOUND, "'%s' is not a version",
-					     ref);
+		                             ref);
 		goto done;
 	}
 	error = sluice_version__load_id(repo, out, git_object_id(peeled));
@@ -117,13 +118,13 @@ int sluice_version__each_file(json_t *state, int (*fn)(void *data, json_t *file)
 
 	if (json_is_object(base) && (error = each_in(json_object_get(base, "files"), fn, data)) < 0)
 		return error;
-	json_array_foreach(json_object_get(state, "adapters"), i, c) if (
-		(error = each_in(json_object_get(c, "files"), fn, data)) <
-		0) return error;
-	json_array_foreach(json_object_get(state, "memory"), i, c) if (
-		(error = fn(data, json_object_get(c, "file"))) < 0) return error;
-	json_array_foreach(json_object_get(state, "replay"), i, c) if (
-		(error = fn(data, json_object_get(c, "file"))) < 0) return error;
+	json_array_foreach(json_object_get(state, "adapters"), i,
+	                   c) if ((error = each_in(json_object_get(c, "files"), fn, data)) <
+	                          0) return error;
+	json_array_foreach(json_object_get(state, "memory"), i,
+	                   c) if ((error = fn(data, json_object_get(c, "file"))) < 0) return error;
+	json_array_foreach(json_object_get(state, "replay"), i,
+	                   c) if ((error = fn(data, json_object_get(c, "file"))) < 0) return error;
 	return SLUICE_OK;
 }
 
@@ -145,26 +146,27 @@ static int check_file(void *data, json_t *f)
 
 	if (!json_is_object(f) || !path || !b2 || !storage || !json_is_integer(size) ||
 	    json_integer_value(size) < 0)
-		return sluice_ctx__error(cc->ctx, SLUICE_ECORRUPT,
-					 "version %.12s: state.json: a file entry lacks path, size, "
-					 "blake2b or storage",
-					 cc->what);
+		return sluice_ctx__error(
+		        cc->ctx, SLUICE_ECORRUPT,
+		        "version %.12s: state.json: a file entry lacks path, size, "
+		        "blake2b or storage",
+		        cc->what);
 	if (!sluice__path_safe(path, strlen(path), &why))
 		return sluice_ctx__error(cc->ctx, SLUICE_ECORRUPT,
-					 "version %.12s: state.json: refusing file path '%s': %s",
-					 cc->what, path, why);
+		                         "version %.12s: state.json: refusing file path '%s': %s",
+		                         cc->what, path, why);
 	if (strlen(b2) != 64 || sluice__unhex(tmp, SLUICE_B2_LEN, b2) < 0)
 		return sluice_ctx__error(cc->ctx, SLUICE_ECORRUPT,
-					 "version %.12s: state.json: %s: bad blake2b digest",
-					 cc->what, path);
+		                         "version %.12s: state.json: %s: bad blake2b digest",
+		                         cc->what, path);
 	if (strcmp(storage, "blob") && strcmp(storage, "chunks"))
 		return sluice_ctx__error(cc->ctx, SLUICE_ECORRUPT,
-					 "version %.12s: state.json: %s: unknown storage '%s'",
-					 cc->what, path, storage);
+		                         "version %.12s: state.json: %s: unknown storage '%s'",
+		                         cc->what, path, storage);
 	if (!strcmp(path, "B2SUMS") || json_object_get(cc->seen, path))
 		return sluice_ctx__error(cc->ctx, SLUICE_ECORRUPT,
-					 "version %.12s: state.json: path %s appears twice", cc->what,
-					 path);
+		                         "version %.12s: state.json: path %s appears twice",
+		                         cc->what, path);
 	json_object_set_new(cc->seen, path, json_true());
 	return SLUICE_OK;
 }
@@ -182,12 +184,13 @@ int sluice_version__check_state(sluice_ctx *ctx, json_t *state, const char *what
 	    !json_is_array(json_object_get(state, "memory")) ||
 	    !json_is_array(json_object_get(state, "replay"))) {
 		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-					  "version %.12s: state.json is not a format-1 state", what);
+		                          "version %.12s: state.json is not a format-1 state",
+		                          what);
 		goto done;
 	}
 	if (json_is_object(base) && !json_is_array(json_object_get(base, "files"))) {
 		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-					  "version %.12s: state.json: base has no files", what);
+		                          "version %.12s: state.json: base has no files", what);
 		goto done;
 	}
 	json_array_foreach(json_object_get(state, "adapters"), i, c)
@@ -195,9 +198,9 @@ int sluice_version__check_state(sluice_ctx *ctx, json_t *state, const char *what
 		if (!json_is_string(json_object_get(c, "name")) ||
 		    !json_is_array(json_object_get(c, "files")) ||
 		    !json_is_number(json_object_get(c, "scale"))) {
-			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-						  "version %.12s: state.json: adapter %zu is malformed",
-						  what, i);
+			error = sluice_ctx__error(
+			        ctx, SLUICE_ECORRUPT,
+			        "version %.12s: state.json: adapter %zu is malformed", what, i);
 			goto done;
 		}
 	}
@@ -216,7 +219,7 @@ static int sum_file(void *data, json_t *f)
 {
 	struct sums *s = data;
 	json_object_set(s->lines, json_string_value(json_object_get(f, "path")),
-			json_object_get(f, "blake2b"));
+	                json_object_get(f, "blake2b"));
 	return SLUICE_OK;
 }
 
@@ -245,9 +248,9 @@ int sluice_version__b2sums(sluice_ctx *ctx, json_t *state, sluice_buf *out)
 	qsort(paths, n, sizeof(*paths), cmp_cstr);
 	for (size_t i = 0; i < n; i++) {
 		/* b2sum's text-mode line: digest, two spaces, name. */
-		if ((error = sluice_buf__printf(ctx, out, "%s  %s\n",
-						json_string_value(json_object_get(s.lines, paths[i])),
-						paths[i])) < 0)
+		if ((error = sluice_buf__printf(
+		             ctx, out, "%s  %s\n",
+		             json_string_value(json_object_get(s.lines, paths[i])), paths[i])) < 0)
 			goto done;
 	}
 	error = sluice_buf__cstr(ctx, out);
@@ -291,27 +294,28 @@ static int check_sources(sluice_ctx *ctx, json_t **out, const sluice_propose_opt
 		if (!eq || eq == s || !eq[1]) {
 			json_decref(arr);
 			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-						 "--source '%s': expected NAME=DIGEST", s);
+			                         "--source '%s': expected NAME=DIGEST", s);
 		}
 		d = strchr(eq + 1, ':') ? strchr(eq + 1, ':') + 1 : eq + 1;
 		while (d[hexlen] && strchr("0123456789abcdef", d[hexlen]))
 			hexlen++;
 		if (d[hexlen] || hexlen < 32 || (size_t)(eq - s) > 256) {
 			json_decref(arr);
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-						 "--source '%s': the digest must be [ALGORITHM:]HEX with "
-						 "at least 32 lower-case hex digits",
-						 s);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "--source '%s': the digest must be [ALGORITHM:]HEX with "
+			        "at least 32 lower-case hex digits",
+			        s);
 		}
 		json_array_append_new(arr, json_pack("{s:s%,s:s}", "name", s, (size_t)(eq - s),
-						     "digest", eq + 1));
+		                                     "digest", eq + 1));
 	}
 	*out = arr;
 	return SLUICE_OK;
 }
 
 static int build_start(build *b, sluice_repo *repo, const sluice_propose_opts *opts,
-		       int need_parent)
+                       int need_parent)
 {
 	int error;
 
@@ -328,10 +332,10 @@ static int build_start(build *b, sluice_repo *repo, const sluice_propose_opts *o
 		b->state = json_deep_copy(b->parent.state);
 	} else if (need_parent) {
 		return sluice_ctx__error(repo->ctx, SLUICE_EUSAGE,
-					 "this kind of update needs --onto VERSION");
+		                         "this kind of update needs --onto VERSION");
 	} else {
 		b->state = json_pack("{s:i,s:n,s:[],s:[],s:[]}", "format", 1, "base", "adapters",
-				     "memory", "replay");
+		                     "memory", "replay");
 	}
 	return SLUICE_OK;
 }
@@ -351,7 +355,7 @@ static int build_store(build *b, json_t **entry, const sluice_input_file *f, con
 }
 
 static int build_store_bytes(build *b, json_t **entry, const void *data, size_t len,
-			     const char *dest)
+                             const char *dest)
 {
 	git_oid blob;
 	char hex[GIT_OID_HEXSZ + 1];
@@ -366,7 +370,7 @@ static int build_store_bytes(build *b, json_t **entry, const void *data, size_t 
 
 /* An earlier proposal of the same state onto the same parent, if any. */
 static int find_existing(sluice_repo *repo, git_oid *out, int *found, const git_oid *parent,
-			 const git_oid *state_blob)
+                         const git_oid *state_blob)
 {
 	char phex[GIT_OID_HEXSZ + 1], shex[GIT_OID_HEXSZ + 1];
 	git_revwalk *walk = NULL;
@@ -447,7 +451,7 @@ static int fill_file(void *data, json_t *f)
 	if (!tf->b->has_parent ||
 	    (error = git_tree_entry_bypath(&te, tf->b->parent.tree, tpath)) < 0)
 		return sluice_ctx__error(tf->b->repo->ctx, SLUICE_ECORRUPT,
-					 "parent version lacks %s", tpath);
+		                         "parent version lacks %s", tpath);
 	id = *git_tree_entry_id(te);
 	git_tree_entry_free(te);
 	return add_update(tf, path, &id);
@@ -487,7 +491,7 @@ static int json_blob(sluice_repo *repo, git_oid *out, json_t *v, int write)
 }
 
 static int build_finish(build *b, const char *kind, const sluice_propose_opts *opts,
-			char id_out[41], char **report)
+                        char id_out[41], char **report)
 {
 	sluice_repo *repo = b->repo;
 	sluice_ctx *ctx = repo->ctx;
@@ -518,8 +522,8 @@ static int build_finish(build *b, const char *kind, const sluice_propose_opts *o
 	if (found) {
 		git_oid_tostr(id_out, 41, &existing);
 		error = sluice_repo__report(ctx, report,
-					    json_pack("{s:s,s:s,s:s,s:b}", "version", id_out,
-						      "parent", phex, "kind", kind, "existing", 1));
+		                            json_pack("{s:s,s:s,s:s,s:b}", "version", id_out,
+		                                      "parent", phex, "kind", kind, "existing", 1));
 		goto done;
 	}
 	/* Chunks are durable before any git object that refers to them. */
@@ -529,11 +533,11 @@ static int build_finish(build *b, const char *kind, const sluice_propose_opts *o
 	sluice_keys__fingerprint(fp, b->key.pk);
 	sluice_repo__now(now);
 	update = json_pack("{s:i,s:s,s:s,s:{s:s,s:s},s:s?,s:{s:o,s:s?,s:s?,s:s},s:s,s:O}", "format",
-			   1, "kind", kind, "summary", opts->message ? opts->message : kind,
-			   "proposer", "name", b->key.name, "fingerprint", fp, "target_suite",
-			   opts->target_suite, "provenance", "sources", sources, "method",
-			   opts->method, "code_revision", opts->code_revision, "declared_by",
-			   "proposer", "created", now, "details", b->details);
+	                   1, "kind", kind, "summary", opts->message ? opts->message : kind,
+	                   "proposer", "name", b->key.name, "fingerprint", fp, "target_suite",
+	                   opts->target_suite, "provenance", "sources", sources, "method",
+	                   opts->method, "code_revision", opts->code_revision, "declared_by",
+	                   "proposer", "created", now, "details", b->details);
 	sources = NULL;
 	if (!update) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build update.json");
@@ -555,11 +559,11 @@ static int build_finish(build *b, const char *kind, const sluice_propose_opts *o
 	if ((error = sluice_version__each_file(b->state, fill_file, &tf)) < 0)
 		goto done;
 	tf.ups[tf.n++] = (git_tree_update){GIT_TREE_UPDATE_UPSERT, update_blob, GIT_FILEMODE_BLOB,
-					   "update.json"};
+	                                   "update.json"};
 	tf.ups[tf.n++] = (git_tree_update){GIT_TREE_UPDATE_UPSERT, state_blob, GIT_FILEMODE_BLOB,
-					   "state.json"};
+	                                   "state.json"};
 	tf.ups[tf.n++] =
-		(git_tree_update){GIT_TREE_UPDATE_UPSERT, sums_blob, GIT_FILEMODE_BLOB, "B2SUMS"};
+	        (git_tree_update){GIT_TREE_UPDATE_UPSERT, sums_blob, GIT_FILEMODE_BLOB, "B2SUMS"};
 	if ((error = git_treebuilder_new(&tb, repo->git, NULL)) < 0 ||
 	    (error = git_treebuilder_write(&empty_id, tb)) < 0 ||
 	    (error = git_tree_lookup(&empty, repo->git, &empty_id)) < 0 ||
@@ -570,10 +574,10 @@ static int build_finish(build *b, const char *kind, const sluice_propose_opts *o
 	{
 		char msg[1200];
 		snprintf(msg, sizeof(msg), "%s: %.1000s\n\nSluice-Kind: %s\n", kind,
-			 opts->message ? opts->message : kind, kind);
+		         opts->message ? opts->message : kind, kind);
 		if ((error = sluice_repo__signed_commit(repo, &commit, &b->key, msg, &tree,
-							b->has_parent ? &b->parent.id : NULL,
-							b->has_parent ? 1 : 0)) < 0)
+		                                        b->has_parent ? &b->parent.id : NULL,
+		                                        b->has_parent ? 1 : 0)) < 0)
 			goto done;
 	}
 	git_oid_tostr(id_out, 41, &commit);
@@ -581,18 +585,17 @@ static int build_finish(build *b, const char *kind, const sluice_propose_opts *o
 		char shex[GIT_OID_HEXSZ + 1];
 		git_oid_tostr(shex, sizeof(shex), &state_blob);
 		if ((error = sluice_journal__append(
-			     repo, NULL, &b->key, "propose",
-			     json_pack("{s:s,s:s?,s:s,s:s,s:s}", "version", id_out, "parent",
-				       b->has_parent ? phex : NULL, "kind", kind, "state", shex,
-				       "summary", opts->message ? opts->message : kind),
-			     NULL, &commit)) < 0)
+		             repo, NULL, &b->key, "propose",
+		             json_pack("{s:s,s:s?,s:s,s:s,s:s}", "version", id_out, "parent",
+		                       b->has_parent ? phex : NULL, "kind", kind, "state", shex,
+		                       "summary", opts->message ? opts->message : kind),
+		             NULL, &commit)) < 0)
 			goto done;
 	}
-	error = sluice_repo__report(
-		ctx, report,
-		json_pack("{s:s,s:s?,s:s,s:b,s:O}", "version", id_out, "parent",
-			  b->has_parent ? phex : NULL, "kind", kind, "existing", 0, "details",
-			  b->details));
+	error = sluice_repo__report(ctx, report,
+	                            json_pack("{s:s,s:s?,s:s,s:b,s:O}", "version", id_out, "parent",
+	                                      b->has_parent ? phex : NULL, "kind", kind, "existing",
+	                                      0, "details", b->details));
 done:
 	for (size_t i = 0; tf.paths && i < nfiles + 3; i++)
 		free(tf.paths[i]);
@@ -625,24 +628,25 @@ static int check_index_json(sluice_ctx *ctx, const sluice_input_dir *in, const c
 	map = json_object_get(doc, "weight_map");
 	if (!json_is_object(map)) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: no \"weight_map\" object",
-					  idx->abs);
+		                          idx->abs);
 		goto done;
 	}
 	json_object_foreach(map, tensor, v)
 	{
 		const sluice_input_file *shard =
-			json_is_string(v) ? sluice_ingest__find(in, json_string_value(v)) : NULL;
+		        json_is_string(v) ? sluice_ingest__find(in, json_string_value(v)) : NULL;
 		if (!shard || shard->format != SLUICE_FMT_SAFETENSORS) {
-			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-						  "%s: weight_map: tensor %s names file '%s', which is "
-						  "not a safetensors file in %s",
-						  idx->abs, tensor, sluice__jstr(v), dir);
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: weight_map: tensor %s names file '%s', which is "
+			        "not a safetensors file in %s",
+			        idx->abs, tensor, sluice__jstr(v), dir);
 			goto done;
 		}
 		if (!sluice_safetensors__find(&shard->st, tensor)) {
 			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-						  "%s: weight_map: tensor %s is not in %s", idx->abs,
-						  tensor, shard->abs);
+			                          "%s: weight_map: tensor %s is not in %s",
+			                          idx->abs, tensor, shard->abs);
 			goto done;
 		}
 	}
@@ -653,7 +657,7 @@ done:
 }
 
 int sluice_propose_base(sluice_repo *repo, char id_out[41], const sluice_propose_opts *opts,
-			const char *dir, char **report)
+                        const char *dir, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
 	sluice_input_dir in = {0};
@@ -670,9 +674,9 @@ int sluice_propose_base(sluice_repo *repo, char id_out[41], const sluice_propose
 		nst += in.files[i].format == SLUICE_FMT_SAFETENSORS;
 	if (!sluice_ingest__find(&in, "config.json") || nst == 0) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-					  "%s is not a Hugging Face model directory: it needs "
-					  "config.json and at least one *.safetensors file",
-					  dir);
+		                          "%s is not a Hugging Face model directory: it needs "
+		                          "config.json and at least one *.safetensors file",
+		                          dir);
 		goto done;
 	}
 	if ((error = check_index_json(ctx, &in, dir)) < 0)
@@ -691,7 +695,7 @@ int sluice_propose_base(sluice_repo *repo, char id_out[41], const sluice_propose
 	/* Adapters were trained on the old base: they leave the new state. */
 	dropped = json_array();
 	json_array_foreach(json_object_get(b.state, "adapters"), i, a)
-		json_array_append(dropped, json_object_get(a, "name"));
+	        json_array_append(dropped, json_object_get(a, "name"));
 	json_object_set_new(b.state, "adapters", json_array());
 	json_object_set_new(b.details, "dropped_adapters", dropped);
 	json_object_set_new(b.details, "files", json_integer((json_int_t)in.n));
@@ -710,10 +714,11 @@ static int check_component_name(sluice_ctx *ctx, const char *name, const char *w
 
 	if (n == 0 || n > 128 || name[0] == '.' || name[0] == '-' ||
 	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n)
-		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-					 "refusing %s name '%s': use 1-128 of A-Z a-z 0-9 . _ -, not "
-					 "starting with '.' or '-'",
-					 what, name);
+		return sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "refusing %s name '%s': use 1-128 of A-Z a-z 0-9 . _ -, not "
+		        "starting with '.' or '-'",
+		        what, name);
 	return SLUICE_OK;
 }
 
@@ -764,7 +769,7 @@ static int base_headers(build *b, sluice_st_header **out, size_t *n)
 
 	if (!json_is_array(files))
 		return sluice_ctx__error(b->repo->ctx, SLUICE_EINVALID,
-					 "the version given to --onto has no base model");
+		                         "the version given to --onto has no base model");
 	if (!(hs = sluice__calloc(b->repo->ctx, json_array_size(files) + 1, sizeof(*hs))))
 		return SLUICE_ENOMEM;
 	json_array_foreach(files, i, f)
@@ -779,18 +784,18 @@ static int base_headers(build *b, sluice_st_header **out, size_t *n)
 			break;
 		if (buf.len < 8) {
 			error = sluice_ctx__error(b->repo->ctx, SLUICE_ECORRUPT, "%s is truncated",
-						  path);
+			                          path);
 			break;
 		}
 		n8 = (size_t)sluice__le64(buf.ptr);
 		if (n8 > SLUICE_ST_MAX_HEADER) {
 			error = sluice_ctx__error(b->repo->ctx, SLUICE_ECORRUPT,
-						  "%s: header too large", path);
+			                          "%s: header too large", path);
 			break;
 		}
 		if ((error = read_prefix(b, path, 8 + n8, &buf)) < 0 ||
 		    (error = sluice_safetensors__parse(b->repo->ctx, &hs[count], buf.ptr, buf.len,
-						       size, path)) < 0)
+		                                       size, path)) < 0)
 			break;
 		count++;
 	}
@@ -807,7 +812,7 @@ static int base_headers(build *b, sluice_st_header **out, size_t *n)
 }
 
 int sluice_propose_lora(sluice_repo *repo, char id_out[41], const sluice_propose_opts *opts,
-			const char *dir, const char *name, double scale, char **report)
+                        const char *dir, const char *name, double scale, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
 	sluice_input_dir in = {0};
@@ -833,13 +838,14 @@ int sluice_propose_lora(sluice_repo *repo, char id_out[41], const sluice_propose
 				slash = dir + k - 1;
 				break;
 			}
-		snprintf(namebuf, sizeof(namebuf), "%.*s", (int)(n - (slash ? (size_t)(slash + 1 - dir) : 0)),
-			 slash ? slash + 1 : dir);
+		snprintf(namebuf, sizeof(namebuf), "%.*s",
+		         (int)(n - (slash ? (size_t)(slash + 1 - dir) : 0)),
+		         slash ? slash + 1 : dir);
 		name = namebuf;
 	}
 	if (!(scale > 0 && scale <= 1000 && isfinite(scale)))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-					 "--scale %g: the stack scale must be in (0, 1000]", scale);
+		                         "--scale %g: the stack scale must be in (0, 1000]", scale);
 	if ((error = check_component_name(ctx, name, "adapter")) < 0)
 		return error;
 	if ((error = build_start(&b, repo, opts, 1)) < 0)
@@ -847,10 +853,11 @@ int sluice_propose_lora(sluice_repo *repo, char id_out[41], const sluice_propose
 	json_array_foreach(json_object_get(b.state, "adapters"), i, a)
 	{
 		if (!strcmp(sluice__jstr(json_object_get(a, "name")), name)) {
-			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-						  "an adapter named %s is already in the stack of %s; "
-						  "choose another with --name",
-						  name, opts->onto);
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "an adapter named %s is already in the stack of %s; "
+			        "choose another with --name",
+			        name, opts->onto);
 			goto done;
 		}
 	}
@@ -860,9 +867,9 @@ int sluice_propose_lora(sluice_repo *repo, char id_out[41], const sluice_propose
 	model = sluice_ingest__find(&in, "adapter_model.safetensors");
 	if (!cfg || !model) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-					  "%s is not a PEFT adapter directory: it needs "
-					  "adapter_config.json and adapter_model.safetensors",
-					  dir);
+		                          "%s is not a PEFT adapter directory: it needs "
+		                          "adapter_config.json and adapter_model.safetensors",
+		                          dir);
 		goto done;
 	}
 	if ((error = base_headers(&b, &base, &nbase)) < 0)
@@ -875,19 +882,18 @@ int sluice_propose_lora(sluice_repo *repo, char id_out[41], const sluice_propose
 		basep[i] = &base[i];
 	if ((error = sluice_io__read_file(ctx, &cfgbuf, &cfglen, cfg->abs, 1u << 20)) < 0 ||
 	    (error = sluice_peft__load(ctx, &peft, (const char *)cfgbuf, cfglen, cfg->abs,
-				       &model->st, model->abs, basep, nbase)) < 0)
+	                               &model->st, model->abs, basep, nbase)) < 0)
 		goto done;
 	files = json_array();
 	mods = json_array();
 	adapter = json_pack("{s:s,s:f,s:i,s:f,s:b,s:o,s:o}", "name", name, "scale", scale, "r",
-			    (int)peft.r, "alpha", peft.alpha, "rslora", peft.use_rslora, "modules",
-			    mods, "files", files);
+	                    (int)peft.r, "alpha", peft.alpha, "rslora", peft.use_rslora, "modules",
+	                    mods, "files", files);
 	for (i = 0; i < peft.nmodules; i++)
-		json_array_append_new(mods, json_pack("{s:s,s:i,s:f,s:b}", "name",
-						      peft.modules[i].module, "r",
-						      (int)peft.modules[i].r, "scale",
-						      peft.modules[i].scale, "embedding",
-						      peft.modules[i].embedding));
+		json_array_append_new(
+		        mods, json_pack("{s:s,s:i,s:f,s:b}", "name", peft.modules[i].module, "r",
+		                        (int)peft.modules[i].r, "scale", peft.modules[i].scale,
+		                        "embedding", peft.modules[i].embedding));
 	json_array_append_new(json_object_get(b.state, "adapters"), adapter);
 	for (i = 0; i < in.n; i++) {
 		char dest[4400];
@@ -923,7 +929,7 @@ static ssize_t find_note(json_t *memory, const char *name)
 	size_t i;
 
 	json_array_foreach(memory, i, n) if (!strcmp(sluice__jstr(json_object_get(n, "name")),
-						     name)) return (ssize_t)i;
+	                                             name)) return (ssize_t)i;
 	return -1;
 }
 
@@ -937,14 +943,14 @@ static int read_note(sluice_ctx *ctx, unsigned char **buf, size_t *len, const ch
 		free(*buf);
 		*buf = NULL;
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-					 "%s: a memory note must be UTF-8 text without NUL bytes",
-					 file);
+		                         "%s: a memory note must be UTF-8 text without NUL bytes",
+		                         file);
 	}
 	return SLUICE_OK;
 }
 
 int sluice_propose_memory(sluice_repo *repo, char id_out[41], const sluice_propose_opts *opts,
-			  const sluice_memory_edit *edits, size_t nedits, char **report)
+                          const sluice_memory_edit *edits, size_t nedits, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
 	json_t *memory, *log;
@@ -953,8 +959,8 @@ int sluice_propose_memory(sluice_repo *repo, char id_out[41], const sluice_propo
 
 	if (nedits == 0)
 		return sluice_ctx__error(ctx, SLUICE_EUSAGE,
-					 "no memory edit given (--add FILE, --replace NAME FILE, "
-					 "--remove NAME)");
+		                         "no memory edit given (--add FILE, --replace NAME FILE, "
+		                         "--remove NAME)");
 	if ((error = build_start(&b, repo, opts, 1)) < 0)
 		goto done;
 	memory = json_object_get(b.state, "memory");
@@ -983,22 +989,22 @@ int sluice_propose_memory(sluice_repo *repo, char id_out[41], const sluice_propo
 			goto done;
 		at = find_note(memory, name);
 		if (e->op == SLUICE_MEMORY_ADD && at >= 0) {
-			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-						  "memory note %s already exists; use --replace %s FILE",
-						  name, name);
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "memory note %s already exists; use --replace %s FILE", name, name);
 			goto done;
 		}
 		if (e->op != SLUICE_MEMORY_ADD && at < 0) {
 			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-						  "there is no memory note named %s in %s", name,
-						  opts->onto);
+			                          "there is no memory note named %s in %s", name,
+			                          opts->onto);
 			goto done;
 		}
 		json_array_append_new(log, json_pack("{s:s,s:s}", "op",
-						     e->op == SLUICE_MEMORY_ADD       ? "add"
-						     : e->op == SLUICE_MEMORY_REPLACE ? "replace"
-										      : "remove",
-						     "name", name));
+		                                     e->op == SLUICE_MEMORY_ADD       ? "add"
+		                                     : e->op == SLUICE_MEMORY_REPLACE ? "replace"
+		                                                                      : "remove",
+		                                     "name", name));
 		if (e->op == SLUICE_MEMORY_REMOVE) {
 			json_array_remove(memory, (size_t)at);
 			continue;
@@ -1012,10 +1018,10 @@ int sluice_propose_memory(sluice_repo *repo, char id_out[41], const sluice_propo
 			goto done;
 		if (at >= 0)
 			json_array_set_new(memory, (size_t)at,
-					   json_pack("{s:s,s:o}", "name", name, "file", entry));
+			                   json_pack("{s:s,s:o}", "name", name, "file", entry));
 		else
 			json_array_append_new(memory,
-					      json_pack("{s:s,s:o}", "name", name, "file", entry));
+			                      json_pack("{s:s,s:o}", "name", name, "file", entry));
 	}
 	error = build_finish(&b, "memory", opts, id_out, report);
 done:
@@ -1026,12 +1032,13 @@ done:
 /* ---- replay ------------------------------------------------------------ */
 
 static int check_replay(sluice_ctx *ctx, json_t *digests, const unsigned char *buf, size_t len,
-			const char *file)
+                        const char *file)
 {
 	size_t line = 0, off = 0;
 
 	if (len == 0)
-		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: the replay batch is empty", file);
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: the replay batch is empty",
+		                         file);
 	if (!sluice__utf8_valid(buf, len))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: not UTF-8 text", file);
 	while (off < len) {
@@ -1047,19 +1054,20 @@ static int check_replay(sluice_ctx *ctx, json_t *digests, const unsigned char *b
 		v = json_loadb((const char *)buf + off, end - off, JSON_REJECT_DUPLICATES, &jerr);
 		if (!v)
 			return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: line %zu: not JSON: %s",
-						 file, line, jerr.text);
+			                         file, line, jerr.text);
 		if (!json_is_object(v)) {
 			json_decref(v);
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-						 "%s: line %zu: a replay record must be a JSON object",
-						 file, line);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: line %zu: a replay record must be a JSON object", file, line);
 		}
 		for (size_t k = 0; k < 3; k++) {
 			if (!json_is_string(json_object_get(v, need[k]))) {
 				json_decref(v);
-				return sluice_ctx__error(ctx, SLUICE_EINVALID,
-							 "%s: line %zu: field \"%s\" must be a string",
-							 file, line, need[k]);
+				return sluice_ctx__error(
+				        ctx, SLUICE_EINVALID,
+				        "%s: line %zu: field \"%s\" must be a string", file, line,
+				        need[k]);
 			}
 		}
 		json_decref(v);
@@ -1073,7 +1081,7 @@ static int check_replay(sluice_ctx *ctx, json_t *digests, const unsigned char *b
 }
 
 int sluice_propose_replay(sluice_repo *repo, char id_out[41], const sluice_propose_opts *opts,
-			  const char *file, char **report)
+                          const char *file, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
 	sluice_input_file in = {0};
@@ -1097,9 +1105,9 @@ int sluice_propose_replay(sluice_repo *repo, char id_out[41], const sluice_propo
 	json_array_foreach(json_object_get(b.state, "replay"), i, c)
 	{
 		if (!strcmp(sluice__jstr(json_object_get(c, "name")), name)) {
-			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-						  "a replay batch named %s is already in the buffer",
-						  name);
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "a replay batch named %s is already in the buffer", name);
 			goto done;
 		}
 	}
@@ -1111,11 +1119,12 @@ int sluice_propose_replay(sluice_repo *repo, char id_out[41], const sluice_propo
 	    (error = build_store(&b, &entry, &in, dest)) < 0)
 		goto done;
 	json_array_append_new(json_object_get(b.state, "replay"),
-			      json_pack("{s:s,s:I,s:O,s:o}", "name", name, "count",
-					(json_int_t)json_array_size(digests), "records", digests,
-					"file", entry));
+	                      json_pack("{s:s,s:I,s:O,s:o}", "name", name, "count",
+	                                (json_int_t)json_array_size(digests), "records", digests,
+	                                "file", entry));
 	json_object_set_new(b.details, "batch", json_string(name));
-	json_object_set_new(b.details, "records", json_integer((json_int_t)json_array_size(digests)));
+	json_object_set_new(b.details, "records",
+	                    json_integer((json_int_t)json_array_size(digests)));
 	error = build_finish(&b, "replay", opts, id_out, report);
 done:
 	json_decref(digests);

@@ -12,8 +12,8 @@ typedef struct {
 	git_oid id;
 	git_commit *commit;
 	git_tree *tree;
-	json_t *update;  /* update.json */
-	json_t *state;   /* state.json */
+	json_t *update; /* update.json */
+	json_t *state;  /* state.json */
 	git_oid state_blob;
 } sluice_version;
 

@@ -133,9 +133,9 @@ static void write_safetensors(const char *path, tensor_spec *specs, size_t n, co
 		for (int d = 0; d < specs[i].ndim; d++)
 			json_array_append_new(shape, json_integer((json_int_t)specs[i].shape[d]));
 		json_object_set_new(hdr, specs[i].name,
-				    json_pack("{s:s,s:o,s:[I,I]}", "dtype", dtype_name(dt), "shape",
-					      shape, "data_offsets", (json_int_t)off,
-					      (json_int_t)(off + bytes)));
+		                    json_pack("{s:s,s:o,s:[I,I]}", "dtype", dtype_name(dt), "shape",
+		                              shape, "data_offsets", (json_int_t)off,
+		                              (json_int_t)(off + bytes)));
 		off += bytes;
 	}
 	json_object_set_new(hdr, "__metadata__", json_pack("{s:s}", "format", "pt"));
@@ -157,12 +157,14 @@ static void write_safetensors(const char *path, tensor_spec *specs, size_t n, co
 			while (left) {
 				size_t k = left < cap ? (size_t)left : cap;
 				for (size_t j = 0; j < k; j++) {
-					float v = specs[i].stddev > 0 ? rng_normal() * specs[i].stddev
-								      : specs[i].fill;
+					float v = specs[i].stddev > 0
+					                  ? rng_normal() * specs[i].stddev
+					                  : specs[i].fill;
 					if (esz == 4) {
 						memcpy(buf + 4 * j, &v, 4);
 					} else {
-						uint16_t h = !strcmp(dt, "bf16") ? to_bf16(v) : to_f16(v);
+						uint16_t h = !strcmp(dt, "bf16") ? to_bf16(v)
+						                                 : to_f16(v);
 						buf[2 * j] = (unsigned char)h;
 						buf[2 * j + 1] = (unsigned char)(h >> 8);
 					}
@@ -176,6 +178,22 @@ static void write_safetensors(const char *path, tensor_spec *specs, size_t n, co
 	close(fd);
 	free(text);
 	json_decref(hdr);
+}
+
+/* mkdir -p */
+static void make_dirs(const char *path)
+{
+	char buf[4096];
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(buf, 0755);
+			*p = '/';
+		}
+	}
+	if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+		die("cannot create %s", path);
 }
 
 static void write_text(const char *path, const char *text)
@@ -213,34 +231,32 @@ static int cmd_model(int argc, char **argv)
 	long KV = H / NH * KVH;
 	size_t n = 0, cap = (size_t)(9 * L + 3);
 	tensor_spec *specs = calloc(cap, sizeof(*specs));
-	static const char *const proj[] = {"self_attn.q_proj", "self_attn.k_proj",
-					   "self_attn.v_proj", "self_attn.o_proj",
-					   "mlp.gate_proj",    "mlp.up_proj",
-					   "mlp.down_proj"};
+	static const char *const proj[] = {
+	        "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+	        "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
 	char path[4096];
 	json_t *cfg;
 
 	rng_state = (uint64_t)opt_long(argc, argv, "--seed", 1);
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		die("cannot create %s", dir);
+	make_dirs(dir);
 	specs[n++] = (tensor_spec){"model.embed_tokens.weight", {V, H}, 2, 0.02f, 0};
 	for (long l = 0; l < L; l++) {
 		uint64_t shapes[7][2] = {{H, H}, {KV, H}, {KV, H}, {H, H}, {I, H}, {I, H}, {H, I}};
-		snprintf(specs[n].name, sizeof(specs[n].name), "model.layers.%ld.input_layernorm.weight",
-			 l);
+		snprintf(specs[n].name, sizeof(specs[n].name),
+		         "model.layers.%ld.input_layernorm.weight", l);
 		specs[n].shape[0] = H;
 		specs[n].ndim = 1;
 		specs[n++].fill = 1.0f;
 		for (int p = 0; p < 7; p++) {
-			snprintf(specs[n].name, sizeof(specs[n].name), "model.layers.%ld.%s.weight", l,
-				 proj[p]);
+			snprintf(specs[n].name, sizeof(specs[n].name), "model.layers.%ld.%s.weight",
+			         l, proj[p]);
 			specs[n].shape[0] = shapes[p][0];
 			specs[n].shape[1] = shapes[p][1];
 			specs[n].ndim = 2;
 			specs[n++].stddev = 0.02f;
 		}
 		snprintf(specs[n].name, sizeof(specs[n].name),
-			 "model.layers.%ld.post_attention_layernorm.weight", l);
+		         "model.layers.%ld.post_attention_layernorm.weight", l);
 		specs[n].shape[0] = H;
 		specs[n].ndim = 1;
 		specs[n++].fill = 1.0f;
@@ -259,37 +275,40 @@ static int cmd_model(int argc, char **argv)
 		for (long s = 0; s < shards; s++) {
 			size_t lo = (size_t)s * per, hi = lo + per > n ? n : lo + per;
 			char fname[128];
-			snprintf(fname, sizeof(fname), "model-%05ld-of-%05ld.safetensors", s + 1, shards);
+			snprintf(fname, sizeof(fname), "model-%05ld-of-%05ld.safetensors", s + 1,
+			         shards);
 			snprintf(path, sizeof(path), "%s/%s", dir, fname);
 			if (lo < hi)
 				write_safetensors(path, specs + lo, hi - lo, dt);
 			for (size_t i = lo; i < hi; i++)
 				json_object_set_new(map, specs[i].name, json_string(fname));
 		}
-		json_t *idx = json_pack("{s:{s:I},s:o}", "metadata", "total_size", (json_int_t)total,
-					"weight_map", map);
+		json_t *idx = json_pack("{s:{s:I},s:o}", "metadata", "total_size",
+		                        (json_int_t)total, "weight_map", map);
 		snprintf(path, sizeof(path), "%s/model.safetensors.index.json", dir);
 		json_dump_file(idx, path, JSON_INDENT(2) | JSON_SORT_KEYS);
 		json_decref(idx);
 	}
 	cfg = json_pack("{s:[s],s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:f,s:f,s:b,s:s,s:i,s:i,s:n}",
-			"architectures", "LlamaForCausalLM", "model_type", "llama", "hidden_size",
-			(int)H, "intermediate_size", (int)I, "num_hidden_layers", (int)L,
-			"num_attention_heads", (int)NH, "num_key_value_heads", (int)KVH,
-			"vocab_size", (int)V, "max_position_embeddings", 2048, "rms_norm_eps", 1e-5,
-			"rope_theta", 10000.0, "tie_word_embeddings", 0, "torch_dtype",
-			!strcmp(dt, "f32") ? "float32" : !strcmp(dt, "bf16") ? "bfloat16" : "float16",
-			"bos_token_id", 1, "eos_token_id", 2, "rope_scaling");
+	                "architectures", "LlamaForCausalLM", "model_type", "llama", "hidden_size",
+	                (int)H, "intermediate_size", (int)I, "num_hidden_layers", (int)L,
+	                "num_attention_heads", (int)NH, "num_key_value_heads", (int)KVH,
+	                "vocab_size", (int)V, "max_position_embeddings", 2048, "rms_norm_eps", 1e-5,
+	                "rope_theta", 10000.0, "tie_word_embeddings", 0, "torch_dtype",
+	                !strcmp(dt, "f32")    ? "float32"
+	                : !strcmp(dt, "bf16") ? "bfloat16"
+	                                      : "float16",
+	                "bos_token_id", 1, "eos_token_id", 2, "rope_scaling");
 	json_object_set_new(cfg, "hidden_act", json_string("silu"));
 	snprintf(path, sizeof(path), "%s/config.json", dir);
 	json_dump_file(cfg, path, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(cfg);
 	snprintf(path, sizeof(path), "%s/tokenizer_config.json", dir);
 	write_text(path, "{\n  \"model_max_length\": 2048,\n  \"tokenizer_class\": "
-			 "\"PreTrainedTokenizerFast\"\n}\n");
+	                 "\"PreTrainedTokenizerFast\"\n}\n");
 	snprintf(path, sizeof(path), "%s/README.md", dir);
 	write_text(path, "# synthetic llama\n\nRandom weights made by sluice-synth for tests and "
-			 "benchmarks.\n");
+	                 "benchmarks.\n");
 	free(specs);
 	return 0;
 }
@@ -324,8 +343,8 @@ static int cmd_lora(int argc, char **argv)
 	for (tok = strtok_r(tl, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		uint64_t out, in;
 		const char *parent = strstr(tok, "proj") && strchr("qkvo", tok[0]) && tok[1] == '_'
-					     ? "self_attn"
-					     : "mlp";
+		                             ? "self_attn"
+		                             : "mlp";
 		if (!strcmp(tok, "q_proj") || !strcmp(tok, "o_proj"))
 			out = H, in = H;
 		else if (!strcmp(tok, "k_proj") || !strcmp(tok, "v_proj"))
@@ -339,28 +358,29 @@ static int cmd_lora(int argc, char **argv)
 		json_array_append_new(tarr, json_string(tok));
 		for (long l = 0; l < L; l++) {
 			snprintf(specs[n].name, sizeof(specs[n].name),
-				 "base_model.model.model.layers.%ld.%s.%s.lora_A.weight", l, parent, tok);
+			         "base_model.model.model.layers.%ld.%s.%s.lora_A.weight", l, parent,
+			         tok);
 			specs[n].shape[0] = (uint64_t)r;
 			specs[n].shape[1] = in;
 			specs[n].ndim = 2;
 			specs[n++].stddev = 0.05f;
 			snprintf(specs[n].name, sizeof(specs[n].name),
-				 "base_model.model.model.layers.%ld.%s.%s.lora_B.weight", l, parent, tok);
+			         "base_model.model.model.layers.%ld.%s.%s.lora_B.weight", l, parent,
+			         tok);
 			specs[n].shape[0] = out;
 			specs[n].shape[1] = (uint64_t)r;
 			specs[n].ndim = 2;
 			specs[n++].stddev = 0.01f;
 		}
 	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		die("cannot create %s", dir);
+	make_dirs(dir);
 	snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
 	write_safetensors(path, specs, n, "f32");
 	acfg = json_pack("{s:s,s:i,s:i,s:f,s:o,s:s,s:b,s:b,s:b,s:n,s:s,s:s}", "peft_type", "LORA",
-			 "r", (int)r, "lora_alpha", (int)alpha, "lora_dropout", 0.0,
-			 "target_modules", tarr, "bias", "none", "use_rslora", 0, "use_dora", 0,
-			 "fan_in_fan_out", 0, "modules_to_save", "task_type", "CAUSAL_LM",
-			 "base_model_name_or_path", base);
+	                 "r", (int)r, "lora_alpha", (int)alpha, "lora_dropout", 0.0,
+	                 "target_modules", tarr, "bias", "none", "use_rslora", 0, "use_dora", 0,
+	                 "fan_in_fan_out", 0, "modules_to_save", "task_type", "CAUSAL_LM",
+	                 "base_model_name_or_path", base);
 	snprintf(path, sizeof(path), "%s/adapter_config.json", dir);
 	json_dump_file(acfg, path, JSON_INDENT(2) | JSON_SORT_KEYS);
 	json_decref(acfg);

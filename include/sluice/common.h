@@ -18,16 +18,16 @@ extern "C" {
 /* Return codes. 0 is success; every failure is negative. */
 enum {
 	SLUICE_OK = 0,
-	SLUICE_ERROR = -1,     /* unclassified failure */
-	SLUICE_ENOTFOUND = -3, /* a named object, key, ref or file does not exist */
-	SLUICE_EEXISTS = -4,   /* the thing to create already exists */
-	SLUICE_EINVALID = -5,  /* bad input refused: nothing was changed */
-	SLUICE_ECORRUPT = -6,  /* stored data failed a check */
-	SLUICE_EDENIED = -7,   /* a signature, role or permission check said no */
-	SLUICE_EIO = -8,       /* an operating-system call failed */
-	SLUICE_ENOMEM = -9,    /* allocation failed */
+	SLUICE_ERROR = -1,      /* unclassified failure */
+	SLUICE_ENOTFOUND = -3,  /* a named object, key, ref or file does not exist */
+	SLUICE_EEXISTS = -4,    /* the thing to create already exists */
+	SLUICE_EINVALID = -5,   /* bad input refused: nothing was changed */
+	SLUICE_ECORRUPT = -6,   /* stored data failed a check */
+	SLUICE_EDENIED = -7,    /* a signature, role or permission check said no */
+	SLUICE_EIO = -8,        /* an operating-system call failed */
+	SLUICE_ENOMEM = -9,     /* allocation failed */
 	SLUICE_ECONFLICT = -10, /* a compare-and-swap lost to a concurrent action */
-	SLUICE_EUSAGE = -11    /* the call's arguments are wrong */
+	SLUICE_EUSAGE = -11     /* the call's arguments are wrong */
 };
 
 /* Process exit codes used by the sluice program, documented in docs/cli.md. */

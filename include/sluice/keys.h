@@ -31,7 +31,7 @@ typedef enum {
  * *report: {"name","fingerprint","roles":[...],"created": bool}.
  */
 int sluice_key_new(sluice_repo *repo, const char *name, const char *const *roles, size_t nroles,
-		   const char *signer, char **report);
+                   const char *signer, char **report);
 
 /* The registered keys: {"keys":[{"name","fingerprint","roles","public_key"}]}. */
 int sluice_key_list(sluice_repo *repo, char **report);
@@ -42,7 +42,7 @@ int sluice_key_list(sluice_repo *repo, char **report);
  * each. repo may be NULL for OPENSSH of a local key.
  */
 int sluice_key_export(sluice_ctx *ctx, sluice_repo *repo, const char *name,
-		      sluice_key_export_format format, char **out);
+                      sluice_key_export_format format, char **out);
 
 #ifdef __cplusplus
 }

@@ -36,7 +36,7 @@ typedef void (*sluice_progress_cb)(void *data, const char *what, uint64_t done, 
  * Returns 0, SLUICE_EEXISTS if path holds a repository or other files.
  */
 int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
-		     const char *const *root_keys, size_t nroot, char **report);
+                     const char *const *root_keys, size_t nroot, char **report);
 
 /* Open an existing repository. SLUICE_ENOTFOUND if path is not one. */
 int sluice_repo_open(sluice_repo **out, sluice_ctx *ctx, const char *path);

@@ -19,10 +19,10 @@ extern "C" {
 
 /* Options common to every propose. */
 typedef struct {
-	const char *onto;          /* parent version; NULL only for a first base */
-	const char *message;       /* summary; NULL for a default */
-	const char *key;           /* signing key name (proposer role); required */
-	const char *target_suite;  /* what the update is meant to teach, or NULL */
+	const char *onto;           /* parent version; NULL only for a first base */
+	const char *message;        /* summary; NULL for a default */
+	const char *key;            /* signing key name (proposer role); required */
+	const char *target_suite;   /* what the update is meant to teach, or NULL */
 	const char *const *sources; /* "NAME=DIGEST" provenance entries */
 	size_t nsources;
 	const char *method;        /* training method, or NULL */
@@ -37,8 +37,8 @@ typedef enum {
 
 typedef struct {
 	sluice_memory_op op;
-	const char *name;  /* note name (ADD: NULL = the file's base name) */
-	const char *file;  /* ADD, REPLACE: the note's text file */
+	const char *name; /* note name (ADD: NULL = the file's base name) */
+	const char *file; /* ADD, REPLACE: the note's text file */
 } sluice_memory_edit;
 
 /*
@@ -49,17 +49,17 @@ typedef struct {
  * Bad input returns SLUICE_EINVALID and changes nothing.
  */
 int sluice_propose_base(sluice_repo *repo, char id_out[41], const sluice_propose_opts *opts,
-			const char *dir, char **report);
+                        const char *dir, char **report);
 
 /* name: the adapter's name in the stack (NULL: the directory's base name). */
 int sluice_propose_lora(sluice_repo *repo, char id_out[41], const sluice_propose_opts *opts,
-			const char *dir, const char *name, double scale, char **report);
+                        const char *dir, const char *name, double scale, char **report);
 
 int sluice_propose_memory(sluice_repo *repo, char id_out[41], const sluice_propose_opts *opts,
-			  const sluice_memory_edit *edits, size_t nedits, char **report);
+                          const sluice_memory_edit *edits, size_t nedits, char **report);
 
 int sluice_propose_replay(sluice_repo *repo, char id_out[41], const sluice_propose_opts *opts,
-			  const char *file, char **report);
+                          const char *file, char **report);
 
 /*
  * History. ref NULL: every version in the journal, newest first; else the

@@ -128,7 +128,7 @@ void tu_sh_ok(const char *const *env, const char *fmt, ...)
 	va_end(ap);
 	if (r.status != 0)
 		fprintf(stderr, "command failed (%d):\nstdout: %s\nstderr: %s\n", r.status, r.out,
-			r.err);
+		        r.err);
 	assert_int_equal(r.status, 0);
 	tu_run_dispose(&r);
 }
@@ -217,7 +217,8 @@ static void digest_walk(crypto_generichash_state *hs, const char *root, const ch
 		if (lstat(full, &st) < 0)
 			continue;
 		crypto_generichash_update(hs, (const unsigned char *)sub, strlen(sub) + 1);
-		crypto_generichash_update(hs, (const unsigned char *)&st.st_mode, sizeof(st.st_mode));
+		crypto_generichash_update(hs, (const unsigned char *)&st.st_mode,
+		                          sizeof(st.st_mode));
 		if (S_ISDIR(st.st_mode)) {
 			digest_walk(hs, root, sub);
 		} else if (S_ISREG(st.st_mode)) {

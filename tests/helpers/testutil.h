@@ -23,9 +23,9 @@ unsigned char *tu_read(const char *path, size_t *len);
 
 /* Result of running a program. */
 typedef struct {
-	int status;   /* exit code, or 128+signal */
-	char *out;    /* captured stdout, NUL-terminated */
-	char *err;    /* captured stderr, NUL-terminated */
+	int status; /* exit code, or 128+signal */
+	char *out;  /* captured stdout, NUL-terminated */
+	char *err;  /* captured stderr, NUL-terminated */
 } tu_run_result;
 
 /*
@@ -33,7 +33,7 @@ typedef struct {
  * (NULL-terminated "K=V" list, may be NULL), capturing stdout and stderr.
  */
 tu_run_result tu_sh(const char *const *env, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 void tu_run_dispose(tu_run_result *r);
 /* Run a command line that must succeed (asserts exit 0, prints output if not). */
 void tu_sh_ok(const char *const *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
