@@ -207,7 +207,8 @@ static void digest_walk(crypto_generichash_state *hs, const char *root, const ch
 		names[n++] = strdup(de->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmpstr);
+	if (n)
+		qsort(names, n, sizeof(*names), cmpstr);
 	for (size_t i = 0; i < n; i++) {
 		char sub[4096], full[8200];
 		struct stat st;
