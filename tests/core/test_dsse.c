@@ -497,6 +497,58 @@ static void test_dsse__statement_check_refusals(void **state)
 #undef S
 }
 
+static int fail_nth_alloc(void *data, sluice_fault_op op, const char *what)
+{
+	int *countdown = data;
+
+	(void)what;
+	return op == SLUICE_FAULT_ALLOC && --*countdown == 0;
+}
+
+/* Every allocation failure is reported as ENOMEM and cleaned up (ASan checks leaks). */
+static void test_dsse__allocation_failures(void **state)
+{
+	fixture *f = *state;
+	const sluice_subject subj = {"m", SHA_A, B2_B};
+	sluice_buf st = {0}, env = {0}, out = {0};
+	sluice_dsse_envelope e;
+	int n, countdown, rc, failures = 0;
+
+	assert_int_equal(sluice_statement__build(f->ctx, &st, &subj, 1, "p", "{}"), 0);
+	assert_int_equal(sluice_dsse__sign(f->ctx, &env, &f->key, SLUICE_INTOTO_PAYLOAD_TYPE,
+	                                   st.ptr, st.len),
+	                 0);
+	for (n = 1; n < 40; n++) {
+		countdown = n;
+		sluice_ctx_set_fault_hook(f->ctx, fail_nth_alloc, &countdown);
+		rc = sluice_dsse__sign(f->ctx, &out, &f->key, "t", st.ptr, st.len);
+		assert_true(rc == 0 || rc == SLUICE_ENOMEM);
+		failures += rc != 0;
+		countdown = n;
+		rc = sluice_dsse__parse(f->ctx, &e, (char *)env.ptr, env.len);
+		assert_true(rc == 0 || rc == SLUICE_ENOMEM);
+		if (rc == 0) {
+			countdown = n;
+			rc = sluice_dsse__verify(f->ctx, &e, f->key.pk);
+			assert_true(rc == 0 || rc == SLUICE_ENOMEM);
+		}
+		failures += rc != 0;
+		sluice_dsse__dispose(&e);
+		countdown = n;
+		rc = sluice_statement__build(f->ctx, &out, &subj, 1, "p", "{}");
+		assert_true(rc == 0 || rc == SLUICE_ENOMEM);
+		countdown = n;
+		rc = sluice_statement__check(f->ctx, st.ptr, st.len, NULL);
+		assert_true(rc == 0 || rc == SLUICE_ENOMEM);
+		sluice_ctx_set_fault_hook(f->ctx, NULL, NULL);
+	}
+	/* The hook was really reached. */
+	assert_true(failures > 0);
+	sluice_buf__dispose(&st);
+	sluice_buf__dispose(&env);
+	sluice_buf__dispose(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -514,6 +566,7 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_dsse__statement_check_refusals, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_dsse__allocation_failures, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -694,6 +694,44 @@ static void test_keys__sshsig_malformed_refused(void **state)
 	sluice_buf__dispose(&bad);
 }
 
+static int fail_nth_alloc(void *data, sluice_fault_op op, const char *what)
+{
+	int *countdown = data;
+
+	(void)what;
+	return op == SLUICE_FAULT_ALLOC && --*countdown == 0;
+}
+
+/* Every allocation failure in sign/verify is ENOMEM and leaks nothing (ASan). */
+static void test_keys__sshsig_allocation_failures(void **state)
+{
+	fixture *f = *state;
+	sluice_buf sig = {0}, out = {0};
+	unsigned char signer[32];
+	int n, countdown, rc, failures = 0;
+	sluice_key k;
+
+	assert_int_equal(sluice_keys__generate(f->ctx, &k, "alloc"), 0);
+	assert_int_equal(sluice_sshsig__sign(f->ctx, &k, "git", "m", 1, &sig), 0);
+	for (n = 1; n < 40; n++) {
+		countdown = n;
+		sluice_ctx_set_fault_hook(f->ctx, fail_nth_alloc, &countdown);
+		out.len = 0;
+		rc = sluice_sshsig__sign(f->ctx, &k, "git", "m", 1, &out);
+		assert_true(rc == 0 || rc == SLUICE_ENOMEM);
+		failures += rc != 0;
+		countdown = n;
+		rc = sluice_sshsig__verify(f->ctx, signer, (char *)sig.ptr, sig.len, "git", "m", 1);
+		assert_true(rc == 0 || rc == SLUICE_ENOMEM);
+		failures += rc != 0;
+		sluice_ctx_set_fault_hook(f->ctx, NULL, NULL);
+	}
+	assert_true(failures > 0);
+	sluice_buf__dispose(&sig);
+	sluice_buf__dispose(&out);
+	sluice_key__dispose(&k);
+}
+
 /* Build a commit buffer over a one-file tree. */
 static void commit_buffer(git_repository *repo, git_buf *out, const char *message)
 {
@@ -832,6 +870,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_keys__ssh_keygen_signature_verified_by_sluice,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_keys__sshsig_malformed_refused, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_keys__sshsig_allocation_failures, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_keys__git_verify_commit_accepts_sshsig, setup,
 	                                        teardown),
