@@ -151,7 +151,7 @@ static int check_file(void *data, json_t *f)
 		        "version %.12s: state.json: a file entry lacks path, size, "
 		        "blake2b or storage",
 		        cc->what);
-	if (!sluice__path_safe(path, strlen(path), &why))
+	if (!sluice__path_safe(path, json_string_length(json_object_get(f, "path")), &why))
 		return sluice_ctx__error(cc->ctx, SLUICE_ECORRUPT,
 		                         "version %.12s: state.json: refusing file path '%s': %s",
 		                         cc->what, path, why);
