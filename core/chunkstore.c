@@ -11,6 +11,9 @@
  * reindex in other processes can tell an unsealed pack that is still being
  * written from one whose writer died.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sync_file_range */
+#endif
 #include "chunkstore.h"
 #include "cdc.h"
 #include "pack.h"
@@ -339,6 +342,14 @@ static int flush_queue(sluice_chunkstore *cs)
 			iov->iov_len -= left;
 		}
 	}
+#ifdef SYNC_FILE_RANGE_WRITE
+	/*
+	 * Start writeback of this batch now, without waiting, so the fsync in
+	 * commit finds little left to do: disk writes overlap hashing.
+	 */
+	(void)sync_file_range(cs->wfd, (off_t)cs->wflushed, (off_t)(off - cs->wflushed),
+	                      SYNC_FILE_RANGE_WRITE);
+#endif
 	cs->wflushed = off;
 	cs->niov = 0;
 	cs->stagelen = 0;
@@ -890,12 +901,16 @@ static int work_one(struct ingest *j)
 {
 	size_t ahead = atomic_load(&j->avail) - atomic_load(&j->next_hash);
 
-	/* Keep cut points ahead of the hashers, or they would idle. */
+	/*
+	 * The whole-file hash is about half of all the work and cannot be
+	 * split, so it is the critical path: whoever finds it free takes it.
+	 * Then keep cut points ahead of the chunk hashers, or they would idle.
+	 */
+	if (try_whole_file(j))
+		return 1;
 	if (ahead < 4 * (size_t)j->threads + 8 && try_chunker(j))
 		return 1;
-	if (try_hash_chunk(j) || try_whole_file(j) || try_chunker(j))
-		return 1;
-	return 0;
+	return try_hash_chunk(j) || try_chunker(j);
 }
 
 static int all_hashed(struct ingest *j)
