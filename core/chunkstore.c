@@ -1003,6 +1003,7 @@ int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
 	sluice_ctx *ctx = cs->ctx;
 	sluice_ingest_stats st = {0};
 	sluice_region whole;
+	struct stat sb;
 	struct ingest *j = NULL;
 	pthread_t *tids = NULL;
 	unsigned nthreads = 0, t;
@@ -1022,6 +1023,13 @@ int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
 		return error;
 	if (size > SIZE_MAX)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: too large to map", name);
+	/* Touching a mapping past the end of the file would raise SIGBUS. */
+	if (fstat(fd, &sb) < 0)
+		return sluice_ctx__oserror(ctx, "cannot stat %s", name);
+	if ((uint64_t)sb.st_size < size)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "%s: file has %lld bytes, fewer than the %llu to ingest",
+		                         name, (long long)sb.st_size, (unsigned long long)size);
 	/* crypto_generichash_state wants 64-byte alignment, which malloc lacks. */
 	if (posix_memalign((void **)&j, 64, sizeof(*j)) != 0)
 		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
@@ -1072,7 +1080,7 @@ int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
 		}
 		if (atomic_load(&j->stop) || (done_hashing && written == atomic_load(&j->avail)))
 			break;
-		if (!work_one(j) && !done_hashing)
+		if (!work_one(j))
 			sched_yield();
 	}
 	for (t = 0; t < nthreads; t++)
