@@ -11,6 +11,9 @@
  * reindex in other processes can tell an unsealed pack that is still being
  * written from one whose writer died.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* sync_file_range */
+#endif
 #include "chunkstore.h"
 #include "cdc.h"
 #include "pack.h"
@@ -339,6 +342,14 @@ static int flush_queue(sluice_chunkstore *cs)
 			iov->iov_len -= left;
 		}
 	}
+#ifdef SYNC_FILE_RANGE_WRITE
+	/*
+	 * Start writeback of this batch now, without waiting, so the fsync in
+	 * commit finds little left to do: disk writes overlap hashing.
+	 */
+	(void)sync_file_range(cs->wfd, (off_t)cs->wflushed, (off_t)(off - cs->wflushed),
+	                      SYNC_FILE_RANGE_WRITE);
+#endif
 	cs->wflushed = off;
 	cs->niov = 0;
 	cs->stagelen = 0;
@@ -890,12 +901,16 @@ static int work_one(struct ingest *j)
 {
 	size_t ahead = atomic_load(&j->avail) - atomic_load(&j->next_hash);
 
-	/* Keep cut points ahead of the hashers, or they would idle. */
+	/*
+	 * The whole-file hash is about half of all the work and cannot be
+	 * split, so it is the critical path: whoever finds it free takes it.
+	 * Then keep cut points ahead of the chunk hashers, or they would idle.
+	 */
+	if (try_whole_file(j))
+		return 1;
 	if (ahead < 4 * (size_t)j->threads + 8 && try_chunker(j))
 		return 1;
-	if (try_hash_chunk(j) || try_whole_file(j) || try_chunker(j))
-		return 1;
-	return 0;
+	return try_hash_chunk(j) || try_chunker(j);
 }
 
 static int all_hashed(struct ingest *j)
@@ -988,6 +1003,7 @@ int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
 	sluice_ctx *ctx = cs->ctx;
 	sluice_ingest_stats st = {0};
 	sluice_region whole;
+	struct stat sb;
 	struct ingest *j = NULL;
 	pthread_t *tids = NULL;
 	unsigned nthreads = 0, t;
@@ -1007,6 +1023,13 @@ int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
 		return error;
 	if (size > SIZE_MAX)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: too large to map", name);
+	/* Touching a mapping past the end of the file would raise SIGBUS. */
+	if (fstat(fd, &sb) < 0)
+		return sluice_ctx__oserror(ctx, "cannot stat %s", name);
+	if ((uint64_t)sb.st_size < size)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "%s: file has %lld bytes, fewer than the %llu to ingest",
+		                         name, (long long)sb.st_size, (unsigned long long)size);
 	/* crypto_generichash_state wants 64-byte alignment, which malloc lacks. */
 	if (posix_memalign((void **)&j, 64, sizeof(*j)) != 0)
 		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
@@ -1057,7 +1080,7 @@ int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
 		}
 		if (atomic_load(&j->stop) || (done_hashing && written == atomic_load(&j->avail)))
 			break;
-		if (!work_one(j) && !done_hashing)
+		if (!work_one(j))
 			sched_yield();
 	}
 	for (t = 0; t < nthreads; t++)

@@ -54,7 +54,10 @@ typedef struct {
  * creating packs/ and index/ if missing. Clears stale LMDB readers.
  */
 int sluice_chunkstore__open(sluice_chunkstore **out, sluice_ctx *ctx, const char *dir);
-/* Close; an unfinished pack is abandoned (its chunks are unreferenced). */
+/*
+ * Close; accepts NULL. An unfinished pack (chunks put but not committed)
+ * is abandoned and its file removed.
+ */
 void sluice_chunkstore__free(sluice_chunkstore *cs);
 
 /* 1 if the chunk is stored, 0 if not, negative on error. */
@@ -62,18 +65,28 @@ int sluice_chunkstore__has(sluice_chunkstore *cs, const unsigned char id[SLUICE_
 
 /*
  * Store a chunk unless present. The data are appended to this process's
- * open pack; they are durable only after sluice_chunkstore__commit.
+ * open pack; they are durable only after sluice_chunkstore__commit. The id
+ * is checked against the bytes (SLUICE_EINVALID if it is not their
+ * BLAKE2b-256); chunks are at most 1 GiB. *was_new (may be NULL) is 1 if
+ * the chunk was not stored before. Uncommitted chunks are visible to
+ * has/get through this handle.
  */
 int sluice_chunkstore__put(sluice_chunkstore *cs, const unsigned char id[SLUICE_B2_LEN],
                            const void *data, size_t len, int *was_new);
 
 /*
  * Make everything put so far durable: write the pack trailer, fsync the
- * pack and the packs directory, then record the chunks in LMDB.
+ * pack and the packs directory, then record the chunks in LMDB. The pack
+ * is sealed (made read-only); the next put opens a new one. A no-op when
+ * nothing was put. On failure (including an earlier failed pack write)
+ * no chunk put since the last commit is stored: put them again.
  */
 int sluice_chunkstore__commit(sluice_chunkstore *cs);
 
-/* Read a chunk into out (replacing its contents), verifying its id. */
+/*
+ * Read a chunk into out (replacing its contents), verifying its id.
+ * SLUICE_ENOTFOUND if not stored, SLUICE_ECORRUPT if the bytes fail.
+ */
 int sluice_chunkstore__get(sluice_chunkstore *cs, const unsigned char id[SLUICE_B2_LEN],
                            sluice_buf *out);
 
@@ -81,7 +94,10 @@ int sluice_chunkstore__get(sluice_chunkstore *cs, const unsigned char id[SLUICE_
  * Chunk, hash (on all the context's threads) and store a file. regions may
  * be NULL, meaning one CDC region over the whole file. The regions must
  * tile [0, size) in order. Fills out (caller disposes) and stats (may be
- * NULL). The whole file's BLAKE2b-256 is computed alongside.
+ * NULL). The whole file's BLAKE2b-256 is computed alongside. Regions
+ * may be empty. New chunks go to the open pack (durable after commit).
+ * SLUICE_EINVALID if the regions do not tile, or the file would need more
+ * than 2^24 chunks.
  */
 int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
                               sluice_ingest_stats *stats, int fd, uint64_t size,
@@ -89,18 +105,28 @@ int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
 
 /*
  * Write the file a manifest describes to fd, verifying every chunk and the
- * whole-file digest as it goes. name is used in messages.
+ * whole-file digest as it goes. name is used in messages. SLUICE_ENOTFOUND
+ * for a missing chunk, SLUICE_ECORRUPT for a failed check (the message
+ * names the chunk index and id); bytes already written to fd stay.
  */
 int sluice_chunkstore__materialize(sluice_chunkstore *cs, const sluice_manifest *m, int fd,
                                    const char *name);
 
-/* Rebuild the LMDB index from the pack files. Reports counts in *chunks. */
+/*
+ * Rebuild the LMDB index from the pack files: a sealed pack's trailer, or
+ * for an unsealed one (its writer died) the prefix of records whose ids
+ * match their bytes. Each pack is fsynced before it is indexed. Packs
+ * still locked by a live writer, and packs with a bad header, are skipped.
+ * Reports the chunks indexed in *chunks (may be NULL).
+ */
 int sluice_chunkstore__reindex(sluice_chunkstore *cs, uint64_t *chunks);
 
 /*
  * Check every pack (header, records' ids against their bytes, trailer) and
  * that the index matches the packs. Each problem is passed to report (one
- * line of text); returns 0 if none, SLUICE_ECORRUPT if any.
+ * line of text, starting with the pack file's name or "index:"; report
+ * may be NULL); returns 0 if none, SLUICE_ECORRUPT if any. An unsealed
+ * pack whose writer is gone is reported ("no trailer"). Read-only.
  */
 int sluice_chunkstore__verify(sluice_chunkstore *cs,
                               void (*report)(void *data, const char *problem), void *data);
@@ -111,7 +137,12 @@ int sluice_chunkstore__verify(sluice_chunkstore *cs,
  *   size <decimal>
  *   blake2b <64 hex>
  *   chunk <64 hex> <decimal length>     (repeated, in file order)
- * The chunk lengths must add up to size.
+ * The chunk lengths must add up to size; each is 1..2^30; at most 2^24
+ * chunks; lower-case hex, decimals without sign or leading zeros, every
+ * line ends in "\n". encode appends to out (SLUICE_EINVALID if m is
+ * inconsistent); parse refuses anything else with SLUICE_EINVALID naming
+ * name and the line. The encoding is canonical: parse then encode gives
+ * back the same bytes.
  */
 int sluice_manifest__encode(sluice_ctx *ctx, const sluice_manifest *m, sluice_buf *out);
 int sluice_manifest__parse(sluice_ctx *ctx, sluice_manifest *out, const unsigned char *data,

@@ -410,6 +410,19 @@ static void test_chunkstore__regions_must_tile(void **state)
 	assert_int_equal(ingest_bytes(f, &m, NULL, a, 1000, over, 2), SLUICE_EINVALID);
 	assert_non_null(strstr(sluice_ctx_errmsg(f->ctx), "past the end"));
 	assert_int_equal(ingest_bytes(f, &m, NULL, a, 1000, gap, 0), SLUICE_EINVALID);
+	{
+		/* A size larger than the file is refused before mapping. */
+		char path[4096];
+		int fd;
+		write_file(f, "short.bin", a, 500, path);
+		fd = open(path, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(
+		        sluice_chunkstore__ingest(f->cs, &m, NULL, fd, 1000, NULL, 0, "short.bin"),
+		        SLUICE_EINVALID);
+		assert_non_null(strstr(sluice_ctx_errmsg(f->ctx), "short.bin: file has 500 bytes"));
+		close(fd);
+	}
 	assert_int_equal(m.nchunks, 0);
 	assert_int_equal(count_packs(f), 0);
 	free(a);
