@@ -73,16 +73,16 @@ static void forge(fixture *f, char id[41], const char *path, size_t pathlen)
 	sluice__b2(h, "x", 1);
 	sluice__hex(hex, h, 32);
 	entry = json_pack("{s:s%,s:i,s:s,s:s}", "path", path, pathlen, "size", 1, "blake2b", hex,
-			  "storage", "blob");
+	                  "storage", "blob");
 	state = json_pack("{s:i,s:n,s:[],s:[{s:s,s:o}],s:[]}", "format", 1, "base", "adapters",
-			  "memory", "name", "n", "file", entry, "replay");
+	                  "memory", "name", "n", "file", entry, "replay");
 	text = json_dumps(state, JSON_SORT_KEYS);
 	assert_int_equal(git_blob_create_from_buffer(&st, repo->git, text, strlen(text)), 0);
 	free(text);
 	json_decref(state);
 	assert_int_equal(git_blob_create_from_buffer(&up, repo->git,
-						     "{\"kind\":\"memory\",\"parent\":null}", 31),
-			 0);
+	                                             "{\"kind\":\"memory\",\"parent\":null}", 31),
+	                 0);
 	assert_int_equal(git_blob_create_from_buffer(&sums, repo->git, "", 0), 0);
 	/* A tree entry for the file, under a harmless name: the attack is in state.json. */
 	assert_int_equal(git_treebuilder_new(&files, repo->git, NULL), 0);
@@ -91,19 +91,20 @@ static void forge(fixture *f, char id[41], const char *path, size_t pathlen)
 	git_treebuilder_free(files);
 	assert_int_equal(git_treebuilder_new(&tb, repo->git, NULL), 0);
 	assert_int_equal(git_treebuilder_insert(NULL, tb, "state.json", &st, GIT_FILEMODE_BLOB), 0);
-	assert_int_equal(git_treebuilder_insert(NULL, tb, "update.json", &up, GIT_FILEMODE_BLOB), 0);
+	assert_int_equal(git_treebuilder_insert(NULL, tb, "update.json", &up, GIT_FILEMODE_BLOB),
+	                 0);
 	assert_int_equal(git_treebuilder_insert(NULL, tb, "B2SUMS", &sums, GIT_FILEMODE_BLOB), 0);
 	assert_int_equal(git_treebuilder_insert(NULL, tb, "files", &ftree, GIT_FILEMODE_TREE), 0);
 	assert_int_equal(git_treebuilder_write(&tree, tb), 0);
 	git_treebuilder_free(tb);
-	assert_int_equal(sluice_repo__signed_commit(repo, &commit, &key, "forged\n", &tree, NULL, 0),
-			 0);
+	assert_int_equal(
+	        sluice_repo__signed_commit(repo, &commit, &key, "forged\n", &tree, NULL, 0), 0);
 	git_oid_tostr(id, 41, &commit);
 	assert_int_equal(sluice_journal__append(repo, NULL, &key, "propose",
-						json_pack("{s:s,s:n,s:s}", "version", id, "parent",
-							  "kind", "memory"),
-						NULL, &commit),
-			 0);
+	                                        json_pack("{s:s,s:n,s:s}", "version", id, "parent",
+	                                                  "kind", "memory"),
+	                                        NULL, &commit),
+	                 0);
 	sluice_key__dispose(&key);
 }
 
@@ -176,13 +177,15 @@ static void test_version__path_rules(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_version__path_rules),
-		cmocka_unit_test_setup_teardown(test_version__checkout_refuses_dotdot, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_version__checkout_refuses_absolute, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_version__checkout_refuses_nul, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_version__checkout_refuses_long_component, setup,
-						teardown),
+	        cmocka_unit_test(test_version__path_rules),
+	        cmocka_unit_test_setup_teardown(test_version__checkout_refuses_dotdot, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_version__checkout_refuses_absolute, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_version__checkout_refuses_nul, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_version__checkout_refuses_long_component,
+	                                        setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
