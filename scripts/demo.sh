@@ -64,7 +64,8 @@ cmp "$work/in/base/model.safetensors" "$work/checkout/base/model.safetensors" &&
 step "signatures, checked with stock git"
 "$S" -C "$repo" key export --all --allowed-signers > "$work/allowed_signers"
 run git -C "$repo" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$work/allowed_signers" verify-commit "$lora"
-run git -C "$repo" log --first-parent --format='%h %G? %s' refs/sluice/journal
+run git -C "$repo" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$work/allowed_signers" \
+  log --first-parent --format='%h %G? %GS  %s' refs/sluice/journal
 
 step "verify"
 run "$S" -C "$repo" verify
