@@ -51,14 +51,99 @@ static int find_root_signer(sluice_repo *repo, sluice_key *out, json_t *registry
 	        "registering a key needs a root key's signature (--signer NAME)");
 }
 
+struct key_add {
+	const sluice_key *key;
+	const sluice_key *root;
+	const char *name;
+	const char *const *roles;
+	size_t nroles;
+	json_t *entry_after; /* the key's registry entry as committed */
+};
+
+/* The registry with NAME's roles extended; *changed says whether it differs. */
+static int extend_registry(sluice_repo *repo, json_t **out, int *changed, json_t *registry,
+                           const struct key_add *ka)
+{
+	sluice_ctx *ctx = repo->ctx;
+	json_t *newreg = json_deep_copy(registry), *entry, *rolearr;
+	char fp[SLUICE_FP_LEN];
+	int error;
+
+	sluice_keys__fingerprint(fp, ka->key->pk);
+	entry = json_object_get(newreg, ka->name);
+	if (entry && strcmp(sluice__jstr(json_object_get(entry, "fingerprint")), fp)) {
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EEXISTS, "a different key named %s is already registered (%s)",
+		        ka->name, sluice__jstr(json_object_get(entry, "fingerprint")));
+		json_decref(newreg);
+		return error;
+	}
+	if (!entry) {
+		sluice_buf pub = {0};
+		char *sp;
+
+		if ((error = sluice_keys__openssh_pub(ctx, ka->key->pk, ka->name, &pub)) < 0) {
+			json_decref(newreg);
+			return error;
+		}
+		/* Keep "ssh-ed25519 AAAA..." without the comment. */
+		sp = strchr((char *)pub.ptr, ' ');
+		if (sp && (sp = strchr(sp + 1, ' ')))
+			*sp = '\0';
+		entry = json_pack("{s:s,s:s,s:[]}", "fingerprint", fp, "public_key",
+		                  (char *)pub.ptr, "roles");
+		sluice_buf__dispose(&pub);
+		json_object_set_new(newreg, ka->name, entry);
+	}
+	rolearr = json_object_get(entry, "roles");
+	for (size_t i = 0; i < ka->nroles; i++) {
+		json_t *r;
+		size_t k;
+		int has = 0;
+
+		json_array_foreach(rolearr, k, r) has |= !strcmp(sluice__jstr(r), ka->roles[i]);
+		if (!has)
+			json_array_append_new(rolearr, json_string(ka->roles[i]));
+	}
+	*changed = !json_equal(newreg, registry);
+	*out = newreg;
+	return SLUICE_OK;
+}
+
+static int decide_key_add(sluice_repo *repo, const sluice_jstate *st, void *arg, json_t **record,
+                          json_t **keys_after, json_t **channels_after, git_oid *extra,
+                          int *has_extra)
+{
+	struct key_add *ka = arg;
+	json_t *newreg = NULL, *entry;
+	char fp[SLUICE_FP_LEN];
+	int changed, error;
+
+	(void)channels_after;
+	(void)extra;
+	(void)has_extra;
+	if ((error = sluice_journal__check_role(repo, st->keys, ka->root, "root")) < 0 ||
+	    (error = extend_registry(repo, &newreg, &changed, st->keys, ka)) < 0)
+		return error;
+	sluice_keys__fingerprint(fp, ka->key->pk);
+	entry = json_object_get(newreg, ka->name);
+	json_decref(ka->entry_after);
+	ka->entry_after = json_incref(entry);
+	*record = json_pack("{s:s,s:s,s:O}", "name", ka->name, "fingerprint", fp, "roles",
+	                    json_object_get(entry, "roles"));
+	*keys_after = newreg;
+	return SLUICE_OK;
+}
+
 int sluice_key_new(sluice_repo *repo, const char *name, const char *const *roles, size_t nroles,
                    const char *signer, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
 	sluice_key key = {0}, root = {0};
-	json_t *registry = NULL, *entry, *rolearr, *newreg = NULL;
+	struct key_add ka = {&key, &root, name, roles, nroles, NULL};
+	json_t *registry = NULL, *newreg = NULL;
 	char fp[SLUICE_FP_LEN];
-	int error, created = 0;
+	int error, created = 0, changed = 0;
 
 	if ((error = sluice_keys__check_name(ctx, name)) < 0)
 		return error;
@@ -78,51 +163,22 @@ int sluice_key_new(sluice_repo *repo, const char *name, const char *const *roles
 	if (error < 0)
 		goto done;
 	sluice_keys__fingerprint(fp, key.pk);
-	newreg = json_deep_copy(registry);
-	entry = json_object_get(newreg, name);
-	if (entry && strcmp(sluice__jstr(json_object_get(entry, "fingerprint")), fp)) {
-		error = sluice_ctx__error(
-		        ctx, SLUICE_EEXISTS, "a different key named %s is already registered (%s)",
-		        name, sluice__jstr(json_object_get(entry, "fingerprint")));
+	if ((error = extend_registry(repo, &newreg, &changed, registry, &ka)) < 0)
 		goto done;
-	}
-	if (!entry) {
-		sluice_buf pub = {0};
-		char *sp;
-
-		if ((error = sluice_keys__openssh_pub(ctx, key.pk, name, &pub)) < 0)
+	if (changed) {
+		if ((error = sluice_journal__transact(repo, NULL, &root, "key.add", decide_key_add,
+		                                      &ka)) < 0)
 			goto done;
-		/* Keep "ssh-ed25519 AAAA..." without the comment. */
-		sp = strchr((char *)pub.ptr, ' ');
-		if (sp && (sp = strchr(sp + 1, ' ')))
-			*sp = '\0';
-		entry = json_pack("{s:s,s:s,s:[]}", "fingerprint", fp, "public_key",
-		                  (char *)pub.ptr, "roles");
-		sluice_buf__dispose(&pub);
-		json_object_set_new(newreg, name, entry);
-	}
-	rolearr = json_object_get(entry, "roles");
-	for (size_t i = 0; i < nroles; i++) {
-		json_t *r;
-		size_t k;
-		int has = 0;
-
-		json_array_foreach(rolearr, k, r) has |= !strcmp(sluice__jstr(r), roles[i]);
-		if (!has)
-			json_array_append_new(rolearr, json_string(roles[i]));
-	}
-	if (json_equal(newreg, registry)) {
+	} else {
 		/* Nothing new: no journal entry. */
-	} else if ((error = sluice_journal__append(repo, NULL, &root, "key.add",
-	                                           json_pack("{s:s,s:s,s:O}", "name", name,
-	                                                     "fingerprint", fp, "roles", rolearr),
-	                                           newreg, NULL)) < 0) {
-		goto done;
+		ka.entry_after = json_incref(json_object_get(newreg, name));
 	}
 	error = sluice_repo__report(ctx, report,
 	                            json_pack("{s:s,s:s,s:O,s:b}", "name", name, "fingerprint", fp,
-	                                      "roles", rolearr, "created", created));
+	                                      "roles", json_object_get(ka.entry_after, "roles"),
+	                                      "created", created));
 done:
+	json_decref(ka.entry_after);
 	json_decref(newreg);
 	json_decref(registry);
 	sluice_key__dispose(&key);

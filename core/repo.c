@@ -2,6 +2,7 @@
  * core/repo.c - the repository: layout, opening, signed commits and the
  * journal (refs/sluice/journal), the single commit point of every action.
  */
+#include "jindex.h"
 #include "repo.h"
 
 #include <dirent.h>
@@ -98,6 +99,7 @@ void sluice_repo_free(sluice_repo *repo)
 	if (!repo)
 		return;
 	sluice_chunkstore__free(repo->cs);
+	sluice_jindex__free(repo->jindex);
 	git_repository_free(repo->git);
 	free(repo->path);
 	free(repo->sdir);
@@ -258,10 +260,17 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 		json_array_append_new(
 		        list, json_pack("{s:s,s:s}", "name", keys[i].name, "fingerprint", fp));
 	}
-	if ((error = sluice_journal__append(repo, &entry, &keys[0], "init",
-	                                    json_pack("{s:O}", "root_keys", list), registry,
-	                                    NULL)) < 0)
-		goto done;
+	{
+		/* The first entry: nothing before it, so no compare-and-swap base. */
+		sluice_jstate first = {.keys = registry, .channels = json_object()};
+		error = sluice_journal__commit(repo, &entry, &keys[0], "init",
+		                               json_pack("{s:O}", "root_keys", list), &first, NULL,
+		                               NULL, NULL);
+		json_decref(first.channels);
+		if (error < 0)
+			goto done;
+		sluice_journal__sync_index(repo);
+	}
 	rep = json_pack("{s:s, s:o}", "path", repo->path, "root_keys", list);
 	list = NULL;
 	if ((error = sluice_repo__report(ctx, report, rep)) < 0)
@@ -403,197 +412,6 @@ int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *
 done:
 	git_buf_dispose(&sig);
 	git_buf_dispose(&data);
-	return error;
-}
-
-int sluice_journal__head(sluice_repo *repo, git_oid *out, int *exists)
-{
-	int error = git_reference_name_to_id(out, repo->git, SLUICE_JOURNAL_REF);
-
-	if (error == GIT_ENOTFOUND) {
-		*exists = 0;
-		return SLUICE_OK;
-	}
-	if (error < 0)
-		return sluice_ctx__giterror(repo->ctx, error, "cannot read %s", SLUICE_JOURNAL_REF);
-	*exists = 1;
-	return SLUICE_OK;
-}
-
-static int entry_file(sluice_repo *repo, json_t **out, const git_oid *entry, const char *file)
-{
-	git_commit *c = NULL;
-	git_tree *t = NULL;
-	const git_tree_entry *te;
-	sluice_buf buf = {0};
-	char what[128], hex[GIT_OID_HEXSZ + 1];
-	int error;
-
-	git_oid_tostr(hex, sizeof(hex), entry);
-	snprintf(what, sizeof(what), "journal entry %.12s: %s", hex, file);
-	if ((error = git_commit_lookup(&c, repo->git, entry)) < 0 ||
-	    (error = git_commit_tree(&t, c)) < 0) {
-		error = sluice_ctx__giterror(repo->ctx, error, "cannot read %s", what);
-		goto done;
-	}
-	if (!(te = git_tree_entry_byname(t, file))) {
-		error = sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT, "%s is missing", what);
-		goto done;
-	}
-	if ((error = sluice_repo__read_blob(repo, &buf, git_tree_entry_id(te), what)) < 0)
-		goto done;
-	if ((error = sluice_repo__parse_json(repo->ctx, out, buf.ptr, buf.len, what)) < 0)
-		error = SLUICE_ECORRUPT;
-done:
-	sluice_buf__dispose(&buf);
-	git_tree_free(t);
-	git_commit_free(c);
-	return error;
-}
-
-int sluice_journal__keys_at(sluice_repo *repo, json_t **out, const git_oid *entry)
-{
-	json_t *doc = NULL, *keys;
-	int error;
-
-	if ((error = entry_file(repo, &doc, entry, "keys.json")) < 0)
-		return error;
-	keys = json_object_get(doc, "keys");
-	if (!json_is_object(keys)) {
-		json_decref(doc);
-		return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
-		                         "journal keys.json has no \"keys\" object");
-	}
-	*out = json_incref(keys);
-	json_decref(doc);
-	return SLUICE_OK;
-}
-
-int sluice_journal__keys(sluice_repo *repo, json_t **out)
-{
-	git_oid head;
-	int exists, error;
-
-	if ((error = sluice_journal__head(repo, &head, &exists)) < 0)
-		return error;
-	if (!exists)
-		return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT, "repository %s has no journal",
-		                         repo->path);
-	return sluice_journal__keys_at(repo, out, &head);
-}
-
-int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry)
-{
-	return entry_file(repo, out, entry, "record.json");
-}
-
-static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *name, json_t *v)
-{
-	char *s = NULL;
-	git_oid blob;
-	int error;
-
-	if ((error = sluice_repo__dump(repo->ctx, &s, v)) < 0)
-		return error;
-	/* A trailing newline keeps the files friendly to git diff and cat. */
-	{
-		size_t n = strlen(s);
-		char *t = realloc(s, n + 2);
-		if (!t) {
-			free(s);
-			return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory");
-		}
-		s = t;
-		s[n] = '\n';
-		s[n + 1] = '\0';
-	}
-	if ((error = git_blob_create_from_buffer(&blob, repo->git, s, strlen(s))) < 0 ||
-	    (error = git_treebuilder_insert(NULL, tb, name, &blob, GIT_FILEMODE_BLOB)) < 0)
-		error = sluice_ctx__giterror(repo->ctx, error, "cannot write %s", name);
-	free(s);
-	return error;
-}
-
-int sluice_journal__append(sluice_repo *repo, git_oid *out, const sluice_key *signer,
-                           const char *action, json_t *record, json_t *keys,
-                           const git_oid *extra_parent)
-{
-	sluice_ctx *ctx = repo->ctx;
-	git_treebuilder *tb = NULL;
-	git_reference *ref = NULL;
-	json_t *cur_keys = NULL, *kdoc = NULL;
-	git_oid head, tree, parents[2], id;
-	size_t np = 0;
-	char fp[SLUICE_FP_LEN], now[32], msg[256];
-	int exists, error;
-
-	if (!record)
-		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build journal record");
-	if ((error = sluice_journal__head(repo, &head, &exists)) < 0)
-		goto done;
-	if (!keys) {
-		if (!exists) {
-			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT, "journal has no keys");
-			goto done;
-		}
-		if ((error = sluice_journal__keys_at(repo, &cur_keys, &head)) < 0)
-			goto done;
-		keys = cur_keys;
-	}
-	sluice_keys__fingerprint(fp, signer->pk);
-	sluice_repo__now(now);
-	json_object_set_new(record, "action", json_string(action));
-	json_object_set_new(record, "actor",
-	                    json_pack("{s:s,s:s}", "name", signer->name, "fingerprint", fp));
-	json_object_set_new(record, "time", json_string(now));
-	kdoc = json_pack("{s:i, s:O}", "format", 1, "keys", keys);
-	if ((error = git_treebuilder_new(&tb, repo->git, NULL)) < 0) {
-		error = sluice_ctx__giterror(ctx, error, "cannot build journal tree");
-		goto done;
-	}
-	if ((error = tree_put_json(repo, tb, "record.json", record)) < 0 ||
-	    (error = tree_put_json(repo, tb, "keys.json", kdoc)) < 0)
-		goto done;
-	if ((error = git_treebuilder_write(&tree, tb)) < 0) {
-		error = sluice_ctx__giterror(ctx, error, "cannot write journal tree");
-		goto done;
-	}
-	if (exists)
-		parents[np++] = head;
-	if (extra_parent)
-		parents[np++] = *extra_parent;
-	snprintf(msg, sizeof(msg), "sluice %s by %s\n", action, signer->name);
-	if ((error = sluice_repo__signed_commit(repo, &id, signer, msg, &tree, parents, np)) < 0)
-		goto done;
-	/*
-	 * The commit point: compare-and-swap of the journal ref. libgit2 writes
-	 * the ref through a lock file and, with fsync enabled globally, fsyncs
-	 * the file and its directory before returning.
-	 */
-	if (exists)
-		error = git_reference_create_matching(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 1,
-		                                      &head, msg);
-	else
-		error = git_reference_create(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 0, msg);
-	if (error < 0) {
-		if (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED)
-			error = sluice_ctx__error(
-			        ctx, SLUICE_ECONFLICT,
-			        "another sluice action changed the journal at the same time; "
-			        "nothing was changed, run the command again");
-		else
-			error = sluice_ctx__giterror(ctx, error, "cannot update %s",
-			                             SLUICE_JOURNAL_REF);
-		goto done;
-	}
-	if (out)
-		*out = id;
-done:
-	git_reference_free(ref);
-	git_treebuilder_free(tb);
-	json_decref(kdoc);
-	json_decref(cur_keys);
-	json_decref(record);
 	return error;
 }
 

@@ -23,6 +23,7 @@ struct sluice_repo {
 	sluice_chunkstore *cs; /* opened on first use */
 	sluice_progress_cb progress;
 	void *progress_data;
+	struct sluice_jindex *jindex; /* the journal's LMDB index, opened on first use */
 };
 
 /* The chunk store, opened on first use. */
@@ -57,28 +58,72 @@ int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key
 int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *registry,
                                   const char *role, const char **signer_name);
 
+/* ---- the journal (core/journal.c) ------------------------------------ */
+
+/* The journal's state at one entry: what every action decides against. */
+typedef struct {
+	git_oid head; /* the entry (valid when exists) */
+	int exists;
+	json_t *keys;     /* registry: name -> {fingerprint, public_key, roles} */
+	json_t *channels; /* name -> {head, held: [...], withdrawn: [...], anchor?} */
+	uint64_t seq;     /* entries up to and including head */
+} sluice_jstate;
+
 /* Journal head; *exists = 0 for a repository without one. */
 int sluice_journal__head(sluice_repo *repo, git_oid *out, int *exists);
+
+/* Read the state at the head (an empty state when there is no journal). */
+int sluice_journal__read(sluice_repo *repo, sluice_jstate *out);
+void sluice_journal__dispose(sluice_jstate *st);
 
 /* The keys registry object at a journal commit (new reference). */
 int sluice_journal__keys_at(sluice_repo *repo, json_t **out, const git_oid *entry);
 /* The keys registry at the head. */
 int sluice_journal__keys(sluice_repo *repo, json_t **out);
-
-/*
- * Append one entry: record (stolen) gets "action", "actor", "time" added;
- * keys (borrowed) is the registry after the action (NULL: unchanged).
- * extra_parent (may be NULL) is a version commit the entry brings into the
- * journal's reachable history. The ref moves by compare-and-swap from the
- * head read at the start: a concurrent append makes this fail with
- * SLUICE_ECONFLICT and nothing changes.
- */
-int sluice_journal__append(sluice_repo *repo, git_oid *out, const sluice_key *signer,
-                           const char *action, json_t *record, json_t *keys,
-                           const git_oid *extra_parent);
+/* The channels object at a journal commit (new reference; {} if none). */
+int sluice_journal__channels_at(sluice_repo *repo, json_t **out, const git_oid *entry);
 
 /* Read the record.json of a journal entry (new reference). */
 int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry);
+
+/*
+ * What an action decides, given the state it will be committed on top of.
+ * It fills *record (new reference; "action", "actor" and "time" are added)
+ * and may set *keys_after / *channels_after (new references; NULL means
+ * unchanged) and *extra_parent (a version commit the entry brings into the
+ * journal's history; *has_extra = 1). Returning an error aborts the action.
+ */
+typedef int (*sluice_journal_decide)(sluice_repo *repo, const sluice_jstate *st, void *arg,
+                                     json_t **record, json_t **keys_after, json_t **channels_after,
+                                     git_oid *extra_parent, int *has_extra);
+
+/*
+ * Run one action: read the state, decide, write the signed entry and move
+ * refs/sluice/journal by compare-and-swap from the head that was read.
+ * When another process moved the journal first, the state is read again
+ * and the action decided again (so a decision is always checked against
+ * exactly the state it lands on), up to a few times; then SLUICE_ECONFLICT.
+ * After the commit point, the derived index and the channel mirror refs
+ * are brought up to date (failures there do not fail the action: they are
+ * derived and repaired on the next open or by reindex).
+ */
+int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *signer,
+                             const char *action, sluice_journal_decide decide, void *arg);
+
+/*
+ * Write one entry on top of st (no retry): the building block of
+ * transact, and of init (st with exists = 0).
+ */
+int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *signer,
+                           const char *action, json_t *record, const sluice_jstate *st,
+                           json_t *keys_after, json_t *channels_after, const git_oid *extra_parent);
+
+/* SLUICE_EDENIED unless key is in registry with role (name in message). */
+int sluice_journal__check_role(sluice_repo *repo, json_t *registry, const sluice_key *key,
+                               const char *role);
+
+/* Bring the derived journal index and channel mirror refs up to date. */
+int sluice_journal__sync_index(sluice_repo *repo);
 
 /* Load key NAME and check it is registered with role; the key is filled. */
 int sluice_repo__signing_key(sluice_repo *repo, sluice_key *out, const char *name,

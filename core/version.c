@@ -490,6 +490,30 @@ static int json_blob(sluice_repo *repo, git_oid *out, json_t *v, int write)
 	return error;
 }
 
+struct propose_entry {
+	const sluice_key *key;
+	const git_oid *version;
+	json_t *record;
+};
+
+/* A proposal's journal entry: the proposer must hold the role in the state it lands on. */
+static int decide_propose(sluice_repo *repo, const sluice_jstate *st, void *arg, json_t **record,
+                          json_t **keys_after, json_t **channels_after, git_oid *extra,
+                          int *has_extra)
+{
+	struct propose_entry *pe = arg;
+	int error;
+
+	(void)keys_after;
+	(void)channels_after;
+	if ((error = sluice_journal__check_role(repo, st->keys, pe->key, "proposer")) < 0)
+		return error;
+	*record = json_deep_copy(pe->record);
+	*extra = *pe->version;
+	*has_extra = 1;
+	return SLUICE_OK;
+}
+
 static int build_finish(build *b, const char *kind, const sluice_propose_opts *opts,
                         char id_out[41], char **report)
 {
@@ -582,14 +606,17 @@ static int build_finish(build *b, const char *kind, const sluice_propose_opts *o
 	}
 	git_oid_tostr(id_out, 41, &commit);
 	{
+		struct propose_entry pe = {&b->key, &commit, NULL};
 		char shex[GIT_OID_HEXSZ + 1];
+
 		git_oid_tostr(shex, sizeof(shex), &state_blob);
-		if ((error = sluice_journal__append(
-		             repo, NULL, &b->key, "propose",
-		             json_pack("{s:s,s:s?,s:s,s:s,s:s}", "version", id_out, "parent",
-		                       b->has_parent ? phex : NULL, "kind", kind, "state", shex,
-		                       "summary", opts->message ? opts->message : kind),
-		             NULL, &commit)) < 0)
+		pe.record = json_pack("{s:s,s:s?,s:s,s:s,s:s}", "version", id_out, "parent",
+		                      b->has_parent ? phex : NULL, "kind", kind, "state", shex,
+		                      "summary", opts->message ? opts->message : kind);
+		error = sluice_journal__transact(repo, NULL, &b->key, "propose", decide_propose,
+		                                 &pe);
+		json_decref(pe.record);
+		if (error < 0)
 			goto done;
 	}
 	error = sluice_repo__report(ctx, report,

@@ -100,11 +100,16 @@ static void forge(fixture *f, char id[41], const char *path, size_t pathlen)
 	assert_int_equal(
 	        sluice_repo__signed_commit(repo, &commit, &key, "forged\n", &tree, NULL, 0), 0);
 	git_oid_tostr(id, 41, &commit);
-	assert_int_equal(sluice_journal__append(repo, NULL, &key, "propose",
-	                                        json_pack("{s:s,s:n,s:s}", "version", id, "parent",
-	                                                  "kind", "memory"),
-	                                        NULL, &commit),
-	                 0);
+	{
+		sluice_jstate js;
+		assert_int_equal(sluice_journal__read(repo, &js), 0);
+		assert_int_equal(sluice_journal__commit(repo, NULL, &key, "propose",
+		                                        json_pack("{s:s,s:n,s:s}", "version", id,
+		                                                  "parent", "kind", "memory"),
+		                                        &js, NULL, NULL, &commit),
+		                 0);
+		sluice_journal__dispose(&js);
+	}
 	sluice_key__dispose(&key);
 }
 

@@ -1,0 +1,37 @@
+/*
+ * core/jindex.h - the journal's derived LMDB index (sluice/journal-index/):
+ * every entry by position, every channel move by channel, and the channel
+ * heads at the indexed head. Rebuilt from the journal at any time; kept up
+ * to date after each action and caught up on open when it lags.
+ *
+ * LMDB databases (keys are fixed-width; channel names are hashed, never
+ * used as keys, so any name fits LMDB's 511-byte key limit):
+ *   meta      "head" -> entry oid (20) || u64 seq;  "channels" -> JSON
+ *   entries   u64 BE seq -> entry oid (20) || record JSON
+ *   moves     BLAKE2b-256(channel) || u64 BE seq -> record JSON
+ */
+#ifndef SLUICE_CORE_JINDEX_H
+#define SLUICE_CORE_JINDEX_H
+
+#include "repo.h"
+
+typedef struct sluice_jindex sluice_jindex;
+
+void sluice_jindex__free(sluice_jindex *ix);
+
+/* Catch the index up with refs/sluice/journal (rebuilding if it diverged). */
+int sluice_jindex__sync(sluice_repo *repo);
+
+/* Drop the index and build it again from the journal. *entries counts them. */
+int sluice_jindex__rebuild(sluice_repo *repo, uint64_t *entries);
+
+/* Every move of a channel, oldest first: a JSON array of records (new ref). */
+int sluice_jindex__history(sluice_repo *repo, const char *channel, json_t **out);
+
+/* Channel states at the indexed head: the journal's channels object (new ref). */
+int sluice_jindex__channels(sluice_repo *repo, json_t **out);
+
+/* Number of entries indexed, and the indexed head (for tests and verify). */
+int sluice_jindex__head(sluice_repo *repo, git_oid *head, uint64_t *seq);
+
+#endif

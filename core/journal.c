@@ -1,0 +1,376 @@
+/*
+ * core/journal.c - the journal: refs/sluice/journal, one signed commit per
+ * action, whose tree holds the action's record and the whole state after
+ * it (keys and roles, every channel's head). The compare-and-swap of the
+ * ref is the single commit point of every state change.
+ */
+#include "jindex.h"
+#include "repo.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+#include <unistd.h>
+
+int sluice_journal__head(sluice_repo *repo, git_oid *out, int *exists)
+{
+	int error = git_reference_name_to_id(out, repo->git, SLUICE_JOURNAL_REF);
+
+	if (error == GIT_ENOTFOUND) {
+		*exists = 0;
+		return SLUICE_OK;
+	}
+	if (error < 0)
+		return sluice_ctx__giterror(repo->ctx, error, "cannot read %s", SLUICE_JOURNAL_REF);
+	*exists = 1;
+	return SLUICE_OK;
+}
+
+/* Parse one JSON file of an entry's tree; *out = NULL if absent and optional. */
+static int entry_file(sluice_repo *repo, json_t **out, const git_oid *entry, const char *file,
+                      int optional)
+{
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	const git_tree_entry *te;
+	sluice_buf buf = {0};
+	char what[128], hex[GIT_OID_HEXSZ + 1];
+	int error;
+
+	*out = NULL;
+	git_oid_tostr(hex, sizeof(hex), entry);
+	snprintf(what, sizeof(what), "journal entry %.12s: %s", hex, file);
+	if ((error = git_commit_lookup(&c, repo->git, entry)) < 0 ||
+	    (error = git_commit_tree(&t, c)) < 0) {
+		error = sluice_ctx__giterror(repo->ctx, error, "cannot read %s", what);
+		goto done;
+	}
+	if (!(te = git_tree_entry_byname(t, file))) {
+		error = optional ? SLUICE_OK
+		                 : sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT, "%s is missing",
+		                                     what);
+		goto done;
+	}
+	if ((error = sluice_repo__read_blob(repo, &buf, git_tree_entry_id(te), what)) < 0)
+		goto done;
+	if ((error = sluice_repo__parse_json(repo->ctx, out, buf.ptr, buf.len, what)) < 0)
+		error = SLUICE_ECORRUPT;
+done:
+	sluice_buf__dispose(&buf);
+	git_tree_free(t);
+	git_commit_free(c);
+	return error;
+}
+
+static int object_member(sluice_repo *repo, json_t **out, const git_oid *entry, const char *file,
+                         const char *member, int optional)
+{
+	json_t *doc = NULL, *v;
+	int error;
+
+	if ((error = entry_file(repo, &doc, entry, file, optional)) < 0)
+		return error;
+	if (!doc) {
+		*out = json_object();
+		return SLUICE_OK;
+	}
+	v = json_object_get(doc, member);
+	if (!json_is_object(v)) {
+		json_decref(doc);
+		return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
+		                         "journal %s has no \"%s\" object", file, member);
+	}
+	*out = json_incref(v);
+	json_decref(doc);
+	return SLUICE_OK;
+}
+
+int sluice_journal__keys_at(sluice_repo *repo, json_t **out, const git_oid *entry)
+{
+	return object_member(repo, out, entry, "keys.json", "keys", 0);
+}
+
+int sluice_journal__channels_at(sluice_repo *repo, json_t **out, const git_oid *entry)
+{
+	return object_member(repo, out, entry, "channels.json", "channels", 1);
+}
+
+int sluice_journal__keys(sluice_repo *repo, json_t **out)
+{
+	git_oid head;
+	int exists, error;
+
+	if ((error = sluice_journal__head(repo, &head, &exists)) < 0)
+		return error;
+	if (!exists)
+		return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT, "repository %s has no journal",
+		                         repo->path);
+	return sluice_journal__keys_at(repo, out, &head);
+}
+
+int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry)
+{
+	return entry_file(repo, out, entry, "record.json", 0);
+}
+
+void sluice_journal__dispose(sluice_jstate *st)
+{
+	if (!st)
+		return;
+	json_decref(st->keys);
+	json_decref(st->channels);
+	memset(st, 0, sizeof(*st));
+}
+
+int sluice_journal__read(sluice_repo *repo, sluice_jstate *out)
+{
+	json_t *rec = NULL;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = sluice_journal__head(repo, &out->head, &out->exists)) < 0)
+		return error;
+	if (!out->exists) {
+		out->keys = json_object();
+		out->channels = json_object();
+		return SLUICE_OK;
+	}
+	if ((error = sluice_journal__keys_at(repo, &out->keys, &out->head)) < 0 ||
+	    (error = sluice_journal__channels_at(repo, &out->channels, &out->head)) < 0 ||
+	    (error = sluice_journal__record(repo, &rec, &out->head)) < 0) {
+		sluice_journal__dispose(out);
+		return error;
+	}
+	out->seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
+	json_decref(rec);
+	return SLUICE_OK;
+}
+
+int sluice_journal__check_role(sluice_repo *repo, json_t *registry, const sluice_key *key,
+                               const char *role)
+{
+	char fp[SLUICE_FP_LEN];
+	const char *name;
+	json_t *e, *r;
+	size_t i;
+
+	sluice_keys__fingerprint(fp, key->pk);
+	json_object_foreach(registry, name, e)
+	{
+		if (strcmp(sluice__jstr(json_object_get(e, "fingerprint")), fp))
+			continue;
+		json_array_foreach(json_object_get(e, "roles"), i,
+		                   r) if (!strcmp(sluice__jstr(r), role)) return SLUICE_OK;
+		return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
+		                         "key %s does not have the %s role", name, role);
+	}
+	return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
+	                         "key %s (%s) is not registered in this repository", key->name, fp);
+}
+
+static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *name, json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(1) | JSON_SORT_KEYS);
+	sluice_buf buf = {0};
+	git_oid blob;
+	int error;
+
+	if (!s)
+		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "cannot encode %s", name);
+	/* Indented, with a final newline: friendly to git diff between entries. */
+	if ((error = sluice_buf__printf(repo->ctx, &buf, "%s\n", s)) == 0 &&
+	    ((error = git_blob_create_from_buffer(&blob, repo->git, buf.ptr, buf.len)) < 0 ||
+	     (error = git_treebuilder_insert(NULL, tb, name, &blob, GIT_FILEMODE_BLOB)) < 0))
+		error = sluice_ctx__giterror(repo->ctx, error, "cannot write %s", name);
+	free(s);
+	sluice_buf__dispose(&buf);
+	return error;
+}
+
+int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *signer,
+                           const char *action, json_t *record, const sluice_jstate *st,
+                           json_t *keys_after, json_t *channels_after, const git_oid *extra_parent)
+{
+	sluice_ctx *ctx = repo->ctx;
+	git_treebuilder *tb = NULL;
+	git_reference *ref = NULL;
+	json_t *kdoc = NULL, *cdoc = NULL;
+	git_oid tree, parents[2], id;
+	size_t np = 0;
+	char fp[SLUICE_FP_LEN], now[32], msg[256];
+	int error;
+
+	if (!record)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build journal record");
+	sluice_keys__fingerprint(fp, signer->pk);
+	sluice_repo__now(now);
+	json_object_set_new(record, "action", json_string(action));
+	json_object_set_new(record, "actor",
+	                    json_pack("{s:s,s:s}", "name", signer->name, "fingerprint", fp));
+	json_object_set_new(record, "time", json_string(now));
+	/* The entry's position, so an index can be checked against the journal. */
+	json_object_set_new(record, "seq", json_integer((json_int_t)(st->seq + 1)));
+	kdoc = json_pack("{s:i, s:O}", "format", 1, "keys", keys_after ? keys_after : st->keys);
+	cdoc = json_pack("{s:i, s:O}", "format", 1, "channels",
+	                 channels_after ? channels_after : st->channels);
+	if (!kdoc || !cdoc) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build journal state");
+		goto done;
+	}
+	if ((error = git_treebuilder_new(&tb, repo->git, NULL)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot build journal tree");
+		goto done;
+	}
+	if ((error = tree_put_json(repo, tb, "record.json", record)) < 0 ||
+	    (error = tree_put_json(repo, tb, "keys.json", kdoc)) < 0 ||
+	    (error = tree_put_json(repo, tb, "channels.json", cdoc)) < 0)
+		goto done;
+	if ((error = git_treebuilder_write(&tree, tb)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot write journal tree");
+		goto done;
+	}
+	if (st->exists)
+		parents[np++] = st->head;
+	if (extra_parent)
+		parents[np++] = *extra_parent;
+	snprintf(msg, sizeof(msg), "sluice %s by %s\n", action, signer->name);
+	if ((error = sluice_repo__signed_commit(repo, &id, signer, msg, &tree, parents, np)) < 0)
+		goto done;
+	/*
+	 * The commit point: compare-and-swap from the head the decision was
+	 * made on. libgit2 writes the ref through a lock file and, with fsync
+	 * enabled globally, fsyncs it and its directory before returning.
+	 */
+	if (st->exists)
+		error = git_reference_create_matching(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 1,
+		                                      &st->head, msg);
+	else
+		error = git_reference_create(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 0, msg);
+	if (error < 0) {
+		if (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED)
+			error = sluice_ctx__error(
+			        ctx, SLUICE_ECONFLICT,
+			        "another sluice action changed the journal at the "
+			        "same time; nothing was changed");
+		else
+			error = sluice_ctx__giterror(ctx, error, "cannot update %s",
+			                             SLUICE_JOURNAL_REF);
+		goto done;
+	}
+	if (out)
+		*out = id;
+done:
+	git_reference_free(ref);
+	git_treebuilder_free(tb);
+	json_decref(kdoc);
+	json_decref(cdoc);
+	json_decref(record);
+	return error;
+}
+
+int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *signer,
+                             const char *action, sluice_journal_decide decide, void *arg)
+{
+	unsigned attempt;
+	int error = SLUICE_ECONFLICT;
+
+	for (attempt = 0; attempt < 16; attempt++) {
+		sluice_jstate st;
+		json_t *record = NULL, *keys = NULL, *channels = NULL;
+		git_oid extra;
+		int has_extra = 0;
+
+		if (attempt) {
+			/* Back off a little, with jitter, before deciding again. */
+			struct timespec ts = {
+			        0, (long)(1000000L *
+			                  (1 + randombytes_uniform(
+			                               4u << (attempt < 6 ? attempt : 6))))};
+			nanosleep(&ts, NULL);
+		}
+		if ((error = sluice_journal__read(repo, &st)) < 0)
+			return error;
+		error = decide(repo, &st, arg, &record, &keys, &channels, &extra, &has_extra);
+		if (error == 0)
+			error = sluice_journal__commit(repo, out, signer, action, record, &st, keys,
+			                               channels, has_extra ? &extra : NULL);
+		else
+			json_decref(record);
+		json_decref(keys);
+		json_decref(channels);
+		sluice_journal__dispose(&st);
+		if (error != SLUICE_ECONFLICT)
+			break;
+	}
+	if (error == SLUICE_ECONFLICT)
+		return sluice_ctx__error(repo->ctx, SLUICE_ECONFLICT,
+		                         "the journal kept changing under this %s (other sluice "
+		                         "processes are busy); nothing was changed, run it again",
+		                         action);
+	if (error == 0) {
+		/* Derived state; a failure here is repaired on the next sync. */
+		sluice_journal__sync_index(repo);
+		sluice_ctx_clear_error(repo->ctx);
+	}
+	return error;
+}
+
+/* Point refs/sluice/channels/NAME at each head, for plain git users. */
+static int mirror_refs(sluice_repo *repo)
+{
+	git_reference_iterator *it = NULL;
+	git_reference *ref = NULL;
+	json_t *channels = NULL, *c;
+	const char *name;
+	git_oid head;
+	int exists, error;
+
+	if ((error = sluice_journal__head(repo, &head, &exists)) < 0 || !exists)
+		return error;
+	if ((error = sluice_journal__channels_at(repo, &channels, &head)) < 0)
+		return error;
+	json_object_foreach(channels, name, c)
+	{
+		char refname[256];
+		git_oid id;
+		const char *hex = json_string_value(json_object_get(c, "head"));
+
+		snprintf(refname, sizeof(refname), "refs/sluice/channels/%s", name);
+		if (!hex) {
+			if (git_reference_lookup(&ref, repo->git, refname) == 0) {
+				git_reference_delete(ref);
+				git_reference_free(ref);
+				ref = NULL;
+			}
+			continue;
+		}
+		if (git_oid_fromstr(&id, hex) < 0 ||
+		    git_reference_create(&ref, repo->git, refname, &id, 1,
+		                         "sluice channel mirror") < 0)
+			error = sluice_ctx__giterror(repo->ctx, -1, "cannot update %s", refname);
+		git_reference_free(ref);
+		ref = NULL;
+	}
+	/* Channels the journal no longer has lose their mirror. */
+	if (git_reference_iterator_glob_new(&it, repo->git, "refs/sluice/channels/*") == 0) {
+		while (git_reference_next(&ref, it) == 0) {
+			const char *n = git_reference_name(ref) + strlen("refs/sluice/channels/");
+			if (!json_object_get(channels, n))
+				git_reference_delete(ref);
+			git_reference_free(ref);
+		}
+		git_reference_iterator_free(it);
+	}
+	json_decref(channels);
+	return error;
+}
+
+int sluice_journal__sync_index(sluice_repo *repo)
+{
+	int error = sluice_jindex__sync(repo);
+	int merror = mirror_refs(repo);
+
+	return error < 0 ? error : merror;
+}
