@@ -5,6 +5,7 @@
 #ifndef SLUICE_CLI_H
 #define SLUICE_CLI_H
 
+#include "sluice/channel.h"
 #include "sluice/common.h"
 #include "sluice/keys.h"
 #include "sluice/repo.h"

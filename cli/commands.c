@@ -309,7 +309,8 @@ static int parse_propose(cli_env *env, propose_args *a, int argc, char **argv, c
 		}
 	}
 	if (strcmp(cmd, "propose base") && !a->opts.onto)
-		return cli_usage(cmd, "needs --onto VERSION");
+		return cli_usage(cmd, strcmp(cmd, "remove") ? "needs --onto VERSION"
+		                                            : "needs --onto CHANNEL");
 	if (!a->opts.key)
 		return cli_usage(cmd, "which key signs the proposal? give --key NAME (or set "
 		                      "SLUICE_KEY)");
@@ -605,6 +606,238 @@ static int cmd_reindex(cli_env *env, int argc, char **argv)
 	return rc;
 }
 
+/* ---- channels ---------------------------------------------------------- */
+
+static void human_move(json_t *v)
+{
+	const char *action = json_string_value(json_object_get(v, "action"));
+	const char *from = json_string_value(json_object_get(v, "from"));
+
+	printf("%s: %s %.12s -> %.12s (journal entry %.12s)\n", action,
+	       json_string_value(json_object_get(v, "channel")), from ? from : "(empty)",
+	       json_string_value(json_object_get(v, "to")),
+	       json_string_value(json_object_get(v, "entry")));
+	if (json_is_string(json_object_get(v, "withdrawn")))
+		printf("%.12s is withdrawn from %s: promoting it there again needs "
+		       "--override-withdrawn REASON\n",
+		       json_string_value(json_object_get(v, "withdrawn")),
+		       json_string_value(json_object_get(v, "channel")));
+}
+
+/* Options of the channel commands: --channel, --to, --reason, --key, --override-withdrawn. */
+typedef struct {
+	const char *channel, *to, *reason, *key, *override;
+	const char *pos[2];
+	int npos;
+} move_args;
+
+static int parse_move(cli_env *env, move_args *a, int argc, char **argv, const char *cmd,
+                      int maxpos)
+{
+	memset(a, 0, sizeof(*a));
+	a->key = getenv("SLUICE_KEY");
+	for (int k = 1; k < argc; k++) {
+		const char **slot = NULL;
+		if (!strcmp(argv[k], "--json")) {
+			env->json = true;
+			continue;
+		}
+		if (!strcmp(argv[k], "--channel"))
+			slot = &a->channel;
+		else if (!strcmp(argv[k], "--to"))
+			slot = &a->to;
+		else if (!strcmp(argv[k], "--reason"))
+			slot = &a->reason;
+		else if (!strcmp(argv[k], "--key"))
+			slot = &a->key;
+		else if (!strcmp(argv[k], "--override-withdrawn"))
+			slot = &a->override;
+		else if (!strcmp(argv[k], "--onto"))
+			slot = &a->channel;
+		if (slot) {
+			if (!(*slot = take_value(argc, argv, &k, cmd)))
+				return SLUICE_EXIT_USAGE;
+		} else if (argv[k][0] == '-' && argv[k][1]) {
+			return cli_usage(cmd, "unknown option %s", argv[k]);
+		} else if (a->npos < maxpos) {
+			a->pos[a->npos++] = argv[k];
+		} else {
+			return cli_usage(cmd, "unexpected argument %s", argv[k]);
+		}
+	}
+	return 0;
+}
+
+static int cmd_promote(cli_env *env, int argc, char **argv)
+{
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	move_args a;
+	int rc, error;
+
+	if ((rc = parse_move(env, &a, argc, argv, "promote", 1)))
+		return rc;
+	if (a.npos != 1 || !a.channel)
+		return cli_usage("promote", "give a version and --channel NAME");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_channel_promote(repo, a.pos[0], a.channel, a.key, a.override, &report);
+	rc = done_report(env, error, report, human_move);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static int cmd_rollback(cli_env *env, int argc, char **argv)
+{
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	move_args a;
+	int rc, error;
+
+	if ((rc = parse_move(env, &a, argc, argv, "rollback", 1)))
+		return rc;
+	if (a.npos != 1)
+		return cli_usage("rollback", "which channel?");
+	if (!a.reason)
+		return cli_usage("rollback", "give --reason TEXT: it is recorded in the journal");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_channel_rollback(repo, a.pos[0], a.to, a.reason, a.key, &report);
+	rc = done_report(env, error, report, human_move);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static int cmd_reset(cli_env *env, int argc, char **argv)
+{
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	move_args a;
+	int rc, error;
+
+	if ((rc = parse_move(env, &a, argc, argv, "reset", 2)))
+		return rc;
+	if (a.npos != 2)
+		return cli_usage("reset", "give a channel and a version");
+	if (!a.reason)
+		return cli_usage("reset", "give --reason TEXT: it is recorded in the journal");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_channel_reset(repo, a.pos[0], a.pos[1], a.reason, a.key, &report);
+	rc = done_report(env, error, report, human_move);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static void human_remove(json_t *v)
+{
+	json_t *d = json_object_get(v, "details"), *x;
+	size_t i;
+
+	fprintf(stderr, "proposed removal of %.12s (%s) from %s\n",
+	        json_string_value(json_object_get(d, "removed")),
+	        json_string_value(json_object_get(d, "removed_kind")),
+	        json_string_value(json_object_get(d, "channel")));
+	if (json_array_size(json_object_get(d, "dependants"))) {
+		fprintf(stderr, "dependants (built on top of it; removing it does not unlearn what "
+		                "they learned from it):\n");
+		json_array_foreach(json_object_get(d, "dependants"), i, x)
+		        fprintf(stderr, "  %.12s %-6s %s\n",
+		                json_string_value(json_object_get(x, "version")),
+		                json_string_value(json_object_get(x, "kind")),
+		                json_string_value(json_object_get(x, "summary")));
+	}
+	printf("%s\n", json_string_value(json_object_get(v, "version")));
+}
+
+static int cmd_remove(cli_env *env, int argc, char **argv)
+{
+	sluice_repo *repo = NULL;
+	char *report = NULL, id[41];
+	propose_args a;
+	int rc, error;
+
+	/* remove takes the propose options; --onto names the channel. */
+	if ((rc = parse_propose(env, &a, argc, argv, "remove", 0, 0)))
+		return rc;
+	if (!a.positional)
+		return cli_usage("remove", "which update?");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_propose_remove(repo, id, &a.opts, a.positional, a.opts.onto, &report);
+	rc = done_report(env, error, report, human_remove);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static void human_history(json_t *v)
+{
+	json_t *m;
+	size_t i;
+
+	json_array_foreach(json_object_get(v, "moves"), i, m)
+	{
+		const char *from = json_string_value(json_object_get(m, "from"));
+		const char *why = json_string_value(json_object_get(m, "reason"));
+		if (!why)
+			why = json_string_value(json_object_get(m, "override_withdrawn"));
+		printf("%s  %-8s %.12s -> %.12s  %s%s%s\n",
+		       json_string_value(json_object_get(m, "time")),
+		       json_string_value(json_object_get(m, "action")),
+		       from ? from : "(empty)     ", json_string_value(json_object_get(m, "to")),
+		       json_string_value(json_object_get(json_object_get(m, "actor"), "name")),
+		       why ? ": " : "", why ? why : "");
+	}
+}
+
+static int cmd_history(cli_env *env, int argc, char **argv)
+{
+	const char *pos[1] = {NULL};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc, error;
+
+	if ((rc = simple(env, argc, argv, "history", 1, 1, pos)) || (rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_channel_history(repo, pos[0], &report);
+	rc = done_report(env, error, report, human_history);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static void human_status(json_t *v)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(v, "channels"), i, c)
+	{
+		const char *h = json_string_value(json_object_get(c, "head"));
+		printf("%-12s %s", json_string_value(json_object_get(c, "name")),
+		       h ? h : "(empty)");
+		if (json_array_size(json_object_get(c, "withdrawn")))
+			printf("  (%zu withdrawn)",
+			       json_array_size(json_object_get(c, "withdrawn")));
+		printf("\n");
+	}
+	if (json_array_size(json_object_get(v, "channels")) == 0)
+		printf("no channels yet: sluice promote VERSION --channel NAME creates one\n");
+}
+
+static int cmd_status(cli_env *env, int argc, char **argv)
+{
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc, error;
+
+	if ((rc = simple(env, argc, argv, "status", 0, 0, NULL)) || (rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_channel_status(repo, &report);
+	rc = done_report(env, error, report, human_status);
+	sluice_repo_free(repo);
+	return rc;
+}
+
 #define COMMON_PROPOSE_HELP                                                                        \
 	"  -m, --message MSG      summary of the update\n"                                         \
 	"  --key NAME             signing key with the proposer role (default $SLUICE_KEY)\n"      \
@@ -660,6 +893,28 @@ const cli_command cli_commands[] = {
          "Add a batch of training examples to the replay buffer: one JSON object a line\n"
          "with string fields prompt, completion and source. Each record is hashed.\n"
          "Options:\n" COMMON_PROPOSE_HELP},
+        {"promote", cmd_promote,
+         "sluice promote REF --channel C [--key NAME] [--override-withdrawn REASON] [--json]",
+         "Move channel C forward to REF (a version id, or another channel's name for its\n"
+         "head). REF's signature must verify and REF must descend from C's head (or C is\n"
+         "new). A version withdrawn from C by a rollback is refused unless\n"
+         "--override-withdrawn gives a reason. Signed by a key with the operator role."},
+        {"rollback", cmd_rollback,
+         "sluice rollback C [--to REF] --reason TEXT [--key NAME] [--json]",
+         "Move channel C back to a version it held before (default: the one before its\n"
+         "head) and withdraw the version it leaves from C. One journal entry; no other\n"
+         "channel moves. Signed by a key with the operator role."},
+        {"reset", cmd_reset, "sluice reset C REF --reason TEXT [--key NAME] [--json]",
+         "Move channel C to any journaled version, explicitly and with a reason (for\n"
+         "example after a fix made on prod, to bring staging level with it)."},
+        {"remove", cmd_remove, "sluice remove UPDATE --onto C [options]",
+         "Propose C's current state minus one earlier update: an adapter out of the\n"
+         "stack, a memory edit undone, a replay batch out of the buffer. The versions\n"
+         "built on top of UPDATE are listed as dependants. The new version is promoted\n"
+         "like any other.\nOptions:\n" COMMON_PROPOSE_HELP},
+        {"history", cmd_history, "sluice history C [--json]",
+         "Every move of channel C, oldest first: who, when, from, to, why."},
+        {"status", cmd_status, "sluice status [--json]", "Every channel's head."},
         {"log", cmd_log, "sluice log [REF] [--json]",
          "Without REF: every proposed version, newest first. With REF: its ancestry."},
         {"show", cmd_show, "sluice show REF [--json]",

@@ -13,6 +13,7 @@
  *  3. the chunk packs: every record's bytes against its id, trailers, and
  *     the index against the packs.
  */
+#include "jindex.h"
 #include "version.h"
 
 #include <fcntl.h>
@@ -54,6 +55,8 @@ static const char *role_for(const char *action)
 		return "root";
 	if (!strcmp(action, "propose"))
 		return "proposer";
+	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset"))
+		return "operator";
 	return NULL;
 }
 
@@ -234,6 +237,27 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		if (sluice_repo__check_commit_sig(repo, &entries[i], registry, role_for(action),
 		                                  NULL) < 0)
 			problem(&vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
+		if (json_is_string(json_object_get(rec, "channel"))) {
+			/* A move: its channel's head after it is its target, a journaled version.
+			 */
+			const char *ch = json_string_value(json_object_get(rec, "channel"));
+			const char *to = sluice__jstr(json_object_get(rec, "to"));
+			json_t *chans = NULL;
+			git_oid tid;
+
+			if (sluice_journal__channels_at(repo, &chans, &entries[i]) < 0 ||
+			    strcmp(sluice__jstr(
+			                   json_object_get(json_object_get(chans, ch), "head")),
+			           to) ||
+			    git_oid_fromstr(&tid, to) < 0 ||
+			    git_graph_descendant_of(repo->git, &entries[i], &tid) != 1)
+				problem(&vc,
+				        "journal entry %.12s: %s of channel %s does not leave the "
+				        "channel "
+				        "at a journaled version %.12s",
+				        hex, action, ch, to);
+			json_decref(chans);
+		}
 		if (!strcmp(action, "propose")) {
 			git_oid vid;
 			if (git_commit_parentcount(c) != 2 ||
@@ -280,12 +304,15 @@ done:
 int sluice_repo_reindex(sluice_repo *repo, char **report)
 {
 	sluice_chunkstore *cs;
-	uint64_t chunks = 0;
+	uint64_t chunks = 0, entries = 0;
 	int error;
 
 	if ((error = sluice_repo__chunks(repo, &cs)) < 0 ||
-	    (error = sluice_chunkstore__reindex(cs, &chunks)) < 0)
+	    (error = sluice_chunkstore__reindex(cs, &chunks)) < 0 ||
+	    (error = sluice_jindex__rebuild(repo, &entries)) < 0 ||
+	    (error = sluice_journal__sync_index(repo)) < 0)
 		return error;
 	return sluice_repo__report(repo->ctx, report,
-	                           json_pack("{s:I}", "chunks", (json_int_t)chunks));
+	                           json_pack("{s:I,s:I}", "chunks", (json_int_t)chunks,
+	                                     "journal_entries", (json_int_t)entries));
 }

@@ -1160,3 +1160,172 @@ done:
 	build_dispose(&b);
 	return error;
 }
+
+/* ---- remove ------------------------------------------------------------ */
+
+/* Restore memory note `name` as it was in version v (or drop it if absent there). */
+static int restore_note(build *b, json_t *memory, const sluice_version *v, const char *name)
+{
+	json_t *n;
+	ssize_t at = find_note(memory, name);
+	ssize_t from = find_note(json_object_get(v->state, "memory"), name);
+	git_tree_entry *te = NULL;
+	char tpath[300], hex[GIT_OID_HEXSZ + 1];
+
+	if (at >= 0)
+		json_array_remove(memory, (size_t)at);
+	if (from < 0)
+		return SLUICE_OK;
+	n = json_array_get(json_object_get(v->state, "memory"), (size_t)from);
+	snprintf(tpath, sizeof(tpath), "%smemory/%s", SLUICE_TREE_FILES, name);
+	if (git_tree_entry_bypath(&te, v->tree, tpath) < 0)
+		return sluice_ctx__error(b->repo->ctx, SLUICE_ECORRUPT, "version lacks %s", tpath);
+	git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(te));
+	git_tree_entry_free(te);
+	json_object_set_new(b->blobs,
+	                    sluice__jstr(json_object_get(json_object_get(n, "file"), "path")),
+	                    json_string(hex));
+	json_array_append(memory, n);
+	return SLUICE_OK;
+}
+
+int sluice_propose_remove(sluice_repo *repo, char id_out[41], const sluice_propose_opts *opts,
+                          const char *update, const char *channel, char **report)
+{
+	sluice_ctx *ctx = repo->ctx;
+	sluice_propose_opts o = *opts;
+	sluice_version u = {0}, up = {0};
+	sluice_jstate st = {0};
+	json_t *dependants = json_array(), *c, *e;
+	char head[GIT_OID_HEXSZ + 1], uhex[GIT_OID_HEXSZ + 1];
+	const char *kind;
+	git_oid cur;
+	build b;
+	int error, found = 0;
+	size_t i;
+
+	memset(&b, 0, sizeof(b));
+	if ((error = sluice_journal__read(repo, &st)) < 0)
+		goto done;
+	c = json_object_get(st.channels, channel ? channel : "");
+	if (!json_is_string(json_object_get(c, "head"))) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "channel %s has no head to remove from",
+		                          channel ? channel : "(none)");
+		goto done;
+	}
+	snprintf(head, sizeof(head), "%s", json_string_value(json_object_get(c, "head")));
+	if ((error = sluice_version__load(repo, &u, update)) < 0)
+		goto done;
+	git_oid_tostr(uhex, sizeof(uhex), &u.id);
+	kind = sluice__jstr(json_object_get(u.update, "kind"));
+	/* The update must be in the head's history; what came after it depends on it. */
+	git_oid_fromstr(&cur, head);
+	for (;;) {
+		sluice_version v = {0};
+		if (git_oid_equal(&cur, &u.id)) {
+			found = 1;
+			break;
+		}
+		if ((error = sluice_version__load_id(repo, &v, &cur)) < 0)
+			goto done;
+		git_oid_tostr(head, sizeof(head), &cur);
+		json_array_insert_new(dependants, 0,
+		                      json_pack("{s:s,s:O,s:O}", "version", head, "kind",
+		                                json_object_get(v.update, "kind"), "summary",
+		                                json_object_get(v.update, "summary")));
+		if (git_commit_parentcount(v.commit) == 0) {
+			sluice_version__dispose(&v);
+			break;
+		}
+		cur = *git_commit_parent_id(v.commit, 0);
+		sluice_version__dispose(&v);
+	}
+	snprintf(head, sizeof(head), "%s", json_string_value(json_object_get(c, "head")));
+	if (!found) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "%.12s is not in the history of %s's head %.12s", uhex,
+		                          channel, head);
+		goto done;
+	}
+	if (!strcmp(kind, "base") || !strcmp(kind, "remove")) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "%.12s is a %s update, which cannot be removed (propose "
+		                          "another base, or remove the original update)",
+		                          uhex, kind);
+		goto done;
+	}
+	o.onto = head;
+	if ((error = build_start(&b, repo, &o, 1)) < 0)
+		goto done;
+	if (!strcmp(kind, "lora")) {
+		const char *name = sluice__jstr(
+		        json_object_get(json_object_get(u.update, "details"), "adapter"));
+		json_t *adapters = json_object_get(b.state, "adapters");
+		for (i = 0; i < json_array_size(adapters); i++)
+			if (!strcmp(sluice__jstr(
+			                    json_object_get(json_array_get(adapters, i), "name")),
+			            name))
+				break;
+		if (i == json_array_size(adapters)) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                          "adapter %s of %.12s is no longer in %s's stack",
+			                          name, uhex, channel);
+			goto done;
+		}
+		json_array_remove(adapters, i);
+	} else if (!strcmp(kind, "replay")) {
+		const char *name = sluice__jstr(
+		        json_object_get(json_object_get(u.update, "details"), "batch"));
+		json_t *replay = json_object_get(b.state, "replay");
+		for (i = 0; i < json_array_size(replay); i++)
+			if (!strcmp(sluice__jstr(
+			                    json_object_get(json_array_get(replay, i), "name")),
+			            name))
+				break;
+		if (i == json_array_size(replay)) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "replay batch %s of %.12s is no longer in %s's buffer", name, uhex,
+			        channel);
+			goto done;
+		}
+		json_array_remove(replay, i);
+	} else if (!strcmp(kind, "memory")) {
+		json_t *edits = json_object_get(json_object_get(u.update, "details"), "edits");
+		git_oid pid;
+		if (git_commit_parentcount(u.commit) == 0) {
+			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
+			                          "memory update without a parent");
+			goto done;
+		}
+		pid = *git_commit_parent_id(u.commit, 0);
+		if ((error = sluice_version__load_id(repo, &up, &pid)) < 0)
+			goto done;
+		/* Undo each note the update touched: back to what its parent had. */
+		json_array_foreach(edits, i, e)
+		{
+			if ((error = restore_note(&b, json_object_get(b.state, "memory"), &up,
+			                          sluice__jstr(json_object_get(e, "name")))) < 0)
+				goto done;
+		}
+	} else {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "%.12s has unknown kind '%s'", uhex,
+		                          kind);
+		goto done;
+	}
+	json_object_set_new(b.details, "removed", json_string(uhex));
+	json_object_set_new(b.details, "removed_kind", json_string(kind));
+	json_object_set_new(b.details, "channel", json_string(channel));
+	json_object_set(b.details, "dependants", dependants);
+	if (!o.message)
+		o.message = "remove an update";
+	error = build_finish(&b, "remove", &o, id_out, report);
+done:
+	json_decref(dependants);
+	sluice_version__dispose(&u);
+	sluice_version__dispose(&up);
+	sluice_journal__dispose(&st);
+	build_dispose(&b);
+	return error;
+}

@@ -62,6 +62,18 @@ int sluice_propose_replay(sluice_repo *repo, char id_out[41], const sluice_propo
                           const char *file, char **report);
 
 /*
+ * Propose channel's current state minus one earlier update (`update`, a
+ * version in the channel head's history): an adapter out of the stack, a
+ * memory edit undone, a replay batch out of the buffer. opts->onto is
+ * ignored: the parent is the channel's head. The report lists the
+ * dependants, the versions built on top of the removed update (removing an
+ * adapter does not unlearn what later adapters learned from it). The new
+ * version goes through promotion like any other.
+ */
+int sluice_propose_remove(sluice_repo *repo, char id_out[41], const sluice_propose_opts *opts,
+			  const char *update, const char *channel, char **report);
+
+/*
  * History. ref NULL: every version in the journal, newest first; else the
  * ancestry of ref. *report: {"versions":[{"version","parent","kind",
  * "summary","proposer","time"}]}.

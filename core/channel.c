@@ -1,0 +1,364 @@
+/*
+ * core/channel.c - promote, rollback, reset, history and status.
+ *
+ * Each move is decided inside a journal transaction against the exact
+ * state it is committed on (core/journal.c), so concurrent moves end in
+ * one of their serial orders and a decision is never made on stale heads.
+ * A channel's entry in the journal's channels.json:
+ *   {"head": id|null, "held": [ids, oldest first, each once],
+ *    "withdrawn": [ids rolled back out of this channel]}
+ */
+#include "jindex.h"
+#include "repo.h"
+#include "version.h"
+
+#include "sluice/channel.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Channel names: also git ref components (refs/sluice/channels/NAME). */
+static int check_channel_name(sluice_ctx *ctx, const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+
+	if (n == 0 || n > 64 || name[0] == '.' || name[0] == '-' ||
+	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
+	            n ||
+	    (n >= 5 && !strcmp(name + n - 5, ".lock")) || strstr(name, ".."))
+		return sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "refusing channel name '%s': use 1-64 of A-Z a-z 0-9 . _ -, "
+		        "not starting with '.' or '-'",
+		        name ? name : "");
+	return SLUICE_OK;
+}
+
+static int in_list(json_t *arr, const char *hex)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(arr, i, v) if (!strcmp(sluice__jstr(v), hex)) return 1;
+	return 0;
+}
+
+static void list_remove(json_t *arr, const char *hex)
+{
+	for (size_t i = json_array_size(arr); i-- > 0;)
+		if (!strcmp(sluice__jstr(json_array_get(arr, i)), hex))
+			json_array_remove(arr, i);
+}
+
+/*
+ * A version may reach a channel only if the journal holds it (the entry
+ * that proposed it is in the journal's history) and its signature is by a
+ * key with the proposer role in the current registry.
+ */
+static int check_version(sluice_repo *repo, const sluice_jstate *st, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	int error;
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (!st->exists || git_graph_descendant_of(repo->git, &st->head, id) != 1)
+		return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
+		                         "%.12s was never proposed in this repository's journal",
+		                         hex);
+	if ((error = sluice_repo__check_commit_sig(repo, id, st->keys, "proposer", NULL)) < 0)
+		return sluice_ctx__wrap(repo->ctx, SLUICE_EDENIED, "refusing %.12s", hex);
+	return SLUICE_OK;
+}
+
+/* Every version from head (exclusive) up to id along first parents is checked. */
+static int check_path(sluice_repo *repo, const sluice_jstate *st, const git_oid *id,
+                      const git_oid *head)
+{
+	git_oid cur = *id;
+	int error;
+
+	for (;;) {
+		git_commit *c = NULL;
+		if (head && git_oid_equal(&cur, head))
+			return SLUICE_OK;
+		if ((error = check_version(repo, st, &cur)) < 0)
+			return error;
+		if (git_commit_lookup(&c, repo->git, &cur) < 0)
+			return sluice_ctx__giterror(repo->ctx, -1, "cannot read a version");
+		if (git_commit_parentcount(c) == 0) {
+			git_commit_free(c);
+			return SLUICE_OK;
+		}
+		cur = *git_commit_parent_id(c, 0);
+		git_commit_free(c);
+		if (!head)
+			return SLUICE_OK; /* an empty channel: the target itself is enough */
+	}
+}
+
+static json_t *channel_entry(json_t *channels, const char *name)
+{
+	json_t *c = json_object_get(channels, name);
+
+	if (!c) {
+		c = json_pack("{s:n,s:[],s:[]}", "head", "held", "withdrawn");
+		json_object_set_new(channels, name, c);
+	}
+	if (!json_is_array(json_object_get(c, "held")))
+		json_object_set_new(c, "held", json_array());
+	if (!json_is_array(json_object_get(c, "withdrawn")))
+		json_object_set_new(c, "withdrawn", json_array());
+	return c;
+}
+
+static void set_head(json_t *c, const char *hex)
+{
+	json_t *held = json_object_get(c, "held");
+
+	list_remove(held, hex);
+	json_array_append_new(held, json_string(hex));
+	json_object_set_new(c, "head", json_string(hex));
+}
+
+/* Resolve a REF to a version id: a channel's name means its head. */
+static int resolve(sluice_repo *repo, const sluice_jstate *st, git_oid *out, const char *ref)
+{
+	json_t *c = json_object_get(st->channels, ref);
+	git_object *obj = NULL, *peeled = NULL;
+	int error;
+
+	if (c && json_is_string(json_object_get(c, "head")))
+		return git_oid_fromstr(out, json_string_value(json_object_get(c, "head"))) < 0
+		               ? sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
+		                                   "channel %s has a malformed head", ref)
+		               : SLUICE_OK;
+	if ((error = git_revparse_single(&obj, repo->git, ref)) < 0)
+		return sluice_ctx__giterror(repo->ctx,
+		                            error == GIT_ENOTFOUND ? GIT_ENOTFOUND : error,
+		                            "no version or channel '%s'", ref);
+	if ((error = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT)) < 0)
+		error = sluice_ctx__giterror(repo->ctx, GIT_ENOTFOUND, "'%s' is not a version",
+		                             ref);
+	else
+		*out = *git_object_id(peeled);
+	git_object_free(peeled);
+	git_object_free(obj);
+	return error;
+}
+
+typedef enum { MOVE_PROMOTE, MOVE_ROLLBACK, MOVE_RESET } move_kind;
+
+struct move {
+	move_kind kind;
+	const sluice_key *key;
+	const char *channel;
+	const char *ref;    /* target (promote, reset, rollback --to) or NULL */
+	const char *reason; /* rollback, reset; promote's override */
+	char from[GIT_OID_HEXSZ + 1], to[GIT_OID_HEXSZ + 1];
+};
+
+static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, json_t **record,
+                       json_t **keys_after, json_t **channels_after, git_oid *extra, int *has_extra)
+{
+	struct move *mv = arg;
+	sluice_ctx *ctx = repo->ctx;
+	json_t *channels = json_deep_copy(st->channels), *c;
+	const char *head_hex;
+	git_oid target, head;
+	int error, has_head;
+
+	(void)keys_after;
+	(void)extra;
+	(void)has_extra;
+	if ((error = sluice_journal__check_role(repo, st->keys, mv->key, "operator")) < 0)
+		goto fail;
+	c = channel_entry(channels, mv->channel);
+	head_hex = json_string_value(json_object_get(c, "head"));
+	has_head = head_hex && git_oid_fromstr(&head, head_hex) == 0;
+	snprintf(mv->from, sizeof(mv->from), "%s", has_head ? head_hex : "");
+
+	if (mv->kind == MOVE_ROLLBACK) {
+		json_t *held = json_object_get(c, "held");
+		if (!has_head) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "channel %s has never held a version; nothing to roll "
+			        "back",
+			        mv->channel);
+			goto fail;
+		}
+		if (mv->ref) {
+			if ((error = resolve(repo, st, &target, mv->ref)) < 0)
+				goto fail;
+			git_oid_tostr(mv->to, sizeof(mv->to), &target);
+			if (!in_list(held, mv->to) || !strcmp(mv->to, head_hex)) {
+				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+				                          "channel %s never held %.12s before; "
+				                          "rollback only returns to "
+				                          "a version the channel held (see sluice "
+				                          "history %s); use sluice "
+				                          "reset to move it anywhere else",
+				                          mv->channel, mv->to, mv->channel);
+				goto fail;
+			}
+		} else {
+			size_t n = json_array_size(held);
+			if (n < 2) {
+				error = sluice_ctx__error(
+				        ctx, SLUICE_EINVALID,
+				        "channel %s has no earlier version to roll back "
+				        "to",
+				        mv->channel);
+				goto fail;
+			}
+			/* held is ordered by when each version was last the head. */
+			snprintf(mv->to, sizeof(mv->to), "%s",
+			         sluice__jstr(json_array_get(held, n - 2)));
+		}
+		if (!in_list(json_object_get(c, "withdrawn"), mv->from))
+			json_array_append_new(json_object_get(c, "withdrawn"),
+			                      json_string(mv->from));
+		list_remove(json_object_get(c, "withdrawn"), mv->to);
+		set_head(c, mv->to);
+		*record =
+		        json_pack("{s:s,s:s,s:s,s:s,s:s}", "channel", mv->channel, "from", mv->from,
+		                  "to", mv->to, "reason", mv->reason, "withdrawn", mv->from);
+		goto ok;
+	}
+
+	if ((error = resolve(repo, st, &target, mv->ref)) < 0)
+		goto fail;
+	git_oid_tostr(mv->to, sizeof(mv->to), &target);
+	if (has_head && git_oid_equal(&target, &head)) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "channel %s is already at %.12s",
+		                          mv->channel, mv->to);
+		goto fail;
+	}
+	if (mv->kind == MOVE_PROMOTE) {
+		if (has_head && git_graph_descendant_of(repo->git, &target, &head) != 1) {
+			error = sluice_ctx__error(ctx, SLUICE_EDENIED,
+			                          "%.12s does not descend from %s's head %.12s: "
+			                          "promotion only moves a "
+			                          "channel forward (use sluice rollback to return "
+			                          "to a version it held, "
+			                          "or sluice reset with a reason)",
+			                          mv->to, mv->channel, head_hex);
+			goto fail;
+		}
+		if (in_list(json_object_get(c, "withdrawn"), mv->to) && !mv->reason) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EDENIED,
+			        "%.12s was withdrawn from %s by a rollback; promoting "
+			        "it there again needs --override-withdrawn REASON",
+			        mv->to, mv->channel);
+			goto fail;
+		}
+		if ((error = check_path(repo, st, &target, has_head ? &head : NULL)) < 0)
+			goto fail;
+		list_remove(json_object_get(c, "withdrawn"), mv->to);
+		set_head(c, mv->to);
+		*record = json_pack("{s:s,s:s?,s:s,s:s?}", "channel", mv->channel, "from",
+		                    has_head ? mv->from : NULL, "to", mv->to, "override_withdrawn",
+		                    mv->reason);
+		goto ok;
+	}
+	/* reset */
+	if ((error = check_version(repo, st, &target)) < 0)
+		goto fail;
+	set_head(c, mv->to);
+	*record = json_pack("{s:s,s:s?,s:s,s:s}", "channel", mv->channel, "from",
+	                    has_head ? mv->from : NULL, "to", mv->to, "reason", mv->reason);
+ok:
+	*channels_after = channels;
+	return SLUICE_OK;
+fail:
+	json_decref(channels);
+	return error;
+}
+
+static int move(sluice_repo *repo, struct move *mv, const char *keyname, char **report)
+{
+	static const char *const actions[] = {"promote", "rollback", "reset"};
+	sluice_key key = {0};
+	git_oid entry;
+	char ehex[GIT_OID_HEXSZ + 1];
+	int error;
+
+	if ((error = check_channel_name(repo->ctx, mv->channel)) < 0)
+		return error;
+	if (mv->kind != MOVE_PROMOTE && (!mv->reason || !*mv->reason))
+		return sluice_ctx__error(repo->ctx, SLUICE_EUSAGE,
+		                         "%s needs --reason TEXT: it is recorded in the journal",
+		                         actions[mv->kind]);
+	if ((error = sluice_repo__signing_key(repo, &key, keyname, "operator")) < 0)
+		return error;
+	mv->key = &key;
+	error = sluice_journal__transact(repo, &entry, &key, actions[mv->kind], decide_move, mv);
+	sluice_key__dispose(&key);
+	if (error < 0)
+		return error;
+	git_oid_tostr(ehex, sizeof(ehex), &entry);
+	return sluice_repo__report(
+	        repo->ctx, report,
+	        json_pack("{s:s,s:s,s:s?,s:s,s:s,s:s?}", "action", actions[mv->kind], "channel",
+	                  mv->channel, "from", *mv->from ? mv->from : NULL, "to", mv->to, "entry",
+	                  ehex, "withdrawn", mv->kind == MOVE_ROLLBACK ? mv->from : NULL));
+}
+
+int sluice_channel_promote(sluice_repo *repo, const char *ref, const char *channel, const char *key,
+                           const char *override_reason, char **report)
+{
+	struct move mv = {MOVE_PROMOTE, NULL, channel, ref, override_reason, "", ""};
+	return move(repo, &mv, key, report);
+}
+
+int sluice_channel_rollback(sluice_repo *repo, const char *channel, const char *to,
+                            const char *reason, const char *key, char **report)
+{
+	struct move mv = {MOVE_ROLLBACK, NULL, channel, to, reason, "", ""};
+	return move(repo, &mv, key, report);
+}
+
+int sluice_channel_reset(sluice_repo *repo, const char *channel, const char *ref,
+                         const char *reason, const char *key, char **report)
+{
+	struct move mv = {MOVE_RESET, NULL, channel, ref, reason, "", ""};
+	return move(repo, &mv, key, report);
+}
+
+int sluice_channel_history(sluice_repo *repo, const char *channel, char **report)
+{
+	json_t *moves = NULL;
+	int error;
+
+	if ((error = check_channel_name(repo->ctx, channel)) < 0 ||
+	    (error = sluice_jindex__history(repo, channel, &moves)) < 0)
+		return error;
+	return sluice_repo__report(repo->ctx, report,
+	                           json_pack("{s:s,s:o}", "channel", channel, "moves", moves));
+}
+
+int sluice_channel_status(sluice_repo *repo, char **report)
+{
+	json_t *channels = NULL, *arr = json_array(), *c;
+	git_oid head;
+	uint64_t seq = 0;
+	const char *name;
+	char hex[GIT_OID_HEXSZ + 1] = "";
+	int error;
+
+	if ((error = sluice_jindex__channels(repo, &channels)) < 0) {
+		json_decref(arr);
+		return error;
+	}
+	if (sluice_jindex__head(repo, &head, &seq) == 0)
+		git_oid_tostr(hex, sizeof(hex), &head);
+	sluice_ctx_clear_error(repo->ctx);
+	json_object_foreach(channels, name, c) json_array_append_new(
+	        arr, json_pack("{s:s,s:O,s:O}", "name", name, "head", json_object_get(c, "head"),
+	                       "withdrawn", json_object_get(c, "withdrawn")));
+	json_decref(channels);
+	return sluice_repo__report(repo->ctx, report,
+	                           json_pack("{s:o,s:{s:s,s:I}}", "channels", arr, "journal",
+	                                     "head", hex, "entries", (json_int_t)seq));
+}
