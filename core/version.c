@@ -84,6 +84,24 @@ int sluice_version__load(sluice_repo *repo, sluice_version *out, const char *ref
 	memset(out, 0, sizeof(*out));
 	if (!ref || !*ref)
 		return sluice_ctx__error(repo->ctx, SLUICE_EUSAGE, "no version given");
+	{
+		/* A channel's name stands for its head. */
+		json_t *channels = NULL;
+		git_oid head, cid;
+		int exists;
+
+		if (sluice_journal__head(repo, &head, &exists) == 0 && exists &&
+		    sluice_journal__channels_at(repo, &channels, &head) == 0) {
+			const char *hex = json_string_value(
+			        json_object_get(json_object_get(channels, ref), "head"));
+			if (hex && git_oid_fromstr(&cid, hex) == 0) {
+				json_decref(channels);
+				return sluice_version__load_id(repo, out, &cid);
+			}
+		}
+		json_decref(channels);
+		sluice_ctx_clear_error(repo->ctx);
+	}
 	if ((error = git_revparse_single(&obj, repo->git, ref)) < 0)
 		return sluice_ctx__giterror(repo->ctx,
 		                            error == GIT_ENOTFOUND ? GIT_ENOTFOUND : error,

@@ -1,0 +1,319 @@
+/*
+ * tests/cli/test_channels.c - channels through the sluice program: promote
+ * only forward, rollback with withdrawal, explicit reset, removal of one
+ * adapter out of the middle of a stack, history and status from the
+ * derived index (and identical answers after rebuilding it), mirror refs,
+ * and the journal read with stock git.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+	char *work;
+	char repo[4096];
+	char base[41], a1[41], a2[41], a3[41];
+} fixture;
+
+static char keysenv[4300];
+static const char *env_ops[] = {keysenv, "SLUICE_KEY=ops", NULL};
+static const char *env_alice[] = {keysenv, "SLUICE_KEY=alice", NULL};
+
+static tu_run_result run(fixture *f, const char *const *env, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static tu_run_result run(fixture *f, const char *const *env, const char *fmt, ...)
+{
+	char args[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return tu_sh(env, "%s -C '%s' %s", TU_SLUICE, f->repo, args);
+}
+
+static void last_line(char out[41], const char *text)
+{
+	const char *end = text + strlen(text), *p;
+
+	while (end > text && end[-1] == '\n')
+		end--;
+	p = end;
+	while (p > text && p[-1] != '\n')
+		p--;
+	assert_int_equal(end - p, 40);
+	memcpy(out, p, 40);
+	out[40] = '\0';
+}
+
+static void ok(tu_run_result *r)
+{
+	if (r->status != 0)
+		fprintf(stderr, "stdout: %s\nstderr: %s\n", r->out, r->err);
+	assert_int_equal(r->status, 0);
+}
+
+static void propose(fixture *f, char out[41], const char *args)
+{
+	tu_run_result r = run(f, env_alice, "propose %s", args);
+	ok(&r);
+	last_line(out, r.out);
+	tu_run_dispose(&r);
+}
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	char args[8192];
+	tu_run_result r;
+
+	f->work = tu_mkdtemp("chan");
+	snprintf(keysenv, sizeof(keysenv), "SLUICE_KEYS=%s/keys", f->work);
+	snprintf(f->repo, sizeof(f->repo), "%s/repo", f->work);
+	tu_sh_ok(NULL,
+	         "%s model '%s/in/base' --hidden 32 --inter 64 --layers 2 --vocab 64 && "
+	         "for i in 1 2 3; do %s lora '%s/in/a'$i --base '%s/in/base' --seed $i; done",
+	         SLUICE_SYNTH, f->work, SLUICE_SYNTH, f->work, f->work);
+	r = run(f, env_ops, "init");
+	ok(&r);
+	tu_run_dispose(&r);
+	r = run(f, env_ops, "key new alice --role proposer");
+	ok(&r);
+	tu_run_dispose(&r);
+	r = run(f, env_ops, "key new ops --role operator");
+	ok(&r);
+	tu_run_dispose(&r);
+	snprintf(args, sizeof(args), "base '%s/in/base' -m base", f->work);
+	propose(f, f->base, args);
+	snprintf(args, sizeof(args), "lora '%s/in/a1' --onto %s -m a1", f->work, f->base);
+	propose(f, f->a1, args);
+	snprintf(args, sizeof(args), "lora '%s/in/a2' --onto %s -m a2", f->work, f->a1);
+	propose(f, f->a2, args);
+	snprintf(args, sizeof(args), "lora '%s/in/a3' --onto %s -m a3", f->work, f->a2);
+	propose(f, f->a3, args);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+	if (!f)
+		return 0;
+	tu_rmtree(f->work);
+	free(f->work);
+	free(f);
+	return 0;
+}
+
+/* A refusal: exit code, message, and the repository byte-for-byte unchanged. */
+static void refused(fixture *f, const char *const *env, int code, const char *needle,
+                    const char *args)
+{
+	char before[65], after[65];
+	tu_run_result r;
+
+	tu_tree_digest(f->repo, before);
+	r = run(f, env, "%s", args);
+	if (r.status != code || !strstr(r.err, needle))
+		fprintf(stderr, "%s -> %d\n%s%s(wanted %d, '%s')\n", args, r.status, r.out, r.err,
+		        code, needle);
+	assert_int_equal(r.status, code);
+	assert_non_null(strstr(r.err, needle));
+	tu_run_dispose(&r);
+	tu_tree_digest(f->repo, after);
+	assert_string_equal(before, after);
+}
+
+static char *head_of(fixture *f, const char *channel)
+{
+	tu_run_result r = run(f, env_ops, "status --json");
+	char *p, *q, key[128];
+
+	ok(&r);
+	snprintf(key, sizeof(key), "\"name\": \"%s\"", channel);
+	p = strstr(r.out, key);
+	assert_non_null(p);
+	/* status lists {"head", "name", "withdrawn"} with sorted keys: head precedes name. */
+	while (p > r.out && strncmp(p, "\"head\": ", 8))
+		p--;
+	p += 8;
+	if (*p == 'n') {
+		tu_run_dispose(&r);
+		return NULL;
+	}
+	q = strndup(p + 1, 40);
+	tu_run_dispose(&r);
+	return q;
+}
+
+static void test_channels__promote_forward_only_and_rollback_withdraws(void **state)
+{
+	fixture *f = *state;
+	char args[256];
+	tu_run_result r;
+	char *h;
+
+	snprintf(args, sizeof(args), "promote %s --channel prod", f->base);
+	r = run(f, env_ops, "%s", args);
+	ok(&r);
+	tu_run_dispose(&r);
+	/* A proposer key cannot move a channel. */
+	snprintf(args, sizeof(args), "promote %s --channel prod", f->a1);
+	refused(f, env_alice, 1, "operator role", args);
+	r = run(f, env_ops, "promote %s --channel prod", f->a2);
+	ok(&r);
+	tu_run_dispose(&r);
+	/* An ancestor by promotion: the rollback attack. */
+	snprintf(args, sizeof(args), "promote %s --channel prod", f->a1);
+	refused(f, env_ops, 1, "does not descend", args);
+	/* Rollback to the previous head; the version left is withdrawn. */
+	r = run(f, env_ops, "rollback prod --reason 'bad delta'");
+	ok(&r);
+	assert_non_null(strstr(r.out, "withdrawn"));
+	tu_run_dispose(&r);
+	h = head_of(f, "prod");
+	assert_string_equal(h, f->base);
+	free(h);
+	snprintf(args, sizeof(args), "promote %s --channel prod", f->a2);
+	refused(f, env_ops, 1, "--override-withdrawn", args);
+	/* A version the channel never held is no rollback target. */
+	snprintf(args, sizeof(args), "rollback prod --to %s --reason x", f->a3);
+	refused(f, env_ops, 4, "never held", args);
+	refused(f, env_ops, 3, "--reason", "rollback prod");
+	/* With a reason, the withdrawn version may return. */
+	r = run(f, env_ops, "promote %s --channel prod --override-withdrawn 'fixed upstream'",
+	        f->a2);
+	ok(&r);
+	tu_run_dispose(&r);
+	h = head_of(f, "prod");
+	assert_string_equal(h, f->a2);
+	free(h);
+	r = run(f, env_ops, "verify");
+	ok(&r);
+	tu_run_dispose(&r);
+}
+
+static void test_channels__reset_and_history(void **state)
+{
+	fixture *f = *state;
+	tu_run_result r;
+	char *h;
+
+	r = run(f, env_ops, "promote %s --channel staging", f->a3);
+	ok(&r);
+	tu_run_dispose(&r);
+	/* A fix made on prod flows back: staging is reset to prod's head, explicitly. */
+	r = run(f, env_ops, "reset staging prod --reason 'take the prod hotfix'");
+	ok(&r);
+	tu_run_dispose(&r);
+	h = head_of(f, "staging");
+	assert_string_equal(h, f->a2);
+	free(h);
+	r = run(f, env_ops, "history staging --json");
+	ok(&r);
+	assert_non_null(strstr(r.out, "\"action\": \"promote\""));
+	assert_non_null(strstr(r.out, "\"action\": \"reset\""));
+	assert_non_null(strstr(r.out, "take the prod hotfix"));
+	tu_run_dispose(&r);
+	/* Mirror refs for plain git users, and the journal's signatures through stock git. */
+	tu_sh_ok(NULL, "test \"$(git -C '%s' rev-parse refs/sluice/channels/staging)\" = %s",
+	         f->repo, f->a2);
+	r = tu_sh(env_ops,
+	          "%s -C '%s' key export --all --allowed-signers > '%s/as' && git -C '%s' -c "
+	          "gpg.format=ssh -c gpg.ssh.allowedSignersFile='%s/as' log --first-parent "
+	          "--show-signature refs/sluice/journal",
+	          TU_SLUICE, f->repo, f->work, f->repo, f->work);
+	ok(&r);
+	assert_non_null(strstr(r.out, "Good \"git\" signature for ops"));
+	assert_non_null(strstr(r.out, "sluice reset by ops"));
+	tu_run_dispose(&r);
+}
+
+static void test_channels__remove_from_the_middle_of_a_stack_of_three(void **state)
+{
+	fixture *f = *state;
+	char rm[41], args[8192];
+	tu_run_result r;
+
+	r = run(f, env_ops, "promote %s --channel prod", f->a3);
+	ok(&r);
+	tu_run_dispose(&r);
+	r = run(f, env_alice, "remove %s --onto prod --json", f->a2);
+	ok(&r);
+	/* a3 was built on top of a2: a dependant. */
+	assert_non_null(strstr(r.out, "\"dependants\""));
+	assert_non_null(strstr(r.out, f->a3));
+	{
+		const char *v = strstr(r.out, "\n  \"version\": \"");
+		assert_non_null(v);
+		memcpy(rm, v + 15, 40);
+		rm[40] = '\0';
+	}
+	tu_run_dispose(&r);
+	/* The removal is a proposal like any other: promoted forward. */
+	r = run(f, env_ops, "promote %s --channel prod", rm);
+	ok(&r);
+	tu_run_dispose(&r);
+	snprintf(args, sizeof(args), "checkout prod '%s/co'", f->work);
+	r = run(f, env_ops, "%s", args);
+	ok(&r);
+	tu_run_dispose(&r);
+	tu_sh_ok(
+	        NULL,
+	        "cd '%s/co' && test -d adapters/a1 && test -d adapters/a3 && ! test -e adapters/a2 "
+	        "&& b2sum -c B2SUMS >/dev/null && cmp adapters/a3/adapter_model.safetensors "
+	        "'%s/in/a3/adapter_model.safetensors'",
+	        f->work, f->work);
+	/* A base cannot be removed; an update outside the channel's history cannot either. */
+	snprintf(args, sizeof(args), "remove %s --onto prod", f->base);
+	refused(f, env_alice, 4, "cannot be removed", args);
+}
+
+static void test_channels__index_rebuild_gives_identical_answers(void **state)
+{
+	fixture *f = *state;
+	tu_run_result before_h, before_s, after_h, after_s, r;
+
+	before_h = run(f, env_ops, "history prod --json");
+	before_s = run(f, env_ops, "status --json");
+	ok(&before_h);
+	ok(&before_s);
+	tu_sh_ok(NULL, "rm -rf '%s/sluice/journal-index' '%s/sluice/index'", f->repo, f->repo);
+	r = run(f, env_ops, "reindex --json");
+	ok(&r);
+	assert_non_null(strstr(r.out, "\"journal_entries\""));
+	tu_run_dispose(&r);
+	after_h = run(f, env_ops, "history prod --json");
+	after_s = run(f, env_ops, "status --json");
+	ok(&after_h);
+	ok(&after_s);
+	assert_string_equal(before_h.out, after_h.out);
+	assert_string_equal(before_s.out, after_s.out);
+	/* A lagging index catches up by itself: delete it and ask without reindex. */
+	tu_sh_ok(NULL, "rm -rf '%s/sluice/journal-index'", f->repo);
+	tu_run_dispose(&after_h);
+	after_h = run(f, env_ops, "history prod --json");
+	ok(&after_h);
+	assert_string_equal(before_h.out, after_h.out);
+	tu_run_dispose(&before_h);
+	tu_run_dispose(&before_s);
+	tu_run_dispose(&after_h);
+	tu_run_dispose(&after_s);
+	r = run(f, env_ops, "verify");
+	ok(&r);
+	tu_run_dispose(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_channels__promote_forward_only_and_rollback_withdraws),
+	        cmocka_unit_test(test_channels__reset_and_history),
+	        cmocka_unit_test(test_channels__remove_from_the_middle_of_a_stack_of_three),
+	        cmocka_unit_test(test_channels__index_rebuild_gives_identical_answers),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
