@@ -25,8 +25,8 @@ extern "C" {
  * channel back is sluice_channel_rollback's job), or when ref was withdrawn
  * from this channel by a rollback and override_reason is NULL.
  */
-int sluice_channel_promote(sluice_repo *repo, const char *ref, const char *channel,
-			   const char *key, const char *override_reason, char **report);
+int sluice_channel_promote(sluice_repo *repo, const char *ref, const char *channel, const char *key,
+                           const char *override_reason, char **report);
 
 /*
  * Move channel back to `to` (NULL: the version it held before its head),
@@ -34,11 +34,11 @@ int sluice_channel_promote(sluice_repo *repo, const char *ref, const char *chann
  * the channel. reason is required.
  */
 int sluice_channel_rollback(sluice_repo *repo, const char *channel, const char *to,
-			    const char *reason, const char *key, char **report);
+                            const char *reason, const char *key, char **report);
 
 /* Move channel to any journaled version, explicitly; reason is required. */
 int sluice_channel_reset(sluice_repo *repo, const char *channel, const char *ref,
-			 const char *reason, const char *key, char **report);
+                         const char *reason, const char *key, char **report);
 
 /* Every move of a channel, oldest first: {"channel","moves":[record...]}. */
 int sluice_channel_history(sluice_repo *repo, const char *channel, char **report);

@@ -71,7 +71,7 @@ int sluice_propose_replay(sluice_repo *repo, char id_out[41], const sluice_propo
  * version goes through promotion like any other.
  */
 int sluice_propose_remove(sluice_repo *repo, char id_out[41], const sluice_propose_opts *opts,
-			  const char *update, const char *channel, char **report);
+                          const char *update, const char *channel, char **report);
 
 /*
  * History. ref NULL: every version in the journal, newest first; else the
