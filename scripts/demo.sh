@@ -31,6 +31,7 @@ ls -R "$work/in" | sed "s#$work#\$DEMO#g"
 step "a repository with a pinned root key, and a proposer key"
 run "$S" init "$repo" --root-key demo-root
 run "$S" -C "$repo" key new alice --role proposer
+run "$S" -C "$repo" key new ops --role operator
 run "$S" -C "$repo" key list
 
 step "propose the base model, then an adapter, a memory note and a replay batch"
@@ -50,6 +51,18 @@ step "bad input is refused and changes nothing"
 printf '\x80\x04\x95pickled' > "$work/in/base/pytorch_model.bin"
 if "$S" -C "$repo" propose base "$work/in/base" --key alice; then echo "UNEXPECTED: accepted"; exit 1; fi
 rm "$work/in/base/pytorch_model.bin"
+
+step "channels: promote forward, roll back in one command, remove one update"
+run "$S" -C "$repo" promote "$base" --channel prod --key ops
+run "$S" -C "$repo" promote "$lora" --channel prod --key ops
+run "$S" -C "$repo" promote "$replay" --channel prod --key ops
+run "$S" -C "$repo" rollback prod --reason "the replay batch misbehaves" --key ops
+if "$S" -C "$repo" promote "$replay" --channel prod --key ops; then echo "UNEXPECTED: re-shipped"; exit 1; fi
+run "$S" -C "$repo" promote "$mem" --channel prod --key ops
+rm_id=$(run "$S" -C "$repo" remove "$lora" --onto prod --key alice -m "take the adapter out" | tail -n1)
+run "$S" -C "$repo" promote "$rm_id" --channel prod --key ops
+run "$S" -C "$repo" status
+run "$S" -C "$repo" history prod
 
 step "history"
 run "$S" -C "$repo" log
