@@ -157,8 +157,7 @@ struct move {
 	char from[GIT_OID_HEXSZ + 1], to[GIT_OID_HEXSZ + 1];
 };
 
-static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, json_t **record,
-                       json_t **keys_after, json_t **channels_after, git_oid *extra, int *has_extra)
+static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sluice_jchange *out)
 {
 	struct move *mv = arg;
 	sluice_ctx *ctx = repo->ctx;
@@ -167,9 +166,6 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, js
 	git_oid target, head;
 	int error, has_head;
 
-	(void)keys_after;
-	(void)extra;
-	(void)has_extra;
 	if ((error = sluice_journal__check_role(repo, st->keys, mv->key, "operator")) < 0)
 		goto fail;
 	c = channel_entry(channels, mv->channel);
@@ -220,7 +216,7 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, js
 			                      json_string(mv->from));
 		list_remove(json_object_get(c, "withdrawn"), mv->to);
 		set_head(c, mv->to);
-		*record =
+		out->record =
 		        json_pack("{s:s,s:s,s:s,s:s,s:s}", "channel", mv->channel, "from", mv->from,
 		                  "to", mv->to, "reason", mv->reason, "withdrawn", mv->from);
 		goto ok;
@@ -257,19 +253,19 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, js
 			goto fail;
 		list_remove(json_object_get(c, "withdrawn"), mv->to);
 		set_head(c, mv->to);
-		*record = json_pack("{s:s,s:s?,s:s,s:s?}", "channel", mv->channel, "from",
-		                    has_head ? mv->from : NULL, "to", mv->to, "override_withdrawn",
-		                    mv->reason);
+		out->record = json_pack("{s:s,s:s?,s:s,s:s?}", "channel", mv->channel, "from",
+		                        has_head ? mv->from : NULL, "to", mv->to,
+		                        "override_withdrawn", mv->reason);
 		goto ok;
 	}
 	/* reset */
 	if ((error = check_version(repo, st, &target)) < 0)
 		goto fail;
 	set_head(c, mv->to);
-	*record = json_pack("{s:s,s:s?,s:s,s:s}", "channel", mv->channel, "from",
-	                    has_head ? mv->from : NULL, "to", mv->to, "reason", mv->reason);
+	out->record = json_pack("{s:s,s:s?,s:s,s:s}", "channel", mv->channel, "from",
+	                        has_head ? mv->from : NULL, "to", mv->to, "reason", mv->reason);
 ok:
-	*channels_after = channels;
+	out->channels_after = channels;
 	return SLUICE_OK;
 fail:
 	json_decref(channels);

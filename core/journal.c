@@ -145,6 +145,21 @@ int sluice_journal__read(sluice_repo *repo, sluice_jstate *out)
 	}
 	out->seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
 	json_decref(rec);
+	{
+		git_commit *c = NULL;
+		git_tree *t = NULL;
+		const git_tree_entry *te;
+
+		if (git_commit_lookup(&c, repo->git, &out->head) == 0 &&
+		    git_commit_tree(&t, c) == 0 &&
+		    (te = git_tree_entry_byname(t, "suites")) != NULL &&
+		    git_tree_entry_type(te) == GIT_OBJECT_TREE) {
+			out->suites = *git_tree_entry_id(te);
+			out->has_suites = 1;
+		}
+		git_tree_free(t);
+		git_commit_free(c);
+	}
 	return SLUICE_OK;
 }
 
@@ -189,10 +204,22 @@ static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *nam
 	return error;
 }
 
-int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *signer,
-                           const char *action, json_t *record, const sluice_jstate *st,
-                           json_t *keys_after, json_t *channels_after, const git_oid *extra_parent)
+void sluice_journal__change_dispose(sluice_jchange *ch)
 {
+	if (!ch)
+		return;
+	json_decref(ch->record);
+	json_decref(ch->keys_after);
+	json_decref(ch->channels_after);
+	memset(ch, 0, sizeof(*ch));
+}
+
+int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *signer,
+                           const char *action, const sluice_jstate *st, sluice_jchange *ch)
+{
+	json_t *record = ch->record, *keys_after = ch->keys_after,
+	       *channels_after = ch->channels_after;
+	const git_oid *extra_parent = ch->has_extra ? &ch->extra_parent : NULL;
 	sluice_ctx *ctx = repo->ctx;
 	git_treebuilder *tb = NULL;
 	git_reference *ref = NULL;
@@ -227,6 +254,13 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	    (error = tree_put_json(repo, tb, "keys.json", kdoc)) < 0 ||
 	    (error = tree_put_json(repo, tb, "channels.json", cdoc)) < 0)
 		goto done;
+	if ((ch->has_suites || st->has_suites) &&
+	    (error = git_treebuilder_insert(NULL, tb, "suites",
+	                                    ch->has_suites ? &ch->suites_after : &st->suites,
+	                                    GIT_FILEMODE_TREE)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot write journal tree");
+		goto done;
+	}
 	if ((error = git_treebuilder_write(&tree, tb)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot write journal tree");
 		goto done;
@@ -267,6 +301,7 @@ done:
 	json_decref(kdoc);
 	json_decref(cdoc);
 	json_decref(record);
+	ch->record = NULL;
 	return error;
 }
 
@@ -277,11 +312,10 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 	int error = SLUICE_ECONFLICT;
 
 	for (attempt = 0; attempt < 16; attempt++) {
+		sluice_jchange ch;
 		sluice_jstate st;
-		json_t *record = NULL, *keys = NULL, *channels = NULL;
-		git_oid extra;
-		int has_extra = 0;
 
+		memset(&ch, 0, sizeof(ch));
 		if (attempt) {
 			/* Back off a little, with jitter, before deciding again. */
 			struct timespec ts = {
@@ -292,14 +326,9 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 		}
 		if ((error = sluice_journal__read(repo, &st)) < 0)
 			return error;
-		error = decide(repo, &st, arg, &record, &keys, &channels, &extra, &has_extra);
-		if (error == 0)
-			error = sluice_journal__commit(repo, out, signer, action, record, &st, keys,
-			                               channels, has_extra ? &extra : NULL);
-		else
-			json_decref(record);
-		json_decref(keys);
-		json_decref(channels);
+		if ((error = decide(repo, &st, arg, &ch)) == 0)
+			error = sluice_journal__commit(repo, out, signer, action, &st, &ch);
+		sluice_journal__change_dispose(&ch);
 		sluice_journal__dispose(&st);
 		if (error != SLUICE_ECONFLICT)
 			break;

@@ -110,18 +110,14 @@ static int extend_registry(sluice_repo *repo, json_t **out, int *changed, json_t
 	return SLUICE_OK;
 }
 
-static int decide_key_add(sluice_repo *repo, const sluice_jstate *st, void *arg, json_t **record,
-                          json_t **keys_after, json_t **channels_after, git_oid *extra,
-                          int *has_extra)
+static int decide_key_add(sluice_repo *repo, const sluice_jstate *st, void *arg,
+                          sluice_jchange *out)
 {
 	struct key_add *ka = arg;
 	json_t *newreg = NULL, *entry;
 	char fp[SLUICE_FP_LEN];
 	int changed, error;
 
-	(void)channels_after;
-	(void)extra;
-	(void)has_extra;
 	if ((error = sluice_journal__check_role(repo, st->keys, ka->root, "root")) < 0 ||
 	    (error = extend_registry(repo, &newreg, &changed, st->keys, ka)) < 0)
 		return error;
@@ -129,9 +125,9 @@ static int decide_key_add(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	entry = json_object_get(newreg, ka->name);
 	json_decref(ka->entry_after);
 	ka->entry_after = json_incref(entry);
-	*record = json_pack("{s:s,s:s,s:O}", "name", ka->name, "fingerprint", fp, "roles",
-	                    json_object_get(entry, "roles"));
-	*keys_after = newreg;
+	out->record = json_pack("{s:s,s:s,s:O}", "name", ka->name, "fingerprint", fp, "roles",
+	                        json_object_get(entry, "roles"));
+	out->keys_after = newreg;
 	return SLUICE_OK;
 }
 

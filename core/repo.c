@@ -263,9 +263,9 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 	{
 		/* The first entry: nothing before it, so no compare-and-swap base. */
 		sluice_jstate first = {.keys = registry, .channels = json_object()};
-		error = sluice_journal__commit(repo, &entry, &keys[0], "init",
-		                               json_pack("{s:O}", "root_keys", list), &first, NULL,
-		                               NULL, NULL);
+		sluice_jchange ch = {.record = json_pack("{s:O}", "root_keys", list)};
+		error = sluice_journal__commit(repo, &entry, &keys[0], "init", &first, &ch);
+		sluice_journal__change_dispose(&ch);
 		json_decref(first.channels);
 		if (error < 0)
 			goto done;

@@ -66,7 +66,9 @@ typedef struct {
 	int exists;
 	json_t *keys;     /* registry: name -> {fingerprint, public_key, roles} */
 	json_t *channels; /* name -> {head, held: [...], withdrawn: [...], anchor?} */
-	uint64_t seq;     /* entries up to and including head */
+	git_oid suites;   /* the suites/ tree of the journal (valid when has_suites) */
+	int has_suites;
+	uint64_t seq; /* entries up to and including head */
 } sluice_jstate;
 
 /* Journal head; *exists = 0 for a repository without one. */
@@ -87,15 +89,26 @@ int sluice_journal__channels_at(sluice_repo *repo, json_t **out, const git_oid *
 int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry);
 
 /*
- * What an action decides, given the state it will be committed on top of.
- * It fills *record (new reference; "action", "actor" and "time" are added)
- * and may set *keys_after / *channels_after (new references; NULL means
- * unchanged) and *extra_parent (a version commit the entry brings into the
- * journal's history; *has_extra = 1). Returning an error aborts the action.
+ * What an action decides, given the state it will be committed on top of:
+ * the record ("action", "actor", "time" and "seq" are added) and what
+ * changes. NULL / has_* = 0 mean unchanged. References are owned by the
+ * change (released by sluice_journal__change_dispose).
  */
+typedef struct {
+	json_t *record;
+	json_t *keys_after;
+	json_t *channels_after;
+	git_oid extra_parent; /* a version commit the entry brings into the history */
+	int has_extra;
+	git_oid suites_after; /* the suites/ tree of the journal */
+	int has_suites;
+} sluice_jchange;
+
+void sluice_journal__change_dispose(sluice_jchange *ch);
+
+/* Decide an action against st; returning an error aborts it. */
 typedef int (*sluice_journal_decide)(sluice_repo *repo, const sluice_jstate *st, void *arg,
-                                     json_t **record, json_t **keys_after, json_t **channels_after,
-                                     git_oid *extra_parent, int *has_extra);
+                                     sluice_jchange *out);
 
 /*
  * Run one action: read the state, decide, write the signed entry and move
@@ -112,11 +125,10 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 
 /*
  * Write one entry on top of st (no retry): the building block of
- * transact, and of init (st with exists = 0).
+ * transact, and of init (st with exists = 0). Takes ch's record.
  */
 int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *signer,
-                           const char *action, json_t *record, const sluice_jstate *st,
-                           json_t *keys_after, json_t *channels_after, const git_oid *extra_parent);
+                           const char *action, const sluice_jstate *st, sluice_jchange *ch);
 
 /* SLUICE_EDENIED unless key is in registry with role (name in message). */
 int sluice_journal__check_role(sluice_repo *repo, json_t *registry, const sluice_key *key,

@@ -515,20 +515,17 @@ struct propose_entry {
 };
 
 /* A proposal's journal entry: the proposer must hold the role in the state it lands on. */
-static int decide_propose(sluice_repo *repo, const sluice_jstate *st, void *arg, json_t **record,
-                          json_t **keys_after, json_t **channels_after, git_oid *extra,
-                          int *has_extra)
+static int decide_propose(sluice_repo *repo, const sluice_jstate *st, void *arg,
+                          sluice_jchange *out)
 {
 	struct propose_entry *pe = arg;
 	int error;
 
-	(void)keys_after;
-	(void)channels_after;
 	if ((error = sluice_journal__check_role(repo, st->keys, pe->key, "proposer")) < 0)
 		return error;
-	*record = json_deep_copy(pe->record);
-	*extra = *pe->version;
-	*has_extra = 1;
+	out->record = json_deep_copy(pe->record);
+	out->extra_parent = *pe->version;
+	out->has_extra = 1;
 	return SLUICE_OK;
 }
 

@@ -103,11 +103,12 @@ static void forge(fixture *f, char id[41], const char *path, size_t pathlen)
 	{
 		sluice_jstate js;
 		assert_int_equal(sluice_journal__read(repo, &js), 0);
-		assert_int_equal(sluice_journal__commit(repo, NULL, &key, "propose",
-		                                        json_pack("{s:s,s:n,s:s}", "version", id,
-		                                                  "parent", "kind", "memory"),
-		                                        &js, NULL, NULL, &commit),
-		                 0);
+		sluice_jchange ch = {.record = json_pack("{s:s,s:n,s:s}", "version", id, "parent",
+		                                         "kind", "memory"),
+		                     .extra_parent = commit,
+		                     .has_extra = 1};
+		assert_int_equal(sluice_journal__commit(repo, NULL, &key, "propose", &js, &ch), 0);
+		sluice_journal__change_dispose(&ch);
 		sluice_journal__dispose(&js);
 	}
 	sluice_key__dispose(&key);
