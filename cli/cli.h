@@ -9,6 +9,7 @@
 #include "sluice/common.h"
 #include "sluice/keys.h"
 #include "sluice/repo.h"
+#include "sluice/suite.h"
 #include "sluice/version.h"
 
 #include <jansson.h>

@@ -838,6 +838,113 @@ static int cmd_status(cli_env *env, int argc, char **argv)
 	return rc;
 }
 
+/* ---- suites ------------------------------------------------------------ */
+
+static void human_suites(json_t *v)
+{
+	json_t *x;
+	size_t i;
+
+	json_array_foreach(json_object_get(v, "suites"), i, x)
+	{
+		json_t *added = json_object_get(x, "added");
+		printf("%-20s %-16s %5lld items  blake2b:%.16s…%s\n",
+		       json_string_value(json_object_get(x, "name")),
+		       json_string_value(json_object_get(x, "type")),
+		       json_integer_value(json_object_get(x, "count")),
+		       json_string_value(json_object_get(x, "digest")),
+		       !added                ? ""
+		       : json_is_true(added) ? "  (added)"
+		                             : "  (already pinned)");
+	}
+}
+
+static void human_suite(json_t *v)
+{
+	json_t *x;
+	size_t i;
+
+	printf("name         %s\ntype         %s\ndigest       blake2b:%s\nitems        %lld\n"
+	       "description  %s\nlicence      %s\nsource       %s\n",
+	       json_string_value(json_object_get(v, "name")),
+	       json_string_value(json_object_get(v, "type")),
+	       json_string_value(json_object_get(v, "digest")),
+	       json_integer_value(json_object_get(v, "count")),
+	       json_string_value(json_object_get(v, "description")),
+	       json_string_value(json_object_get(v, "licence")),
+	       json_string_value(json_object_get(v, "source")));
+	json_array_foreach(json_object_get(v, "first_items"), i, x)
+	{
+		char *s = json_dumps(x, JSON_COMPACT | JSON_SORT_KEYS);
+		printf("%s %s\n", i ? "            " : "first items", s ? s : "");
+		free(s);
+	}
+}
+
+static int cmd_suite_add(cli_env *env, int argc, char **argv)
+{
+	const char *files[MAX_LIST], *key = getenv("SLUICE_KEY");
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	size_t n = 0;
+	int rc, error;
+
+	for (int k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--json")) {
+			env->json = true;
+		} else if (!strcmp(argv[k], "--key")) {
+			if (!(key = take_value(argc, argv, &k, "suite add")))
+				return SLUICE_EXIT_USAGE;
+		} else if (argv[k][0] == '-' && argv[k][1]) {
+			return cli_usage("suite add", "unknown option %s", argv[k]);
+		} else if (n < MAX_LIST) {
+			files[n++] = argv[k];
+		} else {
+			return cli_usage("suite add", "too many suites at once");
+		}
+	}
+	if (n == 0)
+		return cli_usage("suite add", "give one or more suite manifests");
+	if (!key)
+		return cli_usage("suite add",
+		                 "which key signs? give --key NAME (or set SLUICE_KEY)");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_suite_add(repo, files, n, key, &report);
+	rc = done_report(env, error, report, human_suites);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static int cmd_suite_list(cli_env *env, int argc, char **argv)
+{
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc, error;
+
+	if ((rc = simple(env, argc, argv, "suite list", 0, 0, NULL)) || (rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_suite_list(repo, &report);
+	rc = done_report(env, error, report, human_suites);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static int cmd_suite_show(cli_env *env, int argc, char **argv)
+{
+	const char *pos[1] = {NULL};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc, error;
+
+	if ((rc = simple(env, argc, argv, "suite show", 1, 1, pos)) || (rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_suite_show(repo, pos[0], &report);
+	rc = done_report(env, error, report, human_suite);
+	sluice_repo_free(repo);
+	return rc;
+}
+
 #define COMMON_PROPOSE_HELP                                                                        \
 	"  -m, --message MSG      summary of the update\n"                                         \
 	"  --key NAME             signing key with the proposer role (default $SLUICE_KEY)\n"      \
@@ -915,6 +1022,15 @@ const cli_command cli_commands[] = {
         {"history", cmd_history, "sluice history C [--json]",
          "Every move of channel C, oldest first: who, when, from, to, why."},
         {"status", cmd_status, "sluice status [--json]", "Every channel's head."},
+        {"suite add", cmd_suite_add, "sluice suite add MANIFEST.json... [--key NAME] [--json]",
+         "Store evaluation suites: each manifest names its JSONL items file and gives\n"
+         "name, type (multiple_choice, refusal, benign, text, trigger), description,\n"
+         "licence and source. Every item is checked. A suite is pinned by the BLAKE2b-256\n"
+         "of its items' exact bytes; a pinned name never changes (docs/evaluation.md)."},
+        {"suite list", cmd_suite_list, "sluice suite list [--json]",
+         "Every pinned suite with its type, item count and digest."},
+        {"suite show", cmd_suite_show, "sluice suite show NAME [--json]",
+         "One suite's manifest, digest and first items."},
         {"log", cmd_log, "sluice log [REF] [--json]",
          "Without REF: every proposed version, newest first. With REF: its ancestry."},
         {"show", cmd_show, "sluice show REF [--json]",

@@ -57,6 +57,8 @@ static const char *role_for(const char *action)
 		return "proposer";
 	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset"))
 		return "operator";
+	if (!strcmp(action, "suite.add"))
+		return ""; /* any registered key */
 	return NULL;
 }
 
@@ -234,7 +236,8 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 			problem(&vc, "journal entry %.12s: unknown action '%s'", hex, action);
 			goto next;
 		}
-		if (sluice_repo__check_commit_sig(repo, &entries[i], registry, role_for(action),
+		if (sluice_repo__check_commit_sig(repo, &entries[i], registry,
+		                                  *role_for(action) ? role_for(action) : NULL,
 		                                  NULL) < 0)
 			problem(&vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
 		if (json_is_string(json_object_get(rec, "channel"))) {

@@ -34,7 +34,7 @@ extern "C" {
  * "added": bool}]}.
  */
 int sluice_suite_add(sluice_repo *repo, const char *const *manifests, size_t n, const char *key,
-		     char **report);
+                     char **report);
 
 /* {"suites": [{"name","type","digest","items","description","licence","source"}]} */
 int sluice_suite_list(sluice_repo *repo, char **report);

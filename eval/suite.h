@@ -1,0 +1,18 @@
+/*
+ * eval/suite.h - the suite item checker, shared with its fuzz target.
+ */
+#ifndef SLUICE_EVAL_SUITE_H
+#define SLUICE_EVAL_SUITE_H
+
+#include "internal.h"
+
+/*
+ * Check a suite's JSONL items (exact bytes) against an item type: UTF-8,
+ * one JSON object a line with the type's fields and no others (an "id" is
+ * allowed), at least one item. *count receives the number of items.
+ * Errors are SLUICE_EINVALID naming name, the line and the field.
+ */
+int sluice_suite__check_items(sluice_ctx *ctx, size_t *count, const char *type,
+			      const unsigned char *items, size_t len, const char *name);
+
+#endif
