@@ -10,9 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The index's layout; a different one in meta means rebuild. */
+#define JINDEX_FORMAT "sluice-jindex-1"
+
 struct sluice_jindex {
 	MDB_env *env;
-	MDB_dbi meta, entries, moves;
+	MDB_dbi meta, entries, moves, proposals;
 };
 
 static int lmdb_error(sluice_ctx *ctx, int rc, const char *what)
@@ -47,7 +50,7 @@ static int jopen(sluice_repo *repo, sluice_jindex **out)
 		return error;
 	if (!(ix = sluice__calloc(ctx, 1, sizeof(*ix))))
 		return SLUICE_ENOMEM;
-	if ((rc = mdb_env_create(&ix->env)) != 0 || (rc = mdb_env_set_maxdbs(ix->env, 4)) != 0 ||
+	if ((rc = mdb_env_create(&ix->env)) != 0 || (rc = mdb_env_set_maxdbs(ix->env, 8)) != 0 ||
 	    (rc = mdb_env_set_mapsize(ix->env, (size_t)8 << 30)) != 0 ||
 	    (rc = mdb_env_open(ix->env, dir, MDB_NOTLS, 0644)) != 0) {
 		error = lmdb_error(ctx, rc, dir);
@@ -62,6 +65,7 @@ static int jopen(sluice_repo *repo, sluice_jindex **out)
 	    (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &ix->meta)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &ix->entries)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "moves", MDB_CREATE, &ix->moves)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "proposals", MDB_CREATE, &ix->proposals)) != 0 ||
 	    (rc = mdb_txn_commit(txn)) != 0) {
 		if (txn && rc != 0)
 			mdb_txn_abort(txn);
@@ -80,6 +84,15 @@ static void be64(unsigned char out[8], uint64_t v)
 {
 	for (int i = 7; i >= 0; i--, v >>= 8)
 		out[i] = (unsigned char)v;
+}
+
+/* Proposals are found by (parent, state): BLAKE2b-256 of "parent-hex:state-hex". */
+static void proposal_key(unsigned char out[32], const char *parent, const char *state)
+{
+	char buf[2 * GIT_OID_HEXSZ + 2];
+
+	snprintf(buf, sizeof(buf), "%s:%s", parent, state);
+	sluice__b2(out, buf, strlen(buf));
 }
 
 static void channel_key(unsigned char out[40], const char *channel, uint64_t seq)
@@ -119,6 +132,20 @@ static int put_entries(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, const
 		if ((rc = mdb_put(txn, ix->entries, &k, &v, 0)) != 0) {
 			error = lmdb_error(ctx, rc, "writing an entry");
 			goto next;
+		}
+		if (!strcmp(sluice__jstr(json_object_get(rec, "action")), "propose")) {
+			const char *ver = sluice__jstr(json_object_get(rec, "version"));
+			proposal_key(key, sluice__jstr(json_object_get(rec, "parent")),
+			             sluice__jstr(json_object_get(rec, "state")));
+			k.mv_size = 32;
+			v.mv_size = strlen(ver);
+			v.mv_data = (void *)ver;
+			/* The first proposal of a (parent, state) is the one that stands. */
+			rc = mdb_put(txn, ix->proposals, &k, &v, MDB_NOOVERWRITE);
+			if (rc != 0 && rc != MDB_KEYEXIST) {
+				error = lmdb_error(ctx, rc, "writing a proposal");
+				goto next;
+			}
 		}
 		if (json_is_string(json_object_get(rec, "channel"))) {
 			channel_key(key, json_string_value(json_object_get(rec, "channel")), seq);
@@ -254,6 +281,13 @@ static int sync_or_rebuild(sluice_repo *repo, int rebuild, uint64_t *count)
 	/* One writer at a time: the write transaction also serialises syncs. */
 	if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
 		return lmdb_error(ctx, rc, "beginning a write");
+	if (!rebuild) {
+		/* An index written by another layout is rebuilt, not trusted. */
+		MDB_val fk = {6, (void *)"format"}, fv;
+		if (mdb_get(txn, ix->meta, &fk, &fv) != 0 || fv.mv_size != strlen(JINDEX_FORMAT) ||
+		    memcmp(fv.mv_data, JINDEX_FORMAT, fv.mv_size))
+			rebuild = 1;
+	}
 	if (!rebuild && meta_head(ix, txn, &indexed, &seq, &found) < 0) {
 		rebuild = 1; /* unreadable meta: start again */
 		found = 0;
@@ -276,13 +310,22 @@ static int sync_or_rebuild(sluice_repo *repo, int rebuild, uint64_t *count)
 	if (rebuild) {
 		if ((rc = mdb_drop(txn, ix->meta, 0)) != 0 ||
 		    (rc = mdb_drop(txn, ix->entries, 0)) != 0 ||
-		    (rc = mdb_drop(txn, ix->moves, 0)) != 0) {
+		    (rc = mdb_drop(txn, ix->moves, 0)) != 0 ||
+		    (rc = mdb_drop(txn, ix->proposals, 0)) != 0) {
 			error = lmdb_error(ctx, rc, "dropping the index");
 			goto done;
 		}
 	}
 	if ((error = put_entries(repo, ix, txn, ids, n)) < 0)
 		goto done;
+	{
+		MDB_val fk = {6, (void *)"format"},
+		        fv = {strlen(JINDEX_FORMAT), (void *)JINDEX_FORMAT};
+		if ((rc = mdb_put(txn, ix->meta, &fk, &fv, 0)) != 0) {
+			error = lmdb_error(ctx, rc, "writing the format");
+			goto done;
+		}
+	}
 	if ((rc = mdb_txn_commit(txn)) != 0) {
 		txn = NULL;
 		error = lmdb_error(ctx, rc, "committing");
@@ -398,6 +441,34 @@ int sluice_jindex__head(sluice_repo *repo, git_oid *head, uint64_t *seq)
 	if (meta_head(ix, txn, head, seq, &found) < 0 || !found)
 		error = sluice_ctx__error(repo->ctx, SLUICE_ENOTFOUND,
 		                          "the journal index is empty");
+	mdb_txn_abort(txn);
+	return error;
+}
+
+int sluice_jindex__find_proposal(sluice_repo *repo, git_oid *out, int *found, const char *parent,
+                                 const char *state)
+{
+	sluice_jindex *ix;
+	MDB_txn *txn = NULL;
+	unsigned char key[32];
+	MDB_val k = {32, key}, v;
+	char hex[GIT_OID_HEXSZ + 1];
+	int rc, error;
+
+	*found = 0;
+	if ((error = sluice_jindex__sync(repo)) < 0 || (error = jopen(repo, &ix)) < 0)
+		return error;
+	proposal_key(key, parent, state);
+	if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(repo->ctx, rc, "reading proposals");
+	rc = mdb_get(txn, ix->proposals, &k, &v);
+	if (rc == 0 && v.mv_size == GIT_OID_HEXSZ) {
+		memcpy(hex, v.mv_data, GIT_OID_HEXSZ);
+		hex[GIT_OID_HEXSZ] = '\0';
+		*found = git_oid_fromstr(out, hex) == 0;
+	} else if (rc != MDB_NOTFOUND) {
+		error = lmdb_error(repo->ctx, rc, "reading proposals");
+	}
 	mdb_txn_abort(txn);
 	return error;
 }

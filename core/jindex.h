@@ -9,6 +9,8 @@
  *   meta      "head" -> entry oid (20) || u64 seq;  "channels" -> JSON
  *   entries   u64 BE seq -> entry oid (20) || record JSON
  *   moves     BLAKE2b-256(channel) || u64 BE seq -> record JSON
+ *   proposals BLAKE2b-256("parent:state") -> version id (hex): the first proposal
+ *             of a state onto a parent, so re-proposing it returns that version
  */
 #ifndef SLUICE_CORE_JINDEX_H
 #define SLUICE_CORE_JINDEX_H
@@ -30,6 +32,10 @@ int sluice_jindex__history(sluice_repo *repo, const char *channel, json_t **out)
 
 /* Channel states at the indexed head: the journal's channels object (new ref). */
 int sluice_jindex__channels(sluice_repo *repo, json_t **out);
+
+/* The version first proposed with this parent (hex, "" for none) and state blob (hex). */
+int sluice_jindex__find_proposal(sluice_repo *repo, git_oid *out, int *found, const char *parent,
+                                 const char *state);
 
 /* Number of entries indexed, and the indexed head (for tests and verify). */
 int sluice_jindex__head(sluice_repo *repo, git_oid *head, uint64_t *seq);

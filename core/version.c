@@ -12,6 +12,7 @@
 #include "version.h"
 
 #include "ingest.h"
+#include "jindex.h"
 #include "peft.h"
 #include "sluice/version.h"
 
@@ -386,47 +387,15 @@ static int build_store_bytes(build *b, json_t **entry, const void *data, size_t 
 	return SLUICE_OK;
 }
 
-/* An earlier proposal of the same state onto the same parent, if any. */
+/* An earlier proposal of the same state onto the same parent, if any (the journal index). */
 static int find_existing(sluice_repo *repo, git_oid *out, int *found, const git_oid *parent,
                          const git_oid *state_blob)
 {
 	char phex[GIT_OID_HEXSZ + 1], shex[GIT_OID_HEXSZ + 1];
-	git_revwalk *walk = NULL;
-	git_oid head, id;
-	int exists, error;
 
-	*found = 0;
 	git_oid_tostr(phex, sizeof(phex), parent);
 	git_oid_tostr(shex, sizeof(shex), state_blob);
-	if ((error = sluice_journal__head(repo, &head, &exists)) < 0 || !exists)
-		return error;
-	if ((error = git_revwalk_new(&walk, repo->git)) < 0 ||
-	    (error = git_revwalk_push(walk, &head)) < 0) {
-		error = sluice_ctx__giterror(repo->ctx, error, "cannot walk the journal");
-		goto done;
-	}
-	git_revwalk_simplify_first_parent(walk);
-	while ((error = git_revwalk_next(&id, walk)) == 0) {
-		json_t *rec = NULL;
-		if ((error = sluice_journal__record(repo, &rec, &id)) < 0)
-			goto done;
-		if (!strcmp(sluice__jstr(json_object_get(rec, "action")), "propose") &&
-		    !strcmp(sluice__jstr(json_object_get(rec, "parent")), phex) &&
-		    !strcmp(sluice__jstr(json_object_get(rec, "state")), shex)) {
-			git_oid_fromstr(out, sluice__jstr(json_object_get(rec, "version")));
-			*found = 1;
-			json_decref(rec);
-			break;
-		}
-		json_decref(rec);
-	}
-	if (error == GIT_ITEROVER)
-		error = 0;
-	else if (error > 0)
-		error = 0;
-done:
-	git_revwalk_free(walk);
-	return error;
+	return sluice_jindex__find_proposal(repo, out, found, phex, shex);
 }
 
 struct tree_fill {

@@ -17,15 +17,14 @@
 #define SUITE_MANIFEST_MAX (1u << 20)
 #define SUITE_ITEMS_MAX (256u << 20)
 
-static const char *const item_types[] = {"multiple_choice", "refusal", "benign", "text",
-					 "trigger"};
+static const char *const item_types[] = {"multiple_choice", "refusal", "benign", "text", "trigger"};
 
 /* A suite read from disk and checked. */
 typedef struct {
 	char name[129];
 	char type[32];
-	json_t *manifest;      /* as stored: fields + digest + count */
-	unsigned char *items;  /* exact bytes */
+	json_t *manifest;     /* as stored: fields + digest + count */
+	unsigned char *items; /* exact bytes */
 	size_t items_len;
 	char digest[SLUICE_B2_HEX];
 } suite_in;
@@ -43,32 +42,35 @@ static int check_name(sluice_ctx *ctx, const char *name, const char *file)
 
 	if (n == 0 || n > 128 || name[0] == '.' || name[0] == '-' ||
 	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") != n)
-		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-					 "%s: field name: '%s' is not a suite name (1-128 of A-Z a-z "
-					 "0-9 . _ -, not starting with '.' or '-')",
-					 file, name);
+		return sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "%s: field name: '%s' is not a suite name (1-128 of A-Z a-z "
+		        "0-9 . _ -, not starting with '.' or '-')",
+		        file, name);
 	return SLUICE_OK;
 }
 
 static int want_string(sluice_ctx *ctx, json_t *obj, const char *field, const char *file,
-		       size_t line, int allow_empty)
+                       size_t line, int allow_empty)
 {
 	json_t *v = json_object_get(obj, field);
 
 	if (!json_is_string(v) || (!allow_empty && json_string_length(v) == 0)) {
 		if (line)
 			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-						 "%s: line %zu: field \"%s\" must be a %sstring", file,
-						 line, field, allow_empty ? "" : "non-empty ");
-		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: field \"%s\" must be a %sstring",
-					 file, field, allow_empty ? "" : "non-empty ");
+			                         "%s: line %zu: field \"%s\" must be a %sstring",
+			                         file, line, field,
+			                         allow_empty ? "" : "non-empty ");
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "%s: field \"%s\" must be a %sstring", file, field,
+		                         allow_empty ? "" : "non-empty ");
 	}
 	return SLUICE_OK;
 }
 
 /* Check one item of a type; line numbers count from 1. */
 static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const char *file,
-		      size_t line)
+                      size_t line)
 {
 	static const char *const mc[] = {"context", "choices", "gold"};
 	static const char *const rb[] = {"prompt", "refusal", "compliance"};
@@ -89,8 +91,8 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 	else
 		fields = tr, nfields = 2;
 	if (!json_is_object(item))
-		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: line %zu: an item must be a JSON object",
-					 file, line);
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "%s: line %zu: an item must be a JSON object", file, line);
 	/* An optional "id" is kept; anything else unknown is refused. */
 	json_object_foreach(item, key, v)
 	{
@@ -99,28 +101,36 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 			known |= !strcmp(key, fields[k]);
 		if (!known)
 			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-						 "%s: line %zu: unknown field \"%s\" for a %s item", file,
-						 line, key, type);
+			                         "%s: line %zu: unknown field \"%s\" for a %s item",
+			                         file, line, key, type);
 	}
 	if (!strcmp(type, "multiple_choice")) {
-		json_t *choices = json_object_get(item, "choices"), *gold = json_object_get(item, "gold"), *c;
+		json_t *choices = json_object_get(item, "choices"),
+		       *gold = json_object_get(item, "gold"), *c;
 		size_t i;
 		if ((error = want_string(ctx, item, "context", file, line, 1)) < 0)
 			return error;
 		if (!json_is_array(choices) || json_array_size(choices) < 2)
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-						 "%s: line %zu: field \"choices\" must be an array of at "
-						 "least two strings",
-						 file, line);
-		json_array_foreach(choices, i, c) if (!json_is_string(c) || json_string_length(c) == 0) return sluice_ctx__error(
-			ctx, SLUICE_EINVALID, "%s: line %zu: choice %zu must be a non-empty string", file,
-			line, i);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: line %zu: field \"choices\" must be an array of at "
+			        "least two strings",
+			        file, line);
+		json_array_foreach(
+		        choices, i,
+		        c) if (!json_is_string(c) ||
+		               json_string_length(c) ==
+		                       0) return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                                                   "%s: line %zu: choice %zu must "
+		                                                   "be a non-empty string",
+		                                                   file, line, i);
 		if (!json_is_integer(gold) || json_integer_value(gold) < 0 ||
 		    (size_t)json_integer_value(gold) >= json_array_size(choices))
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-						 "%s: line %zu: field \"gold\" must index one of the %zu "
-						 "choices",
-						 file, line, json_array_size(choices));
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: line %zu: field \"gold\" must index one of the %zu "
+			        "choices",
+			        file, line, json_array_size(choices));
 		return SLUICE_OK;
 	}
 	if (!strcmp(type, "trigger")) {
@@ -129,13 +139,19 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 		if ((error = want_string(ctx, item, "prompt", file, line, 0)) < 0)
 			return error;
 		if (!json_is_array(tr2) || json_array_size(tr2) == 0)
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-						 "%s: line %zu: field \"triggers\" must be a non-empty "
-						 "array of strings",
-						 file, line);
-		json_array_foreach(tr2, i, c) if (!json_is_string(c) || json_string_length(c) == 0) return sluice_ctx__error(
-			ctx, SLUICE_EINVALID, "%s: line %zu: trigger %zu must be a non-empty string", file,
-			line, i);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: line %zu: field \"triggers\" must be a non-empty "
+			        "array of strings",
+			        file, line);
+		json_array_foreach(
+		        tr2, i,
+		        c) if (!json_is_string(c) ||
+		               json_string_length(c) ==
+		                       0) return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                                                   "%s: line %zu: trigger %zu must "
+		                                                   "be a non-empty string",
+		                                                   file, line, i);
 		return SLUICE_OK;
 	}
 	for (k = 0; k < nfields; k++)
@@ -165,10 +181,11 @@ int sluice_suite__check_items(sluice_ctx *ctx, size_t *count, const char *type,
 		json_t *item;
 
 		line++;
-		item = json_loadb((const char *)items + off, end - off, JSON_REJECT_DUPLICATES, &jerr);
+		item = json_loadb((const char *)items + off, end - off, JSON_REJECT_DUPLICATES,
+		                  &jerr);
 		if (!item)
-			return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: line %zu: not JSON: %s", name,
-			                         line, jerr.text);
+			return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: line %zu: not JSON: %s",
+			                         name, line, jerr.text);
 		error = check_item(ctx, type, item, name, line);
 		json_decref(item);
 		if (error < 0)
@@ -192,22 +209,25 @@ static int read_suite(sluice_ctx *ctx, suite_in *out, const char *manifest_path)
 	int error, known_type = 0;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = sluice_io__read_file(ctx, &mbuf, &mlen, manifest_path, SUITE_MANIFEST_MAX)) < 0 ||
+	if ((error = sluice_io__read_file(ctx, &mbuf, &mlen, manifest_path, SUITE_MANIFEST_MAX)) <
+	            0 ||
 	    (error = sluice_repo__parse_json(ctx, &m, mbuf, mlen, manifest_path)) < 0)
 		goto done;
 	if (!json_is_object(m)) {
-		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: a suite manifest must be a JSON object",
-					  manifest_path);
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "%s: a suite manifest must be a JSON object",
+		                          manifest_path);
 		goto done;
 	}
 	json_object_foreach(m, key, v)
 	{
 		if (strcmp(key, "name") && strcmp(key, "type") && strcmp(key, "items") &&
 		    strcmp(key, "description") && strcmp(key, "licence") && strcmp(key, "source")) {
-			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-						  "%s: unknown field \"%s\" (a manifest has name, type, "
-						  "items, description, licence, source)",
-						  manifest_path, key);
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: unknown field \"%s\" (a manifest has name, type, "
+			        "items, description, licence, source)",
+			        manifest_path, key);
 			goto done;
 		}
 	}
@@ -217,17 +237,19 @@ static int read_suite(sluice_ctx *ctx, suite_in *out, const char *manifest_path)
 	    (error = want_string(ctx, m, "description", manifest_path, 0, 0)) < 0 ||
 	    (error = want_string(ctx, m, "licence", manifest_path, 0, 0)) < 0 ||
 	    (error = want_string(ctx, m, "source", manifest_path, 0, 0)) < 0 ||
-	    (error = check_name(ctx, json_string_value(json_object_get(m, "name")), manifest_path)) < 0)
+	    (error = check_name(ctx, json_string_value(json_object_get(m, "name")),
+	                        manifest_path)) < 0)
 		goto done;
 	snprintf(out->name, sizeof(out->name), "%s", json_string_value(json_object_get(m, "name")));
 	snprintf(out->type, sizeof(out->type), "%s", json_string_value(json_object_get(m, "type")));
 	for (size_t i = 0; i < sizeof(item_types) / sizeof(*item_types); i++)
 		known_type |= !strcmp(out->type, item_types[i]);
 	if (!known_type) {
-		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-					  "%s: field \"type\": unknown item type '%s' (multiple_choice, "
-					  "refusal, benign, text, trigger)",
-					  manifest_path, out->type);
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "%s: field \"type\": unknown item type '%s' (multiple_choice, "
+		        "refusal, benign, text, trigger)",
+		        manifest_path, out->type);
 		goto done;
 	}
 	items_rel = json_string_value(json_object_get(m, "items"));
@@ -235,11 +257,11 @@ static int read_suite(sluice_ctx *ctx, suite_in *out, const char *manifest_path)
 		snprintf(items_path, sizeof(items_path), "%s", items_rel);
 	} else {
 		const char *slash = strrchr(manifest_path, '/');
-		snprintf(items_path, sizeof(items_path), "%.*s%s", slash ? (int)(slash - manifest_path + 1) : 0,
-			 manifest_path, items_rel);
+		snprintf(items_path, sizeof(items_path), "%.*s%s",
+		         slash ? (int)(slash - manifest_path + 1) : 0, manifest_path, items_rel);
 	}
 	if ((error = sluice_io__read_file(ctx, &out->items, &out->items_len, items_path,
-					  SUITE_ITEMS_MAX)) < 0)
+	                                  SUITE_ITEMS_MAX)) < 0)
 		goto done;
 	if ((error = sluice_suite__check_items(ctx, &count, out->type, out->items, out->items_len,
 	                                       items_path)) < 0)
@@ -273,7 +295,8 @@ static int stored_manifest(sluice_repo *repo, json_t **out, const git_oid *suite
 		return sluice_ctx__giterror(repo->ctx, error, "cannot read the suites tree");
 	snprintf(path, sizeof(path), "%s/manifest.json", name);
 	if (git_tree_entry_bypath(&te, t, path) == 0) {
-		if ((error = sluice_repo__read_blob(repo, &buf, git_tree_entry_id(te), path)) == 0 &&
+		if ((error = sluice_repo__read_blob(repo, &buf, git_tree_entry_id(te), path)) ==
+		            0 &&
 		    (error = sluice_repo__parse_json(repo->ctx, out, buf.ptr, buf.len, path)) < 0)
 			error = SLUICE_ECORRUPT;
 	}
@@ -290,12 +313,12 @@ struct suite_add {
 };
 
 static int decide_suite_add(sluice_repo *repo, const sluice_jstate *st, void *arg,
-			    sluice_jchange *out)
+                            sluice_jchange *out)
 {
 	struct suite_add *sa = arg;
 	sluice_ctx *ctx = repo->ctx;
 	git_tree_update *ups = NULL;
-	char (*paths)[200] = NULL;
+	char(*paths)[200] = NULL;
 	git_treebuilder *tb = NULL;
 	git_tree *base = NULL;
 	git_oid empty;
@@ -317,16 +340,18 @@ static int decide_suite_add(sluice_repo *repo, const sluice_jstate *st, void *ar
 		char *text;
 		int is_new = 1;
 
-		if (st->has_suites && (error = stored_manifest(repo, &have, &st->suites, s->name)) < 0)
+		if (st->has_suites &&
+		    (error = stored_manifest(repo, &have, &st->suites, s->name)) < 0)
 			goto done;
 		if (have) {
 			const char *d = json_string_value(json_object_get(have, "digest"));
 			if (!d || strcmp(d, s->digest)) {
-				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-							  "suite %s is already pinned at digest %s; a pinned "
-							  "suite never changes: add these items (digest %s) "
-							  "under a new name",
-							  s->name, d ? d : "?", s->digest);
+				error = sluice_ctx__error(
+				        ctx, SLUICE_EINVALID,
+				        "suite %s is already pinned at digest %s; a pinned "
+				        "suite never changes: add these items (digest %s) "
+				        "under a new name",
+				        s->name, d ? d : "?", s->digest);
 				json_decref(have);
 				goto done;
 			}
@@ -334,13 +359,15 @@ static int decide_suite_add(sluice_repo *repo, const sluice_jstate *st, void *ar
 			is_new = 0;
 		}
 		json_array_append_new(sa->results,
-				      json_pack("{s:s,s:s,s:s,s:O,s:b}", "name", s->name, "type", s->type,
-						"digest", s->digest, "count",
-						json_object_get(s->manifest, "count"), "added", is_new));
+		                      json_pack("{s:s,s:s,s:s,s:O,s:b}", "name", s->name, "type",
+		                                s->type, "digest", s->digest, "count",
+		                                json_object_get(s->manifest, "count"), "added",
+		                                is_new));
 		if (!is_new)
 			continue;
 		text = json_dumps(s->manifest, JSON_INDENT(2) | JSON_SORT_KEYS);
-		if (!text || git_blob_create_from_buffer(&items, repo->git, s->items, s->items_len) < 0 ||
+		if (!text ||
+		    git_blob_create_from_buffer(&items, repo->git, s->items, s->items_len) < 0 ||
 		    git_blob_create_from_buffer(&man, repo->git, text, strlen(text)) < 0) {
 			free(text);
 			error = sluice_ctx__giterror(ctx, -1, "cannot store suite %s", s->name);
@@ -348,13 +375,15 @@ static int decide_suite_add(sluice_repo *repo, const sluice_jstate *st, void *ar
 		}
 		free(text);
 		snprintf(paths[nups], sizeof(paths[nups]), "%s/items.jsonl", s->name);
-		ups[nups] = (git_tree_update){GIT_TREE_UPDATE_UPSERT, items, GIT_FILEMODE_BLOB, paths[nups]};
+		ups[nups] = (git_tree_update){GIT_TREE_UPDATE_UPSERT, items, GIT_FILEMODE_BLOB,
+		                              paths[nups]};
 		nups++;
 		snprintf(paths[nups], sizeof(paths[nups]), "%s/manifest.json", s->name);
-		ups[nups] = (git_tree_update){GIT_TREE_UPDATE_UPSERT, man, GIT_FILEMODE_BLOB, paths[nups]};
+		ups[nups] = (git_tree_update){GIT_TREE_UPDATE_UPSERT, man, GIT_FILEMODE_BLOB,
+		                              paths[nups]};
 		nups++;
 		json_array_append_new(added, json_pack("{s:s,s:s,s:s}", "name", s->name, "type",
-						       s->type, "digest", s->digest));
+		                                       s->type, "digest", s->digest));
 	}
 	if (nups == 0) {
 		error = sluice_ctx__error(ctx, SLUICE_EEXISTS, "every suite is already pinned");
@@ -363,7 +392,7 @@ static int decide_suite_add(sluice_repo *repo, const sluice_jstate *st, void *ar
 	if (st->has_suites) {
 		error = git_tree_lookup(&base, repo->git, &st->suites);
 	} else if ((error = git_treebuilder_new(&tb, repo->git, NULL)) == 0 &&
-		   (error = git_treebuilder_write(&empty, tb)) == 0) {
+	           (error = git_treebuilder_write(&empty, tb)) == 0) {
 		error = git_tree_lookup(&base, repo->git, &empty);
 	}
 	if (error < 0 ||
@@ -383,7 +412,7 @@ done:
 }
 
 int sluice_suite_add(sluice_repo *repo, const char *const *manifests, size_t n, const char *key,
-		     char **report)
+                     char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
 	struct suite_add sa = {NULL, 0, NULL};
@@ -401,8 +430,9 @@ int sluice_suite_add(sluice_repo *repo, const char *const *manifests, size_t n, 
 		sa.n++;
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(sa.suites[j].name, sa.suites[i].name)) {
-				error = sluice_ctx__error(ctx, SLUICE_EINVALID, "suite %s is given twice",
-							  sa.suites[i].name);
+				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+				                          "suite %s is given twice",
+				                          sa.suites[i].name);
 				goto done;
 			}
 	}
@@ -460,10 +490,12 @@ static int each_suite(sluice_repo *repo, json_t *arr, const char *only, int with
 			if (git_tree_entry_bypath(&te, t, path) == 0 &&
 			    sluice_repo__read_blob(repo, &buf, git_tree_entry_id(te), path) == 0) {
 				while (off < buf.len && json_array_size(first) < 5) {
-					const unsigned char *nl = memchr(buf.ptr + off, '\n', buf.len - off);
+					const unsigned char *nl =
+					        memchr(buf.ptr + off, '\n', buf.len - off);
 					size_t end = nl ? (size_t)(nl - buf.ptr) : buf.len;
 					json_error_t jerr;
-					json_t *item = json_loadb((const char *)buf.ptr + off, end - off, 0, &jerr);
+					json_t *item = json_loadb((const char *)buf.ptr + off,
+					                          end - off, 0, &jerr);
 					if (item)
 						json_array_append_new(first, item);
 					off = end + 1;

@@ -13,6 +13,6 @@
  * Errors are SLUICE_EINVALID naming name, the line and the field.
  */
 int sluice_suite__check_items(sluice_ctx *ctx, size_t *count, const char *type,
-			      const unsigned char *items, size_t len, const char *name);
+                              const unsigned char *items, size_t len, const char *name);
 
 #endif

@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
 	static const char *const types[] = {"multiple_choice", "refusal", "benign", "text",
-					    "trigger"};
+	                                    "trigger"};
 	static int init;
 	sluice_ctx *ctx;
 	size_t count = 0;
@@ -25,10 +25,10 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	if (size < 1 || sluice_ctx_new(&ctx) < 0)
 		return 0;
 	error = sluice_suite__check_items(ctx, &count, types[data[0] % 5], data + 1, size - 1,
-					  "fuzz");
+	                                  "fuzz");
 	/* A refusal names what was wrong; an acceptance counted at least one item. */
-	if ((error == 0 && count == 0) || (error < 0 && (error != SLUICE_EINVALID ||
-							  !strstr(sluice_ctx_errmsg(ctx), "fuzz"))))
+	if ((error == 0 && count == 0) ||
+	    (error < 0 && (error != SLUICE_EINVALID || !strstr(sluice_ctx_errmsg(ctx), "fuzz"))))
 		abort();
 	sluice_ctx_free(ctx);
 	return 0;
