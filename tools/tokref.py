@@ -115,7 +115,7 @@ def split_pieces(s, pat, behavior, invert=False):
             prev_match = m
     else:
         raise Refused("behavior " + behavior)
-    return [s[a:b] for a, b in res if b > a]
+    return [(s[a:b], a) for a, b in res if b > a]
 
 
 def compile_pattern(p):
@@ -146,7 +146,8 @@ def normalize(n, s):
 
 
 def pre_tokenize(p, pieces):
-    """pieces: [(text, starts_at_original_offset_0)]."""
+    """pieces: [(text, starts_at_original_offset_0)]; a sub-piece keeps the
+    flag only when it starts at its parent's offset 0 (offsets_original)."""
     if p is None:
         return pieces
     t = p["type"]
@@ -160,16 +161,16 @@ def pre_tokenize(p, pieces):
             if p.get("add_prefix_space", True) and not s.startswith(" "):
                 s = " " + s
             subs = (split_pieces(s, ("re", regex.compile(GPT2_REGEX)), "Isolated")
-                    if p.get("use_regex", True) else [s])
-            for i, x in enumerate(subs):
+                    if p.get("use_regex", True) else [(s, 0)])
+            for x, a in subs:
                 mapped = "".join(BYTE_CHAR[b] for b in x.encode("utf-8"))
-                out.append((mapped, first and i == 0))
+                out.append((mapped, first and a == 0))
         return out
     if t == "Split":
         pat = compile_pattern(p["pattern"])
         for s, first in pieces:
-            for i, x in enumerate(split_pieces(s, pat, p["behavior"], p.get("invert", False))):
-                out.append((x, first and i == 0))
+            for x, a in split_pieces(s, pat, p["behavior"], p.get("invert", False)):
+                out.append((x, first and a == 0))
         return out
     if t == "Metaspace":
         rep = p["replacement"]
@@ -185,9 +186,9 @@ def pre_tokenize(p, pieces):
             if p.get("split", True):
                 subs = split_pieces(s, ("str", rep), "MergedWithNext")
             else:
-                subs = [s] if s else []
-            for i, x in enumerate(subs):
-                out.append((x, first and i == 0))
+                subs = [(s, 0)] if s else []
+            for x, a in subs:
+                out.append((x, first and a == 0))
         return out
     raise Refused("pre_tokenizer " + t)
 
