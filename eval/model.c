@@ -85,7 +85,7 @@ struct sluice_model {
 	layer *layers;
 	size_t nadapters;
 	unsigned max_r;
-	float *tile; /* TILE_FLOATS, for 16-bit weights; NULL when all are direct */
+	float *tile;     /* TILE_FLOATS, for 16-bit weights; NULL when all are direct */
 	float *inv_freq; /* [head_dim/2] */
 };
 
@@ -190,8 +190,8 @@ static int cfg_num(sluice_ctx *ctx, double *out, json_t *obj, const char *field,
 		return 0;
 	}
 	if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) <= 0)
-		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-		                         "%s: %s must be a positive number", path, field);
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: %s must be a positive number",
+		                         path, field);
 	*out = json_number_value(v);
 	return 0;
 }
@@ -218,14 +218,12 @@ static int cfg_bool(sluice_ctx *ctx, int *out, json_t *cfg, const char *field, c
  */
 static int parse_rope(sluice_ctx *ctx, sluice_model_config *c, json_t *cfg, const char *path)
 {
-	static const char *const known[] = {"rope_type",
-	                                    "type",
-	                                    "factor",
-	                                    "low_freq_factor",
-	                                    "high_freq_factor",
-	                                    "original_max_position_embeddings",
+	static const char *const known[] = {"rope_type",        "type",
+	                                    "factor",           "low_freq_factor",
+	                                    "high_freq_factor", "original_max_position_embeddings",
 	                                    "rope_theta"};
-	json_t *rs = json_object_get(cfg, "rope_scaling"), *rp = json_object_get(cfg, "rope_parameters");
+	json_t *rs = json_object_get(cfg, "rope_scaling"),
+	       *rp = json_object_get(cfg, "rope_parameters");
 	const char *field = "rope_scaling", *type = NULL, *key;
 	json_t *v, *t1, *t2;
 	int error;
@@ -264,7 +262,8 @@ static int parse_rope(sluice_ctx *ctx, sluice_model_config *c, json_t *cfg, cons
 		                         path, field);
 	if (t1 && t2 && strcmp(json_string_value(t1), json_string_value(t2)))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-		                         "%s: %s.rope_type and %s.type disagree", path, field, field);
+		                         "%s: %s.rope_type and %s.type disagree", path, field,
+		                         field);
 	type = t1 ? json_string_value(t1) : t2 ? json_string_value(t2) : NULL;
 	if (!type)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: %s.rope_type is missing", path,
@@ -290,14 +289,14 @@ static int parse_rope(sluice_ctx *ctx, sluice_model_config *c, json_t *cfg, cons
 		return sluice_ctx__wrap(ctx, error, "in %s", field);
 	if (c->rope_high <= c->rope_low)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-		                         "%s: %s.high_freq_factor must exceed low_freq_factor", path,
-		                         field);
+		                         "%s: %s.high_freq_factor must exceed low_freq_factor",
+		                         path, field);
 	c->rope_llama3 = 1;
 	return 0;
 }
 
-static int parse_config(sluice_ctx *ctx, sluice_model_config *c, const char *text, size_t len,
-                        const char *path)
+int sluice_model__parse_config(sluice_ctx *ctx, sluice_model_config *c, const char *text,
+                               size_t len, const char *path)
 {
 	json_error_t jerr;
 	json_t *cfg = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr), *v;
@@ -321,12 +320,12 @@ static int parse_config(sluice_ctx *ctx, sluice_model_config *c, const char *tex
 		goto done;
 	}
 	v = json_object_get(cfg, "hidden_act");
-	if (v && !json_is_null(v) &&
-	    (!json_is_string(v) || strcmp(json_string_value(v), "silu"))) {
+	if (v && !json_is_null(v) && (!json_is_string(v) || strcmp(json_string_value(v), "silu"))) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                          "%s: hidden_act %s%s%s is not implemented (only silu)",
 		                          path, json_is_string(v) ? "\"" : "",
-		                          json_is_string(v) ? json_string_value(v) : "(not a string)",
+		                          json_is_string(v) ? json_string_value(v)
+		                                            : "(not a string)",
 		                          json_is_string(v) ? "\"" : "");
 		goto done;
 	}
@@ -362,10 +361,10 @@ static int parse_config(sluice_ctx *ctx, sluice_model_config *c, const char *tex
 	    (error = cfg_bool(ctx, &c->tied, cfg, "tie_word_embeddings", path)) < 0)
 		goto done;
 	if (c->heads % c->kv_heads) {
-		error = sluice_ctx__error(
-		        ctx, SLUICE_EINVALID,
-		        "%s: num_attention_heads (%u) is not a multiple of num_key_value_heads (%u)",
-		        path, c->heads, c->kv_heads);
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "%s: num_attention_heads (%u) is not a multiple of "
+		                          "num_key_value_heads (%u)",
+		                          path, c->heads, c->kv_heads);
 		goto done;
 	}
 	if ((error = cfg_uint(ctx, &c->head_dim, cfg, "head_dim",
@@ -380,6 +379,8 @@ static int parse_config(sluice_ctx *ctx, sluice_model_config *c, const char *tex
 	}
 	error = parse_rope(ctx, c, cfg, path);
 done:
+	if (error < 0)
+		memset(c, 0, sizeof(*c));
 	json_decref(cfg);
 	return error;
 }
@@ -495,7 +496,8 @@ static int map_indexed(sluice_ctx *ctx, sluice_model *m, const char *dir, const 
 		if (i < m->nshards)
 			continue;
 		{
-			shard *grown = sluice__realloc(ctx, m->shards, (m->nshards + 1) * sizeof(shard));
+			shard *grown =
+			        sluice__realloc(ctx, m->shards, (m->nshards + 1) * sizeof(shard));
 			if (!grown) {
 				error = SLUICE_ENOMEM;
 				goto done;
@@ -518,11 +520,21 @@ done:
 	return error;
 }
 
-enum { SLOT_IN_NORM, SLOT_Q, SLOT_K, SLOT_V, SLOT_O, SLOT_POST_NORM, SLOT_GATE, SLOT_UP, SLOT_DOWN };
+enum {
+	SLOT_IN_NORM,
+	SLOT_Q,
+	SLOT_K,
+	SLOT_V,
+	SLOT_O,
+	SLOT_POST_NORM,
+	SLOT_GATE,
+	SLOT_UP,
+	SLOT_DOWN
+};
 static const char *const layer_suffix[] = {
-        "input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
+        "input_layernorm.weight",  "self_attn.q_proj.weight", "self_attn.k_proj.weight",
         "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
-        "mlp.gate_proj.weight",   "mlp.up_proj.weight",      "mlp.down_proj.weight"};
+        "mlp.gate_proj.weight",    "mlp.up_proj.weight",      "mlp.down_proj.weight"};
 #define NSLOTS 9
 
 static weight *layer_slot(layer *l, int slot)
@@ -553,9 +565,10 @@ static weight *layer_slot(layer *l, int slot)
 static void slot_shape(const sluice_model_config *c, int slot, size_t *rows, size_t *cols)
 {
 	size_t qd = (size_t)c->heads * c->head_dim, kvd = (size_t)c->kv_heads * c->head_dim;
-	size_t sh[NSLOTS][2] = {{c->hidden, 0},     {qd, c->hidden}, {kvd, c->hidden},
-	                        {kvd, c->hidden},   {c->hidden, qd}, {c->hidden, 0},
-	                        {c->inter, c->hidden}, {c->inter, c->hidden}, {c->hidden, c->inter}};
+	size_t sh[NSLOTS][2] = {
+	        {c->hidden, 0},        {qd, c->hidden},       {kvd, c->hidden},
+	        {kvd, c->hidden},      {c->hidden, qd},       {c->hidden, 0},
+	        {c->inter, c->hidden}, {c->inter, c->hidden}, {c->hidden, c->inter}};
 
 	*rows = sh[slot][0];
 	*cols = sh[slot][1];
@@ -631,7 +644,8 @@ static int bind_tensor(sluice_ctx *ctx, sluice_model *m, const shard *s, const s
 	if (t->dtype != SLUICE_DT_F32 && t->dtype != SLUICE_DT_BF16 && t->dtype != SLUICE_DT_F16)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "%s: tensor %s has dtype %s (F32, BF16 or F16 expected)",
-		                         s->path, t->name, sluice_safetensors__dtype_name(t->dtype));
+		                         s->path, t->name,
+		                         sluice_safetensors__dtype_name(t->dtype));
 	if (t->ndim != (cols ? 2u : 1u) || t->shape[0] != rows || (cols && t->shape[1] != cols))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "%s: tensor %s has shape [%llu%s%llu], the config implies "
@@ -678,10 +692,11 @@ static int bind_all(sluice_ctx *ctx, sluice_model *m, const char *dir, json_t *w
 			if (wmap) {
 				const char *f = json_string_value(json_object_get(wmap, t->name));
 				if (!f || strcmp(f, strrchr(s->path, '/') + 1))
-					return sluice_ctx__error(ctx, SLUICE_EINVALID,
-					                         "%s: tensor %s is not mapped to this "
-					                         "file by the index",
-					                         s->path, t->name);
+					return sluice_ctx__error(
+					        ctx, SLUICE_EINVALID,
+					        "%s: tensor %s is not mapped to this "
+					        "file by the index",
+					        s->path, t->name);
 			}
 			if ((error = bind_tensor(ctx, m, s, t)) < 0)
 				return error;
@@ -775,7 +790,7 @@ int sluice_model__open(sluice_ctx *ctx, sluice_model **out, const char *dir)
 		return SLUICE_ENOMEM;
 	if ((error = join(ctx, &path, dir, "config.json")) < 0 ||
 	    (error = sluice_io__read_file(ctx, &text, &len, path, CONFIG_MAX)) < 0 ||
-	    (error = parse_config(ctx, &m->cfg, (const char *)text, len, path)) < 0 ||
+	    (error = sluice_model__parse_config(ctx, &m->cfg, (const char *)text, len, path)) < 0 ||
 	    (error = alloc_model(ctx, m)) < 0)
 		goto done;
 	free(path);
@@ -833,10 +848,9 @@ static void lora_dispose(lora *l)
 
 static linear *module_linear(sluice_model *m, const char *module)
 {
-	static const char *const names[] = {"self_attn.q_proj", "self_attn.k_proj",
-	                                    "self_attn.v_proj", "self_attn.o_proj",
-	                                    "mlp.gate_proj",    "mlp.up_proj",
-	                                    "mlp.down_proj"};
+	static const char *const names[] = {
+	        "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+	        "mlp.gate_proj",    "mlp.up_proj",      "mlp.down_proj"};
 	char *end;
 	unsigned long l;
 
@@ -870,7 +884,8 @@ static int read_tensor(sluice_ctx *ctx, float **out, int fd, const sluice_st_hea
 
 	*out = NULL;
 	if (!t)
-		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: tensor %s is missing", path, name);
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: tensor %s is missing", path,
+		                         name);
 	if (t->dtype != SLUICE_DT_F32 && t->dtype != SLUICE_DT_BF16 && t->dtype != SLUICE_DT_F16)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "%s: tensor %s has dtype %s (F32, BF16 or F16 expected)",
@@ -878,8 +893,9 @@ static int read_tensor(sluice_ctx *ctx, float **out, int fd, const sluice_st_hea
 	n = (size_t)(t->end - t->begin) / esize(t->dtype);
 	/* sluice_peft__load checked the shapes; this guards the reads below */
 	if (n != count)
-		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: tensor %s has %zu elements, %llu expected",
-		                         path, name, n, (unsigned long long)count);
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "%s: tensor %s has %zu elements, %llu expected", path,
+		                         name, n, (unsigned long long)count);
 	if (!(raw = sluice__malloc(ctx, (size_t)(t->end - t->begin) + 1)) ||
 	    !(*out = sluice__malloc(ctx, n * sizeof(float) + 1))) {
 		error = SLUICE_ENOMEM;
@@ -903,8 +919,7 @@ typedef struct {
 	lora l;
 } pending;
 
-int sluice_model__add_adapter(sluice_ctx *ctx, sluice_model *m, const char *dir,
-                              double stack_scale)
+int sluice_model__add_adapter(sluice_ctx *ctx, sluice_model *m, const char *dir, double stack_scale)
 {
 	sluice_peft_adapter peft = {0};
 	sluice_st_header ah = {0};
@@ -1025,8 +1040,8 @@ static void linear_fwd(sluice_model *m, const linear *L, const float *X, size_t 
 	const int N = (int)n, out = (int)w->rows, in = (int)w->cols;
 
 	if (w->f32) {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, X, in, w->f32,
-		            in, 0.0f, Y, out);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, X, in,
+		            w->f32, in, 0.0f, Y, out);
 	} else {
 		size_t band = TILE_FLOATS / w->cols;
 		for (size_t r0 = 0; r0 < w->rows; r0 += band) {
@@ -1041,8 +1056,8 @@ static void linear_fwd(sluice_model *m, const linear *L, const float *X, size_t 
 		const lora *a = &L->loras[i];
 		const int r = (int)a->r;
 		/* X[n][in] . A[r][in]^T -> tmp[n][r]; tmp . B[out][r]^T * s -> += Y */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, r, in, 1.0f, X, in, a->a, in,
-		            0.0f, tmp, r);
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, r, in, 1.0f, X, in, a->a,
+		            in, 0.0f, tmp, r);
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, r, a->scale, tmp, r,
 		            a->b, r, 1.0f, Y, out);
 	}
@@ -1150,8 +1165,8 @@ int sluice_model__forward(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, 
 	const sluice_model_config *c = &m->cfg;
 	const size_t H = c->hidden, INTER = c->inter, QD = (size_t)c->heads * c->head_dim,
 	             KVD = (size_t)c->kv_heads * c->head_dim, half = c->head_dim / 2;
-	size_t per[B_COUNT] = {H, H, QD, KVD, KVD, QD, INTER, INTER, n, m->max_r ? m->max_r : 1, half,
-	                       half};
+	size_t per[B_COUNT] = {
+	        H, H, QD, KVD, KVD, QD, INTER, INTER, n, m->max_r ? m->max_r : 1, half, half};
 	size_t off[B_COUNT], total = 0;
 	float *buf = NULL, *b[B_COUNT];
 
@@ -1160,10 +1175,11 @@ int sluice_model__forward(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, 
 		                         "forward: sequence length %zu out of range", n);
 	for (size_t t = 0; t < n; t++)
 		if (ids[t] < 0 || (uint32_t)ids[t] >= c->vocab)
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-			                         "forward: token %zu is %ld, outside the vocabulary "
-			                         "[0, %u)",
-			                         t, (long)ids[t], c->vocab);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "forward: token %zu is %ld, outside the vocabulary "
+			        "[0, %u)",
+			        t, (long)ids[t], c->vocab);
 	for (int i = 0; i < B_COUNT; i++) {
 		size_t sz;
 		off[i] = total;

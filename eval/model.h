@@ -28,22 +28,31 @@ typedef struct sluice_model sluice_model;
 
 /* The hyperparameters read from config.json (after defaults). */
 typedef struct {
-	unsigned hidden;     /* hidden_size */
-	unsigned inter;      /* intermediate_size */
-	unsigned layers;     /* num_hidden_layers */
-	unsigned heads;      /* num_attention_heads */
-	unsigned kv_heads;   /* num_key_value_heads (default: heads) */
-	unsigned head_dim;   /* head_dim (default: hidden / heads) */
-	unsigned vocab;      /* vocab_size */
-	double rms_eps;      /* rms_norm_eps (default 1e-6, as LlamaConfig) */
-	double rope_theta;   /* rope_theta (default 10000) */
-	int tied;            /* tie_word_embeddings (default false) */
-	int rope_llama3;     /* rope_scaling {"rope_type": "llama3", ...} */
-	double rope_factor;  /* llama3: factor */
-	double rope_low;     /* llama3: low_freq_factor */
-	double rope_high;    /* llama3: high_freq_factor */
-	double rope_orig;    /* llama3: original_max_position_embeddings */
+	unsigned hidden;    /* hidden_size */
+	unsigned inter;     /* intermediate_size */
+	unsigned layers;    /* num_hidden_layers */
+	unsigned heads;     /* num_attention_heads */
+	unsigned kv_heads;  /* num_key_value_heads (default: heads) */
+	unsigned head_dim;  /* head_dim (default: hidden / heads) */
+	unsigned vocab;     /* vocab_size */
+	double rms_eps;     /* rms_norm_eps (default 1e-6, as LlamaConfig) */
+	double rope_theta;  /* rope_theta (default 10000) */
+	int tied;           /* tie_word_embeddings (default false) */
+	int rope_llama3;    /* rope_scaling {"rope_type": "llama3", ...} */
+	double rope_factor; /* llama3: factor */
+	double rope_low;    /* llama3: low_freq_factor */
+	double rope_high;   /* llama3: high_freq_factor */
+	double rope_orig;   /* llama3: original_max_position_embeddings */
 } sluice_model_config;
+
+/*
+ * Parse config.json text (len bytes, need not be NUL-terminated) into *out,
+ * with the defaults and refusals described at sluice_model__open; path
+ * names the file in messages. Returns 0 or SLUICE_EINVALID; on failure *out
+ * is zeroed. What sluice_model__open uses, and what the fuzz target drives.
+ */
+int sluice_model__parse_config(sluice_ctx *ctx, sluice_model_config *out, const char *text,
+                               size_t len, const char *path);
 
 /*
  * Open the model in dir: dir/config.json, then dir/model.safetensors or the

@@ -122,9 +122,10 @@ static void derive_tied(const char *dir)
 	for (size_t i = 0; i < h.ntensors; i++) {
 		const sluice_st_tensor *t = &h.tensors[i];
 		size_t bytes = (size_t)(t->end - t->begin);
-		json_t *shape = json_array();
+		json_t *shape;
 		if (!strcmp(t->name, "lm_head.weight"))
 			continue;
+		shape = json_array();
 		assert_int_equal(t->dtype, SLUICE_DT_F32);
 		for (unsigned d = 0; d < t->ndim; d++)
 			json_array_append_new(shape, json_integer((json_int_t)t->shape[d]));
@@ -445,7 +446,8 @@ static void variant(char *dir, size_t len, const char *tag)
 	char cmd[20000];
 
 	snprintf(dir, len, "%s/%s", F.tmp, tag);
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s' && cp '%s/config.json' '%s/' && ln -sf "
+	snprintf(cmd, sizeof(cmd),
+	         "mkdir -p '%s' && cp '%s/config.json' '%s/' && ln -sf "
 	         "'%s/model.safetensors' '%s/model.safetensors'",
 	         dir, F.base, dir, F.base, dir);
 	tu_sh_ok(NULL, "%s", cmd);
@@ -581,8 +583,8 @@ static void test_model__refused_adapter_leaves_stack(void **state)
 
 	(void)state;
 	snprintf(adir, sizeof(adir), "%s/dora", F.tmp);
-	tu_sh_ok(NULL, "'%s' lora '%s' --base '%s' --targets q_proj,down_proj", SLUICE_SYNTH,
-	         adir, F.base);
+	tu_sh_ok(NULL, "'%s' lora '%s' --base '%s' --targets q_proj,down_proj", SLUICE_SYNTH, adir,
+	         F.base);
 	snprintf(path, sizeof(path), "%s/adapter_config.json", adir);
 	over = json_pack("{s:b}", "use_dora", 1);
 	apply_overrides(path, over);
