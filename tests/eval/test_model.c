@@ -610,6 +610,192 @@ static void test_model__refused_adapter_leaves_stack(void **state)
 	free(b);
 }
 
+/* Write an F32 safetensors file of n tensors (names, shapes, data); cols 0 means 1-D. */
+static void write_st(const char *path, size_t n, const char *const *names,
+                     const uint64_t (*shapes)[2], const float *const *data)
+{
+	json_t *hdr = json_object();
+	sluice_buf out = {0};
+	unsigned char len8[8];
+	size_t off = 0, tlen, padded;
+	char *text;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t bytes = (size_t)(shapes[i][0] * (shapes[i][1] ? shapes[i][1] : 1) * 4);
+		json_t *shape = json_pack("[I]", (json_int_t)shapes[i][0]);
+		if (shapes[i][1])
+			json_array_append_new(shape, json_integer((json_int_t)shapes[i][1]));
+		json_object_set_new(hdr, names[i],
+		                    json_pack("{s:s,s:o,s:[I,I]}", "dtype", "F32", "shape", shape,
+		                              "data_offsets", (json_int_t)off,
+		                              (json_int_t)(off + bytes)));
+		off += bytes;
+	}
+	text = json_dumps(hdr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	tlen = strlen(text);
+	padded = (tlen + 7) & ~(size_t)7;
+	sluice__st64(len8, padded);
+	assert_int_equal(sluice_buf__put(F.ctx, &out, len8, 8), 0);
+	assert_int_equal(sluice_buf__put(F.ctx, &out, text, tlen), 0);
+	assert_int_equal(sluice_buf__put(F.ctx, &out, "        ", padded - tlen), 0);
+	for (size_t i = 0; i < n; i++) {
+		for (uint64_t k = 0; k < shapes[i][0] * (shapes[i][1] ? shapes[i][1] : 1); k++) {
+			unsigned char le[4];
+			uint32_t u;
+			memcpy(&u, &data[i][k], 4);
+			sluice__st32(le, u);
+			assert_int_equal(sluice_buf__put(F.ctx, &out, le, 4), 0);
+		}
+	}
+	tu_write(path, out.ptr, out.len);
+	sluice_buf__dispose(&out);
+	free(text);
+	json_decref(hdr);
+}
+
+static float small_random(uint32_t *state)
+{
+	*state = *state * 1664525u + 1013904223u;
+	return ((float)(*state >> 8) / 16777216.0f - 0.5f) * 0.2f;
+}
+
+/*
+ * Embedding and lm_head adapters have no PyTorch case; they are checked
+ * against the same model with the update merged into its weights:
+ * embed' = E + s.(B_e.A_e)^T, lm_head' = W + s.B_l.A_l.
+ */
+static void test_model__embedding_and_head_adapters_match_merged(void **state)
+{
+	enum { V = 256, H = 64, R = 2 };
+	const float s = 2.0f * 0.75f; /* alpha/r = 4/2, stack scale 0.75 */
+	static float ae[R * V], be[H * R], al[R * H], bl[V * R];
+	char adir[4096], mdir[4096], path[8192];
+	unsigned char *raw;
+	size_t len, count = F.ntokens * V;
+	sluice_st_header h;
+	sluice_model *m = NULL, *merged = NULL;
+	float *a = malloc(count * sizeof(float)), *b = malloc(count * sizeof(float));
+	float *emb = malloc((size_t)V * H * sizeof(float)),
+	      *head = malloc((size_t)V * H * sizeof(float));
+	uint32_t rng = 7;
+	const char *anames[] = {"base_model.model.model.embed_tokens.lora_embedding_A",
+	                        "base_model.model.model.embed_tokens.lora_embedding_B",
+	                        "base_model.model.lm_head.lora_A.weight",
+	                        "base_model.model.lm_head.lora_B.weight"};
+	const uint64_t ashapes[4][2] = {{R, V}, {H, R}, {R, H}, {V, R}};
+	const float *adata[4] = {ae, be, al, bl};
+	const char *mnames[2] = {"model.embed_tokens.weight", "lm_head.weight"};
+	const uint64_t mshapes[2][2] = {{V, H}, {V, H}};
+	const float *mdata[2] = {emb, head};
+	const char *cfg =
+	        "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 4, "
+	        "\"target_modules\": [\"embed_tokens\", \"lm_head\"], \"bias\": \"none\"}";
+
+	(void)state;
+	for (size_t i = 0; i < R * V; i++)
+		ae[i] = small_random(&rng), bl[i] = small_random(&rng);
+	for (size_t i = 0; i < H * R; i++)
+		be[i] = small_random(&rng), al[i] = small_random(&rng);
+	snprintf(adir, sizeof(adir), "%s/embhead", F.tmp);
+	snprintf(path, sizeof(path), "%s/adapter_config.json", adir);
+	tu_write(path, cfg, strlen(cfg));
+	snprintf(path, sizeof(path), "%s/adapter_model.safetensors", adir);
+	write_st(path, 4, anames, ashapes, adata);
+
+	/* the merged model: base tensors with embed and lm_head replaced */
+	snprintf(path, sizeof(path), "%s/model.safetensors", F.base);
+	assert_non_null(raw = tu_read(path, &len));
+	assert_int_equal(sluice_safetensors__parse(F.ctx, &h, raw, len, len, path), 0);
+	{
+		const sluice_st_tensor *te = sluice_safetensors__find(&h, mnames[0]);
+		const sluice_st_tensor *tl = sluice_safetensors__find(&h, mnames[1]);
+		assert_non_null(te);
+		assert_non_null(tl);
+		for (size_t i = 0; i < (size_t)V * H; i++) {
+			uint32_t u = sluice__le32(raw + h.data_start + te->begin + 4 * i);
+			memcpy(&emb[i], &u, 4);
+			u = sluice__le32(raw + h.data_start + tl->begin + 4 * i);
+			memcpy(&head[i], &u, 4);
+		}
+	}
+	for (size_t v = 0; v < V; v++) {
+		for (size_t d = 0; d < H; d++) {
+			float de = 0, dl = 0;
+			for (size_t j = 0; j < R; j++) {
+				de += be[d * R + j] * ae[j * V + v];
+				dl += bl[v * R + j] * al[j * H + d];
+			}
+			emb[v * H + d] += s * de;
+			head[v * H + d] += s * dl;
+		}
+	}
+	/* a second file holding the two replacements, the rest linked by the index */
+	snprintf(mdir, sizeof(mdir), "%s/merged", F.tmp);
+	snprintf(path, sizeof(path), "%s/b.safetensors", mdir);
+	write_st(path, 2, mnames, mshapes, mdata);
+	{
+		json_t *wm = json_object(), *idx;
+		const char *names[64] = {0};
+		uint64_t shapes[64][2];
+		const float *data[64] = {0};
+		float *bufs[64];
+		size_t k = 0;
+		for (size_t i = 0; i < h.ntensors; i++) {
+			const sluice_st_tensor *t = &h.tensors[i];
+			if (!strcmp(t->name, mnames[0]) || !strcmp(t->name, mnames[1])) {
+				json_object_set_new(wm, t->name, json_string("b.safetensors"));
+				continue;
+			}
+			assert_true(k < 64);
+			json_object_set_new(wm, t->name, json_string("a.safetensors"));
+			names[k] = t->name;
+			shapes[k][0] = t->shape[0];
+			shapes[k][1] = t->ndim > 1 ? t->shape[1] : 0;
+			bufs[k] = malloc((size_t)(t->end - t->begin));
+			for (size_t e = 0; e < (size_t)(t->end - t->begin) / 4; e++) {
+				uint32_t u = sluice__le32(raw + h.data_start + t->begin + 4 * e);
+				memcpy(&bufs[k][e], &u, 4);
+			}
+			data[k] = bufs[k];
+			k++;
+		}
+		snprintf(path, sizeof(path), "%s/a.safetensors", mdir);
+		write_st(path, k, names, (const uint64_t(*)[2])shapes, data);
+		for (size_t i = 0; i < k; i++)
+			free(bufs[i]);
+		idx = json_pack("{s:{},s:o}", "metadata", "weight_map", wm);
+		snprintf(path, sizeof(path), "%s/model.safetensors.index.json", mdir);
+		assert_int_equal(json_dump_file(idx, path, 0), 0);
+		json_decref(idx);
+	}
+	tu_sh_ok(NULL, "cp '%s/config.json' '%s/'", F.base, mdir);
+	sluice_safetensors__dispose(&h);
+	free(raw);
+
+	assert_int_equal(sluice_model__open(F.ctx, &m, F.base), 0);
+	if (sluice_model__add_adapter(F.ctx, m, adir, 0.75) < 0)
+		fail_msg("%s", sluice_ctx_errmsg(F.ctx));
+	if (sluice_model__open(F.ctx, &merged, mdir) < 0)
+		fail_msg("%s", sluice_ctx_errmsg(F.ctx));
+	assert_int_equal(sluice_model__forward(F.ctx, m, F.tokens, F.ntokens, a), 0);
+	assert_int_equal(sluice_model__forward(F.ctx, merged, F.tokens, F.ntokens, b), 0);
+	print_message("embed+lm_head adapter vs merged: %.3g\n", max_abs_diff(a, b, count));
+	assert_true(max_abs_diff(a, b, count) <= 1e-5);
+	sluice_model__free(merged);
+	merged = NULL;
+	/* and the adapter changed something */
+	assert_int_equal(sluice_model__open(F.ctx, &merged, F.base), 0);
+	assert_int_equal(sluice_model__forward(F.ctx, merged, F.tokens, F.ntokens, b), 0);
+	print_message("embed+lm_head adapter moves logits by %.3g\n", max_abs_diff(a, b, count));
+	assert_true(max_abs_diff(a, b, count) > 1e-2);
+	sluice_model__free(merged);
+	sluice_model__free(m);
+	free(emb);
+	free(head);
+	free(a);
+	free(b);
+}
+
 /* ---- the rest ----------------------------------------------------------- */
 
 static void test_model__identity_names_backend(void **state)
@@ -710,6 +896,7 @@ int main(void)
 	        cmocka_unit_test(test_model__refuses_weights_that_do_not_fit),
 	        cmocka_unit_test(test_model__refuses_bad_tokens),
 	        cmocka_unit_test(test_model__refused_adapter_leaves_stack),
+	        cmocka_unit_test(test_model__embedding_and_head_adapters_match_merged),
 	        cmocka_unit_test(test_model__identity_names_backend),
 	        cmocka_unit_test(test_model__log_softmax_normalises),
 	        cmocka_unit_test(test_model__allocation_failures_are_clean),
