@@ -1,0 +1,121 @@
+/*
+ * eval/model.h - the built-in CPU evaluator's model: a Hugging Face
+ * llama-family checkpoint (config.json + safetensors) with a stack of PEFT
+ * LoRA adapters applied on the fly, scored through OpenBLAS sgemm.
+ *
+ * Semantics follow transformers' LlamaForCausalLM (see docs/evaluator.md):
+ * RMSNorm in f32 (x * rsqrt(mean(x^2) + eps) * w), rotate-half RoPE with
+ * rope_theta and optional llama3 frequency scaling, grouped-query attention
+ * by repeating KV heads, causal softmax scaled by 1/sqrt(head_dim), SwiGLU
+ * MLP down(silu(gate(x)) * up(x)), final norm, lm_head or tied embeddings.
+ * Every linear layer computes y = x.W^T + sum_i s_i.(x.A_i^T).B_i^T; the
+ * adapters are never merged into W.
+ *
+ * Weights: F32 tensors are used in place from the memory map (when 4-byte
+ * aligned); BF16 and F16 rows are converted to f32 one tile at a time into
+ * a scratch buffer, so no full f32 copy of a weight ever exists. Adapter
+ * tensors are small and are held as f32 copies.
+ *
+ * A model is not thread-safe (forward uses the model's scratch buffers);
+ * OpenBLAS parallelises each product internally.
+ */
+#ifndef SLUICE_EVAL_MODEL_H
+#define SLUICE_EVAL_MODEL_H
+
+#include "internal.h"
+
+typedef struct sluice_model sluice_model;
+
+/* The hyperparameters read from config.json (after defaults). */
+typedef struct {
+	unsigned hidden;    /* hidden_size */
+	unsigned inter;     /* intermediate_size */
+	unsigned layers;    /* num_hidden_layers */
+	unsigned heads;     /* num_attention_heads */
+	unsigned kv_heads;  /* num_key_value_heads (default: heads) */
+	unsigned head_dim;  /* head_dim (default: hidden / heads) */
+	unsigned vocab;     /* vocab_size */
+	double rms_eps;     /* rms_norm_eps (default 1e-6, as LlamaConfig) */
+	double rope_theta;  /* rope_theta (default 10000) */
+	int tied;           /* tie_word_embeddings (default false) */
+	int rope_llama3;    /* rope_scaling {"rope_type": "llama3", ...} */
+	double rope_factor; /* llama3: factor */
+	double rope_low;    /* llama3: low_freq_factor */
+	double rope_high;   /* llama3: high_freq_factor */
+	double rope_orig;   /* llama3: original_max_position_embeddings */
+} sluice_model_config;
+
+/*
+ * Parse config.json text (len bytes, need not be NUL-terminated) into *out,
+ * with the defaults and refusals described at sluice_model__open; path
+ * names the file in messages. Returns 0 or SLUICE_EINVALID; on failure *out
+ * is zeroed. What sluice_model__open uses, and what the fuzz target drives.
+ */
+int sluice_model__parse_config(sluice_ctx *ctx, sluice_model_config *out, const char *text,
+                               size_t len, const char *path);
+
+/*
+ * Open the model in dir: dir/config.json, then dir/model.safetensors or the
+ * shards named by dir/model.safetensors.index.json, memory-mapped. Every
+ * tensor the architecture needs must be present once with the shape the
+ * config implies and dtype F32, BF16 or F16; an unexpected tensor (a bias,
+ * lm_head.weight beside tie_word_embeddings) is refused, except
+ * "*.rotary_emb.inv_freq", which is recomputed as transformers does.
+ * Refused with SLUICE_EINVALID and a message naming the field: a
+ * model_type other than "llama", hidden_act other than "silu",
+ * attention_bias or mlp_bias true, a rope_scaling type other than null,
+ * "default" or "llama3", quantization_config, missing or out-of-range
+ * sizes, heads not dividing into kv_heads. SLUICE_ENOTFOUND when no
+ * config.json or weights file exists, SLUICE_EIO, SLUICE_ENOMEM. On success
+ * *out is a new model; free it with sluice_model__free.
+ */
+int sluice_model__open(sluice_ctx *ctx, sluice_model **out, const char *dir);
+
+/*
+ * Push a PEFT LoRA adapter (dir/adapter_config.json and
+ * dir/adapter_model.safetensors) onto the model's stack. The adapter is
+ * checked by sluice_peft__load against the model's headers; each module's
+ * scale (alpha/r or alpha/sqrt(r)) is multiplied by stack_scale. Adapted
+ * modules may be any of the linear projections, lm_head (when not tied) and
+ * embed_tokens (lora_embedding_A/B). Adapter tensors may be F32, BF16 or
+ * F16. Returns 0, SLUICE_EINVALID (message from the PEFT check, or a
+ * non-finite stack_scale), SLUICE_ENOTFOUND, SLUICE_EIO, SLUICE_ENOMEM. On
+ * failure the stack is unchanged.
+ */
+int sluice_model__add_adapter(sluice_ctx *ctx, sluice_model *m, const char *dir,
+                              double stack_scale);
+
+/*
+ * Causal logits for a whole sequence in one scoring pass: logits[n][vocab]
+ * where row t is the next-token distribution after ids[0..t]. n >= 1.
+ * Returns 0, SLUICE_EINVALID (an id outside [0, vocab), n == 0),
+ * SLUICE_ENOMEM.
+ */
+int sluice_model__forward(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
+                          float *logits);
+
+/* The configuration in effect. Borrowed: valid until sluice_model__free. */
+const sluice_model_config *sluice_model__config(const sluice_model *m);
+
+/* Number of adapters on the stack. */
+size_t sluice_model__nadapters(const sluice_model *m);
+
+/*
+ * The backend's identity, for reports: "builtin-cpu; openblas 0.3.21
+ * <core>; threads N; sluice 0.1.0" where core is OpenBLAS's detected core
+ * (openblas_get_corename) and N its thread count. Writes at most len bytes
+ * (NUL included); returns the length the full string needs, as snprintf.
+ */
+size_t sluice_model__identity(const sluice_model *m, char *buf, size_t len);
+
+/*
+ * In place: row[i] = row[i] - logsumexp(row), accumulated in double.
+ * For scoring: the log-probability of token k after position t is
+ * logits[t][k] after this call on row t.
+ */
+void sluice_model__log_softmax(float *row, size_t n);
+
+/* Release the model (maps, adapters, scratch); accepts NULL. */
+void sluice_model__free(sluice_model *m);
+
+#endif
