@@ -149,7 +149,7 @@ int main(int argc, char **argv)
 			print_overview(stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "--version")) {
-			puts("sluice 0.1.0");
+			puts("sluice " SLUICE_VERSION_STRING);
 			return 0;
 		} else {
 			fprintf(stderr, "sluice: unknown option %s\n", argv[i]);

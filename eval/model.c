@@ -26,8 +26,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Kept in step with project(sluice VERSION ...) in CMakeLists.txt. */
-#define SLUICE_MODEL_SLUICE_VERSION "0.1.0"
+/* From project(sluice VERSION ...) in CMakeLists.txt. */
+#define SLUICE_MODEL_SLUICE_VERSION SLUICE_VERSION_STRING
 
 /* Bounds on config values: far above any real llama, low enough for size math. */
 #define DIM_MAX (1u << 20)

@@ -7,7 +7,7 @@ pkgs=(
   build-essential cmake pkg-config git openssh-client coreutils
   clang clang-format libclang-rt-14-dev
   libgit2-dev libsodium-dev liblmdb-dev lmdb-utils libcurl4-openssl-dev
-  libcmocka-dev libjansson-dev libyaml-dev libpcre2-dev
+  libcmocka-dev libjansson-dev libyaml-dev libpcre2-dev libopenblas-dev libopenblas0-pthread
 )
 # Peers measured by the benchmarks (bench/); not needed to build or test.
 if [ "${SLUICE_BENCH_DEPS:-0}" = 1 ]; then
