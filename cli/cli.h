@@ -7,6 +7,7 @@
 
 #include "sluice/channel.h"
 #include "sluice/common.h"
+#include "sluice/eval.h"
 #include "sluice/keys.h"
 #include "sluice/repo.h"
 #include "sluice/suite.h"

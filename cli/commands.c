@@ -945,6 +945,81 @@ static int cmd_suite_show(cli_env *env, int argc, char **argv)
 	return rc;
 }
 
+/* ---- eval -------------------------------------------------------------- */
+
+static void human_eval(json_t *v)
+{
+	json_t *x;
+	size_t i;
+
+	printf("version %.12s  backend: %s\n", json_string_value(json_object_get(v, "version")),
+	       json_string_value(json_object_get(v, "backend")));
+	json_array_foreach(json_object_get(v, "suites"), i, x)
+	{
+		json_t *f = json_object_get(x, "figures"), *val;
+		const char *k;
+
+		printf("%-20s %-16s", json_string_value(json_object_get(x, "name")),
+		       json_string_value(json_object_get(x, "type")));
+		json_object_foreach(f, k, val)
+		{
+			if (json_is_real(val))
+				printf(" %s=%.4f", k, json_real_value(val));
+			else if (json_is_integer(val))
+				printf(" %s=%lld", k, json_integer_value(val));
+		}
+		printf("%s\n", json_is_true(json_object_get(x, "cached")) ? "  (cached)" : "");
+	}
+}
+
+static int cmd_eval(cli_env *env, int argc, char **argv)
+{
+	const char *suites[MAX_LIST], *ref = NULL;
+	sluice_eval_opts opts = {0, 0};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	size_t n = 0;
+	int rc, error;
+
+	for (int k = 1; k < argc; k++) {
+		if (!strcmp(argv[k], "--json")) {
+			env->json = true;
+		} else if (!strcmp(argv[k], "--no-cache")) {
+			opts.no_cache = 1;
+		} else if (!strcmp(argv[k], "--items")) {
+			opts.with_items = 1;
+		} else if (!strcmp(argv[k], "--suite")) {
+			const char *s = take_value(argc, argv, &k, "eval");
+			if (!s)
+				return SLUICE_EXIT_USAGE;
+			if (n == MAX_LIST)
+				return cli_usage("eval", "too many suites");
+			suites[n++] = s;
+		} else if (!strcmp(argv[k], "--backend")) {
+			const char *b = take_value(argc, argv, &k, "eval");
+			if (!b)
+				return SLUICE_EXIT_USAGE;
+			if (strcmp(b, "builtin"))
+				return cli_usage("eval", "backend '%s' is not available (builtin)",
+				                 b);
+		} else if (argv[k][0] == '-' && argv[k][1]) {
+			return cli_usage("eval", "unknown option %s", argv[k]);
+		} else if (!ref) {
+			ref = argv[k];
+		} else {
+			return cli_usage("eval", "unexpected argument %s", argv[k]);
+		}
+	}
+	if (!ref || n == 0)
+		return cli_usage("eval", "give a version and at least one --suite NAME");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_eval_run(repo, ref, suites, n, &opts, &report);
+	rc = done_report(env, error, report, human_eval);
+	sluice_repo_free(repo);
+	return rc;
+}
+
 #define COMMON_PROPOSE_HELP                                                                        \
 	"  -m, --message MSG      summary of the update\n"                                         \
 	"  --key NAME             signing key with the proposer role (default $SLUICE_KEY)\n"      \
@@ -1031,6 +1106,12 @@ const cli_command cli_commands[] = {
          "Every pinned suite with its type, item count and digest."},
         {"suite show", cmd_suite_show, "sluice suite show NAME [--json]",
          "One suite's manifest, digest and first items."},
+        {"eval", cmd_eval,
+         "sluice eval REF --suite NAME... [--no-cache] [--items] [--backend builtin] [--json]",
+         "Score REF's full state (base, adapter stack applied on the fly, memory notes in\n"
+         "context) on pinned suites with the built-in CPU evaluator. Results are cached by\n"
+         "(state, suite digest, backend identity); --no-cache recomputes. --items adds\n"
+         "per-item results to --json output. docs/evaluation.md defines every figure."},
         {"log", cmd_log, "sluice log [REF] [--json]",
          "Without REF: every proposed version, newest first. With REF: its ancestry."},
         {"show", cmd_show, "sluice show REF [--json]",

@@ -540,3 +540,53 @@ int sluice_suite_show(sluice_repo *repo, const char *name, char **report)
 	json_decref(arr);
 	return error;
 }
+
+int sluice_suite__load(struct sluice_repo *repo, json_t **manifest, sluice_buf *items,
+                       const char *name)
+{
+	sluice_jstate st;
+	git_tree *t = NULL;
+	git_tree_entry *te = NULL;
+	char path[200];
+	int error;
+
+	*manifest = NULL;
+	if ((error = sluice_journal__read(repo, &st)) < 0)
+		return error;
+	if (st.has_suites && (error = stored_manifest(repo, manifest, &st.suites, name)) < 0)
+		goto done;
+	if (!*manifest) {
+		error = sluice_ctx__error(
+		        repo->ctx, SLUICE_ENOTFOUND,
+		        "no suite named %s (sluice suite list shows the pinned ones)", name);
+		goto done;
+	}
+	snprintf(path, sizeof(path), "%s/items.jsonl", name);
+	if ((error = git_tree_lookup(&t, repo->git, &st.suites)) < 0 ||
+	    (error = git_tree_entry_bypath(&te, t, path)) < 0) {
+		error = sluice_ctx__giterror(repo->ctx, error, "cannot read suite %s", name);
+		goto done;
+	}
+	if ((error = sluice_repo__read_blob(repo, items, git_tree_entry_id(te), path)) < 0)
+		goto done;
+	{
+		/* The bytes must still be the pinned ones. */
+		unsigned char h[SLUICE_B2_LEN];
+		char hex[SLUICE_B2_HEX];
+		sluice__b2(h, items->ptr, items->len);
+		sluice__hex(hex, h, SLUICE_B2_LEN);
+		if (strcmp(hex, sluice__jstr(json_object_get(*manifest, "digest"))))
+			error = sluice_ctx__error(
+			        repo->ctx, SLUICE_ECORRUPT,
+			        "suite %s: stored items do not match the pinned digest", name);
+	}
+done:
+	if (error < 0) {
+		json_decref(*manifest);
+		*manifest = NULL;
+	}
+	git_tree_entry_free(te);
+	git_tree_free(t);
+	sluice_journal__dispose(&st);
+	return error;
+}

@@ -6,6 +6,8 @@
 
 #include "internal.h"
 
+#include <jansson.h>
+
 /*
  * Check a suite's JSONL items (exact bytes) against an item type: UTF-8,
  * one JSON object a line with the type's fields and no others (an "id" is
@@ -14,5 +16,15 @@
  */
 int sluice_suite__check_items(sluice_ctx *ctx, size_t *count, const char *type,
                               const unsigned char *items, size_t len, const char *name);
+
+struct sluice_repo;
+
+/*
+ * The pinned suite NAME at the journal's head: its stored manifest (new
+ * reference: name, type, digest, count, ...) and its items' exact bytes
+ * (caller disposes). SLUICE_ENOTFOUND if there is no such suite.
+ */
+int sluice_suite__load(struct sluice_repo *repo, json_t **manifest, sluice_buf *items,
+                       const char *name);
 
 #endif

@@ -1,0 +1,198 @@
+/*
+ * tests/cli/test_eval.c - sluice eval on a real (synthetic) llama-layout
+ * model with a real tokenizer.json: results cached by (state, suite,
+ * backend) and recomputed identically with --no-cache; the adapter stack
+ * and memory notes change what is scored; states the evaluator cannot run
+ * are refused with a reason.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *work;
+static char repo[4096];
+static char keysenv[4300];
+static const char *env[] = {keysenv, "SLUICE_KEY=alice", NULL};
+static char base[41], lora[41], notok[41];
+
+static tu_run_result sl(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static tu_run_result sl(const char *fmt, ...)
+{
+	char args[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
+}
+
+static void last_line(char out[41], const char *text)
+{
+	const char *end = text + strlen(text), *p;
+
+	while (end > text && end[-1] == '\n')
+		end--;
+	p = end;
+	while (p > text && p[-1] != '\n')
+		p--;
+	assert_int_equal(end - p, 40);
+	memcpy(out, p, 40);
+	out[40] = '\0';
+}
+
+static void propose(char out[41], const char *fmt, const char *a, const char *b)
+{
+	tu_run_result r = sl(fmt, a, b);
+	if (r.status)
+		fprintf(stderr, "%s", r.err);
+	assert_int_equal(r.status, 0);
+	last_line(out, r.out);
+	tu_run_dispose(&r);
+}
+
+static int setup(void **state)
+{
+	char path[4400];
+	(void)state;
+
+	work = tu_mkdtemp("eval");
+	snprintf(keysenv, sizeof(keysenv), "SLUICE_KEYS=%s/keys", work);
+	snprintf(repo, sizeof(repo), "%s/repo", work);
+	tu_sh_ok(NULL,
+		 "%s model '%s/in/base' --hidden 32 --inter 64 --layers 2 --vocab 1500 && cp -r "
+		 "'%s/in/base' '%s/in/notok' && cp '%s/tokenizers/llama3.json' "
+		 "'%s/in/base/tokenizer.json' && %s lora '%s/in/a1' --base '%s/in/base' --seed 3",
+		 SLUICE_SYNTH, work, work, work, SLUICE_RESOURCES, work, SLUICE_SYNTH, work, work);
+	tu_sh_ok(env, "%s init '%s' && %s -C '%s' key new alice --role proposer", TU_SLUICE, repo,
+		 TU_SLUICE, repo);
+	propose(base, "propose base '%s/in/base'%s", work, "");
+	propose(lora, "propose lora '%s/in/a1' --onto %s", work, base);
+	propose(notok, "propose base '%s/in/notok'%s", work, "");
+	snprintf(path, sizeof(path), "%s/in/facts.jsonl", work);
+	tu_write(path,
+		 "{\"context\": \"The capital of France is\", \"choices\": [\" Paris\", \" Rome\", "
+		 "\" Berlin\"], \"gold\": 0}\n{\"context\": \"Two and two make\", \"choices\": [\" "
+		 "four\", \" five\"], \"gold\": 0}\n",
+		 strlen("{\"context\": \"The capital of France is\", \"choices\": [\" Paris\", \" "
+			"Rome\", \" Berlin\"], \"gold\": 0}\n{\"context\": \"Two and two make\", "
+			"\"choices\": [\" four\", \" five\"], \"gold\": 0}\n"));
+	snprintf(path, sizeof(path), "%s/in/facts.json", work);
+	tu_write(path,
+		 "{\"name\":\"facts\",\"type\":\"multiple_choice\",\"items\":\"facts.jsonl\","
+		 "\"description\":\"d\",\"licence\":\"CC0-1.0\",\"source\":\"tests\"}",
+		 strlen("{\"name\":\"facts\",\"type\":\"multiple_choice\",\"items\":\"facts.jsonl\","
+			"\"description\":\"d\",\"licence\":\"CC0-1.0\",\"source\":\"tests\"}"));
+	tu_sh_ok(env, "%s -C '%s' suite add '%s/in/facts.json'", TU_SLUICE, repo, work);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tu_rmtree(work);
+	free(work);
+	return 0;
+}
+
+/* The "figures" object of the first suite in an eval --json report. */
+static char *figures(const char *out)
+{
+	const char *a = strstr(out, "\"figures\": {"), *b;
+
+	assert_non_null(a);
+	b = strchr(a, '}');
+	assert_non_null(b);
+	return strndup(a, (size_t)(b - a));
+}
+
+static void test_eval__cached_by_state_suite_and_backend(void **state)
+{
+	tu_run_result r1, r2, r3;
+	char *f1, *f2, *f3;
+	(void)state;
+
+	r1 = sl("eval %s --suite facts --json --items", lora);
+	assert_int_equal(r1.status, 0);
+	assert_non_null(strstr(r1.out, "\"cached\": false"));
+	assert_non_null(strstr(r1.out, "\"backend\": \"builtin-cpu; openblas"));
+	assert_non_null(strstr(r1.out, "\"logprobs\""));
+	r2 = sl("eval %s --suite facts --json", lora);
+	assert_int_equal(r2.status, 0);
+	assert_non_null(strstr(r2.out, "\"cached\": true"));
+	r3 = sl("eval %s --suite facts --json --no-cache", lora);
+	assert_int_equal(r3.status, 0);
+	assert_non_null(strstr(r3.out, "\"cached\": false"));
+	f1 = figures(r1.out);
+	f2 = figures(r2.out);
+	f3 = figures(r3.out);
+	assert_string_equal(f1, f2);
+	assert_string_equal(f1, f3);
+	free(f1);
+	free(f2);
+	free(f3);
+	tu_run_dispose(&r1);
+	tu_run_dispose(&r2);
+	tu_run_dispose(&r3);
+}
+
+static void test_eval__adapters_and_notes_change_the_scores(void **state)
+{
+	tu_run_result rb, rl, rm;
+	char mem[41], path[4400];
+	const char *lp_b, *lp_l, *lp_m;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/in/note.md", work);
+	tu_write(path, "Paris is not the answer here.\n", 30);
+	propose(mem, "propose memory --onto %s --add '%s'", lora, path);
+	rb = sl("eval %s --suite facts --json --items", base);
+	rl = sl("eval %s --suite facts --json --items", lora);
+	rm = sl("eval %s --suite facts --json --items", mem);
+	assert_int_equal(rb.status, 0);
+	assert_int_equal(rl.status, 0);
+	assert_int_equal(rm.status, 0);
+	lp_b = strstr(rb.out, "\"logprobs\"");
+	lp_l = strstr(rl.out, "\"logprobs\"");
+	lp_m = strstr(rm.out, "\"logprobs\"");
+	assert_non_null(lp_b);
+	assert_non_null(lp_l);
+	assert_non_null(lp_m);
+	/* Same suite, three states: three different sets of log-probabilities. */
+	assert_true(strncmp(lp_b, lp_l, 120) != 0);
+	assert_true(strncmp(lp_l, lp_m, 120) != 0);
+	assert_non_null(strstr(rm.out, "\"cached\": false"));
+	tu_run_dispose(&rb);
+	tu_run_dispose(&rl);
+	tu_run_dispose(&rm);
+}
+
+static void test_eval__refusals(void **state)
+{
+	tu_run_result r;
+	(void)state;
+
+	r = sl("eval %s --suite nosuch", base);
+	assert_int_equal(r.status, 4);
+	assert_non_null(strstr(r.err, "no suite named nosuch"));
+	tu_run_dispose(&r);
+	r = sl("eval %s --suite facts", notok);
+	assert_int_equal(r.status, 4);
+	assert_non_null(strstr(r.err, "tokenizer.json"));
+	tu_run_dispose(&r);
+	r = sl("eval %s", base);
+	assert_int_equal(r.status, 3);
+	tu_run_dispose(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_eval__cached_by_state_suite_and_backend),
+		cmocka_unit_test(test_eval__adapters_and_notes_change_the_scores),
+		cmocka_unit_test(test_eval__refusals),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
