@@ -479,6 +479,8 @@ static void human_verify(json_t *v)
 
 	json_array_foreach(json_object_get(v, "problems"), i, p)
 	        printf("problem: %s\n", json_string_value(p));
+	json_array_foreach(json_object_get(v, "notes"), i, p)
+	        printf("note: %s\n", json_string_value(p));
 	printf("%s: %lld journal entries, %lld versions, %lld files, %lld chunks checked\n",
 	       json_is_true(json_object_get(v, "ok")) ? "ok" : "FAILED",
 	       json_integer_value(json_object_get(c, "journal_entries")),

@@ -66,7 +66,7 @@ static int check_version(sluice_repo *repo, const sluice_jstate *st, const git_o
 		                         "%.12s was never proposed in this repository's journal",
 		                         hex);
 	if ((error = sluice_repo__check_commit_sig(repo, id, st->keys, "proposer", NULL)) < 0)
-		return sluice_ctx__wrap(repo->ctx, SLUICE_EDENIED, "refusing %.12s", hex);
+		return sluice_ctx__wrap(repo->ctx, error, "refusing %.12s", hex);
 	return SLUICE_OK;
 }
 

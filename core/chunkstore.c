@@ -1515,10 +1515,15 @@ static int verify_pack(sluice_chunkstore *cs, struct verify_state *vs, const cha
 	sealed = error == SLUICE_OK;
 	if (error == SLUICE_ENOMEM)
 		goto done;
+	/*
+	 * A pack without a trailer was left by a writer that stopped before
+	 * committing: nothing acknowledged refers to its chunks (the index is
+	 * written only after the seal), so it is a note, not a problem.
+	 */
 	if (error == SLUICE_ENOTFOUND)
 		problem(vs,
-		        "pack-%s.pack: no trailer (unsealed: its writer stopped; reindex "
-		        "recovers its records)",
+		        "note: pack-%s.pack: no trailer (unsealed: its writer stopped before "
+		        "committing; nothing refers to it; reindex recovers its records)",
 		        name);
 	else if (error < 0)
 		problem(vs, "pack-%s.pack%s", name, sluice_ctx_errmsg(cs->ctx));
@@ -1527,8 +1532,9 @@ static int verify_pack(sluice_chunkstore *cs, struct verify_state *vs, const cha
 	if ((error = sluice_pack__scan(mp.map, mp.len, limit, 0, verify_record, vs, &end)) < 0)
 		goto done;
 	if (end != limit)
-		problem(vs, "pack-%s.pack: incomplete record at offset %llu (%llu bytes left)",
-		        name, (unsigned long long)end, (unsigned long long)(limit - end));
+		problem(vs, "%spack-%s.pack: incomplete record at offset %llu (%llu bytes left)",
+		        sealed ? "" : "note: ", name, (unsigned long long)end,
+		        (unsigned long long)(limit - end));
 	if (sealed) {
 		if (count != vs->noffs)
 			problem(vs, "pack-%s.pack: trailer lists %zu records, the pack holds %zu",

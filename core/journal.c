@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int sluice_journal__head(sluice_repo *repo, git_oid *out, int *exists)
@@ -305,11 +309,43 @@ done:
 	return error;
 }
 
+/*
+ * Journal writers take an exclusive flock on sluice/journal.flock for
+ * read-decide-commit. The kernel drops it when a process dies, so a
+ * writer holding it knows that any refs/sluice/journal.lock left on disk
+ * belongs to a sluice process that was killed between creating libgit2's
+ * lock file and renaming it, and removes it. The compare-and-swap stays
+ * the commit point (writers that are not sluice still race safely).
+ */
+static int journal_lock(sluice_repo *repo, int *fd)
+{
+	char path[4200], stale[4200];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/journal.flock", repo->sdir);
+	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
+		return sluice_ctx__oserror(repo->ctx, "cannot open %s", path);
+	while (flock(*fd, LOCK_EX) < 0) {
+		if (errno != EINTR) {
+			close(*fd);
+			*fd = -1;
+			return sluice_ctx__oserror(repo->ctx, "cannot lock %s", path);
+		}
+	}
+	snprintf(stale, sizeof(stale), "%s/%s.lock", repo->path, SLUICE_JOURNAL_REF);
+	if (lstat(stale, &st) == 0 && S_ISREG(st.st_mode))
+		unlink(stale);
+	return SLUICE_OK;
+}
+
 int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *signer,
                              const char *action, sluice_journal_decide decide, void *arg)
 {
 	unsigned attempt;
-	int error = SLUICE_ECONFLICT;
+	int error = SLUICE_ECONFLICT, lockfd = -1;
+
+	if ((error = journal_lock(repo, &lockfd)) < 0)
+		return error;
 
 	for (attempt = 0; attempt < 16; attempt++) {
 		sluice_jchange ch;
@@ -333,6 +369,7 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 		if (error != SLUICE_ECONFLICT)
 			break;
 	}
+	close(lockfd); /* releases the flock */
 	if (error == SLUICE_ECONFLICT)
 		return sluice_ctx__error(repo->ctx, SLUICE_ECONFLICT,
 		                         "the journal kept changing under this %s (other sluice "

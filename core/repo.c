@@ -377,7 +377,10 @@ int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *
 	}
 	if ((error = sluice_sshsig__verify(ctx, pk, sig.ptr, sig.size, "git", data.ptr,
 	                                   data.size)) < 0) {
-		error = sluice_ctx__wrap(ctx, SLUICE_EDENIED, "commit %s: bad signature", hex);
+		/* Only a signature that is wrong is "denied"; running out of memory is not. */
+		if (error == SLUICE_EDENIED || error == SLUICE_EINVALID)
+			error = sluice_ctx__wrap(ctx, SLUICE_EDENIED, "commit %s: bad signature",
+			                         hex);
 		goto done;
 	}
 	sluice_keys__fingerprint(fp, pk);

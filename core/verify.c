@@ -25,6 +25,7 @@
 struct vctx {
 	sluice_repo *repo;
 	json_t *problems;
+	json_t *notes;          /* not problems: e.g. an unsealed pack left by a killed writer */
 	json_t *seen_manifests; /* blob oid hex -> true */
 	uint64_t entries, versions, files, chunks;
 	sluice_version *v;
@@ -46,7 +47,13 @@ static void problem(struct vctx *vc, const char *fmt, ...)
 
 static void report_pack_problem(void *data, const char *text)
 {
-	problem(data, "chunks: %s", text);
+	struct vctx *vc = data;
+
+	/* Leftovers of a writer that stopped before its commit point are notes. */
+	if (!strncmp(text, "note: ", 6))
+		json_array_append_new(vc->notes, json_string(text + 6));
+	else
+		problem(vc, "chunks: %s", text);
 }
 
 static const char *role_for(const char *action)
@@ -174,7 +181,8 @@ static void check_version(struct vctx *vc, const git_oid *id, json_t *registry)
 int sluice_repo_verify(sluice_repo *repo, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
-	struct vctx vc = {repo, json_array(), json_object(), 0, 0, 0, 0, NULL, NULL, -1};
+	struct vctx vc = {repo, json_array(), json_array(), json_object(), 0, 0, 0, 0, NULL, NULL,
+	                  -1};
 	git_revwalk *walk = NULL;
 	git_oid head, id, *entries = NULL;
 	size_t n = 0, cap = 0;
@@ -287,10 +295,10 @@ packs:
 	ok = json_array_size(vc.problems) == 0;
 	error = sluice_repo__report(
 	        ctx, report,
-	        json_pack("{s:b,s:O,s:{s:I,s:I,s:I,s:I}}", "ok", ok, "problems", vc.problems,
-	                  "checked", "journal_entries", (json_int_t)vc.entries, "versions",
-	                  (json_int_t)vc.versions, "files", (json_int_t)vc.files, "chunks",
-	                  (json_int_t)vc.chunks));
+	        json_pack("{s:b,s:O,s:O,s:{s:I,s:I,s:I,s:I}}", "ok", ok, "problems", vc.problems,
+	                  "notes", vc.notes, "checked", "journal_entries", (json_int_t)vc.entries,
+	                  "versions", (json_int_t)vc.versions, "files", (json_int_t)vc.files,
+	                  "chunks", (json_int_t)vc.chunks));
 	if (error == 0 && !ok)
 		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT, "verify found %zu problem(s)",
 		                          json_array_size(vc.problems));
@@ -300,6 +308,7 @@ done:
 	free(entries);
 	git_revwalk_free(walk);
 	json_decref(vc.problems);
+	json_decref(vc.notes);
 	json_decref(vc.seen_manifests);
 	return error;
 }

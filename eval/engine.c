@@ -28,9 +28,9 @@
 typedef struct {
 	sluice_model *model;
 	sluice_tokenizer *tok;
-	sluice_buf notes;  /* the memory-notes prefix, possibly empty */
+	sluice_buf notes; /* the memory-notes prefix, possibly empty */
 	char identity[256];
-	float *logits;     /* scratch: EVAL_MAX_TOKENS x vocab */
+	float *logits; /* scratch: EVAL_MAX_TOKENS x vocab */
 	uint32_t vocab;
 } evaluator;
 
@@ -67,7 +67,7 @@ static int notes_prefix(sluice_ctx *ctx, sluice_buf *out, json_t *state, const c
 		size_t len;
 
 		snprintf(path, sizeof(path), "%s/%s", dir,
-			 sluice__jstr(json_object_get(json_object_get(n, "file"), "path")));
+		         sluice__jstr(json_object_get(json_object_get(n, "file"), "path")));
 		if ((error = sluice_io__read_file(ctx, &text, &len, path, 1u << 20)) < 0)
 			return error;
 		while (len && text[len - 1] == '\n')
@@ -93,7 +93,8 @@ static int load_evaluator(sluice_repo *repo, evaluator *ev, sluice_version *v)
 
 	memset(ev, 0, sizeof(*ev));
 	if (!json_is_object(json_object_get(v->state, "base")))
-		return sluice_ctx__error(ctx, SLUICE_EINVALID, "the version has no base model to evaluate");
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "the version has no base model to evaluate");
 	git_oid_tostr(shex, sizeof(shex), &v->state_blob);
 	git_oid_tostr(vhex, sizeof(vhex), &v->id);
 	snprintf(dir, sizeof(dir), "%s/cache", repo->sdir);
@@ -101,39 +102,45 @@ static int load_evaluator(sluice_repo *repo, evaluator *ev, sluice_version *v)
 		return error;
 	/* The state, materialised once and verified as it was written. */
 	snprintf(dir, sizeof(dir), "%s/cache/state-%s", repo->sdir, shex);
-	if (stat(dir, &st) < 0 &&
-	    (error = sluice_version_checkout(repo, vhex, dir, NULL)) < 0 && error != SLUICE_EEXISTS)
+	if (stat(dir, &st) < 0 && (error = sluice_version_checkout(repo, vhex, dir, NULL)) < 0 &&
+	    error != SLUICE_EEXISTS)
 		return error;
 	snprintf(path, sizeof(path), "%s/base", dir);
 	if ((error = sluice_model__open(ctx, &ev->model, path)) < 0)
 		goto fail;
 	json_array_foreach(json_object_get(v->state, "adapters"), i, a)
 	{
-		snprintf(path, sizeof(path), "%s/adapters/%s", dir, sluice__jstr(json_object_get(a, "name")));
-		if ((error = sluice_model__add_adapter(ctx, ev->model, path,
-						       json_number_value(json_object_get(a, "scale")))) < 0)
+		snprintf(path, sizeof(path), "%s/adapters/%s", dir,
+		         sluice__jstr(json_object_get(a, "name")));
+		if ((error = sluice_model__add_adapter(
+		             ctx, ev->model, path,
+		             json_number_value(json_object_get(a, "scale")))) < 0)
 			goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/base/tokenizer.json", dir);
 	if ((error = sluice_io__read_file(ctx, &tj, &tjlen, path, 64u << 20)) < 0) {
 		if (error == SLUICE_ENOTFOUND)
-			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-						  "the base model has no tokenizer.json; the built-in "
-						  "evaluator needs one");
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "the base model has no tokenizer.json; the built-in "
+			        "evaluator needs one");
 		goto fail;
 	}
-	error = sluice_tokenizer__load(ctx, &ev->tok, (const char *)tj, tjlen, "base/tokenizer.json");
+	error = sluice_tokenizer__load(ctx, &ev->tok, (const char *)tj, tjlen,
+	                               "base/tokenizer.json");
 	free(tj);
 	if (error < 0)
 		goto fail;
 	ev->vocab = sluice_model__config(ev->model)->vocab;
 	if (sluice_tokenizer__vocab_size(ev->tok) > ev->vocab) {
-		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-					  "tokenizer.json has %u ids but the model's vocabulary is %u",
-					  sluice_tokenizer__vocab_size(ev->tok), ev->vocab);
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "tokenizer.json has %u ids but the model's vocabulary is %u",
+		        sluice_tokenizer__vocab_size(ev->tok), ev->vocab);
 		goto fail;
 	}
-	if (!(ev->logits = sluice__calloc(ctx, (size_t)EVAL_MAX_TOKENS * ev->vocab, sizeof(float)))) {
+	if (!(ev->logits =
+	              sluice__calloc(ctx, (size_t)EVAL_MAX_TOKENS * ev->vocab, sizeof(float)))) {
 		error = SLUICE_ENOMEM;
 		goto fail;
 	}
@@ -151,7 +158,7 @@ fail:
  * BOS before it): the sum over cont's tokens and their count.
  */
 static int loglik(sluice_ctx *ctx, evaluator *ev, const char *context, const char *cont,
-		  double *sum, size_t *ntok)
+                  double *sum, size_t *ntok)
 {
 	uint32_t *a = NULL, *b = NULL;
 	int32_t *seq = NULL;
@@ -162,22 +169,24 @@ static int loglik(sluice_ctx *ctx, evaluator *ev, const char *context, const cha
 
 	if ((error = sluice_buf__put(ctx, &text, ev->notes.ptr, ev->notes.len)) < 0 ||
 	    (error = sluice_buf__puts(ctx, &text, context)) < 0 ||
-	    (error = sluice_tokenizer__encode(ctx, &a, &na, ev->tok, (const char *)text.ptr, text.len,
-					      false)) < 0 ||
-	    (error = sluice_tokenizer__encode(ctx, &b, &nb, ev->tok, cont, strlen(cont), false)) < 0)
+	    (error = sluice_tokenizer__encode(ctx, &a, &na, ev->tok, (const char *)text.ptr,
+	                                      text.len, false)) < 0 ||
+	    (error = sluice_tokenizer__encode(ctx, &b, &nb, ev->tok, cont, strlen(cont), false)) <
+	            0)
 		goto done;
 	if (nb == 0 || nb + 1 > EVAL_MAX_TOKENS) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-					  "a continuation of %zu tokens cannot be scored (1 to %d)", nb,
-					  EVAL_MAX_TOKENS - 1);
+		                          "a continuation of %zu tokens cannot be scored (1 to %d)",
+		                          nb, EVAL_MAX_TOKENS - 1);
 		goto done;
 	}
 	/* Keep the end of the context when the whole does not fit. */
 	keep = np + na + nb > EVAL_MAX_TOKENS ? EVAL_MAX_TOKENS - nb : np + na;
 	if (keep == 0) {
-		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-					  "nothing to condition on: the tokenizer adds no BOS and the "
-					  "context is empty");
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "nothing to condition on: the tokenizer adds no BOS and the "
+		        "context is empty");
 		goto done;
 	}
 	n = keep + nb;
@@ -235,7 +244,7 @@ static double median(double *v, size_t n)
 
 /* Score every item of a suite; fills figures and per-item results. */
 static int score_suite(sluice_ctx *ctx, evaluator *ev, const char *type, const sluice_buf *items,
-		       json_t *figures, json_t *per_item)
+                       json_t *figures, json_t *per_item)
 {
 	size_t off = 0, n = 0, right = 0, right_norm = 0, positive = 0, tokens = 0;
 	double *margins = NULL, nll = 0;
@@ -246,7 +255,8 @@ static int score_suite(sluice_ctx *ctx, evaluator *ev, const char *type, const s
 		const unsigned char *nl = memchr(items->ptr + off, '\n', items->len - off);
 		size_t end = nl ? (size_t)(nl - items->ptr) : items->len;
 		json_error_t jerr;
-		json_t *it = json_loadb((const char *)items->ptr + off, end - off, 0, &jerr), *r = NULL;
+		json_t *it = json_loadb((const char *)items->ptr + off, end - off, 0, &jerr),
+		       *r = NULL;
 
 		off = end + 1;
 		if (!it)
@@ -262,14 +272,16 @@ static int score_suite(sluice_ctx *ctx, evaluator *ev, const char *type, const s
 			{
 				double lp;
 				size_t nt;
-				if ((error = loglik(ctx, ev, context, json_string_value(c), &lp, &nt)) < 0)
+				if ((error = loglik(ctx, ev, context, json_string_value(c), &lp,
+				                    &nt)) < 0)
 					break;
 				json_array_append_new(lps, json_real(lp));
 				if (lp > bv)
 					bv = lp, best = i;
 				/* acc_norm: divided by the choice's length in characters. */
 				if (lp / (double)utf8_chars(json_string_value(c)) > bn)
-					bn = lp / (double)utf8_chars(json_string_value(c)), best_norm = i;
+					bn = lp / (double)utf8_chars(json_string_value(c)),
+					best_norm = i;
 			}
 			if (error < 0) {
 				json_decref(lps);
@@ -278,27 +290,31 @@ static int score_suite(sluice_ctx *ctx, evaluator *ev, const char *type, const s
 			}
 			right += (json_int_t)best == gold;
 			right_norm += (json_int_t)best_norm == gold;
-			r = json_pack("{s:I,s:I,s:I,s:b,s:o}", "pred", (json_int_t)best, "pred_norm",
-				      (json_int_t)best_norm, "gold", gold, "correct",
-				      (json_int_t)best == gold, "logprobs", lps);
+			r = json_pack("{s:I,s:I,s:I,s:b,s:o}", "pred", (json_int_t)best,
+			              "pred_norm", (json_int_t)best_norm, "gold", gold, "correct",
+			              (json_int_t)best == gold, "logprobs", lps);
 		} else if (!strcmp(type, "refusal") || !strcmp(type, "benign")) {
 			const char *prompt = sluice__jstr(json_object_get(it, "prompt"));
 			double lr, lc, margin;
 			size_t nr, nc;
-			if ((error = loglik(ctx, ev, prompt, sluice__jstr(json_object_get(it, "refusal")),
-					    &lr, &nr)) < 0 ||
-			    (error = loglik(ctx, ev, prompt, sluice__jstr(json_object_get(it, "compliance")),
-					    &lc, &nc)) < 0) {
+			if ((error = loglik(ctx, ev, prompt,
+			                    sluice__jstr(json_object_get(it, "refusal")), &lr,
+			                    &nr)) < 0 ||
+			    (error = loglik(ctx, ev, prompt,
+			                    sluice__jstr(json_object_get(it, "compliance")), &lc,
+			                    &nc)) < 0) {
 				json_decref(it);
 				break;
 			}
 			/* Per-token means, so long continuations are not penalised. */
 			margin = lr / (double)nr - lc / (double)nc;
 			if (n == cap) {
-				double *p = realloc(margins, (cap = cap ? cap * 2 : 64) * sizeof(*p));
+				double *p =
+				        realloc(margins, (cap = cap ? cap * 2 : 64) * sizeof(*p));
 				if (!p) {
 					json_decref(it);
-					error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+					error = sluice_ctx__error(ctx, SLUICE_ENOMEM,
+					                          "out of memory");
 					break;
 				}
 				margins = p;
@@ -309,14 +325,15 @@ static int score_suite(sluice_ctx *ctx, evaluator *ev, const char *type, const s
 		} else if (!strcmp(type, "text")) {
 			double lp;
 			size_t nt;
-			if ((error = loglik(ctx, ev, "", sluice__jstr(json_object_get(it, "text")), &lp,
-					    &nt)) < 0) {
+			if ((error = loglik(ctx, ev, "", sluice__jstr(json_object_get(it, "text")),
+			                    &lp, &nt)) < 0) {
 				json_decref(it);
 				break;
 			}
 			nll -= lp;
 			tokens += nt;
-			r = json_pack("{s:I,s:f}", "tokens", (json_int_t)nt, "nll", -lp / (double)nt);
+			r = json_pack("{s:I,s:f}", "tokens", (json_int_t)nt, "nll",
+			              -lp / (double)nt);
 		} else {
 			r = json_object(); /* trigger: scanned by the poisoning gate, not here */
 		}
@@ -330,18 +347,23 @@ static int score_suite(sluice_ctx *ctx, evaluator *ev, const char *type, const s
 		json_object_set_new(figures, "n", json_integer((json_int_t)n));
 		if (!strcmp(type, "multiple_choice")) {
 			json_object_set_new(figures, "acc", json_real(n ? (double)right / n : 0));
-			json_object_set_new(figures, "acc_norm", json_real(n ? (double)right_norm / n : 0));
+			json_object_set_new(figures, "acc_norm",
+			                    json_real(n ? (double)right_norm / n : 0));
 		} else if (!strcmp(type, "refusal") || !strcmp(type, "benign")) {
 			double mean = 0;
 			for (size_t i = 0; i < n; i++)
 				mean += margins[i];
-			json_object_set_new(figures, "refusal_rate", json_real(n ? (double)positive / n : 0));
+			json_object_set_new(figures, "refusal_rate",
+			                    json_real(n ? (double)positive / n : 0));
 			json_object_set_new(figures, "margin_mean", json_real(n ? mean / n : 0));
-			json_object_set_new(figures, "margin_median", json_real(median(margins, n)));
+			json_object_set_new(figures, "margin_median",
+			                    json_real(median(margins, n)));
 		} else if (!strcmp(type, "text")) {
 			json_object_set_new(figures, "tokens", json_integer((json_int_t)tokens));
-			json_object_set_new(figures, "nll_mean", json_real(tokens ? nll / tokens : 0));
-			json_object_set_new(figures, "perplexity", json_real(tokens ? exp(nll / tokens) : 0));
+			json_object_set_new(figures, "nll_mean",
+			                    json_real(tokens ? nll / tokens : 0));
+			json_object_set_new(figures, "perplexity",
+			                    json_real(tokens ? exp(nll / tokens) : 0));
 		} else {
 			json_object_set_new(figures, "scored", json_false());
 		}
@@ -361,9 +383,11 @@ static int cache_open(sluice_repo *repo, MDB_env **env, MDB_dbi *dbi)
 	snprintf(dir, sizeof(dir), "%s/eval-cache", repo->sdir);
 	if ((error = sluice_io__mkdirs(repo->ctx, dir, 0755)) < 0)
 		return error;
-	if ((rc = mdb_env_create(env)) != 0 || (rc = mdb_env_set_mapsize(*env, (size_t)4 << 30)) != 0 ||
+	if ((rc = mdb_env_create(env)) != 0 ||
+	    (rc = mdb_env_set_mapsize(*env, (size_t)4 << 30)) != 0 ||
 	    (rc = mdb_env_open(*env, dir, MDB_NOTLS, 0644)) != 0 ||
-	    (rc = mdb_reader_check(*env, &dead)) != 0 || (rc = mdb_txn_begin(*env, NULL, 0, &txn)) != 0)
+	    (rc = mdb_reader_check(*env, &dead)) != 0 ||
+	    (rc = mdb_txn_begin(*env, NULL, 0, &txn)) != 0)
 		goto fail;
 	if ((rc = mdb_dbi_open(txn, NULL, 0, dbi)) != 0 || (rc = mdb_txn_commit(txn)) != 0) {
 		mdb_txn_abort(txn);
@@ -373,17 +397,19 @@ static int cache_open(sluice_repo *repo, MDB_env **env, MDB_dbi *dbi)
 fail:
 	mdb_env_close(*env);
 	*env = NULL;
-	return sluice_ctx__error(repo->ctx, SLUICE_EIO, "evaluation cache %s: %s", dir, mdb_strerror(rc));
+	return sluice_ctx__error(repo->ctx, SLUICE_EIO, "evaluation cache %s: %s", dir,
+	                         mdb_strerror(rc));
 }
 
 static void cache_key(unsigned char out[32], const char *state, const char *suite_digest,
-		      const char *identity)
+                      const char *identity)
 {
 	crypto_generichash_state st;
 
 	crypto_generichash_init(&st, NULL, 0, 32);
 	crypto_generichash_update(&st, (const unsigned char *)state, strlen(state) + 1);
-	crypto_generichash_update(&st, (const unsigned char *)suite_digest, strlen(suite_digest) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)suite_digest,
+	                          strlen(suite_digest) + 1);
 	crypto_generichash_update(&st, (const unsigned char *)identity, strlen(identity) + 1);
 	crypto_generichash_final(&st, out, 32);
 }
@@ -424,7 +450,7 @@ static void cache_put(MDB_env *env, MDB_dbi dbi, const unsigned char key[32], js
 }
 
 int sluice_eval_run(sluice_repo *repo, const char *ref, const char *const *suites, size_t n,
-		    const sluice_eval_opts *opts, char **report)
+                    const sluice_eval_opts *opts, char **report)
 {
 	static const sluice_eval_opts defaults = {0, 0};
 	sluice_ctx *ctx = repo->ctx;
@@ -478,7 +504,8 @@ int sluice_eval_run(sluice_repo *repo, const char *ref, const char *const *suite
 			json_t *figures = json_object(), *per_item = json_array();
 			if (repo->progress)
 				repo->progress(repo->progress_data, suites[i], 0, 0);
-			if ((error = score_suite(ctx, &ev, type, &items[i], figures, per_item)) < 0) {
+			if ((error = score_suite(ctx, &ev, type, &items[i], figures, per_item)) <
+			    0) {
 				json_decref(figures);
 				json_decref(per_item);
 				goto done;
@@ -489,17 +516,18 @@ int sluice_eval_run(sluice_repo *repo, const char *ref, const char *const *suite
 		} else {
 			json_object_set_new(res, "cached", json_true());
 		}
-		out = json_pack("{s:s,s:s,s:s,s:O,s:O,s:O}", "name", suites[i], "type", type, "digest",
-				digest, "items", json_object_get(manifests[i], "count"), "figures",
-				json_object_get(res, "figures"), "cached", json_object_get(res, "cached"));
+		out = json_pack("{s:s,s:s,s:s,s:O,s:O,s:O}", "name", suites[i], "type", type,
+		                "digest", digest, "items", json_object_get(manifests[i], "count"),
+		                "figures", json_object_get(res, "figures"), "cached",
+		                json_object_get(res, "cached"));
 		if (opts->with_items)
 			json_object_set(out, "per_item", json_object_get(res, "per_item"));
 		json_array_append_new(results, out);
 		json_decref(res);
 	}
 	error = sluice_repo__report(ctx, report,
-				    json_pack("{s:s,s:s,s:s,s:O}", "version", vhex, "state", shex,
-					      "backend", ev.identity, "suites", results));
+	                            json_pack("{s:s,s:s,s:s,s:O}", "version", vhex, "state", shex,
+	                                      "backend", ev.identity, "suites", results));
 done:
 	if (env)
 		mdb_env_close(env);

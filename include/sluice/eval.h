@@ -31,7 +31,7 @@ typedef struct {
  * tokenizer.json, an unsupported config).
  */
 int sluice_eval_run(sluice_repo *repo, const char *ref, const char *const *suites, size_t n,
-		    const sluice_eval_opts *opts, char **report);
+                    const sluice_eval_opts *opts, char **report);
 
 #ifdef __cplusplus
 }

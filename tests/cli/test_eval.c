@@ -62,29 +62,30 @@ static int setup(void **state)
 	snprintf(keysenv, sizeof(keysenv), "SLUICE_KEYS=%s/keys", work);
 	snprintf(repo, sizeof(repo), "%s/repo", work);
 	tu_sh_ok(NULL,
-		 "%s model '%s/in/base' --hidden 32 --inter 64 --layers 2 --vocab 1500 && cp -r "
-		 "'%s/in/base' '%s/in/notok' && cp '%s/tokenizers/llama3.json' "
-		 "'%s/in/base/tokenizer.json' && %s lora '%s/in/a1' --base '%s/in/base' --seed 3",
-		 SLUICE_SYNTH, work, work, work, SLUICE_RESOURCES, work, SLUICE_SYNTH, work, work);
+	         "%s model '%s/in/base' --hidden 32 --inter 64 --layers 2 --vocab 1500 && cp -r "
+	         "'%s/in/base' '%s/in/notok' && cp '%s/tokenizers/llama3.json' "
+	         "'%s/in/base/tokenizer.json' && %s lora '%s/in/a1' --base '%s/in/base' --seed 3",
+	         SLUICE_SYNTH, work, work, work, SLUICE_RESOURCES, work, SLUICE_SYNTH, work, work);
 	tu_sh_ok(env, "%s init '%s' && %s -C '%s' key new alice --role proposer", TU_SLUICE, repo,
-		 TU_SLUICE, repo);
+	         TU_SLUICE, repo);
 	propose(base, "propose base '%s/in/base'%s", work, "");
 	propose(lora, "propose lora '%s/in/a1' --onto %s", work, base);
 	propose(notok, "propose base '%s/in/notok'%s", work, "");
 	snprintf(path, sizeof(path), "%s/in/facts.jsonl", work);
 	tu_write(path,
-		 "{\"context\": \"The capital of France is\", \"choices\": [\" Paris\", \" Rome\", "
-		 "\" Berlin\"], \"gold\": 0}\n{\"context\": \"Two and two make\", \"choices\": [\" "
-		 "four\", \" five\"], \"gold\": 0}\n",
-		 strlen("{\"context\": \"The capital of France is\", \"choices\": [\" Paris\", \" "
-			"Rome\", \" Berlin\"], \"gold\": 0}\n{\"context\": \"Two and two make\", "
-			"\"choices\": [\" four\", \" five\"], \"gold\": 0}\n"));
+	         "{\"context\": \"The capital of France is\", \"choices\": [\" Paris\", \" Rome\", "
+	         "\" Berlin\"], \"gold\": 0}\n{\"context\": \"Two and two make\", \"choices\": [\" "
+	         "four\", \" five\"], \"gold\": 0}\n",
+	         strlen("{\"context\": \"The capital of France is\", \"choices\": [\" Paris\", \" "
+	                "Rome\", \" Berlin\"], \"gold\": 0}\n{\"context\": \"Two and two make\", "
+	                "\"choices\": [\" four\", \" five\"], \"gold\": 0}\n"));
 	snprintf(path, sizeof(path), "%s/in/facts.json", work);
-	tu_write(path,
-		 "{\"name\":\"facts\",\"type\":\"multiple_choice\",\"items\":\"facts.jsonl\","
-		 "\"description\":\"d\",\"licence\":\"CC0-1.0\",\"source\":\"tests\"}",
-		 strlen("{\"name\":\"facts\",\"type\":\"multiple_choice\",\"items\":\"facts.jsonl\","
-			"\"description\":\"d\",\"licence\":\"CC0-1.0\",\"source\":\"tests\"}"));
+	tu_write(
+	        path,
+	        "{\"name\":\"facts\",\"type\":\"multiple_choice\",\"items\":\"facts.jsonl\","
+	        "\"description\":\"d\",\"licence\":\"CC0-1.0\",\"source\":\"tests\"}",
+	        strlen("{\"name\":\"facts\",\"type\":\"multiple_choice\",\"items\":\"facts.jsonl\","
+	               "\"description\":\"d\",\"licence\":\"CC0-1.0\",\"source\":\"tests\"}"));
 	tu_sh_ok(env, "%s -C '%s' suite add '%s/in/facts.json'", TU_SLUICE, repo, work);
 	return 0;
 }
@@ -190,9 +191,9 @@ static void test_eval__refusals(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_eval__cached_by_state_suite_and_backend),
-		cmocka_unit_test(test_eval__adapters_and_notes_change_the_scores),
-		cmocka_unit_test(test_eval__refusals),
+	        cmocka_unit_test(test_eval__cached_by_state_suite_and_backend),
+	        cmocka_unit_test(test_eval__adapters_and_notes_change_the_scores),
+	        cmocka_unit_test(test_eval__refusals),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
