@@ -7,6 +7,11 @@
  *
  * usage: rollback WORKDIR MODELDIR SLUICE GIT [--versions N] [--moves N]
  *                 [--cli-moves N]
+ *        rollback --rollbacks-only WORKDIR N
+ *
+ * The second form opens the repository a first run left in WORKDIR and
+ * only rolls prod back N times (a rollback right after a rollback returns
+ * to the version the first one withdrew), for a profiler to watch.
  *
  * Setup (untimed) builds a repository under WORKDIR/repo holding N
  * versions: a base (MODELDIR), a chain of memory proposals on it, and on
@@ -255,6 +260,39 @@ static unsigned long arg_count(const char *s, const char *opt)
 	return v;
 }
 
+/* Open WORKDIR/repo again and roll prod back n times; nothing else runs. */
+static int rollbacks_only(const char *workdir, unsigned long n)
+{
+	char path[PATHLEN];
+	sluice_ctx *ctx = NULL;
+	sluice_repo *repo = NULL;
+	series rb = {.name = "sluice rollback, in-process (existing repository)"};
+
+	snprintf(path, sizeof(path), "%s/keys", workdir);
+	setenv("SLUICE_KEYS", path, 1);
+	snprintf(path, sizeof(path), "%s/repo", workdir);
+	if (sluice_global_init() < 0 || sluice_ctx_new(&ctx) < 0)
+		die("cannot initialise libsluice", NULL);
+	check_sluice(sluice_repo_open(&repo, ctx, path), ctx, "open");
+	for (unsigned long i = 0; i < n; i++) {
+		char *report = NULL;
+		double t0 = now_ms();
+		check_sluice(sluice_channel_rollback(repo, "prod", NULL, "profiled rollback", "ops",
+		                                     &report),
+		             ctx, "rollback");
+		series_add(&rb, now_ms() - t0);
+		sluice_free(report);
+	}
+	printf("%-44s %6s %9s %9s %9s %9s %9s\n", "milliseconds", "n", "p50", "p99", "mean", "min",
+	       "max");
+	print_row(&rb);
+	sluice_repo_free(repo);
+	sluice_ctx_free(ctx);
+	sluice_global_shutdown();
+	free(rb.ms);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *workdir, *modeldir, *sluice_bin, *git_bin;
@@ -284,6 +322,8 @@ int main(int argc, char **argv)
 	       rb_cpu = {.name = "  in-process rollback, on-CPU time"},
 	       rb_wait = {.name = "  in-process rollback, off-CPU (wall - CPU)"};
 
+	if (argc == 4 && !strcmp(argv[1], "--rollbacks-only"))
+		return rollbacks_only(argv[2], arg_count(argv[3], argv[1]));
 	if (argc < 5) {
 		fprintf(stderr,
 		        "usage: %s WORKDIR MODELDIR SLUICE GIT [--versions N] [--moves N] "

@@ -6,7 +6,8 @@
 #
 # usage: bench/rollback.sh [--versions N] [--moves N] [--cli-moves N]
 #        (defaults: 1000 versions, 1000 in-process moves, 400 CLI moves)
-# Set KEEP=1 to keep the work directory.
+# Set KEEP=1 to keep the work directory, PROFILE=1 to add a perf profile of
+# 200 more in-process rollbacks on the finished repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -17,7 +18,7 @@ cmake --build "$build" -j"$(nproc)" --target sluice sluice-synth >/dev/null
 # Built here rather than in the top-level CMakeLists.txt; the equivalent
 # target is in docs/bench-rollback.md.
 # shellcheck disable=SC2046
-cc -std=c11 -O2 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror \
+cc -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror \
   -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I"$root/include" \
   "$root/bench/rollback.c" "$build/libsluice.a" \
   $(pkg-config --cflags --libs libgit2 libsodium lmdb jansson yaml-0.1 libcurl) \
@@ -72,5 +73,15 @@ strace -f -y -T -e trace=fsync,fdatasync,rename,renameat,renameat2 -o "$work/tra
   git --git-dir "$repo" -c core.fsync=reference -c core.fsyncMethod=fsync \
   update-ref refs/bench/gitcli "$new" "$old"
 grep -E 'fsync|fdatasync|rename' "$work/trace-git.txt" | sed "s#$repo#REPO#g; s/^[0-9]* //" || true
+
+if [ "${PROFILE:-0}" = 1 ] && command -v perf >/dev/null; then
+  echo
+  echo "== on-CPU profile of 200 in-process rollbacks (perf, inclusive %)"
+  perf record -q -F 1999 --call-graph dwarf,16384 -o "$work/perf.data" -- \
+    "$build/bench-rollback" --rollbacks-only "$work" 200
+  perf report -i "$work/perf.data" --children --stdio -g none --percent-limit 0.5 2>/dev/null |
+    grep -E ' (sluice_[a-z_]+|mirror_refs|put_entries|collect|decide_move|tree_put_json|entry_file|json_loadb|json_dumps|json_deep_copy|deflate|inflate|ext4_sync_file|mdb_txn_commit|git_odb_write|git_reference_create(_matching)?)$' |
+    awk '{printf "  %7s  %s\n", $1, $NF}'
+fi
 [ "${KEEP:-0}" = 1 ] && echo "work directory kept: $work"
 exit 0
