@@ -58,10 +58,13 @@ static void list_remove(json_t *arr, const char *hex)
 static int check_version(sluice_repo *repo, const sluice_jstate *st, const git_oid *id)
 {
 	char hex[GIT_OID_HEXSZ + 1];
-	int error;
+	int error, found = 0;
 
 	git_oid_tostr(hex, sizeof(hex), id);
-	if (!st->exists || git_graph_descendant_of(repo->git, &st->head, id) != 1)
+	/* The index is synced to the journal's head first (writers hold the journal lock). */
+	if ((error = sluice_jindex__has_version(repo, id, &found)) < 0)
+		return error;
+	if (!st->exists || !found)
 		return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
 		                         "%.12s was never proposed in this repository's journal",
 		                         hex);

@@ -11,11 +11,11 @@
 #include <string.h>
 
 /* The index's layout; a different one in meta means rebuild. */
-#define JINDEX_FORMAT "sluice-jindex-1"
+#define JINDEX_FORMAT "sluice-jindex-2"
 
 struct sluice_jindex {
 	MDB_env *env;
-	MDB_dbi meta, entries, moves, proposals;
+	MDB_dbi meta, entries, moves, proposals, versions;
 };
 
 static int lmdb_error(sluice_ctx *ctx, int rc, const char *what)
@@ -52,8 +52,14 @@ static int jopen(sluice_repo *repo, sluice_jindex **out)
 		return SLUICE_ENOMEM;
 	if ((rc = mdb_env_create(&ix->env)) != 0 || (rc = mdb_env_set_maxdbs(ix->env, 8)) != 0 ||
 	    (rc = mdb_env_set_mapsize(ix->env, (size_t)8 << 30)) != 0 ||
-	    (rc = mdb_env_open(ix->env, dir, MDB_NOTLS, 0644)) != 0) {
-		error = lmdb_error(ctx, rc, dir);
+	    (rc = mdb_env_open(ix->env, dir, MDB_NOTLS | MDB_NOSYNC | MDB_NOMETASYNC, 0644)) != 0) {
+		error = rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH
+		                ? sluice_ctx__error(
+		                          ctx, SLUICE_ECORRUPT,
+		                          "the journal index in %s is damaged (%s); it is "
+		                          "derived: run sluice reindex to rebuild it",
+		                          dir, mdb_strerror(rc))
+		                : lmdb_error(ctx, rc, dir);
 		goto fail;
 	}
 	/* Readers left by killed processes would pin old pages forever. */
@@ -66,6 +72,7 @@ static int jopen(sluice_repo *repo, sluice_jindex **out)
 	    (rc = mdb_dbi_open(txn, "entries", MDB_CREATE, &ix->entries)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "moves", MDB_CREATE, &ix->moves)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "proposals", MDB_CREATE, &ix->proposals)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "versions", MDB_CREATE, &ix->versions)) != 0 ||
 	    (rc = mdb_txn_commit(txn)) != 0) {
 		if (txn && rc != 0)
 			mdb_txn_abort(txn);
@@ -145,6 +152,19 @@ static int put_entries(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, const
 			if (rc != 0 && rc != MDB_KEYEXIST) {
 				error = lmdb_error(ctx, rc, "writing a proposal");
 				goto next;
+			}
+			{
+				git_oid vid;
+				unsigned char seqbuf[8];
+				MDB_val vk = {20, vid.id}, vv = {8, seqbuf};
+				if (git_oid_fromstr(&vid, ver) == 0) {
+					be64(seqbuf, seq);
+					rc = mdb_put(txn, ix->versions, &vk, &vv, MDB_NOOVERWRITE);
+					if (rc != 0 && rc != MDB_KEYEXIST) {
+						error = lmdb_error(ctx, rc, "writing a version");
+						goto next;
+					}
+				}
 			}
 		}
 		if (json_is_string(json_object_get(rec, "channel"))) {
@@ -311,7 +331,8 @@ static int sync_or_rebuild(sluice_repo *repo, int rebuild, uint64_t *count)
 		if ((rc = mdb_drop(txn, ix->meta, 0)) != 0 ||
 		    (rc = mdb_drop(txn, ix->entries, 0)) != 0 ||
 		    (rc = mdb_drop(txn, ix->moves, 0)) != 0 ||
-		    (rc = mdb_drop(txn, ix->proposals, 0)) != 0) {
+		    (rc = mdb_drop(txn, ix->proposals, 0)) != 0 ||
+		    (rc = mdb_drop(txn, ix->versions, 0)) != 0) {
 			error = lmdb_error(ctx, rc, "dropping the index");
 			goto done;
 		}
@@ -469,6 +490,27 @@ int sluice_jindex__find_proposal(sluice_repo *repo, git_oid *out, int *found, co
 	} else if (rc != MDB_NOTFOUND) {
 		error = lmdb_error(repo->ctx, rc, "reading proposals");
 	}
+	mdb_txn_abort(txn);
+	return error;
+}
+
+int sluice_jindex__has_version(sluice_repo *repo, const git_oid *id, int *found)
+{
+	sluice_jindex *ix;
+	MDB_txn *txn = NULL;
+	MDB_val k = {20, (void *)id->id}, v;
+	int rc, error;
+
+	*found = 0;
+	if ((error = sluice_jindex__sync(repo)) < 0 || (error = jopen(repo, &ix)) < 0)
+		return error;
+	if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(repo->ctx, rc, "reading versions");
+	rc = mdb_get(txn, ix->versions, &k, &v);
+	if (rc == 0)
+		*found = 1;
+	else if (rc != MDB_NOTFOUND)
+		error = lmdb_error(repo->ctx, rc, "reading versions");
 	mdb_txn_abort(txn);
 	return error;
 }

@@ -11,6 +11,14 @@
  *   moves     BLAKE2b-256(channel) || u64 BE seq -> record JSON
  *   proposals BLAKE2b-256("parent:state") -> version id (hex): the first proposal
  *             of a state onto a parent, so re-proposing it returns that version
+ *   versions  version oid (20) -> u64 BE seq of the entry that proposed it
+ *
+ * The environment is opened with MDB_NOSYNC | MDB_NOMETASYNC: it is derived
+ * data, so an action does not wait for it to reach the disk. A power cut
+ * may lose its last transactions (the next sync replays them from the
+ * journal) or, on a filesystem that reorders writes, damage it; then
+ * opening it fails with a message that says to run sluice reindex, which
+ * deletes and rebuilds it.
  */
 #ifndef SLUICE_CORE_JINDEX_H
 #define SLUICE_CORE_JINDEX_H
@@ -36,6 +44,9 @@ int sluice_jindex__channels(sluice_repo *repo, json_t **out);
 /* The version first proposed with this parent (hex, "" for none) and state blob (hex). */
 int sluice_jindex__find_proposal(sluice_repo *repo, git_oid *out, int *found, const char *parent,
                                  const char *state);
+
+/* Whether a version was proposed in the journal (synced to the head first). */
+int sluice_jindex__has_version(sluice_repo *repo, const git_oid *id, int *found);
 
 /* Number of entries indexed, and the indexed head (for tests and verify). */
 int sluice_jindex__head(sluice_repo *repo, git_oid *head, uint64_t *seq);

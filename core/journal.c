@@ -404,6 +404,12 @@ static int mirror_refs(sluice_repo *repo)
 		const char *hex = json_string_value(json_object_get(c, "head"));
 
 		snprintf(refname, sizeof(refname), "refs/sluice/channels/%s", name);
+		if (hex && git_reference_name_to_id(&id, repo->git, refname) == 0) {
+			char cur[GIT_OID_HEXSZ + 1];
+			git_oid_tostr(cur, sizeof(cur), &id);
+			if (!strcmp(cur, hex))
+				continue; /* already mirrored: no write, no fsync */
+		}
 		if (!hex) {
 			if (git_reference_lookup(&ref, repo->git, refname) == 0) {
 				git_reference_delete(ref);

@@ -319,6 +319,16 @@ int sluice_repo_reindex(sluice_repo *repo, char **report)
 	uint64_t chunks = 0, entries = 0;
 	int error;
 
+	/* The journal index is derived: start it from nothing, even if it was damaged. */
+	{
+		char path[4200];
+		sluice_jindex__free(repo->jindex);
+		repo->jindex = NULL;
+		snprintf(path, sizeof(path), "%s/journal-index/data.mdb", repo->sdir);
+		unlink(path);
+		snprintf(path, sizeof(path), "%s/journal-index/lock.mdb", repo->sdir);
+		unlink(path);
+	}
 	if ((error = sluice_repo__chunks(repo, &cs)) < 0 ||
 	    (error = sluice_chunkstore__reindex(cs, &chunks)) < 0 ||
 	    (error = sluice_jindex__rebuild(repo, &entries)) < 0 ||
