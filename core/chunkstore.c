@@ -532,7 +532,7 @@ static int read_record(sluice_chunkstore *cs, const chunk_loc *loc, const unsign
 /* Where a chunk is: the open pack first, then the index. */
 static int locate(sluice_chunkstore *cs, const unsigned char *id, chunk_loc *loc)
 {
-	MDB_txn *txn;
+	MDB_txn *txn = NULL;
 	long i;
 	int error;
 
@@ -640,7 +640,7 @@ void sluice_chunkstore__free(sluice_chunkstore *cs)
 
 int sluice_chunkstore__has(sluice_chunkstore *cs, const unsigned char id[SLUICE_B2_LEN])
 {
-	MDB_txn *txn;
+	MDB_txn *txn = NULL;
 	int error;
 
 	if (cs->wfd >= 0 && set_find(cs, id) >= 0)
@@ -1316,7 +1316,7 @@ static void unmap_pack(mapped_pack *mp)
 
 struct reindex_state {
 	sluice_chunkstore *cs;
-	MDB_txn *txn;
+	MDB_txn *txn = NULL;
 	const char *pack;
 	size_t in_txn;
 	uint64_t added;
@@ -1571,7 +1571,7 @@ static int verify_index(sluice_chunkstore *cs, struct verify_state *vs)
 		return SLUICE_ENOMEM;
 	/* Copy a batch of entries out, end the read txn, then check them. */
 	do {
-		MDB_txn *txn;
+		MDB_txn *txn = NULL;
 		MDB_cursor *cur = NULL;
 		MDB_val k, v;
 		MDB_cursor_op op = MDB_FIRST;

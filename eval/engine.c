@@ -377,7 +377,7 @@ static int score_suite(sluice_ctx *ctx, evaluator *ev, const char *type, const s
 static int cache_open(sluice_repo *repo, MDB_env **env, MDB_dbi *dbi)
 {
 	char dir[PATH_MAX];
-	MDB_txn *txn;
+	MDB_txn *txn = NULL;
 	int rc, dead, error;
 
 	snprintf(dir, sizeof(dir), "%s/eval-cache", repo->sdir);
@@ -416,7 +416,7 @@ static void cache_key(unsigned char out[32], const char *state, const char *suit
 
 static json_t *cache_get(MDB_env *env, MDB_dbi dbi, const unsigned char key[32])
 {
-	MDB_txn *txn;
+	MDB_txn *txn = NULL;
 	MDB_val k = {32, (void *)key}, v;
 	json_error_t jerr;
 	json_t *out = NULL;
@@ -432,7 +432,7 @@ static json_t *cache_get(MDB_env *env, MDB_dbi dbi, const unsigned char key[32])
 static void cache_put(MDB_env *env, MDB_dbi dbi, const unsigned char key[32], json_t *value)
 {
 	char *text = json_dumps(value, JSON_COMPACT | JSON_SORT_KEYS);
-	MDB_txn *txn;
+	MDB_txn *txn = NULL;
 	MDB_val k = {32, (void *)key}, v;
 
 	if (!text)
