@@ -1316,7 +1316,7 @@ static void unmap_pack(mapped_pack *mp)
 
 struct reindex_state {
 	sluice_chunkstore *cs;
-	MDB_txn *txn = NULL;
+	MDB_txn *txn;
 	const char *pack;
 	size_t in_txn;
 	uint64_t added;
