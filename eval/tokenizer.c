@@ -447,7 +447,7 @@ static int get_scheme(loader *L, json_t *obj, const char *where, int *scheme)
 {
 	const char *s;
 	size_t len;
-	bool aps;
+	bool aps = false;
 	int error;
 
 	if ((error = get_str(L, obj, where, "prepend_scheme", false, &s, &len)) < 0)
@@ -897,7 +897,7 @@ static int parse_added(loader *L, json_t *arr)
 		char where[48];
 		const char *s;
 		size_t len;
-		bool sw, ls, rs;
+		bool sw = false, ls = false, rs = false;
 
 		snprintf(where, sizeof(where), "added_tokens[%zu]", i);
 		if (!json_is_object(t)) {
