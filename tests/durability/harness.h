@@ -38,7 +38,7 @@ typedef struct {
 	char journal[41];
 } dh_state;
 
-static void dh_last_line(char out[41], const char *text)
+static inline void dh_last_line(char out[41], const char *text)
 {
 	const char *end = text + strlen(text), *p;
 
@@ -55,7 +55,7 @@ static void dh_last_line(char out[41], const char *text)
 }
 
 /* Environment for plain sluice runs. */
-static const char *const *dh_env(dh_fixture *f)
+static inline const char *const *dh_env(dh_fixture *f)
 {
 	static const char *env[3];
 
@@ -70,7 +70,7 @@ static const char *const *dh_env(dh_fixture *f)
  * "SLUICE_SHIM_FAIL=OP:N" or "SLUICE_SHIM_LOG=FILE". Under ASan the shim
  * comes before the sanitizer runtime, which ASan must be told is fine.
  */
-static const char *const *dh_shim_env(dh_fixture *f, const char *setting)
+static inline const char *const *dh_shim_env(dh_fixture *f, const char *setting)
 {
 	static char asan[1024];
 	static const char *env[6];
@@ -87,18 +87,18 @@ static const char *const *dh_shim_env(dh_fixture *f, const char *setting)
 	return env;
 }
 
-static tu_run_result dh_sl(dh_fixture *f, const char *args)
+static inline tu_run_result dh_sl(dh_fixture *f, const char *args)
 {
 	return tu_sh(dh_env(f), "%s -C '%s' %s", TU_SLUICE, f->repo, args);
 }
 
-static void dh_sl_ok(dh_fixture *f, const char *args)
+static inline void dh_sl_ok(dh_fixture *f, const char *args)
 {
 	tu_sh_ok(dh_env(f), "%s -C '%s' %s", TU_SLUICE, f->repo, args);
 }
 
 /* A version id from a propose's last line. */
-static void dh_propose(dh_fixture *f, char out[41], const char *args)
+static inline void dh_propose(dh_fixture *f, char out[41], const char *args)
 {
 	tu_run_result r = dh_sl(f, args);
 
@@ -109,7 +109,7 @@ static void dh_propose(dh_fixture *f, char out[41], const char *args)
 	tu_run_dispose(&r);
 }
 
-static dh_fixture *dh_setup(const char *tag)
+static inline dh_fixture *dh_setup(const char *tag)
 {
 	dh_fixture *f = calloc(1, sizeof(*f));
 	char args[8192];
@@ -148,7 +148,7 @@ static dh_fixture *dh_setup(const char *tag)
 	return f;
 }
 
-static void dh_teardown(dh_fixture *f)
+static inline void dh_teardown(dh_fixture *f)
 {
 	if (!f)
 		return;
@@ -158,13 +158,13 @@ static void dh_teardown(dh_fixture *f)
 }
 
 /* A fresh copy of the prepared repository for one trial. */
-static void dh_fresh(dh_fixture *f, const char *name)
+static inline void dh_fresh(dh_fixture *f, const char *name)
 {
 	snprintf(f->repo, sizeof(f->repo), "%s/%s", f->work, name);
 	tu_sh_ok(NULL, "rm -rf '%s' && cp -a '%s' '%s'", f->repo, f->pristine, f->repo);
 }
 
-static json_t *dh_json(const char *text, const char *what)
+static inline json_t *dh_json(const char *text, const char *what)
 {
 	json_error_t jerr;
 	json_t *v = json_loads(text, 0, &jerr);
@@ -180,7 +180,7 @@ static json_t *dh_json(const char *text, const char *what)
  * derived journal index up to date) and as the journal itself records it:
  * the two must agree.
  */
-static void dh_read_state(dh_fixture *f, dh_state *st)
+static inline void dh_read_state(dh_fixture *f, dh_state *st)
 {
 	tu_run_result r = dh_sl(f, "status --json");
 	json_t *v, *c, *jc;
@@ -226,7 +226,7 @@ static int dh_tolerate_unsealed;
 static int dh_unsealed_seen;
 
 /* True if every problem verify printed is about an unsealed pack. */
-static int only_unsealed(const char *out)
+static inline int only_unsealed(const char *out)
 {
 	const char *p = out;
 	int any = 0;
@@ -247,7 +247,7 @@ static int only_unsealed(const char *out)
 	return any;
 }
 
-static void dh_verify_ok(dh_fixture *f, const char *when)
+static inline void dh_verify_ok(dh_fixture *f, const char *when)
 {
 	tu_run_result r = dh_sl(f, "verify");
 
@@ -263,7 +263,7 @@ static void dh_verify_ok(dh_fixture *f, const char *when)
 }
 
 /* The action recorded by the newest journal entry ("propose", "promote", ...). */
-static void dh_last_action(dh_fixture *f, char *out, size_t cap, char version[41])
+static inline void dh_last_action(dh_fixture *f, char *out, size_t cap, char version[41])
 {
 	tu_run_result r = tu_sh(NULL, "git -C '%s' show refs/sluice/journal:record.json", f->repo);
 	json_t *v;
@@ -285,10 +285,10 @@ static void dh_last_action(dh_fixture *f, char *out, size_t cap, char version[41
  * verify passes; the journal moved by at most one entry; if it moved, the
  * entry is this action and prod's head is the target (target NULL: the
  * head does not move, as for a proposal); if not, nothing changed; and an
- * acknowledged action (exit 0) always moved it.
+ * acknowledged action (exit 0) always moved it. Returns 1 if it moved.
  */
-static void dh_check_after(dh_fixture *f, const dh_state *before, const char *action,
-                           const char *target, int exit_status, const char *when)
+static inline int dh_check_after(dh_fixture *f, const dh_state *before, const char *action,
+                                 const char *target, int exit_status, const char *when)
 {
 	dh_state after;
 	char last[64];
@@ -302,11 +302,12 @@ static void dh_check_after(dh_fixture *f, const dh_state *before, const char *ac
 		assert_int_not_equal(exit_status, 0);
 		assert_string_equal(after.journal, before->journal);
 		assert_string_equal(after.head, before->head);
-		return;
+		return 0;
 	}
 	dh_last_action(f, last, sizeof(last), NULL);
 	assert_string_equal(last, action);
 	assert_string_equal(after.head, target ? target : before->head);
+	return 1;
 }
 
 #endif
