@@ -84,15 +84,14 @@ static long count_calls(dh_fixture *f, const action *a, double *seconds)
 }
 
 /* Kill at crash point n (0: at a random moment, after `delay` seconds). */
-static int trial(dh_fixture *f, const action *a, long n, double delay, int *moved)
+static int trial(dh_fixture *f, const action *a, const dh_state *before, long n, double delay,
+                 int *moved)
 {
 	char setting[64], when[9000];
-	dh_state before, after;
 	tu_run_result r;
 	int status;
 
 	dh_fresh(f, "trial");
-	dh_read_state(f, &before);
 	if (n > 0) {
 		snprintf(setting, sizeof(setting), "SLUICE_SHIM_KILL=%ld", n);
 		r = tu_sh(dh_shim_env(f, setting), "%s -C '%s' %s", TU_SLUICE, f->repo, a->args);
@@ -111,9 +110,7 @@ static int trial(dh_fixture *f, const action *a, long n, double delay, int *move
 	assert_true(n == 0 || status == 128 + 9);
 	assert_true(status == 0 || status == 128 + 9);
 	tu_run_dispose(&r);
-	dh_check_after(f, &before, a->name, a->target, status, when);
-	dh_read_state(f, &after);
-	*moved = after.entries != before.entries;
+	*moved = dh_check_after(f, before, a->name, a->target, status, when);
 	trials++;
 	return status;
 }
@@ -123,13 +120,17 @@ static void every_point(const action *a, long stride)
 	double seconds;
 	long calls = count_calls(fx, a, &seconds), n;
 	int moved, before_commit = 0, after_commit = 0;
+	dh_state before;
 
+	/* Every trial starts from a copy of the same repository. */
+	dh_fresh(fx, "before");
+	dh_read_state(fx, &before);
 	assert_true(calls > 5);
 	for (n = 1; n <= calls; n++) {
 		/* With a stride, still every point of the last 12: the commit point is there. */
 		if (stride > 1 && n % stride && n < calls - 12)
 			continue;
-		trial(fx, a, n, 0, &moved);
+		trial(fx, a, &before, n, 0, &moved);
 		if (moved)
 			after_commit++;
 		else
@@ -184,9 +185,12 @@ static void test_crash__random_moments(void **state)
 	double seconds[4];
 	unsigned seed = (unsigned)time(NULL);
 	int i, moved, acked = 0, committed = 0;
+	dh_state before;
 
 	(void)state;
 	make_actions(fx, a);
+	dh_fresh(fx, "before");
+	dh_read_state(fx, &before);
 	for (i = 0; i < 4; i++)
 		count_calls(fx, &a[i], &seconds[i]);
 	fprintf(stderr, "random kills, seed %u\n", seed);
@@ -194,7 +198,7 @@ static void test_crash__random_moments(void **state)
 	for (i = 0; i < 12; i++) {
 		const action *ai = &a[i % 4];
 		double delay = seconds[i % 4] * ((double)rand() / RAND_MAX) * 1.2;
-		if (trial(fx, ai, 0, delay, &moved) == 0)
+		if (trial(fx, ai, &before, 0, delay, &moved) == 0)
 			acked++;
 		committed += moved;
 	}
