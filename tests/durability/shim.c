@@ -1,0 +1,333 @@
+/*
+ * tests/durability/shim.c - an LD_PRELOAD library that watches and breaks
+ * the system calls that make data durable, in sluice and in everything it
+ * links: libsluice's own I/O, libgit2 (objects, refs, lock files) and LMDB
+ * (data pages, the meta page, fdatasync).
+ *
+ * It interposes the mutating calls:
+ *   write  write, pwrite, pwrite64, writev, pwritev, pwritev64, pwritev2
+ *   fsync  fsync, fdatasync
+ *   rename rename, renameat, renameat2, link, linkat
+ *   unlink unlink, unlinkat
+ * and, driven by the environment:
+ *   SLUICE_SHIM_LOG=FILE   appends "SEQ OP PATH [PATH2]" for each call, in
+ *                          call order (PATH from /proc/self/fd for fds)
+ *   SLUICE_SHIM_FAIL=OP:N  the N-th call of class OP (write, fsync, rename,
+ *                          unlink, or any) fails with EIO and does nothing
+ *   SLUICE_SHIM_KILL=N     SIGKILL before the N-th mutating call (of any
+ *                          class): a deterministic crash point
+ *   SLUICE_SHIM_PROG=NAME  act only in programs of that name (default:
+ *                          sluice), so a shell or env in between is inert
+ * Calls on stdin, stdout and stderr are neither counted nor logged: what a
+ * process prints is not state.
+ *
+ * Build as a shared module; load with LD_PRELOAD (under AddressSanitizer
+ * add verify_asan_link_order=0 to ASAN_OPTIONS).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+enum op_class { C_WRITE, C_FSYNC, C_RENAME, C_UNLINK, C_ANY, C_COUNT };
+
+static const char *const class_names[C_COUNT] = {"write", "fsync", "rename", "unlink", "any"};
+
+static struct {
+	int active;
+	int logfd;
+	int fail_class;
+	unsigned long fail_at;
+	unsigned long kill_at;
+	atomic_ulong seq;
+	atomic_ulong count[C_COUNT];
+} shim = {.logfd = -1, .fail_class = -1};
+
+/* Calls the shim makes itself (its log, readlink) must not re-enter it. */
+static _Thread_local int busy;
+
+static ssize_t (*real_write)(int, const void *, size_t);
+
+/* The next definition of a function (libc's, or a sanitizer's interceptor). */
+#define REAL(name)                                                                                 \
+	static __typeof__(&name) real_##name##_ptr;                                                \
+	if (!real_##name##_ptr)                                                                    \
+		real_##name##_ptr = (__typeof__(&name))dlsym(RTLD_NEXT, #name);
+
+static unsigned long env_ulong(const char *s)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	return *end ? 0 : v;
+}
+
+__attribute__((constructor)) static void shim_init(void)
+{
+	const char *prog = getenv("SLUICE_SHIM_PROG"), *v;
+	int i;
+
+	real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+	if (strcmp(program_invocation_short_name, prog && *prog ? prog : "sluice"))
+		return;
+	if ((v = getenv("SLUICE_SHIM_LOG")) && *v)
+		shim.logfd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if ((v = getenv("SLUICE_SHIM_KILL")) && *v)
+		shim.kill_at = env_ulong(v);
+	if ((v = getenv("SLUICE_SHIM_FAIL")) && *v) {
+		const char *colon = strchr(v, ':');
+		for (i = 0; colon && i < C_COUNT; i++)
+			if (strlen(class_names[i]) == (size_t)(colon - v) &&
+			    !strncmp(v, class_names[i], (size_t)(colon - v)))
+				shim.fail_class = i;
+		if (colon)
+			shim.fail_at = env_ulong(colon + 1);
+	}
+	shim.active = 1;
+}
+
+static void fd_path(int fd, char *out, size_t cap)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, out, cap - 1);
+	if (n < 0)
+		n = snprintf(out, cap, "fd:%d", fd);
+	out[n] = '\0';
+}
+
+/* A path relative to a directory fd, made absolute for the log. */
+static void at_path(int dirfd, const char *path, char *out, size_t cap)
+{
+	char dir[PATH_MAX];
+	int n;
+
+	if (path[0] == '/' || (dirfd == AT_FDCWD && !getcwd(dir, sizeof(dir))))
+		n = snprintf(out, cap, "%s", path);
+	else {
+		if (dirfd != AT_FDCWD)
+			fd_path(dirfd, dir, sizeof(dir));
+		n = snprintf(out, cap, "%s/%s", dir, path);
+	}
+	/* A path too long for the log is cut; the call itself is unaffected. */
+	if (n < 0 || (size_t)n >= cap)
+		out[cap - 1] = '\0';
+}
+
+static void log_line(unsigned long seq, const char *op, const char *a, const char *b)
+{
+	char line[2 * PATH_MAX + 64];
+	int n;
+
+	if (shim.logfd < 0 || !real_write)
+		return;
+	n = snprintf(line, sizeof(line), "%lu %s %s%s%s\n", seq, op, a, b ? " " : "", b ? b : "");
+	if (n > (int)sizeof(line) - 1)
+		n = (int)sizeof(line) - 1;
+	/* O_APPEND and one write per line: lines from threads do not mix. */
+	if (real_write(shim.logfd, line, (size_t)n) < 0)
+		return;
+}
+
+/*
+ * Count one call; returns nonzero if it must fail. Kills the process when
+ * the crash point is reached: before the call, so it never happens.
+ */
+static int account(enum op_class cls, const char *op, const char *a, const char *b)
+{
+	unsigned long seq, nth;
+
+	if (!shim.active || busy)
+		return 0;
+	busy = 1;
+	seq = atomic_fetch_add(&shim.seq, 1) + 1;
+	nth = atomic_fetch_add(&shim.count[cls], 1) + 1;
+	atomic_fetch_add(&shim.count[C_ANY], 1);
+	if (shim.kill_at && seq == shim.kill_at) {
+		log_line(seq, "KILL", op, a);
+		raise(SIGKILL);
+	}
+	if (shim.fail_at && ((shim.fail_class == (int)cls && nth == shim.fail_at) ||
+	                     (shim.fail_class == C_ANY && seq == shim.fail_at))) {
+		log_line(seq, "FAIL", op, a);
+		busy = 0;
+		return 1;
+	}
+	log_line(seq, op, a, b);
+	busy = 0;
+	return 0;
+}
+
+static int account_fd(enum op_class cls, const char *op, int fd)
+{
+	char path[PATH_MAX];
+
+	if (!shim.active || busy || fd <= 2 || fd == shim.logfd)
+		return 0;
+	busy = 1;
+	fd_path(fd, path, sizeof(path));
+	busy = 0;
+	return account(cls, op, path, NULL);
+}
+
+static int account_at(enum op_class cls, const char *op, int d1, const char *p1, int d2,
+                      const char *p2)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	if (!shim.active || busy)
+		return 0;
+	busy = 1;
+	at_path(d1, p1, a, sizeof(a));
+	if (p2)
+		at_path(d2, p2, b, sizeof(b));
+	busy = 0;
+	return account(cls, op, a, p2 ? b : NULL);
+}
+
+#define FAIL_EIO                                                                                   \
+	do {                                                                                       \
+		errno = EIO;                                                                       \
+		return -1;                                                                         \
+	} while (0)
+
+ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (!real_write)
+		real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
+	if (account_fd(C_WRITE, "write", fd))
+		FAIL_EIO;
+	return real_write(fd, buf, n);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	REAL(pwrite);
+	if (account_fd(C_WRITE, "pwrite", fd))
+		FAIL_EIO;
+	return real_pwrite_ptr(fd, buf, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+	REAL(pwrite64);
+	if (account_fd(C_WRITE, "pwrite", fd))
+		FAIL_EIO;
+	return real_pwrite64_ptr(fd, buf, n, off);
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	REAL(writev);
+	if (account_fd(C_WRITE, "writev", fd))
+		FAIL_EIO;
+	return real_writev_ptr(fd, iov, cnt);
+}
+
+ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	REAL(pwritev);
+	if (account_fd(C_WRITE, "pwritev", fd))
+		FAIL_EIO;
+	return real_pwritev_ptr(fd, iov, cnt, off);
+}
+
+ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off)
+{
+	REAL(pwritev64);
+	if (account_fd(C_WRITE, "pwritev", fd))
+		FAIL_EIO;
+	return real_pwritev64_ptr(fd, iov, cnt, off);
+}
+
+ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	REAL(pwritev2);
+	if (account_fd(C_WRITE, "pwritev", fd))
+		FAIL_EIO;
+	return real_pwritev2_ptr(fd, iov, cnt, off, flags);
+}
+
+int fsync(int fd)
+{
+	REAL(fsync);
+	if (account_fd(C_FSYNC, "fsync", fd))
+		FAIL_EIO;
+	return real_fsync_ptr(fd);
+}
+
+int fdatasync(int fd)
+{
+	REAL(fdatasync);
+	if (account_fd(C_FSYNC, "fdatasync", fd))
+		FAIL_EIO;
+	return real_fdatasync_ptr(fd);
+}
+
+int rename(const char *from, const char *to)
+{
+	REAL(rename);
+	if (account_at(C_RENAME, "rename", AT_FDCWD, from, AT_FDCWD, to))
+		FAIL_EIO;
+	return real_rename_ptr(from, to);
+}
+
+int renameat(int fd1, const char *from, int fd2, const char *to)
+{
+	REAL(renameat);
+	if (account_at(C_RENAME, "rename", fd1, from, fd2, to))
+		FAIL_EIO;
+	return real_renameat_ptr(fd1, from, fd2, to);
+}
+
+int renameat2(int fd1, const char *from, int fd2, const char *to, unsigned flags)
+{
+	REAL(renameat2);
+	if (account_at(C_RENAME, "rename", fd1, from, fd2, to))
+		FAIL_EIO;
+	return real_renameat2_ptr(fd1, from, fd2, to, flags);
+}
+
+int link(const char *from, const char *to)
+{
+	REAL(link);
+	if (account_at(C_RENAME, "link", AT_FDCWD, from, AT_FDCWD, to))
+		FAIL_EIO;
+	return real_link_ptr(from, to);
+}
+
+int linkat(int fd1, const char *from, int fd2, const char *to, int flags)
+{
+	REAL(linkat);
+	if (account_at(C_RENAME, "link", fd1, from, fd2, to))
+		FAIL_EIO;
+	return real_linkat_ptr(fd1, from, fd2, to, flags);
+}
+
+int unlink(const char *path)
+{
+	REAL(unlink);
+	if (account_at(C_UNLINK, "unlink", AT_FDCWD, path, AT_FDCWD, NULL))
+		FAIL_EIO;
+	return real_unlink_ptr(path);
+}
+
+int unlinkat(int fd, const char *path, int flags)
+{
+	REAL(unlinkat);
+	if (account_at(C_UNLINK, "unlink", fd, path, AT_FDCWD, NULL))
+		FAIL_EIO;
+	return real_unlinkat_ptr(fd, path, flags);
+}
