@@ -1508,7 +1508,9 @@ static int verify_pack(sluice_chunkstore *cs, struct verify_state *vs, const cha
 	vs->pack = name;
 	vs->noffs = 0;
 	if (sluice_pack__check_header(cs->ctx, mp.map, mp.len, "") < 0) {
-		problem(vs, "pack-%s.pack%s", name, sluice_ctx_errmsg(cs->ctx));
+		/* A writer killed before its header was complete left an empty leftover. */
+		problem(vs, "%spack-%s.pack%s", mp.len < SLUICE_PACK_HDR ? "note: " : "", name,
+		        sluice_ctx_errmsg(cs->ctx));
 		goto done;
 	}
 	error = sluice_pack__read_trailer(cs->ctx, &ents, &count, &limit, mp.map, mp.len, "");

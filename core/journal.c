@@ -287,14 +287,32 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	else
 		error = git_reference_create(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 0, msg);
 	if (error < 0) {
-		if (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED)
+		git_oid moved;
+		int moved_exists = 0;
+		char hex[GIT_OID_HEXSZ + 1];
+
+		if (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED) {
 			error = sluice_ctx__error(
 			        ctx, SLUICE_ECONFLICT,
 			        "another sluice action changed the journal at the "
 			        "same time; nothing was changed");
-		else
-			error = sluice_ctx__giterror(ctx, error, "cannot update %s",
-			                             SLUICE_JOURNAL_REF);
+			goto done;
+		}
+		error = sluice_ctx__giterror(ctx, error, "cannot update %s", SLUICE_JOURNAL_REF);
+		/*
+		 * The ref may have been renamed into place before the failure (its
+		 * directory's fsync, say): then the action took effect, and a user
+		 * who simply retried would act twice. Say so, naming the entry.
+		 */
+		git_oid_tostr(hex, sizeof(hex), &id);
+		if (sluice_journal__head(repo, &moved, &moved_exists) == 0 && moved_exists &&
+		    git_oid_equal(&moved, &id))
+			error = sluice_ctx__wrap(
+			        ctx, SLUICE_EIO,
+			        "journal entry %s was recorded and the %s took effect, "
+			        "but making it durable failed (do not repeat it; "
+			        "sluice status shows the heads)",
+			        hex, action);
 		goto done;
 	}
 	if (out)
@@ -361,7 +379,7 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 			nanosleep(&ts, NULL);
 		}
 		if ((error = sluice_journal__read(repo, &st)) < 0)
-			return error;
+			break;
 		if ((error = decide(repo, &st, arg, &ch)) == 0)
 			error = sluice_journal__commit(repo, out, signer, action, &st, &ch);
 		sluice_journal__change_dispose(&ch);
