@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-build=$root/build
+build=$root/build/bench
 
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)" --target sluice sluice-synth >/dev/null
