@@ -401,6 +401,37 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 	return error;
 }
 
+/*
+ * Write a mirror ref as a loose ref file (which git and libgit2 read ahead
+ * of packed-refs): a temporary file renamed into place, without fsync. It
+ * is derived from the journal after the commit point, and rewritten by the
+ * next sync if a power cut loses it, so a channel move does not wait for
+ * it to reach the disk.
+ */
+static int write_mirror(sluice_repo *repo, const char *refname, const char *hex)
+{
+	char path[4400], tmp[4500], dir[4400], line[GIT_OID_HEXSZ + 2];
+	FILE *f;
+	int ok;
+
+	snprintf(path, sizeof(path), "%s/%s", repo->path, refname);
+	snprintf(tmp, sizeof(tmp), "%s.sluice-tmp-%ld", path, (long)getpid());
+	snprintf(dir, sizeof(dir), "%s/refs/sluice/channels", repo->path);
+	snprintf(line, sizeof(line), "%s\n", hex);
+	if (sluice_io__mkdirs(repo->ctx, dir, 0755) < 0)
+		return SLUICE_EIO;
+	if (!(f = fopen(tmp, "w")))
+		return sluice_ctx__oserror(repo->ctx, "cannot write %s", tmp);
+	ok = fputs(line, f) >= 0;
+	ok &= fclose(f) == 0;
+	if (!ok || rename(tmp, path) < 0) {
+		int error = sluice_ctx__oserror(repo->ctx, "cannot write %s", path);
+		unlink(tmp);
+		return error;
+	}
+	return SLUICE_OK;
+}
+
 /* Point refs/sluice/channels/NAME at each head, for plain git users. */
 static int mirror_refs(sluice_repo *repo)
 {
@@ -436,12 +467,8 @@ static int mirror_refs(sluice_repo *repo)
 			}
 			continue;
 		}
-		if (git_oid_fromstr(&id, hex) < 0 ||
-		    git_reference_create(&ref, repo->git, refname, &id, 1,
-		                         "sluice channel mirror") < 0)
-			error = sluice_ctx__giterror(repo->ctx, -1, "cannot update %s", refname);
-		git_reference_free(ref);
-		ref = NULL;
+		if ((error = write_mirror(repo, refname, hex)) < 0)
+			break;
 	}
 	/* Channels the journal no longer has lose their mirror. */
 	if (git_reference_iterator_glob_new(&it, repo->git, "refs/sluice/channels/*") == 0) {
