@@ -34,20 +34,6 @@ static tu_run_result run(fixture *f, const char *const *env, const char *fmt, ..
 	return tu_sh(env, "%s -C '%s' %s", TU_SLUICE, f->repo, args);
 }
 
-static void last_line(char out[41], const char *text)
-{
-	const char *end = text + strlen(text), *p;
-
-	while (end > text && end[-1] == '\n')
-		end--;
-	p = end;
-	while (p > text && p[-1] != '\n')
-		p--;
-	assert_int_equal(end - p, 40);
-	memcpy(out, p, 40);
-	out[40] = '\0';
-}
-
 static void ok(tu_run_result *r)
 {
 	if (r->status != 0)
@@ -59,7 +45,7 @@ static void propose(fixture *f, char out[41], const char *args)
 {
 	tu_run_result r = run(f, env_alice, "propose %s", args);
 	ok(&r);
-	last_line(out, r.out);
+	tu_last_line(out, r.out);
 	tu_run_dispose(&r);
 }
 

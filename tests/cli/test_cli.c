@@ -27,20 +27,6 @@ static tu_run_result sl(fixture *f, const char *args)
 	return tu_sh(env_keys, "%s -C '%s' %s", TU_SLUICE, f->repo, args);
 }
 
-static void last_line(char out[41], const char *text)
-{
-	const char *end = text + strlen(text), *p;
-
-	while (end > text && end[-1] == '\n')
-		end--;
-	p = end;
-	while (p > text && p[-1] != '\n')
-		p--;
-	assert_int_equal(end - p, 40);
-	memcpy(out, p, 40);
-	out[40] = '\0';
-}
-
 static int setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
@@ -68,7 +54,7 @@ static int setup(void **state)
 	if (r.status != 0)
 		fprintf(stderr, "%s%s", r.out, r.err);
 	assert_int_equal(r.status, 0);
-	last_line(f->base_id, r.out);
+	tu_last_line(f->base_id, r.out);
 	tu_run_dispose(&r);
 	*state = f;
 	return 0;
@@ -163,7 +149,7 @@ static void test_cli__lora_memory_replay_and_identical_reproposal(void **state)
 	         f->in, f->base_id, 7);
 	r = sl(f, args);
 	assert_int_equal(r.status, 0);
-	last_line(lora, r.out);
+	tu_last_line(lora, r.out);
 	tu_run_dispose(&r);
 
 	{
@@ -179,14 +165,14 @@ static void test_cli__lora_memory_replay_and_identical_reproposal(void **state)
 	         lora, f->in);
 	r = sl(f, args);
 	assert_int_equal(r.status, 0);
-	last_line(mem, r.out);
+	tu_last_line(mem, r.out);
 	tu_run_dispose(&r);
 	snprintf(args, sizeof(args),
 	         "propose memory --onto %s --replace note.md '%s/note2.md' --key alice", mem,
 	         f->in);
 	r = sl(f, args);
 	assert_int_equal(r.status, 0);
-	last_line(again, r.out);
+	tu_last_line(again, r.out);
 	tu_run_dispose(&r);
 	/* git diff between the versions shows the memory edit as text. */
 	r = tu_sh(NULL, "git -C '%s' diff %s %s -- files/memory/note.md", f->repo, mem, again);
@@ -199,12 +185,12 @@ static void test_cli__lora_memory_replay_and_identical_reproposal(void **state)
 	         mem);
 	r = sl(f, args);
 	assert_int_equal(r.status, 0);
-	last_line(rep, r.out);
+	tu_last_line(rep, r.out);
 	tu_run_dispose(&r);
 	/* Identical content onto the same parent: the existing version. */
 	r = sl(f, args);
 	assert_int_equal(r.status, 0);
-	last_line(again, r.out);
+	tu_last_line(again, r.out);
 	assert_string_equal(rep, again);
 	tu_run_dispose(&r);
 

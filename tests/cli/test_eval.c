@@ -29,27 +29,13 @@ static tu_run_result sl(const char *fmt, ...)
 	return tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
 }
 
-static void last_line(char out[41], const char *text)
-{
-	const char *end = text + strlen(text), *p;
-
-	while (end > text && end[-1] == '\n')
-		end--;
-	p = end;
-	while (p > text && p[-1] != '\n')
-		p--;
-	assert_int_equal(end - p, 40);
-	memcpy(out, p, 40);
-	out[40] = '\0';
-}
-
 static void propose(char out[41], const char *fmt, const char *a, const char *b)
 {
 	tu_run_result r = sl(fmt, a, b);
 	if (r.status)
 		fprintf(stderr, "%s", r.err);
 	assert_int_equal(r.status, 0);
-	last_line(out, r.out);
+	tu_last_line(out, r.out);
 	tu_run_dispose(&r);
 }
 

@@ -250,3 +250,17 @@ void tu_tree_digest(const char *dir, char out[65])
 	}
 	out[64] = '\0';
 }
+
+void tu_last_line(char out[41], const char *text)
+{
+	const char *end = text + strlen(text), *p;
+
+	while (end > text && end[-1] == '\n')
+		end--;
+	p = end;
+	while (p > text && p[-1] != '\n')
+		p--;
+	assert_int_equal(end - p, 40);
+	memcpy(out, p, 40);
+	out[40] = '\0';
+}

@@ -45,6 +45,9 @@ void tu_sh_ok(const char *const *env, const char *fmt, ...) __attribute__((forma
  */
 void tu_tree_digest(const char *dir, char out[65]);
 
+/* The 40-hex id alone on the last line of text (what propose prints); asserts its shape. */
+void tu_last_line(char out[41], const char *text);
+
 /* The sluice program under test. */
 #define TU_SLUICE SLUICE_BINARY
 
