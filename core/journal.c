@@ -7,9 +7,6 @@
 #include "jindex.h"
 #include "repo.h"
 
-#include <git2/sys/mempack.h>
-#include <git2/sys/odb_backend.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,8 +189,7 @@ int sluice_journal__check_role(sluice_repo *repo, json_t *registry, const sluice
 	                         "key %s (%s) is not registered in this repository", key->name, fp);
 }
 
-static int tree_put_json(sluice_repo *repo, git_repository *git, git_treebuilder *tb,
-                         const char *name, json_t *v)
+static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *name, json_t *v)
 {
 	char *s = json_dumps(v, JSON_INDENT(1) | JSON_SORT_KEYS);
 	sluice_buf buf = {0};
@@ -204,79 +200,11 @@ static int tree_put_json(sluice_repo *repo, git_repository *git, git_treebuilder
 		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "cannot encode %s", name);
 	/* Indented, with a final newline: friendly to git diff between entries. */
 	if ((error = sluice_buf__printf(repo->ctx, &buf, "%s\n", s)) == 0 &&
-	    ((error = git_blob_create_from_buffer(&blob, git, buf.ptr, buf.len)) < 0 ||
+	    ((error = git_blob_create_from_buffer(&blob, repo->git, buf.ptr, buf.len)) < 0 ||
 	     (error = git_treebuilder_insert(NULL, tb, name, &blob, GIT_FILEMODE_BLOB)) < 0))
 		error = sluice_ctx__giterror(repo->ctx, error, "cannot write %s", name);
 	free(s);
 	sluice_buf__dispose(&buf);
-	return error;
-}
-
-/*
- * The git handle a journal entry's objects are written through: a second
- * handle on the repository whose writes go to an in-memory pack, so the
- * entry's blobs, tree and commit reach the disk as one pack file (fsynced
- * with its index and directory) instead of four loose objects fsynced one
- * by one. Reads fall through to the repository's own objects.
- */
-static int entry_objects(sluice_repo *repo, git_repository **out)
-{
-	git_odb *odb = NULL;
-	int error;
-
-	if (!repo->jgit) {
-		if ((error = git_repository_open_bare(&repo->jgit, repo->path)) < 0 ||
-		    (error = git_repository_odb(&odb, repo->jgit)) < 0 ||
-		    (error = git_mempack_new(&repo->jmem)) < 0)
-			goto fail;
-		/* Highest priority: every write of this handle goes to memory. */
-		if ((error = git_odb_add_backend(odb, repo->jmem, 1000)) < 0) {
-			repo->jmem->free(repo->jmem);
-			goto fail;
-		}
-		git_odb_free(odb);
-	}
-	git_mempack_reset(repo->jmem);
-	*out = repo->jgit;
-	return SLUICE_OK;
-fail:
-	error = sluice_ctx__giterror(repo->ctx, error, "cannot prepare journal object writes");
-	git_odb_free(odb);
-	git_repository_free(repo->jgit);
-	repo->jgit = NULL;
-	repo->jmem = NULL;
-	return error;
-}
-
-/* Write what the in-memory pack holds to objects/pack/ (fsynced), then empty it. */
-static int flush_objects(sluice_repo *repo)
-{
-	git_buf pack = {0};
-	git_odb *odb = NULL;
-	git_odb_writepack *wp = NULL;
-	git_indexer_progress stats = {0};
-	int error;
-
-	if ((error = git_mempack_dump(&pack, repo->jgit, repo->jmem)) < 0 ||
-	    (error = git_repository_odb(&odb, repo->jgit)) < 0 ||
-	    (error = git_odb_write_pack(&wp, odb, NULL, NULL)) < 0 ||
-	    (error = wp->append(wp, pack.ptr, pack.size, &stats)) < 0 ||
-	    (error = wp->commit(wp, &stats)) < 0)
-		error = sluice_ctx__giterror(repo->ctx, error,
-		                             "cannot write the journal entry's objects");
-	if (wp)
-		wp->free(wp);
-	git_odb_free(odb);
-	git_buf_dispose(&pack);
-	git_mempack_reset(repo->jmem);
-	if (error == 0) {
-		/* Let the main handle see the new pack at once. */
-		git_odb *main_odb = NULL;
-		if (git_repository_odb(&main_odb, repo->git) == 0) {
-			git_odb_refresh(main_odb);
-			git_odb_free(main_odb);
-		}
-	}
 	return error;
 }
 
@@ -299,7 +227,6 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	sluice_ctx *ctx = repo->ctx;
 	git_treebuilder *tb = NULL;
 	git_reference *ref = NULL;
-	git_repository *git = NULL;
 	json_t *kdoc = NULL, *cdoc = NULL;
 	git_oid tree, parents[2], id;
 	size_t np = 0;
@@ -323,15 +250,13 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build journal state");
 		goto done;
 	}
-	if ((error = entry_objects(repo, &git)) < 0)
-		goto done;
-	if ((error = git_treebuilder_new(&tb, git, NULL)) < 0) {
+	if ((error = git_treebuilder_new(&tb, repo->git, NULL)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot build journal tree");
 		goto done;
 	}
-	if ((error = tree_put_json(repo, git, tb, "record.json", record)) < 0 ||
-	    (error = tree_put_json(repo, git, tb, "keys.json", kdoc)) < 0 ||
-	    (error = tree_put_json(repo, git, tb, "channels.json", cdoc)) < 0)
+	if ((error = tree_put_json(repo, tb, "record.json", record)) < 0 ||
+	    (error = tree_put_json(repo, tb, "keys.json", kdoc)) < 0 ||
+	    (error = tree_put_json(repo, tb, "channels.json", cdoc)) < 0)
 		goto done;
 	if ((ch->has_suites || st->has_suites) &&
 	    (error = git_treebuilder_insert(NULL, tb, "suites",
@@ -349,9 +274,7 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	if (extra_parent)
 		parents[np++] = *extra_parent;
 	snprintf(msg, sizeof(msg), "sluice %s by %s\n", action, signer->name);
-	if ((error = sluice_repo__signed_commit_in(repo, git, &id, signer, msg, &tree, parents,
-	                                           np)) < 0 ||
-	    (error = flush_objects(repo)) < 0)
+	if ((error = sluice_repo__signed_commit(repo, &id, signer, msg, &tree, parents, np)) < 0)
 		goto done;
 	/*
 	 * The commit point: compare-and-swap from the head the decision was
@@ -395,8 +318,6 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	if (out)
 		*out = id;
 done:
-	if (repo->jmem && error < 0)
-		git_mempack_reset(repo->jmem); /* nothing of a failed entry stays in memory */
 	git_reference_free(ref);
 	git_treebuilder_free(tb);
 	json_decref(kdoc);

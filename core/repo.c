@@ -100,7 +100,6 @@ void sluice_repo_free(sluice_repo *repo)
 		return;
 	sluice_chunkstore__free(repo->cs);
 	sluice_jindex__free(repo->jindex);
-	git_repository_free(repo->jgit); /* frees its odb and the mempack with it */
 	git_repository_free(repo->git);
 	free(repo->path);
 	free(repo->sdir);
@@ -307,14 +306,6 @@ int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key
                                const char *message, const git_oid *tree_id, const git_oid *parents,
                                size_t nparents)
 {
-	return sluice_repo__signed_commit_in(repo, repo->git, out, key, message, tree_id, parents,
-	                                     nparents);
-}
-
-int sluice_repo__signed_commit_in(sluice_repo *repo, git_repository *git, git_oid *out,
-                                  const sluice_key *key, const char *message,
-                                  const git_oid *tree_id, const git_oid *parents, size_t nparents)
-{
 	sluice_ctx *ctx = repo->ctx;
 	git_signature *who = NULL;
 	git_tree *tree = NULL;
@@ -328,17 +319,18 @@ int sluice_repo__signed_commit_in(sluice_repo *repo, git_repository *git, git_oi
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "too many parents");
 	sluice_keys__fingerprint(fp, key->pk);
 	if ((error = git_signature_now(&who, key->name, fp)) < 0 ||
-	    (error = git_tree_lookup(&tree, git, tree_id)) < 0) {
+	    (error = git_tree_lookup(&tree, repo->git, tree_id)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot prepare commit");
 		goto done;
 	}
 	for (size_t i = 0; i < nparents; i++) {
-		if ((error = git_commit_lookup((git_commit **)&pc[i], git, &parents[i])) < 0) {
+		if ((error = git_commit_lookup((git_commit **)&pc[i], repo->git, &parents[i])) <
+		    0) {
 			error = sluice_ctx__giterror(ctx, error, "cannot read parent commit");
 			goto done;
 		}
 	}
-	if ((error = git_commit_create_buffer(&content, git, who, who, NULL, message, tree,
+	if ((error = git_commit_create_buffer(&content, repo->git, who, who, NULL, message, tree,
 	                                      nparents, pc)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot build commit");
 		goto done;
@@ -349,8 +341,8 @@ int sluice_repo__signed_commit_in(sluice_repo *repo, git_repository *git, git_oi
 	/* libgit2 wants the armour without its final newline. */
 	while (sig.len && sig.ptr[sig.len - 1] == '\n')
 		sig.ptr[--sig.len] = '\0';
-	if ((error = git_commit_create_with_signature(out, git, content.ptr, (const char *)sig.ptr,
-	                                              "gpgsig")) < 0)
+	if ((error = git_commit_create_with_signature(out, repo->git, content.ptr,
+	                                              (const char *)sig.ptr, "gpgsig")) < 0)
 		error = sluice_ctx__giterror(ctx, error, "cannot write signed commit");
 done:
 	for (size_t i = 0; i < nparents && i < 4; i++)

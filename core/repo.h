@@ -24,13 +24,6 @@ struct sluice_repo {
 	sluice_progress_cb progress;
 	void *progress_data;
 	struct sluice_jindex *jindex; /* the journal's LMDB index, opened on first use */
-	/*
-	 * A second handle on the same git directory whose object writes go to
-	 * memory (a mempack backend): a journal entry's objects are written to
-	 * disk as one pack, fsynced once, instead of one fsynced file each.
-	 */
-	git_repository *jgit;
-	git_odb_backend *jmem;
 };
 
 /* The chunk store, opened on first use. */
@@ -51,9 +44,6 @@ void sluice_repo__now(char out[32]);
  * Create a commit signed with key (SSHSIG, namespace "git", in gpgsig).
  * The author and committer are "<key name> <fingerprint>".
  */
-int sluice_repo__signed_commit_in(sluice_repo *repo, git_repository *git, git_oid *out,
-                                  const sluice_key *key, const char *message, const git_oid *tree,
-                                  const git_oid *parents, size_t nparents);
 int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key *key,
                                const char *message, const git_oid *tree, const git_oid *parents,
                                size_t nparents);
