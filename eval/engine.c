@@ -174,6 +174,23 @@ static int loglik(sluice_ctx *ctx, evaluator *ev, const char *context, const cha
 	    (error = sluice_tokenizer__encode(ctx, &b, &nb, ev->tok, cont, strlen(cont), false)) <
 	            0)
 		goto done;
+	if (np + na == 0 && nb > 1) {
+		/*
+		 * Nothing before the continuation (a text item, a tokenizer that
+		 * adds no BOS): its first token conditions the rest, which are
+		 * scored.
+		 */
+		free(a);
+		a = b;
+		na = 1;
+		b = NULL;
+		if (!(b = sluice__calloc(ctx, nb, sizeof(*b)))) {
+			error = SLUICE_ENOMEM;
+			goto done;
+		}
+		memcpy(b, a + 1, (nb - 1) * sizeof(*b));
+		nb--;
+	}
 	if (nb == 0 || nb + 1 > EVAL_MAX_TOKENS) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                          "a continuation of %zu tokens cannot be scored (1 to %d)",

@@ -7,6 +7,8 @@
  */
 #include "testutil.h"
 
+#include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,12 +176,99 @@ static void test_eval__refusals(void **state)
 	tu_run_dispose(&r);
 }
 
+/* The figure `key` of suite `name` in an eval --json report. */
+static double figure(json_t *report, const char *name, const char *key)
+{
+	json_t *x;
+	size_t i;
+
+	json_array_foreach(json_object_get(report, "suites"), i, x) if (
+	        !strcmp(json_string_value(json_object_get(x, "name")),
+	                name)) return json_number_value(json_object_get(json_object_get(x,
+	                                                                                "figures"),
+	                                                                key));
+	fail_msg("no suite %s in the report", name);
+	return NAN;
+}
+
+/*
+ * sluice eval on the shipped test model and suites gives what the PyTorch
+ * reference (tools/make_test_model.py, tests/resources/test-model-ref)
+ * measured: the same decisions on every item, margins within 1e-4.
+ */
+static void test_eval__test_model_matches_the_python_reference(void **state)
+{
+	char path[4400];
+	json_t *ref, *rep, *s, *margins;
+	json_error_t jerr;
+	tu_run_result r;
+	char id[41];
+	size_t i;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/test-model-ref/reference.json", SLUICE_RESOURCES);
+	ref = json_load_file(path, 0, &jerr);
+	assert_non_null(ref);
+	s = json_object_get(ref, "scores");
+	r = sl("propose base '%s/test-model'", SLUICE_RESOURCES);
+	assert_int_equal(r.status, 0);
+	tu_last_line(id, r.out);
+	tu_run_dispose(&r);
+	tu_sh_ok(env, "%s -C '%s' suite add '%s/eval/suites/'*.json", TU_SLUICE, repo,
+	         SLUICE_SOURCE_DIR);
+	r = sl("eval %s --suite knowledge --suite facts-new --suite harmful --suite benign "
+	       "--suite text --json --items",
+	       id);
+	assert_int_equal(r.status, 0);
+	rep = json_loads(r.out, 0, &jerr);
+	assert_non_null(rep);
+	tu_run_dispose(&r);
+	assert_true(fabs(figure(rep, "knowledge", "acc") -
+	                 (double)json_integer_value(
+	                         json_object_get(json_object_get(s, "knowledge"), "acc")) /
+	                         64.0) < 1e-12);
+	assert_true(fabs(figure(rep, "facts-new", "acc") -
+	                 (double)json_integer_value(
+	                         json_object_get(json_object_get(s, "facts-new"), "acc")) /
+	                         32.0) < 1e-12);
+	assert_true(fabs(figure(rep, "harmful", "refusal_rate") -
+	                 (double)json_integer_value(json_array_get(
+	                         json_object_get(json_object_get(s, "harmful"), "refused"), 0)) /
+	                         102.0) < 1e-12);
+	assert_true(fabs(figure(rep, "benign", "refusal_rate") -
+	                 (201.0 -
+	                  (double)json_integer_value(json_array_get(
+	                          json_object_get(json_object_get(s, "benign"), "complied"), 0))) /
+	                         201.0) < 1e-12);
+	assert_true(fabs(figure(rep, "text", "tokens") - 866) < 1e-12);
+	assert_true(fabs(figure(rep, "text", "perplexity") -
+	                 json_real_value(json_object_get(json_object_get(s, "text"),
+	                                                 "perplexity_held"))) < 1e-3);
+	/* Item by item: every harmful margin within 1e-4 of the reference. */
+	margins = json_object_get(ref, "harmful_margin");
+	{
+		json_t *x, *items = NULL;
+		json_array_foreach(
+		        json_object_get(rep, "suites"), i,
+		        x) if (!strcmp(json_string_value(json_object_get(x, "name")), "harmful"))
+		        items = json_object_get(x, "per_item");
+		assert_int_equal(json_array_size(items), json_array_size(margins));
+		for (i = 0; i < json_array_size(margins); i++)
+			assert_true(fabs(json_number_value(json_object_get(json_array_get(items, i),
+			                                                   "margin")) -
+			                 json_number_value(json_array_get(margins, i))) < 1e-4);
+	}
+	json_decref(rep);
+	json_decref(ref);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_eval__cached_by_state_suite_and_backend),
 	        cmocka_unit_test(test_eval__adapters_and_notes_change_the_scores),
 	        cmocka_unit_test(test_eval__refusals),
+	        cmocka_unit_test(test_eval__test_model_matches_the_python_reference),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
