@@ -18,8 +18,8 @@ repo="$work/repo"
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*" | sed "s#$work#\$DEMO#g"; "$@"; }
 
-step "inputs: a small llama-layout model, a LoRA adapter, a note, a replay batch"
-"$SYNTH" model "$work/in/base" --hidden 64 --inter 172 --layers 2 --vocab 256 --dtype bf16
+step "inputs: the shipped test model, a LoRA adapter, a note, a replay batch"
+mkdir -p "$work/in" && cp -r tests/resources/test-model "$work/in/base"
 "$SYNTH" lora "$work/in/facts-lora" --base "$work/in/base" --r 4 --alpha 8 --targets q_proj,v_proj
 printf 'The user prefers answers in metric units.\n' > "$work/in/units.md"
 cat > "$work/in/batch1.jsonl" <<'JSONL'
@@ -63,6 +63,11 @@ rm_id=$(run "$S" -C "$repo" remove "$lora" --onto prod --key alice -m "take the 
 run "$S" -C "$repo" promote "$rm_id" --channel prod --key ops
 run "$S" -C "$repo" status
 run "$S" -C "$repo" history prod
+
+step "evaluation: pinned suites, scored on the built-in CPU evaluator"
+run "$S" -C "$repo" suite add eval/suites/*.json --key alice
+run "$S" -C "$repo" eval "$base" --suite knowledge --suite harmful --suite benign --suite text
+run "$S" -C "$repo" eval prod --suite knowledge --suite harmful --suite benign --suite text
 
 step "history"
 run "$S" -C "$repo" log
