@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# Ingest benchmark (docs/bench.md): `sluice propose base` of a synthetic
+# ~1 GiB bf16 safetensors model on a warm page cache, against (a) the hash
+# bound - BLAKE2b-256 of the same bytes in 64 KiB pieces on all cores - and
+# (b) the disk's durable write rate, both measured in the same run; then
+# git add+commit, git lfs (track, add, commit) and restic backup of the same
+# files. Then 1% of the tensor bytes are rewritten (seeded, part of it in
+# the largest tensor) and each store ingests again: new bytes stored.
+#
+# usage: bench/ingest.sh [--markdown FILE] [--keep]
+#   BENCH_REPEAT=N  timed repetitions, the median is reported (default 3)
+#   BENCH_TMP=DIR   where the temporary directory goes (default $TMPDIR or /tmp);
+#                   the repositories live there, so it picks the disk measured
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+markdown=""
+keep=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--markdown) markdown=$(realpath -m "$2"); shift 2 ;;
+	--keep) keep=1; shift ;;
+	-h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "ingest.sh: unknown argument $1" >&2; exit 3 ;;
+	esac
+done
+REPEAT=${BENCH_REPEAT:-3}
+case "$REPEAT" in '' | *[!0-9]* | 0) echo "ingest.sh: BENCH_REPEAT must be a positive integer" >&2; exit 3 ;; esac
+
+t_start=$(date +%s)
+say() { printf '[%4ds] %s\n' "$(($(date +%s) - t_start))" "$*" >&2; }
+
+# ---- tools -------------------------------------------------------------------
+need=()
+command -v git-lfs >/dev/null || need+=(git-lfs)
+command -v restic >/dev/null || need+=(restic)
+if [ ${#need[@]} -gt 0 ]; then
+	say "installing ${need[*]}"
+	as_root=()
+	[ "$(id -u)" -eq 0 ] || as_root=(sudo)
+	"${as_root[@]}" apt-get install -y -q "${need[@]}" >/dev/null
+fi
+say "building sluice (Release) and bench/hashbound"
+cmake -S . -B build/bench -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF >/dev/null
+cmake --build build/bench -j"$(nproc)" >/dev/null
+# shellcheck disable=SC2046
+cc -O2 -std=c11 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+	bench/hashbound.c -o build/bench/hashbound $(pkg-config --cflags --libs libsodium) -pthread
+S=$ROOT/build/bench/sluice
+SYNTH=$ROOT/build/bench/sluice-synth
+HB=$ROOT/build/bench/hashbound
+
+# ---- workspace ---------------------------------------------------------------
+base_tmp=${BENCH_TMP:-${TMPDIR:-/tmp}}
+avail_kb=$(df -Pk "$base_tmp" | awk 'NR == 2 { print $4 }')
+if [ "$avail_kb" -lt $((10 * 1024 * 1024)) ]; then
+	echo "ingest.sh: $base_tmp has $((avail_kb / 1024)) MiB free; the benchmark needs about 10 GiB" >&2
+	exit 5
+fi
+work=$(mktemp -d "$base_tmp/sluice-bench-XXXXXX")
+cleanup() {
+	if [ "$keep" = 1 ]; then
+		say "kept $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+export SLUICE_KEYS="$work/keys"
+export RESTIC_PASSWORD=x
+export GIT_CONFIG_GLOBAL=/dev/null GIT_CONFIG_NOSYSTEM=1
+git_id=(-c user.name=bench -c user.email=bench@example.invalid -c commit.gpgsign=false)
+model=$work/model
+
+# ---- the model ---------------------------------------------------------------
+MODEL_ARGS=(--hidden 1024 --inter 2816 --layers 44 --heads 8 --kv-heads 2 --vocab 32000
+	--dtype bf16 --shards 3 --seed 1)
+say "synthesizing the model: ${MODEL_ARGS[*]}"
+"$SYNTH" model "$model" "${MODEL_ARGS[@]}" >/dev/null
+mapfile -t files < <(find "$model" -type f | sort)
+mapfile -t stfiles < <(find "$model" -type f -name '*.safetensors' | sort)
+bytes=0
+for f in "${files[@]}"; do bytes=$((bytes + $(stat -c %s "$f"))); done
+ntensors=0
+tensor_bytes=0
+largest=0
+for f in "${stfiles[@]}"; do
+	read -r n tb big < <(python3 - "$f" <<'PY'
+import json, struct, sys
+with open(sys.argv[1], "rb") as fh:
+    (hlen,) = struct.unpack("<Q", fh.read(8))
+    hdr = json.loads(fh.read(hlen))
+sizes = [v["data_offsets"][1] - v["data_offsets"][0] for k, v in hdr.items() if k != "__metadata__"]
+print(len(sizes), sum(sizes), max(sizes))
+PY
+	)
+	ntensors=$((ntensors + n))
+	tensor_bytes=$((tensor_bytes + tb))
+	[ "$big" -gt "$largest" ] && largest=$big
+done
+gib=$(awk -v b="$bytes" 'BEGIN { printf "%.3f", b / 1073741824 }')
+say "model: ${#files[@]} files, ${#stfiles[@]} safetensors shards, $ntensors tensors, $bytes bytes ($gib GiB), largest tensor $largest bytes"
+if ! awk -v g="$gib" 'BEGIN { exit !(g >= 0.9 && g <= 1.1) }'; then
+	echo "ingest.sh: the model is $gib GiB, not 1.0 GiB +- 10%" >&2
+	exit 5
+fi
+warm() { cat "${files[@]}" >/dev/null; }
+warm
+
+# ---- timing helpers ----------------------------------------------------------
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+lo() { printf '%s\n' "$@" | sort -g | head -n1; }
+hi() { printf '%s\n' "$@" | sort -g | tail -n1; }
+mbps() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
+dir_bytes() { if [ -e "$1" ]; then du -sb "$1" | cut -f1; else echo 0; fi; }
+# Start every timed step with no dirty pages from the previous one.
+quiesce() { sync; warm; }
+
+declare -a T_HASH T_STREAM T_WRITE T_SLUICE T_GIT T_LFS T_RESTIC
+v1=""
+for ((r = 1; r <= REPEAT; r++)); do
+	say "repeat $r/$REPEAT: hash bound"
+	quiesce
+	out=$("$HB" "${files[@]}")
+	T_HASH+=("$(awk '{ printf "%.3f", $3 }' <<<"$out")")
+	out=$("$HB" --stream "${files[@]}")
+	T_STREAM+=("$(awk '{ printf "%.3f", $3 }' <<<"$out")")
+
+	say "repeat $r/$REPEAT: durable write rate"
+	quiesce
+	out=$("$HB" --write "$work" "$bytes")
+	T_WRITE+=("$(awk '{ printf "%.3f", $3 }' <<<"$out")")
+
+	say "repeat $r/$REPEAT: sluice propose base"
+	rm -rf "$work/sluice" "$SLUICE_KEYS"
+	"$S" init "$work/sluice" >/dev/null
+	"$S" -C "$work/sluice" key new alice --role proposer >/dev/null
+	quiesce
+	t0=$(now)
+	v1=$("$S" -C "$work/sluice" propose base "$model" --key alice -m base 2>/dev/null | tail -n1)
+	T_SLUICE+=("$(since "$t0")")
+
+	say "repeat $r/$REPEAT: git add + commit"
+	rm -rf "$work/git"
+	cp -al "$model" "$work/git" # hard links: the same cached pages, no copy
+	git init -q "$work/git"
+	quiesce
+	t0=$(now)
+	(cd "$work/git" && git add -A && git "${git_id[@]}" commit -q -m x)
+	T_GIT+=("$(since "$t0")")
+
+	say "repeat $r/$REPEAT: git lfs track + add + commit"
+	rm -rf "$work/lfs"
+	cp -al "$model" "$work/lfs"
+	git init -q "$work/lfs"
+	(cd "$work/lfs" && git lfs install --local >/dev/null)
+	quiesce
+	t0=$(now)
+	(cd "$work/lfs" && git lfs track '*.safetensors' >/dev/null && git add -A &&
+		git "${git_id[@]}" commit -q -m x)
+	T_LFS+=("$(since "$t0")")
+
+	say "repeat $r/$REPEAT: restic backup"
+	rm -rf "$work/restic"
+	restic init -q --repo "$work/restic" >/dev/null
+	quiesce
+	t0=$(now)
+	restic backup -q --repo "$work/restic" "$model" >/dev/null
+	T_RESTIC+=("$(since "$t0")")
+	say "repeat $r/$REPEAT: sluice ${T_SLUICE[-1]}s git ${T_GIT[-1]}s lfs ${T_LFS[-1]}s restic ${T_RESTIC[-1]}s"
+done
+
+hash_s=$(median "${T_HASH[@]}")
+stream_s=$(median "${T_STREAM[@]}")
+write_s=$(median "${T_WRITE[@]}")
+sluice_s=$(median "${T_SLUICE[@]}")
+git_s=$(median "${T_GIT[@]}")
+lfs_s=$(median "${T_LFS[@]}")
+restic_s=$(median "${T_RESTIC[@]}")
+hash_mb=$(mbps "$hash_s")
+stream_mb=$(mbps "$stream_s")
+write_mb=$(mbps "$write_s")
+sluice_mb=$(mbps "$sluice_s")
+
+# ---- the 1% rewrite ----------------------------------------------------------
+say "mutation: keeping a copy of the shards, then sluice-synth mutate --percent 1 --seed 7"
+mkdir -p "$work/orig"
+cp "${stfiles[@]}" "$work/orig/"
+"$SYNTH" mutate "$model" --percent 1 --seed 7
+changed=0
+for f in "${stfiles[@]}"; do
+	d=$("$HB" --diff "$work/orig/$(basename "$f")" "$f" | awk '{ print $2 }')
+	changed=$((changed + d))
+done
+rm -rf "$work/orig"
+nominal=$((tensor_bytes / 100))
+
+packs() { find "$work/sluice/sluice/packs" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+quiesce
+p0=$(packs)
+r0=$(dir_bytes "$work/sluice")
+say "mutation: sluice propose base --onto ${v1:0:12}"
+t0=$(now)
+v2=$("$S" -C "$work/sluice" propose base "$model" --onto "$v1" --key alice -m "1% rewrite" 2>/dev/null | tail -n1)
+t_sluice2=$(since "$t0")
+sluice_new=$(($(packs) - p0))
+sluice_repo_new=$(($(dir_bytes "$work/sluice") - r0))
+
+quiesce
+l0=$(dir_bytes "$work/lfs/.git/lfs/objects")
+lg0=$(dir_bytes "$work/lfs/.git")
+say "mutation: git lfs add + commit"
+t0=$(now)
+(cd "$work/lfs" && git add -A && git "${git_id[@]}" commit -q -m y)
+t_lfs2=$(since "$t0")
+lfs_new=$(($(dir_bytes "$work/lfs/.git/lfs/objects") - l0))
+lfs_repo_new=$(($(dir_bytes "$work/lfs/.git") - lg0))
+
+quiesce
+g0=$(dir_bytes "$work/git/.git")
+say "mutation: git add + commit"
+t0=$(now)
+(cd "$work/git" && git add -A && git "${git_id[@]}" commit -q -m y)
+t_git2=$(since "$t0")
+git_new=$(($(dir_bytes "$work/git/.git") - g0))
+
+quiesce
+rr0=$(dir_bytes "$work/restic")
+say "mutation: restic backup"
+t0=$(now)
+restic backup -q --repo "$work/restic" "$model" >/dev/null
+t_restic2=$(since "$t0")
+restic_new=$(($(dir_bytes "$work/restic") - rr0))
+
+# ---- report ------------------------------------------------------------------
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f%%", 100 * a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+bind=$(awk -v h="$hash_mb" -v w="$write_mb" 'BEGIN { print (h <= w) ? "hash bound" : "durable write rate" }')
+bound_mb=$(awk -v h="$hash_mb" -v w="$write_mb" 'BEGIN { print (h <= w) ? h : w }')
+frac=$(pct "$sluice_mb" "$bound_mb")
+half_mb=$(awk -v h="$hash_mb" 'BEGIN { printf "%.0f", h / 2 }')
+# Two hashes per byte on all cores, with the write fully overlapped.
+design_mb=$(awk -v h="$hash_mb" -v w="$write_mb" 'BEGIN { printf "%.0f", (h / 2 < w) ? h / 2 : w }')
+goal_speed=$(awk -v s="$sluice_mb" -v b="$bound_mb" 'BEGIN { print (s >= 0.8 * b) ? "met" : "NOT met" }')
+goal_bytes=$(awk -v n="$sluice_new" -v b="$bytes" 'BEGIN { print (n <= 0.02 * b) ? "met" : "NOT met" }')
+
+report() {
+	local md=$1
+	if [ "$md" = 1 ]; then
+		h() { printf '\n### %s\n\n' "$1"; }
+		row() { local IFS='|'; printf '| %s |\n' "$*" | sed 's/|/ | /g; s/  */ /g'; }
+		sep() { printf '|%s\n' "$(printf -- '---|%.0s' $(seq "$1"))"; }
+	else
+		h() { printf '\n== %s\n' "$1"; }
+		row() { printf '%-52s' "$1"; shift; printf ' %12s' "$@"; printf '\n'; }
+		sep() { :; }
+	fi
+	h "Machine and input"
+	echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(df -PT "$work" | awk 'NR == 2 { print $2 }') on $(df -P "$work" | awk 'NR == 2 { print $1 }'), kernel $(uname -r)"
+	echo
+	echo "model: ${#stfiles[@]} bf16 safetensors shards + $((${#files[@]} - ${#stfiles[@]})) small files, $ntensors tensors, $bytes bytes ($gib GiB), largest tensor $largest bytes; warm page cache; median of $REPEAT"
+	h "Reference rates (same run)"
+	row "measure" "median s" "min s" "max s" "MB/s"
+	sep 5
+	row "hash bound: BLAKE2b-256, 64 KiB pieces, $(nproc) threads" "$hash_s" "$(lo "${T_HASH[@]}")" "$(hi "${T_HASH[@]}")" "$hash_mb"
+	row "one BLAKE2b stream per file, 1 thread" "$stream_s" "$(lo "${T_STREAM[@]}")" "$(hi "${T_STREAM[@]}")" "$stream_mb"
+	row "durable write (8 MiB writes + fsync)" "$write_s" "$(lo "${T_WRITE[@]}")" "$(hi "${T_WRITE[@]}")" "$write_mb"
+	h "Initial ingest of the same files"
+	row "tool" "median s" "min s" "max s" "MB/s" "time / sluice"
+	sep 6
+	row "sluice propose base" "$sluice_s" "$(lo "${T_SLUICE[@]}")" "$(hi "${T_SLUICE[@]}")" "$sluice_mb" "1.00"
+	row "git add -A && git commit" "$git_s" "$(lo "${T_GIT[@]}")" "$(hi "${T_GIT[@]}")" "$(mbps "$git_s")" "$(ratio "$git_s" "$sluice_s")"
+	row "git lfs track + add + commit" "$lfs_s" "$(lo "${T_LFS[@]}")" "$(hi "${T_LFS[@]}")" "$(mbps "$lfs_s")" "$(ratio "$lfs_s" "$sluice_s")"
+	row "restic backup" "$restic_s" "$(lo "${T_RESTIC[@]}")" "$(hi "${T_RESTIC[@]}")" "$(mbps "$restic_s")" "$(ratio "$restic_s" "$sluice_s")"
+	echo
+	echo "samples (s): sluice ${T_SLUICE[*]}; durable write ${T_WRITE[*]}; hash bound ${T_HASH[*]}"
+	echo
+	echo "sluice: $sluice_mb MB/s = $frac of min(hash bound $hash_mb, durable write $write_mb) MB/s; the binding bound is the $bind. Goal >= 80%: $goal_speed."
+	echo "secondary: sluice hashes every byte twice (64 KiB chunk ids, and the whole-file BLAKE2b for B2SUMS),"
+	echo "so its own ceiling is half the hash rate, $half_mb MB/s: sluice reaches $(pct "$sluice_mb" "$half_mb") of it;"
+	echo "min(half the hash rate, durable write) = $design_mb MB/s: sluice reaches $(pct "$sluice_mb" "$design_mb") of it."
+	echo "each file's whole-file digest is one serial stream ($stream_mb MB/s on one core here): sluice reaches $(pct "$sluice_mb" "$stream_mb") of it."
+	h "After rewriting 1% of the tensor bytes (sluice-synth mutate --percent 1 --seed 7)"
+	echo "rewritten: $nominal bytes nominal (1% of $tensor_bytes tensor bytes, 256 KiB runs, a quarter in the largest tensor of the first shard); $changed bytes actually differ ($(pct "$changed" "$bytes") of the model)"
+	echo
+	row "store" "new bytes" "% of model" "x changed" "seconds"
+	sep 5
+	row "sluice packs" "$sluice_new" "$(pct "$sluice_new" "$bytes")" "$(ratio "$sluice_new" "$changed")" "$t_sluice2"
+	row "sluice repository (packs+index+git)" "$sluice_repo_new" "$(pct "$sluice_repo_new" "$bytes")" "$(ratio "$sluice_repo_new" "$changed")" ""
+	row "git lfs objects" "$lfs_new" "$(pct "$lfs_new" "$bytes")" "$(ratio "$lfs_new" "$changed")" "$t_lfs2"
+	row "git lfs repository (.git)" "$lfs_repo_new" "$(pct "$lfs_repo_new" "$bytes")" "$(ratio "$lfs_repo_new" "$changed")" ""
+	row "git (.git)" "$git_new" "$(pct "$git_new" "$bytes")" "$(ratio "$git_new" "$changed")" "$t_git2"
+	row "restic repository" "$restic_new" "$(pct "$restic_new" "$bytes")" "$(ratio "$restic_new" "$changed")" "$t_restic2"
+	echo
+	echo "sluice stores $(pct "$sluice_new" "$bytes") new bytes for the 1% change (goal <= 2%: $goal_bytes); git lfs stores $(pct "$lfs_new" "$bytes")."
+	echo "version ids: ${v1:0:12} -> ${v2:0:12}"
+}
+report 0
+if [ -n "$markdown" ]; then
+	report 1 >"$markdown"
+	say "wrote $markdown"
+fi
+say "done in $(($(date +%s) - t_start))s"
