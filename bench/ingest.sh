@@ -114,8 +114,6 @@ warm
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.3f", b - a }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-lo() { printf '%s\n' "$@" | sort -g | head -n1; }
-hi() { printf '%s\n' "$@" | sort -g | tail -n1; }
 mbps() { awk -v b="$bytes" -v s="$1" 'BEGIN { printf "%.0f", b / s / 1e6 }'; }
 dir_bytes() { if [ -e "$1" ]; then du -sb "$1" | cut -f1; else echo 0; fi; }
 run_to() {
@@ -156,54 +154,88 @@ wait_idle() {
 # Start every timed step with no dirty pages from the previous one, warm
 # input, and an idle machine.
 quiesce() { sync; warm; wait_idle; }
-# timed ARRAY LABEL COMMAND...: run, append the wall seconds to ARRAY, and
-# note the CPU time other processes used meanwhile.
+# timed LABEL COMMAND...: run; LAST_DT is the wall time, and LAST_BAD is 1
+# if other processes used more than 0.2 CPU-s and 10% of it meanwhile
+# (noted in the report; such samples are left out of the medians).
 NOTES=()
 timed() {
-	local -n arr=$1
-	local label=$2 b0 i0 b1 i1 c0 c1 t0 dt foreign
-	shift 2
+	local label=$1 b0 i0 b1 i1 c0 c1 t0 foreign
+	shift
 	read -r b0 i0 < <(cpu_jiffies)
 	children_cpu
 	c0=$CHILD_CPU
 	t0=$(now)
 	"$@"
-	dt=$(since "$t0")
+	LAST_DT=$(since "$t0")
 	children_cpu
 	c1=$CHILD_CPU
 	read -r b1 i1 < <(cpu_jiffies)
-	arr+=("$dt")
 	foreign=$(awk -v b=$((b1 - b0)) -v c0="$c0" -v c1="$c1" 'BEGIN { f = b / 100 - (c1 - c0); printf "%.2f", f < 0 ? 0 : f }')
-	if awk -v f="$foreign" -v d="$dt" 'BEGIN { exit !(f > 0.2 && f > 0.1 * d) }'; then
-		NOTES+=("$label: other processes used ${foreign} CPU-s during its ${dt} s")
+	LAST_BAD=0
+	if awk -v f="$foreign" -v d="$LAST_DT" 'BEGIN { exit !(f > 0.2 && f > 0.1 * d) }'; then
+		LAST_BAD=1
+		NOTES+=("$label: other processes used ${foreign} CPU-s during its ${LAST_DT} s")
 	fi
 }
+# add NAME VALUE: append a sample and whether it was disturbed.
+add() {
+	local -n av=$1 ab=${1}_BAD
+	av+=("$2")
+	ab+=("$LAST_BAD")
+}
+# clean NAME: the undisturbed samples, or all of them if none was.
+clean() {
+	local -n cv=$1 cb=${1}_BAD
+	local i keep=()
+	for i in "${!cv[@]}"; do
+		[ "${cb[i]}" = 0 ] && keep+=("${cv[i]}")
+	done
+	[ ${#keep[@]} -gt 0 ] || keep=("${cv[@]}")
+	printf '%s\n' "${keep[@]}"
+}
+samples() {
+	local -n sv=$1 sb=${1}_BAD
+	local i txt=""
+	for i in "${!sv[@]}"; do
+		txt+="${txt:+ }${sv[i]}"
+		[ "${sb[i]}" = 0 ] || txt+="*"
+	done
+	echo "$txt"
+}
+nclean() {
+	local -n nb=${1}_BAD
+	local n=0 b
+	for b in "${nb[@]}"; do [ "$b" = 0 ] && n=$((n + 1)); done
+	echo "$n/${#nb[@]}"
+}
 
-declare -a T_HASH T_STREAM T_WRITE T_WCOLD T_SLUICE T_GIT T_LFS T_RESTIC
-# shellcheck disable=SC2034 # W is written through a nameref
-declare -a W # wall times of the hashbound runs, which time themselves
+# Samples, and beside each array NAME_BAD: 1 where the sample was disturbed.
+# shellcheck disable=SC2034 # the _BAD arrays are used through namerefs
+declare -a T_HASH T_STREAM T_WRITE T_WCOLD T_SLUICE T_GIT T_LFS T_RESTIC \
+	T_HASH_BAD T_STREAM_BAD T_WRITE_BAD T_WCOLD_BAD T_SLUICE_BAD T_GIT_BAD T_LFS_BAD T_RESTIC_BAD
 v1=""
 for ((r = 1; r <= REPEAT; r++)); do
 	say "repeat $r/$REPEAT: hash bound"
 	quiesce
-	timed W "repeat $r hash bound" run_to "$work/out" "$HB" "${files[@]}"
-	T_HASH+=("$(awk '{ printf "%.3f", $3 }' "$work/out")")
+	timed "repeat $r hash bound" run_to "$work/out" "$HB" "${files[@]}"
+	add T_HASH "$(awk '{ printf "%.3f", $3 }' "$work/out")"
 	quiesce
-	timed W "repeat $r stream" run_to "$work/out" "$HB" --stream "${files[@]}"
-	T_STREAM+=("$(awk '{ printf "%.3f", $3 }' "$work/out")")
+	timed "repeat $r stream" run_to "$work/out" "$HB" --stream "${files[@]}"
+	add T_STREAM "$(awk '{ printf "%.3f", $3 }' "$work/out")"
 
 	say "repeat $r/$REPEAT: durable write rate"
 	quiesce
-	timed W "repeat $r durable write" run_to "$work/out" "$HB" --write "$work" "$bytes"
-	T_WRITE+=("$(awk '{ printf "%.3f", $3 }' "$work/out")")
-	T_WCOLD+=("$(sed -n 's/.*first pass \([0-9.]*\) s.*/\1/p' "$work/out")")
+	timed "repeat $r durable write" run_to "$work/out" "$HB" --write "$work" "$bytes"
+	add T_WRITE "$(awk '{ printf "%.3f", $3 }' "$work/out")"
+	add T_WCOLD "$(sed -n 's/.*first pass \([0-9.]*\) s.*/\1/p' "$work/out")"
 
 	say "repeat $r/$REPEAT: sluice propose base"
 	rm -rf "$work/sluice" "$SLUICE_KEYS"
 	"$S" init "$work/sluice" >/dev/null
 	"$S" -C "$work/sluice" key new alice --role proposer >/dev/null
 	quiesce
-	timed T_SLUICE "repeat $r sluice" run_to "$work/out" "$S" -C "$work/sluice" propose base "$model" --key alice -m base 2>/dev/null
+	timed "repeat $r sluice" run_to "$work/out" "$S" -C "$work/sluice" propose base "$model" --key alice -m base 2>/dev/null
+	add T_SLUICE "$LAST_DT"
 	v1=$(tail -n1 "$work/out")
 
 	say "repeat $r/$REPEAT: git add + commit"
@@ -211,7 +243,8 @@ for ((r = 1; r <= REPEAT; r++)); do
 	cp -al "$model" "$work/git" # hard links: the same cached pages, no copy
 	git init -q "$work/git"
 	quiesce
-	timed T_GIT "repeat $r git" git_commit "$work/git" x
+	timed "repeat $r git" git_commit "$work/git" x
+	add T_GIT "$LAST_DT"
 
 	say "repeat $r/$REPEAT: git lfs track + add + commit"
 	rm -rf "$work/lfs"
@@ -219,24 +252,34 @@ for ((r = 1; r <= REPEAT; r++)); do
 	git init -q "$work/lfs"
 	(cd "$work/lfs" && git lfs install --local >/dev/null)
 	quiesce
-	timed T_LFS "repeat $r git lfs" lfs_track_commit "$work/lfs"
+	timed "repeat $r git lfs" lfs_track_commit "$work/lfs"
+	add T_LFS "$LAST_DT"
 
 	say "repeat $r/$REPEAT: restic backup"
 	rm -rf "$work/restic"
 	restic init -q --repo "$work/restic" >/dev/null
 	quiesce
-	timed T_RESTIC "repeat $r restic" restic backup -q --repo "$work/restic" "$model"
+	timed "repeat $r restic" restic backup -q --repo "$work/restic" "$model"
+	add T_RESTIC "$LAST_DT"
 	say "repeat $r/$REPEAT: sluice ${T_SLUICE[-1]}s git ${T_GIT[-1]}s lfs ${T_LFS[-1]}s restic ${T_RESTIC[-1]}s"
 done
 
-hash_s=$(median "${T_HASH[@]}")
-stream_s=$(median "${T_STREAM[@]}")
-write_s=$(median "${T_WRITE[@]}")
-wcold_s=$(median "${T_WCOLD[@]}")
-sluice_s=$(median "${T_SLUICE[@]}")
-git_s=$(median "${T_GIT[@]}")
-lfs_s=$(median "${T_LFS[@]}")
-restic_s=$(median "${T_RESTIC[@]}")
+mapfile -t c < <(clean T_HASH)
+hash_s=$(median "${c[@]}")
+mapfile -t c < <(clean T_STREAM)
+stream_s=$(median "${c[@]}")
+mapfile -t c < <(clean T_WRITE)
+write_s=$(median "${c[@]}")
+mapfile -t c < <(clean T_WCOLD)
+wcold_s=$(median "${c[@]}")
+mapfile -t c < <(clean T_SLUICE)
+sluice_s=$(median "${c[@]}")
+mapfile -t c < <(clean T_GIT)
+git_s=$(median "${c[@]}")
+mapfile -t c < <(clean T_LFS)
+lfs_s=$(median "${c[@]}")
+mapfile -t c < <(clean T_RESTIC)
+restic_s=$(median "${c[@]}")
 hash_mb=$(mbps "$hash_s")
 stream_mb=$(mbps "$stream_s")
 write_mb=$(mbps "$write_s")
@@ -254,16 +297,15 @@ for f in "${stfiles[@]}"; do
 done
 rm -rf "$work/orig"
 nominal=$((tensor_bytes / 100))
-declare -a M_SLUICE M_LFS M_GIT M_RESTIC
 
 packs() { find "$work/sluice/sluice/packs" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 quiesce
 p0=$(packs)
 r0=$(dir_bytes "$work/sluice")
 say "mutation: sluice propose base --onto ${v1:0:12}"
-timed M_SLUICE "mutation sluice" run_to "$work/out" "$S" -C "$work/sluice" propose base "$model" --onto "$v1" --key alice -m "1% rewrite" 2>/dev/null
+timed "mutation sluice" run_to "$work/out" "$S" -C "$work/sluice" propose base "$model" --onto "$v1" --key alice -m "1% rewrite" 2>/dev/null
 v2=$(tail -n1 "$work/out")
-t_sluice2=${M_SLUICE[0]}
+t_sluice2=$LAST_DT
 sluice_new=$(($(packs) - p0))
 sluice_repo_new=$(($(dir_bytes "$work/sluice") - r0))
 
@@ -271,23 +313,23 @@ quiesce
 l0=$(dir_bytes "$work/lfs/.git/lfs/objects")
 lg0=$(dir_bytes "$work/lfs/.git")
 say "mutation: git lfs add + commit"
-timed M_LFS "mutation git lfs" git_commit "$work/lfs" y
-t_lfs2=${M_LFS[0]}
+timed "mutation git lfs" git_commit "$work/lfs" y
+t_lfs2=$LAST_DT
 lfs_new=$(($(dir_bytes "$work/lfs/.git/lfs/objects") - l0))
 lfs_repo_new=$(($(dir_bytes "$work/lfs/.git") - lg0))
 
 quiesce
 g0=$(dir_bytes "$work/git/.git")
 say "mutation: git add + commit"
-timed M_GIT "mutation git" git_commit "$work/git" y
-t_git2=${M_GIT[0]}
+timed "mutation git" git_commit "$work/git" y
+t_git2=$LAST_DT
 git_new=$(($(dir_bytes "$work/git/.git") - g0))
 
 quiesce
 rr0=$(dir_bytes "$work/restic")
 say "mutation: restic backup"
-timed M_RESTIC "mutation restic" restic backup -q --repo "$work/restic" "$model"
-t_restic2=${M_RESTIC[0]}
+timed "mutation restic" restic backup -q --repo "$work/restic" "$model"
+t_restic2=$LAST_DT
 restic_new=$(($(dir_bytes "$work/restic") - rr0))
 
 # ---- report ------------------------------------------------------------------
@@ -306,7 +348,7 @@ report() {
 	local md=$1
 	if [ "$md" = 1 ]; then
 		h() { printf '\n### %s\n\n' "$1"; }
-		row() { local IFS='|'; printf '| %s |\n' "$*" | sed 's/|/ | /g; s/  */ /g'; }
+		row() { local IFS='|'; printf '|%s|\n' "$*" | sed 's/|/ | /g; s/  */ /g; s/^ //; s/ $//'; }
 		sep() { printf '|%s\n' "$(printf -- '---|%.0s' $(seq "$1"))"; }
 	else
 		h() { printf '\n== %s\n' "$1"; }
@@ -318,23 +360,24 @@ report() {
 	echo
 	echo "model: ${#stfiles[@]} bf16 safetensors shards + $((${#files[@]} - ${#stfiles[@]})) small files, $ntensors tensors, $bytes bytes ($gib GiB), largest tensor $largest bytes; warm page cache; median of $REPEAT"
 	h "Reference rates (same run)"
-	row "measure" "median s" "min s" "max s" "MB/s"
-	sep 5
-	row "hash bound: BLAKE2b-256, 64 KiB pieces, $(nproc) threads" "$hash_s" "$(lo "${T_HASH[@]}")" "$(hi "${T_HASH[@]}")" "$hash_mb"
-	row "one BLAKE2b stream per file, 1 thread" "$stream_s" "$(lo "${T_STREAM[@]}")" "$(hi "${T_STREAM[@]}")" "$stream_mb"
-	row "durable write (8 MiB writes + fsync), 2nd pass" "$write_s" "$(lo "${T_WRITE[@]}")" "$(hi "${T_WRITE[@]}")" "$write_mb"
-	row "durable write, 1st pass (fresh page-cache pages)" "$wcold_s" "$(lo "${T_WCOLD[@]}")" "$(hi "${T_WCOLD[@]}")" "$(mbps "$wcold_s")"
+	row "measure" "median s" "min s" "max s" "undisturbed" "MB/s"
+	sep 6
+	row "hash bound: BLAKE2b-256, 64 KiB pieces, $(nproc) threads" "$hash_s" "$(clean T_HASH | sort -g | head -n1)" "$(clean T_HASH | sort -g | tail -n1)" "$(nclean T_HASH)" "$hash_mb"
+	row "one BLAKE2b stream per file, 1 thread" "$stream_s" "$(clean T_STREAM | sort -g | head -n1)" "$(clean T_STREAM | sort -g | tail -n1)" "$(nclean T_STREAM)" "$stream_mb"
+	row "durable write (8 MiB writes + fsync), 2nd pass" "$write_s" "$(clean T_WRITE | sort -g | head -n1)" "$(clean T_WRITE | sort -g | tail -n1)" "$(nclean T_WRITE)" "$write_mb"
+	row "durable write, 1st pass (fresh page-cache pages)" "$wcold_s" "$(clean T_WCOLD | sort -g | head -n1)" "$(clean T_WCOLD | sort -g | tail -n1)" "$(nclean T_WCOLD)" "$(mbps "$wcold_s")"
 	echo
 	echo "the write bound is the 2nd pass: the 1st mostly measures the VM faulting in fresh page-cache pages (docs/bench.md)"
 	h "Initial ingest of the same files"
-	row "tool" "median s" "min s" "max s" "MB/s" "time / sluice"
-	sep 6
-	row "sluice propose base" "$sluice_s" "$(lo "${T_SLUICE[@]}")" "$(hi "${T_SLUICE[@]}")" "$sluice_mb" "1.00"
-	row "git add -A && git commit" "$git_s" "$(lo "${T_GIT[@]}")" "$(hi "${T_GIT[@]}")" "$(mbps "$git_s")" "$(ratio "$git_s" "$sluice_s")"
-	row "git lfs track + add + commit" "$lfs_s" "$(lo "${T_LFS[@]}")" "$(hi "${T_LFS[@]}")" "$(mbps "$lfs_s")" "$(ratio "$lfs_s" "$sluice_s")"
-	row "restic backup" "$restic_s" "$(lo "${T_RESTIC[@]}")" "$(hi "${T_RESTIC[@]}")" "$(mbps "$restic_s")" "$(ratio "$restic_s" "$sluice_s")"
+	row "tool" "median s" "min s" "max s" "undisturbed" "MB/s" "time / sluice"
+	sep 7
+	row "sluice propose base" "$sluice_s" "$(clean T_SLUICE | sort -g | head -n1)" "$(clean T_SLUICE | sort -g | tail -n1)" "$(nclean T_SLUICE)" "$sluice_mb" "1.00"
+	row "git add -A && git commit" "$git_s" "$(clean T_GIT | sort -g | head -n1)" "$(clean T_GIT | sort -g | tail -n1)" "$(nclean T_GIT)" "$(mbps "$git_s")" "$(ratio "$git_s" "$sluice_s")"
+	row "git lfs track + add + commit" "$lfs_s" "$(clean T_LFS | sort -g | head -n1)" "$(clean T_LFS | sort -g | tail -n1)" "$(nclean T_LFS)" "$(mbps "$lfs_s")" "$(ratio "$lfs_s" "$sluice_s")"
+	row "restic backup" "$restic_s" "$(clean T_RESTIC | sort -g | head -n1)" "$(clean T_RESTIC | sort -g | tail -n1)" "$(nclean T_RESTIC)" "$(mbps "$restic_s")" "$(ratio "$restic_s" "$sluice_s")"
 	echo
-	echo "samples (s): sluice ${T_SLUICE[*]}; durable write ${T_WRITE[*]} (1st pass ${T_WCOLD[*]}); hash bound ${T_HASH[*]}"
+	echo "medians, min and max are over the undisturbed samples (all of them if none was); every sample (s, * = disturbed):"
+	echo "sluice $(samples T_SLUICE); durable write $(samples T_WRITE) (1st pass $(samples T_WCOLD)); hash bound $(samples T_HASH)"
 	echo
 	echo "sluice: $sluice_mb MB/s = $frac of min(hash bound $hash_mb, durable write $write_mb) MB/s; the binding bound is the $bind. Goal >= 80%: $goal_speed."
 	echo "secondary: sluice hashes every byte twice (64 KiB chunk ids, and the whole-file BLAKE2b for B2SUMS),"
