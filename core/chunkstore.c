@@ -806,6 +806,8 @@ struct ingest {
 	uint64_t cpos; /* ... and file offset (holder only) */
 
 	atomic_int wf_busy, wf_done;
+	atomic_int wf_owner_started; /* helpers started; the first owns the stream */
+	int wf_owned;                /* a helper owns the whole-file stream */
 	uint64_t wf_pos;
 	crypto_generichash_state wf;
 	unsigned char b2[SLUICE_B2_LEN];
@@ -901,6 +903,13 @@ static int work_one(struct ingest *j)
 {
 	size_t ahead = atomic_load(&j->avail) - atomic_load(&j->next_hash);
 
+	if (j->wf_owned) {
+		/* A helper streams the whole file: cut and hash chunks meanwhile. */
+		if (ahead < 4 * (size_t)j->threads + 8 && try_chunker(j))
+			return 1;
+		return try_hash_chunk(j) || try_chunker(j);
+	}
+
 	/*
 	 * The whole-file hash is about half of all the work and cannot be
 	 * split, so it is the critical path: whoever finds it free takes it.
@@ -923,6 +932,15 @@ static void *ingest_worker(void *arg)
 {
 	struct ingest *j = arg;
 
+	/*
+	 * The first helper owns the whole-file stream: it is half of all the
+	 * hashing and cannot be split, so it must run from the first byte to
+	 * the last without waiting for anyone. Only then does it help with
+	 * chunks. (The calling thread never takes it while a helper exists.)
+	 */
+	if (atomic_fetch_add(&j->wf_owner_started, 1) == 0)
+		while (!atomic_load(&j->stop) && !atomic_load(&j->wf_done))
+			try_whole_file(j);
 	while (!atomic_load(&j->stop)) {
 		if (work_one(j))
 			continue;
@@ -1072,6 +1090,7 @@ int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
 			break; /* fewer helpers; the calling thread does the rest */
 		nthreads++;
 	}
+	j->wf_owned = nthreads > 0;
 	for (;;) {
 		int done_hashing = all_hashed(j);
 		if ((error = write_ready(cs, j, &written, done_hashing, &st)) < 0) {
@@ -1080,8 +1099,11 @@ int sluice_chunkstore__ingest(sluice_chunkstore *cs, sluice_manifest *out,
 		}
 		if (atomic_load(&j->stop) || (done_hashing && written == atomic_load(&j->avail)))
 			break;
-		if (!work_one(j))
-			sched_yield();
+		if (!work_one(j)) {
+			/* Waiting for the whole-file stream: do not burn a core spinning. */
+			struct timespec ts = {0, 50000};
+			nanosleep(&ts, NULL);
+		}
 	}
 	for (t = 0; t < nthreads; t++)
 		pthread_join(tids[t], NULL);
