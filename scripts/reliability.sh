@@ -24,9 +24,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 TRIALS=${1:-500}
 SEED=${2:-$$}
-S=${SLUICE:-$PWD/build/sluice}
-SYNTH=${SLUICE_SYNTH:-$PWD/build/sluice-synth}
-[ -x "$S" ] && [ -x "$SYNTH" ] || { echo "build sluice first (cmake --build build), or set SLUICE" >&2; exit 3; }
+# Default: the build scripts/test.sh makes (build/gcc), else build/.
+bdir=$PWD/build/gcc
+[ -x "$bdir/sluice" ] || bdir=$PWD/build
+S=${SLUICE:-$bdir/sluice}
+SYNTH=${SLUICE_SYNTH:-$bdir/sluice-synth}
+[ -x "$S" ] && [ -x "$SYNTH" ] || { echo "build sluice first (bash scripts/test.sh, or cmake --build build), or set SLUICE" >&2; exit 3; }
 RANDOM=$SEED
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-reliability-XXXXXX")
