@@ -1,0 +1,254 @@
+/*
+ * bench/eval.c - throughput of the built-in evaluator (docs/bench-eval.md).
+ *
+ *   bench-eval sgemm THREADS M K N REPS
+ *       OpenBLAS sgemm rate, C[M][N] = A[M][K] . B[N][K]^T (the evaluator's
+ *       layout), median of REPS, in GFLOP/s.
+ *   bench-eval model THREADS DIR SEQ REPS [LOGITS_OUT]
+ *       sluice_model__forward on SEQ deterministic tokens, median of REPS;
+ *       prints tokens/s, the forward's FLOPs and rate, the weights' bytes and
+ *       the process's peak resident memory. With LOGITS_OUT, writes the last
+ *       pass's logits there (f32 LE) so bench/torch_forward.py can check it
+ *       scored the same thing.
+ *
+ * One model per process, so the peak resident figure belongs to that model
+ * alone. Output is "key value" lines for bench/eval.sh to parse.
+ */
+#include <cblas.h>
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "model.h"
+#include "sluice/common.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(double), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* VmHWM from /proc/self/status in KiB; ru_maxrss as a fallback. */
+static long peak_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "VmHWM: %ld", &kib) == 1)
+				break;
+		fclose(f);
+	}
+	if (kib < 0) {
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		kib = ru.ru_maxrss;
+	}
+	return kib;
+}
+
+static long cur_rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kib = -1;
+
+	if (f) {
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "VmRSS: %ld", &kib) == 1)
+				break;
+		fclose(f);
+	}
+	return kib;
+}
+
+/* Sum of the sizes of the DIR's .safetensors files: what "the weights' size" means. */
+static uint64_t weights_bytes(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	uint64_t total = 0;
+	char path[4096];
+	struct stat st;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		size_t len = strlen(e->d_name);
+		if (len < 12 || strcmp(e->d_name + len - 12, ".safetensors") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (stat(path, &st) == 0)
+			total += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return total;
+}
+
+static int bench_sgemm(int m, int k, int n, int reps)
+{
+	float *a = malloc((size_t)m * k * sizeof(float));
+	float *b = malloc((size_t)n * k * sizeof(float));
+	float *c = malloc((size_t)m * n * sizeof(float));
+	double *t = malloc((size_t)reps * sizeof(double));
+	double flops = 2.0 * m * k * n;
+
+	if (!a || !b || !c || !t)
+		return 1;
+	for (size_t i = 0; i < (size_t)m * k; i++)
+		a[i] = (float)((i * 7919u) % 1000) / 1000.0f - 0.5f;
+	for (size_t i = 0; i < (size_t)n * k; i++)
+		b[i] = (float)((i * 104729u) % 1000) / 1000.0f - 0.5f;
+	/* Warm-up: thread pool start, page faults on c. */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c,
+	            n);
+	for (int r = 0; r < reps; r++) {
+		double t0 = now();
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k,
+		            0.0f, c, n);
+		t[r] = now() - t0;
+	}
+	double med = median(t, reps);
+	printf("sgemm_shape %dx%dx%d\n", m, k, n);
+	printf("sgemm_seconds %.6f\n", med);
+	printf("sgemm_gflops %.2f\n", flops / med * 1e-9);
+	free(a);
+	free(b);
+	free(c);
+	free(t);
+	return 0;
+}
+
+static int bench_model(const char *dir, size_t seq, int reps, const char *logits_out)
+{
+	sluice_ctx *ctx = NULL;
+	sluice_model *m = NULL;
+	int32_t *ids = NULL;
+	float *logits = NULL;
+	double *t = NULL;
+	int rc = 1;
+	long rss_start = cur_rss_kib();
+
+	if (sluice_ctx_new(&ctx) != 0)
+		return 1;
+	if (sluice_model__open(ctx, &m, dir) != 0) {
+		fprintf(stderr, "open %s: %s\n", dir, sluice_ctx_errmsg(ctx));
+		goto done;
+	}
+	long rss_open = cur_rss_kib();
+	const sluice_model_config *c = sluice_model__config(m);
+	const double hid = c->hidden, inter = c->inter, lay = c->layers, voc = c->vocab;
+	const double hd = c->head_dim, nh = c->heads, kvh = c->kv_heads;
+	/* Parameters that go through a matmul: q,k,v,o, gate,up,down, lm_head. */
+	const double lin =
+	    lay * (hid * nh * hd * 2 + hid * kvh * hd * 2 + 3 * hid * inter) + voc * hid;
+	const double params = lin + (c->tied ? 0 : voc * hid) + lay * 2 * hid + hid;
+	const double T = (double)seq;
+	/* QK^T and PV as the evaluator computes them: full T x T per head. */
+	const double attn = lay * nh * 2 * (2 * T * T * hd);
+	const double flops = 2 * lin * T + attn;
+
+	ids = malloc(seq * sizeof(int32_t));
+	logits = malloc(seq * (size_t)c->vocab * sizeof(float));
+	t = malloc((size_t)reps * sizeof(double));
+	if (!ids || !logits || !t)
+		goto done;
+	/* Same formula as bench/torch_forward.py. */
+	for (size_t i = 0; i < seq; i++)
+		ids[i] = (int32_t)(((uint32_t)i * 2654435761u + 12345u) % c->vocab);
+
+	char ident[256];
+	sluice_model__identity(m, ident, sizeof(ident));
+	/* Warm-up pass: maps the weights in, starts OpenBLAS's threads. */
+	if (sluice_model__forward(ctx, m, ids, seq, logits) != 0) {
+		fprintf(stderr, "forward: %s\n", sluice_ctx_errmsg(ctx));
+		goto done;
+	}
+	for (int r = 0; r < reps; r++) {
+		double t0 = now();
+		if (sluice_model__forward(ctx, m, ids, seq, logits) != 0) {
+			fprintf(stderr, "forward: %s\n", sluice_ctx_errmsg(ctx));
+			goto done;
+		}
+		t[r] = now() - t0;
+	}
+	double med = median(t, reps);
+	long peak = peak_rss_kib();
+	uint64_t wb = weights_bytes(dir);
+
+	printf("identity %s\n", ident);
+	printf("config hidden=%u inter=%u layers=%u heads=%u kv_heads=%u vocab=%u tied=%d\n",
+	       c->hidden, c->inter, c->layers, c->heads, c->kv_heads, c->vocab, c->tied);
+	printf("params %.0f\n", params);
+	printf("seq %zu\n", seq);
+	printf("reps %d\n", reps);
+	printf("forward_seconds %.6f\n", med);
+	printf("forward_min_seconds %.6f\n", t[0]);
+	printf("tokens_per_s %.1f\n", T / med);
+	printf("forward_gflop %.3f\n", flops * 1e-9);
+	printf("forward_gflops %.2f\n", flops / med * 1e-9);
+	printf("weights_bytes %" PRIu64 "\n", wb);
+	printf("logits_bytes %zu\n", seq * (size_t)c->vocab * sizeof(float));
+	printf("rss_start_kib %ld\n", rss_start);
+	printf("rss_after_open_kib %ld\n", rss_open);
+	printf("peak_rss_kib %ld\n", peak);
+	if (logits_out) {
+		FILE *f = fopen(logits_out, "wb");
+		if (!f || fwrite(logits, sizeof(float), seq * (size_t)c->vocab, f) !=
+		              seq * (size_t)c->vocab) {
+			fprintf(stderr, "write %s failed\n", logits_out);
+			if (f)
+				fclose(f);
+			goto done;
+		}
+		fclose(f);
+	}
+	rc = 0;
+done:
+	free(ids);
+	free(logits);
+	free(t);
+	sluice_model__free(m);
+	sluice_ctx_free(ctx);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc >= 7 && strcmp(argv[1], "sgemm") == 0) {
+		openblas_set_num_threads(atoi(argv[2]));
+		return bench_sgemm(atoi(argv[3]), atoi(argv[4]), atoi(argv[5]), atoi(argv[6]));
+	}
+	if (argc >= 6 && strcmp(argv[1], "model") == 0) {
+		if (sluice_global_init() != 0)
+			return 1;
+		openblas_set_num_threads(atoi(argv[2]));
+		int rc = bench_model(argv[3], (size_t)strtoul(argv[4], NULL, 10), atoi(argv[5]),
+		                     argc >= 7 ? argv[6] : NULL);
+		sluice_global_shutdown();
+		return rc;
+	}
+	fprintf(stderr, "usage: bench-eval sgemm THREADS M K N REPS\n"
+	                "       bench-eval model THREADS DIR SEQ REPS [LOGITS_OUT]\n");
+	return 2;
+}
