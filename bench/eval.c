@@ -120,8 +120,7 @@ static int bench_sgemm(int m, int k, int n, int reps)
 	for (size_t i = 0; i < (size_t)n * k; i++)
 		b[i] = (float)((i * 104729u) % 1000) / 1000.0f - 0.5f;
 	/* Warm-up: thread pool start, page faults on c. */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c,
-	            n);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c, n);
 	for (int r = 0; r < reps; r++) {
 		double t0 = now();
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k,
@@ -161,7 +160,7 @@ static int bench_model(const char *dir, size_t seq, int reps, const char *logits
 	const double hd = c->head_dim, nh = c->heads, kvh = c->kv_heads;
 	/* Parameters that go through a matmul: q,k,v,o, gate,up,down, lm_head. */
 	const double lin =
-	    lay * (hid * nh * hd * 2 + hid * kvh * hd * 2 + 3 * hid * inter) + voc * hid;
+	        lay * (hid * nh * hd * 2 + hid * kvh * hd * 2 + 3 * hid * inter) + voc * hid;
 	const double params = lin + (c->tied ? 0 : voc * hid) + lay * 2 * hid + hid;
 	const double T = (double)seq;
 	/* QK^T and PV as the evaluator computes them: full T x T per head. */
@@ -215,7 +214,7 @@ static int bench_model(const char *dir, size_t seq, int reps, const char *logits
 	if (logits_out) {
 		FILE *f = fopen(logits_out, "wb");
 		if (!f || fwrite(logits, sizeof(float), seq * (size_t)c->vocab, f) !=
-		              seq * (size_t)c->vocab) {
+		                  seq * (size_t)c->vocab) {
 			fprintf(stderr, "write %s failed\n", logits_out);
 			if (f)
 				fclose(f);
