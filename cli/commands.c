@@ -327,6 +327,16 @@ static void human_propose(json_t *v)
 		fprintf(stderr, "identical %s update already proposed onto this parent\n", kind);
 	else
 		fprintf(stderr, "proposed %s update\n", kind);
+	{
+		json_t *st = json_object_get(v, "stored");
+		if (json_integer_value(json_object_get(st, "bytes_chunked")) > 0)
+			fprintf(stderr,
+			        "stored %.1f MiB new of %.1f MiB chunked (%lld new chunks)\n",
+			        json_integer_value(json_object_get(st, "new_bytes")) / 1048576.0,
+			        json_integer_value(json_object_get(st, "bytes_chunked")) /
+			                1048576.0,
+			        json_integer_value(json_object_get(st, "new_chunks")));
+	}
 	if (json_array_size(json_object_get(d, "dropped_adapters"))) {
 		fprintf(stderr, "adapters trained on the old base were dropped:");
 		json_array_foreach(json_object_get(d, "dropped_adapters"), i, x)

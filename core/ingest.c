@@ -274,11 +274,12 @@ int sluice_ingest__store_bytes(sluice_repo *repo, json_t **entry, git_oid *blob,
 }
 
 int sluice_ingest__store(sluice_repo *repo, json_t **entry, git_oid *blob,
-                         const sluice_input_file *f, const char *dest)
+                         const sluice_input_file *f, const char *dest, sluice_ingest_stats *acc)
 {
 	sluice_ctx *ctx = repo->ctx;
 	sluice_chunkstore *cs;
 	sluice_manifest m = {0};
+	sluice_ingest_stats st = {0};
 	sluice_region *regions = NULL;
 	sluice_buf text = {0};
 	size_t nregions = 0;
@@ -317,13 +318,19 @@ int sluice_ingest__store(sluice_repo *repo, json_t **entry, git_oid *blob,
 		error = sluice_ctx__oserror(ctx, "cannot open %s", f->abs);
 		goto done;
 	}
-	if ((error = sluice_chunkstore__ingest(cs, &m, NULL, fd, f->size, regions, nregions,
+	if ((error = sluice_chunkstore__ingest(cs, &m, &st, fd, f->size, regions, nregions,
 	                                       f->abs)) < 0 ||
 	    (error = sluice_manifest__encode(ctx, &m, &text)) < 0)
 		goto done;
 	if ((error = git_blob_create_from_buffer(blob, repo->git, text.ptr, text.len)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot store manifest of %s", dest);
 		goto done;
+	}
+	if (acc) {
+		acc->bytes_in += st.bytes_in;
+		acc->chunks += st.chunks;
+		acc->new_chunks += st.new_chunks;
+		acc->new_bytes += st.new_bytes;
 	}
 	if (!(*entry = file_entry(dest, m.size, m.b2, "chunks")))
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");

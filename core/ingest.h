@@ -50,9 +50,10 @@ const sluice_input_file *sluice_ingest__find(const sluice_input_dir *d, const ch
  * Store one validated file and return its state entry
  * {"path": dest, "size", "blake2b", "storage": "blob"|"chunks"} and the git
  * blob (raw content or manifest) that the version tree holds for it.
+ * acc (may be NULL) accumulates what chunked storage read and newly stored.
  */
 int sluice_ingest__store(sluice_repo *repo, json_t **entry, git_oid *blob,
-                         const sluice_input_file *f, const char *dest);
+                         const sluice_input_file *f, const char *dest, sluice_ingest_stats *acc);
 
 /* Store bytes already in memory as a plain blob entry (memory notes). */
 int sluice_ingest__store_bytes(sluice_repo *repo, json_t **entry, git_oid *blob, const void *data,

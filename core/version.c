@@ -287,9 +287,10 @@ typedef struct {
 	sluice_key key;
 	sluice_version parent;
 	int has_parent;
-	json_t *state;   /* the new state */
-	json_t *blobs;   /* path -> blob oid hex, for files this proposal stored */
-	json_t *details; /* kind-specific, goes into update.json */
+	json_t *state;              /* the new state */
+	json_t *blobs;              /* path -> blob oid hex, for files this proposal stored */
+	json_t *details;            /* kind-specific, goes into update.json */
+	sluice_ingest_stats stored; /* what chunked storage read and newly stored */
 } build;
 
 static void build_dispose(build *b)
@@ -366,7 +367,7 @@ static int build_store(build *b, json_t **entry, const sluice_input_file *f, con
 	char hex[GIT_OID_HEXSZ + 1];
 	int error;
 
-	if ((error = sluice_ingest__store(b->repo, entry, &blob, f, dest)) < 0)
+	if ((error = sluice_ingest__store(b->repo, entry, &blob, f, dest, &b->stored)) < 0)
 		return error;
 	git_oid_tostr(hex, sizeof(hex), &blob);
 	json_object_set_new(b->blobs, dest, json_string(hex));
@@ -603,10 +604,14 @@ static int build_finish(build *b, const char *kind, const sluice_propose_opts *o
 		if (error < 0)
 			goto done;
 	}
-	error = sluice_repo__report(ctx, report,
-	                            json_pack("{s:s,s:s?,s:s,s:b,s:O}", "version", id_out, "parent",
-	                                      b->has_parent ? phex : NULL, "kind", kind, "existing",
-	                                      0, "details", b->details));
+	error = sluice_repo__report(
+	        ctx, report,
+	        json_pack("{s:s,s:s?,s:s,s:b,s:O,s:{s:I,s:I,s:I,s:I}}", "version", id_out, "parent",
+	                  b->has_parent ? phex : NULL, "kind", kind, "existing", 0, "details",
+	                  b->details, "stored", "bytes_chunked", (json_int_t)b->stored.bytes_in,
+	                  "chunks", (json_int_t)b->stored.chunks, "new_chunks",
+	                  (json_int_t)b->stored.new_chunks, "new_bytes",
+	                  (json_int_t)b->stored.new_bytes));
 done:
 	for (size_t i = 0; tf.paths && i < nfiles + 3; i++)
 		free(tf.paths[i]);

@@ -220,6 +220,9 @@ static void test_cli__lora_memory_replay_and_identical_reproposal(void **state)
 	r = sl(f, args);
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "\"dropped_adapters\": [\n      \"lora1\""));
+	/* The same base files again: every chunk is already stored. */
+	assert_non_null(strstr(r.out, "\"new_bytes\": 0"));
+	assert_null(strstr(r.out, "\"bytes_chunked\": 0"));
 	tu_run_dispose(&r);
 
 	r = sl(f, "verify");
