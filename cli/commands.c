@@ -39,6 +39,15 @@ static int done_report(cli_env *env, int error, char *report, void (*human)(json
 	return 0;
 }
 
+/* Print a command's report, close its repository, and give the exit code. */
+static int finish(cli_env *env, sluice_repo *repo, int error, char *report, void (*human)(json_t *))
+{
+	int rc = done_report(env, error, report, human);
+
+	sluice_repo_free(repo);
+	return rc;
+}
+
 /* ---- init -------------------------------------------------------------- */
 
 static void human_init(json_t *v)
@@ -134,9 +143,7 @@ static int cmd_key_new(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_key_new(repo, name, roles, nroles, signer, &report);
-	rc = done_report(env, error, report, human_key);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_key);
 }
 
 static void human_key_list(json_t *v)
@@ -169,9 +176,7 @@ static int cmd_key_list(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_key_list(repo, &report);
-	rc = done_report(env, error, report, human_key_list);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_key_list);
 }
 
 static int cmd_key_export(cli_env *env, int argc, char **argv)
@@ -373,9 +378,7 @@ static int cmd_propose(cli_env *env, int argc, char **argv, const char *kind)
 		error = sluice_propose_memory(repo, id, &a.opts, a.edits, a.nedits, &report);
 	else
 		error = sluice_propose_replay(repo, id, &a.opts, a.positional, &report);
-	rc = done_report(env, error, report, human_propose);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_propose);
 }
 
 static int cmd_propose_base(cli_env *env, int argc, char **argv)
@@ -535,9 +538,7 @@ static int cmd_log(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "log", 0, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_version_log(repo, pos[0], &report);
-	rc = done_report(env, error, report, human_log);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_log);
 }
 
 static int cmd_show(cli_env *env, int argc, char **argv)
@@ -550,9 +551,7 @@ static int cmd_show(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "show", 1, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_version_show(repo, pos[0], &report);
-	rc = done_report(env, error, report, human_show);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_show);
 }
 
 static int cmd_diff(cli_env *env, int argc, char **argv)
@@ -565,9 +564,7 @@ static int cmd_diff(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "diff", 2, 2, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_version_diff(repo, pos[0], pos[1], &report);
-	rc = done_report(env, error, report, human_diff);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_diff);
 }
 
 static int cmd_checkout(cli_env *env, int argc, char **argv)
@@ -580,9 +577,7 @@ static int cmd_checkout(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "checkout", 2, 2, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_version_checkout(repo, pos[0], pos[1], &report);
-	rc = done_report(env, error, report, human_checkout);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_checkout);
 }
 
 static int cmd_verify(cli_env *env, int argc, char **argv)
@@ -613,9 +608,7 @@ static int cmd_reindex(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "reindex", 0, 0, NULL)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_repo_reindex(repo, &report);
-	rc = done_report(env, error, report, human_reindex);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_reindex);
 }
 
 /* ---- channels ---------------------------------------------------------- */
@@ -694,9 +687,7 @@ static int cmd_promote(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_channel_promote(repo, a.pos[0], a.channel, a.key, a.override, &report);
-	rc = done_report(env, error, report, human_move);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_move);
 }
 
 static int cmd_rollback(cli_env *env, int argc, char **argv)
@@ -715,9 +706,7 @@ static int cmd_rollback(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_channel_rollback(repo, a.pos[0], a.to, a.reason, a.key, &report);
-	rc = done_report(env, error, report, human_move);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_move);
 }
 
 static int cmd_reset(cli_env *env, int argc, char **argv)
@@ -736,9 +725,7 @@ static int cmd_reset(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_channel_reset(repo, a.pos[0], a.pos[1], a.reason, a.key, &report);
-	rc = done_report(env, error, report, human_move);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_move);
 }
 
 static void human_remove(json_t *v)
@@ -777,9 +764,7 @@ static int cmd_remove(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_propose_remove(repo, id, &a.opts, a.positional, a.opts.onto, &report);
-	rc = done_report(env, error, report, human_remove);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_remove);
 }
 
 static void human_history(json_t *v)
@@ -812,9 +797,7 @@ static int cmd_history(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "history", 1, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_channel_history(repo, pos[0], &report);
-	rc = done_report(env, error, report, human_history);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_history);
 }
 
 static void human_status(json_t *v)
@@ -845,9 +828,7 @@ static int cmd_status(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "status", 0, 0, NULL)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_channel_status(repo, &report);
-	rc = done_report(env, error, report, human_status);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_status);
 }
 
 /* ---- suites ------------------------------------------------------------ */
@@ -923,9 +904,7 @@ static int cmd_suite_add(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_suite_add(repo, files, n, key, &report);
-	rc = done_report(env, error, report, human_suites);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_suites);
 }
 
 static int cmd_suite_list(cli_env *env, int argc, char **argv)
@@ -937,9 +916,7 @@ static int cmd_suite_list(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "suite list", 0, 0, NULL)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_suite_list(repo, &report);
-	rc = done_report(env, error, report, human_suites);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_suites);
 }
 
 static int cmd_suite_show(cli_env *env, int argc, char **argv)
@@ -952,9 +929,7 @@ static int cmd_suite_show(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "suite show", 1, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_suite_show(repo, pos[0], &report);
-	rc = done_report(env, error, report, human_suite);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_suite);
 }
 
 /* ---- eval -------------------------------------------------------------- */
@@ -1027,9 +1002,7 @@ static int cmd_eval(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_eval_run(repo, ref, suites, n, &opts, &report);
-	rc = done_report(env, error, report, human_eval);
-	sluice_repo_free(repo);
-	return rc;
+	return finish(env, repo, error, report, human_eval);
 }
 
 #define COMMON_PROPOSE_HELP                                                                        \
