@@ -219,12 +219,13 @@ static int loglik(sluice_ctx *ctx, evaluator *ev, const char *context, const cha
 	for (size_t j = 0; j < nb; j++)
 		seq[keep + j] = (int32_t)b[j];
 	/* logits[n][vocab]: row t predicts token t+1. */
-	if ((error = sluice_model__forward(ctx, ev->model, seq, n, ev->logits)) < 0)
+	/* Only the rows that predict the continuation: row j predicts token keep + j. */
+	start = keep - 1;
+	if ((error = sluice_model__forward_from(ctx, ev->model, seq, n, start, ev->logits)) < 0)
 		goto done;
 	*sum = 0;
-	start = keep - 1;
 	for (size_t j = 0; j < nb; j++) {
-		float *row = ev->logits + (start + j) * ev->vocab;
+		float *row = ev->logits + j * ev->vocab;
 		sluice_model__log_softmax(row, ev->vocab);
 		*sum += row[b[j]];
 	}

@@ -1162,6 +1162,12 @@ enum { B_X, B_H, B_Q, B_K, B_V, B_ATT, B_G, B_U, B_S, B_TMP, B_COS, B_SIN, B_COU
 int sluice_model__forward(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
                           float *logits)
 {
+	return sluice_model__forward_from(ctx, m, ids, n, 0, logits);
+}
+
+int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
+                               size_t first, float *logits)
+{
 	const sluice_model_config *c = &m->cfg;
 	const size_t H = c->hidden, INTER = c->inter, QD = (size_t)c->heads * c->head_dim,
 	             KVD = (size_t)c->kv_heads * c->head_dim, half = c->head_dim / 2;
@@ -1173,6 +1179,10 @@ int sluice_model__forward(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, 
 	if (n == 0 || n > INT32_MAX / 2)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "forward: sequence length %zu out of range", n);
+	if (first >= n)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "forward: first logits row %zu is past the sequence (%zu)",
+		                         first, n);
 	for (size_t t = 0; t < n; t++)
 		if (ids[t] < 0 || (uint32_t)ids[t] >= c->vocab)
 			return sluice_ctx__error(
@@ -1223,8 +1233,9 @@ int sluice_model__forward(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, 
 		for (size_t i = 0; i < n * H; i++)
 			b[B_X][i] += b[B_H][i];
 	}
-	rmsnorm(b[B_H], b[B_X], m->norm, n, H, c->rms_eps);
-	linear_fwd(m, &m->lm_head, b[B_H], n, logits, b[B_TMP]);
+	/* Only the rows the caller wants go through the final norm and lm_head. */
+	rmsnorm(b[B_H] + first * H, b[B_X] + first * H, m->norm, n - first, H, c->rms_eps);
+	linear_fwd(m, &m->lm_head, b[B_H] + first * H, n - first, logits, b[B_TMP]);
 	free(buf);
 	return 0;
 }

@@ -94,6 +94,15 @@ int sluice_model__add_adapter(sluice_ctx *ctx, sluice_model *m, const char *dir,
 int sluice_model__forward(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
                           float *logits);
 
+/*
+ * As sluice_model__forward, but only rows [first, n) of the logits are
+ * computed and written: logits[n - first][vocab]. Scoring a continuation
+ * needs only its rows, which saves the lm_head work and the memory of the
+ * context's rows. SLUICE_EINVALID when first >= n.
+ */
+int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
+                               size_t first, float *logits);
+
 /* The configuration in effect. Borrowed: valid until sluice_model__free. */
 const sluice_model_config *sluice_model__config(const sluice_model *m);
 

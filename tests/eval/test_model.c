@@ -440,6 +440,25 @@ static void test_model__prefix_logits_are_causal(void **state)
 	free(half);
 }
 
+/* Scoring only the last rows gives exactly those rows of a full pass. */
+static void test_model__forward_from_equals_the_tail_of_a_full_pass(void **state)
+{
+	sluice_model *m = NULL;
+	size_t V = 256, n = F.ntokens, first = n / 3;
+	float *full = malloc(n * V * sizeof(float)), *tail = malloc(n * V * sizeof(float));
+
+	(void)state;
+	assert_int_equal(sluice_model__open(F.ctx, &m, F.base), 0);
+	assert_int_equal(sluice_model__forward(F.ctx, m, F.tokens, n, full), 0);
+	assert_int_equal(sluice_model__forward_from(F.ctx, m, F.tokens, n, first, tail), 0);
+	assert_true(max_abs_diff(full + first * V, tail, (n - first) * V) <= 1e-6);
+	assert_int_equal(sluice_model__forward_from(F.ctx, m, F.tokens, n, n, tail),
+	                 SLUICE_EINVALID);
+	sluice_model__free(m);
+	free(full);
+	free(tail);
+}
+
 /* ---- refusals ---------------------------------------------------------- */
 
 /* A model dir whose weights link to the base f32 model, with its config. */
@@ -891,6 +910,7 @@ int main(void)
 	        cmocka_unit_test(test_model__llama3_tied_matches_reference),
 	        cmocka_unit_test(test_model__sharded_equals_single_file),
 	        cmocka_unit_test(test_model__prefix_logits_are_causal),
+	        cmocka_unit_test(test_model__forward_from_equals_the_tail_of_a_full_pass),
 	        cmocka_unit_test(test_model__refuses_gelu),
 	        cmocka_unit_test(test_model__refuses_attention_bias),
 	        cmocka_unit_test(test_model__refuses_yarn_rope_scaling),
