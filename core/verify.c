@@ -287,6 +287,26 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		json_decref(rec);
 		json_decref(registry);
 	}
+	/* The derived journal index: behind or damaged is worth a note, never a problem. */
+	if (n > 0) {
+		git_oid ihead;
+		uint64_t iseq = 0;
+		char ihex[GIT_OID_HEXSZ + 1], msg[1200];
+
+		if (sluice_jindex__head(repo, &ihead, &iseq) < 0) {
+			snprintf(msg, sizeof(msg), "journal index: %s", sluice_ctx_errmsg(ctx));
+			json_array_append_new(vc.notes, json_string(msg));
+		} else if (!git_oid_equal(&ihead, &entries[n - 1]) || iseq != n) {
+			git_oid_tostr(ihex, sizeof(ihex), &ihead);
+			snprintf(msg, sizeof(msg),
+			         "journal index: it holds %llu of the journal's %zu entries (head "
+			         "%.12s); "
+			         "it catches up on the next action, or run sluice reindex",
+			         (unsigned long long)iseq, n, ihex);
+			json_array_append_new(vc.notes, json_string(msg));
+		}
+		sluice_ctx_clear_error(ctx);
+	}
 packs:
 	if (sluice_repo__chunks(repo, &cs) < 0)
 		problem(&vc, "chunks: %s", sluice_ctx_errmsg(ctx));

@@ -280,6 +280,11 @@ static void test_channels__index_rebuild_gives_identical_answers(void **state)
 	assert_string_equal(before_s.out, after_s.out);
 	/* A lagging index catches up by itself: delete it and ask without reindex. */
 	tu_sh_ok(NULL, "rm -rf '%s/sluice/journal-index'", f->repo);
+	/* verify, read-only, notes the missing index without failing. */
+	r = run(f, env_ops, "verify");
+	ok(&r);
+	assert_non_null(strstr(r.out, "note: journal index"));
+	tu_run_dispose(&r);
 	tu_run_dispose(&after_h);
 	after_h = run(f, env_ops, "history prod --json");
 	ok(&after_h);
