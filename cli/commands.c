@@ -182,7 +182,7 @@ static int cmd_key_list(cli_env *env, int argc, char **argv)
 static int cmd_key_export(cli_env *env, int argc, char **argv)
 {
 	const char *name = NULL;
-	int format = 0, error, rc;
+	int format = 0, error;
 	sluice_repo *repo = NULL;
 	char *out = NULL;
 
@@ -218,7 +218,6 @@ static int cmd_key_export(cli_env *env, int argc, char **argv)
 	fputs(out, stdout);
 	sluice_free(out);
 	return 0;
-	(void)rc;
 }
 
 /* ---- propose ----------------------------------------------------------- */
@@ -417,7 +416,7 @@ static void human_show(json_t *v)
 {
 	json_t *u = json_object_get(v, "update"), *s = json_object_get(v, "state"), *x, *f;
 	json_t *prov = json_object_get(u, "provenance");
-	size_t i, j;
+	size_t i;
 
 	printf("version  %s\nkind     %s\nsummary  %s\nproposer %s (%s)\ncreated  %s\nparent   "
 	       "%s\n",
@@ -456,7 +455,6 @@ static void human_show(json_t *v)
 	json_array_foreach(json_object_get(s, "replay"), i, x) printf(
 	        "  replay    %s (%lld records)\n", json_string_value(json_object_get(x, "name")),
 	        json_integer_value(json_object_get(x, "count")));
-	(void)j;
 }
 
 static void human_diff(json_t *v)

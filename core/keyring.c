@@ -79,20 +79,10 @@ static int extend_registry(sluice_repo *repo, json_t **out, int *changed, json_t
 		return error;
 	}
 	if (!entry) {
-		sluice_buf pub = {0};
-		char *sp;
-
-		if ((error = sluice_keys__openssh_pub(ctx, ka->key->pk, ka->name, &pub)) < 0) {
+		if ((error = sluice_repo__key_entry(ctx, &entry, ka->key, NULL, 0)) < 0) {
 			json_decref(newreg);
 			return error;
 		}
-		/* Keep "ssh-ed25519 AAAA..." without the comment. */
-		sp = strchr((char *)pub.ptr, ' ');
-		if (sp && (sp = strchr(sp + 1, ' ')))
-			*sp = '\0';
-		entry = json_pack("{s:s,s:s,s:[]}", "fingerprint", fp, "public_key",
-		                  (char *)pub.ptr, "roles");
-		sluice_buf__dispose(&pub);
 		json_object_set_new(newreg, ka->name, entry);
 	}
 	rolearr = json_object_get(entry, "roles");

@@ -162,35 +162,28 @@ done:
 	return error;
 }
 
-static json_t *key_entry(const sluice_key *k, const char *const *roles, size_t nroles)
+int sluice_repo__key_entry(sluice_ctx *ctx, json_t **out, const sluice_key *k,
+                           const char *const *roles, size_t nroles)
 {
 	char fp[SLUICE_FP_LEN];
-	json_t *e, *r;
 	sluice_buf pub = {0};
-	sluice_ctx *tmp = NULL;
+	json_t *r;
+	int error;
 
-	if (sluice_ctx_new(&tmp) < 0)
-		return NULL;
-	if (sluice_keys__openssh_pub(tmp, k->pk, k->name, &pub) < 0) {
-		sluice_ctx_free(tmp);
-		return NULL;
-	}
-	sluice_ctx_free(tmp);
-	/* The comment is the name; the registry keeps the bare key. */
-	for (size_t i = 0, sp = 0; i < pub.len; i++) {
-		if (pub.ptr[i] == ' ' && ++sp == 2) {
-			pub.ptr[i] = '\0';
-			break;
-		}
+	/* The registry keeps the bare "ssh-ed25519 AAAA..." line; the name is its key. */
+	if ((error = sluice_keys__openssh_pub(ctx, k->pk, NULL, &pub)) < 0 ||
+	    (error = sluice_buf__cstr(ctx, &pub)) < 0) {
+		sluice_buf__dispose(&pub);
+		return error;
 	}
 	sluice_keys__fingerprint(fp, k->pk);
 	r = json_array();
 	for (size_t i = 0; i < nroles; i++)
 		json_array_append_new(r, json_string(roles[i]));
-	e = json_pack("{s:s, s:s, s:o}", "fingerprint", fp, "public_key", (char *)pub.ptr, "roles",
-	              r);
+	*out = json_pack("{s:s, s:s, s:o}", "fingerprint", fp, "public_key", (char *)pub.ptr,
+	                 "roles", r);
 	sluice_buf__dispose(&pub);
-	return e;
+	return *out ? SLUICE_OK : sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot encode key");
 }
 
 int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
@@ -250,11 +243,9 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 	list = json_array();
 	for (size_t i = 0; i < nroot; i++) {
 		char fp[SLUICE_FP_LEN];
-		json_t *e = key_entry(&keys[i], root_role, 1);
-		if (!e) {
-			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot encode key");
+		json_t *e = NULL;
+		if ((error = sluice_repo__key_entry(ctx, &e, &keys[i], root_role, 1)) < 0)
 			goto done;
-		}
 		json_object_set_new(registry, keys[i].name, e);
 		sluice_keys__fingerprint(fp, keys[i].pk);
 		json_array_append_new(

@@ -137,6 +137,10 @@ int sluice_journal__check_role(sluice_repo *repo, json_t *registry, const sluice
 /* Bring the derived journal index and channel mirror refs up to date. */
 int sluice_journal__sync_index(sluice_repo *repo);
 
+/* A keys-registry entry {fingerprint, public_key, roles} for k (new reference). */
+int sluice_repo__key_entry(sluice_ctx *ctx, json_t **out, const sluice_key *k,
+                           const char *const *roles, size_t nroles);
+
 /* Load key NAME and check it is registered with role; the key is filled. */
 int sluice_repo__signing_key(sluice_repo *repo, sluice_key *out, const char *name,
                              const char *role);
