@@ -98,19 +98,7 @@ static int teardown(void **state)
 static void refused(fixture *f, const char *const *env, int code, const char *needle,
                     const char *args)
 {
-	char before[65], after[65];
-	tu_run_result r;
-
-	tu_tree_digest(f->repo, before);
-	r = run(f, env, "%s", args);
-	if (r.status != code || !strstr(r.err, needle))
-		fprintf(stderr, "%s -> %d\n%s%s(wanted %d, '%s')\n", args, r.status, r.out, r.err,
-		        code, needle);
-	assert_int_equal(r.status, code);
-	assert_non_null(strstr(r.err, needle));
-	tu_run_dispose(&r);
-	tu_tree_digest(f->repo, after);
-	assert_string_equal(before, after);
+	tu_refused(env, f->repo, code, needle, args);
 }
 
 static char *head_of(fixture *f, const char *channel)

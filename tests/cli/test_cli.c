@@ -74,19 +74,7 @@ static int teardown(void **state)
 /* Assert a command is refused with exit 4, a message containing `needle`, and no change. */
 static void assert_refused(fixture *f, const char *args, const char *needle)
 {
-	char before[65], after[65];
-	tu_run_result r;
-
-	tu_tree_digest(f->repo, before);
-	r = sl(f, args);
-	if (r.status != 4 || !strstr(r.err, needle))
-		fprintf(stderr, "command: %s\nstatus %d\nstdout: %s\nstderr: %s\nwanted: %s\n",
-		        args, r.status, r.out, r.err, needle);
-	assert_int_equal(r.status, 4);
-	assert_non_null(strstr(r.err, needle));
-	tu_run_dispose(&r);
-	tu_tree_digest(f->repo, after);
-	assert_string_equal(before, after);
+	tu_refused(env_keys, f->repo, 4, needle, args);
 }
 
 static void test_cli__checkout_is_byte_identical_and_b2sum_checks_it(void **state)

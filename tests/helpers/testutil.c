@@ -264,3 +264,22 @@ void tu_last_line(char out[41], const char *text)
 	memcpy(out, p, 40);
 	out[40] = '\0';
 }
+
+void tu_refused(const char *const *env, const char *repo, int code, const char *needle,
+                const char *args)
+{
+	char before[65], after[65];
+	tu_run_result r;
+
+	tu_tree_digest(repo, before);
+	r = tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
+	if (r.status != code || !strstr(r.err, needle))
+		fprintf(stderr,
+		        "command: %s\nstatus %d (wanted %d)\nstdout: %s\nstderr: %s\nwanted: %s\n",
+		        args, r.status, code, r.out, r.err, needle);
+	assert_int_equal(r.status, code);
+	assert_non_null(strstr(r.err, needle));
+	tu_run_dispose(&r);
+	tu_tree_digest(repo, after);
+	assert_string_equal(before, after);
+}

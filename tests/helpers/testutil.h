@@ -45,6 +45,13 @@ void tu_sh_ok(const char *const *env, const char *fmt, ...) __attribute__((forma
  */
 void tu_tree_digest(const char *dir, char out[65]);
 
+/*
+ * Run `sluice -C repo ARGS` and assert it is refused: exit code `code`, a
+ * stderr containing needle, and the repository byte-for-byte unchanged.
+ */
+void tu_refused(const char *const *env, const char *repo, int code, const char *needle,
+                const char *args);
+
 /* The 40-hex id alone on the last line of text (what propose prints); asserts its shape. */
 void tu_last_line(char out[41], const char *text);
 
