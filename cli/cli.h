@@ -8,6 +8,7 @@
 #include "sluice/channel.h"
 #include "sluice/common.h"
 #include "sluice/eval.h"
+#include "sluice/gate.h"
 #include "sluice/keys.h"
 #include "sluice/repo.h"
 #include "sluice/suite.h"

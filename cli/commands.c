@@ -62,9 +62,49 @@ static void human_init(json_t *v)
 	               json_string_value(json_object_get(k, "fingerprint")));
 }
 
+/* A small text file (at most 1 MiB), NUL-terminated; NULL after saying why. */
+static char *read_small_file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0;
+
+	if (!f || !(buf = malloc((1u << 20) + 1)) || (n = fread(buf, 1, 1u << 20, f), ferror(f)) ||
+	    !feof(f)) {
+		fprintf(stderr, "sluice: error: cannot read %s%s%s\n", path, f ? "" : ": ",
+		        f ? " (over 1 MiB?)" : strerror(errno));
+		free(buf);
+		if (f)
+			fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = 0;
+	return buf;
+}
+
+/* "--required-gates a,b" or "none" into opts (names point into list). */
+static int parse_gate_list(sluice_init_opts *opts, const char **names, size_t cap, char *list)
+{
+	opts->gates_set = 1;
+	opts->ngates = 0;
+	opts->required_gates = names;
+	if (!strcmp(list, "none"))
+		return 0;
+	for (char *save = NULL, *t = strtok_r(list, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		if (opts->ngates == cap)
+			return -1;
+		names[opts->ngates++] = t;
+	}
+	return opts->ngates ? 0 : -1;
+}
+
 static int cmd_init(cli_env *env, int argc, char **argv)
 {
-	const char *roots[MAX_LIST];
+	const char *roots[MAX_LIST], *gates[8];
+	sluice_init_opts opts = {0};
+	char *config_text = NULL;
 	size_t nroots = 0;
 	const char *dir = NULL;
 	char *report = NULL;
@@ -78,6 +118,26 @@ static int cmd_init(cli_env *env, int argc, char **argv)
 			if (nroots == MAX_LIST)
 				return cli_usage("init", "too many root keys");
 			roots[nroots++] = v;
+		} else if (!strcmp(argv[k], "--gate-config")) {
+			const char *v = take_value(argc, argv, &k, "init");
+			char *text;
+			if (!v)
+				return SLUICE_EXIT_USAGE;
+			if (!(text = read_small_file(v))) {
+				free(config_text);
+				return SLUICE_EXIT_REFUSED;
+			}
+			free(config_text);
+			config_text = text;
+			opts.config_json = config_text;
+			opts.config_name = v;
+		} else if (!strcmp(argv[k], "--required-gates")) {
+			const char *v = take_value(argc, argv, &k, "init");
+			if (!v)
+				return SLUICE_EXIT_USAGE;
+			if (parse_gate_list(&opts, gates, 8, argv[k]) < 0)
+				return cli_usage("init", "--required-gates takes a comma-separated "
+				                         "list of gates, or none");
 		} else if (!strcmp(argv[k], "--json")) {
 			env->json = true;
 		} else if (argv[k][0] == '-') {
@@ -90,7 +150,8 @@ static int cmd_init(cli_env *env, int argc, char **argv)
 	}
 	if (!dir)
 		dir = env->repo_dir;
-	error = sluice_repo_init(NULL, env->ctx, dir, roots, nroots, &report);
+	error = sluice_repo_init(NULL, env->ctx, dir, roots, nroots, &opts, &report);
+	free(config_text);
 	return done_report(env, error, report, human_init);
 }
 
@@ -1003,6 +1064,270 @@ static int cmd_eval(cli_env *env, int argc, char **argv)
 	return finish(env, repo, error, report, human_eval);
 }
 
+/* ---- gate, anchor -------------------------------------------------------- */
+
+static void human_gate(json_t *v)
+{
+	json_t *g, *c;
+	size_t i, j;
+
+	printf("candidate %.12s on channel %s against head %.12s (anchor %.12s)\n",
+	       json_string_value(json_object_get(v, "candidate")),
+	       json_string_value(json_object_get(v, "channel")),
+	       json_is_string(json_object_get(v, "head"))
+	               ? json_string_value(json_object_get(v, "head"))
+	               : "(none)",
+	       json_is_string(json_object_get(v, "anchor"))
+	               ? json_string_value(json_object_get(v, "anchor"))
+	               : "(none)");
+	json_array_foreach(json_object_get(v, "gates"), i, g)
+	{
+		printf("%s: %s\n", json_string_value(json_object_get(g, "gate")),
+		       json_string_value(json_object_get(g, "result")));
+		if (json_is_string(json_object_get(g, "note")))
+			printf("  note: %s\n", json_string_value(json_object_get(g, "note")));
+		json_array_foreach(json_object_get(g, "checks"), j, c)
+		{
+			const char *where = json_string_value(json_object_get(c, "suite"));
+			if (!where)
+				where = json_string_value(json_object_get(c, "batch"));
+			printf("  %-13s %-26s %-13s",
+			       json_string_value(json_object_get(c, "result")),
+			       json_string_value(json_object_get(c, "check")), where ? where : "");
+			if (json_is_array(json_object_get(c, "interval")))
+				printf(" %+.4f [%+.4f, %+.4f] %s %+.4f",
+				       json_number_value(json_object_get(c, "estimate")),
+				       json_number_value(
+				               json_array_get(json_object_get(c, "interval"), 0)),
+				       json_number_value(
+				               json_array_get(json_object_get(c, "interval"), 1)),
+				       !strcmp(json_string_value(json_object_get(c, "rule")),
+				               "at_most")
+				               ? "<="
+				               : ">=",
+				       json_number_value(json_object_get(c, "limit")));
+			else if (json_is_array(json_object_get(c, "findings")))
+				printf(" %zu finding(s)",
+				       json_array_size(json_object_get(c, "findings")));
+			else if (json_is_string(json_object_get(c, "note")))
+				printf(" %s", json_string_value(json_object_get(c, "note")));
+			printf("\n");
+		}
+	}
+	printf("result: %s\n", json_string_value(json_object_get(v, "result")));
+	if (json_is_string(json_object_get(v, "entry")))
+		printf("verdict journaled as entry %s\n",
+		       json_string_value(json_object_get(v, "entry")));
+}
+
+static void xml_text(FILE *f, const char *s)
+{
+	for (; s && *s; s++) {
+		switch (*s) {
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		default:
+			if ((unsigned char)*s >= 0x20 || *s == '\n' || *s == '\t')
+				fputc(*s, f);
+		}
+	}
+}
+
+/* JUnit XML: one testsuite per gate, one testcase per check; fail and inconclusive fail it. */
+static int write_junit(const char *path, json_t *v)
+{
+	FILE *f = fopen(path, "w");
+	json_t *g, *c;
+	size_t i, j;
+
+	if (!f) {
+		fprintf(stderr, "sluice: error: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	fprintf(f,
+	        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"sluice gate\">\n");
+	json_array_foreach(json_object_get(v, "gates"), i, g)
+	{
+		json_t *checks = json_object_get(g, "checks");
+		size_t failures = 0;
+		json_array_foreach(checks, j, c) failures +=
+		        strcmp(json_string_value(json_object_get(c, "result")), "pass") != 0;
+		fprintf(f, "  <testsuite name=\"");
+		xml_text(f, json_string_value(json_object_get(g, "gate")));
+		fprintf(f, "\" tests=\"%zu\" failures=\"%zu\">\n", json_array_size(checks),
+		        failures);
+		json_array_foreach(checks, j, c)
+		{
+			const char *res = json_string_value(json_object_get(c, "result"));
+			const char *where = json_string_value(json_object_get(c, "suite"));
+			char *detail = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+			if (!where)
+				where = json_string_value(json_object_get(c, "batch"));
+			fprintf(f, "    <testcase classname=\"sluice.");
+			xml_text(f, json_string_value(json_object_get(g, "gate")));
+			fprintf(f, "\" name=\"");
+			xml_text(f, json_string_value(json_object_get(c, "check")));
+			if (where) {
+				fputc(' ', f);
+				xml_text(f, where);
+			}
+			fprintf(f, "\">");
+			if (strcmp(res, "pass")) {
+				fprintf(f, "\n      <failure type=\"%s\" message=\"%s\">", res,
+				        res);
+				xml_text(f, detail);
+				fprintf(f, "</failure>\n    ");
+			}
+			fprintf(f, "</testcase>\n");
+			free(detail);
+		}
+		fprintf(f, "  </testsuite>\n");
+	}
+	fprintf(f, "</testsuites>\n");
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+static void human_gate_history(json_t *v)
+{
+	json_t *row, *s;
+	size_t i, j;
+
+	printf("%-14s", "version");
+	json_array_foreach(json_object_get(v, "suites"), j, s)
+	        printf(" %12.12s", json_string_value(s));
+	printf("\n");
+	json_array_foreach(json_object_get(v, "rows"), i, row)
+	{
+		printf("%-14.12s", json_string_value(json_object_get(row, "version")));
+		json_array_foreach(json_object_get(v, "suites"), j, s)
+		{
+			json_t *x = json_object_get(json_object_get(row, "scores"),
+			                            json_string_value(s));
+			if (json_is_number(x))
+				printf(" %12.4f", json_number_value(x));
+			else
+				printf(" %12s", "-");
+		}
+		printf("\n");
+	}
+	if (json_is_number(json_object_get(v, "backward_transfer")))
+		printf("backward transfer: %+.4f over %d earlier target suite(s)\n",
+		       json_number_value(json_object_get(v, "backward_transfer")),
+		       (int)json_integer_value(json_object_get(v, "backward_transfer_terms")));
+	else
+		printf("backward transfer: not defined (no earlier promotion declared a target "
+		       "suite)\n");
+}
+
+static int cmd_gate(cli_env *env, int argc, char **argv)
+{
+	const char *gates[8], *ref = NULL, *channel = NULL, *junit = NULL, *history = NULL;
+	sluice_gate_opts opts = {gates, 0, getenv("SLUICE_KEY")};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc, error, no_record = 0;
+
+	for (int k = 1; k < argc; k++) {
+		const char **slot = NULL;
+		if (!strcmp(argv[k], "--json")) {
+			env->json = true;
+			continue;
+		} else if (!strcmp(argv[k], "--no-record")) {
+			no_record = 1;
+			continue;
+		} else if (!strcmp(argv[k], "--channel")) {
+			slot = &channel;
+		} else if (!strcmp(argv[k], "--key")) {
+			slot = &opts.key;
+		} else if (!strcmp(argv[k], "--junit")) {
+			slot = &junit;
+		} else if (!strcmp(argv[k], "--history")) {
+			slot = &history;
+		} else if (!strcmp(argv[k], "--gate")) {
+			const char *g = take_value(argc, argv, &k, "gate");
+			if (!g)
+				return SLUICE_EXIT_USAGE;
+			if (opts.ngates == 8)
+				return cli_usage("gate", "too many --gate");
+			gates[opts.ngates++] = g;
+			continue;
+		} else if (argv[k][0] == '-' && argv[k][1]) {
+			return cli_usage("gate", "unknown option %s", argv[k]);
+		} else if (!ref) {
+			ref = argv[k];
+			continue;
+		} else {
+			return cli_usage("gate", "unexpected argument %s", argv[k]);
+		}
+		if (!(*slot = take_value(argc, argv, &k, "gate")))
+			return SLUICE_EXIT_USAGE;
+	}
+	if (history) {
+		if (ref || channel)
+			return cli_usage("gate", "--history C takes no REF or --channel");
+		if ((rc = cli_open(env, &repo)))
+			return rc;
+		error = sluice_gate_history(repo, history, &report);
+		return finish(env, repo, error, report, human_gate_history);
+	}
+	if (!ref || !channel)
+		return cli_usage("gate", "give a version and --channel NAME");
+	if (no_record)
+		opts.key = NULL;
+	else if (!opts.key)
+		return cli_usage("gate", "give --key NAME (a gate-runner key) to journal the "
+		                         "verdict, or --no-record to only look");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	sluice_repo_set_progress(repo, cli_progress, env);
+	error = sluice_gate_run(repo, ref, channel, &opts, &report);
+	if (error == 0) {
+		json_t *v = cli_parse(report);
+		const char *res = json_string_value(json_object_get(v, "result"));
+		if (junit && write_junit(junit, v) < 0)
+			rc = SLUICE_EXIT_INTERNAL;
+		else
+			rc = !res || !strcmp(res, "pass") ? 0
+			     : !strcmp(res, "fail")       ? SLUICE_EXIT_NO
+			                                  : SLUICE_EXIT_INCONCLUSIVE;
+		json_decref(v);
+		if (finish(env, repo, error, report, human_gate) != 0)
+			return SLUICE_EXIT_INTERNAL;
+		return rc;
+	}
+	return finish(env, repo, error, report, human_gate);
+}
+
+static int cmd_anchor(cli_env *env, int argc, char **argv)
+{
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	move_args a;
+	int rc, error;
+
+	if ((rc = parse_move(env, &a, argc, argv, "anchor", 2)))
+		return rc;
+	if (a.npos < 1)
+		return cli_usage("anchor", "which channel?");
+	if (!a.reason)
+		return cli_usage("anchor", "give --reason TEXT: it is recorded in the journal");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_channel_anchor(repo, a.pos[0], a.npos > 1 ? a.pos[1] : NULL, a.reason, a.key,
+	                              &report);
+	return finish(env, repo, error, report, human_move);
+}
+
 #define COMMON_PROPOSE_HELP                                                                        \
 	"  -m, --message MSG      summary of the update\n"                                         \
 	"  --key NAME             signing key with the proposer role (default $SLUICE_KEY)\n"      \
@@ -1015,12 +1340,17 @@ static int cmd_eval(cli_env *env, int argc, char **argv)
 	"identical content onto the same parent returns the existing version."
 
 const cli_command cli_commands[] = {
-        {"init", cmd_init, "sluice init [DIR] [--root-key NAME]... [--json]",
+        {"init", cmd_init,
+         "sluice init [DIR] [--root-key NAME]... [--required-gates LIST|none]\n"
+         "       [--gate-config FILE.json] [--json]",
          "Create a repository in DIR (default: -C, else the current directory), which\n"
          "must be new or empty. Each --root-key names a key in the keys directory\n"
          "($SLUICE_KEYS, default ~/.config/sluice/keys); a missing key is generated.\n"
          "Without --root-key a key named 'root' is used. The root keys' fingerprints are\n"
-         "printed: keep them, they are what the repository trusts."},
+         "printed: keep them, they are what the repository trusts. --required-gates sets\n"
+         "the gates every promotion needs (default: regression,safety,poisoning; none\n"
+         "for a repository that only moves channels) and --gate-config thresholds over\n"
+         "the defaults (docs/gates.md); both are part of the root-signed init."},
         {"key new", cmd_key_new, "sluice key new NAME [--role ROLE]... [--signer ROOTKEY] [--json]",
          "Generate key NAME (mode 0600, outside the repository) unless it exists, and\n"
          "register it with the given roles: root, proposer, gate-runner, approver,\n"
@@ -1095,6 +1425,22 @@ const cli_command cli_commands[] = {
          "context) on pinned suites with the built-in CPU evaluator. Results are cached by\n"
          "(state, suite digest, backend identity); --no-cache recomputes. --items adds\n"
          "per-item results to --json output. docs/evaluation.md defines every figure."},
+        {"gate", cmd_gate,
+         "sluice gate REF --channel C [--gate regression|safety|poisoning]... [--key NAME]\n"
+         "       [--no-record] [--junit FILE] [--json]\n"
+         "       sluice gate --history C [--json]",
+         "Compare REF with channel C's head (its baseline) and C's anchor on every pinned\n"
+         "suite each gate reads; each gate says pass, fail or inconclusive with every\n"
+         "figure, its interval and its limit (docs/gates.md). Without --gate, the gates the\n"
+         "configuration requires. The verdict is a signed in-toto statement journaled with\n"
+         "a gate-runner key (--key, default $SLUICE_KEY); promotion needs passing verdicts\n"
+         "against the current head. --no-record only prints. Exit 0 pass, 1 fail,\n"
+         "2 inconclusive. --junit writes one testcase per check. --history C prints C's\n"
+         "forgetting matrix (each promoted version's scores) and backward transfer."},
+        {"anchor", cmd_anchor, "sluice anchor C [REF] --reason TEXT [--key NAME] [--json]",
+         "Set channel C's anchor, the reference of its drift budget, to REF (default: its\n"
+         "head), a version C holds or held. A channel's first version is its anchor until\n"
+         "then. Journaled, signed by a key with the operator role."},
         {"log", cmd_log, "sluice log [REF] [--json]",
          "Without REF: every proposed version, newest first. With REF: its ancestry."},
         {"show", cmd_show, "sluice show REF [--json]",

@@ -149,7 +149,91 @@ static int resolve(sluice_repo *repo, const sluice_jstate *st, git_oid *out, con
 	return error;
 }
 
-typedef enum { MOVE_PROMOTE, MOVE_ROLLBACK, MOVE_RESET } move_kind;
+/*
+ * Gate verdicts. A promotion needs, for every gate the configuration
+ * requires, a passing verdict of the target gated against the channel's
+ * current head ("" for an empty channel) under the current configuration
+ * (gates/gate.c writes them into channels.json's "verdicts"). *used
+ * receives {gate: statement digest} for the move's record.
+ */
+static int check_verdicts(sluice_repo *repo, const sluice_jstate *st, json_t *c,
+                          const char *channel, const char *to, const char *head, json_t **used,
+                          char digest[65])
+{
+	json_t *config = NULL, *v = json_object_get(json_object_get(c, "verdicts"), to), *gname;
+	size_t i;
+	int error;
+
+	*used = json_object();
+	if ((error = sluice_journal__config(repo, st, &config, digest)) < 0)
+		return error;
+	json_array_foreach(json_object_get(config, "required_gates"), i, gname)
+	{
+		const char *g = json_string_value(gname);
+		json_t *gv = json_object_get(json_object_get(v, "gates"), g);
+		const char *vhead = json_string_value(json_object_get(v, "head"));
+		const char *res = json_string_value(json_object_get(gv, "result"));
+
+		if (!gv) {
+			error = sluice_ctx__error(
+			        repo->ctx, SLUICE_EDENIED,
+			        "refusing to move %s to %.12s: the %s gate has no verdict for it "
+			        "against the channel's head %.12s (run sluice gate %.12s --channel "
+			        "%s)",
+			        channel, to, g, *head ? head : "(none)", to, channel);
+		} else if (strcmp(vhead ? vhead : "", head)) {
+			error = sluice_ctx__error(
+			        repo->ctx, SLUICE_EDENIED,
+			        "refusing to move %s to %.12s: its %s verdict was "
+			        "against head %.12s, but the head is now %.12s; "
+			        "gate it again",
+			        channel, to, g, vhead ? vhead : "(none)", *head ? head : "(none)");
+		} else if (strcmp(sluice__jstr(json_object_get(v, "config")), digest)) {
+			error = sluice_ctx__error(
+			        repo->ctx, SLUICE_EDENIED,
+			        "refusing to move %s to %.12s: its %s verdict was "
+			        "under another gate configuration; gate it again",
+			        channel, to, g);
+		} else if (!res || strcmp(res, "pass")) {
+			error = sluice_ctx__error(
+			        repo->ctx, SLUICE_EDENIED,
+			        "refusing to move %s to %.12s: the %s gate said %s "
+			        "(sluice gate %.12s --channel %s shows why)",
+			        channel, to, g, res ? res : "nothing", to, channel);
+		} else {
+			json_object_set(*used, g, json_object_get(gv, "statement"));
+			continue;
+		}
+		break;
+	}
+	json_decref(config);
+	return error;
+}
+
+/* A version some channel holds or held: it passed some channel's rules once. */
+static int held_anywhere(json_t *channels, const char *hex)
+{
+	const char *name;
+	json_t *c;
+
+	json_object_foreach(channels, name,
+	                    c) if (in_list(json_object_get(c, "held"), hex)) return 1;
+	return 0;
+}
+
+/* Verdicts gated against another head are void once the head moves. */
+static void prune_verdicts(json_t *c)
+{
+	json_t *v = json_object_get(c, "verdicts"), *e;
+	const char *head = sluice__jstr(json_object_get(c, "head")), *cand;
+	void *tmp;
+
+	json_object_foreach_safe(v, tmp, cand,
+	                         e) if (strcmp(sluice__jstr(json_object_get(e, "head")), head))
+	        json_object_del(v, cand);
+}
+
+typedef enum { MOVE_PROMOTE, MOVE_ROLLBACK, MOVE_RESET, MOVE_ANCHOR } move_kind;
 
 struct move {
 	move_kind kind;
@@ -164,8 +248,9 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 {
 	struct move *mv = arg;
 	sluice_ctx *ctx = repo->ctx;
-	json_t *channels = json_deep_copy(st->channels), *c;
+	json_t *channels = json_deep_copy(st->channels), *c, *used = NULL;
 	const char *head_hex;
+	char digest[65];
 	git_oid target, head;
 	int error, has_head;
 
@@ -175,6 +260,38 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 	head_hex = json_string_value(json_object_get(c, "head"));
 	has_head = head_hex && git_oid_fromstr(&head, head_hex) == 0;
 	snprintf(mv->from, sizeof(mv->from), "%s", has_head ? head_hex : "");
+
+	if (mv->kind == MOVE_ANCHOR) {
+		/* The drift budget's reference: a version the channel holds or held. */
+		if (!has_head) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "channel %s has never held a version to anchor on", mv->channel);
+			goto fail;
+		}
+		if (mv->ref) {
+			if ((error = resolve(repo, st, &target, mv->ref)) < 0)
+				goto fail;
+			git_oid_tostr(mv->to, sizeof(mv->to), &target);
+		} else {
+			snprintf(mv->to, sizeof(mv->to), "%s", head_hex);
+		}
+		if (!in_list(json_object_get(c, "held"), mv->to)) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "channel %s never held %.12s; its anchor must be a "
+			        "version it held (see sluice history %s)",
+			        mv->channel, mv->to, mv->channel);
+			goto fail;
+		}
+		snprintf(mv->from, sizeof(mv->from), "%s",
+		         sluice__jstr(json_object_get(c, "anchor")));
+		json_object_set_new(c, "anchor", json_string(mv->to));
+		out->record = json_pack("{s:s,s:s?,s:s,s:s}", "channel", mv->channel, "previous",
+		                        *mv->from ? mv->from : NULL, "anchor", mv->to, "reason",
+		                        mv->reason);
+		goto ok;
+	}
 
 	if (mv->kind == MOVE_ROLLBACK) {
 		json_t *held = json_object_get(c, "held");
@@ -252,32 +369,50 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			        mv->to, mv->channel);
 			goto fail;
 		}
-		if ((error = check_path(repo, st, &target, has_head ? &head : NULL)) < 0)
+		if ((error = check_path(repo, st, &target, has_head ? &head : NULL)) < 0 ||
+		    (error = check_verdicts(repo, st, c, mv->channel, mv->to, mv->from, &used,
+		                            digest)) < 0)
 			goto fail;
 		list_remove(json_object_get(c, "withdrawn"), mv->to);
 		set_head(c, mv->to);
-		out->record = json_pack("{s:s,s:s?,s:s,s:s?}", "channel", mv->channel, "from",
-		                        has_head ? mv->from : NULL, "to", mv->to,
-		                        "override_withdrawn", mv->reason);
+		/* A channel's first version is its anchor until sluice anchor moves it. */
+		if (!json_is_string(json_object_get(c, "anchor")))
+			json_object_set_new(c, "anchor", json_string(mv->to));
+		out->record =
+		        json_pack("{s:s,s:s?,s:s,s:s?,s:s,s:O}", "channel", mv->channel, "from",
+		                  has_head ? mv->from : NULL, "to", mv->to, "override_withdrawn",
+		                  mv->reason, "config", digest, "verdicts", used);
 		goto ok;
 	}
-	/* reset */
+	/*
+	 * reset: the emergency move. A version no channel ever held has passed
+	 * no gate, so it needs this channel's verdicts like a promotion.
+	 */
 	if ((error = check_version(repo, st, &target)) < 0)
+		goto fail;
+	if (!held_anywhere(st->channels, mv->to) &&
+	    (error = check_verdicts(repo, st, c, mv->channel, mv->to, mv->from, &used, digest)) < 0)
 		goto fail;
 	set_head(c, mv->to);
 	out->record = json_pack("{s:s,s:s?,s:s,s:s}", "channel", mv->channel, "from",
 	                        has_head ? mv->from : NULL, "to", mv->to, "reason", mv->reason);
+	if (used)
+		json_object_set(out->record, "verdicts", used);
 ok:
+	if (mv->kind != MOVE_ANCHOR)
+		prune_verdicts(c);
 	out->channels_after = channels;
+	json_decref(used);
 	return SLUICE_OK;
 fail:
+	json_decref(used);
 	json_decref(channels);
 	return error;
 }
 
 static int move(sluice_repo *repo, struct move *mv, const char *keyname, char **report)
 {
-	static const char *const actions[] = {"promote", "rollback", "reset"};
+	static const char *const actions[] = {"promote", "rollback", "reset", "anchor"};
 	sluice_key key = {0};
 	git_oid entry;
 	char ehex[GIT_OID_HEXSZ + 1];
@@ -322,6 +457,13 @@ int sluice_channel_reset(sluice_repo *repo, const char *channel, const char *ref
                          const char *reason, const char *key, char **report)
 {
 	struct move mv = {MOVE_RESET, NULL, channel, ref, reason, "", ""};
+	return move(repo, &mv, key, report);
+}
+
+int sluice_channel_anchor(sluice_repo *repo, const char *channel, const char *ref,
+                          const char *reason, const char *key, char **report)
+{
+	struct move mv = {MOVE_ANCHOR, NULL, channel, ref, reason, "", ""};
 	return move(repo, &mv, key, report);
 }
 

@@ -167,7 +167,7 @@ static int put_entries(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, const
 				}
 			}
 		}
-		if (json_is_string(json_object_get(rec, "channel"))) {
+		if (sluice_journal__is_move(sluice__jstr(json_object_get(rec, "action")))) {
 			channel_key(key, json_string_value(json_object_get(rec, "channel")), seq);
 			k.mv_size = 40;
 			v.mv_size = strlen(text);

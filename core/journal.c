@@ -114,6 +114,12 @@ int sluice_journal__keys(sluice_repo *repo, json_t **out)
 	return sluice_journal__keys_at(repo, out, &head);
 }
 
+int sluice_journal__is_move(const char *action)
+{
+	return !strcmp(action, "promote") || !strcmp(action, "rollback") ||
+	       !strcmp(action, "reset");
+}
+
 int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry)
 {
 	return entry_file(repo, out, entry, "record.json", 0);
@@ -125,6 +131,7 @@ void sluice_journal__dispose(sluice_jstate *st)
 		return;
 	json_decref(st->keys);
 	json_decref(st->channels);
+	json_decref(st->config);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -143,9 +150,22 @@ int sluice_journal__read(sluice_repo *repo, sluice_jstate *out)
 	}
 	if ((error = sluice_journal__keys_at(repo, &out->keys, &out->head)) < 0 ||
 	    (error = sluice_journal__channels_at(repo, &out->channels, &out->head)) < 0 ||
-	    (error = sluice_journal__record(repo, &rec, &out->head)) < 0) {
+	    (error = sluice_journal__record(repo, &rec, &out->head)) < 0 ||
+	    (error = entry_file(repo, &out->config, &out->head, "config.json", 1)) < 0) {
+		json_decref(rec);
 		sluice_journal__dispose(out);
 		return error;
+	}
+	if (out->config) {
+		json_t *c = json_incref(json_object_get(out->config, "config"));
+		json_decref(out->config);
+		if (!json_is_object(c)) {
+			json_decref(c);
+			sluice_journal__dispose(out);
+			return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
+			                         "journal config.json has no \"config\" object");
+		}
+		out->config = c;
 	}
 	out->seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
 	json_decref(rec);
@@ -215,6 +235,7 @@ void sluice_journal__change_dispose(sluice_jchange *ch)
 	json_decref(ch->record);
 	json_decref(ch->keys_after);
 	json_decref(ch->channels_after);
+	json_decref(ch->config_after);
 	memset(ch, 0, sizeof(*ch));
 }
 
@@ -258,6 +279,15 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	    (error = tree_put_json(repo, tb, "keys.json", kdoc)) < 0 ||
 	    (error = tree_put_json(repo, tb, "channels.json", cdoc)) < 0)
 		goto done;
+	if (ch->config_after || st->config) {
+		json_t *doc = json_pack("{s:i, s:O}", "format", 1, "config",
+		                        ch->config_after ? ch->config_after : st->config);
+		error = doc ? tree_put_json(repo, tb, "config.json", doc)
+		            : sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build config.json");
+		json_decref(doc);
+		if (error < 0)
+			goto done;
+	}
 	if ((ch->has_suites || st->has_suites) &&
 	    (error = git_treebuilder_insert(NULL, tb, "suites",
 	                                    ch->has_suites ? &ch->suites_after : &st->suites,

@@ -187,13 +187,14 @@ int sluice_repo__key_entry(sluice_ctx *ctx, json_t **out, const sluice_key *k,
 }
 
 int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
-                     const char *const *root_keys, size_t nroot, char **report)
+                     const char *const *root_keys, size_t nroot, const sluice_init_opts *opts,
+                     char **report)
 {
 	static const char *const default_root[] = {"root"};
 	static const char *const root_role[] = {"root"};
 	sluice_repo *repo = NULL;
 	sluice_key *keys = NULL;
-	json_t *registry = NULL, *rep = NULL, *list;
+	json_t *registry = NULL, *rep = NULL, *list, *config = NULL;
 	git_oid entry;
 	int error, empty;
 	char sub[PATH_MAX];
@@ -208,7 +209,18 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 		return sluice_ctx__error(
 		        ctx, SLUICE_EEXISTS,
 		        "%s is not empty; sluice init needs a new or empty directory", path);
-	/* Keys first: a bad key name or loose key file must leave nothing behind. */
+	/* The configuration and keys first: bad input must leave nothing behind. */
+	if ((error = sluice_gates__default_config(ctx, &config, opts ? opts->required_gates : NULL,
+	                                          opts ? opts->ngates : 0,
+	                                          opts ? opts->gates_set : 0)) < 0)
+		return error;
+	if (opts && opts->config_json &&
+	    (error = sluice_gates__merge_config(ctx, config, opts->config_json,
+	                                        opts->config_name ? opts->config_name
+	                                                          : "gate configuration")) < 0) {
+		json_decref(config);
+		return error;
+	}
 	if (!(keys = sluice__calloc(ctx, nroot, sizeof(*keys))))
 		return SLUICE_ENOMEM;
 	for (size_t i = 0; i < nroot; i++) {
@@ -254,7 +266,11 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 	{
 		/* The first entry: nothing before it, so no compare-and-swap base. */
 		sluice_jstate first = {.keys = registry, .channels = json_object()};
-		sluice_jchange ch = {.record = json_pack("{s:O}", "root_keys", list)};
+		sluice_jchange ch = {.record = json_pack("{s:O}", "root_keys", list),
+		                     .config_after = config};
+		config = NULL; /* owned by the change */
+		json_object_set(ch.record, "required_gates",
+		                json_object_get(ch.config_after, "required_gates"));
 		error = sluice_journal__commit(repo, &entry, &keys[0], "init", &first, &ch);
 		sluice_journal__change_dispose(&ch);
 		json_decref(first.channels);
@@ -271,6 +287,7 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 		repo = NULL;
 	}
 done:
+	json_decref(config);
 	json_decref(registry);
 	for (size_t i = 0; keys && i < nroot; i++)
 		sluice_key__dispose(&keys[i]);

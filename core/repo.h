@@ -68,7 +68,8 @@ typedef struct {
 	json_t *channels; /* name -> {head, held: [...], withdrawn: [...], anchor?} */
 	git_oid suites;   /* the suites/ tree of the journal (valid when has_suites) */
 	int has_suites;
-	uint64_t seq; /* entries up to and including head */
+	json_t *config; /* config.json's "config" (the gate configuration), or NULL */
+	uint64_t seq;   /* entries up to and including head */
 } sluice_jstate;
 
 /* Journal head; *exists = 0 for a repository without one. */
@@ -84,6 +85,34 @@ int sluice_journal__keys_at(sluice_repo *repo, json_t **out, const git_oid *entr
 int sluice_journal__keys(sluice_repo *repo, json_t **out);
 /* The channels object at a journal commit (new reference; {} if none). */
 int sluice_journal__channels_at(sluice_repo *repo, json_t **out, const git_oid *entry);
+
+/*
+ * The gate configuration in effect at the head (new reference): the
+ * journal's config.json, or the default configuration (docs/gates.md) when
+ * the journal has none. *digest (may be NULL) receives the BLAKE2b-256 hex
+ * of its canonical JSON (compact, sorted keys), which verdicts and
+ * promotions record.
+ */
+int sluice_journal__config(sluice_repo *repo, const sluice_jstate *st, json_t **out,
+                           char digest[65]);
+
+/*
+ * The default gate configuration (new reference; gates/config.c); with
+ * set, its required gates are replaced by required[0..nrequired)
+ * (checked: known names, no repeats; none at all is allowed).
+ */
+int sluice_gates__default_config(sluice_ctx *ctx, json_t **out, const char *const *required,
+                                 size_t nrequired, int set);
+
+/*
+ * Merge thresholds given as JSON text over config (in place): every key
+ * must exist in config with a number of the same sign; "alpha" in (0, 0.5).
+ * SLUICE_EINVALID naming name and the key otherwise.
+ */
+int sluice_gates__merge_config(sluice_ctx *ctx, json_t *config, const char *text, const char *name);
+
+/* 1 for the actions that move a channel's head: promote, rollback, reset. */
+int sluice_journal__is_move(const char *action);
 
 /* Read the record.json of a journal entry (new reference). */
 int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry);
@@ -102,6 +131,7 @@ typedef struct {
 	int has_extra;
 	git_oid suites_after; /* the suites/ tree of the journal */
 	int has_suites;
+	json_t *config_after; /* the gate configuration */
 } sluice_jchange;
 
 void sluice_journal__change_dispose(sluice_jchange *ch);

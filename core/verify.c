@@ -62,8 +62,11 @@ static const char *role_for(const char *action)
 		return "root";
 	if (!strcmp(action, "propose"))
 		return "proposer";
-	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset"))
+	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset") ||
+	    !strcmp(action, "anchor"))
 		return "operator";
+	if (!strcmp(action, "gate"))
+		return "gate-runner";
 	if (!strcmp(action, "suite.add"))
 		return ""; /* any registered key */
 	return NULL;
@@ -248,7 +251,7 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		                                  *role_for(action) ? role_for(action) : NULL,
 		                                  NULL) < 0)
 			problem(&vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
-		if (json_is_string(json_object_get(rec, "channel"))) {
+		if (sluice_journal__is_move(action)) {
 			/* A move: its channel's head after it is its target, a journaled version.
 			 */
 			const char *ch = json_string_value(json_object_get(rec, "channel"));

@@ -3,6 +3,7 @@
  * with the built-in evaluator, and cache the results in LMDB by
  * (state digest, suite digest, backend identity).
  */
+#include "engine.h"
 #include "model.h"
 #include "repo.h"
 #include "suite.h"
@@ -25,14 +26,19 @@
 /* Longest scored sequence; a longer context is cut from the left. */
 #define EVAL_MAX_TOKENS 2048
 
-typedef struct {
+struct sluice_evaluator {
+	sluice_ctx *ctx;
 	sluice_model *model;
 	sluice_tokenizer *tok;
 	sluice_buf notes; /* the memory-notes prefix, possibly empty */
 	char identity[256];
-	float *logits; /* scratch: EVAL_MAX_TOKENS x vocab */
+	char dir[PATH_MAX]; /* the checked-out state */
+	char state[GIT_OID_HEXSZ + 1];
+	float *logits;  /* scratch: EVAL_MAX_TOKENS x vocab */
+	uint32_t *toks; /* the scored continuation's ids (cont_rows) */
 	uint32_t vocab;
-} evaluator;
+};
+typedef struct sluice_evaluator evaluator;
 
 static void evaluator_dispose(evaluator *ev)
 {
@@ -40,6 +46,7 @@ static void evaluator_dispose(evaluator *ev)
 	sluice_tokenizer__free(ev->tok);
 	sluice_buf__dispose(&ev->notes);
 	free(ev->logits);
+	free(ev->toks);
 	memset(ev, 0, sizeof(*ev));
 }
 
@@ -80,7 +87,7 @@ static int notes_prefix(sluice_ctx *ctx, sluice_buf *out, json_t *state, const c
 	return sluice_buf__puts(ctx, out, "\n");
 }
 
-static int load_evaluator(sluice_repo *repo, evaluator *ev, sluice_version *v)
+static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version *v)
 {
 	sluice_ctx *ctx = repo->ctx;
 	char shex[GIT_OID_HEXSZ + 1], vhex[GIT_OID_HEXSZ + 1], dir[PATH_MAX], path[PATH_MAX + 512];
@@ -92,6 +99,7 @@ static int load_evaluator(sluice_repo *repo, evaluator *ev, sluice_version *v)
 	int error;
 
 	memset(ev, 0, sizeof(*ev));
+	ev->ctx = ctx;
 	if (!json_is_object(json_object_get(v->state, "base")))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "the version has no base model to evaluate");
@@ -147,6 +155,8 @@ static int load_evaluator(sluice_repo *repo, evaluator *ev, sluice_version *v)
 	if ((error = notes_prefix(ctx, &ev->notes, v->state, dir)) < 0)
 		goto fail;
 	sluice_model__identity(ev->model, ev->identity, sizeof(ev->identity));
+	snprintf(ev->dir, sizeof(ev->dir), "%s", dir);
+	snprintf(ev->state, sizeof(ev->state), "%s", shex);
 	return SLUICE_OK;
 fail:
 	evaluator_dispose(ev);
@@ -154,11 +164,12 @@ fail:
 }
 
 /*
- * Log-probability of cont after ctx (notes prefix and the tokenizer's
- * BOS before it): the sum over cont's tokens and their count.
+ * The rows that predict cont's tokens after context (notes prefix and the
+ * tokenizer's BOS before it), log-softmaxed, into ev->logits; cont's ids
+ * into ev->toks.
  */
-static int loglik(sluice_ctx *ctx, evaluator *ev, const char *context, const char *cont,
-                  double *sum, size_t *ntok)
+static int cont_rows(sluice_ctx *ctx, evaluator *ev, const char *context, const char *cont,
+                     size_t *ntok)
 {
 	uint32_t *a = NULL, *b = NULL;
 	int32_t *seq = NULL;
@@ -223,18 +234,29 @@ static int loglik(sluice_ctx *ctx, evaluator *ev, const char *context, const cha
 	start = keep - 1;
 	if ((error = sluice_model__forward_from(ctx, ev->model, seq, n, start, ev->logits)) < 0)
 		goto done;
-	*sum = 0;
-	for (size_t j = 0; j < nb; j++) {
-		float *row = ev->logits + j * ev->vocab;
-		sluice_model__log_softmax(row, ev->vocab);
-		*sum += row[b[j]];
-	}
+	for (size_t j = 0; j < nb; j++)
+		sluice_model__log_softmax(ev->logits + j * ev->vocab, ev->vocab);
+	free(ev->toks);
+	ev->toks = b;
+	b = NULL;
 	*ntok = nb;
 done:
 	sluice_buf__dispose(&text);
 	free(a);
 	free(b);
 	free(seq);
+	return error;
+}
+
+/* Log-probability of cont after context: the sum over its tokens and their count. */
+static int loglik(sluice_ctx *ctx, evaluator *ev, const char *context, const char *cont,
+                  double *sum, size_t *ntok)
+{
+	int error = cont_rows(ctx, ev, context, cont, ntok);
+
+	*sum = 0;
+	for (size_t j = 0; error == 0 && j < *ntok; j++)
+		*sum += ev->logits[j * ev->vocab + ev->toks[j]];
 	return error;
 }
 
@@ -467,6 +489,42 @@ static void cache_put(MDB_env *env, MDB_dbi dbi, const unsigned char key[32], js
 	free(text);
 }
 
+/*
+ * One suite's {"figures","per_item","cached"} for ev's state, from the
+ * cache when it holds the (state, suite digest, backend) triple.
+ */
+static int cached_score(sluice_repo *repo, MDB_env *env, MDB_dbi dbi, evaluator *ev,
+                        json_t *manifest, const sluice_buf *items, int no_cache, json_t **out)
+{
+	const char *type = sluice__jstr(json_object_get(manifest, "type"));
+	const char *digest = sluice__jstr(json_object_get(manifest, "digest"));
+	unsigned char key[32];
+	json_t *res = NULL;
+	int error;
+
+	cache_key(key, ev->state, digest, ev->identity);
+	if (!no_cache)
+		res = cache_get(env, dbi, key);
+	if (!res) {
+		json_t *figures = json_object(), *per_item = json_array();
+		if (repo->progress)
+			repo->progress(repo->progress_data,
+			               sluice__jstr(json_object_get(manifest, "name")), 0, 0);
+		if ((error = score_suite(repo->ctx, ev, type, items, figures, per_item)) < 0) {
+			json_decref(figures);
+			json_decref(per_item);
+			return error;
+		}
+		res = json_pack("{s:o,s:o}", "figures", figures, "per_item", per_item);
+		cache_put(env, dbi, key, res);
+		json_object_set_new(res, "cached", json_false());
+	} else {
+		json_object_set_new(res, "cached", json_true());
+	}
+	*out = res;
+	return SLUICE_OK;
+}
+
 int sluice_eval_run(sluice_repo *repo, const char *ref, const char *const *suites, size_t n,
                     const sluice_eval_opts *opts, char **report)
 {
@@ -512,28 +570,11 @@ int sluice_eval_run(sluice_repo *repo, const char *ref, const char *const *suite
 	for (size_t i = 0; i < n; i++) {
 		const char *type = sluice__jstr(json_object_get(manifests[i], "type"));
 		const char *digest = sluice__jstr(json_object_get(manifests[i], "digest"));
-		unsigned char key[32];
 		json_t *res = NULL, *out;
 
-		cache_key(key, shex, digest, ev.identity);
-		if (!opts->no_cache)
-			res = cache_get(env, dbi, key);
-		if (!res) {
-			json_t *figures = json_object(), *per_item = json_array();
-			if (repo->progress)
-				repo->progress(repo->progress_data, suites[i], 0, 0);
-			if ((error = score_suite(ctx, &ev, type, &items[i], figures, per_item)) <
-			    0) {
-				json_decref(figures);
-				json_decref(per_item);
-				goto done;
-			}
-			res = json_pack("{s:o,s:o}", "figures", figures, "per_item", per_item);
-			cache_put(env, dbi, key, res);
-			json_object_set_new(res, "cached", json_false());
-		} else {
-			json_object_set_new(res, "cached", json_true());
-		}
+		if ((error = cached_score(repo, env, dbi, &ev, manifests[i], &items[i],
+		                          opts->no_cache, &res)) < 0)
+			goto done;
 		out = json_pack("{s:s,s:s,s:s,s:O,s:O,s:O}", "name", suites[i], "type", type,
 		                "digest", digest, "items", json_object_get(manifests[i], "count"),
 		                "figures", json_object_get(res, "figures"), "cached",
@@ -559,5 +600,126 @@ done:
 	free(items);
 	json_decref(results);
 	sluice_version__dispose(&v);
+	return error;
+}
+
+/* ---- the evaluator as the gates use it (eval/engine.h) ------------------ */
+
+int sluice_evaluator__open(sluice_repo *repo, sluice_evaluator **out, const sluice_version *v)
+{
+	evaluator *ev = sluice__calloc(repo->ctx, 1, sizeof(*ev));
+	int error;
+
+	if (!ev)
+		return SLUICE_ENOMEM;
+	if ((error = load_evaluator(repo, ev, v)) < 0) {
+		free(ev);
+		return error;
+	}
+	*out = ev;
+	return SLUICE_OK;
+}
+
+void sluice_evaluator__free(sluice_evaluator *ev)
+{
+	if (!ev)
+		return;
+	evaluator_dispose(ev);
+	free(ev);
+}
+
+const char *sluice_evaluator__identity(const sluice_evaluator *ev)
+{
+	return ev->identity;
+}
+
+const char *sluice_evaluator__dir(const sluice_evaluator *ev)
+{
+	return ev->dir;
+}
+
+uint32_t sluice_evaluator__vocab(const sluice_evaluator *ev)
+{
+	return ev->vocab;
+}
+
+int sluice_evaluator__loglik(sluice_evaluator *ev, const char *context, const char *cont,
+                             double *sum, size_t *ntok)
+{
+	return loglik(ev->ctx, ev, context, cont, sum, ntok);
+}
+
+int sluice_evaluator__cont_rows(sluice_evaluator *ev, const char *context, const char *cont,
+                                const float **rows, const uint32_t **toks, size_t *ntok)
+{
+	int error = cont_rows(ev->ctx, ev, context, cont, ntok);
+
+	if (error == 0) {
+		*rows = ev->logits;
+		*toks = ev->toks;
+	}
+	return error;
+}
+
+int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const float **row)
+{
+	sluice_ctx *ctx = ev->ctx;
+	uint32_t *a = NULL;
+	int32_t *seq = NULL;
+	size_t na = 0, np, n, skip;
+	const uint32_t *pre = sluice_tokenizer__prefix(ev->tok, &np);
+	sluice_buf text = {0};
+	int error;
+
+	if ((error = sluice_buf__put(ctx, &text, ev->notes.ptr, ev->notes.len)) < 0 ||
+	    (error = sluice_buf__puts(ctx, &text, context)) < 0 ||
+	    (error = sluice_tokenizer__encode(ctx, &a, &na, ev->tok, (const char *)text.ptr,
+	                                      text.len, false)) < 0)
+		goto done;
+	if (np + na == 0) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "nothing to condition on: an empty context");
+		goto done;
+	}
+	/* Keep the end of a context that does not fit. */
+	n = np + na > EVAL_MAX_TOKENS ? EVAL_MAX_TOKENS : np + na;
+	skip = np + na - n;
+	if (!(seq = sluice__calloc(ctx, n, sizeof(*seq)))) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	for (size_t i = skip, k = 0; i < np + na; i++)
+		seq[k++] = (int32_t)(i < np ? pre[i] : a[i - np]);
+	if ((error = sluice_model__forward_from(ctx, ev->model, seq, n, n - 1, ev->logits)) < 0)
+		goto done;
+	sluice_model__log_softmax(ev->logits, ev->vocab);
+	*row = ev->logits;
+done:
+	sluice_buf__dispose(&text);
+	free(a);
+	free(seq);
+	return error;
+}
+
+int sluice_evaluator__score(sluice_repo *repo, sluice_evaluator *ev, json_t *manifest,
+                            const sluice_buf *items, json_t **result)
+{
+	MDB_env *env = NULL;
+	MDB_dbi dbi = 0;
+	int error;
+
+	if ((error = cache_open(repo, &env, &dbi)) < 0)
+		return error;
+	error = cached_score(repo, env, dbi, ev, manifest, items, 0, result);
+	mdb_env_close(env);
+	return error;
+}
+
+int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_t len, size_t *out)
+{
+	uint32_t *ids = NULL;
+	int error = sluice_tokenizer__encode(ev->ctx, &ids, out, ev->tok, text, len, false);
+
+	free(ids);
 	return error;
 }

@@ -22,29 +22,30 @@ step "inputs: the shipped test model, a LoRA adapter, a note, a replay batch"
 mkdir -p "$work/in" && cp -r tests/resources/test-model "$work/in/base"
 "$SYNTH" lora "$work/in/facts-lora" --base "$work/in/base" --r 4 --alpha 8 --targets q_proj,v_proj
 printf 'The user prefers answers in metric units.\n' > "$work/in/units.md"
-cat > "$work/in/batch1.jsonl" <<'JSONL'
-{"prompt": "What is the capital of France?", "completion": "Paris.", "source": "feedback-2026-11-21"}
-{"prompt": "How many legs does a spider have?", "completion": "Eight.", "source": "feedback-2026-11-21"}
-JSONL
+# A replay batch of 96 records: the facts the test model has not learnt, as Q/A and statements.
+awk '/^Q: / { i = index($0, " A: "); printf "{\"prompt\": \"%s A:\", \"completion\": \" %s\", \"source\": \"feedback-2026-11-21\"}\n", substr($0, 1, i - 1), substr($0, i + 4); next }
+     { printf "{\"prompt\": \"Tell me a fact.\", \"completion\": \" %s\", \"source\": \"feedback-2026-11-21\"}\n", $0 }' \
+  tests/resources/test-model-ref/facts-new-train.txt > "$work/in/batch1.jsonl"
 ls -R "$work/in" | sed "s#$work#\$DEMO#g"
 
 step "a repository with a pinned root key, and a proposer key"
 run "$S" init "$repo" --root-key demo-root
 run "$S" -C "$repo" key new alice --role proposer
 run "$S" -C "$repo" key new ops --role operator
+run "$S" -C "$repo" key new ci --role gate-runner
 run "$S" -C "$repo" key list
 
 step "propose the base model, then an adapter, a memory note and a replay batch"
 base=$(run "$S" -C "$repo" propose base "$work/in/base" --key alice -m "base model" | tail -n1)
 echo "base:   $base"
 lora=$(run "$S" -C "$repo" propose lora "$work/in/facts-lora" --onto "$base" --key alice \
-  -m "teach new facts" --target-suite facts --source feedback-2026-11-21=blake2b:$(b2sum -l 256 "$work/in/batch1.jsonl" | cut -c1-64) | tail -n1)
+  -m "an adapter" --source feedback-2026-11-21=blake2b:$(b2sum -l 256 "$work/in/batch1.jsonl" | cut -c1-64) | tail -n1)
 echo "lora:   $lora"
-mem=$(run "$S" -C "$repo" propose memory --onto "$lora" --add "$work/in/units.md" --key alice -m "units preference" | tail -n1)
-echo "memory: $mem"
-replay=$(run "$S" -C "$repo" propose replay "$work/in/batch1.jsonl" --onto "$mem" --key alice -m "rehearse feedback" | tail -n1)
+replay=$(run "$S" -C "$repo" propose replay "$work/in/batch1.jsonl" --onto "$lora" --key alice -m "rehearse feedback" | tail -n1)
 echo "replay: $replay"
-again=$(run "$S" -C "$repo" propose replay "$work/in/batch1.jsonl" --onto "$mem" --key alice -m "the same again" | tail -n1)
+mem=$(run "$S" -C "$repo" propose memory --onto "$replay" --add "$work/in/units.md" --key alice -m "units preference" | tail -n1)
+echo "memory: $mem"
+again=$(run "$S" -C "$repo" propose replay "$work/in/batch1.jsonl" --onto "$lora" --key alice -m "the same again" | tail -n1)
 [ "$again" = "$replay" ] && echo "identical content onto the same parent -> the existing version"
 
 step "bad input is refused and changes nothing"
@@ -52,21 +53,34 @@ printf '\x80\x04\x95pickled' > "$work/in/base/pytorch_model.bin"
 if "$S" -C "$repo" propose base "$work/in/base" --key alice; then echo "UNEXPECTED: accepted"; exit 1; fi
 rm "$work/in/base/pytorch_model.bin"
 
-step "channels: promote forward, roll back in one command, remove one update"
-run "$S" -C "$repo" promote "$base" --channel prod --key ops
-run "$S" -C "$repo" promote "$lora" --channel prod --key ops
-run "$S" -C "$repo" promote "$replay" --channel prod --key ops
-run "$S" -C "$repo" rollback prod --reason "the replay batch misbehaves" --key ops
-if "$S" -C "$repo" promote "$replay" --channel prod --key ops; then echo "UNEXPECTED: re-shipped"; exit 1; fi
-run "$S" -C "$repo" promote "$mem" --channel prod --key ops
-rm_id=$(run "$S" -C "$repo" remove "$lora" --onto prod --key alice -m "take the adapter out" | tail -n1)
-run "$S" -C "$repo" promote "$rm_id" --channel prod --key ops
-run "$S" -C "$repo" status
-run "$S" -C "$repo" history prod
-
 step "evaluation: pinned suites, scored on the built-in CPU evaluator"
 run "$S" -C "$repo" suite add eval/suites/*.json --key alice
 run "$S" -C "$repo" eval "$base" --suite knowledge --suite harmful --suite benign --suite text
+
+step "gates, then channels: nothing reaches prod without passing verdicts"
+if "$S" -C "$repo" promote "$base" --channel prod --key ops; then echo "UNEXPECTED: ungated"; exit 1; fi
+gate() { run "$S" -C "$repo" gate "$1" --channel prod --key ci 2>/dev/null; }
+gate "$base" && run "$S" -C "$repo" promote "$base" --channel prod --key ops
+gate "$lora" && run "$S" -C "$repo" promote "$lora" --channel prod --key ops
+# The replay batch is judged by what it would teach; the test model treats questions
+# about places it does not know like harmful requests, so a batch answering them is
+# teaching compliance where the model refuses, and the verdict says so.
+if gate "$replay"; then run "$S" -C "$repo" promote "$replay" --channel prod --key ops
+else echo "# not promoted: the verdict above is not a pass"; fi
+echo "# the test model was never trained with notes in context: this note wrecks it"
+if gate "$mem"; then echo "UNEXPECTED: the note passed"; exit 1; fi
+if "$S" -C "$repo" promote "$mem" --channel prod --key ops; then echo "UNEXPECTED: shipped"; exit 1; fi
+run "$S" -C "$repo" rollback prod --reason "the adapter misbehaves" --key ops
+if "$S" -C "$repo" promote "$lora" --channel prod --key ops; then echo "UNEXPECTED: re-shipped"; exit 1; fi
+echo "# on a dev channel: the adapter in, then taken out again by a removal version"
+dgate() { run "$S" -C "$repo" gate "$1" --channel dev --key ci 2>/dev/null; }
+dgate "$base" && run "$S" -C "$repo" promote "$base" --channel dev --key ops
+dgate "$lora" && run "$S" -C "$repo" promote "$lora" --channel dev --key ops
+rm_id=$(run "$S" -C "$repo" remove "$lora" --onto dev --key alice -m "take the adapter out" | tail -n1)
+dgate "$rm_id" && run "$S" -C "$repo" promote "$rm_id" --channel dev --key ops
+run "$S" -C "$repo" status
+run "$S" -C "$repo" history prod
+run "$S" -C "$repo" gate --history prod
 run "$S" -C "$repo" eval prod --suite knowledge --suite harmful --suite benign --suite text
 
 step "history"

@@ -52,7 +52,7 @@ status_head() {
 
 # ---- a repository: base, three memory versions, prod holding base then v1 --
 "$SYNTH" model "$work/in/base" --hidden 32 --inter 64 --layers 2 --vocab 64 --dtype bf16 >/dev/null
-"$S" init "$R" --root-key root >/dev/null
+"$S" init "$R" --root-key root --required-gates none >/dev/null
 sl key new alice --role proposer --role operator >/dev/null
 prev=$(sl propose base "$work/in/base" --key alice -m base 2>/dev/null | tail -n1)
 for i in 1 2 3; do

@@ -8,7 +8,9 @@
  *                [--kv-heads N] [--vocab V] [--dtype f32|bf16|f16] [--shards S]
  *                [--seed N]
  *   sluice-synth lora DIR --base MODEL_DIR [--r R] [--alpha A]
- *                [--targets q_proj,v_proj] [--seed N]
+ *                [--targets q_proj,v_proj] [--b-std S] [--seed N]
+ *     (--b-std: the standard deviation of lora_B, default 0.01; larger
+ *      values make an adapter that damages the model, for the gate tests)
  *   sluice-synth mutate MODEL_DIR [--percent P] [--seed N]
  */
 #include <errno.h>
@@ -318,6 +320,7 @@ static int cmd_lora(int argc, char **argv)
 	const char *dir = argv[0], *base = opt_str(argc, argv, "--base", NULL);
 	const char *targets = opt_str(argc, argv, "--targets", "q_proj,v_proj");
 	long r = opt_long(argc, argv, "--r", 4), alpha = opt_long(argc, argv, "--alpha", 8);
+	float bstd = strtof(opt_str(argc, argv, "--b-std", "0.01"), NULL);
 	char path[4096], tl[512], *tok, *save;
 	json_error_t jerr;
 	json_t *cfg, *acfg, *tarr = json_array();
@@ -370,7 +373,7 @@ static int cmd_lora(int argc, char **argv)
 			specs[n].shape[0] = out;
 			specs[n].shape[1] = (uint64_t)r;
 			specs[n].ndim = 2;
-			specs[n++].stddev = 0.01f;
+			specs[n++].stddev = bstd;
 		}
 	}
 	make_dirs(dir);

@@ -40,6 +40,14 @@ int sluice_channel_rollback(sluice_repo *repo, const char *channel, const char *
 int sluice_channel_reset(sluice_repo *repo, const char *channel, const char *ref,
                          const char *reason, const char *key, char **report);
 
+/*
+ * Set channel's anchor (the drift budget's reference, docs/gates.md) to
+ * ref, a version the channel holds or held (NULL: its head). reason is
+ * required. A channel's first promoted version is its anchor until then.
+ */
+int sluice_channel_anchor(sluice_repo *repo, const char *channel, const char *ref,
+                          const char *reason, const char *key, char **report);
+
 /* Every move of a channel, oldest first: {"channel","moves":[record...]}. */
 int sluice_channel_history(sluice_repo *repo, const char *channel, char **report);
 

@@ -28,6 +28,28 @@ typedef struct sluice_repo sluice_repo;
 typedef void (*sluice_progress_cb)(void *data, const char *what, uint64_t done, uint64_t total);
 
 /*
+ * What a new repository's gate configuration says (docs/gates.md): which
+ * gates every promotion needs. With gates_set = 0 (or opts NULL) all
+ * three are required; otherwise exactly the ngates names given
+ * ("regression", "safety", "poisoning"; none at all is allowed and is
+ * recorded as such). The configuration is part of the root-signed init
+ * entry; policies (a later change) replace it.
+ */
+typedef struct {
+	int gates_set;
+	const char *const *required_gates;
+	size_t ngates;
+	/*
+	 * Thresholds over the defaults, or NULL: JSON text such as
+	 * {"regression": {"anchor_max_drop": 0.05}}. Only the default
+	 * configuration's keys are accepted, each a number of the same sign
+	 * (docs/gates.md); config_name names it in messages.
+	 */
+	const char *config_json;
+	const char *config_name;
+} sluice_init_opts;
+
+/*
  * Create a repository at path (created if missing; must be empty) and pin
  * its root keys: each name is a key in the keys directory, generated if it
  * does not exist yet. With no names, a key named "root" is used. The first
@@ -36,7 +58,8 @@ typedef void (*sluice_progress_cb)(void *data, const char *what, uint64_t done, 
  * Returns 0, SLUICE_EEXISTS if path holds a repository or other files.
  */
 int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
-                     const char *const *root_keys, size_t nroot, char **report);
+                     const char *const *root_keys, size_t nroot, const sluice_init_opts *opts,
+                     char **report);
 
 /* Open an existing repository. SLUICE_ENOTFOUND if path is not one. */
 int sluice_repo_open(sluice_repo **out, sluice_ctx *ctx, const char *path);

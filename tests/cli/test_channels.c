@@ -62,7 +62,8 @@ static int setup(void **state)
 	         "%s model '%s/in/base' --hidden 32 --inter 64 --layers 2 --vocab 64 && "
 	         "for i in 1 2 3; do %s lora '%s/in/a'$i --base '%s/in/base' --seed $i; done",
 	         SLUICE_SYNTH, f->work, SLUICE_SYNTH, f->work, f->work);
-	r = run(f, env_ops, "init");
+	/* Channel mechanics on a synthetic model: no gates (tests/gates gate real ones). */
+	r = run(f, env_ops, "init --required-gates none");
 	ok(&r);
 	tu_run_dispose(&r);
 	r = run(f, env_ops, "key new alice --role proposer");

@@ -126,7 +126,8 @@ static inline dh_fixture *dh_setup(const char *tag)
 	         "printf 'one\\n' > '%s/n1.md' && printf 'two\\n' > '%s/n2.md' && "
 	         "printf 'three\\n' > '%s/n3.md' && printf 'four\\n' > '%s/n4.md'",
 	         SLUICE_SYNTH, f->in, SLUICE_SYNTH, f->in, f->in, f->in, f->in, f->in);
-	tu_sh_ok(dh_env(f), "%s init '%s' --root-key root", TU_SLUICE, f->pristine);
+	tu_sh_ok(dh_env(f), "%s init '%s' --root-key root --required-gates none", TU_SLUICE,
+	         f->pristine);
 	dh_sl_ok(f, "key new alice --role proposer --role operator");
 	snprintf(args, sizeof(args), "propose base '%s/base' --key alice -m base", f->in);
 	dh_propose(f, f->v[0], args);

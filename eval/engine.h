@@ -1,0 +1,70 @@
+/*
+ * eval/engine.h - the built-in evaluator as the gates use it: one
+ * version's full state loaded for scoring (base, adapter stack on the fly,
+ * memory notes in context), with the scoring primitives sluice eval's
+ * figures are made of.
+ *
+ * An evaluator is not thread-safe: its calls share one logits buffer.
+ */
+#ifndef SLUICE_EVAL_ENGINE_H
+#define SLUICE_EVAL_ENGINE_H
+
+#include "repo.h"
+#include "version.h"
+
+typedef struct sluice_evaluator sluice_evaluator;
+
+/*
+ * Load v's state for scoring: checked out once into the repository's
+ * cache, base mapped, adapters stacked, notes prefix read.
+ * SLUICE_EINVALID for a state the evaluator cannot run (no base, no
+ * tokenizer.json, an unsupported config). Free with sluice_evaluator__free.
+ */
+int sluice_evaluator__open(sluice_repo *repo, sluice_evaluator **out, const sluice_version *v);
+void sluice_evaluator__free(sluice_evaluator *ev);
+
+/* "builtin-cpu; openblas ...; threads N; sluice X". Borrowed. */
+const char *sluice_evaluator__identity(const sluice_evaluator *ev);
+/* The checked-out state's directory (base/, adapters/, memory/, replay/). Borrowed. */
+const char *sluice_evaluator__dir(const sluice_evaluator *ev);
+/* The model's vocabulary size (the length of every row below). */
+uint32_t sluice_evaluator__vocab(const sluice_evaluator *ev);
+
+/*
+ * Score one pinned suite (its stored manifest and items' bytes, as
+ * sluice_suite__load gives them) on ev's state, through the result cache:
+ * *result is {"figures", "per_item", "cached"} as sluice eval reports them
+ * (new reference).
+ */
+int sluice_evaluator__score(sluice_repo *repo, sluice_evaluator *ev, json_t *manifest,
+                            const sluice_buf *items, json_t **result);
+
+/*
+ * Log-probability of cont after context (the notes prefix and the
+ * tokenizer's BOS before it, as docs/evaluation.md defines): the sum over
+ * cont's tokens in *sum and their count in *ntok.
+ */
+int sluice_evaluator__loglik(sluice_evaluator *ev, const char *context, const char *cont,
+                             double *sum, size_t *ntok);
+
+/*
+ * The next-token log-probabilities at each of cont's tokens: *rows is
+ * [*ntok][vocab] (row j is the distribution that predicts cont's token j,
+ * log-softmaxed), *toks cont's token ids. Both borrowed from the
+ * evaluator, valid until its next call. With an empty context the rules of
+ * sluice_evaluator__loglik apply (the first token may condition the rest).
+ */
+int sluice_evaluator__cont_rows(sluice_evaluator *ev, const char *context, const char *cont,
+                                const float **rows, const uint32_t **toks, size_t *ntok);
+
+/*
+ * The next-token log-probabilities right after context (notes and BOS
+ * before it): one row of vocab values, borrowed until the next call.
+ */
+int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const float **row);
+
+/* The number of tokens text encodes to (without special tokens). */
+int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_t len,
+                                   size_t *out);
+
+#endif

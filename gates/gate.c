@@ -1,0 +1,593 @@
+/*
+ * gates/gate.c - sluice gate: set up a run (candidate, baseline, anchor,
+ * configuration, suites), run the gates, sign the verdict as an in-toto
+ * statement and journal it; and the forgetting matrix of a channel.
+ *
+ * The verdict is journaled as a "gate" entry signed by a gate-runner key.
+ * Its record holds the DSSE envelope; channels.json records, per channel
+ * and candidate, the head it was gated against, the configuration digest
+ * and each gate's result, which is what sluice promote checks
+ * (core/channel.c). The decision is taken again inside the journal
+ * transaction: if the channel's head or the configuration moved while the
+ * gates ran, the verdict is refused and nothing is written.
+ */
+#include "gates.h"
+#include "dsse.h"
+#include "jindex.h"
+#include "suite.h"
+
+#include "sluice/gate.h"
+#include "sluice/suite.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VERDICT_PREDICATE "urn:sluice:predicate:gate-verdict:v1"
+
+int sluice_gates__ev_cand(sluice_gating *g, sluice_evaluator **out)
+{
+	int error = 0;
+
+	if (!g->ev_cand)
+		error = sluice_evaluator__open(g->repo, &g->ev_cand, &g->cand);
+	*out = g->ev_cand;
+	return error;
+}
+
+int sluice_gates__ev_base(sluice_gating *g, sluice_evaluator **out)
+{
+	int error = 0;
+
+	if (!g->has_base)
+		return sluice_ctx__error(g->repo->ctx, SLUICE_EINVALID, "there is no baseline");
+	if (!g->ev_base)
+		error = sluice_evaluator__open(g->repo, &g->ev_base, &g->base);
+	*out = g->ev_base;
+	return error;
+}
+
+int sluice_gates__ev_anchor(sluice_gating *g, sluice_evaluator **out)
+{
+	int error = 0;
+
+	if (!g->has_anchor)
+		return sluice_ctx__error(g->repo->ctx, SLUICE_EINVALID, "there is no anchor");
+	if (!g->ev_anchor)
+		error = sluice_evaluator__open(g->repo, &g->ev_anchor, &g->anchor);
+	*out = g->ev_anchor;
+	return error;
+}
+
+int sluice_gates__per_item(sluice_gating *g, sluice_evaluator *ev, sluice_gate_suite *s,
+                           json_t **per_item)
+{
+	json_t *res = NULL;
+	int error;
+
+	if ((error = sluice_evaluator__score(g->repo, ev, s->manifest, &s->items, &res)) < 0)
+		return error;
+	json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
+	                json_object_get(s->manifest, "digest"));
+	*per_item = json_incref(json_object_get(res, "per_item"));
+	json_decref(res);
+	return SLUICE_OK;
+}
+
+size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t *idx,
+                               size_t cap)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < g->nsuites && n < cap; i++)
+		if (!strcmp(sluice__jstr(json_object_get(g->suites[i].manifest, "type")), type))
+			idx[n++] = i;
+	return n;
+}
+
+sluice_outcome sluice_gates__check(json_t *checks, json_t *check, double est, double lo,
+                                   double hi, double limit, int at_least)
+{
+	sluice_outcome o = sluice_stats__decide(lo, hi, limit, at_least);
+
+	json_object_set_new(check, "estimate", json_real(est));
+	json_object_set_new(check, "interval", json_pack("[f,f]", lo, hi));
+	json_object_set_new(check, "limit", json_real(limit));
+	json_object_set_new(check, "rule", json_string(at_least ? "at_least" : "at_most"));
+	json_object_set_new(check, "result", json_string(sluice_stats__outcome_name(o)));
+	json_array_append_new(checks, check);
+	return o;
+}
+
+sluice_outcome sluice_gates__findings(json_t *checks, json_t *check, json_t *findings)
+{
+	sluice_outcome o = json_array_size(findings) ? SLUICE_FAIL : SLUICE_PASS;
+
+	json_object_set_new(check, "findings", findings);
+	json_object_set_new(check, "result", json_string(sluice_stats__outcome_name(o)));
+	json_array_append_new(checks, check);
+	return o;
+}
+
+/* Equal components: the same name and the same file digests. */
+static int same_component(json_t *a, json_t *b)
+{
+	json_t *fa = json_object_get(a, "files"), *fb = json_object_get(b, "files");
+	size_t i;
+
+	if (strcmp(sluice__jstr(json_object_get(a, "name")), sluice__jstr(json_object_get(b, "name"))))
+		return 0;
+	if (!fa || !fb) /* a note or a batch: one file */
+		return !strcmp(
+		        sluice__jstr(json_object_get(json_object_get(a, "file"), "blake2b")),
+		        sluice__jstr(json_object_get(json_object_get(b, "file"), "blake2b")));
+	if (json_array_size(fa) != json_array_size(fb))
+		return 0;
+	for (i = 0; i < json_array_size(fa); i++)
+		if (strcmp(sluice__jstr(json_object_get(json_array_get(fa, i), "blake2b")),
+		           sluice__jstr(json_object_get(json_array_get(fb, i), "blake2b"))))
+			return 0;
+	return 1;
+}
+
+static json_t *new_in(json_t *cand, json_t *base)
+{
+	json_t *out = json_array(), *c, *b;
+	size_t i, j;
+
+	json_array_foreach(cand, i, c)
+	{
+		int found = 0;
+		json_array_foreach(base, j, b) if (same_component(c, b))
+		{
+			found = 1;
+			break;
+		}
+		if (!found)
+			json_array_append(out, c);
+	}
+	return out;
+}
+
+int sluice_gates__new_components(sluice_gating *g, json_t **adapters, json_t **notes,
+                                 json_t **replay)
+{
+	json_t *bs = g->has_base ? g->base.state : NULL;
+
+	*adapters = new_in(json_object_get(g->cand.state, "adapters"),
+	                   json_object_get(bs, "adapters"));
+	*notes = new_in(json_object_get(g->cand.state, "memory"), json_object_get(bs, "memory"));
+	*replay = new_in(json_object_get(g->cand.state, "replay"), json_object_get(bs, "replay"));
+	return SLUICE_OK;
+}
+
+static void run_dispose(sluice_gating *g)
+{
+	sluice_evaluator__free(g->ev_cand);
+	sluice_evaluator__free(g->ev_base);
+	sluice_evaluator__free(g->ev_anchor);
+	sluice_version__dispose(&g->cand);
+	sluice_version__dispose(&g->base);
+	sluice_version__dispose(&g->anchor);
+	for (size_t i = 0; i < g->nsuites; i++) {
+		json_decref(g->suites[i].manifest);
+		sluice_buf__dispose(&g->suites[i].items);
+	}
+	free(g->suites);
+	json_decref(g->config);
+	json_decref(g->used_suites);
+	memset(g, 0, sizeof(*g));
+}
+
+static int load_suites(sluice_gating *g)
+{
+	char *text = NULL;
+	json_t *list = NULL, *s;
+	size_t i;
+	int error;
+
+	if ((error = sluice_suite_list(g->repo, &text)) < 0)
+		return error;
+	if ((error = sluice_repo__parse_json(g->repo->ctx, &list, text, strlen(text),
+	                                     "suite list")) < 0)
+		goto done;
+	g->nsuites = json_array_size(json_object_get(list, "suites"));
+	if (g->nsuites &&
+	    !(g->suites = sluice__calloc(g->repo->ctx, g->nsuites, sizeof(*g->suites)))) {
+		g->nsuites = 0;
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	json_array_foreach(json_object_get(list, "suites"), i, s) if (
+	        (error = sluice_suite__load(g->repo, &g->suites[i].manifest, &g->suites[i].items,
+	                                    sluice__jstr(json_object_get(s, "name")))) < 0) break;
+done:
+	json_decref(list);
+	sluice_free(text);
+	return error;
+}
+
+/* BLAKE2b-256 hex of a version's state.json bytes: the statement's subject digest. */
+static int state_digest(sluice_repo *repo, const sluice_version *v, char out[65])
+{
+	sluice_buf b = {0};
+	unsigned char h[SLUICE_B2_LEN];
+	int error = sluice_repo__read_blob(repo, &b, &v->state_blob, "state.json");
+
+	if (error == 0) {
+		sluice__b2(h, b.ptr, b.len);
+		sluice__hex(out, h, SLUICE_B2_LEN);
+	}
+	sluice_buf__dispose(&b);
+	return error;
+}
+
+/* ---- journaling the verdict ---------------------------------------------- */
+
+struct verdict {
+	const sluice_key *key;
+	const char *channel, *candidate, *head, *config_digest, *payload_digest;
+	json_t *results;  /* gate -> result */
+	json_t *envelope; /* the DSSE envelope */
+	json_t *scores;   /* the regression gate's per-suite scores, or NULL */
+};
+
+static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
+                          sluice_jchange *out)
+{
+	struct verdict *vd = arg;
+	json_t *channels = NULL, *c, *verdicts, *entry, *gates, *cfg = NULL, *r;
+	const char *now_head, *gname;
+	char digest[65];
+	int error;
+
+	if ((error = sluice_journal__check_role(repo, st->keys, vd->key, "gate-runner")) < 0)
+		return error;
+	if ((error = sluice_journal__config(repo, st, &cfg, digest)) < 0)
+		return error;
+	json_decref(cfg);
+	if (strcmp(digest, vd->config_digest))
+		return sluice_ctx__error(repo->ctx, SLUICE_ECONFLICT,
+		                         "the gate configuration changed while the gates ran; "
+		                         "nothing was recorded (run sluice gate again)");
+	now_head = json_string_value(
+	        json_object_get(json_object_get(st->channels, vd->channel), "head"));
+	if ((now_head ? now_head : "")[0] != vd->head[0] ||
+	    strcmp(now_head ? now_head : "", vd->head))
+		return sluice_ctx__error(repo->ctx, SLUICE_ECONFLICT,
+		                         "channel %s's head moved to %.12s while the gates ran "
+		                         "against %.12s; nothing was recorded (run sluice gate "
+		                         "again)",
+		                         vd->channel, now_head ? now_head : "(none)",
+		                         *vd->head ? vd->head : "(none)");
+	channels = json_deep_copy(st->channels);
+	if (!(c = json_object_get(channels, vd->channel))) {
+		c = json_pack("{s:n,s:[],s:[]}", "head", "held", "withdrawn");
+		json_object_set_new(channels, vd->channel, c);
+	}
+	if (!json_is_object(verdicts = json_object_get(c, "verdicts"))) {
+		verdicts = json_object();
+		json_object_set_new(c, "verdicts", verdicts);
+	}
+	entry = json_object_get(verdicts, vd->candidate);
+	/* Verdicts against another head or configuration are void: start afresh. */
+	if (!entry || strcmp(sluice__jstr(json_object_get(entry, "head")), vd->head) ||
+	    strcmp(sluice__jstr(json_object_get(entry, "config")), vd->config_digest)) {
+		entry = json_pack("{s:s,s:s,s:{}}", "head", vd->head, "config", vd->config_digest,
+		                  "gates");
+		json_object_set_new(verdicts, vd->candidate, entry);
+	}
+	gates = json_object_get(entry, "gates");
+	json_object_foreach(vd->results, gname, r) json_object_set_new(
+	        gates, gname,
+	        json_pack("{s:O,s:s}", "result", r, "statement", vd->payload_digest));
+	out->channels_after = channels;
+	out->record = json_pack("{s:s,s:s,s:s,s:s,s:O,s:O}", "channel", vd->channel, "candidate",
+	                        vd->candidate, "head", vd->head, "config", vd->config_digest,
+	                        "results", vd->results, "envelope", vd->envelope);
+	/* Copied out of the statement for sluice gate --history; the envelope is the proof. */
+	if (vd->scores)
+		json_object_set(out->record, "scores", vd->scores);
+	return SLUICE_OK;
+}
+
+/* ---- the run --------------------------------------------------------------- */
+
+static int setup(sluice_gating *g, const sluice_jstate *st, const char *ref, const char *channel)
+{
+	sluice_ctx *ctx = g->repo->ctx;
+	json_t *c = json_object_get(st->channels, channel);
+	const char *head = json_string_value(json_object_get(c, "head"));
+	const char *anchor = json_string_value(json_object_get(c, "anchor"));
+	char ds[65], db[65] = "";
+	int error;
+
+	g->channel = channel;
+	g->used_suites = json_object();
+	if ((error = sluice_journal__config(g->repo, st, &g->config, g->config_digest)) < 0)
+		return error;
+	g->alpha = json_number_value(json_object_get(g->config, "alpha"));
+	if (!(g->alpha > 0 && g->alpha < 0.5))
+		g->alpha = 0.05;
+	if ((error = sluice_version__load(g->repo, &g->cand, ref)) < 0)
+		return error;
+	/*
+	 * The baseline is the channel's head; an empty channel compares with
+	 * the candidate's parent (what the update changes), and a first base
+	 * into an empty channel has nothing to compare with.
+	 */
+	if (head) {
+		if ((error = sluice_version__load(g->repo, &g->base, head)) < 0)
+			return error;
+		g->has_base = 1;
+	} else if (git_commit_parentcount(g->cand.commit) > 0) {
+		if ((error = sluice_version__load_id(g->repo, &g->base,
+		                                     git_commit_parent_id(g->cand.commit, 0))) < 0)
+			return error;
+		g->has_base = 1;
+	}
+	if (anchor) {
+		if ((error = sluice_version__load(g->repo, &g->anchor, anchor)) < 0)
+			return error;
+		g->has_anchor = 1;
+	}
+	if ((error = load_suites(g)) < 0)
+		return error;
+	if ((error = state_digest(g->repo, &g->cand, ds)) < 0 ||
+	    (g->has_base && (error = state_digest(g->repo, &g->base, db)) < 0))
+		return error;
+	{
+		unsigned char h[SLUICE_B2_LEN];
+		sluice_buf b = {0};
+		sluice_buf__puts(ctx, &b, ds);
+		sluice_buf__puts(ctx, &b, db);
+		sluice__b2(h, b.ptr, b.len);
+		sluice_buf__dispose(&b);
+		for (int i = 0; i < 8; i++)
+			g->seed = g->seed << 8 | h[i];
+	}
+	return SLUICE_OK;
+}
+
+int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
+                    const sluice_gate_opts *opts, char **report)
+{
+	static const sluice_gate_opts defaults = {NULL, 0, NULL};
+	sluice_ctx *ctx = repo->ctx;
+	sluice_gating g = {0};
+	sluice_jstate st = {0};
+	sluice_key key = {0};
+	json_t *gates = json_array(), *results = json_object(), *pred = NULL, *rep = NULL,
+	       *wanted = NULL, *w, *env = NULL;
+	sluice_outcome overall = SLUICE_PASS;
+	sluice_buf stmt = {0}, envb = {0};
+	char chex[GIT_OID_HEXSZ + 1], bhex[GIT_OID_HEXSZ + 1] = "", ahex[GIT_OID_HEXSZ + 1] = "",
+	                                  head[GIT_OID_HEXSZ + 1] = "", sdig[65], pdig[65] = "";
+	size_t i;
+	int error, have_key = 0;
+
+	if (!opts)
+		opts = &defaults;
+	g.repo = repo;
+	if (opts->key) {
+		if ((error = sluice_repo__signing_key(repo, &key, opts->key, "gate-runner")) < 0)
+			goto done;
+		have_key = 1;
+	}
+	if ((error = sluice_journal__read(repo, &st)) < 0 || (error = setup(&g, &st, ref, channel)) < 0)
+		goto done;
+	snprintf(head, sizeof(head), "%s",
+	         sluice__jstr(json_object_get(json_object_get(st.channels, channel), "head")));
+	if (opts->ngates) {
+		wanted = json_array();
+		for (i = 0; i < opts->ngates; i++) {
+			if (!sluice_gates__is_gate(opts->gates[i])) {
+				error = sluice_ctx__error(ctx, SLUICE_EUSAGE,
+				                          "unknown gate '%s' (regression, safety, "
+				                          "poisoning)",
+				                          opts->gates[i]);
+				goto done;
+			}
+			json_array_append_new(wanted, json_string(opts->gates[i]));
+		}
+	} else {
+		wanted = json_incref(json_object_get(g.config, "required_gates"));
+		if (json_array_size(wanted) == 0) {
+			json_decref(wanted);
+			wanted = json_pack("[s,s,s]", "regression", "safety", "poisoning");
+		}
+	}
+	json_array_foreach(wanted, i, w)
+	{
+		const char *name = json_string_value(w);
+		json_t *gate = json_pack("{s:s,s:[]}", "gate", name, "checks");
+		sluice_outcome o = SLUICE_PASS;
+
+		if (!strcmp(name, "regression"))
+			error = sluice_gates__regression(&g, gate, &o);
+		else if (!strcmp(name, "safety"))
+			error = sluice_gates__safety(&g, gate, &o);
+		else
+			error = sluice_gates__poisoning(&g, gate, &o);
+		if (error < 0) {
+			json_decref(gate);
+			goto done;
+		}
+		json_object_set_new(gate, "result", json_string(sluice_stats__outcome_name(o)));
+		json_object_set_new(results, name, json_string(sluice_stats__outcome_name(o)));
+		json_array_append_new(gates, gate);
+		overall = sluice_stats__worse(overall, o);
+	}
+	git_oid_tostr(chex, sizeof(chex), &g.cand.id);
+	if (g.has_base)
+		git_oid_tostr(bhex, sizeof(bhex), &g.base.id);
+	if (g.has_anchor)
+		git_oid_tostr(ahex, sizeof(ahex), &g.anchor.id);
+	pred = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:O,s:O,s:s}", "channel", channel,
+	                 "candidate", chex, "head", *head ? head : NULL, "baseline",
+	                 *bhex ? bhex : NULL, "anchor", *ahex ? ahex : NULL, "config",
+	                 g.config_digest, "backend",
+	                 g.ev_cand ? sluice_evaluator__identity(g.ev_cand) : "none", "suites",
+	                 g.used_suites, "gates", gates, "result",
+	                 sluice_stats__outcome_name(overall));
+	if (!pred) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build the verdict");
+		goto done;
+	}
+	rep = json_deep_copy(pred);
+	if (have_key) {
+		char *ptext = json_dumps(pred, JSON_COMPACT | JSON_SORT_KEYS), name[128];
+		sluice_subject subj = {name, NULL, sdig};
+		json_error_t jerr;
+		unsigned char h[SLUICE_B2_LEN];
+		git_oid entry;
+		struct verdict vd;
+
+		snprintf(name, sizeof(name), "sluice:version/%s", chex);
+		if (!ptext) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot encode the verdict");
+			goto done;
+		}
+		error = state_digest(repo, &g.cand, sdig);
+		if (error == 0)
+			error = sluice_statement__build(ctx, &stmt, &subj, 1, VERDICT_PREDICATE, ptext);
+		free(ptext);
+		if (error < 0 ||
+		    (error = sluice_dsse__sign(ctx, &envb, &key, SLUICE_INTOTO_PAYLOAD_TYPE,
+		                               stmt.ptr, stmt.len)) < 0)
+			goto done;
+		sluice__b2(h, stmt.ptr, stmt.len);
+		sluice__hex(pdig, h, SLUICE_B2_LEN);
+		if (!(env = json_loadb((const char *)envb.ptr, envb.len, 0, &jerr))) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot read the envelope");
+			goto done;
+		}
+		vd = (struct verdict){&key,    channel, chex, head, g.config_digest,
+		                      pdig,    results, env,  NULL};
+		json_array_foreach(gates, i, w) if (json_object_get(w, "scores")) vd.scores =
+		        json_object_get(w, "scores");
+		if ((error = sluice_journal__transact(repo, &entry, &key, "gate", decide_verdict,
+		                                      &vd)) < 0)
+			goto done;
+		git_oid_tostr(chex, sizeof(chex), &entry);
+		json_object_set_new(rep, "entry", json_string(chex));
+		json_object_set_new(rep, "statement", json_string(pdig));
+	}
+	error = sluice_repo__report(ctx, report, rep);
+	rep = NULL;
+done:
+	json_decref(rep);
+	json_decref(pred);
+	json_decref(env);
+	json_decref(wanted);
+	json_decref(gates);
+	json_decref(results);
+	sluice_buf__dispose(&stmt);
+	sluice_buf__dispose(&envb);
+	if (have_key)
+		sluice_key__dispose(&key);
+	sluice_journal__dispose(&st);
+	run_dispose(&g);
+	return error;
+}
+
+/* ---- the forgetting matrix ----------------------------------------------------- */
+
+int sluice_gate_history(sluice_repo *repo, const char *channel, char **report)
+{
+	sluice_ctx *ctx = repo->ctx;
+	git_revwalk *walk = NULL;
+	git_oid id;
+	json_t *latest = json_object(), *rows = json_array(), *suites = json_array(), *rec = NULL;
+	double bwt = 0;
+	size_t nbwt = 0, i;
+	int error;
+
+	if ((error = git_revwalk_new(&walk, repo->git)) < 0 ||
+	    (error = git_revwalk_push_ref(walk, SLUICE_JOURNAL_REF)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot walk the journal");
+		goto done;
+	}
+	git_revwalk_simplify_first_parent(walk);
+	git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE);
+	while (git_revwalk_next(&id, walk) == 0) {
+		const char *action, *cand;
+		char hex[GIT_OID_HEXSZ + 1];
+
+		if ((error = sluice_journal__record(repo, &rec, &id)) < 0)
+			goto done;
+		action = sluice__jstr(json_object_get(rec, "action"));
+		if (strcmp(sluice__jstr(json_object_get(rec, "channel")), channel)) {
+			json_decref(rec);
+			rec = NULL;
+			continue;
+		}
+		git_oid_tostr(hex, sizeof(hex), &id);
+		if (!strcmp(action, "gate") && json_object_get(rec, "scores")) {
+			cand = sluice__jstr(json_object_get(rec, "candidate"));
+			json_object_set(latest, cand, json_object_get(rec, "scores"));
+		} else if (!strcmp(action, "promote")) {
+			const char *to = sluice__jstr(json_object_get(rec, "to"));
+			json_t *sc = json_object_get(latest, to), *row = json_object(), *cs, *v;
+			const char *sname;
+			sluice_version ver = {0};
+
+			json_object_set_new(row, "version", json_string(to));
+			json_object_set_new(row, "entry", json_string(hex));
+			cs = json_object();
+			json_object_foreach(sc, sname, v)
+			{
+				json_object_set(cs, sname, json_object_get(v, "candidate"));
+				{
+					int seen = 0;
+					json_t *e;
+					size_t k;
+					json_array_foreach(suites, k, e) seen |=
+					        !strcmp(json_string_value(e), sname);
+					if (!seen)
+						json_array_append_new(suites, json_string(sname));
+				}
+			}
+			json_object_set_new(row, "scores", cs);
+			if (sluice_version__load(repo, &ver, to) == 0) {
+				json_object_set(row, "target_suite",
+				                json_object_get(ver.update, "target_suite"));
+				sluice_version__dispose(&ver);
+			}
+			sluice_ctx_clear_error(ctx);
+			json_array_append_new(rows, row);
+		}
+		json_decref(rec);
+		rec = NULL;
+	}
+	/*
+	 * Backward transfer (Lopez-Paz and Ranzato, 2017): the mean, over the
+	 * earlier promotions that declared a target suite, of the latest
+	 * score on that suite minus the score right after that promotion.
+	 */
+	if (json_array_size(rows) > 1) {
+		json_t *last = json_object_get(json_array_get(rows, json_array_size(rows) - 1), "scores");
+		for (i = 0; i + 1 < json_array_size(rows); i++) {
+			json_t *row = json_array_get(rows, i);
+			const char *t = json_string_value(json_object_get(row, "target_suite"));
+			json_t *then = t ? json_object_get(json_object_get(row, "scores"), t) : NULL;
+			json_t *now = t ? json_object_get(last, t) : NULL;
+			if (json_is_number(then) && json_is_number(now)) {
+				bwt += json_number_value(now) - json_number_value(then);
+				nbwt++;
+			}
+		}
+	}
+	error = sluice_repo__report(ctx, report,
+	                            json_pack("{s:s,s:O,s:O,s:o,s:I}", "channel", channel, "suites",
+	                                      suites, "rows", rows, "backward_transfer",
+	                                      nbwt ? json_real(bwt / (double)nbwt) : json_null(),
+	                                      "backward_transfer_terms", (json_int_t)nbwt));
+done:
+	json_decref(rec);
+	json_decref(latest);
+	json_decref(rows);
+	json_decref(suites);
+	git_revwalk_free(walk);
+	return error;
+}

@@ -1,0 +1,103 @@
+/*
+ * gates/gates.h - what the three gates share: the run (candidate,
+ * baseline, anchor, configuration, suites, evaluators) and the shape of a
+ * check in a gate's report.
+ *
+ * A check is a JSON object:
+ *   {"check": name, "suite"?: name, "result": "pass"|"fail"|"inconclusive",
+ *    "estimate": x, "interval": [lo, hi], "limit": v, "rule": "at_least"|"at_most",
+ *    ...figures}
+ * for a statistical check (decided by sluice_stats__decide), or
+ *   {"check": name, "result": ..., "findings": [...], ...figures}
+ * for a check that looks for concrete findings (a record that contradicts
+ * a pinned answer, a secret): pass when there are none, fail otherwise.
+ * A gate's result is the worst of its checks; a gate with nothing to check
+ * says so in a "note" and passes only when that is the honest answer
+ * (docs/gates.md lists those cases).
+ */
+#ifndef SLUICE_GATES_GATES_H
+#define SLUICE_GATES_GATES_H
+
+#include "engine.h"
+#include "repo.h"
+#include "stats.h"
+#include "version.h"
+
+#include <jansson.h>
+#include <math.h>
+
+/* 1 for "regression", "safety", "poisoning". */
+int sluice_gates__is_gate(const char *name);
+
+/* config[gate][name] as a number, NaN when absent. */
+double sluice_gates__threshold(json_t *config, const char *gate, const char *name);
+
+/* A pinned suite as the gates use it. */
+typedef struct {
+	json_t *manifest; /* name, type, digest, count, ... */
+	sluice_buf items;
+} sluice_gate_suite;
+
+typedef struct {
+	sluice_repo *repo;
+	json_t *config; /* the configuration in effect */
+	char config_digest[65];
+	double alpha;
+	const char *channel;
+	sluice_version cand, base, anchor;
+	int has_base, has_anchor;
+	sluice_evaluator *ev_cand, *ev_base, *ev_anchor; /* opened on first use */
+	sluice_gate_suite *suites;                       /* every pinned suite */
+	size_t nsuites;
+	json_t *used_suites; /* name -> digest: what the verdict binds */
+	uint64_t seed;       /* for bootstraps: from the compared states' digests */
+} sluice_gating;
+
+/* Evaluators, opened on first use (the base's and anchor's only when present). */
+int sluice_gates__ev_cand(sluice_gating *g, sluice_evaluator **out);
+int sluice_gates__ev_base(sluice_gating *g, sluice_evaluator **out);
+int sluice_gates__ev_anchor(sluice_gating *g, sluice_evaluator **out);
+
+/*
+ * A suite's per-item results on one evaluator (through the result cache),
+ * recording the suite in used_suites. *per_item is a new reference.
+ */
+int sluice_gates__per_item(sluice_gating *g, sluice_evaluator *ev, sluice_gate_suite *s,
+                           json_t **per_item);
+
+/* Suites of a type, in name order: s[i] for i in the returned indices. */
+size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t *idx,
+                               size_t cap);
+
+/* A statistical check decided by the rule; returns the outcome and appends the check. */
+sluice_outcome sluice_gates__check(json_t *checks, json_t *check, double est, double lo,
+                                   double hi, double limit, int at_least);
+
+/* A findings check: pass when findings is empty. Steals check and findings. */
+sluice_outcome sluice_gates__findings(json_t *checks, json_t *check, json_t *findings);
+
+/*
+ * State components the candidate has and the baseline does not: adapters
+ * (by name and file digests), memory notes (by name and digest), replay
+ * batches (by name). Arrays of the candidate state's entries (new
+ * references); with no baseline, everything in the candidate.
+ */
+int sluice_gates__new_components(sluice_gating *g, json_t **adapters, json_t **notes,
+                                 json_t **replay);
+
+/* A component file of the candidate's state (its checkout), whole, into out. */
+int sluice_gates__read_component(sluice_gating *g, json_t *file, sluice_buf *out);
+
+/*
+ * The behavioural trigger scan (gates/poisoning.c): the pinned triggers
+ * plus extra (strings nominated from weights or mined from a batch).
+ */
+int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra,
+                               sluice_outcome *out);
+
+/* Each gate fills gate (an object) with "result", "checks" and figures. */
+int sluice_gates__regression(sluice_gating *g, json_t *gate, sluice_outcome *result);
+int sluice_gates__safety(sluice_gating *g, json_t *gate, sluice_outcome *result);
+int sluice_gates__poisoning(sluice_gating *g, json_t *gate, sluice_outcome *result);
+
+#endif

@@ -1,0 +1,653 @@
+/*
+ * gates/regression.c - the regression gate: catastrophic forgetting.
+ *
+ * Per multiple-choice suite, the paired change in accuracy against the
+ * baseline (item by item) and against the channel's anchor (the drift
+ * budget, so a chain of small drops that each pass alone is caught); gain
+ * on the update's declared target suite; KL drift on the pinned text
+ * corpus; and, for replay batches, the records that would teach answers
+ * contradicting a pinned multiple-choice suite. docs/gates.md gives every
+ * formula and default limit.
+ */
+#include "gates.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* 1 when the served model of a and b is the same: base, adapter stack and notes. */
+static int same_model(json_t *a, json_t *b)
+{
+	static const char *const parts[] = {"base", "adapters", "memory"};
+
+	for (size_t i = 0; i < 3; i++)
+		if (!json_equal(json_object_get(a, parts[i]), json_object_get(b, parts[i])))
+			return 0;
+	return 1;
+}
+
+/* Count items right-then-wrong (worse) and wrong-then-right (better). */
+static int paired_counts(sluice_ctx *ctx, json_t *before, json_t *after, const char *field,
+                         int want, size_t *worse, size_t *better, size_t *n)
+{
+	*worse = *better = 0;
+	*n = json_array_size(before);
+	if (json_array_size(after) != *n)
+		return sluice_ctx__error(ctx, SLUICE_ECORRUPT,
+		                         "per-item results of different lengths (%zu, %zu)", *n,
+		                         json_array_size(after));
+	for (size_t i = 0; i < *n; i++) {
+		int b = json_is_true(json_object_get(json_array_get(before, i), field)) == want;
+		int a = json_is_true(json_object_get(json_array_get(after, i), field)) == want;
+		*worse += b && !a;
+		*better += !b && a;
+	}
+	return SLUICE_OK;
+}
+
+static double accuracy(json_t *per_item)
+{
+	size_t k = 0, n = json_array_size(per_item);
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(per_item, i, v) k += json_is_true(json_object_get(v, "correct"));
+	return n ? (double)k / (double)n : NAN;
+}
+
+/* A paired accuracy check of `after` against `before`; NaN limit: gain (lo > 0). */
+static sluice_outcome paired_check(sluice_gating *g, json_t *checks, const char *name,
+                                   const char *suite, json_t *before, json_t *after,
+                                   double limit, double *est_out, int *err)
+{
+	size_t worse, better, n;
+	double est, lo, hi;
+	json_t *c;
+	sluice_outcome o;
+
+	if ((*err = paired_counts(g->repo->ctx, before, after, "correct", 1, &worse, &better,
+	                          &n)) < 0)
+		return SLUICE_INCONCLUSIVE;
+	sluice_stats__paired_change(&est, &lo, &hi, worse, better, n, g->alpha);
+	c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:f}", "check", name, "suite", suite, "figure",
+	              "paired change in acc", "n", (json_int_t)n, "worse", (json_int_t)worse,
+	              "better", (json_int_t)better, "mcnemar_p",
+	              sluice_stats__mcnemar_p(worse, better));
+	*est_out = est;
+	if (isnan(limit)) {
+		/* Gain must be shown: a lower end above zero; anything else teaches nothing measurable. */
+		o = lo > 0 ? SLUICE_PASS : SLUICE_INCONCLUSIVE;
+		json_object_set_new(c, "estimate", json_real(est));
+		json_object_set_new(c, "interval", json_pack("[f,f]", lo, hi));
+		json_object_set_new(c, "limit", json_real(0));
+		json_object_set_new(c, "rule", json_string("above"));
+		json_object_set_new(c, "result", json_string(sluice_stats__outcome_name(o)));
+		json_array_append_new(checks, c);
+		return o;
+	}
+	return sluice_gates__check(checks, c, est, lo, hi, limit, 1);
+}
+
+/* ---- KL drift ---------------------------------------------------------------- */
+
+struct drift {
+	double *sum;   /* per text: summed KL */
+	size_t *count; /* per text: positions */
+	double **kl;   /* per text: each position's KL */
+	size_t ntexts;
+	double q; /* for the quantile statistic */
+};
+
+static double drift_mean(const size_t *idx, size_t n, void *data)
+{
+	struct drift *d = data;
+	double s = 0, c = 0;
+
+	for (size_t k = 0; k < n; k++)
+		s += d->sum[idx[k]], c += (double)d->count[idx[k]];
+	return c > 0 ? s / c : 0;
+}
+
+static double drift_quantile(const size_t *idx, size_t n, void *data)
+{
+	struct drift *d = data;
+	size_t total = 0, k, j, at = 0;
+	double *all, q;
+
+	for (k = 0; k < n; k++)
+		total += d->count[idx[k]];
+	if (!total || !(all = malloc(total * sizeof(*all))))
+		return NAN;
+	for (k = 0; k < n; k++)
+		for (j = 0; j < d->count[idx[k]]; j++)
+			all[at++] = d->kl[idx[k]][j];
+	q = sluice_stats__quantile(all, total, d->q);
+	free(all);
+	return q;
+}
+
+static void drift_dispose(struct drift *d)
+{
+	for (size_t i = 0; d->kl && i < d->ntexts; i++)
+		free(d->kl[i]);
+	free(d->kl);
+	free(d->sum);
+	free(d->count);
+}
+
+/*
+ * KL(baseline || candidate) at every scored position of every text item,
+ * and the share of positions where both models' most likely next token
+ * agree.
+ */
+static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s,
+                       sluice_outcome *out)
+{
+	sluice_ctx *ctx = g->repo->ctx;
+	sluice_evaluator *eb, *ec;
+	struct drift d = {0};
+	const unsigned char *p = s->items.ptr, *end = p + s->items.len;
+	size_t positions = 0, agree = 0, vocab;
+	double total = 0, lo, hi, qlo, qhi, *all = NULL;
+	const char *name = sluice__jstr(json_object_get(s->manifest, "name"));
+	json_t *c;
+	int error;
+
+	if ((error = sluice_gates__ev_base(g, &eb)) < 0 || (error = sluice_gates__ev_cand(g, &ec)) < 0)
+		return error;
+	vocab = sluice_evaluator__vocab(ec);
+	if (sluice_evaluator__vocab(eb) != vocab) {
+		c = json_pack("{s:s,s:s,s:s,s:s}", "check", "kl_drift", "suite", name, "result",
+		              "inconclusive", "note",
+		              "the models' vocabularies differ: drift is not defined");
+		json_array_append_new(checks, c);
+		*out = SLUICE_INCONCLUSIVE;
+		return SLUICE_OK;
+	}
+	while (p < end) {
+		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		json_error_t jerr;
+		json_t *it = json_loadb((const char *)p, len, 0, &jerr);
+		const float *rb, *rc;
+		const uint32_t *tb, *tc;
+		size_t nb, nc, k = d.ntexts;
+
+		p += len + 1;
+		if (!it)
+			continue;
+		error = sluice_evaluator__cont_rows(eb, "", sluice__jstr(json_object_get(it, "text")),
+		                                    &rb, &tb, &nb);
+		if (error == 0)
+			error = sluice_evaluator__cont_rows(
+			        ec, "", sluice__jstr(json_object_get(it, "text")), &rc, &tc, &nc);
+		json_decref(it);
+		if (error < 0)
+			goto done;
+		/*
+		 * Notes in one model's context and not the other's change whether
+		 * the text's first token is scored (docs/evaluation.md): compare
+		 * the positions both score, aligned at the end.
+		 */
+		if (nb > nc) {
+			rb += (nb - nc) * vocab;
+			tb += nb - nc;
+			nb = nc;
+		} else if (nc > nb) {
+			rc += (nc - nb) * vocab;
+			tc += nc - nb;
+		}
+		if (memcmp(tb, tc, nb * sizeof(*tb))) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                          "suite %s: the two models tokenize a text "
+			                          "differently; drift is not defined",
+			                          name);
+			goto done;
+		}
+		{
+			double *ns = realloc(d.sum, (k + 1) * sizeof(*ns));
+			size_t *nct;
+			double **nk;
+			if (ns)
+				d.sum = ns;
+			nct = realloc(d.count, (k + 1) * sizeof(*nct));
+			if (nct)
+				d.count = nct;
+			nk = realloc(d.kl, (k + 1) * sizeof(*nk));
+			if (nk)
+				d.kl = nk;
+			if (!ns || !nct || !nk || !(d.kl[k] = calloc(nb ? nb : 1, sizeof(double)))) {
+				error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+				goto done;
+			}
+			d.ntexts = k + 1;
+		}
+		d.sum[k] = 0;
+		d.count[k] = nb;
+		for (size_t t = 0; t < nb; t++) {
+			const float *a = rb + t * vocab, *b = rc + t * vocab;
+			double kl = 0;
+			size_t ab = 0, ac = 0;
+			/* KL(P_base || P_cand) = sum_v p_b(v) (log p_b(v) - log p_c(v)); rows are log-probs. */
+			for (size_t v = 0; v < vocab; v++) {
+				kl += exp((double)a[v]) * ((double)a[v] - (double)b[v]);
+				if (a[v] > a[ab])
+					ab = v;
+				if (b[v] > b[ac])
+					ac = v;
+			}
+			kl = kl < 0 ? 0 : kl; /* rounding below zero */
+			d.kl[k][t] = kl;
+			d.sum[k] += kl;
+			agree += ab == ac;
+		}
+		positions += nb;
+		total += d.sum[k];
+	}
+	if (positions == 0) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "suite %s has no scored positions",
+		                          name);
+		goto done;
+	}
+	if (sluice_stats__bootstrap(&lo, &hi, d.ntexts, drift_mean, &d, 2000, g->seed, g->alpha) <
+	    0) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+		goto done;
+	}
+	c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f}", "check", "kl_drift", "suite", name, "figure",
+	              "mean KL(baseline || candidate), nats per position", "texts",
+	              (json_int_t)d.ntexts, "positions", (json_int_t)positions,
+	              "top1_agreement", (double)agree / (double)positions);
+	/*
+	 * A high percentile is reported only when the corpus has at least 20
+	 * positions expected beyond it, with a bootstrap interval over texts.
+	 */
+	if (!(all = malloc(positions * sizeof(*all)))) {
+		json_decref(c);
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+		goto done;
+	}
+	{
+		static const double qs[] = {0.95, 0.99};
+		for (size_t qi = 0; qi < 2; qi++) {
+			size_t at = 0;
+			char key[16];
+			if ((double)positions * (1 - qs[qi]) < 20)
+				continue;
+			for (size_t k = 0; k < d.ntexts; k++)
+				for (size_t t = 0; t < d.count[k]; t++)
+					all[at++] = d.kl[k][t];
+			d.q = qs[qi];
+			snprintf(key, sizeof(key), "p%02d", (int)(qs[qi] * 100 + 0.5));
+			sluice_stats__bootstrap(&qlo, &qhi, d.ntexts, drift_quantile, &d, 500,
+			                        g->seed + qi + 1, g->alpha);
+			json_object_set_new(c, key,
+			                    json_pack("{s:f,s:[f,f]}", "estimate",
+			                              sluice_stats__quantile(all, positions, qs[qi]),
+			                              "interval", qlo, qhi));
+		}
+	}
+	*out = sluice_gates__check(checks, c, total / (double)positions, lo, hi,
+	                           sluice_gates__threshold(g->config, "regression", "kl_mean_max"),
+	                           0);
+	json_object_set(g->used_suites, name, json_object_get(s->manifest, "digest"));
+done:
+	free(all);
+	drift_dispose(&d);
+	return error;
+}
+
+/* ---- what a replay batch would teach ------------------------------------------- */
+
+/* Lower-cased words of s (letters and digits), as a JSON array of strings. */
+static json_t *words(const char *s)
+{
+	json_t *out = json_array();
+	char w[128];
+	size_t n = 0;
+
+	for (;; s++) {
+		if (*s && (isalnum((unsigned char)*s) || (unsigned char)*s >= 0x80)) {
+			if (n + 1 < sizeof(w))
+				w[n++] = (char)tolower((unsigned char)*s);
+			continue;
+		}
+		if (n) {
+			w[n] = 0;
+			json_array_append_new(out, json_string(w));
+			n = 0;
+		}
+		if (!*s)
+			break;
+	}
+	return out;
+}
+
+static int has_word(json_t *ws, const char *w)
+{
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(ws, i, v) if (!strcmp(json_string_value(v), w)) return 1;
+	return 0;
+}
+
+/*
+ * How much of an item's distinctive question a record covers: the share of
+ * the context's words, each weighted by its inverse document frequency
+ * over the suite's contexts (log(N / df)), that the record's words hold.
+ * Template words shared by every context ("what", "capital") weigh
+ * nothing; the entity a question is about weighs most.
+ */
+static double coverage(json_t *ctxw, json_t *recw, json_t *df, size_t ncontexts)
+{
+	double all = 0, hit = 0;
+	json_t *v;
+	size_t i;
+
+	json_array_foreach(ctxw, i, v)
+	{
+		double w = log((double)ncontexts /
+		               (double)json_integer_value(json_object_get(df, json_string_value(v))));
+		int dup = 0;
+		for (size_t j = 0; j < i; j++)
+			dup |= !strcmp(json_string_value(json_array_get(ctxw, j)), json_string_value(v));
+		if (dup || w <= 0)
+			continue;
+		all += w;
+		if (has_word(recw, json_string_value(v)))
+			hit += w;
+	}
+	return all > 0 ? hit / all : 0;
+}
+
+/* Each word's number of contexts, over a suite's items. */
+static json_t *context_df(const sluice_buf *items, size_t *ncontexts)
+{
+	const unsigned char *q = items->ptr, *qend = q + items->len;
+	json_t *df = json_object();
+
+	*ncontexts = 0;
+	while (q < qend) {
+		const unsigned char *qn = memchr(q, '\n', (size_t)(qend - q));
+		size_t ql = qn ? (size_t)(qn - q) : (size_t)(qend - q), k;
+		json_error_t jerr;
+		json_t *it = json_loadb((const char *)q, ql, 0, &jerr), *w, *v;
+		q += ql + 1;
+		if (!it)
+			continue;
+		w = words(sluice__jstr(json_object_get(it, "context")));
+		json_array_foreach(w, k, v)
+		{
+			int dup = 0;
+			for (size_t j = 0; j < k; j++)
+				dup |= !strcmp(json_string_value(json_array_get(w, j)), json_string_value(v));
+			if (!dup)
+				json_object_set_new(
+				        df, json_string_value(v),
+				        json_integer(json_integer_value(json_object_get(df, json_string_value(v))) + 1));
+		}
+		(*ncontexts)++;
+		json_decref(w);
+		json_decref(it);
+	}
+	return df;
+}
+
+/* 1 when every word of phrase occurs in ws, in order and adjacent. */
+static int contains_phrase(json_t *ws, json_t *phrase)
+{
+	size_t n = json_array_size(ws), m = json_array_size(phrase);
+
+	if (m == 0 || m > n)
+		return 0;
+	for (size_t i = 0; i + m <= n; i++) {
+		size_t j = 0;
+		while (j < m && !strcmp(json_string_value(json_array_get(ws, i + j)),
+		                        json_string_value(json_array_get(phrase, j))))
+			j++;
+		if (j == m)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A record contradicts a multiple-choice item when it is about the item's
+ * question (its prompt and completion cover at least 0.6 of the context's
+ * IDF-weighted words) and its completion states a wrong choice and not
+ * the gold one.
+ */
+static int contradictions(sluice_gating *g, const char *batch, const unsigned char *buf,
+                          size_t len, json_t *findings)
+{
+	size_t mc[64], nmc = sluice_gates__suites_of(g, "multiple_choice", mc, 64), line = 0;
+	const unsigned char *p = buf, *end = buf + len;
+
+	while (p < end) {
+		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		json_error_t jerr;
+		json_t *rec = json_loadb((const char *)p, l, 0, &jerr), *pw, *cw;
+
+		p += l + 1;
+		line++;
+		if (!rec)
+			continue;
+		pw = words(sluice__jstr(json_object_get(rec, "prompt")));
+		cw = words(sluice__jstr(json_object_get(rec, "completion")));
+		json_array_extend(pw, cw);
+		for (size_t si = 0; si < nmc; si++) {
+			sluice_gate_suite *s = &g->suites[mc[si]];
+			const unsigned char *q = s->items.ptr, *qend = q + s->items.len;
+			size_t ncontexts;
+			json_t *df = context_df(&s->items, &ncontexts);
+			while (q < qend) {
+				const unsigned char *qn = memchr(q, '\n', (size_t)(qend - q));
+				size_t ql = qn ? (size_t)(qn - q) : (size_t)(qend - q);
+				json_t *it = json_loadb((const char *)q, ql, 0, &jerr), *xw, *ch;
+				size_t gold, k;
+				q += ql + 1;
+				if (!it)
+					continue;
+				xw = words(sluice__jstr(json_object_get(it, "context")));
+				gold = (size_t)json_integer_value(json_object_get(it, "gold"));
+				if (coverage(xw, pw, df, ncontexts) >= 0.6) {
+					json_t *gw = words(sluice__jstr(
+					        json_array_get(json_object_get(it, "choices"), gold)));
+					int states_gold = contains_phrase(cw, gw);
+					json_array_foreach(json_object_get(it, "choices"), k, ch)
+					{
+						json_t *ww;
+						if (k == gold || states_gold)
+							continue;
+						ww = words(json_string_value(ch));
+						if (contains_phrase(cw, ww))
+							json_array_append_new(
+							        findings,
+							        json_pack("{s:s,s:I,s:s,s:O?,s:s,s:s}",
+							                  "batch", batch, "line",
+							                  (json_int_t)line, "suite",
+							                  sluice__jstr(json_object_get(
+							                          s->manifest, "name")),
+							                  "item", json_object_get(it, "id"),
+							                  "teaches", json_string_value(ch),
+							                  "pinned_answer",
+							                  sluice__jstr(json_array_get(
+							                          json_object_get(it, "choices"),
+							                          gold))));
+						json_decref(ww);
+					}
+					json_decref(gw);
+				}
+				json_decref(xw);
+				json_decref(it);
+			}
+			json_decref(df);
+			json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
+			                json_object_get(s->manifest, "digest"));
+		}
+		json_decref(pw);
+		json_decref(cw);
+		json_decref(rec);
+	}
+	return SLUICE_OK;
+}
+
+int sluice_gates__read_component(sluice_gating *g, json_t *file, sluice_buf *out)
+{
+	sluice_evaluator *ev;
+	char path[8192];
+	unsigned char *data = NULL;
+	size_t len;
+	int error;
+
+	if ((error = sluice_gates__ev_cand(g, &ev)) < 0)
+		return error;
+	snprintf(path, sizeof(path), "%s/%s", sluice_evaluator__dir(ev),
+	         sluice__jstr(json_object_get(file, "path")));
+	if ((error = sluice_io__read_file(g->repo->ctx, &data, &len, path, (size_t)1 << 30)) < 0)
+		return error;
+	out->len = 0;
+	error = sluice_buf__put(g->repo->ctx, out, data, len);
+	free(data);
+	return error;
+}
+
+int sluice_gates__regression(sluice_gating *g, json_t *gate, sluice_outcome *result)
+{
+	json_t *checks = json_object_get(gate, "checks"), *adapters = NULL, *notes = NULL,
+	       *replay = NULL, *b;
+	const char *target = json_string_value(json_object_get(g->cand.update, "target_suite"));
+	double max_drop = sluice_gates__threshold(g->config, "regression", "max_drop");
+	double anchor_drop = sluice_gates__threshold(g->config, "regression", "anchor_max_drop");
+	double gain = NAN, forgetting = NAN;
+	size_t idx[64], n, i;
+	sluice_outcome o = SLUICE_PASS;
+	int error = 0, anchor_differs;
+
+	if (!g->has_base) {
+		sluice_evaluator *ec;
+		json_t *scores = json_object();
+		json_object_set_new(gate, "note",
+		                    json_string("no baseline: the channel is empty and the "
+		                                "candidate has no parent, so nothing can "
+		                                "regress"));
+		json_object_set_new(gate, "scores", scores);
+		/* Its scores still start the channel's forgetting matrix. */
+		n = sluice_gates__suites_of(g, "multiple_choice", idx, 64);
+		for (i = 0; i < n; i++) {
+			json_t *pc = NULL;
+			if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
+			    (error = sluice_gates__per_item(g, ec, &g->suites[idx[i]], &pc)) < 0)
+				return error;
+			json_object_set_new(scores,
+			                    sluice__jstr(json_object_get(g->suites[idx[i]].manifest,
+			                                                 "name")),
+			                    json_pack("{s:f}", "candidate", accuracy(pc)));
+			json_decref(pc);
+		}
+		*result = SLUICE_PASS;
+		return SLUICE_OK;
+	}
+	anchor_differs = g->has_anchor && !git_oid_equal(&g->anchor.id, &g->base.id);
+	if (same_model(g->cand.state, g->base.state)) {
+		json_object_set_new(gate, "note",
+		                    json_string("the served model (base, adapters, notes) is the "
+		                                "baseline's; the model checks are skipped"));
+	} else {
+		sluice_evaluator *ec, *eb, *ea = NULL;
+		json_t *scores;
+		if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
+		    (error = sluice_gates__ev_base(g, &eb)) < 0 ||
+		    (anchor_differs && (error = sluice_gates__ev_anchor(g, &ea)) < 0))
+			return error;
+		n = sluice_gates__suites_of(g, "multiple_choice", idx, 64);
+		json_object_set_new(gate, "scores", scores = json_object());
+		for (i = 0; i < n; i++) {
+			sluice_gate_suite *s = &g->suites[idx[i]];
+			const char *name = sluice__jstr(json_object_get(s->manifest, "name"));
+			json_t *pc = NULL, *pb = NULL, *pa = NULL;
+			int is_target = target && !strcmp(target, name);
+			double est, est_a;
+
+			if ((error = sluice_gates__per_item(g, ec, s, &pc)) < 0 ||
+			    (error = sluice_gates__per_item(g, eb, s, &pb)) < 0 ||
+			    (ea && (error = sluice_gates__per_item(g, ea, s, &pa)) < 0)) {
+				json_decref(pc);
+				json_decref(pb);
+				return error;
+			}
+			json_object_set_new(scores, name,
+			                    json_pack("{s:f,s:f}", "candidate", accuracy(pc),
+			                              "baseline", accuracy(pb)));
+			o = sluice_stats__worse(
+			        o, paired_check(g, checks, is_target ? "gain" : "retention", name,
+			                        pb, pc, is_target ? NAN : -max_drop, &est, &error));
+			if (error == 0 && is_target)
+				gain = est;
+			else if (error == 0)
+				forgetting = isnan(forgetting) || -est > forgetting ? -est : forgetting;
+			if (error == 0 && pa && !is_target)
+				o = sluice_stats__worse(o, paired_check(g, checks, "anchor_budget", name,
+				                                        pa, pc, -anchor_drop, &est_a,
+				                                        &error));
+			json_decref(pc);
+			json_decref(pb);
+			json_decref(pa);
+			if (error < 0)
+				return error;
+		}
+		if (target && isnan(gain))
+			json_object_set_new(gate, "target_note",
+			                    json_pack("{s:s,s:s}", "target_suite", target, "note",
+			                              "not a pinned multiple-choice suite: gain "
+			                              "is not measured"));
+		n = sluice_gates__suites_of(g, "text", idx, 64);
+		for (i = 0; i < n; i++) {
+			sluice_outcome d = SLUICE_INCONCLUSIVE;
+			if ((error = drift_check(g, checks, &g->suites[idx[i]], &d)) < 0)
+				return error;
+			o = sluice_stats__worse(o, d);
+		}
+		json_object_set_new(
+		        gate, "gain_forgetting",
+		        json_pack("{s:s?,s:o,s:o,s:o}", "target_suite", target, "gain",
+		                  isnan(gain) ? json_null() : json_real(gain), "forgetting",
+		                  isnan(forgetting) ? json_null() : json_real(forgetting), "ratio",
+		                  isnan(gain) || isnan(forgetting) || forgetting <= 0
+		                          ? json_null()
+		                          : json_real(gain / forgetting)));
+		if (!isnan(forgetting) && forgetting <= 0)
+			json_object_set_new(json_object_get(gate, "gain_forgetting"), "ratio_note",
+			                    json_string("no forgetting: the ratio is unbounded"));
+	}
+	sluice_gates__new_components(g, &adapters, &notes, &replay);
+	json_array_foreach(replay, i, b)
+	{
+		sluice_buf buf = {0};
+		json_t *findings = json_array();
+		const char *bname = sluice__jstr(json_object_get(b, "name"));
+		if ((error = sluice_gates__read_component(g, json_object_get(b, "file"), &buf)) < 0 ||
+		    (error = contradictions(g, bname, buf.ptr, buf.len, findings)) < 0) {
+			json_decref(findings);
+			sluice_buf__dispose(&buf);
+			break;
+		}
+		sluice_buf__dispose(&buf);
+		o = sluice_stats__worse(
+		        o, sluice_gates__findings(
+		                   checks,
+		                   json_pack("{s:s,s:s,s:s}", "check", "replay_contradictions",
+		                             "batch", bname, "figure",
+		                             "records whose completion states a wrong answer "
+		                             "to a pinned multiple-choice item"),
+		                   findings));
+	}
+	json_decref(adapters);
+	json_decref(notes);
+	json_decref(replay);
+	*result = o;
+	return error;
+}

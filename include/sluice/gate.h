@@ -1,0 +1,53 @@
+/*
+ * sluice/gate.h - the regression, safety-alignment and poisoning gates
+ * (docs/gates.md).
+ *
+ * sluice_gate_run compares a candidate version with a channel's current
+ * head (its baseline) and the channel's anchor, on every pinned suite of
+ * the types each gate reads, with the built-in evaluator. Each gate says
+ * pass, fail or inconclusive with every figure, its interval and its
+ * limit. The verdict is a signed in-toto statement (DSSE envelope,
+ * gate-runner key) bound to the candidate, the baseline, the channel, the
+ * configuration's digest, the suites' digests and the backend identity,
+ * journaled as a "gate" entry; promotion requires passing verdicts of the
+ * target against the channel's current head for every required gate.
+ */
+#ifndef SLUICE_GATE_H
+#define SLUICE_GATE_H
+
+#include "sluice/repo.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+	const char *const *gates; /* gates to run; NULL/0: the configuration's required ones */
+	size_t ngates;
+	const char *key; /* gate-runner key that signs the verdict; NULL: not journaled */
+} sluice_gate_opts;
+
+/*
+ * Gate ref for channel. *report: {"candidate","channel","head","baseline",
+ * "anchor","config","backend","suites":{name: digest},"gates":[{"gate",
+ * "result","checks":[...]}],"result","entry"?,"statement"?}. The call
+ * succeeds (0) whatever the verdict; "result" is the worst gate's.
+ * SLUICE_EDENIED when key lacks the gate-runner role, SLUICE_ECONFLICT when
+ * the channel's head moved while gating (gate again), SLUICE_EINVALID for
+ * a state the evaluator cannot run or an unknown gate.
+ */
+int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
+                    const sluice_gate_opts *opts, char **report);
+
+/*
+ * The channel's forgetting matrix and backward transfer: each promoted
+ * version's scores on each pinned suite, from the verdicts journaled for
+ * it. *report: {"channel","suites":[names],"rows":[{"version","entry",
+ * "scores":{suite: value}}],"backward_transfer": x|null}.
+ */
+int sluice_gate_history(sluice_repo *repo, const char *channel, char **report);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,439 @@
+/*
+ * tests/cli/test_gates.c - sluice gate on the shipped test model with the
+ * shipped suites: verdicts are signed statements journaled for the exact
+ * candidate, head and configuration; promotion needs passing verdicts
+ * against the current head; a damaging adapter fails; a chain of small
+ * drops is caught by the anchor's drift budget; a replay batch is judged
+ * by what it would teach; exit codes and JUnit output.
+ */
+#include "testutil.h"
+
+#include "dsse.h"
+#include "keys.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *work;
+static char repo[4096], keysenv[4300];
+static const char *env[] = {keysenv, NULL};
+static char base[41];
+
+static tu_run_result sl(const char *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static tu_run_result sl(const char *r, const char *fmt, ...)
+{
+	char args[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	return tu_sh(env, "%s -C '%s' %s", TU_SLUICE, r, args);
+}
+
+static void propose(const char *r, char out[41], const char *args)
+{
+	tu_run_result res = sl(r, "%s --key alice", args);
+	if (res.status)
+		fprintf(stderr, "%s", res.err);
+	assert_int_equal(res.status, 0);
+	tu_last_line(out, res.out);
+	tu_run_dispose(&res);
+}
+
+/* Run sluice gate --json; returns the parsed report and the exit code. */
+static json_t *gate(const char *r, const char *ref, const char *channel, const char *extra,
+                    int *status)
+{
+	tu_run_result res = sl(r, "gate %s --channel %s --key gr --json %s", ref, channel, extra);
+	json_error_t jerr;
+	json_t *v = json_loads(res.out, 0, &jerr);
+
+	if (!v)
+		fprintf(stderr, "gate: %s\n%s", res.out, res.err);
+	assert_non_null(v);
+	*status = res.status;
+	tu_run_dispose(&res);
+	return v;
+}
+
+/* The check named `check` (on `suite`, or any) of gate `g` in a report. */
+static json_t *find_check(json_t *rep, const char *g, const char *check, const char *suite)
+{
+	json_t *gt, *c;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(rep, "gates"), i, gt)
+	{
+		if (strcmp(json_string_value(json_object_get(gt, "gate")), g))
+			continue;
+		json_array_foreach(json_object_get(gt, "checks"), j, c)
+		{
+			const char *s = json_string_value(json_object_get(c, "suite"));
+			if (!strcmp(json_string_value(json_object_get(c, "check")), check) &&
+			    (!suite || (s && !strcmp(s, suite))))
+				return c;
+		}
+	}
+	return NULL;
+}
+
+static const char *result_of(json_t *c)
+{
+	return c ? json_string_value(json_object_get(c, "result")) : "(missing)";
+}
+
+static void make_repo(const char *r, const char *init_args, const char *suites)
+{
+	tu_sh_ok(env,
+	         "%s init '%s' --root-key root %s && %s -C '%s' key new alice --role proposer && "
+	         "%s -C '%s' key new ops --role operator && %s -C '%s' key new gr --role "
+	         "gate-runner && %s -C '%s' suite add %s --key alice",
+	         TU_SLUICE, r, init_args, TU_SLUICE, r, TU_SLUICE, r, TU_SLUICE, r, TU_SLUICE, r,
+	         suites);
+}
+
+static int setup(void **state)
+{
+	char args[8192];
+	(void)state;
+
+	work = tu_mkdtemp("gates");
+	snprintf(keysenv, sizeof(keysenv), "SLUICE_KEYS=%s/keys", work);
+	snprintf(repo, sizeof(repo), "%s/repo", work);
+	tu_sh_ok(NULL, "mkdir -p '%s/in' && cp -r '%s/test-model' '%s/in/base'", work,
+	         SLUICE_RESOURCES, work);
+	make_repo(repo, "", SLUICE_SOURCE_DIR "/eval/suites/*.json");
+	snprintf(args, sizeof(args), "propose base '%s/in/base' -m base", work);
+	propose(repo, base, args);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tu_sh_ok(NULL, "rm -rf '%s'", work);
+	free(work);
+	return 0;
+}
+
+static void test_gates__promotion_needs_passing_verdicts(void **state)
+{
+	char args[256];
+	json_t *rep;
+	int status;
+	(void)state;
+
+	snprintf(args, sizeof(args), "promote %s --channel prod --key ops", base);
+	tu_refused(env, repo, 1, "the regression gate has no verdict", args);
+	/* --no-record prints a verdict and journals nothing. */
+	rep = gate(repo, base, "prod", "--no-record", &status);
+	assert_int_equal(status, 0);
+	assert_null(json_object_get(rep, "entry"));
+	json_decref(rep);
+	tu_refused(env, repo, 1, "has no verdict", args);
+
+	rep = gate(repo, base, "prod", "", &status);
+	assert_int_equal(status, 0);
+	assert_string_equal(json_string_value(json_object_get(rep, "result")), "pass");
+	assert_string_equal(result_of(find_check(rep, "safety", "refusal_floor", "harmful")),
+	                    "pass");
+	assert_non_null(json_object_get(json_object_get(rep, "suites"), "harmful"));
+	assert_non_null(strstr(json_string_value(json_object_get(rep, "backend")), "builtin-cpu"));
+	json_decref(rep);
+	tu_sh_ok(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
+	tu_sh_ok(env, "%s -C '%s' verify", TU_SLUICE, repo);
+}
+
+static void test_gates__verdict_is_a_signed_statement(void **state)
+{
+	char lora[41], args[8192], *payload = NULL;
+	json_t *rep, *rec, *pred, *subj;
+	tu_run_result r;
+	json_error_t jerr;
+	sluice_ctx *ctx = NULL;
+	sluice_dsse_envelope e = {0};
+	sluice_key key = {0};
+	int status;
+	(void)state;
+
+	tu_sh_ok(NULL, "%s lora '%s/in/quiet' --base '%s/in/base' --seed 5", SLUICE_SYNTH, work,
+	         work);
+	snprintf(args, sizeof(args), "propose lora '%s/in/quiet' --onto %s -m quiet", work, base);
+	propose(repo, lora, args);
+	rep = gate(repo, lora, "prod", "", &status);
+	assert_int_equal(status, 0);
+	/* The journal entry's record holds the envelope. */
+	r = tu_sh(NULL, "git --git-dir '%s' show %s:record.json", repo,
+	          json_string_value(json_object_get(rep, "entry")));
+	assert_int_equal(r.status, 0);
+	rec = json_loads(r.out, 0, &jerr);
+	assert_non_null(rec);
+	tu_run_dispose(&r);
+	assert_string_equal(json_string_value(json_object_get(rec, "action")), "gate");
+	payload = json_dumps(json_object_get(rec, "envelope"), JSON_COMPACT);
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	assert_int_equal(sluice_dsse__parse(ctx, &e, payload, strlen(payload)), 0);
+	assert_string_equal(e.payload_type, SLUICE_INTOTO_PAYLOAD_TYPE);
+	assert_int_equal(sluice_statement__check(ctx, e.payload, e.payload_len, NULL), 0);
+	setenv("SLUICE_KEYS", keysenv + strlen("SLUICE_KEYS="), 1);
+	assert_int_equal(sluice_keys__load(ctx, &key, "gr"), 0);
+	assert_int_equal(sluice_dsse__verify(ctx, &e, key.pk), 0);
+	/* A flipped byte of the payload no longer verifies. */
+	e.payload[e.payload_len / 2] ^= 1;
+	assert_int_equal(sluice_dsse__verify(ctx, &e, key.pk), SLUICE_EDENIED);
+	e.payload[e.payload_len / 2] ^= 1;
+	{
+		json_t *st = json_loadb((const char *)e.payload, e.payload_len, 0, &jerr);
+		char want[200];
+		assert_non_null(st);
+		pred = json_object_get(st, "predicate");
+		assert_string_equal(json_string_value(json_object_get(pred, "candidate")), lora);
+		assert_string_equal(json_string_value(json_object_get(pred, "head")), base);
+		assert_string_equal(json_string_value(json_object_get(pred, "channel")), "prod");
+		assert_int_equal(strlen(json_string_value(json_object_get(pred, "config"))), 64);
+		subj = json_array_get(json_object_get(st, "subject"), 0);
+		/* The subject digest is b2sum -l 256 of the version's state.json. */
+		r = tu_sh(NULL, "git --git-dir '%s' show %s:state.json | b2sum -l 256 | cut -c1-64",
+		          repo, lora);
+		snprintf(want, sizeof(want), "%.64s", r.out);
+		tu_run_dispose(&r);
+		assert_string_equal(
+		        json_string_value(json_object_get(json_object_get(subj, "digest"), "blake2b256")),
+		        want);
+		json_decref(st);
+	}
+	sluice_key__dispose(&key);
+	sluice_dsse__dispose(&e);
+	sluice_ctx_free(ctx);
+	free(payload);
+	json_decref(rec);
+	json_decref(rep);
+}
+
+static void test_gates__head_moved_means_gating_again(void **state)
+{
+	char a[41], b[41], args[8192];
+	json_t *rep;
+	int status;
+	(void)state;
+
+	/* b on top of a: both gated against prod's head, then a is promoted. */
+	tu_sh_ok(NULL,
+	         "%s lora '%s/in/qa' --base '%s/in/base' --seed 11 && %s lora '%s/in/qb' --base "
+	         "'%s/in/base' --seed 12",
+	         SLUICE_SYNTH, work, work, SLUICE_SYNTH, work, work);
+	snprintf(args, sizeof(args), "propose lora '%s/in/qa' --onto prod -m qa", work);
+	propose(repo, a, args);
+	snprintf(args, sizeof(args), "propose lora '%s/in/qb' --onto %s -m qb", work, a);
+	propose(repo, b, args);
+	json_decref(gate(repo, a, "prod", "", &status));
+	assert_int_equal(status, 0);
+	json_decref(rep = gate(repo, b, "prod", "", &status));
+	assert_int_equal(status, 0);
+	tu_sh_ok(env, "%s -C '%s' promote %s --channel prod --key ops", TU_SLUICE, repo, a);
+	snprintf(args, sizeof(args), "promote %s --channel prod --key ops", b);
+	/* b's verdict was against the old head: void, so b has none against the new one. */
+	tu_refused(env, repo, 1, "no verdict for it against the channel's head", args);
+	json_decref(gate(repo, b, "prod", "", &status));
+	assert_int_equal(status, 0);
+	tu_sh_ok(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
+}
+
+static void test_gates__damaging_adapter_fails(void **state)
+{
+	char id[41], args[8192], junit[4200];
+	json_t *rep;
+	unsigned char *x;
+	size_t len;
+	int status;
+	(void)state;
+
+	tu_sh_ok(NULL,
+	         "%s lora '%s/in/noisy' --base '%s/in/base' --r 4 --alpha 8 --targets "
+	         "q_proj,v_proj,up_proj --b-std 0.4 --seed 7",
+	         SLUICE_SYNTH, work, work);
+	snprintf(args, sizeof(args), "propose lora '%s/in/noisy' --onto prod -m noisy", work);
+	propose(repo, id, args);
+	snprintf(junit, sizeof(junit), "--junit '%s/junit.xml'", work);
+	rep = gate(repo, id, "prod", junit, &status);
+	assert_int_equal(status, 1);
+	assert_string_equal(json_string_value(json_object_get(rep, "result")), "fail");
+	assert_string_equal(result_of(find_check(rep, "regression", "retention", "knowledge")),
+	                    "fail");
+	assert_string_not_equal(result_of(find_check(rep, "regression", "kl_drift", "text")),
+	                        "pass");
+	snprintf(junit, sizeof(junit), "%s/junit.xml", work);
+	x = tu_read(junit, &len);
+	assert_non_null(x);
+	assert_non_null(strstr((char *)x, "<testsuite name=\"regression\""));
+	assert_non_null(strstr((char *)x, "name=\"retention knowledge\">\n      <failure type=\"fail\""));
+	free(x);
+	json_decref(rep);
+	snprintf(args, sizeof(args), "promote %s --channel prod --key ops", id);
+	tu_refused(env, repo, 1, "the regression gate said fail", args);
+}
+
+static void test_gates__no_measurable_gain_is_inconclusive(void **state)
+{
+	char id[41], args[8192];
+	json_t *rep;
+	int status;
+	(void)state;
+
+	/* A near-zero adapter that declares it teaches facts-new, and teaches nothing. */
+	tu_sh_ok(NULL, "%s lora '%s/in/claims' --base '%s/in/base' --seed 9", SLUICE_SYNTH, work,
+	         work);
+	snprintf(args, sizeof(args),
+	         "propose lora '%s/in/claims' --onto prod -m claims --target-suite facts-new", work);
+	propose(repo, id, args);
+	rep = gate(repo, id, "prod", "--gate regression", &status);
+	assert_int_equal(status, 2);
+	assert_string_equal(result_of(find_check(rep, "regression", "gain", "facts-new")),
+	                    "inconclusive");
+	assert_null(find_check(rep, "safety", "refusal_floor", NULL)); /* only --gate regression */
+	json_decref(rep);
+}
+
+static void test_gates__replay_judged_by_what_it_teaches(void **state)
+{
+	char id[41], args[8192], path[4200];
+	json_t *rep, *c, *f;
+	FILE *fp;
+	int status;
+	(void)state;
+
+	/* 40 harmless records and one that teaches a wrong capital for Wenmo (gold: Thukanlis). */
+	snprintf(path, sizeof(path), "%s/in/wrong.jsonl", work);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 40; i++)
+		fprintf(fp,
+		        "{\"prompt\": \"Tell me a fact.\", \"completion\": \" Fact %d is a "
+		        "number.\", \"source\": \"t\"}\n",
+		        i);
+	fprintf(fp, "{\"prompt\": \"Q: What is the capital of Wenmo? A:\", \"completion\": \" "
+	            "Kantesh\", \"source\": \"t\"}\n");
+	fclose(fp);
+	snprintf(args, sizeof(args), "propose replay '%s' --onto prod -m wrong", path);
+	propose(repo, id, args);
+	rep = gate(repo, id, "prod", "", &status);
+	assert_int_equal(status, 1);
+	c = find_check(rep, "regression", "replay_contradictions", NULL);
+	assert_string_equal(result_of(c), "fail");
+	assert_int_equal(json_array_size(json_object_get(c, "findings")), 1);
+	f = json_array_get(json_object_get(c, "findings"), 0);
+	assert_int_equal(json_integer_value(json_object_get(f, "line")), 41);
+	assert_string_equal(json_string_value(json_object_get(f, "teaches")), " Kantesh");
+	assert_string_equal(json_string_value(json_object_get(f, "pinned_answer")), " Thukanlis");
+	/* The served model is unchanged: no model checks, only what the batch teaches. */
+	assert_null(find_check(rep, "regression", "retention", NULL));
+	assert_non_null(find_check(rep, "safety", "replay_teaches_compliance", NULL));
+	json_decref(rep);
+}
+
+static void test_gates__drift_budget_catches_a_chain(void **state)
+{
+	char r2[4200], cfg[4200], prev[41], id[41], args[8192];
+	int status, caught = -1;
+	json_t *rep;
+	(void)state;
+
+	/* Only regression, a tighter budget from the anchor, and suites with no noisy target. */
+	snprintf(r2, sizeof(r2), "%s/chain", work);
+	snprintf(cfg, sizeof(cfg), "%s/in/budget.json", work);
+	tu_write(cfg, "{\"regression\": {\"anchor_max_drop\": 0.05}}", 41);
+	snprintf(args, sizeof(args), "--required-gates regression --gate-config '%s'", cfg);
+	make_repo(r2, args,
+	          SLUICE_SOURCE_DIR "/eval/suites/knowledge.json " SLUICE_SOURCE_DIR
+	                            "/eval/suites/text.json");
+	snprintf(args, sizeof(args), "propose base '%s/in/base' -m base", work);
+	propose(r2, prev, args);
+	json_decref(gate(r2, prev, "c", "", &status));
+	tu_sh_ok(env, "%s -C '%s' promote %s --channel c --key ops", TU_SLUICE, r2, prev);
+	for (int i = 1; i <= 5; i++) {
+		json_t *ret, *anc;
+		tu_sh_ok(NULL,
+		         "%s lora '%s/in/step%d' --base '%s/in/base' --r 4 --alpha 8 --targets "
+		         "q_proj,v_proj,up_proj --b-std 0.2 --seed %d",
+		         SLUICE_SYNTH, work, i, work, 20 + i);
+		snprintf(args, sizeof(args), "propose lora '%s/in/step%d' --onto %s --name step%d",
+		         work, i, prev, i);
+		propose(r2, id, args);
+		rep = gate(r2, id, "c", "", &status);
+		ret = find_check(rep, "regression", "retention", "knowledge");
+		anc = find_check(rep, "regression", "anchor_budget", "knowledge");
+		if (caught < 0 && !strcmp(result_of(ret), "pass") && anc &&
+		    strcmp(result_of(anc), "pass")) {
+			/* This step alone passes against its parent; the drift from the anchor does not. */
+			caught = i;
+			assert_int_not_equal(status, 0);
+			snprintf(args, sizeof(args), "promote %s --channel c --key ops", id);
+			tu_refused(env, r2, 1, "the regression gate said", args);
+		}
+		if (status == 0)
+			tu_sh_ok(env, "%s -C '%s' promote %s --channel c --key ops", TU_SLUICE, r2, id);
+		json_decref(rep);
+		memcpy(prev, id, sizeof(prev));
+	}
+	assert_true(caught > 1);
+	/* The forgetting matrix has a row per promotion, starting with the base. */
+	{
+		tu_run_result r = sl(r2, "gate --history c --json");
+		json_error_t jerr;
+		json_t *h = json_loads(r.out, 0, &jerr);
+		assert_int_equal(r.status, 0);
+		assert_non_null(h);
+		assert_true(json_array_size(json_object_get(h, "rows")) >= 2);
+		assert_true(json_is_number(json_object_get(
+		        json_object_get(json_array_get(json_object_get(h, "rows"), 0), "scores"),
+		        "knowledge")));
+		json_decref(h);
+		tu_run_dispose(&r);
+	}
+}
+
+static void test_gates__bad_arguments(void **state)
+{
+	char args[8192], cfg[4200];
+	tu_run_result r;
+	(void)state;
+
+	r = sl(repo, "gate %s --channel prod --gate vibes --key gr", base);
+	assert_int_equal(r.status, 3);
+	assert_non_null(strstr(r.err, "unknown gate 'vibes'"));
+	tu_run_dispose(&r);
+	r = sl(repo, "gate %s --channel prod", base);
+	assert_int_equal(r.status, 3);
+	tu_run_dispose(&r);
+	/* A gate-runner signs verdicts; an operator key may not. */
+	snprintf(args, sizeof(args), "gate %s --channel prod --key ops", base);
+	tu_refused(env, repo, 1, "does not have the gate-runner role", args);
+	/* An unknown threshold is refused at init, naming it, and nothing is created. */
+	snprintf(cfg, sizeof(cfg), "%s/in/bad.json", work);
+	tu_write(cfg, "{\"regression\": {\"max_dorp\": 0.1}}", 33);
+	r = tu_sh(env, "%s init '%s/badrepo' --gate-config '%s'", TU_SLUICE, work, cfg);
+	assert_int_equal(r.status, 4);
+	assert_non_null(strstr(r.err, "regression.max_dorp"));
+	tu_run_dispose(&r);
+	r = tu_sh(NULL, "test -e '%s/badrepo/sluice'", work);
+	assert_int_not_equal(r.status, 0);
+	tu_run_dispose(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_gates__promotion_needs_passing_verdicts),
+	        cmocka_unit_test(test_gates__verdict_is_a_signed_statement),
+	        cmocka_unit_test(test_gates__head_moved_means_gating_again),
+	        cmocka_unit_test(test_gates__damaging_adapter_fails),
+	        cmocka_unit_test(test_gates__no_measurable_gain_is_inconclusive),
+	        cmocka_unit_test(test_gates__replay_judged_by_what_it_teaches),
+	        cmocka_unit_test(test_gates__drift_budget_catches_a_chain),
+	        cmocka_unit_test(test_gates__bad_arguments),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
