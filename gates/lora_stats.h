@@ -61,13 +61,14 @@ static inline size_t sluice_lora__nsv(unsigned r, size_t in, size_t out)
  * SLUICE_ENOMEM; SLUICE_ERROR if LAPACK reports a failure (an SVD that does
  * not converge).
  */
-int sluice_lora__spectrum(sluice_ctx *ctx, double *out, const float *a, const float *b,
-                          unsigned r, size_t in, size_t out_dim, double scale);
+int sluice_lora__spectrum(sluice_ctx *ctx, double *out, const float *a, const float *b, unsigned r,
+                          size_t in, size_t out_dim, double scale);
 
 /* The figures a module is judged by, from its singular values. */
 typedef struct {
 	double top_sv;    /* sigma_1, the update's spectral norm */
-	double top_share; /* sigma_1^2 / sum sigma_i^2: the energy of the top direction; 0 if all 0 */
+	double top_share; /* sigma_1^2 / sum sigma_i^2: the energy of the top direction; 0 if all 0
+	                   */
 	double frobenius; /* sqrt(sum sigma_i^2) = ||dW||_F */
 } sluice_lora_figures;
 
@@ -168,8 +169,8 @@ typedef struct {
  * lower id, each with its robust z against all n scores. Returns the number
  * written to out (>= 0), or SLUICE_ENOMEM.
  */
-int sluice_lora__top_tokens(sluice_ctx *ctx, sluice_lora_token *out, size_t k,
-                            const double *scores, size_t n);
+int sluice_lora__top_tokens(sluice_ctx *ctx, sluice_lora_token *out, size_t k, const double *scores,
+                            size_t n);
 
 /*
  * The whole weight-only analysis of the adapter in adapter_dir

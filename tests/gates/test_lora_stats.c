@@ -88,8 +88,8 @@ static void check_spectrum(const float *a, const float *b, unsigned r, size_t in
                            double s)
 {
 	size_t k = sluice_lora__nsv(r, in, out), nfull;
-	double *sv = calloc(k, sizeof(double)), fro2, *ref = explicit_sv(a, b, r, in, out, s,
-	                                                                    &nfull, &fro2);
+	double *sv = calloc(k, sizeof(double)), fro2,
+	       *ref = explicit_sv(a, b, r, in, out, s, &nfull, &fro2);
 	sluice_lora_figures f;
 
 	assert_int_equal(sluice_lora__spectrum(F.ctx, sv, a, b, r, in, out, s), 0);
@@ -115,8 +115,8 @@ static void check_spectrum(const float *a, const float *b, unsigned r, size_t in
 static void test_lora_stats__spectrum_matches_explicit_svd(void **state)
 {
 	/* r, in, out: square, tall, wide, r > in, r > out, r > both, rank 1 */
-	static const size_t shapes[][3] = {{4, 16, 12}, {8, 40, 7},  {8, 5, 20},  {16, 33, 9},
-	                                   {3, 7, 7},   {12, 5, 6},  {1, 1, 1},   {1, 30, 20},
+	static const size_t shapes[][3] = {{4, 16, 12}, {8, 40, 7},  {8, 5, 20}, {16, 33, 9},
+	                                   {3, 7, 7},   {12, 5, 6},  {1, 1, 1},  {1, 30, 20},
 	                                   {6, 64, 64}, {32, 24, 40}};
 	(void)state;
 	for (size_t c = 0; c < sizeof(shapes) / sizeof(shapes[0]); c++) {
@@ -183,10 +183,10 @@ static void test_lora_stats__spectrum_refuses_bad_input(void **state)
 
 static void test_lora_stats__robust_z_on_known_data(void **state)
 {
-	const double odd[] = {4, 1, 100, 3, 2};        /* median 3, MAD 1 */
-	const double even[] = {1, 2, 3, 4};            /* median 2.5, MAD 1 */
-	const double same[] = {5, 5, 5, 5, 5, 5};      /* MAD 0: the floor */
-	const double zeros[] = {0, 0, 0};              /* median 0 too */
+	const double odd[] = {4, 1, 100, 3, 2};          /* median 3, MAD 1 */
+	const double even[] = {1, 2, 3, 4};              /* median 2.5, MAD 1 */
+	const double same[] = {5, 5, 5, 5, 5, 5};        /* MAD 0: the floor */
+	const double zeros[] = {0, 0, 0};                /* median 0 too */
 	const double holes[] = {1, NAN, 2, INFINITY, 3}; /* 3 finite values */
 	sluice_lora_ref ref;
 
@@ -231,6 +231,13 @@ static void test_lora_stats__top_tokens_rank_and_break_ties(void **state)
 	assert_int_equal(t[9].id, 4);
 	assert_int_equal(t[8].id, 6);
 	assert_int_equal(sluice_lora__top_tokens(F.ctx, t, 0, s, 10), 0);
+	/* a tie between kept tokens: the higher id is the one pushed out */
+	{
+		const double u[] = {1, 1, 5};
+		assert_int_equal(sluice_lora__top_tokens(F.ctx, t, 2, u, 3), 2);
+		assert_int_equal(t[0].id, 2);
+		assert_int_equal(t[1].id, 0);
+	}
 }
 
 /* ---- files ---------------------------------------------------------------- */
@@ -339,8 +346,8 @@ static json_t *method(json_t *j, const char *name)
 
 static json_int_t tok_id(json_t *m, size_t i)
 {
-	return json_integer_value(json_object_get(json_array_get(json_object_get(m, "tokens"), i),
-	                                          "id"));
+	return json_integer_value(
+	        json_object_get(json_array_get(json_object_get(m, "tokens"), i), "id"));
 }
 
 static double tok_num(json_t *m, size_t i, const char *field)
@@ -384,7 +391,8 @@ static void test_lora_stats__layer0_trigger_is_nominated(void **state)
 		const st_tensor t[] = {
 		        {"base_model.model.model.layers.0.mlp.gate_proj.lora_A.weight", R, H, ag},
 		        {"base_model.model.model.layers.0.mlp.gate_proj.lora_B.weight", I, R, bg},
-		        {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", R, H, aq},
+		        {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", R, H,
+		         aq},
 		        {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", H, R,
 		         bq}};
 		snprintf(adir, sizeof(adir), "%s/l0", F.tmp);
@@ -433,12 +441,11 @@ static void test_lora_stats__embedding_and_head_triggers(void **state)
 	for (size_t k = 0; k < R; k++)
 		bl[U * R + k] = k == 1 ? -0.4f : 0.3f;
 	{
-		const st_tensor t[] = {{"base_model.model.lm_head.lora_A.weight", R, H, al},
-		                       {"base_model.model.lm_head.lora_B.weight", V, R, bl},
-		                       {"base_model.model.model.embed_tokens.lora_embedding_A", R,
-		                        V, ae},
-		                       {"base_model.model.model.embed_tokens.lora_embedding_B", H,
-		                        R, be}};
+		const st_tensor t[] = {
+		        {"base_model.model.lm_head.lora_A.weight", R, H, al},
+		        {"base_model.model.lm_head.lora_B.weight", V, R, bl},
+		        {"base_model.model.model.embed_tokens.lora_embedding_A", R, V, ae},
+		        {"base_model.model.model.embed_tokens.lora_embedding_B", H, R, be}};
 		snprintf(adir, sizeof(adir), "%s/embhead", F.tmp);
 		write_adapter(adir, "\"embed_tokens\", \"lm_head\"", R, t, 4, "F32");
 	}
@@ -622,10 +629,11 @@ static void test_lora_stats__analyse_test_model(void **state)
 		assert_true(fabs(json_number_value(json_object_get(mod, "top_share")) -
 		                 top * top / sum) < 1e-9);
 		if (i)
-			assert_true(strcmp(json_string_value(json_object_get(
-			                           json_array_get(json_object_get(j, "modules"), i - 1),
-			                           "module")),
-			                   json_string_value(json_object_get(mod, "module"))) < 0);
+			assert_true(
+			        strcmp(json_string_value(json_object_get(
+			                       json_array_get(json_object_get(j, "modules"), i - 1),
+			                       "module")),
+			               json_string_value(json_object_get(mod, "module"))) < 0);
 	}
 	assert_string_equal(json_string_value(json_object_get(j, "tokenizer")), "loaded");
 	assert_int_equal(json_array_size(json_object_get(j, "triggers")), 1);
@@ -647,14 +655,15 @@ static void test_lora_stats__analyse_test_model(void **state)
 		unsigned char *raw = tu_read(TEST_MODEL "/tokenizer.json", &len);
 		sluice_tokenizer *tk = NULL;
 		assert_non_null(raw);
-		assert_int_equal(sluice_tokenizer__load(F.ctx, &tk, (const char *)raw, len, "t"), 0);
+		assert_int_equal(sluice_tokenizer__load(F.ctx, &tk, (const char *)raw, len, "t"),
+		                 0);
 		json_array_foreach(json_object_get(l0, "tokens"), i, tok)
 		{
 			uint32_t id = (uint32_t)json_integer_value(json_object_get(tok, "id"));
 			char *text;
 			size_t tl;
-			assert_int_equal(sluice_tokenizer__decode(F.ctx, &text, &tl, tk, &id, 1, false),
-			                 0);
+			assert_int_equal(
+			        sluice_tokenizer__decode(F.ctx, &text, &tl, tk, &id, 1, false), 0);
 			assert_string_equal(json_string_value(json_object_get(tok, "text")), text);
 			free(text);
 		}
@@ -676,7 +685,8 @@ static void test_lora_stats__no_method_says_none(void **state)
 	{
 		const st_tensor ts[] = {
 		        {"base_model.model.model.layers.1.self_attn.o_proj.lora_A.weight", R, H, a},
-		        {"base_model.model.model.layers.1.self_attn.o_proj.lora_B.weight", H, R, b}};
+		        {"base_model.model.model.layers.1.self_attn.o_proj.lora_B.weight", H, R,
+		         b}};
 		snprintf(adir, sizeof(adir), "%s/none", F.tmp);
 		write_adapter(adir, "\"o_proj\"", R, ts, 2, "F32");
 	}
@@ -687,6 +697,40 @@ static void test_lora_stats__no_method_says_none(void **state)
 	assert_int_equal(json_array_size(json_object_get(t, "modules")), 0);
 	assert_true(json_is_null(json_object_get(t, "median")));
 	assert_int_equal(json_array_size(json_object_get(j, "modules")), 1);
+	json_decref(j);
+	free(a);
+	free(b);
+}
+
+/*
+ * A two-token vocabulary is no reference population: z is NAN, written as
+ * null, and so is nothing else.
+ */
+static void test_lora_stats__tiny_vocabulary_has_no_reference(void **state)
+{
+	enum { H = 16, V = 2, R = 2 };
+	float *a = rand_floats(R * V, 0.1), *b = rand_floats(H * R, 0.1);
+	char base[4096], adir[4096];
+	json_t *j, *em, *t0;
+
+	(void)state;
+	snprintf(base, sizeof(base), "%s/tiny", F.tmp);
+	tu_sh_ok(NULL, "'%s' model '%s' --hidden 16 --heads 2 --kv-heads 1 --inter 8 --vocab 2",
+	         SLUICE_SYNTH, base);
+	{
+		const st_tensor ts[] = {
+		        {"base_model.model.model.embed_tokens.lora_embedding_A", R, V, a},
+		        {"base_model.model.model.embed_tokens.lora_embedding_B", H, R, b}};
+		snprintf(adir, sizeof(adir), "%s/tiny-adapter", F.tmp);
+		write_adapter(adir, "\"embed_tokens\"", R, ts, 2, "F32");
+	}
+	j = analyse_ok(adir, base, 1.0, 5);
+	assert_non_null(em = method(j, "embedding-rows"));
+	assert_int_equal(json_array_size(json_object_get(em, "tokens")), 2);
+	t0 = json_array_get(json_object_get(em, "tokens"), 0);
+	assert_true(json_is_null(json_object_get(t0, "z")));
+	assert_true(json_is_real(json_object_get(t0, "score")));
+	assert_true(json_number_value(json_object_get(t0, "score")) > 0);
 	json_decref(j);
 	free(a);
 	free(b);
@@ -704,7 +748,8 @@ static void test_lora_stats__analyse_refusals_name_file_and_tensor(void **state)
 	{
 		const st_tensor ts[] = {
 		        {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight", R, H, a},
-		        {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", H, R, b}};
+		        {"base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight", H, R,
+		         b}};
 		snprintf(adir, sizeof(adir), "%s/nan", F.tmp);
 		write_adapter(adir, "\"q_proj\"", R, ts, 2, "F32");
 	}
@@ -718,7 +763,8 @@ static void test_lora_stats__analyse_refusals_name_file_and_tensor(void **state)
 	{
 		const st_tensor ts[] = {
 		        {"base_model.model.model.layers.7.self_attn.q_proj.lora_A.weight", R, H, a},
-		        {"base_model.model.model.layers.7.self_attn.q_proj.lora_B.weight", H, R, b}};
+		        {"base_model.model.model.layers.7.self_attn.q_proj.lora_B.weight", H, R,
+		         b}};
 		snprintf(adir, sizeof(adir), "%s/nolayer", F.tmp);
 		write_adapter(adir, "\"q_proj\"", R, ts, 2, "F32");
 	}
@@ -804,6 +850,7 @@ int main(void)
 	        cmocka_unit_test(test_lora_stats__embedding_and_head_triggers),
 	        cmocka_unit_test(test_lora_stats__no_method_says_none),
 	        cmocka_unit_test(test_lora_stats__analyse_test_model),
+	        cmocka_unit_test(test_lora_stats__tiny_vocabulary_has_no_reference),
 	        cmocka_unit_test(test_lora_stats__analyse_refusals_name_file_and_tensor),
 	        cmocka_unit_test(test_lora_stats__allocation_failures_are_clean),
 	};
