@@ -105,8 +105,8 @@ static int svd_values(sluice_ctx *ctx, double *sv, double *x, int m, int n)
 	return error;
 }
 
-int sluice_lora__spectrum(sluice_ctx *ctx, double *out, const float *a, const float *b,
-                          unsigned r, size_t in, size_t out_dim, double scale)
+int sluice_lora__spectrum(sluice_ctx *ctx, double *out, const float *a, const float *b, unsigned r,
+                          size_t in, size_t out_dim, double scale)
 {
 	size_t ka, kb, k, i, j;
 	double *at = NULL, *bc = NULL, *ra = NULL, *rb = NULL, *mm = NULL, *sv = NULL;
@@ -142,8 +142,8 @@ int sluice_lora__spectrum(sluice_ctx *ctx, double *out, const float *a, const fl
 			float v = b[i * r + j];
 			if (!isfinite(v)) {
 				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-				                          "lora_B element [%zu][%zu] is not finite", i,
-				                          j);
+				                          "lora_B element [%zu][%zu] is not finite",
+				                          i, j);
 				goto done;
 			}
 			bc[j * out_dim + i] = v;
@@ -405,11 +405,11 @@ int sluice_lora__layer0_scores(sluice_ctx *ctx, double *scores, const struct slu
 		for (i = 0; i < np; i++) {
 			const int r = (int)p[i].r;
 			/* y[n][r] = x[n][H] . (A.diag(g))[r][H]^T */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, r, (int)H, 1.0f,
-			            x, (int)H, ag[i], (int)H, 0.0f, y, r);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, r, (int)H,
+			            1.0f, x, (int)H, ag[i], (int)H, 0.0f, y, r);
 			for (size_t t = 0; t < n; t++)
-				scores[t0 + t] +=
-				        fabs(p[i].scale) * gram_norm(g[i], y + t * (size_t)r, 1, p[i].r);
+				scores[t0 + t] += fabs(p[i].scale) *
+				                  gram_norm(g[i], y + t * (size_t)r, 1, p[i].r);
 		}
 	}
 done:
@@ -468,8 +468,8 @@ static int cmp_token(const void *x, const void *y)
 	return 0;
 }
 
-int sluice_lora__top_tokens(sluice_ctx *ctx, sluice_lora_token *out, size_t k,
-                            const double *scores, size_t n)
+int sluice_lora__top_tokens(sluice_ctx *ctx, sluice_lora_token *out, size_t k, const double *scores,
+                            size_t n)
 {
 	sluice_lora_ref ref;
 	size_t have = 0;
@@ -667,8 +667,7 @@ static int method_json(sluice_ctx *ctx, json_t *trig, const char *method, const 
 		goto done;
 	error = jset(o, "modules", ml);
 	ml = NULL;
-	if (error < 0 ||
-	    (error = jset(o, "median", scores ? jnum(ref.median) : json_null())) < 0 ||
+	if (error < 0 || (error = jset(o, "median", scores ? jnum(ref.median) : json_null())) < 0 ||
 	    (error = jset(o, "mad", scores ? jnum(ref.mad) : json_null())) < 0)
 		goto done;
 	error = jset(o, "tokens", tl);
@@ -767,8 +766,8 @@ int sluice_lora__analyse(sluice_ctx *ctx, json_t **out, const char *adapter_dir,
 		}
 		if ((error = sluice_model__adapter_tensor(ctx, &a, &ad, pm->a_name,
 		                                          (uint64_t)pm->r * pm->in_features)) < 0 ||
-		    (error = sluice_model__adapter_tensor(ctx, &b, &ad, pm->b_name,
-		                                          (uint64_t)pm->r * pm->out_features)) < 0 ||
+		    (error = sluice_model__adapter_tensor(
+		             ctx, &b, &ad, pm->b_name, (uint64_t)pm->r * pm->out_features)) < 0 ||
 		    (error = check_finite(ctx, a, (size_t)pm->r * pm->in_features,
 		                          (size_t)pm->in_features, ad.path, pm->a_name)) < 0 ||
 		    (error = check_finite(ctx, b, (size_t)pm->r * pm->out_features, pm->r, ad.path,
@@ -794,12 +793,18 @@ int sluice_lora__analyse(sluice_ctx *ctx, json_t **out, const char *adapter_dir,
 	for (i = 0; i < 5; i++) {
 		if (!roles[i].pm)
 			continue;
-		proj[np] = (sluice_lora_proj){roles[i].a,
-		                              roles[i].b,
-		                              roles[i].pm->r,
-		                              (size_t)roles[i].pm->out_features,
-		                              roles[i].scale,
-		                              i >= 3};
+		if (roles[i].pm->in_features != H) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: module %s reads %llu inputs, the base's hidden "
+			        "size is %zu",
+			        ad.path, roles[i].pm->module,
+			        (unsigned long long)roles[i].pm->in_features, H);
+			goto done;
+		}
+		proj[np] = (sluice_lora_proj){roles[i].a,     roles[i].b,
+		                              roles[i].pm->r, (size_t)roles[i].pm->out_features,
+		                              roles[i].scale, i >= 3};
 		names[np++] = roles[i].pm->module;
 	}
 	if (np && ((error = sluice_lora__layer0_scores(ctx, scores, m, proj, np)) < 0 ||
@@ -817,7 +822,8 @@ int sluice_lora__analyse(sluice_ctx *ctx, json_t **out, const char *adapter_dir,
 			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
 			                          "%s: module %s is [%llu, %llu], the base's "
 			                          "vocabulary and hidden size are %zu and %zu",
-			                          ad.path, name, (unsigned long long)h->pm->in_features,
+			                          ad.path, name,
+			                          (unsigned long long)h->pm->in_features,
 			                          (unsigned long long)h->pm->out_features, V, H);
 			goto done;
 		}
@@ -826,7 +832,8 @@ int sluice_lora__analyse(sluice_ctx *ctx, json_t **out, const char *adapter_dir,
 		                           : sluice_lora__lm_head_scores(ctx, scores, h->a, h->b,
 		                                                         h->pm->r, V, H, h->scale);
 		if (error < 0 ||
-		    (error = method_json(ctx, trig, role == ROLE_EMBED ? "embedding-rows" : "lm-head-rows",
+		    (error = method_json(ctx, trig,
+		                         role == ROLE_EMBED ? "embedding-rows" : "lm-head-rows",
 		                         &name, 1, scores, V, top_k, tok)) < 0)
 			goto done;
 	}
