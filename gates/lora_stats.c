@@ -354,8 +354,8 @@ int sluice_lora__layer0_scores(sluice_ctx *ctx, double *scores, const struct slu
 {
 	const sluice_model_config *c = sluice_model__config(m);
 	const size_t H = c->hidden, V = c->vocab;
-	size_t tile = TILE_FLOATS / H ? TILE_FLOATS / H : 1, maxr = 1, i;
-	float **ag = NULL, *x = NULL, *y = NULL;
+	size_t tile = TILE_FLOATS / H ? TILE_FLOATS / H : 1, rsum = 0, off, i;
+	float *ag = NULL, *x = NULL, *y = NULL;
 	double **g = NULL;
 	int error = 0;
 
@@ -367,25 +367,28 @@ int sluice_lora__layer0_scores(sluice_ctx *ctx, double *scores, const struct slu
 	for (i = 0; i < np; i++) {
 		if ((error = dims_ok(ctx, p[i].r, H, p[i].out, p[i].scale)) < 0)
 			return error;
-		maxr = p[i].r > maxr ? p[i].r : maxr;
+		rsum += p[i].r;
 	}
-	if (!(ag = sluice__calloc(ctx, np, sizeof(*ag))) ||
-	    !(g = sluice__calloc(ctx, np, sizeof(*g))) ||
+	if (rsum > INT_MAX || rsum > SIZE_MAX / sizeof(float) / (tile > H ? tile : H))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "layer-0 projections of total rank %zu are too many",
+		                         rsum);
+	if (!(g = sluice__calloc(ctx, np, sizeof(*g))) ||
+	    !(ag = sluice__malloc(ctx, rsum * H * sizeof(float))) ||
 	    !(x = sluice__malloc(ctx, tile * H * sizeof(float))) ||
-	    !(y = sluice__malloc(ctx, tile * maxr * sizeof(float)))) {
+	    !(y = sluice__malloc(ctx, tile * rsum * sizeof(float)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	for (i = 0; i < np; i++) {
+	/*
+	 * ag[rsum][H] stacks every projection's A with the norm's weight folded
+	 * in, A.(g * x) = (A.diag(g)).x, so one product per tile serves them all.
+	 */
+	for (i = 0, off = 0; i < np; off += p[i].r, i++) {
 		const float *nw = sluice_model__norm_weight(m, 0, p[i].post);
-		/* fold the norm's weight into A: A.(g * x) = (A.diag(g)).x */
-		if (!(ag[i] = sluice__malloc(ctx, (size_t)p[i].r * H * sizeof(float)))) {
-			error = SLUICE_ENOMEM;
-			goto done;
-		}
 		for (size_t k = 0; k < p[i].r; k++)
 			for (size_t d = 0; d < H; d++)
-				ag[i][k * H + d] = p[i].a[k * H + d] * nw[d];
+				ag[(off + k) * H + d] = p[i].a[k * H + d] * nw[d];
 		if ((error = gram_cols(ctx, &g[i], p[i].b, p[i].out, p[i].r)) < 0)
 			goto done;
 	}
@@ -402,23 +405,19 @@ int sluice_lora__layer0_scores(sluice_ctx *ctx, double *scores, const struct slu
 			for (size_t d = 0; d < H; d++)
 				row[d] *= inv;
 		}
-		for (i = 0; i < np; i++) {
-			const int r = (int)p[i].r;
-			/* y[n][r] = x[n][H] . (A.diag(g))[r][H]^T */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, r, (int)H,
-			            1.0f, x, (int)H, ag[i], (int)H, 0.0f, y, r);
+		/* y[n][rsum] = x[n][H] . ag[rsum][H]^T */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)rsum, (int)H,
+		            1.0f, x, (int)H, ag, (int)H, 0.0f, y, (int)rsum);
+		for (i = 0, off = 0; i < np; off += p[i].r, i++)
 			for (size_t t = 0; t < n; t++)
 				scores[t0 + t] += fabs(p[i].scale) *
-				                  gram_norm(g[i], y + t * (size_t)r, 1, p[i].r);
-		}
+				                  gram_norm(g[i], y + t * rsum + off, 1, p[i].r);
 	}
 done:
-	for (i = 0; ag && i < np; i++)
-		free(ag[i]);
 	for (i = 0; g && i < np; i++)
 		free(g[i]);
-	free(ag);
 	free(g);
+	free(ag);
 	free(x);
 	free(y);
 	return error;
