@@ -99,9 +99,10 @@ int sluice_lora__ref_init(sluice_ctx *ctx, sluice_lora_ref *out, const double *p
  * z = (x - median) / (1.4826 . max(MAD, floor)), where
  * floor = SLUICE_LORA_MAD_FLOOR . max(|median|, |x|). The floor keeps a
  * population of identical values (MAD 0) from giving an infinite z: there a
- * value 10% away from the rest scores about 67, and |z| never exceeds about
- * 1349 while the MAD is at the floor; a population of exact zeros with x 0
- * gives 0. Rules: fewer than 3 finite values in the reference gives NAN,
+ * value 10% above the rest scores about 61 (10% below, about -67), and |z|
+ * never exceeds 2 / (1.4826e-3), about 1349, while the MAD is at the floor;
+ * x equal to the median gives 0 (so does x 0 against a population of
+ * zeros). Rules: fewer than 3 finite values in the reference gives NAN,
  * meaning "no reference" (a median and spread from one or two values say
  * nothing); a non-finite x gives NAN.
  */
