@@ -919,37 +919,34 @@ typedef struct {
 	lora l;
 } pending;
 
-int sluice_model__add_adapter(sluice_ctx *ctx, sluice_model *m, const char *dir, double stack_scale)
+int sluice_model__adapter_open(sluice_ctx *ctx, sluice_model_adapter *out, const sluice_model *m,
+                               const char *dir)
 {
-	sluice_peft_adapter peft = {0};
-	sluice_st_header ah = {0};
 	const sluice_st_header **base = NULL;
-	pending *pend = NULL;
-	char *cpath = NULL, *apath = NULL;
 	unsigned char *cfg = NULL;
+	char *cpath = NULL;
 	size_t cfglen, i;
-	unsigned max_r = m->max_r;
 	struct stat st;
-	int fd = -1, error;
+	int error;
 
-	if (!isfinite(stack_scale))
-		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: the stack scale is not finite",
-		                         dir);
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
 	if ((error = join(ctx, &cpath, dir, "adapter_config.json")) < 0 ||
-	    (error = join(ctx, &apath, dir, "adapter_model.safetensors")) < 0 ||
+	    (error = join(ctx, &out->path, dir, "adapter_model.safetensors")) < 0 ||
 	    (error = sluice_io__read_file(ctx, &cfg, &cfglen, cpath, CONFIG_MAX)) < 0)
 		goto done;
-	if ((fd = open(apath, O_RDONLY | O_CLOEXEC)) < 0) {
+	if ((out->fd = open(out->path, O_RDONLY | O_CLOEXEC)) < 0) {
 		error = errno == ENOENT ? sluice_ctx__error(ctx, SLUICE_ENOTFOUND,
-		                                            "%s does not exist", apath)
-		                        : sluice_ctx__oserror(ctx, "cannot open %s", apath);
+		                                            "%s does not exist", out->path)
+		                        : sluice_ctx__oserror(ctx, "cannot open %s", out->path);
 		goto done;
 	}
-	if (fstat(fd, &st) < 0) {
-		error = sluice_ctx__oserror(ctx, "cannot stat %s", apath);
+	if (fstat(out->fd, &st) < 0) {
+		error = sluice_ctx__oserror(ctx, "cannot stat %s", out->path);
 		goto done;
 	}
-	if ((error = sluice_safetensors__read(ctx, &ah, fd, (uint64_t)st.st_size, apath)) < 0)
+	if ((error = sluice_safetensors__read(ctx, &out->hdr, out->fd, (uint64_t)st.st_size,
+	                                      out->path)) < 0)
 		goto done;
 	if (!(base = sluice__calloc(ctx, m->nshards, sizeof(*base)))) {
 		error = SLUICE_ENOMEM;
@@ -957,15 +954,56 @@ int sluice_model__add_adapter(sluice_ctx *ctx, sluice_model *m, const char *dir,
 	}
 	for (i = 0; i < m->nshards; i++)
 		base[i] = &m->shards[i].hdr;
-	if ((error = sluice_peft__load(ctx, &peft, (const char *)cfg, cfglen, cpath, &ah, apath,
-	                               base, m->nshards)) < 0)
+	error = sluice_peft__load(ctx, &out->peft, (const char *)cfg, cfglen, cpath, &out->hdr,
+	                          out->path, base, m->nshards);
+done:
+	if (error < 0)
+		sluice_model__adapter_dispose(out);
+	free(base);
+	free(cfg);
+	free(cpath);
+	return error;
+}
+
+int sluice_model__adapter_tensor(sluice_ctx *ctx, float **out, const sluice_model_adapter *a,
+                                 const char *name, uint64_t count)
+{
+	return read_tensor(ctx, out, a->fd, &a->hdr, name, count, a->path);
+}
+
+void sluice_model__adapter_dispose(sluice_model_adapter *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	sluice_peft__dispose(&a->peft);
+	sluice_safetensors__dispose(&a->hdr);
+	free(a->path);
+	memset(a, 0, sizeof(*a));
+	a->fd = -1;
+}
+
+int sluice_model__add_adapter(sluice_ctx *ctx, sluice_model *m, const char *dir, double stack_scale)
+{
+	sluice_model_adapter ad;
+	const sluice_peft_adapter *peft = &ad.peft;
+	const char *apath;
+	pending *pend = NULL;
+	size_t i;
+	unsigned max_r = m->max_r;
+	int error;
+
+	if (!isfinite(stack_scale))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: the stack scale is not finite",
+		                         dir);
+	if ((error = sluice_model__adapter_open(ctx, &ad, m, dir)) < 0)
 		goto done;
-	if (!(pend = sluice__calloc(ctx, peft.nmodules ? peft.nmodules : 1, sizeof(*pend)))) {
+	apath = ad.path;
+	if (!(pend = sluice__calloc(ctx, peft->nmodules ? peft->nmodules : 1, sizeof(*pend)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	for (i = 0; i < peft.nmodules; i++) {
-		const sluice_peft_module *pm = &peft.modules[i];
+	for (i = 0; i < peft->nmodules; i++) {
+		const sluice_peft_module *pm = &peft->modules[i];
 		double s = pm->scale * stack_scale;
 		if (pm->embedding != !strcmp(pm->module, "model.embed_tokens") ||
 		    (!pm->embedding && !(pend[i].lin = module_linear(m, pm->module)))) {
@@ -983,16 +1021,16 @@ int sluice_model__add_adapter(sluice_ctx *ctx, sluice_model *m, const char *dir,
 		}
 		pend[i].l.r = pm->r;
 		pend[i].l.scale = (float)s;
-		if ((error = read_tensor(ctx, &pend[i].l.a, fd, &ah, pm->a_name,
-		                         (uint64_t)pm->r * pm->in_features, apath)) < 0 ||
-		    (error = read_tensor(ctx, &pend[i].l.b, fd, &ah, pm->b_name,
-		                         (uint64_t)pm->r * pm->out_features, apath)) < 0)
+		if ((error = sluice_model__adapter_tensor(ctx, &pend[i].l.a, &ad, pm->a_name,
+		                                          (uint64_t)pm->r * pm->in_features)) < 0 ||
+		    (error = sluice_model__adapter_tensor(ctx, &pend[i].l.b, &ad, pm->b_name,
+		                                          (uint64_t)pm->r * pm->out_features)) < 0)
 			goto done;
 		if (pm->r > max_r)
 			max_r = pm->r;
 	}
 	/* Grow every list first so that committing cannot fail halfway. */
-	for (i = 0; i < peft.nmodules; i++) {
+	for (i = 0; i < peft->nmodules; i++) {
 		lora **list = pend[i].lin ? &pend[i].lin->loras : &m->embed_loras;
 		size_t cnt = pend[i].lin ? pend[i].lin->nloras : m->nembed_loras;
 		lora *grown = sluice__realloc(ctx, *list, (cnt + 1) * sizeof(lora));
@@ -1002,7 +1040,7 @@ int sluice_model__add_adapter(sluice_ctx *ctx, sluice_model *m, const char *dir,
 		}
 		*list = grown;
 	}
-	for (i = 0; i < peft.nmodules; i++) {
+	for (i = 0; i < peft->nmodules; i++) {
 		if (pend[i].lin)
 			pend[i].lin->loras[pend[i].lin->nloras++] = pend[i].l;
 		else
@@ -1013,17 +1051,10 @@ int sluice_model__add_adapter(sluice_ctx *ctx, sluice_model *m, const char *dir,
 	m->nadapters++;
 done:
 	if (pend)
-		for (i = 0; i < peft.nmodules; i++)
+		for (i = 0; i < peft->nmodules; i++)
 			lora_dispose(&pend[i].l);
 	free(pend);
-	if (fd >= 0)
-		close(fd);
-	sluice_peft__dispose(&peft);
-	sluice_safetensors__dispose(&ah);
-	free(base);
-	free(cfg);
-	free(cpath);
-	free(apath);
+	sluice_model__adapter_dispose(&ad);
 	return error;
 }
 
@@ -1250,6 +1281,16 @@ const sluice_model_config *sluice_model__config(const sluice_model *m)
 size_t sluice_model__nadapters(const sluice_model *m)
 {
 	return m->nadapters;
+}
+
+void sluice_model__embed_rows(const sluice_model *m, float *dst, size_t first, size_t count)
+{
+	weight_rows(dst, &m->embed, first, count);
+}
+
+const float *sluice_model__norm_weight(const sluice_model *m, unsigned l, int post)
+{
+	return post ? m->layers[l].post_norm : m->layers[l].in_norm;
 }
 
 size_t sluice_model__identity(const sluice_model *m, char *buf, size_t len)

@@ -23,6 +23,7 @@
 #define SLUICE_EVAL_MODEL_H
 
 #include "internal.h"
+#include "peft.h"
 
 typedef struct sluice_model sluice_model;
 
@@ -86,6 +87,41 @@ int sluice_model__add_adapter(sluice_ctx *ctx, sluice_model *m, const char *dir,
                               double stack_scale);
 
 /*
+ * A PEFT adapter directory opened and checked against a model, as
+ * sluice_model__add_adapter reads it, for callers that want the adapter's
+ * tensors themselves (gates/lora_stats.c). Scales in peft are the
+ * adapter's own (alpha/r or alpha/sqrt(r)), without any stack scale.
+ */
+typedef struct {
+	sluice_peft_adapter peft;
+	sluice_st_header hdr; /* adapter_model.safetensors's header */
+	char *path;           /* dir/adapter_model.safetensors, for messages */
+	int fd;               /* open on path; -1 when closed */
+} sluice_model_adapter;
+
+/*
+ * Open dir/adapter_config.json and dir/adapter_model.safetensors and check
+ * them with sluice_peft__load against m's headers. Returns 0,
+ * SLUICE_EINVALID (message from the PEFT check), SLUICE_ENOTFOUND,
+ * SLUICE_EIO, SLUICE_ENOMEM. Whatever it returns, *out must be released
+ * with sluice_model__adapter_dispose (on failure it holds nothing).
+ */
+int sluice_model__adapter_open(sluice_ctx *ctx, sluice_model_adapter *out, const sluice_model *m,
+                               const char *dir);
+
+/*
+ * Read the adapter tensor `name` (F32, BF16 or F16) into a new f32 array of
+ * count elements (free() it). SLUICE_EINVALID (missing tensor, other dtype,
+ * element count not count; the message names the file and tensor),
+ * SLUICE_EIO, SLUICE_ECORRUPT, SLUICE_ENOMEM.
+ */
+int sluice_model__adapter_tensor(sluice_ctx *ctx, float **out, const sluice_model_adapter *a,
+                                 const char *name, uint64_t count);
+
+/* Close the file and release what *a holds; *a is left closed and empty. */
+void sluice_model__adapter_dispose(sluice_model_adapter *a);
+
+/*
  * Causal logits for a whole sequence in one scoring pass: logits[n][vocab]
  * where row t is the next-token distribution after ids[0..t]. n >= 1.
  * Returns 0, SLUICE_EINVALID (an id outside [0, vocab), n == 0),
@@ -108,6 +144,19 @@ const sluice_model_config *sluice_model__config(const sluice_model *m);
 
 /* Number of adapters on the stack. */
 size_t sluice_model__nadapters(const sluice_model *m);
+
+/*
+ * Rows [first, first + count) of model.embed_tokens.weight converted to f32
+ * into dst[count][hidden]. The caller keeps first + count <= vocab.
+ */
+void sluice_model__embed_rows(const sluice_model *m, float *dst, size_t first, size_t count);
+
+/*
+ * Layer l's input_layernorm weight (post 0) or post_attention_layernorm
+ * weight (post 1) as f32 [hidden]. l < layers. Borrowed: valid until
+ * sluice_model__free.
+ */
+const float *sluice_model__norm_weight(const sluice_model *m, unsigned l, int post);
 
 /*
  * The backend's identity, for reports: "builtin-cpu; openblas 0.3.21
