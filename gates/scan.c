@@ -18,12 +18,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NPERM 128       /* MinHash permutations */
-#define BAND_ROWS 4     /* LSH rows a band; NPERM / BAND_ROWS bands */
-#define SHINGLE 3       /* words a shingle */
-#define MAX_GRAM 3      /* longest prompt n-gram */
-#define BUCKET_SPAN 64  /* earlier bucket members each is verified against */
-#define EXCERPT 80      /* bytes of a completion or match shown */
+#define NPERM 128      /* MinHash permutations */
+#define BAND_ROWS 4    /* LSH rows a band; NPERM / BAND_ROWS bands */
+#define SHINGLE 3      /* words a shingle */
+#define MAX_GRAM 3     /* longest prompt n-gram */
+#define BUCKET_SPAN 64 /* earlier bucket members each is verified against */
+#define EXCERPT 80     /* bytes of a completion or match shown */
 #define MATCH_LIMIT 1000000
 
 void sluice_scan__opts_init(sluice_scan_opts *o)
@@ -206,8 +206,9 @@ int sluice_scan__records_parse(sluice_ctx *ctx, sluice_scan_records *out,
 		line++;
 		v = json_loadb((const char *)batch + off, end - off, JSON_REJECT_DUPLICATES, &jerr);
 		if (!v) {
-			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: line %zu: not JSON: %s",
-			                          name, line, jerr.text);
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                          "%s: line %zu: not JSON: %s", name, line,
+			                          jerr.text);
 			goto done;
 		}
 		if (json_array_append_new(r.objs, v) < 0) {
@@ -233,7 +234,8 @@ int sluice_scan__records_parse(sluice_ctx *ctx, sluice_scan_records *out,
 		if (src && !json_is_string(src) && !json_is_null(src)) {
 			error = sluice_ctx__error(
 			        ctx, SLUICE_EINVALID,
-			        "%s: line %zu: field \"source\" must be a string or null", name, line);
+			        "%s: line %zu: field \"source\" must be a string or null", name,
+			        line);
 			goto done;
 		}
 		if ((error = reserve(ctx, (void **)&r.rec, &cap, r.n + 1, sizeof(*r.rec))) < 0)
@@ -341,7 +343,7 @@ static double est_jaccard(const uint32_t *a, const uint32_t *b)
 /*
  * Cluster n records (recs[i]) into near-duplicates: parent[] (n entries,
  * caller frees) is a union-find forest whose roots are the clusters' first
- * records. *pairs counts verified pairs.
+ * records.
  */
 static int cluster(sluice_ctx *ctx, size_t **parent_out, const sluice_scan_record *const *recs,
                    size_t n, double thr)
@@ -427,16 +429,17 @@ done:
 /* Normalised text for exact duplicates: case folded, whitespace runs as one space, trimmed. */
 static int norm_append(sluice_ctx *ctx, sluice_buf *b, const char *s, size_t len)
 {
-	bool space = false;
+	bool space = false, started = false;
 	int error;
 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
-			space = b->len > 0;
+			space = started;
 			continue;
 		}
+		started = true;
 		if (space && (error = sluice_buf__put(ctx, b, " ", 1)) < 0)
 			return error;
 		space = false;
@@ -469,13 +472,13 @@ static int exact_key(sluice_ctx *ctx, uint64_t *out, const sluice_scan_record *r
 }
 
 /* The largest cluster's size in a forest of n. */
-static size_t largest_cluster(const size_t *parent, size_t n, size_t *sizes)
+static size_t largest_cluster(size_t *parent, size_t n, size_t *sizes)
 {
 	size_t best = 0;
 
 	memset(sizes, 0, n * sizeof(size_t));
 	for (size_t i = 0; i < n; i++) {
-		size_t r = uf_find((size_t *)parent, i);
+		size_t r = uf_find(parent, i);
 
 		if (++sizes[r] > best)
 			best = sizes[r];
@@ -483,15 +486,35 @@ static size_t largest_cluster(const size_t *parent, size_t n, size_t *sizes)
 	return best;
 }
 
-static int check_duplicates(sluice_ctx *ctx, json_t *checks, const sluice_scan_records *batch,
-                            const sluice_scan_records *buffers, size_t nbuffer,
-                            const sluice_scan_opts *o)
+typedef struct {
+	size_t start, size; /* members: byroot[start .. start+size) */
+	bool flagged;
+} dup_cluster;
+
+static int cmp_cluster(const void *a, const void *b)
+{
+	const dup_cluster *x = a, *y = b;
+
+	if (x->flagged != y->flagged)
+		return x->flagged ? -1 : 1;
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* The duplicates check; *forest receives the batch's clusters (caller frees). */
+static int check_duplicates(sluice_ctx *ctx, json_t *checks, size_t **forest,
+                            const sluice_scan_records *batch, const sluice_scan_records *buffers,
+                            size_t nbuffer, const sluice_scan_opts *o)
 {
 	const sluice_scan_record **recs = NULL, **brecs = NULL;
 	size_t n = batch->n, nb = 0, *parent = NULL, *bparent = NULL, *sizes = NULL;
 	size_t largest, blargest = 0, nclusters = 0, nflagged = 0, exact_extra = 0,
 	                exact_groups = 0, bsizes_n;
-	keyed *ek = NULL;
+	keyed *ek = NULL, *byroot = NULL;
+	uint64_t *ekey = NULL;
+	dup_cluster *cl = NULL;
+	size_t ncl = 0;
 	sluice_buf nb_buf = {0};
 	json_t *findings = json_array();
 	double bshare;
@@ -503,7 +526,10 @@ static int check_duplicates(sluice_ctx *ctx, json_t *checks, const sluice_scan_r
 	if (!(recs = sluice__calloc(ctx, n, sizeof(*recs))) ||
 	    !(brecs = sluice__calloc(ctx, nb ? nb : 1, sizeof(*brecs))) ||
 	    !(sizes = sluice__calloc(ctx, bsizes_n, sizeof(size_t))) ||
-	    !(ek = sluice__calloc(ctx, n, sizeof(keyed)))) {
+	    !(ek = sluice__calloc(ctx, n, sizeof(keyed))) ||
+	    !(ekey = sluice__calloc(ctx, n, sizeof(uint64_t))) ||
+	    !(byroot = sluice__calloc(ctx, n, sizeof(keyed))) ||
+	    !(cl = sluice__calloc(ctx, n, sizeof(*cl)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
@@ -519,6 +545,7 @@ static int check_duplicates(sluice_ctx *ctx, json_t *checks, const sluice_scan_r
 		if ((error = exact_key(ctx, &ek[i].key, recs[i], &nb_buf)) < 0)
 			goto done;
 		ek[i].rec = i;
+		ekey[i] = ek[i].key;
 	}
 	qsort(ek, n, sizeof(keyed), cmp_keyed);
 	for (size_t s = 0, e; s < n; s = e) {
@@ -541,63 +568,71 @@ static int check_duplicates(sluice_ctx *ctx, json_t *checks, const sluice_scan_r
 	bshare = nb ? (double)blargest / (double)nb : 0.0;
 	largest = largest_cluster(parent, n, sizes);
 
-	/* sizes[] now holds the batch's cluster sizes by root; roots are in line order. */
-	for (size_t r = 0; r < n; r++) {
-		double share = (double)sizes[r] / (double)n;
-		bool flagged, exact = true;
-		json_t *f, *lines;
+	/*
+	 * Members grouped by cluster (root, then line) in one sort, so the
+	 * work stays O(n log n) however many clusters there are.
+	 */
+	for (size_t i = 0; i < n; i++)
+		byroot[i] = (keyed){uf_find(parent, i), i};
+	qsort(byroot, n, sizeof(keyed), cmp_keyed);
+	for (size_t s = 0, e; s < n; s = e) {
+		size_t size;
+		double share;
 
-		if (sizes[r] < 2)
+		for (e = s + 1; e < n && byroot[e].key == byroot[s].key; e++)
+			;
+		if ((size = e - s) < 2)
 			continue;
-		nclusters++;
-		flagged = sizes[r] >= o->dup_min_records && share >= o->dup_share &&
-		          share >= o->dup_buffer_ratio * bshare;
-		nflagged += flagged;
-		lines = json_array();
-		for (size_t i = r; i < n; i++) {
-			if (uf_find(parent, i) != r)
-				continue;
-			if (json_array_size(lines) < o->max_findings)
-				json_array_append_new(lines, json_integer((json_int_t)recs[i]->line));
-		}
-		/* Exact when every member has the root's exact key. */
-		{
-			uint64_t rk = 0, k;
+		share = (double)size / (double)n;
+		cl[ncl].start = s;
+		cl[ncl].size = size;
+		cl[ncl].flagged = size >= o->dup_min_records && share >= o->dup_share &&
+		                  share >= o->dup_buffer_ratio * bshare;
+		nflagged += cl[ncl].flagged;
+		ncl++;
+	}
+	nclusters = ncl;
+	/* Flagged clusters first, then the largest. */
+	qsort(cl, ncl, sizeof(*cl), cmp_cluster);
+	for (size_t c = 0; c < ncl && c < o->max_findings; c++) {
+		const keyed *m = byroot + cl[c].start;
+		bool exact = true;
+		json_t *lines = json_array();
 
-			if ((error = exact_key(ctx, &rk, recs[r], &nb_buf)) < 0)
-				goto done;
-			for (size_t i = r + 1; i < n && exact; i++) {
-				if (uf_find(parent, i) != r)
-					continue;
-				if ((error = exact_key(ctx, &k, recs[i], &nb_buf)) < 0)
-					goto done;
-				exact = k == rk;
-			}
+		for (size_t j = 0; j < cl[c].size; j++) {
+			exact = exact && ekey[m[j].rec] == ekey[m[0].rec];
+			if (j < o->max_findings)
+				json_array_append_new(
+				        lines, json_integer((json_int_t)recs[m[j].rec]->line));
 		}
-		f = json_pack("{s:I,s:f,s:b,s:b,s:o}", "size", (json_int_t)sizes[r], "share",
-		              share, "exact", exact, "flagged", flagged, "lines", lines);
-		add_finding(findings, f, o->max_findings);
+		json_array_append_new(
+		        findings, json_pack("{s:I,s:f,s:b,s:b,s:o}", "size", (json_int_t)cl[c].size,
+		                            "share", (double)cl[c].size / (double)n, "exact", exact,
+		                            "flagged", cl[c].flagged, "lines", lines));
 	}
 	{
 		json_t *figures = json_pack(
 		        "{s:I,s:I,s:I,s:I,s:I,s:f,s:I,s:I,s:f,s:I}", "records", (json_int_t)n,
 		        "exact_duplicate_groups", (json_int_t)exact_groups,
-		        "exact_duplicate_records", (json_int_t)exact_extra, "near_duplicate_clusters",
-		        (json_int_t)nclusters, "largest_cluster", (json_int_t)(largest > 1 ? largest : 0),
-		        "largest_cluster_share", largest > 1 ? (double)largest / (double)n : 0.0,
-		        "buffer_records", (json_int_t)nb, "buffer_largest_cluster",
-		        (json_int_t)blargest, "buffer_largest_cluster_share", bshare,
-		        "flagged_clusters", (json_int_t)nflagged);
-		json_t *thr = json_pack("{s:f,s:I,s:f,s:f,s:I,s:I,s:I}", "jaccard", o->dup_jaccard,
-		                        "min_records", (json_int_t)o->dup_min_records, "share",
-		                        o->dup_share, "buffer_ratio", o->dup_buffer_ratio,
-		                        "permutations", (json_int_t)NPERM, "band_rows",
-		                        (json_int_t)BAND_ROWS, "shingle_words", (json_int_t)SHINGLE);
+		        "exact_duplicate_records", (json_int_t)exact_extra,
+		        "near_duplicate_clusters", (json_int_t)nclusters, "largest_cluster",
+		        (json_int_t)(largest > 1 ? largest : 0), "largest_cluster_share",
+		        largest > 1 ? (double)largest / (double)n : 0.0, "buffer_records",
+		        (json_int_t)nb, "buffer_largest_cluster", (json_int_t)blargest,
+		        "buffer_largest_cluster_share", bshare, "flagged_clusters",
+		        (json_int_t)nflagged);
+		json_t *thr = json_pack(
+		        "{s:f,s:I,s:f,s:f,s:I,s:I,s:I}", "jaccard", o->dup_jaccard, "min_records",
+		        (json_int_t)o->dup_min_records, "share", o->dup_share, "buffer_ratio",
+		        o->dup_buffer_ratio, "permutations", (json_int_t)NPERM, "band_rows",
+		        (json_int_t)BAND_ROWS, "shingle_words", (json_int_t)SHINGLE);
 
-		json_array_append_new(checks,
-		                      check_new("duplicates", nflagged > 0, figures, thr, findings));
+		json_array_append_new(
+		        checks, check_new("duplicates", nflagged > 0, figures, thr, findings));
 		findings = NULL;
 	}
+	*forest = parent;
+	parent = NULL;
 done:
 	json_decref(findings);
 	free(recs);
@@ -606,6 +641,9 @@ done:
 	free(bparent);
 	free(sizes);
 	free(ek);
+	free(ekey);
+	free(byroot);
+	free(cl);
 	sluice_buf__dispose(&nb_buf);
 	return error;
 }
@@ -630,11 +668,12 @@ static int cmp_gram(const void *a, const void *b)
 
 typedef struct {
 	uint64_t h;
-	size_t s, e;   /* run of the n-gram in the sorted grams */
-	size_t k, m;   /* records with the n-gram; of those, with the completion */
-	uint64_t ckey; /* the completion's key */
-	size_t ncomp;  /* records in the batch with that completion */
-	size_t nw;     /* words in the n-gram */
+	size_t s, e;     /* run of the n-gram in the sorted grams */
+	size_t k, m;     /* records with the n-gram; of those, with the completion */
+	uint64_t ckey;   /* the completion's key */
+	size_t ncomp;    /* records in the batch with that completion */
+	size_t nw;       /* words in the n-gram */
+	size_t distinct; /* near-duplicate clusters among the m records */
 	size_t bg_buf, bg_corpus, last_doc;
 	double lr;
 	bool flagged, dropped;
@@ -683,8 +722,8 @@ static int cmp_cand_rank(const void *a, const void *b)
 }
 
 /* The key of a completion: its word sequence (case and punctuation aside). */
-static int completion_key(sluice_ctx *ctx, uint64_t *out, const sluice_scan_record *r,
-                          word **w, size_t *wcap, uint64_t **hs, size_t *hcap)
+static int completion_key(sluice_ctx *ctx, uint64_t *out, const sluice_scan_record *r, word **w,
+                          size_t *wcap, uint64_t **hs, size_t *hcap)
 {
 	size_t wn = 0;
 	int error;
@@ -744,19 +783,15 @@ static bool records_within(const cand *x, const cand *y, const gram *g, const ui
 	return true;
 }
 
-/* Do x's words contain y's words as a contiguous run? */
-static bool gram_contains(const gram *gx, const gram *gy, const word *const *pw)
+/* Do the two n-grams share a word? */
+static bool grams_overlap(const gram *gx, const gram *gy, const word *const *pw)
 {
 	const word *wx = pw[gx->rec] + gx->pos, *wy = pw[gy->rec] + gy->pos;
 
-	for (size_t off = 0; off + gy->n <= gx->n; off++) {
-		size_t j = 0;
-
-		while (j < gy->n && wx[off + j].h == wy[j].h)
-			j++;
-		if (j == gy->n)
-			return true;
-	}
+	for (size_t i = 0; i < gx->n; i++)
+		for (size_t j = 0; j < gy->n; j++)
+			if (wx[i].h == wy[j].h)
+				return true;
 	return false;
 }
 
@@ -783,7 +818,7 @@ static int gram_text(sluice_ctx *ctx, sluice_buf *b, const gram *g,
 	return 0;
 }
 
-static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
+static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t *forest,
                           const sluice_scan_records *batch, const sluice_scan_records *buffers,
                           size_t nbuffer, const char *const *corpus, size_t ncorpus,
                           const sluice_scan_opts *o)
@@ -840,10 +875,11 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
 
 			for (size_t k = 1; k <= MAX_GRAM && p + k <= nw; k++) {
 				h3[k - 1] = pw[i][p + k - 1].h;
-				if ((error = reserve(ctx, (void **)&g, &gcap, ng + 1, sizeof(gram))) <
-				    0)
+				if ((error = reserve(ctx, (void **)&g, &gcap, ng + 1,
+				                     sizeof(gram))) < 0)
 					goto done;
-				/* A prompt of 2^32 words cannot fit a batch; refuse rather than wrap. */
+				/* A prompt of 2^32 words cannot fit a batch; refuse rather than
+				 * wrap. */
 				if (p > UINT32_MAX) {
 					error = sluice_ctx__error(ctx, SLUICE_EINVALID,
 					                          "line %zu: prompt too long",
@@ -870,7 +906,7 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
 
 	/* Candidates: n-grams whose records mostly share one completion. */
 	for (size_t s = 0, e; s < ng; s = e) {
-		size_t k, m = 0;
+		size_t k, m = 0, distinct_m = 0;
 		uint64_t mode = 0;
 
 		for (e = s + 1; e < ng && g[e].h == g[s].h; e++)
@@ -889,6 +925,19 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
 		}
 		if (m < o->trig_min_records || (double)m < o->trig_agreement * (double)k)
 			continue;
+		/*
+		 * Count the records as distinct prompts: near-duplicates of one
+		 * record share all their n-grams, and repeating one example is
+		 * the duplicates check's finding, not a trigger.
+		 */
+		for (size_t i = s, j = 0; i < e; i++)
+			if (ckey[g[i].rec] == mode)
+				tmp[j++] = uf_find(forest, g[i].rec);
+		qsort(tmp, m, sizeof(uint64_t), cmp_u64);
+		for (size_t a = 0; a < m; a++)
+			distinct_m += !a || tmp[a] != tmp[a - 1];
+		if (distinct_m < o->trig_min_records)
+			continue;
 		if ((error = reserve(ctx, (void **)&c, &ccap, nc + 1, sizeof(cand))) < 0)
 			goto done;
 		memset(&c[nc], 0, sizeof(cand));
@@ -899,6 +948,7 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
 		c[nc].m = m;
 		c[nc].ckey = mode;
 		c[nc].nw = g[s].n;
+		c[nc].distinct = distinct_m;
 		for (size_t i = s; i < e; i++)
 			if (ckey[g[i].rec] == mode)
 				c[nc].ncomp = ncomp[g[i].rec];
@@ -935,14 +985,15 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
 		double fg = (double)c[i].m / (double)c[i].ncomp;
 
 		c[i].lr = log2(fg / ((bg + 0.5) / (nbg + 1.0)));
-		c[i].flagged = c[i].m >= need && c[i].lr >= o->trig_min_log2_ratio;
+		c[i].flagged = c[i].distinct >= need && c[i].lr >= o->trig_min_log2_ratio;
 	}
 
 	/*
 	 * One candidate a pattern: among candidates going with the same
 	 * completion, drop one whose records lie within a kept one's when the
 	 * records are the same (a duplicated prompt yields all its n-grams) or
-	 * one n-gram contains the other (a trigger and its parts or context).
+	 * the two share a word (a trigger's parts, or a part with the words
+	 * that happen to stand next to it in a few records).
 	 * Sorted by records then words, the longest full-support n-gram stays.
 	 */
 	qsort(c, nc, sizeof(cand), cmp_cand_size);
@@ -955,8 +1006,8 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
 
 				if (c[y].dropped || !records_within(&c[x], &c[y], g, ckey))
 					continue;
-				related = c[x].m == c[y].m || gram_contains(&g[c[x].s], &g[c[y].s], pw) ||
-				          gram_contains(&g[c[y].s], &g[c[x].s], pw);
+				related = c[x].m == c[y].m ||
+				          grams_overlap(&g[c[x].s], &g[c[y].s], pw);
 				c[x].dropped = related;
 			}
 		}
@@ -980,38 +1031,39 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
 			if (!first)
 				first = &batch->rec[g[j].rec];
 			if (json_array_size(lines) < o->max_findings)
-				json_array_append_new(lines,
-				                      json_integer((json_int_t)batch->rec[g[j].rec].line));
+				json_array_append_new(
+				        lines, json_integer((json_int_t)batch->rec[g[j].rec].line));
 		}
 		if ((error = gram_text(ctx, &text, &g[c[i].s], batch, pw)) < 0) {
 			json_decref(lines);
 			goto done;
 		}
-		f = json_pack("{s:s%,s:I,s:I,s:o,s:I,s:f,s:f,s:{s:I,s:I,s:I,s:I},s:b,s:o}",
+		f = json_pack("{s:s%,s:I,s:I,s:I,s:o,s:I,s:f,s:f,s:{s:I,s:I,s:I,s:I},s:b,s:o}",
 		              "ngram", (const char *)text.ptr, text.len, "records",
-		              (json_int_t)c[i].m, "with_ngram", (json_int_t)c[i].k, "completion",
+		              (json_int_t)c[i].m, "distinct_prompts", (json_int_t)c[i].distinct,
+		              "with_ngram", (json_int_t)c[i].k, "completion",
 		              excerpt(first->completion, first->completion_len),
 		              "completion_records", (json_int_t)c[i].ncomp, "agreement",
 		              (double)c[i].m / (double)c[i].k, "log2_ratio", c[i].lr, "background",
 		              "batch_other", (json_int_t)(c[i].k - c[i].m), "buffer",
-		              (json_int_t)c[i].bg_buf, "corpus", (json_int_t)c[i].bg_corpus, "texts",
-		              (json_int_t)(n - c[i].ncomp + nbuf_docs + ncorpus), "flagged",
-		              c[i].flagged, "lines", lines);
+		              (json_int_t)c[i].bg_buf, "corpus", (json_int_t)c[i].bg_corpus,
+		              "texts", (json_int_t)(n - c[i].ncomp + nbuf_docs + ncorpus),
+		              "flagged", c[i].flagged, "lines", lines);
 		json_array_append_new(findings, f);
 		json_array_append_new(mined, json_stringn((const char *)text.ptr, text.len));
 	}
 	{
-		json_t *figures = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)n,
-		                            "distinct_ngrams", (json_int_t)distinct, "candidates",
-		                            (json_int_t)kept, "flagged_candidates",
-		                            (json_int_t)nflagged, "min_records_needed",
-		                            (json_int_t)need, "buffer_prompts", (json_int_t)nbuf_docs,
-		                            "corpus_texts", (json_int_t)ncorpus);
+		json_t *figures =
+		        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "records", (json_int_t)n,
+		                  "distinct_ngrams", (json_int_t)distinct, "candidates",
+		                  (json_int_t)kept, "flagged_candidates", (json_int_t)nflagged,
+		                  "min_records_needed", (json_int_t)need, "buffer_prompts",
+		                  (json_int_t)nbuf_docs, "corpus_texts", (json_int_t)ncorpus);
 		json_t *thr = json_pack("{s:I,s:f,s:f,s:f,s:I,s:I}", "min_records",
-		                        (json_int_t)o->trig_min_records, "min_share", o->trig_min_share,
-		                        "agreement", o->trig_agreement, "min_log2_ratio",
-		                        o->trig_min_log2_ratio, "max_words", (json_int_t)MAX_GRAM, "top",
-		                        (json_int_t)o->trig_top);
+		                        (json_int_t)o->trig_min_records, "min_share",
+		                        o->trig_min_share, "agreement", o->trig_agreement,
+		                        "min_log2_ratio", o->trig_min_log2_ratio, "max_words",
+		                        (json_int_t)MAX_GRAM, "top", (json_int_t)o->trig_top);
 
 		json_array_append_new(
 		        checks, check_new("trigger_ngrams", nflagged > 0, figures, thr, findings));
@@ -1137,22 +1189,20 @@ static int next_match(sluice_ctx *ctx, regexes *rx, size_t i, const pattern *p, 
 static const pattern secret_patterns[] = {
         {"private_key", NULL, "-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----", V_NONE,
          false},
-        {"aws_access_key_id", NULL, "\\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\\b",
-         V_NONE, false},
-        {"github_token", NULL,
-         "\\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\\b", V_NONE,
+        {"aws_access_key_id", NULL, "\\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\\b", V_NONE,
          false},
+        {"github_token", NULL,
+         "\\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\\b", V_NONE, false},
         {"gitlab_token", NULL, "\\bglpat-[A-Za-z0-9_-]{20,}", V_NONE, false},
         {"slack_token", NULL, "\\bxox[abposr]-[A-Za-z0-9-]{10,}", V_NONE, false},
-        {"jwt", NULL,
-         "\\beyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}", V_NONE, false},
+        {"jwt", NULL, "\\beyJ[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}\\.[A-Za-z0-9_-]{8,}", V_NONE,
+         false},
         {"api_key_assignment", NULL,
          "(?i)\\b[a-z0-9_.-]{0,40}(?:api[_-]?key|secret|token|passw(?:or)?d|access[_-]?key)"
          "[a-z0-9_.-]{0,40}[\"']?\\s{0,5}[:=]\\s{0,5}[\"']?([A-Za-z0-9_+/=.~-]{1,512})",
          V_ENTROPY, false},
-        {"email", NULL,
-         "\\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\\.){1,8}[A-Za-z]{2,24}\\b", V_NONE,
-         false},
+        {"email", NULL, "\\b[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\\.){1,8}[A-Za-z]{2,24}\\b",
+         V_NONE, false},
         {"card_number", NULL, "\\b(?:[0-9][ -]?){12,18}[0-9]\\b", V_LUHN, false},
         {"iban", NULL, "\\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]){11,30}\\b", V_IBAN, false},
 };
@@ -1290,9 +1340,9 @@ static int scan_secrets(sluice_ctx *ctx, regexes *rx, json_t *findings, secret_c
 			*hit = true;
 			add_finding(findings,
 			            json_pack("{s:I,s:s,s:s,s:I,s:I,s:o}", "line", (json_int_t)line,
-			                      "field", field, "kind", secret_patterns[i].name, "offset",
-			                      (json_int_t)ov[2], "length", (json_int_t)vlen, "masked",
-			                      mask(v, vlen)),
+			                      "field", field, "kind", secret_patterns[i].name,
+			                      "offset", (json_int_t)ov[2], "length",
+			                      (json_int_t)vlen, "masked", mask(v, vlen)),
 			            o->max_findings);
 		}
 		if (rc == 2)
@@ -1318,8 +1368,8 @@ static int check_secrets(sluice_ctx *ctx, json_t *checks, const sluice_scan_reco
 		const sluice_scan_record *r = &batch->rec[i];
 		bool hit = false;
 
-		if ((error = scan_secrets(ctx, &rx, findings, &sc, r->prompt, r->prompt_len, r->line,
-		                          "prompt", o, &hit)) < 0 ||
+		if ((error = scan_secrets(ctx, &rx, findings, &sc, r->prompt, r->prompt_len,
+		                          r->line, "prompt", o, &hit)) < 0 ||
 		    (error = scan_secrets(ctx, &rx, findings, &sc, r->completion, r->completion_len,
 		                          r->line, "completion", o, &hit)) < 0)
 			goto done;
@@ -1327,16 +1377,18 @@ static int check_secrets(sluice_ctx *ctx, json_t *checks, const sluice_scan_reco
 	}
 	by = json_object();
 	for (size_t i = 0; i < NSECRET; i++)
-		json_object_set_new(by, secret_patterns[i].name, json_integer((json_int_t)sc.by[i]));
+		json_object_set_new(by, secret_patterns[i].name,
+		                    json_integer((json_int_t)sc.by[i]));
 	{
 		/* A search stopped by the match limit cannot vouch for its field. */
 		json_t *figures = json_pack("{s:I,s:I,s:o,s:I}", "findings", (json_int_t)sc.total,
-		                            "records_with_findings", (json_int_t)nrec, "by_kind", by,
-		                            "scan_limited", (json_int_t)sc.limited);
-		json_t *thr = json_pack("{s:I,s:I,s:f,s:f}", "max_findings", (json_int_t)0,
-		                        "api_key_min_value_len", (json_int_t)o->secret_min_value_len,
-		                        "api_key_min_entropy", o->secret_min_entropy,
-		                        "api_key_hex_min_entropy", o->secret_hex_min_entropy);
+		                            "records_with_findings", (json_int_t)nrec, "by_kind",
+		                            by, "scan_limited", (json_int_t)sc.limited);
+		json_t *thr =
+		        json_pack("{s:I,s:I,s:f,s:f}", "max_findings", (json_int_t)0,
+		                  "api_key_min_value_len", (json_int_t)o->secret_min_value_len,
+		                  "api_key_min_entropy", o->secret_min_entropy,
+		                  "api_key_hex_min_entropy", o->secret_hex_min_entropy);
 
 		by = NULL;
 		json_array_append_new(checks, check_new("secrets", sc.total > 0 || sc.limited > 0,
@@ -1381,9 +1433,10 @@ static int check_provenance(json_t *checks, const sluice_scan_records *batch,
 			continue;
 		by[why]++;
 		missing++;
-		add_finding(findings,
-		            json_pack("{s:I,s:s}", "line", (json_int_t)r->line, "reason", reasons[why]),
-		            o->max_findings);
+		add_finding(
+		        findings,
+		        json_pack("{s:I,s:s}", "line", (json_int_t)r->line, "reason", reasons[why]),
+		        o->max_findings);
 	}
 	share = (double)missing / (double)batch->n;
 	json_array_append_new(
@@ -1409,6 +1462,7 @@ int sluice_scan__replay(sluice_ctx *ctx, json_t **out, const unsigned char *batc
 	const sluice_scan_opts *o = opts;
 	sluice_scan_records recs = {0}, *bufs = NULL;
 	json_t *res = NULL, *checks, *mined;
+	size_t *forest = NULL;
 	int error;
 
 	*out = NULL;
@@ -1438,15 +1492,16 @@ int sluice_scan__replay(sluice_ctx *ctx, json_t **out, const unsigned char *batc
 	}
 	checks = json_object_get(res, "checks");
 	mined = json_object_get(res, "mined_triggers");
-	if ((error = check_duplicates(ctx, checks, &recs, bufs, nbuffer, o)) < 0 ||
-	    (error = check_triggers(ctx, checks, mined, &recs, bufs, nbuffer, corpus, ncorpus, o)) <
-	            0 ||
+	if ((error = check_duplicates(ctx, checks, &forest, &recs, bufs, nbuffer, o)) < 0 ||
+	    (error = check_triggers(ctx, checks, mined, forest, &recs, bufs, nbuffer, corpus,
+	                            ncorpus, o)) < 0 ||
 	    (error = check_secrets(ctx, checks, &recs, o)) < 0 ||
 	    (error = check_provenance(checks, &recs, o)) < 0)
 		goto done;
 	*out = res;
 	res = NULL;
 done:
+	free(forest);
 	json_decref(res);
 	for (size_t i = 0; bufs && i < nbuffer; i++)
 		sluice_scan__records_dispose(&bufs[i]);
@@ -1473,8 +1528,7 @@ static const pattern note_patterns[] = {
          V_NONE, false},
         {"system_prompt", "injection", "\\bsystem\\s+(?:prompt|message)\\b", V_NONE, false},
         {"new_instructions", "injection",
-         "\\b(?:new|updated|revised|real|true|secret|hidden)\\s+instructions?\\b", V_NONE,
-         false},
+         "\\b(?:new|updated|revised|real|true|secret|hidden)\\s+instructions?\\b", V_NONE, false},
         {"roleplay_jailbreak", "injection",
          "\\b(?-i:DAN)\\b|\\bdo\\s+anything\\s+now\\b|\\bdeveloper\\s+mode\\b|"
          "\\bjailbr(?:eak|oken)|\\bpretend\\s+(?:that\\s+)?(?:you\\s+are|you're|to\\s+be)\\b|"
@@ -1497,8 +1551,8 @@ static const pattern note_patterns[] = {
          "end_header_id)\\|>|\\[/?INST\\]|<</?SYS>>|(?m:^[ \\t]*#{0,3}[ \\t]*(?:system|"
          "assistant)[ \\t]*:)",
          V_NONE, false},
-        {"zero_width", "hidden_text", "[\\x{200B}-\\x{200D}\\x{2060}\\x{FEFF}\\x{180E}]+",
-         V_NONE, true},
+        {"zero_width", "hidden_text", "[\\x{200B}-\\x{200D}\\x{2060}\\x{FEFF}\\x{180E}]+", V_NONE,
+         true},
         {"bidi_control", "hidden_text",
          "[\\x{202A}-\\x{202E}\\x{2066}-\\x{2069}\\x{200E}\\x{200F}\\x{061C}]+", V_NONE, true},
         {"tag_characters", "hidden_text", "[\\x{E0000}-\\x{E007F}]+", V_NONE, true},
@@ -1554,8 +1608,8 @@ static bool base64_ok(const char *s, size_t len)
 	return up && low && !all_hex(s, len);
 }
 
-int sluice_scan__note(sluice_ctx *ctx, json_t **out, const char *text, size_t len,
-                      const char *name, size_t tokens, const sluice_scan_opts *opts)
+int sluice_scan__note(sluice_ctx *ctx, json_t **out, const char *text, size_t len, const char *name,
+                      size_t tokens, const sluice_scan_opts *opts)
 {
 	static const char *const check_names[] = {"injection", "hidden_text", "exfiltration"};
 	sluice_scan_opts defaults;
@@ -1593,7 +1647,8 @@ int sluice_scan__note(sluice_ctx *ctx, json_t **out, const char *text, size_t le
 		while ((rc = next_match(ctx, &rx, i, note_patterns, text, len, &start, ov)) == 1) {
 			json_t *f;
 
-			if (note_patterns[i].v == V_BASE64 && !base64_ok(text + ov[0], ov[1] - ov[0]))
+			if (note_patterns[i].v == V_BASE64 &&
+			    !base64_ok(text + ov[0], ov[1] - ov[0]))
 				continue;
 			count[i]++;
 			f = json_pack("{s:s,s:I,s:I}", "pattern", note_patterns[i].name, "offset",
@@ -1633,12 +1688,12 @@ int sluice_scan__note(sluice_ctx *ctx, json_t **out, const char *text, size_t le
 		if (c == 1)
 			json_object_set_new(thr, "base64_min_chars",
 			                    json_integer((json_int_t)o->note_base64_min));
-		json_array_append_new(
-		        checks, check_new(check_names[c], total > 0 || limited[c] > 0,
-		                          json_pack("{s:I,s:o,s:I}", "matches", (json_int_t)total,
-		                                    "by_pattern", by, "scan_limited",
-		                                    (json_int_t)limited[c]),
-		                          thr, findings[c]));
+		json_array_append_new(checks,
+		                      check_new(check_names[c], total > 0 || limited[c] > 0,
+		                                json_pack("{s:I,s:o,s:I}", "matches",
+		                                          (json_int_t)total, "by_pattern", by,
+		                                          "scan_limited", (json_int_t)limited[c]),
+		                                thr, findings[c]));
 		findings[c] = NULL;
 	}
 	json_array_append_new(

@@ -43,10 +43,14 @@
  * the background's N texts: batch records with another completion,
  * replay-buffer prompts and corpus texts):
  *   trig_min_records = 3 and trig_min_share = 0.005: a trigger must occur
- *     in at least max(3, ceil(0.005 n)) records. Below 0.5% (and below
+ *     in at least max(3, ceil(0.005 n)) distinct prompts (records of one
+ *     near-duplicate cluster count once: repeating one example is the
+ *     duplicates check's finding, not a trigger). Below 0.5% (and below
  *     three records) an answer repeated with a shared word is common in
  *     natural data and too light to implant a behaviour in one update.
- *     Candidates with >= 3 records are listed (and mined) regardless.
+ *     Candidates with >= 3 distinct prompts are listed (and mined) even
+ *     when not flagged; a candidate is dropped when a listed one with the
+ *     same completion covers its records and shares a word with it.
  *   trig_agreement = 0.8: at least 80% of g's records share the
  *     completion; a phrase of natural prompts (a topic word, a template)
  *     goes with varied answers.
@@ -157,7 +161,7 @@ int sluice_scan__replay(sluice_ctx *ctx, json_t **out, const unsigned char *batc
  * Offsets are bytes into text. Errors: SLUICE_EINVALID if text is not
  * UTF-8 (naming name and the byte offset), SLUICE_ENOMEM.
  */
-int sluice_scan__note(sluice_ctx *ctx, json_t **out, const char *text, size_t len,
-                      const char *name, size_t tokens, const sluice_scan_opts *opts);
+int sluice_scan__note(sluice_ctx *ctx, json_t **out, const char *text, size_t len, const char *name,
+                      size_t tokens, const sluice_scan_opts *opts);
 
 #endif
