@@ -69,6 +69,13 @@ static int reserve(sluice_ctx *ctx, void **p, size_t *cap, size_t need, size_t e
 	return 0;
 }
 
+/* qsort, which may not be handed NULL even for no elements. */
+static void sort(void *p, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+	if (n > 1)
+		qsort(p, n, size, cmp);
+}
+
 /* splitmix64's finaliser: a bijective 64-bit mixer. */
 static uint64_t mix64(uint64_t z)
 {
@@ -392,7 +399,7 @@ static int cluster(sluice_ctx *ctx, size_t **parent_out, const sluice_scan_recor
 			keys[nkeys++] = (keyed){hash_seq(hb, BAND_ROWS + 1), i};
 		}
 	}
-	qsort(keys, nkeys, sizeof(keyed), cmp_keyed);
+	sort(keys, nkeys, sizeof(keyed), cmp_keyed);
 	for (size_t s = 0, e; s < nkeys; s = e) {
 		for (e = s + 1; e < nkeys && keys[e].key == keys[s].key; e++)
 			;
@@ -547,7 +554,7 @@ static int check_duplicates(sluice_ctx *ctx, json_t *checks, size_t **forest,
 		ek[i].rec = i;
 		ekey[i] = ek[i].key;
 	}
-	qsort(ek, n, sizeof(keyed), cmp_keyed);
+	sort(ek, n, sizeof(keyed), cmp_keyed);
 	for (size_t s = 0, e; s < n; s = e) {
 		for (e = s + 1; e < n && ek[e].key == ek[s].key; e++)
 			;
@@ -574,7 +581,7 @@ static int check_duplicates(sluice_ctx *ctx, json_t *checks, size_t **forest,
 	 */
 	for (size_t i = 0; i < n; i++)
 		byroot[i] = (keyed){uf_find(parent, i), i};
-	qsort(byroot, n, sizeof(keyed), cmp_keyed);
+	sort(byroot, n, sizeof(keyed), cmp_keyed);
 	for (size_t s = 0, e; s < n; s = e) {
 		size_t size;
 		double share;
@@ -593,7 +600,7 @@ static int check_duplicates(sluice_ctx *ctx, json_t *checks, size_t **forest,
 	}
 	nclusters = ncl;
 	/* Flagged clusters first, then the largest. */
-	qsort(cl, ncl, sizeof(*cl), cmp_cluster);
+	sort(cl, ncl, sizeof(*cl), cmp_cluster);
 	for (size_t c = 0; c < ncl && c < o->max_findings; c++) {
 		const keyed *m = byroot + cl[c].start;
 		bool exact = true;
@@ -754,7 +761,7 @@ static int count_background(sluice_ctx *ctx, cand *c, size_t nc, const char *s, 
 
 			hs[n - 1] = (*w)[p + n - 1].h;
 			key.h = hash_seq(hs, n);
-			hit = bsearch(&key, c, nc, sizeof(cand), cmp_cand_h);
+			hit = nc ? bsearch(&key, c, nc, sizeof(cand), cmp_cand_h) : NULL;
 			if (!hit || hit->last_doc == doc)
 				continue;
 			hit->last_doc = doc;
@@ -857,8 +864,8 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t
 	}
 	wstart[n] = allw;
 	for (size_t i = 0; i < n; i++)
-		pw[i] = aw + wstart[i];
-	qsort(ck, n, sizeof(keyed), cmp_keyed);
+		pw[i] = aw ? aw + wstart[i] : NULL;
+	sort(ck, n, sizeof(keyed), cmp_keyed);
 	for (size_t s = 0, e; s < n; s = e) {
 		for (e = s + 1; e < n && ck[e].key == ck[s].key; e++)
 			;
@@ -890,7 +897,7 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t
 			}
 		}
 	}
-	qsort(g, ng, sizeof(gram), cmp_gram);
+	sort(g, ng, sizeof(gram), cmp_gram);
 	/* Drop repeats within a record (sorted by rec inside a run). */
 	{
 		size_t out = 0;
@@ -916,7 +923,7 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t
 			continue;
 		for (size_t i = s; i < e; i++)
 			tmp[i - s] = ckey[g[i].rec];
-		qsort(tmp, k, sizeof(uint64_t), cmp_u64);
+		sort(tmp, k, sizeof(uint64_t), cmp_u64);
 		for (size_t a = 0, b; a < k; a = b) {
 			for (b = a + 1; b < k && tmp[b] == tmp[a]; b++)
 				;
@@ -933,7 +940,7 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t
 		for (size_t i = s, j = 0; i < e; i++)
 			if (ckey[g[i].rec] == mode)
 				tmp[j++] = uf_find(forest, g[i].rec);
-		qsort(tmp, m, sizeof(uint64_t), cmp_u64);
+		sort(tmp, m, sizeof(uint64_t), cmp_u64);
 		for (size_t a = 0; a < m; a++)
 			distinct_m += !a || tmp[a] != tmp[a - 1];
 		if (distinct_m < o->trig_min_records)
@@ -956,7 +963,7 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t
 	}
 
 	/* Background: replay-buffer prompts and corpus texts (doc ids from 1). */
-	qsort(c, nc, sizeof(cand), cmp_cand_h);
+	sort(c, nc, sizeof(cand), cmp_cand_h);
 	for (size_t b = 0; b < nbuffer && nc; b++) {
 		for (size_t j = 0; j < buffers[b].n; j++) {
 			const sluice_scan_record *r = &buffers[b].rec[j];
@@ -996,7 +1003,7 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t
 	 * that happen to stand next to it in a few records).
 	 * Sorted by records then words, the longest full-support n-gram stays.
 	 */
-	qsort(c, nc, sizeof(cand), cmp_cand_size);
+	sort(c, nc, sizeof(cand), cmp_cand_size);
 	for (size_t s = 0, e; s < nc; s = e) {
 		for (e = s + 1; e < nc && c[e].ckey == c[s].ckey; e++)
 			;
@@ -1012,7 +1019,7 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t
 			}
 		}
 	}
-	qsort(c, nc, sizeof(cand), cmp_cand_rank);
+	sort(c, nc, sizeof(cand), cmp_cand_rank);
 	for (size_t i = 0; i < nc; i++) {
 		const sluice_scan_record *first = NULL;
 		json_t *f, *lines;
