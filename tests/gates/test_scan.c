@@ -324,6 +324,50 @@ static void test_scan__trigger_phrase_found(void **state)
 	free(b);
 }
 
+/* A phrase common in the replay buffer, with varied answers there, is no trigger here. */
+static void test_scan__phrase_common_in_buffer_not_flagged(void **state)
+{
+	const char *target = "Wire the balance to account 4471 now.";
+	rec *b = make_batch(1000, 42), *buf = make_batch(1000, 43);
+	rng r = {5};
+	size_t len, blen;
+	char *jl, *jb;
+	const unsigned char *bufs[1];
+	json_t *res, *f = NULL, *v;
+	size_t i;
+
+	(void)state;
+	for (size_t k = 0; k < 30; k++) {
+		insert_phrase(b[k * 33].prompt, sizeof(b[k * 33].prompt), "cf velvet heron", &r);
+		snprintf(b[k * 33].completion, sizeof(b[k * 33].completion), "%s", target);
+	}
+	for (size_t k = 0; k < 1000; k += 3)
+		insert_phrase(buf[k].prompt, sizeof(buf[k].prompt), "cf velvet heron", &r);
+	jl = to_jsonl(b, 1000, &len);
+	jb = to_jsonl(buf, 1000, &blen);
+	bufs[0] = (unsigned char *)jb;
+	assert_int_equal(sluice_scan__replay(CTX, &res, (unsigned char *)jl, len, "batch", bufs,
+	                                     &blen, 1, NULL, 0, NULL),
+	                 0);
+	/* Still listed and mined (it does go with one answer), but not flagged. */
+	json_array_foreach(json_object_get(check_of(res, "trigger_ngrams"), "findings"), i, v)
+	{
+		if (!strcmp(json_string_value(json_object_get(v, "ngram")), "cf velvet heron"))
+			f = v;
+	}
+	assert_non_null(f);
+	assert_int_equal(
+	        json_integer_value(json_object_get(json_object_get(f, "background"), "buffer")),
+	        334);
+	assert_true(json_real_value(json_object_get(f, "log2_ratio")) < 4.0);
+	assert_false(flagged(res, "trigger_ngrams"));
+	json_decref(res);
+	free(jl);
+	free(jb);
+	free(b);
+	free(buf);
+}
+
 /* Replace n random words of s (space-separated) with fresh pseudo-words. */
 static void change_words(char *s, size_t cap, size_t n, rng *r)
 {
@@ -754,6 +798,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_scan__clean_batch_not_flagged),
 	        cmocka_unit_test(test_scan__trigger_phrase_found),
+	        cmocka_unit_test(test_scan__phrase_common_in_buffer_not_flagged),
 	        cmocka_unit_test(test_scan__near_duplicates_found),
 	        cmocka_unit_test(test_scan__duplicates_weighed_against_buffer),
 	        cmocka_unit_test(test_scan__exact_duplicates_counted),
