@@ -312,13 +312,15 @@ static int cmp_keyed(const void *a, const void *b)
  */
 static bool signature(uint32_t *sig, const word *w, size_t nw)
 {
-	uint64_t mins[NPERM];
+	uint64_t mins[NPERM], seed[NPERM];
 	size_t nsh = nw < SHINGLE ? (nw ? 1 : 0) : nw - SHINGLE + 1;
 
 	if (nsh == 0)
 		return false;
-	for (size_t p = 0; p < NPERM; p++)
+	for (size_t p = 0; p < NPERM; p++) {
 		mins[p] = UINT64_MAX;
+		seed[p] = mix64(0x5eed0000ULL + p);
+	}
 	for (size_t s = 0; s < nsh; s++) {
 		uint64_t hs[SHINGLE], h;
 		size_t k = nw < SHINGLE ? nw : SHINGLE;
@@ -327,7 +329,7 @@ static bool signature(uint32_t *sig, const word *w, size_t nw)
 			hs[j] = w[s + j].h;
 		h = hash_seq(hs, k);
 		for (size_t p = 0; p < NPERM; p++) {
-			uint64_t v = mix64(h ^ mix64(0x5eed0000ULL + p));
+			uint64_t v = mix64(h ^ seed[p]);
 
 			if (v < mins[p])
 				mins[p] = v;
@@ -357,7 +359,6 @@ static int cluster(sluice_ctx *ctx, size_t **parent_out, const sluice_scan_recor
 {
 	size_t nsig, nbands = NPERM / BAND_ROWS, nkeys = 0, wn = 0, wcap = 0;
 	uint32_t *sig = NULL;
-	bool *has = NULL;
 	size_t *parent = NULL;
 	keyed *keys = NULL;
 	word *w = NULL;
@@ -367,7 +368,7 @@ static int cluster(sluice_ctx *ctx, size_t **parent_out, const sluice_scan_recor
 	if (sluice__mul_ovf(&nsig, n ? n : 1, NPERM * sizeof(uint32_t)) < 0 ||
 	    sluice__mul_ovf(&nkeys, n ? n : 1, nbands * sizeof(keyed)) < 0)
 		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "scan: too many records");
-	if (!(sig = sluice__malloc(ctx, nsig)) || !(has = sluice__calloc(ctx, n ? n : 1, 1)) ||
+	if (!(sig = sluice__malloc(ctx, nsig)) ||
 	    !(parent = sluice__calloc(ctx, n ? n : 1, sizeof(size_t))) ||
 	    !(keys = sluice__malloc(ctx, nkeys))) {
 		error = SLUICE_ENOMEM;
@@ -388,7 +389,7 @@ static int cluster(sluice_ctx *ctx, size_t **parent_out, const sluice_scan_recor
 		                      recs[i]->completion_len)) < 0)
 			goto done;
 		/* The separator alone is no text: such a record has no signature. */
-		if (wn == 1 || !(has[i] = signature(sig + i * NPERM, w, wn)))
+		if (wn == 1 || !signature(sig + i * NPERM, w, wn))
 			continue;
 		for (size_t b = 0; b < nbands; b++) {
 			uint64_t hb[BAND_ROWS + 1];
@@ -404,19 +405,19 @@ static int cluster(sluice_ctx *ctx, size_t **parent_out, const sluice_scan_recor
 		for (e = s + 1; e < nkeys && keys[e].key == keys[s].key; e++)
 			;
 		/*
-		 * Verify each member against up to BUCKET_SPAN earlier ones not
-		 * yet in its cluster: pairs sharing a band are likely similar,
-		 * so clusters merge fast; the span bounds adversarial buckets.
+		 * Verify each member against the BUCKET_SPAN members before it
+		 * (skipping those already in its cluster): pairs sharing a band
+		 * are likely similar, so a cluster forms from neighbours, and
+		 * the span keeps a bucket of m members at O(m) work.
 		 */
 		for (size_t j = s + 1; j < e; j++) {
-			size_t tried = 0;
+			size_t seen = 0;
 
-			for (size_t i = j; i-- > s && tried < BUCKET_SPAN;) {
+			for (size_t i = j; i-- > s && seen++ < BUCKET_SPAN;) {
 				size_t a = keys[i].rec, b = keys[j].rec;
 
 				if (uf_find(parent, a) == uf_find(parent, b))
 					continue;
-				tried++;
 				if (est_jaccard(sig + a * NPERM, sig + b * NPERM) >= thr)
 					uf_union(parent, a, b);
 			}
@@ -426,7 +427,6 @@ static int cluster(sluice_ctx *ctx, size_t **parent_out, const sluice_scan_recor
 	parent = NULL;
 done:
 	free(sig);
-	free(has);
 	free(parent);
 	free(keys);
 	free(w);

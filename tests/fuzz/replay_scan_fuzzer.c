@@ -51,7 +51,8 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		return 0;
 	mode = data[0] % 3;
 	if (mode == 2) {
-		error = sluice_scan__note(ctx, &res, (const char *)body, len, "fuzz", len / 4, NULL);
+		error = sluice_scan__note(ctx, &res, (const char *)body, len, "fuzz", len / 4,
+		                          NULL);
 	} else {
 		const unsigned char *buf[1] = {body};
 
