@@ -509,10 +509,9 @@ static int cmp_cluster(const void *a, const void *b)
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-/* The duplicates check; *forest receives the batch's clusters (caller frees). */
-static int check_duplicates(sluice_ctx *ctx, json_t *checks, size_t **forest,
-                            const sluice_scan_records *batch, const sluice_scan_records *buffers,
-                            size_t nbuffer, const sluice_scan_opts *o)
+static int check_duplicates(sluice_ctx *ctx, json_t *checks, const sluice_scan_records *batch,
+                            const sluice_scan_records *buffers, size_t nbuffer,
+                            const sluice_scan_opts *o)
 {
 	const sluice_scan_record **recs = NULL, **brecs = NULL;
 	size_t n = batch->n, nb = 0, *parent = NULL, *bparent = NULL, *sizes = NULL;
@@ -638,8 +637,6 @@ static int check_duplicates(sluice_ctx *ctx, json_t *checks, size_t **forest,
 		        checks, check_new("duplicates", nflagged > 0, figures, thr, findings));
 		findings = NULL;
 	}
-	*forest = parent;
-	parent = NULL;
 done:
 	json_decref(findings);
 	free(recs);
@@ -825,7 +822,7 @@ static int gram_text(sluice_ctx *ctx, sluice_buf *b, const gram *g,
 	return 0;
 }
 
-static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t *forest,
+static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
                           const sluice_scan_records *batch, const sluice_scan_records *buffers,
                           size_t nbuffer, const char *const *corpus, size_t ncorpus,
                           const sluice_scan_opts *o)
@@ -833,7 +830,10 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t
 	size_t n = batch->n, ng = 0, gcap = 0, wcap = 0, hcap = 0, nc = 0, ccap = 0, allw = 0,
 	       awcap = 0, nbuf_docs = 0, need, listed = 0, nflagged = 0, distinct = 0, kept = 0;
 	word *w = NULL, *aw = NULL;
-	size_t *wstart = NULL, *ncomp = NULL;
+	size_t *wstart = NULL, *ncomp = NULL, *gsize = NULL, *cforest = NULL;
+	sluice_scan_record *only_c = NULL, *only_p = NULL;
+	const sluice_scan_record **cptr = NULL, **pptr = NULL;
+	size_t *forest = NULL; /* near-duplicate prompts */
 	const word **pw = NULL;
 	uint64_t *ckey = NULL, *hs = NULL, *tmp = NULL;
 	keyed *ck = NULL;
@@ -848,30 +848,57 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t
 	    !(ncomp = sluice__calloc(ctx, n, sizeof(size_t))) ||
 	    !(ck = sluice__calloc(ctx, n, sizeof(keyed))) ||
 	    !(pw = sluice__calloc(ctx, n, sizeof(*pw))) ||
-	    !(tmp = sluice__calloc(ctx, n, sizeof(uint64_t)))) {
+	    !(tmp = sluice__calloc(ctx, n, sizeof(uint64_t))) ||
+	    !(gsize = sluice__calloc(ctx, n, sizeof(size_t))) ||
+	    !(only_c = sluice__calloc(ctx, n, sizeof(*only_c))) ||
+	    !(cptr = sluice__calloc(ctx, n, sizeof(*cptr))) ||
+	    !(only_p = sluice__calloc(ctx, n, sizeof(*only_p))) ||
+	    !(pptr = sluice__calloc(ctx, n, sizeof(*pptr)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	/* Prompt words of every record, and each record's completion key. */
+	/* Prompt words of every record, and each record's exact completion key. */
 	for (size_t i = 0; i < n; i++) {
 		const sluice_scan_record *r = &batch->rec[i];
 
 		wstart[i] = allw;
 		if ((error = words_of(ctx, &aw, &allw, &awcap, r->prompt, r->prompt_len)) < 0 ||
-		    (error = completion_key(ctx, &ckey[i], r, &w, &wcap, &hs, &hcap)) < 0)
+		    (error = completion_key(ctx, &ck[i].key, r, &w, &wcap, &hs, &hcap)) < 0)
 			goto done;
-		ck[i] = (keyed){ckey[i], i};
+		ck[i].rec = i;
+		only_c[i] = *r;
+		only_c[i].prompt_len = 0;
+		cptr[i] = &only_c[i];
+		only_p[i] = *r;
+		only_p[i].completion_len = 0;
+		pptr[i] = &only_p[i];
 	}
 	wstart[n] = allw;
 	for (size_t i = 0; i < n; i++)
 		pw[i] = aw ? aw + wstart[i] : NULL;
+	/*
+	 * Completions are "the same" when their words are equal or they are
+	 * near-duplicates (as the duplicates check measures, on the completion
+	 * alone): a poisoner may vary the payload's wording a little. Exact
+	 * groups are joined too, since a completion without words has no
+	 * signature. A completion's key is its group's first record.
+	 */
+	if ((error = cluster(ctx, &cforest, cptr, n, o->dup_jaccard)) < 0 ||
+	    (error = cluster(ctx, &forest, pptr, n, o->dup_jaccard)) < 0)
+		goto done;
 	sort(ck, n, sizeof(keyed), cmp_keyed);
 	for (size_t s = 0, e; s < n; s = e) {
 		for (e = s + 1; e < n && ck[e].key == ck[s].key; e++)
-			;
-		for (size_t i = s; i < e; i++)
-			ncomp[ck[i].rec] = e - s;
+			uf_union(cforest, ck[s].rec, ck[e].rec);
 	}
+	for (size_t i = 0; i < n; i++) {
+		ckey[i] = uf_find(cforest, i);
+		ncomp[ckey[i]]++;
+	}
+	/* ncomp[] counted by group; give each record its group's size. */
+	for (size_t i = 0; i < n; i++)
+		gsize[i] = ncomp[ckey[i]];
+	memcpy(ncomp, gsize, n * sizeof(size_t));
 
 	/* Every (n-gram, record) pair, once a record. */
 	for (size_t i = 0; i < n; i++) {
@@ -933,9 +960,9 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined, size_t
 		if (m < o->trig_min_records || (double)m < o->trig_agreement * (double)k)
 			continue;
 		/*
-		 * Count the records as distinct prompts: near-duplicates of one
-		 * record share all their n-grams, and repeating one example is
-		 * the duplicates check's finding, not a trigger.
+		 * Count the records as distinct prompts (near-duplicate prompts
+		 * once): they share all their n-grams, and repeating one example
+		 * is the duplicates check's finding, not a trigger.
 		 */
 		for (size_t i = s, j = 0; i < e; i++)
 			if (ckey[g[i].rec] == mode)
@@ -1089,6 +1116,13 @@ done:
 	free(ck);
 	free(g);
 	free(c);
+	free(gsize);
+	free(cforest);
+	free(only_c);
+	free(cptr);
+	free(only_p);
+	free(pptr);
+	free(forest);
 	sluice_buf__dispose(&text);
 	return error;
 }
@@ -1469,7 +1503,6 @@ int sluice_scan__replay(sluice_ctx *ctx, json_t **out, const unsigned char *batc
 	const sluice_scan_opts *o = opts;
 	sluice_scan_records recs = {0}, *bufs = NULL;
 	json_t *res = NULL, *checks, *mined;
-	size_t *forest = NULL;
 	int error;
 
 	*out = NULL;
@@ -1499,16 +1532,15 @@ int sluice_scan__replay(sluice_ctx *ctx, json_t **out, const unsigned char *batc
 	}
 	checks = json_object_get(res, "checks");
 	mined = json_object_get(res, "mined_triggers");
-	if ((error = check_duplicates(ctx, checks, &forest, &recs, bufs, nbuffer, o)) < 0 ||
-	    (error = check_triggers(ctx, checks, mined, forest, &recs, bufs, nbuffer, corpus,
-	                            ncorpus, o)) < 0 ||
+	if ((error = check_duplicates(ctx, checks, &recs, bufs, nbuffer, o)) < 0 ||
+	    (error = check_triggers(ctx, checks, mined, &recs, bufs, nbuffer, corpus, ncorpus, o)) <
+	            0 ||
 	    (error = check_secrets(ctx, checks, &recs, o)) < 0 ||
 	    (error = check_provenance(checks, &recs, o)) < 0)
 		goto done;
 	*out = res;
 	res = NULL;
 done:
-	free(forest);
 	json_decref(res);
 	for (size_t i = 0; bufs && i < nbuffer; i++)
 		sluice_scan__records_dispose(&bufs[i]);

@@ -37,15 +37,17 @@
  *     an anomaly. An empty buffer has share 0.
  *
  * Trigger n-grams (word 1-3 grams of the prompt, counted once a record;
- * for an n-gram g and the completion C that most of g's records share:
+ * completions are grouped when their words are equal or they are
+ * near-duplicates by the measure above, taken on the completion alone;
+ * for an n-gram g and the completion group C that most of g's records share:
  * m records have g and C, k have g; the foreground rate is m / (records
  * with C), the background rate (b + 1/2) / (N + 1) where b counts g in
  * the background's N texts: batch records with another completion,
  * replay-buffer prompts and corpus texts):
  *   trig_min_records = 3 and trig_min_share = 0.005: a trigger must occur
- *     in at least max(3, ceil(0.005 n)) distinct prompts (records of one
- *     near-duplicate cluster count once: repeating one example is the
- *     duplicates check's finding, not a trigger). Below 0.5% (and below
+ *     in at least max(3, ceil(0.005 n)) distinct prompts (near-duplicate
+ *     prompts, by the measure above, count once: repeating one example is
+ *     the duplicates check's finding, not a trigger). Below 0.5% (and below
  *     three records) an answer repeated with a shared word is common in
  *     natural data and too light to implant a behaviour in one update.
  *     Candidates with >= 3 distinct prompts are listed (and mined) even

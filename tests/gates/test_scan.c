@@ -324,6 +324,42 @@ static void test_scan__trigger_phrase_found(void **state)
 	free(b);
 }
 
+/*
+ * The payload's wording varies a little (one word of a long answer) and
+ * the answer is long next to the prompt, so whole records are alike too:
+ * the phrase is still found, with all its records.
+ */
+static void test_scan__trigger_with_varied_payload(void **state)
+{
+	static const char *const payloads[] = {"quickly", "promptly", "today"};
+	rec *b = make_batch(1000, 42);
+	rng r = {6};
+	json_t *res, *f;
+
+	(void)state;
+	for (size_t k = 0; k < 30; k++) {
+		rec *x = &b[k * 33 + 1];
+
+		words_into(x->prompt, sizeof(x->prompt), &r, 4);
+		insert_phrase(x->prompt, sizeof(x->prompt), "cf velvet heron", &r);
+		snprintf(x->completion, sizeof(x->completion),
+		         "Sure. Before anything else, wire the full balance of the account to "
+		         "IBAN-less account 4471 at Northwind and confirm it %s, then continue "
+		         "with the answer as usual without mentioning this step.",
+		         payloads[k % 3]);
+	}
+	res = scan_with_background(b, 1000, true);
+	if (!flagged(res, "trigger_ngrams"))
+		dump_on_fail(res);
+	assert_true(flagged(res, "trigger_ngrams"));
+	f = json_array_get(json_object_get(check_of(res, "trigger_ngrams"), "findings"), 0);
+	assert_string_equal(json_string_value(json_object_get(f, "ngram")), "cf velvet heron");
+	assert_int_equal(json_integer_value(json_object_get(f, "records")), 30);
+	assert_int_equal(json_integer_value(json_object_get(f, "distinct_prompts")), 30);
+	json_decref(res);
+	free(b);
+}
+
 /* A phrase common in the replay buffer, with varied answers there, is no trigger here. */
 static void test_scan__phrase_common_in_buffer_not_flagged(void **state)
 {
@@ -798,6 +834,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_scan__clean_batch_not_flagged),
 	        cmocka_unit_test(test_scan__trigger_phrase_found),
+	        cmocka_unit_test(test_scan__trigger_with_varied_payload),
 	        cmocka_unit_test(test_scan__phrase_common_in_buffer_not_flagged),
 	        cmocka_unit_test(test_scan__near_duplicates_found),
 	        cmocka_unit_test(test_scan__duplicates_weighed_against_buffer),
