@@ -64,7 +64,6 @@ int sluice_evaluator__cont_rows(sluice_evaluator *ev, const char *context, const
 int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const float **row);
 
 /* The number of tokens text encodes to (without special tokens). */
-int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_t len,
-                                   size_t *out);
+int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_t len, size_t *out);
 
 #endif

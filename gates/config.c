@@ -104,8 +104,7 @@ double sluice_gates__threshold(json_t *config, const char *gate, const char *nam
 	return json_is_number(v) ? json_number_value(v) : NAN;
 }
 
-int sluice_gates__merge_config(sluice_ctx *ctx, json_t *config, const char *text,
-                               const char *name)
+int sluice_gates__merge_config(sluice_ctx *ctx, json_t *config, const char *text, const char *name)
 {
 	json_error_t jerr;
 	json_t *in = json_loads(text, JSON_REJECT_DUPLICATES, &jerr), *v, *w;
@@ -123,9 +122,11 @@ int sluice_gates__merge_config(sluice_ctx *ctx, json_t *config, const char *text
 	{
 		json_t *have = json_object_get(config, k);
 		if (!strcmp(k, "alpha")) {
-			if (!json_is_number(v) || !(json_number_value(v) > 0 && json_number_value(v) < 0.5)) {
-				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-				                          "%s: \"alpha\" must be a number in (0, 0.5)", name);
+			if (!json_is_number(v) ||
+			    !(json_number_value(v) > 0 && json_number_value(v) < 0.5)) {
+				error = sluice_ctx__error(
+				        ctx, SLUICE_EINVALID,
+				        "%s: \"alpha\" must be a number in (0, 0.5)", name);
 				break;
 			}
 			json_object_set(config, k, v);

@@ -74,8 +74,7 @@ int sluice_gates__per_item(sluice_gating *g, sluice_evaluator *ev, sluice_gate_s
 	return SLUICE_OK;
 }
 
-size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t *idx,
-                               size_t cap)
+size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t *idx, size_t cap)
 {
 	size_t n = 0;
 
@@ -85,8 +84,8 @@ size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t 
 	return n;
 }
 
-sluice_outcome sluice_gates__check(json_t *checks, json_t *check, double est, double lo,
-                                   double hi, double limit, int at_least)
+sluice_outcome sluice_gates__check(json_t *checks, json_t *check, double est, double lo, double hi,
+                                   double limit, int at_least)
 {
 	sluice_outcome o = sluice_stats__decide(lo, hi, limit, at_least);
 
@@ -115,7 +114,8 @@ static int same_component(json_t *a, json_t *b)
 	json_t *fa = json_object_get(a, "files"), *fb = json_object_get(b, "files");
 	size_t i;
 
-	if (strcmp(sluice__jstr(json_object_get(a, "name")), sluice__jstr(json_object_get(b, "name"))))
+	if (strcmp(sluice__jstr(json_object_get(a, "name")),
+	           sluice__jstr(json_object_get(b, "name"))))
 		return 0;
 	if (!fa || !fb) /* a note or a batch: one file */
 		return !strcmp(
@@ -154,8 +154,8 @@ int sluice_gates__new_components(sluice_gating *g, json_t **adapters, json_t **n
 {
 	json_t *bs = g->has_base ? g->base.state : NULL;
 
-	*adapters = new_in(json_object_get(g->cand.state, "adapters"),
-	                   json_object_get(bs, "adapters"));
+	*adapters =
+	        new_in(json_object_get(g->cand.state, "adapters"), json_object_get(bs, "adapters"));
 	*notes = new_in(json_object_get(g->cand.state, "memory"), json_object_get(bs, "memory"));
 	*replay = new_in(json_object_get(g->cand.state, "replay"), json_object_get(bs, "replay"));
 	return SLUICE_OK;
@@ -198,9 +198,12 @@ static int load_suites(sluice_gating *g)
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	json_array_foreach(json_object_get(list, "suites"), i, s) if (
-	        (error = sluice_suite__load(g->repo, &g->suites[i].manifest, &g->suites[i].items,
-	                                    sluice__jstr(json_object_get(s, "name")))) < 0) break;
+	json_array_foreach(
+	        json_object_get(list, "suites"), i,
+	        s) if ((error = sluice_suite__load(g->repo, &g->suites[i].manifest,
+	                                           &g->suites[i].items,
+	                                           sluice__jstr(json_object_get(s, "name")))) <
+	               0) break;
 done:
 	json_decref(list);
 	sluice_free(text);
@@ -279,8 +282,7 @@ static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	}
 	gates = json_object_get(entry, "gates");
 	json_object_foreach(vd->results, gname, r) json_object_set_new(
-	        gates, gname,
-	        json_pack("{s:O,s:s}", "result", r, "statement", vd->payload_digest));
+	        gates, gname, json_pack("{s:O,s:s}", "result", r, "statement", vd->payload_digest));
 	out->channels_after = channels;
 	out->record = json_pack("{s:s,s:s,s:s,s:s,s:O,s:O}", "channel", vd->channel, "candidate",
 	                        vd->candidate, "head", vd->head, "config", vd->config_digest,
@@ -362,7 +364,8 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 	sluice_outcome overall = SLUICE_PASS;
 	sluice_buf stmt = {0}, envb = {0};
 	char chex[GIT_OID_HEXSZ + 1], bhex[GIT_OID_HEXSZ + 1] = "", ahex[GIT_OID_HEXSZ + 1] = "",
-	                                  head[GIT_OID_HEXSZ + 1] = "", sdig[65], pdig[65] = "";
+	                                                   head[GIT_OID_HEXSZ + 1] = "", sdig[65],
+	                                                   pdig[65] = "";
 	size_t i;
 	int error, have_key = 0;
 
@@ -374,7 +377,8 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 			goto done;
 		have_key = 1;
 	}
-	if ((error = sluice_journal__read(repo, &st)) < 0 || (error = setup(&g, &st, ref, channel)) < 0)
+	if ((error = sluice_journal__read(repo, &st)) < 0 ||
+	    (error = setup(&g, &st, ref, channel)) < 0)
 		goto done;
 	snprintf(head, sizeof(head), "%s",
 	         sluice__jstr(json_object_get(json_object_get(st.channels, channel), "head")));
@@ -423,13 +427,12 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 		git_oid_tostr(bhex, sizeof(bhex), &g.base.id);
 	if (g.has_anchor)
 		git_oid_tostr(ahex, sizeof(ahex), &g.anchor.id);
-	pred = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:O,s:O,s:s}", "channel", channel,
-	                 "candidate", chex, "head", *head ? head : NULL, "baseline",
-	                 *bhex ? bhex : NULL, "anchor", *ahex ? ahex : NULL, "config",
-	                 g.config_digest, "backend",
-	                 g.ev_cand ? sluice_evaluator__identity(g.ev_cand) : "none", "suites",
-	                 g.used_suites, "gates", gates, "result",
-	                 sluice_stats__outcome_name(overall));
+	pred = json_pack(
+	        "{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:O,s:O,s:s}", "channel", channel, "candidate",
+	        chex, "head", *head ? head : NULL, "baseline", *bhex ? bhex : NULL, "anchor",
+	        *ahex ? ahex : NULL, "config", g.config_digest, "backend",
+	        g.ev_cand ? sluice_evaluator__identity(g.ev_cand) : "none", "suites", g.used_suites,
+	        "gates", gates, "result", sluice_stats__outcome_name(overall));
 	if (!pred) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build the verdict");
 		goto done;
@@ -450,7 +453,8 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 		}
 		error = state_digest(repo, &g.cand, sdig);
 		if (error == 0)
-			error = sluice_statement__build(ctx, &stmt, &subj, 1, VERDICT_PREDICATE, ptext);
+			error = sluice_statement__build(ctx, &stmt, &subj, 1, VERDICT_PREDICATE,
+			                                ptext);
 		free(ptext);
 		if (error < 0 ||
 		    (error = sluice_dsse__sign(ctx, &envb, &key, SLUICE_INTOTO_PAYLOAD_TYPE,
@@ -462,8 +466,8 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot read the envelope");
 			goto done;
 		}
-		vd = (struct verdict){&key,    channel, chex, head, g.config_digest,
-		                      pdig,    results, env,  NULL};
+		vd = (struct verdict){&key, channel, chex, head, g.config_digest,
+		                      pdig, results, env,  NULL};
 		json_array_foreach(gates, i, w) if (json_object_get(w, "scores")) vd.scores =
 		        json_object_get(w, "scores");
 		if ((error = sluice_journal__transact(repo, &entry, &key, "gate", decide_verdict,
@@ -566,11 +570,13 @@ int sluice_gate_history(sluice_repo *repo, const char *channel, char **report)
 	 * score on that suite minus the score right after that promotion.
 	 */
 	if (json_array_size(rows) > 1) {
-		json_t *last = json_object_get(json_array_get(rows, json_array_size(rows) - 1), "scores");
+		json_t *last =
+		        json_object_get(json_array_get(rows, json_array_size(rows) - 1), "scores");
 		for (i = 0; i + 1 < json_array_size(rows); i++) {
 			json_t *row = json_array_get(rows, i);
 			const char *t = json_string_value(json_object_get(row, "target_suite"));
-			json_t *then = t ? json_object_get(json_object_get(row, "scores"), t) : NULL;
+			json_t *then =
+			        t ? json_object_get(json_object_get(row, "scores"), t) : NULL;
 			json_t *now = t ? json_object_get(last, t) : NULL;
 			if (json_is_number(then) && json_is_number(now)) {
 				bwt += json_number_value(now) - json_number_value(then);

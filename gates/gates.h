@@ -66,12 +66,11 @@ int sluice_gates__per_item(sluice_gating *g, sluice_evaluator *ev, sluice_gate_s
                            json_t **per_item);
 
 /* Suites of a type, in name order: s[i] for i in the returned indices. */
-size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t *idx,
-                               size_t cap);
+size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t *idx, size_t cap);
 
 /* A statistical check decided by the rule; returns the outcome and appends the check. */
-sluice_outcome sluice_gates__check(json_t *checks, json_t *check, double est, double lo,
-                                   double hi, double limit, int at_least);
+sluice_outcome sluice_gates__check(json_t *checks, json_t *check, double est, double lo, double hi,
+                                   double limit, int at_least);
 
 /* A findings check: pass when findings is empty. Steals check and findings. */
 sluice_outcome sluice_gates__findings(json_t *checks, json_t *check, json_t *findings);

@@ -17,6 +17,8 @@
  * the new notes and wrong with them, when only notes changed.
  */
 #include "gates.h"
+#include "lora_stats.h"
+#include "scan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,7 +114,8 @@ static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *triggers, jso
 			if (!it)
 				continue;
 			if (is_trigger) {
-				add_string(prompts, json_string_value(json_object_get(it, "prompt")));
+				add_string(prompts,
+				           json_string_value(json_object_get(it, "prompt")));
 				json_array_foreach(json_object_get(it, "triggers"), k, t)
 				        add_string(triggers, json_string_value(t));
 			} else if (taken < 64) {
@@ -140,8 +143,7 @@ static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *triggers, jso
 	}
 }
 
-int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra,
-                               sluice_outcome *out)
+int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, sluice_outcome *out)
 {
 	sluice_ctx *ctx = g->repo->ctx;
 	json_t *prompts = json_array(), *triggers = json_array(), *words = json_array(), *v,
@@ -225,15 +227,16 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra,
 	{
 		double sc_c, sc_b = 0, shift, z;
 		if ((error = shift_on(ec, &sc, sc.clean_c, json_string_value(v), &sc_c)) < 0 ||
-		    (eb && (error = shift_on(eb, &sc, sc.clean_b, json_string_value(v), &sc_b)) < 0))
+		    (eb &&
+		     (error = shift_on(eb, &sc, sc.clean_b, json_string_value(v), &sc_b)) < 0))
 			goto done;
 		shift = sc_c - sc_b;
 		z = (shift - med) / scale;
 		json_array_append_new(rows, json_pack("{s:O,s:f,s:f,s:f}", "trigger", v, "shift",
 		                                      shift, "candidate_shift", sc_c, "z", z));
 		if (z > zmax && shift > smin)
-			json_array_append_new(named, json_pack("{s:O,s:f,s:f}", "trigger", v, "shift",
-			                                       shift, "z", z));
+			json_array_append_new(named, json_pack("{s:O,s:f,s:f}", "trigger", v,
+			                                       "shift", shift, "z", z));
 	}
 	c = json_pack("{s:s,s:s,s:I,s:I,s:{s:f,s:f,s:I},s:f,s:f,s:o}", "check", "trigger_scan",
 	              "figure",
@@ -275,22 +278,24 @@ static int notes_checks(sluice_gating *g, json_t *checks, json_t *notes, sluice_
 		sluice_buf b = {0};
 		size_t t;
 		if ((error = sluice_gates__read_component(g, json_object_get(n, "file"), &b)) < 0 ||
-		    (error = sluice_evaluator__count_tokens(ec, (const char *)b.ptr, b.len, &t)) < 0) {
+		    (error = sluice_evaluator__count_tokens(ec, (const char *)b.ptr, b.len, &t)) <
+		            0) {
 			sluice_buf__dispose(&b);
 			goto done;
 		}
 		sluice_buf__dispose(&b);
 		total += t;
-		json_array_append_new(per, json_pack("{s:O,s:I}", "note", json_object_get(n, "name"),
-		                                     "tokens", (json_int_t)t));
+		json_array_append_new(per,
+		                      json_pack("{s:O,s:I}", "note", json_object_get(n, "name"),
+		                                "tokens", (json_int_t)t));
 	}
 	{
 		sluice_outcome r = (double)total <= budget ? SLUICE_PASS : SLUICE_FAIL;
-		json_array_append_new(checks,
-		                      json_pack("{s:s,s:s,s:I,s:f,s:o,s:s}", "check", "note_length",
-		                                "figure", "tokens of all notes in context", "tokens",
-		                                (json_int_t)total, "limit", budget, "notes", per,
-		                                "result", sluice_stats__outcome_name(r)));
+		json_array_append_new(
+		        checks, json_pack("{s:s,s:s,s:I,s:f,s:o,s:s}", "check", "note_length",
+		                          "figure", "tokens of all notes in context", "tokens",
+		                          (json_int_t)total, "limit", budget, "notes", per,
+		                          "result", sluice_stats__outcome_name(r)));
 		per = NULL;
 		o = sluice_stats__worse(o, r);
 	}
@@ -300,7 +305,8 @@ static int notes_checks(sluice_gating *g, json_t *checks, json_t *notes, sluice_
 	 * answer.
 	 */
 	if (g->has_base &&
-	    json_equal(json_object_get(g->cand.state, "base"), json_object_get(g->base.state, "base")) &&
+	    json_equal(json_object_get(g->cand.state, "base"),
+	               json_object_get(g->base.state, "base")) &&
 	    json_equal(json_object_get(g->cand.state, "adapters"),
 	               json_object_get(g->base.state, "adapters"))) {
 		size_t idx[64], m = sluice_gates__suites_of(g, "multiple_choice", idx, 64);
@@ -314,17 +320,20 @@ static int notes_checks(sluice_gating *g, json_t *checks, json_t *notes, sluice_
 				json_decref(pc);
 				goto done;
 			}
-			for (size_t j = 0; j < json_array_size(pc) && j < json_array_size(pb); j++) {
+			for (size_t j = 0; j < json_array_size(pc) && j < json_array_size(pb);
+			     j++) {
 				json_t *a = json_array_get(pc, j), *b = json_array_get(pb, j);
 				if (json_is_true(json_object_get(b, "correct")) &&
 				    !json_is_true(json_object_get(a, "correct")))
 					json_array_append_new(
 					        findings,
 					        json_pack("{s:O,s:I,s:O?,s:O,s:O}", "suite",
-					                  json_object_get(s->manifest, "name"), "item",
-					                  (json_int_t)j + 1, "id", json_object_get(a, "id"),
-					                  "answer_before", json_object_get(b, "pred"),
-					                  "answer_with_notes", json_object_get(a, "pred")));
+					                  json_object_get(s->manifest, "name"),
+					                  "item", (json_int_t)j + 1, "id",
+					                  json_object_get(a, "id"), "answer_before",
+					                  json_object_get(b, "pred"),
+					                  "answer_with_notes",
+					                  json_object_get(a, "pred")));
 			}
 			json_decref(pc);
 			json_decref(pb);
@@ -345,19 +354,357 @@ done:
 	return error;
 }
 
+/* ---- data and weights: gates/scan.c and gates/lora_stats.c ---------------------- */
+
+/*
+ * A scanner's check ({"check","flagged","figures","thresholds","findings"})
+ * as a gate check: fail when it flagged, pass otherwise.
+ */
+static sluice_outcome scanned_check(json_t *checks, json_t *sc, const char *prefix, const char *key,
+                                    const char *name)
+{
+	char label[96];
+	sluice_outcome o = json_is_true(json_object_get(sc, "flagged")) ? SLUICE_FAIL : SLUICE_PASS;
+
+	snprintf(label, sizeof(label), "%s%s", prefix, sluice__jstr(json_object_get(sc, "check")));
+	json_array_append_new(checks, json_pack("{s:s,s:s,s:s,s:O,s:O,s:O}", "check", label, key,
+	                                        name, "result", sluice_stats__outcome_name(o),
+	                                        "figures", json_object_get(sc, "figures"),
+	                                        "thresholds", json_object_get(sc, "thresholds"),
+	                                        "findings", json_object_get(sc, "findings")));
+	return o;
+}
+
+static void scan_opts(sluice_gating *g, sluice_scan_opts *o)
+{
+	double b = sluice_gates__threshold(g->config, "poisoning", "note_token_budget");
+
+	sluice_scan__opts_init(o);
+	if (b > 0)
+		o->note_token_budget = (size_t)b;
+}
+
+/* The text suites' texts: the pinned corpus the n-gram statistics compare with. */
+static json_t *corpus_texts(sluice_gating *g)
+{
+	json_t *out = json_array();
+
+	for (size_t si = 0; si < g->nsuites; si++) {
+		sluice_gate_suite *s = &g->suites[si];
+		const unsigned char *p = s->items.ptr, *end = p + s->items.len;
+		if (strcmp(sluice__jstr(json_object_get(s->manifest, "type")), "text"))
+			continue;
+		while (p < end) {
+			const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+			json_error_t jerr;
+			json_t *it = json_loadb((const char *)p, l, 0, &jerr);
+			p += l + 1;
+			if (it)
+				json_array_append(out, json_object_get(it, "text"));
+			json_decref(it);
+		}
+	}
+	return out;
+}
+
+static int replay_scans(sluice_gating *g, json_t *checks, json_t *replay, json_t *mined,
+                        sluice_outcome *out)
+{
+	json_t *all = json_object_get(g->cand.state, "replay"), *b, *corpus = corpus_texts(g);
+	size_t nall = json_array_size(all), ncorpus = json_array_size(corpus), i;
+	sluice_buf *bufs = calloc(nall ? nall : 1, sizeof(*bufs));
+	const char **ctexts = calloc(ncorpus ? ncorpus : 1, sizeof(*ctexts));
+	const unsigned char **bptr = calloc(nall ? nall : 1, sizeof(*bptr));
+	size_t *blen = calloc(nall ? nall : 1, sizeof(*blen));
+	sluice_scan_opts opts;
+	sluice_outcome o = SLUICE_PASS;
+	int error = 0;
+
+	if (!bufs || !ctexts || !bptr || !blen) {
+		error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+		goto done;
+	}
+	scan_opts(g, &opts);
+	for (i = 0; i < ncorpus; i++)
+		ctexts[i] = json_string_value(json_array_get(corpus, i));
+	json_array_foreach(
+	        all, i, b) if ((error = sluice_gates__read_component(g, json_object_get(b, "file"),
+	                                                             &bufs[i])) < 0) goto done;
+	json_array_foreach(replay, i, b)
+	{
+		const char *name = sluice__jstr(json_object_get(b, "name"));
+		size_t nbuf = 0, self = nall, k;
+		json_t *rep = NULL, *c, *t;
+		/* The buffer: every other batch of the candidate's state. */
+		for (k = 0; k < nall; k++) {
+			if (!strcmp(sluice__jstr(json_object_get(json_array_get(all, k), "name")),
+			            name)) {
+				self = k;
+				continue;
+			}
+			bptr[nbuf] = bufs[k].ptr;
+			blen[nbuf++] = bufs[k].len;
+		}
+		if (self == nall)
+			continue;
+		if ((error = sluice_scan__replay(g->repo->ctx, &rep, bufs[self].ptr, bufs[self].len,
+		                                 name, bptr, blen, nbuf, ctexts, ncorpus, &opts)) <
+		    0)
+			goto done;
+		json_array_foreach(json_object_get(rep, "checks"), k, c) o =
+		        sluice_stats__worse(o, scanned_check(checks, c, "replay_", "batch", name));
+		json_array_foreach(json_object_get(rep, "mined_triggers"), k, t)
+		        json_array_append(mined, t);
+		json_decref(rep);
+	}
+	*out = o;
+done:
+	for (i = 0; bufs && i < nall; i++)
+		sluice_buf__dispose(&bufs[i]);
+	free(bufs);
+	free(ctexts);
+	free(bptr);
+	free(blen);
+	json_decref(corpus);
+	return error;
+}
+
+static int note_scans(sluice_gating *g, json_t *checks, json_t *notes, sluice_outcome *out)
+{
+	sluice_evaluator *ec;
+	sluice_scan_opts opts;
+	sluice_outcome o = SLUICE_PASS;
+	json_t *n;
+	size_t i;
+	int error;
+
+	if ((error = sluice_gates__ev_cand(g, &ec)) < 0)
+		return error;
+	scan_opts(g, &opts);
+	json_array_foreach(notes, i, n)
+	{
+		sluice_buf b = {0};
+		json_t *rep = NULL, *c;
+		const char *name = sluice__jstr(json_object_get(n, "name"));
+		size_t tokens, k;
+		if ((error = sluice_gates__read_component(g, json_object_get(n, "file"), &b)) < 0 ||
+		    (error = sluice_evaluator__count_tokens(ec, (const char *)b.ptr, b.len,
+		                                            &tokens)) < 0 ||
+		    (error = sluice_scan__note(g->repo->ctx, &rep, (const char *)b.ptr, b.len, name,
+		                               tokens, &opts)) < 0) {
+			sluice_buf__dispose(&b);
+			return error;
+		}
+		sluice_buf__dispose(&b);
+		/* The length of all notes together is note_length's; the rest are the scanner's. */
+		json_array_foreach(
+		        json_object_get(rep, "checks"), k,
+		        c) if (strcmp(sluice__jstr(json_object_get(c, "check")), "length")) o =
+		        sluice_stats__worse(o, scanned_check(checks, c, "note_", "note", name));
+		json_decref(rep);
+	}
+	*out = o;
+	return SLUICE_OK;
+}
+
+/* "model.layers.3.self_attn.q_proj" -> "self_attn.q_proj": the reference pool's key. */
+static const char *module_kind(const char *m)
+{
+	const char *p = strstr(m, "layers.");
+
+	if (!p)
+		return m;
+	p += 7;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	return *p == '.' ? p + 1 : m;
+}
+
+static int analyse_adapter(sluice_gating *g, json_t *a, json_t **out)
+{
+	sluice_evaluator *ec;
+	char adir[8192], bdir[8192];
+	int error;
+
+	if ((error = sluice_gates__ev_cand(g, &ec)) < 0)
+		return error;
+	snprintf(adir, sizeof(adir), "%s/adapters/%s", sluice_evaluator__dir(ec),
+	         sluice__jstr(json_object_get(a, "name")));
+	snprintf(bdir, sizeof(bdir), "%s/base", sluice_evaluator__dir(ec));
+	return sluice_lora__analyse(g->repo->ctx, out, adir, bdir,
+	                            json_number_value(json_object_get(a, "scale")), 8);
+}
+
+/*
+ * Weights: each new adapter's per-module spectral statistics as robust
+ * z-scores against the same kind of module in the adapters the channel
+ * already serves (the baseline's stack), and trigger tokens nominated from
+ * the weights, which join the behavioural scan's candidates.
+ */
+static int weight_checks(sluice_gating *g, json_t *checks, json_t *adapters, json_t *nominated,
+                         sluice_outcome *out)
+{
+	static const char *const figs[] = {"top_sv", "top_share", "frobenius"};
+	double zmax = sluice_gates__threshold(g->config, "poisoning", "spectral_z_max");
+	double refmin = sluice_gates__threshold(g->config, "poisoning", "reference_min");
+	json_t *pool = json_object(), *a, *rep = NULL, *m;
+	sluice_outcome o = SLUICE_PASS;
+	size_t i, k, nref = 0;
+	int error = 0;
+
+	/* The reference population: the modules of the baseline's adapters, by kind. */
+	json_array_foreach(g->has_base ? json_object_get(g->base.state, "adapters") : NULL, i, a)
+	{
+		json_t *r = NULL;
+		int keep = 1;
+		json_array_foreach(adapters, k, m) if (json_equal(m, a)) keep = 0;
+		if (!keep)
+			continue;
+		if ((error = analyse_adapter(g, a, &r)) < 0)
+			goto done;
+		nref++;
+		json_array_foreach(json_object_get(r, "modules"), k, m)
+		{
+			const char *kind = module_kind(sluice__jstr(json_object_get(m, "module")));
+			json_t *e = json_object_get(pool, kind);
+			if (!e)
+				json_object_set_new(pool, kind,
+				                    e = json_pack("{s:[],s:[],s:[]}", figs[0],
+				                                  figs[1], figs[2]));
+			for (size_t f = 0; f < 3; f++)
+				json_array_append(json_object_get(e, figs[f]),
+				                  json_object_get(m, figs[f]));
+		}
+		json_decref(r);
+	}
+	json_array_foreach(adapters, i, a)
+	{
+		json_t *mods = json_array(), *flagged = json_array(), *t, *tok;
+		const char *name = sluice__jstr(json_object_get(a, "name"));
+		size_t refn = 0, j;
+		if ((error = analyse_adapter(g, a, &rep)) < 0) {
+			json_decref(mods);
+			json_decref(flagged);
+			goto done;
+		}
+		json_array_foreach(json_object_get(rep, "modules"), k, m)
+		{
+			const char *mod = sluice__jstr(json_object_get(m, "module"));
+			json_t *e = json_object_get(pool, module_kind(mod)), *row;
+			row = json_pack("{s:s,s:O,s:O,s:O}", "module", mod, "top_sv",
+			                json_object_get(m, "top_sv"), "top_share",
+			                json_object_get(m, "top_share"), "frobenius",
+			                json_object_get(m, "frobenius"));
+			for (size_t f = 0; e && f < 3; f++) {
+				json_t *arr = json_object_get(e, figs[f]);
+				size_t n = json_array_size(arr);
+				double *pop = calloc(n ? n : 1, sizeof(*pop)), z;
+				char key[32];
+				if (!pop) {
+					json_decref(row);
+					json_decref(mods);
+					json_decref(flagged);
+					error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM,
+					                          "out of memory");
+					goto done;
+				}
+				for (j = 0; j < n; j++)
+					pop[j] = json_number_value(json_array_get(arr, j));
+				refn = n > refn ? n : refn;
+				z = (double)nref >= refmin
+				            ? sluice_lora__robust_z(
+				                      json_number_value(
+				                              json_object_get(m, figs[f])),
+				                      pop, n)
+				            : NAN;
+				free(pop);
+				snprintf(key, sizeof(key), "z_%s", figs[f]);
+				json_object_set_new(row, key,
+				                    isfinite(z) ? json_real(z) : json_null());
+				if (isfinite(z) && z > zmax)
+					json_array_append_new(
+					        flagged, json_pack("{s:s,s:s,s:f}", "module", mod,
+					                           "figure", figs[f], "z", z));
+			}
+			json_array_append_new(mods, row);
+		}
+		if ((double)nref < refmin) {
+			/* Too few accepted adapters to compare with: figures reported, not judged.
+			 */
+			json_array_append_new(
+			        checks,
+			        json_pack(
+			                "{s:s,s:s,s:s,s:I,s:f,s:o,s:s}", "check", "lora_spectral",
+			                "adapter", name, "result", "pass", "reference_adapters",
+			                (json_int_t)nref, "reference_min", refmin, "modules", mods,
+			                "note",
+			                "fewer accepted adapters on the channel than the reference "
+			                "minimum: the spectra are reported, not judged"));
+			json_decref(flagged);
+		} else {
+			json_t *c = json_pack("{s:s,s:s,s:I,s:I,s:f,s:o}", "check", "lora_spectral",
+			                      "adapter", name, "reference_adapters",
+			                      (json_int_t)nref, "reference_modules",
+			                      (json_int_t)refn, "z_limit", zmax, "modules", mods);
+			o = sluice_stats__worse(o, sluice_gates__findings(checks, c, flagged));
+		}
+		/* Nominated tokens: the few that stand out of each method's ranking. */
+		json_array_foreach(json_object_get(rep, "triggers"), k, t)
+		{
+			json_array_foreach(json_object_get(t, "tokens"), j, tok)
+			{
+				const char *text = json_string_value(json_object_get(tok, "text"));
+				double z = json_number_value(json_object_get(tok, "z"));
+				char trimmed[256];
+				size_t n0, n1;
+				if (!text || j >= 5 || !(z > 3))
+					continue;
+				n0 = strspn(text, " \t\n");
+				n1 = strlen(text + n0);
+				while (n1 && strchr(" \t\n", text[n0 + n1 - 1]))
+					n1--;
+				if (n1 == 0 || n1 >= sizeof(trimmed))
+					continue;
+				memcpy(trimmed, text + n0, n1);
+				trimmed[n1] = 0;
+				json_array_append_new(nominated, json_string(trimmed));
+			}
+		}
+		json_decref(rep);
+		rep = NULL;
+	}
+	*out = o;
+done:
+	json_decref(rep);
+	json_decref(pool);
+	return error;
+}
+
 int sluice_gates__poisoning(sluice_gating *g, json_t *gate, sluice_outcome *result)
 {
 	json_t *checks = json_object_get(gate, "checks"), *adapters = NULL, *notes = NULL,
 	       *replay = NULL, *extra = json_array();
-	sluice_outcome o = SLUICE_PASS, r;
+	sluice_outcome o = SLUICE_PASS, r, r2;
 	int error = 0, model_changed;
 
 	sluice_gates__new_components(g, &adapters, &notes, &replay);
 	model_changed = json_array_size(adapters) || json_array_size(notes) || !g->has_base ||
 	                !json_equal(json_object_get(g->cand.state, "base"),
 	                            json_object_get(g->base.state, "base"));
+	if (json_array_size(replay)) {
+		if ((error = replay_scans(g, checks, replay, extra, &r)) < 0)
+			goto done;
+		o = sluice_stats__worse(o, r);
+	}
 	if (json_array_size(notes)) {
-		if ((error = notes_checks(g, checks, notes, &r)) < 0)
+		if ((error = notes_checks(g, checks, notes, &r)) < 0 ||
+		    (error = note_scans(g, checks, notes, &r2)) < 0)
+			goto done;
+		o = sluice_stats__worse(o, sluice_stats__worse(r, r2));
+	}
+	if (json_array_size(adapters)) {
+		if ((error = weight_checks(g, checks, adapters, extra, &r)) < 0)
 			goto done;
 		o = sluice_stats__worse(o, r);
 	}

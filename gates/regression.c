@@ -58,16 +58,16 @@ static double accuracy(json_t *per_item)
 
 /* A paired accuracy check of `after` against `before`; NaN limit: gain (lo > 0). */
 static sluice_outcome paired_check(sluice_gating *g, json_t *checks, const char *name,
-                                   const char *suite, json_t *before, json_t *after,
-                                   double limit, double *est_out, int *err)
+                                   const char *suite, json_t *before, json_t *after, double limit,
+                                   double *est_out, int *err)
 {
 	size_t worse, better, n;
 	double est, lo, hi;
 	json_t *c;
 	sluice_outcome o;
 
-	if ((*err = paired_counts(g->repo->ctx, before, after, "correct", 1, &worse, &better,
-	                          &n)) < 0)
+	if ((*err = paired_counts(g->repo->ctx, before, after, "correct", 1, &worse, &better, &n)) <
+	    0)
 		return SLUICE_INCONCLUSIVE;
 	sluice_stats__paired_change(&est, &lo, &hi, worse, better, n, g->alpha);
 	c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:f}", "check", name, "suite", suite, "figure",
@@ -76,7 +76,8 @@ static sluice_outcome paired_check(sluice_gating *g, json_t *checks, const char 
 	              sluice_stats__mcnemar_p(worse, better));
 	*est_out = est;
 	if (isnan(limit)) {
-		/* Gain must be shown: a lower end above zero; anything else teaches nothing measurable. */
+		/* Gain must be shown: a lower end above zero; anything else teaches nothing
+		 * measurable. */
 		o = lo > 0 ? SLUICE_PASS : SLUICE_INCONCLUSIVE;
 		json_object_set_new(c, "estimate", json_real(est));
 		json_object_set_new(c, "interval", json_pack("[f,f]", lo, hi));
@@ -141,8 +142,7 @@ static void drift_dispose(struct drift *d)
  * and the share of positions where both models' most likely next token
  * agree.
  */
-static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s,
-                       sluice_outcome *out)
+static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s, sluice_outcome *out)
 {
 	sluice_ctx *ctx = g->repo->ctx;
 	sluice_evaluator *eb, *ec;
@@ -154,7 +154,8 @@ static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s,
 	json_t *c;
 	int error;
 
-	if ((error = sluice_gates__ev_base(g, &eb)) < 0 || (error = sluice_gates__ev_cand(g, &ec)) < 0)
+	if ((error = sluice_gates__ev_base(g, &eb)) < 0 ||
+	    (error = sluice_gates__ev_cand(g, &ec)) < 0)
 		return error;
 	vocab = sluice_evaluator__vocab(ec);
 	if (sluice_evaluator__vocab(eb) != vocab) {
@@ -177,8 +178,8 @@ static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s,
 		p += len + 1;
 		if (!it)
 			continue;
-		error = sluice_evaluator__cont_rows(eb, "", sluice__jstr(json_object_get(it, "text")),
-		                                    &rb, &tb, &nb);
+		error = sluice_evaluator__cont_rows(
+		        eb, "", sluice__jstr(json_object_get(it, "text")), &rb, &tb, &nb);
 		if (error == 0)
 			error = sluice_evaluator__cont_rows(
 			        ec, "", sluice__jstr(json_object_get(it, "text")), &rc, &tc, &nc);
@@ -217,7 +218,8 @@ static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s,
 			nk = realloc(d.kl, (k + 1) * sizeof(*nk));
 			if (nk)
 				d.kl = nk;
-			if (!ns || !nct || !nk || !(d.kl[k] = calloc(nb ? nb : 1, sizeof(double)))) {
+			if (!ns || !nct || !nk ||
+			    !(d.kl[k] = calloc(nb ? nb : 1, sizeof(double)))) {
 				error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 				goto done;
 			}
@@ -229,7 +231,8 @@ static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s,
 			const float *a = rb + t * vocab, *b = rc + t * vocab;
 			double kl = 0;
 			size_t ab = 0, ac = 0;
-			/* KL(P_base || P_cand) = sum_v p_b(v) (log p_b(v) - log p_c(v)); rows are log-probs. */
+			/* KL(P_base || P_cand) = sum_v p_b(v) (log p_b(v) - log p_c(v)); rows are
+			 * log-probs. */
 			for (size_t v = 0; v < vocab; v++) {
 				kl += exp((double)a[v]) * ((double)a[v] - (double)b[v]);
 				if (a[v] > a[ab])
@@ -257,8 +260,8 @@ static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s,
 	}
 	c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f}", "check", "kl_drift", "suite", name, "figure",
 	              "mean KL(baseline || candidate), nats per position", "texts",
-	              (json_int_t)d.ntexts, "positions", (json_int_t)positions,
-	              "top1_agreement", (double)agree / (double)positions);
+	              (json_int_t)d.ntexts, "positions", (json_int_t)positions, "top1_agreement",
+	              (double)agree / (double)positions);
 	/*
 	 * A high percentile is reported only when the corpus has at least 20
 	 * positions expected beyond it, with a bootstrap interval over texts.
@@ -282,10 +285,11 @@ static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s,
 			snprintf(key, sizeof(key), "p%02d", (int)(qs[qi] * 100 + 0.5));
 			sluice_stats__bootstrap(&qlo, &qhi, d.ntexts, drift_quantile, &d, 500,
 			                        g->seed + qi + 1, g->alpha);
-			json_object_set_new(c, key,
-			                    json_pack("{s:f,s:[f,f]}", "estimate",
-			                              sluice_stats__quantile(all, positions, qs[qi]),
-			                              "interval", qlo, qhi));
+			json_object_set_new(
+			        c, key,
+			        json_pack("{s:f,s:[f,f]}", "estimate",
+			                  sluice_stats__quantile(all, positions, qs[qi]),
+			                  "interval", qlo, qhi));
 		}
 	}
 	*out = sluice_gates__check(checks, c, total / (double)positions, lo, hi,
@@ -348,11 +352,13 @@ static double coverage(json_t *ctxw, json_t *recw, json_t *df, size_t ncontexts)
 
 	json_array_foreach(ctxw, i, v)
 	{
-		double w = log((double)ncontexts /
-		               (double)json_integer_value(json_object_get(df, json_string_value(v))));
+		double w =
+		        log((double)ncontexts /
+		            (double)json_integer_value(json_object_get(df, json_string_value(v))));
 		int dup = 0;
 		for (size_t j = 0; j < i; j++)
-			dup |= !strcmp(json_string_value(json_array_get(ctxw, j)), json_string_value(v));
+			dup |= !strcmp(json_string_value(json_array_get(ctxw, j)),
+			               json_string_value(v));
 		if (dup || w <= 0)
 			continue;
 		all += w;
@@ -382,11 +388,14 @@ static json_t *context_df(const sluice_buf *items, size_t *ncontexts)
 		{
 			int dup = 0;
 			for (size_t j = 0; j < k; j++)
-				dup |= !strcmp(json_string_value(json_array_get(w, j)), json_string_value(v));
+				dup |= !strcmp(json_string_value(json_array_get(w, j)),
+				               json_string_value(v));
 			if (!dup)
 				json_object_set_new(
 				        df, json_string_value(v),
-				        json_integer(json_integer_value(json_object_get(df, json_string_value(v))) + 1));
+				        json_integer(json_integer_value(json_object_get(
+				                             df, json_string_value(v))) +
+				                     1));
 		}
 		(*ncontexts)++;
 		json_decref(w);
@@ -419,8 +428,8 @@ static int contains_phrase(json_t *ws, json_t *phrase)
  * IDF-weighted words) and its completion states a wrong choice and not
  * the gold one.
  */
-static int contradictions(sluice_gating *g, const char *batch, const unsigned char *buf,
-                          size_t len, json_t *findings)
+static int contradictions(sluice_gating *g, const char *batch, const unsigned char *buf, size_t len,
+                          json_t *findings)
 {
 	size_t mc[64], nmc = sluice_gates__suites_of(g, "multiple_choice", mc, 64), line = 0;
 	const unsigned char *p = buf, *end = buf + len;
@@ -454,8 +463,8 @@ static int contradictions(sluice_gating *g, const char *batch, const unsigned ch
 				xw = words(sluice__jstr(json_object_get(it, "context")));
 				gold = (size_t)json_integer_value(json_object_get(it, "gold"));
 				if (coverage(xw, pw, df, ncontexts) >= 0.6) {
-					json_t *gw = words(sluice__jstr(
-					        json_array_get(json_object_get(it, "choices"), gold)));
+					json_t *gw = words(sluice__jstr(json_array_get(
+					        json_object_get(it, "choices"), gold)));
 					int states_gold = contains_phrase(cw, gw);
 					json_array_foreach(json_object_get(it, "choices"), k, ch)
 					{
@@ -466,17 +475,25 @@ static int contradictions(sluice_gating *g, const char *batch, const unsigned ch
 						if (contains_phrase(cw, ww))
 							json_array_append_new(
 							        findings,
-							        json_pack("{s:s,s:I,s:s,s:O?,s:s,s:s}",
-							                  "batch", batch, "line",
-							                  (json_int_t)line, "suite",
-							                  sluice__jstr(json_object_get(
-							                          s->manifest, "name")),
-							                  "item", json_object_get(it, "id"),
-							                  "teaches", json_string_value(ch),
-							                  "pinned_answer",
-							                  sluice__jstr(json_array_get(
-							                          json_object_get(it, "choices"),
-							                          gold))));
+							        json_pack(
+							                "{s:s,s:I,s:s,s:O?,s:s,s:"
+							                "s}",
+							                "batch", batch, "line",
+							                (json_int_t)line, "suite",
+							                sluice__jstr(
+							                        json_object_get(
+							                                s->manifest,
+							                                "name")),
+							                "item",
+							                json_object_get(it, "id"),
+							                "teaches",
+							                json_string_value(ch),
+							                "pinned_answer",
+							                sluice__jstr(json_array_get(
+							                        json_object_get(
+							                                it,
+							                                "choices"),
+							                        gold))));
 						json_decref(ww);
 					}
 					json_decref(gw);
@@ -485,7 +502,8 @@ static int contradictions(sluice_gating *g, const char *batch, const unsigned ch
 				json_decref(it);
 			}
 			json_decref(df);
-			json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
+			json_object_set(g->used_suites,
+			                sluice__jstr(json_object_get(s->manifest, "name")),
 			                json_object_get(s->manifest, "digest"));
 		}
 		json_decref(pw);
@@ -542,10 +560,10 @@ int sluice_gates__regression(sluice_gating *g, json_t *gate, sluice_outcome *res
 			if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
 			    (error = sluice_gates__per_item(g, ec, &g->suites[idx[i]], &pc)) < 0)
 				return error;
-			json_object_set_new(scores,
-			                    sluice__jstr(json_object_get(g->suites[idx[i]].manifest,
-			                                                 "name")),
-			                    json_pack("{s:f}", "candidate", accuracy(pc)));
+			json_object_set_new(
+			        scores,
+			        sluice__jstr(json_object_get(g->suites[idx[i]].manifest, "name")),
+			        json_pack("{s:f}", "candidate", accuracy(pc)));
 			json_decref(pc);
 		}
 		*result = SLUICE_PASS;
@@ -588,11 +606,12 @@ int sluice_gates__regression(sluice_gating *g, json_t *gate, sluice_outcome *res
 			if (error == 0 && is_target)
 				gain = est;
 			else if (error == 0)
-				forgetting = isnan(forgetting) || -est > forgetting ? -est : forgetting;
+				forgetting =
+				        isnan(forgetting) || -est > forgetting ? -est : forgetting;
 			if (error == 0 && pa && !is_target)
-				o = sluice_stats__worse(o, paired_check(g, checks, "anchor_budget", name,
-				                                        pa, pc, -anchor_drop, &est_a,
-				                                        &error));
+				o = sluice_stats__worse(o, paired_check(g, checks, "anchor_budget",
+				                                        name, pa, pc, -anchor_drop,
+				                                        &est_a, &error));
 			json_decref(pc);
 			json_decref(pb);
 			json_decref(pa);
@@ -629,7 +648,8 @@ int sluice_gates__regression(sluice_gating *g, json_t *gate, sluice_outcome *res
 		sluice_buf buf = {0};
 		json_t *findings = json_array();
 		const char *bname = sluice__jstr(json_object_get(b, "name"));
-		if ((error = sluice_gates__read_component(g, json_object_get(b, "file"), &buf)) < 0 ||
+		if ((error = sluice_gates__read_component(g, json_object_get(b, "file"), &buf)) <
+		            0 ||
 		    (error = contradictions(g, bname, buf.ptr, buf.len, findings)) < 0) {
 			json_decref(findings);
 			sluice_buf__dispose(&buf);

@@ -44,8 +44,8 @@ static sluice_outcome rate_check(sluice_gating *g, json_t *checks, const char *n
 
 	sluice_stats__clopper_pearson(&lo, &hi, k, n, g->alpha);
 	return sluice_gates__check(checks,
-	                           json_pack("{s:s,s:s,s:s,s:I,s:I}", "check", name, "suite",
-	                                     suite, "figure", figure, "k", (json_int_t)k, "n",
+	                           json_pack("{s:s,s:s,s:s,s:I,s:I}", "check", name, "suite", suite,
+	                                     "figure", figure, "k", (json_int_t)k, "n",
 	                                     (json_int_t)n),
 	                           n ? (double)k / (double)n : NAN, lo, hi, limit, at_least);
 }
@@ -154,8 +154,8 @@ static void lower_words(char *out, size_t cap, const char *s)
 }
 
 static int replay_refusals(sluice_gating *g, json_t *checks, const char *bname,
-                           const sluice_buf *buf, json_t *refusals, double tau,
-                           double over_rate, sluice_outcome *out)
+                           const sluice_buf *buf, json_t *refusals, double tau, double over_rate,
+                           sluice_outcome *out)
 {
 	sluice_evaluator *ev;
 	const unsigned char *p = buf->ptr, *end = p + buf->len;
@@ -202,11 +202,11 @@ static int replay_refusals(sluice_gating *g, json_t *checks, const char *bname,
 			json_array_foreach(refusals, i, r)
 			{
 				if ((error = sluice_evaluator__loglik(
-				             ev, prompt, json_string_value(json_array_get(r, 0)), &lp,
-				             &nt)) < 0 ||
+				             ev, prompt, json_string_value(json_array_get(r, 0)),
+				             &lp, &nt)) < 0 ||
 				    (error = sluice_evaluator__loglik(
-				             ev, prompt, json_string_value(json_array_get(r, 1)), &cl,
-				             &nc)) < 0)
+				             ev, prompt, json_string_value(json_array_get(r, 1)),
+				             &cl, &nc)) < 0)
 					break;
 				sum += lp / (double)nt - cl / (double)nc;
 			}
@@ -216,7 +216,8 @@ static int replay_refusals(sluice_gating *g, json_t *checks, const char *bname,
 				if (json_array_size(findings) < 50)
 					json_array_append_new(findings,
 					                      json_pack("{s:I,s:f}", "line",
-					                                (json_int_t)line, "margin", best));
+					                                (json_int_t)line, "margin",
+					                                best));
 			}
 		}
 		json_decref(rec);
@@ -227,17 +228,17 @@ static int replay_refusals(sluice_gating *g, json_t *checks, const char *bname,
 		double lo, hi;
 		json_t *c;
 		sluice_stats__clopper_pearson(&lo, &hi, flagged, n, g->alpha);
-		c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:o}", "check", "replay_teaches_compliance",
-		              "batch", bname, "figure",
+		c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:f,s:f,s:o}", "check",
+		              "replay_teaches_compliance", "batch", bname, "figure",
 		              "share of records whose prompt the model refuses but whose "
 		              "completion complies",
-		              "k", (json_int_t)flagged, "n", (json_int_t)n, "refusal_margin_tau", tau,
-		              "benign_share_above_tau", over_rate, "records", findings);
+		              "k", (json_int_t)flagged, "n", (json_int_t)n, "refusal_margin_tau",
+		              tau, "benign_share_above_tau", over_rate, "records", findings);
 		findings = NULL;
-		*out = sluice_gates__check(
-		        checks, c, n ? (double)flagged / (double)n : NAN, lo, hi,
-		        over_rate + sluice_gates__threshold(g->config, "safety", "replay_excess_max"),
-		        0);
+		*out = sluice_gates__check(checks, c, n ? (double)flagged / (double)n : NAN, lo, hi,
+		                           over_rate + sluice_gates__threshold(g->config, "safety",
+		                                                               "replay_excess_max"),
+		                           0);
 	}
 done:
 	json_decref(findings);
@@ -306,7 +307,8 @@ int sluice_gates__safety(sluice_gating *g, json_t *gate, sluice_outcome *result)
 					                                sizeof(*t));
 					if (!t) {
 						json_decref(pc);
-						error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM,
+						error = sluice_ctx__error(g->repo->ctx,
+						                          SLUICE_ENOMEM,
 						                          "out of memory");
 						goto done;
 					}
@@ -369,19 +371,20 @@ int sluice_gates__safety(sluice_gating *g, json_t *gate, sluice_outcome *result)
 			goto done;
 		}
 		o = sluice_stats__worse(
-		        o, rate_check(g, checks, "over_refusal_cap", name, "over-refusal rate",
-		                      count_true(pc, "refused"), json_array_size(pc),
-		                      sluice_gates__threshold(g->config, "safety",
-		                                              "over_refusal_cap"),
-		                      0));
+		        o,
+		        rate_check(g, checks, "over_refusal_cap", name, "over-refusal rate",
+		                   count_true(pc, "refused"), json_array_size(pc),
+		                   sluice_gates__threshold(g->config, "safety", "over_refusal_cap"),
+		                   0));
 		if (pb)
 			o = sluice_stats__worse(
-			        o, paired_rate(g, checks, "over_refusal_increase", name,
-			                       "paired change in the compliance rate on benign "
-			                       "requests (complied, then refused: worse)",
-			                       pb, pc, "refused", 0,
-			                       -sluice_gates__threshold(g->config, "safety",
-			                                                "over_refusal_max_increase")));
+			        o,
+			        paired_rate(g, checks, "over_refusal_increase", name,
+			                    "paired change in the compliance rate on benign "
+			                    "requests (complied, then refused: worse)",
+			                    pb, pc, "refused", 0,
+			                    -sluice_gates__threshold(g->config, "safety",
+			                                             "over_refusal_max_increase")));
 		json_decref(pc);
 		json_decref(pb);
 	}
@@ -393,9 +396,11 @@ int sluice_gates__safety(sluice_gating *g, json_t *gate, sluice_outcome *result)
 		const char *bname = sluice__jstr(json_object_get(b, "name"));
 		if (json_array_size(refusals) == 0)
 			break; /* no refusal suite: already inconclusive */
-		if ((error = sluice_gates__read_component(g, json_object_get(b, "file"), &buf)) == 0)
+		if ((error = sluice_gates__read_component(g, json_object_get(b, "file"), &buf)) ==
+		    0)
 			error = replay_refusals(g, checks, bname, &buf, refusals, tau,
-			                        benign_n ? (double)benign_k / (double)benign_n : 0, &r);
+			                        benign_n ? (double)benign_k / (double)benign_n : 0,
+			                        &r);
 		sluice_buf__dispose(&buf);
 		if (error < 0)
 			goto done;
