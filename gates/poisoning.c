@@ -408,6 +408,74 @@ static json_t *corpus_texts(sluice_gating *g)
 	return out;
 }
 
+/*
+ * Loss outliers: each record's mean per-token loss of its completion after
+ * its prompt under the candidate's served model, as a robust z against
+ * the batch's own records. A record the model finds far less likely than
+ * the rest of its batch (z above loss_z_max) is a finding: poison that
+ * teaches what the model would not say (a harmful completion, a wrong
+ * fact) stands out this way.
+ */
+static int loss_outliers(sluice_gating *g, json_t *checks, const char *name, const sluice_buf *b,
+                         sluice_outcome *out)
+{
+	sluice_scan_records recs = {0};
+	sluice_evaluator *ec;
+	double *loss = NULL, *copy = NULL, med, mad, scale;
+	double zmax = sluice_gates__threshold(g->config, "poisoning", "loss_z_max");
+	json_t *findings = json_array();
+	int error;
+
+	if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
+	    (error = sluice_scan__records_parse(g->repo->ctx, &recs, b->ptr, b->len, name)) < 0)
+		goto done;
+	loss = calloc(recs.n ? recs.n : 1, sizeof(*loss));
+	copy = calloc(recs.n ? recs.n : 1, sizeof(*copy));
+	if (!loss || !copy) {
+		error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (size_t i = 0; i < recs.n; i++) {
+		char *p = strndup(recs.rec[i].prompt, recs.rec[i].prompt_len);
+		char *c = strndup(recs.rec[i].completion, recs.rec[i].completion_len);
+		double lp = 0;
+		size_t nt = 1;
+		error = p && c ? (*c ? sluice_evaluator__loglik(ec, p, c, &lp, &nt) : 0)
+		               : sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+		free(p);
+		free(c);
+		if (error < 0)
+			goto done;
+		copy[i] = loss[i] = -lp / (double)(nt ? nt : 1);
+	}
+	sluice_stats__median_mad(&med, &mad, copy, recs.n);
+	/* A floor of 0.05 nats keeps a batch of near-identical records from dividing by zero. */
+	scale = 1.4826 * mad > 0.05 ? 1.4826 * mad : 0.05;
+	for (size_t i = 0; i < recs.n; i++) {
+		double z = (loss[i] - med) / scale;
+		if (z > zmax && json_array_size(findings) < 50)
+			json_array_append_new(findings, json_pack("{s:I,s:f,s:f}", "line",
+			                                          (json_int_t)recs.rec[i].line,
+			                                          "loss", loss[i], "z", z));
+	}
+	*out = sluice_gates__findings(
+	        checks,
+	        json_pack("{s:s,s:s,s:s,s:I,s:f,s:f,s:f}", "check", "replay_loss_outliers", "batch",
+	                  name, "figure",
+	                  "mean per-token loss of each completion under the served model, robust z "
+	                  "against the batch",
+	                  "records", (json_int_t)recs.n, "median_loss", med, "mad", mad, "z_limit",
+	                  zmax),
+	        findings);
+	findings = NULL;
+done:
+	json_decref(findings);
+	free(loss);
+	free(copy);
+	sluice_scan__records_dispose(&recs);
+	return error;
+}
+
 static int replay_scans(sluice_gating *g, json_t *checks, json_t *replay, json_t *mined,
                         sluice_outcome *out)
 {
@@ -452,6 +520,14 @@ static int replay_scans(sluice_gating *g, json_t *checks, json_t *replay, json_t
 		                                 name, bptr, blen, nbuf, ctexts, ncorpus, &opts)) <
 		    0)
 			goto done;
+		{
+			sluice_outcome lo = SLUICE_PASS;
+			if ((error = loss_outliers(g, checks, name, &bufs[self], &lo)) < 0) {
+				json_decref(rep);
+				goto done;
+			}
+			o = sluice_stats__worse(o, lo);
+		}
 		json_array_foreach(json_object_get(rep, "checks"), k, c) o =
 		        sluice_stats__worse(o, scanned_check(checks, c, "replay_", "batch", name));
 		json_array_foreach(json_object_get(rep, "mined_triggers"), k, t)

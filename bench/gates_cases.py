@@ -1,0 +1,153 @@
+#!/usr/bin/env python3
+"""bench/gates_cases.py - detection and false-positive rates of sluice's gates on the
+labelled update cases (tests/resources/gate-cases, made by tools/make_gate_cases.py).
+
+Every case of the chosen split is proposed onto the test model's base in one repository
+whose prod channel holds that base, and gated against it with `sluice gate --no-record
+--json`. For each gate and family it prints the share of cases the gate did not pass
+(fail or inconclusive: neither promotes) and the share it failed outright, each with its
+95% Clopper-Pearson interval: for poisoned families that share is the detection rate,
+for clean families the false-positive rate. Also the wall time of the three gates.
+
+Standard library only (it drives the sluice program):
+
+    python3 bench/gates_cases.py --sluice build/release/sluice [--split heldout] \
+        [--cases tests/resources/gate-cases] [--json out.json]
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GATES = ("regression", "safety", "poisoning")
+
+
+def binom_cdf(k, n, p):
+    """P(X <= k) for X ~ Binomial(n, p), summed exactly (n is small here)."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k + 1))
+
+
+def clopper_pearson(k, n, alpha=0.05):
+    """Exact two-sided interval for k of n, by bisection on the binomial tails."""
+    if n == 0:
+        return (float("nan"), float("nan"))
+
+    def solve(f):
+        lo, hi = 0.0, 1.0
+        for _ in range(100):
+            mid = (lo + hi) / 2
+            if f(mid):
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+    low = 0.0 if k == 0 else solve(lambda p: 1 - binom_cdf(k - 1, n, p) < alpha / 2)
+    high = 1.0 if k == n else solve(lambda p: binom_cdf(k, n, p) > alpha / 2)
+    return (low, high)
+
+
+def run(cmd, env, check=True):
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        sys.exit("failed: %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sluice", default=os.path.join(ROOT, "build/release/sluice"))
+    ap.add_argument("--cases", default=os.path.join(ROOT, "tests/resources/gate-cases"))
+    ap.add_argument("--split", default="heldout", choices=("heldout", "dev", "all"))
+    ap.add_argument("--limit", type=int, default=0, help="at most N cases (0: all)")
+    ap.add_argument("--json", help="write every verdict and the table here")
+    a = ap.parse_args()
+
+    manifest = json.load(open(os.path.join(a.cases, "cases.json")))
+    cases = [c for c in manifest["cases"] if a.split == "all" or c["split"] == a.split]
+    cases = [c for c in cases if os.path.exists(os.path.join(a.cases, c["path"]))]
+    if a.limit:
+        cases = cases[: a.limit]
+    work = tempfile.mkdtemp(prefix="sluice-gates-bench-")
+    env = dict(os.environ, SLUICE_KEYS=os.path.join(work, "keys"))
+    repo = os.path.join(work, "repo")
+    S = [a.sluice, "-C", repo]
+
+    run([a.sluice, "init", repo, "--root-key", "root"], env)
+    for name, role in (("alice", "proposer"), ("ops", "operator"), ("gr", "gate-runner")):
+        run(S + ["key", "new", name, "--role", role], env)
+    base = run(S + ["propose", "base", os.path.join(ROOT, "tests/resources/test-model"),
+                    "--key", "alice", "-m", "base"], env).stdout.strip().splitlines()[-1]
+    suites = sorted(os.path.join(ROOT, "eval/suites", f)
+                    for f in os.listdir(os.path.join(ROOT, "eval/suites")) if f.endswith(".json"))
+    run(S + ["suite", "add"] + suites + ["--key", "alice"], env)
+    run(S + ["gate", base, "--channel", "prod", "--key", "gr"], env)
+    run(S + ["promote", base, "--channel", "prod", "--key", "ops"], env)
+
+    verdicts = []
+    for i, c in enumerate(cases):
+        path = os.path.join(a.cases, c["path"])
+        if c["kind"] == "lora":
+            cmd = ["propose", "lora", path, "--onto", base, "--name", c["id"]]
+        elif c["kind"] == "replay":
+            cmd = ["propose", "replay", path, "--onto", base]
+        else:
+            cmd = ["propose", "memory", "--onto", base, "--add", path]
+        vid = run(S + cmd + ["--key", "alice", "-m", c["id"]], env).stdout.strip().splitlines()[-1]
+        t0 = time.monotonic()
+        r = run(S + ["gate", vid, "--channel", "prod", "--no-record", "--json"], env, check=False)
+        wall = time.monotonic() - t0
+        if r.returncode not in (0, 1, 2):
+            sys.exit("gate failed on %s:\n%s" % (c["id"], r.stderr))
+        rep = json.loads(r.stdout)
+        res = {g["gate"]: g["result"] for g in rep["gates"]}
+        why = {g["gate"]: sorted({ch["check"] for ch in g["checks"] if ch["result"] != "pass"})
+               for g in rep["gates"]}
+        verdicts.append({"id": c["id"], "family": c["family"], "label": c["label"],
+                         "kind": c["kind"], "results": res, "overall": rep["result"],
+                         "not_passing_checks": why, "seconds": wall})
+        print("[%3d/%d] %-22s %-8s %s  %.1fs" % (i + 1, len(cases), c["id"], c["label"],
+              " ".join("%s=%s" % (g[:4], res.get(g, "-")) for g in GATES), wall),
+              file=sys.stderr, flush=True)
+
+    rows = []
+    families = sorted({(v["label"], v["family"]) for v in verdicts}, key=lambda t: (t[0] != "poisoned", t[1]))
+    print("\nsplit: %s; %d cases; a case counts when the gate did not pass (fail or inconclusive);"
+          " 'fail' counts outright fails only" % (a.split, len(verdicts)))
+    print("%-9s %-16s %-11s %4s  %-26s %-26s" % ("label", "family", "gate", "n", "not pass [95% CP]",
+                                              "fail [95% CP]"))
+    for label, fam in families:
+        vs = [v for v in verdicts if v["family"] == fam]
+        for g in GATES + ("any",):
+            res = [v["overall"] if g == "any" else v["results"].get(g) for v in vs]
+            n = len(res)
+            k_np = sum(r != "pass" for r in res)
+            k_f = sum(r == "fail" for r in res)
+            lo1, hi1 = clopper_pearson(k_np, n)
+            lo2, hi2 = clopper_pearson(k_f, n)
+            rows.append({"label": label, "family": fam, "gate": g, "n": n, "not_pass": k_np,
+                         "not_pass_ci": [lo1, hi1], "fail": k_f, "fail_ci": [lo2, hi2]})
+            print("%-9s %-16s %-11s %4d  %3d %.2f [%.2f, %.2f]    %3d %.2f [%.2f, %.2f]" % (
+                label, fam, g, n, k_np, k_np / n, lo1, hi1, k_f, k_f / n, lo2, hi2))
+    lora_t = [v["seconds"] for v in verdicts if v["kind"] == "lora"]
+    if lora_t:
+        print("\nwall time of all three gates on one adapter of the test model: median %.2f s "
+              "(min %.2f, max %.2f, n %d)" % (statistics.median(lora_t), min(lora_t), max(lora_t),
+                                               len(lora_t)))
+    if a.json:
+        json.dump({"split": a.split, "verdicts": verdicts, "table": rows}, open(a.json, "w"), indent=1)
+    subprocess.run(["rm", "-rf", work])
+
+
+if __name__ == "__main__":
+    main()
