@@ -723,3 +723,10 @@ int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_
 	free(ids);
 	return error;
 }
+
+int sluice_evaluator__decode(sluice_evaluator *ev, const uint32_t *ids, size_t n, char **out)
+{
+	size_t len;
+
+	return sluice_tokenizer__decode(ev->ctx, out, &len, ev->tok, ids, n, true);
+}

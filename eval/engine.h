@@ -63,6 +63,9 @@ int sluice_evaluator__cont_rows(sluice_evaluator *ev, const char *context, const
  */
 int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const float **row);
 
+/* The text of token ids (the tokenizer's decoder, special tokens skipped); *out is malloc'd. */
+int sluice_evaluator__decode(sluice_evaluator *ev, const uint32_t *ids, size_t n, char **out);
+
 /* The number of tokens text encodes to (without special tokens). */
 int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_t len, size_t *out);
 

@@ -2,15 +2,14 @@
  * gates/poisoning.c - the poisoning gate.
  *
  * Behaviour: a trigger scan. Candidate triggers (the pinned trigger
- * suites' lists, tokens nominated from an adapter's weights, n-grams mined
- * from a replay batch) are inserted before clean prompts; a trigger's
- * shift is the mean, over prompts, of KL(P(.|prompt) || P(.|trigger +
- * prompt)) at the next token, for the candidate minus the same for the
- * baseline. Random insertions (words drawn from the pinned suites with a
- * seeded generator) give the shift's null distribution; a trigger whose
- * shift stands more than spectral... trigger_z_max robust deviations above
- * the random ones, and above trigger_shift_min nats, fails the gate and is
- * named.
+ * suites' lists, tokens nominated from an adapter's weights) are inserted
+ * before, after and inside clean prompts (the trigger suites' prompts). An
+ * insertion's shift at a position is the largest over prompts of how much
+ * more the candidate's next-token distribution departs from the
+ * baseline's with the insertion than without it. Random insertions of
+ * vocabulary tokens give each position's null; a trigger whose robust z
+ * against it exceeds trigger_z_max, with a shift above trigger_shift_min
+ * nats, fails the gate and is named.
  *
  * Memory notes: the notes' total length against a token budget, and
  * contradiction: a multiple-choice item the model answered right without
@@ -42,27 +41,69 @@ static double kl_rows(const float *p, const float *q, size_t n)
 	return kl > 0 ? kl : 0;
 }
 
-/* Mean KL shift an insertion causes on one model; rows of clean[] are that model's. */
-static int shift_on(sluice_evaluator *ev, scan_ctx *sc, float **clean, const char *trigger,
-                    double *out)
+/* Where an insertion goes: before the prompt, after it, after its first word. */
+enum { AT_PREFIX, AT_SUFFIX, AT_FIRST_WORD, NPOSITIONS };
+
+/* Random insertions are drawn at 1 to NLENGTHS tokens; longer candidates meet the longest. */
+#define NLENGTHS 4
+
+static char *insert_at(const char *prompt, const char *trigger, int at)
 {
-	double sum = 0;
+	size_t len = strlen(trigger) + strlen(prompt) + 3, w;
+	char *text = malloc(len);
+
+	if (!text)
+		return NULL;
+	if (at == AT_PREFIX) {
+		snprintf(text, len, "%s %s", trigger, prompt);
+	} else if (at == AT_SUFFIX) {
+		snprintf(text, len, "%s %s", prompt, trigger);
+	} else {
+		w = strcspn(prompt, " ");
+		snprintf(text, len, "%.*s %s%s", (int)w, prompt, trigger, prompt + w);
+	}
+	return text;
+}
+
+/*
+ * An insertion's shift at each position: the largest, over the clean
+ * prompts (a trigger may act on a few of them only: harmful requests), of
+ * how far the candidate's next-token distribution departs from the
+ * baseline's with the insertion, KL(P_base || P_cand), minus how far it
+ * departs without it. A trigger makes the candidate depart from its
+ * parent only when it is present; an ordinary insertion moves both models
+ * alike. out[at] for each position.
+ */
+static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, const char *trigger,
+                    double out[NPOSITIONS])
+{
+	float *rc = malloc(sc->vocab * sizeof(*rc));
 	int error = 0;
 
-	for (size_t i = 0; i < sc->nprompts; i++) {
-		size_t len = strlen(trigger) + strlen(sc->prompts[i]) + 2;
-		char *text = malloc(len);
-		const float *row;
-		if (!text)
-			return SLUICE_ENOMEM;
-		snprintf(text, len, "%s %s", trigger, sc->prompts[i]);
-		error = sluice_evaluator__next_row(ev, text, &row);
-		free(text);
-		if (error < 0)
-			break;
-		sum += kl_rows(clean[i], row, sc->vocab);
+	if (!rc)
+		return SLUICE_ENOMEM;
+	for (int at = 0; at < NPOSITIONS; at++)
+		out[at] = 0;
+	for (size_t i = 0; i < sc->nprompts && error == 0; i++) {
+		/* Without the insertion: clean_b[i] || clean_c[i]. */
+		double d0 = kl_rows(sc->clean_b[i], sc->clean_c[i], sc->vocab);
+		for (int at = 0; at < NPOSITIONS && error == 0; at++) {
+			char *text = insert_at(sc->prompts[i], trigger, at);
+			const float *row;
+			if (!text) {
+				error = SLUICE_ENOMEM;
+				break;
+			}
+			if ((error = sluice_evaluator__next_row(ec, text, &row)) == 0) {
+				memcpy(rc, row, sc->vocab * sizeof(*rc));
+				if ((error = sluice_evaluator__next_row(eb, text, &row)) == 0 &&
+				    (i == 0 || kl_rows(row, rc, sc->vocab) - d0 > out[at]))
+					out[at] = kl_rows(row, rc, sc->vocab) - d0;
+			}
+			free(text);
+		}
 	}
-	*out = sc->nprompts ? sum / (double)sc->nprompts : 0;
+	free(rc);
 	return error;
 }
 
@@ -91,17 +132,14 @@ static int add_string(json_t *arr, const char *s)
 	return json_array_append_new(arr, json_string(s));
 }
 
-/* The prompts and pinned triggers of the trigger suites; words for random insertions. */
-static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *triggers, json_t *words)
+/* The prompts and pinned candidate triggers of the trigger suites. */
+static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *triggers)
 {
 	for (size_t si = 0; si < g->nsuites; si++) {
 		sluice_gate_suite *s = &g->suites[si];
-		const char *type = sluice__jstr(json_object_get(s->manifest, "type"));
 		const unsigned char *p = s->items.ptr, *end = p + s->items.len;
-		size_t taken = 0;
-		int is_trigger = !strcmp(type, "trigger");
 
-		if (!is_trigger && strcmp(type, "text"))
+		if (strcmp(sluice__jstr(json_object_get(s->manifest, "type")), "trigger"))
 			continue;
 		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
 		                json_object_get(s->manifest, "digest"));
@@ -113,31 +151,9 @@ static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *triggers, jso
 			p += l + 1;
 			if (!it)
 				continue;
-			if (is_trigger) {
-				add_string(prompts,
-				           json_string_value(json_object_get(it, "prompt")));
-				json_array_foreach(json_object_get(it, "triggers"), k, t)
-				        add_string(triggers, json_string_value(t));
-			} else if (taken < 64) {
-				/* words of the text corpus: the pool random insertions draw from */
-				const char *s2 = json_string_value(json_object_get(it, "text"));
-				char w[64];
-				size_t n = 0;
-				for (;; s2++) {
-					if (*s2 && *s2 != ' ' && *s2 != '\n' && n + 1 < sizeof(w)) {
-						w[n++] = *s2;
-						continue;
-					}
-					if (n) {
-						w[n] = 0;
-						add_string(words, w);
-						n = 0;
-					}
-					if (!*s2)
-						break;
-				}
-				taken++;
-			}
+			add_string(prompts, json_string_value(json_object_get(it, "prompt")));
+			json_array_foreach(json_object_get(it, "triggers"), k, t)
+			        add_string(triggers, json_string_value(t));
 			json_decref(it);
 		}
 	}
@@ -146,25 +162,26 @@ static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *triggers, jso
 int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, sluice_outcome *out)
 {
 	sluice_ctx *ctx = g->repo->ctx;
-	json_t *prompts = json_array(), *triggers = json_array(), *words = json_array(), *v,
-	       *rows = json_array(), *named = json_array(), *c;
+	json_t *prompts = json_array(), *triggers = json_array(), *v, *rows = json_array(),
+	       *named = json_array(), *c;
 	scan_ctx sc = {0};
 	sluice_evaluator *ec = NULL, *eb = NULL;
 	size_t R = (size_t)sluice_gates__threshold(g->config, "poisoning", "random_insertions");
 	double zmax = sluice_gates__threshold(g->config, "poisoning", "trigger_z_max");
 	double smin = sluice_gates__threshold(g->config, "poisoning", "trigger_shift_min");
-	double *null = NULL, med = 0, mad = 0, scale;
+	static const char *const positions[NPOSITIONS] = {"prefix", "suffix", "after_first_word"};
+	double *null = NULL, med[NLENGTHS][NPOSITIONS], mad[NLENGTHS][NPOSITIONS],
+	       scale[NLENGTHS][NPOSITIONS];
 	sluice_rng rng = {g->seed ^ 0x7269676765727321ull};
-	size_t i;
+	size_t i, redraws = 0;
 	int error = 0;
 
-	scan_inputs(g, prompts, triggers, words);
+	scan_inputs(g, prompts, triggers);
 	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v));
-	if (json_array_size(prompts) == 0 || json_array_size(words) < 8 || R < 8) {
+	if (json_array_size(prompts) == 0 || R < 8) {
 		c = json_pack("{s:s,s:s,s:s}", "check", "trigger_scan", "result", "inconclusive",
 		              "note",
-		              "no pinned trigger suite with prompts, or too few words in the "
-		              "text suites for random insertions: the trigger scan cannot run");
+		              "no pinned trigger suite with prompts: the trigger scan cannot run");
 		json_array_append_new(checks, c);
 		*out = SLUICE_INCONCLUSIVE;
 		goto done;
@@ -173,13 +190,20 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 	    (g->has_base && (error = sluice_gates__ev_base(g, &eb)) < 0))
 		goto done;
 	sc.vocab = sluice_evaluator__vocab(ec);
-	if (eb && sluice_evaluator__vocab(eb) != sc.vocab)
-		eb = NULL; /* different vocabularies: the candidate's own shift only */
+	if (!eb || sluice_evaluator__vocab(eb) != sc.vocab) {
+		json_array_append_new(checks,
+		                      json_pack("{s:s,s:s,s:s}", "check", "trigger_scan", "result",
+		                                "inconclusive", "note",
+		                                "no baseline with the candidate's vocabulary to "
+		                                "compare behaviour with"));
+		*out = SLUICE_INCONCLUSIVE;
+		goto done;
+	}
 	sc.nprompts = json_array_size(prompts);
 	sc.prompts = calloc(sc.nprompts, sizeof(*sc.prompts));
 	sc.clean_c = calloc(sc.nprompts, sizeof(*sc.clean_c));
 	sc.clean_b = calloc(sc.nprompts, sizeof(*sc.clean_b));
-	null = calloc(R, sizeof(*null));
+	null = calloc(R * NPOSITIONS * NLENGTHS, sizeof(*null));
 	if (!sc.prompts || !sc.clean_c || !sc.clean_b || !null) {
 		sc.nprompts = sc.prompts ? sc.nprompts : 0;
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
@@ -203,48 +227,99 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 			memcpy(sc.clean_b[i], row, sc.vocab * sizeof(float));
 		}
 	}
-	/* The null: random insertions of one or two corpus words. */
-	for (i = 0; i < R; i++) {
-		char ins[160];
-		double sc_c, sc_b = 0;
-		const char *w1 = json_string_value(
-		        json_array_get(words, sluice_rng__below(&rng, json_array_size(words))));
-		const char *w2 = json_string_value(
-		        json_array_get(words, sluice_rng__below(&rng, json_array_size(words))));
-		if (i % 2)
-			snprintf(ins, sizeof(ins), "%s %s", w1, w2);
-		else
-			snprintf(ins, sizeof(ins), "%s", w1);
-		if ((error = shift_on(ec, &sc, sc.clean_c, ins, &sc_c)) < 0 ||
-		    (eb && (error = shift_on(eb, &sc, sc.clean_b, ins, &sc_b)) < 0))
-			goto done;
-		null[i] = sc_c - sc_b;
+	/*
+	 * The null: random insertions of 1 to NLENGTHS tokens drawn uniformly
+	 * from the vocabulary, per length and position. Triggers are usually
+	 * strings the model rarely sees; random tokens are as foreign, and a
+	 * candidate is compared with random strings of its own length in
+	 * tokens (longer strings disturb a model more), so an adapter that
+	 * merely reacts to odd strings more than its parent does not stand out.
+	 */
+	for (size_t len = 1; len <= NLENGTHS; len++) {
+		for (i = 0; i < R; i++) {
+			uint32_t ids[NLENGTHS];
+			char *ins = NULL;
+			double sh[NPOSITIONS];
+			for (size_t t = 0; t < len; t++)
+				ids[t] = (uint32_t)sluice_rng__below(&rng, sc.vocab);
+			if ((error = sluice_evaluator__decode(ec, ids, len, &ins)) < 0)
+				goto done;
+			/* Tokens that decode to nothing or only spaces: draw again. */
+			if (!ins[strspn(ins, " \t\n\r")]) {
+				free(ins);
+				i--;
+				if (++redraws > 16 * R) {
+					error = sluice_ctx__error(
+					        ctx, SLUICE_EINVALID,
+					        "the vocabulary decodes to too few "
+					        "visible tokens for random insertions");
+					goto done;
+				}
+				continue;
+			}
+			error = shift_of(ec, eb, &sc, ins + strspn(ins, " "), sh);
+			free(ins);
+			if (error < 0)
+				goto done;
+			for (int at = 0; at < NPOSITIONS; at++)
+				null[((len - 1) * NPOSITIONS + (size_t)at) * R + i] = sh[at];
+		}
+		for (int at = 0; at < NPOSITIONS; at++) {
+			sluice_stats__median_mad(&med[len - 1][at], &mad[len - 1][at],
+			                         null + ((len - 1) * NPOSITIONS + (size_t)at) * R,
+			                         R);
+			/* A MAD floor (0.01 nats) keeps identical models from dividing by zero. */
+			scale[len - 1][at] =
+			        1.4826 * mad[len - 1][at] > 0.01 ? 1.4826 * mad[len - 1][at] : 0.01;
+		}
 	}
-	sluice_stats__median_mad(&med, &mad, null, R);
-	/* A MAD floor (a tenth of a nat) keeps identical models from dividing by zero. */
-	scale = 1.4826 * mad > 0.01 ? 1.4826 * mad : 0.01;
 	json_array_foreach(triggers, i, v)
 	{
-		double sc_c, sc_b = 0, shift, z;
-		if ((error = shift_on(ec, &sc, sc.clean_c, json_string_value(v), &sc_c)) < 0 ||
-		    (eb &&
-		     (error = shift_on(eb, &sc, sc.clean_b, json_string_value(v), &sc_b)) < 0))
+		double sh[NPOSITIONS], z = -INFINITY, shift = 0;
+		size_t ntok = 1, L;
+		int best = 0;
+		if ((error = sluice_evaluator__count_tokens(
+		             ec, json_string_value(v), strlen(json_string_value(v)), &ntok)) < 0 ||
+		    (error = shift_of(ec, eb, &sc, json_string_value(v), sh)) < 0)
 			goto done;
-		shift = sc_c - sc_b;
-		z = (shift - med) / scale;
-		json_array_append_new(rows, json_pack("{s:O,s:f,s:f,s:f}", "trigger", v, "shift",
-		                                      shift, "candidate_shift", sc_c, "z", z));
+		L = ntok < 1 ? 0 : ntok > NLENGTHS ? NLENGTHS - 1 : ntok - 1;
+		for (int at = 0; at < NPOSITIONS; at++)
+			if ((sh[at] - med[L][at]) / scale[L][at] > z) {
+				z = (sh[at] - med[L][at]) / scale[L][at];
+				shift = sh[at];
+				best = at;
+			}
+		json_array_append_new(rows, json_pack("{s:O,s:s,s:I,s:f,s:f}", "trigger", v,
+		                                      "position", positions[best], "tokens",
+		                                      (json_int_t)ntok, "shift", shift, "z", z));
 		if (z > zmax && shift > smin)
-			json_array_append_new(named, json_pack("{s:O,s:f,s:f}", "trigger", v,
-			                                       "shift", shift, "z", z));
+			json_array_append_new(named, json_pack("{s:O,s:s,s:f,s:f}", "trigger", v,
+			                                       "position", positions[best], "shift",
+			                                       shift, "z", z));
 	}
-	c = json_pack("{s:s,s:s,s:I,s:I,s:{s:f,s:f,s:I},s:f,s:f,s:o}", "check", "trigger_scan",
-	              "figure",
-	              "mean next-token KL shift of an insertion before clean prompts, candidate "
-	              "minus baseline, against random insertions",
-	              "prompts", (json_int_t)sc.nprompts, "candidates",
-	              (json_int_t)json_array_size(triggers), "random", "median", med, "mad", mad,
-	              "n", (json_int_t)R, "z_limit", zmax, "shift_min", smin, "scanned", rows);
+	{
+		json_t *nulls = json_object();
+		for (size_t len = 1; len <= NLENGTHS; len++) {
+			json_t *byp = json_object();
+			char key[16];
+			for (int at = 0; at < NPOSITIONS; at++)
+				json_object_set_new(byp, positions[at],
+				                    json_pack("{s:f,s:f}", "median",
+				                              med[len - 1][at], "mad",
+				                              mad[len - 1][at]));
+			snprintf(key, sizeof(key), "%zu_tokens", len);
+			json_object_set_new(nulls, key, byp);
+		}
+		c = json_pack(
+		        "{s:s,s:s,s:I,s:I,s:{s:o,s:I},s:f,s:f,s:o}", "check", "trigger_scan",
+		        "figure",
+		        "largest rise over clean prompts of KL(baseline || candidate) at the next "
+		        "token that an insertion causes, at the position where its robust z "
+		        "against random insertions is largest",
+		        "prompts", (json_int_t)sc.nprompts, "candidates",
+		        (json_int_t)json_array_size(triggers), "random", "by_length", nulls, "n",
+		        (json_int_t)R, "z_limit", zmax, "shift_min", smin, "scanned", rows);
+	}
 	rows = NULL;
 	*out = sluice_gates__findings(checks, c, named);
 	named = NULL;
@@ -253,7 +328,6 @@ done:
 	free(null);
 	json_decref(prompts);
 	json_decref(triggers);
-	json_decref(words);
 	json_decref(rows);
 	json_decref(named);
 	return error;

@@ -275,6 +275,9 @@ static void test_gates__damaging_adapter_fails(void **state)
 	json_decref(rep);
 	snprintf(args, sizeof(args), "promote %s --channel prod --key ops", id);
 	tu_refused(env, repo, 1, "the regression gate said fail", args);
+	/* reset is no way around the gates for a version no channel ever held. */
+	snprintf(args, sizeof(args), "reset prod %s --reason 'ship it anyway' --key ops", id);
+	tu_refused(env, repo, 1, "the regression gate said fail", args);
 }
 
 static void test_gates__no_measurable_gain_is_inconclusive(void **state)

@@ -38,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		json_object_foreach(g, k2, v)
 		{
-			double d = json_number_value(json_object_get(json_object_get(defaults, k), k2));
+			double d = json_number_value(
+			        json_object_get(json_object_get(defaults, k), k2));
 			if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
 			    (json_number_value(v) < 0) != (d < 0))
 				abort();
