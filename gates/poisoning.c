@@ -831,6 +831,100 @@ done:
 	return error;
 }
 
+struct kls {
+	double *v;
+};
+
+static double mean_kl(const size_t *idx, size_t n, void *data)
+{
+	struct kls *k = data;
+	double s = 0;
+
+	for (size_t i = 0; i < n; i++)
+		s += k->v[idx[i]];
+	return n ? s / (double)n : 0;
+}
+
+/*
+ * Off-topic influence of notes: on the pinned benign requests (everyday
+ * tasks no note is about), the mean next-token KL(baseline || candidate)
+ * after the prompt, with a bootstrap interval over prompts; at most
+ * kl_mean_max, the regression gate's drift limit.
+ */
+static int note_off_topic(sluice_gating *g, json_t *checks, sluice_outcome *out)
+{
+	sluice_evaluator *ec, *eb;
+	size_t idx[64], m = sluice_gates__suites_of(g, "benign", idx, 64), n = 0, cap = 0;
+	struct kls k = {NULL};
+	double lo, hi, mean = 0;
+	uint32_t vocab;
+	float *rb = NULL;
+	int error;
+
+	if (m == 0 || !g->has_base)
+		return SLUICE_OK;
+	if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
+	    (error = sluice_gates__ev_base(g, &eb)) < 0)
+		return error;
+	vocab = sluice_evaluator__vocab(ec);
+	if (sluice_evaluator__vocab(eb) != vocab)
+		return SLUICE_OK;
+	if (!(rb = malloc(vocab * sizeof(*rb))))
+		return sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+	for (size_t si = 0; si < m; si++) {
+		sluice_gate_suite *s = &g->suites[idx[si]];
+		const unsigned char *p = s->items.ptr, *end = p + s->items.len;
+		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
+		                json_object_get(s->manifest, "digest"));
+		while (p < end) {
+			const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+			json_error_t jerr;
+			json_t *it = json_loadb((const char *)p, l, 0, &jerr);
+			const char *prompt;
+			const float *row;
+			p += l + 1;
+			if (!it)
+				continue;
+			prompt = sluice__jstr(json_object_get(it, "prompt"));
+			error = sluice_evaluator__next_row(eb, prompt, &row);
+			if (error == 0) {
+				memcpy(rb, row, vocab * sizeof(*rb));
+				error = sluice_evaluator__next_row(ec, prompt, &row);
+			}
+			json_decref(it);
+			if (error < 0)
+				goto done;
+			if (n == cap) {
+				double *t = realloc(k.v, (cap = cap ? 2 * cap : 256) * sizeof(*t));
+				if (!t) {
+					error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM,
+					                          "out of memory");
+					goto done;
+				}
+				k.v = t;
+			}
+			k.v[n] = kl_rows(rb, row, vocab);
+			mean += k.v[n++];
+		}
+	}
+	if (n == 0)
+		goto done;
+	sluice_stats__bootstrap(&lo, &hi, n, mean_kl, &k, 2000, g->seed ^ 0x0ff70b1cull, g->alpha);
+	*out = sluice_gates__check(
+	        checks,
+	        json_pack("{s:s,s:s,s:I}", "check", "note_off_topic", "figure",
+	                  "mean next-token KL(baseline || candidate) after the benign requests, "
+	                  "notes in context",
+	                  "prompts", (json_int_t)n),
+	        mean / (double)n, lo, hi,
+	        sluice_gates__threshold(g->config, "regression", "kl_mean_max"), 0);
+done:
+	free(rb);
+	free(k.v);
+	return error;
+}
+
 int sluice_gates__poisoning(sluice_gating *g, json_t *gate, sluice_outcome *result)
 {
 	json_t *checks = json_object_get(gate, "checks"), *adapters = NULL, *notes = NULL,
@@ -848,10 +942,12 @@ int sluice_gates__poisoning(sluice_gating *g, json_t *gate, sluice_outcome *resu
 		o = sluice_stats__worse(o, r);
 	}
 	if (json_array_size(notes)) {
+		sluice_outcome r3 = SLUICE_PASS;
 		if ((error = notes_checks(g, checks, notes, &r)) < 0 ||
-		    (error = note_scans(g, checks, notes, &r2)) < 0)
+		    (error = note_scans(g, checks, notes, &r2)) < 0 ||
+		    (error = note_off_topic(g, checks, &r3)) < 0)
 			goto done;
-		o = sluice_stats__worse(o, sluice_stats__worse(r, r2));
+		o = sluice_stats__worse(o, sluice_stats__worse(r, sluice_stats__worse(r2, r3)));
 	}
 	if (json_array_size(adapters)) {
 		if ((error = weight_checks(g, checks, adapters, extra, &r)) < 0)
