@@ -1231,7 +1231,9 @@ static void human_gate_history(json_t *v)
 
 static int cmd_gate(cli_env *env, int argc, char **argv)
 {
-	const char *gates[8], *ref = NULL, *channel = NULL, *junit = NULL, *history = NULL;
+	const char *gates[8], *ref = NULL, *channel = NULL, *junit = NULL, *history = NULL,
+	                      *lora_stats = NULL, *onto = NULL, *name = NULL;
+	int jsonl = 0;
 	sluice_gate_opts opts = {gates, 0, getenv("SLUICE_KEY")};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
@@ -1245,6 +1247,15 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 		} else if (!strcmp(argv[k], "--no-record")) {
 			no_record = 1;
 			continue;
+		} else if (!strcmp(argv[k], "--jsonl")) {
+			jsonl = 1;
+			continue;
+		} else if (!strcmp(argv[k], "--lora-stats")) {
+			slot = &lora_stats;
+		} else if (!strcmp(argv[k], "--onto")) {
+			slot = &onto;
+		} else if (!strcmp(argv[k], "--name")) {
+			slot = &name;
 		} else if (!strcmp(argv[k], "--channel")) {
 			slot = &channel;
 		} else if (!strcmp(argv[k], "--key")) {
@@ -1271,6 +1282,32 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 		}
 		if (!(*slot = take_value(argc, argv, &k, "gate")))
 			return SLUICE_EXIT_USAGE;
+	}
+	if (lora_stats) {
+		json_t *v, *it;
+		size_t i;
+		if (ref || channel || !onto)
+			return cli_usage("gate",
+			                 "--lora-stats DIR takes --onto REF (whose base the "
+			                 "adapter is for) and no REF or --channel");
+		if ((rc = cli_open(env, &repo)))
+			return rc;
+		error = sluice_gate_lora_stats(repo, onto, lora_stats, name, &report);
+		if (error < 0 || !jsonl)
+			return finish(env, repo, error, report, NULL);
+		/* --jsonl: the lines of a lora_reference suite, one per module. */
+		v = cli_parse(report);
+		json_array_foreach(json_object_get(v, "reference_items"), i, it)
+		{
+			char *line = json_dumps(it, JSON_COMPACT | JSON_SORT_KEYS);
+			if (line)
+				puts(line);
+			free(line);
+		}
+		json_decref(v);
+		sluice_free(report);
+		sluice_repo_free(repo);
+		return 0;
 	}
 	if (history) {
 		if (ref || channel)
@@ -1428,7 +1465,8 @@ const cli_command cli_commands[] = {
         {"gate", cmd_gate,
          "sluice gate REF --channel C [--gate regression|safety|poisoning]... [--key NAME]\n"
          "       [--no-record] [--junit FILE] [--json]\n"
-         "       sluice gate --history C [--json]",
+         "       sluice gate --history C [--json]\n"
+         "       sluice gate --lora-stats ADAPTER_DIR --onto REF [--name NAME] [--jsonl]",
          "Compare REF with channel C's head (its baseline) and C's anchor on every pinned\n"
          "suite each gate reads; each gate says pass, fail or inconclusive with every\n"
          "figure, its interval and its limit (docs/gates.md). Without --gate, the gates the\n"
@@ -1436,7 +1474,10 @@ const cli_command cli_commands[] = {
          "a gate-runner key (--key, default $SLUICE_KEY); promotion needs passing verdicts\n"
          "against the current head. --no-record only prints. Exit 0 pass, 1 fail,\n"
          "2 inconclusive. --junit writes one testcase per check. --history C prints C's\n"
-         "forgetting matrix (each promoted version's scores) and backward transfer."},
+         "forgetting matrix (each promoted version's scores) and backward transfer.\n"
+         "--lora-stats prints an adapter's weight statistics against REF's base; with\n"
+         "--jsonl, the lines of a lora_reference suite (clean reference adapters pinned\n"
+         "with sluice suite add give the spectral check its reference population)."},
         {"anchor", cmd_anchor, "sluice anchor C [REF] --reason TEXT [--key NAME] [--json]",
          "Set channel C's anchor, the reference of its drift budget, to REF (default: its\n"
          "head), a version C holds or held. A channel's first version is its anchor until\n"

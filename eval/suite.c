@@ -10,6 +10,7 @@
 #include "sluice/suite.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,8 @@
 #define SUITE_MANIFEST_MAX (1u << 20)
 #define SUITE_ITEMS_MAX (256u << 20)
 
-static const char *const item_types[] = {"multiple_choice", "refusal", "benign", "text", "trigger"};
+static const char *const item_types[] = {"multiple_choice", "refusal",       "benign", "text",
+                                         "trigger",         "lora_reference"};
 
 /* A suite read from disk and checked. */
 typedef struct {
@@ -76,6 +78,7 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 	static const char *const rb[] = {"prompt", "refusal", "compliance"};
 	static const char *const tx[] = {"text"};
 	static const char *const tr[] = {"prompt", "triggers"};
+	static const char *const lr[] = {"adapter", "module", "top_sv", "top_share", "frobenius"};
 	const char *const *fields;
 	size_t nfields, k;
 	const char *key;
@@ -88,6 +91,8 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 		fields = rb, nfields = 3;
 	else if (!strcmp(type, "text"))
 		fields = tx, nfields = 1;
+	else if (!strcmp(type, "lora_reference"))
+		fields = lr, nfields = 5;
 	else
 		fields = tr, nfields = 2;
 	if (!json_is_object(item))
@@ -131,6 +136,23 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 			        "%s: line %zu: field \"gold\" must index one of the %zu "
 			        "choices",
 			        file, line, json_array_size(choices));
+		return SLUICE_OK;
+	}
+	if (!strcmp(type, "lora_reference")) {
+		/* One module of a clean reference adapter: its spectral figures (docs/gates.md). */
+		if ((error = want_string(ctx, item, "adapter", file, line, 0)) < 0 ||
+		    (error = want_string(ctx, item, "module", file, line, 0)) < 0)
+			return error;
+		for (k = 2; k < 5; k++) {
+			json_t *x = json_object_get(item, lr[k]);
+			if (!json_is_number(x) || !isfinite(json_number_value(x)) ||
+			    json_number_value(x) < 0)
+				return sluice_ctx__error(
+				        ctx, SLUICE_EINVALID,
+				        "%s: line %zu: field \"%s\" must be a finite "
+				        "number >= 0",
+				        file, line, lr[k]);
+		}
 		return SLUICE_OK;
 	}
 	if (!strcmp(type, "trigger")) {
@@ -248,7 +270,7 @@ static int read_suite(sluice_ctx *ctx, suite_in *out, const char *manifest_path)
 		error = sluice_ctx__error(
 		        ctx, SLUICE_EINVALID,
 		        "%s: field \"type\": unknown item type '%s' (multiple_choice, "
-		        "refusal, benign, text, trigger)",
+		        "refusal, benign, text, trigger, lora_reference)",
 		        manifest_path, out->type);
 		goto done;
 	}

@@ -12,6 +12,7 @@
  * gates ran, the verdict is refused and nothing is written.
  */
 #include "gates.h"
+#include "lora_stats.h"
 #include "dsse.h"
 #include "jindex.h"
 #include "suite.h"
@@ -595,5 +596,45 @@ done:
 	json_decref(rows);
 	json_decref(suites);
 	git_revwalk_free(walk);
+	return error;
+}
+
+/* ---- reference statistics -------------------------------------------------------- */
+
+int sluice_gate_lora_stats(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                           const char *name, char **report)
+{
+	sluice_version v = {0};
+	sluice_evaluator *ev = NULL;
+	json_t *out = NULL, *items = json_array(), *m;
+	char base[8192];
+	size_t i;
+	int error;
+
+	if (!name) {
+		const char *slash = strrchr(adapter_dir, '/');
+		name = slash && slash[1] ? slash + 1 : adapter_dir;
+	}
+	if ((error = sluice_version__load(repo, &v, ref)) < 0 ||
+	    (error = sluice_evaluator__open(repo, &ev, &v)) < 0)
+		goto done;
+	snprintf(base, sizeof(base), "%s/base", sluice_evaluator__dir(ev));
+	if ((error = sluice_lora__analyse(repo->ctx, &out, adapter_dir, base, 1.0, 8)) < 0)
+		goto done;
+	json_array_foreach(json_object_get(out, "modules"), i, m) json_array_append_new(
+	        items,
+	        json_pack("{s:s,s:O,s:O,s:O,s:O}", "adapter", name, "module",
+	                  json_object_get(m, "module"), "top_sv", json_object_get(m, "top_sv"),
+	                  "top_share", json_object_get(m, "top_share"), "frobenius",
+	                  json_object_get(m, "frobenius")));
+	json_object_set_new(out, "adapter", json_string(name));
+	json_object_set(out, "reference_items", items);
+	error = sluice_repo__report(repo->ctx, report, out);
+	out = NULL;
+done:
+	json_decref(out);
+	json_decref(items);
+	sluice_evaluator__free(ev);
+	sluice_version__dispose(&v);
 	return error;
 }

@@ -728,6 +728,45 @@ static int weight_checks(sluice_gating *g, json_t *checks, json_t *adapters, jso
 		}
 		json_decref(r);
 	}
+	/* And the pinned reference adapters' modules (lora_reference suites). */
+	{
+		size_t idx[64], nr = sluice_gates__suites_of(g, "lora_reference", idx, 64);
+		json_t *names = json_object();
+		for (size_t si = 0; si < nr; si++) {
+			sluice_gate_suite *s = &g->suites[idx[si]];
+			const unsigned char *p = s->items.ptr, *end = p + s->items.len;
+			json_object_set(g->used_suites,
+			                sluice__jstr(json_object_get(s->manifest, "name")),
+			                json_object_get(s->manifest, "digest"));
+			while (p < end) {
+				const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+				size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+				json_error_t jerr;
+				json_t *it = json_loadb((const char *)p, l, 0, &jerr), *e;
+				const char *kind;
+				char key[512];
+				p += l + 1;
+				if (!it)
+					continue;
+				snprintf(key, sizeof(key), "%s/%s",
+				         sluice__jstr(json_object_get(s->manifest, "name")),
+				         sluice__jstr(json_object_get(it, "adapter")));
+				json_object_set_new(names, key, json_true());
+				kind = module_kind(sluice__jstr(json_object_get(it, "module")));
+				if (!(e = json_object_get(pool, kind)))
+					json_object_set_new(pool, kind,
+					                    e = json_pack("{s:[],s:[],s:[]}",
+					                                  figs[0], figs[1],
+					                                  figs[2]));
+				for (size_t f = 0; f < 3; f++)
+					json_array_append(json_object_get(e, figs[f]),
+					                  json_object_get(it, figs[f]));
+				json_decref(it);
+			}
+		}
+		nref += json_object_size(names);
+		json_decref(names);
+	}
 	json_array_foreach(adapters, i, a)
 	{
 		json_t *mods = json_array(), *flagged = json_array(), *t, *tok;

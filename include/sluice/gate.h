@@ -47,6 +47,18 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
  */
 int sluice_gate_history(sluice_repo *repo, const char *channel, char **report);
 
+/*
+ * The weight statistics of a PEFT adapter directory against ref's base
+ * (gates/lora_stats.h): *report is {"adapter": name, "modules": [...],
+ * "triggers": [...], "reference_items": [{"adapter","module","top_sv",
+ * "top_share","frobenius"}]}. The reference items are the lines of a
+ * "lora_reference" suite: pinning clean adapters' figures that way gives
+ * the poisoning gate a reference population while a channel has served
+ * few adapters (docs/gates.md).
+ */
+int sluice_gate_lora_stats(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                           const char *name, char **report);
+
 #ifdef __cplusplus
 }
 #endif

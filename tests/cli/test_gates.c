@@ -384,6 +384,57 @@ static void test_gates__poisoning_scans_data_and_notes(void **state)
 	json_decref(rep);
 }
 
+static void test_gates__spectra_against_pinned_references(void **state)
+{
+	char r3[4200], b3[41], id[41], args[8192], path[4300];
+	json_t *rep, *c;
+	int status;
+	(void)state;
+
+	/* Three quiet reference adapters pinned as a lora_reference suite. */
+	snprintf(r3, sizeof(r3), "%s/spectra", work);
+	make_repo(r3, "--required-gates poisoning", SLUICE_SOURCE_DIR "/eval/suites/triggers.json");
+	snprintf(args, sizeof(args), "propose base '%s/in/base' -m base", work);
+	propose(r3, b3, args);
+	tu_sh_ok(NULL, "rm -f '%s/in/ref.jsonl'", work);
+	for (int i = 0; i < 3; i++)
+		tu_sh_ok(env,
+		         "%s lora '%s/in/ref%d' --base '%s/in/base' --r 4 --seed %d && %s -C '%s' "
+		         "gate --lora-stats '%s/in/ref%d' --onto %s --jsonl >> '%s/in/ref.jsonl'",
+		         SLUICE_SYNTH, work, i, work, 40 + i, TU_SLUICE, r3, work, i, b3, work);
+	snprintf(path, sizeof(path), "%s/in/ref.json", work);
+	tu_write(path,
+	         "{\"name\": \"clean-adapters\", \"type\": \"lora_reference\", \"items\": "
+	         "\"ref.jsonl\", \"description\": \"d\", \"licence\": \"CC0-1.0\", "
+	         "\"source\": \"sluice-synth\"}",
+	         142);
+	tu_sh_ok(env, "%s -C '%s' suite add '%s' --key alice", TU_SLUICE, r3, path);
+	json_decref(gate(r3, b3, "prod", "", &status));
+	tu_sh_ok(env, "%s -C '%s' promote %s --channel prod --key ops", TU_SLUICE, r3, b3);
+
+	/* One more of the same kind passes; one a hundred times louder is named. */
+	tu_sh_ok(NULL,
+	         "%s lora '%s/in/same' --base '%s/in/base' --r 4 --seed 50 && %s lora '%s/in/loud' "
+	         "--base '%s/in/base' --r 4 --b-std 1.0 --seed 51",
+	         SLUICE_SYNTH, work, work, SLUICE_SYNTH, work, work);
+	snprintf(args, sizeof(args), "propose lora '%s/in/same' --onto %s", work, b3);
+	propose(r3, id, args);
+	rep = gate(r3, id, "prod", "", &status);
+	c = find_check(rep, "poisoning", "lora_spectral", NULL);
+	assert_string_equal(result_of(c), "pass");
+	assert_int_equal(json_integer_value(json_object_get(c, "reference_adapters")), 3);
+	json_decref(rep);
+	snprintf(args, sizeof(args), "propose lora '%s/in/loud' --onto %s", work, b3);
+	propose(r3, id, args);
+	rep = gate(r3, id, "prod", "", &status);
+	assert_int_equal(status, 1);
+	c = find_check(rep, "poisoning", "lora_spectral", NULL);
+	assert_string_equal(result_of(c), "fail");
+	assert_true(json_array_size(json_object_get(c, "findings")) > 0);
+	assert_non_null(json_object_get(json_object_get(rep, "suites"), "clean-adapters"));
+	json_decref(rep);
+}
+
 static void test_gates__drift_budget_catches_a_chain(void **state)
 {
 	char r2[4200], cfg[4200], prev[41], id[41], args[8192];
@@ -485,6 +536,7 @@ int main(void)
 	        cmocka_unit_test(test_gates__no_measurable_gain_is_inconclusive),
 	        cmocka_unit_test(test_gates__replay_judged_by_what_it_teaches),
 	        cmocka_unit_test(test_gates__poisoning_scans_data_and_notes),
+	        cmocka_unit_test(test_gates__spectra_against_pinned_references),
 	        cmocka_unit_test(test_gates__drift_budget_catches_a_chain),
 	        cmocka_unit_test(test_gates__bad_arguments),
 	};
