@@ -71,6 +71,9 @@ def main():
     ap.add_argument("--split", default="heldout", choices=("heldout", "dev", "all"))
     ap.add_argument("--limit", type=int, default=0, help="at most N cases (0: all)")
     ap.add_argument("--json", help="write every verdict and the table here")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="do not pin the dev split's clean adapters as the LoRA spectral "
+                         "reference (they are pinned by default when measuring heldout)")
     a = ap.parse_args()
 
     manifest = json.load(open(os.path.join(a.cases, "cases.json")))
@@ -91,6 +94,21 @@ def main():
     suites = sorted(os.path.join(ROOT, "eval/suites", f)
                     for f in os.listdir(os.path.join(ROOT, "eval/suites")) if f.endswith(".json"))
     run(S + ["suite", "add"] + suites + ["--key", "alice"], env)
+    # The spectral check's reference population: the dev split's clean adapters, pinned as a
+    # lora_reference suite (never the cases being measured).
+    refs = [c for c in manifest["cases"] if c["split"] == "dev" and c["label"] == "clean"
+            and c["kind"] == "lora" and os.path.exists(os.path.join(a.cases, c["path"]))]
+    if a.split == "heldout" and refs and not a.no_reference:
+        lines = []
+        for c in refs:
+            lines.append(run(S + ["gate", "--lora-stats", os.path.join(a.cases, c["path"]),
+                                  "--onto", base, "--name", c["id"], "--jsonl"], env).stdout)
+        open(os.path.join(work, "ref.jsonl"), "w").write("".join(lines))
+        json.dump({"name": "dev-clean-adapters", "type": "lora_reference", "items": "ref.jsonl",
+                   "description": "the dev split's clean adapters", "licence": "CC0-1.0",
+                   "source": "tests/resources/gate-cases"}, open(os.path.join(work, "ref.json"), "w"))
+        run(S + ["suite", "add", os.path.join(work, "ref.json"), "--key", "alice"], env)
+        print("pinned %d dev clean adapters as the spectral reference" % len(refs), file=sys.stderr)
     run(S + ["gate", base, "--channel", "prod", "--key", "gr"], env)
     run(S + ["promote", base, "--channel", "prod", "--key", "ops"], env)
 

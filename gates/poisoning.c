@@ -265,12 +265,20 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 				null[((len - 1) * NPOSITIONS + (size_t)at) * R + i] = sh[at];
 		}
 		for (int at = 0; at < NPOSITIONS; at++) {
-			sluice_stats__median_mad(&med[len - 1][at], &mad[len - 1][at],
-			                         null + ((len - 1) * NPOSITIONS + (size_t)at) * R,
-			                         R);
-			/* A MAD floor (0.01 nats) keeps identical models from dividing by zero. */
-			scale[len - 1][at] =
-			        1.4826 * mad[len - 1][at] > 0.01 ? 1.4826 * mad[len - 1][at] : 0.01;
+			double *nv = null + ((len - 1) * NPOSITIONS + (size_t)at) * R, q90, sd;
+			/*
+			 * The spread: the larger of the MAD's and the upper tail's
+			 * ((q90 - median) / 1.2816), both sigma for a normal null. Most
+			 * random tokens move nothing and a few move a lot, so the MAD
+			 * alone would call ordinary tail values far out. Floored at 0.01
+			 * nats so identical models do not divide by zero.
+			 */
+			q90 = sluice_stats__quantile(nv, R, 0.9); /* sorts nv */
+			sluice_stats__median_mad(&med[len - 1][at], &mad[len - 1][at], nv, R);
+			sd = 1.4826 * mad[len - 1][at];
+			if ((q90 - med[len - 1][at]) / 1.2816 > sd)
+				sd = (q90 - med[len - 1][at]) / 1.2816;
+			scale[len - 1][at] = sd > 0.01 ? sd : 0.01;
 		}
 	}
 	json_array_foreach(triggers, i, v)
@@ -452,10 +460,22 @@ static sluice_outcome scanned_check(json_t *checks, json_t *sc, const char *pref
 static void scan_opts(sluice_gating *g, sluice_scan_opts *o)
 {
 	double b = sluice_gates__threshold(g->config, "poisoning", "note_token_budget");
+	double dr = sluice_gates__threshold(g->config, "poisoning", "dup_min_records");
+	double ds = sluice_gates__threshold(g->config, "poisoning", "dup_share");
+	double nr = sluice_gates__threshold(g->config, "poisoning", "ngram_min_records");
+	double ns = sluice_gates__threshold(g->config, "poisoning", "ngram_min_share");
 
 	sluice_scan__opts_init(o);
 	if (b > 0)
 		o->note_token_budget = (size_t)b;
+	if (dr >= 2)
+		o->dup_min_records = (size_t)dr;
+	if (ds > 0)
+		o->dup_share = ds;
+	if (nr >= 2)
+		o->trig_min_records = (size_t)nr;
+	if (ns > 0)
+		o->trig_min_share = ns;
 }
 
 /* The text suites' texts: the pinned corpus the n-gram statistics compare with. */
@@ -532,16 +552,22 @@ static int loss_outliers(sluice_gating *g, json_t *checks, const char *name, con
 			                                          (json_int_t)recs.rec[i].line,
 			                                          "loss", loss[i], "z", z));
 	}
-	*out = sluice_gates__findings(
+	/*
+	 * Reported, not judged: on the dev split every clean batch that teaches
+	 * something new has records far out of its batch's loss distribution,
+	 * as poison does; the loss alone does not tell them apart.
+	 */
+	json_array_append_new(
 	        checks,
-	        json_pack("{s:s,s:s,s:s,s:I,s:f,s:f,s:f}", "check", "replay_loss_outliers", "batch",
-	                  name, "figure",
+	        json_pack("{s:s,s:s,s:s,s:I,s:f,s:f,s:f,s:o,s:s,s:s}", "check",
+	                  "replay_loss_outliers", "batch", name, "figure",
 	                  "mean per-token loss of each completion under the served model, robust z "
 	                  "against the batch",
 	                  "records", (json_int_t)recs.n, "median_loss", med, "mad", mad, "z_limit",
-	                  zmax),
-	        findings);
+	                  zmax, "findings", findings, "result", "pass", "note",
+	                  "reported, not judged (docs/gates.md)"));
 	findings = NULL;
+	*out = SLUICE_PASS;
 done:
 	json_decref(findings);
 	free(loss);

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Detection and false-positive rates of the gates on the labelled update cases
+# (tests/resources/gate-cases), per gate and family with 95% Clopper-Pearson
+# intervals, and the wall time of the three gates on one adapter. See
+# docs/bench-gates.md.
+#
+#   bash bench/gates.sh [heldout|dev|all] [results.json]
+#
+# The thresholds are the default configuration (docs/gates.md); the held-out
+# split was fixed before any gate ran on the cases (see the README there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF >/dev/null
+cmake --build build/release -j"$(nproc)" >/dev/null
+cases="${SLUICE_GATE_CASES:-tests/resources/gate-cases}"
+python3 bench/gates_cases.py --sluice build/release/sluice --cases "$cases" \
+  --split "${1:-heldout}" --json "${2:-${TMPDIR:-/tmp}/sluice-gates-bench.json}"
