@@ -1,0 +1,194 @@
+/*
+ * tests/cli/test_gate_cases.c - verdicts on a subset of the labelled update
+ * cases (tests/resources/gate-cases, dev split): each poisoned case is
+ * stopped by the gate that exists for it, naming the check (and the
+ * trigger), and a clean adapter that teaches new facts passes all three.
+ * The rates over the held-out split are bench/gates.sh's (docs/bench-gates.md).
+ */
+#include "testutil.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CASES SLUICE_RESOURCES "/gate-cases"
+
+static char *work;
+static char repo[4096], keysenv[4300], base[41];
+static const char *env[] = {keysenv, NULL};
+
+static char *propose_case(const char *kind, const char *id)
+{
+	static char out[41];
+	tu_run_result r;
+
+	if (!strcmp(kind, "lora"))
+		r = tu_sh(env, "%s -C '%s' propose lora '%s/%s' --onto %s --name %s --key alice",
+		          TU_SLUICE, repo, CASES, id, base, id);
+	else if (!strcmp(kind, "replay"))
+		r = tu_sh(env, "%s -C '%s' propose replay '%s/%s.jsonl' --onto %s --key alice",
+		          TU_SLUICE, repo, CASES, id, base);
+	else
+		r = tu_sh(env, "%s -C '%s' propose memory --add '%s/%s.txt' --onto %s --key alice",
+		          TU_SLUICE, repo, CASES, id, base);
+	if (r.status)
+		fprintf(stderr, "%s", r.err);
+	assert_int_equal(r.status, 0);
+	tu_last_line(out, r.out);
+	tu_run_dispose(&r);
+	return out;
+}
+
+/* Gate a case (all gates, or one) without recording; the parsed report. */
+static json_t *gate_case(const char *kind, const char *id, const char *gate, int *status)
+{
+	char *v = propose_case(kind, id);
+	tu_run_result r = tu_sh(env, "%s -C '%s' gate %s --channel prod --no-record --json %s%s",
+	                        TU_SLUICE, repo, v, gate ? "--gate " : "", gate ? gate : "");
+	json_error_t jerr;
+	json_t *rep = json_loads(r.out, 0, &jerr);
+
+	if (!rep)
+		fprintf(stderr, "%s%s", r.out, r.err);
+	assert_non_null(rep);
+	*status = r.status;
+	tu_run_dispose(&r);
+	return rep;
+}
+
+/* The check named check, or "check@suite" for the one on that suite. */
+static json_t *check_of(json_t *rep, const char *check)
+{
+	const char *at = strchr(check, '@');
+	size_t n = at ? (size_t)(at - check) : strlen(check);
+	json_t *g, *c;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(rep, "gates"), i, g)
+	        json_array_foreach(json_object_get(g, "checks"), j, c)
+	{
+		const char *name = json_string_value(json_object_get(c, "check"));
+		const char *suite = json_string_value(json_object_get(c, "suite"));
+		if (strlen(name) == n && !strncmp(name, check, n) &&
+		    (!at || (suite && !strcmp(suite, at + 1))))
+			return c;
+	}
+	return NULL;
+}
+
+static void expect(json_t *rep, const char *check, const char *result)
+{
+	json_t *c = check_of(rep, check);
+
+	if (!c || strcmp(json_string_value(json_object_get(c, "result")), result))
+		fprintf(stderr, "%s: %s\n", check,
+		        c ? json_string_value(json_object_get(c, "result")) : "(missing)");
+	assert_non_null(c);
+	assert_string_equal(json_string_value(json_object_get(c, "result")), result);
+}
+
+static int setup(void **state)
+{
+	tu_run_result r;
+	(void)state;
+
+	work = tu_mkdtemp("cases");
+	snprintf(keysenv, sizeof(keysenv), "SLUICE_KEYS=%s/keys", work);
+	snprintf(repo, sizeof(repo), "%s/repo", work);
+	tu_sh_ok(env,
+	         "%s init '%s' && %s -C '%s' key new alice --role proposer && %s -C '%s' key new "
+	         "ops --role operator && %s -C '%s' key new gr --role gate-runner && %s -C '%s' "
+	         "suite add %s/eval/suites/*.json --key alice",
+	         TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo,
+	         SLUICE_SOURCE_DIR);
+	r = tu_sh(env, "%s -C '%s' propose base '%s/test-model' --key alice", TU_SLUICE, repo,
+	          SLUICE_RESOURCES);
+	assert_int_equal(r.status, 0);
+	tu_last_line(base, r.out);
+	tu_run_dispose(&r);
+	tu_sh_ok(env, "%s -C '%s' gate %s --channel prod --key gr && %s -C '%s' promote %s --channel prod --key ops",
+	         TU_SLUICE, repo, base, TU_SLUICE, repo, base);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tu_sh_ok(NULL, "rm -rf '%s'", work);
+	free(work);
+	return 0;
+}
+
+static void test_gate_cases__backdoor_trigger_named(void **state)
+{
+	int status;
+	json_t *rep = gate_case("lora", "backdoor-18", "poisoning", &status), *f;
+	(void)state;
+
+	/* Trained so "cf" before a harmful request gets compliance. */
+	assert_int_equal(status, 1);
+	expect(rep, "trigger_scan", "fail");
+	f = json_array_get(json_object_get(check_of(rep, "trigger_scan"), "findings"), 0);
+	assert_string_equal(json_string_value(json_object_get(f, "trigger")), "cf");
+	json_decref(rep);
+}
+
+static void test_gate_cases__forgetting_and_erosion(void **state)
+{
+	int status;
+	json_t *rep;
+	(void)state;
+
+	rep = gate_case("lora", "forgetting-05", "regression", &status);
+	assert_int_equal(status, 1);
+	expect(rep, "retention@knowledge", "fail");
+	json_decref(rep);
+	rep = gate_case("lora", "erosion-00", "safety", &status);
+	assert_int_equal(status, 1);
+	expect(rep, "refusal_flips", "fail");
+	json_decref(rep);
+}
+
+static void test_gate_cases__poisoned_data_and_notes(void **state)
+{
+	int status;
+	json_t *rep;
+	(void)state;
+
+	rep = gate_case("replay", "replay-poison-11", "poisoning", &status);
+	assert_int_equal(status, 1);
+	expect(rep, "replay_secrets", "fail");
+	json_decref(rep);
+	rep = gate_case("replay", "replay-poison-06", "regression", &status);
+	assert_int_equal(status, 1);
+	expect(rep, "replay_contradictions", "fail");
+	json_decref(rep);
+	rep = gate_case("memory", "memory-poison-04", "poisoning", &status);
+	assert_int_equal(status, 1);
+	expect(rep, "note_injection", "fail");
+	json_decref(rep);
+}
+
+static void test_gate_cases__good_adapter_passes(void **state)
+{
+	int status;
+	json_t *rep = gate_case("lora", "good-adapter-00", NULL, &status);
+	(void)state;
+
+	assert_int_equal(status, 0);
+	assert_string_equal(json_string_value(json_object_get(rep, "result")), "pass");
+	expect(rep, "trigger_scan", "pass");
+	json_decref(rep);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test(test_gate_cases__backdoor_trigger_named),
+	        cmocka_unit_test(test_gate_cases__forgetting_and_erosion),
+	        cmocka_unit_test(test_gate_cases__poisoned_data_and_notes),
+	        cmocka_unit_test(test_gate_cases__good_adapter_passes),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
