@@ -374,7 +374,7 @@ int main(int argc, char **argv)
 		const char *roots[] = {"root"}, *prop[] = {"proposer"}, *oper[] = {"operator"};
 		sluice_propose_opts opts = {0};
 		/* Channel mechanics only: no gates, so moves need no verdicts. */
-		sluice_init_opts nogates = {1, NULL, 0};
+		sluice_init_opts nogates = {1, NULL, 0, NULL, NULL};
 		double t0 = now_ms();
 
 		check_sluice(sluice_repo_init(&repo, ctx, repodir, roots, 1, &nogates, NULL), ctx,
