@@ -232,6 +232,59 @@ done:
 	return rc;
 }
 
+/*
+ * A scoring-shaped pass, as sluice eval makes it: SEQ tokens of which the
+ * last CONT are the continuation, so only CONT rows of logits are computed
+ * and held (sluice_model__forward_from). Run in its own process so the
+ * peak RSS is this pass's alone.
+ */
+static int bench_score(const char *dir, size_t seq, size_t cont, int reps)
+{
+	sluice_ctx *ctx = NULL;
+	sluice_model *m = NULL;
+	int32_t *ids = NULL;
+	float *logits = NULL;
+	double *t = NULL;
+	int rc = 1;
+
+	if (cont == 0 || cont > seq || sluice_ctx_new(&ctx) != 0)
+		return 1;
+	if (sluice_model__open(ctx, &m, dir) != 0) {
+		fprintf(stderr, "open %s: %s\n", dir, sluice_ctx_errmsg(ctx));
+		goto done;
+	}
+	const sluice_model_config *c = sluice_model__config(m);
+	ids = malloc(seq * sizeof(int32_t));
+	logits = malloc(cont * (size_t)c->vocab * sizeof(float));
+	t = malloc((size_t)(reps + 1) * sizeof(double));
+	if (!ids || !logits || !t)
+		goto done;
+	for (size_t i = 0; i < seq; i++)
+		ids[i] = (int32_t)(((uint32_t)i * 2654435761u + 12345u) % c->vocab);
+	for (int r = 0; r <= reps; r++) {
+		double t0 = now();
+		if (sluice_model__forward_from(ctx, m, ids, seq, seq - cont, logits) != 0) {
+			fprintf(stderr, "forward_from: %s\n", sluice_ctx_errmsg(ctx));
+			goto done;
+		}
+		t[r] = now() - t0;
+	}
+	printf("score_seq %zu\n", seq);
+	printf("score_cont %zu\n", cont);
+	printf("score_seconds %.6f\n", median(t + 1, reps));
+	printf("weights_bytes %" PRIu64 "\n", weights_bytes(dir));
+	printf("logits_bytes %zu\n", cont * (size_t)c->vocab * sizeof(float));
+	printf("peak_rss_kib %ld\n", peak_rss_kib());
+	rc = 0;
+done:
+	free(ids);
+	free(logits);
+	free(t);
+	sluice_model__free(m);
+	sluice_ctx_free(ctx);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 7 && strcmp(argv[1], "sgemm") == 0) {
@@ -247,7 +300,17 @@ int main(int argc, char **argv)
 		sluice_global_shutdown();
 		return rc;
 	}
+	if (argc >= 7 && strcmp(argv[1], "score") == 0) {
+		if (sluice_global_init() != 0)
+			return 1;
+		openblas_set_num_threads(atoi(argv[2]));
+		int rc = bench_score(argv[3], (size_t)strtoul(argv[4], NULL, 10),
+		                     (size_t)strtoul(argv[5], NULL, 10), atoi(argv[6]));
+		sluice_global_shutdown();
+		return rc;
+	}
 	fprintf(stderr, "usage: bench-eval sgemm THREADS M K N REPS\n"
-	                "       bench-eval model THREADS DIR SEQ REPS [LOGITS_OUT]\n");
+	                "       bench-eval model THREADS DIR SEQ REPS [LOGITS_OUT]\n"
+	                "       bench-eval score THREADS DIR SEQ CONT REPS\n");
 	return 2;
 }

@@ -91,6 +91,18 @@ run test-model-bf16 "$work/test-model-bf16" 128 20
 run m100-f32 "$work/m100-f32" "$seq" "$reps"
 run m100-bf16 "$work/m100-bf16" "$seq" "$reps"
 
+# Scoring-shaped passes (what sluice eval runs): the same SEQ tokens, only the
+# last 32 rows of logits computed and held; each in its own process, so the
+# peak RSS is that pass's.
+srows=()
+for dt in f32 bf16; do
+  "$build/bench-eval" score "$threads" "$work/m100-$dt" "$seq" 32 "$reps" >"$work/score-$dt.txt"
+  srows+=("$(awk -v label="m100-$dt" -v rss="$(kv "$work/score-$dt.txt" peak_rss_kib)" \
+    -v wb="$(kv "$work/score-$dt.txt" weights_bytes)" -v lb="$(kv "$work/score-$dt.txt" logits_bytes)" \
+    -v s="$(kv "$work/score-$dt.txt" score_seconds)" 'BEGIN {
+      printf "| %s | %.1f | %.1f | %.1f | %.2f | %.3f |", label, rss / 1024, wb / 1048576, lb / 1048576, rss * 1024 / wb, s }')")
+done
+
 echo "== torch"
 kv "$work/m100-f32.torch.txt" torch_version | sed 's/^/torch version: /'
 kv "$work/m100-f32.torch.txt" torch_blas | sed 's/^/torch BLAS_INFO: /'
@@ -100,3 +112,7 @@ echo "== results (threads $threads; sgemm rate $best GFLOP/s)"
 echo "| model | params | sluice tok/s | torch tok/s | sluice/torch | sluice GFLOP/s | sgemm GFLOP/s | share of sgemm | peak RSS MiB | weights MiB | logits MiB | RSS/weights | (RSS-logits)/weights | torch RSS MiB | max abs logit diff |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
+echo "== scoring-shaped passes (seq $seq, 32 continuation rows)"
+echo "| model | peak RSS MiB | weights MiB | logits MiB | RSS/weights | seconds |"
+echo "|---|---|---|---|---|---|"
+printf '%s\n' "${srows[@]}"

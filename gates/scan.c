@@ -1351,7 +1351,7 @@ static int scan_secrets(sluice_ctx *ctx, regexes *rx, json_t *findings, secret_c
                         const sluice_scan_opts *o, bool *hit)
 {
 	for (size_t i = 0; i < NSECRET; i++) {
-		size_t start = 0, ov[4];
+		size_t start = 0, ov[4] = {0};
 		int rc;
 
 		while ((rc = next_match(ctx, rx, i, secret_patterns, s, len, &start, ov)) == 1) {
@@ -1678,7 +1678,7 @@ int sluice_scan__note(sluice_ctx *ctx, json_t **out, const char *text, size_t le
 	for (size_t c = 0; c < 3; c++)
 		findings[c] = json_array();
 	for (size_t i = 0; i < NNOTE; i++) {
-		size_t start = 0, ov[4], c = 0;
+		size_t start = 0, ov[4] = {0}, c = 0;
 		int rc;
 
 		while (strcmp(check_names[c], note_patterns[i].check))

@@ -100,14 +100,16 @@ static int setup(void **state)
 	         "%s init '%s' && %s -C '%s' key new alice --role proposer && %s -C '%s' key new "
 	         "ops --role operator && %s -C '%s' key new gr --role gate-runner && %s -C '%s' "
 	         "suite add %s/eval/suites/*.json --key alice",
-	         TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo,
-	         SLUICE_SOURCE_DIR);
+	         TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE,
+	         repo, SLUICE_SOURCE_DIR);
 	r = tu_sh(env, "%s -C '%s' propose base '%s/test-model' --key alice", TU_SLUICE, repo,
 	          SLUICE_RESOURCES);
 	assert_int_equal(r.status, 0);
 	tu_last_line(base, r.out);
 	tu_run_dispose(&r);
-	tu_sh_ok(env, "%s -C '%s' gate %s --channel prod --key gr && %s -C '%s' promote %s --channel prod --key ops",
+	tu_sh_ok(env,
+	         "%s -C '%s' gate %s --channel prod --key gr && %s -C '%s' promote %s --channel "
+	         "prod --key ops",
 	         TU_SLUICE, repo, base, TU_SLUICE, repo, base);
 	return 0;
 }
