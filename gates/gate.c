@@ -75,6 +75,23 @@ int sluice_gates__per_item(sluice_gating *g, sluice_evaluator *ev, sluice_gate_s
 	return SLUICE_OK;
 }
 
+json_t *sluice_gates__lines(const unsigned char *p, size_t len)
+{
+	const unsigned char *end = p + len;
+	json_t *out = json_array();
+
+	while (p < end) {
+		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		json_error_t jerr;
+		json_t *v = json_loadb((const char *)p, l, 0, &jerr);
+
+		json_array_append_new(out, v ? v : json_null());
+		p += l + 1;
+	}
+	return out;
+}
+
 size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t *idx, size_t cap)
 {
 	size_t n = 0;

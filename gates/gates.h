@@ -84,6 +84,14 @@ sluice_outcome sluice_gates__findings(json_t *checks, json_t *check, json_t *fin
 int sluice_gates__new_components(sluice_gating *g, json_t **adapters, json_t **notes,
                                  json_t **replay);
 
+/*
+ * The lines of a JSONL buffer (a suite's items, a replay batch), parsed:
+ * element i is line i + 1's value, or null where the line is not JSON (a
+ * blank line; pinned suites and batches were checked when they were
+ * stored). New reference.
+ */
+json_t *sluice_gates__lines(const unsigned char *p, size_t len);
+
 /* A component file of the candidate's state (its checkout), whole, into out. */
 int sluice_gates__read_component(sluice_gating *g, json_t *file, sluice_buf *out);
 

@@ -137,25 +137,21 @@ static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *triggers)
 {
 	for (size_t si = 0; si < g->nsuites; si++) {
 		sluice_gate_suite *s = &g->suites[si];
-		const unsigned char *p = s->items.ptr, *end = p + s->items.len;
+		json_t *items, *it, *t;
+		size_t i, k;
 
 		if (strcmp(sluice__jstr(json_object_get(s->manifest, "type")), "trigger"))
 			continue;
 		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
 		                json_object_get(s->manifest, "digest"));
-		while (p < end) {
-			const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-			size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p), k;
-			json_error_t jerr;
-			json_t *it = json_loadb((const char *)p, l, 0, &jerr), *t;
-			p += l + 1;
-			if (!it)
-				continue;
+		items = sluice_gates__lines(s->items.ptr, s->items.len);
+		json_array_foreach(items, i, it)
+		{
 			add_string(prompts, json_string_value(json_object_get(it, "prompt")));
 			json_array_foreach(json_object_get(it, "triggers"), k, t)
 			        add_string(triggers, json_string_value(t));
-			json_decref(it);
 		}
+		json_decref(items);
 	}
 }
 
@@ -485,19 +481,14 @@ static json_t *corpus_texts(sluice_gating *g)
 
 	for (size_t si = 0; si < g->nsuites; si++) {
 		sluice_gate_suite *s = &g->suites[si];
-		const unsigned char *p = s->items.ptr, *end = p + s->items.len;
+		json_t *items, *it;
+		size_t i;
 		if (strcmp(sluice__jstr(json_object_get(s->manifest, "type")), "text"))
 			continue;
-		while (p < end) {
-			const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-			size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
-			json_error_t jerr;
-			json_t *it = json_loadb((const char *)p, l, 0, &jerr);
-			p += l + 1;
-			if (it)
-				json_array_append(out, json_object_get(it, "text"));
-			json_decref(it);
-		}
+		items = sluice_gates__lines(s->items.ptr, s->items.len);
+		json_array_foreach(items, i, it) if (json_is_string(json_object_get(it, "text")))
+		        json_array_append(out, json_object_get(it, "text"));
+		json_decref(items);
 	}
 	return out;
 }
@@ -760,19 +751,17 @@ static int weight_checks(sluice_gating *g, json_t *checks, json_t *adapters, jso
 		json_t *names = json_object();
 		for (size_t si = 0; si < nr; si++) {
 			sluice_gate_suite *s = &g->suites[idx[si]];
-			const unsigned char *p = s->items.ptr, *end = p + s->items.len;
+			json_t *items = sluice_gates__lines(s->items.ptr, s->items.len), *it;
+			size_t q;
 			json_object_set(g->used_suites,
 			                sluice__jstr(json_object_get(s->manifest, "name")),
 			                json_object_get(s->manifest, "digest"));
-			while (p < end) {
-				const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-				size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
-				json_error_t jerr;
-				json_t *it = json_loadb((const char *)p, l, 0, &jerr), *e;
+			json_array_foreach(items, q, it)
+			{
+				json_t *e;
 				const char *kind;
 				char key[512];
-				p += l + 1;
-				if (!it)
+				if (!json_is_object(it))
 					continue;
 				snprintf(key, sizeof(key), "%s/%s",
 				         sluice__jstr(json_object_get(s->manifest, "name")),
@@ -787,8 +776,8 @@ static int weight_checks(sluice_gating *g, json_t *checks, json_t *adapters, jso
 				for (size_t f = 0; f < 3; f++)
 					json_array_append(json_object_get(e, figs[f]),
 					                  json_object_get(it, figs[f]));
-				json_decref(it);
 			}
+			json_decref(items);
 		}
 		nref += json_object_size(names);
 		json_decref(names);
@@ -924,6 +913,7 @@ static int note_off_topic(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	double lo, hi, mean = 0;
 	uint32_t vocab;
 	float *rb = NULL;
+	json_t *items = NULL;
 	int error;
 
 	if (m == 0 || !g->has_base)
@@ -938,18 +928,17 @@ static int note_off_topic(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		return sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
 	for (size_t si = 0; si < m; si++) {
 		sluice_gate_suite *s = &g->suites[idx[si]];
-		const unsigned char *p = s->items.ptr, *end = p + s->items.len;
+		size_t q;
+		json_t *it;
 		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
 		                json_object_get(s->manifest, "digest"));
-		while (p < end) {
-			const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-			size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
-			json_error_t jerr;
-			json_t *it = json_loadb((const char *)p, l, 0, &jerr);
+		json_decref(items);
+		items = sluice_gates__lines(s->items.ptr, s->items.len);
+		json_array_foreach(items, q, it)
+		{
 			const char *prompt;
 			const float *row;
-			p += l + 1;
-			if (!it)
+			if (!json_is_object(it))
 				continue;
 			prompt = sluice__jstr(json_object_get(it, "prompt"));
 			error = sluice_evaluator__next_row(eb, prompt, &row);
@@ -957,7 +946,6 @@ static int note_off_topic(sluice_gating *g, json_t *checks, sluice_outcome *out)
 				memcpy(rb, row, vocab * sizeof(*rb));
 				error = sluice_evaluator__next_row(ec, prompt, &row);
 			}
-			json_decref(it);
 			if (error < 0)
 				goto done;
 			if (n == cap) {
@@ -985,6 +973,7 @@ static int note_off_topic(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	        mean / (double)n, lo, hi,
 	        sluice_gates__threshold(g->config, "regression", "kl_mean_max"), 0);
 done:
+	json_decref(items);
 	free(rb);
 	free(k.v);
 	return error;

@@ -147,11 +147,10 @@ static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s, s
 	sluice_ctx *ctx = g->repo->ctx;
 	sluice_evaluator *eb, *ec;
 	struct drift d = {0};
-	const unsigned char *p = s->items.ptr, *end = p + s->items.len;
-	size_t positions = 0, agree = 0, vocab;
+	size_t positions = 0, agree = 0, vocab, li;
 	double total = 0, lo, hi, qlo, qhi, *all = NULL;
 	const char *name = sluice__jstr(json_object_get(s->manifest, "name"));
-	json_t *c;
+	json_t *c, *lines = NULL, *it;
 	int error;
 
 	if ((error = sluice_gates__ev_base(g, &eb)) < 0 ||
@@ -166,24 +165,20 @@ static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s, s
 		*out = SLUICE_INCONCLUSIVE;
 		return SLUICE_OK;
 	}
-	while (p < end) {
-		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		json_error_t jerr;
-		json_t *it = json_loadb((const char *)p, len, 0, &jerr);
+	lines = sluice_gates__lines(s->items.ptr, s->items.len);
+	json_array_foreach(lines, li, it)
+	{
 		const float *rb, *rc;
 		const uint32_t *tb, *tc;
 		size_t nb, nc, k = d.ntexts;
 
-		p += len + 1;
-		if (!it)
+		if (!json_is_object(it))
 			continue;
 		error = sluice_evaluator__cont_rows(
 		        eb, "", sluice__jstr(json_object_get(it, "text")), &rb, &tb, &nb);
 		if (error == 0)
 			error = sluice_evaluator__cont_rows(
 			        ec, "", sluice__jstr(json_object_get(it, "text")), &rc, &tc, &nc);
-		json_decref(it);
 		if (error < 0)
 			goto done;
 		/*
@@ -299,6 +294,7 @@ static int drift_check(sluice_gating *g, json_t *checks, sluice_gate_suite *s, s
 done:
 	free(all);
 	drift_dispose(&d);
+	json_decref(lines);
 	return error;
 }
 
@@ -368,20 +364,16 @@ static double coverage(json_t *ctxw, json_t *recw, json_t *df, size_t ncontexts)
 	return all > 0 ? hit / all : 0;
 }
 
-/* Each word's number of contexts, over a suite's items. */
-static json_t *context_df(const sluice_buf *items, size_t *ncontexts)
+/* Each word's number of contexts, over a suite's parsed items. */
+static json_t *context_df(json_t *items, size_t *ncontexts)
 {
-	const unsigned char *q = items->ptr, *qend = q + items->len;
-	json_t *df = json_object();
+	json_t *df = json_object(), *it, *w, *v;
+	size_t i, k;
 
 	*ncontexts = 0;
-	while (q < qend) {
-		const unsigned char *qn = memchr(q, '\n', (size_t)(qend - q));
-		size_t ql = qn ? (size_t)(qn - q) : (size_t)(qend - q), k;
-		json_error_t jerr;
-		json_t *it = json_loadb((const char *)q, ql, 0, &jerr), *w, *v;
-		q += ql + 1;
-		if (!it)
+	json_array_foreach(items, i, it)
+	{
+		if (!json_is_object(it))
 			continue;
 		w = words(sluice__jstr(json_object_get(it, "context")));
 		json_array_foreach(w, k, v)
@@ -399,7 +391,6 @@ static json_t *context_df(const sluice_buf *items, size_t *ncontexts)
 		}
 		(*ncontexts)++;
 		json_decref(w);
-		json_decref(it);
 	}
 	return df;
 }
@@ -431,85 +422,74 @@ static int contains_phrase(json_t *ws, json_t *phrase)
 static int contradictions(sluice_gating *g, const char *batch, const unsigned char *buf, size_t len,
                           json_t *findings)
 {
-	size_t mc[64], nmc = sluice_gates__suites_of(g, "multiple_choice", mc, 64), line = 0;
-	const unsigned char *p = buf, *end = buf + len;
+	size_t mc[64], nmc = sluice_gates__suites_of(g, "multiple_choice", mc, 64), ri, qi, k;
+	json_t *records = sluice_gates__lines(buf, len), *rec, *it, *ch;
 
-	while (p < end) {
-		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		json_error_t jerr;
-		json_t *rec = json_loadb((const char *)p, l, 0, &jerr), *pw, *cw;
+	for (size_t si = 0; si < nmc; si++) {
+		sluice_gate_suite *s = &g->suites[mc[si]];
+		json_t *items = sluice_gates__lines(s->items.ptr, s->items.len);
+		size_t ncontexts;
+		json_t *df = context_df(items, &ncontexts);
 
-		p += l + 1;
-		line++;
-		if (!rec)
-			continue;
-		pw = words(sluice__jstr(json_object_get(rec, "prompt")));
-		cw = words(sluice__jstr(json_object_get(rec, "completion")));
-		json_array_extend(pw, cw);
-		for (size_t si = 0; si < nmc; si++) {
-			sluice_gate_suite *s = &g->suites[mc[si]];
-			const unsigned char *q = s->items.ptr, *qend = q + s->items.len;
-			size_t ncontexts;
-			json_t *df = context_df(&s->items, &ncontexts);
-			while (q < qend) {
-				const unsigned char *qn = memchr(q, '\n', (size_t)(qend - q));
-				size_t ql = qn ? (size_t)(qn - q) : (size_t)(qend - q);
-				json_t *it = json_loadb((const char *)q, ql, 0, &jerr), *xw, *ch;
-				size_t gold, k;
-				q += ql + 1;
-				if (!it)
+		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
+		                json_object_get(s->manifest, "digest"));
+		json_array_foreach(records, ri, rec)
+		{
+			json_t *pw, *cw;
+			if (!json_is_object(rec))
+				continue;
+			pw = words(sluice__jstr(json_object_get(rec, "prompt")));
+			cw = words(sluice__jstr(json_object_get(rec, "completion")));
+			json_array_extend(pw, cw);
+			json_array_foreach(items, qi, it)
+			{
+				json_t *xw, *gw;
+				size_t gold;
+				int states_gold;
+				if (!json_is_object(it))
 					continue;
 				xw = words(sluice__jstr(json_object_get(it, "context")));
-				gold = (size_t)json_integer_value(json_object_get(it, "gold"));
-				if (coverage(xw, pw, df, ncontexts) >= 0.6) {
-					json_t *gw = words(sluice__jstr(json_array_get(
-					        json_object_get(it, "choices"), gold)));
-					int states_gold = contains_phrase(cw, gw);
-					json_array_foreach(json_object_get(it, "choices"), k, ch)
-					{
-						json_t *ww;
-						if (k == gold || states_gold)
-							continue;
-						ww = words(json_string_value(ch));
-						if (contains_phrase(cw, ww))
-							json_array_append_new(
-							        findings,
-							        json_pack(
-							                "{s:s,s:I,s:s,s:O?,s:s,s:"
-							                "s}",
-							                "batch", batch, "line",
-							                (json_int_t)line, "suite",
-							                sluice__jstr(
-							                        json_object_get(
-							                                s->manifest,
-							                                "name")),
-							                "item",
-							                json_object_get(it, "id"),
-							                "teaches",
-							                json_string_value(ch),
-							                "pinned_answer",
-							                sluice__jstr(json_array_get(
-							                        json_object_get(
-							                                it,
-							                                "choices"),
-							                        gold))));
-						json_decref(ww);
-					}
-					json_decref(gw);
+				if (coverage(xw, pw, df, ncontexts) < 0.6) {
+					json_decref(xw);
+					continue;
 				}
 				json_decref(xw);
-				json_decref(it);
+				gold = (size_t)json_integer_value(json_object_get(it, "gold"));
+				gw = words(sluice__jstr(
+				        json_array_get(json_object_get(it, "choices"), gold)));
+				states_gold = contains_phrase(cw, gw);
+				json_decref(gw);
+				json_array_foreach(json_object_get(it, "choices"), k, ch)
+				{
+					json_t *ww;
+					if (k == gold || states_gold)
+						continue;
+					ww = words(json_string_value(ch));
+					if (contains_phrase(cw, ww))
+						json_array_append_new(
+						        findings,
+						        json_pack("{s:s,s:I,s:s,s:O?,s:s,s:s}",
+						                  "batch", batch, "line",
+						                  (json_int_t)ri + 1, "suite",
+						                  sluice__jstr(json_object_get(
+						                          s->manifest, "name")),
+						                  "item", json_object_get(it, "id"),
+						                  "teaches", json_string_value(ch),
+						                  "pinned_answer",
+						                  sluice__jstr(json_array_get(
+						                          json_object_get(
+						                                  it, "choices"),
+						                          gold))));
+					json_decref(ww);
+				}
 			}
-			json_decref(df);
-			json_object_set(g->used_suites,
-			                sluice__jstr(json_object_get(s->manifest, "name")),
-			                json_object_get(s->manifest, "digest"));
+			json_decref(pw);
+			json_decref(cw);
 		}
-		json_decref(pw);
-		json_decref(cw);
-		json_decref(rec);
+		json_decref(df);
+		json_decref(items);
 	}
+	json_decref(records);
 	return SLUICE_OK;
 }
 

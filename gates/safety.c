@@ -158,26 +158,22 @@ static int replay_refusals(sluice_gating *g, json_t *checks, const char *bname,
                            sluice_outcome *out)
 {
 	sluice_evaluator *ev;
-	const unsigned char *p = buf->ptr, *end = p + buf->len;
-	size_t line = 0, n = 0, flagged = 0;
-	json_t *findings = json_array(), *r;
+	size_t line, n = 0, flagged = 0;
+	json_t *findings = json_array(), *r, *records = sluice_gates__lines(buf->ptr, buf->len),
+	       *rec;
 	int error;
 
 	if ((error = sluice_gates__ev_cand(g, &ev)) < 0)
 		goto done;
-	while (p < end) {
-		const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p), i, nt, nc;
-		json_error_t jerr;
-		json_t *rec = json_loadb((const char *)p, l, 0, &jerr);
+	json_array_foreach(records, line, rec)
+	{
+		size_t i, nt, nc;
 		const char *prompt, *completion;
 		double best = -INFINITY, lp, cl;
 		char cw[4096], rw[1024];
 		int is_refusal = 0;
 
-		p += l + 1;
-		line++;
-		if (!rec)
+		if (!json_is_object(rec))
 			continue;
 		n++;
 		prompt = sluice__jstr(json_object_get(rec, "prompt"));
@@ -216,11 +212,10 @@ static int replay_refusals(sluice_gating *g, json_t *checks, const char *bname,
 				if (json_array_size(findings) < 50)
 					json_array_append_new(findings,
 					                      json_pack("{s:I,s:f}", "line",
-					                                (json_int_t)line, "margin",
-					                                best));
+					                                (json_int_t)line + 1,
+					                                "margin", best));
 			}
 		}
-		json_decref(rec);
 		if (error < 0)
 			goto done;
 	}
@@ -242,6 +237,7 @@ static int replay_refusals(sluice_gating *g, json_t *checks, const char *bname,
 	}
 done:
 	json_decref(findings);
+	json_decref(records);
 	return error;
 }
 
@@ -274,26 +270,26 @@ int sluice_gates__safety(sluice_gating *g, json_t *gate, sluice_outcome *result)
 	for (i = 0; i < n; i++) {
 		sluice_gate_suite *s = &g->suites[idx[i]];
 		const char *name = sluice__jstr(json_object_get(s->manifest, "name"));
-		const unsigned char *p = s->items.ptr, *end = p + s->items.len;
 		json_t *pc = NULL, *pb = NULL;
 
 		/* The suites' refusal texts: what "the model refuses" means for replay records. */
-		while (p < end) {
-			const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-			size_t l = nl ? (size_t)(nl - p) : (size_t)(end - p), k;
-			json_error_t jerr;
-			json_t *it = json_loadb((const char *)p, l, 0, &jerr), *r, *e;
-			int seen = 0;
-			p += l + 1;
-			if (!it)
-				continue;
-			r = json_pack("[O,O]", json_object_get(it, "refusal"),
-			              json_object_get(it, "compliance"));
-			json_array_foreach(refusals, k, e) seen |= json_equal(e, r);
-			if (!seen && json_array_size(refusals) < 8)
-				json_array_append(refusals, r);
-			json_decref(r);
-			json_decref(it);
+		{
+			json_t *items = sluice_gates__lines(s->items.ptr, s->items.len), *it, *r,
+			       *e;
+			size_t q, k;
+			json_array_foreach(items, q, it)
+			{
+				int seen = 0;
+				if (!json_is_object(it))
+					continue;
+				r = json_pack("[O,O]", json_object_get(it, "refusal"),
+				              json_object_get(it, "compliance"));
+				json_array_foreach(refusals, k, e) seen |= json_equal(e, r);
+				if (!seen && json_array_size(refusals) < 8)
+					json_array_append(refusals, r);
+				json_decref(r);
+			}
+			json_decref(items);
 		}
 		if ((error = sluice_gates__per_item(g, ec, s, &pc)) < 0) /* cached when unchanged */
 			goto done;
