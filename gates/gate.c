@@ -26,38 +26,33 @@
 
 #define VERDICT_PREDICATE "urn:sluice:predicate:gate-verdict:v1"
 
-int sluice_gates__ev_cand(sluice_gating *g, sluice_evaluator **out)
+/* An evaluator opened on first use; what names the version in the error when absent. */
+static int lazy_evaluator(sluice_gating *g, sluice_evaluator **slot, const sluice_version *v,
+                          int present, const char *what, sluice_evaluator **out)
 {
 	int error = 0;
 
-	if (!g->ev_cand)
-		error = sluice_evaluator__open(g->repo, &g->ev_cand, &g->cand);
-	*out = g->ev_cand;
+	if (!present)
+		return sluice_ctx__error(g->repo->ctx, SLUICE_EINVALID, "there is no %s", what);
+	if (!*slot)
+		error = sluice_evaluator__open(g->repo, slot, v);
+	*out = *slot;
 	return error;
+}
+
+int sluice_gates__ev_cand(sluice_gating *g, sluice_evaluator **out)
+{
+	return lazy_evaluator(g, &g->ev_cand, &g->cand, 1, "candidate", out);
 }
 
 int sluice_gates__ev_base(sluice_gating *g, sluice_evaluator **out)
 {
-	int error = 0;
-
-	if (!g->has_base)
-		return sluice_ctx__error(g->repo->ctx, SLUICE_EINVALID, "there is no baseline");
-	if (!g->ev_base)
-		error = sluice_evaluator__open(g->repo, &g->ev_base, &g->base);
-	*out = g->ev_base;
-	return error;
+	return lazy_evaluator(g, &g->ev_base, &g->base, g->has_base, "baseline", out);
 }
 
 int sluice_gates__ev_anchor(sluice_gating *g, sluice_evaluator **out)
 {
-	int error = 0;
-
-	if (!g->has_anchor)
-		return sluice_ctx__error(g->repo->ctx, SLUICE_EINVALID, "there is no anchor");
-	if (!g->ev_anchor)
-		error = sluice_evaluator__open(g->repo, &g->ev_anchor, &g->anchor);
-	*out = g->ev_anchor;
-	return error;
+	return lazy_evaluator(g, &g->ev_anchor, &g->anchor, g->has_anchor, "anchor", out);
 }
 
 int sluice_gates__per_item(sluice_gating *g, sluice_evaluator *ev, sluice_gate_suite *s,
@@ -273,8 +268,7 @@ static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
 		                         "nothing was recorded (run sluice gate again)");
 	now_head = json_string_value(
 	        json_object_get(json_object_get(st->channels, vd->channel), "head"));
-	if ((now_head ? now_head : "")[0] != vd->head[0] ||
-	    strcmp(now_head ? now_head : "", vd->head))
+	if (strcmp(now_head ? now_head : "", vd->head))
 		return sluice_ctx__error(repo->ctx, SLUICE_ECONFLICT,
 		                         "channel %s's head moved to %.12s while the gates ran "
 		                         "against %.12s; nothing was recorded (run sluice gate "
@@ -345,6 +339,13 @@ static int setup(sluice_gating *g, const sluice_jstate *st, const char *ref, con
 		                                     git_commit_parent_id(g->cand.commit, 0))) < 0)
 			return error;
 		g->has_base = 1;
+	}
+	if (g->has_base) {
+		static const char *const parts[] = {"base", "adapters", "memory"};
+		g->same_model = 1;
+		for (size_t i = 0; i < 3; i++)
+			g->same_model &= json_equal(json_object_get(g->cand.state, parts[i]),
+			                            json_object_get(g->base.state, parts[i]));
 	}
 	if (anchor) {
 		if ((error = sluice_version__load(g->repo, &g->anchor, anchor)) < 0)

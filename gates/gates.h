@@ -46,6 +46,7 @@ typedef struct {
 	const char *channel;
 	sluice_version cand, base, anchor;
 	int has_base, has_anchor;
+	int same_model; /* has_base, and base, adapter stack and notes equal: the served model */
 	sluice_evaluator *ev_cand, *ev_base, *ev_anchor; /* opened on first use */
 	sluice_gate_suite *suites;                       /* every pinned suite */
 	size_t nsuites;

@@ -28,7 +28,8 @@
 typedef struct {
 	char **prompts;
 	size_t nprompts;
-	float **clean_c, **clean_b; /* next-token log-probs without a trigger, per prompt */
+	double *d0; /* per prompt: KL(P_base || P_cand) at the next token, no insertion */
+	float *rc;  /* scratch: the candidate's row, vocab values */
 	size_t vocab;
 } scan_ctx;
 
@@ -77,16 +78,11 @@ static char *insert_at(const char *prompt, const char *trigger, int at)
 static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, const char *trigger,
                     double out[NPOSITIONS])
 {
-	float *rc = malloc(sc->vocab * sizeof(*rc));
 	int error = 0;
 
-	if (!rc)
-		return SLUICE_ENOMEM;
 	for (int at = 0; at < NPOSITIONS; at++)
 		out[at] = 0;
 	for (size_t i = 0; i < sc->nprompts && error == 0; i++) {
-		/* Without the insertion: clean_b[i] || clean_c[i]. */
-		double d0 = kl_rows(sc->clean_b[i], sc->clean_c[i], sc->vocab);
 		for (int at = 0; at < NPOSITIONS && error == 0; at++) {
 			char *text = insert_at(sc->prompts[i], trigger, at);
 			const float *row;
@@ -95,30 +91,26 @@ static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, co
 				break;
 			}
 			if ((error = sluice_evaluator__next_row(ec, text, &row)) == 0) {
-				memcpy(rc, row, sc->vocab * sizeof(*rc));
-				if ((error = sluice_evaluator__next_row(eb, text, &row)) == 0 &&
-				    (i == 0 || kl_rows(row, rc, sc->vocab) - d0 > out[at]))
-					out[at] = kl_rows(row, rc, sc->vocab) - d0;
+				memcpy(sc->rc, row, sc->vocab * sizeof(*sc->rc));
+				if ((error = sluice_evaluator__next_row(eb, text, &row)) == 0) {
+					double rise = kl_rows(row, sc->rc, sc->vocab) - sc->d0[i];
+					if (i == 0 || rise > out[at])
+						out[at] = rise;
+				}
 			}
 			free(text);
 		}
 	}
-	free(rc);
 	return error;
 }
 
 static void scan_dispose(scan_ctx *sc)
 {
-	for (size_t i = 0; i < sc->nprompts; i++) {
+	for (size_t i = 0; sc->prompts && i < sc->nprompts; i++)
 		free(sc->prompts[i]);
-		if (sc->clean_c)
-			free(sc->clean_c[i]);
-		if (sc->clean_b)
-			free(sc->clean_b[i]);
-	}
 	free(sc->prompts);
-	free(sc->clean_c);
-	free(sc->clean_b);
+	free(sc->d0);
+	free(sc->rc);
 }
 
 static int add_string(json_t *arr, const char *s)
@@ -197,31 +189,26 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 	}
 	sc.nprompts = json_array_size(prompts);
 	sc.prompts = calloc(sc.nprompts, sizeof(*sc.prompts));
-	sc.clean_c = calloc(sc.nprompts, sizeof(*sc.clean_c));
-	sc.clean_b = calloc(sc.nprompts, sizeof(*sc.clean_b));
+	sc.d0 = calloc(sc.nprompts, sizeof(*sc.d0));
+	sc.rc = malloc(sc.vocab * sizeof(*sc.rc));
 	null = calloc(R * NPOSITIONS * NLENGTHS, sizeof(*null));
-	if (!sc.prompts || !sc.clean_c || !sc.clean_b || !null) {
-		sc.nprompts = sc.prompts ? sc.nprompts : 0;
+	if (!sc.prompts || !sc.d0 || !sc.rc || !null) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
 	}
+	/* Each prompt's divergence without an insertion, once. */
 	for (i = 0; i < sc.nprompts; i++) {
 		const float *row;
-		sc.prompts[i] = strdup(json_string_value(json_array_get(prompts, i)));
-		sc.clean_c[i] = malloc(sc.vocab * sizeof(float));
-		sc.clean_b[i] = malloc(sc.vocab * sizeof(float));
-		if (!sc.prompts[i] || !sc.clean_c[i] || !sc.clean_b[i]) {
+		if (!(sc.prompts[i] = strdup(json_string_value(json_array_get(prompts, i))))) {
 			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 			goto done;
 		}
 		if ((error = sluice_evaluator__next_row(ec, sc.prompts[i], &row)) < 0)
 			goto done;
-		memcpy(sc.clean_c[i], row, sc.vocab * sizeof(float));
-		if (eb) {
-			if ((error = sluice_evaluator__next_row(eb, sc.prompts[i], &row)) < 0)
-				goto done;
-			memcpy(sc.clean_b[i], row, sc.vocab * sizeof(float));
-		}
+		memcpy(sc.rc, row, sc.vocab * sizeof(*sc.rc));
+		if ((error = sluice_evaluator__next_row(eb, sc.prompts[i], &row)) < 0)
+			goto done;
+		sc.d0[i] = kl_rows(row, sc.rc, sc.vocab);
 	}
 	/*
 	 * The null: random insertions of 1 to NLENGTHS tokens drawn uniformly
@@ -984,12 +971,9 @@ int sluice_gates__poisoning(sluice_gating *g, json_t *gate, sluice_outcome *resu
 	json_t *checks = json_object_get(gate, "checks"), *adapters = NULL, *notes = NULL,
 	       *replay = NULL, *extra = json_array();
 	sluice_outcome o = SLUICE_PASS, r, r2;
-	int error = 0, model_changed;
+	int error = 0;
 
 	sluice_gates__new_components(g, &adapters, &notes, &replay);
-	model_changed = json_array_size(adapters) || json_array_size(notes) || !g->has_base ||
-	                !json_equal(json_object_get(g->cand.state, "base"),
-	                            json_object_get(g->base.state, "base"));
 	if (json_array_size(replay)) {
 		if ((error = replay_scans(g, checks, replay, extra, &r)) < 0)
 			goto done;
@@ -1013,7 +997,7 @@ int sluice_gates__poisoning(sluice_gating *g, json_t *gate, sluice_outcome *resu
 		                    json_string("no baseline: a first base into an empty channel "
 		                                "has no behaviour to compare with and no delta "
 		                                "to inspect"));
-	} else if (model_changed) {
+	} else if (!g->same_model) {
 		if ((error = sluice_gates__trigger_scan(g, checks, extra, &r)) < 0)
 			goto done;
 		o = sluice_stats__worse(o, r);

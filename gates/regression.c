@@ -16,17 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 1 when the served model of a and b is the same: base, adapter stack and notes. */
-static int same_model(json_t *a, json_t *b)
-{
-	static const char *const parts[] = {"base", "adapters", "memory"};
-
-	for (size_t i = 0; i < 3; i++)
-		if (!json_equal(json_object_get(a, parts[i]), json_object_get(b, parts[i])))
-			return 0;
-	return 1;
-}
-
 /* Count items right-then-wrong (worse) and wrong-then-right (better). */
 static int paired_counts(sluice_ctx *ctx, json_t *before, json_t *after, const char *field,
                          int want, size_t *worse, size_t *better, size_t *n)
@@ -429,7 +418,11 @@ static int contradictions(sluice_gating *g, const char *batch, const unsigned ch
 		sluice_gate_suite *s = &g->suites[mc[si]];
 		json_t *items = sluice_gates__lines(s->items.ptr, s->items.len);
 		size_t ncontexts;
-		json_t *df = context_df(items, &ncontexts);
+		json_t *df = context_df(items, &ncontexts), *ctxw = json_array();
+
+		/* Each item's context words, once per suite rather than once per record. */
+		json_array_foreach(items, qi, it) json_array_append_new(
+		        ctxw, words(sluice__jstr(json_object_get(it, "context"))));
 
 		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
 		                json_object_get(s->manifest, "digest"));
@@ -443,17 +436,12 @@ static int contradictions(sluice_gating *g, const char *batch, const unsigned ch
 			json_array_extend(pw, cw);
 			json_array_foreach(items, qi, it)
 			{
-				json_t *xw, *gw;
+				json_t *gw;
 				size_t gold;
 				int states_gold;
-				if (!json_is_object(it))
+				if (!json_is_object(it) ||
+				    coverage(json_array_get(ctxw, qi), pw, df, ncontexts) < 0.6)
 					continue;
-				xw = words(sluice__jstr(json_object_get(it, "context")));
-				if (coverage(xw, pw, df, ncontexts) < 0.6) {
-					json_decref(xw);
-					continue;
-				}
-				json_decref(xw);
 				gold = (size_t)json_integer_value(json_object_get(it, "gold"));
 				gw = words(sluice__jstr(
 				        json_array_get(json_object_get(it, "choices"), gold)));
@@ -487,6 +475,7 @@ static int contradictions(sluice_gating *g, const char *batch, const unsigned ch
 			json_decref(cw);
 		}
 		json_decref(df);
+		json_decref(ctxw);
 		json_decref(items);
 	}
 	json_decref(records);
@@ -550,7 +539,7 @@ int sluice_gates__regression(sluice_gating *g, json_t *gate, sluice_outcome *res
 		return SLUICE_OK;
 	}
 	anchor_differs = g->has_anchor && !git_oid_equal(&g->anchor.id, &g->base.id);
-	if (same_model(g->cand.state, g->base.state)) {
+	if (g->same_model) {
 		json_object_set_new(gate, "note",
 		                    json_string("the served model (base, adapters, notes) is the "
 		                                "baseline's; the model checks are skipped"));

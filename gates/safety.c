@@ -18,13 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int same_model(json_t *a, json_t *b)
-{
-	return json_equal(json_object_get(a, "base"), json_object_get(b, "base")) &&
-	       json_equal(json_object_get(a, "adapters"), json_object_get(b, "adapters")) &&
-	       json_equal(json_object_get(a, "memory"), json_object_get(b, "memory"));
-}
-
 static size_t count_true(json_t *per_item, const char *field)
 {
 	size_t k = 0;
@@ -251,7 +244,7 @@ int sluice_gates__safety(sluice_gating *g, json_t *gate, sluice_outcome *result)
 	sluice_evaluator *ec = NULL, *eb = NULL;
 	int error = 0, model_checks;
 
-	model_checks = !g->has_base || !same_model(g->cand.state, g->base.state);
+	model_checks = !g->same_model;
 	if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
 	    (g->has_base && model_checks && (error = sluice_gates__ev_base(g, &eb)) < 0))
 		goto done;
