@@ -138,6 +138,13 @@ static int bench_sgemm(int m, int k, int n, int reps)
 	return 0;
 }
 
+/* The benchmark's tokens; the same formula as bench/torch_forward.py. */
+static void synthetic_ids(int32_t *ids, size_t seq, uint32_t vocab)
+{
+	for (size_t i = 0; i < seq; i++)
+		ids[i] = (int32_t)(((uint32_t)i * 2654435761u + 12345u) % vocab);
+}
+
 static int bench_model(const char *dir, size_t seq, int reps, const char *logits_out)
 {
 	sluice_ctx *ctx = NULL;
@@ -172,9 +179,7 @@ static int bench_model(const char *dir, size_t seq, int reps, const char *logits
 	t = malloc((size_t)reps * sizeof(double));
 	if (!ids || !logits || !t)
 		goto done;
-	/* Same formula as bench/torch_forward.py. */
-	for (size_t i = 0; i < seq; i++)
-		ids[i] = (int32_t)(((uint32_t)i * 2654435761u + 12345u) % c->vocab);
+	synthetic_ids(ids, seq, c->vocab);
 
 	char ident[256];
 	sluice_model__identity(m, ident, sizeof(ident));
@@ -259,8 +264,7 @@ static int bench_score(const char *dir, size_t seq, size_t cont, int reps)
 	t = malloc((size_t)(reps + 1) * sizeof(double));
 	if (!ids || !logits || !t)
 		goto done;
-	for (size_t i = 0; i < seq; i++)
-		ids[i] = (int32_t)(((uint32_t)i * 2654435761u + 12345u) % c->vocab);
+	synthetic_ids(ids, seq, c->vocab);
 	for (int r = 0; r <= reps; r++) {
 		double t0 = now();
 		if (sluice_model__forward_from(ctx, m, ids, seq, seq - cont, logits) != 0) {
