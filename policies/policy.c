@@ -855,11 +855,12 @@ static int get_thresholds(parser *p, const node *nd, const char *path, json_t **
 			if ((error = jset(p, g, tk->text, num)) < 0)
 				break;
 		}
-		if (error < 0 || (error = jset(p, res, key->text, g)) < 0) {
-			if (error < 0 && g)
-				json_decref(g);
+		if (error < 0) {
+			json_decref(g);
 			goto done;
 		}
+		if ((error = jset(p, res, key->text, g)) < 0)
+			goto done;
 	}
 	*out = res;
 	res = NULL;
@@ -877,6 +878,7 @@ typedef struct {
 static int sub_value(parser *p, const node *k, const node *v, const char *path, const char *section,
                      json_t **out, rule_marks *m)
 {
+	json_t *roles;
 	long long n = 0;
 	int b, error;
 
@@ -886,12 +888,14 @@ static int sub_value(parser *p, const node *k, const node *v, const char *path, 
 		return get_thresholds(p, v, path, out);
 	}
 	if (!strcmp(section, "drift_budget")) {
-		if ((error = get_number(p, v, path, out)) < 0)
+		json_t *x;
+		if ((error = get_number(p, v, path, &x)) < 0)
 			return error;
-		if (!(json_number_value(*out) > 0 && json_number_value(*out) <= 1)) {
-			json_decref(*out);
+		if (!(json_number_value(x) > 0 && json_number_value(x) <= 1)) {
+			json_decref(x);
 			return FAIL_AT(p, v, path, "must be a number in (0, 1]");
 		}
+		*out = x;
 		return SLUICE_OK;
 	}
 	if (!strcmp(section, "approvals") || !strcmp(section, "inconclusive")) {
@@ -917,12 +921,14 @@ static int sub_value(parser *p, const node *k, const node *v, const char *path, 
 	if (!strcmp(section, "expiry"))
 		return get_duration(p, v, path, out);
 	/* emergency.rollback */
-	if ((error = get_names(p, v, path, L_ROLES, out)) < 0)
+	if ((error = get_names(p, v, path, L_ROLES, &roles)) < 0)
 		return error;
-	for (size_t i = 0; i < json_array_size(*out); i++)
-		if (!strcmp(json_string_value(json_array_get(*out, i)), "operator"))
+	for (size_t i = 0; i < json_array_size(roles); i++)
+		if (!strcmp(json_string_value(json_array_get(roles, i)), "operator")) {
+			*out = roles;
 			return SLUICE_OK;
-	json_decref(*out);
+		}
+	json_decref(roles);
 	return FAIL_AT(p, v, path, "must include 'operator' (operators can always roll back)");
 }
 
@@ -1008,16 +1014,19 @@ static int get_rules(parser *p, const node *nd, const char *path, const json_t *
 					                "'%s' names the channel itself", self);
 					goto done;
 				}
-			if ((error = jset(p, r, "from", v)) < 0)
-				goto done;
+			error = jset(p, r, "from", v);
 			v = NULL;
+			if (error < 0)
+				goto done;
 			continue;
 		}
 		if (!strcmp(k->text, "suites")) {
-			if ((error = get_suites(p, val, kpath, &v)) < 0 ||
-			    (error = jset(p, r, "suites", v)) < 0)
+			if ((error = get_suites(p, val, kpath, &v)) < 0)
 				goto done;
+			error = jset(p, r, "suites", v);
 			v = NULL;
+			if (error < 0)
+				goto done;
 			continue;
 		}
 		for (size_t s = 0; s < sizeof(sections) / sizeof(*sections); s++)
@@ -1031,10 +1040,12 @@ static int get_rules(parser *p, const node *nd, const char *path, const json_t *
 			const node *sk = val->kids[j];
 			path_join(spath, kpath, sk->text, sk->len);
 			if ((error = sub_value(p, sk, val->kids[j + 1], spath, k->text, &v, &m)) <
-			            0 ||
-			    (error = jset(p, sect, sk->text, v)) < 0)
+			    0)
 				goto done;
+			error = jset(p, sect, sk->text, v);
 			v = NULL;
+			if (error < 0)
+				goto done;
 		}
 	}
 
@@ -1065,6 +1076,7 @@ static int get_rules(parser *p, const node *nd, const char *path, const json_t *
 	r = NULL;
 done:
 	json_decref(r);
+	json_decref(v);
 	return error;
 }
 
@@ -1129,10 +1141,12 @@ static int get_policy(parser *p, const node *root, json_t **out)
 			}
 			path_join(kpath, "channels", k->text, k->len);
 			if ((error = get_rules(p, chans->kids[i + 1], kpath, dflt, k->text, &r)) <
-			            0 ||
-			    (error = jset(p, channels, k->text, r)) < 0)
+			    0)
 				goto done;
+			error = jset(p, channels, k->text, r);
 			r = NULL;
+			if (error < 0)
+				goto done;
 		}
 	}
 	/*
