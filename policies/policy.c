@@ -945,7 +945,10 @@ static int get_suites(parser *p, const node *nd, const char *path, json_t **out)
 		return nomem(p);
 	for (size_t i = 0; i < nd->n; i += 2) {
 		const node *k = nd->kids[i], *v = nd->kids[i + 1];
-		if (!suite_name_ok(k->text)) {
+		const char *name;
+		if ((error = get_string(p, k, path, &name)) < 0)
+			break;
+		if (!suite_name_ok(name)) {
 			error = FAIL_AT(p, k, path,
 			                "'%s' is not a suite name (1-128 of A-Z a-z 0-9 . _ -, not "
 			                "starting with '.' or '-')",
@@ -1135,7 +1138,11 @@ static int get_policy(parser *p, const node *root, json_t **out)
 			goto done;
 		for (size_t i = 0; i < chans->n; i += 2) {
 			const node *k = chans->kids[i];
-			if (!channel_name_ok(k->text)) {
+			const char *name;
+			/* Names as keys are read as in lists: `1:` is a number, `"1":` a name. */
+			if ((error = get_string(p, k, "channels", &name)) < 0)
+				goto done;
+			if (!channel_name_ok(name)) {
 				error = bad_channel(p, k, "channels");
 				goto done;
 			}

@@ -207,7 +207,8 @@ static void test_policy__second_level_merge(void **state)
 	                 "  prod:\n"
 	                 "    approvals: {count: 3}\n"
 	                 "    expiry: {verdicts: never}\n"
-	                 "    suites: {}\n");
+	                 "    suites: {}\n"
+	                 "  \"1\": {}\n");
 	json_t *prod = at(pol, "channels.prod");
 	char b[256];
 
@@ -220,6 +221,7 @@ static void test_policy__second_level_merge(void **state)
 	assert_int_equal(ival(pol, "default.expiry.verdicts"), 3600);
 	/* suites is replaced whole, not merged. */
 	assert_int_equal(json_object_size(at(prod, "suites")), 0);
+	assert_non_null(json_object_get(at(pol, "channels"), "1"));
 	assert_string_equal(json_string_value(at(pol, "default.suites.facts")),
 	                    "3f1a000000000000000000000000000000000000000000000000000000000000");
 	json_decref(pol);
@@ -405,6 +407,11 @@ static const struct {
         {"version: 1\nchannels:\n  "
          "a2345678901234567890123456789012345678901234567890123456789012345: {}\n",
          "is not a channel name"},
+        {"version: 1\nchannels:\n  1: {}\n",
+         "policy.yaml:3:3: channels: expected a string, got the number '1' (quote it"},
+        {"version: 1\ndefault:\n  suites: {on: "
+         "3f1a000000000000000000000000000000000000000000000000000000000000}\n",
+         "policy.yaml:3:12: default.suites: expected a string, got the boolean 'on'"},
         {"version: 1\nchannels:\n  prod: {from: [-x]}\n",
          "policy.yaml:3:17: channels.prod.from[0]: '-x' is not a channel name"},
         {"version: 1\nchannels:\n  prod: {from: [staging, prod]}\n",
