@@ -556,6 +556,41 @@ static void test_policy__refusal_leaves_nothing(void **state)
 	assert_null(pol);
 }
 
+/* Fail the N-th allocation of the tree: each is ENOMEM, with nothing left behind. */
+static int fail_nth(void *data, sluice_fault_op op, const char *what)
+{
+	int *left = data;
+
+	(void)what;
+	return op == SLUICE_FAULT_ALLOC && (*left)-- == 0;
+}
+
+static void test_policy__allocation_failures(void **state)
+{
+	size_t len;
+	unsigned char *data = tu_read(SLUICE_SOURCE_DIR "/policies/example.yaml", &len);
+	int n, left, rc = -1, failed = 0;
+
+	(void)state;
+	assert_non_null(data);
+	for (n = 0; rc < 0; n++) {
+		json_t *pol = NULL;
+		left = n;
+		sluice_ctx_set_fault_hook(ctx, fail_nth, &left);
+		rc = sluice_policy__parse(ctx, &pol, data, len, "example.yaml");
+		sluice_ctx_set_fault_hook(ctx, NULL, NULL);
+		if (rc < 0) {
+			assert_int_equal(rc, SLUICE_ENOMEM);
+			assert_null(pol);
+			failed++;
+		}
+		json_decref(pol);
+	}
+	/* The example's tree takes hundreds of allocations; every one was failed once. */
+	assert_true(failed > 100);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +604,7 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_policy__sizes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_policy__refusal_leaves_nothing, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_policy__allocation_failures, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
