@@ -374,15 +374,16 @@ int main(int argc, char **argv)
 		const char *roots[] = {"root"}, *prop[] = {"proposer"}, *oper[] = {"operator"};
 		sluice_propose_opts opts = {0};
 		/* Channel mechanics only: no gates, so moves need no verdicts. */
-		sluice_init_opts nogates = {1, NULL, 0, NULL, NULL};
+		sluice_init_opts nogates = {1, NULL, 0, NULL, NULL, 0};
 		double t0 = now_ms();
 
 		check_sluice(sluice_repo_init(&repo, ctx, repodir, roots, 1, &nogates, NULL), ctx,
 		             "init");
-		check_sluice(sluice_key_new(repo, "alice", prop, 1, NULL, &report), ctx,
+		check_sluice(sluice_key_new(repo, "alice", prop, 1, NULL, NULL, &report), ctx,
 		             "key alice");
 		sluice_free(report);
-		check_sluice(sluice_key_new(repo, "ops", oper, 1, NULL, &report), ctx, "key ops");
+		check_sluice(sluice_key_new(repo, "ops", oper, 1, NULL, NULL, &report), ctx,
+		             "key ops");
 		sluice_free(report);
 		opts.message = "base model";
 		opts.key = "alice";

@@ -47,6 +47,16 @@ void cli_print_json(const char *report);
 /* Parse a report for human output; NULL if it does not parse. */
 json_t *cli_parse(const char *report);
 
+/* cli/trust_cmds.c: roles, root changes, policies, approvals. */
+int cli_key_revoke(cli_env *env, int argc, char **argv);
+int cli_root_pending(cli_env *env, int argc, char **argv);
+int cli_root_sign(cli_env *env, int argc, char **argv);
+int cli_root_rotate(cli_env *env, int argc, char **argv);
+int cli_policy_set(cli_env *env, int argc, char **argv);
+int cli_policy_show(cli_env *env, int argc, char **argv);
+int cli_policy_check(cli_env *env, int argc, char **argv);
+int cli_approve(cli_env *env, int argc, char **argv);
+
 /* Progress on stderr when it is a terminal. */
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);
 

@@ -131,6 +131,15 @@ static int cmd_init(cli_env *env, int argc, char **argv)
 			config_text = text;
 			opts.config_json = config_text;
 			opts.config_name = v;
+		} else if (!strcmp(argv[k], "--root-threshold")) {
+			const char *v = take_value(argc, argv, &k, "init");
+			char *end = NULL;
+			long t = v ? strtol(v, &end, 10) : 0;
+			if (!v || t < 1 || t > MAX_LIST || *end)
+				return cli_usage("init",
+				                 "--root-threshold takes a number from 1 to %d",
+				                 MAX_LIST);
+			opts.root_threshold = (unsigned)t;
 		} else if (!strcmp(argv[k], "--required-gates")) {
 			const char *v = take_value(argc, argv, &k, "init");
 			if (!v)
@@ -172,7 +181,7 @@ static void human_key(json_t *v)
 
 static int cmd_key_new(cli_env *env, int argc, char **argv)
 {
-	const char *roles[MAX_LIST], *name = NULL, *signer = NULL;
+	const char *roles[MAX_LIST], *name = NULL, *signer = NULL, *expires = NULL;
 	size_t nroles = 0;
 	sluice_repo *repo = NULL;
 	char *report = NULL;
@@ -189,6 +198,9 @@ static int cmd_key_new(cli_env *env, int argc, char **argv)
 		} else if (!strcmp(argv[k], "--signer")) {
 			if (!(signer = take_value(argc, argv, &k, "key new")))
 				return SLUICE_EXIT_USAGE;
+		} else if (!strcmp(argv[k], "--expires")) {
+			if (!(expires = take_value(argc, argv, &k, "key new")))
+				return SLUICE_EXIT_USAGE;
 		} else if (!strcmp(argv[k], "--json")) {
 			env->json = true;
 		} else if (argv[k][0] == '-') {
@@ -203,7 +215,7 @@ static int cmd_key_new(cli_env *env, int argc, char **argv)
 		return cli_usage("key new", "which key? give a NAME");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_key_new(repo, name, roles, nroles, signer, &report);
+	error = sluice_key_new(repo, name, roles, nroles, expires, signer, &report);
 	return finish(env, repo, error, report, human_key);
 }
 
@@ -1378,8 +1390,8 @@ static int cmd_anchor(cli_env *env, int argc, char **argv)
 
 const cli_command cli_commands[] = {
         {"init", cmd_init,
-         "sluice init [DIR] [--root-key NAME]... [--required-gates LIST|none]\n"
-         "       [--gate-config FILE.json] [--json]",
+         "sluice init [DIR] [--root-key NAME]... [--root-threshold N]\n"
+         "       [--required-gates LIST|none] [--gate-config FILE.json] [--json]",
          "Create a repository in DIR (default: -C, else the current directory), which\n"
          "must be new or empty. Each --root-key names a key in the keys directory\n"
          "($SLUICE_KEYS, default ~/.config/sluice/keys); a missing key is generated.\n"
@@ -1387,11 +1399,57 @@ const cli_command cli_commands[] = {
          "printed: keep them, they are what the repository trusts. --required-gates sets\n"
          "the gates every promotion needs (default: regression,safety,poisoning; none\n"
          "for a repository that only moves channels) and --gate-config thresholds over\n"
-         "the defaults (docs/gates.md); both are part of the root-signed init."},
-        {"key new", cmd_key_new, "sluice key new NAME [--role ROLE]... [--signer ROOTKEY] [--json]",
+         "the defaults (docs/gates.md); both are part of the root-signed init, and a\n"
+         "policy ('sluice policy set') replaces them. --root-threshold N: how many root\n"
+         "keys must sign every later root change (default 1)."},
+        {"key new", cmd_key_new,
+         "sluice key new NAME [--role ROLE]... [--expires YYYY-MM-DDTHH:MM:SSZ]\n"
+         "       [--signer ROOTKEY] [--json]",
          "Generate key NAME (mode 0600, outside the repository) unless it exists, and\n"
-         "register it with the given roles: root, proposer, gate-runner, approver,\n"
-         "operator, auditor. Registration is journaled and signed by a root key."},
+         "register it with the given roles: proposer, gate-runner, approver, operator,\n"
+         "auditor (root keys change only by 'sluice root rotate'). Registration is a\n"
+         "root change: journaled, signed by a root key, applied once the root threshold\n"
+         "of root keys signed it ('sluice root sign'). An expired key signs nothing that\n"
+         "counts."},
+        {"key revoke", cli_key_revoke,
+         "sluice key revoke NAME --reason TEXT [--signer ROOTKEY] [--json]",
+         "Revoke key NAME (a root change). From the journal entry that applies it on, the\n"
+         "key's signatures count for nothing; what it signed before that entry still\n"
+         "counts, judged by position in the journal, never by a time the signer wrote."},
+        {"root pending", cli_root_pending, "sluice root pending [--json]",
+         "The root changes waiting for signatures, with the signatures they have."},
+        {"root sign", cli_root_sign, "sluice root sign ID --key NAME [--json]",
+         "Sign a pending root change (its id, or 8+ hex digits of it) with root key NAME,\n"
+         "or, for a rotation, a key the rotation makes root. The signature that reaches\n"
+         "the threshold applies the change."},
+        {"root rotate", cli_root_rotate,
+         "sluice root rotate [--add NAME]... [--remove NAME]... --threshold N\n"
+         "       [--signer ROOTKEY] [--json]",
+         "Change the root keys: registered keys --add gain the root role, root keys\n"
+         "--remove lose it, and N becomes the root threshold. TUF's rule: it applies only\n"
+         "once signed by the current threshold of current root keys and by N of the new\n"
+         "root keys ('sluice root sign')."},
+        {"policy set", cli_policy_set, "sluice policy set FILE.yaml [--signer ROOTKEY] [--json]",
+         "Journal FILE as the next policy version (docs/policies.md; policies/example.yaml\n"
+         "is a commented dev -> staging -> prod example). It is parsed first: an error\n"
+         "names the line, the column and the rule, and nothing is journaled. It takes\n"
+         "effect once the root threshold of root keys signed it; the exact bytes are kept."},
+        {"policy show", cli_policy_show, "sluice policy show [--version N] [--json]",
+         "Print the policy in effect (or version N) exactly as it was set, with its digest."},
+        {"policy check", cli_policy_check, "sluice policy check REF --channel C [--json]",
+         "Say, rule by rule, what promoting REF to C would meet and what would block it,\n"
+         "without changing anything. Exit 0 when it would be allowed, 1 when blocked."},
+        {"approve", cli_approve,
+         "sluice approve REF --channel C --key NAME [--accept-inconclusive GATE]...\n"
+         "       [--reason TEXT] [--out FILE] [--json]\n"
+         "       sluice approve --envelope FILE --key NAME [--json]",
+         "Approve promoting REF to C: a signed statement (DSSE, in-toto) bound to REF,\n"
+         "C, C's current head, C's last move and the policy, journaled. Each key counts\n"
+         "once; a key outside the policy's roles, or the proposer of REF (unless the\n"
+         "policy counts proposers), is refused. --accept-inconclusive GATE accepts that\n"
+         "gate's inconclusive verdict, for keys the policy lets do so. --out writes the\n"
+         "signed envelope to FILE instead (an approver key kept off this host); --envelope\n"
+         "journals such a file, signed by any registered key."},
         {"key list", cmd_key_list, "sluice key list [--json]",
          "List the registered keys with their fingerprints and roles."},
         {"key export", cmd_key_export,

@@ -8,6 +8,7 @@
  *   {"head": id|null, "held": [ids, oldest first, each once],
  *    "withdrawn": [ids rolled back out of this channel]}
  */
+#include "enforce.h"
 #include "jindex.h"
 #include "repo.h"
 #include "version.h"
@@ -53,22 +54,26 @@ static void list_remove(json_t *arr, const char *hex)
 /*
  * A version may reach a channel only if the journal holds it (the entry
  * that proposed it is in the journal's history) and its signature is by a
- * key with the proposer role in the current registry.
+ * key with the proposer role in the current registry, not revoked before
+ * the entry that proposed it.
  */
 static int check_version(sluice_repo *repo, const sluice_jstate *st, const git_oid *id)
 {
 	char hex[GIT_OID_HEXSZ + 1];
+	uint64_t seq = 0;
 	int error, found = 0;
 
 	git_oid_tostr(hex, sizeof(hex), id);
 	/* The index is synced to the journal's head first (writers hold the journal lock). */
-	if ((error = sluice_jindex__has_version(repo, id, &found)) < 0)
+	if ((error = sluice_jindex__version_seq(repo, id, &found, &seq)) < 0)
 		return error;
 	if (!st->exists || !found)
 		return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
 		                         "%.12s was never proposed in this repository's journal",
 		                         hex);
-	if ((error = sluice_repo__check_commit_sig(repo, id, st->keys, "proposer", NULL)) < 0)
+	/* A proposer revoked later: what it signed before the revocation still counts. */
+	if ((error = sluice_repo__check_commit_sig_at(repo, id, st->keys, "proposer", seq, NULL)) <
+	    0)
 		return sluice_ctx__wrap(repo->ctx, error, "refusing %.12s", hex);
 	return SLUICE_OK;
 }
@@ -150,63 +155,34 @@ static int resolve(sluice_repo *repo, const sluice_jstate *st, git_oid *out, con
 }
 
 /*
- * Gate verdicts. A promotion needs, for every gate the configuration
- * requires, a passing verdict of the target gated against the channel's
- * current head ("" for an empty channel) under the current configuration
- * (gates/gate.c writes them into channels.json's "verdicts"). *used
- * receives {gate: statement digest} for the move's record.
+ * What the policy asks of a promotion (policies/enforce.c): the first
+ * rule not met refuses it, and the refusal is journaled naming the rule.
+ * *used receives what let it in, for the move's record.
  */
-static int check_verdicts(sluice_repo *repo, const sluice_jstate *st, json_t *c,
-                          const char *channel, const char *to, const char *head, json_t **used,
-                          char digest[65])
+static int check_rules(sluice_repo *repo, const sluice_jstate *st, json_t *c, const char *channel,
+                       const char *to, const char *head, json_t **used, sluice_jchange *out)
 {
-	json_t *config = NULL, *v = json_object_get(json_object_get(c, "verdicts"), to), *gname;
+	json_t *checks = json_array(), *e;
 	size_t i;
 	int error;
 
 	*used = json_object();
-	if ((error = sluice_journal__config(repo, st, &config, digest)) < 0)
-		return error;
-	json_array_foreach(json_object_get(config, "required_gates"), i, gname)
+	if ((error = sluice_policy__evaluate(repo, st, c, channel, to, head, checks, *used)) < 0)
+		goto done;
+	json_array_foreach(checks, i, e)
 	{
-		const char *g = json_string_value(gname);
-		json_t *gv = json_object_get(json_object_get(v, "gates"), g);
-		const char *vhead = json_string_value(json_object_get(v, "head"));
-		const char *res = json_string_value(json_object_get(gv, "result"));
-
-		if (!gv) {
-			error = sluice_ctx__error(
-			        repo->ctx, SLUICE_EDENIED,
-			        "refusing to move %s to %.12s: the %s gate has no verdict for it "
-			        "against the channel's head %.12s (run sluice gate %.12s --channel "
-			        "%s)",
-			        channel, to, g, *head ? head : "(none)", to, channel);
-		} else if (strcmp(vhead ? vhead : "", head)) {
-			error = sluice_ctx__error(
-			        repo->ctx, SLUICE_EDENIED,
-			        "refusing to move %s to %.12s: its %s verdict was "
-			        "against head %.12s, but the head is now %.12s; "
-			        "gate it again",
-			        channel, to, g, vhead ? vhead : "(none)", *head ? head : "(none)");
-		} else if (strcmp(sluice__jstr(json_object_get(v, "config")), digest)) {
-			error = sluice_ctx__error(
-			        repo->ctx, SLUICE_EDENIED,
-			        "refusing to move %s to %.12s: its %s verdict was "
-			        "under another gate configuration; gate it again",
-			        channel, to, g);
-		} else if (!res || strcmp(res, "pass")) {
-			error = sluice_ctx__error(
-			        repo->ctx, SLUICE_EDENIED,
-			        "refusing to move %s to %.12s: the %s gate said %s "
-			        "(sluice gate %.12s --channel %s shows why)",
-			        channel, to, g, res ? res : "nothing", to, channel);
-		} else {
-			json_object_set(*used, g, json_object_get(gv, "statement"));
+		if (json_is_true(json_object_get(e, "ok")))
 			continue;
-		}
+		out->refusal =
+		        json_pack("{s:s,s:s,s:s}", "channel", channel, "to", to, "from", head);
+		error = sluice_journal__deny(repo, out,
+		                             json_string_value(json_object_get(e, "rule")),
+		                             "refusing to move %s to %.12s: %s", channel, to,
+		                             sluice__jstr(json_object_get(e, "detail")));
 		break;
 	}
-	json_decref(config);
+done:
+	json_decref(checks);
 	return error;
 }
 
@@ -221,9 +197,10 @@ static int held_anywhere(json_t *channels, const char *hex)
 	return 0;
 }
 
-/* Verdicts gated against another head are void once the head moves. */
+/* Verdicts and approvals given against another head are void once the head moves. */
 static void prune_verdicts(json_t *c)
 {
+	sluice_policy__prune(c);
 	json_t *v = json_object_get(c, "verdicts"), *e;
 	const char *head = sluice__jstr(json_object_get(c, "head")), *cand;
 	void *tmp;
@@ -248,14 +225,33 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 {
 	struct move *mv = arg;
 	sluice_ctx *ctx = repo->ctx;
-	json_t *channels = json_deep_copy(st->channels), *c, *used = NULL;
+	json_t *channels = json_deep_copy(st->channels), *c, *used = NULL, *rules = NULL;
 	const char *head_hex;
-	char digest[65];
 	git_oid target, head;
 	int error, has_head;
 
-	if ((error = sluice_journal__check_role(repo, st->keys, mv->key, "operator")) < 0)
+	/* Rolling back is the emergency path: the roles the policy names (always operators). */
+	if (mv->kind == MOVE_ROLLBACK) {
+		json_t *r;
+		size_t i;
+		int ok = 0;
+		if ((error = sluice_policy__rules(repo, st, mv->channel, &rules, NULL)) < 0)
+			goto fail;
+		json_array_foreach(json_object_get(json_object_get(rules, "emergency"), "rollback"),
+		                   i, r) ok |=
+		        sluice_journal__check_role(repo, st->keys, mv->key, sluice__jstr(r)) == 0;
+		if (!ok && sluice_journal__check_role(repo, st->keys, mv->key, "operator") < 0) {
+			error = sluice_journal__deny(repo, out, "role",
+			                             "refusing to roll back %s: %s", mv->channel,
+			                             sluice_ctx_errmsg(repo->ctx));
+			goto fail;
+		}
+		sluice_ctx_clear_error(repo->ctx);
+	} else if (sluice_journal__check_role(repo, st->keys, mv->key, "operator") < 0) {
+		error = sluice_journal__deny(repo, out, "role", "refusing to move %s: %s",
+		                             mv->channel, sluice_ctx_errmsg(repo->ctx));
 		goto fail;
+	}
 	c = channel_entry(channels, mv->channel);
 	head_hex = json_string_value(json_object_get(c, "head"));
 	has_head = head_hex && git_oid_fromstr(&head, head_hex) == 0;
@@ -370,18 +366,21 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			goto fail;
 		}
 		if ((error = check_path(repo, st, &target, has_head ? &head : NULL)) < 0 ||
-		    (error = check_verdicts(repo, st, c, mv->channel, mv->to, mv->from, &used,
-		                            digest)) < 0)
+		    (error = check_rules(repo, st, c, mv->channel, mv->to, mv->from, &used, out)) <
+		            0)
 			goto fail;
 		list_remove(json_object_get(c, "withdrawn"), mv->to);
 		set_head(c, mv->to);
 		/* A channel's first version is its anchor until sluice anchor moves it. */
 		if (!json_is_string(json_object_get(c, "anchor")))
 			json_object_set_new(c, "anchor", json_string(mv->to));
-		out->record =
-		        json_pack("{s:s,s:s?,s:s,s:s?,s:s,s:O}", "channel", mv->channel, "from",
-		                  has_head ? mv->from : NULL, "to", mv->to, "override_withdrawn",
-		                  mv->reason, "config", digest, "verdicts", used);
+		out->record = json_pack("{s:s,s:s?,s:s,s:s?,s:O,s:O,s:O,s:O}", "channel",
+		                        mv->channel, "from", has_head ? mv->from : NULL, "to",
+		                        mv->to, "override_withdrawn", mv->reason, "config",
+		                        json_object_get(used, "config"), "policy",
+		                        json_object_get(used, "policy"), "verdicts",
+		                        json_object_get(used, "verdicts"), "approvals",
+		                        json_object_get(used, "approvals"));
 		goto ok;
 	}
 	/*
@@ -391,21 +390,28 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 	if ((error = check_version(repo, st, &target)) < 0)
 		goto fail;
 	if (!held_anywhere(st->channels, mv->to) &&
-	    (error = check_verdicts(repo, st, c, mv->channel, mv->to, mv->from, &used, digest)) < 0)
+	    (error = check_rules(repo, st, c, mv->channel, mv->to, mv->from, &used, out)) < 0)
 		goto fail;
 	set_head(c, mv->to);
 	out->record = json_pack("{s:s,s:s?,s:s,s:s}", "channel", mv->channel, "from",
 	                        has_head ? mv->from : NULL, "to", mv->to, "reason", mv->reason);
-	if (used)
-		json_object_set(out->record, "verdicts", used);
+	if (used) {
+		json_object_set(out->record, "verdicts", json_object_get(used, "verdicts"));
+		json_object_set(out->record, "policy", json_object_get(used, "policy"));
+	}
 ok:
-	if (mv->kind != MOVE_ANCHOR)
+	if (mv->kind != MOVE_ANCHOR) {
 		prune_verdicts(c);
+		/* Approvals name the move they follow, so one cannot be replayed after another. */
+		json_object_set_new(c, "moved_seq", json_integer((json_int_t)(st->seq + 1)));
+	}
 	out->channels_after = channels;
 	json_decref(used);
+	json_decref(rules);
 	return SLUICE_OK;
 fail:
 	json_decref(used);
+	json_decref(rules);
 	json_decref(channels);
 	return error;
 }
@@ -424,7 +430,8 @@ static int move(sluice_repo *repo, struct move *mv, const char *keyname, char **
 		return sluice_ctx__error(repo->ctx, SLUICE_EUSAGE,
 		                         "%s needs --reason TEXT: it is recorded in the journal",
 		                         actions[mv->kind]);
-	if ((error = sluice_repo__signing_key(repo, &key, keyname, "operator")) < 0)
+	/* The role is checked in the decision, so a refusal is journaled. */
+	if ((error = sluice_repo__signing_key(repo, &key, keyname, NULL)) < 0)
 		return error;
 	mv->key = &key;
 	error = sluice_journal__transact(repo, &entry, &key, actions[mv->kind], decide_move, mv);

@@ -496,6 +496,12 @@ int sluice_jindex__find_proposal(sluice_repo *repo, git_oid *out, int *found, co
 
 int sluice_jindex__has_version(sluice_repo *repo, const git_oid *id, int *found)
 {
+	uint64_t seq;
+	return sluice_jindex__version_seq(repo, id, found, &seq);
+}
+
+int sluice_jindex__version_seq(sluice_repo *repo, const git_oid *id, int *found, uint64_t *seq)
+{
 	sluice_jindex *ix;
 	MDB_txn *txn = NULL;
 	MDB_val k = {20, (void *)id->id}, v;
@@ -506,10 +512,14 @@ int sluice_jindex__has_version(sluice_repo *repo, const git_oid *id, int *found)
 		return error;
 	if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0)
 		return lmdb_error(repo->ctx, rc, "reading versions");
+	*seq = 0;
 	rc = mdb_get(txn, ix->versions, &k, &v);
-	if (rc == 0)
+	if (rc == 0) {
 		*found = 1;
-	else if (rc != MDB_NOTFOUND)
+		if (v.mv_size == 8)
+			for (int i = 0; i < 8; i++)
+				*seq = *seq << 8 | ((const unsigned char *)v.mv_data)[i];
+	} else if (rc != MDB_NOTFOUND)
 		error = lmdb_error(repo->ctx, rc, "reading versions");
 	mdb_txn_abort(txn);
 	return error;

@@ -47,6 +47,8 @@ int sluice_jindex__find_proposal(sluice_repo *repo, git_oid *out, int *found, co
 
 /* Whether a version was proposed in the journal (synced to the head first). */
 int sluice_jindex__has_version(sluice_repo *repo, const git_oid *id, int *found);
+/* The same, with the seq of the entry that proposed it. */
+int sluice_jindex__version_seq(sluice_repo *repo, const git_oid *id, int *found, uint64_t *seq);
 
 /* Number of entries indexed, and the indexed head (for tests and verify). */
 int sluice_jindex__head(sluice_repo *repo, git_oid *head, uint64_t *seq);

@@ -7,6 +7,8 @@
 #include "jindex.h"
 #include "repo.h"
 
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +134,7 @@ void sluice_journal__dispose(sluice_jstate *st)
 	json_decref(st->keys);
 	json_decref(st->channels);
 	json_decref(st->config);
+	json_decref(st->trust);
 	memset(st, 0, sizeof(*st));
 }
 
@@ -146,12 +149,14 @@ int sluice_journal__read(sluice_repo *repo, sluice_jstate *out)
 	if (!out->exists) {
 		out->keys = json_object();
 		out->channels = json_object();
+		out->trust = json_object();
 		return SLUICE_OK;
 	}
 	if ((error = sluice_journal__keys_at(repo, &out->keys, &out->head)) < 0 ||
 	    (error = sluice_journal__channels_at(repo, &out->channels, &out->head)) < 0 ||
 	    (error = sluice_journal__record(repo, &rec, &out->head)) < 0 ||
-	    (error = entry_file(repo, &out->config, &out->head, "config.json", 1)) < 0) {
+	    (error = entry_file(repo, &out->config, &out->head, "config.json", 1)) < 0 ||
+	    (error = object_member(repo, &out->trust, &out->head, "trust.json", "trust", 1)) < 0) {
 		json_decref(rec);
 		sluice_journal__dispose(out);
 		return error;
@@ -175,11 +180,17 @@ int sluice_journal__read(sluice_repo *repo, sluice_jstate *out)
 		const git_tree_entry *te;
 
 		if (git_commit_lookup(&c, repo->git, &out->head) == 0 &&
-		    git_commit_tree(&t, c) == 0 &&
-		    (te = git_tree_entry_byname(t, "suites")) != NULL &&
-		    git_tree_entry_type(te) == GIT_OBJECT_TREE) {
-			out->suites = *git_tree_entry_id(te);
-			out->has_suites = 1;
+		    git_commit_tree(&t, c) == 0) {
+			if ((te = git_tree_entry_byname(t, "suites")) != NULL &&
+			    git_tree_entry_type(te) == GIT_OBJECT_TREE) {
+				out->suites = *git_tree_entry_id(te);
+				out->has_suites = 1;
+			}
+			if ((te = git_tree_entry_byname(t, "policies")) != NULL &&
+			    git_tree_entry_type(te) == GIT_OBJECT_TREE) {
+				out->policies = *git_tree_entry_id(te);
+				out->has_policies = 1;
+			}
 		}
 		git_tree_free(t);
 		git_commit_free(c);
@@ -190,23 +201,35 @@ int sluice_journal__read(sluice_repo *repo, sluice_jstate *out)
 int sluice_journal__check_role(sluice_repo *repo, json_t *registry, const sluice_key *key,
                                const char *role)
 {
-	char fp[SLUICE_FP_LEN];
+	char fp[SLUICE_FP_LEN], now[32];
 	const char *name;
-	json_t *e, *r;
-	size_t i;
+	json_t *e;
 
 	sluice_keys__fingerprint(fp, key->pk);
-	json_object_foreach(registry, name, e)
-	{
-		if (strcmp(sluice__jstr(json_object_get(e, "fingerprint")), fp))
-			continue;
-		json_array_foreach(json_object_get(e, "roles"), i,
-		                   r) if (!strcmp(sluice__jstr(r), role)) return SLUICE_OK;
+	if (!(e = sluice_trust__by_fp(registry, fp, &name)))
+		return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
+		                         "key %s (%s) is not registered in this repository",
+		                         key->name, fp);
+	sluice_repo__now(now);
+	if (sluice_trust__key_standing(repo->ctx, name, e, UINT64_MAX, now) < 0)
+		return SLUICE_EDENIED;
+	if (role && !sluice_trust__has_role(e, role))
 		return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
 		                         "key %s does not have the %s role", name, role);
-	}
-	return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
-	                         "key %s (%s) is not registered in this repository", key->name, fp);
+	return SLUICE_OK;
+}
+
+int sluice_journal__deny(sluice_repo *repo, sluice_jchange *ch, const char *rule, const char *fmt,
+                         ...)
+{
+	char buf[1500];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	snprintf(ch->rule, sizeof(ch->rule), "%s", rule);
+	return sluice_ctx__error(repo->ctx, SLUICE_EDENIED, "%s [rule %s]", buf, rule);
 }
 
 static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *name, json_t *v)
@@ -236,6 +259,8 @@ void sluice_journal__change_dispose(sluice_jchange *ch)
 	json_decref(ch->keys_after);
 	json_decref(ch->channels_after);
 	json_decref(ch->config_after);
+	json_decref(ch->trust_after);
+	json_decref(ch->refusal);
 	memset(ch, 0, sizeof(*ch));
 }
 
@@ -287,6 +312,22 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 		json_decref(doc);
 		if (error < 0)
 			goto done;
+	}
+	if (ch->trust_after || json_object_size(st->trust)) {
+		json_t *doc = json_pack("{s:i, s:O}", "format", 1, "trust",
+		                        ch->trust_after ? ch->trust_after : st->trust);
+		error = doc ? tree_put_json(repo, tb, "trust.json", doc)
+		            : sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build trust.json");
+		json_decref(doc);
+		if (error < 0)
+			goto done;
+	}
+	if ((ch->has_policies || st->has_policies) &&
+	    (error = git_treebuilder_insert(NULL, tb, "policies",
+	                                    ch->has_policies ? &ch->policies_after : &st->policies,
+	                                    GIT_FILEMODE_TREE)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot write journal tree");
+		goto done;
 	}
 	if ((ch->has_suites || st->has_suites) &&
 	    (error = git_treebuilder_insert(NULL, tb, "suites",
@@ -386,6 +427,46 @@ static int journal_lock(sluice_repo *repo, int *fd)
 	return SLUICE_OK;
 }
 
+/*
+ * A refused action is journaled too (auditors see who tried what, and
+ * which rule stopped it): a "refuse" entry, signed by the actor, that
+ * changes no state. Only a registered key's refusal can be attributed, so
+ * an unknown key's is not journaled. Returns the refusal (SLUICE_EDENIED,
+ * its message kept), or SLUICE_ECONFLICT to decide again.
+ */
+static int journal_refusal(sluice_repo *repo, const sluice_key *signer, const char *action,
+                           const sluice_jstate *st, sluice_jchange *ch)
+{
+	char fp[SLUICE_FP_LEN], *msg;
+	sluice_jchange rc;
+	int error;
+
+	sluice_keys__fingerprint(fp, signer->pk);
+	if (!sluice_trust__by_fp(st->keys, fp, NULL))
+		return SLUICE_EDENIED;
+	if (!(msg = strdup(sluice_ctx_errmsg(repo->ctx))))
+		return SLUICE_EDENIED;
+	memset(&rc, 0, sizeof(rc));
+	rc.record = ch->refusal ? json_deep_copy(ch->refusal) : json_object();
+	json_object_set_new(rc.record, "attempted", json_string(action));
+	json_object_set_new(rc.record, "rule", json_string(ch->rule));
+	json_object_set_new(rc.record, "message", json_string(msg));
+	error = sluice_journal__commit(repo, NULL, signer, "refuse", st, &rc);
+	sluice_journal__change_dispose(&rc);
+	if (error == SLUICE_ECONFLICT) {
+		free(msg);
+		return error;
+	}
+	/* The refusal stands whether or not its record could be written. */
+	if (error < 0)
+		sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
+		                  "%s (the refusal could not be journaled)", msg);
+	else
+		sluice_ctx__error(repo->ctx, SLUICE_EDENIED, "%s", msg);
+	free(msg);
+	return SLUICE_EDENIED;
+}
+
 int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *signer,
                              const char *action, sluice_journal_decide decide, void *arg)
 {
@@ -412,6 +493,8 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 			break;
 		if ((error = decide(repo, &st, arg, &ch)) == 0)
 			error = sluice_journal__commit(repo, out, signer, action, &st, &ch);
+		else if (error == SLUICE_EDENIED && ch.rule[0])
+			error = journal_refusal(repo, signer, action, &st, &ch);
 		sluice_journal__change_dispose(&ch);
 		sluice_journal__dispose(&st);
 		if (error != SLUICE_ECONFLICT)

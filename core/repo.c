@@ -209,6 +209,11 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 		return sluice_ctx__error(
 		        ctx, SLUICE_EEXISTS,
 		        "%s is not empty; sluice init needs a new or empty directory", path);
+	if (opts && opts->root_threshold > (nroot ? nroot : 1))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "a root threshold of %u needs at least %u root keys "
+		                         "(--root-key NAME for each)",
+		                         opts->root_threshold, opts->root_threshold);
 	/* The configuration and keys first: bad input must leave nothing behind. */
 	if ((error = sluice_gates__default_config(ctx, &config, opts ? opts->required_gates : NULL,
 	                                          opts ? opts->ngates : 0,
@@ -266,8 +271,12 @@ int sluice_repo_init(sluice_repo **out, sluice_ctx *ctx, const char *path,
 	{
 		/* The first entry: nothing before it, so no compare-and-swap base. */
 		sluice_jstate first = {.keys = registry, .channels = json_object()};
-		sluice_jchange ch = {.record = json_pack("{s:O}", "root_keys", list),
-		                     .config_after = config};
+		unsigned threshold = opts && opts->root_threshold ? opts->root_threshold : 1;
+		sluice_jchange ch = {.record = json_pack("{s:O,s:i}", "root_keys", list,
+		                                         "root_threshold", (int)threshold),
+		                     .config_after = config,
+		                     .trust_after = json_pack("{s:{s:i},s:{}}", "thresholds",
+		                                              "root", (int)threshold, "pending")};
 		config = NULL; /* owned by the change */
 		json_object_set(ch.record, "required_gates",
 		                json_object_get(ch.config_after, "required_gates"));
@@ -365,6 +374,12 @@ done:
 int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *registry,
                                   const char *role, const char **signer_name)
 {
+	return sluice_repo__check_commit_sig_at(repo, id, registry, role, UINT64_MAX, signer_name);
+}
+
+int sluice_repo__check_commit_sig_at(sluice_repo *repo, const git_oid *id, json_t *registry,
+                                     const char *role, uint64_t at_seq, const char **signer_name)
+{
 	sluice_ctx *ctx = repo->ctx;
 	git_buf sig = {0}, data = {0};
 	unsigned char pk[32];
@@ -402,6 +417,10 @@ int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *
 
 		if (strcmp(sluice__jstr(json_object_get(e, "fingerprint")), fp))
 			continue;
+		if ((error = sluice_trust__key_standing(ctx, name, e, at_seq, NULL)) < 0) {
+			error = sluice_ctx__wrap(ctx, SLUICE_EDENIED, "commit %s", hex);
+			goto done;
+		}
 		if (role) {
 			int has = 0;
 			json_array_foreach(json_object_get(e, "roles"), i, r) has |=
@@ -452,8 +471,8 @@ int sluice_repo__signing_key(sluice_repo *repo, sluice_key *out, const char *nam
 		if (strcmp(sluice__jstr(json_object_get(e, "fingerprint")), fp))
 			continue;
 		json_array_foreach(json_object_get(e, "roles"), i, r) has |=
-		        !role || !strcmp(sluice__jstr(r), role);
-		if (!has) {
+		        role && !strcmp(sluice__jstr(r), role);
+		if (role && !has) {
 			error = sluice_ctx__error(ctx, SLUICE_EDENIED,
 			                          "key %s does not have the %s role", name, role);
 			goto done;

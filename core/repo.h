@@ -57,6 +57,13 @@ int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key
  */
 int sluice_repo__check_commit_sig(sluice_repo *repo, const git_oid *id, json_t *registry,
                                   const char *role, const char **signer_name);
+/*
+ * The same for a signature that sits at journal position at_seq: a key
+ * revoked by entry R counts only when at_seq < R (UINT64_MAX: now, so any
+ * revocation refuses; 0: revocation ignored, for refusal entries).
+ */
+int sluice_repo__check_commit_sig_at(sluice_repo *repo, const git_oid *id, json_t *registry,
+                                     const char *role, uint64_t at_seq, const char **signer_name);
 
 /* ---- the journal (core/journal.c) ------------------------------------ */
 
@@ -70,6 +77,14 @@ typedef struct {
 	int has_suites;
 	json_t *config; /* config.json's "config" (the gate configuration), or NULL */
 	uint64_t seq;   /* entries up to and including head */
+	/*
+	 * trust.json's "trust" (core/trust.c): {"thresholds": {"root": n},
+	 * "pending": {id: root change}, "policy": {"version", "digest", "seq"}};
+	 * {} for a journal written before it existed.
+	 */
+	json_t *trust;
+	git_oid policies; /* the policies/ tree: v1.yaml, v2.yaml, ... (valid when has_policies) */
+	int has_policies;
 } sluice_jstate;
 
 /* Journal head; *exists = 0 for a repository without one. */
@@ -104,6 +119,9 @@ int sluice_journal__config(sluice_repo *repo, const sluice_jstate *st, json_t **
 int sluice_gates__default_config(sluice_ctx *ctx, json_t **out, const char *const *required,
                                  size_t nrequired, int set);
 
+/* 1 for "regression", "safety", "poisoning" (gates/config.c). */
+int sluice_gates__is_gate(const char *name);
+
 /*
  * Merge thresholds given as JSON text over config (in place): every key
  * must exist in config with a number of the same sign; "alpha" in (0, 0.5).
@@ -132,6 +150,17 @@ typedef struct {
 	git_oid suites_after; /* the suites/ tree of the journal */
 	int has_suites;
 	json_t *config_after; /* the gate configuration */
+	json_t *trust_after;  /* trust.json's "trust" */
+	git_oid policies_after;
+	int has_policies;
+	/*
+	 * Set by a decide function that returns SLUICE_EDENIED for a rule
+	 * (e.g. "approvals.threshold"): transact then journals the refusal as
+	 * a "refuse" entry naming the rule, signed by the actor, and returns
+	 * the refusal. refusal (may be NULL) adds context to its record.
+	 */
+	char rule[64];
+	json_t *refusal;
 } sluice_jchange;
 
 void sluice_journal__change_dispose(sluice_jchange *ch);
@@ -160,9 +189,16 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *signer,
                            const char *action, const sluice_jstate *st, sluice_jchange *ch);
 
-/* SLUICE_EDENIED unless key is in registry with role (name in message). */
+/*
+ * SLUICE_EDENIED unless key is in registry with role (NULL: any role), not
+ * revoked and not expired (name in message).
+ */
 int sluice_journal__check_role(sluice_repo *repo, json_t *registry, const sluice_key *key,
                                const char *role);
+
+/* Deny with a journaled rule: sets ch->rule and returns the error. */
+int sluice_journal__deny(sluice_repo *repo, sluice_jchange *ch, const char *rule, const char *fmt,
+                         ...) SLUICE_PRINTF(4, 5);
 
 /* Bring the derived journal index and channel mirror refs up to date. */
 int sluice_journal__sync_index(sluice_repo *repo);
@@ -177,6 +213,34 @@ int sluice_repo__signing_key(sluice_repo *repo, sluice_key *out, const char *nam
 
 /* A blob's contents. */
 int sluice_repo__read_blob(sluice_repo *repo, sluice_buf *out, const git_oid *id, const char *what);
+
+/* ---- trust: root thresholds, root changes, revocation, policy versions (core/trust.c) -- */
+
+/* The root threshold in st (1 when unset). */
+unsigned sluice_trust__root_threshold(const sluice_jstate *st);
+/*
+ * A registry entry's standing at journal position at_seq and time now
+ * ("YYYY-MM-DDTHH:MM:SSZ", NULL: not checked): SLUICE_EDENIED naming the
+ * key when it was revoked at or before at_seq or expired before now.
+ */
+int sluice_trust__key_standing(sluice_ctx *ctx, const char *name, json_t *entry, uint64_t at_seq,
+                               const char *now);
+/* 1 if the registry entry holds role. */
+int sluice_trust__has_role(json_t *entry, const char *role);
+/* The registry entry (borrowed) and name whose fingerprint is fp, or NULL. */
+json_t *sluice_trust__by_fp(json_t *registry, const char *fp, const char **name);
+/*
+ * The policy in effect at st, parsed (new reference), with its digest and
+ * version; *out = NULL (digest "", version 0) when no policy was set.
+ */
+int sluice_journal__policy(sluice_repo *repo, const sluice_jstate *st, json_t **out,
+                           char digest[65], unsigned *version);
+/*
+ * The gate configuration for channel at st (new reference): the policy's
+ * rules for it when a policy is in effect, else sluice_journal__config.
+ */
+int sluice_journal__config_for(sluice_repo *repo, const sluice_jstate *st, const char *channel,
+                               json_t **out, char digest[65]);
 
 /* json_string_value, or "" when v is not a string. */
 static inline const char *sluice__jstr(const json_t *v)

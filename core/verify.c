@@ -17,6 +17,7 @@
 #include "version.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,8 +59,17 @@ static void report_pack_problem(void *data, const char *text)
 
 static const char *role_for(const char *action)
 {
-	if (!strcmp(action, "init") || !strncmp(action, "key.", 4))
+	if (!strcmp(action, "init") || !strncmp(action, "key.", 4) ||
+	    !strcmp(action, "policy.set") || !strcmp(action, "root.rotate"))
 		return "root";
+	/*
+	 * Any registered key: a root signature counts only from a root key or
+	 * a key the rotation makes root (checked when it was journaled); an
+	 * approval counts only by its statement's signer; a refusal grants
+	 * nothing and is signed by whoever tried, even a revoked key.
+	 */
+	if (!strcmp(action, "root.sign") || !strcmp(action, "approve") || !strcmp(action, "refuse"))
+		return "";
 	if (!strcmp(action, "propose"))
 		return "proposer";
 	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset") ||
@@ -247,9 +257,10 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 			problem(&vc, "journal entry %.12s: unknown action '%s'", hex, action);
 			goto next;
 		}
-		if (sluice_repo__check_commit_sig(repo, &entries[i], registry,
-		                                  *role_for(action) ? role_for(action) : NULL,
-		                                  NULL) < 0)
+		if (sluice_repo__check_commit_sig_at(repo, &entries[i], registry,
+		                                     *role_for(action) ? role_for(action) : NULL,
+		                                     strcmp(action, "refuse") ? UINT64_MAX : 0,
+		                                     NULL) < 0)
 			problem(&vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
 		if (sluice_journal__is_move(action)) {
 			/* A move: its channel's head after it is its target, a journaled version.

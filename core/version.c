@@ -1318,3 +1318,17 @@ done:
 	build_dispose(&b);
 	return error;
 }
+
+int sluice_version__state_digest(sluice_repo *repo, const sluice_version *v, char out[65])
+{
+	sluice_buf b = {0};
+	unsigned char h[SLUICE_B2_LEN];
+	int error = sluice_repo__read_blob(repo, &b, &v->state_blob, "state.json");
+
+	if (error == 0) {
+		sluice__b2(h, b.ptr, b.len);
+		sluice__hex(out, h, SLUICE_B2_LEN);
+	}
+	sluice_buf__dispose(&b);
+	return error;
+}

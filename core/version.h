@@ -23,6 +23,12 @@ int sluice_version__load_id(sluice_repo *repo, sluice_version *out, const git_oi
 void sluice_version__dispose(sluice_version *v);
 
 /*
+ * The BLAKE2b-256 hex of a version's state.json: what signed statements
+ * about the version (verdicts, approvals) name as their subject.
+ */
+int sluice_version__state_digest(sluice_repo *repo, const sluice_version *v, char out[65]);
+
+/*
  * Every component file of a state, in checkout order: base files, each
  * adapter's files, memory notes, replay batches. Calls fn with the file's
  * state entry; stops at the first error fn returns.

@@ -224,20 +224,6 @@ done:
 }
 
 /* BLAKE2b-256 hex of a version's state.json bytes: the statement's subject digest. */
-static int state_digest(sluice_repo *repo, const sluice_version *v, char out[65])
-{
-	sluice_buf b = {0};
-	unsigned char h[SLUICE_B2_LEN];
-	int error = sluice_repo__read_blob(repo, &b, &v->state_blob, "state.json");
-
-	if (error == 0) {
-		sluice__b2(h, b.ptr, b.len);
-		sluice__hex(out, h, SLUICE_B2_LEN);
-	}
-	sluice_buf__dispose(&b);
-	return error;
-}
-
 /* ---- journaling the verdict ---------------------------------------------- */
 
 struct verdict {
@@ -246,6 +232,7 @@ struct verdict {
 	json_t *results;  /* gate -> result */
 	json_t *envelope; /* the DSSE envelope */
 	json_t *scores;   /* the regression gate's per-suite scores, or NULL */
+	json_t *suites;   /* suite name -> digest, as the gates used them */
 };
 
 static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
@@ -254,12 +241,16 @@ static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	struct verdict *vd = arg;
 	json_t *channels = NULL, *c, *verdicts, *entry, *gates, *cfg = NULL, *r;
 	const char *now_head, *gname;
-	char digest[65];
+	char digest[65], pdigest[65], now[32], fp[SLUICE_FP_LEN];
 	int error;
 
-	if ((error = sluice_journal__check_role(repo, st->keys, vd->key, "gate-runner")) < 0)
+	if (sluice_journal__check_role(repo, st->keys, vd->key, "gate-runner") < 0)
+		return sluice_journal__deny(repo, out, "role", "refusing a verdict: %s",
+		                            sluice_ctx_errmsg(repo->ctx));
+	if ((error = sluice_journal__config_for(repo, st, vd->channel, &cfg, digest)) < 0)
 		return error;
-	if ((error = sluice_journal__config(repo, st, &cfg, digest)) < 0)
+	json_decref(cfg);
+	if ((error = sluice_journal__policy(repo, st, &cfg, pdigest, NULL)) < 0)
 		return error;
 	json_decref(cfg);
 	if (strcmp(digest, vd->config_digest))
@@ -293,8 +284,18 @@ static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
 		json_object_set_new(verdicts, vd->candidate, entry);
 	}
 	gates = json_object_get(entry, "gates");
+	/*
+	 * What promotion checks against the policy besides the result: when
+	 * the verdict was journaled (expiry), under which policy, on which
+	 * suites (pins), by which runner.
+	 */
+	sluice_repo__now(now);
+	sluice_keys__fingerprint(fp, vd->key->pk);
 	json_object_foreach(vd->results, gname, r) json_object_set_new(
-	        gates, gname, json_pack("{s:O,s:s}", "result", r, "statement", vd->payload_digest));
+	        gates, gname,
+	        json_pack("{s:O,s:s,s:s,s:s,s:O,s:s,s:I}", "result", r, "statement",
+	                  vd->payload_digest, "time", now, "policy", pdigest, "suites", vd->suites,
+	                  "runner", fp, "seq", (json_int_t)(st->seq + 1)));
 	out->channels_after = channels;
 	out->record = json_pack("{s:s,s:s,s:s,s:s,s:O,s:O}", "channel", vd->channel, "candidate",
 	                        vd->candidate, "head", vd->head, "config", vd->config_digest,
@@ -318,7 +319,8 @@ static int setup(sluice_gating *g, const sluice_jstate *st, const char *ref, con
 
 	g->channel = channel;
 	g->used_suites = json_object();
-	if ((error = sluice_journal__config(g->repo, st, &g->config, g->config_digest)) < 0)
+	if ((error = sluice_journal__config_for(g->repo, st, channel, &g->config,
+	                                        g->config_digest)) < 0)
 		return error;
 	g->alpha = json_number_value(json_object_get(g->config, "alpha"));
 	if (!(g->alpha > 0 && g->alpha < 0.5))
@@ -354,8 +356,8 @@ static int setup(sluice_gating *g, const sluice_jstate *st, const char *ref, con
 	}
 	if ((error = load_suites(g)) < 0)
 		return error;
-	if ((error = state_digest(g->repo, &g->cand, ds)) < 0 ||
-	    (g->has_base && (error = state_digest(g->repo, &g->base, db)) < 0))
+	if ((error = sluice_version__state_digest(g->repo, &g->cand, ds)) < 0 ||
+	    (g->has_base && (error = sluice_version__state_digest(g->repo, &g->base, db)) < 0))
 		return error;
 	{
 		unsigned char h[SLUICE_B2_LEN];
@@ -384,7 +386,7 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 	sluice_buf stmt = {0}, envb = {0};
 	char chex[GIT_OID_HEXSZ + 1], bhex[GIT_OID_HEXSZ + 1] = "", ahex[GIT_OID_HEXSZ + 1] = "",
 	                                                   head[GIT_OID_HEXSZ + 1] = "", sdig[65],
-	                                                   pdig[65] = "";
+	                                                   pdig[65] = "", poldig[65] = "";
 	size_t i;
 	int error, have_key = 0;
 
@@ -446,12 +448,19 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 		git_oid_tostr(bhex, sizeof(bhex), &g.base.id);
 	if (g.has_anchor)
 		git_oid_tostr(ahex, sizeof(ahex), &g.anchor.id);
-	pred = json_pack(
-	        "{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:O,s:O,s:s}", "channel", channel, "candidate",
-	        chex, "head", *head ? head : NULL, "baseline", *bhex ? bhex : NULL, "anchor",
-	        *ahex ? ahex : NULL, "config", g.config_digest, "backend",
-	        g.ev_cand ? sluice_evaluator__identity(g.ev_cand) : "none", "suites", g.used_suites,
-	        "gates", gates, "result", sluice_stats__outcome_name(overall));
+	{
+		json_t *pol = NULL;
+		if ((error = sluice_journal__policy(repo, &st, &pol, poldig, NULL)) < 0)
+			goto done;
+		json_decref(pol);
+	}
+	pred = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:O,s:O,s:s,s:s?}", "channel", channel,
+	                 "candidate", chex, "head", *head ? head : NULL, "baseline",
+	                 *bhex ? bhex : NULL, "anchor", *ahex ? ahex : NULL, "config",
+	                 g.config_digest, "backend",
+	                 g.ev_cand ? sluice_evaluator__identity(g.ev_cand) : "none", "suites",
+	                 g.used_suites, "gates", gates, "result",
+	                 sluice_stats__outcome_name(overall), "policy", *poldig ? poldig : NULL);
 	if (!pred) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build the verdict");
 		goto done;
@@ -470,7 +479,7 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot encode the verdict");
 			goto done;
 		}
-		error = state_digest(repo, &g.cand, sdig);
+		error = sluice_version__state_digest(repo, &g.cand, sdig);
 		if (error == 0)
 			error = sluice_statement__build(ctx, &stmt, &subj, 1, VERDICT_PREDICATE,
 			                                ptext);
@@ -486,7 +495,7 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 			goto done;
 		}
 		vd = (struct verdict){&key, channel, chex, head, g.config_digest,
-		                      pdig, results, env,  NULL};
+		                      pdig, results, env,  NULL, g.used_suites};
 		json_array_foreach(gates, i, w) if (json_object_get(w, "scores")) vd.scores =
 		        json_object_get(w, "scores");
 		if ((error = sluice_journal__transact(repo, &entry, &key, "gate", decide_verdict,

@@ -26,9 +26,6 @@
 #include <jansson.h>
 #include <math.h>
 
-/* 1 for "regression", "safety", "poisoning". */
-int sluice_gates__is_gate(const char *name);
-
 /* config[gate][name] as a number, NaN when absent. */
 double sluice_gates__threshold(json_t *config, const char *gate, const char *name);
 

@@ -25,13 +25,41 @@ typedef enum {
 
 /*
  * Generate key NAME (or use the existing private key of that name) and
- * register it with the given roles, journaled and signed by a root key
- * whose private half is available (signer names one; NULL picks the first
- * available). A key already registered gets the union of its roles.
- * *report: {"name","fingerprint","roles":[...],"created": bool}.
+ * register it with the given roles (not root: root keys change only by
+ * sluice_root_rotate), optionally expiring at expires ("YYYY-MM-DDTHH:MM:SSZ",
+ * or NULL). Registering is a root change: proposed with the root key signer
+ * (NULL picks the first available) and applied once the root threshold of
+ * root keys signed it (at once with a threshold of 1). A key already
+ * registered gets the union of its roles.
+ * *report: {"name","fingerprint","roles":[...],"created","applied","pending"?}.
  */
 int sluice_key_new(sluice_repo *repo, const char *name, const char *const *roles, size_t nroles,
-                   const char *signer, char **report);
+                   const char *expires, const char *signer, char **report);
+
+/*
+ * Revoke key NAME (a root change, like sluice_key_new): from the entry that
+ * applies it on, the key signs nothing that counts; what it signed before
+ * that entry still counts, judged by journal position, never by a time the
+ * signer wrote. *report: {"change","kind","applied","root_signatures":{have,need}}.
+ */
+int sluice_key_revoke(sluice_repo *repo, const char *name, const char *reason, const char *signer,
+                      char **report);
+
+/*
+ * Rotate the root keys: the registered keys add[] gain the root role, the
+ * root keys remove[] lose it, and the root threshold becomes threshold.
+ * TUF's rule: it applies only once signed by the old threshold of the old
+ * root keys and by threshold of the new root keys (sluice_root_sign).
+ */
+int sluice_root_rotate(sluice_repo *repo, const char *const *add, size_t nadd,
+                       const char *const *remove, size_t nremove, unsigned threshold,
+                       const char *signer, char **report);
+
+/* Sign the pending root change whose id starts with id (8+ hex digits) with key. */
+int sluice_root_sign(sluice_repo *repo, const char *id, const char *key, char **report);
+
+/* The pending root changes and their signatures: {"pending":[...],"root_threshold"}. */
+int sluice_root_pending(sluice_repo *repo, char **report);
 
 /* The registered keys: {"keys":[{"name","fingerprint","roles","public_key"}]}. */
 int sluice_key_list(sluice_repo *repo, char **report);

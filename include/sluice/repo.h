@@ -47,6 +47,11 @@ typedef struct {
 	 */
 	const char *config_json;
 	const char *config_name;
+	/*
+	 * How many root keys must sign a root change (keys, roles, policies,
+	 * rotation); 0 means 1. At most the number of root keys.
+	 */
+	unsigned root_threshold;
 } sluice_init_opts;
 
 /*

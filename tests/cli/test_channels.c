@@ -137,7 +137,7 @@ static void test_channels__promote_forward_only_and_rollback_withdraws(void **st
 	tu_run_dispose(&r);
 	/* A proposer key cannot move a channel. */
 	snprintf(args, sizeof(args), "promote %s --channel prod", f->a1);
-	refused(f, env_alice, 1, "operator role", args);
+	tu_refused_journaled(env_alice, f->repo, 1, "operator role", "role", args);
 	r = run(f, env_ops, "promote %s --channel prod", f->a2);
 	ok(&r);
 	tu_run_dispose(&r);

@@ -127,13 +127,14 @@ static void test_gates__promotion_needs_passing_verdicts(void **state)
 	(void)state;
 
 	snprintf(args, sizeof(args), "promote %s --channel prod --key ops", base);
-	tu_refused(env, repo, 1, "the regression gate has no verdict", args);
+	tu_refused_journaled(env, repo, 1, "the regression gate has no verdict", "gates.required",
+	                     args);
 	/* --no-record prints a verdict and journals nothing. */
 	rep = gate(repo, base, "prod", "--no-record", &status);
 	assert_int_equal(status, 0);
 	assert_null(json_object_get(rep, "entry"));
 	json_decref(rep);
-	tu_refused(env, repo, 1, "has no verdict", args);
+	tu_refused_journaled(env, repo, 1, "has no verdict", "gates.required", args);
 
 	rep = gate(repo, base, "prod", "", &status);
 	assert_int_equal(status, 0);
@@ -236,7 +237,7 @@ static void test_gates__head_moved_means_gating_again(void **state)
 	tu_sh_ok(env, "%s -C '%s' promote %s --channel prod --key ops", TU_SLUICE, repo, a);
 	snprintf(args, sizeof(args), "promote %s --channel prod --key ops", b);
 	/* b's verdict was against the old head: void, so b has none against the new one. */
-	tu_refused(env, repo, 1, "no verdict for it against the channel's head", args);
+	tu_refused_journaled(env, repo, 1, "has no verdict for", "gates.required", args);
 	json_decref(gate(repo, b, "prod", "", &status));
 	assert_int_equal(status, 0);
 	tu_sh_ok(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
@@ -274,10 +275,10 @@ static void test_gates__damaging_adapter_fails(void **state)
 	free(x);
 	json_decref(rep);
 	snprintf(args, sizeof(args), "promote %s --channel prod --key ops", id);
-	tu_refused(env, repo, 1, "the regression gate said fail", args);
+	tu_refused_journaled(env, repo, 1, "the regression gate said fail", "gates.result", args);
 	/* reset is no way around the gates for a version no channel ever held. */
 	snprintf(args, sizeof(args), "reset prod %s --reason 'ship it anyway' --key ops", id);
-	tu_refused(env, repo, 1, "the regression gate said fail", args);
+	tu_refused_journaled(env, repo, 1, "the regression gate said fail", "gates.result", args);
 }
 
 static void test_gates__no_measurable_gain_is_inconclusive(void **state)
@@ -473,7 +474,8 @@ static void test_gates__drift_budget_catches_a_chain(void **state)
 			caught = i;
 			assert_int_not_equal(status, 0);
 			snprintf(args, sizeof(args), "promote %s --channel c --key ops", id);
-			tu_refused(env, r2, 1, "the regression gate said", args);
+			tu_refused_journaled(env, r2, 1, "the regression gate said", "gates.",
+			                     args);
 		}
 		if (status == 0)
 			tu_sh_ok(env, "%s -C '%s' promote %s --channel c --key ops", TU_SLUICE, r2,

@@ -36,7 +36,7 @@ static int setup(void **state)
 	snprintf(f->repo, sizeof(f->repo), "%s/repo", f->work);
 	assert_int_equal(sluice_ctx_new(&f->ctx), 0);
 	assert_int_equal(sluice_repo_init(&f->r, f->ctx, f->repo, NULL, 0, NULL, NULL), 0);
-	assert_int_equal(sluice_key_new(f->r, "alice", roles, 1, NULL, NULL), 0);
+	assert_int_equal(sluice_key_new(f->r, "alice", roles, 1, NULL, NULL, NULL), 0);
 	*state = f;
 	return 0;
 }

@@ -283,3 +283,36 @@ void tu_refused(const char *const *env, const char *repo, int code, const char *
 	tu_tree_digest(repo, after);
 	assert_string_equal(before, after);
 }
+
+void tu_refused_journaled(const char *const *env, const char *repo, int code, const char *needle,
+                          const char *rule, const char *args)
+{
+	tu_run_result before, after, rec, r;
+	char want[160];
+
+	before = tu_sh(env, "git --git-dir='%s' show refs/sluice/journal:channels.json", repo);
+	assert_int_equal(before.status, 0);
+	r = tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
+	if (r.status != code || !strstr(r.err, needle))
+		fprintf(stderr,
+		        "command: %s\nstatus %d (wanted %d)\nstdout: %s\nstderr: %s\nwanted: %s\n",
+		        args, r.status, code, r.out, r.err, needle);
+	assert_int_equal(r.status, code);
+	assert_non_null(strstr(r.err, needle));
+	after = tu_sh(env, "git --git-dir='%s' show refs/sluice/journal:channels.json", repo);
+	assert_string_equal(before.out, after.out);
+	rec = tu_sh(env, "git --git-dir='%s' show refs/sluice/journal:record.json", repo);
+	if (!strstr(rec.out, "\"action\": \"refuse\""))
+		fprintf(stderr, "newest journal record:\n%s\n", rec.out);
+	assert_non_null(strstr(rec.out, "\"action\": \"refuse\""));
+	/* A rule ending in '.' names a family ("gates." for any gate rule). */
+	snprintf(want, sizeof(want), "\"rule\": \"%s%s", rule,
+	         rule[0] && rule[strlen(rule) - 1] == '.' ? "" : "\"");
+	if (!strstr(rec.out, want))
+		fprintf(stderr, "newest journal record:\n%s\nwanted %s\n", rec.out, want);
+	assert_non_null(strstr(rec.out, want));
+	tu_run_dispose(&before);
+	tu_run_dispose(&after);
+	tu_run_dispose(&rec);
+	tu_run_dispose(&r);
+}

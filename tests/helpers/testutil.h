@@ -52,6 +52,14 @@ void tu_tree_digest(const char *dir, char out[65]);
 void tu_refused(const char *const *env, const char *repo, int code, const char *needle,
                 const char *args);
 
+/*
+ * A refusal that is journaled (docs/policies.md): exit code and message as
+ * tu_refused, the journal's newest entry a "refuse" naming rule, and every
+ * channel's state (channels.json) as it was.
+ */
+void tu_refused_journaled(const char *const *env, const char *repo, int code, const char *needle,
+                          const char *rule, const char *args);
+
 /* The 40-hex id alone on the last line of text (what propose prints); asserts its shape. */
 void tu_last_line(char out[41], const char *text);
 

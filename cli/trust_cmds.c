@@ -1,0 +1,367 @@
+/*
+ * cli/trust_cmds.c - the commands of roles, root changes, policies and
+ * approvals: key revoke, root pending/sign/rotate, policy set/show/check,
+ * approve. They share one table-driven option parser.
+ */
+#include "cli.h"
+
+#include "sluice/policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_OPT_LIST 64
+
+/* One option: a flag taking a value (value), a repeatable one (list), or a switch (set). */
+typedef struct {
+	const char *flag;
+	const char **value;
+	const char **list;
+	size_t *n;
+	bool *set;
+} opt_spec;
+
+/* Parse argv[1..) against specs; positionals into pos[0..maxpos). --json is always known. */
+static int parse_opts(cli_env *env, const char *cmd, int argc, char **argv, const opt_spec *specs,
+                      const char **pos, size_t maxpos, size_t *npos)
+{
+	*npos = 0;
+	for (int k = 1; k < argc; k++) {
+		const opt_spec *s = specs;
+		if (!strcmp(argv[k], "--json")) {
+			env->json = true;
+			continue;
+		}
+		while (s->flag && strcmp(s->flag, argv[k]))
+			s++;
+		if (s->flag) {
+			if (s->set) {
+				*s->set = true;
+				continue;
+			}
+			if (k + 1 >= argc)
+				return cli_usage(cmd, "%s needs a value", argv[k]);
+			if (s->value) {
+				*s->value = argv[++k];
+			} else {
+				if (*s->n == MAX_OPT_LIST)
+					return cli_usage(cmd, "too many %s", argv[k]);
+				s->list[(*s->n)++] = argv[++k];
+			}
+		} else if (argv[k][0] == '-' && argv[k][1]) {
+			return cli_usage(cmd, "unknown option %s", argv[k]);
+		} else if (*npos < maxpos) {
+			pos[(*npos)++] = argv[k];
+		} else {
+			return cli_usage(cmd, "unexpected argument %s", argv[k]);
+		}
+	}
+	return 0;
+}
+
+static int report_done(cli_env *env, sluice_repo *repo, int error, char *report,
+                       void (*human)(json_t *))
+{
+	int rc = 0;
+
+	if (error < 0) {
+		rc = cli_fail(env, error);
+	} else if (env->json) {
+		cli_print_json(report);
+	} else if (human) {
+		json_t *v = cli_parse(report);
+		if (v)
+			human(v);
+		json_decref(v);
+	}
+	sluice_free(report);
+	sluice_repo_free(repo);
+	return rc;
+}
+
+static void human_change(json_t *v)
+{
+	json_t *old = json_object_get(v, "root_signatures"),
+	       *nw = json_object_get(v, "new_root_signatures");
+
+	printf("%s %.16s: ", json_string_value(json_object_get(v, "kind")),
+	       json_string_value(json_object_get(v, "change")));
+	if (json_is_true(json_object_get(v, "applied")))
+		printf("applied");
+	else
+		printf("pending: %lld of %lld root signatures",
+		       (long long)json_integer_value(json_object_get(old, "have")),
+		       (long long)json_integer_value(json_object_get(old, "need")));
+	if (nw && !json_is_true(json_object_get(v, "applied")))
+		printf(", %lld of %lld new root signatures",
+		       (long long)json_integer_value(json_object_get(nw, "have")),
+		       (long long)json_integer_value(json_object_get(nw, "need")));
+	if (json_integer_value(json_object_get(v, "version")))
+		printf(" (policy version %lld, digest %.16s)",
+		       (long long)json_integer_value(json_object_get(v, "version")),
+		       json_string_value(json_object_get(v, "digest")));
+	printf("\n");
+	if (!json_is_true(json_object_get(v, "applied")))
+		printf("other root keys sign it with: sluice root sign %.16s --key NAME\n",
+		       json_string_value(json_object_get(v, "change")));
+}
+
+int cli_key_revoke(cli_env *env, int argc, char **argv)
+{
+	const char *pos[1], *reason = NULL, *signer = NULL;
+	opt_spec specs[] = {{"--reason", &reason, NULL, NULL, NULL},
+	                    {"--signer", &signer, NULL, NULL, NULL},
+	                    {NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	size_t npos;
+	int rc, error;
+
+	if ((rc = parse_opts(env, "key revoke", argc, argv, specs, pos, 1, &npos)))
+		return rc;
+	if (npos != 1)
+		return cli_usage("key revoke", "which key? give a NAME");
+	if (!reason)
+		return cli_usage("key revoke", "give --reason TEXT: it is journaled");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_key_revoke(repo, pos[0], reason, signer, &report);
+	return report_done(env, repo, error, report, human_change);
+}
+
+static void human_pending(json_t *v)
+{
+	json_t *p;
+	size_t i;
+
+	printf("root threshold: %lld\n",
+	       (long long)json_integer_value(json_object_get(v, "root_threshold")));
+	if (!json_array_size(json_object_get(v, "pending")))
+		printf("no pending root changes\n");
+	json_array_foreach(json_object_get(v, "pending"), i, p)
+	{
+		char *what = json_dumps(json_object_get(p, "what"), JSON_COMPACT | JSON_SORT_KEYS);
+		printf("%.16s %-12s by %-10s %lld/%lld root",
+		       json_string_value(json_object_get(p, "change")),
+		       json_string_value(json_object_get(p, "kind")),
+		       json_string_value(json_object_get(p, "proposed_by")),
+		       (long long)json_integer_value(
+		               json_object_get(json_object_get(p, "root_signatures"), "have")),
+		       (long long)json_integer_value(
+		               json_object_get(json_object_get(p, "root_signatures"), "need")));
+		if (json_integer_value(
+		            json_object_get(json_object_get(p, "new_root_signatures"), "need")))
+			printf(", %lld/%lld new root",
+			       (long long)json_integer_value(json_object_get(
+			               json_object_get(p, "new_root_signatures"), "have")),
+			       (long long)json_integer_value(json_object_get(
+			               json_object_get(p, "new_root_signatures"), "need")));
+		printf("  %s\n", what ? what : "");
+		free(what);
+	}
+}
+
+int cli_root_pending(cli_env *env, int argc, char **argv)
+{
+	opt_spec specs[] = {{NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	size_t npos;
+	int rc, error;
+
+	if ((rc = parse_opts(env, "root pending", argc, argv, specs, NULL, 0, &npos)))
+		return rc;
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_root_pending(repo, &report);
+	return report_done(env, repo, error, report, human_pending);
+}
+
+int cli_root_sign(cli_env *env, int argc, char **argv)
+{
+	const char *pos[1], *key = getenv("SLUICE_KEY");
+	opt_spec specs[] = {{"--key", &key, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	size_t npos;
+	int rc, error;
+
+	if ((rc = parse_opts(env, "root sign", argc, argv, specs, pos, 1, &npos)))
+		return rc;
+	if (npos != 1)
+		return cli_usage("root sign", "which change? give its id (sluice root pending)");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_root_sign(repo, pos[0], key, &report);
+	return report_done(env, repo, error, report, human_change);
+}
+
+int cli_root_rotate(cli_env *env, int argc, char **argv)
+{
+	const char *add[MAX_OPT_LIST], *rem[MAX_OPT_LIST], *threshold = NULL, *signer = NULL;
+	size_t nadd = 0, nrem = 0, npos;
+	opt_spec specs[] = {{"--add", NULL, add, &nadd, NULL},
+	                    {"--remove", NULL, rem, &nrem, NULL},
+	                    {"--threshold", &threshold, NULL, NULL, NULL},
+	                    {"--signer", &signer, NULL, NULL, NULL},
+	                    {NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL, *end = NULL;
+	long t;
+	int rc, error;
+
+	if ((rc = parse_opts(env, "root rotate", argc, argv, specs, NULL, 0, &npos)))
+		return rc;
+	if (!threshold || (t = strtol(threshold, &end, 10)) < 1 || t > 64 || *end)
+		return cli_usage("root rotate",
+		                 "give --threshold N (1-64): the new root threshold");
+	if (!nadd && !nrem)
+		return cli_usage("root rotate", "give --add NAME and/or --remove NAME");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_root_rotate(repo, add, nadd, rem, nrem, (unsigned)t, signer, &report);
+	return report_done(env, repo, error, report, human_change);
+}
+
+int cli_policy_set(cli_env *env, int argc, char **argv)
+{
+	const char *pos[1], *signer = NULL;
+	opt_spec specs[] = {{"--signer", &signer, NULL, NULL, NULL},
+	                    {NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	size_t npos;
+	int rc, error;
+
+	if ((rc = parse_opts(env, "policy set", argc, argv, specs, pos, 1, &npos)))
+		return rc;
+	if (npos != 1)
+		return cli_usage("policy set", "which file? give a YAML policy");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_policy_set(repo, pos[0], signer, &report);
+	return report_done(env, repo, error, report, human_change);
+}
+
+static void human_policy(json_t *v)
+{
+	printf("# policy version %lld of %lld%s, digest %s\n",
+	       (long long)json_integer_value(json_object_get(v, "version")),
+	       (long long)json_integer_value(json_object_get(v, "latest")),
+	       json_is_true(json_object_get(v, "in_effect")) ? " (in effect)" : "",
+	       json_string_value(json_object_get(v, "digest")));
+	fputs(json_string_value(json_object_get(v, "text")), stdout);
+}
+
+int cli_policy_show(cli_env *env, int argc, char **argv)
+{
+	const char *version = NULL;
+	opt_spec specs[] = {{"--version", &version, NULL, NULL, NULL},
+	                    {NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL, *end = NULL;
+	long n = 0;
+	size_t npos;
+	int rc, error;
+
+	if ((rc = parse_opts(env, "policy show", argc, argv, specs, NULL, 0, &npos)))
+		return rc;
+	if (version && ((n = strtol(version, &end, 10)) < 1 || *end))
+		return cli_usage("policy show", "--version wants a positive number");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_policy_show(repo, (unsigned)n, NULL, &report);
+	return report_done(env, repo, error, report, human_policy);
+}
+
+static void human_check(json_t *v)
+{
+	json_t *c;
+	size_t i;
+
+	printf("promoting %.12s to %s under policy %.16s:\n",
+	       json_string_value(json_object_get(v, "candidate")),
+	       json_string_value(json_object_get(v, "channel")),
+	       *json_string_value(json_object_get(v, "policy"))
+	               ? json_string_value(json_object_get(v, "policy"))
+	               : "(none: init's gate configuration)");
+	json_array_foreach(json_object_get(v, "checks"), i, c) printf(
+	        "  %-7s %-22s %s\n", json_is_true(json_object_get(c, "ok")) ? "ok" : "BLOCKS",
+	        json_string_value(json_object_get(c, "rule")),
+	        json_string_value(json_object_get(c, "detail")));
+	printf("%s\n", json_is_true(json_object_get(v, "allowed")) ? "allowed" : "blocked");
+}
+
+int cli_policy_check(cli_env *env, int argc, char **argv)
+{
+	const char *pos[1], *channel = NULL;
+	opt_spec specs[] = {{"--channel", &channel, NULL, NULL, NULL},
+	                    {NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	size_t npos;
+	int rc, error, allowed = 0;
+
+	if ((rc = parse_opts(env, "policy check", argc, argv, specs, pos, 1, &npos)))
+		return rc;
+	if (npos != 1 || !channel)
+		return cli_usage("policy check", "give REF and --channel C");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_policy_check(repo, pos[0], channel, &report);
+	if (error == 0) {
+		json_t *v = cli_parse(report);
+		allowed = json_is_true(json_object_get(v, "allowed"));
+		json_decref(v);
+	}
+	rc = report_done(env, repo, error, report, human_check);
+	/* Blocked is a refusal: exit 1, like a refused promotion. */
+	return rc ? rc : allowed ? 0 : 1;
+}
+
+static void human_approve(json_t *v)
+{
+	if (json_is_string(json_object_get(v, "envelope")))
+		printf("approval of %.12s for %s written to %s (journal it with sluice approve "
+		       "--envelope FILE)\n",
+		       json_string_value(json_object_get(v, "candidate")),
+		       json_string_value(json_object_get(v, "channel")),
+		       json_string_value(json_object_get(v, "envelope")));
+	else
+		printf("approved %.12s for %s (journal entry %.12s)\n",
+		       json_string_value(json_object_get(v, "candidate")),
+		       json_string_value(json_object_get(v, "channel")),
+		       json_string_value(json_object_get(v, "entry")));
+}
+
+int cli_approve(cli_env *env, int argc, char **argv)
+{
+	const char *pos[1], *channel = NULL, *key = getenv("SLUICE_KEY"), *reason = NULL,
+	                    *out = NULL, *envelope = NULL, *accept[MAX_OPT_LIST];
+	size_t naccept = 0, npos;
+	opt_spec specs[] = {{"--channel", &channel, NULL, NULL, NULL},
+	                    {"--key", &key, NULL, NULL, NULL},
+	                    {"--reason", &reason, NULL, NULL, NULL},
+	                    {"--out", &out, NULL, NULL, NULL},
+	                    {"--envelope", &envelope, NULL, NULL, NULL},
+	                    {"--accept-inconclusive", NULL, accept, &naccept, NULL},
+	                    {NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	int rc, error;
+
+	if ((rc = parse_opts(env, "approve", argc, argv, specs, pos, 1, &npos)))
+		return rc;
+	if (envelope ? (npos || channel || out || naccept) : (npos != 1 || !channel))
+		return cli_usage("approve",
+		                 "give REF --channel C, or --envelope FILE alone (with --key)");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	if (envelope)
+		error = sluice_approve_submit(repo, envelope, key, &report);
+	else
+		error = sluice_approve(repo, pos[0], channel, key, accept, naccept, reason, out,
+		                       &report);
+	return report_done(env, repo, error, report, human_approve);
+}
