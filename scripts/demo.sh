@@ -3,7 +3,8 @@
 # repository under a temporary directory — root and proposer keys, a base
 # model, a LoRA adapter, a memory edit and a replay batch proposed as signed
 # versions; history, a diff, a checkout checked by coreutils' b2sum, a
-# signature checked by stock git, and sluice verify.
+# signature checked by stock git, gates before every promotion, a policy
+# with approvals, and sluice verify.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -78,6 +79,30 @@ dgate "$base" && run "$S" -C "$repo" promote "$base" --channel dev --key ops
 dgate "$lora" && run "$S" -C "$repo" promote "$lora" --channel dev --key ops
 rm_id=$(run "$S" -C "$repo" remove "$lora" --onto dev --key alice -m "take the adapter out" | tail -n1)
 dgate "$rm_id" && run "$S" -C "$repo" promote "$rm_id" --channel dev --key ops
+
+step "a policy: dev -> staging -> prod; prod needs two approvers, not counting the proposer"
+run "$S" -C "$repo" key new bob --role approver
+run "$S" -C "$repo" key new carol --role approver
+run "$S" -C "$repo" key new alice --role approver   # alice proposes too: her own approval will not count
+run "$S" -C "$repo" policy set policies/example.yaml
+"$SYNTH" lora "$work/in/second" --base "$work/in/base" --r 4 --alpha 8 --targets q_proj,v_proj --seed 11
+second=$(run "$S" -C "$repo" propose lora "$work/in/second" --onto "$rm_id" --name second --key alice -m "a second adapter" | tail -n1)
+pgate() { run "$S" -C "$repo" gate "$1" --channel "$2" --key ci >/dev/null 2>&1; }
+if "$S" -C "$repo" promote "$second" --channel staging --key ops; then echo "UNEXPECTED: skipped dev"; exit 1; fi
+pgate "$second" dev && run "$S" -C "$repo" promote "$second" --channel dev --key ops
+pgate "$second" staging && run "$S" -C "$repo" approve "$second" --channel staging --key bob
+run "$S" -C "$repo" promote "$second" --channel staging --key ops
+echo "# prod allows a 5-point drop at most: 32 facts-new items cannot rule that out, so the"
+echo "# regression verdict is inconclusive, which the policy lets two approvers accept"
+pgate "$second" prod || [ $? -eq 2 ]
+run "$S" -C "$repo" approve "$second" --channel prod --key bob --accept-inconclusive regression
+if "$S" -C "$repo" approve "$second" --channel prod --key alice --accept-inconclusive regression; then
+  echo "UNEXPECTED: self-approval"; exit 1; fi
+run "$S" -C "$repo" policy check "$second" --channel prod || true
+run "$S" -C "$repo" approve "$second" --channel prod --key carol --accept-inconclusive regression
+run "$S" -C "$repo" promote "$second" --channel prod --key ops
+echo "# every refusal above is in the journal too:"
+git --git-dir="$repo" log --format=%s refs/sluice/journal | grep refuse
 run "$S" -C "$repo" status
 run "$S" -C "$repo" history prod
 run "$S" -C "$repo" gate --history prod
