@@ -140,18 +140,29 @@ void sluice_journal__dispose(sluice_jstate *st)
 
 int sluice_journal__read(sluice_repo *repo, sluice_jstate *out)
 {
-	json_t *rec = NULL;
-	int error;
+	git_oid head;
+	int exists, error;
 
 	memset(out, 0, sizeof(*out));
-	if ((error = sluice_journal__head(repo, &out->head, &out->exists)) < 0)
+	if ((error = sluice_journal__head(repo, &head, &exists)) < 0)
 		return error;
-	if (!out->exists) {
+	if (!exists) {
 		out->keys = json_object();
 		out->channels = json_object();
 		out->trust = json_object();
 		return SLUICE_OK;
 	}
+	return sluice_journal__read_at(repo, &head, out);
+}
+
+int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jstate *out)
+{
+	json_t *rec = NULL;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	out->head = *entry;
+	out->exists = 1;
 	if ((error = sluice_journal__keys_at(repo, &out->keys, &out->head)) < 0 ||
 	    (error = sluice_journal__channels_at(repo, &out->channels, &out->head)) < 0 ||
 	    (error = sluice_journal__record(repo, &rec, &out->head)) < 0 ||

@@ -92,6 +92,8 @@ int sluice_journal__head(sluice_repo *repo, git_oid *out, int *exists);
 
 /* Read the state at the head (an empty state when there is no journal). */
 int sluice_journal__read(sluice_repo *repo, sluice_jstate *out);
+/* Read the state at one journal entry. */
+int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jstate *out);
 void sluice_journal__dispose(sluice_jstate *st);
 
 /* The keys registry object at a journal commit (new reference). */
@@ -215,6 +217,14 @@ int sluice_repo__signing_key(sluice_repo *repo, sluice_key *out, const char *nam
 int sluice_repo__read_blob(sluice_repo *repo, sluice_buf *out, const git_oid *id, const char *what);
 
 /* ---- trust: root thresholds, root changes, revocation, policy versions (core/trust.c) -- */
+
+/*
+ * Whether a journal entry (its record rec, signed by signer_fp) was
+ * entitled to change keys, thresholds or the policy from the state prev
+ * before it: a root change whose signatures, with this entry's, reach the
+ * thresholds (rotation: old and new). For sluice verify; 1 yes, 0 no.
+ */
+int sluice_trust__entry_authorised(const sluice_jstate *prev, json_t *rec, const char *signer_fp);
 
 /* The root threshold in st (1 when unset). */
 unsigned sluice_trust__root_threshold(const sluice_jstate *st);

@@ -741,6 +741,7 @@ int sluice_key_revoke(sluice_repo *repo, const char *name, const char *reason, c
 	change = json_pack("{s:s,s:s}", "name", name, "reason", reason);
 	error = propose(repo, signer, "key.revoke", change, &rc);
 	json_decref(change);
+	json_decref(rc.after_key);
 	return error < 0 ? error : rchange_report(repo, &rc, report);
 }
 
@@ -758,6 +759,7 @@ int sluice_root_rotate(sluice_repo *repo, const char *const *add, size_t nadd,
 		json_array_append_new(json_object_get(change, "remove"), json_string(remove[i]));
 	error = propose(repo, signer, "root.rotate", change, &rc);
 	json_decref(change);
+	json_decref(rc.after_key);
 	return error < 0 ? error : rchange_report(repo, &rc, report);
 }
 
@@ -777,7 +779,10 @@ int sluice_root_sign(sluice_repo *repo, const char *id, const char *keyname, cha
 	rc.key = &key;
 	error = sluice_journal__transact(repo, NULL, &key, "root.sign", decide_sign, &rc);
 	sluice_key__dispose(&key);
-	return error < 0 ? error : rchange_report(repo, &rc, report);
+	if (error == 0)
+		error = rchange_report(repo, &rc, report);
+	json_decref(rc.after_key);
+	return error;
 }
 
 int sluice_root_pending(sluice_repo *repo, char **report)
@@ -848,7 +853,6 @@ int sluice_policy_set(sluice_repo *repo, const char *path, const char *signer, c
 	change = json_pack("{s:i,s:s,s:o}", "version", version, "digest", digest, "text", text);
 	if ((error = propose(repo, signer, "policy.set", change, &rc)) < 0)
 		goto done;
-	error = rchange_report(repo, &rc, NULL);
 	{
 		json_t *rep = json_pack("{s:s,s:s,s:i,s:s,s:b,s:{s:i,s:i}}", "change", rc.id_out,
 		                        "kind", "policy.set", "version", version, "digest", digest,
@@ -857,6 +861,7 @@ int sluice_policy_set(sluice_repo *repo, const char *path, const char *signer, c
 		error = sluice_repo__report(ctx, report, rep);
 	}
 done:
+	json_decref(rc.after_key);
 	json_decref(change);
 	json_decref(policy);
 	free(data);
@@ -915,4 +920,40 @@ done:
 	git_tree_free(t);
 	sluice_journal__dispose(&st);
 	return error;
+}
+
+int sluice_trust__entry_authorised(const sluice_jstate *prev, json_t *rec, const char *signer_fp)
+{
+	const char *action = sluice__jstr(json_object_get(rec, "action")), *name = NULL;
+	json_t *pend, *e = sluice_trust__by_fp(prev->keys, signer_fp, &name), *roots;
+	struct rchange rc = {0};
+	int ok;
+
+	if (!json_is_true(json_object_get(rec, "applied")) || !e)
+		return 0;
+	if (!strcmp(action, "root.sign")) {
+		pend = json_deep_copy(
+		        json_object_get(json_object_get(prev->trust, "pending"),
+		                        sluice__jstr(json_object_get(rec, "change"))));
+		if (!pend)
+			return 0;
+	} else if (!strcmp(action, "key.add") || !strcmp(action, "key.revoke") ||
+	           !strcmp(action, "root.rotate") || !strcmp(action, "policy.set")) {
+		/* Applied as proposed: the record holds the change (a policy's text aside). */
+		pend = json_pack("{s:s,s:O,s:[],s:[]}", "kind", action, "change", rec, "signers",
+		                 "new_signers");
+	} else {
+		return 0;
+	}
+	roots = rotated_roots(prev->keys, json_object_get(pend, "change"));
+	if (sluice_trust__has_role(e, "root") && !json_object_get(e, "revoked") &&
+	    !in_names(json_object_get(pend, "signers"), signer_fp))
+		json_array_append_new(json_object_get(pend, "signers"), json_string(signer_fp));
+	if (!strcmp(sluice__jstr(json_object_get(pend, "kind")), "root.rotate") &&
+	    in_names(roots, name) && !in_names(json_object_get(pend, "new_signers"), signer_fp))
+		json_array_append_new(json_object_get(pend, "new_signers"), json_string(signer_fp));
+	ok = complete(prev, pend, &rc);
+	json_decref(roots);
+	json_decref(pend);
+	return ok;
 }

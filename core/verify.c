@@ -82,6 +82,97 @@ static const char *role_for(const char *action)
 	return NULL;
 }
 
+/* json_equal, with two absent values equal. */
+static int same(json_t *a, json_t *b)
+{
+	return (!a && !b) || (a && b && json_equal(a, b));
+}
+
+static int is_root_change(const char *action)
+{
+	return !strcmp(action, "key.add") || !strcmp(action, "key.revoke") ||
+	       !strcmp(action, "root.rotate") || !strcmp(action, "policy.set") ||
+	       !strcmp(action, "root.sign");
+}
+
+/*
+ * What an entry changed beyond channels: keys, thresholds, the policy and
+ * pending root changes are root business. Only a root change may touch
+ * them; it may add only its own signer's signature to a pending change;
+ * and it may apply one only with the signatures the thresholds ask
+ * (core/trust.c). So one stolen key cannot rewrite the rules even by
+ * writing journal entries by hand.
+ */
+static void check_authority(struct vctx *vc, const git_oid *prev_id, const git_oid *id, json_t *rec,
+                            json_t *registry, const char *signer, const char *hex)
+{
+	sluice_repo *repo = vc->repo;
+	const char *action = sluice__jstr(json_object_get(rec, "action")), *cid;
+	sluice_jstate prev, cur;
+	json_t *p, *q;
+	const char *fp = sluice__jstr(
+	        json_object_get(json_object_get(registry, signer ? signer : ""), "fingerprint"));
+	int rules_changed, pending_changed;
+
+	if (sluice_journal__read_at(repo, prev_id, &prev) < 0) {
+		problem(vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(repo->ctx));
+		return;
+	}
+	if (sluice_journal__read_at(repo, id, &cur) < 0) {
+		problem(vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(repo->ctx));
+		sluice_journal__dispose(&prev);
+		return;
+	}
+	rules_changed = !same(prev.keys, cur.keys) ||
+	                !same(json_object_get(prev.trust, "thresholds"),
+	                      json_object_get(cur.trust, "thresholds")) ||
+	                !same(json_object_get(prev.trust, "policy"),
+	                      json_object_get(cur.trust, "policy")) ||
+	                prev.has_policies != cur.has_policies ||
+	                (prev.has_policies && !git_oid_equal(&prev.policies, &cur.policies));
+	p = json_object_get(prev.trust, "pending");
+	q = json_object_get(cur.trust, "pending");
+	pending_changed = !same(p, q) && !(json_object_size(p) == 0 && json_object_size(q) == 0);
+	if ((rules_changed || pending_changed) && !is_root_change(action)) {
+		problem(vc,
+		        "journal entry %.12s: a %s entry changes keys, thresholds, the policy or "
+		        "pending root changes, which only root changes may",
+		        hex, action);
+	} else if (rules_changed && !sluice_trust__entry_authorised(&prev, rec, fp)) {
+		problem(vc,
+		        "journal entry %.12s: %s applies a root change without the root "
+		        "signatures its thresholds ask",
+		        hex, action);
+	} else if (pending_changed) {
+		/* Each pending change may gain only this entry's signer. */
+		json_t *e;
+		json_object_foreach(q, cid, e)
+		{
+			json_t *before = json_object_get(p, cid), *v;
+			size_t k;
+			const char *lists[] = {"signers", "new_signers"};
+			for (int l = 0; l < 2; l++)
+				json_array_foreach(json_object_get(e, lists[l]), k, v)
+				{
+					json_t *w;
+					size_t m;
+					int had = 0;
+					json_array_foreach(json_object_get(before, lists[l]), m, w)
+					        had |= json_equal(v, w);
+					if (!had && strcmp(sluice__jstr(v), fp))
+						problem(vc,
+						        "journal entry %.12s: root change %.12s "
+						        "gains a "
+						        "signature of a key that did not sign this "
+						        "entry",
+						        hex, cid);
+				}
+		}
+	}
+	sluice_journal__dispose(&prev);
+	sluice_journal__dispose(&cur);
+}
+
 static int check_file(void *data, json_t *f)
 {
 	struct vctx *vc = data;
@@ -239,7 +330,7 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		json_t *registry = NULL, *rec = NULL;
 		git_commit *c = NULL;
 		char hex[GIT_OID_HEXSZ + 1];
-		const char *action;
+		const char *action, *signer = NULL;
 
 		git_oid_tostr(hex, sizeof(hex), &entries[i]);
 		vc.entries++;
@@ -260,8 +351,12 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		if (sluice_repo__check_commit_sig_at(repo, &entries[i], registry,
 		                                     *role_for(action) ? role_for(action) : NULL,
 		                                     strcmp(action, "refuse") ? UINT64_MAX : 0,
-		                                     NULL) < 0)
+		                                     &signer) < 0)
 			problem(&vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
+		/* Even when the signature is wrong: what the entry changes is a second problem. */
+		if (i > 0)
+			check_authority(&vc, &entries[i - 1], &entries[i], rec, registry, signer,
+			                hex);
 		if (sluice_journal__is_move(action)) {
 			/* A move: its channel's head after it is its target, a journaled version.
 			 */

@@ -1,0 +1,151 @@
+/*
+ * tests/core/test_trust.c - journal entries written by hand, as an insider
+ * holding one key (and the repository's disk) would write them, bypassing
+ * sluice's own checks: verify must name each as a problem. The repository
+ * has two root keys and a root threshold of 2.
+ */
+#include "testutil.h"
+
+#include "repo.h"
+
+#include "sluice/keys.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+	char *work;
+	char repo[4096];
+	sluice_ctx *ctx;
+	sluice_repo *r;
+} fixture;
+
+static int setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+	const char *roots[] = {"r1", "r2"};
+	sluice_init_opts opts = {0};
+	char keys[4200];
+
+	assert_int_equal(sluice_global_init(), 0);
+	f->work = tu_mkdtemp("trust");
+	snprintf(keys, sizeof(keys), "%s/keys", f->work);
+	setenv("SLUICE_KEYS", keys, 1);
+	snprintf(f->repo, sizeof(f->repo), "%s/repo", f->work);
+	assert_int_equal(sluice_ctx_new(&f->ctx), 0);
+	opts.root_threshold = 2;
+	assert_int_equal(sluice_repo_init(&f->r, f->ctx, f->repo, roots, 2, &opts, NULL), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	fixture *f = *state;
+
+	sluice_repo_free(f->r);
+	sluice_ctx_free(f->ctx);
+	tu_rmtree(f->work);
+	free(f->work);
+	free(f);
+	sluice_global_shutdown();
+	return 0;
+}
+
+/* Commit an entry on the head, signed by `signer`, with the given change. */
+static void forge(fixture *f, const char *signer, const char *action, sluice_jchange *ch)
+{
+	sluice_key key = {0};
+	sluice_jstate st;
+
+	assert_int_equal(sluice_keys__load(f->ctx, &key, signer), 0);
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	assert_int_equal(sluice_journal__commit(f->r, NULL, &key, action, &st, ch), 0);
+	sluice_journal__change_dispose(ch);
+	sluice_journal__dispose(&st);
+	sluice_key__dispose(&key);
+}
+
+/* The registry at the head plus a key "mallory" with every role (new reference). */
+static json_t *registry_with_mallory(fixture *f)
+{
+	json_t *reg = NULL, *e = NULL;
+	sluice_key m = {0};
+	const char *roles[] = {"operator", "approver"};
+
+	assert_int_equal(sluice_journal__keys(f->r, &reg), 0);
+	assert_int_equal(sluice_keys__generate(f->ctx, &m, "mallory"), 0);
+	assert_int_equal(sluice_repo__key_entry(f->ctx, &e, &m, roles, 2), 0);
+	json_object_set_new(reg, "mallory", e);
+	sluice_key__dispose(&m);
+	return reg;
+}
+
+static void expect_problem(fixture *f, const char *needle)
+{
+	char *report = NULL;
+
+	assert_int_equal(sluice_repo_verify(f->r, &report), SLUICE_ECORRUPT);
+	if (!strstr(report, needle))
+		fprintf(stderr, "verify said:\n%s\nwanted: %s\n", report, needle);
+	assert_non_null(strstr(report, needle));
+	sluice_free(report);
+}
+
+static void test_trust__one_root_key_adds_a_key_under_threshold_two(void **state)
+{
+	fixture *f = *state;
+	sluice_jchange ch;
+	char *report = NULL;
+
+	assert_int_equal(sluice_repo_verify(f->r, &report), 0);
+	sluice_free(report);
+	memset(&ch, 0, sizeof(ch));
+	ch.keys_after = registry_with_mallory(f);
+	ch.record = json_pack("{s:s,s:b}", "name", "mallory", "applied", 1);
+	forge(f, "r1", "key.add", &ch);
+	expect_problem(f, "without the root signatures its thresholds ask");
+}
+
+static void test_trust__a_move_that_also_adds_a_key(void **state)
+{
+	fixture *f = *state;
+	sluice_jchange ch;
+
+	memset(&ch, 0, sizeof(ch));
+	ch.keys_after = registry_with_mallory(f);
+	ch.record = json_pack("{s:s}", "channel", "prod");
+	/* Signed by a root key, so the signature check passes: the action is what is wrong. */
+	forge(f, "r2", "anchor", &ch);
+	expect_problem(f, "which only root changes may");
+}
+
+static void test_trust__a_signature_added_for_another_key(void **state)
+{
+	fixture *f = *state;
+	sluice_jchange ch;
+	json_t *trust;
+
+	memset(&ch, 0, sizeof(ch));
+	trust = json_pack("{s:{s:i},s:{s:{s:s,s:{s:s},s:[s,s],s:[]}}}", "thresholds", "root", 2,
+	                  "pending", "00aa", "kind", "key.revoke", "change", "name", "r2", "signers",
+	                  "SHA256:someone", "SHA256:someone-else", "new_signers");
+	ch.trust_after = trust;
+	ch.record = json_pack("{s:s,s:b}", "change", "00aa", "applied", 0);
+	forge(f, "r1", "root.sign", &ch);
+	expect_problem(f, "gains a signature of a key that did not sign this entry");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_trust__one_root_key_adds_a_key_under_threshold_two,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_trust__a_move_that_also_adds_a_key, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_trust__a_signature_added_for_another_key,
+	                                        setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
