@@ -47,6 +47,12 @@ void cli_print_json(const char *report);
 /* Parse a report for human output; NULL if it does not parse. */
 json_t *cli_parse(const char *report);
 
+/*
+ * Print a command's report (JSON with --json, else through human), free
+ * it, close repo, and give the exit code for error.
+ */
+int cli_finish(cli_env *env, sluice_repo *repo, int error, char *report, void (*human)(json_t *));
+
 /* cli/trust_cmds.c: roles, root changes, policies, approvals. */
 int cli_key_revoke(cli_env *env, int argc, char **argv);
 int cli_root_pending(cli_env *env, int argc, char **argv);

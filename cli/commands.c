@@ -39,8 +39,7 @@ static int done_report(cli_env *env, int error, char *report, void (*human)(json
 	return 0;
 }
 
-/* Print a command's report, close its repository, and give the exit code. */
-static int finish(cli_env *env, sluice_repo *repo, int error, char *report, void (*human)(json_t *))
+int cli_finish(cli_env *env, sluice_repo *repo, int error, char *report, void (*human)(json_t *))
 {
 	int rc = done_report(env, error, report, human);
 
@@ -216,7 +215,7 @@ static int cmd_key_new(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_key_new(repo, name, roles, nroles, expires, signer, &report);
-	return finish(env, repo, error, report, human_key);
+	return cli_finish(env, repo, error, report, human_key);
 }
 
 static void human_key_list(json_t *v)
@@ -249,7 +248,7 @@ static int cmd_key_list(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_key_list(repo, &report);
-	return finish(env, repo, error, report, human_key_list);
+	return cli_finish(env, repo, error, report, human_key_list);
 }
 
 static int cmd_key_export(cli_env *env, int argc, char **argv)
@@ -450,7 +449,7 @@ static int cmd_propose(cli_env *env, int argc, char **argv, const char *kind)
 		error = sluice_propose_memory(repo, id, &a.opts, a.edits, a.nedits, &report);
 	else
 		error = sluice_propose_replay(repo, id, &a.opts, a.positional, &report);
-	return finish(env, repo, error, report, human_propose);
+	return cli_finish(env, repo, error, report, human_propose);
 }
 
 static int cmd_propose_base(cli_env *env, int argc, char **argv)
@@ -609,7 +608,7 @@ static int cmd_log(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "log", 0, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_version_log(repo, pos[0], &report);
-	return finish(env, repo, error, report, human_log);
+	return cli_finish(env, repo, error, report, human_log);
 }
 
 static int cmd_show(cli_env *env, int argc, char **argv)
@@ -622,7 +621,7 @@ static int cmd_show(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "show", 1, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_version_show(repo, pos[0], &report);
-	return finish(env, repo, error, report, human_show);
+	return cli_finish(env, repo, error, report, human_show);
 }
 
 static int cmd_diff(cli_env *env, int argc, char **argv)
@@ -635,7 +634,7 @@ static int cmd_diff(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "diff", 2, 2, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_version_diff(repo, pos[0], pos[1], &report);
-	return finish(env, repo, error, report, human_diff);
+	return cli_finish(env, repo, error, report, human_diff);
 }
 
 static int cmd_checkout(cli_env *env, int argc, char **argv)
@@ -648,7 +647,7 @@ static int cmd_checkout(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "checkout", 2, 2, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_version_checkout(repo, pos[0], pos[1], &report);
-	return finish(env, repo, error, report, human_checkout);
+	return cli_finish(env, repo, error, report, human_checkout);
 }
 
 static int cmd_verify(cli_env *env, int argc, char **argv)
@@ -679,7 +678,7 @@ static int cmd_reindex(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "reindex", 0, 0, NULL)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_repo_reindex(repo, &report);
-	return finish(env, repo, error, report, human_reindex);
+	return cli_finish(env, repo, error, report, human_reindex);
 }
 
 /* ---- channels ---------------------------------------------------------- */
@@ -758,7 +757,7 @@ static int cmd_promote(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_channel_promote(repo, a.pos[0], a.channel, a.key, a.override, &report);
-	return finish(env, repo, error, report, human_move);
+	return cli_finish(env, repo, error, report, human_move);
 }
 
 static int cmd_rollback(cli_env *env, int argc, char **argv)
@@ -777,7 +776,7 @@ static int cmd_rollback(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_channel_rollback(repo, a.pos[0], a.to, a.reason, a.key, &report);
-	return finish(env, repo, error, report, human_move);
+	return cli_finish(env, repo, error, report, human_move);
 }
 
 static int cmd_reset(cli_env *env, int argc, char **argv)
@@ -796,7 +795,7 @@ static int cmd_reset(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_channel_reset(repo, a.pos[0], a.pos[1], a.reason, a.key, &report);
-	return finish(env, repo, error, report, human_move);
+	return cli_finish(env, repo, error, report, human_move);
 }
 
 static void human_remove(json_t *v)
@@ -835,7 +834,7 @@ static int cmd_remove(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_propose_remove(repo, id, &a.opts, a.positional, a.opts.onto, &report);
-	return finish(env, repo, error, report, human_remove);
+	return cli_finish(env, repo, error, report, human_remove);
 }
 
 static void human_history(json_t *v)
@@ -868,7 +867,7 @@ static int cmd_history(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "history", 1, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_channel_history(repo, pos[0], &report);
-	return finish(env, repo, error, report, human_history);
+	return cli_finish(env, repo, error, report, human_history);
 }
 
 static void human_status(json_t *v)
@@ -899,7 +898,7 @@ static int cmd_status(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "status", 0, 0, NULL)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_channel_status(repo, &report);
-	return finish(env, repo, error, report, human_status);
+	return cli_finish(env, repo, error, report, human_status);
 }
 
 /* ---- suites ------------------------------------------------------------ */
@@ -975,7 +974,7 @@ static int cmd_suite_add(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_suite_add(repo, files, n, key, &report);
-	return finish(env, repo, error, report, human_suites);
+	return cli_finish(env, repo, error, report, human_suites);
 }
 
 static int cmd_suite_list(cli_env *env, int argc, char **argv)
@@ -987,7 +986,7 @@ static int cmd_suite_list(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "suite list", 0, 0, NULL)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_suite_list(repo, &report);
-	return finish(env, repo, error, report, human_suites);
+	return cli_finish(env, repo, error, report, human_suites);
 }
 
 static int cmd_suite_show(cli_env *env, int argc, char **argv)
@@ -1000,7 +999,7 @@ static int cmd_suite_show(cli_env *env, int argc, char **argv)
 	if ((rc = simple(env, argc, argv, "suite show", 1, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_suite_show(repo, pos[0], &report);
-	return finish(env, repo, error, report, human_suite);
+	return cli_finish(env, repo, error, report, human_suite);
 }
 
 /* ---- eval -------------------------------------------------------------- */
@@ -1073,7 +1072,7 @@ static int cmd_eval(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_eval_run(repo, ref, suites, n, &opts, &report);
-	return finish(env, repo, error, report, human_eval);
+	return cli_finish(env, repo, error, report, human_eval);
 }
 
 /* ---- gate, anchor -------------------------------------------------------- */
@@ -1306,7 +1305,7 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			return rc;
 		error = sluice_gate_lora_stats(repo, onto, lora_stats, name, &report);
 		if (error < 0 || !jsonl)
-			return finish(env, repo, error, report, NULL);
+			return cli_finish(env, repo, error, report, NULL);
 		/* --jsonl: the lines of a lora_reference suite, one per module. */
 		v = cli_parse(report);
 		json_array_foreach(json_object_get(v, "reference_items"), i, it)
@@ -1327,7 +1326,7 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 		if ((rc = cli_open(env, &repo)))
 			return rc;
 		error = sluice_gate_history(repo, history, &report);
-		return finish(env, repo, error, report, human_gate_history);
+		return cli_finish(env, repo, error, report, human_gate_history);
 	}
 	if (!ref || !channel)
 		return cli_usage("gate", "give a version and --channel NAME");
@@ -1350,11 +1349,11 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			     : !strcmp(res, "fail")       ? SLUICE_EXIT_NO
 			                                  : SLUICE_EXIT_INCONCLUSIVE;
 		json_decref(v);
-		if (finish(env, repo, error, report, human_gate) != 0)
+		if (cli_finish(env, repo, error, report, human_gate) != 0)
 			return SLUICE_EXIT_INTERNAL;
 		return rc;
 	}
-	return finish(env, repo, error, report, human_gate);
+	return cli_finish(env, repo, error, report, human_gate);
 }
 
 static int cmd_anchor(cli_env *env, int argc, char **argv)
@@ -1374,7 +1373,7 @@ static int cmd_anchor(cli_env *env, int argc, char **argv)
 		return rc;
 	error = sluice_channel_anchor(repo, a.pos[0], a.npos > 1 ? a.pos[1] : NULL, a.reason, a.key,
 	                              &report);
-	return finish(env, repo, error, report, human_move);
+	return cli_finish(env, repo, error, report, human_move);
 }
 
 #define COMMON_PROPOSE_HELP                                                                        \

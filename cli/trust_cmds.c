@@ -60,26 +60,6 @@ static int parse_opts(cli_env *env, const char *cmd, int argc, char **argv, cons
 	return 0;
 }
 
-static int report_done(cli_env *env, sluice_repo *repo, int error, char *report,
-                       void (*human)(json_t *))
-{
-	int rc = 0;
-
-	if (error < 0) {
-		rc = cli_fail(env, error);
-	} else if (env->json) {
-		cli_print_json(report);
-	} else if (human) {
-		json_t *v = cli_parse(report);
-		if (v)
-			human(v);
-		json_decref(v);
-	}
-	sluice_free(report);
-	sluice_repo_free(repo);
-	return rc;
-}
-
 static void human_change(json_t *v)
 {
 	json_t *old = json_object_get(v, "root_signatures"),
@@ -127,7 +107,7 @@ int cli_key_revoke(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_key_revoke(repo, pos[0], reason, signer, &report);
-	return report_done(env, repo, error, report, human_change);
+	return cli_finish(env, repo, error, report, human_change);
 }
 
 static void human_pending(json_t *v)
@@ -175,7 +155,7 @@ int cli_root_pending(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_root_pending(repo, &report);
-	return report_done(env, repo, error, report, human_pending);
+	return cli_finish(env, repo, error, report, human_pending);
 }
 
 int cli_root_sign(cli_env *env, int argc, char **argv)
@@ -194,7 +174,7 @@ int cli_root_sign(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_root_sign(repo, pos[0], key, &report);
-	return report_done(env, repo, error, report, human_change);
+	return cli_finish(env, repo, error, report, human_change);
 }
 
 int cli_root_rotate(cli_env *env, int argc, char **argv)
@@ -221,7 +201,7 @@ int cli_root_rotate(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_root_rotate(repo, add, nadd, rem, nrem, (unsigned)t, signer, &report);
-	return report_done(env, repo, error, report, human_change);
+	return cli_finish(env, repo, error, report, human_change);
 }
 
 int cli_policy_set(cli_env *env, int argc, char **argv)
@@ -241,7 +221,7 @@ int cli_policy_set(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_policy_set(repo, pos[0], signer, &report);
-	return report_done(env, repo, error, report, human_change);
+	return cli_finish(env, repo, error, report, human_change);
 }
 
 static void human_policy(json_t *v)
@@ -272,7 +252,7 @@ int cli_policy_show(cli_env *env, int argc, char **argv)
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	error = sluice_policy_show(repo, (unsigned)n, NULL, &report);
-	return report_done(env, repo, error, report, human_policy);
+	return cli_finish(env, repo, error, report, human_policy);
 }
 
 static void human_check(json_t *v)
@@ -315,7 +295,7 @@ int cli_policy_check(cli_env *env, int argc, char **argv)
 		allowed = json_is_true(json_object_get(v, "allowed"));
 		json_decref(v);
 	}
-	rc = report_done(env, repo, error, report, human_check);
+	rc = cli_finish(env, repo, error, report, human_check);
 	/* Blocked is a refusal: exit 1, like a refused promotion. */
 	return rc ? rc : allowed ? 0 : 1;
 }
@@ -363,5 +343,5 @@ int cli_approve(cli_env *env, int argc, char **argv)
 	else
 		error = sluice_approve(repo, pos[0], channel, key, accept, naccept, reason, out,
 		                       &report);
-	return report_done(env, repo, error, report, human_approve);
+	return cli_finish(env, repo, error, report, human_approve);
 }

@@ -18,30 +18,24 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Channel names: also git ref components (refs/sluice/channels/NAME). */
-static int check_channel_name(sluice_ctx *ctx, const char *name)
+int sluice_channel__name_ok(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 
-	if (n == 0 || n > 64 || name[0] == '.' || name[0] == '-' ||
-	    strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") !=
-	            n ||
-	    (n >= 5 && !strcmp(name + n - 5, ".lock")) || strstr(name, ".."))
-		return sluice_ctx__error(
-		        ctx, SLUICE_EINVALID,
-		        "refusing channel name '%s': use 1-64 of A-Z a-z 0-9 . _ -, "
-		        "not starting with '.' or '-'",
-		        name ? name : "");
-	return SLUICE_OK;
+	return n >= 1 && n <= 64 && name[0] != '.' && name[0] != '-' &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+	               n &&
+	       !(n >= 5 && !strcmp(name + n - 5, ".lock")) && !strstr(name, "..");
 }
 
-static int in_list(json_t *arr, const char *hex)
+static int check_channel_name(sluice_ctx *ctx, const char *name)
 {
-	json_t *v;
-	size_t i;
-
-	json_array_foreach(arr, i, v) if (!strcmp(sluice__jstr(v), hex)) return 1;
-	return 0;
+	if (sluice_channel__name_ok(name))
+		return SLUICE_OK;
+	return sluice_ctx__error(ctx, SLUICE_EINVALID,
+	                         "refusing channel name '%s': use 1-64 of A-Z a-z 0-9 . _ -, "
+	                         "not starting with '.' or '-'",
+	                         name ? name : "");
 }
 
 static void list_remove(json_t *arr, const char *hex)
@@ -193,7 +187,7 @@ static int held_anywhere(json_t *channels, const char *hex)
 	json_t *c;
 
 	json_object_foreach(channels, name,
-	                    c) if (in_list(json_object_get(c, "held"), hex)) return 1;
+	                    c) if (sluice__jarray_has(json_object_get(c, "held"), hex)) return 1;
 	return 0;
 }
 
@@ -272,7 +266,7 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 		} else {
 			snprintf(mv->to, sizeof(mv->to), "%s", head_hex);
 		}
-		if (!in_list(json_object_get(c, "held"), mv->to)) {
+		if (!sluice__jarray_has(json_object_get(c, "held"), mv->to)) {
 			error = sluice_ctx__error(
 			        ctx, SLUICE_EINVALID,
 			        "channel %s never held %.12s; its anchor must be a "
@@ -303,7 +297,7 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			if ((error = resolve(repo, st, &target, mv->ref)) < 0)
 				goto fail;
 			git_oid_tostr(mv->to, sizeof(mv->to), &target);
-			if (!in_list(held, mv->to) || !strcmp(mv->to, head_hex)) {
+			if (!sluice__jarray_has(held, mv->to) || !strcmp(mv->to, head_hex)) {
 				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
 				                          "channel %s never held %.12s before; "
 				                          "rollback only returns to "
@@ -327,7 +321,7 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			snprintf(mv->to, sizeof(mv->to), "%s",
 			         sluice__jstr(json_array_get(held, n - 2)));
 		}
-		if (!in_list(json_object_get(c, "withdrawn"), mv->from))
+		if (!sluice__jarray_has(json_object_get(c, "withdrawn"), mv->from))
 			json_array_append_new(json_object_get(c, "withdrawn"),
 			                      json_string(mv->from));
 		list_remove(json_object_get(c, "withdrawn"), mv->to);
@@ -357,7 +351,7 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			                          mv->to, mv->channel, head_hex);
 			goto fail;
 		}
-		if (in_list(json_object_get(c, "withdrawn"), mv->to) && !mv->reason) {
+		if (sluice__jarray_has(json_object_get(c, "withdrawn"), mv->to) && !mv->reason) {
 			error = sluice_ctx__error(
 			        ctx, SLUICE_EDENIED,
 			        "%.12s was withdrawn from %s by a rollback; promoting "

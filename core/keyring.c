@@ -9,6 +9,9 @@
 
 #include <string.h>
 
+const char *const sluice_keys__roles[] = {"root",     "proposer", "gate-runner", "approver",
+                                          "operator", "auditor",  NULL};
+
 int sluice_key_list(sluice_repo *repo, char **report)
 {
 	json_t *registry = NULL, *arr, *e;

@@ -12,6 +12,7 @@
 
 #include <git2.h>
 #include <jansson.h>
+#include <string.h>
 
 #define SLUICE_JOURNAL_REF "refs/sluice/journal"
 
@@ -252,11 +253,32 @@ int sluice_journal__policy(sluice_repo *repo, const sluice_jstate *st, json_t **
 int sluice_journal__config_for(sluice_repo *repo, const sluice_jstate *st, const char *channel,
                                json_t **out, char digest[65]);
 
+/* The roles a key may hold, NULL-terminated (core/keyring.c). */
+extern const char *const sluice_keys__roles[];
+
+/*
+ * 1 if name is a valid channel name: 1-64 of A-Z a-z 0-9 . _ -, not
+ * starting with '.' or '-', no "..", not ending ".lock" (channel names are
+ * git ref components: refs/sluice/channels/NAME). core/channel.c.
+ */
+int sluice_channel__name_ok(const char *name);
+
 /* json_string_value, or "" when v is not a string. */
 static inline const char *sluice__jstr(const json_t *v)
 {
 	const char *s = json_string_value(v);
 	return s ? s : "";
+}
+
+/* 1 if the JSON array arr holds the string s. */
+static inline int sluice__jarray_has(const json_t *arr, const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < json_array_size(arr); i++)
+		if (!strcmp(sluice__jstr(json_array_get(arr, i)), s))
+			return 1;
+	return 0;
 }
 
 #endif

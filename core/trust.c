@@ -209,15 +209,6 @@ static json_t *rotated_roots(json_t *registry, json_t *change)
 	return roots;
 }
 
-static int in_names(json_t *names, const char *name)
-{
-	json_t *v;
-	size_t i;
-
-	json_array_foreach(names, i, v) if (!strcmp(sluice__jstr(v), name)) return 1;
-	return 0;
-}
-
 /* Check a change against the state it would apply to (also when it is applied later). */
 static int validate(sluice_repo *repo, const sluice_jstate *st, const char *kind, json_t *change)
 {
@@ -241,7 +232,7 @@ static int validate(sluice_repo *repo, const sluice_jstate *st, const char *kind
 			        "again (make a new key)",
 			        name);
 		if (json_array_size(json_object_get(change, "roles")) &&
-		    in_names(json_object_get(change, "roles"), "root") &&
+		    sluice__jarray_has(json_object_get(change, "roles"), "root") &&
 		    (!e || !sluice_trust__has_role(e, "root")))
 			return sluice_ctx__error(
 			        ctx, SLUICE_EINVALID,
@@ -381,9 +372,9 @@ static int apply(sluice_repo *repo, const sluice_jstate *st, json_t *pend, sluic
 		json_object_foreach(keys, name, e)
 		{
 			json_t *roles = json_object_get(e, "roles");
-			if (in_names(roots, name) && !sluice_trust__has_role(e, "root"))
+			if (sluice__jarray_has(roots, name) && !sluice_trust__has_role(e, "root"))
 				json_array_append_new(roles, json_string("root"));
-			if (!in_names(roots, name) && sluice_trust__has_role(e, "root"))
+			if (!sluice__jarray_has(roots, name) && sluice_trust__has_role(e, "root"))
 				for (size_t k = json_array_size(roles); k-- > 0;)
 					if (!strcmp(sluice__jstr(json_array_get(roles, k)), "root"))
 						json_array_remove(roles, k);
@@ -507,7 +498,7 @@ static int decide_propose(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	if (!strcmp(rc->kind, "root.rotate")) {
 		json_t *roots = rotated_roots(st->keys, rc->change);
 		const char *name;
-		if (sluice_trust__by_fp(st->keys, fp, &name) && in_names(roots, name))
+		if (sluice_trust__by_fp(st->keys, fp, &name) && sluice__jarray_has(roots, name))
 			json_array_append_new(json_object_get(pend, "new_signers"),
 			                      json_string(fp));
 		json_decref(roots);
@@ -552,7 +543,7 @@ static int decide_sign(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 	as_old = sluice_trust__has_role(e, "root");
 	if (!strcmp(rc->kind, "root.rotate")) {
 		json_t *roots = rotated_roots(st->keys, json_object_get(pend, "change"));
-		as_new = in_names(roots, name);
+		as_new = sluice__jarray_has(roots, name);
 		json_decref(roots);
 	}
 	if (!as_old && !as_new)
@@ -566,15 +557,15 @@ static int decide_sign(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 		                            rc->id_out);
 	out->trust_after = trust_copy(st);
 	pend = json_object_get(json_object_get(out->trust_after, "pending"), rc->id_out);
-	if ((as_old && in_names(json_object_get(pend, "signers"), fp)) ||
-	    (!as_old && in_names(json_object_get(pend, "new_signers"), fp)))
+	if ((as_old && sluice__jarray_has(json_object_get(pend, "signers"), fp)) ||
+	    (!as_old && sluice__jarray_has(json_object_get(pend, "new_signers"), fp)))
 		return sluice_ctx__error(repo->ctx, SLUICE_EEXISTS,
 		                         "key %s already signed root change %.12s; each key counts "
 		                         "once",
 		                         name, rc->id_out);
 	if (as_old)
 		json_array_append_new(json_object_get(pend, "signers"), json_string(fp));
-	if (as_new && !in_names(json_object_get(pend, "new_signers"), fp))
+	if (as_new && !sluice__jarray_has(json_object_get(pend, "new_signers"), fp))
 		json_array_append_new(json_object_get(pend, "new_signers"), json_string(fp));
 	if ((error = settle(repo, st, pend, out, rc)) < 0)
 		return error;
@@ -652,8 +643,6 @@ static int propose(sluice_repo *repo, const char *signer, const char *kind, json
 int sluice_key_new(sluice_repo *repo, const char *name, const char *const *roles, size_t nroles,
                    const char *expires, const char *signer, char **report)
 {
-	static const char *const known[] = {"root",     "proposer", "gate-runner",
-	                                    "approver", "operator", "auditor"};
 	sluice_ctx *ctx = repo->ctx;
 	sluice_key key = {0};
 	struct rchange rc = {0};
@@ -666,9 +655,9 @@ int sluice_key_new(sluice_repo *repo, const char *name, const char *const *roles
 		return error;
 	for (size_t i = 0; i < nroles; i++) {
 		size_t k = 0;
-		while (k < sizeof(known) / sizeof(*known) && strcmp(roles[i], known[k]))
+		while (sluice_keys__roles[k] && strcmp(roles[i], sluice_keys__roles[k]))
 			k++;
-		if (k == sizeof(known) / sizeof(*known))
+		if (!sluice_keys__roles[k])
 			return sluice_ctx__error(ctx, SLUICE_EINVALID,
 			                         "unknown role '%s' (roles: root, proposer, "
 			                         "gate-runner, approver, operator, auditor)",
@@ -947,10 +936,11 @@ int sluice_trust__entry_authorised(const sluice_jstate *prev, json_t *rec, const
 	}
 	roots = rotated_roots(prev->keys, json_object_get(pend, "change"));
 	if (sluice_trust__has_role(e, "root") && !json_object_get(e, "revoked") &&
-	    !in_names(json_object_get(pend, "signers"), signer_fp))
+	    !sluice__jarray_has(json_object_get(pend, "signers"), signer_fp))
 		json_array_append_new(json_object_get(pend, "signers"), json_string(signer_fp));
 	if (!strcmp(sluice__jstr(json_object_get(pend, "kind")), "root.rotate") &&
-	    in_names(roots, name) && !in_names(json_object_get(pend, "new_signers"), signer_fp))
+	    sluice__jarray_has(roots, name) &&
+	    !sluice__jarray_has(json_object_get(pend, "new_signers"), signer_fp))
 		json_array_append_new(json_object_get(pend, "new_signers"), json_string(signer_fp));
 	ok = complete(prev, pend, &rc);
 	json_decref(roots);

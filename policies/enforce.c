@@ -58,15 +58,6 @@ static long long now_seconds(void)
 	return parse_time(now);
 }
 
-static int in_names(json_t *names, const char *name)
-{
-	json_t *v;
-	size_t i;
-
-	json_array_foreach(names, i, v) if (!strcmp(sluice__jstr(v), name)) return 1;
-	return 0;
-}
-
 /* Whether a registry entry holds any of roles. */
 static int holds_any(json_t *entry, json_t *roles)
 {
@@ -204,7 +195,7 @@ static void tally(const sluice_jstate *st, json_t *c, json_t *rules, const char 
 		} else if (!gate) {
 			skipped_role++;
 		}
-		if (gate && in_names(json_object_get(e, "accept"), gate) &&
+		if (gate && sluice__jarray_has(json_object_get(e, "accept"), gate) &&
 		    holds_any(k, json_object_get(inc, "roles")))
 			t->accepts++;
 	}
@@ -239,8 +230,8 @@ int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *
 		json_array_foreach(json_object_get(rules, "from"), i, v)
 		{
 			json_t *fc = json_object_get(st->channels, sluice__jstr(v));
-			ok |= in_names(json_object_get(fc, "held"), to) &&
-			      !in_names(json_object_get(fc, "withdrawn"), to);
+			ok |= sluice__jarray_has(json_object_get(fc, "held"), to) &&
+			      !sluice__jarray_has(json_object_get(fc, "withdrawn"), to);
 		}
 		check(checks, "policy.from", ok,
 		      ok ? "%.12s was held by a channel it must pass first"

@@ -44,8 +44,6 @@ typedef struct {
 #define MAX_SECONDS (36500LL * 86400)
 
 static const char *const gate_names[] = {"regression", "safety", "poisoning", NULL};
-static const char *const role_names[] = {"root",     "proposer", "gate-runner", "approver",
-                                         "operator", "auditor",  NULL};
 static const char *const top_keys[] = {"version", "default", "channels", NULL};
 static const char *const rule_keys[] = {"from",   "gates",     "drift_budget",
                                         "suites", "approvals", "inconclusive",
@@ -676,16 +674,6 @@ static int check_map(parser *p, const node *map, const char *path, const char *c
 	return error;
 }
 
-/* Channel names are git ref components too (refs/sluice/channels/NAME). */
-static int channel_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	return n >= 1 && n <= 64 && s[0] != '.' && s[0] != '-' &&
-	       span(s, n, DIGITS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._-") == n &&
-	       !strstr(s, "..") && !(n >= 5 && !strcmp(s + n - 5, ".lock"));
-}
-
 /* Suite names as eval/suite.c accepts them. */
 static int suite_name_ok(const char *s)
 {
@@ -730,11 +718,11 @@ static int get_names(parser *p, const node *nd, const char *path, enum list_kind
 			join(list, sizeof(list), gate_names);
 			error = FAIL_AT(p, it, ipath, "unknown gate '%s' (gates: %s)",
 			                show(shown, s, it->len), list);
-		} else if (kind == L_ROLES && !is_one_of(s, role_names)) {
-			join(list, sizeof(list), role_names);
+		} else if (kind == L_ROLES && !is_one_of(s, sluice_keys__roles)) {
+			join(list, sizeof(list), sluice_keys__roles);
 			error = FAIL_AT(p, it, ipath, "unknown role '%s' (roles: %s)",
 			                show(shown, s, it->len), list);
-		} else if (kind == L_CHANNELS && !channel_name_ok(s)) {
+		} else if (kind == L_CHANNELS && !sluice_channel__name_ok(s)) {
 			error = bad_channel(p, it, ipath);
 		} else if (json_object_get(seen, s)) {
 			error = FAIL_AT(p, it, ipath, "'%s' is given twice", s);
@@ -1142,7 +1130,7 @@ static int get_policy(parser *p, const node *root, json_t **out)
 			/* Names as keys are read as in lists: `1:` is a number, `"1":` a name. */
 			if ((error = get_string(p, k, "channels", &name)) < 0)
 				goto done;
-			if (!channel_name_ok(name)) {
+			if (!sluice_channel__name_ok(name)) {
 				error = bad_channel(p, k, "channels");
 				goto done;
 			}

@@ -129,8 +129,8 @@ static void test_trust__a_signature_added_for_another_key(void **state)
 
 	memset(&ch, 0, sizeof(ch));
 	trust = json_pack("{s:{s:i},s:{s:{s:s,s:{s:s},s:[s,s],s:[]}}}", "thresholds", "root", 2,
-	                  "pending", "00aa", "kind", "key.revoke", "change", "name", "r2", "signers",
-	                  "SHA256:someone", "SHA256:someone-else", "new_signers");
+	                  "pending", "00aa", "kind", "key.revoke", "change", "name", "r2",
+	                  "signers", "SHA256:someone", "SHA256:someone-else", "new_signers");
 	ch.trust_after = trust;
 	ch.record = json_pack("{s:s,s:b}", "change", "00aa", "applied", 0);
 	forge(f, "r1", "root.sign", &ch);
@@ -140,8 +140,8 @@ static void test_trust__a_signature_added_for_another_key(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test_setup_teardown(test_trust__one_root_key_adds_a_key_under_threshold_two,
-	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_trust__one_root_key_adds_a_key_under_threshold_two, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_trust__a_move_that_also_adds_a_key, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_trust__a_signature_added_for_another_key,

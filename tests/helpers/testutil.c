@@ -265,6 +265,21 @@ void tu_last_line(char out[41], const char *text)
 	out[40] = '\0';
 }
 
+/* Run `sluice -C repo args`, asserting exit code and a stderr holding needle. */
+static tu_run_result run_refused(const char *const *env, const char *repo, int code,
+                                 const char *needle, const char *args)
+{
+	tu_run_result r = tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
+
+	if (r.status != code || !strstr(r.err, needle))
+		fprintf(stderr,
+		        "command: %s\nstatus %d (wanted %d)\nstdout: %s\nstderr: %s\nwanted: %s\n",
+		        args, r.status, code, r.out, r.err, needle);
+	assert_int_equal(r.status, code);
+	assert_non_null(strstr(r.err, needle));
+	return r;
+}
+
 void tu_refused(const char *const *env, const char *repo, int code, const char *needle,
                 const char *args)
 {
@@ -272,13 +287,7 @@ void tu_refused(const char *const *env, const char *repo, int code, const char *
 	tu_run_result r;
 
 	tu_tree_digest(repo, before);
-	r = tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
-	if (r.status != code || !strstr(r.err, needle))
-		fprintf(stderr,
-		        "command: %s\nstatus %d (wanted %d)\nstdout: %s\nstderr: %s\nwanted: %s\n",
-		        args, r.status, code, r.out, r.err, needle);
-	assert_int_equal(r.status, code);
-	assert_non_null(strstr(r.err, needle));
+	r = run_refused(env, repo, code, needle, args);
 	tu_run_dispose(&r);
 	tu_tree_digest(repo, after);
 	assert_string_equal(before, after);
@@ -292,13 +301,7 @@ void tu_refused_journaled(const char *const *env, const char *repo, int code, co
 
 	before = tu_sh(env, "git --git-dir='%s' show refs/sluice/journal:channels.json", repo);
 	assert_int_equal(before.status, 0);
-	r = tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
-	if (r.status != code || !strstr(r.err, needle))
-		fprintf(stderr,
-		        "command: %s\nstatus %d (wanted %d)\nstdout: %s\nstderr: %s\nwanted: %s\n",
-		        args, r.status, code, r.out, r.err, needle);
-	assert_int_equal(r.status, code);
-	assert_non_null(strstr(r.err, needle));
+	r = run_refused(env, repo, code, needle, args);
 	after = tu_sh(env, "git --git-dir='%s' show refs/sluice/journal:channels.json", repo);
 	assert_string_equal(before.out, after.out);
 	rec = tu_sh(env, "git --git-dir='%s' show refs/sluice/journal:record.json", repo);
