@@ -8,6 +8,9 @@ pkgs=(
   clang clang-format libclang-rt-14-dev
   libgit2-dev libsodium-dev liblmdb-dev lmdb-utils libcurl4-openssl-dev
   libcmocka-dev libjansson-dev libyaml-dev libpcre2-dev libopenblas-dev libopenblas0-pthread
+  # Independent checkers the audit tests use: Go's x/mod sumdb note and tlog (checkpoints,
+  # proofs), PyNaCl (DSSE attestations), headless Chromium (the HTML report).
+  golang-go golang-golang-x-mod-dev python3-nacl chromium
 )
 # Peers measured by the benchmarks (bench/); not needed to build or test.
 if [ "${SLUICE_BENCH_DEPS:-0}" = 1 ]; then
