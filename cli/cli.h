@@ -47,6 +47,30 @@ void cli_print_json(const char *report);
 /* Parse a report for human output; NULL if it does not parse. */
 json_t *cli_parse(const char *report);
 
+/* The most values a repeatable option takes. */
+#define CLI_MAX_LIST 64
+
+/*
+ * One option of a command: a flag that takes a value (value), a repeatable
+ * one (list, with its count n; at most CLI_MAX_LIST), or a switch (set).
+ * A table of them ends with a zeroed entry.
+ */
+typedef struct {
+	const char *flag;
+	const char **value;
+	const char **list;
+	size_t *n;
+	bool *set;
+} cli_opt;
+
+/*
+ * Parse argv[1..argc) against specs; positionals go to pos[0..maxpos)
+ * (*npos counts them). --json is always understood. Returns 0, or the
+ * usage exit code after printing what is wrong.
+ */
+int cli_parse_opts(cli_env *env, const char *cmd, int argc, char **argv, const cli_opt *specs,
+                   const char **pos, size_t maxpos, size_t *npos);
+
 /*
  * Print a command's report (JSON with --json, else through human), free
  * it, close repo, and give the exit code for error.

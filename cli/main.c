@@ -31,6 +31,43 @@ int cli_usage(const char *cmd, const char *fmt, ...)
 	return SLUICE_EXIT_USAGE;
 }
 
+int cli_parse_opts(cli_env *env, const char *cmd, int argc, char **argv, const cli_opt *specs,
+                   const char **pos, size_t maxpos, size_t *npos)
+{
+	*npos = 0;
+	for (int k = 1; k < argc; k++) {
+		const cli_opt *s = specs;
+		if (!strcmp(argv[k], "--json")) {
+			env->json = true;
+			continue;
+		}
+		while (s->flag && strcmp(s->flag, argv[k]))
+			s++;
+		if (s->flag) {
+			if (s->set) {
+				*s->set = true;
+				continue;
+			}
+			if (k + 1 >= argc)
+				return cli_usage(cmd, "%s needs a value", argv[k]);
+			if (s->value) {
+				*s->value = argv[++k];
+			} else {
+				if (*s->n == CLI_MAX_LIST)
+					return cli_usage(cmd, "too many %s", argv[k]);
+				s->list[(*s->n)++] = argv[++k];
+			}
+		} else if (argv[k][0] == '-' && argv[k][1]) {
+			return cli_usage(cmd, "unknown option %s", argv[k]);
+		} else if (*npos < maxpos) {
+			pos[(*npos)++] = argv[k];
+		} else {
+			return cli_usage(cmd, "unexpected argument %s", argv[k]);
+		}
+	}
+	return 0;
+}
+
 int cli_fail(cli_env *env, int error)
 {
 	const char *msg = sluice_ctx_errmsg(env->ctx);

@@ -11,55 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_OPT_LIST 64
-
-/* One option: a flag taking a value (value), a repeatable one (list), or a switch (set). */
-typedef struct {
-	const char *flag;
-	const char **value;
-	const char **list;
-	size_t *n;
-	bool *set;
-} opt_spec;
-
-/* Parse argv[1..) against specs; positionals into pos[0..maxpos). --json is always known. */
-static int parse_opts(cli_env *env, const char *cmd, int argc, char **argv, const opt_spec *specs,
-                      const char **pos, size_t maxpos, size_t *npos)
-{
-	*npos = 0;
-	for (int k = 1; k < argc; k++) {
-		const opt_spec *s = specs;
-		if (!strcmp(argv[k], "--json")) {
-			env->json = true;
-			continue;
-		}
-		while (s->flag && strcmp(s->flag, argv[k]))
-			s++;
-		if (s->flag) {
-			if (s->set) {
-				*s->set = true;
-				continue;
-			}
-			if (k + 1 >= argc)
-				return cli_usage(cmd, "%s needs a value", argv[k]);
-			if (s->value) {
-				*s->value = argv[++k];
-			} else {
-				if (*s->n == MAX_OPT_LIST)
-					return cli_usage(cmd, "too many %s", argv[k]);
-				s->list[(*s->n)++] = argv[++k];
-			}
-		} else if (argv[k][0] == '-' && argv[k][1]) {
-			return cli_usage(cmd, "unknown option %s", argv[k]);
-		} else if (*npos < maxpos) {
-			pos[(*npos)++] = argv[k];
-		} else {
-			return cli_usage(cmd, "unexpected argument %s", argv[k]);
-		}
-	}
-	return 0;
-}
-
 static void human_change(json_t *v)
 {
 	json_t *old = json_object_get(v, "root_signatures"),
@@ -90,15 +41,15 @@ static void human_change(json_t *v)
 int cli_key_revoke(cli_env *env, int argc, char **argv)
 {
 	const char *pos[1], *reason = NULL, *signer = NULL;
-	opt_spec specs[] = {{"--reason", &reason, NULL, NULL, NULL},
-	                    {"--signer", &signer, NULL, NULL, NULL},
-	                    {NULL, NULL, NULL, NULL, NULL}};
+	cli_opt specs[] = {{"--reason", &reason, NULL, NULL, NULL},
+	                   {"--signer", &signer, NULL, NULL, NULL},
+	                   {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t npos;
 	int rc, error;
 
-	if ((rc = parse_opts(env, "key revoke", argc, argv, specs, pos, 1, &npos)))
+	if ((rc = cli_parse_opts(env, "key revoke", argc, argv, specs, pos, 1, &npos)))
 		return rc;
 	if (npos != 1)
 		return cli_usage("key revoke", "which key? give a NAME");
@@ -144,13 +95,13 @@ static void human_pending(json_t *v)
 
 int cli_root_pending(cli_env *env, int argc, char **argv)
 {
-	opt_spec specs[] = {{NULL, NULL, NULL, NULL, NULL}};
+	cli_opt specs[] = {{NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t npos;
 	int rc, error;
 
-	if ((rc = parse_opts(env, "root pending", argc, argv, specs, NULL, 0, &npos)))
+	if ((rc = cli_parse_opts(env, "root pending", argc, argv, specs, NULL, 0, &npos)))
 		return rc;
 	if ((rc = cli_open(env, &repo)))
 		return rc;
@@ -161,13 +112,13 @@ int cli_root_pending(cli_env *env, int argc, char **argv)
 int cli_root_sign(cli_env *env, int argc, char **argv)
 {
 	const char *pos[1], *key = getenv("SLUICE_KEY");
-	opt_spec specs[] = {{"--key", &key, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+	cli_opt specs[] = {{"--key", &key, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t npos;
 	int rc, error;
 
-	if ((rc = parse_opts(env, "root sign", argc, argv, specs, pos, 1, &npos)))
+	if ((rc = cli_parse_opts(env, "root sign", argc, argv, specs, pos, 1, &npos)))
 		return rc;
 	if (npos != 1)
 		return cli_usage("root sign", "which change? give its id (sluice root pending)");
@@ -179,19 +130,19 @@ int cli_root_sign(cli_env *env, int argc, char **argv)
 
 int cli_root_rotate(cli_env *env, int argc, char **argv)
 {
-	const char *add[MAX_OPT_LIST], *rem[MAX_OPT_LIST], *threshold = NULL, *signer = NULL;
+	const char *add[CLI_MAX_LIST], *rem[CLI_MAX_LIST], *threshold = NULL, *signer = NULL;
 	size_t nadd = 0, nrem = 0, npos;
-	opt_spec specs[] = {{"--add", NULL, add, &nadd, NULL},
-	                    {"--remove", NULL, rem, &nrem, NULL},
-	                    {"--threshold", &threshold, NULL, NULL, NULL},
-	                    {"--signer", &signer, NULL, NULL, NULL},
-	                    {NULL, NULL, NULL, NULL, NULL}};
+	cli_opt specs[] = {{"--add", NULL, add, &nadd, NULL},
+	                   {"--remove", NULL, rem, &nrem, NULL},
+	                   {"--threshold", &threshold, NULL, NULL, NULL},
+	                   {"--signer", &signer, NULL, NULL, NULL},
+	                   {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL, *end = NULL;
 	long t;
 	int rc, error;
 
-	if ((rc = parse_opts(env, "root rotate", argc, argv, specs, NULL, 0, &npos)))
+	if ((rc = cli_parse_opts(env, "root rotate", argc, argv, specs, NULL, 0, &npos)))
 		return rc;
 	if (!threshold || (t = strtol(threshold, &end, 10)) < 1 || t > 64 || *end)
 		return cli_usage("root rotate",
@@ -207,14 +158,13 @@ int cli_root_rotate(cli_env *env, int argc, char **argv)
 int cli_policy_set(cli_env *env, int argc, char **argv)
 {
 	const char *pos[1], *signer = NULL;
-	opt_spec specs[] = {{"--signer", &signer, NULL, NULL, NULL},
-	                    {NULL, NULL, NULL, NULL, NULL}};
+	cli_opt specs[] = {{"--signer", &signer, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t npos;
 	int rc, error;
 
-	if ((rc = parse_opts(env, "policy set", argc, argv, specs, pos, 1, &npos)))
+	if ((rc = cli_parse_opts(env, "policy set", argc, argv, specs, pos, 1, &npos)))
 		return rc;
 	if (npos != 1)
 		return cli_usage("policy set", "which file? give a YAML policy");
@@ -237,15 +187,15 @@ static void human_policy(json_t *v)
 int cli_policy_show(cli_env *env, int argc, char **argv)
 {
 	const char *version = NULL;
-	opt_spec specs[] = {{"--version", &version, NULL, NULL, NULL},
-	                    {NULL, NULL, NULL, NULL, NULL}};
+	cli_opt specs[] = {{"--version", &version, NULL, NULL, NULL},
+	                   {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL, *end = NULL;
 	long n = 0;
 	size_t npos;
 	int rc, error;
 
-	if ((rc = parse_opts(env, "policy show", argc, argv, specs, NULL, 0, &npos)))
+	if ((rc = cli_parse_opts(env, "policy show", argc, argv, specs, NULL, 0, &npos)))
 		return rc;
 	if (version && ((n = strtol(version, &end, 10)) < 1 || *end))
 		return cli_usage("policy show", "--version wants a positive number");
@@ -276,14 +226,14 @@ static void human_check(json_t *v)
 int cli_policy_check(cli_env *env, int argc, char **argv)
 {
 	const char *pos[1], *channel = NULL;
-	opt_spec specs[] = {{"--channel", &channel, NULL, NULL, NULL},
-	                    {NULL, NULL, NULL, NULL, NULL}};
+	cli_opt specs[] = {{"--channel", &channel, NULL, NULL, NULL},
+	                   {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t npos;
 	int rc, error, allowed = 0;
 
-	if ((rc = parse_opts(env, "policy check", argc, argv, specs, pos, 1, &npos)))
+	if ((rc = cli_parse_opts(env, "policy check", argc, argv, specs, pos, 1, &npos)))
 		return rc;
 	if (npos != 1 || !channel)
 		return cli_usage("policy check", "give REF and --channel C");
@@ -318,20 +268,20 @@ static void human_approve(json_t *v)
 int cli_approve(cli_env *env, int argc, char **argv)
 {
 	const char *pos[1], *channel = NULL, *key = getenv("SLUICE_KEY"), *reason = NULL,
-	                    *out = NULL, *envelope = NULL, *accept[MAX_OPT_LIST];
+	                    *out = NULL, *envelope = NULL, *accept[CLI_MAX_LIST];
 	size_t naccept = 0, npos;
-	opt_spec specs[] = {{"--channel", &channel, NULL, NULL, NULL},
-	                    {"--key", &key, NULL, NULL, NULL},
-	                    {"--reason", &reason, NULL, NULL, NULL},
-	                    {"--out", &out, NULL, NULL, NULL},
-	                    {"--envelope", &envelope, NULL, NULL, NULL},
-	                    {"--accept-inconclusive", NULL, accept, &naccept, NULL},
-	                    {NULL, NULL, NULL, NULL, NULL}};
+	cli_opt specs[] = {{"--channel", &channel, NULL, NULL, NULL},
+	                   {"--key", &key, NULL, NULL, NULL},
+	                   {"--reason", &reason, NULL, NULL, NULL},
+	                   {"--out", &out, NULL, NULL, NULL},
+	                   {"--envelope", &envelope, NULL, NULL, NULL},
+	                   {"--accept-inconclusive", NULL, accept, &naccept, NULL},
+	                   {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	int rc, error;
 
-	if ((rc = parse_opts(env, "approve", argc, argv, specs, pos, 1, &npos)))
+	if ((rc = cli_parse_opts(env, "approve", argc, argv, specs, pos, 1, &npos)))
 		return rc;
 	if (envelope ? (npos || channel || out || naccept) : (npos != 1 || !channel))
 		return cli_usage("approve",
