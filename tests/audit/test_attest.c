@@ -37,27 +37,30 @@ static int setup(void **state)
 	work = tu_mkdtemp("attest");
 	snprintf(keysenv, sizeof(keysenv), "SLUICE_KEYS=%s/keys", work);
 	snprintf(repo, sizeof(repo), "%s/repo", work);
-	tu_sh_ok(NULL, "mkdir -p '%s/in' && cp -r '%s/test-model' '%s/in/base' && %s lora '%s/in/q' "
-	               "--base '%s/in/base' --seed 5",
+	tu_sh_ok(NULL,
+	         "mkdir -p '%s/in' && cp -r '%s/test-model' '%s/in/base' && %s lora '%s/in/q' "
+	         "--base '%s/in/base' --seed 5",
 	         work, SLUICE_RESOURCES, work, SLUICE_SYNTH, work, work);
 	tu_sh_ok(env,
 	         "%s init '%s' --root-key root --required-gates regression && %s -C '%s' key new "
 	         "alice --role proposer && %s -C '%s' key new ops --role operator && %s -C '%s' "
 	         "key new gr --role gate-runner && %s -C '%s' suite add '%s/eval/suites/"
 	         "knowledge.json' --key alice",
-	         TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo,
-	         SLUICE_SOURCE_DIR);
+	         TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE,
+	         repo, SLUICE_SOURCE_DIR);
 	propose(base, "%s -C '%s' propose base '%s/in/base' -m base --key alice%s", work, "");
-	tu_sh_ok(env, "%s -C '%s' gate %s --channel prod --key gr && %s -C '%s' promote %s "
-	              "--channel prod --key ops",
+	tu_sh_ok(env,
+	         "%s -C '%s' gate %s --channel prod --key gr && %s -C '%s' promote %s "
+	         "--channel prod --key ops",
 	         TU_SLUICE, repo, base, TU_SLUICE, repo, base);
 	propose(lora,
 	        "%s -C '%s' propose lora '%s/in/q' --onto %s -m quiet --key alice --source "
 	        "corpus=sha256:5b7a497e5bf64ef1096f9f5929438a8c3514a17df8cda2774daf0517f0514b47 "
 	        "--method sft --code-revision abc123",
 	        work, base);
-	tu_sh_ok(env, "%s -C '%s' gate %s --channel prod --key gr && %s -C '%s' gate %s --channel "
-	              "staging --key gr",
+	tu_sh_ok(env,
+	         "%s -C '%s' gate %s --channel prod --key gr && %s -C '%s' gate %s --channel "
+	         "staging --key gr",
 	         TU_SLUICE, repo, lora, TU_SLUICE, repo, lora);
 	return 0;
 }
@@ -82,9 +85,10 @@ static void pubkey(char *out, size_t n, const char *name)
 
 static json_t *statement_of(const char *path)
 {
-	tu_run_result r = tu_sh(NULL, "/usr/bin/python3 -c 'import json,base64,sys; "
-	                              "print(base64.b64decode(json.load(open(sys.argv[1]))"
-	                              "[\"payload\"]).decode())' '%s'",
+	tu_run_result r = tu_sh(NULL,
+	                        "/usr/bin/python3 -c 'import json,base64,sys; "
+	                        "print(base64.b64decode(json.load(open(sys.argv[1]))"
+	                        "[\"payload\"]).decode())' '%s'",
 	                        path);
 	json_error_t jerr;
 	json_t *v;
@@ -101,9 +105,9 @@ static int has_dep(json_t *pred, const char *uri)
 	json_t *d;
 	size_t i;
 
-	json_array_foreach(json_object_get(json_object_get(pred, "buildDefinition"),
-	                                   "resolvedDependencies"),
-	                   i, d) if (!strcmp(json_string_value(json_object_get(d, "uri")), uri)) return 1;
+	json_array_foreach(
+	        json_object_get(json_object_get(pred, "buildDefinition"), "resolvedDependencies"),
+	        i, d) if (!strcmp(json_string_value(json_object_get(d, "uri")), uri)) return 1;
 	return 0;
 }
 
@@ -130,10 +134,12 @@ static void test_attest__envelopes_verify_independently(void **state)
 	tu_sh_ok(env, "%s -C '%s' checkout %s '%s/co'", TU_SLUICE, repo, lora, work);
 
 	/* The provenance, signed by ops: verify, and check every subject with sha256sum. */
-	tu_sh_ok(NULL, "%s --pubkey '%s' --checkout '%s/co' --sums '%s/sums' '%s/provenance.intoto.json'",
+	tu_sh_ok(NULL,
+	         "%s --pubkey '%s' --checkout '%s/co' --sums '%s/sums' '%s/provenance.intoto.json'",
 	         VERIFY, pk_ops, work, work, out);
-	tu_sh_ok(NULL, "cd '%s/co' && sha256sum --quiet -c '%s/sums' && test $(wc -l < '%s/sums') "
-	               "-eq $(($(find . -type f | wc -l) - 1))",
+	tu_sh_ok(NULL,
+	         "cd '%s/co' && sha256sum --quiet -c '%s/sums' && test $(wc -l < '%s/sums') "
+	         "-eq $(($(find . -type f | wc -l) - 1))",
 	         work, work, work);
 	/* The verdicts, signed by the gate runner, exactly as journaled. */
 	json_array_foreach(json_object_get(rep, "files"), i, f)
@@ -145,12 +151,13 @@ static void test_attest__envelopes_verify_independently(void **state)
 		tu_sh_ok(NULL, "%s --pubkey '%s' '%s/%s'", VERIFY, pk_gr, out,
 		         json_string_value(json_object_get(f, "file")));
 		/* Byte for byte: the canonical text of the record's envelope, as signed. */
-		tu_sh_ok(NULL,
-		         "git --git-dir '%s' show %s:record.json | /usr/bin/python3 -c 'import "
-		         "json,sys; sys.stdout.write(json.dumps(json.load(sys.stdin)[\"envelope\"], "
-		         "sort_keys=True, separators=(\",\", \":\")))' | cmp - '%s/%s'",
-		         repo, json_string_value(json_object_get(f, "entry")), out,
-		         json_string_value(json_object_get(f, "file")));
+		tu_sh_ok(
+		        NULL,
+		        "git --git-dir '%s' show %s:record.json | /usr/bin/python3 -c 'import "
+		        "json,sys; sys.stdout.write(json.dumps(json.load(sys.stdin)[\"envelope\"], "
+		        "sort_keys=True, separators=(\",\", \":\")))' | cmp - '%s/%s'",
+		        repo, json_string_value(json_object_get(f, "entry")), out,
+		        json_string_value(json_object_get(f, "file")));
 		/* Not under another key. */
 		r = tu_sh(NULL, "%s --pubkey '%s' '%s/%s'", VERIFY, pk_ops, out,
 		          json_string_value(json_object_get(f, "file")));
@@ -173,10 +180,10 @@ static void test_attest__envelopes_verify_independently(void **state)
 	snprintf(uri, sizeof(uri), "sluice:version/%s", base);
 	assert_true(has_dep(pred, uri));
 	assert_true(has_dep(pred, "sluice:source/corpus"));
-	assert_non_null(strstr(json_string_value(json_object_get(
-	                               json_object_get(json_object_get(pred, "runDetails"), "builder"),
-	                               "id")),
-	                       "https://sluice.invalid/proposer/SHA256:"));
+	assert_non_null(strstr(
+	        json_string_value(json_object_get(
+	                json_object_get(json_object_get(pred, "runDetails"), "builder"), "id")),
+	        "https://sluice.invalid/proposer/SHA256:"));
 	json_decref(st);
 	json_decref(rep);
 }
@@ -192,12 +199,13 @@ static void test_attest__tampering_fails(void **state)
 	pubkey(pk, sizeof(pk), "alice");
 	tu_sh_ok(NULL, "%s --pubkey '%s' '%s/provenance.intoto.json'", VERIFY, pk, out);
 	/* One payload byte flipped (through its base64): the signature no longer holds. */
-	tu_sh_ok(NULL,
-	         "/usr/bin/python3 -c 'import json,base64,sys; p=sys.argv[1]; e=json.load(open(p)); "
-	         "b=bytearray(base64.b64decode(e[\"payload\"])); b[10]^=1; "
-	         "e[\"payload\"]=base64.b64encode(bytes(b)).decode(); json.dump(e,open(p,\"w\"))' "
-	         "'%s/provenance.intoto.json'",
-	         out);
+	tu_sh_ok(
+	        NULL,
+	        "/usr/bin/python3 -c 'import json,base64,sys; p=sys.argv[1]; e=json.load(open(p)); "
+	        "b=bytearray(base64.b64decode(e[\"payload\"])); b[10]^=1; "
+	        "e[\"payload\"]=base64.b64encode(bytes(b)).decode(); json.dump(e,open(p,\"w\"))' "
+	        "'%s/provenance.intoto.json'",
+	        out);
 	r = tu_sh(NULL, "%s --pubkey '%s' '%s/provenance.intoto.json'", VERIFY, pk, out);
 	assert_int_equal(r.status, 1);
 	assert_non_null(strstr(r.err, "does not verify"));
