@@ -85,11 +85,11 @@ static int hash_file(void *data, json_t *f)
 			if ((error = sluice_chunkstore__get(cs, m.chunks[i].id, &chunk)) < 0)
 				goto done;
 			if (chunk.len != m.chunks[i].len) {
-				error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-				                          "%s: chunk %zu is %zu bytes, the manifest "
-				                          "says %llu",
-				                          path, i, chunk.len,
-				                          (unsigned long long)m.chunks[i].len);
+				error = sluice_ctx__error(
+				        ctx, SLUICE_ECORRUPT,
+				        "%s: chunk %zu is %zu bytes, the manifest "
+				        "says %llu",
+				        path, i, chunk.len, (unsigned long long)m.chunks[i].len);
 				goto done;
 			}
 			crypto_hash_sha256_update(&sha, chunk.ptr, chunk.len);
@@ -150,10 +150,10 @@ static json_t *source_digest(const char *declared)
 	return d;
 }
 
-/* The journal's propose entry for version hex (*found = 0 if none), and its record. */
+/* What the journal holds about one version: its propose record and its gate verdicts. */
 struct journal_scan {
 	const char *version;
-	json_t *propose; /* the propose record, with "entry" added */
+	json_t *propose;  /* the propose record, with "entry" added */
 	json_t *verdicts; /* [{entry, channel, envelope}] in journal order */
 };
 
@@ -215,8 +215,8 @@ static json_t *provenance_predicate(const sluice_version *v, const char *vhex, c
 	json_t *update = v->update, *prov = json_object_get(update, "provenance");
 	json_t *ext, *deps = json_array(), *src, *meta, *pred;
 	const char *parent = json_string_value(json_object_get(update, "parent"));
-	const char *fp = sluice__jstr(json_object_get(json_object_get(update, "proposer"),
-	                                              "fingerprint"));
+	const char *fp =
+	        sluice__jstr(json_object_get(json_object_get(update, "proposer"), "fingerprint"));
 	char builder[256];
 	size_t i, k = 0;
 
@@ -241,14 +241,11 @@ static json_t *provenance_predicate(const sluice_version *v, const char *vhex, c
 	if (parent)
 		json_array_append_new(deps, json_pack("{s:s+,s:{s:s}}", "uri", "sluice:version/",
 		                                      parent, "digest", "gitCommit", parent));
-	json_array_foreach(json_object_get(prov, "sources"), i, src)
-	        json_array_append_new(deps,
-	                              json_pack("{s:s+,s:s,s:o}", "uri", "sluice:source/",
-	                                        sluice__jstr(json_object_get(src, "name")), "name",
-	                                        sluice__jstr(json_object_get(src, "name")),
-	                                        "digest",
-	                                        source_digest(sluice__jstr(
-	                                                json_object_get(src, "digest")))));
+	json_array_foreach(json_object_get(prov, "sources"), i, src) json_array_append_new(
+	        deps, json_pack("{s:s+,s:s,s:o}", "uri", "sluice:source/",
+	                        sluice__jstr(json_object_get(src, "name")), "name",
+	                        sluice__jstr(json_object_get(src, "name")), "digest",
+	                        source_digest(sluice__jstr(json_object_get(src, "digest")))));
 	meta = json_pack("{s:s+}", "invocationId", "sluice:journal/",
 	                 propose ? sluice__jstr(json_object_get(propose, "entry")) : vhex);
 	if (json_is_string(json_object_get(update, "created")))
@@ -259,9 +256,8 @@ static json_t *provenance_predicate(const sluice_version *v, const char *vhex, c
 	                 "buildDefinition", "buildType", ATTEST_BUILD_TYPE, "externalParameters",
 	                 ext, "internalParameters", "version", vhex, "state_blake2b256", sdig,
 	                 "details", json_object_get(update, "details"), "declared_by",
-	                 sluice__jstr(json_object_get(prov, "declared_by")),
-	                 "resolvedDependencies", deps, "runDetails", "builder", "id", builder,
-	                 "metadata", meta);
+	                 sluice__jstr(json_object_get(prov, "declared_by")), "resolvedDependencies",
+	                 deps, "runDetails", "builder", "id", builder, "metadata", meta);
 	return pred;
 }
 
@@ -312,10 +308,11 @@ static int check_verdict(sluice_repo *repo, json_t *registry, json_t *v, sluice_
 	entry = sluice_trust__by_fp(registry, e.sigs[0].keyid, &name);
 	pub = entry ? json_string_value(json_object_get(entry, "public_key")) : NULL;
 	if (!pub) {
-		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-		                          "verdict of journal entry %s: keyid %s is not a registered "
-		                          "key",
-		                          sluice__jstr(json_object_get(v, "entry")), e.sigs[0].keyid);
+		error = sluice_ctx__error(
+		        ctx, SLUICE_ECORRUPT,
+		        "verdict of journal entry %s: keyid %s is not a registered "
+		        "key",
+		        sluice__jstr(json_object_get(v, "entry")), e.sigs[0].keyid);
 		goto done;
 	}
 	if ((error = sluice_keys__parse_openssh_pub(ctx, pk, pub, strlen(pub))) < 0 ||
@@ -416,13 +413,14 @@ int sluice_attest(sluice_repo *repo, const char *ref, const char *keyname, const
 		snprintf(name, sizeof(name), "verdict-%s-%s.intoto.json", channel, entry);
 		if ((error = check_verdict(repo, st.keys, vd, &env, &ptype)) < 0)
 			goto done;
-		row = json_pack("{s:s,s:s,s:s,s:s,s:O}", "kind", "verdict", "predicateType", ptype,
-		                "channel", channel, "entry", entry, "keyid",
-		                json_object_get(json_array_get(json_object_get(json_object_get(
-		                                                                       vd, "envelope"),
-		                                                               "signatures"),
-		                                               0),
-		                                "keyid"));
+		row = json_pack(
+		        "{s:s,s:s,s:s,s:s,s:O}", "kind", "verdict", "predicateType", ptype,
+		        "channel", channel, "entry", entry, "keyid",
+		        json_object_get(
+		                json_array_get(json_object_get(json_object_get(vd, "envelope"),
+		                                               "signatures"),
+		                               0),
+		                "keyid"));
 		free(ptype);
 		if ((error = emit(ctx, dir, name, &env, files, row)) < 0)
 			goto done;

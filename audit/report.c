@@ -31,12 +31,23 @@ static int esc(sluice_ctx *ctx, sluice_buf *b, const char *s)
 
 	for (; *s && error == 0; s++) {
 		switch (*s) {
-		case '&': error = sluice_buf__puts(ctx, b, "&amp;"); break;
-		case '<': error = sluice_buf__puts(ctx, b, "&lt;"); break;
-		case '>': error = sluice_buf__puts(ctx, b, "&gt;"); break;
-		case '"': error = sluice_buf__puts(ctx, b, "&quot;"); break;
-		case '\'': error = sluice_buf__puts(ctx, b, "&#39;"); break;
-		default: error = sluice_buf__put(ctx, b, s, 1);
+		case '&':
+			error = sluice_buf__puts(ctx, b, "&amp;");
+			break;
+		case '<':
+			error = sluice_buf__puts(ctx, b, "&lt;");
+			break;
+		case '>':
+			error = sluice_buf__puts(ctx, b, "&gt;");
+			break;
+		case '"':
+			error = sluice_buf__puts(ctx, b, "&quot;");
+			break;
+		case '\'':
+			error = sluice_buf__puts(ctx, b, "&#39;");
+			break;
+		default:
+			error = sluice_buf__put(ctx, b, s, 1);
 		}
 	}
 	return error;
@@ -61,10 +72,10 @@ static int num(sluice_ctx *ctx, sluice_buf *b, const json_t *v)
 
 /* What the journal says, gathered in one walk. */
 typedef struct {
-	json_t *moves;    /* [{seq, time, channel, action, from, to, actor}] */
-	json_t *versions; /* [{version, kind, summary, proposer, time, seq}] */
-	json_t *gates;    /* version -> [{channel, results, scores, time, entry}] */
-	json_t *approvals; /* version -> [{channel, approver, time}] */
+	json_t *moves;        /* [{seq, time, channel, action, from, to, actor}] */
+	json_t *versions;     /* [{version, kind, summary, proposer, time, seq}] */
+	json_t *gates;        /* version -> [{channel, results, scores, time, entry}] */
+	json_t *approvals;    /* version -> [{channel, approver, time}] */
 	uint64_t first, last; /* seq range */
 } journal_view;
 
@@ -126,22 +137,22 @@ static int walk_journal(sluice_repo *repo, journal_view *jv)
 		if (sluice_journal__is_move(action))
 			json_array_append_new(
 			        jv->moves,
-			        json_pack("{s:I,s:O?,s:O?,s:s,s:O,s:O?,s:O,s:s}", "seq", seq, "time",
-			                  json_object_get(rec, "time"), "channel",
+			        json_pack("{s:I,s:O?,s:O?,s:s,s:O,s:O?,s:O,s:s}", "seq", seq,
+			                  "time", json_object_get(rec, "time"), "channel",
 			                  json_object_get(rec, "channel"), "action", action, "from",
-			                  json_object_get(rec, "from") ? json_object_get(rec, "from")
-			                                               : json_null(),
+			                  json_object_get(rec, "from")
+			                          ? json_object_get(rec, "from")
+			                          : json_null(),
 			                  "to", json_object_get(rec, "to"), "actor",
 			                  actor ? actor : json_null(), "entry", hex));
 		else if (!strcmp(action, "propose"))
-			json_array_append_new(
-			        jv->versions,
-			        json_pack("{s:O?,s:O?,s:O?,s:O,s:O?,s:I}", "version",
-			                  json_object_get(rec, "version"), "kind",
-			                  json_object_get(rec, "kind"), "summary",
-			                  json_object_get(rec, "summary"), "proposer",
-			                  actor ? actor : json_null(), "time",
-			                  json_object_get(rec, "time"), "seq", seq));
+			json_array_append_new(jv->versions,
+			                      json_pack("{s:O?,s:O?,s:O?,s:O,s:O?,s:I}", "version",
+			                                json_object_get(rec, "version"), "kind",
+			                                json_object_get(rec, "kind"), "summary",
+			                                json_object_get(rec, "summary"), "proposer",
+			                                actor ? actor : json_null(), "time",
+			                                json_object_get(rec, "time"), "seq", seq));
 		else if (!strcmp(action, "gate"))
 			push(jv->gates, sluice__jstr(json_object_get(rec, "candidate")),
 			     json_pack("{s:O?,s:O?,s:O*,s:O?,s:s}", "channel",
@@ -151,8 +162,8 @@ static int walk_journal(sluice_repo *repo, journal_view *jv)
 			               json_object_get(rec, "time"), "entry", hex));
 		else if (!strcmp(action, "approve"))
 			push(jv->approvals, sluice__jstr(json_object_get(rec, "candidate")),
-			     json_pack("{s:O?,s:O,s:O?}", "channel", json_object_get(rec, "channel"),
-			               "approver",
+			     json_pack("{s:O?,s:O,s:O?}", "channel",
+			               json_object_get(rec, "channel"), "approver",
 			               json_object_get(rec, "approver")
 			                       ? json_object_get(rec, "approver")
 			                       : (actor ? actor : json_null()),
@@ -193,11 +204,12 @@ static int timeline(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, json
 	int h = PAD_T + PAD_B + (int)nch * 40, error = 0;
 	json_t *m;
 
-	error = sluice_buf__printf(ctx, b,
-	                           "<h2>Channel timeline</h2>\n<svg id=\"timeline\" "
-	                           "xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-	                           "role=\"img\" aria-label=\"channel moves by journal entry\">\n",
-	                           PLOT_W, h);
+	error = sluice_buf__printf(
+	        ctx, b,
+	        "<h2>Channel timeline</h2>\n<svg id=\"timeline\" "
+	        "xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+	        "role=\"img\" aria-label=\"channel moves by journal entry\">\n",
+	        PLOT_W, h);
 	for (i = 0; i < nch && error == 0; i++) {
 		const char *c = json_string_value(json_array_get(channels, i));
 		int y = PAD_T + 20 + (int)i * 40;
@@ -222,10 +234,11 @@ static int timeline(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, json
 			                     (double)jv->first) /
 			                    span;
 			if (px >= 0)
-				error = sluice_buf__printf(ctx, b,
-				                           "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" "
-				                           "y2=\"%d\" stroke=\"#555\"/>",
-				                           px, y, x, y);
+				error = sluice_buf__printf(
+				        ctx, b,
+				        "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" "
+				        "y2=\"%d\" stroke=\"#555\"/>",
+				        px, y, x, y);
 			px = x;
 			if (error == 0)
 				error = sluice_buf__printf(
@@ -241,7 +254,8 @@ static int timeline(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, json
 			if (error == 0)
 				error = sluice_buf__printf(
 				        ctx, b,
-				        "\" data-action=\"%s\" data-version=\"%s\" data-seq=\"%lld\" "
+				        "\" data-action=\"%s\" data-version=\"%s\" "
+				        "data-seq=\"%lld\" "
 				        "data-time=\"%s\"><title>%s %.12s (entry %lld, %s)</title>"
 				        "</circle>\n",
 				        action, sluice__jstr(json_object_get(m, "to")),
@@ -253,12 +267,13 @@ static int timeline(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, json
 		}
 	}
 	if (error == 0)
-		error = sluice_buf__printf(ctx, b,
-		                           "<text x=\"%d\" y=\"%d\">journal entry %llu</text>"
-		                           "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">journal entry "
-		                           "%llu</text>\n</svg>\n",
-		                           PAD_L, h - 10, (unsigned long long)jv->first,
-		                           PLOT_W - PAD_R, h - 10, (unsigned long long)jv->last);
+		error = sluice_buf__printf(
+		        ctx, b,
+		        "<text x=\"%d\" y=\"%d\">journal entry %llu</text>"
+		        "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">journal entry "
+		        "%llu</text>\n</svg>\n",
+		        PAD_L, h - 10, (unsigned long long)jv->first, PLOT_W - PAD_R, h - 10,
+		        (unsigned long long)jv->last);
 	return error;
 }
 
@@ -267,9 +282,10 @@ static int moves_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv)
 {
 	json_t *m;
 	size_t i;
-	int error = sluice_buf__puts(ctx, b,
-	                             "<table id=\"moves\"><tr><th>entry</th><th>time</th><th>channel"
-	                             "</th><th>action</th><th>from</th><th>to</th><th>by</th></tr>\n");
+	int error =
+	        sluice_buf__puts(ctx, b,
+	                         "<table id=\"moves\"><tr><th>entry</th><th>time</th><th>channel"
+	                         "</th><th>action</th><th>from</th><th>to</th><th>by</th></tr>\n");
 
 	json_array_foreach(jv->moves, i, m)
 	{
@@ -281,12 +297,13 @@ static int moves_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv)
 		if (error == 0)
 			error = esc(ctx, b, sluice__jstr(json_object_get(m, "channel")));
 		if (error == 0)
-			error = sluice_buf__printf(ctx, b,
-			                           "</td><td>%s</td><td><code>%.12s</code></td><td><code>"
-			                           "%.12s</code></td><td>",
-			                           sluice__jstr(json_object_get(m, "action")),
-			                           sluice__jstr(json_object_get(m, "from")),
-			                           sluice__jstr(json_object_get(m, "to")));
+			error = sluice_buf__printf(
+			        ctx, b,
+			        "</td><td>%s</td><td><code>%.12s</code></td><td><code>"
+			        "%.12s</code></td><td>",
+			        sluice__jstr(json_object_get(m, "action")),
+			        sluice__jstr(json_object_get(m, "from")),
+			        sluice__jstr(json_object_get(m, "to")));
 		if (error == 0)
 			error = esc(ctx, b, sluice__jstr(json_object_get(m, "actor")));
 		if (error == 0)
@@ -310,13 +327,15 @@ static int versions_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv
 	json_array_foreach(jv->versions, i, v)
 	{
 		const char *id = sluice__jstr(json_object_get(v, "version"));
-		json_t *gl = json_object_get(jv->gates, id), *al = json_object_get(jv->approvals, id);
+		json_t *gl = json_object_get(jv->gates, id),
+		       *al = json_object_get(jv->approvals, id);
 
 		if (error == 0)
-			error = sluice_buf__printf(ctx, b,
-			                           "<tr data-version=\"%s\"><td><code>%.12s</code></td>"
-			                           "<td>",
-			                           id, id);
+			error = sluice_buf__printf(
+			        ctx, b,
+			        "<tr data-version=\"%s\"><td><code>%.12s</code></td>"
+			        "<td>",
+			        id, id);
 		if (error == 0)
 			error = esc(ctx, b, sluice__jstr(json_object_get(v, "kind")));
 		if (error == 0)
@@ -336,9 +355,10 @@ static int versions_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv
 				error = esc(ctx, b, sluice__jstr(json_object_get(g, "channel")));
 			if (error == 0)
 				error = sluice_buf__puts(ctx, b, ":");
-			json_object_foreach(json_object_get(g, "results"), k, r) if (error == 0) error =
-			        sluice_buf__printf(ctx, b, " %s=<span class=\"%s\">%s</span>", k,
-			                           sluice__jstr(r), sluice__jstr(r));
+			json_object_foreach(json_object_get(g, "results"), k, r) if (error == 0)
+			        error = sluice_buf__printf(ctx, b,
+			                                   " %s=<span class=\"%s\">%s</span>", k,
+			                                   sluice__jstr(r), sluice__jstr(r));
 			if (error == 0)
 				error = sluice_buf__puts(ctx, b, "<br>");
 		}
@@ -363,7 +383,8 @@ static int versions_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv
 			json_object_foreach(json_object_get(g, "scores"), sk, s)
 			{
 				if (error == 0)
-					error = esc(ctx, b, sluice__jstr(json_object_get(g, "channel")));
+					error = esc(ctx, b,
+					            sluice__jstr(json_object_get(g, "channel")));
 				if (error == 0)
 					error = sluice_buf__puts(ctx, b, " ");
 				if (error == 0)
@@ -405,9 +426,9 @@ static int matrix_plot(sluice_ctx *ctx, sluice_buf *b, const char *channel, json
 	/* Scores are mostly accuracies in [0, 1]; widen the axis for anything else. */
 	for (i = 0; i < nr; i++)
 		for (j = 0; j < ns; j++) {
-			json_t *v = json_object_get(
-			        json_object_get(json_array_get(rows, i), "scores"),
-			        json_string_value(json_array_get(suites, j)));
+			json_t *v =
+			        json_object_get(json_object_get(json_array_get(rows, i), "scores"),
+			                        json_string_value(json_array_get(suites, j)));
 			if (json_is_number(v)) {
 				if (json_number_value(v) < lo)
 					lo = json_number_value(v);
@@ -437,12 +458,12 @@ static int matrix_plot(sluice_ctx *ctx, sluice_buf *b, const char *channel, json
 		        PLOT_H - PAD_B, PAD_T + 4, hi, PLOT_H - PAD_B, lo);
 	for (i = 0; i < nr && error == 0; i++) {
 		double x = PAD_L + (nr > 1 ? w * (double)i / (double)(nr - 1) : w / 2);
-		error = sluice_buf__printf(ctx, b,
-		                           "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.8s"
-		                           "</text>\n",
-		                           x, PLOT_H - PAD_B + 16,
-		                           sluice__jstr(json_object_get(json_array_get(rows, i),
-		                                                        "version")));
+		error = sluice_buf__printf(
+		        ctx, b,
+		        "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.8s"
+		        "</text>\n",
+		        x, PLOT_H - PAD_B + 16,
+		        sluice__jstr(json_object_get(json_array_get(rows, i), "version")));
 	}
 	for (j = 0; j < ns && error == 0; j++) {
 		const char *suite = json_string_value(json_array_get(suites, j));
@@ -456,12 +477,14 @@ static int matrix_plot(sluice_ctx *ctx, sluice_buf *b, const char *channel, json
 			if (!json_is_number(v))
 				continue;
 			y = PAD_T + h * (1 - (json_number_value(v) - lo) / (hi - lo));
-			error = sluice_buf__printf(ctx, &pts, "%s%.1f,%.1f", pts.len ? " " : "", x, y);
+			error = sluice_buf__printf(ctx, &pts, "%s%.1f,%.1f", pts.len ? " " : "", x,
+			                           y);
 			if (error == 0)
-				error = sluice_buf__printf(ctx, b,
-				                           "<circle class=\"score pt\" cx=\"%.1f\" "
-				                           "cy=\"%.1f\" r=\"4\" fill=\"%s\" data-channel=\"",
-				                           x, y, color);
+				error = sluice_buf__printf(
+				        ctx, b,
+				        "<circle class=\"score pt\" cx=\"%.1f\" "
+				        "cy=\"%.1f\" r=\"4\" fill=\"%s\" data-channel=\"",
+				        x, y, color);
 			if (error == 0)
 				error = esc(ctx, b, channel);
 			if (error == 0)
@@ -470,7 +493,8 @@ static int matrix_plot(sluice_ctx *ctx, sluice_buf *b, const char *channel, json
 				error = esc(ctx, b, suite);
 			if (error == 0)
 				error = sluice_buf__printf(
-				        ctx, b, "\" data-version=\"%s\" data-row=\"%zu\" data-value=\"",
+				        ctx, b,
+				        "\" data-version=\"%s\" data-row=\"%zu\" data-value=\"",
 				        sluice__jstr(json_object_get(row, "version")), i);
 			if (error == 0)
 				error = num(ctx, b, v);
@@ -498,11 +522,12 @@ static int matrix_plot(sluice_ctx *ctx, sluice_buf *b, const char *channel, json
 				error = sluice_buf__puts(ctx, b, "\"/>\n");
 		}
 		if (error == 0)
-			error = sluice_buf__printf(ctx, b,
-			                           "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" "
-			                           "fill=\"%s\"/><text x=\"%d\" y=\"%d\">",
-			                           PLOT_W - PAD_R - 150, PAD_T + (int)j * 14, color,
-			                           PLOT_W - PAD_R - 136, PAD_T + 9 + (int)j * 14);
+			error = sluice_buf__printf(
+			        ctx, b,
+			        "<rect x=\"%d\" y=\"%d\" width=\"10\" height=\"10\" "
+			        "fill=\"%s\"/><text x=\"%d\" y=\"%d\">",
+			        PLOT_W - PAD_R - 150, PAD_T + (int)j * 14, color,
+			        PLOT_W - PAD_R - 136, PAD_T + 9 + (int)j * 14);
 		if (error == 0)
 			error = esc(ctx, b, suite);
 		if (error == 0)
@@ -527,18 +552,17 @@ static int matrix_plot(sluice_ctx *ctx, sluice_buf *b, const char *channel, json
 }
 
 /* Hovering a marker shows its values as text (the markers also carry <title>). */
-static const char *const page_tail =
-        "<script>\n(function(){\n"
-        "  var out=document.getElementById('hover');\n"
-        "  var pts=document.querySelectorAll('circle.pt');\n"
-        "  for(var i=0;i<pts.length;i++){\n"
-        "    pts[i].addEventListener('mouseenter',function(ev){\n"
-        "      var d=ev.target.dataset,s=[];\n"
-        "      for(var k in d){s.push(k+'='+d[k]);}\n"
-        "      out.textContent=s.join('  ');\n"
-        "    });\n"
-        "  }\n"
-        "})();\n</script>\n</body></html>\n";
+static const char *const page_tail = "<script>\n(function(){\n"
+                                     "  var out=document.getElementById('hover');\n"
+                                     "  var pts=document.querySelectorAll('circle.pt');\n"
+                                     "  for(var i=0;i<pts.length;i++){\n"
+                                     "    pts[i].addEventListener('mouseenter',function(ev){\n"
+                                     "      var d=ev.target.dataset,s=[];\n"
+                                     "      for(var k in d){s.push(k+'='+d[k]);}\n"
+                                     "      out.textContent=s.join('  ');\n"
+                                     "    });\n"
+                                     "  }\n"
+                                     "})();\n</script>\n</body></html>\n";
 
 int sluice_audit_report_html(sluice_repo *repo, const char *dir, char **report)
 {
@@ -558,7 +582,8 @@ int sluice_audit_report_html(sluice_repo *repo, const char *dir, char **report)
 	}
 	if ((error = sluice_journal__read(repo, &st)) < 0 || (error = walk_journal(repo, &jv)) < 0)
 		goto done;
-	json_object_foreach(st.channels, name, c) json_array_append_new(channels, json_string(name));
+	json_object_foreach(st.channels, name, c)
+	        json_array_append_new(channels, json_string(name));
 	if ((size_t)snprintf(path, sizeof(path), "%s/index.html", dir) >= sizeof(path)) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", dir);
 		goto done;
@@ -584,7 +609,8 @@ int sluice_audit_report_html(sluice_repo *repo, const char *dir, char **report)
 		if ((error = sluice_gate_history(repo, json_string_value(c), &hist)) < 0)
 			goto done;
 		if (!(h = json_loads(hist, 0, &jerr))) {
-			error = sluice_ctx__error(ctx, SLUICE_ERROR, "cannot read the history of %s",
+			error = sluice_ctx__error(ctx, SLUICE_ERROR,
+			                          "cannot read the history of %s",
 			                          json_string_value(c));
 			goto done;
 		}
@@ -599,12 +625,12 @@ int sluice_audit_report_html(sluice_repo *repo, const char *dir, char **report)
 	    (error = sluice_io__mkdirs(ctx, dir, 0755)) < 0 ||
 	    (error = sluice_io__write_file_atomic(ctx, path, b.ptr, b.len, 0644)) < 0)
 		goto done;
-	error = sluice_repo__report(
-	        ctx, report,
-	        json_pack("{s:s,s:I,s:I,s:I,s:I}", "file", path, "channels",
-	                  (json_int_t)json_array_size(channels), "versions",
-	                  (json_int_t)json_array_size(jv.versions), "moves",
-	                  (json_int_t)json_array_size(jv.moves), "points", (json_int_t)points));
+	error = sluice_repo__report(ctx, report,
+	                            json_pack("{s:s,s:I,s:I,s:I,s:I}", "file", path, "channels",
+	                                      (json_int_t)json_array_size(channels), "versions",
+	                                      (json_int_t)json_array_size(jv.versions), "moves",
+	                                      (json_int_t)json_array_size(jv.moves), "points",
+	                                      (json_int_t)points));
 done:
 	sluice_free(hist);
 	json_decref(channels);

@@ -31,8 +31,9 @@ static void propose(char out[41], const char *args)
 
 static void gate_promote(const char *id, const char *channel)
 {
-	tu_sh_ok(env, "%s -C '%s' gate %s --channel %s --key gr >/dev/null; %s -C '%s' promote %s "
-	              "--channel %s --key ops",
+	tu_sh_ok(env,
+	         "%s -C '%s' gate %s --channel %s --key gr >/dev/null; %s -C '%s' promote %s "
+	         "--channel %s --key ops",
 	         TU_SLUICE, repo, id, channel, TU_SLUICE, repo, id, channel);
 }
 
@@ -46,7 +47,8 @@ static int setup(void **state)
 	snprintf(repo, sizeof(repo), "%s/repo", work);
 	tu_sh_ok(NULL,
 	         "mkdir -p '%s/in' && cp -r '%s/test-model' '%s/in/base' && %s lora '%s/in/a' "
-	         "--base '%s/in/base' --seed 6 --b-std 0.03 && %s lora '%s/in/b' --base '%s/in/base' "
+	         "--base '%s/in/base' --seed 6 --b-std 0.03 && %s lora '%s/in/b' --base "
+	         "'%s/in/base' "
 	         "--seed 5 --b-std 0.001",
 	         work, SLUICE_RESOURCES, work, SLUICE_SYNTH, work, work, SLUICE_SYNTH, work, work);
 	tu_sh_ok(env,
@@ -54,14 +56,13 @@ static int setup(void **state)
 	         "alice --role proposer && %s -C '%s' key new ops --role operator && %s -C '%s' "
 	         "key new gr --role gate-runner && %s -C '%s' suite add '%s/eval/suites/"
 	         "knowledge.json' '%s/eval/suites/facts-new.json' --key alice",
-	         TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo,
-	         SLUICE_SOURCE_DIR, SLUICE_SOURCE_DIR);
+	         TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE, repo, TU_SLUICE,
+	         repo, SLUICE_SOURCE_DIR, SLUICE_SOURCE_DIR);
 	snprintf(args, sizeof(args), "propose base '%s/in/base' -m 'base <model>'", work);
 	propose(base, args);
 	gate_promote(base, "dev");
 	gate_promote(base, "prod");
-	snprintf(args, sizeof(args), "propose lora '%s/in/a' --onto %s -m a",
-	         work, base);
+	snprintf(args, sizeof(args), "propose lora '%s/in/a' --onto %s -m a", work, base);
 	propose(a, args);
 	gate_promote(a, "dev");
 	gate_promote(a, "prod");
@@ -99,7 +100,8 @@ static int attr(char *out, size_t n, const char *tag, const char *end, const cha
  */
 static void check_channel(const char *dom, const char *channel)
 {
-	tu_run_result r = tu_sh(env, "%s -C '%s' gate --history %s --json", TU_SLUICE, repo, channel);
+	tu_run_result r =
+	        tu_sh(env, "%s -C '%s' gate --history %s --json", TU_SLUICE, repo, channel);
 	json_error_t jerr;
 	json_t *h, *row;
 	const char *p = dom;
@@ -109,8 +111,8 @@ static void check_channel(const char *dom, const char *channel)
 	h = json_loads(r.out, 0, &jerr);
 	assert_non_null(h);
 	tu_run_dispose(&r);
-	json_array_foreach(json_object_get(h, "rows"), i, row)
-	        cells += json_object_size(json_object_get(row, "scores"));
+	json_array_foreach(json_object_get(h, "rows"), i, row) cells +=
+	        json_object_size(json_object_get(row, "scores"));
 	assert_true(cells >= 2);
 	while ((p = strstr(p, "<circle class=\"score pt\""))) {
 		const char *end = strchr(p, '>');
@@ -164,7 +166,8 @@ static void test_report__page_plots_the_history(void **state)
 	tu_run_dispose(&r);
 
 	r = tu_sh(NULL,
-	          "HOME='%s' chromium --headless=new --no-sandbox --disable-gpu --enable-logging=stderr "
+	          "HOME='%s' chromium --headless=new --no-sandbox --disable-gpu "
+	          "--enable-logging=stderr "
 	          "--v=0 --user-data-dir='%s/chrome' --dump-dom 'file://%s/index.html'",
 	          work, work, html);
 	assert_int_equal(r.status, 0);
@@ -188,7 +191,8 @@ static void test_report__page_plots_the_history(void **state)
 	assert_non_null(getcwd(cwd, sizeof(cwd)));
 	snprintf(shot, sizeof(shot), "%s/audit_report.png", cwd);
 	tu_sh_ok(NULL,
-	         "HOME='%s' chromium --headless=new --no-sandbox --disable-gpu --enable-logging=stderr "
+	         "HOME='%s' chromium --headless=new --no-sandbox --disable-gpu "
+	         "--enable-logging=stderr "
 	         "--v=0 --user-data-dir='%s/chrome' --window-size=1000,1400 --screenshot='%s' "
 	         "'file://%s/index.html' 2>/dev/null && test -s '%s'",
 	         work, work, shot, html, shot);
