@@ -87,6 +87,10 @@ int cli_policy_show(cli_env *env, int argc, char **argv);
 int cli_policy_check(cli_env *env, int argc, char **argv);
 int cli_approve(cli_env *env, int argc, char **argv);
 
+/* cli/audit_attest.c, cli/audit_report.c: attestations and the readable report. */
+int cli_attest(cli_env *env, int argc, char **argv);
+int cli_audit_report(cli_env *env, int argc, char **argv);
+
 /* Progress on stderr when it is a terminal. */
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);
 

@@ -1557,4 +1557,15 @@ const cli_command cli_commands[] = {
          "Prints each problem; exits 1 if there is any."},
         {"reindex", cmd_reindex, "sluice reindex [--json]",
          "Rebuild the derived LMDB index from the chunk packs."},
+        /* audit: attestations and the readable report (docs/audit-attest.md, audit-report.md) */
+        {"attest", cli_attest, "sluice attest REF --key NAME [--out DIR] [--json]",
+         "Write REF's attestations into DIR (default .) as DSSE envelopes holding in-toto\n"
+         "statements: provenance.intoto.json (SLSA provenance v1: every file of REF with\n"
+         "its sha256 and blake2b256; what the proposer declared, signed now by --key, any\n"
+         "registered key in good standing) and verdict-C-ENTRY.intoto.json, each gate\n"
+         "verdict journaled for REF exactly as its runner signed it."},
+        {"audit report", cli_audit_report, "sluice audit report --html DIR [--json]",
+         "Write DIR/index.html, one self-contained page (no network): each channel's\n"
+         "moves over time, each version's kind, approvals, verdicts and figures, and each\n"
+         "pinned suite's score per promoted version (the forgetting matrix)."},
         {NULL, NULL, NULL, NULL}};
