@@ -1557,4 +1557,13 @@ const cli_command cli_commands[] = {
          "Prints each problem; exits 1 if there is any."},
         {"reindex", cmd_reindex, "sluice reindex [--json]",
          "Rebuild the derived LMDB index from the chunk packs."},
+        /* ---- audit: erasure (cli/audit_purge.c) ---- */
+        {"purge", cli_purge, "sluice purge UPDATE --reason TEXT [--key NAME] [--json]",
+         "Honour a deletion request: the content UPDATE added (its files not in its\n"
+         "parent) is deleted from the chunk packs and the git object database; its hashes\n"
+         "stay, under a signed tombstone journaled first. Needs an operator key. Checkout\n"
+         "of a purged file then names the tombstone; verify notes it. docs/audit-purge.md."},
+        {"gc", cli_gc, "sluice gc [--dry-run] [--json]",
+         "Remove chunk records no journaled version reaches (purged files excluded) by\n"
+         "rewriting the packs, and finish interrupted purges. --dry-run only counts."},
         {NULL, NULL, NULL, NULL}};

@@ -1640,8 +1640,7 @@ int sluice_chunkstore__sweep(sluice_chunkstore *cs, sluice_chunk_drop_cb drop, v
 	uint64_t end, kept_bytes;
 	int error;
 
-	if ((error = sluice_chunkstore__commit(cs)) < 0 ||
-	    (error = list_packs(cs, &names, &n)) < 0)
+	if ((error = sluice_chunkstore__commit(cs)) < 0 || (error = list_packs(cs, &names, &n)) < 0)
 		goto done;
 	for (p = 0; p < n; p++) {
 		int dropping = 0;
@@ -1724,8 +1723,8 @@ int sluice_chunkstore__sweep(sluice_chunkstore *cs, sluice_chunk_drop_cb drop, v
 			unmap_pack(&mp);
 			continue;
 		}
-		if (nnew > 0 && (error = sweep_write(cs, &mp, sc.r, sc.n, newname, &newents,
-		                                     &nnew)) < 0)
+		if (nnew > 0 &&
+		    (error = sweep_write(cs, &mp, sc.r, sc.n, newname, &newents, &nnew)) < 0)
 			goto done;
 		/* The commit point: the index moves to the new pack in one transaction. */
 		if ((error = sweep_index(cs, names[p], nnew > 0 ? newname : NULL, newents, nnew,
