@@ -308,9 +308,19 @@ static int repack_without(sluice_repo *repo, json_t *drop, size_t *removed)
 		git_odb_free(odb);
 		if ((error = sluice_io__fsync_dir(repo->ctx, packdir)) < 0)
 			goto done;
-		if ((unlink(pack) < 0 && errno != ENOENT) || (unlink(idx) < 0 && errno != ENOENT)) {
-			error = sluice_ctx__oserror(repo->ctx, "cannot remove %s", pack);
-			goto done;
+		/* The .idx goes last: without it nobody reads the pack. Siblings go too. */
+		{
+			static const char *const ext[] = {".pack", ".bitmap", ".rev", ".mtimes",
+			                                  ".idx"};
+			for (size_t k = 0; k < sizeof(ext) / sizeof(*ext); k++) {
+				snprintf(pack, sizeof(pack), "%s/%.*s%s", packdir, (int)(len - 4),
+				         de->d_name, ext[k]);
+				if (unlink(pack) < 0 && errno != ENOENT) {
+					error = sluice_ctx__oserror(repo->ctx, "cannot remove %s",
+					                            pack);
+					goto done;
+				}
+			}
 		}
 		*removed += rp.dropped;
 		/* The directory changed under readdir: start over (each pass removes one). */
@@ -422,7 +432,8 @@ static int decide_purge(sluice_repo *repo, const sluice_jstate *st, void *arg, s
 	}
 	pg->fresh = (int)json_array_size(list);
 	if (!pg->fresh) {
-		/* Everything is purged already: nothing to journal (the caller finishes deleting). */
+		/* Everything is purged already: nothing to journal (the caller finishes deleting).
+		 */
 		json_decref(trust);
 		json_decref(list);
 		return SLUICE_EEXISTS;
@@ -571,9 +582,8 @@ int sluice_purge(sluice_repo *repo, const char *ref, const char *reason, const c
 		json_t *purged = json_deep_copy(json_object_get(st.trust, "purged"));
 		if (!purged)
 			purged = json_object();
-		json_array_foreach(ad.files, i, f)
-		        json_object_set_new(purged, sluice__jstr(json_object_get(f, "blake2b")),
-		                            json_true());
+		json_array_foreach(ad.files, i, f) json_object_set_new(
+		        purged, sluice__jstr(json_object_get(f, "blake2b")), json_true());
 		error = mark_reachable(repo, purged, &keep);
 		json_decref(purged);
 		if (error < 0)
@@ -642,13 +652,13 @@ int sluice_purge(sluice_repo *repo, const char *ref, const char *reason, const c
 		json_object_del(f, "storage");
 		json_object_del(f, "blob");
 	}
-	error = sluice_repo__report(
-	        ctx, report,
-	        json_pack("{s:s?,s:s,s:O,s:O,s:I,s:I,s:I,s:b}", "entry", *ehex ? ehex : NULL,
-	                  "version", pg.vhex, "purged", ad.files, "chunks", pg.chunks,
-	                  "chunks_removed", (json_int_t)sw.records_dropped, "blobs_removed",
-	                  (json_int_t)blobs_removed, "bytes_freed", (json_int_t)sw.bytes_freed,
-	                  "already", already));
+	error = sluice_repo__report(ctx, report,
+	                            json_pack("{s:s?,s:s,s:O,s:O,s:I,s:I,s:I,s:b}", "entry",
+	                                      *ehex ? ehex : NULL, "version", pg.vhex, "purged",
+	                                      ad.files, "chunks", pg.chunks, "chunks_removed",
+	                                      (json_int_t)sw.records_dropped, "blobs_removed",
+	                                      (json_int_t)blobs_removed, "bytes_freed",
+	                                      (json_int_t)sw.bytes_freed, "already", already));
 done:
 	free(ptext);
 	json_decref(pred);
@@ -703,9 +713,9 @@ int sluice_gc(sluice_repo *repo, int dry_run, char **report)
 	        ctx, report,
 	        json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I}", "dry_run", dry_run, "reachable_chunks",
 	                  (json_int_t)keep.n, "packs_rewritten", (json_int_t)sw.packs_rewritten,
-	                  "records_removed", (json_int_t)sw.records_dropped,
-	                  "duplicates_removed", (json_int_t)sw.duplicates, "bytes_freed",
-	                  (json_int_t)sw.bytes_freed, "blobs_removed", (json_int_t)blobs_removed));
+	                  "records_removed", (json_int_t)sw.records_dropped, "duplicates_removed",
+	                  (json_int_t)sw.duplicates, "bytes_freed", (json_int_t)sw.bytes_freed,
+	                  "blobs_removed", (json_int_t)blobs_removed));
 done:
 	json_decref(blobs);
 	idset_dispose(&keep);

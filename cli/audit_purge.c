@@ -23,8 +23,7 @@ static void human_purge(json_t *v)
 		       json_string_value(json_object_get(v, "version")),
 		       json_string_value(json_object_get(v, "entry")));
 	json_array_foreach(json_object_get(v, "purged"), i, f)
-	        printf("  %s  %s (%lld bytes)\n",
-	               json_string_value(json_object_get(f, "blake2b")),
+	        printf("  %s  %s (%lld bytes)\n", json_string_value(json_object_get(f, "blake2b")),
 	               json_string_value(json_object_get(f, "path")),
 	               (long long)json_integer_value(json_object_get(f, "size")));
 	printf("chunks removed: %lld, git blobs removed: %lld, bytes freed: %lld\n",

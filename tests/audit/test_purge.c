@@ -100,8 +100,8 @@ static void write_batch(const char *path, int shared, int tail, const char *tag)
 		        "of the content-defined chunker\",\"source\":\"s%d\"}\n",
 		        i, i * 7, i % 13);
 	for (i = 0; i < tail; i++)
-		fprintf(f, "{\"prompt\":\"tail %d\",\"completion\":\"%s %d\",\"source\":\"t\"}\n", i,
-		        tag, i);
+		fprintf(f, "{\"prompt\":\"tail %d\",\"completion\":\"%s %d\",\"source\":\"t\"}\n",
+		        i, tag, i);
 	fclose(f);
 }
 
@@ -122,7 +122,8 @@ static int occurrences(const char *text)
 	int n;
 
 	raw = tu_sh(NULL, "grep -rlaF '%s' '%s' | wc -l", text, repo);
-	obj = tu_sh(NULL, "git --git-dir='%s' cat-file --batch-all-objects --batch | grep -caF '%s'",
+	obj = tu_sh(NULL,
+	            "git --git-dir='%s' cat-file --batch-all-objects --batch | grep -caF '%s'",
 	            repo, text);
 	assert_int_equal(raw.status, 0);
 	n = atoi(raw.out) + atoi(obj.out);
@@ -246,7 +247,8 @@ static void test_purge__content_is_gone_other_versions_intact(void **state)
 	assert_int_equal(r.status, 0);
 	{
 		json_error_t jerr;
-		json_t *rec = json_loads(r.out, 0, &jerr), *env_ = json_object_get(rec, "tombstone");
+		json_t *rec = json_loads(r.out, 0, &jerr),
+		       *env_ = json_object_get(rec, "tombstone");
 		assert_string_equal(json_string_value(json_object_get(rec, "action")), "purge");
 		assert_string_equal(json_string_value(json_object_get(env_, "payloadType")),
 		                    "application/vnd.in-toto+json");
@@ -294,7 +296,8 @@ static void test_purge__gc_frees_unreachable_chunks_once(void **state)
 
 	v = ok_json("%s", "gc");
 	assert_int_equal(json_integer_value(json_object_get(v, "records_removed")), 1);
-	assert_true(json_integer_value(json_object_get(v, "bytes_freed")) >= (json_int_t)sizeof(orphan));
+	assert_true(json_integer_value(json_object_get(v, "bytes_freed")) >=
+	            (json_int_t)sizeof(orphan));
 	json_decref(v);
 	assert_int_equal(sluice_chunkstore__open(&cs, ctx, sdir), 0);
 	assert_int_equal(sluice_chunkstore__has(cs, id), 0);
