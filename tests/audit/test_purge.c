@@ -318,12 +318,113 @@ static void test_purge__gc_frees_unreachable_chunks_once(void **state)
 	assert_string_equal(after, kept_sum);
 }
 
+/* ---- the sweep under injected faults ------------------------------------- */
+
+struct fault {
+	int countdown; /* fail the n-th write or fsync; 0: never */
+	int fired;
+};
+
+static int fault_hook(void *data, sluice_fault_op op, const char *what)
+{
+	struct fault *f = data;
+	(void)what;
+	if (op == SLUICE_FAULT_ALLOC || f->countdown <= 0)
+		return 0;
+	if (--f->countdown == 0) {
+		f->fired = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static void count_problem(void *data, const char *text)
+{
+	if (strncmp(text, "note: ", 6)) {
+		fprintf(stderr, "chunk store problem: %s\n", text);
+		(*(int *)data)++;
+	}
+}
+
+static int drop_first(void *data, const unsigned char id[32])
+{
+	return memcmp(id, data, 32) == 0;
+}
+
+/*
+ * Fail the 1st, 2nd, ... write or fsync of a sweep that drops chunk A and
+ * keeps B (same pack): after every failure the store verifies clean and
+ * both chunks still read (the old pack stands until the index has moved,
+ * and after that the new pack holds B); the first sweep that runs to the
+ * end leaves B only.
+ */
+static void test_purge__sweep_fault_at_every_step_leaves_store_whole(void **state)
+{
+	static const char a[] = "chunk A: to be dropped", b[] = "chunk B: to be kept";
+	unsigned char ida[32], idb[32];
+	char *dir = tu_mkdtemp("sweep");
+	sluice_ctx *ctx = NULL;
+	sluice_chunkstore *cs = NULL;
+	sluice_sweep_stats st;
+	sluice_buf buf = {0};
+	struct fault f = {0, 0};
+	int n, error = -1, problems;
+	(void)state;
+
+	sluice__b2(ida, a, sizeof(a));
+	sluice__b2(idb, b, sizeof(b));
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	assert_int_equal(sluice_chunkstore__open(&cs, ctx, dir), 0);
+	assert_int_equal(sluice_chunkstore__put(cs, ida, a, sizeof(a), NULL), 0);
+	assert_int_equal(sluice_chunkstore__put(cs, idb, b, sizeof(b), NULL), 0);
+	assert_int_equal(sluice_chunkstore__commit(cs), 0);
+	sluice_ctx_set_fault_hook(ctx, fault_hook, &f);
+	for (n = 1; n < 50; n++) {
+		f.countdown = n;
+		f.fired = 0;
+		error = sluice_chunkstore__sweep(cs, drop_first, ida, 0, &st, NULL, NULL);
+		f.countdown = 0;
+		if (!f.fired)
+			break;
+		/* A fault may land after the commit point; then the sweep is done. */
+		problems = 0;
+		assert_int_equal(sluice_chunkstore__verify(cs, count_problem, &problems), 0);
+		assert_int_equal(problems, 0);
+		assert_int_equal(sluice_chunkstore__get(cs, idb, &buf), 0);
+		assert_memory_equal(buf.ptr, b, sizeof(b));
+		if (sluice_chunkstore__has(cs, ida) == 1) {
+			assert_int_equal(sluice_chunkstore__get(cs, ida, &buf), 0);
+			assert_memory_equal(buf.ptr, a, sizeof(a));
+		}
+	}
+	assert_true(n > 3); /* faults were injected at several steps */
+	assert_int_equal(error, 0);
+	/* Whatever the faults left, one more sweep finishes: A gone, B whole. */
+	assert_int_equal(sluice_chunkstore__sweep(cs, drop_first, ida, 0, &st, NULL, NULL), 0);
+	assert_int_equal(sluice_chunkstore__has(cs, ida), 0);
+	assert_int_equal(sluice_chunkstore__get(cs, idb, &buf), 0);
+	problems = 0;
+	assert_int_equal(sluice_chunkstore__verify(cs, count_problem, &problems), 0);
+	sluice_chunkstore__free(cs);
+	/* No pack file holds A's bytes any more. */
+	{
+		tu_run_result r = tu_sh(NULL, "grep -rlaF 'chunk A: to be' '%s' | wc -l", dir);
+		assert_int_equal(atoi(r.out), 0);
+		tu_run_dispose(&r);
+	}
+	sluice_buf__dispose(&buf);
+	sluice_ctx_free(ctx);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_purge__non_operator_is_refused_and_journaled),
 	        cmocka_unit_test(test_purge__content_is_gone_other_versions_intact),
 	        cmocka_unit_test(test_purge__gc_frees_unreachable_chunks_once),
+	        cmocka_unit_test(test_purge__sweep_fault_at_every_step_leaves_store_whole),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
