@@ -17,6 +17,7 @@
 #include "testutil.h"
 
 #include "chunkstore.h"
+#include "repo.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -137,6 +138,8 @@ static int setup(void **state)
 	char path[4200];
 	(void)state;
 
+	if (sluice_global_init() < 0)
+		return -1;
 	work = tu_mkdtemp("purge");
 	snprintf(keysenv, sizeof(keysenv), "SLUICE_KEYS=%s/keys", work);
 	snprintf(repo, sizeof(repo), "%s/repo", work);
@@ -172,6 +175,7 @@ static int teardown(void **state)
 	(void)state;
 	tu_sh_ok(NULL, "rm -rf '%s'", work);
 	free(work);
+	sluice_global_shutdown();
 	return 0;
 }
 
@@ -418,6 +422,74 @@ static void test_purge__sweep_fault_at_every_step_leaves_store_whole(void **stat
 	free(dir);
 }
 
+/* ---- a forged purged set ------------------------------------------------- */
+
+struct forge {
+	const char *action;
+	int remove; /* 1: drop an existing purged entry; 0: add one */
+};
+
+static int decide_forge(sluice_repo *r, const sluice_jstate *st, void *arg, sluice_jchange *out)
+{
+	struct forge *fg = arg;
+	json_t *trust = json_deep_copy(st->trust), *purged = json_object_get(trust, "purged");
+	(void)r;
+
+	assert_non_null(purged);
+	if (fg->remove) {
+		void *it = json_object_iter(purged);
+		assert_non_null(it);
+		json_object_del(purged, json_object_iter_key(it));
+	} else {
+		json_object_set_new(purged,
+		                    "00000000000000000000000000000000000000000000000000000000"
+		                    "00000000",
+		                    json_pack("{s:i}", "seq", 1));
+	}
+	out->trust_after = trust;
+	out->record = json_pack("{s:s}", "note", "forged by the test");
+	return 0;
+}
+
+/* verify's report after one hand-written journal entry (signed by ops, an operator). */
+static char *verify_after_forge(const char *action, int remove)
+{
+	sluice_ctx *ctx = NULL;
+	sluice_repo *r = NULL;
+	sluice_key key;
+	struct forge fg = {action, remove};
+	char *report = NULL, kdir[4200];
+
+	snprintf(kdir, sizeof(kdir), "%s/keys", work);
+	setenv("SLUICE_KEYS", kdir, 1);
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	if (sluice_repo_open(&r, ctx, repo) < 0 || sluice_keys__load(ctx, &key, "ops") < 0)
+		fail_msg("%s", sluice_ctx_errmsg(ctx));
+	assert_int_equal(sluice_journal__transact(r, NULL, &key, action, decide_forge, &fg), 0);
+	sluice_key__dispose(&key);
+	assert_int_not_equal(sluice_repo_verify(r, &report), 0);
+	sluice_repo_free(r);
+	sluice_ctx_free(ctx);
+	return report;
+}
+
+/* Runs last: it leaves the journal with entries verify rejects. */
+static void test_purge__verify_rejects_a_forged_purged_set(void **state)
+{
+	char *rep;
+	(void)state;
+
+	/* An operator's anchor entry that adds a digest to the purged set. */
+	rep = verify_after_forge("anchor", 0);
+	assert_non_null(strstr(rep, "changes the purged set, which only purge entries may"));
+	free(rep);
+	/* A purge entry that takes a digest out of it (and carries no tombstone). */
+	rep = verify_after_forge("purge", 1);
+	assert_non_null(strstr(rep, "a purge takes content out of the purged set"));
+	assert_non_null(strstr(rep, "tombstone"));
+	free(rep);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +497,7 @@ int main(void)
 	        cmocka_unit_test(test_purge__content_is_gone_other_versions_intact),
 	        cmocka_unit_test(test_purge__gc_frees_unreachable_chunks_once),
 	        cmocka_unit_test(test_purge__sweep_fault_at_every_step_leaves_store_whole),
+	        cmocka_unit_test(test_purge__verify_rejects_a_forged_purged_set),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
