@@ -91,6 +91,9 @@ int cli_approve(cli_env *env, int argc, char **argv);
 int cli_attest(cli_env *env, int argc, char **argv);
 int cli_audit_report(cli_env *env, int argc, char **argv);
 
+/* cli/audit_purge.c: erasure and garbage collection. */
+int cli_purge(cli_env *env, int argc, char **argv);
+int cli_gc(cli_env *env, int argc, char **argv);
 /* Progress on stderr when it is a terminal. */
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);
 

@@ -1568,4 +1568,13 @@ const cli_command cli_commands[] = {
          "Write DIR/index.html, one self-contained page (no network): each channel's\n"
          "moves over time, each version's kind, approvals, verdicts and figures, and each\n"
          "pinned suite's score per promoted version (the forgetting matrix)."},
+        /* ---- audit: erasure (cli/audit_purge.c) ---- */
+        {"purge", cli_purge, "sluice purge UPDATE --reason TEXT [--key NAME] [--json]",
+         "Honour a deletion request: the content UPDATE added (its files not in its\n"
+         "parent) is deleted from the chunk packs and the git object database; its hashes\n"
+         "stay, under a signed tombstone journaled first. Needs an operator key. Checkout\n"
+         "of a purged file then names the tombstone; verify notes it. docs/audit-purge.md."},
+        {"gc", cli_gc, "sluice gc [--dry-run] [--json]",
+         "Remove chunk records no journaled version reaches (purged files excluded) by\n"
+         "rewriting the packs, and finish interrupted purges. --dry-run only counts."},
         {NULL, NULL, NULL, NULL}};

@@ -26,6 +26,7 @@ struct co {
 	sluice_repo *repo;
 	sluice_version *v;
 	const char *root; /* the temporary directory */
+	json_t *purged;   /* trust.json's "purged" (blake2b -> tombstone), or NULL */
 	uint64_t files, bytes, total;
 };
 
@@ -84,6 +85,18 @@ static int write_file(void *data, json_t *f)
 	char tpath[4200], full[PATH_MAX], hex[SLUICE_B2_HEX];
 	int fd = -1, error;
 
+	{
+		/* Purged content (audit/purge.c) is gone on purpose: say so, naming the tombstone.
+		 */
+		json_t *t = json_object_get(co->purged, want ? want : "");
+		if (t)
+			return sluice_ctx__error(
+			        ctx, SLUICE_ENOTFOUND,
+			        "%s was purged (tombstone entry #%lld, purge of version %.12s); "
+			        "its content is deleted and cannot be checked out",
+			        path, (long long)json_integer_value(json_object_get(t, "seq")),
+			        sluice__jstr(json_object_get(t, "version")));
+	}
 	/* state.json paths were checked safe when the version was loaded. */
 	snprintf(tpath, sizeof(tpath), "%s%s", SLUICE_TREE_FILES, path);
 	if ((error = git_tree_entry_bypath(&te, co->v->tree, tpath)) < 0) {
@@ -150,12 +163,16 @@ int sluice_version_checkout(sluice_repo *repo, const char *ref, const char *dir,
 	sluice_buf sums = {0}, stored = {0};
 	const git_tree_entry *te;
 	struct co co = {0};
+	sluice_jstate jst = {0};
 	struct stat st;
 	char tmp[PATH_MAX], hex[GIT_OID_HEXSZ + 1], sumpath[PATH_MAX + 16];
 	int error, made = 0, existed = 0;
 
 	if ((error = sluice_version__load(repo, &v, ref)) < 0)
 		return error;
+	if ((error = sluice_journal__read(repo, &jst)) < 0)
+		goto done;
+	co.purged = json_object_get(jst.trust, "purged");
 	if (lstat(dir, &st) == 0) {
 		DIR *d;
 		struct dirent *de;
@@ -242,5 +259,6 @@ done:
 	sluice_buf__dispose(&sums);
 	sluice_buf__dispose(&stored);
 	sluice_version__dispose(&v);
+	sluice_journal__dispose(&jst);
 	return error;
 }

@@ -1447,6 +1447,314 @@ done:
 	return error;
 }
 
+/* ---- sweep: rewriting packs without some records ------------------------- */
+
+struct sweep_rec {
+	sluice_pack_entry e; /* in the old pack */
+	int drop;            /* 1 drop() chose it, 2 a duplicate indexed elsewhere */
+};
+
+struct sweep_collect {
+	struct sweep_rec *r;
+	size_t n, cap;
+	sluice_ctx *ctx;
+};
+
+static int sweep_add(struct sweep_collect *sc, const sluice_pack_entry *e)
+{
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 256;
+		struct sweep_rec *p = sluice__realloc(sc->ctx, sc->r, cap * sizeof(*p));
+		if (!p)
+			return SLUICE_ENOMEM;
+		sc->r = p;
+		sc->cap = cap;
+	}
+	sc->r[sc->n].e = *e;
+	sc->r[sc->n].drop = 0;
+	sc->n++;
+	return 0;
+}
+
+static int sweep_record(void *data, const sluice_pack_entry *rec, const unsigned char *bytes,
+                        int ok, const unsigned char computed[SLUICE_B2_LEN])
+{
+	(void)bytes;
+	(void)ok;
+	(void)computed;
+	return sweep_add(data, rec);
+}
+
+/* Forget cached read descriptors of a pack about to be removed. */
+static void uncache_pack(sluice_chunkstore *cs, const char *name)
+{
+	for (unsigned i = 0; i < FD_CACHE; i++)
+		if (cs->cache[i].fd >= 0 && strcmp(cs->cache[i].name, name) == 0) {
+			close(cs->cache[i].fd);
+			cs->cache[i].fd = -1;
+		}
+}
+
+/*
+ * Write the kept records of mp into a new sealed pack; *name_out receives
+ * its name. The file is read-only and fsynced with its directory on return.
+ */
+static int sweep_write(sluice_chunkstore *cs, const mapped_pack *mp, struct sweep_rec *r, size_t n,
+                       char name_out[PACK_NAME_LEN + 1], sluice_pack_entry **ents_out,
+                       size_t *nents_out)
+{
+	sluice_pack_entry *ents = NULL;
+	sluice_buf trailer = {0};
+	unsigned char hdr[SLUICE_PACK_HDR], rnd[8];
+	char path[PATH_MAX];
+	uint64_t off = SLUICE_PACK_HDR;
+	size_t i, k = 0;
+	int fd = -1, tries, error;
+
+	if (!(ents = sluice__calloc(cs->ctx, n ? n : 1, sizeof(*ents))))
+		return SLUICE_ENOMEM;
+	for (tries = 0; tries < 16; tries++) {
+		randombytes_buf(rnd, sizeof(rnd));
+		sluice__hex(name_out, rnd, sizeof(rnd));
+		pack_path(path, cs, name_out);
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		error = sluice_ctx__oserror(cs->ctx, "cannot create pack %s", path);
+		goto done;
+	}
+	/* Locked while unsealed, like any writer's pack, so reindex skips it. */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		error = sluice_ctx__oserror(cs->ctx, "cannot lock pack %s", path);
+		goto fail;
+	}
+	sluice_pack__header(hdr);
+	if ((error = sluice_io__write_all(cs->ctx, fd, hdr, sizeof(hdr), path)) < 0)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		size_t reclen = SLUICE_PACK_REC_HDR + (size_t)r[i].e.len;
+		if (r[i].drop)
+			continue;
+		/* The record (header and bytes) is copied as it is: its id was read from it. */
+		if ((error = sluice_io__write_all(cs->ctx, fd, mp->map + r[i].e.off, reclen,
+		                                  path)) < 0)
+			goto fail;
+		memcpy(ents[k].id, r[i].e.id, SLUICE_B2_LEN);
+		ents[k].off = off;
+		ents[k].len = r[i].e.len;
+		off += reclen;
+		k++;
+	}
+	sluice_pack__sort(ents, k);
+	if ((error = sluice_pack__encode_trailer(cs->ctx, &trailer, ents, k, off)) < 0 ||
+	    (error = sluice_io__write_all(cs->ctx, fd, trailer.ptr, trailer.len, path)) < 0)
+		goto fail;
+	if (fchmod(fd, 0444) < 0) {
+		error = sluice_ctx__oserror(cs->ctx, "cannot make pack %s read-only", path);
+		goto fail;
+	}
+	if ((error = sluice_io__fsync(cs->ctx, fd, path)) < 0 ||
+	    (error = sluice_io__fsync_dir(cs->ctx, cs->packdir)) < 0)
+		goto fail;
+	*ents_out = ents;
+	*nents_out = k;
+	ents = NULL;
+	goto done;
+fail:
+	unlink(path);
+done:
+	if (fd >= 0)
+		close(fd);
+	free(ents);
+	sluice_buf__dispose(&trailer);
+	return error;
+}
+
+/*
+ * One LMDB transaction: kept chunks now live in newname (NULL: none kept),
+ * dropped ones whose entry points into oldname are deleted.
+ */
+static int sweep_index(sluice_chunkstore *cs, const char *oldname, const char *newname,
+                       const sluice_pack_entry *ents, size_t nents, const struct sweep_rec *r,
+                       size_t n)
+{
+	unsigned char val[LOC_LEN];
+	MDB_txn *txn = NULL;
+	size_t i;
+	int rc, error = SLUICE_OK;
+
+	if ((rc = mdb_txn_begin(cs->env, NULL, 0, &txn)) != 0)
+		return lmdb_error(cs, rc, "cannot begin write transaction");
+	for (i = 0; i < nents; i++) {
+		MDB_val k = {SLUICE_B2_LEN, (void *)ents[i].id}, v = {LOC_LEN, val};
+		loc_encode(val, newname, ents[i].off, ents[i].len);
+		if ((rc = mdb_put(txn, cs->dbi, &k, &v, 0)) != 0) {
+			error = lmdb_error(cs, rc, "cannot record chunk");
+			goto done;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		MDB_val k = {SLUICE_B2_LEN, (void *)r[i].e.id}, v;
+		chunk_loc loc;
+		if (r[i].drop != 1)
+			continue;
+		rc = mdb_get(txn, cs->dbi, &k, &v);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (rc != 0) {
+			error = lmdb_error(cs, rc, "cannot look up chunk");
+			goto done;
+		}
+		/* An entry into another pack goes when that pack is swept. */
+		if (loc_decode(&loc, &v) == 0 && strcmp(loc.pack, oldname) != 0)
+			continue;
+		if ((rc = mdb_del(txn, cs->dbi, &k, NULL)) != 0) {
+			error = lmdb_error(cs, rc, "cannot delete chunk");
+			goto done;
+		}
+	}
+	rc = mdb_txn_commit(txn);
+	txn = NULL;
+	if (rc != 0)
+		error = lmdb_error(cs, rc, "cannot commit");
+done:
+	if (txn)
+		mdb_txn_abort(txn);
+	return error;
+}
+
+int sluice_chunkstore__sweep(sluice_chunkstore *cs, sluice_chunk_drop_cb drop, void *data,
+                             int dry_run, sluice_sweep_stats *stats,
+                             void (*progress)(void *pdata, const char *what, uint64_t done,
+                                              uint64_t total),
+                             void *pdata)
+{
+	struct sweep_collect sc = {NULL, 0, 0, cs->ctx};
+	sluice_sweep_stats st = {0};
+	char **names = NULL, path[PATH_MAX], newname[PACK_NAME_LEN + 1];
+	sluice_pack_entry *ents = NULL, *newents = NULL;
+	mapped_pack mp = {-1, NULL, 0};
+	size_t n = 0, p, i, count, nnew;
+	uint64_t end, kept_bytes;
+	int error;
+
+	if ((error = sluice_chunkstore__commit(cs)) < 0 || (error = list_packs(cs, &names, &n)) < 0)
+		goto done;
+	for (p = 0; p < n; p++) {
+		int dropping = 0;
+
+		if (progress)
+			progress(pdata, "sweep", p, n);
+		if ((error = map_pack(cs, names[p], &mp)) < 0)
+			goto done;
+		if (error == 1) {
+			error = 0;
+			continue; /* a live writer's */
+		}
+		st.packs_seen++;
+		pack_path(path, cs, names[p]);
+		sc.n = 0;
+		/* A bad header: nothing can be read from it; verify reports it. */
+		if (sluice_pack__check_header(cs->ctx, mp.map, mp.len, path) < 0) {
+			unmap_pack(&mp);
+			continue;
+		}
+		error = sluice_pack__read_trailer(cs->ctx, &ents, &count, &end, mp.map, mp.len,
+		                                  path);
+		if (error == SLUICE_OK) {
+			for (i = 0; i < count && error == 0; i++)
+				error = sweep_add(&sc, &ents[i]);
+		} else if (error == SLUICE_ENOTFOUND || error == SLUICE_ECORRUPT) {
+			/* The recovery rule, as reindex reads such a pack. */
+			error = sluice_pack__scan(mp.map, mp.len, mp.len, 1, sweep_record, &sc,
+			                          &end);
+		}
+		free(ents);
+		ents = NULL;
+		if (error < 0)
+			goto done;
+		kept_bytes = SLUICE_PACK_HDR;
+		for (i = 0; i < sc.n; i++) {
+			chunk_loc loc;
+			MDB_txn *txn;
+			int d = drop(data, sc.r[i].e.id), rc;
+			if (d < 0) {
+				error = d;
+				goto done;
+			}
+			if (d) {
+				sc.r[i].drop = 1;
+				st.records_dropped++;
+				dropping = 1;
+				continue;
+			}
+			if ((error = rtxn_begin(cs, &txn)) < 0)
+				goto done;
+			rc = index_lookup(cs, txn, sc.r[i].e.id, &loc);
+			rtxn_end(cs);
+			if (rc < 0 && rc != SLUICE_ENOTFOUND) {
+				error = rc;
+				goto done;
+			}
+			if (rc == 0 && strcmp(loc.pack, names[p]) != 0) {
+				sc.r[i].drop = 2;
+				st.duplicates++;
+				dropping = 1;
+				continue;
+			}
+			kept_bytes += SLUICE_PACK_REC_HDR + sc.r[i].e.len;
+		}
+		if (!dropping) {
+			unmap_pack(&mp);
+			continue;
+		}
+		nnew = 0;
+		for (i = 0; i < sc.n; i++)
+			nnew += !sc.r[i].drop;
+		if (nnew > 0)
+			kept_bytes += (uint64_t)nnew * SLUICE_PACK_IDX_ENT + SLUICE_PACK_FOOTER;
+		else
+			kept_bytes = 0;
+		st.packs_rewritten++;
+		st.bytes_freed += mp.len > kept_bytes ? mp.len - kept_bytes : 0;
+		if (dry_run) {
+			unmap_pack(&mp);
+			continue;
+		}
+		if (nnew > 0 &&
+		    (error = sweep_write(cs, &mp, sc.r, sc.n, newname, &newents, &nnew)) < 0)
+			goto done;
+		/* The commit point: the index moves to the new pack in one transaction. */
+		if ((error = sweep_index(cs, names[p], nnew > 0 ? newname : NULL, newents, nnew,
+		                         sc.r, sc.n)) < 0)
+			goto done;
+		free(newents);
+		newents = NULL;
+		unmap_pack(&mp);
+		uncache_pack(cs, names[p]);
+		if (unlink(path) < 0 && errno != ENOENT) {
+			error = sluice_ctx__oserror(cs->ctx, "cannot remove pack %s", path);
+			goto done;
+		}
+		if ((error = sluice_io__fsync_dir(cs->ctx, cs->packdir)) < 0)
+			goto done;
+	}
+	if (progress)
+		progress(pdata, "sweep", n, n);
+	error = SLUICE_OK;
+done:
+	if (stats)
+		*stats = st;
+	unmap_pack(&mp);
+	free(ents);
+	free(newents);
+	free(sc.r);
+	free_names(names, n);
+	return error;
+}
+
 /* ---- verify -------------------------------------------------------------- */
 
 struct verify_state {

@@ -132,6 +132,42 @@ int sluice_chunkstore__verify(sluice_chunkstore *cs,
                               void (*report)(void *data, const char *problem), void *data);
 
 /*
+ * Called by sluice_chunkstore__sweep for each record: 1 to drop the
+ * chunk, 0 to keep it, negative (an error code, message set) to stop.
+ */
+typedef int (*sluice_chunk_drop_cb)(void *data, const unsigned char id[SLUICE_B2_LEN]);
+
+/* What a sweep did, or with dry_run would do. */
+typedef struct {
+	uint64_t packs_seen;      /* pack files looked at */
+	uint64_t packs_rewritten; /* packs replaced (or removed when nothing stayed) */
+	uint64_t records_dropped; /* records drop() selected */
+	uint64_t duplicates;      /* kept chunks also stored in another pack, not copied */
+	uint64_t bytes_freed;     /* file bytes the packs shrink by */
+} sluice_sweep_stats;
+
+/*
+ * Rewrite every pack that holds a record drop() selects (or a duplicate
+ * of a chunk the index locates in another pack) without those records.
+ * Crash-safe order per pack: the new pack (header, kept records, trailer)
+ * is written under a fresh name, made read-only, fsynced with its
+ * directory; one LMDB transaction then moves the kept chunks' entries to
+ * it and deletes the dropped ones; only then is the old pack unlinked and
+ * the directory fsynced. A crash leaves either the old pack indexed (a
+ * second sweep finishes the job) or the new one indexed and the old one
+ * an unreferenced leftover (ditto). A pack that keeps nothing is removed
+ * without a replacement. Packs still being written by a live process
+ * are skipped; unsealed packs of a dead writer are read by the recovery
+ * rule (their valid prefix). Anything put and not committed is committed
+ * first. progress (may be NULL) is told "sweep", packs done, packs total.
+ */
+int sluice_chunkstore__sweep(sluice_chunkstore *cs, sluice_chunk_drop_cb drop, void *data,
+                             int dry_run, sluice_sweep_stats *stats,
+                             void (*progress)(void *pdata, const char *what, uint64_t done,
+                                              uint64_t total),
+                             void *pdata);
+
+/*
  * Manifest encoding: text, one field per line, parsed strictly:
  *   sluice-manifest 1
  *   size <decimal>

@@ -13,6 +13,7 @@
  *  3. the chunk packs: every record's bytes against its id, trailers, and
  *     the index against the packs.
  */
+#include "dsse.h"
 #include "jindex.h"
 #include "version.h"
 
@@ -20,6 +21,7 @@
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@ struct vctx {
 	json_t *problems;
 	json_t *notes;          /* not problems: e.g. an unsealed pack left by a killed writer */
 	json_t *seen_manifests; /* blob oid hex -> true */
+	json_t *purged;         /* trust.json's "purged" at the head: blake2b -> tombstone */
 	uint64_t entries, versions, files, chunks;
 	sluice_version *v;
 	const char *vhex;
@@ -72,8 +75,9 @@ static const char *role_for(const char *action)
 		return "";
 	if (!strcmp(action, "propose"))
 		return "proposer";
+	/* A purge (audit/purge.c) deletes content: an operator's decision. */
 	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset") ||
-	    !strcmp(action, "anchor"))
+	    !strcmp(action, "anchor") || !strcmp(action, "purge"))
 		return "operator";
 	if (!strcmp(action, "gate"))
 		return "gate-runner";
@@ -130,6 +134,24 @@ static void check_authority(struct vctx *vc, const git_oid *prev_id, const git_o
 	                      json_object_get(cur.trust, "policy")) ||
 	                prev.has_policies != cur.has_policies ||
 	                (prev.has_policies && !git_oid_equal(&prev.policies, &cur.policies));
+	/* The purged set: only a purge changes it, and only by adding. */
+	p = json_object_get(prev.trust, "purged");
+	q = json_object_get(cur.trust, "purged");
+	if (!same(p, q)) {
+		const char *d;
+		json_t *e;
+		int removed = 0;
+		json_object_foreach(p, d, e) removed |= !same(e, json_object_get(q, d));
+		if (strcmp(action, "purge"))
+			problem(vc,
+			        "journal entry %.12s: a %s entry changes the purged set, which "
+			        "only purge entries may",
+			        hex, action);
+		else if (removed)
+			problem(vc,
+			        "journal entry %.12s: a purge takes content out of the purged set",
+			        hex);
+	}
 	p = json_object_get(prev.trust, "pending");
 	q = json_object_get(cur.trust, "pending");
 	pending_changed = !same(p, q) && !(json_object_size(p) == 0 && json_object_size(q) == 0);
@@ -173,6 +195,48 @@ static void check_authority(struct vctx *vc, const git_oid *prev_id, const git_o
 	sluice_journal__dispose(&cur);
 }
 
+/*
+ * A purge's tombstone: a DSSE envelope signed by the entry's signer whose
+ * statement is a tombstone predicate about the version the record names.
+ */
+static void check_tombstone(struct vctx *vc, json_t *rec, json_t *registry, const char *signer,
+                            const char *hex)
+{
+	sluice_ctx *ctx = vc->repo->ctx;
+	sluice_dsse_envelope env = {0};
+	unsigned char pk[32];
+	char *text = json_dumps(json_object_get(rec, "tombstone"), JSON_COMPACT), *ptype = NULL;
+	const char *pub = sluice__jstr(
+	        json_object_get(json_object_get(registry, signer ? signer : ""), "public_key"));
+	json_t *stmt = NULL;
+
+	if (!text || sluice_dsse__parse(ctx, &env, text, strlen(text)) < 0 ||
+	    sluice_keys__parse_openssh_pub(ctx, pk, pub, strlen(pub)) < 0 ||
+	    sluice_dsse__verify(ctx, &env, pk) < 0 ||
+	    sluice_statement__check(ctx, env.payload, env.payload_len, &ptype) < 0) {
+		problem(vc, "journal entry %.12s: tombstone: %s", hex, sluice_ctx_errmsg(ctx));
+		goto done;
+	}
+	stmt = json_loadb((const char *)env.payload, env.payload_len, 0, NULL);
+	if (strcmp(ptype, "urn:sluice:predicate:tombstone:v1") ||
+	    strcmp(sluice__jstr(json_object_get(json_object_get(stmt, "predicate"), "version")),
+	           sluice__jstr(json_object_get(rec, "version"))) ||
+	    strcmp(sluice__jstr(json_object_get(
+	                   json_object_get(json_array_get(json_object_get(stmt, "subject"), 0),
+	                                   "digest"),
+	                   "blake2b256")),
+	           sluice__jstr(json_object_get(rec, "subject"))))
+		problem(vc,
+		        "journal entry %.12s: tombstone is not a tombstone statement about the "
+		        "purged version",
+		        hex);
+done:
+	json_decref(stmt);
+	free(ptype);
+	free(text);
+	sluice_dsse__dispose(&env);
+}
+
 static int check_file(void *data, json_t *f)
 {
 	struct vctx *vc = data;
@@ -187,6 +251,20 @@ static int check_file(void *data, json_t *f)
 	char tpath[4200], hex[SLUICE_B2_HEX], bhex[GIT_OID_HEXSZ + 1];
 
 	vc->files++;
+	{
+		/* Purged content is gone on purpose: a note naming its tombstone. */
+		json_t *t = json_object_get(vc->purged, want ? want : "");
+		if (t) {
+			char note[1200];
+			snprintf(note, sizeof(note),
+			         "version %.12s: %s purged (tombstone entry #%lld, purge of %.12s)",
+			         vc->vhex, path,
+			         (long long)json_integer_value(json_object_get(t, "seq")),
+			         sluice__jstr(json_object_get(t, "version")));
+			json_array_append_new(vc->notes, json_string(note));
+			return SLUICE_OK;
+		}
+	}
 	snprintf(tpath, sizeof(tpath), "%s%s", SLUICE_TREE_FILES, path);
 	if (git_tree_entry_bypath(&te, vc->v->tree, tpath) < 0) {
 		problem(vc, "version %.12s: %s is missing from its tree", vc->vhex, tpath);
@@ -285,8 +363,9 @@ static void check_version(struct vctx *vc, const git_oid *id, json_t *registry)
 int sluice_repo_verify(sluice_repo *repo, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
-	struct vctx vc = {repo, json_array(), json_array(), json_object(), 0, 0, 0, 0, NULL, NULL,
-	                  -1};
+	struct vctx vc = {
+	        repo, json_array(), json_array(), json_object(), NULL, 0, 0, 0, 0, NULL, NULL, -1};
+	sluice_jstate head_st = {0};
 	git_revwalk *walk = NULL;
 	git_oid head, id, *entries = NULL;
 	size_t n = 0, cap = 0;
@@ -300,6 +379,8 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		problem(&vc, "journal: %s does not exist", SLUICE_JOURNAL_REF);
 		goto packs;
 	}
+	if (sluice_journal__read(repo, &head_st) == 0)
+		vc.purged = json_object_get(head_st.trust, "purged");
 	if ((error = git_revwalk_new(&walk, repo->git)) < 0 ||
 	    (error = git_revwalk_push(walk, &head)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot walk the journal");
@@ -378,6 +459,8 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 				        hex, action, ch, to);
 			json_decref(chans);
 		}
+		if (!strcmp(action, "purge"))
+			check_tombstone(&vc, rec, registry, signer, hex);
 		if (!strcmp(action, "propose")) {
 			git_oid vid;
 			if (git_commit_parentcount(c) != 2 ||
@@ -439,6 +522,7 @@ done:
 	json_decref(vc.problems);
 	json_decref(vc.notes);
 	json_decref(vc.seen_manifests);
+	sluice_journal__dispose(&head_st);
 	return error;
 }
 
