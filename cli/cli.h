@@ -87,6 +87,13 @@ int cli_policy_show(cli_env *env, int argc, char **argv);
 int cli_policy_check(cli_env *env, int argc, char **argv);
 int cli_approve(cli_env *env, int argc, char **argv);
 
+/* cli/audit_tlog.c: the provable log (docs/audit-tlog.md). */
+int cli_audit_checkpoint(cli_env *env, int argc, char **argv);
+int cli_audit_prove(cli_env *env, int argc, char **argv);
+int cli_audit_export(cli_env *env, int argc, char **argv);
+int cli_audit_verify(cli_env *env, int argc, char **argv);
+int cli_audit_reindex(cli_env *env, int argc, char **argv);
+
 /* Progress on stderr when it is a terminal. */
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);
 
