@@ -116,8 +116,8 @@ static int subproof(sluice_tlog_hash *out, size_t *count, uint64_t m, uint64_t l
 	return subtree(out[(*count)++], lo, lo + k, leaf, data);
 }
 
-int sluice_tlog__consistency(sluice_tlog_hash out[SLUICE_TLOG_MAXDEPTH], size_t *count,
-                             uint64_t m, uint64_t n, sluice_tlog_leaf_fn leaf, void *data)
+int sluice_tlog__consistency(sluice_tlog_hash out[SLUICE_TLOG_MAXDEPTH], size_t *count, uint64_t m,
+                             uint64_t n, sluice_tlog_leaf_fn leaf, void *data)
 {
 	*count = 0;
 	if (m == 0 || m > n)

@@ -49,8 +49,8 @@ int sluice_tlog__inclusion(sluice_tlog_hash out[SLUICE_TLOG_MAXDEPTH], size_t *c
  * The consistency proof from size m to size n (RFC 9162 2.1.4.1) into
  * out[0..*count); empty when m == n. SLUICE_EINVALID unless 0 < m <= n.
  */
-int sluice_tlog__consistency(sluice_tlog_hash out[SLUICE_TLOG_MAXDEPTH], size_t *count,
-                             uint64_t m, uint64_t n, sluice_tlog_leaf_fn leaf, void *data);
+int sluice_tlog__consistency(sluice_tlog_hash out[SLUICE_TLOG_MAXDEPTH], size_t *count, uint64_t m,
+                             uint64_t n, sluice_tlog_leaf_fn leaf, void *data);
 
 /*
  * The frontier (a compact range from 0): the roots of the perfect subtrees

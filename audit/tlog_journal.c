@@ -69,7 +69,8 @@ static int encode(sluice_repo *repo, sluice_buf *out, uint64_t *seq, json_t **re
 		git_oid_tostr(hex, sizeof(hex), git_tree_entry_id(te));
 		if (!(s = json_string(hex)) || json_object_set_new(state, name, s) < 0) {
 			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-			                          "journal tree entry \"%s\" is not a UTF-8 name", name);
+			                          "journal tree entry \"%s\" is not a UTF-8 name",
+			                          name);
 			goto done;
 		}
 		if (!strcmp(name, "record.json")) {
@@ -82,8 +83,9 @@ static int encode(sluice_repo *repo, sluice_buf *out, uint64_t *seq, json_t **re
 	}
 	jseq = json_object_get(rec, "seq");
 	if (!rec || !json_is_integer(jseq) || json_integer_value(jseq) < 1) {
-		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-		                          "journal entry has no record.json with a positive \"seq\"");
+		error = sluice_ctx__error(
+		        ctx, SLUICE_ECORRUPT,
+		        "journal entry has no record.json with a positive \"seq\"");
 		goto done;
 	}
 	*seq = (uint64_t)json_integer_value(jseq);
@@ -91,8 +93,7 @@ static int encode(sluice_repo *repo, sluice_buf *out, uint64_t *seq, json_t **re
 		git_oid_tostr(hex, sizeof(hex), parent);
 	doc = json_pack("{s:i, s:O, s:o, s:O, s:O}", "format", 1, "seq", jseq, "parent",
 	                parent ? json_string(hex) : json_null(), "record", rec, "state", state);
-	if (!doc ||
-	    !(text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII))) {
+	if (!doc || !(text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII))) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot encode a journal entry");
 		goto done;
 	}
@@ -127,9 +128,8 @@ int sluice_tlog__encode_entry(sluice_repo *repo, sluice_buf *out, uint64_t *seq,
 		error = sluice_ctx__giterror(repo->ctx, error, "cannot read journal entry %s", hex);
 		goto done;
 	}
-	error = sluice_tlog__encode_tree(repo, out, seq, t,
-	                                 git_commit_parentcount(c) ? git_commit_parent_id(c, 0)
-	                                                           : NULL);
+	error = sluice_tlog__encode_tree(
+	        repo, out, seq, t, git_commit_parentcount(c) ? git_commit_parent_id(c, 0) : NULL);
 	if (error < 0) {
 		git_oid_tostr(hex, sizeof(hex), entry);
 		error = sluice_ctx__wrap(repo->ctx, error, "journal entry %.12s", hex);
@@ -141,8 +141,7 @@ done:
 }
 
 /* The leaf hash of a journal commit, and its seq. */
-static int entry_leaf(sluice_repo *repo, sluice_tlog_hash out, uint64_t *seq,
-                      const git_oid *entry)
+static int entry_leaf(sluice_repo *repo, sluice_tlog_hash out, uint64_t *seq, const git_oid *entry)
 {
 	sluice_buf enc = {0};
 	int error = sluice_tlog__encode_entry(repo, &enc, seq, entry);
@@ -191,8 +190,8 @@ static int chain(sluice_repo *repo, git_oid **out, size_t *n, const git_oid *hea
 		if ((error = git_commit_lookup(&c, repo->git, &cur)) < 0) {
 			char hex[GIT_OID_HEXSZ + 1];
 			git_oid_tostr(hex, sizeof(hex), &cur);
-			error = sluice_ctx__giterror(repo->ctx, error, "cannot read journal entry %s",
-			                             hex);
+			error = sluice_ctx__giterror(repo->ctx, error,
+			                             "cannot read journal entry %s", hex);
 			goto done;
 		}
 		if (!git_commit_parentcount(c)) {
@@ -280,10 +279,10 @@ static int parse_tlog(sluice_ctx *ctx, sluice_tlog_frontier *f, char origin[ORIG
 	}
 	f->size = (uint64_t)json_integer_value(v);
 	if (json_array_size(fr) != popcount64(f->size)) {
-		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-		                          "%s: a tree of %llu entries has %u frontier hashes, not %zu",
-		                          what, (unsigned long long)f->size, popcount64(f->size),
-		                          json_array_size(fr));
+		error = sluice_ctx__error(
+		        ctx, SLUICE_ECORRUPT,
+		        "%s: a tree of %llu entries has %u frontier hashes, not %zu", what,
+		        (unsigned long long)f->size, popcount64(f->size), json_array_size(fr));
 		goto done;
 	}
 	json_array_foreach(fr, i, v)
@@ -291,7 +290,8 @@ static int parse_tlog(sluice_ctx *ctx, sluice_tlog_frontier *f, char origin[ORIG
 		const char *s = json_string_value(v);
 		if (!s || unb64(f->h[i], SLUICE_TLOG_HASH, s, strlen(s)) < 0) {
 			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-			                          "%s: frontier[%zu] is not a base64 SHA-256", what, i);
+			                          "%s: frontier[%zu] is not a base64 SHA-256", what,
+			                          i);
 			goto done;
 		}
 	}
@@ -409,8 +409,7 @@ int sluice_tlog__checkpoint_body(sluice_ctx *ctx, sluice_buf *out, const char *o
 	return sluice_buf__printf(ctx, out, "%s\n%llu\n%s\n", origin, (unsigned long long)size, r);
 }
 
-static int put_blob(sluice_repo *repo, git_treebuilder *tb, const char *name,
-                    const sluice_buf *b)
+static int put_blob(sluice_repo *repo, git_treebuilder *tb, const char *name, const sluice_buf *b)
 {
 	git_oid id;
 	int error;
@@ -616,7 +615,8 @@ static int ix_sync(sluice_repo *repo, tindex *ix, int rebuild, uint64_t *size_ou
 	if ((error = chain(repo, &ids, &n, &head, found ? &ihead : NULL, &met)) < 0)
 		goto done;
 	if (!met) {
-		MDB_val fk = {6, (void *)"format"}, fv = {strlen(INDEX_FORMAT), (void *)INDEX_FORMAT};
+		MDB_val fk = {6, (void *)"format"},
+		        fv = {strlen(INDEX_FORMAT), (void *)INDEX_FORMAT};
 		isize = 0;
 		if ((rc = mdb_drop(txn, ix->leaves, 0)) != 0 ||
 		    (rc = mdb_put(txn, ix->meta, &fk, &fv, 0)) != 0) {
@@ -633,10 +633,9 @@ static int ix_sync(sluice_repo *repo, tindex *ix, int rebuild, uint64_t *size_ou
 		if ((error = entry_leaf(repo, leaf, &seq, &ids[i])) < 0)
 			goto done;
 		if (seq != isize + 1) {
-			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-			                          "journal entry at position %llu has seq %llu",
-			                          (unsigned long long)(isize + 1),
-			                          (unsigned long long)seq);
+			error = sluice_ctx__error(
+			        ctx, SLUICE_ECORRUPT, "journal entry at position %llu has seq %llu",
+			        (unsigned long long)(isize + 1), (unsigned long long)seq);
 			goto done;
 		}
 		be64(key, isize);
@@ -789,9 +788,8 @@ int sluice_audit_checkpoint(sluice_repo *repo, int verifiers, char **report)
 	    (error = sluice_buf__cstr(ctx, &text)) < 0)
 		goto done;
 	sluice_tlog__frontier_root(&f, root);
-	rep = json_pack("{s:s, s:s, s:I, s:o, s:s}", "checkpoint", (const char *)text.ptr,
-	                "origin", origin, "size", (json_int_t)f.size, "root", hash_json(root),
-	                "entry", hex);
+	rep = json_pack("{s:s, s:s, s:I, s:o, s:s}", "checkpoint", (const char *)text.ptr, "origin",
+	                origin, "size", (json_int_t)f.size, "root", hash_json(root), "entry", hex);
 	if (rep && verifiers) {
 		json_t *arr = json_array();
 		if ((error = sluice_journal__keys_at(repo, &keys, &head)) < 0)
@@ -1110,7 +1108,8 @@ int sluice_audit_verify(sluice_repo *repo, char **report)
 		enc.len = 0;
 		if ((error = git_commit_lookup(&c, repo->git, &ids[i])) < 0 ||
 		    (error = git_commit_tree(&t, c)) < 0) {
-			error = sluice_ctx__giterror(ctx, error, "cannot read journal entry %s", hex);
+			error = sluice_ctx__giterror(ctx, error, "cannot read journal entry %s",
+			                             hex);
 			git_commit_free(c);
 			goto done;
 		}
@@ -1153,15 +1152,19 @@ int sluice_audit_verify(sluice_repo *repo, char **report)
 			sluice_tlog_hash il;
 			ix.ctx = ctx;
 			if (ix_leaf(&ix, i, il) < 0 || memcmp(il, leaf, SLUICE_TLOG_HASH))
-				problem(&pr, "tlog index leaf %zu differs from entry %.12s (sluice audit "
-				             "reindex rebuilds it)",
+				problem(&pr,
+				        "tlog index leaf %zu differs from entry %.12s (sluice "
+				        "audit "
+				        "reindex rebuilds it)",
 				        i, hex);
 			ixchecked++;
 		}
 		te = git_tree_entry_byname(t, TLOG_FILE);
 		if (!te) {
 			if (seen)
-				problem(&pr, "journal entry %.12s has no %s though an earlier entry has one",
+				problem(&pr,
+				        "journal entry %.12s has no %s though an earlier entry has "
+				        "one",
 				        hex, TLOG_FILE);
 			else
 				legacy++;
@@ -1176,7 +1179,8 @@ int sluice_audit_verify(sluice_repo *repo, char **report)
 		} else if (got.size != f.size || got.count != f.count ||
 		           memcmp(got.h, f.h, (size_t)f.count * SLUICE_TLOG_HASH) ||
 		           strcmp(gorigin, origin)) {
-			problem(&pr, "%s does not match the tree recomputed from the journal", what);
+			problem(&pr, "%s does not match the tree recomputed from the journal",
+			        what);
 		}
 		body.len = 0;
 		if (!(te = git_tree_entry_byname(t, CHECKPOINT_FILE))) {

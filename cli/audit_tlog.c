@@ -55,7 +55,8 @@ static void human_checkpoint(json_t *v)
 	fputs(json_string_value(json_object_get(v, "checkpoint")), stdout);
 	if (json_array_size(json_object_get(v, "verifiers")))
 		printf("\n");
-	json_array_foreach(json_object_get(v, "verifiers"), i, k) printf("%s\n", json_string_value(k));
+	json_array_foreach(json_object_get(v, "verifiers"), i, k)
+	        printf("%s\n", json_string_value(k));
 }
 
 int cli_audit_checkpoint(cli_env *env, int argc, char **argv)
@@ -116,7 +117,8 @@ int cli_audit_prove(cli_env *env, int argc, char **argv)
 		                                "(consistency)");
 	if ((entry && to) || (from && size))
 		return cli_usage("audit prove", "--size goes with --entry, --to with --from");
-	if ((rc = parse_count(&a, "audit prove", entry ? "--entry" : "--from", entry ? entry : from)))
+	if ((rc = parse_count(&a, "audit prove", entry ? "--entry" : "--from",
+	                      entry ? entry : from)))
 		return rc;
 	if ((size || to) &&
 	    (rc = parse_count(&b, "audit prove", size ? "--size" : "--to", size ? size : to)))
