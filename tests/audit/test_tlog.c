@@ -132,10 +132,12 @@ static void test_tlog__known_vectors(void **state)
 	/* SHA-256("") and the RFC 6962 leaf hash of the empty entry. */
 	assert_int_equal(sluice_tlog__root(h, 0, test_leaf, NULL), 0);
 	sluice__hex(hex, h, 32);
-	assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	assert_string_equal(hex,
+	                    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 	sluice_tlog__leaf_hash(h, "", 0);
 	sluice__hex(hex, h, 32);
-	assert_string_equal(hex, "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+	assert_string_equal(hex,
+	                    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
 }
 
 /* The 7-leaf tree of RFC 9162 2.1.5: a b c d e f d6 under g h i j, k l. */
@@ -143,8 +145,8 @@ static void test_tlog__rfc_example_tree(void **state)
 {
 	unsigned char *a = leaves[0], *b = leaves[1], *c = leaves[2], *d = leaves[3],
 	              *e = leaves[4], *f = leaves[5], *d6 = leaves[6];
-	unsigned char g[32], hh[32], i[32], k[32], l[32], root[32], root3[32], root4[32],
-	        root6[32], gc[32];
+	unsigned char g[32], hh[32], i[32], k[32], l[32], root[32], root3[32], root4[32], root6[32],
+	        gc[32];
 	sluice_tlog_hash got, proof[SLUICE_TLOG_MAXDEPTH];
 	size_t n;
 
@@ -244,17 +246,18 @@ static void test_tlog__round_trips_1_to_64(void **state)
 		for (uint64_t idx = 0; idx < size; idx++) {
 			unsigned char bad[32];
 
-			assert_int_equal(sluice_tlog__inclusion(proof, &n, idx, size, test_leaf, NULL),
-			                 0);
-			assert_true(verify_inclusion(idx, size, leaves[idx], proof, n, roots[size]));
+			assert_int_equal(
+			        sluice_tlog__inclusion(proof, &n, idx, size, test_leaf, NULL), 0);
+			assert_true(
+			        verify_inclusion(idx, size, leaves[idx], proof, n, roots[size]));
 			/* Another leaf, index, size or root must fail. */
 			assert_false(verify_inclusion(idx, size, leaves[(idx + 1) % MAXN], proof, n,
 			                              roots[size]));
 			if (size > 1)
-				assert_false(verify_inclusion((idx + 1) % size, size, leaves[idx], proof,
-				                              n, roots[size]));
-			assert_false(
-			        verify_inclusion(idx, size, leaves[idx], proof, n, roots[size - 1]));
+				assert_false(verify_inclusion((idx + 1) % size, size, leaves[idx],
+				                              proof, n, roots[size]));
+			assert_false(verify_inclusion(idx, size, leaves[idx], proof, n,
+			                              roots[size - 1]));
 			for (size_t j = 0; j < n; j++) {
 				proof[j][j % 32] ^= 0x40;
 				assert_false(verify_inclusion(idx, size, leaves[idx], proof, n,
@@ -269,8 +272,8 @@ static void test_tlog__round_trips_1_to_64(void **state)
 			assert_false(verify_inclusion(idx, size, bad, proof, n, roots[size]));
 		}
 		for (uint64_t m = 1; m <= size; m++) {
-			assert_int_equal(sluice_tlog__consistency(proof, &n, m, size, test_leaf, NULL),
-			                 0);
+			assert_int_equal(
+			        sluice_tlog__consistency(proof, &n, m, size, test_leaf, NULL), 0);
 			assert_true(verify_consistency(m, size, roots[m], roots[size], proof, n));
 			if (m < size) {
 				assert_false(verify_consistency(m, size, roots[m - 1], roots[size],
@@ -279,8 +282,8 @@ static void test_tlog__round_trips_1_to_64(void **state)
 				                                proof, n));
 				for (size_t j = 0; j < n; j++) {
 					proof[j][0] ^= 0x01;
-					assert_false(verify_consistency(m, size, roots[m], roots[size],
-					                                proof, n));
+					assert_false(verify_consistency(m, size, roots[m],
+					                                roots[size], proof, n));
 					proof[j][0] ^= 0x01;
 				}
 			}
