@@ -179,11 +179,12 @@ int cli_audit_export(cli_env *env, int argc, char **argv)
 		printf(st.n ? "\n]\n" : "[]\n");
 	if (fflush(stdout) != 0 && error == 0) {
 		fprintf(stderr, "sluice: audit export: cannot write the output\n");
-		error = SLUICE_EIO;
 		sluice_repo_free(repo);
 		return SLUICE_EXIT_INTERNAL;
 	}
-	return cli_finish(env, repo, error, NULL, NULL);
+	/* The lines are the output: no report to print. */
+	sluice_repo_free(repo);
+	return error < 0 ? cli_fail(env, error) : 0;
 }
 
 static void human_verify(json_t *v)
