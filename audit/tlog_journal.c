@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define TLOG_FILE "tlog.json"
 #define CHECKPOINT_FILE "checkpoint"
@@ -1069,6 +1070,8 @@ int sluice_audit_verify(sluice_repo *repo, char **report)
 	uint64_t isize = 0;
 	size_t n = 0, i, legacy = 0, checked = 0, ixchecked = 0;
 	int exists, seen = 0, ixfound = 0, error;
+	char ixdir[PATH_MAX];
+	struct stat sb;
 	tindex ix;
 
 	memset(&ix, 0, sizeof(ix));
@@ -1084,9 +1087,13 @@ int sluice_audit_verify(sluice_repo *repo, char **report)
 	}
 	if ((error = chain(repo, &ids, &n, &head, NULL, NULL)) < 0)
 		goto done;
-	/* The index is checked as it is: verify does not write. */
-	if (ix_open(repo, &ix) < 0 || mdb_txn_begin(ix.env, NULL, MDB_RDONLY, &ix.rtxn) != 0 ||
-	    ix_head(&ix, ix.rtxn, &ihead, &isize, &ixfound) < 0) {
+	/* The index is checked as it is: verify does not build or catch it up. */
+	snprintf(ixdir, sizeof(ixdir), "%s/tlog-index/data.mdb", repo->sdir);
+	if (stat(ixdir, &sb) != 0) {
+		/* Not built yet: nothing to check. */
+	} else if (ix_open(repo, &ix) < 0 ||
+	           mdb_txn_begin(ix.env, NULL, MDB_RDONLY, &ix.rtxn) != 0 ||
+	           ix_head(&ix, ix.rtxn, &ihead, &isize, &ixfound) < 0) {
 		problem(&pr, "the tlog index cannot be read: %s", sluice_ctx_errmsg(ctx));
 		ix_close(&ix);
 		ixfound = 0;

@@ -82,8 +82,8 @@ int main(int argc, char **argv)
 		git_treebuilder *tb = NULL;
 		git_commit *c = NULL;
 		git_tree *t = NULL;
-		json_t *rec = json_pack("{s:s,s:I}", "action", "bench", "seq",
-		                        (json_int_t)(st.seq + 1));
+		json_t *rec =
+		        json_pack("{s:s,s:I}", "action", "bench", "seq", (json_int_t)(st.seq + 1));
 		char *text = json_dumps(rec, JSON_INDENT(1) | JSON_SORT_KEYS);
 		git_oid blob;
 		double a;

@@ -119,8 +119,7 @@ static int setup(void **state)
 		free(sl(env_ops, "key new aud%d --role auditor", i));
 	free(sl(env_ops, "promote %s --channel prod", prev));
 	sizes[2] = keep_checkpoint(2);
-	assert_true(sizes[0] >= 7 && sizes[1] > sizes[0] && sizes[2] > sizes[1] &&
-	            sizes[2] >= 30);
+	assert_true(sizes[0] >= 7 && sizes[1] > sizes[0] && sizes[2] > sizes[1] && sizes[2] >= 30);
 	return 0;
 }
 
@@ -200,10 +199,10 @@ static void test_tlog_go__go_verifies_checkpoints_and_proofs(void **state)
 			                        name);
 		}
 	}
-	save("con-01.json", "audit prove --from %llu --to %llu --json", (unsigned long long)sizes[0],
-	     (unsigned long long)sizes[1]);
-	save("con-12.json", "audit prove --from %llu --to %llu --json", (unsigned long long)sizes[1],
-	     (unsigned long long)sizes[2]);
+	save("con-01.json", "audit prove --from %llu --to %llu --json",
+	     (unsigned long long)sizes[0], (unsigned long long)sizes[1]);
+	save("con-12.json", "audit prove --from %llu --to %llu --json",
+	     (unsigned long long)sizes[1], (unsigned long long)sizes[2]);
 	/* The newest by default. */
 	save("con-02.json", "audit prove --from %llu --json", (unsigned long long)sizes[0]);
 	snprintf(args + off, sizeof(args) - off,
@@ -217,8 +216,9 @@ static void test_tlog_go__go_verifies_checkpoints_and_proofs(void **state)
 	tu_run_dispose(&r);
 
 	/* A tampered export line: Go recomputes another root. */
-	tu_sh_ok(NULL, "cd '%s' && sed '3s/\"seq\":3/\"seq\":33/' export > export-bad && "
-	               "! cmp -s export export-bad",
+	tu_sh_ok(NULL,
+	         "cd '%s' && sed '3s/\"seq\":3/\"seq\":33/' export > export-bad && "
+	         "! cmp -s export export-bad",
 	         work);
 	r = go_check("export-bad", "");
 	assert_int_not_equal(r.status, 0);
@@ -226,13 +226,14 @@ static void test_tlog_go__go_verifies_checkpoints_and_proofs(void **state)
 	tu_run_dispose(&r);
 
 	/* A tampered proof hash: CheckRecord and CheckTree say no. */
-	tu_sh_ok(NULL,
-	         "cd '%s' && python3 -c 'import json,base64,sys\n"
-	         "for n in (\"inc-2-1.json\",\"con-12.json\"):\n"
-	         "  d=json.load(open(n)); h=bytearray(base64.b64decode(d[\"hashes\"][0])); h[0]^=1\n"
-	         "  d[\"hashes\"][0]=base64.b64encode(bytes(h)).decode()\n"
-	         "  json.dump(d,open(\"bad-\"+n,\"w\"))'",
-	         work);
+	tu_sh_ok(
+	        NULL,
+	        "cd '%s' && python3 -c 'import json,base64,sys\n"
+	        "for n in (\"inc-2-1.json\",\"con-12.json\"):\n"
+	        "  d=json.load(open(n)); h=bytearray(base64.b64decode(d[\"hashes\"][0])); h[0]^=1\n"
+	        "  d[\"hashes\"][0]=base64.b64encode(bytes(h)).decode()\n"
+	        "  json.dump(d,open(\"bad-\"+n,\"w\"))'",
+	        work);
 	r = go_check("export", "-inclusion bad-inc-2-1.json");
 	assert_int_not_equal(r.status, 0);
 	assert_non_null(strstr(r.err, "CheckRecord"));
@@ -252,7 +253,8 @@ static void test_tlog_go__go_verifies_checkpoints_and_proofs(void **state)
 	tu_sh_ok(NULL, "cd '%s' && cp cp1-good cp1", work);
 
 	/* Without the signer's verifier key, the note does not open either. */
-	tu_sh_ok(NULL, "cd '%s' && grep -v '^ops+' verifiers > v2 && cp verifiers v1 && cp v2 verifiers",
+	tu_sh_ok(NULL,
+	         "cd '%s' && grep -v '^ops+' verifiers > v2 && cp verifiers v1 && cp v2 verifiers",
 	         work);
 	r = go_check("export", "");
 	assert_int_not_equal(r.status, 0);
