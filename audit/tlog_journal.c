@@ -633,6 +633,12 @@ static int ix_sync(sluice_repo *repo, tindex *ix, int rebuild, uint64_t *size_ou
 
 		if ((error = entry_leaf(repo, leaf, &seq, &ids[i])) < 0)
 			goto done;
+		if (seq != isize + 1 && met && !rebuild) {
+			/* The index's size disagrees with the journal: build it again. */
+			mdb_txn_abort(txn);
+			free(ids);
+			return ix_sync(repo, ix, 1, size_out);
+		}
 		if (seq != isize + 1) {
 			error = sluice_ctx__error(
 			        ctx, SLUICE_ECORRUPT, "journal entry at position %llu has seq %llu",

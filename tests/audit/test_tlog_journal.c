@@ -143,7 +143,8 @@ static void test_tlog_journal__export_is_the_leaves(void **state)
 	snprintf(cmd, sizeof(cmd),
 	         "%s -C '%s' audit export | /usr/bin/python3 -c '\n"
 	         "import sys,hashlib,base64\n"
-	         "L=[hashlib.sha256(b\"\\x00\"+l.rstrip(b\"\\n\")).digest() for l in sys.stdin.buffer]\n"
+	         "L=[hashlib.sha256(b\"\\x00\"+l.rstrip(b\"\\n\")).digest() for l in "
+	         "sys.stdin.buffer]\n"
 	         "def mth(a):\n"
 	         "  if len(a)==1: return a[0]\n"
 	         "  k=1\n"
@@ -162,8 +163,7 @@ static void test_tlog_journal__export_is_the_leaves(void **state)
 	snprintf(cmd, sizeof(cmd), "%s\n%lld\n%s\n\n\xe2\x80\x94 root ",
 	         json_string_value(json_object_get(cp, "origin")), jint(cp, "size"),
 	         json_string_value(json_object_get(cp, "root")));
-	assert_memory_equal(json_string_value(json_object_get(cp, "checkpoint")), cmd,
-	                    strlen(cmd));
+	assert_memory_equal(json_string_value(json_object_get(cp, "checkpoint")), cmd, strlen(cmd));
 	json_decref(cp);
 	v = slj("audit export --from 2 --to 3");
 	assert_int_equal(json_array_size(v), 2);
@@ -171,11 +171,33 @@ static void test_tlog_journal__export_is_the_leaves(void **state)
 	json_decref(v);
 }
 
+/* A tlog.json that does not match the recomputed tree is a problem for audit verify. */
+static void test_tlog_journal__verify_reports_a_forged_frontier(void **state)
+{
+	tu_run_result r;
+
+	(void)state;
+	tu_sh_ok(NULL,
+	         "cd '%s' && export GIT_INDEX_FILE=\"$PWD/forge-index\" && "
+	         "git read-tree refs/sluice/journal && "
+	         "b=$(git show refs/sluice/journal~1:tlog.json | git hash-object -w --stdin) && "
+	         "git update-index --cacheinfo 100644,$b,tlog.json && t=$(git write-tree) && "
+	         "c=$(git -c user.name=x -c user.email=x commit-tree $t -p "
+	         "refs/sluice/journal^ -m forged) && git update-ref refs/sluice/journal $c && "
+	         "rm -f forge-index",
+	         repo);
+	r = tu_sh(env_ops, "%s -C '%s' audit verify", TU_SLUICE, repo);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.out, "tlog.json does not match the tree recomputed"));
+	tu_run_dispose(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_tlog_journal__old_journal_gets_its_tree),
 	        cmocka_unit_test(test_tlog_journal__export_is_the_leaves),
+	        cmocka_unit_test(test_tlog_journal__verify_reports_a_forged_frontier),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
