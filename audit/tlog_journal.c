@@ -47,20 +47,20 @@ static int unb64(unsigned char *out, size_t len, const char *s, size_t slen)
 /* ---- canonical encoding --------------------------------------------------- */
 
 /* The encoding, and (record may be NULL) the parsed record.json (new reference). */
-static int encode(sluice_repo *repo, sluice_buf *out, uint64_t *seq, json_t **record,
-                  const git_tree *tree, const git_oid *parent)
+static int encode_entries(sluice_repo *repo, sluice_buf *out, uint64_t *seq, json_t **record,
+                          const git_tree_entry *const *ents, size_t n, const git_oid *parent)
 {
 	sluice_ctx *ctx = repo->ctx;
 	json_t *state = json_object(), *rec = NULL, *doc = NULL, *jseq;
 	sluice_buf blob = {0};
 	char hex[GIT_OID_HEXSZ + 1], *text = NULL;
-	size_t i, n = git_tree_entrycount(tree);
+	size_t i;
 	int error = SLUICE_OK;
 
 	if (!state)
 		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot encode a journal entry");
 	for (i = 0; i < n; i++) {
-		const git_tree_entry *te = git_tree_entry_byindex(tree, i);
+		const git_tree_entry *te = ents[i];
 		const char *name = git_tree_entry_name(te);
 		json_t *s;
 
@@ -109,10 +109,44 @@ done:
 	return error;
 }
 
+/* The encoding of a tree's entries, and (record may be NULL) its record (new reference). */
+static int encode(sluice_repo *repo, sluice_buf *out, uint64_t *seq, json_t **record,
+                  const git_tree *tree, const git_oid *parent)
+{
+	size_t i, n = git_tree_entrycount(tree);
+	const git_tree_entry **ents = NULL;
+	int error;
+
+	if (n && !(ents = sluice__calloc(repo->ctx, n, sizeof(*ents))))
+		return SLUICE_ENOMEM;
+	for (i = 0; i < n; i++)
+		ents[i] = git_tree_entry_byindex(tree, i);
+	error = encode_entries(repo, out, seq, record, ents, n, parent);
+	free(ents);
+	return error;
+}
+
 int sluice_tlog__encode_tree(sluice_repo *repo, sluice_buf *out, uint64_t *seq,
                              const git_tree *tree, const git_oid *parent)
 {
 	return encode(repo, out, seq, NULL, tree, parent);
+}
+
+/* The entries of a tree builder (valid until it changes), collected by git_treebuilder_filter. */
+typedef struct {
+	const git_tree_entry *e[64];
+	size_t n, dropped;
+} tb_entries;
+
+static int collect_entry(const git_tree_entry *entry, void *payload)
+{
+	tb_entries *c = payload;
+
+	if (c->n < sizeof(c->e) / sizeof(c->e[0]))
+		c->e[c->n++] = entry;
+	else
+		c->dropped++;
+	return 0; /* keep it */
 }
 
 int sluice_tlog__encode_entry(sluice_repo *repo, sluice_buf *out, uint64_t *seq,
@@ -428,8 +462,7 @@ int sluice_tlog__journal_add(sluice_repo *repo, git_treebuilder *tb, const sluic
 	sluice_tlog_frontier f;
 	sluice_tlog_hash leaf, root;
 	sluice_buf enc = {0}, note = {0}, tl = {0};
-	git_oid tid;
-	git_tree *t = NULL;
+	tb_entries ents;
 	unsigned char sigblob[4 + crypto_sign_BYTES];
 	char origin[ORIGIN_LEN + 1], fp[SLUICE_FP_LEN],
 	        sig64[sodium_base64_ENCODED_LEN(sizeof(sigblob), sodium_base64_VARIANT_ORIGINAL)];
@@ -440,16 +473,24 @@ int sluice_tlog__journal_add(sluice_repo *repo, git_treebuilder *tb, const sluic
 	if (!signer->has_secret)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "key %s has no secret half",
 		                         signer->name);
-	/* The entry is its tree without the tree after it: write that first. */
+	/*
+	 * The entry is its tree without the tree after it, read from the
+	 * builder (no intermediate tree object is written).
+	 */
 	git_treebuilder_remove(tb, TLOG_FILE);
 	git_treebuilder_remove(tb, CHECKPOINT_FILE);
-	if ((error = git_treebuilder_write(&tid, tb)) < 0 ||
-	    (error = git_tree_lookup(&t, repo->git, &tid)) < 0) {
-		error = sluice_ctx__giterror(ctx, error, "cannot write journal tree");
+	memset(&ents, 0, sizeof(ents));
+	if ((error = git_treebuilder_filter(tb, collect_entry, &ents)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot read the journal tree");
 		goto done;
 	}
-	if ((error = sluice_tlog__encode_tree(repo, &enc, &seq, t, st->exists ? &st->head : NULL)) <
-	    0)
+	if (ents.dropped) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "a journal tree of %zu entries",
+		                          ents.n + ents.dropped);
+		goto done;
+	}
+	if ((error = encode_entries(repo, &enc, &seq, NULL, ents.e, ents.n,
+	                            st->exists ? &st->head : NULL)) < 0)
 		goto done;
 	sluice_tlog__leaf_hash(leaf, enc.ptr, enc.len);
 	if (st->exists) {
@@ -487,7 +528,6 @@ int sluice_tlog__journal_add(sluice_repo *repo, git_treebuilder *tb, const sluic
 	    (error = put_blob(repo, tb, CHECKPOINT_FILE, &note)) < 0)
 		goto done;
 done:
-	git_tree_free(t);
 	sluice_buf__dispose(&enc);
 	sluice_buf__dispose(&note);
 	sluice_buf__dispose(&tl);

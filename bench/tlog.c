@@ -75,15 +75,19 @@ int main(int argc, char **argv)
 	printf("journal commit (transact, tree and checkpoint included): %.3f ms each\n",
 	       (t1 - t0) * 1e3 / (double)(n - 1));
 
-	/* The tree's share: journal_add alone on the head's tree, as the next commit would. */
+	/*
+	 * The tree's share: journal_add alone on the head's tree, as the next
+	 * commit would; each rep's record differs, so its blobs are new objects
+	 * written (and fsynced) as in a real commit.
+	 */
 	if (sluice_journal__read(repo, &st) < 0)
 		die(ctx, "read");
 	for (int r = 0; r < reps; r++) {
 		git_treebuilder *tb = NULL;
 		git_commit *c = NULL;
 		git_tree *t = NULL;
-		json_t *rec =
-		        json_pack("{s:s,s:I}", "action", "bench", "seq", (json_int_t)(st.seq + 1));
+		json_t *rec = json_pack("{s:s,s:I,s:i}", "action", "bench", "seq",
+		                        (json_int_t)(st.seq + 1), "rep", r);
 		char *text = json_dumps(rec, JSON_INDENT(1) | JSON_SORT_KEYS);
 		git_oid blob;
 		double a;
