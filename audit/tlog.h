@@ -103,6 +103,29 @@ int sluice_tlog__checkpoint_body(sluice_ctx *ctx, sluice_buf *out, const char *o
 /* The 4-byte note key id of an Ed25519 key called name. */
 void sluice_tlog__key_id(unsigned char out[4], const char *name, const unsigned char pk[32]);
 
+/* "sluice.journal/" and 32 hex digits. */
+#define SLUICE_TLOG_ORIGIN_LEN 47
+
+/*
+ * Parse a tlog.json ({"format":1,"frontier","origin","size"}, nothing
+ * else) into f and origin. SLUICE_ECORRUPT naming what and the field.
+ */
+int sluice_tlog__parse_tlog(sluice_ctx *ctx, sluice_tlog_frontier *f,
+                            char origin[SLUICE_TLOG_ORIGIN_LEN + 1], const void *data, size_t len,
+                            const char *what);
+
+/*
+ * Check a checkpoint note's text note[0..len): its body must be
+ * body[0..blen), and one of its signature lines must be a valid Ed25519
+ * signature by the key registered (in keys, else prev) under the line's
+ * name, with the right key id, whose fingerprint is actor_fp. Lines of
+ * other signature types are skipped. NULL when it is good, else why not (a
+ * static string or why).
+ */
+const char *sluice_tlog__check_note(sluice_ctx *ctx, const void *note, size_t len, const void *body,
+                                    size_t blen, json_t *keys, json_t *prev, const char *actor_fp,
+                                    char *why, size_t whylen);
+
 /* Bring sluice/tlog-index up to the journal head; *size (may be NULL) receives its size. */
 int sluice_tlog__index_sync(sluice_repo *repo, uint64_t *size);
 

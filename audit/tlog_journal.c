@@ -20,7 +20,7 @@
 #define TLOG_FILE "tlog.json"
 #define CHECKPOINT_FILE "checkpoint"
 #define ORIGIN_PREFIX "sluice.journal/"
-#define ORIGIN_LEN (sizeof(ORIGIN_PREFIX) - 1 + 32)
+#define ORIGIN_LEN SLUICE_TLOG_ORIGIN_LEN
 #define INDEX_FORMAT "sluice-tlog-index-1"
 /* U+2014 EM DASH, which starts every signed-note signature line. */
 #define NOTE_DASH "\xe2\x80\x94 "
@@ -289,9 +289,9 @@ static unsigned popcount64(uint64_t v)
 	return n;
 }
 
-/* Parse tlog.json's text into f and origin, naming what in errors. */
-static int parse_tlog(sluice_ctx *ctx, sluice_tlog_frontier *f, char origin[ORIGIN_LEN + 1],
-                      const sluice_buf *text, const char *what)
+int sluice_tlog__parse_tlog(sluice_ctx *ctx, sluice_tlog_frontier *f,
+                            char origin[SLUICE_TLOG_ORIGIN_LEN + 1], const void *data, size_t len,
+                            const char *what)
 {
 	json_t *doc = NULL, *fr, *v;
 	const char *o;
@@ -299,7 +299,7 @@ static int parse_tlog(sluice_ctx *ctx, sluice_tlog_frontier *f, char origin[ORIG
 	int error;
 
 	sluice_tlog__frontier_init(f);
-	if ((error = sluice_repo__parse_json(ctx, &doc, text->ptr, text->len, what)) < 0)
+	if ((error = sluice_repo__parse_json(ctx, &doc, data, len, what)) < 0)
 		return SLUICE_ECORRUPT;
 	fr = json_object_get(doc, "frontier");
 	o = json_string_value(json_object_get(doc, "origin"));
@@ -393,7 +393,8 @@ static int frontier_at(sluice_repo *repo, sluice_tlog_frontier *f, char origin[O
 
 		git_oid_tostr(hex, sizeof(hex), &cur);
 		snprintf(what, sizeof(what), "journal entry %.12s: %s", hex, TLOG_FILE);
-		if ((error = parse_tlog(repo->ctx, f, origin, &text, what)) < 0)
+		if ((error = sluice_tlog__parse_tlog(repo->ctx, f, origin, text.ptr, text.len,
+		                                     what)) < 0)
 			goto done;
 		if (git_oid_equal(&cur, head))
 			goto done;
@@ -1023,25 +1024,21 @@ static int registry_pk(sluice_ctx *ctx, unsigned char pk[32], const char *name, 
 	return 0;
 }
 
-/*
- * Check a checkpoint note's text: its body must be body, and one of its
- * signatures must be a valid one by the registered key whose fingerprint
- * is actor_fp. NULL when it is good, else why not (static or in why).
- */
-static const char *check_note(sluice_ctx *ctx, const sluice_buf *text, const sluice_buf *body,
-                              json_t *keys, json_t *prev, const char *actor_fp, char *why,
-                              size_t whylen)
+const char *sluice_tlog__check_note(sluice_ctx *ctx, const void *note, size_t len,
+                                    const void *bodyp, size_t blen, json_t *keys, json_t *prev,
+                                    const char *actor_fp, char *why, size_t whylen)
 {
-	const char *s = (const char *)text->ptr, *end = s + text->len, *sig = NULL, *p;
+	const char *s = note, *end = s + len, *sig = NULL, *p;
+	const unsigned char *body = bodyp;
 	int good = 0;
 
 	for (p = s; p + 1 < end; p++)
 		if (p[0] == '\n' && p[1] == '\n')
 			sig = p + 2;
-	if (!sig || text->len == 0 || end[-1] != '\n')
+	if (!sig || len == 0 || end[-1] != '\n')
 		return "it is not a signed note (no blank line before signatures, or no final "
 		       "newline)";
-	if ((size_t)(sig - 1 - s) != body->len || memcmp(s, body->ptr, body->len))
+	if ((size_t)(sig - 1 - s) != blen || memcmp(s, body, blen))
 		return "its body differs from the recomputed origin, size and root";
 	for (p = sig; p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p)), *sp, *nm;
@@ -1050,13 +1047,15 @@ static const char *check_note(sluice_ctx *ctx, const sluice_buf *text, const slu
 
 		if (!nl || (size_t)(nl - p) < strlen(NOTE_DASH) ||
 		    memcmp(p, NOTE_DASH, strlen(NOTE_DASH))) {
-			snprintf(why, whylen, "signature line %.40s... is malformed", p);
+			snprintf(why, whylen, "signature line %.*s... is malformed",
+			         (int)(end - p < 40 ? end - p : 40), p);
 			return why;
 		}
 		nm = p + strlen(NOTE_DASH);
 		if (!(sp = memchr(nm, ' ', (size_t)(nl - nm))) || sp == nm ||
 		    (size_t)(sp - nm) > SLUICE_KEY_NAME_MAX) {
-			snprintf(why, whylen, "signature line %.40s... has no key name", p);
+			snprintf(why, whylen, "signature line %.*s... has no key name",
+			         (int)(end - p < 40 ? end - p : 40), p);
 			return why;
 		}
 		memcpy(name, nm, (size_t)(sp - nm));
@@ -1069,7 +1068,7 @@ static const char *check_note(sluice_ctx *ctx, const sluice_buf *text, const slu
 		sluice_tlog__key_id(id, name, pk);
 		if (memcmp(id, blob, 4))
 			continue;
-		if (crypto_sign_verify_detached(blob + 4, body->ptr, body->len, pk) != 0) {
+		if (crypto_sign_verify_detached(blob + 4, body, blen, pk) != 0) {
 			snprintf(why, whylen, "the signature by %s does not verify", name);
 			return why;
 		}
@@ -1227,7 +1226,7 @@ int sluice_audit_verify(sluice_repo *repo, char **report)
 		checked++;
 		snprintf(what, sizeof(what), "journal entry %.12s: %s", hex, TLOG_FILE);
 		if (sluice_repo__read_blob(repo, &text, git_tree_entry_id(te), what) < 0 ||
-		    parse_tlog(ctx, &got, gorigin, &text, what) < 0) {
+		    sluice_tlog__parse_tlog(ctx, &got, gorigin, text.ptr, text.len, what) < 0) {
 			problem(&pr, "%s", sluice_ctx_errmsg(ctx));
 		} else if (got.size != f.size || got.count != f.count ||
 		           memcmp(got.h, f.h, (size_t)f.count * SLUICE_TLOG_HASH) ||
@@ -1242,10 +1241,11 @@ int sluice_audit_verify(sluice_repo *repo, char **report)
 		} else if (sluice_repo__read_blob(repo, &text, git_tree_entry_id(te), what) < 0 ||
 		           sluice_tlog__checkpoint_body(ctx, &body, origin, f.size, root) < 0) {
 			problem(&pr, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
-		} else if ((bad = check_note(ctx, &text, &body, keys, prev,
-		                             sluice__jstr(json_object_get(
-		                                     json_object_get(rec, "actor"), "fingerprint")),
-		                             why, sizeof(why))) != NULL) {
+		} else if ((bad = sluice_tlog__check_note(
+		                    ctx, text.ptr, text.len, body.ptr, body.len, keys, prev,
+		                    sluice__jstr(json_object_get(json_object_get(rec, "actor"),
+		                                                 "fingerprint")),
+		                    why, sizeof(why))) != NULL) {
 			problem(&pr, "journal entry %.12s: checkpoint: %s", hex, bad);
 		}
 	next:

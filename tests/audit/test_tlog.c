@@ -8,7 +8,9 @@
 #include "testutil.h"
 #include "tlog.h"
 
+#include <jansson.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -291,12 +293,84 @@ static void test_tlog__round_trips_1_to_64(void **state)
 	}
 }
 
+/* The fuzz seeds (tests/fuzz/corpus/tlog/) are what they say they are. */
+static const char *seed_note(const char *name)
+{
+	static char why[256];
+	static const char body[] = "sluice.journal/00112233445566778899aabbccddeeff\n5\n"
+	                           "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n";
+	unsigned char seed[32], pk[32], sk[64], *data;
+	char path[4096], fp[SLUICE_FP_LEN];
+	sluice_buf line = {0};
+	sluice_ctx *ctx = NULL;
+	json_t *keys;
+	const char *r;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/tlog/%s", SLUICE_SOURCE_DIR, name);
+	assert_non_null(data = tu_read(path, &len));
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	memset(seed, 7, sizeof(seed));
+	crypto_sign_seed_keypair(pk, sk, seed);
+	assert_int_equal(sluice_keys__openssh_pub(ctx, pk, "k", &line), 0);
+	assert_int_equal(sluice_buf__cstr(ctx, &line), 0);
+	keys = json_pack("{s:{s:s}}", "k", "public_key", (const char *)line.ptr);
+	sluice_keys__fingerprint(fp, pk);
+	r = sluice_tlog__check_note(ctx, data + 1, len - 1, body, strlen(body), keys, NULL, fp, why,
+	                            sizeof(why));
+	json_decref(keys);
+	sluice_buf__dispose(&line);
+	sluice_ctx_free(ctx);
+	free(data);
+	return r;
+}
+
+static int seed_tlog(const char *name, sluice_tlog_frontier *f)
+{
+	char path[4096], origin[SLUICE_TLOG_ORIGIN_LEN + 1];
+	sluice_ctx *ctx = NULL;
+	unsigned char *data;
+	size_t len;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/tlog/%s", SLUICE_SOURCE_DIR, name);
+	assert_non_null(data = tu_read(path, &len));
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	rc = sluice_tlog__parse_tlog(ctx, f, origin, data + 1, len - 1, name);
+	if (rc < 0)
+		assert_non_null(strstr(sluice_ctx_errmsg(ctx), name));
+	sluice_ctx_free(ctx);
+	free(data);
+	return rc;
+}
+
+static void test_tlog__parsers_on_the_seeds(void **state)
+{
+	sluice_tlog_frontier f;
+	const char *why;
+
+	(void)state;
+	assert_null(seed_note("note-good"));
+	assert_null(seed_note("note-two-sigs"));
+	assert_non_null(why = seed_note("note-bad-sig"));
+	assert_non_null(strstr(why, "does not verify"));
+	assert_non_null(seed_note("note-no-blank"));
+	assert_non_null(seed_note("note-short-line"));
+	assert_int_equal(seed_tlog("tlog-good", &f), 0);
+	assert_int_equal(f.size, 5);
+	assert_int_equal(f.count, 2);
+	assert_int_equal(seed_tlog("tlog-wrong-count", &f), SLUICE_ECORRUPT);
+	assert_int_equal(seed_tlog("tlog-extra-key", &f), SLUICE_ECORRUPT);
+	assert_int_equal(seed_tlog("tlog-bad-b64", &f), SLUICE_ECORRUPT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_tlog__known_vectors),
 	        cmocka_unit_test(test_tlog__rfc_example_tree),
 	        cmocka_unit_test(test_tlog__round_trips_1_to_64),
+	        cmocka_unit_test(test_tlog__parsers_on_the_seeds),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
