@@ -94,6 +94,13 @@ int cli_audit_report(cli_env *env, int argc, char **argv);
 /* cli/audit_purge.c: erasure and garbage collection. */
 int cli_purge(cli_env *env, int argc, char **argv);
 int cli_gc(cli_env *env, int argc, char **argv);
+/* cli/audit_tlog.c: the provable log (docs/audit-tlog.md). */
+int cli_audit_checkpoint(cli_env *env, int argc, char **argv);
+int cli_audit_prove(cli_env *env, int argc, char **argv);
+int cli_audit_export(cli_env *env, int argc, char **argv);
+int cli_audit_verify(cli_env *env, int argc, char **argv);
+int cli_audit_reindex(cli_env *env, int argc, char **argv);
+
 /* Progress on stderr when it is a terminal. */
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);
 

@@ -1577,4 +1577,24 @@ const cli_command cli_commands[] = {
         {"gc", cli_gc, "sluice gc [--dry-run] [--json]",
          "Remove chunk records no journaled version reaches (purged files excluded) by\n"
          "rewriting the packs, and finish interrupted purges. --dry-run only counts."},
+        /* ---- audit: the provable log (cli/audit_tlog.c) ---- */
+        {"audit checkpoint", cli_audit_checkpoint, "sluice audit checkpoint [--verifiers] [--json]",
+         "The newest signed checkpoint of the journal's Merkle tree (a C2SP\n"
+         "tlog-checkpoint signed note), for auditors to keep. --verifiers adds the note\n"
+         "verifier key of every registered key (docs/audit-tlog.md)."},
+        {"audit prove", cli_audit_prove,
+         "sluice audit prove --entry N [--size M] [--json]\n"
+         "       sluice audit prove --from SIZE [--to M] [--json]",
+         "With --entry: the RFC 9162 inclusion proof of journal entry N (leaf index N-1)\n"
+         "in the tree of size M (default: the newest). With --from: the consistency proof\n"
+         "from tree size SIZE to size M. Prints the index or sizes, the root(s) and the\n"
+         "proof hashes, base64, one per line."},
+        {"audit export", cli_audit_export, "sluice audit export [--from N] [--to M] [--json]",
+         "The canonical encodings of journal entries N..M (the tree's leaves), one per line."},
+        {"audit verify", cli_audit_verify, "sluice audit verify [--json]",
+         "Recompute the journal's Merkle tree from the journal and check every entry's\n"
+         "tlog.json and signed checkpoint against it, and the leaf index. Prints each\n"
+         "problem; exits 1 if there is any."},
+        {"audit reindex", cli_audit_reindex, "sluice audit reindex [--json]",
+         "Drop and rebuild the derived leaf index (sluice/tlog-index)."},
         {NULL, NULL, NULL, NULL}};

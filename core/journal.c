@@ -6,6 +6,7 @@
  */
 #include "jindex.h"
 #include "repo.h"
+#include "tlog.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -347,6 +348,13 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 		error = sluice_ctx__giterror(ctx, error, "cannot write journal tree");
 		goto done;
 	}
+	/*
+	 * The Merkle tree after this entry (audit/tlog.h): tlog.json and the
+	 * signed checkpoint, written with the rest, before the commit point.
+	 */
+	if ((error = sluice_tlog__journal_add(repo, tb, st, signer,
+	                                      keys_after ? keys_after : st->keys)) < 0)
+		goto done;
 	if ((error = git_treebuilder_write(&tree, tb)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot write journal tree");
 		goto done;
