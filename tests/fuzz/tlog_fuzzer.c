@@ -36,7 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		memset(seed, 7, sizeof(seed));
 		crypto_sign_seed_keypair(pk, sk, seed);
-		if (sluice_keys__openssh_pub(ctx, pk, "k", &line) < 0 || sluice_buf__cstr(ctx, &line) < 0)
+		if (sluice_keys__openssh_pub(ctx, pk, "k", &line) < 0 ||
+		    sluice_buf__cstr(ctx, &line) < 0)
 			abort();
 		keys = json_pack("{s:{s:s}}", "k", "public_key", (const char *)line.ptr);
 		sluice_keys__fingerprint(fp, pk);
@@ -64,8 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!copy)
 			return 0;
 		memcpy(copy, data + 1, size - 1);
-		if (!sluice_tlog__check_note(ctx, copy, size - 1, body, strlen(body), keys, NULL, fp,
-		                             why, sizeof(why)) &&
+		if (!sluice_tlog__check_note(ctx, copy, size - 1, body, strlen(body), keys, NULL,
+		                             fp, why, sizeof(why)) &&
 		    (size - 1 < strlen(body) || memcmp(copy, body, strlen(body))))
 			abort();
 		free(copy);
