@@ -124,6 +124,18 @@ run git -C "$repo" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$work/allowe
 run git -C "$repo" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$work/allowed_signers" \
   log --first-parent --format='%h %G? %GS  %s' refs/sluice/journal
 
+step "audit: a checkpoint to keep, proofs, attestations, a report"
+run "$S" -C "$repo" audit checkpoint
+run "$S" -C "$repo" audit prove --entry 2 | head -n 4
+run "$S" -C "$repo" audit verify
+run "$S" -C "$repo" attest "$second" --key ops --out "$work/attest"
+run "$S" -C "$repo" audit report --html "$work/report"
+
+step "erasure: a deletion request for the replay batch's source"
+run "$S" -C "$repo" purge "$replay" --reason "deletion request for feedback-2026-11-21" --key ops
+if "$S" -C "$repo" checkout "$replay" "$work/after-purge" 2>/dev/null; then echo "UNEXPECTED: purged content checked out"; exit 1; fi
+echo "# the batch's bytes are gone from the disk (packs and git objects); its hashes and the tombstone stay"
+
 step "verify"
 run "$S" -C "$repo" verify
 echo
