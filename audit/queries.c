@@ -13,14 +13,14 @@
 #include <string.h>
 
 /* The actions the journal records (docs/audit-queries.md). */
-static const char *const known_actions[] = {
-        "init",    "key.add", "key.revoke", "root.rotate", "policy.set", "root.sign",
-        "propose", "promote", "rollback",   "reset",       "anchor",     "gate",
-        "approve", "refuse",  "suite.add",  NULL};
+static const char *const known_actions[] = {"init",       "key.add",   "key.revoke", "root.rotate",
+                                            "policy.set", "root.sign", "propose",    "promote",
+                                            "rollback",   "reset",     "anchor",     "gate",
+                                            "approve",    "refuse",    "suite.add",  NULL};
 
 static const char *const index_names[SLUICE_JX_NFILTERS] = {
-        "by_time", "by_actor", "by_action", "by_channel", "by_version",
-        "by_kind", "by_source", "by_gate",  "by_outcome"};
+        "by_time", "by_actor",  "by_action", "by_channel", "by_version",
+        "by_kind", "by_source", "by_gate",   "by_outcome"};
 
 static int in_list(const char *const *list, const char *s)
 {
@@ -50,8 +50,8 @@ static int parse_time(sluice_ctx *ctx, char out[21], const char *s, const char *
 {
 	size_t n = strlen(s);
 
-	if ((n == 10 || (n == 20 && s[10] == 'T' && s[13] == ':' && s[16] == ':' &&
-	                 s[19] == 'Z')) &&
+	if ((n == 10 ||
+	     (n == 20 && s[10] == 'T' && s[13] == ':' && s[16] == ':' && s[19] == 'Z')) &&
 	    s[4] == '-' && s[7] == '-' && digits(s, 4, 1, 9999) >= 0 &&
 	    digits(s + 5, 2, 1, 12) >= 0 && digits(s + 8, 2, 1, 31) >= 0 &&
 	    (n == 10 || (digits(s + 11, 2, 0, 23) >= 0 && digits(s + 14, 2, 0, 59) >= 0 &&
@@ -112,10 +112,11 @@ static int resolve_version(sluice_repo *repo, char out[GIT_OID_HEXSZ + 1], const
 	for (i = 0; i < n && strchr("0123456789abcdef", v[i]); i++)
 		;
 	if (i != n || n < 7 || n > GIT_OID_HEXSZ)
-		return sluice_ctx__error(repo->ctx, SLUICE_EINVALID,
-		                         "--version '%s': expected a version id (7 to 40 lower-case "
-		                         "hex digits)",
-		                         v);
+		return sluice_ctx__error(
+		        repo->ctx, SLUICE_EINVALID,
+		        "--version '%s': expected a version id (7 to 40 lower-case "
+		        "hex digits)",
+		        v);
 	if (n == GIT_OID_HEXSZ) {
 		memcpy(out, v, n + 1);
 		return SLUICE_OK;
@@ -185,14 +186,15 @@ static int build_plan(sluice_repo *repo, plan *p, const sluice_audit_filter *f)
 			return error;
 	}
 	if (f->kind) {
-		static const char *const kinds[] = {"base", "lora", "memory", "replay", "remove",
-		                                    NULL};
+		static const char *const kinds[] = {"base",   "lora",   "memory",
+		                                    "replay", "remove", NULL};
 		const char *k = strcmp(f->kind, "removal") ? f->kind : "remove";
 		if (!in_list(kinds, k))
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-			                         "--kind '%s': expected base, lora, memory, replay or "
-			                         "remove",
-			                         f->kind);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "--kind '%s': expected base, lora, memory, replay or "
+			        "remove",
+			        f->kind);
 		if ((error = add_cond(ctx, p, SLUICE_JX_KIND, "", k)) < 0)
 			return error;
 	}
@@ -219,10 +221,11 @@ static int build_plan(sluice_repo *repo, plan *p, const sluice_audit_filter *f)
 		static const char *const outcomes[] = {"pass",    "fail",  "inconclusive",
 		                                       "refused", "moved", NULL};
 		if (!in_list(outcomes, f->outcome))
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-			                         "--outcome '%s': expected pass, fail, inconclusive, "
-			                         "refused or moved",
-			                         f->outcome);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "--outcome '%s': expected pass, fail, inconclusive, "
+			        "refused or moved",
+			        f->outcome);
 		if ((error = add_cond(ctx, p, SLUICE_JX_OUTCOME, "", f->outcome)) < 0)
 			return error;
 		p->outcome = f->outcome;
@@ -261,8 +264,8 @@ static int pick(sluice_jindex_read *r, plan *p, size_t *best)
 		size_t min = SIZE_MAX;
 		for (size_t i = 0; i < p->n; i++) {
 			struct counter c = {0, cap};
-			if ((error = sluice_jindex__scan(r, p->c[i].which, p->c[i].value, p->c[i].until,
-			                                 count_cb, &c)) < 0)
+			if ((error = sluice_jindex__scan(r, p->c[i].which, p->c[i].value,
+			                                 p->c[i].until, count_cb, &c)) < 0)
 				return error;
 			if (c.n < cap && c.n < min) {
 				min = c.n;
@@ -306,8 +309,8 @@ static int cmp_seq(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static const char *const version_fields[] = {"version",   "to",     "from",
-                                             "candidate", "anchor", "previous", NULL};
+static const char *const version_fields[] = {"version", "to",       "from", "candidate",
+                                             "anchor",  "previous", NULL};
 
 /* A one-line account of what the entry did. */
 static int summarise(sluice_ctx *ctx, sluice_buf *b, json_t *rec, const char *action)
@@ -316,8 +319,8 @@ static int summarise(sluice_ctx *ctx, sluice_buf *b, json_t *rec, const char *ac
 	if (!strcmp(action, "propose"))
 		return sluice_buf__printf(ctx, b, "%s: %s", F("kind"), F("summary"));
 	if (sluice_journal__is_move(action)) {
-		int error = sluice_buf__printf(ctx, b, "%.12s -> %.12s", *F("from") ? F("from") : "(none)",
-		                               F("to"));
+		int error = sluice_buf__printf(ctx, b, "%.12s -> %.12s",
+		                               *F("from") ? F("from") : "(none)", F("to"));
 		if (!error && *F("reason"))
 			error = sluice_buf__printf(ctx, b, " (%s)", F("reason"));
 		return error;
@@ -336,7 +339,8 @@ static int summarise(sluice_ctx *ctx, sluice_buf *b, json_t *rec, const char *ac
 		return error;
 	}
 	if (!strcmp(action, "approve"))
-		return sluice_buf__printf(ctx, b, "%s approves %.12s", F("approver"), F("candidate"));
+		return sluice_buf__printf(ctx, b, "%s approves %.12s", F("approver"),
+		                          F("candidate"));
 	if (!strcmp(action, "refuse"))
 		return sluice_buf__printf(ctx, b, "%s refused (%s): %s", F("attempted"), F("rule"),
 		                          F("message"));
@@ -384,8 +388,7 @@ done:
 }
 
 /* Whether entry seq (record rec) meets every condition but skip. */
-static int matches(sluice_jindex_read *r, plan *p, size_t skip, uint64_t seq, json_t *rec,
-                   int *ok)
+static int matches(sluice_jindex_read *r, plan *p, size_t skip, uint64_t seq, json_t *rec, int *ok)
 {
 	int error, found;
 
@@ -492,28 +495,29 @@ int sluice_audit_at(sluice_repo *repo, const char *channel, const char *time, ch
 	    (error = sluice_jindex__history(repo, channel, &moves)) < 0)
 		return error;
 	if (!json_array_size(moves)) {
-		error = sluice_ctx__error(ctx, SLUICE_ENOTFOUND, "channel %s has never held a version",
-		                          channel);
+		error = sluice_ctx__error(ctx, SLUICE_ENOTFOUND,
+		                          "channel %s has never held a version", channel);
 		goto done;
 	}
 	/* The last move at or before the instant, in journal order. */
-	json_array_foreach(moves, i, v) if (strcmp(sluice__jstr(json_object_get(v, "time")), when) <=
-	                                    0) mv = v;
+	json_array_foreach(moves, i, v) if (strcmp(sluice__jstr(json_object_get(v, "time")),
+	                                           when) <= 0) mv = v;
 	first = json_array_get(moves, 0);
 	if (!mv) {
 		error = sluice_repo__report(
 		        ctx, report,
 		        json_pack("{s:s,s:s,s:n,s:{s:O,s:O,s:O},s:s+}", "channel", channel, "time",
-		                  when, "served", "first_move", "seq", json_object_get(first, "seq"),
-		                  "time", json_object_get(first, "time"), "to",
+		                  when, "served", "first_move", "seq",
+		                  json_object_get(first, "seq"), "time",
+		                  json_object_get(first, "time"), "to",
 		                  json_object_get(first, "to"), "note",
 		                  "the channel did not exist yet: its first version came at ",
 		                  sluice__jstr(json_object_get(first, "time"))));
 		goto done;
 	}
 	if ((error = sluice_jindex__read_begin(repo, &r)) < 0 ||
-	    (error = sluice_jindex__entry(r, (uint64_t)json_integer_value(json_object_get(mv, "seq")),
-	                                  &id, &rec)) < 0)
+	    (error = sluice_jindex__entry(
+	             r, (uint64_t)json_integer_value(json_object_get(mv, "seq")), &id, &rec)) < 0)
 		goto done;
 	if ((error = git_commit_lookup(&entry, repo->git, &id)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot read journal entry");
@@ -521,7 +525,8 @@ int sluice_audit_at(sluice_repo *repo, const char *channel, const char *time, ch
 	}
 	/* The verdicts and approvals the move used, as they stood just before it. */
 	if (git_commit_parentcount(entry) > 0 &&
-	    (error = sluice_journal__channels_at(repo, &before, git_commit_parent_id(entry, 0))) < 0)
+	    (error = sluice_journal__channels_at(repo, &before, git_commit_parent_id(entry, 0))) <
+	            0)
 		goto done;
 	to = sluice__jstr(json_object_get(mv, "to"));
 	c = json_object_get(before, channel);
@@ -531,42 +536,46 @@ int sluice_audit_at(sluice_repo *repo, const char *channel, const char *time, ch
 	json_array_foreach(json_object_get(mv, "approvals"), i, v)
 	{
 		json_t *a = json_object_get(
-		        json_object_get(json_object_get(json_object_get(c, "approvals"), to), "keys"),
+		        json_object_get(json_object_get(json_object_get(c, "approvals"), to),
+		                        "keys"),
 		        sluice__jstr(v));
-		json_array_append_new(approvals,
-		                      json_pack("{s:O,s:O,s:O,s:O,s:O}", "key", v, "name",
-		                                a ? json_object_get(a, "name") : json_null(), "time",
-		                                a ? json_object_get(a, "time") : json_null(), "seq",
-		                                a ? json_object_get(a, "seq") : json_null(),
-		                                "statement",
-		                                a ? json_object_get(a, "statement") : json_null()));
+		json_array_append_new(
+		        approvals,
+		        json_pack("{s:O,s:O,s:O,s:O,s:O}", "key", v, "name",
+		                  a ? json_object_get(a, "name") : json_null(), "time",
+		                  a ? json_object_get(a, "time") : json_null(), "seq",
+		                  a ? json_object_get(a, "seq") : json_null(), "statement",
+		                  a ? json_object_get(a, "statement") : json_null()));
 	}
 	json_object_foreach(json_object_get(mv, "verdicts"), g, v)
 	{
 		json_t *gv = json_object_get(
-		        json_object_get(json_object_get(json_object_get(c, "verdicts"), to), "gates"),
+		        json_object_get(json_object_get(json_object_get(c, "verdicts"), to),
+		                        "gates"),
 		        g);
 		json_object_set_new(verdicts, g,
 		                    json_pack("{s:O,s:O,s:O}", "statement", v, "result",
-		                              gv ? json_object_get(gv, "result") : json_null(), "time",
+		                              gv ? json_object_get(gv, "result") : json_null(),
+		                              "time",
 		                              gv ? json_object_get(gv, "time") : json_null()));
 	}
 	out = json_pack("{s:s,s:s,s:O,s:{s:O,s:s,s:O,s:O,s:O,s:O,s:O,s:O},s:o,s:o,s:O,s:O}",
 	                "channel", channel, "time", when, "served", json_object_get(mv, "to"),
 	                "move", "seq", json_object_get(mv, "seq"), "entry", hex, "action",
-	                json_object_get(mv, "action"), "time", json_object_get(mv, "time"),
-	                "actor", json_object_get(json_object_get(mv, "actor"), "name"), "from",
+	                json_object_get(mv, "action"), "time", json_object_get(mv, "time"), "actor",
+	                json_object_get(json_object_get(mv, "actor"), "name"), "from",
 	                json_object_get(mv, "from") ? json_object_get(mv, "from") : json_null(),
 	                "to", json_object_get(mv, "to"), "reason",
-	                json_object_get(mv, "reason") ? json_object_get(mv, "reason")
-	                                              : json_null(),
+	                json_object_get(mv, "reason") ? json_object_get(mv, "reason") : json_null(),
 	                "approvals", approvals, "verdicts", verdicts, "policy",
 	                json_object_get(mv, "policy") ? json_object_get(mv, "policy") : json_null(),
 	                "config",
-	                json_object_get(mv, "config") ? json_object_get(mv, "config") : json_null());
+	                json_object_get(mv, "config") ? json_object_get(mv, "config")
+	                                              : json_null());
 	if (!out) {
 		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-		                          "journal entry %s: a move record without its fields", hex);
+		                          "journal entry %s: a move record without its fields",
+		                          hex);
 		goto done;
 	}
 	error = sluice_repo__report(ctx, report, out);
@@ -594,24 +603,25 @@ static json_t *brought(const sluice_version *v)
 	size_t i, j;
 
 	if (!strcmp(kind, "base")) {
-		json_array_append_new(out, json_pack("{s:s,s:s,s:O}", "section", "base", "name", "",
-		                                     "files",
-		                                     json_object_get(json_object_get(v->state, "base"),
-		                                                     "files")));
+		json_array_append_new(
+		        out,
+		        json_pack("{s:s,s:s,s:O}", "section", "base", "name", "", "files",
+		                  json_object_get(json_object_get(v->state, "base"), "files")));
 		return out;
 	}
 	if (!strcmp(kind, "lora") || !strcmp(kind, "replay")) {
 		const char *sec = !strcmp(kind, "lora") ? "adapters" : "replay";
-		const char *name = sluice__jstr(json_object_get(det, !strcmp(kind, "lora") ? "adapter"
-		                                                                            : "batch"));
+		const char *name = sluice__jstr(
+		        json_object_get(det, !strcmp(kind, "lora") ? "adapter" : "batch"));
 		json_array_foreach(json_object_get(v->state, sec), i, e)
 		{
 			if (strcmp(sluice__jstr(json_object_get(e, "name")), name))
 				continue;
 			json_array_append_new(
-			        out, json_pack("{s:s,s:s,s:O}", "section", sec, "name", name, "files",
-			                       json_object_get(e, !strcmp(kind, "lora") ? "files"
-			                                                                : "file")));
+			        out,
+			        json_pack("{s:s,s:s,s:O}", "section", sec, "name", name, "files",
+			                  json_object_get(e, !strcmp(kind, "lora") ? "files"
+			                                                           : "file")));
 		}
 		return out;
 	}
@@ -644,7 +654,8 @@ static json_t *still_held(json_t *state, json_t *comps)
 		const char *sec = sluice__jstr(json_object_get(c, "section"));
 		json_t *files = json_object_get(c, "files");
 		if (!strcmp(sec, "base")) {
-			if (json_equal(json_object_get(json_object_get(state, "base"), "files"), files))
+			if (json_equal(json_object_get(json_object_get(state, "base"), "files"),
+			               files))
 				json_array_append(out, c);
 			continue;
 		}
@@ -653,8 +664,9 @@ static json_t *still_held(json_t *state, json_t *comps)
 			if (strcmp(sluice__jstr(json_object_get(e, "name")),
 			           sluice__jstr(json_object_get(c, "name"))))
 				continue;
-			if (json_equal(json_object_get(e, strcmp(sec, "adapters") ? "file" : "files"),
-			               files))
+			if (json_equal(
+			            json_object_get(e, strcmp(sec, "adapters") ? "file" : "files"),
+			            files))
 				json_array_append(out, c);
 		}
 	}
@@ -670,9 +682,10 @@ static json_t *component_names(json_t *comps)
 	{
 		const char *sec = sluice__jstr(json_object_get(c, "section"));
 		json_array_append_new(
-		        out, !strcmp(sec, "base") ? json_string("base")
-		                                  : json_sprintf("%s/%s", sec,
-		                                                 sluice__jstr(json_object_get(c, "name"))));
+		        out, !strcmp(sec, "base")
+		                     ? json_string("base")
+		                     : json_sprintf("%s/%s", sec,
+		                                    sluice__jstr(json_object_get(c, "name"))));
 	}
 	return out;
 }
@@ -709,11 +722,11 @@ static int walk_from(struct walk *w, const git_oid *id, json_t *comps, const cha
 		held = still_held(v.state, comps);
 		if (!json_array_size(held)) {
 			if (!json_object_get(w->versions, khex))
-				json_object_set_new(
-				        w->dropped, khex,
-				        json_pack("{s:O,s:s,s:o}", "kind",
-				                  json_object_get(v.update, "kind"), "parent", hex,
-				                  "dropped", component_names(comps)));
+				json_object_set_new(w->dropped, khex,
+				                    json_pack("{s:O,s:s,s:o}", "kind",
+				                              json_object_get(v.update, "kind"),
+				                              "parent", hex, "dropped",
+				                              component_names(comps)));
 			json_decref(held);
 			sluice_version__dispose(&v);
 			continue;
@@ -721,13 +734,15 @@ static int walk_from(struct walk *w, const git_oid *id, json_t *comps, const cha
 		prev = json_object_get(w->versions, khex);
 		if (!prev) {
 			json_object_set_new(w->versions, khex,
-			                    json_pack("{s:s,s:O,s:O,s:s,s:[s],s:o,s:b}", "version", khex,
-			                              "kind", json_object_get(v.update, "kind"),
-			                              "summary", json_object_get(v.update, "summary"),
+			                    json_pack("{s:s,s:O,s:O,s:s,s:[s],s:o,s:b}", "version",
+			                              khex, "kind",
+			                              json_object_get(v.update, "kind"), "summary",
+			                              json_object_get(v.update, "summary"),
 			                              "parent", hex, "origins", origin, "contains",
 			                              component_names(held), "declared", 0));
 		} else if (!sluice__jarray_has(json_object_get(prev, "origins"), origin)) {
-			json_array_append_new(json_object_get(prev, "origins"), json_string(origin));
+			json_array_append_new(json_object_get(prev, "origins"),
+			                      json_string(origin));
 		}
 		json_object_del(w->dropped, khex);
 		sluice_version__dispose(&v);
@@ -766,8 +781,8 @@ static int heads_cb(void *data, uint64_t seq)
 		json_object_del(h->open, ch);
 	}
 	if (json_object_get(h->versions, to)) {
-		cur = json_pack("{s:s,s:s,s:s,s:I,s:n,s:n}", "channel", ch, "version", to, "from_time",
-		                t, "from_seq", (json_int_t)seq, "to_time", "to_seq");
+		cur = json_pack("{s:s,s:s,s:s,s:I,s:n,s:n}", "channel", ch, "version", to,
+		                "from_time", t, "from_seq", (json_int_t)seq, "to_time", "to_seq");
 		json_array_append_new(h->out, cur);
 		json_object_set(h->open, ch, cur);
 	}
@@ -816,9 +831,10 @@ int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
 		if (git_oid_fromstr(&id, hex) < 0 ||
 		    (error = sluice_version__load_id(repo, &ver, &id)) < 0) {
 			if (error == 0)
-				error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-				                          "journal entry %llu: proposal without a version",
-				                          (unsigned long long)s.v[i]);
+				error = sluice_ctx__error(
+				        ctx, SLUICE_ECORRUPT,
+				        "journal entry %llu: proposal without a version",
+				        (unsigned long long)s.v[i]);
 			json_decref(rec);
 			goto done;
 		}
@@ -826,8 +842,8 @@ int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
 			json_t *comps = brought(&ver);
 			json_object_set_new(
 			        w.versions, hex,
-			        json_pack("{s:s,s:O,s:O,s:O,s:[s],s:o,s:b,s:I}", "version", hex, "kind",
-			                  json_object_get(ver.update, "kind"), "summary",
+			        json_pack("{s:s,s:O,s:O,s:O,s:[s],s:o,s:b,s:I}", "version", hex,
+			                  "kind", json_object_get(ver.update, "kind"), "summary",
 			                  json_object_get(ver.update, "summary"), "parent",
 			                  json_object_get(ver.update, "parent"), "origins", hex,
 			                  "contains", component_names(comps), "declared", 1,
@@ -854,8 +870,8 @@ int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
 		json_array_append(dl, v);
 	}
 	error = sluice_repo__report(ctx, report,
-	                            json_pack("{s:s,s:o,s:O,s:o}", "source", source, "versions", list,
-	                                      "heads", h.out, "dropped_by", dl));
+	                            json_pack("{s:s,s:o,s:O,s:o}", "source", source, "versions",
+	                                      list, "heads", h.out, "dropped_by", dl));
 	list = dl = NULL;
 done:
 	sluice_jindex__read_end(w.r);

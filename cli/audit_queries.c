@@ -37,7 +37,7 @@ static void csv_field(const char *s, int last)
 
 static void human_csv(json_t *v)
 {
-	static const char *const cols[] = {"seq",     "entry",   "time",    "action",  "actor",
+	static const char *const cols[] = {"seq",         "entry",   "time",    "action",  "actor",
 	                                   "fingerprint", "channel", "version", "summary", NULL};
 	json_t *e;
 	size_t i, c;
@@ -50,7 +50,8 @@ static void human_csv(json_t *v)
 			json_t *f = json_object_get(e, cols[c]);
 			char num[32];
 			if (json_is_integer(f)) {
-				snprintf(num, sizeof(num), "%lld", (long long)json_integer_value(f));
+				snprintf(num, sizeof(num), "%lld",
+				         (long long)json_integer_value(f));
 				csv_field(num, !cols[c + 1]);
 			} else {
 				csv_field(str(f), !cols[c + 1]);
@@ -64,8 +65,8 @@ static void human_table(json_t *v)
 	json_t *e;
 	size_t i;
 
-	printf("%6s  %-12s  %-20s  %-9s  %-12s  %-12s  %-12s  %s\n", "SEQ", "ENTRY", "TIME", "ACTION",
-	       "ACTOR", "CHANNEL", "VERSION", "SUMMARY");
+	printf("%6s  %-12s  %-20s  %-9s  %-12s  %-12s  %-12s  %s\n", "SEQ", "ENTRY", "TIME",
+	       "ACTION", "ACTOR", "CHANNEL", "VERSION", "SUMMARY");
 	json_array_foreach(v, i, e)
 	{
 		const char *ch = str(json_object_get(e, "channel")),
@@ -108,7 +109,8 @@ int cli_audit_log(cli_env *env, int argc, char **argv)
 	if (limit) {
 		unsigned long long n = strtoull(limit, &end, 10);
 		if (!*limit || *end || *limit == '-' || n == 0 || n > 100000000ULL)
-			return cli_usage("audit log", "--limit '%s': expected a count from 1 to 100000000",
+			return cli_usage("audit log",
+			                 "--limit '%s': expected a count from 1 to 100000000",
 			                 limit);
 		f.limit = (size_t)n;
 	}
@@ -145,12 +147,12 @@ static void human_at(json_t *v)
 	                                   ? str(json_object_get(v, "policy"))
 	                                   : "(none recorded)");
 	json_object_foreach(json_object_get(v, "verdicts"), gname, g)
-	        printf("  verdict %-10s %-12s statement %s\n", gname, str(json_object_get(g, "result")),
-	               str(json_object_get(g, "statement")));
+	        printf("  verdict %-10s %-12s statement %s\n", gname,
+	               str(json_object_get(g, "result")), str(json_object_get(g, "statement")));
 	json_array_foreach(json_object_get(v, "approvals"), i, a)
-	        printf("  approval by %s (%s) at %s, statement %s\n", str(json_object_get(a, "name")),
-	               str(json_object_get(a, "key")), str(json_object_get(a, "time")),
-	               str(json_object_get(a, "statement")));
+	        printf("  approval by %s (%s) at %s, statement %s\n",
+	               str(json_object_get(a, "name")), str(json_object_get(a, "key")),
+	               str(json_object_get(a, "time")), str(json_object_get(a, "statement")));
 }
 
 int cli_audit_at(cli_env *env, int argc, char **argv)
@@ -191,12 +193,11 @@ static void human_lineage(json_t *v)
 	printf("channel heads that were one of them:\n");
 	if (!json_array_size(json_object_get(v, "heads")))
 		printf("  (none)\n");
-	json_array_foreach(json_object_get(v, "heads"), i, e)
-	        printf("  %-12s %.12s  from %s to %s\n", str(json_object_get(e, "channel")),
-	               str(json_object_get(e, "version")), str(json_object_get(e, "from_time")),
-	               json_is_string(json_object_get(e, "to_time"))
-	                       ? str(json_object_get(e, "to_time"))
-	                       : "now (the head)");
+	json_array_foreach(json_object_get(v, "heads"), i, e) printf(
+	        "  %-12s %.12s  from %s to %s\n", str(json_object_get(e, "channel")),
+	        str(json_object_get(e, "version")), str(json_object_get(e, "from_time")),
+	        json_is_string(json_object_get(e, "to_time")) ? str(json_object_get(e, "to_time"))
+	                                                      : "now (the head)");
 }
 
 int cli_audit_lineage(cli_env *env, int argc, char **argv)
