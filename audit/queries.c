@@ -479,11 +479,12 @@ int sluice_audit_at(sluice_repo *repo, const char *channel, const char *time, ch
 {
 	sluice_ctx *ctx = repo->ctx;
 	sluice_jindex_read *r = NULL;
-	json_t *moves = NULL, *mv = NULL, *rec = NULL, *before = NULL, *out = NULL, *first;
+	json_t *mv = NULL, *before = NULL, *out = NULL, *first = NULL;
 	git_commit *entry = NULL;
 	char when[21], hex[GIT_OID_HEXSZ + 1];
 	const char *to, *g;
 	json_t *c, *approvals, *verdicts, *v;
+	uint64_t seq, first_seq;
 	git_oid id;
 	size_t i;
 	int error;
@@ -492,18 +493,17 @@ int sluice_audit_at(sluice_repo *repo, const char *channel, const char *time, ch
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "'%s' is not a valid channel name",
 		                         channel ? channel : "");
 	if ((error = parse_time(ctx, when, time, "TIME", 0)) < 0 ||
-	    (error = sluice_jindex__history(repo, channel, &moves)) < 0)
-		return error;
-	if (!json_array_size(moves)) {
+	    (error = sluice_jindex__read_begin(repo, &r)) < 0 ||
+	    (error = sluice_jindex__move_at(r, channel, when, &seq, &first_seq)) < 0)
+		goto done;
+	if (!first_seq) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOTFOUND,
 		                          "channel %s has never held a version", channel);
 		goto done;
 	}
-	/* The last move at or before the instant, in journal order. */
-	json_array_foreach(moves, i, v) if (strcmp(sluice__jstr(json_object_get(v, "time")),
-	                                           when) <= 0) mv = v;
-	first = json_array_get(moves, 0);
-	if (!mv) {
+	if (!seq) {
+		if ((error = sluice_jindex__entry(r, first_seq, NULL, &first)) < 0)
+			goto done;
 		error = sluice_repo__report(
 		        ctx, report,
 		        json_pack("{s:s,s:s,s:n,s:{s:O,s:O,s:O},s:s+}", "channel", channel, "time",
@@ -515,9 +515,7 @@ int sluice_audit_at(sluice_repo *repo, const char *channel, const char *time, ch
 		                  sluice__jstr(json_object_get(first, "time"))));
 		goto done;
 	}
-	if ((error = sluice_jindex__read_begin(repo, &r)) < 0 ||
-	    (error = sluice_jindex__entry(
-	             r, (uint64_t)json_integer_value(json_object_get(mv, "seq")), &id, &rec)) < 0)
+	if ((error = sluice_jindex__entry(r, seq, &id, &mv)) < 0)
 		goto done;
 	if ((error = git_commit_lookup(&entry, repo->git, &id)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot read journal entry");
@@ -559,19 +557,16 @@ int sluice_audit_at(sluice_repo *repo, const char *channel, const char *time, ch
 		                              "time",
 		                              gv ? json_object_get(gv, "time") : json_null()));
 	}
+#define OR_NULL(k) (json_object_get(mv, k) ? json_object_get(mv, k) : json_null())
 	out = json_pack("{s:s,s:s,s:O,s:{s:O,s:s,s:O,s:O,s:O,s:O,s:O,s:O},s:o,s:o,s:O,s:O}",
 	                "channel", channel, "time", when, "served", json_object_get(mv, "to"),
 	                "move", "seq", json_object_get(mv, "seq"), "entry", hex, "action",
 	                json_object_get(mv, "action"), "time", json_object_get(mv, "time"), "actor",
 	                json_object_get(json_object_get(mv, "actor"), "name"), "from",
-	                json_object_get(mv, "from") ? json_object_get(mv, "from") : json_null(),
-	                "to", json_object_get(mv, "to"), "reason",
-	                json_object_get(mv, "reason") ? json_object_get(mv, "reason") : json_null(),
-	                "approvals", approvals, "verdicts", verdicts, "policy",
-	                json_object_get(mv, "policy") ? json_object_get(mv, "policy") : json_null(),
-	                "config",
-	                json_object_get(mv, "config") ? json_object_get(mv, "config")
-	                                              : json_null());
+	                OR_NULL("from"), "to", json_object_get(mv, "to"), "reason",
+	                OR_NULL("reason"), "approvals", approvals, "verdicts", verdicts, "policy",
+	                OR_NULL("policy"), "config", OR_NULL("config"));
+#undef OR_NULL
 	if (!out) {
 		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
 		                          "journal entry %s: a move record without its fields",
@@ -582,9 +577,9 @@ int sluice_audit_at(sluice_repo *repo, const char *channel, const char *time, ch
 done:
 	git_commit_free(entry);
 	sluice_jindex__read_end(r);
-	json_decref(rec);
+	json_decref(mv);
+	json_decref(first);
 	json_decref(before);
-	json_decref(moves);
 	return error;
 }
 
@@ -759,35 +754,45 @@ done:
 
 struct heads {
 	sluice_jindex_read *r;
-	json_t *versions, *open, *out; /* open: channel -> {version, from, seq} */
-	int err;
+	const char *version;
+	json_t *out;
 };
 
+/* A move to h->version opens an interval, closed by the channel's next move. */
 static int heads_cb(void *data, uint64_t seq)
 {
 	struct heads *h = data;
-	json_t *rec = NULL, *cur;
-	const char *ch, *to, *t;
+	json_t *rec = NULL, *next = NULL;
+	const char *ch;
+	uint64_t nseq;
 	int error;
 
 	if ((error = sluice_jindex__entry(h->r, seq, NULL, &rec)) < 0)
 		return error;
 	ch = sluice__jstr(json_object_get(rec, "channel"));
-	to = sluice__jstr(json_object_get(rec, "to"));
-	t = sluice__jstr(json_object_get(rec, "time"));
-	if ((cur = json_object_get(h->open, ch)) != NULL) {
-		json_object_set_new(cur, "to_time", json_string(t));
-		json_object_set_new(cur, "to_seq", json_integer((json_int_t)seq));
-		json_object_del(h->open, ch);
-	}
-	if (json_object_get(h->versions, to)) {
-		cur = json_pack("{s:s,s:s,s:s,s:I,s:n,s:n}", "channel", ch, "version", to,
-		                "from_time", t, "from_seq", (json_int_t)seq, "to_time", "to_seq");
-		json_array_append_new(h->out, cur);
-		json_object_set(h->open, ch, cur);
-	}
+	if (!sluice_journal__is_move(sluice__jstr(json_object_get(rec, "action"))) ||
+	    strcmp(sluice__jstr(json_object_get(rec, "to")), h->version))
+		goto done;
+	if ((error = sluice_jindex__next_move(h->r, ch, seq, &nseq)) < 0 ||
+	    (nseq && (error = sluice_jindex__entry(h->r, nseq, NULL, &next)) < 0))
+		goto done;
+	json_array_append_new(
+	        h->out,
+	        json_pack("{s:s,s:s,s:O,s:I,s:O,s:O}", "channel", ch, "version", h->version,
+	                  "from_time", json_object_get(rec, "time"), "from_seq", (json_int_t)seq,
+	                  "to_time", next ? json_object_get(next, "time") : json_null(), "to_seq",
+	                  nseq ? json_integer((json_int_t)nseq) : json_null()));
+done:
 	json_decref(rec);
-	return 0;
+	json_decref(next);
+	return error;
+}
+
+static int cmp_head(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "from_seq")),
+	           y = json_integer_value(json_object_get(*(json_t *const *)b, "from_seq"));
+	return x < y ? -1 : x > y;
 }
 
 int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
@@ -795,7 +800,7 @@ int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
 	sluice_ctx *ctx = repo->ctx;
 	struct walk w = {repo, NULL, json_object(), json_object()};
 	struct seqs s = {ctx, NULL, 0, 0, 0, 0};
-	struct heads h = {NULL, NULL, json_object(), json_array(), 0};
+	struct heads h = {NULL, NULL, json_array()};
 	json_t *list = NULL, *v, *dl = NULL;
 	const char *eq, *k;
 	char *value = NULL;
@@ -856,11 +861,35 @@ int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
 		if (error < 0)
 			goto done;
 	}
-	/* Then every interval a channel's head was one of them: all moves, in order. */
+	/*
+	 * Then every interval a channel's head was one of them: the moves naming
+	 * each version (by_version), each closed by its channel's next move.
+	 */
 	h.r = w.r;
-	h.versions = w.versions;
-	if ((error = sluice_jindex__scan(w.r, SLUICE_JX_OUTCOME, "moved", NULL, heads_cb, &h)) < 0)
-		goto done;
+	json_object_foreach(w.versions, k, v)
+	{
+		h.version = k;
+		if ((error = sluice_jindex__scan(w.r, SLUICE_JX_VERSION, k, NULL, heads_cb, &h)) <
+		    0)
+			goto done;
+	}
+	{
+		size_t nh = json_array_size(h.out);
+		json_t **hv = nh ? sluice__calloc(ctx, nh, sizeof(*hv)) : NULL, *sorted;
+		if (nh && !hv) {
+			error = SLUICE_ENOMEM;
+			goto done;
+		}
+		for (i = 0; i < nh; i++)
+			hv[i] = json_array_get(h.out, i);
+		qsort(hv, nh, sizeof(*hv), cmp_head);
+		sorted = json_array();
+		for (i = 0; i < nh; i++)
+			json_array_append(sorted, hv[i]);
+		free(hv);
+		json_decref(h.out);
+		h.out = sorted;
+	}
 	list = json_array();
 	json_object_foreach(w.versions, k, v) json_array_append(list, v);
 	dl = json_array();
@@ -877,7 +906,6 @@ done:
 	sluice_jindex__read_end(w.r);
 	json_decref(w.versions);
 	json_decref(w.dropped);
-	json_decref(h.open);
 	json_decref(h.out);
 	json_decref(list);
 	json_decref(dl);

@@ -15,7 +15,7 @@
 
 struct sluice_jindex {
 	MDB_env *env;
-	MDB_dbi meta, entries, moves, proposals, versions, children;
+	MDB_dbi meta, entries, moves, proposals, versions, children, channel_time;
 	MDB_dbi filter[SLUICE_JX_NFILTERS]; /* by_time, by_actor, ... (enum order) */
 };
 
@@ -85,7 +85,8 @@ static int jopen(sluice_repo *repo, sluice_jindex **out)
 	    (rc = mdb_dbi_open(txn, "moves", MDB_CREATE, &ix->moves)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "proposals", MDB_CREATE, &ix->proposals)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "versions", MDB_CREATE, &ix->versions)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "children", MDB_CREATE, &ix->children)) != 0)
+	    (rc = mdb_dbi_open(txn, "children", MDB_CREATE, &ix->children)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "channel_time", MDB_CREATE, &ix->channel_time)) != 0)
 		goto dbi_fail;
 	for (int f = 0; f < SLUICE_JX_NFILTERS; f++)
 		if ((rc = mdb_dbi_open(txn, filter_db[f], MDB_CREATE, &ix->filter[f])) != 0)
@@ -241,8 +242,22 @@ static int put_filters(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, json_
 		if (j == i && (error = put_filter(ctx, ix, txn, SLUICE_JX_VERSION, v, seq)) < 0)
 			return error;
 	}
-	if (sluice_journal__is_move(action))
+	if (sluice_journal__is_move(action)) {
+		/* channel_time: BLAKE2b-256(channel) || time (20) || seq -> "", for audit at. */
+		unsigned char key[60];
+		const char *t = sluice__jstr(json_object_get(rec, "time"));
+		MDB_val k = {60, key}, v = {0, (void *)""};
+		int rc;
+
+		sluice__b2(key, sluice__jstr(json_object_get(rec, "channel")),
+		           strlen(sluice__jstr(json_object_get(rec, "channel"))));
+		memset(key + 32, 0, 20);
+		memcpy(key + 32, t, strnlen(t, 20));
+		be64(key + 52, seq);
+		if ((rc = mdb_put(txn, ix->channel_time, &k, &v, 0)) != 0)
+			return lmdb_error(ctx, rc, "writing a channel move time");
 		return put_filter(ctx, ix, txn, SLUICE_JX_OUTCOME, "moved", seq);
+	}
 	if (!strcmp(action, "refuse"))
 		return put_filter(ctx, ix, txn, SLUICE_JX_OUTCOME, "refused", seq);
 	if (!strcmp(action, "gate")) {
@@ -531,7 +546,8 @@ static int sync_or_rebuild(sluice_repo *repo, int rebuild, uint64_t *count)
 		    (rc = mdb_drop(txn, ix->moves, 0)) != 0 ||
 		    (rc = mdb_drop(txn, ix->proposals, 0)) != 0 ||
 		    (rc = mdb_drop(txn, ix->versions, 0)) != 0 ||
-		    (rc = mdb_drop(txn, ix->children, 0)) != 0) {
+		    (rc = mdb_drop(txn, ix->children, 0)) != 0 ||
+		    (rc = mdb_drop(txn, ix->channel_time, 0)) != 0) {
 			error = lmdb_error(ctx, rc, "dropping the index");
 			goto done;
 		}
@@ -885,6 +901,57 @@ int sluice_jindex__children(sluice_jindex_read *r, const git_oid *parent, json_t
 		git_oid_tostr(hex, sizeof(hex), &child);
 		json_array_append_new(out, json_string(hex));
 	}
+	mdb_cursor_close(cur);
+	return SLUICE_OK;
+}
+
+int sluice_jindex__move_at(sluice_jindex_read *r, const char *channel, const char *time,
+                           uint64_t *seq, uint64_t *first)
+{
+	MDB_cursor *cur = NULL;
+	unsigned char key[60];
+	MDB_val k = {60, key}, v;
+	int rc;
+
+	*seq = *first = 0;
+	sluice__b2(key, channel, strlen(channel));
+	memset(key + 32, 0, 28);
+	if ((rc = mdb_cursor_open(r->txn, r->ix->channel_time, &cur)) != 0)
+		return lmdb_error(r->repo->ctx, rc, "reading channel moves");
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == 60 && !memcmp(k.mv_data, key, 32))
+		*first = load_be64((const unsigned char *)k.mv_data + 52);
+	/* The first key after (channel, time, any seq), then one step back. */
+	memcpy(key + 32, time, strnlen(time, 20));
+	memset(key + 52, 0xff, 8);
+	k.mv_size = 60;
+	k.mv_data = key;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
+	             : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size == 60 && !memcmp(k.mv_data, key, 32))
+		*seq = load_be64((const unsigned char *)k.mv_data + 52);
+	mdb_cursor_close(cur);
+	return SLUICE_OK;
+}
+
+int sluice_jindex__next_move(sluice_jindex_read *r, const char *channel, uint64_t after,
+                             uint64_t *seq)
+{
+	MDB_cursor *cur = NULL;
+	unsigned char key[40];
+	MDB_val k = {40, key}, v;
+	int rc;
+
+	*seq = 0;
+	if (after == UINT64_MAX)
+		return SLUICE_OK;
+	channel_key(key, channel, after + 1);
+	if ((rc = mdb_cursor_open(r->txn, r->ix->moves, &cur)) != 0)
+		return lmdb_error(r->repo->ctx, rc, "reading moves");
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == 40 && !memcmp(k.mv_data, key, 32))
+		*seq = load_be64((const unsigned char *)k.mv_data + 32);
 	mdb_cursor_close(cur);
 	return SLUICE_OK;
 }

@@ -14,6 +14,9 @@
  *   versions  version oid (20) -> u64 BE seq of the entry that proposed it
  *   children  parent version oid (20) || u64 BE seq -> version oid (20): every
  *             proposal onto a parent, so lineage walks descendants
+ *   channel_time
+ *             BLAKE2b-256(channel) || time (20) || u64 BE seq -> "": each move
+ *             of a channel by time, so "what did C serve at T" is one seek
  *   by_time   time "YYYY-MM-DDTHH:MM:SSZ" (20) || u64 BE seq -> ""
  *   by_actor, by_action, by_channel, by_version, by_kind, by_source, by_gate,
  *   by_outcome
@@ -101,6 +104,16 @@ int sluice_jindex__has(sluice_jindex_read *r, int which, const char *value, uint
                        int *found);
 /* Entry seq: its commit (id may be NULL) and record (new reference). */
 int sluice_jindex__entry(sluice_jindex_read *r, uint64_t seq, git_oid *id, json_t **rec);
+/*
+ * The move of channel with the latest time at or before time (ties: the
+ * later seq) into *seq, and the channel's earliest move into *first; 0
+ * for none.
+ */
+int sluice_jindex__move_at(sluice_jindex_read *r, const char *channel, const char *time,
+                           uint64_t *seq, uint64_t *first);
+/* The seq of channel's first move after seq after into *seq; 0 for none. */
+int sluice_jindex__next_move(sluice_jindex_read *r, const char *channel, uint64_t after,
+                             uint64_t *seq);
 /* Append to the array out the hex id of every version proposed onto parent. */
 int sluice_jindex__children(sluice_jindex_read *r, const git_oid *parent, json_t *out);
 

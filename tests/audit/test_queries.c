@@ -135,8 +135,8 @@ static void gate_entry(const char *candidate, const char *head, const char *resu
 	assert_int_equal(sluice_repo_open(&r, ctx, repo), 0);
 	assert_int_equal(sluice_repo__signing_key(r, &key, "gr", "gate-runner"), 0);
 	assert_int_equal(sluice_journal__read(r, &st), 0);
-	ch.record = json_pack("{s:s,s:s,s:s,s:o}", "channel", "prod", "candidate", candidate, "head",
-	                      head, "results", json_loads(results, 0, &jerr));
+	ch.record = json_pack("{s:s,s:s,s:s,s:o}", "channel", "prod", "candidate", candidate,
+	                      "head", head, "results", json_loads(results, 0, &jerr));
 	assert_int_equal(sluice_journal__commit(r, NULL, &key, "gate", &st, &ch), 0);
 	sluice_journal__change_dispose(&ch);
 	sluice_journal__dispose(&st);
@@ -168,8 +168,10 @@ static int setup(void **state)
 	tu_write(path, "remember this\n", strlen("remember this\n"));
 	tu_sh_ok(env, "%s init '%s' --root-key root --required-gates none", TU_SLUICE, repo);
 	{
-		static const char *const keys[][2] = {{"alice", "proposer"}, {"dave", "proposer"},
-		                                      {"bob", "approver"},   {"ops", "operator"},
+		static const char *const keys[][2] = {{"alice", "proposer"},
+		                                      {"dave", "proposer"},
+		                                      {"bob", "approver"},
+		                                      {"ops", "operator"},
 		                                      {"gr", "gate-runner"}};
 		for (size_t i = 0; i < sizeof(keys) / sizeof(*keys); i++)
 			free(ok("key new %s --role %s --signer root", keys[i][0], keys[i][1]));
@@ -199,7 +201,8 @@ static int setup(void **state)
 	        "--source feedback-A=%s --source other=%s",
 	        work, mem, digest_a2, digest_a1);
 	/* A summary with a comma and quotes, for the CSV test. */
-	propose(l2, "propose lora '%s/in/l2' --onto %s -m 'l2, \"second\"' --name second --key dave",
+	propose(l2,
+	        "propose lora '%s/in/l2' --onto %s -m 'l2, \"second\"' --name second --key dave",
 	        work, base);
 
 	promote_prod(base);
@@ -485,7 +488,8 @@ static void test_queries__each_filter_returns_exactly_its_entries(void **state)
 	}
 	{
 		sluice_audit_filter f = {.version = x1};
-		/* propose, approve, promote, approve (of x2, no), promote x2 (from), rollback (to) */
+		/* propose, approve, promote, approve (of x2, no), promote x2 (from), rollback (to)
+		 */
 		check_filter(&f, 5, "by_version");
 	}
 	{
@@ -594,7 +598,8 @@ static void test_queries__at_before_between_and_after_moves(void **state)
 	v = ok_json("audit at prod %s", t_l1);
 	assert_string_equal(json_string_value(json_object_get(v, "served")), l1);
 	assert_string_equal(
-	        json_string_value(json_object_get(json_object_get(v, "move"), "action")), "promote");
+	        json_string_value(json_object_get(json_object_get(v, "move"), "action")),
+	        "promote");
 	assert_string_equal(json_string_value(json_object_get(json_object_get(v, "move"), "from")),
 	                    base);
 	assert_int_equal(strlen(json_string_value(json_object_get(v, "policy"))), 64);
@@ -609,7 +614,8 @@ static void test_queries__at_before_between_and_after_moves(void **state)
 	v = ok_json("audit at prod 2999-01-01T00:00:00Z");
 	assert_string_equal(json_string_value(json_object_get(v, "served")), x1);
 	assert_string_equal(
-	        json_string_value(json_object_get(json_object_get(v, "move"), "action")), "rollback");
+	        json_string_value(json_object_get(json_object_get(v, "move"), "action")),
+	        "rollback");
 	assert_string_equal(
 	        json_string_value(json_object_get(json_object_get(v, "move"), "reason")),
 	        "bad removal");
@@ -687,7 +693,8 @@ static void test_queries__csv_quotes_fields(void **state)
 	(void)state;
 
 	o = ok("audit log --kind lora --actor dave --csv");
-	assert_non_null(strstr(o, "seq,entry,time,action,actor,fingerprint,channel,version,summary\r\n"));
+	assert_non_null(
+	        strstr(o, "seq,entry,time,action,actor,fingerprint,channel,version,summary\r\n"));
 	snprintf(line, sizeof(line), ",%s,\"lora: l2, \"\"second\"\"\"\r\n", l2);
 	assert_non_null(strstr(o, line));
 	/* Exactly a header and one record. */
@@ -741,7 +748,8 @@ static void test_queries__rebuilt_index_gives_identical_answers(void **state)
 
 	for (size_t i = 0; i < 8; i++)
 		before[i] = ok(queries[i], l1);
-	/* Rebuild from the journal, then delete the index altogether (opened again on first use). */
+	/* Rebuild from the journal, then delete the index altogether (opened again on first use).
+	 */
 	{
 		sluice_ctx *ctx = NULL;
 		sluice_repo *r = NULL;
