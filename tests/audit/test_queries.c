@@ -145,6 +145,56 @@ static void gate_entry(const char *candidate, const char *head, const char *resu
 	sluice_ctx_free(ctx);
 }
 
+/*
+ * On channel "direct", written through the library: a gate entry leaving a
+ * regression verdict in the channel's state, then a promotion recording it
+ * (sluice gate and promote would need the shipped model's eval suites; audit
+ * at only reads what the journal holds).
+ */
+static void direct_verdict_and_move(const char *cand)
+{
+	sluice_ctx *ctx = NULL;
+	sluice_repo *r = NULL;
+	sluice_key gr = {0}, ops = {0};
+	sluice_jstate st = {0};
+	sluice_jchange ch = {0};
+	json_t *channels;
+
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	assert_int_equal(sluice_repo_open(&r, ctx, repo), 0);
+	assert_int_equal(sluice_repo__signing_key(r, &gr, "gr", "gate-runner"), 0);
+	assert_int_equal(sluice_repo__signing_key(r, &ops, "ops", "operator"), 0);
+	assert_int_equal(sluice_journal__read(r, &st), 0);
+	channels = json_deep_copy(st.channels);
+	json_object_set_new(
+	        channels, "direct",
+	        json_pack("{s:n,s:[],s:[],s:{s:{s:s,s:s,s:{s:{s:s,s:s,s:s}}}}}", "head", "held",
+	                  "withdrawn", "verdicts", cand, "head", "", "config", "cfg", "gates",
+	                  "regression", "result", "pass", "statement",
+	                  "5555555555555555555555555555555555555555555555555555555555555555",
+	                  "time", "2026-01-02T03:04:05Z"));
+	ch.record = json_pack("{s:s,s:s,s:s,s:{s:s}}", "channel", "direct", "candidate", cand,
+	                      "head", "", "results", "regression", "pass");
+	ch.channels_after = channels;
+	assert_int_equal(sluice_journal__commit(r, NULL, &gr, "gate", &st, &ch), 0);
+	sluice_journal__change_dispose(&ch);
+	sluice_journal__dispose(&st);
+	assert_int_equal(sluice_journal__read(r, &st), 0);
+	memset(&ch, 0, sizeof(ch));
+	ch.record = json_pack("{s:s,s:s,s:{s:s},s:[],s:s}", "channel", "direct", "to", cand,
+	                      "verdicts", "regression",
+	                      "5555555555555555555555555555555555555555555555555555555555555555",
+	                      "approvals", "policy", "");
+	assert_int_equal(sluice_journal__commit(r, NULL, &ops, "promote", &st, &ch), 0);
+	assert_int_equal(sluice_journal__sync_index(r), 0);
+	sluice_journal__change_dispose(&ch);
+	sluice_journal__dispose(&st);
+	sluice_key__dispose(&gr);
+	sluice_key__dispose(&ops);
+	sluice_repo_free(r);
+	sluice_ctx_free(ctx);
+}
+
 static int setup(void **state)
 {
 	char path[4200];
@@ -229,6 +279,7 @@ static int setup(void **state)
 		assert_int_not_equal(r.status, 0);
 		tu_run_dispose(&r);
 	}
+	direct_verdict_and_move(l2);
 	return 0;
 }
 
@@ -619,6 +670,16 @@ static void test_queries__at_before_between_and_after_moves(void **state)
 	assert_string_equal(
 	        json_string_value(json_object_get(json_object_get(v, "move"), "reason")),
 	        "bad removal");
+	json_decref(v);
+
+	/* The verdict the move used: the statement it recorded, the result from the gate's. */
+	v = ok_json("audit at direct 2999-01-01");
+	assert_string_equal(json_string_value(json_object_get(v, "served")), l2);
+	a = json_object_get(json_object_get(v, "verdicts"), "regression");
+	assert_string_equal(json_string_value(json_object_get(a, "result")), "pass");
+	assert_string_equal(json_string_value(json_object_get(a, "statement")),
+	                    "5555555555555555555555555555555555555555555555555555555555555555");
+	assert_string_equal(json_string_value(json_object_get(a, "time")), "2026-01-02T03:04:05Z");
 	json_decref(v);
 
 	tu_refused(env, repo, 4, "never held a version", "audit at nochannel 2030-01-01");
