@@ -692,63 +692,84 @@ struct walk {
 	json_t *dropped;  /* version hex -> {kind, dropped_from} */
 };
 
-/* Record v (holding comps from origin) and walk its descendants. */
-static int walk_from(struct walk *w, const git_oid *id, json_t *comps, const char *origin,
-                     int depth)
+/*
+ * Walk the descendants of a declared version (id, which brought comps),
+ * recording each that still holds one of them. Iterative, with a work list
+ * of [version hex, parent hex, components]: a lineage may be as long as the
+ * repository's history, deeper than a stack should go.
+ */
+static int walk_from(struct walk *w, const git_oid *id, json_t *comps, const char *origin)
 {
-	json_t *kids = json_array(), *k;
+	json_t *todo = json_array(), *item = NULL;
 	char hex[GIT_OID_HEXSZ + 1];
-	size_t i;
 	int error = SLUICE_OK;
 
 	git_oid_tostr(hex, sizeof(hex), id);
-	if ((error = sluice_jindex__children(w->r, id, kids)) < 0)
-		goto done;
-	json_array_foreach(kids, i, k)
-	{
-		sluice_version v = {0};
-		json_t *held, *prev;
-		git_oid kid;
-		const char *khex = sluice__jstr(k);
+	json_array_append_new(todo, json_pack("[s,O]", hex, comps));
+	while (json_array_size(todo)) {
+		json_t *kids = json_array(), *k, *held_from;
+		const char *phex;
+		git_oid pid;
+		size_t i;
 
-		if (git_oid_fromstr(&kid, khex) < 0 ||
-		    (error = sluice_version__load_id(w->repo, &v, &kid)) < 0)
+		item = json_incref(json_array_get(todo, json_array_size(todo) - 1));
+		json_array_remove(todo, json_array_size(todo) - 1);
+		phex = sluice__jstr(json_array_get(item, 0));
+		held_from = json_array_get(item, 1);
+		if (git_oid_fromstr(&pid, phex) < 0 ||
+		    (error = sluice_jindex__children(w->r, &pid, kids)) < 0) {
+			json_decref(kids);
 			goto done;
-		held = still_held(v.state, comps);
-		if (!json_array_size(held)) {
-			if (!json_object_get(w->versions, khex))
-				json_object_set_new(w->dropped, khex,
-				                    json_pack("{s:O,s:s,s:o}", "kind",
-				                              json_object_get(v.update, "kind"),
-				                              "parent", hex, "dropped",
-				                              component_names(comps)));
-			json_decref(held);
+		}
+		json_array_foreach(kids, i, k)
+		{
+			sluice_version v = {0};
+			json_t *held, *prev;
+			git_oid kid;
+			const char *khex = sluice__jstr(k);
+
+			if (git_oid_fromstr(&kid, khex) < 0 ||
+			    (error = sluice_version__load_id(w->repo, &v, &kid)) < 0) {
+				json_decref(kids);
+				goto done;
+			}
+			held = still_held(v.state, held_from);
+			if (!json_array_size(held)) {
+				if (!json_object_get(w->versions, khex))
+					json_object_set_new(
+					        w->dropped, khex,
+					        json_pack("{s:O,s:s,s:o}", "kind",
+					                  json_object_get(v.update, "kind"),
+					                  "parent", phex, "dropped",
+					                  component_names(held_from)));
+				json_decref(held);
+				sluice_version__dispose(&v);
+				continue;
+			}
+			prev = json_object_get(w->versions, khex);
+			if (!prev) {
+				json_object_set_new(
+				        w->versions, khex,
+				        json_pack("{s:s,s:O,s:O,s:s,s:[s],s:o,s:b}", "version",
+				                  khex, "kind", json_object_get(v.update, "kind"),
+				                  "summary", json_object_get(v.update, "summary"),
+				                  "parent", phex, "origins", origin, "contains",
+				                  component_names(held), "declared", 0));
+			} else if (!sluice__jarray_has(json_object_get(prev, "origins"), origin)) {
+				json_array_append_new(json_object_get(prev, "origins"),
+				                      json_string(origin));
+			}
+			json_object_del(w->dropped, khex);
 			sluice_version__dispose(&v);
-			continue;
+			json_array_append_new(todo, json_pack("[s,o]", khex, held));
 		}
-		prev = json_object_get(w->versions, khex);
-		if (!prev) {
-			json_object_set_new(w->versions, khex,
-			                    json_pack("{s:s,s:O,s:O,s:s,s:[s],s:o,s:b}", "version",
-			                              khex, "kind",
-			                              json_object_get(v.update, "kind"), "summary",
-			                              json_object_get(v.update, "summary"),
-			                              "parent", hex, "origins", origin, "contains",
-			                              component_names(held), "declared", 0));
-		} else if (!sluice__jarray_has(json_object_get(prev, "origins"), origin)) {
-			json_array_append_new(json_object_get(prev, "origins"),
-			                      json_string(origin));
-		}
-		json_object_del(w->dropped, khex);
-		sluice_version__dispose(&v);
-		/* Versions form a tree by first parent; depth only guards a damaged repository. */
-		error = depth < 100000 ? walk_from(w, &kid, held, origin, depth + 1) : SLUICE_OK;
-		json_decref(held);
-		if (error < 0)
-			goto done;
+		json_decref(kids);
+		json_decref(item);
+		item = NULL;
 	}
 done:
-	json_decref(kids);
+	json_decref(item);
+	json_decref(todo);
 	return error;
 }
 
@@ -853,7 +874,7 @@ int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
 			                  json_object_get(ver.update, "parent"), "origins", hex,
 			                  "contains", component_names(comps), "declared", 1,
 			                  "proposed_seq", (json_int_t)s.v[i]));
-			error = walk_from(&w, &id, comps, hex, 0);
+			error = walk_from(&w, &id, comps, hex);
 			json_decref(comps);
 		}
 		sluice_version__dispose(&ver);

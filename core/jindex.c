@@ -281,8 +281,17 @@ static int put_filters(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, json_
 	if ((error = put_filter(ctx, ix, txn, SLUICE_JX_KIND,
 	                        sluice__jstr(json_object_get(rec, "kind")), seq)) < 0 ||
 	    (error = version_sources(repo, &sources,
-	                             sluice__jstr(json_object_get(rec, "version")))) < 0)
-		return error;
+	                             sluice__jstr(json_object_get(rec, "version")))) < 0) {
+		/*
+		 * A proposal whose version cannot be read is indexed without its
+		 * sources rather than stopping the whole index: sluice verify reports
+		 * the missing version, and lineage fails on it with the message.
+		 */
+		if (error != SLUICE_ECORRUPT)
+			return error;
+		sources = json_array();
+		error = SLUICE_OK;
+	}
 	json_array_foreach(sources, i, src)
 	{
 		const char *name = sluice__jstr(json_object_get(src, "name"));
