@@ -162,7 +162,8 @@ static void propose(gen *g, int c, const sluice_key *key)
 	                         : json_pack("{s:i,s:n,s:[],s:[],s:[]}", "format", 1, "base",
 	                                     "adapters", "memory", "replay");
 	json_t *details = json_object(), *sources = json_array(), *update;
-	json_t *adapters = json_object_get(state, "adapters"), *replay = json_object_get(state, "replay");
+	json_t *adapters = json_object_get(state, "adapters"),
+	       *replay = json_object_get(state, "replay");
 	const char *kind;
 	char name[64], path[128], d[65], vhex[41], shex[41];
 	uint64_t r = rnd() % 1000;
@@ -178,8 +179,9 @@ static void propose(gen *g, int c, const sluice_key *key)
 		g->want_base = !k->state && g->want_base;
 		/* A base: rare, so --kind base has a small answer. */
 		kind = "base";
-		json_object_set_new(state, "base", json_pack("{s:[o]}", "files",
-		                                             file_entry("base/model.safetensors")));
+		json_object_set_new(
+		        state, "base",
+		        json_pack("{s:[o]}", "files", file_entry("base/model.safetensors")));
 		json_object_set_new(state, "adapters", json_array());
 	} else if (json_array_size(adapters) >= 8 || json_array_size(replay) >= 8) {
 		/* A removal of the oldest component keeps states small. */
@@ -191,8 +193,8 @@ static void propose(gen *g, int c, const sluice_key *key)
 	} else if (r < 550) {
 		kind = "lora";
 		snprintf(path, sizeof(path), "adapters/%s/adapter_model.safetensors", name);
-		json_array_append_new(adapters, json_pack("{s:s,s:f,s:[o]}", "name", name, "scale", 1.0,
-		                                          "files", file_entry(path)));
+		json_array_append_new(adapters, json_pack("{s:s,s:f,s:[o]}", "name", name, "scale",
+		                                          1.0, "files", file_entry(path)));
 		json_object_set_new(details, "adapter", json_string(name));
 	} else if (r < 850) {
 		kind = "replay";
@@ -212,15 +214,15 @@ static void propose(gen *g, int c, const sluice_key *key)
 		char src[32];
 		hex64(d);
 		snprintf(src, sizeof(src), "src-%04d", (int)(rnd() % NSRC));
-		json_array_append_new(sources, json_pack("{s:s,s:s+}", "name", src, "digest",
-		                                         "sha256:", d));
+		json_array_append_new(sources,
+		                      json_pack("{s:s,s:s+}", "name", src, "digest", "sha256:", d));
 	}
 	/* The rare source: five versions over the run, each followed by descendants. */
 	if (g->want_source && !strcmp(kind, "lora")) {
-		json_array_append_new(sources, json_pack("{s:s,s:s}", "name", "gdpr-subject-42",
-		                                         "digest",
-		                                         "sha256:4242424242424242424242424242424242424242"
-		                                         "424242424242424242424242"));
+		json_array_append_new(sources,
+		                      json_pack("{s:s,s:s}", "name", "gdpr-subject-42", "digest",
+		                                "sha256:4242424242424242424242424242424242424242"
+		                                "424242424242424242424242"));
 		snprintf(g->rare_source_nd, sizeof(g->rare_source_nd), "gdpr-subject-42=%s",
 		         "sha256:4242424242424242424242424242424242424242424242424242424242424242");
 	}
@@ -246,9 +248,9 @@ static void propose(gen *g, int c, const sluice_key *key)
 		die("version commit", NULL);
 	git_oid_tostr(vhex, sizeof(vhex), &vid);
 	git_oid_tostr(shex, sizeof(shex), &sblob);
-	chg.record = json_pack("{s:s,s:s?,s:s,s:s,s:s}", "version", vhex, "parent",
-	                       k->state ? k->tip : NULL, "kind", kind, "state", shex, "summary",
-	                       name);
+	chg.record =
+	        json_pack("{s:s,s:s?,s:s,s:s,s:s}", "version", vhex, "parent",
+	                  k->state ? k->tip : NULL, "kind", kind, "state", shex, "summary", name);
 	chg.extra_parent = vid;
 	chg.has_extra = 1;
 	commit(g, key, "propose", &chg);
@@ -326,8 +328,9 @@ static void one(gen *g)
 		                       *k->head ? k->head : k->tip, "results", results);
 		commit(g, key, "gate", &chg);
 	} else if (r < 600) {
-		chg.record = json_pack("{s:s,s:s,s:s}", "channel", cn, "candidate",
-		                       k->recent[rnd() % (unsigned)k->nrecent], "approver", key->name);
+		chg.record =
+		        json_pack("{s:s,s:s,s:s}", "channel", cn, "candidate",
+		                  k->recent[rnd() % (unsigned)k->nrecent], "approver", key->name);
 		commit(g, key, "approve", &chg);
 	} else if (r < 900 || g->n % 100000 == 1234 || g->n % 100000 == 4321) {
 		/* Anchors and refusals are rare (two per 100,000 each); the rest promote. */
@@ -340,8 +343,8 @@ static void one(gen *g)
 			return;
 		}
 		if (g->n % 100000 == 4321) {
-			chg.record = json_pack("{s:s,s:s,s:s}", "channel", cn, "anchor", to, "reason",
-			                       "bench");
+			chg.record = json_pack("{s:s,s:s,s:s}", "channel", cn, "anchor", to,
+			                       "reason", "bench");
 			commit(g, key, "anchor", &chg);
 			return;
 		}
@@ -352,8 +355,8 @@ static void one(gen *g)
 		memmove(k->head, to, sizeof(k->head));
 	} else if (*k->head && k->nrecent > 1) {
 		const char *to = strcmp(k->recent[1], k->head) ? k->recent[1] : k->recent[0];
-		chg.record = json_pack("{s:s,s:s,s:s,s:s,s:s}", "channel", cn, "from", k->head, "to",
-		                       to, "reason", "bench", "withdrawn", k->head);
+		chg.record = json_pack("{s:s,s:s,s:s,s:s,s:s}", "channel", cn, "from", k->head,
+		                       "to", to, "reason", "bench", "withdrawn", k->head);
 		commit(g, key, "rollback", &chg);
 		memmove(k->head, to, sizeof(k->head));
 	} else {
@@ -394,8 +397,8 @@ static void run_query(gen *g, const query *q, size_t runs)
 			json_error_t jerr;
 			json_t *v = json_loads(report, 0, &jerr);
 			count = json_is_array(v) ? json_array_size(v)
-			        : q->kind == 2 ? json_array_size(json_object_get(v, "versions"))
-			                       : 1;
+			        : q->kind == 2   ? json_array_size(json_object_get(v, "versions"))
+			                         : 1;
 			json_decref(v);
 		}
 		sluice_free(report);
@@ -462,7 +465,8 @@ int main(int argc, char **argv)
 				die("a key", g.ctx);
 			json_object_set_new(reg, name, e);
 		}
-		/* One entry registers the bench's keys (the signatures are checked by verify, not here). */
+		/* One entry registers the bench's keys (the signatures are checked by verify, not
+		 * here). */
 		chg.record = json_pack("{s:s}", "name", "bench keys");
 		chg.keys_after = reg;
 		commit(&g, &g.keys[NKEYS + 1], "key.add", &chg);
@@ -513,7 +517,8 @@ int main(int argc, char **argv)
 	       NKEYS + 1, NCHAN + 1);
 	printf("  generated and indexed in %.1f s (%.1f us/entry); of which index catch-up %.1f s "
 	       "(%.1f us/entry)\n",
-	       tgen / 1e3, tgen * 1e3 / (double)entries, tindex / 1e3, tindex * 1e3 / (double)entries);
+	       tgen / 1e3, tgen * 1e3 / (double)entries, tindex / 1e3,
+	       tindex * 1e3 / (double)entries);
 	printf("  commit alone (in-memory objects, no fsync): median %.3f ms, p99 %.3f ms\n",
 	       pct(g.commit_ms, g.ncommit, 0.5), pct(g.commit_ms, g.ncommit, 0.99));
 
@@ -558,7 +563,11 @@ int main(int argc, char **argv)
 		         0,
 		         NULL,
 		         NULL},
-		        {"--actor actor05 --limit 10", {.actor = "actor05", .limit = 10}, 0, NULL, NULL},
+		        {"--actor actor05 --limit 10",
+		         {.actor = "actor05", .limit = 10},
+		         0,
+		         NULL,
+		         NULL},
 		        {"--actor actor05 --channel rare-channel",
 		         {.actor = "actor05", .channel = "rare-channel"},
 		         0,
@@ -579,7 +588,8 @@ int main(int argc, char **argv)
 		printf("== queries at %llu entries, %zu runs each (library calls, JSON report "
 		       "included)\n",
 		       (unsigned long long)g.st.seq, runs);
-		printf("  %-44s %-11s %7s %9s %9s\n", "query", "index", "results", "p50 ms", "p99 ms");
+		printf("  %-44s %-11s %7s %9s %9s\n", "query", "index", "results", "p50 ms",
+		       "p99 ms");
 		for (size_t i = 0; i < sizeof(qs) / sizeof(*qs); i++) {
 			if (qs[i].kind == 0 && qs[i].f.source && !*qs[i].f.source)
 				continue;
@@ -588,8 +598,9 @@ int main(int argc, char **argv)
 	}
 	{
 		char cmd[8400];
-		snprintf(cmd, sizeof(cmd), "du -sh '%s/sluice/journal-index' '%s/objects' | sed 's/^/  /'",
-		         path, path);
+		snprintf(cmd, sizeof(cmd),
+		         "du -sh '%s/sluice/journal-index' '%s/objects' | sed 's/^/  /'", path,
+		         path);
 		printf("== sizes\n");
 		fflush(stdout);
 		if (system(cmd) != 0)
