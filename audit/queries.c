@@ -418,58 +418,81 @@ static int matches(sluice_jindex_read *r, plan *p, size_t skip, uint64_t seq, js
 	return SLUICE_OK;
 }
 
+/* What the scan of the chosen index feeds: each seq checked and, if it matches, listed. */
+struct emit {
+	sluice_ctx *ctx;
+	sluice_jindex_read *r;
+	plan *p;
+	size_t skip, limit, found;
+	json_t *arr;
+};
+
+static int emit_cb(void *data, uint64_t seq)
+{
+	struct emit *em = data;
+	json_t *rec = NULL, *e = NULL;
+	git_oid id;
+	int ok, error;
+
+	if ((error = sluice_jindex__entry(em->r, seq, &id, &rec)) < 0)
+		return error;
+	if ((error = matches(em->r, em->p, em->skip, seq, rec, &ok)) == 0 && ok &&
+	    (error = entry_json(em->ctx, &e, seq, &id, rec)) == 0) {
+		json_array_append_new(em->arr, e);
+		em->found++;
+	}
+	json_decref(rec);
+	if (error < 0)
+		return error;
+	/* Journal order: the first limit matches are the answer, the rest is not read. */
+	return em->limit && em->found >= em->limit;
+}
+
 int sluice_audit_log(sluice_repo *repo, const sluice_audit_filter *filter, char index[16],
                      char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
 	sluice_jindex_read *r = NULL;
 	struct seqs s = {ctx, NULL, 0, 0, 0, 0};
-	json_t *arr = json_array();
-	size_t best = 0, found = 0;
+	struct emit em = {ctx, NULL, NULL, SIZE_MAX, filter->limit, 0, json_array()};
+	size_t best = 0;
 	plan p;
-	int error, ordered;
+	int error;
 
 	if ((error = build_plan(repo, &p, filter)) < 0 ||
 	    (error = sluice_jindex__read_begin(repo, &r)) < 0 || (error = pick(r, &p, &best)) < 0)
 		goto done;
-	/* Only the time index is not in journal order; it is sorted after the scan. */
-	ordered = p.n == 0 || p.c[best].which != SLUICE_JX_TIME;
+	em.r = r;
+	em.p = &p;
+	if (p.n)
+		em.skip = best;
 	if (index)
 		snprintf(index, 16, "%s", p.n ? index_names[p.c[best].which] : "entries");
 	if (p.n == 0) {
-		s.limit = filter->limit;
-		error = sluice_jindex__scan(r, SLUICE_JX_ALL, NULL, NULL, seqs_cb, &s);
-	} else {
+		error = sluice_jindex__scan(r, SLUICE_JX_ALL, NULL, NULL, emit_cb, &em);
+	} else if (p.c[best].which != SLUICE_JX_TIME) {
 		error = sluice_jindex__scan(r, p.c[best].which, p.c[best].value, p.c[best].until,
-		                            seqs_cb, &s);
+		                            emit_cb, &em);
+	} else {
+		/* A time range is in time order: its seqs are sorted into journal order first. */
+		if ((error = sluice_jindex__scan(r, SLUICE_JX_TIME, p.c[best].value,
+		                                 p.c[best].until, seqs_cb, &s)) < 0)
+			goto done;
+		qsort(s.v, s.n, sizeof(*s.v), cmp_seq);
+		for (size_t i = 0; i < s.n && error == 0; i++)
+			error = emit_cb(&em, s.v[i]);
+		if (error > 0)
+			error = 0;
 	}
 	if (error < 0)
 		goto done;
-	if (!ordered)
-		qsort(s.v, s.n, sizeof(*s.v), cmp_seq);
-	for (size_t i = 0; i < s.n && (!filter->limit || found < filter->limit); i++) {
-		json_t *rec = NULL, *e = NULL;
-		git_oid id;
-		int ok;
-
-		if ((error = sluice_jindex__entry(r, s.v[i], &id, &rec)) < 0)
-			goto done;
-		if ((error = matches(r, &p, p.n ? best : SIZE_MAX, s.v[i], rec, &ok)) == 0 && ok &&
-		    (error = entry_json(ctx, &e, s.v[i], &id, rec)) == 0) {
-			json_array_append_new(arr, e);
-			found++;
-		}
-		json_decref(rec);
-		if (error < 0)
-			goto done;
-	}
-	error = sluice_repo__report(ctx, report, arr);
-	arr = NULL;
+	error = sluice_repo__report(ctx, report, em.arr);
+	em.arr = NULL;
 done:
 	sluice_jindex__read_end(r);
 	free(s.v);
 	plan_dispose(&p);
-	json_decref(arr);
+	json_decref(em.arr);
 	return error;
 }
 
