@@ -478,7 +478,8 @@ int sluice_audit_log(sluice_repo *repo, const sluice_audit_filter *filter, char 
 		if ((error = sluice_jindex__scan(r, SLUICE_JX_TIME, p.c[best].value,
 		                                 p.c[best].until, seqs_cb, &s)) < 0)
 			goto done;
-		qsort(s.v, s.n, sizeof(*s.v), cmp_seq);
+		if (s.n)
+			qsort(s.v, s.n, sizeof(*s.v), cmp_seq);
 		for (size_t i = 0; i < s.n && error == 0; i++)
 			error = emit_cb(&em, s.v[i]);
 		if (error > 0)
@@ -822,7 +823,7 @@ static int heads_cb(void *data, uint64_t seq)
 		goto done;
 	json_array_append_new(
 	        h->out,
-	        json_pack("{s:s,s:s,s:O,s:I,s:O,s:O}", "channel", ch, "version", h->version,
+	        json_pack("{s:s,s:s,s:O,s:I,s:O,s:o}", "channel", ch, "version", h->version,
 	                  "from_time", json_object_get(rec, "time"), "from_seq", (json_int_t)seq,
 	                  "to_time", next ? json_object_get(next, "time") : json_null(), "to_seq",
 	                  nseq ? json_integer((json_int_t)nseq) : json_null()));
@@ -926,7 +927,8 @@ int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
 		}
 		for (i = 0; i < nh; i++)
 			hv[i] = json_array_get(h.out, i);
-		qsort(hv, nh, sizeof(*hv), cmp_head);
+		if (nh)
+			qsort(hv, nh, sizeof(*hv), cmp_head);
 		sorted = json_array();
 		for (i = 0; i < nh; i++)
 			json_array_append(sorted, hv[i]);
