@@ -100,6 +100,10 @@ int cli_audit_prove(cli_env *env, int argc, char **argv);
 int cli_audit_export(cli_env *env, int argc, char **argv);
 int cli_audit_verify(cli_env *env, int argc, char **argv);
 int cli_audit_reindex(cli_env *env, int argc, char **argv);
+/* cli/audit_queries.c: auditor queries over the journal index. */
+int cli_audit_log(cli_env *env, int argc, char **argv);
+int cli_audit_at(cli_env *env, int argc, char **argv);
+int cli_audit_lineage(cli_env *env, int argc, char **argv);
 
 /* Progress on stderr when it is a terminal. */
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);

@@ -1597,4 +1597,22 @@ const cli_command cli_commands[] = {
          "problem; exits 1 if there is any."},
         {"audit reindex", cli_audit_reindex, "sluice audit reindex [--json]",
          "Drop and rebuild the derived leaf index (sluice/tlog-index)."},
+        /* ---- audit: queries (cli/audit_queries.c, docs/audit-queries.md) ---- */
+        {"audit log", cli_audit_log,
+         "sluice audit log [--since TIME] [--until TIME] [--actor NAME|FP] [--action A]\n"
+         "       [--channel C] [--version V] [--kind K] [--source NAME[=DIGEST]] [--gate G]\n"
+         "       [--outcome O] [--limit N] [--csv|--json]",
+         "Journal entries matching every filter given, oldest first, from the journal\n"
+         "index (one index range scan: the most selective filter's). TIME is\n"
+         "YYYY-MM-DDTHH:MM:SSZ or YYYY-MM-DD (both bounds inclusive). --version: entries\n"
+         "naming it; --kind: proposals of base, lora, memory, replay, remove; --source:\n"
+         "proposals whose declared provenance names it; --outcome: pass, fail,\n"
+         "inconclusive (gate entries), refused, moved. --csv writes RFC 4180 CSV."},
+        {"audit at", cli_audit_at, "sluice audit at C TIME [--json]",
+         "What channel C served at TIME: the last move at or before it, with the\n"
+         "approvals, verdicts and policy digest that move recorded."},
+        {"audit lineage", cli_audit_lineage, "sluice audit lineage --source NAME[=DIGEST] [--json]",
+         "Every version a data source influenced (its own provenance names the source,\n"
+         "or it descends from one and still holds the component it brought), and every\n"
+         "interval a channel's head was one of them: what a deletion request touches."},
         {NULL, NULL, NULL, NULL}};

@@ -11,11 +11,23 @@
 #include <string.h>
 
 /* The index's layout; a different one in meta means rebuild. */
-#define JINDEX_FORMAT "sluice-jindex-2"
+#define JINDEX_FORMAT "sluice-jindex-3"
 
 struct sluice_jindex {
 	MDB_env *env;
-	MDB_dbi meta, entries, moves, proposals, versions;
+	MDB_dbi meta, entries, moves, proposals, versions, children, channel_time;
+	MDB_dbi filter[SLUICE_JX_NFILTERS]; /* by_time, by_actor, ... (enum order) */
+};
+
+/* The filter databases' names, in sluice_jindex_filter order. */
+static const char *const filter_db[SLUICE_JX_NFILTERS] = {"by_time",    "by_actor",   "by_action",
+                                                          "by_channel", "by_version", "by_kind",
+                                                          "by_source",  "by_gate",    "by_outcome"};
+
+struct sluice_jindex_read {
+	sluice_repo *repo;
+	sluice_jindex *ix;
+	MDB_txn *txn;
 };
 
 static int lmdb_error(sluice_ctx *ctx, int rc, const char *what)
@@ -50,7 +62,7 @@ static int jopen(sluice_repo *repo, sluice_jindex **out)
 		return error;
 	if (!(ix = sluice__calloc(ctx, 1, sizeof(*ix))))
 		return SLUICE_ENOMEM;
-	if ((rc = mdb_env_create(&ix->env)) != 0 || (rc = mdb_env_set_maxdbs(ix->env, 8)) != 0 ||
+	if ((rc = mdb_env_create(&ix->env)) != 0 || (rc = mdb_env_set_maxdbs(ix->env, 24)) != 0 ||
 	    (rc = mdb_env_set_mapsize(ix->env, (size_t)8 << 30)) != 0 ||
 	    (rc = mdb_env_open(ix->env, dir, MDB_NOTLS | MDB_NOSYNC | MDB_NOMETASYNC, 0644)) != 0) {
 		error = rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH
@@ -73,8 +85,17 @@ static int jopen(sluice_repo *repo, sluice_jindex **out)
 	    (rc = mdb_dbi_open(txn, "moves", MDB_CREATE, &ix->moves)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "proposals", MDB_CREATE, &ix->proposals)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "versions", MDB_CREATE, &ix->versions)) != 0 ||
-	    (rc = mdb_txn_commit(txn)) != 0) {
-		if (txn && rc != 0)
+	    (rc = mdb_dbi_open(txn, "children", MDB_CREATE, &ix->children)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "channel_time", MDB_CREATE, &ix->channel_time)) != 0)
+		goto dbi_fail;
+	for (int f = 0; f < SLUICE_JX_NFILTERS; f++)
+		if ((rc = mdb_dbi_open(txn, filter_db[f], MDB_CREATE, &ix->filter[f])) != 0)
+			goto dbi_fail;
+	rc = mdb_txn_commit(txn);
+	txn = NULL; /* a failed commit frees the transaction too */
+	if (rc != 0) {
+	dbi_fail:
+		if (txn)
 			mdb_txn_abort(txn);
 		error = lmdb_error(ctx, rc, "opening databases");
 		goto fail;
@@ -106,6 +127,205 @@ static void channel_key(unsigned char out[40], const char *channel, uint64_t seq
 {
 	sluice__b2(out, channel, strlen(channel));
 	be64(out + 32, seq);
+}
+
+/* A filter key: BLAKE2b-256(value) || u64 BE seq (by_time: the 20-byte time || seq). */
+static size_t filter_key(unsigned char out[40], int which, const char *value, uint64_t seq)
+{
+	if (which == SLUICE_JX_TIME) {
+		memset(out, 0, 32);
+		memcpy(out, value, strnlen(value, 20));
+		be64(out + 20, seq);
+		return 28;
+	}
+	sluice__b2(out, value, strlen(value));
+	be64(out + 32, seq);
+	return 40;
+}
+
+static int put_filter(sluice_ctx *ctx, sluice_jindex *ix, MDB_txn *txn, int which,
+                      const char *value, uint64_t seq)
+{
+	unsigned char key[40];
+	MDB_val k = {0, key}, v = {0, (void *)""};
+	int rc;
+
+	if (!value || !*value)
+		return SLUICE_OK;
+	k.mv_size = filter_key(key, which, value, seq);
+	if ((rc = mdb_put(txn, ix->filter[which], &k, &v, 0)) != 0)
+		return lmdb_error(ctx, rc, filter_db[which]);
+	return SLUICE_OK;
+}
+
+/* Prefixed values ("fp:...", "n:...") share a database without colliding. */
+static int put_filter2(sluice_ctx *ctx, sluice_jindex *ix, MDB_txn *txn, int which,
+                       const char *prefix, const char *value, uint64_t seq)
+{
+	sluice_buf b = {0};
+	int error;
+
+	if (!value || !*value)
+		return SLUICE_OK;
+	if ((error = sluice_buf__printf(ctx, &b, "%s%s", prefix, value)) == 0 &&
+	    (error = sluice_buf__cstr(ctx, &b)) == 0)
+		error = put_filter(ctx, ix, txn, which, (const char *)b.ptr, seq);
+	sluice_buf__dispose(&b);
+	return error;
+}
+
+/* The provenance sources a version's update.json declares (new reference; [] if none). */
+static int version_sources(sluice_repo *repo, json_t **out, const char *hex)
+{
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	const git_tree_entry *te;
+	sluice_buf b = {0};
+	json_t *update = NULL;
+	git_oid id;
+	int error = SLUICE_OK;
+
+	*out = NULL;
+	if (git_oid_fromstr(&id, hex) < 0 || git_commit_lookup(&c, repo->git, &id) < 0 ||
+	    git_commit_tree(&t, c) < 0 || !(te = git_tree_entry_byname(t, "update.json"))) {
+		error = sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
+		                          "journal index: version %.12s named by a proposal has "
+		                          "no readable update.json",
+		                          hex);
+		goto done;
+	}
+	if ((error = sluice_repo__read_blob(repo, &b, git_tree_entry_id(te), "update.json")) < 0 ||
+	    (error = sluice_repo__parse_json(repo->ctx, &update, b.ptr, b.len, "update.json")) < 0)
+		goto done;
+	*out = json_incref(json_object_get(json_object_get(update, "provenance"), "sources"));
+	if (!*out)
+		*out = json_array();
+done:
+	json_decref(update);
+	sluice_buf__dispose(&b);
+	git_tree_free(t);
+	git_commit_free(c);
+	return error;
+}
+
+/* The fields of a record that name a version (docs/audit-queries.md). */
+static const char *const version_fields[] = {"version", "to",       "from", "candidate",
+                                             "anchor",  "previous", NULL};
+
+/* Add one entry to the filter databases and, for a proposal, to children. */
+static int put_filters(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, json_t *rec,
+                       uint64_t seq)
+{
+	sluice_ctx *ctx = repo->ctx;
+	const char *action = sluice__jstr(json_object_get(rec, "action")), *gname;
+	json_t *actor = json_object_get(rec, "actor"), *results, *r, *sources = NULL, *src;
+	size_t i;
+	int error;
+
+	if ((error = put_filter(ctx, ix, txn, SLUICE_JX_TIME,
+	                        sluice__jstr(json_object_get(rec, "time")), seq)) < 0 ||
+	    (error = put_filter2(ctx, ix, txn, SLUICE_JX_ACTOR, "fp:",
+	                         sluice__jstr(json_object_get(actor, "fingerprint")), seq)) < 0 ||
+	    (error = put_filter2(ctx, ix, txn, SLUICE_JX_ACTOR,
+	                         "name:", sluice__jstr(json_object_get(actor, "name")), seq)) < 0 ||
+	    (error = put_filter(ctx, ix, txn, SLUICE_JX_ACTION, action, seq)) < 0 ||
+	    (error = put_filter(ctx, ix, txn, SLUICE_JX_CHANNEL,
+	                        sluice__jstr(json_object_get(rec, "channel")), seq)) < 0)
+		return error;
+	for (i = 0; version_fields[i]; i++) {
+		const char *v = sluice__jstr(json_object_get(rec, version_fields[i]));
+		size_t j;
+		/* An entry that names a version twice (from == to) is listed once. */
+		for (j = 0; j < i; j++)
+			if (!strcmp(v, sluice__jstr(json_object_get(rec, version_fields[j]))))
+				break;
+		if (j == i && (error = put_filter(ctx, ix, txn, SLUICE_JX_VERSION, v, seq)) < 0)
+			return error;
+	}
+	if (sluice_journal__is_move(action)) {
+		/* channel_time: BLAKE2b-256(channel) || time (20) || seq -> "", for audit at. */
+		unsigned char key[60];
+		const char *t = sluice__jstr(json_object_get(rec, "time"));
+		MDB_val k = {60, key}, v = {0, (void *)""};
+		int rc;
+
+		sluice__b2(key, sluice__jstr(json_object_get(rec, "channel")),
+		           strlen(sluice__jstr(json_object_get(rec, "channel"))));
+		memset(key + 32, 0, 20);
+		memcpy(key + 32, t, strnlen(t, 20));
+		be64(key + 52, seq);
+		if ((rc = mdb_put(txn, ix->channel_time, &k, &v, 0)) != 0)
+			return lmdb_error(ctx, rc, "writing a channel move time");
+		return put_filter(ctx, ix, txn, SLUICE_JX_OUTCOME, "moved", seq);
+	}
+	if (!strcmp(action, "refuse"))
+		return put_filter(ctx, ix, txn, SLUICE_JX_OUTCOME, "refused", seq);
+	if (!strcmp(action, "gate")) {
+		int seen[3] = {0, 0, 0};
+		static const char *const outcomes[] = {"pass", "fail", "inconclusive"};
+		results = json_object_get(rec, "results");
+		json_object_foreach(results, gname, r)
+		{
+			if ((error = put_filter(ctx, ix, txn, SLUICE_JX_GATE, gname, seq)) < 0)
+				return error;
+			for (i = 0; i < 3; i++)
+				if (!strcmp(sluice__jstr(r), outcomes[i]) && !seen[i]++ &&
+				    (error = put_filter(ctx, ix, txn, SLUICE_JX_OUTCOME,
+				                        outcomes[i], seq)) < 0)
+					return error;
+		}
+		return SLUICE_OK;
+	}
+	if (strcmp(action, "propose"))
+		return SLUICE_OK;
+	if ((error = put_filter(ctx, ix, txn, SLUICE_JX_KIND,
+	                        sluice__jstr(json_object_get(rec, "kind")), seq)) < 0 ||
+	    (error = version_sources(repo, &sources,
+	                             sluice__jstr(json_object_get(rec, "version")))) < 0) {
+		/*
+		 * A proposal whose version cannot be read is indexed without its
+		 * sources rather than stopping the whole index: sluice verify reports
+		 * the missing version, and lineage fails on it with the message.
+		 */
+		if (error != SLUICE_ECORRUPT)
+			return error;
+		sources = json_array();
+		error = SLUICE_OK;
+	}
+	json_array_foreach(sources, i, src)
+	{
+		const char *name = sluice__jstr(json_object_get(src, "name"));
+		sluice_buf nd = {0};
+		if ((error = sluice_buf__printf(ctx, &nd, "nd:%s=%s", name,
+		                                sluice__jstr(json_object_get(src, "digest")))) ==
+		            0 &&
+		    (error = sluice_buf__cstr(ctx, &nd)) == 0 &&
+		    (error = put_filter2(ctx, ix, txn, SLUICE_JX_SOURCE, "n:", name, seq)) == 0)
+			error = put_filter(ctx, ix, txn, SLUICE_JX_SOURCE, (const char *)nd.ptr,
+			                   seq);
+		sluice_buf__dispose(&nd);
+		if (error < 0)
+			break;
+	}
+	json_decref(sources);
+	if (error < 0)
+		return error;
+	{
+		/* children: parent version (20) || seq -> the proposed version (20). */
+		git_oid parent, child;
+		unsigned char key[28];
+		MDB_val k = {28, key}, v = {20, child.id};
+		int rc;
+
+		if (git_oid_fromstr(&parent, sluice__jstr(json_object_get(rec, "parent"))) < 0 ||
+		    git_oid_fromstr(&child, sluice__jstr(json_object_get(rec, "version"))) < 0)
+			return SLUICE_OK; /* a base without a parent */
+		memcpy(key, parent.id, 20);
+		be64(key + 20, seq);
+		if ((rc = mdb_put(txn, ix->children, &k, &v, 0)) != 0)
+			return lmdb_error(ctx, rc, "writing a child version");
+	}
+	return SLUICE_OK;
 }
 
 /* Index entries[0..n) (oldest first) in txn, and set meta to the last. */
@@ -167,6 +387,8 @@ static int put_entries(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, const
 				}
 			}
 		}
+		if ((error = put_filters(repo, ix, txn, rec, seq)) < 0)
+			goto next;
 		if (sluice_journal__is_move(sluice__jstr(json_object_get(rec, "action")))) {
 			channel_key(key, json_string_value(json_object_get(rec, "channel")), seq);
 			k.mv_size = 40;
@@ -332,7 +554,16 @@ static int sync_or_rebuild(sluice_repo *repo, int rebuild, uint64_t *count)
 		    (rc = mdb_drop(txn, ix->entries, 0)) != 0 ||
 		    (rc = mdb_drop(txn, ix->moves, 0)) != 0 ||
 		    (rc = mdb_drop(txn, ix->proposals, 0)) != 0 ||
-		    (rc = mdb_drop(txn, ix->versions, 0)) != 0) {
+		    (rc = mdb_drop(txn, ix->versions, 0)) != 0 ||
+		    (rc = mdb_drop(txn, ix->children, 0)) != 0 ||
+		    (rc = mdb_drop(txn, ix->channel_time, 0)) != 0) {
+			error = lmdb_error(ctx, rc, "dropping the index");
+			goto done;
+		}
+		for (int f = 0; f < SLUICE_JX_NFILTERS; f++)
+			if ((rc = mdb_drop(txn, ix->filter[f], 0)) != 0)
+				break;
+		if (rc != 0) {
 			error = lmdb_error(ctx, rc, "dropping the index");
 			goto done;
 		}
@@ -523,4 +754,213 @@ int sluice_jindex__version_seq(sluice_repo *repo, const git_oid *id, int *found,
 		error = lmdb_error(repo->ctx, rc, "reading versions");
 	mdb_txn_abort(txn);
 	return error;
+}
+
+/* ---- reading the filter databases (audit queries) ---------------------- */
+
+int sluice_jindex__read_begin(sluice_repo *repo, sluice_jindex_read **out)
+{
+	sluice_jindex_read *r;
+	sluice_jindex *ix;
+	int rc, error;
+
+	*out = NULL;
+	if ((error = sluice_jindex__sync(repo)) < 0 || (error = jopen(repo, &ix)) < 0)
+		return error;
+	if (!(r = sluice__calloc(repo->ctx, 1, sizeof(*r))))
+		return SLUICE_ENOMEM;
+	r->repo = repo;
+	r->ix = ix;
+	if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &r->txn)) != 0) {
+		free(r);
+		return lmdb_error(repo->ctx, rc, "beginning a read");
+	}
+	*out = r;
+	return SLUICE_OK;
+}
+
+void sluice_jindex__read_end(sluice_jindex_read *r)
+{
+	if (!r)
+		return;
+	if (r->txn)
+		mdb_txn_abort(r->txn);
+	free(r);
+}
+
+static uint64_t load_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+int sluice_jindex__scan(sluice_jindex_read *r, int which, const char *value, const char *until,
+                        sluice_jindex_seq_cb cb, void *data)
+{
+	sluice_ctx *ctx = r->repo->ctx;
+	MDB_cursor *cur = NULL;
+	unsigned char key[40];
+	MDB_val k, v;
+	size_t plen;
+	int rc, stop = 0, error = SLUICE_OK;
+
+	if (which == SLUICE_JX_ALL) {
+		if ((rc = mdb_cursor_open(r->txn, r->ix->entries, &cur)) != 0)
+			return lmdb_error(ctx, rc, "reading entries");
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !stop;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+			if (k.mv_size == 8)
+				stop = cb(data, load_be64(k.mv_data));
+		mdb_cursor_close(cur);
+		return stop < 0 ? stop : SLUICE_OK;
+	}
+	if (which < 0 || which >= SLUICE_JX_NFILTERS)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "journal index: no filter %d",
+		                         which);
+	if ((rc = mdb_cursor_open(r->txn, r->ix->filter[which], &cur)) != 0)
+		return lmdb_error(ctx, rc, filter_db[which]);
+	k.mv_data = key;
+	k.mv_size = filter_key(key, which, value ? value : "", 0);
+	/* Time keys are ranged (since <= time <= until); the others share a value prefix. */
+	plen = which == SLUICE_JX_TIME ? 20 : 32;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !stop;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size != plen + 8)
+			break;
+		if (which == SLUICE_JX_TIME) {
+			if (until && memcmp(k.mv_data, until, strnlen(until, 20)) > 0)
+				break;
+		} else if (memcmp(k.mv_data, key, 32)) {
+			break;
+		}
+		stop = cb(data, load_be64((const unsigned char *)k.mv_data + plen));
+	}
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		error = lmdb_error(ctx, rc, filter_db[which]);
+	mdb_cursor_close(cur);
+	return stop < 0 ? stop : error;
+}
+
+int sluice_jindex__has(sluice_jindex_read *r, int which, const char *value, uint64_t seq,
+                       int *found)
+{
+	unsigned char key[40];
+	MDB_val k = {0, key}, v;
+	int rc;
+
+	*found = 0;
+	if (which < 0 || which >= SLUICE_JX_NFILTERS)
+		return sluice_ctx__error(r->repo->ctx, SLUICE_EINVALID,
+		                         "journal index: no filter %d", which);
+	k.mv_size = filter_key(key, which, value, seq);
+	rc = mdb_get(r->txn, r->ix->filter[which], &k, &v);
+	if (rc == 0)
+		*found = 1;
+	else if (rc != MDB_NOTFOUND)
+		return lmdb_error(r->repo->ctx, rc, filter_db[which]);
+	return SLUICE_OK;
+}
+
+int sluice_jindex__entry(sluice_jindex_read *r, uint64_t seq, git_oid *id, json_t **rec)
+{
+	unsigned char key[8];
+	MDB_val k = {8, key}, v;
+	json_error_t jerr;
+	int rc;
+
+	be64(key, seq);
+	rc = mdb_get(r->txn, r->ix->entries, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return sluice_ctx__error(r->repo->ctx, SLUICE_ENOTFOUND,
+		                         "the journal has no entry %llu", (unsigned long long)seq);
+	if (rc != 0)
+		return lmdb_error(r->repo->ctx, rc, "reading an entry");
+	if (v.mv_size < 20 ||
+	    !(*rec = json_loadb((const char *)v.mv_data + 20, v.mv_size - 20, 0, &jerr)))
+		return sluice_ctx__error(r->repo->ctx, SLUICE_ECORRUPT,
+		                         "journal index: entry %llu is unreadable; run sluice "
+		                         "reindex",
+		                         (unsigned long long)seq);
+	if (id)
+		memcpy(id->id, v.mv_data, 20);
+	return SLUICE_OK;
+}
+
+int sluice_jindex__children(sluice_jindex_read *r, const git_oid *parent, json_t *out)
+{
+	MDB_cursor *cur = NULL;
+	unsigned char key[28];
+	MDB_val k = {28, key}, v;
+	char hex[GIT_OID_HEXSZ + 1];
+	int rc;
+
+	memcpy(key, parent->id, 20);
+	memset(key + 20, 0, 8);
+	if ((rc = mdb_cursor_open(r->txn, r->ix->children, &cur)) != 0)
+		return lmdb_error(r->repo->ctx, rc, "reading child versions");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		git_oid child;
+		if (k.mv_size != 28 || memcmp(k.mv_data, parent->id, 20) || v.mv_size != 20)
+			break;
+		memcpy(child.id, v.mv_data, 20);
+		git_oid_tostr(hex, sizeof(hex), &child);
+		json_array_append_new(out, json_string(hex));
+	}
+	mdb_cursor_close(cur);
+	return SLUICE_OK;
+}
+
+int sluice_jindex__move_at(sluice_jindex_read *r, const char *channel, const char *time,
+                           uint64_t *seq, uint64_t *first)
+{
+	MDB_cursor *cur = NULL;
+	unsigned char key[60];
+	MDB_val k = {60, key}, v;
+	int rc;
+
+	*seq = *first = 0;
+	sluice__b2(key, channel, strlen(channel));
+	memset(key + 32, 0, 28);
+	if ((rc = mdb_cursor_open(r->txn, r->ix->channel_time, &cur)) != 0)
+		return lmdb_error(r->repo->ctx, rc, "reading channel moves");
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == 60 && !memcmp(k.mv_data, key, 32))
+		*first = load_be64((const unsigned char *)k.mv_data + 52);
+	/* The first key after (channel, time, any seq), then one step back. */
+	memcpy(key + 32, time, strnlen(time, 20));
+	memset(key + 52, 0xff, 8);
+	k.mv_size = 60;
+	k.mv_data = key;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_PREV)
+	             : mdb_cursor_get(cur, &k, &v, MDB_LAST);
+	if (rc == 0 && k.mv_size == 60 && !memcmp(k.mv_data, key, 32))
+		*seq = load_be64((const unsigned char *)k.mv_data + 52);
+	mdb_cursor_close(cur);
+	return SLUICE_OK;
+}
+
+int sluice_jindex__next_move(sluice_jindex_read *r, const char *channel, uint64_t after,
+                             uint64_t *seq)
+{
+	MDB_cursor *cur = NULL;
+	unsigned char key[40];
+	MDB_val k = {40, key}, v;
+	int rc;
+
+	*seq = 0;
+	if (after == UINT64_MAX)
+		return SLUICE_OK;
+	channel_key(key, channel, after + 1);
+	if ((rc = mdb_cursor_open(r->txn, r->ix->moves, &cur)) != 0)
+		return lmdb_error(r->repo->ctx, rc, "reading moves");
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && k.mv_size == 40 && !memcmp(k.mv_data, key, 32))
+		*seq = load_be64((const unsigned char *)k.mv_data + 32);
+	mdb_cursor_close(cur);
+	return SLUICE_OK;
 }

@@ -12,6 +12,18 @@
  *   proposals BLAKE2b-256("parent:state") -> version id (hex): the first proposal
  *             of a state onto a parent, so re-proposing it returns that version
  *   versions  version oid (20) -> u64 BE seq of the entry that proposed it
+ *   children  parent version oid (20) || u64 BE seq -> version oid (20): every
+ *             proposal onto a parent, so lineage walks descendants
+ *   channel_time
+ *             BLAKE2b-256(channel) || time (20) || u64 BE seq -> "": each move
+ *             of a channel by time, so "what did C serve at T" is one seek
+ *   by_time   time "YYYY-MM-DDTHH:MM:SSZ" (20) || u64 BE seq -> ""
+ *   by_actor, by_action, by_channel, by_version, by_kind, by_source, by_gate,
+ *   by_outcome
+ *             BLAKE2b-256(value) || u64 BE seq -> "": the entries a filter of
+ *             sluice audit log selects (docs/audit-queries.md says which
+ *             value each entry gets: actor "fp:FP" and "name:NAME", source
+ *             "n:NAME" and "nd:NAME=DIGEST", ...)
  *
  * The environment is opened with MDB_NOSYNC | MDB_NOMETASYNC: it is derived
  * data, so an action does not wait for it to reach the disk. A power cut
@@ -52,5 +64,57 @@ int sluice_jindex__version_seq(sluice_repo *repo, const git_oid *id, int *found,
 
 /* Number of entries indexed, and the indexed head (for tests and verify). */
 int sluice_jindex__head(sluice_repo *repo, git_oid *head, uint64_t *seq);
+
+/* ---- the filter databases (audit/queries.c) ---------------------------- */
+
+typedef enum {
+	SLUICE_JX_ALL = -1, /* every entry (the entries database), for scan only */
+	SLUICE_JX_TIME,
+	SLUICE_JX_ACTOR,
+	SLUICE_JX_ACTION,
+	SLUICE_JX_CHANNEL,
+	SLUICE_JX_VERSION,
+	SLUICE_JX_KIND,
+	SLUICE_JX_SOURCE,
+	SLUICE_JX_GATE,
+	SLUICE_JX_OUTCOME,
+	SLUICE_JX_NFILTERS
+} sluice_jindex_filter;
+
+/* A read transaction over the index, synced to the journal head when it began. */
+typedef struct sluice_jindex_read sluice_jindex_read;
+
+int sluice_jindex__read_begin(sluice_repo *repo, sluice_jindex_read **out);
+/* Ends the transaction; NULL is fine. */
+void sluice_jindex__read_end(sluice_jindex_read *r);
+
+/* Called per seq; a positive return stops the scan, a negative one fails it. */
+typedef int (*sluice_jindex_seq_cb)(void *data, uint64_t seq);
+
+/*
+ * Every seq under a filter value, in key order: seq order for all but
+ * SLUICE_JX_TIME, where value is the lower bound ("" for none) and until
+ * (may be NULL) the inclusive upper one, both "YYYY-MM-DDTHH:MM:SSZ", and
+ * the order is by time, then seq. SLUICE_JX_ALL walks every entry.
+ */
+int sluice_jindex__scan(sluice_jindex_read *r, int which, const char *value, const char *until,
+                        sluice_jindex_seq_cb cb, void *data);
+/* Whether entry seq is indexed under value (not for SLUICE_JX_TIME ranges). */
+int sluice_jindex__has(sluice_jindex_read *r, int which, const char *value, uint64_t seq,
+                       int *found);
+/* Entry seq: its commit (id may be NULL) and record (new reference). */
+int sluice_jindex__entry(sluice_jindex_read *r, uint64_t seq, git_oid *id, json_t **rec);
+/*
+ * The move of channel with the latest time at or before time (ties: the
+ * later seq) into *seq, and the channel's earliest move into *first; 0
+ * for none.
+ */
+int sluice_jindex__move_at(sluice_jindex_read *r, const char *channel, const char *time,
+                           uint64_t *seq, uint64_t *first);
+/* The seq of channel's first move after seq after into *seq; 0 for none. */
+int sluice_jindex__next_move(sluice_jindex_read *r, const char *channel, uint64_t after,
+                             uint64_t *seq);
+/* Append to the array out the hex id of every version proposed onto parent. */
+int sluice_jindex__children(sluice_jindex_read *r, const git_oid *parent, json_t *out);
 
 #endif

@@ -117,6 +117,33 @@ int sluice_journal__keys(sluice_repo *repo, json_t **out)
 	return sluice_journal__keys_at(repo, out, &head);
 }
 
+const char *sluice_journal__role_for(const char *action)
+{
+	if (!strcmp(action, "init") || !strcmp(action, "key.add") ||
+	    !strcmp(action, "key.revoke") || !strcmp(action, "policy.set") ||
+	    !strcmp(action, "root.rotate"))
+		return "root";
+	/*
+	 * Any registered key: a root signature counts only from a root key or
+	 * a key the rotation makes root (checked when it was journaled); an
+	 * approval counts only by its statement's signer; a refusal grants
+	 * nothing and is signed by whoever tried, even a revoked key; suites
+	 * are pinned by anyone registered.
+	 */
+	if (!strcmp(action, "root.sign") || !strcmp(action, "approve") ||
+	    !strcmp(action, "refuse") || !strcmp(action, "suite.add"))
+		return "";
+	if (!strcmp(action, "propose"))
+		return "proposer";
+	/* A purge (audit/purge.c) deletes content: an operator's decision. */
+	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset") ||
+	    !strcmp(action, "anchor") || !strcmp(action, "purge"))
+		return "operator";
+	if (!strcmp(action, "gate"))
+		return "gate-runner";
+	return NULL;
+}
+
 int sluice_journal__is_move(const char *action)
 {
 	return !strcmp(action, "promote") || !strcmp(action, "rollback") ||

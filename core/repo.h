@@ -132,6 +132,13 @@ int sluice_gates__is_gate(const char *name);
  */
 int sluice_gates__merge_config(sluice_ctx *ctx, json_t *config, const char *text, const char *name);
 
+/*
+ * The role a journal action's signer must hold ("" for any registered
+ * key), or NULL for an action sluice does not know: the one list of
+ * actions, for verify and the audit queries.
+ */
+const char *sluice_journal__role_for(const char *action);
+
 /* 1 for the actions that move a channel's head: promote, rollback, reset. */
 int sluice_journal__is_move(const char *action);
 

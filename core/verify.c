@@ -60,32 +60,6 @@ static void report_pack_problem(void *data, const char *text)
 		problem(vc, "chunks: %s", text);
 }
 
-static const char *role_for(const char *action)
-{
-	if (!strcmp(action, "init") || !strncmp(action, "key.", 4) ||
-	    !strcmp(action, "policy.set") || !strcmp(action, "root.rotate"))
-		return "root";
-	/*
-	 * Any registered key: a root signature counts only from a root key or
-	 * a key the rotation makes root (checked when it was journaled); an
-	 * approval counts only by its statement's signer; a refusal grants
-	 * nothing and is signed by whoever tried, even a revoked key.
-	 */
-	if (!strcmp(action, "root.sign") || !strcmp(action, "approve") || !strcmp(action, "refuse"))
-		return "";
-	if (!strcmp(action, "propose"))
-		return "proposer";
-	/* A purge (audit/purge.c) deletes content: an operator's decision. */
-	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset") ||
-	    !strcmp(action, "anchor") || !strcmp(action, "purge"))
-		return "operator";
-	if (!strcmp(action, "gate"))
-		return "gate-runner";
-	if (!strcmp(action, "suite.add"))
-		return ""; /* any registered key */
-	return NULL;
-}
-
 /* json_equal, with two absent values equal. */
 static int same(json_t *a, json_t *b)
 {
@@ -425,14 +399,15 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		if (i == 0 && strcmp(action, "init"))
 			problem(&vc, "journal entry %.12s: the first entry is '%s', not init", hex,
 			        action);
-		if (!role_for(action)) {
+		if (!sluice_journal__role_for(action)) {
 			problem(&vc, "journal entry %.12s: unknown action '%s'", hex, action);
 			goto next;
 		}
-		if (sluice_repo__check_commit_sig_at(repo, &entries[i], registry,
-		                                     *role_for(action) ? role_for(action) : NULL,
-		                                     strcmp(action, "refuse") ? UINT64_MAX : 0,
-		                                     &signer) < 0)
+		if (sluice_repo__check_commit_sig_at(
+		            repo, &entries[i], registry,
+		            *sluice_journal__role_for(action) ? sluice_journal__role_for(action)
+		                                              : NULL,
+		            strcmp(action, "refuse") ? UINT64_MAX : 0, &signer) < 0)
 			problem(&vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
 		/* Even when the signature is wrong: what the entry changes is a second problem. */
 		if (i > 0)
