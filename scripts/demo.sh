@@ -124,12 +124,16 @@ run git -C "$repo" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$work/allowe
 run git -C "$repo" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$work/allowed_signers" \
   log --first-parent --format='%h %G? %GS  %s' refs/sluice/journal
 
-step "audit: a checkpoint to keep, proofs, attestations, a report"
+step "audit: a checkpoint to keep, proofs, attestations, a report, queries"
 run "$S" -C "$repo" audit checkpoint
 run "$S" -C "$repo" audit prove --entry 2 | head -n 4
 run "$S" -C "$repo" audit verify
 run "$S" -C "$repo" attest "$second" --key ops --out "$work/attest"
 run "$S" -C "$repo" audit report --html "$work/report"
+run "$S" -C "$repo" audit log --channel prod
+run "$S" -C "$repo" audit at prod "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "# a deletion request names a data source: which versions and channel heads did it touch?"
+run "$S" -C "$repo" audit lineage --source feedback-2026-11-21
 
 step "erasure: a deletion request for the replay batch's source"
 run "$S" -C "$repo" purge "$replay" --reason "deletion request for feedback-2026-11-21" --key ops
