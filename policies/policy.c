@@ -722,6 +722,11 @@ static int get_names(parser *p, const node *nd, const char *path, enum list_kind
 			join(list, sizeof(list), sluice_keys__roles);
 			error = FAIL_AT(p, it, ipath, "unknown role '%s' (roles: %s)",
 			                show(shown, s, it->len), list);
+		} else if (kind == L_ROLES && !strcmp(s, "auditor")) {
+			/* Every role list grants something: approving, accepting, rolling back. */
+			error = FAIL_AT(p, it, ipath,
+			                "the auditor role is read-only: it cannot approve, accept "
+			                "an inconclusive verdict or roll back");
 		} else if (kind == L_CHANNELS && !sluice_channel__name_ok(s)) {
 			error = bad_channel(p, it, ipath);
 		} else if (json_object_get(seen, s)) {

@@ -291,7 +291,7 @@ static void test_policy__numbers_and_durations(void **state)
 	                       "default:\n"
 	                       "  drift_budget: {max_drop: 1}\n"
 	                       "  expiry: {approvals: 45s, verdicts: 2h}\n"
-	                       "  inconclusive: {roles: [operator, auditor], count: 64}\n"
+	                       "  inconclusive: {roles: [operator, approver], count: 64}\n"
 	                       "  gates: {thresholds: {safety: {margin_shift_max: 1.5e-1}}}\n");
 
 	(void)state;
@@ -394,6 +394,8 @@ static const struct {
         {"version: 1\ndefault:\n  approvals: {roles: [approvers]}\n",
          "policy.yaml:3:23: default.approvals.roles[0]: unknown role 'approvers' (roles: root, "
          "proposer, gate-runner, approver, operator, auditor)"},
+        {"version: 1\ndefault:\n  approvals: {roles: [approver, auditor]}\n",
+         "policy.yaml:3:33: default.approvals.roles[1]: the auditor role is read-only"},
         {"version: 1\ndefault:\n  gates: {required: [safety, safety]}\n",
          "policy.yaml:3:30: default.gates.required[1]: 'safety' is given twice"},
         {"version: 1\ndefault:\n  emergency: {rollback: [operator, root, operator]}\n",
