@@ -272,7 +272,8 @@ static int repack_without(sluice_repo *repo, json_t *drop, size_t *removed)
 		if ((error = git_odb_new(&odb)) < 0 ||
 		    (error = git_odb_backend_one_pack(&be, idx)) < 0 ||
 		    (error = git_odb_add_backend(odb, be, 1)) < 0) {
-			if (be && !odb)
+			/* Only a backend the odb took is freed with it. */
+			if (be)
 				be->free(be);
 			git_odb_free(odb);
 			error = sluice_ctx__giterror(repo->ctx, error, "cannot read %s", idx);
