@@ -81,26 +81,17 @@ static int is_root_change(const char *action)
  * (core/trust.c). So one stolen key cannot rewrite the rules even by
  * writing journal entries by hand.
  */
-static void check_authority(struct vctx *vc, const git_oid *prev_id, const git_oid *id, json_t *rec,
-                            json_t *registry, const char *signer, const char *hex)
+static void check_authority(struct vctx *vc, const sluice_jstate *prevst,
+                            const sluice_jstate *curst, json_t *rec, const char *signer,
+                            const char *hex)
 {
-	sluice_repo *repo = vc->repo;
+	const sluice_jstate prev = *prevst, cur = *curst;
 	const char *action = sluice__jstr(json_object_get(rec, "action")), *cid;
-	sluice_jstate prev, cur;
 	json_t *p, *q;
 	const char *fp = sluice__jstr(
-	        json_object_get(json_object_get(registry, signer ? signer : ""), "fingerprint"));
+	        json_object_get(json_object_get(prev.keys, signer ? signer : ""), "fingerprint"));
 	int rules_changed, pending_changed;
 
-	if (sluice_journal__read_at(repo, prev_id, &prev) < 0) {
-		problem(vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(repo->ctx));
-		return;
-	}
-	if (sluice_journal__read_at(repo, id, &cur) < 0) {
-		problem(vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(repo->ctx));
-		sluice_journal__dispose(&prev);
-		return;
-	}
 	rules_changed = !same(prev.keys, cur.keys) ||
 	                !same(json_object_get(prev.trust, "thresholds"),
 	                      json_object_get(cur.trust, "thresholds")) ||
@@ -165,8 +156,6 @@ static void check_authority(struct vctx *vc, const git_oid *prev_id, const git_o
 				}
 		}
 	}
-	sluice_journal__dispose(&prev);
-	sluice_journal__dispose(&cur);
 }
 
 /*
@@ -339,7 +328,7 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 	sluice_ctx *ctx = repo->ctx;
 	struct vctx vc = {
 	        repo, json_array(), json_array(), json_object(), NULL, 0, 0, 0, 0, NULL, NULL, -1};
-	sluice_jstate head_st = {0};
+	sluice_jstate head_st = {0}, prevst;
 	git_revwalk *walk = NULL;
 	git_oid head, id, *entries = NULL;
 	size_t n = 0, cap = 0;
@@ -381,20 +370,31 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		goto packs;
 	}
 	error = 0;
+	/* Each entry's state is read once: it is the next entry's "before". */
+	memset(&prevst, 0, sizeof(prevst));
 	for (size_t i = 0; i < n; i++) {
 		json_t *registry = NULL, *rec = NULL;
 		git_commit *c = NULL;
+		sluice_jstate cur;
 		char hex[GIT_OID_HEXSZ + 1];
 		const char *action, *signer = NULL;
 
 		git_oid_tostr(hex, sizeof(hex), &entries[i]);
 		vc.entries++;
-		if (sluice_journal__keys_at(repo, &registry, &entries[i > 0 ? i - 1 : 0]) < 0 ||
+		memset(&cur, 0, sizeof(cur));
+		if (sluice_journal__read_at(repo, &entries[i], &cur) < 0 ||
 		    sluice_journal__record(repo, &rec, &entries[i]) < 0 ||
 		    git_commit_lookup(&c, repo->git, &entries[i]) < 0) {
 			problem(&vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
 			goto next;
 		}
+		/* The registry before the entry (for the first entry: its own). */
+		if (i > 0 && !prevst.exists) {
+			problem(&vc, "journal entry %.12s: the entry before it cannot be read",
+			        hex);
+			goto next;
+		}
+		registry = json_incref(i > 0 ? prevst.keys : cur.keys);
 		action = sluice__jstr(json_object_get(rec, "action"));
 		if (i == 0 && strcmp(action, "init"))
 			problem(&vc, "journal entry %.12s: the first entry is '%s', not init", hex,
@@ -411,8 +411,7 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 			problem(&vc, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
 		/* Even when the signature is wrong: what the entry changes is a second problem. */
 		if (i > 0)
-			check_authority(&vc, &entries[i - 1], &entries[i], rec, registry, signer,
-			                hex);
+			check_authority(&vc, &prevst, &cur, rec, signer, hex);
 		if (sluice_journal__is_move(action)) {
 			/* A move: its channel's head after it is its target, a journaled version.
 			 */
@@ -453,7 +452,10 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		git_commit_free(c);
 		json_decref(rec);
 		json_decref(registry);
+		sluice_journal__dispose(&prevst);
+		prevst = cur; /* exists = 0 when it could not be read */
 	}
+	sluice_journal__dispose(&prevst);
 	/* The derived journal index: behind or damaged is worth a note, never a problem. */
 	if (n > 0) {
 		git_oid ihead;
