@@ -122,6 +122,12 @@ int sluice_journal__config(sluice_repo *repo, const sluice_jstate *st, json_t **
 int sluice_gates__default_config(sluice_ctx *ctx, json_t **out, const char *const *required,
                                  size_t nrequired, int set);
 
+/*
+ * The BLAKE2b-256 hex of a gate configuration's canonical JSON (compact,
+ * sorted keys): what verdicts and promotions record (gates/config.c).
+ */
+int sluice_gates__config_digest(sluice_ctx *ctx, json_t *config, char digest[65]);
+
 /* 1 for "regression", "safety", "poisoning" (gates/config.c). */
 int sluice_gates__is_gate(const char *name);
 
@@ -256,9 +262,13 @@ int sluice_journal__policy(sluice_repo *repo, const sluice_jstate *st, json_t **
 /*
  * The gate configuration for channel at st (new reference): the policy's
  * rules for it when a policy is in effect, else sluice_journal__config.
+ * policy_digest (may be NULL) receives the policy's digest ("" for none).
  */
 int sluice_journal__config_for(sluice_repo *repo, const sluice_jstate *st, const char *channel,
-                               json_t **out, char digest[65]);
+                               json_t **out, char digest[65], char policy_digest[65]);
+/* The same under an already parsed policy (NULL: none), so a decision parses it once. */
+int sluice_journal__config_under(sluice_repo *repo, const sluice_jstate *st, json_t *policy,
+                                 const char *channel, json_t **out, char digest[65]);
 
 /* The roles a key may hold, NULL-terminated (core/keyring.c). */
 extern const char *const sluice_keys__roles[];

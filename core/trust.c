@@ -136,34 +136,33 @@ int sluice_journal__policy(sluice_repo *repo, const sluice_jstate *st, json_t **
 	return error;
 }
 
-int sluice_journal__config_for(sluice_repo *repo, const sluice_jstate *st, const char *channel,
-                               json_t **out, char digest[65])
+int sluice_journal__config_under(sluice_repo *repo, const sluice_jstate *st, json_t *policy,
+                                 const char *channel, json_t **out, char digest[65])
 {
-	json_t *policy = NULL;
-	char *text;
 	int error;
 
-	if ((error = sluice_journal__policy(repo, st, &policy, NULL, NULL)) < 0)
-		return error;
 	if (!policy)
 		return sluice_journal__config(repo, st, out, digest);
-	error = sluice_policy__gate_config(repo->ctx, out, policy, channel);
-	json_decref(policy);
-	if (error < 0 || !digest)
+	if ((error = sluice_policy__gate_config(repo->ctx, out, policy, channel)) < 0 || !digest)
 		return error;
-	if (!(text = json_dumps(*out, JSON_COMPACT | JSON_SORT_KEYS))) {
+	if ((error = sluice_gates__config_digest(repo->ctx, *out, digest)) < 0) {
 		json_decref(*out);
 		*out = NULL;
-		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM,
-		                         "cannot encode the configuration");
 	}
-	{
-		unsigned char h[SLUICE_B2_LEN];
-		sluice__b2(h, text, strlen(text));
-		sluice__hex(digest, h, SLUICE_B2_LEN);
-	}
-	free(text);
-	return SLUICE_OK;
+	return error;
+}
+
+int sluice_journal__config_for(sluice_repo *repo, const sluice_jstate *st, const char *channel,
+                               json_t **out, char digest[65], char policy_digest[65])
+{
+	json_t *policy = NULL;
+	int error;
+
+	if ((error = sluice_journal__policy(repo, st, &policy, policy_digest, NULL)) < 0)
+		return error;
+	error = sluice_journal__config_under(repo, st, policy, channel, out, digest);
+	json_decref(policy);
+	return error;
 }
 
 /* ---- root changes ---------------------------------------------------------- */

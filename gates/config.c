@@ -78,7 +78,6 @@ int sluice_journal__config(sluice_repo *repo, const sluice_jstate *st, json_t **
                            char digest[65])
 {
 	json_t *c = NULL;
-	char *text;
 	int error;
 
 	/*
@@ -100,18 +99,24 @@ int sluice_journal__config(sluice_repo *repo, const sluice_jstate *st, json_t **
 				json_object_set(c, k, v);
 		}
 	}
-	if (digest) {
-		unsigned char h[SLUICE_B2_LEN];
-		if (!(text = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS))) {
-			json_decref(c);
-			return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM,
-			                         "cannot encode the configuration");
-		}
-		sluice__b2(h, (const unsigned char *)text, strlen(text));
-		sluice__hex(digest, h, SLUICE_B2_LEN);
-		free(text);
+	if (digest && (error = sluice_gates__config_digest(repo->ctx, c, digest)) < 0) {
+		json_decref(c);
+		return error;
 	}
 	*out = c;
+	return SLUICE_OK;
+}
+
+int sluice_gates__config_digest(sluice_ctx *ctx, json_t *config, char digest[65])
+{
+	unsigned char h[SLUICE_B2_LEN];
+	char *text = json_dumps(config, JSON_COMPACT | JSON_SORT_KEYS);
+
+	if (!text)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot encode the configuration");
+	sluice__b2(h, (const unsigned char *)text, strlen(text));
+	sluice__hex(digest, h, SLUICE_B2_LEN);
+	free(text);
 	return SLUICE_OK;
 }
 

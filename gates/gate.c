@@ -247,10 +247,7 @@ static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	if (sluice_journal__check_role(repo, st->keys, vd->key, "gate-runner") < 0)
 		return sluice_journal__deny(repo, out, "role", "refusing a verdict: %s",
 		                            sluice_ctx_errmsg(repo->ctx));
-	if ((error = sluice_journal__config_for(repo, st, vd->channel, &cfg, digest)) < 0)
-		return error;
-	json_decref(cfg);
-	if ((error = sluice_journal__policy(repo, st, &cfg, pdigest, NULL)) < 0)
+	if ((error = sluice_journal__config_for(repo, st, vd->channel, &cfg, digest, pdigest)) < 0)
 		return error;
 	json_decref(cfg);
 	if (strcmp(digest, vd->config_digest))
@@ -319,8 +316,8 @@ static int setup(sluice_gating *g, const sluice_jstate *st, const char *ref, con
 
 	g->channel = channel;
 	g->used_suites = json_object();
-	if ((error = sluice_journal__config_for(g->repo, st, channel, &g->config,
-	                                        g->config_digest)) < 0)
+	if ((error = sluice_journal__config_for(g->repo, st, channel, &g->config, g->config_digest,
+	                                        g->policy_digest)) < 0)
 		return error;
 	g->alpha = json_number_value(json_object_get(g->config, "alpha"));
 	if (!(g->alpha > 0 && g->alpha < 0.5))
@@ -386,7 +383,7 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 	sluice_buf stmt = {0}, envb = {0};
 	char chex[GIT_OID_HEXSZ + 1], bhex[GIT_OID_HEXSZ + 1] = "", ahex[GIT_OID_HEXSZ + 1] = "",
 	                                                   head[GIT_OID_HEXSZ + 1] = "", sdig[65],
-	                                                   pdig[65] = "", poldig[65] = "";
+	                                                   pdig[65] = "";
 	size_t i;
 	int error, have_key = 0;
 
@@ -448,19 +445,13 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 		git_oid_tostr(bhex, sizeof(bhex), &g.base.id);
 	if (g.has_anchor)
 		git_oid_tostr(ahex, sizeof(ahex), &g.anchor.id);
-	{
-		json_t *pol = NULL;
-		if ((error = sluice_journal__policy(repo, &st, &pol, poldig, NULL)) < 0)
-			goto done;
-		json_decref(pol);
-	}
-	pred = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:O,s:O,s:s,s:s?}", "channel", channel,
-	                 "candidate", chex, "head", *head ? head : NULL, "baseline",
-	                 *bhex ? bhex : NULL, "anchor", *ahex ? ahex : NULL, "config",
-	                 g.config_digest, "backend",
-	                 g.ev_cand ? sluice_evaluator__identity(g.ev_cand) : "none", "suites",
-	                 g.used_suites, "gates", gates, "result",
-	                 sluice_stats__outcome_name(overall), "policy", *poldig ? poldig : NULL);
+	pred = json_pack(
+	        "{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:O,s:O,s:s,s:s?}", "channel", channel,
+	        "candidate", chex, "head", *head ? head : NULL, "baseline", *bhex ? bhex : NULL,
+	        "anchor", *ahex ? ahex : NULL, "config", g.config_digest, "backend",
+	        g.ev_cand ? sluice_evaluator__identity(g.ev_cand) : "none", "suites", g.used_suites,
+	        "gates", gates, "result", sluice_stats__outcome_name(overall), "policy",
+	        *g.policy_digest ? g.policy_digest : NULL);
 	if (!pred) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build the verdict");
 		goto done;

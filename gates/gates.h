@@ -39,6 +39,7 @@ typedef struct {
 	sluice_repo *repo;
 	json_t *config; /* the configuration in effect */
 	char config_digest[65];
+	char policy_digest[65]; /* the policy in effect ("" for none) */
 	double alpha;
 	const char *channel;
 	sluice_version cand, base, anchor;

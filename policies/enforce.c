@@ -69,17 +69,15 @@ static int holds_any(json_t *entry, json_t *roles)
 	return 0;
 }
 
-int sluice_policy__rules(sluice_repo *repo, const sluice_jstate *st, const char *channel,
-                         json_t **out, char digest[65])
+/* The rules for channel under an already parsed policy (NULL: none yet). */
+static int rules_under(sluice_repo *repo, const sluice_jstate *st, json_t *policy,
+                       const char *channel, json_t **out)
 {
-	json_t *policy = NULL, *config = NULL;
+	json_t *config = NULL;
 	int error;
 
-	if ((error = sluice_journal__policy(repo, st, &policy, digest, NULL)) < 0)
-		return error;
 	if (policy) {
 		*out = json_incref(sluice_policy__channel(policy, channel));
-		json_decref(policy);
 		return *out ? SLUICE_OK
 		            : sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
 		                                "the policy has no rules for channel %s", channel);
@@ -97,6 +95,19 @@ int sluice_policy__rules(sluice_repo *repo, const sluice_jstate *st, const char 
 	json_decref(config);
 	return *out ? SLUICE_OK
 	            : sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "cannot build the rules");
+}
+
+int sluice_policy__rules(sluice_repo *repo, const sluice_jstate *st, const char *channel,
+                         json_t **out, char digest[65])
+{
+	json_t *policy = NULL;
+	int error;
+
+	if ((error = sluice_journal__policy(repo, st, &policy, digest, NULL)) < 0)
+		return error;
+	error = rules_under(repo, st, policy, channel, out);
+	json_decref(policy);
+	return error;
 }
 
 static void check(json_t *checks, const char *rule, int ok, const char *fmt, ...)
@@ -210,15 +221,17 @@ int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *
                             const char *channel, const char *to, const char *head, json_t *checks,
                             json_t *used)
 {
-	json_t *rules = NULL, *config = NULL, *v, *gname, *verdicts = json_object();
+	json_t *policy = NULL, *rules = NULL, *config = NULL, *v, *gname, *verdicts = json_object();
 	char pdigest[65], cdigest[65], proposer[SLUICE_FP_LEN];
 	long long now = now_seconds();
 	struct tally t = {0};
 	size_t i;
 	int error;
 
-	if ((error = sluice_policy__rules(repo, st, channel, &rules, pdigest)) < 0 ||
-	    (error = sluice_journal__config_for(repo, st, channel, &config, cdigest)) < 0)
+	/* The policy is parsed once for both the rules and the gate configuration. */
+	if ((error = sluice_journal__policy(repo, st, &policy, pdigest, NULL)) < 0 ||
+	    (error = rules_under(repo, st, policy, channel, &rules)) < 0 ||
+	    (error = sluice_journal__config_under(repo, st, policy, channel, &config, cdigest)) < 0)
 		goto done;
 	proposer_of(repo, st, to, proposer);
 	json_object_set_new(used, "policy", json_string(pdigest));
@@ -344,6 +357,7 @@ int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *
 		json_object_set_new(used, "approvals", t.fps);
 	}
 done:
+	json_decref(policy);
 	json_decref(verdicts);
 	json_decref(config);
 	json_decref(rules);
