@@ -36,19 +36,12 @@ static const char *digest_a2 =
 static char *ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *ok(const char *fmt, ...)
 {
-	char args[8192], *out;
 	va_list ap;
-	tu_run_result r;
+	char *out;
 
 	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
+	out = tu_sluice_okv(env, repo, fmt, ap);
 	va_end(ap);
-	r = tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
-	if (r.status)
-		fprintf(stderr, "sluice %s\nexit %d\n%s%s", args, r.status, r.out, r.err);
-	assert_int_equal(r.status, 0);
-	out = strdup(r.out);
-	tu_run_dispose(&r);
 	return out;
 }
 
@@ -69,20 +62,12 @@ static void propose(char out[41], const char *fmt, ...)
 static json_t *ok_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static json_t *ok_json(const char *fmt, ...)
 {
-	char args[8192], *o;
-	json_error_t jerr;
-	json_t *v;
 	va_list ap;
+	json_t *v;
 
 	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
+	v = tu_sluice_jsonv(env, repo, fmt, ap);
 	va_end(ap);
-	o = ok("%s --json", args);
-	v = json_loads(o, 0, &jerr);
-	if (!v)
-		fprintf(stderr, "not JSON: %s\n", o);
-	assert_non_null(v);
-	free(o);
 	return v;
 }
 

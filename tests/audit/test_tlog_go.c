@@ -27,19 +27,12 @@ static uint64_t sizes[3];
 static char *sl(const char *const *env, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static char *sl(const char *const *env, const char *fmt, ...)
 {
-	char args[8192], *out;
 	va_list ap;
-	tu_run_result r;
+	char *out;
 
 	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
+	out = tu_sluice_okv(env, repo, fmt, ap);
 	va_end(ap);
-	r = tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
-	if (r.status)
-		fprintf(stderr, "sluice %s\nexit %d\n%s%s", args, r.status, r.out, r.err);
-	assert_int_equal(r.status, 0);
-	out = strdup(r.out);
-	tu_run_dispose(&r);
 	return out;
 }
 

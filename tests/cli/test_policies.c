@@ -39,19 +39,12 @@ static tu_run_result sl(const char *fmt, ...)
 static char *ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *ok(const char *fmt, ...)
 {
-	char args[8192], *out;
 	va_list ap;
-	tu_run_result r;
+	char *out;
 
 	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
+	out = tu_sluice_okv(env, repo, fmt, ap);
 	va_end(ap);
-	r = tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
-	if (r.status)
-		fprintf(stderr, "sluice %s\nexit %d\n%s%s", args, r.status, r.out, r.err);
-	assert_int_equal(r.status, 0);
-	out = strdup(r.out);
-	tu_run_dispose(&r);
 	return out;
 }
 

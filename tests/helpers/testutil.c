@@ -319,3 +319,48 @@ void tu_refused_journaled(const char *const *env, const char *repo, int code, co
 	tu_run_dispose(&rec);
 	tu_run_dispose(&r);
 }
+
+char *tu_sluice_okv(const char *const *env, const char *repo, const char *fmt, va_list ap)
+{
+	char args[8192], *out;
+	tu_run_result r;
+
+	vsnprintf(args, sizeof(args), fmt, ap);
+	r = tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
+	if (r.status)
+		fprintf(stderr, "sluice %s\nexit %d\n%s%s", args, r.status, r.out, r.err);
+	assert_int_equal(r.status, 0);
+	out = strdup(r.out);
+	assert_non_null(out);
+	tu_run_dispose(&r);
+	return out;
+}
+
+static char *sluice_ok(const char *const *env, const char *repo, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static char *sluice_ok(const char *const *env, const char *repo, const char *fmt, ...)
+{
+	va_list ap;
+	char *out;
+
+	va_start(ap, fmt);
+	out = tu_sluice_okv(env, repo, fmt, ap);
+	va_end(ap);
+	return out;
+}
+
+json_t *tu_sluice_jsonv(const char *const *env, const char *repo, const char *fmt, va_list ap)
+{
+	char args[8192], *o;
+	json_error_t jerr;
+	json_t *v;
+
+	vsnprintf(args, sizeof(args), fmt, ap);
+	o = sluice_ok(env, repo, "%s --json", args);
+	v = json_loads(o, 0, &jerr);
+	if (!v)
+		fprintf(stderr, "not JSON: %s\n", o);
+	assert_non_null(v);
+	free(o);
+	return v;
+}

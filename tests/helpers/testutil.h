@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <jansson.h>
+
 /* A fresh directory under $TMPDIR (or /tmp); the caller frees the string. */
 char *tu_mkdtemp(const char *tag);
 /* rm -rf */
@@ -65,5 +67,13 @@ void tu_last_line(char out[41], const char *text);
 
 /* The sluice program under test. */
 #define TU_SLUICE SLUICE_BINARY
+
+/*
+ * Run `sluice -C repo ARGS` (ARGS formatted from fmt and ap) and assert it
+ * exits 0 (printing its output when not); returns its stdout (free it).
+ */
+char *tu_sluice_okv(const char *const *env, const char *repo, const char *fmt, va_list ap);
+/* The same with --json appended; returns the parsed output (json_decref it). */
+json_t *tu_sluice_jsonv(const char *const *env, const char *repo, const char *fmt, va_list ap);
 
 #endif
