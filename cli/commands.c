@@ -1337,7 +1337,8 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 		                         "verdict, or --no-record to only look");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	sluice_repo_set_progress(repo, cli_progress, env);
+	if (isatty(2)) /* progress only for a person watching; CI logs stay clean */
+		sluice_repo_set_progress(repo, cli_progress, env);
 	error = sluice_gate_run(repo, ref, channel, &opts, &report);
 	if (error == 0) {
 		json_t *v = cli_parse(report);

@@ -58,8 +58,8 @@ static void head_of(const char *channel, char out[41])
 	size_t i;
 
 	out[0] = 0;
-	json_array_foreach(json_object_get(st, "channels"), i, c) if (
-	        !strcmp(json_string_value(json_object_get(c, "name")), channel))
+	json_array_foreach(json_object_get(st, "channels"), i,
+	                   c) if (!strcmp(json_string_value(json_object_get(c, "name")), channel))
 	        snprintf(out, 41, "%s", json_string_value(json_object_get(c, "head")));
 	json_decref(st);
 }
@@ -70,9 +70,10 @@ static void head_of(const char *channel, char out[41])
  */
 static tu_run_result ci(const char *extra, const char *args)
 {
-	return tu_sh(NULL,
-	             "cd '%s' && env SLUICE_KEYS='%s/nokeys' SLUICE='%s' %s bash '%s' --repo '%s' %s",
-	             work, work, TU_SLUICE, extra, SCRIPT, repo, args);
+	return tu_sh(
+	        NULL,
+	        "cd '%s' && env SLUICE_KEYS='%s/nokeys' SLUICE='%s' %s bash '%s' --repo '%s' %s",
+	        work, work, TU_SLUICE, extra, SCRIPT, repo, args);
 }
 
 /* The number of <testcase> and <failure> elements, parsing the file as XML. */
@@ -111,8 +112,10 @@ static int setup(void **state)
 	free(ok("suite add %s/eval/suites/*.json --key ci", SLUICE_SOURCE_DIR));
 	/* Adapters with lora_B zero (as PEFT initialises them): they pass on anything. */
 	for (int i = 1; i <= 3; i++)
-		tu_sh_ok(NULL, "%s lora '%s/small-%d' --base %s/test-model --seed %d --b-std 0 >/dev/null",
-		         SLUICE_SYNTH, work, i, SLUICE_RESOURCES, i);
+		tu_sh_ok(
+		        NULL,
+		        "%s lora '%s/small-%d' --base %s/test-model --seed %d --b-std 0 >/dev/null",
+		        SLUICE_SYNTH, work, i, SLUICE_RESOURCES, i);
 	o = ok("propose base %s/test-model --key ci -m base", SLUICE_RESOURCES);
 	tu_last_line(base, o);
 	free(o);
@@ -274,8 +277,9 @@ static void racing_jobs_never_ship_an_ungated_combination(void **state)
 	chmod(wrapper, 0755);
 	secret_env(sec, sizeof(sec), "SLUICE_CI_KEY_CI", "ci");
 	/* Job B (inside the wrapper) uses the keys directory; job A only the secret. */
-	r = tu_sh(env, "cd '%s' && %s bash '%s' --repo '%s' --sluice '%s' --channel prod "
-	               "--lora small-2 --approver bob",
+	r = tu_sh(env,
+	          "cd '%s' && %s bash '%s' --repo '%s' --sluice '%s' --channel prod "
+	          "--lora small-2 --approver bob",
 	          work, sec, SCRIPT, repo, wrapper);
 	if (r.status != 0)
 		fprintf(stderr, "%s\n", r.err + (strlen(r.err) > 3000 ? strlen(r.err) - 3000 : 0));
@@ -291,9 +295,9 @@ static void racing_jobs_never_ship_an_ungated_combination(void **state)
 	adapters = (int)json_array_size(json_object_get(json_object_get(v, "state"), "adapters"));
 	json_decref(v);
 	v = okj("show %s", mid);
-	assert_int_equal(
-	        json_array_size(json_object_get(json_object_get(v, "state"), "adapters")) + 1,
-	        (size_t)adapters);
+	assert_int_equal(json_array_size(json_object_get(json_object_get(v, "state"), "adapters")) +
+	                         1,
+	                 (size_t)adapters);
 	json_decref(v);
 	/*
 	 * Every head prod held came with the three verdicts, each move starting
@@ -310,8 +314,8 @@ static void racing_jobs_never_ship_an_ungated_combination(void **state)
 			                    "promote");
 			assert_int_equal(json_object_size(vd), 3);
 			if (prev)
-				assert_string_equal(
-				        json_string_value(json_object_get(e, "from")), prev);
+				assert_string_equal(json_string_value(json_object_get(e, "from")),
+				                    prev);
 			prev = json_string_value(json_object_get(e, "to"));
 			saw_mid |= !strcmp(prev, mid);
 		}
