@@ -426,7 +426,7 @@ static void log_request(server *s, const sluice_tsrv_head *h, const char *body, 
 	for (size_t i = 0; hdrs && i < h->nheaders; i++) {
 		char name[128], *v;
 		size_t cp, n = h->headers[i].name_len < sizeof(name) - 1 ? h->headers[i].name_len
-		                                                          : sizeof(name) - 1;
+		                                                         : sizeof(name) - 1;
 
 		for (size_t j = 0; j < n; j++) {
 			char c = h->headers[i].name[j];
@@ -553,8 +553,8 @@ static int prompt_one(server *s, sluice_ctx *ctx, item *it, json_t *p, char *err
  * "prompt": a string, a list of token ids, or a list of either (one choice
  * each). Returns the items in *out (free each with item_dispose).
  */
-static int parse_prompts(server *s, sluice_ctx *ctx, item **out, size_t *nout, json_t *p,
-                         char *err, size_t errlen)
+static int parse_prompts(server *s, sluice_ctx *ctx, item **out, size_t *nout, json_t *p, char *err,
+                         size_t errlen)
 {
 	size_t n = 1, i;
 	bool list = false;
@@ -575,8 +575,9 @@ static int parse_prompts(server *s, sluice_ctx *ctx, item **out, size_t *nout, j
 		if (list)
 			n = json_array_size(p);
 	} else if (!json_is_string(p)) {
-		snprintf(err, errlen, "prompt must be a string, a list of token ids, or a list of "
-		                      "either");
+		snprintf(err, errlen,
+		         "prompt must be a string, a list of token ids, or a list of "
+		         "either");
 		return -1;
 	}
 	if (n > MAX_PROMPTS) {
@@ -638,8 +639,8 @@ static int run_item(server *s, sluice_ctx *ctx, sluice_model *m, item *it, size_
 			break;
 		}
 	}
-	if (!(it->gen_text = decode_text(s, ctx, it->ids + it->nprompt, it->n - it->nprompt,
-	                                 true))) {
+	if (!(it->gen_text =
+	              decode_text(s, ctx, it->ids + it->nprompt, it->n - it->nprompt, true))) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -761,7 +762,8 @@ static json_t *lcpp_logprobs(server *s, sluice_ctx *ctx, const item *it, size_t 
 		       *tl = json_array();
 
 		for (size_t j = 0; e && j < m; j++)
-			json_array_append_new(tl, lcpp_token_json(s, ctx, top[j], clamp_lp(row[top[j]])));
+			json_array_append_new(
+			        tl, lcpp_token_json(s, ctx, top[j], clamp_lp(row[top[j]])));
 		if (!e) {
 			json_decref(tl);
 			json_decref(content);
@@ -789,8 +791,7 @@ static void shorten(json_t *lp)
 
 /* ---- /v1/completions ------------------------------------------------------ */
 
-static void completions(server *s, sluice_ctx *ctx, json_t *req, enum fault_kind fk,
-                        response *r)
+static void completions(server *s, sluice_ctx *ctx, json_t *req, enum fault_kind fk, response *r)
 {
 	json_t *jmodel = json_object_get(req, "model"), *jlp = json_object_get(req, "logprobs"),
 	       *jmax = json_object_get(req, "max_tokens"), *jn = json_object_get(req, "n"),
@@ -831,17 +832,19 @@ static void completions(server *s, sluice_ctx *ctx, json_t *req, enum fault_kind
 			if (s->mode == MODE_LLAMACPP)
 				k = MAX_LOGPROBS;
 			else
-				return vllm_error(s, r, 400, "BadRequestError", "logprobs",
-				                  "Requested sample logprobs of %lld, which is greater "
-				                  "than max allowed: %d",
-				                  (long long)k, MAX_LOGPROBS);
+				return vllm_error(
+				        s, r, 400, "BadRequestError", "logprobs",
+				        "Requested sample logprobs of %lld, which is greater "
+				        "than max allowed: %d",
+				        (long long)k, MAX_LOGPROBS);
 		}
 	}
 	if (jmax && !json_is_null(jmax)) {
 		if (!json_is_integer(jmax) || (max_tokens = json_integer_value(jmax)) < 0)
 			return bad_request(s, r, "max_tokens must be a non-negative integer");
 		if (max_tokens > MAX_GENERATE)
-			return bad_request(s, r, "max_tokens above sluice-testserver's limit of 256");
+			return bad_request(s, r,
+			                   "max_tokens above sluice-testserver's limit of 256");
 	}
 	if (s->mode == MODE_VLLM && jmodel && !json_is_null(jmodel)) {
 		if (!json_is_string(jmodel))
@@ -875,13 +878,14 @@ static void completions(server *s, sluice_ctx *ctx, json_t *req, enum fault_kind
 				lcpp_error(s, r, 400, "exceed_context_size_error",
 				           "the request exceeds the available context size");
 			else
-				vllm_error(s, r, 400, "BadRequestError", NULL,
-				           "This model's maximum context length is %u tokens. "
-				           "However, you requested %zu tokens (%zu in the messages, "
-				           "%lld in the completion). Please reduce the length of the "
-				           "messages or completion.",
-				           s->max_model_len, it->nprompt + (size_t)max_tokens,
-				           it->nprompt, (long long)max_tokens);
+				vllm_error(
+				        s, r, 400, "BadRequestError", NULL,
+				        "This model's maximum context length is %u tokens. "
+				        "However, you requested %zu tokens (%zu in the messages, "
+				        "%lld in the completion). Please reduce the length of the "
+				        "messages or completion.",
+				        s->max_model_len, it->nprompt + (size_t)max_tokens,
+				        it->nprompt, (long long)max_tokens);
 			goto done;
 		}
 		if (run_item(s, ctx, m, it, (size_t)max_tokens, want_lp, echo) < 0) {
@@ -954,13 +958,13 @@ static void completions(server *s, sluice_ctx *ctx, json_t *req, enum fault_kind
 			                   (json_int_t)total_prompt, "total_tokens",
 			                   (json_int_t)(total_gen + total_prompt), "id", idbuf);
 		else
-			answer = json_pack("{s:s,s:s,s:I,s:s,s:o,s:{s:I,s:I,s:I,s:n}}", "id", idbuf,
-			                   "object", "text_completion", "created",
-			                   (json_int_t)time(NULL), "model", model_name, "choices",
-			                   choices, "usage", "prompt_tokens", (json_int_t)total_prompt,
-			                   "total_tokens", (json_int_t)(total_gen + total_prompt),
-			                   "completion_tokens", (json_int_t)total_gen,
-			                   "prompt_tokens_details");
+			answer = json_pack(
+			        "{s:s,s:s,s:I,s:s,s:o,s:{s:I,s:I,s:I,s:n}}", "id", idbuf, "object",
+			        "text_completion", "created", (json_int_t)time(NULL), "model",
+			        model_name, "choices", choices, "usage", "prompt_tokens",
+			        (json_int_t)total_prompt, "total_tokens",
+			        (json_int_t)(total_gen + total_prompt), "completion_tokens",
+			        (json_int_t)total_gen, "prompt_tokens_details");
 		choices = NULL;
 		if (!answer)
 			goto nomem;
@@ -1022,8 +1026,8 @@ static void load_lora(server *s, sluice_ctx *ctx, json_t *req, response *r)
 			                  "Loading lora %s failed: No adapter found for %s", name,
 			                  path);
 		snprintf(msg, sizeof(msg), "%s", sluice_ctx_errmsg(ctx));
-		return vllm_error(s, r, 400, "BadRequestError", NULL,
-		                  "Loading lora %s failed: %s", name, msg);
+		return vllm_error(s, r, 400, "BadRequestError", NULL, "Loading lora %s failed: %s",
+		                  name, msg);
 	}
 	grown = realloc(s->loras, (s->nloras + 1) * sizeof(*grown));
 	if (!grown) {
@@ -1077,8 +1081,8 @@ static int rebuild_lcpp(server *s, sluice_ctx *ctx, const double *scales)
 	if ((error = sluice_model__open(ctx, &m, s->model_dir)) < 0)
 		return error;
 	for (size_t i = 0; i < s->nadapters; i++)
-		if (scales[i] != 0 &&
-		    (error = sluice_model__add_adapter(ctx, m, s->adapters[i].path, scales[i])) < 0) {
+		if (scales[i] != 0 && (error = sluice_model__add_adapter(
+		                               ctx, m, s->adapters[i].path, scales[i])) < 0) {
 			sluice_model__free(m);
 			return error;
 		}
@@ -1144,8 +1148,8 @@ static json_t *model_card(server *s, const char *id, const char *root, const cha
 	snprintf(perm, sizeof(perm), "modelperm-%016lx", (unsigned long)rand());
 	return json_pack("{s:s,s:s,s:I,s:s,s:s,s:s?,s:o,s:[{s:s,s:s,s:I,s:b,s:b,s:b,s:b,s:b,s:b,"
 	                 "s:s,s:n,s:b}]}",
-	                 "id", id, "object", "model", "created", (json_int_t)s->created,
-	                 "owned_by", "vllm", "root", root, "parent", parent, "max_model_len",
+	                 "id", id, "object", "model", "created", (json_int_t)s->created, "owned_by",
+	                 "vllm", "root", root, "parent", parent, "max_model_len",
 	                 base ? json_integer(s->max_model_len) : json_null(), "permission", "id",
 	                 perm, "object", "model_permission", "created", (json_int_t)s->created,
 	                 "allow_create_engine", 0, "allow_sampling", 1, "allow_logprobs", 1,
@@ -1182,18 +1186,20 @@ static void admin_fail(server *s, json_t *req, response *r)
 
 	if (!kind || !json_is_integer(jc) || json_integer_value(jc) < 0 ||
 	    (path && (path[0] != '/' || strlen(path) > 255)))
-		return respond_json(s, r, 400,
-		                    json_pack("{s:s}", "error",
-		                              "body must be {\"kind\": 429|503|drop|malformed|short|"
-		                              "none, \"count\": N, \"path\"?: \"/...\"}"));
+		return respond_json(
+		        s, r, 400,
+		        json_pack("{s:s}", "error",
+		                  "body must be {\"kind\": 429|503|drop|malformed|short|"
+		                  "none, \"count\": N, \"path\"?: \"/...\"}"));
 	if (!strcmp(kind, "none")) {
 		memset(&f, 0, sizeof(f));
 	} else {
-		snprintf(spec, sizeof(spec), "%s:%lld%s%s", kind,
-		         (long long)json_integer_value(jc), path ? "@" : "", path ? path : "");
+		snprintf(spec, sizeof(spec), "%s:%lld%s%s", kind, (long long)json_integer_value(jc),
+		         path ? "@" : "", path ? path : "");
 		if (parse_fault(&f, spec) < 0)
-			return respond_json(s, r, 400,
-			                    json_pack("{s:s}", "error", "unknown fault kind or count"));
+			return respond_json(
+			        s, r, 400,
+			        json_pack("{s:s}", "error", "unknown fault kind or count"));
 	}
 	pthread_mutex_lock(&s->state_lock);
 	s->nfaults = 0;
@@ -1292,8 +1298,8 @@ static void handle(server *s, sluice_ctx *ctx, const sluice_tsrv_head *h, const 
 			return admin_log(s, r);
 		if (!strcmp(path, "/admin/fail") && is_post(h)) {
 			if (!(req = json_loadb(body, blen, 0, &jerr)))
-				return respond_json(s, r, 400,
-				                    json_pack("{s:s}", "error", "body is not JSON"));
+				return respond_json(
+				        s, r, 400, json_pack("{s:s}", "error", "body is not JSON"));
 			admin_fail(s, req, r);
 			json_decref(req);
 			return;
@@ -1334,7 +1340,8 @@ static void handle(server *s, sluice_ctx *ctx, const sluice_tsrv_head *h, const 
 			respond_json(s, r, 200, json_pack("{s:s}", "status", "ok"));
 		else
 			respond_text(r, 200, "");
-	} else if (!strcmp(path, "/v1/models") || (s->mode == MODE_LLAMACPP && !strcmp(path, "/models"))) {
+	} else if (!strcmp(path, "/v1/models") ||
+	           (s->mode == MODE_LLAMACPP && !strcmp(path, "/models"))) {
 		if (is_get(h))
 			list_models(s, r);
 		else
@@ -1654,8 +1661,8 @@ int main(int argc, char **argv)
 			s->version = v;
 		else if (!strcmp(a, "--fail")) {
 			if (parse_fault(&s->faults[s->nfaults], v) < 0) {
-				fprintf(stderr, "sluice-testserver: --fail: not KIND:N[@PATH]: %s\n",
-				        v);
+				fprintf(stderr,
+				        "sluice-testserver: --fail: not KIND:N[@PATH]: %s\n", v);
 				return 2;
 			}
 			s->nfaults++;
@@ -1804,7 +1811,8 @@ int main(int argc, char **argv)
 	}
 	pthread_mutex_lock(&s->state_lock);
 	if (s->connections) {
-		/* A thread is stuck: leave the models to the exit rather than free them under it. */
+		/* A thread is stuck: leave the models to the exit rather than free them under it.
+		 */
 		fprintf(stderr, "sluice-testserver: %u connection(s) still open at exit\n",
 		        s->connections);
 		_exit(0);

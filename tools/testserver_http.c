@@ -157,10 +157,11 @@ static int check_fields(sluice_ctx *ctx, sluice_tsrv_head *out)
 			have_len = true;
 			out->content_length = v;
 		} else if (eq_ci(h->name, h->name_len, "transfer-encoding")) {
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-			                         "line %u: Transfer-Encoding is not supported; send "
-			                         "a Content-Length",
-			                         line);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "line %u: Transfer-Encoding is not supported; send "
+			        "a Content-Length",
+			        line);
 		} else if (eq_ci(h->name, h->name_len, "host")) {
 			if (have_host)
 				return sluice_ctx__error(ctx, SLUICE_EINVALID,
@@ -213,7 +214,8 @@ int sluice_tsrv__parse_head(sluice_ctx *ctx, sluice_tsrv_head *out, const char *
 		n = (size_t)(nl - p);
 		if (n == 0 || p[n - 1] != '\r')
 			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-			                         "line %u: ends in a bare LF (CRLF required)", line);
+			                         "line %u: ends in a bare LF (CRLF required)",
+			                         line);
 		n--; /* drop the CR */
 		pos += n + 2;
 		if (line == 1) {
@@ -241,8 +243,8 @@ int sluice_tsrv__parse_head(sluice_ctx *ctx, sluice_tsrv_head *out, const char *
 				                         line);
 			if (out->nheaders >= SLUICE_TSRV_MAX_HEADERS)
 				return sluice_ctx__error(ctx, SLUICE_EINVALID,
-				                         "line %u: more than %d header fields", line,
-				                         SLUICE_TSRV_MAX_HEADERS);
+				                         "line %u: more than %d header fields",
+				                         line, SLUICE_TSRV_MAX_HEADERS);
 			h = &out->headers[out->nheaders++];
 			h->name = p;
 			h->name_len = i;
@@ -251,8 +253,8 @@ int sluice_tsrv__parse_head(sluice_ctx *ctx, sluice_tsrv_head *out, const char *
 				if (!is_value_char((unsigned char)p[ve]))
 					return sluice_ctx__error(
 					        ctx, SLUICE_EINVALID,
-					        "line %u: control byte 0x%02x in the value of %.*s", line,
-					        (unsigned char)p[ve], (int)i, p);
+					        "line %u: control byte 0x%02x in the value of %.*s",
+					        line, (unsigned char)p[ve], (int)i, p);
 			while (vs < n && (p[vs] == ' ' || p[vs] == '\t'))
 				vs++;
 			while (ve > vs && (p[ve - 1] == ' ' || p[ve - 1] == '\t'))

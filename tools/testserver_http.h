@@ -32,13 +32,13 @@ typedef struct {
 } sluice_tsrv_header;
 
 typedef struct {
-	char method[16];   /* the request method token, e.g. "GET" */
-	char path[1024];   /* the target's path (before any '?') */
-	char query[1024];  /* the target's query (after '?'), "" when none */
-	int minor;         /* HTTP/1.minor: 0 or 1 */
+	char method[16];         /* the request method token, e.g. "GET" */
+	char path[1024];         /* the target's path (before any '?') */
+	char query[1024];        /* the target's query (after '?'), "" when none */
+	int minor;               /* HTTP/1.minor: 0 or 1 */
 	uint64_t content_length; /* 0 when no Content-Length */
-	bool keep_alive;   /* the connection may serve another request */
-	bool expect_continue; /* "Expect: 100-continue" was sent */
+	bool keep_alive;         /* the connection may serve another request */
+	bool expect_continue;    /* "Expect: 100-continue" was sent */
 	size_t nheaders;
 	sluice_tsrv_header headers[SLUICE_TSRV_MAX_HEADERS];
 	size_t head_len; /* bytes of the head, the blank line included */
