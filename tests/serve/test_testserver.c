@@ -769,8 +769,8 @@ static void test_testserver__malformed_requests_are_400(void **state)
 	        "GET v1/models HTTP/1.1\r\nHost: x\r\n\r\n",  /* not origin form */
 	        "GET /v1/models HTTP/1.1\r\n\r\n",            /* no Host */
 	        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
-	        "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
-	        "Content-Length: 6\r\n\r\n",
+	        ("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+	         "Content-Length: 6\r\n\r\n"),
 	        "GET /v1/models HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
 	        "GET /v1/models HTTP/1.1\r\nHost: x\r\nbad header\r\n\r\n",
 	};
