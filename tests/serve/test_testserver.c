@@ -512,6 +512,15 @@ static void test_testserver__lora_load_and_unload(void **state)
 	assert_string_equal(jstr(j, "error.type"), "NotFoundError");
 	json_decref(j);
 
+	/* load_inplace replaces what the name serves (here by the same adapter). */
+	snprintf(body, sizeof(body),
+	         "{\"lora_name\": \"ad\", \"lora_path\": \"%s\", \"load_inplace\": true}",
+	         F.adapter);
+	r = http(&F.vllm, "POST", "/v1/load_lora_adapter", body);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	assert_true(echo_distance("ad", with, ids, n) <= TOL);
+
 	r = http(&F.vllm, "POST", "/v1/unload_lora_adapter", "{\"lora_name\": \"ad\"}");
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "Success: LoRA adapter 'ad' removed successfully.");
