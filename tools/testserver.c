@@ -29,12 +29,16 @@
  *     points, of the previous token's text.
  * vLLM, vllm/entrypoints/openai/models/serving.py and the error models of
  * vllm/entrypoints/openai/engine/protocol.py (ErrorResponse{error:
- * ErrorInfo{message, type, param, code}}):
+ * ErrorInfo{message, type, param, code}}; vLLM before 0.8 answered the
+ * flat {"object": "error", "message", "type", "param", "code"}, which a
+ * client may meet too):
  *   - an unknown model: 404 "The model `X` does not exist." NotFoundError,
  *     param "model";
  *   - /v1/load_lora_adapter: 400 InvalidUserInput when lora_name or
  *     lora_path is missing or the name is loaded; success is the plain text
- *     "Success: LoRA adapter 'X' added successfully."; unload: 404
+ *     "Success: LoRA adapter 'X' added successfully."; a path with no
+ *     adapter is vllm/exceptions.py's LoRAAdapterNotFoundError, 404 "Loading
+ *     lora X failed: No adapter found for P"; unload: 404
  *     NotFoundError "The lora adapter 'X' cannot be found.", success
  *     "Success: LoRA adapter 'X' removed successfully.";
  *   - /v1/models: ModelCard {id, object "model", created, owned_by "vllm",
