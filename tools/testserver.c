@@ -856,9 +856,9 @@ static void completions(server *s, sluice_ctx *ctx, json_t *req, enum fault_kind
 			return;
 		}
 		if (k > MAX_LOGPROBS) {
-			if (s->mode == MODE_LLAMACPP)
+			if (s->mode == MODE_LLAMACPP) {
 				k = MAX_LOGPROBS;
-			else {
+			} else {
 				vllm_error(s, r, 400, "BadRequestError", "logprobs",
 				           "Requested sample logprobs of %lld, which is greater "
 				           "than max allowed: %d",
