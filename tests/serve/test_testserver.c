@@ -572,7 +572,8 @@ static void check_lcpp_generation(const tu_testserver *ts, sluice_model *m)
 static void test_testserver__llamacpp_mode(void **state)
 {
 	char lora[4300];
-	const char *args[] = {"--mode", "llamacpp", "--lora", lora, NULL};
+	const char *args[] = {"--mode",           "llamacpp",   "--lora", lora,
+	                      "--server-version", "b4242-test", NULL};
 	sluice_model *full = model_with(F.adapter, 1.0), *half = model_with(F.adapter, 0.5);
 	tu_testserver ts;
 	json_t *j;
@@ -590,6 +591,9 @@ static void test_testserver__llamacpp_mode(void **state)
 	json_decref(j);
 	j = http_json(&ts, 404, "GET", "/version", NULL);
 	assert_string_equal(jstr(j, "error.message"), "File Not Found");
+	json_decref(j);
+	j = http_json(&ts, 200, "GET", "/props", NULL);
+	assert_string_equal(jstr(j, "build_info"), "b4242-test");
 	json_decref(j);
 
 	j = http_json(&ts, 200, "GET", "/lora-adapters", NULL);
