@@ -732,6 +732,12 @@ static void test_export__cli(void **state)
 	snprintf(lib, sizeof(lib), "%s/out/lib-adapter", work);
 	assert_int_equal(export_to(stack_id[2], lib, NULL, 0), 0);
 	tu_sh_ok(NULL, "diff -r '%s' '%s'", dir, lib);
+	r = tu_sh(env, "%s -C '%s' export %s --adapter '%s/out/cli-human'", TU_SLUICE, repo_path,
+	          stack_id[1], work);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "one PEFT adapter of rank 10 over 14 modules"));
+	assert_non_null(strstr(r.out, "a2: scale 1.5, rows 4..10"));
+	tu_run_dispose(&r);
 
 	/* --gguf: one file per adapter and scales.json, in stack order */
 	snprintf(dir, sizeof(dir), "%s/out/cli-gguf", work);
