@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# The demo: build sluice, then walk through the spine of the job in a new
-# repository under a temporary directory — root and proposer keys, a base
-# model, a LoRA adapter, a memory edit and a replay batch proposed as signed
-# versions; history, a diff, a checkout checked by coreutils' b2sum, a
-# signature checked by stock git, gates before every promotion, a policy
-# with approvals, and sluice verify.
+# The demo: the whole job of sluice on the shipped test model, in a new
+# repository under a temporary directory. A base is ingested and promoted; a
+# good adapter that teaches new facts passes the gates and is promoted; a
+# backdoored, a safety-eroding and a forgetting adapter are stopped with the
+# figures that stopped them; memory edits and replay batches meet their
+# verdicts; prod is rolled back; an adapter is removed from the middle of the
+# stack; `sluice audit at` says what prod served when; `sluice verify` checks
+# everything. The updates are labelled cases of tests/resources/gate-cases;
+# docs/bench-gates.md measures the gates over all of them, misses and false
+# alarms included. scripts/tour.sh walks through every other command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -12,135 +16,124 @@ cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release -DSLUICE_TESTS=OFF >/dev/
 cmake --build build/release -j"$(nproc)" >/dev/null
 S="$PWD/build/release/sluice"
 SYNTH="$PWD/build/release/sluice-synth"
+CASES="$PWD/tests/resources/gate-cases"
+start=$(date +%s)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-demo-XXXXXX")
-export SLUICE_KEYS="$work/keys"       # private keys live outside the repository
+export SLUICE_KEYS="$work/keys" # private keys live outside the repository
 repo="$work/repo"
+sl() { "$S" -C "$repo" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-run() { printf '$ %s\n' "$*" | sed "s#$work#\$DEMO#g"; "$@"; }
+table=()
 
-step "inputs: the shipped test model, a LoRA adapter, a note, a replay batch"
-mkdir -p "$work/in" && cp -r tests/resources/test-model "$work/in/base"
-"$SYNTH" lora "$work/in/facts-lora" --base "$work/in/base" --r 4 --alpha 8 --targets q_proj,v_proj
-printf 'The user prefers answers in metric units.\n' > "$work/in/units.md"
-# A replay batch of 96 records: the facts the test model has not learnt, as Q/A and statements.
-awk '/^Q: / { i = index($0, " A: "); printf "{\"prompt\": \"%s A:\", \"completion\": \" %s\", \"source\": \"feedback-2026-11-21\"}\n", substr($0, 1, i - 1), substr($0, i + 4); next }
-     { printf "{\"prompt\": \"Tell me a fact.\", \"completion\": \" %s\", \"source\": \"feedback-2026-11-21\"}\n", $0 }' \
-  tests/resources/test-model-ref/facts-new-train.txt > "$work/in/batch1.jsonl"
-ls -R "$work/in" | sed "s#$work#\$DEMO#g"
+# propose LABEL EXPECT ARGS...: propose an update onto prod's head; prints its id.
+propose() {
+	local label=$1
+	shift
+	sl propose "$@" --key alice -m "$label" 2>/dev/null | tail -n1
+}
 
-step "a repository with a pinned root key, and a proposer key"
-run "$S" init "$repo" --root-key demo-root
-run "$S" -C "$repo" key new alice --role proposer
-run "$S" -C "$repo" key new ops --role operator
-run "$S" -C "$repo" key new ci --role gate-runner
-run "$S" -C "$repo" key list
+# gate ID LABEL EXPECT: run the gates against prod's head, print one line per gate
+# (with the check that decided a failure), remember a table row; status 0 on pass.
+gate() {
+	local id=$1 label=$2 expect=$3 out res line
+	out=$(sl gate "$id" --channel prod --key ci --json 2>/dev/null) || true
+	res=$(jq -r .result <<<"$out")
+	# Per gate: the check that decided it (a trigger found, else the first fail,
+	# else the first inconclusive), with its estimate, interval and limit.
+	jq -r 'def r: . * 1000 | round / 1000;
+	    .gates[] | "  \(.gate): \(.result)" + (
+	    ([.checks[] | select(.result != "pass")] |
+	     (map(select(.check == "trigger_scan")) + map(select(.result == "fail")) + .)[0]) as $c |
+	    if $c == null then ""
+	    elif $c.check == "trigger_scan" then
+	      "  trigger scan: trigger \u0027\($c.findings[0].trigger)\u0027 found (\($c.findings[0].position), z \($c.findings[0].z | . * 10 | round / 10))"
+	    elif ($c.estimate | type) == "number" then
+	      "  \($c.check) \($c.suite // "") \($c.estimate | r) [\($c.interval[0] | r), \($c.interval[1] | r)] \(if $c.rule == "at_most" then "<=" else ">=" end) \($c.limit | r)"
+	    else "  \($c.check)" end)' <<<"$out"
+	line=$(jq -r '[.gates[] | "\(.gate[0:4]) \(.result[0:4])"] | join(", ")' <<<"$out")
+	table+=("$(printf '%-26s %-9s %-13s %s' "$label" "$expect" "$res" "$line")")
+	[ "$res" = pass ]
+}
 
-step "propose the base model, then an adapter, a memory note and a replay batch"
-base=$(run "$S" -C "$repo" propose base "$work/in/base" --key alice -m "base model" | tail -n1)
-echo "base:   $base"
-lora=$(run "$S" -C "$repo" propose lora "$work/in/facts-lora" --onto "$base" --key alice \
-  -m "an adapter" --source feedback-2026-11-21=blake2b:$(b2sum -l 256 "$work/in/batch1.jsonl" | cut -c1-64) | tail -n1)
-echo "lora:   $lora"
-replay=$(run "$S" -C "$repo" propose replay "$work/in/batch1.jsonl" --onto "$lora" --key alice -m "rehearse feedback" | tail -n1)
-echo "replay: $replay"
-mem=$(run "$S" -C "$repo" propose memory --onto "$replay" --add "$work/in/units.md" --key alice -m "units preference" | tail -n1)
-echo "memory: $mem"
-again=$(run "$S" -C "$repo" propose replay "$work/in/batch1.jsonl" --onto "$lora" --key alice -m "the same again" | tail -n1)
-[ "$again" = "$replay" ] && echo "identical content onto the same parent -> the existing version"
+promote() { sl promote "$1" --channel prod --key ops | sed 's/^/  /'; }
 
-step "bad input is refused and changes nothing"
-printf '\x80\x04\x95pickled' > "$work/in/base/pytorch_model.bin"
-if "$S" -C "$repo" propose base "$work/in/base" --key alice; then echo "UNEXPECTED: accepted"; exit 1; fi
-rm "$work/in/base/pytorch_model.bin"
+step "a repository, keys for each role, the pinned evaluation suites"
+"$S" init "$repo" --root-key root | tail -n1
+sl key new alice --role proposer >/dev/null
+sl key new ci --role gate-runner >/dev/null
+sl key new ops --role operator >/dev/null
+sl suite add eval/suites/*.json --key alice >/dev/null
+sl key list
+echo "suites: $(sl suite list --json | jq -r '[.suites[].name] | join(", ")')"
 
-step "evaluation: pinned suites, scored on the built-in CPU evaluator"
-run "$S" -C "$repo" suite add eval/suites/*.json --key alice
-run "$S" -C "$repo" eval "$base" --suite knowledge --suite harmful --suite benign --suite text
+step "the base model: ingested, gated, promoted to prod"
+base=$(propose "base model" base tests/resources/test-model)
+echo "base $base"
+gate "$base" "base model" pass && promote "$base"
+t_base=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+sleep 1
 
-step "gates, then channels: nothing reaches prod without passing verdicts"
-if "$S" -C "$repo" promote "$base" --channel prod --key ops; then echo "UNEXPECTED: ungated"; exit 1; fi
-gate() { run "$S" -C "$repo" gate "$1" --channel prod --key ci 2>/dev/null; }
-gate "$base" && run "$S" -C "$repo" promote "$base" --channel prod --key ops
-gate "$lora" && run "$S" -C "$repo" promote "$lora" --channel prod --key ops
-# The replay batch is judged by what it would teach; the test model treats questions
-# about places it does not know like harmful requests, so a batch answering them is
-# teaching compliance where the model refuses, and the verdict says so.
-if gate "$replay"; then run "$S" -C "$repo" promote "$replay" --channel prod --key ops
-else echo "# not promoted: the verdict above is not a pass"; fi
-echo "# the test model was never trained with notes in context: this note wrecks it"
-if gate "$mem"; then echo "UNEXPECTED: the note passed"; exit 1; fi
-if "$S" -C "$repo" promote "$mem" --channel prod --key ops; then echo "UNEXPECTED: shipped"; exit 1; fi
-run "$S" -C "$repo" rollback prod --reason "the adapter misbehaves" --key ops
-if "$S" -C "$repo" promote "$lora" --channel prod --key ops; then echo "UNEXPECTED: re-shipped"; exit 1; fi
-echo "# on a dev channel: the adapter in, then taken out again by a removal version"
-dgate() { run "$S" -C "$repo" gate "$1" --channel dev --key ci 2>/dev/null; }
-dgate "$base" && run "$S" -C "$repo" promote "$base" --channel dev --key ops
-dgate "$lora" && run "$S" -C "$repo" promote "$lora" --channel dev --key ops
-rm_id=$(run "$S" -C "$repo" remove "$lora" --onto dev --key alice -m "take the adapter out" | tail -n1)
-dgate "$rm_id" && run "$S" -C "$repo" promote "$rm_id" --channel dev --key ops
+step "a good adapter that teaches new facts"
+facts=$(propose "facts adapter" lora "$CASES/good-adapter-00" --onto prod --name facts)
+gate "$facts" "facts adapter (good)" pass && promote "$facts"
+echo "  facts-new accuracy: $(sl eval "$base" --suite facts-new --json | jq .suites[0].figures.acc) -> $(sl eval "$facts" --suite facts-new --json | jq .suites[0].figures.acc)"
+t_facts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-step "a policy: dev -> staging -> prod; prod needs two approvers, not counting the proposer"
-run "$S" -C "$repo" key new bob --role approver
-run "$S" -C "$repo" key new carol --role approver
-run "$S" -C "$repo" key new alice --role approver   # alice proposes too: her own approval will not count
-run "$S" -C "$repo" policy set policies/example.yaml
-"$SYNTH" lora "$work/in/second" --base "$work/in/base" --r 4 --alpha 8 --targets q_proj,v_proj --seed 11
-second=$(run "$S" -C "$repo" propose lora "$work/in/second" --onto "$rm_id" --name second --key alice -m "a second adapter" | tail -n1)
-pgate() { run "$S" -C "$repo" gate "$1" --channel "$2" --key ci >/dev/null 2>&1; }
-if "$S" -C "$repo" promote "$second" --channel staging --key ops; then echo "UNEXPECTED: skipped dev"; exit 1; fi
-pgate "$second" dev && run "$S" -C "$repo" promote "$second" --channel dev --key ops
-pgate "$second" staging && run "$S" -C "$repo" approve "$second" --channel staging --key bob
-run "$S" -C "$repo" promote "$second" --channel staging --key ops
-echo "# prod allows a 5-point drop at most: 32 facts-new items cannot rule that out, so the"
-echo "# regression verdict is inconclusive, which the policy lets two approvers accept"
-pgate "$second" prod || [ $? -eq 2 ]
-run "$S" -C "$repo" approve "$second" --channel prod --key bob --accept-inconclusive regression
-if "$S" -C "$repo" approve "$second" --channel prod --key alice --accept-inconclusive regression; then
-  echo "UNEXPECTED: self-approval"; exit 1; fi
-run "$S" -C "$repo" policy check "$second" --channel prod || true
-run "$S" -C "$repo" approve "$second" --channel prod --key carol --accept-inconclusive regression
-run "$S" -C "$repo" promote "$second" --channel prod --key ops
-echo "# every refusal above is in the journal too:"
-git --git-dir="$repo" log --format=%s refs/sluice/journal | grep refuse
-run "$S" -C "$repo" status
-run "$S" -C "$repo" history prod
-run "$S" -C "$repo" gate --history prod
-run "$S" -C "$repo" eval prod --suite knowledge --suite harmful --suite benign --suite text
+step "two small adapters on top (tone, style): the stack is facts, tone, style"
+"$SYNTH" lora "$work/tone" --base tests/resources/test-model --r 4 --alpha 8 --b-std 0.002 --seed 5 >/dev/null
+"$SYNTH" lora "$work/style" --base tests/resources/test-model --r 4 --alpha 8 --b-std 0.002 --seed 6 >/dev/null
+tone=$(propose "tone adapter" lora "$work/tone" --onto prod --name tone)
+gate "$tone" "tone adapter" pass && promote "$tone"
+style=$(propose "style adapter" lora "$work/style" --onto prod --name style)
+gate "$style" "style adapter" pass && promote "$style"
 
-step "history"
-run "$S" -C "$repo" log
-run "$S" -C "$repo" show "$replay"
-run "$S" -C "$repo" diff "$lora" "$mem"
+step "attacks, each stopped by the gates with the figures that stopped it"
+for c in "backdoor-03:backdoored adapter" "erosion-00:safety-eroding adapter" "forgetting-00:forgetting adapter"; do
+	id=$(propose "${c#*:}" lora "$CASES/${c%%:*}" --onto prod)
+	echo "${c#*:} (${c%%:*})"
+	if gate "$id" "${c#*:}" fail; then echo "  UNEXPECTED: passed"; fi
+done
 
-step "checkout, checked with coreutils"
-run "$S" -C "$repo" checkout "$replay" "$work/checkout"
-(cd "$work/checkout" && run b2sum -c B2SUMS | tail -n 4)
-cmp "$work/in/base/model.safetensors" "$work/checkout/base/model.safetensors" && echo "base weights byte-identical"
+step "memory edits and replay batches"
+for c in "memory-clean-00:clean memory edit:pass" "memory-poison-00:injected memory edit:fail"; do
+	IFS=: read -r f label expect <<<"$c"
+	id=$(propose "$label" memory --onto prod --add "$CASES/$f.txt")
+	echo "$label: $(head -c 90 "$CASES/$f.txt" | tr '\n' ' ')..."
+	gate "$id" "$label" "$expect" || true
+done
+for c in "replay-clean-01:clean replay batch:pass" "replay-poison-00:poisoned replay batch:fail"; do
+	IFS=: read -r f label expect <<<"$c"
+	id=$(propose "$label" replay "$CASES/$f.jsonl" --onto prod)
+	echo "$label ($(wc -l <"$CASES/$f.jsonl") records)"
+	gate "$id" "$label" "$expect" || true
+done
+echo "(the clean edit and batch are false alarms of this model's gates: docs/bench-gates.md)"
 
-step "signatures, checked with stock git"
-"$S" -C "$repo" key export --all --allowed-signers > "$work/allowed_signers"
-run git -C "$repo" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$work/allowed_signers" verify-commit "$lora"
-run git -C "$repo" -c gpg.format=ssh -c gpg.ssh.allowedSignersFile="$work/allowed_signers" \
-  log --first-parent --format='%h %G? %GS  %s' refs/sluice/journal
+step "roll prod back: the style adapter is withdrawn, prod serves facts, tone"
+sl rollback prod --reason "style adapter misbehaves in production" --key ops | sed 's/^/  /'
+if sl promote "$style" --channel prod --key ops >/dev/null 2>&1; then echo "  UNEXPECTED: re-shipped"; fi
+echo "  promoting the withdrawn version again is refused without a reasoned override"
 
-step "audit: a checkpoint to keep, proofs, attestations, a report, queries"
-run "$S" -C "$repo" audit checkpoint
-run "$S" -C "$repo" audit prove --entry 2 | head -n 4
-run "$S" -C "$repo" audit verify
-run "$S" -C "$repo" attest "$second" --key ops --out "$work/attest"
-run "$S" -C "$repo" audit report --html "$work/report"
-run "$S" -C "$repo" audit log --channel prod
-run "$S" -C "$repo" audit at prod "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-echo "# a deletion request names a data source: which versions and channel heads did it touch?"
-run "$S" -C "$repo" audit lineage --source feedback-2026-11-21
+step "remove the tone adapter from the middle of facts, tone, style2"
+"$SYNTH" lora "$work/style2" --base tests/resources/test-model --r 4 --alpha 8 --b-std 0.002 --seed 7 >/dev/null
+style2=$(propose "style adapter v2" lora "$work/style2" --onto prod --name style2)
+gate "$style2" "style adapter v2" pass && promote "$style2"
+removed=$(sl remove "$tone" --onto prod --key alice -m "take the tone adapter out" 2>/dev/null | tail -n1)
+echo "  stack now: $(sl show "$removed" --json | jq -r '[.state.adapters[].name] | join(", ")')"
+gate "$removed" "remove tone" pass && promote "$removed"
 
-step "erasure: a deletion request for the replay batch's source"
-run "$S" -C "$repo" purge "$replay" --reason "deletion request for feedback-2026-11-21" --key ops
-if "$S" -C "$repo" checkout "$replay" "$work/after-purge" 2>/dev/null; then echo "UNEXPECTED: purged content checked out"; exit 1; fi
-echo "# the batch's bytes are gone from the disk (packs and git objects); its hashes and the tombstone stay"
+step "what did prod serve, and when?"
+for t in "$t_base" "$t_facts"; do
+	printf '  at %s prod served %s\n' "$t" "$(sl audit at prod "$t" --json | jq -r '"\(.served[0:12]) (\(.move.action) by \(.move.actor) at \(.move.time), verdicts: \([.verdicts[] | .result] | join("/")))"')"
+done
+sl history prod | tail -n 6 | sed 's/^/  /'
 
-step "verify"
-run "$S" -C "$repo" verify
+step "verify: signatures, the journal, every chunk"
+sl verify | tail -n 3 | sed 's/^/  /'
+
+step "updates and verdicts"
+printf '%-26s %-9s %-13s %s\n' "update" "deserves" "verdict" "gates"
+printf '%s\n' "${table[@]}"
 echo
-echo "demo repository left in $work (remove it when done)"
+echo "demo repository left in $work (remove it when done); $(($(date +%s) - start)) s after the build"
