@@ -107,10 +107,17 @@ json_t *cli_parse(const char *report)
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total)
 {
 	(void)data;
-	if (total)
-		fprintf(stderr, "\r%s: %3u%% (%llu/%llu MiB)", what, (unsigned)(done * 100 / total),
+	if (total) {
+		/* A 24-cell bar: commands only install this when stderr is a terminal. */
+		char bar[25];
+		unsigned cells = (unsigned)(done >= total ? 24 : done * 24 / total);
+		memset(bar, '#', cells);
+		memset(bar + cells, '.', 24 - cells);
+		bar[24] = 0;
+		fprintf(stderr, "\r%s [%s] %3u%% (%llu/%llu MiB)", what, bar,
+		        (unsigned)(done >= total ? 100 : done * 100 / total),
 		        (unsigned long long)(done >> 20), (unsigned long long)(total >> 20));
-	else
+	} else
 		fprintf(stderr, "\r%s: %llu MiB", what, (unsigned long long)(done >> 20));
 	if (done >= total)
 		fputc('\n', stderr);
@@ -130,6 +137,67 @@ static void print_overview(FILE *f)
 	        exit_codes_text);
 }
 
+/*
+ * Text as roff: backslashes doubled, and a line starting with '.' or '\''
+ * (a roff request) guarded with the zero-width \&. Indented lines (option
+ * lists, examples) are kept as they are inside .nf/.fi.
+ */
+static void roff_text(FILE *f, const char *text)
+{
+	int bol = 1;
+
+	for (const char *p = text; *p; p++) {
+		if (bol && (*p == '.' || *p == '\''))
+			fputs("\\&", f);
+		if (*p == '\\')
+			fputs("\\e", f);
+		else if (*p == '-')
+			fputs("\\-", f);
+		else
+			fputc(*p, f);
+		bol = *p == '\n';
+	}
+	if (!bol)
+		fputc('\n', f);
+}
+
+/*
+ * sluice(1), made from the same usage and help texts `sluice help` prints,
+ * so the man page cannot drift from the program (CMake writes it to
+ * build/.../sluice.1 after every build).
+ */
+static void print_man(FILE *f)
+{
+	fprintf(f, ".TH SLUICE 1 \"\" \"sluice %s\" \"sluice manual\"\n", SLUICE_VERSION_STRING);
+	fputs(".SH NAME\nsluice \\- signed, gated, content-addressed updates for deployed "
+	      "language models\n.SH SYNOPSIS\n.B sluice\n[\\-C DIR] COMMAND [ARGS]\n"
+	      ".SH DESCRIPTION\nsluice makes every update to a deployed language model (a LoRA "
+	      "adapter, a memory edit, a replay batch) a signed, content-addressed version that "
+	      "must pass regression, safety and poisoning gates before it reaches a channel; "
+	      "promotion and rollback are atomic; a tamper-evident journal records every "
+	      "action.\n.SH OPTIONS\n.TP\n.B \\-C DIR\nthe repository (default: "
+	      "$SLUICE_REPO, else the current directory)\n.TP\n.B \\-\\-version\nprint the "
+	      "version\n.SH COMMANDS\n",
+	      f);
+	for (const cli_command *c = cli_commands; c->name; c++) {
+		fputs(".SS ", f);
+		roff_text(f, c->name);
+		fputs(".nf\n", f);
+		roff_text(f, c->usage);
+		fputs(".fi\n.PP\n.nf\n", f);
+		roff_text(f, c->help);
+		fputs(".fi\n", f);
+	}
+	fputs(".SH EXIT STATUS\n.nf\n", f);
+	roff_text(f, exit_codes_text);
+	fputs(".fi\n.SH ENVIRONMENT\n.TP\n.B SLUICE_REPO\nthe repository when \\-C is not "
+	      "given\n.TP\n.B SLUICE_KEYS\nthe private keys directory (default "
+	      "$XDG_CONFIG_HOME/sluice/keys or ~/.config/sluice/keys)\n.TP\n.B SLUICE_KEY\nthe "
+	      "signing key when \\-\\-key is not given\n.SH SEE ALSO\n"
+	      ".BR git (1),\nthe docs/ folder of the sluice sources.\n",
+	      f);
+}
+
 static const cli_command *find_command(const char *name)
 {
 	for (const cli_command *c = cli_commands; c->name; c++)
@@ -145,6 +213,10 @@ static int cmd_help_impl(int argc, char **argv)
 
 	if (argc <= 1) {
 		print_overview(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--man")) {
+		print_man(stdout);
 		return 0;
 	}
 	/* "help key new" and "help key" both work. */

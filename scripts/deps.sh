@@ -11,8 +11,8 @@ pkgs=(
   # Independent checkers the audit tests use: Go's x/mod sumdb note and tlog (checkpoints,
   # proofs), PyNaCl (DSSE attestations), headless Chromium (the HTML report).
   golang-go golang-golang-x-mod-dev python3-nacl chromium
-  # ci/sluice-ci.sh reads sluice's --json output with jq.
-  jq
+  # ci/sluice-ci.sh reads sluice's --json output with jq; the man page test renders with groff.
+  jq groff-base
 )
 # Peers measured by the benchmarks (bench/); not needed to build or test.
 if [ "${SLUICE_BENCH_DEPS:-0}" = 1 ]; then
