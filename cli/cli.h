@@ -105,6 +105,9 @@ int cli_audit_log(cli_env *env, int argc, char **argv);
 int cli_audit_at(cli_env *env, int argc, char **argv);
 int cli_audit_lineage(cli_env *env, int argc, char **argv);
 
+/* cli/config.c: the repository's local settings. */
+int cli_config(cli_env *env, int argc, char **argv);
+
 /* Progress on stderr when it is a terminal. */
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);
 
