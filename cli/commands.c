@@ -1032,7 +1032,7 @@ static void human_eval(json_t *v)
 static int cmd_eval(cli_env *env, int argc, char **argv)
 {
 	const char *suites[MAX_LIST], *ref = NULL;
-	sluice_eval_opts opts = {0, 0};
+	sluice_eval_opts opts = {0, 0, NULL};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t n = 0;
@@ -1056,9 +1056,9 @@ static int cmd_eval(cli_env *env, int argc, char **argv)
 			const char *b = take_value(argc, argv, &k, "eval");
 			if (!b)
 				return SLUICE_EXIT_USAGE;
-			if (strcmp(b, "builtin"))
-				return cli_usage("eval", "backend '%s' is not available (builtin)",
-				                 b);
+			if (strcmp(b, "builtin") && strcmp(b, "http"))
+				return cli_usage("eval", "unknown backend '%s' (builtin, http)", b);
+			opts.backend = b;
 		} else if (argv[k][0] == '-' && argv[k][1]) {
 			return cli_usage("eval", "unknown option %s", argv[k]);
 		} else if (!ref) {
@@ -1245,7 +1245,7 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 	const char *gates[8], *ref = NULL, *channel = NULL, *junit = NULL, *history = NULL,
 	                      *lora_stats = NULL, *onto = NULL, *name = NULL;
 	int jsonl = 0;
-	sluice_gate_opts opts = {gates, 0, getenv("SLUICE_KEY")};
+	sluice_gate_opts opts = {gates, 0, getenv("SLUICE_KEY"), NULL};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	int rc, error, no_record = 0;
@@ -1275,6 +1275,8 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			slot = &junit;
 		} else if (!strcmp(argv[k], "--history")) {
 			slot = &history;
+		} else if (!strcmp(argv[k], "--backend")) {
+			slot = &opts.backend;
 		} else if (!strcmp(argv[k], "--gate")) {
 			const char *g = take_value(argc, argv, &k, "gate");
 			if (!g)

@@ -40,8 +40,8 @@ static const struct known http_keys[] = {
 };
 
 static const struct known hook_keys[] = {
-        {"type", K_HOOK_TYPE, 0, 0, 0}, {"url", K_URL, 0, 0, 0},     {"channel", K_STRING, 0, 0, 1},
-        {"key", K_STRING, 0, 0, 0},     {"notes", K_BOOL, 0, 0, 0},  {NULL, 0, 0, 0, 0},
+        {"type", K_HOOK_TYPE, 0, 0, 0}, {"url", K_URL, 0, 0, 0},    {"channel", K_STRING, 0, 0, 1},
+        {"key", K_STRING, 0, 0, 0},     {"notes", K_BOOL, 0, 0, 0}, {NULL, 0, 0, 0, 0},
 };
 
 static const struct known *find_key(const struct known *t, const char *name)
@@ -97,7 +97,8 @@ int sluice_config__check(sluice_ctx *ctx, const char *key, const char *value)
 		return SLUICE_OK;
 	if (!*value || strchr(value, '\n'))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-		                         "config key %s: the value must be one non-empty line", key);
+		                         "config key %s: the value must be one non-empty line",
+		                         key);
 	switch (k->kind) {
 	case K_URL:
 		if (strncmp(value, "http://", 7) && strncmp(value, "https://", 8))
@@ -112,10 +113,11 @@ int sluice_config__check(sluice_ctx *ctx, const char *key, const char *value)
 		errno = 0;
 		v = strtoll(value, &end, 10);
 		if (errno || *end || end == value || v < k->min || v > k->max)
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-			                         "config key %s: '%s' is not an integer from %" PRId64
-			                         " to %" PRId64,
-			                         key, value, k->min, k->max);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "config key %s: '%s' is not an integer from %" PRId64
+			        " to %" PRId64,
+			        key, value, k->min, k->max);
 		break;
 	}
 	case K_BOOL:
@@ -144,7 +146,8 @@ static int open_local(sluice_repo *repo, git_config **out)
 	int error;
 
 	if ((error = git_repository_config(&all, repo->git)) < 0)
-		return sluice_ctx__giterror(repo->ctx, error, "cannot open the repository's config");
+		return sluice_ctx__giterror(repo->ctx, error,
+		                            "cannot open the repository's config");
 	error = git_config_open_level(out, all, GIT_CONFIG_LEVEL_LOCAL);
 	git_config_free(all);
 	if (error < 0)
@@ -301,8 +304,7 @@ int sluice_config__list(sluice_repo *repo, json_t **out)
 		} else if (json_is_array(prev)) {
 			json_array_append_new(prev, json_string(e->value));
 		} else {
-			json_object_set_new(obj, e->name,
-			                    json_pack("[O,s]", prev, e->value));
+			json_object_set_new(obj, e->name, json_pack("[O,s]", prev, e->value));
 		}
 	}
 	if (error != GIT_ITEROVER) {
@@ -333,10 +335,10 @@ int sluice_config_get(sluice_repo *repo, const char *key, char **report)
 		return sluice_ctx__error(repo->ctx, SLUICE_ENOTFOUND, "config key %s is not set",
 		                         key);
 	}
-	return sluice_repo__report(
-	        repo->ctx, report,
-	        json_pack("{s:s,s:O,s:o}", "key", key, "value",
-	                  json_array_get(all, json_array_size(all) - 1), "values", all));
+	return sluice_repo__report(repo->ctx, report,
+	                           json_pack("{s:s,s:O,s:o}", "key", key, "value",
+	                                     json_array_get(all, json_array_size(all) - 1),
+	                                     "values", all));
 }
 
 int sluice_config_set(sluice_repo *repo, const char *key, const char *value, int add)

@@ -77,7 +77,8 @@ static void test_config__values_are_checked(void **state)
 	tu_refused(env, repo, 4, "is not an integer from 1 to 256",
 	           "config sluice.http.concurrency 0");
 	tu_refused(env, repo, 4, "is not an integer", "config sluice.http.timeout 10s");
-	tu_refused(env, repo, 4, "not an http:// or https:// URL", "config sluice.http.url ftp://x");
+	tu_refused(env, repo, 4, "not an http:// or https:// URL",
+	           "config sluice.http.url ftp://x");
 	tu_refused(env, repo, 4, "not a sluice.http setting", "config sluice.http.urll http://x");
 	tu_refused(env, repo, 4, "not a hook type", "config hook.a.type kafka");
 	tu_refused(env, repo, 4, "sets sluice.http.* and hook.NAME.* keys only",
@@ -108,7 +109,8 @@ static void test_config__multi_valued_channels_list_and_unset(void **state)
 	        "vllm");
 	json_decref(v);
 	free(ok("config --unset hook.srv.channel"));
-	tu_refused(env, repo, 4, "config key hook.srv.channel is not set", "config hook.srv.channel");
+	tu_refused(env, repo, 4, "config key hook.srv.channel is not set",
+	           "config hook.srv.channel");
 	tu_refused(env, repo, 4, "is not set", "config --unset hook.srv.channel");
 }
 
