@@ -125,7 +125,6 @@ int sluice_evaluator__checkout(sluice_repo *repo, const sluice_version *v, char 
 	return SLUICE_OK;
 }
 
-
 /*
  * The http backend's model for v: the base's name on the server, or, for a
  * state with adapters, the whole stack materialised once as one adapter

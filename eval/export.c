@@ -24,11 +24,11 @@
 
 /* One adapter of the stack, open and checked against the base. */
 typedef struct {
-	const char *name;    /* the state's adapter name (borrowed from the state) */
-	double stack_scale;  /* the state's "scale" */
+	const char *name;   /* the state's adapter name (borrowed from the state) */
+	double stack_scale; /* the state's "scale" */
 	sluice_model_adapter ad;
-	unsigned width;      /* rows it owns in the stacked rank: its largest module rank */
-	unsigned offset;     /* its first row */
+	unsigned width;  /* rows it owns in the stacked rank: its largest module rank */
+	unsigned offset; /* its first row */
 } member;
 
 /* One module of the union. */
@@ -159,7 +159,8 @@ static int open_stack(stack *s, json_t *state, const char *dir)
 		mb->stack_scale = json_number_value(json_object_get(a, "scale"));
 		if ((size_t)snprintf(path, sizeof(path), "%s/adapters/%s", dir, mb->name) >=
 		    sizeof(path)) {
-			error = sluice_ctx__error(s->ctx, SLUICE_EINVALID, "path too long: %s", path);
+			error = sluice_ctx__error(s->ctx, SLUICE_EINVALID, "path too long: %s",
+			                          path);
 			goto done;
 		}
 		error = sluice_model__adapter_open_on(s->ctx, &mb->ad, basep, s->nbase, path);
@@ -168,7 +169,8 @@ static int open_stack(stack *s, json_t *state, const char *dir)
 			goto done;
 		if (!isfinite(mb->stack_scale)) {
 			error = sluice_ctx__error(s->ctx, SLUICE_EINVALID,
-			                          "adapter %s: the stack scale is not finite", mb->name);
+			                          "adapter %s: the stack scale is not finite",
+			                          mb->name);
 			goto done;
 		}
 		for (size_t j = 0; j < mb->ad.peft.nmodules; j++)
@@ -239,7 +241,8 @@ static int fill(stack *s, float *dst, const umod *u, int half)
 				break;
 			for (size_t o = 0; o < u->out; o++)
 				for (size_t c = 0; c < pm->r; c++)
-					dst[o * R + mb->offset + c] = (float)(sc * src[o * pm->r + c]);
+					dst[o * R + mb->offset + c] =
+					        (float)(sc * src[o * pm->r + c]);
 		}
 		free(src);
 	}
@@ -402,7 +405,8 @@ int sluice_export__stack(sluice_repo *repo, const sluice_version *v, const char 
 		return sluice_ctx__error(s.ctx, SLUICE_EINVALID,
 		                         "the version has no adapters to export");
 	if ((error = sluice_evaluator__checkout(repo, v, cdir, sizeof(cdir))) < 0 ||
-	    (error = read_base(&s, v->state, cdir)) < 0 || (error = open_stack(&s, v->state, cdir)) < 0 ||
+	    (error = read_base(&s, v->state, cdir)) < 0 ||
+	    (error = open_stack(&s, v->state, cdir)) < 0 ||
 	    (error = sluice_io__mkdirs(s.ctx, dir, 0755)) < 0)
 		goto done;
 	if ((size_t)snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir) >=

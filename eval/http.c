@@ -59,10 +59,10 @@ int sluice_http__config_load(sluice_repo *repo, sluice_http_config *out)
 	                                    1, 256)) < 0 ||
 	    (error = sluice_config__get_int(repo, &out->timeout, "sluice.http.timeout", 60, 1,
 	                                    86400)) < 0 ||
-	    (error = sluice_config__get_int(repo, &out->retries, "sluice.http.retries", 3, 0,
-	                                    20)) < 0 ||
-	    (error = sluice_config__get_int(repo, &out->top_logprobs, "sluice.http.topLogprobs",
-	                                    20, 1, 1000)) < 0 ||
+	    (error = sluice_config__get_int(repo, &out->retries, "sluice.http.retries", 3, 0, 20)) <
+	            0 ||
+	    (error = sluice_config__get_int(repo, &out->top_logprobs, "sluice.http.topLogprobs", 20,
+	                                    1, 1000)) < 0 ||
 	    (error = sluice_config__get_string(repo, &dir, "sluice.http.adapterDir", dflt)) < 0)
 		goto fail;
 	if (!out->url || (strncmp(out->url, "http://", 7) && strncmp(out->url, "https://", 8))) {
@@ -190,7 +190,7 @@ static void error_message(char *out, size_t cap, const sluice_buf *body)
 		n = body->len < 200 ? body->len : 200;
 		for (i = 0; i < n && i + 1 < cap; i++)
 			out[i] = body->ptr[i] >= 0x20 && body->ptr[i] < 0x7f ? (char)body->ptr[i]
-			                                                      : '?';
+			                                                     : '?';
 		out[i] = '\0';
 		if (!n)
 			snprintf(out, cap, "(empty body)");
@@ -281,7 +281,8 @@ static int request(sluice_http *h, const char *path, const char *post, long *sta
 			                         "%s: the answer is larger than %zu MiB", url,
 			                         HTTP_MAX_BODY >> 20);
 		}
-		if ((c != CURLE_OK && retryable_code(c)) || (c == CURLE_OK && retryable_status(*status))) {
+		if ((c != CURLE_OK && retryable_code(c)) ||
+		    (c == CURLE_OK && retryable_status(*status))) {
 			if (attempt < (unsigned)h->cfg.retries) {
 				sluice_buf__dispose(&b.buf);
 				sleep_s(backoff(h, attempt, ra));
@@ -290,9 +291,8 @@ static int request(sluice_http *h, const char *path, const char *post, long *sta
 		}
 		if (c != CURLE_OK) {
 			sluice_buf__dispose(&b.buf);
-			return sluice_ctx__error(h->ctx, SLUICE_EIO,
-			                         "%s: %s (after %u attempt%s)", url,
-			                         *errbuf ? errbuf : curl_easy_strerror(c),
+			return sluice_ctx__error(h->ctx, SLUICE_EIO, "%s: %s (after %u attempt%s)",
+			                         url, *errbuf ? errbuf : curl_easy_strerror(c),
 			                         attempt + 1, attempt ? "s" : "");
 		}
 		sluice_buf__dispose(out);
@@ -328,8 +328,7 @@ static int read_models(sluice_http *h, json_t **entry)
 	}
 	if (!(v = json_loadb((const char *)body.ptr, body.len, 0, &jerr)) ||
 	    !json_is_array(data = json_object_get(v, "data"))) {
-		error = sluice_ctx__error(h->ctx, SLUICE_EINVALID,
-		                          "%s/v1/models: %s", h->cfg.url,
+		error = sluice_ctx__error(h->ctx, SLUICE_EINVALID, "%s/v1/models: %s", h->cfg.url,
 		                          v ? "no \"data\" array in the answer"
 		                            : "the answer is not JSON");
 		goto done;
@@ -503,10 +502,10 @@ int sluice_http__parse_completion(sluice_ctx *ctx, double **out, const char *bod
 		                                     "Infinity)"
 		                                   : "");
 	}
-#define FAIL(...)                                                                      \
-	do {                                                                           \
-		error = sluice_ctx__error(ctx, SLUICE_EINVALID, __VA_ARGS__);          \
-		goto done;                                                             \
+#define FAIL(...)                                                                                  \
+	do {                                                                                       \
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID, __VA_ARGS__);                      \
+		goto done;                                                                         \
 	} while (0)
 	if (!json_is_object(v))
 		FAIL("%s: the answer is not a JSON object", what);
@@ -632,16 +631,16 @@ static char *completion_body(sluice_http *h, const char *model, const int32_t *i
 
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(prompt, json_integer((json_int_t)ids[i]));
-	req = json_pack("{s:s,s:o,s:i,s:b,s:I,s:i}", "model", model, "prompt", prompt,
-	                "max_tokens", max_tokens, "echo", 1, "logprobs",
-	                (json_int_t)h->cfg.top_logprobs, "temperature", 0);
+	req = json_pack("{s:s,s:o,s:i,s:b,s:I,s:i}", "model", model, "prompt", prompt, "max_tokens",
+	                max_tokens, "echo", 1, "logprobs", (json_int_t)h->cfg.top_logprobs,
+	                "temperature", 0);
 	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	return text;
 }
 
-static int start(sluice_http *h, CURLM *multi, struct req *r, const char *model,
-                 const int32_t *ids, size_t n, const char *url)
+static int start(sluice_http *h, CURLM *multi, struct req *r, const char *model, const int32_t *ids,
+                 size_t n, const char *url)
 {
 	free(r->post);
 	r->max_tokens = h->max_tokens;
@@ -740,7 +739,7 @@ int sluice_http__score(sluice_http *h, const char *model, size_t n, const int32_
 	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)h->cfg.concurrency);
 	while (done < n) {
 		double now = now_s(), wake = -1;
-		int running, left;
+		int running, left, again_now = 0;
 		CURLMsg *m;
 
 		/* Retries whose wait is over first, then fresh requests. */
@@ -781,6 +780,7 @@ int sluice_http__score(sluice_http *h, const char *model, size_t n, const int32_
 				goto done;
 			if (error == 1) {
 				r->state = R_WAITING;
+				again_now |= r->ready_at <= now_s();
 				error = SLUICE_OK;
 			} else {
 				r->state = R_DONE;
@@ -790,7 +790,8 @@ int sluice_http__score(sluice_http *h, const char *model, size_t n, const int32_
 				sluice_buf__dispose(&r->body.buf);
 			}
 		}
-		if (done < n) {
+		/* A slot came free and fresh requests wait: start them before sleeping. */
+		if (done < n && !again_now && !(next < n && active < (size_t)h->cfg.concurrency)) {
 			int ms = 200;
 			if (wake > 0 && (wake - now) * 1000 < ms)
 				ms = (int)((wake - now) * 1000) + 1;

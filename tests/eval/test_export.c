@@ -160,11 +160,13 @@ static int setup(void **state)
 		snprintf(dir, sizeof(dir), "%s/in/a2", work);
 		write_adapter(
 		        dir,
-		        "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 4, \"use_rslora\": true, "
+		        "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 4, \"use_rslora\": "
+		        "true, "
 		        "\"rank_pattern\": {\"lm_head\": 6}, \"alpha_pattern\": {\"o_proj\": 3}, "
 		        "\"target_modules\": [\"lm_head\", \"embed_tokens\", "
 		        "\"model.layers.0.self_attn.k_proj\", \"model.layers.0.self_attn.o_proj\", "
-		        "\"model.layers.1.self_attn.k_proj\", \"model.layers.1.self_attn.o_proj\"], "
+		        "\"model.layers.1.self_attn.k_proj\", "
+		        "\"model.layers.1.self_attn.o_proj\"], "
 		        "\"bias\": \"none\", \"task_type\": \"CAUSAL_LM\", "
 		        "\"base_model_name_or_path\": \"other\"}",
 		        m, sizeof(m) / sizeof(m[0]), 0.03);
@@ -179,14 +181,14 @@ static int setup(void **state)
 		            {"model.layers.2.mlp.up_proj", 8, H, INTER, 0},
 		            {"model.layers.2.self_attn.q_proj", 8, H, H, 0}};
 		snprintf(dir, sizeof(dir), "%s/in/a3", work);
-		write_adapter(dir,
-		              "{\"peft_type\": \"LORA\", \"r\": 8, \"lora_alpha\": 4, "
-		              "\"target_modules\": \"model\\\\.layers\\\\.(1\\\\.mlp\\\\..*|2\\\\.(mlp"
-		              "\\\\..*|self_attn\\\\.q_proj))\", \"bias\": \"none\"}",
-		              m, sizeof(m) / sizeof(m[0]), 0.05);
+		write_adapter(
+		        dir,
+		        "{\"peft_type\": \"LORA\", \"r\": 8, \"lora_alpha\": 4, "
+		        "\"target_modules\": \"model\\\\.layers\\\\.(1\\\\.mlp\\\\..*|2\\\\.(mlp"
+		        "\\\\..*|self_attn\\\\.q_proj))\", \"bias\": \"none\"}",
+		        m, sizeof(m) / sizeof(m[0]), 0.05);
 	}
-	propose(stack_id[0], "propose lora '%s/in/a1' --onto %s --scale 0.7 -m a1", work,
-	        base_id);
+	propose(stack_id[0], "propose lora '%s/in/a1' --onto %s --scale 0.7 -m a1", work, base_id);
 	propose(stack_id[1], "propose lora '%s/in/a2' --onto %s --scale 1.5 -m a2", work,
 	        stack_id[0]);
 	propose(stack_id[2], "propose lora '%s/in/a3' --onto %s --scale 0.3 -m a3", work,
@@ -223,9 +225,9 @@ static int export_to(const char *ref, const char *dir, char *msg, size_t msglen)
 	return error;
 }
 
-static const char *const contexts[] = {
-        "The capital of France is", "Two and two make", "Once upon a time",
-        "Q: How do I bake bread?\nA:", "zzz 123 !?"};
+static const char *const contexts[] = {"The capital of France is", "Two and two make",
+                                       "Once upon a time",
+                                       "Q: How do I bake bread?\nA:", "zzz 123 !?"};
 static const char cont[] = " the quick brown fox jumps over the lazy dog.";
 
 /*
