@@ -83,9 +83,9 @@ static void server_stop(server *s)
 
 static json_t *admin(const server *s, const char *method, const char *path, const char *body)
 {
-	tu_run_result r = tu_sh(NULL, "curl -s -X %s %s%s%s http://127.0.0.1:%d%s", method,
-	                        body ? "-d '" : "", body ? body : "", body ? "'" : "", s->port,
-	                        path);
+	tu_run_result r =
+	        tu_sh(NULL, "curl -s -X %s %s%s%s http://127.0.0.1:%d%s", method,
+	              body ? "-d '" : "", body ? body : "", body ? "'" : "", s->port, path);
 	json_t *v;
 
 	assert_int_equal(r.status, 0);
@@ -272,10 +272,10 @@ static void compare(json_t *b, json_t *h)
 			if (json_object_get(ib, "logprobs")) {
 				json_t *x;
 				size_t c;
-				json_array_foreach(json_object_get(ib, "logprobs"), c, x) close_to(
-				        json_number_value(x),
-				        json_number_value(
-				                json_array_get(json_object_get(ih, "logprobs"), c)));
+				json_array_foreach(json_object_get(ib, "logprobs"), c, x)
+				        close_to(json_number_value(x),
+				                 json_number_value(json_array_get(
+				                         json_object_get(ih, "logprobs"), c)));
 				assert_true(json_equal(json_object_get(ib, "pred"),
 				                       json_object_get(ih, "pred")));
 			} else if (json_object_get(ib, "margin")) {
@@ -284,11 +284,14 @@ static void compare(json_t *b, json_t *h)
 			} else {
 				assert_true(json_equal(json_object_get(ib, "tokens"),
 				                       json_object_get(ih, "tokens")));
-				/* The summed NLL, not the mean: the tolerance is per log-likelihood. */
+				/* The summed NLL, not the mean: the tolerance is per
+				 * log-likelihood. */
 				close_to(json_number_value(json_object_get(ib, "nll")) *
-				                 (double)json_integer_value(json_object_get(ib, "tokens")),
+				                 (double)json_integer_value(
+				                         json_object_get(ib, "tokens")),
 				         json_number_value(json_object_get(ih, "nll")) *
-				                 (double)json_integer_value(json_object_get(ih, "tokens")));
+				                 (double)json_integer_value(
+				                         json_object_get(ih, "tokens")));
 			}
 		}
 	}
@@ -299,11 +302,12 @@ static void agree_on(const char *ref)
 	json_t *b = eval_json(ref, "builtin"), *h = eval_json(ref, "http");
 	char want[128];
 
-	snprintf(want, sizeof(want), "http; url http://127.0.0.1:%d; model tm; server-version 9.9-test; sluice ",
+	snprintf(want, sizeof(want),
+	         "http; url http://127.0.0.1:%d; model tm; server-version 9.9-test; sluice ",
 	         srv.port);
-	assert_true(!strncmp(json_string_value(json_object_get(h, "backend")), want,
-	                     strlen(want)));
-	assert_true(!strncmp(json_string_value(json_object_get(b, "backend")), "builtin-cpu; ", 13));
+	assert_true(!strncmp(json_string_value(json_object_get(h, "backend")), want, strlen(want)));
+	assert_true(
+	        !strncmp(json_string_value(json_object_get(b, "backend")), "builtin-cpu; ", 13));
 	compare(b, h);
 	json_decref(b);
 	json_decref(h);
@@ -363,8 +367,7 @@ static void test_http_backend__gate_records_the_http_identity(void **state)
 	v = json_loads(r.out, 0, NULL);
 	assert_non_null(v);
 	snprintf(want, sizeof(want), "http; url http://127.0.0.1:%d; model tm;", srv.port);
-	assert_true(!strncmp(json_string_value(json_object_get(v, "backend")), want,
-	                     strlen(want)));
+	assert_true(!strncmp(json_string_value(json_object_get(v, "backend")), want, strlen(want)));
 	assert_non_null(json_object_get(v, "entry"));
 	json_array_foreach(json_object_get(v, "gates"), i, g)
 	        json_array_foreach(json_object_get(g, "checks"), k, c)
@@ -373,7 +376,8 @@ static void test_http_backend__gate_records_the_http_identity(void **state)
 			drift++;
 			assert_string_equal(json_string_value(json_object_get(c, "result")),
 			                    "inconclusive");
-			assert_string_equal(json_string_value(json_object_get(c, "backend")), "http");
+			assert_string_equal(json_string_value(json_object_get(c, "backend")),
+			                    "http");
 			assert_non_null(strstr(json_string_value(json_object_get(c, "note")),
 			                       "top-k log-probabilities"));
 		}
