@@ -29,12 +29,16 @@
  *     points, of the previous token's text.
  * vLLM, vllm/entrypoints/openai/models/serving.py and the error models of
  * vllm/entrypoints/openai/engine/protocol.py (ErrorResponse{error:
- * ErrorInfo{message, type, param, code}}):
+ * ErrorInfo{message, type, param, code}}; vLLM before 0.8 answered the
+ * flat {"object": "error", "message", "type", "param", "code"}, which a
+ * client may meet too):
  *   - an unknown model: 404 "The model `X` does not exist." NotFoundError,
  *     param "model";
  *   - /v1/load_lora_adapter: 400 InvalidUserInput when lora_name or
  *     lora_path is missing or the name is loaded; success is the plain text
- *     "Success: LoRA adapter 'X' added successfully."; unload: 404
+ *     "Success: LoRA adapter 'X' added successfully."; a path with no
+ *     adapter is vllm/exceptions.py's LoRAAdapterNotFoundError, 404 "Loading
+ *     lora X failed: No adapter found for P"; unload: 404
  *     NotFoundError "The lora adapter 'X' cannot be found.", success
  *     "Success: LoRA adapter 'X' removed successfully.";
  *   - /v1/models: ModelCard {id, object "model", created, owned_by "vllm",
@@ -246,12 +250,17 @@ static void bad_request(server *s, response *r, const char *msg)
 
 /* ---- small helpers ------------------------------------------------------ */
 
+/* Sleep ms milliseconds in slices, so a shutdown is not held up by a --delay-ms. */
 static void sleep_ms(unsigned ms)
 {
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	while (ms && !stopping) {
+		unsigned slice = ms < 50 ? ms : 50;
+		struct timespec ts = {0, (long)slice * 1000000L};
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !stopping)
-		;
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		ms -= slice;
+	}
 }
 
 /*
@@ -807,53 +816,79 @@ static void completions(server *s, sluice_ctx *ctx, json_t *req, enum fault_kind
 
 	if (s->mode == MODE_LLAMACPP) {
 		/* oaicompat_completion_params_parse's checks, in its order. */
-		if (!json_object_get(req, "prompt"))
-			return lcpp_error(s, r, 500, "server_error", "\"prompt\" is required");
-		if (jn && json_integer_value(jn) != 1)
-			return lcpp_error(s, r, 500, "server_error",
-			                  "Only one completion choice is allowed");
-		if (echo)
-			return lcpp_error(s, r, 500, "server_error", "Only no echo is supported");
-		if (json_object_get(req, "best_of"))
-			return lcpp_error(s, r, 500, "server_error", "Unsupported param: best_of");
-		if (json_object_get(req, "suffix"))
-			return lcpp_error(s, r, 500, "server_error", "Unsupported param: suffix");
+		if (!json_object_get(req, "prompt")) {
+			lcpp_error(s, r, 500, "server_error", "\"prompt\" is required");
+			return;
+		}
+		if (jn && json_integer_value(jn) != 1) {
+			lcpp_error(s, r, 500, "server_error",
+			           "Only one completion choice is allowed");
+			return;
+		}
+		if (echo) {
+			lcpp_error(s, r, 500, "server_error", "Only no echo is supported");
+			return;
+		}
+		if (json_object_get(req, "best_of")) {
+			lcpp_error(s, r, 500, "server_error", "Unsupported param: best_of");
+			return;
+		}
+		if (json_object_get(req, "suffix")) {
+			lcpp_error(s, r, 500, "server_error", "Unsupported param: suffix");
+			return;
+		}
 	}
-	if (jecho && !json_is_boolean(jecho))
-		return bad_request(s, r, "echo must be a boolean");
-	if (json_is_true(jstream))
-		return bad_request(s, r, "stream is not supported by sluice-testserver");
-	if (jn && (!json_is_integer(jn) || json_integer_value(jn) != 1))
-		return bad_request(s, r, "n must be 1 (sluice-testserver does not sample)");
+	if (jecho && !json_is_boolean(jecho)) {
+		bad_request(s, r, "echo must be a boolean");
+		return;
+	}
+	if (json_is_true(jstream)) {
+		bad_request(s, r, "stream is not supported by sluice-testserver");
+		return;
+	}
+	if (jn && (!json_is_integer(jn) || json_integer_value(jn) != 1)) {
+		bad_request(s, r, "n must be 1 (sluice-testserver does not sample)");
+		return;
+	}
 	if (want_lp) {
-		if (!json_is_integer(jlp) || (k = json_integer_value(jlp)) < 0)
-			return bad_request(s, r, "logprobs must be a non-negative integer or null");
+		if (!json_is_integer(jlp) || (k = json_integer_value(jlp)) < 0) {
+			bad_request(s, r, "logprobs must be a non-negative integer or null");
+			return;
+		}
 		if (k > MAX_LOGPROBS) {
-			if (s->mode == MODE_LLAMACPP)
+			if (s->mode == MODE_LLAMACPP) {
 				k = MAX_LOGPROBS;
-			else
-				return vllm_error(
-				        s, r, 400, "BadRequestError", "logprobs",
-				        "Requested sample logprobs of %lld, which is greater "
-				        "than max allowed: %d",
-				        (long long)k, MAX_LOGPROBS);
+			} else {
+				vllm_error(s, r, 400, "BadRequestError", "logprobs",
+				           "Requested sample logprobs of %lld, which is greater "
+				           "than max allowed: %d",
+				           (long long)k, MAX_LOGPROBS);
+				return;
+			}
 		}
 	}
 	if (jmax && !json_is_null(jmax)) {
-		if (!json_is_integer(jmax) || (max_tokens = json_integer_value(jmax)) < 0)
-			return bad_request(s, r, "max_tokens must be a non-negative integer");
-		if (max_tokens > MAX_GENERATE)
-			return bad_request(s, r,
-			                   "max_tokens above sluice-testserver's limit of 256");
+		if (!json_is_integer(jmax) || (max_tokens = json_integer_value(jmax)) < 0) {
+			bad_request(s, r, "max_tokens must be a non-negative integer");
+			return;
+		}
+		if (max_tokens > MAX_GENERATE) {
+			bad_request(s, r, "max_tokens above sluice-testserver's limit of 256");
+			return;
+		}
 	}
 	if (s->mode == MODE_VLLM && jmodel && !json_is_null(jmodel)) {
-		if (!json_is_string(jmodel))
-			return bad_request(s, r, "model must be a string");
+		if (!json_is_string(jmodel)) {
+			bad_request(s, r, "model must be a string");
+			return;
+		}
 		model_name = json_string_value(jmodel);
 	}
 	if (parse_prompts(s, ctx, &items, &nitems, json_object_get(req, "prompt"), err,
-	                  sizeof(err)) < 0)
-		return bad_request(s, r, err);
+	                  sizeof(err)) < 0) {
+		bad_request(s, r, err);
+		return;
+	}
 
 	pthread_mutex_lock(&s->model_lock);
 	if (s->mode == MODE_LLAMACPP || !strcmp(model_name, s->name)) {
@@ -1001,44 +1036,82 @@ static void load_lora(server *s, sluice_ctx *ctx, json_t *req, response *r)
 {
 	const char *name = json_string_value(json_object_get(req, "lora_name")),
 	           *path = json_string_value(json_object_get(req, "lora_path"));
+	bool inplace = json_is_true(json_object_get(req, "load_inplace"));
 	sluice_model *m = NULL;
-	vlora *grown;
+	vlora *grown, *slot = NULL;
 	char msg[1200];
 	int error;
 
-	if (!name || !*name || !path || !*path)
-		return vllm_error(s, r, 400, "InvalidUserInput", NULL,
-		                  "Both 'lora_name' and 'lora_path' must be provided.");
+	if (!name || !*name || !path || !*path) {
+		vllm_error(s, r, 400, "InvalidUserInput", NULL,
+		           "Both 'lora_name' and 'lora_path' must be provided.");
+		return;
+	}
 	pthread_mutex_lock(&s->model_lock);
-	for (size_t i = 0; i < s->nloras; i++)
-		if (!strcmp(s->loras[i].name, name)) {
+	for (size_t i = 0; i < s->nloras; i++) {
+		if (strcmp(s->loras[i].name, name))
+			continue;
+		if (!inplace) {
 			pthread_mutex_unlock(&s->model_lock);
-			return vllm_error(s, r, 400, "InvalidUserInput", NULL,
-			                  "The lora adapter '%s' has already been loaded. If you "
-			                  "want to load the adapter in place, set 'load_inplace' "
-			                  "to True.",
-			                  name);
+			vllm_error(s, r, 400, "InvalidUserInput", NULL,
+			           "The lora adapter '%s' has already been loaded. If you "
+			           "want to load the adapter in place, set 'load_inplace' "
+			           "to True.",
+			           name);
+			return;
 		}
+		slot = &s->loras[i];
+	}
 	if ((error = open_with_adapter(s, ctx, &m, path)) < 0) {
 		pthread_mutex_unlock(&s->model_lock);
-		if (error == SLUICE_ENOTFOUND)
-			return vllm_error(s, r, 404, "NotFoundError", NULL,
-			                  "Loading lora %s failed: No adapter found for %s", name,
-			                  path);
+		if (error == SLUICE_ENOTFOUND) {
+			vllm_error(s, r, 404, "NotFoundError", NULL,
+			           "Loading lora %s failed: No adapter found for %s", name, path);
+			return;
+		}
 		snprintf(msg, sizeof(msg), "%s", sluice_ctx_errmsg(ctx));
-		return vllm_error(s, r, 400, "BadRequestError", NULL, "Loading lora %s failed: %s",
-		                  name, msg);
+		vllm_error(s, r, 400, "BadRequestError", NULL, "Loading lora %s failed: %s", name,
+		           msg);
+		return;
+	}
+	if (slot) {
+		/* load_inplace: the name now serves the adapter at path. */
+		char *p = strdup(path);
+
+		if (!p) {
+			pthread_mutex_unlock(&s->model_lock);
+			sluice_model__free(m);
+			set_body(r, 500, "text/plain; charset=utf-8", strdup("out of memory\n"));
+			return;
+		}
+		sluice_model__free(slot->model);
+		free(slot->path);
+		slot->model = m;
+		slot->path = p;
+		pthread_mutex_unlock(&s->model_lock);
+		snprintf(msg, sizeof(msg), "Success: LoRA adapter '%s' added successfully.", name);
+		respond_text(r, 200, msg);
+		return;
 	}
 	grown = realloc(s->loras, (s->nloras + 1) * sizeof(*grown));
 	if (!grown) {
 		pthread_mutex_unlock(&s->model_lock);
 		sluice_model__free(m);
-		return set_body(r, 500, "text/plain; charset=utf-8", strdup("out of memory\n"));
+		set_body(r, 500, "text/plain; charset=utf-8", strdup("out of memory\n"));
+		return;
 	}
 	s->loras = grown;
 	s->loras[s->nloras].name = strdup(name);
 	s->loras[s->nloras].path = strdup(path);
 	s->loras[s->nloras].model = m;
+	if (!s->loras[s->nloras].name || !s->loras[s->nloras].path) {
+		free(s->loras[s->nloras].name);
+		free(s->loras[s->nloras].path);
+		pthread_mutex_unlock(&s->model_lock);
+		sluice_model__free(m);
+		set_body(r, 500, "text/plain; charset=utf-8", strdup("out of memory\n"));
+		return;
+	}
 	s->nloras++;
 	pthread_mutex_unlock(&s->model_lock);
 	fprintf(stderr, "sluice-testserver: loaded LoRA adapter '%s' from %s\n", name, path);
@@ -1051,9 +1124,11 @@ static void unload_lora(server *s, json_t *req, response *r)
 	const char *name = json_string_value(json_object_get(req, "lora_name"));
 	char msg[1200];
 
-	if (!name || !*name)
-		return vllm_error(s, r, 400, "InvalidUserInput", NULL,
-		                  "'lora_name' needs to be provided to unload a LoRA adapter.");
+	if (!name || !*name) {
+		vllm_error(s, r, 400, "InvalidUserInput", NULL,
+		           "'lora_name' needs to be provided to unload a LoRA adapter.");
+		return;
+	}
 	pthread_mutex_lock(&s->model_lock);
 	for (size_t i = 0; i < s->nloras; i++) {
 		if (strcmp(s->loras[i].name, name))
@@ -1065,7 +1140,8 @@ static void unload_lora(server *s, json_t *req, response *r)
 		pthread_mutex_unlock(&s->model_lock);
 		snprintf(msg, sizeof(msg), "Success: LoRA adapter '%s' removed successfully.",
 		         name);
-		return respond_text(r, 200, msg);
+		respond_text(r, 200, msg);
+		return;
 	}
 	pthread_mutex_unlock(&s->model_lock);
 	vllm_error(s, r, 404, "NotFoundError", NULL, "The lora adapter '%s' cannot be found.",
@@ -1110,11 +1186,14 @@ static void set_lora_scales(server *s, sluice_ctx *ctx, json_t *req, response *r
 	json_t *e;
 	size_t i;
 
-	if (!json_is_array(req))
-		return lcpp_error(s, r, 400, "invalid_request_error",
-		                  "Request body must be an array");
-	if (!(scales = calloc(s->nadapters ? s->nadapters : 1, sizeof(double))))
-		return set_body(r, 500, "text/plain; charset=utf-8", strdup("out of memory\n"));
+	if (!json_is_array(req)) {
+		lcpp_error(s, r, 400, "invalid_request_error", "Request body must be an array");
+		return;
+	}
+	if (!(scales = calloc(s->nadapters ? s->nadapters : 1, sizeof(double)))) {
+		set_body(r, 500, "text/plain; charset=utf-8", strdup("out of memory\n"));
+		return;
+	}
 	/* parse_lora_request: every scale to 0, then the listed ones. */
 	json_array_foreach(req, i, e)
 	{
@@ -1123,7 +1202,8 @@ static void set_lora_scales(server *s, sluice_ctx *ctx, json_t *req, response *r
 
 		if (id < 0 || (size_t)id >= s->nadapters) {
 			free(scales);
-			return lcpp_error(s, r, 500, "server_error", "invalid adapter id");
+			lcpp_error(s, r, 500, "server_error", "invalid adapter id");
+			return;
 		}
 		scales[id] = json_is_number(js) ? json_number_value(js) : 0.0;
 	}
@@ -1131,7 +1211,8 @@ static void set_lora_scales(server *s, sluice_ctx *ctx, json_t *req, response *r
 	if (rebuild_lcpp(s, ctx, scales) < 0) {
 		pthread_mutex_unlock(&s->model_lock);
 		free(scales);
-		return lcpp_error(s, r, 500, "server_error", sluice_ctx_errmsg(ctx));
+		lcpp_error(s, r, 500, "server_error", sluice_ctx_errmsg(ctx));
+		return;
 	}
 	pthread_mutex_unlock(&s->model_lock);
 	free(scales);
@@ -1143,9 +1224,17 @@ static void set_lora_scales(server *s, sluice_ctx *ctx, json_t *req, response *r
 static json_t *model_card(server *s, const char *id, const char *root, const char *parent,
                           bool base)
 {
-	char perm[64];
+	char perm[96];
 
-	snprintf(perm, sizeof(perm), "modelperm-%016lx", (unsigned long)rand());
+	/* vLLM draws a random id; a digest of the card's id is as unique here. */
+	{
+		unsigned char d[SLUICE_B2_LEN];
+		char hex[SLUICE_B2_HEX];
+
+		sluice__b2(d, id, strlen(id));
+		sluice__hex(hex, d, 8);
+		snprintf(perm, sizeof(perm), "modelperm-%s", hex);
+	}
 	return json_pack("{s:s,s:s,s:I,s:s,s:s,s:s?,s:o,s:[{s:s,s:s,s:I,s:b,s:b,s:b,s:b,s:b,s:b,"
 	                 "s:s,s:n,s:b}]}",
 	                 "id", id, "object", "model", "created", (json_int_t)s->created, "owned_by",
@@ -1185,21 +1274,23 @@ static void admin_fail(server *s, json_t *req, response *r)
 	fault f;
 
 	if (!kind || !json_is_integer(jc) || json_integer_value(jc) < 0 ||
-	    (path && (path[0] != '/' || strlen(path) > 255)))
-		return respond_json(
-		        s, r, 400,
-		        json_pack("{s:s}", "error",
-		                  "body must be {\"kind\": 429|503|drop|malformed|short|"
-		                  "none, \"count\": N, \"path\"?: \"/...\"}"));
+	    (path && (path[0] != '/' || strlen(path) > 255))) {
+		respond_json(s, r, 400,
+		             json_pack("{s:s}", "error",
+		                       "body must be {\"kind\": 429|503|drop|malformed|short|"
+		                       "none, \"count\": N, \"path\"?: \"/...\"}"));
+		return;
+	}
 	if (!strcmp(kind, "none")) {
 		memset(&f, 0, sizeof(f));
 	} else {
 		snprintf(spec, sizeof(spec), "%s:%lld%s%s", kind, (long long)json_integer_value(jc),
 		         path ? "@" : "", path ? path : "");
-		if (parse_fault(&f, spec) < 0)
-			return respond_json(
-			        s, r, 400,
-			        json_pack("{s:s}", "error", "unknown fault kind or count"));
+		if (parse_fault(&f, spec) < 0) {
+			respond_json(s, r, 400,
+			             json_pack("{s:s}", "error", "unknown fault kind or count"));
+			return;
+		}
 	}
 	pthread_mutex_lock(&s->state_lock);
 	s->nfaults = 0;
@@ -1292,19 +1383,26 @@ static void handle(server *s, sluice_ctx *ctx, const sluice_tsrv_head *h, const 
 	json_error_t jerr;
 
 	if (admin) {
-		if (!strcmp(path, "/admin/stats") && is_get(h))
-			return admin_stats(s, r);
-		if (!strcmp(path, "/admin/log") && is_get(h))
-			return admin_log(s, r);
+		if (!strcmp(path, "/admin/stats") && is_get(h)) {
+			admin_stats(s, r);
+			return;
+		}
+		if (!strcmp(path, "/admin/log") && is_get(h)) {
+			admin_log(s, r);
+			return;
+		}
 		if (!strcmp(path, "/admin/fail") && is_post(h)) {
-			if (!(req = json_loadb(body, blen, 0, &jerr)))
-				return respond_json(
-				        s, r, 400, json_pack("{s:s}", "error", "body is not JSON"));
+			if (!(req = json_loadb(body, blen, 0, &jerr))) {
+				respond_json(s, r, 400,
+				             json_pack("{s:s}", "error", "body is not JSON"));
+				return;
+			}
 			admin_fail(s, req, r);
 			json_decref(req);
 			return;
 		}
-		return not_found(s, r);
+		not_found(s, r);
+		return;
 	}
 	log_request(s, h, body, blen);
 	if (is_cmpl && is_post(h)) {
@@ -1372,6 +1470,15 @@ static void handle(server *s, sluice_ctx *ctx, const sluice_tsrv_head *h, const 
 			bad_request(s, r, "the body must be a JSON object");
 		else
 			unload_lora(s, req, r);
+	} else if (s->mode == MODE_LLAMACPP && !strcmp(path, "/props")) {
+		/* llama-server's self-description; build_info is where it reports a version. */
+		if (is_get(h))
+			respond_json(s, r, 200,
+			             json_pack("{s:s,s:s,s:i,s:s}", "model_alias", s->name,
+			                       "model_path", s->model_dir, "total_slots", 1,
+			                       "build_info", s->version));
+		else
+			bad_method(s, r);
 	} else if (s->mode == MODE_LLAMACPP && !strcmp(path, "/lora-adapters")) {
 		if (is_get(h)) {
 			json_t *list;
@@ -1678,7 +1785,6 @@ int main(int argc, char **argv)
 	if (!s->name)
 		s->name = s->model_dir; /* vLLM serves a model under the path it was given */
 	s->created = time(NULL);
-	srand((unsigned)s->created ^ (unsigned)getpid());
 	if (sluice_global_init() < 0 || sluice_ctx_new(&ctx) < 0)
 		return 1;
 	if (log_path && !(s->logf = fopen(log_path, "a"))) {

@@ -193,6 +193,8 @@ int sluice_tsrv__parse_head(sluice_ctx *ctx, sluice_tsrv_head *out, const char *
 	int error;
 
 	memset(out, 0, sizeof(*out));
+	if (len == 0)
+		return 0; /* nothing read yet (buf may be NULL) */
 	for (;;) {
 		const char *p = buf + pos;
 		const char *nl = memchr(p, '\n', lim - pos);
