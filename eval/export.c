@@ -3,6 +3,7 @@
  * adapter (export.h says what is written and why it equals the stack).
  */
 #include "export.h"
+#include "sluice/export.h"
 #include "engine.h"
 #include "model.h"
 #include "peft.h"
@@ -433,5 +434,492 @@ done:
 	sluice_model__adapter_dispose(&check);
 	free(basep);
 	stack_dispose(&s);
+	return error;
+}
+
+/* ---- llama.cpp LoRA GGUF ------------------------------------------------ */
+
+/*
+ * What llama.cpp loads as a LoRA adapter, from its sources and the GGUF
+ * specification (facts only; the code below is this project's):
+ *
+ * File layout (ggml docs/gguf.md, GGUF v3): "GGUF" magic bytes, u32 version
+ * 3, u64 tensor count, u64 metadata count; metadata as (string key, u32
+ * type, value); then per tensor: string name, u32 n_dims, u64 ne[n_dims]
+ * (ne[0] the fastest-varying dimension), u32 ggml type (F32 = 0), u64
+ * offset relative to the data section, a multiple of general.alignment
+ * (u32; 32 when absent; a multiple of 8). Strings are u64 length + bytes
+ * without NUL. All little-endian. Padding is 0x00 up to the alignment after
+ * the tensor infos and between tensors; gguf-py's GGUFWriter pads after
+ * the last tensor too, and ggml's reader sizes the data section as the sum
+ * of padded tensor sizes, so the last tensor is padded as well here.
+ * Metadata value types: UINT32 = 4, FLOAT32 = 6, STRING = 8.
+ *
+ * Adapter metadata (llama.cpp src/llama-adapter.cpp,
+ * llama_adapter_lora_init_impl; convert_lora_to_gguf.py): general.type
+ * "adapter", general.architecture equal to the model's ("llama" for
+ * LlamaForCausalLM), adapter.type "lora", adapter.lora.alpha (FLOAT32; the
+ * config's lora_alpha). Tensors are named <base tensor>.lora_a and
+ * <base tensor>.lora_b; a pair with one half missing, or any other suffix
+ * except "_norm.weight", is refused. Base names (gguf-py constants.py,
+ * MODEL_TENSOR names for LLAMA): token_embd, output, blk.N.attn_q, attn_k,
+ * attn_v, attn_output, ffn_gate, ffn_up, ffn_down, each + ".weight".
+ *
+ * Shapes as llama.cpp checks them (ne order; model weight ne = [in, out]):
+ * lora_a ne = [in, r], lora_b ne = [r, out], i.e. PEFT's lora_A [r][in] and
+ * lora_B [out][r] byte for byte. token_embd (model ne = [n_embd, n_vocab]):
+ * lora_a ne = [r, n_vocab] (PEFT's lora_embedding_A [r][vocab] transposed,
+ * as convert_lora_to_gguf.py does), lora_b ne = [r, n_embd] (lora_embedding_B
+ * [dim][r] as is).
+ *
+ * Scale (llama-adapter.h, llama_adapter_lora_weight::get_scale): adapter
+ * scale x alpha / r with r = lora_b ne[0] when alpha != 0, else the adapter
+ * scale alone. PEFT's per-module scale (rslora's alpha/sqrt(r),
+ * rank_pattern, alpha_pattern) can differ from alpha/r: the difference is
+ * folded into lora_b so llama.cpp applies exactly PEFT's scale.
+ * (convert_lora_to_gguf.py writes lora_alpha alone and so mis-scales such
+ * adapters.)
+ *
+ * Row order (convert_hf_to_gguf.py, LlamaModel.modify_tensors and
+ * LlamaModel.permute): llama.cpp's q_proj and k_proj weights have their
+ * output rows permuted from the Hugging Face rotate-half layout back to
+ * interleaved pairs, per head group: reshape(n, 2, d/2, ...) then swap the
+ * two middle axes, n = num_attention_heads for q and num_key_value_heads
+ * for k. A LoRA's product B.A is permuted the same way by permuting B's
+ * rows: new row h*d + 2*i + j = old row h*d + j*d/2 + i.
+ */
+
+#define GGUF_ALIGN 32u
+#define GGUF_MAX_NAME 63 /* GGML_MAX_NAME (64) with its NUL */
+#define GGUF_T_UINT32 4u
+#define GGUF_T_FLOAT32 6u
+#define GGUF_T_STRING 8u
+#define GGML_F32 0u
+
+typedef struct {
+	char name[GGUF_MAX_NAME + 1];
+	const sluice_peft_module *pm;
+	int half;        /* 0: lora_a, 1: lora_b */
+	unsigned groups; /* lora_b row permutation's head groups (q, k), or 0 */
+	uint64_t ne[2];
+	uint64_t offset; /* in the data section */
+} gtensor;
+
+static int cmp_gtensor(const void *a, const void *b)
+{
+	return strcmp(((const gtensor *)a)->name, ((const gtensor *)b)->name);
+}
+
+/* The llama.cpp base tensor name of a Hugging Face llama module, and its q/k head groups. */
+static int gguf_base_name(char *out, size_t len, unsigned *groups, const char *module,
+                          const sluice_model_config *cfg)
+{
+	static const char *const hf[] = {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+	                                 "self_attn.o_proj", "mlp.gate_proj",    "mlp.up_proj",
+	                                 "mlp.down_proj"};
+	static const char *const gg[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
+	                                 "ffn_gate", "ffn_up", "ffn_down"};
+	unsigned long l;
+	char *end;
+
+	*groups = 0;
+	if (!strcmp(module, "model.embed_tokens"))
+		return snprintf(out, len, "token_embd.weight"), 0;
+	if (!strcmp(module, "lm_head"))
+		return snprintf(out, len, "output.weight"), 0;
+	if (strncmp(module, "model.layers.", 13) || module[13] < '0' || module[13] > '9')
+		return -1;
+	errno = 0;
+	l = strtoul(module + 13, &end, 10);
+	if (errno || *end != '.' || l >= cfg->layers)
+		return -1;
+	for (size_t i = 0; i < sizeof(hf) / sizeof(hf[0]); i++) {
+		if (strcmp(end + 1, hf[i]))
+			continue;
+		if (i == 0)
+			*groups = cfg->heads;
+		else if (i == 1)
+			*groups = cfg->kv_heads;
+		snprintf(out, len, "blk.%lu.%s.weight", l, gg[i]);
+		return 0;
+	}
+	return -1;
+}
+
+static int put_u32(sluice_ctx *ctx, sluice_buf *b, uint32_t v)
+{
+	unsigned char x[4];
+	sluice__st32(x, v);
+	return sluice_buf__put(ctx, b, x, 4);
+}
+
+static int put_u64(sluice_ctx *ctx, sluice_buf *b, uint64_t v)
+{
+	unsigned char x[8];
+	sluice__st64(x, v);
+	return sluice_buf__put(ctx, b, x, 8);
+}
+
+static int put_str(sluice_ctx *ctx, sluice_buf *b, const char *s)
+{
+	int error = put_u64(ctx, b, strlen(s));
+	return error < 0 ? error : sluice_buf__put(ctx, b, s, strlen(s));
+}
+
+static int kv_str(sluice_ctx *ctx, sluice_buf *b, const char *key, const char *v)
+{
+	int error;
+	if ((error = put_str(ctx, b, key)) < 0 || (error = put_u32(ctx, b, GGUF_T_STRING)) < 0)
+		return error;
+	return put_str(ctx, b, v);
+}
+
+static int kv_u32(sluice_ctx *ctx, sluice_buf *b, const char *key, uint32_t v)
+{
+	int error;
+	if ((error = put_str(ctx, b, key)) < 0 || (error = put_u32(ctx, b, GGUF_T_UINT32)) < 0)
+		return error;
+	return put_u32(ctx, b, v);
+}
+
+static int kv_f32(sluice_ctx *ctx, sluice_buf *b, const char *key, float v)
+{
+	uint32_t w;
+	int error;
+
+	memcpy(&w, &v, 4);
+	if ((error = put_str(ctx, b, key)) < 0 || (error = put_u32(ctx, b, GGUF_T_FLOAT32)) < 0)
+		return error;
+	return put_u32(ctx, b, w);
+}
+
+/*
+ * One tensor's data as llama.cpp reads it, f32 little-endian into out
+ * (ne[0] x ne[1] values). factor: the scale folded into lora_b.
+ */
+static int gguf_tensor_data(sluice_ctx *ctx, unsigned char *out, const gtensor *g,
+                            const sluice_model_adapter *ad, double factor)
+{
+	const sluice_peft_module *pm = g->pm;
+	uint64_t rows = g->half ? pm->out_features : pm->r,
+	         cols = g->half ? pm->r : pm->in_features;
+	float *src = NULL;
+	int error;
+
+	if ((error = sluice_model__adapter_tensor(ctx, &src, ad, g->half ? pm->b_name : pm->a_name,
+	                                          rows * cols)) < 0)
+		return error;
+	for (uint64_t i = 0; i < rows; i++) {
+		for (uint64_t j = 0; j < cols; j++) {
+			float v = src[i * cols + j];
+			uint64_t dst;
+			uint32_t w;
+
+			if (g->half && factor != 1.0)
+				v = (float)(factor * v);
+			if (!g->half && pm->embedding) {
+				/* lora_embedding_A [r][vocab] -> [vocab][r] */
+				dst = j * rows + i;
+			} else if (g->groups) {
+				/* B [out][r]: row h*d + j2*d/2 + i2 moves to h*d + 2*i2 + j2 */
+				uint64_t d = rows / g->groups, h = i / d, k = i % d;
+				dst = (h * d + 2 * (k % (d / 2)) + k / (d / 2)) * cols + j;
+			} else {
+				dst = i * cols + j;
+			}
+			memcpy(&w, &v, 4);
+			sluice__st32(out + 4 * dst, w);
+		}
+	}
+	free(src);
+	return SLUICE_OK;
+}
+
+int sluice_export__gguf(sluice_ctx *ctx, const char *adapter_dir, const char *base_dir,
+                        const char *out_path)
+{
+	static const unsigned char zeros[GGUF_ALIGN];
+	sluice_model *m = NULL;
+	sluice_model_adapter ad;
+	const sluice_model_config *cfg;
+	gtensor *gt = NULL;
+	sluice_buf hdr = {0};
+	unsigned char *data = NULL;
+	size_t n = 0, maxbytes = 4;
+	uint64_t off = 0;
+	const char *slash;
+	char tmp[PATH_MAX], name[256];
+	double alpha;
+	float alpha32;
+	int fd = -1, error;
+
+	memset(&ad, 0, sizeof(ad));
+	ad.fd = -1;
+	if ((error = sluice_model__open(ctx, &m, base_dir)) < 0 ||
+	    (error = sluice_model__adapter_open(ctx, &ad, m, adapter_dir)) < 0)
+		goto done;
+	cfg = sluice_model__config(m);
+	alpha = ad.peft.alpha;
+	alpha32 = (float)alpha;
+	if (!isfinite(alpha32)) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "%s: lora_alpha %g does not fit a GGUF float32",
+		                          adapter_dir, alpha);
+		goto done;
+	}
+	if (!(gt = sluice__calloc(ctx, 2 * ad.peft.nmodules + 1, sizeof(*gt)))) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	for (size_t i = 0; i < ad.peft.nmodules; i++) {
+		const sluice_peft_module *pm = &ad.peft.modules[i];
+		char base[48]; /* "blk.4294967295.attn_output.weight" at most */
+		unsigned groups;
+		size_t bytes;
+
+		if (gguf_base_name(base, sizeof(base), &groups, pm->module, cfg) < 0 ||
+		    pm->embedding != !strcmp(pm->module, "model.embed_tokens")) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                          "%s: module %s has no llama.cpp tensor",
+			                          adapter_dir, pm->module);
+			goto done;
+		}
+		if (groups && (pm->out_features % groups || (pm->out_features / groups) % 2)) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: module %s: %llu rows do not split into %u heads "
+			        "of even size",
+			        adapter_dir, pm->module, (unsigned long long)pm->out_features,
+			        groups);
+			goto done;
+		}
+		for (int h = 0; h < 2; h++) {
+			gtensor *g = &gt[n++];
+			snprintf(g->name, sizeof(g->name), "%s.lora_%c", base, h ? 'b' : 'a');
+			g->pm = pm;
+			g->half = h;
+			g->groups = h ? groups : 0;
+			if (!h && pm->embedding) {
+				g->ne[0] = pm->r, g->ne[1] = pm->in_features;
+			} else if (!h) {
+				g->ne[0] = pm->in_features, g->ne[1] = pm->r;
+			} else {
+				g->ne[0] = pm->r, g->ne[1] = pm->out_features;
+			}
+			if (sluice__mul_ovf(&bytes, (size_t)g->ne[0], (size_t)g->ne[1]) < 0 ||
+			    sluice__mul_ovf(&bytes, bytes, 4) < 0 ||
+			    bytes > SIZE_MAX - GGUF_ALIGN) {
+				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+				                          "%s: %s is too large", adapter_dir,
+				                          g->name);
+				goto done;
+			}
+			if (bytes > maxbytes)
+				maxbytes = bytes;
+		}
+	}
+	qsort(gt, n, sizeof(*gt), cmp_gtensor);
+	/* The adapter's name: its directory's last component. */
+	{
+		size_t len = strlen(adapter_dir);
+		while (len > 1 && adapter_dir[len - 1] == '/')
+			len--;
+		slash = NULL;
+		for (size_t k = len; k > 0 && !slash; k--)
+			if (adapter_dir[k - 1] == '/')
+				slash = adapter_dir + k;
+		snprintf(name, sizeof(name), "%.*s",
+		         (int)(len - (size_t)(slash ? slash - adapter_dir : 0)),
+		         slash ? slash : adapter_dir);
+	}
+	/* header, metadata (fixed order), tensor infos */
+	if ((error = sluice_buf__put(ctx, &hdr, "GGUF", 4)) < 0 ||
+	    (error = put_u32(ctx, &hdr, 3)) < 0 || (error = put_u64(ctx, &hdr, n)) < 0 ||
+	    (error = put_u64(ctx, &hdr, 6)) < 0 ||
+	    (error = kv_str(ctx, &hdr, "general.architecture", "llama")) < 0 ||
+	    (error = kv_str(ctx, &hdr, "general.type", "adapter")) < 0 ||
+	    (error = kv_str(ctx, &hdr, "general.name", name)) < 0 ||
+	    (error = kv_u32(ctx, &hdr, "general.alignment", GGUF_ALIGN)) < 0 ||
+	    (error = kv_str(ctx, &hdr, "adapter.type", "lora")) < 0 ||
+	    (error = kv_f32(ctx, &hdr, "adapter.lora.alpha", alpha32)) < 0)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t bytes = gt[i].ne[0] * gt[i].ne[1] * 4;
+		gt[i].offset = off;
+		if ((error = put_str(ctx, &hdr, gt[i].name)) < 0 ||
+		    (error = put_u32(ctx, &hdr, 2)) < 0 ||
+		    (error = put_u64(ctx, &hdr, gt[i].ne[0])) < 0 ||
+		    (error = put_u64(ctx, &hdr, gt[i].ne[1])) < 0 ||
+		    (error = put_u32(ctx, &hdr, GGML_F32)) < 0 ||
+		    (error = put_u64(ctx, &hdr, off)) < 0)
+			goto done;
+		off += (bytes + GGUF_ALIGN - 1) / GGUF_ALIGN * GGUF_ALIGN;
+	}
+	if ((error = sluice_buf__put(ctx, &hdr, zeros,
+	                             (GGUF_ALIGN - hdr.len % GGUF_ALIGN) % GGUF_ALIGN)) < 0 ||
+	    (error = open_tmp(ctx, &fd, tmp, sizeof(tmp), out_path)) < 0 ||
+	    (error = sluice_io__write_all(ctx, fd, hdr.ptr, hdr.len, out_path)) < 0)
+		goto done;
+	if (!(data = sluice__malloc(ctx, maxbytes + GGUF_ALIGN))) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const sluice_peft_module *pm = gt[i].pm;
+		size_t bytes = (size_t)(gt[i].ne[0] * gt[i].ne[1] * 4), padded;
+		/* llama.cpp's scale for this pair is alpha/r (alpha != 0) or 1 */
+		double llama_scale = alpha32 != 0 ? (double)alpha32 / pm->r : 1.0;
+
+		padded = (bytes + GGUF_ALIGN - 1) / GGUF_ALIGN * GGUF_ALIGN;
+		memset(data + bytes, 0, padded - bytes);
+		if ((error = gguf_tensor_data(ctx, data, &gt[i], &ad, pm->scale / llama_scale)) <
+		            0 ||
+		    (error = sluice_io__write_all(ctx, fd, data, padded, out_path)) < 0)
+			goto done;
+	}
+done:
+	if (fd >= 0) {
+		error = finish_tmp(ctx, fd, tmp, out_path, error);
+		if (error == 0) {
+			char dir[PATH_MAX];
+			snprintf(dir, sizeof(dir), "%s", out_path);
+			slash = strrchr(dir, '/');
+			if (slash)
+				dir[slash == dir ? 1 : (size_t)(slash - dir)] = '\0';
+			error = sluice_io__fsync_dir(ctx, slash ? dir : ".");
+		}
+	}
+	free(data);
+	free(gt);
+	sluice_buf__dispose(&hdr);
+	sluice_model__adapter_dispose(&ad);
+	sluice_model__free(m);
+	return error;
+}
+
+/* ---- public entry points ------------------------------------------------- */
+
+int sluice_export_adapter(sluice_repo *repo, const char *ref, const char *dir, char **report)
+{
+	sluice_ctx *ctx = repo->ctx;
+	sluice_version v;
+	json_t *out = NULL, *list, *a;
+	unsigned row = 0;
+	size_t i;
+	int error;
+
+	if ((error = sluice_version__load(repo, &v, ref)) < 0)
+		return error;
+	if ((error = sluice_export__stack(repo, &v, dir)) < 0)
+		goto done;
+	list = json_array();
+	/* The rows each adapter owns, as sluice_export__stack lays them out. */
+	json_array_foreach(json_object_get(v.state, "adapters"), i, a)
+	{
+		unsigned w = 0;
+		json_t *mod;
+		size_t k;
+
+		json_array_foreach(json_object_get(a, "modules"), k, mod)
+		{
+			json_int_t r = json_integer_value(json_object_get(mod, "r"));
+			if (r > (json_int_t)w)
+				w = (unsigned)r;
+		}
+		json_array_append_new(list, json_pack("{s:O,s:O,s:[I,I]}", "name",
+		                                      json_object_get(a, "name"), "scale",
+		                                      json_object_get(a, "scale"), "rows",
+		                                      (json_int_t)row, (json_int_t)(row + w)));
+		row += w;
+	}
+	{
+		char hex[GIT_OID_HEXSZ + 1];
+		json_t *mods = json_object();
+		json_array_foreach(json_object_get(v.state, "adapters"), i, a)
+		{
+			json_t *mod;
+			size_t k;
+			json_array_foreach(json_object_get(a, "modules"), k, mod) json_object_set(
+			        mods, sluice__jstr(json_object_get(mod, "name")), json_true());
+		}
+		git_oid_tostr(hex, sizeof(hex), &v.id);
+		out = json_pack("{s:s,s:s,s:I,s:I,s:o}", "version", hex, "directory", dir, "r",
+		                (json_int_t)row, "modules", (json_int_t)json_object_size(mods),
+		                "adapters", list);
+		json_decref(mods);
+	}
+	error = sluice_repo__report(ctx, report, out);
+done:
+	sluice_version__dispose(&v);
+	return error;
+}
+
+int sluice_export_gguf(sluice_repo *repo, const char *ref, const char *dir, char **report)
+{
+	sluice_ctx *ctx = repo->ctx;
+	sluice_version v;
+	json_t *list = NULL, *a, *scales = NULL;
+	char cdir[PATH_MAX], hex[GIT_OID_HEXSZ + 1];
+	char *text = NULL;
+	size_t i;
+	int error;
+
+	if ((error = sluice_version__load(repo, &v, ref)) < 0)
+		return error;
+	if (json_array_size(json_object_get(v.state, "adapters")) == 0) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "the version has no adapters to export");
+		goto done;
+	}
+	if ((error = sluice_evaluator__checkout(repo, &v, cdir, sizeof(cdir))) < 0 ||
+	    (error = sluice_io__mkdirs(ctx, dir, 0755)) < 0)
+		goto done;
+	list = json_array();
+	json_array_foreach(json_object_get(v.state, "adapters"), i, a)
+	{
+		const char *name = sluice__jstr(json_object_get(a, "name"));
+		char adir[PATH_MAX], bdir[PATH_MAX], out[PATH_MAX], file[300];
+
+		/* names are checked at proposal: [A-Za-z0-9._-], no leading '.' */
+		snprintf(file, sizeof(file), "%s.gguf", name);
+		if ((size_t)snprintf(adir, sizeof(adir), "%s/adapters/%s", cdir, name) >=
+		            sizeof(adir) ||
+		    (size_t)snprintf(bdir, sizeof(bdir), "%s/base", cdir) >= sizeof(bdir) ||
+		    (size_t)snprintf(out, sizeof(out), "%s/%s", dir, file) >= sizeof(out)) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s/%s", dir,
+			                          file);
+			goto done;
+		}
+		if ((error = sluice_export__gguf(ctx, adir, bdir, out)) < 0) {
+			error = sluice_ctx__wrap(ctx, error, "adapter %s", name);
+			goto done;
+		}
+		json_array_append_new(list, json_pack("{s:I,s:s,s:s,s:O}", "id", (json_int_t)i,
+		                                      "name", name, "file", file, "scale",
+		                                      json_object_get(a, "scale")));
+	}
+	git_oid_tostr(hex, sizeof(hex), &v.id);
+	scales = json_pack("{s:s,s:O}", "version", hex, "adapters", list);
+	{
+		char path[PATH_MAX];
+		if ((size_t)snprintf(path, sizeof(path), "%s/scales.json", dir) >= sizeof(path)) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", dir);
+			goto done;
+		}
+		if (!(text = json_dumps(scales, JSON_INDENT(2) | JSON_SORT_KEYS))) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+			goto done;
+		}
+		if ((error = sluice_io__write_file_atomic(ctx, path, text, strlen(text), 0644)) < 0)
+			goto done;
+	}
+	json_object_set_new(scales, "directory", json_string(dir));
+	error = sluice_repo__report(ctx, report, scales);
+	scales = NULL;
+done:
+	free(text);
+	json_decref(scales);
+	json_decref(list);
+	sluice_version__dispose(&v);
 	return error;
 }

@@ -34,4 +34,25 @@
  */
 int sluice_export__stack(sluice_repo *repo, const sluice_version *v, const char *dir);
 
+/*
+ * Write one PEFT LoRA adapter (adapter_dir) for the llama base model in
+ * base_dir as a llama.cpp LoRA adapter GGUF file at out_path (replaced
+ * atomically): GGUF v3, general.architecture "llama", general.type
+ * "adapter", general.name (adapter_dir's last component),
+ * general.alignment 32, adapter.type "lora", adapter.lora.alpha (the
+ * config's lora_alpha); tensors <llama.cpp base tensor>.lora_a/.lora_b, F32,
+ * sorted by name, in the shapes and row order llama.cpp expects (export.c
+ * gives the facts and their sources). Module scales that llama.cpp's
+ * alpha/r would get wrong (rslora, rank_pattern, alpha_pattern) are folded
+ * into lora_b, so llama.cpp at adapter scale s applies s times PEFT's
+ * forward pass exactly. The adapter is checked against the base with
+ * sluice_peft__load first.
+ *
+ * Returns 0; SLUICE_EINVALID (the base is not a llama model the built-in
+ * evaluator opens, the adapter fails its check, a module llama.cpp has no
+ * tensor for); SLUICE_ENOTFOUND, SLUICE_EIO, SLUICE_ENOMEM.
+ */
+int sluice_export__gguf(sluice_ctx *ctx, const char *adapter_dir, const char *base_dir,
+                        const char *out_path);
+
 #endif

@@ -365,7 +365,7 @@ static void test_export__three_adapters(void **state)
 /* The layout: in the 3-stack, a module only a2 adapts has zero rows for a1 and a3. */
 static void test_export__zero_blocks(void **state)
 {
-	char dir[4400], path[4500];
+	char dir[4400];
 	sluice_ctx *ctx;
 	sluice_model *m;
 	sluice_model_adapter ad;
@@ -373,10 +373,8 @@ static void test_export__zero_blocks(void **state)
 	const sluice_peft_module *pm = NULL;
 	(void)state;
 
-	snprintf(dir, sizeof(dir), "%s/out/stack3", work);
-	snprintf(path, sizeof(path), "%s/adapter_config.json", dir);
-	if (!tu_read(path, &(size_t){0}))
-		assert_int_equal(export_to(stack_id[2], dir, NULL, 0), 0);
+	snprintf(dir, sizeof(dir), "%s/out/layout3", work);
+	assert_int_equal(export_to(stack_id[2], dir, NULL, 0), 0);
 	assert_int_equal(sluice_ctx_new(&ctx), 0);
 	assert_int_equal(sluice_model__open(ctx, &m, TEST_MODEL), 0);
 	assert_int_equal(sluice_model__adapter_open(ctx, &ad, m, dir), 0);
@@ -426,6 +424,365 @@ static void test_export__refused_without_adapters(void **state)
 	assert_true(stat(dir, &st) < 0);
 }
 
+/* ---- GGUF --------------------------------------------------------------- */
+
+#define READ_GGUF SLUICE_SOURCE_DIR "/tests/eval/read_gguf.py"
+
+/* The independent reader's JSON for path (it must accept the file). */
+static json_t *read_gguf(const char *path)
+{
+	tu_run_result r = tu_sh(NULL, "/usr/bin/python3 '%s' '%s'", READ_GGUF, path);
+	json_error_t jerr;
+	json_t *v;
+
+	if (r.status)
+		fail_msg("read_gguf.py refused %s: %s", path, r.err);
+	v = json_loads(r.out, 0, &jerr);
+	if (!v)
+		fail_msg("read_gguf.py output is not JSON: %s", jerr.text);
+	tu_run_dispose(&r);
+	return v;
+}
+
+static json_t *gguf_tensor(json_t *g, const char *name)
+{
+	json_t *t;
+	size_t i;
+
+	json_array_foreach(
+	        json_object_get(g, "tensors"), i,
+	        t) if (!strcmp(json_string_value(json_object_get(t, "name")), name)) return t;
+	fail_msg("no tensor %s in the GGUF file", name);
+	return NULL;
+}
+
+/* What the test expects llama.cpp to call a module, and its q/k head groups. */
+static void llama_name(char *out, size_t len, unsigned *groups, const char *module)
+{
+	static const char *const map[][2] = {
+	        {"self_attn.q_proj", "attn_q"}, {"self_attn.k_proj", "attn_k"},
+	        {"self_attn.v_proj", "attn_v"}, {"self_attn.o_proj", "attn_output"},
+	        {"mlp.gate_proj", "ffn_gate"},  {"mlp.up_proj", "ffn_up"},
+	        {"mlp.down_proj", "ffn_down"}};
+	int layer, used = 0;
+
+	*groups = 0;
+	if (!strcmp(module, "model.embed_tokens")) {
+		snprintf(out, len, "token_embd.weight");
+		return;
+	}
+	if (!strcmp(module, "lm_head")) {
+		snprintf(out, len, "output.weight");
+		return;
+	}
+	assert_int_equal(sscanf(module, "model.layers.%d.%n", &layer, &used), 1);
+	for (size_t i = 0; i < 7; i++)
+		if (!strcmp(module + used, map[i][0])) {
+			snprintf(out, len, "blk.%d.%s.weight", layer, map[i][1]);
+			*groups = i == 0   ? 4
+			          : i == 1 ? 2
+			                   : 0; /* the test model: 4 heads, 2 KV heads */
+			return;
+		}
+	fail_msg("unexpected module %s", module);
+}
+
+/*
+ * Export the adapter in adir as GGUF and compare every tensor with the PEFT
+ * tensors in llama.cpp's naming and orientation; folded B scales must make
+ * llama.cpp's alpha/r equal PEFT's per-module scale. Returns the reader's
+ * JSON.
+ */
+static json_t *check_gguf(const char *adir, const char *out, double alpha)
+{
+	sluice_ctx *ctx;
+	sluice_model *m;
+	sluice_model_adapter ad;
+	json_t *g, *md;
+	size_t end;
+
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	if (sluice_export__gguf(ctx, adir, TEST_MODEL, out) < 0)
+		fail_msg("%s", sluice_ctx_errmsg(ctx));
+	g = read_gguf(out);
+	assert_int_equal(json_integer_value(json_object_get(g, "version")), 3);
+	md = json_object_get(g, "metadata");
+	assert_string_equal(json_string_value(json_object_get(
+	                            json_object_get(md, "general.architecture"), "value")),
+	                    "llama");
+	assert_string_equal(
+	        json_string_value(json_object_get(json_object_get(md, "general.type"), "value")),
+	        "adapter");
+	assert_string_equal(
+	        json_string_value(json_object_get(json_object_get(md, "adapter.type"), "value")),
+	        "lora");
+	assert_string_equal(json_string_value(json_object_get(
+	                            json_object_get(md, "adapter.lora.alpha"), "type")),
+	                    "FLOAT32");
+	assert_true(json_number_value(json_object_get(json_object_get(md, "adapter.lora.alpha"),
+	                                              "value")) == alpha);
+	assert_string_equal(json_string_value(json_object_get(
+	                            json_object_get(md, "general.alignment"), "type")),
+	                    "UINT32");
+	assert_int_equal(json_integer_value(json_object_get(
+	                         json_object_get(md, "general.alignment"), "value")),
+	                 32);
+	/* Aligned data, and the last tensor padded as gguf-py pads it. */
+	assert_int_equal(json_integer_value(json_object_get(g, "data_start")) % 32, 0);
+	end = (size_t)json_integer_value(json_object_get(g, "data_end"));
+	assert_int_equal((size_t)json_integer_value(json_object_get(g, "file_size")),
+	                 (end + 31) / 32 * 32);
+
+	assert_int_equal(sluice_model__open(ctx, &m, TEST_MODEL), 0);
+	assert_int_equal(sluice_model__adapter_open(ctx, &ad, m, adir), 0);
+	assert_int_equal(json_array_size(json_object_get(g, "tensors")), 2 * ad.peft.nmodules);
+	for (size_t i = 0; i < ad.peft.nmodules; i++) {
+		const sluice_peft_module *pm = &ad.peft.modules[i];
+		uint64_t r = pm->r, in = pm->in_features, out_f = pm->out_features;
+		double llama_scale = (double)(float)alpha / (double)r,
+		       fold = pm->scale / llama_scale;
+		char base[64], name[80];
+		unsigned groups;
+		float *a, *b;
+		json_t *ta, *tb, *da, *db;
+
+		llama_name(base, sizeof(base), &groups, pm->module);
+		snprintf(name, sizeof(name), "%s.lora_a", base);
+		ta = gguf_tensor(g, name);
+		snprintf(name, sizeof(name), "%s.lora_b", base);
+		tb = gguf_tensor(g, name);
+		assert_string_equal(json_string_value(json_object_get(ta, "type")), "F32");
+		assert_string_equal(json_string_value(json_object_get(tb, "type")), "F32");
+		assert_int_equal(json_integer_value(json_object_get(ta, "offset")) % 32, 0);
+		assert_int_equal(json_integer_value(json_object_get(tb, "offset")) % 32, 0);
+		assert_int_equal(sluice_model__adapter_tensor(ctx, &a, &ad, pm->a_name, r * in), 0);
+		assert_int_equal(sluice_model__adapter_tensor(ctx, &b, &ad, pm->b_name, r * out_f),
+		                 0);
+		da = json_object_get(ta, "data");
+		db = json_object_get(tb, "data");
+		/* llama.cpp's checks: lora_b ne = [r, out] always */
+		assert_int_equal(json_integer_value(json_array_get(json_object_get(tb, "dims"), 0)),
+		                 r);
+		assert_int_equal(json_integer_value(json_array_get(json_object_get(tb, "dims"), 1)),
+		                 out_f);
+		if (pm->embedding) {
+			/* token_embd: lora_a ne = [r, n_vocab], element (k, v) at v*r + k = A[k][v]
+			 */
+			assert_int_equal(
+			        json_integer_value(json_array_get(json_object_get(ta, "dims"), 0)),
+			        r);
+			assert_int_equal(
+			        json_integer_value(json_array_get(json_object_get(ta, "dims"), 1)),
+			        in);
+			for (uint64_t k = 0; k < r; k++)
+				for (uint64_t v = 0; v < in; v++)
+					assert_true(json_real_value(json_array_get(
+					                    da, v * r + k)) == a[k * in + v]);
+		} else {
+			/* lora_a ne = [in, r]: PEFT's A [r][in] as is */
+			assert_int_equal(
+			        json_integer_value(json_array_get(json_object_get(ta, "dims"), 0)),
+			        in);
+			assert_int_equal(
+			        json_integer_value(json_array_get(json_object_get(ta, "dims"), 1)),
+			        r);
+			for (uint64_t e = 0; e < r * in; e++)
+				assert_true(json_real_value(json_array_get(da, e)) == a[e]);
+		}
+		/*
+		 * lora_b: row o of PEFT's B lands at llama.cpp's row for o: per
+		 * head of d rows, rotate-half index h*d + j*d/2 + i goes to
+		 * h*d + 2*i + j (attn_q: 4 heads, attn_k: 2 KV heads).
+		 */
+		for (uint64_t o = 0; o < out_f; o++) {
+			uint64_t row = o;
+			if (groups) {
+				uint64_t d = out_f / groups, h = o / d, w = o % d, half = d / 2;
+				row = h * d + 2 * (w % half) + w / half;
+			}
+			for (uint64_t k = 0; k < r; k++) {
+				double got = json_real_value(json_array_get(db, row * r + k));
+				double want = b[o * r + k] * fold;
+				if (fold == 1.0)
+					assert_true(got == b[o * r + k]);
+				else if (fabs(got - want) > 1e-6 * fabs(want) + 1e-30)
+					fail_msg("%s.lora_b[%llu][%llu] %.9g, want %.9g", base,
+					         (unsigned long long)row, (unsigned long long)k,
+					         got, want);
+			}
+		}
+		free(a);
+		free(b);
+	}
+	sluice_model__adapter_dispose(&ad);
+	sluice_model__free(m);
+	sluice_ctx_free(ctx);
+	return g;
+}
+
+static void test_export__gguf_plain_adapter(void **state)
+{
+	char adir[4400], out[4400];
+	json_t *g;
+	(void)state;
+
+	/* a1: alpha 8, r 4, q_proj (4 heads) and v_proj: no folding, q rows permuted */
+	snprintf(adir, sizeof(adir), "%s/in/a1", work);
+	snprintf(out, sizeof(out), "%s/out/a1.gguf", work);
+	g = check_gguf(adir, out, 8.0);
+	assert_string_equal(
+	        json_string_value(json_object_get(
+	                json_object_get(json_object_get(g, "metadata"), "general.name"), "value")),
+	        "a1");
+	json_decref(g);
+}
+
+static void test_export__gguf_rslora_patterns_embedding(void **state)
+{
+	char adir[4400], out[4400];
+	(void)state;
+
+	/*
+	 * a2: rslora, lm_head at rank 6, o_proj at alpha 3, the embedding and
+	 * k_proj (2 KV heads): scales folded into lora_b, token_embd
+	 * transposed, output named.
+	 */
+	snprintf(adir, sizeof(adir), "%s/in/a2", work);
+	snprintf(out, sizeof(out), "%s/out/a2.gguf", work);
+	json_decref(check_gguf(adir, out, 4.0));
+	/* a3: regex target_modules, MLP and q_proj */
+	snprintf(adir, sizeof(adir), "%s/in/a3", work);
+	snprintf(out, sizeof(out), "%s/out/a3.gguf", work);
+	json_decref(check_gguf(adir, out, 4.0));
+}
+
+/* The reader is a real check: it refuses truncated and altered files, naming the place. */
+static void test_export__gguf_reader_rejects_damage(void **state)
+{
+	char src[4400], bad[4400];
+	unsigned char *buf;
+	size_t len, cuts[] = {3, 20, 100, 0, 0};
+	tu_run_result r;
+	(void)state;
+
+	snprintf(src, sizeof(src), "%s/out/a1.gguf", work);
+	buf = tu_read(src, &len);
+	assert_non_null(buf);
+	cuts[3] = len / 2;
+	cuts[4] = len - 1;
+	snprintf(bad, sizeof(bad), "%s/out/bad.gguf", work);
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		tu_write(bad, buf, cuts[i]);
+		r = tu_sh(NULL, "/usr/bin/python3 '%s' '%s'", READ_GGUF, bad);
+		assert_int_equal(r.status, 1);
+		assert_non_null(strstr(r.err, "read_gguf: "));
+		tu_run_dispose(&r);
+	}
+	/* the last tensor's end cut: it names the tensor and the bytes */
+	tu_write(bad, buf, len - 40);
+	r = tu_sh(NULL, "/usr/bin/python3 '%s' '%s'", READ_GGUF, bad);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "needs bytes"));
+	tu_run_dispose(&r);
+	/* a wrong magic and a wrong version */
+	buf[0] = 'X';
+	tu_write(bad, buf, len);
+	r = tu_sh(NULL, "/usr/bin/python3 '%s' '%s'", READ_GGUF, bad);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "magic"));
+	tu_run_dispose(&r);
+	buf[0] = 'G';
+	buf[4] = 2;
+	tu_write(bad, buf, len);
+	r = tu_sh(NULL, "/usr/bin/python3 '%s' '%s'", READ_GGUF, bad);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "version 2"));
+	tu_run_dispose(&r);
+	free(buf);
+}
+
+/* ---- the CLI ------------------------------------------------------------ */
+
+static void test_export__cli(void **state)
+{
+	char dir[4400], lib[4400], path[4500];
+	tu_run_result r;
+	json_t *rep, *scales, *a;
+	size_t i;
+	static const char *const names[] = {"a1", "a2", "a3"};
+	static const double sc[] = {0.7, 1.5, 0.3};
+	(void)state;
+
+	/* --adapter: the same bytes as the library's export */
+	snprintf(dir, sizeof(dir), "%s/out/cli-adapter", work);
+	r = tu_sh(env, "%s -C '%s' export %s --adapter '%s' --json", TU_SLUICE, repo_path,
+	          stack_id[2], dir);
+	assert_int_equal(r.status, 0);
+	rep = json_loads(r.out, 0, NULL);
+	assert_non_null(rep);
+	assert_int_equal(json_integer_value(json_object_get(rep, "r")), 18);
+	assert_int_equal(json_integer_value(json_object_get(rep, "modules")), 20);
+	assert_int_equal(json_array_size(json_object_get(rep, "adapters")), 3);
+	a = json_array_get(json_object_get(rep, "adapters"), 1);
+	assert_string_equal(json_string_value(json_object_get(a, "name")), "a2");
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(a, "rows"), 0)), 4);
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(a, "rows"), 1)), 10);
+	json_decref(rep);
+	tu_run_dispose(&r);
+	snprintf(lib, sizeof(lib), "%s/out/lib-adapter", work);
+	assert_int_equal(export_to(stack_id[2], lib, NULL, 0), 0);
+	tu_sh_ok(NULL, "diff -r '%s' '%s'", dir, lib);
+
+	/* --gguf: one file per adapter and scales.json, in stack order */
+	snprintf(dir, sizeof(dir), "%s/out/cli-gguf", work);
+	r = tu_sh(env, "%s -C '%s' export %s --gguf '%s'", TU_SLUICE, repo_path, stack_id[2], dir);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "--lora-scaled a2.gguf 1.5"));
+	tu_run_dispose(&r);
+	snprintf(path, sizeof(path), "%s/scales.json", dir);
+	scales = json_load_file(path, 0, NULL);
+	assert_non_null(scales);
+	assert_string_equal(json_string_value(json_object_get(scales, "version")), stack_id[2]);
+	assert_int_equal(json_array_size(json_object_get(scales, "adapters")), 3);
+	json_array_foreach(json_object_get(scales, "adapters"), i, a)
+	{
+		char file[64];
+		json_t *g;
+
+		assert_int_equal(json_integer_value(json_object_get(a, "id")), i);
+		assert_string_equal(json_string_value(json_object_get(a, "name")), names[i]);
+		snprintf(file, sizeof(file), "%s.gguf", names[i]);
+		assert_string_equal(json_string_value(json_object_get(a, "file")), file);
+		assert_true(fabs(json_number_value(json_object_get(a, "scale")) - sc[i]) < 1e-12);
+		/* each file is what the library writes for that adapter */
+		snprintf(path, sizeof(path), "%s/%s", dir, file);
+		g = read_gguf(path);
+		assert_int_equal(json_array_size(json_object_get(g, "tensors")), i == 0   ? 16
+		                                                                 : i == 1 ? 12
+		                                                                          : 14);
+		json_decref(g);
+	}
+	json_decref(scales);
+	tu_sh_ok(NULL, "cmp '%s/a1.gguf' '%s/out/a1.gguf'", dir, work);
+
+	/* refusals: no adapters; neither or both outputs */
+	r = tu_sh(env, "%s -C '%s' export %s --gguf '%s/out/none'", TU_SLUICE, repo_path, base_id,
+	          work);
+	assert_int_equal(r.status, 4);
+	assert_non_null(strstr(r.err, "no adapters"));
+	tu_run_dispose(&r);
+	r = tu_sh(env, "%s -C '%s' export %s", TU_SLUICE, repo_path, base_id);
+	assert_int_equal(r.status, 3);
+	tu_run_dispose(&r);
+	r = tu_sh(env, "%s -C '%s' export %s --adapter x --gguf y", TU_SLUICE, repo_path, base_id);
+	assert_int_equal(r.status, 3);
+	tu_run_dispose(&r);
+	r = tu_sh(env, "%s help export", TU_SLUICE);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "--lora-scaled"));
+	tu_run_dispose(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,6 +791,10 @@ int main(void)
 	        cmocka_unit_test(test_export__three_adapters),
 	        cmocka_unit_test(test_export__zero_blocks),
 	        cmocka_unit_test(test_export__refused_without_adapters),
+	        cmocka_unit_test(test_export__gguf_plain_adapter),
+	        cmocka_unit_test(test_export__gguf_rslora_patterns_embedding),
+	        cmocka_unit_test(test_export__gguf_reader_rejects_damage),
+	        cmocka_unit_test(test_export__cli),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
