@@ -1515,13 +1515,13 @@ const cli_command cli_commands[] = {
          "Every pinned suite with its type, item count and digest."},
         {"suite show", cmd_suite_show, "sluice suite show NAME [--json]",
          "One suite's manifest, digest and first items."},
-        {"config", cli_config, "sluice config KEY [VALUE] | --unset KEY | --list [--json]",
+        {"config", cli_config,
+         "sluice config KEY [VALUE] | --add KEY VALUE | --unset KEY | --list [--json]",
          "Read or change the repository's local settings, kept in its git config (not\n"
          "journaled: they change no state). Keys: sluice.http.url, .model, .concurrency,\n"
          ".timeout, .retries, .adapterDir, .topLogprobs (the HTTP evaluation backend,\n"
-         "docs/evaluation-http.md); hook.NAME.type, .url, .channel, .key, .notes (serving\n"
-         "hooks; git config --add gives a hook more channels). A value is checked against\n"
-         "its key's kind; setting a key replaces all its values."},
+         "docs/evaluation-http.md); hook.NAME.type, .url, .channel (--add for more than\n"
+         "one), .key, .notes (serving hooks). A value is checked against its key's kind."},
         {"eval", cmd_eval,
          "sluice eval REF --suite NAME... [--no-cache] [--items] [--backend builtin|http]\n"
          "       [--json]",

@@ -36,9 +36,10 @@ static void human_list(json_t *v)
 int cli_config(cli_env *env, int argc, char **argv)
 {
 	const char *pos[2] = {NULL, NULL}, *unset = NULL;
-	bool list = false;
+	bool list = false, add = false;
 	const cli_opt specs[] = {{"--unset", &unset, NULL, NULL, NULL},
 	                         {"--list", NULL, NULL, NULL, &list},
+	                         {"--add", NULL, NULL, NULL, &add},
 	                         {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
@@ -49,6 +50,8 @@ int cli_config(cli_env *env, int argc, char **argv)
 		return rc;
 	if ((list + (unset != NULL) + (npos > 0)) != 1)
 		return cli_usage("config", "give KEY [VALUE], --unset KEY or --list");
+	if (add && npos != 2)
+		return cli_usage("config", "--add takes KEY VALUE");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
 	if (list) {
@@ -61,7 +64,7 @@ int cli_config(cli_env *env, int argc, char **argv)
 		return cli_finish(env, repo, error, NULL, NULL);
 	}
 	if (npos == 2) {
-		if ((error = sluice_config_set(repo, pos[0], pos[1])) == 0 && env->json)
+		if ((error = sluice_config_set(repo, pos[0], pos[1], add)) == 0 && env->json)
 			puts("{}");
 		return cli_finish(env, repo, error, NULL, NULL);
 	}

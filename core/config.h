@@ -34,12 +34,12 @@ int sluice_config__get_int(sluice_repo *repo, int64_t *out, const char *key, int
 int sluice_config__get_all(sluice_repo *repo, json_t **out, const char *key);
 
 /*
- * Set a key, replacing every value it had. The key must be a known one
+ * Set a key (replacing every value it had). The key must be a known one
  * (sluice_config__check) and the value of its kind: SLUICE_EINVALID,
- * naming both, otherwise. (A multi-valued key such as hook.NAME.channel
- * gets its further values from `git config --add`.)
+ * naming both, otherwise. hook.NAME.channel may hold several values: with
+ * add set, value is added after the others instead (as git config --add).
  */
-int sluice_config__set_string(sluice_repo *repo, const char *key, const char *value);
+int sluice_config__set_string(sluice_repo *repo, const char *key, const char *value, int add);
 
 /* Remove every value of a key. SLUICE_ENOTFOUND when it has none. */
 int sluice_config__unset(sluice_repo *repo, const char *key);

@@ -21,12 +21,12 @@ extern "C" {
 int sluice_config_get(sluice_repo *repo, const char *key, char **report);
 
 /*
- * Set a known key, replacing every value it had (SLUICE_EINVALID, naming
- * the key, for an unknown key or a value not of its kind). Further values
- * of a multi-valued key (hook.NAME.channel) are added with `git
- * --git-dir=REPO config --add`.
+ * Set a known key (SLUICE_EINVALID, naming the key, for an unknown key or
+ * a value not of its kind). With add, a value is added after the key's
+ * others (hook.NAME.channel only), as git config --add does; otherwise it
+ * replaces them all.
  */
-int sluice_config_set(sluice_repo *repo, const char *key, const char *value);
+int sluice_config_set(sluice_repo *repo, const char *key, const char *value, int add);
 
 /* Remove every value of a key. SLUICE_ENOTFOUND when it has none. */
 int sluice_config_unset(sluice_repo *repo, const char *key);
