@@ -322,13 +322,30 @@ static void test_http_backend__agrees_on_a_two_adapter_stack_and_notes(void **st
 	json_decref(models);
 }
 
+/* The kl_drift check of a gate report (borrowed), asserting there is exactly one. */
+static json_t *drift_of(json_t *v)
+{
+	json_t *g, *c, *found = NULL;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(v, "gates"), i, g)
+	        json_array_foreach(json_object_get(g, "checks"), k, c)
+	{
+		if (!strcmp(json_string_value(json_object_get(c, "check")), "kl_drift")) {
+			assert_null(found);
+			found = c;
+		}
+	}
+	assert_non_null(found);
+	return found;
+}
+
 static void test_http_backend__gate_records_the_http_identity(void **state)
 {
-	tu_run_result r;
-	json_t *v, *g, *c;
+	tu_run_result r, rb;
+	json_t *v, *vb, *c, *cb, *g, *x;
 	size_t i, k;
-	int drift = 0;
-	char want[64];
+	char want[128];
 	(void)state;
 
 	r = sl("gate %s --channel prod --key runner --backend http --json", v2);
@@ -338,31 +355,47 @@ static void test_http_backend__gate_records_the_http_identity(void **state)
 	assert_true(r.status <= 2);
 	v = json_loads(r.out, 0, NULL);
 	assert_non_null(v);
-	snprintf(want, sizeof(want), "http; url http://127.0.0.1:%d; model tm;", srv.port);
+	snprintf(want, sizeof(want), "http; url %s; model tm;", srv.url);
 	assert_true(!strncmp(json_string_value(json_object_get(v, "backend")), want, strlen(want)));
 	assert_non_null(json_object_get(v, "entry"));
+	/* Drift over http is a labelled lower bound, never a pass. */
+	c = drift_of(v);
+	assert_string_equal(json_string_value(json_object_get(c, "bound")), "lower");
+	assert_string_equal(json_string_value(json_object_get(c, "backend")), "http");
+	assert_string_not_equal(json_string_value(json_object_get(c, "result")), "pass");
+	assert_non_null(strstr(json_string_value(json_object_get(c, "note")), "lower bound"));
+	/* Checks that need whole rows say why they are inconclusive. */
 	json_array_foreach(json_object_get(v, "gates"), i, g)
-	        json_array_foreach(json_object_get(g, "checks"), k, c)
+	        json_array_foreach(json_object_get(g, "checks"), k, x)
 	{
-		if (!strcmp(json_string_value(json_object_get(c, "check")), "kl_drift")) {
-			drift++;
-			assert_string_equal(json_string_value(json_object_get(c, "result")),
+		if (json_object_get(x, "backend") && x != c) {
+			assert_string_equal(json_string_value(json_object_get(x, "result")),
 			                    "inconclusive");
-			assert_string_equal(json_string_value(json_object_get(c, "backend")),
-			                    "http");
-			assert_non_null(strstr(json_string_value(json_object_get(c, "note")),
+			assert_non_null(strstr(json_string_value(json_object_get(x, "note")),
 			                       "top-k log-probabilities"));
 		}
 	}
-	assert_int_equal(drift, 1);
-	assert_int_not_equal(r.status, 0); /* an inconclusive check cannot pass the gate */
+	assert_int_not_equal(r.status, 0); /* a bound alone cannot pass the gate */
+	/* The bound is below the true drift the built-in backend measures. */
+	rb = sl("gate %s --channel prod --no-record --gate regression --json", v2);
+	assert_true(rb.status <= 2);
+	vb = json_loads(rb.out, 0, NULL);
+	assert_non_null(vb);
+	cb = drift_of(vb);
+	assert_null(json_object_get(cb, "bound"));
+	printf("kl_drift on the 2-adapter stack: builtin %.6g nats/position, http lower bound "
+	       "%.6g\n",
+	       json_number_value(json_object_get(cb, "estimate")),
+	       json_number_value(json_object_get(c, "estimate")));
+	assert_true(json_number_value(json_object_get(c, "estimate")) > 0);
+	assert_true(json_number_value(json_object_get(c, "estimate")) <=
+	            json_number_value(json_object_get(cb, "estimate")) + 1e-6);
+	assert_int_equal(json_integer_value(json_object_get(c, "positions")),
+	                 json_integer_value(json_object_get(cb, "positions")));
 	json_decref(v);
+	json_decref(vb);
 	tu_run_dispose(&r);
-	/* The journaled statement holds the same identity. */
-	r = sl("audit log --json");
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "\"gate\""));
-	tu_run_dispose(&r);
+	tu_run_dispose(&rb);
 }
 
 static void test_http_backend__retries_then_gives_up(void **state)
