@@ -492,14 +492,6 @@ static int loglik_batch(evaluator *ev, size_t n, const char *const *contexts,
 	return score_batch(ev, n, contexts, conts, sums, ntoks, NULL, NULL);
 }
 
-/* Log-probability of cont after context: the sum over its tokens and their count. */
-static int loglik(sluice_ctx *ctx, evaluator *ev, const char *context, const char *cont,
-                  double *sum, size_t *ntok)
-{
-	(void)ctx;
-	return loglik_batch(ev, 1, &context, &cont, sum, ntok);
-}
-
 static size_t utf8_chars(const char *s)
 {
 	size_t n = 0;
@@ -964,7 +956,7 @@ int sluice_evaluator__token_logprobs_batch(sluice_evaluator *ev, size_t n,
 int sluice_evaluator__loglik(sluice_evaluator *ev, const char *context, const char *cont,
                              double *sum, size_t *ntok)
 {
-	return loglik(ev->ctx, ev, context, cont, sum, ntok);
+	return loglik_batch(ev, 1, &context, &cont, sum, ntok);
 }
 
 int sluice_evaluator__cont_rows(sluice_evaluator *ev, const char *context, const char *cont,

@@ -686,7 +686,7 @@ static int start(sluice_http *h, CURLM *multi, struct req *r, const char *model,
 static int finish(sluice_http *h, struct req *r, size_t idx, size_t n, CURLcode c, size_t len,
                   double **out)
 {
-	char what[96], msg[512];
+	char what[4200], msg[512];
 	long status = 0;
 	curl_off_t ra = 0;
 
@@ -725,9 +725,13 @@ static int finish(sluice_http *h, struct req *r, size_t idx, size_t n, CURLcode 
 		r->ready_at = now_s() + backoff(h, r->attempt++, ra);
 		return 1;
 	}
-	return sluice_ctx__error(h->ctx, retryable_status(status) ? SLUICE_EIO : SLUICE_EINVALID,
-	                         "%s: the server answered HTTP %ld: %s%s", what, status, msg,
-	                         retryable_status(status) ? " (retries exhausted)" : "");
+	if (retryable_status(status))
+		return sluice_ctx__error(h->ctx, SLUICE_EIO,
+		                         "%s: the server answered HTTP %ld: %s (retries exhausted "
+		                         "after %u attempt%s)",
+		                         what, status, msg, r->attempt + 1, r->attempt ? "s" : "");
+	return sluice_ctx__error(h->ctx, SLUICE_EINVALID, "%s: the server answered HTTP %ld: %s",
+	                         what, status, msg);
 }
 
 static void release(CURLM *multi, struct req *r)
