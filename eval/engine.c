@@ -400,12 +400,13 @@ done:
  */
 static int score_batch(evaluator *ev, size_t n, const char *const *contexts,
                        const char *const *conts, double *sums, size_t *ntoks, double **per_tok,
-                       uint32_t **ids)
+                       uint32_t **ids, json_t **tops)
 {
 	sluice_ctx *ctx = ev->ctx;
 	int32_t **seqs = NULL;
 	size_t *lens = NULL, *keeps = NULL;
 	double **lps = NULL;
+	json_t **whole = NULL;
 	int error = SLUICE_OK;
 
 	for (size_t i = 0; i < n; i++) {
@@ -413,6 +414,8 @@ static int score_batch(evaluator *ev, size_t n, const char *const *contexts,
 			per_tok[i] = NULL;
 		if (ids)
 			ids[i] = NULL;
+		if (tops)
+			tops[i] = NULL;
 	}
 	if (ev->backend == SLUICE_BACKEND_BUILTIN) {
 		for (size_t i = 0; i < n && error == 0; i++) {
@@ -440,7 +443,8 @@ static int score_batch(evaluator *ev, size_t n, const char *const *contexts,
 	lens = sluice__calloc(ctx, n, sizeof(*lens));
 	keeps = sluice__calloc(ctx, n, sizeof(*keeps));
 	lps = sluice__calloc(ctx, n, sizeof(*lps));
-	if (!seqs || !lens || !keeps || !lps) {
+	whole = tops ? sluice__calloc(ctx, n, sizeof(*whole)) : NULL;
+	if (!seqs || !lens || !keeps || !lps || (tops && !whole)) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
@@ -448,8 +452,8 @@ static int score_batch(evaluator *ev, size_t n, const char *const *contexts,
 		if ((error = build_seq(ctx, ev, contexts[i], conts[i], &seqs[i], &lens[i],
 		                       &keeps[i], ids ? &ids[i] : NULL, &ntoks[i])) < 0)
 			goto done;
-	if ((error = sluice_http__score(ev->http, ev->http_model, n, (const int32_t *const *)seqs,
-	                                lens, lps)) < 0)
+	if ((error = sluice_http__score_top(ev->http, ev->http_model, n,
+	                                    (const int32_t *const *)seqs, lens, lps, whole)) < 0)
 		goto done;
 	for (size_t i = 0; i < n; i++) {
 		/* lps[i][t] predicts token t from the tokens before it; keep >= 1. */
@@ -462,6 +466,12 @@ static int score_batch(evaluator *ev, size_t n, const char *const *contexts,
 				goto done;
 			}
 			memcpy(per_tok[i], lps[i] + keeps[i], ntoks[i] * sizeof(double));
+		}
+		/* The continuation's positions of the server's top-k lists. */
+		if (tops && whole[i]) {
+			tops[i] = json_array();
+			for (size_t t = keeps[i]; t < lens[i]; t++)
+				json_array_append(tops[i], json_array_get(whole[i], t));
 		}
 	}
 done:
@@ -478,7 +488,14 @@ done:
 			free(ids[i]);
 			ids[i] = NULL;
 		}
+		if (error < 0 && tops) {
+			json_decref(tops[i]);
+			tops[i] = NULL;
+		}
+		if (whole)
+			json_decref(whole[i]);
 	}
+	free(whole);
 	free(seqs);
 	free(lens);
 	free(keeps);
@@ -489,7 +506,7 @@ done:
 static int loglik_batch(evaluator *ev, size_t n, const char *const *contexts,
                         const char *const *conts, double *sums, size_t *ntoks)
 {
-	return score_batch(ev, n, contexts, conts, sums, ntoks, NULL, NULL);
+	return score_batch(ev, n, contexts, conts, sums, ntoks, NULL, NULL, NULL);
 }
 
 static size_t utf8_chars(const char *s)
@@ -941,14 +958,15 @@ int sluice_evaluator__loglik_batch(sluice_evaluator *ev, size_t n, const char *c
 
 int sluice_evaluator__token_logprobs_batch(sluice_evaluator *ev, size_t n,
                                            const char *const *contexts, const char *const *conts,
-                                           double **out, uint32_t **ids, size_t *ntoks)
+                                           double **out, uint32_t **ids, size_t *ntoks,
+                                           json_t **tops)
 {
 	double *sums = sluice__calloc(ev->ctx, n ? n : 1, sizeof(*sums));
 	int error;
 
 	if (!sums)
 		return SLUICE_ENOMEM;
-	error = score_batch(ev, n, contexts, conts, sums, ntoks, out, ids);
+	error = score_batch(ev, n, contexts, conts, sums, ntoks, out, ids, tops);
 	free(sums);
 	return error;
 }
@@ -1034,6 +1052,13 @@ int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_
 
 	free(ids);
 	return error;
+}
+
+int sluice_evaluator__token_text(sluice_evaluator *ev, uint32_t id, char **out)
+{
+	size_t len;
+
+	return sluice_tokenizer__decode(ev->ctx, out, &len, ev->tok, &id, 1, false);
 }
 
 int sluice_evaluator__decode(sluice_evaluator *ev, const uint32_t *ids, size_t n, char **out)

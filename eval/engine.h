@@ -96,12 +96,17 @@ int sluice_evaluator__loglik_batch(sluice_evaluator *ev, size_t n, const char *c
 /*
  * Each token's log-probability, for n pairs: out[i] a new array of
  * ntoks[i] values (the terms of sluice_evaluator__loglik's sum), ids[i]
- * a new array of conts[i]'s token ids; free each. Both backends; nothing
- * is left allocated on failure.
+ * a new array of conts[i]'s token ids; free each. With tops (may be
+ * NULL), on the http backend tops[i] is a new JSON array of the server's
+ * top-k list at each of those positions (null or {token text:
+ * log-probability}; the texts are the server's), or NULL when it sent
+ * none; always NULL on the built-in backend. Nothing is left allocated on
+ * failure.
  */
 int sluice_evaluator__token_logprobs_batch(sluice_evaluator *ev, size_t n,
                                            const char *const *contexts, const char *const *conts,
-                                           double **out, uint32_t **ids, size_t *ntoks);
+                                           double **out, uint32_t **ids, size_t *ntoks,
+                                           json_t **tops);
 
 /*
  * The next-token log-probabilities at each of cont's tokens: *rows is
@@ -123,6 +128,12 @@ int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const 
 
 /* The text of token ids (the tokenizer's decoder, special tokens skipped); *out is malloc'd. */
 int sluice_evaluator__decode(sluice_evaluator *ev, const uint32_t *ids, size_t n, char **out);
+
+/*
+ * One token's text as servers key top-k lists by it: the decoder on that
+ * id alone, special tokens included; *out is malloc'd.
+ */
+int sluice_evaluator__token_text(sluice_evaluator *ev, uint32_t id, char **out);
 
 /* The number of tokens text encodes to (without special tokens). */
 int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_t len, size_t *out);

@@ -506,6 +506,14 @@ static int contains(const char *s, size_t len, const char *needle)
 int sluice_http__parse_completion(sluice_ctx *ctx, double **out, const char *body, size_t len,
                                   size_t prompt_len, int max_tokens, const char *what)
 {
+	return sluice_http__parse_completion_top(ctx, out, NULL, body, len, prompt_len, max_tokens,
+	                                         what);
+}
+
+int sluice_http__parse_completion_top(sluice_ctx *ctx, double **out, json_t **top_out,
+                                      const char *body, size_t len, size_t prompt_len,
+                                      int max_tokens, const char *what)
+{
 	json_error_t jerr;
 	json_t *v = NULL, *choices, *c, *lp, *tokens, *tlp, *top, *usage, *pt, *x;
 	size_t n, i;
@@ -513,6 +521,8 @@ int sluice_http__parse_completion(sluice_ctx *ctx, double **out, const char *bod
 	int error = SLUICE_OK;
 
 	*out = NULL;
+	if (top_out)
+		*top_out = NULL;
 	if (prompt_len == 0)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: an empty prompt", what);
 	if (!(v = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr))) {
@@ -626,6 +636,8 @@ int sluice_http__parse_completion(sluice_ctx *ctx, double **out, const char *bod
 #undef FAIL
 	*out = vals;
 	vals = NULL;
+	if (top_out && top && json_is_array(top))
+		*top_out = json_incref(top);
 done:
 	free(vals);
 	json_decref(v);
@@ -684,7 +696,7 @@ static int start(sluice_http *h, CURLM *multi, struct req *r, const char *model,
 
 /* What to do with a finished request: 0 done, 1 send again, or an error. */
 static int finish(sluice_http *h, struct req *r, size_t idx, size_t n, CURLcode c, size_t len,
-                  double **out)
+                  double **out, json_t **top)
 {
 	char what[4200], msg[512];
 	long status = 0;
@@ -708,9 +720,9 @@ static int finish(sluice_http *h, struct req *r, size_t idx, size_t n, CURLcode 
 		                         r->attempt + 1, r->attempt ? "s" : "");
 	}
 	if (status == 200)
-		return sluice_http__parse_completion(h->ctx, out,
-		                                     r->body.buf.ptr ? (char *)r->body.buf.ptr : "",
-		                                     r->body.buf.len, len, r->max_tokens, what);
+		return sluice_http__parse_completion_top(
+		        h->ctx, out, top, r->body.buf.ptr ? (char *)r->body.buf.ptr : "",
+		        r->body.buf.len, len, r->max_tokens, what);
 	error_message(msg, sizeof(msg), &r->body.buf);
 	/* Before any retry: a server that refuses echo will never score. */
 	if (status >= 400 && refuses_echo(msg))
@@ -746,14 +758,24 @@ static void release(CURLM *multi, struct req *r)
 int sluice_http__score(sluice_http *h, const char *model, size_t n, const int32_t *const *prompts,
                        const size_t *lens, double **out)
 {
+	return sluice_http__score_top(h, model, n, prompts, lens, out, NULL);
+}
+
+int sluice_http__score_top(sluice_http *h, const char *model, size_t n,
+                           const int32_t *const *prompts, const size_t *lens, double **out,
+                           json_t **tops)
+{
 	char url[4096];
 	struct req *reqs = NULL;
 	CURLM *multi = NULL;
 	size_t next = 0, active = 0, done = 0, i;
 	int error = SLUICE_OK;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		out[i] = NULL;
+		if (tops)
+			tops[i] = NULL;
+	}
 	if (n == 0)
 		return SLUICE_OK;
 	snprintf(url, sizeof(url), "%s/v1/completions", h->cfg.url);
@@ -801,7 +823,8 @@ int sluice_http__score(sluice_http *h, const char *model, size_t n, const int32_
 				continue;
 			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 			i = (size_t)(r - reqs);
-			error = finish(h, r, i, n, m->data.result, lens[i], &out[i]);
+			error = finish(h, r, i, n, m->data.result, lens[i], &out[i],
+			               tops ? &tops[i] : NULL);
 			release(multi, r);
 			active--;
 			if (error < 0)
@@ -836,6 +859,10 @@ done:
 		for (i = 0; i < n; i++) {
 			free(out[i]);
 			out[i] = NULL;
+			if (tops) {
+				json_decref(tops[i]);
+				tops[i] = NULL;
+			}
 		}
 	free(reqs);
 	if (multi)

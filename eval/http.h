@@ -19,6 +19,8 @@
 
 #include "repo.h"
 
+#include <jansson.h>
+
 /* The sluice.http.* settings (docs/cli.md, "sluice config"). */
 typedef struct {
 	char *url;   /* base URL without a trailing '/' */
@@ -67,6 +69,16 @@ int sluice_http__load_lora(sluice_http *h, const char *name, const char *path);
 int sluice_http__score(sluice_http *h, const char *model, size_t n, const int32_t *const *prompts,
                        const size_t *lens, double **out);
 
+/*
+ * The same, with tops[i] (tops may be NULL) a new reference to the
+ * answer's choices[0].logprobs.top_logprobs, one null or {token text:
+ * log-probability} per position as the parser checked them, or NULL when
+ * the server sent none.
+ */
+int sluice_http__score_top(sluice_http *h, const char *model, size_t n,
+                           const int32_t *const *prompts, const size_t *lens, double **out,
+                           json_t **tops);
+
 /* Completions requests sent, counting retries (what the tests read). */
 uint64_t sluice_http__requests(const sluice_http *h);
 
@@ -84,5 +96,9 @@ uint64_t sluice_http__requests(const sluice_http *h);
  */
 int sluice_http__parse_completion(sluice_ctx *ctx, double **out, const char *body, size_t len,
                                   size_t prompt_len, int max_tokens, const char *what);
+/* The same, with *top (top may be NULL) as sluice_http__score_top gives it. */
+int sluice_http__parse_completion_top(sluice_ctx *ctx, double **out, json_t **top, const char *body,
+                                      size_t len, size_t prompt_len, int max_tokens,
+                                      const char *what);
 
 #endif

@@ -82,7 +82,8 @@ static void serve_one(int fd)
 	}
 	sscanf(buf, "%7s %127s", method, path);
 	if (!strcmp(path, "/v1/models")) {
-		reply(fd, 200, "", "{\"object\":\"list\",\"data\":[{\"id\":\"fake\",\"owned_by\":\"x\"}]}");
+		reply(fd, 200, "",
+		      "{\"object\":\"list\",\"data\":[{\"id\":\"fake\",\"owned_by\":\"x\"}]}");
 	} else if (!strcmp(path, "/version")) {
 		reply(fd, 404, "", "{\"detail\":\"Not Found\"}");
 	} else if (!strcmp(path, "/props")) {
@@ -107,7 +108,8 @@ static void serve_one(int fd)
 			reply(fd, 429, "Retry-After: 1\r\n", "{\"message\":\"slow down\"}");
 		} else if (mt == 0) {
 			reply(fd, 400, "",
-			      "{\"object\":\"error\",\"message\":\"max_tokens must be at least 1, got "
+			      "{\"object\":\"error\",\"message\":\"max_tokens must be at least 1, "
+			      "got "
 			      "0.\",\"type\":\"BadRequestError\",\"code\":400}");
 		} else {
 			char *s = completion(n, 1);
