@@ -105,6 +105,8 @@ int cli_audit_log(cli_env *env, int argc, char **argv);
 int cli_audit_at(cli_env *env, int argc, char **argv);
 int cli_audit_lineage(cli_env *env, int argc, char **argv);
 
+/* cli/config.c: the repository's local settings. */
+int cli_config(cli_env *env, int argc, char **argv);
 /* cli/export_cmds.c: adapters for inference servers (docs/export.md). */
 int cli_export(cli_env *env, int argc, char **argv);
 
