@@ -42,8 +42,8 @@ static void man_page_has_every_command_and_renders_cleanly(void **state)
 	/* No text line may start a roff request by accident. */
 	for (const char *p = man.out; p && *p;) {
 		if (*p == '.' || *p == '\'') {
-			static const char *const ok[] = {".TH", ".SH", ".SS", ".nf", ".fi", ".PP",
-			                                 ".TP", ".B ", ".BR"};
+			static const char *const ok[] = {".TH", ".SH", ".SS", ".nf", ".fi",
+			                                 ".PP", ".TP", ".B ", ".BR"};
 			int known = 0;
 			for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 				known |= !strncmp(p, ok[i], strlen(ok[i]));
