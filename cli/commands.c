@@ -29,7 +29,8 @@ static int done_report(cli_env *env, int error, char *report, void (*human)(json
 		return cli_fail(env, error);
 	}
 	if (env->json) {
-		cli_print_json(report);
+		if (report) /* a command with nothing to report prints its own "{}" */
+			cli_print_json(report);
 	} else if (human) {
 		json_t *v = cli_parse(report);
 		if (v)
