@@ -161,7 +161,7 @@ static int build_plan(sluice_repo *repo, plan *p, const sluice_audit_filter *f)
 			                         "--action '%s': not a journal action (propose, "
 			                         "promote, rollback, reset, anchor, gate, approve, "
 			                         "refuse, init, key.add, key.revoke, root.rotate, "
-			                         "root.sign, policy.set, suite.add, purge)",
+			                         "root.sign, policy.set, suite.add, purge, hook)",
 			                         f->action);
 		if ((error = add_cond(ctx, p, SLUICE_JX_ACTION, "", f->action)) < 0)
 			return error;
