@@ -11,6 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void human_added(json_t *v)
+{
+	json_t *h = json_object_get(v, "hook");
+
+	printf("hook %s (%s) added: it follows", json_string_value(json_object_get(h, "name")),
+	       json_string_value(json_object_get(h, "type")));
+	for (size_t i = 0; i < json_array_size(json_object_get(h, "channels")); i++)
+		printf(" %s", json_string_value(json_array_get(json_object_get(h, "channels"), i)));
+	printf(" from journal entry %lld on\n", json_integer_value(json_object_get(h, "since")));
+}
+
 int cli_hook_add(cli_env *env, int argc, char **argv)
 {
 	const char *pos[1] = {NULL}, *type = NULL, *url = NULL, *key = NULL, *chans[CLI_MAX_LIST];
@@ -23,7 +34,7 @@ int cli_hook_add(cli_env *env, int argc, char **argv)
 	sluice_hook_opts o = {0};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
-	int rc;
+	int rc, error;
 
 	if ((rc = cli_parse_opts(env, "hook add", argc, argv, specs, pos, 1, &npos)))
 		return rc;
@@ -43,7 +54,8 @@ int cli_hook_add(cli_env *env, int argc, char **argv)
 	o.nchannels = nchans;
 	o.key = key;
 	o.notes = notes;
-	return cli_finish(env, repo, sluice_hooks_add(repo, &o, &report), report, NULL);
+	error = sluice_hooks_add(repo, &o, &report);
+	return cli_finish(env, repo, error, report, human_added);
 }
 
 static void human_list(json_t *v)
@@ -72,12 +84,13 @@ int cli_hook_list(cli_env *env, int argc, char **argv)
 	cli_opt specs[] = {{NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
-	int rc;
+	int rc, error;
 
 	if ((rc = cli_parse_opts(env, "hook list", argc, argv, specs, pos, 0, &npos)) ||
 	    (rc = cli_open(env, &repo)))
 		return rc;
-	return cli_finish(env, repo, sluice_hooks_list(repo, &report), report, human_list);
+	error = sluice_hooks_list(repo, &report);
+	return cli_finish(env, repo, error, report, human_list);
 }
 
 static void human_removed(json_t *v)
@@ -93,7 +106,7 @@ int cli_hook_remove(cli_env *env, int argc, char **argv)
 	cli_opt specs[] = {{NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
-	int rc;
+	int rc, error;
 
 	if ((rc = cli_parse_opts(env, "hook remove", argc, argv, specs, pos, 1, &npos)))
 		return rc;
@@ -101,8 +114,8 @@ int cli_hook_remove(cli_env *env, int argc, char **argv)
 		return cli_usage("hook remove", "which hook?");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	return cli_finish(env, repo, sluice_hooks_remove(repo, pos[0], &report), report,
-	                  human_removed);
+	error = sluice_hooks_remove(repo, pos[0], &report);
+	return cli_finish(env, repo, error, report, human_removed);
 }
 
 /* One line per attempt, and what is still owed. */

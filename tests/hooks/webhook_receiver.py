@@ -7,7 +7,7 @@ with the public key of the hook's sluice key (`sluice key export NAME --openssh`
 refuses a timestamp outside its tolerance (replays), answers a webhook-id it has
 already accepted without processing it again, and records every request as one
 JSON line in --log: {"event": "accepted"|"duplicate"|"rejected"|"stalled"|"failed",
-"id", "timestamp", "reason", "body"}.
+"id", "timestamp", "signature", "reason", "body"}.
 
   webhook_receiver.py --pubkey FILE --port-file FILE --log FILE
                       [--tolerance SECONDS] [--stall-first N] [--fail-first N]
@@ -85,7 +85,7 @@ class Handler(BaseHTTPRequestHandler):
         body = raw.decode("utf-8", "replace")
 
         def reject(code, reason):
-            st.log(event="rejected", id=wid, timestamp=wts, reason=reason, body=body)
+            st.log(event="rejected", id=wid, timestamp=wts, signature=wsig, reason=reason, body=body)
             self.answer(code, {"error": reason})
 
         if not wid or not wts or not wsig:
@@ -120,19 +120,19 @@ class Handler(BaseHTTPRequestHandler):
             st.valid += 1
             k = st.valid
         if k <= st.args.stall_first:
-            st.log(event="stalled", id=wid, timestamp=wts, body=body)
+            st.log(event="stalled", id=wid, timestamp=wts, signature=wsig, body=body)
             time.sleep(3600)
             return
         if k <= st.args.stall_first + st.args.fail_first:
-            st.log(event="failed", id=wid, timestamp=wts, body=body)
+            st.log(event="failed", id=wid, timestamp=wts, signature=wsig, body=body)
             return self.answer(503, {"error": "try later"})
         with st.lock:
             dup = wid in st.seen
             st.seen.add(wid)
         if dup:
-            st.log(event="duplicate", id=wid, timestamp=wts, body=body)
+            st.log(event="duplicate", id=wid, timestamp=wts, signature=wsig, body=body)
             return self.answer(200, {"duplicate": True})
-        st.log(event="accepted", id=wid, timestamp=wts, body=body)
+        st.log(event="accepted", id=wid, timestamp=wts, signature=wsig, body=body)
         self.answer(200, {"accepted": wid})
 
 
