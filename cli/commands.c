@@ -1603,6 +1603,13 @@ const cli_command cli_commands[] = {
          "directories, memory/, replay/, and B2SUMS so that 'b2sum -c B2SUMS' in DIR\n"
          "checks every file with coreutils. Every chunk is verified as it is written;\n"
          "a failed checkout leaves nothing behind."},
+        {"export", cli_export, "sluice export REF (--adapter DIR | --gguf DIR) [--json]",
+         "REF's adapter stack for inference servers (docs/export.md). --adapter writes one\n"
+         "PEFT adapter equal to the whole stack (rank = the sum of ranks, stack scales\n"
+         "folded into lora_B, lora_alpha = rank), what vLLM loads as one adapter.\n"
+         "--gguf writes each adapter as DIR/NAME.gguf, a llama.cpp LoRA adapter, and\n"
+         "DIR/scales.json giving each file's stack scale: start llama.cpp's server with\n"
+         "--lora-scaled FILE SCALE for each, in order. Same stack, same bytes."},
         {"verify", cmd_verify, "sluice verify [--json]",
          "Check the whole repository, read-only: journal and version signatures, every\n"
          "version's tree, digests and manifests, every stored chunk, and the index.\n"

@@ -563,6 +563,81 @@ done:
 }
 
 /* memmem without relying on the GNU extension. */
+int sluice_safetensors__header(sluice_ctx *ctx, sluice_buf *out, uint64_t *data_len,
+                               const sluice_st_spec *t, size_t n, const char *const *meta,
+                               size_t nmeta)
+{
+	json_t *root = json_object(), *m = NULL;
+	char *text = NULL;
+	uint64_t off = 0;
+	size_t len, pad;
+	unsigned char n8[8];
+	int error = SLUICE_OK;
+
+	if (!root)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+	if (nmeta) {
+		if (!(m = json_object()) || json_object_set_new(root, "__metadata__", m) < 0)
+			goto nomem;
+		for (size_t i = 0; i < nmeta; i++)
+			if (json_object_set_new(m, meta[2 * i], json_string(meta[2 * i + 1])) < 0)
+				goto nomem;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint64_t bytes = dtypes[t[i].dtype].size;
+		json_t *e, *shape;
+
+		if (!t[i].name[0] || !strcmp(t[i].name, "__metadata__") ||
+		    json_object_get(root, t[i].name) || t[i].ndim > SLUICE_ST_MAX_DIMS) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                          "safetensors: tensor '%s' is repeated, reserved, "
+			                          "unnamed or has more than %d dimensions",
+			                          t[i].name, SLUICE_ST_MAX_DIMS);
+			goto done;
+		}
+		if (!(shape = json_array()))
+			goto nomem;
+		for (unsigned d = 0; d < t[i].ndim; d++) {
+			if (mul_u64(&bytes, bytes, t[i].shape[d]) < 0 ||
+			    t[i].shape[d] > (uint64_t)INT64_MAX) {
+				json_decref(shape);
+				goto overflow;
+			}
+			json_array_append_new(shape, json_integer((json_int_t)t[i].shape[d]));
+		}
+		if (off > UINT64_MAX - bytes || off + bytes > (uint64_t)INT64_MAX) {
+			json_decref(shape);
+			goto overflow;
+		}
+		e = json_pack("{s:s,s:o,s:[I,I]}", "dtype", dtypes[t[i].dtype].name, "shape", shape,
+		              "data_offsets", (json_int_t)off, (json_int_t)(off + bytes));
+		if (!e || json_object_set_new(root, t[i].name, e) < 0)
+			goto nomem;
+		off += bytes;
+	}
+	if (!(text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER)))
+		goto nomem;
+	len = strlen(text);
+	pad = (8 - (8 + len) % 8) % 8;
+	sluice__st64(n8, (uint64_t)(len + pad));
+	if ((error = sluice_buf__put(ctx, out, n8, 8)) < 0 ||
+	    (error = sluice_buf__put(ctx, out, text, len)) < 0 ||
+	    (error = sluice_buf__put(ctx, out, "        ", pad)) < 0)
+		goto done;
+	*data_len = off;
+	goto done;
+overflow:
+	error = sluice_ctx__error(ctx, SLUICE_EINVALID, "safetensors: tensor sizes overflow");
+	goto done;
+nomem:
+	error = sluice_ctx__error(ctx, SLUICE_ENOMEM,
+	                          "out of memory building a safetensors header");
+done:
+	free(text);
+	json_decref(root);
+	return error;
+}
+
 static bool contains(const unsigned char *buf, size_t len, const char *needle)
 {
 	size_t n = strlen(needle), i;

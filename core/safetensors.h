@@ -86,6 +86,30 @@ void sluice_safetensors__dispose(sluice_st_header *h);
 /* Tensor by name (binary search is not required; linear is fine), or NULL. */
 const sluice_st_tensor *sluice_safetensors__find(const sluice_st_header *h, const char *name);
 
+/* One tensor of a safetensors file to be written. */
+typedef struct {
+	const char *name;
+	sluice_dtype dtype;
+	unsigned ndim;
+	uint64_t shape[SLUICE_ST_MAX_DIMS];
+} sluice_st_spec;
+
+/*
+ * Append to out the first bytes of a safetensors file holding t[0..n) in
+ * that order, packed with no gaps (each tensor's bytes follow the previous
+ * one's): u64 N, then N bytes of compact JSON with "__metadata__" first
+ * (when nmeta > 0: meta holds nmeta key, value pairs of strings) and the
+ * tensors in the given order, padded with spaces so the data section starts
+ * at a multiple of 8 (the reference writer aligns it the same way). The
+ * bytes depend only on the arguments. *data_len receives the size of the
+ * data section the caller must write after them. Returns 0, SLUICE_EINVALID
+ * (a repeated or empty name, ndim over SLUICE_ST_MAX_DIMS, a size that
+ * overflows) or SLUICE_ENOMEM.
+ */
+int sluice_safetensors__header(sluice_ctx *ctx, sluice_buf *out, uint64_t *data_len,
+                               const sluice_st_spec *t, size_t n, const char *const *meta,
+                               size_t nmeta);
+
 typedef enum {
 	SLUICE_SNIFF_NONE = 0,
 	SLUICE_SNIFF_PICKLE = 1,   /* a raw pickle stream, protocol 2-5 */

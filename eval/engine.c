@@ -87,13 +87,36 @@ static int notes_prefix(sluice_ctx *ctx, sluice_buf *out, json_t *state, const c
 	return sluice_buf__puts(ctx, out, "\n");
 }
 
+int sluice_evaluator__checkout(sluice_repo *repo, const sluice_version *v, char *out, size_t len)
+{
+	sluice_ctx *ctx = repo->ctx;
+	char shex[GIT_OID_HEXSZ + 1], vhex[GIT_OID_HEXSZ + 1];
+	struct stat st;
+	int error;
+
+	git_oid_tostr(shex, sizeof(shex), &v->state_blob);
+	git_oid_tostr(vhex, sizeof(vhex), &v->id);
+	if ((size_t)snprintf(out, len, "%s/cache", repo->sdir) >= len)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s/cache",
+		                         repo->sdir);
+	if ((error = sluice_io__mkdirs(ctx, out, 0755)) < 0)
+		return error;
+	/* The state, materialised once and verified as it was written. */
+	if ((size_t)snprintf(out, len, "%s/cache/state-%s", repo->sdir, shex) >= len)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s/cache/state-%s",
+		                         repo->sdir, shex);
+	if (stat(out, &st) < 0 && (error = sluice_version_checkout(repo, vhex, out, NULL)) < 0 &&
+	    error != SLUICE_EEXISTS)
+		return error;
+	return SLUICE_OK;
+}
+
 static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version *v)
 {
 	sluice_ctx *ctx = repo->ctx;
-	char shex[GIT_OID_HEXSZ + 1], vhex[GIT_OID_HEXSZ + 1], dir[PATH_MAX], path[PATH_MAX + 512];
+	char shex[GIT_OID_HEXSZ + 1], dir[PATH_MAX], path[PATH_MAX + 512];
 	unsigned char *tj = NULL;
 	size_t tjlen;
-	struct stat st;
 	json_t *a;
 	size_t i;
 	int error;
@@ -104,14 +127,7 @@ static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "the version has no base model to evaluate");
 	git_oid_tostr(shex, sizeof(shex), &v->state_blob);
-	git_oid_tostr(vhex, sizeof(vhex), &v->id);
-	snprintf(dir, sizeof(dir), "%s/cache", repo->sdir);
-	if ((error = sluice_io__mkdirs(ctx, dir, 0755)) < 0)
-		return error;
-	/* The state, materialised once and verified as it was written. */
-	snprintf(dir, sizeof(dir), "%s/cache/state-%s", repo->sdir, shex);
-	if (stat(dir, &st) < 0 && (error = sluice_version_checkout(repo, vhex, dir, NULL)) < 0 &&
-	    error != SLUICE_EEXISTS)
+	if ((error = sluice_evaluator__checkout(repo, v, dir, sizeof(dir))) < 0)
 		return error;
 	snprintf(path, sizeof(path), "%s/base", dir);
 	if ((error = sluice_model__open(ctx, &ev->model, path)) < 0)

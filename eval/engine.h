@@ -23,6 +23,15 @@ typedef struct sluice_evaluator sluice_evaluator;
 int sluice_evaluator__open(sluice_repo *repo, sluice_evaluator **out, const sluice_version *v);
 void sluice_evaluator__free(sluice_evaluator *ev);
 
+/*
+ * The directory of v's state checked out into the repository's cache
+ * (REPO/sluice/cache/state-<state blob>), checked out and verified on first
+ * use, written to out (len bytes). The evaluator and the export read states
+ * from here. Returns 0, SLUICE_EINVALID (path too long) or what
+ * sluice_version_checkout returns.
+ */
+int sluice_evaluator__checkout(sluice_repo *repo, const sluice_version *v, char *out, size_t len);
+
 /* "builtin-cpu; openblas ...; threads N; sluice X". Borrowed. */
 const char *sluice_evaluator__identity(const sluice_evaluator *ev);
 /* The checked-out state's directory (base/, adapters/, memory/, replay/). Borrowed. */

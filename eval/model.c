@@ -919,13 +919,13 @@ typedef struct {
 	lora l;
 } pending;
 
-int sluice_model__adapter_open(sluice_ctx *ctx, sluice_model_adapter *out, const sluice_model *m,
-                               const char *dir)
+int sluice_model__adapter_open_on(sluice_ctx *ctx, sluice_model_adapter *out,
+                                  const sluice_st_header *const *base, size_t nbase,
+                                  const char *dir)
 {
-	const sluice_st_header **base = NULL;
 	unsigned char *cfg = NULL;
 	char *cpath = NULL;
-	size_t cfglen, i;
+	size_t cfglen;
 	struct stat st;
 	int error;
 
@@ -948,20 +948,30 @@ int sluice_model__adapter_open(sluice_ctx *ctx, sluice_model_adapter *out, const
 	if ((error = sluice_safetensors__read(ctx, &out->hdr, out->fd, (uint64_t)st.st_size,
 	                                      out->path)) < 0)
 		goto done;
-	if (!(base = sluice__calloc(ctx, m->nshards, sizeof(*base)))) {
-		error = SLUICE_ENOMEM;
-		goto done;
-	}
-	for (i = 0; i < m->nshards; i++)
-		base[i] = &m->shards[i].hdr;
 	error = sluice_peft__load(ctx, &out->peft, (const char *)cfg, cfglen, cpath, &out->hdr,
-	                          out->path, base, m->nshards);
+	                          out->path, base, nbase);
 done:
 	if (error < 0)
 		sluice_model__adapter_dispose(out);
-	free(base);
 	free(cfg);
 	free(cpath);
+	return error;
+}
+
+int sluice_model__adapter_open(sluice_ctx *ctx, sluice_model_adapter *out, const sluice_model *m,
+                               const char *dir)
+{
+	const sluice_st_header **base;
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if (!(base = sluice__calloc(ctx, m->nshards, sizeof(*base))))
+		return SLUICE_ENOMEM;
+	for (size_t i = 0; i < m->nshards; i++)
+		base[i] = &m->shards[i].hdr;
+	error = sluice_model__adapter_open_on(ctx, out, base, m->nshards, dir);
+	free(base);
 	return error;
 }
 

@@ -110,6 +110,15 @@ int sluice_model__adapter_open(sluice_ctx *ctx, sluice_model_adapter *out, const
                                const char *dir);
 
 /*
+ * As sluice_model__adapter_open, checked against the given base headers
+ * (one per shard) instead of an open model's, for callers that need the
+ * adapter but not the model (eval/export.c). Same returns and contract.
+ */
+int sluice_model__adapter_open_on(sluice_ctx *ctx, sluice_model_adapter *out,
+                                  const sluice_st_header *const *base, size_t nbase,
+                                  const char *dir);
+
+/*
  * Read the adapter tensor `name` (F32, BF16 or F16) into a new f32 array of
  * count elements (free() it). SLUICE_EINVALID (missing tensor, other dtype,
  * element count not count; the message names the file and tensor),
