@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 char *tu_mkdtemp(const char *tag)
@@ -363,4 +366,120 @@ json_t *tu_sluice_jsonv(const char *const *env, const char *repo, const char *fm
 	assert_non_null(v);
 	free(o);
 	return v;
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void print_server_log(const tu_testserver *ts)
+{
+	char path[4200];
+	size_t len;
+	unsigned char *log;
+
+	snprintf(path, sizeof(path), "%s/server.log", ts->dir);
+	log = tu_read(path, &len);
+	fprintf(stderr, "sluice-testserver output:\n%s\n", log ? (char *)log : "(none)");
+	free(log);
+}
+
+void tu_testserver_start(const char *model_dir, const char *const *extra_args, tu_testserver *out)
+{
+	char portfile[4200], logpath[4200];
+	const char *argv[64];
+	size_t argc = 0;
+	pid_t pid;
+
+	memset(out, 0, sizeof(*out));
+	out->dir = tu_mkdtemp("testserver");
+	snprintf(portfile, sizeof(portfile), "%s/port", out->dir);
+	snprintf(logpath, sizeof(logpath), "%s/server.log", out->dir);
+	argv[argc++] = TU_TESTSERVER;
+	argv[argc++] = "--model";
+	argv[argc++] = model_dir;
+	argv[argc++] = "--port";
+	argv[argc++] = "0";
+	argv[argc++] = "--port-file";
+	argv[argc++] = portfile;
+	for (const char *const *a = extra_args; a && *a; a++) {
+		assert_true(argc < sizeof(argv) / sizeof(*argv) - 1);
+		argv[argc++] = *a;
+	}
+	argv[argc] = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int devnull = open("/dev/null", O_RDONLY);
+
+		/* Linux: no server outlives a test that crashed or failed an assert. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		dup2(devnull, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	out->pid = (int)pid;
+	for (unsigned waited = 0;; waited += 20) {
+		size_t len;
+		unsigned char *text = tu_read(portfile, &len);
+		int status;
+
+		if (text) {
+			out->port = atoi((char *)text);
+			free(text);
+			assert_true(out->port > 0 && out->port < 65536);
+			snprintf(out->url, sizeof(out->url), "http://127.0.0.1:%d", out->port);
+			return;
+		}
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			out->pid = 0;
+			print_server_log(out);
+			fail_msg("sluice-testserver exited before it listened (status 0x%x)",
+			         status);
+		}
+		if (waited >= 30000) {
+			print_server_log(out);
+			tu_testserver_stop(out);
+			fail_msg("sluice-testserver wrote no port file in 30 s");
+		}
+		sleep_ms(20);
+	}
+}
+
+int tu_testserver_stop(tu_testserver *ts)
+{
+	int status = 0, code = -1;
+
+	if (ts->pid > 0) {
+		pid_t pid = (pid_t)ts->pid;
+		unsigned waited = 0;
+
+		kill(pid, SIGTERM);
+		while (waitpid(pid, &status, WNOHANG) == 0) {
+			if (waited >= 10000) {
+				kill(pid, SIGKILL);
+				waitpid(pid, &status, 0);
+				break;
+			}
+			sleep_ms(20);
+			waited += 20;
+		}
+		code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		if (code != 0)
+			print_server_log(ts);
+		ts->pid = 0;
+	}
+	if (ts->dir) {
+		tu_rmtree(ts->dir);
+		free(ts->dir);
+		ts->dir = NULL;
+	}
+	return code;
 }

@@ -76,4 +76,30 @@ char *tu_sluice_okv(const char *const *env, const char *repo, const char *fmt, v
 /* The same with --json appended; returns the parsed output (json_decref it). */
 json_t *tu_sluice_jsonv(const char *const *env, const char *repo, const char *fmt, va_list ap);
 
+/* The test server program (tools/testserver.c, docs/testserver.md). */
+#define TU_TESTSERVER SLUICE_TESTSERVER
+
+/* A running sluice-testserver. */
+typedef struct {
+	int pid;      /* the server's process id */
+	int port;     /* its port on 127.0.0.1 */
+	char url[64]; /* "http://127.0.0.1:PORT" */
+	char *dir; /* temporary directory: the port file and server.log (its stdout and stderr) */
+} tu_testserver;
+
+/*
+ * Start `sluice-testserver --model model_dir --port 0 --port-file F
+ * extra_args...` (extra_args NULL-terminated, may be NULL) and wait up to
+ * 30 s for the port file; fails the test (printing server.log) if the
+ * server exits first or the time runs out. The server gets SIGTERM if the
+ * test process dies, so a failed test leaves none behind.
+ */
+void tu_testserver_start(const char *model_dir, const char *const *extra_args, tu_testserver *out);
+/*
+ * SIGTERM the server and wait for it (SIGKILL after 10 s). Returns its exit
+ * code (0: it shut down cleanly; 128+signal when killed) and removes
+ * ts->dir. Safe to call on a zeroed or already-stopped ts (returns -1).
+ */
+int tu_testserver_stop(tu_testserver *ts);
+
 #endif
