@@ -114,6 +114,8 @@ int cli_hook_deliver(cli_env *env, int argc, char **argv);
 void cli_hooks_after_write(cli_env *env);
 /* cli/export_cmds.c: adapters for inference servers (docs/export.md). */
 int cli_export(cli_env *env, int argc, char **argv);
+/* cli/config.c: the repository's local settings. */
+int cli_config(cli_env *env, int argc, char **argv);
 
 /* Progress on stderr when it is a terminal. */
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);

@@ -1062,7 +1062,7 @@ static void human_eval(json_t *v)
 static int cmd_eval(cli_env *env, int argc, char **argv)
 {
 	const char *suites[MAX_LIST], *ref = NULL;
-	sluice_eval_opts opts = {0, 0};
+	sluice_eval_opts opts = {0, 0, NULL};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t n = 0;
@@ -1086,9 +1086,9 @@ static int cmd_eval(cli_env *env, int argc, char **argv)
 			const char *b = take_value(argc, argv, &k, "eval");
 			if (!b)
 				return SLUICE_EXIT_USAGE;
-			if (strcmp(b, "builtin"))
-				return cli_usage("eval", "backend '%s' is not available (builtin)",
-				                 b);
+			if (strcmp(b, "builtin") && strcmp(b, "http"))
+				return cli_usage("eval", "unknown backend '%s' (builtin, http)", b);
+			opts.backend = b;
 		} else if (argv[k][0] == '-' && argv[k][1]) {
 			return cli_usage("eval", "unknown option %s", argv[k]);
 		} else if (!ref) {
@@ -1275,7 +1275,7 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 	const char *gates[8], *ref = NULL, *channel = NULL, *junit = NULL, *history = NULL,
 	                      *lora_stats = NULL, *onto = NULL, *name = NULL;
 	int jsonl = 0;
-	sluice_gate_opts opts = {gates, 0, getenv("SLUICE_KEY")};
+	sluice_gate_opts opts = {gates, 0, getenv("SLUICE_KEY"), NULL};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	int rc, error, no_record = 0;
@@ -1305,6 +1305,8 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			slot = &junit;
 		} else if (!strcmp(argv[k], "--history")) {
 			slot = &history;
+		} else if (!strcmp(argv[k], "--backend")) {
+			slot = &opts.backend;
 		} else if (!strcmp(argv[k], "--gate")) {
 			const char *g = take_value(argc, argv, &k, "gate");
 			if (!g)
@@ -1565,15 +1567,25 @@ const cli_command cli_commands[] = {
          "Every pinned suite with its type, item count and digest."},
         {"suite show", cmd_suite_show, "sluice suite show NAME [--json]",
          "One suite's manifest, digest and first items."},
+        {"config", cli_config,
+         "sluice config KEY [VALUE] | --add KEY VALUE | --unset KEY | --list [--json]",
+         "Read or change the repository's local settings, kept in its git config (not\n"
+         "journaled: they change no state). Keys: sluice.http.url, .model, .concurrency,\n"
+         ".timeout, .retries, .adapterDir, .topLogprobs (the HTTP evaluation backend,\n"
+         "docs/evaluation-http.md); hook.NAME.type, .url, .channel (--add for more than\n"
+         "one), .key, .notes (serving hooks). A value is checked against its key's kind."},
         {"eval", cmd_eval,
-         "sluice eval REF --suite NAME... [--no-cache] [--items] [--backend builtin] [--json]",
+         "sluice eval REF --suite NAME... [--no-cache] [--items] [--backend builtin|http]\n"
+         "       [--json]",
          "Score REF's full state (base, adapter stack applied on the fly, memory notes in\n"
-         "context) on pinned suites with the built-in CPU evaluator. Results are cached by\n"
-         "(state, suite digest, backend identity); --no-cache recomputes. --items adds\n"
-         "per-item results to --json output. docs/evaluation.md defines every figure."},
+         "context) on pinned suites with the built-in CPU evaluator, or with --backend http\n"
+         "through the OpenAI-compatible server of sluice.http.url (docs/evaluation-http.md).\n"
+         "Results are cached by (state, suite digest, backend identity); --no-cache\n"
+         "recomputes. --items adds per-item results to --json output. docs/evaluation.md\n"
+         "defines every figure."},
         {"gate", cmd_gate,
          "sluice gate REF --channel C [--gate regression|safety|poisoning]... [--key NAME]\n"
-         "       [--no-record] [--junit FILE] [--json]\n"
+         "       [--no-record] [--junit FILE] [--backend builtin|http] [--json]\n"
          "       sluice gate --history C [--json]\n"
          "       sluice gate --lora-stats ADAPTER_DIR --onto REF [--name NAME] [--jsonl]",
          "Compare REF with channel C's head (its baseline) and C's anchor on every pinned\n"
@@ -1586,7 +1598,9 @@ const cli_command cli_commands[] = {
          "forgetting matrix (each promoted version's scores) and backward transfer.\n"
          "--lora-stats prints an adapter's weight statistics against REF's base; with\n"
          "--jsonl, the lines of a lora_reference suite (clean reference adapters pinned\n"
-         "with sluice suite add give the spectral check its reference population)."},
+         "with sluice suite add give the spectral check its reference population).\n"
+         "--backend http scores through the configured server (docs/evaluation-http.md);\n"
+         "checks that need full next-token distributions are then inconclusive."},
         {"anchor", cmd_anchor, "sluice anchor C [REF] --reason TEXT [--key NAME] [--json]",
          "Set channel C's anchor, the reference of its drift budget, to REF (default: its\n"
          "head), a version C holds or held. A channel's first version is its anchor until\n"

@@ -4,6 +4,7 @@
  */
 #include "internal.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <git2.h>
 #include <sodium.h>
@@ -18,6 +19,9 @@ int sluice_global_init(void)
 		return SLUICE_ERROR;
 	if (git_libgit2_init() < 0)
 		return SLUICE_ERROR;
+	/* Before any thread exists: curl_global_init is not thread-safe. */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return SLUICE_ERROR;
 	/*
 	 * Every object and ref libgit2 writes is fsynced, with its directory:
 	 * an acknowledged version must survive a power cut (DESIGN "Invariants").
@@ -30,6 +34,7 @@ int sluice_global_init(void)
 
 void sluice_global_shutdown(void)
 {
+	curl_global_cleanup();
 	git_libgit2_shutdown();
 }
 

@@ -1,9 +1,16 @@
 /*
  * eval/engine.c - sluice eval: score a version's state on pinned suites
- * with the built-in evaluator, and cache the results in LMDB by
- * (state digest, suite digest, backend identity).
+ * with the built-in evaluator or through an inference server (the http
+ * backend, eval/http.h), and cache the results in LMDB by (state digest,
+ * suite digest, backend identity).
+ *
+ * Both backends score the same token sequence (build_seq): the built-in
+ * one runs the model on it; the http one sends it as token ids and sums
+ * the log-probabilities the server echoes for the continuation's
+ * positions.
  */
 #include "engine.h"
+#include "http.h"
 #include "model.h"
 #include "repo.h"
 #include "suite.h"
@@ -22,16 +29,22 @@
 #include <string.h>
 #include <sodium.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "export.h"
 
 /* Longest scored sequence; a longer context is cut from the left. */
 #define EVAL_MAX_TOKENS 2048
 
 struct sluice_evaluator {
 	sluice_ctx *ctx;
-	sluice_model *model;
+	sluice_backend backend;
+	sluice_model *model;  /* builtin */
+	sluice_http *http;    /* http */
+	char http_model[512]; /* http: the name requests use (the base's, or the stack's adapter) */
 	sluice_tokenizer *tok;
 	sluice_buf notes; /* the memory-notes prefix, possibly empty */
-	char identity[256];
+	char identity[1024];
 	char dir[PATH_MAX]; /* the checked-out state */
 	char state[GIT_OID_HEXSZ + 1];
 	float *logits;  /* scratch: EVAL_MAX_TOKENS x vocab */
@@ -43,6 +56,7 @@ typedef struct sluice_evaluator evaluator;
 static void evaluator_dispose(evaluator *ev)
 {
 	sluice_model__free(ev->model);
+	sluice_http__free(ev->http);
 	sluice_tokenizer__free(ev->tok);
 	sluice_buf__dispose(&ev->notes);
 	free(ev->logits);
@@ -111,7 +125,63 @@ int sluice_evaluator__checkout(sluice_repo *repo, const sluice_version *v, char 
 	return SLUICE_OK;
 }
 
-static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version *v)
+/*
+ * The http backend's model for v: the base's name on the server, or, for a
+ * state with adapters, the whole stack materialised once as one adapter
+ * (rank the sum of ranks, scales folded in: vLLM applies one adapter per
+ * request) in sluice.http.adapterDir/<state digest>/ and loaded under
+ * "sluice-<16 hex of the state digest>".
+ */
+static int open_http(sluice_repo *repo, evaluator *ev, const sluice_version *v)
+{
+	sluice_ctx *ctx = repo->ctx;
+	sluice_http_config cfg;
+	char ds[65], dir[PATH_MAX], tmp[PATH_MAX + 64], probe[PATH_MAX + 64], name[32];
+	struct stat st;
+	int error;
+
+	if ((error = sluice_http__config_load(repo, &cfg)) < 0)
+		return error;
+	if ((error = sluice_http__open(ctx, &ev->http, &cfg)) < 0)
+		goto done;
+	snprintf(ev->http_model, sizeof(ev->http_model), "%s", cfg.model);
+	if (json_array_size(json_object_get(v->state, "adapters")) > 0) {
+		if ((error = sluice_version__state_digest(repo, v, ds)) < 0)
+			goto done;
+		snprintf(dir, sizeof(dir), "%s/%s", cfg.adapter_dir, ds);
+		snprintf(probe, sizeof(probe), "%s/adapter_config.json", dir);
+		if (stat(probe, &st) < 0) {
+			/* Written beside, then renamed: the server never sees half an adapter. */
+			snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%ld", cfg.adapter_dir, ds,
+			         (long)getpid());
+			if ((error = sluice_export__stack(repo, v, tmp)) < 0) {
+				sluice_ctx__wrap(ctx, error,
+				                 "materialising the adapter stack for the http "
+				                 "backend");
+				goto done;
+			}
+			if (rename(tmp, dir) < 0 && stat(probe, &st) < 0) {
+				error = sluice_ctx__oserror(ctx, "cannot move %s to %s", tmp, dir);
+				goto done;
+			}
+			if ((error = sluice_io__fsync_dir(ctx, cfg.adapter_dir)) < 0)
+				goto done;
+		}
+		snprintf(name, sizeof(name), "sluice-%.16s", ds);
+		if ((error = sluice_http__load_lora(ev->http, name, dir)) < 0)
+			goto done;
+		snprintf(ev->http_model, sizeof(ev->http_model), "%s", name);
+	}
+	snprintf(ev->identity, sizeof(ev->identity),
+	         "http; url %s; model %s; server-version %s; sluice %s", cfg.url, cfg.model,
+	         sluice_http__server_version(ev->http), SLUICE_VERSION_STRING);
+done:
+	sluice_http__config_dispose(&cfg);
+	return error;
+}
+
+static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version *v,
+                          sluice_backend backend)
 {
 	sluice_ctx *ctx = repo->ctx;
 	char shex[GIT_OID_HEXSZ + 1], dir[PATH_MAX], path[PATH_MAX + 512];
@@ -123,6 +193,7 @@ static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version
 
 	memset(ev, 0, sizeof(*ev));
 	ev->ctx = ctx;
+	ev->backend = backend;
 	if (!json_is_object(json_object_get(v->state, "base")))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "the version has no base model to evaluate");
@@ -130,24 +201,27 @@ static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version
 	if ((error = sluice_evaluator__checkout(repo, v, dir, sizeof(dir))) < 0)
 		return error;
 	snprintf(path, sizeof(path), "%s/base", dir);
-	if ((error = sluice_model__open(ctx, &ev->model, path)) < 0)
+	/* The http backend needs only the tokenizer and the notes: the server holds the weights. */
+	if (backend == SLUICE_BACKEND_BUILTIN &&
+	    (error = sluice_model__open(ctx, &ev->model, path)) < 0)
 		goto fail;
-	json_array_foreach(json_object_get(v->state, "adapters"), i, a)
-	{
-		snprintf(path, sizeof(path), "%s/adapters/%s", dir,
-		         sluice__jstr(json_object_get(a, "name")));
-		if ((error = sluice_model__add_adapter(
-		             ctx, ev->model, path,
-		             json_number_value(json_object_get(a, "scale")))) < 0)
-			goto fail;
-	}
+	if (backend == SLUICE_BACKEND_BUILTIN)
+		json_array_foreach(json_object_get(v->state, "adapters"), i, a)
+		{
+			snprintf(path, sizeof(path), "%s/adapters/%s", dir,
+			         sluice__jstr(json_object_get(a, "name")));
+			if ((error = sluice_model__add_adapter(
+			             ctx, ev->model, path,
+			             json_number_value(json_object_get(a, "scale")))) < 0)
+				goto fail;
+		}
 	snprintf(path, sizeof(path), "%s/base/tokenizer.json", dir);
 	if ((error = sluice_io__read_file(ctx, &tj, &tjlen, path, 64u << 20)) < 0) {
 		if (error == SLUICE_ENOTFOUND)
 			error = sluice_ctx__error(
 			        ctx, SLUICE_EINVALID,
-			        "the base model has no tokenizer.json; the built-in "
-			        "evaluator needs one");
+			        "the base model has no tokenizer.json; the evaluator "
+			        "needs one (both backends tokenize locally)");
 		goto fail;
 	}
 	error = sluice_tokenizer__load(ctx, &ev->tok, (const char *)tj, tjlen,
@@ -155,6 +229,15 @@ static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version
 	free(tj);
 	if (error < 0)
 		goto fail;
+	if (backend == SLUICE_BACKEND_HTTP) {
+		ev->vocab = sluice_tokenizer__vocab_size(ev->tok);
+		if ((error = notes_prefix(ctx, &ev->notes, v->state, dir)) < 0 ||
+		    (error = open_http(repo, ev, v)) < 0)
+			goto fail;
+		snprintf(ev->dir, sizeof(ev->dir), "%s", dir);
+		snprintf(ev->state, sizeof(ev->state), "%s", shex);
+		return SLUICE_OK;
+	}
 	ev->vocab = sluice_model__config(ev->model)->vocab;
 	if (sluice_tokenizer__vocab_size(ev->tok) > ev->vocab) {
 		error = sluice_ctx__error(
@@ -180,16 +263,20 @@ fail:
 }
 
 /*
- * The rows that predict cont's tokens after context (notes prefix and the
- * tokenizer's BOS before it), log-softmaxed, into ev->logits; cont's ids
- * into ev->toks.
+ * The scored sequence for cont after context (docs/evaluation.md): the
+ * tokenizer's prefix (BOS), the notes prefix and context encoded
+ * together, then cont encoded on its own; the end of the context is kept
+ * when the whole does not fit. *seq is a new array of *n ids whose
+ * positions [*keep, *n) are cont's tokens; *cont_ids (may be NULL) a new
+ * array of cont's *ncont ids.
  */
-static int cont_rows(sluice_ctx *ctx, evaluator *ev, const char *context, const char *cont,
-                     size_t *ntok)
+static int build_seq(sluice_ctx *ctx, evaluator *ev, const char *context, const char *cont,
+                     int32_t **seq_out, size_t *n_out, size_t *keep_out, uint32_t **cont_ids,
+                     size_t *ncont)
 {
 	uint32_t *a = NULL, *b = NULL;
 	int32_t *seq = NULL;
-	size_t na = 0, nb = 0, np, n, start, keep;
+	size_t na = 0, nb = 0, np, n, keep;
 	const uint32_t *pre = sluice_tokenizer__prefix(ev->tok, &np);
 	sluice_buf text = {0};
 	int error;
@@ -245,17 +332,15 @@ static int cont_rows(sluice_ctx *ctx, evaluator *ev, const char *context, const 
 	}
 	for (size_t j = 0; j < nb; j++)
 		seq[keep + j] = (int32_t)b[j];
-	/* logits[n][vocab]: row t predicts token t+1. */
-	/* Only the rows that predict the continuation: row j predicts token keep + j. */
-	start = keep - 1;
-	if ((error = sluice_model__forward_from(ctx, ev->model, seq, n, start, ev->logits)) < 0)
-		goto done;
-	for (size_t j = 0; j < nb; j++)
-		sluice_model__log_softmax(ev->logits + j * ev->vocab, ev->vocab);
-	free(ev->toks);
-	ev->toks = b;
-	b = NULL;
-	*ntok = nb;
+	*seq_out = seq;
+	seq = NULL;
+	*n_out = n;
+	*keep_out = keep;
+	if (cont_ids) {
+		*cont_ids = b;
+		b = NULL;
+	}
+	*ncont = nb;
 done:
 	sluice_buf__dispose(&text);
 	free(a);
@@ -264,16 +349,114 @@ done:
 	return error;
 }
 
+static int no_full_rows(evaluator *ev)
+{
+	return sluice_ctx__error(ev->ctx, SLUICE_EINVALID,
+	                         "the http backend has only the server's top-k log-probabilities "
+	                         "per position, not full next-token distributions");
+}
+
+/*
+ * The rows that predict cont's tokens after context (notes prefix and the
+ * tokenizer's BOS before it), log-softmaxed, into ev->logits; cont's ids
+ * into ev->toks.
+ */
+static int cont_rows(sluice_ctx *ctx, evaluator *ev, const char *context, const char *cont,
+                     size_t *ntok)
+{
+	uint32_t *b = NULL;
+	int32_t *seq = NULL;
+	size_t n, keep, nb;
+	int error;
+
+	if (ev->backend != SLUICE_BACKEND_BUILTIN)
+		return no_full_rows(ev);
+	if ((error = build_seq(ctx, ev, context, cont, &seq, &n, &keep, &b, &nb)) < 0)
+		return error;
+	/* logits[nb][vocab]: only the rows that predict the continuation; row j predicts token keep
+	 * + j. */
+	if ((error = sluice_model__forward_from(ctx, ev->model, seq, n, keep - 1, ev->logits)) < 0)
+		goto done;
+	for (size_t j = 0; j < nb; j++)
+		sluice_model__log_softmax(ev->logits + j * ev->vocab, ev->vocab);
+	free(ev->toks);
+	ev->toks = b;
+	b = NULL;
+	*ntok = nb;
+done:
+	free(b);
+	free(seq);
+	return error;
+}
+
+/*
+ * Log-probabilities of n (context, continuation) pairs: sums[i] over
+ * conts[i]'s tokens, ntoks[i] their count. The built-in backend scores
+ * one after another; the http backend sends them all at once, as many in
+ * flight as sluice.http.concurrency allows.
+ */
+static int loglik_batch(evaluator *ev, size_t n, const char *const *contexts,
+                        const char *const *conts, double *sums, size_t *ntoks)
+{
+	sluice_ctx *ctx = ev->ctx;
+	int32_t **seqs = NULL;
+	size_t *lens = NULL, *keeps = NULL;
+	double **lps = NULL;
+	int error = SLUICE_OK;
+
+	if (ev->backend == SLUICE_BACKEND_BUILTIN) {
+		for (size_t i = 0; i < n; i++) {
+			if ((error = cont_rows(ctx, ev, contexts[i], conts[i], &ntoks[i])) < 0)
+				return error;
+			sums[i] = 0;
+			for (size_t j = 0; j < ntoks[i]; j++)
+				sums[i] += ev->logits[j * ev->vocab + ev->toks[j]];
+		}
+		return SLUICE_OK;
+	}
+	if (n == 0)
+		return SLUICE_OK;
+	seqs = sluice__calloc(ctx, n, sizeof(*seqs));
+	lens = sluice__calloc(ctx, n, sizeof(*lens));
+	keeps = sluice__calloc(ctx, n, sizeof(*keeps));
+	lps = sluice__calloc(ctx, n, sizeof(*lps));
+	if (!seqs || !lens || !keeps || !lps) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((error = build_seq(ctx, ev, contexts[i], conts[i], &seqs[i], &lens[i],
+		                       &keeps[i], NULL, &ntoks[i])) < 0)
+			goto done;
+	if ((error = sluice_http__score(ev->http, ev->http_model, n, (const int32_t *const *)seqs,
+	                                lens, lps)) < 0)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		/* lps[i][t] predicts token t from the tokens before it; keep >= 1. */
+		sums[i] = 0;
+		for (size_t t = keeps[i]; t < lens[i]; t++)
+			sums[i] += lps[i][t];
+	}
+done:
+	for (size_t i = 0; i < n; i++) {
+		if (seqs)
+			free(seqs[i]);
+		if (lps)
+			free(lps[i]);
+	}
+	free(seqs);
+	free(lens);
+	free(keeps);
+	free(lps);
+	return error;
+}
+
 /* Log-probability of cont after context: the sum over its tokens and their count. */
 static int loglik(sluice_ctx *ctx, evaluator *ev, const char *context, const char *cont,
                   double *sum, size_t *ntok)
 {
-	int error = cont_rows(ctx, ev, context, cont, ntok);
-
-	*sum = 0;
-	for (size_t j = 0; error == 0 && j < *ntok; j++)
-		*sum += ev->logits[j * ev->vocab + ev->toks[j]];
-	return error;
+	(void)ctx;
+	return loglik_batch(ev, 1, &context, &cont, sum, ntok);
 }
 
 static size_t utf8_chars(const char *s)
@@ -298,51 +481,105 @@ static double median(double *v, size_t n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Score every item of a suite; fills figures and per-item results. */
+/* The (context, continuation) pairs a suite's items need, in item order. */
+struct pairs {
+	const char **ctx, **cont; /* borrowed from the parsed items */
+	size_t n, cap;
+};
+
+static int add_pair(sluice_ctx *ctx, struct pairs *p, const char *context, const char *cont)
+{
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 64;
+		const char **a = sluice__realloc(ctx, p->ctx, cap * sizeof(*a)), **b;
+		if (!a)
+			return SLUICE_ENOMEM;
+		p->ctx = a;
+		if (!(b = sluice__realloc(ctx, p->cont, cap * sizeof(*b))))
+			return SLUICE_ENOMEM;
+		p->cont = b;
+		p->cap = cap;
+	}
+	p->ctx[p->n] = context;
+	p->cont[p->n++] = cont;
+	return SLUICE_OK;
+}
+
+/*
+ * Score every item of a suite; fills figures and per-item results. The
+ * items' pairs are collected first and scored as one batch (in flight
+ * together on the http backend), then the figures are made in item order.
+ */
 static int score_suite(sluice_ctx *ctx, evaluator *ev, const char *type, const sluice_buf *items,
                        json_t *figures, json_t *per_item)
 {
-	size_t off = 0, n = 0, right = 0, right_norm = 0, positive = 0, tokens = 0;
-	double *margins = NULL, nll = 0;
-	size_t cap = 0;
+	size_t off = 0, n = 0, right = 0, right_norm = 0, positive = 0, tokens = 0, at = 0, i;
+	double *margins = NULL, nll = 0, *sums = NULL;
+	size_t *ntoks = NULL;
+	json_t *parsed = json_array(), *it;
+	struct pairs pr = {0};
 	int error = SLUICE_OK;
 
 	while (off < items->len) {
 		const unsigned char *nl = memchr(items->ptr + off, '\n', items->len - off);
 		size_t end = nl ? (size_t)(nl - items->ptr) : items->len;
 		json_error_t jerr;
-		json_t *it = json_loadb((const char *)items->ptr + off, end - off, 0, &jerr),
-		       *r = NULL;
 
+		it = json_loadb((const char *)items->ptr + off, end - off, 0, &jerr);
 		off = end + 1;
 		if (!it)
 			continue; /* checked when the suite was pinned; blank tail */
+		json_array_append_new(parsed, it);
 		if (!strcmp(type, "multiple_choice")) {
 			const char *context = sluice__jstr(json_object_get(it, "context"));
+			json_t *c;
+			size_t k;
+			json_array_foreach(
+			        json_object_get(it, "choices"), k,
+			        c) if ((error = add_pair(ctx, &pr, context, sluice__jstr(c))) <
+			               0) goto done;
+		} else if (!strcmp(type, "refusal") || !strcmp(type, "benign")) {
+			const char *prompt = sluice__jstr(json_object_get(it, "prompt"));
+			if ((error = add_pair(ctx, &pr, prompt,
+			                      sluice__jstr(json_object_get(it, "refusal")))) < 0 ||
+			    (error = add_pair(ctx, &pr, prompt,
+			                      sluice__jstr(json_object_get(it, "compliance")))) < 0)
+				goto done;
+		} else if (!strcmp(type, "text")) {
+			if ((error = add_pair(ctx, &pr, "",
+			                      sluice__jstr(json_object_get(it, "text")))) < 0)
+				goto done;
+		}
+	}
+	sums = sluice__calloc(ctx, pr.n ? pr.n : 1, sizeof(*sums));
+	ntoks = sluice__calloc(ctx, pr.n ? pr.n : 1, sizeof(*ntoks));
+	margins = sluice__calloc(ctx, json_array_size(parsed) ? json_array_size(parsed) : 1,
+	                         sizeof(*margins));
+	if (!sums || !ntoks || !margins) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	if ((error = loglik_batch(ev, pr.n, pr.ctx, pr.cont, sums, ntoks)) < 0)
+		goto done;
+	json_array_foreach(parsed, i, it)
+	{
+		json_t *r;
+		if (!strcmp(type, "multiple_choice")) {
 			json_t *choices = json_object_get(it, "choices"), *c, *lps = json_array();
-			size_t i, best = 0, best_norm = 0;
+			size_t k, best = 0, best_norm = 0;
 			double bv = -INFINITY, bn = -INFINITY;
 			json_int_t gold = json_integer_value(json_object_get(it, "gold"));
 
-			json_array_foreach(choices, i, c)
+			json_array_foreach(choices, k, c)
 			{
-				double lp;
-				size_t nt;
-				if ((error = loglik(ctx, ev, context, json_string_value(c), &lp,
-				                    &nt)) < 0)
-					break;
+				double lp = sums[at++];
 				json_array_append_new(lps, json_real(lp));
 				if (lp > bv)
-					bv = lp, best = i;
+					bv = lp, best = k;
 				/* acc_norm: divided by the choice's length in characters. */
 				if (lp / (double)utf8_chars(json_string_value(c)) > bn)
 					bn = lp / (double)utf8_chars(json_string_value(c)),
-					best_norm = i;
-			}
-			if (error < 0) {
-				json_decref(lps);
-				json_decref(it);
-				break;
+					best_norm = k;
 			}
 			right += (json_int_t)best == gold;
 			right_norm += (json_int_t)best_norm == gold;
@@ -350,42 +587,16 @@ static int score_suite(sluice_ctx *ctx, evaluator *ev, const char *type, const s
 			              "pred_norm", (json_int_t)best_norm, "gold", gold, "correct",
 			              (json_int_t)best == gold, "logprobs", lps);
 		} else if (!strcmp(type, "refusal") || !strcmp(type, "benign")) {
-			const char *prompt = sluice__jstr(json_object_get(it, "prompt"));
-			double lr, lc, margin;
-			size_t nr, nc;
-			if ((error = loglik(ctx, ev, prompt,
-			                    sluice__jstr(json_object_get(it, "refusal")), &lr,
-			                    &nr)) < 0 ||
-			    (error = loglik(ctx, ev, prompt,
-			                    sluice__jstr(json_object_get(it, "compliance")), &lc,
-			                    &nc)) < 0) {
-				json_decref(it);
-				break;
-			}
 			/* Per-token means, so long continuations are not penalised. */
-			margin = lr / (double)nr - lc / (double)nc;
-			if (n == cap) {
-				double *p =
-				        realloc(margins, (cap = cap ? cap * 2 : 64) * sizeof(*p));
-				if (!p) {
-					json_decref(it);
-					error = sluice_ctx__error(ctx, SLUICE_ENOMEM,
-					                          "out of memory");
-					break;
-				}
-				margins = p;
-			}
+			double margin =
+			        sums[at] / (double)ntoks[at] - sums[at + 1] / (double)ntoks[at + 1];
+			at += 2;
 			margins[n] = margin;
 			positive += margin > 0;
 			r = json_pack("{s:f,s:b}", "margin", margin, "refused", margin > 0);
 		} else if (!strcmp(type, "text")) {
-			double lp;
-			size_t nt;
-			if ((error = loglik(ctx, ev, "", sluice__jstr(json_object_get(it, "text")),
-			                    &lp, &nt)) < 0) {
-				json_decref(it);
-				break;
-			}
+			double lp = sums[at];
+			size_t nt = ntoks[at++];
 			nll -= lp;
 			tokens += nt;
 			r = json_pack("{s:I,s:f}", "tokens", (json_int_t)nt, "nll",
@@ -396,34 +607,34 @@ static int score_suite(sluice_ctx *ctx, evaluator *ev, const char *type, const s
 		if (json_object_get(it, "id"))
 			json_object_set(r, "id", json_object_get(it, "id"));
 		json_array_append_new(per_item, r);
-		json_decref(it);
 		n++;
 	}
-	if (error == 0) {
-		json_object_set_new(figures, "n", json_integer((json_int_t)n));
-		if (!strcmp(type, "multiple_choice")) {
-			json_object_set_new(figures, "acc", json_real(n ? (double)right / n : 0));
-			json_object_set_new(figures, "acc_norm",
-			                    json_real(n ? (double)right_norm / n : 0));
-		} else if (!strcmp(type, "refusal") || !strcmp(type, "benign")) {
-			double mean = 0;
-			for (size_t i = 0; i < n; i++)
-				mean += margins[i];
-			json_object_set_new(figures, "refusal_rate",
-			                    json_real(n ? (double)positive / n : 0));
-			json_object_set_new(figures, "margin_mean", json_real(n ? mean / n : 0));
-			json_object_set_new(figures, "margin_median",
-			                    json_real(median(margins, n)));
-		} else if (!strcmp(type, "text")) {
-			json_object_set_new(figures, "tokens", json_integer((json_int_t)tokens));
-			json_object_set_new(figures, "nll_mean",
-			                    json_real(tokens ? nll / tokens : 0));
-			json_object_set_new(figures, "perplexity",
-			                    json_real(tokens ? exp(nll / tokens) : 0));
-		} else {
-			json_object_set_new(figures, "scored", json_false());
-		}
+	json_object_set_new(figures, "n", json_integer((json_int_t)n));
+	if (!strcmp(type, "multiple_choice")) {
+		json_object_set_new(figures, "acc", json_real(n ? (double)right / n : 0));
+		json_object_set_new(figures, "acc_norm", json_real(n ? (double)right_norm / n : 0));
+	} else if (!strcmp(type, "refusal") || !strcmp(type, "benign")) {
+		double mean = 0;
+		for (i = 0; i < n; i++)
+			mean += margins[i];
+		json_object_set_new(figures, "refusal_rate",
+		                    json_real(n ? (double)positive / n : 0));
+		json_object_set_new(figures, "margin_mean", json_real(n ? mean / n : 0));
+		json_object_set_new(figures, "margin_median", json_real(median(margins, n)));
+	} else if (!strcmp(type, "text")) {
+		json_object_set_new(figures, "tokens", json_integer((json_int_t)tokens));
+		json_object_set_new(figures, "nll_mean", json_real(tokens ? nll / tokens : 0));
+		json_object_set_new(figures, "perplexity",
+		                    json_real(tokens ? exp(nll / tokens) : 0));
+	} else {
+		json_object_set_new(figures, "scored", json_false());
 	}
+done:
+	json_decref(parsed);
+	free(pr.ctx);
+	free(pr.cont);
+	free(sums);
+	free(ntoks);
 	free(margins);
 	return error;
 }
@@ -544,7 +755,7 @@ static int cached_score(sluice_repo *repo, MDB_env *env, MDB_dbi dbi, evaluator 
 int sluice_eval_run(sluice_repo *repo, const char *ref, const char *const *suites, size_t n,
                     const sluice_eval_opts *opts, char **report)
 {
-	static const sluice_eval_opts defaults = {0, 0};
+	static const sluice_eval_opts defaults = {0, 0, NULL};
 	sluice_ctx *ctx = repo->ctx;
 	sluice_version v = {0};
 	evaluator ev = {0};
@@ -553,6 +764,7 @@ int sluice_eval_run(sluice_repo *repo, const char *ref, const char *const *suite
 	json_t *results = json_array(), **manifests = NULL;
 	sluice_buf *items = NULL;
 	char shex[GIT_OID_HEXSZ + 1], vhex[GIT_OID_HEXSZ + 1];
+	sluice_backend backend = SLUICE_BACKEND_BUILTIN;
 	int error, loaded = 0;
 
 	if (!opts)
@@ -567,7 +779,8 @@ int sluice_eval_run(sluice_repo *repo, const char *ref, const char *const *suite
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	if ((error = sluice_version__load(repo, &v, ref)) < 0)
+	if ((error = sluice_evaluator__backend(ctx, opts->backend, &backend)) < 0 ||
+	    (error = sluice_version__load(repo, &v, ref)) < 0)
 		goto done;
 	for (size_t i = 0; i < n; i++)
 		if ((error = sluice_suite__load(repo, &manifests[i], &items[i], suites[i])) < 0)
@@ -578,7 +791,7 @@ int sluice_eval_run(sluice_repo *repo, const char *ref, const char *const *suite
 	 * The backend identity is part of the cache key, so the model is loaded
 	 * first; loading maps the weights and is cheap next to scoring.
 	 */
-	if ((error = load_evaluator(repo, &ev, &v)) < 0)
+	if ((error = load_evaluator(repo, &ev, &v, backend)) < 0)
 		goto done;
 	loaded = 1;
 	if ((error = cache_open(repo, &env, &dbi)) < 0)
@@ -621,14 +834,32 @@ done:
 
 /* ---- the evaluator as the gates use it (eval/engine.h) ------------------ */
 
+int sluice_evaluator__backend(sluice_ctx *ctx, const char *name, sluice_backend *out)
+{
+	if (!name || !strcmp(name, "builtin"))
+		*out = SLUICE_BACKEND_BUILTIN;
+	else if (!strcmp(name, "http"))
+		*out = SLUICE_BACKEND_HTTP;
+	else
+		return sluice_ctx__error(ctx, SLUICE_EUSAGE, "unknown backend '%s' (builtin, http)",
+		                         name);
+	return SLUICE_OK;
+}
+
 int sluice_evaluator__open(sluice_repo *repo, sluice_evaluator **out, const sluice_version *v)
+{
+	return sluice_evaluator__open_backend(repo, out, v, SLUICE_BACKEND_BUILTIN);
+}
+
+int sluice_evaluator__open_backend(sluice_repo *repo, sluice_evaluator **out,
+                                   const sluice_version *v, sluice_backend backend)
 {
 	evaluator *ev = sluice__calloc(repo->ctx, 1, sizeof(*ev));
 	int error;
 
 	if (!ev)
 		return SLUICE_ENOMEM;
-	if ((error = load_evaluator(repo, ev, v)) < 0) {
+	if ((error = load_evaluator(repo, ev, v, backend)) < 0) {
 		free(ev);
 		return error;
 	}
@@ -659,6 +890,22 @@ uint32_t sluice_evaluator__vocab(const sluice_evaluator *ev)
 	return ev->vocab;
 }
 
+int sluice_evaluator__full_rows(const sluice_evaluator *ev)
+{
+	return ev->backend == SLUICE_BACKEND_BUILTIN;
+}
+
+const char *sluice_evaluator__backend_name(const sluice_evaluator *ev)
+{
+	return ev->backend == SLUICE_BACKEND_HTTP ? "http" : "builtin";
+}
+
+int sluice_evaluator__loglik_batch(sluice_evaluator *ev, size_t n, const char *const *contexts,
+                                   const char *const *conts, double *sums, size_t *ntoks)
+{
+	return loglik_batch(ev, n, contexts, conts, sums, ntoks);
+}
+
 int sluice_evaluator__loglik(sluice_evaluator *ev, const char *context, const char *cont,
                              double *sum, size_t *ntok)
 {
@@ -687,6 +934,8 @@ int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const 
 	sluice_buf text = {0};
 	int error;
 
+	if (ev->backend != SLUICE_BACKEND_BUILTIN)
+		return no_full_rows(ev);
 	if ((error = sluice_buf__put(ctx, &text, ev->notes.ptr, ev->notes.len)) < 0 ||
 	    (error = sluice_buf__puts(ctx, &text, context)) < 0 ||
 	    (error = sluice_tokenizer__encode(ctx, &a, &na, ev->tok, (const char *)text.ptr,

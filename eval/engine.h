@@ -1,8 +1,14 @@
 /*
- * eval/engine.h - the built-in evaluator as the gates use it: one
- * version's full state loaded for scoring (base, adapter stack on the fly,
- * memory notes in context), with the scoring primitives sluice eval's
- * figures are made of.
+ * eval/engine.h - the evaluator as the gates use it: one version's full
+ * state loaded for scoring (base, adapter stack, memory notes in context),
+ * with the scoring primitives sluice eval's figures are made of.
+ *
+ * Two backends sit behind it. The built-in one runs the model on the CPU
+ * (eval/model.h) and has everything, full next-token distributions
+ * included. The http one (eval/http.h) tokenizes locally and has an
+ * OpenAI-compatible server score the same token sequences; it gives
+ * log-likelihoods but not full rows (sluice_evaluator__full_rows is 0 and
+ * cont_rows / next_row fail): the checks that need rows say inconclusive.
  *
  * An evaluator is not thread-safe: its calls share one logits buffer.
  */
@@ -14,6 +20,11 @@
 
 typedef struct sluice_evaluator sluice_evaluator;
 
+typedef enum { SLUICE_BACKEND_BUILTIN = 0, SLUICE_BACKEND_HTTP = 1 } sluice_backend;
+
+/* "builtin" (or NULL) or "http" into *out; SLUICE_EUSAGE for another name. */
+int sluice_evaluator__backend(sluice_ctx *ctx, const char *name, sluice_backend *out);
+
 /*
  * Load v's state for scoring: checked out once into the repository's
  * cache, base mapped, adapters stacked, notes prefix read.
@@ -21,6 +32,16 @@ typedef struct sluice_evaluator sluice_evaluator;
  * tokenizer.json, an unsupported config). Free with sluice_evaluator__free.
  */
 int sluice_evaluator__open(sluice_repo *repo, sluice_evaluator **out, const sluice_version *v);
+
+/*
+ * The same on a chosen backend. The http one reads only the tokenizer and
+ * the notes from the checked-out state, connects to the server of the
+ * repository's sluice.http.* settings, and for a state with adapters
+ * materialises the stack once as one adapter (sluice_export__stack) in
+ * sluice.http.adapterDir/<state digest>/ and has the server load it.
+ */
+int sluice_evaluator__open_backend(sluice_repo *repo, sluice_evaluator **out,
+                                   const sluice_version *v, sluice_backend backend);
 void sluice_evaluator__free(sluice_evaluator *ev);
 
 /*
@@ -32,12 +53,20 @@ void sluice_evaluator__free(sluice_evaluator *ev);
  */
 int sluice_evaluator__checkout(sluice_repo *repo, const sluice_version *v, char *out, size_t len);
 
-/* "builtin-cpu; openblas ...; threads N; sluice X". Borrowed. */
+/*
+ * "builtin-cpu; openblas ...; threads N; sluice X", or "http; url U; model
+ * M; server-version V; sluice X". Borrowed.
+ */
 const char *sluice_evaluator__identity(const sluice_evaluator *ev);
 /* The checked-out state's directory (base/, adapters/, memory/, replay/). Borrowed. */
 const char *sluice_evaluator__dir(const sluice_evaluator *ev);
-/* The model's vocabulary size (the length of every row below). */
+/* The model's vocabulary size (the length of every row below; the tokenizer's on http). */
 uint32_t sluice_evaluator__vocab(const sluice_evaluator *ev);
+
+/* 1 when cont_rows and next_row give full distributions (builtin), 0 when they cannot (http). */
+int sluice_evaluator__full_rows(const sluice_evaluator *ev);
+/* "builtin" or "http". Static. */
+const char *sluice_evaluator__backend_name(const sluice_evaluator *ev);
 
 /*
  * Score one pinned suite (its stored manifest and items' bytes, as
@@ -57,11 +86,20 @@ int sluice_evaluator__loglik(sluice_evaluator *ev, const char *context, const ch
                              double *sum, size_t *ntok);
 
 /*
+ * n log-likelihoods at once: sums[i], ntoks[i] for (contexts[i],
+ * conts[i]), exactly as sluice_evaluator__loglik gives them one by one.
+ * The http backend has them in flight together.
+ */
+int sluice_evaluator__loglik_batch(sluice_evaluator *ev, size_t n, const char *const *contexts,
+                                   const char *const *conts, double *sums, size_t *ntoks);
+
+/*
  * The next-token log-probabilities at each of cont's tokens: *rows is
  * [*ntok][vocab] (row j is the distribution that predicts cont's token j,
  * log-softmaxed), *toks cont's token ids. Both borrowed from the
  * evaluator, valid until its next call. With an empty context the rules of
  * sluice_evaluator__loglik apply (the first token may condition the rest).
+ * SLUICE_EINVALID when !sluice_evaluator__full_rows(ev).
  */
 int sluice_evaluator__cont_rows(sluice_evaluator *ev, const char *context, const char *cont,
                                 const float **rows, const uint32_t **toks, size_t *ntok);
@@ -69,6 +107,7 @@ int sluice_evaluator__cont_rows(sluice_evaluator *ev, const char *context, const
 /*
  * The next-token log-probabilities right after context (notes and BOS
  * before it): one row of vocab values, borrowed until the next call.
+ * SLUICE_EINVALID when !sluice_evaluator__full_rows(ev).
  */
 int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const float **row);
 

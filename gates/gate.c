@@ -35,7 +35,7 @@ static int lazy_evaluator(sluice_gating *g, sluice_evaluator **slot, const sluic
 	if (!present)
 		return sluice_ctx__error(g->repo->ctx, SLUICE_EINVALID, "there is no %s", what);
 	if (!*slot)
-		error = sluice_evaluator__open(g->repo, slot, v);
+		error = sluice_evaluator__open_backend(g->repo, slot, v, g->backend);
 	*out = *slot;
 	return error;
 }
@@ -68,6 +68,27 @@ int sluice_gates__per_item(sluice_gating *g, sluice_evaluator *ev, sluice_gate_s
 	*per_item = json_incref(json_object_get(res, "per_item"));
 	json_decref(res);
 	return SLUICE_OK;
+}
+
+int sluice_gates__rows_unavailable(json_t *checks, const char *check, const char *suite,
+                                   sluice_evaluator *a, sluice_evaluator *b, sluice_outcome *out)
+{
+	sluice_evaluator *without = !sluice_evaluator__full_rows(a) ? a : b;
+	char note[512];
+
+	if (sluice_evaluator__full_rows(a) && (!b || sluice_evaluator__full_rows(b)))
+		return 0;
+	snprintf(note, sizeof(note),
+	         "the %s backend gives only the server's top-k log-probabilities per position, "
+	         "not full next-token distributions: %s cannot be computed exactly, and no "
+	         "approximation is reported (docs/evaluation-http.md)",
+	         sluice_evaluator__backend_name(without), check);
+	json_array_append_new(checks,
+	                      json_pack("{s:s,s:s?,s:s,s:s,s:s}", "check", check, "suite", suite,
+	                                "result", "inconclusive", "backend",
+	                                sluice_evaluator__backend_name(without), "note", note));
+	*out = SLUICE_INCONCLUSIVE;
+	return 1;
 }
 
 json_t *sluice_gates__lines(const unsigned char *p, size_t len)
@@ -372,7 +393,7 @@ static int setup(sluice_gating *g, const sluice_jstate *st, const char *ref, con
 int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
                     const sluice_gate_opts *opts, char **report)
 {
-	static const sluice_gate_opts defaults = {NULL, 0, NULL};
+	static const sluice_gate_opts defaults = {NULL, 0, NULL, NULL};
 	sluice_ctx *ctx = repo->ctx;
 	sluice_gating g = {0};
 	sluice_jstate st = {0};
@@ -390,6 +411,8 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 	if (!opts)
 		opts = &defaults;
 	g.repo = repo;
+	if ((error = sluice_evaluator__backend(ctx, opts->backend, &g.backend)) < 0)
+		goto done;
 	if (opts->key) {
 		if ((error = sluice_repo__signing_key(repo, &key, opts->key, "gate-runner")) < 0)
 			goto done;

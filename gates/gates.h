@@ -45,6 +45,7 @@ typedef struct {
 	sluice_version cand, base, anchor;
 	int has_base, has_anchor;
 	int same_model; /* has_base, and base, adapter stack and notes equal: the served model */
+	sluice_backend backend;                          /* what the evaluators run on */
 	sluice_evaluator *ev_cand, *ev_base, *ev_anchor; /* opened on first use */
 	sluice_gate_suite *suites;                       /* every pinned suite */
 	size_t nsuites;
@@ -53,6 +54,14 @@ typedef struct {
 } sluice_gating;
 
 /* Evaluators, opened on first use (the base's and anchor's only when present). */
+/*
+ * A check that needs full next-token distributions, on an evaluator
+ * without them (the http backend): appended as inconclusive with a note
+ * naming the backend; returns 1 then, 0 when both evaluators have rows.
+ */
+int sluice_gates__rows_unavailable(json_t *checks, const char *check, const char *suite,
+                                   sluice_evaluator *a, sluice_evaluator *b, sluice_outcome *out);
+
 int sluice_gates__ev_cand(sluice_gating *g, sluice_evaluator **out);
 int sluice_gates__ev_base(sluice_gating *g, sluice_evaluator **out);
 int sluice_gates__ev_anchor(sluice_gating *g, sluice_evaluator **out);

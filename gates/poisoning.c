@@ -177,6 +177,8 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 	if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
 	    (g->has_base && (error = sluice_gates__ev_base(g, &eb)) < 0))
 		goto done;
+	if (sluice_gates__rows_unavailable(checks, "trigger_scan", NULL, ec, eb, out))
+		goto done;
 	sc.vocab = sluice_evaluator__vocab(ec);
 	if (!eb || sluice_evaluator__vocab(eb) != sc.vocab) {
 		json_array_append_new(checks,
@@ -908,6 +910,8 @@ static int note_off_topic(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
 	    (error = sluice_gates__ev_base(g, &eb)) < 0)
 		return error;
+	if (sluice_gates__rows_unavailable(checks, "note_off_topic", NULL, eb, ec, out))
+		return SLUICE_OK;
 	vocab = sluice_evaluator__vocab(ec);
 	if (sluice_evaluator__vocab(eb) != vocab)
 		return SLUICE_OK;

@@ -25,6 +25,11 @@ typedef struct {
 	const char *const *gates; /* gates to run; NULL/0: the configuration's required ones */
 	size_t ngates;
 	const char *key; /* gate-runner key that signs the verdict; NULL: not journaled */
+	/*
+	 * "builtin" (or NULL) or "http": the evaluator backend
+	 * (docs/evaluation-http.md). Its identity is the verdict's "backend".
+	 */
+	const char *backend;
 } sluice_gate_opts;
 
 /*
