@@ -5,19 +5,35 @@
  */
 #include "hooks.h"
 
+#include "config.h"
+#include "export.h"
 #include "version.h"
 
 #include <curl/curl.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The most of an answer kept in memory (the journal keeps a short excerpt). */
 #define ANSWER_CAP (1u << 20)
 /* The most memory-note text a webhook carries. */
 #define NOTES_CAP (256u << 10)
+
+/* Why an attempt failed, into res->error (cut at its size: the journal keeps it short). */
+static void say(sluice_hook_result *res, const char *fmt, ...) SLUICE_PRINTF(2, 3);
+static void say(sluice_hook_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->error, sizeof(res->error), fmt, ap);
+	va_end(ap);
+}
 
 /* ---- HTTP ---------------------------------------------------------------- */
 
@@ -233,13 +249,12 @@ static int webhook(sluice_repo *repo, const sluice_hook_move *mv, sluice_hook_re
 	         &answer, res->error, sizeof(res->error)) == 0) {
 		res->ok = is_2xx(res->status);
 		if (!res->ok)
-			snprintf(res->error, sizeof(res->error), "the receiver answered HTTP %ld",
-			         res->status);
+			say(res, "the receiver answered HTTP %ld", res->status);
 	}
 	keep_answer(res, &answer);
 done:
 	if (error < 0)
-		snprintf(res->error, sizeof(res->error), "%s", sluice_ctx_errmsg(repo->ctx));
+		say(res, "%s", sluice_ctx_errmsg(repo->ctx));
 	curl_slist_free_all(headers);
 	sluice_buf__dispose(&signed_msg);
 	sluice_buf__dispose(&answer);
@@ -251,13 +266,256 @@ done:
 	return error;
 }
 
+/* ---- servers: vLLM and llama.cpp ----------------------------------------- */
+
+/* The server's base URL with path appended ("http://h:1/" and "http://h:1" alike). */
+static void endpoint(char *out, size_t len, const char *base, const char *path)
+{
+	size_t n = strlen(base);
+
+	while (n > 8 && base[n - 1] == '/')
+		n--;
+	snprintf(out, len, "%.*s%s", (int)n, base, path);
+}
+
+/* POST a JSON value; 0 when the server answered (any status). */
+static int post_json(sluice_repo *repo, const sluice_hook *h, const char *path, json_t *v,
+                     sluice_hook_result *res, sluice_buf *answer)
+{
+	struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+	char url[2200], *text = NULL;
+	int ret = -1;
+
+	endpoint(url, sizeof(url), h->url, path);
+	sluice_buf__dispose(answer);
+	if (v && sluice_repo__dump(repo->ctx, &text, v) == 0)
+		ret = http(repo->ctx, "POST", url, headers, text, strlen(text), h->timeout,
+		           &res->status, answer, res->error, sizeof(res->error));
+	else
+		say(res, "cannot encode the request to %s", url);
+	keep_answer(res, answer);
+	curl_slist_free_all(headers);
+	free(text);
+	json_decref(v);
+	return ret;
+}
+
+/*
+ * The stack as one adapter in sluice.http.adapterDir/<state digest>/
+ * (default REPO/sluice/cache/served), written once: exported beside,
+ * then renamed, so a server never reads half an adapter.
+ */
+static int materialise(sluice_repo *repo, const sluice_version *v, const char *digest, char *out,
+                       size_t outlen)
+{
+	sluice_ctx *ctx = repo->ctx;
+	char dflt[4200], *cfgdir = NULL, *real = NULL, probe[4400], tmp[4400];
+	struct stat st;
+	int error;
+
+	snprintf(dflt, sizeof(dflt), "%s/cache/served", repo->sdir);
+	if ((error = sluice_config__get_string(repo, &cfgdir, "sluice.http.adapterDir", dflt)) <
+	            0 ||
+	    (error = sluice_io__mkdirs(ctx, cfgdir, 0755)) < 0)
+		goto done;
+	/* The server loads by path, perhaps from another working directory. */
+	if (!(real = realpath(cfgdir, NULL))) {
+		error = sluice_ctx__oserror(ctx, "sluice.http.adapterDir %s", cfgdir);
+		goto done;
+	}
+	if ((size_t)snprintf(out, outlen, "%s/%s", real, digest) >= outlen) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s/%s", real,
+		                          digest);
+		goto done;
+	}
+	snprintf(probe, sizeof(probe), "%s/adapter_config.json", out);
+	if (stat(probe, &st) == 0)
+		goto done;
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%ld", real, digest, (long)getpid());
+	if ((error = sluice_export__stack(repo, v, tmp)) < 0) {
+		sluice_ctx__wrap(ctx, error, "materialising the adapter stack for the server");
+		goto done;
+	}
+	if (rename(tmp, out) < 0 && stat(probe, &st) < 0) {
+		error = sluice_ctx__oserror(ctx, "cannot move %s to %s", tmp, out);
+		goto done;
+	}
+	error = sluice_io__fsync_dir(ctx, real);
+done:
+	free(cfgdir);
+	free(real);
+	return error;
+}
+
+/*
+ * vLLM applies one adapter per request: the new state's stack goes in as
+ * one adapter (sluice-<channel>-<16 hex of the state digest>), loaded by
+ * path with /v1/load_lora_adapter; then the adapter this hook loaded for
+ * the channel before is unloaded. A state without adapters unloads only
+ * (requests then name the base model).
+ */
+static int vllm(sluice_repo *repo, const sluice_hook_move *mv, sluice_hook_result *res)
+{
+	sluice_version v;
+	sluice_buf answer = {0};
+	char dir[4200], name[96];
+	int error, ok = 1;
+
+	memset(&v, 0, sizeof(v));
+	if ((error = load_version(repo, &v, mv->to, res)) < 0)
+		goto done;
+	if (json_array_size(json_object_get(v.state, "adapters"))) {
+		snprintf(name, sizeof(name), "sluice-%s-%.16s", mv->channel, res->state);
+		if ((error = materialise(repo, &v, res->state, dir, sizeof(dir))) < 0)
+			goto done;
+		if (post_json(repo, mv->hook, "/v1/load_lora_adapter",
+		              json_pack("{s:s,s:s}", "lora_name", name, "lora_path", dir), res,
+		              &answer) < 0)
+			goto done;
+		/* Already loaded (an earlier attempt got this far): vLLM says so with a 400. */
+		if (!is_2xx(res->status) &&
+		    !(res->status == 400 && answer.ptr && strstr((char *)answer.ptr, "already"))) {
+			say(res, "loading %s from %s: the server answered HTTP %ld", name, dir,
+			    res->status);
+			goto done;
+		}
+		snprintf(res->loaded, sizeof(res->loaded), "%s", name);
+	}
+	if (*mv->prev_loaded && strcmp(mv->prev_loaded, res->loaded)) {
+		if (post_json(repo, mv->hook, "/v1/unload_lora_adapter",
+		              json_pack("{s:s}", "lora_name", mv->prev_loaded), res, &answer) < 0) {
+			ok = 0;
+		} else if (!is_2xx(res->status) && res->status != 404) {
+			/* 404: it is not loaded (a restarted server); what we wanted. */
+			say(res, "unloading %s: the server answered HTTP %ld", mv->prev_loaded,
+			    res->status);
+			ok = 0;
+		}
+	}
+	res->ok = ok;
+done:
+	if (error < 0)
+		say(res, "%s", sluice_ctx_errmsg(repo->ctx));
+	sluice_buf__dispose(&answer);
+	sluice_version__dispose(&v);
+	return error;
+}
+
+/* An adapter's name from a server's path: its last component, without ".gguf". */
+static void adapter_name_of(char *out, size_t len, const char *path)
+{
+	size_t n = strlen(path);
+	const char *start;
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	start = path + n;
+	while (start > path && start[-1] != '/')
+		start--;
+	n -= (size_t)(start - path);
+	if (n > 5 && !strncmp(start + n - 5, ".gguf", 5))
+		n -= 5;
+	snprintf(out, len, "%.*s", (int)n, start);
+}
+
+/*
+ * llama.cpp's server loads its adapters at start-up (--lora FILE) and only
+ * changes their scales at run time: GET /lora-adapters, match each loaded
+ * adapter to the state's by name (the file's name without ".gguf", as
+ * sluice export --gguf writes NAME.gguf), and POST every scale: the
+ * state's for its adapters, 0 for the rest. An adapter of the state the
+ * server did not load is a failure that says how to restart it.
+ */
+static int llamacpp(sluice_repo *repo, const sluice_hook_move *mv, sluice_hook_result *res)
+{
+	const sluice_hook *h = mv->hook;
+	sluice_version v;
+	sluice_buf answer = {0};
+	json_t *loaded = NULL, *set = NULL, *sa, *la;
+	json_error_t jerr;
+	char url[2200];
+	size_t i, k, used = 0;
+	int error;
+
+	memset(&v, 0, sizeof(v));
+	if ((error = load_version(repo, &v, mv->to, res)) < 0)
+		goto done;
+	endpoint(url, sizeof(url), h->url, "/lora-adapters");
+	if (http(repo->ctx, "GET", url, NULL, NULL, 0, h->timeout, &res->status, &answer,
+	         res->error, sizeof(res->error)) < 0)
+		goto done;
+	keep_answer(res, &answer);
+	if (!is_2xx(res->status)) {
+		say(res, "GET %s: the server answered HTTP %ld", url, res->status);
+		goto done;
+	}
+	loaded = answer.ptr ? json_loadb((char *)answer.ptr, answer.len, 0, &jerr) : NULL;
+	if (!json_is_array(loaded)) {
+		say(res, "GET %s: expected a JSON array of {id, path, scale}", url);
+		goto done;
+	}
+	set = json_array();
+	json_array_foreach(loaded, k, la)
+	{
+		char name[256];
+		double scale = 0;
+		if (!json_is_integer(json_object_get(la, "id")) ||
+		    !json_is_string(json_object_get(la, "path"))) {
+			say(res, "GET %s: entry %zu has no integer id or string path", url, k);
+			goto done;
+		}
+		adapter_name_of(name, sizeof(name), json_string_value(json_object_get(la, "path")));
+		json_array_foreach(json_object_get(v.state, "adapters"), i, sa)
+		{
+			if (strcmp(sluice__jstr(json_object_get(sa, "name")), name))
+				continue;
+			scale = json_number_value(json_object_get(sa, "scale"));
+			used |= (size_t)1 << (i < 63 ? i : 63);
+			if (strlen(res->loaded) + strlen(name) + 24 < sizeof(res->loaded))
+				snprintf(res->loaded + strlen(res->loaded),
+				         sizeof(res->loaded) - strlen(res->loaded), "%s%s=%g",
+				         *res->loaded ? " " : "", name, scale);
+		}
+		json_array_append_new(set, json_pack("{s:O,s:f}", "id", json_object_get(la, "id"),
+		                                     "scale", scale));
+	}
+	json_array_foreach(json_object_get(v.state, "adapters"), i, sa)
+	{
+		if (i < 63 && (used >> i) & 1)
+			continue;
+		say(res,
+		    "adapter %s of version %.12s is not loaded by the llama.cpp server at %s; "
+		    "restart it with --lora %s.gguf (sluice export %.12s --gguf DIR writes the "
+		    "files)",
+		    sluice__jstr(json_object_get(sa, "name")), mv->to, h->url,
+		    sluice__jstr(json_object_get(sa, "name")), mv->to);
+		goto done;
+	}
+	if (post_json(repo, h, "/lora-adapters", set, res, &answer) < 0) {
+		set = NULL;
+		goto done;
+	}
+	set = NULL;
+	res->ok = is_2xx(res->status);
+	if (!res->ok)
+		say(res, "POST /lora-adapters: the server answered HTTP %ld", res->status);
+done:
+	if (error < 0)
+		say(res, "%s", sluice_ctx_errmsg(repo->ctx));
+	json_decref(loaded);
+	json_decref(set);
+	sluice_buf__dispose(&answer);
+	sluice_version__dispose(&v);
+	return error;
+}
+
 int sluice_hooks__attempt(sluice_repo *repo, const sluice_hook_move *mv, sluice_hook_result *res)
 {
 	const char *type = mv->hook->type;
 
 	if (!strcmp(type, "webhook"))
 		return webhook(repo, mv, res);
-	snprintf(res->error, sizeof(res->error), "hook type %s is not supported by this build",
-	         type);
-	return SLUICE_OK;
+	if (!strcmp(type, "vllm"))
+		return vllm(repo, mv, res);
+	return llamacpp(repo, mv, res);
 }

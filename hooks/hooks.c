@@ -14,6 +14,7 @@
  */
 #include "hooks.h"
 
+#include "config.h"
 #include "jindex.h"
 
 #include <errno.h>
@@ -56,8 +57,9 @@ static int name_ok(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 
-	return n >= 1 && n <= 64 && name[0] != '.' && name[0] != '-' &&
-	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") ==
+	/* As sluice config takes them (core/config.c): letters, digits, '-' and '_'. */
+	return n >= 1 && n <= 64 && name[0] != '-' &&
+	       strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
 	               n;
 }
 
@@ -226,7 +228,7 @@ int sluice_hooks__load(sluice_repo *repo, sluice_hook **out, size_t *n)
 		if (!name_ok(name)) {
 			error = sluice_ctx__error(repo->ctx, SLUICE_EINVALID,
 			                          "%s/config: '%s' is not a hook name (1-64 of "
-			                          "A-Z a-z 0-9 . _ -)",
+			                          "A-Z a-z 0-9 _ -)",
 			                          repo->path, name);
 			goto done;
 		}
@@ -274,34 +276,21 @@ static json_t *hook_json(const sluice_hook *h)
 	                 "since", (json_int_t)h->since, "timeout", (json_int_t)h->timeout);
 }
 
-static int local_config(sluice_repo *repo, git_config **out)
-{
-	git_config *cfg = NULL;
-	int error;
-
-	if ((error = git_repository_config(&cfg, repo->git)) < 0 ||
-	    (error = git_config_open_level(out, cfg, GIT_CONFIG_LEVEL_LOCAL)) < 0)
-		error = sluice_ctx__giterror(repo->ctx, error, "cannot open %s/config", repo->path);
-	git_config_free(cfg);
-	return error;
-}
-
 int sluice_hooks_add(sluice_repo *repo, const sluice_hook_opts *o, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
-	git_config *cfg = NULL;
 	sluice_hook *hooks = NULL, *h = NULL;
 	sluice_key key = {0};
 	sluice_jstate st;
 	size_t n = 0, i;
-	char k[160];
+	char k[160], since[32];
 	int error;
 
 	memset(&st, 0, sizeof(st));
 	if (!name_ok(o->name))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-		                         "refusing hook name '%s': use 1-64 of A-Z a-z 0-9 . _ -, "
-		                         "not starting with '.' or '-'",
+		                         "refusing hook name '%s': use 1-64 of A-Z a-z 0-9 _ -, "
+		                         "not starting with '-'",
 		                         o->name ? o->name : "");
 	if (!type_ok(o->type))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
@@ -340,31 +329,29 @@ int sluice_hooks_add(sluice_repo *repo, const sluice_hook_opts *o, char **report
 			        o->name, o->name);
 		}
 	free_hooks(hooks, n);
-	if ((error = sluice_journal__read(repo, &st)) < 0 || (error = local_config(repo, &cfg)) < 0)
+	if ((error = sluice_journal__read(repo, &st)) < 0)
 		goto done;
-#define SET(field, fn, value)                                                                      \
-	do {                                                                                       \
-		snprintf(k, sizeof(k), "hook.%s.%s", o->name, field);                              \
-		if ((error = fn(cfg, k, value)) < 0) {                                             \
-			error = sluice_ctx__giterror(ctx, error, "cannot set %s", k);              \
-			goto done;                                                                 \
-		}                                                                                  \
-	} while (0)
-	SET("url", git_config_set_string, o->url);
-	SET("key", git_config_set_string, o->key);
-	SET("notes", git_config_set_bool, o->notes);
-	SET("since", git_config_set_int64, (int64_t)st.seq);
-	for (i = 0; i < o->nchannels; i++) {
-		snprintf(k, sizeof(k), "hook.%s.channel", o->name);
-		/* A pattern no value matches: each channel is added as one more value. */
-		if ((error = git_config_set_multivar(cfg, k, "^$", o->channels[i])) < 0) {
-			error = sluice_ctx__giterror(ctx, error, "cannot set %s", k);
-			goto done;
+	snprintf(since, sizeof(since), "%llu", (unsigned long long)st.seq);
+	{
+		/* Through core/config.c, which checks each key and value as sluice config does. */
+		const char *const fields[][2] = {{"url", o->url},
+		                                 {"key", o->key},
+		                                 {"notes", o->notes ? "true" : "false"},
+		                                 {"since", since}};
+		for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+			snprintf(k, sizeof(k), "hook.%s.%s", o->name, fields[i][0]);
+			if ((error = sluice_config__set_string(repo, k, fields[i][1], 0)) < 0)
+				goto done;
 		}
+		snprintf(k, sizeof(k), "hook.%s.channel", o->name);
+		for (i = 0; i < o->nchannels; i++)
+			if ((error = sluice_config__set_string(repo, k, o->channels[i], i > 0)) < 0)
+				goto done;
+		/* The type last: a hook exists once its type is set. */
+		snprintf(k, sizeof(k), "hook.%s.type", o->name);
+		if ((error = sluice_config__set_string(repo, k, o->type, 0)) < 0)
+			goto done;
 	}
-	/* The type last: a hook exists once its type is set. */
-	SET("type", git_config_set_string, o->type);
-#undef SET
 	if ((error = sluice_hooks__load(repo, &hooks, &n)) < 0)
 		goto done;
 	for (i = 0; i < n; i++)
@@ -375,7 +362,6 @@ int sluice_hooks_add(sluice_repo *repo, const sluice_hook_opts *o, char **report
 	                              repo->path);
 	free_hooks(hooks, n);
 done:
-	git_config_free(cfg);
 	sluice_journal__dispose(&st);
 	return error;
 }
@@ -399,39 +385,27 @@ int sluice_hooks_list(sluice_repo *repo, char **report)
 
 int sluice_hooks_remove(sluice_repo *repo, const char *name, char **report)
 {
-	static const char *const fields[] = {"type", "url", "key", "notes", "since", "timeout"};
-	git_config *cfg = NULL;
+	static const char *const fields[] = {"type",  "url",     "key",    "notes",
+	                                     "since", "timeout", "channel"};
 	char k[160];
 	int error, found = 0;
 
 	if (!name_ok(name))
 		return sluice_ctx__error(repo->ctx, SLUICE_EINVALID, "'%s' is not a hook name",
 		                         name ? name : "");
-	if ((error = local_config(repo, &cfg)) < 0)
-		return error;
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		snprintf(k, sizeof(k), "hook.%s.%s", name, fields[i]);
-		if ((error = git_config_delete_entry(cfg, k)) == 0)
+		if ((error = sluice_config__unset(repo, k)) == 0)
 			found = 1;
-		else if (error != GIT_ENOTFOUND) {
-			error = sluice_ctx__giterror(repo->ctx, error, "cannot remove %s", k);
-			goto done;
-		}
+		else if (error != SLUICE_ENOTFOUND)
+			return error;
 	}
-	snprintf(k, sizeof(k), "hook.%s.channel", name);
-	if ((error = git_config_delete_multivar(cfg, k, ".*")) == 0)
-		found = 1;
-	else if (error != GIT_ENOTFOUND) {
-		error = sluice_ctx__giterror(repo->ctx, error, "cannot remove %s", k);
-		goto done;
-	}
-	error = found ? sluice_repo__report(repo->ctx, report,
-	                                    json_pack("{s:s,s:b}", "hook", name, "removed", 1))
-	              : sluice_ctx__error(repo->ctx, SLUICE_ENOTFOUND, "no hook %s is configured",
-	                                  name);
-done:
-	git_config_free(cfg);
-	return error;
+	sluice_ctx_clear_error(repo->ctx);
+	if (!found)
+		return sluice_ctx__error(repo->ctx, SLUICE_ENOTFOUND, "no hook %s is configured",
+		                         name);
+	return sluice_repo__report(repo->ctx, report,
+	                           json_pack("{s:s,s:b}", "hook", name, "removed", 1));
 }
 
 /* ---- the outbox, derived from the journal -------------------------------- */

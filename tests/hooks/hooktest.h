@@ -31,9 +31,9 @@ typedef struct {
 	char base[41], a1[41], a2[41], notes[41];
 } ht_fixture;
 
-static tu_run_result ht_run(ht_fixture *f, const char *const *env, const char *fmt, ...)
+static inline tu_run_result ht_run(ht_fixture *f, const char *const *env, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
-static tu_run_result ht_run(ht_fixture *f, const char *const *env, const char *fmt, ...)
+static inline tu_run_result ht_run(ht_fixture *f, const char *const *env, const char *fmt, ...)
 {
 	char args[8192];
 	va_list ap;
@@ -44,7 +44,7 @@ static tu_run_result ht_run(ht_fixture *f, const char *const *env, const char *f
 	return tu_sh(env, "%s -C '%s' %s", TU_SLUICE, f->repo, args);
 }
 
-static void ht_ok(tu_run_result *r)
+static inline void ht_ok(tu_run_result *r)
 {
 	if (r->status != 0)
 		fprintf(stderr, "stdout: %s\nstderr: %s\n", r->out, r->err);
@@ -52,8 +52,9 @@ static void ht_ok(tu_run_result *r)
 }
 
 /* Run sluice, require exit 0, and return its --json output parsed. */
-static json_t *ht_json(ht_fixture *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static json_t *ht_json(ht_fixture *f, const char *fmt, ...)
+static inline json_t *ht_json(ht_fixture *f, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+static inline json_t *ht_json(ht_fixture *f, const char *fmt, ...)
 {
 	va_list ap;
 	json_t *v;
@@ -64,7 +65,7 @@ static json_t *ht_json(ht_fixture *f, const char *fmt, ...)
 	return v;
 }
 
-static void ht_propose(ht_fixture *f, char out[41], const char *args)
+static inline void ht_propose(ht_fixture *f, char out[41], const char *args)
 {
 	tu_run_result r = ht_run(f, f->env_alice, "propose %s", args);
 	ht_ok(&r);
@@ -72,7 +73,7 @@ static void ht_propose(ht_fixture *f, char out[41], const char *args)
 	tu_run_dispose(&r);
 }
 
-static ht_fixture *ht_setup(const char *tag)
+static inline ht_fixture *ht_setup(const char *tag)
 {
 	ht_fixture *f = calloc(1, sizeof(*f));
 	char args[8192];
@@ -116,7 +117,7 @@ static ht_fixture *ht_setup(const char *tag)
 	return f;
 }
 
-static void ht_teardown(ht_fixture *f)
+static inline void ht_teardown(ht_fixture *f)
 {
 	if (!f)
 		return;
@@ -126,7 +127,7 @@ static void ht_teardown(ht_fixture *f)
 }
 
 /* Wait (up to ms) for a file to exist; its first line as an integer, or -1. */
-static long ht_wait_file_int(const char *path, int ms)
+static inline long ht_wait_file_int(const char *path, int ms)
 {
 	for (int i = 0; i < ms / 20; i++) {
 		size_t len;
@@ -151,7 +152,7 @@ typedef struct {
 } ht_receiver;
 
 /* Start the Python webhook receiver with extra arguments (NULL-terminated). */
-static void ht_receiver_start(ht_fixture *f, ht_receiver *rc, const char *tag, ...)
+static inline void ht_receiver_start(ht_fixture *f, ht_receiver *rc, const char *tag, ...)
 {
 	char portfile[4200], pub[4200];
 	const char *argv[32];
@@ -188,7 +189,7 @@ static void ht_receiver_start(ht_fixture *f, ht_receiver *rc, const char *tag, .
 	snprintf(rc->url, sizeof(rc->url), "http://127.0.0.1:%ld/hook", rc->port);
 }
 
-static void ht_receiver_stop(ht_receiver *rc)
+static inline void ht_receiver_stop(ht_receiver *rc)
 {
 	if (rc->pid > 0) {
 		kill(rc->pid, SIGKILL);
@@ -198,7 +199,7 @@ static void ht_receiver_stop(ht_receiver *rc)
 }
 
 /* The receiver's log: every request it recorded, in order. */
-static json_t *ht_receiver_log(const ht_receiver *rc)
+static inline json_t *ht_receiver_log(const ht_receiver *rc)
 {
 	json_t *arr = json_array();
 	size_t len;
@@ -221,7 +222,7 @@ static json_t *ht_receiver_log(const ht_receiver *rc)
 }
 
 /* The log's events of one kind. */
-static json_t *ht_events(const ht_receiver *rc, const char *event)
+static inline json_t *ht_events(const ht_receiver *rc, const char *event)
 {
 	json_t *all = ht_receiver_log(rc), *out = json_array(), *e;
 	size_t i;
@@ -236,7 +237,7 @@ static json_t *ht_events(const ht_receiver *rc, const char *event)
  * The records of the journal's hook entries, oldest first: the entries
  * `sluice audit log --action hook` lists, each read from the journal.
  */
-static json_t *ht_hook_records(ht_fixture *f)
+static inline json_t *ht_hook_records(ht_fixture *f)
 {
 	json_t *list = ht_json(f, "audit log --action hook"), *out = json_array(), *e;
 	sluice_ctx *ctx = NULL;
@@ -263,7 +264,7 @@ static json_t *ht_hook_records(ht_fixture *f)
 }
 
 /* A channel's element of sluice status --json. */
-static json_t *ht_status_channel(ht_fixture *f, const char *name)
+static inline json_t *ht_status_channel(ht_fixture *f, const char *name)
 {
 	json_t *v = ht_json(f, "status"), *c, *out = NULL;
 	size_t i;
