@@ -21,12 +21,11 @@ static void human_export_adapter(json_t *v)
 	       (long long)json_integer_value(json_object_get(v, "r")),
 	       (long long)json_integer_value(json_object_get(v, "modules")),
 	       json_string_value(json_object_get(v, "version")));
-	json_array_foreach(json_object_get(v, "adapters"), i, a)
-	        printf("  %s: scale %g, rows %lld..%lld\n",
-	               json_string_value(json_object_get(a, "name")),
-	               json_number_value(json_object_get(a, "scale")),
-	               (long long)json_integer_value(json_array_get(json_object_get(a, "rows"), 0)),
-	               (long long)json_integer_value(json_array_get(json_object_get(a, "rows"), 1)));
+	json_array_foreach(json_object_get(v, "adapters"), i, a) printf(
+	        "  %s: scale %g, rows %lld..%lld\n", json_string_value(json_object_get(a, "name")),
+	        json_number_value(json_object_get(a, "scale")),
+	        (long long)json_integer_value(json_array_get(json_object_get(a, "rows"), 0)),
+	        (long long)json_integer_value(json_array_get(json_object_get(a, "rows"), 1)));
 }
 
 static void human_export_gguf(json_t *v)

@@ -209,8 +209,19 @@ int sluice_hooks__load(sluice_repo *repo, sluice_hook **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	if ((error = git_repository_config_snapshot(&cfg, repo->git)) < 0)
-		return cfg_error(repo, error, "the configuration");
+	/* The repository's own config file only, as sluice config reads it (docs/cli.md). */
+	{
+		git_config *all = NULL, *local = NULL;
+		if ((error = git_repository_config(&all, repo->git)) == 0 &&
+		    (error = git_config_open_level(&local, all, GIT_CONFIG_LEVEL_LOCAL)) == 0)
+			error = git_config_snapshot(&cfg, local);
+		git_config_free(local);
+		git_config_free(all);
+		if (error == GIT_ENOTFOUND)
+			return SLUICE_OK; /* no local config file: no hooks */
+		if (error < 0)
+			return cfg_error(repo, error, "the configuration");
+	}
 	if ((error = git_config_iterator_glob_new(&it, cfg, "^hook\\..+\\.type$")) < 0) {
 		error = cfg_error(repo, error, "hook.*.type");
 		goto done;
