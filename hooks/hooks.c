@@ -222,7 +222,12 @@ int sluice_hooks__load(sluice_repo *repo, sluice_hook **out, size_t *n)
 		if (error < 0)
 			return cfg_error(repo, error, "the configuration");
 	}
-	if ((error = git_config_iterator_glob_new(&it, cfg, "^hook\\..+\\.type$")) < 0) {
+	/*
+	 * Every entry, filtered here: libgit2's regex iterator leaks PCRE2
+	 * match data (LeakSanitizer, libgit2 1.5), and this runs after every
+	 * write command.
+	 */
+	if ((error = git_config_iterator_new(&it, cfg)) < 0) {
 		error = cfg_error(repo, error, "hook.*.type");
 		goto done;
 	}
@@ -232,7 +237,8 @@ int sluice_hooks__load(sluice_repo *repo, sluice_hook **out, size_t *n)
 		sluice_hook *p;
 
 		/* "hook." NAME ".type"; NAME keeps its case (a git subsection). */
-		if (len < 11 || len - 10 >= sizeof(name))
+		if (len < 11 || len - 10 >= sizeof(name) || strncmp(e->name, "hook.", 5) ||
+		    strcmp(e->name + len - 5, ".type"))
 			continue;
 		memcpy(name, e->name + 5, len - 10);
 		name[len - 10] = 0;
