@@ -748,7 +748,6 @@ struct round {
 	json_t *backoff;  /* the cache, rewritten at the end */
 	unsigned delivered, failed;
 	size_t pending;
-	double next_try; /* the soonest a retry is worth it (monotonic) */
 };
 
 static void note_left(struct round *rd, const sluice_hook *h, const char *channel, size_t pending,
@@ -866,9 +865,6 @@ static int deliver_channel(sluice_repo *repo, struct round *rd, const sluice_hoo
 			                  json_integer_value(json_object_get(
 			                          json_array_get(due, json_array_size(due) - 1),
 			                          "seq"))));
-			if (rd->next_try == 0 ||
-			    mono_s() + BACKOFF_FIRST_MS / 1000.0 < rd->next_try)
-				rd->next_try = mono_s() + BACKOFF_FIRST_MS / 1000.0;
 			/* In order: a later move waits for this one. */
 			note_left(rd, h, channel, json_array_size(due) - i,
 			          json_object_get(last, "journal_error")
@@ -948,11 +944,19 @@ int sluice_hooks_deliver(sluice_repo *repo, unsigned flags, double wait_seconds,
 	}
 	if (n && !busy) {
 		rd.backoff = backoff_read(repo);
-		for (;;) {
+		for (unsigned rounds = 1;; rounds++) {
+			unsigned before = rd.delivered;
+
 			json_array_clear(rd.left);
 			rd.pending = 0;
-			rd.next_try = 0;
 			deliver_round(repo, &rd, hooks, n);
+			/*
+			 * A move committed by another process while this one delivered
+			 * (that process found the lock taken and left it to us): look
+			 * again, a few times, while deliveries succeed.
+			 */
+			if (!rd.pending && rd.delivered > before && rounds < 4)
+				continue;
 			if (!rd.pending || (flags & SLUICE_HOOKS_AFTER_WRITE) ||
 			    mono_s() >= deadline)
 				break;
