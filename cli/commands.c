@@ -882,7 +882,7 @@ static void human_status_hooks(json_t *c)
 		       *le = json_object_get(h, "last_error");
 		printf("  hook %-12s %-8s ", json_string_value(json_object_get(h, "hook")),
 		       json_string_value(json_object_get(h, "type")));
-		if (ack)
+		if (json_is_object(ack))
 			printf("acknowledged %.12s at %s%s",
 			       json_string_value(json_object_get(ack, "version")),
 			       json_string_value(json_object_get(ack, "time")),

@@ -19,7 +19,8 @@ static void human_added(json_t *v)
 	       json_string_value(json_object_get(h, "type")));
 	for (size_t i = 0; i < json_array_size(json_object_get(h, "channels")); i++)
 		printf(" %s", json_string_value(json_array_get(json_object_get(h, "channels"), i)));
-	printf(" from journal entry %lld on\n", json_integer_value(json_object_get(h, "since")));
+	printf(", from the moves after journal entry %lld on\n",
+	       json_integer_value(json_object_get(h, "since")));
 }
 
 int cli_hook_add(cli_env *env, int argc, char **argv)
