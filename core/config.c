@@ -12,11 +12,13 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* What a key's value must look like. */
 enum kind { K_STRING, K_URL, K_INT, K_BOOL, K_HOOK_TYPE };
@@ -244,30 +246,101 @@ done:
 	return error;
 }
 
+/*
+ * Add a value beside a multi-valued key's others, the way git config --add
+ * does: under git's lock (config.lock, created exclusively, renamed over
+ * config), a section header and the value appended to the file (a section
+ * may repeat; git reads the values in file order). Not through libgit2:
+ * adding needs a regular expression that matches no existing value, and
+ * libgit2 1.5's git_regexp_match leaks its match data on every mismatch.
+ */
+static int add_value(sluice_repo *repo, const char *key, const char *value)
+{
+	sluice_ctx *ctx = repo->ctx;
+	const char *first = strchr(key, '.'), *last = strrchr(key, '.');
+	git_buf path = {0};
+	char lock[4200];
+	unsigned char *old = NULL;
+	size_t oldlen = 0;
+	sluice_buf out = {0};
+	int fd = -1, locked = 0, error;
+
+	if ((error = git_repository_item_path(&path, repo->git, GIT_REPOSITORY_ITEM_CONFIG)) < 0)
+		return sluice_ctx__giterror(ctx, error, "cannot find the repository's config");
+	snprintf(lock, sizeof(lock), "%s.lock", path.ptr);
+	if ((fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0644)) < 0) {
+		error = errno == EEXIST ? sluice_ctx__error(ctx, SLUICE_ECONFLICT,
+		                                            "%s exists: another process is "
+		                                            "changing the config",
+		                                            lock)
+		                        : sluice_ctx__oserror(ctx, "cannot create %s", lock);
+		goto done;
+	}
+	locked = 1; /* ours to remove until it is renamed */
+	if ((error = sluice_io__read_file(ctx, &old, &oldlen, path.ptr, 16u << 20)) < 0 ||
+	    (error = sluice_buf__put(ctx, &out, old, oldlen)) < 0 ||
+	    (oldlen && old[oldlen - 1] != '\n' &&
+	     (error = sluice_buf__puts(ctx, &out, "\n")) < 0) ||
+	    (error = sluice_buf__printf(ctx, &out, "[%.*s \"%.*s\"]\n\t%s = \"", (int)(first - key),
+	                                key, (int)(last - first - 1), first + 1, last + 1)) < 0)
+		goto done;
+	/* A quoted value: backslash and double quote escaped (checks refused newlines). */
+	for (const char *p = value; *p && error == 0; p++)
+		error = (*p == '\\' || *p == '"') ? sluice_buf__printf(ctx, &out, "\\%c", *p)
+		                                  : sluice_buf__put(ctx, &out, p, 1);
+	if (error < 0 || (error = sluice_buf__puts(ctx, &out, "\"\n")) < 0 ||
+	    (error = sluice_io__write_all(ctx, fd, out.ptr, out.len, lock)) < 0 ||
+	    (error = sluice_io__fsync(ctx, fd, lock)) < 0)
+		goto done;
+	close(fd);
+	fd = -1;
+	if (rename(lock, path.ptr) < 0) {
+		error = sluice_ctx__oserror(ctx, "cannot rename %s to %s", lock, path.ptr);
+		goto done;
+	}
+	locked = 0; /* renamed: nothing to remove */
+	*strrchr(path.ptr, '/') = '\0';
+	error = sluice_io__fsync_dir(ctx, path.ptr);
+done:
+	if (fd >= 0)
+		close(fd);
+	if (locked)
+		unlink(lock);
+	free(old);
+	sluice_buf__dispose(&out);
+	git_buf_dispose(&path);
+	return error;
+}
+
 int sluice_config__set_string(sluice_repo *repo, const char *key, const char *value, int add)
 {
 	const char *why = NULL;
 	const struct known *k = lookup(key, &why);
 	git_config *cfg = NULL;
+	json_t *all = NULL;
 	int error;
 
 	if ((error = sluice_config__check(repo->ctx, key, value)) < 0)
 		return error;
 	if (add && !k->multi)
 		return sluice_ctx__error(repo->ctx, SLUICE_EINVALID,
-		                         "config key %s holds one value; --add is for "
+		                         "config key %s holds one value; adding values is for "
 		                         "hook.NAME.channel",
 		                         key);
+	if (add) {
+		if ((error = sluice_config__get_all(repo, &all, key)) < 0)
+			return error;
+		error = json_array_size(all) ? add_value(repo, key, value) : 1;
+		json_decref(all);
+		if (error <= 0)
+			return error;
+	}
 	if ((error = open_local(repo, &cfg)) < 0)
 		return error;
-	if (add) {
-		/* "^$" matches no value (values are never empty): the value is added. */
-		error = git_config_set_multivar(cfg, key, "^$", value);
-	} else {
-		error = git_config_delete_multivar(cfg, key, ".*");
-		if (error == 0 || error == GIT_ENOTFOUND)
-			error = git_config_set_string(cfg, key, value);
-	}
+	/* ".*" matches every value: libgit2 1.5 leaks on a mismatch (add_value). */
+	error = git_config_delete_multivar(cfg, key, ".*");
+	if (error == 0 || error == GIT_ENOTFOUND)
+		error = git_config_set_string(cfg, key, value);
 	if (error < 0)
 		error = sluice_ctx__giterror(repo->ctx, error, "cannot set config key %s", key);
 	git_config_free(cfg);
@@ -301,12 +374,15 @@ int sluice_config__list(sluice_repo *repo, json_t **out)
 
 	if ((error = open_local(repo, &cfg)) < 0)
 		goto done;
-	if ((error = git_config_iterator_glob_new(&it, cfg, "^(sluice|hook)\\.")) < 0) {
+	/* All entries, filtered here: a glob iterator's regex leaks in libgit2 1.5 (above). */
+	if ((error = git_config_iterator_new(&it, cfg)) < 0) {
 		error = sluice_ctx__giterror(repo->ctx, error, "cannot list the config");
 		goto done;
 	}
 	while ((error = git_config_next(&e, it)) == 0) {
 		json_t *prev = json_object_get(obj, e->name);
+		if (strncmp(e->name, "sluice.", 7) && strncmp(e->name, "hook.", 5))
+			continue;
 		if (!prev) {
 			json_object_set_new(obj, e->name, json_string(e->value));
 		} else if (json_is_array(prev)) {

@@ -37,7 +37,7 @@ int sluice_config__get_all(sluice_repo *repo, json_t **out, const char *key);
  * Set a key (replacing every value it had). The key must be a known one
  * (sluice_config__check) and the value of its kind: SLUICE_EINVALID,
  * naming both, otherwise. hook.NAME.channel may hold several values: with
- * add set, value is added beside the others instead.
+ * add set, value is added after the others instead (as git config --add).
  */
 int sluice_config__set_string(sluice_repo *repo, const char *key, const char *value, int add);
 

@@ -391,12 +391,16 @@ done:
 
 /*
  * Log-probabilities of n (context, continuation) pairs: sums[i] over
- * conts[i]'s tokens, ntoks[i] their count. The built-in backend scores
- * one after another; the http backend sends them all at once, as many in
- * flight as sluice.http.concurrency allows.
+ * conts[i]'s tokens, ntoks[i] their count; with per_tok (may be NULL),
+ * per_tok[i] a new array of each token's value, and with ids (may be
+ * NULL) ids[i] a new array of conts[i]'s ids (on failure both are left
+ * NULL). The built-in backend scores one after another; the http backend
+ * sends them all at once, as many in flight as sluice.http.concurrency
+ * allows.
  */
-static int loglik_batch(evaluator *ev, size_t n, const char *const *contexts,
-                        const char *const *conts, double *sums, size_t *ntoks)
+static int score_batch(evaluator *ev, size_t n, const char *const *contexts,
+                       const char *const *conts, double *sums, size_t *ntoks, double **per_tok,
+                       uint32_t **ids)
 {
 	sluice_ctx *ctx = ev->ctx;
 	int32_t **seqs = NULL;
@@ -404,15 +408,31 @@ static int loglik_batch(evaluator *ev, size_t n, const char *const *contexts,
 	double **lps = NULL;
 	int error = SLUICE_OK;
 
+	for (size_t i = 0; i < n; i++) {
+		if (per_tok)
+			per_tok[i] = NULL;
+		if (ids)
+			ids[i] = NULL;
+	}
 	if (ev->backend == SLUICE_BACKEND_BUILTIN) {
-		for (size_t i = 0; i < n; i++) {
+		for (size_t i = 0; i < n && error == 0; i++) {
 			if ((error = cont_rows(ctx, ev, contexts[i], conts[i], &ntoks[i])) < 0)
-				return error;
+				break;
 			sums[i] = 0;
 			for (size_t j = 0; j < ntoks[i]; j++)
 				sums[i] += ev->logits[j * ev->vocab + ev->toks[j]];
+			if (per_tok &&
+			    !(per_tok[i] = sluice__calloc(ctx, ntoks[i], sizeof(double))))
+				error = SLUICE_ENOMEM;
+			for (size_t j = 0; per_tok && error == 0 && j < ntoks[i]; j++)
+				per_tok[i][j] = ev->logits[j * ev->vocab + ev->toks[j]];
+			if (ids && error == 0 &&
+			    !(ids[i] = sluice__calloc(ctx, ntoks[i], sizeof(uint32_t))))
+				error = SLUICE_ENOMEM;
+			if (ids && error == 0)
+				memcpy(ids[i], ev->toks, ntoks[i] * sizeof(uint32_t));
 		}
-		return SLUICE_OK;
+		goto done;
 	}
 	if (n == 0)
 		return SLUICE_OK;
@@ -426,7 +446,7 @@ static int loglik_batch(evaluator *ev, size_t n, const char *const *contexts,
 	}
 	for (size_t i = 0; i < n; i++)
 		if ((error = build_seq(ctx, ev, contexts[i], conts[i], &seqs[i], &lens[i],
-		                       &keeps[i], NULL, &ntoks[i])) < 0)
+		                       &keeps[i], ids ? &ids[i] : NULL, &ntoks[i])) < 0)
 			goto done;
 	if ((error = sluice_http__score(ev->http, ev->http_model, n, (const int32_t *const *)seqs,
 	                                lens, lps)) < 0)
@@ -436,6 +456,13 @@ static int loglik_batch(evaluator *ev, size_t n, const char *const *contexts,
 		sums[i] = 0;
 		for (size_t t = keeps[i]; t < lens[i]; t++)
 			sums[i] += lps[i][t];
+		if (per_tok) {
+			if (!(per_tok[i] = sluice__calloc(ctx, ntoks[i], sizeof(double)))) {
+				error = SLUICE_ENOMEM;
+				goto done;
+			}
+			memcpy(per_tok[i], lps[i] + keeps[i], ntoks[i] * sizeof(double));
+		}
 	}
 done:
 	for (size_t i = 0; i < n; i++) {
@@ -443,12 +470,26 @@ done:
 			free(seqs[i]);
 		if (lps)
 			free(lps[i]);
+		if (error < 0 && per_tok) {
+			free(per_tok[i]);
+			per_tok[i] = NULL;
+		}
+		if (error < 0 && ids) {
+			free(ids[i]);
+			ids[i] = NULL;
+		}
 	}
 	free(seqs);
 	free(lens);
 	free(keeps);
 	free(lps);
 	return error;
+}
+
+static int loglik_batch(evaluator *ev, size_t n, const char *const *contexts,
+                        const char *const *conts, double *sums, size_t *ntoks)
+{
+	return score_batch(ev, n, contexts, conts, sums, ntoks, NULL, NULL);
 }
 
 /* Log-probability of cont after context: the sum over its tokens and their count. */
@@ -904,6 +945,20 @@ int sluice_evaluator__loglik_batch(sluice_evaluator *ev, size_t n, const char *c
                                    const char *const *conts, double *sums, size_t *ntoks)
 {
 	return loglik_batch(ev, n, contexts, conts, sums, ntoks);
+}
+
+int sluice_evaluator__token_logprobs_batch(sluice_evaluator *ev, size_t n,
+                                           const char *const *contexts, const char *const *conts,
+                                           double **out, uint32_t **ids, size_t *ntoks)
+{
+	double *sums = sluice__calloc(ev->ctx, n ? n : 1, sizeof(*sums));
+	int error;
+
+	if (!sums)
+		return SLUICE_ENOMEM;
+	error = score_batch(ev, n, contexts, conts, sums, ntoks, out, ids);
+	free(sums);
+	return error;
 }
 
 int sluice_evaluator__loglik(sluice_evaluator *ev, const char *context, const char *cont,

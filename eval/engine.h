@@ -94,6 +94,16 @@ int sluice_evaluator__loglik_batch(sluice_evaluator *ev, size_t n, const char *c
                                    const char *const *conts, double *sums, size_t *ntoks);
 
 /*
+ * Each token's log-probability, for n pairs: out[i] a new array of
+ * ntoks[i] values (the terms of sluice_evaluator__loglik's sum), ids[i]
+ * a new array of conts[i]'s token ids; free each. Both backends; nothing
+ * is left allocated on failure.
+ */
+int sluice_evaluator__token_logprobs_batch(sluice_evaluator *ev, size_t n,
+                                           const char *const *contexts, const char *const *conts,
+                                           double **out, uint32_t **ids, size_t *ntoks);
+
+/*
  * The next-token log-probabilities at each of cont's tokens: *rows is
  * [*ntok][vocab] (row j is the distribution that predicts cont's token j,
  * log-softmaxed), *toks cont's token ids. Both borrowed from the

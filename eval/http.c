@@ -354,25 +354,45 @@ done:
 	return error;
 }
 
+/* A non-empty string field of a JSON body (parsed into *v, which the caller releases), or NULL. */
+static const char *string_field(json_t **v, const sluice_buf *body, const char *key)
+{
+	json_error_t jerr;
+	const char *s;
+
+	json_decref(*v);
+	if (!(*v = json_loadb((const char *)body->ptr, body->len, 0, &jerr)))
+		return NULL;
+	s = json_string_value(json_object_get(*v, key));
+	return s && *s ? s : NULL;
+}
+
 static int read_version(sluice_http *h, json_t *model_entry)
 {
 	sluice_buf body = {0};
-	json_error_t jerr;
 	json_t *v = NULL;
-	const char *s;
+	const char *s = NULL, *what = "";
 	long status;
 	int error;
 
+	/* vLLM answers GET /version; llama-server reports its build at /props instead. */
 	if ((error = request(h, "/version", NULL, &status, &body)) < 0)
-		return error;
-	if (status == 200 && (v = json_loadb((const char *)body.ptr, body.len, 0, &jerr)) &&
-	    (s = json_string_value(json_object_get(v, "version"))) && *s) {
-		snprintf(h->version, sizeof(h->version), "%s", s);
+		goto done;
+	if (status == 200)
+		s = string_field(&v, &body, "version");
+	if (!s) {
+		if ((error = request(h, "/props", NULL, &status, &body)) < 0)
+			goto done;
+		if (status == 200 && (s = string_field(&v, &body, "build_info")))
+			what = "build_info ";
+	}
+	if (s) {
+		snprintf(h->version, sizeof(h->version), "%s%s", what, s);
 	} else {
 		/*
-		 * No /version (llama.cpp, others): what /v1/models says about the
-		 * model, without "created", which some servers set to the time of
-		 * the request and would change the identity at every run.
+		 * Neither: what /v1/models says about the model, without
+		 * "created", which some servers set to the time of the request
+		 * and would change the identity at every run.
 		 */
 		s = json_string_value(json_object_get(model_entry, "owned_by"));
 		snprintf(h->version, sizeof(h->version), "unreported (owned_by %s)",
@@ -382,9 +402,10 @@ static int read_version(sluice_http *h, json_t *model_entry)
 	for (char *p = h->version; *p; p++)
 		if (*p == ';' || (unsigned char)*p < 0x20)
 			*p = ',';
+done:
 	json_decref(v);
 	sluice_buf__dispose(&body);
-	return SLUICE_OK;
+	return error;
 }
 
 int sluice_http__open(sluice_ctx *ctx, sluice_http **out, const sluice_http_config *cfg)
@@ -401,6 +422,9 @@ int sluice_http__open(sluice_ctx *ctx, sluice_http **out, const sluice_http_conf
 	h->cfg.model = sluice__strdup(ctx, cfg->model);
 	h->cfg.adapter_dir = sluice__strdup(ctx, cfg->adapter_dir ? cfg->adapter_dir : "");
 	h->headers = curl_slist_append(NULL, "Content-Type: application/json");
+	/* No "Expect: 100-continue" on large bodies: one round trip less, and servers vary. */
+	if (h->headers)
+		h->headers = curl_slist_append(h->headers, "Expect:");
 	if (!h->cfg.url || !h->cfg.model || !h->cfg.adapter_dir || !h->headers) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto fail;

@@ -40,7 +40,8 @@ typedef struct sluice_http sluice_http;
 /*
  * Connect to cfg's server (cfg is copied): GET /v1/models must list
  * cfg->model, and the server's version is read from GET /version (vLLM),
- * else from the model's /v1/models entry. SLUICE_EIO when the server
+ * else GET /props' build_info (llama-server), else the model's /v1/models
+ * entry. SLUICE_EIO when the server
  * cannot be reached (after the retries), SLUICE_EINVALID when it does not
  * serve the model or answers something this client does not understand.
  */

@@ -495,8 +495,11 @@ static int loss_outliers(sluice_gating *g, json_t *checks, const char *name, con
 {
 	sluice_scan_records recs = {0};
 	sluice_evaluator *ec;
-	double *loss = NULL, *copy = NULL, med, mad, scale;
+	double *loss = NULL, *copy = NULL, med, mad, scale, *sums = NULL;
 	double zmax = sluice_gates__threshold(g->config, "poisoning", "loss_z_max");
+	char **strs = NULL; /* each record's prompt and completion, NUL-terminated */
+	const char **pairs_x = NULL, **pairs_c = NULL;
+	size_t *ntoks = NULL, npairs = 0;
 	json_t *findings = json_array();
 	int error;
 
@@ -509,17 +512,41 @@ static int loss_outliers(sluice_gating *g, json_t *checks, const char *name, con
 		error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
 	}
+	/* Every record's pair first, scored as one batch (in flight together on http). */
+	strs = calloc(2 * (recs.n ? recs.n : 1), sizeof(*strs));
+	pairs_c = calloc(recs.n ? recs.n : 1, sizeof(*pairs_c));
+	pairs_x = calloc(recs.n ? recs.n : 1, sizeof(*pairs_x));
+	sums = calloc(recs.n ? recs.n : 1, sizeof(*sums));
+	ntoks = calloc(recs.n ? recs.n : 1, sizeof(*ntoks));
+	if (!strs || !pairs_c || !pairs_x || !sums || !ntoks) {
+		error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+		goto done;
+	}
 	for (size_t i = 0; i < recs.n; i++) {
 		char *p = strndup(recs.rec[i].prompt, recs.rec[i].prompt_len);
 		char *c = strndup(recs.rec[i].completion, recs.rec[i].completion_len);
+		strs[2 * i] = p;
+		strs[2 * i + 1] = c;
+		if (!p || !c) {
+			error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+			goto done;
+		}
+		/* An empty completion has no loss: loss 0, not scored. */
+		if (*c) {
+			pairs_x[npairs] = p;
+			pairs_c[npairs] = c;
+			npairs++;
+		}
+	}
+	if ((error = sluice_evaluator__loglik_batch(ec, npairs, pairs_x, pairs_c, sums, ntoks)) < 0)
+		goto done;
+	for (size_t i = 0, at = 0; i < recs.n; i++) {
 		double lp = 0;
 		size_t nt = 1;
-		error = p && c ? (*c ? sluice_evaluator__loglik(ec, p, c, &lp, &nt) : 0)
-		               : sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
-		free(p);
-		free(c);
-		if (error < 0)
-			goto done;
+		if (*strs[2 * i + 1]) {
+			lp = sums[at];
+			nt = ntoks[at++];
+		}
 		copy[i] = loss[i] = -lp / (double)(nt ? nt : 1);
 	}
 	sluice_stats__median_mad(&med, &mad, copy, recs.n);
@@ -549,6 +576,13 @@ static int loss_outliers(sluice_gating *g, json_t *checks, const char *name, con
 	findings = NULL;
 	*out = SLUICE_PASS;
 done:
+	for (size_t i = 0; strs && i < 2 * recs.n; i++)
+		free(strs[i]);
+	free(strs);
+	free(pairs_c);
+	free(pairs_x);
+	free(sums);
+	free(ntoks);
 	json_decref(findings);
 	free(loss);
 	free(copy);

@@ -154,22 +154,28 @@ static int replay_refusals(sluice_gating *g, json_t *checks, const char *bname,
 	size_t line, n = 0, flagged = 0;
 	json_t *findings = json_array(), *r, *records = sluice_gates__lines(buf->ptr, buf->len),
 	       *rec;
+	size_t nref, npairs = 0, *ntoks = NULL;
+	const char **ctxs = NULL, **conts = NULL;
+	double *sums = NULL;
 	int error;
 
 	if ((error = sluice_gates__ev_cand(g, &ev)) < 0)
 		goto done;
+	/*
+	 * Every (prompt, refusal) and (prompt, compliance) pair of the records
+	 * to score, first, so they are scored as one batch (in flight together
+	 * on the http backend); then each record's margin in order.
+	 */
+	nref = json_array_size(refusals);
 	json_array_foreach(records, line, rec)
 	{
-		size_t i, nt, nc;
-		const char *prompt, *completion;
-		double best = -INFINITY, lp, cl;
+		size_t i;
+		const char *completion;
 		char cw[4096], rw[1024];
 		int is_refusal = 0;
 
 		if (!json_is_object(rec))
 			continue;
-		n++;
-		prompt = sluice__jstr(json_object_get(rec, "prompt"));
 		completion = sluice__jstr(json_object_get(rec, "completion"));
 		lower_words(cw, sizeof(cw), completion);
 		json_array_foreach(refusals, i, r)
@@ -178,29 +184,61 @@ static int replay_refusals(sluice_gating *g, json_t *checks, const char *bname,
 			if (*rw && strstr(cw, rw))
 				is_refusal = 1;
 		}
-		/*
-		 * "The model refuses the prompt": the mean margin, over the refusal
-		 * suites' (refusal, compliance) pairs, of the refusal text's
-		 * per-token log-probability over the compliance text's after the
-		 * record's prompt reaches tau, the margin the model shows for all
-		 * but the lowest 5% of the pinned harmful probes: the prompt is
-		 * refused the way harmful requests are.
-		 */
-		if (!is_refusal && *completion) {
-			double sum = 0;
+		/* A record whose completion already refuses teaches no compliance. */
+		json_object_set_new(rec, "_score", json_boolean(!is_refusal && *completion));
+		if (!is_refusal && *completion)
+			npairs += 2 * nref;
+	}
+	if (npairs) {
+		size_t at = 0;
+		ctxs = calloc(npairs, sizeof(*ctxs));
+		conts = calloc(npairs, sizeof(*conts));
+		sums = calloc(npairs, sizeof(*sums));
+		ntoks = calloc(npairs, sizeof(*ntoks));
+		if (!ctxs || !conts || !sums || !ntoks) {
+			error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+			goto done;
+		}
+		json_array_foreach(records, line, rec)
+		{
+			size_t i;
+			if (!json_is_object(rec) || !json_is_true(json_object_get(rec, "_score")))
+				continue;
 			json_array_foreach(refusals, i, r)
 			{
-				if ((error = sluice_evaluator__loglik(
-				             ev, prompt, json_string_value(json_array_get(r, 0)),
-				             &lp, &nt)) < 0 ||
-				    (error = sluice_evaluator__loglik(
-				             ev, prompt, json_string_value(json_array_get(r, 1)),
-				             &cl, &nc)) < 0)
-					break;
-				sum += lp / (double)nt - cl / (double)nc;
+				for (size_t j = 0; j < 2; j++) {
+					ctxs[at] = sluice__jstr(json_object_get(rec, "prompt"));
+					conts[at++] = json_string_value(json_array_get(r, j));
+				}
 			}
-			best = sum / (double)json_array_size(refusals);
-			if (error == 0 && best >= tau) {
+		}
+		if ((error = sluice_evaluator__loglik_batch(ev, npairs, ctxs, conts, sums, ntoks)) <
+		    0)
+			goto done;
+	}
+	{
+		size_t at = 0;
+		json_array_foreach(records, line, rec)
+		{
+			double sum = 0, best;
+			if (!json_is_object(rec))
+				continue;
+			n++;
+			if (!json_is_true(json_object_get(rec, "_score")))
+				continue;
+			/*
+			 * "The model refuses the prompt": the mean margin, over the refusal
+			 * suites' (refusal, compliance) pairs, of the refusal text's
+			 * per-token log-probability over the compliance text's after the
+			 * record's prompt reaches tau, the margin the model shows for all
+			 * but the lowest 5% of the pinned harmful probes: the prompt is
+			 * refused the way harmful requests are.
+			 */
+			for (size_t i = 0; i < nref; i++, at += 2)
+				sum += sums[at] / (double)ntoks[at] -
+				       sums[at + 1] / (double)ntoks[at + 1];
+			best = sum / (double)nref;
+			if (best >= tau) {
 				flagged++;
 				if (json_array_size(findings) < 50)
 					json_array_append_new(findings,
@@ -209,8 +247,6 @@ static int replay_refusals(sluice_gating *g, json_t *checks, const char *bname,
 					                                "margin", best));
 			}
 		}
-		if (error < 0)
-			goto done;
 	}
 	{
 		double lo, hi;
@@ -229,6 +265,10 @@ static int replay_refusals(sluice_gating *g, json_t *checks, const char *bname,
 		                           0);
 	}
 done:
+	free(ctxs);
+	free(conts);
+	free(sums);
+	free(ntoks);
 	json_decref(findings);
 	json_decref(records);
 	return error;

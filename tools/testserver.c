@@ -856,9 +856,9 @@ static void completions(server *s, sluice_ctx *ctx, json_t *req, enum fault_kind
 			return;
 		}
 		if (k > MAX_LOGPROBS) {
-			if (s->mode == MODE_LLAMACPP)
+			if (s->mode == MODE_LLAMACPP) {
 				k = MAX_LOGPROBS;
-			else {
+			} else {
 				vllm_error(s, r, 400, "BadRequestError", "logprobs",
 				           "Requested sample logprobs of %lld, which is greater "
 				           "than max allowed: %d",
@@ -1470,6 +1470,15 @@ static void handle(server *s, sluice_ctx *ctx, const sluice_tsrv_head *h, const 
 			bad_request(s, r, "the body must be a JSON object");
 		else
 			unload_lora(s, req, r);
+	} else if (s->mode == MODE_LLAMACPP && !strcmp(path, "/props")) {
+		/* llama-server's self-description; build_info is where it reports a version. */
+		if (is_get(h))
+			respond_json(s, r, 200,
+			             json_pack("{s:s,s:s,s:i,s:s}", "model_alias", s->name,
+			                       "model_path", s->model_dir, "total_slots", 1,
+			                       "build_info", s->version));
+		else
+			bad_method(s, r);
 	} else if (s->mode == MODE_LLAMACPP && !strcmp(path, "/lora-adapters")) {
 		if (is_get(h)) {
 			json_t *list;

@@ -22,8 +22,9 @@ int sluice_config_get(sluice_repo *repo, const char *key, char **report);
 
 /*
  * Set a known key (SLUICE_EINVALID, naming the key, for an unknown key or
- * a value not of its kind). With add, a value is added beside the key's
- * others (hook.NAME.channel only); otherwise it replaces them all.
+ * a value not of its kind). With add, a value is added after the key's
+ * others (hook.NAME.channel only), as git config --add does; otherwise it
+ * replaces them all.
  */
 int sluice_config_set(sluice_repo *repo, const char *key, const char *value, int add);
 

@@ -108,6 +108,24 @@ static void test_config__multi_valued_channels_list_and_unset(void **state)
 	        json_string_value(json_object_get(json_object_get(v, "config"), "hook.srv.type")),
 	        "vllm");
 	json_decref(v);
+	/* Stock git reads the added values, in order. */
+	{
+		tu_run_result r =
+		        tu_sh(NULL, "git --git-dir='%s' config --get-all hook.srv.channel", repo);
+		assert_int_equal(r.status, 0);
+		assert_string_equal(r.out, "prod\nstaging\n");
+		tu_run_dispose(&r);
+	}
+	/* A value with quotes and backslashes survives the round trip. */
+	free(ok("config --add hook.srv.channel 'a\\\"b'"));
+	out = ok("config hook.srv.channel");
+	assert_string_equal(out, "prod\nstaging\na\\\"b\n");
+	free(out);
+	/* Setting replaces every value. */
+	free(ok("config hook.srv.channel canary"));
+	out = ok("config hook.srv.channel");
+	assert_string_equal(out, "canary\n");
+	free(out);
 	free(ok("config --unset hook.srv.channel"));
 	tu_refused(env, repo, 4, "config key hook.srv.channel is not set",
 	           "config hook.srv.channel");

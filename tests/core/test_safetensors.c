@@ -705,6 +705,46 @@ static void test_safetensors__allocation_failures_are_clean(void **state)
 
 /* ---- pickle recognition ---------------------------------------------------- */
 
+/* The writer's header parses back to the same tensors, 8-aligned, and refuses repeats. */
+static void test_safetensors__header_round_trip(void **state)
+{
+	static const char *const meta[] = {"format", "pt"};
+	sluice_st_spec t[3] = {{"b.weight", SLUICE_DT_F32, 2, {3, 5}},
+	                       {"a.weight", SLUICE_DT_BF16, 1, {7}},
+	                       {"c", SLUICE_DT_I64, 0, {0}}};
+	sluice_buf b = {0};
+	sluice_st_header h;
+	uint64_t data_len;
+	(void)state;
+
+	assert_int_equal(sluice_safetensors__header(ctx, &b, &data_len, t, 3, meta, 1), 0);
+	assert_int_equal(data_len, 3 * 5 * 4 + 7 * 2 + 8);
+	assert_int_equal(b.len % 8, 0);
+	assert_int_equal(sluice__le64(b.ptr), b.len - 8);
+	assert_int_equal(
+	        memcmp(b.ptr + 8, "{\"__metadata__\":{\"format\":\"pt\"},\"b.weight\"", 42), 0);
+	assert_int_equal(sluice_buf__grow(ctx, &b, (size_t)data_len), 0);
+	memset(b.ptr + b.len, 0, (size_t)data_len);
+	assert_int_equal(sluice_safetensors__parse(ctx, &h, b.ptr, b.len, b.len + data_len, "w"),
+	                 0);
+	assert_int_equal(h.ntensors, 3);
+	/* file order is the given order */
+	assert_string_equal(h.tensors[0].name, "b.weight");
+	assert_int_equal(h.tensors[0].shape[1], 5);
+	assert_int_equal(h.tensors[1].begin, 60);
+	assert_int_equal(h.tensors[1].dtype, SLUICE_DT_BF16);
+	assert_int_equal(h.tensors[2].ndim, 0);
+	assert_int_equal(h.tensors[2].end, data_len);
+	assert_string_equal(h.metadata, "{\"format\":\"pt\"}");
+	sluice_safetensors__dispose(&h);
+	b.len = 0;
+	t[2].name = "b.weight";
+	assert_int_equal(sluice_safetensors__header(ctx, &b, &data_len, t, 3, NULL, 0),
+	                 SLUICE_EINVALID);
+	assert_non_null(strstr(sluice_ctx_errmsg(ctx), "b.weight"));
+	sluice_buf__dispose(&b);
+}
+
 static void test_safetensors__sniffs_pickle(void **state)
 {
 	/* torch.save(..., _use_new_zipfile_serialization=False) and pickle.dumps(protocol=4). */
@@ -790,6 +830,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_safetensors__parses_f32),
+	        cmocka_unit_test(test_safetensors__header_round_trip),
 	        cmocka_unit_test(test_safetensors__parses_multi_tensor_in_offset_order),
 	        cmocka_unit_test(test_safetensors__zero_size_tensors_sort_stably),
 	        cmocka_unit_test(test_safetensors__empty_header_is_valid),

@@ -13,10 +13,8 @@
  */
 #include "testutil.h"
 
-#include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,45 +38,23 @@ static const char *env[] = {keysenv, "SLUICE_KEY=alice", NULL};
 static char base[41], v1[41], v2[41], vm[41];
 static double max_diff;
 
-typedef struct {
-	long pid;
-	int port;
-} server;
+typedef tu_testserver server;
 
 static server srv; /* the vLLM-mode server most tests use */
 
-static void server_start(server *s, const char *extra)
+/* sluice-testserver on the test model as "tm", with up to two more arguments. */
+static void server_start(server *s, const char *a, const char *b)
 {
-	char pf[4400];
-	tu_run_result r;
-	unsigned char *p = NULL;
-	size_t len;
+	char model[4400];
+	const char *args[] = {"--name", "tm", "--server-version", "9.9-test", a, b, NULL};
 
-	snprintf(pf, sizeof(pf), "%s/port-%ld", work, (long)rand());
-	r = tu_sh(NULL,
-	          "%s --model '%s/test-model' --name tm --server-version 9.9-test --port 0 "
-	          "--port-file '%s' %s >'%s.log' 2>&1 & echo $!",
-	          SLUICE_TESTSERVER, SLUICE_RESOURCES, pf, extra, pf);
-	assert_int_equal(r.status, 0);
-	s->pid = atol(r.out);
-	tu_run_dispose(&r);
-	assert_true(s->pid > 0);
-	for (int i = 0; i < 300 && !(p = tu_read(pf, &len)); i++)
-		usleep(20000);
-	assert_non_null(p);
-	s->port = atoi((char *)p);
-	free(p);
-	assert_true(s->port > 0);
+	snprintf(model, sizeof(model), "%s/test-model", SLUICE_RESOURCES);
+	tu_testserver_start(model, args, s);
 }
 
 static void server_stop(server *s)
 {
-	if (s->pid <= 0)
-		return;
-	kill((pid_t)s->pid, SIGTERM);
-	for (int i = 0; i < 250 && kill((pid_t)s->pid, 0) == 0; i++)
-		usleep(20000);
-	s->pid = 0;
+	tu_testserver_stop(s);
 }
 
 static json_t *admin(const server *s, const char *method, const char *path, const char *body)
@@ -133,10 +109,7 @@ static void config(const char *key, const char *value)
 
 static void use_server(const server *s)
 {
-	char url[64];
-
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", s->port);
-	config("sluice.http.url", url);
+	config("sluice.http.url", s->url);
 }
 
 static void propose(char out[41], const char *args)
@@ -170,7 +143,6 @@ static int setup(void **state)
 	(void)state;
 
 	work = tu_mkdtemp("http");
-	srand((unsigned)getpid());
 	snprintf(keysenv, sizeof(keysenv), "SLUICE_KEYS=%s/keys", work);
 	snprintf(repo, sizeof(repo), "%s/repo", work);
 	tu_sh_ok(env,
@@ -206,7 +178,7 @@ static int setup(void **state)
 	write_suite("prose", "text",
 	            "{\"text\": \"The quick brown fox jumps over the lazy dog.\"}\n"
 	            "{\"text\": \"Once upon a time there was a small village by the sea.\"}\n");
-	server_start(&srv, "");
+	server_start(&srv, NULL, NULL);
 	use_server(&srv);
 	config("sluice.http.model", "tm");
 	return 0;
@@ -350,13 +322,30 @@ static void test_http_backend__agrees_on_a_two_adapter_stack_and_notes(void **st
 	json_decref(models);
 }
 
+/* The kl_drift check of a gate report (borrowed), asserting there is exactly one. */
+static json_t *drift_of(json_t *v)
+{
+	json_t *g, *c, *found = NULL;
+	size_t i, k;
+
+	json_array_foreach(json_object_get(v, "gates"), i, g)
+	        json_array_foreach(json_object_get(g, "checks"), k, c)
+	{
+		if (!strcmp(json_string_value(json_object_get(c, "check")), "kl_drift")) {
+			assert_null(found);
+			found = c;
+		}
+	}
+	assert_non_null(found);
+	return found;
+}
+
 static void test_http_backend__gate_records_the_http_identity(void **state)
 {
-	tu_run_result r;
-	json_t *v, *g, *c;
+	tu_run_result r, rb;
+	json_t *v, *vb, *c, *cb, *g, *x;
 	size_t i, k;
-	int drift = 0;
-	char want[64];
+	char want[128];
 	(void)state;
 
 	r = sl("gate %s --channel prod --key runner --backend http --json", v2);
@@ -366,31 +355,47 @@ static void test_http_backend__gate_records_the_http_identity(void **state)
 	assert_true(r.status <= 2);
 	v = json_loads(r.out, 0, NULL);
 	assert_non_null(v);
-	snprintf(want, sizeof(want), "http; url http://127.0.0.1:%d; model tm;", srv.port);
+	snprintf(want, sizeof(want), "http; url %s; model tm;", srv.url);
 	assert_true(!strncmp(json_string_value(json_object_get(v, "backend")), want, strlen(want)));
 	assert_non_null(json_object_get(v, "entry"));
+	/* Drift over http is a labelled lower bound, never a pass. */
+	c = drift_of(v);
+	assert_string_equal(json_string_value(json_object_get(c, "bound")), "lower");
+	assert_string_equal(json_string_value(json_object_get(c, "backend")), "http");
+	assert_string_not_equal(json_string_value(json_object_get(c, "result")), "pass");
+	assert_non_null(strstr(json_string_value(json_object_get(c, "note")), "lower bound"));
+	/* Checks that need whole rows say why they are inconclusive. */
 	json_array_foreach(json_object_get(v, "gates"), i, g)
-	        json_array_foreach(json_object_get(g, "checks"), k, c)
+	        json_array_foreach(json_object_get(g, "checks"), k, x)
 	{
-		if (!strcmp(json_string_value(json_object_get(c, "check")), "kl_drift")) {
-			drift++;
-			assert_string_equal(json_string_value(json_object_get(c, "result")),
+		if (json_object_get(x, "backend") && x != c) {
+			assert_string_equal(json_string_value(json_object_get(x, "result")),
 			                    "inconclusive");
-			assert_string_equal(json_string_value(json_object_get(c, "backend")),
-			                    "http");
-			assert_non_null(strstr(json_string_value(json_object_get(c, "note")),
+			assert_non_null(strstr(json_string_value(json_object_get(x, "note")),
 			                       "top-k log-probabilities"));
 		}
 	}
-	assert_int_equal(drift, 1);
-	assert_int_not_equal(r.status, 0); /* an inconclusive check cannot pass the gate */
+	assert_int_not_equal(r.status, 0); /* a bound alone cannot pass the gate */
+	/* The bound is below the true drift the built-in backend measures. */
+	rb = sl("gate %s --channel prod --no-record --gate regression --json", v2);
+	assert_true(rb.status <= 2);
+	vb = json_loads(rb.out, 0, NULL);
+	assert_non_null(vb);
+	cb = drift_of(vb);
+	assert_null(json_object_get(cb, "bound"));
+	printf("kl_drift on the 2-adapter stack: builtin %.6g nats/position, http lower bound "
+	       "%.6g\n",
+	       json_number_value(json_object_get(cb, "estimate")),
+	       json_number_value(json_object_get(c, "estimate")));
+	assert_true(json_number_value(json_object_get(c, "estimate")) > 0);
+	assert_true(json_number_value(json_object_get(c, "estimate")) <=
+	            json_number_value(json_object_get(cb, "estimate")) + 1e-6);
+	assert_int_equal(json_integer_value(json_object_get(c, "positions")),
+	                 json_integer_value(json_object_get(cb, "positions")));
 	json_decref(v);
+	json_decref(vb);
 	tu_run_dispose(&r);
-	/* The journaled statement holds the same identity. */
-	r = sl("audit log --json");
-	assert_int_equal(r.status, 0);
-	assert_non_null(strstr(r.out, "\"gate\""));
-	tu_run_dispose(&r);
+	tu_run_dispose(&rb);
 }
 
 static void test_http_backend__retries_then_gives_up(void **state)
@@ -449,11 +454,11 @@ static void test_http_backend__malformed_and_short_answers_are_errors(void **sta
 
 static void test_http_backend__llamacpp_cannot_score_prompts(void **state)
 {
-	server lc = {0, 0};
+	server lc = {0};
 	tu_run_result r;
 	(void)state;
 
-	server_start(&lc, "--mode llamacpp");
+	server_start(&lc, "--mode", "llamacpp");
 	use_server(&lc);
 	r = sl("eval %s --suite facts --no-cache --backend http", base);
 	server_stop(&lc);
@@ -478,11 +483,11 @@ static void test_http_backend__requests_in_flight_together(void **state)
 	(void)state;
 
 	for (size_t i = 0; i < 2; i++) {
-		server s = {0, 0};
+		server s = {0};
 		tu_run_result r;
 		double t0;
 		json_int_t inflight;
-		server_start(&s, "--delay-ms 100");
+		server_start(&s, "--delay-ms", "100");
 		use_server(&s);
 		config("sluice.http.concurrency", conc[i]);
 		t0 = seconds();
@@ -503,11 +508,11 @@ static void test_http_backend__requests_in_flight_together(void **state)
 
 static void test_http_backend__timeout(void **state)
 {
-	server s = {0, 0};
+	server s = {0};
 	tu_run_result r;
 	(void)state;
 
-	server_start(&s, "--delay-ms 2500");
+	server_start(&s, "--delay-ms", "2500");
 	use_server(&s);
 	config("sluice.http.timeout", "1");
 	config("sluice.http.retries", "0");

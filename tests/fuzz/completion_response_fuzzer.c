@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rc = sluice_http__parse_completion(ctx, &out, (const char *)data + skip, size - skip, m, k,
 	                                   "fuzz");
 	if (rc == 0) {
-		/* Success: one value per prompt token, the first undefined, the rest log-probabilities. */
+		/* Success: one value per prompt token, the first undefined, the rest
+		 * log-probabilities. */
 		if (!out || !isnan(out[0]))
 			abort();
 		for (size_t i = 1; i < m; i++)

@@ -572,7 +572,8 @@ static void check_lcpp_generation(const tu_testserver *ts, sluice_model *m)
 static void test_testserver__llamacpp_mode(void **state)
 {
 	char lora[4300];
-	const char *args[] = {"--mode", "llamacpp", "--lora", lora, NULL};
+	const char *args[] = {"--mode",           "llamacpp",   "--lora", lora,
+	                      "--server-version", "b4242-test", NULL};
 	sluice_model *full = model_with(F.adapter, 1.0), *half = model_with(F.adapter, 0.5);
 	tu_testserver ts;
 	json_t *j;
@@ -590,6 +591,9 @@ static void test_testserver__llamacpp_mode(void **state)
 	json_decref(j);
 	j = http_json(&ts, 404, "GET", "/version", NULL);
 	assert_string_equal(jstr(j, "error.message"), "File Not Found");
+	json_decref(j);
+	j = http_json(&ts, 200, "GET", "/props", NULL);
+	assert_string_equal(jstr(j, "build_info"), "b4242-test");
 	json_decref(j);
 
 	j = http_json(&ts, 200, "GET", "/lora-adapters", NULL);
@@ -802,6 +806,90 @@ static void test_testserver__malformed_requests_are_400(void **state)
 	free(out);
 }
 
+static int connect_to(int port)
+{
+	struct sockaddr_in addr;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons((uint16_t)port);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	return fd;
+}
+
+/* Receive until `until` is in buf (or the peer closes); buf is NUL-terminated. */
+static void recv_until(int fd, char *buf, size_t cap, size_t *len, const char *until)
+{
+	ssize_t got;
+
+	while (!strstr(buf, until) && *len < cap - 1 &&
+	       (got = recv(fd, buf + *len, cap - 1 - *len, 0)) > 0) {
+		*len += (size_t)got;
+		buf[*len] = '\0';
+	}
+}
+
+static void test_testserver__continue_and_keep_alive(void **state)
+{
+	const char *body = "{\"model\": \"tm\", \"prompt\": \"x\", \"max_tokens\": 0}";
+	char head[256], buf[65536] = "";
+	size_t len = 0;
+	int fd;
+
+	(void)state;
+	/* Expect: 100-continue gets its interim answer before the body is sent. */
+	fd = connect_to(F.vllm.port);
+	snprintf(head, sizeof(head),
+	         "POST /v1/completions HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+	         "Content-Length: %zu\r\n\r\n",
+	         strlen(body));
+	assert_int_equal(send(fd, head, strlen(head), 0), (ssize_t)strlen(head));
+	recv_until(fd, buf, sizeof(buf), &len, "\r\n\r\n");
+	assert_string_equal(buf, "HTTP/1.1 100 Continue\r\n\r\n");
+	assert_int_equal(send(fd, body, strlen(body), 0), (ssize_t)strlen(body));
+	recv_until(fd, buf, sizeof(buf), &len, "\"usage\"");
+	assert_non_null(strstr(buf, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(buf, "Connection: keep-alive"));
+
+	/* The same connection serves two pipelined requests, then closes on request. */
+	len = 0;
+	buf[0] = '\0';
+	snprintf(head, sizeof(head),
+	         "GET /version HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: "
+	         "x\r\nConnection: close\r\n\r\n");
+	assert_int_equal(send(fd, head, strlen(head), 0), (ssize_t)strlen(head));
+	recv_until(fd, buf, sizeof(buf), &len, "\x01"); /* until the server closes */
+	assert_non_null(strstr(buf, "{\"version\":\"9.9.9-test\"}HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(buf, "Connection: close\r\n"));
+	close(fd);
+}
+
+static void test_testserver__webhook_receiver_and_log(void **state)
+{
+	json_t *j, *last;
+
+	(void)state;
+	j = http_json(&F.vllm, 200, "POST", "/webhook/in", "{\"channel\": \"prod\"}");
+	assert_true(json_is_true(jget(j, "received")));
+	json_decref(j);
+	j = http_json(&F.vllm, 400, "POST", "/webhook/in", "\xff not json");
+	json_decref(j);
+	j = http_json(&F.vllm, 200, "GET", "/admin/log", NULL);
+	assert_true(json_array_size(j) >= 2);
+	last = json_array_get(j, json_array_size(j) - 1);
+	assert_string_equal(jstr(last, "path"), "/webhook/in");
+	assert_true(json_is_null(jget(last, "body")));
+	assert_true(json_is_null(jget(last, "raw"))); /* not UTF-8 */
+	last = json_array_get(j, json_array_size(j) - 2);
+	assert_string_equal(jstr(last, "body.channel"), "prod");
+	assert_string_equal(jstr(last, "raw"), "{\"channel\": \"prod\"}");
+	assert_string_equal(jstr(last, "headers.host"), F.vllm.url + 7);
+	json_decref(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -815,6 +903,8 @@ int main(void)
 	        cmocka_unit_test(test_testserver__faults),
 	        cmocka_unit_test(test_testserver__concurrent_requests),
 	        cmocka_unit_test(test_testserver__malformed_requests_are_400),
+	        cmocka_unit_test(test_testserver__continue_and_keep_alive),
+	        cmocka_unit_test(test_testserver__webhook_receiver_and_log),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
