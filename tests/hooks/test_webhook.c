@@ -525,9 +525,6 @@ int main(void)
 	};
 	int rc;
 
-	/* For the sanitizer build's sluice processes: a libgit2 leak (tests/hooks/lsan.supp). */
-	setenv("LSAN_OPTIONS",
-	       "suppressions=" SLUICE_SOURCE_DIR "/tests/hooks/lsan.supp:print_suppressions=0", 1);
 	sluice_global_init();
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	rc = cmocka_run_group_tests(tests, NULL, NULL);
