@@ -351,6 +351,53 @@ static void test_webhook__failed_answers_are_retried_with_backoff_and_journaled(
 	ht_receiver_stop(&rc);
 }
 
+static void test_webhook__deliver_wait_retries_until_the_receiver_recovers(void **state)
+{
+	ht_fixture *f = *state;
+	ht_receiver rc = {0};
+	json_t *recs, *acc, *v;
+	char args[256];
+	tu_run_result r;
+
+	/* Ten 503s: the promoting process gives up after three... */
+	ht_receiver_start(f, &rc, "slow", "--fail-first", "10", NULL);
+	add_hook(f, "web", rc.url, "--key ops");
+	snprintf(args, sizeof(args), "promote %s --channel prod", f->base);
+	move(f, args);
+	recs = ht_hook_records(f);
+	assert_int_equal(json_array_size(recs), 3);
+	json_decref(recs);
+	/* ...without --wait, deliver makes its three and exits 1 with the move pending... */
+	r = ht_run(f, f->env_ops, "hook deliver");
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.out, "1 move(s) pending"));
+	tu_run_dispose(&r);
+	/* ...and with --wait it keeps going, round after round, until the receiver answers 2xx. */
+	r = ht_run(f, f->env_ops, "hook deliver --wait 30 --json");
+	ht_ok(&r);
+	v = json_loads(r.out, 0, NULL);
+	assert_non_null(v);
+	assert_int_equal(json_integer_value(json_object_get(v, "delivered")), 1);
+	assert_int_equal(json_integer_value(json_object_get(v, "failed")), 4);
+	assert_int_equal(json_integer_value(json_object_get(v, "pending")), 0);
+	json_decref(v);
+	tu_run_dispose(&r);
+	/* Every attempt carried the same id, and it was accepted once. */
+	recs = ht_hook_records(f);
+	assert_int_equal(json_array_size(recs), 11);
+	for (size_t i = 1; i < json_array_size(recs); i++)
+		assert_string_equal(
+		        json_string_value(json_object_get(json_array_get(recs, i), "id")),
+		        json_string_value(json_object_get(json_array_get(recs, 0), "id")));
+	assert_true(json_is_true(
+	        json_object_get(json_array_get(recs, json_array_size(recs) - 1), "ok")));
+	json_decref(recs);
+	acc = ht_events(&rc, "accepted");
+	assert_int_equal(json_array_size(acc), 1);
+	json_decref(acc);
+	ht_receiver_stop(&rc);
+}
+
 static void test_webhook__sender_killed_mid_delivery_next_process_sends_same_id(void **state)
 {
 	ht_fixture *f = *state;
@@ -514,6 +561,9 @@ int main(void)
 	                teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_webhook__failed_answers_are_retried_with_backoff_and_journaled, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_webhook__deliver_wait_retries_until_the_receiver_recovers, setup,
 	                teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_webhook__sender_killed_mid_delivery_next_process_sends_same_id, setup,
