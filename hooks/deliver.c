@@ -199,7 +199,6 @@ static int webhook(sluice_repo *repo, const sluice_hook_move *mv, sluice_hook_re
 {
 	const sluice_hook *h = mv->hook;
 	sluice_version v;
-	sluice_key key = {0};
 	json_t *body = NULL, *notes = NULL;
 	char *text = NULL, hdr[256], ts[32];
 	unsigned char sig[crypto_sign_BYTES];
@@ -231,12 +230,10 @@ static int webhook(sluice_repo *repo, const sluice_hook_move *mv, sluice_hook_re
 		                                      "cannot build the webhook body");
 		goto done;
 	}
-	if ((error = sluice_keys__load(repo->ctx, &key, h->key)) < 0)
-		goto done;
 	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
 	if ((error = sluice_buf__printf(repo->ctx, &signed_msg, "%s.%s.%s", res->id, ts, text)) < 0)
 		goto done;
-	crypto_sign_detached(sig, NULL, signed_msg.ptr, signed_msg.len, key.sk);
+	crypto_sign_detached(sig, NULL, signed_msg.ptr, signed_msg.len, mv->key->sk);
 	sodium_bin2base64(sig64, sizeof(sig64), sig, sizeof(sig), sodium_base64_VARIANT_ORIGINAL);
 	headers = curl_slist_append(headers, "Content-Type: application/json");
 	snprintf(hdr, sizeof(hdr), "webhook-id: %s", res->id);
@@ -258,7 +255,6 @@ done:
 	curl_slist_free_all(headers);
 	sluice_buf__dispose(&signed_msg);
 	sluice_buf__dispose(&answer);
-	sluice_key__dispose(&key);
 	free(text);
 	json_decref(body);
 	json_decref(notes);

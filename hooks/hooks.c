@@ -803,6 +803,7 @@ static int deliver_channel(sluice_repo *repo, struct round *rd, const sluice_hoo
 
 		memset(&m, 0, sizeof(m));
 		m.hook = h;
+		m.key = key;
 		m.channel = channel;
 		m.seq = (uint64_t)json_integer_value(json_object_get(mv, "seq"));
 		snprintf(m.entry, sizeof(m.entry), "%s",

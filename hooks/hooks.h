@@ -36,6 +36,7 @@ int sluice_hooks__load(sluice_repo *repo, sluice_hook **out, size_t *n);
  */
 typedef struct {
 	const sluice_hook *hook;
+	const sluice_key *key; /* the hook's key, with its secret half (signs webhooks) */
 	const char *channel;
 	uint64_t seq;
 	char entry[41];
