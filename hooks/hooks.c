@@ -920,6 +920,7 @@ static int deliver_round(sluice_repo *repo, struct round *rd, sluice_hook *hooks
 int sluice_hooks_deliver(sluice_repo *repo, unsigned flags, double wait_seconds, char **report)
 {
 	struct round rd;
+	json_t *before = NULL;
 	sluice_hook *hooks = NULL;
 	size_t n = 0;
 	double deadline = mono_s() + (wait_seconds > 0 ? wait_seconds : 0);
@@ -945,8 +946,9 @@ int sluice_hooks_deliver(sluice_repo *repo, unsigned flags, double wait_seconds,
 	}
 	if (n && !busy) {
 		rd.backoff = backoff_read(repo);
+		before = json_deep_copy(rd.backoff);
 		for (unsigned rounds = 1;; rounds++) {
-			unsigned before = rd.delivered;
+			unsigned delivered = rd.delivered;
 
 			json_array_clear(rd.left);
 			rd.pending = 0;
@@ -956,7 +958,7 @@ int sluice_hooks_deliver(sluice_repo *repo, unsigned flags, double wait_seconds,
 			 * (that process found the lock taken and left it to us): look
 			 * again, a few times, while deliveries succeed.
 			 */
-			if (!rd.pending && rd.delivered > before && rounds < 4)
+			if (!rd.pending && rd.delivered > delivered && rounds < 4)
 				continue;
 			if (!rd.pending || (flags & SLUICE_HOOKS_AFTER_WRITE) ||
 			    mono_s() >= deadline)
@@ -969,7 +971,9 @@ int sluice_hooks_deliver(sluice_repo *repo, unsigned flags, double wait_seconds,
 				sleep_s(pause);
 			}
 		}
-		backoff_write(repo, rd.backoff);
+		/* Only when it changed: a write command with nothing due writes nothing. */
+		if (!json_equal(before, rd.backoff))
+			backoff_write(repo, rd.backoff);
 	}
 done:
 	if (lockfd >= 0)
@@ -986,6 +990,7 @@ done:
 	json_decref(rd.left);
 	json_decref(rd.errors);
 	json_decref(rd.backoff);
+	json_decref(before);
 	return error;
 }
 
