@@ -377,16 +377,34 @@ static int vllm(sluice_repo *repo, const sluice_hook_move *mv, sluice_hook_resul
 		}
 		snprintf(res->loaded, sizeof(res->loaded), "%s", name);
 	}
-	if (*mv->prev_loaded && strcmp(mv->prev_loaded, res->loaded)) {
-		if (post_json(repo, mv->hook, "/v1/unload_lora_adapter",
-		              json_pack("{s:s}", "lora_name", mv->prev_loaded), res, &answer) < 0) {
-			ok = 0;
-		} else if (!is_2xx(res->status) && res->status != 404) {
-			/* 404: it is not loaded (a restarted server); what we wanted. */
-			say(res, "unloading %s: the server answered HTTP %ld", mv->prev_loaded,
-			    res->status);
-			ok = 0;
+	/* The previous adapter, and any that failed attempts loaded since. */
+	{
+		json_t *old = json_array(), *e;
+		size_t i;
+
+		if (*mv->prev_loaded)
+			json_array_append_new(old, json_string(mv->prev_loaded));
+		json_array_foreach(mv->stray, i, e)
+		{
+			if (!sluice__jarray_has(old, sluice__jstr(e)))
+				json_array_append(old, e);
 		}
+		json_array_foreach(old, i, e)
+		{
+			const char *gone = sluice__jstr(e);
+			if (!strcmp(gone, res->loaded))
+				continue;
+			if (post_json(repo, mv->hook, "/v1/unload_lora_adapter",
+			              json_pack("{s:s}", "lora_name", gone), res, &answer) < 0) {
+				ok = 0;
+			} else if (!is_2xx(res->status) && res->status != 404) {
+				/* 404: it is not loaded (a restarted server); what we wanted. */
+				say(res, "unloading %s: the server answered HTTP %ld", gone,
+				    res->status);
+				ok = 0;
+			}
+		}
+		json_decref(old);
 	}
 	res->ok = ok;
 done:

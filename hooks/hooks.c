@@ -483,7 +483,20 @@ static int scan_hook_entry(void *data, uint64_t seq)
 		                              (json_int_t)seq));
 		json_object_set_new(t, "failures", json_integer(0));
 		json_object_del(t, "last_error");
+		json_object_del(t, "stray");
 	} else {
+		const char *loaded = sluice__jstr(json_object_get(rec, "loaded"));
+		json_t *stray = json_object_get(t, "stray");
+
+		/* A failed vLLM attempt may still have loaded its adapter. */
+		if (*loaded) {
+			if (!stray) {
+				stray = json_array();
+				json_object_set_new(t, "stray", stray);
+			}
+			if (!sluice__jarray_has(stray, loaded))
+				json_array_append_new(stray, json_string(loaded));
+		}
 		json_object_set_new(
 		        t, "failures",
 		        json_integer(json_integer_value(json_object_get(t, "failures")) + 1));
@@ -815,6 +828,7 @@ static int deliver_channel(sluice_repo *repo, struct round *rd, const sluice_hoo
 		snprintf(m.time, sizeof(m.time), "%s", sluice__jstr(json_object_get(mv, "time")));
 		m.reason = json_string_value(json_object_get(mv, "reason"));
 		m.prev_loaded = sluice__jstr(json_object_get(ack, "loaded"));
+		m.stray = json_object_get(t, "stray");
 		for (unsigned a = 1; a <= ATTEMPTS_PER_CALL && !ok; a++) {
 			json_t *rec;
 			void *arg[2];
@@ -879,6 +893,7 @@ static int deliver_channel(sluice_repo *repo, struct round *rd, const sluice_hoo
 			json_object_set_new(track, tk, t);
 		}
 		json_object_set_new(t, "acknowledged", json_pack("{s:s}", "loaded", res.loaded));
+		json_object_del(t, "stray");
 		if (i + 1 == json_array_size(due))
 			json_object_del(rd->backoff, tk);
 	}

@@ -46,6 +46,11 @@ typedef struct {
 	char time[32];
 	const char *reason;
 	const char *prev_loaded;
+	/*
+	 * vLLM: adapters that failed attempts since the last acknowledgement
+	 * loaded (a load that worked before the unload failed), to unload too.
+	 */
+	json_t *stray;
 } sluice_hook_move;
 
 /* What one attempt came to: journaled as the hook entry's record. */

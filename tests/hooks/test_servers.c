@@ -343,6 +343,60 @@ static void test_servers__vllm_down_then_superseded_moves_are_skipped(void **sta
 	tu_testserver_stop(&ts);
 }
 
+static void test_servers__vllm_failed_unload_leaves_nothing_loaded_behind(void **state)
+{
+	ht_fixture *f = *state;
+	const char *args[] = {"--name", "tm", NULL};
+	tu_testserver ts = {0};
+	json_t *recs, *rec, *v;
+	char first[96], second[96];
+	tu_run_result r;
+
+	tu_testserver_start(MODEL_DIR, args, &ts);
+	r = ht_run(f, f->env_ops, "hook add srv --type vllm --url %s --channel prod", ts.url);
+	ht_ok(&r);
+	tu_run_dispose(&r);
+	promote(f, f->a1);
+	rec = last_record(f);
+	snprintf(first, sizeof(first), "%s", json_string_value(json_object_get(rec, "loaded")));
+	json_decref(rec);
+
+	/* The server refuses every unload of this process: the new adapter is loaded anyway. */
+	v = server(&ts, "POST", "/admin/fail",
+	           "{\"kind\": \"503\", \"count\": 3, \"path\": \"/v1/unload_lora_adapter\"}");
+	json_decref(v);
+	promote(f, f->a2);
+	recs = ht_hook_records(f);
+	assert_int_equal(json_array_size(recs), 1 + 3);
+	for (size_t i = 1; i < 4; i++) {
+		rec = json_array_get(recs, i);
+		assert_true(json_is_false(json_object_get(rec, "ok")));
+		assert_int_equal(json_integer_value(json_object_get(rec, "status")), 503);
+		assert_non_null(strstr(json_string_value(json_object_get(rec, "error")), first));
+	}
+	snprintf(second, sizeof(second), "%s",
+	         json_string_value(json_object_get(json_array_get(recs, 3), "loaded")));
+	json_decref(recs);
+	assert_true(models_has(&ts, first));
+	assert_true(models_has(&ts, second));
+
+	/*
+	 * The channel moves back before that is resolved: the stack it returns to is
+	 * still loaded, and the adapter the failed attempts loaded is unloaded too.
+	 */
+	r = ht_run(f, f->env_ops, "rollback prod --reason test");
+	ht_ok(&r);
+	tu_run_dispose(&r);
+	rec = last_record(f);
+	assert_true(json_is_true(json_object_get(rec, "ok")));
+	assert_string_equal(json_string_value(json_object_get(rec, "loaded")), first);
+	assert_int_equal(json_array_size(json_object_get(rec, "superseded")), 1);
+	json_decref(rec);
+	assert_true(models_has(&ts, first));
+	assert_false(models_has(&ts, second));
+	tu_testserver_stop(&ts);
+}
+
 /* Scale of the adapter whose path ends in name, from GET /lora-adapters. */
 static double scale_of(const tu_testserver *ts, const char *name)
 {
@@ -444,6 +498,9 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_servers__vllm_down_then_superseded_moves_are_skipped, setup, teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_servers__vllm_failed_unload_leaves_nothing_loaded_behind, setup,
+	                teardown),
 	        cmocka_unit_test_setup_teardown(test_servers__llamacpp_scales_follow_the_channel,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(
