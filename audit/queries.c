@@ -161,7 +161,7 @@ static int build_plan(sluice_repo *repo, plan *p, const sluice_audit_filter *f)
 			                         "--action '%s': not a journal action (propose, "
 			                         "promote, rollback, reset, anchor, gate, approve, "
 			                         "refuse, init, key.add, key.revoke, root.rotate, "
-			                         "root.sign, policy.set, suite.add, purge)",
+			                         "root.sign, policy.set, suite.add, purge, hook)",
 			                         f->action);
 		if ((error = add_cond(ctx, p, SLUICE_JX_ACTION, "", f->action)) < 0)
 			return error;
@@ -339,6 +339,19 @@ static int summarise(sluice_ctx *ctx, sluice_buf *b, json_t *rec, const char *ac
 	if (!strcmp(action, "refuse"))
 		return sluice_buf__printf(ctx, b, "%s refused (%s): %s", F("attempted"), F("rule"),
 		                          F("message"));
+	if (!strcmp(action, "hook")) {
+		/* A delivery attempt (hooks/): which hook, which move, what the server said. */
+		json_int_t status = json_integer_value(json_object_get(rec, "status"));
+		int error = sluice_buf__printf(
+		        ctx, b, "%s %s move %lld: %s", F("hook"), F("type"),
+		        (long long)json_integer_value(json_object_get(rec, "move")),
+		        json_is_true(json_object_get(rec, "ok")) ? "acknowledged" : "failed");
+		if (!error && status)
+			error = sluice_buf__printf(ctx, b, " (HTTP %lld)", (long long)status);
+		if (!error && *F("error"))
+			error = sluice_buf__printf(ctx, b, ": %s", F("error"));
+		return error;
+	}
 	if (*F("name"))
 		return sluice_buf__printf(ctx, b, "%s", F("name"));
 	return sluice_buf__puts(ctx, b, "");

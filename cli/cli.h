@@ -105,10 +105,17 @@ int cli_audit_log(cli_env *env, int argc, char **argv);
 int cli_audit_at(cli_env *env, int argc, char **argv);
 int cli_audit_lineage(cli_env *env, int argc, char **argv);
 
-/* cli/config.c: the repository's local settings. */
-int cli_config(cli_env *env, int argc, char **argv);
+/* cli/hook_cmds.c: hooks that follow a channel (docs/hooks.md). */
+int cli_hook_add(cli_env *env, int argc, char **argv);
+int cli_hook_list(cli_env *env, int argc, char **argv);
+int cli_hook_remove(cli_env *env, int argc, char **argv);
+int cli_hook_deliver(cli_env *env, int argc, char **argv);
+/* Drain the hooks' outbox after a command that wrote to the journal (warnings only). */
+void cli_hooks_after_write(cli_env *env);
 /* cli/export_cmds.c: adapters for inference servers (docs/export.md). */
 int cli_export(cli_env *env, int argc, char **argv);
+/* cli/config.c: the repository's local settings. */
+int cli_config(cli_env *env, int argc, char **argv);
 
 /* Progress on stderr when it is a terminal. */
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);

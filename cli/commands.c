@@ -872,6 +872,35 @@ static int cmd_history(cli_env *env, int argc, char **argv)
 	return cli_finish(env, repo, error, report, human_history);
 }
 
+/* Each hook following a channel: what its server last acknowledged, and what is owed. */
+static void human_status_hooks(json_t *c)
+{
+	json_t *h;
+	size_t k;
+
+	json_array_foreach(json_object_get(c, "hooks"), k, h)
+	{
+		json_t *ack = json_object_get(h, "acknowledged"),
+		       *le = json_object_get(h, "last_error");
+		printf("  hook %-12s %-8s ", json_string_value(json_object_get(h, "hook")),
+		       json_string_value(json_object_get(h, "type")));
+		if (json_is_object(ack))
+			printf("acknowledged %.12s at %s%s",
+			       json_string_value(json_object_get(ack, "version")),
+			       json_string_value(json_object_get(ack, "time")),
+			       json_is_true(json_object_get(h, "current")) ? " (current)" : "");
+		else
+			printf("nothing acknowledged yet");
+		if (json_integer_value(json_object_get(h, "pending")))
+			printf("; %lld pending", json_integer_value(json_object_get(h, "pending")));
+		if (json_is_object(le))
+			printf("; %lld failed attempt(s), last: %s",
+			       json_integer_value(json_object_get(h, "failed_attempts")),
+			       json_string_value(json_object_get(le, "error")));
+		printf("\n");
+	}
+}
+
 static void human_status(json_t *v)
 {
 	json_t *c;
@@ -886,6 +915,7 @@ static void human_status(json_t *v)
 			printf("  (%zu withdrawn)",
 			       json_array_size(json_object_get(c, "withdrawn")));
 		printf("\n");
+		human_status_hooks(c);
 	}
 	if (json_array_size(json_object_get(v, "channels")) == 0)
 		printf("no channels yet: sluice promote VERSION --channel NAME creates one\n");
@@ -1508,7 +1538,29 @@ const cli_command cli_commands[] = {
          "like any other.\nOptions:\n" COMMON_PROPOSE_HELP},
         {"history", cmd_history, "sluice history C [--json]",
          "Every move of channel C, oldest first: who, when, from, to, why."},
-        {"status", cmd_status, "sluice status [--json]", "Every channel's head."},
+        {"status", cmd_status, "sluice status [--json]",
+         "Every channel's head and, for each hook following it, what its server last\n"
+         "acknowledged (version, when), how many moves are pending and the last error."},
+        {"hook add", cli_hook_add,
+         "sluice hook add NAME --type webhook|vllm|llamacpp --url URL --channel C...\n"
+         "       [--key NAME] [--notes] [--json]",
+         "Follow channel C: after every move (promote, rollback, reset) tell the server at\n"
+         "URL. webhook: POST a JSON event signed with Ed25519 (Standard Webhooks headers\n"
+         "webhook-id, webhook-timestamp, webhook-signature 'v1a,...'); --notes adds the\n"
+         "memory notes' text. vllm: load the new state's adapter stack as one adapter\n"
+         "and unload the previous one. llamacpp: set the scales of the adapters the server\n"
+         "loaded at start-up. --key (default $SLUICE_KEY) is an operator's key: it signs\n"
+         "webhooks and the journal entry of every attempt. Stored in the repository's\n"
+         "git config (hook.NAME.*); docs/hooks.md."},
+        {"hook list", cli_hook_list, "sluice hook list [--json]", "The configured hooks."},
+        {"hook remove", cli_hook_remove, "sluice hook remove NAME [--json]",
+         "Forget hook NAME's configuration; its journal entries stay."},
+        {"hook deliver", cli_hook_deliver, "sluice hook deliver [--wait SECONDS] [--json]",
+         "Deliver every move the hooks still owe now (every command that writes to the\n"
+         "journal also does, after its own commit, honouring backoff). Each hook gets a\n"
+         "few attempts with exponential backoff; --wait keeps retrying failures for up\n"
+         "to SECONDS. Every attempt and the server's answer are journaled ('hook'\n"
+         "entries). Exit 1 when moves are still pending."},
         {"suite add", cmd_suite_add, "sluice suite add MANIFEST.json... [--key NAME] [--json]",
          "Store evaluation suites: each manifest names its JSONL items file and gives\n"
          "name, type (multiple_choice, refusal, benign, text, trigger), description,\n"

@@ -4,6 +4,8 @@
  */
 #include "cli.h"
 
+#include "sluice/hooks.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,6 +296,12 @@ int main(int argc, char **argv)
 		return SLUICE_EXIT_INTERNAL;
 	}
 	rc = c->run(&env, argc - i, argv + i);
+	/*
+	 * After the command's own commit point: hooks follow what it wrote (a
+	 * move) and whatever earlier processes left due. Its exit status stands.
+	 */
+	if (sluice_ctx_journal_writes(env.ctx))
+		cli_hooks_after_write(&env);
 	sluice_ctx_free(env.ctx);
 	sluice_global_shutdown();
 	return rc;

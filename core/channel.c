@@ -8,6 +8,7 @@
  *   {"head": id|null, "held": [ids, oldest first, each once],
  *    "withdrawn": [ids rolled back out of this channel]}
  */
+#include "../hooks/hooks.h"
 #include "enforce.h"
 #include "jindex.h"
 #include "repo.h"
@@ -500,6 +501,11 @@ int sluice_channel_status(sluice_repo *repo, char **report)
 	        arr, json_pack("{s:s,s:O,s:O}", "name", name, "head", json_object_get(c, "head"),
 	                       "withdrawn", json_object_get(c, "withdrawn")));
 	json_decref(channels);
+	/* Beside each head, what each hook following the channel last got acknowledged. */
+	if ((error = sluice_hooks__status(repo, arr)) < 0) {
+		json_decref(arr);
+		return error;
+	}
 	return sluice_repo__report(repo->ctx, report,
 	                           json_pack("{s:o,s:{s:s,s:I}}", "channels", arr, "journal",
 	                                     "head", hex, "entries", (json_int_t)seq));

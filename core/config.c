@@ -42,8 +42,15 @@ static const struct known http_keys[] = {
 };
 
 static const struct known hook_keys[] = {
-        {"type", K_HOOK_TYPE, 0, 0, 0}, {"url", K_URL, 0, 0, 0},    {"channel", K_STRING, 0, 0, 1},
-        {"key", K_STRING, 0, 0, 0},     {"notes", K_BOOL, 0, 0, 0}, {NULL, 0, 0, 0, 0},
+        {"type", K_HOOK_TYPE, 0, 0, 0},
+        {"url", K_URL, 0, 0, 0},
+        {"channel", K_STRING, 0, 0, 1},
+        {"key", K_STRING, 0, 0, 0},
+        {"notes", K_BOOL, 0, 0, 0},
+        /* hooks/: the journal position a webhook delivers from, and seconds per request. */
+        {"since", K_INT, 0, INT64_MAX, 0},
+        {"timeout", K_INT, 1, 3600, 0},
+        {NULL, 0, 0, 0, 0},
 };
 
 static const struct known *find_key(const struct known *t, const char *name)
@@ -79,7 +86,8 @@ static const struct known *lookup(const char *key, const char **why)
 				return NULL;
 			}
 		if (!find_key(hook_keys, last + 1)) {
-			*why = "not a hook setting (type, url, channel, key, notes)";
+			*why = "not a hook setting (type, url, channel, key, notes, since, "
+			       "timeout)";
 			return NULL;
 		}
 		return find_key(hook_keys, last + 1);

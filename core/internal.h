@@ -28,6 +28,8 @@ struct sluice_ctx {
 	sluice_fault_hook fault;
 	void *fault_data;
 	unsigned threads;
+	/* Journal entries committed through this context, hook entries aside (hooks/). */
+	unsigned journal_writes;
 };
 
 /*

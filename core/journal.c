@@ -136,8 +136,13 @@ const char *sluice_journal__role_for(const char *action)
 	if (!strcmp(action, "propose"))
 		return "proposer";
 	/* A purge (audit/purge.c) deletes content: an operator's decision. */
+	/*
+	 * A hook entry (hooks/) records a delivery attempt and changes no state;
+	 * it is signed by the hook's key, an operator's (verify checks it
+	 * changes nothing).
+	 */
 	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset") ||
-	    !strcmp(action, "anchor") || !strcmp(action, "purge"))
+	    !strcmp(action, "anchor") || !strcmp(action, "purge") || !strcmp(action, "hook"))
 		return "operator";
 	if (!strcmp(action, "gate"))
 		return "gate-runner";
@@ -434,6 +439,9 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	}
 	if (out)
 		*out = id;
+	/* The sluice program drains the hooks' outbox after a command that wrote. */
+	if (strcmp(action, "hook"))
+		ctx->journal_writes++;
 done:
 	git_reference_free(ref);
 	git_treebuilder_free(tb);

@@ -433,6 +433,17 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 				        hex, action, ch, to);
 			json_decref(chans);
 		}
+		if (!strcmp(action, "hook") && i > 0 &&
+		    (!same(prevst.channels, cur.channels) || !same(prevst.config, cur.config) ||
+		     prevst.has_suites != cur.has_suites ||
+		     (cur.has_suites && !git_oid_equal(&prevst.suites, &cur.suites)) ||
+		     git_commit_parentcount(c) != 1))
+			/* A delivery record: it may change nothing but the journal. */
+			problem(&vc,
+			        "journal entry %.12s: a hook entry changes channels, the gate "
+			        "configuration or the suites, or brings in a version; a hook entry "
+			        "only records a delivery",
+			        hex);
 		if (!strcmp(action, "purge"))
 			check_tombstone(&vc, rec, registry, signer, hex);
 		if (!strcmp(action, "propose")) {
