@@ -208,6 +208,13 @@ static void every_documented_output_matches_its_row(void **state)
 	check("export REF --adapter DIR", args);
 	snprintf(args, sizeof(args), "export %s --gguf '%s/exp-g'", lora, work);
 	check("export REF --gguf DIR", args);
+	/* A hook whose receiver is down: deliver reports it pending (exit 1). */
+	check("hook add", "hook add w --type webhook --url http://127.0.0.1:9/ --channel prod "
+	                  "--key ops");
+	check("hook list", "hook list");
+	check("status", "status");
+	check_exit("hook deliver", "hook deliver", 1);
+	check("hook remove NAME", "hook remove w");
 	check("verify", "verify");
 	check("reindex", "reindex");
 }
