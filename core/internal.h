@@ -111,6 +111,11 @@ int sluice__unhex(unsigned char *out, size_t len, const char *hex);
 /* BLAKE2b-256 of a buffer (same bytes as `b2sum -l 256`). */
 void sluice__b2(unsigned char out[SLUICE_B2_LEN], const void *data, size_t len);
 
+/* Seconds on the monotonic clock (for timeouts and backoff, never for records). */
+double sluice__monotonic_s(void);
+/* Sleep s seconds (nothing when s <= 0), resuming after signals. */
+void sluice__sleep_s(double s);
+
 /* Little-endian load/store. */
 static inline uint32_t sluice__le32(const unsigned char *p)
 {

@@ -99,26 +99,6 @@ fail:
 
 /* ---- small helpers ----------------------------------------------------------- */
 
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 struct body {
 	sluice_buf buf;
 	int too_big;
@@ -285,7 +265,7 @@ static int request(sluice_http *h, const char *path, const char *post, long *sta
 		    (c == CURLE_OK && retryable_status(*status))) {
 			if (attempt < (unsigned)h->cfg.retries) {
 				sluice_buf__dispose(&b.buf);
-				sleep_s(backoff(h, attempt, ra));
+				sluice__sleep_s(backoff(h, attempt, ra));
 				continue;
 			}
 		}
@@ -712,7 +692,7 @@ static int finish(sluice_http *h, struct req *r, size_t idx, size_t n, CURLcode 
 		                         HTTP_MAX_BODY >> 20);
 	if (c != CURLE_OK) {
 		if (retryable_code(c) && r->attempt < (unsigned)h->cfg.retries) {
-			r->ready_at = now_s() + backoff(h, r->attempt++, ra);
+			r->ready_at = sluice__monotonic_s() + backoff(h, r->attempt++, ra);
 			return 1;
 		}
 		return sluice_ctx__error(h->ctx, SLUICE_EIO, "%s: %s (after %u attempt%s)", what,
@@ -734,7 +714,7 @@ static int finish(sluice_http *h, struct req *r, size_t idx, size_t n, CURLcode 
 		return 1;
 	}
 	if (retryable_status(status) && r->attempt < (unsigned)h->cfg.retries) {
-		r->ready_at = now_s() + backoff(h, r->attempt++, ra);
+		r->ready_at = sluice__monotonic_s() + backoff(h, r->attempt++, ra);
 		return 1;
 	}
 	if (retryable_status(status))
@@ -788,7 +768,7 @@ int sluice_http__score_top(sluice_http *h, const char *model, size_t n,
 	/* One connection per request in flight, kept open between requests. */
 	curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)h->cfg.concurrency);
 	while (done < n) {
-		double now = now_s(), wake = -1;
+		double now = sluice__monotonic_s(), wake = -1;
 		int running, left, again_now = 0;
 		CURLMsg *m;
 
@@ -813,7 +793,7 @@ int sluice_http__score_top(sluice_http *h, const char *model, size_t n,
 			active++;
 		}
 		if (active == 0) {
-			sleep_s(wake - now);
+			sluice__sleep_s(wake - now);
 			continue;
 		}
 		curl_multi_perform(multi, &running);
@@ -831,7 +811,7 @@ int sluice_http__score_top(sluice_http *h, const char *model, size_t n,
 				goto done;
 			if (error == 1) {
 				r->state = R_WAITING;
-				again_now |= r->ready_at <= now_s();
+				again_now |= r->ready_at <= sluice__monotonic_s();
 				error = SLUICE_OK;
 			} else {
 				r->state = R_DONE;

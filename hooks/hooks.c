@@ -691,26 +691,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	struct timespec ts;
-
-	if (s <= 0)
-		return;
-	ts.tv_sec = (time_t)s;
-	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* base * 2^k seconds, plus up to half of it again at random (jitter). */
 static double backoff(double base, unsigned k, double cap)
 {
@@ -729,7 +709,7 @@ static double backoff(double base, unsigned k, double cap)
 static int hooks_lock(sluice_repo *repo, int *fd, double wait)
 {
 	char path[4200];
-	double until = mono_s() + wait;
+	double until = sluice__monotonic_s() + wait;
 
 	snprintf(path, sizeof(path), "%s/hooks.flock", repo->sdir);
 	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
@@ -741,12 +721,12 @@ static int hooks_lock(sluice_repo *repo, int *fd, double wait)
 			*fd = -1;
 			return error;
 		}
-		if (mono_s() >= until) {
+		if (sluice__monotonic_s() >= until) {
 			close(*fd);
 			*fd = -1;
 			return 1; /* busy */
 		}
-		sleep_s(0.05);
+		sluice__sleep_s(0.05);
 	}
 	return SLUICE_OK;
 }
@@ -835,7 +815,7 @@ static int deliver_channel(sluice_repo *repo, struct round *rd, const sluice_hoo
 
 			memset(&res, 0, sizeof(res));
 			if (a > 1)
-				sleep_s(backoff(BACKOFF_FIRST_MS / 1000.0, a - 2, 10));
+				sluice__sleep_s(backoff(BACKOFF_FIRST_MS / 1000.0, a - 2, 10));
 			if (sluice_hooks__attempt(repo, &m, &res) < 0 && !*res.error)
 				snprintf(res.error, sizeof(res.error), "%s",
 				         sluice_ctx_errmsg(repo->ctx));
@@ -938,7 +918,7 @@ int sluice_hooks_deliver(sluice_repo *repo, unsigned flags, double wait_seconds,
 	json_t *before = NULL;
 	sluice_hook *hooks = NULL;
 	size_t n = 0;
-	double deadline = mono_s() + (wait_seconds > 0 ? wait_seconds : 0);
+	double deadline = sluice__monotonic_s() + (wait_seconds > 0 ? wait_seconds : 0);
 	int error, lockfd = -1, busy = 0;
 
 	memset(&rd, 0, sizeof(rd));
@@ -976,14 +956,14 @@ int sluice_hooks_deliver(sluice_repo *repo, unsigned flags, double wait_seconds,
 			if (!rd.pending && rd.delivered > delivered && rounds < 4)
 				continue;
 			if (!rd.pending || (flags & SLUICE_HOOKS_AFTER_WRITE) ||
-			    mono_s() >= deadline)
+			    sluice__monotonic_s() >= deadline)
 				break;
 			/* Wait before the next round, within what --wait allows. */
 			{
 				double pause = backoff(1.0, 0, 30);
-				if (mono_s() + pause > deadline)
-					pause = deadline - mono_s();
-				sleep_s(pause);
+				if (sluice__monotonic_s() + pause > deadline)
+					pause = deadline - sluice__monotonic_s();
+				sluice__sleep_s(pause);
 			}
 		}
 		/* Only when it changed: a write command with nothing due writes nothing. */
