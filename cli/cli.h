@@ -119,5 +119,6 @@ int cli_config(cli_env *env, int argc, char **argv);
 
 /* Progress on stderr when it is a terminal. */
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);
+void cli_item_progress(void *data, const char *what, uint64_t done, uint64_t total);
 
 #endif

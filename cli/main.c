@@ -84,8 +84,10 @@ int cli_open(cli_env *env, sluice_repo **out)
 
 	if (error < 0)
 		return cli_fail(env, error);
-	if (isatty(2))
+	if (isatty(2)) {
 		sluice_repo_set_progress(*out, cli_progress, NULL);
+		sluice_repo_set_item_progress(*out, cli_item_progress, NULL);
+	}
 	return 0;
 }
 
@@ -123,6 +125,27 @@ void cli_progress(void *data, const char *what, uint64_t done, uint64_t total)
 		fprintf(stderr, "\r%s: %llu MiB", what, (unsigned long long)(done >> 20));
 	if (done >= total)
 		fputc('\n', stderr);
+	fflush(stderr);
+}
+
+/* The same bar for counted work (items scored): "what [####....] done/total". */
+void cli_item_progress(void *data, const char *what, uint64_t done, uint64_t total)
+{
+	char bar[25];
+	unsigned cells;
+
+	(void)data;
+	if (!total)
+		return;
+	cells = (unsigned)(done >= total ? 24 : done * 24 / total);
+	memset(bar, '#', cells);
+	memset(bar + cells, '.', 24 - cells);
+	bar[24] = 0;
+	if (done >= total)
+		fprintf(stderr, "\r%s [%s] done\033[K\n", what, bar);
+	else
+		fprintf(stderr, "\r%s [%s] %llu/%llu", what, bar, (unsigned long long)done,
+		        (unsigned long long)total);
 	fflush(stderr);
 }
 

@@ -30,6 +30,12 @@ void sluice_repo_set_progress(sluice_repo *repo, sluice_progress_cb cb, void *da
 	repo->progress_data = data;
 }
 
+void sluice_repo_set_item_progress(sluice_repo *repo, sluice_progress_cb cb, void *data)
+{
+	repo->item_progress = cb;
+	repo->item_progress_data = data;
+}
+
 void sluice_repo__now(char out[32])
 {
 	time_t t = time(NULL);

@@ -24,6 +24,8 @@ struct sluice_repo {
 	sluice_chunkstore *cs; /* opened on first use */
 	sluice_progress_cb progress;
 	void *progress_data;
+	sluice_progress_cb item_progress; /* counts, not bytes (evaluation) */
+	void *item_progress_data;
 	struct sluice_jindex *jindex; /* the journal's LMDB index, opened on first use */
 };
 

@@ -50,6 +50,10 @@ struct sluice_evaluator {
 	float *logits;  /* scratch: EVAL_MAX_TOKENS x vocab */
 	uint32_t *toks; /* the scored continuation's ids (cont_rows) */
 	uint32_t vocab;
+	/* Items scored so far, for a progress line (set around one suite's scoring). */
+	sluice_progress_cb progress;
+	void *progress_data;
+	const char *progress_what;
 };
 typedef struct sluice_evaluator evaluator;
 
@@ -419,6 +423,9 @@ static int score_batch(evaluator *ev, size_t n, const char *const *contexts,
 	}
 	if (ev->backend == SLUICE_BACKEND_BUILTIN) {
 		for (size_t i = 0; i < n && error == 0; i++) {
+			/* Every 16 pairs: often enough to move, rarely enough to cost nothing. */
+			if (ev->progress && (i % 16 == 0))
+				ev->progress(ev->progress_data, ev->progress_what, i, n);
 			if ((error = cont_rows(ctx, ev, contexts[i], conts[i], &ntoks[i])) < 0)
 				break;
 			sums[i] = 0;
@@ -784,10 +791,14 @@ static int cached_score(sluice_repo *repo, MDB_env *env, MDB_dbi dbi, evaluator 
 		res = cache_get(env, dbi, key);
 	if (!res) {
 		json_t *figures = json_object(), *per_item = json_array();
-		if (repo->progress)
-			repo->progress(repo->progress_data,
-			               sluice__jstr(json_object_get(manifest, "name")), 0, 0);
-		if ((error = score_suite(repo->ctx, ev, type, items, figures, per_item)) < 0) {
+		ev->progress = repo->item_progress;
+		ev->progress_data = repo->item_progress_data;
+		ev->progress_what = sluice__jstr(json_object_get(manifest, "name"));
+		error = score_suite(repo->ctx, ev, type, items, figures, per_item);
+		if (ev->progress)
+			ev->progress(ev->progress_data, ev->progress_what, 1, 1); /* done */
+		ev->progress = NULL;
+		if (error < 0) {
 			json_decref(figures);
 			json_decref(per_item);
 			return error;

@@ -79,6 +79,12 @@ const char *sluice_repo_path(const sluice_repo *repo);
 void sluice_repo_set_progress(sluice_repo *repo, sluice_progress_cb cb, void *data);
 
 /*
+ * Install a progress callback for work counted in items rather than bytes
+ * (evaluation: the pairs of a suite scored so far, and how many there are).
+ */
+void sluice_repo_set_item_progress(sluice_repo *repo, sluice_progress_cb cb, void *data);
+
+/*
  * Rebuild the derived LMDB index from the packs and the journal.
  * *report: {"chunks": N}.
  */
