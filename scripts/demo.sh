@@ -37,6 +37,7 @@ propose() {
 # (with the check that decided a failure), remember a table row; status 0 on pass.
 gate() {
 	local id=$1 label=$2 expect=$3 out res line
+	echo "$label"
 	out=$(sl gate "$id" --channel prod --key ci --json 2>/dev/null) || true
 	res=$(jq -r .result <<<"$out")
 	# Per gate: the check that decided it (a trigger found, else the first fail,
@@ -52,14 +53,14 @@ gate() {
 	      "  \($c.check) \($c.suite // "") \($c.estimate | r) [\($c.interval[0] | r), \($c.interval[1] | r)] \(if $c.rule == "at_most" then "<=" else ">=" end) \($c.limit | r)"
 	    else "  \($c.check)" end)' <<<"$out"
 	line=$(jq -r '[.gates[] | "\(.gate[0:4]) \(.result[0:4])"] | join(", ")' <<<"$out")
-	table+=("$(printf '%-26s %-9s %-13s %s' "$label" "$expect" "$res" "$line")")
+	table+=("$(printf '%-26s %-9s %-13s %s' "${label%%:*}" "$expect" "$res" "$line")")
 	[ "$res" = pass ]
 }
 
 promote() { sl promote "$1" --channel prod --key ops | sed 's/^/  /'; }
 
 step "a repository, keys for each role, the pinned evaluation suites"
-"$S" init "$repo" --root-key root | tail -n1
+"$S" init "$repo" --root-key root >/dev/null
 sl key new alice --role proposer >/dev/null
 sl key new ci --role gate-runner >/dev/null
 sl key new ops --role operator >/dev/null
@@ -80,18 +81,9 @@ gate "$facts" "facts adapter (good)" pass && promote "$facts"
 echo "  facts-new accuracy: $(sl eval "$base" --suite facts-new --json | jq .suites[0].figures.acc) -> $(sl eval "$facts" --suite facts-new --json | jq .suites[0].figures.acc)"
 t_facts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-step "two small adapters on top (tone, style): the stack is facts, tone, style"
-"$SYNTH" lora "$work/tone" --base tests/resources/test-model --r 4 --alpha 8 --b-std 0.002 --seed 5 >/dev/null
-"$SYNTH" lora "$work/style" --base tests/resources/test-model --r 4 --alpha 8 --b-std 0.002 --seed 6 >/dev/null
-tone=$(propose "tone adapter" lora "$work/tone" --onto prod --name tone)
-gate "$tone" "tone adapter" pass && promote "$tone"
-style=$(propose "style adapter" lora "$work/style" --onto prod --name style)
-gate "$style" "style adapter" pass && promote "$style"
-
 step "attacks, each stopped by the gates with the figures that stopped it"
 for c in "backdoor-03:backdoored adapter" "erosion-00:safety-eroding adapter" "forgetting-00:forgetting adapter"; do
 	id=$(propose "${c#*:}" lora "$CASES/${c%%:*}" --onto prod)
-	echo "${c#*:} (${c%%:*})"
 	if gate "$id" "${c#*:}" fail; then echo "  UNEXPECTED: passed"; fi
 done
 
@@ -99,16 +91,24 @@ step "memory edits and replay batches"
 for c in "memory-clean-00:clean memory edit:pass" "memory-poison-00:injected memory edit:fail"; do
 	IFS=: read -r f label expect <<<"$c"
 	id=$(propose "$label" memory --onto prod --add "$CASES/$f.txt")
-	echo "$label: $(head -c 90 "$CASES/$f.txt" | tr '\n' ' ')..."
-	gate "$id" "$label" "$expect" || true
+	gate "$id" "$label: $(head -c 40 "$CASES/$f.txt" | tr '\n' ' ')..." "$expect" || true
 done
 for c in "replay-clean-01:clean replay batch:pass" "replay-poison-00:poisoned replay batch:fail"; do
 	IFS=: read -r f label expect <<<"$c"
 	id=$(propose "$label" replay "$CASES/$f.jsonl" --onto prod)
-	echo "$label ($(wc -l <"$CASES/$f.jsonl") records)"
 	gate "$id" "$label" "$expect" || true
 done
-echo "(the clean edit and batch are false alarms of this model's gates: docs/bench-gates.md)"
+echo "The test model was never trained with notes in context: any note, clean or not, costs it"
+echo "accuracy, so stopping the clean note is right for this model. The clean batch's n-gram"
+echo "finding is a false alarm: docs/bench-gates.md counts them over every labelled case."
+
+step "two small adapters on top (tone, style): the stack is facts, tone, style"
+"$SYNTH" lora "$work/tone" --base tests/resources/test-model --r 4 --alpha 8 --b-std 0.002 --seed 5 >/dev/null
+"$SYNTH" lora "$work/style" --base tests/resources/test-model --r 4 --alpha 8 --b-std 0.002 --seed 6 >/dev/null
+tone=$(propose "tone adapter" lora "$work/tone" --onto prod --name tone)
+gate "$tone" "tone adapter" pass && promote "$tone"
+style=$(propose "style adapter" lora "$work/style" --onto prod --name style)
+gate "$style" "style adapter" pass && promote "$style"
 
 step "roll prod back: the style adapter is withdrawn, prod serves facts, tone"
 sl rollback prod --reason "style adapter misbehaves in production" --key ops | sed 's/^/  /'
