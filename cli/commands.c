@@ -1571,8 +1571,7 @@ const cli_command cli_commands[] = {
          "Every remote with its git URL and chunk store."},
         {"remote remove", cli_remote_remove, "sluice remote remove NAME [--json]",
          "Forget remote NAME (nothing on the remote changes)."},
-        {"push", cli_push,
-         "sluice push NAME [--concurrency N] [--retries N] [--recheck] [--json]",
+        {"push", cli_push, "sluice push NAME [--concurrency N] [--retries N] [--recheck] [--json]",
          "Send NAME what it lacks: first the chunks its store lacks (its journal says which\n"
          "it has: every chunk of every version that journal reaches), then the journal and\n"
          "the channel mirrors, so NAME's refs never name a missing chunk. NAME's journal must\n"
@@ -1589,8 +1588,7 @@ const cli_command cli_commands[] = {
          "indexes brought up to date. A corrupt chunk names itself and the version that\n"
          "needs it; a diverged journal names where the histories part. On any failure\n"
          "nothing changes."},
-        {"clone", cli_clone,
-         "sluice clone URL [DIR] [--chunks URL] [--name NAME] [--json]",
+        {"clone", cli_clone, "sluice clone URL [DIR] [--chunks URL] [--name NAME] [--json]",
          "Create a repository in DIR (default: -C, else the current directory; new or\n"
          "empty) with remote NAME (default origin) and pull it. The remote's root keys\n"
          "are trusted and printed: compare them with what its owners published."},

@@ -15,7 +15,8 @@ static void human_remote_add(json_t *v)
 {
 	const char *c = json_string_value(json_object_get(v, "chunks"));
 
-	printf("added remote %s: git %s, chunks %s\n", json_string_value(json_object_get(v, "name")),
+	printf("added remote %s: git %s, chunks %s\n",
+	       json_string_value(json_object_get(v, "name")),
 	       json_string_value(json_object_get(v, "url")), c ? c : "(none)");
 }
 
@@ -27,7 +28,8 @@ static void human_remote_list(json_t *v)
 	json_array_foreach(json_object_get(v, "remotes"), i, r)
 	{
 		const char *c = json_string_value(json_object_get(r, "chunks"));
-		printf("%-12s %s\n%-12s chunks: %s\n", json_string_value(json_object_get(r, "name")),
+		printf("%-12s %s\n%-12s chunks: %s\n",
+		       json_string_value(json_object_get(r, "name")),
 		       json_string_value(json_object_get(r, "url")), "", c ? c : "(none)");
 	}
 }
@@ -48,7 +50,8 @@ static void human_push(json_t *v)
 	size_t i;
 
 	if (json_is_true(json_object_get(v, "up_to_date"))) {
-		printf("remote %s is up to date\n", json_string_value(json_object_get(v, "remote")));
+		printf("remote %s is up to date\n",
+		       json_string_value(json_object_get(v, "remote")));
 		return;
 	}
 	printf("pushed to %s: %lld of %lld chunks sent (%lld bytes, %lld already there by its "
@@ -95,14 +98,12 @@ static void human_pull(json_t *v)
 		        printf("  %-16s %s\n", json_string_value(json_object_get(k, "name")),
 		               json_string_value(json_object_get(k, "fingerprint")));
 	}
-	json_array_foreach(json_object_get(v, "warnings"), i, k)
-	        fprintf(stderr, "sluice: warning: %s (sluice reindex repairs it)\n",
-	                json_string_value(k));
+	json_array_foreach(json_object_get(v, "warnings"), i, k) fprintf(
+	        stderr, "sluice: warning: %s (sluice reindex repairs it)\n", json_string_value(k));
 }
 
 /* --concurrency N, --retries N: small positive integers. */
-static int parse_opts(const char *cmd, const char *conc, const char *retries,
-                      sluice_remote_opts *o)
+static int parse_opts(const char *cmd, const char *conc, const char *retries, sluice_remote_opts *o)
 {
 	char *end;
 	long v;
@@ -130,7 +131,7 @@ int cli_remote_add(cli_env *env, int argc, char **argv)
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t npos;
-	int rc;
+	int rc, error;
 
 	if ((rc = cli_parse_opts(env, "remote add", argc, argv, specs, pos, 2, &npos)))
 		return rc;
@@ -138,8 +139,8 @@ int cli_remote_add(cli_env *env, int argc, char **argv)
 		return cli_usage("remote add", "give a NAME and a URL");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	return cli_finish(env, repo, sluice_remote_add(repo, pos[0], pos[1], chunks, &report),
-	                  report, human_remote_add);
+	error = sluice_remote_add(repo, pos[0], pos[1], chunks, &report);
+	return cli_finish(env, repo, error, report, human_remote_add);
 }
 
 int cli_remote_list(cli_env *env, int argc, char **argv)
@@ -148,13 +149,14 @@ int cli_remote_list(cli_env *env, int argc, char **argv)
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t npos;
-	int rc;
+	int rc, error;
 
 	if ((rc = cli_parse_opts(env, "remote list", argc, argv, specs, NULL, 0, &npos)))
 		return rc;
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	return cli_finish(env, repo, sluice_remote_list(repo, &report), report, human_remote_list);
+	error = sluice_remote_list(repo, &report);
+	return cli_finish(env, repo, error, report, human_remote_list);
 }
 
 int cli_remote_remove(cli_env *env, int argc, char **argv)
@@ -164,7 +166,7 @@ int cli_remote_remove(cli_env *env, int argc, char **argv)
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t npos;
-	int rc;
+	int rc, error;
 
 	if ((rc = cli_parse_opts(env, "remote remove", argc, argv, specs, pos, 1, &npos)))
 		return rc;
@@ -172,8 +174,8 @@ int cli_remote_remove(cli_env *env, int argc, char **argv)
 		return cli_usage("remote remove", "which remote? give its NAME");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	return cli_finish(env, repo, sluice_remote_remove(repo, pos[0], &report), report,
-	                  human_remote_remove);
+	error = sluice_remote_remove(repo, pos[0], &report);
+	return cli_finish(env, repo, error, report, human_remote_remove);
 }
 
 int cli_push(cli_env *env, int argc, char **argv)
@@ -188,7 +190,7 @@ int cli_push(cli_env *env, int argc, char **argv)
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t npos;
-	int rc;
+	int rc, error;
 
 	if ((rc = cli_parse_opts(env, "push", argc, argv, specs, pos, 1, &npos)))
 		return rc;
@@ -199,8 +201,8 @@ int cli_push(cli_env *env, int argc, char **argv)
 	o.recheck = recheck;
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	return cli_finish(env, repo, sluice_remote_push(repo, pos[0], &o, &report), report,
-	                  human_push);
+	error = sluice_remote_push(repo, pos[0], &o, &report);
+	return cli_finish(env, repo, error, report, human_push);
 }
 
 int cli_pull(cli_env *env, int argc, char **argv)
@@ -213,7 +215,7 @@ int cli_pull(cli_env *env, int argc, char **argv)
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t npos;
-	int rc;
+	int rc, error;
 
 	if ((rc = cli_parse_opts(env, "pull", argc, argv, specs, pos, 1, &npos)))
 		return rc;
@@ -223,8 +225,8 @@ int cli_pull(cli_env *env, int argc, char **argv)
 		return rc;
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	return cli_finish(env, repo, sluice_remote_pull(repo, pos[0], &o, &report), report,
-	                  human_pull);
+	error = sluice_remote_pull(repo, pos[0], &o, &report);
+	return cli_finish(env, repo, error, report, human_pull);
 }
 
 int cli_clone(cli_env *env, int argc, char **argv)

@@ -66,20 +66,22 @@ int sluice_remote__judge(sluice_ctx *ctx, sluice_chunk_op op, long status,
 	} else if (status == 200 && op == SLUICE_CHUNK_HEAD) {
 		if (hlen >= 0 && (uint64_t)hlen == len)
 			return SLUICE_OK;
-		return sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-		                         "chunk %s (needed by %s) on the chunk store has length %lld, "
-		                         "not %llu (%s)",
-		                         hex, why, (long long)hlen, (unsigned long long)len, url);
+		return sluice_ctx__error(
+		        ctx, SLUICE_ECORRUPT,
+		        "chunk %s (needed by %s) on the chunk store has length %lld, "
+		        "not %llu (%s)",
+		        hex, why, (long long)hlen, (unsigned long long)len, url);
 	} else if (status == 200) {
 		unsigned char got[SLUICE_B2_LEN];
 		char ghex[SLUICE_B2_HEX];
 
 		if (blen != len)
-			return sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-			                         "chunk %s (needed by %s) from the chunk store is "
-			                         "corrupt: %zu bytes where %llu were expected (%s); "
-			                         "nothing was stored",
-			                         hex, why, blen, (unsigned long long)len, url);
+			return sluice_ctx__error(
+			        ctx, SLUICE_ECORRUPT,
+			        "chunk %s (needed by %s) from the chunk store is "
+			        "corrupt: %zu bytes where %llu were expected (%s); "
+			        "nothing was stored",
+			        hex, why, blen, (unsigned long long)len, url);
 		sluice__b2(got, body, blen);
 		if (sodium_memcmp(got, id, SLUICE_B2_LEN)) {
 			sluice__hex(ghex, got, SLUICE_B2_LEN);
@@ -121,10 +123,11 @@ int sluice_remote__check_store_url(sluice_ctx *ctx, const char *url)
 			                         "character",
 			                         url);
 		if (*p == '?' || *p == '#')
-			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-			                         "chunk store URL '%s' has a query or fragment; give "
-			                         "the directory only",
-			                         url);
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "chunk store URL '%s' has a query or fragment; give "
+			        "the directory only",
+			        url);
 	}
 	p = strchr(host, '/');
 	if (memchr(host, '@', p ? (size_t)(p - host) : strlen(host)))
@@ -194,7 +197,8 @@ static int cset_add(sluice_ctx *ctx, cset *s, const unsigned char *id, uint64_t 
 		for (k = 0; k < s->cap; k++) {
 			if (!s->slots[k].used)
 				continue;
-			for (i = chash(s->slots[k].id) & (ncap - 1); ns[i].used; i = (i + 1) & (ncap - 1))
+			for (i = chash(s->slots[k].id) & (ncap - 1); ns[i].used;
+			     i = (i + 1) & (ncap - 1))
 				;
 			ns[i] = s->slots[k];
 		}
@@ -238,7 +242,8 @@ static int chain(sluice_repo *repo, git_oid **out, size_t *n, int *reached, cons
 			break;
 		}
 		if (*n == cap) {
-			void *p = sluice__realloc(repo->ctx, v, (cap = cap ? cap * 2 : 64) * sizeof(*v));
+			void *p = sluice__realloc(repo->ctx, v,
+			                          (cap = cap ? cap * 2 : 64) * sizeof(*v));
 			if (!p) {
 				error = SLUICE_ENOMEM;
 				break;
@@ -249,8 +254,8 @@ static int chain(sluice_repo *repo, git_oid **out, size_t *n, int *reached, cons
 		if ((error = git_commit_lookup(&c, repo->git, &id)) < 0) {
 			char hex[GIT_OID_HEXSZ + 1];
 			git_oid_tostr(hex, sizeof(hex), &id);
-			error = sluice_ctx__giterror(repo->ctx, error, "cannot read journal entry %s",
-			                             hex);
+			error = sluice_ctx__giterror(repo->ctx, error,
+			                             "cannot read journal entry %s", hex);
 			break;
 		}
 		if (git_commit_parentcount(c) == 0) {
@@ -298,8 +303,7 @@ static int oid_cmp(const void *a, const void *b)
  * first entry on each side. ours/theirs are heads whose objects are all
  * readable through repo (theirs via the quarantine).
  */
-static int diverged(sluice_repo *repo, const char *name, const git_oid *ours,
-                    const git_oid *theirs)
+static int diverged(sluice_repo *repo, const char *name, const git_oid *ours, const git_oid *theirs)
 {
 	git_oid *a = NULL, *b = NULL, *sorted = NULL;
 	size_t na = 0, nb = 0, i;
@@ -321,11 +325,12 @@ static int diverged(sluice_repo *repo, const char *name, const git_oid *ours,
 	if (i == nb) {
 		describe(repo, mine, sizeof(mine), &a[na - 1]);
 		describe(repo, other, sizeof(other), &b[nb - 1]);
-		error = sluice_ctx__error(repo->ctx, SLUICE_ECONFLICT,
-		                          "the journals of this repository and remote %s share no "
-		                          "entry: they are different repositories (first entry here "
-		                          "%s, on %s %s); nothing was changed",
-		                          name, mine, name, other);
+		error = sluice_ctx__error(
+		        repo->ctx, SLUICE_ECONFLICT,
+		        "the journals of this repository and remote %s share no "
+		        "entry: they are different repositories (first entry here "
+		        "%s, on %s %s); nothing was changed",
+		        name, mine, name, other);
 		goto done;
 	}
 	describe(repo, common, sizeof(common), &b[i]);
@@ -647,11 +652,11 @@ static int finish(xfer *x, xslot *s, CURLcode rc)
 	if (s->too_long) {
 		char hex[SLUICE_B2_HEX];
 		sluice__hex(hex, c->id, SLUICE_B2_LEN);
-		return sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-		                         "chunk %s (needed by %s) from the chunk store is corrupt: "
-		                         "more than its %llu bytes arrived (%s); nothing was stored",
-		                         hex, cset_why(x->set, c), (unsigned long long)c->len,
-		                         s->url);
+		return sluice_ctx__error(
+		        ctx, SLUICE_ECORRUPT,
+		        "chunk %s (needed by %s) from the chunk store is corrupt: "
+		        "more than its %llu bytes arrived (%s); nothing was stored",
+		        hex, cset_why(x->set, c), (unsigned long long)c->len, s->url);
 	}
 	if (rc != CURLE_OK) {
 		error = sluice_ctx__error(ctx, SLUICE_EIO, "chunk store request %s failed: %s",
@@ -800,7 +805,9 @@ static int xfer_init(xfer *x, sluice_repo *repo, const cset *set, const char *ba
 	x->conc = opts && opts->concurrency ? opts->concurrency : 8;
 	if (x->conc > 64)
 		x->conc = 64;
-	x->retries = !opts || opts->retries == 0 ? 4 : opts->retries < 0 ? 0 : (unsigned)opts->retries;
+	x->retries = !opts || opts->retries == 0 ? 4
+	             : opts->retries < 0         ? 0
+	                                         : (unsigned)opts->retries;
 	while (len > 0 && base[len - 1] == '/')
 		len--;
 	if (!(x->base = strndup(base, len)))
@@ -826,7 +833,8 @@ static int local_config(sluice_repo *repo, git_config **out)
 	int error;
 
 	if ((error = git_repository_config(&all, repo->git)) < 0)
-		return sluice_ctx__giterror(repo->ctx, error, "cannot open the repository's config");
+		return sluice_ctx__giterror(repo->ctx, error,
+		                            "cannot open the repository's config");
 	/* Only the repository's own file: ~/.gitconfig must not redirect a push. */
 	error = git_config_open_level(out, all, GIT_CONFIG_LEVEL_LOCAL);
 	git_config_free(all);
@@ -865,10 +873,11 @@ static int lookup_remote(sluice_repo *repo, git_remote **out, const char *name)
 	int error = git_remote_lookup(out, repo->git, name);
 
 	if (error == GIT_ENOTFOUND || error == GIT_EINVALIDSPEC)
-		return sluice_ctx__error(repo->ctx, SLUICE_ENOTFOUND,
-		                         "no remote '%s' (sluice remote list shows them; add one with "
-		                         "sluice remote add %s URL --chunks URL)",
-		                         name, name);
+		return sluice_ctx__error(
+		        repo->ctx, SLUICE_ENOTFOUND,
+		        "no remote '%s' (sluice remote list shows them; add one with "
+		        "sluice remote add %s URL --chunks URL)",
+		        name, name);
 	if (error < 0)
 		return sluice_ctx__giterror(repo->ctx, error, "cannot read remote %s", name);
 	return SLUICE_OK;
@@ -898,8 +907,7 @@ int sluice_remote_add(sluice_repo *repo, const char *name, const char *url, cons
 	 * A path is kept absolute: sluice -C changes the repository, not the
 	 * directory a relative path would be resolved from.
 	 */
-	if (!strstr(url, "://") && stat(url, &st) == 0 && S_ISDIR(st.st_mode) &&
-	    realpath(url, abs))
+	if (!strstr(url, "://") && stat(url, &st) == 0 && S_ISDIR(st.st_mode) && realpath(url, abs))
 		url = abs;
 	git_remote_create_options_init(&o, GIT_REMOTE_CREATE_OPTIONS_VERSION);
 	o.name = name;
@@ -907,11 +915,12 @@ int sluice_remote_add(sluice_repo *repo, const char *name, const char *url, cons
 	o.repository = repo->git;
 	if ((error = git_remote_create_with_opts(&r, url, &o)) < 0) {
 		if (error == GIT_EEXISTS)
-			error = sluice_ctx__error(repo->ctx, SLUICE_EEXISTS,
-			                          "remote %s exists (sluice remote remove %s first)",
-			                          name, name);
+			error = sluice_ctx__error(
+			        repo->ctx, SLUICE_EEXISTS,
+			        "remote %s exists (sluice remote remove %s first)", name, name);
 		else
-			error = sluice_ctx__giterror(repo->ctx, error, "cannot add remote %s", name);
+			error = sluice_ctx__giterror(repo->ctx, error, "cannot add remote %s",
+			                             name);
 		goto done;
 	}
 	if (curl) {
@@ -923,9 +932,9 @@ int sluice_remote_add(sluice_repo *repo, const char *name, const char *url, cons
 			goto undo;
 		}
 	}
-	error = sluice_repo__report(repo->ctx, report,
-	                            json_pack("{s:s,s:s,s:s?}", "name", name, "url", url, "chunks",
-	                                      curl));
+	error = sluice_repo__report(
+	        repo->ctx, report,
+	        json_pack("{s:s,s:s,s:s?}", "name", name, "url", url, "chunks", curl));
 	goto done;
 undo:
 	git_remote_delete(repo->git, name);
@@ -969,9 +978,9 @@ int sluice_remote_list(sluice_repo *repo, char **report)
 			error = 0;
 			continue;
 		}
-		json_array_append_new(list, json_pack("{s:s,s:s,s:s?}", "name", names.strings[i],
-		                                      "url", git_remote_url(r) ? git_remote_url(r) : "",
-		                                      "chunks", c));
+		json_array_append_new(
+		        list, json_pack("{s:s,s:s,s:s?}", "name", names.strings[i], "url",
+		                        git_remote_url(r) ? git_remote_url(r) : "", "chunks", c));
 		free(c);
 		git_remote_free(r);
 	}
@@ -1032,12 +1041,14 @@ static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_
 	git_remote *r = NULL;
 	git_reference *ref = NULL;
 	git_odb *odb = NULL;
-	char *spec = "+refs/sluice/journal:refs/sluice/incoming", path[PATH_MAX + 40], line[PATH_MAX + 20];
+	char *spec = "+refs/sluice/journal:refs/sluice/incoming", path[PATH_MAX + 40],
+	     line[PATH_MAX + 20];
 	git_strarray specs = {&spec, 1};
 	int error;
 
 	memset(q, 0, sizeof(*q));
-	if (snprintf(q->dir, sizeof(q->dir), "%s/incoming-XXXXXX", repo->sdir) >= (int)sizeof(q->dir))
+	if (snprintf(q->dir, sizeof(q->dir), "%s/incoming-XXXXXX", repo->sdir) >=
+	    (int)sizeof(q->dir))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", repo->sdir);
 	if (!mkdtemp(q->dir)) {
 		error = sluice_ctx__oserror(ctx, "cannot create %s", q->dir);
@@ -1045,7 +1056,8 @@ static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_
 		return error;
 	}
 	if ((error = git_repository_init(&q->git, q->dir, 1)) < 0) {
-		error = sluice_ctx__giterror(ctx, error, "cannot create a quarantine in %s", q->dir);
+		error = sluice_ctx__giterror(ctx, error, "cannot create a quarantine in %s",
+		                             q->dir);
 		goto done;
 	}
 	git_repository_free(q->git);
@@ -1060,8 +1072,8 @@ static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_
 		goto done;
 	}
 	/* What we have, so negotiation sends only what we lack. */
-	if (has_local &&
-	    (error = git_reference_create(&ref, q->git, "refs/sluice/journal", local, 1, NULL)) < 0) {
+	if (has_local && (error = git_reference_create(&ref, q->git, "refs/sluice/journal", local,
+	                                               1, NULL)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot prepare the quarantine");
 		goto done;
 	}
@@ -1135,7 +1147,8 @@ static int q_adopt(sluice_repo *repo, quarantine *q)
 			if ((error = git_odb_write_pack(&wp, odb, NULL, NULL)) < 0 ||
 			    (error = wp->append(wp, buf, len, &stats)) < 0 ||
 			    (error = wp->commit(wp, &stats)) < 0)
-				error = sluice_ctx__giterror(ctx, error, "cannot store %s", de->d_name);
+				error = sluice_ctx__giterror(ctx, error, "cannot store %s",
+				                             de->d_name);
 			if (wp)
 				wp->free(wp);
 			free(buf);
@@ -1172,8 +1185,8 @@ static int q_adopt(sluice_repo *repo, quarantine *q)
 				    (error = git_odb_write(&wid, odb, git_odb_object_data(o),
 				                           git_odb_object_size(o),
 				                           git_odb_object_type(o))) < 0)
-					error = sluice_ctx__giterror(ctx, error, "cannot store object %s",
-					                             hex);
+					error = sluice_ctx__giterror(ctx, error,
+					                             "cannot store object %s", hex);
 				git_odb_object_free(o);
 				if (error < 0) {
 					closedir(sd);
@@ -1220,7 +1233,8 @@ static int check_incoming(sluice_repo *repo, const char *name, const git_oid *en
 		}
 		if (!registry) {
 			if (git_commit_parentcount(c) > 0)
-				error = sluice_journal__keys_at(repo, &registry, git_commit_parent_id(c, 0));
+				error = sluice_journal__keys_at(repo, &registry,
+				                                git_commit_parent_id(c, 0));
 			else
 				error = sluice_journal__keys_at(repo, &registry, &entries[k]);
 		}
@@ -1229,22 +1243,23 @@ static int check_incoming(sluice_repo *repo, const char *name, const git_oid *en
 			goto next;
 		action = sluice__jstr(json_object_get(rec, "action"));
 		if (!(role = sluice_journal__role_for(action))) {
-			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT, "unknown action '%s'", action);
+			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT, "unknown action '%s'",
+			                          action);
 			goto next;
 		}
-		if ((error = sluice_repo__check_commit_sig_at(repo, &entries[k], registry,
-		                                              *role ? role : NULL,
-		                                              strcmp(action, "refuse") ? UINT64_MAX : 0,
-		                                              NULL)) < 0)
+		if ((error = sluice_repo__check_commit_sig_at(
+		             repo, &entries[k], registry, *role ? role : NULL,
+		             strcmp(action, "refuse") ? UINT64_MAX : 0, NULL)) < 0)
 			goto next;
 		if (git_commit_parentcount(c) == 2)
-			error = sluice_repo__check_commit_sig(repo, git_commit_parent_id(c, 1), registry,
-			                                      "proposer", NULL);
+			error = sluice_repo__check_commit_sig(repo, git_commit_parent_id(c, 1),
+			                                      registry, "proposer", NULL);
 	next:
 		if (error < 0)
-			error = sluice_ctx__wrap(ctx, error == SLUICE_ENOMEM ? error : SLUICE_EDENIED,
-			                         "journal entry %s from remote %s (nothing was changed)",
-			                         what, name);
+			error = sluice_ctx__wrap(
+			        ctx, error == SLUICE_ENOMEM ? error : SLUICE_EDENIED,
+			        "journal entry %s from remote %s (nothing was changed)", what,
+			        name);
 		git_commit_free(c);
 		json_decref(rec);
 		json_decref(registry);
@@ -1268,8 +1283,8 @@ static int on_push_ref(const char *refname, const char *status, void *data)
 	struct push_state *ps = data;
 
 	if (status)
-		json_array_append_new(ps->rejected, json_pack("{s:s,s:s}", "ref", refname, "status",
-		                                              status));
+		json_array_append_new(ps->rejected,
+		                      json_pack("{s:s,s:s}", "ref", refname, "status", status));
 	return 0;
 }
 
@@ -1305,7 +1320,8 @@ static int remote_heads(sluice_repo *repo, git_remote *r, git_direction dir, git
 		if (!strcmp(heads[i]->name, SLUICE_JOURNAL_REF)) {
 			*journal = heads[i]->oid;
 			*has_journal = 1;
-		} else if (channels && !strncmp(heads[i]->name, CHANNEL_REFS, strlen(CHANNEL_REFS))) {
+		} else if (channels &&
+		           !strncmp(heads[i]->name, CHANNEL_REFS, strlen(CHANNEL_REFS))) {
 			char hex[GIT_OID_HEXSZ + 1];
 			git_oid_tostr(hex, sizeof(hex), &heads[i]->oid);
 			json_object_set_new(channels, heads[i]->name, json_string(hex));
@@ -1387,12 +1403,14 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 				size_t behind = 0;
 				int rr;
 				if (chain(repo, &old, &behind, &rr, theirs, &local) == 0)
-					error = sluice_ctx__error(
-					        ctx, SLUICE_ECONFLICT,
-					        "remote %s is ahead: its journal has %zu entr%s this "
-					        "repository lacks; run sluice pull %s first. Nothing "
-					        "was sent",
-					        name, behind, behind == 1 ? "y" : "ies", name);
+					error = sluice_ctx__error(ctx, SLUICE_ECONFLICT,
+					                          "remote %s is ahead: its journal "
+					                          "has %zu entr%s this "
+					                          "repository lacks; run sluice "
+					                          "pull %s first. Nothing "
+					                          "was sent",
+					                          name, behind,
+					                          behind == 1 ? "y" : "ies", name);
 				else
 					error = SLUICE_ECONFLICT;
 			} else {
@@ -1422,8 +1440,7 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 				goto done;
 		}
 	}
-	if ((error = xfer_init(&x, repo, &need, store ? store : "", opts,
-	                       "push: chunks")) < 0)
+	if ((error = xfer_init(&x, repo, &need, store ? store : "", opts, "push: chunks")) < 0)
 		goto done;
 	for (size_t i = 0; i < need.cap; i++) {
 		const cslot *c = &need.slots[i];
@@ -1442,22 +1459,23 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		if (error == 0) {
 			char hex[SLUICE_B2_HEX];
 			sluice__hex(hex, c->id, SLUICE_B2_LEN);
-			error = sluice_ctx__error(ctx, SLUICE_ENOTFOUND,
-			                          "chunk %s (needed by %s) is not in this repository's "
-			                          "chunk store; nothing was sent (sluice verify "
-			                          "names what is missing)",
-			                          hex, cset_why(&need, c));
+			error = sluice_ctx__error(
+			        ctx, SLUICE_ENOTFOUND,
+			        "chunk %s (needed by %s) is not in this repository's "
+			        "chunk store; nothing was sent (sluice verify "
+			        "names what is missing)",
+			        hex, cset_why(&need, c));
 			goto done;
 		}
 		x.items[x.n].c = c;
 		x.items[x.n++].op = opts && opts->recheck ? SLUICE_CHUNK_HEAD : SLUICE_CHUNK_PUT;
 	}
 	if (x.n && !store) {
-		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-		                          "remote %s has no chunk store and %zu chunk%s must be sent; "
-		                          "set one with: git --git-dir=%s config remote.%s." CHUNKS_KEY
-		                          " URL",
-		                          name, x.n, x.n == 1 ? "" : "s", repo->path, name);
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "remote %s has no chunk store and %zu chunk%s must be sent; "
+		        "set one with: git --git-dir=%s config remote.%s." CHUNKS_KEY " URL",
+		        name, x.n, x.n == 1 ? "" : "s", repo->path, name);
 		goto done;
 	}
 	/* Chunks first: a remote ref never names a chunk the store lacks. */
@@ -1503,15 +1521,17 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		 * value, which receive-pack checks (compare-and-swap).
 		 */
 		gitreq++;
-		if ((error = remote_heads(repo, r, GIT_DIRECTION_PUSH, &remote2, &has_remote2, NULL)) <
-		    0)
+		if ((error = remote_heads(repo, r, GIT_DIRECTION_PUSH, &remote2, &has_remote2,
+		                          NULL)) < 0)
 			goto done;
-		if (has_remote2 != has_remote || (has_remote && !git_oid_equal(&remote, &remote2))) {
-			error = sluice_ctx__error(ctx, SLUICE_ECONFLICT,
-			                          "remote %s's journal moved while chunks were sent; "
-			                          "its refs were not changed (the chunks sent stay); "
-			                          "run sluice pull %s, then push again",
-			                          name, name);
+		if (has_remote2 != has_remote ||
+		    (has_remote && !git_oid_equal(&remote, &remote2))) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_ECONFLICT,
+			        "remote %s's journal moved while chunks were sent; "
+			        "its refs were not changed (the chunks sent stay); "
+			        "run sluice pull %s, then push again",
+			        name, name);
 			goto done;
 		}
 		git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
@@ -1537,13 +1557,14 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 			git_oid_tostr(lh, sizeof(lh), &local);
 			if (has_remote)
 				git_oid_tostr(rh, sizeof(rh), &remote);
-			json_array_append_new(ps.refs, json_pack("{s:s,s:s?,s:s}", "ref",
-			                                         SLUICE_JOURNAL_REF, "old",
-			                                         has_remote ? rh : NULL, "new", lh));
-			json_object_foreach(lchan, k, v) if (!json_equal(v, json_object_get(rchan, k)))
-			        json_array_append_new(ps.refs,
-			                              json_pack("{s:s,s:O?,s:O}", "ref", k, "old",
-			                                        json_object_get(rchan, k), "new", v));
+			json_array_append_new(ps.refs,
+			                      json_pack("{s:s,s:s?,s:s}", "ref", SLUICE_JOURNAL_REF,
+			                                "old", has_remote ? rh : NULL, "new", lh));
+			json_object_foreach(lchan, k,
+			                    v) if (!json_equal(v, json_object_get(rchan, k)))
+			        json_array_append_new(
+			                ps.refs, json_pack("{s:s,s:O?,s:O}", "ref", k, "old",
+			                                   json_object_get(rchan, k), "new", v));
 			json_object_foreach(rchan, k, v) if (!json_object_get(lchan, k))
 			        json_array_append_new(ps.refs, json_pack("{s:s,s:O,s:n}", "ref", k,
 			                                                 "old", v, "new"));
@@ -1553,13 +1574,13 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 report:
 	error = sluice_repo__report(
 	        ctx, report,
-	        json_pack("{s:s,s:b,s:O,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I},s:I}", "remote", name,
-	                  "up_to_date", up_to_date && x.sent == 0, "refs", ps.refs, "chunks",
+	        json_pack("{s:s,s:b,s:O,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I},s:I}", "remote",
+	                  name, "up_to_date", up_to_date && x.sent == 0, "refs", ps.refs, "chunks",
 	                  "needed", (json_int_t)needed, "skipped_known", (json_int_t)known, "sent",
-	                  (json_int_t)x.sent, "already_there", (json_int_t)x.present,
-	                  "bytes_sent", (json_int_t)x.bytes_sent, "bytes_needed",
-	                  (json_int_t)x.bytes_total, "requests", "http", (json_int_t)x.requests,
-	                  "git", (json_int_t)gitreq, "versions", (json_int_t)nversions));
+	                  (json_int_t)x.sent, "already_there", (json_int_t)x.present, "bytes_sent",
+	                  (json_int_t)x.bytes_sent, "bytes_needed", (json_int_t)x.bytes_total,
+	                  "requests", "http", (json_int_t)x.requests, "git", (json_int_t)gitreq,
+	                  "versions", (json_int_t)nversions));
 done:
 	if (q.git || q.dir[0]) {
 		q_dispose(&q);
@@ -1625,8 +1646,8 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 	if (has_local && git_oid_equal(&local, &q.head)) {
 		error = sluice_repo__report(ctx, report,
 		                            json_pack("{s:s,s:b,s:{s:s,s:s,s:i}}", "remote", name,
-		                                      "up_to_date", 1, "journal", "from", from, "to",
-		                                      to, "entries", 0));
+		                                      "up_to_date", 1, "journal", "from", from,
+		                                      "to", to, "entries", 0));
 		goto done;
 	}
 	if ((error = chain(repo, &fresh, &nfresh, &reached, &q.head, has_local ? &local : NULL)) <
@@ -1634,11 +1655,12 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 		goto done;
 	if (has_local && !reached) {
 		if (git_graph_descendant_of(repo->git, &local, &q.head) == 1)
-			error = sluice_ctx__error(ctx, SLUICE_ECONFLICT,
-			                          "this repository's journal is ahead of remote %s's "
-			                          "(%.12s descends from %.12s): nothing to pull; "
-			                          "sluice push %s sends it",
-			                          name, from, to, name);
+			error = sluice_ctx__error(
+			        ctx, SLUICE_ECONFLICT,
+			        "this repository's journal is ahead of remote %s's "
+			        "(%.12s descends from %.12s): nothing to pull; "
+			        "sluice push %s sends it",
+			        name, from, to, name);
 		else
 			error = diverged(repo, name, &local, &q.head);
 		goto done;
@@ -1652,7 +1674,8 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 		json_decref(rec);
 		if (!roots) {
 			error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
-			                          "remote %s's journal does not begin with init", name);
+			                          "remote %s's journal does not begin with init",
+			                          name);
 			goto done;
 		}
 	}
@@ -1706,18 +1729,20 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 			error = git_reference_create_matching(&ref, repo->git, SLUICE_JOURNAL_REF,
 			                                      &q.head, 1, &local, msg);
 		else
-			error = git_reference_create(&ref, repo->git, SLUICE_JOURNAL_REF, &q.head, 0,
-			                             msg);
+			error = git_reference_create(&ref, repo->git, SLUICE_JOURNAL_REF, &q.head,
+			                             0, msg);
 		git_reference_free(ref);
 		if (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED) {
-			error = sluice_ctx__error(ctx, SLUICE_ECONFLICT,
-			                          "a sluice action changed the journal during the pull; "
-			                          "the journal was not moved (run sluice pull %s again)",
-			                          name);
+			error = sluice_ctx__error(
+			        ctx, SLUICE_ECONFLICT,
+			        "a sluice action changed the journal during the pull; "
+			        "the journal was not moved (run sluice pull %s again)",
+			        name);
 			goto done;
 		}
 		if (error < 0) {
-			error = sluice_ctx__giterror(ctx, error, "cannot update %s", SLUICE_JOURNAL_REF);
+			error = sluice_ctx__giterror(ctx, error, "cannot update %s",
+			                             SLUICE_JOURNAL_REF);
 			goto done;
 		}
 	}
@@ -1739,14 +1764,14 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 			json_decref(all);
 			sluice_ctx_clear_error(ctx);
 		}
-		out = json_pack("{s:s,s:b,s:{s:s?,s:s,s:I},s:O,s:{s:I,s:I,s:I,s:I},s:{s:I,s:i},s:I,s:o}",
-		                "remote", name, "up_to_date", 0, "journal", "from",
-		                has_local ? from : NULL, "to", to, "entries", (json_int_t)nfresh,
-		                "channels", chans, "chunks", "needed", (json_int_t)needed, "received",
-		                (json_int_t)x.received, "bytes_received", (json_int_t)x.bytes_received,
-		                "bytes_needed", (json_int_t)x.bytes_total, "requests", "http",
-		                (json_int_t)x.requests, "git", 1, "versions", (json_int_t)nversions,
-		                "warnings", warn);
+		out = json_pack(
+		        "{s:s,s:b,s:{s:s?,s:s,s:I},s:O,s:{s:I,s:I,s:I,s:I},s:{s:I,s:i},s:I,s:o}",
+		        "remote", name, "up_to_date", 0, "journal", "from", has_local ? from : NULL,
+		        "to", to, "entries", (json_int_t)nfresh, "channels", chans, "chunks",
+		        "needed", (json_int_t)needed, "received", (json_int_t)x.received,
+		        "bytes_received", (json_int_t)x.bytes_received, "bytes_needed",
+		        (json_int_t)x.bytes_total, "requests", "http", (json_int_t)x.requests,
+		        "git", 1, "versions", (json_int_t)nversions, "warnings", warn);
 		if (out && roots)
 			json_object_set(out, "root_keys", roots);
 		error = sluice_repo__report(ctx, report, out);
@@ -1797,10 +1822,11 @@ int sluice_remote_clone(sluice_ctx *ctx, const char *dir, const char *name, cons
 		while ((de = readdir(d)))
 			if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
 				closedir(d);
-				return sluice_ctx__error(ctx, SLUICE_EEXISTS,
-				                         "%s is not empty; sluice clone needs a new or "
-				                         "empty directory",
-				                         dir);
+				return sluice_ctx__error(
+				        ctx, SLUICE_EEXISTS,
+				        "%s is not empty; sluice clone needs a new or "
+				        "empty directory",
+				        dir);
 			}
 		closedir(d);
 	}
