@@ -54,11 +54,12 @@ static void human_push(json_t *v)
 		       json_string_value(json_object_get(v, "remote")));
 		return;
 	}
-	printf("pushed to %s: %lld of %lld chunks sent (%lld bytes, %lld already there by its "
-	       "journal) in %lld HTTP requests\n",
+	printf("pushed to %s: %lld of %lld chunks sent (%lld bytes) in %lld HTTP requests; %lld "
+	       "held by the store by its journal, %lld by this repository's record\n",
 	       json_string_value(json_object_get(v, "remote")), num(v, "chunks", "sent"),
 	       num(v, "chunks", "needed"), num(v, "chunks", "bytes_sent"),
-	       num(v, "chunks", "skipped_known"), num(v, "requests", "http"));
+	       num(v, "requests", "http"), num(v, "chunks", "in_remote_journal"),
+	       num(v, "chunks", "in_record"));
 	json_array_foreach(json_object_get(v, "refs"), i, r)
 	{
 		const char *o = json_string_value(json_object_get(r, "old"));

@@ -498,6 +498,7 @@ typedef struct {
 	uint64_t bytes_total, bytes_done;
 	/* what happened */
 	uint64_t requests, sent, received, bytes_sent, bytes_received, present;
+	sluice_buf confirmed; /* ids the store answered for: the known record's new lines */
 } xfer;
 
 static double now_s(void)
@@ -511,7 +512,12 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *data)
 {
 	xslot *s = data;
 	size_t n = size * nmemb;
+	long status = 0;
 
+	/* Only a 200's body can be the chunk; an error page is not kept, whatever its size. */
+	curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
+	if (status != 200)
+		return n;
 	/* Never hold more than the chunk's length (plus one byte to see it is too long). */
 	if (s->body.len + n > s->body.cap) {
 		s->too_long = 1;
@@ -520,6 +526,14 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *data)
 	memcpy(s->body.ptr + s->body.len, p, n);
 	s->body.len += n;
 	return n;
+}
+
+/* An answer's body to anything but a GET (an error page, say) is not wanted. */
+static size_t on_discard(char *p, size_t size, size_t nmemb, void *data)
+{
+	(void)p;
+	(void)data;
+	return size * nmemb;
 }
 
 static size_t on_read(char *p, size_t size, size_t nmemb, void *data)
@@ -568,7 +582,9 @@ static int start(xfer *x, xslot *s)
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
 	} else if (s->op == SLUICE_CHUNK_HEAD) {
 		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_discard);
 	} else {
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_discard);
 		curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
 		curl_easy_setopt(h, CURLOPT_READDATA, s);
@@ -612,7 +628,7 @@ static int got(xfer *x, xslot *s)
 	    (error = sluice_chunkstore__put(cs, c->id, s->body.ptr, s->body.len, NULL)) < 0)
 		return error;
 	x->received++;
-	return SLUICE_OK;
+	return sluice_buf__put(x->repo->ctx, &x->confirmed, c->id, SLUICE_B2_LEN);
 }
 
 static int retryable_curl(CURLcode rc)
@@ -674,10 +690,10 @@ static int finish(xfer *x, xslot *s, CURLcode rc)
 			return got(x, s);
 		if (s->op == SLUICE_CHUNK_PUT) {
 			x->sent++;
-			return SLUICE_OK;
+			return sluice_buf__put(ctx, &x->confirmed, c->id, SLUICE_B2_LEN);
 		}
 		x->present++; /* HEAD: the store has it */
-		return SLUICE_OK;
+		return sluice_buf__put(ctx, &x->confirmed, c->id, SLUICE_B2_LEN);
 	}
 	if (s->op == SLUICE_CHUNK_HEAD && error == SLUICE_ENOTFOUND) {
 		/* The store lacks it: send it, in this slot, now. */
@@ -819,10 +835,71 @@ static int xfer_init(xfer *x, sluice_repo *repo, const cset *set, const char *ba
 
 static void xfer_dispose(xfer *x)
 {
+	sluice_buf__dispose(&x->confirmed);
 	free((char *)x->base);
 	free(x->items);
 	x->base = NULL;
 	x->items = NULL;
+}
+
+/* ---- the record of chunks a store is known to hold ------------------------ */
+
+/*
+ * sluice/remotes/<32 hex of BLAKE2b-256(store URL)>.known: the ids (32
+ * bytes each, appended) of chunks this repository saw the store accept or
+ * serve. A cache: losing it costs chunks sent again, never correctness; a
+ * store that lost objects is repaired with push --recheck, which ignores it.
+ */
+static void known_path(sluice_repo *repo, char *out, size_t size, const char *store)
+{
+	unsigned char h[SLUICE_B2_LEN];
+	char hex[SLUICE_B2_HEX];
+
+	sluice__b2(h, store, strlen(store));
+	sluice__hex(hex, h, SLUICE_B2_LEN);
+	snprintf(out, size, "%s/remotes/%.32s.known", repo->sdir, hex);
+}
+
+/* Add the record's ids to set (a missing record is empty; a torn last id is ignored). */
+static int known_load(sluice_repo *repo, cset *set, const char *store)
+{
+	char path[PATH_MAX + 80];
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	int error;
+
+	known_path(repo, path, sizeof(path), store);
+	if (access(path, F_OK) != 0)
+		return SLUICE_OK;
+	if ((error = sluice_io__read_file(repo->ctx, &buf, &len, path, (size_t)1 << 32)) < 0)
+		return error;
+	if (!set->why)
+		set->why = json_array();
+	for (size_t i = 0; i + SLUICE_B2_LEN <= len && error >= 0; i += SLUICE_B2_LEN)
+		error = cset_add(repo->ctx, set, buf + i, 0, 0);
+	free(buf);
+	return error < 0 ? error : SLUICE_OK;
+}
+
+/* Append what the store confirmed; failures are ignored (the record is a cache). */
+static void known_save(sluice_repo *repo, const char *store, const sluice_buf *ids)
+{
+	char path[PATH_MAX + 80], dir[PATH_MAX + 20];
+	int fd;
+
+	if (!ids->len)
+		return;
+	snprintf(dir, sizeof(dir), "%s/remotes", repo->sdir);
+	known_path(repo, path, sizeof(path), store);
+	if (sluice_io__mkdirs(repo->ctx, dir, 0755) < 0 ||
+	    (fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		sluice_ctx_clear_error(repo->ctx);
+		return;
+	}
+	/* One write of whole ids: O_APPEND keeps concurrent writers' records apart. */
+	if (sluice_io__write_all(repo->ctx, fd, ids->ptr, ids->len, path) < 0)
+		sluice_ctx_clear_error(repo->ctx);
+	close(fd);
 }
 
 /* ---- configuration ------------------------------------------------------ */
@@ -1360,12 +1437,12 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 	int has_local, has_remote = 0, has_remote2 = 0, error, up_to_date = 0;
 	git_oid *fresh = NULL, *old = NULL;
 	size_t nfresh = 0, nold = 0, nversions = 0;
-	cset need = {0}, have = {0};
+	cset need = {0}, have = {0}, rec = {0};
 	json_t *purged = NULL, *lchan = NULL, *rchan = json_object();
 	struct push_state ps = {json_array(), json_array()};
 	char *store = NULL, **specs = NULL;
 	size_t nspecs = 0;
-	uint64_t needed = 0, known = 0;
+	uint64_t needed = 0, known = 0, recorded = 0;
 	unsigned gitreq = 0;
 	xfer x;
 	quarantine q = {0};
@@ -1439,6 +1516,8 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 			    (error = collect_chunks(repo, &have, old, nold, purged, NULL)) < 0)
 				goto done;
 		}
+		if (store && (error = known_load(repo, &rec, store)) < 0)
+			goto done;
 	}
 	if ((error = xfer_init(&x, repo, &need, store ? store : "", opts, "push: chunks")) < 0)
 		goto done;
@@ -1450,6 +1529,10 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		needed++;
 		if (cset_find(&have, c->id)) {
 			known++;
+			continue;
+		}
+		if (cset_find(&rec, c->id)) {
+			recorded++;
 			continue;
 		}
 		/* Every chunk must be here before anything is sent. */
@@ -1479,7 +1562,11 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		goto done;
 	}
 	/* Chunks first: a remote ref never names a chunk the store lacks. */
-	if ((error = xfer_run(&x)) < 0)
+	error = xfer_run(&x);
+	/* What the store took is recorded even when the push stops here. */
+	if (store)
+		known_save(repo, store, &x.confirmed);
+	if (error < 0)
 		goto done;
 	if (up_to_date)
 		goto report;
@@ -1574,10 +1661,11 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 report:
 	error = sluice_repo__report(
 	        ctx, report,
-	        json_pack("{s:s,s:b,s:O,s:{s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I},s:I}", "remote",
+	        json_pack("{s:s,s:b,s:O,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I},s:I}", "remote",
 	                  name, "up_to_date", up_to_date && x.sent == 0, "refs", ps.refs, "chunks",
-	                  "needed", (json_int_t)needed, "skipped_known", (json_int_t)known, "sent",
-	                  (json_int_t)x.sent, "already_there", (json_int_t)x.present, "bytes_sent",
+	                  "needed", (json_int_t)needed, "in_remote_journal", (json_int_t)known,
+	                  "in_record", (json_int_t)recorded, "sent", (json_int_t)x.sent,
+	                  "already_there", (json_int_t)x.present, "bytes_sent",
 	                  (json_int_t)x.bytes_sent, "bytes_needed", (json_int_t)x.bytes_total,
 	                  "requests", "http", (json_int_t)x.requests, "git", (json_int_t)gitreq,
 	                  "versions", (json_int_t)nversions));
@@ -1595,6 +1683,7 @@ done:
 	xfer_dispose(&x);
 	cset_dispose(&need);
 	cset_dispose(&have);
+	cset_dispose(&rec);
 	json_decref(purged);
 	json_decref(lchan);
 	json_decref(rchan);
@@ -1774,6 +1863,8 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 		        "git", 1, "versions", (json_int_t)nversions, "warnings", warn);
 		if (out && roots)
 			json_object_set(out, "root_keys", roots);
+		if (store)
+			known_save(repo, store, &x.confirmed);
 		error = sluice_repo__report(ctx, report, out);
 	}
 done:

@@ -100,11 +100,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (error != SLUICE_ENOTFOUND && error != SLUICE_ECORRUPT && error != SLUICE_EIO)
 			abort();
-		if (retry && (error != SLUICE_EIO ||
-		              !(status == 408 || status == 429 || (status >= 500 && status <= 599))))
+		if (retry && (error != SLUICE_EIO || !(status == 408 || status == 429 ||
+		                                       (status >= 500 && status <= 599))))
 			abort();
 		/* Refusals of bytes name the chunk. */
-		if (error == SLUICE_ECORRUPT && !strstr(sluice_ctx_errmsg(ctx), "needed by version"))
+		if (error == SLUICE_ECORRUPT &&
+		    !strstr(sluice_ctx_errmsg(ctx), "needed by version"))
 			abort();
 	}
 	sluice_ctx_free(ctx);

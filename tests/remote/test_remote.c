@@ -33,6 +33,7 @@ static char access_log[4200], www[4200];
 static char base[41], v2[41];
 static const char *env[] = {keysenv, "SLUICE_KEY=ops", NULL};
 static pid_t nginx_pid = -1, gitd_pid = -1;
+static int nginx_port;
 
 /* A port nobody listens on now (a small race with other processes, fine in tests). */
 static int free_port(void)
@@ -119,10 +120,14 @@ static void start_nginx(void)
 	         "  client_body_temp_path %s/tmp/body;\n  proxy_temp_path %s/tmp/proxy;\n"
 	         "  fastcgi_temp_path %s/tmp/fcgi;\n  uwsgi_temp_path %s/tmp/uwsgi;\n"
 	         "  scgi_temp_path %s/tmp/scgi;\n"
+	         /* /limited/ answers 503 to whatever exceeds 20 requests a second. */
+	         "  limit_req_zone $binary_remote_addr zone=slow:1m rate=20r/s;\n"
 	         "  server {\n    listen 127.0.0.1:%d;\n    client_max_body_size 1g;\n"
-	         "    location / {\n      root %s;\n      dav_methods PUT DELETE MKCOL;\n"
-	         "      create_full_put_path on;\n      dav_access user:rw group:r all:r;\n"
-	         "    }\n  }\n}\n",
+	         "    root %s;\n    dav_methods PUT DELETE MKCOL;\n"
+	         "    create_full_put_path on;\n    dav_access user:rw group:r all:r;\n"
+	         "    location / { }\n"
+	         "    location /limited/ { limit_req zone=slow; limit_req_status 503; }\n"
+	         "  }\n}\n",
 	         geteuid() == 0 ? "user root;\n" : "", prefix, prefix, access_log, prefix, prefix,
 	         prefix, prefix, prefix, port, www);
 	snprintf(conf, sizeof(conf), "%s/nginx.conf", prefix);
@@ -131,11 +136,13 @@ static void start_nginx(void)
 	{
 		char elog[4300];
 		snprintf(elog, sizeof(elog), "%s/error.log", prefix);
-		char *argv[] = {"nginx", "-p", prefix, "-e", elog, "-c", conf, "-g", "daemon off;", NULL};
+		char *argv[] = {"nginx", "-p", prefix, "-e",          elog,
+		                "-c",    conf, "-g",   "daemon off;", NULL};
 		nginx_pid = spawn(argv, log);
 	}
 	wait_port(port, nginx_pid, "nginx");
 	snprintf(store_url, sizeof(store_url), "http://127.0.0.1:%d/store", port);
+	nginx_port = port;
 }
 
 static void start_git_daemon(void)
@@ -144,16 +151,19 @@ static void start_git_daemon(void)
 	int port = free_port();
 
 	snprintf(gitbase, sizeof(gitbase), "%s/git", work);
-	tu_sh_ok(NULL, "mkdir -p '%s' && git init -q --bare '%s/shared.git' && git init -q --bare "
-	               "'%s/bypath.git'",
+	tu_sh_ok(NULL,
+	         "mkdir -p '%s' && git init -q --bare '%s/shared.git' && git init -q --bare "
+	         "'%s/bypath.git'",
 	         gitbase, gitbase, gitbase);
 	snprintf(portarg, sizeof(portarg), "--port=%d", port);
 	snprintf(basearg, sizeof(basearg), "--base-path=%s", gitbase);
 	snprintf(log, sizeof(log), "%s/git-daemon.log", work);
 	{
-		char *argv[] = {"git",     "daemon",    "--export-all", "--enable=receive-pack",
-		                basearg,   "--listen=127.0.0.1", portarg, "--reuseaddr",
-		                gitbase,   NULL};
+		char *argv[] = {"git",          "daemon",
+		                "--export-all", "--enable=receive-pack",
+		                basearg,        "--listen=127.0.0.1",
+		                portarg,        "--reuseaddr",
+		                gitbase,        NULL};
 		gitd_pid = spawn(argv, log);
 	}
 	wait_port(port, gitd_pid, "git daemon");
@@ -237,9 +247,8 @@ static json_t *heads(const char *dir)
 	json_t *v = json_in(dir, "status"), *c, *o = json_object();
 	size_t i;
 
-	json_array_foreach(json_object_get(v, "channels"), i, c)
-	        json_object_set(o, json_string_value(json_object_get(c, "name")),
-	                        json_object_get(c, "head"));
+	json_array_foreach(json_object_get(v, "channels"), i, c) json_object_set(
+	        o, json_string_value(json_object_get(c, "name")), json_object_get(c, "head"));
 	json_decref(v);
 	return o;
 }
@@ -337,11 +346,19 @@ static void test_remote__push_then_clone_agrees(void **state)
 	json_decref(v);
 	assert_int_equal(log_count("HTTP/1.1"), 0);
 
-	/* The same history to a path: git travels, the store's chunks are sent again
-	 * (that remote's journal was empty, so it vouches for none of them). */
+	/*
+	 * The same history to a path sharing the store: its journal is empty and
+	 * vouches for nothing, but this repository's record of what the store
+	 * took does, so only git travels.
+	 */
+	truncate_log();
 	v = json_in(repo, "push bypath");
 	assert_false(json_is_true(json_object_get(v, "up_to_date")));
+	assert_int_equal(jnum(v, "chunks", "sent"), 0);
+	assert_true(jnum(v, "chunks", "in_record") > 10);
+	assert_int_equal(jnum(v, "requests", "http"), 0);
 	json_decref(v);
+	assert_int_equal(log_count("HTTP/1.1"), 0);
 
 	/* Clones over git:// and from the path agree with the origin in every respect. */
 	tu_sh_ok(env, "%s clone %s '%s' --chunks %s", TU_SLUICE, git_url, clone_git, store_url);
@@ -364,7 +381,7 @@ static void test_remote__second_push_sends_only_new_chunks(void **state)
 	/* Exactly the chunks the new version brought: nothing the store holds is asked for. */
 	assert_int_equal(jnum(v, "chunks", "sent"), fresh);
 	assert_int_equal(jnum(v, "requests", "http"), fresh);
-	assert_true(jnum(v, "chunks", "skipped_known") > fresh);
+	assert_true(jnum(v, "chunks", "in_remote_journal") > fresh);
 	json_decref(v);
 	assert_int_equal(log_count("\"PUT "), fresh);
 	assert_int_equal(log_count("HTTP/1.1"), fresh);
@@ -373,8 +390,8 @@ static void test_remote__second_push_sends_only_new_chunks(void **state)
 	v = json_in(clone_git, "pull origin");
 	assert_int_equal(jnum(v, "chunks", "received"), fresh);
 	assert_int_equal(jnum(v, "journal", "entries"), 2); /* propose and promote */
-	assert_string_equal(json_string_value(json_object_get(json_object_get(v, "channels"), "prod")),
-	                    v2);
+	assert_string_equal(
+	        json_string_value(json_object_get(json_object_get(v, "channels"), "prod")), v2);
 	json_decref(v);
 	assert_int_equal(log_count("\"GET "), fresh);
 	agrees(clone_git, v2, "v2");
@@ -405,8 +422,9 @@ static void test_remote__corrupt_chunk_refused(void **state)
 	snprintf(hex, sizeof(hex), "%.64s", p + strlen("\"PUT /store/chunks/ab/"));
 	free(text);
 	snprintf(chunk, sizeof(chunk), "%s/store/chunks/%.2s/%s", www, hex, hex);
-	tu_sh_ok(NULL, "cp '%s' '%s.good' && printf 'XY' | dd of='%s' bs=1 seek=7 conv=notrunc "
-	               "2>/dev/null",
+	tu_sh_ok(NULL,
+	         "cp '%s' '%s.good' && printf 'XY' | dd of='%s' bs=1 seek=7 conv=notrunc "
+	         "2>/dev/null",
 	         chunk, chunk, chunk);
 
 	tu_tree_digest(clone_git, before);
@@ -487,13 +505,98 @@ static void test_remote__diverged_journal_refused(void **state)
 	tu_run_dispose(&r);
 }
 
+/* A store that lost a chunk is repaired by --recheck: HEAD for each, PUT for what is gone. */
+static void test_remote__recheck_repairs_store(void **state)
+{
+	char chunk[4400];
+	long long needed;
+	json_t *v;
+	tu_run_result r;
+	(void)state;
+
+	r = tu_sh(NULL, "ls '%s'/store/chunks/*/* | head -1", www);
+	assert_int_equal(r.status, 0);
+	snprintf(chunk, sizeof(chunk), "%.*s", (int)strcspn(r.out, "\n"), r.out);
+	tu_run_dispose(&r);
+	tu_sh_ok(NULL, "rm '%s'", chunk);
+	truncate_log();
+	v = json_in(repo, "push origin --recheck");
+	needed = jnum(v, "chunks", "needed");
+	assert_int_equal(jnum(v, "chunks", "sent"), 1);
+	assert_int_equal(jnum(v, "chunks", "already_there"), needed - 1);
+	assert_int_equal(jnum(v, "requests", "http"), needed + 1);
+	json_decref(v);
+	assert_int_equal(log_count("\"HEAD "), needed);
+	assert_int_equal(log_count("\"PUT "), 1);
+	tu_sh_ok(NULL, "test -f '%s'", chunk);
+}
+
+/* 503s are retried with backoff until the store takes every chunk. */
+static void test_remote__retries_through_503(void **state)
+{
+	long long sent;
+	json_t *v;
+	(void)state;
+
+	tu_sh_ok(NULL, "git init -q --bare '%s/limited.git'", gitbase);
+	free(ok_in(repo,
+	           "remote add limited '%s/limited.git' --chunks http://127.0.0.1:%d/limited/store",
+	           gitbase, nginx_port));
+	truncate_log();
+	v = json_in(repo, "push limited --retries 12 --concurrency 8");
+	sent = jnum(v, "chunks", "sent");
+	assert_int_equal(sent, jnum(v, "chunks", "needed"));
+	assert_true(sent > 10);
+	/* Some requests were refused and asked again: more requests than chunks. */
+	assert_true(jnum(v, "requests", "http") > sent);
+	json_decref(v);
+	assert_true(log_count("\" 503 ") > 0);
+	assert_int_equal(log_count("\" 201 "), sent);
+	/* A clone through the same limit gets every chunk, checked. */
+	{
+		char dir[4300];
+		snprintf(dir, sizeof(dir), "%s/clone-limited", work);
+		tu_sh_ok(
+		        env,
+		        "%s clone '%s/limited.git' '%s' --chunks http://127.0.0.1:%d/limited/store "
+		        "--retries 12",
+		        TU_SLUICE, gitbase, dir, nginx_port);
+		free(ok_in(dir, "verify"));
+	}
+}
+
+/* With the chunk store unreachable, push fails before any ref moves. */
+static void test_remote__store_down_moves_no_ref(void **state)
+{
+	char there[65], there2[65], dead[4300];
+	tu_run_result r;
+	(void)state;
+
+	snprintf(dead, sizeof(dead), "%s/dead.git", gitbase);
+	tu_sh_ok(NULL, "git init -q --bare '%s'", dead);
+	free(ok_in(repo, "remote add dead '%s' --chunks http://127.0.0.1:%d/store", dead,
+	           free_port()));
+	tu_tree_digest(dead, there);
+	r = tu_sh(env, "%s -C '%s' push dead --retries 1", TU_SLUICE, repo);
+	assert_int_equal(r.status, 5);
+	assert_non_null(strstr(r.err, "after 2 attempts"));
+	tu_run_dispose(&r);
+	tu_tree_digest(dead, there2);
+	assert_string_equal(there, there2);
+	r = tu_sh(NULL, "git --git-dir='%s' rev-parse --verify -q refs/sluice/journal", dead);
+	assert_int_not_equal(r.status, 0);
+	tu_run_dispose(&r);
+}
+
 static void test_remote__bad_input_refused(void **state)
 {
 	(void)state;
 
 	tu_refused(env, repo, 4, "not a valid remote name", "remote add 'a b' /nowhere");
-	tu_refused(env, repo, 4, "not http:// or https://", "remote add x /nowhere --chunks ftp://h/");
-	tu_refused(env, repo, 4, "user information", "remote add x /nowhere --chunks http://u:p@h/");
+	tu_refused(env, repo, 4, "not http:// or https://",
+	           "remote add x /nowhere --chunks ftp://h/");
+	tu_refused(env, repo, 4, "user information",
+	           "remote add x /nowhere --chunks http://u:p@h/");
 	tu_refused(env, repo, 4, "exists", "remote add origin /nowhere");
 	tu_refused(env, repo, 4, "no remote 'nope'", "push nope");
 	tu_refused(env, repo, 4, "no remote 'nope'", "pull nope");
@@ -511,6 +614,9 @@ int main(void)
 	        cmocka_unit_test(test_remote__second_push_sends_only_new_chunks),
 	        cmocka_unit_test(test_remote__corrupt_chunk_refused),
 	        cmocka_unit_test(test_remote__diverged_journal_refused),
+	        cmocka_unit_test(test_remote__recheck_repairs_store),
+	        cmocka_unit_test(test_remote__retries_through_503),
+	        cmocka_unit_test(test_remote__store_down_moves_no_ref),
 	        cmocka_unit_test(test_remote__bad_input_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
