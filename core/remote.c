@@ -747,7 +747,7 @@ static int xfer_run(xfer *x)
 		x->bytes_total += x->items[k].c->len;
 	while (x->done < x->n) {
 		CURLMsg *msg;
-		int left, busy = 0;
+		int left, busy = 0, freed = 0;
 		double t = now_s(), wake = 1.0;
 
 		for (k = 0; k < x->conc; k++) {
@@ -785,12 +785,14 @@ static int xfer_run(xfer *x)
 				x->done++;
 				x->bytes_done += x->items[s->item].c->len;
 			}
+			freed = 1;
 		}
 		if (x->repo->progress && (t - last_progress > 0.2 || x->done == x->n)) {
 			last_progress = t;
 			progress(x);
 		}
-		if (x->done < x->n)
+		/* A slot came free: fill it now, not after the poll's timeout. */
+		if (x->done < x->n && !freed)
 			curl_multi_poll(x->multi, NULL, 0, (int)(wake * 1000) + 1, NULL);
 	}
 done:
