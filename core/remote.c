@@ -923,16 +923,14 @@ static int local_config(sluice_repo *repo, git_config **out)
 	return SLUICE_OK;
 }
 
-/* The chunk store URL of remote name, new string in *out (NULL when none). */
-static int chunks_url(sluice_repo *repo, const char *name, char **out)
+/* A config value of the local file as a new string in *out (NULL when unset). */
+static int config_get(sluice_repo *repo, const char *key, char **out)
 {
 	git_config *cfg = NULL;
 	git_buf buf = {0};
-	char key[300];
 	int error;
 
 	*out = NULL;
-	snprintf(key, sizeof(key), "remote.%s." CHUNKS_KEY, name);
 	if ((error = local_config(repo, &cfg)) < 0)
 		return error;
 	error = git_config_get_string_buf(&buf, cfg, key);
@@ -947,28 +945,123 @@ static int chunks_url(sluice_repo *repo, const char *name, char **out)
 	return error;
 }
 
-static int lookup_remote(sluice_repo *repo, git_remote **out, const char *name)
+/* The chunk store URL of remote name, new string in *out (NULL when none). */
+static int chunks_url(sluice_repo *repo, const char *name, char **out)
 {
-	int error = git_remote_lookup(out, repo->git, name);
+	char key[300];
 
-	if (error == GIT_ENOTFOUND || error == GIT_EINVALIDSPEC)
+	snprintf(key, sizeof(key), "remote.%s." CHUNKS_KEY, name);
+	return config_get(repo, key, out);
+}
+
+/*
+ * Remote name's git URL as a new string. The remote is read from the
+ * config with plain lookups, and opened without a name: libgit2 1.5's
+ * named-remote and remote-list calls match config entries against
+ * regular expressions, and its pcre2 matcher leaks on every entry that
+ * does not match (git_regexp_match returns before freeing its match data).
+ */
+static int remote_url(sluice_repo *repo, const char *name, char **out)
+{
+	char key[300];
+	int valid = 0, error;
+
+	*out = NULL;
+	if (git_remote_name_is_valid(&valid, name) < 0 || !valid || strlen(name) > 200)
+		valid = 0;
+	snprintf(key, sizeof(key), "remote.%s.url", name);
+	if (valid && (error = config_get(repo, key, out)) < 0)
+		return error;
+	if (!*out)
 		return sluice_ctx__error(
 		        repo->ctx, SLUICE_ENOTFOUND,
 		        "no remote '%s' (sluice remote list shows them; add one with "
 		        "sluice remote add %s URL --chunks URL)",
 		        name, name);
-	if (error < 0)
-		return sluice_ctx__giterror(repo->ctx, error, "cannot read remote %s", name);
 	return SLUICE_OK;
+}
+
+/* A git_remote for url in repo, with no name, no refspecs and no url.*.insteadOf rewriting. */
+static int open_url(sluice_ctx *ctx, git_repository *g, git_remote **out, const char *url)
+{
+	git_remote_create_options o;
+	int error;
+
+	git_remote_create_options_init(&o, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	o.repository = g;
+	o.flags = GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC | GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+	if ((error = git_remote_create_with_opts(out, url, &o)) < 0)
+		return sluice_ctx__giterror(ctx, error, "cannot use remote URL %s", url);
+	return SLUICE_OK;
+}
+
+/* Every variable of [remote "name"], as git spells their names (new array). */
+static int remote_keys(sluice_repo *repo, const char *name, json_t **out)
+{
+	git_config *cfg = NULL;
+	git_config_iterator *it = NULL;
+	git_config_entry *e;
+	json_t *keys = json_array();
+	size_t plen = strlen(name) + 8;
+	int error;
+
+	if ((error = local_config(repo, &cfg)) < 0)
+		goto done;
+	if ((error = git_config_iterator_new(&it, cfg)) < 0) {
+		error = sluice_ctx__giterror(repo->ctx, error, "cannot read the config");
+		goto done;
+	}
+	while ((error = git_config_next(&e, it)) == 0)
+		if (!strncmp(e->name, "remote.", 7) && !strncmp(e->name + 7, name, plen - 8) &&
+		    e->name[plen - 1] == '.' && !strchr(e->name + plen, '.') &&
+		    !sluice__jarray_has(keys, e->name))
+			json_array_append_new(keys, json_string(e->name));
+	error = error == GIT_ITEROVER
+	                ? SLUICE_OK
+	                : sluice_ctx__giterror(repo->ctx, error, "cannot read the config");
+	if (error == 0) {
+		*out = keys;
+		keys = NULL;
+	}
+done:
+	json_decref(keys);
+	git_config_iterator_free(it);
+	git_config_free(cfg);
+	return error;
+}
+
+/* Delete every variable of [remote "name"]. */
+static int remote_delete(sluice_repo *repo, const char *name)
+{
+	git_config *cfg = NULL;
+	json_t *keys = NULL, *k;
+	size_t i;
+	int error;
+
+	if ((error = remote_keys(repo, name, &keys)) < 0 || (error = local_config(repo, &cfg)) < 0)
+		goto done;
+	json_array_foreach(keys, i, k)
+	{
+		/* ".*" matches every value, so no entry goes down the leaking no-match path. */
+		if ((error = git_config_delete_multivar(cfg, json_string_value(k), ".*")) < 0 &&
+		    error != GIT_ENOTFOUND) {
+			error = sluice_ctx__giterror(repo->ctx, error, "cannot remove %s",
+			                             json_string_value(k));
+			goto done;
+		}
+		error = SLUICE_OK;
+	}
+done:
+	json_decref(keys);
+	git_config_free(cfg);
+	return error;
 }
 
 int sluice_remote_add(sluice_repo *repo, const char *name, const char *url, const char *curl,
                       char **report)
 {
-	git_remote_create_options o;
-	git_remote *r = NULL;
 	git_config *cfg = NULL;
-	char key[300], abs[PATH_MAX];
+	char key[300], abs[PATH_MAX], *old = NULL;
 	struct stat st;
 	int valid = 0, error;
 
@@ -982,89 +1075,102 @@ int sluice_remote_add(sluice_repo *repo, const char *name, const char *url, cons
 		                         name);
 	if (curl && (error = sluice_remote__check_store_url(repo->ctx, curl)) < 0)
 		return error;
+	snprintf(key, sizeof(key), "remote.%s.url", name);
+	if ((error = config_get(repo, key, &old)) < 0)
+		return error;
+	valid = old != NULL;
+	free(old);
+	if (valid)
+		return sluice_ctx__error(repo->ctx, SLUICE_EEXISTS,
+		                         "remote %s exists (sluice remote remove %s first)", name,
+		                         name);
 	/*
 	 * A path is kept absolute: sluice -C changes the repository, not the
 	 * directory a relative path would be resolved from.
 	 */
 	if (!strstr(url, "://") && stat(url, &st) == 0 && S_ISDIR(st.st_mode) && realpath(url, abs))
 		url = abs;
-	git_remote_create_options_init(&o, GIT_REMOTE_CREATE_OPTIONS_VERSION);
-	o.name = name;
-	o.flags = GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
-	o.repository = repo->git;
-	if ((error = git_remote_create_with_opts(&r, url, &o)) < 0) {
-		if (error == GIT_EEXISTS)
-			error = sluice_ctx__error(
-			        repo->ctx, SLUICE_EEXISTS,
-			        "remote %s exists (sluice remote remove %s first)", name, name);
-		else
-			error = sluice_ctx__giterror(repo->ctx, error, "cannot add remote %s",
-			                             name);
+	if ((error = local_config(repo, &cfg)) < 0)
+		return error;
+	/* No fetch refspec: sluice's refs are not git branches to track. */
+	if ((error = git_config_set_string(cfg, key, url)) < 0) {
+		error = sluice_ctx__giterror(repo->ctx, error, "cannot set %s", key);
 		goto done;
 	}
 	if (curl) {
 		snprintf(key, sizeof(key), "remote.%s." CHUNKS_KEY, name);
-		if ((error = local_config(repo, &cfg)) < 0)
-			goto undo;
 		if ((error = git_config_set_string(cfg, key, curl)) < 0) {
 			error = sluice_ctx__giterror(repo->ctx, error, "cannot set %s", key);
-			goto undo;
+			remote_delete(repo, name);
+			goto done;
 		}
 	}
 	error = sluice_repo__report(
 	        repo->ctx, report,
 	        json_pack("{s:s,s:s,s:s?}", "name", name, "url", url, "chunks", curl));
-	goto done;
-undo:
-	git_remote_delete(repo->git, name);
 done:
 	git_config_free(cfg);
-	git_remote_free(r);
 	return error;
 }
 
 int sluice_remote_remove(sluice_repo *repo, const char *name, char **report)
 {
-	git_remote *r = NULL;
+	char *url = NULL;
 	int error;
 
-	if ((error = lookup_remote(repo, &r, name)) < 0)
+	if ((error = remote_url(repo, name, &url)) < 0)
 		return error;
-	git_remote_free(r);
-	/* Removes the whole [remote "NAME"] section, sluicechunks included. */
-	if ((error = git_remote_delete(repo->git, name)) < 0)
-		return sluice_ctx__giterror(repo->ctx, error, "cannot remove remote %s", name);
+	free(url);
+	/* Every variable of [remote "NAME"], sluicechunks included. */
+	if ((error = remote_delete(repo, name)) < 0)
+		return error;
 	return sluice_repo__report(repo->ctx, report, json_pack("{s:s}", "removed", name));
 }
 
 int sluice_remote_list(sluice_repo *repo, char **report)
 {
-	git_strarray names = {0};
+	git_config *cfg = NULL;
+	git_config_iterator *it = NULL;
+	git_config_entry *e;
 	json_t *list = json_array();
 	int error;
 
-	if ((error = git_remote_list(&names, repo->git)) < 0) {
-		json_decref(list);
-		return sluice_ctx__giterror(repo->ctx, error, "cannot list remotes");
+	if ((error = local_config(repo, &cfg)) < 0)
+		goto done;
+	if ((error = git_config_iterator_new(&it, cfg)) < 0) {
+		error = sluice_ctx__giterror(repo->ctx, error, "cannot list remotes");
+		goto done;
 	}
-	for (size_t i = 0; i < names.count; i++) {
-		git_remote *r = NULL;
-		char *c = NULL;
-		if (git_remote_lookup(&r, repo->git, names.strings[i]) < 0 ||
-		    (error = chunks_url(repo, names.strings[i], &c)) < 0) {
-			git_remote_free(r);
-			sluice_ctx_clear_error(repo->ctx);
-			error = 0;
+	while ((error = git_config_next(&e, it)) == 0) {
+		size_t n = strlen(e->name);
+		char name[256], *c = NULL;
+		/* remote.NAME.url, NAME possibly holding dots: between the first and last dot. */
+		if (strncmp(e->name, "remote.", 7) || n < 12 || strcmp(e->name + n - 4, ".url") ||
+		    n - 11 >= sizeof(name))
 			continue;
+		snprintf(name, sizeof(name), "%.*s", (int)(n - 11), e->name + 7);
+		if (chunks_url(repo, name, &c) < 0) {
+			sluice_ctx_clear_error(repo->ctx);
+			c = NULL;
 		}
-		json_array_append_new(
-		        list, json_pack("{s:s,s:s,s:s?}", "name", names.strings[i], "url",
-		                        git_remote_url(r) ? git_remote_url(r) : "", "chunks", c));
+		json_array_append_new(list, json_pack("{s:s,s:s,s:s?}", "name", name, "url",
+		                                      e->value ? e->value : "", "chunks", c));
 		free(c);
-		git_remote_free(r);
 	}
-	git_strarray_dispose(&names);
+	if (error != GIT_ITEROVER) {
+		error = sluice_ctx__giterror(repo->ctx, error, "cannot list remotes");
+		goto done;
+	}
+	git_config_iterator_free(it);
+	it = NULL;
+	git_config_free(cfg);
+	cfg = NULL;
 	return sluice_repo__report(repo->ctx, report, json_pack("{s:o}", "remotes", list));
+done:
+	json_decref(list);
+	git_config_iterator_free(it);
+	git_config_free(cfg);
+	return error;
 }
 
 /* ---- the quarantine ----------------------------------------------------- */
@@ -1156,10 +1262,8 @@ static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_
 		error = sluice_ctx__giterror(ctx, error, "cannot prepare the quarantine");
 		goto done;
 	}
-	if ((error = git_remote_create_anonymous(&r, q->git, url)) < 0) {
-		error = sluice_ctx__giterror(ctx, error, "cannot use remote URL %s", url);
+	if ((error = open_url(ctx, q->git, &r, url)) < 0)
 		goto done;
-	}
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	fo.update_fetchhead = 0;
@@ -1379,8 +1483,8 @@ static char *spec_for(const char *prefix, const char *src, const char *dst)
 }
 
 /* Connect and list the remote's refs: its journal head and channel mirrors. */
-static int remote_heads(sluice_repo *repo, git_remote *r, git_direction dir, git_oid *journal,
-                        int *has_journal, json_t *channels)
+static int remote_heads(sluice_repo *repo, git_remote *r, const char *name, git_direction dir,
+                        git_oid *journal, int *has_journal, json_t *channels)
 {
 	const git_remote_head **heads;
 	git_remote_callbacks cb;
@@ -1389,11 +1493,10 @@ static int remote_heads(sluice_repo *repo, git_remote *r, git_direction dir, git
 
 	git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
 	if ((error = git_remote_connect(r, dir, &cb, NULL, NULL)) < 0)
-		return sluice_ctx__giterror(repo->ctx, error, "cannot reach remote %s (%s)",
-		                            git_remote_name(r), git_remote_url(r));
+		return sluice_ctx__giterror(repo->ctx, error, "cannot reach remote %s (%s)", name,
+		                            git_remote_url(r));
 	if ((error = git_remote_ls(&heads, &n, r)) < 0)
-		return sluice_ctx__giterror(repo->ctx, error, "cannot list remote %s",
-		                            git_remote_name(r));
+		return sluice_ctx__giterror(repo->ctx, error, "cannot list remote %s", name);
 	*has_journal = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!strcmp(heads[i]->name, SLUICE_JOURNAL_REF)) {
@@ -1442,7 +1545,7 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 	cset need = {0}, have = {0}, rec = {0};
 	json_t *purged = NULL, *lchan = NULL, *rchan = json_object();
 	struct push_state ps = {json_array(), json_array()};
-	char *store = NULL, **specs = NULL;
+	char *store = NULL, **specs = NULL, *url = NULL;
 	size_t nspecs = 0;
 	uint64_t needed = 0, known = 0, recorded = 0;
 	unsigned gitreq = 0;
@@ -1450,7 +1553,8 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 	quarantine q = {0};
 
 	memset(&x, 0, sizeof(x));
-	if ((error = lookup_remote(repo, &r, name)) < 0 ||
+	if ((error = remote_url(repo, name, &url)) < 0 ||
+	    (error = open_url(ctx, repo->git, &r, url)) < 0 ||
 	    (error = chunks_url(repo, name, &store)) < 0 ||
 	    (error = sluice_journal__head(repo, &local, &has_local)) < 0)
 		goto done;
@@ -1460,7 +1564,8 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		goto done;
 	}
 	gitreq++;
-	if ((error = remote_heads(repo, r, GIT_DIRECTION_PUSH, &remote, &has_remote, rchan)) < 0)
+	if ((error = remote_heads(repo, r, name, GIT_DIRECTION_PUSH, &remote, &has_remote, rchan)) <
+	    0)
 		goto done;
 	git_remote_disconnect(r);
 	if (has_remote && !git_oid_equal(&remote, &local)) {
@@ -1474,7 +1579,7 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 			free(fresh);
 			fresh = NULL;
 			gitreq++;
-			if ((error = q_fetch(repo, &q, git_remote_url(r), &local, 1)) < 0)
+			if ((error = q_fetch(repo, &q, url, &local, 1)) < 0)
 				goto done;
 			if (q.has_head)
 				theirs = &q.head;
@@ -1610,7 +1715,7 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		 * value, which receive-pack checks (compare-and-swap).
 		 */
 		gitreq++;
-		if ((error = remote_heads(repo, r, GIT_DIRECTION_PUSH, &remote2, &has_remote2,
+		if ((error = remote_heads(repo, r, name, GIT_DIRECTION_PUSH, &remote2, &has_remote2,
 		                          NULL)) < 0)
 			goto done;
 		if (has_remote2 != has_remote ||
@@ -1694,6 +1799,7 @@ done:
 	free(fresh);
 	free(old);
 	free(store);
+	free(url);
 	git_remote_free(r);
 	return error;
 }
@@ -1711,18 +1817,19 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 	size_t nfresh = 0, nversions = 0;
 	cset need = {0};
 	json_t *purged = NULL, *chans = NULL, *roots = NULL, *out = NULL;
-	char *store = NULL, from[GIT_OID_HEXSZ + 1] = "", to[GIT_OID_HEXSZ + 1];
+	char *store = NULL, *url = NULL, from[GIT_OID_HEXSZ + 1] = "", to[GIT_OID_HEXSZ + 1];
 	uint64_t needed = 0;
 	xfer x;
 	quarantine q = {0};
 	sluice_chunkstore *cs;
 
 	memset(&x, 0, sizeof(x));
-	if ((error = lookup_remote(repo, &r, name)) < 0 ||
+	if ((error = remote_url(repo, name, &url)) < 0 ||
+	    (error = open_url(ctx, repo->git, &r, url)) < 0 ||
 	    (error = chunks_url(repo, name, &store)) < 0 ||
 	    (error = sluice_journal__head(repo, &local, &has_local)) < 0)
 		goto done;
-	if ((error = q_fetch(repo, &q, git_remote_url(r), &local, has_local)) < 0)
+	if ((error = q_fetch(repo, &q, url, &local, has_local)) < 0)
 		goto done;
 	if (!q.has_head) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOTFOUND,
@@ -1889,6 +1996,7 @@ done:
 	json_decref(roots);
 	free(fresh);
 	free(store);
+	free(url);
 	git_remote_free(r);
 	return error;
 }

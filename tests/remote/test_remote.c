@@ -588,6 +588,36 @@ static void test_remote__store_down_moves_no_ref(void **state)
 	tu_run_dispose(&r);
 }
 
+/* A journal entry nobody registered signed (here: a plain git commit) is refused on pull. */
+static void test_remote__unsigned_entry_refused(void **state)
+{
+	char forged[4300], before[65], after[65], head[41];
+	tu_run_result r;
+	(void)state;
+
+	snprintf(forged, sizeof(forged), "%s/forged.git", gitbase);
+	git_head(repo, "refs/sluice/journal", head);
+	/* The origin's journal plus one entry made with stock git: same tree, no signature. */
+	tu_sh_ok(NULL,
+	         "git init -q --bare '%s' && git --git-dir='%s' push -q '%s' "
+	         "refs/sluice/journal:refs/sluice/journal && "
+	         "c=$(git --git-dir='%s' -c user.name=x -c user.email=x@x commit-tree -p %s -m "
+	         "forged "
+	         "%s^{tree}) && git --git-dir='%s' update-ref refs/sluice/journal $c",
+	         forged, repo, forged, forged, head, head, forged);
+	free(ok_in(clone_path, "remote add forged '%s' --chunks %s", forged, store_url));
+	/* The clone is behind the origin too: every new entry is checked, the forged one fails. */
+	tu_tree_digest(clone_path, before);
+	r = tu_sh(env, "%s -C '%s' pull forged", TU_SLUICE, clone_path);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "forged"));
+	assert_non_null(strstr(r.err, "not signed"));
+	assert_non_null(strstr(r.err, "nothing was changed"));
+	tu_run_dispose(&r);
+	tu_tree_digest(clone_path, after);
+	assert_string_equal(before, after);
+}
+
 static void test_remote__bad_input_refused(void **state)
 {
 	(void)state;
@@ -617,6 +647,7 @@ int main(void)
 	        cmocka_unit_test(test_remote__recheck_repairs_store),
 	        cmocka_unit_test(test_remote__retries_through_503),
 	        cmocka_unit_test(test_remote__store_down_moves_no_ref),
+	        cmocka_unit_test(test_remote__unsigned_entry_refused),
 	        cmocka_unit_test(test_remote__bad_input_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
