@@ -77,6 +77,15 @@ static void human_pull(json_t *v)
 
 	if (json_object_get(v, "path"))
 		printf("cloned into %s\n", json_string_value(json_object_get(v, "path")));
+	if (json_integer_value(json_object_get(v, "ahead"))) {
+		printf("nothing to pull: this repository is %lld journal entries ahead of %s "
+		       "(sluice "
+		       "push %s sends them)\n",
+		       (long long)json_integer_value(json_object_get(v, "ahead")),
+		       json_string_value(json_object_get(v, "remote")),
+		       json_string_value(json_object_get(v, "remote")));
+		return;
+	}
 	if (json_is_true(json_object_get(v, "up_to_date"))) {
 		printf("already up to date with %s\n",
 		       json_string_value(json_object_get(v, "remote")));

@@ -33,6 +33,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1200,6 +1201,32 @@ static void q_dispose(quarantine *q)
 	q->dir[0] = '\0';
 }
 
+/*
+ * Remove the quarantines of pulls that died (sluice/incoming-PID-XXXXXX
+ * whose process is gone): nothing refers to them.
+ */
+static void q_sweep(sluice_repo *repo)
+{
+	DIR *d = opendir(repo->sdir);
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char *end, path[PATH_MAX + 300];
+		long pid;
+		if (strncmp(de->d_name, "incoming-", 9))
+			continue;
+		pid = strtol(de->d_name + 9, &end, 10);
+		if (end == de->d_name + 9 || *end != '-' || pid <= 0 ||
+		    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", repo->sdir, de->d_name);
+		nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+	closedir(d);
+}
+
 /* Drop the quarantine from the repository's object database (it lived only in memory). */
 static int reopen_git(sluice_repo *repo)
 {
@@ -1232,8 +1259,9 @@ static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_
 	int error;
 
 	memset(q, 0, sizeof(*q));
-	if (snprintf(q->dir, sizeof(q->dir), "%s/incoming-XXXXXX", repo->sdir) >=
-	    (int)sizeof(q->dir))
+	q_sweep(repo);
+	if (snprintf(q->dir, sizeof(q->dir), "%s/incoming-%ld-XXXXXX", repo->sdir,
+	             (long)getpid()) >= (int)sizeof(q->dir))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", repo->sdir);
 	if (!mkdtemp(q->dir)) {
 		error = sluice_ctx__oserror(ctx, "cannot create %s", q->dir);
@@ -1812,7 +1840,7 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 	sluice_ctx *ctx = repo->ctx;
 	git_remote *r = NULL;
 	git_oid local;
-	int has_local, error, reached = 0;
+	int has_local, error, reached = 0, lockfd = -1;
 	git_oid *fresh = NULL;
 	size_t nfresh = 0, nversions = 0;
 	cset need = {0};
@@ -1852,13 +1880,20 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 	    0)
 		goto done;
 	if (has_local && !reached) {
-		if (git_graph_descendant_of(repo->git, &local, &q.head) == 1)
-			error = sluice_ctx__error(
-			        ctx, SLUICE_ECONFLICT,
-			        "this repository's journal is ahead of remote %s's "
-			        "(%.12s descends from %.12s): nothing to pull; "
-			        "sluice push %s sends it",
-			        name, from, to, name);
+		git_oid *ahead = NULL;
+		size_t nahead = 0;
+		int rr = 0;
+		/* Ahead of the remote: nothing to pull, which is not a failure (git says the same).
+		 */
+		if ((error = chain(repo, &ahead, &nahead, &rr, &local, &q.head)) < 0)
+			goto done;
+		free(ahead);
+		if (rr)
+			error = sluice_repo__report(
+			        ctx, report,
+			        json_pack("{s:s,s:b,s:I,s:{s:s,s:s,s:i}}", "remote", name,
+			                  "up_to_date", 1, "ahead", (json_int_t)nahead, "journal",
+			                  "from", from, "to", from, "entries", 0));
 		else
 			error = diverged(repo, name, &local, &q.head);
 		goto done;
@@ -1919,6 +1954,13 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 	/* The objects, then the commit point: the journal ref, compare-and-swap. */
 	if ((error = reopen_git(repo)) < 0 || (error = q_adopt(repo, &q)) < 0)
 		goto done;
+	/*
+	 * Under the journal writers' lock: a writer that holds it treats any
+	 * journal.lock file as a dead writer's and removes it, so ours must
+	 * not exist without it.
+	 */
+	if ((error = sluice_journal__lock(repo, &lockfd)) < 0)
+		goto done;
 	{
 		git_reference *ref = NULL;
 		char msg[300];
@@ -1944,6 +1986,8 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 			goto done;
 		}
 	}
+	close(lockfd);
+	lockfd = -1;
 	/* Derived state after the commit point: failures are repaired by sluice reindex. */
 	{
 		json_t *warn = json_array();
@@ -1977,6 +2021,8 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 		error = sluice_repo__report(ctx, report, out);
 	}
 done:
+	if (lockfd >= 0)
+		close(lockfd);
 	if (error < 0 && repo->cs) {
 		/* Abandon the open pack: nothing fetched by a failed pull is kept. */
 		sluice_chunkstore__free(repo->cs);

@@ -496,6 +496,18 @@ static void test_remote__diverged_journal_refused(void **state)
 	assert_string_equal(here, here2);
 	assert_string_equal(there, there2);
 
+	/* Pulling from a remote that is behind changes nothing and is no failure. */
+	{
+		char d1[65], d2[65];
+		json_t *v;
+		tu_tree_digest(repo, d1);
+		v = json_in(repo, "pull bypath");
+		assert_true(json_integer_value(json_object_get(v, "ahead")) > 0);
+		json_decref(v);
+		tu_tree_digest(repo, d2);
+		assert_string_equal(d1, d2);
+	}
+
 	/* A repository that is merely behind is told to pull first. */
 	free(ok_in(clone_path, "remote add up '%s/shared.git'", gitbase));
 	r = tu_sh(env, "%s -C '%s' push up", TU_SLUICE, clone_path);
