@@ -577,6 +577,60 @@ static void test_remote__retries_through_503(void **state)
 	}
 }
 
+/*
+ * A pull killed while it fetches chunks (slowed by the store's 503s): the
+ * journal is where it was, verify passes, and the next pull finishes the job
+ * and removes the dead pull's quarantine.
+ */
+static void test_remote__killed_pull_changes_nothing(void **state)
+{
+	char dir[4300], before[41], after[41], v4[41], log[4400];
+	long long fresh;
+	pid_t pid;
+	int st;
+	tu_run_result r;
+	(void)state;
+
+	snprintf(dir, sizeof(dir), "%s/clone-limited", work);
+	new_version(v4, "v3", "v4", 90, 13, &fresh);
+	assert_true(fresh >= 10);
+	free(ok_in(repo, "push limited --retries 15"));
+	git_head(dir, "refs/sluice/journal", before);
+	snprintf(log, sizeof(log), "%s/killed-pull.log", work);
+	{
+		char *argv[] = {TU_SLUICE,       "-C", dir,         "pull", "origin",
+		                "--concurrency", "1",  "--retries", "20",   NULL};
+		pid = spawn(argv, log);
+	}
+	/* One request at a time, each refused (503) when it follows the last within 50 ms and
+	 * retried after 0.25 s or more: 10+ chunks take seconds. */
+	usleep(900 * 1000);
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	git_head(dir, "refs/sluice/journal", after);
+	assert_string_equal(before, after);
+	free(ok_in(dir, "verify"));
+	r = tu_sh(NULL, "ls -d '%s'/sluice/incoming-* 2>/dev/null | wc -l", dir);
+	assert_int_equal(atoi(r.out), 1);
+	tu_run_dispose(&r);
+
+	free(ok_in(dir, "pull origin --retries 20"));
+	r = tu_sh(NULL, "ls -d '%s'/sluice/incoming-* 2>/dev/null | wc -l", dir);
+	assert_int_equal(atoi(r.out), 0);
+	tu_run_dispose(&r);
+	git_head(dir, "refs/sluice/journal", after);
+	git_head(repo, "refs/sluice/journal", before);
+	assert_string_equal(before, after);
+	free(ok_in(dir, "verify"));
+	{
+		char co[4400];
+		snprintf(co, sizeof(co), "%s/co-killed", work);
+		free(ok_in(dir, "checkout %s '%s'", v4, co));
+		tu_sh_ok(NULL, "diff -r '%s/base' '%s/in/v4'", co, work);
+	}
+}
+
 /* With the chunk store unreachable, push fails before any ref moves. */
 static void test_remote__store_down_moves_no_ref(void **state)
 {
@@ -659,6 +713,7 @@ int main(void)
 	        cmocka_unit_test(test_remote__recheck_repairs_store),
 	        cmocka_unit_test(test_remote__retries_through_503),
 	        cmocka_unit_test(test_remote__store_down_moves_no_ref),
+	        cmocka_unit_test(test_remote__killed_pull_changes_nothing),
 	        cmocka_unit_test(test_remote__unsigned_entry_refused),
 	        cmocka_unit_test(test_remote__bad_input_refused),
 	};
