@@ -737,13 +737,18 @@ static int xfer_run(xfer *x)
 		return SLUICE_OK;
 	if (!(x->slots = sluice__calloc(ctx, x->conc, sizeof(*x->slots))))
 		return SLUICE_ENOMEM;
-	if (!(x->multi = curl_multi_init()))
-		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot start libcurl");
 	/* A PUT of a chunk needs no 100-continue round trip. */
+	x->multi = curl_multi_init();
 	x->hdrs = curl_slist_append(NULL, "Expect:");
 	for (k = 0; k < x->conc; k++)
-		if (!(x->slots[k].h = curl_easy_init()))
-			return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot start libcurl");
+		x->slots[k].h = curl_easy_init();
+	for (k = 0; k < x->conc && x->multi && x->hdrs; k++)
+		if (!x->slots[k].h)
+			break;
+	if (!x->multi || !x->hdrs || k < x->conc) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot start libcurl");
+		goto done;
+	}
 	for (k = 0; k < x->n; k++)
 		x->bytes_total += x->items[k].c->len;
 	while (x->done < x->n) {
@@ -1760,7 +1765,22 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		po.callbacks.push_update_reference = on_push_ref;
 		po.callbacks.payload = &ps;
 		if ((error = git_remote_upload(r, &sa, &po)) < 0) {
+			int missing = error == GIT_ENOTFOUND;
 			error = sluice_ctx__giterror(ctx, error, "cannot push to remote %s", name);
+			/*
+			 * sluice purge deletes git blobs on purpose; git's pack protocol
+			 * needs every object the pushed history reaches.
+			 */
+			if (missing && json_object_size(purged))
+				error = sluice_ctx__wrap(
+				        ctx, SLUICE_EINVALID,
+				        "the history holds content deleted by sluice purge (%zu "
+				        "file%s), and git cannot send a history with objects "
+				        "missing; "
+				        "no ref was changed (pushing after a purge is not "
+				        "supported yet)",
+				        json_object_size(purged),
+				        json_object_size(purged) == 1 ? "" : "s");
 			goto done;
 		}
 		if (json_array_size(ps.rejected)) {
