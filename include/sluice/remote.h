@@ -60,8 +60,9 @@ int sluice_remote_list(sluice_repo *repo, char **report);
  * SLUICE_ECONFLICT saying whether NAME is ahead (pull first) or where the
  * two journals part, and nothing is sent. opts may be NULL.
  * *report: {"remote", "up_to_date", "refs": [{"ref", "old", "new"}],
- * "chunks": {"needed", "sent", "bytes_sent", "skipped_known"},
- * "requests": {"http", "git"}}.
+ * "chunks": {"needed", "in_remote_journal", "in_record", "sent",
+ * "already_there", "bytes_sent", "bytes_needed"}, "requests": {"http",
+ * "git"}, "versions"}; docs/remotes.md.
  */
 int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_opts *opts,
                        char **report);
@@ -73,13 +74,15 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
  * BLAKE2b-256 id and size, and only when all of that succeeded are the
  * chunks stored, the git objects added and refs/sluice/journal moved
  * (compare-and-swap), then the derived indexes brought up to date. A
- * local journal that is not an ancestor of NAME's is SLUICE_ECONFLICT
- * naming where they part; a corrupt or missing chunk SLUICE_ECORRUPT or
+ * local journal ahead of NAME's changes nothing and is no failure (the
+ * report says "ahead"); one that diverged is SLUICE_ECONFLICT naming where
+ * they part; a corrupt or missing chunk SLUICE_ECORRUPT or
  * SLUICE_ENOTFOUND naming it and the version that needs it. On any
  * failure the repository is as it was. opts may be NULL.
- * *report: {"remote", "up_to_date", "journal": {"from", "to", "entries"},
- * "channels": {NAME: head}, "chunks": {"needed", "received", "bytes_received"},
- * "requests": {"http", "git"}, "root_keys": [...] (first pull only)}.
+ * *report: {"remote", "up_to_date", "ahead" (when ahead), "journal": {"from",
+ * "to", "entries"}, "channels": {NAME: head}, "versions", "chunks": {"needed",
+ * "received", "bytes_received", "bytes_needed"}, "requests": {"http", "git"},
+ * "warnings", "root_keys": [...] (first pull only)}; docs/remotes.md.
  */
 int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_opts *opts,
                        char **report);
