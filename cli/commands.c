@@ -1588,10 +1588,12 @@ const cli_command cli_commands[] = {
          "indexes brought up to date. A corrupt chunk names itself and the version that\n"
          "needs it; a diverged journal names where the histories part. On any failure\n"
          "nothing changes."},
-        {"clone", cli_clone, "sluice clone URL [DIR] [--chunks URL] [--name NAME] [--json]",
+        {"clone", cli_clone,
+         "sluice clone URL [DIR] [--chunks URL] [--name NAME] [--root FINGERPRINT] [--json]",
          "Create a repository in DIR (default: -C, else the current directory; new or\n"
          "empty) with remote NAME (default origin) and pull it. The remote's root keys\n"
-         "are trusted and printed: compare them with what its owners published."},
+         "are trusted and printed: compare them with what its owners published, or give\n"
+         "--root SHA256:... so that a remote pinning other root keys is refused."},
         {"verify", cmd_verify, "sluice verify [--json]",
          "Check the whole repository, read-only: journal and version signatures, every\n"
          "version's tree, digests and manifests, every stored chunk, and the index.\n"

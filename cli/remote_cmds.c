@@ -241,8 +241,10 @@ int cli_pull(cli_env *env, int argc, char **argv)
 
 int cli_clone(cli_env *env, int argc, char **argv)
 {
-	const char *pos[2], *chunks = NULL, *name = NULL, *conc = NULL, *retries = NULL;
+	const char *pos[2], *chunks = NULL, *name = NULL, *conc = NULL, *retries = NULL,
+	                    *root = NULL;
 	cli_opt specs[] = {{"--chunks", &chunks, NULL, NULL, NULL},
+	                   {"--root", &root, NULL, NULL, NULL},
 	                   {"--name", &name, NULL, NULL, NULL},
 	                   {"--concurrency", &conc, NULL, NULL, NULL},
 	                   {"--retries", &retries, NULL, NULL, NULL},
@@ -258,6 +260,7 @@ int cli_clone(cli_env *env, int argc, char **argv)
 		return cli_usage("clone", "give the URL to clone");
 	if ((rc = parse_opts("clone", conc, retries, &o)))
 		return rc;
+	o.expect_root = root;
 	error = sluice_remote_clone(env->ctx, npos == 2 ? pos[1] : env->repo_dir, name, pos[0],
 	                            chunks, &o, isatty(2) ? cli_progress : NULL, NULL, &report);
 	return cli_finish(env, NULL, error, report, human_pull);

@@ -1931,6 +1931,28 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 			                          name);
 			goto done;
 		}
+		if (opts && opts->expect_root) {
+			json_t *k;
+			size_t i;
+			int found = 0;
+			json_array_foreach(roots, i, k)
+			{
+				if (!strcmp(sluice__jstr(json_object_get(k, "fingerprint")),
+				            opts->expect_root))
+					found = 1;
+			}
+			if (!found) {
+				error = sluice_ctx__error(
+				        ctx, SLUICE_EDENIED,
+				        "remote %s's journal pins root key %s, not %s; nothing was "
+				        "changed",
+				        name,
+				        sluice__jstr(json_object_get(json_array_get(roots, 0),
+				                                     "fingerprint")),
+				        opts->expect_root);
+				goto done;
+			}
+		}
 	}
 	if ((error = check_incoming(repo, name, fresh, nfresh)) < 0)
 		goto done;

@@ -35,6 +35,12 @@ typedef struct {
 	 * that lost objects).
 	 */
 	int recheck;
+	/*
+	 * pull into a repository without a journal (clone) only: the
+	 * fingerprint ("SHA256:...") of a root key the remote's first entry
+	 * must pin, or NULL to trust whatever it pins (reported).
+	 */
+	const char *expect_root;
 } sluice_remote_opts;
 
 /*

@@ -360,8 +360,29 @@ static void test_remote__push_then_clone_agrees(void **state)
 	json_decref(v);
 	assert_int_equal(log_count("HTTP/1.1"), 0);
 
-	/* Clones over git:// and from the path agree with the origin in every respect. */
-	tu_sh_ok(env, "%s clone %s '%s' --chunks %s", TU_SLUICE, git_url, clone_git, store_url);
+	/* A clone that expects other root keys is refused and leaves nothing. */
+	{
+		tu_run_result r = tu_sh(env, "%s clone %s '%s' --chunks %s --root SHA256:nope",
+		                        TU_SLUICE, git_url, clone_git, store_url);
+		json_t *keys = json_in(repo, "key list"), *k;
+		size_t i;
+		char fp[128] = "";
+		assert_int_equal(r.status, 1);
+		assert_non_null(strstr(r.err, "not SHA256:nope"));
+		tu_run_dispose(&r);
+		tu_sh_ok(NULL, "test ! -e '%s'", clone_git);
+		json_array_foreach(json_object_get(keys, "keys"), i, k)
+		{
+			if (!strcmp(json_string_value(json_object_get(k, "name")), "root"))
+				snprintf(fp, sizeof(fp), "%s",
+				         json_string_value(json_object_get(k, "fingerprint")));
+		}
+		json_decref(keys);
+		assert_true(strlen(fp) > 10);
+		/* Clones over git:// and from the path agree with the origin in every respect. */
+		tu_sh_ok(env, "%s clone %s '%s' --chunks %s --root '%s'", TU_SLUICE, git_url,
+		         clone_git, store_url, fp);
+	}
 	agrees(clone_git, base, "base");
 	tu_sh_ok(env, "%s clone 'file://%s' '%s' --chunks %s", TU_SLUICE, path_url, clone_path,
 	         store_url);
