@@ -9,7 +9,7 @@
  * of the versions the push adds, minus the chunks of the versions the
  * remote journal already reaches - computed locally, with no request per
  * chunk the store holds. A local record of what each store took or served
- * (sluice/remotes/*.known) covers what a journal cannot vouch for.
+ * (sluice/remotes/HASH.known) covers what a journal cannot vouch for.
  *
  * Pull fetches into a quarantine (a temporary bare repository under
  * sluice/ whose alternates point at the repository's objects), checks
