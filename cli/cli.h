@@ -117,6 +117,14 @@ int cli_export(cli_env *env, int argc, char **argv);
 /* cli/config.c: the repository's local settings. */
 int cli_config(cli_env *env, int argc, char **argv);
 
+/* cli/remote_cmds.c: remotes, push, pull and clone (docs/remotes.md). */
+int cli_remote_add(cli_env *env, int argc, char **argv);
+int cli_remote_list(cli_env *env, int argc, char **argv);
+int cli_remote_remove(cli_env *env, int argc, char **argv);
+int cli_push(cli_env *env, int argc, char **argv);
+int cli_pull(cli_env *env, int argc, char **argv);
+int cli_clone(cli_env *env, int argc, char **argv);
+
 /* Progress on stderr when it is a terminal. */
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total);
 void cli_item_progress(void *data, const char *what, uint64_t done, uint64_t total);

@@ -1627,6 +1627,40 @@ const cli_command cli_commands[] = {
          "--gguf writes each adapter as DIR/NAME.gguf, a llama.cpp LoRA adapter, and\n"
          "DIR/scales.json giving each file's stack scale: start llama.cpp's server with\n"
          "--lora-scaled FILE SCALE for each, in order. Same stack, same bytes."},
+        /* ---- remotes (cli/remote_cmds.c, docs/remotes.md) ---- */
+        {"remote add", cli_remote_add, "sluice remote add NAME URL [--chunks URL] [--json]",
+         "Add remote NAME: URL is where the git history goes (a path, file://, git://,\n"
+         "ssh:// or http(s)://, what libgit2 speaks) and --chunks the chunk store, an\n"
+         "http(s):// directory that answers GET and PUT (WebDAV, e.g. nginx's dav module)\n"
+         "where each chunk is one object, chunks/AB/ID. Both are kept in the\n"
+         "repository's git config (remote.NAME.url, remote.NAME.sluicechunks)."},
+        {"remote list", cli_remote_list, "sluice remote list [--json]",
+         "Every remote with its git URL and chunk store."},
+        {"remote remove", cli_remote_remove, "sluice remote remove NAME [--json]",
+         "Forget remote NAME (nothing on the remote changes)."},
+        {"push", cli_push, "sluice push NAME [--concurrency N] [--retries N] [--recheck] [--json]",
+         "Send NAME what it lacks: first the chunks its store lacks (its journal says which\n"
+         "it has: every chunk of every version that journal reaches), then the journal and\n"
+         "the channel mirrors, so NAME's refs never name a missing chunk. NAME's journal must\n"
+         "be an ancestor of this one: when NAME is ahead, pull first; when the journals\n"
+         "diverged, the error names the last common entry and the first entry on each side,\n"
+         "and nothing is sent. Failed requests (5xx, connection errors) are retried with\n"
+         "backoff (--retries, default 4); --concurrency requests at once (default 8).\n"
+         "--recheck asks the store (HEAD) about every chunk of every version, to repair a\n"
+         "store that lost objects."},
+        {"pull", cli_pull, "sluice pull NAME [--concurrency N] [--retries N] [--json]",
+         "Fast-forward this repository to NAME's journal: the new entries' signatures are\n"
+         "checked, every chunk the new versions need is fetched and checked against its\n"
+         "id and size, and only then are the chunks stored, the journal moved and the\n"
+         "indexes brought up to date. A corrupt chunk names itself and the version that\n"
+         "needs it; a diverged journal names where the histories part. On any failure\n"
+         "nothing changes."},
+        {"clone", cli_clone,
+         "sluice clone URL [DIR] [--chunks URL] [--name NAME] [--root FINGERPRINT] [--json]",
+         "Create a repository in DIR (default: -C, else the current directory; new or\n"
+         "empty) with remote NAME (default origin) and pull it. The remote's root keys\n"
+         "are trusted and printed: compare them with what its owners published, or give\n"
+         "--root SHA256:... so that a remote pinning other root keys is refused."},
         {"verify", cmd_verify, "sluice verify [--json]",
          "Check the whole repository, read-only: journal and version signatures, every\n"
          "version's tree, digests and manifests, every stored chunk, and the index.\n"

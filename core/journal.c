@@ -481,6 +481,11 @@ static int journal_lock(sluice_repo *repo, int *fd)
 	return SLUICE_OK;
 }
 
+int sluice_journal__lock(sluice_repo *repo, int *fd)
+{
+	return journal_lock(repo, fd);
+}
+
 /*
  * A refused action is journaled too (auditors see who tried what, and
  * which rule stopped it): a "refuse" entry, signed by the actor, that

@@ -218,6 +218,14 @@ int sluice_journal__check_role(sluice_repo *repo, json_t *registry, const sluice
 int sluice_journal__deny(sluice_repo *repo, sluice_jchange *ch, const char *rule, const char *fmt,
                          ...) SLUICE_PRINTF(4, 5);
 
+/*
+ * Take the journal writers' exclusive lock (sluice/journal.flock; clears a
+ * lock file a killed writer left). Writers that move refs/sluice/journal
+ * outside sluice_journal__transact (sluice pull) hold it around their
+ * compare-and-swap. Release with close(*fd).
+ */
+int sluice_journal__lock(sluice_repo *repo, int *fd);
+
 /* Bring the derived journal index and channel mirror refs up to date. */
 int sluice_journal__sync_index(sluice_repo *repo);
 

@@ -13,6 +13,9 @@ pkgs=(
   golang-go golang-golang-x-mod-dev python3-nacl chromium
   # ci/sluice-ci.sh reads sluice's --json output with jq; the man page test renders with groff.
   jq groff-base
+  # tests/remote and bench/remote.sh serve a chunk store with nginx's WebDAV module
+  # (Debian's nginx is built --with-http_dav_module) and git's own protocol with git daemon.
+  nginx
 )
 # Peers measured by the benchmarks (bench/); not needed to build or test.
 if [ "${SLUICE_BENCH_DEPS:-0}" = 1 ]; then
