@@ -7,6 +7,10 @@
 #
 # Options:
 #   --repo DIR          the sluice repository (default $SLUICE_REPO)
+#   --remote URL        instead of --repo: clone the repository from URL (a path, file://,
+#                       git://) into a fresh directory, as an ephemeral runner does, and
+#                       push the result back; with --chunks URL (its chunk store) and
+#                       --root FINGERPRINT (refuse a remote pinning other root keys)
 #   --channel C         the channel to promote to (required)
 #   --lora DIR          the PEFT adapter to propose (adapter_config.json + safetensors)
 #   --name NAME         the adapter's name in the stack (default: the directory's name)
@@ -39,11 +43,14 @@ die() { # die STATUS MESSAGE
 	exit "$1"
 }
 
-repo=${SLUICE_REPO:-} channel= lora= name= scale= onto= message= key=ci
+repo=${SLUICE_REPO:-} remote= chunks= root= channel= lora= name= scale= onto= message= key=ci
 proposer= gater= operator= approvers=() junit= attempts=3 sluice=${SLUICE:-sluice}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--repo) repo=$2 ;;
+	--remote) remote=$2 ;;
+	--chunks) chunks=$2 ;;
+	--root) root=$2 ;;
 	--channel) channel=$2 ;;
 	--lora) lora=$2 ;;
 	--name) name=$2 ;;
@@ -67,7 +74,7 @@ while [ $# -gt 0 ]; do
 	[ $# -ge 2 ] || die 4 "$1 needs a value"
 	shift 2
 done
-[ -n "$repo" ] || die 4 "no repository: --repo DIR or \$SLUICE_REPO"
+[ -n "$repo" ] || [ -n "$remote" ] || die 4 "no repository: --repo DIR, --remote URL or \$SLUICE_REPO"
 [ -n "$channel" ] || die 4 "no channel: --channel C"
 [ -n "$lora" ] || die 4 "no update: --lora DIR"
 [ -f "$lora/adapter_config.json" ] || die 4 "$lora/adapter_config.json: no such file (--lora wants a PEFT adapter directory)"
@@ -78,8 +85,12 @@ command -v "$sluice" >/dev/null || die 5 "cannot run '$sluice' (--sluice PATH or
 : "${message:=CI: $name}"
 
 # ---- keys --------------------------------------------------------------------
-keydir=
-cleanup() { [ -n "$keydir" ] && rm -rf "$keydir"; }
+keydir= workdir=
+cleanup() {
+	[ -n "$keydir" ] && rm -rf "$keydir"
+	[ -n "$workdir" ] && rm -rf "$workdir"
+	return 0
+}
 trap cleanup EXIT
 trap 'exit 5' INT TERM
 
@@ -125,9 +136,22 @@ head_of() {
 }
 
 # ---- propose -> gate -> approve -> promote, again if the channel moved --------
+# With --remote, a fresh clone per attempt: what an ephemeral runner starts from.
+fresh_clone() {
+	local args
+	[ -n "$workdir" ] || workdir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-ci-repo.XXXXXX") || die 5 "cannot create a work directory"
+	rm -rf "$workdir/repo"
+	args=(clone "$remote" "$workdir/repo")
+	[ -n "$chunks" ] && args+=(--chunks "$chunks")
+	[ -n "$root" ] && args+=(--root "$root")
+	"$sluice" "${args[@]}" >/dev/null || die 5 "cannot clone $remote (above)"
+	repo=$workdir/repo
+}
+
 attempt=0
 while :; do
 	attempt=$((attempt + 1))
+	[ -n "$remote" ] && fresh_clone
 	head=$(head_of "$channel") || die 5 "cannot read the state of $repo"
 	base=${head:-$onto}
 	[ -n "$base" ] || die 4 "channel $channel is empty: say what to propose onto with --onto REF"
@@ -158,8 +182,25 @@ while :; do
 	fi
 
 	if S promote "$cand" --channel "$channel" --key "$operator"; then
-		echo "sluice-ci: promoted $cand to $channel"
-		exit 0
+		if [ -z "$remote" ]; then
+			echo "sluice-ci: promoted $cand to $channel"
+			exit 0
+		fi
+		# The promotion exists only in this clone until the remote takes it. A remote
+		# that moved meanwhile refuses the push (its journal is no longer an ancestor):
+		# start again from a fresh clone, so the update is gated against the new head.
+		if perr=$(S push origin 2>&1 >/dev/null); then
+			echo "sluice-ci: promoted $cand to $channel and pushed to $remote"
+			exit 0
+		fi
+		printf '%s\n' "$perr" >&2
+		case $perr in
+		*diverged* | *"is ahead"* | *"moved while"*) ;;
+		*) die 5 "the push to $remote failed (above); $channel there is unchanged" ;;
+		esac
+		[ "$attempt" -lt "$attempts" ] || die 5 "$remote moved $attempt times while this job gated; giving up: run the job again"
+		echo "sluice-ci: $remote moved while this job gated; starting again from a fresh clone" >&2
+		continue
 	fi
 	now=$(head_of "$channel")
 	[ "$now" != "$head" ] || die 5 "promotion of $cand to $channel was refused (above)"

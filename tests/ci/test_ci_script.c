@@ -111,7 +111,7 @@ static int setup(void **state)
 	free(ok("key new bob --role approver"));
 	free(ok("suite add %s/eval/suites/*.json --key ci", SLUICE_SOURCE_DIR));
 	/* Adapters with lora_B zero (as PEFT initialises them): they pass on anything. */
-	for (int i = 1; i <= 3; i++)
+	for (int i = 1; i <= 4; i++)
 		tu_sh_ok(
 		        NULL,
 		        "%s lora '%s/small-%d' --base %s/test-model --seed %d --b-std 0 >/dev/null",
@@ -326,6 +326,73 @@ static void racing_jobs_never_ship_an_ungated_combination(void **state)
 	free(ok("verify"));
 }
 
+/*
+ * An ephemeral runner: the job starts from nothing but the remote (a bare
+ * git repository by path, and a WebDAV chunk store served by nginx),
+ * clones it pinning the root key, gates and promotes there, and pushes
+ * the result back; a pull shows the promotion here.
+ */
+static void ephemeral_runner_works_on_a_clone_and_pushes_back(void **state)
+{
+	char origin[4200], store[4300], sec[4400], extra[9000], before[41], after[41], fp[128],
+	        args[65536];
+	tu_nginx ng;
+	json_t *keys, *k;
+	tu_run_result r;
+	size_t i;
+	(void)state;
+
+	snprintf(origin, sizeof(origin), "%s/origin.git", work);
+	tu_sh_ok(NULL, "git init -q --bare '%s'", origin);
+	snprintf(store, sizeof(store), "%s/nginx", work);
+	tu_nginx_start(&ng, store);
+	snprintf(store, sizeof(store), "%s/store", ng.url);
+	free(ok("remote add origin '%s' --chunks %s", origin, store));
+	free(ok("push origin"));
+	keys = okj("key list");
+	fp[0] = 0;
+	json_array_foreach(json_object_get(keys, "keys"), i,
+	                   k) if (!strcmp(json_string_value(json_object_get(k, "name")), "root"))
+	        snprintf(fp, sizeof(fp), "%s",
+	                 json_string_value(json_object_get(k, "fingerprint")));
+	json_decref(keys);
+	assert_true(fp[0] != 0);
+	head_of("prod", before);
+
+	secret_env(sec, sizeof(sec), "SLUICE_CI_KEY_CI", "ci");
+	snprintf(extra, sizeof(extra), "%s SLUICE_CI_KEY_BOB=\"$(cat '%s/keys/bob.key')\"", sec,
+	         work);
+	snprintf(args, sizeof(args),
+	         "cd '%s' && env SLUICE_KEYS='%s/nokeys' SLUICE='%s' %s bash '%s' --remote '%s' "
+	         "--chunks %s --root '%s' --channel prod --lora small-4 --approver bob",
+	         work, work, TU_SLUICE, extra, SCRIPT, origin, store, fp);
+	r = tu_sh(NULL, "%s", args);
+	if (r.status != 0)
+		fprintf(stderr, "%s\n", r.err + (strlen(r.err) > 3000 ? strlen(r.err) - 3000 : 0));
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "pushed to"));
+	tu_run_dispose(&r);
+	/* Nothing changed here until the pull; then prod is the runner's promotion. */
+	head_of("prod", after);
+	assert_string_equal(before, after);
+	free(ok("pull origin"));
+	head_of("prod", after);
+	assert_string_not_equal(before, after);
+	{
+		json_t *v = okj("show %s", after);
+		assert_string_equal(
+		        json_string_value(json_object_get(json_object_get(v, "update"), "parent")),
+		        before);
+		json_decref(v);
+	}
+	free(ok("verify"));
+	/* The clone the runner worked in is gone. */
+	r = tu_sh(NULL, "ls -d ${TMPDIR:-/tmp}/sluice-ci-repo.* 2>/dev/null | wc -l");
+	assert_int_equal(atoi(r.out), 0);
+	tu_run_dispose(&r);
+	tu_proc_stop(&ng.pid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -334,6 +401,7 @@ int main(void)
 	        cmocka_unit_test(bad_input_is_refused_before_anything_runs),
 	        cmocka_unit_test(policy_asking_for_approval_blocks_until_an_approver_signs),
 	        cmocka_unit_test(racing_jobs_never_ship_an_ungated_combination),
+	        cmocka_unit_test(ephemeral_runner_works_on_a_clone_and_pushes_back),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,6 +12,9 @@
 #include <string.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -482,4 +485,117 @@ int tu_testserver_stop(tu_testserver *ts)
 		ts->dir = NULL;
 	}
 	return code;
+}
+
+/* ---- child servers (nginx, git daemon) --------------------------------------- */
+
+/* A port nobody listens on now (a small race with other processes, fine in tests). */
+int tu_free_port(void)
+{
+	struct sockaddr_in a = {0};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	assert_true(fd >= 0);
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* Wait until something accepts connections on the port (at most 20 s). */
+void tu_wait_port(int port, pid_t pid, const char *what)
+{
+	for (int i = 0; i < 400; i++) {
+		struct sockaddr_in a = {0};
+		int fd = socket(AF_INET, SOCK_STREAM, 0), st;
+		a.sin_family = AF_INET;
+		a.sin_port = htons((uint16_t)port);
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			close(fd);
+			return;
+		}
+		close(fd);
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			fail_msg("%s exited before listening (status %d)", what, st);
+		usleep(50000);
+	}
+	fail_msg("%s did not listen on port %d", what, port);
+}
+
+/* Start argv as a child that dies with the test process. */
+pid_t tu_spawn(char *const argv[], const char *log)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		FILE *f = fopen(log, "w");
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (f) {
+			dup2(fileno(f), 1);
+			dup2(fileno(f), 2);
+		}
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+void tu_proc_stop(pid_t *pid)
+{
+	int st;
+
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGTERM);
+	waitpid(*pid, &st, 0);
+	*pid = -1;
+}
+
+void tu_nginx_start(tu_nginx *out, const char *dir)
+{
+	char conf[4200], text[32768], log[4200], prefix[2048], *www = out->root,
+	                                                       *access_log = out->access_log;
+	int port = tu_free_port();
+
+	snprintf(prefix, sizeof(prefix), "%s", dir);
+	snprintf(www, sizeof(out->root), "%s/www", prefix);
+	snprintf(access_log, sizeof(out->access_log), "%s/access.log", prefix);
+	tu_sh_ok(NULL, "mkdir -p '%s/tmp' '%s'", prefix, www);
+	/* As root nginx's workers would run as nobody; as anyone else the line is an error. */
+	snprintf(text, sizeof(text),
+	         "%sworker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
+	         "events { worker_connections 256; }\n"
+	         "http {\n  access_log %s;\n"
+	         "  client_body_temp_path %s/tmp/body;\n  proxy_temp_path %s/tmp/proxy;\n"
+	         "  fastcgi_temp_path %s/tmp/fcgi;\n  uwsgi_temp_path %s/tmp/uwsgi;\n"
+	         "  scgi_temp_path %s/tmp/scgi;\n"
+	         /* /limited/ answers 503 to whatever exceeds 20 requests a second. */
+	         "  limit_req_zone $binary_remote_addr zone=slow:1m rate=20r/s;\n"
+	         "  server {\n    listen 127.0.0.1:%d;\n    client_max_body_size 1g;\n"
+	         "    root %s;\n    dav_methods PUT DELETE MKCOL;\n"
+	         "    create_full_put_path on;\n    dav_access user:rw group:r all:r;\n"
+	         "    location / { }\n"
+	         "    location /limited/ { limit_req zone=slow; limit_req_status 503; }\n"
+	         "  }\n}\n",
+	         geteuid() == 0 ? "user root;\n" : "", prefix, prefix, access_log, prefix, prefix,
+	         prefix, prefix, prefix, port, www);
+	snprintf(conf, sizeof(conf), "%s/nginx.conf", prefix);
+	tu_write(conf, text, strlen(text));
+	snprintf(log, sizeof(log), "%s/nginx.out", prefix);
+	{
+		char elog[4300];
+		snprintf(elog, sizeof(elog), "%s/error.log", prefix);
+		char *argv[] = {"nginx", "-p", prefix, "-e",          elog,
+		                "-c",    conf, "-g",   "daemon off;", NULL};
+		out->pid = tu_spawn(argv, log);
+	}
+	tu_wait_port(port, out->pid, "nginx");
+	snprintf(out->url, sizeof(out->url), "http://127.0.0.1:%d", port);
+	out->port = port;
 }

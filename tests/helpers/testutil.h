@@ -102,4 +102,31 @@ void tu_testserver_start(const char *model_dir, const char *const *extra_args, t
  */
 int tu_testserver_stop(tu_testserver *ts);
 
+/* ---- child servers on loopback ------------------------------------------------ */
+
+#include <sys/types.h>
+
+/* A port nobody listens on now (a small race with other processes, fine in tests). */
+int tu_free_port(void);
+/* Wait until something accepts connections on port (at most 20 s); fails if pid exits. */
+void tu_wait_port(int port, pid_t pid, const char *what);
+/* Start argv as a child (stdout and stderr to log) that dies with the test process. */
+pid_t tu_spawn(char *const argv[], const char *log);
+/* SIGTERM a child and reap it; *pid becomes -1 (nothing when already <= 0). */
+void tu_proc_stop(pid_t *pid);
+
+/*
+ * nginx serving dir/www over HTTP with WebDAV PUT/DELETE/MKCOL at url
+ * (http://127.0.0.1:PORT), its access log at access_log; /limited/ answers
+ * 503 to more than 20 requests a second. Stop it with tu_proc_stop(&pid).
+ */
+typedef struct {
+	pid_t pid;
+	int port;
+	char url[64];
+	char root[4200];
+	char access_log[4200];
+} tu_nginx;
+void tu_nginx_start(tu_nginx *out, const char *dir);
+
 #endif

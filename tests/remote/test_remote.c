@@ -34,121 +34,25 @@ static char base[41], v2[41];
 static const char *env[] = {keysenv, "SLUICE_KEY=ops", NULL};
 static pid_t nginx_pid = -1, gitd_pid = -1;
 static int nginx_port;
-
-/* A port nobody listens on now (a small race with other processes, fine in tests). */
-static int free_port(void)
-{
-	struct sockaddr_in a = {0};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	assert_true(fd >= 0);
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
-/* Wait until something accepts connections on the port (at most 20 s). */
-static void wait_port(int port, pid_t pid, const char *what)
-{
-	for (int i = 0; i < 400; i++) {
-		struct sockaddr_in a = {0};
-		int fd = socket(AF_INET, SOCK_STREAM, 0), st;
-		a.sin_family = AF_INET;
-		a.sin_port = htons((uint16_t)port);
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-			close(fd);
-			return;
-		}
-		close(fd);
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			fail_msg("%s exited before listening (status %d)", what, st);
-		usleep(50000);
-	}
-	fail_msg("%s did not listen on port %d", what, port);
-}
-
-/* Start argv as a child that dies with the test process. */
-static pid_t spawn(char *const argv[], const char *log)
-{
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		FILE *f = fopen(log, "w");
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		if (f) {
-			dup2(fileno(f), 1);
-			dup2(fileno(f), 2);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static void stop(pid_t *pid)
-{
-	int st;
-
-	if (*pid <= 0)
-		return;
-	kill(*pid, SIGTERM);
-	waitpid(*pid, &st, 0);
-	*pid = -1;
-}
+static tu_nginx nginx;
 
 static void start_nginx(void)
 {
-	char conf[4200], text[32768], log[4200], prefix[2048];
-	int port = free_port();
+	char dir[4200];
 
-	snprintf(prefix, sizeof(prefix), "%s/nginx", work);
-	snprintf(www, sizeof(www), "%s/www", prefix);
-	snprintf(access_log, sizeof(access_log), "%s/access.log", prefix);
-	tu_sh_ok(NULL, "mkdir -p '%s/tmp' '%s'", prefix, www);
-	/* As root nginx's workers would run as nobody; as anyone else the line is an error. */
-	snprintf(text, sizeof(text),
-	         "%sworker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
-	         "events { worker_connections 256; }\n"
-	         "http {\n  access_log %s;\n"
-	         "  client_body_temp_path %s/tmp/body;\n  proxy_temp_path %s/tmp/proxy;\n"
-	         "  fastcgi_temp_path %s/tmp/fcgi;\n  uwsgi_temp_path %s/tmp/uwsgi;\n"
-	         "  scgi_temp_path %s/tmp/scgi;\n"
-	         /* /limited/ answers 503 to whatever exceeds 20 requests a second. */
-	         "  limit_req_zone $binary_remote_addr zone=slow:1m rate=20r/s;\n"
-	         "  server {\n    listen 127.0.0.1:%d;\n    client_max_body_size 1g;\n"
-	         "    root %s;\n    dav_methods PUT DELETE MKCOL;\n"
-	         "    create_full_put_path on;\n    dav_access user:rw group:r all:r;\n"
-	         "    location / { }\n"
-	         "    location /limited/ { limit_req zone=slow; limit_req_status 503; }\n"
-	         "  }\n}\n",
-	         geteuid() == 0 ? "user root;\n" : "", prefix, prefix, access_log, prefix, prefix,
-	         prefix, prefix, prefix, port, www);
-	snprintf(conf, sizeof(conf), "%s/nginx.conf", prefix);
-	tu_write(conf, text, strlen(text));
-	snprintf(log, sizeof(log), "%s/nginx.out", prefix);
-	{
-		char elog[4300];
-		snprintf(elog, sizeof(elog), "%s/error.log", prefix);
-		char *argv[] = {"nginx", "-p", prefix, "-e",          elog,
-		                "-c",    conf, "-g",   "daemon off;", NULL};
-		nginx_pid = spawn(argv, log);
-	}
-	wait_port(port, nginx_pid, "nginx");
-	snprintf(store_url, sizeof(store_url), "http://127.0.0.1:%d/store", port);
-	nginx_port = port;
+	snprintf(dir, sizeof(dir), "%s/nginx", work);
+	tu_nginx_start(&nginx, dir);
+	snprintf(www, sizeof(www), "%s", nginx.root);
+	snprintf(access_log, sizeof(access_log), "%s", nginx.access_log);
+	snprintf(store_url, sizeof(store_url), "%s/store", nginx.url);
+	nginx_pid = nginx.pid;
+	nginx_port = nginx.port;
 }
 
 static void start_git_daemon(void)
 {
 	char portarg[64], basearg[4300], log[4300];
-	int port = free_port();
+	int port = tu_free_port();
 
 	snprintf(gitbase, sizeof(gitbase), "%s/git", work);
 	tu_sh_ok(NULL,
@@ -164,9 +68,9 @@ static void start_git_daemon(void)
 		                basearg,        "--listen=127.0.0.1",
 		                portarg,        "--reuseaddr",
 		                gitbase,        NULL};
-		gitd_pid = spawn(argv, log);
+		gitd_pid = tu_spawn(argv, log);
 	}
-	wait_port(port, gitd_pid, "git daemon");
+	tu_wait_port(port, gitd_pid, "git daemon");
 	snprintf(git_url, sizeof(git_url), "git://127.0.0.1:%d/shared.git", port);
 	snprintf(path_url, sizeof(path_url), "%s/bypath.git", gitbase);
 }
@@ -301,8 +205,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	stop(&nginx_pid);
-	stop(&gitd_pid);
+	tu_proc_stop(&nginx_pid);
+	tu_proc_stop(&gitd_pid);
 	tu_rmtree(work);
 	free(work);
 	return 0;
@@ -621,7 +525,7 @@ static void test_remote__killed_pull_changes_nothing(void **state)
 	{
 		char *argv[] = {TU_SLUICE,       "-C", dir,         "pull", "origin",
 		                "--concurrency", "1",  "--retries", "20",   NULL};
-		pid = spawn(argv, log);
+		pid = tu_spawn(argv, log);
 	}
 	/* One request at a time, each refused (503) when it follows the last within 50 ms and
 	 * retried after 0.25 s or more: 10+ chunks take seconds. */
@@ -662,7 +566,7 @@ static void test_remote__store_down_moves_no_ref(void **state)
 	snprintf(dead, sizeof(dead), "%s/dead.git", gitbase);
 	tu_sh_ok(NULL, "git init -q --bare '%s'", dead);
 	free(ok_in(repo, "remote add dead '%s' --chunks http://127.0.0.1:%d/store", dead,
-	           free_port()));
+	           tu_free_port()));
 	tu_tree_digest(dead, there);
 	r = tu_sh(env, "%s -C '%s' push dead --retries 1", TU_SLUICE, repo);
 	assert_int_equal(r.status, 5);
