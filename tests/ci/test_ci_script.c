@@ -111,7 +111,7 @@ static int setup(void **state)
 	free(ok("key new bob --role approver"));
 	free(ok("suite add %s/eval/suites/*.json --key ci", SLUICE_SOURCE_DIR));
 	/* Adapters with lora_B zero (as PEFT initialises them): they pass on anything. */
-	for (int i = 1; i <= 4; i++)
+	for (int i = 1; i <= 6; i++)
 		tu_sh_ok(
 		        NULL,
 		        "%s lora '%s/small-%d' --base %s/test-model --seed %d --b-std 0 >/dev/null",
@@ -386,6 +386,54 @@ static void ephemeral_runner_works_on_a_clone_and_pushes_back(void **state)
 		json_decref(v);
 	}
 	free(ok("verify"));
+
+	/*
+	 * Two runners: a wrapper runs runner B to completion when runner A
+	 * first pushes, so A's push meets a remote that moved, is refused, and
+	 * A starts again from a fresh clone of B's result.
+	 */
+	{
+		char wrapper[4300], script[16384], final[41], mid[41];
+		json_t *v;
+		snprintf(wrapper, sizeof(wrapper), "%s/racing-push", work);
+		snprintf(script, sizeof(script),
+		         "#!/usr/bin/env bash\n"
+		         "for a in \"$@\"; do\n"
+		         "  if [ \"$a\" = push ] && mkdir '%s/raced-push' 2>/dev/null; then\n"
+		         "    SLUICE='%s' bash '%s' --remote '%s' --chunks %s --channel prod "
+		         "--lora '%s/small-5' --approver bob >&2 || exit 99\n"
+		         "  fi\n"
+		         "done\n"
+		         "exec '%s' \"$@\"\n",
+		         work, TU_SLUICE, SCRIPT, origin, store, work, TU_SLUICE);
+		tu_write(wrapper, script, strlen(script));
+		chmod(wrapper, 0755);
+		snprintf(args, sizeof(args),
+		         "cd '%s' && env SLUICE_KEYS='%s/nokeys' %s bash '%s' --sluice '%s' "
+		         "--remote '%s' --chunks %s --channel prod --lora small-6 --approver bob",
+		         work, work, extra, SCRIPT, wrapper, origin, store);
+		r = tu_sh(NULL, "%s", args);
+		if (r.status != 0)
+			fprintf(stderr, "%s\n",
+			        r.err + (strlen(r.err) > 3000 ? strlen(r.err) - 3000 : 0));
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.err, "starting again from a fresh clone"));
+		tu_run_dispose(&r);
+		free(ok("pull origin"));
+		head_of("prod", final);
+		v = okj("show %s", final);
+		snprintf(
+		        mid, sizeof(mid), "%s",
+		        json_string_value(json_object_get(json_object_get(v, "update"), "parent")));
+		json_decref(v);
+		/* A's update sits on B's, which sits on what the first runner promoted. */
+		v = okj("show %s", mid);
+		assert_string_equal(
+		        json_string_value(json_object_get(json_object_get(v, "update"), "parent")),
+		        after);
+		json_decref(v);
+		free(ok("verify"));
+	}
 	/* The clone the runner worked in is gone. */
 	r = tu_sh(NULL, "ls -d ${TMPDIR:-/tmp}/sluice-ci-repo.* 2>/dev/null | wc -l");
 	assert_int_equal(atoi(r.out), 0);
