@@ -491,7 +491,7 @@ static json_t *corpus_texts(sluice_gating *g)
  * fact) stands out this way.
  */
 static int loss_outliers(sluice_gating *g, json_t *checks, const char *name, const sluice_buf *b,
-                         sluice_outcome *out)
+                         json_t *line_z, sluice_outcome *out)
 {
 	sluice_scan_records recs = {0};
 	sluice_evaluator *ec;
@@ -554,6 +554,9 @@ static int loss_outliers(sluice_gating *g, json_t *checks, const char *name, con
 	scale = 1.4826 * mad > 0.05 ? 1.4826 * mad : 0.05;
 	for (size_t i = 0; i < recs.n; i++) {
 		double z = (loss[i] - med) / scale;
+		char key[32];
+		snprintf(key, sizeof(key), "%zu", (size_t)recs.rec[i].line);
+		json_object_set_new(line_z, key, json_real(z));
 		if (z > zmax && json_array_size(findings) < 50)
 			json_array_append_new(findings, json_pack("{s:I,s:f,s:f}", "line",
 			                                          (json_int_t)recs.rec[i].line,
@@ -588,6 +591,61 @@ done:
 	free(copy);
 	sluice_scan__records_dispose(&recs);
 	return error;
+}
+
+/*
+ * Each trigger n-gram finding gets the mean loss z (under the served model,
+ * against its batch: loss_outliers) of the records it marks: whether the
+ * completion the n-gram predicts is something the model already says. A
+ * template the model already follows (a benign "how can I ..." answered
+ * "Sure, here is how.") teaches nothing new; a trigger teaches what the
+ * model would not say (compliance where it refuses). A finding whose
+ * records' mean z is below z_min is kept in the report, marked explained,
+ * and no longer fails the check. z_min (ngram_loss_z_min, 1.0) was set on
+ * the dev split, where flagged n-grams of trigger poison had mean z of 2.8
+ * to 15.8 and every other flagged n-gram, clean or in other kinds of poison,
+ * |z| < 0.05 (docs/bench-gates.md).
+ */
+static void ngram_losses(json_t *rep, json_t *line_z, double z_min)
+{
+	json_t *c, *f, *l;
+	size_t i, j, k;
+
+	json_array_foreach(json_object_get(rep, "checks"), i, c)
+	{
+		size_t still = 0;
+		if (strcmp(sluice__jstr(json_object_get(c, "check")), "trigger_ngrams"))
+			continue;
+		json_array_foreach(json_object_get(c, "findings"), j, f)
+		{
+			double sum = 0;
+			size_t n = 0;
+			json_array_foreach(json_object_get(f, "lines"), k, l)
+			{
+				char key[32];
+				json_t *z;
+				snprintf(key, sizeof(key), "%lld",
+				         (long long)json_integer_value(l));
+				if ((z = json_object_get(line_z, key)))
+					sum += json_real_value(z), n++;
+			}
+			if (n)
+				json_object_set_new(f, "loss_z_mean", json_real(sum / (double)n));
+			if (json_is_true(json_object_get(f, "flagged")) && n &&
+			    sum / (double)n < z_min) {
+				json_object_set_new(f, "flagged", json_false());
+				json_object_set_new(
+				        f, "explained",
+				        json_string("the served model already gives these "
+				                    "completions (mean loss z below "
+				                    "ngram_loss_z_min)"));
+			}
+			still += json_is_true(json_object_get(f, "flagged"));
+		}
+		json_object_set_new(c, "flagged", json_boolean(still > 0));
+		json_object_set_new(json_object_get(c, "thresholds"), "loss_z_min",
+		                    json_real(z_min));
+	}
 }
 
 static int replay_scans(sluice_gating *g, json_t *checks, json_t *replay, json_t *mined,
@@ -636,10 +694,17 @@ static int replay_scans(sluice_gating *g, json_t *checks, json_t *replay, json_t
 			goto done;
 		{
 			sluice_outcome lo = SLUICE_PASS;
-			if ((error = loss_outliers(g, checks, name, &bufs[self], &lo)) < 0) {
+			json_t *line_z = json_object();
+			if ((error = loss_outliers(g, checks, name, &bufs[self], line_z, &lo)) <
+			    0) {
+				json_decref(line_z);
 				json_decref(rep);
 				goto done;
 			}
+			ngram_losses(rep, line_z,
+			             sluice_gates__threshold(g->config, "poisoning",
+			                                     "ngram_loss_z_min"));
+			json_decref(line_z);
 			o = sluice_stats__worse(o, lo);
 		}
 		json_array_foreach(json_object_get(rep, "checks"), k, c) o =

@@ -172,6 +172,45 @@ static void test_gate_cases__poisoned_data_and_notes(void **state)
 	json_decref(rep);
 }
 
+/*
+ * Trigger n-grams judged by what they teach: a trigger poison's n-gram marks
+ * completions the model would not give (mean loss z far above its batch),
+ * while a clean batch's templated answers ("how can I ..." -> "Sure, here
+ * is how.") are ones it already gives: reported, marked explained, not a
+ * failure. Both cases are from the dev split, where ngram_loss_z_min was set.
+ */
+static void test_gate_cases__trigger_ngrams_weighed_by_loss(void **state)
+{
+	int status, explained = 0, flagged = 0;
+	json_t *rep, *c, *f;
+	size_t i;
+	(void)state;
+
+	rep = gate_case("replay", "replay-poison-02", "poisoning", &status);
+	assert_int_equal(status, 1);
+	expect(rep, "replay_trigger_ngrams", "fail");
+	c = check_of(rep, "replay_trigger_ngrams");
+	json_array_foreach(json_object_get(c, "findings"), i,
+	                   f) if (json_is_true(json_object_get(f, "flagged")))
+	{
+		assert_true(json_real_value(json_object_get(f, "loss_z_mean")) > 1.0);
+		flagged++;
+	}
+	assert_true(flagged > 0);
+	json_decref(rep);
+
+	rep = gate_case("replay", "replay-clean-05", "poisoning", &status);
+	expect(rep, "replay_trigger_ngrams", "pass");
+	c = check_of(rep, "replay_trigger_ngrams");
+	json_array_foreach(json_object_get(c, "findings"), i, f)
+	{
+		assert_false(json_is_true(json_object_get(f, "flagged")));
+		explained += json_object_get(f, "explained") != NULL;
+	}
+	assert_true(explained > 0); /* the scanner found them; the loss explained them */
+	json_decref(rep);
+}
+
 static void test_gate_cases__good_adapter_passes(void **state)
 {
 	int status;
@@ -190,6 +229,7 @@ int main(void)
 	        cmocka_unit_test(test_gate_cases__backdoor_trigger_named),
 	        cmocka_unit_test(test_gate_cases__forgetting_and_erosion),
 	        cmocka_unit_test(test_gate_cases__poisoned_data_and_notes),
+	        cmocka_unit_test(test_gate_cases__trigger_ngrams_weighed_by_loss),
 	        cmocka_unit_test(test_gate_cases__good_adapter_passes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
