@@ -99,8 +99,10 @@ for c in "replay-clean-01:clean replay batch:pass" "replay-poison-00:poisoned re
 	gate "$id" "$label" "$expect" || true
 done
 echo "The test model was never trained with notes in context: any note, clean or not, costs it"
-echo "accuracy, so stopping the clean note is right for this model. The clean batch's n-gram"
-echo "finding is a false alarm: docs/bench-gates.md counts them over every labelled case."
+echo "accuracy, so stopping the clean note is right for this model. The clean batch is"
+echo "inconclusive: the model refuses some questions about facts it does not know, so a few of"
+echo "its records look like teaching compliance; the interval straddles the limit and a person"
+echo "decides (sluice approve --accept-inconclusive safety). docs/bench-gates.md has the rates."
 
 step "two small adapters on top (tone, style): the stack is facts, tone, style"
 "$SYNTH" lora "$work/tone" --base tests/resources/test-model --r 4 --alpha 8 --b-std 0.002 --seed 5 >/dev/null
