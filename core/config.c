@@ -149,8 +149,7 @@ int sluice_config__check(sluice_ctx *ctx, const char *key, const char *value)
 	return SLUICE_OK;
 }
 
-/* The repository's own config file (local level), new in *out. */
-static int open_local(sluice_repo *repo, git_config **out)
+int sluice_config__open_local(sluice_repo *repo, git_config **out)
 {
 	git_config *all = NULL;
 	int error;
@@ -166,27 +165,36 @@ static int open_local(sluice_repo *repo, git_config **out)
 	return SLUICE_OK;
 }
 
+int sluice_config__string_in(sluice_repo *repo, git_config *cfg, char **out, const char *key)
+{
+	git_buf buf = {0};
+	int error = git_config_get_string_buf(&buf, cfg, key);
+
+	*out = NULL;
+	if (error == GIT_ENOTFOUND)
+		error = SLUICE_OK;
+	else if (error < 0)
+		error = sluice_ctx__giterror(repo->ctx, error,
+		                             "cannot read config key %s in %s/config", key,
+		                             repo->path);
+	else if (!(*out = sluice__strdup(repo->ctx, buf.ptr)))
+		error = SLUICE_ENOMEM;
+	git_buf_dispose(&buf);
+	return error;
+}
+
 int sluice_config__get_string(sluice_repo *repo, char **out, const char *key, const char *dflt)
 {
 	git_config *cfg = NULL;
-	git_buf buf = {0};
 	int error;
 
 	*out = NULL;
-	if ((error = open_local(repo, &cfg)) < 0)
+	if ((error = sluice_config__open_local(repo, &cfg)) < 0)
 		return error;
-	error = git_config_get_string_buf(&buf, cfg, key);
-	if (error == GIT_ENOTFOUND) {
-		error = SLUICE_OK;
-		if (dflt && !(*out = sluice__strdup(repo->ctx, dflt)))
-			error = SLUICE_ENOMEM;
-	} else if (error < 0) {
-		error = sluice_ctx__giterror(repo->ctx, error, "cannot read config key %s", key);
-	} else if (!(*out = sluice__strdup(repo->ctx, buf.ptr))) {
-		error = SLUICE_ENOMEM;
-	}
-	git_buf_dispose(&buf);
+	error = sluice_config__string_in(repo, cfg, out, key);
 	git_config_free(cfg);
+	if (error == 0 && !*out && dflt && !(*out = sluice__strdup(repo->ctx, dflt)))
+		error = SLUICE_ENOMEM;
 	return error;
 }
 
@@ -224,7 +232,7 @@ int sluice_config__get_all(sluice_repo *repo, json_t **out, const char *key)
 	json_t *arr = json_array();
 	int error;
 
-	if ((error = open_local(repo, &cfg)) < 0)
+	if ((error = sluice_config__open_local(repo, &cfg)) < 0)
 		goto done;
 	if ((error = git_config_multivar_iterator_new(&it, cfg, key, NULL)) < 0) {
 		error = sluice_ctx__giterror(repo->ctx, error, "cannot read config key %s", key);
@@ -335,7 +343,7 @@ int sluice_config__set_string(sluice_repo *repo, const char *key, const char *va
 		if (error <= 0)
 			return error;
 	}
-	if ((error = open_local(repo, &cfg)) < 0)
+	if ((error = sluice_config__open_local(repo, &cfg)) < 0)
 		return error;
 	/* ".*" matches every value: libgit2 1.5 leaks on a mismatch (add_value). */
 	error = git_config_delete_multivar(cfg, key, ".*");
@@ -352,7 +360,7 @@ int sluice_config__unset(sluice_repo *repo, const char *key)
 	git_config *cfg = NULL;
 	int error;
 
-	if ((error = open_local(repo, &cfg)) < 0)
+	if ((error = sluice_config__open_local(repo, &cfg)) < 0)
 		return error;
 	error = git_config_delete_multivar(cfg, key, ".*");
 	if (error == GIT_ENOTFOUND)
@@ -372,7 +380,7 @@ int sluice_config__list(sluice_repo *repo, json_t **out)
 	json_t *obj = json_object();
 	int error;
 
-	if ((error = open_local(repo, &cfg)) < 0)
+	if ((error = sluice_config__open_local(repo, &cfg)) < 0)
 		goto done;
 	/* All entries, filtered here: a glob iterator's regex leaks in libgit2 1.5 (above). */
 	if ((error = git_config_iterator_new(&it, cfg)) < 0) {

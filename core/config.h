@@ -14,6 +14,18 @@
 #include "repo.h"
 
 /*
+ * The repository's own config file (the local level only: a user's
+ * ~/.gitconfig must never redirect a push or a hook), new in *out.
+ */
+int sluice_config__open_local(sluice_repo *repo, git_config **out);
+
+/*
+ * A key's value in an open config as a new string in *out, NULL when unset
+ * (for a reader of many keys at once; one key: sluice_config__get_string).
+ */
+int sluice_config__string_in(sluice_repo *repo, git_config *cfg, char **out, const char *key);
+
+/*
  * A key's value as a new string in *out (free() it). When the key is
  * unset, *out is a copy of dflt, or NULL when dflt is NULL (and 0 is
  * returned either way). A multi-valued key gives its last value.

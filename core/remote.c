@@ -19,6 +19,7 @@
 /* nftw(3) is an XSI interface. */
 #define _XOPEN_SOURCE 700
 
+#include "config.h"
 #include "remote.h"
 
 #include "jindex.h"
@@ -913,52 +914,13 @@ static void known_save(sluice_repo *repo, const char *store, const sluice_buf *i
 
 /* ---- configuration ------------------------------------------------------ */
 
-static int local_config(sluice_repo *repo, git_config **out)
-{
-	git_config *all = NULL;
-	int error;
-
-	if ((error = git_repository_config(&all, repo->git)) < 0)
-		return sluice_ctx__giterror(repo->ctx, error,
-		                            "cannot open the repository's config");
-	/* Only the repository's own file: ~/.gitconfig must not redirect a push. */
-	error = git_config_open_level(out, all, GIT_CONFIG_LEVEL_LOCAL);
-	git_config_free(all);
-	if (error < 0)
-		return sluice_ctx__giterror(repo->ctx, error,
-		                            "cannot open the repository's config file");
-	return SLUICE_OK;
-}
-
-/* A config value of the local file as a new string in *out (NULL when unset). */
-static int config_get(sluice_repo *repo, const char *key, char **out)
-{
-	git_config *cfg = NULL;
-	git_buf buf = {0};
-	int error;
-
-	*out = NULL;
-	if ((error = local_config(repo, &cfg)) < 0)
-		return error;
-	error = git_config_get_string_buf(&buf, cfg, key);
-	if (error == GIT_ENOTFOUND)
-		error = SLUICE_OK;
-	else if (error < 0)
-		error = sluice_ctx__giterror(repo->ctx, error, "cannot read %s", key);
-	else if (!(*out = sluice__strdup(repo->ctx, buf.ptr)))
-		error = SLUICE_ENOMEM;
-	git_buf_dispose(&buf);
-	git_config_free(cfg);
-	return error;
-}
-
 /* The chunk store URL of remote name, new string in *out (NULL when none). */
 static int chunks_url(sluice_repo *repo, const char *name, char **out)
 {
 	char key[300];
 
 	snprintf(key, sizeof(key), "remote.%s." CHUNKS_KEY, name);
-	return config_get(repo, key, out);
+	return sluice_config__get_string(repo, out, key, NULL);
 }
 
 /*
@@ -977,7 +939,7 @@ static int remote_url(sluice_repo *repo, const char *name, char **out)
 	if (git_remote_name_is_valid(&valid, name) < 0 || !valid || strlen(name) > 200)
 		valid = 0;
 	snprintf(key, sizeof(key), "remote.%s.url", name);
-	if (valid && (error = config_get(repo, key, out)) < 0)
+	if (valid && (error = sluice_config__get_string(repo, out, key, NULL)) < 0)
 		return error;
 	if (!*out)
 		return sluice_ctx__error(
@@ -1012,7 +974,7 @@ static int remote_keys(sluice_repo *repo, const char *name, json_t **out)
 	size_t plen = strlen(name) + 8;
 	int error;
 
-	if ((error = local_config(repo, &cfg)) < 0)
+	if ((error = sluice_config__open_local(repo, &cfg)) < 0)
 		goto done;
 	if ((error = git_config_iterator_new(&it, cfg)) < 0) {
 		error = sluice_ctx__giterror(repo->ctx, error, "cannot read the config");
@@ -1045,7 +1007,8 @@ static int remote_delete(sluice_repo *repo, const char *name)
 	size_t i;
 	int error;
 
-	if ((error = remote_keys(repo, name, &keys)) < 0 || (error = local_config(repo, &cfg)) < 0)
+	if ((error = remote_keys(repo, name, &keys)) < 0 ||
+	    (error = sluice_config__open_local(repo, &cfg)) < 0)
 		goto done;
 	json_array_foreach(keys, i, k)
 	{
@@ -1083,7 +1046,7 @@ int sluice_remote_add(sluice_repo *repo, const char *name, const char *url, cons
 	if (curl && (error = sluice_remote__check_store_url(repo->ctx, curl)) < 0)
 		return error;
 	snprintf(key, sizeof(key), "remote.%s.url", name);
-	if ((error = config_get(repo, key, &old)) < 0)
+	if ((error = sluice_config__get_string(repo, &old, key, NULL)) < 0)
 		return error;
 	valid = old != NULL;
 	free(old);
@@ -1097,7 +1060,7 @@ int sluice_remote_add(sluice_repo *repo, const char *name, const char *url, cons
 	 */
 	if (!strstr(url, "://") && stat(url, &st) == 0 && S_ISDIR(st.st_mode) && realpath(url, abs))
 		url = abs;
-	if ((error = local_config(repo, &cfg)) < 0)
+	if ((error = sluice_config__open_local(repo, &cfg)) < 0)
 		return error;
 	/* No fetch refspec: sluice's refs are not git branches to track. */
 	if ((error = git_config_set_string(cfg, key, url)) < 0) {
@@ -1142,7 +1105,7 @@ int sluice_remote_list(sluice_repo *repo, char **report)
 	json_t *list = json_array();
 	int error;
 
-	if ((error = local_config(repo, &cfg)) < 0)
+	if ((error = sluice_config__open_local(repo, &cfg)) < 0)
 		goto done;
 	if ((error = git_config_iterator_new(&it, cfg)) < 0) {
 		error = sluice_ctx__giterror(repo->ctx, error, "cannot list remotes");

@@ -90,22 +90,6 @@ static int cfg_error(sluice_repo *repo, int giterr, const char *what)
 	                            repo->path);
 }
 
-/* A string value into a new string; *out = NULL when absent. */
-static int cfg_string(sluice_repo *repo, git_config *cfg, char **out, const char *key)
-{
-	git_buf b = {0};
-	int error = git_config_get_string_buf(&b, cfg, key);
-
-	*out = NULL;
-	if (error == GIT_ENOTFOUND)
-		return SLUICE_OK;
-	if (error < 0)
-		return cfg_error(repo, error, key);
-	*out = sluice__strdup(repo->ctx, b.ptr);
-	git_buf_dispose(&b);
-	return *out ? SLUICE_OK : SLUICE_ENOMEM;
-}
-
 static int load_one(sluice_repo *repo, git_config *cfg, sluice_hook *h, const char *name)
 {
 	sluice_ctx *ctx = repo->ctx;
@@ -119,7 +103,7 @@ static int load_one(sluice_repo *repo, git_config *cfg, sluice_hook *h, const ch
 	snprintf(h->name, sizeof(h->name), "%s", name);
 	h->timeout = 10;
 	snprintf(key, sizeof(key), "hook.%s.type", name);
-	if ((error = cfg_string(repo, cfg, &s, key)) < 0)
+	if ((error = sluice_config__string_in(repo, cfg, &s, key)) < 0)
 		return error;
 	if (!type_ok(s)) {
 		error = sluice_ctx__error(
@@ -132,7 +116,7 @@ static int load_one(sluice_repo *repo, git_config *cfg, sluice_hook *h, const ch
 	snprintf(h->type, sizeof(h->type), "%s", s);
 	free(s);
 	snprintf(key, sizeof(key), "hook.%s.url", name);
-	if ((error = cfg_string(repo, cfg, &h->url, key)) < 0)
+	if ((error = sluice_config__string_in(repo, cfg, &h->url, key)) < 0)
 		return error;
 	if (!url_ok(h->url))
 		return sluice_ctx__error(
@@ -140,7 +124,7 @@ static int load_one(sluice_repo *repo, git_config *cfg, sluice_hook *h, const ch
 		        "%s/config: %s is '%s'; expected an http:// or https:// URL", repo->path,
 		        key, h->url ? h->url : "");
 	snprintf(key, sizeof(key), "hook.%s.key", name);
-	if ((error = cfg_string(repo, cfg, &s, key)) < 0)
+	if ((error = sluice_config__string_in(repo, cfg, &s, key)) < 0)
 		return error;
 	if (!s || sluice_keys__check_name(ctx, s) < 0) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
@@ -211,14 +195,15 @@ int sluice_hooks__load(sluice_repo *repo, sluice_hook **out, size_t *n)
 	*n = 0;
 	/* The repository's own config file only, as sluice config reads it (docs/cli.md). */
 	{
-		git_config *all = NULL, *local = NULL;
-		if ((error = git_repository_config(&all, repo->git)) == 0 &&
-		    (error = git_config_open_level(&local, all, GIT_CONFIG_LEVEL_LOCAL)) == 0)
-			error = git_config_snapshot(&cfg, local);
+		git_config *local = NULL;
+		if ((error = sluice_config__open_local(repo, &local)) == SLUICE_ENOTFOUND) {
+			sluice_ctx_clear_error(repo->ctx);
+			return SLUICE_OK; /* no config file of its own: no hooks */
+		}
+		if (error < 0)
+			return error;
+		error = git_config_snapshot(&cfg, local);
 		git_config_free(local);
-		git_config_free(all);
-		if (error == GIT_ENOTFOUND)
-			return SLUICE_OK; /* no local config file: no hooks */
 		if (error < 0)
 			return cfg_error(repo, error, "the configuration");
 	}
