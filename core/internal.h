@@ -115,6 +115,12 @@ void sluice__b2(unsigned char out[SLUICE_B2_LEN], const void *data, size_t len);
 double sluice__monotonic_s(void);
 /* Sleep s seconds (nothing when s <= 0), resuming after signals. */
 void sluice__sleep_s(double s);
+/*
+ * The wait before retry number attempt (0 for the first retry): base
+ * doubled per attempt, at most cap, plus up to half of it again at random,
+ * so clients that failed together do not retry together.
+ */
+double sluice__backoff_s(double base, unsigned attempt, double cap);
 
 /* Little-endian load/store. */
 static inline uint32_t sluice__le32(const unsigned char *p)

@@ -504,13 +504,6 @@ typedef struct {
 	sluice_buf confirmed; /* ids the store answered for: the known record's new lines */
 } xfer;
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static size_t on_write(char *p, size_t size, size_t nmemb, void *data)
 {
 	xslot *s = data;
@@ -708,11 +701,9 @@ static int finish(xfer *x, xslot *s, CURLcode rc)
 	}
 	if (retry && s->attempt < x->retries) {
 		/* Exponential backoff with jitter: 0.25 s, 0.5 s, 1 s, ... at most 8 s. */
-		double wait = 0.25 * (double)(1u << (s->attempt < 5 ? s->attempt : 5));
-		wait += wait * (double)randombytes_uniform(1000) / 1000.0;
+		s->not_before = sluice__monotonic_s() + sluice__backoff_s(0.25, s->attempt, 8);
 		s->attempt++;
 		s->waiting = 1;
-		s->not_before = now_s() + (wait > 8 ? 8 : wait);
 		sluice_ctx_clear_error(ctx);
 		return 1;
 	}
@@ -756,7 +747,7 @@ static int xfer_run(xfer *x)
 	while (x->done < x->n) {
 		CURLMsg *msg;
 		int left, busy = 0, freed = 0;
-		double t = now_s(), wake = 1.0;
+		double t = sluice__monotonic_s(), wake = 1.0;
 
 		for (k = 0; k < x->conc; k++) {
 			xslot *s = &x->slots[k];

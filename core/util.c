@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <math.h>
 #include <time.h>
 
 int sluice_buf__grow(sluice_ctx *ctx, sluice_buf *b, size_t extra)
@@ -239,4 +240,13 @@ void sluice__sleep_s(double s)
 	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+double sluice__backoff_s(double base, unsigned attempt, double cap)
+{
+	double d = ldexp(base, (int)(attempt < 30 ? attempt : 30));
+
+	if (d > cap)
+		d = cap;
+	return d + d * 0.5 * ((double)randombytes_uniform(1000) / 1000.0);
 }

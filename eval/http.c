@@ -100,7 +100,8 @@ fail:
 /* ---- small helpers ----------------------------------------------------------- */
 
 struct body {
-	sluice_buf buf;
+	sluice_buf buf; /* NUL-terminated as it grows, for the parser */
+	sluice_ctx *ctx;
 	int too_big;
 };
 
@@ -113,20 +114,9 @@ static size_t on_data(char *p, size_t size, size_t n, void *data)
 		b->too_big = 1;
 		return 0;
 	}
-	/* No ctx here (curl's callback): plain growth; a failure stops the transfer. */
-	if (b->buf.len + len + 1 > b->buf.cap) {
-		size_t cap = b->buf.cap ? b->buf.cap : 4096;
-		unsigned char *q;
-		while (cap < b->buf.len + len + 1)
-			cap *= 2;
-		if (!(q = realloc(b->buf.ptr, cap)))
-			return 0;
-		b->buf.ptr = q;
-		b->buf.cap = cap;
-	}
-	memcpy(b->buf.ptr + b->buf.len, p, len);
-	b->buf.len += len;
-	b->buf.ptr[b->buf.len] = '\0';
+	/* A failure returns short, which stops the transfer with a write error. */
+	if (sluice_buf__put(b->ctx, &b->buf, p, len) < 0 || sluice_buf__cstr(b->ctx, &b->buf) < 0)
+		return 0;
 	return len;
 }
 
@@ -202,6 +192,7 @@ static CURL *new_easy(sluice_http *h, const char *url, const char *post, struct 
 {
 	CURL *e = curl_easy_init();
 
+	b->ctx = h->ctx;
 	if (!e)
 		return NULL;
 	curl_easy_setopt(e, CURLOPT_URL, url);
@@ -221,9 +212,10 @@ static CURL *new_easy(sluice_http *h, const char *url, const char *post, struct 
 	return e;
 }
 
-static double backoff(const sluice_http *h, unsigned attempt, curl_off_t retry_after)
+/* The wait before retry attempt: the shared backoff, or longer when the server said so. */
+static double backoff(unsigned attempt, curl_off_t retry_after)
 {
-	double d = HTTP_BACKOFF_S * (double)(1u << (attempt < 20 ? attempt : 20));
+	double d = sluice__backoff_s(HTTP_BACKOFF_S, attempt, HTTP_MAX_WAIT_S);
 
 	if (retry_after > 0 && (double)retry_after > d)
 		d = (double)retry_after;
@@ -243,7 +235,7 @@ static int request(sluice_http *h, const char *path, const char *post, long *sta
 
 	snprintf(url, sizeof(url), "%s%s", h->cfg.url, path);
 	for (attempt = 0;; attempt++) {
-		struct body b = {{0}, 0};
+		struct body b = {{0}, NULL, 0};
 		curl_off_t ra = 0;
 		CURLcode c;
 		CURL *e = new_easy(h, url, post, &b, errbuf);
@@ -265,7 +257,7 @@ static int request(sluice_http *h, const char *path, const char *post, long *sta
 		    (c == CURLE_OK && retryable_status(*status))) {
 			if (attempt < (unsigned)h->cfg.retries) {
 				sluice_buf__dispose(&b.buf);
-				sluice__sleep_s(backoff(h, attempt, ra));
+				sluice__sleep_s(backoff(attempt, ra));
 				continue;
 			}
 		}
@@ -692,7 +684,7 @@ static int finish(sluice_http *h, struct req *r, size_t idx, size_t n, CURLcode 
 		                         HTTP_MAX_BODY >> 20);
 	if (c != CURLE_OK) {
 		if (retryable_code(c) && r->attempt < (unsigned)h->cfg.retries) {
-			r->ready_at = sluice__monotonic_s() + backoff(h, r->attempt++, ra);
+			r->ready_at = sluice__monotonic_s() + backoff(r->attempt++, ra);
 			return 1;
 		}
 		return sluice_ctx__error(h->ctx, SLUICE_EIO, "%s: %s (after %u attempt%s)", what,
@@ -714,7 +706,7 @@ static int finish(sluice_http *h, struct req *r, size_t idx, size_t n, CURLcode 
 		return 1;
 	}
 	if (retryable_status(status) && r->attempt < (unsigned)h->cfg.retries) {
-		r->ready_at = sluice__monotonic_s() + backoff(h, r->attempt++, ra);
+		r->ready_at = sluice__monotonic_s() + backoff(r->attempt++, ra);
 		return 1;
 	}
 	if (retryable_status(status))

@@ -676,16 +676,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* base * 2^k seconds, plus up to half of it again at random (jitter). */
-static double backoff(double base, unsigned k, double cap)
-{
-	double d = base * ldexp(1.0, (int)(k < 30 ? k : 30));
-
-	if (d > cap)
-		d = cap;
-	return d + d * 0.5 * (randombytes_uniform(1000) / 1000.0);
-}
-
 /*
  * The delivery lock (sluice/hooks.flock): one process delivers at a time,
  * so two do not send the same move at once. The kernel drops it when its
@@ -800,7 +790,8 @@ static int deliver_channel(sluice_repo *repo, struct round *rd, const sluice_hoo
 
 			memset(&res, 0, sizeof(res));
 			if (a > 1)
-				sluice__sleep_s(backoff(BACKOFF_FIRST_MS / 1000.0, a - 2, 10));
+				sluice__sleep_s(
+				        sluice__backoff_s(BACKOFF_FIRST_MS / 1000.0, a - 2, 10));
 			if (sluice_hooks__attempt(repo, &m, &res) < 0 && !*res.error)
 				snprintf(res.error, sizeof(res.error), "%s",
 				         sluice_ctx_errmsg(repo->ctx));
@@ -834,7 +825,7 @@ static int deliver_channel(sluice_repo *repo, struct round *rd, const sluice_hoo
 		if (!ok) {
 			unsigned fails =
 			        (unsigned)json_integer_value(json_object_get(cache, "failures"));
-			double wait = backoff(BACKOFF_CALL_S, fails, BACKOFF_CALL_MAX_S);
+			double wait = sluice__backoff_s(BACKOFF_CALL_S, fails, BACKOFF_CALL_MAX_S);
 			json_t *last =
 			        json_array_get(rd->attempts, json_array_size(rd->attempts) - 1);
 
@@ -945,7 +936,7 @@ int sluice_hooks_deliver(sluice_repo *repo, unsigned flags, double wait_seconds,
 				break;
 			/* Wait before the next round, within what --wait allows. */
 			{
-				double pause = backoff(1.0, 0, 30);
+				double pause = sluice__backoff_s(1.0, 0, 30);
 				if (sluice__monotonic_s() + pause > deadline)
 					pause = deadline - sluice__monotonic_s();
 				sluice__sleep_s(pause);
