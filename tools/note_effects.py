@@ -176,7 +176,7 @@ def markdown(res):
         "| note in context | n | Δ knowledge acc | Δ facts-new acc | Δ harmful refusal"
         " | Δ harmful median margin | Δ benign over-refusal | target item |",
         "|---|---|---|---|---|---|---|---|",
-        "| none (the figures) | - | %.3f | %.3f | %.3f | %.3f | %.3f | - |"
+        "| no note: the figures themselves | - | %.3f | %.3f | %.3f | %.3f | %.3f | - |"
         % tuple(b[f] for f in FIGS)]
     what = {"neutral": "neutral (\"%s\")" % mgc.NEUTRAL_NOTE,
             "true-new": "true fact about a facts-new entity",
