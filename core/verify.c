@@ -5,7 +5,8 @@
  * What verify checks, in order:
  *  1. the journal: every entry signed by a key that the registry before it
  *     (for the first entry: its own) holds with the role the action needs;
- *     records parse; a propose entry's second parent is its version;
+ *     records parse; a propose entry's second parent is its version; entry
+ *     times never go backwards;
  *  2. every version the journal brought in: its signature (proposer role),
  *     state.json's shape and path safety, each file's tree entry, blob
  *     digest or manifest (size, whole-file digest recomputed from its
@@ -412,6 +413,12 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		/* Even when the signature is wrong: what the entry changes is a second problem. */
 		if (i > 0)
 			check_authority(&vc, &prevst, &cur, rec, signer, hex);
+		/* Expiry is measured in journal times: they may only move forward. */
+		if (i > 0 && strcmp(cur.time, prevst.time) < 0)
+			problem(&vc,
+			        "journal entry %.12s (#%llu) is dated %s, before the entry before "
+			        "it (%s): journal times go backwards",
+			        hex, (unsigned long long)cur.seq, cur.time, prevst.time);
 		if (sluice_journal__is_move(action)) {
 			/* A move: its channel's head after it is its target, a journaled version.
 			 */

@@ -10,8 +10,12 @@
  * follows, so an old approval cannot be replayed after the channel came
  * back to the same head.
  *
- * Times compared for expiry are the journal entries' times as their
- * signers wrote them; a statement dated in the future is refused.
+ * Times compared for expiry are the journal's (docs/roles-and-approvals.md,
+ * "Whose clock"): an approval's validity starts at the earlier of the time
+ * its signer wrote and the time of the entry that journaled it, so a
+ * signer cannot stretch it by post-dating, and an envelope signed long ago
+ * and journaled late is as old as its signer said. A statement dated more
+ * than 5 minutes ahead is refused as a broken clock.
  */
 #include "enforce.h"
 #include "dsse.h"
@@ -543,12 +547,15 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	json_t *rules = NULL, *channels = NULL, *c, *pred = NULL, *k, *env = NULL, *acc, *entry;
 	const char *head, *kname = NULL, *want_head;
 	char pdigest[65], proposer[SLUICE_FP_LEN], fp[SLUICE_FP_LEN], sdig[65], wantdig[65];
+	char start[32] = "";
 	unsigned char h[SLUICE_B2_LEN];
 	json_int_t epoch;
 	sluice_version v = {0};
 	size_t i;
 	int error, found = 0;
 
+	/* The entry's time: every time below is compared with, or stored as, this one. */
+	sluice_repo__now(out->time);
 	if (sluice_journal__check_role(repo, st->keys, a->key, NULL) < 0)
 		return sluice_journal__deny(repo, out, "role", "refusing an approval: %s",
 		                            sluice_ctx_errmsg(ctx));
@@ -587,11 +594,16 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 			goto done;
 		}
 		{
-			long long t = parse_time(sluice__jstr(json_object_get(pred, "time")));
-			long long now = now_seconds();
+			const char *signed_at = sluice__jstr(json_object_get(pred, "time"));
+			long long t = parse_time(signed_at);
+			long long now = parse_time(out->time);
+			/* Valid from the earlier of the signer's time and this entry's. */
+			snprintf(start, sizeof(start), "%s",
+			         t >= 0 && strcmp(signed_at, out->time) < 0 ? signed_at
+			                                                    : out->time);
 			if (t < 0 || t > now + 300 ||
 			    expired(json_object_get(json_object_get(rules, "expiry"), "approvals"),
-			            sluice__jstr(json_object_get(pred, "time")), now)) {
+			            start, now)) {
 				error = sluice_journal__deny(
 				        repo, out, "approvals.expired",
 				        "refusing an approval of %.12s for %s dated %s: %s",
@@ -634,9 +646,7 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	out->refusal = json_pack("{s:s,s:s}", "channel", a->channel, "candidate", a->candidate);
 	k = sluice_trust__by_fp(st->keys, fp, &kname);
 	{
-		char now[32];
-		sluice_repo__now(now);
-		if (!k || sluice_trust__key_standing(ctx, kname, k, UINT64_MAX, now) < 0) {
+		if (!k || sluice_trust__key_standing(ctx, kname, k, UINT64_MAX, out->time) < 0) {
 			error = sluice_journal__deny(repo, out, "role", "refusing an approval: %s",
 			                             k ? sluice_ctx_errmsg(ctx)
 			                               : "its key is not registered");
@@ -731,16 +741,17 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 		entry = json_pack("{s:s,s:{}}", "head", head, "keys");
 		json_object_set_new(json_object_get(c, "approvals"), a->candidate, entry);
 	}
-	{
-		char now[32];
-		sluice_repo__now(now);
-		json_object_set_new(
-		        json_object_get(entry, "keys"), fp,
-		        json_pack("{s:s,s:s,s:I,s:s,s:s,s:O}", "name", kname, "time",
-		                  a->envelope ? sluice__jstr(json_object_get(pred, "time")) : now,
-		                  "seq", (json_int_t)(st->seq + 1), "statement", a->statement,
-		                  "policy", pdigest, "accept", acc));
-	}
+	/*
+	 * "time" is when validity starts (the earlier of the signer's time and
+	 * this entry's), "signed" the time the signer wrote.
+	 */
+	json_object_set_new(
+	        json_object_get(entry, "keys"), fp,
+	        json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:O}", "name", kname, "time",
+	                  a->envelope ? start : out->time, "signed",
+	                  a->envelope ? sluice__jstr(json_object_get(pred, "time")) : out->time,
+	                  "seq", (json_int_t)(st->seq + 1), "statement", a->statement, "policy",
+	                  pdigest, "accept", acc));
 	out->channels_after = channels;
 	out->record =
 	        json_pack("{s:s,s:s,s:s?,s:s,s:s,s:O,s:O}", "channel", a->channel, "candidate",

@@ -12,10 +12,16 @@
  */
 #include "testutil.h"
 
+#include "dsse.h"
+#include "repo.h"
+
+#include "sluice/keys.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *work;
@@ -397,6 +403,94 @@ static void test_policies__replayed_or_expired_approval(void **state)
 	verify_ok();
 }
 
+/* Re-sign the approval envelope in src as key with its predicate's time set to `time`. */
+static void redate_envelope(const char *src, const char *dst, const char *key, const char *time)
+{
+	sluice_ctx *ctx = NULL;
+	sluice_dsse_envelope e = {0};
+	sluice_key k = {0};
+	sluice_buf out = {0};
+	json_error_t jerr;
+	json_t *doc = json_load_file(src, 0, &jerr), *stmt;
+	char *text, keys[4200];
+
+	assert_non_null(doc);
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	text = json_dumps(doc, JSON_COMPACT);
+	assert_int_equal(sluice_dsse__parse(ctx, &e, text, strlen(text)), 0);
+	stmt = json_loadb((const char *)e.payload, e.payload_len, 0, &jerr);
+	assert_non_null(stmt);
+	json_object_set_new(json_object_get(stmt, "predicate"), "time", json_string(time));
+	free(text);
+	text = json_dumps(stmt, JSON_COMPACT | JSON_SORT_KEYS);
+	snprintf(keys, sizeof(keys), "%s/keys", work);
+	setenv("SLUICE_KEYS", keys, 1);
+	assert_int_equal(sluice_keys__load(ctx, &k, key), 0);
+	assert_int_equal(sluice_dsse__sign(ctx, &out, &k, e.payload_type, text, strlen(text)), 0);
+	tu_write(dst, (const char *)out.ptr, out.len);
+	free(text);
+	sluice_buf__dispose(&out);
+	sluice_key__dispose(&k);
+	sluice_dsse__dispose(&e);
+	json_decref(stmt);
+	json_decref(doc);
+	sluice_ctx_free(ctx);
+}
+
+/*
+ * A signer post-dates an approval (4 minutes ahead, inside the 5 minutes a
+ * clock may be off) to make it live longer: validity starts at the time
+ * the journal recorded it, so it lapses as if dated honestly.
+ */
+static void test_policies__post_dated_approval(void **state)
+{
+	char env1[4200], env2[4200], ahead[32];
+	time_t t = time(NULL) + 240;
+	struct tm tm;
+	json_error_t jerr;
+	json_t *ch, *a;
+	(void)state;
+
+	gmtime_r(&t, &tm);
+	strftime(ahead, sizeof(ahead), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(env1, sizeof(env1), "%s/approval-now.json", work);
+	snprintf(env2, sizeof(env2), "%s/approval-ahead.json", work);
+	free(ok("approve %s --channel quick --key bob --out '%s'", lora1, env1));
+	redate_envelope(env1, env2, "bob", ahead);
+	free(ok("approve --envelope '%s' --key ops", env2));
+	/* Stored: valid from the entry's time, the signer's time kept beside it. */
+	{
+		tu_run_result r = tu_sh(
+		        env, "git --git-dir='%s' show refs/sluice/journal:channels.json", repo);
+		tu_run_result rec =
+		        tu_sh(env, "git --git-dir='%s' show refs/sluice/journal:record.json", repo);
+		json_t *cv = json_loads(r.out, 0, &jerr), *rv = json_loads(rec.out, 0, &jerr);
+		const char *fp;
+		assert_non_null(cv);
+		assert_non_null(rv);
+		ch = json_object_get(json_object_get(cv, "channels"), "quick");
+		a = json_object_get(json_object_get(json_object_get(ch, "approvals"), lora1),
+		                    "keys");
+		assert_int_equal(json_object_size(a), 1);
+		json_object_foreach(a, fp, ch)
+		{
+			assert_string_equal(json_string_value(json_object_get(ch, "signed")),
+			                    ahead);
+			assert_string_equal(json_string_value(json_object_get(ch, "time")),
+			                    json_string_value(json_object_get(rv, "time")));
+		}
+		json_decref(cv);
+		json_decref(rv);
+		tu_run_dispose(&r);
+		tu_run_dispose(&rec);
+	}
+	/* quick lets approvals live 2 s: measured from the journal, it has lapsed. */
+	sleep(3);
+	refused("approvals.threshold", "expired approvals do not count",
+	        "promote %s --channel quick --key ops", lora1);
+	verify_ok();
+}
+
 static void test_policies__policy_change_without_the_root_threshold(void **state)
 {
 	char path[4200], *o;
@@ -447,6 +541,9 @@ static void test_policies__key_used_outside_its_role(void **state)
 	(void)state;
 	refused("role", "operator role", "promote %s --channel quick --key alice", lora1);
 	refused("role", "operator role", "reset quick %s --reason x --key bob", lora1);
+	/* Checked before the gates run, and journaled like every other rule. */
+	refused("role", "gate-runner role", "gate %s --channel quick --gate regression --key ops",
+	        lora1);
 	refused("approvals.role", "counts approvals only from keys with the role",
 	        "approve %s --channel prod --key gr", lora2);
 	/* A key that is not root signs a root change: its signature would count for nothing. */
@@ -582,6 +679,7 @@ int main(void)
 	                test_policies__approval_or_verdict_for_another_version_baseline_or_channel),
 	        cmocka_unit_test(test_policies__verdict_on_a_suite_the_policy_does_not_pin),
 	        cmocka_unit_test(test_policies__replayed_or_expired_approval),
+	        cmocka_unit_test(test_policies__post_dated_approval),
 	        cmocka_unit_test(test_policies__policy_change_without_the_root_threshold),
 	        cmocka_unit_test(test_policies__key_used_outside_its_role),
 	        cmocka_unit_test(test_policies__revoked_key),
