@@ -27,6 +27,7 @@ struct sluice_repo {
 	sluice_progress_cb item_progress; /* counts, not bytes (evaluation) */
 	void *item_progress_data;
 	struct sluice_jindex *jindex; /* the journal's LMDB index, opened on first use */
+	long long change_ttl;         /* root changes proposed here expire after it (0: 7 days) */
 };
 
 /* The chunk store, opened on first use. */

@@ -134,6 +134,20 @@ static void check_authority(struct vctx *vc, const sluice_jstate *prevst,
 	} else if (pending_changed) {
 		/* Each pending change may gain only this entry's signer. */
 		json_t *e;
+		/* And leaves pending only when this entry applied it, or it had expired. */
+		json_object_foreach(p, cid, e)
+		{
+			const char *exp = json_string_value(json_object_get(e, "expires"));
+			if (json_object_get(q, cid) ||
+			    (!strcmp(sluice__jstr(json_object_get(rec, "change")), cid) &&
+			     json_is_true(json_object_get(rec, "applied"))) ||
+			    (exp && strcmp(cur.time, exp) >= 0))
+				continue;
+			problem(vc,
+			        "journal entry %.12s: root change %.12s leaves the pending ones "
+			        "without being applied or having expired",
+			        hex, cid);
+		}
 		json_object_foreach(q, cid, e)
 		{
 			json_t *before = json_object_get(p, cid), *v;

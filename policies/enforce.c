@@ -32,34 +32,12 @@
 
 #define APPROVAL_PREDICATE "urn:sluice:predicate:approval:v1"
 
-/* Seconds since the epoch of "YYYY-MM-DDTHH:MM:SSZ"; -1 if malformed. */
-static long long parse_time(const char *s)
-{
-	int y, mo, d, h, mi, sec, n = 0;
-	long long days;
-
-	if (!s || strlen(s) != 20 ||
-	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-	    n != 20 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -1;
-	/* Days from 1970-01-01 in the proleptic Gregorian calendar (civil-from-days inverted). */
-	y -= mo <= 2;
-	{
-		long long era = (y >= 0 ? y : y - 399) / 400;
-		long long yoe = y - era * 400;
-		long long doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-		long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-		days = era * 146097 + doe - 719468;
-	}
-	return days * 86400 + h * 3600 + mi * 60 + sec;
-}
-
 static long long now_seconds(void)
 {
 	char now[32];
 
 	sluice_repo__now(now);
-	return parse_time(now);
+	return sluice__utc_seconds(now);
 }
 
 /* Whether a registry entry holds any of roles. */
@@ -149,7 +127,7 @@ static void proposer_of(sluice_repo *repo, const sluice_jstate *st, const char *
 /* Whether an age in seconds is past a limit (null: never expires). */
 static int expired(json_t *limit, const char *time, long long now)
 {
-	long long t = parse_time(time);
+	long long t = sluice__utc_seconds(time);
 
 	if (!json_is_integer(limit))
 		return 0;
@@ -595,8 +573,8 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 		}
 		{
 			const char *signed_at = sluice__jstr(json_object_get(pred, "time"));
-			long long t = parse_time(signed_at);
-			long long now = parse_time(out->time);
+			long long t = sluice__utc_seconds(signed_at);
+			long long now = sluice__utc_seconds(out->time);
 			/* Valid from the earlier of the signer's time and this entry's. */
 			snprintf(start, sizeof(start), "%s",
 			         t >= 0 && strcmp(signed_at, out->time) < 0 ? signed_at

@@ -55,10 +55,25 @@ int sluice_root_rotate(sluice_repo *repo, const char *const *add, size_t nadd,
                        const char *const *remove, size_t nremove, unsigned threshold,
                        const char *signer, char **report);
 
+/*
+ * How long root changes proposed through repo from now on wait for their
+ * signatures: duration is seconds ("3600") or <n>s/m/h/d ("7d"), 1 second
+ * to 36500 days; NULL restores the default, 7 days. Once expired (by the
+ * journal's time, which never goes backwards), sluice_root_sign refuses a
+ * change (rule root.expired, journaled), it never applies, and the next
+ * root change drops it from the pending ones. SLUICE_EINVALID for a
+ * malformed duration.
+ */
+int sluice_root_set_expiry(sluice_repo *repo, const char *duration);
+
 /* Sign the pending root change whose id starts with id (8+ hex digits) with key. */
 int sluice_root_sign(sluice_repo *repo, const char *id, const char *key, char **report);
 
-/* The pending root changes and their signatures: {"pending":[...],"root_threshold"}. */
+/*
+ * The pending root changes and their signatures: {"pending":[{"change","kind","what",
+ * "proposed_by","proposed_time","expires","expired",...}],"root_threshold"}; an expired
+ * change is listed (expired: true) until the next root change drops it.
+ */
 int sluice_root_pending(sluice_repo *repo, char **report);
 
 /* The registered keys: {"keys":[{"name","fingerprint","roles","public_key"}]}. */

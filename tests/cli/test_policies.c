@@ -669,6 +669,84 @@ static void test_policies__root_rotation_without_both_thresholds(void **state)
 	verify_ok();
 }
 
+/* The pending change with id in `root pending --json`, or NULL (new reference). */
+static json_t *pending_change(const char *id)
+{
+	char *o = ok("root pending --json");
+	json_error_t jerr;
+	json_t *v = json_loads(o, 0, &jerr), *p, *found = NULL;
+	size_t i;
+
+	assert_non_null(v);
+	json_array_foreach(json_object_get(v, "pending"), i,
+	                   p) if (!strcmp(json_string_value(json_object_get(p, "change")), id))
+	        found = json_incref(p);
+	json_decref(v);
+	free(o);
+	return found;
+}
+
+/*
+ * A root change left pending is signed long after its proposers moved on
+ * (a stolen root key completing a forgotten change): once it expired, by
+ * the journal's time, the signature is refused and journaled, the change
+ * does not apply, and the next root change drops it.
+ */
+static void test_policies__root_change_signed_after_it_expired(void **state)
+{
+	char *o, id[65];
+	json_error_t jerr;
+	json_t *v, *p;
+	tu_run_result r;
+	(void)state;
+
+	r = sl("key new zz --role approver --signer r2 --expires-in 0");
+	assert_int_not_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "'0' is not a duration"));
+	tu_run_dispose(&r);
+	o = ok("key new zed --role approver --signer r2 --expires-in 2s --json");
+	v = json_loads(o, 0, &jerr);
+	assert_false(json_is_true(json_object_get(v, "applied")));
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(v, "pending")));
+	json_decref(v);
+	free(o);
+	p = pending_change(id);
+	assert_non_null(p);
+	assert_false(json_is_true(json_object_get(p, "expired")));
+	assert_int_equal(strlen(json_string_value(json_object_get(p, "expires"))), 20);
+	assert_true(strcmp(json_string_value(json_object_get(p, "expires")),
+	                   json_string_value(json_object_get(p, "proposed_time"))) > 0);
+	json_decref(p);
+	sleep(3);
+	p = pending_change(id);
+	assert_true(json_is_true(json_object_get(p, "expired")));
+	json_decref(p);
+	refused("root.expired", "expired at", "root sign %.16s --key r3", id);
+	o = ok("key list --json");
+	assert_null(strstr(o, "\"zed\""));
+	free(o);
+	/* The next root change drops it, and says so in its record. */
+	o = ok("key new yan --role approver --signer r2 --json");
+	v = json_loads(o, 0, &jerr);
+	{
+		char yid[65];
+		snprintf(yid, sizeof(yid), "%s", json_string_value(json_object_get(v, "pending")));
+		r = tu_sh(env, "git --git-dir='%s' show refs/sluice/journal:record.json", repo);
+		assert_non_null(strstr(r.out, "\"dropped\""));
+		assert_non_null(strstr(r.out, id));
+		tu_run_dispose(&r);
+		assert_null(pending_change(id));
+		free(ok("root sign %.16s --key r3", yid));
+	}
+	json_decref(v);
+	free(o);
+	o = ok("key list --json");
+	assert_non_null(strstr(o, "\"yan\""));
+	assert_null(strstr(o, "\"zed\""));
+	free(o);
+	verify_ok();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -684,6 +762,7 @@ int main(void)
 	        cmocka_unit_test(test_policies__key_used_outside_its_role),
 	        cmocka_unit_test(test_policies__revoked_key),
 	        cmocka_unit_test(test_policies__root_rotation_without_both_thresholds),
+	        cmocka_unit_test(test_policies__root_change_signed_after_it_expired),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -185,6 +185,29 @@ static void test_trust__journal_time_going_backwards(void **state)
 	expect_problem(f, "journal times go backwards");
 }
 
+/* One root key quietly drops another's pending change that had not expired. */
+static void test_trust__a_pending_change_dropped_before_it_expired(void **state)
+{
+	fixture *f = *state;
+	const char *roles[] = {"approver"};
+	sluice_jchange ch;
+	sluice_jstate st;
+	char *report = NULL;
+
+	assert_int_equal(sluice_key_new(f->r, "bob", roles, 1, NULL, "r1", &report), 0);
+	assert_non_null(strstr(report, "\"applied\":false"));
+	sluice_free(report);
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	assert_int_equal(json_object_size(json_object_get(st.trust, "pending")), 1);
+	memset(&ch, 0, sizeof(ch));
+	ch.trust_after = json_deep_copy(st.trust);
+	json_object_clear(json_object_get(ch.trust_after, "pending"));
+	ch.record = json_pack("{s:s,s:b}", "change", "00aa", "applied", 0);
+	sluice_journal__dispose(&st);
+	forge(f, "r2", "root.sign", &ch);
+	expect_problem(f, "leaves the pending ones without being applied or having expired");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +219,8 @@ int main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_trust__journal_time_going_backwards, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_trust__a_pending_change_dropped_before_it_expired, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
