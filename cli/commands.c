@@ -1473,6 +1473,15 @@ const cli_command cli_commands[] = {
          "--remove lose it, and N becomes the root threshold. TUF's rule: it applies only\n"
          "once signed by the current threshold of current root keys and by N of the new\n"
          "root keys ('sluice root sign')."},
+        {"role threshold", cli_role_threshold,
+         "sluice role threshold ROLE N [--signer ROOTKEY] [--expires-in DURATION] [--json]",
+         "Set how many distinct keys of ROLE an action needs (a root change, signed like\n"
+         "any other). gate-runner N: a required gate passes only with N agreeing verdicts\n"
+         "from distinct gate-runner keys on the same candidate, baseline and suites.\n"
+         "proposer N: a version is promotable once N distinct proposer keys signed it\n"
+         "(its proposal and 'sluice cosign'). operator N: reset needs N operator keys;\n"
+         "rollback stays one operator's emergency path. root changes by 'sluice root\n"
+         "rotate', approver by the policy's approvals.count; auditor is read-only."},
         {"policy set", cli_policy_set,
          "sluice policy set FILE.yaml [--signer ROOTKEY] [--expires-in DURATION] [--json]",
          "Journal FILE as the next policy version (docs/policies.md; policies/example.yaml\n"

@@ -166,6 +166,29 @@ int cli_root_rotate(cli_env *env, int argc, char **argv)
 	return cli_finish(env, repo, error, report, human_change);
 }
 
+int cli_role_threshold(cli_env *env, int argc, char **argv)
+{
+	const char *pos[2], *signer = NULL, *expires_in = NULL;
+	cli_opt specs[] = {{"--signer", &signer, NULL, NULL, NULL},
+	                   {"--expires-in", &expires_in, NULL, NULL, NULL},
+	                   {NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL, *end = NULL;
+	size_t npos;
+	long t;
+	int rc, error;
+
+	if ((rc = cli_parse_opts(env, "role threshold", argc, argv, specs, pos, 2, &npos)))
+		return rc;
+	if (npos != 2 || (t = strtol(pos[1], &end, 10)) < 1 || t > 64 || *end)
+		return cli_usage("role threshold", "give ROLE and N (1-64)");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	if ((error = sluice_root_set_expiry(repo, expires_in)) == 0)
+		error = sluice_role_threshold(repo, pos[0], (unsigned)t, signer, &report);
+	return cli_finish(env, repo, error, report, human_change);
+}
+
 int cli_policy_set(cli_env *env, int argc, char **argv)
 {
 	const char *pos[1], *signer = NULL, *expires_in = NULL;

@@ -121,7 +121,7 @@ const char *sluice_journal__role_for(const char *action)
 {
 	if (!strcmp(action, "init") || !strcmp(action, "key.add") ||
 	    !strcmp(action, "key.revoke") || !strcmp(action, "policy.set") ||
-	    !strcmp(action, "root.rotate"))
+	    !strcmp(action, "root.rotate") || !strcmp(action, "role.threshold"))
 		return "root";
 	/*
 	 * Any registered key: a root signature counts only from a root key or

@@ -278,6 +278,12 @@ int sluice_trust__entry_authorised(const sluice_jstate *prev, json_t *rec, const
 /* The root threshold in st (1 when unset). */
 unsigned sluice_trust__root_threshold(const sluice_jstate *st);
 /*
+ * The threshold of role (proposer, gate-runner, operator) in st: how many
+ * distinct keys of it an action needs (1 when unset; root changes only,
+ * sluice_role_threshold).
+ */
+unsigned sluice_trust__role_threshold(const sluice_jstate *st, const char *role);
+/*
  * A registry entry's standing at journal position at_seq and time now
  * ("YYYY-MM-DDTHH:MM:SSZ", NULL: not checked): SLUICE_EDENIED naming the
  * key when it was revoked at or before at_seq or expired before now.

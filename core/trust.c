@@ -28,6 +28,13 @@ unsigned sluice_trust__root_threshold(const sluice_jstate *st)
 	return n >= 1 ? (unsigned)n : 1;
 }
 
+unsigned sluice_trust__role_threshold(const sluice_jstate *st, const char *role)
+{
+	json_int_t n =
+	        json_integer_value(json_object_get(json_object_get(st->trust, "thresholds"), role));
+	return n >= 1 ? (unsigned)n : 1;
+}
+
 int sluice_trust__has_role(json_t *entry, const char *role)
 {
 	json_t *r;
@@ -341,6 +348,47 @@ static int validate(sluice_repo *repo, const sluice_jstate *st, const char *kind
 			        (long long)t, n);
 		return SLUICE_OK;
 	}
+	if (!strcmp(kind, "role.threshold")) {
+		const char *role = sluice__jstr(json_object_get(change, "role"));
+		json_int_t t = json_integer_value(json_object_get(change, "threshold"));
+		const char *name;
+		size_t n = 0;
+
+		if (!strcmp(role, "root"))
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "the root threshold changes only with the root keys "
+			        "(sluice root rotate --threshold N)");
+		if (!strcmp(role, "approver"))
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "approvers' threshold is the policy's approvals.count, "
+			        "per channel (sluice policy set)");
+		if (!strcmp(role, "auditor"))
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "auditor is read-only: it signs nothing that counts, "
+			        "so a threshold would mean nothing");
+		if (strcmp(role, "gate-runner"))
+			return sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                         "no threshold for role '%s' (thresholds: "
+			                         "gate-runner)",
+			                         role);
+		json_object_foreach(st->keys, name, e) n +=
+		        sluice_trust__has_role(e, role) && !json_object_get(e, "revoked");
+		if (t < 1 || t > 64)
+			return sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                         "a %s threshold of %lld: it is 1 to 64", role,
+			                         (long long)t);
+		if ((size_t)t > n)
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "a %s threshold of %lld with %zu unrevoked %s keys "
+			        "would stop every %s action; register the keys "
+			        "first",
+			        role, (long long)t, n, role, role);
+		return SLUICE_OK;
+	}
 	if (!strcmp(kind, "policy.set")) {
 		json_int_t ver = json_integer_value(json_object_get(change, "version"));
 		json_int_t cur = json_integer_value(
@@ -429,6 +477,10 @@ static int apply(sluice_repo *repo, const sluice_jstate *st, json_t *pend, sluic
 		}
 		json_decref(roots);
 		json_object_set(json_object_get(out->trust_after, "thresholds"), "root",
+		                json_object_get(change, "threshold"));
+	} else if (!strcmp(kind, "role.threshold")) {
+		json_object_set(json_object_get(out->trust_after, "thresholds"),
+		                sluice__jstr(json_object_get(change, "role")),
 		                json_object_get(change, "threshold"));
 	} else if (!strcmp(kind, "policy.set")) {
 		const char *text = sluice__jstr(json_object_get(change, "text"));
@@ -830,6 +882,29 @@ int sluice_root_rotate(sluice_repo *repo, const char *const *add, size_t nadd,
 	return error < 0 ? error : rchange_report(repo, &rc, report);
 }
 
+int sluice_role_threshold(sluice_repo *repo, const char *role, unsigned threshold,
+                          const char *signer, char **report)
+{
+	struct rchange rc = {0};
+	json_t *change =
+	        json_pack("{s:s,s:i}", "role", role ? role : "", "threshold", (int)threshold);
+	sluice_jstate st;
+	int error;
+
+	/* Checked before anything is journaled (and again when it applies). */
+	if ((error = sluice_journal__read(repo, &st)) < 0)
+		goto done;
+	error = validate(repo, &st, "role.threshold", change);
+	sluice_journal__dispose(&st);
+	if (error < 0 || (error = propose(repo, signer, "role.threshold", change, &rc)) < 0)
+		goto done;
+	error = rchange_report(repo, &rc, report);
+done:
+	json_decref(change);
+	json_decref(rc.after_key);
+	return error;
+}
+
 int sluice_root_sign(sluice_repo *repo, const char *id, const char *keyname, char **report)
 {
 	struct rchange rc = {0};
@@ -888,9 +963,17 @@ int sluice_root_pending(sluice_repo *repo, char **report)
 		                  json_object_get(p, "expires"), "expired",
 		                  pending_expired(p, now)));
 	}
-	error = sluice_repo__report(repo->ctx, report,
-	                            json_pack("{s:o,s:i}", "pending", arr, "root_threshold",
-	                                      sluice_trust__root_threshold(&st)));
+	{
+		json_t *th =
+		        json_pack("{s:i,s:i,s:i,s:i}", "root", sluice_trust__root_threshold(&st),
+		                  "proposer", sluice_trust__role_threshold(&st, "proposer"),
+		                  "gate-runner", sluice_trust__role_threshold(&st, "gate-runner"),
+		                  "operator", sluice_trust__role_threshold(&st, "operator"));
+		error = sluice_repo__report(
+		        repo->ctx, report,
+		        json_pack("{s:o,s:i,s:o}", "pending", arr, "root_threshold",
+		                  sluice_trust__root_threshold(&st), "thresholds", th));
+	}
 	sluice_journal__dispose(&st);
 	return error;
 }
@@ -1021,7 +1104,8 @@ int sluice_trust__entry_authorised(const sluice_jstate *prev, json_t *rec, const
 			return 0;
 		}
 	} else if (!strcmp(action, "key.add") || !strcmp(action, "key.revoke") ||
-	           !strcmp(action, "root.rotate") || !strcmp(action, "policy.set")) {
+	           !strcmp(action, "root.rotate") || !strcmp(action, "policy.set") ||
+	           !strcmp(action, "role.threshold")) {
 		/* Applied as proposed: the record holds the change (a policy's text aside). */
 		pend = json_pack("{s:s,s:O,s:[],s:[]}", "kind", action, "change", rec, "signers",
 		                 "new_signers");

@@ -71,7 +71,7 @@ static int is_root_change(const char *action)
 {
 	return !strcmp(action, "key.add") || !strcmp(action, "key.revoke") ||
 	       !strcmp(action, "root.rotate") || !strcmp(action, "policy.set") ||
-	       !strcmp(action, "root.sign");
+	       !strcmp(action, "root.sign") || !strcmp(action, "role.threshold");
 }
 
 /*

@@ -310,11 +310,34 @@ static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	/* The verdict's time is its entry's: the journal's clock (core/repo.h). */
 	sluice_repo__now(out->time);
 	sluice_keys__fingerprint(fp, vd->key->pk);
-	json_object_foreach(vd->results, gname, r) json_object_set_new(
-	        gates, gname,
-	        json_pack("{s:O,s:s,s:s,s:s,s:O,s:s,s:I}", "result", r, "statement",
-	                  vd->payload_digest, "time", out->time, "policy", pdigest, "suites",
-	                  vd->suites, "runner", fp, "seq", (json_int_t)(st->seq + 1)));
+	json_object_foreach(vd->results, gname, r)
+	{
+		/*
+		 * The newest verdict, and every gate-runner key's own under
+		 * "runners" (its newest): a gate-runner threshold above 1 counts
+		 * distinct keys that agree (policies/enforce.c).
+		 */
+		json_t *old = json_object_get(gates, gname);
+		json_t *runners = json_is_object(json_object_get(old, "runners"))
+		                          ? json_deep_copy(json_object_get(old, "runners"))
+		                          : json_object();
+		json_t *gv = json_pack("{s:O,s:s,s:s,s:s,s:O,s:s,s:I}", "result", r, "statement",
+		                       vd->payload_digest, "time", out->time, "policy", pdigest,
+		                       "suites", vd->suites, "runner", fp, "seq",
+		                       (json_int_t)(st->seq + 1));
+		if (!runners || !gv) {
+			json_decref(runners);
+			json_decref(gv);
+			json_decref(channels);
+			return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM,
+			                         "cannot record the verdict");
+		}
+		/* A copy without "runner" (the key is its key): gv itself holds runners. */
+		json_object_set_new(runners, fp, json_deep_copy(gv));
+		json_object_del(json_object_get(runners, fp), "runner");
+		json_object_set_new(gv, "runners", runners);
+		json_object_set_new(gates, gname, gv);
+	}
 	out->channels_after = channels;
 	out->record = json_pack("{s:s,s:s,s:s,s:s,s:O,s:O}", "channel", vd->channel, "candidate",
 	                        vd->candidate, "head", vd->head, "config", vd->config_digest,

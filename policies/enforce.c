@@ -199,6 +199,75 @@ static void tally(const sluice_jstate *st, json_t *c, json_t *rules, const char 
 	         skipped_policy ? "; approvals under another policy version do not count" : "");
 }
 
+/*
+ * A gate-runner threshold above 1: the gate-runner keys whose verdicts on
+ * one gate (gv, the candidate's against this head and configuration) count
+ * -- registered, not revoked before their verdict's entry, holding the
+ * role now, under this policy, on the pinned suites, not expired -- and
+ * whether they agree: the same result on the same suite digests. Returns
+ * 1 and *result (theirs; NULL when none counts) and *n when they agree, 0
+ * when they disagree (why says how).
+ */
+static int runners_agree(const sluice_jstate *st, json_t *gv, json_t *rules, const char *pdigest,
+                         long long now, const char **result, unsigned *n, char *why, size_t whylen)
+{
+	json_t *runners = json_object_get(gv, "runners"), *legacy = NULL, *r, *suites = NULL;
+	json_t *pins = json_object_get(rules, "suites"), *sv;
+	unsigned pass = 0, fail = 0, inc = 0;
+	const char *fp, *sname;
+	int suites_differ = 0;
+
+	*result = NULL;
+	*n = 0;
+	/* A verdict journaled before runners were kept: its one runner. */
+	if (!json_is_object(runners)) {
+		legacy = json_object();
+		json_object_set(legacy, sluice__jstr(json_object_get(gv, "runner")), gv);
+		runners = legacy;
+	}
+	json_object_foreach(runners, fp, r)
+	{
+		const char *name = NULL, *res = sluice__jstr(json_object_get(r, "result"));
+		json_t *k = sluice_trust__by_fp(st->keys, fp, &name);
+		int pinned = 1;
+
+		if (!k ||
+		    sluice_trust__key_standing(
+		            NULL, name, k, (uint64_t)json_integer_value(json_object_get(r, "seq")),
+		            NULL) < 0 ||
+		    !sluice_trust__has_role(k, "gate-runner") ||
+		    strcmp(sluice__jstr(json_object_get(r, "policy")), pdigest) ||
+		    expired(json_object_get(json_object_get(rules, "expiry"), "verdicts"),
+		            sluice__jstr(json_object_get(r, "time")), now))
+			continue;
+		json_object_foreach(json_object_get(r, "suites"), sname, sv)
+		{
+			const char *pin = json_string_value(json_object_get(pins, sname));
+			pinned &= !pin || !strcmp(pin, sluice__jstr(sv));
+		}
+		if (!pinned)
+			continue;
+		if (!suites)
+			suites = json_object_get(r, "suites");
+		else if (!json_equal(suites, json_object_get(r, "suites")))
+			suites_differ = 1;
+		pass += !strcmp(res, "pass");
+		inc += !strcmp(res, "inconclusive");
+		fail += strcmp(res, "pass") && strcmp(res, "inconclusive");
+		if (!*result)
+			*result = json_string_value(json_object_get(r, "result"));
+		(*n)++;
+	}
+	/* *result points into gv (or legacy, which only borrows gv's strings). */
+	json_decref(legacy);
+	if ((pass > 0) + (fail > 0) + (inc > 0) > 1 || suites_differ) {
+		snprintf(why, whylen, "%u said pass, %u fail, %u inconclusive%s", pass, fail, inc,
+		         suites_differ ? ", on different suite digests" : "");
+		return 0;
+	}
+	return 1;
+}
+
 int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *c,
                             const char *channel, const char *to, const char *head, json_t *checks,
                             json_t *used)
@@ -206,6 +275,7 @@ int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *
 	json_t *policy = NULL, *rules = NULL, *config = NULL, *v, *gname, *verdicts = json_object();
 	char pdigest[65], cdigest[65], proposer[SLUICE_FP_LEN];
 	long long now = now_seconds();
+	unsigned need_runners = sluice_trust__role_threshold(st, "gate-runner");
 	struct tally t = {0};
 	size_t i;
 	int error;
@@ -297,6 +367,34 @@ int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *
 			continue;
 		}
 		res = sluice__jstr(json_object_get(gv, "result"));
+		if (need_runners > 1) {
+			const char *agreed;
+			unsigned n;
+			char why[256];
+			if (!runners_agree(st, gv, rules, pdigest, now, &agreed, &n, why,
+			                   sizeof(why))) {
+				check(checks, "gates.runners", 0,
+				      "the %s gate is not passed: its gate-runners disagree on "
+				      "%.12s "
+				      "against %.12s (%s)",
+				      g, to, *head ? head : "(none)", why);
+				continue;
+			}
+			if (n < need_runners) {
+				check(checks, "gates.runners", 0,
+				      "the %s gate has verdicts from %u of %u gate-runner keys "
+				      "needed "
+				      "(distinct keys, same candidate, baseline and suites; "
+				      "another "
+				      "runs sluice gate %.12s --channel %s --key NAME)",
+				      g, n, need_runners, to, channel);
+				continue;
+			}
+			check(checks, "gates.runners", 1,
+			      "%u gate-runner keys agree on the %s gate (%u needed)", n, g,
+			      need_runners);
+			res = agreed;
+		}
 		if (!strcmp(res, "pass")) {
 			check(checks, "gates.result", 1, "the %s gate passed", g);
 			json_object_set(verdicts, g, json_object_get(gv, "statement"));

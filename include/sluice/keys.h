@@ -66,6 +66,20 @@ int sluice_root_rotate(sluice_repo *repo, const char *const *add, size_t nadd,
  */
 int sluice_root_set_expiry(sluice_repo *repo, const char *duration);
 
+/*
+ * Set role's threshold (a root change, like sluice_key_new): how many
+ * distinct keys of it an action needs. gate-runner N: a required gate
+ * counts as passed only with N agreeing verdicts from distinct gate-runner
+ * keys on the same candidate, baseline and suites; proposer N: a version
+ * is promotable only once N distinct proposer keys signed it (its own
+ * signature and sluice_cosign's); operator N: reset needs N distinct
+ * operator keys (rollback stays one operator's emergency path). root
+ * (sluice_root_rotate), approver (the policy's approvals.count) and auditor
+ * (read-only) are refused. *report as sluice_key_revoke's.
+ */
+int sluice_role_threshold(sluice_repo *repo, const char *role, unsigned threshold,
+                          const char *signer, char **report);
+
 /* Sign the pending root change whose id starts with id (8+ hex digits) with key. */
 int sluice_root_sign(sluice_repo *repo, const char *id, const char *key, char **report);
 

@@ -747,6 +747,83 @@ static void test_policies__root_change_signed_after_it_expired(void **state)
 	verify_ok();
 }
 
+/* Propose a root change as r2 and complete it with r3 (root threshold 2 by now). */
+static void root_change(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void root_change(const char *fmt, ...)
+{
+	char args[4096], id[65], *o;
+	json_error_t jerr;
+	json_t *v;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	o = ok("%s --signer r2 --json", args);
+	v = json_loads(o, 0, &jerr);
+	assert_non_null(v);
+	snprintf(id, sizeof(id), "%s",
+	         json_string_value(
+	                 json_object_get(v, json_object_get(v, "pending") ? "pending" : "change")));
+	json_decref(v);
+	free(o);
+	o = ok("root sign %.16s --key r3 --json", id);
+	assert_non_null(strstr(o, "\"applied\": true"));
+	free(o);
+}
+
+/*
+ * One gate-runner key (stolen, or a CI job that lies) vouches for a
+ * version alone, under a gate-runner threshold of 2: the gate is not
+ * passed until a second gate-runner key's verdict agrees.
+ */
+static void test_policies__single_gate_runner_under_threshold(void **state)
+{
+	char l3[41], h[41], before[41];
+	tu_run_result r;
+	(void)state;
+
+	root_change("key new gr2 --role gate-runner");
+	/* Thresholds that mean nothing, or would stop everything, are refused up front. */
+	r = sl("role threshold auditor 2 --signer r2");
+	assert_int_not_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "auditor is read-only"));
+	tu_run_dispose(&r);
+	r = sl("role threshold gate-runner 3 --signer r2");
+	assert_int_not_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "with 2 unrevoked gate-runner keys"));
+	tu_run_dispose(&r);
+	root_change("role threshold gate-runner 2");
+	{
+		char *o = ok("root pending --json");
+		assert_non_null(strstr(o, "\"gate-runner\": 2"));
+		free(o);
+	}
+
+	tu_sh_ok(NULL, "%s lora '%s/in/l3' --base '%s/in/base' --seed 7", SLUICE_SYNTH, work, work);
+	propose(l3, "alice", "propose lora '%s/in/l3' --onto %s -m l3 --name third", work, lora2);
+	head_of("staging", before);
+	gate(l3, "staging");
+	refused("gates.runners", "verdicts from 1 of 2 gate-runner keys needed",
+	        "promote %s --channel staging --key ops", l3);
+	/* The same key again counts once. */
+	gate(l3, "staging");
+	refused("gates.runners", "verdicts from 1 of 2 gate-runner keys needed",
+	        "promote %s --channel staging --key ops", l3);
+	head_of("staging", h);
+	assert_string_equal(h, before);
+	free(ok("gate %s --channel staging --gate regression --key gr2", l3));
+	{
+		char *o = ok("policy check %s --channel staging", l3);
+		assert_non_null(strstr(o, "2 gate-runner keys agree on the regression gate"));
+		free(o);
+	}
+	free(ok("promote %s --channel staging --key ops", l3));
+	head_of("staging", h);
+	assert_string_equal(h, l3);
+	verify_ok();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -763,6 +840,7 @@ int main(void)
 	        cmocka_unit_test(test_policies__revoked_key),
 	        cmocka_unit_test(test_policies__root_rotation_without_both_thresholds),
 	        cmocka_unit_test(test_policies__root_change_signed_after_it_expired),
+	        cmocka_unit_test(test_policies__single_gate_runner_under_threshold),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
