@@ -1473,6 +1473,12 @@ const cli_command cli_commands[] = {
          "--remove lose it, and N becomes the root threshold. TUF's rule: it applies only\n"
          "once signed by the current threshold of current root keys and by N of the new\n"
          "root keys ('sluice root sign')."},
+        {"cosign", cli_cosign, "sluice cosign REF --key NAME [--json]",
+         "Co-sign version REF with proposer key NAME: a signed statement (DSSE, in-toto)\n"
+         "about REF's state, journaled. Under a proposer threshold of N ('sluice role\n"
+         "threshold proposer N') REF is promotable once N distinct proposer keys signed\n"
+         "it, its proposal's signature included. Its own proposer's co-signature is\n"
+         "refused: that signature already counts."},
         {"role threshold", cli_role_threshold,
          "sluice role threshold ROLE N [--signer ROOTKEY] [--expires-in DURATION] [--json]",
          "Set how many distinct keys of ROLE an action needs (a root change, signed like\n"

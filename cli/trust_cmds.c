@@ -332,3 +332,33 @@ int cli_approve(cli_env *env, int argc, char **argv)
 		                       &report);
 	return cli_finish(env, repo, error, report, human_approve);
 }
+
+static void human_cosign(json_t *v)
+{
+	json_t *sig = json_object_get(v, "signatures");
+
+	printf("co-signed %.12s (journal entry %.12s): %lld of %lld proposer keys needed\n",
+	       json_string_value(json_object_get(v, "version")),
+	       json_string_value(json_object_get(v, "entry")),
+	       (long long)json_integer_value(json_object_get(sig, "have")),
+	       (long long)json_integer_value(json_object_get(sig, "need")));
+}
+
+int cli_cosign(cli_env *env, int argc, char **argv)
+{
+	const char *pos[1], *key = getenv("SLUICE_KEY");
+	cli_opt specs[] = {{"--key", &key, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	size_t npos;
+	int rc, error;
+
+	if ((rc = cli_parse_opts(env, "cosign", argc, argv, specs, pos, 1, &npos)))
+		return rc;
+	if (npos != 1)
+		return cli_usage("cosign", "which version? give REF");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_cosign(repo, pos[0], key, &report);
+	return cli_finish(env, repo, error, report, human_cosign);
+}

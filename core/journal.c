@@ -133,7 +133,7 @@ const char *sluice_journal__role_for(const char *action)
 	if (!strcmp(action, "root.sign") || !strcmp(action, "approve") ||
 	    !strcmp(action, "refuse") || !strcmp(action, "suite.add"))
 		return "";
-	if (!strcmp(action, "propose"))
+	if (!strcmp(action, "propose") || !strcmp(action, "cosign"))
 		return "proposer";
 	/* A purge (audit/purge.c) deletes content: an operator's decision. */
 	/*

@@ -118,6 +118,23 @@ static void check_authority(struct vctx *vc, const sluice_jstate *prevst,
 			        "journal entry %.12s: a purge takes content out of the purged set",
 			        hex);
 	}
+	/* Co-signatures: only a cosign entry adds one, its own signer's, and none leaves. */
+	p = json_object_get(prev.trust, "cosigned");
+	q = json_object_get(cur.trust, "cosigned");
+	if (!same(p, q)) {
+		const char *ver, *cfp;
+		json_t *e, *k;
+		int bad = strcmp(action, "cosign") != 0;
+		json_object_foreach(p, ver, e) json_object_foreach(e, cfp, k) bad |=
+		        !json_object_get(json_object_get(q, ver), cfp);
+		json_object_foreach(q, ver, e) json_object_foreach(e, cfp, k) bad |=
+		        !json_object_get(json_object_get(p, ver), cfp) && strcmp(cfp, fp);
+		if (bad)
+			problem(vc,
+			        "journal entry %.12s: a %s entry changes co-signatures other than "
+			        "by adding its own signer's",
+			        hex, action);
+	}
 	p = json_object_get(prev.trust, "pending");
 	q = json_object_get(cur.trust, "pending");
 	pending_changed = !same(p, q) && !(json_object_size(p) == 0 && json_object_size(q) == 0);

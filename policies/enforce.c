@@ -31,6 +31,7 @@
 #include <string.h>
 
 #define APPROVAL_PREDICATE "urn:sluice:predicate:approval:v1"
+#define COSIGN_PREDICATE "urn:sluice:predicate:cosign:v1"
 
 static long long now_seconds(void)
 {
@@ -122,6 +123,33 @@ static void proposer_of(sluice_repo *repo, const sluice_jstate *st, const char *
 	}
 	e = json_object_get(st->keys, name);
 	snprintf(fp, SLUICE_FP_LEN, "%s", sluice__jstr(json_object_get(e, "fingerprint")));
+}
+
+/*
+ * How many distinct proposer keys signed version to: the proposal's signer
+ * (proposer_fp, "" if unknown) and the co-signers in trust.json's
+ * "cosigned", each holding the proposer role now and not revoked before
+ * its signature's entry.
+ */
+static unsigned signed_by_proposers(const sluice_jstate *st, const char *to,
+                                    const char *proposer_fp)
+{
+	json_t *co = json_object_get(json_object_get(st->trust, "cosigned"), to), *e, *k;
+	const char *fp, *name = NULL;
+	unsigned n = 0;
+
+	k = *proposer_fp ? sluice_trust__by_fp(st->keys, proposer_fp, &name) : NULL;
+	n += k && sluice_trust__has_role(k, "proposer");
+	json_object_foreach(co, fp, e)
+	{
+		if (!strcmp(fp, proposer_fp) || !(k = sluice_trust__by_fp(st->keys, fp, &name)))
+			continue;
+		n += sluice_trust__has_role(k, "proposer") &&
+		     sluice_trust__key_standing(
+		             NULL, name, k, (uint64_t)json_integer_value(json_object_get(e, "seq")),
+		             NULL) == 0;
+	}
+	return n;
 }
 
 /* Whether an age in seconds is past a limit (null: never expires). */
@@ -288,6 +316,17 @@ int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *
 	proposer_of(repo, st, to, proposer);
 	json_object_set_new(used, "policy", json_string(pdigest));
 	json_object_set_new(used, "config", json_string(cdigest));
+
+	/* A proposer threshold: distinct proposer keys that signed the version. */
+	{
+		unsigned need = sluice_trust__role_threshold(st, "proposer");
+		unsigned have = signed_by_proposers(st, to, proposer);
+		if (need > 1)
+			check(checks, "proposers.threshold", have >= need,
+			      "%u of %u proposer keys signed %.12s (its proposal and sluice cosign "
+			      "%.12s --key NAME; distinct keys holding the proposer role)",
+			      have, need, to, to);
+	}
 
 	/* The path: dev -> staging -> prod. */
 	if (json_array_size(json_object_get(rules, "from"))) {
@@ -943,5 +982,143 @@ done:
 	sluice_key__dispose(&key);
 	json_decref(env);
 	free(data);
+	return error;
+}
+
+/* ---- sluice cosign ------------------------------------------------------------ */
+
+struct cosign {
+	const sluice_key *key;
+	const char *ref;
+	char version[GIT_OID_HEXSZ + 1];
+	char statement[65];
+	unsigned have, need;
+};
+
+static int decide_cosign(sluice_repo *repo, const sluice_jstate *st, void *arg, sluice_jchange *out)
+{
+	struct cosign *cs = arg;
+	sluice_ctx *ctx = repo->ctx;
+	sluice_version v = {0};
+	sluice_buf stmt = {0}, envb = {0};
+	json_t *pred = NULL, *env = NULL, *co;
+	char fp[SLUICE_FP_LEN], proposer[SLUICE_FP_LEN], sdig[65], name[128], *ptext = NULL;
+	unsigned char h[SLUICE_B2_LEN];
+	json_error_t jerr;
+	int error, found = 0;
+
+	sluice_repo__now(out->time);
+	if ((error = sluice_version__load(repo, &v, cs->ref)) < 0)
+		return error;
+	git_oid_tostr(cs->version, sizeof(cs->version), &v.id);
+	if ((error = sluice_jindex__has_version(repo, &v.id, &found)) < 0)
+		goto done;
+	if (!found) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "%.12s was never proposed in this repository's journal",
+		                          cs->version);
+		goto done;
+	}
+	out->refusal = json_pack("{s:s}", "version", cs->version);
+	if (sluice_journal__check_role(repo, st->keys, cs->key, "proposer") < 0) {
+		error = sluice_journal__deny(repo, out, "role",
+		                             "refusing a co-signature of %.12s: %s", cs->version,
+		                             sluice_ctx_errmsg(ctx));
+		goto done;
+	}
+	sluice_keys__fingerprint(fp, cs->key->pk);
+	proposer_of(repo, st, cs->version, proposer);
+	if (!strcmp(fp, proposer)) {
+		error = sluice_journal__deny(repo, out, "cosign.proposer",
+		                             "refusing %s's co-signature of %.12s: it proposed it, "
+		                             "and its signature already counts once",
+		                             cs->key->name, cs->version);
+		goto done;
+	}
+	if (json_object_get(json_object_get(json_object_get(st->trust, "cosigned"), cs->version),
+	                    fp)) {
+		error = sluice_ctx__error(ctx, SLUICE_EEXISTS,
+		                          "key %s already co-signed %.12s; each key counts once",
+		                          cs->key->name, cs->version);
+		goto done;
+	}
+	/* The statement: the spine's format (in-toto in DSSE), subject the version's state. */
+	pred = json_pack("{s:s,s:s}", "version", cs->version, "time", out->time);
+	snprintf(name, sizeof(name), "sluice:version/%s", cs->version);
+	{
+		sluice_subject subj = {name, NULL, sdig};
+		if (!pred || !(ptext = json_dumps(pred, JSON_COMPACT | JSON_SORT_KEYS))) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build the statement");
+			goto done;
+		}
+		if ((error = sluice_version__state_digest(repo, &v, sdig)) < 0 ||
+		    (error = sluice_statement__build(ctx, &stmt, &subj, 1, COSIGN_PREDICATE,
+		                                     ptext)) < 0 ||
+		    (error = sluice_dsse__sign(ctx, &envb, cs->key, SLUICE_INTOTO_PAYLOAD_TYPE,
+		                               stmt.ptr, stmt.len)) < 0)
+			goto done;
+	}
+	if (!(env = json_loadb((const char *)envb.ptr, envb.len, 0, &jerr))) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot read the envelope");
+		goto done;
+	}
+	sluice__b2(h, stmt.ptr, stmt.len);
+	sluice__hex(cs->statement, h, SLUICE_B2_LEN);
+	out->trust_after = json_deep_copy(st->trust);
+	if (!json_is_object(json_object_get(out->trust_after, "cosigned")))
+		json_object_set_new(out->trust_after, "cosigned", json_object());
+	co = json_object_get(json_object_get(out->trust_after, "cosigned"), cs->version);
+	if (!co) {
+		co = json_object();
+		json_object_set_new(json_object_get(out->trust_after, "cosigned"), cs->version, co);
+	}
+	json_object_set_new(co, fp,
+	                    json_pack("{s:s,s:I,s:s,s:s}", "name", cs->key->name, "seq",
+	                              (json_int_t)(st->seq + 1), "time", out->time, "statement",
+	                              cs->statement));
+	out->record = json_pack("{s:s,s:s,s:O}", "version", cs->version, "statement", cs->statement,
+	                        "envelope", env);
+	{
+		/* What the count will be once this entry lands. */
+		sluice_jstate after = *st;
+		after.trust = out->trust_after;
+		cs->have = signed_by_proposers(&after, cs->version, proposer);
+		cs->need = sluice_trust__role_threshold(st, "proposer");
+	}
+	error = out->record ? SLUICE_OK
+	                    : sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build the record");
+done:
+	free(ptext);
+	json_decref(pred);
+	json_decref(env);
+	sluice_buf__dispose(&stmt);
+	sluice_buf__dispose(&envb);
+	sluice_version__dispose(&v);
+	return error;
+}
+
+int sluice_cosign(sluice_repo *repo, const char *ref, const char *keyname, char **report)
+{
+	struct cosign cs = {0};
+	sluice_key key = {0};
+	git_oid entry;
+	char hex[GIT_OID_HEXSZ + 1];
+	int error;
+
+	/* Registered: checked here; the role in decide, where a refusal is journaled. */
+	if ((error = sluice_repo__signing_key(repo, &key, keyname, NULL)) < 0)
+		return error;
+	cs.key = &key;
+	cs.ref = ref;
+	if ((error = sluice_journal__transact(repo, &entry, &key, "cosign", decide_cosign, &cs)) ==
+	    0) {
+		git_oid_tostr(hex, sizeof(hex), &entry);
+		error = sluice_repo__report(repo->ctx, report,
+		                            json_pack("{s:s,s:s,s:s,s:{s:i,s:i}}", "version",
+		                                      cs.version, "entry", hex, "statement",
+		                                      cs.statement, "signatures", "have", cs.have,
+		                                      "need", cs.need));
+	}
+	sluice_key__dispose(&key);
 	return error;
 }

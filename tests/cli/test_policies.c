@@ -824,6 +824,46 @@ static void test_policies__single_gate_runner_under_threshold(void **state)
 	verify_ok();
 }
 
+/*
+ * One proposer key (stolen, or an insider) pushes a version alone under a
+ * proposer threshold of 2: not promotable until a second proposer key
+ * co-signs it; the proposer co-signing its own version, or a key without
+ * the role, counts for nothing.
+ */
+static void test_policies__single_proposer_under_threshold(void **state)
+{
+	char l3[41], l4[41], h[41], *o;
+	tu_run_result r;
+	(void)state;
+
+	head_of("staging", l3);
+	root_change("role threshold proposer 2");
+	tu_sh_ok(NULL, "%s lora '%s/in/l4' --base '%s/in/base' --seed 8", SLUICE_SYNTH, work, work);
+	propose(l4, "alice", "propose lora '%s/in/l4' --onto %s -m l4 --name fourth", work, l3);
+	refused("proposers.threshold", "1 of 2 proposer keys signed",
+	        "promote %s --channel staging --key ops", l4);
+	refused("cosign.proposer", "its signature already counts once", "cosign %s --key alice",
+	        l4);
+	refused("role", "proposer role", "cosign %s --key bob", l4);
+	o = ok("cosign %s --key dave --json", l4);
+	assert_non_null(strstr(o, "\"have\": 2"));
+	free(o);
+	r = sl("cosign %s --key dave", l4);
+	assert_int_not_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "each key counts once"));
+	tu_run_dispose(&r);
+	/* The co-signature is the proposer rule's; the gates still ask their two runners. */
+	gate(l4, "staging");
+	free(ok("gate %s --channel staging --gate regression --key gr2", l4));
+	o = ok("policy check %s --channel staging", l4);
+	assert_non_null(strstr(o, "2 of 2 proposer keys signed"));
+	free(o);
+	free(ok("promote %s --channel staging --key ops", l4));
+	head_of("staging", h);
+	assert_string_equal(h, l4);
+	verify_ok();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -841,6 +881,7 @@ int main(void)
 	        cmocka_unit_test(test_policies__root_rotation_without_both_thresholds),
 	        cmocka_unit_test(test_policies__root_change_signed_after_it_expired),
 	        cmocka_unit_test(test_policies__single_gate_runner_under_threshold),
+	        cmocka_unit_test(test_policies__single_proposer_under_threshold),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

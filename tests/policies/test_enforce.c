@@ -47,17 +47,19 @@ static int setup(void **state)
 	assert_int_equal(sluice_journal__config(f->r, &f->st, &cfg, f->config), 0);
 	json_decref(cfg);
 	/* Three gate-runner keys (fingerprints need only be distinct here); one revoked at #5. */
-	json_object_set_new(f->st.keys, "g1",
-	                    json_pack("{s:s,s:[s]}", "fingerprint", "FP:g1", "roles", "gate-runner"));
-	json_object_set_new(f->st.keys, "g2",
-	                    json_pack("{s:s,s:[s]}", "fingerprint", "FP:g2", "roles", "gate-runner"));
+	json_object_set_new(
+	        f->st.keys, "g1",
+	        json_pack("{s:s,s:[s]}", "fingerprint", "FP:g1", "roles", "gate-runner"));
+	json_object_set_new(
+	        f->st.keys, "g2",
+	        json_pack("{s:s,s:[s]}", "fingerprint", "FP:g2", "roles", "gate-runner"));
 	json_object_set_new(f->st.keys, "g3",
 	                    json_pack("{s:s,s:[s],s:{s:i}}", "fingerprint", "FP:g3", "roles",
 	                              "gate-runner", "revoked", "seq", 5));
 	json_object_set_new(f->st.keys, "op",
 	                    json_pack("{s:s,s:[s]}", "fingerprint", "FP:op", "roles", "operator"));
-	json_object_set_new(f->st.trust, "thresholds", json_pack("{s:i,s:i}", "root", 1,
-	                                                         "gate-runner", 2));
+	json_object_set_new(f->st.trust, "thresholds",
+	                    json_pack("{s:i,s:i}", "root", 1, "gate-runner", 2));
 	*state = f;
 	return 0;
 }
@@ -96,9 +98,10 @@ static json_t *evaluate(fixture *f, json_t *runners, int *result_ok)
 	json_t *c, *gv, *checks = json_array(), *used = json_object(), *e, *found = NULL;
 	size_t i;
 
-	gv = json_deep_copy(json_object_get(runners, json_object_iter_key(
-	                                                     json_object_iter(runners))));
-	json_object_set_new(gv, "runner", json_string(json_object_iter_key(json_object_iter(runners))));
+	gv = json_deep_copy(
+	        json_object_get(runners, json_object_iter_key(json_object_iter(runners))));
+	json_object_set_new(gv, "runner",
+	                    json_string(json_object_iter_key(json_object_iter(runners))));
 	json_object_set_new(gv, "runners", runners);
 	c = json_pack("{s:s,s:[],s:[],s:{s:{s:s,s:s,s:{s:o}}}}", "head", head, "held", "withdrawn",
 	              "verdicts", cand, "head", head, "config", f->config, "gates", "regression",
@@ -124,8 +127,8 @@ static void expect(json_t *check, int ok, const char *needle)
 {
 	assert_non_null(check);
 	if (!strstr(json_string_value(json_object_get(check, "detail")), needle))
-		fail_msg("detail \"%s\" lacks \"%s\"", json_string_value(json_object_get(check, "detail")),
-		         needle);
+		fail_msg("detail \"%s\" lacks \"%s\"",
+		         json_string_value(json_object_get(check, "detail")), needle);
 	assert_int_equal(json_is_true(json_object_get(check, "ok")), ok);
 	json_decref(check);
 }
@@ -176,12 +179,12 @@ static void test_enforce__runners_that_do_not_count(void **state)
 {
 	fixture *f = *state;
 	int result_ok;
-	json_t *ch = evaluate(f,
-	                      json_pack("{s:o,s:o,s:o,s:o}", "FP:g1", verdict("pass", "aa", 3),
-	                                "FP:g3", verdict("pass", "aa", 6), "FP:op",
-	                                verdict("pass", "aa", 7), "FP:nobody",
-	                                verdict("pass", "aa", 8)),
-	                      &result_ok);
+	json_t *ch =
+	        evaluate(f,
+	                 json_pack("{s:o,s:o,s:o,s:o}", "FP:g1", verdict("pass", "aa", 3), "FP:g3",
+	                           verdict("pass", "aa", 6), "FP:op", verdict("pass", "aa", 7),
+	                           "FP:nobody", verdict("pass", "aa", 8)),
+	                 &result_ok);
 
 	expect(ch, 0, "verdicts from 1 of 2");
 	/* g3's verdict before its revocation (#5) counts. */
