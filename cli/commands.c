@@ -711,6 +711,7 @@ typedef struct {
 	const char *channel, *to, *reason, *key, *override;
 	const char *pos[2];
 	int npos;
+	int sign; /* reset --sign */
 } move_args;
 
 static int parse_move(cli_env *env, move_args *a, int argc, char **argv, const char *cmd,
@@ -722,6 +723,10 @@ static int parse_move(cli_env *env, move_args *a, int argc, char **argv, const c
 		const char **slot = NULL;
 		if (!strcmp(argv[k], "--json")) {
 			env->json = true;
+			continue;
+		}
+		if (!strcmp(cmd, "reset") && !strcmp(argv[k], "--sign")) {
+			a->sign = 1;
 			continue;
 		}
 		if (!strcmp(argv[k], "--channel"))
@@ -801,7 +806,9 @@ static int cmd_reset(cli_env *env, int argc, char **argv)
 		return cli_usage("reset", "give --reason TEXT: it is recorded in the journal");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_channel_reset(repo, a.pos[0], a.pos[1], a.reason, a.key, &report);
+	error = a.sign ? sluice_channel_reset_sign(repo, a.pos[0], a.pos[1], a.reason, a.key,
+	                                           &report)
+	               : sluice_channel_reset(repo, a.pos[0], a.pos[1], a.reason, a.key, &report);
 	return cli_finish(env, repo, error, report, human_move);
 }
 
@@ -1554,9 +1561,12 @@ const cli_command cli_commands[] = {
          "Move channel C back to a version it held before (default: the one before its\n"
          "head) and withdraw the version it leaves from C. One journal entry; no other\n"
          "channel moves. Signed by a key with the operator role."},
-        {"reset", cmd_reset, "sluice reset C REF --reason TEXT [--key NAME] [--json]",
+        {"reset", cmd_reset, "sluice reset C REF --reason TEXT [--key NAME] [--sign] [--json]",
          "Move channel C to any journaled version, explicitly and with a reason (for\n"
-         "example after a fix made on prod, to bring staging level with it)."},
+         "example after a fix made on prod, to bring staging level with it). Under an\n"
+         "operator threshold of N ('sluice role threshold operator N') N distinct\n"
+         "operator keys must sign it: N-1 others first run the same command with --sign\n"
+         "(journaled, nothing moves), then one resets. Rollback needs one operator."},
         {"remove", cmd_remove, "sluice remove UPDATE --onto C [options]",
          "Propose C's current state minus one earlier update: an adapter out of the\n"
          "stack, a memory edit undone, a replay batch out of the buffer. The versions\n"

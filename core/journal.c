@@ -142,7 +142,8 @@ const char *sluice_journal__role_for(const char *action)
 	 * changes nothing).
 	 */
 	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset") ||
-	    !strcmp(action, "anchor") || !strcmp(action, "purge") || !strcmp(action, "hook"))
+	    !strcmp(action, "anchor") || !strcmp(action, "purge") || !strcmp(action, "hook") ||
+	    !strcmp(action, "reset.sign"))
 		return "operator";
 	if (!strcmp(action, "gate"))
 		return "gate-runner";

@@ -369,10 +369,11 @@ static int validate(sluice_repo *repo, const sluice_jstate *st, const char *kind
 			        ctx, SLUICE_EINVALID,
 			        "auditor is read-only: it signs nothing that counts, "
 			        "so a threshold would mean nothing");
-		if (strcmp(role, "gate-runner") && strcmp(role, "proposer"))
+		if (strcmp(role, "proposer") && strcmp(role, "gate-runner") &&
+		    strcmp(role, "operator"))
 			return sluice_ctx__error(ctx, SLUICE_EINVALID,
-			                         "no threshold for role '%s' (thresholds: "
-			                         "gate-runner, proposer)",
+			                         "unknown role '%s' (thresholds: proposer, "
+			                         "gate-runner, operator)",
 			                         role);
 		json_object_foreach(st->keys, name, e) n +=
 		        sluice_trust__has_role(e, role) && !json_object_get(e, "revoked");

@@ -864,6 +864,52 @@ static void test_policies__single_proposer_under_threshold(void **state)
 	verify_ok();
 }
 
+/*
+ * One operator key resets a channel to a version of its choosing under an
+ * operator threshold of 2: refused until a second operator key signed
+ * that very reset; rolling back stays one operator's emergency path.
+ */
+static void test_policies__single_operator_reset_under_threshold(void **state)
+{
+	char l4[41], l3[41], h[41];
+	(void)state;
+
+	head_of("staging", l4);
+	root_change("key new ops2 --role operator");
+	root_change("role threshold operator 2");
+	/* staging held l3 before l4. */
+	{
+		char *o = ok("history staging --json");
+		json_error_t jerr;
+		json_t *v = json_loads(o, 0, &jerr), *moves = json_object_get(v, "moves");
+		snprintf(l3, sizeof(l3), "%s",
+		         json_string_value(json_object_get(
+		                 json_array_get(moves, json_array_size(moves) - 1), "from")));
+		json_decref(v);
+		free(o);
+	}
+	refused("operators.threshold", "1 of 2 operator keys signed this reset",
+	        "reset staging %s --reason 'l4 misbehaves' --key ops", l3);
+	refused("role", "operator role", "reset staging %s --reason 'x' --sign --key bob", l3);
+	head_of("staging", h);
+	assert_string_equal(h, l4);
+	free(ok("reset staging %s --reason 'l4 misbehaves' --sign --key ops2", l3));
+	/* Signing moves nothing. */
+	head_of("staging", h);
+	assert_string_equal(h, l4);
+	free(ok("reset staging %s --reason 'l4 misbehaves' --key ops", l3));
+	head_of("staging", h);
+	assert_string_equal(h, l3);
+	/* The signature was for that move: after it, a second reset needs a new one. */
+	refused("operators.threshold", "1 of 2 operator keys signed this reset",
+	        "reset staging %s --reason 'back' --key ops", l4);
+	/* Rollback: one operator, with a reason. */
+	free(ok("rollback staging --reason 'emergency' --key ops"));
+	head_of("staging", h);
+	assert_string_not_equal(h, l3);
+	verify_ok();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -882,6 +928,7 @@ int main(void)
 	        cmocka_unit_test(test_policies__root_change_signed_after_it_expired),
 	        cmocka_unit_test(test_policies__single_gate_runner_under_threshold),
 	        cmocka_unit_test(test_policies__single_proposer_under_threshold),
+	        cmocka_unit_test(test_policies__single_operator_reset_under_threshold),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
