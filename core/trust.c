@@ -6,11 +6,12 @@
  * clock; key expiry; and the policy versions.
  *
  * A root change (adding a key, revoking one, rotating the root keys,
- * setting a policy) is proposed by one root key and waits in trust.json's
- * "pending" until enough root keys signed it (sluice root sign); the entry
- * whose signature completes it applies it. With a root threshold of 1 the
- * proposal applies at once. Each signature is the signer's own journal
- * commit, so the journal shows who signed what, in order.
+ * setting a policy, setting a role's threshold) is proposed by one root key and waits in
+ * trust.json's "pending" until enough root keys signed it (sluice root sign); the entry whose
+ * signature completes it applies it. With a root threshold of 1 the proposal applies at once. Each
+ * signature is the signer's own journal commit, so the journal shows who signed what, in order. A
+ * pending change expires (proposed_time + its time to live, journal times): a signature after that
+ * is refused, and the next root change drops it.
  */
 #include "repo.h"
 

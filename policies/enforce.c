@@ -10,6 +10,12 @@
  * follows, so an old approval cannot be replayed after the channel came
  * back to the same head.
  *
+ * Role thresholds (trust.json "thresholds"): under gate-runner N a gate
+ * passes with N agreeing verdicts of distinct keys (each key's newest is
+ * in the gate's "runners"); under proposer N a version needs N distinct
+ * proposer signatures, its proposal's and co-signatures (sluice cosign,
+ * trust.json "cosigned").
+ *
  * Times compared for expiry are the journal's (docs/roles-and-approvals.md,
  * "Whose clock"): an approval's validity starts at the earlier of the time
  * its signer wrote and the time of the entry that journaled it, so a
