@@ -182,7 +182,8 @@ static void human_key(json_t *v)
 
 static int cmd_key_new(cli_env *env, int argc, char **argv)
 {
-	const char *roles[MAX_LIST], *name = NULL, *signer = NULL, *expires = NULL;
+	const char *roles[MAX_LIST], *name = NULL, *signer = NULL, *expires = NULL,
+	                             *expires_in = NULL;
 	size_t nroles = 0;
 	sluice_repo *repo = NULL;
 	char *report = NULL;
@@ -202,6 +203,9 @@ static int cmd_key_new(cli_env *env, int argc, char **argv)
 		} else if (!strcmp(argv[k], "--expires")) {
 			if (!(expires = take_value(argc, argv, &k, "key new")))
 				return SLUICE_EXIT_USAGE;
+		} else if (!strcmp(argv[k], "--expires-in")) {
+			if (!(expires_in = take_value(argc, argv, &k, "key new")))
+				return SLUICE_EXIT_USAGE;
 		} else if (!strcmp(argv[k], "--json")) {
 			env->json = true;
 		} else if (argv[k][0] == '-') {
@@ -216,7 +220,8 @@ static int cmd_key_new(cli_env *env, int argc, char **argv)
 		return cli_usage("key new", "which key? give a NAME");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_key_new(repo, name, roles, nroles, expires, signer, &report);
+	if ((error = sluice_root_set_expiry(repo, expires_in)) == 0)
+		error = sluice_key_new(repo, name, roles, nroles, expires, signer, &report);
 	return cli_finish(env, repo, error, report, human_key);
 }
 
@@ -706,6 +711,7 @@ typedef struct {
 	const char *channel, *to, *reason, *key, *override;
 	const char *pos[2];
 	int npos;
+	int sign; /* reset --sign */
 } move_args;
 
 static int parse_move(cli_env *env, move_args *a, int argc, char **argv, const char *cmd,
@@ -717,6 +723,10 @@ static int parse_move(cli_env *env, move_args *a, int argc, char **argv, const c
 		const char **slot = NULL;
 		if (!strcmp(argv[k], "--json")) {
 			env->json = true;
+			continue;
+		}
+		if (!strcmp(cmd, "reset") && !strcmp(argv[k], "--sign")) {
+			a->sign = 1;
 			continue;
 		}
 		if (!strcmp(argv[k], "--channel"))
@@ -796,7 +806,9 @@ static int cmd_reset(cli_env *env, int argc, char **argv)
 		return cli_usage("reset", "give --reason TEXT: it is recorded in the journal");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_channel_reset(repo, a.pos[0], a.pos[1], a.reason, a.key, &report);
+	error = a.sign ? sluice_channel_reset_sign(repo, a.pos[0], a.pos[1], a.reason, a.key,
+	                                           &report)
+	               : sluice_channel_reset(repo, a.pos[0], a.pos[1], a.reason, a.key, &report);
 	return cli_finish(env, repo, error, report, human_move);
 }
 
@@ -1438,32 +1450,53 @@ const cli_command cli_commands[] = {
          "keys must sign every later root change (default 1)."},
         {"key new", cmd_key_new,
          "sluice key new NAME [--role ROLE]... [--expires YYYY-MM-DDTHH:MM:SSZ]\n"
-         "       [--signer ROOTKEY] [--json]",
+         "       [--signer ROOTKEY] [--expires-in DURATION] [--json]",
          "Generate key NAME (mode 0600, outside the repository) unless it exists, and\n"
          "register it with the given roles: proposer, gate-runner, approver, operator,\n"
          "auditor (root keys change only by 'sluice root rotate'). Registration is a\n"
          "root change: journaled, signed by a root key, applied once the root threshold\n"
          "of root keys signed it ('sluice root sign'). An expired key signs nothing that\n"
-         "counts."},
+         "counts. --expires-in (every root change): how long the change waits for its\n"
+         "signatures (default 7d; 3600, 90m, 12h, 7d), by the journal's time."},
         {"key revoke", cli_key_revoke,
-         "sluice key revoke NAME --reason TEXT [--signer ROOTKEY] [--json]",
+         "sluice key revoke NAME --reason TEXT [--signer ROOTKEY] [--expires-in DURATION]\n"
+         "       [--json]",
          "Revoke key NAME (a root change). From the journal entry that applies it on, the\n"
          "key's signatures count for nothing; what it signed before that entry still\n"
          "counts, judged by position in the journal, never by a time the signer wrote."},
         {"root pending", cli_root_pending, "sluice root pending [--json]",
-         "The root changes waiting for signatures, with the signatures they have."},
+         "The root changes waiting for signatures, with the signatures they have and when\n"
+         "they expire. An expired one is listed as EXPIRED: it will not apply, and the\n"
+         "next root change drops it (its entry's record lists it under \"dropped\")."},
         {"root sign", cli_root_sign, "sluice root sign ID --key NAME [--json]",
          "Sign a pending root change (its id, or 8+ hex digits of it) with root key NAME,\n"
          "or, for a rotation, a key the rotation makes root. The signature that reaches\n"
-         "the threshold applies the change."},
+         "the threshold applies the change. A change past its expiry is refused (rule\n"
+         "root.expired, journaled): propose it again."},
         {"root rotate", cli_root_rotate,
          "sluice root rotate [--add NAME]... [--remove NAME]... --threshold N\n"
-         "       [--signer ROOTKEY] [--json]",
+         "       [--signer ROOTKEY] [--expires-in DURATION] [--json]",
          "Change the root keys: registered keys --add gain the root role, root keys\n"
          "--remove lose it, and N becomes the root threshold. TUF's rule: it applies only\n"
          "once signed by the current threshold of current root keys and by N of the new\n"
          "root keys ('sluice root sign')."},
-        {"policy set", cli_policy_set, "sluice policy set FILE.yaml [--signer ROOTKEY] [--json]",
+        {"cosign", cli_cosign, "sluice cosign REF --key NAME [--json]",
+         "Co-sign version REF with proposer key NAME: a signed statement (DSSE, in-toto)\n"
+         "about REF's state, journaled. Under a proposer threshold of N ('sluice role\n"
+         "threshold proposer N') REF is promotable once N distinct proposer keys signed\n"
+         "it, its proposal's signature included. Its own proposer's co-signature is\n"
+         "refused: that signature already counts."},
+        {"role threshold", cli_role_threshold,
+         "sluice role threshold ROLE N [--signer ROOTKEY] [--expires-in DURATION] [--json]",
+         "Set how many distinct keys of ROLE an action needs (a root change, signed like\n"
+         "any other). gate-runner N: a required gate passes only with N agreeing verdicts\n"
+         "from distinct gate-runner keys on the same candidate, baseline and suites.\n"
+         "proposer N: a version is promotable once N distinct proposer keys signed it\n"
+         "(its proposal and 'sluice cosign'). operator N: reset needs N operator keys;\n"
+         "rollback stays one operator's emergency path. root changes by 'sluice root\n"
+         "rotate', approver by the policy's approvals.count; auditor is read-only."},
+        {"policy set", cli_policy_set,
+         "sluice policy set FILE.yaml [--signer ROOTKEY] [--expires-in DURATION] [--json]",
          "Journal FILE as the next policy version (docs/policies.md; policies/example.yaml\n"
          "is a commented dev -> staging -> prod example). It is parsed first: an error\n"
          "names the line, the column and the rule, and nothing is journaled. It takes\n"
@@ -1528,9 +1561,12 @@ const cli_command cli_commands[] = {
          "Move channel C back to a version it held before (default: the one before its\n"
          "head) and withdraw the version it leaves from C. One journal entry; no other\n"
          "channel moves. Signed by a key with the operator role."},
-        {"reset", cmd_reset, "sluice reset C REF --reason TEXT [--key NAME] [--json]",
+        {"reset", cmd_reset, "sluice reset C REF --reason TEXT [--key NAME] [--sign] [--json]",
          "Move channel C to any journaled version, explicitly and with a reason (for\n"
-         "example after a fix made on prod, to bring staging level with it)."},
+         "example after a fix made on prod, to bring staging level with it). Under an\n"
+         "operator threshold of N ('sluice role threshold operator N') N distinct\n"
+         "operator keys must sign it: N-1 others first run the same command with --sign\n"
+         "(journaled, nothing moves), then one resets. Rollback needs one operator."},
         {"remove", cmd_remove, "sluice remove UPDATE --onto C [options]",
          "Propose C's current state minus one earlier update: an adapter out of the\n"
          "stack, a memory edit undone, a replay batch out of the buffer. The versions\n"

@@ -122,6 +122,18 @@ void sluice__sleep_s(double s);
  */
 double sluice__backoff_s(double base, unsigned attempt, double cap);
 
+/*
+ * Journal times, "YYYY-MM-DDTHH:MM:SSZ" (UTC): seconds since the epoch, or
+ * -1 if s is not exactly that shape; and back (out holds 21 bytes or more).
+ */
+long long sluice__utc_seconds(const char *s);
+void sluice__utc_format(char out[32], long long t);
+/*
+ * A duration as written on a command line: seconds ("3600") or <n>s, <n>m,
+ * <n>h, <n>d ("90m", "7d"), from 1 second to 36500 days. 0 or -1.
+ */
+int sluice__parse_duration(const char *s, long long *out);
+
 /* Little-endian load/store. */
 static inline uint32_t sluice__le32(const unsigned char *p)
 {

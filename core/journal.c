@@ -121,7 +121,7 @@ const char *sluice_journal__role_for(const char *action)
 {
 	if (!strcmp(action, "init") || !strcmp(action, "key.add") ||
 	    !strcmp(action, "key.revoke") || !strcmp(action, "policy.set") ||
-	    !strcmp(action, "root.rotate"))
+	    !strcmp(action, "root.rotate") || !strcmp(action, "role.threshold"))
 		return "root";
 	/*
 	 * Any registered key: a root signature counts only from a root key or
@@ -133,7 +133,7 @@ const char *sluice_journal__role_for(const char *action)
 	if (!strcmp(action, "root.sign") || !strcmp(action, "approve") ||
 	    !strcmp(action, "refuse") || !strcmp(action, "suite.add"))
 		return "";
-	if (!strcmp(action, "propose"))
+	if (!strcmp(action, "propose") || !strcmp(action, "cosign"))
 		return "proposer";
 	/* A purge (audit/purge.c) deletes content: an operator's decision. */
 	/*
@@ -142,7 +142,8 @@ const char *sluice_journal__role_for(const char *action)
 	 * changes nothing).
 	 */
 	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset") ||
-	    !strcmp(action, "anchor") || !strcmp(action, "purge") || !strcmp(action, "hook"))
+	    !strcmp(action, "anchor") || !strcmp(action, "purge") || !strcmp(action, "hook") ||
+	    !strcmp(action, "reset.sign"))
 		return "operator";
 	if (!strcmp(action, "gate"))
 		return "gate-runner";
@@ -217,6 +218,7 @@ int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jsta
 		out->config = c;
 	}
 	out->seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
+	snprintf(out->time, sizeof(out->time), "%s", sluice__jstr(json_object_get(rec, "time")));
 	json_decref(rec);
 	{
 		git_commit *c = NULL;
@@ -327,10 +329,37 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build journal record");
 	sluice_keys__fingerprint(fp, signer->pk);
 	sluice_repo__now(now);
+	/*
+	 * The journal's clock: an entry is dated by the host that writes it,
+	 * never before the entry it follows and never ahead of this host's
+	 * clock. Expiry (approvals, verdicts, pending root changes) is
+	 * measured in these times, so they must only move forward.
+	 */
+	if (!ch->time[0])
+		snprintf(ch->time, sizeof(ch->time), "%s", now);
+	if (strcmp(ch->time, now) > 0) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "a journal entry dated %s is ahead of this host's clock "
+		                          "(%s); nothing was written",
+		                          ch->time, now);
+		json_decref(record);
+		ch->record = NULL;
+		return error;
+	}
+	if (st->exists && strcmp(ch->time, st->time) < 0) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "this host's clock says %s, before the journal's newest "
+		                          "entry #%llu (%s): journal times never go backwards, so "
+		                          "nothing was written; fix the clock",
+		                          ch->time, (unsigned long long)st->seq, st->time);
+		json_decref(record);
+		ch->record = NULL;
+		return error;
+	}
 	json_object_set_new(record, "action", json_string(action));
 	json_object_set_new(record, "actor",
 	                    json_pack("{s:s,s:s}", "name", signer->name, "fingerprint", fp));
-	json_object_set_new(record, "time", json_string(now));
+	json_object_set_new(record, "time", json_string(ch->time));
 	/* The entry's position, so an index can be checked against the journal. */
 	json_object_set_new(record, "seq", json_integer((json_int_t)(st->seq + 1)));
 	kdoc = json_pack("{s:i, s:O}", "format", 1, "keys", keys_after ? keys_after : st->keys);
@@ -524,6 +553,39 @@ static int journal_refusal(sluice_repo *repo, const sluice_key *signer, const ch
 		sluice_ctx__error(repo->ctx, SLUICE_EDENIED, "%s", msg);
 	free(msg);
 	return SLUICE_EDENIED;
+}
+
+/* A refusal decided before the transaction: journaled as it is decided. */
+struct refusal {
+	const char *rule, *msg;
+	json_t *context;
+};
+
+static int decide_refusal(sluice_repo *repo, const sluice_jstate *st, void *arg,
+                          sluice_jchange *out)
+{
+	struct refusal *r = arg;
+
+	(void)st;
+	out->refusal = json_incref(r->context);
+	return sluice_journal__deny(repo, out, r->rule, "%s", r->msg);
+}
+
+int sluice_journal__refuse(sluice_repo *repo, const sluice_key *signer, const char *action,
+                           const char *rule, json_t *context, const char *fmt, ...)
+{
+	struct refusal r = {rule, NULL, context};
+	char buf[1500];
+	va_list ap;
+	int error;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	r.msg = buf;
+	error = sluice_journal__transact(repo, NULL, signer, action, decide_refusal, &r);
+	/* Only a refusal comes back (or a failure to read the journal). */
+	return error < 0 ? error : SLUICE_EDENIED;
 }
 
 int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *signer,

@@ -27,6 +27,7 @@ struct sluice_repo {
 	sluice_progress_cb item_progress; /* counts, not bytes (evaluation) */
 	void *item_progress_data;
 	struct sluice_jindex *jindex; /* the journal's LMDB index, opened on first use */
+	long long change_ttl;         /* root changes proposed here expire after it (0: 7 days) */
 };
 
 /* The chunk store, opened on first use. */
@@ -88,6 +89,11 @@ typedef struct {
 	json_t *trust;
 	git_oid policies; /* the policies/ tree: v1.yaml, v2.yaml, ... (valid when has_policies) */
 	int has_policies;
+	/*
+	 * The head entry's time ("YYYY-MM-DDTHH:MM:SSZ", the record's "time";
+	 * "" without a journal): the next entry may not be dated before it.
+	 */
+	char time[32];
 } sluice_jstate;
 
 /* Journal head; *exists = 0 for a repository without one. */
@@ -179,6 +185,14 @@ typedef struct {
 	 */
 	char rule[64];
 	json_t *refusal;
+	/*
+	 * The entry's time. A decide function that compares times sets it to
+	 * the time it decided at (so what it stored, e.g. an approval's start
+	 * of validity, is exactly the entry's time); "" means the local clock
+	 * at commit. The commit refuses a time before the head entry's (the
+	 * journal's times never go backwards) or ahead of the local clock.
+	 */
+	char time[32];
 } sluice_jchange;
 
 void sluice_journal__change_dispose(sluice_jchange *ch);
@@ -219,6 +233,17 @@ int sluice_journal__deny(sluice_repo *repo, sluice_jchange *ch, const char *rule
                          ...) SLUICE_PRINTF(4, 5);
 
 /*
+ * Journal a refusal decided outside a transaction (e.g. a role checked
+ * before a long run): a "refuse" entry naming rule, signed by signer, with
+ * context (may be NULL) in its record. Returns SLUICE_EDENIED with the
+ * message (and " [rule RULE]"), or an error reading the journal; a key
+ * that is not registered is refused without an entry, as in transact.
+ */
+int sluice_journal__refuse(sluice_repo *repo, const sluice_key *signer, const char *action,
+                           const char *rule, json_t *context, const char *fmt, ...)
+        SLUICE_PRINTF(6, 7);
+
+/*
  * Take the journal writers' exclusive lock (sluice/journal.flock; clears a
  * lock file a killed writer left). Writers that move refs/sluice/journal
  * outside sluice_journal__transact (sluice pull) hold it around their
@@ -252,6 +277,12 @@ int sluice_trust__entry_authorised(const sluice_jstate *prev, json_t *rec, const
 
 /* The root threshold in st (1 when unset). */
 unsigned sluice_trust__root_threshold(const sluice_jstate *st);
+/*
+ * The threshold of role (proposer, gate-runner, operator) in st: how many
+ * distinct keys of it an action needs (1 when unset; root changes only,
+ * sluice_role_threshold).
+ */
+unsigned sluice_trust__role_threshold(const sluice_jstate *st, const char *role);
 /*
  * A registry entry's standing at journal position at_seq and time now
  * ("YYYY-MM-DDTHH:MM:SSZ", NULL: not checked): SLUICE_EDENIED naming the
