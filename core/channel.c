@@ -441,7 +441,7 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			        mv->key->name, mv->channel, mv->to);
 			goto fail;
 		}
-		sluice_repo__now(out->time);
+		sluice_journal__now(st, out->time);
 		json_object_set_new(json_object_get(r, "keys"), fp,
 		                    json_pack("{s:s,s:I,s:s,s:s}", "name", mv->key->name, "seq",
 		                              (json_int_t)(st->seq + 1), "time", out->time,

@@ -310,6 +310,13 @@ void sluice_journal__change_dispose(sluice_jchange *ch)
 	memset(ch, 0, sizeof(*ch));
 }
 
+void sluice_journal__now(const sluice_jstate *st, char out[32])
+{
+	sluice_repo__now(out);
+	if (st && st->exists && strcmp(out, st->time) < 0)
+		snprintf(out, 32, "%s", st->time);
+}
+
 int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *signer,
                            const char *action, const sluice_jstate *st, sluice_jchange *ch)
 {
@@ -330,27 +337,33 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	sluice_keys__fingerprint(fp, signer->pk);
 	sluice_repo__now(now);
 	/*
-	 * The journal's clock: an entry is dated by the host that writes it,
-	 * never before the entry it follows and never ahead of this host's
-	 * clock. Expiry (approvals, verdicts, pending root changes) is
-	 * measured in these times, so they must only move forward.
+	 * The journal's clock: an entry is dated by the host that writes it and
+	 * never before the entry it follows (sluice_journal__now), because
+	 * expiry (approvals, verdicts, pending root changes) is measured in
+	 * these times. A host whose clock is a little behind the newest entry
+	 * (written elsewhere and pulled) dates its entry at that entry's time;
+	 * one further behind than SLUICE_CLOCK_SKEW has a broken clock.
 	 */
 	if (!ch->time[0])
-		snprintf(ch->time, sizeof(ch->time), "%s", now);
-	if (strcmp(ch->time, now) > 0) {
+		sluice_journal__now(st, ch->time);
+	if (sluice__utc_seconds(ch->time) > sluice__utc_seconds(now) + SLUICE_CLOCK_SKEW) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-		                          "a journal entry dated %s is ahead of this host's clock "
-		                          "(%s); nothing was written",
-		                          ch->time, now);
+		                          "a journal entry dated %s is more than %d s ahead of "
+		                          "this host's clock (%s)%s; nothing was written; fix the "
+		                          "clock",
+		                          ch->time, SLUICE_CLOCK_SKEW, now,
+		                          st->exists && strcmp(ch->time, st->time) == 0
+		                                  ? ", the time of the journal's newest entry"
+		                                  : "");
 		json_decref(record);
 		ch->record = NULL;
 		return error;
 	}
 	if (st->exists && strcmp(ch->time, st->time) < 0) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-		                          "this host's clock says %s, before the journal's newest "
+		                          "a journal entry dated %s, before the journal's newest "
 		                          "entry #%llu (%s): journal times never go backwards, so "
-		                          "nothing was written; fix the clock",
+		                          "nothing was written",
 		                          ch->time, (unsigned long long)st->seq, st->time);
 		json_decref(record);
 		ch->record = NULL;

@@ -197,6 +197,20 @@ typedef struct {
 
 void sluice_journal__change_dispose(sluice_jchange *ch);
 
+/*
+ * How far the journal's newest entry may be ahead of this host's clock (it
+ * was written by a host whose clock runs ahead, and pulled) before an append
+ * here is refused as a broken clock.
+ */
+#define SLUICE_CLOCK_SKEW 300
+
+/*
+ * The time a decision made now is dated at: this host's clock, or the
+ * journal's newest entry's time when the clock is behind it, so journal
+ * times never go backwards. Decide functions date their changes with it.
+ */
+void sluice_journal__now(const sluice_jstate *st, char out[32]);
+
 /* Decide an action against st; returning an error aborts it. */
 typedef int (*sluice_journal_decide)(sluice_repo *repo, const sluice_jstate *st, void *arg,
                                      sluice_jchange *out);

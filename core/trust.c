@@ -578,7 +578,7 @@ static int decide_propose(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	int error;
 
 	/* The entry's time: the change expires counted from it. */
-	sluice_repo__now(out->time);
+	sluice_journal__now(st, out->time);
 	if (sluice_journal__check_role(repo, st->keys, rc->key, "root") < 0)
 		return sluice_journal__deny(repo, out, "role", "%s needs a root key: %s", rc->kind,
 		                            sluice_ctx_errmsg(repo->ctx));
@@ -646,7 +646,7 @@ static int decide_sign(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 	         sluice__jstr(json_object_get(pend, "kind")));
 	rc->kind = rc->kind_buf;
 	sluice_keys__fingerprint(fp, rc->key->pk);
-	sluice_repo__now(out->time);
+	sluice_journal__now(st, out->time);
 	e = sluice_trust__by_fp(st->keys, fp, &name);
 	if (!e || sluice_trust__key_standing(repo->ctx, name, e, UINT64_MAX, out->time) < 0)
 		return sluice_journal__deny(repo, out, "role",

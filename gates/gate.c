@@ -308,7 +308,7 @@ static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	 * suites (pins), by which runner.
 	 */
 	/* The verdict's time is its entry's: the journal's clock (core/repo.h). */
-	sluice_repo__now(out->time);
+	sluice_journal__now(st, out->time);
 	sluice_keys__fingerprint(fp, vd->key->pk);
 	json_object_foreach(vd->results, gname, r)
 	{

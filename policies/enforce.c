@@ -676,7 +676,7 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	int error, found = 0;
 
 	/* The entry's time: every time below is compared with, or stored as, this one. */
-	sluice_repo__now(out->time);
+	sluice_journal__now(st, out->time);
 	if (sluice_journal__check_role(repo, st->keys, a->key, NULL) < 0)
 		return sluice_journal__deny(repo, out, "role", "refusing an approval: %s",
 		                            sluice_ctx_errmsg(ctx));
@@ -1013,7 +1013,7 @@ static int decide_cosign(sluice_repo *repo, const sluice_jstate *st, void *arg, 
 	json_error_t jerr;
 	int error, found = 0;
 
-	sluice_repo__now(out->time);
+	sluice_journal__now(st, out->time);
 	if ((error = sluice_version__load(repo, &v, cs->ref)) < 0)
 		return error;
 	git_oid_tostr(cs->version, sizeof(cs->version), &v.id);

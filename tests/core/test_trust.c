@@ -185,6 +185,60 @@ static void test_trust__journal_time_going_backwards(void **state)
 	expect_problem(f, "journal times go backwards");
 }
 
+/*
+ * A host whose clock is a little behind the journal's newest entry (written
+ * by a host whose clock runs ahead, then pulled) still appends: its entry is
+ * dated at the newest entry's time, so times never go backwards. A clock
+ * further behind than SLUICE_CLOCK_SKEW is refused as broken.
+ */
+static void test_trust__a_clock_a_little_behind_the_journal(void **state)
+{
+	fixture *f = *state;
+	sluice_key key = {0};
+	sluice_jchange ch;
+	sluice_jstate st;
+	char now[32], ahead[32];
+	char *report = NULL;
+
+	assert_int_equal(sluice_keys__load(f->ctx, &key, "r1"), 0);
+	sluice_repo__now(now);
+	sluice__utc_format(ahead, sluice__utc_seconds(now) + 120);
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	memset(&ch, 0, sizeof(ch));
+	ch.record = json_pack("{s:s,s:s}", "attempted", "promote", "rule", "role");
+	snprintf(ch.time, sizeof(ch.time), "%s", ahead);
+	assert_int_equal(sluice_journal__commit(f->r, NULL, &key, "refuse", &st, &ch), 0);
+	sluice_journal__change_dispose(&ch);
+	sluice_journal__dispose(&st);
+
+	/* The next action, dated by this host's clock: the newest entry's time. */
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	assert_string_equal(st.time, ahead);
+	memset(&ch, 0, sizeof(ch));
+	ch.record = json_pack("{s:s,s:s}", "attempted", "promote", "rule", "role");
+	assert_int_equal(sluice_journal__commit(f->r, NULL, &key, "refuse", &st, &ch), 0);
+	sluice_journal__change_dispose(&ch);
+	sluice_journal__dispose(&st);
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	assert_string_equal(st.time, ahead);
+	sluice_journal__dispose(&st);
+	assert_int_equal(sluice_repo_verify(f->r, &report), 0);
+	sluice_free(report);
+
+	/* Ten minutes ahead is past the tolerance: refused, nothing written. */
+	sluice__utc_format(ahead, sluice__utc_seconds(now) + 600);
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	memset(&ch, 0, sizeof(ch));
+	ch.record = json_object();
+	snprintf(ch.time, sizeof(ch.time), "%s", ahead);
+	assert_int_equal(sluice_journal__commit(f->r, NULL, &key, "refuse", &st, &ch),
+	                 SLUICE_EINVALID);
+	assert_non_null(strstr(sluice_ctx_errmsg(f->ctx), "ahead of this host's clock"));
+	sluice_journal__change_dispose(&ch);
+	sluice_journal__dispose(&st);
+	sluice_key__dispose(&key);
+}
+
 /* One root key quietly drops another's pending change that had not expired. */
 static void test_trust__a_pending_change_dropped_before_it_expired(void **state)
 {
@@ -221,6 +275,8 @@ int main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(
 	                test_trust__a_pending_change_dropped_before_it_expired, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_trust__a_clock_a_little_behind_the_journal,
+	                                        setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
