@@ -46,6 +46,7 @@
 
 #define CHANNEL_REFS "refs/sluice/channels/"
 #define CHUNKS_KEY "sluicechunks"
+#define CHUNKS_CRED_KEY "sluicechunkscredentials"
 
 /* ---- judging a chunk store's answers (core/remote.h) -------------------- */
 
@@ -465,6 +466,256 @@ static json_t *purged_at(sluice_repo *repo, const git_oid *entry)
 	return p;
 }
 
+/* ---- credentials for the chunk store ----------------------------------- */
+
+/*
+ * A chunk store behind HTTP authentication. The secret never lives in the
+ * repository: it comes from the environment, from a file the config names
+ * (mode 0600, as key files), or from git's credential helpers. Messages
+ * name where it came from (source), never its value.
+ */
+typedef struct {
+	char *user, *password, *token;
+	char source[PATH_MAX + 80];
+} chunk_cred;
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		sodium_memzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void cred_dispose(chunk_cred *c)
+{
+	wipe_free(c->user);
+	wipe_free(c->password);
+	wipe_free(c->token);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A secret must go into an HTTP header or curl option as it is: no line breaks, no NUL. */
+static int cred_value_ok(const char *v)
+{
+	for (; *v; v++)
+		if (*v == '\r' || *v == '\n')
+			return 0;
+	return 1;
+}
+
+/* "SLUICE_CHUNKS_<WHAT>_<NAME>" with NAME upper-cased, other than letters and digits '_'. */
+static void cred_env_name(char *out, size_t size, const char *what, const char *name)
+{
+	size_t n = (size_t)snprintf(out, size, "SLUICE_CHUNKS_%s_", what);
+
+	for (; *name && n + 1 < size; name++)
+		out[n++] =
+		        isalnum((unsigned char)*name) ? (char)toupper((unsigned char)*name) : '_';
+	out[n < size ? n : size - 1] = '\0';
+}
+
+/* One level of environment variables; *found is 1 when any of them is set. */
+static int cred_from_env(sluice_ctx *ctx, chunk_cred *c, const char *tokvar, const char *uvar,
+                         const char *pvar, int *found)
+{
+	const char *t = getenv(tokvar), *u = getenv(uvar), *p = getenv(pvar);
+
+	*found = (t && *t) || (u && *u) || (p && *p);
+	if (!*found)
+		return SLUICE_OK;
+	if (t && *t && ((u && *u) || (p && *p)))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "both %s and %s/%s are set; give a token or a user and "
+		                         "password, not both",
+		                         tokvar, uvar, pvar);
+	if (!(t && *t) && (!(u && *u) || !(p && *p)))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s is set but %s is not",
+		                         u && *u ? uvar : pvar, u && *u ? pvar : uvar);
+	if ((t && !cred_value_ok(t)) || (u && !cred_value_ok(u)) || (p && !cred_value_ok(p)))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s, %s or %s holds a line break",
+		                         tokvar, uvar, pvar);
+	if (t && *t) {
+		if (!(c->token = sluice__strdup(ctx, t)))
+			return SLUICE_ENOMEM;
+		snprintf(c->source, sizeof(c->source), "the environment (%s)", tokvar);
+	} else {
+		if (!(c->user = sluice__strdup(ctx, u)) || !(c->password = sluice__strdup(ctx, p)))
+			return SLUICE_ENOMEM;
+		snprintf(c->source, sizeof(c->source), "the environment (%s and %s)", uvar, pvar);
+	}
+	return SLUICE_OK;
+}
+
+/*
+ * The file remote.NAME.sluicechunkscredentials names: lines "token=T", or
+ * "username=U" and "password=P" (git's credential format), blank lines and
+ * '#' comments. Refused unless it is a regular file of this user with no
+ * group or other permissions. Error messages give line numbers, never a
+ * line's text: it may be a secret.
+ */
+static int cred_from_file(sluice_ctx *ctx, chunk_cred *c, const char *path)
+{
+	char text[8192];
+	struct stat st;
+	size_t len = 0, line = 0;
+	ssize_t n;
+	int fd, error = SLUICE_OK;
+	char *p, *next;
+
+	if (path[0] != '/')
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "chunk store credentials file '%s' is not an absolute "
+		                         "path",
+		                         path);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
+		if (errno == ELOOP)
+			return sluice_ctx__error(ctx, SLUICE_EDENIED,
+			                         "chunk store credentials file %s is a symbolic "
+			                         "link; refusing to follow it",
+			                         path);
+		return sluice_ctx__oserror(ctx, "cannot open chunk store credentials file %s",
+		                           path);
+	}
+	if (fstat(fd, &st) < 0) {
+		error = sluice_ctx__oserror(ctx, "cannot stat %s", path);
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		error = sluice_ctx__error(ctx, SLUICE_EDENIED,
+		                          "chunk store credentials file %s is not a regular file",
+		                          path);
+		goto done;
+	}
+	if (st.st_mode & 077) {
+		error = sluice_ctx__error(ctx, SLUICE_EDENIED,
+		                          "chunk store credentials file %s has mode %04o; it must "
+		                          "not be readable or writable by group or others (chmod "
+		                          "600)",
+		                          path, (unsigned)(st.st_mode & 07777));
+		goto done;
+	}
+	if (st.st_uid != geteuid()) {
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EDENIED,
+		        "chunk store credentials file %s is owned by uid %lu, not "
+		        "by this user",
+		        path, (unsigned long)st.st_uid);
+		goto done;
+	}
+	while (len < sizeof(text) - 1 && (n = read(fd, text + len, sizeof(text) - 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error = sluice_ctx__oserror(ctx, "cannot read %s", path);
+			goto done;
+		}
+		len += (size_t)n;
+	}
+	if (len == sizeof(text) - 1) {
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "chunk store credentials file %s is larger than %zu bytes", path,
+		        sizeof(text) - 2);
+		goto done;
+	}
+	text[len] = '\0';
+	for (p = text; p && *p && error == 0; p = next) {
+		char *eq, **slot;
+		size_t l;
+
+		line++;
+		if ((next = strchr(p, '\n')))
+			*next++ = '\0';
+		l = strlen(p);
+		if (l && p[l - 1] == '\r')
+			p[--l] = '\0';
+		if (!*p || *p == '#')
+			continue;
+		if (!(eq = strchr(p, '='))) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                          "%s line %zu: not KEY=VALUE (token, username, "
+			                          "password)",
+			                          path, line);
+			break;
+		}
+		*eq = '\0';
+		slot = !strcmp(p, "token")      ? &c->token
+		       : !strcmp(p, "username") ? &c->user
+		       : !strcmp(p, "password") ? &c->password
+		                                : NULL;
+		if (!slot) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s line %zu: unknown key (token, username, password "
+			        "are known)",
+			        path, line);
+			break;
+		}
+		if (*slot || !eq[1]) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "%s line %zu: %s %s", path,
+			                          line, p, *slot ? "given twice" : "is empty");
+			break;
+		}
+		if (!(*slot = sluice__strdup(ctx, eq + 1)))
+			error = SLUICE_ENOMEM;
+	}
+	if (error == 0 && !c->token && !c->user && !c->password)
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "chunk store credentials file %s holds no token and no "
+		                          "username",
+		                          path);
+	else if (error == 0 && c->token && (c->user || c->password))
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "chunk store credentials file %s holds a token and a "
+		                          "username or password; give one or the other",
+		                          path);
+	else if (error == 0 && !c->token && (!c->user || !c->password))
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EINVALID, "chunk store credentials file %s has a %s but no %s",
+		        path, c->user ? "username" : "password", c->user ? "password" : "username");
+	if (error == 0)
+		snprintf(c->source, sizeof(c->source), "the file %s", path);
+done:
+	sodium_memzero(text, sizeof(text));
+	close(fd);
+	return error;
+}
+
+/*
+ * The chunk store credentials of remote name, first found of:
+ * SLUICE_CHUNKS_TOKEN_<NAME> or SLUICE_CHUNKS_USER_<NAME> and
+ * SLUICE_CHUNKS_PASSWORD_<NAME>; SLUICE_CHUNKS_TOKEN or SLUICE_CHUNKS_USER
+ * and SLUICE_CHUNKS_PASSWORD; the file remote.NAME.sluicechunkscredentials.
+ * None of them: c stays empty (requests carry no credentials).
+ */
+static int cred_load(sluice_repo *repo, const char *name, chunk_cred *c)
+{
+	char tv[300], uv[300], pv[300], key[300], *file = NULL;
+	int found = 0, error;
+
+	memset(c, 0, sizeof(*c));
+	cred_env_name(tv, sizeof(tv), "TOKEN", name);
+	cred_env_name(uv, sizeof(uv), "USER", name);
+	cred_env_name(pv, sizeof(pv), "PASSWORD", name);
+	if ((error = cred_from_env(repo->ctx, c, tv, uv, pv, &found)) < 0 || found ||
+	    (error = cred_from_env(repo->ctx, c, "SLUICE_CHUNKS_TOKEN", "SLUICE_CHUNKS_USER",
+	                           "SLUICE_CHUNKS_PASSWORD", &found)) < 0 ||
+	    found)
+		goto done;
+	snprintf(key, sizeof(key), "remote.%s." CHUNKS_CRED_KEY, name);
+	if ((error = sluice_config__get_string(repo, &file, key, NULL)) < 0 || !file)
+		goto done;
+	error = cred_from_file(repo->ctx, c, file);
+done:
+	free(file);
+	if (error < 0) {
+		sluice_ctx__wrap(repo->ctx, error, "remote %s's chunk store credentials", name);
+		cred_dispose(c);
+	}
+	return error;
+}
+
 /* ---- the chunk store over HTTP ------------------------------------------ */
 
 typedef struct {
@@ -497,7 +748,9 @@ typedef struct {
 	xslot *slots;
 	CURLM *multi;
 	struct curl_slist *hdrs;
-	const char *what; /* progress label */
+	const char *what;       /* progress label */
+	const char *remote;     /* its name, for messages */
+	const chunk_cred *cred; /* credentials for every request; none when all NULL */
 	uint64_t bytes_total, bytes_done;
 	/* what happened */
 	uint64_t requests, sent, received, bytes_sent, bytes_received, present;
@@ -568,6 +821,18 @@ static int start(xfer *x, xslot *s)
 #endif
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->hdrs);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, s);
+	/*
+	 * Credentials go to this URL only: redirects are not followed, so no
+	 * other host ever sees them.
+	 */
+	if (x->cred && x->cred->token) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, x->cred->token);
+	} else if (x->cred && x->cred->user) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_USERNAME, x->cred->user);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, x->cred->password);
+	}
 	if (s->op == SLUICE_CHUNK_GET) {
 		s->body.len = 0;
 		if (sluice_buf__grow(x->repo->ctx, &s->body, (size_t)c->len + 1) < 0)
@@ -646,6 +911,36 @@ static int retryable_curl(CURLcode rc)
 	}
 }
 
+/*
+ * The store refused the request's credentials (401) or what they allow
+ * (403): not retried, and the message names the remote, the URL and where
+ * the credentials came from, never what they are.
+ */
+static int denied(xfer *x, xslot *s, long status)
+{
+	const char *op = s->op == SLUICE_CHUNK_GET   ? "GET"
+	                 : s->op == SLUICE_CHUNK_PUT ? "PUT"
+	                                             : "HEAD";
+	char tv[300];
+
+	if (x->cred && x->cred->source[0])
+		return sluice_ctx__error(x->repo->ctx, SLUICE_EDENIED,
+		                         "the chunk store of remote %s answered %ld (%s) to %s of "
+		                         "%s with the credentials from %s",
+		                         x->remote, status,
+		                         status == 401 ? "credentials refused" : "forbidden", op,
+		                         s->url, x->cred->source);
+	cred_env_name(tv, sizeof(tv), "TOKEN", x->remote);
+	return sluice_ctx__error(x->repo->ctx, SLUICE_EDENIED,
+	                         "the chunk store of remote %s answered %ld (%s) to %s of %s, "
+	                         "and no credentials are set for it: set %s (or "
+	                         "SLUICE_CHUNKS_TOKEN), a user and password, or "
+	                         "remote.%s." CHUNKS_CRED_KEY " (docs/remotes.md)",
+	                         x->remote, status,
+	                         status == 401 ? "authentication required" : "forbidden", op,
+	                         s->url, tv, x->remote);
+}
+
 /* One request ended: judge it; 0 done, 1 retry or next step scheduled, <0 fatal. */
 static int finish(xfer *x, xslot *s, CURLcode rc)
 {
@@ -677,6 +972,8 @@ static int finish(xfer *x, xslot *s, CURLcode rc)
 	} else {
 		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(s->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &hlen);
+		if (status == 401 || status == 403)
+			return denied(x, s, status);
 		error = sluice_remote__judge(ctx, s->op, status, c->id, c->len, s->body.ptr,
 		                             s->op == SLUICE_CHUNK_GET ? s->body.len : 0,
 		                             (int64_t)hlen, s->url, cset_why(x->set, c), &retry);
@@ -811,12 +1108,15 @@ done:
 }
 
 static int xfer_init(xfer *x, sluice_repo *repo, const cset *set, const char *base,
-                     const sluice_remote_opts *opts, const char *what)
+                     const sluice_remote_opts *opts, const char *what, const char *remote,
+                     const chunk_cred *cred)
 {
 	size_t len = strlen(base);
 
 	memset(x, 0, sizeof(*x));
 	x->repo = repo;
+	x->remote = remote;
+	x->cred = cred;
 	x->set = set;
 	x->what = what;
 	x->conc = opts && opts->concurrency ? opts->concurrency : 8;
@@ -1539,11 +1839,13 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 	unsigned gitreq = 0;
 	xfer x;
 	quarantine q = {0};
+	chunk_cred cred = {0};
 
 	memset(&x, 0, sizeof(x));
 	if ((error = remote_url(repo, name, &url)) < 0 ||
 	    (error = open_url(ctx, repo->git, &r, url)) < 0 ||
 	    (error = chunks_url(repo, name, &store)) < 0 ||
+	    (store && (error = cred_load(repo, name, &cred)) < 0) ||
 	    (error = sluice_journal__head(repo, &local, &has_local)) < 0)
 		goto done;
 	if (!has_local) {
@@ -1614,7 +1916,8 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		if (store && (error = known_load(repo, &rec, store)) < 0)
 			goto done;
 	}
-	if ((error = xfer_init(&x, repo, &need, store ? store : "", opts, "push: chunks")) < 0)
+	if ((error = xfer_init(&x, repo, &need, store ? store : "", opts, "push: chunks", name,
+	                       &cred)) < 0)
 		goto done;
 	for (size_t i = 0; i < need.cap; i++) {
 		const cslot *c = &need.slots[i];
@@ -1791,6 +2094,7 @@ done:
 		free(specs[i]);
 	free(specs);
 	xfer_dispose(&x);
+	cred_dispose(&cred);
 	cset_dispose(&need);
 	cset_dispose(&have);
 	cset_dispose(&rec);
@@ -1824,12 +2128,14 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 	uint64_t needed = 0;
 	xfer x;
 	quarantine q = {0};
+	chunk_cred cred = {0};
 	sluice_chunkstore *cs;
 
 	memset(&x, 0, sizeof(x));
 	if ((error = remote_url(repo, name, &url)) < 0 ||
 	    (error = open_url(ctx, repo->git, &r, url)) < 0 ||
 	    (error = chunks_url(repo, name, &store)) < 0 ||
+	    (store && (error = cred_load(repo, name, &cred)) < 0) ||
 	    (error = sluice_journal__head(repo, &local, &has_local)) < 0)
 		goto done;
 	if ((error = q_fetch(repo, &q, url, &local, has_local)) < 0)
@@ -1914,7 +2220,8 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 	/* The chunks the new versions need that are not here yet. */
 	purged = purged_at(repo, &q.head);
 	if ((error = collect_chunks(repo, &need, fresh, nfresh, purged, &nversions)) < 0 ||
-	    (error = xfer_init(&x, repo, &need, store ? store : "", opts, "pull: chunks")) < 0 ||
+	    (error = xfer_init(&x, repo, &need, store ? store : "", opts, "pull: chunks", name,
+	                       &cred)) < 0 ||
 	    (error = sluice_repo__chunks(repo, &cs)) < 0)
 		goto done;
 	for (size_t i = 0; i < need.cap; i++) {
@@ -2033,6 +2340,7 @@ done:
 	if (r)
 		git_remote_disconnect(r);
 	xfer_dispose(&x);
+	cred_dispose(&cred);
 	cset_dispose(&need);
 	json_decref(purged);
 	json_decref(chans);
