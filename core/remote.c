@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1434,6 +1435,237 @@ done:
 	return error;
 }
 
+/* ---- objects between repositories on this machine (path remotes) ------- */
+
+/*
+ * git's pack protocol needs every object the history reaches, and sluice
+ * purge deletes blobs on purpose: libgit2's pack builder (insert_walk, as
+ * its push and local fetch use) refuses such a history. For a remote on
+ * this machine sluice walks the history itself and packs the objects the
+ * other side lacks, leaving out the blobs that are gone.
+ */
+
+/* A git object id in a cset (whose ids are 32 bytes): zero-padded. */
+static int oset_add(sluice_ctx *ctx, cset *s, const git_oid *id)
+{
+	unsigned char k[SLUICE_B2_LEN] = {0};
+
+	memcpy(k, id->id, GIT_OID_RAWSZ);
+	return cset_add(ctx, s, k, 0, 0);
+}
+
+/* The url of a remote on this machine as a path (a new string), or NULL for any other. */
+static char *local_path(const char *url)
+{
+	if (!strncmp(url, "file://", 7))
+		return strdup(url + 7);
+	if (strstr(url, "://") || !*url)
+		return NULL;
+	/* scp-like "host:path" is ssh, which sluice does not speak; a path may hold ':' too. */
+	return strdup(url);
+}
+
+typedef struct {
+	sluice_ctx *ctx;
+	git_repository *src;
+	git_odb *srcodb, *dst;
+	git_packbuilder *pb;
+	cset seen;
+	json_t *allowed; /* blob hex -> true; NULL: leave out every missing blob */
+	size_t objects, left_out;
+	const char *what; /* "remote NAME", for messages */
+} sender;
+
+static int send_tree(sender *sd, const git_oid *id, const char *path);
+
+/*
+ * Queue one object the destination lacks (with no pack builder: only check
+ * it is there); *queued says whether to go into it.
+ */
+static int send_one(sender *sd, const git_oid *id, git_object_t type, const char *path, int *queued)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	int error;
+
+	*queued = 0;
+	if ((error = oset_add(sd->ctx, &sd->seen, id)) <= 0)
+		return error;
+	if (git_odb_exists(sd->dst, id))
+		return SLUICE_OK;
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (!git_odb_exists(sd->srcodb, id)) {
+		if (type == GIT_OBJECT_BLOB &&
+		    (!sd->allowed || json_object_get(sd->allowed, hex))) {
+			sd->left_out++;
+			return SLUICE_OK;
+		}
+		if (!sd->pb)
+			return sluice_ctx__error(sd->ctx, SLUICE_ECORRUPT,
+			                         "%s %s (%s) did not arrive from %s and no purge "
+			                         "tombstone of its journal names it; nothing was "
+			                         "changed",
+			                         git_object_type2string(type), hex, path, sd->what);
+		return sluice_ctx__error(sd->ctx, SLUICE_ECORRUPT,
+		                         "%s %s (%s) is missing here and no purge tombstone names "
+		                         "it; nothing was sent to %s",
+		                         git_object_type2string(type), hex, path, sd->what);
+	}
+	if (sd->pb && (error = git_packbuilder_insert(sd->pb, id, NULL)) < 0)
+		return sluice_ctx__giterror(sd->ctx, error, "cannot pack %s %s",
+		                            git_object_type2string(type), hex);
+	sd->objects++;
+	*queued = 1;
+	return SLUICE_OK;
+}
+
+static int send_tree(sender *sd, const git_oid *id, const char *path)
+{
+	git_tree *t = NULL;
+	int queued, error;
+
+	if ((error = send_one(sd, id, GIT_OBJECT_TREE, path, &queued)) < 0 || !queued)
+		return error;
+	if ((error = git_tree_lookup(&t, sd->src, id)) < 0)
+		return sluice_ctx__giterror(sd->ctx, error, "cannot read tree %s", path);
+	for (size_t i = 0, n = git_tree_entrycount(t); i < n && error == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		char sub[4200];
+		snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "/" : "",
+		         git_tree_entry_name(e));
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			error = send_tree(sd, git_tree_entry_id(e), sub);
+		else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB)
+			error = send_one(sd, git_tree_entry_id(e), GIT_OBJECT_BLOB, sub, &queued);
+	}
+	git_tree_free(t);
+	return error;
+}
+
+static int pack_append(void *buf, size_t size, void *payload)
+{
+	git_odb_writepack *wp = ((void **)payload)[0];
+	git_indexer_progress *stats = ((void **)payload)[1];
+
+	return wp->append(wp, buf, size, stats);
+}
+
+/*
+ * Copy into dst what the history of tip (less what hide reaches, when src
+ * has hide) holds and dst lacks, as one pack that dst's indexer checks and
+ * stores (git_odb_write_pack: all or nothing). A blob missing from src is
+ * left out when allowed names it (or allowed is NULL: the receiver checks);
+ * any other missing object is an error and nothing is written.
+ */
+static int send_history(sluice_ctx *ctx, git_repository *src, git_odb *dst, const git_oid *tip,
+                        const git_oid *hide, json_t *allowed, const char *what, size_t *left_out,
+                        int write)
+{
+	sender sd = {ctx, src, NULL, dst, NULL, {0}, allowed, 0, 0, what};
+	git_revwalk *w = NULL;
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress stats = {0};
+	void *payload[2] = {NULL, &stats};
+	git_oid id;
+	int error, queued;
+
+	if ((error = git_repository_odb(&sd.srcodb, src)) < 0 ||
+	    (write && (error = git_packbuilder_new(&sd.pb, src)) < 0) ||
+	    (error = git_revwalk_new(&w, src)) < 0 || (error = git_revwalk_push(w, tip)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot walk the history for %s", what);
+		goto done;
+	}
+	if (sd.pb)
+		git_packbuilder_set_threads(sd.pb, 1);
+	if (hide && git_odb_exists(sd.srcodb, hide) && (error = git_revwalk_hide(w, hide)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot walk the history for %s", what);
+		goto done;
+	}
+	while ((error = git_revwalk_next(&id, w)) == 0) {
+		git_commit *c = NULL;
+		char hex[GIT_OID_HEXSZ + 1];
+		/* A commit the destination has comes with its history (git's connectivity). */
+		if ((error = send_one(&sd, &id, GIT_OBJECT_COMMIT, "commit", &queued)) < 0)
+			goto done;
+		if (!queued)
+			continue;
+		git_oid_tostr(hex, sizeof(hex), &id);
+		if ((error = git_commit_lookup(&c, src, &id)) < 0) {
+			error = sluice_ctx__giterror(ctx, error, "cannot read commit %s", hex);
+			goto done;
+		}
+		error = send_tree(&sd, git_commit_tree_id(c), "");
+		git_commit_free(c);
+		if (error < 0)
+			goto done;
+	}
+	if (error != GIT_ITEROVER) {
+		error = sluice_ctx__giterror(ctx, error, "cannot walk the history for %s", what);
+		goto done;
+	}
+	error = SLUICE_OK;
+	if (sd.pb && sd.objects) {
+		payload[0] = NULL;
+		if ((error = git_odb_write_pack(&wp, dst, NULL, NULL)) < 0) {
+			error = sluice_ctx__giterror(ctx, error, "cannot write objects to %s",
+			                             what);
+			goto done;
+		}
+		payload[0] = wp;
+		if ((error = git_packbuilder_foreach(sd.pb, pack_append, payload)) < 0 ||
+		    (error = wp->commit(wp, &stats)) < 0) {
+			error = sluice_ctx__giterror(ctx, error, "cannot write objects to %s",
+			                             what);
+			goto done;
+		}
+	}
+	if (left_out)
+		*left_out = sd.left_out;
+done:
+	if (wp)
+		wp->free(wp);
+	git_revwalk_free(w);
+	git_packbuilder_free(sd.pb);
+	git_odb_free(sd.srcodb);
+	cset_dispose(&sd.seen);
+	return error;
+}
+
+/* The git blob ids (hex -> true) that the purged set at entry says are gone. */
+static json_t *purged_blob_ids(sluice_repo *repo, const git_oid *entry)
+{
+	json_t *p = purged_at(repo, entry), *out = json_object(), *e;
+	const char *k;
+
+	json_object_foreach(p, k, e) if (json_is_string(json_object_get(e, "blob")))
+	        json_object_set_new(out, json_string_value(json_object_get(e, "blob")),
+	                            json_true());
+	json_decref(p);
+	return out;
+}
+
+/*
+ * Every object that the new history (tip, less what local reaches) reaches
+ * is readable through repo, except blobs a tombstone of tip's journal
+ * names (allowed): what arrived is complete, whatever the transport left
+ * out. Objects the repository held before the pull (its own objects
+ * directory, without the quarantine) are its own and complete.
+ */
+static int check_complete(sluice_repo *repo, const char *name, const git_oid *tip,
+                          const git_oid *local, json_t *allowed)
+{
+	git_odb *mine = NULL;
+	char path[PATH_MAX + 16], what[300];
+	int error;
+
+	snprintf(path, sizeof(path), "%s/objects", repo->path);
+	snprintf(what, sizeof(what), "remote %s", name);
+	if ((error = git_odb_open(&mine, path)) < 0)
+		return sluice_ctx__giterror(repo->ctx, error, "cannot open %s", path);
+	error = send_history(repo->ctx, repo->git, mine, tip, local, allowed, what, NULL, 0);
+	git_odb_free(mine);
+	return error;
+}
+
 /* ---- the quarantine ----------------------------------------------------- */
 
 typedef struct {
@@ -1501,6 +1733,53 @@ static int reopen_git(sluice_repo *repo)
 }
 
 /*
+ * Fetch from a remote on this machine into the quarantine: the objects of
+ * its journal's history that neither the quarantine nor the repository
+ * has, as one pack, blobs missing there left out (the pull checks them),
+ * and refs/sluice/incoming at its journal head (none when it has none).
+ */
+static int fetch_path(sluice_ctx *ctx, quarantine *q, const char *path, const git_oid *local,
+                      const char *url)
+{
+	git_repository *rg = NULL;
+	git_odb *odb = NULL;
+	git_reference *ref = NULL;
+	git_oid head;
+	char what[PATH_MAX + 16];
+	int error;
+
+	snprintf(what, sizeof(what), "%s", url);
+	if ((error = git_repository_open_bare(&rg, path)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot fetch from %s", url);
+		goto done;
+	}
+	error = git_reference_name_to_id(&head, rg, SLUICE_JOURNAL_REF);
+	if (error == GIT_ENOTFOUND) {
+		error = SLUICE_OK;
+		goto done;
+	}
+	if (error < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot read %s of %s", SLUICE_JOURNAL_REF,
+		                             url);
+		goto done;
+	}
+	if ((error = git_repository_odb(&odb, q->git)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot open the quarantine");
+		goto done;
+	}
+	if ((error = send_history(ctx, rg, odb, &head, local, NULL, what, NULL, 1)) < 0)
+		goto done;
+	if ((error = git_reference_create(&ref, q->git, "refs/sluice/incoming", &head, 1, NULL)) <
+	    0)
+		error = sluice_ctx__giterror(ctx, error, "cannot prepare the quarantine");
+done:
+	git_reference_free(ref);
+	git_odb_free(odb);
+	git_repository_free(rg);
+	return error;
+}
+
+/*
  * Fetch the remote's journal (and everything it reaches that the
  * repository lacks) into a new quarantine, and make its objects readable
  * through repo->git. Nothing in the repository's files changes.
@@ -1514,7 +1793,7 @@ static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_
 	git_reference *ref = NULL;
 	git_odb *odb = NULL;
 	char *spec = "+refs/sluice/journal:refs/sluice/incoming", path[PATH_MAX + 40],
-	     line[PATH_MAX + 20];
+	     line[PATH_MAX + 20], *lpath;
 	git_strarray specs = {&spec, 1};
 	int error;
 
@@ -1550,6 +1829,18 @@ static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_
 		error = sluice_ctx__giterror(ctx, error, "cannot prepare the quarantine");
 		goto done;
 	}
+	if ((lpath = local_path(url))) {
+		/*
+		 * On this machine: sluice's own transfer, which takes a history
+		 * with purged blobs (the pull then checks each absence against
+		 * the tombstones: check_complete).
+		 */
+		error = fetch_path(ctx, q, lpath, has_local ? local : NULL, url);
+		free(lpath);
+		if (error < 0)
+			goto done;
+		goto fetched;
+	}
 	if ((error = open_url(ctx, q->git, &r, url)) < 0)
 		goto done;
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
@@ -1560,6 +1851,7 @@ static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_
 		error = sluice_ctx__giterror(ctx, error, "cannot fetch from %s", url);
 		goto done;
 	}
+fetched:
 	error = git_reference_name_to_id(&q->head, q->git, "refs/sluice/incoming");
 	if (error == GIT_ENOTFOUND) {
 		error = SLUICE_OK;
@@ -1821,6 +2113,127 @@ static json_t *local_channels(sluice_repo *repo)
 	return o;
 }
 
+/*
+ * Push to a remote on this machine (a path or file:// URL) without git's
+ * pack protocol: the objects the remote lacks go into its object database
+ * as one pack (send_history, which leaves out purged blobs), then its
+ * journal ref moves by compare-and-swap from the head push decided
+ * against (git_reference_create_matching: refused when another push
+ * moved it first), then the channel mirrors follow. When the remote is a
+ * sluice repository, all of it happens under its journal writers' lock
+ * (sluice/journal.flock), as its own actions and pulls take it.
+ */
+static int push_path(sluice_repo *repo, const char *name, const char *path, const git_oid *local,
+                     const git_oid *remote, int has_remote, json_t *lchan, json_t *rchan,
+                     json_t *allowed, size_t *left_out)
+{
+	sluice_ctx *ctx = repo->ctx;
+	git_repository *rg = NULL;
+	git_odb *odb = NULL;
+	git_reference *ref = NULL;
+	char lockpath[PATH_MAX + 64], refpath[PATH_MAX + 64], what[300], msg[300];
+	struct stat st;
+	const char *k;
+	json_t *v;
+	int lockfd = -1, error;
+
+	snprintf(what, sizeof(what), "remote %s", name);
+	snprintf(msg, sizeof(msg), "sluice push from %s", repo->path);
+	if ((error = git_repository_open_bare(&rg, path)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot open remote %s (%s)", name, path);
+		goto done;
+	}
+	snprintf(lockpath, sizeof(lockpath), "%s/sluice", path);
+	if (stat(lockpath, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(lockpath, sizeof(lockpath), "%s/sluice/journal.flock", path);
+		if ((lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+			error = sluice_ctx__oserror(ctx, "cannot open %s", lockpath);
+			goto done;
+		}
+		while (flock(lockfd, LOCK_EX) < 0)
+			if (errno != EINTR) {
+				error = sluice_ctx__oserror(ctx, "cannot lock %s", lockpath);
+				goto done;
+			}
+		/* Under the lock a journal.lock is a dead writer's (core/journal.c does the same).
+		 */
+		snprintf(refpath, sizeof(refpath), "%s/%s.lock", path, SLUICE_JOURNAL_REF);
+		if (lstat(refpath, &st) == 0 && S_ISREG(st.st_mode))
+			unlink(refpath);
+	}
+	if ((error = git_repository_odb(&odb, rg)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot open remote %s's objects", name);
+		goto done;
+	}
+	if ((error = send_history(ctx, repo->git, odb, local, has_remote ? remote : NULL, allowed,
+	                          what, left_out, 1)) < 0)
+		goto done;
+	/* The point where another pusher may have won (the tests race one here). */
+	snprintf(refpath, sizeof(refpath), "%s/%s", path, SLUICE_JOURNAL_REF);
+	if (ctx->fault && ctx->fault(ctx->fault_data, SLUICE_FAULT_WRITE, refpath)) {
+		error = sluice_ctx__error(ctx, SLUICE_EIO, "injected fault before writing %s",
+		                          refpath);
+		goto done;
+	}
+	if (has_remote)
+		error = git_reference_create_matching(&ref, rg, SLUICE_JOURNAL_REF, local, 1,
+		                                      remote, msg);
+	else
+		error = git_reference_create(&ref, rg, SLUICE_JOURNAL_REF, local, 0, msg);
+	git_reference_free(ref);
+	ref = NULL;
+	if (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED) {
+		error = sluice_ctx__error(
+		        ctx, SLUICE_ECONFLICT,
+		        "remote %s's journal was moved by another push while this "
+		        "one ran (%s); its refs were not changed by this push (the "
+		        "chunks and objects sent stay); run sluice pull %s, then "
+		        "push again",
+		        name,
+		        error == GIT_ELOCKED ? "its ref was locked" : "compare-and-swap failed",
+		        name);
+		goto done;
+	}
+	if (error < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot update %s on remote %s",
+		                             SLUICE_JOURNAL_REF, name);
+		goto done;
+	}
+	/* The mirrors follow the journal; pull derives them from it anyway. */
+	json_object_foreach(lchan, k, v)
+	{
+		git_oid id;
+		if (json_equal(v, json_object_get(rchan, k)) ||
+		    git_oid_fromstr(&id, json_string_value(v)) < 0)
+			continue;
+		if ((error = git_reference_create(&ref, rg, k, &id, 1, msg)) < 0) {
+			error = sluice_ctx__giterror(ctx, error, "cannot update %s on remote %s", k,
+			                             name);
+			goto done;
+		}
+		git_reference_free(ref);
+		ref = NULL;
+	}
+	json_object_foreach(rchan, k, v)
+	{
+		if (json_object_get(lchan, k))
+			continue;
+		if ((error = git_reference_remove(rg, k)) < 0 && error != GIT_ENOTFOUND) {
+			error = sluice_ctx__giterror(ctx, error, "cannot delete %s on remote %s", k,
+			                             name);
+			goto done;
+		}
+	}
+	error = SLUICE_OK;
+done:
+	if (lockfd >= 0)
+		close(lockfd);
+	git_reference_free(ref);
+	git_odb_free(odb);
+	git_repository_free(rg);
+	return error;
+}
+
 int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_opts *opts,
                        char **report)
 {
@@ -1833,8 +2246,9 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 	cset need = {0}, have = {0}, rec = {0};
 	json_t *purged = NULL, *lchan = NULL, *rchan = json_object();
 	struct push_state ps = {json_array(), json_array()};
-	char *store = NULL, **specs = NULL, *url = NULL;
-	size_t nspecs = 0;
+	char *store = NULL, **specs = NULL, *url = NULL, *lpath = NULL;
+	size_t nspecs = 0, left_out = 0;
+	json_t *allowed = NULL;
 	uint64_t needed = 0, known = 0, recorded = 0;
 	unsigned gitreq = 0;
 	xfer x;
@@ -2019,6 +2433,14 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 			        name, name);
 			goto done;
 		}
+		if ((lpath = local_path(url))) {
+			/* On this machine: sluice's own transfer and a compare-and-swap. */
+			allowed = purged_blob_ids(repo, &local);
+			if ((error = push_path(repo, name, lpath, &local, &remote, has_remote,
+			                       lchan, rchan, allowed, &left_out)) < 0)
+				goto done;
+			goto moved;
+		}
 		git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 		po.callbacks.push_update_reference = on_push_ref;
 		po.callbacks.payload = &ps;
@@ -2033,10 +2455,10 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 				error = sluice_ctx__wrap(
 				        ctx, SLUICE_EINVALID,
 				        "the history holds content deleted by sluice purge (%zu "
-				        "file%s), and git cannot send a history with objects "
-				        "missing; "
-				        "no ref was changed (pushing after a purge is not "
-				        "supported yet)",
+				        "file%s), and git's pack protocol cannot send a history "
+				        "with objects missing; no ref was changed (a remote on "
+				        "this "
+				        "machine, a path, can take it: docs/remotes.md)",
 				        json_object_size(purged),
 				        json_object_size(purged) == 1 ? "" : "s");
 			goto done;
@@ -2049,6 +2471,7 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 			                          sluice__jstr(json_object_get(e, "status")));
 			goto done;
 		}
+	moved:
 		/* What moved, for the report (there are no remote-tracking refs to update). */
 		{
 			const char *k;
@@ -2074,14 +2497,15 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 report:
 	error = sluice_repo__report(
 	        ctx, report,
-	        json_pack("{s:s,s:b,s:O,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I},s:I}", "remote",
-	                  name, "up_to_date", up_to_date && x.sent == 0, "refs", ps.refs, "chunks",
-	                  "needed", (json_int_t)needed, "in_remote_journal", (json_int_t)known,
-	                  "in_record", (json_int_t)recorded, "sent", (json_int_t)x.sent,
-	                  "already_there", (json_int_t)x.present, "bytes_sent",
+	        json_pack("{s:s,s:b,s:O,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I},s:I,s:I}",
+	                  "remote", name, "up_to_date", up_to_date && x.sent == 0, "refs", ps.refs,
+	                  "chunks", "needed", (json_int_t)needed, "in_remote_journal",
+	                  (json_int_t)known, "in_record", (json_int_t)recorded, "sent",
+	                  (json_int_t)x.sent, "already_there", (json_int_t)x.present, "bytes_sent",
 	                  (json_int_t)x.bytes_sent, "bytes_needed", (json_int_t)x.bytes_total,
 	                  "requests", "http", (json_int_t)x.requests, "git", (json_int_t)gitreq,
-	                  "versions", (json_int_t)nversions));
+	                  "versions", (json_int_t)nversions, "purged_blobs_left_out",
+	                  (json_int_t)left_out));
 done:
 	if (q.git || q.dir[0]) {
 		q_dispose(&q);
@@ -2107,6 +2531,8 @@ done:
 	free(old);
 	free(store);
 	free(url);
+	free(lpath);
+	json_decref(allowed);
 	git_remote_free(r);
 	return error;
 }
@@ -2123,7 +2549,7 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 	git_oid *fresh = NULL;
 	size_t nfresh = 0, nversions = 0;
 	cset need = {0};
-	json_t *purged = NULL, *chans = NULL, *roots = NULL, *out = NULL;
+	json_t *purged = NULL, *chans = NULL, *roots = NULL, *out = NULL, *allowed = NULL;
 	char *store = NULL, *url = NULL, from[GIT_OID_HEXSZ + 1] = "", to[GIT_OID_HEXSZ + 1];
 	uint64_t needed = 0;
 	xfer x;
@@ -2216,6 +2642,10 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 		}
 	}
 	if ((error = check_incoming(repo, name, fresh, nfresh)) < 0)
+		goto done;
+	/* Signed tombstones say which blobs may be missing; nothing else may be. */
+	allowed = purged_blob_ids(repo, &q.head);
+	if ((error = check_complete(repo, name, &q.head, has_local ? &local : NULL, allowed)) < 0)
 		goto done;
 	/* The chunks the new versions need that are not here yet. */
 	purged = purged_at(repo, &q.head);
@@ -2343,6 +2773,7 @@ done:
 	cred_dispose(&cred);
 	cset_dispose(&need);
 	json_decref(purged);
+	json_decref(allowed);
 	json_decref(chans);
 	json_decref(roots);
 	free(fresh);
