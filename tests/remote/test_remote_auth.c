@@ -139,7 +139,8 @@ static int setup(void **state)
 	snprintf(dir, sizeof(dir), "%s/nginx", work);
 	/* Debian's nginx reads {PLAIN} passwords (and crypt(3) ones) from auth_basic_user_file. */
 	snprintf(pw, sizeof(pw), "%s/htpasswd", dir);
-	tu_write(pw, BASIC_USER ":{PLAIN}" BASIC_PW "\n", strlen(BASIC_USER ":{PLAIN}" BASIC_PW "\n"));
+	tu_write(pw, BASIC_USER ":{PLAIN}" BASIC_PW "\n",
+	         strlen(BASIC_USER ":{PLAIN}" BASIC_PW "\n"));
 	snprintf(extra, sizeof(extra),
 	         "    location /basic/ { auth_basic \"sluice\"; auth_basic_user_file %s; }\n"
 	         "    location /bearer/ {\n"
@@ -173,8 +174,8 @@ static int teardown(void **state)
 static void test_remote_auth__basic(void **state)
 {
 	char bare[4300], clone[4300], args[8800], head[41], ours[41];
-	const char *wrong[] = {"SLUICE_CHUNKS_USER=" BASIC_USER, "SLUICE_CHUNKS_PASSWORD=wrong-pw-0d1e",
-	                       NULL};
+	const char *wrong[] = {"SLUICE_CHUNKS_USER=" BASIC_USER,
+	                       "SLUICE_CHUNKS_PASSWORD=wrong-pw-0d1e", NULL};
 	const char *right[] = {"SLUICE_CHUNKS_USER_BASIC_1=" BASIC_USER,
 	                       "SLUICE_CHUNKS_PASSWORD_BASIC_1=" BASIC_PW, NULL};
 	const char *half[] = {"SLUICE_CHUNKS_USER=" BASIC_USER, NULL};
@@ -183,14 +184,19 @@ static void test_remote_auth__basic(void **state)
 	snprintf(bare, sizeof(bare), "%s/basic.git", work);
 	snprintf(clone, sizeof(clone), "%s/clone-basic", work);
 	tu_sh_ok(NULL, "git init -q --bare '%s'", bare);
-	snprintf(args, sizeof(args), "-C '%s' remote add basic-1 '%s' --chunks %s/basic/store", repo,
-	         bare, base_url);
+	snprintf(args, sizeof(args), "-C '%s' remote add basic-1 '%s' --chunks %s/basic/store",
+	         repo, bare, base_url);
 	run_ok(NULL, args);
 
 	snprintf(args, sizeof(args), "-C '%s' push basic-1", repo);
 	{
-		const char *n[] = {"remote basic-1", "401", base_url, "/basic/store/chunks/",
-		                   "no credentials are set", "SLUICE_CHUNKS_TOKEN_BASIC_1", NULL};
+		const char *n[] = {"remote basic-1",
+		                   "401",
+		                   base_url,
+		                   "/basic/store/chunks/",
+		                   "no credentials are set",
+		                   "SLUICE_CHUNKS_TOKEN_BASIC_1",
+		                   NULL};
 		run_fails(NULL, 1, n, args);
 	}
 	{
@@ -199,7 +205,8 @@ static void test_remote_auth__basic(void **state)
 		run_fails(wrong, 1, n, args);
 	}
 	{
-		const char *n[] = {"SLUICE_CHUNKS_USER is set but SLUICE_CHUNKS_PASSWORD is not", NULL};
+		const char *n[] = {"SLUICE_CHUNKS_USER is set but SLUICE_CHUNKS_PASSWORD is not",
+		                   NULL};
 		run_fails(half, 4, n, args);
 	}
 	/* Refused pushes moved no ref. */
@@ -220,8 +227,9 @@ static void test_remote_auth__basic(void **state)
 		run_fails(NULL, 1, n, args);
 	}
 	tu_sh_ok(NULL, "test ! -e '%s'", clone);
-	snprintf(args, sizeof(args), "clone '%s' '%s' --chunks %s/basic/store --name basic-1 --json",
-	         bare, clone, base_url);
+	snprintf(args, sizeof(args),
+	         "clone '%s' '%s' --chunks %s/basic/store --name basic-1 --json", bare, clone,
+	         base_url);
 	run_ok(right, args);
 	snprintf(args, sizeof(args), "-C '%s' verify", clone);
 	run_ok(NULL, args);
@@ -266,8 +274,8 @@ static void test_remote_auth__bearer_file(void **state)
 		assert_int_equal(len, 0);
 	}
 	{
-		const char *n[] = {"remote tok", "401", "SLUICE_CHUNKS_TOKEN", "credentials refused",
-		                   NULL};
+		const char *n[] = {"remote tok", "401", "SLUICE_CHUNKS_TOKEN",
+		                   "credentials refused", NULL};
 		/* The environment is asked first: a wrong token there is refused by the store. */
 		run_fails(wrong, 1, n, args);
 	}

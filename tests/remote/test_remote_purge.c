@@ -115,9 +115,11 @@ static int setup(void **state)
 	snprintf(basearg, sizeof(basearg), "--base-path=%s", gitbase);
 	snprintf(log, sizeof(log), "%s/git-daemon.log", work);
 	{
-		char *argv[] = {"git",   "daemon", "--export-all", "--enable=receive-pack",
-		                basearg, "--listen=127.0.0.1", port, "--reuseaddr", gitbase,
-		                NULL};
+		char *argv[] = {"git",          "daemon",
+		                "--export-all", "--enable=receive-pack",
+		                basearg,        "--listen=127.0.0.1",
+		                port,           "--reuseaddr",
+		                gitbase,        NULL};
 		gitd_pid = tu_spawn(argv, log);
 	}
 	tu_wait_port(p, gitd_pid, "git daemon");
@@ -185,7 +187,8 @@ static void test_remote_purge__push_and_clone_by_path(void **state)
 	assert_string_equal(head, base);
 	assert_int_equal(occurrences(bare, SECRET), 0);
 	/* git itself calls the remote incomplete: exactly one blob missing. */
-	r = tu_sh(NULL, "git --git-dir='%s' fsck --connectivity-only 2>&1 | grep -c '^missing blob'",
+	r = tu_sh(NULL,
+	          "git --git-dir='%s' fsck --connectivity-only 2>&1 | grep -c '^missing blob'",
 	          bare);
 	assert_string_equal(r.out, "1\n");
 	tu_run_dispose(&r);
@@ -220,9 +223,8 @@ static void test_remote_purge__push_and_clone_by_path(void **state)
 	free(ok_in(repo, "promote %s --channel prod", kept));
 	free(ok_in(repo, "push bypath"));
 	v = json_in(clone, "pull origin");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(v, "journal"),
-	                                                    "entries")),
-	                 1);
+	assert_int_equal(
+	        json_integer_value(json_object_get(json_object_get(v, "journal"), "entries")), 1);
 	json_decref(v);
 	git_ref(clone, "refs/sluice/channels/prod", head);
 	assert_string_equal(head, kept);
