@@ -15,6 +15,13 @@
  * sluice/ whose alternates point at the repository's objects), checks
  * everything there, and only then adds the objects and moves the ref, so
  * a refused pull leaves the repository as it was.
+ *
+ * A remote on this machine (a path) is written and read by sluice itself,
+ * not through git's pack protocol: its history walk leaves out blobs that
+ * sluice purge deleted (which the pack protocol cannot), and its journal
+ * ref moves by compare-and-swap under the remote's journal lock. Chunk
+ * store credentials come from the environment or a 0600 file, never from
+ * the repository, and no message names them.
  */
 /* nftw(3) is an XSI interface. */
 #define _XOPEN_SOURCE 700
