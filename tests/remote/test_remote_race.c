@@ -74,7 +74,8 @@ static int hook(void *data, sluice_fault_op op, const char *what)
 	struct race *rc = data;
 	size_t n = strlen(what), k = strlen("refs/sluice/journal");
 
-	if (op != SLUICE_FAULT_WRITE || rc->fired || n < k || strcmp(what + n - k, "refs/sluice/journal"))
+	if (op != SLUICE_FAULT_WRITE || rc->fired || n < k ||
+	    strcmp(what + n - k, "refs/sluice/journal"))
 		return 0;
 	rc->fired = 1;
 	if (!rc->background) {
