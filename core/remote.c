@@ -55,6 +55,7 @@
 #define CHANNEL_REFS "refs/sluice/channels/"
 #define CHUNKS_KEY "sluicechunks"
 #define CHUNKS_CRED_KEY "sluicechunkscredentials"
+#define GIT_CRED_KEY "sluicegitcredentials"
 
 /* ---- judging a chunk store's answers (core/remote.h) -------------------- */
 
@@ -476,6 +477,12 @@ static json_t *purged_at(sluice_repo *repo, const git_oid *entry)
 
 /* ---- credentials for the chunk store ----------------------------------- */
 
+/* Whether a git URL speaks HTTP(S), whose server may ask for credentials. */
+static int is_http(const char *url)
+{
+	return !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8);
+}
+
 /*
  * A chunk store behind HTTP authentication. The secret never lives in the
  * repository: it comes from the environment, from a file the config names
@@ -512,10 +519,11 @@ static int cred_value_ok(const char *v)
 	return 1;
 }
 
-/* "SLUICE_CHUNKS_<WHAT>_<NAME>" with NAME upper-cased, other than letters and digits '_'. */
-static void cred_env_name(char *out, size_t size, const char *what, const char *name)
+/* "SLUICE_<KIND>_<WHAT>_<NAME>" with NAME upper-cased, other than letters and digits '_'. */
+static void cred_env_name(char *out, size_t size, const char *kind, const char *what,
+                          const char *name)
 {
-	size_t n = (size_t)snprintf(out, size, "SLUICE_CHUNKS_%s_", what);
+	size_t n = (size_t)snprintf(out, size, "SLUICE_%s_%s_", kind, what);
 
 	for (; *name && n + 1 < size; name++)
 		out[n++] =
@@ -691,37 +699,102 @@ done:
 }
 
 /*
- * The chunk store credentials of remote name, first found of:
- * SLUICE_CHUNKS_TOKEN_<NAME> or SLUICE_CHUNKS_USER_<NAME> and
- * SLUICE_CHUNKS_PASSWORD_<NAME>; SLUICE_CHUNKS_TOKEN or SLUICE_CHUNKS_USER
- * and SLUICE_CHUNKS_PASSWORD; the file remote.NAME.sluicechunkscredentials.
- * None of them: c stays empty (requests carry no credentials).
+ * The credentials of remote name for its chunk store (git = 0) or its git
+ * URL (git = 1), first found of: SLUICE_<K>_TOKEN_<NAME> or
+ * SLUICE_<K>_USER_<NAME> and SLUICE_<K>_PASSWORD_<NAME>; SLUICE_<K>_TOKEN
+ * or SLUICE_<K>_USER and SLUICE_<K>_PASSWORD; the file
+ * remote.NAME.sluicechunkscredentials (or .sluicegitcredentials), where K
+ * is CHUNKS or GIT. None of them: c stays empty (requests carry none). A
+ * git remote takes a user and password only (libgit2 speaks Basic).
  */
-static int cred_load(sluice_repo *repo, const char *name, chunk_cred *c)
+static int cred_load(sluice_repo *repo, const char *name, int git, chunk_cred *c)
 {
-	char tv[300], uv[300], pv[300], key[300], *file = NULL;
+	const char *kind = git ? "GIT" : "CHUNKS";
+	char tv[300], uv[300], pv[300], gt[64], gu[64], gp[64], key[300], *file = NULL;
 	int found = 0, error;
 
 	memset(c, 0, sizeof(*c));
-	cred_env_name(tv, sizeof(tv), "TOKEN", name);
-	cred_env_name(uv, sizeof(uv), "USER", name);
-	cred_env_name(pv, sizeof(pv), "PASSWORD", name);
+	cred_env_name(tv, sizeof(tv), kind, "TOKEN", name);
+	cred_env_name(uv, sizeof(uv), kind, "USER", name);
+	cred_env_name(pv, sizeof(pv), kind, "PASSWORD", name);
+	snprintf(gt, sizeof(gt), "SLUICE_%s_TOKEN", kind);
+	snprintf(gu, sizeof(gu), "SLUICE_%s_USER", kind);
+	snprintf(gp, sizeof(gp), "SLUICE_%s_PASSWORD", kind);
 	if ((error = cred_from_env(repo->ctx, c, tv, uv, pv, &found)) < 0 || found ||
-	    (error = cred_from_env(repo->ctx, c, "SLUICE_CHUNKS_TOKEN", "SLUICE_CHUNKS_USER",
-	                           "SLUICE_CHUNKS_PASSWORD", &found)) < 0 ||
-	    found)
-		goto done;
-	snprintf(key, sizeof(key), "remote.%s." CHUNKS_CRED_KEY, name);
+	    (error = cred_from_env(repo->ctx, c, gt, gu, gp, &found)) < 0 || found)
+		goto checked;
+	snprintf(key, sizeof(key), "remote.%s.%s", name, git ? GIT_CRED_KEY : CHUNKS_CRED_KEY);
 	if ((error = sluice_config__get_string(repo, &file, key, NULL)) < 0 || !file)
 		goto done;
 	error = cred_from_file(repo->ctx, c, file);
+checked:
+	if (error == 0 && git && c->token)
+		error = sluice_ctx__error(
+		        repo->ctx, SLUICE_EINVALID,
+		        "%s holds a token; a git remote takes a user and password "
+		        "(HTTP Basic; a token usually goes as the password)",
+		        c->source);
 done:
 	free(file);
 	if (error < 0) {
-		sluice_ctx__wrap(repo->ctx, error, "remote %s's chunk store credentials", name);
+		sluice_ctx__wrap(repo->ctx, error, "remote %s's %s credentials", name,
+		                 git ? "git" : "chunk store");
 		cred_dispose(c);
 	}
 	return error;
+}
+
+/*
+ * libgit2's credential callback for an http(s) git remote. It answers
+ * once per operation: asked again, the server refused what it was given,
+ * and answering again would loop.
+ */
+typedef struct {
+	const chunk_cred *cred;
+	unsigned asked;
+} git_auth;
+
+static int on_git_cred(git_credential **out, const char *url, const char *user_from_url,
+                       unsigned int allowed, void *payload)
+{
+	git_auth *ga = payload;
+
+	(void)url;
+	(void)user_from_url;
+	ga->asked++;
+	if (!ga->cred || !ga->cred->user || ga->asked > 1 ||
+	    !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT))
+		return GIT_EAUTH;
+	return git_credential_userpass_plaintext_new(out, ga->cred->user, ga->cred->password);
+}
+
+/*
+ * The error of a git operation that failed: when the server asked for
+ * credentials, say so, naming the remote, its URL and where the
+ * credentials came from (never what they are).
+ */
+static int git_op_error(sluice_repo *repo, int error, const git_auth *ga, const char *name,
+                        const char *url, const char *what)
+{
+	char uv[300], pv[300];
+
+	int have = ga && ga->cred && ga->cred->user;
+
+	/* Asked with none to give, or asked again after giving them: the server said no. */
+	if (!ga || !ga->asked || (have && ga->asked < 2))
+		return sluice_ctx__giterror(repo->ctx, error, "%s", what);
+	git_error_clear();
+	if (have)
+		return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
+		                         "%s: remote %s (%s) refused the git credentials from %s",
+		                         what, name, url, ga->cred->source);
+	cred_env_name(uv, sizeof(uv), "GIT", "USER", name);
+	cred_env_name(pv, sizeof(pv), "GIT", "PASSWORD", name);
+	return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
+	                         "%s: remote %s (%s) asks for credentials and none are set for "
+	                         "it: set %s and %s (or SLUICE_GIT_USER and SLUICE_GIT_PASSWORD), "
+	                         "or remote.%s." GIT_CRED_KEY " (docs/remotes.md)",
+	                         what, name, url, uv, pv, name);
 }
 
 /* ---- the chunk store over HTTP ------------------------------------------ */
@@ -938,7 +1011,7 @@ static int denied(xfer *x, xslot *s, long status)
 		                         x->remote, status,
 		                         status == 401 ? "credentials refused" : "forbidden", op,
 		                         s->url, x->cred->source);
-	cred_env_name(tv, sizeof(tv), "TOKEN", x->remote);
+	cred_env_name(tv, sizeof(tv), "CHUNKS", "TOKEN", x->remote);
 	return sluice_ctx__error(x->repo->ctx, SLUICE_EDENIED,
 	                         "the chunk store of remote %s answered %ld (%s) to %s of %s, "
 	                         "and no credentials are set for it: set %s (or "
@@ -1344,6 +1417,15 @@ int sluice_remote_add(sluice_repo *repo, const char *name, const char *url, cons
 		                         name);
 	if (curl && (error = sluice_remote__check_store_url(repo->ctx, curl)) < 0)
 		return error;
+	if (is_http(url)) {
+		const char *host = strstr(url, "://") + 3, *end = strchr(host, '/');
+		if (memchr(host, '@', end ? (size_t)(end - host) : strlen(host)))
+			return sluice_ctx__error(repo->ctx, SLUICE_EINVALID,
+			                         "remote %s: the URL holds user information; "
+			                         "credentials do not belong in the repository's "
+			                         "config (docs/remotes.md: SLUICE_GIT_USER)",
+			                         name);
+	}
 	snprintf(key, sizeof(key), "remote.%s.url", name);
 	if ((error = sluice_config__get_string(repo, &old, key, NULL)) < 0)
 		return error;
@@ -1792,7 +1874,7 @@ done:
  * through repo->git. Nothing in the repository's files changes.
  */
 static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_oid *local,
-                   int has_local)
+                   int has_local, const char *name, git_auth *ga)
 {
 	sluice_ctx *ctx = repo->ctx;
 	git_fetch_options fo;
@@ -1854,8 +1936,12 @@ static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	fo.update_fetchhead = 0;
 	fo.prune = GIT_FETCH_NO_PRUNE;
+	fo.callbacks.credentials = on_git_cred;
+	fo.callbacks.payload = ga;
+	ga->asked = 0;
 	if ((error = git_remote_fetch(r, &specs, &fo, NULL)) < 0) {
-		error = sluice_ctx__giterror(ctx, error, "cannot fetch from %s", url);
+		snprintf(line, sizeof(line), "cannot fetch from %s", url);
+		error = git_op_error(repo, error, ga, name, url, line);
 		goto done;
 	}
 fetched:
@@ -2044,6 +2130,7 @@ static int check_incoming(sluice_repo *repo, const char *name, const git_oid *en
 /* ---- push --------------------------------------------------------------- */
 
 struct push_state {
+	git_auth ga;      /* first: the credential callback's payload too */
 	json_t *refs;     /* [{ref, old, new}] */
 	json_t *rejected; /* [{ref, status}] */
 };
@@ -2071,17 +2158,23 @@ static char *spec_for(const char *prefix, const char *src, const char *dst)
 
 /* Connect and list the remote's refs: its journal head and channel mirrors. */
 static int remote_heads(sluice_repo *repo, git_remote *r, const char *name, git_direction dir,
-                        git_oid *journal, int *has_journal, json_t *channels)
+                        git_oid *journal, int *has_journal, json_t *channels, git_auth *ga)
 {
 	const git_remote_head **heads;
 	git_remote_callbacks cb;
+	char what[600];
 	size_t n;
 	int error;
 
 	git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
-	if ((error = git_remote_connect(r, dir, &cb, NULL, NULL)) < 0)
-		return sluice_ctx__giterror(repo->ctx, error, "cannot reach remote %s (%s)", name,
-		                            git_remote_url(r));
+	cb.credentials = on_git_cred;
+	cb.payload = ga;
+	ga->asked = 0;
+	if ((error = git_remote_connect(r, dir, &cb, NULL, NULL)) < 0) {
+		snprintf(what, sizeof(what), "cannot reach remote %s (%s)", name,
+		         git_remote_url(r));
+		return git_op_error(repo, error, ga, name, git_remote_url(r), what);
+	}
 	if ((error = git_remote_ls(&heads, &n, r)) < 0)
 		return sluice_ctx__giterror(repo->ctx, error, "cannot list remote %s", name);
 	*has_journal = 0;
@@ -2192,9 +2285,9 @@ static int push_path(sluice_repo *repo, const char *name, const char *path, cons
 	if (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED) {
 		error = sluice_ctx__error(
 		        ctx, SLUICE_ECONFLICT,
-		        "remote %s's journal was moved by another push while this "
-		        "one ran (%s); its refs were not changed by this push (the "
-		        "chunks and objects sent stay); run sluice pull %s, then "
+		        "remote %s's journal moved while this push ran: another push "
+		        "moved it first (%s); its refs were not changed by this push "
+		        "(the chunks and objects sent stay); run sluice pull %s, then "
 		        "push again",
 		        name,
 		        error == GIT_ELOCKED ? "its ref was locked" : "compare-and-swap failed",
@@ -2252,7 +2345,8 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 	size_t nfresh = 0, nold = 0, nversions = 0;
 	cset need = {0}, have = {0}, rec = {0};
 	json_t *purged = NULL, *lchan = NULL, *rchan = json_object();
-	struct push_state ps = {json_array(), json_array()};
+	chunk_cred cred = {0}, gcred = {0};
+	struct push_state ps = {{&gcred, 0}, json_array(), json_array()};
 	char *store = NULL, **specs = NULL, *url = NULL, *lpath = NULL;
 	size_t nspecs = 0, left_out = 0;
 	json_t *allowed = NULL;
@@ -2260,13 +2354,13 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 	unsigned gitreq = 0;
 	xfer x;
 	quarantine q = {0};
-	chunk_cred cred = {0};
 
 	memset(&x, 0, sizeof(x));
 	if ((error = remote_url(repo, name, &url)) < 0 ||
 	    (error = open_url(ctx, repo->git, &r, url)) < 0 ||
 	    (error = chunks_url(repo, name, &store)) < 0 ||
-	    (store && (error = cred_load(repo, name, &cred)) < 0) ||
+	    (store && (error = cred_load(repo, name, 0, &cred)) < 0) ||
+	    (is_http(url) && (error = cred_load(repo, name, 1, &gcred)) < 0) ||
 	    (error = sluice_journal__head(repo, &local, &has_local)) < 0)
 		goto done;
 	if (!has_local) {
@@ -2275,8 +2369,8 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		goto done;
 	}
 	gitreq++;
-	if ((error = remote_heads(repo, r, name, GIT_DIRECTION_PUSH, &remote, &has_remote, rchan)) <
-	    0)
+	if ((error = remote_heads(repo, r, name, GIT_DIRECTION_PUSH, &remote, &has_remote, rchan,
+	                          &ps.ga)) < 0)
 		goto done;
 	git_remote_disconnect(r);
 	if (has_remote && !git_oid_equal(&remote, &local)) {
@@ -2290,7 +2384,7 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 			free(fresh);
 			fresh = NULL;
 			gitreq++;
-			if ((error = q_fetch(repo, &q, url, &local, 1)) < 0)
+			if ((error = q_fetch(repo, &q, url, &local, 1, name, &ps.ga)) < 0)
 				goto done;
 			if (q.has_head)
 				theirs = &q.head;
@@ -2428,7 +2522,7 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		 */
 		gitreq++;
 		if ((error = remote_heads(repo, r, name, GIT_DIRECTION_PUSH, &remote2, &has_remote2,
-		                          NULL)) < 0)
+		                          NULL, &ps.ga)) < 0)
 			goto done;
 		if (has_remote2 != has_remote ||
 		    (has_remote && !git_oid_equal(&remote, &remote2))) {
@@ -2450,10 +2544,14 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		}
 		git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 		po.callbacks.push_update_reference = on_push_ref;
-		po.callbacks.payload = &ps;
+		po.callbacks.credentials = on_git_cred;
+		po.callbacks.payload = &ps; /* its first member is the git_auth on_git_cred wants */
+		ps.ga.asked = 0;
 		if ((error = git_remote_upload(r, &sa, &po)) < 0) {
 			int missing = error == GIT_ENOTFOUND;
-			error = sluice_ctx__giterror(ctx, error, "cannot push to remote %s", name);
+			char what[300];
+			snprintf(what, sizeof(what), "cannot push to remote %s", name);
+			error = git_op_error(repo, error, &ps.ga, name, url, what);
 			/*
 			 * sluice purge deletes git blobs on purpose; git's pack protocol
 			 * needs every object the pushed history reaches.
@@ -2526,6 +2624,7 @@ done:
 	free(specs);
 	xfer_dispose(&x);
 	cred_dispose(&cred);
+	cred_dispose(&gcred);
 	cset_dispose(&need);
 	cset_dispose(&have);
 	cset_dispose(&rec);
@@ -2561,17 +2660,19 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 	uint64_t needed = 0;
 	xfer x;
 	quarantine q = {0};
-	chunk_cred cred = {0};
+	chunk_cred cred = {0}, gcred = {0};
+	git_auth ga = {&gcred, 0};
 	sluice_chunkstore *cs;
 
 	memset(&x, 0, sizeof(x));
 	if ((error = remote_url(repo, name, &url)) < 0 ||
 	    (error = open_url(ctx, repo->git, &r, url)) < 0 ||
 	    (error = chunks_url(repo, name, &store)) < 0 ||
-	    (store && (error = cred_load(repo, name, &cred)) < 0) ||
+	    (store && (error = cred_load(repo, name, 0, &cred)) < 0) ||
+	    (is_http(url) && (error = cred_load(repo, name, 1, &gcred)) < 0) ||
 	    (error = sluice_journal__head(repo, &local, &has_local)) < 0)
 		goto done;
-	if ((error = q_fetch(repo, &q, url, &local, has_local)) < 0)
+	if ((error = q_fetch(repo, &q, url, &local, has_local, name, &ga)) < 0)
 		goto done;
 	if (!q.has_head) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOTFOUND,
@@ -2778,6 +2879,7 @@ done:
 		git_remote_disconnect(r);
 	xfer_dispose(&x);
 	cred_dispose(&cred);
+	cred_dispose(&gcred);
 	cset_dispose(&need);
 	json_decref(purged);
 	json_decref(allowed);

@@ -20,12 +20,17 @@
 #define BASIC_USER "alice"
 #define BASIC_PW "pw-Basic-7f3a91"
 #define TOKEN "tok-Bearer-c41d77"
+#define GIT_USER "bob"
+#define GIT_PW "pw-Git-5e02b8"
 
 static char *work;
 static char keysenv[4300], repo[4200], base_url[128], access_log[4200];
 static const char *env[] = {keysenv, "SLUICE_KEY=ops", NULL};
 static tu_nginx nginx;
-static pid_t nginx_pid = -1;
+static pid_t nginx_pid = -1, fcgi_pid = -1;
+/* git over smart HTTP: git-http-backend behind nginx through fcgiwrap, when installed. */
+static int have_git_http;
+static char git_http_url[256];
 /* Everything any command printed, searched for secrets at the end of each test. */
 static char *said;
 
@@ -86,7 +91,7 @@ static void run_fails(const char *const *extra, int code, const char *const *nee
 /* No secret in anything printed, in any git object of dir, or in any of its files. */
 static void no_secret_in(const char *dir)
 {
-	const char *secrets[] = {BASIC_PW, TOKEN, "wrong-pw-0d1e", "wrong-tok-9b2c", NULL};
+	const char *secrets[] = {BASIC_PW, TOKEN, GIT_PW, "wrong-pw-0d1e", "wrong-tok-9b2c", NULL};
 
 	for (const char *const *s = secrets; *s; s++) {
 		tu_run_result r;
@@ -128,9 +133,64 @@ static char *ok_in(const char *dir, const char *fmt, ...)
 	return out;
 }
 
+/*
+ * fcgiwrap on a unix socket under dir, serving git-http-backend for the
+ * bare repositories under dir/gitroot; the nginx location (into extra)
+ * that guards it with auth_basic. Returns 0 when fcgiwrap is not installed.
+ */
+static int start_git_http(const char *dir, char *extra, size_t size, const char *htpasswd)
+{
+	char sock[4300], log[4300], arg[4400], exec[4200];
+	tu_run_result r = tu_sh(NULL, "command -v fcgiwrap && git --exec-path");
+	char *nl;
+	int i, n;
+
+	if (r.status != 0) {
+		tu_run_dispose(&r);
+		return 0;
+	}
+	nl = strchr(r.out, '\n');
+	snprintf(exec, sizeof(exec), "%s", nl ? nl + 1 : "");
+	if ((nl = strchr(exec, '\n')))
+		*nl = '\0';
+	tu_run_dispose(&r);
+	snprintf(sock, sizeof(sock), "%s/fcgi.sock", dir);
+	snprintf(log, sizeof(log), "%s/fcgiwrap.log", dir);
+	snprintf(arg, sizeof(arg), "unix:%s", sock);
+	tu_sh_ok(NULL,
+	         "mkdir -p '%s/gitroot/git' && git init -q --bare '%s/gitroot/git/shared.git' "
+	         "&& git --git-dir='%s/gitroot/git/shared.git' config http.receivepack true",
+	         dir, dir, dir);
+	{
+		char *argv[] = {"fcgiwrap", "-s", arg, NULL};
+		fcgi_pid = tu_spawn(argv, log);
+	}
+	for (i = 0; i < 200 && access(sock, F_OK) != 0; i++)
+		usleep(50000);
+	assert_int_equal(access(sock, F_OK), 0);
+	n = snprintf(extra, size,
+	             "    location /git/ {\n"
+	             "      auth_basic \"git\"; auth_basic_user_file %s;\n"
+	             "      fastcgi_pass unix:%s;\n"
+	             "      fastcgi_param SCRIPT_FILENAME %s/git-http-backend;\n"
+	             "      fastcgi_param GIT_PROJECT_ROOT %s/gitroot;\n"
+	             "      fastcgi_param GIT_HTTP_EXPORT_ALL \"\";\n"
+	             "      fastcgi_param GIT_CONFIG_NOSYSTEM 1; fastcgi_param HOME %s;\n"
+	             "      fastcgi_param REMOTE_USER $remote_user; fastcgi_param PATH_INFO $uri;\n"
+	             "      fastcgi_param QUERY_STRING $query_string;\n"
+	             "      fastcgi_param REQUEST_METHOD $request_method;\n"
+	             "      fastcgi_param CONTENT_TYPE $content_type;\n"
+	             "      fastcgi_param CONTENT_LENGTH $content_length;\n"
+	             "    }\n",
+	             htpasswd, sock, exec, dir, dir);
+	assert_true(n > 0 && (size_t)n < size);
+	return 1;
+}
+
 static int setup(void **state)
 {
-	char dir[4200], extra[8192], pw[4300];
+	char dir[4200], extra[16384], pw[4300];
+	size_t n;
 	(void)state;
 
 	work = tu_mkdtemp("remote-auth");
@@ -139,8 +199,8 @@ static int setup(void **state)
 	snprintf(dir, sizeof(dir), "%s/nginx", work);
 	/* Debian's nginx reads {PLAIN} passwords (and crypt(3) ones) from auth_basic_user_file. */
 	snprintf(pw, sizeof(pw), "%s/htpasswd", dir);
-	tu_write(pw, BASIC_USER ":{PLAIN}" BASIC_PW "\n",
-	         strlen(BASIC_USER ":{PLAIN}" BASIC_PW "\n"));
+	tu_write(pw, BASIC_USER ":{PLAIN}" BASIC_PW "\n" GIT_USER ":{PLAIN}" GIT_PW "\n",
+	         strlen(BASIC_USER ":{PLAIN}" BASIC_PW "\n" GIT_USER ":{PLAIN}" GIT_PW "\n"));
 	snprintf(extra, sizeof(extra),
 	         "    location /basic/ { auth_basic \"sluice\"; auth_basic_user_file %s; }\n"
 	         "    location /bearer/ {\n"
@@ -148,7 +208,10 @@ static int setup(void **state)
 	         "    }\n"
 	         "    location /readonly/ { limit_except GET HEAD { deny all; } }\n",
 	         pw);
+	n = strlen(extra);
+	have_git_http = start_git_http(dir, extra + n, sizeof(extra) - n, pw);
 	tu_nginx_start_with(&nginx, dir, extra);
+	snprintf(git_http_url, sizeof(git_http_url), "%s/git/shared.git", nginx.url);
 	nginx_pid = nginx.pid;
 	snprintf(base_url, sizeof(base_url), "%s", nginx.url);
 	snprintf(access_log, sizeof(access_log), "%s", nginx.access_log);
@@ -164,6 +227,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	tu_proc_stop(&nginx_pid);
+	tu_proc_stop(&fcgi_pid);
 	tu_rmtree(work);
 	free(work);
 	free(said);
@@ -337,12 +401,80 @@ static void test_remote_auth__forbidden(void **state)
 	no_secret_in(repo);
 }
 
+/* A git remote over smart HTTP behind auth_basic: user and password from the environment. */
+static void test_remote_auth__git_over_http(void **state)
+{
+	char served[4300], clone[4300], args[8800], head[41], ours[41];
+	const char *wrong[] = {"SLUICE_GIT_USER=" GIT_USER, "SLUICE_GIT_PASSWORD=wrong-pw-0d1e",
+	                       NULL};
+	const char *both[] = {"SLUICE_GIT_USER_HTTPGIT=" GIT_USER,
+	                      "SLUICE_GIT_PASSWORD_HTTPGIT=" GIT_PW, "SLUICE_CHUNKS_TOKEN=" TOKEN,
+	                      NULL};
+	(void)state;
+
+	if (!have_git_http) {
+		print_message("fcgiwrap is not installed: no smart-HTTP git server to test with\n");
+		skip();
+	}
+	snprintf(served, sizeof(served), "%s/nginx/gitroot/git/shared.git", work);
+	snprintf(clone, sizeof(clone), "%s/clone-http", work);
+	/* Credentials in the URL are refused, and the refusal does not repeat them. */
+	snprintf(args, sizeof(args),
+	         "-C '%s' remote add httpgit 'http://" GIT_USER ":" GIT_PW
+	         "@127.0.0.1:%d/git/shared.git'",
+	         repo, nginx.port);
+	{
+		const char *n[] = {"user information", NULL};
+		run_fails(NULL, 4, n, args);
+	}
+	snprintf(args, sizeof(args), "-C '%s' remote add httpgit %s --chunks %s/bearer/store", repo,
+	         git_http_url, base_url);
+	run_ok(NULL, args);
+
+	snprintf(args, sizeof(args), "-C '%s' push httpgit", repo);
+	{
+		const char *n[] = {"remote httpgit", git_http_url, "asks for credentials",
+		                   "SLUICE_GIT_USER_HTTPGIT", NULL};
+		run_fails(NULL, 1, n, args);
+	}
+	{
+		const char *n[] = {"remote httpgit", "refused the git credentials",
+		                   "SLUICE_GIT_USER and SLUICE_GIT_PASSWORD", NULL};
+		run_fails(wrong, 1, n, args);
+	}
+	git_ref(served, "refs/sluice/journal", head);
+	assert_string_equal(head, "");
+
+	snprintf(args, sizeof(args), "-C '%s' push httpgit --json", repo);
+	run_ok(both, args);
+	git_ref(served, "refs/sluice/journal", head);
+	git_ref(repo, "refs/sluice/journal", ours);
+	assert_string_equal(head, ours);
+
+	snprintf(args, sizeof(args), "clone %s '%s' --chunks %s/bearer/store --name httpgit",
+	         git_http_url, clone, base_url);
+	{
+		const char *n[] = {"remote httpgit", "asks for credentials", NULL};
+		run_fails(NULL, 1, n, args);
+	}
+	tu_sh_ok(NULL, "test ! -e '%s'", clone);
+	run_ok(both, args);
+	snprintf(args, sizeof(args), "-C '%s' verify", clone);
+	run_ok(NULL, args);
+	git_ref(clone, "refs/sluice/journal", head);
+	assert_string_equal(head, ours);
+	no_secret_in(repo);
+	no_secret_in(clone);
+	no_secret_in(served);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_remote_auth__basic),
 	        cmocka_unit_test(test_remote_auth__bearer_file),
 	        cmocka_unit_test(test_remote_auth__forbidden),
+	        cmocka_unit_test(test_remote_auth__git_over_http),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

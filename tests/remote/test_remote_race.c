@@ -169,7 +169,7 @@ static void test_remote_race__plain_remote_one_wins(void **state)
 
 	error = push_hooked(a, "plain", &rc, msg, sizeof(msg));
 	assert_int_equal(error, SLUICE_ECONFLICT);
-	assert_non_null(strstr(msg, "remote plain's journal was moved by another push"));
+	assert_non_null(strstr(msg, "remote plain's journal moved while this push ran"));
 	assert_non_null(strstr(msg, "run sluice pull plain"));
 	/* B won: the remote holds B's journal; A's is as it was. */
 	git_ref(plain, "refs/sluice/journal", head);
@@ -234,7 +234,7 @@ static void test_remote_race__sluice_remote_lock_then_cas(void **state)
 		assert_non_null(code);
 		assert_int_equal(atoi(code), 4);
 		assert_non_null(out);
-		assert_non_null(strstr(out, "remote sl's journal was moved by another push"));
+		assert_non_null(strstr(out, "remote sl's journal moved while this push ran"));
 		free(out);
 		free(code);
 	}
