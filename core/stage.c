@@ -90,23 +90,83 @@ static int be_write(git_odb_backend *be, const git_oid *id, const void *data, si
 	s->n++;
 	return 0;
 oom:
-	/* An error lets the loose backend write it instead (durably, as before). */
+	/* An error here lets the loose backend write it instead (durably, as
+	 * before); from a stream's finalize, the write fails. */
 	git_error_set_str(GIT_ERROR_NOMEMORY, "out of memory staging an object");
 	return -1;
+}
+
+/* A streamed write while staging: its bytes gathered, then staged whole. */
+typedef struct {
+	git_odb_stream parent;
+	git_object_t type;
+	unsigned char *data;
+	size_t len, cap;
+} stage_stream;
+
+static int ws_write(git_odb_stream *stream, const char *buf, size_t len)
+{
+	stage_stream *w = (stage_stream *)stream;
+
+	if (len > w->cap - w->len) {
+		size_t cap = w->cap ? w->cap : 256;
+		unsigned char *p;
+
+		while (cap - w->len < len) {
+			if (cap > SIZE_MAX / 2)
+				goto oom;
+			cap *= 2;
+		}
+		if (!(p = realloc(w->data, cap)))
+			goto oom;
+		w->data = p;
+		w->cap = cap;
+	}
+	memcpy(w->data + w->len, buf, len);
+	w->len += len;
+	return 0;
+oom:
+	git_error_set_str(GIT_ERROR_NOMEMORY, "out of memory staging an object");
+	return -1;
+}
+
+static int ws_finalize(git_odb_stream *stream, const git_oid *id)
+{
+	stage_stream *w = (stage_stream *)stream;
+
+	return be_write(stream->backend, id, w->data, w->len, w->type);
+}
+
+static void ws_free(git_odb_stream *stream)
+{
+	stage_stream *w = (stage_stream *)stream;
+
+	free(w->data);
+	free(w);
 }
 
 static int be_writestream(git_odb_stream **out, git_odb_backend *be, git_object_size_t size,
                           git_object_t type)
 {
-	(void)out;
-	(void)be;
+	struct sluice_stage *s = (struct sluice_stage *)be;
+	stage_stream *w;
+
 	(void)size;
-	(void)type;
-	/*
-	 * Streamed writes (large blobs) are never staged: without this, libgit2
-	 * would wrap be_write in a stream of its own and stop looking further.
-	 */
-	return GIT_PASSTHROUGH;
+	/* Not staging: the loose backend's own stream writes it. */
+	if (!s->active)
+		return GIT_PASSTHROUGH;
+	if (!(w = calloc(1, sizeof(*w)))) {
+		git_error_set_str(GIT_ERROR_NOMEMORY, "out of memory staging an object");
+		return -1;
+	}
+	w->parent.backend = be;
+	w->parent.mode = GIT_STREAM_WRONLY;
+	w->parent.write = ws_write;
+	w->parent.finalize_write = ws_finalize;
+	w->parent.free = ws_free;
+	w->type = type;
+	*out = &w->parent;
+	return 0;
 }
 
 static int be_read(void **out, size_t *len, git_object_t *type, git_odb_backend *be,
@@ -124,8 +184,7 @@ static int be_read(void **out, size_t *len, git_object_t *type, git_odb_backend 
 	return 0;
 }
 
-static int be_read_header(size_t *len, git_object_t *type, git_odb_backend *be,
-                          const git_oid *id)
+static int be_read_header(size_t *len, git_object_t *type, git_odb_backend *be, const git_oid *id)
 {
 	staged *o = find((struct sluice_stage *)be, id);
 
@@ -296,7 +355,8 @@ static int fsync_groups(sluice_ctx *ctx, const int *fds, const char *const *what
 
 	for (size_t i = 0; i < n && error == SLUICE_OK; i += SLUICE_IO_FSYNC_MAX)
 		error = sluice_io__fsync_all(ctx, fds + i, what + i,
-		                             n - i < SLUICE_IO_FSYNC_MAX ? n - i : SLUICE_IO_FSYNC_MAX);
+		                             n - i < SLUICE_IO_FSYNC_MAX ? n - i
+		                                                         : SLUICE_IO_FSYNC_MAX);
 	return error;
 }
 
@@ -361,7 +421,8 @@ int sluice_stage__commit(sluice_repo *repo)
 		memcpy(dirs[nd++], dir, sizeof(dir));
 		if ((p[i].fd = mkstemp(p[i].tmp)) < 0) {
 			p[i].tmp[0] = '\0';
-			error = sluice_ctx__oserror(ctx, "cannot create a temporary file in %s", dir);
+			error = sluice_ctx__oserror(ctx, "cannot create a temporary file in %s",
+			                            dir);
 			goto done;
 		}
 		enc.len = 0;
@@ -383,7 +444,8 @@ int sluice_stage__commit(sluice_repo *repo)
 		close(p[i].fd);
 		p[i].fd = -1;
 		if (link(p[i].tmp, p[i].dst) < 0 && errno != EEXIST) {
-			error = sluice_ctx__oserror(ctx, "cannot link %s to %s", p[i].tmp, p[i].dst);
+			error = sluice_ctx__oserror(ctx, "cannot link %s to %s", p[i].tmp,
+			                            p[i].dst);
 			goto done;
 		}
 		p[i].linked = 1;
