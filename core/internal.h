@@ -74,6 +74,14 @@ int sluice_io__pread_all(sluice_ctx *ctx, int fd, void *buf, size_t len, off_t o
 int sluice_io__fsync(sluice_ctx *ctx, int fd, const char *what);
 /* fsync the directory that holds path (or path itself if it is a directory). */
 int sluice_io__fsync_dir(sluice_ctx *ctx, const char *dirpath);
+/*
+ * fsync n open files (or directories) at once, each on a thread of its own,
+ * and wait for all: the flushes overlap on the device. what[i] names fds[i]
+ * in errors. n is at most SLUICE_IO_FSYNC_MAX. The fault hook sees one fsync
+ * per file, in order, before any starts.
+ */
+#define SLUICE_IO_FSYNC_MAX 32
+int sluice_io__fsync_all(sluice_ctx *ctx, const int *fds, const char *const *what, size_t n);
 /* Read a whole regular file (at most cap bytes) into a new buffer. */
 int sluice_io__read_file(sluice_ctx *ctx, unsigned char **out, size_t *outlen, const char *path,
                          size_t cap);

@@ -28,7 +28,19 @@ struct sluice_repo {
 	void *item_progress_data;
 	struct sluice_jindex *jindex; /* the journal's LMDB index, opened on first use */
 	long long change_ttl;         /* root changes proposed here expire after it (0: 7 days) */
+	struct sluice_stage *stage;   /* core/stage.c: held object writes; owned by the odb */
 };
+
+/*
+ * core/stage.c. Between begin and commit (or abort), every object written
+ * through repo->git is held in memory (and readable) instead of written.
+ * commit writes them as loose objects and makes them durable in two rounds
+ * of concurrent fsyncs (the files, then their directories) and returns
+ * once all are durable; abort drops them. Either ends the stage.
+ */
+int sluice_stage__begin(sluice_repo *repo);
+int sluice_stage__commit(sluice_repo *repo);
+void sluice_stage__abort(sluice_repo *repo);
 
 /* The chunk store, opened on first use. */
 int sluice_repo__chunks(sluice_repo *repo, sluice_chunkstore **out);
