@@ -21,7 +21,7 @@ cmake --build "$build" -j"$(nproc)" --target sluice_lib >/dev/null
 cc -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror \
   -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I"$root/include" -I"$root/core" \
   "$root/bench/audit.c" "$build/libsluice.a" \
-  $(pkg-config --cflags --libs libgit2 libsodium lmdb jansson yaml-0.1 libcurl) \
+  $(pkg-config --cflags --libs libgit2 libsodium lmdb jansson yaml-0.1 libcurl libpcre2-8 openblas) \
   -lpthread -lm -o "$build/bench-audit"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-auditbench-XXXXXX")

@@ -1701,9 +1701,11 @@ const cli_command cli_commands[] = {
          "proof hashes, base64, one per line."},
         {"audit export", cli_audit_export, "sluice audit export [--from N] [--to M] [--json]",
          "The canonical encodings of journal entries N..M (the tree's leaves), one per line."},
-        {"audit verify", cli_audit_verify, "sluice audit verify [--json]",
-         "Recompute the journal's Merkle tree from the journal and check every entry's\n"
-         "tlog.json and signed checkpoint against it, and the leaf index. Prints each\n"
+        {"audit verify", cli_audit_verify, "sluice audit verify [--full] [--threads N] [--json]",
+         "Recompute the journal's Merkle tree from the leaf index, check the newest\n"
+         "checkpoint against it, and re-derive from the journal (encoding, leaf, tlog.json,\n"
+         "checkpoint signature) every entry no earlier verify re-derived, and the newest.\n"
+         "--full re-derives every entry, over N threads (default: the CPUs). Prints each\n"
          "problem; exits 1 if there is any."},
         {"audit reindex", cli_audit_reindex, "sluice audit reindex [--json]",
          "Drop and rebuild the derived leaf index (sluice/tlog-index)."},
