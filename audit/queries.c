@@ -4,6 +4,7 @@
  * lineage of a data source. See sluice/audit_queries.h and
  * docs/audit-queries.md.
  */
+#include "entry.h"
 #include "jindex.h"
 #include "version.h"
 #include "sluice/audit_queries.h"
@@ -358,7 +359,8 @@ static int summarise(sluice_ctx *ctx, sluice_buf *b, json_t *rec, const char *ac
 #undef F
 }
 
-static int entry_json(sluice_ctx *ctx, json_t **out, uint64_t seq, const git_oid *id, json_t *rec)
+int sluice_audit__entry_json(sluice_ctx *ctx, json_t **out, uint64_t seq, const git_oid *id,
+                             json_t *rec)
 {
 	const char *action = sluice__jstr(json_object_get(rec, "action")), *ver = NULL;
 	json_t *actor = json_object_get(rec, "actor"), *e;
@@ -445,7 +447,7 @@ static int emit_cb(void *data, uint64_t seq)
 	if ((error = sluice_jindex__entry(em->r, seq, &id, &rec)) < 0)
 		return error;
 	if ((error = matches(em->r, em->p, em->skip, seq, rec, &ok)) == 0 && ok &&
-	    (error = entry_json(em->ctx, &e, seq, &id, rec)) == 0) {
+	    (error = sluice_audit__entry_json(em->ctx, &e, seq, &id, rec)) == 0) {
 		json_array_append_new(em->arr, e);
 		em->found++;
 	}

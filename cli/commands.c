@@ -1674,10 +1674,12 @@ const cli_command cli_commands[] = {
          "its sha256 and blake2b256; what the proposer declared, signed now by --key, any\n"
          "registered key in good standing) and verdict-C-ENTRY.intoto.json, each gate\n"
          "verdict journaled for REF exactly as its runner signed it."},
-        {"audit report", cli_audit_report, "sluice audit report --html DIR [--json]",
-         "Write DIR/index.html, one self-contained page (no network): each channel's\n"
-         "moves over time, each version's kind, approvals, verdicts and figures, and each\n"
-         "pinned suite's score per promoted version (the forgetting matrix)."},
+        {"audit report", cli_audit_report, "sluice audit report --html DIR [--page N] [--json]",
+         "Write DIR/index.html and DIR/page-K.html, self-contained pages (no network):\n"
+         "the journal's entries N a page (default 500; index.html the newest), each page\n"
+         "with its channel moves over time, versions (kind, approvals, verdicts, figures)\n"
+         "and entries; index.html also each pinned suite's score per promoted version\n"
+         "(the forgetting matrix) over the whole journal."},
         /* ---- audit: erasure (cli/audit_purge.c) ---- */
         {"purge", cli_purge, "sluice purge UPDATE --reason TEXT [--key NAME] [--json]",
          "Honour a deletion request: the content UPDATE added (its files not in its\n"
