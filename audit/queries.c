@@ -337,6 +337,23 @@ static int summarise(sluice_ctx *ctx, sluice_buf *b, json_t *rec, const char *ac
 	if (!strcmp(action, "approve"))
 		return sluice_buf__printf(ctx, b, "%s approves %.12s", F("approver"),
 		                          F("candidate"));
+	if (!strcmp(action, "purge")) {
+		/* A tombstone: which update, what it removed, why. */
+		json_t *f;
+		size_t i, n = json_array_size(json_object_get(rec, "purged"));
+		int error = sluice_buf__printf(ctx, b, "purged %.12s:", F("version"));
+		json_array_foreach(json_object_get(rec, "purged"), i, f)
+		{
+			if (!error && i < 3)
+				error = sluice_buf__printf(
+				        ctx, b, " %s", sluice__jstr(json_object_get(f, "path")));
+		}
+		if (!error && n > 3)
+			error = sluice_buf__printf(ctx, b, " and %zu more", n - 3);
+		if (!error)
+			error = sluice_buf__printf(ctx, b, " (%s)", F("reason"));
+		return error;
+	}
 	if (!strcmp(action, "refuse"))
 		return sluice_buf__printf(ctx, b, "%s refused (%s): %s", F("attempted"), F("rule"),
 		                          F("message"));

@@ -4,6 +4,8 @@
  */
 #include "cli.h"
 
+#include "sluice/audit_purge.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -473,17 +475,48 @@ static int cmd_propose_replay(cli_env *env, int argc, char **argv)
 
 /* ---- reading ----------------------------------------------------------- */
 
+/* A purge, in the words of its tombstone. */
+static void human_tombstone(json_t *t, const char *indent)
+{
+	json_t *f;
+	size_t i;
+
+	printf("%spurged at journal entry %lld by %s (%s), %s: %s\n", indent,
+	       (long long)json_integer_value(json_object_get(t, "seq")),
+	       json_string_value(json_object_get(t, "actor")),
+	       json_string_value(json_object_get(t, "fingerprint")),
+	       json_string_value(json_object_get(t, "time")),
+	       json_string_value(json_object_get(t, "reason")));
+	json_array_foreach(json_object_get(t, "purged"), i, f)
+	        printf("%s  removed %s (%lld bytes, blake2b %.16s...)\n", indent,
+	               json_string_value(json_object_get(f, "path")),
+	               (long long)json_integer_value(json_object_get(f, "size")),
+	               json_string_value(json_object_get(f, "blake2b")));
+	printf("%s  (%lld chunks deleted; hashes, names and sizes kept; tombstone %s)\n", indent,
+	       (long long)json_integer_value(json_object_get(t, "chunks")),
+	       json_is_true(json_object_get(t, "signed")) ? "signed" : "missing");
+}
+
 static void human_log(json_t *v)
 {
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(v, "versions"), i, e) printf(
-	        "%.12s  %-6s  %s  %-12s  %s\n", json_string_value(json_object_get(e, "version")),
-	        json_string_value(json_object_get(e, "kind")),
-	        json_string_value(json_object_get(e, "time")),
-	        json_string_value(json_object_get(e, "proposer")),
-	        json_string_value(json_object_get(e, "summary")));
+	json_array_foreach(json_object_get(v, "versions"), i, e)
+	{
+		json_t *t;
+		size_t j;
+
+		printf("%.12s  %-6s  %s  %-12s  %s%s\n",
+		       json_string_value(json_object_get(e, "version")),
+		       json_string_value(json_object_get(e, "kind")),
+		       json_string_value(json_object_get(e, "time")),
+		       json_string_value(json_object_get(e, "proposer")),
+		       json_string_value(json_object_get(e, "summary")),
+		       json_array_size(json_object_get(e, "tombstones")) ? "  [PURGED]" : "");
+		json_array_foreach(json_object_get(e, "tombstones"), j, t)
+		        human_tombstone(t, "    ");
+	}
 }
 
 static void human_show(json_t *v)
@@ -529,6 +562,11 @@ static void human_show(json_t *v)
 	json_array_foreach(json_object_get(s, "replay"), i, x) printf(
 	        "  replay    %s (%lld records)\n", json_string_value(json_object_get(x, "name")),
 	        json_integer_value(json_object_get(x, "count")));
+	if (json_array_size(json_object_get(v, "tombstones"))) {
+		/* The state above still lists what was purged: say which bytes are gone. */
+		printf("\nPURGED (the hashes above stay; these files' bytes are deleted):\n");
+		json_array_foreach(json_object_get(v, "tombstones"), i, x) human_tombstone(x, "  ");
+	}
 }
 
 static void human_diff(json_t *v)
@@ -600,6 +638,52 @@ static int simple(cli_env *env, int argc, char **argv, const char *cmd, int min,
 	return 0;
 }
 
+/*
+ * Attach to a log or show report the tombstones of its versions: each
+ * version object (vs, an array, or one object when one is set) gets
+ * "tombstones", the purges of that version (sluice_audit_tombstones), so a
+ * purged update reads as what it is. Replaces *report.
+ */
+static int with_tombstones(sluice_repo *repo, char **report, int show)
+{
+	char *tomb = NULL, *out;
+	json_t *v = NULL, *t = NULL, *all, *e, *ts;
+	size_t i, j;
+	int error;
+
+	if ((error = sluice_audit_tombstones(repo, NULL, &tomb)) < 0)
+		return error;
+	v = json_loads(*report, 0, NULL);
+	t = json_loads(tomb, 0, NULL);
+	sluice_free(tomb);
+	if (!v || !t) {
+		json_decref(v);
+		json_decref(t);
+		return SLUICE_ENOMEM;
+	}
+	all = json_object_get(t, "tombstones");
+	for (i = 0; show ? i < 1 : i < json_array_size(json_object_get(v, "versions")); i++) {
+		json_t *ver = show ? v : json_array_get(json_object_get(v, "versions"), i);
+		const char *id = json_string_value(json_object_get(ver, "version"));
+
+		ts = json_array();
+		json_array_foreach(all, j, e)
+		{
+			if (id && !strcmp(id, json_string_value(json_object_get(e, "version"))))
+				json_array_append(ts, e);
+		}
+		json_object_set_new(ver, "tombstones", ts);
+	}
+	out = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(v);
+	json_decref(t);
+	if (!out)
+		return SLUICE_ENOMEM;
+	sluice_free(*report);
+	*report = out;
+	return 0;
+}
+
 static int cmd_log(cli_env *env, int argc, char **argv)
 {
 	const char *pos[1] = {NULL};
@@ -609,7 +693,8 @@ static int cmd_log(cli_env *env, int argc, char **argv)
 
 	if ((rc = simple(env, argc, argv, "log", 0, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_version_log(repo, pos[0], &report);
+	if ((error = sluice_version_log(repo, pos[0], &report)) == 0)
+		error = with_tombstones(repo, &report, 0);
 	return cli_finish(env, repo, error, report, human_log);
 }
 
@@ -622,7 +707,8 @@ static int cmd_show(cli_env *env, int argc, char **argv)
 
 	if ((rc = simple(env, argc, argv, "show", 1, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_version_show(repo, pos[0], &report);
+	if ((error = sluice_version_show(repo, pos[0], &report)) == 0)
+		error = with_tombstones(repo, &report, 1);
 	return cli_finish(env, repo, error, report, human_show);
 }
 
