@@ -1544,7 +1544,8 @@ static int verify_range(vresult *r, vrun *run, tindex *ix, uint64_t isize, int s
 		}
 		for (t = 0; t < nt; t++) {
 			r->count += ws[t].pr.count;
-			memcpy(r->all + r->nall, ws[t].pr.v, ws[t].pr.n * sizeof(*r->all));
+			if (ws[t].pr.n)
+				memcpy(r->all + r->nall, ws[t].pr.v, ws[t].pr.n * sizeof(*r->all));
 			r->nall += ws[t].pr.n;
 			ws[t].pr.n = 0; /* moved */
 			r->sigs += ws[t].sigs;
@@ -1982,7 +1983,8 @@ int sluice_audit_verify(sluice_repo *repo, unsigned flags, char **report)
 			goto done;
 		}
 		r.all = all;
-		memcpy(r.all + r.nall, r.fold.v, r.fold.n * sizeof(*all));
+		if (r.fold.n)
+			memcpy(r.all + r.nall, r.fold.v, r.fold.n * sizeof(*all));
 		r.nall += r.fold.n;
 		r.count += r.fold.count;
 		r.fold.n = 0; /* moved */
