@@ -4,6 +4,8 @@
  */
 #include "cli.h"
 
+#include "sluice/audit_purge.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -478,17 +480,48 @@ static int cmd_propose_replay(cli_env *env, int argc, char **argv)
 
 /* ---- reading ----------------------------------------------------------- */
 
+/* A purge, in the words of its tombstone. */
+static void human_tombstone(json_t *t, const char *indent)
+{
+	json_t *f;
+	size_t i;
+
+	printf("%spurged at journal entry %lld by %s (%s), %s: %s\n", indent,
+	       (long long)json_integer_value(json_object_get(t, "seq")),
+	       json_string_value(json_object_get(t, "actor")),
+	       json_string_value(json_object_get(t, "fingerprint")),
+	       json_string_value(json_object_get(t, "time")),
+	       json_string_value(json_object_get(t, "reason")));
+	json_array_foreach(json_object_get(t, "purged"), i, f)
+	        printf("%s  removed %s (%lld bytes, blake2b %.16s...)\n", indent,
+	               json_string_value(json_object_get(f, "path")),
+	               (long long)json_integer_value(json_object_get(f, "size")),
+	               json_string_value(json_object_get(f, "blake2b")));
+	printf("%s  (%lld chunks deleted; hashes, names and sizes kept; tombstone %s)\n", indent,
+	       (long long)json_integer_value(json_object_get(t, "chunks")),
+	       json_is_true(json_object_get(t, "signed")) ? "signed" : "missing");
+}
+
 static void human_log(json_t *v)
 {
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(v, "versions"), i, e) printf(
-	        "%.12s  %-6s  %s  %-12s  %s\n", json_string_value(json_object_get(e, "version")),
-	        json_string_value(json_object_get(e, "kind")),
-	        json_string_value(json_object_get(e, "time")),
-	        json_string_value(json_object_get(e, "proposer")),
-	        json_string_value(json_object_get(e, "summary")));
+	json_array_foreach(json_object_get(v, "versions"), i, e)
+	{
+		json_t *t;
+		size_t j;
+
+		printf("%.12s  %-6s  %s  %-12s  %s%s\n",
+		       json_string_value(json_object_get(e, "version")),
+		       json_string_value(json_object_get(e, "kind")),
+		       json_string_value(json_object_get(e, "time")),
+		       json_string_value(json_object_get(e, "proposer")),
+		       json_string_value(json_object_get(e, "summary")),
+		       json_array_size(json_object_get(e, "tombstones")) ? "  [PURGED]" : "");
+		json_array_foreach(json_object_get(e, "tombstones"), j, t)
+		        human_tombstone(t, "    ");
+	}
 }
 
 static void human_show(json_t *v)
@@ -534,6 +567,11 @@ static void human_show(json_t *v)
 	json_array_foreach(json_object_get(s, "replay"), i, x) printf(
 	        "  replay    %s (%lld records)\n", json_string_value(json_object_get(x, "name")),
 	        json_integer_value(json_object_get(x, "count")));
+	if (json_array_size(json_object_get(v, "tombstones"))) {
+		/* The state above still lists what was purged: say which bytes are gone. */
+		printf("\nPURGED (the hashes above stay; these files' bytes are deleted):\n");
+		json_array_foreach(json_object_get(v, "tombstones"), i, x) human_tombstone(x, "  ");
+	}
 }
 
 static void human_diff(json_t *v)
@@ -605,6 +643,52 @@ static int simple(cli_env *env, int argc, char **argv, const char *cmd, int min,
 	return 0;
 }
 
+/*
+ * Attach to a log or show report the tombstones of its versions: each
+ * version object (vs, an array, or one object when one is set) gets
+ * "tombstones", the purges of that version (sluice_audit_tombstones), so a
+ * purged update reads as what it is. Replaces *report.
+ */
+static int with_tombstones(sluice_repo *repo, char **report, int show)
+{
+	char *tomb = NULL, *out;
+	json_t *v = NULL, *t = NULL, *all, *e, *ts;
+	size_t i, j;
+	int error;
+
+	if ((error = sluice_audit_tombstones(repo, NULL, &tomb)) < 0)
+		return error;
+	v = json_loads(*report, 0, NULL);
+	t = json_loads(tomb, 0, NULL);
+	sluice_free(tomb);
+	if (!v || !t) {
+		json_decref(v);
+		json_decref(t);
+		return SLUICE_ENOMEM;
+	}
+	all = json_object_get(t, "tombstones");
+	for (i = 0; show ? i < 1 : i < json_array_size(json_object_get(v, "versions")); i++) {
+		json_t *ver = show ? v : json_array_get(json_object_get(v, "versions"), i);
+		const char *id = json_string_value(json_object_get(ver, "version"));
+
+		ts = json_array();
+		json_array_foreach(all, j, e)
+		{
+			if (id && !strcmp(id, json_string_value(json_object_get(e, "version"))))
+				json_array_append(ts, e);
+		}
+		json_object_set_new(ver, "tombstones", ts);
+	}
+	out = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(v);
+	json_decref(t);
+	if (!out)
+		return SLUICE_ENOMEM;
+	sluice_free(*report);
+	*report = out;
+	return 0;
+}
+
 static int cmd_log(cli_env *env, int argc, char **argv)
 {
 	const char *pos[1] = {NULL};
@@ -614,7 +698,8 @@ static int cmd_log(cli_env *env, int argc, char **argv)
 
 	if ((rc = simple(env, argc, argv, "log", 0, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_version_log(repo, pos[0], &report);
+	if ((error = sluice_version_log(repo, pos[0], &report)) == 0)
+		error = with_tombstones(repo, &report, 0);
 	return cli_finish(env, repo, error, report, human_log);
 }
 
@@ -627,7 +712,8 @@ static int cmd_show(cli_env *env, int argc, char **argv)
 
 	if ((rc = simple(env, argc, argv, "show", 1, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_version_show(repo, pos[0], &report);
+	if ((error = sluice_version_show(repo, pos[0], &report)) == 0)
+		error = with_tombstones(repo, &report, 1);
 	return cli_finish(env, repo, error, report, human_show);
 }
 
@@ -1710,10 +1796,12 @@ const cli_command cli_commands[] = {
          "its sha256 and blake2b256; what the proposer declared, signed now by --key, any\n"
          "registered key in good standing) and verdict-C-ENTRY.intoto.json, each gate\n"
          "verdict journaled for REF exactly as its runner signed it."},
-        {"audit report", cli_audit_report, "sluice audit report --html DIR [--json]",
-         "Write DIR/index.html, one self-contained page (no network): each channel's\n"
-         "moves over time, each version's kind, approvals, verdicts and figures, and each\n"
-         "pinned suite's score per promoted version (the forgetting matrix)."},
+        {"audit report", cli_audit_report, "sluice audit report --html DIR [--page N] [--json]",
+         "Write DIR/index.html and DIR/page-K.html, self-contained pages (no network):\n"
+         "the journal's entries N a page (default 500; index.html the newest), each page\n"
+         "with its channel moves over time, versions (kind, approvals, verdicts, figures)\n"
+         "and entries; index.html also each pinned suite's score per promoted version\n"
+         "(the forgetting matrix) over the whole journal."},
         /* ---- audit: erasure (cli/audit_purge.c) ---- */
         {"purge", cli_purge, "sluice purge UPDATE --reason TEXT [--key NAME] [--json]",
          "Honour a deletion request: the content UPDATE added (its files not in its\n"
@@ -1737,9 +1825,11 @@ const cli_command cli_commands[] = {
          "proof hashes, base64, one per line."},
         {"audit export", cli_audit_export, "sluice audit export [--from N] [--to M] [--json]",
          "The canonical encodings of journal entries N..M (the tree's leaves), one per line."},
-        {"audit verify", cli_audit_verify, "sluice audit verify [--json]",
-         "Recompute the journal's Merkle tree from the journal and check every entry's\n"
-         "tlog.json and signed checkpoint against it, and the leaf index. Prints each\n"
+        {"audit verify", cli_audit_verify, "sluice audit verify [--full] [--threads N] [--json]",
+         "Recompute the journal's Merkle tree from the leaf index, check the newest\n"
+         "checkpoint against it, and re-derive from the journal (encoding, leaf, tlog.json,\n"
+         "checkpoint signature) every entry no earlier verify re-derived, and the newest.\n"
+         "--full re-derives every entry, over N threads (default: the CPUs). Prints each\n"
          "problem; exits 1 if there is any."},
         {"audit reindex", cli_audit_reindex, "sluice audit reindex [--json]",
          "Drop and rebuild the derived leaf index (sluice/tlog-index)."},
