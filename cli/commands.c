@@ -1755,7 +1755,14 @@ const cli_command cli_commands[] = {
          "ssh:// or http(s)://, what libgit2 speaks) and --chunks the chunk store, an\n"
          "http(s):// directory that answers GET and PUT (WebDAV, e.g. nginx's dav module)\n"
          "where each chunk is one object, chunks/AB/ID. Both are kept in the\n"
-         "repository's git config (remote.NAME.url, remote.NAME.sluicechunks)."},
+         "repository's git config (remote.NAME.url, remote.NAME.sluicechunks).\n"
+         "Credentials are never stored in the repository. For the chunk store:\n"
+         "SLUICE_CHUNKS_TOKEN_NAME (Bearer), or SLUICE_CHUNKS_USER_NAME and\n"
+         "SLUICE_CHUNKS_PASSWORD_NAME (Basic), NAME upper-cased, or the same without\n"
+         "_NAME, or a 0600 file named by git config remote.NAME.sluicechunkscredentials\n"
+         "(lines token=..., or username=... and password=...). For git over HTTP(S):\n"
+         "SLUICE_GIT_USER[_NAME] and SLUICE_GIT_PASSWORD[_NAME], or the file named by\n"
+         "remote.NAME.sluicegitcredentials. A URL holding user@ is refused."},
         {"remote list", cli_remote_list, "sluice remote list [--json]",
          "Every remote with its git URL and chunk store."},
         {"remote remove", cli_remote_remove, "sluice remote remove NAME [--json]",
