@@ -17,6 +17,7 @@
  * missing with no tombstone to say why, which verify must call corruption.
  */
 #include "dsse.h"
+#include "jindex.h"
 #include "version.h"
 
 #include "sluice/audit_purge.h"
@@ -721,5 +722,69 @@ done:
 	json_decref(blobs);
 	idset_dispose(&keep);
 	sluice_journal__dispose(&st);
+	return error;
+}
+
+/* ---- tombstones: what sluice log and show say of a purge ------------------- */
+
+struct tomb_scan {
+	sluice_jindex_read *r;
+	sluice_ctx *ctx;
+	const char *version; /* NULL: every purge */
+	json_t *out;
+};
+
+static int tomb_cb(void *data, uint64_t seq)
+{
+	struct tomb_scan *t = data;
+	json_t *rec = NULL, *files, *f, *env, *e;
+	const char *ver;
+	char hex[GIT_OID_HEXSZ + 1];
+	git_oid id;
+	size_t i;
+	int error;
+
+	if ((error = sluice_jindex__entry(t->r, seq, &id, &rec)) < 0)
+		return error;
+	ver = sluice__jstr(json_object_get(rec, "version"));
+	if (strcmp(sluice__jstr(json_object_get(rec, "action")), "purge") ||
+	    (t->version && strcmp(ver, t->version)))
+		goto done;
+	git_oid_tostr(hex, sizeof(hex), &id);
+	files = json_array();
+	json_array_foreach(json_object_get(rec, "purged"), i, f) json_array_append_new(
+	        files,
+	        json_pack("{s:O?,s:O?,s:O?}", "path", json_object_get(f, "path"), "blake2b",
+	                  json_object_get(f, "blake2b"), "size", json_object_get(f, "size")));
+	env = json_object_get(rec, "tombstone");
+	e = json_pack("{s:I,s:s,s:O?,s:O?,s:O?,s:s,s:O?,s:O?,s:o,s:I,s:b}", "seq", (json_int_t)seq,
+	              "entry", hex, "time", json_object_get(rec, "time"), "actor",
+	              json_object_get(json_object_get(rec, "actor"), "name"), "fingerprint",
+	              json_object_get(json_object_get(rec, "actor"), "fingerprint"), "version", ver,
+	              "reason", json_object_get(rec, "reason"), "subject",
+	              json_object_get(rec, "subject"), "purged", files, "chunks",
+	              (json_int_t)json_array_size(json_object_get(rec, "chunks")), "signed",
+	              json_is_object(env));
+	if (!e || json_array_append_new(t->out, e) < 0)
+		error = sluice_ctx__error(t->ctx, SLUICE_ENOMEM, "out of memory");
+done:
+	json_decref(rec);
+	return error;
+}
+
+int sluice_audit_tombstones(sluice_repo *repo, const char *version, char **report)
+{
+	struct tomb_scan t = {NULL, repo->ctx, version, json_array()};
+	int error;
+
+	if (!t.out)
+		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory");
+	if ((error = sluice_jindex__read_begin(repo, &t.r)) < 0 ||
+	    (error = sluice_jindex__scan(t.r, SLUICE_JX_ACTION, "purge", NULL, tomb_cb, &t)) < 0)
+		goto done;
+	error = sluice_repo__report(repo->ctx, report, json_pack("{s:O}", "tombstones", t.out));
+done:
+	sluice_jindex__read_end(t.r);
+	json_decref(t.out);
 	return error;
 }

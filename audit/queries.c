@@ -4,6 +4,7 @@
  * lineage of a data source. See sluice/audit_queries.h and
  * docs/audit-queries.md.
  */
+#include "entry.h"
 #include "jindex.h"
 #include "version.h"
 #include "sluice/audit_queries.h"
@@ -336,6 +337,23 @@ static int summarise(sluice_ctx *ctx, sluice_buf *b, json_t *rec, const char *ac
 	if (!strcmp(action, "approve"))
 		return sluice_buf__printf(ctx, b, "%s approves %.12s", F("approver"),
 		                          F("candidate"));
+	if (!strcmp(action, "purge")) {
+		/* A tombstone: which update, what it removed, why. */
+		json_t *f;
+		size_t i, n = json_array_size(json_object_get(rec, "purged"));
+		int error = sluice_buf__printf(ctx, b, "purged %.12s:", F("version"));
+		json_array_foreach(json_object_get(rec, "purged"), i, f)
+		{
+			if (!error && i < 3)
+				error = sluice_buf__printf(
+				        ctx, b, " %s", sluice__jstr(json_object_get(f, "path")));
+		}
+		if (!error && n > 3)
+			error = sluice_buf__printf(ctx, b, " and %zu more", n - 3);
+		if (!error)
+			error = sluice_buf__printf(ctx, b, " (%s)", F("reason"));
+		return error;
+	}
 	if (!strcmp(action, "refuse"))
 		return sluice_buf__printf(ctx, b, "%s refused (%s): %s", F("attempted"), F("rule"),
 		                          F("message"));
@@ -358,7 +376,8 @@ static int summarise(sluice_ctx *ctx, sluice_buf *b, json_t *rec, const char *ac
 #undef F
 }
 
-static int entry_json(sluice_ctx *ctx, json_t **out, uint64_t seq, const git_oid *id, json_t *rec)
+int sluice_audit__entry_json(sluice_ctx *ctx, json_t **out, uint64_t seq, const git_oid *id,
+                             json_t *rec)
 {
 	const char *action = sluice__jstr(json_object_get(rec, "action")), *ver = NULL;
 	json_t *actor = json_object_get(rec, "actor"), *e;
@@ -445,7 +464,7 @@ static int emit_cb(void *data, uint64_t seq)
 	if ((error = sluice_jindex__entry(em->r, seq, &id, &rec)) < 0)
 		return error;
 	if ((error = matches(em->r, em->p, em->skip, seq, rec, &ok)) == 0 && ok &&
-	    (error = entry_json(em->ctx, &e, seq, &id, rec)) == 0) {
+	    (error = sluice_audit__entry_json(em->ctx, &e, seq, &id, rec)) == 0) {
 		json_array_append_new(em->arr, e);
 		em->found++;
 	}
@@ -722,7 +741,36 @@ struct walk {
 	sluice_jindex_read *r;
 	json_t *versions; /* version hex -> {kind, summary, origin, contains, seq} */
 	json_t *dropped;  /* version hex -> {kind, dropped_from} */
+	json_t *loaded;   /* version hex -> [update, state]: each read from git once */
 };
+
+/*
+ * A version's update.json and state.json (borrowed from w->loaded). The
+ * walks from several declared versions meet the same descendants; each is
+ * read once.
+ */
+static int load_version(struct walk *w, const char *hex, json_t **update, json_t **state)
+{
+	json_t *got = json_object_get(w->loaded, hex);
+	sluice_version v = {0};
+	git_oid id;
+	int error;
+
+	if (!got) {
+		if (git_oid_fromstr(&id, hex) < 0)
+			return sluice_ctx__error(w->repo->ctx, SLUICE_ECORRUPT,
+			                         "journal index: '%s' is not a version id", hex);
+		if ((error = sluice_version__load_id(w->repo, &v, &id)) < 0)
+			return error;
+		got = json_pack("[O,O]", v.update, v.state);
+		sluice_version__dispose(&v);
+		if (!got || json_object_set_new(w->loaded, hex, got) < 0)
+			return sluice_ctx__error(w->repo->ctx, SLUICE_ENOMEM, "out of memory");
+	}
+	*update = json_array_get(got, 0);
+	*state = json_array_get(got, 1);
+	return SLUICE_OK;
+}
 
 /*
  * Walk the descendants of a declared version (id, which brought comps),
@@ -755,27 +803,23 @@ static int walk_from(struct walk *w, const git_oid *id, json_t *comps, const cha
 		}
 		json_array_foreach(kids, i, k)
 		{
-			sluice_version v = {0};
-			json_t *held, *prev;
-			git_oid kid;
+			json_t *held, *prev, *update = NULL, *vstate = NULL;
 			const char *khex = sluice__jstr(k);
 
-			if (git_oid_fromstr(&kid, khex) < 0 ||
-			    (error = sluice_version__load_id(w->repo, &v, &kid)) < 0) {
+			if ((error = load_version(w, khex, &update, &vstate)) < 0) {
 				json_decref(kids);
 				goto done;
 			}
-			held = still_held(v.state, held_from);
+			held = still_held(vstate, held_from);
 			if (!json_array_size(held)) {
 				if (!json_object_get(w->versions, khex))
 					json_object_set_new(
 					        w->dropped, khex,
 					        json_pack("{s:O,s:s,s:o}", "kind",
-					                  json_object_get(v.update, "kind"),
-					                  "parent", phex, "dropped",
+					                  json_object_get(update, "kind"), "parent",
+					                  phex, "dropped",
 					                  component_names(held_from)));
 				json_decref(held);
-				sluice_version__dispose(&v);
 				continue;
 			}
 			prev = json_object_get(w->versions, khex);
@@ -783,8 +827,8 @@ static int walk_from(struct walk *w, const git_oid *id, json_t *comps, const cha
 				json_object_set_new(
 				        w->versions, khex,
 				        json_pack("{s:s,s:O,s:O,s:s,s:[s],s:o,s:b}", "version",
-				                  khex, "kind", json_object_get(v.update, "kind"),
-				                  "summary", json_object_get(v.update, "summary"),
+				                  khex, "kind", json_object_get(update, "kind"),
+				                  "summary", json_object_get(update, "summary"),
 				                  "parent", phex, "origins", origin, "contains",
 				                  component_names(held), "declared", 0));
 			} else if (!sluice__jarray_has(json_object_get(prev, "origins"), origin)) {
@@ -792,7 +836,6 @@ static int walk_from(struct walk *w, const git_oid *id, json_t *comps, const cha
 				                      json_string(origin));
 			}
 			json_object_del(w->dropped, khex);
-			sluice_version__dispose(&v);
 			json_array_append_new(todo, json_pack("[s,o]", khex, held));
 		}
 		json_decref(kids);
@@ -818,8 +861,17 @@ static int heads_cb(void *data, uint64_t seq)
 	json_t *rec = NULL, *next = NULL;
 	const char *ch;
 	uint64_t nseq;
-	int error;
+	int moved, error;
 
+	/*
+	 * Most entries that name a version are its gate results and approvals:
+	 * a key lookup in by_outcome ("moved") passes them over without parsing
+	 * their records.
+	 */
+	if ((error = sluice_jindex__has(h->r, SLUICE_JX_OUTCOME, "moved", seq, &moved)) < 0)
+		return error;
+	if (!moved)
+		return SLUICE_OK;
 	if ((error = sluice_jindex__entry(h->r, seq, NULL, &rec)) < 0)
 		return error;
 	ch = sluice__jstr(json_object_get(rec, "channel"));
@@ -851,7 +903,7 @@ static int cmp_head(const void *a, const void *b)
 int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
-	struct walk w = {repo, NULL, json_object(), json_object()};
+	struct walk w = {repo, NULL, json_object(), json_object(), json_object()};
 	struct seqs s = {ctx, NULL, 0, 0, 0, 0};
 	struct heads h = {NULL, NULL, json_array()};
 	json_t *list = NULL, *v, *dl = NULL;
@@ -960,6 +1012,7 @@ done:
 	sluice_jindex__read_end(w.r);
 	json_decref(w.versions);
 	json_decref(w.dropped);
+	json_decref(w.loaded);
 	json_decref(h.out);
 	json_decref(list);
 	json_decref(dl);

@@ -1,10 +1,14 @@
 /*
- * audit/report.c - the journal as one static HTML page people can read
+ * audit/report.c - the journal as static HTML pages people can read
  * (docs/audit-report.md): channel timelines, versions with their
- * verdicts, approvals and figures, and each channel's forgetting matrix
- * as a line plot. Self-contained: inline CSS, JS and SVG, no network, no
- * external fonts, so it can be archived next to the repository.
+ * verdicts, approvals and figures, every entry, and each channel's
+ * forgetting matrix as a line plot. The entries are cut into fixed pages
+ * of N by position (entries 1..N, N+1..2N, ...): index.html shows the
+ * newest page and the plots, page-K.html each older one. Every page is
+ * self-contained: inline CSS, JS and SVG, no network, no external fonts,
+ * so the directory can be archived next to the repository.
  */
+#include "entry.h"
 #include "repo.h"
 
 #include "sluice/audit_report.h"
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PLOT_W 720
 #define PLOT_H 260
@@ -20,6 +25,8 @@
 #define PAD_R 24
 #define PAD_T 16
 #define PAD_B 36
+/* Entries a page holds unless the caller says otherwise. */
+#define PAGE_ENTRIES 500
 
 static const char *const palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
                                       "#ff7f0e", "#17becf", "#8c564b", "#e377c2"};
@@ -76,6 +83,7 @@ typedef struct {
 	json_t *versions;     /* [{version, kind, summary, proposer, time, seq}] */
 	json_t *gates;        /* version -> [{channel, results, scores, time, entry}] */
 	json_t *approvals;    /* version -> [{channel, approver, time}] */
+	json_t *entries;      /* every entry as sluice audit log lists it, oldest first */
 	uint64_t first, last; /* seq range */
 } journal_view;
 
@@ -85,6 +93,7 @@ static void view_dispose(journal_view *jv)
 	json_decref(jv->versions);
 	json_decref(jv->gates);
 	json_decref(jv->approvals);
+	json_decref(jv->entries);
 }
 
 static void push(json_t *map, const char *key, json_t *item)
@@ -110,6 +119,7 @@ static int walk_journal(sluice_repo *repo, journal_view *jv)
 	jv->versions = json_array();
 	jv->gates = json_object();
 	jv->approvals = json_object();
+	jv->entries = json_array();
 	jv->first = UINT64_MAX;
 	if ((error = git_revwalk_new(&walk, repo->git)) < 0 ||
 	    (error = git_revwalk_push_ref(walk, SLUICE_JOURNAL_REF)) < 0) {
@@ -124,12 +134,17 @@ static int walk_journal(sluice_repo *repo, journal_view *jv)
 		json_int_t seq;
 		char hex[GIT_OID_HEXSZ + 1];
 
+		json_t *e = NULL;
+
 		if ((error = sluice_journal__record(repo, &rec, &id)) < 0)
 			goto done;
 		git_oid_tostr(hex, sizeof(hex), &id);
 		action = sluice__jstr(json_object_get(rec, "action"));
 		actor = json_object_get(json_object_get(rec, "actor"), "name");
 		seq = json_integer_value(json_object_get(rec, "seq"));
+		if ((error = sluice_audit__entry_json(ctx, &e, (uint64_t)seq, &id, rec)) < 0)
+			goto done;
+		json_array_append_new(jv->entries, e);
 		if ((uint64_t)seq < jv->first)
 			jv->first = (uint64_t)seq;
 		if ((uint64_t)seq > jv->last)
@@ -196,11 +211,23 @@ static const char *const page_head =
         "svg text{font:11px sans-serif}#hover{min-height:1.3em;font-size:.9em}\n"
         "</style></head><body>\n<h1>sluice audit report</h1>\n";
 
-/* One channel lane of the timeline, and its move markers. */
-static int timeline(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, json_t *channels)
+/* Entries lo..hi of the journal: what one page shows. */
+typedef struct {
+	uint64_t lo, hi;
+} window;
+
+static int in_window(const window *w, const json_t *item)
+{
+	json_int_t seq = json_integer_value(json_object_get(item, "seq"));
+	return seq >= 0 && (uint64_t)seq >= w->lo && (uint64_t)seq <= w->hi;
+}
+
+/* One channel lane of the timeline, and its move markers, for the entries of w. */
+static int timeline(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, json_t *channels,
+                    const window *w)
 {
 	size_t nch = json_array_size(channels), i, j;
-	double span = jv->last > jv->first ? (double)(jv->last - jv->first) : 1;
+	double span = w->hi > w->lo ? (double)(w->hi - w->lo) : 1;
 	int h = PAD_T + PAD_B + (int)nch * 40, error = 0;
 	json_t *m;
 
@@ -227,11 +254,12 @@ static int timeline(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, json
 		{
 			const char *action = sluice__jstr(json_object_get(m, "action"));
 			double x;
-			if (error || strcmp(sluice__jstr(json_object_get(m, "channel")), c))
+			if (error || !in_window(w, m) ||
+			    strcmp(sluice__jstr(json_object_get(m, "channel")), c))
 				continue;
 			x = PAD_L + (PLOT_W - PAD_L - PAD_R) *
 			                    ((double)json_integer_value(json_object_get(m, "seq")) -
-			                     (double)jv->first) /
+			                     (double)w->lo) /
 			                    span;
 			if (px >= 0)
 				error = sluice_buf__printf(
@@ -272,13 +300,13 @@ static int timeline(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, json
 		        "<text x=\"%d\" y=\"%d\">journal entry %llu</text>"
 		        "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">journal entry "
 		        "%llu</text>\n</svg>\n",
-		        PAD_L, h - 10, (unsigned long long)jv->first, PLOT_W - PAD_R, h - 10,
-		        (unsigned long long)jv->last);
+		        PAD_L, h - 10, (unsigned long long)w->lo, PLOT_W - PAD_R, h - 10,
+		        (unsigned long long)w->hi);
 	return error;
 }
 
-/* The moves as a table, so every move is also readable as text. */
-static int moves_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv)
+/* The moves of w as a table, so every move is also readable as text. */
+static int moves_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, const window *w)
 {
 	json_t *m;
 	size_t i;
@@ -289,6 +317,8 @@ static int moves_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv)
 
 	json_array_foreach(jv->moves, i, m)
 	{
+		if (!in_window(w, m))
+			continue;
 		if (error == 0)
 			error = sluice_buf__printf(
 			        ctx, b, "<tr><td>%lld</td><td>%s</td><td>",
@@ -312,8 +342,11 @@ static int moves_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv)
 	return error ? error : sluice_buf__puts(ctx, b, "</table>\n");
 }
 
-/* Each version: kind, summary, proposer, verdicts, approvals, figures. */
-static int versions_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv)
+/*
+ * Each version proposed in w: kind, summary, proposer, and its verdicts,
+ * approvals and figures wherever in the journal they came.
+ */
+static int versions_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, const window *w)
 {
 	json_t *v, *g, *a, *r, *s, *f;
 	const char *k, *sk, *fk;
@@ -330,6 +363,8 @@ static int versions_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv
 		json_t *gl = json_object_get(jv->gates, id),
 		       *al = json_object_get(jv->approvals, id);
 
+		if (!in_window(w, v))
+			continue;
 		if (error == 0)
 			error = sluice_buf__printf(
 			        ctx, b,
@@ -564,7 +599,124 @@ static const char *const page_tail = "<script>\n(function(){\n"
                                      "  }\n"
                                      "})();\n</script>\n</body></html>\n";
 
-int sluice_audit_report_html(sluice_repo *repo, const char *dir, char **report)
+/*
+ * Every entry of w, newest first, with what sluice audit log says of it;
+ * each row carries the entry's position, commit and action as data-*.
+ */
+static int entries_table(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, const window *w)
+{
+	size_t n = json_array_size(jv->entries), i;
+	int error = sluice_buf__printf(
+	        ctx, b,
+	        "<h2>Journal entries %llu to %llu</h2>\n<table id=\"entries\"><tr><th>entry</th>"
+	        "<th>time</th><th>action</th><th>by</th><th>channel</th><th>version</th>"
+	        "<th>what</th></tr>\n",
+	        (unsigned long long)w->lo, (unsigned long long)w->hi);
+
+	for (i = n; i-- > 0 && error == 0;) {
+		json_t *e = json_array_get(jv->entries, i);
+		json_int_t seq = json_integer_value(json_object_get(e, "seq"));
+
+		if (!in_window(w, e)) {
+			if (seq >= 0 && (uint64_t)seq < w->lo)
+				break; /* oldest first: nothing before lo is in w */
+			continue;
+		}
+		error = sluice_buf__printf(
+		        ctx, b,
+		        "<tr class=\"entry\" data-seq=\"%lld\" data-entry=\"%s\" "
+		        "data-action=\"",
+		        (long long)seq, sluice__jstr(json_object_get(e, "entry")));
+		if (error == 0)
+			error = esc(ctx, b, sluice__jstr(json_object_get(e, "action")));
+		if (error == 0)
+			error = sluice_buf__printf(ctx, b, "\"><td>%lld</td><td>", (long long)seq);
+		if (error == 0)
+			error = esc(ctx, b, sluice__jstr(json_object_get(e, "time")));
+		if (error == 0)
+			error = sluice_buf__puts(ctx, b, "</td><td>");
+		if (error == 0)
+			error = esc(ctx, b, sluice__jstr(json_object_get(e, "action")));
+		if (error == 0)
+			error = sluice_buf__puts(ctx, b, "</td><td>");
+		if (error == 0)
+			error = esc(ctx, b, sluice__jstr(json_object_get(e, "actor")));
+		if (error == 0)
+			error = sluice_buf__puts(ctx, b, "</td><td>");
+		if (error == 0)
+			error = esc(ctx, b, sluice__jstr(json_object_get(e, "channel")));
+		if (error == 0)
+			error = sluice_buf__printf(ctx, b, "</td><td><code>%.12s</code></td><td>",
+			                           sluice__jstr(json_object_get(e, "version")));
+		if (error == 0)
+			error = esc(ctx, b, sluice__jstr(json_object_get(e, "summary")));
+		if (error == 0)
+			error = sluice_buf__puts(ctx, b, "</td></tr>\n");
+	}
+	return error ? error : sluice_buf__puts(ctx, b, "</table>\n");
+}
+
+/* Links to the neighbouring pages of page k of npages (npages is index.html). */
+static int page_nav(sluice_ctx *ctx, sluice_buf *b, size_t k, size_t npages)
+{
+	int error = sluice_buf__puts(ctx, b, "<nav class=\"pager\">");
+
+	if (error == 0 && k < npages)
+		error = sluice_buf__puts(ctx, b,
+		                         "<a href=\"index.html\">newest entries and plots</a>");
+	if (error == 0 && k > 1)
+		error = sluice_buf__printf(ctx, b,
+		                           "%s<a rel=\"prev\" href=\"page-%zu.html\">older</a>",
+		                           k < npages ? " &middot; " : "", k - 1);
+	if (error == 0 && k + 1 < npages)
+		error = sluice_buf__printf(
+		        ctx, b, " &middot; <a rel=\"next\" href=\"page-%zu.html\">newer</a>",
+		        k + 1);
+	else if (error == 0 && k + 1 == npages)
+		error = sluice_buf__puts(ctx, b,
+		                         " &middot; <a rel=\"next\" href=\"index.html\">newer</a>");
+	return error ? error : sluice_buf__puts(ctx, b, "</nav>\n");
+}
+
+/* The entries of w: timeline, moves, versions proposed, every entry. */
+static int window_sections(sluice_ctx *ctx, sluice_buf *b, const journal_view *jv, json_t *channels,
+                           const window *w)
+{
+	int error;
+
+	if ((error = timeline(ctx, b, jv, channels, w)) < 0 ||
+	    (error = moves_table(ctx, b, jv, w)) < 0 || (error = versions_table(ctx, b, jv, w)) < 0)
+		return error;
+	return entries_table(ctx, b, jv, w);
+}
+
+/* The page of window k, for k < npages: page-K.html, self-contained. */
+static int write_page(sluice_ctx *ctx, const char *dir, const journal_view *jv, json_t *channels,
+                      const window *w, size_t k, size_t npages)
+{
+	sluice_buf b = {0};
+	char path[4200];
+	int error;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/page-%zu.html", dir, k) >= sizeof(path))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", dir);
+	if ((error = sluice_buf__puts(ctx, &b, page_head)) < 0 ||
+	    (error = sluice_buf__printf(
+	             ctx, &b, "<p>Page %zu of %zu: journal entries %llu to %llu.</p>\n", k, npages,
+	             (unsigned long long)w->lo, (unsigned long long)w->hi)) < 0 ||
+	    (error = page_nav(ctx, &b, k, npages)) < 0 ||
+	    (error = sluice_buf__puts(ctx, &b, "<div id=\"hover\"></div>\n")) < 0 ||
+	    (error = window_sections(ctx, &b, jv, channels, w)) < 0 ||
+	    (error = page_nav(ctx, &b, k, npages)) < 0 ||
+	    (error = sluice_buf__puts(ctx, &b, page_tail)) < 0)
+		goto done;
+	error = sluice_io__write_file_atomic(ctx, path, b.ptr, b.len, 0644);
+done:
+	sluice_buf__dispose(&b);
+	return error;
+}
+
+int sluice_audit_report_html(sluice_repo *repo, const char *dir, size_t page_entries, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
 	journal_view jv = {0};
@@ -573,9 +725,12 @@ int sluice_audit_report_html(sluice_repo *repo, const char *dir, char **report)
 	json_t *channels = json_array(), *c;
 	const char *name;
 	char path[4200], *hist = NULL;
-	size_t points = 0, i;
+	size_t points = 0, i, npages, k;
+	window w;
 	int error;
 
+	if (!page_entries)
+		page_entries = PAGE_ENTRIES;
 	if (!channels) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
@@ -588,15 +743,52 @@ int sluice_audit_report_html(sluice_repo *repo, const char *dir, char **report)
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", dir);
 		goto done;
 	}
+	if ((error = sluice_io__mkdirs(ctx, dir, 0755)) < 0)
+		goto done;
+	/* Fixed windows by position, so an older page's file stays what it was. */
+	npages = jv.last ? (size_t)((jv.last - 1) / page_entries + 1) : 1;
+	for (k = 1; k < npages; k++) {
+		w.lo = (uint64_t)(k - 1) * page_entries + 1;
+		w.hi = (uint64_t)k * page_entries;
+		if ((error = write_page(ctx, dir, &jv, channels, &w, k, npages)) < 0)
+			goto done;
+	}
+	/* Pages of an earlier report cut finer than this one: gone, not stale. */
+	for (k = npages;; k++) {
+		char old[4200];
+		snprintf(old, sizeof(old), "%s/page-%zu.html", dir, k);
+		if (unlink(old) != 0)
+			break;
+	}
+	w.lo = (uint64_t)(npages - 1) * page_entries + 1;
+	w.hi = jv.last > w.lo ? jv.last : w.lo;
 	if ((error = sluice_buf__puts(ctx, &b, page_head)) < 0 ||
 	    (error = sluice_buf__printf(ctx, &b,
 	                                "<p>%zu channels, %zu versions, %zu moves, journal entries "
-	                                "%llu to %llu.</p>\n<div id=\"hover\"></div>\n",
+	                                "%llu to %llu; this page shows entries %llu to %llu, "
+	                                "%zu page%s of %zu entries in all.</p>\n",
 	                                json_array_size(channels), json_array_size(jv.versions),
 	                                json_array_size(jv.moves), (unsigned long long)jv.first,
-	                                (unsigned long long)jv.last)) < 0 ||
-	    (error = timeline(ctx, &b, &jv, channels)) < 0 ||
-	    (error = moves_table(ctx, &b, &jv)) < 0 || (error = versions_table(ctx, &b, &jv)) < 0 ||
+	                                (unsigned long long)jv.last, (unsigned long long)w.lo,
+	                                (unsigned long long)w.hi, npages, npages == 1 ? "" : "s",
+	                                page_entries)) < 0)
+		goto done;
+	if (npages > 1) {
+		/* Every older page, linked from here. */
+		error = sluice_buf__puts(ctx, &b,
+		                         "<nav class=\"pager\" id=\"pages\">Older entries:");
+		for (k = npages - 1; k >= 1 && error == 0; k--)
+			error = sluice_buf__printf(
+			        ctx, &b, " <a href=\"page-%zu.html\">%llu&ndash;%llu</a>", k,
+			        (unsigned long long)((uint64_t)(k - 1) * page_entries + 1),
+			        (unsigned long long)((uint64_t)k * page_entries));
+		if (error == 0)
+			error = sluice_buf__puts(ctx, &b, "</nav>\n");
+		if (error < 0)
+			goto done;
+	}
+	if ((error = sluice_buf__puts(ctx, &b, "<div id=\"hover\"></div>\n")) < 0 ||
+	    (error = window_sections(ctx, &b, &jv, channels, &w)) < 0 ||
 	    (error = sluice_buf__puts(ctx, &b,
 	                              "<h2>Suite scores per promoted version (forgetting "
 	                              "matrix)</h2>\n")) < 0)
@@ -622,15 +814,16 @@ int sluice_audit_report_html(sluice_repo *repo, const char *dir, char **report)
 			goto done;
 	}
 	if ((error = sluice_buf__puts(ctx, &b, page_tail)) < 0 ||
-	    (error = sluice_io__mkdirs(ctx, dir, 0755)) < 0 ||
 	    (error = sluice_io__write_file_atomic(ctx, path, b.ptr, b.len, 0644)) < 0)
 		goto done;
-	error = sluice_repo__report(ctx, report,
-	                            json_pack("{s:s,s:I,s:I,s:I,s:I}", "file", path, "channels",
-	                                      (json_int_t)json_array_size(channels), "versions",
-	                                      (json_int_t)json_array_size(jv.versions), "moves",
-	                                      (json_int_t)json_array_size(jv.moves), "points",
-	                                      (json_int_t)points));
+	error = sluice_repo__report(
+	        ctx, report,
+	        json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "file", path, "channels",
+	                  (json_int_t)json_array_size(channels), "versions",
+	                  (json_int_t)json_array_size(jv.versions), "moves",
+	                  (json_int_t)json_array_size(jv.moves), "points", (json_int_t)points,
+	                  "entries", (json_int_t)json_array_size(jv.entries), "pages",
+	                  (json_int_t)npages, "page_entries", (json_int_t)page_entries));
 done:
 	sluice_free(hist);
 	json_decref(channels);

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <limits.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -659,8 +660,12 @@ static int ix_sync(sluice_repo *repo, tindex *ix, int rebuild, uint64_t *size_ou
 	if (!met) {
 		MDB_val fk = {6, (void *)"format"},
 		        fv = {strlen(INDEX_FORMAT), (void *)INDEX_FORMAT};
+		MDB_val mk = {8, (void *)"verified"};
 		isize = 0;
-		if ((rc = mdb_drop(txn, ix->leaves, 0)) != 0 ||
+		/* New leaves: no verify has re-derived them. */
+		if ((rc = mdb_del(txn, ix->meta, &mk, NULL)) == MDB_NOTFOUND)
+			rc = 0;
+		if (rc != 0 || (rc = mdb_drop(txn, ix->leaves, 0)) != 0 ||
 		    (rc = mdb_put(txn, ix->meta, &fk, &fv, 0)) != 0) {
 			error = ix_error(ctx, rc, "rebuilding");
 			goto done;
@@ -987,28 +992,6 @@ int sluice_audit_reindex(sluice_repo *repo, char **report)
 
 /* ---- sluice audit verify ---------------------------------------------------- */
 
-typedef struct {
-	sluice_repo *repo;
-	json_t *problems;
-	size_t max; /* problems listed in full; the rest are counted */
-	size_t count;
-} problems;
-
-static void problem(problems *p, const char *fmt, ...) SLUICE_PRINTF(2, 3);
-static void problem(problems *p, const char *fmt, ...)
-{
-	char buf[1200];
-	va_list ap;
-
-	p->count++;
-	if (json_array_size(p->problems) >= p->max)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	json_array_append_new(p->problems, json_string(buf));
-}
-
 /* The Ed25519 public key of registry entry name, in keys or else prev; 0 if found. */
 static int registry_pk(sluice_ctx *ctx, unsigned char pk[32], const char *name, json_t *keys,
                        json_t *prev)
@@ -1102,26 +1085,794 @@ static json_t *tree_keys(sluice_repo *repo, const git_tree *t, git_oid *blob_id)
 	return k;
 }
 
-int sluice_audit_verify(sluice_repo *repo, char **report)
+/*
+ * sluice audit verify re-derives entries (canonical encoding -> leaf hash)
+ * and checks each one's tlog.json and checkpoint in two passes: the first
+ * reads the journal, one entry at a time and independently of the others,
+ * so it is spread over threads (each with its own git_repository: libgit2
+ * objects belong to the repository that read them); the second folds the
+ * leaves into the tree in order and compares what the first found with the
+ * recomputed frontier and root.
+ */
+
+/* Most entries a worker takes at a time: its registry cache is reloaded per chunk. */
+#define VERIFY_CHUNK 1024
+/* Problems listed in full in the report; the rest are counted. */
+#define PROBLEMS_MAX 100
+/* Below this many entries, one thread: opening more repositories is not worth it. */
+#define VERIFY_PARALLEL_MIN 4096
+
+/* What re-deriving one entry found, for the pass that folds the tree. */
+typedef struct {
+	sluice_tlog_hash leaf;
+	sluice_tlog_hash troot; /* the root tlog.json's frontier folds to */
+	sluice_tlog_hash nroot; /* the root the checkpoint's body names */
+	uint64_t tsize;         /* tlog.json's size */
+	unsigned char bad;      /* not encodable: the tree cannot go on (reported) */
+	unsigned char tlog;     /* 0 none, 1 read, 2 present but reported already */
+	unsigned char note;     /* the checkpoint's signature verified: compare nroot */
+} ventry;
+
+typedef struct {
+	uint64_t index; /* leaf index */
+	unsigned pass;  /* 0: reading the entry, 1: folding the tree, 2: the index */
+	size_t order;   /* within one list */
+	char *msg;
+} vproblem;
+
+/*
+ * A list of problems in increasing leaf index order (a worker takes its
+ * chunks in increasing order): the first PROBLEMS_MAX of every list hold
+ * the first PROBLEMS_MAX of all of them.
+ */
+typedef struct {
+	vproblem v[PROBLEMS_MAX];
+	size_t n, count;
+} vproblems;
+
+static void vproblem_add(vproblems *p, uint64_t index, unsigned pass, const char *fmt, ...)
+        SLUICE_PRINTF(4, 5);
+static void vproblem_add(vproblems *p, uint64_t index, unsigned pass, const char *fmt, ...)
+{
+	char buf[1200];
+	va_list ap;
+
+	p->count++;
+	if (p->n >= PROBLEMS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	p->v[p->n].index = index;
+	p->v[p->n].pass = pass;
+	p->v[p->n].order = p->n;
+	/* A message lost to a failed strdup still counts. */
+	if ((p->v[p->n].msg = strdup(buf)) != NULL)
+		p->n++;
+}
+
+static void vproblems_dispose(vproblems *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free(p->v[i].msg);
+	p->n = p->count = 0;
+}
+
+typedef struct {
+	sluice_repo *repo;     /* the caller's */
+	const git_oid *ids;    /* the entries re-derived, oldest first */
+	size_t n;              /* how many */
+	uint64_t base;         /* the leaf index of ids[0] */
+	const git_oid *before; /* the entry before ids[0]; NULL when base is 0 */
+	char origin[ORIGIN_LEN + 1];
+	ventry *out; /* [n] */
+	pthread_mutex_t lock;
+	size_t chunk; /* entries a worker takes at a time */
+	size_t next;  /* the next chunk to take, under lock */
+	int stop;     /* a worker failed: the others stop, under lock */
+} vrun;
+
+typedef struct {
+	vrun *run;
+	sluice_repo repo; /* the caller's, with this worker's ctx and git handle */
+	sluice_ctx *ctx;
+	json_t *keys, *prev; /* the registry of the entry and of the one before */
+	git_oid keys_id;
+	vproblems pr;
+	double sig_s; /* in sluice_tlog__check_note: parsing the keys, Ed25519 */
+	size_t sigs;
+	int error;
+	int main; /* the calling thread: it reports progress */
+} vworker;
+
+/* The root a checkpoint note's third line names; zero when it names none. */
+static void note_root(sluice_tlog_hash out, const char *s, size_t len)
+{
+	const char *end = s + len, *l3, *nl;
+
+	memset(out, 0, SLUICE_TLOG_HASH);
+	if (!(l3 = memchr(s, '\n', len)) || !(l3 = memchr(l3 + 1, '\n', (size_t)(end - l3 - 1))))
+		return;
+	l3++;
+	if (!(nl = memchr(l3, '\n', (size_t)(end - l3))) ||
+	    unb64(out, SLUICE_TLOG_HASH, l3, (size_t)(nl - l3)) < 0)
+		memset(out, 0, SLUICE_TLOG_HASH);
+}
+
+/* The registry (keys.json) of entry id into w->keys and w->prev, as the entry after it sees it. */
+static int worker_registry(vworker *w, const git_oid *id)
+{
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	char hex[GIT_OID_HEXSZ + 1];
+	int error;
+
+	json_decref(w->keys);
+	json_decref(w->prev);
+	w->keys = w->prev = NULL;
+	memset(&w->keys_id, 0, sizeof(w->keys_id));
+	if (!id)
+		return SLUICE_OK;
+	if ((error = git_commit_lookup(&c, w->repo.git, id)) < 0 ||
+	    (error = git_commit_tree(&t, c)) < 0) {
+		git_oid_tostr(hex, sizeof(hex), id);
+		error = sluice_ctx__giterror(w->ctx, error, "cannot read journal entry %s", hex);
+		goto done;
+	}
+	w->keys = tree_keys(&w->repo, t, &w->keys_id);
+done:
+	git_tree_free(t);
+	git_commit_free(c);
+	return error;
+}
+
+/* Re-derive entry i of the run and read its tlog.json and checkpoint into run->out[i]. */
+static int verify_entry(vworker *w, size_t i, sluice_buf *enc, sluice_buf *text, sluice_buf *body)
+{
+	vrun *run = w->run;
+	sluice_ctx *ctx = w->ctx;
+	ventry *e = &run->out[i];
+	const git_oid *id = &run->ids[i];
+	uint64_t index = run->base + i, seq = 0;
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	const git_tree_entry *te;
+	json_t *rec = NULL;
+	sluice_tlog_frontier got;
+	char hex[GIT_OID_HEXSZ + 1], what[160], why[256], gorigin[ORIGIN_LEN + 1];
+	const char *bad;
+	int error = SLUICE_OK;
+
+	memset(e, 0, sizeof(*e));
+	git_oid_tostr(hex, sizeof(hex), id);
+	if ((error = git_commit_lookup(&c, w->repo.git, id)) < 0 ||
+	    (error = git_commit_tree(&t, c)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot read journal entry %s", hex);
+		goto done;
+	}
+	enc->len = 0;
+	if (encode(&w->repo, enc, &seq, &rec, t, i ? &run->ids[i - 1] : run->before) < 0) {
+		vproblem_add(&w->pr, index, 0, "journal entry %.12s: %s", hex,
+		             sluice_ctx_errmsg(ctx));
+		e->bad = 1;
+		goto done;
+	}
+	if (seq != index + 1)
+		vproblem_add(&w->pr, index, 0, "journal entry %.12s at position %llu has seq %llu",
+		             hex, (unsigned long long)(index + 1), (unsigned long long)seq);
+	sluice_tlog__leaf_hash(e->leaf, enc->ptr, enc->len);
+	/* The registry this entry's checkpoint is signed under, and the one before. */
+	if ((te = git_tree_entry_byname(t, "keys.json")) != NULL) {
+		json_t *k;
+		git_oid kid;
+
+		if (git_oid_equal(git_tree_entry_id(te), &w->keys_id)) {
+			json_decref(w->prev);
+			w->prev = json_incref(w->keys);
+		} else if ((k = tree_keys(&w->repo, t, &kid)) != NULL) {
+			json_decref(w->prev);
+			w->prev = w->keys;
+			w->keys = k;
+			w->keys_id = kid;
+		}
+	}
+	if (!(te = git_tree_entry_byname(t, TLOG_FILE)))
+		goto done; /* an entry from before tlog.json: the fold checks where it may be */
+	e->tlog = 2;
+	snprintf(what, sizeof(what), "journal entry %.12s: %s", hex, TLOG_FILE);
+	if (sluice_repo__read_blob(&w->repo, text, git_tree_entry_id(te), what) < 0 ||
+	    sluice_tlog__parse_tlog(ctx, &got, gorigin, text->ptr, text->len, what) < 0) {
+		vproblem_add(&w->pr, index, 0, "%s", sluice_ctx_errmsg(ctx));
+	} else if (strcmp(gorigin, run->origin)) {
+		vproblem_add(&w->pr, index, 0,
+		             "%s does not match the tree recomputed from the journal", what);
+	} else {
+		/* Equal roots of equal sizes are equal frontiers, but for a SHA-256 collision. */
+		sluice_tlog__frontier_root(&got, e->troot);
+		e->tsize = got.size;
+		e->tlog = 1;
+	}
+	body->len = 0;
+	if (!(te = git_tree_entry_byname(t, CHECKPOINT_FILE))) {
+		vproblem_add(&w->pr, index, 0, "journal entry %.12s has %s but no %s", hex,
+		             TLOG_FILE, CHECKPOINT_FILE);
+	} else if (sluice_repo__read_blob(&w->repo, text, git_tree_entry_id(te), what) < 0) {
+		vproblem_add(&w->pr, index, 0, "journal entry %.12s: %s", hex,
+		             sluice_ctx_errmsg(ctx));
+	} else {
+		double t0;
+
+		/*
+		 * The body is checked byte for byte against origin, size and the
+		 * root it names; the fold compares that root with the recomputed one.
+		 */
+		note_root(e->nroot, (const char *)text->ptr, text->len);
+		if (sluice_tlog__checkpoint_body(ctx, body, run->origin, index + 1, e->nroot) < 0) {
+			error = SLUICE_ENOMEM;
+			goto done;
+		}
+		t0 = sluice__monotonic_s();
+		bad = sluice_tlog__check_note(
+		        ctx, text->ptr, text->len, body->ptr, body->len, w->keys, w->prev,
+		        sluice__jstr(json_object_get(json_object_get(rec, "actor"), "fingerprint")),
+		        why, sizeof(why));
+		w->sig_s += sluice__monotonic_s() - t0;
+		w->sigs++;
+		if (bad)
+			vproblem_add(&w->pr, index, 0, "journal entry %.12s: checkpoint: %s", hex,
+			             bad);
+		else
+			e->note = 1;
+	}
+done:
+	json_decref(rec);
+	git_tree_free(t);
+	git_commit_free(c);
+	return error;
+}
+
+static void *verify_worker(void *arg)
+{
+	vworker *w = arg;
+	vrun *run = w->run;
+	sluice_buf enc = {0}, text = {0}, body = {0};
+
+	for (;;) {
+		size_t a, b, done;
+		int stop;
+
+		pthread_mutex_lock(&run->lock);
+		a = run->next;
+		if (a < run->n)
+			run->next = a + run->chunk < run->n ? a + run->chunk : run->n;
+		b = run->next;
+		done = a;
+		stop = run->stop;
+		pthread_mutex_unlock(&run->lock);
+		if (stop || a >= run->n)
+			break;
+		if (w->main && run->repo->progress)
+			run->repo->progress(run->repo->progress_data, "audit verify", done, run->n);
+		if ((w->error = worker_registry(w, a ? &run->ids[a - 1] : run->before)) < 0)
+			break;
+		for (size_t i = a; i < b; i++)
+			if ((w->error = verify_entry(w, i, &enc, &text, &body)) < 0)
+				break;
+		if (w->error < 0)
+			break;
+	}
+	if (w->error < 0) {
+		pthread_mutex_lock(&run->lock);
+		run->stop = 1;
+		pthread_mutex_unlock(&run->lock);
+	}
+	if (w->main && run->repo->progress && w->error == 0)
+		run->repo->progress(run->repo->progress_data, "audit verify", run->n, run->n);
+	sluice_buf__dispose(&enc);
+	sluice_buf__dispose(&text);
+	sluice_buf__dispose(&body);
+	return NULL;
+}
+
+static int cmp_vproblem(const void *a, const void *b)
+{
+	const vproblem *x = a, *y = b;
+
+	if (x->index != y->index)
+		return x->index < y->index ? -1 : 1;
+	if (x->pass != y->pass)
+		return x->pass < y->pass ? -1 : 1;
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+/* What a verification found, for the report. */
+typedef struct {
+	vproblems fold; /* problems of the fold and the index */
+	vproblem *all;  /* every listed problem, sorted */
+	size_t nall, count;
+	sluice_tlog_frontier f;
+	size_t checked, legacy, ixchecked;
+	size_t sigs;
+	double sig_s, read_s; /* Ed25519 (summed over threads); the reading pass (wall) */
+	unsigned threads;
+} vresult;
+
+static void vresult_dispose(vresult *r)
+{
+	for (size_t i = 0; i < r->nall; i++)
+		free(r->all[i].msg);
+	free(r->all);
+	vproblems_dispose(&r->fold);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Re-derive run->ids (leaf indices base..) on top of the tree r->f (of size
+ * base) and fold them into it, comparing each leaf with the index's (ix
+ * may be NULL; isize leaves) and each entry's tlog.json and checkpoint
+ * with the recomputed tree. seen: an entry before these carries tlog.json.
+ * run->out (the caller frees it) keeps what was read; r->fold the fold's
+ * problems, r->all the workers'.
+ */
+static int verify_range(vresult *r, vrun *run, tindex *ix, uint64_t isize, int seen)
+{
+	sluice_repo *repo = run->repo;
+	sluice_ctx *ctx = repo->ctx;
+	vworker *ws = NULL;
+	pthread_t *tids = NULL;
+	unsigned nt = 1, started = 0, t;
+	double t0 = sluice__monotonic_s();
+	int error = SLUICE_OK;
+
+	/* Threads asked for are used even on a short journal (the tests' way in). */
+	if ((run->n >= VERIFY_PARALLEL_MIN || ctx->threads) &&
+	    (git_libgit2_features() & GIT_FEATURE_THREADS))
+		nt = sluice_ctx__threads(ctx);
+	run->chunk = run->n / ((size_t)nt * 16);
+	run->chunk = run->chunk < 8 ? 8 : run->chunk > VERIFY_CHUNK ? VERIFY_CHUNK : run->chunk;
+	if ((size_t)nt > run->n / run->chunk + 1)
+		nt = (unsigned)(run->n / run->chunk + 1);
+	if (!(ws = sluice__calloc(ctx, nt, sizeof(*ws))) ||
+	    !(run->out = sluice__calloc(ctx, run->n ? run->n : 1, sizeof(*run->out))) ||
+	    (nt > 1 && !(tids = sluice__calloc(ctx, nt, sizeof(*tids))))) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	if (pthread_mutex_init(&run->lock, NULL) != 0) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot start audit verify");
+		goto done;
+	}
+	for (t = 0; t < nt; t++) {
+		vworker *w = &ws[t];
+
+		w->run = run;
+		w->main = t == 0;
+		w->repo = *repo;
+		w->repo.progress = NULL;
+		w->repo.cs = NULL;
+		w->repo.jindex = NULL;
+		if (sluice_ctx_new(&w->ctx) < 0) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot start audit verify");
+			break;
+		}
+		w->repo.ctx = w->ctx;
+		if (t > 0 && (error = git_repository_open_bare(&w->repo.git, repo->path)) < 0) {
+			w->repo.git = NULL;
+			error = sluice_ctx__giterror(ctx, error, "cannot open %s", repo->path);
+			break;
+		}
+	}
+	for (t = 1; error == 0 && t < nt; t++) {
+		if (pthread_create(&tids[t], NULL, verify_worker, &ws[t]) != 0)
+			break; /* fewer threads: the others take its chunks */
+		started = t;
+	}
+	if (error == 0)
+		verify_worker(&ws[0]);
+	for (t = 1; t <= started; t++)
+		pthread_join(tids[t], NULL);
+	pthread_mutex_destroy(&run->lock);
+	r->read_s = sluice__monotonic_s() - t0;
+	r->threads = started + 1;
+	for (t = 0; error == 0 && t < nt; t++) {
+		if (ws[t].error < 0) {
+			error = sluice_ctx__error(ctx, ws[t].error, "%s",
+			                          sluice_ctx_errmsg(ws[t].ctx));
+			goto done;
+		}
+	}
+	if (error < 0)
+		goto done;
+
+	/* The fold, in order. */
+	for (size_t i = 0; i < run->n; i++) {
+		ventry *e = &run->out[i];
+		uint64_t index = run->base + i;
+		sluice_tlog_hash root;
+		char hex[GIT_OID_HEXSZ + 1];
+
+		if (e->bad)
+			break; /* the tree cannot go on without this leaf */
+		git_oid_tostr(hex, sizeof(hex), &run->ids[i]);
+		if ((error = sluice_tlog__frontier_append(&r->f, e->leaf)) < 0)
+			goto done;
+		sluice_tlog__frontier_root(&r->f, root);
+		if (ix && index < isize) {
+			sluice_tlog_hash il;
+			ix->ctx = ctx;
+			if (ix_leaf(ix, index, il) < 0 || memcmp(il, e->leaf, SLUICE_TLOG_HASH))
+				vproblem_add(
+				        &r->fold, index, 1,
+				        "tlog index leaf %llu differs from entry %.12s (sluice "
+				        "audit reindex rebuilds it)",
+				        (unsigned long long)index, hex);
+			r->ixchecked++;
+		}
+		if (!e->tlog) {
+			if (seen)
+				vproblem_add(
+				        &r->fold, index, 1,
+				        "journal entry %.12s has no %s though an earlier entry "
+				        "has one",
+				        hex, TLOG_FILE);
+			else
+				r->legacy++;
+			continue;
+		}
+		seen = 1;
+		r->checked++;
+		if (e->tlog == 1 &&
+		    (e->tsize != r->f.size || memcmp(e->troot, root, SLUICE_TLOG_HASH)))
+			vproblem_add(&r->fold, index, 1,
+			             "journal entry %.12s: %s does not match the tree recomputed "
+			             "from the journal",
+			             hex, TLOG_FILE);
+		if (e->note && memcmp(e->nroot, root, SLUICE_TLOG_HASH))
+			vproblem_add(&r->fold, index, 1,
+			             "journal entry %.12s: checkpoint: its body differs from the "
+			             "recomputed origin, size and root",
+			             hex);
+	}
+	/* The workers' problems; the caller merges them with the fold's. */
+	{
+		size_t cap = 0;
+		for (t = 0; t < nt; t++)
+			cap += ws[t].pr.n;
+		if (cap && !(r->all = sluice__calloc(ctx, cap, sizeof(*r->all)))) {
+			error = SLUICE_ENOMEM;
+			goto done;
+		}
+		for (t = 0; t < nt; t++) {
+			r->count += ws[t].pr.count;
+			if (ws[t].pr.n)
+				memcpy(r->all + r->nall, ws[t].pr.v, ws[t].pr.n * sizeof(*r->all));
+			r->nall += ws[t].pr.n;
+			ws[t].pr.n = 0; /* moved */
+			r->sigs += ws[t].sigs;
+			r->sig_s += ws[t].sig_s;
+		}
+	}
+done:
+	for (t = 0; ws && t < nt; t++) {
+		if (t > 0)
+			git_repository_free(ws[t].repo.git);
+		json_decref(ws[t].keys);
+		json_decref(ws[t].prev);
+		vproblems_dispose(&ws[t].pr);
+		sluice_ctx_free(ws[t].ctx);
+	}
+	free(ws);
+	free(tids);
+	return error;
+}
+
+/*
+ * The n entries that end at head, oldest first, and the entry before them
+ * (*has_before = 0 when they start at the first entry). *short_ = 1 when
+ * the chain has fewer than n entries.
+ */
+static int chain_back(sluice_repo *repo, git_oid **out, git_oid *before, int *has_before,
+                      const git_oid *head, size_t n, int *short_)
+{
+	git_oid *ids = NULL, cur = *head;
+	size_t got = 0;
+	int error = SLUICE_OK;
+
+	*has_before = 0;
+	*short_ = 0;
+	if (!(ids = sluice__calloc(repo->ctx, n ? n : 1, sizeof(*ids))))
+		return SLUICE_ENOMEM;
+	while (got < n) {
+		git_commit *c = NULL;
+
+		ids[n - 1 - got++] = cur;
+		if ((error = git_commit_lookup(&c, repo->git, &cur)) < 0) {
+			char hex[GIT_OID_HEXSZ + 1];
+			git_oid_tostr(hex, sizeof(hex), &cur);
+			error = sluice_ctx__giterror(repo->ctx, error,
+			                             "cannot read journal entry %s", hex);
+			goto done;
+		}
+		if (!git_commit_parentcount(c)) {
+			git_commit_free(c);
+			if (got < n)
+				*short_ = 1;
+			goto done;
+		}
+		cur = *git_commit_parent_id(c, 0);
+		git_commit_free(c);
+	}
+	*before = cur;
+	*has_before = 1;
+done:
+	if (error < 0 || *short_) {
+		free(ids);
+		ids = NULL;
+	}
+	*out = ids;
+	return error;
+}
+
+/* Whether journal entry id carries tlog.json. */
+static int has_tlog(sluice_repo *repo, int *out, const git_oid *id)
+{
+	git_commit *c = NULL;
+	git_tree *t = NULL;
+	int error;
+
+	*out = 0;
+	if ((error = git_commit_lookup(&c, repo->git, id)) < 0 ||
+	    (error = git_commit_tree(&t, c)) < 0) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), id);
+		error = sluice_ctx__giterror(repo->ctx, error, "cannot read journal entry %s", hex);
+	} else {
+		*out = git_tree_entry_byname(t, TLOG_FILE) != NULL;
+	}
+	git_tree_free(t);
+	git_commit_free(c);
+	return error;
+}
+
+/* meta "verified": journal commit (20) || size (u64 BE) || root (32). */
+#define VERIFIED_LEN (20 + 8 + SLUICE_TLOG_HASH)
+
+typedef struct {
+	int found;
+	git_oid head;
+	uint64_t size;
+	sluice_tlog_hash root;
+} vmark;
+
+static int ix_mark_get(tindex *ix, MDB_txn *txn, vmark *m)
+{
+	MDB_val k = {8, (void *)"verified"}, v;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	if ((rc = mdb_get(txn, ix->meta, &k, &v)) == MDB_NOTFOUND)
+		return SLUICE_OK;
+	if (rc != 0)
+		return ix_error(ix->ctx, rc, "reading meta");
+	if (v.mv_size != VERIFIED_LEN)
+		return SLUICE_OK; /* not ours: as if never verified */
+	memcpy(m->head.id, v.mv_data, 20);
+	for (int i = 0; i < 8; i++)
+		m->size = m->size << 8 | ((unsigned char *)v.mv_data)[20 + i];
+	memcpy(m->root, (unsigned char *)v.mv_data + 28, SLUICE_TLOG_HASH);
+	m->found = m->size > 0;
+	return SLUICE_OK;
+}
+
+/* Record that entries 1..size (ending at head) were re-derived and gave root. */
+static int ix_mark_put(tindex *ix, const git_oid *head, uint64_t size, const sluice_tlog_hash root)
+{
+	unsigned char val[VERIFIED_LEN];
+	MDB_val k = {8, (void *)"verified"}, v = {VERIFIED_LEN, val};
+	MDB_txn *txn = NULL;
+	git_oid ihead;
+	uint64_t isize;
+	int rc, found, error;
+
+	memcpy(val, head->id, 20);
+	be64(val + 20, size);
+	memcpy(val + 28, root, SLUICE_TLOG_HASH);
+	if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
+		return ix_error(ix->ctx, rc, "beginning a write");
+	/* Only over the leaves it was computed from: another process may have moved on. */
+	if ((error = ix_head(ix, txn, &ihead, &isize, &found)) < 0)
+		goto done;
+	if (!found || isize < size) {
+		mdb_txn_abort(txn);
+		return SLUICE_OK;
+	}
+	if ((rc = mdb_put(txn, ix->meta, &k, &v, 0)) != 0) {
+		error = ix_error(ix->ctx, rc, "writing meta");
+		goto done;
+	}
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return ix_error(ix->ctx, rc, "committing");
+	return SLUICE_OK;
+done:
+	mdb_txn_abort(txn);
+	return error;
+}
+
+/*
+ * Read every leaf of the index (leaves 0..isize-1, nothing else) into the
+ * tree: *at receives the frontier of the first at_size leaves, *root_at
+ * the root of the first mark_size, f the whole tree. origin from leaf 0.
+ */
+static int ix_fold(tindex *ix, sluice_tlog_frontier *f, sluice_tlog_frontier *at, uint64_t at_size,
+                   sluice_tlog_hash root_at, uint64_t mark_size, char origin[ORIGIN_LEN + 1],
+                   uint64_t isize)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint64_t i = 0;
+	int rc, error = SLUICE_OK;
+
+	sluice_tlog__frontier_init(f);
+	sluice_tlog__frontier_init(at);
+	if ((rc = mdb_cursor_open(ix->rtxn, ix->leaves, &cur)) != 0)
+		return ix_error(ix->ctx, rc, "reading leaves");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT), i++) {
+		unsigned char want[8];
+
+		be64(want, i);
+		if (k.mv_size != 8 || memcmp(k.mv_data, want, 8) || v.mv_size != SLUICE_TLOG_HASH) {
+			error = sluice_ctx__error(ix->ctx, SLUICE_ECORRUPT,
+			                          "tlog index: leaf %llu is missing or malformed "
+			                          "(sluice audit reindex rebuilds it)",
+			                          (unsigned long long)i);
+			goto done;
+		}
+		if (i == 0) {
+			char hex[2 * SLUICE_TLOG_HASH + 1];
+			sluice__hex(hex, v.mv_data, SLUICE_TLOG_HASH);
+			snprintf(origin, ORIGIN_LEN + 1, "%s%.32s", ORIGIN_PREFIX, hex);
+		}
+		if (i == at_size)
+			*at = *f;
+		if ((error = sluice_tlog__frontier_append(f, v.mv_data)) < 0)
+			goto done;
+		if (i + 1 == mark_size)
+			sluice_tlog__frontier_root(f, root_at);
+	}
+	if (rc != MDB_NOTFOUND) {
+		error = ix_error(ix->ctx, rc, "reading leaves");
+		goto done;
+	}
+	if (i != isize) {
+		error = sluice_ctx__error(ix->ctx, SLUICE_ECORRUPT,
+		                          "tlog index holds %llu leaves, its head says %llu "
+		                          "(sluice audit reindex rebuilds it)",
+		                          (unsigned long long)i, (unsigned long long)isize);
+		goto done;
+	}
+	if (at_size == isize)
+		*at = *f;
+done:
+	mdb_cursor_close(cur);
+	return error;
+}
+
+/*
+ * Replace the index with the n leaves a verification re-derived (ending at
+ * head, whose tree has root) and record them as verified: what a full
+ * re-derivation read need not be read again to build the index.
+ */
+static int ix_replace(tindex *ix, const git_oid *head, const ventry *leaves, uint64_t n,
+                      const sluice_tlog_hash root)
+{
+	MDB_val fk = {6, (void *)"format"}, fv = {strlen(INDEX_FORMAT), (void *)INDEX_FORMAT};
+	unsigned char val[28], mval[VERIFIED_LEN];
+	MDB_val hk = {4, (void *)"head"}, hv = {28, val};
+	MDB_val mk = {8, (void *)"verified"}, mv = {VERIFIED_LEN, mval};
+	MDB_txn *txn = NULL;
+	int rc;
+
+	if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
+		return ix_error(ix->ctx, rc, "beginning a write");
+	if ((rc = mdb_drop(txn, ix->leaves, 0)) != 0 ||
+	    (rc = mdb_put(txn, ix->meta, &fk, &fv, 0)) != 0)
+		goto fail;
+	for (uint64_t i = 0; i < n; i++) {
+		unsigned char key[8];
+		MDB_val k = {8, key}, v = {SLUICE_TLOG_HASH, (void *)leaves[i].leaf};
+
+		be64(key, i);
+		/* In key order: appending fills the B-tree's pages. */
+		if ((rc = mdb_put(txn, ix->leaves, &k, &v, MDB_APPEND)) != 0)
+			goto fail;
+	}
+	memcpy(val, head->id, 20);
+	be64(val + 20, n);
+	memcpy(mval, val, 28);
+	memcpy(mval + 28, root, SLUICE_TLOG_HASH);
+	if ((rc = mdb_put(txn, ix->meta, &hk, &hv, 0)) != 0 ||
+	    (rc = mdb_put(txn, ix->meta, &mk, &mv, 0)) != 0)
+		goto fail;
+	if ((rc = mdb_txn_commit(txn)) != 0)
+		return ix_error(ix->ctx, rc, "committing");
+	return SLUICE_OK;
+fail:
+	mdb_txn_abort(txn);
+	return ix_error(ix->ctx, rc, "writing the leaves");
+}
+
+/* The origin named by the first entry: "sluice.journal/" and its leaf's first 32 hex digits. */
+static void origin_of(char out[ORIGIN_LEN + 1], const sluice_tlog_hash leaf0)
+{
+	char hex[2 * SLUICE_TLOG_HASH + 1];
+
+	sluice__hex(hex, leaf0, SLUICE_TLOG_HASH);
+	snprintf(out, ORIGIN_LEN + 1, "%s%.32s", ORIGIN_PREFIX, hex);
+}
+
+/*
+ * Whether the index lets verify trust its first mark.size leaves: it is
+ * caught up with head, holds a "verified" record whose leaves still give
+ * the root recorded, and the commit recorded is still that entry of the
+ * journal. On yes, ids, before, base, at and origin describe what is left to
+ * re-derive (the entries after the record, and always the head).
+ */
+static int ix_trusted(sluice_repo *repo, tindex *ix, int *yes, git_oid **ids, git_oid *before,
+                      uint64_t *base, sluice_tlog_frontier *at, char origin[ORIGIN_LEN + 1],
+                      const git_oid *head, uint64_t n)
+{
+	sluice_tlog_frontier whole;
+	sluice_tlog_hash root_at;
+	git_oid ihead;
+	uint64_t isize;
+	vmark mark;
+	int found, has_before = 0, short_ = 0, error;
+
+	*yes = 0;
+	if ((error = ix_head(ix, ix->rtxn, &ihead, &isize, &found)) < 0 ||
+	    (error = ix_mark_get(ix, ix->rtxn, &mark)) < 0)
+		return error;
+	if (!found || !git_oid_equal(&ihead, head) || isize != n || !mark.found || mark.size > n)
+		return SLUICE_OK;
+	*base = mark.size == n ? n - 1 : mark.size;
+	if ((error = ix_fold(ix, &whole, at, *base, root_at, mark.size, origin, isize)) < 0 ||
+	    (error = chain_back(repo, ids, before, &has_before, head, (size_t)(n - *base),
+	                        &short_)) < 0)
+		return error;
+	*yes = !short_ && !memcmp(root_at, mark.root, SLUICE_TLOG_HASH) &&
+	       git_oid_equal(mark.size == n ? head : before, &mark.head) &&
+	       (*base == 0 || has_before);
+	if (!*yes) {
+		free(*ids);
+		*ids = NULL;
+	}
+	return SLUICE_OK;
+}
+
+int sluice_audit_verify(sluice_repo *repo, unsigned flags, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
-	problems pr = {repo, json_array(), 100, 0};
-	sluice_tlog_frontier f;
+	vresult r;
+	vrun run;
 	sluice_tlog_hash root;
-	sluice_buf enc = {0}, text = {0}, body = {0};
-	json_t *keys = NULL, *prev = NULL, *rep;
-	git_oid head, *ids = NULL, keys_id, ihead;
-	char origin[ORIGIN_LEN + 1] = "";
-	uint64_t isize = 0;
-	size_t n = 0, i, legacy = 0, checked = 0, ixchecked = 0;
-	int exists, seen = 0, ixfound = 0, error;
+	sluice_tlog_frontier at;
+	json_t *rep, *probs = NULL;
+	git_oid head, *ids = NULL, ihead, before;
+	uint64_t isize = 0, base = 0, n = 0;
+	size_t i, nids = 0;
+	int exists, ixfound = 0, incremental = 0, seen = 0, rebuilt = 0, error;
+	int full = (flags & SLUICE_AUDIT_VERIFY_FULL) != 0;
+	double t0 = sluice__monotonic_s();
 	char ixdir[PATH_MAX];
 	struct stat sb;
 	tindex ix;
 
 	memset(&ix, 0, sizeof(ix));
-	memset(&keys_id, 0, sizeof(keys_id));
-	if (!pr.problems)
+	memset(&r, 0, sizeof(r));
+	memset(&run, 0, sizeof(run));
+	memset(&ihead, 0, sizeof(ihead));
+	if (!(probs = json_array()))
 		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build report");
 	if ((error = sluice_journal__head(repo, &head, &exists)) < 0)
 		goto done;
@@ -1130,158 +1881,158 @@ int sluice_audit_verify(sluice_repo *repo, char **report)
 		                          repo->path);
 		goto done;
 	}
-	if ((error = chain(repo, &ids, &n, &head, NULL, NULL)) < 0)
-		goto done;
-	/* The index is checked as it is: verify does not build or catch it up. */
 	snprintf(ixdir, sizeof(ixdir), "%s/tlog-index/data.mdb", repo->sdir);
-	if (stat(ixdir, &sb) != 0) {
-		/* Not built yet: nothing to check. */
-	} else if (ix_open(repo, &ix) < 0 ||
-	           mdb_txn_begin(ix.env, NULL, MDB_RDONLY, &ix.rtxn) != 0 ||
-	           ix_head(&ix, ix.rtxn, &ihead, &isize, &ixfound) < 0) {
-		problem(&pr, "the tlog index cannot be read: %s", sluice_ctx_errmsg(ctx));
-		ix_close(&ix);
-		ixfound = 0;
-	}
-	sluice_tlog__frontier_init(&f);
-	for (i = 0; i < n; i++) {
-		git_commit *c = NULL;
-		git_tree *t = NULL;
-		const git_tree_entry *te;
-		json_t *rec = NULL;
-		sluice_tlog_hash leaf;
-		sluice_tlog_frontier got;
-		char hex[GIT_OID_HEXSZ + 1], what[160], why[256], gorigin[ORIGIN_LEN + 1];
-		const char *bad;
-		uint64_t seq = 0;
-		git_oid kid;
+	if (!full) {
+		/*
+		 * An index an earlier verify recorded is caught up (re-deriving
+		 * what is new) and trusted as far as that verify re-derived it;
+		 * without one, everything is re-derived and the index rebuilt
+		 * from it.
+		 */
+		vmark mark;
+		int rc;
 
-		git_oid_tostr(hex, sizeof(hex), &ids[i]);
-		enc.len = 0;
-		if ((error = git_commit_lookup(&c, repo->git, &ids[i])) < 0 ||
-		    (error = git_commit_tree(&t, c)) < 0) {
-			error = sluice_ctx__giterror(ctx, error, "cannot read journal entry %s",
-			                             hex);
-			git_commit_free(c);
+		if ((error = ix_open(repo, &ix)) < 0)
+			goto done;
+		if ((rc = mdb_txn_begin(ix.env, NULL, MDB_RDONLY, &ix.rtxn)) != 0) {
+			error = ix_error(ctx, rc, "beginning a read");
 			goto done;
 		}
-		if ((error = encode(repo, &enc, &seq, &rec, t, i ? &ids[i - 1] : NULL)) < 0) {
-			/* The tree cannot go on without this leaf. */
-			problem(&pr, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
-			git_tree_free(t);
-			git_commit_free(c);
-			error = SLUICE_OK;
-			break;
-		}
-		if (seq != i + 1)
-			problem(&pr, "journal entry %.12s at position %zu has seq %llu", hex, i + 1,
-			        (unsigned long long)seq);
-		sluice_tlog__leaf_hash(leaf, enc.ptr, enc.len);
-		sluice_tlog__frontier_append(&f, leaf);
-		if (f.size == 1) {
-			char lh[2 * SLUICE_TLOG_HASH + 1];
-			sluice__hex(lh, leaf, SLUICE_TLOG_HASH);
-			snprintf(origin, sizeof(origin), "%s%.32s", ORIGIN_PREFIX, lh);
-		}
-		sluice_tlog__frontier_root(&f, root);
-		/* The registry this entry's checkpoint is signed under, and the one before. */
-		{
-			json_t *k;
-			memset(&kid, 0, sizeof(kid));
-			if ((te = git_tree_entry_byname(t, "keys.json")) != NULL &&
-			    !git_oid_equal(git_tree_entry_id(te), &keys_id) &&
-			    (k = tree_keys(repo, t, &kid)) != NULL) {
-				json_decref(prev);
-				prev = keys;
-				keys = k;
-				keys_id = kid;
-			} else if (te && git_oid_equal(git_tree_entry_id(te), &keys_id)) {
-				json_decref(prev);
-				prev = json_incref(keys);
+		error = ix_mark_get(&ix, ix.rtxn, &mark);
+		mdb_txn_abort(ix.rtxn);
+		ix.rtxn = NULL;
+		if (error < 0)
+			goto done;
+		if (mark.found) {
+			if ((error = ix_sync(repo, &ix, 0, &n)) < 0)
+				goto done;
+			if ((rc = mdb_txn_begin(ix.env, NULL, MDB_RDONLY, &ix.rtxn)) != 0) {
+				error = ix_error(ctx, rc, "beginning a read");
+				goto done;
 			}
+			if ((error = ix_trusted(repo, &ix, &incremental, &ids, &before, &base, &at,
+			                        run.origin, &head, n)) < 0)
+				goto done;
+			if (incremental &&
+			    (error = ix_head(&ix, ix.rtxn, &ihead, &isize, &ixfound)) < 0)
+				goto done;
 		}
-		if (ixfound && i < isize) {
-			sluice_tlog_hash il;
-			ix.ctx = ctx;
-			if (ix_leaf(&ix, i, il) < 0 || memcmp(il, leaf, SLUICE_TLOG_HASH))
-				problem(&pr,
-				        "tlog index leaf %zu differs from entry %.12s (sluice "
-				        "audit "
-				        "reindex rebuilds it)",
-				        i, hex);
-			ixchecked++;
+		/* Without trust, every leaf it holds is still compared before it is replaced. */
+		if (!incremental && !ix.rtxn &&
+		    (rc = mdb_txn_begin(ix.env, NULL, MDB_RDONLY, &ix.rtxn)) != 0) {
+			error = ix_error(ctx, rc, "beginning a read");
+			goto done;
 		}
-		te = git_tree_entry_byname(t, TLOG_FILE);
-		if (!te) {
-			if (seen)
-				problem(&pr,
-				        "journal entry %.12s has no %s though an earlier entry has "
-				        "one",
-				        hex, TLOG_FILE);
-			else
-				legacy++;
-			goto next;
+		if (!incremental && (error = ix_head(&ix, ix.rtxn, &ihead, &isize, &ixfound)) < 0)
+			goto done;
+	} else if (stat(ixdir, &sb) == 0) {
+		/* --full checks the index as it is: it does not build or catch it up. */
+		int rc = 0;
+
+		if ((error = ix_open(repo, &ix)) < 0 ||
+		    (rc = mdb_txn_begin(ix.env, NULL, MDB_RDONLY, &ix.rtxn)) != 0 ||
+		    (error = ix_head(&ix, ix.rtxn, &ihead, &isize, &ixfound)) < 0) {
+			if (rc)
+				ix_error(ctx, rc, "beginning a read");
+			vproblem_add(&r.fold, 0, 2, "the tlog index cannot be read: %s",
+			             sluice_ctx_errmsg(ctx));
+			ix_close(&ix);
+			ixfound = 0;
+			error = SLUICE_OK;
 		}
-		seen = 1;
-		checked++;
-		snprintf(what, sizeof(what), "journal entry %.12s: %s", hex, TLOG_FILE);
-		if (sluice_repo__read_blob(repo, &text, git_tree_entry_id(te), what) < 0 ||
-		    sluice_tlog__parse_tlog(ctx, &got, gorigin, text.ptr, text.len, what) < 0) {
-			problem(&pr, "%s", sluice_ctx_errmsg(ctx));
-		} else if (got.size != f.size || got.count != f.count ||
-		           memcmp(got.h, f.h, (size_t)f.count * SLUICE_TLOG_HASH) ||
-		           strcmp(gorigin, origin)) {
-			problem(&pr, "%s does not match the tree recomputed from the journal",
-			        what);
-		}
-		body.len = 0;
-		if (!(te = git_tree_entry_byname(t, CHECKPOINT_FILE))) {
-			problem(&pr, "journal entry %.12s has %s but no %s", hex, TLOG_FILE,
-			        CHECKPOINT_FILE);
-		} else if (sluice_repo__read_blob(repo, &text, git_tree_entry_id(te), what) < 0 ||
-		           sluice_tlog__checkpoint_body(ctx, &body, origin, f.size, root) < 0) {
-			problem(&pr, "journal entry %.12s: %s", hex, sluice_ctx_errmsg(ctx));
-		} else if ((bad = sluice_tlog__check_note(
-		                    ctx, text.ptr, text.len, body.ptr, body.len, keys, prev,
-		                    sluice__jstr(json_object_get(json_object_get(rec, "actor"),
-		                                                 "fingerprint")),
-		                    why, sizeof(why))) != NULL) {
-			problem(&pr, "journal entry %.12s: checkpoint: %s", hex, bad);
-		}
-	next:
-		json_decref(rec);
-		git_tree_free(t);
-		git_commit_free(c);
-		if (repo->progress && (i % 256 == 0 || i + 1 == n))
-			repo->progress(repo->progress_data, "audit verify", i + 1, n);
 	}
+	if (incremental) {
+		r.f = at;
+		run.ids = ids;
+		run.n = (size_t)(n - base);
+		run.base = base;
+		run.before = base ? &before : NULL;
+		if (base && (error = has_tlog(repo, &seen, &before)) < 0)
+			goto done;
+	} else {
+		sluice_tlog_hash leaf0;
+		uint64_t seq;
+
+		if ((error = chain(repo, &ids, &nids, &head, NULL, NULL)) < 0)
+			goto done;
+		n = nids;
+		sluice_tlog__frontier_init(&r.f);
+		run.ids = ids;
+		run.n = nids;
+		/* The origin names the log by its first leaf, which every checkpoint names. */
+		if (entry_leaf(repo, leaf0, &seq, &ids[0]) == 0)
+			origin_of(run.origin, leaf0);
+	}
+	run.repo = repo;
+	if ((error = verify_range(&r, &run, ixfound ? &ix : NULL, ixfound ? isize : 0, seen)) < 0)
+		goto done;
+	sluice_tlog__frontier_root(&r.f, root);
 	if (ixfound && isize > n)
-		problem(&pr, "the tlog index holds %llu leaves but the journal has %zu entries",
-		        (unsigned long long)isize, n);
+		vproblem_add(&r.fold, n, 2,
+		             "the tlog index holds %llu leaves but the journal has %llu entries",
+		             (unsigned long long)isize, (unsigned long long)n);
 	if (ixfound && isize == n && n && !git_oid_equal(&ihead, &head))
-		problem(&pr, "the tlog index's head is not the journal's head");
-	rep = json_pack("{s:I, s:I, s:o, s:s, s:I, s:I, s:{s:b, s:I, s:I}, s:I, s:o, s:b}",
-	                "entries", (json_int_t)n, "size", (json_int_t)f.size, "root",
-	                hash_json(root), "origin", origin, "checked", (json_int_t)checked,
-	                "before_tlog", (json_int_t)legacy, "index", "present", ixfound, "size",
-	                (json_int_t)isize, "checked", (json_int_t)ixchecked, "problem_count",
-	                (json_int_t)pr.count, "problems", json_incref(pr.problems), "ok",
-	                pr.count == 0);
+		vproblem_add(&r.fold, n, 2, "the tlog index's head is not the journal's head");
+	/* The fold's problems and the workers', in order of the entries. */
+	{
+		vproblem *all = r.nall + r.fold.n
+		                        ? realloc(r.all, (r.nall + r.fold.n) * sizeof(*all))
+		                        : r.all;
+		if (!all && r.nall + r.fold.n) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build report");
+			goto done;
+		}
+		r.all = all;
+		if (r.fold.n)
+			memcpy(r.all + r.nall, r.fold.v, r.fold.n * sizeof(*all));
+		r.nall += r.fold.n;
+		r.count += r.fold.count;
+		r.fold.n = 0; /* moved */
+		if (r.nall)
+			qsort(r.all, r.nall, sizeof(*r.all), cmp_vproblem);
+		for (i = 0; i < r.nall && i < PROBLEMS_MAX; i++)
+			json_array_append_new(probs, json_string(r.all[i].msg));
+	}
+	if (ix.rtxn) {
+		mdb_txn_abort(ix.rtxn);
+		ix.rtxn = NULL;
+	}
+	/* What this run re-derived and matched, the next one need not read again. */
+	if (r.count == 0 && r.f.size == n) {
+		if (!full && !incremental) {
+			if ((error = ix_replace(&ix, &head, run.out, n, root)) < 0)
+				goto done;
+			rebuilt = 1;
+		} else if (ixfound && isize == n && git_oid_equal(&ihead, &head) &&
+		           (error = ix_mark_put(&ix, &head, n, root)) < 0) {
+			goto done;
+		}
+	}
+	rep = json_pack("{s:s, s:I, s:I, s:o, s:s, s:I, s:I, s:{s:b, s:I, s:I, s:b},"
+	                " s:{s:I, s:I, s:I, s:I}, s:I, s:{s:f, s:f, s:I, s:f}, s:I, s:o, s:b}",
+	                "mode", incremental ? "incremental" : "full", "entries", (json_int_t)n,
+	                "size", (json_int_t)r.f.size, "root", hash_json(root), "origin", run.origin,
+	                "checked", (json_int_t)r.checked, "before_tlog", (json_int_t)r.legacy,
+	                "index", "present", ixfound, "size", (json_int_t)isize, "checked",
+	                (json_int_t)r.ixchecked, "rebuilt", rebuilt, "rederived", "from",
+	                (json_int_t)(run.base + 1), "to", (json_int_t)(run.base + run.n), "count",
+	                (json_int_t)run.n, "trusted", (json_int_t)run.base, "signatures",
+	                (json_int_t)r.sigs, "seconds", "total", sluice__monotonic_s() - t0,
+	                "rederive", r.read_s, "threads", (json_int_t)r.threads, "signatures",
+	                r.sig_s, "problem_count", (json_int_t)r.count, "problems",
+	                json_incref(probs), "ok", r.count == 0);
 	if ((error = sluice_repo__report(ctx, report, rep)) < 0)
 		goto done;
-	if (pr.count)
+	if (r.count)
 		error = sluice_ctx__error(ctx, SLUICE_ECORRUPT,
 		                          "%zu problem%s in the journal's tree (the first: %s)",
-		                          pr.count, pr.count == 1 ? "" : "s",
-		                          json_string_value(json_array_get(pr.problems, 0)));
+		                          r.count, r.count == 1 ? "" : "s",
+		                          json_string_value(json_array_get(probs, 0)));
 done:
 	ix_close(&ix);
 	free(ids);
-	json_decref(keys);
-	json_decref(prev);
-	json_decref(pr.problems);
-	sluice_buf__dispose(&enc);
-	sluice_buf__dispose(&text);
-	sluice_buf__dispose(&body);
+	free(run.out);
+	vresult_dispose(&r);
+	json_decref(probs);
 	return error;
 }

@@ -6,8 +6,10 @@
  * latency of each indexed query of sluice audit log / at / lineage with a
  * small result.
  *
- * usage: audit WORKDIR [--entries N] [--appends N] [--runs N]
- *        (defaults: 1000000 entries, 2000 measured appends, 200 runs a query)
+ * usage: audit WORKDIR [--entries N] [--appends N] [--runs N] [--reuse 1]
+ *        (defaults: 1000000 entries, 2000 measured appends, 200 runs a query;
+ *        --reuse 1: only the queries, on WORKDIR's journal kept by a run with
+ *        the same --entries)
  *
  * Generation writes entries with sluice_journal__commit, each a real
  * signed entry on top of the last: proposals (a version commit each, with
@@ -413,11 +415,12 @@ int main(int argc, char **argv)
 	gen g;
 	const char *work;
 	char path[4096], keysdir[4200];
-	size_t entries = 1000000, appends = 2000, runs = 200;
+	size_t entries = 1000000, appends = 2000, runs = 200, reuse = 0;
 	double t0, tgen, tindex = 0;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: audit WORKDIR [--entries N] [--appends N] [--runs N]\n");
+		fprintf(stderr, "usage: audit WORKDIR [--entries N] [--appends N] [--runs N] "
+		                "[--reuse 1]\n");
 		return 2;
 	}
 	work = argv[1];
@@ -429,6 +432,8 @@ int main(int argc, char **argv)
 			appends = v;
 		else if (!strcmp(argv[i], "--runs"))
 			runs = v;
+		else if (!strcmp(argv[i], "--reuse"))
+			reuse = v;
 	}
 	memset(&g, 0, sizeof(g));
 	snprintf(keysdir, sizeof(keysdir), "%s/keys", work);
@@ -436,6 +441,36 @@ int main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/repo", work);
 	if (sluice_global_init() < 0 || sluice_ctx_new(&g.ctx) < 0)
 		die("init", NULL);
+	if (reuse) {
+		/*
+		 * --reuse 1: only the queries, on a journal an earlier run kept
+		 * (KEEP=1). The mid-run time is entry entries/2's; the mid-run
+		 * version the one ch007 served then; the source=DIGEST query,
+		 * whose digest only generation knew, is left out.
+		 */
+		sluice_jindex_read *r = NULL;
+		json_t *rec = NULL, *at = NULL;
+		char *report = NULL;
+		git_oid head;
+
+		if (sluice_repo_open(&g.repo, g.ctx, path) < 0 || sluice_jindex__sync(g.repo) < 0 ||
+		    sluice_jindex__head(g.repo, &head, &g.st.seq) < 0 ||
+		    sluice_jindex__read_begin(g.repo, &r) < 0 ||
+		    sluice_jindex__entry(r, entries / 2, NULL, &rec) < 0)
+			die("reopening the kept journal", g.ctx);
+		sluice_jindex__read_end(r);
+		snprintf(g.mid_time, sizeof(g.mid_time), "%s",
+		         json_string_value(json_object_get(rec, "time")));
+		json_decref(rec);
+		if (sluice_audit_at(g.repo, "ch007", g.mid_time, &report) < 0 ||
+		    !(at = json_loads(report, 0, NULL)))
+			die("audit at", g.ctx);
+		snprintf(g.mid_version, sizeof(g.mid_version), "%s",
+		         json_string_value(json_object_get(at, "served")));
+		json_decref(at);
+		sluice_free(report);
+		goto queries;
+	}
 	/* libgit2's ref and object backends read this when a repository is opened. */
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
 	{
@@ -546,56 +581,51 @@ int main(int argc, char **argv)
 		       pct(ms, appends, 0.99));
 		free(ms);
 	}
-	{
-		char t1[32], t2[32], ndv[200];
-		query qs[] = {
-		        {"--actor rare-auditor", {.actor = "rare-auditor"}, 0, NULL, NULL},
-		        {"--action anchor", {.action = "anchor"}, 0, NULL, NULL},
-		        {"--channel rare-channel", {.channel = "rare-channel"}, 0, NULL, NULL},
-		        {"--version V (mid-run)", {.version = g.mid_version}, 0, NULL, NULL},
-		        {"--kind base", {.kind = "base"}, 0, NULL, NULL},
-		        {"--source gdpr-subject-42", {.source = "gdpr-subject-42"}, 0, NULL, NULL},
-		        {"--source gdpr-subject-42=DIGEST", {.source = ndv}, 0, NULL, NULL},
-		        {"--gate poisoning", {.gate = "poisoning"}, 0, NULL, NULL},
-		        {"--outcome refused", {.outcome = "refused"}, 0, NULL, NULL},
-		        {"--since T --until T (one second) --limit 10",
-		         {.since = t1, .until = t2, .limit = 10},
-		         0,
-		         NULL,
-		         NULL},
-		        {"--actor actor05 --limit 10",
-		         {.actor = "actor05", .limit = 10},
-		         0,
-		         NULL,
-		         NULL},
-		        {"--actor actor05 --channel rare-channel",
-		         {.actor = "actor05", .channel = "rare-channel"},
-		         0,
-		         NULL,
-		         NULL},
-		        {"--gate safety --outcome fail --channel ch042 --limit 10",
-		         {.gate = "safety", .outcome = "fail", .channel = "ch042", .limit = 10},
-		         0,
-		         NULL,
-		         NULL},
-		        {"audit at rare-channel T", {0}, 1, "rare-channel", t2},
-		        {"audit at ch007 T", {0}, 1, "ch007", t2},
-		        {"audit lineage --source gdpr-subject-42", {0}, 2, "gdpr-subject-42", NULL},
-		};
-		snprintf(t1, sizeof(t1), "%s", g.mid_time);
-		snprintf(t2, sizeof(t2), "%s", g.mid_time);
-		snprintf(ndv, sizeof(ndv), "%s", g.rare_source_nd);
-		printf("== queries at %llu entries, %zu runs each (library calls, JSON report "
-		       "included)\n",
-		       (unsigned long long)g.st.seq, runs);
-		printf("  %-44s %-11s %7s %9s %9s\n", "query", "index", "results", "p50 ms",
-		       "p99 ms");
-		for (size_t i = 0; i < sizeof(qs) / sizeof(*qs); i++) {
-			if (qs[i].kind == 0 && qs[i].f.source && !*qs[i].f.source)
-				continue;
-			run_query(&g, &qs[i], runs);
-		}
+queries : {
+	char t1[32], t2[32], ndv[200];
+	query qs[] = {
+	        {"--actor rare-auditor", {.actor = "rare-auditor"}, 0, NULL, NULL},
+	        {"--action anchor", {.action = "anchor"}, 0, NULL, NULL},
+	        {"--channel rare-channel", {.channel = "rare-channel"}, 0, NULL, NULL},
+	        {"--version V (mid-run)", {.version = g.mid_version}, 0, NULL, NULL},
+	        {"--kind base", {.kind = "base"}, 0, NULL, NULL},
+	        {"--source gdpr-subject-42", {.source = "gdpr-subject-42"}, 0, NULL, NULL},
+	        {"--source gdpr-subject-42=DIGEST", {.source = ndv}, 0, NULL, NULL},
+	        {"--gate poisoning", {.gate = "poisoning"}, 0, NULL, NULL},
+	        {"--outcome refused", {.outcome = "refused"}, 0, NULL, NULL},
+	        {"--since T --until T (one second) --limit 10",
+	         {.since = t1, .until = t2, .limit = 10},
+	         0,
+	         NULL,
+	         NULL},
+	        {"--actor actor05 --limit 10", {.actor = "actor05", .limit = 10}, 0, NULL, NULL},
+	        {"--actor actor05 --channel rare-channel",
+	         {.actor = "actor05", .channel = "rare-channel"},
+	         0,
+	         NULL,
+	         NULL},
+	        {"--gate safety --outcome fail --channel ch042 --limit 10",
+	         {.gate = "safety", .outcome = "fail", .channel = "ch042", .limit = 10},
+	         0,
+	         NULL,
+	         NULL},
+	        {"audit at rare-channel T", {0}, 1, "rare-channel", t2},
+	        {"audit at ch007 T", {0}, 1, "ch007", t2},
+	        {"audit lineage --source gdpr-subject-42", {0}, 2, "gdpr-subject-42", NULL},
+	};
+	snprintf(t1, sizeof(t1), "%s", g.mid_time);
+	snprintf(t2, sizeof(t2), "%s", g.mid_time);
+	snprintf(ndv, sizeof(ndv), "%s", g.rare_source_nd);
+	printf("== queries at %llu entries, %zu runs each (library calls, JSON report "
+	       "included)\n",
+	       (unsigned long long)g.st.seq, runs);
+	printf("  %-44s %-11s %7s %9s %9s\n", "query", "index", "results", "p50 ms", "p99 ms");
+	for (size_t i = 0; i < sizeof(qs) / sizeof(*qs); i++) {
+		if (qs[i].kind == 0 && qs[i].f.source && !*qs[i].f.source)
+			continue;
+		run_query(&g, &qs[i], runs);
 	}
+}
 	{
 		char cmd[8400];
 		snprintf(cmd, sizeof(cmd),

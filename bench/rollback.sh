@@ -21,7 +21,7 @@ cmake --build "$build" -j"$(nproc)" --target sluice sluice-synth >/dev/null
 cc -std=c11 -O2 -g -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror \
   -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -I"$root/include" \
   "$root/bench/rollback.c" "$build/libsluice.a" \
-  $(pkg-config --cflags --libs libgit2 libsodium lmdb jansson yaml-0.1 libcurl) \
+  $(pkg-config --cflags --libs libgit2 libsodium lmdb jansson yaml-0.1 libpcre2-8 openblas libcurl) \
   -lpthread -lm -o "$build/bench-rollback"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-rbbench-XXXXXX")
@@ -49,7 +49,17 @@ strace -f -y -T -e trace=fsync,fdatasync,msync,sync_file_range,rename,renameat,r
   "$build/sluice" -C "$repo" rollback prod --reason traced --key ops >/dev/null
 # In order: every fsync/fdatasync with its file (a directory fsync shows the
 # directory), LMDB's O_DSYNC meta-page write, and the renames.
+# The staged journal objects are fsynced on threads: strace splits such a call
+# into "<unfinished ...>" and "<... fsync resumed>" lines; they are joined by
+# thread id, and marked "||" (overlapping with the calls around it).
 awk -v repo="$repo" '
+  /unfinished \.\.\.>$/ { split($0, w, " "); pend[w[1]] = $0; next }
+  /<\.\.\. [a-z0-9]+ resumed>/ {
+    split($0, w, " "); if (!(w[1] in pend)) next;
+    tail = $0; sub(/^.*resumed>/, "", tail);
+    head = pend[w[1]]; sub(/ *<unfinished \.\.\.>$/, "", head);
+    $0 = head tail; delete pend[w[1]]; par = 1
+  }
   /(fsync|fdatasync)\(|rename|pwrite64\(.*data\.mdb/ {
     line = $0; sub(/^[0-9]+ +/, "", line);
     match(line, /<[0-9.]+>$/); t = substr(line, RSTART + 1, RLENGTH - 2);
@@ -60,6 +70,8 @@ awk -v repo="$repo" '
     if (call ~ /rename/) { match(line, /", "[^"]*"/); f = substr(line, RSTART + 4, RLENGTH - 5) }
     gsub(repo, "REPO", f); gsub(/[0-9a-f]{38}/, "<rest of id>", f);
     gsub(/tmp_object_git2_[A-Za-z0-9]+/, "tmp_object_git2_*", f);
+    gsub(/tmp_object_sluice_[A-Za-z0-9]+/, "tmp_object_sluice_*", f);
+    if (par) { call = call " ||"; par = 0 }
     printf "  %-40s %-52s %8.3f ms\n", call, f, 1000 * t;
     if (call ~ /sync/) { n++; s += t } else { other += t }
   }

@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 	sluice_journal__dispose(&st);
 
 	t0 = now();
-	if (sluice_audit_verify(repo, &report) < 0)
+	if (sluice_audit_verify(repo, SLUICE_AUDIT_VERIFY_FULL, &report) < 0)
 		die(ctx, "audit verify");
 	t1 = now();
 	printf("audit verify (in-process, index not yet built): %.3f s\n", t1 - t0);

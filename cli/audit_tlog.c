@@ -189,16 +189,33 @@ int cli_audit_export(cli_env *env, int argc, char **argv)
 
 static void human_verify(json_t *v)
 {
-	json_t *p, *ix = json_object_get(v, "index");
+	json_t *p, *ix = json_object_get(v, "index"), *rd = json_object_get(v, "rederived"),
+	           *sec = json_object_get(v, "seconds");
 	size_t i;
 
 	printf("%lld entries, tree root %s\n",
 	       (long long)json_integer_value(json_object_get(v, "entries")),
 	       json_string_value(json_object_get(v, "root")));
-	printf("%lld entries carry a checkpoint, checked; %lld were written before checkpoints\n",
+	if (json_integer_value(json_object_get(rd, "trusted")))
+		printf("entries 1..%lld: the index's leaves, re-derived by an earlier verify\n",
+		       (long long)json_integer_value(json_object_get(rd, "trusted")));
+	printf("re-derived from the journal: entries %lld..%lld (%lld) in %.2f s, %lld "
+	       "thread%s\n",
+	       (long long)json_integer_value(json_object_get(rd, "from")),
+	       (long long)json_integer_value(json_object_get(rd, "to")),
+	       (long long)json_integer_value(json_object_get(rd, "count")),
+	       json_real_value(json_object_get(sec, "rederive")),
+	       (long long)json_integer_value(json_object_get(sec, "threads")),
+	       json_integer_value(json_object_get(sec, "threads")) == 1 ? "" : "s");
+	printf("%lld of them carry a checkpoint, checked (%lld signatures, %.2f s); %lld were "
+	       "written before checkpoints\n",
 	       (long long)json_integer_value(json_object_get(v, "checked")),
+	       (long long)json_integer_value(json_object_get(v, "signatures")),
+	       json_real_value(json_object_get(sec, "signatures")),
 	       (long long)json_integer_value(json_object_get(v, "before_tlog")));
-	if (json_is_true(json_object_get(ix, "present")))
+	if (json_is_true(json_object_get(ix, "rebuilt")))
+		printf("tlog index: rebuilt from the re-derived leaves\n");
+	else if (json_is_true(json_object_get(ix, "present")))
 		printf("tlog index: %lld leaves, %lld checked\n",
 		       (long long)json_integer_value(json_object_get(ix, "size")),
 		       (long long)json_integer_value(json_object_get(ix, "checked")));
@@ -211,20 +228,32 @@ static void human_verify(json_t *v)
 		printf("... %lld problems in all\n",
 		       (long long)json_integer_value(json_object_get(v, "problem_count")));
 	if (json_is_true(json_object_get(v, "ok")))
-		printf("ok\n");
+		printf("ok (%.2f s)\n", json_real_value(json_object_get(sec, "total")));
 }
 
 int cli_audit_verify(cli_env *env, int argc, char **argv)
 {
+	bool full = false;
+	const char *threads = NULL;
+	cli_opt specs[] = {{"--full", NULL, NULL, NULL, &full},
+	                   {"--threads", &threads, NULL, NULL, NULL},
+	                   {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
+	uint64_t nt = 0;
 	size_t npos;
 	int rc, error;
 
-	if ((rc = cli_parse_opts(env, "audit verify", argc, argv, no_opts, NULL, 0, &npos)) ||
-	    (rc = open_repo(env, &repo)))
+	if ((rc = cli_parse_opts(env, "audit verify", argc, argv, specs, NULL, 0, &npos)) ||
+	    (threads && (rc = parse_count(&nt, "audit verify", "--threads", threads))))
 		return rc;
-	error = sluice_audit_verify(repo, &report);
+	if (nt > 256)
+		return cli_usage("audit verify", "--threads: at most 256");
+	if ((rc = open_repo(env, &repo)))
+		return rc;
+	if (nt)
+		sluice_ctx_set_threads(env->ctx, (unsigned)nt);
+	error = sluice_audit_verify(repo, full ? SLUICE_AUDIT_VERIFY_FULL : 0, &report);
 	if (error == SLUICE_ECORRUPT && report) {
 		/* The report says what is wrong; the exit code says no. */
 		cli_finish(env, repo, 0, report, human_verify);

@@ -82,6 +82,8 @@ int cli_key_revoke(cli_env *env, int argc, char **argv);
 int cli_root_pending(cli_env *env, int argc, char **argv);
 int cli_root_sign(cli_env *env, int argc, char **argv);
 int cli_root_rotate(cli_env *env, int argc, char **argv);
+int cli_role_threshold(cli_env *env, int argc, char **argv);
+int cli_cosign(cli_env *env, int argc, char **argv);
 int cli_policy_set(cli_env *env, int argc, char **argv);
 int cli_policy_show(cli_env *env, int argc, char **argv);
 int cli_policy_check(cli_env *env, int argc, char **argv);

@@ -4,6 +4,8 @@
  */
 #include "cli.h"
 
+#include "sluice/audit_purge.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,7 +184,8 @@ static void human_key(json_t *v)
 
 static int cmd_key_new(cli_env *env, int argc, char **argv)
 {
-	const char *roles[MAX_LIST], *name = NULL, *signer = NULL, *expires = NULL;
+	const char *roles[MAX_LIST], *name = NULL, *signer = NULL, *expires = NULL,
+	                             *expires_in = NULL;
 	size_t nroles = 0;
 	sluice_repo *repo = NULL;
 	char *report = NULL;
@@ -202,6 +205,9 @@ static int cmd_key_new(cli_env *env, int argc, char **argv)
 		} else if (!strcmp(argv[k], "--expires")) {
 			if (!(expires = take_value(argc, argv, &k, "key new")))
 				return SLUICE_EXIT_USAGE;
+		} else if (!strcmp(argv[k], "--expires-in")) {
+			if (!(expires_in = take_value(argc, argv, &k, "key new")))
+				return SLUICE_EXIT_USAGE;
 		} else if (!strcmp(argv[k], "--json")) {
 			env->json = true;
 		} else if (argv[k][0] == '-') {
@@ -216,7 +222,8 @@ static int cmd_key_new(cli_env *env, int argc, char **argv)
 		return cli_usage("key new", "which key? give a NAME");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_key_new(repo, name, roles, nroles, expires, signer, &report);
+	if ((error = sluice_root_set_expiry(repo, expires_in)) == 0)
+		error = sluice_key_new(repo, name, roles, nroles, expires, signer, &report);
 	return cli_finish(env, repo, error, report, human_key);
 }
 
@@ -473,17 +480,48 @@ static int cmd_propose_replay(cli_env *env, int argc, char **argv)
 
 /* ---- reading ----------------------------------------------------------- */
 
+/* A purge, in the words of its tombstone. */
+static void human_tombstone(json_t *t, const char *indent)
+{
+	json_t *f;
+	size_t i;
+
+	printf("%spurged at journal entry %lld by %s (%s), %s: %s\n", indent,
+	       (long long)json_integer_value(json_object_get(t, "seq")),
+	       json_string_value(json_object_get(t, "actor")),
+	       json_string_value(json_object_get(t, "fingerprint")),
+	       json_string_value(json_object_get(t, "time")),
+	       json_string_value(json_object_get(t, "reason")));
+	json_array_foreach(json_object_get(t, "purged"), i, f)
+	        printf("%s  removed %s (%lld bytes, blake2b %.16s...)\n", indent,
+	               json_string_value(json_object_get(f, "path")),
+	               (long long)json_integer_value(json_object_get(f, "size")),
+	               json_string_value(json_object_get(f, "blake2b")));
+	printf("%s  (%lld chunks deleted; hashes, names and sizes kept; tombstone %s)\n", indent,
+	       (long long)json_integer_value(json_object_get(t, "chunks")),
+	       json_is_true(json_object_get(t, "signed")) ? "signed" : "missing");
+}
+
 static void human_log(json_t *v)
 {
 	json_t *e;
 	size_t i;
 
-	json_array_foreach(json_object_get(v, "versions"), i, e) printf(
-	        "%.12s  %-6s  %s  %-12s  %s\n", json_string_value(json_object_get(e, "version")),
-	        json_string_value(json_object_get(e, "kind")),
-	        json_string_value(json_object_get(e, "time")),
-	        json_string_value(json_object_get(e, "proposer")),
-	        json_string_value(json_object_get(e, "summary")));
+	json_array_foreach(json_object_get(v, "versions"), i, e)
+	{
+		json_t *t;
+		size_t j;
+
+		printf("%.12s  %-6s  %s  %-12s  %s%s\n",
+		       json_string_value(json_object_get(e, "version")),
+		       json_string_value(json_object_get(e, "kind")),
+		       json_string_value(json_object_get(e, "time")),
+		       json_string_value(json_object_get(e, "proposer")),
+		       json_string_value(json_object_get(e, "summary")),
+		       json_array_size(json_object_get(e, "tombstones")) ? "  [PURGED]" : "");
+		json_array_foreach(json_object_get(e, "tombstones"), j, t)
+		        human_tombstone(t, "    ");
+	}
 }
 
 static void human_show(json_t *v)
@@ -529,6 +567,11 @@ static void human_show(json_t *v)
 	json_array_foreach(json_object_get(s, "replay"), i, x) printf(
 	        "  replay    %s (%lld records)\n", json_string_value(json_object_get(x, "name")),
 	        json_integer_value(json_object_get(x, "count")));
+	if (json_array_size(json_object_get(v, "tombstones"))) {
+		/* The state above still lists what was purged: say which bytes are gone. */
+		printf("\nPURGED (the hashes above stay; these files' bytes are deleted):\n");
+		json_array_foreach(json_object_get(v, "tombstones"), i, x) human_tombstone(x, "  ");
+	}
 }
 
 static void human_diff(json_t *v)
@@ -600,6 +643,52 @@ static int simple(cli_env *env, int argc, char **argv, const char *cmd, int min,
 	return 0;
 }
 
+/*
+ * Attach to a log or show report the tombstones of its versions: each
+ * version object (vs, an array, or one object when one is set) gets
+ * "tombstones", the purges of that version (sluice_audit_tombstones), so a
+ * purged update reads as what it is. Replaces *report.
+ */
+static int with_tombstones(sluice_repo *repo, char **report, int show)
+{
+	char *tomb = NULL, *out;
+	json_t *v = NULL, *t = NULL, *all, *e, *ts;
+	size_t i, j;
+	int error;
+
+	if ((error = sluice_audit_tombstones(repo, NULL, &tomb)) < 0)
+		return error;
+	v = json_loads(*report, 0, NULL);
+	t = json_loads(tomb, 0, NULL);
+	sluice_free(tomb);
+	if (!v || !t) {
+		json_decref(v);
+		json_decref(t);
+		return SLUICE_ENOMEM;
+	}
+	all = json_object_get(t, "tombstones");
+	for (i = 0; show ? i < 1 : i < json_array_size(json_object_get(v, "versions")); i++) {
+		json_t *ver = show ? v : json_array_get(json_object_get(v, "versions"), i);
+		const char *id = json_string_value(json_object_get(ver, "version"));
+
+		ts = json_array();
+		json_array_foreach(all, j, e)
+		{
+			if (id && !strcmp(id, json_string_value(json_object_get(e, "version"))))
+				json_array_append(ts, e);
+		}
+		json_object_set_new(ver, "tombstones", ts);
+	}
+	out = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(v);
+	json_decref(t);
+	if (!out)
+		return SLUICE_ENOMEM;
+	sluice_free(*report);
+	*report = out;
+	return 0;
+}
+
 static int cmd_log(cli_env *env, int argc, char **argv)
 {
 	const char *pos[1] = {NULL};
@@ -609,7 +698,8 @@ static int cmd_log(cli_env *env, int argc, char **argv)
 
 	if ((rc = simple(env, argc, argv, "log", 0, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_version_log(repo, pos[0], &report);
+	if ((error = sluice_version_log(repo, pos[0], &report)) == 0)
+		error = with_tombstones(repo, &report, 0);
 	return cli_finish(env, repo, error, report, human_log);
 }
 
@@ -622,7 +712,8 @@ static int cmd_show(cli_env *env, int argc, char **argv)
 
 	if ((rc = simple(env, argc, argv, "show", 1, 1, pos)) || (rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_version_show(repo, pos[0], &report);
+	if ((error = sluice_version_show(repo, pos[0], &report)) == 0)
+		error = with_tombstones(repo, &report, 1);
 	return cli_finish(env, repo, error, report, human_show);
 }
 
@@ -706,6 +797,7 @@ typedef struct {
 	const char *channel, *to, *reason, *key, *override;
 	const char *pos[2];
 	int npos;
+	int sign; /* reset --sign */
 } move_args;
 
 static int parse_move(cli_env *env, move_args *a, int argc, char **argv, const char *cmd,
@@ -717,6 +809,10 @@ static int parse_move(cli_env *env, move_args *a, int argc, char **argv, const c
 		const char **slot = NULL;
 		if (!strcmp(argv[k], "--json")) {
 			env->json = true;
+			continue;
+		}
+		if (!strcmp(cmd, "reset") && !strcmp(argv[k], "--sign")) {
+			a->sign = 1;
 			continue;
 		}
 		if (!strcmp(argv[k], "--channel"))
@@ -796,7 +892,9 @@ static int cmd_reset(cli_env *env, int argc, char **argv)
 		return cli_usage("reset", "give --reason TEXT: it is recorded in the journal");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_channel_reset(repo, a.pos[0], a.pos[1], a.reason, a.key, &report);
+	error = a.sign ? sluice_channel_reset_sign(repo, a.pos[0], a.pos[1], a.reason, a.key,
+	                                           &report)
+	               : sluice_channel_reset(repo, a.pos[0], a.pos[1], a.reason, a.key, &report);
 	return cli_finish(env, repo, error, report, human_move);
 }
 
@@ -1438,32 +1536,53 @@ const cli_command cli_commands[] = {
          "keys must sign every later root change (default 1)."},
         {"key new", cmd_key_new,
          "sluice key new NAME [--role ROLE]... [--expires YYYY-MM-DDTHH:MM:SSZ]\n"
-         "       [--signer ROOTKEY] [--json]",
+         "       [--signer ROOTKEY] [--expires-in DURATION] [--json]",
          "Generate key NAME (mode 0600, outside the repository) unless it exists, and\n"
          "register it with the given roles: proposer, gate-runner, approver, operator,\n"
          "auditor (root keys change only by 'sluice root rotate'). Registration is a\n"
          "root change: journaled, signed by a root key, applied once the root threshold\n"
          "of root keys signed it ('sluice root sign'). An expired key signs nothing that\n"
-         "counts."},
+         "counts. --expires-in (every root change): how long the change waits for its\n"
+         "signatures (default 7d; 3600, 90m, 12h, 7d), by the journal's time."},
         {"key revoke", cli_key_revoke,
-         "sluice key revoke NAME --reason TEXT [--signer ROOTKEY] [--json]",
+         "sluice key revoke NAME --reason TEXT [--signer ROOTKEY] [--expires-in DURATION]\n"
+         "       [--json]",
          "Revoke key NAME (a root change). From the journal entry that applies it on, the\n"
          "key's signatures count for nothing; what it signed before that entry still\n"
          "counts, judged by position in the journal, never by a time the signer wrote."},
         {"root pending", cli_root_pending, "sluice root pending [--json]",
-         "The root changes waiting for signatures, with the signatures they have."},
+         "The root changes waiting for signatures, with the signatures they have and when\n"
+         "they expire. An expired one is listed as EXPIRED: it will not apply, and the\n"
+         "next root change drops it (its entry's record lists it under \"dropped\")."},
         {"root sign", cli_root_sign, "sluice root sign ID --key NAME [--json]",
          "Sign a pending root change (its id, or 8+ hex digits of it) with root key NAME,\n"
          "or, for a rotation, a key the rotation makes root. The signature that reaches\n"
-         "the threshold applies the change."},
+         "the threshold applies the change. A change past its expiry is refused (rule\n"
+         "root.expired, journaled): propose it again."},
         {"root rotate", cli_root_rotate,
          "sluice root rotate [--add NAME]... [--remove NAME]... --threshold N\n"
-         "       [--signer ROOTKEY] [--json]",
+         "       [--signer ROOTKEY] [--expires-in DURATION] [--json]",
          "Change the root keys: registered keys --add gain the root role, root keys\n"
          "--remove lose it, and N becomes the root threshold. TUF's rule: it applies only\n"
          "once signed by the current threshold of current root keys and by N of the new\n"
          "root keys ('sluice root sign')."},
-        {"policy set", cli_policy_set, "sluice policy set FILE.yaml [--signer ROOTKEY] [--json]",
+        {"cosign", cli_cosign, "sluice cosign REF --key NAME [--json]",
+         "Co-sign version REF with proposer key NAME: a signed statement (DSSE, in-toto)\n"
+         "about REF's state, journaled. Under a proposer threshold of N ('sluice role\n"
+         "threshold proposer N') REF is promotable once N distinct proposer keys signed\n"
+         "it, its proposal's signature included. Its own proposer's co-signature is\n"
+         "refused: that signature already counts."},
+        {"role threshold", cli_role_threshold,
+         "sluice role threshold ROLE N [--signer ROOTKEY] [--expires-in DURATION] [--json]",
+         "Set how many distinct keys of ROLE an action needs (a root change, signed like\n"
+         "any other). gate-runner N: a required gate passes only with N agreeing verdicts\n"
+         "from distinct gate-runner keys on the same candidate, baseline and suites.\n"
+         "proposer N: a version is promotable once N distinct proposer keys signed it\n"
+         "(its proposal and 'sluice cosign'). operator N: reset needs N operator keys;\n"
+         "rollback stays one operator's emergency path. root changes by 'sluice root\n"
+         "rotate', approver by the policy's approvals.count; auditor is read-only."},
+        {"policy set", cli_policy_set,
+         "sluice policy set FILE.yaml [--signer ROOTKEY] [--expires-in DURATION] [--json]",
          "Journal FILE as the next policy version (docs/policies.md; policies/example.yaml\n"
          "is a commented dev -> staging -> prod example). It is parsed first: an error\n"
          "names the line, the column and the rule, and nothing is journaled. It takes\n"
@@ -1528,9 +1647,12 @@ const cli_command cli_commands[] = {
          "Move channel C back to a version it held before (default: the one before its\n"
          "head) and withdraw the version it leaves from C. One journal entry; no other\n"
          "channel moves. Signed by a key with the operator role."},
-        {"reset", cmd_reset, "sluice reset C REF --reason TEXT [--key NAME] [--json]",
+        {"reset", cmd_reset, "sluice reset C REF --reason TEXT [--key NAME] [--sign] [--json]",
          "Move channel C to any journaled version, explicitly and with a reason (for\n"
-         "example after a fix made on prod, to bring staging level with it)."},
+         "example after a fix made on prod, to bring staging level with it). Under an\n"
+         "operator threshold of N ('sluice role threshold operator N') N distinct\n"
+         "operator keys must sign it: N-1 others first run the same command with --sign\n"
+         "(journaled, nothing moves), then one resets. Rollback needs one operator."},
         {"remove", cmd_remove, "sluice remove UPDATE --onto C [options]",
          "Propose C's current state minus one earlier update: an adapter out of the\n"
          "stack, a memory edit undone, a replay batch out of the buffer. The versions\n"
@@ -1633,7 +1755,14 @@ const cli_command cli_commands[] = {
          "ssh:// or http(s)://, what libgit2 speaks) and --chunks the chunk store, an\n"
          "http(s):// directory that answers GET and PUT (WebDAV, e.g. nginx's dav module)\n"
          "where each chunk is one object, chunks/AB/ID. Both are kept in the\n"
-         "repository's git config (remote.NAME.url, remote.NAME.sluicechunks)."},
+         "repository's git config (remote.NAME.url, remote.NAME.sluicechunks).\n"
+         "Credentials are never stored in the repository. For the chunk store:\n"
+         "SLUICE_CHUNKS_TOKEN_NAME (Bearer), or SLUICE_CHUNKS_USER_NAME and\n"
+         "SLUICE_CHUNKS_PASSWORD_NAME (Basic), NAME upper-cased, or the same without\n"
+         "_NAME, or a 0600 file named by git config remote.NAME.sluicechunkscredentials\n"
+         "(lines token=..., or username=... and password=...). For git over HTTP(S):\n"
+         "SLUICE_GIT_USER[_NAME] and SLUICE_GIT_PASSWORD[_NAME], or the file named by\n"
+         "remote.NAME.sluicegitcredentials. A URL holding user@ is refused."},
         {"remote list", cli_remote_list, "sluice remote list [--json]",
          "Every remote with its git URL and chunk store."},
         {"remote remove", cli_remote_remove, "sluice remote remove NAME [--json]",
@@ -1674,10 +1803,12 @@ const cli_command cli_commands[] = {
          "its sha256 and blake2b256; what the proposer declared, signed now by --key, any\n"
          "registered key in good standing) and verdict-C-ENTRY.intoto.json, each gate\n"
          "verdict journaled for REF exactly as its runner signed it."},
-        {"audit report", cli_audit_report, "sluice audit report --html DIR [--json]",
-         "Write DIR/index.html, one self-contained page (no network): each channel's\n"
-         "moves over time, each version's kind, approvals, verdicts and figures, and each\n"
-         "pinned suite's score per promoted version (the forgetting matrix)."},
+        {"audit report", cli_audit_report, "sluice audit report --html DIR [--page N] [--json]",
+         "Write DIR/index.html and DIR/page-K.html, self-contained pages (no network):\n"
+         "the journal's entries N a page (default 500; index.html the newest), each page\n"
+         "with its channel moves over time, versions (kind, approvals, verdicts, figures)\n"
+         "and entries; index.html also each pinned suite's score per promoted version\n"
+         "(the forgetting matrix) over the whole journal."},
         /* ---- audit: erasure (cli/audit_purge.c) ---- */
         {"purge", cli_purge, "sluice purge UPDATE --reason TEXT [--key NAME] [--json]",
          "Honour a deletion request: the content UPDATE added (its files not in its\n"
@@ -1701,9 +1832,11 @@ const cli_command cli_commands[] = {
          "proof hashes, base64, one per line."},
         {"audit export", cli_audit_export, "sluice audit export [--from N] [--to M] [--json]",
          "The canonical encodings of journal entries N..M (the tree's leaves), one per line."},
-        {"audit verify", cli_audit_verify, "sluice audit verify [--json]",
-         "Recompute the journal's Merkle tree from the journal and check every entry's\n"
-         "tlog.json and signed checkpoint against it, and the leaf index. Prints each\n"
+        {"audit verify", cli_audit_verify, "sluice audit verify [--full] [--threads N] [--json]",
+         "Recompute the journal's Merkle tree from the leaf index, check the newest\n"
+         "checkpoint against it, and re-derive from the journal (encoding, leaf, tlog.json,\n"
+         "checkpoint signature) every entry no earlier verify re-derived, and the newest.\n"
+         "--full re-derives every entry, over N threads (default: the CPUs). Prints each\n"
          "problem; exits 1 if there is any."},
         {"audit reindex", cli_audit_reindex, "sluice audit reindex [--json]",
          "Drop and rebuild the derived leaf index (sluice/tlog-index)."},

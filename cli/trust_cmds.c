@@ -40,9 +40,10 @@ static void human_change(json_t *v)
 
 int cli_key_revoke(cli_env *env, int argc, char **argv)
 {
-	const char *pos[1], *reason = NULL, *signer = NULL;
+	const char *pos[1], *reason = NULL, *signer = NULL, *expires_in = NULL;
 	cli_opt specs[] = {{"--reason", &reason, NULL, NULL, NULL},
 	                   {"--signer", &signer, NULL, NULL, NULL},
+	                   {"--expires-in", &expires_in, NULL, NULL, NULL},
 	                   {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
@@ -57,7 +58,8 @@ int cli_key_revoke(cli_env *env, int argc, char **argv)
 		return cli_usage("key revoke", "give --reason TEXT: it is journaled");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_key_revoke(repo, pos[0], reason, signer, &report);
+	if ((error = sluice_root_set_expiry(repo, expires_in)) == 0)
+		error = sluice_key_revoke(repo, pos[0], reason, signer, &report);
 	return cli_finish(env, repo, error, report, human_change);
 }
 
@@ -88,6 +90,11 @@ static void human_pending(json_t *v)
 			               json_object_get(p, "new_root_signatures"), "have")),
 			       (long long)json_integer_value(json_object_get(
 			               json_object_get(p, "new_root_signatures"), "need")));
+		if (json_is_true(json_object_get(p, "expired")))
+			printf("  EXPIRED at %s (will not apply; dropped by the next root change)",
+			       json_string_value(json_object_get(p, "expires")));
+		else if (json_is_string(json_object_get(p, "expires")))
+			printf("  expires %s", json_string_value(json_object_get(p, "expires")));
 		printf("  %s\n", what ? what : "");
 		free(what);
 	}
@@ -130,12 +137,14 @@ int cli_root_sign(cli_env *env, int argc, char **argv)
 
 int cli_root_rotate(cli_env *env, int argc, char **argv)
 {
-	const char *add[CLI_MAX_LIST], *rem[CLI_MAX_LIST], *threshold = NULL, *signer = NULL;
+	const char *add[CLI_MAX_LIST], *rem[CLI_MAX_LIST], *threshold = NULL, *signer = NULL,
+	                                                   *expires_in = NULL;
 	size_t nadd = 0, nrem = 0, npos;
 	cli_opt specs[] = {{"--add", NULL, add, &nadd, NULL},
 	                   {"--remove", NULL, rem, &nrem, NULL},
 	                   {"--threshold", &threshold, NULL, NULL, NULL},
 	                   {"--signer", &signer, NULL, NULL, NULL},
+	                   {"--expires-in", &expires_in, NULL, NULL, NULL},
 	                   {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL, *end = NULL;
@@ -151,14 +160,41 @@ int cli_root_rotate(cli_env *env, int argc, char **argv)
 		return cli_usage("root rotate", "give --add NAME and/or --remove NAME");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_root_rotate(repo, add, nadd, rem, nrem, (unsigned)t, signer, &report);
+	if ((error = sluice_root_set_expiry(repo, expires_in)) == 0)
+		error = sluice_root_rotate(repo, add, nadd, rem, nrem, (unsigned)t, signer,
+		                           &report);
+	return cli_finish(env, repo, error, report, human_change);
+}
+
+int cli_role_threshold(cli_env *env, int argc, char **argv)
+{
+	const char *pos[2], *signer = NULL, *expires_in = NULL;
+	cli_opt specs[] = {{"--signer", &signer, NULL, NULL, NULL},
+	                   {"--expires-in", &expires_in, NULL, NULL, NULL},
+	                   {NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL, *end = NULL;
+	size_t npos;
+	long t;
+	int rc, error;
+
+	if ((rc = cli_parse_opts(env, "role threshold", argc, argv, specs, pos, 2, &npos)))
+		return rc;
+	if (npos != 2 || (t = strtol(pos[1], &end, 10)) < 1 || t > 64 || *end)
+		return cli_usage("role threshold", "give ROLE and N (1-64)");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	if ((error = sluice_root_set_expiry(repo, expires_in)) == 0)
+		error = sluice_role_threshold(repo, pos[0], (unsigned)t, signer, &report);
 	return cli_finish(env, repo, error, report, human_change);
 }
 
 int cli_policy_set(cli_env *env, int argc, char **argv)
 {
-	const char *pos[1], *signer = NULL;
-	cli_opt specs[] = {{"--signer", &signer, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+	const char *pos[1], *signer = NULL, *expires_in = NULL;
+	cli_opt specs[] = {{"--signer", &signer, NULL, NULL, NULL},
+	                   {"--expires-in", &expires_in, NULL, NULL, NULL},
+	                   {NULL, NULL, NULL, NULL, NULL}};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
 	size_t npos;
@@ -170,7 +206,8 @@ int cli_policy_set(cli_env *env, int argc, char **argv)
 		return cli_usage("policy set", "which file? give a YAML policy");
 	if ((rc = cli_open(env, &repo)))
 		return rc;
-	error = sluice_policy_set(repo, pos[0], signer, &report);
+	if ((error = sluice_root_set_expiry(repo, expires_in)) == 0)
+		error = sluice_policy_set(repo, pos[0], signer, &report);
 	return cli_finish(env, repo, error, report, human_change);
 }
 
@@ -294,4 +331,34 @@ int cli_approve(cli_env *env, int argc, char **argv)
 		error = sluice_approve(repo, pos[0], channel, key, accept, naccept, reason, out,
 		                       &report);
 	return cli_finish(env, repo, error, report, human_approve);
+}
+
+static void human_cosign(json_t *v)
+{
+	json_t *sig = json_object_get(v, "signatures");
+
+	printf("co-signed %.12s (journal entry %.12s): %lld of %lld proposer keys needed\n",
+	       json_string_value(json_object_get(v, "version")),
+	       json_string_value(json_object_get(v, "entry")),
+	       (long long)json_integer_value(json_object_get(sig, "have")),
+	       (long long)json_integer_value(json_object_get(sig, "need")));
+}
+
+int cli_cosign(cli_env *env, int argc, char **argv)
+{
+	const char *pos[1], *key = getenv("SLUICE_KEY");
+	cli_opt specs[] = {{"--key", &key, NULL, NULL, NULL}, {NULL, NULL, NULL, NULL, NULL}};
+	sluice_repo *repo = NULL;
+	char *report = NULL;
+	size_t npos;
+	int rc, error;
+
+	if ((rc = cli_parse_opts(env, "cosign", argc, argv, specs, pos, 1, &npos)))
+		return rc;
+	if (npos != 1)
+		return cli_usage("cosign", "which version? give REF");
+	if ((rc = cli_open(env, &repo)))
+		return rc;
+	error = sluice_cosign(repo, pos[0], key, &report);
+	return cli_finish(env, repo, error, report, human_cosign);
 }

@@ -205,7 +205,7 @@ static void prune_verdicts(json_t *c)
 	        json_object_del(v, cand);
 }
 
-typedef enum { MOVE_PROMOTE, MOVE_ROLLBACK, MOVE_RESET, MOVE_ANCHOR } move_kind;
+typedef enum { MOVE_PROMOTE, MOVE_ROLLBACK, MOVE_RESET, MOVE_ANCHOR, MOVE_RESET_SIGN } move_kind;
 
 struct move {
 	move_kind kind;
@@ -215,6 +215,37 @@ struct move {
 	const char *reason; /* rollback, reset; promote's override */
 	char from[GIT_OID_HEXSZ + 1], to[GIT_OID_HEXSZ + 1];
 };
+
+/*
+ * Operators who signed resetting channel c to `to` from its current head
+ * after its last move (channels.json: c's "reset_signatures": {to: {head,
+ * epoch, keys: {fp: {name, seq, time, reason}}}}), counted as distinct keys
+ * holding the operator role now and not revoked before their signature,
+ * plus fp itself (the key resetting now) when it holds the role.
+ */
+static unsigned reset_signers(const sluice_jstate *st, json_t *c, const char *to, const char *fp)
+{
+	json_t *r = json_object_get(json_object_get(c, "reset_signatures"), to), *e, *k;
+	const char *head = sluice__jstr(json_object_get(c, "head")), *sfp, *name = NULL;
+	unsigned n = 0;
+
+	k = sluice_trust__by_fp(st->keys, fp, &name);
+	n += k && sluice_trust__has_role(k, "operator");
+	if (!r || strcmp(sluice__jstr(json_object_get(r, "head")), head) ||
+	    json_integer_value(json_object_get(r, "epoch")) !=
+	            json_integer_value(json_object_get(c, "moved_seq")))
+		return n;
+	json_object_foreach(json_object_get(r, "keys"), sfp, e)
+	{
+		if (!strcmp(sfp, fp) || !(k = sluice_trust__by_fp(st->keys, sfp, &name)))
+			continue;
+		n += sluice_trust__has_role(k, "operator") &&
+		     sluice_trust__key_standing(
+		             NULL, name, k, (uint64_t)json_integer_value(json_object_get(e, "seq")),
+		             NULL) == 0;
+	}
+	return n;
+}
 
 static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sluice_jchange *out)
 {
@@ -384,6 +415,63 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 	 */
 	if ((error = check_version(repo, st, &target)) < 0)
 		goto fail;
+	if (mv->kind == MOVE_RESET_SIGN) {
+		/* A co-signature for a reset under an operator threshold: nothing moves. */
+		json_t *sigs = json_object_get(c, "reset_signatures"), *r;
+		char fp[SLUICE_FP_LEN];
+		unsigned need = sluice_trust__role_threshold(st, "operator");
+		sluice_keys__fingerprint(fp, mv->key->pk);
+		if (!json_is_object(sigs)) {
+			sigs = json_object();
+			json_object_set_new(c, "reset_signatures", sigs);
+		}
+		r = json_object_get(sigs, mv->to);
+		if (!r || strcmp(sluice__jstr(json_object_get(r, "head")), mv->from) ||
+		    json_integer_value(json_object_get(r, "epoch")) !=
+		            json_integer_value(json_object_get(c, "moved_seq"))) {
+			r = json_pack("{s:s,s:I,s:{}}", "head", mv->from, "epoch",
+			              json_integer_value(json_object_get(c, "moved_seq")), "keys");
+			json_object_set_new(sigs, mv->to, r);
+		}
+		if (json_object_get(json_object_get(r, "keys"), fp)) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EEXISTS,
+			        "key %s already signed resetting %s to %.12s; each "
+			        "key counts once",
+			        mv->key->name, mv->channel, mv->to);
+			goto fail;
+		}
+		sluice_journal__now(st, out->time);
+		json_object_set_new(json_object_get(r, "keys"), fp,
+		                    json_pack("{s:s,s:I,s:s,s:s}", "name", mv->key->name, "seq",
+		                              (json_int_t)(st->seq + 1), "time", out->time,
+		                              "reason", mv->reason));
+		out->record = json_pack("{s:s,s:s?,s:s,s:s,s:{s:i,s:i}}", "channel", mv->channel,
+		                        "from", has_head ? mv->from : NULL, "to", mv->to, "reason",
+		                        mv->reason, "operators", "have",
+		                        (int)json_object_size(json_object_get(r, "keys")), "need",
+		                        (int)need);
+		out->channels_after = channels;
+		return SLUICE_OK;
+	}
+	{
+		/* An operator threshold: rollback stays one operator's; reset needs N. */
+		unsigned need = sluice_trust__role_threshold(st, "operator"), have;
+		char fp[SLUICE_FP_LEN];
+		sluice_keys__fingerprint(fp, mv->key->pk);
+		have = reset_signers(st, c, mv->to, fp);
+		if (have < need) {
+			out->refusal = json_pack("{s:s,s:s,s:s}", "channel", mv->channel, "to",
+			                         mv->to, "from", mv->from);
+			error = sluice_journal__deny(
+			        repo, out, "operators.threshold",
+			        "refusing to reset %s to %.12s: %u of %u operator keys signed this "
+			        "reset (other operators sign it first with sluice reset %s %.12s "
+			        "--reason TEXT --sign --key NAME; rollback needs one)",
+			        mv->channel, mv->to, have, need, mv->channel, mv->to);
+			goto fail;
+		}
+	}
 	if (!held_anywhere(st->channels, mv->to) &&
 	    (error = check_rules(repo, st, c, mv->channel, mv->to, mv->from, &used, out)) < 0)
 		goto fail;
@@ -397,6 +485,8 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 ok:
 	if (mv->kind != MOVE_ANCHOR) {
 		prune_verdicts(c);
+		/* Reset signatures are for a move from the old head: void after any move. */
+		json_object_del(c, "reset_signatures");
 		/* Approvals name the move they follow, so one cannot be replayed after another. */
 		json_object_set_new(c, "moved_seq", json_integer((json_int_t)(st->seq + 1)));
 	}
@@ -413,7 +503,8 @@ fail:
 
 static int move(sluice_repo *repo, struct move *mv, const char *keyname, char **report)
 {
-	static const char *const actions[] = {"promote", "rollback", "reset", "anchor"};
+	static const char *const actions[] = {"promote", "rollback", "reset", "anchor",
+	                                      "reset.sign"};
 	sluice_key key = {0};
 	git_oid entry;
 	char ehex[GIT_OID_HEXSZ + 1];
@@ -459,6 +550,13 @@ int sluice_channel_reset(sluice_repo *repo, const char *channel, const char *ref
                          const char *reason, const char *key, char **report)
 {
 	struct move mv = {MOVE_RESET, NULL, channel, ref, reason, "", ""};
+	return move(repo, &mv, key, report);
+}
+
+int sluice_channel_reset_sign(sluice_repo *repo, const char *channel, const char *ref,
+                              const char *reason, const char *key, char **report)
+{
+	struct move mv = {MOVE_RESET_SIGN, NULL, channel, ref, reason, "", ""};
 	return move(repo, &mv, key, report);
 }
 

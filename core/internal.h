@@ -74,6 +74,14 @@ int sluice_io__pread_all(sluice_ctx *ctx, int fd, void *buf, size_t len, off_t o
 int sluice_io__fsync(sluice_ctx *ctx, int fd, const char *what);
 /* fsync the directory that holds path (or path itself if it is a directory). */
 int sluice_io__fsync_dir(sluice_ctx *ctx, const char *dirpath);
+/*
+ * fsync n open files (or directories) at once, each on a thread of its own,
+ * and wait for all: the flushes overlap on the device. what[i] names fds[i]
+ * in errors. n is at most SLUICE_IO_FSYNC_MAX. The fault hook sees one fsync
+ * per file, in order, before any starts.
+ */
+#define SLUICE_IO_FSYNC_MAX 32
+int sluice_io__fsync_all(sluice_ctx *ctx, const int *fds, const char *const *what, size_t n);
 /* Read a whole regular file (at most cap bytes) into a new buffer. */
 int sluice_io__read_file(sluice_ctx *ctx, unsigned char **out, size_t *outlen, const char *path,
                          size_t cap);
@@ -121,6 +129,18 @@ void sluice__sleep_s(double s);
  * so clients that failed together do not retry together.
  */
 double sluice__backoff_s(double base, unsigned attempt, double cap);
+
+/*
+ * Journal times, "YYYY-MM-DDTHH:MM:SSZ" (UTC): seconds since the epoch, or
+ * -1 if s is not exactly that shape; and back (out holds 21 bytes or more).
+ */
+long long sluice__utc_seconds(const char *s);
+void sluice__utc_format(char out[32], long long t);
+/*
+ * A duration as written on a command line: seconds ("3600") or <n>s, <n>m,
+ * <n>h, <n>d ("90m", "7d"), from 1 second to 36500 days. 0 or -1.
+ */
+int sluice__parse_duration(const char *s, long long *out);
 
 /* Little-endian load/store. */
 static inline uint32_t sluice__le32(const unsigned char *p)

@@ -121,7 +121,7 @@ const char *sluice_journal__role_for(const char *action)
 {
 	if (!strcmp(action, "init") || !strcmp(action, "key.add") ||
 	    !strcmp(action, "key.revoke") || !strcmp(action, "policy.set") ||
-	    !strcmp(action, "root.rotate"))
+	    !strcmp(action, "root.rotate") || !strcmp(action, "role.threshold"))
 		return "root";
 	/*
 	 * Any registered key: a root signature counts only from a root key or
@@ -133,7 +133,7 @@ const char *sluice_journal__role_for(const char *action)
 	if (!strcmp(action, "root.sign") || !strcmp(action, "approve") ||
 	    !strcmp(action, "refuse") || !strcmp(action, "suite.add"))
 		return "";
-	if (!strcmp(action, "propose"))
+	if (!strcmp(action, "propose") || !strcmp(action, "cosign"))
 		return "proposer";
 	/* A purge (audit/purge.c) deletes content: an operator's decision. */
 	/*
@@ -142,7 +142,8 @@ const char *sluice_journal__role_for(const char *action)
 	 * changes nothing).
 	 */
 	if (!strcmp(action, "promote") || !strcmp(action, "rollback") || !strcmp(action, "reset") ||
-	    !strcmp(action, "anchor") || !strcmp(action, "purge") || !strcmp(action, "hook"))
+	    !strcmp(action, "anchor") || !strcmp(action, "purge") || !strcmp(action, "hook") ||
+	    !strcmp(action, "reset.sign"))
 		return "operator";
 	if (!strcmp(action, "gate"))
 		return "gate-runner";
@@ -217,6 +218,7 @@ int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jsta
 		out->config = c;
 	}
 	out->seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
+	snprintf(out->time, sizeof(out->time), "%s", sluice__jstr(json_object_get(rec, "time")));
 	json_decref(rec);
 	{
 		git_commit *c = NULL;
@@ -308,6 +310,13 @@ void sluice_journal__change_dispose(sluice_jchange *ch)
 	memset(ch, 0, sizeof(*ch));
 }
 
+void sluice_journal__now(const sluice_jstate *st, char out[32])
+{
+	sluice_repo__now(out);
+	if (st && st->exists && strcmp(out, st->time) < 0)
+		snprintf(out, 32, "%s", st->time);
+}
+
 int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *signer,
                            const char *action, const sluice_jstate *st, sluice_jchange *ch)
 {
@@ -327,10 +336,43 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build journal record");
 	sluice_keys__fingerprint(fp, signer->pk);
 	sluice_repo__now(now);
+	/*
+	 * The journal's clock: an entry is dated by the host that writes it and
+	 * never before the entry it follows (sluice_journal__now), because
+	 * expiry (approvals, verdicts, pending root changes) is measured in
+	 * these times. A host whose clock is a little behind the newest entry
+	 * (written elsewhere and pulled) dates its entry at that entry's time;
+	 * one further behind than SLUICE_CLOCK_SKEW has a broken clock.
+	 */
+	if (!ch->time[0])
+		sluice_journal__now(st, ch->time);
+	if (sluice__utc_seconds(ch->time) > sluice__utc_seconds(now) + SLUICE_CLOCK_SKEW) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "a journal entry dated %s is more than %d s ahead of "
+		                          "this host's clock (%s)%s; nothing was written; fix the "
+		                          "clock",
+		                          ch->time, SLUICE_CLOCK_SKEW, now,
+		                          st->exists && strcmp(ch->time, st->time) == 0
+		                                  ? ", the time of the journal's newest entry"
+		                                  : "");
+		json_decref(record);
+		ch->record = NULL;
+		return error;
+	}
+	if (st->exists && strcmp(ch->time, st->time) < 0) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "a journal entry dated %s, before the journal's newest "
+		                          "entry #%llu (%s): journal times never go backwards, so "
+		                          "nothing was written",
+		                          ch->time, (unsigned long long)st->seq, st->time);
+		json_decref(record);
+		ch->record = NULL;
+		return error;
+	}
 	json_object_set_new(record, "action", json_string(action));
 	json_object_set_new(record, "actor",
 	                    json_pack("{s:s,s:s}", "name", signer->name, "fingerprint", fp));
-	json_object_set_new(record, "time", json_string(now));
+	json_object_set_new(record, "time", json_string(ch->time));
 	/* The entry's position, so an index can be checked against the journal. */
 	json_object_set_new(record, "seq", json_integer((json_int_t)(st->seq + 1)));
 	kdoc = json_pack("{s:i, s:O}", "format", 1, "keys", keys_after ? keys_after : st->keys);
@@ -340,6 +382,13 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build journal state");
 		goto done;
 	}
+	/*
+	 * The entry's objects are held in memory and made durable together
+	 * just before the commit point (core/stage.c): two rounds of
+	 * concurrent flushes instead of two flushes per object in turn.
+	 */
+	if ((error = sluice_stage__begin(repo)) < 0)
+		goto done;
 	if ((error = git_treebuilder_new(&tb, repo->git, NULL)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot build journal tree");
 		goto done;
@@ -396,7 +445,8 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	if (extra_parent)
 		parents[np++] = *extra_parent;
 	snprintf(msg, sizeof(msg), "sluice %s by %s\n", action, signer->name);
-	if ((error = sluice_repo__signed_commit(repo, &id, signer, msg, &tree, parents, np)) < 0)
+	if ((error = sluice_repo__signed_commit(repo, &id, signer, msg, &tree, parents, np)) < 0 ||
+	    (error = sluice_stage__commit(repo)) < 0)
 		goto done;
 	/*
 	 * The commit point: compare-and-swap from the head the decision was
@@ -443,6 +493,7 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	if (strcmp(action, "hook"))
 		ctx->journal_writes++;
 done:
+	sluice_stage__abort(repo);
 	git_reference_free(ref);
 	git_treebuilder_free(tb);
 	json_decref(kdoc);
@@ -524,6 +575,39 @@ static int journal_refusal(sluice_repo *repo, const sluice_key *signer, const ch
 		sluice_ctx__error(repo->ctx, SLUICE_EDENIED, "%s", msg);
 	free(msg);
 	return SLUICE_EDENIED;
+}
+
+/* A refusal decided before the transaction: journaled as it is decided. */
+struct refusal {
+	const char *rule, *msg;
+	json_t *context;
+};
+
+static int decide_refusal(sluice_repo *repo, const sluice_jstate *st, void *arg,
+                          sluice_jchange *out)
+{
+	struct refusal *r = arg;
+
+	(void)st;
+	out->refusal = json_incref(r->context);
+	return sluice_journal__deny(repo, out, r->rule, "%s", r->msg);
+}
+
+int sluice_journal__refuse(sluice_repo *repo, const sluice_key *signer, const char *action,
+                           const char *rule, json_t *context, const char *fmt, ...)
+{
+	struct refusal r = {rule, NULL, context};
+	char buf[1500];
+	va_list ap;
+	int error;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	r.msg = buf;
+	error = sluice_journal__transact(repo, NULL, signer, action, decide_refusal, &r);
+	/* Only a refusal comes back (or a failure to read the journal). */
+	return error < 0 ? error : SLUICE_EDENIED;
 }
 
 int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *signer,

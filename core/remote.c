@@ -15,6 +15,13 @@
  * sluice/ whose alternates point at the repository's objects), checks
  * everything there, and only then adds the objects and moves the ref, so
  * a refused pull leaves the repository as it was.
+ *
+ * A remote on this machine (a path) is written and read by sluice itself,
+ * not through git's pack protocol: its history walk leaves out blobs that
+ * sluice purge deleted (which the pack protocol cannot), and its journal
+ * ref moves by compare-and-swap under the remote's journal lock. Chunk
+ * store credentials come from the environment or a 0600 file, never from
+ * the repository, and no message names them.
  */
 /* nftw(3) is an XSI interface. */
 #define _XOPEN_SOURCE 700
@@ -40,12 +47,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define CHANNEL_REFS "refs/sluice/channels/"
 #define CHUNKS_KEY "sluicechunks"
+#define CHUNKS_CRED_KEY "sluicechunkscredentials"
+#define GIT_CRED_KEY "sluicegitcredentials"
 
 /* ---- judging a chunk store's answers (core/remote.h) -------------------- */
 
@@ -465,6 +475,328 @@ static json_t *purged_at(sluice_repo *repo, const git_oid *entry)
 	return p;
 }
 
+/* ---- credentials for the chunk store ----------------------------------- */
+
+/* Whether a git URL speaks HTTP(S), whose server may ask for credentials. */
+static int is_http(const char *url)
+{
+	return !strncmp(url, "http://", 7) || !strncmp(url, "https://", 8);
+}
+
+/*
+ * A chunk store behind HTTP authentication. The secret never lives in the
+ * repository: it comes from the environment, from a file the config names
+ * (mode 0600, as key files), or from git's credential helpers. Messages
+ * name where it came from (source), never its value.
+ */
+typedef struct {
+	char *user, *password, *token;
+	char source[PATH_MAX + 80];
+} chunk_cred;
+
+static void wipe_free(char *s)
+{
+	if (s) {
+		sodium_memzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void cred_dispose(chunk_cred *c)
+{
+	wipe_free(c->user);
+	wipe_free(c->password);
+	wipe_free(c->token);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A secret must go into an HTTP header or curl option as it is: no line breaks, no NUL. */
+static int cred_value_ok(const char *v)
+{
+	for (; *v; v++)
+		if (*v == '\r' || *v == '\n')
+			return 0;
+	return 1;
+}
+
+/* "SLUICE_<KIND>_<WHAT>_<NAME>" with NAME upper-cased, other than letters and digits '_'. */
+static void cred_env_name(char *out, size_t size, const char *kind, const char *what,
+                          const char *name)
+{
+	size_t n = (size_t)snprintf(out, size, "SLUICE_%s_%s_", kind, what);
+
+	for (; *name && n + 1 < size; name++)
+		out[n++] =
+		        isalnum((unsigned char)*name) ? (char)toupper((unsigned char)*name) : '_';
+	out[n < size ? n : size - 1] = '\0';
+}
+
+/* One level of environment variables; *found is 1 when any of them is set. */
+static int cred_from_env(sluice_ctx *ctx, chunk_cred *c, const char *tokvar, const char *uvar,
+                         const char *pvar, int *found)
+{
+	const char *t = getenv(tokvar), *u = getenv(uvar), *p = getenv(pvar);
+
+	*found = (t && *t) || (u && *u) || (p && *p);
+	if (!*found)
+		return SLUICE_OK;
+	if (t && *t && ((u && *u) || (p && *p)))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "both %s and %s/%s are set; give a token or a user and "
+		                         "password, not both",
+		                         tokvar, uvar, pvar);
+	if (!(t && *t) && (!(u && *u) || !(p && *p)))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s is set but %s is not",
+		                         u && *u ? uvar : pvar, u && *u ? pvar : uvar);
+	if ((t && !cred_value_ok(t)) || (u && !cred_value_ok(u)) || (p && !cred_value_ok(p)))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s, %s or %s holds a line break",
+		                         tokvar, uvar, pvar);
+	if (t && *t) {
+		if (!(c->token = sluice__strdup(ctx, t)))
+			return SLUICE_ENOMEM;
+		snprintf(c->source, sizeof(c->source), "the environment (%s)", tokvar);
+	} else {
+		if (!(c->user = sluice__strdup(ctx, u)) || !(c->password = sluice__strdup(ctx, p)))
+			return SLUICE_ENOMEM;
+		snprintf(c->source, sizeof(c->source), "the environment (%s and %s)", uvar, pvar);
+	}
+	return SLUICE_OK;
+}
+
+/*
+ * The file remote.NAME.sluicechunkscredentials names: lines "token=T", or
+ * "username=U" and "password=P" (git's credential format), blank lines and
+ * '#' comments. Refused unless it is a regular file of this user with no
+ * group or other permissions. Error messages give line numbers, never a
+ * line's text: it may be a secret.
+ */
+static int cred_from_file(sluice_ctx *ctx, chunk_cred *c, const char *path)
+{
+	char text[8192];
+	struct stat st;
+	size_t len = 0, line = 0;
+	ssize_t n;
+	int fd, error = SLUICE_OK;
+	char *p, *next;
+
+	if (path[0] != '/')
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "chunk store credentials file '%s' is not an absolute "
+		                         "path",
+		                         path);
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) < 0) {
+		if (errno == ELOOP)
+			return sluice_ctx__error(ctx, SLUICE_EDENIED,
+			                         "chunk store credentials file %s is a symbolic "
+			                         "link; refusing to follow it",
+			                         path);
+		return sluice_ctx__oserror(ctx, "cannot open chunk store credentials file %s",
+		                           path);
+	}
+	if (fstat(fd, &st) < 0) {
+		error = sluice_ctx__oserror(ctx, "cannot stat %s", path);
+		goto done;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		error = sluice_ctx__error(ctx, SLUICE_EDENIED,
+		                          "chunk store credentials file %s is not a regular file",
+		                          path);
+		goto done;
+	}
+	if (st.st_mode & 077) {
+		error = sluice_ctx__error(ctx, SLUICE_EDENIED,
+		                          "chunk store credentials file %s has mode %04o; it must "
+		                          "not be readable or writable by group or others (chmod "
+		                          "600)",
+		                          path, (unsigned)(st.st_mode & 07777));
+		goto done;
+	}
+	if (st.st_uid != geteuid()) {
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EDENIED,
+		        "chunk store credentials file %s is owned by uid %lu, not "
+		        "by this user",
+		        path, (unsigned long)st.st_uid);
+		goto done;
+	}
+	while (len < sizeof(text) - 1 && (n = read(fd, text + len, sizeof(text) - 1 - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error = sluice_ctx__oserror(ctx, "cannot read %s", path);
+			goto done;
+		}
+		len += (size_t)n;
+	}
+	if (len == sizeof(text) - 1) {
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "chunk store credentials file %s is larger than %zu bytes", path,
+		        sizeof(text) - 2);
+		goto done;
+	}
+	text[len] = '\0';
+	for (p = text; p && *p && error == 0; p = next) {
+		char *eq, **slot;
+		size_t l;
+
+		line++;
+		if ((next = strchr(p, '\n')))
+			*next++ = '\0';
+		l = strlen(p);
+		if (l && p[l - 1] == '\r')
+			p[--l] = '\0';
+		if (!*p || *p == '#')
+			continue;
+		if (!(eq = strchr(p, '='))) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                          "%s line %zu: not KEY=VALUE (token, username, "
+			                          "password)",
+			                          path, line);
+			break;
+		}
+		*eq = '\0';
+		slot = !strcmp(p, "token")      ? &c->token
+		       : !strcmp(p, "username") ? &c->user
+		       : !strcmp(p, "password") ? &c->password
+		                                : NULL;
+		if (!slot) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s line %zu: unknown key (token, username, password "
+			        "are known)",
+			        path, line);
+			break;
+		}
+		if (*slot || !eq[1]) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "%s line %zu: %s %s", path,
+			                          line, p, *slot ? "given twice" : "is empty");
+			break;
+		}
+		if (!(*slot = sluice__strdup(ctx, eq + 1)))
+			error = SLUICE_ENOMEM;
+	}
+	if (error == 0 && !c->token && !c->user && !c->password)
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "chunk store credentials file %s holds no token and no "
+		                          "username",
+		                          path);
+	else if (error == 0 && c->token && (c->user || c->password))
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "chunk store credentials file %s holds a token and a "
+		                          "username or password; give one or the other",
+		                          path);
+	else if (error == 0 && !c->token && (!c->user || !c->password))
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EINVALID, "chunk store credentials file %s has a %s but no %s",
+		        path, c->user ? "username" : "password", c->user ? "password" : "username");
+	if (error == 0)
+		snprintf(c->source, sizeof(c->source), "the file %s", path);
+done:
+	sodium_memzero(text, sizeof(text));
+	close(fd);
+	return error;
+}
+
+/*
+ * The credentials of remote name for its chunk store (git = 0) or its git
+ * URL (git = 1), first found of: SLUICE_<K>_TOKEN_<NAME> or
+ * SLUICE_<K>_USER_<NAME> and SLUICE_<K>_PASSWORD_<NAME>; SLUICE_<K>_TOKEN
+ * or SLUICE_<K>_USER and SLUICE_<K>_PASSWORD; the file
+ * remote.NAME.sluicechunkscredentials (or .sluicegitcredentials), where K
+ * is CHUNKS or GIT. None of them: c stays empty (requests carry none). A
+ * git remote takes a user and password only (libgit2 speaks Basic).
+ */
+static int cred_load(sluice_repo *repo, const char *name, int git, chunk_cred *c)
+{
+	const char *kind = git ? "GIT" : "CHUNKS";
+	char tv[300], uv[300], pv[300], gt[64], gu[64], gp[64], key[300], *file = NULL;
+	int found = 0, error;
+
+	memset(c, 0, sizeof(*c));
+	cred_env_name(tv, sizeof(tv), kind, "TOKEN", name);
+	cred_env_name(uv, sizeof(uv), kind, "USER", name);
+	cred_env_name(pv, sizeof(pv), kind, "PASSWORD", name);
+	snprintf(gt, sizeof(gt), "SLUICE_%s_TOKEN", kind);
+	snprintf(gu, sizeof(gu), "SLUICE_%s_USER", kind);
+	snprintf(gp, sizeof(gp), "SLUICE_%s_PASSWORD", kind);
+	if ((error = cred_from_env(repo->ctx, c, tv, uv, pv, &found)) < 0 || found ||
+	    (error = cred_from_env(repo->ctx, c, gt, gu, gp, &found)) < 0 || found)
+		goto checked;
+	snprintf(key, sizeof(key), "remote.%s.%s", name, git ? GIT_CRED_KEY : CHUNKS_CRED_KEY);
+	if ((error = sluice_config__get_string(repo, &file, key, NULL)) < 0 || !file)
+		goto done;
+	error = cred_from_file(repo->ctx, c, file);
+checked:
+	if (error == 0 && git && c->token)
+		error = sluice_ctx__error(
+		        repo->ctx, SLUICE_EINVALID,
+		        "%s holds a token; a git remote takes a user and password "
+		        "(HTTP Basic; a token usually goes as the password)",
+		        c->source);
+done:
+	free(file);
+	if (error < 0) {
+		sluice_ctx__wrap(repo->ctx, error, "remote %s's %s credentials", name,
+		                 git ? "git" : "chunk store");
+		cred_dispose(c);
+	}
+	return error;
+}
+
+/*
+ * libgit2's credential callback for an http(s) git remote. It answers
+ * once per operation: asked again, the server refused what it was given,
+ * and answering again would loop.
+ */
+typedef struct {
+	const chunk_cred *cred;
+	unsigned asked;
+} git_auth;
+
+static int on_git_cred(git_credential **out, const char *url, const char *user_from_url,
+                       unsigned int allowed, void *payload)
+{
+	git_auth *ga = payload;
+
+	(void)url;
+	(void)user_from_url;
+	ga->asked++;
+	if (!ga->cred || !ga->cred->user || ga->asked > 1 ||
+	    !(allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT))
+		return GIT_EAUTH;
+	return git_credential_userpass_plaintext_new(out, ga->cred->user, ga->cred->password);
+}
+
+/*
+ * The error of a git operation that failed: when the server asked for
+ * credentials, say so, naming the remote, its URL and where the
+ * credentials came from (never what they are).
+ */
+static int git_op_error(sluice_repo *repo, int error, const git_auth *ga, const char *name,
+                        const char *url, const char *what)
+{
+	char uv[300], pv[300];
+
+	int have = ga && ga->cred && ga->cred->user;
+
+	/* Asked with none to give, or asked again after giving them: the server said no. */
+	if (!ga || !ga->asked || (have && ga->asked < 2))
+		return sluice_ctx__giterror(repo->ctx, error, "%s", what);
+	git_error_clear();
+	if (have)
+		return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
+		                         "%s: remote %s (%s) refused the git credentials from %s",
+		                         what, name, url, ga->cred->source);
+	cred_env_name(uv, sizeof(uv), "GIT", "USER", name);
+	cred_env_name(pv, sizeof(pv), "GIT", "PASSWORD", name);
+	return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
+	                         "%s: remote %s (%s) asks for credentials and none are set for "
+	                         "it: set %s and %s (or SLUICE_GIT_USER and SLUICE_GIT_PASSWORD), "
+	                         "or remote.%s." GIT_CRED_KEY " (docs/remotes.md)",
+	                         what, name, url, uv, pv, name);
+}
+
 /* ---- the chunk store over HTTP ------------------------------------------ */
 
 typedef struct {
@@ -497,7 +829,9 @@ typedef struct {
 	xslot *slots;
 	CURLM *multi;
 	struct curl_slist *hdrs;
-	const char *what; /* progress label */
+	const char *what;       /* progress label */
+	const char *remote;     /* its name, for messages */
+	const chunk_cred *cred; /* credentials for every request; none when all NULL */
 	uint64_t bytes_total, bytes_done;
 	/* what happened */
 	uint64_t requests, sent, received, bytes_sent, bytes_received, present;
@@ -568,6 +902,18 @@ static int start(xfer *x, xslot *s)
 #endif
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, x->hdrs);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, s);
+	/*
+	 * Credentials go to this URL only: redirects are not followed, so no
+	 * other host ever sees them.
+	 */
+	if (x->cred && x->cred->token) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		curl_easy_setopt(h, CURLOPT_XOAUTH2_BEARER, x->cred->token);
+	} else if (x->cred && x->cred->user) {
+		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(h, CURLOPT_USERNAME, x->cred->user);
+		curl_easy_setopt(h, CURLOPT_PASSWORD, x->cred->password);
+	}
 	if (s->op == SLUICE_CHUNK_GET) {
 		s->body.len = 0;
 		if (sluice_buf__grow(x->repo->ctx, &s->body, (size_t)c->len + 1) < 0)
@@ -646,6 +992,36 @@ static int retryable_curl(CURLcode rc)
 	}
 }
 
+/*
+ * The store refused the request's credentials (401) or what they allow
+ * (403): not retried, and the message names the remote, the URL and where
+ * the credentials came from, never what they are.
+ */
+static int denied(xfer *x, xslot *s, long status)
+{
+	const char *op = s->op == SLUICE_CHUNK_GET   ? "GET"
+	                 : s->op == SLUICE_CHUNK_PUT ? "PUT"
+	                                             : "HEAD";
+	char tv[300];
+
+	if (x->cred && x->cred->source[0])
+		return sluice_ctx__error(x->repo->ctx, SLUICE_EDENIED,
+		                         "the chunk store of remote %s answered %ld (%s) to %s of "
+		                         "%s with the credentials from %s",
+		                         x->remote, status,
+		                         status == 401 ? "credentials refused" : "forbidden", op,
+		                         s->url, x->cred->source);
+	cred_env_name(tv, sizeof(tv), "CHUNKS", "TOKEN", x->remote);
+	return sluice_ctx__error(x->repo->ctx, SLUICE_EDENIED,
+	                         "the chunk store of remote %s answered %ld (%s) to %s of %s, "
+	                         "and no credentials are set for it: set %s (or "
+	                         "SLUICE_CHUNKS_TOKEN), a user and password, or "
+	                         "remote.%s." CHUNKS_CRED_KEY " (docs/remotes.md)",
+	                         x->remote, status,
+	                         status == 401 ? "authentication required" : "forbidden", op,
+	                         s->url, tv, x->remote);
+}
+
 /* One request ended: judge it; 0 done, 1 retry or next step scheduled, <0 fatal. */
 static int finish(xfer *x, xslot *s, CURLcode rc)
 {
@@ -677,6 +1053,8 @@ static int finish(xfer *x, xslot *s, CURLcode rc)
 	} else {
 		curl_easy_getinfo(s->h, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(s->h, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &hlen);
+		if (status == 401 || status == 403)
+			return denied(x, s, status);
 		error = sluice_remote__judge(ctx, s->op, status, c->id, c->len, s->body.ptr,
 		                             s->op == SLUICE_CHUNK_GET ? s->body.len : 0,
 		                             (int64_t)hlen, s->url, cset_why(x->set, c), &retry);
@@ -811,12 +1189,15 @@ done:
 }
 
 static int xfer_init(xfer *x, sluice_repo *repo, const cset *set, const char *base,
-                     const sluice_remote_opts *opts, const char *what)
+                     const sluice_remote_opts *opts, const char *what, const char *remote,
+                     const chunk_cred *cred)
 {
 	size_t len = strlen(base);
 
 	memset(x, 0, sizeof(*x));
 	x->repo = repo;
+	x->remote = remote;
+	x->cred = cred;
 	x->set = set;
 	x->what = what;
 	x->conc = opts && opts->concurrency ? opts->concurrency : 8;
@@ -1036,6 +1417,15 @@ int sluice_remote_add(sluice_repo *repo, const char *name, const char *url, cons
 		                         name);
 	if (curl && (error = sluice_remote__check_store_url(repo->ctx, curl)) < 0)
 		return error;
+	if (is_http(url)) {
+		const char *host = strstr(url, "://") + 3, *end = strchr(host, '/');
+		if (memchr(host, '@', end ? (size_t)(end - host) : strlen(host)))
+			return sluice_ctx__error(repo->ctx, SLUICE_EINVALID,
+			                         "remote %s: the URL holds user information; "
+			                         "credentials do not belong in the repository's "
+			                         "config (docs/remotes.md: SLUICE_GIT_USER)",
+			                         name);
+	}
 	snprintf(key, sizeof(key), "remote.%s.url", name);
 	if ((error = sluice_config__get_string(repo, &old, key, NULL)) < 0)
 		return error;
@@ -1134,6 +1524,237 @@ done:
 	return error;
 }
 
+/* ---- objects between repositories on this machine (path remotes) ------- */
+
+/*
+ * git's pack protocol needs every object the history reaches, and sluice
+ * purge deletes blobs on purpose: libgit2's pack builder (insert_walk, as
+ * its push and local fetch use) refuses such a history. For a remote on
+ * this machine sluice walks the history itself and packs the objects the
+ * other side lacks, leaving out the blobs that are gone.
+ */
+
+/* A git object id in a cset (whose ids are 32 bytes): zero-padded. */
+static int oset_add(sluice_ctx *ctx, cset *s, const git_oid *id)
+{
+	unsigned char k[SLUICE_B2_LEN] = {0};
+
+	memcpy(k, id->id, GIT_OID_RAWSZ);
+	return cset_add(ctx, s, k, 0, 0);
+}
+
+/* The url of a remote on this machine as a path (a new string), or NULL for any other. */
+static char *local_path(const char *url)
+{
+	if (!strncmp(url, "file://", 7))
+		return strdup(url + 7);
+	if (strstr(url, "://") || !*url)
+		return NULL;
+	/* scp-like "host:path" is ssh, which sluice does not speak; a path may hold ':' too. */
+	return strdup(url);
+}
+
+typedef struct {
+	sluice_ctx *ctx;
+	git_repository *src;
+	git_odb *srcodb, *dst;
+	git_packbuilder *pb;
+	cset seen;
+	json_t *allowed; /* blob hex -> true; NULL: leave out every missing blob */
+	size_t objects, left_out;
+	const char *what; /* "remote NAME", for messages */
+} sender;
+
+static int send_tree(sender *sd, const git_oid *id, const char *path);
+
+/*
+ * Queue one object the destination lacks (with no pack builder: only check
+ * it is there); *queued says whether to go into it.
+ */
+static int send_one(sender *sd, const git_oid *id, git_object_t type, const char *path, int *queued)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	int error;
+
+	*queued = 0;
+	if ((error = oset_add(sd->ctx, &sd->seen, id)) <= 0)
+		return error;
+	if (git_odb_exists(sd->dst, id))
+		return SLUICE_OK;
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (!git_odb_exists(sd->srcodb, id)) {
+		if (type == GIT_OBJECT_BLOB &&
+		    (!sd->allowed || json_object_get(sd->allowed, hex))) {
+			sd->left_out++;
+			return SLUICE_OK;
+		}
+		if (!sd->pb)
+			return sluice_ctx__error(sd->ctx, SLUICE_ECORRUPT,
+			                         "%s %s (%s) did not arrive from %s and no purge "
+			                         "tombstone of its journal names it; nothing was "
+			                         "changed",
+			                         git_object_type2string(type), hex, path, sd->what);
+		return sluice_ctx__error(sd->ctx, SLUICE_ECORRUPT,
+		                         "%s %s (%s) is missing here and no purge tombstone names "
+		                         "it; nothing was sent to %s",
+		                         git_object_type2string(type), hex, path, sd->what);
+	}
+	if (sd->pb && (error = git_packbuilder_insert(sd->pb, id, NULL)) < 0)
+		return sluice_ctx__giterror(sd->ctx, error, "cannot pack %s %s",
+		                            git_object_type2string(type), hex);
+	sd->objects++;
+	*queued = 1;
+	return SLUICE_OK;
+}
+
+static int send_tree(sender *sd, const git_oid *id, const char *path)
+{
+	git_tree *t = NULL;
+	int queued, error;
+
+	if ((error = send_one(sd, id, GIT_OBJECT_TREE, path, &queued)) < 0 || !queued)
+		return error;
+	if ((error = git_tree_lookup(&t, sd->src, id)) < 0)
+		return sluice_ctx__giterror(sd->ctx, error, "cannot read tree %s", path);
+	for (size_t i = 0, n = git_tree_entrycount(t); i < n && error == 0; i++) {
+		const git_tree_entry *e = git_tree_entry_byindex(t, i);
+		char sub[4200];
+		snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "/" : "",
+		         git_tree_entry_name(e));
+		if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+			error = send_tree(sd, git_tree_entry_id(e), sub);
+		else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB)
+			error = send_one(sd, git_tree_entry_id(e), GIT_OBJECT_BLOB, sub, &queued);
+	}
+	git_tree_free(t);
+	return error;
+}
+
+static int pack_append(void *buf, size_t size, void *payload)
+{
+	git_odb_writepack *wp = ((void **)payload)[0];
+	git_indexer_progress *stats = ((void **)payload)[1];
+
+	return wp->append(wp, buf, size, stats);
+}
+
+/*
+ * Copy into dst what the history of tip (less what hide reaches, when src
+ * has hide) holds and dst lacks, as one pack that dst's indexer checks and
+ * stores (git_odb_write_pack: all or nothing). A blob missing from src is
+ * left out when allowed names it (or allowed is NULL: the receiver checks);
+ * any other missing object is an error and nothing is written.
+ */
+static int send_history(sluice_ctx *ctx, git_repository *src, git_odb *dst, const git_oid *tip,
+                        const git_oid *hide, json_t *allowed, const char *what, size_t *left_out,
+                        int write)
+{
+	sender sd = {ctx, src, NULL, dst, NULL, {0}, allowed, 0, 0, what};
+	git_revwalk *w = NULL;
+	git_odb_writepack *wp = NULL;
+	git_indexer_progress stats = {0};
+	void *payload[2] = {NULL, &stats};
+	git_oid id;
+	int error, queued;
+
+	if ((error = git_repository_odb(&sd.srcodb, src)) < 0 ||
+	    (write && (error = git_packbuilder_new(&sd.pb, src)) < 0) ||
+	    (error = git_revwalk_new(&w, src)) < 0 || (error = git_revwalk_push(w, tip)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot walk the history for %s", what);
+		goto done;
+	}
+	if (sd.pb)
+		git_packbuilder_set_threads(sd.pb, 1);
+	if (hide && git_odb_exists(sd.srcodb, hide) && (error = git_revwalk_hide(w, hide)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot walk the history for %s", what);
+		goto done;
+	}
+	while ((error = git_revwalk_next(&id, w)) == 0) {
+		git_commit *c = NULL;
+		char hex[GIT_OID_HEXSZ + 1];
+		/* A commit the destination has comes with its history (git's connectivity). */
+		if ((error = send_one(&sd, &id, GIT_OBJECT_COMMIT, "commit", &queued)) < 0)
+			goto done;
+		if (!queued)
+			continue;
+		git_oid_tostr(hex, sizeof(hex), &id);
+		if ((error = git_commit_lookup(&c, src, &id)) < 0) {
+			error = sluice_ctx__giterror(ctx, error, "cannot read commit %s", hex);
+			goto done;
+		}
+		error = send_tree(&sd, git_commit_tree_id(c), "");
+		git_commit_free(c);
+		if (error < 0)
+			goto done;
+	}
+	if (error != GIT_ITEROVER) {
+		error = sluice_ctx__giterror(ctx, error, "cannot walk the history for %s", what);
+		goto done;
+	}
+	error = SLUICE_OK;
+	if (sd.pb && sd.objects) {
+		payload[0] = NULL;
+		if ((error = git_odb_write_pack(&wp, dst, NULL, NULL)) < 0) {
+			error = sluice_ctx__giterror(ctx, error, "cannot write objects to %s",
+			                             what);
+			goto done;
+		}
+		payload[0] = wp;
+		if ((error = git_packbuilder_foreach(sd.pb, pack_append, payload)) < 0 ||
+		    (error = wp->commit(wp, &stats)) < 0) {
+			error = sluice_ctx__giterror(ctx, error, "cannot write objects to %s",
+			                             what);
+			goto done;
+		}
+	}
+	if (left_out)
+		*left_out = sd.left_out;
+done:
+	if (wp)
+		wp->free(wp);
+	git_revwalk_free(w);
+	git_packbuilder_free(sd.pb);
+	git_odb_free(sd.srcodb);
+	cset_dispose(&sd.seen);
+	return error;
+}
+
+/* The git blob ids (hex -> true) that the purged set at entry says are gone. */
+static json_t *purged_blob_ids(sluice_repo *repo, const git_oid *entry)
+{
+	json_t *p = purged_at(repo, entry), *out = json_object(), *e;
+	const char *k;
+
+	json_object_foreach(p, k, e) if (json_is_string(json_object_get(e, "blob")))
+	        json_object_set_new(out, json_string_value(json_object_get(e, "blob")),
+	                            json_true());
+	json_decref(p);
+	return out;
+}
+
+/*
+ * Every object that the new history (tip, less what local reaches) reaches
+ * is readable through repo, except blobs a tombstone of tip's journal
+ * names (allowed): what arrived is complete, whatever the transport left
+ * out. Objects the repository held before the pull (its own objects
+ * directory, without the quarantine) are its own and complete.
+ */
+static int check_complete(sluice_repo *repo, const char *name, const git_oid *tip,
+                          const git_oid *local, json_t *allowed)
+{
+	git_odb *mine = NULL;
+	char path[PATH_MAX + 16], what[300];
+	int error;
+
+	snprintf(path, sizeof(path), "%s/objects", repo->path);
+	snprintf(what, sizeof(what), "remote %s", name);
+	if ((error = git_odb_open(&mine, path)) < 0)
+		return sluice_ctx__giterror(repo->ctx, error, "cannot open %s", path);
+	error = send_history(repo->ctx, repo->git, mine, tip, local, allowed, what, NULL, 0);
+	git_odb_free(mine);
+	return error;
+}
+
 /* ---- the quarantine ----------------------------------------------------- */
 
 typedef struct {
@@ -1201,12 +1822,59 @@ static int reopen_git(sluice_repo *repo)
 }
 
 /*
+ * Fetch from a remote on this machine into the quarantine: the objects of
+ * its journal's history that neither the quarantine nor the repository
+ * has, as one pack, blobs missing there left out (the pull checks them),
+ * and refs/sluice/incoming at its journal head (none when it has none).
+ */
+static int fetch_path(sluice_ctx *ctx, quarantine *q, const char *path, const git_oid *local,
+                      const char *url)
+{
+	git_repository *rg = NULL;
+	git_odb *odb = NULL;
+	git_reference *ref = NULL;
+	git_oid head;
+	char what[PATH_MAX + 16];
+	int error;
+
+	snprintf(what, sizeof(what), "%s", url);
+	if ((error = git_repository_open_bare(&rg, path)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot fetch from %s", url);
+		goto done;
+	}
+	error = git_reference_name_to_id(&head, rg, SLUICE_JOURNAL_REF);
+	if (error == GIT_ENOTFOUND) {
+		error = SLUICE_OK;
+		goto done;
+	}
+	if (error < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot read %s of %s", SLUICE_JOURNAL_REF,
+		                             url);
+		goto done;
+	}
+	if ((error = git_repository_odb(&odb, q->git)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot open the quarantine");
+		goto done;
+	}
+	if ((error = send_history(ctx, rg, odb, &head, local, NULL, what, NULL, 1)) < 0)
+		goto done;
+	if ((error = git_reference_create(&ref, q->git, "refs/sluice/incoming", &head, 1, NULL)) <
+	    0)
+		error = sluice_ctx__giterror(ctx, error, "cannot prepare the quarantine");
+done:
+	git_reference_free(ref);
+	git_odb_free(odb);
+	git_repository_free(rg);
+	return error;
+}
+
+/*
  * Fetch the remote's journal (and everything it reaches that the
  * repository lacks) into a new quarantine, and make its objects readable
  * through repo->git. Nothing in the repository's files changes.
  */
 static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_oid *local,
-                   int has_local)
+                   int has_local, const char *name, git_auth *ga)
 {
 	sluice_ctx *ctx = repo->ctx;
 	git_fetch_options fo;
@@ -1214,7 +1882,7 @@ static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_
 	git_reference *ref = NULL;
 	git_odb *odb = NULL;
 	char *spec = "+refs/sluice/journal:refs/sluice/incoming", path[PATH_MAX + 40],
-	     line[PATH_MAX + 20];
+	     line[PATH_MAX + 20], *lpath;
 	git_strarray specs = {&spec, 1};
 	int error;
 
@@ -1250,16 +1918,33 @@ static int q_fetch(sluice_repo *repo, quarantine *q, const char *url, const git_
 		error = sluice_ctx__giterror(ctx, error, "cannot prepare the quarantine");
 		goto done;
 	}
+	if ((lpath = local_path(url))) {
+		/*
+		 * On this machine: sluice's own transfer, which takes a history
+		 * with purged blobs (the pull then checks each absence against
+		 * the tombstones: check_complete).
+		 */
+		error = fetch_path(ctx, q, lpath, has_local ? local : NULL, url);
+		free(lpath);
+		if (error < 0)
+			goto done;
+		goto fetched;
+	}
 	if ((error = open_url(ctx, q->git, &r, url)) < 0)
 		goto done;
 	git_fetch_options_init(&fo, GIT_FETCH_OPTIONS_VERSION);
 	fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
 	fo.update_fetchhead = 0;
 	fo.prune = GIT_FETCH_NO_PRUNE;
+	fo.callbacks.credentials = on_git_cred;
+	fo.callbacks.payload = ga;
+	ga->asked = 0;
 	if ((error = git_remote_fetch(r, &specs, &fo, NULL)) < 0) {
-		error = sluice_ctx__giterror(ctx, error, "cannot fetch from %s", url);
+		snprintf(line, sizeof(line), "cannot fetch from %s", url);
+		error = git_op_error(repo, error, ga, name, url, line);
 		goto done;
 	}
+fetched:
 	error = git_reference_name_to_id(&q->head, q->git, "refs/sluice/incoming");
 	if (error == GIT_ENOTFOUND) {
 		error = SLUICE_OK;
@@ -1445,6 +2130,7 @@ static int check_incoming(sluice_repo *repo, const char *name, const git_oid *en
 /* ---- push --------------------------------------------------------------- */
 
 struct push_state {
+	git_auth ga;      /* first: the credential callback's payload too */
 	json_t *refs;     /* [{ref, old, new}] */
 	json_t *rejected; /* [{ref, status}] */
 };
@@ -1472,17 +2158,23 @@ static char *spec_for(const char *prefix, const char *src, const char *dst)
 
 /* Connect and list the remote's refs: its journal head and channel mirrors. */
 static int remote_heads(sluice_repo *repo, git_remote *r, const char *name, git_direction dir,
-                        git_oid *journal, int *has_journal, json_t *channels)
+                        git_oid *journal, int *has_journal, json_t *channels, git_auth *ga)
 {
 	const git_remote_head **heads;
 	git_remote_callbacks cb;
+	char what[600];
 	size_t n;
 	int error;
 
 	git_remote_init_callbacks(&cb, GIT_REMOTE_CALLBACKS_VERSION);
-	if ((error = git_remote_connect(r, dir, &cb, NULL, NULL)) < 0)
-		return sluice_ctx__giterror(repo->ctx, error, "cannot reach remote %s (%s)", name,
-		                            git_remote_url(r));
+	cb.credentials = on_git_cred;
+	cb.payload = ga;
+	ga->asked = 0;
+	if ((error = git_remote_connect(r, dir, &cb, NULL, NULL)) < 0) {
+		snprintf(what, sizeof(what), "cannot reach remote %s (%s)", name,
+		         git_remote_url(r));
+		return git_op_error(repo, error, ga, name, git_remote_url(r), what);
+	}
 	if ((error = git_remote_ls(&heads, &n, r)) < 0)
 		return sluice_ctx__giterror(repo->ctx, error, "cannot list remote %s", name);
 	*has_journal = 0;
@@ -1521,6 +2213,127 @@ static json_t *local_channels(sluice_repo *repo)
 	return o;
 }
 
+/*
+ * Push to a remote on this machine (a path or file:// URL) without git's
+ * pack protocol: the objects the remote lacks go into its object database
+ * as one pack (send_history, which leaves out purged blobs), then its
+ * journal ref moves by compare-and-swap from the head push decided
+ * against (git_reference_create_matching: refused when another push
+ * moved it first), then the channel mirrors follow. When the remote is a
+ * sluice repository, all of it happens under its journal writers' lock
+ * (sluice/journal.flock), as its own actions and pulls take it.
+ */
+static int push_path(sluice_repo *repo, const char *name, const char *path, const git_oid *local,
+                     const git_oid *remote, int has_remote, json_t *lchan, json_t *rchan,
+                     json_t *allowed, size_t *left_out)
+{
+	sluice_ctx *ctx = repo->ctx;
+	git_repository *rg = NULL;
+	git_odb *odb = NULL;
+	git_reference *ref = NULL;
+	char lockpath[PATH_MAX + 64], refpath[PATH_MAX + 64], what[300], msg[300];
+	struct stat st;
+	const char *k;
+	json_t *v;
+	int lockfd = -1, error;
+
+	snprintf(what, sizeof(what), "remote %s", name);
+	snprintf(msg, sizeof(msg), "sluice push from %s", repo->path);
+	if ((error = git_repository_open_bare(&rg, path)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot open remote %s (%s)", name, path);
+		goto done;
+	}
+	snprintf(lockpath, sizeof(lockpath), "%s/sluice", path);
+	if (stat(lockpath, &st) == 0 && S_ISDIR(st.st_mode)) {
+		snprintf(lockpath, sizeof(lockpath), "%s/sluice/journal.flock", path);
+		if ((lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+			error = sluice_ctx__oserror(ctx, "cannot open %s", lockpath);
+			goto done;
+		}
+		while (flock(lockfd, LOCK_EX) < 0)
+			if (errno != EINTR) {
+				error = sluice_ctx__oserror(ctx, "cannot lock %s", lockpath);
+				goto done;
+			}
+		/* Under the lock a journal.lock is a dead writer's (core/journal.c does the same).
+		 */
+		snprintf(refpath, sizeof(refpath), "%s/%s.lock", path, SLUICE_JOURNAL_REF);
+		if (lstat(refpath, &st) == 0 && S_ISREG(st.st_mode))
+			unlink(refpath);
+	}
+	if ((error = git_repository_odb(&odb, rg)) < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot open remote %s's objects", name);
+		goto done;
+	}
+	if ((error = send_history(ctx, repo->git, odb, local, has_remote ? remote : NULL, allowed,
+	                          what, left_out, 1)) < 0)
+		goto done;
+	/* The point where another pusher may have won (the tests race one here). */
+	snprintf(refpath, sizeof(refpath), "%s/%s", path, SLUICE_JOURNAL_REF);
+	if (ctx->fault && ctx->fault(ctx->fault_data, SLUICE_FAULT_WRITE, refpath)) {
+		error = sluice_ctx__error(ctx, SLUICE_EIO, "injected fault before writing %s",
+		                          refpath);
+		goto done;
+	}
+	if (has_remote)
+		error = git_reference_create_matching(&ref, rg, SLUICE_JOURNAL_REF, local, 1,
+		                                      remote, msg);
+	else
+		error = git_reference_create(&ref, rg, SLUICE_JOURNAL_REF, local, 0, msg);
+	git_reference_free(ref);
+	ref = NULL;
+	if (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED) {
+		error = sluice_ctx__error(
+		        ctx, SLUICE_ECONFLICT,
+		        "remote %s's journal moved while this push ran: another push "
+		        "moved it first (%s); its refs were not changed by this push "
+		        "(the chunks and objects sent stay); run sluice pull %s, then "
+		        "push again",
+		        name,
+		        error == GIT_ELOCKED ? "its ref was locked" : "compare-and-swap failed",
+		        name);
+		goto done;
+	}
+	if (error < 0) {
+		error = sluice_ctx__giterror(ctx, error, "cannot update %s on remote %s",
+		                             SLUICE_JOURNAL_REF, name);
+		goto done;
+	}
+	/* The mirrors follow the journal; pull derives them from it anyway. */
+	json_object_foreach(lchan, k, v)
+	{
+		git_oid id;
+		if (json_equal(v, json_object_get(rchan, k)) ||
+		    git_oid_fromstr(&id, json_string_value(v)) < 0)
+			continue;
+		if ((error = git_reference_create(&ref, rg, k, &id, 1, msg)) < 0) {
+			error = sluice_ctx__giterror(ctx, error, "cannot update %s on remote %s", k,
+			                             name);
+			goto done;
+		}
+		git_reference_free(ref);
+		ref = NULL;
+	}
+	json_object_foreach(rchan, k, v)
+	{
+		if (json_object_get(lchan, k))
+			continue;
+		if ((error = git_reference_remove(rg, k)) < 0 && error != GIT_ENOTFOUND) {
+			error = sluice_ctx__giterror(ctx, error, "cannot delete %s on remote %s", k,
+			                             name);
+			goto done;
+		}
+	}
+	error = SLUICE_OK;
+done:
+	if (lockfd >= 0)
+		close(lockfd);
+	git_reference_free(ref);
+	git_odb_free(odb);
+	git_repository_free(rg);
+	return error;
+}
+
 int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_opts *opts,
                        char **report)
 {
@@ -1532,9 +2345,11 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 	size_t nfresh = 0, nold = 0, nversions = 0;
 	cset need = {0}, have = {0}, rec = {0};
 	json_t *purged = NULL, *lchan = NULL, *rchan = json_object();
-	struct push_state ps = {json_array(), json_array()};
-	char *store = NULL, **specs = NULL, *url = NULL;
-	size_t nspecs = 0;
+	chunk_cred cred = {0}, gcred = {0};
+	struct push_state ps = {{&gcred, 0}, json_array(), json_array()};
+	char *store = NULL, **specs = NULL, *url = NULL, *lpath = NULL;
+	size_t nspecs = 0, left_out = 0;
+	json_t *allowed = NULL;
 	uint64_t needed = 0, known = 0, recorded = 0;
 	unsigned gitreq = 0;
 	xfer x;
@@ -1544,6 +2359,8 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 	if ((error = remote_url(repo, name, &url)) < 0 ||
 	    (error = open_url(ctx, repo->git, &r, url)) < 0 ||
 	    (error = chunks_url(repo, name, &store)) < 0 ||
+	    (store && (error = cred_load(repo, name, 0, &cred)) < 0) ||
+	    (is_http(url) && (error = cred_load(repo, name, 1, &gcred)) < 0) ||
 	    (error = sluice_journal__head(repo, &local, &has_local)) < 0)
 		goto done;
 	if (!has_local) {
@@ -1552,8 +2369,8 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		goto done;
 	}
 	gitreq++;
-	if ((error = remote_heads(repo, r, name, GIT_DIRECTION_PUSH, &remote, &has_remote, rchan)) <
-	    0)
+	if ((error = remote_heads(repo, r, name, GIT_DIRECTION_PUSH, &remote, &has_remote, rchan,
+	                          &ps.ga)) < 0)
 		goto done;
 	git_remote_disconnect(r);
 	if (has_remote && !git_oid_equal(&remote, &local)) {
@@ -1567,7 +2384,7 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 			free(fresh);
 			fresh = NULL;
 			gitreq++;
-			if ((error = q_fetch(repo, &q, url, &local, 1)) < 0)
+			if ((error = q_fetch(repo, &q, url, &local, 1, name, &ps.ga)) < 0)
 				goto done;
 			if (q.has_head)
 				theirs = &q.head;
@@ -1614,7 +2431,8 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		if (store && (error = known_load(repo, &rec, store)) < 0)
 			goto done;
 	}
-	if ((error = xfer_init(&x, repo, &need, store ? store : "", opts, "push: chunks")) < 0)
+	if ((error = xfer_init(&x, repo, &need, store ? store : "", opts, "push: chunks", name,
+	                       &cred)) < 0)
 		goto done;
 	for (size_t i = 0; i < need.cap; i++) {
 		const cslot *c = &need.slots[i];
@@ -1704,7 +2522,7 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 		 */
 		gitreq++;
 		if ((error = remote_heads(repo, r, name, GIT_DIRECTION_PUSH, &remote2, &has_remote2,
-		                          NULL)) < 0)
+		                          NULL, &ps.ga)) < 0)
 			goto done;
 		if (has_remote2 != has_remote ||
 		    (has_remote && !git_oid_equal(&remote, &remote2))) {
@@ -1716,12 +2534,24 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 			        name, name);
 			goto done;
 		}
+		if ((lpath = local_path(url))) {
+			/* On this machine: sluice's own transfer and a compare-and-swap. */
+			allowed = purged_blob_ids(repo, &local);
+			if ((error = push_path(repo, name, lpath, &local, &remote, has_remote,
+			                       lchan, rchan, allowed, &left_out)) < 0)
+				goto done;
+			goto moved;
+		}
 		git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
 		po.callbacks.push_update_reference = on_push_ref;
-		po.callbacks.payload = &ps;
+		po.callbacks.credentials = on_git_cred;
+		po.callbacks.payload = &ps; /* its first member is the git_auth on_git_cred wants */
+		ps.ga.asked = 0;
 		if ((error = git_remote_upload(r, &sa, &po)) < 0) {
 			int missing = error == GIT_ENOTFOUND;
-			error = sluice_ctx__giterror(ctx, error, "cannot push to remote %s", name);
+			char what[300];
+			snprintf(what, sizeof(what), "cannot push to remote %s", name);
+			error = git_op_error(repo, error, &ps.ga, name, url, what);
 			/*
 			 * sluice purge deletes git blobs on purpose; git's pack protocol
 			 * needs every object the pushed history reaches.
@@ -1730,10 +2560,10 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 				error = sluice_ctx__wrap(
 				        ctx, SLUICE_EINVALID,
 				        "the history holds content deleted by sluice purge (%zu "
-				        "file%s), and git cannot send a history with objects "
-				        "missing; "
-				        "no ref was changed (pushing after a purge is not "
-				        "supported yet)",
+				        "file%s), and git's pack protocol cannot send a history "
+				        "with objects missing; no ref was changed (a remote on "
+				        "this "
+				        "machine, a path, can take it: docs/remotes.md)",
 				        json_object_size(purged),
 				        json_object_size(purged) == 1 ? "" : "s");
 			goto done;
@@ -1746,6 +2576,7 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 			                          sluice__jstr(json_object_get(e, "status")));
 			goto done;
 		}
+	moved:
 		/* What moved, for the report (there are no remote-tracking refs to update). */
 		{
 			const char *k;
@@ -1771,14 +2602,15 @@ int sluice_remote_push(sluice_repo *repo, const char *name, const sluice_remote_
 report:
 	error = sluice_repo__report(
 	        ctx, report,
-	        json_pack("{s:s,s:b,s:O,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I},s:I}", "remote",
-	                  name, "up_to_date", up_to_date && x.sent == 0, "refs", ps.refs, "chunks",
-	                  "needed", (json_int_t)needed, "in_remote_journal", (json_int_t)known,
-	                  "in_record", (json_int_t)recorded, "sent", (json_int_t)x.sent,
-	                  "already_there", (json_int_t)x.present, "bytes_sent",
+	        json_pack("{s:s,s:b,s:O,s:{s:I,s:I,s:I,s:I,s:I,s:I,s:I},s:{s:I,s:I},s:I,s:I}",
+	                  "remote", name, "up_to_date", up_to_date && x.sent == 0, "refs", ps.refs,
+	                  "chunks", "needed", (json_int_t)needed, "in_remote_journal",
+	                  (json_int_t)known, "in_record", (json_int_t)recorded, "sent",
+	                  (json_int_t)x.sent, "already_there", (json_int_t)x.present, "bytes_sent",
 	                  (json_int_t)x.bytes_sent, "bytes_needed", (json_int_t)x.bytes_total,
 	                  "requests", "http", (json_int_t)x.requests, "git", (json_int_t)gitreq,
-	                  "versions", (json_int_t)nversions));
+	                  "versions", (json_int_t)nversions, "purged_blobs_left_out",
+	                  (json_int_t)left_out));
 done:
 	if (q.git || q.dir[0]) {
 		q_dispose(&q);
@@ -1791,6 +2623,8 @@ done:
 		free(specs[i]);
 	free(specs);
 	xfer_dispose(&x);
+	cred_dispose(&cred);
+	cred_dispose(&gcred);
 	cset_dispose(&need);
 	cset_dispose(&have);
 	cset_dispose(&rec);
@@ -1803,6 +2637,8 @@ done:
 	free(old);
 	free(store);
 	free(url);
+	free(lpath);
+	json_decref(allowed);
 	git_remote_free(r);
 	return error;
 }
@@ -1819,20 +2655,24 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 	git_oid *fresh = NULL;
 	size_t nfresh = 0, nversions = 0;
 	cset need = {0};
-	json_t *purged = NULL, *chans = NULL, *roots = NULL, *out = NULL;
+	json_t *purged = NULL, *chans = NULL, *roots = NULL, *out = NULL, *allowed = NULL;
 	char *store = NULL, *url = NULL, from[GIT_OID_HEXSZ + 1] = "", to[GIT_OID_HEXSZ + 1];
 	uint64_t needed = 0;
 	xfer x;
 	quarantine q = {0};
+	chunk_cred cred = {0}, gcred = {0};
+	git_auth ga = {&gcred, 0};
 	sluice_chunkstore *cs;
 
 	memset(&x, 0, sizeof(x));
 	if ((error = remote_url(repo, name, &url)) < 0 ||
 	    (error = open_url(ctx, repo->git, &r, url)) < 0 ||
 	    (error = chunks_url(repo, name, &store)) < 0 ||
+	    (store && (error = cred_load(repo, name, 0, &cred)) < 0) ||
+	    (is_http(url) && (error = cred_load(repo, name, 1, &gcred)) < 0) ||
 	    (error = sluice_journal__head(repo, &local, &has_local)) < 0)
 		goto done;
-	if ((error = q_fetch(repo, &q, url, &local, has_local)) < 0)
+	if ((error = q_fetch(repo, &q, url, &local, has_local, name, &ga)) < 0)
 		goto done;
 	if (!q.has_head) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOTFOUND,
@@ -1911,10 +2751,15 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 	}
 	if ((error = check_incoming(repo, name, fresh, nfresh)) < 0)
 		goto done;
+	/* Signed tombstones say which blobs may be missing; nothing else may be. */
+	allowed = purged_blob_ids(repo, &q.head);
+	if ((error = check_complete(repo, name, &q.head, has_local ? &local : NULL, allowed)) < 0)
+		goto done;
 	/* The chunks the new versions need that are not here yet. */
 	purged = purged_at(repo, &q.head);
 	if ((error = collect_chunks(repo, &need, fresh, nfresh, purged, &nversions)) < 0 ||
-	    (error = xfer_init(&x, repo, &need, store ? store : "", opts, "pull: chunks")) < 0 ||
+	    (error = xfer_init(&x, repo, &need, store ? store : "", opts, "pull: chunks", name,
+	                       &cred)) < 0 ||
 	    (error = sluice_repo__chunks(repo, &cs)) < 0)
 		goto done;
 	for (size_t i = 0; i < need.cap; i++) {
@@ -2033,8 +2878,11 @@ done:
 	if (r)
 		git_remote_disconnect(r);
 	xfer_dispose(&x);
+	cred_dispose(&cred);
+	cred_dispose(&gcred);
 	cset_dispose(&need);
 	json_decref(purged);
+	json_decref(allowed);
 	json_decref(chans);
 	json_decref(roots);
 	free(fresh);

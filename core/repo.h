@@ -27,7 +27,20 @@ struct sluice_repo {
 	sluice_progress_cb item_progress; /* counts, not bytes (evaluation) */
 	void *item_progress_data;
 	struct sluice_jindex *jindex; /* the journal's LMDB index, opened on first use */
+	long long change_ttl;         /* root changes proposed here expire after it (0: 7 days) */
+	struct sluice_stage *stage;   /* core/stage.c: held object writes; owned by the odb */
 };
+
+/*
+ * core/stage.c. Between begin and commit (or abort), every object written
+ * through repo->git is held in memory (and readable) instead of written.
+ * commit writes them as loose objects and makes them durable in two rounds
+ * of concurrent fsyncs (the files, then their directories) and returns
+ * once all are durable; abort drops them. Either ends the stage.
+ */
+int sluice_stage__begin(sluice_repo *repo);
+int sluice_stage__commit(sluice_repo *repo);
+void sluice_stage__abort(sluice_repo *repo);
 
 /* The chunk store, opened on first use. */
 int sluice_repo__chunks(sluice_repo *repo, sluice_chunkstore **out);
@@ -88,6 +101,11 @@ typedef struct {
 	json_t *trust;
 	git_oid policies; /* the policies/ tree: v1.yaml, v2.yaml, ... (valid when has_policies) */
 	int has_policies;
+	/*
+	 * The head entry's time ("YYYY-MM-DDTHH:MM:SSZ", the record's "time";
+	 * "" without a journal): the next entry may not be dated before it.
+	 */
+	char time[32];
 } sluice_jstate;
 
 /* Journal head; *exists = 0 for a repository without one. */
@@ -179,9 +197,31 @@ typedef struct {
 	 */
 	char rule[64];
 	json_t *refusal;
+	/*
+	 * The entry's time. A decide function that compares times sets it to
+	 * the time it decided at (so what it stored, e.g. an approval's start
+	 * of validity, is exactly the entry's time); "" means the local clock
+	 * at commit. The commit refuses a time before the head entry's (the
+	 * journal's times never go backwards) or ahead of the local clock.
+	 */
+	char time[32];
 } sluice_jchange;
 
 void sluice_journal__change_dispose(sluice_jchange *ch);
+
+/*
+ * How far the journal's newest entry may be ahead of this host's clock (it
+ * was written by a host whose clock runs ahead, and pulled) before an append
+ * here is refused as a broken clock.
+ */
+#define SLUICE_CLOCK_SKEW 300
+
+/*
+ * The time a decision made now is dated at: this host's clock, or the
+ * journal's newest entry's time when the clock is behind it, so journal
+ * times never go backwards. Decide functions date their changes with it.
+ */
+void sluice_journal__now(const sluice_jstate *st, char out[32]);
 
 /* Decide an action against st; returning an error aborts it. */
 typedef int (*sluice_journal_decide)(sluice_repo *repo, const sluice_jstate *st, void *arg,
@@ -219,6 +259,17 @@ int sluice_journal__deny(sluice_repo *repo, sluice_jchange *ch, const char *rule
                          ...) SLUICE_PRINTF(4, 5);
 
 /*
+ * Journal a refusal decided outside a transaction (e.g. a role checked
+ * before a long run): a "refuse" entry naming rule, signed by signer, with
+ * context (may be NULL) in its record. Returns SLUICE_EDENIED with the
+ * message (and " [rule RULE]"), or an error reading the journal; a key
+ * that is not registered is refused without an entry, as in transact.
+ */
+int sluice_journal__refuse(sluice_repo *repo, const sluice_key *signer, const char *action,
+                           const char *rule, json_t *context, const char *fmt, ...)
+        SLUICE_PRINTF(6, 7);
+
+/*
  * Take the journal writers' exclusive lock (sluice/journal.flock; clears a
  * lock file a killed writer left). Writers that move refs/sluice/journal
  * outside sluice_journal__transact (sluice pull) hold it around their
@@ -252,6 +303,12 @@ int sluice_trust__entry_authorised(const sluice_jstate *prev, json_t *rec, const
 
 /* The root threshold in st (1 when unset). */
 unsigned sluice_trust__root_threshold(const sluice_jstate *st);
+/*
+ * The threshold of role (proposer, gate-runner, operator) in st: how many
+ * distinct keys of it an action needs (1 when unset; root changes only,
+ * sluice_role_threshold).
+ */
+unsigned sluice_trust__role_threshold(const sluice_jstate *st, const char *role);
 /*
  * A registry entry's standing at journal position at_seq and time now
  * ("YYYY-MM-DDTHH:MM:SSZ", NULL: not checked): SLUICE_EDENIED naming the

@@ -6,11 +6,12 @@
  * clock; key expiry; and the policy versions.
  *
  * A root change (adding a key, revoking one, rotating the root keys,
- * setting a policy) is proposed by one root key and waits in trust.json's
- * "pending" until enough root keys signed it (sluice root sign); the entry
- * whose signature completes it applies it. With a root threshold of 1 the
- * proposal applies at once. Each signature is the signer's own journal
- * commit, so the journal shows who signed what, in order.
+ * setting a policy, setting a role's threshold) is proposed by one root key and waits in
+ * trust.json's "pending" until enough root keys signed it (sluice root sign); the entry whose
+ * signature completes it applies it. With a root threshold of 1 the proposal applies at once. Each
+ * signature is the signer's own journal commit, so the journal shows who signed what, in order. A
+ * pending change expires (proposed_time + its time to live, journal times): a signature after that
+ * is refused, and the next root change drops it.
  */
 #include "repo.h"
 
@@ -25,6 +26,13 @@ unsigned sluice_trust__root_threshold(const sluice_jstate *st)
 {
 	json_int_t n = json_integer_value(
 	        json_object_get(json_object_get(st->trust, "thresholds"), "root"));
+	return n >= 1 ? (unsigned)n : 1;
+}
+
+unsigned sluice_trust__role_threshold(const sluice_jstate *st, const char *role)
+{
+	json_int_t n =
+	        json_integer_value(json_object_get(json_object_get(st->trust, "thresholds"), role));
 	return n >= 1 ? (unsigned)n : 1;
 }
 
@@ -177,7 +185,56 @@ struct rchange {
 	int applied;       /* whether this entry applied it */
 	unsigned have_old, need_old, have_new, need_new;
 	json_t *after_key; /* key.add: the key's registry entry as committed */
+	long long ttl;     /* proposing: seconds until it expires */
 };
+
+/* A root change waits a week for its signatures unless its proposer said otherwise. */
+#define DEFAULT_CHANGE_TTL (7LL * 86400)
+
+int sluice_root_set_expiry(sluice_repo *repo, const char *duration)
+{
+	long long t;
+
+	if (!duration) {
+		repo->change_ttl = 0;
+		return SLUICE_OK;
+	}
+	if (sluice__parse_duration(duration, &t) < 0)
+		return sluice_ctx__error(repo->ctx, SLUICE_EINVALID,
+		                         "'%s' is not a duration: seconds, or <n>s, <n>m, <n>h, "
+		                         "<n>d (1 second to 36500 days)",
+		                         duration);
+	repo->change_ttl = t;
+	return SLUICE_OK;
+}
+
+/* Whether pending change pend has expired at journal time `at`. */
+static int pending_expired(json_t *pend, const char *at)
+{
+	const char *exp = json_string_value(json_object_get(pend, "expires"));
+
+	/* Changes proposed before expiry existed carry none: they wait. */
+	return exp && strcmp(at, exp) >= 0;
+}
+
+/*
+ * Take the changes expired at `at` out of trust's pending (a root change's
+ * entry does this, so verify sees who dropped them); their ids (new
+ * reference, possibly []).
+ */
+static json_t *drop_expired(json_t *trust, const char *at)
+{
+	json_t *pending = json_object_get(trust, "pending"), *p, *ids = json_array();
+	const char *id;
+	void *tmp;
+
+	json_object_foreach_safe(pending, tmp, id, p) if (pending_expired(p, at))
+	{
+		json_array_append_new(ids, json_string(id));
+		json_object_del(pending, id);
+	}
+	return ids;
+}
 
 /* The names of the root keys after a rotation (new reference). */
 static json_t *rotated_roots(json_t *registry, json_t *change)
@@ -292,6 +349,48 @@ static int validate(sluice_repo *repo, const sluice_jstate *st, const char *kind
 			        (long long)t, n);
 		return SLUICE_OK;
 	}
+	if (!strcmp(kind, "role.threshold")) {
+		const char *role = sluice__jstr(json_object_get(change, "role"));
+		json_int_t t = json_integer_value(json_object_get(change, "threshold"));
+		const char *name;
+		size_t n = 0;
+
+		if (!strcmp(role, "root"))
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "the root threshold changes only with the root keys "
+			        "(sluice root rotate --threshold N)");
+		if (!strcmp(role, "approver"))
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "approvers' threshold is the policy's approvals.count, "
+			        "per channel (sluice policy set)");
+		if (!strcmp(role, "auditor"))
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "auditor is read-only: it signs nothing that counts, "
+			        "so a threshold would mean nothing");
+		if (strcmp(role, "proposer") && strcmp(role, "gate-runner") &&
+		    strcmp(role, "operator"))
+			return sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                         "unknown role '%s' (thresholds: proposer, "
+			                         "gate-runner, operator)",
+			                         role);
+		json_object_foreach(st->keys, name, e) n +=
+		        sluice_trust__has_role(e, role) && !json_object_get(e, "revoked");
+		if (t < 1 || t > 64)
+			return sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                         "a %s threshold of %lld: it is 1 to 64", role,
+			                         (long long)t);
+		if ((size_t)t > n)
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "a %s threshold of %lld with %zu unrevoked %s keys "
+			        "would stop every %s action; register the keys "
+			        "first",
+			        role, (long long)t, n, role, role);
+		return SLUICE_OK;
+	}
 	if (!strcmp(kind, "policy.set")) {
 		json_int_t ver = json_integer_value(json_object_get(change, "version"));
 		json_int_t cur = json_integer_value(
@@ -381,6 +480,10 @@ static int apply(sluice_repo *repo, const sluice_jstate *st, json_t *pend, sluic
 		json_decref(roots);
 		json_object_set(json_object_get(out->trust_after, "thresholds"), "root",
 		                json_object_get(change, "threshold"));
+	} else if (!strcmp(kind, "role.threshold")) {
+		json_object_set(json_object_get(out->trust_after, "thresholds"),
+		                sluice__jstr(json_object_get(change, "role")),
+		                json_object_get(change, "threshold"));
 	} else if (!strcmp(kind, "policy.set")) {
 		const char *text = sluice__jstr(json_object_get(change, "text"));
 		git_treebuilder *tb = NULL;
@@ -469,11 +572,13 @@ static int decide_propose(sluice_repo *repo, const sluice_jstate *st, void *arg,
                           sluice_jchange *out)
 {
 	struct rchange *rc = arg;
-	json_t *pend, *idsrc;
-	char fp[SLUICE_FP_LEN], *text;
+	json_t *pend, *idsrc, *dropped;
+	char fp[SLUICE_FP_LEN], *text, expires[32];
 	unsigned char h[SLUICE_B2_LEN];
 	int error;
 
+	/* The entry's time: the change expires counted from it. */
+	sluice_journal__now(st, out->time);
 	if (sluice_journal__check_role(repo, st->keys, rc->key, "root") < 0)
 		return sluice_journal__deny(repo, out, "role", "%s needs a root key: %s", rc->kind,
 		                            sluice_ctx_errmsg(repo->ctx));
@@ -491,9 +596,13 @@ static int decide_propose(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	sluice__hex(rc->id_out, h, SLUICE_B2_LEN);
 	sluice_keys__fingerprint(fp, rc->key->pk);
 	out->trust_after = trust_copy(st);
-	pend = json_pack("{s:s,s:O,s:[s],s:[],s:I,s:s}", "kind", rc->kind, "change", rc->change,
-	                 "signers", fp, "new_signers", "proposed_seq", (json_int_t)(st->seq + 1),
-	                 "proposed_by", rc->key->name);
+	dropped = drop_expired(out->trust_after, out->time);
+	sluice__utc_format(expires, sluice__utc_seconds(out->time) +
+	                                    (rc->ttl > 0 ? rc->ttl : DEFAULT_CHANGE_TTL));
+	pend = json_pack("{s:s,s:O,s:[s],s:[],s:I,s:s,s:s,s:s}", "kind", rc->kind, "change",
+	                 rc->change, "signers", fp, "new_signers", "proposed_seq",
+	                 (json_int_t)(st->seq + 1), "proposed_by", rc->key->name, "proposed_time",
+	                 out->time, "expires", expires);
 	if (!strcmp(rc->kind, "root.rotate")) {
 		json_t *roots = rotated_roots(st->keys, rc->change);
 		const char *name;
@@ -503,15 +612,19 @@ static int decide_propose(sluice_repo *repo, const sluice_jstate *st, void *arg,
 		json_decref(roots);
 	}
 	json_object_set_new(json_object_get(out->trust_after, "pending"), rc->id_out, pend);
-	return settle(repo, st, pend, out, rc);
+	error = settle(repo, st, pend, out, rc);
+	if (error == 0 && json_array_size(dropped))
+		json_object_set(out->record, "dropped", dropped);
+	json_decref(dropped);
+	return error;
 }
 
 static int decide_sign(sluice_repo *repo, const sluice_jstate *st, void *arg, sluice_jchange *out)
 {
 	struct rchange *rc = arg;
-	json_t *pending = json_object_get(st->trust, "pending"), *pend = NULL, *p, *e;
+	json_t *pending = json_object_get(st->trust, "pending"), *pend = NULL, *p, *e, *dropped;
 	const char *id, *name = NULL;
-	char fp[SLUICE_FP_LEN], now[32];
+	char fp[SLUICE_FP_LEN];
 	int as_old = 0, as_new = 0, error;
 	size_t n = 0;
 
@@ -533,9 +646,9 @@ static int decide_sign(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 	         sluice__jstr(json_object_get(pend, "kind")));
 	rc->kind = rc->kind_buf;
 	sluice_keys__fingerprint(fp, rc->key->pk);
-	sluice_repo__now(now);
+	sluice_journal__now(st, out->time);
 	e = sluice_trust__by_fp(st->keys, fp, &name);
-	if (!e || sluice_trust__key_standing(repo->ctx, name, e, UINT64_MAX, now) < 0)
+	if (!e || sluice_trust__key_standing(repo->ctx, name, e, UINT64_MAX, out->time) < 0)
 		return sluice_journal__deny(repo, out, "role",
 		                            "key %s cannot sign root changes: %s", rc->key->name,
 		                            e ? sluice_ctx_errmsg(repo->ctx) : "not registered");
@@ -554,22 +667,41 @@ static int decide_sign(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 		                                                            : " nor one this "
 		                                                              "rotation makes root",
 		                            rc->id_out);
+	/* By the journal's time: a change nobody completed in time does not apply later. */
+	if (pending_expired(pend, out->time)) {
+		out->refusal = json_pack("{s:s,s:s}", "change", rc->id_out, "kind", rc->kind);
+		return sluice_journal__deny(
+		        repo, out, "root.expired",
+		        "root change %.12s (%s, proposed by %s at %s) expired at %s, before this "
+		        "signature; it will not apply (propose it again)",
+		        rc->id_out, rc->kind, sluice__jstr(json_object_get(pend, "proposed_by")),
+		        sluice__jstr(json_object_get(pend, "proposed_time")),
+		        sluice__jstr(json_object_get(pend, "expires")));
+	}
 	out->trust_after = trust_copy(st);
+	dropped = drop_expired(out->trust_after, out->time);
 	pend = json_object_get(json_object_get(out->trust_after, "pending"), rc->id_out);
 	if ((as_old && sluice__jarray_has(json_object_get(pend, "signers"), fp)) ||
-	    (!as_old && sluice__jarray_has(json_object_get(pend, "new_signers"), fp)))
+	    (!as_old && sluice__jarray_has(json_object_get(pend, "new_signers"), fp))) {
+		json_decref(dropped);
 		return sluice_ctx__error(repo->ctx, SLUICE_EEXISTS,
 		                         "key %s already signed root change %.12s; each key counts "
 		                         "once",
 		                         name, rc->id_out);
+	}
 	if (as_old)
 		json_array_append_new(json_object_get(pend, "signers"), json_string(fp));
 	if (as_new && !sluice__jarray_has(json_object_get(pend, "new_signers"), fp))
 		json_array_append_new(json_object_get(pend, "new_signers"), json_string(fp));
-	if ((error = settle(repo, st, pend, out, rc)) < 0)
+	if ((error = settle(repo, st, pend, out, rc)) < 0) {
+		json_decref(dropped);
 		return error;
+	}
 	json_object_set_new(out->record, "signed_as",
 	                    json_pack("{s:b,s:b}", "root", as_old, "new_root", as_new));
+	if (json_array_size(dropped))
+		json_object_set(out->record, "dropped", dropped);
+	json_decref(dropped);
 	return SLUICE_OK;
 }
 
@@ -622,6 +754,7 @@ static int propose(sluice_repo *repo, const char *signer, const char *kind, json
 
 	rc->kind = kind;
 	rc->change = change;
+	rc->ttl = repo->change_ttl;
 	if (!signer) {
 		json_t *registry = NULL;
 		if ((error = sluice_journal__keys(repo, &registry)) < 0)
@@ -751,6 +884,29 @@ int sluice_root_rotate(sluice_repo *repo, const char *const *add, size_t nadd,
 	return error < 0 ? error : rchange_report(repo, &rc, report);
 }
 
+int sluice_role_threshold(sluice_repo *repo, const char *role, unsigned threshold,
+                          const char *signer, char **report)
+{
+	struct rchange rc = {0};
+	json_t *change =
+	        json_pack("{s:s,s:i}", "role", role ? role : "", "threshold", (int)threshold);
+	sluice_jstate st;
+	int error;
+
+	/* Checked before anything is journaled (and again when it applies). */
+	if ((error = sluice_journal__read(repo, &st)) < 0)
+		goto done;
+	error = validate(repo, &st, "role.threshold", change);
+	sluice_journal__dispose(&st);
+	if (error < 0 || (error = propose(repo, signer, "role.threshold", change, &rc)) < 0)
+		goto done;
+	error = rchange_report(repo, &rc, report);
+done:
+	json_decref(change);
+	json_decref(rc.after_key);
+	return error;
+}
+
 int sluice_root_sign(sluice_repo *repo, const char *id, const char *keyname, char **report)
 {
 	struct rchange rc = {0};
@@ -778,12 +934,20 @@ int sluice_root_pending(sluice_repo *repo, char **report)
 	sluice_jstate st;
 	json_t *arr = json_array(), *p;
 	const char *id;
+	char now[32];
 	int error;
 
 	if ((error = sluice_journal__read(repo, &st)) < 0) {
 		json_decref(arr);
 		return error;
 	}
+	/*
+	 * Expired by the clock now, or already by the journal's newest time
+	 * (which is what sluice root sign will be compared with, or later).
+	 */
+	sluice_repo__now(now);
+	if (strcmp(st.time, now) > 0)
+		snprintf(now, sizeof(now), "%s", st.time);
 	json_object_foreach(json_object_get(st.trust, "pending"), id, p)
 	{
 		struct rchange rc = {0};
@@ -792,15 +956,26 @@ int sluice_root_pending(sluice_repo *repo, char **report)
 		json_object_del(item, "text");
 		json_array_append_new(
 		        arr,
-		        json_pack("{s:s,s:O,s:o,s:O,s:{s:i,s:i},s:{s:i,s:i}}", "change", id, "kind",
-		                  json_object_get(p, "kind"), "what", item, "proposed_by",
-		                  json_object_get(p, "proposed_by"), "root_signatures", "have",
-		                  rc.have_old, "need", rc.need_old, "new_root_signatures", "have",
-		                  rc.have_new, "need", rc.need_new));
+		        json_pack("{s:s,s:O,s:o,s:O,s:{s:i,s:i},s:{s:i,s:i},s:O?,s:O?,s:b}",
+		                  "change", id, "kind", json_object_get(p, "kind"), "what", item,
+		                  "proposed_by", json_object_get(p, "proposed_by"),
+		                  "root_signatures", "have", rc.have_old, "need", rc.need_old,
+		                  "new_root_signatures", "have", rc.have_new, "need", rc.need_new,
+		                  "proposed_time", json_object_get(p, "proposed_time"), "expires",
+		                  json_object_get(p, "expires"), "expired",
+		                  pending_expired(p, now)));
 	}
-	error = sluice_repo__report(repo->ctx, report,
-	                            json_pack("{s:o,s:i}", "pending", arr, "root_threshold",
-	                                      sluice_trust__root_threshold(&st)));
+	{
+		json_t *th =
+		        json_pack("{s:i,s:i,s:i,s:i}", "root", sluice_trust__root_threshold(&st),
+		                  "proposer", sluice_trust__role_threshold(&st, "proposer"),
+		                  "gate-runner", sluice_trust__role_threshold(&st, "gate-runner"),
+		                  "operator", sluice_trust__role_threshold(&st, "operator"));
+		error = sluice_repo__report(
+		        repo->ctx, report,
+		        json_pack("{s:o,s:i,s:o}", "pending", arr, "root_threshold",
+		                  sluice_trust__root_threshold(&st), "thresholds", th));
+	}
 	sluice_journal__dispose(&st);
 	return error;
 }
@@ -925,8 +1100,14 @@ int sluice_trust__entry_authorised(const sluice_jstate *prev, json_t *rec, const
 		                        sluice__jstr(json_object_get(rec, "change"))));
 		if (!pend)
 			return 0;
+		/* A signature after the change expired applies nothing. */
+		if (pending_expired(pend, sluice__jstr(json_object_get(rec, "time")))) {
+			json_decref(pend);
+			return 0;
+		}
 	} else if (!strcmp(action, "key.add") || !strcmp(action, "key.revoke") ||
-	           !strcmp(action, "root.rotate") || !strcmp(action, "policy.set")) {
+	           !strcmp(action, "root.rotate") || !strcmp(action, "policy.set") ||
+	           !strcmp(action, "role.threshold")) {
 		/* Applied as proposed: the record holds the change (a policy's text aside). */
 		pend = json_pack("{s:s,s:O,s:[],s:[]}", "kind", action, "change", rec, "signers",
 		                 "new_signers");

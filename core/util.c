@@ -250,3 +250,62 @@ double sluice__backoff_s(double base, unsigned attempt, double cap)
 		d = cap;
 	return d + d * 0.5 * ((double)randombytes_uniform(1000) / 1000.0);
 }
+
+long long sluice__utc_seconds(const char *s)
+{
+	int y, mo, d, h, mi, sec, n = 0;
+	long long days;
+
+	if (!s || strlen(s) != 20 ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
+	    n != 20 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return -1;
+	/* Days from 1970-01-01 in the proleptic Gregorian calendar (civil-from-days inverted). */
+	y -= mo <= 2;
+	{
+		long long era = (y >= 0 ? y : y - 399) / 400;
+		long long yoe = y - era * 400;
+		long long doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+		long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+		days = era * 146097 + doe - 719468;
+	}
+	return days * 86400 + h * 3600 + mi * 60 + sec;
+}
+
+void sluice__utc_format(char out[32], long long t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || !strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm))
+		snprintf(out, 32, "9999-12-31T23:59:59Z");
+}
+
+int sluice__parse_duration(const char *s, long long *out)
+{
+	static const struct {
+		char unit;
+		long long secs;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	long long n = 0, mul = 1;
+	size_t len = s ? strlen(s) : 0, digits = len, i;
+
+	if (len == 0)
+		return -1;
+	for (i = 0; i < sizeof(units) / sizeof(*units); i++)
+		if (s[len - 1] == units[i].unit) {
+			mul = units[i].secs;
+			digits = len - 1;
+		}
+	if (digits == 0 || digits > 12 || s[0] == '0')
+		return -1;
+	for (i = 0; i < digits; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		n = n * 10 + (s[i] - '0');
+	}
+	if (n > 36500LL * 86400 / mul)
+		return -1;
+	*out = n * mul;
+	return 0;
+}

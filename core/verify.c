@@ -5,7 +5,8 @@
  * What verify checks, in order:
  *  1. the journal: every entry signed by a key that the registry before it
  *     (for the first entry: its own) holds with the role the action needs;
- *     records parse; a propose entry's second parent is its version;
+ *     records parse; a propose entry's second parent is its version; entry
+ *     times never go backwards;
  *  2. every version the journal brought in: its signature (proposer role),
  *     state.json's shape and path safety, each file's tree entry, blob
  *     digest or manifest (size, whole-file digest recomputed from its
@@ -70,7 +71,7 @@ static int is_root_change(const char *action)
 {
 	return !strcmp(action, "key.add") || !strcmp(action, "key.revoke") ||
 	       !strcmp(action, "root.rotate") || !strcmp(action, "policy.set") ||
-	       !strcmp(action, "root.sign");
+	       !strcmp(action, "root.sign") || !strcmp(action, "role.threshold");
 }
 
 /*
@@ -117,6 +118,23 @@ static void check_authority(struct vctx *vc, const sluice_jstate *prevst,
 			        "journal entry %.12s: a purge takes content out of the purged set",
 			        hex);
 	}
+	/* Co-signatures: only a cosign entry adds one, its own signer's, and none leaves. */
+	p = json_object_get(prev.trust, "cosigned");
+	q = json_object_get(cur.trust, "cosigned");
+	if (!same(p, q)) {
+		const char *ver, *cfp;
+		json_t *e, *k;
+		int bad = strcmp(action, "cosign") != 0;
+		json_object_foreach(p, ver, e) json_object_foreach(e, cfp, k) bad |=
+		        !json_object_get(json_object_get(q, ver), cfp);
+		json_object_foreach(q, ver, e) json_object_foreach(e, cfp, k) bad |=
+		        !json_object_get(json_object_get(p, ver), cfp) && strcmp(cfp, fp);
+		if (bad)
+			problem(vc,
+			        "journal entry %.12s: a %s entry changes co-signatures other than "
+			        "by adding its own signer's",
+			        hex, action);
+	}
 	p = json_object_get(prev.trust, "pending");
 	q = json_object_get(cur.trust, "pending");
 	pending_changed = !same(p, q) && !(json_object_size(p) == 0 && json_object_size(q) == 0);
@@ -133,6 +151,20 @@ static void check_authority(struct vctx *vc, const sluice_jstate *prevst,
 	} else if (pending_changed) {
 		/* Each pending change may gain only this entry's signer. */
 		json_t *e;
+		/* And leaves pending only when this entry applied it, or it had expired. */
+		json_object_foreach(p, cid, e)
+		{
+			const char *exp = json_string_value(json_object_get(e, "expires"));
+			if (json_object_get(q, cid) ||
+			    (!strcmp(sluice__jstr(json_object_get(rec, "change")), cid) &&
+			     json_is_true(json_object_get(rec, "applied"))) ||
+			    (exp && strcmp(cur.time, exp) >= 0))
+				continue;
+			problem(vc,
+			        "journal entry %.12s: root change %.12s leaves the pending ones "
+			        "without being applied or having expired",
+			        hex, cid);
+		}
 		json_object_foreach(q, cid, e)
 		{
 			json_t *before = json_object_get(p, cid), *v;
@@ -412,6 +444,12 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		/* Even when the signature is wrong: what the entry changes is a second problem. */
 		if (i > 0)
 			check_authority(&vc, &prevst, &cur, rec, signer, hex);
+		/* Expiry is measured in journal times: they may only move forward. */
+		if (i > 0 && strcmp(cur.time, prevst.time) < 0)
+			problem(&vc,
+			        "journal entry %.12s (#%llu) is dated %s, before the entry before "
+			        "it (%s): journal times go backwards",
+			        hex, (unsigned long long)cur.seq, cur.time, prevst.time);
 		if (sluice_journal__is_move(action)) {
 			/* A move: its channel's head after it is its target, a journaled version.
 			 */

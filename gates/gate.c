@@ -262,7 +262,7 @@ static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	struct verdict *vd = arg;
 	json_t *channels = NULL, *c, *verdicts, *entry, *gates, *cfg = NULL, *r;
 	const char *now_head, *gname;
-	char digest[65], pdigest[65], now[32], fp[SLUICE_FP_LEN];
+	char digest[65], pdigest[65], fp[SLUICE_FP_LEN];
 	int error;
 
 	if (sluice_journal__check_role(repo, st->keys, vd->key, "gate-runner") < 0)
@@ -307,13 +307,37 @@ static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	 * the verdict was journaled (expiry), under which policy, on which
 	 * suites (pins), by which runner.
 	 */
-	sluice_repo__now(now);
+	/* The verdict's time is its entry's: the journal's clock (core/repo.h). */
+	sluice_journal__now(st, out->time);
 	sluice_keys__fingerprint(fp, vd->key->pk);
-	json_object_foreach(vd->results, gname, r) json_object_set_new(
-	        gates, gname,
-	        json_pack("{s:O,s:s,s:s,s:s,s:O,s:s,s:I}", "result", r, "statement",
-	                  vd->payload_digest, "time", now, "policy", pdigest, "suites", vd->suites,
-	                  "runner", fp, "seq", (json_int_t)(st->seq + 1)));
+	json_object_foreach(vd->results, gname, r)
+	{
+		/*
+		 * The newest verdict, and every gate-runner key's own under
+		 * "runners" (its newest): a gate-runner threshold above 1 counts
+		 * distinct keys that agree (policies/enforce.c).
+		 */
+		json_t *old = json_object_get(gates, gname);
+		json_t *runners = json_is_object(json_object_get(old, "runners"))
+		                          ? json_deep_copy(json_object_get(old, "runners"))
+		                          : json_object();
+		json_t *gv = json_pack("{s:O,s:s,s:s,s:s,s:O,s:s,s:I}", "result", r, "statement",
+		                       vd->payload_digest, "time", out->time, "policy", pdigest,
+		                       "suites", vd->suites, "runner", fp, "seq",
+		                       (json_int_t)(st->seq + 1));
+		if (!runners || !gv) {
+			json_decref(runners);
+			json_decref(gv);
+			json_decref(channels);
+			return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM,
+			                         "cannot record the verdict");
+		}
+		/* A copy without "runner" (the key is its key): gv itself holds runners. */
+		json_object_set_new(runners, fp, json_deep_copy(gv));
+		json_object_del(json_object_get(runners, fp), "runner");
+		json_object_set_new(gv, "runners", runners);
+		json_object_set_new(gates, gname, gv);
+	}
 	out->channels_after = channels;
 	out->record = json_pack("{s:s,s:s,s:s,s:s,s:O,s:O}", "channel", vd->channel, "candidate",
 	                        vd->candidate, "head", vd->head, "config", vd->config_digest,
@@ -414,13 +438,30 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 	if ((error = sluice_evaluator__backend(ctx, opts->backend, &g.backend)) < 0)
 		goto done;
 	if (opts->key) {
-		if ((error = sluice_repo__signing_key(repo, &key, opts->key, "gate-runner")) < 0)
+		/* Registered: checked here; the role below, where a refusal is journaled. */
+		if ((error = sluice_repo__signing_key(repo, &key, opts->key, NULL)) < 0)
 			goto done;
 		have_key = 1;
 	}
 	if ((error = sluice_journal__read(repo, &st)) < 0 ||
 	    (error = setup(&g, &st, ref, channel)) < 0)
 		goto done;
+	/*
+	 * The role before the gates run (they take minutes), refused and
+	 * journaled like every rule; decide_verdict checks it again against
+	 * the state the verdict lands on.
+	 */
+	if (have_key && sluice_journal__check_role(repo, st.keys, &key, "gate-runner") < 0) {
+		char why[1024];
+		json_t *context;
+		git_oid_tostr(chex, sizeof(chex), &g.cand.id);
+		snprintf(why, sizeof(why), "%s", sluice_ctx_errmsg(ctx));
+		context = json_pack("{s:s,s:s}", "channel", channel, "candidate", chex);
+		error = sluice_journal__refuse(repo, &key, "gate", "role", context,
+		                               "refusing to run the gates: %s", why);
+		json_decref(context);
+		goto done;
+	}
 	snprintf(head, sizeof(head), "%s",
 	         sluice__jstr(json_object_get(json_object_get(st.channels, channel), "head")));
 	if (opts->ngates) {

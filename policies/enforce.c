@@ -10,8 +10,18 @@
  * follows, so an old approval cannot be replayed after the channel came
  * back to the same head.
  *
- * Times compared for expiry are the journal entries' times as their
- * signers wrote them; a statement dated in the future is refused.
+ * Role thresholds (trust.json "thresholds"): under gate-runner N a gate
+ * passes with N agreeing verdicts of distinct keys (each key's newest is
+ * in the gate's "runners"); under proposer N a version needs N distinct
+ * proposer signatures, its proposal's and co-signatures (sluice cosign,
+ * trust.json "cosigned").
+ *
+ * Times compared for expiry are the journal's (docs/roles-and-approvals.md,
+ * "Whose clock"): an approval's validity starts at the earlier of the time
+ * its signer wrote and the time of the entry that journaled it, so a
+ * signer cannot stretch it by post-dating, and an envelope signed long ago
+ * and journaled late is as old as its signer said. A statement dated more
+ * than 5 minutes ahead is refused as a broken clock.
  */
 #include "enforce.h"
 #include "dsse.h"
@@ -27,35 +37,14 @@
 #include <string.h>
 
 #define APPROVAL_PREDICATE "urn:sluice:predicate:approval:v1"
-
-/* Seconds since the epoch of "YYYY-MM-DDTHH:MM:SSZ"; -1 if malformed. */
-static long long parse_time(const char *s)
-{
-	int y, mo, d, h, mi, sec, n = 0;
-	long long days;
-
-	if (!s || strlen(s) != 20 ||
-	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 ||
-	    n != 20 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return -1;
-	/* Days from 1970-01-01 in the proleptic Gregorian calendar (civil-from-days inverted). */
-	y -= mo <= 2;
-	{
-		long long era = (y >= 0 ? y : y - 399) / 400;
-		long long yoe = y - era * 400;
-		long long doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-		long long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-		days = era * 146097 + doe - 719468;
-	}
-	return days * 86400 + h * 3600 + mi * 60 + sec;
-}
+#define COSIGN_PREDICATE "urn:sluice:predicate:cosign:v1"
 
 static long long now_seconds(void)
 {
 	char now[32];
 
 	sluice_repo__now(now);
-	return parse_time(now);
+	return sluice__utc_seconds(now);
 }
 
 /* Whether a registry entry holds any of roles. */
@@ -142,10 +131,37 @@ static void proposer_of(sluice_repo *repo, const sluice_jstate *st, const char *
 	snprintf(fp, SLUICE_FP_LEN, "%s", sluice__jstr(json_object_get(e, "fingerprint")));
 }
 
+/*
+ * How many distinct proposer keys signed version to: the proposal's signer
+ * (proposer_fp, "" if unknown) and the co-signers in trust.json's
+ * "cosigned", each holding the proposer role now and not revoked before
+ * its signature's entry.
+ */
+static unsigned signed_by_proposers(const sluice_jstate *st, const char *to,
+                                    const char *proposer_fp)
+{
+	json_t *co = json_object_get(json_object_get(st->trust, "cosigned"), to), *e, *k;
+	const char *fp, *name = NULL;
+	unsigned n = 0;
+
+	k = *proposer_fp ? sluice_trust__by_fp(st->keys, proposer_fp, &name) : NULL;
+	n += k && sluice_trust__has_role(k, "proposer");
+	json_object_foreach(co, fp, e)
+	{
+		if (!strcmp(fp, proposer_fp) || !(k = sluice_trust__by_fp(st->keys, fp, &name)))
+			continue;
+		n += sluice_trust__has_role(k, "proposer") &&
+		     sluice_trust__key_standing(
+		             NULL, name, k, (uint64_t)json_integer_value(json_object_get(e, "seq")),
+		             NULL) == 0;
+	}
+	return n;
+}
+
 /* Whether an age in seconds is past a limit (null: never expires). */
 static int expired(json_t *limit, const char *time, long long now)
 {
-	long long t = parse_time(time);
+	long long t = sluice__utc_seconds(time);
 
 	if (!json_is_integer(limit))
 		return 0;
@@ -217,6 +233,75 @@ static void tally(const sluice_jstate *st, json_t *c, json_t *rules, const char 
 	         skipped_policy ? "; approvals under another policy version do not count" : "");
 }
 
+/*
+ * A gate-runner threshold above 1: the gate-runner keys whose verdicts on
+ * one gate (gv, the candidate's against this head and configuration) count
+ * -- registered, not revoked before their verdict's entry, holding the
+ * role now, under this policy, on the pinned suites, not expired -- and
+ * whether they agree: the same result on the same suite digests. Returns
+ * 1 and *result (theirs; NULL when none counts) and *n when they agree, 0
+ * when they disagree (why says how).
+ */
+static int runners_agree(const sluice_jstate *st, json_t *gv, json_t *rules, const char *pdigest,
+                         long long now, const char **result, unsigned *n, char *why, size_t whylen)
+{
+	json_t *runners = json_object_get(gv, "runners"), *legacy = NULL, *r, *suites = NULL;
+	json_t *pins = json_object_get(rules, "suites"), *sv;
+	unsigned pass = 0, fail = 0, inc = 0;
+	const char *fp, *sname;
+	int suites_differ = 0;
+
+	*result = NULL;
+	*n = 0;
+	/* A verdict journaled before runners were kept: its one runner. */
+	if (!json_is_object(runners)) {
+		legacy = json_object();
+		json_object_set(legacy, sluice__jstr(json_object_get(gv, "runner")), gv);
+		runners = legacy;
+	}
+	json_object_foreach(runners, fp, r)
+	{
+		const char *name = NULL, *res = sluice__jstr(json_object_get(r, "result"));
+		json_t *k = sluice_trust__by_fp(st->keys, fp, &name);
+		int pinned = 1;
+
+		if (!k ||
+		    sluice_trust__key_standing(
+		            NULL, name, k, (uint64_t)json_integer_value(json_object_get(r, "seq")),
+		            NULL) < 0 ||
+		    !sluice_trust__has_role(k, "gate-runner") ||
+		    strcmp(sluice__jstr(json_object_get(r, "policy")), pdigest) ||
+		    expired(json_object_get(json_object_get(rules, "expiry"), "verdicts"),
+		            sluice__jstr(json_object_get(r, "time")), now))
+			continue;
+		json_object_foreach(json_object_get(r, "suites"), sname, sv)
+		{
+			const char *pin = json_string_value(json_object_get(pins, sname));
+			pinned &= !pin || !strcmp(pin, sluice__jstr(sv));
+		}
+		if (!pinned)
+			continue;
+		if (!suites)
+			suites = json_object_get(r, "suites");
+		else if (!json_equal(suites, json_object_get(r, "suites")))
+			suites_differ = 1;
+		pass += !strcmp(res, "pass");
+		inc += !strcmp(res, "inconclusive");
+		fail += strcmp(res, "pass") && strcmp(res, "inconclusive");
+		if (!*result)
+			*result = json_string_value(json_object_get(r, "result"));
+		(*n)++;
+	}
+	/* *result points into gv (or legacy, which only borrows gv's strings). */
+	json_decref(legacy);
+	if ((pass > 0) + (fail > 0) + (inc > 0) > 1 || suites_differ) {
+		snprintf(why, whylen, "%u said pass, %u fail, %u inconclusive%s", pass, fail, inc,
+		         suites_differ ? ", on different suite digests" : "");
+		return 0;
+	}
+	return 1;
+}
+
 int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *c,
                             const char *channel, const char *to, const char *head, json_t *checks,
                             json_t *used)
@@ -224,6 +309,7 @@ int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *
 	json_t *policy = NULL, *rules = NULL, *config = NULL, *v, *gname, *verdicts = json_object();
 	char pdigest[65], cdigest[65], proposer[SLUICE_FP_LEN];
 	long long now = now_seconds();
+	unsigned need_runners = sluice_trust__role_threshold(st, "gate-runner");
 	struct tally t = {0};
 	size_t i;
 	int error;
@@ -236,6 +322,17 @@ int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *
 	proposer_of(repo, st, to, proposer);
 	json_object_set_new(used, "policy", json_string(pdigest));
 	json_object_set_new(used, "config", json_string(cdigest));
+
+	/* A proposer threshold: distinct proposer keys that signed the version. */
+	{
+		unsigned need = sluice_trust__role_threshold(st, "proposer");
+		unsigned have = signed_by_proposers(st, to, proposer);
+		if (need > 1)
+			check(checks, "proposers.threshold", have >= need,
+			      "%u of %u proposer keys signed %.12s (its proposal and sluice cosign "
+			      "%.12s --key NAME; distinct keys holding the proposer role)",
+			      have, need, to, to);
+	}
 
 	/* The path: dev -> staging -> prod. */
 	if (json_array_size(json_object_get(rules, "from"))) {
@@ -315,6 +412,34 @@ int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *
 			continue;
 		}
 		res = sluice__jstr(json_object_get(gv, "result"));
+		if (need_runners > 1) {
+			const char *agreed;
+			unsigned n;
+			char why[256];
+			if (!runners_agree(st, gv, rules, pdigest, now, &agreed, &n, why,
+			                   sizeof(why))) {
+				check(checks, "gates.runners", 0,
+				      "the %s gate is not passed: its gate-runners disagree on "
+				      "%.12s "
+				      "against %.12s (%s)",
+				      g, to, *head ? head : "(none)", why);
+				continue;
+			}
+			if (n < need_runners) {
+				check(checks, "gates.runners", 0,
+				      "the %s gate has verdicts from %u of %u gate-runner keys "
+				      "needed "
+				      "(distinct keys, same candidate, baseline and suites; "
+				      "another "
+				      "runs sluice gate %.12s --channel %s --key NAME)",
+				      g, n, need_runners, to, channel);
+				continue;
+			}
+			check(checks, "gates.runners", 1,
+			      "%u gate-runner keys agree on the %s gate (%u needed)", n, g,
+			      need_runners);
+			res = agreed;
+		}
 		if (!strcmp(res, "pass")) {
 			check(checks, "gates.result", 1, "the %s gate passed", g);
 			json_object_set(verdicts, g, json_object_get(gv, "statement"));
@@ -543,12 +668,15 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	json_t *rules = NULL, *channels = NULL, *c, *pred = NULL, *k, *env = NULL, *acc, *entry;
 	const char *head, *kname = NULL, *want_head;
 	char pdigest[65], proposer[SLUICE_FP_LEN], fp[SLUICE_FP_LEN], sdig[65], wantdig[65];
+	char start[32] = "";
 	unsigned char h[SLUICE_B2_LEN];
 	json_int_t epoch;
 	sluice_version v = {0};
 	size_t i;
 	int error, found = 0;
 
+	/* The entry's time: every time below is compared with, or stored as, this one. */
+	sluice_journal__now(st, out->time);
 	if (sluice_journal__check_role(repo, st->keys, a->key, NULL) < 0)
 		return sluice_journal__deny(repo, out, "role", "refusing an approval: %s",
 		                            sluice_ctx_errmsg(ctx));
@@ -587,11 +715,16 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 			goto done;
 		}
 		{
-			long long t = parse_time(sluice__jstr(json_object_get(pred, "time")));
-			long long now = now_seconds();
+			const char *signed_at = sluice__jstr(json_object_get(pred, "time"));
+			long long t = sluice__utc_seconds(signed_at);
+			long long now = sluice__utc_seconds(out->time);
+			/* Valid from the earlier of the signer's time and this entry's. */
+			snprintf(start, sizeof(start), "%s",
+			         t >= 0 && strcmp(signed_at, out->time) < 0 ? signed_at
+			                                                    : out->time);
 			if (t < 0 || t > now + 300 ||
 			    expired(json_object_get(json_object_get(rules, "expiry"), "approvals"),
-			            sluice__jstr(json_object_get(pred, "time")), now)) {
+			            start, now)) {
 				error = sluice_journal__deny(
 				        repo, out, "approvals.expired",
 				        "refusing an approval of %.12s for %s dated %s: %s",
@@ -634,9 +767,7 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	out->refusal = json_pack("{s:s,s:s}", "channel", a->channel, "candidate", a->candidate);
 	k = sluice_trust__by_fp(st->keys, fp, &kname);
 	{
-		char now[32];
-		sluice_repo__now(now);
-		if (!k || sluice_trust__key_standing(ctx, kname, k, UINT64_MAX, now) < 0) {
+		if (!k || sluice_trust__key_standing(ctx, kname, k, UINT64_MAX, out->time) < 0) {
 			error = sluice_journal__deny(repo, out, "role", "refusing an approval: %s",
 			                             k ? sluice_ctx_errmsg(ctx)
 			                               : "its key is not registered");
@@ -731,16 +862,17 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 		entry = json_pack("{s:s,s:{}}", "head", head, "keys");
 		json_object_set_new(json_object_get(c, "approvals"), a->candidate, entry);
 	}
-	{
-		char now[32];
-		sluice_repo__now(now);
-		json_object_set_new(
-		        json_object_get(entry, "keys"), fp,
-		        json_pack("{s:s,s:s,s:I,s:s,s:s,s:O}", "name", kname, "time",
-		                  a->envelope ? sluice__jstr(json_object_get(pred, "time")) : now,
-		                  "seq", (json_int_t)(st->seq + 1), "statement", a->statement,
-		                  "policy", pdigest, "accept", acc));
-	}
+	/*
+	 * "time" is when validity starts (the earlier of the signer's time and
+	 * this entry's), "signed" the time the signer wrote.
+	 */
+	json_object_set_new(
+	        json_object_get(entry, "keys"), fp,
+	        json_pack("{s:s,s:s,s:s,s:I,s:s,s:s,s:O}", "name", kname, "time",
+	                  a->envelope ? start : out->time, "signed",
+	                  a->envelope ? sluice__jstr(json_object_get(pred, "time")) : out->time,
+	                  "seq", (json_int_t)(st->seq + 1), "statement", a->statement, "policy",
+	                  pdigest, "accept", acc));
 	out->channels_after = channels;
 	out->record =
 	        json_pack("{s:s,s:s,s:s?,s:s,s:s,s:O,s:O}", "channel", a->channel, "candidate",
@@ -856,5 +988,143 @@ done:
 	sluice_key__dispose(&key);
 	json_decref(env);
 	free(data);
+	return error;
+}
+
+/* ---- sluice cosign ------------------------------------------------------------ */
+
+struct cosign {
+	const sluice_key *key;
+	const char *ref;
+	char version[GIT_OID_HEXSZ + 1];
+	char statement[65];
+	unsigned have, need;
+};
+
+static int decide_cosign(sluice_repo *repo, const sluice_jstate *st, void *arg, sluice_jchange *out)
+{
+	struct cosign *cs = arg;
+	sluice_ctx *ctx = repo->ctx;
+	sluice_version v = {0};
+	sluice_buf stmt = {0}, envb = {0};
+	json_t *pred = NULL, *env = NULL, *co;
+	char fp[SLUICE_FP_LEN], proposer[SLUICE_FP_LEN], sdig[65], name[128], *ptext = NULL;
+	unsigned char h[SLUICE_B2_LEN];
+	json_error_t jerr;
+	int error, found = 0;
+
+	sluice_journal__now(st, out->time);
+	if ((error = sluice_version__load(repo, &v, cs->ref)) < 0)
+		return error;
+	git_oid_tostr(cs->version, sizeof(cs->version), &v.id);
+	if ((error = sluice_jindex__has_version(repo, &v.id, &found)) < 0)
+		goto done;
+	if (!found) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "%.12s was never proposed in this repository's journal",
+		                          cs->version);
+		goto done;
+	}
+	out->refusal = json_pack("{s:s}", "version", cs->version);
+	if (sluice_journal__check_role(repo, st->keys, cs->key, "proposer") < 0) {
+		error = sluice_journal__deny(repo, out, "role",
+		                             "refusing a co-signature of %.12s: %s", cs->version,
+		                             sluice_ctx_errmsg(ctx));
+		goto done;
+	}
+	sluice_keys__fingerprint(fp, cs->key->pk);
+	proposer_of(repo, st, cs->version, proposer);
+	if (!strcmp(fp, proposer)) {
+		error = sluice_journal__deny(repo, out, "cosign.proposer",
+		                             "refusing %s's co-signature of %.12s: it proposed it, "
+		                             "and its signature already counts once",
+		                             cs->key->name, cs->version);
+		goto done;
+	}
+	if (json_object_get(json_object_get(json_object_get(st->trust, "cosigned"), cs->version),
+	                    fp)) {
+		error = sluice_ctx__error(ctx, SLUICE_EEXISTS,
+		                          "key %s already co-signed %.12s; each key counts once",
+		                          cs->key->name, cs->version);
+		goto done;
+	}
+	/* The statement: the spine's format (in-toto in DSSE), subject the version's state. */
+	pred = json_pack("{s:s,s:s}", "version", cs->version, "time", out->time);
+	snprintf(name, sizeof(name), "sluice:version/%s", cs->version);
+	{
+		sluice_subject subj = {name, NULL, sdig};
+		if (!pred || !(ptext = json_dumps(pred, JSON_COMPACT | JSON_SORT_KEYS))) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build the statement");
+			goto done;
+		}
+		if ((error = sluice_version__state_digest(repo, &v, sdig)) < 0 ||
+		    (error = sluice_statement__build(ctx, &stmt, &subj, 1, COSIGN_PREDICATE,
+		                                     ptext)) < 0 ||
+		    (error = sluice_dsse__sign(ctx, &envb, cs->key, SLUICE_INTOTO_PAYLOAD_TYPE,
+		                               stmt.ptr, stmt.len)) < 0)
+			goto done;
+	}
+	if (!(env = json_loadb((const char *)envb.ptr, envb.len, 0, &jerr))) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot read the envelope");
+		goto done;
+	}
+	sluice__b2(h, stmt.ptr, stmt.len);
+	sluice__hex(cs->statement, h, SLUICE_B2_LEN);
+	out->trust_after = json_deep_copy(st->trust);
+	if (!json_is_object(json_object_get(out->trust_after, "cosigned")))
+		json_object_set_new(out->trust_after, "cosigned", json_object());
+	co = json_object_get(json_object_get(out->trust_after, "cosigned"), cs->version);
+	if (!co) {
+		co = json_object();
+		json_object_set_new(json_object_get(out->trust_after, "cosigned"), cs->version, co);
+	}
+	json_object_set_new(co, fp,
+	                    json_pack("{s:s,s:I,s:s,s:s}", "name", cs->key->name, "seq",
+	                              (json_int_t)(st->seq + 1), "time", out->time, "statement",
+	                              cs->statement));
+	out->record = json_pack("{s:s,s:s,s:O}", "version", cs->version, "statement", cs->statement,
+	                        "envelope", env);
+	{
+		/* What the count will be once this entry lands. */
+		sluice_jstate after = *st;
+		after.trust = out->trust_after;
+		cs->have = signed_by_proposers(&after, cs->version, proposer);
+		cs->need = sluice_trust__role_threshold(st, "proposer");
+	}
+	error = out->record ? SLUICE_OK
+	                    : sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build the record");
+done:
+	free(ptext);
+	json_decref(pred);
+	json_decref(env);
+	sluice_buf__dispose(&stmt);
+	sluice_buf__dispose(&envb);
+	sluice_version__dispose(&v);
+	return error;
+}
+
+int sluice_cosign(sluice_repo *repo, const char *ref, const char *keyname, char **report)
+{
+	struct cosign cs = {0};
+	sluice_key key = {0};
+	git_oid entry;
+	char hex[GIT_OID_HEXSZ + 1];
+	int error;
+
+	/* Registered: checked here; the role in decide, where a refusal is journaled. */
+	if ((error = sluice_repo__signing_key(repo, &key, keyname, NULL)) < 0)
+		return error;
+	cs.key = &key;
+	cs.ref = ref;
+	if ((error = sluice_journal__transact(repo, &entry, &key, "cosign", decide_cosign, &cs)) ==
+	    0) {
+		git_oid_tostr(hex, sizeof(hex), &entry);
+		error = sluice_repo__report(repo->ctx, report,
+		                            json_pack("{s:s,s:s,s:s,s:{s:i,s:i}}", "version",
+		                                      cs.version, "entry", hex, "statement",
+		                                      cs.statement, "signatures", "have", cs.have,
+		                                      "need", cs.need));
+	}
+	sluice_key__dispose(&key);
 	return error;
 }

@@ -1084,6 +1084,126 @@ static const node *map_get(const node *map, const char *key)
 	return NULL;
 }
 
+/* Where channel i's from[j] was written, for messages: its own list, or the channel's map. */
+static const node *from_at(const node *chans, size_t i, size_t j, char kpath[256], int *inherited)
+{
+	const node *fn = map_get(chans->kids[2 * i + 1], "from");
+	char base[256];
+
+	path_join(base, "channels", chans->kids[2 * i]->text, chans->kids[2 * i]->len);
+	*inherited = !fn;
+	if (fn && j < fn->n) {
+		snprintf(kpath, 256, "%.200s.from[%zu]", base, j);
+		return fn->kids[j];
+	}
+	snprintf(kpath, 256, "%.200s.from", base);
+	return chans->kids[2 * i + 1];
+}
+
+/*
+ * The promotion order the from lists write: every name in a from is a
+ * channel the policy lists (a name it does not list is a typo or an order
+ * written half down), and following from never comes back to where it
+ * started (then nothing could ever enter those channels). A depth-first
+ * walk with its own stack: a policy may list many channels in a chain.
+ */
+static int check_order(parser *p, const node *chans, json_t *channels)
+{
+	size_t n = chans ? chans->n / 2 : 0, sp = 0, i, j;
+	size_t *stack = NULL, *next = NULL;
+	unsigned char *state = NULL; /* 0 not seen, 1 on the walk's path, 2 done */
+	json_t *index = NULL;
+	const node *at;
+	char kpath[256], shown[80];
+	int error = SLUICE_OK, inherited;
+
+	if (n == 0)
+		return SLUICE_OK;
+	if (!(stack = calloc(n, sizeof(*stack))) || !(next = calloc(n, sizeof(*next))) ||
+	    !(state = calloc(n, 1)) || !(index = json_object())) {
+		error = nomem(p);
+		goto done;
+	}
+	for (i = 0; i < n; i++)
+		if ((error = jset(p, index, chans->kids[2 * i]->text,
+		                  json_integer((json_int_t)i))) < 0)
+			goto done;
+	for (i = 0; i < n; i++) {
+		json_t *from = json_object_get(json_object_get(channels, chans->kids[2 * i]->text),
+		                               "from");
+		for (j = 0; j < json_array_size(from); j++) {
+			const char *name = json_string_value(json_array_get(from, j));
+			if (json_object_get(index, name))
+				continue;
+			at = from_at(chans, i, j, kpath, &inherited);
+			error = FAIL_AT(p, at, kpath,
+			                "'%s' is not listed in channels: the promotion order names "
+			                "only channels the policy lists (write '%s: {}' for one "
+			                "that takes default's rules)",
+			                show(shown, name, strlen(name)),
+			                show(shown, name, strlen(name)));
+			goto done;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (state[i])
+			continue;
+		stack[sp++] = i;
+		state[i] = 1;
+		while (sp > 0) {
+			size_t u = stack[sp - 1], v, k;
+			json_t *from = json_object_get(
+			        json_object_get(channels, chans->kids[2 * u]->text), "from");
+			if (next[u] >= json_array_size(from)) {
+				state[u] = 2;
+				sp--;
+				continue;
+			}
+			j = next[u]++;
+			v = (size_t)json_integer_value(
+			        json_object_get(index, json_string_value(json_array_get(from, j))));
+			if (state[v] == 0) {
+				state[v] = 1;
+				stack[sp++] = v;
+				continue;
+			}
+			if (state[v] == 2)
+				continue;
+			{
+				/* v is on the path: v ... u, and u takes from v. */
+				char cyc[512];
+				size_t o = 0;
+				for (k = 0; k < sp && stack[k] != v; k++)
+					;
+				for (; k < sp && o < sizeof(cyc); k++) {
+					size_t w = k + 1 < sp ? stack[k + 1] : v;
+					/* Names passed sluice_channel__name_ok: printable as they
+					 * are. */
+					int m = snprintf(cyc + o, sizeof(cyc) - o, "%s%s from %s",
+					                 o ? ", " : "",
+					                 chans->kids[2 * stack[k]]->text,
+					                 chans->kids[2 * w]->text);
+					o += m > 0 ? (size_t)m : 0;
+				}
+				if (o >= sizeof(cyc))
+					strcpy(cyc + sizeof(cyc) - 4, "...");
+				at = from_at(chans, u, j, kpath, &inherited);
+				error = FAIL_AT(p, at, kpath,
+				                "the promotion order goes round in a cycle (%s%s): "
+				                "nothing could ever enter these channels",
+				                cyc, inherited ? "; this from is default's" : "");
+				goto done;
+			}
+		}
+	}
+done:
+	free(stack);
+	free(next);
+	free(state);
+	json_decref(index);
+	return error;
+}
+
 static int get_policy(parser *p, const node *root, json_t **out)
 {
 	const node *ver, *def, *chans;
@@ -1164,6 +1284,8 @@ static int get_policy(parser *p, const node *root, json_t **out)
 				goto done;
 			}
 	}
+	if ((error = check_order(p, chans, channels)) < 0)
+		goto done;
 	if (!(pol = json_object())) {
 		error = nomem(p);
 		goto done;

@@ -14,8 +14,9 @@ pkgs=(
   # ci/sluice-ci.sh reads sluice's --json output with jq; the man page test renders with groff.
   jq groff-base
   # tests/remote and bench/remote.sh serve a chunk store with nginx's WebDAV module
-  # (Debian's nginx is built --with-http_dav_module) and git's own protocol with git daemon.
-  nginx
+  # (Debian's nginx is built --with-http_dav_module) and git's own protocol with git daemon;
+  # git over authenticated HTTP is git http-backend behind nginx through fcgiwrap.
+  nginx fcgiwrap
 )
 # Peers measured by the benchmarks (bench/); not needed to build or test.
 if [ "${SLUICE_BENCH_DEPS:-0}" = 1 ]; then

@@ -37,6 +37,16 @@ int sluice_purge(sluice_repo *repo, const char *ref, const char *reason, const c
  */
 int sluice_gc(sluice_repo *repo, int dry_run, char **report);
 
+/*
+ * The purges the journal recorded (version: only those of that version,
+ * 40 hex digits; NULL: all), oldest first, from the journal index:
+ * {"tombstones": [{"seq","entry","time","actor","fingerprint","version",
+ * "reason","subject","purged":[{path,blake2b,size}],"chunks" (how many
+ * chunk ids the purge removed),"signed" (a DSSE tombstone is attached)}]}.
+ * What sluice log and show print for a purged version.
+ */
+int sluice_audit_tombstones(sluice_repo *repo, const char *version, char **report);
+
 #ifdef __cplusplus
 }
 #endif

@@ -51,13 +51,32 @@ typedef int (*sluice_audit_line_cb)(void *data, const char *line, size_t len);
 int sluice_audit_export(sluice_repo *repo, uint64_t from, uint64_t to, sluice_audit_line_cb cb,
                         void *data);
 
+/* sluice_audit_verify: re-derive every entry, not only those no verify re-derived yet. */
+#define SLUICE_AUDIT_VERIFY_FULL 1u
+
 /*
- * Recompute the whole tree from the journal and check every entry's
- * tlog.json and checkpoint (body and signature) and the leaf index against
- * it. The report lists "problems"; SLUICE_ECORRUPT (report still set) when
- * there is any.
+ * Check the journal's tree (docs/audit-tlog.md, "Verification").
+ *
+ * By default: catch the leaf index up with the journal, recompute the root
+ * from its leaves, and re-derive from the journal (canonical encoding ->
+ * leaf hash, tlog.json, checkpoint and its signature) every entry after the
+ * last one an earlier verify re-derived and matched (recorded in the
+ * index), and always the newest; the leaves before that are trusted as
+ * far as the index's record of that verify (their root must still be the
+ * root it recorded). Without such a record, every entry is re-derived and
+ * the index rebuilt from what was read.
+ *
+ * With SLUICE_AUDIT_VERIFY_FULL: re-derive every entry, over the threads
+ * of sluice_ctx_set_threads (default: the online CPUs), and compare the
+ * index as it is, without building or catching it up.
+ *
+ * The report ("mode", "entries", "root", "origin", "checked",
+ * "before_tlog", "index", "rederived", "signatures", "seconds",
+ * "problems", "problem_count", "ok") lists problems; SLUICE_ECORRUPT
+ * (report still set) when there is any. A run with no problem records what
+ * it matched in the index, so the next one starts after it.
  */
-int sluice_audit_verify(sluice_repo *repo, char **report);
+int sluice_audit_verify(sluice_repo *repo, unsigned flags, char **report);
 
 /* Drop and rebuild sluice/tlog-index: {"size": n}. */
 int sluice_audit_reindex(sluice_repo *repo, char **report);

@@ -41,6 +41,17 @@ int sluice_channel_reset(sluice_repo *repo, const char *channel, const char *ref
                          const char *reason, const char *key, char **report);
 
 /*
+ * Under an operator threshold of N (sluice_role_threshold), a reset needs
+ * N distinct operator keys: each other operator first signs the same reset
+ * (channel, target, from the current head after its last move) with this
+ * call, journaled as a "reset.sign" entry that moves nothing; the reset
+ * itself then counts its own key too. Any move of the channel voids the
+ * signatures. Rollback stays one operator's emergency path.
+ */
+int sluice_channel_reset_sign(sluice_repo *repo, const char *channel, const char *ref,
+                              const char *reason, const char *key, char **report);
+
+/*
  * Set channel's anchor (the drift budget's reference, docs/gates.md) to
  * ref, a version the channel holds or held (NULL: its head). reason is
  * required. A channel's first promoted version is its anchor until then.

@@ -55,10 +55,39 @@ int sluice_root_rotate(sluice_repo *repo, const char *const *add, size_t nadd,
                        const char *const *remove, size_t nremove, unsigned threshold,
                        const char *signer, char **report);
 
+/*
+ * How long root changes proposed through repo from now on wait for their
+ * signatures: duration is seconds ("3600") or <n>s/m/h/d ("7d"), 1 second
+ * to 36500 days; NULL restores the default, 7 days. Once expired (by the
+ * journal's time, which never goes backwards), sluice_root_sign refuses a
+ * change (rule root.expired, journaled), it never applies, and the next
+ * root change drops it from the pending ones. SLUICE_EINVALID for a
+ * malformed duration.
+ */
+int sluice_root_set_expiry(sluice_repo *repo, const char *duration);
+
+/*
+ * Set role's threshold (a root change, like sluice_key_new): how many
+ * distinct keys of it an action needs. gate-runner N: a required gate
+ * counts as passed only with N agreeing verdicts from distinct gate-runner
+ * keys on the same candidate, baseline and suites; proposer N: a version
+ * is promotable only once N distinct proposer keys signed it (its own
+ * signature and sluice_cosign's); operator N: reset needs N distinct
+ * operator keys (rollback stays one operator's emergency path). root
+ * (sluice_root_rotate), approver (the policy's approvals.count) and auditor
+ * (read-only) are refused. *report as sluice_key_revoke's.
+ */
+int sluice_role_threshold(sluice_repo *repo, const char *role, unsigned threshold,
+                          const char *signer, char **report);
+
 /* Sign the pending root change whose id starts with id (8+ hex digits) with key. */
 int sluice_root_sign(sluice_repo *repo, const char *id, const char *key, char **report);
 
-/* The pending root changes and their signatures: {"pending":[...],"root_threshold"}. */
+/*
+ * The pending root changes and their signatures: {"pending":[{"change","kind","what",
+ * "proposed_by","proposed_time","expires","expired",...}],"root_threshold"}; an expired
+ * change is listed (expired: true) until the next root change drops it.
+ */
 int sluice_root_pending(sluice_repo *repo, char **report);
 
 /* The registered keys: {"keys":[{"name","fingerprint","roles","public_key"}]}. */

@@ -68,6 +68,20 @@ int sluice_approve(sluice_repo *repo, const char *ref, const char *channel, cons
 int sluice_approve_submit(sluice_repo *repo, const char *envelope_path, const char *key,
                           char **report);
 
+/*
+ * Co-sign version REF as proposer key: an in-toto statement (predicate
+ * urn:sluice:predicate:cosign:v1, {"version", "time"}, subject the
+ * version's state digest) in a DSSE envelope, journaled ("cosign" entry)
+ * and kept in trust.json's "cosigned". Under a proposer threshold of N a
+ * version is promotable once N distinct proposer keys signed it: its
+ * proposal's signature and co-signatures. The proposer's own co-signature
+ * is refused (rule cosign.proposer: its signature already counts), as is a
+ * key without the proposer role (rule role); both are journaled. A key
+ * co-signs a version once (SLUICE_EEXISTS). *report: {"version","entry",
+ * "statement","signatures":{"have","need"}}.
+ */
+int sluice_cosign(sluice_repo *repo, const char *ref, const char *key, char **report);
+
 #ifdef __cplusplus
 }
 #endif

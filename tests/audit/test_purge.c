@@ -257,6 +257,74 @@ static void test_purge__content_is_gone_other_versions_intact(void **state)
 	json_decref(v);
 }
 
+/* A purged update reads as what it is in sluice log, show and audit log: its tombstone. */
+static void test_purge__log_and_show_render_the_tombstone(void **state)
+{
+	json_t *v, *t, *vs, *e;
+	char *text;
+	size_t i, purged = 0;
+	(void)state;
+
+	v = ok_json("show %s", rbatch);
+	t = json_object_get(v, "tombstones");
+	assert_int_equal(json_array_size(t), 1);
+	t = json_array_get(t, 0);
+	assert_string_equal(json_string_value(json_object_get(t, "version")), rbatch);
+	assert_string_equal(json_string_value(json_object_get(t, "reason")),
+	                    "data subject request 17");
+	assert_string_equal(json_string_value(json_object_get(t, "actor")), "ops");
+	assert_true(json_integer_value(json_object_get(t, "seq")) > 0);
+	assert_int_equal(strlen(json_string_value(json_object_get(t, "entry"))), 40);
+	assert_true(json_is_true(json_object_get(t, "signed")));
+	assert_true(json_integer_value(json_object_get(t, "chunks")) > 0);
+	assert_string_equal(json_string_value(json_object_get(
+	                            json_array_get(json_object_get(t, "purged"), 0), "path")),
+	                    "replay/r.jsonl");
+	json_decref(v);
+	/* A version nobody purged has none, though it shares chunks with one. */
+	v = ok_json("show %s", kept);
+	assert_int_equal(json_array_size(json_object_get(v, "tombstones")), 0);
+	json_decref(v);
+
+	v = ok_json("%s", "log");
+	vs = json_object_get(v, "versions");
+	json_array_foreach(vs, i, e)
+	{
+		const char *id = json_string_value(json_object_get(e, "version"));
+		size_t n = json_array_size(json_object_get(e, "tombstones"));
+		assert_true(json_is_array(json_object_get(e, "tombstones")));
+		if (!strcmp(id, rbatch) || !strcmp(id, note))
+			assert_int_equal(n, 1);
+		else
+			assert_int_equal(n, 0);
+		purged += n;
+	}
+	assert_int_equal(purged, 2);
+	json_decref(v);
+
+	text = ok("%s", "log");
+	assert_non_null(strstr(text, "[PURGED]"));
+	assert_non_null(strstr(text, "data subject request 17"));
+	assert_non_null(strstr(text, "removed replay/r.jsonl"));
+	assert_non_null(strstr(text, "removed memory/secret.md"));
+	free(text);
+	text = ok("show %s", rbatch);
+	assert_non_null(strstr(text, "PURGED"));
+	assert_non_null(strstr(text, "by ops"));
+	assert_non_null(strstr(text, "removed replay/r.jsonl"));
+	free(text);
+	text = ok("show %s", lora);
+	assert_null(strstr(text, "PURGED"));
+	free(text);
+
+	/* audit log says what the purge entry did, not an empty summary. */
+	v = ok_json("%s", "audit log --action purge");
+	assert_int_equal(json_array_size(v), 2);
+	assert_non_null(strstr(json_string_value(json_object_get(json_array_get(v, 0), "summary")),
+	                       "replay/r.jsonl (data subject request 17)"));
+	json_decref(v);
+}
+
 static void test_purge__gc_frees_unreachable_chunks_once(void **state)
 {
 	sluice_ctx *ctx = NULL;
@@ -479,6 +547,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_purge__non_operator_is_refused_and_journaled),
 	        cmocka_unit_test(test_purge__content_is_gone_other_versions_intact),
+	        cmocka_unit_test(test_purge__log_and_show_render_the_tombstone),
 	        cmocka_unit_test(test_purge__gc_frees_unreachable_chunks_once),
 	        cmocka_unit_test(test_purge__sweep_fault_at_every_step_leaves_store_whole),
 	        cmocka_unit_test(test_purge__verify_rejects_a_forged_purged_set),

@@ -199,10 +199,98 @@ static void test_report__page_plots_the_history(void **state)
 	printf("screenshot: %s\n", shot);
 }
 
+/*
+ * A journal longer than one page: one file a page, each self-contained,
+ * whose entries together are sluice audit log's, once each; the plots on
+ * index.html still match the gate history.
+ */
+static void test_report__long_journal_is_paged(void **state)
+{
+	char html[4200], cmd[8192];
+	tu_run_result r, log;
+	json_t *v;
+	long long entries, pages, k;
+	(void)state;
+
+	snprintf(html, sizeof(html), "%s/paged", work);
+	r = tu_sh(env, "%s -C '%s' audit report --html '%s' --page 4 --json", TU_SLUICE, repo,
+	          html);
+	assert_int_equal(r.status, 0);
+	v = json_loads(r.out, 0, NULL);
+	assert_non_null(v);
+	tu_run_dispose(&r);
+	entries = (long long)json_integer_value(json_object_get(v, "entries"));
+	pages = (long long)json_integer_value(json_object_get(v, "pages"));
+	json_decref(v);
+	assert_true(entries > 8);
+	assert_int_equal(pages, (entries + 3) / 4);
+	/* index.html is the newest page; page-1 .. page-(pages-1) the older ones. */
+	for (k = 1; k < pages; k++)
+		tu_sh_ok(NULL, "test -s '%s/page-%lld.html'", html, k);
+	tu_sh_ok(NULL, "test ! -e '%s/page-%lld.html'", html, pages);
+	/* Every file self-contained: no URL but the SVG namespace. */
+	r = tu_sh(NULL, "cat '%s'/*.html | grep -o 'https\\?://[^\"]*' | sort -u", html);
+	assert_string_equal(r.out, "http://www.w3.org/2000/svg\n");
+	tu_run_dispose(&r);
+	/* The rows of all pages, in order, are audit log's entries. */
+	snprintf(cmd, sizeof(cmd),
+	         "cat '%s'/*.html | /usr/bin/python3 -c '\n"
+	         "import re,sys\n"
+	         "rows=re.findall(r\"<tr class=.entry. data-seq=.(\\d+). "
+	         "data-entry=.([0-9a-f]{40}). "
+	         "data-action=.([a-z.]+).\", sys.stdin.read())\n"
+	         "for s,e,a in sorted(rows, key=lambda t:int(t[0])): print(s,e,a)'",
+	         html);
+	r = tu_sh(NULL, "%s", cmd);
+	assert_int_equal(r.status, 0);
+	log = tu_sh(env,
+	            "%s -C '%s' audit log --json | /usr/bin/python3 -c '\n"
+	            "import json,sys\n"
+	            "for e in json.load(sys.stdin): print(e[\"seq\"],e[\"entry\"],e[\"action\"])'",
+	            TU_SLUICE, repo);
+	assert_int_equal(log.status, 0);
+	assert_string_equal(r.out, log.out);
+	{
+		size_t lines = 0;
+		for (const char *p = r.out; *p; p++)
+			lines += *p == '\n';
+		assert_int_equal((long long)lines, entries);
+	}
+	tu_run_dispose(&r);
+	tu_run_dispose(&log);
+	/* The oldest page loads cleanly; index.html keeps the plots, digit for digit. */
+	r = tu_sh(NULL,
+	          "HOME='%s' chromium --headless=new --no-sandbox --disable-gpu "
+	          "--enable-logging=stderr --v=0 --user-data-dir='%s/chrome' --dump-dom "
+	          "'file://%s/page-1.html'",
+	          work, work, html);
+	assert_int_equal(r.status, 0);
+	assert_null(strstr(r.err, "Uncaught"));
+	assert_null(strstr(r.err, "CONSOLE"));
+	assert_non_null(strstr(r.out, "href=\"page-2.html\""));
+	tu_run_dispose(&r);
+	r = tu_sh(NULL,
+	          "HOME='%s' chromium --headless=new --no-sandbox --disable-gpu "
+	          "--enable-logging=stderr --v=0 --user-data-dir='%s/chrome' --dump-dom "
+	          "'file://%s/index.html'",
+	          work, work, html);
+	assert_int_equal(r.status, 0);
+	assert_null(strstr(r.err, "Uncaught"));
+	assert_null(strstr(r.err, "CONSOLE"));
+	assert_non_null(strstr(r.out, "id=\"pages\""));
+	check_channel(r.out, "dev");
+	check_channel(r.out, "prod");
+	tu_run_dispose(&r);
+	/* One page again: the older pages are deleted, not left stale. */
+	tu_sh_ok(env, "%s -C '%s' audit report --html '%s' >/dev/null", TU_SLUICE, repo, html);
+	tu_sh_ok(NULL, "test ! -e '%s/page-1.html'", html);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_report__page_plots_the_history),
+	        cmocka_unit_test(test_report__long_journal_is_paged),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

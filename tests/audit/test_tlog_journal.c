@@ -7,6 +7,8 @@
 #include "testutil.h"
 
 #include <jansson.h>
+#include <lmdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,14 +98,26 @@ static void test_tlog_journal__old_journal_gets_its_tree(void **state)
 	json_decref(slj("key new c --role auditor"));
 	cp = slj("audit checkpoint");
 	assert_int_equal(jint(cp, "size"), 4);
+	/* The earlier verify re-derived entries 1..3: only the new one is read again. */
 	v = slj("audit verify");
 	assert_true(json_is_true(json_object_get(v, "ok")));
-	assert_int_equal(jint(v, "before_tlog"), 3);
+	assert_string_equal(json_string_value(json_object_get(v, "mode")), "incremental");
+	assert_int_equal(jint(json_object_get(v, "rederived"), "from"), 4);
+	assert_int_equal(jint(json_object_get(v, "rederived"), "trusted"), 3);
+	assert_int_equal(jint(v, "before_tlog"), 0);
 	assert_int_equal(jint(v, "checked"), 1);
 	assert_string_equal(json_string_value(json_object_get(v, "root")),
 	                    json_string_value(json_object_get(cp, "root")));
 	assert_string_equal(json_string_value(json_object_get(v, "origin")),
 	                    json_string_value(json_object_get(cp, "origin")));
+	json_decref(v);
+	v = slj("audit verify --full");
+	assert_true(json_is_true(json_object_get(v, "ok")));
+	assert_string_equal(json_string_value(json_object_get(v, "mode")), "full");
+	assert_int_equal(jint(v, "before_tlog"), 3);
+	assert_int_equal(jint(v, "checked"), 1);
+	assert_string_equal(json_string_value(json_object_get(v, "root")),
+	                    json_string_value(json_object_get(cp, "root")));
 	json_decref(v);
 	json_decref(cp);
 
@@ -117,7 +131,7 @@ static void test_tlog_journal__old_journal_gets_its_tree(void **state)
 	assert_int_equal(jint(v, "size"), 5);
 	assert_int_equal(jint(v, "index"), 4);
 	json_decref(v);
-	v = slj("audit verify");
+	v = slj("audit verify --full");
 	assert_true(json_is_true(json_object_get(v, "ok")));
 	assert_int_equal(jint(json_object_get(v, "index"), "checked"), 5);
 	json_decref(v);
@@ -171,6 +185,111 @@ static void test_tlog_journal__export_is_the_leaves(void **state)
 	json_decref(v);
 }
 
+/* Overwrite leaf index of the derived tlog index with zeros, as a damaged or forged index. */
+static void tamper_leaf(uint64_t index)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	unsigned char key[8], zero[32] = {0};
+	MDB_val k = {8, key}, v = {32, zero};
+	char dir[4200];
+
+	snprintf(dir, sizeof(dir), "%s/sluice/tlog-index", repo);
+	for (int i = 7; i >= 0; i--, index >>= 8)
+		key[i] = (unsigned char)index;
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 2), 0);
+	assert_int_equal(mdb_env_set_mapsize(env, (size_t)1 << 32), 0);
+	assert_int_equal(mdb_env_open(env, dir, 0, 0644), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "leaves", 0, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static json_t *verify_fails(const char *expect)
+{
+	tu_run_result r = tu_sh(env_ops, "%s -C '%s' audit verify --json", TU_SLUICE, repo);
+	json_t *v;
+
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.out, expect));
+	v = json_loads(r.out, 0, NULL);
+	assert_non_null(v);
+	tu_run_dispose(&r);
+	return v;
+}
+
+/*
+ * The default verify re-derives what no verify re-derived before (and the
+ * newest entry), trusting the index's leaves before that only while they
+ * still give the root that verify recorded.
+ */
+static void test_tlog_journal__verify_is_incremental(void **state)
+{
+	json_t *v, *rd;
+	long long n;
+
+	(void)state;
+	/* A full pass records what it matched... */
+	v = slj("audit verify --full --threads 2");
+	assert_true(json_is_true(json_object_get(v, "ok")));
+	n = jint(v, "entries");
+	json_decref(v);
+	/* ...so the next reads only the newest entry. */
+	v = slj("audit verify");
+	rd = json_object_get(v, "rederived");
+	assert_string_equal(json_string_value(json_object_get(v, "mode")), "incremental");
+	assert_int_equal(jint(rd, "count"), 1);
+	assert_int_equal(jint(rd, "from"), n);
+	assert_int_equal(jint(rd, "trusted"), n - 1);
+	assert_int_equal(jint(v, "signatures"), 1);
+	json_decref(v);
+	/* New entries are re-derived, and from then on trusted. */
+	json_decref(slj("key new e --role auditor"));
+	json_decref(slj("key new f --role auditor"));
+	v = slj("audit verify");
+	rd = json_object_get(v, "rederived");
+	assert_string_equal(json_string_value(json_object_get(v, "mode")), "incremental");
+	assert_int_equal(jint(rd, "from"), n + 1);
+	assert_int_equal(jint(rd, "count"), 2);
+	assert_int_equal(jint(v, "checked"), 2);
+	assert_int_equal(jint(json_object_get(v, "index"), "checked"), 2);
+	json_decref(v);
+	n += 2;
+
+	/* A new entry whose indexed leaf is not what the journal gives: named. */
+	json_decref(slj("key new g --role auditor"));
+	json_decref(slj("audit prove --entry 1")); /* the index takes the new leaf */
+	tamper_leaf((uint64_t)n);
+	v = verify_fails("tlog index leaf");
+	assert_string_equal(json_string_value(json_object_get(v, "mode")), "incremental");
+	assert_int_equal(jint(json_object_get(v, "rederived"), "from"), n + 1);
+	json_decref(v);
+	n++;
+
+	/* A trusted leaf changed since: its root is not the one recorded, so all is read. */
+	json_decref(slj("audit reindex"));
+	json_decref(slj("audit verify"));
+	tamper_leaf(1);
+	v = verify_fails("tlog index leaf 1 differs from entry");
+	assert_string_equal(json_string_value(json_object_get(v, "mode")), "full");
+	assert_int_equal(jint(json_object_get(v, "rederived"), "count"), n);
+	json_decref(v);
+	/* Rebuilt, verified in full once, then incremental again. */
+	json_decref(slj("audit reindex"));
+	v = slj("audit verify");
+	assert_string_equal(json_string_value(json_object_get(v, "mode")), "full");
+	assert_true(json_is_true(json_object_get(json_object_get(v, "index"), "rebuilt")));
+	json_decref(v);
+	v = slj("audit verify");
+	assert_string_equal(json_string_value(json_object_get(v, "mode")), "incremental");
+	assert_int_equal(jint(json_object_get(v, "rederived"), "count"), 1);
+	json_decref(v);
+}
+
 /* A tlog.json that does not match the recomputed tree is a problem for audit verify. */
 static void test_tlog_journal__verify_reports_a_forged_frontier(void **state)
 {
@@ -197,6 +316,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_tlog_journal__old_journal_gets_its_tree),
 	        cmocka_unit_test(test_tlog_journal__export_is_the_leaves),
+	        cmocka_unit_test(test_tlog_journal__verify_is_incremental),
 	        cmocka_unit_test(test_tlog_journal__verify_reports_a_forged_frontier),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

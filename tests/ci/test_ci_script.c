@@ -26,6 +26,12 @@
 
 static char *work;
 static char repo[4096], keysenv[4300];
+/*
+ * The script puts key copies in $XDG_RUNTIME_DIR (else /dev/shm); the tests
+ * give it a private directory on /dev/shm, so the check that the copies are
+ * gone sees only this run's, not those of other runs on the machine.
+ */
+static char runtime[64];
 static const char *env[] = {keysenv, NULL};
 
 static char *ok(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -102,6 +108,9 @@ static int setup(void **state)
 	(void)state;
 
 	work = tu_mkdtemp("ci");
+	snprintf(runtime, sizeof(runtime), "/dev/shm/sluice-ci-test.XXXXXX");
+	assert_non_null(mkdtemp(runtime));
+	setenv("XDG_RUNTIME_DIR", runtime, 1);
 	snprintf(repo, sizeof(repo), "%s/repo", work);
 	snprintf(keysenv, sizeof(keysenv), "SLUICE_KEYS=%s/keys", work);
 	tu_sh_ok(NULL, "mkdir -p '%s/nokeys'", work);
@@ -128,6 +137,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	tu_rmtree(work);
+	tu_rmtree(runtime);
 	free(work);
 	return 0;
 }
@@ -160,7 +170,7 @@ static void good_adapter_is_promoted_from_a_secret_in_the_environment(void **sta
 	assert_true(cases >= 5); /* every check of three gates */
 	assert_int_equal(failures, 0);
 	/* The key copy made from the secret is gone. */
-	r = tu_sh(NULL, "ls -d /dev/shm/sluice-ci-keys.* 2>/dev/null | wc -l");
+	r = tu_sh(NULL, "ls -d '%s'/sluice-ci-keys.* 2>/dev/null | wc -l", runtime);
 	assert_int_equal(atoi(r.out), 0);
 	tu_run_dispose(&r);
 }

@@ -513,9 +513,9 @@ static void test_gates__bad_arguments(void **state)
 	r = sl(repo, "gate %s --channel prod", base);
 	assert_int_equal(r.status, 3);
 	tu_run_dispose(&r);
-	/* A gate-runner signs verdicts; an operator key may not. */
+	/* A gate-runner signs verdicts; an operator key may not (the refusal is journaled). */
 	snprintf(args, sizeof(args), "gate %s --channel prod --key ops", base);
-	tu_refused(env, repo, 1, "does not have the gate-runner role", args);
+	tu_refused_journaled(env, repo, 1, "does not have the gate-runner role", "role", args);
 	/* An unknown threshold is refused at init, naming it, and nothing is created. */
 	snprintf(cfg, sizeof(cfg), "%s/in/bad.json", work);
 	tu_write(cfg, "{\"regression\": {\"max_dorp\": 0.1}}", 33);

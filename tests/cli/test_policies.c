@@ -12,10 +12,16 @@
  */
 #include "testutil.h"
 
+#include "dsse.h"
+#include "repo.h"
+
+#include "sluice/keys.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *work;
@@ -397,6 +403,94 @@ static void test_policies__replayed_or_expired_approval(void **state)
 	verify_ok();
 }
 
+/* Re-sign the approval envelope in src as key with its predicate's time set to `time`. */
+static void redate_envelope(const char *src, const char *dst, const char *key, const char *time)
+{
+	sluice_ctx *ctx = NULL;
+	sluice_dsse_envelope e = {0};
+	sluice_key k = {0};
+	sluice_buf out = {0};
+	json_error_t jerr;
+	json_t *doc = json_load_file(src, 0, &jerr), *stmt;
+	char *text, keys[4200];
+
+	assert_non_null(doc);
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	text = json_dumps(doc, JSON_COMPACT);
+	assert_int_equal(sluice_dsse__parse(ctx, &e, text, strlen(text)), 0);
+	stmt = json_loadb((const char *)e.payload, e.payload_len, 0, &jerr);
+	assert_non_null(stmt);
+	json_object_set_new(json_object_get(stmt, "predicate"), "time", json_string(time));
+	free(text);
+	text = json_dumps(stmt, JSON_COMPACT | JSON_SORT_KEYS);
+	snprintf(keys, sizeof(keys), "%s/keys", work);
+	setenv("SLUICE_KEYS", keys, 1);
+	assert_int_equal(sluice_keys__load(ctx, &k, key), 0);
+	assert_int_equal(sluice_dsse__sign(ctx, &out, &k, e.payload_type, text, strlen(text)), 0);
+	tu_write(dst, (const char *)out.ptr, out.len);
+	free(text);
+	sluice_buf__dispose(&out);
+	sluice_key__dispose(&k);
+	sluice_dsse__dispose(&e);
+	json_decref(stmt);
+	json_decref(doc);
+	sluice_ctx_free(ctx);
+}
+
+/*
+ * A signer post-dates an approval (4 minutes ahead, inside the 5 minutes a
+ * clock may be off) to make it live longer: validity starts at the time
+ * the journal recorded it, so it lapses as if dated honestly.
+ */
+static void test_policies__post_dated_approval(void **state)
+{
+	char env1[4200], env2[4200], ahead[32];
+	time_t t = time(NULL) + 240;
+	struct tm tm;
+	json_error_t jerr;
+	json_t *ch, *a;
+	(void)state;
+
+	gmtime_r(&t, &tm);
+	strftime(ahead, sizeof(ahead), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	snprintf(env1, sizeof(env1), "%s/approval-now.json", work);
+	snprintf(env2, sizeof(env2), "%s/approval-ahead.json", work);
+	free(ok("approve %s --channel quick --key bob --out '%s'", lora1, env1));
+	redate_envelope(env1, env2, "bob", ahead);
+	free(ok("approve --envelope '%s' --key ops", env2));
+	/* Stored: valid from the entry's time, the signer's time kept beside it. */
+	{
+		tu_run_result r = tu_sh(
+		        env, "git --git-dir='%s' show refs/sluice/journal:channels.json", repo);
+		tu_run_result rec =
+		        tu_sh(env, "git --git-dir='%s' show refs/sluice/journal:record.json", repo);
+		json_t *cv = json_loads(r.out, 0, &jerr), *rv = json_loads(rec.out, 0, &jerr);
+		const char *fp;
+		assert_non_null(cv);
+		assert_non_null(rv);
+		ch = json_object_get(json_object_get(cv, "channels"), "quick");
+		a = json_object_get(json_object_get(json_object_get(ch, "approvals"), lora1),
+		                    "keys");
+		assert_int_equal(json_object_size(a), 1);
+		json_object_foreach(a, fp, ch)
+		{
+			assert_string_equal(json_string_value(json_object_get(ch, "signed")),
+			                    ahead);
+			assert_string_equal(json_string_value(json_object_get(ch, "time")),
+			                    json_string_value(json_object_get(rv, "time")));
+		}
+		json_decref(cv);
+		json_decref(rv);
+		tu_run_dispose(&r);
+		tu_run_dispose(&rec);
+	}
+	/* quick lets approvals live 2 s: measured from the journal, it has lapsed. */
+	sleep(3);
+	refused("approvals.threshold", "expired approvals do not count",
+	        "promote %s --channel quick --key ops", lora1);
+	verify_ok();
+}
+
 static void test_policies__policy_change_without_the_root_threshold(void **state)
 {
 	char path[4200], *o;
@@ -447,6 +541,9 @@ static void test_policies__key_used_outside_its_role(void **state)
 	(void)state;
 	refused("role", "operator role", "promote %s --channel quick --key alice", lora1);
 	refused("role", "operator role", "reset quick %s --reason x --key bob", lora1);
+	/* Checked before the gates run, and journaled like every other rule. */
+	refused("role", "gate-runner role", "gate %s --channel quick --gate regression --key ops",
+	        lora1);
 	refused("approvals.role", "counts approvals only from keys with the role",
 	        "approve %s --channel prod --key gr", lora2);
 	/* A key that is not root signs a root change: its signature would count for nothing. */
@@ -572,6 +669,247 @@ static void test_policies__root_rotation_without_both_thresholds(void **state)
 	verify_ok();
 }
 
+/* The pending change with id in `root pending --json`, or NULL (new reference). */
+static json_t *pending_change(const char *id)
+{
+	char *o = ok("root pending --json");
+	json_error_t jerr;
+	json_t *v = json_loads(o, 0, &jerr), *p, *found = NULL;
+	size_t i;
+
+	assert_non_null(v);
+	json_array_foreach(json_object_get(v, "pending"), i,
+	                   p) if (!strcmp(json_string_value(json_object_get(p, "change")), id))
+	        found = json_incref(p);
+	json_decref(v);
+	free(o);
+	return found;
+}
+
+/*
+ * A root change left pending is signed long after its proposers moved on
+ * (a stolen root key completing a forgotten change): once it expired, by
+ * the journal's time, the signature is refused and journaled, the change
+ * does not apply, and the next root change drops it.
+ */
+static void test_policies__root_change_signed_after_it_expired(void **state)
+{
+	char *o, id[65];
+	json_error_t jerr;
+	json_t *v, *p;
+	tu_run_result r;
+	(void)state;
+
+	r = sl("key new zz --role approver --signer r2 --expires-in 0");
+	assert_int_not_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "'0' is not a duration"));
+	tu_run_dispose(&r);
+	o = ok("key new zed --role approver --signer r2 --expires-in 2s --json");
+	v = json_loads(o, 0, &jerr);
+	assert_false(json_is_true(json_object_get(v, "applied")));
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(v, "pending")));
+	json_decref(v);
+	free(o);
+	p = pending_change(id);
+	assert_non_null(p);
+	assert_false(json_is_true(json_object_get(p, "expired")));
+	assert_int_equal(strlen(json_string_value(json_object_get(p, "expires"))), 20);
+	assert_true(strcmp(json_string_value(json_object_get(p, "expires")),
+	                   json_string_value(json_object_get(p, "proposed_time"))) > 0);
+	json_decref(p);
+	sleep(3);
+	p = pending_change(id);
+	assert_true(json_is_true(json_object_get(p, "expired")));
+	json_decref(p);
+	refused("root.expired", "expired at", "root sign %.16s --key r3", id);
+	o = ok("key list --json");
+	assert_null(strstr(o, "\"zed\""));
+	free(o);
+	/* The next root change drops it, and says so in its record. */
+	o = ok("key new yan --role approver --signer r2 --json");
+	v = json_loads(o, 0, &jerr);
+	{
+		char yid[65];
+		snprintf(yid, sizeof(yid), "%s", json_string_value(json_object_get(v, "pending")));
+		r = tu_sh(env, "git --git-dir='%s' show refs/sluice/journal:record.json", repo);
+		assert_non_null(strstr(r.out, "\"dropped\""));
+		assert_non_null(strstr(r.out, id));
+		tu_run_dispose(&r);
+		assert_null(pending_change(id));
+		free(ok("root sign %.16s --key r3", yid));
+	}
+	json_decref(v);
+	free(o);
+	o = ok("key list --json");
+	assert_non_null(strstr(o, "\"yan\""));
+	assert_null(strstr(o, "\"zed\""));
+	free(o);
+	verify_ok();
+}
+
+/* Propose a root change as r2 and complete it with r3 (root threshold 2 by now). */
+static void root_change(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void root_change(const char *fmt, ...)
+{
+	char args[4096], id[65], *o;
+	json_error_t jerr;
+	json_t *v;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	o = ok("%s --signer r2 --json", args);
+	v = json_loads(o, 0, &jerr);
+	assert_non_null(v);
+	snprintf(id, sizeof(id), "%s",
+	         json_string_value(
+	                 json_object_get(v, json_object_get(v, "pending") ? "pending" : "change")));
+	json_decref(v);
+	free(o);
+	o = ok("root sign %.16s --key r3 --json", id);
+	assert_non_null(strstr(o, "\"applied\": true"));
+	free(o);
+}
+
+/*
+ * One gate-runner key (stolen, or a CI job that lies) vouches for a
+ * version alone, under a gate-runner threshold of 2: the gate is not
+ * passed until a second gate-runner key's verdict agrees.
+ */
+static void test_policies__single_gate_runner_under_threshold(void **state)
+{
+	char l3[41], h[41], before[41];
+	tu_run_result r;
+	(void)state;
+
+	root_change("key new gr2 --role gate-runner");
+	/* Thresholds that mean nothing, or would stop everything, are refused up front. */
+	r = sl("role threshold auditor 2 --signer r2");
+	assert_int_not_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "auditor is read-only"));
+	tu_run_dispose(&r);
+	r = sl("role threshold gate-runner 3 --signer r2");
+	assert_int_not_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "with 2 unrevoked gate-runner keys"));
+	tu_run_dispose(&r);
+	root_change("role threshold gate-runner 2");
+	{
+		char *o = ok("root pending --json");
+		assert_non_null(strstr(o, "\"gate-runner\": 2"));
+		free(o);
+	}
+
+	tu_sh_ok(NULL, "%s lora '%s/in/l3' --base '%s/in/base' --seed 7", SLUICE_SYNTH, work, work);
+	propose(l3, "alice", "propose lora '%s/in/l3' --onto %s -m l3 --name third", work, lora2);
+	head_of("staging", before);
+	gate(l3, "staging");
+	refused("gates.runners", "verdicts from 1 of 2 gate-runner keys needed",
+	        "promote %s --channel staging --key ops", l3);
+	/* The same key again counts once. */
+	gate(l3, "staging");
+	refused("gates.runners", "verdicts from 1 of 2 gate-runner keys needed",
+	        "promote %s --channel staging --key ops", l3);
+	head_of("staging", h);
+	assert_string_equal(h, before);
+	free(ok("gate %s --channel staging --gate regression --key gr2", l3));
+	{
+		char *o = ok("policy check %s --channel staging", l3);
+		assert_non_null(strstr(o, "2 gate-runner keys agree on the regression gate"));
+		free(o);
+	}
+	free(ok("promote %s --channel staging --key ops", l3));
+	head_of("staging", h);
+	assert_string_equal(h, l3);
+	verify_ok();
+}
+
+/*
+ * One proposer key (stolen, or an insider) pushes a version alone under a
+ * proposer threshold of 2: not promotable until a second proposer key
+ * co-signs it; the proposer co-signing its own version, or a key without
+ * the role, counts for nothing.
+ */
+static void test_policies__single_proposer_under_threshold(void **state)
+{
+	char l3[41], l4[41], h[41], *o;
+	tu_run_result r;
+	(void)state;
+
+	head_of("staging", l3);
+	root_change("role threshold proposer 2");
+	tu_sh_ok(NULL, "%s lora '%s/in/l4' --base '%s/in/base' --seed 8", SLUICE_SYNTH, work, work);
+	propose(l4, "alice", "propose lora '%s/in/l4' --onto %s -m l4 --name fourth", work, l3);
+	refused("proposers.threshold", "1 of 2 proposer keys signed",
+	        "promote %s --channel staging --key ops", l4);
+	refused("cosign.proposer", "its signature already counts once", "cosign %s --key alice",
+	        l4);
+	refused("role", "proposer role", "cosign %s --key bob", l4);
+	o = ok("cosign %s --key dave --json", l4);
+	assert_non_null(strstr(o, "\"have\": 2"));
+	free(o);
+	r = sl("cosign %s --key dave", l4);
+	assert_int_not_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "each key counts once"));
+	tu_run_dispose(&r);
+	/* The co-signature is the proposer rule's; the gates still ask their two runners. */
+	gate(l4, "staging");
+	free(ok("gate %s --channel staging --gate regression --key gr2", l4));
+	o = ok("policy check %s --channel staging", l4);
+	assert_non_null(strstr(o, "2 of 2 proposer keys signed"));
+	free(o);
+	free(ok("promote %s --channel staging --key ops", l4));
+	head_of("staging", h);
+	assert_string_equal(h, l4);
+	verify_ok();
+}
+
+/*
+ * One operator key resets a channel to a version of its choosing under an
+ * operator threshold of 2: refused until a second operator key signed
+ * that very reset; rolling back stays one operator's emergency path.
+ */
+static void test_policies__single_operator_reset_under_threshold(void **state)
+{
+	char l4[41], l3[41], h[41];
+	(void)state;
+
+	head_of("staging", l4);
+	root_change("key new ops2 --role operator");
+	root_change("role threshold operator 2");
+	/* staging held l3 before l4. */
+	{
+		char *o = ok("history staging --json");
+		json_error_t jerr;
+		json_t *v = json_loads(o, 0, &jerr), *moves = json_object_get(v, "moves");
+		snprintf(l3, sizeof(l3), "%s",
+		         json_string_value(json_object_get(
+		                 json_array_get(moves, json_array_size(moves) - 1), "from")));
+		json_decref(v);
+		free(o);
+	}
+	refused("operators.threshold", "1 of 2 operator keys signed this reset",
+	        "reset staging %s --reason 'l4 misbehaves' --key ops", l3);
+	refused("role", "operator role", "reset staging %s --reason 'x' --sign --key bob", l3);
+	head_of("staging", h);
+	assert_string_equal(h, l4);
+	free(ok("reset staging %s --reason 'l4 misbehaves' --sign --key ops2", l3));
+	/* Signing moves nothing. */
+	head_of("staging", h);
+	assert_string_equal(h, l4);
+	free(ok("reset staging %s --reason 'l4 misbehaves' --key ops", l3));
+	head_of("staging", h);
+	assert_string_equal(h, l3);
+	/* The signature was for that move: after it, a second reset needs a new one. */
+	refused("operators.threshold", "1 of 2 operator keys signed this reset",
+	        "reset staging %s --reason 'back' --key ops", l4);
+	/* Rollback: one operator, with a reason. */
+	free(ok("rollback staging --reason 'emergency' --key ops"));
+	head_of("staging", h);
+	assert_string_not_equal(h, l3);
+	verify_ok();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -582,10 +920,15 @@ int main(void)
 	                test_policies__approval_or_verdict_for_another_version_baseline_or_channel),
 	        cmocka_unit_test(test_policies__verdict_on_a_suite_the_policy_does_not_pin),
 	        cmocka_unit_test(test_policies__replayed_or_expired_approval),
+	        cmocka_unit_test(test_policies__post_dated_approval),
 	        cmocka_unit_test(test_policies__policy_change_without_the_root_threshold),
 	        cmocka_unit_test(test_policies__key_used_outside_its_role),
 	        cmocka_unit_test(test_policies__revoked_key),
 	        cmocka_unit_test(test_policies__root_rotation_without_both_thresholds),
+	        cmocka_unit_test(test_policies__root_change_signed_after_it_expired),
+	        cmocka_unit_test(test_policies__single_gate_runner_under_threshold),
+	        cmocka_unit_test(test_policies__single_proposer_under_threshold),
+	        cmocka_unit_test(test_policies__single_operator_reset_under_threshold),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

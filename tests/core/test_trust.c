@@ -137,6 +137,131 @@ static void test_trust__a_signature_added_for_another_key(void **state)
 	expect_problem(f, "gains a signature of a key that did not sign this entry");
 }
 
+/*
+ * The journal's clock. sluice refuses to date an entry before the one it
+ * follows, or ahead of the local clock; an insider who writes one anyway
+ * (here by hiding the head's time from the commit) is named by verify.
+ */
+static void test_trust__journal_time_going_backwards(void **state)
+{
+	fixture *f = *state;
+	sluice_key key = {0};
+	sluice_jchange ch;
+	sluice_jstate st;
+
+	assert_int_equal(sluice_keys__load(f->ctx, &key, "r1"), 0);
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	assert_int_equal(strlen(st.time), 20);
+	memset(&ch, 0, sizeof(ch));
+	ch.record = json_object();
+	snprintf(ch.time, sizeof(ch.time), "2000-01-01T00:00:00Z");
+	assert_int_equal(sluice_journal__commit(f->r, NULL, &key, "refuse", &st, &ch),
+	                 SLUICE_EINVALID);
+	assert_non_null(strstr(sluice_ctx_errmsg(f->ctx), "journal times never go backwards"));
+	sluice_journal__change_dispose(&ch);
+	memset(&ch, 0, sizeof(ch));
+	ch.record = json_object();
+	snprintf(ch.time, sizeof(ch.time), "2999-01-01T00:00:00Z");
+	assert_int_equal(sluice_journal__commit(f->r, NULL, &key, "refuse", &st, &ch),
+	                 SLUICE_EINVALID);
+	assert_non_null(strstr(sluice_ctx_errmsg(f->ctx), "ahead of this host's clock"));
+	sluice_journal__change_dispose(&ch);
+	/* Nothing was written: verify is clean. */
+	{
+		char *report = NULL;
+		assert_int_equal(sluice_repo_verify(f->r, &report), 0);
+		sluice_free(report);
+	}
+	/* The forger's commit does not know the head's time. */
+	st.time[0] = 0;
+	memset(&ch, 0, sizeof(ch));
+	ch.record = json_pack("{s:s,s:s}", "attempted", "promote", "rule", "role");
+	snprintf(ch.time, sizeof(ch.time), "2000-01-01T00:00:00Z");
+	assert_int_equal(sluice_journal__commit(f->r, NULL, &key, "refuse", &st, &ch), 0);
+	sluice_journal__change_dispose(&ch);
+	sluice_journal__dispose(&st);
+	sluice_key__dispose(&key);
+	expect_problem(f, "is dated 2000-01-01T00:00:00Z, before the entry before it");
+	expect_problem(f, "journal times go backwards");
+}
+
+/*
+ * A host whose clock is a little behind the journal's newest entry (written
+ * by a host whose clock runs ahead, then pulled) still appends: its entry is
+ * dated at the newest entry's time, so times never go backwards. A clock
+ * further behind than SLUICE_CLOCK_SKEW is refused as broken.
+ */
+static void test_trust__a_clock_a_little_behind_the_journal(void **state)
+{
+	fixture *f = *state;
+	sluice_key key = {0};
+	sluice_jchange ch;
+	sluice_jstate st;
+	char now[32], ahead[32];
+	char *report = NULL;
+
+	assert_int_equal(sluice_keys__load(f->ctx, &key, "r1"), 0);
+	sluice_repo__now(now);
+	sluice__utc_format(ahead, sluice__utc_seconds(now) + 120);
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	memset(&ch, 0, sizeof(ch));
+	ch.record = json_pack("{s:s,s:s}", "attempted", "promote", "rule", "role");
+	snprintf(ch.time, sizeof(ch.time), "%s", ahead);
+	assert_int_equal(sluice_journal__commit(f->r, NULL, &key, "refuse", &st, &ch), 0);
+	sluice_journal__change_dispose(&ch);
+	sluice_journal__dispose(&st);
+
+	/* The next action, dated by this host's clock: the newest entry's time. */
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	assert_string_equal(st.time, ahead);
+	memset(&ch, 0, sizeof(ch));
+	ch.record = json_pack("{s:s,s:s}", "attempted", "promote", "rule", "role");
+	assert_int_equal(sluice_journal__commit(f->r, NULL, &key, "refuse", &st, &ch), 0);
+	sluice_journal__change_dispose(&ch);
+	sluice_journal__dispose(&st);
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	assert_string_equal(st.time, ahead);
+	sluice_journal__dispose(&st);
+	assert_int_equal(sluice_repo_verify(f->r, &report), 0);
+	sluice_free(report);
+
+	/* Ten minutes ahead is past the tolerance: refused, nothing written. */
+	sluice__utc_format(ahead, sluice__utc_seconds(now) + 600);
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	memset(&ch, 0, sizeof(ch));
+	ch.record = json_object();
+	snprintf(ch.time, sizeof(ch.time), "%s", ahead);
+	assert_int_equal(sluice_journal__commit(f->r, NULL, &key, "refuse", &st, &ch),
+	                 SLUICE_EINVALID);
+	assert_non_null(strstr(sluice_ctx_errmsg(f->ctx), "ahead of this host's clock"));
+	sluice_journal__change_dispose(&ch);
+	sluice_journal__dispose(&st);
+	sluice_key__dispose(&key);
+}
+
+/* One root key quietly drops another's pending change that had not expired. */
+static void test_trust__a_pending_change_dropped_before_it_expired(void **state)
+{
+	fixture *f = *state;
+	const char *roles[] = {"approver"};
+	sluice_jchange ch;
+	sluice_jstate st;
+	char *report = NULL;
+
+	assert_int_equal(sluice_key_new(f->r, "bob", roles, 1, NULL, "r1", &report), 0);
+	assert_non_null(strstr(report, "\"applied\":false"));
+	sluice_free(report);
+	assert_int_equal(sluice_journal__read(f->r, &st), 0);
+	assert_int_equal(json_object_size(json_object_get(st.trust, "pending")), 1);
+	memset(&ch, 0, sizeof(ch));
+	ch.trust_after = json_deep_copy(st.trust);
+	json_object_clear(json_object_get(ch.trust_after, "pending"));
+	ch.record = json_pack("{s:s,s:b}", "change", "00aa", "applied", 0);
+	sluice_journal__dispose(&st);
+	forge(f, "r2", "root.sign", &ch);
+	expect_problem(f, "leaves the pending ones without being applied or having expired");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -145,6 +270,12 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_trust__a_move_that_also_adds_a_key, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_trust__a_signature_added_for_another_key,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_trust__journal_time_going_backwards, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                test_trust__a_pending_change_dropped_before_it_expired, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_trust__a_clock_a_little_behind_the_journal,
 	                                        setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

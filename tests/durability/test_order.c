@@ -105,7 +105,17 @@ static long object_named(const logline *l, size_t n, const char *id)
 }
 
 /*
- * libgit2 with GIT_OPT_ENABLE_FSYNC_GITDIR: every loose object is written
+ * A loose object's temporary file: libgit2's (objects/tmp_object_git2_*)
+ * or libsluice's staged journal objects (objects/xx/tmp_object_sluice_*).
+ */
+static int is_object_tmp(const char *path)
+{
+	return strstr(path, "/objects/tmp_object_git2_") || strstr(path, "/tmp_object_sluice_");
+}
+
+/*
+ * libgit2 with GIT_OPT_ENABLE_FSYNC_GITDIR (or core/stage.c for a journal
+ * entry's objects): every loose object is written
  * to a temporary file, fsynced, linked to its name, and its directory is
  * fsynced — all before `before`.
  */
@@ -119,7 +129,7 @@ static void objects_durable_before(const logline *l, size_t n, long before)
 		char dir[4096];
 		int fsynced = 0, dir_synced = 0;
 
-		if (strcmp(l[i].op, "link") || !strstr(l[i].a, "/objects/tmp_object_git2_"))
+		if (strcmp(l[i].op, "link") || !is_object_tmp(l[i].a))
 			continue;
 		objects++;
 		for (j = 0; j < (long)i; j++)

@@ -83,6 +83,36 @@ static int config_ok(sluice_ctx *ctx, json_t *pol, const char *channel)
 	return ok;
 }
 
+/*
+ * The promotion order of an accepted policy: every from names a listed
+ * channel, and peeling off channels whose from lists only peeled ones
+ * peels them all (no cycle).
+ */
+static int order_ok(json_t *channels)
+{
+	json_t *done = json_object(), *r, *v;
+	const char *name;
+	size_t i, before;
+	int ok = 1;
+
+	json_object_foreach(channels, name, r) json_array_foreach(json_object_get(r, "from"), i, v)
+	        ok &= json_object_get(channels, json_string_value(v)) != NULL;
+	do {
+		before = json_object_size(done);
+		json_object_foreach(channels, name, r)
+		{
+			int ready = !json_object_get(done, name);
+			json_array_foreach(json_object_get(r, "from"), i, v) ready &=
+			        json_object_get(done, json_string_value(v)) != NULL;
+			if (ready)
+				json_object_set_new(done, name, json_true());
+		}
+	} while (json_object_size(done) > before);
+	ok &= json_object_size(done) == json_object_size(channels);
+	json_decref(done);
+	return ok;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static sluice_ctx *ctx;
@@ -102,7 +132,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    !count_in(json_object_get(pol, "version"), 1, 1) ||
 	    !json_is_object(json_object_get(pol, "channels")) ||
 	    !rules_ok(json_object_get(pol, "default")) ||
-	    !config_ok(ctx, pol, "a-channel-no-policy-names.."))
+	    !config_ok(ctx, pol, "a-channel-no-policy-names..") ||
+	    !order_ok(json_object_get(pol, "channels")))
 		abort();
 	json_object_foreach(json_object_get(pol, "channels"), name, r)
 	{

@@ -559,6 +559,11 @@ void tu_proc_stop(pid_t *pid)
 
 void tu_nginx_start(tu_nginx *out, const char *dir)
 {
+	tu_nginx_start_with(out, dir, "");
+}
+
+void tu_nginx_start_with(tu_nginx *out, const char *dir, const char *extra)
+{
 	char conf[4200], text[32768], log[4200], prefix[2048], *www = out->root,
 	                                                       *access_log = out->access_log;
 	int port = tu_free_port();
@@ -582,9 +587,9 @@ void tu_nginx_start(tu_nginx *out, const char *dir)
 	         "    create_full_put_path on;\n    dav_access user:rw group:r all:r;\n"
 	         "    location / { }\n"
 	         "    location /limited/ { limit_req zone=slow; limit_req_status 503; }\n"
-	         "  }\n}\n",
+	         "%s\n  }\n}\n",
 	         geteuid() == 0 ? "user root;\n" : "", prefix, prefix, access_log, prefix, prefix,
-	         prefix, prefix, prefix, port, www);
+	         prefix, prefix, prefix, port, www, extra);
 	snprintf(conf, sizeof(conf), "%s/nginx.conf", prefix);
 	tu_write(conf, text, strlen(text));
 	snprintf(log, sizeof(log), "%s/nginx.out", prefix);

@@ -128,5 +128,11 @@ typedef struct {
 	char access_log[4200];
 } tu_nginx;
 void tu_nginx_start(tu_nginx *out, const char *dir);
+/*
+ * The same server with extra text (more location blocks, say) inside its
+ * server block; dir is its prefix, so files the text names (an htpasswd)
+ * can be written there before.
+ */
+void tu_nginx_start_with(tu_nginx *out, const char *dir, const char *extra);
 
 #endif

@@ -422,6 +422,9 @@ static const struct {
          "policy.yaml:4:8: channels.dev.from: default.from names 'dev'"},
         {"version: 1\ndefault: {from: [dev]}\n",
          "policy.yaml:2:18: default.from[0]: 'dev' is not listed in channels"},
+        {"version: 1\nchannels:\n  prod: {from: [stagin]}\n",
+         "policy.yaml:3:17: channels.prod.from[0]: 'stagin' is not listed in channels: the "
+         "promotion order names only channels the policy lists"},
         /* digests */
         {"version: 1\ndefault:\n  suites: {facts: 3F1A}\n",
          "policy.yaml:3:19: default.suites.facts: '3F1A' is not a suite digest"},
@@ -536,6 +539,58 @@ static void test_policy__sizes(void **state)
 	              "deeper than 16 maps and lists");
 }
 
+/*
+ * The promotion order: a from that leads back to its channel (directly,
+ * through others, or through default's from) is refused where the cycle
+ * closes, naming the channels on it; a long chain is fine.
+ */
+static void test_policy__promotion_order_cycles(void **state)
+{
+	static const char diamond[] = "version: 1\nchannels:\n  dev: {}\n  a: {from: [dev]}\n"
+	                              "  b: {from: [dev]}\n  prod: {from: [a, b]}\n";
+	json_t *pol = NULL;
+	char *yaml;
+	size_t cap = 64 * 3000, o;
+	(void)state;
+
+	refused("version: 1\nchannels:\n  dev: {from: [prod]}\n  staging: {from: [dev]}\n"
+	        "  prod: {from: [staging]}\n",
+	        "policy.yaml:4:20: channels.staging.from[0]: the promotion order goes round in a "
+	        "cycle (dev from prod, prod from staging, staging from dev): nothing could ever "
+	        "enter these channels");
+	refused("version: 1\nchannels:\n  a: {from: [b]}\n  b: {from: [c, a]}\n  c: {}\n",
+	        "policy.yaml:4:17: channels.b.from[1]: the promotion order goes round in a cycle "
+	        "(a from b, b from a)");
+	/* b takes default's from [a], and a takes from b. */
+	refused("version: 1\ndefault: {from: [a]}\nchannels:\n  a: {from: [b]}\n  b: {}\n",
+	        "policy.yaml:5:6: channels.b.from: the promotion order goes round in a cycle (a "
+	        "from b, b from a; this from is default's)");
+	/* A diamond is an order, not a cycle. */
+	assert_int_equal(sluice_policy__parse(ctx, &pol, diamond, sizeof(diamond) - 1, NULL), 0);
+	json_decref(pol);
+	pol = NULL;
+
+	/* 3000 channels in a chain (c1 from c0, ...): walked without deep recursion. */
+	yaml = malloc(cap);
+	assert_non_null(yaml);
+	o = (size_t)snprintf(yaml, cap, "version: 1\nchannels:\n  c0: {}\n");
+	for (int i = 1; i < 3000; i++)
+		o += (size_t)snprintf(yaml + o, cap - o, "  c%d: {from: [c%d]}\n", i, i - 1);
+	assert_int_equal(sluice_policy__parse(ctx, &pol, yaml, o, NULL), 0);
+	json_decref(pol);
+	pol = NULL;
+	/* ...and closed into a cycle at its start. */
+	o = (size_t)snprintf(yaml, cap, "version: 1\nchannels:\n  c0: {from: [c2999]}\n");
+	for (int i = 1; i < 3000; i++)
+		o += (size_t)snprintf(yaml + o, cap - o, "  c%d: {from: [c%d]}\n", i, i - 1);
+	assert_int_equal(sluice_policy__parse(ctx, &pol, yaml, o, NULL), SLUICE_EINVALID);
+	assert_null(pol);
+	assert_non_null(strstr(sluice_ctx_errmsg(ctx), "policy:4:15: channels.c1.from[0]: the "
+	                                               "promotion order goes round in a cycle "
+	                                               "(c0 from c2999, c2999 from c2998, "));
+	free(yaml);
+}
+
 /* Every input or nothing: a refusal leaves nothing behind (ASan checks leaks). */
 static void test_policy__refusal_leaves_nothing(void **state)
 {
@@ -603,6 +658,8 @@ int main(void)
 	        cmocka_unit_test_setup_teardown(test_policy__numbers_and_durations, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_policy__refusals, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_policy__promotion_order_cycles, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_policy__sizes, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_policy__refusal_leaves_nothing, setup,
 	                                        teardown),

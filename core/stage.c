@@ -1,0 +1,495 @@
+/*
+ * core/stage.c - a journal entry's git objects, held in memory while the
+ * entry is built and then made durable together.
+ *
+ * libgit2 with fsync on writes each loose object as: temporary file,
+ * fsync, link, fsync of objects/xx — two cache flushes per object, one
+ * after the other, eight to twelve for a journal entry. Here an odb
+ * backend of the highest priority holds every object written while a
+ * stage is open (and answers reads of them, so the tree builder and the
+ * commit can check what they refer to), and sluice_stage__commit writes
+ * them the same way libgit2 would, in two rounds: every temporary file
+ * written, all fsynced at once (one thread each); linked into place; then
+ * every directory that gained a name fsynced at once. The order per object
+ * is libgit2's (bytes durable before the name exists, the name durable
+ * before the journal ref may point at it); only the waiting overlaps.
+ *
+ * The loose files are zlib streams of stored (uncompressed) deflate
+ * blocks: valid for git and libgit2, and no deflate on the action's path.
+ * A later `git gc` packs and compresses them as any other object.
+ */
+#include "repo.h"
+
+#include <git2/sys/odb_backend.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef struct {
+	git_oid id;
+	git_object_t type;
+	size_t len;
+	unsigned char *data;
+} staged;
+
+struct sluice_stage {
+	git_odb_backend parent; /* first: libgit2 hands back this pointer */
+	int active;
+	staged *obj;
+	size_t n, cap;
+};
+
+static staged *find(struct sluice_stage *s, const git_oid *id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (git_oid_equal(&s->obj[i].id, id))
+			return &s->obj[i];
+	return NULL;
+}
+
+static void clear(struct sluice_stage *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->obj[i].data);
+	s->n = 0;
+	s->active = 0;
+}
+
+static int be_write(git_odb_backend *be, const git_oid *id, const void *data, size_t len,
+                    git_object_t type)
+{
+	struct sluice_stage *s = (struct sluice_stage *)be;
+	staged *o;
+
+	/* Not staging: the next backend (loose objects, fsynced) writes it. */
+	if (!s->active)
+		return GIT_PASSTHROUGH;
+	if (find(s, id))
+		return 0;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 16;
+		staged *p = realloc(s->obj, cap * sizeof(*p));
+		if (!p)
+			goto oom;
+		s->obj = p;
+		s->cap = cap;
+	}
+	o = &s->obj[s->n];
+	if (!(o->data = malloc(len ? len : 1)))
+		goto oom;
+	memcpy(o->data, data, len);
+	o->len = len;
+	o->type = type;
+	o->id = *id;
+	s->n++;
+	return 0;
+oom:
+	/* An error here lets the loose backend write it instead (durably, as
+	 * before); from a stream's finalize, the write fails. */
+	git_error_set_str(GIT_ERROR_NOMEMORY, "out of memory staging an object");
+	return -1;
+}
+
+/* A streamed write while staging: its bytes gathered, then staged whole. */
+typedef struct {
+	git_odb_stream parent;
+	git_object_t type;
+	unsigned char *data;
+	size_t len, cap;
+} stage_stream;
+
+static int ws_write(git_odb_stream *stream, const char *buf, size_t len)
+{
+	stage_stream *w = (stage_stream *)stream;
+
+	if (len > w->cap - w->len) {
+		size_t cap = w->cap ? w->cap : 256;
+		unsigned char *p;
+
+		while (cap - w->len < len) {
+			if (cap > SIZE_MAX / 2)
+				goto oom;
+			cap *= 2;
+		}
+		if (!(p = realloc(w->data, cap)))
+			goto oom;
+		w->data = p;
+		w->cap = cap;
+	}
+	memcpy(w->data + w->len, buf, len);
+	w->len += len;
+	return 0;
+oom:
+	git_error_set_str(GIT_ERROR_NOMEMORY, "out of memory staging an object");
+	return -1;
+}
+
+static int ws_finalize(git_odb_stream *stream, const git_oid *id)
+{
+	stage_stream *w = (stage_stream *)stream;
+
+	return be_write(stream->backend, id, w->data, w->len, w->type);
+}
+
+static void ws_free(git_odb_stream *stream)
+{
+	stage_stream *w = (stage_stream *)stream;
+
+	free(w->data);
+	free(w);
+}
+
+static int be_writestream(git_odb_stream **out, git_odb_backend *be, git_object_size_t size,
+                          git_object_t type)
+{
+	struct sluice_stage *s = (struct sluice_stage *)be;
+	stage_stream *w;
+
+	(void)size;
+	/* Not staging: the loose backend's own stream writes it. */
+	if (!s->active)
+		return GIT_PASSTHROUGH;
+	if (!(w = calloc(1, sizeof(*w)))) {
+		git_error_set_str(GIT_ERROR_NOMEMORY, "out of memory staging an object");
+		return -1;
+	}
+	w->parent.backend = be;
+	w->parent.mode = GIT_STREAM_WRONLY;
+	w->parent.write = ws_write;
+	w->parent.finalize_write = ws_finalize;
+	w->parent.free = ws_free;
+	w->type = type;
+	*out = &w->parent;
+	return 0;
+}
+
+static int be_read(void **out, size_t *len, git_object_t *type, git_odb_backend *be,
+                   const git_oid *id)
+{
+	staged *o = find((struct sluice_stage *)be, id);
+
+	if (!o)
+		return GIT_ENOTFOUND;
+	if (!(*out = git_odb_backend_data_alloc(be, o->len ? o->len : 1)))
+		return -1;
+	memcpy(*out, o->data, o->len);
+	*len = o->len;
+	*type = o->type;
+	return 0;
+}
+
+static int be_read_header(size_t *len, git_object_t *type, git_odb_backend *be, const git_oid *id)
+{
+	staged *o = find((struct sluice_stage *)be, id);
+
+	if (!o)
+		return GIT_ENOTFOUND;
+	*len = o->len;
+	*type = o->type;
+	return 0;
+}
+
+static int be_exists(git_odb_backend *be, const git_oid *id)
+{
+	return find((struct sluice_stage *)be, id) != NULL;
+}
+
+static int be_freshen(git_odb_backend *be, const git_oid *id)
+{
+	/* 0: held here, so a second write of it is not needed. */
+	return find((struct sluice_stage *)be, id) ? 0 : 1;
+}
+
+static void be_free(git_odb_backend *be)
+{
+	struct sluice_stage *s = (struct sluice_stage *)be;
+
+	clear(s);
+	free(s->obj);
+	free(s);
+}
+
+int sluice_stage__begin(sluice_repo *repo)
+{
+	struct sluice_stage *s;
+	git_odb *odb = NULL;
+	int error;
+
+	if (repo->stage) {
+		clear(repo->stage);
+		repo->stage->active = 1;
+		return SLUICE_OK;
+	}
+	if (!(s = sluice__calloc(repo->ctx, 1, sizeof(*s))))
+		return SLUICE_ENOMEM;
+	if ((error = git_odb_init_backend(&s->parent, GIT_ODB_BACKEND_VERSION)) < 0) {
+		free(s);
+		return sluice_ctx__giterror(repo->ctx, error, "cannot set up object staging");
+	}
+	s->parent.read = be_read;
+	s->parent.read_header = be_read_header;
+	s->parent.write = be_write;
+	s->parent.writestream = be_writestream;
+	s->parent.exists = be_exists;
+	s->parent.freshen = be_freshen;
+	s->parent.free = be_free;
+	/* Above every other backend: while a stage is open, writes land here. */
+	if ((error = git_repository_odb(&odb, repo->git)) < 0 ||
+	    (error = git_odb_add_backend(odb, &s->parent, 1000)) < 0) {
+		git_odb_free(odb);
+		free(s);
+		return sluice_ctx__giterror(repo->ctx, error, "cannot set up object staging");
+	}
+	/* The odb owns the backend now and frees it with the repository. */
+	git_odb_free(odb);
+	repo->stage = s;
+	s->active = 1;
+	return SLUICE_OK;
+}
+
+void sluice_stage__abort(sluice_repo *repo)
+{
+	if (repo->stage)
+		clear(repo->stage);
+}
+
+static uint32_t adler32(const unsigned char *p, size_t n, uint32_t a)
+{
+	uint32_t s1 = a & 0xffff, s2 = a >> 16;
+
+	while (n > 0) {
+		/* 5552: the most bytes before the sums can overflow 32 bits. */
+		size_t k = n < 5552 ? n : 5552;
+		n -= k;
+		while (k--) {
+			s1 += *p++;
+			s2 += s1;
+		}
+		s1 %= 65521;
+		s2 %= 65521;
+	}
+	return (s2 << 16) | s1;
+}
+
+/*
+ * The loose object file of o: a zlib stream (RFC 1950) of stored deflate
+ * blocks (RFC 1951 §3.2.4) over "<type> <size>\0<data>".
+ */
+static int encode_loose(sluice_ctx *ctx, sluice_buf *out, const staged *o)
+{
+	char head[64];
+	int hn = snprintf(head, sizeof(head), "%s %zu", git_object_type2string(o->type), o->len);
+	size_t total, blocks, off = 0;
+	uint32_t a;
+	unsigned char trailer[4];
+	int error;
+
+	if (hn < 0 || (size_t)hn >= sizeof(head))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "object header too long");
+	if (o->len > SIZE_MAX - (size_t)hn - 1)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "object of %zu bytes too large",
+		                         o->len);
+	total = (size_t)hn + 1 + o->len;
+	blocks = total / 65535 + 1;
+	if (total > SIZE_MAX - 6 - 5 * blocks)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "object of %zu bytes too large",
+		                         o->len);
+	if ((error = sluice_buf__grow(ctx, out, total + 6 + 5 * blocks)) < 0)
+		return error;
+	/* CMF 0x78 (deflate, 32K window), FLG 0x01: no dictionary, check bits. */
+	out->ptr[out->len++] = 0x78;
+	out->ptr[out->len++] = 0x01;
+	a = adler32((const unsigned char *)head, (size_t)hn + 1, 1);
+	a = adler32(o->data, o->len, a);
+	do {
+		size_t k = total - off < 65535 ? total - off : 65535;
+		unsigned char *b = out->ptr + out->len;
+
+		b[0] = off + k == total; /* BFINAL, BTYPE 00 (stored) */
+		b[1] = (unsigned char)(k & 0xff);
+		b[2] = (unsigned char)(k >> 8);
+		b[3] = (unsigned char)(~k & 0xff);
+		b[4] = (unsigned char)((~k >> 8) & 0xff);
+		out->len += 5;
+		/* The bytes of [off, off + k) of header + NUL + data. */
+		for (size_t i = off; i < off + k;) {
+			size_t hl = (size_t)hn + 1;
+			if (i < hl) {
+				size_t m = (hl < off + k ? hl : off + k) - i;
+				memcpy(out->ptr + out->len, head + i, m);
+				out->len += m;
+				i += m;
+			} else {
+				size_t m = off + k - i;
+				memcpy(out->ptr + out->len, o->data + (i - hl), m);
+				out->len += m;
+				i += m;
+			}
+		}
+		off += k;
+	} while (off < total);
+	trailer[0] = (unsigned char)(a >> 24);
+	trailer[1] = (unsigned char)(a >> 16);
+	trailer[2] = (unsigned char)(a >> 8);
+	trailer[3] = (unsigned char)a;
+	return sluice_buf__put(ctx, out, trailer, 4);
+}
+
+typedef struct {
+	char tmp[PATH_MAX];
+	char dst[PATH_MAX];
+	int fd;
+	int linked;
+} pending;
+
+/* fsync fds[0..n) in groups the thread helper accepts. */
+static int fsync_groups(sluice_ctx *ctx, const int *fds, const char *const *what, size_t n)
+{
+	int error = SLUICE_OK;
+
+	for (size_t i = 0; i < n && error == SLUICE_OK; i += SLUICE_IO_FSYNC_MAX)
+		error = sluice_io__fsync_all(ctx, fds + i, what + i,
+		                             n - i < SLUICE_IO_FSYNC_MAX ? n - i
+		                                                         : SLUICE_IO_FSYNC_MAX);
+	return error;
+}
+
+int sluice_stage__commit(sluice_repo *repo)
+{
+	struct sluice_stage *s = repo->stage;
+	sluice_ctx *ctx = repo->ctx;
+	pending *p = NULL;
+	int *fds = NULL, *dfds = NULL;
+	const char **what = NULL;
+	char(*dirs)[PATH_MAX] = NULL;
+	size_t n, nd = 0, i, j;
+	sluice_buf enc = {0};
+	int error = SLUICE_OK;
+
+	if (!s || !s->active)
+		return SLUICE_OK;
+	s->active = 0;
+	if ((n = s->n) == 0)
+		goto done;
+	if (!(p = sluice__calloc(ctx, n, sizeof(*p)))) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	for (i = 0; i < n; i++)
+		p[i].fd = -1;
+	if (!(dfds = sluice__calloc(ctx, n + 1, sizeof(*dfds)))) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	for (i = 0; i <= n; i++)
+		dfds[i] = -1;
+	if (!(fds = sluice__calloc(ctx, n + 1, sizeof(*fds))) ||
+	    !(what = sluice__calloc(ctx, n + 1, sizeof(*what))) ||
+	    !(dirs = sluice__calloc(ctx, n + 1, sizeof(*dirs)))) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	/* Round 1: every temporary file written, then all fsynced together. */
+	for (i = 0; i < n; i++) {
+		char hex[GIT_OID_HEXSZ + 1], dir[PATH_MAX];
+
+		git_oid_tostr(hex, sizeof(hex), &s->obj[i].id);
+		if (snprintf(dir, sizeof(dir), "%s/objects/%.2s", repo->path, hex) >=
+		            (int)sizeof(dir) ||
+		    snprintf(p[i].dst, sizeof(p[i].dst), "%s/%s", dir, hex + 2) >=
+		            (int)sizeof(p[i].dst) ||
+		    snprintf(p[i].tmp, sizeof(p[i].tmp), "%s/tmp_object_sluice_XXXXXX", dir) >=
+		            (int)sizeof(p[i].tmp)) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", dir);
+			goto done;
+		}
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			error = sluice_ctx__oserror(ctx, "cannot create %s", dir);
+			goto done;
+		}
+		/*
+		 * One directory fsync per object even when two share objects/xx:
+		 * they run at once, and an action's calls stay the same in number
+		 * from run to run (the crash tests kill at the N-th call).
+		 */
+		memcpy(dirs[nd++], dir, sizeof(dir));
+		if ((p[i].fd = mkstemp(p[i].tmp)) < 0) {
+			p[i].tmp[0] = '\0';
+			error = sluice_ctx__oserror(ctx, "cannot create a temporary file in %s",
+			                            dir);
+			goto done;
+		}
+		enc.len = 0;
+		if ((error = encode_loose(ctx, &enc, &s->obj[i])) < 0 ||
+		    (error = sluice_io__write_all(ctx, p[i].fd, enc.ptr, enc.len, p[i].tmp)) < 0)
+			goto done;
+		/* Read-only, as git and libgit2 leave their objects. */
+		(void)fchmod(p[i].fd, 0444);
+		fds[i] = p[i].fd;
+		what[i] = p[i].tmp;
+	}
+	if ((error = fsync_groups(ctx, fds, what, n)) < 0)
+		goto done;
+	/*
+	 * Named only once their bytes are durable. link, not rename: an object
+	 * someone else wrote meanwhile has the same bytes and stays as it is.
+	 */
+	for (i = 0; i < n; i++) {
+		close(p[i].fd);
+		p[i].fd = -1;
+		if (link(p[i].tmp, p[i].dst) < 0 && errno != EEXIST) {
+			error = sluice_ctx__oserror(ctx, "cannot link %s to %s", p[i].tmp,
+			                            p[i].dst);
+			goto done;
+		}
+		p[i].linked = 1;
+		unlink(p[i].tmp);
+		p[i].tmp[0] = '\0';
+	}
+	/*
+	 * Round 2: every directory that gained a name, fsynced together, and
+	 * objects/ itself, whose entry for a new objects/xx must be durable too
+	 * (always, not only after a mkdir, for the same fixed count of calls).
+	 */
+	if (snprintf(dirs[nd], sizeof(dirs[nd]), "%s/objects", repo->path) >=
+	    (int)sizeof(dirs[nd])) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", repo->path);
+		goto done;
+	}
+	nd++;
+	for (j = 0; j < nd; j++) {
+		if ((dfds[j] = open(dirs[j], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+			error = sluice_ctx__oserror(ctx, "cannot open directory %s", dirs[j]);
+			goto done;
+		}
+		what[j] = dirs[j];
+	}
+	error = fsync_groups(ctx, dfds, what, nd);
+done:
+	if (p) {
+		for (i = 0; i < n; i++) {
+			if (p[i].fd >= 0)
+				close(p[i].fd);
+			if (p[i].tmp[0])
+				unlink(p[i].tmp);
+		}
+	}
+	if (dfds)
+		for (j = 0; j < nd; j++)
+			if (dfds[j] >= 0)
+				close(dfds[j]);
+	sluice_buf__dispose(&enc);
+	free(p);
+	free(fds);
+	free(dfds);
+	free(what);
+	free(dirs);
+	clear(s);
+	return error;
+}
