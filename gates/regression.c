@@ -35,39 +35,13 @@ static int paired_counts(sluice_ctx *ctx, json_t *before, json_t *after, const c
 	return SLUICE_OK;
 }
 
-static size_t correct_count(json_t *per_item)
+static double accuracy(json_t *per_item)
 {
-	size_t k = 0, i;
+	size_t k = 0, n = json_array_size(per_item), i;
 	json_t *v;
 
 	json_array_foreach(per_item, i, v) k += json_is_true(json_object_get(v, "correct"));
-	return k;
-}
-
-static double accuracy(json_t *per_item)
-{
-	size_t n = json_array_size(per_item);
-
-	return n ? (double)correct_count(per_item) / (double)n : NAN;
-}
-
-/* The accuracy a model guessing uniformly among each item's choices expects on
- * a multiple-choice suite: the mean of 1/choices. NaN when the items cannot be
- * read (the check is then judged as usual). */
-static double chance_of(const sluice_gate_suite *s)
-{
-	json_t *lines = sluice_gates__lines(s->items.ptr, s->items.len), *it;
-	double sum = 0;
-	size_t i, n = 0;
-
-	json_array_foreach(lines, i, it)
-	{
-		size_t k = json_array_size(json_object_get(it, "choices"));
-		if (k > 0)
-			sum += 1.0 / (double)k, n++;
-	}
-	json_decref(lines);
-	return n ? sum / (double)n : NAN;
+	return n ? (double)k / (double)n : NAN;
 }
 
 /*
@@ -85,7 +59,7 @@ static sluice_outcome paired_check(sluice_gating *g, json_t *checks, const char 
                                    double chance, double *est_out, int *err)
 {
 	size_t worse, better, n, known;
-	double est, lo, hi, klo, khi;
+	double est, lo, hi, klo;
 	json_t *c;
 	sluice_outcome o;
 
@@ -98,27 +72,23 @@ static sluice_outcome paired_check(sluice_gating *g, json_t *checks, const char 
 	              "better", (json_int_t)better, "mcnemar_p",
 	              sluice_stats__mcnemar_p(worse, better));
 	*est_out = est;
-	known = correct_count(before);
-	if (!isnan(limit) && !isnan(chance) && n > 0) {
-		sluice_stats__clopper_pearson(&klo, &khi, known, n, g->alpha);
-		if (klo <= chance) {
-			char note[320];
-			snprintf(note, sizeof(note),
-			         "reported, not judged: the model compared with scores %zu/%zu, "
-			         "not above chance (%.3f; Clopper-Pearson lower end %.3f), so it "
-			         "has nothing here to forget",
-			         known, n, chance, klo);
-			json_object_set_new(c, "estimate", json_real(est));
-			json_object_set_new(c, "paired_interval", json_pack("[f,f]", lo, hi));
-			json_object_set_new(c, "limit", json_real(limit));
-			json_object_set_new(c, "chance", json_real(chance));
-			json_object_set_new(c, "judged", json_false());
-			json_object_set_new(c, "result", json_string("pass"));
-			json_object_set_new(c, "note", json_string(note));
-			json_array_append_new(checks, c);
-			*est_out = NAN;
-			return SLUICE_PASS;
-		}
+	if (!isnan(limit) && !sluice_gates__knows(g, before, chance, &known, &klo)) {
+		char note[320];
+		snprintf(note, sizeof(note),
+		         "reported, not judged: the model compared with scores %zu/%zu, not above "
+		         "chance (%.3f; Clopper-Pearson lower end %.3f), so it has nothing here to "
+		         "forget",
+		         known, n, chance, klo);
+		json_object_set_new(c, "estimate", json_real(est));
+		json_object_set_new(c, "paired_interval", json_pack("[f,f]", lo, hi));
+		json_object_set_new(c, "limit", json_real(limit));
+		json_object_set_new(c, "chance", json_real(chance));
+		json_object_set_new(c, "judged", json_false());
+		json_object_set_new(c, "result", json_string("pass"));
+		json_object_set_new(c, "note", json_string(note));
+		json_array_append_new(checks, c);
+		*est_out = NAN;
+		return SLUICE_PASS;
 	}
 	if (isnan(limit)) {
 		/* Gain must be shown: a lower end above zero; anything else teaches nothing
@@ -896,7 +866,7 @@ int sluice_gates__regression(sluice_gating *g, json_t *gate, sluice_outcome *res
 			json_object_set_new(scores, name,
 			                    json_pack("{s:f,s:f}", "candidate", accuracy(pc),
 			                              "baseline", accuracy(pb)));
-			double chance = chance_of(s);
+			double chance = sluice_gates__chance(s);
 			o = sluice_stats__worse(
 			        o, paired_check(g, checks, is_target ? "gain" : "retention", name,
 			                        pb, pc, is_target ? NAN : -max_drop, chance, &est,
