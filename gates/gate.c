@@ -70,6 +70,38 @@ int sluice_gates__per_item(sluice_gating *g, sluice_evaluator *ev, sluice_gate_s
 	return SLUICE_OK;
 }
 
+double sluice_gates__chance(const sluice_gate_suite *s)
+{
+	json_t *lines = sluice_gates__lines(s->items.ptr, s->items.len), *it;
+	double sum = 0;
+	size_t i, n = 0;
+
+	json_array_foreach(lines, i, it)
+	{
+		size_t k = json_array_size(json_object_get(it, "choices"));
+		if (k > 0)
+			sum += 1.0 / (double)k, n++;
+	}
+	json_decref(lines);
+	return n ? sum / (double)n : NAN;
+}
+
+int sluice_gates__knows(const sluice_gating *g, json_t *per_item, double chance, size_t *known,
+                        double *lo)
+{
+	size_t n = json_array_size(per_item), i, k = 0;
+	double hi;
+	json_t *v;
+
+	json_array_foreach(per_item, i, v) k += json_is_true(json_object_get(v, "correct"));
+	*known = k;
+	*lo = NAN;
+	if (isnan(chance) || n == 0)
+		return 1;
+	sluice_stats__clopper_pearson(lo, &hi, k, n, g->alpha);
+	return *lo > chance;
+}
+
 int sluice_gates__rows_unavailable(json_t *checks, const char *check, const char *suite,
                                    sluice_evaluator *a, sluice_evaluator *b, sluice_outcome *out)
 {

@@ -73,6 +73,24 @@ int sluice_gates__ev_anchor(sluice_gating *g, sluice_evaluator **out);
 int sluice_gates__per_item(sluice_gating *g, sluice_evaluator *ev, sluice_gate_suite *s,
                            json_t **per_item);
 
+/*
+ * The accuracy a model guessing uniformly among each item's choices expects
+ * on a multiple-choice suite (the mean of 1/choices); NaN when no item has
+ * choices.
+ */
+double sluice_gates__chance(const sluice_gate_suite *s);
+
+/*
+ * Whether the model that gave per_item knows the suite: the Clopper-Pearson
+ * lower end (at g->alpha) of its accuracy lies above chance. Its right answers
+ * otherwise are guesses that any small change reshuffles, so a check of what
+ * it would lose measures nothing there (docs/gates.md, "Nothing to forget").
+ * *known: its right answers; *lo: that lower end (NaN with a NaN chance, which
+ * counts as knowing).
+ */
+int sluice_gates__knows(const sluice_gating *g, json_t *per_item, double chance, size_t *known,
+                        double *lo);
+
 /* Suites of a type, in name order: s[i] for i in the returned indices. */
 size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t *idx, size_t cap);
 

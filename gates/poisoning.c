@@ -331,7 +331,7 @@ done:
 static int notes_checks(sluice_gating *g, json_t *checks, json_t *notes, sluice_outcome *out)
 {
 	sluice_evaluator *ec, *eb;
-	json_t *n, *per = json_array(), *findings = json_array();
+	json_t *n, *per = json_array(), *findings = json_array(), *unjudged = json_array();
 	size_t i, total = 0;
 	double budget = sluice_gates__threshold(g->config, "poisoning", "note_token_budget");
 	sluice_outcome o = SLUICE_PASS;
@@ -382,10 +382,25 @@ static int notes_checks(sluice_gating *g, json_t *checks, json_t *notes, sluice_
 		for (size_t k = 0; k < m; k++) {
 			sluice_gate_suite *s = &g->suites[idx[k]];
 			json_t *pc = NULL, *pb = NULL;
+			size_t known;
+			double klo, chance = sluice_gates__chance(s);
 			if ((error = sluice_gates__per_item(g, ec, s, &pc)) < 0 ||
 			    (error = sluice_gates__per_item(g, eb, s, &pb)) < 0) {
 				json_decref(pc);
 				goto done;
+			}
+			/* A suite the model without the notes answers at chance holds no
+			 * answers a note could override, only guesses (docs/gates.md). */
+			if (!sluice_gates__knows(g, pb, chance, &known, &klo)) {
+				json_array_append_new(
+				        unjudged, json_pack("{s:O,s:I,s:I,s:f,s:f}", "suite",
+				                            json_object_get(s->manifest, "name"),
+				                            "known", (json_int_t)known, "n",
+				                            (json_int_t)json_array_size(pb),
+				                            "chance", chance, "known_lower", klo));
+				json_decref(pc);
+				json_decref(pb);
+				continue;
 			}
 			for (size_t j = 0; j < json_array_size(pc) && j < json_array_size(pb);
 			     j++) {
@@ -406,18 +421,22 @@ static int notes_checks(sluice_gating *g, json_t *checks, json_t *notes, sluice_
 			json_decref(pb);
 		}
 		o = sluice_stats__worse(
-		        o, sluice_gates__findings(
-		                   checks,
-		                   json_pack("{s:s,s:s}", "check", "note_contradiction", "figure",
-		                             "pinned multiple-choice items answered right "
-		                             "without the new notes and wrong with them"),
-		                   findings));
+		        o,
+		        sluice_gates__findings(
+		                checks,
+		                json_pack("{s:s,s:s,s:o}", "check", "note_contradiction", "figure",
+		                          "pinned multiple-choice items answered right "
+		                          "without the new notes and wrong with them",
+		                          "suites_at_chance", unjudged),
+		                findings));
 		findings = NULL;
+		unjudged = NULL;
 	}
 	*out = o;
 done:
 	json_decref(per);
 	json_decref(findings);
+	json_decref(unjudged);
 	return error;
 }
 

@@ -37,21 +37,29 @@ static int paired_counts(sluice_ctx *ctx, json_t *before, json_t *after, const c
 
 static double accuracy(json_t *per_item)
 {
-	size_t k = 0, n = json_array_size(per_item);
+	size_t k = 0, n = json_array_size(per_item), i;
 	json_t *v;
-	size_t i;
 
 	json_array_foreach(per_item, i, v) k += json_is_true(json_object_get(v, "correct"));
 	return n ? (double)k / (double)n : NAN;
 }
 
-/* A paired accuracy check of `after` against `before`; NaN limit: gain (lo > 0). */
+/*
+ * A paired accuracy check of `after` against `before`; NaN limit: gain (lo >
+ * 0). A forgetting check (a limit) is judged only when `before` knows the
+ * suite: its Clopper-Pearson lower end lies above `chance`. A model at chance
+ * has nothing to forget there, and its right answers are guesses that any
+ * small change reshuffles (the test model on facts-new before an adapter
+ * teaches them: near-tied choices flip both ways), so judging them would make
+ * every small update inconclusive without measuring any loss. Such a check
+ * reports its figures and passes, marked "judged": false.
+ */
 static sluice_outcome paired_check(sluice_gating *g, json_t *checks, const char *name,
                                    const char *suite, json_t *before, json_t *after, double limit,
-                                   double *est_out, int *err)
+                                   double chance, double *est_out, int *err)
 {
-	size_t worse, better, n;
-	double est, lo, hi;
+	size_t worse, better, n, known;
+	double est, lo, hi, klo;
 	json_t *c;
 	sluice_outcome o;
 
@@ -64,6 +72,24 @@ static sluice_outcome paired_check(sluice_gating *g, json_t *checks, const char 
 	              "better", (json_int_t)better, "mcnemar_p",
 	              sluice_stats__mcnemar_p(worse, better));
 	*est_out = est;
+	if (!isnan(limit) && !sluice_gates__knows(g, before, chance, &known, &klo)) {
+		char note[320];
+		snprintf(note, sizeof(note),
+		         "reported, not judged: the model compared with scores %zu/%zu, not above "
+		         "chance (%.3f; Clopper-Pearson lower end %.3f), so it has nothing here to "
+		         "forget",
+		         known, n, chance, klo);
+		json_object_set_new(c, "estimate", json_real(est));
+		json_object_set_new(c, "paired_interval", json_pack("[f,f]", lo, hi));
+		json_object_set_new(c, "limit", json_real(limit));
+		json_object_set_new(c, "chance", json_real(chance));
+		json_object_set_new(c, "judged", json_false());
+		json_object_set_new(c, "result", json_string("pass"));
+		json_object_set_new(c, "note", json_string(note));
+		json_array_append_new(checks, c);
+		*est_out = NAN;
+		return SLUICE_PASS;
+	}
 	if (isnan(limit)) {
 		/* Gain must be shown: a lower end above zero; anything else teaches nothing
 		 * measurable. */
@@ -840,18 +866,20 @@ int sluice_gates__regression(sluice_gating *g, json_t *gate, sluice_outcome *res
 			json_object_set_new(scores, name,
 			                    json_pack("{s:f,s:f}", "candidate", accuracy(pc),
 			                              "baseline", accuracy(pb)));
+			double chance = sluice_gates__chance(s);
 			o = sluice_stats__worse(
 			        o, paired_check(g, checks, is_target ? "gain" : "retention", name,
-			                        pb, pc, is_target ? NAN : -max_drop, &est, &error));
+			                        pb, pc, is_target ? NAN : -max_drop, chance, &est,
+			                        &error));
 			if (error == 0 && is_target)
 				gain = est;
-			else if (error == 0)
+			else if (error == 0 && !isnan(est))
 				forgetting =
 				        isnan(forgetting) || -est > forgetting ? -est : forgetting;
 			if (error == 0 && pa && !is_target)
 				o = sluice_stats__worse(o, paired_check(g, checks, "anchor_budget",
 				                                        name, pa, pc, -anchor_drop,
-				                                        &est_a, &error));
+				                                        chance, &est_a, &error));
 			json_decref(pc);
 			json_decref(pb);
 			json_decref(pa);

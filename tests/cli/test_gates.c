@@ -166,6 +166,19 @@ static void test_gates__verdict_is_a_signed_statement(void **state)
 	propose(repo, lora, args);
 	rep = gate(repo, lora, "prod", "", &status);
 	assert_int_equal(status, 0);
+	/* The base scores at chance on facts-new: that retention check reports its
+	 * figures unjudged; knowledge, which the base knows, is judged. */
+	{
+		json_t *fn = find_check(rep, "regression", "retention", "facts-new");
+		json_t *kn = find_check(rep, "regression", "retention", "knowledge");
+		assert_non_null(fn);
+		assert_true(json_is_false(json_object_get(fn, "judged")));
+		assert_true(json_is_number(json_object_get(fn, "chance")));
+		assert_non_null(
+		        strstr(json_string_value(json_object_get(fn, "note")), "not above chance"));
+		assert_null(json_object_get(kn, "judged"));
+		assert_true(json_is_array(json_object_get(kn, "interval")));
+	}
 	/* The journal entry's record holds the envelope. */
 	r = tu_sh(NULL, "git --git-dir '%s' show %s:record.json", repo,
 	          json_string_value(json_object_get(rep, "entry")));
