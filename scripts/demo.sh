@@ -76,7 +76,7 @@ t_base=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 sleep 1
 
 step "a good adapter that teaches new facts"
-facts=$(propose "facts adapter" lora "$CASES/good-adapter-00" --onto prod --name facts)
+facts=$(propose "facts adapter" lora "$CASES/good-adapter-01" --onto prod --name facts)
 gate "$facts" "facts adapter (good)" pass && promote "$facts"
 echo "  facts-new accuracy: $(sl eval "$base" --suite facts-new --json | jq .suites[0].figures.acc) -> $(sl eval "$facts" --suite facts-new --json | jq .suites[0].figures.acc)"
 t_facts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
