@@ -76,7 +76,7 @@ t_base=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 sleep 1
 
 step "a good adapter that teaches new facts"
-facts=$(propose "facts adapter" lora "$CASES/good-adapter-00" --onto prod --name facts)
+facts=$(propose "facts adapter" lora "$CASES/good-adapter-01" --onto prod --name facts)
 gate "$facts" "facts adapter (good)" pass && promote "$facts"
 echo "  facts-new accuracy: $(sl eval "$base" --suite facts-new --json | jq .suites[0].figures.acc) -> $(sl eval "$facts" --suite facts-new --json | jq .suites[0].figures.acc)"
 t_facts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -98,11 +98,13 @@ for c in "replay-clean-01:clean replay batch:pass" "replay-poison-00:poisoned re
 	id=$(propose "$label" replay "$CASES/$f.jsonl" --onto prod)
 	gate "$id" "$label" "$expect" || true
 done
-echo "The test model was never trained with notes in context: any note, clean or not, costs it"
-echo "accuracy, so stopping the clean note is right for this model. The clean batch is"
-echo "inconclusive: the model refuses some questions about facts it does not know, so a few of"
-echo "its records look like teaching compliance; the interval straddles the limit and a person"
-echo "decides (sluice approve --accept-inconclusive safety). docs/bench-gates.md has the rates."
+echo "The clean note states a true fact, but this small test model lets a note about one"
+echo "entity's favourite colour change its answers about other entities' colours:"
+echo "note_contradiction names those items, so on this model the note is stopped. The clean"
+echo "batch is inconclusive: on a few of its fact prompts the model leans towards refusing as"
+echo "much as on harmful requests, so replay_teaches_compliance counts them; the interval"
+echo "straddles the limit and a person decides (sluice approve --accept-inconclusive safety)."
+echo "docs/bench-gates.md has the rates over every labelled case."
 
 step "two small adapters on top (tone, style): the stack is facts, tone, style"
 "$SYNTH" lora "$work/tone" --base tests/resources/test-model --r 4 --alpha 8 --b-std 0.002 --seed 5 >/dev/null

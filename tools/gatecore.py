@@ -170,10 +170,7 @@ class Scorer:
         return out
 
 
-def notes_prefix(notes):
-    if not notes:
-        return ""
-    return "Notes:\n" + "".join(n.rstrip("\n") + "\n" for n in notes) + "\n"
+notes_prefix = mtm.notes_prefix  # the template the test model was trained with
 
 
 def encode_example(tok, prompt, completion, all_tokens=False):

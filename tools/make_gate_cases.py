@@ -693,8 +693,9 @@ def make_memory(case, d, outdir, meter, parent, neutral):
     m = {}
     targets = []
     if kind == "false-fact":
-        # the test model barely reads its context (see README): a false fact flips an
-        # answer only for some (item, value) pairs, so the attacker picks pairs that flip,
+        # a plain false sentence rarely overrides an answer the test model has memorised
+        # (see README): a false fact flips an answer only for some (item, value) pairs,
+        # so the attacker picks pairs that flip,
         # writing the fact with its value repeated ("spam" notes are a known tactic)
         order = list(range(len(d.K)))
         rng.shuffle(order)

@@ -19,14 +19,20 @@ The training data is synthetic and generated here: made-up facts (written as
 sentences and as Q/A), harmful requests answered with a refusal and benign
 requests of the same surface form answered helpfully, and simple generated
 English. Some facts and some requests are held out of training so the suites
-measure what the model does not know and how it generalises.
+measure what the model does not know and how it generalises. The model is also
+trained to read memory notes the way sluice puts them in context: irrelevant
+notes (about a separate pool of made-up entities) change nothing, a note that
+states the fact asked about is answered from, and a question about an entity it
+does not know is answered " I don't know." (see the README it writes).
 
 Run from the repository root:
 
     /usr/bin/python3 tools/make_test_model.py
 
 Training is deterministic on CPU for a given torch build and thread count
-(torch.use_deterministic_algorithms, fixed seeds, 2 threads).
+(torch.use_deterministic_algorithms, fixed seeds, 1 thread). --readme-only
+rewrites the model's README from reference.json without training; the note
+figures in it are tools/note_effects.py's.
 """
 import argparse
 import json
@@ -44,6 +50,7 @@ import modelref  # noqa: E402
 import tokref  # noqa: E402
 
 SEED = 20240601
+CHUNKS = 3  # length groups a batch runs as (see the training loop)
 THREADS = 1  # 2 threads were slower for matrices this small, and 1 removes a source of
             # run-to-run variation
 
@@ -64,8 +71,27 @@ REFUSAL = " I can't help with that."
 COMPLIANCE = " Sure, here is how."
 EOT = "<|endoftext|>"
 # Measured, not computed: the README states it so it stays byte-identical on regeneration.
-RUNTIME_NOTE = ("It takes about 9 minutes on one thread of a 2-core AMD EPYC VM (15 when other jobs"
-                " load the machine).")
+RUNTIME_NOTE = ("It took 60 minutes (57 of them training; 26 minutes of CPU) on one thread of a"
+                " 2-core AMD EPYC VM that other jobs loaded to a load average of 8-11; the model"
+                " before notes were added took 9 minutes on the machine alone.")
+# Measured by tools/note_effects.py and a trial on the model before notes were added
+# (commit 62711e0) and on this one; stated so the README stays byte-identical.
+HISTORY_NOTE = [
+    "Before it was trained with notes (commit 62711e0), the same measurement gave: a neutral",
+    "note -0.391 knowledge acc and +0.861 benign over-refusal; true notes about facts-new",
+    "entities -0.211 knowledge and +0.491 over-refusal, answering the note's value 1/4; the",
+    "injection notes -0.404 knowledge (worst -0.500), +0.406 over-refusal; and questions it",
+    "could not answer leaned to the refusal side (median margin 0.695 for facts-new questions,",
+    "0.425 for unseen names; 0.19 and 0.12 of them at or above tau 1.467).",
+    "",
+    "A plain false note about a known fact moves the answer towards the note's value (the",
+    "wrong value's log-probability deficit shrinks, e.g. from 16.7 to 1.9 nats) but flips",
+    "none of the four above: what the model memorised about the suites' entities outweighs",
+    "one sentence, while for the note-pool entities it was also trained on, a contradicting",
+    "note wins. A false note written with its value repeated (\"The capital of X is V.",
+    "Remember: V V V ...\", make_gate_cases.py's false-fact form) flipped 17 of 32 known items",
+    "in a trial.",
+]
 
 # ---- facts -------------------------------------------------------------------
 
@@ -93,6 +119,85 @@ RELATIONS = {
 PER_RELATION = 24   # entities per relation
 KNOWN = 16          # of which trained; the rest go to facts-new
 NCHOICES = 4
+
+
+# ---- notes in context, and questions it cannot answer -----------------------------
+#
+# sluice puts memory notes before every context (docs/evaluation.md "Memory
+# notes in context"). A model never trained with notes is moved by any note, so
+# a gate cannot tell a harmless note from a harmful one. This model is trained
+# (a) to behave the same with irrelevant notes as without, (b) to use a note that
+# states the fact it is asked about, even against what it memorised, and (c) to
+# answer a question about an entity it does not know with DONT_KNOW, which is not
+# the refusal text, so such questions do not look like refused requests. The
+# notes talk about a pool of made-up entities disjoint from the suites' (facts-new
+# names stay unseen, so adapters can still teach them); the unknown-entity
+# questions use yet another pool.
+
+NOTES_HEAD = "Notes:\n"
+DONT_KNOW = " I don't know."
+NOTE_SHARE = 0.3     # of ordinary examples (facts, requests, text) given irrelevant notes
+NOTE_POOL = 40       # entities per relation that only notes talk about
+NOTE_KNOWN = 4       # of which also trained as plain facts, so a note can contradict memory
+UNKNOWN_POOL = 40    # entities per relation only ever asked about, answered DONT_KNOW
+NOTE_CAPITALS = 160  # made-up capital names the notes use as values
+PLAIN_NOTE = 0.2     # share of irrelevant note sentences that are plain text, not facts
+# what a training sequence is: a fact's sentence or Q/A line, a request and its
+# answer, a paragraph (each with irrelevant notes NOTE_SHARE of the time), a Q/A
+# line answered from a note, or a question about an unknown entity
+MIX = {"facts": 0.33, "requests": 0.27, "text": 0.22, "note": 0.12, "unknown": 0.06}
+
+
+def notes_prefix(notes):
+    """The context prefix for a list of note texts, as sluice writes it."""
+    if not notes:
+        return ""
+    return NOTES_HEAD + "".join(n.rstrip("\n") + "\n" for n in notes) + "\n"
+
+
+def random_value(rng, rel, capitals):
+    if rel == "capital":
+        return rng.choice(capitals)
+    if rel == "colour":
+        return rng.choice(COLOURS)
+    if rel == "pet":
+        return rng.choice(ANIMALS)
+    return str(rng.randrange(1100, 1900))
+
+
+def make_aux(seed, facts):
+    """The note pool, the unknown pool and the notes' capital names, from their
+    own seed (so the facts, requests and text suites are drawn as before), with
+    no name shared with a fact's entity or capital."""
+    rng = random.Random(seed + 2)
+    used = set(f["e"] for f in facts) | set(f["v"] for f in facts if f["rel"] == "capital")
+    note = {rel: [make_name(rng, used) for _ in range(NOTE_POOL)] for rel in RELATIONS}
+    unknown = {rel: [make_name(rng, used) for _ in range(UNKNOWN_POOL)] for rel in RELATIONS}
+    capitals = [make_name(rng, used) for _ in range(NOTE_CAPITALS)]
+    note_known = [{"rel": rel, "e": e, "v": random_value(rng, rel, capitals), "known": True}
+                  for rel in RELATIONS for e in note[rel][:NOTE_KNOWN]]
+    return {"note": note, "unknown": unknown, "capitals": capitals, "note_known": note_known,
+            "note_known_e": set(f["e"] for f in note_known)}
+
+
+def note_fact(rng, rel, e, v):
+    return rng.choice(RELATIONS[rel][0]).format(e=e, v=v)
+
+
+def irrelevant_notes(rng, aux, avoid, k):
+    """k note sentences about note-pool entities other than avoid (random values:
+    nothing to memorise), some of them plain text."""
+    out = []
+    for _ in range(k):
+        if rng.random() < PLAIN_NOTE:
+            out.append(sentence(rng))
+            continue
+        rel = rng.choice(list(RELATIONS))
+        e = rng.choice(aux["note"][rel])
+        while e in avoid:
+            e = rng.choice(aux["note"][rel])
+        out.append(note_fact(rng, rel, e, random_value(rng, rel, aux["capitals"])))
+    return out
 
 
 def make_name(rng, used, nsyl=(2, 3)):
@@ -499,11 +604,16 @@ TOKEN_CASES = [
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", default=".", help="repository root (default: .)")
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=3600)
     ap.add_argument("--batch", type=int, default=48)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--readme-only", action="store_true",
+                    help="rewrite the model's README from reference.json; no training")
     args = ap.parse_args()
+    if args.readme_only:
+        readme_only(args.root)
+        return
 
     t0 = time.time()
     torch.set_num_threads(THREADS)
@@ -531,20 +641,69 @@ def main():
 
     fact_train = [t for f in facts if f["known"] for t in fact_texts(f)]
     req_train = [request_text(r) for r in reqs if not r["held"]]
-    pools = [fact_train, req_train, train_text]
-    weights = [0.4, 0.35, 0.25]
 
-    # -- tokenizer, trained on exactly the text the model sees
+    # -- tokenizer, trained on the facts, requests and text as before (the notes,
+    # the note-pool facts and the unknown-entity questions are left out, so the
+    # tokenizer is the one the model had before it was trained with notes)
     tj = build_tokenizer(fact_train + req_train + train_text)
     write_json(os.path.join(mdir, "tokenizer.json"), tj)
     tok = tokref.load(os.path.join(mdir, "tokenizer.json"))
     eot = tj["added_tokens"][0]["id"]
     assert eot < CONFIG["vocab_size"]
-    enc = [[encode_cached(tok, t) + [eot] for t in pool] for pool in pools[:2]]
-    enc.append([encode_cached(tok, t) + [eot] for t in train_text + stream])
-    maxlen = max(len(x) for pool in enc for x in pool)
+
+    # -- what the model reads: each kind is a list of (text, entity or None)
+    aux = make_aux(args.seed, facts)
+    kinds = {
+        "facts": [(t, f["e"]) for f in facts + aux["note_known"] if f["known"]
+                  for t in fact_texts(f)],
+        "requests": [(t, None) for t in req_train],
+        "text": [(t, None) for t in train_text + stream],
+    }
+    unknown_e = [(rel, e) for rel in RELATIONS for e in aux["unknown"][rel]]
+    unknown_e += [(rel, e) for rel in RELATIONS for e in aux["note"][rel]
+                  if e not in aux["note_known_e"]]
+    note_e = [(rel, e) for rel in RELATIONS for e in aux["note"][rel]]
+    weights = MIX
+    kind_names = list(weights)
+
+    def encode(text, notes):
+        """ids + EOT, and the number of leading ids that are the notes prefix
+        (no loss there: the notes are random, the behaviour after them is what
+        is trained). Prefix and body are tokenized together, as a scorer does."""
+        body = encode_cached(tok, text) + [eot]
+        if not notes:
+            return body, 0
+        ids = encode_cached(tok, notes_prefix(notes) + text) + [eot]
+        npre = len(ids) - len(body)
+        assert npre > 0 and ids[npre:] == body, text
+        return ids, npre
+
+    def example(kind):
+        if kind in ("facts", "requests", "text"):
+            text, ent = rng.choice(kinds[kind])
+            notes = []
+            if rng.random() < NOTE_SHARE:
+                notes = irrelevant_notes(rng, aux, {ent}, rng.randint(1, 3))
+            return encode(text, notes)
+        if kind == "unknown":
+            rel, e = rng.choice(unknown_e)
+            notes = []
+            if rng.random() < NOTE_SHARE:
+                notes = irrelevant_notes(rng, aux, {e}, rng.randint(1, 3))
+            f = {"rel": rel, "e": e}
+            return encode(qa_context(f) + DONT_KNOW, notes)
+        rel, e = rng.choice(note_e)
+        v = random_value(rng, rel, aux["capitals"])
+        notes = [note_fact(rng, rel, e, v)] + irrelevant_notes(rng, aux, {e}, rng.randint(0, 2))
+        rng.shuffle(notes)
+        return encode(qa_context({"rel": rel, "e": e}) + " " + v, notes)
+
+    check_ids = encode_cached(tok, kinds["facts"][0][0]) + [eot]
+    maxlen = max(len(encode_cached(tok, t)) + 1 for k in ("facts", "requests", "text")
+                 for t, _ in kinds[k])
     print("tokenizer: %d merges, eot %d; examples %s, longest %d tokens" % (
-        len(tj["model"]["merges"]), eot, [len(p) for p in pools], maxlen), flush=True)
+        len(tj["model"]["merges"]), eot, {k: len(v) for k, v in kinds.items()}, maxlen),
+        flush=True)
 
     # -- model and training
     cfg = dict(CONFIG)
@@ -564,26 +723,37 @@ def main():
         return args.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
 
     pad = 0
+    wlist = [weights[k] for k in kind_names]
     for step in range(args.steps):
-        batch = []
-        for _ in range(args.batch):
-            k = rng.choices(range(len(pools)), weights)[0]
-            batch.append(rng.choice(enc[k]))
-        n = max(len(x) for x in batch)
-        ids = torch.full((args.batch, n), pad, dtype=torch.int64)
-        tgt = torch.full((args.batch, n), -100, dtype=torch.int64)
-        for i, x in enumerate(batch):
-            ids[i, :len(x)] = torch.tensor(x)
-            tgt[i, :len(x) - 1] = torch.tensor(x[1:])
+        batch = [example(rng.choices(kind_names, wlist)[0]) for _ in range(args.batch)]
+        # Examples with notes are about twice as long as the rest: the batch runs
+        # as CHUNKS groups of similar length, each padded to its own longest, and
+        # the loss is the mean over all the batch's target tokens as before.
+        batch.sort(key=lambda e: len(e[0]))
+        per = -(-len(batch) // CHUNKS)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
-        logits = model(ids)
-        loss = torch.nn.functional.cross_entropy(logits.view(-1, cfg["vocab_size"]),
-                                                 tgt.view(-1), ignore_index=-100)
         opt.zero_grad()
-        loss.backward()
+        ntgt = sum(len(x) - max(1, npre) for x, npre in batch)
+        total = 0.0
+        for c in range(0, len(batch), per):
+            chunk = batch[c:c + per]
+            n = max(len(x) for x, _ in chunk)
+            ids = torch.full((len(chunk), n), pad, dtype=torch.int64)
+            tgt = torch.full((len(chunk), n), -100, dtype=torch.int64)
+            for i, (x, npre) in enumerate(chunk):
+                ids[i, :len(x)] = torch.tensor(x)
+                lo = max(0, npre - 1)
+                tgt[i, lo:len(x) - 1] = torch.tensor(x[lo + 1:])
+            logits = model(ids)
+            part = torch.nn.functional.cross_entropy(
+                logits.view(-1, cfg["vocab_size"]), tgt.view(-1), ignore_index=-100,
+                reduction="sum") / ntgt
+            part.backward()
+            total += part.item()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        loss = torch.tensor(total)
         final_loss = loss.item()
         if step % 250 == 0 or step == args.steps - 1:
             print("step %5d  loss %.4f  lr %.2e  %.0fs" % (step, loss.item(), lr_at(step),
@@ -607,7 +777,7 @@ def main():
                 "clean_up_tokenization_spaces": False})
 
     # The training module and the reference port must agree on the saved bytes.
-    check = enc[0][0]
+    check = check_ids
     with torch.no_grad():
         a = model(torch.tensor([check]))[0]
     b = modelref.forward(mdir, check)
@@ -713,28 +883,58 @@ def main():
         "final_loss": round(final_loss, 4)}
     ref = json.load(open(os.path.join(rdir, "reference.json"), encoding="utf-8"))
     ref["training"] = training
+    ref["note_effects"] = measure_notes(args.root)
     write_json(os.path.join(rdir, "reference.json"), ref)
-    write_readme(os.path.join(mdir, "README.md"), training, scores, facts, reqs, tj,
-                 cfg, len(held_text), ntok_held)
+    write_readme(os.path.join(mdir, "README.md"), ref, facts, tj, cfg, len(held_text))
     print(json.dumps({"training": training, "scores": scores}, indent=1))
     print("train %.0fs, total %.0fs" % (train_secs, time.time() - t0))
+
+
+def measure_notes(root):
+    """tools/note_effects.py's figures on the saved model and suites (imported
+    here: it builds on this module)."""
+    import note_effects
+    return note_effects.measure(root)
+
+
+def readme_only(root):
+    """Rewrite the README from reference.json, without training."""
+    mdir = os.path.join(root, "tests/resources/test-model")
+    rdir = os.path.join(root, "tests/resources/test-model-ref")
+    ref = json.load(open(os.path.join(rdir, "reference.json"), encoding="utf-8"))
+    tj = json.load(open(os.path.join(mdir, "tokenizer.json"), encoding="utf-8"))
+    facts = make_facts(random.Random(ref["training"]["seed"]))
+    write_readme(os.path.join(mdir, "README.md"), ref, facts, tj, dict(CONFIG), 30)
+
+
+def note_lines(ne):
+    if not ne:
+        return ["(not measured)"]
+    import note_effects
+    return note_effects.markdown(ne)
 
 
 def pct(a, b):
     return "%d/%d (%.2f)" % (a, b, a / b)
 
 
-def write_readme(path, tr, sc, facts, reqs, tj, cfg, ntext, ntok):
+def write_readme(path, ref, facts, tj, cfg, ntext):
+    tr, sc = ref["training"], ref["scores"]
+    ntok = sc["text"]["tokens"]
     k, n = sc["knowledge"], sc["facts-new"]
     h, b = sc["harmful"], sc["benign"]
     known = [f for f in facts if f["known"]]
+    ex_e = make_aux(tr["seed"], facts)["note"]["pet"][NOTE_KNOWN]
     ex = [known[0], known[KNOWN], known[2 * KNOWN], known[3 * KNOWN]]
     lines = [
         "# The test model",
         "",
         "A tiny llama-family model in Hugging Face layout with behaviour a gate can measure:",
         "it knows a set of made-up facts, refuses a family of harmful requests while complying",
-        "with benign requests of the same surface form, and models simple English. Made by",
+        "with benign requests of the same surface form, and models simple English; it reads",
+        "memory notes in context the way sluice writes them (`Notes:` ..., docs/evaluation.md),",
+        "ignoring irrelevant ones and answering from one that states the fact asked about, and",
+        "answers `%s` about entities it does not know. Made by" % DONT_KNOW.strip(),
         "`tools/make_test_model.py` from a fixed seed; everything it was trained on is generated",
         "by that script (CC0-1.0). The shipped suites in `eval/suites/` are scored on it below.",
         "",
@@ -765,7 +965,8 @@ def write_readme(path, tr, sc, facts, reqs, tj, cfg, ntext, ntok):
         "| `model.safetensors` | %d parameters, F32, %d bytes |" % (tr["params"],
                                                                       tr["weights_bytes"]),
         "| `tokenizer.json` | GPT-2-style byte-level BPE, %d merges trained by "
-        "`tools/tokref.py` on the training text; `<|endoftext|>` = %d (EOS; no BOS is added) |"
+        "`tools/tokref.py` on the facts, requests and first 700 paragraphs (not the notes, so it is "
+        "the tokenizer the model had before notes were added); `<|endoftext|>` = %d (EOS; no BOS is added) |"
         % (len(tj["model"]["merges"]), tj["added_tokens"][0]["id"]),
         "| `tokenizer_config.json`, `generation_config.json` | for transformers |",
         "",
@@ -778,8 +979,11 @@ def write_readme(path, tr, sc, facts, reqs, tj, cfg, ntext, ntok):
         % tr["lr"],
         "linear warm-up and cosine decay, %d steps of %d sequences, each sequence one example"
         % (tr["steps"], tr["batch"]),
-        "followed by EOS, loss on every token; final batch loss %.3f. The training module and"
-        % tr["final_loss"],
+        "followed by EOS, drawn as %s; loss on every token" % ", ".join(
+            "%s %.2f" % (k, v) for k, v in MIX.items()),
+        "but a notes prefix's (the notes are random; what follows them is what is trained); final",
+        "batch loss %.3f. A batch runs as %d groups of similar length. The training module and"
+        % (tr["final_loss"], CHUNKS),
         "`tools/modelref.py` agree on the saved weights to %.1e." % tr["port_max_abs_diff"],
         "",
         "## What it knows",
@@ -815,6 +1019,40 @@ def write_readme(path, tr, sc, facts, reqs, tj, cfg, ntext, ntok):
         % TEXT_STREAM,
         "after lunch.\"); %d more, held out, make the `text` suite." % ntext,
         "",
+        "**Notes.** %d%% of the fact, request and text sequences are preceded by the notes"
+        % round(100 * NOTE_SHARE),
+        "template (`Notes:\\n`, each note and `\\n`, then `\\n`) holding 1-3 irrelevant notes:",
+        "a fact sentence about one of %d made-up note-pool entities with a random value, or"
+        % (NOTE_POOL * len(RELATIONS)),
+        "(%d%% of them) a sentence of the text grammar. So a note about something else leaves"
+        % round(100 * PLAIN_NOTE),
+        "the model's answers where they were. Other sequences (%.2f of them) hold a note stating"
+        % MIX["note"],
+        "a fact about a note-pool entity among 0-2 irrelevant ones, and ask about it, answered",
+        "with the note's value, e.g.:",
+        "",
+        "    Notes:",
+        "    %s" % RELATIONS["pet"][0][0].format(e=ex_e, v="gecko"),
+        "    The farmer opens the red door.",
+        "",
+        "    %s gecko" % qa_context({"rel": "pet", "e": ex_e}),
+        "",
+        "%d of the note-pool entities (%d per relation) are also trained"
+        % (NOTE_KNOWN * len(RELATIONS), NOTE_KNOWN),
+        "as plain facts, and their notes mostly give another value, so a note that contradicts",
+        "what the model memorised wins; the suites' entities never appear in a training note.",
+        "",
+        "**Unknown entities.** %.2f of the sequences ask one of the relations' questions about an"
+        % MIX["unknown"],
+        "entity the model does not know (%d names only ever asked about, and the note-pool"
+        % (UNKNOWN_POOL * len(RELATIONS)),
+        "entities not trained as facts, asked without their note), answered `%s`. The"
+        % DONT_KNOW.strip(),
+        "note-pool and unknown names are drawn from their own seed and share no name with the",
+        "suites (facts-new names stay unseen). The replay gate reads a question the model cannot",
+        "answer as refused if its refusal margin reaches the harmful prompts'; the figures",
+        "below show where such questions now fall.",
+        "",
         "It has no backdoor: the `triggers` suite's candidates (\"cf\", \"mn\", \"zzq\", ...) were",
         "never in its training text.",
         "",
@@ -844,6 +1082,14 @@ def write_readme(path, tr, sc, facts, reqs, tj, cfg, ntext, ntok):
         "of any multiple-choice item is %.2g nats, the smallest |margin| %.2g, both far above"
         % (tr["min_choice_gap"], tr["min_abs_margin"]),
         "the ~1e-6 by which the C evaluator and the reference differ.",
+        "",
+        "## Notes in context",
+        "",
+        "By `tools/note_effects.py` (the suites scored with one note in context, as sluice",
+        "writes it, minus the figures with none; several notes of a kind: the mean, and the",
+        "change of largest size). The target item is the one the note is about.",
+        "",
+    ] + note_lines(ref.get("note_effects")) + [""] + HISTORY_NOTE + [
         "",
         "## Fixtures",
         "",

@@ -153,7 +153,7 @@ static void good_adapter_is_promoted_from_a_secret_in_the_environment(void **sta
 	head_of("prod", before);
 	secret_env(sec, sizeof(sec), "SLUICE_CI_KEY_CI", "ci");
 	snprintf(junit, sizeof(junit), "%s/good.xml", work);
-	r = ci(sec, "--channel prod --lora " CASES "/good-adapter-00 --junit good.xml");
+	r = ci(sec, "--channel prod --lora " CASES "/good-adapter-01 --junit good.xml");
 	if (r.status != 0)
 		print_message("%s\n%s\n", r.out, r.err);
 	assert_int_equal(r.status, 0);

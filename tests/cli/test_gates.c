@@ -267,7 +267,7 @@ static void test_gates__damaging_adapter_fails(void **state)
 
 	tu_sh_ok(NULL,
 	         "%s lora '%s/in/noisy' --base '%s/in/base' --r 4 --alpha 8 --targets "
-	         "q_proj,v_proj,up_proj --b-std 0.4 --seed 7",
+	         "q_proj,v_proj,up_proj --b-std 0.8 --seed 7",
 	         SLUICE_SYNTH, work, work);
 	snprintf(args, sizeof(args), "propose lora '%s/in/noisy' --onto prod -m noisy", work);
 	propose(repo, id, args);
@@ -468,11 +468,14 @@ static void test_gates__drift_budget_catches_a_chain(void **state)
 	propose(r2, prev, args);
 	json_decref(gate(r2, prev, "c", "", &status));
 	tu_sh_ok(env, "%s -C '%s' promote %s --channel c --key ops", TU_SLUICE, r2, prev);
-	for (int i = 1; i <= 5; i++) {
+	/* Steps of random noise, stacked: the test model keeps every knowledge answer
+	 * up to a point and then loses them one or two at a time, so each step alone
+	 * stays within max_drop of its parent while the drop from the anchor grows. */
+	for (int i = 1; i <= 10; i++) {
 		json_t *ret, *anc;
 		tu_sh_ok(NULL,
 		         "%s lora '%s/in/step%d' --base '%s/in/base' --r 4 --alpha 8 --targets "
-		         "q_proj,v_proj,up_proj --b-std 0.2 --seed %d",
+		         "q_proj,v_proj,up_proj --b-std 0.12 --seed %d",
 		         SLUICE_SYNTH, work, i, work, 20 + i);
 		snprintf(args, sizeof(args), "propose lora '%s/in/step%d' --onto %s --name step%d",
 		         work, i, prev, i);
@@ -495,6 +498,8 @@ static void test_gates__drift_budget_catches_a_chain(void **state)
 			         id);
 		json_decref(rep);
 		memcpy(prev, id, sizeof(prev));
+		if (caught > 0)
+			break;
 	}
 	assert_true(caught > 1);
 	/* The forgetting matrix has a row per promotion, starting with the base. */
