@@ -407,26 +407,33 @@ static int vinfo_decode(sluice_ctx *ctx, sluice_jindex_vinfo *out, unsigned char
                         const char *what)
 {
 	json_error_t jerr;
-	size_t pos, n, i;
+	const char *why;
+	size_t pos = 0, n, i;
 	uint32_t mlen, ncomps, nbrought;
 
 	memset(out, 0, sizeof(*out));
 	out->mem = mem;
+	why = "not a lineage record of this layout";
 	if (len < 5 || mem[0] != VINFO_TAG)
 		goto bad;
 	mlen = load_be32(mem + 1);
+	pos = 1;
+	why = "metadata longer than the record";
 	if (mlen > len - 5 || len - 5 - mlen < 8)
 		goto bad;
+	pos = 5;
+	why = "metadata is not a JSON object";
 	if (!(out->meta = json_loadb((const char *)mem + 5, mlen, 0, &jerr)) ||
 	    !json_is_object(out->meta))
 		goto bad;
 	pos = 5 + (size_t)mlen;
 	ncomps = load_be32(mem + pos);
 	nbrought = load_be32(mem + pos + 4);
-	pos += 8;
 	n = (size_t)ncomps + nbrought;
-	if (n > (len - pos) / VINFO_COMP_MIN)
+	why = "more components than the record has bytes for";
+	if (n > (len - pos - 8) / VINFO_COMP_MIN)
 		goto bad;
+	pos += 8;
 	if (n && !(out->comps = sluice__calloc(ctx, n, sizeof(*out->comps)))) {
 		sluice_jindex__vinfo_dispose(out);
 		return SLUICE_ENOMEM;
@@ -434,11 +441,16 @@ static int vinfo_decode(sluice_ctx *ctx, sluice_jindex_vinfo *out, unsigned char
 	for (i = 0; i < n; i++) {
 		sluice_jindex_comp *c = &out->comps[i];
 		size_t nlen;
-		if (len - pos < VINFO_COMP_MIN || mem[pos] >= SLUICE_JX_NSECTIONS)
+		why = "a component past the end";
+		if (len - pos < VINFO_COMP_MIN)
+			goto bad;
+		why = "a component of no known section";
+		if (mem[pos] >= SLUICE_JX_NSECTIONS)
 			goto bad;
 		c->section = mem[pos];
 		nlen = (size_t)mem[pos + 1] << 8 | mem[pos + 2];
 		pos += 3;
+		why = "a component name not NUL-terminated in place";
 		if (nlen + 1 + 32 > len - pos || mem[pos + nlen] != '\0' ||
 		    memchr(mem + pos, '\0', nlen))
 			goto bad;
@@ -447,6 +459,7 @@ static int vinfo_decode(sluice_ctx *ctx, sluice_jindex_vinfo *out, unsigned char
 		memcpy(c->digest, mem + pos, 32);
 		pos += 32;
 	}
+	why = "bytes after the last component";
 	if (pos != len)
 		goto bad;
 	out->ncomps = ncomps;
@@ -457,8 +470,8 @@ bad:
 	sluice_jindex__vinfo_dispose(out);
 	return sluice_ctx__error(ctx, SLUICE_ECORRUPT,
 	                         "journal index: the lineage record of version %s is "
-	                         "unreadable; run sluice reindex",
-	                         what);
+	                         "unreadable (byte %zu of %zu: %s); run sluice reindex",
+	                         what, pos, len, why);
 }
 
 int sluice_jindex__vinfo_of(sluice_ctx *ctx, sluice_jindex_vinfo *out, json_t *update,
@@ -475,11 +488,29 @@ int sluice_jindex__vinfo_of(sluice_ctx *ctx, sluice_jindex_vinfo *out, json_t *u
 	return vinfo_decode(ctx, out, b.ptr, b.len, "(computed)");
 }
 
+static int vinfo_copy(sluice_ctx *ctx, sluice_jindex_vinfo *out, const void *data, size_t len,
+                      const char *what)
+{
+	unsigned char *mem;
+
+	memset(out, 0, sizeof(*out));
+	if (!(mem = sluice__malloc(ctx, len ? len : 1)))
+		return SLUICE_ENOMEM;
+	if (len)
+		memcpy(mem, data, len);
+	return vinfo_decode(ctx, out, mem, len, what);
+}
+
+int sluice_jindex__vinfo_parse(sluice_ctx *ctx, sluice_jindex_vinfo *out, const void *data,
+                               size_t len)
+{
+	return vinfo_copy(ctx, out, data, len, "(given)");
+}
+
 int sluice_jindex__vinfo(sluice_jindex_read *r, sluice_jindex_vinfo *out, const git_oid *id,
                          int *found)
 {
 	MDB_val k = {20, (void *)id->id}, v;
-	unsigned char *mem;
 	char hex[GIT_OID_HEXSZ + 1];
 	int rc;
 
@@ -490,13 +521,10 @@ int sluice_jindex__vinfo(sluice_jindex_read *r, sluice_jindex_vinfo *out, const 
 		return SLUICE_OK;
 	if (rc != 0)
 		return lmdb_error(r->repo->ctx, rc, "reading a lineage record");
-	/* Copied: the record outlives neither the transaction nor a write. */
-	if (!(mem = sluice__malloc(r->repo->ctx, v.mv_size ? v.mv_size : 1)))
-		return SLUICE_ENOMEM;
-	memcpy(mem, v.mv_data, v.mv_size);
-	git_oid_tostr(hex, sizeof(hex), id);
 	*found = 1;
-	return vinfo_decode(r->repo->ctx, out, mem, v.mv_size, hex);
+	git_oid_tostr(hex, sizeof(hex), id);
+	/* Copied: the map's bytes last only as long as the transaction. */
+	return vinfo_copy(r->repo->ctx, out, v.mv_data, v.mv_size, hex);
 }
 
 /*

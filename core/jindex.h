@@ -174,6 +174,12 @@ const char *sluice_jindex__section_name(int section);
  */
 int sluice_jindex__vinfo_of(sluice_ctx *ctx, sluice_jindex_vinfo *out, json_t *update,
                             json_t *state);
+/*
+ * A lineage record's stored bytes (len of them at data, copied) decoded into
+ * out; SLUICE_ECORRUPT with a message when they are not one.
+ */
+int sluice_jindex__vinfo_parse(sluice_ctx *ctx, sluice_jindex_vinfo *out, const void *data,
+                               size_t len);
 /* A version's lineage record from the index; *found = 0 when it has none. */
 int sluice_jindex__vinfo(sluice_jindex_read *r, sluice_jindex_vinfo *out, const git_oid *id,
                          int *found);
