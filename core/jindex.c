@@ -232,12 +232,12 @@ const char *sluice_jindex__section_name(int section)
  * The encoding (all integers big-endian):
  *   u8 1 (this encoding) || u32 meta length || meta (compact JSON object)
  *   || u32 ncomps || u32 nbrought || the components, state's then brought's:
- *   u8 section || u16 name length || name || u8 0 || digest (32)
+ *   u8 section || u32 name length || name || u8 0 || digest (32)
  * The names are NUL-terminated in place, so a decoded record points into
  * its own bytes.
  */
-#define VINFO_TAG 1
-#define VINFO_COMP_MIN (1 + 2 + 1 + 32)
+#define VINFO_TAG 2 /* 1 was a draft with u16 name lengths, never released */
+#define VINFO_COMP_MIN (1 + 4 + 1 + 32)
 
 static void be32(unsigned char out[4], uint32_t v)
 {
@@ -254,7 +254,7 @@ static uint32_t load_be32(const unsigned char *p)
 static int put_comp(sluice_ctx *ctx, sluice_buf *b, uint32_t *count, int section, const char *name,
                     json_t *files)
 {
-	unsigned char head[3], digest[32];
+	unsigned char head[5], digest[32];
 	size_t len = strlen(name);
 	char *text = NULL;
 	int error;
@@ -262,19 +262,17 @@ static int put_comp(sluice_ctx *ctx, sluice_buf *b, uint32_t *count, int section
 	/* json_equal(NULL, x) is false: an entry without files matches nothing. */
 	if (!files)
 		return SLUICE_OK;
-	if (len > 0xffff)
+	if (len > UINT32_MAX - 64)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
-		                         "journal index: a %s component's name is longer than "
-		                         "65535 bytes",
+		                         "journal index: a %s component's name is too long",
 		                         section_names[section]);
 	if ((error = sluice_repo__dump(ctx, &text, files)) < 0)
 		return error;
 	sluice__b2(digest, text, strlen(text));
 	free(text);
 	head[0] = (unsigned char)section;
-	head[1] = (unsigned char)(len >> 8);
-	head[2] = (unsigned char)len;
-	if ((error = sluice_buf__put(ctx, b, head, 3)) < 0 ||
+	be32(head + 1, (uint32_t)len);
+	if ((error = sluice_buf__put(ctx, b, head, 5)) < 0 ||
 	    (error = sluice_buf__put(ctx, b, name, len + 1)) < 0 ||
 	    (error = sluice_buf__put(ctx, b, digest, 32)) < 0)
 		return error;
@@ -372,6 +370,12 @@ static int vinfo_encode(sluice_ctx *ctx, sluice_buf *out, json_t *update, json_t
 	}
 	if ((error = sluice_repo__dump(ctx, &text, meta)) < 0)
 		goto done;
+	if (strlen(text) > UINT32_MAX - 64) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "journal index: a version's kind, summary and parent are "
+		                          "too long to index");
+		goto done;
+	}
 	hdr[0] = VINFO_TAG;
 	be32(hdr + 1, (uint32_t)strlen(text));
 	if ((error = sluice_buf__put(ctx, out, hdr, 5)) < 0 ||
@@ -448,8 +452,8 @@ static int vinfo_decode(sluice_ctx *ctx, sluice_jindex_vinfo *out, unsigned char
 		if (mem[pos] >= SLUICE_JX_NSECTIONS)
 			goto bad;
 		c->section = mem[pos];
-		nlen = (size_t)mem[pos + 1] << 8 | mem[pos + 2];
-		pos += 3;
+		nlen = load_be32(mem + pos + 1);
+		pos += 5;
 		why = "a component name not NUL-terminated in place";
 		if (nlen + 1 + 32 > len - pos || mem[pos + nlen] != '\0' ||
 		    memchr(mem + pos, '\0', nlen))
