@@ -1027,6 +1027,57 @@ static void test_queries__old_format_index_is_rebuilt(void **state)
 	free(ok("reindex"));
 }
 
+/* Each action's sync writes the record of a version it proposes (no reindex). */
+static void test_queries__new_proposal_gets_its_record(void **state)
+{
+	char nv[41];
+	git_oid id;
+	sluice_jindex_vinfo vi;
+	sluice_ctx *ctx = NULL;
+	json_t *v, *e;
+	rawix x;
+	int adapters = 0;
+	(void)state;
+
+	propose(nv,
+	        "propose memory --onto %s --add '%s/in/note.md' -m note2 --key dave "
+	        "--source feedback-B=%s",
+	        l2, work, digest_a1);
+	assert_int_equal(git_oid_fromstr(&id, nv), 0);
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	rawix_open(&x);
+	{
+		MDB_val k = {20, id.id}, val;
+		assert_int_equal(mdb_get(x.txn, x.lineage, &k, &val), 0);
+		assert_int_equal(sluice_jindex__vinfo_parse(ctx, &vi, val.mv_data, val.mv_size), 0);
+	}
+	rawix_close(&x);
+	assert_string_equal(json_string_value(json_object_get(vi.meta, "kind")), "memory");
+	assert_string_equal(json_string_value(json_object_get(vi.meta, "parent")), l2);
+	assert_string_equal(json_string_value(json_object_get(vi.meta, "summary")), "note2");
+	/* It brought its note; its state also holds l2's adapter and the base. */
+	assert_int_equal(vi.nbrought, 1);
+	assert_int_equal(vi.brought[0].section, SLUICE_JX_MEMORY);
+	for (size_t i = 0; i < vi.ncomps; i++)
+		adapters += vi.comps[i].section == SLUICE_JX_ADAPTERS &&
+		            !strcmp(vi.comps[i].name, "second");
+	assert_int_equal(adapters, 1);
+	assert_int_equal(vi.comps[0].section, SLUICE_JX_BASE);
+	v = ok_json("audit lineage --source feedback-B");
+	assert_int_equal(json_array_size(json_object_get(v, "versions")), 1);
+	e = json_array_get(json_object_get(v, "versions"), 0);
+	assert_string_equal(field(e, "version"), nv);
+	assert_true(json_is_true(json_object_get(e, "declared")));
+	assert_int_equal(json_array_size(json_object_get(e, "contains")), 1);
+	assert_int_equal(
+	        strncmp(json_string_value(json_array_get(json_object_get(e, "contains"), 0)),
+	                "memory/", 7),
+	        0);
+	json_decref(v);
+	sluice_jindex__vinfo_dispose(&vi);
+	sluice_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1040,6 +1091,7 @@ int main(void)
 	        cmocka_unit_test(test_queries__lineage_same_after_deleting_and_rebuilding),
 	        cmocka_unit_test(test_queries__lineage_reads_the_index_records),
 	        cmocka_unit_test(test_queries__old_format_index_is_rebuilt),
+	        cmocka_unit_test(test_queries__new_proposal_gets_its_record),
 	};
 	sluice_global_init();
 	return cmocka_run_group_tests(tests, setup, teardown);
