@@ -467,7 +467,8 @@ static int vinfo_decode(sluice_ctx *ctx, sluice_jindex_vinfo *out, unsigned char
 	if (pos != len)
 		goto bad;
 	out->ncomps = ncomps;
-	out->brought = out->comps + ncomps;
+	/* No components: comps is NULL, and NULL + 0 is undefined in C. */
+	out->brought = out->comps ? out->comps + ncomps : NULL;
 	out->nbrought = nbrought;
 	return SLUICE_OK;
 bad:

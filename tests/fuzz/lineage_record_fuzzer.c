@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		return 0;
 	}
-	if (!json_is_object(v.meta) || v.brought != v.comps + v.ncomps ||
-	    (v.ncomps + v.nbrought && !v.comps))
+	if (!json_is_object(v.meta) || (v.ncomps + v.nbrought && !v.comps) ||
+	    (v.comps ? v.brought != v.comps + v.ncomps : v.brought != NULL))
 		abort();
 	for (size_t i = 0; i < v.ncomps + v.nbrought; i++) {
 		const sluice_jindex_comp *c = &v.comps[i];
