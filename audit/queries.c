@@ -637,101 +637,69 @@ done:
 /* ---- lineage ------------------------------------------------------------- */
 
 /*
- * The components an update brought into its version, as {section, name,
- * files}: what a descendant must still hold, byte for byte, to still
- * contain the source's influence. files is the component's file entries
- * (their digests identify its bytes).
+ * Lineage reads each version's lineage record from the journal index (its
+ * update's kind, summary and parent; its state's components, each with a
+ * digest of its files; the components its update brought), never git: see
+ * sluice_jindex_vinfo. A descendant still contains the source's influence
+ * while it holds one of the components the declaring update brought, byte
+ * for byte (equal file entries, so equal digests).
  */
-static json_t *brought(const sluice_version *v)
-{
-	json_t *out = json_array(), *det = json_object_get(v->update, "details"), *e;
-	const char *kind = sluice__jstr(json_object_get(v->update, "kind"));
-	size_t i, j;
 
-	if (!strcmp(kind, "base")) {
+/* A list of components, borrowed from the records struct walk holds. */
+typedef struct {
+	const sluice_jindex_comp **v;
+	size_t n, cap;
+} comp_list;
+
+static int comps_add(sluice_ctx *ctx, comp_list *l, const sluice_jindex_comp *c)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		void *p = cap > SIZE_MAX / sizeof(*l->v)
+		                  ? NULL
+		                  : sluice__realloc(ctx, l->v, cap * sizeof(*l->v));
+		if (!p)
+			return SLUICE_ENOMEM;
+		l->v = p;
+		l->cap = cap;
+	}
+	l->v[l->n++] = c;
+	return SLUICE_OK;
+}
+
+/* The components of held_from that version still holds, unchanged, into out. */
+static int still_held(sluice_ctx *ctx, comp_list *out, const sluice_jindex_vinfo *version,
+                      const comp_list *held_from)
+{
+	int error;
+
+	for (size_t i = 0; i < held_from->n; i++) {
+		const sluice_jindex_comp *c = held_from->v[i];
+		for (size_t j = 0; j < version->ncomps; j++) {
+			const sluice_jindex_comp *e = &version->comps[j];
+			if (e->section != c->section ||
+			    (c->section != SLUICE_JX_BASE && strcmp(e->name, c->name)) ||
+			    memcmp(e->digest, c->digest, sizeof(e->digest)))
+				continue;
+			if ((error = comps_add(ctx, out, c)) < 0)
+				return error;
+		}
+	}
+	return SLUICE_OK;
+}
+
+static json_t *component_names(const comp_list *comps)
+{
+	json_t *out = json_array();
+
+	for (size_t i = 0; i < comps->n; i++) {
+		const sluice_jindex_comp *c = comps->v[i];
 		json_array_append_new(
 		        out,
-		        json_pack("{s:s,s:s,s:O}", "section", "base", "name", "", "files",
-		                  json_object_get(json_object_get(v->state, "base"), "files")));
-		return out;
-	}
-	if (!strcmp(kind, "lora") || !strcmp(kind, "replay")) {
-		const char *sec = !strcmp(kind, "lora") ? "adapters" : "replay";
-		const char *name = sluice__jstr(
-		        json_object_get(det, !strcmp(kind, "lora") ? "adapter" : "batch"));
-		json_array_foreach(json_object_get(v->state, sec), i, e)
-		{
-			if (strcmp(sluice__jstr(json_object_get(e, "name")), name))
-				continue;
-			json_array_append_new(
-			        out,
-			        json_pack("{s:s,s:s,s:O}", "section", sec, "name", name, "files",
-			                  json_object_get(e, !strcmp(kind, "lora") ? "files"
-			                                                           : "file")));
-		}
-		return out;
-	}
-	if (!strcmp(kind, "memory")) {
-		json_array_foreach(json_object_get(det, "edits"), i, e)
-		{
-			const char *name = sluice__jstr(json_object_get(e, "name"));
-			json_t *n;
-			json_array_foreach(json_object_get(v->state, "memory"), j, n)
-			{
-				if (!strcmp(sluice__jstr(json_object_get(n, "name")), name))
-					json_array_append_new(
-					        out, json_pack("{s:s,s:s,s:O}", "section", "memory",
-					                       "name", name, "files",
-					                       json_object_get(n, "file")));
-			}
-		}
-	}
-	return out;
-}
-
-/* The components of comps that state still holds, unchanged (new array). */
-static json_t *still_held(json_t *state, json_t *comps)
-{
-	json_t *out = json_array(), *c, *e;
-	size_t i, j;
-
-	json_array_foreach(comps, i, c)
-	{
-		const char *sec = sluice__jstr(json_object_get(c, "section"));
-		json_t *files = json_object_get(c, "files");
-		if (!strcmp(sec, "base")) {
-			if (json_equal(json_object_get(json_object_get(state, "base"), "files"),
-			               files))
-				json_array_append(out, c);
-			continue;
-		}
-		json_array_foreach(json_object_get(state, sec), j, e)
-		{
-			if (strcmp(sluice__jstr(json_object_get(e, "name")),
-			           sluice__jstr(json_object_get(c, "name"))))
-				continue;
-			if (json_equal(
-			            json_object_get(e, strcmp(sec, "adapters") ? "file" : "files"),
-			            files))
-				json_array_append(out, c);
-		}
-	}
-	return out;
-}
-
-static json_t *component_names(json_t *comps)
-{
-	json_t *out = json_array(), *c;
-	size_t i;
-
-	json_array_foreach(comps, i, c)
-	{
-		const char *sec = sluice__jstr(json_object_get(c, "section"));
-		json_array_append_new(
-		        out, !strcmp(sec, "base")
-		                     ? json_string("base")
-		                     : json_sprintf("%s/%s", sec,
-		                                    sluice__jstr(json_object_get(c, "name"))));
+		        c->section == SLUICE_JX_BASE
+		                ? json_string("base")
+		                : json_sprintf("%s/%s", sluice_jindex__section_name(c->section),
+		                               c->name));
 	}
 	return out;
 }
@@ -741,85 +709,145 @@ struct walk {
 	sluice_jindex_read *r;
 	json_t *versions; /* version hex -> {kind, summary, origin, contains, seq} */
 	json_t *dropped;  /* version hex -> {kind, dropped_from} */
-	json_t *loaded;   /* version hex -> [update, state]: each read from git once */
+	json_t *loaded;   /* version hex -> its index in info: each record read once */
+	sluice_jindex_vinfo **info;
+	size_t ninfo, capinfo;
 };
 
 /*
- * A version's update.json and state.json (borrowed from w->loaded). The
- * walks from several declared versions meet the same descendants; each is
- * read once.
+ * A version's lineage record (owned by w). The walks from several declared
+ * versions meet the same descendants; each is read once. A version the
+ * index has no record for (its update.json or state.json did not load when
+ * it was indexed) is loaded from git here, which fails with the message
+ * that says why.
  */
-static int load_version(struct walk *w, const char *hex, json_t **update, json_t **state)
+static int load_version(struct walk *w, const char *hex, const sluice_jindex_vinfo **out)
 {
 	json_t *got = json_object_get(w->loaded, hex);
+	sluice_jindex_vinfo *vi;
 	sluice_version v = {0};
 	git_oid id;
-	int error;
+	int found, error;
 
-	if (!got) {
-		if (git_oid_fromstr(&id, hex) < 0)
-			return sluice_ctx__error(w->repo->ctx, SLUICE_ECORRUPT,
-			                         "journal index: '%s' is not a version id", hex);
-		if ((error = sluice_version__load_id(w->repo, &v, &id)) < 0)
-			return error;
-		got = json_pack("[O,O]", v.update, v.state);
-		sluice_version__dispose(&v);
-		if (!got || json_object_set_new(w->loaded, hex, got) < 0)
-			return sluice_ctx__error(w->repo->ctx, SLUICE_ENOMEM, "out of memory");
+	if (got) {
+		*out = w->info[json_integer_value(got)];
+		return SLUICE_OK;
 	}
-	*update = json_array_get(got, 0);
-	*state = json_array_get(got, 1);
+	if (git_oid_fromstr(&id, hex) < 0)
+		return sluice_ctx__error(w->repo->ctx, SLUICE_ECORRUPT,
+		                         "journal index: '%s' is not a version id", hex);
+	if (w->ninfo == w->capinfo) {
+		size_t cap = w->capinfo ? w->capinfo * 2 : 64;
+		void *p = cap > SIZE_MAX / sizeof(*w->info)
+		                  ? NULL
+		                  : sluice__realloc(w->repo->ctx, w->info, cap * sizeof(*w->info));
+		if (!p)
+			return SLUICE_ENOMEM;
+		w->info = p;
+		w->capinfo = cap;
+	}
+	if (!(vi = sluice__calloc(w->repo->ctx, 1, sizeof(*vi))))
+		return SLUICE_ENOMEM;
+	if ((error = sluice_jindex__vinfo(w->r, vi, &id, &found)) == 0 && !found &&
+	    (error = sluice_version__load_id(w->repo, &v, &id)) == 0) {
+		error = sluice_jindex__vinfo_of(w->repo->ctx, vi, v.update, v.state);
+		sluice_version__dispose(&v);
+	}
+	if (error < 0) {
+		free(vi);
+		return error;
+	}
+	w->info[w->ninfo] = vi;
+	if (json_object_set_new(w->loaded, hex, json_integer((json_int_t)w->ninfo++)) < 0)
+		return sluice_ctx__error(w->repo->ctx, SLUICE_ENOMEM, "out of memory");
+	*out = vi;
 	return SLUICE_OK;
 }
+
+/* The work list of walk_from: a version and the components it still holds. */
+typedef struct {
+	char hex[GIT_OID_HEXSZ + 1];
+	comp_list held;
+} walk_item;
 
 /*
  * Walk the descendants of a declared version (id, which brought comps),
  * recording each that still holds one of them. Iterative, with a work list
- * of [version hex, parent hex, components]: a lineage may be as long as the
- * repository's history, deeper than a stack should go.
+ * (a stack, newest first): a lineage may be as long as the repository's
+ * history, deeper than a stack of calls should go.
  */
-static int walk_from(struct walk *w, const git_oid *id, json_t *comps, const char *origin)
+static int walk_from(struct walk *w, const git_oid *id, const comp_list *comps, const char *origin)
 {
-	json_t *todo = json_array(), *item = NULL;
-	char hex[GIT_OID_HEXSZ + 1];
+	sluice_ctx *ctx = w->repo->ctx;
+	walk_item *todo = NULL, item = {{0}, {0}};
+	size_t ntodo = 0, cap = 0;
+	json_t *kids = json_array();
 	int error = SLUICE_OK;
 
-	git_oid_tostr(hex, sizeof(hex), id);
-	json_array_append_new(todo, json_pack("[s,O]", hex, comps));
-	while (json_array_size(todo)) {
-		json_t *kids = json_array(), *k, *held_from;
-		const char *phex;
-		git_oid pid;
-		size_t i;
+#define PUSH(hexstr, list)                                                                         \
+	do {                                                                                       \
+		if (ntodo == cap) {                                                                \
+			size_t c2 = cap ? cap * 2 : 16;                                            \
+			void *p = c2 > SIZE_MAX / sizeof(*todo)                                    \
+			                  ? NULL                                                   \
+			                  : sluice__realloc(ctx, todo, c2 * sizeof(*todo));        \
+			if (!p) {                                                                  \
+				free((list).v);                                                    \
+				error = SLUICE_ENOMEM;                                             \
+				goto done;                                                         \
+			}                                                                          \
+			todo = p;                                                                  \
+			cap = c2;                                                                  \
+		}                                                                                  \
+		snprintf(todo[ntodo].hex, sizeof(todo[ntodo].hex), "%s", (hexstr));                \
+		todo[ntodo++].held = (list);                                                       \
+	} while (0)
 
-		item = json_incref(json_array_get(todo, json_array_size(todo) - 1));
-		json_array_remove(todo, json_array_size(todo) - 1);
-		phex = sluice__jstr(json_array_get(item, 0));
-		held_from = json_array_get(item, 1);
-		if (git_oid_fromstr(&pid, phex) < 0 ||
-		    (error = sluice_jindex__children(w->r, &pid, kids)) < 0) {
-			json_decref(kids);
-			goto done;
-		}
-		json_array_foreach(kids, i, k)
-		{
-			json_t *held, *prev, *update = NULL, *vstate = NULL;
-			const char *khex = sluice__jstr(k);
-
-			if ((error = load_version(w, khex, &update, &vstate)) < 0) {
-				json_decref(kids);
+	{
+		comp_list first = {0};
+		char hex[GIT_OID_HEXSZ + 1];
+		for (size_t i = 0; i < comps->n; i++)
+			if ((error = comps_add(ctx, &first, comps->v[i])) < 0) {
+				free(first.v);
 				goto done;
 			}
-			held = still_held(vstate, held_from);
-			if (!json_array_size(held)) {
+		git_oid_tostr(hex, sizeof(hex), id);
+		PUSH(hex, first);
+	}
+	while (ntodo) {
+		const char *phex;
+		git_oid pid;
+		json_t *k;
+		size_t i;
+
+		free(item.held.v);
+		item = todo[--ntodo];
+		phex = item.hex;
+		json_array_clear(kids);
+		if (git_oid_fromstr(&pid, phex) < 0 ||
+		    (error = sluice_jindex__children(w->r, &pid, kids)) < 0)
+			goto done;
+		json_array_foreach(kids, i, k)
+		{
+			const sluice_jindex_vinfo *vi = NULL;
+			comp_list held = {0};
+			const char *khex = sluice__jstr(k);
+			json_t *prev, *meta;
+
+			if ((error = load_version(w, khex, &vi)) < 0 ||
+			    (error = still_held(ctx, &held, vi, &item.held)) < 0) {
+				free(held.v);
+				goto done;
+			}
+			meta = vi->meta;
+			if (!held.n) {
 				if (!json_object_get(w->versions, khex))
-					json_object_set_new(
-					        w->dropped, khex,
-					        json_pack("{s:O,s:s,s:o}", "kind",
-					                  json_object_get(update, "kind"), "parent",
-					                  phex, "dropped",
-					                  component_names(held_from)));
-				json_decref(held);
+					json_object_set_new(w->dropped, khex,
+					                    json_pack("{s:O,s:s,s:o}", "kind",
+					                              json_object_get(meta, "kind"),
+					                              "parent", phex, "dropped",
+					                              component_names(&item.held)));
+				free(held.v);
 				continue;
 			}
 			prev = json_object_get(w->versions, khex);
@@ -827,70 +855,45 @@ static int walk_from(struct walk *w, const git_oid *id, json_t *comps, const cha
 				json_object_set_new(
 				        w->versions, khex,
 				        json_pack("{s:s,s:O,s:O,s:s,s:[s],s:o,s:b}", "version",
-				                  khex, "kind", json_object_get(update, "kind"),
-				                  "summary", json_object_get(update, "summary"),
+				                  khex, "kind", json_object_get(meta, "kind"),
+				                  "summary", json_object_get(meta, "summary"),
 				                  "parent", phex, "origins", origin, "contains",
-				                  component_names(held), "declared", 0));
+				                  component_names(&held), "declared", 0));
 			} else if (!sluice__jarray_has(json_object_get(prev, "origins"), origin)) {
 				json_array_append_new(json_object_get(prev, "origins"),
 				                      json_string(origin));
 			}
 			json_object_del(w->dropped, khex);
-			json_array_append_new(todo, json_pack("[s,o]", khex, held));
+			PUSH(khex, held);
 		}
-		json_decref(kids);
-		json_decref(item);
-		item = NULL;
 	}
+#undef PUSH
 done:
-	json_decref(item);
-	json_decref(todo);
+	free(item.held.v);
+	while (ntodo)
+		free(todo[--ntodo].held.v);
+	free(todo);
+	json_decref(kids);
 	return error;
 }
 
 struct heads {
-	sluice_jindex_read *r;
 	const char *version;
 	json_t *out;
 };
 
 /* A move to h->version opens an interval, closed by the channel's next move. */
-static int heads_cb(void *data, uint64_t seq)
+static int heads_cb(void *data, const sluice_jindex_move *m)
 {
 	struct heads *h = data;
-	json_t *rec = NULL, *next = NULL;
-	const char *ch;
-	uint64_t nseq;
-	int moved, error;
 
-	/*
-	 * Most entries that name a version are its gate results and approvals:
-	 * a key lookup in by_outcome ("moved") passes them over without parsing
-	 * their records.
-	 */
-	if ((error = sluice_jindex__has(h->r, SLUICE_JX_OUTCOME, "moved", seq, &moved)) < 0)
-		return error;
-	if (!moved)
-		return SLUICE_OK;
-	if ((error = sluice_jindex__entry(h->r, seq, NULL, &rec)) < 0)
-		return error;
-	ch = sluice__jstr(json_object_get(rec, "channel"));
-	if (!sluice_journal__is_move(sluice__jstr(json_object_get(rec, "action"))) ||
-	    strcmp(sluice__jstr(json_object_get(rec, "to")), h->version))
-		goto done;
-	if ((error = sluice_jindex__next_move(h->r, ch, seq, &nseq)) < 0 ||
-	    (nseq && (error = sluice_jindex__entry(h->r, nseq, NULL, &next)) < 0))
-		goto done;
 	json_array_append_new(
 	        h->out,
-	        json_pack("{s:s,s:s,s:O,s:I,s:O,s:o}", "channel", ch, "version", h->version,
-	                  "from_time", json_object_get(rec, "time"), "from_seq", (json_int_t)seq,
-	                  "to_time", next ? json_object_get(next, "time") : json_null(), "to_seq",
-	                  nseq ? json_integer((json_int_t)nseq) : json_null()));
-done:
-	json_decref(rec);
-	json_decref(next);
-	return error;
+	        json_pack("{s:s,s:s,s:O,s:I,s:O,s:o}", "channel", m->channel, "version", h->version,
+	                  "from_time", m->time, "from_seq", (json_int_t)m->seq, "to_time",
+	                  m->next_seq ? m->next_time : json_null(), "to_seq",
+	                  m->next_seq ? json_integer((json_int_t)m->next_seq) : json_null()));
+	return SLUICE_OK;
 }
 
 static int cmp_head(const void *a, const void *b)
@@ -903,9 +906,9 @@ static int cmp_head(const void *a, const void *b)
 int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
-	struct walk w = {repo, NULL, json_object(), json_object(), json_object()};
+	struct walk w = {repo, NULL, json_object(), json_object(), json_object(), NULL, 0, 0};
 	struct seqs s = {ctx, NULL, 0, 0, 0, 0};
-	struct heads h = {NULL, NULL, json_array()};
+	struct heads h = {NULL, json_array()};
 	json_t *list = NULL, *v, *dl = NULL;
 	const char *eq, *k;
 	char *value = NULL;
@@ -930,16 +933,16 @@ int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
 		goto done;
 	/* First the versions whose own provenance names the source. */
 	for (i = 0; i < s.n; i++) {
+		const sluice_jindex_vinfo *vi = NULL;
 		json_t *rec = NULL;
-		sluice_version ver = {0};
+		comp_list comps = {0};
 		git_oid id;
 		const char *hex;
 
 		if ((error = sluice_jindex__entry(w.r, s.v[i], NULL, &rec)) < 0)
 			goto done;
 		hex = sluice__jstr(json_object_get(rec, "version"));
-		if (git_oid_fromstr(&id, hex) < 0 ||
-		    (error = sluice_version__load_id(repo, &ver, &id)) < 0) {
+		if (git_oid_fromstr(&id, hex) < 0 || (error = load_version(&w, hex, &vi)) < 0) {
 			if (error == 0)
 				error = sluice_ctx__error(
 				        ctx, SLUICE_ECORRUPT,
@@ -948,34 +951,32 @@ int sluice_audit_lineage(sluice_repo *repo, const char *source, char **report)
 			json_decref(rec);
 			goto done;
 		}
-		{
-			json_t *comps = brought(&ver);
+		for (size_t j = 0; j < vi->nbrought && error == 0; j++)
+			error = comps_add(ctx, &comps, &vi->brought[j]);
+		if (error == 0) {
 			json_object_set_new(
 			        w.versions, hex,
 			        json_pack("{s:s,s:O,s:O,s:O,s:[s],s:o,s:b,s:I}", "version", hex,
-			                  "kind", json_object_get(ver.update, "kind"), "summary",
-			                  json_object_get(ver.update, "summary"), "parent",
-			                  json_object_get(ver.update, "parent"), "origins", hex,
-			                  "contains", component_names(comps), "declared", 1,
+			                  "kind", json_object_get(vi->meta, "kind"), "summary",
+			                  json_object_get(vi->meta, "summary"), "parent",
+			                  json_object_get(vi->meta, "parent"), "origins", hex,
+			                  "contains", component_names(&comps), "declared", 1,
 			                  "proposed_seq", (json_int_t)s.v[i]));
-			error = walk_from(&w, &id, comps, hex);
-			json_decref(comps);
+			error = walk_from(&w, &id, &comps, hex);
 		}
-		sluice_version__dispose(&ver);
+		free(comps.v);
 		json_decref(rec);
 		if (error < 0)
 			goto done;
 	}
 	/*
-	 * Then every interval a channel's head was one of them: the moves naming
-	 * each version (by_version), each closed by its channel's next move.
+	 * Then every interval a channel's head was one of them: the moves to
+	 * each version (moves_to), each closed by its channel's next move.
 	 */
-	h.r = w.r;
 	json_object_foreach(w.versions, k, v)
 	{
 		h.version = k;
-		if ((error = sluice_jindex__scan(w.r, SLUICE_JX_VERSION, k, NULL, heads_cb, &h)) <
-		    0)
+		if ((error = sluice_jindex__moves_to(w.r, k, heads_cb, &h)) < 0)
 			goto done;
 	}
 	{
@@ -1013,6 +1014,11 @@ done:
 	json_decref(w.versions);
 	json_decref(w.dropped);
 	json_decref(w.loaded);
+	for (i = 0; i < w.ninfo; i++) {
+		sluice_jindex__vinfo_dispose(w.info[i]);
+		free(w.info[i]);
+	}
+	free(w.info);
 	json_decref(h.out);
 	json_decref(list);
 	json_decref(dl);

@@ -2,6 +2,7 @@
  * core/jindex.c - the journal's derived LMDB index; see jindex.h.
  */
 #include "jindex.h"
+#include "version.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -10,12 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The index's layout; a different one in meta means rebuild. */
-#define JINDEX_FORMAT "sluice-jindex-3"
+/*
+ * The index's layout; a different one in meta means rebuild. 4 added the
+ * lineage, moves_to and move_times databases: an index of format 3 has
+ * none of them, and is rebuilt on open rather than read as if a version
+ * without a lineage record were unreadable.
+ */
+#define JINDEX_FORMAT "sluice-jindex-4"
 
 struct sluice_jindex {
 	MDB_env *env;
 	MDB_dbi meta, entries, moves, proposals, versions, children, channel_time;
+	MDB_dbi lineage, moves_to, move_times;
 	MDB_dbi filter[SLUICE_JX_NFILTERS]; /* by_time, by_actor, ... (enum order) */
 };
 
@@ -86,7 +93,10 @@ static int jopen(sluice_repo *repo, sluice_jindex **out)
 	    (rc = mdb_dbi_open(txn, "proposals", MDB_CREATE, &ix->proposals)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "versions", MDB_CREATE, &ix->versions)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "children", MDB_CREATE, &ix->children)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "channel_time", MDB_CREATE, &ix->channel_time)) != 0)
+	    (rc = mdb_dbi_open(txn, "channel_time", MDB_CREATE, &ix->channel_time)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "lineage", MDB_CREATE, &ix->lineage)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "moves_to", MDB_CREATE, &ix->moves_to)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "move_times", MDB_CREATE, &ix->move_times)) != 0)
 		goto dbi_fail;
 	for (int f = 0; f < SLUICE_JX_NFILTERS; f++)
 		if ((rc = mdb_dbi_open(txn, filter_db[f], MDB_CREATE, &ix->filter[f])) != 0)
@@ -208,6 +218,413 @@ done:
 	return error;
 }
 
+/* ---- the lineage record of a version ----------------------------------- */
+
+static const char *const section_names[SLUICE_JX_NSECTIONS] = {"base", "adapters", "replay",
+                                                               "memory"};
+
+const char *sluice_jindex__section_name(int section)
+{
+	return section >= 0 && section < SLUICE_JX_NSECTIONS ? section_names[section] : "";
+}
+
+/*
+ * The encoding (all integers big-endian):
+ *   u8 1 (this encoding) || u32 meta length || meta (compact JSON object)
+ *   || u32 ncomps || u32 nbrought || the components, state's then brought's:
+ *   u8 section || u32 name length || name || u8 0 || digest (32)
+ * The names are NUL-terminated in place, so a decoded record points into
+ * its own bytes.
+ */
+#define VINFO_TAG 2 /* 1 was a draft with u16 name lengths, never released */
+#define VINFO_COMP_MIN (1 + 4 + 1 + 32)
+
+static void be32(unsigned char out[4], uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		out[i] = (unsigned char)v;
+}
+
+static uint32_t load_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Append one component, its digest that of files' canonical JSON. */
+static int put_comp(sluice_ctx *ctx, sluice_buf *b, uint32_t *count, int section, const char *name,
+                    json_t *files)
+{
+	unsigned char head[5], digest[32];
+	size_t len = strlen(name);
+	char *text = NULL;
+	int error;
+
+	/* json_equal(NULL, x) is false: an entry without files matches nothing. */
+	if (!files)
+		return SLUICE_OK;
+	if (len > UINT32_MAX - 64)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "journal index: a %s component's name is too long",
+		                         section_names[section]);
+	if ((error = sluice_repo__dump(ctx, &text, files)) < 0)
+		return error;
+	sluice__b2(digest, text, strlen(text));
+	free(text);
+	head[0] = (unsigned char)section;
+	be32(head + 1, (uint32_t)len);
+	if ((error = sluice_buf__put(ctx, b, head, 5)) < 0 ||
+	    (error = sluice_buf__put(ctx, b, name, len + 1)) < 0 ||
+	    (error = sluice_buf__put(ctx, b, digest, 32)) < 0)
+		return error;
+	(*count)++;
+	return SLUICE_OK;
+}
+
+/* Every component of a state, in section order (what still_held compares). */
+static int put_state_comps(sluice_ctx *ctx, sluice_buf *b, uint32_t *count, json_t *state)
+{
+	json_t *e;
+	size_t i;
+	int error;
+
+	if ((error = put_comp(ctx, b, count, SLUICE_JX_BASE, "",
+	                      json_object_get(json_object_get(state, "base"), "files"))) < 0)
+		return error;
+	for (int sec = SLUICE_JX_ADAPTERS; sec < SLUICE_JX_NSECTIONS; sec++)
+		json_array_foreach(json_object_get(state, section_names[sec]), i, e)
+		{
+			if ((error = put_comp(
+			             ctx, b, count, sec, sluice__jstr(json_object_get(e, "name")),
+			             json_object_get(e, sec == SLUICE_JX_ADAPTERS ? "files"
+			                                                          : "file"))) < 0)
+				return error;
+		}
+	return SLUICE_OK;
+}
+
+/*
+ * The components an update brought into its version: a base's files, the
+ * adapter or replay batch its details name, the memory notes its edits
+ * name. A descendant still carries the update's influence while it holds
+ * one of them byte for byte.
+ */
+static int put_brought(sluice_ctx *ctx, sluice_buf *b, uint32_t *count, json_t *update,
+                       json_t *state)
+{
+	json_t *det = json_object_get(update, "details"), *e, *n;
+	const char *kind = sluice__jstr(json_object_get(update, "kind"));
+	size_t i, j;
+	int error;
+
+	if (!strcmp(kind, "base"))
+		return put_comp(ctx, b, count, SLUICE_JX_BASE, "",
+		                json_object_get(json_object_get(state, "base"), "files"));
+	if (!strcmp(kind, "lora") || !strcmp(kind, "replay")) {
+		int lora = !strcmp(kind, "lora"),
+		    sec = lora ? SLUICE_JX_ADAPTERS : SLUICE_JX_REPLAY;
+		const char *name = sluice__jstr(json_object_get(det, lora ? "adapter" : "batch"));
+		json_array_foreach(json_object_get(state, section_names[sec]), i, e)
+		{
+			if (strcmp(sluice__jstr(json_object_get(e, "name")), name))
+				continue;
+			if ((error = put_comp(ctx, b, count, sec, name,
+			                      json_object_get(e, lora ? "files" : "file"))) < 0)
+				return error;
+		}
+		return SLUICE_OK;
+	}
+	if (!strcmp(kind, "memory"))
+		json_array_foreach(json_object_get(det, "edits"), i, e)
+		{
+			const char *name = sluice__jstr(json_object_get(e, "name"));
+			json_array_foreach(json_object_get(state, "memory"), j, n)
+			{
+				if (strcmp(sluice__jstr(json_object_get(n, "name")), name))
+					continue;
+				if ((error = put_comp(ctx, b, count, SLUICE_JX_MEMORY, name,
+				                      json_object_get(n, "file"))) < 0)
+					return error;
+			}
+		}
+	return SLUICE_OK;
+}
+
+static int vinfo_encode(sluice_ctx *ctx, sluice_buf *out, json_t *update, json_t *state)
+{
+	static const char *const keep[] = {"kind", "summary", "parent"};
+	json_t *meta = json_object();
+	char *text = NULL;
+	unsigned char hdr[8];
+	size_t counts;
+	uint32_t ncomps = 0, nbrought = 0;
+	int error;
+
+	if (!meta)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+	for (size_t i = 0; i < 3; i++) {
+		json_t *v = json_object_get(update, keep[i]);
+		if (v && json_object_set(meta, keep[i], v) < 0) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+			goto done;
+		}
+	}
+	if ((error = sluice_repo__dump(ctx, &text, meta)) < 0)
+		goto done;
+	if (strlen(text) > UINT32_MAX - 64) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "journal index: a version's kind, summary and parent are "
+		                          "too long to index");
+		goto done;
+	}
+	hdr[0] = VINFO_TAG;
+	be32(hdr + 1, (uint32_t)strlen(text));
+	if ((error = sluice_buf__put(ctx, out, hdr, 5)) < 0 ||
+	    (error = sluice_buf__puts(ctx, out, text)) < 0)
+		goto done;
+	/* The counts are filled in once the components are written. */
+	counts = out->len;
+	memset(hdr, 0, 8);
+	if ((error = sluice_buf__put(ctx, out, hdr, 8)) < 0 ||
+	    (error = put_state_comps(ctx, out, &ncomps, state)) < 0 ||
+	    (error = put_brought(ctx, out, &nbrought, update, state)) < 0)
+		goto done;
+	be32(out->ptr + counts, ncomps);
+	be32(out->ptr + counts + 4, nbrought);
+done:
+	free(text);
+	json_decref(meta);
+	return error;
+}
+
+void sluice_jindex__vinfo_dispose(sluice_jindex_vinfo *v)
+{
+	if (!v)
+		return;
+	json_decref(v->meta);
+	free(v->comps);
+	free(v->mem);
+	memset(v, 0, sizeof(*v));
+}
+
+/* Decode a record, taking mem (len bytes, malloc'd) whatever happens. */
+static int vinfo_decode(sluice_ctx *ctx, sluice_jindex_vinfo *out, unsigned char *mem, size_t len,
+                        const char *what)
+{
+	json_error_t jerr;
+	const char *why;
+	size_t pos = 0, n, i;
+	uint32_t mlen, ncomps, nbrought;
+
+	memset(out, 0, sizeof(*out));
+	out->mem = mem;
+	why = "not a lineage record of this layout";
+	if (len < 5 || mem[0] != VINFO_TAG)
+		goto bad;
+	mlen = load_be32(mem + 1);
+	pos = 1;
+	why = "metadata longer than the record";
+	if (mlen > len - 5 || len - 5 - mlen < 8)
+		goto bad;
+	pos = 5;
+	why = "metadata is not a JSON object";
+	if (!(out->meta = json_loadb((const char *)mem + 5, mlen, 0, &jerr)) ||
+	    !json_is_object(out->meta))
+		goto bad;
+	pos = 5 + (size_t)mlen;
+	ncomps = load_be32(mem + pos);
+	nbrought = load_be32(mem + pos + 4);
+	n = (size_t)ncomps + nbrought;
+	why = "more components than the record has bytes for";
+	if (n > (len - pos - 8) / VINFO_COMP_MIN)
+		goto bad;
+	pos += 8;
+	if (n && !(out->comps = sluice__calloc(ctx, n, sizeof(*out->comps)))) {
+		sluice_jindex__vinfo_dispose(out);
+		return SLUICE_ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		sluice_jindex_comp *c = &out->comps[i];
+		size_t nlen;
+		why = "a component past the end";
+		if (len - pos < VINFO_COMP_MIN)
+			goto bad;
+		why = "a component of no known section";
+		if (mem[pos] >= SLUICE_JX_NSECTIONS)
+			goto bad;
+		c->section = mem[pos];
+		nlen = load_be32(mem + pos + 1);
+		pos += 5;
+		why = "a component name not NUL-terminated in place";
+		if (nlen + 1 + 32 > len - pos || mem[pos + nlen] != '\0' ||
+		    memchr(mem + pos, '\0', nlen))
+			goto bad;
+		c->name = (const char *)mem + pos;
+		pos += nlen + 1;
+		memcpy(c->digest, mem + pos, 32);
+		pos += 32;
+	}
+	why = "bytes after the last component";
+	if (pos != len)
+		goto bad;
+	out->ncomps = ncomps;
+	/* No components: comps is NULL, and NULL + 0 is undefined in C. */
+	out->brought = out->comps ? out->comps + ncomps : NULL;
+	out->nbrought = nbrought;
+	return SLUICE_OK;
+bad:
+	sluice_jindex__vinfo_dispose(out);
+	return sluice_ctx__error(ctx, SLUICE_ECORRUPT,
+	                         "journal index: the lineage record of version %s is "
+	                         "unreadable (byte %zu of %zu: %s); run sluice reindex",
+	                         what, pos, len, why);
+}
+
+int sluice_jindex__vinfo_of(sluice_ctx *ctx, sluice_jindex_vinfo *out, json_t *update,
+                            json_t *state)
+{
+	sluice_buf b = {0};
+	int error;
+
+	memset(out, 0, sizeof(*out));
+	if ((error = vinfo_encode(ctx, &b, update, state)) < 0) {
+		sluice_buf__dispose(&b);
+		return error;
+	}
+	return vinfo_decode(ctx, out, b.ptr, b.len, "(computed)");
+}
+
+static int vinfo_copy(sluice_ctx *ctx, sluice_jindex_vinfo *out, const void *data, size_t len,
+                      const char *what)
+{
+	unsigned char *mem;
+
+	memset(out, 0, sizeof(*out));
+	if (!(mem = sluice__malloc(ctx, len ? len : 1)))
+		return SLUICE_ENOMEM;
+	if (len)
+		memcpy(mem, data, len);
+	return vinfo_decode(ctx, out, mem, len, what);
+}
+
+int sluice_jindex__vinfo_parse(sluice_ctx *ctx, sluice_jindex_vinfo *out, const void *data,
+                               size_t len)
+{
+	return vinfo_copy(ctx, out, data, len, "(given)");
+}
+
+int sluice_jindex__vinfo(sluice_jindex_read *r, sluice_jindex_vinfo *out, const git_oid *id,
+                         int *found)
+{
+	MDB_val k = {20, (void *)id->id}, v;
+	char hex[GIT_OID_HEXSZ + 1];
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	*found = 0;
+	rc = mdb_get(r->txn, r->ix->lineage, &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return SLUICE_OK;
+	if (rc != 0)
+		return lmdb_error(r->repo->ctx, rc, "reading a lineage record");
+	*found = 1;
+	git_oid_tostr(hex, sizeof(hex), id);
+	/* Copied: the map's bytes last only as long as the transaction. */
+	return vinfo_copy(r->repo->ctx, out, v.mv_data, v.mv_size, hex);
+}
+
+/*
+ * A proposal's version: its declared provenance sources into *sources (new
+ * reference; [] if none) and its lineage record into the lineage database.
+ * A version that does not load (no commit, no update.json or state.json, a
+ * state that fails its checks) gets no lineage record, so lineage loads it
+ * and fails with the same message it always gave; its sources are still
+ * read from update.json if that much is readable.
+ */
+static int put_version(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, json_t **sources,
+                       const char *hex)
+{
+	sluice_version ver = {0};
+	sluice_buf b = {0};
+	git_oid id;
+	int rc, error;
+
+	*sources = NULL;
+	if (git_oid_fromstr(&id, hex) < 0)
+		return version_sources(repo, sources, hex);
+	if ((error = sluice_version__load_id(repo, &ver, &id)) < 0) {
+		if (error == SLUICE_ENOMEM)
+			return error;
+		sluice_ctx_clear_error(repo->ctx);
+		return version_sources(repo, sources, hex);
+	}
+	*sources =
+	        json_incref(json_object_get(json_object_get(ver.update, "provenance"), "sources"));
+	if (!*sources && !(*sources = json_array())) {
+		error = sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((error = vinfo_encode(repo->ctx, &b, ver.update, ver.state)) < 0)
+		goto done;
+	{
+		MDB_val k = {20, id.id}, v = {b.len, b.ptr};
+		if ((rc = mdb_put(txn, ix->lineage, &k, &v, 0)) != 0)
+			error = lmdb_error(repo->ctx, rc, "writing a lineage record");
+	}
+done:
+	if (error < 0) {
+		json_decref(*sources);
+		*sources = NULL;
+	}
+	sluice_buf__dispose(&b);
+	sluice_version__dispose(&ver);
+	return error;
+}
+
+/*
+ * A move's time as stored in move_times: "" when the record has none, "s"
+ * and the string, or "j" and its JSON (any other value, kept as it was).
+ */
+static int put_move(sluice_ctx *ctx, sluice_jindex *ix, MDB_txn *txn, json_t *rec, uint64_t seq)
+{
+	const char *channel = sluice__jstr(json_object_get(rec, "channel")),
+	           *to = sluice__jstr(json_object_get(rec, "to"));
+	json_t *time = json_object_get(rec, "time");
+	unsigned char key[40];
+	sluice_buf tv = {0};
+	char *text = NULL;
+	MDB_val k = {40, key}, v;
+	int rc, error = SLUICE_OK;
+
+	if (json_is_string(time)) {
+		if ((error = sluice_buf__put(ctx, &tv, "s", 1)) == 0)
+			error = sluice_buf__put(ctx, &tv, json_string_value(time),
+			                        json_string_length(time));
+	} else if (time && (error = sluice_repo__dump(ctx, &text, time)) == 0 &&
+	           (error = sluice_buf__put(ctx, &tv, "j", 1)) == 0)
+		error = sluice_buf__puts(ctx, &tv, text);
+	if (error < 0)
+		goto done;
+	channel_key(key, channel, seq);
+	v.mv_size = tv.len;
+	v.mv_data = tv.ptr ? (void *)tv.ptr : (void *)"";
+	if ((rc = mdb_put(txn, ix->move_times, &k, &v, 0)) != 0) {
+		error = lmdb_error(ctx, rc, "writing a move time");
+		goto done;
+	}
+	/* A move to no version (no "to") opens no head interval. */
+	if (*to) {
+		channel_key(key, to, seq);
+		v.mv_size = strlen(channel);
+		v.mv_data = (void *)channel;
+		if ((rc = mdb_put(txn, ix->moves_to, &k, &v, 0)) != 0)
+			error = lmdb_error(ctx, rc, "writing a move to a version");
+	}
+done:
+	free(text);
+	sluice_buf__dispose(&tv);
+	return error;
+}
+
 /* The fields of a record that name a version (docs/audit-queries.md). */
 static const char *const version_fields[] = {"version", "to",       "from", "candidate",
                                              "anchor",  "previous", NULL};
@@ -256,6 +673,8 @@ static int put_filters(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, json_
 		be64(key + 52, seq);
 		if ((rc = mdb_put(txn, ix->channel_time, &k, &v, 0)) != 0)
 			return lmdb_error(ctx, rc, "writing a channel move time");
+		if ((error = put_move(ctx, ix, txn, rec, seq)) < 0)
+			return error;
 		return put_filter(ctx, ix, txn, SLUICE_JX_OUTCOME, "moved", seq);
 	}
 	if (!strcmp(action, "refuse"))
@@ -280,8 +699,8 @@ static int put_filters(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, json_
 		return SLUICE_OK;
 	if ((error = put_filter(ctx, ix, txn, SLUICE_JX_KIND,
 	                        sluice__jstr(json_object_get(rec, "kind")), seq)) < 0 ||
-	    (error = version_sources(repo, &sources,
-	                             sluice__jstr(json_object_get(rec, "version")))) < 0) {
+	    (error = put_version(repo, ix, txn, &sources,
+	                         sluice__jstr(json_object_get(rec, "version")))) < 0) {
 		/*
 		 * A proposal whose version cannot be read is indexed without its
 		 * sources rather than stopping the whole index: sluice verify reports
@@ -556,7 +975,10 @@ static int sync_or_rebuild(sluice_repo *repo, int rebuild, uint64_t *count)
 		    (rc = mdb_drop(txn, ix->proposals, 0)) != 0 ||
 		    (rc = mdb_drop(txn, ix->versions, 0)) != 0 ||
 		    (rc = mdb_drop(txn, ix->children, 0)) != 0 ||
-		    (rc = mdb_drop(txn, ix->channel_time, 0)) != 0) {
+		    (rc = mdb_drop(txn, ix->channel_time, 0)) != 0 ||
+		    (rc = mdb_drop(txn, ix->lineage, 0)) != 0 ||
+		    (rc = mdb_drop(txn, ix->moves_to, 0)) != 0 ||
+		    (rc = mdb_drop(txn, ix->move_times, 0)) != 0) {
 			error = lmdb_error(ctx, rc, "dropping the index");
 			goto done;
 		}
@@ -963,4 +1385,78 @@ int sluice_jindex__next_move(sluice_jindex_read *r, const char *channel, uint64_
 		*seq = load_be64((const unsigned char *)k.mv_data + 32);
 	mdb_cursor_close(cur);
 	return SLUICE_OK;
+}
+
+static json_t *decode_time(const MDB_val *v)
+{
+	const char *p = v->mv_data;
+	json_error_t jerr;
+
+	if (!v->mv_size)
+		return NULL;
+	if (p[0] == 's')
+		return json_stringn(p + 1, v->mv_size - 1);
+	if (p[0] == 'j')
+		return json_loadb(p + 1, v->mv_size - 1, JSON_DECODE_ANY, &jerr);
+	return NULL;
+}
+
+int sluice_jindex__moves_to(sluice_jindex_read *r, const char *version,
+                            int (*cb)(void *data, const sluice_jindex_move *m), void *data)
+{
+	sluice_ctx *ctx = r->repo->ctx;
+	MDB_cursor *cur = NULL, *tcur = NULL;
+	unsigned char key[40], tkey[40];
+	MDB_val k = {40, key}, v;
+	sluice_buf ch = {0};
+	int rc, stop = 0, error = SLUICE_OK;
+
+	channel_key(key, version, 0);
+	if ((rc = mdb_cursor_open(r->txn, r->ix->moves_to, &cur)) != 0 ||
+	    (rc = mdb_cursor_open(r->txn, r->ix->move_times, &tcur)) != 0) {
+		error = lmdb_error(ctx, rc, "reading moves");
+		goto done;
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !stop;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		sluice_jindex_move m = {0};
+		MDB_val tk = {40, tkey}, tv;
+
+		if (k.mv_size != 40 || memcmp(k.mv_data, key, 32))
+			break;
+		m.seq = load_be64((const unsigned char *)k.mv_data + 32);
+		ch.len = 0;
+		if ((error = sluice_buf__put(ctx, &ch, v.mv_data, v.mv_size)) < 0 ||
+		    (error = sluice_buf__cstr(ctx, &ch)) < 0)
+			break;
+		m.channel = (const char *)ch.ptr;
+		/* The move itself, then the channel's next one. */
+		channel_key(tkey, m.channel, m.seq);
+		if ((rc = mdb_cursor_get(tcur, &tk, &tv, MDB_SET_KEY)) == 0) {
+			m.time = decode_time(&tv);
+			rc = mdb_cursor_get(tcur, &tk, &tv, MDB_NEXT);
+			if (rc == 0 && tk.mv_size == 40 && !memcmp(tk.mv_data, tkey, 32)) {
+				m.next_seq = load_be64((const unsigned char *)tk.mv_data + 32);
+				m.next_time = decode_time(&tv);
+			}
+		}
+		if (rc != 0 && rc != MDB_NOTFOUND) {
+			json_decref(m.time);
+			error = lmdb_error(ctx, rc, "reading move times");
+			break;
+		}
+		rc = 0;
+		stop = cb(data, &m);
+		json_decref(m.time);
+		json_decref(m.next_time);
+	}
+	if (!error && rc != 0 && rc != MDB_NOTFOUND)
+		error = lmdb_error(ctx, rc, "reading moves");
+done:
+	if (tcur)
+		mdb_cursor_close(tcur);
+	if (cur)
+		mdb_cursor_close(cur);
+	sluice_buf__dispose(&ch);
+	return stop < 0 ? stop : error;
 }

@@ -24,6 +24,19 @@
  *             sluice audit log selects (docs/audit-queries.md says which
  *             value each entry gets: actor "fp:FP" and "name:NAME", source
  *             "n:NAME" and "nd:NAME=DIGEST", ...)
+ *   lineage   version oid (20) -> what sluice audit lineage reads of a
+ *             proposed version, so it reads no git object (see
+ *             sluice_jindex_vinfo; the encoding is in jindex.c): its
+ *             update.json's kind, summary and parent, every component of
+ *             its state.json with a digest of the component's files, and
+ *             the components its update brought. A version whose
+ *             update.json or state.json could not be read has none.
+ *   moves_to  BLAKE2b-256(the move's "to") || u64 BE seq -> channel: every
+ *             move to a version, so its head intervals need no record
+ *   move_times
+ *             BLAKE2b-256(channel) || u64 BE seq -> the move's time: each
+ *             move of a channel in seq order, so the move after one is a
+ *             seek that also gives its time
  *
  * The environment is opened with MDB_NOSYNC | MDB_NOMETASYNC: it is derived
  * data, so an action does not wait for it to reach the disk. A power cut
@@ -116,5 +129,75 @@ int sluice_jindex__next_move(sluice_jindex_read *r, const char *channel, uint64_
                              uint64_t *seq);
 /* Append to the array out the hex id of every version proposed onto parent. */
 int sluice_jindex__children(sluice_jindex_read *r, const git_oid *parent, json_t *out);
+
+/* ---- what lineage reads of a version (the lineage database) ------------- */
+
+/* The state.json sections a component lives in. */
+enum {
+	SLUICE_JX_BASE,
+	SLUICE_JX_ADAPTERS,
+	SLUICE_JX_REPLAY,
+	SLUICE_JX_MEMORY,
+	SLUICE_JX_NSECTIONS
+};
+
+/*
+ * One component of a state: the base (name ""), an adapter, a replay batch
+ * or a memory note. digest is BLAKE2b-256 of its files' canonical JSON
+ * (the base's and an adapter's "files", a batch's or a note's "file";
+ * sorted keys, compact), so two components hold the same bytes exactly
+ * when their file entries are equal JSON. A component whose entry has no
+ * files field is left out: it holds nothing that can match.
+ */
+typedef struct {
+	int section; /* SLUICE_JX_BASE ... */
+	const char *name;
+	unsigned char digest[32];
+} sluice_jindex_comp;
+
+typedef struct {
+	json_t *meta; /* {kind, summary, parent} as update.json has them; absent stay absent */
+	sluice_jindex_comp *comps; /* every component of state.json, in section order */
+	size_t ncomps;
+	sluice_jindex_comp *brought; /* those the update brought into the version */
+	size_t nbrought;
+	unsigned char *mem; /* the bytes names point into */
+} sluice_jindex_vinfo;
+
+/* The section's name in state.json ("base", "adapters", "replay", "memory"). */
+const char *sluice_jindex__section_name(int section);
+
+/*
+ * A version's lineage record computed from its update.json and state.json
+ * (what the index stores, and what lineage computes itself for a version
+ * the index has none for).
+ */
+int sluice_jindex__vinfo_of(sluice_ctx *ctx, sluice_jindex_vinfo *out, json_t *update,
+                            json_t *state);
+/*
+ * A lineage record's stored bytes (len of them at data, copied) decoded into
+ * out; SLUICE_ECORRUPT with a message when they are not one.
+ */
+int sluice_jindex__vinfo_parse(sluice_ctx *ctx, sluice_jindex_vinfo *out, const void *data,
+                               size_t len);
+/* A version's lineage record from the index; *found = 0 when it has none. */
+int sluice_jindex__vinfo(sluice_jindex_read *r, sluice_jindex_vinfo *out, const git_oid *id,
+                         int *found);
+void sluice_jindex__vinfo_dispose(sluice_jindex_vinfo *v);
+
+/* One move to a version, and its channel's next move (next_seq 0: none yet). */
+typedef struct {
+	uint64_t seq, next_seq;
+	const char *channel;
+	json_t *time, *next_time; /* the records' "time"; NULL when a record has none */
+} sluice_jindex_move;
+
+/*
+ * Every move whose "to" is version, in seq order: cb gets each with the
+ * channel's next move (borrowed for the call); a positive return stops,
+ * a negative one fails.
+ */
+int sluice_jindex__moves_to(sluice_jindex_read *r, const char *version,
+                            int (*cb)(void *data, const sluice_jindex_move *m), void *data);
 
 #endif

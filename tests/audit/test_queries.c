@@ -18,6 +18,7 @@
 
 #include <git2.h>
 #include <jansson.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -821,6 +822,262 @@ static void test_queries__rebuilt_index_gives_identical_answers(void **state)
 	}
 }
 
+/* ---- lineage from the index's lineage records ------------------------------ */
+
+/* The sources whose lineage the tests below compare, as CLI arguments. */
+static const char *const lineage_sources[] = {"feedback-A", "feedback-A=" /* + digest_a1 */,
+                                              "other", "nobody"};
+#define NLINEAGE 4
+
+static char *lineage_json(size_t i)
+{
+	return i == 1 ? ok("audit lineage --source feedback-A=%s --json", digest_a1)
+	              : ok("audit lineage --source %s --json", lineage_sources[i]);
+}
+
+/*
+ * The journal index opened directly with LMDB, as a damaged or older index
+ * would be found on disk (no sluice process is running: the CLI ran and
+ * exited). meta and lineage are its databases of those names.
+ */
+typedef struct {
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi meta, lineage;
+} rawix;
+
+static void rawix_open(rawix *x)
+{
+	char dir[4200];
+
+	snprintf(dir, sizeof(dir), "%s/sluice/journal-index", repo);
+	assert_int_equal(mdb_env_create(&x->env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(x->env, 24), 0);
+	assert_int_equal(mdb_env_set_mapsize(x->env, (size_t)8 << 30), 0);
+	assert_int_equal(mdb_env_open(x->env, dir, MDB_NOTLS, 0644), 0);
+	assert_int_equal(mdb_txn_begin(x->env, NULL, 0, &x->txn), 0);
+	assert_int_equal(mdb_dbi_open(x->txn, "meta", 0, &x->meta), 0);
+	assert_int_equal(mdb_dbi_open(x->txn, "lineage", 0, &x->lineage), 0);
+}
+
+static void rawix_close(rawix *x)
+{
+	assert_int_equal(mdb_txn_commit(x->txn), 0);
+	mdb_env_close(x->env);
+}
+
+static size_t rawix_count(rawix *x, MDB_dbi dbi)
+{
+	MDB_stat st;
+	assert_int_equal(mdb_stat(x->txn, dbi, &st), 0);
+	return st.ms_entries;
+}
+
+static size_t proposals_in_journal(void)
+{
+	size_t n = 0;
+	load_journal();
+	for (size_t i = 0; i < njournal; i++)
+		n += !strcmp(json_string_value(json_object_get(journal[i].rec, "action")),
+		             "propose");
+	return n;
+}
+
+/* Deleted and rebuilt (sluice reindex), the index gives the same lineage, byte for byte. */
+static void test_queries__lineage_same_after_deleting_and_rebuilding(void **state)
+{
+	char *before[NLINEAGE], *after, *o;
+	rawix x;
+	(void)state;
+
+	for (size_t i = 0; i < NLINEAGE; i++)
+		before[i] = lineage_json(i);
+	tu_sh_ok(NULL, "rm -rf '%s/sluice/journal-index'", repo);
+	o = ok("reindex --json");
+	free(o);
+	/* Every proposed version has its record: the answers below come from the index. */
+	rawix_open(&x);
+	assert_int_equal(rawix_count(&x, x.lineage), proposals_in_journal());
+	rawix_close(&x);
+	for (size_t i = 0; i < NLINEAGE; i++) {
+		after = lineage_json(i);
+		assert_string_equal(before[i], after);
+		free(after);
+		free(before[i]);
+	}
+}
+
+/*
+ * Lineage reads the index, not git: a lineage record altered in place shows
+ * in the answer. And a version with no record (its objects did not load when
+ * it was indexed) is read from git, to the same answer.
+ */
+static void test_queries__lineage_reads_the_index_records(void **state)
+{
+	char *before[NLINEAGE], *after;
+	git_oid id;
+	json_t *v, *e;
+	size_t i, seen = 0;
+	rawix x;
+	(void)state;
+
+	for (i = 0; i < NLINEAGE; i++)
+		before[i] = lineage_json(i);
+	rawix_open(&x);
+	assert_int_equal(git_oid_fromstr(&id, l1), 0);
+	{
+		MDB_val k = {20, id.id}, val;
+		unsigned char *copy, *p;
+		assert_int_equal(mdb_get(x.txn, x.lineage, &k, &val), 0);
+		copy = malloc(val.mv_size);
+		memcpy(copy, val.mv_data, val.mv_size);
+		/* The kind in the record's metadata: "lora" becomes "LORA" (same length). */
+		for (p = NULL, i = 0; !p && i + 13 <= val.mv_size; i++)
+			if (!memcmp(copy + i, "\"kind\":\"lora\"", 13))
+				p = copy + i;
+		assert_non_null(p);
+		memcpy(p + 8, "LORA", 4);
+		val.mv_data = copy;
+		assert_int_equal(mdb_put(x.txn, x.lineage, &k, &val, 0), 0);
+		free(copy);
+	}
+	rawix_close(&x);
+	v = ok_json("audit lineage --source feedback-A");
+	json_array_foreach(json_object_get(v, "versions"), i, e)
+	{
+		if (strcmp(field(e, "version"), l1))
+			continue;
+		assert_string_equal(field(e, "kind"), "LORA");
+		seen++;
+	}
+	assert_int_equal(seen, 1);
+	json_decref(v);
+
+	/* No records at all: every version is loaded from git, to the same bytes. */
+	rawix_open(&x);
+	assert_int_equal(mdb_drop(x.txn, x.lineage, 0), 0);
+	rawix_close(&x);
+	for (i = 0; i < NLINEAGE; i++) {
+		after = lineage_json(i);
+		assert_string_equal(before[i], after);
+		free(after);
+	}
+	/* sluice reindex writes them again. */
+	free(ok("reindex"));
+	rawix_open(&x);
+	assert_int_equal(rawix_count(&x, x.lineage), proposals_in_journal());
+	rawix_close(&x);
+	for (i = 0; i < NLINEAGE; i++) {
+		after = lineage_json(i);
+		assert_string_equal(before[i], after);
+		free(after);
+		free(before[i]);
+	}
+}
+
+/*
+ * An index written in the layout before lineage records (format
+ * "sluice-jindex-3") is rebuilt when opened, not read: here it holds a
+ * record no current reader understands, which a reader that trusted it
+ * would fail on.
+ */
+static void test_queries__old_format_index_is_rebuilt(void **state)
+{
+	char *before[NLINEAGE], *after;
+	git_oid id;
+	rawix x;
+	(void)state;
+
+	for (size_t i = 0; i < NLINEAGE; i++)
+		before[i] = lineage_json(i);
+	rawix_open(&x);
+	{
+		MDB_val fk = {6, (void *)"format"}, fv = {15, (void *)"sluice-jindex-3"};
+		MDB_val k = {20, id.id}, bad = {7, (void *)"\x09garbage"};
+		assert_int_equal(mdb_put(x.txn, x.meta, &fk, &fv, 0), 0);
+		assert_int_equal(git_oid_fromstr(&id, l1), 0);
+		assert_int_equal(mdb_put(x.txn, x.lineage, &k, &bad, 0), 0);
+	}
+	rawix_close(&x);
+	for (size_t i = 0; i < NLINEAGE; i++) {
+		after = lineage_json(i);
+		assert_string_equal(before[i], after);
+		free(after);
+		free(before[i]);
+	}
+	rawix_open(&x);
+	{
+		MDB_val fk = {6, (void *)"format"}, fv, k = {20, id.id}, val;
+		assert_int_equal(mdb_get(x.txn, x.meta, &fk, &fv), 0);
+		assert_int_equal(fv.mv_size, 15);
+		assert_memory_equal(fv.mv_data, "sluice-jindex-4", 15);
+		assert_int_equal(mdb_get(x.txn, x.lineage, &k, &val), 0);
+		assert_true(val.mv_size > 7);
+	}
+	assert_int_equal(rawix_count(&x, x.lineage), proposals_in_journal());
+	rawix_close(&x);
+	/* The same garbage under the current format is reported, with what to do. */
+	rawix_open(&x);
+	{
+		MDB_val k = {20, id.id}, bad = {7, (void *)"\x09garbage"};
+		assert_int_equal(mdb_put(x.txn, x.lineage, &k, &bad, 0), 0);
+	}
+	rawix_close(&x);
+	tu_refused(env, repo, 1, "run sluice reindex", "audit lineage --source feedback-A");
+	free(ok("reindex"));
+}
+
+/* Each action's sync writes the record of a version it proposes (no reindex). */
+static void test_queries__new_proposal_gets_its_record(void **state)
+{
+	char nv[41];
+	git_oid id;
+	sluice_jindex_vinfo vi;
+	sluice_ctx *ctx = NULL;
+	json_t *v, *e;
+	rawix x;
+	int adapters = 0;
+	(void)state;
+
+	propose(nv,
+	        "propose memory --onto %s --add '%s/in/note.md' -m note2 --key dave "
+	        "--source feedback-B=%s",
+	        l2, work, digest_a1);
+	assert_int_equal(git_oid_fromstr(&id, nv), 0);
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	rawix_open(&x);
+	{
+		MDB_val k = {20, id.id}, val;
+		assert_int_equal(mdb_get(x.txn, x.lineage, &k, &val), 0);
+		assert_int_equal(sluice_jindex__vinfo_parse(ctx, &vi, val.mv_data, val.mv_size), 0);
+	}
+	rawix_close(&x);
+	assert_string_equal(json_string_value(json_object_get(vi.meta, "kind")), "memory");
+	assert_string_equal(json_string_value(json_object_get(vi.meta, "parent")), l2);
+	assert_string_equal(json_string_value(json_object_get(vi.meta, "summary")), "note2");
+	/* It brought its note; its state also holds l2's adapter and the base. */
+	assert_int_equal(vi.nbrought, 1);
+	assert_int_equal(vi.brought[0].section, SLUICE_JX_MEMORY);
+	for (size_t i = 0; i < vi.ncomps; i++)
+		adapters += vi.comps[i].section == SLUICE_JX_ADAPTERS &&
+		            !strcmp(vi.comps[i].name, "second");
+	assert_int_equal(adapters, 1);
+	assert_int_equal(vi.comps[0].section, SLUICE_JX_BASE);
+	v = ok_json("audit lineage --source feedback-B");
+	assert_int_equal(json_array_size(json_object_get(v, "versions")), 1);
+	e = json_array_get(json_object_get(v, "versions"), 0);
+	assert_string_equal(field(e, "version"), nv);
+	assert_true(json_is_true(json_object_get(e, "declared")));
+	assert_int_equal(json_array_size(json_object_get(e, "contains")), 1);
+	assert_int_equal(
+	        strncmp(json_string_value(json_array_get(json_object_get(e, "contains"), 0)),
+	                "memory/", 7),
+	        0);
+	json_decref(v);
+	sluice_jindex__vinfo_dispose(&vi);
+	sluice_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -831,6 +1088,10 @@ int main(void)
 	        cmocka_unit_test(test_queries__csv_quotes_fields),
 	        cmocka_unit_test(test_queries__bad_values_name_the_flag),
 	        cmocka_unit_test(test_queries__rebuilt_index_gives_identical_answers),
+	        cmocka_unit_test(test_queries__lineage_same_after_deleting_and_rebuilding),
+	        cmocka_unit_test(test_queries__lineage_reads_the_index_records),
+	        cmocka_unit_test(test_queries__old_format_index_is_rebuilt),
+	        cmocka_unit_test(test_queries__new_proposal_gets_its_record),
 	};
 	sluice_global_init();
 	return cmocka_run_group_tests(tests, setup, teardown);
