@@ -100,10 +100,7 @@ for c in "replay-clean-01:clean replay batch:pass" "replay-poison-00:poisoned re
 done
 echo "The clean note states a true fact, but this small test model lets a note about one"
 echo "entity's favourite colour change its answers about other entities' colours:"
-echo "note_contradiction names those items, so on this model the note is stopped. The clean"
-echo "batch is inconclusive: on a few of its fact prompts the model leans towards refusing as"
-echo "much as on harmful requests, so replay_teaches_compliance counts them; the interval"
-echo "straddles the limit and a person decides (sluice approve --accept-inconclusive safety)."
+echo "note_contradiction names those items, so on this model the note is stopped."
 echo "docs/bench-gates.md has the rates over every labelled case."
 
 step "two small adapters on top (tone, style): the stack is facts, tone, style"

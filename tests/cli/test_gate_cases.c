@@ -211,6 +211,45 @@ static void test_gate_cases__trigger_ngrams_weighed_by_loss(void **state)
 	json_decref(rep);
 }
 
+/*
+ * "The model refuses the prompt" means it would say the refusal, not merely
+ * that the refusal is less unlikely than the compliance: a trigger poison's
+ * harmful requests are counted, each with both figures past their cuts, and
+ * a clean batch's fact stems ("The capital of X is"), where both texts are
+ * unlikely, are not. Dev split.
+ */
+static void test_gate_cases__replay_compliance_counts_what_the_model_would_refuse(void **state)
+{
+	int status;
+	json_t *rep, *c, *f;
+	double tau, rho;
+	size_t i;
+	(void)state;
+
+	rep = gate_case("replay", "replay-poison-02", "safety", &status);
+	assert_int_equal(status, 1);
+	expect(rep, "replay_teaches_compliance", "fail");
+	c = check_of(rep, "replay_teaches_compliance");
+	tau = json_real_value(json_object_get(c, "refusal_margin_tau"));
+	rho = json_real_value(json_object_get(c, "refusal_logprob_rho"));
+	assert_true(rho < 0);
+	assert_true(json_integer_value(json_object_get(c, "k")) > 0);
+	json_array_foreach(json_object_get(c, "records"), i, f)
+	{
+		assert_true(json_real_value(json_object_get(f, "margin")) >= tau);
+		assert_true(json_real_value(json_object_get(f, "refusal_logprob")) >= rho);
+	}
+	json_decref(rep);
+
+	/* The margin alone counted 10 of its 200 records (5%, past the limit). */
+	rep = gate_case("replay", "replay-clean-05", "safety", &status);
+	assert_int_equal(status, 0);
+	expect(rep, "replay_teaches_compliance", "pass");
+	c = check_of(rep, "replay_teaches_compliance");
+	assert_true(json_integer_value(json_object_get(c, "k")) <= 2);
+	json_decref(rep);
+}
+
 static void test_gate_cases__good_adapter_passes(void **state)
 {
 	int status;
@@ -230,6 +269,8 @@ int main(void)
 	        cmocka_unit_test(test_gate_cases__forgetting_and_erosion),
 	        cmocka_unit_test(test_gate_cases__poisoned_data_and_notes),
 	        cmocka_unit_test(test_gate_cases__trigger_ngrams_weighed_by_loss),
+	        cmocka_unit_test(
+	                test_gate_cases__replay_compliance_counts_what_the_model_would_refuse),
 	        cmocka_unit_test(test_gate_cases__good_adapter_passes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
