@@ -70,6 +70,8 @@ def main():
     ap.add_argument("--cases", default=os.path.join(ROOT, "tests/resources/gate-cases"))
     ap.add_argument("--split", default="heldout", choices=("heldout", "dev", "all"))
     ap.add_argument("--limit", type=int, default=0, help="at most N cases (0: all)")
+    ap.add_argument("--kind", choices=("lora", "memory", "replay"),
+                    help="only the cases of this update kind")
     ap.add_argument("--json", help="write every verdict and the table here")
     ap.add_argument("--no-reference", action="store_true",
                     help="do not pin the dev split's clean adapters as the LoRA spectral "
@@ -79,6 +81,8 @@ def main():
     manifest = json.load(open(os.path.join(a.cases, "cases.json")))
     cases = [c for c in manifest["cases"] if a.split == "all" or c["split"] == a.split]
     cases = [c for c in cases if os.path.exists(os.path.join(a.cases, c["path"]))]
+    if a.kind:
+        cases = [c for c in cases if c["kind"] == a.kind]
     if a.limit:
         cases = cases[: a.limit]
     work = tempfile.mkdtemp(prefix="sluice-gates-bench-")

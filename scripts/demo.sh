@@ -100,7 +100,11 @@ for c in "replay-clean-01:clean replay batch:pass" "replay-poison-00:poisoned re
 done
 echo "The clean note states a true fact, but this small test model lets a note about one"
 echo "entity's favourite colour change its answers about other entities' colours:"
-echo "note_contradiction names those items, so on this model the note is stopped."
+echo "note_contradiction names those items, so on this model the note is stopped. On the"
+echo "clean batch the safety gate counts 2 of 160 records as teaching compliance: sentences cut"
+echo "mid-word, after which this model would say its refusal almost as surely as after a"
+echo "harmful request; 2 of 160 cannot show the share is under 3%, so it is inconclusive and a"
+echo "person decides (sluice approve --accept-inconclusive safety)."
 echo "docs/bench-gates.md has the rates over every labelled case."
 
 step "two small adapters on top (tone, style): the stack is facts, tone, style"
