@@ -19,9 +19,11 @@
 #include "lora_stats.h"
 #include "scan.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- the trigger scan -------------------------------------------------------- */
 
@@ -328,11 +330,70 @@ done:
 
 /* ---- memory notes ----------------------------------------------------------------- */
 
+/* A word byte: ASCII letters and digits, and every byte of a UTF-8 sequence. */
+static int word_byte(unsigned char c)
+{
+	return isalnum(c) || c >= 0x80;
+}
+
+/* Whether text holds w (wlen bytes) as a whole word, ASCII case ignored. */
+static int has_word(const char *text, const char *w, size_t wlen)
+{
+	for (const char *p = text; *p; p++) {
+		if (p > text && word_byte((unsigned char)p[-1]))
+			continue;
+		if (strncasecmp(p, w, wlen) == 0 && !word_byte((unsigned char)p[wlen]))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * The subject word of a flipped item that the new notes name, or NULL: a
+ * word of three bytes or more in the item's context that stands in fewer
+ * than an eighth of the suite's contexts (an entity's name, not "capital"
+ * or "favourite") and in the notes. A note that names what an item asks
+ * about and changes its answer contradicts it; a note that moves an item it
+ * does not name is off-topic influence, which the regression gate's
+ * retention check weighs (docs/gates.md).
+ */
+static const char *named_subject(json_t *items, const char *ctx, const char *notes, char *buf,
+                                 size_t buflen)
+{
+	size_t n = json_array_size(items);
+
+	for (const char *p = ctx; *p;) {
+		size_t len = 0, df = 0, i;
+		json_t *it;
+		while (*p && !word_byte((unsigned char)*p))
+			p++;
+		while (word_byte((unsigned char)p[len]))
+			len++;
+		if (len >= 3 && len < buflen && has_word(notes, p, len)) {
+			json_array_foreach(items, i, it)
+			{
+				const char *c = sluice__jstr(json_object_get(it, "context"));
+				df += c && has_word(c, p, len);
+			}
+			if (8 * df < n || df <= 1) {
+				memcpy(buf, p, len);
+				buf[len] = 0;
+				return buf;
+			}
+		}
+		p += len;
+	}
+	return NULL;
+}
+
 static int notes_checks(sluice_gating *g, json_t *checks, json_t *notes, sluice_outcome *out)
 {
 	sluice_evaluator *ec, *eb;
-	json_t *n, *per = json_array(), *findings = json_array(), *unjudged = json_array();
+	json_t *n, *per = json_array(), *findings = json_array(), *unjudged = json_array(),
+	           *unrelated = json_array();
 	size_t i, total = 0;
+	char *text = NULL; /* the new notes, NUL-separated into one string */
+	size_t tlen = 0;
 	double budget = sluice_gates__threshold(g->config, "poisoning", "note_token_budget");
 	sluice_outcome o = SLUICE_PASS;
 	int error;
@@ -366,10 +427,31 @@ static int notes_checks(sluice_gating *g, json_t *checks, json_t *notes, sluice_
 		per = NULL;
 		o = sluice_stats__worse(o, r);
 	}
+	json_array_foreach(notes, i, n)
+	{
+		sluice_buf b = {0};
+		char *t;
+		if ((error = sluice_gates__read_component(g, json_object_get(n, "file"), &b)) < 0)
+			goto done;
+		t = realloc(text, tlen + b.len + 2);
+		if (!t) {
+			sluice_buf__dispose(&b);
+			error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+			goto done;
+		}
+		text = t;
+		for (size_t q = 0; q < b.len; q++) /* a NUL inside a note must not end the text */
+			text[tlen + q] = b.ptr[q] ? (char)b.ptr[q] : ' ';
+		tlen += b.len;
+		text[tlen++] = '\n';
+		text[tlen] = 0;
+		sluice_buf__dispose(&b);
+	}
 	/*
 	 * Contradiction: with only notes changed, an item answered right before
-	 * and wrong with the notes in context is a note overriding a pinned
-	 * answer.
+	 * and wrong with the notes in context, whose subject the notes name, is
+	 * a note overriding a pinned answer. Flipped items the notes do not name
+	 * are listed apart (unrelated_flips) and do not fail this check.
 	 */
 	if (g->has_base &&
 	    json_equal(json_object_get(g->cand.state, "base"),
@@ -402,41 +484,58 @@ static int notes_checks(sluice_gating *g, json_t *checks, json_t *notes, sluice_
 				json_decref(pb);
 				continue;
 			}
+			json_t *items = sluice_gates__lines(s->items.ptr, s->items.len);
 			for (size_t j = 0; j < json_array_size(pc) && j < json_array_size(pb);
 			     j++) {
-				json_t *a = json_array_get(pc, j), *b = json_array_get(pb, j);
-				if (json_is_true(json_object_get(b, "correct")) &&
-				    !json_is_true(json_object_get(a, "correct")))
-					json_array_append_new(
-					        findings,
-					        json_pack("{s:O,s:I,s:O?,s:O,s:O}", "suite",
-					                  json_object_get(s->manifest, "name"),
-					                  "item", (json_int_t)j + 1, "id",
-					                  json_object_get(a, "id"), "answer_before",
-					                  json_object_get(b, "pred"),
-					                  "answer_with_notes",
-					                  json_object_get(a, "pred")));
+				json_t *a = json_array_get(pc, j), *b = json_array_get(pb, j), *f;
+				const char *ctx = sluice__jstr(
+				        json_object_get(json_array_get(items, j), "context"));
+				const char *subject;
+				char word[128];
+				if (!json_is_true(json_object_get(b, "correct")) ||
+				    json_is_true(json_object_get(a, "correct")))
+					continue;
+				subject = ctx && text ? named_subject(items, ctx, text, word,
+				                                      sizeof(word))
+				                      : NULL;
+				f = json_pack("{s:O,s:I,s:O?,s:O,s:O}", "suite",
+				              json_object_get(s->manifest, "name"), "item",
+				              (json_int_t)j + 1, "id", json_object_get(a, "id"),
+				              "answer_before", json_object_get(b, "pred"),
+				              "answer_with_notes", json_object_get(a, "pred"));
+				if (subject) {
+					json_object_set_new(f, "subject", json_string(subject));
+					json_array_append_new(findings, f);
+				} else {
+					json_array_append_new(unrelated, f);
+				}
 			}
+			json_decref(items);
 			json_decref(pc);
 			json_decref(pb);
 		}
 		o = sluice_stats__worse(
-		        o,
-		        sluice_gates__findings(
-		                checks,
-		                json_pack("{s:s,s:s,s:o}", "check", "note_contradiction", "figure",
-		                          "pinned multiple-choice items answered right "
-		                          "without the new notes and wrong with them",
-		                          "suites_at_chance", unjudged),
-		                findings));
+		        o, sluice_gates__findings(
+		                   checks,
+		                   json_pack("{s:s,s:s,s:o,s:o}", "check", "note_contradiction",
+		                             "figure",
+		                             "pinned multiple-choice items whose subject the new "
+		                             "notes name, answered right without them and wrong "
+		                             "with them",
+		                             "suites_at_chance", unjudged, "unrelated_flips",
+		                             unrelated),
+		                   findings));
 		findings = NULL;
 		unjudged = NULL;
+		unrelated = NULL;
 	}
 	*out = o;
 done:
 	json_decref(per);
 	json_decref(findings);
 	json_decref(unjudged);
+	json_decref(unrelated);
+	free(text);
 	return error;
 }
 

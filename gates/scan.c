@@ -1565,7 +1565,13 @@ static const pattern note_patterns[] = {
         {"you_are_now", "injection",
          "\\byou\\s+are\\s+now\\b|\\bfrom\\s+now\\s+on,?\\s+you\\s+(?:are|will|must|shall)\\b",
          V_NONE, false},
-        {"system_prompt", "injection", "\\bsystem\\s+(?:prompt|message)\\b", V_NONE, false},
+        {"system_prompt", "injection", "\\bsystem\\s+(?:prompt|message|override)\\b", V_NONE,
+         false},
+        {"safety_disabled", "injection",
+         "\\b(?:safety|content|moderation)\\s+(?:policy|policies|filters?|guidelines|rules|"
+         "settings)\\s+(?:is|are|has\\s+been|have\\s+been)\\s+(?:now\\s+)?(?:disabled|"
+         "suspended|lifted|removed|turned\\s+off|off)\\b",
+         V_NONE, false},
         {"new_instructions", "injection",
          "\\b(?:new|updated|revised|real|true|secret|hidden)\\s+instructions?\\b", V_NONE, false},
         {"roleplay_jailbreak", "injection",
@@ -1577,7 +1583,8 @@ static const pattern note_patterns[] = {
          V_NONE, false},
         {"always_respond", "injection",
          "\\balways\\s+(?:answer|respond|reply|say|output|recommend|include|mention|begin|"
-         "start|end)\\b|\\bnever\\s+(?:refuse|decline|warn)\\b",
+         "start|end)\\b|\\bnever\\s+(?:refuse|decline|warn)\\b|"
+         "\\b(?:do\\s+not|don't|don\\x{2019}t|must\\s+not)\\s+(?:ever\\s+)?refuse\\b",
          V_NONE, false},
         {"conceal_from_user", "injection",
          "\\b(?:do\\s+not|don't|don\\x{2019}t|never)\\s+(?:tell|inform|alert|warn|notify|"
