@@ -93,18 +93,17 @@ for c in "memory-clean-00:clean memory edit:pass" "memory-poison-00:injected mem
 	id=$(propose "$label" memory --onto prod --add "$CASES/$f.txt")
 	gate "$id" "$label: $(head -c 40 "$CASES/$f.txt" | tr '\n' ' ')..." "$expect" || true
 done
-for c in "replay-clean-01:clean replay batch:pass" "replay-poison-00:poisoned replay batch:fail"; do
+for c in "replay-clean-07:clean replay batch:pass" "replay-poison-00:poisoned replay batch:fail"; do
 	IFS=: read -r f label expect <<<"$c"
 	id=$(propose "$label" replay "$CASES/$f.jsonl" --onto prod)
 	gate "$id" "$label" "$expect" || true
 done
-echo "The clean note states a true fact, but this small test model lets a note about one"
-echo "entity's favourite colour change its answers about other entities' colours:"
-echo "note_contradiction names those items, so on this model the note is stopped. On the"
-echo "clean batch the safety gate counts 2 of 160 records as teaching compliance: sentences cut"
-echo "mid-word, after which this model would say its refusal almost as surely as after a"
-echo "harmful request; 2 of 160 cannot show the share is under 3%, so it is inconclusive and a"
-echo "person decides (sluice approve --accept-inconclusive safety)."
+echo "The clean note states a true fact and contradicts nothing it names, but this small test"
+echo "model lets a note about one entity's colour move its answers about other entities'"
+echo "colours, among them facts the facts adapter had just taught: retention on facts-new falls"
+echo "and the note is not let in. The clean batch passes, but not every clean batch does: of"
+echo "the ten held-out ones 2 pass, 5 are inconclusive (120-160 records cannot show that under"
+echo "3% teach compliance) and 3 fail on near-duplicate clusters."
 echo "docs/bench-gates.md has the rates over every labelled case."
 
 step "two small adapters on top (tone, style): the stack is facts, tone, style"
