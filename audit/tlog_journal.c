@@ -190,6 +190,25 @@ static int entry_leaf(sluice_repo *repo, sluice_tlog_hash out, uint64_t *seq, co
 
 /* ---- the first-parent chain ----------------------------------------------- */
 
+/* One step back along the first-parent chain: *cur becomes its parent's id,
+ * or stays and *more = 0 at the first entry. */
+static int step_back(sluice_repo *repo, git_oid *cur, int *more)
+{
+	git_commit *c = NULL;
+	int error;
+
+	if ((error = git_commit_lookup(&c, repo->git, cur)) < 0) {
+		char hex[GIT_OID_HEXSZ + 1];
+		git_oid_tostr(hex, sizeof(hex), cur);
+		return sluice_ctx__giterror(repo->ctx, error, "cannot read journal entry %s", hex);
+	}
+	*more = git_commit_parentcount(c) > 0;
+	if (*more)
+		*cur = *git_commit_parent_id(c, 0);
+	git_commit_free(c);
+	return SLUICE_OK;
+}
+
 /*
  * The journal entries from the first up to head, oldest first, stopping
  * early (exclusive) at stop when it is met walking back (*met = 1).
@@ -204,7 +223,7 @@ static int chain(sluice_repo *repo, git_oid **out, size_t *n, const git_oid *hea
 	if (met)
 		*met = 0;
 	for (;;) {
-		git_commit *c = NULL;
+		int more;
 
 		if (stop && git_oid_equal(&cur, stop)) {
 			*met = 1;
@@ -223,19 +242,10 @@ static int chain(sluice_repo *repo, git_oid **out, size_t *n, const git_oid *hea
 			cap = ncap;
 		}
 		ids[len++] = cur;
-		if ((error = git_commit_lookup(&c, repo->git, &cur)) < 0) {
-			char hex[GIT_OID_HEXSZ + 1];
-			git_oid_tostr(hex, sizeof(hex), &cur);
-			error = sluice_ctx__giterror(repo->ctx, error,
-			                             "cannot read journal entry %s", hex);
+		if ((error = step_back(repo, &cur, &more)) < 0)
 			goto done;
-		}
-		if (!git_commit_parentcount(c)) {
-			git_commit_free(c);
+		if (!more)
 			break;
-		}
-		cur = *git_commit_parent_id(c, 0);
-		git_commit_free(c);
 	}
 	for (size_t i = 0; i < len / 2; i++) {
 		git_oid t = ids[i];
@@ -372,22 +382,16 @@ static int frontier_at(sluice_repo *repo, sluice_tlog_frontier *f, char origin[O
 	origin[0] = '\0';
 	/* Walk back to the newest entry that carries its tree. */
 	for (;;) {
-		git_commit *c = NULL;
+		int more;
 
 		if ((error = commit_file(repo, &text, &found, &cur, TLOG_FILE)) < 0)
 			goto done;
 		if (found)
 			break;
-		if ((error = git_commit_lookup(&c, repo->git, &cur)) < 0) {
-			error = sluice_ctx__giterror(repo->ctx, error, "cannot read the journal");
+		if ((error = step_back(repo, &cur, &more)) < 0)
 			goto done;
-		}
-		if (!git_commit_parentcount(c)) {
-			git_commit_free(c);
+		if (!more)
 			break;
-		}
-		cur = *git_commit_parent_id(c, 0);
-		git_commit_free(c);
 	}
 	if (found) {
 		char hex[GIT_OID_HEXSZ + 1], what[128];
@@ -1583,24 +1587,16 @@ static int chain_back(sluice_repo *repo, git_oid **out, git_oid *before, int *ha
 	if (!(ids = sluice__calloc(repo->ctx, n ? n : 1, sizeof(*ids))))
 		return SLUICE_ENOMEM;
 	while (got < n) {
-		git_commit *c = NULL;
+		int more;
 
 		ids[n - 1 - got++] = cur;
-		if ((error = git_commit_lookup(&c, repo->git, &cur)) < 0) {
-			char hex[GIT_OID_HEXSZ + 1];
-			git_oid_tostr(hex, sizeof(hex), &cur);
-			error = sluice_ctx__giterror(repo->ctx, error,
-			                             "cannot read journal entry %s", hex);
+		if ((error = step_back(repo, &cur, &more)) < 0)
 			goto done;
-		}
-		if (!git_commit_parentcount(c)) {
-			git_commit_free(c);
+		if (!more) {
 			if (got < n)
 				*short_ = 1;
 			goto done;
 		}
-		cur = *git_commit_parent_id(c, 0);
-		git_commit_free(c);
 	}
 	*before = cur;
 	*has_before = 1;
