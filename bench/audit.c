@@ -405,8 +405,15 @@ static void run_query(gen *g, const query *q, size_t runs)
 		}
 		sluice_free(report);
 	}
-	printf("  %-44s %-11s %7zu %9.3f %9.3f\n", q->name, q->kind ? "-" : index, count,
-	       pct(ms, runs, 0.5), pct(ms, runs, 0.99));
+	/*
+	 * The first run reads the index pages it needs from disk when they are
+	 * not cached (a fresh process on a reused journal, or pages pushed out by
+	 * other work): reported on its own, and the percentiles are those of the
+	 * runs after it.
+	 */
+	printf("  %-44s %-11s %7zu %9.3f %9.3f %9.3f\n", q->name, q->kind ? "-" : index, count,
+	       ms[0], runs > 1 ? pct(ms + 1, runs - 1, 0.5) : ms[0],
+	       runs > 1 ? pct(ms + 1, runs - 1, 0.99) : ms[0]);
 	free(ms);
 }
 
@@ -617,9 +624,10 @@ queries : {
 	snprintf(t2, sizeof(t2), "%s", g.mid_time);
 	snprintf(ndv, sizeof(ndv), "%s", g.rare_source_nd);
 	printf("== queries at %llu entries, %zu runs each (library calls, JSON report "
-	       "included)\n",
+	       "included; p50 and p99 over the runs after the first)\n",
 	       (unsigned long long)g.st.seq, runs);
-	printf("  %-44s %-11s %7s %9s %9s\n", "query", "index", "results", "p50 ms", "p99 ms");
+	printf("  %-44s %-11s %7s %9s %9s %9s\n", "query", "index", "results", "first ms", "p50 ms",
+	       "p99 ms");
 	for (size_t i = 0; i < sizeof(qs) / sizeof(*qs); i++) {
 		if (qs[i].kind == 0 && qs[i].f.source && !*qs[i].f.source)
 			continue;
