@@ -459,7 +459,7 @@ static int apply(sluice_repo *repo, const sluice_jstate *st, json_t *pend, sluic
 	} else if (!strcmp(kind, "key.revoke")) {
 		json_t *e = json_object_get(keys, sluice__jstr(json_object_get(change, "name")));
 		char now[32];
-		sluice_repo__now(now);
+		sluice_journal__now(st, now); /* the time of the entry that records it */
 		json_object_set_new(e, "revoked",
 		                    json_pack("{s:I,s:O,s:s}", "seq", (json_int_t)(st->seq + 1),
 		                              "reason", json_object_get(change, "reason"), "time",
@@ -945,9 +945,7 @@ int sluice_root_pending(sluice_repo *repo, char **report)
 	 * Expired by the clock now, or already by the journal's newest time
 	 * (which is what sluice root sign will be compared with, or later).
 	 */
-	sluice_repo__now(now);
-	if (strcmp(st.time, now) > 0)
-		snprintf(now, sizeof(now), "%s", st.time);
+	sluice_journal__now(&st, now);
 	json_object_foreach(json_object_get(st.trust, "pending"), id, p)
 	{
 		struct rchange rc = {0};

@@ -39,11 +39,16 @@
 #define APPROVAL_PREDICATE "urn:sluice:predicate:approval:v1"
 #define COSIGN_PREDICATE "urn:sluice:predicate:cosign:v1"
 
-static long long now_seconds(void)
+/*
+ * Now, on the journal's clock (sluice_journal__now): the time the entry this
+ * check admits will carry, so an expiry is judged against the same time the
+ * journal records, even when this host's clock is behind the newest entry.
+ */
+static long long now_seconds(const sluice_jstate *st)
 {
 	char now[32];
 
-	sluice_repo__now(now);
+	sluice_journal__now(st, now);
 	return sluice__utc_seconds(now);
 }
 
@@ -308,7 +313,7 @@ int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *
 {
 	json_t *policy = NULL, *rules = NULL, *config = NULL, *v, *gname, *verdicts = json_object();
 	char pdigest[65], cdigest[65], proposer[SLUICE_FP_LEN];
-	long long now = now_seconds();
+	long long now = now_seconds(st);
 	unsigned need_runners = sluice_trust__role_threshold(st, "gate-runner");
 	struct tally t = {0};
 	size_t i;
@@ -562,10 +567,9 @@ static int sign_approval(sluice_repo *repo, const sluice_jstate *st, struct appr
 	json_error_t jerr;
 	int error;
 
-	(void)st;
 	for (size_t i = 0; i < a->naccept; i++)
 		json_array_append_new(acc, json_string(a->accept[i]));
-	sluice_repo__now(now);
+	sluice_journal__now(st, now); /* the clock approvals' expiry is judged on */
 	pred = json_pack("{s:s,s:s,s:s?,s:I,s:s,s:o,s:s?,s:s}", "channel", a->channel, "candidate",
 	                 a->candidate, "baseline", *head ? head : NULL, "epoch", epoch, "policy",
 	                 pdigest, "accept_inconclusive", acc, "reason", a->reason, "time", now);
