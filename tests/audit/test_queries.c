@@ -836,6 +836,21 @@ static char *lineage_json(size_t i)
 }
 
 /*
+ * Each lineage query answers exactly as it did in before[]; with release,
+ * before[] is freed (its last comparison).
+ */
+static void assert_lineage_unchanged(char *before[NLINEAGE], int release)
+{
+	for (size_t i = 0; i < NLINEAGE; i++) {
+		char *after = lineage_json(i);
+		assert_string_equal(before[i], after);
+		free(after);
+		if (release)
+			free(before[i]);
+	}
+}
+
+/*
  * The journal index opened directly with LMDB, as a damaged or older index
  * would be found on disk (no sluice process is running: the CLI ran and
  * exited). meta and lineage are its databases of those names.
@@ -886,7 +901,7 @@ static size_t proposals_in_journal(void)
 /* Deleted and rebuilt (sluice reindex), the index gives the same lineage, byte for byte. */
 static void test_queries__lineage_same_after_deleting_and_rebuilding(void **state)
 {
-	char *before[NLINEAGE], *after, *o;
+	char *before[NLINEAGE], *o;
 	rawix x;
 	(void)state;
 
@@ -899,12 +914,7 @@ static void test_queries__lineage_same_after_deleting_and_rebuilding(void **stat
 	rawix_open(&x);
 	assert_int_equal(rawix_count(&x, x.lineage), proposals_in_journal());
 	rawix_close(&x);
-	for (size_t i = 0; i < NLINEAGE; i++) {
-		after = lineage_json(i);
-		assert_string_equal(before[i], after);
-		free(after);
-		free(before[i]);
-	}
+	assert_lineage_unchanged(before, 1);
 }
 
 /*
@@ -914,7 +924,7 @@ static void test_queries__lineage_same_after_deleting_and_rebuilding(void **stat
  */
 static void test_queries__lineage_reads_the_index_records(void **state)
 {
-	char *before[NLINEAGE], *after;
+	char *before[NLINEAGE];
 	git_oid id;
 	json_t *v, *e;
 	size_t i, seen = 0;
@@ -957,22 +967,13 @@ static void test_queries__lineage_reads_the_index_records(void **state)
 	rawix_open(&x);
 	assert_int_equal(mdb_drop(x.txn, x.lineage, 0), 0);
 	rawix_close(&x);
-	for (i = 0; i < NLINEAGE; i++) {
-		after = lineage_json(i);
-		assert_string_equal(before[i], after);
-		free(after);
-	}
+	assert_lineage_unchanged(before, 0);
 	/* sluice reindex writes them again. */
 	free(ok("reindex"));
 	rawix_open(&x);
 	assert_int_equal(rawix_count(&x, x.lineage), proposals_in_journal());
 	rawix_close(&x);
-	for (i = 0; i < NLINEAGE; i++) {
-		after = lineage_json(i);
-		assert_string_equal(before[i], after);
-		free(after);
-		free(before[i]);
-	}
+	assert_lineage_unchanged(before, 1);
 }
 
 /*
@@ -983,7 +984,7 @@ static void test_queries__lineage_reads_the_index_records(void **state)
  */
 static void test_queries__old_format_index_is_rebuilt(void **state)
 {
-	char *before[NLINEAGE], *after;
+	char *before[NLINEAGE];
 	git_oid id;
 	rawix x;
 	(void)state;
@@ -999,12 +1000,7 @@ static void test_queries__old_format_index_is_rebuilt(void **state)
 		assert_int_equal(mdb_put(x.txn, x.lineage, &k, &bad, 0), 0);
 	}
 	rawix_close(&x);
-	for (size_t i = 0; i < NLINEAGE; i++) {
-		after = lineage_json(i);
-		assert_string_equal(before[i], after);
-		free(after);
-		free(before[i]);
-	}
+	assert_lineage_unchanged(before, 1);
 	rawix_open(&x);
 	{
 		MDB_val fk = {6, (void *)"format"}, fv, k = {20, id.id}, val;
