@@ -392,7 +392,7 @@ static int notes_checks(sluice_gating *g, json_t *checks, json_t *notes, sluice_
 	json_t *n, *per = json_array(), *findings = json_array(), *unjudged = json_array(),
 	           *unrelated = json_array();
 	size_t i, total = 0;
-	char *text = NULL; /* the new notes, NUL-separated into one string */
+	char *text = NULL; /* the new notes, one after another, each ending in a newline */
 	size_t tlen = 0;
 	double budget = sluice_gates__threshold(g->config, "poisoning", "note_token_budget");
 	sluice_outcome o = SLUICE_PASS;
