@@ -470,18 +470,65 @@ static int cmd_mutate(int argc, char **argv)
 	return 0;
 }
 
+static const char USAGE[] = "usage: sluice-synth model DIR [--dtype f32|bf16|f16] [--hidden N] "
+                            "[--inter N] [--layers N]\n"
+                            "                              [--heads N] [--kv-heads N] [--vocab N] "
+                            "[--shards N] [--seed N]\n"
+                            "       sluice-synth lora DIR --base MODEL [--targets LIST] [--r N] "
+                            "[--alpha N] [--b-std X]\n"
+                            "                              [--seed N]\n"
+                            "       sluice-synth mutate DIR [--percent X] [--seed N]\n";
+
+/* DIR, then NAME VALUE pairs whose names are in known. The options are read
+ * by name, so anything else (a misspelt option, --help taken for a
+ * directory) would be ignored and a model written where nobody asked:
+ * refuse it instead. */
+static int check_args(int argc, char **argv, const char *const *known)
+{
+	if (argv[0][0] == '-') {
+		fprintf(stderr, "sluice-synth: DIR comes first, not %s\n%s", argv[0], USAGE);
+		return -1;
+	}
+	for (int i = 1; i < argc; i += 2) {
+		const char *const *k = known;
+		while (*k && strcmp(*k, argv[i]))
+			k++;
+		if (!*k) {
+			fprintf(stderr, "sluice-synth: unknown option %s\n%s", argv[i], USAGE);
+			return -1;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "sluice-synth: %s needs a value\n", argv[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	static const char *const model_opts[] = {"--dtype", "--hidden",   "--inter", "--layers",
+	                                         "--heads", "--kv-heads", "--vocab", "--shards",
+	                                         "--seed",  NULL};
+	static const char *const lora_opts[] = {"--base",  "--targets", "--r", "--alpha",
+	                                        "--b-std", "--seed",    NULL};
+	static const char *const mutate_opts[] = {"--percent", "--seed", NULL};
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(USAGE, stdout);
+		return 0;
+	}
 	if (argc < 3) {
-		fprintf(stderr, "usage: sluice-synth (model|lora|mutate) DIR [options]\n");
+		fputs(USAGE, stderr);
 		return 2;
 	}
 	if (!strcmp(argv[1], "model"))
-		return cmd_model(argc - 2, argv + 2);
+		return check_args(argc - 2, argv + 2, model_opts) ? 2
+		                                                  : cmd_model(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "lora"))
-		return cmd_lora(argc - 2, argv + 2);
+		return check_args(argc - 2, argv + 2, lora_opts) ? 2 : cmd_lora(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "mutate"))
-		return cmd_mutate(argc - 2, argv + 2);
-	fprintf(stderr, "sluice-synth: unknown command %s\n", argv[1]);
+		return check_args(argc - 2, argv + 2, mutate_opts) ? 2
+		                                                   : cmd_mutate(argc - 2, argv + 2);
+	fprintf(stderr, "sluice-synth: unknown command %s\n%s", argv[1], USAGE);
 	return 2;
 }
