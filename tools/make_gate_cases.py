@@ -915,8 +915,15 @@ def merge(out, src):
     with open(os.path.join(out, "cases.json")) as f:
         man = json.load(f)
     with open(os.path.join(src, "cases.json")) as f:
-        new = json.load(f)["cases"]
+        srcman = json.load(f)
+    new = srcman["cases"]
     ids = set(c["id"] for c in new)
+    # cases src generated and dropped: kept on record, as the first round's are
+    src_dropped = [c for c in srcman.get("dropped", []) if c["id"] not in ids]
+    if any(c.get("split") == "fresh" for c in new + src_dropped):
+        man["fresh_seed"] = FRESH_SEED
+        man["fresh_generation_secs"] = man.get("fresh_generation_secs", 0) + srcman.get(
+            "generation_secs", 0)
     old = {c["id"]: c for c in man["cases"] + man.get("dropped", [])}
     for c in new:  # a resumed case: keep the record of the attempts before it
         if c.get("attempts") and c["attempts"][0]["attempt"] > 0:
@@ -934,7 +941,8 @@ def merge(out, src):
             elif os.path.exists(p):
                 os.remove(p)
     man["cases"] = [c for c in man["cases"] if c["id"] not in ids] + new
-    man["dropped"] = [c for c in man.get("dropped", []) if c["id"] not in ids]
+    gone = ids | set(c["id"] for c in src_dropped)
+    man["dropped"] = [c for c in man.get("dropped", []) if c["id"] not in gone] + src_dropped
     for c in new:
         p = os.path.join(src, c["path"])
         if os.path.isdir(p):
