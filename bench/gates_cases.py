@@ -68,7 +68,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sluice", default=os.path.join(ROOT, "build/release/sluice"))
     ap.add_argument("--cases", default=os.path.join(ROOT, "tests/resources/gate-cases"))
-    ap.add_argument("--split", default="heldout", choices=("heldout", "dev", "all"))
+    ap.add_argument("--split", default="heldout", choices=("heldout", "fresh", "dev", "all"))
+    ap.add_argument("--label", choices=("clean", "poisoned"), help="only the cases of this label")
+    ap.add_argument("--reports", help="keep each case's gate report (JSON) in this directory")
     ap.add_argument("--limit", type=int, default=0, help="at most N cases (0: all)")
     ap.add_argument("--kind", choices=("lora", "memory", "replay"),
                     help="only the cases of this update kind")
@@ -83,6 +85,10 @@ def main():
     cases = [c for c in cases if os.path.exists(os.path.join(a.cases, c["path"]))]
     if a.kind:
         cases = [c for c in cases if c["kind"] == a.kind]
+    if a.label:
+        cases = [c for c in cases if c["label"] == a.label]
+    if a.reports:
+        os.makedirs(a.reports, exist_ok=True)
     if a.limit:
         cases = cases[: a.limit]
     work = tempfile.mkdtemp(prefix="sluice-gates-bench-")
@@ -98,21 +104,25 @@ def main():
     suites = sorted(os.path.join(ROOT, "eval/suites", f)
                     for f in os.listdir(os.path.join(ROOT, "eval/suites")) if f.endswith(".json"))
     run(S + ["suite", "add"] + suites + ["--key", "alice"], env)
-    # The spectral check's reference population: the dev split's clean adapters, pinned as a
-    # lora_reference suite (never the cases being measured).
-    refs = [c for c in manifest["cases"] if c["split"] == "dev" and c["label"] == "clean"
+    # The spectral check's reference population, pinned as a lora_reference suite (never the
+    # cases being measured): for the heldout split the dev split's clean adapters, for the
+    # fresh split the first round's (dev and heldout).
+    ref_splits = {"heldout": ("dev",), "fresh": ("dev", "heldout")}.get(a.split, ())
+    refs = [c for c in manifest["cases"] if c["split"] in ref_splits and c["label"] == "clean"
             and c["kind"] == "lora" and os.path.exists(os.path.join(a.cases, c["path"]))]
-    if a.split == "heldout" and refs and not a.no_reference:
+    if refs and not a.no_reference:
         lines = []
         for c in refs:
             lines.append(run(S + ["gate", "--lora-stats", os.path.join(a.cases, c["path"]),
                                   "--onto", base, "--name", c["id"], "--jsonl"], env).stdout)
         open(os.path.join(work, "ref.jsonl"), "w").write("".join(lines))
-        json.dump({"name": "dev-clean-adapters", "type": "lora_reference", "items": "ref.jsonl",
-                   "description": "the dev split's clean adapters", "licence": "CC0-1.0",
+        json.dump({"name": "clean-reference-adapters", "type": "lora_reference", "items": "ref.jsonl",
+                   "description": "clean adapters of the %s split" % "+".join(ref_splits),
+                   "licence": "CC0-1.0",
                    "source": "tests/resources/gate-cases"}, open(os.path.join(work, "ref.json"), "w"))
         run(S + ["suite", "add", os.path.join(work, "ref.json"), "--key", "alice"], env)
-        print("pinned %d dev clean adapters as the spectral reference" % len(refs), file=sys.stderr)
+        print("pinned %d clean adapters (%s) as the spectral reference" % (
+            len(refs), "+".join(ref_splits)), file=sys.stderr)
     run(S + ["gate", base, "--channel", "prod", "--key", "gr"], env)
     run(S + ["promote", base, "--channel", "prod", "--key", "ops"], env)
 
@@ -132,6 +142,8 @@ def main():
         if r.returncode not in (0, 1, 2):
             sys.exit("gate failed on %s:\n%s" % (c["id"], r.stderr))
         rep = json.loads(r.stdout)
+        if a.reports:
+            open(os.path.join(a.reports, c["id"] + ".json"), "w").write(r.stdout)
         res = {g["gate"]: g["result"] for g in rep["gates"]}
         why = {g["gate"]: sorted({ch["check"] for ch in g["checks"] if ch["result"] != "pass"})
                for g in rep["gates"]}

@@ -43,7 +43,10 @@ struct sluice_evaluator {
 	sluice_http *http;    /* http */
 	char http_model[512]; /* http: the name requests use (the base's, or the stack's adapter) */
 	sluice_tokenizer *tok;
-	sluice_buf notes; /* the memory-notes prefix, possibly empty */
+	sluice_buf notes;     /* the memory-notes prefix, possibly empty */
+	sluice_buf own_notes; /* the state's own prefix, while an extra note is set */
+	int has_extra;        /* an extra note is set (sluice_evaluator__extra_note) */
+	char extra[65];       /* hex BLAKE2b-256 of the extra note's text, "" for none */
 	char identity[1024];
 	char dir[PATH_MAX]; /* the checked-out state */
 	char state[GIT_OID_HEXSZ + 1];
@@ -63,6 +66,7 @@ static void evaluator_dispose(evaluator *ev)
 	sluice_http__free(ev->http);
 	sluice_tokenizer__free(ev->tok);
 	sluice_buf__dispose(&ev->notes);
+	sluice_buf__dispose(&ev->own_notes);
 	free(ev->logits);
 	free(ev->toks);
 	memset(ev, 0, sizeof(*ev));
@@ -738,14 +742,19 @@ fail:
  */
 #define RESULT_FORMAT "sluice-eval-result-2"
 
-static void cache_key(unsigned char out[32], const char *state, const char *suite_digest,
-                      const char *identity)
+static void cache_key(unsigned char out[32], const char *state, const char *extra,
+                      const char *suite_digest, const char *identity)
 {
 	crypto_generichash_state st;
 
 	crypto_generichash_init(&st, NULL, 0, 32);
 	crypto_generichash_update(&st, (const unsigned char *)RESULT_FORMAT, sizeof(RESULT_FORMAT));
 	crypto_generichash_update(&st, (const unsigned char *)state, strlen(state) + 1);
+	/* A state scored with an extra note is another state; without one the key is unchanged. */
+	if (*extra) {
+		crypto_generichash_update(&st, (const unsigned char *)"extra-note", 11);
+		crypto_generichash_update(&st, (const unsigned char *)extra, strlen(extra) + 1);
+	}
 	crypto_generichash_update(&st, (const unsigned char *)suite_digest,
 	                          strlen(suite_digest) + 1);
 	crypto_generichash_update(&st, (const unsigned char *)identity, strlen(identity) + 1);
@@ -800,7 +809,7 @@ static int cached_score(sluice_repo *repo, MDB_env *env, MDB_dbi dbi, evaluator 
 	json_t *res = NULL;
 	int error;
 
-	cache_key(key, ev->state, digest, ev->identity);
+	cache_key(key, ev->state, ev->extra, digest, ev->identity);
 	if (!no_cache)
 		res = cache_get(env, dbi, key);
 	if (!res) {
@@ -1068,6 +1077,50 @@ int sluice_evaluator__score(sluice_repo *repo, sluice_evaluator *ev, json_t *man
 	error = cached_score(repo, env, dbi, ev, manifest, items, 0, result);
 	mdb_env_close(env);
 	return error;
+}
+
+int sluice_evaluator__extra_note(sluice_evaluator *ev, const char *text)
+{
+	sluice_ctx *ctx = ev->ctx;
+	size_t len;
+	int error;
+
+	if (ev->has_extra) { /* back to the state's own prefix */
+		sluice_buf t = ev->notes;
+		ev->notes = ev->own_notes;
+		ev->own_notes = t;
+		sluice_buf__dispose(&ev->own_notes);
+		ev->has_extra = 0;
+		ev->extra[0] = 0;
+	}
+	if (!text)
+		return SLUICE_OK;
+	len = strlen(text);
+	while (len && text[len - 1] == '\n')
+		len--;
+	/*
+	 * The prefix as notes_prefix builds it with one more note at the end:
+	 * "Notes:\n" + each note + "\n", then "\n". The state's own prefix is
+	 * kept aside to be put back.
+	 */
+	ev->own_notes = ev->notes;
+	memset(&ev->notes, 0, sizeof(ev->notes));
+	ev->has_extra = 1;
+	if (ev->own_notes.len >= 2)
+		error = sluice_buf__put(ctx, &ev->notes, ev->own_notes.ptr, ev->own_notes.len - 1);
+	else
+		error = sluice_buf__puts(ctx, &ev->notes, "Notes:\n");
+	if (error < 0 || (error = sluice_buf__put(ctx, &ev->notes, text, len)) < 0 ||
+	    (error = sluice_buf__puts(ctx, &ev->notes, "\n\n")) < 0) {
+		sluice_evaluator__extra_note(ev, NULL);
+		return error;
+	}
+	{
+		unsigned char h[32];
+		crypto_generichash(h, sizeof(h), (const unsigned char *)text, len, NULL, 0);
+		sodium_bin2hex(ev->extra, sizeof(ev->extra), h, sizeof(h));
+	}
+	return SLUICE_OK;
 }
 
 int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_t len, size_t *out)

@@ -135,6 +135,16 @@ int sluice_evaluator__decode(sluice_evaluator *ev, const uint32_t *ids, size_t n
  */
 int sluice_evaluator__token_text(sluice_evaluator *ev, uint32_t id, char **out);
 
+/*
+ * Score as if the state held one more memory note, text, after its own
+ * (the notes prefix rebuilt as docs/evaluation.md defines it); NULL puts
+ * the state's own notes back. What sluice_evaluator__score computes
+ * meanwhile is cached under the state and the note's digest, apart from the
+ * state's own results. The safety gate's length-matched control uses it
+ * (docs/gates.md).
+ */
+int sluice_evaluator__extra_note(sluice_evaluator *ev, const char *text);
+
 /* The number of tokens text encodes to (without special tokens). */
 int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_t len, size_t *out);
 

@@ -96,24 +96,6 @@ static void write_adapter(const char *dir, const char *config, const amod *mods,
 	sluice_ctx_free(ctx);
 }
 
-static void propose(char out[41], const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void propose(char out[41], const char *fmt, ...)
-{
-	char args[8192];
-	tu_run_result r;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	r = tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo_path, args);
-	if (r.status)
-		fprintf(stderr, "%s", r.err);
-	assert_int_equal(r.status, 0);
-	tu_last_line(out, r.out);
-	tu_run_dispose(&r);
-}
-
 static int setup(void **state)
 {
 	char dir[4400];
@@ -125,7 +107,7 @@ static int setup(void **state)
 	snprintf(repo_path, sizeof(repo_path), "%s/repo", work);
 	tu_sh_ok(env, "%s init '%s' && %s -C '%s' key new alice --role proposer", TU_SLUICE,
 	         repo_path, TU_SLUICE, repo_path);
-	propose(base_id, "propose base '%s' -m base", TEST_MODEL);
+	tu_sluice_id(base_id, env, repo_path, "propose base '%s' -m base", TEST_MODEL);
 
 	/* a1: r 4, alpha 8, q_proj and v_proj of every layer. */
 	{
@@ -188,11 +170,12 @@ static int setup(void **state)
 		        "\\\\..*|self_attn\\\\.q_proj))\", \"bias\": \"none\"}",
 		        m, sizeof(m) / sizeof(m[0]), 0.05);
 	}
-	propose(stack_id[0], "propose lora '%s/in/a1' --onto %s --scale 0.7 -m a1", work, base_id);
-	propose(stack_id[1], "propose lora '%s/in/a2' --onto %s --scale 1.5 -m a2", work,
-	        stack_id[0]);
-	propose(stack_id[2], "propose lora '%s/in/a3' --onto %s --scale 0.3 -m a3", work,
-	        stack_id[1]);
+	tu_sluice_id(stack_id[0], env, repo_path,
+	             "propose lora '%s/in/a1' --onto %s --scale 0.7 -m a1", work, base_id);
+	tu_sluice_id(stack_id[1], env, repo_path,
+	             "propose lora '%s/in/a2' --onto %s --scale 1.5 -m a2", work, stack_id[0]);
+	tu_sluice_id(stack_id[2], env, repo_path,
+	             "propose lora '%s/in/a3' --onto %s --scale 0.3 -m a3", work, stack_id[1]);
 	return 0;
 }
 
@@ -324,7 +307,8 @@ static void check_stack(int k, unsigned want_r, size_t want_modules)
 	free(st2);
 	tu_sh_ok(NULL, "diff -r '%s' '%s'", dir, dir2);
 
-	propose(one, "propose lora '%s' --onto %s --name merged%d -m merged", dir, base_id, k + 1);
+	tu_sluice_id(one, env, repo_path, "propose lora '%s' --onto %s --name merged%d -m merged",
+	             dir, base_id, k + 1);
 	stack = rows_of(stack_id[k], &nrows);
 	merged = rows_of(one, &nrows2);
 	base = rows_of(base_id, &nrows2);

@@ -271,6 +271,23 @@ void tu_last_line(char out[41], const char *text)
 	out[40] = '\0';
 }
 
+void tu_sluice_id(char out[41], const char *const *env, const char *repo, const char *fmt, ...)
+{
+	char args[8192];
+	tu_run_result r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	r = tu_sh(env, "%s -C '%s' %s", TU_SLUICE, repo, args);
+	if (r.status)
+		fprintf(stderr, "%s", r.err);
+	assert_int_equal(r.status, 0);
+	tu_last_line(out, r.out);
+	tu_run_dispose(&r);
+}
+
 /* Run `sluice -C repo args`, asserting exit code and a stderr holding needle. */
 static tu_run_result run_refused(const char *const *env, const char *repo, int code,
                                  const char *needle, const char *args)

@@ -65,6 +65,14 @@ void tu_refused_journaled(const char *const *env, const char *repo, int code, co
 /* The 40-hex id alone on the last line of text (what propose prints); asserts its shape. */
 void tu_last_line(char out[41], const char *text);
 
+/*
+ * Run `sluice -C repo ARGS` (ARGS from fmt), assert it succeeded (its
+ * stderr shown when not) and put the id on its last line in out: a
+ * proposal's version id.
+ */
+void tu_sluice_id(char out[41], const char *const *env, const char *repo, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
 /* The sluice program under test. */
 #define TU_SLUICE SLUICE_BINARY
 
