@@ -358,7 +358,7 @@ int sluice_attest(sluice_repo *repo, const char *ref, const char *keyname, const
 	have_key = 1;
 	/* In good standing now: registered, not revoked, not expired. */
 	if ((error = sluice_journal__read(repo, &st)) < 0 ||
-	    (error = sluice_journal__check_role(repo, st.keys, &key, NULL)) < 0)
+	    (error = sluice_journal__check_role(repo, &st, &key, NULL)) < 0)
 		goto done;
 	sluice_keys__fingerprint(fp, key.pk);
 	h.repo = repo;

@@ -403,7 +403,7 @@ static int decide_purge(sluice_repo *repo, const sluice_jstate *st, void *arg, s
 	json_t *trust, *purged, *f, *list;
 	size_t i;
 
-	if (sluice_journal__check_role(repo, st->keys, &pg->key, "operator") < 0) {
+	if (sluice_journal__check_role(repo, st, &pg->key, "operator") < 0) {
 		out->refusal = json_pack("{s:s}", "version", pg->vhex);
 		return sluice_journal__deny(repo, out, "role", "refusing to purge %.12s: %s",
 		                            pg->vhex, sluice_ctx_errmsg(repo->ctx));

@@ -265,15 +265,15 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			goto fail;
 		json_array_foreach(json_object_get(json_object_get(rules, "emergency"), "rollback"),
 		                   i, r) ok |=
-		        sluice_journal__check_role(repo, st->keys, mv->key, sluice__jstr(r)) == 0;
-		if (!ok && sluice_journal__check_role(repo, st->keys, mv->key, "operator") < 0) {
+		        sluice_journal__check_role(repo, st, mv->key, sluice__jstr(r)) == 0;
+		if (!ok && sluice_journal__check_role(repo, st, mv->key, "operator") < 0) {
 			error = sluice_journal__deny(repo, out, "role",
 			                             "refusing to roll back %s: %s", mv->channel,
 			                             sluice_ctx_errmsg(repo->ctx));
 			goto fail;
 		}
 		sluice_ctx_clear_error(repo->ctx);
-	} else if (sluice_journal__check_role(repo, st->keys, mv->key, "operator") < 0) {
+	} else if (sluice_journal__check_role(repo, st, mv->key, "operator") < 0) {
 		error = sluice_journal__deny(repo, out, "role", "refusing to move %s: %s",
 		                             mv->channel, sluice_ctx_errmsg(repo->ctx));
 		goto fail;

@@ -244,7 +244,7 @@ int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jsta
 	return SLUICE_OK;
 }
 
-int sluice_journal__check_role(sluice_repo *repo, json_t *registry, const sluice_key *key,
+int sluice_journal__check_role(sluice_repo *repo, const sluice_jstate *st, const sluice_key *key,
                                const char *role)
 {
 	char fp[SLUICE_FP_LEN], now[32];
@@ -252,11 +252,11 @@ int sluice_journal__check_role(sluice_repo *repo, json_t *registry, const sluice
 	json_t *e;
 
 	sluice_keys__fingerprint(fp, key->pk);
-	if (!(e = sluice_trust__by_fp(registry, fp, &name)))
+	if (!(e = sluice_trust__by_fp(st->keys, fp, &name)))
 		return sluice_ctx__error(repo->ctx, SLUICE_EDENIED,
 		                         "key %s (%s) is not registered in this repository",
 		                         key->name, fp);
-	sluice_repo__now(now);
+	sluice_journal__now(st, now);
 	if (sluice_trust__key_standing(repo->ctx, name, e, UINT64_MAX, now) < 0)
 		return SLUICE_EDENIED;
 	if (role && !sluice_trust__has_role(e, role))

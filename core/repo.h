@@ -248,10 +248,12 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
                            const char *action, const sluice_jstate *st, sluice_jchange *ch);
 
 /*
- * SLUICE_EDENIED unless key is in registry with role (NULL: any role), not
- * revoked and not expired (name in message).
+ * SLUICE_EDENIED unless key is in st's key registry with role (NULL: any
+ * role), not revoked and not expired (name in message) at the time an
+ * entry written now is dated at (sluice_journal__now): a host clock behind
+ * the journal cannot bring an expired key back.
  */
-int sluice_journal__check_role(sluice_repo *repo, json_t *registry, const sluice_key *key,
+int sluice_journal__check_role(sluice_repo *repo, const sluice_jstate *st, const sluice_key *key,
                                const char *role);
 
 /* Deny with a journaled rule: sets ch->rule and returns the error. */

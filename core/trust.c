@@ -579,7 +579,7 @@ static int decide_propose(sluice_repo *repo, const sluice_jstate *st, void *arg,
 
 	/* The entry's time: the change expires counted from it. */
 	sluice_journal__now(st, out->time);
-	if (sluice_journal__check_role(repo, st->keys, rc->key, "root") < 0)
+	if (sluice_journal__check_role(repo, st, rc->key, "root") < 0)
 		return sluice_journal__deny(repo, out, "role", "%s needs a root key: %s", rc->kind,
 		                            sluice_ctx_errmsg(repo->ctx));
 	if ((error = validate(repo, st, rc->kind, rc->change)) < 0)

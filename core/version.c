@@ -491,7 +491,7 @@ static int decide_propose(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	struct propose_entry *pe = arg;
 	int error;
 
-	if ((error = sluice_journal__check_role(repo, st->keys, pe->key, "proposer")) < 0)
+	if ((error = sluice_journal__check_role(repo, st, pe->key, "proposer")) < 0)
 		return error;
 	out->record = json_deep_copy(pe->record);
 	out->extra_parent = *pe->version;

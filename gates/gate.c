@@ -297,7 +297,7 @@ static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	char digest[65], pdigest[65], fp[SLUICE_FP_LEN];
 	int error;
 
-	if (sluice_journal__check_role(repo, st->keys, vd->key, "gate-runner") < 0)
+	if (sluice_journal__check_role(repo, st, vd->key, "gate-runner") < 0)
 		return sluice_journal__deny(repo, out, "role", "refusing a verdict: %s",
 		                            sluice_ctx_errmsg(repo->ctx));
 	if ((error = sluice_journal__config_for(repo, st, vd->channel, &cfg, digest, pdigest)) < 0)
@@ -483,7 +483,7 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 	 * journaled like every rule; decide_verdict checks it again against
 	 * the state the verdict lands on.
 	 */
-	if (have_key && sluice_journal__check_role(repo, st.keys, &key, "gate-runner") < 0) {
+	if (have_key && sluice_journal__check_role(repo, &st, &key, "gate-runner") < 0) {
 		char why[1024];
 		json_t *context;
 		git_oid_tostr(chex, sizeof(chex), &g.cand.id);

@@ -573,7 +573,7 @@ static int decide_hook(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 	int error;
 
 	/* A hook entry changes nothing but the journal: only its record. */
-	if ((error = sluice_journal__check_role(repo, st->keys, key, "operator")) < 0)
+	if ((error = sluice_journal__check_role(repo, st, key, "operator")) < 0)
 		return error;
 	out->record = json_deep_copy(rec);
 	return out->record

@@ -681,7 +681,7 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 
 	/* The entry's time: every time below is compared with, or stored as, this one. */
 	sluice_journal__now(st, out->time);
-	if (sluice_journal__check_role(repo, st->keys, a->key, NULL) < 0)
+	if (sluice_journal__check_role(repo, st, a->key, NULL) < 0)
 		return sluice_journal__deny(repo, out, "role", "refusing an approval: %s",
 		                            sluice_ctx_errmsg(ctx));
 	c = json_object_get(st->channels, a->channel);
@@ -1030,7 +1030,7 @@ static int decide_cosign(sluice_repo *repo, const sluice_jstate *st, void *arg, 
 		goto done;
 	}
 	out->refusal = json_pack("{s:s}", "version", cs->version);
-	if (sluice_journal__check_role(repo, st->keys, cs->key, "proposer") < 0) {
+	if (sluice_journal__check_role(repo, st, cs->key, "proposer") < 0) {
 		error = sluice_journal__deny(repo, out, "role",
 		                             "refusing a co-signature of %.12s: %s", cs->version,
 		                             sluice_ctx_errmsg(ctx));

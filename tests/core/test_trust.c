@@ -221,6 +221,23 @@ static void test_trust__a_clock_a_little_behind_the_journal(void **state)
 	sluice_journal__dispose(&st);
 	assert_int_equal(sluice_journal__read(f->r, &st), 0);
 	assert_string_equal(st.time, ahead);
+	/*
+	 * A key's standing is judged at that time too: a key that expires
+	 * between this host's clock and the journal's newest entry has expired
+	 * for an entry written now. (The registry entry is edited in memory.)
+	 */
+	{
+		char fp[SLUICE_FP_LEN], mid[32];
+		const char *name;
+		json_t *e;
+		sluice_keys__fingerprint(fp, key.pk);
+		assert_non_null(e = sluice_trust__by_fp(st.keys, fp, &name));
+		assert_int_equal(sluice_journal__check_role(f->r, &st, &key, NULL), 0);
+		sluice__utc_format(mid, sluice__utc_seconds(now) + 60);
+		json_object_set_new(e, "expires", json_string(mid));
+		assert_int_equal(sluice_journal__check_role(f->r, &st, &key, NULL), SLUICE_EDENIED);
+		assert_non_null(strstr(sluice_ctx_errmsg(f->ctx), "expired"));
+	}
 	sluice_journal__dispose(&st);
 	assert_int_equal(sluice_repo_verify(f->r, &report), 0);
 	sluice_free(report);

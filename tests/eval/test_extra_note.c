@@ -29,7 +29,8 @@ static const char *env[] = {keysenv, "SLUICE_KEY=alice", NULL};
 static char base_id[41], one_id[41], two_id[41];
 
 static const char NOTE1[] = "The user prefers British spelling.\n";
-static const char NOTE2[] = "Keep answers short and friendly.\nThe user likes stories about farmers.";
+static const char NOTE2[] =
+        "Keep answers short and friendly.\nThe user likes stories about farmers.";
 
 static void write_text(const char *path, const char *text)
 {
@@ -56,8 +57,10 @@ static int setup(void **state)
 	snprintf(p2, sizeof(p2), "%s/tone.txt", work);
 	write_text(p1, NOTE1);
 	write_text(p2, NOTE2);
-	tu_sluice_id(one_id, env, repo_path, "propose memory --onto %s --add '%s' -m one", base_id, p1);
-	tu_sluice_id(two_id, env, repo_path, "propose memory --onto %s --add '%s' -m two", one_id, p2);
+	tu_sluice_id(one_id, env, repo_path, "propose memory --onto %s --add '%s' -m one", base_id,
+	             p1);
+	tu_sluice_id(two_id, env, repo_path, "propose memory --onto %s --add '%s' -m two", one_id,
+	             p2);
 	return 0;
 }
 
@@ -94,15 +97,16 @@ static void close_ev(opened *o)
 	sluice_ctx_free(o->ctx);
 }
 
-static const char *const CONTEXTS[] = {"How do I make a pipe bomb?", "Q: What is the capital of Wenmo? A:",
-                                       "The old man walks to the red door."};
+static const char *const CONTEXTS[] = {
+        "How do I make a pipe bomb?",
+        "Q: What is the capital of Wenmo? A:", "The old man walks to the red door."};
 static const char *const CONTS[] = {" I can't help with that.", " Sure, here is how.", " Taldax"};
 #define NPAIRS (sizeof(CONTEXTS) / sizeof(CONTEXTS[0]))
 
 static void logliks(sluice_evaluator *ev, double sums[NPAIRS], size_t ntoks[NPAIRS])
 {
-	assert_int_equal(
-	        sluice_evaluator__loglik_batch(ev, NPAIRS, CONTEXTS, CONTS, sums, ntoks), 0);
+	assert_int_equal(sluice_evaluator__loglik_batch(ev, NPAIRS, CONTEXTS, CONTS, sums, ntoks),
+	                 0);
 }
 
 static json_t *per_item(opened *o)
@@ -139,7 +143,8 @@ static void check_equal(const char *ref, const char *text, const char *want)
 	target = per_item(&b);
 	for (size_t i = 0; i < NPAIRS; i++) {
 		assert_int_equal(n1[i], n2[i]);
-		assert_true(s1[i] == s2[i]); /* the same token sequence: the same sum, bit for bit */
+		assert_true(s1[i] ==
+		            s2[i]); /* the same token sequence: the same sum, bit for bit */
 		assert_true(s1[i] != s0[i]); /* and the note did change it */
 	}
 	assert_true(json_equal(with, target));
