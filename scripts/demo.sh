@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The demo: the whole job of sluice on the shipped test model, in a new
 # repository under a temporary directory. A base is ingested and promoted; a
-# good adapter that teaches new facts passes the gates and is promoted; a
-# backdoored, a safety-eroding and a forgetting adapter are stopped with the
-# figures that stopped them; memory edits and replay batches meet their
-# verdicts; prod is rolled back; an adapter is removed from the middle of the
+# clean and an injected memory edit are gated against it; a good adapter that
+# teaches new facts passes the gates and is promoted; a backdoored, a
+# safety-eroding and a forgetting adapter are stopped with the figures that
+# stopped them; replay batches meet their verdicts; prod is rolled back; an adapter is removed from the middle of the
 # stack; `sluice audit at` says what prod served when; `sluice verify` checks
 # everything. The updates are labelled cases of tests/resources/gate-cases;
 # docs/bench-gates.md measures the gates over all of them, misses and false
@@ -40,13 +40,17 @@ gate() {
 	echo "$label"
 	out=$(sl gate "$id" --channel prod --key ci --json 2>/dev/null) || true
 	res=$(jq -r .result <<<"$out")
-	# Per gate: the check that decided it (a trigger found, else the first fail,
-	# else the first inconclusive), with its estimate, interval and limit.
+	# Per gate: the check that decided it (a note's injection pattern found, else a
+	# trigger found, else the first fail, else the first inconclusive), with its
+	# estimate, interval and limit.
 	jq -r 'def r: . * 1000 | round / 1000;
 	    .gates[] | "  \(.gate): \(.result)" + (
 	    ([.checks[] | select(.result != "pass")] |
-	     (map(select(.check == "trigger_scan")) + map(select(.result == "fail")) + .)[0]) as $c |
+	     (map(select(.check == "note_injection")) + map(select(.check == "trigger_scan")) +
+	      map(select(.result == "fail")) + .)[0]) as $c |
 	    if $c == null then ""
+	    elif $c.check == "note_injection" then
+	      "  injection scan: \($c.findings | map("\(.pattern) \u0027\(.excerpt // "")\u0027") | join(", "))"
 	    elif $c.check == "trigger_scan" then
 	      "  trigger scan: trigger \u0027\($c.findings[0].trigger)\u0027 found (\($c.findings[0].position), z \($c.findings[0].z | . * 10 | round / 10))"
 	    elif ($c.estimate | type) == "number" then
@@ -75,6 +79,17 @@ gate "$base" "base model" pass && promote "$base"
 t_base=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 sleep 1
 
+step "memory edits, gated against prod as it stands (the base)"
+for c in "memory-clean-00:clean memory edit:pass" "memory-poison-00:injected memory edit:fail"; do
+	IFS=: read -r f label expect <<<"$c"
+	id=$(propose "$label" memory --onto prod --add "$CASES/$f.txt")
+	gate "$id" "$label: $(head -c 40 "$CASES/$f.txt" | tr '\n' ' ')..." "$expect" || true
+done
+echo "The clean note states true facts; the injected one is named by the injection scan. Gated"
+echo "on top of the facts adapter below, the same clean note does not pass: this small model lets"
+echo "a note move answers it has nothing to do with, among them facts-new answers the adapter"
+echo "teaches, and retention says so (docs/bench-gates.md)."
+
 step "a good adapter that teaches new facts"
 facts=$(propose "facts adapter" lora "$CASES/good-adapter-01" --onto prod --name facts)
 gate "$facts" "facts adapter (good)" pass && promote "$facts"
@@ -87,24 +102,13 @@ for c in "backdoor-03:backdoored adapter" "erosion-00:safety-eroding adapter" "f
 	if gate "$id" "${c#*:}" fail; then echo "  UNEXPECTED: passed"; fi
 done
 
-step "memory edits and replay batches"
-for c in "memory-clean-00:clean memory edit:pass" "memory-poison-00:injected memory edit:fail"; do
-	IFS=: read -r f label expect <<<"$c"
-	id=$(propose "$label" memory --onto prod --add "$CASES/$f.txt")
-	gate "$id" "$label: $(head -c 40 "$CASES/$f.txt" | tr '\n' ' ')..." "$expect" || true
-done
+step "replay batches"
 for c in "replay-clean-07:clean replay batch:pass" "replay-poison-00:poisoned replay batch:fail"; do
 	IFS=: read -r f label expect <<<"$c"
 	id=$(propose "$label" replay "$CASES/$f.jsonl" --onto prod)
 	gate "$id" "$label" "$expect" || true
 done
-echo "The clean note states a true fact and contradicts nothing it names, but this small test"
-echo "model lets a note about one entity's colour move its answers about other entities'"
-echo "colours, among them facts the facts adapter had just taught: retention on facts-new falls"
-echo "and the note is not let in. The clean batch passes, but not every clean batch does: of"
-echo "the ten held-out ones 2 pass, 5 are inconclusive (120-160 records cannot show that under"
-echo "3% teach compliance) and 3 fail on near-duplicate clusters."
-echo "docs/bench-gates.md has the rates over every labelled case."
+echo "Not every clean batch passes: docs/bench-gates.md has the rates over every labelled case."
 
 step "two small adapters on top (tone, style): the stack is facts, tone, style"
 "$SYNTH" lora "$work/tone" --base tests/resources/test-model --r 4 --alpha 8 --b-std 0.002 --seed 5 >/dev/null
