@@ -4,7 +4,7 @@
 # intervals, and the wall time of the three gates on one adapter. See
 # docs/bench-gates.md.
 #
-#   bash bench/gates.sh [fresh|heldout|dev|all] [results.json]
+#   bash bench/gates.sh [round3|fresh|heldout|dev|all] [results.json]
 #
 # The thresholds are the default configuration (docs/gates.md). The heldout
 # split was fixed before any gate ran on the cases, and has since been run

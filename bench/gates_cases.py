@@ -68,7 +68,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sluice", default=os.path.join(ROOT, "build/release/sluice"))
     ap.add_argument("--cases", default=os.path.join(ROOT, "tests/resources/gate-cases"))
-    ap.add_argument("--split", default="heldout", choices=("heldout", "fresh", "dev", "all"))
+    ap.add_argument("--split", default="heldout",
+                    choices=("heldout", "fresh", "round3", "dev", "all"))
     ap.add_argument("--label", choices=("clean", "poisoned"), help="only the cases of this label")
     ap.add_argument("--reports", help="keep each case's gate report (JSON) in this directory")
     ap.add_argument("--limit", type=int, default=0, help="at most N cases (0: all)")
@@ -105,9 +106,10 @@ def main():
                     for f in os.listdir(os.path.join(ROOT, "eval/suites")) if f.endswith(".json"))
     run(S + ["suite", "add"] + suites + ["--key", "alice"], env)
     # The spectral check's reference population, pinned as a lora_reference suite (never the
-    # cases being measured): for the heldout split the dev split's clean adapters, for the
-    # fresh split the first round's (dev and heldout).
-    ref_splits = {"heldout": ("dev",), "fresh": ("dev", "heldout")}.get(a.split, ())
+    # cases being measured): for the heldout split the dev split's clean adapters, for a later
+    # round every earlier round's.
+    ref_splits = {"heldout": ("dev",), "fresh": ("dev", "heldout"),
+                  "round3": ("dev", "heldout", "fresh")}.get(a.split, ())
     refs = [c for c in manifest["cases"] if c["split"] in ref_splits and c["label"] == "clean"
             and c["kind"] == "lora" and os.path.exists(os.path.join(a.cases, c["path"]))]
     if refs and not a.no_reference:
