@@ -27,7 +27,8 @@ static const char default_config[] =
         "   \"trigger_shift_min\": 0.5, \"random_insertions\": 16,"
         "   \"note_token_budget\": 256, \"reference_min\": 3, \"loss_z_max\": 8.0,"
         "   \"dup_min_records\": 5, \"dup_share\": 0.05, \"ngram_min_records\": 5,"
-        "   \"ngram_min_share\": 0.02, \"ngram_loss_z_min\": 1.0}}";
+        "   \"ngram_min_share\": 0.02, \"ngram_loss_z_min\": 1.0,"
+        "   \"dup_loss_z_min\": 1.0}}";
 
 static const char *const gate_names[] = {"regression", "safety", "poisoning"};
 

@@ -609,7 +609,7 @@ static json_t *corpus_texts(sluice_gating *g)
  * fact) stands out this way.
  */
 static int loss_outliers(sluice_gating *g, json_t *checks, const char *name, const sluice_buf *b,
-                         json_t *line_z, sluice_outcome *out)
+                         json_t *line_z, json_t *line_loss, sluice_outcome *out)
 {
 	sluice_scan_records recs = {0};
 	sluice_evaluator *ec;
@@ -675,6 +675,7 @@ static int loss_outliers(sluice_gating *g, json_t *checks, const char *name, con
 		char key[32];
 		snprintf(key, sizeof(key), "%zu", (size_t)recs.rec[i].line);
 		json_object_set_new(line_z, key, json_real(z));
+		json_object_set_new(line_loss, key, json_real(loss[i]));
 		if (z > zmax && json_array_size(findings) < 50)
 			json_array_append_new(findings, json_pack("{s:I,s:f,s:f}", "line",
 			                                          (json_int_t)recs.rec[i].line,
@@ -766,6 +767,82 @@ static void ngram_losses(json_t *rep, json_t *line_z, double z_min)
 	}
 }
 
+/*
+ * Each flagged near-duplicate cluster gets the mean loss (under the served
+ * model: loss_outliers) of its records as a robust z against the records
+ * outside it. Repetition matters because it weighs one example's gradient
+ * many times; repeating what the model already says moves it little, while
+ * a repeated poison (a fact it does not hold, compliance where it refuses)
+ * is far less likely to it than the rest of the batch. A cluster whose z is
+ * below z_min (dup_loss_z_min, 1.0, the same reasoning and value as
+ * ngram_loss_z_min) is kept in the report, marked explained, and no longer
+ * fails the check. The rest of the batch, not the whole of it, is the
+ * reference, so a flood that is most of its batch cannot set the median
+ * itself; a cluster larger than the lines its finding lists stays flagged
+ * (its members outside the list would sit in the reference).
+ */
+static void dup_losses(sluice_ctx *ctx, json_t *rep, json_t *line_loss, double z_min)
+{
+	json_t *c, *f, *l, *v;
+	size_t i, j, k, n = json_object_size(line_loss);
+	double *rest = malloc((n ? n : 1) * sizeof(*rest));
+	const char *key;
+
+	if (!rest) {
+		sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+		return; /* the clusters stay flagged: a failure never lets one through */
+	}
+	json_array_foreach(json_object_get(rep, "checks"), i, c)
+	{
+		size_t still = 0;
+		if (strcmp(sluice__jstr(json_object_get(c, "check")), "duplicates"))
+			continue;
+		json_array_foreach(json_object_get(c, "findings"), j, f)
+		{
+			json_t *lines = json_object_get(f, "lines"), *mem = json_object();
+			double sum = 0, med, mad, scale, z;
+			size_t nm = 0, nr = 0;
+			json_array_foreach(lines, k, l)
+			{
+				char kb[32];
+				snprintf(kb, sizeof(kb), "%lld", (long long)json_integer_value(l));
+				if ((v = json_object_get(line_loss, kb))) {
+					sum += json_real_value(v), nm++;
+					json_object_set_new(mem, kb, json_true());
+				}
+			}
+			json_object_foreach(line_loss, key, v) if (!json_object_get(mem, key))
+			        rest[nr++] = json_real_value(v);
+			json_decref(mem);
+			if (!nm || nr < 2) {
+				still += json_is_true(json_object_get(f, "flagged"));
+				continue;
+			}
+			sluice_stats__median_mad(&med, &mad, rest, nr);
+			scale = 1.4826 * mad > 0.05 ? 1.4826 * mad : 0.05;
+			z = (sum / (double)nm - med) / scale;
+			json_object_set_new(f, "loss_z_vs_rest", json_real(z));
+			if (json_is_true(json_object_get(f, "flagged")) && z < z_min &&
+			    (size_t)json_integer_value(json_object_get(f, "size")) ==
+			            json_array_size(lines)) {
+				json_object_set_new(f, "flagged", json_false());
+				json_object_set_new(
+				        f, "explained",
+				        json_string("the served model already gives these "
+				                    "records (mean loss z against the rest of the "
+				                    "batch below dup_loss_z_min)"));
+			}
+			still += json_is_true(json_object_get(f, "flagged"));
+		}
+		json_object_set_new(c, "flagged", json_boolean(still > 0));
+		json_object_set_new(json_object_get(c, "figures"), "flagged_clusters",
+		                    json_integer((json_int_t)still));
+		json_object_set_new(json_object_get(c, "thresholds"), "loss_z_min",
+		                    json_real(z_min));
+	}
+	free(rest);
+}
+
 static int replay_scans(sluice_gating *g, json_t *checks, json_t *replay, json_t *mined,
                         sluice_outcome *out)
 {
@@ -812,17 +889,22 @@ static int replay_scans(sluice_gating *g, json_t *checks, json_t *replay, json_t
 			goto done;
 		{
 			sluice_outcome lo = SLUICE_PASS;
-			json_t *line_z = json_object();
-			if ((error = loss_outliers(g, checks, name, &bufs[self], line_z, &lo)) <
-			    0) {
+			json_t *line_z = json_object(), *line_loss = json_object();
+			if ((error = loss_outliers(g, checks, name, &bufs[self], line_z, line_loss,
+			                           &lo)) < 0) {
 				json_decref(line_z);
+				json_decref(line_loss);
 				json_decref(rep);
 				goto done;
 			}
 			ngram_losses(rep, line_z,
 			             sluice_gates__threshold(g->config, "poisoning",
 			                                     "ngram_loss_z_min"));
+			dup_losses(
+			        g->repo->ctx, rep, line_loss,
+			        sluice_gates__threshold(g->config, "poisoning", "dup_loss_z_min"));
 			json_decref(line_z);
+			json_decref(line_loss);
 			o = sluice_stats__worse(o, lo);
 		}
 		json_array_foreach(json_object_get(rep, "checks"), k, c) o =
