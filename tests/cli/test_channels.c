@@ -287,6 +287,49 @@ static void test_channels__index_rebuild_gives_identical_answers(void **state)
 	tu_run_dispose(&r);
 }
 
+/*
+ * Nothing in sluice packs the journal's objects (several loose objects an
+ * entry); stock `git gc` does, refs included (the sluice refs go into
+ * packed-refs), and sluice reads and appends to the packed journal as
+ * before: verify passes, history is unchanged, the next move lands.
+ */
+static void test_channels__git_gc_packs_the_journal(void **state)
+{
+	fixture *f = *state;
+	tu_run_result before, after, r;
+	char *head;
+
+	before = run(f, env_ops, "history prod --json");
+	ok(&before);
+	tu_sh_ok(NULL,
+	         "git -C '%s' gc -q && test $(find '%s/objects' -type f ! -path '*/pack/*' ! "
+	         "-path '*/info/*' | wc -l) -le 2 && grep -q refs/sluice/journal '%s/packed-refs'",
+	         f->repo, f->repo, f->repo);
+	r = run(f, env_ops, "verify");
+	ok(&r);
+	assert_non_null(strstr(r.out, "ok:"));
+	tu_run_dispose(&r);
+	after = run(f, env_ops, "history prod --json");
+	ok(&after);
+	assert_string_equal(before.out, after.out);
+	/* A move after packing: prod goes back to the version it held before. */
+	head = head_of(f, "prod");
+	r = run(f, env_ops, "rollback prod --reason 'after gc'");
+	ok(&r);
+	tu_run_dispose(&r);
+	{
+		char *now = head_of(f, "prod");
+		assert_true(head == NULL || now == NULL || strcmp(head, now) != 0);
+		free(now);
+	}
+	r = run(f, env_ops, "verify");
+	ok(&r);
+	tu_run_dispose(&r);
+	free(head);
+	tu_run_dispose(&before);
+	tu_run_dispose(&after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -294,6 +337,7 @@ int main(void)
 	        cmocka_unit_test(test_channels__reset_and_history),
 	        cmocka_unit_test(test_channels__remove_from_the_middle_of_a_stack_of_three),
 	        cmocka_unit_test(test_channels__index_rebuild_gives_identical_answers),
+	        cmocka_unit_test(test_channels__git_gc_packs_the_journal),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
