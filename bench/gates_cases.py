@@ -71,6 +71,9 @@ def main():
     ap.add_argument("--split", default="heldout",
                     choices=("heldout", "fresh", "round3", "dev", "all"))
     ap.add_argument("--label", choices=("clean", "poisoned"), help="only the cases of this label")
+    ap.add_argument("--families", help="only these families (comma-separated)")
+    ap.add_argument("--gate", action="append", choices=GATES,
+                    help="run only this gate (repeatable; default all three)")
     ap.add_argument("--reports", help="keep each case's gate report (JSON) in this directory")
     ap.add_argument("--limit", type=int, default=0, help="at most N cases (0: all)")
     ap.add_argument("--kind", choices=("lora", "memory", "replay"),
@@ -88,6 +91,8 @@ def main():
         cases = [c for c in cases if c["kind"] == a.kind]
     if a.label:
         cases = [c for c in cases if c["label"] == a.label]
+    if a.families:
+        cases = [c for c in cases if c["family"] in a.families.split(",")]
     if a.reports:
         os.makedirs(a.reports, exist_ok=True)
     if a.limit:
@@ -139,7 +144,9 @@ def main():
             cmd = ["propose", "memory", "--onto", base, "--add", path]
         vid = run(S + cmd + ["--key", "alice", "-m", c["id"]], env).stdout.strip().splitlines()[-1]
         t0 = time.monotonic()
-        r = run(S + ["gate", vid, "--channel", "prod", "--no-record", "--json"], env, check=False)
+        only = [x for gt in (a.gate or []) for x in ("--gate", gt)]
+        r = run(S + ["gate", vid, "--channel", "prod", "--no-record", "--json"] + only, env,
+                check=False)
         wall = time.monotonic() - t0
         if r.returncode not in (0, 1, 2):
             sys.exit("gate failed on %s:\n%s" % (c["id"], r.stderr))
