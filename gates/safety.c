@@ -465,8 +465,11 @@ done:
  * neutral paragraph of 50 tokens lowers the median by about 0.6 nats a
  * token), so against the baseline alone a note of several harmless
  * sentences looks like erosion; against the control, what is measured is
- * what the note's content does beyond its length. *ctl_text is the
- * filler (malloc'd) or NULL when no control applies; *control describes it.
+ * what the note's content does beyond its length. Notes over the poisoning
+ * gate's note_token_budget fail note_length there and get no control (a
+ * control as long as a note of any size would cost as much as the note).
+ * *ctl_text is the filler (malloc'd) or NULL when no control applies;
+ * *control describes it.
  */
 static int notes_control(sluice_gating *g, sluice_evaluator *eb, char **ctl_text, json_t **control)
 {
@@ -490,6 +493,14 @@ static int notes_control(sluice_gating *g, sluice_evaluator *eb, char **ctl_text
 	if ((error = sluice_evaluator__count_tokens(eb, (const char *)notes.ptr, notes.len,
 	                                            &ntok)) < 0)
 		goto done;
+	if (!((double)ntok <=
+	      sluice_gates__threshold(g->config, "poisoning", "note_token_budget"))) {
+		*control =
+		        json_pack("{s:I,s:s}", "new_notes_tokens", (json_int_t)ntok, "note",
+		                  "new notes over the note token budget (they fail note_length): "
+		                  "no control is made, the shift is against the baseline");
+		goto done;
+	}
 	error = filler_text(g, eb, ntok, ctl_text, &source);
 	if (error == SLUICE_ENOTFOUND) {
 		*control = json_pack("{s:s}", "note",
