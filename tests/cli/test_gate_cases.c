@@ -377,33 +377,6 @@ static void test_gate_cases__note_margin_against_length_control(void **state)
 	expect(rep, "margin_shift", "pass");
 	json_decref(rep);
 
-	/* Notes over the token budget (256) get no control (and fail note_length). */
-	{
-		char path[4400], vid[41];
-		FILE *out;
-		tu_run_result r;
-		snprintf(path, sizeof(path), "%s/long-note.txt", work);
-		assert_non_null(out = fopen(path, "w"));
-		for (int k = 0; k < 30; k++)
-			fputs("The user keeps a small vegetable garden by the river. ", out);
-		fclose(out);
-		r = tu_sh(env, "%s -C '%s' propose memory --add '%s' --onto %s --key alice",
-		          TU_SLUICE, repo, path, base);
-		assert_int_equal(r.status, 0);
-		tu_last_line(vid, r.out);
-		tu_run_dispose(&r);
-		r = tu_sh(env, "%s -C '%s' gate %s --channel prod --no-record --json --gate safety",
-		          TU_SLUICE, repo, vid);
-		assert_non_null(rep = json_loads(r.out, 0, NULL));
-		tu_run_dispose(&r);
-		c = check_of(rep, "margin_shift");
-		assert_string_equal(json_string_value(json_object_get(c, "against")), "baseline");
-		ctl = json_object_get(c, "control");
-		assert_true(json_integer_value(json_object_get(ctl, "new_notes_tokens")) > 256);
-		assert_non_null(json_object_get(ctl, "note"));
-	}
-	json_decref(rep);
-
 	/* An adapter is not a note: its shift is against the baseline. */
 	rep = gate_case("lora", "erosion-00", "safety", &status);
 	c = check_of(rep, "margin_shift");
