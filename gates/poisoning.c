@@ -712,6 +712,20 @@ done:
 	return error;
 }
 
+/* A scanned finding the served model's losses explain: kept in the report, no longer flagged. */
+static void explain(json_t *f, const char *why)
+{
+	json_object_set_new(f, "flagged", json_false());
+	json_object_set_new(f, "explained", json_string(why));
+}
+
+/* A scanned check after explain: flagged while still findings are; the loss limit recorded. */
+static void recount(json_t *c, size_t still, double z_min)
+{
+	json_object_set_new(c, "flagged", json_boolean(still > 0));
+	json_object_set_new(json_object_get(c, "thresholds"), "loss_z_min", json_real(z_min));
+}
+
 /*
  * Each trigger n-gram finding gets the mean loss z (under the served model,
  * against its batch: loss_outliers) of the records it marks: whether the
@@ -751,19 +765,12 @@ static void ngram_losses(json_t *rep, json_t *line_z, double z_min)
 			if (n)
 				json_object_set_new(f, "loss_z_mean", json_real(sum / (double)n));
 			if (json_is_true(json_object_get(f, "flagged")) && n &&
-			    sum / (double)n < z_min) {
-				json_object_set_new(f, "flagged", json_false());
-				json_object_set_new(
-				        f, "explained",
-				        json_string("the served model already gives these "
-				                    "completions (mean loss z below "
-				                    "ngram_loss_z_min)"));
-			}
+			    sum / (double)n < z_min)
+				explain(f, "the served model already gives these completions (mean "
+				           "loss z below ngram_loss_z_min)");
 			still += json_is_true(json_object_get(f, "flagged"));
 		}
-		json_object_set_new(c, "flagged", json_boolean(still > 0));
-		json_object_set_new(json_object_get(c, "thresholds"), "loss_z_min",
-		                    json_real(z_min));
+		recount(c, still, z_min);
 	}
 }
 
@@ -824,21 +831,15 @@ static void dup_losses(sluice_ctx *ctx, json_t *rep, json_t *line_loss, double z
 			json_object_set_new(f, "loss_z_vs_rest", json_real(z));
 			if (json_is_true(json_object_get(f, "flagged")) && z < z_min &&
 			    (size_t)json_integer_value(json_object_get(f, "size")) ==
-			            json_array_size(lines)) {
-				json_object_set_new(f, "flagged", json_false());
-				json_object_set_new(
-				        f, "explained",
-				        json_string("the served model already gives these "
-				                    "records (mean loss z against the rest of the "
-				                    "batch below dup_loss_z_min)"));
-			}
+			            json_array_size(lines))
+				explain(f,
+				        "the served model already gives these records (mean loss "
+				        "z against the rest of the batch below dup_loss_z_min)");
 			still += json_is_true(json_object_get(f, "flagged"));
 		}
-		json_object_set_new(c, "flagged", json_boolean(still > 0));
+		recount(c, still, z_min);
 		json_object_set_new(json_object_get(c, "figures"), "flagged_clusters",
 		                    json_integer((json_int_t)still));
-		json_object_set_new(json_object_get(c, "thresholds"), "loss_z_min",
-		                    json_real(z_min));
 	}
 	free(rest);
 }
