@@ -953,7 +953,8 @@ def finalize(out):
     path = os.path.join(out, "cases.json")
     with open(path) as f:
         man = json.load(f)
-    order = {c["id"]: i for i, c in enumerate(plan_cases() + plan_cases(2) + plan_cases(3))}
+    order = {c["id"]: i
+             for i, c in enumerate(c for r in [1] + sorted(ROUNDS) for c in plan_cases(r))}
     keep, dropped = [], list(man.get("dropped", []))
     for c in man["cases"]:
         why = failed(c)
