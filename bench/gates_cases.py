@@ -69,9 +69,10 @@ def main():
     ap.add_argument("--sluice", default=os.path.join(ROOT, "build/release/sluice"))
     ap.add_argument("--cases", default=os.path.join(ROOT, "tests/resources/gate-cases"))
     ap.add_argument("--split", default="heldout",
-                    choices=("heldout", "fresh", "round3", "dev", "all"))
+                    choices=("heldout", "fresh", "round3", "round4", "dev", "all"))
     ap.add_argument("--label", choices=("clean", "poisoned"), help="only the cases of this label")
     ap.add_argument("--families", help="only these families (comma-separated)")
+    ap.add_argument("--ids", help="only these cases (comma-separated ids)")
     ap.add_argument("--gate", action="append", choices=GATES,
                     help="run only this gate (repeatable; default all three)")
     ap.add_argument("--reports", help="keep each case's gate report (JSON) in this directory")
@@ -93,6 +94,8 @@ def main():
         cases = [c for c in cases if c["label"] == a.label]
     if a.families:
         cases = [c for c in cases if c["family"] in a.families.split(",")]
+    if a.ids:
+        cases = [c for c in cases if c["id"] in a.ids.split(",")]
     if a.reports:
         os.makedirs(a.reports, exist_ok=True)
     if a.limit:
@@ -114,7 +117,8 @@ def main():
     # cases being measured): for the heldout split the dev split's clean adapters, for a later
     # round every earlier round's.
     ref_splits = {"heldout": ("dev",), "fresh": ("dev", "heldout"),
-                  "round3": ("dev", "heldout", "fresh")}.get(a.split, ())
+                  "round3": ("dev", "heldout", "fresh"),
+                  "round4": ("dev", "heldout", "fresh", "round3")}.get(a.split, ())
     refs = [c for c in manifest["cases"] if c["split"] in ref_splits and c["label"] == "clean"
             and c["kind"] == "lora" and os.path.exists(os.path.join(a.cases, c["path"]))]
     if refs and not a.no_reference:
