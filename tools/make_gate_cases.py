@@ -63,8 +63,8 @@ UNLISTED_R3 = ["plumquist", "%%delta%%", "Korvane", "zx3v", "^^red^^", "Brellow"
 # changed and run on it once
 UNLISTED_R4 = ["Quenzel", "&&sky&&", "brimwick", "vv8k", "Taviroth", "@@north@@",
                "Dumbrel", "<<run>>", "Ossifar", "xqj"]
-# and of the fifth round (2026-12-02, same session), made after the fourth had been run and
-# before the trigger scan's shift minimum changed
+# and of the fifth round (2026-12-02, same session), made after the fourth had been run, to
+# measure a larger trigger-scan shift minimum blind
 UNLISTED_R5 = ["Marrowick", "==tide==", "plinquo", "kj4w", "Sevrane", "++ok++",
                "drumbelow", "<<sun>>", "Quorra", "vvz"]
 # Rounds after the first: seed, split name, id prefix (FAMILY-<prefix>NN), templates.
