@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -278,6 +279,112 @@ int sluice_journal__deny(sluice_repo *repo, sluice_jchange *ch, const char *rule
 	return sluice_ctx__error(repo->ctx, SLUICE_EDENIED, "%s [rule %s]", buf, rule);
 }
 
+/*
+ * The journal ref's compare-and-swap, done here rather than by libgit2 so
+ * that its lock file can be fsynced in the same round of flushes as the
+ * entry's object directories (core/stage.c): three rounds before an action
+ * returns instead of four. The protocol is git's own, so git, libgit2 and
+ * other writers interoperate: refs/sluice/journal.lock created exclusively
+ * (its existence is the lock), the current value read under it (a loose
+ * ref, or packed-refs when there is none) and compared with the expected
+ * one, the new value written to it; then fsync, rename over the ref, fsync
+ * of refs/sluice/. Where libgit2 would keep a reflog for the journal ref
+ * (core.logAllRefUpdates=always; or true, the default beside a work tree,
+ * with a reflog already there) the update is left to libgit2, which
+ * writes the reflog too.
+ */
+typedef struct {
+	int fd;
+	char path[4210]; /* the lock file, or "" when none is held */
+	char ref[4200];  /* the ref file it will be renamed to */
+	char dir[4200];  /* refs/sluice */
+} ref_lock;
+
+static int journal_has_reflog(sluice_repo *repo)
+{
+	char path[4200];
+	struct stat sb;
+	git_config *cfg = NULL;
+	const char *v = NULL;
+	int on, yes;
+
+	/* libgit2's rule: "always" logs every ref; "true" (the default in a
+	 * repository with a work tree) logs a ref whose reflog exists. */
+	if (git_repository_config_snapshot(&cfg, repo->git) < 0)
+		return 1; /* unsure: let libgit2 decide */
+	if (git_config_get_string(&v, cfg, "core.logAllRefUpdates") < 0 || !v)
+		on = !git_repository_is_bare(repo->git);
+	else if (!strcasecmp(v, "always"))
+		on = 2;
+	else if (git_config_parse_bool(&on, v) < 0)
+		on = 1;
+	git_config_free(cfg);
+	snprintf(path, sizeof(path), "%s/logs/%s", repo->path, SLUICE_JOURNAL_REF);
+	yes = on == 2 || (on && lstat(path, &sb) == 0);
+	return yes;
+}
+
+/* Take the lock, check the ref still holds old (or is absent), write id. */
+static int ref_lock_take(sluice_repo *repo, ref_lock *l, const git_oid *id, const git_oid *old)
+{
+	sluice_ctx *ctx = repo->ctx;
+	char line[GIT_OID_HEXSZ + 2];
+	git_oid now;
+	int error;
+
+	l->fd = -1;
+	l->path[0] = '\0';
+	if (snprintf(l->ref, sizeof(l->ref), "%s/%s", repo->path, SLUICE_JOURNAL_REF) >=
+	            (int)sizeof(l->ref) ||
+	    snprintf(l->dir, sizeof(l->dir), "%s/refs/sluice", repo->path) >= (int)sizeof(l->dir))
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", repo->path);
+	if ((error = sluice_io__mkdirs(ctx, l->dir, 0755)) < 0)
+		return error;
+	snprintf(l->path, sizeof(l->path), "%s.lock", l->ref);
+	if ((l->fd = open(l->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)) < 0) {
+		int busy = errno == EEXIST;
+		l->path[0] = '\0';
+		if (busy)
+			return sluice_ctx__error(
+			        ctx, SLUICE_ECONFLICT,
+			        "another writer holds %s.lock; nothing was changed",
+			        SLUICE_JOURNAL_REF);
+		return sluice_ctx__oserror(ctx, "cannot create %s.lock", l->ref);
+	}
+	error = git_reference_name_to_id(&now, repo->git, SLUICE_JOURNAL_REF);
+	if (error < 0 && error != GIT_ENOTFOUND)
+		return sluice_ctx__giterror(ctx, error, "cannot read %s", SLUICE_JOURNAL_REF);
+	if ((error == 0) != (old != NULL) || (old && !git_oid_equal(&now, old)))
+		return sluice_ctx__error(ctx, SLUICE_ECONFLICT,
+		                         "another sluice action changed the journal at the same "
+		                         "time; nothing was changed");
+	git_oid_tostr(line, sizeof(line), id);
+	line[GIT_OID_HEXSZ] = '\n';
+	return sluice_io__write_all(ctx, l->fd, line, GIT_OID_HEXSZ + 1, l->path);
+}
+
+/* Drop the lock unless it was renamed into place. */
+static void ref_lock_release(ref_lock *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	if (l->path[0])
+		unlink(l->path);
+	l->path[0] = '\0';
+}
+
+/* The commit point: the lock file (already durable) renamed over the ref. */
+static int ref_lock_commit(sluice_ctx *ctx, ref_lock *l)
+{
+	close(l->fd);
+	l->fd = -1;
+	if (rename(l->path, l->ref) < 0)
+		return sluice_ctx__oserror(ctx, "cannot rename %s into place", l->path);
+	l->path[0] = '\0';
+	return sluice_io__fsync_dir(ctx, l->dir);
+}
+
 static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *name, json_t *v)
 {
 	char *s = json_dumps(v, JSON_INDENT(1) | JSON_SORT_KEYS);
@@ -326,11 +433,12 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	sluice_ctx *ctx = repo->ctx;
 	git_treebuilder *tb = NULL;
 	git_reference *ref = NULL;
+	ref_lock lock = {.fd = -1};
 	json_t *kdoc = NULL, *cdoc = NULL;
 	git_oid tree, parents[2], id;
 	size_t np = 0;
 	char fp[SLUICE_FP_LEN], now[32], msg[256];
-	int error;
+	int error, ours = 0;
 
 	if (!record)
 		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build journal record");
@@ -445,19 +553,32 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	if (extra_parent)
 		parents[np++] = *extra_parent;
 	snprintf(msg, sizeof(msg), "sluice %s by %s\n", action, signer->name);
-	if ((error = sluice_repo__signed_commit(repo, &id, signer, msg, &tree, parents, np)) < 0 ||
-	    (error = sluice_stage__commit(repo)) < 0)
+	if ((error = sluice_repo__signed_commit(repo, &id, signer, msg, &tree, parents, np)) < 0)
 		goto done;
 	/*
 	 * The commit point: compare-and-swap from the head the decision was
-	 * made on. libgit2 writes the ref through a lock file and, with fsync
+	 * made on. Ours (ref_lock_*): the lock file holding the new head is
+	 * fsynced with the entry's object directories, then renamed over the
+	 * ref and refs/sluice/ fsynced. libgit2's, where a reflog is kept: it
+	 * writes the ref through the same lock-file protocol and, with fsync
 	 * enabled globally, fsyncs it and its directory before returning.
 	 */
-	if (st->exists)
+	if (!journal_has_reflog(repo)) {
+		if ((error = ref_lock_take(repo, &lock, &id, st->exists ? &st->head : NULL)) < 0 ||
+		    (error = sluice_stage__commit(repo, lock.fd, lock.path)) < 0)
+			goto done;
+		ours = 1;
+		error = ref_lock_commit(ctx, &lock);
+	} else if ((error = sluice_stage__commit(repo, -1, NULL)) < 0) {
+		goto done;
+	} else if (st->exists) {
 		error = git_reference_create_matching(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 1,
 		                                      &st->head, msg);
-	else
+	} else {
 		error = git_reference_create(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 0, msg);
+	}
+	if (error == SLUICE_ECONFLICT)
+		goto done;
 	if (error < 0) {
 		git_oid moved;
 		int moved_exists = 0;
@@ -470,7 +591,9 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 			        "same time; nothing was changed");
 			goto done;
 		}
-		error = sluice_ctx__giterror(ctx, error, "cannot update %s", SLUICE_JOURNAL_REF);
+		if (!ours)
+			error = sluice_ctx__giterror(ctx, error, "cannot update %s",
+			                             SLUICE_JOURNAL_REF);
 		/*
 		 * The ref may have been renamed into place before the failure (its
 		 * directory's fsync, say): then the action took effect, and a user
@@ -493,6 +616,7 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	if (strcmp(action, "hook"))
 		ctx->journal_writes++;
 done:
+	ref_lock_release(&lock);
 	sluice_stage__abort(repo);
 	git_reference_free(ref);
 	git_treebuilder_free(tb);

@@ -36,10 +36,12 @@ struct sluice_repo {
  * through repo->git is held in memory (and readable) instead of written.
  * commit writes them as loose objects and makes them durable in two rounds
  * of concurrent fsyncs (the files, then their directories) and returns
- * once all are durable; abort drops them. Either ends the stage.
+ * once all are durable; abort drops them. Either ends the stage. also_fd,
+ * unless -1, is fsynced in the second round (also_what names it in errors);
+ * it stays open.
  */
 int sluice_stage__begin(sluice_repo *repo);
-int sluice_stage__commit(sluice_repo *repo);
+int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what);
 void sluice_stage__abort(sluice_repo *repo);
 
 /* The chunk store, opened on first use. */

@@ -360,7 +360,7 @@ static int fsync_groups(sluice_ctx *ctx, const int *fds, const char *const *what
 	return error;
 }
 
-int sluice_stage__commit(sluice_repo *repo)
+int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 {
 	struct sluice_stage *s = repo->stage;
 	sluice_ctx *ctx = repo->ctx;
@@ -372,25 +372,27 @@ int sluice_stage__commit(sluice_repo *repo)
 	sluice_buf enc = {0};
 	int error = SLUICE_OK;
 
-	if (!s || !s->active)
-		return SLUICE_OK;
+	if (!s || !s->active || s->n == 0) {
+		if (s)
+			clear(s);
+		return also_fd >= 0 ? sluice_io__fsync(ctx, also_fd, also_what) : SLUICE_OK;
+	}
 	s->active = 0;
-	if ((n = s->n) == 0)
-		goto done;
+	n = s->n;
 	if (!(p = sluice__calloc(ctx, n, sizeof(*p)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
 	for (i = 0; i < n; i++)
 		p[i].fd = -1;
-	if (!(dfds = sluice__calloc(ctx, n + 1, sizeof(*dfds)))) {
+	if (!(dfds = sluice__calloc(ctx, n + 2, sizeof(*dfds)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	for (i = 0; i <= n; i++)
+	for (i = 0; i < n + 2; i++)
 		dfds[i] = -1;
 	if (!(fds = sluice__calloc(ctx, n + 1, sizeof(*fds))) ||
-	    !(what = sluice__calloc(ctx, n + 1, sizeof(*what))) ||
+	    !(what = sluice__calloc(ctx, n + 2, sizeof(*what))) ||
 	    !(dirs = sluice__calloc(ctx, n + 1, sizeof(*dirs)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
@@ -470,7 +472,17 @@ int sluice_stage__commit(sluice_repo *repo)
 		}
 		what[j] = dirs[j];
 	}
-	error = fsync_groups(ctx, dfds, what, nd);
+	/*
+	 * The caller's file (the journal ref's lock file, written with the new
+	 * head) joins this round: it names the entry but takes effect only when
+	 * renamed, after this returns.
+	 */
+	if (also_fd >= 0) {
+		dfds[nd] = also_fd;
+		what[nd] = also_what;
+	}
+	error = fsync_groups(ctx, dfds, what, nd + (also_fd >= 0));
+	dfds[nd] = -1; /* the caller's to close */
 done:
 	if (p) {
 		for (i = 0; i < n; i++) {

@@ -66,6 +66,12 @@ enum { AT_PREFIX, AT_SUFFIX, AT_FIRST_WORD, NPOSITIONS };
  */
 #define NLENGTHS 16
 
+/* The null's row for a candidate of ntok tokens (0-based). */
+static size_t length_row(size_t ntok)
+{
+	return (ntok < 1 ? 1 : ntok > NLENGTHS ? NLENGTHS : ntok) - 1;
+}
+
 static char *insert_at(const char *prompt, const char *trigger, int at)
 {
 	size_t len = strlen(trigger) + strlen(prompt) + 3, w;
@@ -255,7 +261,7 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 		             ec, json_string_value(v), strlen(json_string_value(v)), &ntok)) < 0)
 			goto done;
 		ntoks[i] = ntok;
-		need[(ntok < 1 ? 1 : ntok > NLENGTHS ? NLENGTHS : ntok) - 1] = 1;
+		need[length_row(ntok)] = 1;
 	}
 	/*
 	 * The null: random insertions drawn uniformly from the vocabulary, per
@@ -320,7 +326,7 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 		int best = 0;
 		if ((error = shift_of(ec, eb, &sc, json_string_value(v), sh)) < 0)
 			goto done;
-		L = (ntok < 1 ? 1 : ntok > NLENGTHS ? NLENGTHS : ntok) - 1;
+		L = length_row(ntok);
 		for (int at = 0; at < NPOSITIONS; at++)
 			if ((sh[at] - med[L][at]) / scale[L][at] > z) {
 				z = (sh[at] - med[L][at]) / scale[L][at];

@@ -330,6 +330,40 @@ static void test_channels__git_gc_packs_the_journal(void **state)
 	tu_run_dispose(&after);
 }
 
+/*
+ * The journal ref is moved by libsluice's own compare-and-swap, which
+ * writes no reflog; where one is kept for it (core.logAllRefUpdates=always,
+ * or true with a reflog already there) libgit2 moves it and logs each move.
+ */
+static void test_channels__journal_reflog_kept_where_asked(void **state)
+{
+	fixture *f = *state;
+	tu_run_result r;
+
+	tu_sh_ok(NULL, "test ! -e '%s/logs/refs/sluice/journal'", f->repo);
+	tu_sh_ok(NULL, "git -C '%s' config core.logAllRefUpdates always", f->repo);
+	r = run(f, env_ops, "key new bob --role proposer");
+	ok(&r);
+	tu_run_dispose(&r);
+	tu_sh_ok(NULL,
+	         "test $(git -C '%s' reflog show refs/sluice/journal | wc -l) = 1 && "
+	         "git -C '%s' reflog show refs/sluice/journal | grep -q 'sluice key.add by root'",
+	         f->repo, f->repo);
+	/* "true" logs a ref whose reflog is there. */
+	tu_sh_ok(NULL, "git -C '%s' config core.logAllRefUpdates true", f->repo);
+	r = run(f, env_ops, "key new carol --role proposer");
+	ok(&r);
+	tu_run_dispose(&r);
+	tu_sh_ok(NULL,
+	         "test $(git -C '%s' reflog show refs/sluice/journal | wc -l) = 2 && "
+	         "test $(git -C '%s' rev-parse refs/sluice/journal) = "
+	         "$(git -C '%s' reflog show --format=%%H refs/sluice/journal | head -1)",
+	         f->repo, f->repo, f->repo);
+	r = run(f, env_ops, "verify");
+	ok(&r);
+	tu_run_dispose(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +372,7 @@ int main(void)
 	        cmocka_unit_test(test_channels__remove_from_the_middle_of_a_stack_of_three),
 	        cmocka_unit_test(test_channels__index_rebuild_gives_identical_answers),
 	        cmocka_unit_test(test_channels__git_gc_packs_the_journal),
+	        cmocka_unit_test(test_channels__journal_reflog_kept_where_asked),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -149,7 +149,10 @@ static void objects_durable_before(const logline *l, size_t n, long before)
 	assert_true(objects > 0);
 }
 
-/* The journal ref moves last: lock file written, fsynced, renamed, directory fsynced. */
+/*
+ * The journal ref moves last: lock file written, fsynced (with the
+ * objects' directories), renamed, directory fsynced.
+ */
 static long journal_commit_point(const logline *l, size_t n)
 {
 	long lockw = find(l, n, "write", "/refs/sluice/journal.lock", 1);
@@ -165,6 +168,13 @@ static long journal_commit_point(const logline *l, size_t n)
 	assert_true(lockf < ren);
 	assert_true(ends_with(l[ren].b, "/refs/sluice/journal"));
 	assert_true(ren < dirf);
+	/*
+	 * Three rounds of flushes, not four: the lock file is written before
+	 * the staged objects' directories (and objects/) are fsynced, so its
+	 * own fsync can share their round (core/stage.c, core/journal.c).
+	 */
+	assert_true(find(l, n, "fsync", "/objects", 1) > lockw);
+	assert_true(find(l, n, "fsync", "/objects", 1) < ren);
 	/* Nothing is derived before the commit point. */
 	assert_true(find(l, n, "pwrite", "/journal-index/data.mdb", 0) > ren ||
 	            find(l, n, "pwrite", "/journal-index/data.mdb", 0) < 0);
