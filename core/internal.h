@@ -75,8 +75,9 @@ int sluice_io__fsync(sluice_ctx *ctx, int fd, const char *what);
 /* fsync the directory that holds path (or path itself if it is a directory). */
 int sluice_io__fsync_dir(sluice_ctx *ctx, const char *dirpath);
 /*
- * fsync n open files (or directories) at once, each on a thread of its own,
- * and wait for all: the flushes overlap on the device. what[i] names fds[i]
+ * fsync n open files (or directories) at once, as one Linux AIO batch (or,
+ * where AIO is refused, each on a thread of its own), and wait for all: the
+ * flushes overlap on the device. what[i] names fds[i]
  * in errors. n is at most SLUICE_IO_FSYNC_MAX. The fault hook sees one fsync
  * per file, in order, before any starts.
  */

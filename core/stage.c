@@ -9,7 +9,7 @@
  * stage is open (and answers reads of them, so the tree builder and the
  * commit can check what they refer to), and sluice_stage__commit writes
  * them the same way libgit2 would, in two rounds: every temporary file
- * written, all fsynced at once (one thread each); linked into place; then
+ * written, all fsynced at once (sluice_io__fsync_all); linked into place; then
  * every directory that gained a name fsynced at once. The order per object
  * is libgit2's (bytes durable before the name exists, the name durable
  * before the journal ref may point at it); only the waiting overlaps.

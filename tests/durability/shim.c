@@ -6,7 +6,7 @@
  *
  * It interposes the mutating calls:
  *   write  write, pwrite, pwrite64, writev, pwritev, pwritev64, pwritev2
- *   fsync  fsync, fdatasync
+ *   fsync  fsync, fdatasync, and each IOCB_CMD_FSYNC/FDSYNC of an io_submit
  *   rename rename, renameat, renameat2, link, linkat
  *   unlink unlink, unlinkat
  * and, driven by the environment:
@@ -18,8 +18,17 @@
  *                          class): a deterministic crash point
  *   SLUICE_SHIM_PROG=NAME  act only in programs of that name (default:
  *                          sluice), so a shell or env in between is inert
+ *   SLUICE_SHIM_NOAIO=1    io_setup fails with ENOSYS, as where AIO is not
+ *                          available: libsluice falls back to threads
  * Calls on stdin, stdout and stderr are neither counted nor logged: what a
  * process prints is not state.
+ *
+ * libsluice submits a batch of fsyncs at once through Linux AIO (core/io.c).
+ * In a watched program the shim stands in for the kernel there: io_submit
+ * runs each fsync in turn (counted, logged, failed or killed like any
+ * other) and keeps its completion, which io_getevents then hands back. The
+ * flushes do not overlap under the shim; their order and outcome are what
+ * the tests look at.
  *
  * Build as a shared module; load with LD_PRELOAD (under AddressSanitizer
  * add verify_asan_link_order=0 to ASAN_OPTIONS).
@@ -32,10 +41,14 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <linux/aio_abi.h>
+#include <pthread.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -45,6 +58,7 @@ static const char *const class_names[C_COUNT] = {"write", "fsync", "rename", "un
 
 static struct {
 	int active;
+	int noaio;
 	int logfd;
 	int fail_class;
 	unsigned long fail_at;
@@ -80,6 +94,7 @@ __attribute__((constructor)) static void shim_init(void)
 	real_write = (ssize_t(*)(int, const void *, size_t))dlsym(RTLD_NEXT, "write");
 	if (strcmp(program_invocation_short_name, prog && *prog ? prog : "sluice"))
 		return;
+	shim.noaio = (v = getenv("SLUICE_SHIM_NOAIO")) && *v == '1';
 	if ((v = getenv("SLUICE_SHIM_LOG")) && *v)
 		shim.logfd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if ((v = getenv("SLUICE_SHIM_KILL")) && *v)
@@ -330,4 +345,66 @@ int unlinkat(int fd, const char *path, int flags)
 	if (account_at(C_UNLINK, "unlink", fd, path, AT_FDCWD, NULL))
 		FAIL_EIO;
 	return real_unlinkat_ptr(fd, path, flags);
+}
+
+/* Completions of the fsyncs io_submit ran, not yet collected by io_getevents. */
+static struct {
+	pthread_mutex_t lock;
+	struct io_event ev[256];
+	size_t n;
+} aio_done = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+long syscall(long nr, ...)
+{
+	static long (*real_syscall)(long, ...);
+	long a[6];
+	va_list ap;
+
+	if (!real_syscall)
+		real_syscall = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+	va_start(ap, nr);
+	for (int i = 0; i < 6; i++)
+		a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (shim.active && shim.noaio && nr == SYS_io_setup) {
+		log_line(0, "io_setup", "ENOSYS", NULL); /* logged, not counted */
+		errno = ENOSYS;
+		return -1;
+	}
+	if (shim.active && nr == SYS_io_submit) {
+		struct iocb **cbs = (struct iocb **)a[2];
+		REAL(fsync);
+		REAL(fdatasync);
+		for (long i = 0; i < a[1]; i++) {
+			struct iocb *cb = cbs[i];
+			int fd = (int)cb->aio_fildes, dsync = cb->aio_lio_opcode == IOCB_CMD_FDSYNC;
+			long res = 0;
+			if (cb->aio_lio_opcode != IOCB_CMD_FSYNC && !dsync) {
+				errno = EINVAL; /* the shim runs only fsyncs */
+				return i ? i : -1;
+			}
+			if (account_fd(C_FSYNC, dsync ? "fdatasync" : "fsync", fd))
+				res = -EIO;
+			else if ((dsync ? real_fdatasync_ptr(fd) : real_fsync_ptr(fd)) < 0)
+				res = -errno;
+			pthread_mutex_lock(&aio_done.lock);
+			if (aio_done.n < sizeof(aio_done.ev) / sizeof(aio_done.ev[0]))
+				aio_done.ev[aio_done.n++] =
+				        (struct io_event){.data = cb->aio_data,
+				                          .obj = (__u64)(uintptr_t)cb,
+				                          .res = res};
+			pthread_mutex_unlock(&aio_done.lock);
+		}
+		return a[1];
+	}
+	if (shim.active && nr == SYS_io_getevents) {
+		struct io_event *out = (struct io_event *)a[3];
+		long max = a[2], got = 0;
+		pthread_mutex_lock(&aio_done.lock);
+		while (got < max && aio_done.n > 0)
+			out[got++] = aio_done.ev[--aio_done.n];
+		pthread_mutex_unlock(&aio_done.lock);
+		return got;
+	}
+	return real_syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }

@@ -253,7 +253,7 @@ static void test_order__propose_base(void **state)
 	free(l);
 }
 
-static void order_of_move(const char *args, const char *name)
+static void order_of_move(const char *args, const char *name, int aio)
 {
 	char entry[41];
 	long jcommit, ren;
@@ -273,6 +273,8 @@ static void order_of_move(const char *args, const char *name)
 	/* A move touches no chunk pack and no chunk index. */
 	assert_int_equal(find(l, n, "fsync", "/sluice/packs", 0), -1);
 	assert_int_equal(find(l, n, "fdatasync", "/sluice/index/data.mdb", 0), -1);
+	/* The shim logs the io_setup it refused. */
+	assert_int_equal(find(l, n, "io_setup", "ENOSYS", 0) >= 0, !aio);
 	free(l);
 }
 
@@ -282,13 +284,25 @@ static void test_order__promote(void **state)
 
 	(void)state;
 	snprintf(args, sizeof(args), "promote %s --channel prod --key alice", fx->v[2]);
-	order_of_move(args, "promote");
+	order_of_move(args, "promote", 1);
 }
 
 static void test_order__rollback(void **state)
 {
 	(void)state;
-	order_of_move("rollback prod --reason order-test --key alice", "rollback");
+	order_of_move("rollback prod --reason order-test --key alice", "rollback", 1);
+}
+
+/*
+ * Where Linux AIO is not available (core/io.c falls back to a thread per
+ * fsync) the order is the same.
+ */
+static void test_order__rollback_without_aio(void **state)
+{
+	(void)state;
+	setenv("SLUICE_SHIM_NOAIO", "1", 1);
+	order_of_move("rollback prod --reason order-test --key alice", "rollback-noaio", 0);
+	unsetenv("SLUICE_SHIM_NOAIO");
 }
 
 /* The shim itself: a logged run names every kind of call it interposes. */
@@ -320,6 +334,7 @@ int main(void)
 	        cmocka_unit_test(test_order__propose_base),
 	        cmocka_unit_test(test_order__promote),
 	        cmocka_unit_test(test_order__rollback),
+	        cmocka_unit_test(test_order__rollback_without_aio),
 	        cmocka_unit_test(test_order__shim_sees_libgit2_and_lmdb),
 	};
 
