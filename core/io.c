@@ -134,15 +134,26 @@ int sluice_io__pread_all(sluice_ctx *ctx, int fd, void *buf, size_t len, off_t o
 	return SLUICE_OK;
 }
 
+/* fsync, retried on EINTR; 0 or the errno it failed with. */
+static int fsync_retrying(int fd)
+{
+	while (fsync(fd) < 0)
+		if (errno != EINTR)
+			return errno;
+	return 0;
+}
+
 int sluice_io__fsync(sluice_ctx *ctx, int fd, const char *what)
 {
+	int err;
+
 	if (faulted(ctx, SLUICE_FAULT_FSYNC, what)) {
 		errno = EIO;
 		return sluice_ctx__oserror(ctx, "cannot fsync %s", what);
 	}
-	while (fsync(fd) < 0) {
-		if (errno != EINTR)
-			return sluice_ctx__oserror(ctx, "cannot fsync %s", what);
+	if ((err = fsync_retrying(fd)) != 0) {
+		errno = err;
+		return sluice_ctx__oserror(ctx, "cannot fsync %s", what);
 	}
 	return SLUICE_OK;
 }
@@ -159,12 +170,7 @@ static void *fsync_job_run(void *arg)
 {
 	fsync_job *j = arg;
 
-	while (fsync(j->fd) < 0) {
-		if (errno != EINTR) {
-			j->err = errno;
-			break;
-		}
-	}
+	j->err = fsync_retrying(j->fd);
 	return NULL;
 }
 
@@ -190,7 +196,6 @@ static int aio_fsync_batch(const int *fds, size_t n, int *errs)
 	struct iocb cb[SLUICE_IO_FSYNC_MAX], *cbp[SLUICE_IO_FSYNC_MAX];
 	struct io_event ev[SLUICE_IO_FSYNC_MAX];
 	long sub, got = 0;
-	int rc = 0;
 
 	pthread_mutex_lock(&aio.lock);
 	if (aio.pid != getpid()) {
@@ -228,7 +233,6 @@ static int aio_fsync_batch(const int *fds, size_t n, int *errs)
 			for (long i = sub; i-- > 0;)
 				if (!errs[i])
 					errs[i] = errno;
-			rc = 0;
 			break;
 		}
 		for (long i = 0; i < r; i++)
@@ -239,13 +243,8 @@ static int aio_fsync_batch(const int *fds, size_t n, int *errs)
 	pthread_mutex_unlock(&aio.lock);
 	/* What io_submit did not take (a full queue), in turn. */
 	for (size_t i = (size_t)sub; i < n; i++)
-		while (fsync(fds[i]) < 0) {
-			if (errno != EINTR) {
-				errs[i] = errno;
-				break;
-			}
-		}
-	return rc;
+		errs[i] = fsync_retrying(fds[i]);
+	return 0;
 }
 
 int sluice_io__fsync_all(sluice_ctx *ctx, const int *fds, const char *const *what, size_t n)

@@ -306,7 +306,7 @@ static int journal_has_reflog(sluice_repo *repo)
 	struct stat sb;
 	git_config *cfg = NULL;
 	const char *v = NULL;
-	int on, yes;
+	int on;
 
 	/* libgit2's rule: "always" logs every ref; "true" (the default in a
 	 * repository with a work tree) logs a ref whose reflog exists. */
@@ -320,8 +320,7 @@ static int journal_has_reflog(sluice_repo *repo)
 		on = 1;
 	git_config_free(cfg);
 	snprintf(path, sizeof(path), "%s/logs/%s", repo->path, SLUICE_JOURNAL_REF);
-	yes = on == 2 || (on && lstat(path, &sb) == 0);
-	return yes;
+	return on == 2 || (on && lstat(path, &sb) == 0);
 }
 
 /* Take the lock, check the ref still holds old (or is absent), write id. */
@@ -577,14 +576,18 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	} else {
 		error = git_reference_create(&ref, repo->git, SLUICE_JOURNAL_REF, &id, 0, msg);
 	}
-	if (error == SLUICE_ECONFLICT)
-		goto done;
 	if (error < 0) {
 		git_oid moved;
 		int moved_exists = 0;
 		char hex[GIT_OID_HEXSZ + 1];
 
-		if (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED) {
+		/*
+		 * libgit2's codes are its own (some equal sluice's in value); ours
+		 * are sluice's, with the message already set, and a lost
+		 * compare-and-swap never reaches here (ref_lock_take).
+		 */
+		if (!ours &&
+		    (error == GIT_EMODIFIED || error == GIT_EEXISTS || error == GIT_ELOCKED)) {
 			error = sluice_ctx__error(
 			        ctx, SLUICE_ECONFLICT,
 			        "another sluice action changed the journal at the "
