@@ -266,7 +266,8 @@ static int rollbacks_only(const char *workdir, unsigned long n)
 	char path[PATHLEN];
 	sluice_ctx *ctx = NULL;
 	sluice_repo *repo = NULL;
-	series rb = {.name = "sluice rollback, in-process (existing repository)"};
+	series rb = {.name = "sluice rollback, in-process (existing repository)"},
+	       cpu = {.name = "  on-CPU time"};
 
 	snprintf(path, sizeof(path), "%s/keys", workdir);
 	setenv("SLUICE_KEYS", path, 1);
@@ -276,20 +277,23 @@ static int rollbacks_only(const char *workdir, unsigned long n)
 	check_sluice(sluice_repo_open(&repo, ctx, path), ctx, "open");
 	for (unsigned long i = 0; i < n; i++) {
 		char *report = NULL;
-		double t0 = now_ms();
+		double t0 = now_ms(), c0 = clock_ms(CLOCK_THREAD_CPUTIME_ID);
 		check_sluice(sluice_channel_rollback(repo, "prod", NULL, "profiled rollback", "ops",
 		                                     &report),
 		             ctx, "rollback");
 		series_add(&rb, now_ms() - t0);
+		series_add(&cpu, clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0);
 		sluice_free(report);
 	}
 	printf("%-44s %6s %9s %9s %9s %9s %9s\n", "milliseconds", "n", "p50", "p99", "mean", "min",
 	       "max");
 	print_row(&rb);
+	print_row(&cpu);
 	sluice_repo_free(repo);
 	sluice_ctx_free(ctx);
 	sluice_global_shutdown();
 	free(rb.ms);
+	free(cpu.ms);
 	return 0;
 }
 

@@ -114,6 +114,34 @@ static json_t *channel_entry(json_t *channels, const char *name)
 	return c;
 }
 
+/*
+ * The channels after a move, to be changed for one channel: a new top
+ * object sharing the other channels' entries with the state (read-only
+ * there, core/repo.h), and for the moved one a copy whose held and
+ * withdrawn lists are new arrays of the same (never changed) id strings.
+ * A full deep copy cost an allocation per id of the channel's history on
+ * every move.
+ */
+static json_t *channels_for_move(json_t *channels, const char *name)
+{
+	json_t *out = json_copy(channels), *c = json_object_get(channels, name), *cc, *v;
+	const char *k;
+
+	if (!out || !c)
+		return out;
+	if (!(cc = json_object())) {
+		json_decref(out);
+		return NULL;
+	}
+	json_object_foreach(c, k, v)
+	{
+		int list = json_is_array(v) && (!strcmp(k, "held") || !strcmp(k, "withdrawn"));
+		json_object_set_new(cc, k, list ? json_copy(v) : json_deep_copy(v));
+	}
+	json_object_set_new(out, name, cc);
+	return out;
+}
+
 static void set_head(json_t *c, const char *hex)
 {
 	json_t *held = json_object_get(c, "held");
@@ -251,7 +279,8 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 {
 	struct move *mv = arg;
 	sluice_ctx *ctx = repo->ctx;
-	json_t *channels = json_deep_copy(st->channels), *c, *used = NULL, *rules = NULL;
+	json_t *channels = channels_for_move(st->channels, mv->channel), *c, *used = NULL,
+	       *rules = NULL;
 	const char *head_hex;
 	git_oid target, head;
 	int error, has_head;

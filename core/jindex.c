@@ -829,12 +829,23 @@ static int put_entries(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, const
 				error = lmdb_error(ctx, rc, "writing the head");
 				goto next;
 			}
-			if ((error = sluice_journal__channels_at(repo, &channels, &ids[i])) < 0)
+			if ((error = sluice_journal__channels_shared(repo, &channels, &ids[i])) < 0)
 				goto next;
 			free(text);
 			text = NULL;
-			if ((error = sluice_repo__dump(ctx, &text, channels)) < 0)
-				goto next;
+			/* What sluice status shows of each channel: not its whole state. */
+			{
+				json_t *heads = json_object(), *c;
+				const char *name;
+				json_object_foreach(channels, name, c) json_object_set_new(
+				        heads, name,
+				        json_pack("{s:O?,s:O?}", "head", json_object_get(c, "head"),
+				                  "withdrawn", json_object_get(c, "withdrawn")));
+				error = sluice_repo__dump(ctx, &text, heads);
+				json_decref(heads);
+				if (error < 0)
+					goto next;
+			}
 			k.mv_size = 8;
 			k.mv_data = "channels";
 			v.mv_size = strlen(text);

@@ -95,14 +95,128 @@ static int object_member(sluice_repo *repo, json_t **out, const git_oid *entry, 
 	return SLUICE_OK;
 }
 
+/*
+ * The state cache (sluice_journal__cache_free in core/repo.h): one entry's
+ * state, held by the repository handle. It is filled by a read of a whole
+ * state and by a commit, and only ever looked up by entry id, so it is
+ * never stale; what would make it wrong is a caller changing a document it
+ * was handed, which SLUICE_CHECK_STATE_CACHE catches in the tests.
+ */
+static int cache_checked(void)
+{
+	static int on = -1;
+
+	if (on < 0) {
+		const char *v = getenv("SLUICE_CHECK_STATE_CACHE");
+		on = v && *v && strcmp(v, "0");
+	}
+	return on;
+}
+
+static const sluice_jstate *cache_get(sluice_repo *repo, const git_oid *entry)
+{
+	const sluice_jstate *c = repo->jcache;
+
+	return c && git_oid_equal(&c->head, entry) ? c : NULL;
+}
+
+/* *out shares c's documents (each with a reference of its own). */
+static void state_share(sluice_jstate *out, const sluice_jstate *c)
+{
+	*out = *c;
+	json_incref(out->keys);
+	json_incref(out->channels);
+	json_incref(out->config);
+	json_incref(out->trust);
+}
+
+static void cache_put(sluice_repo *repo, const sluice_jstate *st)
+{
+	sluice_jstate *c = repo->jcache;
+
+	if (!c && !(c = repo->jcache = calloc(1, sizeof(*c))))
+		return; /* no cache: every read parses */
+	sluice_journal__dispose(c);
+	state_share(c, st);
+}
+
+void sluice_journal__cache_free(sluice_repo *repo)
+{
+	sluice_journal__dispose(repo->jcache);
+	free(repo->jcache);
+	repo->jcache = NULL;
+}
+
+static _Noreturn void cache_differs(const git_oid *entry, const char *what)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+
+	git_oid_tostr(hex, sizeof(hex), entry);
+	fprintf(stderr,
+	        "sluice: the cached journal state at %s differs from its %s as written: "
+	        "some caller changed a shared state document\n",
+	        hex, what);
+	abort();
+}
+
+static void cache_check_member(sluice_repo *repo, const git_oid *entry, const json_t *cached,
+                               const char *file, const char *member, int optional)
+{
+	json_t *fresh = NULL;
+
+	if (object_member(repo, &fresh, entry, file, member, optional) < 0)
+		return; /* unreadable now: the caller's read would have said so */
+	if (!json_equal(fresh, (json_t *)cached))
+		cache_differs(entry, file);
+	json_decref(fresh);
+}
+
+/*
+ * keys_at and channels_at hand out documents the caller owns and may
+ * change (a copy of the cached one); channels_shared, the cached one itself.
+ */
 int sluice_journal__keys_at(sluice_repo *repo, json_t **out, const git_oid *entry)
 {
+	const sluice_jstate *c = cache_get(repo, entry);
+
+	if (c) {
+		if (cache_checked())
+			cache_check_member(repo, entry, c->keys, "keys.json", "keys", 0);
+		if (!(*out = json_deep_copy(c->keys)))
+			return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory");
+		return SLUICE_OK;
+	}
 	return object_member(repo, out, entry, "keys.json", "keys", 0);
+}
+
+int sluice_journal__channels_shared(sluice_repo *repo, json_t **out, const git_oid *entry)
+{
+	const sluice_jstate *c = cache_get(repo, entry);
+
+	if (c) {
+		if (cache_checked())
+			cache_check_member(repo, entry, c->channels, "channels.json", "channels",
+			                   1);
+		*out = json_incref(c->channels);
+		return SLUICE_OK;
+	}
+	return object_member(repo, out, entry, "channels.json", "channels", 1);
 }
 
 int sluice_journal__channels_at(sluice_repo *repo, json_t **out, const git_oid *entry)
 {
-	return object_member(repo, out, entry, "channels.json", "channels", 1);
+	json_t *shared = NULL;
+	int error;
+
+	if ((error = sluice_journal__channels_shared(repo, &shared, entry)) < 0)
+		return error;
+	if (!cache_get(repo, entry)) {
+		*out = shared; /* parsed for this caller alone */
+		return SLUICE_OK;
+	}
+	*out = json_deep_copy(shared);
+	json_decref(shared);
+	return *out ? SLUICE_OK : sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory");
 }
 
 int sluice_journal__keys(sluice_repo *repo, json_t **out)
@@ -190,7 +304,8 @@ int sluice_journal__read(sluice_repo *repo, sluice_jstate *out)
 	return sluice_journal__read_at(repo, &head, out);
 }
 
-int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jstate *out)
+/* The state at entry, read and parsed from its files. */
+static int read_parsed(sluice_repo *repo, const git_oid *entry, sluice_jstate *out)
 {
 	json_t *rec = NULL;
 	int error;
@@ -198,8 +313,9 @@ int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jsta
 	memset(out, 0, sizeof(*out));
 	out->head = *entry;
 	out->exists = 1;
-	if ((error = sluice_journal__keys_at(repo, &out->keys, &out->head)) < 0 ||
-	    (error = sluice_journal__channels_at(repo, &out->channels, &out->head)) < 0 ||
+	if ((error = object_member(repo, &out->keys, &out->head, "keys.json", "keys", 0)) < 0 ||
+	    (error = object_member(repo, &out->channels, &out->head, "channels.json", "channels",
+	                           1)) < 0 ||
 	    (error = sluice_journal__record(repo, &rec, &out->head)) < 0 ||
 	    (error = entry_file(repo, &out->config, &out->head, "config.json", 1)) < 0 ||
 	    (error = object_member(repo, &out->trust, &out->head, "trust.json", "trust", 1)) < 0) {
@@ -242,6 +358,48 @@ int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jsta
 		git_tree_free(t);
 		git_commit_free(c);
 	}
+	return SLUICE_OK;
+}
+
+static int json_same(json_t *a, json_t *b)
+{
+	return (!a && !b) || (a && b && json_equal(a, b));
+}
+
+int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jstate *out)
+{
+	const sluice_jstate *c = cache_get(repo, entry);
+	int error;
+
+	if (c) {
+		if (cache_checked()) {
+			sluice_jstate fresh;
+			if (read_parsed(repo, entry, &fresh) == 0) {
+				if (!json_same(fresh.keys, c->keys))
+					cache_differs(entry, "keys.json");
+				if (!json_same(fresh.channels, c->channels))
+					cache_differs(entry, "channels.json");
+				if (!json_same(fresh.config, c->config))
+					cache_differs(entry, "config.json");
+				if (!json_same(fresh.trust, c->trust))
+					cache_differs(entry, "trust.json");
+				if (fresh.seq != c->seq || strcmp(fresh.time, c->time))
+					cache_differs(entry, "record.json");
+				if (fresh.has_suites != c->has_suites ||
+				    fresh.has_policies != c->has_policies ||
+				    (c->has_suites && !git_oid_equal(&fresh.suites, &c->suites)) ||
+				    (c->has_policies &&
+				     !git_oid_equal(&fresh.policies, &c->policies)))
+					cache_differs(entry, "tree");
+				sluice_journal__dispose(&fresh);
+			}
+		}
+		state_share(out, c);
+		return SLUICE_OK;
+	}
+	if ((error = read_parsed(repo, entry, out)) < 0)
+		return error;
+	cache_put(repo, out);
 	return SLUICE_OK;
 }
 
@@ -384,22 +542,44 @@ static int ref_lock_commit(sluice_ctx *ctx, ref_lock *l)
 	return sluice_io__fsync_dir(ctx, l->dir);
 }
 
+struct dump_to {
+	sluice_ctx *ctx;
+	sluice_buf buf;
+	int failed;
+};
+
+/*
+ * json_dump_callback's writer: straight into one buffer, no copy after. A
+ * failure is sticky and checked by the caller: jansson ignores the
+ * writer's result for an object's keys, so one failed append would
+ * otherwise leave a key out and the rest written (the fault-injection
+ * tests committed such a config.json).
+ */
+static int dump_append(const char *data, size_t len, void *arg)
+{
+	struct dump_to *d = arg;
+
+	if (d->failed || sluice_buf__put(d->ctx, &d->buf, data, len) < 0)
+		d->failed = 1;
+	return d->failed ? -1 : 0;
+}
+
 static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *name, json_t *v)
 {
-	char *s = json_dumps(v, JSON_INDENT(1) | JSON_SORT_KEYS);
-	sluice_buf buf = {0};
+	struct dump_to d = {repo->ctx, {0}, 0};
 	git_oid blob;
 	int error;
 
-	if (!s)
-		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "cannot encode %s", name);
 	/* Indented, with a final newline: friendly to git diff between entries. */
-	if ((error = sluice_buf__printf(repo->ctx, &buf, "%s\n", s)) == 0 &&
-	    ((error = git_blob_create_from_buffer(&blob, repo->git, buf.ptr, buf.len)) < 0 ||
-	     (error = git_treebuilder_insert(NULL, tb, name, &blob, GIT_FILEMODE_BLOB)) < 0))
+	if (json_dump_callback(v, dump_append, &d, JSON_INDENT(1) | JSON_SORT_KEYS) < 0 ||
+	    dump_append("\n", 1, &d) < 0 || d.failed) {
+		sluice_buf__dispose(&d.buf);
+		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "cannot encode %s", name);
+	}
+	if ((error = git_blob_create_from_buffer(&blob, repo->git, d.buf.ptr, d.buf.len)) < 0 ||
+	    (error = git_treebuilder_insert(NULL, tb, name, &blob, GIT_FILEMODE_BLOB)) < 0)
 		error = sluice_ctx__giterror(repo->ctx, error, "cannot write %s", name);
-	free(s);
-	sluice_buf__dispose(&buf);
+	sluice_buf__dispose(&d.buf);
 	return error;
 }
 
@@ -433,7 +613,7 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	git_treebuilder *tb = NULL;
 	git_reference *ref = NULL;
 	ref_lock lock = {.fd = -1};
-	json_t *kdoc = NULL, *cdoc = NULL;
+	json_t *kdoc = NULL, *cdoc = NULL, *empty = NULL;
 	git_oid tree, parents[2], id;
 	size_t np = 0;
 	char fp[SLUICE_FP_LEN], now[32], msg[256];
@@ -615,6 +795,23 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	}
 	if (out)
 		*out = id;
+	{
+		/* The state after this entry: what the next read will ask for. */
+		sluice_jstate after = {.head = id, .exists = 1, .seq = st->seq + 1};
+
+		after.keys = keys_after ? keys_after : st->keys;
+		after.channels = channels_after ? channels_after : st->channels;
+		after.config = ch->config_after ? ch->config_after : st->config;
+		after.trust = ch->trust_after ? ch->trust_after : st->trust;
+		if (!after.trust)
+			after.trust = empty = json_object();
+		after.has_suites = ch->has_suites || st->has_suites;
+		after.suites = ch->has_suites ? ch->suites_after : st->suites;
+		after.has_policies = ch->has_policies || st->has_policies;
+		after.policies = ch->has_policies ? ch->policies_after : st->policies;
+		snprintf(after.time, sizeof(after.time), "%s", ch->time);
+		cache_put(repo, &after);
+	}
 	/* The sluice program drains the hooks' outbox after a command that wrote. */
 	if (strcmp(action, "hook"))
 		ctx->journal_writes++;
@@ -625,6 +822,7 @@ done:
 	git_treebuilder_free(tb);
 	json_decref(kdoc);
 	json_decref(cdoc);
+	json_decref(empty);
 	json_decref(record);
 	ch->record = NULL;
 	return error;
@@ -827,7 +1025,7 @@ static int mirror_refs(sluice_repo *repo)
 
 	if ((error = sluice_journal__head(repo, &head, &exists)) < 0 || !exists)
 		return error;
-	if ((error = sluice_journal__channels_at(repo, &channels, &head)) < 0)
+	if ((error = sluice_journal__channels_shared(repo, &channels, &head)) < 0)
 		return error;
 	json_object_foreach(channels, name, c)
 	{

@@ -106,6 +106,7 @@ void sluice_repo_free(sluice_repo *repo)
 		return;
 	sluice_chunkstore__free(repo->cs);
 	sluice_jindex__free(repo->jindex);
+	sluice_journal__cache_free(repo);
 	git_repository_free(repo->git);
 	free(repo->path);
 	free(repo->sdir);

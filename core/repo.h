@@ -16,6 +16,7 @@
 
 #define SLUICE_JOURNAL_REF "refs/sluice/journal"
 
+struct sluice_jstate_s;
 struct sluice_repo {
 	sluice_ctx *ctx;
 	char *path; /* the bare git directory */
@@ -26,9 +27,10 @@ struct sluice_repo {
 	void *progress_data;
 	sluice_progress_cb item_progress; /* counts, not bytes (evaluation) */
 	void *item_progress_data;
-	struct sluice_jindex *jindex; /* the journal's LMDB index, opened on first use */
-	long long change_ttl;         /* root changes proposed here expire after it (0: 7 days) */
-	struct sluice_stage *stage;   /* core/stage.c: held object writes; owned by the odb */
+	struct sluice_jindex *jindex;   /* the journal's LMDB index, opened on first use */
+	long long change_ttl;           /* root changes proposed here expire after it (0: 7 days) */
+	struct sluice_stage *stage;     /* core/stage.c: held object writes; owned by the odb */
+	struct sluice_jstate_s *jcache; /* core/journal.c: the state at one entry, parsed once */
 };
 
 /*
@@ -86,7 +88,7 @@ int sluice_repo__check_commit_sig_at(sluice_repo *repo, const git_oid *id, json_
 /* ---- the journal (core/journal.c) ------------------------------------ */
 
 /* The journal's state at one entry: what every action decides against. */
-typedef struct {
+typedef struct sluice_jstate_s {
 	git_oid head; /* the entry (valid when exists) */
 	int exists;
 	json_t *keys;     /* registry: name -> {fingerprint, public_key, roles} */
@@ -118,6 +120,17 @@ int sluice_journal__read(sluice_repo *repo, sluice_jstate *out);
 /* Read the state at one journal entry. */
 int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jstate *out);
 void sluice_journal__dispose(sluice_jstate *st);
+/*
+ * The repository handle keeps the state at one entry, the last one read or
+ * written, so an action and the index sync and mirror after it do not read
+ * and parse the same files again (an entry is immutable: its id names its
+ * state for good). The documents of a state read_at hands out, and what
+ * channels_shared hands out, may be shared with it: read-only (deep-copy to
+ * change); keys_at and channels_at hand out the caller's own. With
+ * SLUICE_CHECK_STATE_CACHE=1 in the environment (set for every test) each
+ * use of it is checked against a fresh parse, and a difference aborts.
+ */
+void sluice_journal__cache_free(sluice_repo *repo);
 
 /* The keys registry object at a journal commit (new reference). */
 int sluice_journal__keys_at(sluice_repo *repo, json_t **out, const git_oid *entry);
@@ -125,6 +138,8 @@ int sluice_journal__keys_at(sluice_repo *repo, json_t **out, const git_oid *entr
 int sluice_journal__keys(sluice_repo *repo, json_t **out);
 /* The channels object at a journal commit (new reference; {} if none). */
 int sluice_journal__channels_at(sluice_repo *repo, json_t **out, const git_oid *entry);
+/* The same, possibly shared with the state cache: read-only. */
+int sluice_journal__channels_shared(sluice_repo *repo, json_t **out, const git_oid *entry);
 
 /*
  * The gate configuration in effect at the head (new reference): the

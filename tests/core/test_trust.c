@@ -224,12 +224,16 @@ static void test_trust__a_clock_a_little_behind_the_journal(void **state)
 	/*
 	 * A key's standing is judged at that time too: a key that expires
 	 * between this host's clock and the journal's newest entry has expired
-	 * for an entry written now. (The registry entry is edited in memory.)
+	 * for an entry written now. (The registry entry is edited in memory,
+	 * in a copy: a state's documents are shared with the repository's
+	 * state cache and read-only.)
 	 */
 	{
 		char fp[SLUICE_FP_LEN], mid[32];
 		const char *name;
-		json_t *e;
+		json_t *e, *keys = json_deep_copy(st.keys);
+		json_decref(st.keys);
+		st.keys = keys;
 		sluice_keys__fingerprint(fp, key.pk);
 		assert_non_null(e = sluice_trust__by_fp(st.keys, fp, &name));
 		assert_int_equal(sluice_journal__check_role(f->r, &st, &key, NULL), 0);
