@@ -181,15 +181,42 @@ static void *fsync_job_run(void *arg)
  * start-up cost more CPU than the flushes (docs/bench-rollback.md). One
  * context for the process, made on first use (a fork's child makes its
  * own), used one batch at a time. Returns -1 where AIO cannot take the
- * batch (no AIO, or a file system that refuses it): the caller falls back
- * to threads. errs[i] is the errno of fds[i]'s fsync, or 0.
+ * batch (no AIO, or a file system that refuses it) or is not wanted yet:
+ * the caller falls back to threads. errs[i] is the errno of fds[i]'s
+ * fsync, or 0.
+ *
+ * Not wanted yet: a process that has an AIO context pays for it when it
+ * exits, in exit_aio's wait for an RCU grace period (about 30 ms on this
+ * project's machine, 2026-12-03, measured with an empty program that only
+ * calls io_setup), which is more than threads cost a command that commits
+ * once or twice (about 1.5 ms of CPU per batch). So a process's first
+ * AIO_FROM_BATCH - 1 batches go to threads and only a process that keeps
+ * committing (a server, the benchmark) makes a context. SLUICE_FSYNC_BATCH
+ * in the environment overrides: "aio" from the first batch, "threads"
+ * never AIO.
  */
+#define AIO_FROM_BATCH 5
+
 static struct {
 	pthread_mutex_t lock;
 	aio_context_t ctx;
 	pid_t pid;
 	int broken;
+	unsigned batches; /* batches this process has asked to flush */
+	int made;         /* io_setup was tried */
 } aio = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The SLUICE_FSYNC_BATCH override: 1 "aio", 0 "threads", -1 unset (by count). */
+static int aio_wanted_env(void)
+{
+	const char *v = getenv("SLUICE_FSYNC_BATCH");
+
+	if (v && !strcmp(v, "aio"))
+		return 1;
+	if (v && !strcmp(v, "threads"))
+		return 0;
+	return -1;
+}
 
 static int aio_fsync_batch(const int *fds, size_t n, int *errs)
 {
@@ -197,13 +224,22 @@ static int aio_fsync_batch(const int *fds, size_t n, int *errs)
 	struct io_event ev[SLUICE_IO_FSYNC_MAX];
 	long sub, got = 0;
 
+	int want = aio_wanted_env();
+
 	pthread_mutex_lock(&aio.lock);
 	if (aio.pid != getpid()) {
 		aio.ctx = 0;
-		aio.broken = syscall(SYS_io_setup, SLUICE_IO_FSYNC_MAX, &aio.ctx) < 0;
+		aio.broken = 0;
+		aio.batches = 0;
+		aio.made = 0;
 		aio.pid = getpid();
 	}
-	if (aio.broken) {
+	aio.batches++;
+	if (!aio.made && (want == 1 || (want < 0 && aio.batches >= AIO_FROM_BATCH))) {
+		aio.broken = syscall(SYS_io_setup, SLUICE_IO_FSYNC_MAX, &aio.ctx) < 0;
+		aio.made = 1;
+	}
+	if (!aio.made || aio.broken || want == 0) {
 		pthread_mutex_unlock(&aio.lock);
 		return -1;
 	}

@@ -23,10 +23,12 @@
  * Calls on stdin, stdout and stderr are neither counted nor logged: what a
  * process prints is not state.
  *
- * libsluice submits a batch of fsyncs at once through Linux AIO (core/io.c).
+ * libsluice submits a batch of fsyncs at once through Linux AIO (core/io.c;
+ * a command's first batches go to threads unless SLUICE_FSYNC_BATCH=aio).
  * In a watched program the shim stands in for the kernel there: io_submit
- * runs each fsync in turn (counted, logged, failed or killed like any
- * other) and keeps its completion, which io_getevents then hands back. The
+ * is logged ("io_submit batch", not counted), runs each fsync in turn
+ * (counted, logged, failed or killed like any other) and keeps its
+ * completion, which io_getevents then hands back. The
  * flushes do not overlap under the shim; their order and outcome are what
  * the tests look at.
  *
@@ -375,6 +377,7 @@ long syscall(long nr, ...)
 		struct iocb **cbs = (struct iocb **)a[2];
 		REAL(fsync);
 		REAL(fdatasync);
+		log_line(0, "io_submit", "batch", NULL); /* logged, not counted */
 		for (long i = 0; i < a[1]; i++) {
 			struct iocb *cb = cbs[i];
 			int fd = (int)cb->aio_fildes, dsync = cb->aio_lio_opcode == IOCB_CMD_FDSYNC;

@@ -253,6 +253,11 @@ static void test_order__propose_base(void **state)
 	free(l);
 }
 
+/*
+ * aio: 0 the default (a command's first batches of fsyncs run on threads,
+ * core/io.c), 1 AIO from the first batch (SLUICE_FSYNC_BATCH=aio), 2 the
+ * same with io_setup refused by the shim, so the threads take over.
+ */
 static void order_of_move(const char *args, const char *name, int aio)
 {
 	char entry[41];
@@ -262,7 +267,13 @@ static void order_of_move(const char *args, const char *name, int aio)
 	char *out;
 
 	dh_fresh(fx, name);
+	if (aio)
+		setenv("SLUICE_FSYNC_BATCH", "aio", 1);
+	if (aio == 2)
+		setenv("SLUICE_SHIM_NOAIO", "1", 1);
 	l = logged_run(fx, args, &n, &out);
+	unsetenv("SLUICE_FSYNC_BATCH");
+	unsetenv("SLUICE_SHIM_NOAIO");
 	free(out);
 	rev_parse(fx, entry, "refs/sluice/journal");
 	jcommit = object_named(l, n, entry);
@@ -273,8 +284,10 @@ static void order_of_move(const char *args, const char *name, int aio)
 	/* A move touches no chunk pack and no chunk index. */
 	assert_int_equal(find(l, n, "fsync", "/sluice/packs", 0), -1);
 	assert_int_equal(find(l, n, "fdatasync", "/sluice/index/data.mdb", 0), -1);
-	/* The shim logs the io_setup it refused. */
-	assert_int_equal(find(l, n, "io_setup", "ENOSYS", 0) >= 0, !aio);
+	/* The shim logs the io_setup it refused (and only that one). */
+	assert_int_equal(find(l, n, "io_setup", "ENOSYS", 0) >= 0, aio == 2);
+	/* And each batch it submitted: only where AIO was asked for and given. */
+	assert_int_equal(find(l, n, "io_submit", "batch", 0) >= 0, aio == 1);
 	free(l);
 }
 
@@ -284,9 +297,10 @@ static void test_order__promote(void **state)
 
 	(void)state;
 	snprintf(args, sizeof(args), "promote %s --channel prod --key alice", fx->v[2]);
-	order_of_move(args, "promote", 1);
+	order_of_move(args, "promote", 0);
 }
 
+/* The rollback's batches of fsyncs through Linux AIO, as a long-lived process's are. */
 static void test_order__rollback(void **state)
 {
 	(void)state;
@@ -300,9 +314,14 @@ static void test_order__rollback(void **state)
 static void test_order__rollback_without_aio(void **state)
 {
 	(void)state;
-	setenv("SLUICE_SHIM_NOAIO", "1", 1);
-	order_of_move("rollback prod --reason order-test --key alice", "rollback-noaio", 0);
-	unsetenv("SLUICE_SHIM_NOAIO");
+	order_of_move("rollback prod --reason order-test --key alice", "rollback-noaio", 2);
+}
+
+/* A command's first batches run on threads (core/io.c, AIO_FROM_BATCH). */
+static void test_order__rollback_on_threads(void **state)
+{
+	(void)state;
+	order_of_move("rollback prod --reason order-test --key alice", "rollback-threads", 0);
 }
 
 /* The shim itself: a logged run names every kind of call it interposes. */
@@ -335,6 +354,7 @@ int main(void)
 	        cmocka_unit_test(test_order__promote),
 	        cmocka_unit_test(test_order__rollback),
 	        cmocka_unit_test(test_order__rollback_without_aio),
+	        cmocka_unit_test(test_order__rollback_on_threads),
 	        cmocka_unit_test(test_order__shim_sees_libgit2_and_lmdb),
 	};
 
