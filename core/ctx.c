@@ -2,9 +2,9 @@
  * core/ctx.c - the context handle: last error, fault hook, thread count,
  * and process-wide initialisation of the libraries sluice stands on.
  */
+#include "curl.h"
 #include "internal.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <git2.h>
 #include <sodium.h>
@@ -19,9 +19,7 @@ int sluice_global_init(void)
 		return SLUICE_ERROR;
 	if (git_libgit2_init() < 0)
 		return SLUICE_ERROR;
-	/* Before any thread exists: curl_global_init is not thread-safe. */
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return SLUICE_ERROR;
+	/* libcurl is loaded and initialised on first use (core/curl.h). */
 	/*
 	 * Every object and ref libgit2 writes is fsynced, with its directory:
 	 * an acknowledged version must survive a power cut (DESIGN "Invariants").
@@ -34,7 +32,7 @@ int sluice_global_init(void)
 
 void sluice_global_shutdown(void)
 {
-	curl_global_cleanup();
+	sluice_curl__shutdown();
 	git_libgit2_shutdown();
 }
 

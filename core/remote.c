@@ -26,6 +26,7 @@
 /* nftw(3) is an XSI interface. */
 #define _XOPEN_SOURCE 700
 
+#include "curl.h"
 #include "config.h"
 #include "remote.h"
 
@@ -36,7 +37,6 @@
 #include "sluice/remote.h"
 
 #include <ctype.h>
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1117,7 +1117,9 @@ static int xfer_run(xfer *x)
 		if (!x->slots[k].h)
 			break;
 	if (!x->multi || !x->hdrs || k < x->conc) {
-		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot start libcurl");
+		error = sluice_ctx__error(ctx, *sluice_curl__why() ? SLUICE_ERROR : SLUICE_ENOMEM,
+		                          "cannot start libcurl%s%s",
+		                          *sluice_curl__why() ? ": " : "", sluice_curl__why());
 		goto done;
 	}
 	for (k = 0; k < x->n; k++)

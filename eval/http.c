@@ -4,10 +4,10 @@
  * through /v1/completions with libcurl's multi interface, and the parser
  * of a completion's answer.
  */
+#include "curl.h"
 #include "http.h"
 #include "config.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -241,7 +241,10 @@ static int request(sluice_http *h, const char *path, const char *post, long *sta
 		CURL *e = new_easy(h, url, post, &b, errbuf);
 
 		if (!e)
-			return sluice_ctx__error(h->ctx, SLUICE_ENOMEM, "cannot start a request");
+			return sluice_ctx__error(
+			        h->ctx, *sluice_curl__why() ? SLUICE_ERROR : SLUICE_ENOMEM,
+			        "cannot start a request%s%s", *sluice_curl__why() ? ": " : "",
+			        sluice_curl__why());
 		c = curl_easy_perform(e);
 		*status = 0;
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
@@ -657,7 +660,9 @@ static int start(sluice_http *h, CURLM *multi, struct req *r, const char *model,
 	sluice_buf__dispose(&r->body.buf);
 	r->body.too_big = 0;
 	if (!(r->easy = new_easy(h, url, r->post, &r->body, r->errbuf)))
-		return sluice_ctx__error(h->ctx, SLUICE_ENOMEM, "cannot start a request");
+		return sluice_ctx__error(h->ctx, *sluice_curl__why() ? SLUICE_ERROR : SLUICE_ENOMEM,
+		                         "cannot start a request%s%s",
+		                         *sluice_curl__why() ? ": " : "", sluice_curl__why());
 	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, (char *)r);
 	if (curl_multi_add_handle(multi, r->easy) != CURLM_OK)
 		return sluice_ctx__error(h->ctx, SLUICE_ERROR, "cannot start a request");
@@ -754,7 +759,10 @@ int sluice_http__score_top(sluice_http *h, const char *model, size_t n,
 	if (!(reqs = sluice__calloc(h->ctx, n, sizeof(*reqs))))
 		return SLUICE_ENOMEM;
 	if (!(multi = curl_multi_init())) {
-		error = sluice_ctx__error(h->ctx, SLUICE_ENOMEM, "cannot start libcurl");
+		error = sluice_ctx__error(h->ctx,
+		                          *sluice_curl__why() ? SLUICE_ERROR : SLUICE_ENOMEM,
+		                          "cannot start libcurl%s%s",
+		                          *sluice_curl__why() ? ": " : "", sluice_curl__why());
 		goto done;
 	}
 	/* One connection per request in flight, kept open between requests. */

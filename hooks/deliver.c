@@ -3,13 +3,13 @@
  * (Standard Webhooks), a vLLM server's LoRA load/unload, a llama.cpp
  * server's adapter scales (docs/hooks.md).
  */
+#include "curl.h"
 #include "hooks.h"
 
 #include "config.h"
 #include "export.h"
 #include "version.h"
 
-#include <curl/curl.h>
 #include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -73,7 +73,8 @@ static int http(sluice_ctx *ctx, const char *method, const char *url, struct cur
 
 	*status = 0;
 	if (!c) {
-		snprintf(err, errlen, "cannot start an HTTP request (libcurl)");
+		snprintf(err, errlen, "cannot start an HTTP request (libcurl)%s%s",
+		         *sluice_curl__why() ? ": " : "", sluice_curl__why());
 		return -1;
 	}
 	curl_easy_setopt(c, CURLOPT_URL, url);
