@@ -27,6 +27,14 @@ int sluice_global_init(void)
 	git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
 	/* Objects are checked for existence and type when trees/commits refer to them. */
 	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 1);
+	/*
+	 * Trees of any size stay in libgit2's object cache (its default keeps
+	 * only trees up to 4 KiB): a version's files/ directory is one tree
+	 * read again for every path looked up in it. verify on a repository of
+	 * 1,000 versions spent 78% of its time re-reading and inflating such
+	 * trees (docs/bench-rollback.md, 2026-12-03).
+	 */
+	git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, (size_t)16 << 20);
 	return SLUICE_OK;
 }
 

@@ -56,8 +56,7 @@ static CURLMcode no_multi_perform(CURLM *m, int *running)
 		*running = 0;
 	return CURLM_BAD_HANDLE;
 }
-static CURLMcode no_multi_poll(CURLM *m, struct curl_waitfd fds[], unsigned int n, int ms,
-                               int *ret)
+static CURLMcode no_multi_poll(CURLM *m, struct curl_waitfd fds[], unsigned int n, int ms, int *ret)
 {
 	(void)m;
 	(void)fds;
@@ -104,9 +103,9 @@ struct sluice_curl_api sluice__curl = {
 
 static struct {
 	pthread_once_t once;
-	int ok;                /* the library and every function found */
-	int inited;            /* curl_global_init done since the last cleanup */
-	pthread_mutex_t lock;  /* for inited */
+	int ok;               /* the library and every function found */
+	int inited;           /* curl_global_init done since the last cleanup */
+	pthread_mutex_t lock; /* for inited */
 	char why[512];
 	CURL *(*easy_init)(void);
 	CURLM *(*multi_init)(void);
@@ -129,12 +128,12 @@ static void load(void)
 		return;
 	}
 	/* Each through a union-free cast: POSIX guarantees the round trip. */
-#define FIND(dst, name)                                                                          \
-	do {                                                                                     \
-		void *p_ = dlsym(so, name);                                                      \
-		if (!p_ && !missing)                                                             \
-			missing = name;                                                          \
-		memcpy(&(dst), &p_, sizeof(p_));                                                 \
+#define FIND(dst, name)                                                                            \
+	do {                                                                                       \
+		void *p_ = dlsym(so, name);                                                        \
+		if (!p_ && !missing)                                                               \
+			missing = name;                                                            \
+		memcpy(&(dst), &p_, sizeof(p_));                                                   \
 	} while (0)
 	FIND(api.easy_setopt, "curl_easy_setopt");
 	FIND(api.easy_perform, "curl_easy_perform");
