@@ -830,31 +830,93 @@ done:
 
 /*
  * Journal writers take an exclusive flock on sluice/journal.flock for
- * read-decide-commit. The kernel drops it when a process dies, so a
- * writer holding it knows that any refs/sluice/journal.lock left on disk
- * belongs to a sluice process that was killed between creating libgit2's
- * lock file and renaming it, and removes it. The compare-and-swap stays
- * the commit point (writers that are not sluice still race safely).
+ * read-decide-commit; the kernel drops it when a process dies. While a
+ * writer holds it, the file's content says whether that writer may be
+ * creating refs/sluice/journal.lock: "writing NANOSECONDS" (the realtime
+ * clock before it began) from just before it may create the lock until the
+ * lock is gone, empty otherwise. So the next writer, holding the flock,
+ * finds a journal.lock left on disk with the intent still written, and
+ * knows a sluice writer died while it could hold the lock: it removes the
+ * lock if that was created after the intent (a second of slack for the
+ * file system's coarser clock). A journal.lock without that intent is
+ * git's (pack-refs during git gc, update-ref): it is left alone, and the
+ * compare-and-swap waits for it like any other writer. Until 2026-12-03 any
+ * journal.lock found under the flock was removed, which could let git's
+ * pack-refs delete a loose journal ref sluice had just moved.
  */
-static int journal_lock(sluice_repo *repo, int *fd)
+#define INTENT_PREFIX "writing "
+
+static int intent_set(sluice_ctx *ctx, int fd, const char *path)
+{
+	char line[64];
+	struct timespec now;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	n = snprintf(line, sizeof(line), INTENT_PREFIX "%lld\n",
+	             (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, line, (size_t)n, 0) != n)
+		return sluice_ctx__oserror(ctx, "cannot write %s", path);
+	return SLUICE_OK;
+}
+
+/* The intent's time in ns, or -1 when none is written. */
+static long long intent_get(int fd)
+{
+	char line[64];
+	ssize_t n = pread(fd, line, sizeof(line) - 1, 0);
+
+	if (n <= (ssize_t)strlen(INTENT_PREFIX) ||
+	    strncmp(line, INTENT_PREFIX, strlen(INTENT_PREFIX)))
+		return -1;
+	line[n] = '\0';
+	return strtoll(line + strlen(INTENT_PREFIX), NULL, 10);
+}
+
+int sluice_journal__lock_at(sluice_ctx *ctx, const char *gitdir, int *fd)
 {
 	char path[4200], stale[4200];
 	struct stat st;
+	long long t;
+	int error;
 
-	snprintf(path, sizeof(path), "%s/journal.flock", repo->sdir);
+	*fd = -1;
+	snprintf(path, sizeof(path), "%s/sluice/journal.flock", gitdir);
 	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0)
-		return sluice_ctx__oserror(repo->ctx, "cannot open %s", path);
+		return sluice_ctx__oserror(ctx, "cannot open %s", path);
 	while (flock(*fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
+			error = sluice_ctx__oserror(ctx, "cannot lock %s", path);
 			close(*fd);
 			*fd = -1;
-			return sluice_ctx__oserror(repo->ctx, "cannot lock %s", path);
+			return error;
 		}
 	}
-	snprintf(stale, sizeof(stale), "%s/%s.lock", repo->path, SLUICE_JOURNAL_REF);
-	if (lstat(stale, &st) == 0 && S_ISREG(st.st_mode))
+	snprintf(stale, sizeof(stale), "%s/%s.lock", gitdir, SLUICE_JOURNAL_REF);
+	if ((t = intent_get(*fd)) >= 0 && lstat(stale, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec >= t - 1000000000LL)
 		unlink(stale);
-	return SLUICE_OK;
+	if ((error = intent_set(ctx, *fd, path)) < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return error;
+}
+
+void sluice_journal__unlock(int fd)
+{
+	if (fd < 0)
+		return;
+	/* The lock file is gone (renamed into place or removed): no intent. */
+	if (ftruncate(fd, 0) < 0) {
+		/* Left written: the next writer checks the lock's age against it. */
+	}
+	close(fd); /* releases the flock */
+}
+
+static int journal_lock(sluice_repo *repo, int *fd)
+{
+	return sluice_journal__lock_at(repo->ctx, repo->path, fd);
 }
 
 int sluice_journal__lock(sluice_repo *repo, int *fd)
@@ -968,12 +1030,24 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 		if (error != SLUICE_ECONFLICT)
 			break;
 	}
-	close(lockfd); /* releases the flock */
-	if (error == SLUICE_ECONFLICT)
+	sluice_journal__unlock(lockfd);
+	if (error == SLUICE_ECONFLICT) {
+		char held[4200];
+		struct stat sb;
+		snprintf(held, sizeof(held), "%s/%s.lock", repo->path, SLUICE_JOURNAL_REF);
+		if (lstat(held, &sb) == 0)
+			return sluice_ctx__error(
+			        repo->ctx, SLUICE_ECONFLICT,
+			        "%s is held by a program that is not sluice (git gc, git "
+			        "update-ref?) and was not released while this %s waited; nothing "
+			        "was changed; run it again, and if no git process is running, "
+			        "remove that file",
+			        held, action);
 		return sluice_ctx__error(repo->ctx, SLUICE_ECONFLICT,
 		                         "the journal kept changing under this %s (other sluice "
 		                         "processes are busy); nothing was changed, run it again",
 		                         action);
+	}
 	if (error == 0) {
 		/* Derived state; a failure here is repaired on the next sync. */
 		sluice_journal__sync_index(repo);

@@ -2247,21 +2247,9 @@ static int push_path(sluice_repo *repo, const char *name, const char *path, cons
 	}
 	snprintf(lockpath, sizeof(lockpath), "%s/sluice", path);
 	if (stat(lockpath, &st) == 0 && S_ISDIR(st.st_mode)) {
-		snprintf(lockpath, sizeof(lockpath), "%s/sluice/journal.flock", path);
-		if ((lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
-			error = sluice_ctx__oserror(ctx, "cannot open %s", lockpath);
+		/* The remote's journal writers' lock, as a local writer takes it. */
+		if ((error = sluice_journal__lock_at(ctx, path, &lockfd)) < 0)
 			goto done;
-		}
-		while (flock(lockfd, LOCK_EX) < 0)
-			if (errno != EINTR) {
-				error = sluice_ctx__oserror(ctx, "cannot lock %s", lockpath);
-				goto done;
-			}
-		/* Under the lock a journal.lock is a dead writer's (core/journal.c does the same).
-		 */
-		snprintf(refpath, sizeof(refpath), "%s/%s.lock", path, SLUICE_JOURNAL_REF);
-		if (lstat(refpath, &st) == 0 && S_ISREG(st.st_mode))
-			unlink(refpath);
 	}
 	if ((error = git_repository_odb(&odb, rg)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot open remote %s's objects", name);
@@ -2328,8 +2316,7 @@ static int push_path(sluice_repo *repo, const char *name, const char *path, cons
 	}
 	error = SLUICE_OK;
 done:
-	if (lockfd >= 0)
-		close(lockfd);
+	sluice_journal__unlock(lockfd);
 	git_reference_free(ref);
 	git_odb_free(odb);
 	git_repository_free(rg);
@@ -2830,7 +2817,7 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 			goto done;
 		}
 	}
-	close(lockfd);
+	sluice_journal__unlock(lockfd);
 	lockfd = -1;
 	/* Derived state after the commit point: failures are repaired by sluice reindex. */
 	{
@@ -2865,8 +2852,7 @@ int sluice_remote_pull(sluice_repo *repo, const char *name, const sluice_remote_
 		error = sluice_repo__report(ctx, report, out);
 	}
 done:
-	if (lockfd >= 0)
-		close(lockfd);
+	sluice_journal__unlock(lockfd);
 	if (error < 0 && repo->cs) {
 		/* Abandon the open pack: nothing fetched by a failed pull is kept. */
 		sluice_chunkstore__free(repo->cs);

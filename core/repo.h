@@ -289,12 +289,17 @@ int sluice_journal__refuse(sluice_repo *repo, const sluice_key *signer, const ch
         SLUICE_PRINTF(6, 7);
 
 /*
- * Take the journal writers' exclusive lock (sluice/journal.flock; clears a
- * lock file a killed writer left). Writers that move refs/sluice/journal
- * outside sluice_journal__transact (sluice pull) hold it around their
- * compare-and-swap. Release with close(*fd).
+ * Take the journal writers' exclusive lock (sluice/journal.flock of the
+ * git directory; clears a refs/sluice/journal.lock a killed sluice writer
+ * left, never git's: core/journal.c says how it tells them apart). Writers
+ * that move refs/sluice/journal outside sluice_journal__transact (sluice
+ * pull, a push to a remote on a path) hold it around their
+ * compare-and-swap. Release with sluice_journal__unlock(*fd), after the
+ * journal.lock they may have made is gone.
  */
 int sluice_journal__lock(sluice_repo *repo, int *fd);
+int sluice_journal__lock_at(sluice_ctx *ctx, const char *gitdir, int *fd);
+void sluice_journal__unlock(int fd);
 
 /* Bring the derived journal index and channel mirror refs up to date. */
 int sluice_journal__sync_index(sluice_repo *repo);
