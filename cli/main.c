@@ -265,18 +265,6 @@ static int cmd_help_impl(int argc, char **argv)
 	return 0;
 }
 
-/*
- * OpenBLAS (the threaded build Debian selects) starts its worker threads
- * when it is loaded, and they spin in sched_yield for about 2^28 cycles
- * before sleeping: on this project's 2-core machine that was a third of a
- * CLI rollback's CPU samples, competing with the command itself and the
- * kernel's flush workers. Most commands compute nothing, so the CLI stops
- * them at once; OpenBLAS starts them again on the first call that wants
- * them (its server's exec_blas_async). Declared weak: absent in another
- * BLAS, and then there is nothing to stop.
- */
-extern int blas_thread_shutdown_(void) __attribute__((weak));
-
 int main(int argc, char **argv)
 {
 	cli_env env = {0};
@@ -284,8 +272,6 @@ int main(int argc, char **argv)
 	int i = 1, rc;
 	char joined[128];
 
-	if (blas_thread_shutdown_)
-		blas_thread_shutdown_();
 	env.repo_dir = getenv("SLUICE_REPO");
 	if (!env.repo_dir || !*env.repo_dir)
 		env.repo_dir = ".";

@@ -10,11 +10,11 @@
  * to f32), so no f32 copy of a whole weight is made. LoRA terms are two
  * thin sgemms per adapter on top of the base product, never merged.
  */
+#include "blas.h"
 #include "model.h"
 #include "peft.h"
 #include "safetensors.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -786,6 +786,9 @@ int sluice_model__open(sluice_ctx *ctx, sluice_model **out, const char *dir)
 	int error;
 
 	*out = NULL;
+	/* Its products go to OpenBLAS, opened here if no model was before. */
+	if ((error = sluice_blas__load(ctx)) < 0)
+		return error;
 	if (!(m = sluice__calloc(ctx, 1, sizeof(*m))))
 		return SLUICE_ENOMEM;
 	if ((error = join(ctx, &path, dir, "config.json")) < 0 ||

@@ -8,11 +8,11 @@
  * per module and O(vocab . hidden . r) for the layer-0 scores, never
  * O(in . out).
  */
+#include "blas.h"
 #include "lora_stats.h"
 #include "../eval/model.h"
 #include "../eval/tokenizer.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -112,7 +112,8 @@ int sluice_lora__spectrum(sluice_ctx *ctx, double *out, const float *a, const fl
 	double *at = NULL, *bc = NULL, *ra = NULL, *rb = NULL, *mm = NULL, *sv = NULL;
 	int error;
 
-	if ((error = dims_ok(ctx, r, in, out_dim, scale)) < 0)
+	if ((error = sluice_blas__load(ctx)) < 0 ||
+	    (error = dims_ok(ctx, r, in, out_dim, scale)) < 0)
 		return error;
 	ka = in < r ? in : r;
 	kb = out_dim < r ? out_dim : r;
@@ -323,7 +324,8 @@ int sluice_lora__embedding_scores(sluice_ctx *ctx, double *scores, const float *
 	double *g = NULL;
 	int error;
 
-	if ((error = dims_ok(ctx, r, vocab, dim, scale)) < 0 ||
+	if ((error = sluice_blas__load(ctx)) < 0 ||
+	    (error = dims_ok(ctx, r, vocab, dim, scale)) < 0 ||
 	    (error = gram_cols(ctx, &g, b, dim, r)) < 0)
 		return error;
 	/* row t of dE = s.(B.a_t)^T with a_t = A[:, t]: ||.||^2 = s^2 a_t^T (B^T B) a_t */
@@ -339,7 +341,8 @@ int sluice_lora__lm_head_scores(sluice_ctx *ctx, double *scores, const float *a,
 	double *g = NULL;
 	int error;
 
-	if ((error = dims_ok(ctx, r, hidden, vocab, scale)) < 0 ||
+	if ((error = sluice_blas__load(ctx)) < 0 ||
+	    (error = dims_ok(ctx, r, hidden, vocab, scale)) < 0 ||
 	    (error = gram_rows(ctx, &g, a, r, hidden)) < 0)
 		return error;
 	/* row t of dW = s.b_t.A with b_t = B[t, :]: ||.||^2 = s^2 b_t (A A^T) b_t^T */
@@ -365,7 +368,8 @@ int sluice_lora__layer0_scores(sluice_ctx *ctx, double *scores, const struct slu
 	if (tile > V)
 		tile = V;
 	for (i = 0; i < np; i++) {
-		if ((error = dims_ok(ctx, p[i].r, H, p[i].out, p[i].scale)) < 0)
+		if ((error = sluice_blas__load(ctx)) < 0 ||
+		    (error = dims_ok(ctx, p[i].r, H, p[i].out, p[i].scale)) < 0)
 			return error;
 		rsum += p[i].r;
 	}

@@ -24,17 +24,7 @@
 
 struct sluice_model;
 
-/*
- * LAPACK (Fortran) routines, exported by OpenBLAS. The trailing size_t
- * arguments are the hidden lengths of the CHARACTER arguments that gfortran
- * passes by value (1 here).
- */
-extern void dgeqrf_(const int *m, const int *n, double *a, const int *lda, double *tau,
-                    double *work, const int *lwork, int *info);
-extern void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int *n, double *a,
-                    const int *lda, double *s, double *u, const int *ldu, double *vt,
-                    const int *ldvt, double *work, const int *lwork, int *info, size_t jobu_len,
-                    size_t jobvt_len);
+/* LAPACK (dgeqrf_, dgesvd_) comes through core/blas.h, opened on first use. */
 
 /* How many singular values a module has: min(r, in, out). */
 static inline size_t sluice_lora__nsv(unsigned r, size_t in, size_t out)

@@ -19,6 +19,12 @@
 #include <string.h>
 #include <time.h>
 
+/* The reference SVD, from the OpenBLAS this test links (libsluice opens its own). */
+extern void dgesvd_(const char *jobu, const char *jobvt, const int *m, const int *n, double *a,
+                    const int *lda, double *s, double *u, const int *ldu, double *vt,
+                    const int *ldvt, double *work, const int *lwork, int *info, size_t jobu_len,
+                    size_t jobvt_len);
+
 #define TEST_MODEL SLUICE_RESOURCES "/test-model"
 
 typedef struct {
