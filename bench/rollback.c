@@ -318,6 +318,7 @@ int main(int argc, char **argv)
 	       pr = {.name = "sluice promote, in-process"},
 	       rb_cli = {.name = "sluice rollback, CLI process"},
 	       pr_cli = {.name = "sluice promote, CLI process"},
+	       ver_cli = {.name = "  sluice --version (process start and exit)"},
 	       lg2 = {.name = "git ref CAS, libgit2 in-process (fsync on)"},
 	       gitcli = {.name = "git update-ref, CLI (core.fsync=reference)"},
 	       lmdb = {.name = "LMDB commit, 64 B put (default sync)"},
@@ -506,8 +507,11 @@ int main(int argc, char **argv)
 		char *rargv[] = {
 		        (char *)sluice_bin, "-C",    repodir, "rollback", "prod", "--reason",
 		        "bench rollback",   "--key", "ops",   NULL};
+		char *vargv[] = {(char *)sluice_bin, "--version", NULL};
 		run_checked(&pr_cli, pargv);
 		run_checked(&rb_cli, rargv);
+		/* What any command costs before it does anything: the CLI's floor. */
+		run_checked(&ver_cli, vargv);
 		if ((i + 1) % 50 == 0)
 			fprintf(stderr, "CLI: %lu/%lu moves\n", 2 * (i + 1), 2 * cli_rounds);
 	}
@@ -542,6 +546,7 @@ int main(int argc, char **argv)
 		print_row(&rb_wait);
 		print_row(&rb_cli);
 		print_row(&pr_cli);
+		print_row(&ver_cli);
 		print_row(&lg2);
 		print_row(&gitcli);
 		print_row(&lmdb);
@@ -567,6 +572,7 @@ int main(int argc, char **argv)
 	free(pr.ms);
 	free(rb_cli.ms);
 	free(pr_cli.ms);
+	free(ver_cli.ms);
 	free(lg2.ms);
 	free(gitcli.ms);
 	free(lmdb.ms);

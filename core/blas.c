@@ -29,12 +29,12 @@ static void load(void)
 		         BLAS_SONAME, dlerror());
 		return;
 	}
-#define FIND(dst, name)                                                                          \
-	do {                                                                                     \
-		void *p_ = dlsym(so, name);                                                      \
-		if (!p_ && !missing)                                                             \
-			missing = name;                                                          \
-		memcpy(&(dst), &p_, sizeof(p_));                                                 \
+#define FIND(dst, name)                                                                            \
+	do {                                                                                       \
+		void *p_ = dlsym(so, name);                                                        \
+		if (!p_ && !missing)                                                               \
+			missing = name;                                                            \
+		memcpy(&(dst), &p_, sizeof(p_));                                                   \
 	} while (0)
 	FIND(found.sgemm, "cblas_sgemm");
 	FIND(found.dgemm, "cblas_dgemm");
@@ -97,9 +97,9 @@ static void first_dgeqrf(const int *m, const int *n, double *a, const int *lda, 
 	found.dgeqrf(m, n, a, lda, tau, work, lwork, info);
 }
 
-static void first_dgesvd(const char *jobu, const char *jobvt, const int *m, const int *n,
-                         double *a, const int *lda, double *s, double *u, const int *ldu,
-                         double *vt, const int *ldvt, double *work, const int *lwork, int *info,
+static void first_dgesvd(const char *jobu, const char *jobvt, const int *m, const int *n, double *a,
+                         const int *lda, double *s, double *u, const int *ldu, double *vt,
+                         const int *ldvt, double *work, const int *lwork, int *info,
                          size_t jobu_len, size_t jobvt_len)
 {
 	need();

@@ -23,13 +23,12 @@
 
 /* LAPACK (Fortran, exported by OpenBLAS); the trailing size_t arguments are
  * the hidden lengths of the CHARACTER arguments gfortran passes by value. */
-typedef void (*sluice_dgeqrf_fn)(const int *m, const int *n, double *a, const int *lda,
-                                 double *tau, double *work, const int *lwork, int *info);
+typedef void (*sluice_dgeqrf_fn)(const int *m, const int *n, double *a, const int *lda, double *tau,
+                                 double *work, const int *lwork, int *info);
 typedef void (*sluice_dgesvd_fn)(const char *jobu, const char *jobvt, const int *m, const int *n,
-                                 double *a, const int *lda, double *s, double *u,
-                                 const int *ldu, double *vt, const int *ldvt, double *work,
-                                 const int *lwork, int *info, size_t jobu_len,
-                                 size_t jobvt_len);
+                                 double *a, const int *lda, double *s, double *u, const int *ldu,
+                                 double *vt, const int *ldvt, double *work, const int *lwork,
+                                 int *info, size_t jobu_len, size_t jobvt_len);
 
 struct sluice_blas_api {
 	void (*sgemm)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE,
@@ -38,8 +37,8 @@ struct sluice_blas_api {
 	              const float, float *, const blasint);
 	void (*dgemm)(const enum CBLAS_ORDER, const enum CBLAS_TRANSPOSE,
 	              const enum CBLAS_TRANSPOSE, const blasint, const blasint, const blasint,
-	              const double, const double *, const blasint, const double *,
-	              const blasint, const double, double *, const blasint);
+	              const double, const double *, const blasint, const double *, const blasint,
+	              const double, double *, const blasint);
 	sluice_dgeqrf_fn dgeqrf;
 	sluice_dgesvd_fn dgesvd;
 	char *(*get_config)(void);
