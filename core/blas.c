@@ -21,12 +21,16 @@ static struct sluice_blas_api found;
 
 static void load(void)
 {
-	void *so = dlopen(BLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+	/* SLUICE_LIBOPENBLAS names another build (a path to the serial one, say). */
+	const char *soname = getenv("SLUICE_LIBOPENBLAS");
+	void *so;
 	const char *missing = NULL;
 
-	if (!so) {
-		snprintf(lazy.why, sizeof(lazy.why), "cannot load %s (BLAS and LAPACK): %s",
-		         BLAS_SONAME, dlerror());
+	if (!soname || !*soname)
+		soname = BLAS_SONAME;
+	if (!(so = dlopen(soname, RTLD_NOW | RTLD_LOCAL))) {
+		snprintf(lazy.why, sizeof(lazy.why), "cannot load %s (BLAS and LAPACK): %s", soname,
+		         dlerror());
 		return;
 	}
 #define FIND(dst, name)                                                                            \
@@ -45,7 +49,7 @@ static void load(void)
 	FIND(found.get_num_threads, "openblas_get_num_threads");
 #undef FIND
 	if (missing) {
-		snprintf(lazy.why, sizeof(lazy.why), "%s has no %s", BLAS_SONAME, missing);
+		snprintf(lazy.why, sizeof(lazy.why), "%s has no %s", soname, missing);
 		dlclose(so);
 		return;
 	}

@@ -13,6 +13,9 @@
  * (opening a model, the weight statistics); a call that comes first anyway
  * loads the library itself, and where it cannot be loaded, aborts with a
  * message naming it, since a product cannot report failure.
+ *
+ * SLUICE_LIBOPENBLAS in the environment names another OpenBLAS to open (a
+ * soname or a path, e.g. the serial build's).
  */
 #ifndef SLUICE_BLAS_H
 #define SLUICE_BLAS_H

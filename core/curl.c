@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /*
@@ -120,11 +121,15 @@ static struct {
 static void load(void)
 {
 	struct sluice_curl_api api;
-	void *so = dlopen(CURL_SONAME, RTLD_NOW | RTLD_LOCAL);
+	/* SLUICE_LIBCURL names another build (libcurl-gnutls.so.4, a path). */
+	const char *soname = getenv("SLUICE_LIBCURL");
+	void *so;
 	const char *missing = NULL;
 
-	if (!so) {
-		snprintf(lazy.why, sizeof(lazy.why), "cannot load %s: %s", CURL_SONAME, dlerror());
+	if (!soname || !*soname)
+		soname = CURL_SONAME;
+	if (!(so = dlopen(soname, RTLD_NOW | RTLD_LOCAL))) {
+		snprintf(lazy.why, sizeof(lazy.why), "cannot load %s: %s", soname, dlerror());
 		return;
 	}
 	/* Each through a union-free cast: POSIX guarantees the round trip. */
@@ -156,8 +161,8 @@ static void load(void)
 	FIND(lazy.global_cleanup, "curl_global_cleanup");
 #undef FIND
 	if (missing) {
-		snprintf(lazy.why, sizeof(lazy.why), "%s has no %s (too old a libcurl)",
-		         CURL_SONAME, missing);
+		snprintf(lazy.why, sizeof(lazy.why), "%s has no %s (too old a libcurl)", soname,
+		         missing);
 		dlclose(so);
 		return;
 	}

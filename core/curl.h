@@ -16,6 +16,9 @@
  * cannot be loaded; sluice_curl__why then says why. The first use after
  * sluice_global_init also runs curl_global_init (undone by
  * sluice_global_shutdown).
+ *
+ * SLUICE_LIBCURL in the environment names another libcurl to open (a
+ * soname such as libcurl-gnutls.so.4, or a path).
  */
 #ifndef SLUICE_CURL_H
 #define SLUICE_CURL_H

@@ -400,6 +400,11 @@ int sluice_http__open(sluice_ctx *ctx, sluice_http **out, const sluice_http_conf
 	/* No "Expect: 100-continue" on large bodies: one round trip less, and servers vary. */
 	if (h->headers)
 		h->headers = curl_slist_append(h->headers, "Expect:");
+	if (!h->headers && *sluice_curl__why()) {
+		error = sluice_ctx__error(ctx, SLUICE_ERROR, "the http backend needs libcurl: %s",
+		                          sluice_curl__why());
+		goto fail;
+	}
 	if (!h->cfg.url || !h->cfg.model || !h->cfg.adapter_dir || !h->headers) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto fail;

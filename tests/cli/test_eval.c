@@ -262,6 +262,55 @@ static void test_eval__test_model_matches_the_python_reference(void **state)
 	json_decref(ref);
 }
 
+/*
+ * OpenBLAS and libcurl are opened on first use (core/blas.h, core/curl.h).
+ * Where one cannot be opened, the command that needs it fails naming the
+ * library and leaves no result behind; a command that needs neither works.
+ */
+static void test_eval__a_library_that_cannot_be_opened(void **state)
+{
+	const char *noblas[] = {keysenv, "SLUICE_KEY=alice",
+	                        "SLUICE_LIBOPENBLAS=libsluice-no-such-blas.so.0", NULL};
+	const char *nocurl[] = {keysenv, "SLUICE_KEY=alice",
+	                        "SLUICE_LIBCURL=libsluice-no-such-curl.so.4", NULL};
+	tu_run_result r;
+
+	(void)state;
+	r = tu_sh(noblas, "%s -C '%s' eval %s --suite facts --no-cache --json", TU_SLUICE, repo,
+	          base);
+	assert_int_not_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "cannot load libsluice-no-such-blas.so.0"));
+	tu_run_dispose(&r);
+	r = tu_sh(noblas, "%s -C '%s' status", TU_SLUICE, repo);
+	assert_int_equal(r.status, 0);
+	tu_run_dispose(&r);
+	/* With the library, the same evaluation runs (nothing half-done was kept). */
+	r = sl("eval %s --suite facts --no-cache --json", base);
+	assert_int_equal(r.status, 0);
+	tu_run_dispose(&r);
+
+	/* The http backend (nothing listens on port 9: libcurl is needed first). */
+	tu_sh_ok(env,
+	         "%s -C '%s' config sluice.http.url http://127.0.0.1:9 && %s -C '%s' config "
+	         "sluice.http.model m",
+	         TU_SLUICE, repo, TU_SLUICE, repo);
+	r = tu_sh(nocurl, "%s -C '%s' eval %s --suite facts --backend http", TU_SLUICE, repo, base);
+	assert_int_not_equal(r.status, 0);
+	if (!strstr(r.err, "cannot load libsluice-no-such-curl.so.4"))
+		fprintf(stderr, "eval --backend http said: %s\n", r.err);
+	assert_non_null(strstr(r.err, "cannot load libsluice-no-such-curl.so.4"));
+	tu_run_dispose(&r);
+	/* With it, the same command gets as far as the (absent) server. */
+	r = tu_sh(env, "%s -C '%s' eval %s --suite facts --backend http", TU_SLUICE, repo, base);
+	assert_int_not_equal(r.status, 0);
+	assert_null(strstr(r.err, "cannot load"));
+	tu_run_dispose(&r);
+	tu_sh_ok(env,
+	         "git --git-dir='%s' config --unset sluice.http.url && git --git-dir='%s' "
+	         "config --unset sluice.http.model",
+	         repo, repo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +318,7 @@ int main(void)
 	        cmocka_unit_test(test_eval__adapters_and_notes_change_the_scores),
 	        cmocka_unit_test(test_eval__refusals),
 	        cmocka_unit_test(test_eval__test_model_matches_the_python_reference),
+	        cmocka_unit_test(test_eval__a_library_that_cannot_be_opened),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
