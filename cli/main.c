@@ -218,7 +218,13 @@ static void print_man(FILE *f)
 	fputs(".fi\n.SH ENVIRONMENT\n.TP\n.B SLUICE_REPO\nthe repository when \\-C is not "
 	      "given\n.TP\n.B SLUICE_KEYS\nthe private keys directory (default "
 	      "$XDG_CONFIG_HOME/sluice/keys or ~/.config/sluice/keys)\n.TP\n.B SLUICE_KEY\nthe "
-	      "signing key when \\-\\-key is not given\n.SH SEE ALSO\n"
+	      "signing key when \\-\\-key is not given\n.TP\n.B SLUICE_LIBCURL\nthe libcurl to "
+	      "open "
+	      "when a command first speaks HTTP (default libcurl.so.4)\n.TP\n.B "
+	      "SLUICE_LIBOPENBLAS\nthe OpenBLAS to open when a command first computes (default "
+	      "libopenblas.so.0)\n.TP\n.B SLUICE_FSYNC_BATCH\naio or threads: how a batch of "
+	      "fsyncs is flushed (default: threads for a process's first four batches, then "
+	      "aio)\n.SH SEE ALSO\n"
 	      ".BR git (1),\nthe docs/ folder of the sluice sources.\n",
 	      f);
 }
