@@ -21,33 +21,20 @@ static struct sluice_blas_api found;
 
 static void load(void)
 {
+	const char *soname, *missing = NULL;
 	/* SLUICE_LIBOPENBLAS names another build (a path to the serial one, say). */
-	const char *soname = getenv("SLUICE_LIBOPENBLAS");
-	void *so;
-	const char *missing = NULL;
+	void *so = sluice__dl_open("SLUICE_LIBOPENBLAS", BLAS_SONAME, " (BLAS and LAPACK)",
+	                           lazy.why, sizeof(lazy.why), &soname);
 
-	if (!soname || !*soname)
-		soname = BLAS_SONAME;
-	if (!(so = dlopen(soname, RTLD_NOW | RTLD_LOCAL))) {
-		snprintf(lazy.why, sizeof(lazy.why), "cannot load %s (BLAS and LAPACK): %s", soname,
-		         dlerror());
+	if (!so)
 		return;
-	}
-#define FIND(dst, name)                                                                            \
-	do {                                                                                       \
-		void *p_ = dlsym(so, name);                                                        \
-		if (!p_ && !missing)                                                               \
-			missing = name;                                                            \
-		memcpy(&(dst), &p_, sizeof(p_));                                                   \
-	} while (0)
-	FIND(found.sgemm, "cblas_sgemm");
-	FIND(found.dgemm, "cblas_dgemm");
-	FIND(found.dgeqrf, "dgeqrf_");
-	FIND(found.dgesvd, "dgesvd_");
-	FIND(found.get_config, "openblas_get_config");
-	FIND(found.get_corename, "openblas_get_corename");
-	FIND(found.get_num_threads, "openblas_get_num_threads");
-#undef FIND
+	sluice__dl_find(so, "cblas_sgemm", &found.sgemm, &missing);
+	sluice__dl_find(so, "cblas_dgemm", &found.dgemm, &missing);
+	sluice__dl_find(so, "dgeqrf_", &found.dgeqrf, &missing);
+	sluice__dl_find(so, "dgesvd_", &found.dgesvd, &missing);
+	sluice__dl_find(so, "openblas_get_config", &found.get_config, &missing);
+	sluice__dl_find(so, "openblas_get_corename", &found.get_corename, &missing);
+	sluice__dl_find(so, "openblas_get_num_threads", &found.get_num_threads, &missing);
 	if (missing) {
 		snprintf(lazy.why, sizeof(lazy.why), "%s has no %s", soname, missing);
 		dlclose(so);

@@ -2,6 +2,7 @@
  * core/curl.c - libcurl opened on first use (core/curl.h says why).
  */
 #include "curl.h"
+#include "internal.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
@@ -121,45 +122,32 @@ static struct {
 static void load(void)
 {
 	struct sluice_curl_api api;
+	const char *soname, *missing = NULL;
 	/* SLUICE_LIBCURL names another build (libcurl-gnutls.so.4, a path). */
-	const char *soname = getenv("SLUICE_LIBCURL");
-	void *so;
-	const char *missing = NULL;
+	void *so = sluice__dl_open("SLUICE_LIBCURL", CURL_SONAME, "", lazy.why, sizeof(lazy.why),
+	                           &soname);
 
-	if (!soname || !*soname)
-		soname = CURL_SONAME;
-	if (!(so = dlopen(soname, RTLD_NOW | RTLD_LOCAL))) {
-		snprintf(lazy.why, sizeof(lazy.why), "cannot load %s: %s", soname, dlerror());
+	if (!so)
 		return;
-	}
-	/* Each through a union-free cast: POSIX guarantees the round trip. */
-#define FIND(dst, name)                                                                            \
-	do {                                                                                       \
-		void *p_ = dlsym(so, name);                                                        \
-		if (!p_ && !missing)                                                               \
-			missing = name;                                                            \
-		memcpy(&(dst), &p_, sizeof(p_));                                                   \
-	} while (0)
-	FIND(api.easy_setopt, "curl_easy_setopt");
-	FIND(api.easy_perform, "curl_easy_perform");
-	FIND(api.easy_cleanup, "curl_easy_cleanup");
-	FIND(api.easy_getinfo, "curl_easy_getinfo");
-	FIND(api.easy_reset, "curl_easy_reset");
-	FIND(api.easy_strerror, "curl_easy_strerror");
-	FIND(api.slist_free_all, "curl_slist_free_all");
-	FIND(api.multi_add_handle, "curl_multi_add_handle");
-	FIND(api.multi_remove_handle, "curl_multi_remove_handle");
-	FIND(api.multi_perform, "curl_multi_perform");
-	FIND(api.multi_poll, "curl_multi_poll");
-	FIND(api.multi_info_read, "curl_multi_info_read");
-	FIND(api.multi_cleanup, "curl_multi_cleanup");
-	FIND(api.multi_setopt, "curl_multi_setopt");
-	FIND(lazy.easy_init, "curl_easy_init");
-	FIND(lazy.multi_init, "curl_multi_init");
-	FIND(lazy.slist_append, "curl_slist_append");
-	FIND(lazy.global_init, "curl_global_init");
-	FIND(lazy.global_cleanup, "curl_global_cleanup");
-#undef FIND
+	sluice__dl_find(so, "curl_easy_setopt", &api.easy_setopt, &missing);
+	sluice__dl_find(so, "curl_easy_perform", &api.easy_perform, &missing);
+	sluice__dl_find(so, "curl_easy_cleanup", &api.easy_cleanup, &missing);
+	sluice__dl_find(so, "curl_easy_getinfo", &api.easy_getinfo, &missing);
+	sluice__dl_find(so, "curl_easy_reset", &api.easy_reset, &missing);
+	sluice__dl_find(so, "curl_easy_strerror", &api.easy_strerror, &missing);
+	sluice__dl_find(so, "curl_slist_free_all", &api.slist_free_all, &missing);
+	sluice__dl_find(so, "curl_multi_add_handle", &api.multi_add_handle, &missing);
+	sluice__dl_find(so, "curl_multi_remove_handle", &api.multi_remove_handle, &missing);
+	sluice__dl_find(so, "curl_multi_perform", &api.multi_perform, &missing);
+	sluice__dl_find(so, "curl_multi_poll", &api.multi_poll, &missing);
+	sluice__dl_find(so, "curl_multi_info_read", &api.multi_info_read, &missing);
+	sluice__dl_find(so, "curl_multi_cleanup", &api.multi_cleanup, &missing);
+	sluice__dl_find(so, "curl_multi_setopt", &api.multi_setopt, &missing);
+	sluice__dl_find(so, "curl_easy_init", &lazy.easy_init, &missing);
+	sluice__dl_find(so, "curl_multi_init", &lazy.multi_init, &missing);
+	sluice__dl_find(so, "curl_slist_append", &lazy.slist_append, &missing);
+	sluice__dl_find(so, "curl_global_init", &lazy.global_init, &missing);
+	sluice__dl_find(so, "curl_global_cleanup", &lazy.global_cleanup, &missing);
 	if (missing) {
 		snprintf(lazy.why, sizeof(lazy.why), "%s has no %s (too old a libcurl)", soname,
 		         missing);

@@ -59,6 +59,16 @@ unsigned sluice_ctx__threads(const sluice_ctx *ctx);
 
 /* Allocation that the fault hook can fail; sets ENOMEM error on ctx. */
 void *sluice__malloc(sluice_ctx *ctx, size_t n);
+
+/*
+ * core/dl.c. Open $env, or soname, with dlopen (RTLD_NOW | RTLD_LOCAL);
+ * *opened names what was tried; on failure NULL and why says "cannot load
+ * NAME<what>: <dlerror>". sluice__dl_find stores name's address in the
+ * function pointer at fn, and the first name not found in *missing.
+ */
+void *sluice__dl_open(const char *env, const char *soname, const char *what, char *why,
+                      size_t whylen, const char **opened);
+void sluice__dl_find(void *so, const char *name, void *fn, const char **missing);
 void *sluice__calloc(sluice_ctx *ctx, size_t n, size_t size);
 void *sluice__realloc(sluice_ctx *ctx, void *p, size_t n);
 char *sluice__strdup(sluice_ctx *ctx, const char *s);

@@ -914,14 +914,9 @@ void sluice_journal__unlock(int fd)
 	close(fd); /* releases the flock */
 }
 
-static int journal_lock(sluice_repo *repo, int *fd)
-{
-	return sluice_journal__lock_at(repo->ctx, repo->path, fd);
-}
-
 int sluice_journal__lock(sluice_repo *repo, int *fd)
 {
-	return journal_lock(repo, fd);
+	return sluice_journal__lock_at(repo->ctx, repo->path, fd);
 }
 
 /*
@@ -1003,7 +998,7 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 	unsigned attempt;
 	int error = SLUICE_ECONFLICT, lockfd = -1;
 
-	if ((error = journal_lock(repo, &lockfd)) < 0)
+	if ((error = sluice_journal__lock(repo, &lockfd)) < 0)
 		return error;
 
 	for (attempt = 0; attempt < 16; attempt++) {
