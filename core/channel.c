@@ -4,9 +4,13 @@
  * Each move is decided inside a journal transaction against the exact
  * state it is committed on (core/journal.c), so concurrent moves end in
  * one of their serial orders and a decision is never made on stale heads.
- * A channel's entry in the journal's channels.json:
- *   {"head": id|null, "held": [ids, oldest first, each once],
- *    "withdrawn": [ids rolled back out of this channel]}
+ * A channel's entry in the journal's channels.json (format 2):
+ *   {"head": id|null, "previous": the head before it (what a rollback
+ *    returns to by default), "anchor", "moved_seq", "verdicts", ...}
+ * Which versions a channel held and which stand withdrawn from it are not
+ * kept there (format 1 did, as lists that grew with every move and were
+ * stored whole in every entry): the move records say it, and the journal
+ * index answers it at the entry decided on (sluice_jindex__held).
  */
 #include "../hooks/hooks.h"
 #include "enforce.h"
@@ -37,13 +41,6 @@ static int check_channel_name(sluice_ctx *ctx, const char *name)
 	                         "refusing channel name '%s': use 1-64 of A-Z a-z 0-9 . _ -, "
 	                         "not starting with '.' or '-'",
 	                         name ? name : "");
-}
-
-static void list_remove(json_t *arr, const char *hex)
-{
-	for (size_t i = json_array_size(arr); i-- > 0;)
-		if (!strcmp(sluice__jstr(json_array_get(arr, i)), hex))
-			json_array_remove(arr, i);
 }
 
 /*
@@ -104,51 +101,43 @@ static json_t *channel_entry(json_t *channels, const char *name)
 	json_t *c = json_object_get(channels, name);
 
 	if (!c) {
-		c = json_pack("{s:n,s:[],s:[]}", "head", "held", "withdrawn");
+		c = json_pack("{s:n}", "head");
 		json_object_set_new(channels, name, c);
 	}
-	if (!json_is_array(json_object_get(c, "held")))
-		json_object_set_new(c, "held", json_array());
-	if (!json_is_array(json_object_get(c, "withdrawn")))
-		json_object_set_new(c, "withdrawn", json_array());
 	return c;
 }
 
 /*
  * The channels after a move, to be changed for one channel: a new top
  * object sharing the other channels' entries with the state (read-only
- * there, core/repo.h), and for the moved one a copy whose held and
- * withdrawn lists are new arrays of the same (never changed) id strings.
- * A full deep copy cost an allocation per id of the channel's history on
- * every move.
+ * there, core/repo.h), and a copy of the moved one.
  */
 static json_t *channels_for_move(json_t *channels, const char *name)
 {
-	json_t *out = json_copy(channels), *c = json_object_get(channels, name), *cc, *v;
-	const char *k;
+	json_t *out = json_copy(channels), *c = json_object_get(channels, name);
 
-	if (!out || !c)
-		return out;
-	if (!(cc = json_object())) {
-		json_decref(out);
-		return NULL;
-	}
-	json_object_foreach(c, k, v)
-	{
-		int list = json_is_array(v) && (!strcmp(k, "held") || !strcmp(k, "withdrawn"));
-		json_object_set_new(cc, k, list ? json_copy(v) : json_deep_copy(v));
-	}
-	json_object_set_new(out, name, cc);
+	if (out && c)
+		json_object_set_new(out, name, json_deep_copy(c));
 	return out;
 }
 
+/* The head moves to hex; the one it leaves is where a rollback returns. */
 static void set_head(json_t *c, const char *hex)
 {
-	json_t *held = json_object_get(c, "held");
+	json_t *old = json_object_get(c, "head");
 
-	list_remove(held, hex);
-	json_array_append_new(held, json_string(hex));
+	if (json_is_string(old))
+		json_object_set(c, "previous", old);
+	else
+		json_object_del(c, "previous");
 	json_object_set_new(c, "head", json_string(hex));
+}
+
+/* What the move records say of hex in channel (NULL: any channel), at the state decided on. */
+static int held_by(sluice_repo *repo, const sluice_jstate *st, const char *channel, const char *hex,
+                   int *held, int *withdrawn)
+{
+	return sluice_jindex__held(repo, &st->head, channel, hex, held, withdrawn);
 }
 
 /* Resolve a REF to a version id: a channel's name means its head. */
@@ -207,17 +196,6 @@ static int check_rules(sluice_repo *repo, const sluice_jstate *st, json_t *c, co
 done:
 	json_decref(checks);
 	return error;
-}
-
-/* A version some channel holds or held: it passed some channel's rules once. */
-static int held_anywhere(json_t *channels, const char *hex)
-{
-	const char *name;
-	json_t *c;
-
-	json_object_foreach(channels, name,
-	                    c) if (sluice__jarray_has(json_object_get(c, "held"), hex)) return 1;
-	return 0;
 }
 
 /* Verdicts and approvals given against another head are void once the head moves. */
@@ -283,7 +261,7 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 	       *rules = NULL;
 	const char *head_hex;
 	git_oid target, head;
-	int error, has_head;
+	int error, has_head, held = 0, withdrawn = 0;
 
 	/* Rolling back is the emergency path: the roles the policy names (always operators). */
 	if (mv->kind == MOVE_ROLLBACK) {
@@ -327,7 +305,9 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 		} else {
 			snprintf(mv->to, sizeof(mv->to), "%s", head_hex);
 		}
-		if (!sluice__jarray_has(json_object_get(c, "held"), mv->to)) {
+		if ((error = held_by(repo, st, mv->channel, mv->to, &held, NULL)) < 0)
+			goto fail;
+		if (!held) {
 			error = sluice_ctx__error(
 			        ctx, SLUICE_EINVALID,
 			        "channel %s never held %.12s; its anchor must be a "
@@ -345,7 +325,7 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 	}
 
 	if (mv->kind == MOVE_ROLLBACK) {
-		json_t *held = json_object_get(c, "held");
+		const char *previous = json_string_value(json_object_get(c, "previous"));
 		if (!has_head) {
 			error = sluice_ctx__error(
 			        ctx, SLUICE_EINVALID,
@@ -358,7 +338,9 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			if ((error = resolve(repo, st, &target, mv->ref)) < 0)
 				goto fail;
 			git_oid_tostr(mv->to, sizeof(mv->to), &target);
-			if (!sluice__jarray_has(held, mv->to) || !strcmp(mv->to, head_hex)) {
+			if ((error = held_by(repo, st, mv->channel, mv->to, &held, NULL)) < 0)
+				goto fail;
+			if (!held || !strcmp(mv->to, head_hex)) {
 				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
 				                          "channel %s never held %.12s before; "
 				                          "rollback only returns to "
@@ -368,24 +350,16 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 				                          mv->channel, mv->to, mv->channel);
 				goto fail;
 			}
+		} else if (!previous) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+			                          "channel %s has no earlier version to roll back "
+			                          "to",
+			                          mv->channel);
+			goto fail;
 		} else {
-			size_t n = json_array_size(held);
-			if (n < 2) {
-				error = sluice_ctx__error(
-				        ctx, SLUICE_EINVALID,
-				        "channel %s has no earlier version to roll back "
-				        "to",
-				        mv->channel);
-				goto fail;
-			}
-			/* held is ordered by when each version was last the head. */
-			snprintf(mv->to, sizeof(mv->to), "%s",
-			         sluice__jstr(json_array_get(held, n - 2)));
+			snprintf(mv->to, sizeof(mv->to), "%s", previous);
 		}
-		if (!sluice__jarray_has(json_object_get(c, "withdrawn"), mv->from))
-			json_array_append_new(json_object_get(c, "withdrawn"),
-			                      json_string(mv->from));
-		list_remove(json_object_get(c, "withdrawn"), mv->to);
+		/* The record withdraws from; the index reads it so (put_held). */
 		set_head(c, mv->to);
 		out->record =
 		        json_pack("{s:s,s:s,s:s,s:s,s:s}", "channel", mv->channel, "from", mv->from,
@@ -412,7 +386,9 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			                          mv->to, mv->channel, head_hex);
 			goto fail;
 		}
-		if (sluice__jarray_has(json_object_get(c, "withdrawn"), mv->to) && !mv->reason) {
+		if ((error = held_by(repo, st, mv->channel, mv->to, &held, &withdrawn)) < 0)
+			goto fail;
+		if (withdrawn && !mv->reason) {
 			error = sluice_ctx__error(
 			        ctx, SLUICE_EDENIED,
 			        "%.12s was withdrawn from %s by a rollback; promoting "
@@ -424,7 +400,6 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 		    (error = check_rules(repo, st, c, mv->channel, mv->to, mv->from, &used, out)) <
 		            0)
 			goto fail;
-		list_remove(json_object_get(c, "withdrawn"), mv->to);
 		set_head(c, mv->to);
 		/* A channel's first version is its anchor until sluice anchor moves it. */
 		if (!json_is_string(json_object_get(c, "anchor")))
@@ -501,7 +476,9 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			goto fail;
 		}
 	}
-	if (!held_anywhere(st->channels, mv->to) &&
+	if ((error = held_by(repo, st, NULL, mv->to, &held, NULL)) < 0)
+		goto fail;
+	if (!held &&
 	    (error = check_rules(repo, st, c, mv->channel, mv->to, mv->from, &used, out)) < 0)
 		goto fail;
 	set_head(c, mv->to);

@@ -15,14 +15,16 @@
  * The index's layout; a different one in meta means rebuild. 4 added the
  * lineage, moves_to and move_times databases: an index of format 3 has
  * none of them, and is rebuilt on open rather than read as if a version
- * without a lineage record were unreadable.
+ * without a lineage record were unreadable. 5 added held and withdrawn,
+ * which channel moves are decided on since channels.json format 2: an
+ * index without them would answer "never held" for everything.
  */
-#define JINDEX_FORMAT "sluice-jindex-4"
+#define JINDEX_FORMAT "sluice-jindex-5"
 
 struct sluice_jindex {
 	MDB_env *env;
 	MDB_dbi meta, entries, moves, proposals, versions, children, channel_time;
-	MDB_dbi lineage, moves_to, move_times;
+	MDB_dbi lineage, moves_to, move_times, held, withdrawn;
 	MDB_dbi filter[SLUICE_JX_NFILTERS]; /* by_time, by_actor, ... (enum order) */
 };
 
@@ -96,7 +98,9 @@ static int jopen(sluice_repo *repo, sluice_jindex **out)
 	    (rc = mdb_dbi_open(txn, "channel_time", MDB_CREATE, &ix->channel_time)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "lineage", MDB_CREATE, &ix->lineage)) != 0 ||
 	    (rc = mdb_dbi_open(txn, "moves_to", MDB_CREATE, &ix->moves_to)) != 0 ||
-	    (rc = mdb_dbi_open(txn, "move_times", MDB_CREATE, &ix->move_times)) != 0)
+	    (rc = mdb_dbi_open(txn, "move_times", MDB_CREATE, &ix->move_times)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "held", MDB_CREATE, &ix->held)) != 0 ||
+	    (rc = mdb_dbi_open(txn, "withdrawn", MDB_CREATE, &ix->withdrawn)) != 0)
 		goto dbi_fail;
 	for (int f = 0; f < SLUICE_JX_NFILTERS; f++)
 		if ((rc = mdb_dbi_open(txn, filter_db[f], MDB_CREATE, &ix->filter[f])) != 0)
@@ -125,6 +129,15 @@ static void be64(unsigned char out[8], uint64_t v)
 }
 
 /* Proposals are found by (parent, state): BLAKE2b-256 of "parent-hex:state-hex". */
+static uint64_t load_be64(const unsigned char *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
 static void proposal_key(unsigned char out[32], const char *parent, const char *state)
 {
 	char buf[2 * GIT_OID_HEXSZ + 2];
@@ -625,6 +638,58 @@ done:
 	return error;
 }
 
+/* held: version oid (20) || BLAKE2b-256(channel); withdrawn: the same two swapped. */
+static int held_key(unsigned char out[52], int withdrawn, const char *channel, const char *hex)
+{
+	git_oid id;
+
+	if (git_oid_fromstr(&id, hex) < 0)
+		return -1;
+	if (withdrawn) {
+		sluice__b2(out, channel, strlen(channel));
+		memcpy(out + 32, id.id, 20);
+	} else {
+		memcpy(out, id.id, 20);
+		sluice__b2(out + 20, channel, strlen(channel));
+	}
+	return 0;
+}
+
+/*
+ * What a move record says of its channel's versions (channels.json format
+ * 1 kept it as lists in every entry): the channel held its target; a
+ * rollback withdraws the version it left; a promotion or rollback to a
+ * version ends its withdrawal (a reset does not: it is no judgement on it).
+ */
+static int put_held(sluice_ctx *ctx, sluice_jindex *ix, MDB_txn *txn, json_t *rec,
+                    const char *action, uint64_t seq)
+{
+	const char *channel = sluice__jstr(json_object_get(rec, "channel")),
+	           *to = sluice__jstr(json_object_get(rec, "to")),
+	           *from = sluice__jstr(json_object_get(rec, "from"));
+	unsigned char key[52], val[8 + 256];
+	size_t clen = strlen(channel);
+	MDB_val k = {52, key}, v = {8, val};
+	int rc;
+
+	be64(val, seq);
+	if (held_key(key, 0, channel, to) < 0)
+		return SLUICE_OK; /* no version: nothing held */
+	/* The name beside the seq, for "which channels held it" (truncated past 256). */
+	memcpy(val + 8, channel, clen < 256 ? clen : 256);
+	v.mv_size = 8 + (clen < 256 ? clen : 256);
+	if ((rc = mdb_put(txn, ix->held, &k, &v, 0)) != 0)
+		return lmdb_error(ctx, rc, "writing a held version");
+	v.mv_size = 8;
+	if (!strcmp(action, "rollback") && held_key(key, 1, channel, from) == 0 &&
+	    (rc = mdb_put(txn, ix->withdrawn, &k, &v, 0)) != 0)
+		return lmdb_error(ctx, rc, "writing a withdrawn version");
+	if (strcmp(action, "reset") && held_key(key, 1, channel, to) == 0 &&
+	    (rc = mdb_del(txn, ix->withdrawn, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
+		return lmdb_error(ctx, rc, "clearing a withdrawn version");
+	return SLUICE_OK;
+}
+
 /* The fields of a record that name a version (docs/audit-queries.md). */
 static const char *const version_fields[] = {"version", "to",       "from", "candidate",
                                              "anchor",  "previous", NULL};
@@ -817,6 +882,10 @@ static int put_entries(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, const
 				error = lmdb_error(ctx, rc, "writing a move");
 				goto next;
 			}
+			if ((error = put_held(ctx, ix, txn, rec,
+			                      sluice__jstr(json_object_get(rec, "action")), seq)) <
+			    0)
+				goto next;
 		}
 		if (i + 1 == n) {
 			memcpy(headval, ids[i].id, 20);
@@ -833,14 +902,16 @@ static int put_entries(sluice_repo *repo, sluice_jindex *ix, MDB_txn *txn, const
 				goto next;
 			free(text);
 			text = NULL;
-			/* What sluice status shows of each channel: not its whole state. */
+			/*
+			 * What sluice status shows of each channel: its head (the
+			 * withdrawn versions come from the withdrawn database).
+			 */
 			{
 				json_t *heads = json_object(), *c;
 				const char *name;
 				json_object_foreach(channels, name, c) json_object_set_new(
 				        heads, name,
-				        json_pack("{s:O?,s:O?}", "head", json_object_get(c, "head"),
-				                  "withdrawn", json_object_get(c, "withdrawn")));
+				        json_pack("{s:O?}", "head", json_object_get(c, "head")));
 				error = sluice_repo__dump(ctx, &text, heads);
 				json_decref(heads);
 				if (error < 0)
@@ -989,7 +1060,9 @@ static int sync_or_rebuild(sluice_repo *repo, int rebuild, uint64_t *count)
 		    (rc = mdb_drop(txn, ix->channel_time, 0)) != 0 ||
 		    (rc = mdb_drop(txn, ix->lineage, 0)) != 0 ||
 		    (rc = mdb_drop(txn, ix->moves_to, 0)) != 0 ||
-		    (rc = mdb_drop(txn, ix->move_times, 0)) != 0) {
+		    (rc = mdb_drop(txn, ix->move_times, 0)) != 0 ||
+		    (rc = mdb_drop(txn, ix->held, 0)) != 0 ||
+		    (rc = mdb_drop(txn, ix->withdrawn, 0)) != 0) {
 			error = lmdb_error(ctx, rc, "dropping the index");
 			goto done;
 		}
@@ -1086,6 +1159,63 @@ int sluice_jindex__history(sluice_repo *repo, const char *channel, json_t **out)
 	return SLUICE_OK;
 }
 
+struct wd {
+	uint64_t seq;
+	char hex[GIT_OID_HEXSZ + 1];
+};
+
+static int wd_cmp(const void *a, const void *b)
+{
+	const struct wd *x = a, *y = b;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The versions withdrawn from a channel, in the order they were withdrawn. */
+static int withdrawn_of(sluice_ctx *ctx, sluice_jindex *ix, MDB_txn *txn, const char *channel,
+                        json_t **out)
+{
+	MDB_cursor *cur = NULL;
+	unsigned char key[52];
+	MDB_val k = {52, key}, v;
+	struct wd *list = NULL;
+	size_t n = 0, cap = 0;
+	int rc, error = SLUICE_OK;
+
+	sluice__b2(key, channel, strlen(channel));
+	memset(key + 32, 0, 20);
+	if ((rc = mdb_cursor_open(txn, ix->withdrawn, &cur)) != 0)
+		return lmdb_error(ctx, rc, "reading withdrawn versions");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		git_oid id;
+		if (k.mv_size != 52 || memcmp(k.mv_data, key, 32) || v.mv_size != 8)
+			break;
+		if (n == cap) {
+			void *p = sluice__realloc(ctx, list,
+			                          (cap = cap ? 2 * cap : 16) * sizeof(*list));
+			if (!p) {
+				error = SLUICE_ENOMEM;
+				break;
+			}
+			list = p;
+		}
+		memcpy(id.id, (const unsigned char *)k.mv_data + 32, 20);
+		git_oid_tostr(list[n].hex, sizeof(list[n].hex), &id);
+		list[n++].seq = load_be64(v.mv_data);
+	}
+	mdb_cursor_close(cur);
+	if (error == 0 && rc != 0 && rc != MDB_NOTFOUND)
+		error = lmdb_error(ctx, rc, "reading withdrawn versions");
+	if (error == 0) {
+		qsort(list, n, sizeof(*list), wd_cmp);
+		*out = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(*out, json_string(list[i].hex));
+	}
+	free(list);
+	return error;
+}
+
 int sluice_jindex__channels(sluice_repo *repo, json_t **out)
 {
 	sluice_ctx *ctx = repo->ctx;
@@ -1108,7 +1238,95 @@ int sluice_jindex__channels(sluice_repo *repo, json_t **out)
 		error = sluice_ctx__error(
 		        ctx, SLUICE_ECORRUPT,
 		        "journal index: unreadable channel heads; run sluice reindex");
+	} else {
+		const char *name;
+		json_t *c;
+		json_object_foreach(*out, name, c)
+		{
+			json_t *w = NULL;
+			if ((error = withdrawn_of(ctx, ix, txn, name, &w)) < 0)
+				break;
+			json_object_set_new(c, "withdrawn", w);
+		}
+		if (error < 0) {
+			json_decref(*out);
+			*out = NULL;
+		}
 	}
+	mdb_txn_abort(txn);
+	return error;
+}
+
+int sluice_jindex__held(sluice_repo *repo, const git_oid *at, const char *channel, const char *hex,
+                        int *held, int *withdrawn)
+{
+	sluice_ctx *ctx = repo->ctx;
+	sluice_jindex *ix;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	unsigned char key[52];
+	MDB_val k = {52, key}, v;
+	git_oid indexed;
+	uint64_t seq;
+	int rc, found = 0, error;
+
+	*held = 0;
+	if (withdrawn)
+		*withdrawn = 0;
+	if ((error = sluice_jindex__sync(repo)) < 0 || (error = jopen(repo, &ix)) < 0)
+		return error;
+	if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(ctx, rc, "reading held versions");
+	/* The answer is the journal's at `at` only if the index stands there. */
+	if ((error = meta_head(ix, txn, &indexed, &seq, &found)) < 0)
+		goto done;
+	if (!found || !git_oid_equal(&indexed, at)) {
+		error = sluice_ctx__error(ctx, SLUICE_ECONFLICT,
+		                          "journal index: it does not stand at the journal entry "
+		                          "this decision reads (the journal moved meanwhile)");
+		goto done;
+	}
+	if (channel) {
+		if (held_key(key, 0, channel, hex) < 0) {
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "'%s' is not a version id",
+			                          hex);
+			goto done;
+		}
+		if ((rc = mdb_get(txn, ix->held, &k, &v)) == 0)
+			*held = 1;
+		else if (rc != MDB_NOTFOUND) {
+			error = lmdb_error(ctx, rc, "reading held versions");
+			goto done;
+		}
+		if (withdrawn && held_key(key, 1, channel, hex) == 0) {
+			if ((rc = mdb_get(txn, ix->withdrawn, &k, &v)) == 0)
+				*withdrawn = 1;
+			else if (rc != MDB_NOTFOUND)
+				error = lmdb_error(ctx, rc, "reading withdrawn versions");
+		}
+		goto done;
+	}
+	/* Any channel: the first key with the version's 20-byte prefix. */
+	if (held_key(key, 0, "", hex) < 0) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "'%s' is not a version id", hex);
+		goto done;
+	}
+	memset(key + 20, 0, 32);
+	if ((rc = mdb_cursor_open(txn, ix->held, &cur)) != 0) {
+		error = lmdb_error(ctx, rc, "reading held versions");
+		goto done;
+	}
+	{
+		unsigned char prefix[20];
+		memcpy(prefix, key, 20);
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == 0)
+			*held = k.mv_size == 52 && !memcmp(k.mv_data, prefix, 20);
+		else if (rc != MDB_NOTFOUND)
+			error = lmdb_error(ctx, rc, "reading held versions");
+	}
+	mdb_cursor_close(cur);
+done:
 	mdb_txn_abort(txn);
 	return error;
 }
@@ -1219,15 +1437,6 @@ void sluice_jindex__read_end(sluice_jindex_read *r)
 	if (r->txn)
 		mdb_txn_abort(r->txn);
 	free(r);
-}
-
-static uint64_t load_be64(const unsigned char *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
 }
 
 int sluice_jindex__scan(sluice_jindex_read *r, int which, const char *value, const char *until,

@@ -37,6 +37,14 @@
  *             BLAKE2b-256(channel) || u64 BE seq -> the move's time: each
  *             move of a channel in seq order, so the move after one is a
  *             seek that also gives its time
+ *   held      version oid (20) || BLAKE2b-256(channel) -> u64 BE seq of the
+ *             last move to it || the channel's name (its first 256 bytes):
+ *             every version a channel held (a promote, rollback or reset to it)
+ *   withdrawn BLAKE2b-256(channel) || version oid (20) -> u64 BE seq of the
+ *             rollback that withdrew it: present until a promote or rollback
+ *             to the version (not a reset) ends the withdrawal
+ *             Both answer what channels.json format 1 kept as lists in every
+ *             entry; channel moves are decided on them (core/channel.c).
  *
  * The environment is opened with MDB_NOSYNC | MDB_NOMETASYNC: it is derived
  * data, so an action does not wait for it to reach the disk. A power cut
@@ -63,8 +71,21 @@ int sluice_jindex__rebuild(sluice_repo *repo, uint64_t *entries);
 /* Every move of a channel, oldest first: a JSON array of records (new ref). */
 int sluice_jindex__history(sluice_repo *repo, const char *channel, json_t **out);
 
-/* Channel states at the indexed head: the journal's channels object (new ref). */
+/*
+ * Channel heads at the indexed head, each with the versions withdrawn from
+ * it: {NAME: {"head": id|null, "withdrawn": [ids, oldest withdrawal first]}}.
+ */
 int sluice_jindex__channels(sluice_repo *repo, json_t **out);
+
+/*
+ * What the move records up to journal entry `at` say of version hex: *held
+ * whether channel held it (channel NULL: whether any channel did), and
+ * *withdrawn (may be NULL; unset for channel NULL) whether it stands
+ * withdrawn from channel. The index is caught up first; SLUICE_ECONFLICT
+ * when it then stands at another entry than at (the journal moved).
+ */
+int sluice_jindex__held(sluice_repo *repo, const git_oid *at, const char *channel, const char *hex,
+                        int *held, int *withdrawn);
 
 /* The version first proposed with this parent (hex, "" for none) and state blob (hex). */
 int sluice_jindex__find_proposal(sluice_repo *repo, git_oid *out, int *found, const char *parent,

@@ -72,6 +72,40 @@ done:
 	return error;
 }
 
+/*
+ * channels.json of format 1 kept, per channel, "held" (ids in the order
+ * each was last the head) and "withdrawn" lists, which grew with every
+ * move and were stored whole in every entry. Format 2 keeps "previous"
+ * (the head before the current one, which held[n-2] was) and leaves the
+ * rest to the move records and the index built from them (core/jindex.h):
+ * a format-1 document is read as the format-2 one it stands for.
+ */
+static int channels_format(sluice_ctx *ctx, json_t *doc, json_t *channels)
+{
+	json_t *f = json_object_get(doc, "format"), *c;
+	const char *name;
+
+	if (json_integer_value(f) == SLUICE_CHANNELS_FORMAT)
+		return SLUICE_OK;
+	if (f && json_integer_value(f) != 1)
+		return sluice_ctx__error(ctx, SLUICE_ECORRUPT,
+		                         "journal channels.json has format %lld%s; this sluice "
+		                         "reads formats 1 and %d",
+		                         (long long)json_integer_value(f),
+		                         json_is_integer(f) ? "" : " (not a number)",
+		                         SLUICE_CHANNELS_FORMAT);
+	json_object_foreach(channels, name, c)
+	{
+		json_t *held = json_object_get(c, "held");
+		size_t n = json_array_size(held);
+		if (n >= 2 && json_is_string(json_array_get(held, n - 2)))
+			json_object_set(c, "previous", json_array_get(held, n - 2));
+		json_object_del(c, "held");
+		json_object_del(c, "withdrawn");
+	}
+	return SLUICE_OK;
+}
+
 static int object_member(sluice_repo *repo, json_t **out, const git_oid *entry, const char *file,
                          const char *member, int optional)
 {
@@ -89,6 +123,10 @@ static int object_member(sluice_repo *repo, json_t **out, const git_oid *entry, 
 		json_decref(doc);
 		return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
 		                         "journal %s has no \"%s\" object", file, member);
+	}
+	if (!strcmp(file, "channels.json") && (error = channels_format(repo->ctx, doc, v)) < 0) {
+		json_decref(doc);
+		return error;
 	}
 	*out = json_incref(v);
 	json_decref(doc);
@@ -269,6 +307,11 @@ int sluice_journal__is_move(const char *action)
 {
 	return !strcmp(action, "promote") || !strcmp(action, "rollback") ||
 	       !strcmp(action, "reset");
+}
+
+int sluice_journal__channels_raw(sluice_repo *repo, json_t **out, const git_oid *entry)
+{
+	return entry_file(repo, out, entry, "channels.json", 1);
 }
 
 int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry)
@@ -663,7 +706,7 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	/* The entry's position, so an index can be checked against the journal. */
 	json_object_set_new(record, "seq", json_integer((json_int_t)(st->seq + 1)));
 	kdoc = json_pack("{s:i, s:O}", "format", 1, "keys", keys_after ? keys_after : st->keys);
-	cdoc = json_pack("{s:i, s:O}", "format", 1, "channels",
+	cdoc = json_pack("{s:i, s:O}", "format", SLUICE_CHANNELS_FORMAT, "channels",
 	                 channels_after ? channels_after : st->channels);
 	if (!kdoc || !cdoc) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build journal state");

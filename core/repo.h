@@ -15,6 +15,8 @@
 #include <string.h>
 
 #define SLUICE_JOURNAL_REF "refs/sluice/journal"
+/* channels.json's format (docs/format.md); 1 is still read (core/journal.c). */
+#define SLUICE_CHANNELS_FORMAT 2
 
 struct sluice_jstate_s;
 struct sluice_repo {
@@ -92,7 +94,7 @@ typedef struct sluice_jstate_s {
 	git_oid head; /* the entry (valid when exists) */
 	int exists;
 	json_t *keys;     /* registry: name -> {fingerprint, public_key, roles} */
-	json_t *channels; /* name -> {head, held: [...], withdrawn: [...], anchor?} */
+	json_t *channels; /* name -> {head, previous?, anchor?, ...} (core/channel.c) */
 	git_oid suites;   /* the suites/ tree of the journal (valid when has_suites) */
 	int has_suites;
 	json_t *config; /* config.json's "config" (the gate configuration), or NULL */
@@ -187,6 +189,8 @@ int sluice_journal__is_move(const char *action);
 
 /* Read the record.json of a journal entry (new reference). */
 int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry);
+/* channels.json at entry as written, format and all (NULL when absent); verify reads it. */
+int sluice_journal__channels_raw(sluice_repo *repo, json_t **out, const git_oid *entry);
 
 /*
  * What an action decides, given the state it will be committed on top of:

@@ -6,7 +6,10 @@
  *  1. the journal: every entry signed by a key that the registry before it
  *     (for the first entry: its own) holds with the role the action needs;
  *     records parse; a propose entry's second parent is its version; entry
- *     times never go backwards;
+ *     times never go backwards; every move obeys the rules of its kind
+ *     on what its channel held and had withdrawn before it (replayed from
+ *     the move records, as the journal index answers it when deciding),
+ *     and a format-1 channels.json's lists agree with that replay;
  *  2. every version the journal brought in: its signature (proposer role),
  *     state.json's shape and path safety, each file's tree entry, blob
  *     digest or manifest (size, whole-file digest recomputed from its
@@ -34,6 +37,8 @@ struct vctx {
 	json_t *seen_blobs;     /* blob oid hex -> "digest size" it was found to match */
 	json_t *reachable;      /* versions reachable from the entry being checked -> true */
 	json_t *purged;         /* trust.json's "purged" at the head: blake2b -> tombstone */
+	json_t *held;           /* channel -> {version hex -> true}: the moves replayed */
+	json_t *withdrawn;      /* channel -> {version hex -> true} */
 	uint64_t entries, versions, files, chunks;
 	sluice_version *v;
 	const char *vhex;
@@ -371,6 +376,87 @@ static void check_version(struct vctx *vc, const git_oid *id, json_t *registry)
 	sluice_version__dispose(&v);
 }
 
+static json_t *replay_set(json_t *sets, const char *channel)
+{
+	json_t *s = json_object_get(sets, channel);
+
+	if (!s) {
+		s = json_object();
+		json_object_set_new(sets, channel, s);
+	}
+	return s;
+}
+
+/* An id list of a format-1 channels.json as the set the replay keeps. */
+static int same_set(json_t *list, json_t *set)
+{
+	size_t i, n = 0;
+	json_t *v;
+
+	json_array_foreach(list, i, v)
+	{
+		if (!json_object_get(set, sluice__jstr(v)))
+			return 0;
+		n++;
+	}
+	return n == json_object_size(set);
+}
+
+/*
+ * A move or an anchor against what its channel held and had withdrawn
+ * before it (the facts sluice_jindex__held answers when deciding), then
+ * those facts after it. A format-1 channels.json kept them as lists: they
+ * must say the same as the records.
+ */
+static void check_move_rules(struct vctx *vc, const git_oid *entry, json_t *rec, const char *action,
+                             const char *hex)
+{
+	const char *ch = sluice__jstr(json_object_get(rec, "channel")),
+	           *to = sluice__jstr(json_object_get(rec, "to")),
+	           *from = sluice__jstr(json_object_get(rec, "from"));
+	json_t *held = replay_set(vc->held, ch), *wd = replay_set(vc->withdrawn, ch), *doc = NULL;
+
+	if (!strcmp(action, "anchor")) {
+		const char *a = sluice__jstr(json_object_get(rec, "anchor"));
+		if (!json_object_get(held, a))
+			problem(vc,
+			        "journal entry %.12s: anchors channel %s on %.12s, which it never "
+			        "held",
+			        hex, ch, a);
+		return;
+	}
+	if (!strcmp(action, "promote") && json_object_get(wd, to) &&
+	    !json_is_string(json_object_get(rec, "override_withdrawn")))
+		problem(vc,
+		        "journal entry %.12s: promotes %.12s to channel %s, which a rollback "
+		        "withdrew from it, with no override reason",
+		        hex, to, ch);
+	if (!strcmp(action, "rollback") && (!json_object_get(held, to) || !strcmp(to, from)))
+		problem(vc,
+		        "journal entry %.12s: rolls channel %s back to %.12s, which it never held "
+		        "before",
+		        hex, ch, to);
+	if (*to)
+		json_object_set_new(held, to, json_true());
+	if (!strcmp(action, "rollback") && *from)
+		json_object_set_new(wd, from, json_true());
+	if (strcmp(action, "reset"))
+		json_object_del(wd, to);
+	/* Format 1 wrote the lists into the entry itself. */
+	if (sluice_journal__channels_raw(vc->repo, &doc, entry) == 0 && doc &&
+	    json_integer_value(json_object_get(doc, "format")) == 1) {
+		json_t *c = json_object_get(json_object_get(doc, "channels"), ch);
+		if (!same_set(json_object_get(c, "held"), held) ||
+		    !same_set(json_object_get(c, "withdrawn"), wd))
+			problem(vc,
+			        "journal entry %.12s: its channels.json (format 1) lists what "
+			        "channel %s held or had withdrawn otherwise than its moves say",
+			        hex, ch);
+	}
+	sluice_ctx_clear_error(vc->repo->ctx);
+	json_decref(doc);
+}
+
 int sluice_repo_verify(sluice_repo *repo, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
@@ -380,6 +466,8 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 	                  .seen_manifests = json_object(),
 	                  .seen_blobs = json_object(),
 	                  .reachable = json_object(),
+	                  .held = json_object(),
+	                  .withdrawn = json_object(),
 	                  .devnull = -1};
 	sluice_jstate head_st = {0}, prevst;
 	git_revwalk *walk = NULL;
@@ -500,6 +588,8 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 				json_object_set_new(vc.reachable, to, json_true());
 			json_decref(chans);
 		}
+		if (sluice_journal__is_move(action) || !strcmp(action, "anchor"))
+			check_move_rules(&vc, &entries[i], rec, action, hex);
 		if (!strcmp(action, "hook") && i > 0 &&
 		    (!same(prevst.channels, cur.channels) || !same(prevst.config, cur.config) ||
 		     prevst.has_suites != cur.has_suites ||
@@ -583,6 +673,8 @@ done:
 	json_decref(vc.seen_manifests);
 	json_decref(vc.seen_blobs);
 	json_decref(vc.reachable);
+	json_decref(vc.held);
+	json_decref(vc.withdrawn);
 	sluice_journal__dispose(&head_st);
 	return error;
 }

@@ -318,7 +318,7 @@ static int decide_verdict(sluice_repo *repo, const sluice_jstate *st, void *arg,
 		                         *vd->head ? vd->head : "(none)");
 	channels = json_deep_copy(st->channels);
 	if (!(c = json_object_get(channels, vd->channel))) {
-		c = json_pack("{s:n,s:[],s:[]}", "head", "held", "withdrawn");
+		c = json_pack("{s:n}", "head");
 		json_object_set_new(channels, vd->channel, c);
 	}
 	if (!json_is_object(verdicts = json_object_get(c, "verdicts"))) {

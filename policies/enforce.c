@@ -344,9 +344,13 @@ int sluice_policy__evaluate(sluice_repo *repo, const sluice_jstate *st, json_t *
 		int ok = 0;
 		json_array_foreach(json_object_get(rules, "from"), i, v)
 		{
-			json_t *fc = json_object_get(st->channels, sluice__jstr(v));
-			ok |= sluice__jarray_has(json_object_get(fc, "held"), to) &&
-			      !sluice__jarray_has(json_object_get(fc, "withdrawn"), to);
+			int held = 0, withdrawn = 0;
+			if (!json_is_string(v))
+				continue;
+			if ((error = sluice_jindex__held(repo, &st->head, json_string_value(v), to,
+			                                 &held, &withdrawn)) < 0)
+				goto done;
+			ok |= held && !withdrawn;
 		}
 		check(checks, "policy.from", ok,
 		      ok ? "%.12s was held by a channel it must pass first"
@@ -856,7 +860,7 @@ static int decide_approve(sluice_repo *repo, const sluice_jstate *st, void *arg,
 	}
 	channels = json_deep_copy(st->channels);
 	if (!(c = json_object_get(channels, a->channel))) {
-		c = json_pack("{s:n,s:[],s:[]}", "head", "held", "withdrawn");
+		c = json_pack("{s:n}", "head");
 		json_object_set_new(channels, a->channel, c);
 	}
 	if (!json_is_object(json_object_get(c, "approvals")))

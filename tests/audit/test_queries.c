@@ -154,9 +154,9 @@ static void direct_verdict_and_move(const char *cand)
 	channels = json_deep_copy(st.channels);
 	json_object_set_new(
 	        channels, "direct",
-	        json_pack("{s:n,s:[],s:[],s:{s:{s:s,s:s,s:{s:{s:s,s:s,s:s}}}}}", "head", "held",
-	                  "withdrawn", "verdicts", cand, "head", "", "config", "cfg", "gates",
-	                  "regression", "result", "pass", "statement",
+	        json_pack("{s:n,s:{s:{s:s,s:s,s:{s:{s:s,s:s,s:s}}}}}", "head", "verdicts", cand,
+	                  "head", "", "config", "cfg", "gates", "regression", "result", "pass",
+	                  "statement",
 	                  "5555555555555555555555555555555555555555555555555555555555555555",
 	                  "time", "2026-01-02T03:04:05Z"));
 	ch.record = json_pack("{s:s,s:s,s:s,s:{s:s}}", "channel", "direct", "candidate", cand,
@@ -1006,7 +1006,7 @@ static void test_queries__old_format_index_is_rebuilt(void **state)
 		MDB_val fk = {6, (void *)"format"}, fv, k = {20, id.id}, val;
 		assert_int_equal(mdb_get(x.txn, x.meta, &fk, &fv), 0);
 		assert_int_equal(fv.mv_size, 15);
-		assert_memory_equal(fv.mv_data, "sluice-jindex-4", 15);
+		assert_memory_equal(fv.mv_data, "sluice-jindex-5", 15);
 		assert_int_equal(mdb_get(x.txn, x.lineage, &k, &val), 0);
 		assert_true(val.mv_size > 7);
 	}

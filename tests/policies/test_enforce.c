@@ -103,9 +103,8 @@ static json_t *evaluate(fixture *f, json_t *runners, int *result_ok)
 	json_object_set_new(gv, "runner",
 	                    json_string(json_object_iter_key(json_object_iter(runners))));
 	json_object_set_new(gv, "runners", runners);
-	c = json_pack("{s:s,s:[],s:[],s:{s:{s:s,s:s,s:{s:o}}}}", "head", head, "held", "withdrawn",
-	              "verdicts", cand, "head", head, "config", f->config, "gates", "regression",
-	              gv);
+	c = json_pack("{s:s,s:{s:{s:s,s:s,s:{s:o}}}}", "head", head, "verdicts", cand, "head", head,
+	              "config", f->config, "gates", "regression", gv);
 	assert_int_equal(sluice_policy__evaluate(f->r, &f->st, c, "prod", cand, head, checks, used),
 	                 0);
 	*result_ok = 0;
