@@ -19,7 +19,9 @@
  * note). Channel prod is put on the tip. Then the moves alternate: promote
  * a fresh candidate (a child of the head), roll back (to the tip, which
  * withdraws the candidate). Every rollback is the same default rollback;
- * only the channel's held and withdrawn lists grow, as they would in life.
+ * only the channel's history grows, as it would in life (the versions it
+ * held and had withdrawn: kept in every journal entry's channels.json up to
+ * format 1, in the journal index since format 2).
  * In-process moves use libsluice's public API; CLI moves spawn SLUICE.
  *
  * Only the public headers (include/sluice/) of libsluice; libgit2 and

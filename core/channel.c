@@ -133,13 +133,6 @@ static void set_head(json_t *c, const char *hex)
 	json_object_set_new(c, "head", json_string(hex));
 }
 
-/* What the move records say of hex in channel (NULL: any channel), at the state decided on. */
-static int held_by(sluice_repo *repo, const sluice_jstate *st, const char *channel, const char *hex,
-                   int *held, int *withdrawn)
-{
-	return sluice_jindex__held(repo, &st->head, channel, hex, held, withdrawn);
-}
-
 /* Resolve a REF to a version id: a channel's name means its head. */
 static int resolve(sluice_repo *repo, const sluice_jstate *st, git_oid *out, const char *ref)
 {
@@ -305,7 +298,8 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 		} else {
 			snprintf(mv->to, sizeof(mv->to), "%s", head_hex);
 		}
-		if ((error = held_by(repo, st, mv->channel, mv->to, &held, NULL)) < 0)
+		if ((error = sluice_jindex__held(repo, &st->head, mv->channel, mv->to, &held,
+		                                 NULL)) < 0)
 			goto fail;
 		if (!held) {
 			error = sluice_ctx__error(
@@ -338,7 +332,8 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			if ((error = resolve(repo, st, &target, mv->ref)) < 0)
 				goto fail;
 			git_oid_tostr(mv->to, sizeof(mv->to), &target);
-			if ((error = held_by(repo, st, mv->channel, mv->to, &held, NULL)) < 0)
+			if ((error = sluice_jindex__held(repo, &st->head, mv->channel, mv->to,
+			                                 &held, NULL)) < 0)
 				goto fail;
 			if (!held || !strcmp(mv->to, head_hex)) {
 				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
@@ -386,7 +381,8 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			                          mv->to, mv->channel, head_hex);
 			goto fail;
 		}
-		if ((error = held_by(repo, st, mv->channel, mv->to, &held, &withdrawn)) < 0)
+		if ((error = sluice_jindex__held(repo, &st->head, mv->channel, mv->to, &held,
+		                                 &withdrawn)) < 0)
 			goto fail;
 		if (withdrawn && !mv->reason) {
 			error = sluice_ctx__error(
@@ -476,7 +472,7 @@ static int decide_move(sluice_repo *repo, const sluice_jstate *st, void *arg, sl
 			goto fail;
 		}
 	}
-	if ((error = held_by(repo, st, NULL, mv->to, &held, NULL)) < 0)
+	if ((error = sluice_jindex__held(repo, &st->head, NULL, mv->to, &held, NULL)) < 0)
 		goto fail;
 	if (!held &&
 	    (error = check_rules(repo, st, c, mv->channel, mv->to, mv->from, &used, out)) < 0)

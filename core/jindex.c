@@ -1207,7 +1207,8 @@ static int withdrawn_of(sluice_ctx *ctx, sluice_jindex *ix, MDB_txn *txn, const 
 	if (error == 0 && rc != 0 && rc != MDB_NOTFOUND)
 		error = lmdb_error(ctx, rc, "reading withdrawn versions");
 	if (error == 0) {
-		qsort(list, n, sizeof(*list), wd_cmp);
+		if (n)
+			qsort(list, n, sizeof(*list), wd_cmp);
 		*out = json_array();
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(*out, json_string(list[i].hex));
