@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -180,6 +181,12 @@ static inline void ht_receiver_start(ht_fixture *f, ht_receiver *rc, const char 
 	assert_true(rc->pid >= 0);
 	if (rc->pid == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
+		/*
+		 * It dies with the test: a test that fails before stopping it
+		 * would otherwise leave it holding ctest's pipe (ctest then
+		 * waits for it, not for the test).
+		 */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(devnull, 1);
 		execv(argv[0], (char *const *)argv);
 		_exit(127);
