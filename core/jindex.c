@@ -73,7 +73,7 @@ static int jopen(sluice_repo *repo, sluice_jindex **out)
 		return SLUICE_ENOMEM;
 	if ((rc = mdb_env_create(&ix->env)) != 0 || (rc = mdb_env_set_maxdbs(ix->env, 24)) != 0 ||
 	    (rc = mdb_env_set_mapsize(ix->env, (size_t)8 << 30)) != 0 ||
-	    (rc = mdb_env_open(ix->env, dir, MDB_NOTLS | MDB_NOSYNC | MDB_NOMETASYNC, 0644)) != 0) {
+	    (rc = mdb_env_open(ix->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0644)) != 0) {
 		error = rc == MDB_INVALID || rc == MDB_CORRUPTED || rc == MDB_VERSION_MISMATCH
 		                ? sluice_ctx__error(
 		                          ctx, SLUICE_ECORRUPT,
@@ -1255,6 +1255,82 @@ int sluice_jindex__channels(sluice_repo *repo, json_t **out)
 		}
 	}
 	mdb_txn_abort(txn);
+	return error;
+}
+
+int sluice_jindex__facts(sluice_repo *repo, git_oid *at, json_t **held, json_t **withdrawn)
+{
+	sluice_ctx *ctx = repo->ctx;
+	sluice_jindex *ix;
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	uint64_t seq;
+	const char *name;
+	json_t *set;
+	int rc, found = 0, error;
+
+	*held = *withdrawn = NULL;
+	if ((error = jopen(repo, &ix)) < 0)
+		return error;
+	if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0)
+		return lmdb_error(ctx, rc, "reading held versions");
+	if ((error = meta_head(ix, txn, at, &seq, &found)) < 0)
+		goto done;
+	if (!found) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOTFOUND, "the journal index is empty");
+		goto done;
+	}
+	if ((rc = mdb_cursor_open(txn, ix->held, &cur)) != 0) {
+		error = lmdb_error(ctx, rc, "reading held versions");
+		goto done;
+	}
+	*held = json_object();
+	*withdrawn = json_object();
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		char hex[GIT_OID_HEXSZ + 1], chan[257];
+		git_oid id;
+		if (k.mv_size != 52 || v.mv_size < 8 || v.mv_size > 8 + 256) {
+			error = sluice_ctx__error(
+			        ctx, SLUICE_ECORRUPT,
+			        "journal index: a malformed held record; run sluice "
+			        "reindex");
+			break;
+		}
+		memcpy(id.id, k.mv_data, 20);
+		git_oid_tostr(hex, sizeof(hex), &id);
+		memcpy(chan, (const char *)v.mv_data + 8, v.mv_size - 8);
+		chan[v.mv_size - 8] = 0;
+		if (!(set = json_object_get(*held, chan))) {
+			set = json_object();
+			json_object_set_new(*held, chan, set);
+		}
+		json_object_set_new(set, hex, json_true());
+	}
+	mdb_cursor_close(cur);
+	if (error == 0 && rc != MDB_NOTFOUND)
+		error = lmdb_error(ctx, rc, "reading held versions");
+	/* A version is withdrawn only from a channel that held it. */
+	json_object_foreach(*held, name, set)
+	{
+		json_t *list = NULL, *e, *wset;
+		size_t i;
+		if (error < 0 || (error = withdrawn_of(ctx, ix, txn, name, &list)) < 0)
+			break;
+		wset = json_object();
+		json_array_foreach(list, i, e)
+		        json_object_set(wset, json_string_value(e), json_true());
+		json_object_set_new(*withdrawn, name, wset);
+		json_decref(list);
+	}
+done:
+	mdb_txn_abort(txn);
+	if (error < 0) {
+		json_decref(*held);
+		json_decref(*withdrawn);
+		*held = *withdrawn = NULL;
+	}
 	return error;
 }
 

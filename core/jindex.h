@@ -46,12 +46,17 @@
  *             Both answer what channels.json format 1 kept as lists in every
  *             entry; channel moves are decided on them (core/channel.c).
  *
- * The environment is opened with MDB_NOSYNC | MDB_NOMETASYNC: it is derived
- * data, so an action does not wait for it to reach the disk. A power cut
- * may lose its last transactions (the next sync replays them from the
- * journal) or, on a filesystem that reorders writes, damage it; then
- * opening it fails with a message that says to run sluice reindex, which
- * deletes and rebuilds it.
+ * The environment is opened with MDB_NOMETASYNC: each write transaction
+ * fdatasyncs its pages, and its meta page reaches the disk with the next
+ * one. A power cut may lose the last transaction (the next sync replays it
+ * from the journal, which it compares its head with) but cannot leave the
+ * index inconsistent, whatever order the filesystem writes in. Until
+ * channels.json format 2 it was opened MDB_NOSYNC too, which LMDB keeps
+ * consistent only on a filesystem that preserves write order; with channel
+ * moves decided on held and withdrawn, an index damaged without LMDB
+ * noticing could allow a move the records forbid. A damaged index that LMDB
+ * does notice fails to open with a message that says to run sluice
+ * reindex, which deletes and rebuilds it.
  */
 #ifndef SLUICE_CORE_JINDEX_H
 #define SLUICE_CORE_JINDEX_H
@@ -86,6 +91,13 @@ int sluice_jindex__channels(sluice_repo *repo, json_t **out);
  */
 int sluice_jindex__held(sluice_repo *repo, const git_oid *at, const char *channel, const char *hex,
                         int *held, int *withdrawn);
+
+/*
+ * Every fact of held and withdrawn as the index stands, without catching it
+ * up (verify compares them with its replay of the journal): *at the
+ * indexed head, *held and *withdrawn {CHANNEL: {ID: true}} (new refs).
+ */
+int sluice_jindex__facts(sluice_repo *repo, git_oid *at, json_t **held, json_t **withdrawn);
 
 /* The version first proposed with this parent (hex, "" for none) and state blob (hex). */
 int sluice_jindex__find_proposal(sluice_repo *repo, git_oid *out, int *found, const char *parent,

@@ -98,6 +98,7 @@ static int channels_format(sluice_ctx *ctx, json_t *doc, json_t *channels)
 	{
 		json_t *held = json_object_get(c, "held");
 		size_t n = json_array_size(held);
+		json_object_del(c, "previous"); /* not a field of format 1 */
 		if (n >= 2 && json_is_string(json_array_get(held, n - 2)))
 			json_object_set(c, "previous", json_array_get(held, n - 2));
 		json_object_del(c, "held");
@@ -106,10 +107,26 @@ static int channels_format(sluice_ctx *ctx, json_t *doc, json_t *channels)
 	return SLUICE_OK;
 }
 
+int sluice_journal__member(sluice_ctx *ctx, json_t **out, json_t *doc, const char *file,
+                           const char *member)
+{
+	json_t *v = json_object_get(doc, member);
+	int error;
+
+	*out = NULL;
+	if (!json_is_object(v))
+		return sluice_ctx__error(ctx, SLUICE_ECORRUPT, "journal %s has no \"%s\" object",
+		                         file, member);
+	if (!strcmp(file, "channels.json") && (error = channels_format(ctx, doc, v)) < 0)
+		return error;
+	*out = json_incref(v);
+	return SLUICE_OK;
+}
+
 static int object_member(sluice_repo *repo, json_t **out, const git_oid *entry, const char *file,
                          const char *member, int optional)
 {
-	json_t *doc = NULL, *v;
+	json_t *doc = NULL;
 	int error;
 
 	if ((error = entry_file(repo, &doc, entry, file, optional)) < 0)
@@ -118,19 +135,9 @@ static int object_member(sluice_repo *repo, json_t **out, const git_oid *entry, 
 		*out = json_object();
 		return SLUICE_OK;
 	}
-	v = json_object_get(doc, member);
-	if (!json_is_object(v)) {
-		json_decref(doc);
-		return sluice_ctx__error(repo->ctx, SLUICE_ECORRUPT,
-		                         "journal %s has no \"%s\" object", file, member);
-	}
-	if (!strcmp(file, "channels.json") && (error = channels_format(repo->ctx, doc, v)) < 0) {
-		json_decref(doc);
-		return error;
-	}
-	*out = json_incref(v);
+	error = sluice_journal__member(repo->ctx, out, doc, file, member);
 	json_decref(doc);
-	return SLUICE_OK;
+	return error;
 }
 
 /*

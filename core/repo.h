@@ -189,6 +189,14 @@ int sluice_journal__is_move(const char *action);
 
 /* Read the record.json of a journal entry (new reference). */
 int sluice_journal__record(sluice_repo *repo, json_t **out, const git_oid *entry);
+/*
+ * The member object of a parsed state file of an entry (keys.json "keys",
+ * channels.json "channels", trust.json "trust"; doc is borrowed, *out a
+ * new reference): SLUICE_ECORRUPT when it is not an object. channels.json
+ * of format 1 is read as format 2; another format is refused.
+ */
+int sluice_journal__member(sluice_ctx *ctx, json_t **out, json_t *doc, const char *file,
+                           const char *member);
 /* channels.json at entry as written, format and all (NULL when absent); verify reads it. */
 int sluice_journal__channels_raw(sluice_repo *repo, json_t **out, const git_oid *entry);
 

@@ -457,6 +457,48 @@ static void check_move_rules(struct vctx *vc, const git_oid *entry, json_t *rec,
 	json_decref(doc);
 }
 
+/* The channels' sets without the empty ones (a channel replayed with nothing withdrawn). */
+static json_t *nonempty(json_t *sets)
+{
+	json_t *out = json_object(), *v;
+	const char *k;
+
+	json_object_foreach(sets, k, v) if (json_object_size(v)) json_object_set(out, k, v);
+	return out;
+}
+
+/*
+ * Moves are decided on what the journal index says each channel held and
+ * had withdrawn; at the journal's head it must say what the replay of the
+ * moves says. It is derived, so a difference is a note (sluice reindex
+ * rebuilds it), but one that says a move may have been decided wrongly.
+ */
+static void check_index_facts(struct vctx *vc, const git_oid *head)
+{
+	json_t *held = NULL, *withdrawn = NULL, *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+	git_oid at;
+
+	if (sluice_jindex__facts(vc->repo, &at, &held, &withdrawn) < 0 || !git_oid_equal(&at, head))
+		return;
+	a = nonempty(held);
+	b = nonempty(vc->held);
+	c = nonempty(withdrawn);
+	d = nonempty(vc->withdrawn);
+	if (!json_equal(a, b) || !json_equal(c, d))
+		json_array_append_new(
+		        vc->notes,
+		        json_string(
+		                "journal index: what it says channels held or had withdrawn "
+		                "differs from the journal's moves, and moves are decided on it: "
+		                "run sluice reindex before the next move"));
+	json_decref(a);
+	json_decref(b);
+	json_decref(c);
+	json_decref(d);
+	json_decref(held);
+	json_decref(withdrawn);
+}
+
 int sluice_repo_verify(sluice_repo *repo, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
@@ -645,6 +687,8 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 			         "it catches up on the next action, or run sluice reindex",
 			         (unsigned long long)iseq, n, ihex);
 			json_array_append_new(vc.notes, json_string(msg));
+		} else {
+			check_index_facts(&vc, &entries[n - 1]);
 		}
 		sluice_ctx_clear_error(ctx);
 	}
