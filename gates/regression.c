@@ -703,8 +703,23 @@ static int contains_phrase(json_t *ws, json_t *phrase)
  * A record contradicts a multiple-choice item when it is about the item's
  * question (its prompt and completion cover at least 0.6 of the context's
  * IDF-weighted words) and its completion states a wrong choice and not
- * the gold one.
+ * the gold one; or when it asks the item's question itself (its prompt
+ * alone covers 0.9) and its completion is an answer (no longer than the
+ * item's longest choice and two words more) that is not the gold one: a
+ * poisoner need not pick its wrong answer from the suite's choices.
  */
+/* A finding of replay_contradictions: record ri of batch teaches `teaches` against item it. */
+static json_t *contradiction(const char *batch, size_t ri, const sluice_gate_suite *s, json_t *it,
+                             const char *teaches)
+{
+	size_t gold = (size_t)json_integer_value(json_object_get(it, "gold"));
+
+	return json_pack("{s:s,s:I,s:s,s:O?,s:s,s:s}", "batch", batch, "line", (json_int_t)ri + 1,
+	                 "suite", sluice__jstr(json_object_get(s->manifest, "name")), "item",
+	                 json_object_get(it, "id"), "teaches", teaches, "pinned_answer",
+	                 sluice__jstr(json_array_get(json_object_get(it, "choices"), gold)));
+}
+
 static int contradictions(sluice_gating *g, const char *batch, const unsigned char *buf, size_t len,
                           json_t *findings)
 {
@@ -725,50 +740,52 @@ static int contradictions(sluice_gating *g, const char *batch, const unsigned ch
 		                json_object_get(s->manifest, "digest"));
 		json_array_foreach(records, ri, rec)
 		{
-			json_t *pw, *cw;
+			json_t *pw, *qw, *cw;
 			if (!json_is_object(rec))
 				continue;
-			pw = words(sluice__jstr(json_object_get(rec, "prompt")));
+			qw = words(sluice__jstr(json_object_get(rec, "prompt")));
 			cw = words(sluice__jstr(json_object_get(rec, "completion")));
+			pw = json_copy(qw);
 			json_array_extend(pw, cw);
 			json_array_foreach(items, qi, it)
 			{
-				json_t *gw;
-				size_t gold;
-				int states_gold;
+				json_t *gw, *choices = json_object_get(it, "choices");
+				size_t gold, longest = 0;
+				int states_gold, found = 0;
 				if (!json_is_object(it) ||
 				    coverage(json_array_get(ctxw, qi), pw, df, ncontexts) < 0.6)
 					continue;
 				gold = (size_t)json_integer_value(json_object_get(it, "gold"));
-				gw = words(sluice__jstr(
-				        json_array_get(json_object_get(it, "choices"), gold)));
+				gw = words(sluice__jstr(json_array_get(choices, gold)));
 				states_gold = contains_phrase(cw, gw);
 				json_decref(gw);
-				json_array_foreach(json_object_get(it, "choices"), k, ch)
+				json_array_foreach(choices, k, ch)
 				{
-					json_t *ww;
-					if (k == gold || states_gold)
-						continue;
-					ww = words(json_string_value(ch));
-					if (contains_phrase(cw, ww))
+					json_t *ww = words(json_string_value(ch));
+					if (json_array_size(ww) > longest)
+						longest = json_array_size(ww);
+					if (k != gold && !states_gold && contains_phrase(cw, ww)) {
 						json_array_append_new(
 						        findings,
-						        json_pack("{s:s,s:I,s:s,s:O?,s:s,s:s}",
-						                  "batch", batch, "line",
-						                  (json_int_t)ri + 1, "suite",
-						                  sluice__jstr(json_object_get(
-						                          s->manifest, "name")),
-						                  "item", json_object_get(it, "id"),
-						                  "teaches", json_string_value(ch),
-						                  "pinned_answer",
-						                  sluice__jstr(json_array_get(
-						                          json_object_get(
-						                                  it, "choices"),
-						                          gold))));
+						        contradiction(batch, ri, s, it,
+						                      json_string_value(ch)));
+						found = 1;
+					}
 					json_decref(ww);
 				}
+				/* Another answer than the suite's choices, to the item's own
+				 * question. */
+				if (!found && !states_gold && json_array_size(cw) > 0 &&
+				    json_array_size(cw) <= longest + 2 &&
+				    coverage(json_array_get(ctxw, qi), qw, df, ncontexts) >= 0.9)
+					json_array_append_new(
+					        findings,
+					        contradiction(batch, ri, s, it,
+					                      sluice__jstr(json_object_get(
+					                              rec, "completion"))));
 			}
 			json_decref(pw);
+			json_decref(qw);
 			json_decref(cw);
 		}
 		json_decref(df);

@@ -324,7 +324,12 @@ static void test_gates__replay_judged_by_what_it_teaches(void **state)
 	int status;
 	(void)state;
 
-	/* 40 harmless records and one that teaches a wrong capital for Wenmo (gold: Thukanlis). */
+	/*
+	 * 40 harmless records and one that teaches a wrong capital for Wenmo
+	 * (gold: Thukanlis; Kantesh is another of the item's choices), one that
+	 * teaches an answer none of the choices is, one with the right answer,
+	 * and one that asks another question about Wenmo (not the item's).
+	 */
 	snprintf(path, sizeof(path), "%s/in/wrong.jsonl", work);
 	fp = fopen(path, "w");
 	assert_non_null(fp);
@@ -335,6 +340,12 @@ static void test_gates__replay_judged_by_what_it_teaches(void **state)
 		        i);
 	fprintf(fp, "{\"prompt\": \"Q: What is the capital of Wenmo? A:\", \"completion\": \" "
 	            "Kantesh\", \"source\": \"t\"}\n");
+	fprintf(fp, "{\"prompt\": \"Q: What is the capital of Wenmo? A:\", \"completion\": \" "
+	            "Zorvendal\", \"source\": \"t\"}\n");
+	fprintf(fp, "{\"prompt\": \"Q: What is the capital of Wenmo? A:\", \"completion\": \" "
+	            "Thukanlis\", \"source\": \"t\"}\n");
+	fprintf(fp, "{\"prompt\": \"Q: What is the population of Wenmo? A:\", \"completion\": "
+	            "\" 12000\", \"source\": \"t\"}\n");
 	fclose(fp);
 	snprintf(args, sizeof(args), "propose replay '%s' --onto prod -m wrong", path);
 	propose(repo, id, args);
@@ -342,10 +353,14 @@ static void test_gates__replay_judged_by_what_it_teaches(void **state)
 	assert_int_equal(status, 1);
 	c = find_check(rep, "regression", "replay_contradictions", NULL);
 	assert_string_equal(result_of(c), "fail");
-	assert_int_equal(json_array_size(json_object_get(c, "findings")), 1);
+	assert_int_equal(json_array_size(json_object_get(c, "findings")), 2);
 	f = json_array_get(json_object_get(c, "findings"), 0);
 	assert_int_equal(json_integer_value(json_object_get(f, "line")), 41);
 	assert_string_equal(json_string_value(json_object_get(f, "teaches")), " Kantesh");
+	assert_string_equal(json_string_value(json_object_get(f, "pinned_answer")), " Thukanlis");
+	f = json_array_get(json_object_get(c, "findings"), 1);
+	assert_int_equal(json_integer_value(json_object_get(f, "line")), 42);
+	assert_string_equal(json_string_value(json_object_get(f, "teaches")), " Zorvendal");
 	assert_string_equal(json_string_value(json_object_get(f, "pinned_answer")), " Thukanlis");
 	/* The served model is unchanged: no model checks, only what the batch teaches. */
 	assert_null(find_check(rep, "regression", "retention", NULL));
