@@ -1188,8 +1188,16 @@ static int withdrawn_of(sluice_ctx *ctx, sluice_jindex *ix, MDB_txn *txn, const 
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		git_oid id;
-		if (k.mv_size != 52 || memcmp(k.mv_data, key, 32) || v.mv_size != 8)
+		if (k.mv_size != 52 || memcmp(k.mv_data, key, 32))
 			break;
+		if (v.mv_size != 8) {
+			/* Not read as a shorter list: status and verify would say too little. */
+			error = sluice_ctx__error(
+			        ctx, SLUICE_ECORRUPT,
+			        "journal index: a malformed withdrawn record; run "
+			        "sluice reindex");
+			break;
+		}
 		if (n == cap) {
 			void *p = sluice__realloc(ctx, list,
 			                          (cap = cap ? 2 * cap : 16) * sizeof(*list));
