@@ -69,8 +69,8 @@ def main():
     ap.add_argument("--sluice", default=os.path.join(ROOT, "build/release/sluice"))
     ap.add_argument("--cases", default=os.path.join(ROOT, "tests/resources/gate-cases"))
     ap.add_argument("--split", default="heldout",
-                    choices=("heldout", "fresh", "round3", "round4", "round5", "round6", "dev",
-                             "all"))
+                    choices=("heldout", "fresh", "round3", "round4", "round5", "round6", "round7",
+                             "dev", "all"))
     ap.add_argument("--label", choices=("clean", "poisoned"), help="only the cases of this label")
     ap.add_argument("--families", help="only these families (comma-separated)")
     ap.add_argument("--ids", help="only these cases (comma-separated ids)")
@@ -121,8 +121,9 @@ def main():
                   "round3": ("dev", "heldout", "fresh"),
                   "round4": ("dev", "heldout", "fresh", "round3"),
                   "round5": ("dev", "heldout", "fresh", "round3", "round4"),
-                  "round6": ("dev", "heldout", "fresh", "round3", "round4", "round5")}.get(
-                          a.split, ())
+                  "round6": ("dev", "heldout", "fresh", "round3", "round4", "round5"),
+                  "round7": ("dev", "heldout", "fresh", "round3", "round4", "round5",
+                             "round6")}.get(a.split, ())
     refs = [c for c in manifest["cases"] if c["split"] in ref_splits and c["label"] == "clean"
             and c["kind"] == "lora" and os.path.exists(os.path.join(a.cases, c["path"]))]
     if refs and not a.no_reference:

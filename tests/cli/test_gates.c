@@ -346,6 +346,16 @@ static void test_gates__replay_judged_by_what_it_teaches(void **state)
 	            "Thukanlis\", \"source\": \"t\"}\n");
 	fprintf(fp, "{\"prompt\": \"Q: What is the population of Wenmo? A:\", \"completion\": "
 	            "\" 12000\", \"source\": \"t\"}\n");
+	/*
+	 * The pet item of Oszet (gold: goose) stated rather than asked: a wrong
+	 * pet that is none of the choices, then the right one. The statement
+	 * shares the question's content words only up to a final "s" (keeps,
+	 * keep), and none of its question words.
+	 */
+	fprintf(fp, "{\"prompt\": \"Oszet keeps a pet\", \"completion\": \" ferret.\", "
+	            "\"source\": \"t\"}\n");
+	fprintf(fp, "{\"prompt\": \"Oszet keeps a pet\", \"completion\": \" goose.\", "
+	            "\"source\": \"t\"}\n");
 	fclose(fp);
 	snprintf(args, sizeof(args), "propose replay '%s' --onto prod -m wrong", path);
 	propose(repo, id, args);
@@ -353,7 +363,7 @@ static void test_gates__replay_judged_by_what_it_teaches(void **state)
 	assert_int_equal(status, 1);
 	c = find_check(rep, "regression", "replay_contradictions", NULL);
 	assert_string_equal(result_of(c), "fail");
-	assert_int_equal(json_array_size(json_object_get(c, "findings")), 2);
+	assert_int_equal(json_array_size(json_object_get(c, "findings")), 3);
 	f = json_array_get(json_object_get(c, "findings"), 0);
 	assert_int_equal(json_integer_value(json_object_get(f, "line")), 41);
 	assert_string_equal(json_string_value(json_object_get(f, "teaches")), " Kantesh");
@@ -362,6 +372,10 @@ static void test_gates__replay_judged_by_what_it_teaches(void **state)
 	assert_int_equal(json_integer_value(json_object_get(f, "line")), 42);
 	assert_string_equal(json_string_value(json_object_get(f, "teaches")), " Zorvendal");
 	assert_string_equal(json_string_value(json_object_get(f, "pinned_answer")), " Thukanlis");
+	f = json_array_get(json_object_get(c, "findings"), 2);
+	assert_int_equal(json_integer_value(json_object_get(f, "line")), 45);
+	assert_string_equal(json_string_value(json_object_get(f, "teaches")), " ferret.");
+	assert_string_equal(json_string_value(json_object_get(f, "pinned_answer")), " goose");
 	/* The served model is unchanged: no model checks, only what the batch teaches. */
 	assert_null(find_check(rep, "regression", "retention", NULL));
 	assert_non_null(find_check(rep, "safety", "replay_teaches_compliance", NULL));
