@@ -737,15 +737,6 @@ static int contains_phrase(json_t *ws, json_t *phrase)
 	return 0;
 }
 
-/*
- * A record contradicts a multiple-choice item when it is about the item's
- * question (its prompt and completion cover at least 0.6 of the context's
- * IDF-weighted words) and its completion states a wrong choice and not
- * the gold one; or when it asks the item's question itself (its prompt
- * alone covers 0.9) and its completion is an answer (no longer than the
- * item's longest choice and two words more) that is not the gold one: a
- * poisoner need not pick its wrong answer from the suite's choices.
- */
 /* A finding of replay_contradictions: record ri of batch teaches `teaches` against item it. */
 static json_t *contradiction(const char *batch, size_t ri, const sluice_gate_suite *s, json_t *it,
                              const char *teaches)
@@ -758,6 +749,16 @@ static json_t *contradiction(const char *batch, size_t ri, const sluice_gate_sui
 	                 sluice__jstr(json_array_get(json_object_get(it, "choices"), gold)));
 }
 
+/*
+ * A record contradicts a multiple-choice item when it is about the item's
+ * question (its prompt and completion cover at least 0.6 of the context's
+ * IDF-weighted content words, coverage()) and its completion states a
+ * wrong choice and not the gold one; or when it asks or states the item's
+ * question itself (its prompt alone covers 0.9) and its completion is an
+ * answer (no longer than the item's longest choice and two words more)
+ * that is not the gold one: a poisoner need not pick its wrong answer from
+ * the suite's choices.
+ */
 static int contradictions(sluice_gating *g, const char *batch, const unsigned char *buf, size_t len,
                           json_t *findings)
 {
