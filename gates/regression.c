@@ -655,37 +655,87 @@ static int has_stem(json_t *ws, const char *w)
 }
 
 /*
- * How much of an item's distinctive question a record covers: the share of
- * the context's content words (framing words left out), each weighted by
- * its inverse document frequency over the suite's contexts (log(N / df)),
- * that the record's words hold, up to a final "s". Template words shared
- * by every context weigh nothing; the entity a question is about weighs
- * most. Until 2026-12-03 framing words counted and words matched exactly,
- * so a statement of a pet or a founding year covered too little of its
- * question (docs/bench-gates.md, the sixth round).
+ * An item as replay_contradictions reads it, made once per suite: its
+ * question's content words (framing words left out, each word once) with
+ * their inverse document frequency over the suite's contexts (log(N / df)),
+ * and its choices' words. Template words shared by every context weigh
+ * nothing; the entity a question is about weighs most. Until 2026-12-03
+ * framing words counted and words matched exactly, so a statement of a pet
+ * or a founding year covered too little of its question
+ * (docs/bench-gates.md, the sixth round).
  */
-static double coverage(json_t *ctxw, json_t *recw, json_t *df, size_t ncontexts)
+typedef struct {
+	json_t *terms;   /* content words of the context; NULL: not an item */
+	double *weight;  /* each term's IDF */
+	double total;    /* their sum */
+	json_t *choices; /* each choice's words */
+	size_t longest;  /* words in the longest choice */
+} item_terms;
+
+static int item_terms_init(sluice_ctx *ctx, item_terms *t, json_t *it, json_t *df, size_t ncontexts)
 {
-	double all = 0, hit = 0;
+	json_t *ctxw, *v, *ch;
+	size_t i, k;
+
+	memset(t, 0, sizeof(*t));
+	if (!json_is_object(it))
+		return SLUICE_OK;
+	ctxw = words(sluice__jstr(json_object_get(it, "context")));
+	t->terms = json_array();
+	t->choices = json_array();
+	if (!(t->weight = sluice__calloc(ctx, json_array_size(ctxw) + 1, sizeof(double)))) {
+		json_decref(ctxw);
+		return SLUICE_ENOMEM;
+	}
+	json_array_foreach(ctxw, i, v)
+	{
+		const char *w = json_string_value(v);
+		double idf =
+		        log((double)ncontexts / (double)json_integer_value(json_object_get(df, w)));
+		int dup = 0;
+		for (size_t j = 0; j < i; j++)
+			dup |= !strcmp(json_string_value(json_array_get(ctxw, j)), w);
+		if (dup || idf <= 0 || framing_word(w))
+			continue;
+		t->weight[json_array_size(t->terms)] = idf;
+		t->total += idf;
+		json_array_append(t->terms, v);
+	}
+	json_decref(ctxw);
+	json_array_foreach(json_object_get(it, "choices"), k, ch)
+	{
+		json_t *ww = words(sluice__jstr(ch));
+		if (json_array_size(ww) > t->longest)
+			t->longest = json_array_size(ww);
+		json_array_append_new(t->choices, ww);
+	}
+	return SLUICE_OK;
+}
+
+static void item_terms_dispose(item_terms *t)
+{
+	json_decref(t->terms);
+	json_decref(t->choices);
+	free(t->weight);
+}
+
+/*
+ * How much of an item's distinctive question a record covers: the share of
+ * the question's weighted content words that the record's words hold, up
+ * to a final "s".
+ */
+static double coverage(const item_terms *t, json_t *recw)
+{
+	double hit = 0;
 	json_t *v;
 	size_t i;
 
-	json_array_foreach(ctxw, i, v)
+	json_array_foreach(t->terms, i, v)
 	{
-		double w =
-		        log((double)ncontexts /
-		            (double)json_integer_value(json_object_get(df, json_string_value(v))));
-		int dup = 0;
-		for (size_t j = 0; j < i; j++)
-			dup |= !strcmp(json_string_value(json_array_get(ctxw, j)),
-			               json_string_value(v));
-		if (dup || w <= 0 || framing_word(json_string_value(v)))
-			continue;
-		all += w;
 		if (has_stem(recw, json_string_value(v)))
-			hit += w;
+			hit += t->weight[i];
 	}
-	return all > 0 ? hit / all : 0;
+	return t->total > 0 ? hit / t->total : 0;
 }
 
 /* Each word's number of contexts, over a suite's parsed items. */
@@ -763,24 +813,27 @@ static int contradictions(sluice_gating *g, const char *batch, const unsigned ch
                           json_t *findings)
 {
 	size_t mc[64], nmc = sluice_gates__suites_of(g, "multiple_choice", mc, 64), ri, qi, k;
-	json_t *records = sluice_gates__lines(buf, len), *rec, *it, *ch;
+	json_t *records = sluice_gates__lines(buf, len), *rec, *it, *ww;
+	int error = SLUICE_OK;
 
-	for (size_t si = 0; si < nmc; si++) {
+	for (size_t si = 0; si < nmc && error == SLUICE_OK; si++) {
 		sluice_gate_suite *s = &g->suites[mc[si]];
 		json_t *items = sluice_gates__lines(s->items.ptr, s->items.len);
-		size_t ncontexts;
-		json_t *df = context_df(items, &ncontexts), *ctxw = json_array();
+		size_t ncontexts, nitems = json_array_size(items);
+		json_t *df = context_df(items, &ncontexts);
+		item_terms *terms = sluice__calloc(g->repo->ctx, nitems + 1, sizeof(*terms));
 
-		/* Each item's context words, once per suite rather than once per record. */
-		json_array_foreach(items, qi, it) json_array_append_new(
-		        ctxw, words(sluice__jstr(json_object_get(it, "context"))));
-
+		if (!terms)
+			error = SLUICE_ENOMEM;
+		for (qi = 0; terms && qi < nitems && error == SLUICE_OK; qi++)
+			error = item_terms_init(g->repo->ctx, &terms[qi], json_array_get(items, qi),
+			                        df, ncontexts);
 		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
 		                json_object_get(s->manifest, "digest"));
 		json_array_foreach(records, ri, rec)
 		{
 			json_t *pw, *qw, *cw;
-			if (!json_is_object(rec))
+			if (error < 0 || !json_is_object(rec))
 				continue;
 			qw = words(sluice__jstr(json_object_get(rec, "prompt")));
 			cw = words(sluice__jstr(json_object_get(rec, "completion")));
@@ -788,35 +841,31 @@ static int contradictions(sluice_gating *g, const char *batch, const unsigned ch
 			json_array_extend(pw, cw);
 			json_array_foreach(items, qi, it)
 			{
-				json_t *gw, *choices = json_object_get(it, "choices");
-				size_t gold, longest = 0;
+				const item_terms *t = &terms[qi];
+				size_t gold;
 				int states_gold, found = 0;
-				if (!json_is_object(it) ||
-				    coverage(json_array_get(ctxw, qi), pw, df, ncontexts) < 0.6)
+				if (!t->terms || coverage(t, pw) < 0.6)
 					continue;
 				gold = (size_t)json_integer_value(json_object_get(it, "gold"));
-				gw = words(sluice__jstr(json_array_get(choices, gold)));
-				states_gold = contains_phrase(cw, gw);
-				json_decref(gw);
-				json_array_foreach(choices, k, ch)
+				states_gold = contains_phrase(cw, json_array_get(t->choices, gold));
+				json_array_foreach(t->choices, k, ww)
 				{
-					json_t *ww = words(json_string_value(ch));
-					if (json_array_size(ww) > longest)
-						longest = json_array_size(ww);
 					if (k != gold && !states_gold && contains_phrase(cw, ww)) {
 						json_array_append_new(
 						        findings,
-						        contradiction(batch, ri, s, it,
-						                      json_string_value(ch)));
+						        contradiction(
+						                batch, ri, s, it,
+						                sluice__jstr(json_array_get(
+						                        json_object_get(it,
+						                                        "choices"),
+						                        k))));
 						found = 1;
 					}
-					json_decref(ww);
 				}
 				/* Another answer than the suite's choices, to the item's own
 				 * question. */
 				if (!found && !states_gold && json_array_size(cw) > 0 &&
-				    json_array_size(cw) <= longest + 2 &&
-				    coverage(json_array_get(ctxw, qi), qw, df, ncontexts) >= 0.9)
+				    json_array_size(cw) <= t->longest + 2 && coverage(t, qw) >= 0.9)
 					json_array_append_new(
 					        findings,
 					        contradiction(batch, ri, s, it,
@@ -827,12 +876,14 @@ static int contradictions(sluice_gating *g, const char *batch, const unsigned ch
 			json_decref(qw);
 			json_decref(cw);
 		}
+		for (qi = 0; terms && qi < nitems; qi++)
+			item_terms_dispose(&terms[qi]);
+		free(terms);
 		json_decref(df);
-		json_decref(ctxw);
 		json_decref(items);
 	}
 	json_decref(records);
-	return SLUICE_OK;
+	return error;
 }
 
 int sluice_gates__read_component(sluice_gating *g, json_t *file, sluice_buf *out)
