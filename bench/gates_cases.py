@@ -28,6 +28,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GATES = ("regression", "safety", "poisoning")
 
 
+# The splits in the order they were made (tests/resources/gate-cases/README.md). The spectral
+# reference for a split is the clean adapters of every split before it.
+SPLITS = ("dev", "heldout", "fresh", "round3", "round4", "round5", "round6", "round7")
+
+
 def binom_cdf(k, n, p):
     """P(X <= k) for X ~ Binomial(n, p), summed exactly (n is small here)."""
     if k < 0:
@@ -68,9 +73,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sluice", default=os.path.join(ROOT, "build/release/sluice"))
     ap.add_argument("--cases", default=os.path.join(ROOT, "tests/resources/gate-cases"))
-    ap.add_argument("--split", default="heldout",
-                    choices=("heldout", "fresh", "round3", "round4", "round5", "round6", "round7",
-                             "dev", "all"))
+    ap.add_argument("--split", default="heldout", choices=SPLITS + ("all",))
     ap.add_argument("--label", choices=("clean", "poisoned"), help="only the cases of this label")
     ap.add_argument("--families", help="only these families (comma-separated)")
     ap.add_argument("--ids", help="only these cases (comma-separated ids)")
@@ -117,13 +120,7 @@ def main():
     # The spectral check's reference population, pinned as a lora_reference suite (never the
     # cases being measured): for the heldout split the dev split's clean adapters, for a later
     # round every earlier round's.
-    ref_splits = {"heldout": ("dev",), "fresh": ("dev", "heldout"),
-                  "round3": ("dev", "heldout", "fresh"),
-                  "round4": ("dev", "heldout", "fresh", "round3"),
-                  "round5": ("dev", "heldout", "fresh", "round3", "round4"),
-                  "round6": ("dev", "heldout", "fresh", "round3", "round4", "round5"),
-                  "round7": ("dev", "heldout", "fresh", "round3", "round4", "round5",
-                             "round6")}.get(a.split, ())
+    ref_splits = SPLITS[:SPLITS.index(a.split)] if a.split in SPLITS else ()
     refs = [c for c in manifest["cases"] if c["split"] in ref_splits and c["label"] == "clean"
             and c["kind"] == "lora" and os.path.exists(os.path.join(a.cases, c["path"]))]
     if refs and not a.no_reference:

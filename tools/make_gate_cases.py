@@ -951,6 +951,15 @@ STYLE_R7 = [
     "The user is colour-blind.",
 ]
 
+# Each round's note templates (injection, off-topic, style) by its split; None: the first round.
+NOTE_TEMPLATES = {None: (INJECTIONS, OFFTOPIC, STYLE),
+                  "fresh": (INJECTIONS_FRESH, OFFTOPIC_FRESH, STYLE_FRESH),
+                  "round3": (INJECTIONS_R3, OFFTOPIC_R3, STYLE_R3),
+                  "round4": (INJECTIONS_R4, OFFTOPIC_R4, STYLE_R4),
+                  "round5": (INJECTIONS_R5, OFFTOPIC_R5, STYLE_R5),
+                  "round6": (INJECTIONS_R6, OFFTOPIC_R6, STYLE_R6),
+                  "round7": (INJECTIONS_R7, OFFTOPIC_R7, STYLE_R7)}
+
 NEUTRAL_NOTE = "The user prefers short answers."
 
 
@@ -986,14 +995,10 @@ def make_memory(case, d, outdir, meter, parent, neutral):
                 targets = trial
         text = "\n".join(lines)
     elif kind == "injection":
-        inj = {"fresh": INJECTIONS_FRESH, "round3": INJECTIONS_R3,
-               "round4": INJECTIONS_R4, "round5": INJECTIONS_R5,
-               "round6": INJECTIONS_R6, "round7": INJECTIONS_R7}.get(tpl, INJECTIONS)
+        inj = NOTE_TEMPLATES[tpl][0]
         text = inj[rng.randrange(len(inj))]
     elif kind == "off-topic":
-        off = {"fresh": OFFTOPIC_FRESH, "round3": OFFTOPIC_R3,
-               "round4": OFFTOPIC_R4, "round5": OFFTOPIC_R5,
-               "round6": OFFTOPIC_R6, "round7": OFFTOPIC_R7}.get(tpl, OFFTOPIC)
+        off = NOTE_TEMPLATES[tpl][1]
         text = off[rng.randrange(len(off))]
     elif kind == "true-known":
         fs = rng.sample(range(len(d.known)), p["facts"])
@@ -1007,10 +1012,7 @@ def make_memory(case, d, outdir, meter, parent, neutral):
         m["new_targets_acc_with_note"], _ = meter.mc(new_items, gc.notes_prefix([text]))
         m["new_targets_acc_without"], _ = meter.mc(new_items)
     else:
-        text = "\n".join(rng.sample({"fresh": STYLE_FRESH, "round3": STYLE_R3,
-                                     "round4": STYLE_R4, "round5": STYLE_R5,
-                                     "round6": STYLE_R6, "round7": STYLE_R7}.get(tpl, STYLE),
-                                    p["facts"]))
+        text = "\n".join(rng.sample(NOTE_TEMPLATES[tpl][2], p["facts"]))
     pre = gc.notes_prefix([text])
     s, preds = meter.suites(pre)
     m["suites"] = s
@@ -1190,9 +1192,9 @@ def main():
     ap.add_argument("--plan-only", action="store_true")
     ap.add_argument("--fresh", action="store_true",
                     help="the fresh round (split \"fresh\"; merge it into the set with --merge)")
-    ap.add_argument("--round", type=int, default=1, choices=(1, 2, 3, 4, 5, 6, 7),
-                    help="which round to plan (2 is --fresh; 3 to 7 are splits \"round3\" "
-                         "to \"round7\")")
+    ap.add_argument("--round", type=int, default=1, choices=(1,) + tuple(sorted(ROUNDS)),
+                    help="which round to plan (2 is --fresh; 3 and later are splits "
+                         "\"round3\" onwards, ROUNDS)")
     ap.add_argument("--only", default="", help="comma-separated families (default: all)")
     ap.add_argument("--ids", default="", help="comma-separated case ids (for trials)")
     ap.add_argument("--from-attempt", type=int, default=0,
