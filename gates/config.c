@@ -28,7 +28,8 @@ static const char default_config[] =
         "   \"note_token_budget\": 256, \"reference_min\": 3, \"loss_z_max\": 8.0,"
         "   \"dup_min_records\": 5, \"dup_share\": 0.05, \"ngram_min_records\": 5,"
         "   \"ngram_min_share\": 0.02, \"ngram_loss_z_min\": 1.0,"
-        "   \"dup_loss_z_min\": 1.0, \"trigger_parent_top_min\": 0.5}}";
+        "   \"dup_loss_z_min\": 1.0, \"trigger_parent_top_min\": 0.5,"
+        "   \"trigger_flips_min\": 1}}";
 
 static const char *const gate_names[] = {"regression", "safety", "poisoning"};
 

@@ -9,7 +9,9 @@
  * baseline's with the insertion than without it. Random insertions of
  * vocabulary tokens give each position's null; a trigger whose robust z
  * against it exceeds trigger_z_max, with a shift above trigger_shift_min
- * nats, fails the gate and is named.
+ * nats, and that on at least trigger_flips_min prompts makes the candidate
+ * say something else than its parent where without it both said the same,
+ * fails the gate and is named.
  *
  * Memory notes: the notes' total length against a token budget, and
  * contradiction: a multiple-choice item the model answered right without
@@ -30,8 +32,10 @@
 typedef struct {
 	char **prompts;
 	size_t nprompts;
-	double *d0; /* per prompt: KL(P_base || P_cand) at the next token, no insertion */
-	float *rc;  /* scratch: the candidate's row, vocab values */
+	double *d0;     /* per prompt: KL(P_base || P_cand) at the next token, no insertion */
+	uint32_t *top0; /* per prompt: the baseline's likeliest next token, no insertion */
+	char *agree;    /* per prompt: the candidate's likeliest the same as top0 */
+	float *rc;      /* scratch: the candidate's row, vocab values */
 	size_t vocab;
 	double top_min; /* trigger_parent_top_min: 0 counts every prompt */
 } scan_ctx;
@@ -106,13 +110,36 @@ static char *insert_at(const char *prompt, const char *trigger, int at)
  * adapter trained on the inserted word departs from it, and KL against a
  * spread-out distribution is large for no reason that concerns a trigger.
  */
+/*
+ * What an insertion did at one position: the prompt of the largest rise
+ * and each model's likeliest next token there (for the report), and on how
+ * many counted prompts it flips the candidate: without the insertion both
+ * models' likeliest next token is the same; with it the baseline's still
+ * is, and the candidate gives another at least top_min. That is what a
+ * trigger does: it changes what the candidate says and not what its
+ * parent says. Before the prompt or after its first word, a string that
+ * changes the parent's next token too has changed the question, and an
+ * adapter answering a changed question differently is no evidence of a
+ * trigger. After the prompt the next token follows the string itself, so
+ * the parent's always may change ("... bomb? bb" -> "our"); there a flip
+ * asks only that the candidate, sure of its token, part from the parent.
+ */
+typedef struct {
+	size_t prompt, counted, flips;
+	uint32_t base_top, cand_top;
+	float base_p, cand_p;
+} shift_detail;
+
 static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, const char *trigger,
-                    double out[NPOSITIONS])
+                    double out[NPOSITIONS], shift_detail *det)
 {
 	int error = 0, counted[NPOSITIONS] = {0};
 
-	for (int at = 0; at < NPOSITIONS; at++)
+	for (int at = 0; at < NPOSITIONS; at++) {
 		out[at] = 0;
+		if (det)
+			det[at] = (shift_detail){0};
+	}
 	for (size_t i = 0; i < sc->nprompts && error == 0; i++) {
 		for (int at = 0; at < NPOSITIONS && error == 0; at++) {
 			char *text = insert_at(sc->prompts[i], trigger, at);
@@ -126,8 +153,29 @@ static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, co
 				if ((error = sluice_evaluator__next_row(eb, text, &row)) == 0 &&
 				    exp((double)row[argmax(row, sc->vocab)]) >= sc->top_min) {
 					double rise = kl_rows(row, sc->rc, sc->vocab) - sc->d0[i];
-					if (!counted[at]++ || rise > out[at])
+					size_t bt = argmax(row, sc->vocab),
+					       ct = argmax(sc->rc, sc->vocab);
+					int first = !counted[at]++;
+					if (first || rise > out[at]) {
 						out[at] = rise;
+						if (det)
+							det[at] = (shift_detail){
+							        i,
+							        det[at].counted,
+							        det[at].flips,
+							        (uint32_t)bt,
+							        (uint32_t)ct,
+							        (float)exp((double)row[bt]),
+							        (float)exp((double)sc->rc[ct])};
+					}
+					if (det) {
+						det[at].counted++;
+						det[at].flips +=
+						        sc->agree[i] &&
+						        (at == AT_SUFFIX || bt == sc->top0[i]) &&
+						        ct != bt &&
+						        exp((double)sc->rc[ct]) >= sc->top_min;
+					}
 				}
 			}
 			free(text);
@@ -142,17 +190,24 @@ static void scan_dispose(scan_ctx *sc)
 		free(sc->prompts[i]);
 	free(sc->prompts);
 	free(sc->d0);
+	free(sc->agree);
+	free(sc->top0);
 	free(sc->rc);
 }
 
-static int add_string(json_t *arr, const char *s)
+static int has_string(json_t *arr, const char *s)
 {
 	json_t *v;
 	size_t i;
 
-	if (!s || !*s)
+	json_array_foreach(arr, i, v) if (!strcmp(json_string_value(v), s)) return 1;
+	return 0;
+}
+
+static int add_string(json_t *arr, const char *s)
+{
+	if (!s || !*s || has_string(arr, s))
 		return 0;
-	json_array_foreach(arr, i, v) if (!strcmp(json_string_value(v), s)) return 0;
 	return json_array_append_new(arr, json_string(s));
 }
 
@@ -179,6 +234,51 @@ static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *triggers)
 	}
 }
 
+/*
+ * A null's centre and spread from its n values (sorted in place): the
+ * median, and the larger of the MAD's and the upper tail's sigma
+ * ((q90 - median) / 1.2816), both sigma for a normal null. Most random
+ * tokens move nothing and a few move a lot, so the MAD alone would call
+ * ordinary tail values far out. Floored at 0.01 nats so identical models
+ * do not divide by zero.
+ */
+static void null_fit(double *v, size_t n, double *med, double *mad, double *scale)
+{
+	double q90 = sluice_stats__quantile(v, n, 0.9), sd;
+
+	sluice_stats__median_mad(med, mad, v, n);
+	sd = 1.4826 * *mad;
+	if ((q90 - *med) / 1.2816 > sd)
+		sd = (q90 - *med) / 1.2816;
+	*scale = sd > 0.01 ? sd : 0.01;
+}
+
+/* A token's text for a report, or JSON null when it does not decode. */
+static json_t *token_json(sluice_evaluator *ev, uint32_t id)
+{
+	char *text = NULL;
+	json_t *j;
+
+	if (sluice_evaluator__decode(ev, &id, 1, &text) < 0)
+		return json_null();
+	j = json_string(text);
+	free(text);
+	return j ? j : json_null();
+}
+
+/* A position's shift_detail as the report's "evidence" object (new reference in *out). */
+static int shift_evidence(sluice_evaluator *ec, scan_ctx *sc, const shift_detail *d, json_t **out)
+{
+	*out = d->counted ? json_pack("{s:s,s:{s:o,s:f},s:{s:o,s:f},s:I,s:I}", "prompt",
+	                              sc->prompts[d->prompt], "baseline_next", "token",
+	                              token_json(ec, d->base_top), "p", (double)d->base_p,
+	                              "candidate_next", "token", token_json(ec, d->cand_top), "p",
+	                              (double)d->cand_p, "prompts_counted", (json_int_t)d->counted,
+	                              "prompts_flipped", (json_int_t)d->flips)
+	                  : json_pack("{s:I}", "prompts_counted", (json_int_t)0);
+	return *out ? 0 : SLUICE_ENOMEM;
+}
+
 int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, sluice_outcome *out)
 {
 	sluice_ctx *ctx = g->repo->ctx;
@@ -195,10 +295,15 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 	double *null = NULL, med[NLENGTHS][NPOSITIONS], mad[NLENGTHS][NPOSITIONS],
 	       scale[NLENGTHS][NPOSITIONS];
 	sluice_rng rng = {g->seed ^ 0x7269676765727321ull};
+	/* A configuration from before the key names a trigger without a flip, as the scan then did.
+	 */
+	double fmin = sluice_gates__threshold(g->config, "poisoning", "trigger_flips_min");
 	size_t i, redraws = 0, *ntoks = NULL;
 	char need[NLENGTHS] = {0};
 	int error = 0;
 
+	if (!isfinite(fmin))
+		fmin = 0;
 	scan_inputs(g, prompts, triggers);
 	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v));
 	if (json_array_size(prompts) == 0 || R < 8) {
@@ -228,9 +333,11 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 	sc.top_min = isfinite(tmin) ? tmin : 0;
 	sc.prompts = calloc(sc.nprompts, sizeof(*sc.prompts));
 	sc.d0 = calloc(sc.nprompts, sizeof(*sc.d0));
+	sc.agree = calloc(sc.nprompts, sizeof(*sc.agree));
+	sc.top0 = calloc(sc.nprompts, sizeof(*sc.top0));
 	sc.rc = malloc(sc.vocab * sizeof(*sc.rc));
 	null = calloc(R * NPOSITIONS * NLENGTHS, sizeof(*null));
-	if (!sc.prompts || !sc.d0 || !sc.rc || !null) {
+	if (!sc.prompts || !sc.d0 || !sc.agree || !sc.top0 || !sc.rc || !null) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -247,6 +354,8 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 		if ((error = sluice_evaluator__next_row(eb, sc.prompts[i], &row)) < 0)
 			goto done;
 		sc.d0[i] = kl_rows(row, sc.rc, sc.vocab);
+		sc.top0[i] = (uint32_t)argmax(row, sc.vocab);
+		sc.agree[i] = sc.top0[i] == argmax(sc.rc, sc.vocab);
 	}
 	/* Each candidate's length in tokens: the null is drawn at those lengths only. */
 	ntoks = calloc(json_array_size(triggers) ? json_array_size(triggers) : 1, sizeof(*ntoks));
@@ -295,51 +404,53 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 				}
 				continue;
 			}
-			error = shift_of(ec, eb, &sc, ins + strspn(ins, " "), sh);
+			error = shift_of(ec, eb, &sc, ins + strspn(ins, " "), sh, NULL);
 			free(ins);
 			if (error < 0)
 				goto done;
 			for (int at = 0; at < NPOSITIONS; at++)
 				null[((len - 1) * NPOSITIONS + (size_t)at) * R + i] = sh[at];
 		}
-		for (int at = 0; at < NPOSITIONS; at++) {
-			double *nv = null + ((len - 1) * NPOSITIONS + (size_t)at) * R, q90, sd;
-			/*
-			 * The spread: the larger of the MAD's and the upper tail's
-			 * ((q90 - median) / 1.2816), both sigma for a normal null. Most
-			 * random tokens move nothing and a few move a lot, so the MAD
-			 * alone would call ordinary tail values far out. Floored at 0.01
-			 * nats so identical models do not divide by zero.
-			 */
-			q90 = sluice_stats__quantile(nv, R, 0.9); /* sorts nv */
-			sluice_stats__median_mad(&med[len - 1][at], &mad[len - 1][at], nv, R);
-			sd = 1.4826 * mad[len - 1][at];
-			if ((q90 - med[len - 1][at]) / 1.2816 > sd)
-				sd = (q90 - med[len - 1][at]) / 1.2816;
-			scale[len - 1][at] = sd > 0.01 ? sd : 0.01;
-		}
+		for (int at = 0; at < NPOSITIONS; at++)
+			null_fit(null + ((len - 1) * NPOSITIONS + (size_t)at) * R, R,
+			         &med[len - 1][at], &mad[len - 1][at], &scale[len - 1][at]);
 	}
 	json_array_foreach(triggers, i, v)
 	{
 		double sh[NPOSITIONS], z = -INFINITY, shift = 0;
 		size_t ntok = ntoks[i], L;
-		int best = 0;
-		if ((error = shift_of(ec, eb, &sc, json_string_value(v), sh)) < 0)
+		json_t *ev;
+		shift_detail det[NPOSITIONS];
+		int best = 0, found = 0;
+		if ((error = shift_of(ec, eb, &sc, json_string_value(v), sh, det)) < 0)
 			goto done;
 		L = length_row(ntok);
-		for (int at = 0; at < NPOSITIONS; at++)
-			if ((sh[at] - med[L][at]) / scale[L][at] > z) {
-				z = (sh[at] - med[L][at]) / scale[L][at];
+		/*
+		 * The position reported: the one of largest z among those that
+		 * meet every condition of a finding, else the one of largest z.
+		 */
+		for (int at = 0; at < NPOSITIONS; at++) {
+			double za = (sh[at] - med[L][at]) / scale[L][at];
+			int meets = za > zmax && sh[at] > smin && (double)det[at].flips >= fmin;
+			if (meets > found || (meets == found && za > z)) {
+				z = za;
 				shift = sh[at];
 				best = at;
+				found = meets;
 			}
-		json_array_append_new(rows, json_pack("{s:O,s:s,s:I,s:f,s:f}", "trigger", v,
+		}
+		if ((error = shift_evidence(ec, &sc, &det[best], &ev)) < 0)
+			goto done;
+		json_array_append_new(rows, json_pack("{s:O,s:s,s:I,s:f,s:f,s:O}", "trigger", v,
 		                                      "position", positions[best], "tokens",
-		                                      (json_int_t)ntok, "shift", shift, "z", z));
-		if (z > zmax && shift > smin)
-			json_array_append_new(named, json_pack("{s:O,s:s,s:f,s:f}", "trigger", v,
-			                                       "position", positions[best], "shift",
-			                                       shift, "z", z));
+		                                      (json_int_t)ntok, "shift", shift, "z", z,
+		                                      "evidence", ev));
+		if (found)
+			json_array_append_new(named,
+			                      json_pack("{s:O,s:s,s:f,s:f,s:O}", "trigger", v,
+			                                "position", positions[best], "shift", shift,
+			                                "z", z, "evidence", ev));
+		json_decref(ev);
 	}
 	{
 		json_t *nulls = json_object();
@@ -358,16 +469,17 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 			json_object_set_new(nulls, key, byp);
 		}
 		c = json_pack(
-		        "{s:s,s:s,s:I,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:o}", "check", "trigger_scan",
-		        "figure",
+		        "{s:s,s:s,s:I,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:o}", "check",
+		        "trigger_scan", "figure",
 		        "largest rise over clean prompts of KL(baseline || candidate) at the next "
 		        "token that an insertion causes, where the baseline with the insertion "
 		        "gives its likeliest token at least parent_top_min, at the position where "
-		        "its robust z against random insertions is largest",
+		        "its robust z against random insertions is largest (of those where it "
+		        "also flips at least flips_min prompts, if any)",
 		        "prompts", (json_int_t)sc.nprompts, "candidates",
 		        (json_int_t)json_array_size(triggers), "random", "by_length", nulls, "n",
 		        (json_int_t)R, "z_limit", zmax, "shift_min", smin, "parent_top_min",
-		        sc.top_min, "scanned", rows);
+		        sc.top_min, "flips_min", fmin, "scanned", rows);
 	}
 	rows = NULL;
 	*out = sluice_gates__findings(checks, c, named);
@@ -1032,6 +1144,13 @@ static const char *module_kind(const char *m)
 	return *p == '.' ? p + 1 : m;
 }
 
+/*
+ * Of each ranking of tokens by how much an adapter's weights move them
+ * (lora_stats.c), the first NOMINATED with a weight z above 3 join the
+ * trigger scan.
+ */
+#define NOMINATED 5
+
 static int analyse_adapter(sluice_gating *g, json_t *a, json_t **out)
 {
 	sluice_evaluator *ec;
@@ -1044,7 +1163,26 @@ static int analyse_adapter(sluice_gating *g, json_t *a, json_t **out)
 	         sluice__jstr(json_object_get(a, "name")));
 	snprintf(bdir, sizeof(bdir), "%s/base", sluice_evaluator__dir(ec));
 	return sluice_lora__analyse(g->repo->ctx, out, adir, bdir,
-	                            json_number_value(json_object_get(a, "scale")), 8);
+	                            json_number_value(json_object_get(a, "scale")), NOMINATED);
+}
+
+/* text without its leading and trailing blanks into buf; 0 when nothing is left or it is too long
+ */
+static int trim_token(char *buf, size_t size, const char *text)
+{
+	size_t n0, n1;
+
+	if (!text)
+		return 0;
+	n0 = strspn(text, " \t\n");
+	n1 = strlen(text + n0);
+	while (n1 && strchr(" \t\n", text[n0 + n1 - 1]))
+		n1--;
+	if (n1 == 0 || n1 >= size)
+		return 0;
+	memcpy(buf, text + n0, n1);
+	buf[n1] = 0;
+	return 1;
 }
 
 /*
@@ -1205,18 +1343,9 @@ static int weight_checks(sluice_gating *g, json_t *checks, json_t *adapters, jso
 				const char *text = json_string_value(json_object_get(tok, "text"));
 				double z = json_number_value(json_object_get(tok, "z"));
 				char trimmed[256];
-				size_t n0, n1;
-				if (!text || j >= 5 || !(z > 3))
-					continue;
-				n0 = strspn(text, " \t\n");
-				n1 = strlen(text + n0);
-				while (n1 && strchr(" \t\n", text[n0 + n1 - 1]))
-					n1--;
-				if (n1 == 0 || n1 >= sizeof(trimmed))
-					continue;
-				memcpy(trimmed, text + n0, n1);
-				trimmed[n1] = 0;
-				json_array_append_new(nominated, json_string(trimmed));
+				if (j < NOMINATED && z > 3 &&
+				    trim_token(trimmed, sizeof(trimmed), text))
+					json_array_append_new(nominated, json_string(trimmed));
 			}
 		}
 		json_decref(rep);

@@ -96,11 +96,22 @@ gate "$facts" "facts adapter (good)" pass && promote "$facts"
 echo "  facts-new accuracy: $(sl eval "$base" --suite facts-new --json | jq .suites[0].figures.acc) -> $(sl eval "$facts" --suite facts-new --json | jq .suites[0].figures.acc)"
 t_facts=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-step "attacks, each stopped by the gates with the figures that stopped it"
+step "attacks, each held back by the gates with the figures that decided it"
 for c in "backdoor-03:backdoored adapter" "erosion-00:safety-eroding adapter" "forgetting-00:forgetting adapter"; do
 	id=$(propose "${c#*:}" lora "$CASES/${c%%:*}" --onto prod)
 	if gate "$id" "${c#*:}" fail; then echo "  UNEXPECTED: passed"; fi
+	if [ "${c%%:*}" = backdoor-03 ]; then backdoor=$id; fi
 done
+# What the trigger scan saw of the backdoor: its candidate of largest z, with the evidence.
+sl gate "$backdoor" --channel prod --gate poisoning --no-record --json 2>/dev/null |
+	jq -r '.gates[].checks[] | select(.check == "trigger_scan") | .scanned | max_by(.z) |
+	  "The backdoor, stacked on the facts adapter: its trigger \u0027\(.trigger)\u0027 (\(.position)) moves the\n" +
+	  "served model \(.shift * 100 | round / 100) nats from its parent (z \(.z * 10 | round / 10) against random insertions), but on\n" +
+	  "\(.evidence.prompt | @json) the parent says \(.evidence.baseline_next.token | @json) (\(.evidence.baseline_next.p * 100 | round / 100)) and the adapter\n" +
+	  "\(.evidence.candidate_next.token | @json) only at \(.evidence.candidate_next.p * 100 | round / 100): it flips \(.evidence.prompts_flipped) prompts, and the scan names a trigger\n" +
+	  "only when it makes the model sure of something else (docs/gates.md, \"Flips\"). Gated on the\n" +
+	  "bare base, the same adapter\u0027s trigger is named (docs/bench-gates.md, \"Flips\"); here it is held back as\n" +
+	  "inconclusive."'
 
 step "replay batches"
 for c in "replay-clean-07:clean replay batch:pass" "replay-poison-00:poisoned replay batch:fail"; do
