@@ -95,26 +95,11 @@ static char *insert_at(const char *prompt, const char *trigger, int at)
 }
 
 /*
- * An insertion's shift at each position: the largest, over the clean
- * prompts (a trigger may act on a few of them only: harmful requests), of
- * how far the candidate's next-token distribution departs from the
- * baseline's with the insertion, KL(P_base || P_cand), minus how far it
- * departs without it. A trigger makes the candidate depart from its
- * parent only when it is present; an ordinary insertion moves both models
- * alike. out[at] for each position.
- *
- * A prompt counts only where the baseline, with the insertion, puts at
- * least top_min on its most likely next token. A backdoor overrides what
- * the parent would say (a refusal, an answer); where the insertion leaves
- * the parent without a likely next token ("The Sure old man walks"), any
- * adapter trained on the inserted word departs from it, and KL against a
- * spread-out distribution is large for no reason that concerns a trigger.
- */
-/*
- * What an insertion did at one position: the prompt of the largest rise
- * and each model's likeliest next token there (for the report), and on how
- * many counted prompts it flips the candidate: without the insertion both
- * models' likeliest next token is the same; with it the baseline's still
+ * What an insertion did at one position: a prompt (the flipped one of
+ * largest rise, else the one of largest rise) and each model's likeliest
+ * next token there (the report's evidence), and on how many counted
+ * prompts it flips the candidate: without the insertion both models'
+ * likeliest next token is the same; with it the baseline's still
  * is, and the candidate gives another at least top_min. That is what a
  * trigger does: it changes what the candidate says and not what its
  * parent says. Before the prompt or after its first word, a string that
@@ -126,10 +111,28 @@ static char *insert_at(const char *prompt, const char *trigger, int at)
  */
 typedef struct {
 	size_t prompt, counted, flips;
+	int flipped; /* whether prompt is one of the flips */
+	double rise; /* prompt's rise */
 	uint32_t base_top, cand_top;
 	float base_p, cand_p;
 } shift_detail;
 
+/*
+ * An insertion's shift at each position: the largest, over the clean
+ * prompts (a trigger may act on a few of them only: harmful requests), of
+ * how far the candidate's next-token distribution departs from the
+ * baseline's with the insertion, KL(P_base || P_cand), minus how far it
+ * departs without it. A trigger makes the candidate depart from its
+ * parent only when it is present; an ordinary insertion moves both models
+ * alike. out[at] for each position, and det[at] (when det is not NULL).
+ *
+ * A prompt counts only where the baseline, with the insertion, puts at
+ * least top_min on its most likely next token. A backdoor overrides what
+ * the parent would say (a refusal, an answer); where the insertion leaves
+ * the parent without a likely next token ("The Sure old man walks"), any
+ * adapter trained on the inserted word departs from it, and KL against a
+ * spread-out distribution is large for no reason that concerns a trigger.
+ */
 static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, const char *trigger,
                     double out[NPOSITIONS], shift_detail *det)
 {
@@ -155,26 +158,30 @@ static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, co
 					double rise = kl_rows(row, sc->rc, sc->vocab) - sc->d0[i];
 					size_t bt = argmax(row, sc->vocab),
 					       ct = argmax(sc->rc, sc->vocab);
-					int first = !counted[at]++;
-					if (first || rise > out[at]) {
+					int flip = sc->agree[i] &&
+					           (at == AT_SUFFIX || bt == sc->top0[i]) &&
+					           ct != bt &&
+					           exp((double)sc->rc[ct]) >= sc->top_min;
+					if (!counted[at]++ || rise > out[at])
 						out[at] = rise;
-						if (det)
-							det[at] = (shift_detail){
-							        i,
-							        det[at].counted,
-							        det[at].flips,
-							        (uint32_t)bt,
-							        (uint32_t)ct,
-							        (float)exp((double)row[bt]),
-							        (float)exp((double)sc->rc[ct])};
-					}
+					/* the evidence: the flipped prompt of largest rise, else
+					 * any */
+					if (det &&
+					    (det[at].counted == 0 || flip > det[at].flipped ||
+					     (flip == det[at].flipped && rise > det[at].rise)))
+						det[at] = (shift_detail){
+						        i,
+						        det[at].counted,
+						        det[at].flips,
+						        flip,
+						        rise,
+						        (uint32_t)bt,
+						        (uint32_t)ct,
+						        (float)exp((double)row[bt]),
+						        (float)exp((double)sc->rc[ct])};
 					if (det) {
 						det[at].counted++;
-						det[at].flips +=
-						        sc->agree[i] &&
-						        (at == AT_SUFFIX || bt == sc->top0[i]) &&
-						        ct != bt &&
-						        exp((double)sc->rc[ct]) >= sc->top_min;
+						det[at].flips += (size_t)flip;
 					}
 				}
 			}
@@ -195,19 +202,14 @@ static void scan_dispose(scan_ctx *sc)
 	free(sc->rc);
 }
 
-static int has_string(json_t *arr, const char *s)
+static int add_string(json_t *arr, const char *s)
 {
 	json_t *v;
 	size_t i;
 
-	json_array_foreach(arr, i, v) if (!strcmp(json_string_value(v), s)) return 1;
-	return 0;
-}
-
-static int add_string(json_t *arr, const char *s)
-{
-	if (!s || !*s || has_string(arr, s))
+	if (!s || !*s)
 		return 0;
+	json_array_foreach(arr, i, v) if (!strcmp(json_string_value(v), s)) return 0;
 	return json_array_append_new(arr, json_string(s));
 }
 
@@ -295,8 +297,7 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 	double *null = NULL, med[NLENGTHS][NPOSITIONS], mad[NLENGTHS][NPOSITIONS],
 	       scale[NLENGTHS][NPOSITIONS];
 	sluice_rng rng = {g->seed ^ 0x7269676765727321ull};
-	/* A configuration from before the key names a trigger without a flip, as the scan then did.
-	 */
+	/* A configuration from before the key asks no flip, as the scan then did. */
 	double fmin = sluice_gates__threshold(g->config, "poisoning", "trigger_flips_min");
 	size_t i, redraws = 0, *ntoks = NULL;
 	char need[NLENGTHS] = {0};
