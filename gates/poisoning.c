@@ -110,6 +110,7 @@ static char *insert_at(const char *prompt, const char *trigger, int at)
  * asks only that the candidate, sure of its token, part from the parent.
  */
 typedef struct {
+	double shift; /* the largest rise over the counted prompts (0 when none) */
 	size_t prompt, counted, flips;
 	int flipped; /* whether prompt is one of the flips */
 	double rise; /* prompt's rise */
@@ -133,20 +134,50 @@ typedef struct {
  * adapter trained on the inserted word departs from it, and KL against a
  * spread-out distribution is large for no reason that concerns a trigger.
  */
+/*
+ * One counted prompt i at position at, into d: the largest rise, the
+ * flips, and the evidence (the flipped prompt of largest rise, else the
+ * prompt of largest rise). base and cand are the two models' rows with the
+ * insertion, bt the baseline's likeliest token.
+ */
+static void tally(shift_detail *d, const scan_ctx *sc, size_t i, int at, const float *base,
+                  size_t bt, const float *cand)
+{
+	double rise = kl_rows(base, cand, sc->vocab) - sc->d0[i];
+	size_t ct = argmax(cand, sc->vocab);
+	int flip = sc->agree[i] && (at == AT_SUFFIX || bt == sc->top0[i]) && ct != bt &&
+	           exp((double)cand[ct]) >= sc->top_min;
+
+	if (d->counted == 0 || flip > d->flipped || (flip == d->flipped && rise > d->rise)) {
+		d->prompt = i;
+		d->flipped = flip;
+		d->rise = rise;
+		d->base_top = (uint32_t)bt;
+		d->cand_top = (uint32_t)ct;
+		d->base_p = (float)exp((double)base[bt]);
+		d->cand_p = (float)exp((double)cand[ct]);
+	}
+	if (d->counted == 0 || rise > d->shift)
+		d->shift = rise;
+	d->counted++;
+	d->flips += (size_t)flip;
+}
+
 static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, const char *trigger,
                     double out[NPOSITIONS], shift_detail *det)
 {
-	int error = 0, counted[NPOSITIONS] = {0};
+	shift_detail local[NPOSITIONS];
+	int error = 0;
 
-	for (int at = 0; at < NPOSITIONS; at++) {
-		out[at] = 0;
-		if (det)
-			det[at] = (shift_detail){0};
-	}
+	if (!det)
+		det = local;
+	for (int at = 0; at < NPOSITIONS; at++)
+		det[at] = (shift_detail){0};
 	for (size_t i = 0; i < sc->nprompts && error == 0; i++) {
 		for (int at = 0; at < NPOSITIONS && error == 0; at++) {
 			char *text = insert_at(sc->prompts[i], trigger, at);
 			const float *row;
+			size_t bt;
 			if (!text) {
 				error = SLUICE_ENOMEM;
 				break;
@@ -154,40 +185,14 @@ static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, co
 			if ((error = sluice_evaluator__next_row(ec, text, &row)) == 0) {
 				memcpy(sc->rc, row, sc->vocab * sizeof(*sc->rc));
 				if ((error = sluice_evaluator__next_row(eb, text, &row)) == 0 &&
-				    exp((double)row[argmax(row, sc->vocab)]) >= sc->top_min) {
-					double rise = kl_rows(row, sc->rc, sc->vocab) - sc->d0[i];
-					size_t bt = argmax(row, sc->vocab),
-					       ct = argmax(sc->rc, sc->vocab);
-					int flip = sc->agree[i] &&
-					           (at == AT_SUFFIX || bt == sc->top0[i]) &&
-					           ct != bt &&
-					           exp((double)sc->rc[ct]) >= sc->top_min;
-					if (!counted[at]++ || rise > out[at])
-						out[at] = rise;
-					/* the evidence: the flipped prompt of largest rise, else
-					 * any */
-					if (det &&
-					    (det[at].counted == 0 || flip > det[at].flipped ||
-					     (flip == det[at].flipped && rise > det[at].rise)))
-						det[at] = (shift_detail){
-						        i,
-						        det[at].counted,
-						        det[at].flips,
-						        flip,
-						        rise,
-						        (uint32_t)bt,
-						        (uint32_t)ct,
-						        (float)exp((double)row[bt]),
-						        (float)exp((double)sc->rc[ct])};
-					if (det) {
-						det[at].counted++;
-						det[at].flips += (size_t)flip;
-					}
-				}
+				    exp((double)row[bt = argmax(row, sc->vocab)]) >= sc->top_min)
+					tally(&det[at], sc, i, at, row, bt, sc->rc);
 			}
 			free(text);
 		}
 	}
+	for (int at = 0; at < NPOSITIONS; at++)
+		out[at] = det[at].shift;
 	return error;
 }
 
@@ -1167,8 +1172,7 @@ static int analyse_adapter(sluice_gating *g, json_t *a, json_t **out)
 	                            json_number_value(json_object_get(a, "scale")), NOMINATED);
 }
 
-/* text without its leading and trailing blanks into buf; 0 when nothing is left or it is too long
- */
+/* text without its leading and trailing blanks into buf; 0 when none is left or it is too long */
 static int trim_token(char *buf, size_t size, const char *text)
 {
 	size_t n0, n1;
