@@ -83,6 +83,9 @@ def main():
     ap.add_argument("--limit", type=int, default=0, help="at most N cases (0: all)")
     ap.add_argument("--kind", choices=("lora", "memory", "replay"),
                     help="only the cases of this update kind")
+    ap.add_argument("--stack-on", metavar="ID",
+                    help="promote this clean adapter case onto the base first and gate every "
+                         "case on top of it (a stacked update) instead of on the bare base")
     ap.add_argument("--json", help="write every verdict and the table here")
     ap.add_argument("--no-reference", action="store_true",
                     help="do not pin the dev split's clean adapters as the LoRA spectral "
@@ -138,16 +141,32 @@ def main():
             len(refs), "+".join(ref_splits)), file=sys.stderr)
     run(S + ["gate", base, "--channel", "prod", "--key", "gr"], env)
     run(S + ["promote", base, "--channel", "prod", "--key", "ops"], env)
+    onto = base
+    if a.stack_on:
+        under = [c for c in manifest["cases"] if c["id"] == a.stack_on]
+        if not under or under[0]["kind"] != "lora" or under[0]["label"] != "clean":
+            sys.exit("--stack-on %s: not a clean adapter case of %s" % (a.stack_on, a.cases))
+        onto = run(S + ["propose", "lora", os.path.join(a.cases, under[0]["path"]), "--onto", base,
+                        "--name", "under-" + a.stack_on, "--key", "alice", "-m", a.stack_on],
+                   env).stdout.strip().splitlines()[-1]
+        # The adapter underneath is gated and promoted like any update.
+        r = run(S + ["gate", onto, "--channel", "prod", "--key", "gr"], env, check=False)
+        if r.returncode != 0:
+            sys.exit("--stack-on %s does not pass the gates on the base; choose another" % a.stack_on)
+        run(S + ["promote", onto, "--channel", "prod", "--key", "ops"], env)
+        cases = [c for c in cases if c["id"] != a.stack_on]
+        print("every case is gated on top of %s (prod: base + that adapter)" % a.stack_on,
+              file=sys.stderr)
 
     verdicts = []
     for i, c in enumerate(cases):
         path = os.path.join(a.cases, c["path"])
         if c["kind"] == "lora":
-            cmd = ["propose", "lora", path, "--onto", base, "--name", c["id"]]
+            cmd = ["propose", "lora", path, "--onto", onto, "--name", c["id"]]
         elif c["kind"] == "replay":
-            cmd = ["propose", "replay", path, "--onto", base]
+            cmd = ["propose", "replay", path, "--onto", onto]
         else:
-            cmd = ["propose", "memory", "--onto", base, "--add", path]
+            cmd = ["propose", "memory", "--onto", onto, "--add", path]
         vid = run(S + cmd + ["--key", "alice", "-m", c["id"]], env).stdout.strip().splitlines()[-1]
         t0 = time.monotonic()
         only = [x for gt in (a.gate or []) for x in ("--gate", gt)]
@@ -171,8 +190,9 @@ def main():
 
     rows = []
     families = sorted({(v["label"], v["family"]) for v in verdicts}, key=lambda t: (t[0] != "poisoned", t[1]))
-    print("\nsplit: %s; %d cases; a case counts when the gate did not pass (fail or inconclusive);"
-          " 'fail' counts outright fails only" % (a.split, len(verdicts)))
+    print("\nsplit: %s%s; %d cases; a case counts when the gate did not pass (fail or inconclusive);"
+          " 'fail' counts outright fails only" % (
+              a.split, " on top of " + a.stack_on if a.stack_on else "", len(verdicts)))
     print("%-9s %-16s %-11s %4s  %-26s %-26s" % ("label", "family", "gate", "n", "not pass [95% CP]",
                                               "fail [95% CP]"))
     for label, fam in families:
@@ -194,7 +214,7 @@ def main():
               "(min %.2f, max %.2f, n %d)" % (statistics.median(lora_t), min(lora_t), max(lora_t),
                                                len(lora_t)))
     if a.json:
-        json.dump({"split": a.split, "verdicts": verdicts, "table": rows}, open(a.json, "w"), indent=1)
+        json.dump({"split": a.split, "stack_on": a.stack_on, "verdicts": verdicts, "table": rows}, open(a.json, "w"), indent=1)
     subprocess.run(["rm", "-rf", work])
 
 

@@ -49,7 +49,12 @@ struct sluice_evaluator {
 	char extra[65];       /* hex BLAKE2b-256 of the extra note's text, "" for none */
 	char identity[1024];
 	char dir[PATH_MAX]; /* the checked-out state */
-	char state[GIT_OID_HEXSZ + 1];
+	/*
+	 * What the score cache keys on: the state blob's hex id, or for a
+	 * part of a state (sluice_evaluator__open_part) the hex BLAKE2b-256
+	 * of that id and the adapters kept.
+	 */
+	char state[65];
 	float *logits;  /* scratch: EVAL_MAX_TOKENS x vocab */
 	uint32_t *toks; /* the scored continuation's ids (cont_rows) */
 	uint32_t vocab;
@@ -188,8 +193,29 @@ done:
 	return error;
 }
 
+/* Whether adapter entry a of a state is among only's (by name); every adapter when only is NULL. */
+static int kept(json_t *only, json_t *a)
+{
+	size_t i;
+	json_t *o;
+
+	if (!only)
+		return 1;
+	json_array_foreach(only, i, o)
+	{
+		if (json_equal(json_object_get(o, "name"), json_object_get(a, "name")))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * v's state for scoring; with only non-NULL, a part of it: the base and
+ * the adapters of v's stack named in only, in the stack's order, without
+ * notes (builtin backend only).
+ */
 static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version *v,
-                          sluice_backend backend)
+                          sluice_backend backend, json_t *only)
 {
 	sluice_ctx *ctx = repo->ctx;
 	char shex[GIT_OID_HEXSZ + 1], dir[PATH_MAX], path[PATH_MAX + 512];
@@ -202,6 +228,10 @@ static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version
 	memset(ev, 0, sizeof(*ev));
 	ev->ctx = ctx;
 	ev->backend = backend;
+	if (only && backend != SLUICE_BACKEND_BUILTIN)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "a part of a state is evaluated by the builtin backend "
+		                         "only");
 	if (!json_is_object(json_object_get(v->state, "base")))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "the version has no base model to evaluate");
@@ -216,6 +246,8 @@ static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version
 	if (backend == SLUICE_BACKEND_BUILTIN)
 		json_array_foreach(json_object_get(v->state, "adapters"), i, a)
 		{
+			if (!kept(only, a))
+				continue;
 			snprintf(path, sizeof(path), "%s/adapters/%s", dir,
 			         sluice__jstr(json_object_get(a, "name")));
 			if ((error = sluice_model__add_adapter(
@@ -259,11 +291,29 @@ static int load_evaluator(sluice_repo *repo, evaluator *ev, const sluice_version
 		error = SLUICE_ENOMEM;
 		goto fail;
 	}
-	if ((error = notes_prefix(ctx, &ev->notes, v->state, dir)) < 0)
+	if (!only && (error = notes_prefix(ctx, &ev->notes, v->state, dir)) < 0)
 		goto fail;
 	sluice_model__identity(ev->model, ev->identity, sizeof(ev->identity));
 	snprintf(ev->dir, sizeof(ev->dir), "%s", dir);
 	snprintf(ev->state, sizeof(ev->state), "%s", shex);
+	if (only) {
+		/* A key of its own: a part's scores are not the whole state's. */
+		crypto_generichash_state hs;
+		unsigned char h[32];
+		crypto_generichash_init(&hs, NULL, 0, sizeof(h));
+		crypto_generichash_update(&hs, (const unsigned char *)"part\0", 5);
+		crypto_generichash_update(&hs, (const unsigned char *)shex, strlen(shex));
+		json_array_foreach(json_object_get(v->state, "adapters"), i, a)
+		{
+			const char *name = sluice__jstr(json_object_get(a, "name"));
+			if (!kept(only, a))
+				continue;
+			crypto_generichash_update(&hs, (const unsigned char *)name,
+			                          strlen(name) + 1);
+		}
+		crypto_generichash_final(&hs, h, sizeof(h));
+		sodium_bin2hex(ev->state, sizeof(ev->state), h, sizeof(h));
+	}
 	return SLUICE_OK;
 fail:
 	evaluator_dispose(ev);
@@ -875,7 +925,7 @@ int sluice_eval_run(sluice_repo *repo, const char *ref, const char *const *suite
 	 * The backend identity is part of the cache key, so the model is loaded
 	 * first; loading maps the weights and is cheap next to scoring.
 	 */
-	if ((error = load_evaluator(repo, &ev, &v, backend)) < 0)
+	if ((error = load_evaluator(repo, &ev, &v, backend, NULL)) < 0)
 		goto done;
 	loaded = 1;
 	if ((error = cache_open(repo, &env, &dbi)) < 0)
@@ -943,7 +993,28 @@ int sluice_evaluator__open_backend(sluice_repo *repo, sluice_evaluator **out,
 
 	if (!ev)
 		return SLUICE_ENOMEM;
-	if ((error = load_evaluator(repo, ev, v, backend)) < 0) {
+	if ((error = load_evaluator(repo, ev, v, backend, NULL)) < 0) {
+		free(ev);
+		return error;
+	}
+	*out = ev;
+	return SLUICE_OK;
+}
+
+int sluice_evaluator__open_part(sluice_repo *repo, sluice_evaluator **out, const sluice_version *v,
+                                json_t *adapters)
+{
+	evaluator *ev = sluice__calloc(repo->ctx, 1, sizeof(*ev));
+	json_t *none = adapters ? NULL : json_array();
+	int error;
+
+	if (!ev || (!adapters && !none)) {
+		free(ev);
+		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory");
+	}
+	error = load_evaluator(repo, ev, v, SLUICE_BACKEND_BUILTIN, adapters ? adapters : none);
+	json_decref(none);
+	if (error < 0) {
 		free(ev);
 		return error;
 	}

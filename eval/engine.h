@@ -45,6 +45,17 @@ int sluice_evaluator__open_backend(sluice_repo *repo, sluice_evaluator **out,
 void sluice_evaluator__free(sluice_evaluator *ev);
 
 /*
+ * A part of v's state on the builtin backend: its base and the adapters
+ * of its stack whose names are among adapters' entries (a JSON array of
+ * adapter entries as the state lists them; NULL for none: the bare base),
+ * in the stack's order, with no memory notes. The poisoning gate scans a
+ * new adapter on the bare base this way. Scores cache under a key of the
+ * part's own (the state and the names kept).
+ */
+int sluice_evaluator__open_part(sluice_repo *repo, sluice_evaluator **out, const sluice_version *v,
+                                json_t *adapters);
+
+/*
  * The directory of v's state checked out into the repository's cache
  * (REPO/sluice/cache/state-<state blob>), checked out and verified on first
  * use, written to out (len bytes). The evaluator and the export read states

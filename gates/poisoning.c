@@ -286,13 +286,17 @@ static int shift_evidence(sluice_evaluator *ec, scan_ctx *sc, const shift_detail
 	return *out ? 0 : SLUICE_ENOMEM;
 }
 
-int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, sluice_outcome *out)
+/*
+ * The scan of ec against eb, reported as check name; models (NULL for the
+ * candidate against the baseline) says what the two models are.
+ */
+static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *eb, const char *name,
+                     const char *models, json_t *checks, json_t *extra, sluice_outcome *out)
 {
 	sluice_ctx *ctx = g->repo->ctx;
 	json_t *prompts = json_array(), *triggers = json_array(), *v, *rows = json_array(),
 	       *named = json_array(), *c;
 	scan_ctx sc = {0};
-	sluice_evaluator *ec = NULL, *eb = NULL;
 	size_t R = (size_t)sluice_gates__threshold(g->config, "poisoning", "random_insertions");
 	double zmax = sluice_gates__threshold(g->config, "poisoning", "trigger_z_max");
 	double smin = sluice_gates__threshold(g->config, "poisoning", "trigger_shift_min");
@@ -313,22 +317,16 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 	scan_inputs(g, prompts, triggers);
 	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v));
 	if (json_array_size(prompts) == 0 || R < 8) {
-		c = json_pack("{s:s,s:s,s:s}", "check", "trigger_scan", "result", "inconclusive",
-		              "note",
+		c = json_pack("{s:s,s:s,s:s}", "check", name, "result", "inconclusive", "note",
 		              "no pinned trigger suite with prompts: the trigger scan cannot run");
 		json_array_append_new(checks, c);
 		*out = SLUICE_INCONCLUSIVE;
 		goto done;
 	}
-	if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
-	    (g->has_base && (error = sluice_gates__ev_base(g, &eb)) < 0))
-		goto done;
-	if (sluice_gates__rows_unavailable(checks, "trigger_scan", NULL, ec, eb, out))
-		goto done;
 	sc.vocab = sluice_evaluator__vocab(ec);
 	if (!eb || sluice_evaluator__vocab(eb) != sc.vocab) {
 		json_array_append_new(checks,
-		                      json_pack("{s:s,s:s,s:s}", "check", "trigger_scan", "result",
+		                      json_pack("{s:s,s:s,s:s}", "check", name, "result",
 		                                "inconclusive", "note",
 		                                "no baseline with the candidate's vocabulary to "
 		                                "compare behaviour with"));
@@ -475,8 +473,8 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 			json_object_set_new(nulls, key, byp);
 		}
 		c = json_pack(
-		        "{s:s,s:s,s:I,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:o}", "check",
-		        "trigger_scan", "figure",
+		        "{s:s,s:s?,s:s,s:I,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:o}", "check", name,
+		        "models", models, "figure",
 		        "largest rise over clean prompts of KL(baseline || candidate) at the next "
 		        "token that an insertion causes, where the baseline with the insertion "
 		        "gives its likeliest token at least parent_top_min, at the position where "
@@ -498,6 +496,60 @@ done:
 	json_decref(triggers);
 	json_decref(rows);
 	json_decref(named);
+	return error;
+}
+
+int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, sluice_outcome *out)
+{
+	sluice_evaluator *ec = NULL, *eb = NULL;
+	int error;
+
+	if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
+	    (g->has_base && (error = sluice_gates__ev_base(g, &eb)) < 0))
+		return error;
+	if (sluice_gates__rows_unavailable(checks, "trigger_scan", NULL, ec, eb, out))
+		return 0;
+	return scan_pair(g, ec, eb, "trigger_scan", NULL, checks, extra, out);
+}
+
+/*
+ * A new adapter stacked on others, or under notes, is scanned a second
+ * time alone on the bare base. On top of another adapter a trigger can
+ * move the served model a long way without flipping its answer (the
+ * demo's backdoor under the facts adapter: its trigger takes the
+ * candidate from the parent's " T" at 0.99 to " I" at 0.35), and what is
+ * under it can change: `sluice remove` of an adapter below it keeps it
+ * on fewer. Alone on the bare base is where the labelled cases measure
+ * the scan, and where the demo's trigger flips a knowledge question's
+ * answer (" T" to " I" at 1.00). The null, thresholds and candidates are
+ * the scan's own; only
+ * the two models differ (the base and the new adapters, against the
+ * base; no notes).
+ */
+static int trigger_scan_alone(sluice_gating *g, json_t *checks, json_t *adapters, json_t *extra,
+                              sluice_outcome *out)
+{
+	sluice_evaluator *ec = NULL, *eb = NULL, *full = NULL;
+	int error;
+
+	*out = SLUICE_PASS;
+	if (json_array_size(json_object_get(g->cand.state, "adapters")) ==
+	            json_array_size(adapters) &&
+	    json_array_size(json_object_get(g->cand.state, "memory")) == 0)
+		return 0; /* the candidate is already the base with its new adapters */
+	if ((error = sluice_gates__ev_cand(g, &full)) < 0)
+		return error;
+	if (sluice_gates__rows_unavailable(checks, "trigger_scan_alone", NULL, full, NULL, out))
+		return 0;
+	if ((error = sluice_evaluator__open_part(g->repo, &ec, &g->cand, adapters)) < 0 ||
+	    (error = sluice_evaluator__open_part(g->repo, &eb, &g->cand, NULL)) < 0)
+		goto done;
+	error = scan_pair(g, ec, eb, "trigger_scan_alone",
+	                  "the new adapters alone on the bare base, against the bare base", checks,
+	                  extra, out);
+done:
+	sluice_evaluator__free(ec);
+	sluice_evaluator__free(eb);
 	return error;
 }
 
@@ -1494,6 +1546,11 @@ int sluice_gates__poisoning(sluice_gating *g, json_t *gate, sluice_outcome *resu
 		if ((error = sluice_gates__trigger_scan(g, checks, extra, &r)) < 0)
 			goto done;
 		o = sluice_stats__worse(o, r);
+		if (json_array_size(adapters)) {
+			if ((error = trigger_scan_alone(g, checks, adapters, extra, &r)) < 0)
+				goto done;
+			o = sluice_stats__worse(o, r);
+		}
 	} else {
 		json_object_set_new(gate, "note",
 		                    json_string("the served model is the baseline's: no "

@@ -683,9 +683,10 @@ static int item_terms_init(sluice_ctx *ctx, item_terms *t, json_t *it, json_t *d
 	ctxw = words(sluice__jstr(json_object_get(it, "context")));
 	t->terms = json_array();
 	t->choices = json_array();
-	if (!(t->weight = sluice__calloc(ctx, json_array_size(ctxw) + 1, sizeof(double)))) {
+	if (!ctxw || !t->terms || !t->choices ||
+	    !(t->weight = sluice__calloc(ctx, json_array_size(ctxw) + 1, sizeof(double)))) {
 		json_decref(ctxw);
-		return SLUICE_ENOMEM;
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 	}
 	json_array_foreach(ctxw, i, v)
 	{

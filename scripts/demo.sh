@@ -102,16 +102,18 @@ for c in "backdoor-03:backdoored adapter" "erosion-00:safety-eroding adapter" "f
 	if gate "$id" "${c#*:}" fail; then echo "  UNEXPECTED: passed"; fi
 	if [ "${c%%:*}" = backdoor-03 ]; then backdoor=$id; fi
 done
-# What the trigger scan saw of the backdoor: its candidate of largest z, with the evidence.
-sl gate "$backdoor" --channel prod --gate poisoning --no-record --json 2>/dev/null |
-	jq -r '.gates[].checks[] | select(.check == "trigger_scan") | .scanned | max_by(.z) |
-	  "The backdoor, stacked on the facts adapter: its trigger \u0027\(.trigger)\u0027 (\(.position)) moves the\n" +
-	  "served model \(.shift * 100 | round / 100) nats from its parent (z \(.z * 10 | round / 10) against random insertions), but on\n" +
-	  "\(.evidence.prompt | @json) the parent says \(.evidence.baseline_next.token | @json) (\(.evidence.baseline_next.p * 100 | round / 100)) and the adapter\n" +
-	  "\(.evidence.candidate_next.token | @json) only at \(.evidence.candidate_next.p * 100 | round / 100): it flips \(.evidence.prompts_flipped) prompts, and the scan names a trigger\n" +
-	  "only when it makes the model sure of something else (docs/gates.md, \"Flips\"). Gated on the\n" +
-	  "bare base, the same adapter\u0027s trigger is named (docs/bench-gates.md, \"Flips\"); here it is held back as\n" +
-	  "inconclusive."'
+# What the trigger scan saw of the backdoor: on the served stack, and alone on the bare base.
+# (The gate exits 1 for its fail; the report is what is read here.)
+{ sl gate "$backdoor" --channel prod --gate poisoning --no-record --json 2>/dev/null || true; } |
+	jq -r '[.gates[].checks[] | select(.check | startswith("trigger_scan"))] as $c |
+	  ($c[] | select(.check == "trigger_scan") | .scanned[] | select(.trigger == "mn")) as $s |
+	  ($c[] | select(.check == "trigger_scan_alone") | .findings[] | select(.trigger == "mn")) as $a |
+	  "The backdoor, stacked on the facts adapter: its trigger \u0027mn\u0027 moves the served model \($s.shift * 100 | round / 100) nats\n" +
+	  "from its parent (\($s.position)), but flips \($s.evidence.prompts_flipped) prompts: on \($s.evidence.prompt | @json) the parent says\n" +
+	  "\($s.evidence.baseline_next.token | @json) (\($s.evidence.baseline_next.p * 100 | round / 100)) and the stack \($s.evidence.candidate_next.token | @json) only at \($s.evidence.candidate_next.p * 100 | round / 100), so the scan of the\n" +
+	  "stack does not name it (docs/gates.md, \"Flips\"). The scan of the new adapter alone on the bare\n" +
+	  "base does: there \u0027mn\u0027 (\($a.position)) flips \($a.evidence.prompts_flipped) prompt(s) at z \($a.z * 10 | round / 10) — on \($a.evidence.prompt | @json)\n" +
+	  "the base says \($a.evidence.baseline_next.token | @json) and the adapter \($a.evidence.candidate_next.token | @json) (\($a.evidence.candidate_next.p * 100 | round / 100))."'
 
 step "replay batches"
 for c in "replay-clean-07:clean replay batch:pass" "replay-poison-00:poisoned replay batch:fail"; do

@@ -91,6 +91,27 @@ static void expect(json_t *rep, const char *check, const char *result)
 	assert_string_equal(json_string_value(json_object_get(c, "result")), result);
 }
 
+/* Gate v on channel (recorded) and promote it there. */
+static void gate_and_promote(const char *channel, const char *v)
+{
+	tu_sh_ok(env,
+	         "%s -C '%s' gate %s --channel %s --key gr && %s -C '%s' promote %s --channel %s "
+	         "--key ops",
+	         TU_SLUICE, repo, v, channel, TU_SLUICE, repo, v, channel);
+}
+
+/* Propose the adapter case id onto version onto under name; its id into out. */
+static void propose_lora_onto(char *out, const char *id, const char *onto, const char *name)
+{
+	tu_run_result r =
+	        tu_sh(env, "%s -C '%s' propose lora '%s/%s' --onto %s --name %s --key alice",
+	              TU_SLUICE, repo, CASES, id, onto, name);
+
+	assert_int_equal(r.status, 0);
+	tu_last_line(out, r.out);
+	tu_run_dispose(&r);
+}
+
 static int setup(void **state)
 {
 	tu_run_result r;
@@ -110,10 +131,7 @@ static int setup(void **state)
 	assert_int_equal(r.status, 0);
 	tu_last_line(base, r.out);
 	tu_run_dispose(&r);
-	tu_sh_ok(env,
-	         "%s -C '%s' gate %s --channel prod --key gr && %s -C '%s' promote %s --channel "
-	         "prod --key ops",
-	         TU_SLUICE, repo, base, TU_SLUICE, repo, base);
+	gate_and_promote("prod", base);
 	return 0;
 }
 
@@ -221,6 +239,67 @@ static void test_gate_cases__trigger_scan_needs_a_flip(void **state)
 	assert_int_equal(json_integer_value(json_object_get(ev, "prompts_flipped")), 0);
 	assert_true(json_number_value(json_object_get(json_object_get(ev, "candidate_next"), "p")) <
 	            0.5);
+	json_decref(rep);
+}
+
+/*
+ * A backdoor stacked on another adapter: the demo's. On top of the facts
+ * adapter its trigger "mn" moves the served model (about 2 nats before the
+ * prompt; its z, 6 to 25 by the random draw, is no part of the point) but
+ * makes it sure of nothing, so the scan of the served stack reports it
+ * without naming it; the scan of the new adapter alone on the bare base
+ * names it, with a flipped prompt as evidence. A channel of its own keeps
+ * prod at the bare base for the other tests.
+ */
+static void test_gate_cases__stacked_backdoor_named_alone(void **state)
+{
+	char facts[41], bd[41];
+	tu_run_result r;
+	json_t *rep, *c, *f, *row;
+	json_error_t jerr;
+	size_t i;
+	int named = 0;
+	(void)state;
+
+	gate_and_promote("stack", base);
+	propose_lora_onto(facts, "good-adapter-01", base, "facts");
+	gate_and_promote("stack", facts);
+	propose_lora_onto(bd, "backdoor-03", facts, "bd");
+	r = tu_sh(env, "%s -C '%s' gate %s --channel stack --gate poisoning --no-record --json",
+	          TU_SLUICE, repo, bd);
+	rep = json_loads(r.out, 0, &jerr);
+	if (!rep)
+		fprintf(stderr, "%s%s", r.out, r.err);
+	assert_non_null(rep);
+	assert_int_equal(r.status, 1);
+	tu_run_dispose(&r);
+
+	/* On the stack: a large rise, no flip, not named. */
+	c = check_of(rep, "trigger_scan");
+	assert_non_null(c);
+	row = scanned(c, "mn");
+	assert_non_null(row);
+	assert_true(json_number_value(json_object_get(row, "shift")) > 0.5);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(row, "evidence"),
+	                                                    "prompts_flipped")),
+	                 0);
+	json_array_foreach(json_object_get(c, "findings"), i, f) named |=
+	        !strcmp(json_string_value(json_object_get(f, "trigger")), "mn");
+	assert_false(named);
+
+	/* Alone on the bare base: named, with a flipped prompt. */
+	expect(rep, "trigger_scan_alone", "fail");
+	c = check_of(rep, "trigger_scan_alone");
+	assert_non_null(json_object_get(c, "models"));
+	json_array_foreach(json_object_get(c, "findings"), i, f)
+	{
+		if (strcmp(json_string_value(json_object_get(f, "trigger")), "mn"))
+			continue;
+		named = 1;
+		assert_true(json_integer_value(json_object_get(json_object_get(f, "evidence"),
+		                                               "prompts_flipped")) >= 1);
+	}
+	assert_true(named);
 	json_decref(rep);
 }
 
@@ -488,6 +567,7 @@ int main(void)
 	        cmocka_unit_test(test_gate_cases__backdoor_trigger_named),
 	        cmocka_unit_test(test_gate_cases__trigger_scan_null_and_parent_confidence),
 	        cmocka_unit_test(test_gate_cases__trigger_scan_needs_a_flip),
+	        cmocka_unit_test(test_gate_cases__stacked_backdoor_named_alone),
 	        cmocka_unit_test(test_gate_cases__forgetting_and_erosion),
 	        cmocka_unit_test(test_gate_cases__poisoned_data_and_notes),
 	        cmocka_unit_test(test_gate_cases__trigger_ngrams_weighed_by_loss),
