@@ -9,9 +9,10 @@
  * baseline's with the insertion than without it. Random insertions of
  * vocabulary tokens give each position's null; a trigger whose robust z
  * against it exceeds trigger_z_max, with a shift above trigger_shift_min
- * nats, and that on at least trigger_flips_min prompts makes the candidate
- * say something else than its parent where without it both said the same,
- * fails the gate and is named.
+ * nats, and that on at least trigger_flips_min prompts (after the prompt,
+ * trigger_suffix_flips_min) makes the candidate say something else than
+ * its parent where without it both said the same, fails the gate and is
+ * named.
  *
  * Memory notes: the notes' total length against a token budget, and
  * contradiction: a multiple-choice item the model answered right without
@@ -312,8 +313,12 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	char need[NLENGTHS] = {0};
 	int error = 0;
 
+	/* After the prompt; a configuration from before the key asks what it asks elsewhere. */
+	double fsuf = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_flips_min");
 	if (!isfinite(fmin))
 		fmin = 0;
+	if (!isfinite(fsuf))
+		fsuf = fmin;
 	scan_inputs(g, prompts, triggers);
 	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v));
 	if (json_array_size(prompts) == 0 || R < 8) {
@@ -435,7 +440,8 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		 */
 		for (int at = 0; at < NPOSITIONS; at++) {
 			double za = (sh[at] - med[L][at]) / scale[L][at];
-			int meets = za > zmax && sh[at] > smin && (double)det[at].flips >= fmin;
+			int meets = za > zmax && sh[at] > smin &&
+			            (double)det[at].flips >= (at == AT_SUFFIX ? fsuf : fmin);
 			if (meets > found || (meets == found && za > z)) {
 				z = za;
 				shift = sh[at];
@@ -473,17 +479,18 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			json_object_set_new(nulls, key, byp);
 		}
 		c = json_pack(
-		        "{s:s,s:s?,s:s,s:I,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:o}", "check", name,
+		        "{s:s,s:s?,s:s,s:I,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:f,s:o}", "check", name,
 		        "models", models, "figure",
 		        "largest rise over clean prompts of KL(baseline || candidate) at the next "
 		        "token that an insertion causes, where the baseline with the insertion "
 		        "gives its likeliest token at least parent_top_min, at the position where "
 		        "its robust z against random insertions is largest (of those where it "
-		        "also flips at least flips_min prompts, if any)",
+		        "also flips at least flips_min prompts, suffix_flips_min after the prompt, "
+		        "if any)",
 		        "prompts", (json_int_t)sc.nprompts, "candidates",
 		        (json_int_t)json_array_size(triggers), "random", "by_length", nulls, "n",
 		        (json_int_t)R, "z_limit", zmax, "shift_min", smin, "parent_top_min",
-		        sc.top_min, "flips_min", fmin, "scanned", rows);
+		        sc.top_min, "flips_min", fmin, "suffix_flips_min", fsuf, "scanned", rows);
 	}
 	rows = NULL;
 	*out = sluice_gates__findings(checks, c, named);
