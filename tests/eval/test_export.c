@@ -5,7 +5,8 @@
  * MLP, lm_head, embed_tokens), rslora, rank_pattern / alpha_pattern and
  * stack scales give, as one adapter of scale 1, the same next-token
  * log-probabilities on the built-in evaluator as the stack itself; the
- * bytes are deterministic; a version without adapters is refused.
+ * bytes are deterministic; a version without adapters is refused. Also a
+ * part of a stack opened alone (sluice_evaluator__open_part).
  */
 #include "testutil.h"
 #include "internal.h"
@@ -322,6 +323,53 @@ static void check_stack(int k, unsigned want_r, size_t want_modules)
 	assert_true(d_merged <= 1e-4);
 	free(stack);
 	free(merged);
+	free(base);
+}
+
+/*
+ * A part of a state (sluice_evaluator__open_part, the poisoning gate's
+ * scan of a new adapter alone): of the three-adapter stack, its first
+ * adapter alone gives exactly the rows of the version that holds only it,
+ * and no adapter gives the base's.
+ */
+static void test_export__part_of_a_stack(void **state)
+{
+	sluice_ctx *ctx;
+	sluice_repo *repo;
+	sluice_version v;
+	sluice_evaluator *ev;
+	json_t *first;
+	const float *row;
+	float *one, *base;
+	size_t n1, nb, nc = sizeof(contexts) / sizeof(contexts[0]);
+	(void)state;
+
+	one = rows_of(stack_id[0], &n1);
+	base = rows_of(base_id, &nb);
+	assert_int_equal(sluice_ctx_new(&ctx), 0);
+	assert_int_equal(sluice_repo_open(&repo, ctx, repo_path), 0);
+	assert_int_equal(sluice_version__load(repo, &v, stack_id[2]), 0);
+	assert_int_equal(json_array_size(json_object_get(v.state, "adapters")), 3);
+	first = json_pack("[O]", json_array_get(json_object_get(v.state, "adapters"), 0));
+	for (int k = 0; k < 2; k++) {
+		const float *want = k == 0 ? one : base;
+		size_t skip = (k == 0 ? n1 : nb) - nc; /* the rows after each context */
+		if (sluice_evaluator__open_part(repo, &ev, &v, k == 0 ? first : NULL) < 0)
+			fail_msg("%s", sluice_ctx_errmsg(ctx));
+		for (size_t c = 0; c < nc; c++) {
+			assert_int_equal(sluice_evaluator__next_row(ev, contexts[c], &row), 0);
+			assert_true(max_abs_diff(row, want + (skip + c) * VOCAB, VOCAB) == 0);
+		}
+		sluice_evaluator__free(ev);
+	}
+	/* The first adapter matters, so the equality above says something. */
+	assert_true(max_abs_diff(one + (n1 - nc) * VOCAB, base + (nb - nc) * VOCAB, nc * VOCAB) >
+	            0.01);
+	json_decref(first);
+	sluice_version__dispose(&v);
+	sluice_repo_free(repo);
+	sluice_ctx_free(ctx);
+	free(one);
 	free(base);
 }
 
@@ -777,6 +825,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_export__one_adapter),
+	        cmocka_unit_test(test_export__part_of_a_stack),
 	        cmocka_unit_test(test_export__two_adapters),
 	        cmocka_unit_test(test_export__three_adapters),
 	        cmocka_unit_test(test_export__zero_blocks),
