@@ -529,9 +529,8 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
  * on fewer. Alone on the bare base is where the labelled cases measure
  * the scan, and where the demo's trigger flips a knowledge question's
  * answer (" T" to " I" at 1.00). The null, thresholds and candidates are
- * the scan's own; only
- * the two models differ (the base and the new adapters, against the
- * base; no notes).
+ * the scan's own; only the two models differ (the base and the new
+ * adapters, against the base; no notes).
  */
 static int trigger_scan_alone(sluice_gating *g, json_t *checks, json_t *adapters, json_t *extra,
                               sluice_outcome *out)
