@@ -985,15 +985,16 @@ int sluice_evaluator__open(sluice_repo *repo, sluice_evaluator **out, const slui
 	return sluice_evaluator__open_backend(repo, out, v, SLUICE_BACKEND_BUILTIN);
 }
 
-int sluice_evaluator__open_backend(sluice_repo *repo, sluice_evaluator **out,
-                                   const sluice_version *v, sluice_backend backend)
+/* A new evaluator of v (or of the part only names, as load_evaluator takes it) into *out. */
+static int open_evaluator(sluice_repo *repo, sluice_evaluator **out, const sluice_version *v,
+                          sluice_backend backend, json_t *only)
 {
 	evaluator *ev = sluice__calloc(repo->ctx, 1, sizeof(*ev));
 	int error;
 
 	if (!ev)
 		return SLUICE_ENOMEM;
-	if ((error = load_evaluator(repo, ev, v, backend, NULL)) < 0) {
+	if ((error = load_evaluator(repo, ev, v, backend, only)) < 0) {
 		free(ev);
 		return error;
 	}
@@ -1001,25 +1002,23 @@ int sluice_evaluator__open_backend(sluice_repo *repo, sluice_evaluator **out,
 	return SLUICE_OK;
 }
 
+int sluice_evaluator__open_backend(sluice_repo *repo, sluice_evaluator **out,
+                                   const sluice_version *v, sluice_backend backend)
+{
+	return open_evaluator(repo, out, v, backend, NULL);
+}
+
 int sluice_evaluator__open_part(sluice_repo *repo, sluice_evaluator **out, const sluice_version *v,
                                 json_t *adapters)
 {
-	evaluator *ev = sluice__calloc(repo->ctx, 1, sizeof(*ev));
 	json_t *none = adapters ? NULL : json_array();
 	int error;
 
-	if (!ev || (!adapters && !none)) {
-		free(ev);
+	if (!adapters && !none)
 		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory");
-	}
-	error = load_evaluator(repo, ev, v, SLUICE_BACKEND_BUILTIN, adapters ? adapters : none);
+	error = open_evaluator(repo, out, v, SLUICE_BACKEND_BUILTIN, adapters ? adapters : none);
 	json_decref(none);
-	if (error < 0) {
-		free(ev);
-		return error;
-	}
-	*out = ev;
-	return SLUICE_OK;
+	return error;
 }
 
 void sluice_evaluator__free(sluice_evaluator *ev)

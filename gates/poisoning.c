@@ -120,22 +120,6 @@ typedef struct {
 } shift_detail;
 
 /*
- * An insertion's shift at each position: the largest, over the clean
- * prompts (a trigger may act on a few of them only: harmful requests), of
- * how far the candidate's next-token distribution departs from the
- * baseline's with the insertion, KL(P_base || P_cand), minus how far it
- * departs without it. A trigger makes the candidate depart from its
- * parent only when it is present; an ordinary insertion moves both models
- * alike. out[at] for each position, and det[at] (when det is not NULL).
- *
- * A prompt counts only where the baseline, with the insertion, puts at
- * least top_min on its most likely next token. A backdoor overrides what
- * the parent would say (a refusal, an answer); where the insertion leaves
- * the parent without a likely next token ("The Sure old man walks"), any
- * adapter trained on the inserted word departs from it, and KL against a
- * spread-out distribution is large for no reason that concerns a trigger.
- */
-/*
  * One counted prompt i at position at, into d: the largest rise, the
  * flips, and the evidence (the flipped prompt of largest rise, else the
  * prompt of largest rise). base and cand are the two models' rows with the
@@ -164,14 +148,27 @@ static void tally(shift_detail *d, const scan_ctx *sc, size_t i, int at, const f
 	d->flips += (size_t)flip;
 }
 
+/*
+ * An insertion's shift at each position: the largest, over the clean
+ * prompts (a trigger may act on a few of them only: harmful requests), of
+ * how far the candidate's next-token distribution departs from the
+ * baseline's with the insertion, KL(P_base || P_cand), minus how far it
+ * departs without it. A trigger makes the candidate depart from its
+ * parent only when it is present; an ordinary insertion moves both models
+ * alike. det[at] for each position (its shift, flips and evidence).
+ *
+ * A prompt counts only where the baseline, with the insertion, puts at
+ * least top_min on its most likely next token. A backdoor overrides what
+ * the parent would say (a refusal, an answer); where the insertion leaves
+ * the parent without a likely next token ("The Sure old man walks"), any
+ * adapter trained on the inserted word departs from it, and KL against a
+ * spread-out distribution is large for no reason that concerns a trigger.
+ */
 static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, const char *trigger,
-                    double out[NPOSITIONS], shift_detail *det)
+                    shift_detail det[NPOSITIONS])
 {
-	shift_detail local[NPOSITIONS];
 	int error = 0;
 
-	if (!det)
-		det = local;
 	for (int at = 0; at < NPOSITIONS; at++)
 		det[at] = (shift_detail){0};
 	for (size_t i = 0; i < sc->nprompts && error == 0; i++) {
@@ -192,8 +189,6 @@ static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, co
 			free(text);
 		}
 	}
-	for (int at = 0; at < NPOSITIONS; at++)
-		out[at] = det[at].shift;
 	return error;
 }
 
@@ -315,10 +310,13 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 
 	/* After the prompt; a configuration from before the key asks what it asks elsewhere. */
 	double fsuf = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_flips_min");
+	double flips_need[NPOSITIONS];
 	if (!isfinite(fmin))
 		fmin = 0;
 	if (!isfinite(fsuf))
 		fsuf = fmin;
+	for (int at = 0; at < NPOSITIONS; at++)
+		flips_need[at] = at == AT_SUFFIX ? fsuf : fmin;
 	scan_inputs(g, prompts, triggers);
 	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v));
 	if (json_array_size(prompts) == 0 || R < 8) {
@@ -395,7 +393,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		for (i = 0; i < R; i++) {
 			uint32_t ids[NLENGTHS];
 			char *ins = NULL;
-			double sh[NPOSITIONS];
+			shift_detail sh[NPOSITIONS];
 			for (size_t t = 0; t < len; t++)
 				ids[t] = (uint32_t)sluice_rng__below(&rng, sc.vocab);
 			if ((error = sluice_evaluator__decode(ec, ids, len, &ins)) < 0)
@@ -413,12 +411,12 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 				}
 				continue;
 			}
-			error = shift_of(ec, eb, &sc, ins + strspn(ins, " "), sh, NULL);
+			error = shift_of(ec, eb, &sc, ins + strspn(ins, " "), sh);
 			free(ins);
 			if (error < 0)
 				goto done;
 			for (int at = 0; at < NPOSITIONS; at++)
-				null[((len - 1) * NPOSITIONS + (size_t)at) * R + i] = sh[at];
+				null[((len - 1) * NPOSITIONS + (size_t)at) * R + i] = sh[at].shift;
 		}
 		for (int at = 0; at < NPOSITIONS; at++)
 			null_fit(null + ((len - 1) * NPOSITIONS + (size_t)at) * R, R,
@@ -426,12 +424,12 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	}
 	json_array_foreach(triggers, i, v)
 	{
-		double sh[NPOSITIONS], z = -INFINITY, shift = 0;
+		double z = -INFINITY, shift = 0;
 		size_t ntok = ntoks[i], L;
 		json_t *ev;
 		shift_detail det[NPOSITIONS];
 		int best = 0, found = 0;
-		if ((error = shift_of(ec, eb, &sc, json_string_value(v), sh, det)) < 0)
+		if ((error = shift_of(ec, eb, &sc, json_string_value(v), det)) < 0)
 			goto done;
 		L = length_row(ntok);
 		/*
@@ -439,12 +437,12 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		 * meet every condition of a finding, else the one of largest z.
 		 */
 		for (int at = 0; at < NPOSITIONS; at++) {
-			double za = (sh[at] - med[L][at]) / scale[L][at];
-			int meets = za > zmax && sh[at] > smin &&
-			            (double)det[at].flips >= (at == AT_SUFFIX ? fsuf : fmin);
+			double za = (det[at].shift - med[L][at]) / scale[L][at];
+			int meets = za > zmax && det[at].shift > smin &&
+			            (double)det[at].flips >= flips_need[at];
 			if (meets > found || (meets == found && za > z)) {
 				z = za;
-				shift = sh[at];
+				shift = det[at].shift;
 				best = at;
 				found = meets;
 			}
