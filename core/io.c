@@ -434,6 +434,11 @@ int sluice_io__mkdirs(sluice_ctx *ctx, const char *path, int mode)
 
 	if (n == 0 || n >= sizeof(buf))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "bad directory path '%s'", path);
+	/* Usually there already, or only the last component missing: one call. */
+	if (mkdir(path, (mode_t)mode) == 0 || errno == EEXIST)
+		return SLUICE_OK;
+	if (errno != ENOENT)
+		return sluice_ctx__oserror(ctx, "cannot create directory %s", path);
 	memcpy(buf, path, n + 1);
 	for (p = buf + 1; *p; p++) {
 		if (*p != '/')

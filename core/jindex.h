@@ -1,8 +1,9 @@
 /*
  * core/jindex.h - the journal's derived LMDB index (sluice/journal-index/):
  * every entry by position, every channel move by channel, and the channel
- * heads at the indexed head. Rebuilt from the journal at any time; kept up
- * to date after each action and caught up on open when it lags.
+ * heads at the indexed head. Rebuilt from the journal at any time; caught
+ * up by every reader before it reads (an action does not write it: the
+ * next command that asks does, core/journal.c).
  *
  * LMDB databases (keys are fixed-width; channel names are hashed, never
  * used as keys, so any name fits LMDB's 511-byte key limit):

@@ -1042,6 +1042,8 @@ int sluice_journal__refuse(sluice_repo *repo, const sluice_key *signer, const ch
 	return error < 0 ? error : SLUICE_EDENIED;
 }
 
+static int mirror_refs(sluice_repo *repo, int prune);
+
 int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *signer,
                              const char *action, sluice_journal_decide decide, void *arg)
 {
@@ -1094,8 +1096,16 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 		                         action);
 	}
 	if (error == 0) {
-		/* Derived state; a failure here is repaired on the next sync. */
-		sluice_journal__sync_index(repo);
+		/*
+		 * Derived state; a failure here is repaired on the next sync. Only
+		 * the mirror ref of each channel is written now, for plain git
+		 * users. The journal index is left to the next command that reads
+		 * it (every reader catches it up first, sluice_jindex__sync): its
+		 * write transaction and fdatasync cost a rollback about a third of
+		 * its time (docs/bench-rollback.md), and an action is durable
+		 * without it.
+		 */
+		mirror_refs(repo, 0);
 		sluice_ctx_clear_error(repo->ctx);
 	}
 	return error;
@@ -1132,8 +1142,13 @@ static int write_mirror(sluice_repo *repo, const char *refname, const char *hex)
 	return SLUICE_OK;
 }
 
-/* Point refs/sluice/channels/NAME at each head, for plain git users. */
-static int mirror_refs(sluice_repo *repo)
+/*
+ * Point refs/sluice/channels/NAME at each head, for plain git users; with
+ * prune, also delete the mirror of a channel the journal no longer has
+ * (after a pull or a reindex: no action removes a channel, and listing
+ * refs/sluice/channels/ reads its directories).
+ */
+static int mirror_refs(sluice_repo *repo, int prune)
 {
 	git_reference_iterator *it = NULL;
 	git_reference *ref = NULL;
@@ -1171,7 +1186,8 @@ static int mirror_refs(sluice_repo *repo)
 			break;
 	}
 	/* Channels the journal no longer has lose their mirror. */
-	if (git_reference_iterator_glob_new(&it, repo->git, "refs/sluice/channels/*") == 0) {
+	if (prune &&
+	    git_reference_iterator_glob_new(&it, repo->git, "refs/sluice/channels/*") == 0) {
 		while (git_reference_next(&ref, it) == 0) {
 			const char *n = git_reference_name(ref) + strlen("refs/sluice/channels/");
 			if (!json_object_get(channels, n))
@@ -1187,7 +1203,7 @@ static int mirror_refs(sluice_repo *repo)
 int sluice_journal__sync_index(sluice_repo *repo)
 {
 	int error = sluice_jindex__sync(repo);
-	int merror = mirror_refs(repo);
+	int merror = mirror_refs(repo, 1);
 
 	return error < 0 ? error : merror;
 }

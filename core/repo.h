@@ -262,9 +262,10 @@ typedef int (*sluice_journal_decide)(sluice_repo *repo, const sluice_jstate *st,
  * When another process moved the journal first, the state is read again
  * and the action decided again (so a decision is always checked against
  * exactly the state it lands on), up to a few times; then SLUICE_ECONFLICT.
- * After the commit point, the derived index and the channel mirror refs
- * are brought up to date (failures there do not fail the action: they are
- * derived and repaired on the next open or by reindex).
+ * After the commit point, the channel mirror refs are brought up to date
+ * (a failure there does not fail the action: they are derived and
+ * repaired by the next sync or by reindex). The derived journal index is
+ * not: the next command that reads it catches it up first.
  */
 int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *signer,
                              const char *action, sluice_journal_decide decide, void *arg);

@@ -1023,7 +1023,11 @@ static void test_queries__old_format_index_is_rebuilt(void **state)
 	free(ok("reindex"));
 }
 
-/* Each action's sync writes the record of a version it proposes (no reindex). */
+/*
+ * The record of a version an action proposes is written by the next
+ * command's sync of the index (an action leaves the index to the next
+ * reader), with no reindex.
+ */
 static void test_queries__new_proposal_gets_its_record(void **state)
 {
 	char nv[41];
@@ -1039,6 +1043,7 @@ static void test_queries__new_proposal_gets_its_record(void **state)
 	        "propose memory --onto %s --add '%s/in/note.md' -m note2 --key dave "
 	        "--source feedback-B=%s",
 	        l2, work, digest_a1);
+	free(ok("status"));
 	assert_int_equal(git_oid_fromstr(&id, nv), 0);
 	assert_int_equal(sluice_ctx_new(&ctx), 0);
 	rawix_open(&x);
