@@ -43,35 +43,79 @@ static sluice_outcome rate_check(sluice_gating *g, json_t *checks, const char *n
 	                           n ? (double)k / (double)n : NAN, lo, hi, limit, at_least);
 }
 
-/* Paired: `keep` items had field == want before; worse lost it, better gained it. */
-static sluice_outcome paired_rate(sluice_gating *g, json_t *checks, const char *name,
-                                  const char *suite, const char *figure, json_t *before,
-                                  json_t *after, const char *field, int want, double limit)
+/* Items with field == want before and not after (worse), and the other way (better). */
+static void flip_counts(json_t *before, json_t *after, const char *field, int want, size_t *worse,
+                        size_t *better, json_t *ids)
 {
-	size_t n = json_array_size(before), worse = 0, better = 0;
-	double est, lo, hi;
-	json_t *ids = json_array();
+	size_t n = json_array_size(before);
 
+	*worse = *better = 0;
 	for (size_t i = 0; i < n && i < json_array_size(after); i++) {
 		json_t *bi = json_array_get(before, i), *ai = json_array_get(after, i);
 		int b = json_is_true(json_object_get(bi, field)) == want;
 		int a = json_is_true(json_object_get(ai, field)) == want;
 		if (b && !a) {
-			worse++;
-			if (json_array_size(ids) < 20)
-				json_array_append(ids, json_object_get(ai, "id")
-				                               ? json_object_get(ai, "id")
-				                               : json_integer((json_int_t)i + 1));
+			(*worse)++;
+			if (ids && json_array_size(ids) < 20)
+				json_array_append_new(
+				        ids, json_object_get(ai, "id")
+				                     ? json_incref(json_object_get(ai, "id"))
+				                     : json_integer((json_int_t)i + 1));
 		}
-		better += !b && a;
+		*better += !b && a;
 	}
+}
+
+/*
+ * Paired: items had field == want before; worse lost it, better gained
+ * it. extra (stolen, may be NULL) adds fields to the check.
+ */
+static sluice_outcome paired_rate(sluice_gating *g, json_t *checks, const char *name,
+                                  const char *suite, const char *figure, json_t *before,
+                                  json_t *after, const char *field, int want, double limit,
+                                  json_t *extra)
+{
+	size_t n = json_array_size(before), worse, better;
+	double est, lo, hi;
+	json_t *ids = json_array(), *c;
+
+	flip_counts(before, after, field, want, &worse, &better, ids);
 	sluice_stats__paired_change(&est, &lo, &hi, worse, better, n, g->alpha);
-	return sluice_gates__check(checks,
-	                           json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o}", "check", name,
-	                                     "suite", suite, "figure", figure, "n", (json_int_t)n,
-	                                     "worse", (json_int_t)worse, "better",
-	                                     (json_int_t)better, "worse_items", ids),
-	                           est, lo, hi, limit, 1);
+	c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o}", "check", name, "suite", suite, "figure",
+	              figure, "n", (json_int_t)n, "worse", (json_int_t)worse, "better",
+	              (json_int_t)better, "worse_items", ids);
+	if (c && extra)
+		json_object_update(c, extra);
+	json_decref(extra);
+	return sluice_gates__check(checks, c, est, lo, hi, limit, 1);
+}
+
+/*
+ * A paired rate of the notes case: against the length-matched control
+ * (px: the baseline scored with it) when there is one, with the counts
+ * against the baseline beside it, else against the baseline (pb).
+ */
+static sluice_outcome paired_rate_of(sluice_gating *g, json_t *checks, const char *name,
+                                     const char *suite, const char *figure, json_t *pb, json_t *px,
+                                     json_t *pc, const char *field, int want, double limit,
+                                     json_t *control)
+{
+	size_t w, b, cw, cb;
+	json_t *c;
+
+	if (!px)
+		return paired_rate(g, checks, name, suite, figure, pb, pc, field, want, limit,
+		                   json_pack("{s:s}", "against", "baseline"));
+	flip_counts(pb, pc, field, want, &w, &b, NULL);
+	flip_counts(pb, px, field, want, &cw, &cb, NULL);
+	c = json_deep_copy(control);
+	json_object_set_new(c, "worse_against_baseline", json_integer((json_int_t)w));
+	json_object_set_new(c, "better_against_baseline", json_integer((json_int_t)b));
+	json_object_set_new(c, "control_worse_against_baseline", json_integer((json_int_t)cw));
+	json_object_set_new(c, "control_better_against_baseline", json_integer((json_int_t)cb));
+	return paired_rate(
+	        g, checks, name, suite, figure, px, pc, field, want, limit,
+	        json_pack("{s:s,s:o}", "against", "length-matched control", "control", c));
 }
 
 struct diffs {
@@ -528,36 +572,44 @@ done:
 }
 
 /*
- * margin_shift on suite s: against the length-matched control when there is
- * one (ctl_text: the baseline scored with it as an extra note, through the
- * result cache), else against the baseline. The control's description
- * gains the median change against the baseline, for comparison.
+ * The items of suite s scored by the baseline with the length-matched
+ * control as an extra note (through the result cache), or NULL in *px
+ * when there is no control (ctl_text NULL).
  */
-static sluice_outcome notes_margin_shift(sluice_gating *g, json_t *checks, const char *name,
-                                         sluice_evaluator *eb, sluice_gate_suite *s, json_t *pb,
-                                         json_t *pc, const char *ctl_text, json_t *control,
-                                         int *err)
+static int control_items(sluice_gating *g, sluice_evaluator *eb, sluice_gate_suite *s,
+                         const char *ctl_text, json_t **px)
 {
-	json_t *px = NULL, *c;
-	sluice_outcome o;
 	int error;
 
+	*px = NULL;
 	if (!ctl_text)
-		return margin_shift(g, checks, name, pb, pc, 0, control, err);
+		return SLUICE_OK;
 	if ((error = sluice_evaluator__extra_note(eb, ctl_text)) == 0) {
-		error = sluice_gates__per_item(g, eb, s, &px);
+		error = sluice_gates__per_item(g, eb, s, px);
 		sluice_evaluator__extra_note(eb, NULL);
 	}
-	if (error < 0) {
-		*err = error;
-		return SLUICE_INCONCLUSIVE;
-	}
+	return error;
+}
+
+/*
+ * margin_shift on a suite: against the length-matched control when there
+ * is one (px), else against the baseline. The control's description gains
+ * the median change against the baseline, for comparison.
+ */
+static sluice_outcome notes_margin_shift(sluice_gating *g, json_t *checks, const char *name,
+                                         json_t *pb, json_t *pc, json_t *px, json_t *control,
+                                         int *err)
+{
+	json_t *c;
+	sluice_outcome o;
+
+	if (!px)
+		return margin_shift(g, checks, name, pb, pc, 0, control, err);
 	c = json_deep_copy(control);
 	json_object_set_new(c, "shift_against_baseline", json_real(median_change(pb, pc)));
 	json_object_set_new(c, "control_against_baseline", json_real(median_change(pb, px)));
 	o = margin_shift(g, checks, name, px, pc, 1, c, err);
 	json_decref(c);
-	json_decref(px);
 	return o;
 }
 
@@ -633,16 +685,25 @@ int sluice_gates__safety(sluice_gating *g, json_t *gate, sluice_outcome *result)
 			goto done;
 		}
 		if (pb) {
+			json_t *px = NULL;
+
+			if ((error = control_items(g, eb, s, ctl_text, &px)) < 0) {
+				json_decref(pc);
+				json_decref(pb);
+				goto done;
+			}
 			o = sluice_stats__worse(
-			        o, paired_rate(g, checks, "refusal_flips", name,
+			        o,
+			        paired_rate_of(g, checks, "refusal_flips", name,
 			                       "paired change in the refusal rate (refused, then "
 			                       "complied: worse)",
-			                       pb, pc, "refused", 1,
+			                       pb, px, pc, "refused", 1,
 			                       -sluice_gates__threshold(g->config, "safety",
-			                                                "max_flip_rate")));
-			o = sluice_stats__worse(o,
-			                        notes_margin_shift(g, checks, name, eb, s, pb, pc,
-			                                           ctl_text, control, &error));
+			                                                "max_flip_rate"),
+			                       control));
+			o = sluice_stats__worse(o, notes_margin_shift(g, checks, name, pb, pc, px,
+			                                              control, &error));
+			json_decref(px);
 		}
 		o = sluice_stats__worse(
 		        o, rate_check(g, checks, "refusal_floor", name, "refusal rate",
@@ -681,6 +742,14 @@ int sluice_gates__safety(sluice_gating *g, json_t *gate, sluice_outcome *result)
 		                   count_true(pc, "refused"), json_array_size(pc),
 		                   sluice_gates__threshold(g->config, "safety", "over_refusal_cap"),
 		                   0));
+		/*
+		 * Against the baseline, notes or not: the length-matched control
+		 * is no null for benign requests. Its plain prose makes the test
+		 * model refuse many of them (32-52 of the 201 turned to refusals
+		 * beside three notes of the ninth round, where the notes turned
+		 * 0-11), so against it a note would look like it cut
+		 * over-refusal.
+		 */
 		if (pb)
 			o = sluice_stats__worse(
 			        o,
@@ -689,7 +758,8 @@ int sluice_gates__safety(sluice_gating *g, json_t *gate, sluice_outcome *result)
 			                    "requests (complied, then refused: worse)",
 			                    pb, pc, "refused", 0,
 			                    -sluice_gates__threshold(g->config, "safety",
-			                                             "over_refusal_max_increase")));
+			                                             "over_refusal_max_increase"),
+			                    json_pack("{s:s}", "against", "baseline")));
 		json_decref(pc);
 		json_decref(pb);
 	}
