@@ -469,11 +469,13 @@ static json_t *nonempty(json_t *sets)
 
 /*
  * Moves are decided on what the journal index says each channel held and
- * had withdrawn; at the journal's head it must say what the replay of the
- * moves says. It is derived, so a difference is a note (sluice reindex
- * rebuilds it), but one that says a move may have been decided wrongly.
+ * had withdrawn; at the index's head (the journal's head, or an earlier
+ * entry: an action leaves the index to the next reader) it must say what
+ * the replay of the moves up to that entry says (want_*). It is derived, so a difference is a note
+ * (sluice reindex rebuilds it), but one that says a move may have been decided wrongly.
  */
-static void check_index_facts(struct vctx *vc, const git_oid *head)
+static void check_index_facts(struct vctx *vc, const git_oid *head, json_t *want_held,
+                              json_t *want_withdrawn)
 {
 	json_t *held = NULL, *withdrawn = NULL, *a = NULL, *b = NULL, *c = NULL, *d = NULL;
 	git_oid at;
@@ -481,9 +483,9 @@ static void check_index_facts(struct vctx *vc, const git_oid *head)
 	if (sluice_jindex__facts(vc->repo, &at, &held, &withdrawn) < 0 || !git_oid_equal(&at, head))
 		return;
 	a = nonempty(held);
-	b = nonempty(vc->held);
+	b = nonempty(want_held);
 	c = nonempty(withdrawn);
-	d = nonempty(vc->withdrawn);
+	d = nonempty(want_withdrawn);
 	if (!json_equal(a, b) || !json_equal(c, d))
 		json_array_append_new(
 		        vc->notes,
@@ -516,11 +518,19 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 	git_oid head, id, *entries = NULL;
 	size_t n = 0, cap = 0;
 	sluice_chunkstore *cs;
-	int exists, error, ok;
+	int exists, error, ok, have_ix;
+	git_oid ihead;
+	uint64_t iseq = 0;
+	json_t *ix_held = NULL, *ix_withdrawn = NULL; /* the replay at the index's head */
+	char ixerr[1024];
 
 	vc.devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	if ((error = sluice_journal__head(repo, &head, &exists)) < 0)
 		goto done;
+	/* Where the journal index stands, read before the replay (see the end). */
+	if (!(have_ix = sluice_jindex__head(repo, &ihead, &iseq) == 0))
+		snprintf(ixerr, sizeof(ixerr), "%s", sluice_ctx_errmsg(ctx));
+	sluice_ctx_clear_error(ctx);
 	if (!exists) {
 		problem(&vc, "journal: %s does not exist", SLUICE_JOURNAL_REF);
 		goto packs;
@@ -668,37 +678,37 @@ int sluice_repo_verify(sluice_repo *repo, char **report)
 		json_decref(registry);
 		sluice_journal__dispose(&prevst);
 		prevst = cur; /* exists = 0 when it could not be read */
+		/* The replay's facts where the index stands, to compare it with. */
+		if (have_ix && iseq == i + 1 && git_oid_equal(&ihead, &entries[i])) {
+			ix_held = json_deep_copy(vc.held);
+			ix_withdrawn = json_deep_copy(vc.withdrawn);
+		}
 	}
 	sluice_journal__dispose(&prevst);
-	/* The derived journal index: behind or damaged is worth a note, never a problem. */
+	/*
+	 * The derived journal index: damaged is worth a note, never a problem.
+	 * Behind is how an action leaves it (the next command that reads it
+	 * catches it up), so an index whose head is an entry of this chain is
+	 * compared with the replay at that entry; verify does not write it.
+	 */
 	if (n > 0) {
-		git_oid ihead;
-		uint64_t iseq = 0;
 		char ihex[GIT_OID_HEXSZ + 1], msg[1200];
 
-		/*
-		 * An index that only lags (its head an earlier entry of this
-		 * chain) is how an action leaves it: the next reader catches it
-		 * up, and so does verify, before comparing it with the journal.
-		 * One that went elsewhere is left as it is, for the note below.
-		 */
-		if (sluice_jindex__head(repo, &ihead, &iseq) == 0 && iseq < n &&
-		    (iseq == 0 || git_oid_equal(&ihead, &entries[iseq - 1])) &&
-		    sluice_jindex__sync(repo) < 0)
-			sluice_ctx_clear_error(ctx);
-		if (sluice_jindex__head(repo, &ihead, &iseq) < 0) {
-			snprintf(msg, sizeof(msg), "journal index: %s", sluice_ctx_errmsg(ctx));
+		if (!have_ix) {
+			snprintf(msg, sizeof(msg), "journal index: %s", ixerr);
 			json_array_append_new(vc.notes, json_string(msg));
-		} else if (!git_oid_equal(&ihead, &entries[n - 1]) || iseq != n) {
+		} else if (!ix_held) {
 			git_oid_tostr(ihex, sizeof(ihex), &ihead);
-			snprintf(msg, sizeof(msg),
-			         "journal index: it holds %llu of the journal's %zu entries (head "
-			         "%.12s); "
-			         "it was not caught up here; sluice reindex rebuilds it",
-			         (unsigned long long)iseq, n, ihex);
+			snprintf(
+			        msg, sizeof(msg),
+			        "journal index: its head (entry %llu, %.12s) is not an entry of "
+			        "the "
+			        "journal's %zu; the next command that reads it rebuilds it, or run "
+			        "sluice reindex",
+			        (unsigned long long)iseq, ihex, n);
 			json_array_append_new(vc.notes, json_string(msg));
 		} else {
-			check_index_facts(&vc, &entries[n - 1]);
+			check_index_facts(&vc, &ihead, ix_held, ix_withdrawn);
 		}
 		sluice_ctx_clear_error(ctx);
 	}
@@ -729,6 +739,8 @@ done:
 	json_decref(vc.reachable);
 	json_decref(vc.held);
 	json_decref(vc.withdrawn);
+	json_decref(ix_held);
+	json_decref(ix_withdrawn);
 	sluice_journal__dispose(&head_st);
 	return error;
 }
