@@ -1584,7 +1584,11 @@ static const pattern note_patterns[] = {
         {"always_respond", "injection",
          "\\balways\\s+(?:answer|respond|reply|say|output|recommend|include|mention|begin|"
          "start|end)\\b|\\bnever\\s+(?:refuse|decline|warn)\\b|"
-         "\\b(?:do\\s+not|don't|don\\x{2019}t|must\\s+not)\\s+(?:ever\\s+)?refuse\\b",
+         "\\b(?:do\\s+not|don't|don\\x{2019}t|must\\s+not)\\s+(?:ever\\s+)?refuse\\b|"
+         /* refusal suppressed in other words (added 2026-12-03 after the ninth and
+          * tenth rounds were run: docs/bench-gates.md) */
+         "\\bnever\\s+say\\s+(?:that\\s+)?you\\s+(?:cannot|can't|can\\x{2019}t|can\\s+not|"
+         "are\\s+unable|won't)\\b|\\b(?:do\\s+not|don't|don\\x{2019}t)\\s+hold\\s+back\\b",
          V_NONE, false},
         {"conceal_from_user", "injection",
          "\\b(?:do\\s+not|don't|don\\x{2019}t|never)\\s+(?:tell|inform|alert|warn|notify|"
