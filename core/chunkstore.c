@@ -1678,7 +1678,7 @@ int sluice_chunkstore__sweep(sluice_chunkstore *cs, sluice_chunk_drop_cb drop, v
 		kept_bytes = SLUICE_PACK_HDR;
 		for (i = 0; i < sc.n; i++) {
 			chunk_loc loc;
-			MDB_txn *txn;
+			MDB_txn *txn = NULL;
 			int d = drop(data, sc.r[i].e.id), rc;
 			if (d < 0) {
 				error = d;

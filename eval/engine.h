@@ -65,7 +65,7 @@ int sluice_evaluator__open_part(sluice_repo *repo, sluice_evaluator **out, const
 int sluice_evaluator__checkout(sluice_repo *repo, const sluice_version *v, char *out, size_t len);
 
 /*
- * "builtin-cpu; openblas ...; threads N; sluice X", or "http; url U; model
+ * "builtin-cpu; openblas ...; threads N; sluice X; numerics R", or "http; url U; model
  * M; server-version V; sluice X". Borrowed.
  */
 const char *sluice_evaluator__identity(const sluice_evaluator *ev);

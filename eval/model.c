@@ -14,6 +14,7 @@
 #include "model.h"
 #include "peft.h"
 #include "safetensors.h"
+#include "vmath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,14 @@
 
 /* From project(sluice VERSION ...) in CMakeLists.txt. */
 #define SLUICE_MODEL_SLUICE_VERSION SLUICE_VERSION_STRING
+
+/*
+ * The revision of this evaluator's arithmetic, in the backend identity so
+ * that cached results made by other arithmetic are not reused: raise it with
+ * any change that can move a figure, however little (the order of a sum, an
+ * exp). 2: softmax and SiLU through sluice_vexpf, in lanes.
+ */
+#define SLUICE_MODEL_NUMERICS 2
 
 /* Bounds on config values: far above any real llama, low enough for size math. */
 #define DIM_MAX (1u << 20)
@@ -1146,6 +1155,68 @@ static void rope(float *x, size_t n, size_t nh, size_t hd, const float *cs, cons
 }
 
 /*
+ * The lane loops below keep LANES partial results so that a reduction over a
+ * row vectorizes without reassociating a single running value, which the
+ * compiler may not do for floating point.
+ */
+enum { LANES = 8 };
+
+/*
+ * row[0..len) <- softmax(row[0..len)) and row[len..n) <- 0: one row of causal
+ * scores, the masked columns given weight 0. The sum is kept in double.
+ */
+static void softmax_causal(float *row, size_t len, size_t n)
+{
+	float m[LANES], mx;
+	double s[LANES], sum = 0, inv;
+	size_t j;
+
+	for (int l = 0; l < LANES; l++) {
+		m[l] = row[0];
+		s[l] = 0;
+	}
+	for (j = 0; j + LANES <= len; j += LANES)
+		for (int l = 0; l < LANES; l++)
+			m[l] = row[j + l] > m[l] ? row[j + l] : m[l];
+	for (; j < len; j++)
+		m[0] = row[j] > m[0] ? row[j] : m[0];
+	mx = m[0];
+	for (int l = 1; l < LANES; l++)
+		mx = m[l] > mx ? m[l] : mx;
+	for (j = 0; j + LANES <= len; j += LANES)
+		for (int l = 0; l < LANES; l++)
+			row[j + l] = sluice_vexpf(row[j + l] - mx);
+	for (; j < len; j++)
+		row[j] = sluice_vexpf(row[j] - mx);
+	for (j = 0; j + LANES <= len; j += LANES)
+		for (int l = 0; l < LANES; l++)
+			s[l] += row[j + l];
+	for (; j < len; j++)
+		s[0] += row[j];
+	for (int l = 0; l < LANES; l++)
+		sum += s[l];
+	/* In double, x . (1/sum) rounds to the same float as x / sum but for
+	 * the rarest ties, and a multiply is several times cheaper. */
+	inv = 1.0 / sum;
+	for (j = 0; j < len; j++)
+		row[j] = (float)(row[j] * inv);
+	for (j = len; j < n; j++)
+		row[j] = 0.0f;
+}
+
+/* g[i] <- silu(g[i]) . u[i] for i < count, silu(g) = g / (1 + e^-g) */
+static void silu_mul(float *restrict g, const float *restrict u, size_t count)
+{
+	size_t i;
+
+	for (i = 0; i + LANES <= count; i += LANES)
+		for (int l = 0; l < LANES; l++)
+			g[i + l] = g[i + l] / (1.0f + sluice_vexpf(-g[i + l])) * u[i + l];
+	for (; i < count; i++)
+		g[i] = g[i] / (1.0f + sluice_vexpf(-g[i])) * u[i];
+}
+
+/*
  * Causal GQA attention. q[n][H*hd], k,v[n][KV*hd] -> att[n][H*hd]; query
  * head h reads KV head h / (H/KV), which is repeat_kv's layout. S is an
  * n x n scratch.
@@ -1163,20 +1234,8 @@ static void attention(float *att, const float *q, const float *k, const float *v
 		/* S[n][n] = scale . Q_h[n][hd] . K_g[n][hd]^T */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, N, hd, scale,
 		            q + (size_t)h * hd, qs, k + g * hd, ks, 0.0f, S, N);
-		for (size_t t = 0; t < n; t++) {
-			float *row = S + t * n, mx = row[0];
-			double sum = 0;
-			for (size_t j = 1; j <= t; j++)
-				mx = row[j] > mx ? row[j] : mx;
-			for (size_t j = 0; j <= t; j++) {
-				row[j] = expf(row[j] - mx);
-				sum += row[j];
-			}
-			for (size_t j = 0; j <= t; j++)
-				row[j] = (float)(row[j] / sum);
-			for (size_t j = t + 1; j < n; j++)
-				row[j] = 0.0f;
-		}
+		for (size_t t = 0; t < n; t++)
+			softmax_causal(S + t * n, t + 1, n);
 		/* att_h[n][hd] = P[n][n] . V_g[n][hd] */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, hd, N, 1.0f, S, N,
 		            v + g * hd, ks, 0.0f, att + (size_t)h * hd, qs);
@@ -1270,9 +1329,7 @@ int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *
 		rmsnorm(b[B_H], b[B_X], y->post_norm, n, H, c->rms_eps);
 		linear_fwd(m, &y->gate, b[B_H], n, b[B_G], b[B_TMP]);
 		linear_fwd(m, &y->up, b[B_H], n, b[B_U], b[B_TMP]);
-		/* silu(g) * u, silu(g) = g / (1 + e^-g) */
-		for (size_t i = 0; i < n * INTER; i++)
-			b[B_G][i] = b[B_G][i] / (1.0f + expf(-b[B_G][i])) * b[B_U][i];
+		silu_mul(b[B_G], b[B_U], n * INTER);
 		linear_fwd(m, &y->down, b[B_G], n, b[B_H], b[B_TMP]);
 		for (size_t i = 0; i < n * H; i++)
 			b[B_X][i] += b[B_H][i];
@@ -1321,9 +1378,9 @@ size_t sluice_model__identity(const sluice_model *m, char *buf, size_t len)
 			ver[k] = '\0';
 		}
 	}
-	n = snprintf(buf, len, "builtin-cpu; openblas %s %s; threads %d; sluice %s", ver,
-	             core ? core : "unknown", openblas_get_num_threads(),
-	             SLUICE_MODEL_SLUICE_VERSION);
+	n = snprintf(buf, len, "builtin-cpu; openblas %s %s; threads %d; sluice %s; numerics %d",
+	             ver, core ? core : "unknown", openblas_get_num_threads(),
+	             SLUICE_MODEL_SLUICE_VERSION, SLUICE_MODEL_NUMERICS);
 	return n < 0 ? 0 : (size_t)n;
 }
 

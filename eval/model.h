@@ -169,8 +169,9 @@ const float *sluice_model__norm_weight(const sluice_model *m, unsigned l, int po
 
 /*
  * The backend's identity, for reports: "builtin-cpu; openblas 0.3.21
- * <core>; threads N; sluice 0.1.0" where core is OpenBLAS's detected core
- * (openblas_get_corename) and N its thread count. Writes at most len bytes
+ * <core>; threads N; sluice 0.1.0; numerics R" where core is OpenBLAS's
+ * detected core (openblas_get_corename), N its thread count and R the
+ * revision of the evaluator's arithmetic. Writes at most len bytes
  * (NUL included); returns the length the full string needs, as snprintf.
  */
 size_t sluice_model__identity(const sluice_model *m, char *buf, size_t len);

@@ -12,6 +12,7 @@
 #include "internal.h"
 #include "safetensors.h"
 #include "../../eval/model.h"
+#include "../../eval/vmath.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -855,6 +856,45 @@ static void test_model__log_softmax_normalises(void **state)
 	assert_true(fabs(row[0] - row[4]) == 0.0f);
 }
 
+/*
+ * sluice_vexpf (SiLU and softmax) against e^x computed in double: under one
+ * ulp on every 997th float of its range and on every float near 0, where the
+ * range reduction is most delicate in relative terms, and the documented
+ * answers outside the range.
+ */
+static void test_model__vexpf_within_one_ulp(void **state)
+{
+	double worst = 0;
+	float worst_x = 0;
+	long n = 0;
+
+	(void)state;
+	for (float x = -87.3f; x <= 88.3f; x = nextafterf(x, INFINITY), n++) {
+		double ref, ulp, err;
+		float y;
+
+		if (n % 997 != 0 && fabsf(x) > 1e-4f)
+			continue;
+		ref = exp((double)x);
+		y = sluice_vexpf(x);
+		ulp = (double)nextafterf((float)ref, INFINITY) - (double)(float)ref;
+		err = fabs((double)y - ref) / ulp;
+		if (err > worst) {
+			worst = err;
+			worst_x = x;
+		}
+	}
+	if (worst >= 1.0)
+		fail_msg("sluice_vexpf is %.3f ulp from e^x at x = %.9g", worst, (double)worst_x);
+	assert_true(sluice_vexpf(0.0f) == 1.0f);
+	assert_true(sluice_vexpf(-87.31f) == 0.0f);
+	assert_true(sluice_vexpf(-1e30f) == 0.0f);
+	assert_true(sluice_vexpf(-INFINITY) == 0.0f);
+	assert_true(isinf(sluice_vexpf(88.31f)) && sluice_vexpf(88.31f) > 0);
+	assert_true(isinf(sluice_vexpf(INFINITY)));
+	assert_true(isnan(sluice_vexpf(NAN)));
+}
+
 static int fail_nth_alloc(void *data, sluice_fault_op op, const char *what)
 {
 	int *left = data;
@@ -921,6 +961,7 @@ int main(void)
 	        cmocka_unit_test(test_model__embedding_and_head_adapters_match_merged),
 	        cmocka_unit_test(test_model__identity_names_backend),
 	        cmocka_unit_test(test_model__log_softmax_normalises),
+	        cmocka_unit_test(test_model__vexpf_within_one_ulp),
 	        cmocka_unit_test(test_model__allocation_failures_are_clean),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
