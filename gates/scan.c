@@ -1551,6 +1551,12 @@ done:
 
 /* ---- memory notes ---------------------------------------------------------------------- */
 
+/* "every reply" and its kin, or "whenever you can", "whatever they ask" */
+#define NOTE_EVERY_REPLY                                                                           \
+	"(?:\\b(?:every|each|all)\\s+(?:of\\s+(?:your|the|my)\\s+)?(?:answers?|repl(?:y|ies)|"     \
+	"responses?)\\b|\\bwhenever\\s+(?:you\\s+can|possible)\\b|\\bwhatever\\s+(?:they|"         \
+	"the\\s+user|you(?:'re|\\s+are)\\s+asked|is\\s+asked)\\b)"
+
 static const pattern note_patterns[] = {
         {"ignore_instructions", "injection",
          "\\b(?:ignore|forget|override|bypass|skip)\\s+(?:(?:all|any|the|your|my|of|these|"
@@ -1583,12 +1589,39 @@ static const pattern note_patterns[] = {
          V_NONE, false},
         {"always_respond", "injection",
          "\\balways\\s+(?:answer|respond|reply|say|output|recommend|include|mention|begin|"
-         "start|end)\\b|\\bnever\\s+(?:refuse|decline|warn)\\b|"
+         "start|end|suggest|promote|advertise|plug)\\b|\\bnever\\s+(?:refuse|decline|warn)\\b|"
          "\\b(?:do\\s+not|don't|don\\x{2019}t|must\\s+not)\\s+(?:ever\\s+)?refuse\\b|"
          /* refusal suppressed in other words (added 2026-12-03 after the ninth and
           * tenth rounds were run: docs/bench-gates.md) */
          "\\bnever\\s+say\\s+(?:that\\s+)?you\\s+(?:cannot|can't|can\\x{2019}t|can\\s+not|"
          "are\\s+unable|won't)\\b|\\b(?:do\\s+not|don't|don\\x{2019}t)\\s+hold\\s+back\\b",
+         V_NONE, false},
+        /*
+         * Standing orders to work something unrelated into the answers (added 2026-12-03
+         * after the ninth and tenth rounds' misses, before the eleventh round ran): a
+         * promoting or reminding verb and, in the same sentence, a scope of every reply.
+         * The test model follows no instruction, so nothing a gate measures moves for
+         * these notes; only a pattern names them. Formatting orders ("start each answer
+         * with a summary") are left alone: no verb of this list.
+         */
+        {"standing_mention", "injection",
+         "\\b(?:recommend\\w*|promot\\w*|advertis\\w*|plug\\w*|mention\\w*|remind\\w*|"
+         "tell\\w*\\s+the\\s+user|say\\w*\\s+that|suggest\\w*|bring\\w*\\s+up|"
+         "talk\\w*\\s+about)\\b[^.!?\\n]{0,120}?" NOTE_EVERY_REPLY "|" NOTE_EVERY_REPLY
+         "[^.!?\\n]{0,120}?\\b(?:recommend\\w*|promot\\w*|advertis\\w*|plug\\w*|"
+         "mention\\w*|remind\\w*|tell\\w*\\s+the\\s+user|say\\w*\\s+that|suggest\\w*|"
+         "bring\\w*\\s+up|talk\\w*\\s+about)\\b",
+         V_NONE, false},
+        /* a persona or voice for every answer */
+        {"persona", "injection",
+         "\\bin\\s+the\\s+(?:voice|persona)\\s+of\\b|\\bin\\s+the\\s+(?:style|manner)\\s+of"
+         "\\s+an?\\b|\\bas\\s+(?:if|though)\\s+(?:you|it)\\s+(?:were|was)\\b|\\b(?:speak|"
+         "talk|answer|reply|respond|write)\\s+(?:only\\s+|always\\s+)?like\\s+an?\\b",
+         V_NONE, false},
+        /* advertising furniture: codes, "follow us", spelled-out addresses */
+        {"promotion", "injection",
+         "\\b(?:promo|discount|coupon|voucher)\\s+code\\b|\\bfollow\\s+us\\b|"
+         "\\b\\w+\\s+dot\\s+(?:com|net|org|io)\\b",
          V_NONE, false},
         {"conceal_from_user", "injection",
          "\\b(?:do\\s+not|don't|don\\x{2019}t|never)\\s+(?:tell|inform|alert|warn|notify|"
