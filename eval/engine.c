@@ -114,6 +114,44 @@ static int notes_prefix(sluice_ctx *ctx, sluice_buf *out, json_t *state, const c
 	return sluice_buf__puts(ctx, out, "\n");
 }
 
+struct reuse_check {
+	sluice_ctx *ctx;
+	const char *dir;
+};
+
+/*
+ * A file of a reused checkout must still be a regular file of the size the
+ * state gives it: a truncated weights file would be a SIGBUS in the memory
+ * map, an edited one scores bytes that are not the state's. Sizes catch
+ * truncation and most edits at the cost of one stat per file; an edit that
+ * keeps the size is not caught (the digests are checked only as the
+ * checkout is written).
+ */
+static int reuse_check_file(void *data, json_t *f)
+{
+	struct reuse_check *rc = data;
+	const char *path = json_string_value(json_object_get(f, "path"));
+	json_int_t size = json_integer_value(json_object_get(f, "size"));
+	char full[PATH_MAX], why[64];
+	struct stat st;
+
+	if ((size_t)snprintf(full, sizeof(full), "%s/%s", rc->dir, path) >= sizeof(full))
+		return sluice_ctx__error(rc->ctx, SLUICE_EINVALID, "path too long: %s/%s", rc->dir,
+		                         path);
+	if (lstat(full, &st) < 0)
+		snprintf(why, sizeof(why), "missing");
+	else if (!S_ISREG(st.st_mode))
+		snprintf(why, sizeof(why), "not a regular file");
+	else if ((json_int_t)st.st_size != size)
+		snprintf(why, sizeof(why), "%lld bytes", (long long)st.st_size);
+	else
+		return SLUICE_OK;
+	return sluice_ctx__error(rc->ctx, SLUICE_ECORRUPT,
+	                         "%s: %s where the state has %lld bytes: the checkout was changed "
+	                         "after it was verified; remove %s to check the state out again",
+	                         full, why, (long long)size, rc->dir);
+}
+
 int sluice_evaluator__checkout(sluice_repo *repo, const sluice_version *v, char *out, size_t len)
 {
 	sluice_ctx *ctx = repo->ctx;
@@ -132,8 +170,11 @@ int sluice_evaluator__checkout(sluice_repo *repo, const sluice_version *v, char 
 	if ((size_t)snprintf(out, len, "%s/cache/state-%s", repo->sdir, shex) >= len)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s/cache/state-%s",
 		                         repo->sdir, shex);
-	if (stat(out, &st) < 0 && (error = sluice_version_checkout(repo, vhex, out, NULL)) < 0 &&
-	    error != SLUICE_EEXISTS)
+	if (stat(out, &st) == 0) {
+		struct reuse_check rc = {ctx, out};
+		return sluice_version__each_file(v->state, reuse_check_file, &rc);
+	}
+	if ((error = sluice_version_checkout(repo, vhex, out, NULL)) < 0 && error != SLUICE_EEXISTS)
 		return error;
 	return SLUICE_OK;
 }

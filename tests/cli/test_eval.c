@@ -127,6 +127,40 @@ static void test_eval__cached_by_state_suite_and_backend(void **state)
 	tu_run_dispose(&r3);
 }
 
+/*
+ * A reused checkout is checked against the state's file sizes: a truncated
+ * weights file is refused by name, not memory-mapped (SIGBUS) or scored.
+ * Another thread count is another backend identity, so it misses the cache.
+ */
+static void test_eval__a_changed_checkout_is_refused(void **state)
+{
+	tu_run_result r;
+	char cache[4400];
+	(void)state;
+
+	r = sl("eval %s --suite facts --json", base);
+	assert_int_equal(r.status, 0);
+	tu_run_dispose(&r);
+	r = tu_sh(env, "OPENBLAS_NUM_THREADS=1 %s -C '%s' eval %s --suite facts --json", TU_SLUICE,
+	          repo, base);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "\"cached\": false"));
+	assert_non_null(strstr(r.out, "threads 1"));
+	tu_run_dispose(&r);
+	snprintf(cache, sizeof(cache), "%s/sluice/cache", repo);
+	/* every checkout holding a base: the lora version's has one too */
+	tu_sh_ok(NULL, "truncate -s 100 '%s'/state-*/base/model.safetensors", cache);
+	r = sl("eval %s --suite facts --json --no-cache", base);
+	assert_int_not_equal(r.status, 0);
+	assert_non_null(strstr(r.err, "model.safetensors: 100 bytes where the state has"));
+	assert_non_null(strstr(r.err, "the checkout was changed after it was verified"));
+	tu_run_dispose(&r);
+	tu_sh_ok(NULL, "rm -rf '%s'/state-*", cache);
+	r = sl("eval %s --suite facts --json --no-cache", base);
+	assert_int_equal(r.status, 0);
+	tu_run_dispose(&r);
+}
+
 static void test_eval__adapters_and_notes_change_the_scores(void **state)
 {
 	tu_run_result rb, rl, rm;
@@ -315,6 +349,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_eval__cached_by_state_suite_and_backend),
+	        cmocka_unit_test(test_eval__a_changed_checkout_is_refused),
 	        cmocka_unit_test(test_eval__adapters_and_notes_change_the_scores),
 	        cmocka_unit_test(test_eval__refusals),
 	        cmocka_unit_test(test_eval__test_model_matches_the_python_reference),
