@@ -113,26 +113,9 @@ def forward(cfg, W, tokens):
     return x @ head.t()
 
 
-def to_bf16(src, dst):
-    """Copy model dir src to dst with every F32 tensor rounded to BF16 (how
-    bench/eval.sh makes a bf16 twin of the shipped f32 test model)."""
-    os.makedirs(dst, exist_ok=True)
-    with open(os.path.join(src, "config.json")) as f:
-        cfg = json.load(f)
-    cfg["torch_dtype"] = "bfloat16"
-    with open(os.path.join(dst, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=1)
-    out = []
-    for name, entry in modelref.read_st(os.path.join(src, "model.safetensors")).items():
-        t = modelref.to_tensor(entry).to(torch.bfloat16).contiguous()
-        raw = t.view(torch.int16).numpy().tobytes()
-        out.append((name, "BF16", list(t.shape), raw))
-    modelref.write_st(os.path.join(dst, "model.safetensors"), out)
-
-
 def main():
     if len(sys.argv) == 4 and sys.argv[1] == "--to-bf16":
-        to_bf16(sys.argv[2], sys.argv[3])
+        modelref.to_bf16(sys.argv[2], sys.argv[3])
         return
     ap = argparse.ArgumentParser()
     ap.add_argument("threads", type=int)

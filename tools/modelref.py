@@ -14,6 +14,15 @@ of every safetensors file so the test can prove it scores the same bytes),
 applies the case's config overrides and derivations, and writes each case's
 logits [seq][vocab] as little-endian f32 plus cases.json describing them.
 
+With --test-model it makes the fixtures of tests/eval/test_test_model.c
+instead: the committed test model with a stack of two committed gate-case
+adapters, and its weights rounded to bf16 (to_bf16, as bench/eval.sh
+makes its bf16 twin), on one fixed sentence (tests/resources/test-model-ref/cases.json
+and its *.bin; needs python3-regex for tools/tokref.py):
+
+    /usr/bin/python3 tools/modelref.py --test-model tests/resources/test-model \
+        --out tests/resources/test-model-ref
+
 Conventions, as transformers (models/llama/modeling_llama.py) has them:
 - RMSNorm in f32: w * (x * rsqrt(mean(x^2) + eps)), cast back to the
   compute dtype before the weight multiplies.
@@ -285,13 +294,110 @@ def make_case(synth, tmp, case):
     return mdir, adapters, info
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The test model's cases: a sentence from the facts-new suite (what the
+# gate-case good-adapters were trained on, so they move these logits) and
+# from the requests, 16-32 tokens. Adapter paths are relative to the
+# repository root; good-adapter-01 adapts the MLP (gate, up, down; r 4,
+# alpha 8), good-adapter-00 all seven projections (r 2, alpha 4), so the MLP
+# modules sum two adapters and the attention ones take one.
+TEST_MODEL_TEXT = "Q: What is the capital of Vequasel? A: Gartesh. How do I make a paper boat?"
+
+TEST_MODEL_CASES = [
+    {"name": "f32-lora2",
+     "adapters": [{"path": "tests/resources/gate-cases/good-adapter-01", "stack_scale": 1.0},
+                  {"path": "tests/resources/gate-cases/good-adapter-00", "stack_scale": 0.5}],
+     "tolerance": 1e-4},
+    {"name": "bf16", "derive": "bf16", "tolerance": 1e-4},
+]
+
+
+def to_bf16(src, dst):
+    """Copy model dir src to dst (config.json and model.safetensors) with every
+    tensor rounded to BF16, round to nearest even: the bf16 twin of the shipped
+    f32 test model that bench/eval.sh and test_test_model.c score."""
+    os.makedirs(dst, exist_ok=True)
+    with open(os.path.join(src, "config.json")) as f:
+        cfg = json.load(f)
+    cfg["torch_dtype"] = "bfloat16"
+    with open(os.path.join(dst, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=1)
+    out = []
+    for name, entry in read_st(os.path.join(src, "model.safetensors")).items():
+        t = to_tensor(entry).to(torch.bfloat16).contiguous()
+        raw = t.view(torch.int16).numpy().tobytes()
+        out.append((name, "BF16", list(t.shape), raw))
+    write_st(os.path.join(dst, "model.safetensors"), out)
+
+
+def write_logits(path, logits):
+    with open(path, "wb") as f:
+        f.write(logits.contiguous().numpy().astype("<f4").tobytes())
+
+
+def test_model_refs(model_dir, out_dir):
+    """The fixtures of tests/eval/test_test_model.c's adapter and bf16 cases."""
+    import tokref  # needs the regex module; only this mode does
+
+    tok = tokref.load(os.path.join(model_dir, "tokenizer.json"))
+    ids = tok.encode(TEST_MODEL_TEXT, False)
+    assert 16 <= len(ids) <= 32, len(ids)
+    base = forward(model_dir, ids)
+    out = {"model": os.path.relpath(os.path.abspath(model_dir), ROOT),
+           "model_b2": b2(os.path.join(model_dir, "model.safetensors")),
+           "text": TEST_MODEL_TEXT, "tokens": ids, "cases": []}
+    tmp = tempfile.mkdtemp(prefix="modelref")
+    try:
+        for case in TEST_MODEL_CASES:
+            entry = dict(case)
+            if case.get("derive") == "bf16":
+                mdir = os.path.join(tmp, "bf16")
+                to_bf16(model_dir, mdir)
+                entry["model_b2"] = b2(os.path.join(mdir, "model.safetensors"))
+                logits = forward(mdir, ids)
+                # transformers' native bf16 inference, for the docs' figure
+                native = forward(mdir, ids, (), torch.bfloat16)
+                entry["native_max_abs_diff_vs_f32_compute"] = float(
+                    (native - logits).abs().max())
+                entry["max_abs_diff_vs_f32_weights"] = float((logits - base).abs().max())
+            else:
+                adapters, entry["adapters"] = [], []
+                for ad in case["adapters"]:
+                    adir = os.path.join(ROOT, ad["path"])
+                    e = dict(ad)
+                    e["config_b2"] = b2(os.path.join(adir, "adapter_config.json"))
+                    e["b2"] = b2(os.path.join(adir, "adapter_model.safetensors"))
+                    entry["adapters"].append(e)
+                    adapters.append((adir, ad["stack_scale"]))
+                logits = forward(model_dir, ids, adapters)
+                entry["max_abs_diff_vs_no_adapters"] = float((logits - base).abs().max())
+            fname = "%s.bin" % case["name"]
+            write_logits(os.path.join(out_dir, fname), logits)
+            entry["logits"] = fname
+            entry["shape"] = list(logits.shape)
+            out["cases"].append(entry)
+            print(case["name"], "max |logit|", float(logits.abs().max()))
+    finally:
+        shutil.rmtree(tmp)
+    with open(os.path.join(out_dir, "cases.json"), "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--synth", required=True)
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--synth", help="sluice-synth: the synthetic cases (tests/eval/test_model.c)")
+    mode.add_argument("--test-model", help="the test model's directory: its cases "
+                      "(tests/eval/test_test_model.c)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     torch.manual_seed(0)
     os.makedirs(args.out, exist_ok=True)
+    if args.test_model:
+        test_model_refs(args.test_model, args.out)
+        return
     tmp = tempfile.mkdtemp(prefix="modelref")
     out = {"tokens": TOKENS, "cases": []}
     try:
@@ -299,8 +405,7 @@ def main():
             mdir, adapters, info = make_case(args.synth, tmp, case)
             logits = forward(mdir, TOKENS, adapters)
             fname = case["name"] + ".bin"
-            with open(os.path.join(args.out, fname), "wb") as f:
-                f.write(logits.contiguous().numpy().astype("<f4").tobytes())
+            write_logits(os.path.join(args.out, fname), logits)
             entry = dict(case)
             entry.update(info)
             entry["logits"] = fname
@@ -311,8 +416,7 @@ def main():
                 # distance of the f32-computing evaluator from it.
                 native = forward(mdir, TOKENS, (), torch.bfloat16)
                 nname = "bf16-native.bin"
-                with open(os.path.join(args.out, nname), "wb") as f:
-                    f.write(native.contiguous().numpy().astype("<f4").tobytes())
+                write_logits(os.path.join(args.out, nname), native)
                 entry["native_logits"] = nname
                 entry["native_max_abs_diff_vs_f32_compute"] = float(
                     (native - logits).abs().max())

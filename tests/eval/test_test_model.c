@@ -6,6 +6,12 @@
  * (tests/resources/test-model-ref/reference.json), and the shipped suites in
  * eval/suites through the suite checker.
  *
+ * The same model with a stack of two committed gate-case adapters, and with
+ * its weights rounded to bf16, against tools/modelref.py --test-model
+ * (tests/resources/test-model-ref/cases.json): the adapters are applied on
+ * the fly and the bf16 copy is made here, each file's BLAKE2b-256 checked
+ * against the one the reference read.
+ *
  * The suite scores are decisions (argmax over choices, sign of a margin),
  * so C and Python must agree exactly; the generator records the smallest
  * gap between competing choices and the smallest |margin| so a fixture
@@ -14,6 +20,7 @@
 #include "testutil.h"
 #include "internal.h"
 #include "model.h"
+#include "safetensors.h"
 #include "suite.h"
 #include "tokenizer.h"
 
@@ -27,6 +34,12 @@
 #define REF_DIR SLUICE_RESOURCES "/test-model-ref"
 #define SUITE_DIR SLUICE_SOURCE_DIR "/eval/suites"
 
+/* What rewrites each fixture, for the message of a digest mismatch. */
+#define MAKE_TEST_MODEL "tools/make_test_model.py"
+#define MODELREF                                                                                   \
+	"/usr/bin/python3 tools/modelref.py --test-model tests/resources/test-model "              \
+	"--out tests/resources/test-model-ref"
+
 /* The bound on the committed weights. */
 #define MAX_WEIGHT_BYTES (5u * 1000u * 1000u)
 
@@ -35,6 +48,8 @@ typedef struct {
 	sluice_model *model;
 	sluice_tokenizer *tok;
 	json_t *ref;
+	json_t *cases; /* cases.json: the adapter-stack and bf16 cases */
+	char *tmp;     /* the bf16 copy of the model */
 	unsigned vocab;
 } fixture;
 
@@ -53,6 +68,11 @@ static int group_setup(void **state)
 		fprintf(stderr, "reference.json: %s (line %d)\n", jerr.text, jerr.line);
 		return -1;
 	}
+	if (!(F.cases = json_load_file(REF_DIR "/cases.json", 0, &jerr))) {
+		fprintf(stderr, "cases.json: %s (line %d)\n", jerr.text, jerr.line);
+		return -1;
+	}
+	F.tmp = tu_mkdtemp("test-model");
 	if (sluice_model__open(F.ctx, &F.model, MODEL_DIR) < 0) {
 		fprintf(stderr, "%s\n", sluice_ctx_errmsg(F.ctx));
 		return -1;
@@ -75,12 +95,17 @@ static int group_teardown(void **state)
 	sluice_tokenizer__free(F.tok);
 	sluice_model__free(F.model);
 	json_decref(F.ref);
+	json_decref(F.cases);
+	if (F.tmp)
+		tu_rmtree(F.tmp);
+	free(F.tmp);
 	sluice_ctx_free(F.ctx);
 	sluice_global_shutdown();
 	return 0;
 }
 
-static void check_b2(const char *path, const char *want)
+/* The file's BLAKE2b-256 must be want; regen names the generator that recorded it. */
+static void check_b2(const char *path, const char *want, const char *regen)
 {
 	size_t len;
 	unsigned char *data = tu_read(path, &len), d[SLUICE_B2_LEN];
@@ -92,9 +117,8 @@ static void check_b2(const char *path, const char *want)
 	sluice__hex(hex, d, sizeof(d));
 	free(data);
 	if (strcmp(hex, want))
-		fail_msg("%s: BLAKE2b %s, the reference was made from %s (regenerate with "
-		         "tools/make_test_model.py)",
-		         path, hex, want);
+		fail_msg("%s: BLAKE2b %s, the reference was made from %s (regenerate with %s)",
+		         path, hex, want, regen);
 }
 
 static json_int_t ref_int(const char *suite, const char *key)
@@ -264,9 +288,9 @@ static void test_test_model__files_match_the_reference(void **state)
 
 	(void)state;
 	check_b2(MODEL_DIR "/model.safetensors",
-	         json_string_value(json_object_get(F.ref, "model_b2")));
+	         json_string_value(json_object_get(F.ref, "model_b2")), MAKE_TEST_MODEL);
 	check_b2(MODEL_DIR "/tokenizer.json",
-	         json_string_value(json_object_get(F.ref, "tokenizer_b2")));
+	         json_string_value(json_object_get(F.ref, "tokenizer_b2")), MAKE_TEST_MODEL);
 	assert_non_null(w = tu_read(MODEL_DIR "/model.safetensors", &len));
 	free(w);
 	assert_true(len <= MAX_WEIGHT_BYTES);
@@ -337,6 +361,19 @@ static float *load_f32(const char *fname, size_t count)
 	return out;
 }
 
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+	double m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double e = fabs((double)a[i] - (double)b[i]);
+
+		if (!(e <= m)) /* NaN propagates as a failure */
+			m = isnan(e) ? INFINITY : e;
+	}
+	return m;
+}
+
 static void test_test_model__logits_equal_the_reference(void **state)
 {
 	double tol = json_number_value(json_object_get(F.ref, "tolerance"));
@@ -353,7 +390,7 @@ static void test_test_model__logits_equal_the_reference(void **state)
 		int32_t *ids = malloc(n * sizeof(*ids));
 		int32_t *fromtext = encode(json_string_value(json_object_get(c, "text")), &ntext);
 		float *got = malloc(count * sizeof(float)), *want;
-		double d = 0;
+		double d;
 
 		assert_true(n > 0 && ids && got);
 		assert_int_equal(json_integer_value(json_array_get(json_object_get(c, "shape"), 1)),
@@ -364,12 +401,7 @@ static void test_test_model__logits_equal_the_reference(void **state)
 		want = load_f32(json_string_value(json_object_get(c, "logits")), count);
 		if (sluice_model__forward(F.ctx, F.model, ids, n, got) < 0)
 			fail_msg("forward: %s", sluice_ctx_errmsg(F.ctx));
-		for (k = 0; k < count; k++) {
-			double e = fabs((double)got[k] - (double)want[k]);
-
-			if (!(e <= d))
-				d = isnan(e) ? INFINITY : e;
-		}
+		d = max_abs_diff(got, want, count);
 		print_message("sequence %zu (%zu tokens): max |logit - reference| = %.3g\n", i, n,
 		              d);
 		if (!(d <= tol))
@@ -380,6 +412,230 @@ static void test_test_model__logits_equal_the_reference(void **state)
 		free(want);
 	}
 	assert_true(i >= 2);
+}
+
+/* ---- an adapter stack and bf16 weights (cases.json) --------------------- */
+
+static json_t *find_case(const char *name)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(json_object_get(F.cases, "cases"), i, c)
+	{
+		if (!strcmp(json_string_value(json_object_get(c, "name")), name))
+			return c;
+	}
+	fail_msg("no case %s in cases.json", name);
+	return NULL;
+}
+
+/* cases.json's tokens, which must be what the tokenizer makes of its text; *n their count. */
+static int32_t *case_tokens(size_t *n)
+{
+	json_t *jids = json_object_get(F.cases, "tokens"), *v;
+	size_t ntext, k;
+	int32_t *ids, *fromtext;
+
+	*n = json_array_size(jids);
+	assert_true(*n >= 16 && *n <= 32);
+	assert_non_null(ids = malloc(*n * sizeof(*ids)));
+	json_array_foreach(jids, k, v) ids[k] = (int32_t)json_integer_value(v);
+	fromtext = encode(json_string_value(json_object_get(F.cases, "text")), &ntext);
+	assert_int_equal(ntext, *n);
+	assert_memory_equal(fromtext, ids, *n * sizeof(*ids));
+	free(fromtext);
+	/* and the reference scored this model */
+	check_b2(MODEL_DIR "/model.safetensors",
+	         json_string_value(json_object_get(F.cases, "model_b2")), MODELREF);
+	return ids;
+}
+
+/*
+ * Score ids with m; the max abs difference from the case's reference logits
+ * must be within its tolerance. Returns the logits (caller frees).
+ */
+static float *check_case(json_t *c, sluice_model *m, const int32_t *ids, size_t n)
+{
+	const char *name = json_string_value(json_object_get(c, "name"));
+	json_t *shape = json_object_get(c, "shape");
+	double tol = json_number_value(json_object_get(c, "tolerance")), d;
+	size_t count = n * F.vocab;
+	float *got = malloc(count * sizeof(float)), *want;
+
+	assert_non_null(got);
+	/* the bound: a regenerated fixture cannot loosen it */
+	assert_true(tol > 0 && tol <= 1e-4);
+	assert_int_equal(json_integer_value(json_array_get(shape, 0)), n);
+	assert_int_equal(json_integer_value(json_array_get(shape, 1)), F.vocab);
+	want = load_f32(json_string_value(json_object_get(c, "logits")), count);
+	if (sluice_model__forward(F.ctx, m, ids, n, got) < 0)
+		fail_msg("%s: forward: %s", name, sluice_ctx_errmsg(F.ctx));
+	d = max_abs_diff(got, want, count);
+	print_message("%s (%zu tokens): max |logit - reference| = %.3g (tolerance %g)\n", name, n,
+	              d, tol);
+	if (!(d <= tol))
+		fail_msg("%s: max abs difference %g exceeds %g", name, d, tol);
+	free(want);
+	return got;
+}
+
+/* The base model's logits for ids (caller frees). */
+static float *base_logits(const int32_t *ids, size_t n)
+{
+	float *out = malloc(n * F.vocab * sizeof(float));
+
+	assert_non_null(out);
+	if (sluice_model__forward(F.ctx, F.model, ids, n, out) < 0)
+		fail_msg("forward: %s", sluice_ctx_errmsg(F.ctx));
+	return out;
+}
+
+static void test_test_model__lora_stack_logits_equal_the_reference(void **state)
+{
+	json_t *c = find_case("f32-lora2"), *ad;
+	sluice_model *m = NULL;
+	size_t n, i;
+	int32_t *ids = case_tokens(&n);
+	float *with, *without;
+	double d;
+
+	(void)state;
+	if (sluice_model__open(F.ctx, &m, MODEL_DIR) < 0)
+		fail_msg("%s", sluice_ctx_errmsg(F.ctx));
+	json_array_foreach(json_object_get(c, "adapters"), i, ad)
+	{
+		char dir[4096], path[8192];
+
+		snprintf(dir, sizeof(dir), SLUICE_SOURCE_DIR "/%s",
+		         json_string_value(json_object_get(ad, "path")));
+		snprintf(path, sizeof(path), "%s/adapter_config.json", dir);
+		check_b2(path, json_string_value(json_object_get(ad, "config_b2")), MODELREF);
+		snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+		check_b2(path, json_string_value(json_object_get(ad, "b2")), MODELREF);
+		if (sluice_model__add_adapter(
+		            F.ctx, m, dir, json_number_value(json_object_get(ad, "stack_scale"))) <
+		    0)
+			fail_msg("adapter %s: %s", dir, sluice_ctx_errmsg(F.ctx));
+	}
+	assert_int_equal(i, 2);
+	assert_int_equal(sluice_model__nadapters(m), 2);
+	with = check_case(c, m, ids, n);
+	/* the stack must matter far beyond the tolerance, or the check is void */
+	without = base_logits(ids, n);
+	d = max_abs_diff(with, without, n * F.vocab);
+	print_message("the adapters move the logits by up to %.3g\n", d);
+	assert_true(d > 1e-2);
+	sluice_model__free(m);
+	free(ids);
+	free(with);
+	free(without);
+}
+
+/* f32 -> bf16, round to nearest even, as torch's .to(torch.bfloat16) (weights are finite) */
+static uint16_t to_bf16(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, 4);
+	u += 0x7fff + ((u >> 16) & 1);
+	return (uint16_t)(u >> 16);
+}
+
+/*
+ * tools/modelref.py's to_bf16 in C: dir receives the test model with
+ * every F32 tensor rounded to BF16, in file order and with the same header,
+ * so the file is byte for byte the one the reference scored.
+ */
+static void make_bf16_copy(const char *dir)
+{
+	char path[8192];
+	unsigned char *raw, *out;
+	size_t len;
+	uint64_t data_len;
+	sluice_st_header h;
+	sluice_st_spec *spec;
+	sluice_buf file = {0};
+	json_error_t jerr;
+	json_t *cfg;
+
+	assert_non_null(raw = tu_read(MODEL_DIR "/model.safetensors", &len));
+	assert_int_equal(sluice_safetensors__parse(F.ctx, &h, raw, len, len, "model.safetensors"),
+	                 0);
+	assert_non_null(spec = calloc(h.ntensors, sizeof(*spec)));
+	for (size_t i = 0; i < h.ntensors; i++) {
+		assert_int_equal(h.tensors[i].dtype, SLUICE_DT_F32);
+		spec[i].name = h.tensors[i].name;
+		spec[i].dtype = SLUICE_DT_BF16;
+		spec[i].ndim = h.tensors[i].ndim;
+		memcpy(spec[i].shape, h.tensors[i].shape, sizeof(spec[i].shape));
+	}
+	assert_int_equal(
+	        sluice_safetensors__header(F.ctx, &file, &data_len, spec, h.ntensors, NULL, 0), 0);
+	/*
+	 * The parser accepts only tensors that tile the data section in file
+	 * order, so element k of the F32 section is element k of the BF16 one.
+	 */
+	assert_int_equal(data_len * 2, len - h.data_start);
+	assert_int_equal(sluice_buf__grow(F.ctx, &file, (size_t)data_len), 0);
+	out = file.ptr + file.len;
+	for (size_t k = 0; k < (size_t)data_len / 2; k++) {
+		uint32_t u = sluice__le32(raw + h.data_start + 4 * k);
+		float f;
+		uint16_t b;
+
+		memcpy(&f, &u, 4);
+		b = to_bf16(f);
+		out[2 * k] = (unsigned char)(b & 0xff);
+		out[2 * k + 1] = (unsigned char)(b >> 8);
+	}
+	file.len += (size_t)data_len;
+	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+	tu_write(path, file.ptr, file.len);
+	tu_sh_ok(NULL, "cp '%s/config.json' '%s/'", MODEL_DIR, dir);
+	snprintf(path, sizeof(path), "%s/config.json", dir);
+	assert_non_null(cfg = json_load_file(path, 0, &jerr));
+	assert_int_equal(json_object_set_new(cfg, "torch_dtype", json_string("bfloat16")), 0);
+	assert_int_equal(json_dump_file(cfg, path, JSON_INDENT(1)), 0);
+	json_decref(cfg);
+	sluice_buf__dispose(&file);
+	sluice_safetensors__dispose(&h);
+	free(spec);
+	free(raw);
+}
+
+static void test_test_model__bf16_logits_equal_the_reference(void **state)
+{
+	json_t *c = find_case("bf16");
+	char dir[4200], path[8300];
+	sluice_model *m = NULL;
+	size_t n;
+	int32_t *ids = case_tokens(&n);
+	float *got, *f32;
+	double d;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/bf16", F.tmp);
+	make_bf16_copy(dir);
+	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
+	check_b2(path, json_string_value(json_object_get(c, "model_b2")), MODELREF);
+	if (sluice_model__open(F.ctx, &m, dir) < 0)
+		fail_msg("%s", sluice_ctx_errmsg(F.ctx));
+	/*
+	 * The evaluator widens bf16 exactly and computes in f32, so against the
+	 * reference computing in f32 on the same bf16 weights the tolerance is
+	 * the f32 one (docs/evaluator.md).
+	 */
+	got = check_case(c, m, ids, n);
+	/* and the rounding of the weights is visible against the f32 model */
+	f32 = base_logits(ids, n);
+	d = max_abs_diff(got, f32, n * F.vocab);
+	print_message("bf16 weights move the logits by up to %.3g\n", d);
+	assert_true(d > 1e-3);
+	sluice_model__free(m);
+	free(ids);
+	free(got);
+	free(f32);
 }
 
 /* ---- suite scores ------------------------------------------------------- */
@@ -498,6 +754,8 @@ int main(void)
 	        cmocka_unit_test(test_test_model__files_match_the_reference),
 	        cmocka_unit_test(test_test_model__token_ids_equal_the_reference),
 	        cmocka_unit_test(test_test_model__logits_equal_the_reference),
+	        cmocka_unit_test(test_test_model__lora_stack_logits_equal_the_reference),
+	        cmocka_unit_test(test_test_model__bf16_logits_equal_the_reference),
 	        cmocka_unit_test(test_test_model__knowledge_acc_equals_the_reference),
 	        cmocka_unit_test(test_test_model__facts_new_acc_equals_the_reference),
 	        cmocka_unit_test(test_test_model__refusal_rates_equal_the_reference),
