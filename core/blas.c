@@ -35,6 +35,7 @@ static void load(void)
 	sluice__dl_find(so, "openblas_get_config", &found.get_config, &missing);
 	sluice__dl_find(so, "openblas_get_corename", &found.get_corename, &missing);
 	sluice__dl_find(so, "openblas_get_num_threads", &found.get_num_threads, &missing);
+	sluice__dl_find(so, "openblas_get_parallel", &found.get_parallel, &missing);
 	if (missing) {
 		snprintf(lazy.why, sizeof(lazy.why), "%s has no %s", soname, missing);
 		dlclose(so);
@@ -116,6 +117,12 @@ static int first_get_num_threads(void)
 	return found.get_num_threads();
 }
 
+static int first_get_parallel(void)
+{
+	need();
+	return found.get_parallel();
+}
+
 struct sluice_blas_api sluice__blas = {
         .sgemm = first_sgemm,
         .dgemm = first_dgemm,
@@ -124,4 +131,5 @@ struct sluice_blas_api sluice__blas = {
         .get_config = first_get_config,
         .get_corename = first_get_corename,
         .get_num_threads = first_get_num_threads,
+        .get_parallel = first_get_parallel,
 };

@@ -47,6 +47,7 @@ struct sluice_blas_api {
 	char *(*get_config)(void);
 	char *(*get_corename)(void);
 	int (*get_num_threads)(void);
+	int (*get_parallel)(void); /* 0 serial, 1 pthreads, 2 OpenMP */
 };
 /* Stand-ins that load the library on first call (core/blas.c). */
 extern struct sluice_blas_api sluice__blas;
@@ -61,5 +62,6 @@ int sluice_blas__load(sluice_ctx *ctx);
 #define openblas_get_config (sluice__blas.get_config)
 #define openblas_get_corename (sluice__blas.get_corename)
 #define openblas_get_num_threads (sluice__blas.get_num_threads)
+#define openblas_get_parallel (sluice__blas.get_parallel)
 
 #endif

@@ -1367,7 +1367,7 @@ size_t sluice_model__identity(const sluice_model *m, char *buf, size_t len)
 {
 	const char *cfg = openblas_get_config(), *core = openblas_get_corename();
 	char ver[32] = "unknown";
-	int n;
+	int n, par;
 
 	(void)m;
 	/* openblas_get_config() starts "OpenBLAS 0.3.21 ..." */
@@ -1378,8 +1378,14 @@ size_t sluice_model__identity(const sluice_model *m, char *buf, size_t len)
 			ver[k] = '\0';
 		}
 	}
-	n = snprintf(buf, len, "builtin-cpu; openblas %s %s; threads %d; sluice %s; numerics %d",
-	             ver, core ? core : "unknown", openblas_get_num_threads(),
+	par = openblas_get_parallel();
+	n = snprintf(buf, len, "builtin-cpu; openblas %s %s %s; threads %d; sluice %s; numerics %d",
+	             ver,
+	             par == 0   ? "serial"
+	             : par == 1 ? "pthread"
+	             : par == 2 ? "openmp"
+	                        : "unknown",
+	             core ? core : "unknown", openblas_get_num_threads(),
 	             SLUICE_MODEL_SLUICE_VERSION, SLUICE_MODEL_NUMERICS);
 	return n < 0 ? 0 : (size_t)n;
 }

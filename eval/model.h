@@ -169,7 +169,8 @@ const float *sluice_model__norm_weight(const sluice_model *m, unsigned l, int po
 
 /*
  * The backend's identity, for reports: "builtin-cpu; openblas 0.3.21
- * <core>; threads N; sluice 0.1.0; numerics R" where core is OpenBLAS's
+ * <build> <core>; threads N; sluice 0.1.0; numerics R" where build is
+ * serial, pthread or openmp (openblas_get_parallel), core is OpenBLAS's
  * detected core (openblas_get_corename), N its thread count and R the
  * revision of the evaluator's arithmetic. Writes at most len bytes
  * (NUL included); returns the length the full string needs, as snprintf.
