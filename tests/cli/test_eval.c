@@ -164,6 +164,70 @@ static void test_eval__a_changed_checkout_is_refused(void **state)
 	tu_run_dispose(&r);
 }
 
+/*
+ * acc and acc_norm recomputed here from the per-item log-probabilities the
+ * engine reports: acc_norm is the argmax of the summed log-probability
+ * divided by the choice's length in characters (lm-evaluation-harness). The
+ * suite pairs a one-token choice with a long one: on a model that knows
+ * neither, the long one has the lower sum and the higher per-character
+ * figure, so acc and acc_norm pick differently and a normalisation by
+ * anything else than characters (or none) shows.
+ */
+static void test_eval__acc_norm_is_per_character(void **state)
+{
+	static const char *const choices[2] = {" P", " Paris is the largest city of the country"};
+	const char *items = "{\"context\": \"The capital of France is\", \"choices\": [\" P\", \" "
+	                    "Paris is the largest city of the country\"], \"gold\": 1}\n";
+	const char *manifest = "{\"name\":\"lengths\",\"type\":\"multiple_choice\",\"items\":"
+	                       "\"lengths.jsonl\",\"description\":\"d\",\"licence\":\"CC0-1.0\","
+	                       "\"source\":\"tests\"}";
+	tu_run_result r;
+	json_t *rep, *suite, *it, *lps;
+	json_error_t jerr;
+	char path[4400];
+	size_t best = 0, best_norm = 0;
+	double top = -INFINITY, top_norm = -INFINITY;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/in/lengths.jsonl", work);
+	tu_write(path, items, strlen(items));
+	snprintf(path, sizeof(path), "%s/in/lengths.json", work);
+	tu_write(path, manifest, strlen(manifest));
+	tu_sh_ok(env, "%s -C '%s' suite add '%s'", TU_SLUICE, repo, path);
+	r = sl("eval %s --suite lengths --json --items", base);
+	assert_int_equal(r.status, 0);
+	rep = json_loads(r.out, 0, &jerr);
+	assert_non_null(rep);
+	suite = json_array_get(json_object_get(rep, "suites"), 0);
+	it = json_array_get(json_object_get(suite, "per_item"), 0);
+	lps = json_object_get(it, "logprobs");
+	assert_int_equal(json_array_size(lps), 2);
+	for (size_t k = 0; k < 2; k++) {
+		double lp = json_number_value(json_array_get(lps, k));
+		double norm = lp / (double)strlen(choices[k]);
+		print_message("choice %zu: log-probability %.3f, per character %.3f\n", k, lp,
+		              norm);
+		if (lp > top) {
+			top = lp;
+			best = k;
+		}
+		if (norm > top_norm) {
+			top_norm = norm;
+			best_norm = k;
+		}
+	}
+	/* the case only tests something if the two rules disagree */
+	assert_int_not_equal(best, best_norm);
+	assert_int_equal(json_integer_value(json_object_get(it, "pred")), best);
+	assert_int_equal(json_integer_value(json_object_get(it, "pred_norm")), best_norm);
+	assert_true(json_number_value(json_object_get(json_object_get(suite, "figures"), "acc")) ==
+	            (best == 1 ? 1.0 : 0.0));
+	assert_true(json_number_value(json_object_get(json_object_get(suite, "figures"),
+	                                              "acc_norm")) == (best_norm == 1 ? 1.0 : 0.0));
+	json_decref(rep);
+	tu_run_dispose(&r);
+}
+
 static void test_eval__adapters_and_notes_change_the_scores(void **state)
 {
 	tu_run_result rb, rl, rm;
@@ -353,6 +417,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_eval__cached_by_state_suite_and_backend),
 	        cmocka_unit_test(test_eval__a_changed_checkout_is_refused),
+	        cmocka_unit_test(test_eval__acc_norm_is_per_character),
 	        cmocka_unit_test(test_eval__adapters_and_notes_change_the_scores),
 	        cmocka_unit_test(test_eval__refusals),
 	        cmocka_unit_test(test_eval__test_model_matches_the_python_reference),
