@@ -259,6 +259,66 @@ static void test_eval__adapters_and_notes_change_the_scores(void **state)
 	tu_run_dispose(&rm);
 }
 
+/*
+ * The notes template (docs/evaluation.md), byte for byte: a state with notes
+ * scores an item exactly as the bare base scores the same item with
+ * "Notes:\n" + each note (its trailing newlines cut to one) + "\n" written
+ * into its context by hand.
+ */
+static void test_eval__notes_template_is_the_documented_bytes(void **state)
+{
+	const char *items = "{\"context\": \"Notes:\\nThe sky is green.\\nBob keeps a "
+	                    "goat.\\n\\nThe capital of France is\", \"choices\": [\" Paris\", "
+	                    "\" Rome\", \" Berlin\"], \"gold\": 0}\n";
+	const char *manifest = "{\"name\":\"spelled\",\"type\":\"multiple_choice\",\"items\":"
+	                       "\"spelled.jsonl\",\"description\":\"d\",\"licence\":\"CC0-1.0\","
+	                       "\"source\":\"tests\"}";
+	tu_run_result rn, rs;
+	json_t *jn, *js, *ln, *ls;
+	json_error_t jerr;
+	char mem[41], a[4400], b[4400], path[4400];
+	(void)state;
+
+	snprintf(a, sizeof(a), "%s/in/a.md", work);
+	tu_write(a, "The sky is green.\n\n\n", 20);
+	snprintf(b, sizeof(b), "%s/in/b.md", work);
+	tu_write(b, "Bob keeps a goat.", 17);
+	rn = sl("propose memory --onto %s --add '%s' --add '%s'", base, a, b);
+	assert_int_equal(rn.status, 0);
+	tu_last_line(mem, rn.out);
+	tu_run_dispose(&rn);
+	snprintf(path, sizeof(path), "%s/in/spelled.jsonl", work);
+	tu_write(path, items, strlen(items));
+	snprintf(path, sizeof(path), "%s/in/spelled.json", work);
+	tu_write(path, manifest, strlen(manifest));
+	tu_sh_ok(env, "%s -C '%s' suite add '%s'", TU_SLUICE, repo, path);
+	rn = sl("eval %s --suite facts --json --items", mem);
+	rs = sl("eval %s --suite spelled --json --items", base);
+	assert_int_equal(rn.status, 0);
+	assert_int_equal(rs.status, 0);
+	jn = json_loads(rn.out, 0, &jerr);
+	js = json_loads(rs.out, 0, &jerr);
+	assert_non_null(jn);
+	assert_non_null(js);
+	ln = json_object_get(
+	        json_array_get(json_object_get(json_array_get(json_object_get(jn, "suites"), 0),
+	                                       "per_item"),
+	                       0),
+	        "logprobs");
+	ls = json_object_get(
+	        json_array_get(json_object_get(json_array_get(json_object_get(js, "suites"), 0),
+	                                       "per_item"),
+	                       0),
+	        "logprobs");
+	assert_int_equal(json_array_size(ln), 3);
+	/* the same tokens through the same model: the same floats, not merely close ones */
+	assert_true(json_equal(ln, ls));
+	json_decref(jn);
+	json_decref(js);
+	tu_run_dispose(&rn);
+	tu_run_dispose(&rs);
+}
+
 static void test_eval__refusals(void **state)
 {
 	tu_run_result r;
@@ -418,6 +478,7 @@ int main(void)
 	        cmocka_unit_test(test_eval__cached_by_state_suite_and_backend),
 	        cmocka_unit_test(test_eval__a_changed_checkout_is_refused),
 	        cmocka_unit_test(test_eval__acc_norm_is_per_character),
+	        cmocka_unit_test(test_eval__notes_template_is_the_documented_bytes),
 	        cmocka_unit_test(test_eval__adapters_and_notes_change_the_scores),
 	        cmocka_unit_test(test_eval__refusals),
 	        cmocka_unit_test(test_eval__test_model_matches_the_python_reference),
