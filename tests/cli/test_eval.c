@@ -86,6 +86,22 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* Stores a multiple-choice suite NAME whose items are the JSONL text items. */
+static void add_mc_suite(const char *name, const char *items)
+{
+	char path[4400], manifest[512];
+
+	snprintf(path, sizeof(path), "%s/in/%s.jsonl", work, name);
+	tu_write(path, items, strlen(items));
+	snprintf(manifest, sizeof(manifest),
+	         "{\"name\":\"%s\",\"type\":\"multiple_choice\",\"items\":\"%s.jsonl\","
+	         "\"description\":\"d\",\"licence\":\"CC0-1.0\",\"source\":\"tests\"}",
+	         name, name);
+	snprintf(path, sizeof(path), "%s/in/%s.json", work, name);
+	tu_write(path, manifest, strlen(manifest));
+	tu_sh_ok(env, "%s -C '%s' suite add '%s'", TU_SLUICE, repo, path);
+}
+
 /* The "figures" object of the first suite in an eval --json report. */
 static char *figures(const char *out)
 {
@@ -178,22 +194,14 @@ static void test_eval__acc_norm_is_per_character(void **state)
 	static const char *const choices[2] = {" P", " Paris is the largest city of the country"};
 	const char *items = "{\"context\": \"The capital of France is\", \"choices\": [\" P\", \" "
 	                    "Paris is the largest city of the country\"], \"gold\": 1}\n";
-	const char *manifest = "{\"name\":\"lengths\",\"type\":\"multiple_choice\",\"items\":"
-	                       "\"lengths.jsonl\",\"description\":\"d\",\"licence\":\"CC0-1.0\","
-	                       "\"source\":\"tests\"}";
 	tu_run_result r;
 	json_t *rep, *suite, *it, *lps;
 	json_error_t jerr;
-	char path[4400];
 	size_t best = 0, best_norm = 0;
 	double top = -INFINITY, top_norm = -INFINITY;
 	(void)state;
 
-	snprintf(path, sizeof(path), "%s/in/lengths.jsonl", work);
-	tu_write(path, items, strlen(items));
-	snprintf(path, sizeof(path), "%s/in/lengths.json", work);
-	tu_write(path, manifest, strlen(manifest));
-	tu_sh_ok(env, "%s -C '%s' suite add '%s'", TU_SLUICE, repo, path);
+	add_mc_suite("lengths", items);
 	r = sl("eval %s --suite lengths --json --items", base);
 	assert_int_equal(r.status, 0);
 	rep = json_loads(r.out, 0, &jerr);
@@ -270,13 +278,10 @@ static void test_eval__notes_template_is_the_documented_bytes(void **state)
 	const char *items = "{\"context\": \"Notes:\\nThe sky is green.\\nBob keeps a "
 	                    "goat.\\n\\nThe capital of France is\", \"choices\": [\" Paris\", "
 	                    "\" Rome\", \" Berlin\"], \"gold\": 0}\n";
-	const char *manifest = "{\"name\":\"spelled\",\"type\":\"multiple_choice\",\"items\":"
-	                       "\"spelled.jsonl\",\"description\":\"d\",\"licence\":\"CC0-1.0\","
-	                       "\"source\":\"tests\"}";
 	tu_run_result rn, rs;
 	json_t *jn, *js, *ln, *ls;
 	json_error_t jerr;
-	char mem[41], a[4400], b[4400], path[4400];
+	char mem[41], a[4400], b[4400];
 	(void)state;
 
 	snprintf(a, sizeof(a), "%s/in/a.md", work);
@@ -287,11 +292,7 @@ static void test_eval__notes_template_is_the_documented_bytes(void **state)
 	assert_int_equal(rn.status, 0);
 	tu_last_line(mem, rn.out);
 	tu_run_dispose(&rn);
-	snprintf(path, sizeof(path), "%s/in/spelled.jsonl", work);
-	tu_write(path, items, strlen(items));
-	snprintf(path, sizeof(path), "%s/in/spelled.json", work);
-	tu_write(path, manifest, strlen(manifest));
-	tu_sh_ok(env, "%s -C '%s' suite add '%s'", TU_SLUICE, repo, path);
+	add_mc_suite("spelled", items);
 	rn = sl("eval %s --suite facts --json --items", mem);
 	rs = sl("eval %s --suite spelled --json --items", base);
 	assert_int_equal(rn.status, 0);

@@ -36,16 +36,7 @@ static fixture F;
 
 static json_t *find_case(const char *name)
 {
-	json_t *c;
-	size_t i;
-
-	json_array_foreach(json_object_get(F.cases, "cases"), i, c)
-	{
-		if (!strcmp(json_string_value(json_object_get(c, "name")), name))
-			return c;
-	}
-	fail_msg("no case %s in cases.json", name);
-	return NULL;
+	return tu_json_named(json_object_get(F.cases, "cases"), name);
 }
 
 /* The arguments of a JSON array of strings joined for sh. */

@@ -418,16 +418,7 @@ static void test_test_model__logits_equal_the_reference(void **state)
 
 static json_t *find_case(const char *name)
 {
-	json_t *c;
-	size_t i;
-
-	json_array_foreach(json_object_get(F.cases, "cases"), i, c)
-	{
-		if (!strcmp(json_string_value(json_object_get(c, "name")), name))
-			return c;
-	}
-	fail_msg("no case %s in cases.json", name);
-	return NULL;
+	return tu_json_named(json_object_get(F.cases, "cases"), name);
 }
 
 /* cases.json's tokens, which must be what the tokenizer makes of its text; *n their count. */

@@ -621,3 +621,18 @@ void tu_nginx_start_with(tu_nginx *out, const char *dir, const char *extra)
 	snprintf(out->url, sizeof(out->url), "http://127.0.0.1:%d", port);
 	out->port = port;
 }
+
+json_t *tu_json_named(json_t *arr, const char *name)
+{
+	json_t *c;
+	size_t i;
+
+	json_array_foreach(arr, i, c)
+	{
+		const char *n = json_string_value(json_object_get(c, "name"));
+		if (n && !strcmp(n, name))
+			return c;
+	}
+	fail_msg("no element named %s", name);
+	return NULL;
+}

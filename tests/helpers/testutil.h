@@ -82,6 +82,8 @@ void tu_sluice_id(char out[41], const char *const *env, const char *repo, const 
  */
 char *tu_sluice_okv(const char *const *env, const char *repo, const char *fmt, va_list ap);
 /* The same with --json appended; returns the parsed output (json_decref it). */
+/* The element of JSON array arr whose "name" is name; fails the test if none is. */
+json_t *tu_json_named(json_t *arr, const char *name);
 json_t *tu_sluice_jsonv(const char *const *env, const char *repo, const char *fmt, va_list ap);
 
 /* The test server program (tools/testserver.c, docs/testserver.md). */
