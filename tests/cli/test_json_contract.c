@@ -183,6 +183,15 @@ static void every_documented_output_matches_its_row(void **state)
 	check("diff A B", args);
 	snprintf(args, sizeof(args), "checkout %s '%s/co'", lora, work);
 	check("checkout REF DIR", args);
+	snprintf(args, sizeof(args), "suite add %s/eval/suites/text.json --key alice",
+	         SLUICE_SOURCE_DIR);
+	check("suite add FILE…", args);
+	check("suite list", "suite list");
+	check("suite show NAME", "suite show knowledge");
+	snprintf(args, sizeof(args), "eval %s --suite knowledge", base);
+	check("eval REF --suite NAME…", args);
+	snprintf(args, sizeof(args), "eval %s --suite knowledge --items", base);
+	check("eval REF --suite NAME…", args);
 	snprintf(args, sizeof(args), "gate %s --channel prod --key alice", base);
 	check("gate REF --channel C", args);
 	snprintf(args, sizeof(args), "promote %s --channel prod --key ops", base);
