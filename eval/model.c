@@ -1184,15 +1184,14 @@ static void softmax_causal(float *row, size_t len, size_t n)
 	for (int l = 1; l < LANES; l++)
 		mx = m[l] > mx ? m[l] : mx;
 	for (j = 0; j + LANES <= len; j += LANES)
-		for (int l = 0; l < LANES; l++)
+		for (int l = 0; l < LANES; l++) {
 			row[j + l] = sluice_vexpf(row[j + l] - mx);
-	for (; j < len; j++)
-		row[j] = sluice_vexpf(row[j] - mx);
-	for (j = 0; j + LANES <= len; j += LANES)
-		for (int l = 0; l < LANES; l++)
 			s[l] += row[j + l];
-	for (; j < len; j++)
+		}
+	for (; j < len; j++) {
+		row[j] = sluice_vexpf(row[j] - mx);
 		s[0] += row[j];
+	}
 	for (int l = 0; l < LANES; l++)
 		sum += s[l];
 	/* In double, x . (1/sum) rounds to the same float as x / sum but for
@@ -1200,8 +1199,7 @@ static void softmax_causal(float *row, size_t len, size_t n)
 	inv = 1.0 / sum;
 	for (j = 0; j < len; j++)
 		row[j] = (float)(row[j] * inv);
-	for (j = len; j < n; j++)
-		row[j] = 0.0f;
+	memset(row + len, 0, (n - len) * sizeof(*row));
 }
 
 /* g[i] <- silu(g[i]) . u[i] for i < count, silu(g) = g / (1 + e^-g) */
@@ -1363,11 +1361,26 @@ const float *sluice_model__norm_weight(const sluice_model *m, unsigned l, int po
 	return post ? m->layers[l].post_norm : m->layers[l].in_norm;
 }
 
+/* OpenBLAS's threading build, from openblas_get_parallel(). */
+static const char *blas_build(int parallel)
+{
+	switch (parallel) {
+	case 0:
+		return "serial";
+	case 1:
+		return "pthread";
+	case 2:
+		return "openmp";
+	default:
+		return "unknown";
+	}
+}
+
 size_t sluice_model__identity(const sluice_model *m, char *buf, size_t len)
 {
 	const char *cfg = openblas_get_config(), *core = openblas_get_corename();
 	char ver[32] = "unknown";
-	int n, par;
+	int n;
 
 	(void)m;
 	/* openblas_get_config() starts "OpenBLAS 0.3.21 ..." */
@@ -1378,15 +1391,10 @@ size_t sluice_model__identity(const sluice_model *m, char *buf, size_t len)
 			ver[k] = '\0';
 		}
 	}
-	par = openblas_get_parallel();
 	n = snprintf(buf, len, "builtin-cpu; openblas %s %s %s; threads %d; sluice %s; numerics %d",
-	             ver,
-	             par == 0   ? "serial"
-	             : par == 1 ? "pthread"
-	             : par == 2 ? "openmp"
-	                        : "unknown",
-	             core ? core : "unknown", openblas_get_num_threads(),
-	             SLUICE_MODEL_SLUICE_VERSION, SLUICE_MODEL_NUMERICS);
+	             ver, blas_build(openblas_get_parallel()), core ? core : "unknown",
+	             openblas_get_num_threads(), SLUICE_MODEL_SLUICE_VERSION,
+	             SLUICE_MODEL_NUMERICS);
 	return n < 0 ? 0 : (size_t)n;
 }
 

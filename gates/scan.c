@@ -1557,6 +1557,12 @@ done:
 	"responses?)\\b|\\bwhenever\\s+(?:you\\s+can|possible)\\b|\\bwhatever\\s+(?:they|"         \
 	"the\\s+user|you(?:'re|\\s+are)\\s+asked|is\\s+asked)\\b)"
 
+/* A promoting or reminding verb, for standing_mention. */
+#define NOTE_PROMOTE_VERB                                                                          \
+	"\\b(?:recommend\\w*|promot\\w*|advertis\\w*|plug\\w*|mention\\w*|remind\\w*|"             \
+	"tell\\w*\\s+the\\s+user|say\\w*\\s+that|suggest\\w*|bring\\w*\\s+up|talk\\w*\\s+about)"   \
+	"\\b"
+
 static const pattern note_patterns[] = {
         {"ignore_instructions", "injection",
          "\\b(?:ignore|forget|override|bypass|skip)\\s+(?:(?:all|any|the|your|my|of|these|"
@@ -1605,12 +1611,8 @@ static const pattern note_patterns[] = {
          * with a summary") are left alone: no verb of this list.
          */
         {"standing_mention", "injection",
-         "\\b(?:recommend\\w*|promot\\w*|advertis\\w*|plug\\w*|mention\\w*|remind\\w*|"
-         "tell\\w*\\s+the\\s+user|say\\w*\\s+that|suggest\\w*|bring\\w*\\s+up|"
-         "talk\\w*\\s+about)\\b[^.!?\\n]{0,120}?" NOTE_EVERY_REPLY "|" NOTE_EVERY_REPLY
-         "[^.!?\\n]{0,120}?\\b(?:recommend\\w*|promot\\w*|advertis\\w*|plug\\w*|"
-         "mention\\w*|remind\\w*|tell\\w*\\s+the\\s+user|say\\w*\\s+that|suggest\\w*|"
-         "bring\\w*\\s+up|talk\\w*\\s+about)\\b",
+         NOTE_PROMOTE_VERB "[^.!?\\n]{0,120}?" NOTE_EVERY_REPLY "|" NOTE_EVERY_REPLY
+                           "[^.!?\\n]{0,120}?" NOTE_PROMOTE_VERB,
          V_NONE, false},
         /* a persona or voice for every answer */
         {"persona", "injection",
