@@ -41,9 +41,18 @@ static void propose(char out[41], const char *fmt, const char *a, const char *b)
 	tu_run_dispose(&r);
 }
 
+/* Stores a multiple-choice suite NAME whose items are the JSONL text items. */
+static void add_mc_suite(const char *name, const char *items)
+{
+	char dir[4200];
+
+	snprintf(dir, sizeof(dir), "%s/in", work);
+	tu_write_suite(dir, name, "multiple_choice", items);
+	tu_sh_ok(env, "%s -C '%s' suite add '%s/%s.json'", TU_SLUICE, repo, dir, name);
+}
+
 static int setup(void **state)
 {
-	char path[4400];
 	(void)state;
 
 	work = tu_mkdtemp("eval");
@@ -59,22 +68,10 @@ static int setup(void **state)
 	propose(base, "propose base '%s/in/base'%s", work, "");
 	propose(lora, "propose lora '%s/in/a1' --onto %s", work, base);
 	propose(notok, "propose base '%s/in/notok'%s", work, "");
-	snprintf(path, sizeof(path), "%s/in/facts.jsonl", work);
-	tu_write(path,
-	         "{\"context\": \"The capital of France is\", \"choices\": [\" Paris\", \" Rome\", "
-	         "\" Berlin\"], \"gold\": 0}\n{\"context\": \"Two and two make\", \"choices\": [\" "
-	         "four\", \" five\"], \"gold\": 0}\n",
-	         strlen("{\"context\": \"The capital of France is\", \"choices\": [\" Paris\", \" "
-	                "Rome\", \" Berlin\"], \"gold\": 0}\n{\"context\": \"Two and two make\", "
-	                "\"choices\": [\" four\", \" five\"], \"gold\": 0}\n"));
-	snprintf(path, sizeof(path), "%s/in/facts.json", work);
-	tu_write(
-	        path,
-	        "{\"name\":\"facts\",\"type\":\"multiple_choice\",\"items\":\"facts.jsonl\","
-	        "\"description\":\"d\",\"licence\":\"CC0-1.0\",\"source\":\"tests\"}",
-	        strlen("{\"name\":\"facts\",\"type\":\"multiple_choice\",\"items\":\"facts.jsonl\","
-	               "\"description\":\"d\",\"licence\":\"CC0-1.0\",\"source\":\"tests\"}"));
-	tu_sh_ok(env, "%s -C '%s' suite add '%s/in/facts.json'", TU_SLUICE, repo, work);
+	add_mc_suite("facts",
+	             "{\"context\": \"The capital of France is\", \"choices\": [\" "
+	             "Paris\", \" Rome\", \" Berlin\"], \"gold\": 0}\n{\"context\": \"Two "
+	             "and two make\", \"choices\": [\" four\", \" five\"], \"gold\": 0}\n");
 	return 0;
 }
 
@@ -84,22 +81,6 @@ static int teardown(void **state)
 	tu_rmtree(work);
 	free(work);
 	return 0;
-}
-
-/* Stores a multiple-choice suite NAME whose items are the JSONL text items. */
-static void add_mc_suite(const char *name, const char *items)
-{
-	char path[4400], manifest[512];
-
-	snprintf(path, sizeof(path), "%s/in/%s.jsonl", work, name);
-	tu_write(path, items, strlen(items));
-	snprintf(manifest, sizeof(manifest),
-	         "{\"name\":\"%s\",\"type\":\"multiple_choice\",\"items\":\"%s.jsonl\","
-	         "\"description\":\"d\",\"licence\":\"CC0-1.0\",\"source\":\"tests\"}",
-	         name, name);
-	snprintf(path, sizeof(path), "%s/in/%s.json", work, name);
-	tu_write(path, manifest, strlen(manifest));
-	tu_sh_ok(env, "%s -C '%s' suite add '%s'", TU_SLUICE, repo, path);
 }
 
 /* The "figures" object of the first suite in an eval --json report. */

@@ -17,16 +17,10 @@ static const char *env[] = {keysenv, "SLUICE_KEY=alice", NULL};
 
 static void write_suite(const char *name, const char *type, const char *items)
 {
-	char path[4400], man[8192];
+	char dir[4200];
 
-	snprintf(path, sizeof(path), "%s/in/%s.jsonl", work, name);
-	tu_write(path, items, strlen(items));
-	snprintf(man, sizeof(man),
-	         "{\"name\": \"%s\", \"type\": \"%s\", \"items\": \"%s.jsonl\", \"description\": "
-	         "\"d\", \"licence\": \"CC0-1.0\", \"source\": \"written for the tests\"}\n",
-	         name, type, name);
-	snprintf(path, sizeof(path), "%s/in/%s.json", work, name);
-	tu_write(path, man, strlen(man));
+	snprintf(dir, sizeof(dir), "%s/in", work);
+	tu_write_suite(dir, name, type, items);
 }
 
 static int setup(void **state)

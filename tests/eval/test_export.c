@@ -252,15 +252,6 @@ static float *rows_of(const char *ref, size_t *nrows)
 	return out;
 }
 
-static double max_abs_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (fabs((double)a[i] - b[i]) > m)
-			m = fabs((double)a[i] - b[i]);
-	return m;
-}
-
 /* The stack of stack_id[k] (k + 1 adapters) against its export proposed as one adapter. */
 static void check_stack(int k, unsigned want_r, size_t want_modules)
 {
@@ -314,8 +305,8 @@ static void check_stack(int k, unsigned want_r, size_t want_modules)
 	merged = rows_of(one, &nrows2);
 	base = rows_of(base_id, &nrows2);
 	assert_int_equal(nrows, nrows2);
-	d_merged = max_abs_diff(stack, merged, nrows * VOCAB);
-	d_base = max_abs_diff(stack, base, nrows * VOCAB);
+	d_merged = tu_max_abs_diff(stack, merged, nrows * VOCAB);
+	d_base = tu_max_abs_diff(stack, base, nrows * VOCAB);
 	printf("stack of %d: %zu rows x %d, max |stack - export| %.3g, max |stack - base| %.3g\n",
 	       k + 1, nrows, VOCAB, d_merged, d_base);
 	/* The stack must matter for the comparison to mean anything. */
@@ -358,12 +349,12 @@ static void test_export__part_of_a_stack(void **state)
 			fail_msg("%s", sluice_ctx_errmsg(ctx));
 		for (size_t c = 0; c < nc; c++) {
 			assert_int_equal(sluice_evaluator__next_row(ev, contexts[c], &row), 0);
-			assert_true(max_abs_diff(row, want + (skip + c) * VOCAB, VOCAB) == 0);
+			assert_true(tu_max_abs_diff(row, want + (skip + c) * VOCAB, VOCAB) == 0);
 		}
 		sluice_evaluator__free(ev);
 	}
 	/* The first adapter matters, so the equality above says something. */
-	assert_true(max_abs_diff(one + (n1 - nc) * VOCAB, base + (nb - nc) * VOCAB, nc * VOCAB) >
+	assert_true(tu_max_abs_diff(one + (n1 - nc) * VOCAB, base + (nb - nc) * VOCAB, nc * VOCAB) >
 	            0.01);
 	json_decref(first);
 	sluice_version__dispose(&v);

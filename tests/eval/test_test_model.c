@@ -361,19 +361,6 @@ static float *load_f32(const char *fname, size_t count)
 	return out;
 }
 
-static double max_abs_diff(const float *a, const float *b, size_t n)
-{
-	double m = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		double e = fabs((double)a[i] - (double)b[i]);
-
-		if (!(e <= m)) /* NaN propagates as a failure */
-			m = isnan(e) ? INFINITY : e;
-	}
-	return m;
-}
-
 static void test_test_model__logits_equal_the_reference(void **state)
 {
 	double tol = json_number_value(json_object_get(F.ref, "tolerance"));
@@ -401,7 +388,7 @@ static void test_test_model__logits_equal_the_reference(void **state)
 		want = load_f32(json_string_value(json_object_get(c, "logits")), count);
 		if (sluice_model__forward(F.ctx, F.model, ids, n, got) < 0)
 			fail_msg("forward: %s", sluice_ctx_errmsg(F.ctx));
-		d = max_abs_diff(got, want, count);
+		d = tu_max_abs_diff(got, want, count);
 		print_message("sequence %zu (%zu tokens): max |logit - reference| = %.3g\n", i, n,
 		              d);
 		if (!(d <= tol))
@@ -462,7 +449,7 @@ static float *check_case(json_t *c, sluice_model *m, const int32_t *ids, size_t 
 	want = load_f32(json_string_value(json_object_get(c, "logits")), count);
 	if (sluice_model__forward(F.ctx, m, ids, n, got) < 0)
 		fail_msg("%s: forward: %s", name, sluice_ctx_errmsg(F.ctx));
-	d = max_abs_diff(got, want, count);
+	d = tu_max_abs_diff(got, want, count);
 	print_message("%s (%zu tokens): max |logit - reference| = %.3g (tolerance %g)\n", name, n,
 	              d, tol);
 	if (!(d <= tol))
@@ -471,15 +458,27 @@ static float *check_case(json_t *c, sluice_model *m, const int32_t *ids, size_t 
 	return got;
 }
 
-/* The base model's logits for ids (caller frees). */
-static float *base_logits(const int32_t *ids, size_t n)
+/*
+ * The case's check with m, then: m's logits must differ from the base
+ * model's by more than floor, or the agreement says nothing about what
+ * made m different (the adapters, the rounding). Frees m and ids.
+ */
+static void check_case_moves(json_t *c, sluice_model *m, int32_t *ids, size_t n, const char *what,
+                             double floor)
 {
-	float *out = malloc(n * F.vocab * sizeof(float));
+	float *got = check_case(c, m, ids, n), *base = malloc(n * F.vocab * sizeof(float));
+	double d;
 
-	assert_non_null(out);
-	if (sluice_model__forward(F.ctx, F.model, ids, n, out) < 0)
+	assert_non_null(base);
+	if (sluice_model__forward(F.ctx, F.model, ids, n, base) < 0)
 		fail_msg("forward: %s", sluice_ctx_errmsg(F.ctx));
-	return out;
+	d = tu_max_abs_diff(got, base, n * F.vocab);
+	print_message("%s move the logits by up to %.3g\n", what, d);
+	assert_true(d > floor);
+	sluice_model__free(m);
+	free(ids);
+	free(got);
+	free(base);
 }
 
 static void test_test_model__lora_stack_logits_equal_the_reference(void **state)
@@ -488,8 +487,6 @@ static void test_test_model__lora_stack_logits_equal_the_reference(void **state)
 	sluice_model *m = NULL;
 	size_t n, i;
 	int32_t *ids = case_tokens(&n);
-	float *with, *without;
-	double d;
 
 	(void)state;
 	if (sluice_model__open(F.ctx, &m, MODEL_DIR) < 0)
@@ -511,26 +508,7 @@ static void test_test_model__lora_stack_logits_equal_the_reference(void **state)
 	}
 	assert_int_equal(i, 2);
 	assert_int_equal(sluice_model__nadapters(m), 2);
-	with = check_case(c, m, ids, n);
-	/* the stack must matter far beyond the tolerance, or the check is void */
-	without = base_logits(ids, n);
-	d = max_abs_diff(with, without, n * F.vocab);
-	print_message("the adapters move the logits by up to %.3g\n", d);
-	assert_true(d > 1e-2);
-	sluice_model__free(m);
-	free(ids);
-	free(with);
-	free(without);
-}
-
-/* f32 -> bf16, round to nearest even, as torch's .to(torch.bfloat16) (weights are finite) */
-static uint16_t to_bf16(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, 4);
-	u += 0x7fff + ((u >> 16) & 1);
-	return (uint16_t)(u >> 16);
+	check_case_moves(c, m, ids, n, "the adapters", 1e-2);
 }
 
 /*
@@ -576,16 +554,15 @@ static void make_bf16_copy(const char *dir)
 		uint16_t b;
 
 		memcpy(&f, &u, 4);
-		b = to_bf16(f);
+		b = tu_bf16_bits(f);
 		out[2 * k] = (unsigned char)(b & 0xff);
 		out[2 * k + 1] = (unsigned char)(b >> 8);
 	}
 	file.len += (size_t)data_len;
 	snprintf(path, sizeof(path), "%s/model.safetensors", dir);
 	tu_write(path, file.ptr, file.len);
-	tu_sh_ok(NULL, "cp '%s/config.json' '%s/'", MODEL_DIR, dir);
+	assert_non_null(cfg = json_load_file(MODEL_DIR "/config.json", 0, &jerr));
 	snprintf(path, sizeof(path), "%s/config.json", dir);
-	assert_non_null(cfg = json_load_file(path, 0, &jerr));
 	assert_int_equal(json_object_set_new(cfg, "torch_dtype", json_string("bfloat16")), 0);
 	assert_int_equal(json_dump_file(cfg, path, JSON_INDENT(1)), 0);
 	json_decref(cfg);
@@ -602,8 +579,6 @@ static void test_test_model__bf16_logits_equal_the_reference(void **state)
 	sluice_model *m = NULL;
 	size_t n;
 	int32_t *ids = case_tokens(&n);
-	float *got, *f32;
-	double d;
 
 	(void)state;
 	snprintf(dir, sizeof(dir), "%s/bf16", F.tmp);
@@ -617,16 +592,7 @@ static void test_test_model__bf16_logits_equal_the_reference(void **state)
 	 * reference computing in f32 on the same bf16 weights the tolerance is
 	 * the f32 one (docs/evaluator.md).
 	 */
-	got = check_case(c, m, ids, n);
-	/* and the rounding of the weights is visible against the f32 model */
-	f32 = base_logits(ids, n);
-	d = max_abs_diff(got, f32, n * F.vocab);
-	print_message("bf16 weights move the logits by up to %.3g\n", d);
-	assert_true(d > 1e-3);
-	sluice_model__free(m);
-	free(ids);
-	free(got);
-	free(f32);
+	check_case_moves(c, m, ids, n, "bf16 weights", 1e-3);
 }
 
 /* ---- suite scores ------------------------------------------------------- */

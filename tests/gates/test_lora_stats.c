@@ -248,15 +248,6 @@ static void test_lora_stats__top_tokens_rank_and_break_ties(void **state)
 
 /* ---- files ---------------------------------------------------------------- */
 
-static uint16_t bf16_bits(float f)
-{
-	uint32_t u;
-
-	memcpy(&u, &f, 4);
-	u += 0x7fff + ((u >> 16) & 1);
-	return (uint16_t)(u >> 16);
-}
-
 typedef struct {
 	const char *name;
 	uint64_t rows, cols;
@@ -296,7 +287,7 @@ static void write_st(const char *path, const st_tensor *t, size_t n, const char 
 				memcpy(&u, &t[i].data[k], 4);
 				sluice__st32(le, u);
 			} else {
-				uint16_t h = bf16_bits(t[i].data[k]);
+				uint16_t h = tu_bf16_bits(t[i].data[k]);
 				le[0] = (unsigned char)h;
 				le[1] = (unsigned char)(h >> 8);
 			}

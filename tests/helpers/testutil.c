@@ -4,6 +4,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -635,4 +636,40 @@ json_t *tu_json_named(json_t *arr, const char *name)
 	}
 	fail_msg("no element named %s", name);
 	return NULL;
+}
+
+uint16_t tu_bf16_bits(float f)
+{
+	uint32_t u;
+
+	memcpy(&u, &f, 4);
+	u += 0x7fff + ((u >> 16) & 1);
+	return (uint16_t)(u >> 16);
+}
+
+double tu_max_abs_diff(const float *a, const float *b, size_t n)
+{
+	double m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double e = fabs((double)a[i] - (double)b[i]);
+
+		if (!(e <= m))
+			m = isnan(e) ? INFINITY : e;
+	}
+	return m;
+}
+
+void tu_write_suite(const char *dir, const char *name, const char *type, const char *items)
+{
+	char path[4400], man[1024];
+
+	snprintf(path, sizeof(path), "%s/%s.jsonl", dir, name);
+	tu_write(path, items, strlen(items));
+	snprintf(man, sizeof(man),
+	         "{\"name\": \"%s\", \"type\": \"%s\", \"items\": \"%s.jsonl\", \"description\": "
+	         "\"d\", \"licence\": \"CC0-1.0\", \"source\": \"written for the tests\"}\n",
+	         name, type, name);
+	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
+	tu_write(path, man, strlen(man));
 }

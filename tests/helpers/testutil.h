@@ -82,6 +82,15 @@ void tu_sluice_id(char out[41], const char *const *env, const char *repo, const 
  */
 char *tu_sluice_okv(const char *const *env, const char *repo, const char *fmt, va_list ap);
 /* The same with --json appended; returns the parsed output (json_decref it). */
+/*
+ * Writes a suite for `sluice suite add`: DIR/NAME.jsonl holding items and the
+ * manifest DIR/NAME.json (type, a placeholder description, CC0-1.0).
+ */
+void tu_write_suite(const char *dir, const char *name, const char *type, const char *items);
+/* max |a[i] - b[i]| over n floats; a NaN anywhere gives +inf, so it fails any bound. */
+double tu_max_abs_diff(const float *a, const float *b, size_t n);
+/* f (finite) rounded to bf16, nearest even, as torch's .to(torch.bfloat16): its 16 bits. */
+uint16_t tu_bf16_bits(float f);
 /* The element of JSON array arr whose "name" is name; fails the test if none is. */
 json_t *tu_json_named(json_t *arr, const char *name);
 json_t *tu_sluice_jsonv(const char *const *env, const char *repo, const char *fmt, va_list ap);
