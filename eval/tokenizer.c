@@ -393,6 +393,107 @@ static int get_char(loader *L, json_t *obj, const char *where, const char *key, 
 	return 0;
 }
 
+/*
+ * Unicode's White_Space property, which is what Oniguruma's \s matches in
+ * tokenizers. PCRE2's \s (with PCRE2_UCP) is \p{Zs} or \h or \v, and its \h
+ * also holds U+180E (MONGOLIAN VOWEL SEPARATOR, a format character since
+ * Unicode 6.3): left as it is, Llama-3's ` ?[^\s\p{L}\p{N}]+` would not take
+ * U+180E after a space, and " \u180e" would split in two where tokenizers
+ * keeps one piece (found by scripts/hf-tokenizers.sh).
+ */
+#define ONIG_SPACE                                                                                 \
+	"\\t-\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}\\x{202F}\\x{"  \
+	"205F}\\x{3000}"
+
+/*
+ * Write pat[0..len) into *b with \s and \S spelled as Oniguruma's classes:
+ * outside a character class as [..] and [^..], inside one as its members.
+ * \S inside a class cannot be written that way and is refused, as is a
+ * ']' first in a class, which the two libraries read differently, and
+ * PCRE2's \Q..\E quoting, and a '[' inside a class other than POSIX's
+ * [:name:] (a nested class to Oniguruma, a member to PCRE2). Other escapes
+ * are copied as they are. Returns 0, or
+ * SLUICE_EINVALID / SLUICE_ENOMEM with the error set.
+ */
+static int oniguruma_spaces(loader *L, sluice_buf *b, const char *pat, size_t len,
+                            const char *where)
+{
+	static const char space[] = ONIG_SPACE;
+	size_t i = 0, k;
+	bool in_class = false;
+	int error = 0;
+
+	while (i < len && error == 0) {
+		char c = pat[i];
+		size_t take = 1;
+
+		if (c == '\\' && i + 1 < len && (pat[i + 1] == 's' || pat[i + 1] == 'S')) {
+			bool neg = pat[i + 1] == 'S';
+			if (in_class && neg)
+				return sluice_ctx__error(
+				        L->ctx, SLUICE_EINVALID,
+				        "%s: %s: \\S inside a character class (at %zu) "
+				        "is not supported",
+				        L->name, where, i);
+			if (!in_class)
+				error = sluice_buf__puts(L->ctx, b, neg ? "[^" : "[");
+			if (error == 0)
+				error = sluice_buf__put(L->ctx, b, space, sizeof(space) - 1);
+			if (error == 0 && !in_class)
+				error = sluice_buf__puts(L->ctx, b, "]");
+			i += 2;
+			continue;
+		}
+		if (c == '\\' && i + 1 < len && (pat[i + 1] == 'Q' || pat[i + 1] == 'E')) {
+			/* PCRE2's quoting; Oniguruma's Ruby syntax, tokenizers', has none. */
+			return sluice_ctx__error(L->ctx, SLUICE_EINVALID,
+			                         "%s: %s: \\%c (at %zu) is not supported", L->name,
+			                         where, pat[i + 1], i);
+		}
+		if (c == '\\') {
+			take = i + 1 < len ? 2 : 1;
+		} else if (!in_class && c == '[') {
+			/*
+			 * PCRE2 reads a ']' first in a class (after an optional '^') as
+			 * a member; Oniguruma, and so tokenizers, refuses the pattern.
+			 */
+			in_class = true;
+			k = i + 1;
+			if (k < len && pat[k] == '^')
+				k++;
+			if (k < len && pat[k] == ']')
+				return sluice_ctx__error(
+				        L->ctx, SLUICE_EINVALID,
+				        "%s: %s: ']' first in a character class (at %zu) "
+				        "is not supported",
+				        L->name, where, k);
+			take = k - i;
+		} else if (in_class && c == '[' && i + 1 < len && pat[i + 1] == ':') {
+			for (k = i + 2; k + 1 < len && !(pat[k] == ':' && pat[k + 1] == ']'); k++)
+				;
+			if (k + 1 < len)
+				take = k + 2 - i;
+			else
+				return sluice_ctx__error(
+				        L->ctx, SLUICE_EINVALID,
+				        "%s: %s: unterminated [: in a character class "
+				        "(at %zu)",
+				        L->name, where, i);
+		} else if (in_class && c == '[') {
+			/* Oniguruma nests classes here; PCRE2 reads a member. */
+			return sluice_ctx__error(L->ctx, SLUICE_EINVALID,
+			                         "%s: %s: '[' inside a character class (at %zu) is "
+			                         "not supported",
+			                         L->name, where, i);
+		} else if (in_class && c == ']') {
+			in_class = false;
+		}
+		error = sluice_buf__put(L->ctx, b, pat + i, take);
+		i += take;
+	}
+	return error;
+}
+
 static int compile(loader *L, pcre2_code **out, const char *pat, size_t len, bool literal,
                    const char *where)
 {
@@ -400,8 +501,19 @@ static int compile(loader *L, pcre2_code **out, const char *pat, size_t len, boo
 	PCRE2_SIZE erroff;
 	uint32_t minlen = 0;
 	uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
+	sluice_buf rewritten = {0};
+	int error;
 
+	if (!literal) {
+		if ((error = oniguruma_spaces(L, &rewritten, pat, len, where)) < 0) {
+			sluice_buf__dispose(&rewritten);
+			return error;
+		}
+		pat = (const char *)rewritten.ptr;
+		len = rewritten.len;
+	}
 	*out = pcre2_compile((PCRE2_SPTR)pat, len, opts, &errcode, &erroff, NULL);
+	sluice_buf__dispose(&rewritten);
 	if (!*out) {
 		PCRE2_UCHAR msg[160];
 

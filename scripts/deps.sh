@@ -23,6 +23,12 @@ if [ "${SLUICE_BENCH_DEPS:-0}" = 1 ]; then
   pkgs+=(git-lfs restic)
 fi
 
+# scripts/hf-tokenizers.sh runs Hugging Face's tokenizers through Node and npm. A machine
+# with another build of Node (NodeSource's carries npm) keeps it.
+if ! command -v npm >/dev/null; then
+  pkgs+=(nodejs npm)
+fi
+
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

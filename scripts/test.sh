@@ -14,6 +14,9 @@ cmake -S . -B build/gcc -DCMAKE_C_COMPILER=gcc -DSLUICE_WERROR=ON -DCMAKE_BUILD_
 cmake --build build/gcc -j"$jobs"
 ctest --test-dir build/gcc --output-on-failure -j"$jobs"
 
+echo "== tokenizer against Hugging Face's tokenizers (npm)"
+bash scripts/hf-tokenizers.sh build/gcc/sluice-tokdump
+
 echo "== clang, ASan + UBSan"
 # -O1, as the sanitizers' own documentation advises. Asserts stay on. Every
 # test runs OpenBLAS on one thread (tests/CMakeLists.txt says why): with

@@ -1,0 +1,130 @@
+/*
+ * tools/tokdump.c - sluice-tokdump: encode texts with sluice's tokenizer
+ * (eval/tokenizer.c) so another implementation can be compared with it.
+ *
+ *   sluice-tokdump TOKENIZER.json [--no-special] < texts.jsonl > ids.jsonl
+ *
+ * Each input line is one JSON string (so a text may hold newlines and any
+ * other character); each output line is the JSON array of its token ids, in
+ * the same order. A line that is not a JSON string, or a text the tokenizer
+ * refuses, stops the run with a message naming the line number and exit
+ * status 1. scripts/hf-tokenizers.sh drives it against Hugging Face's own
+ * tokenizers library (tools/hf-tokenizers/compare.js).
+ */
+#include "internal.h"
+#include "../eval/tokenizer.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, got;
+
+	if (!f)
+		return NULL;
+	do {
+		if (n == cap) {
+			char *grown;
+			cap = cap ? cap * 2 : 65536;
+			grown = realloc(buf, cap);
+			if (!grown) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = grown;
+		}
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+	} while (got > 0);
+	if (ferror(f)) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	*len = n;
+	return buf;
+}
+
+/* Encode one JSON-string line and print its ids; returns 0 or -1 with a message. */
+static int encode_line(sluice_ctx *ctx, const sluice_tokenizer *tok, const char *line,
+                       size_t lineno, bool special)
+{
+	json_error_t jerr;
+	json_t *s = json_loads(line, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	uint32_t *ids = NULL;
+	size_t n = 0, i;
+
+	if (!s || !json_is_string(s)) {
+		fprintf(stderr, "sluice-tokdump: stdin line %zu: not a JSON string%s%s\n", lineno,
+		        s ? "" : ": ", s ? "" : jerr.text);
+		json_decref(s);
+		return -1;
+	}
+	if (sluice_tokenizer__encode(ctx, &ids, &n, tok, json_string_value(s),
+	                             json_string_length(s), special) < 0) {
+		fprintf(stderr, "sluice-tokdump: stdin line %zu: %s\n", lineno,
+		        sluice_ctx_errmsg(ctx));
+		json_decref(s);
+		return -1;
+	}
+	json_decref(s);
+	putchar('[');
+	for (i = 0; i < n; i++)
+		printf(i ? ",%u" : "%u", ids[i]);
+	fputs("]\n", stdout);
+	free(ids);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	sluice_ctx *ctx = NULL;
+	sluice_tokenizer *tok = NULL;
+	bool special = true;
+	char *json, *line = NULL;
+	size_t len, cap = 0, lineno = 0;
+	ssize_t got;
+	int rc = 1;
+
+	if (argc == 3 && strcmp(argv[2], "--no-special") == 0)
+		special = false;
+	else if (argc != 2) {
+		fputs("usage: sluice-tokdump TOKENIZER.json [--no-special] < texts.jsonl\n",
+		      stderr);
+		return 2;
+	}
+	json = read_all(argv[1], &len);
+	if (!json) {
+		perror(argv[1]);
+		return 1;
+	}
+	if (sluice_global_init() < 0 || sluice_ctx_new(&ctx) < 0) {
+		fputs("sluice-tokdump: cannot initialise libsluice\n", stderr);
+		goto out;
+	}
+	if (sluice_tokenizer__load(ctx, &tok, json, len, argv[1]) < 0) {
+		fprintf(stderr, "sluice-tokdump: %s\n", sluice_ctx_errmsg(ctx));
+		goto out;
+	}
+	while ((got = getline(&line, &cap, stdin)) >= 0) {
+		lineno++;
+		if (got > 0 && line[got - 1] == '\n')
+			line[got - 1] = '\0';
+		if (encode_line(ctx, tok, line, lineno, special) < 0)
+			goto out;
+	}
+	rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+out:
+	free(line);
+	free(json);
+	sluice_tokenizer__free(tok);
+	sluice_ctx_free(ctx);
+	sluice_global_shutdown();
+	return rc;
+}
