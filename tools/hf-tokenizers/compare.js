@@ -19,8 +19,9 @@
 // accented Latin, Greek, Cyrillic, CJK, Hangul, Arabic, Devanagari, Thai,
 // combining marks, emoji with skin tones, ZWJ sequences and variation
 // selectors, and characters the vocabularies do not hold. Each text is
-// encoded with and without special tokens. Any difference prints the text
-// and both id lists and makes the exit status 1.
+// encoded with and without special tokens, and its ids decoded with special
+// tokens kept and skipped; so are N random id sequences. Any difference prints the text and both id lists
+// (or both decoded texts) and makes the exit status 1.
 "use strict";
 
 const fs = require("fs");
@@ -139,9 +140,10 @@ function fixtureTexts() {
     "x  \n\ty", "\u00a0\u00a0x", "don't DON'T Don'T", ""]);
 }
 
+// texts: strings to encode, or arrays of ids to decode as they are.
 function tokdump(file, texts, special) {
   const input = texts.map((t) => JSON.stringify(t)).join("\n") + "\n";
-  const argv = [file].concat(special ? [] : ["--no-special"]);
+  const argv = [file, "--decode"].concat(special ? [] : ["--no-special"]);
   const res = spawnSync(args.tokdump, argv, { input, maxBuffer: 1 << 30, encoding: "utf8" });
   if (res.error) throw res.error;
   if (res.status !== 0) {
@@ -162,18 +164,61 @@ async function compareFile(file, fileIndex) {
   let texts = fixtureTexts();
   for (const s of specials) texts.push(s, "x" + s + "y", " " + s + " " + s);
   for (let i = 0; i < args.random; i++) texts.push(randomText(r, specials));
-  const result = { tokenizer: file, texts: texts.length, encodings: 0, differ: 0, tokens: 0, examples: [] };
+  const result = { tokenizer: file, texts: texts.length, encodings: 0, differ: 0, tokens: 0,
+    decodings: 0, random_decodings: 0, decode_differ: 0, examples: [] };
   for (const special of [true, false]) {
     const ours = tokdump(file, texts, special);
     const theirs = await tok.encodeBatch(texts, { addSpecialTokens: special });
+    const hfIds = theirs.map((e) => Array.from(e.getIds()));
+    // Decoding: HF's decode of its ids, keeping and skipping special tokens,
+    // against sluice's decode of its own; compared where the ids agree.
+    const hfText = [await tok.decodeBatch(hfIds, false), await tok.decodeBatch(hfIds, true)];
     for (let i = 0; i < texts.length; i++) {
-      const hf = Array.from(theirs[i].getIds());
+      const [ids, text, textSkip] = ours[i];
       result.encodings++;
-      result.tokens += hf.length;
-      if (JSON.stringify(hf) !== JSON.stringify(ours[i])) {
+      result.tokens += hfIds[i].length;
+      if (JSON.stringify(hfIds[i]) !== JSON.stringify(ids)) {
         result.differ++;
         if (result.examples.length < 5)
-          result.examples.push({ text: texts[i], special, sluice: ours[i], hf });
+          result.examples.push({ text: texts[i], special, sluice: ids, hf: hfIds[i] });
+        continue;
+      }
+      for (const [k, mine] of [[0, text], [1, textSkip]]) {
+        result.decodings++;
+        if (mine !== hfText[k][i]) {
+          result.decode_differ++;
+          if (result.examples.length < 5)
+            result.examples.push({ ids, skip_special: k === 1, sluice_decoded: mine,
+              hf_decoded: hfText[k][i] });
+        }
+      }
+    }
+  }
+  // Random id sequences, decoded: byte tokens that do not form UTF-8,
+  // pieces of byte-fallback runs, special tokens between them, and ids past
+  // the vocabulary (both skip them).
+  const vocab = tok.getVocabSize(true);
+  const seqs = [];
+  for (let i = 0; i < args.random; i++) {
+    const n = 1 + Math.floor(r() * 16);
+    const seq = [];
+    // A third from the first 300 ids, where Llama-2's <0xNN> tokens and
+    // the byte-level alphabet's single bytes are.
+    for (let j = 0; j < n; j++)
+      seq.push(Math.floor(r() * (r() < 0.33 ? Math.min(300, vocab) : vocab + 4)));
+    seqs.push(seq);
+  }
+  const ours = tokdump(file, seqs, true);
+  const hfText = [await tok.decodeBatch(seqs, false), await tok.decodeBatch(seqs, true)];
+  for (let i = 0; i < seqs.length; i++) {
+    for (const k of [0, 1]) {
+      result.decodings++;
+      result.random_decodings++;
+      if (ours[i][1 + k] !== hfText[k][i]) {
+        result.decode_differ++;
+        if (result.examples.length < 5)
+          result.examples.push({ ids: seqs[i], skip_special: k === 1, sluice_decoded: ours[i][1 + k],
+            hf_decoded: hfText[k][i] });
       }
     }
   }
@@ -183,16 +228,20 @@ async function compareFile(file, fileIndex) {
 (async () => {
   const results = [];
   for (let i = 0; i < args.files.length; i++) results.push(await compareFile(args.files[i], i));
-  const differ = results.reduce((s, r) => s + r.differ, 0);
+  const differ = results.reduce((s, r) => s + r.differ + r.decode_differ, 0);
   if (args.json) {
     process.stdout.write(JSON.stringify({ hf_tokenizers: hfVersion, seed: args.seed,
       random: args.random, results, differ }, null, 1) + "\n");
   } else {
     console.log(`Hugging Face tokenizers ${hfVersion} (npm) against sluice-tokdump; seed ${args.seed}, ${args.random} random texts per tokenizer`);
     for (const r of results) {
-      console.log(`${r.tokenizer}: ${r.encodings} encodings (${r.texts} texts, with and without special tokens), ${r.tokens} tokens, ${r.differ} differ`);
-      for (const e of r.examples)
-        console.log(`  text ${JSON.stringify(e.text)} special=${e.special}\n    sluice ${JSON.stringify(e.sluice)}\n    hf     ${JSON.stringify(e.hf)}`);
+      console.log(`${r.tokenizer}: ${r.encodings} encodings (${r.texts} texts, with and without special tokens), ${r.tokens} tokens, ${r.differ} differ; ${r.decodings} decodings (${r.random_decodings} of random ids), ${r.decode_differ} differ`);
+      for (const e of r.examples) {
+        if (e.hf)
+          console.log(`  text ${JSON.stringify(e.text)} special=${e.special}\n    sluice ${JSON.stringify(e.sluice)}\n    hf     ${JSON.stringify(e.hf)}`);
+        else
+          console.log(`  decode ${JSON.stringify(e.ids)} skip_special=${e.skip_special}\n    sluice ${JSON.stringify(e.sluice_decoded)}\n    hf     ${JSON.stringify(e.hf_decoded)}`);
+      }
     }
   }
   process.exit(differ === 0 ? 0 : 1);
