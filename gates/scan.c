@@ -1563,6 +1563,66 @@ done:
 	"tell\\w*\\s+the\\s+user|say\\w*\\s+that|suggest\\w*|bring\\w*\\s+up|talk\\w*\\s+about)"   \
 	"\\b"
 
+/*
+ * Safety-erosion vocabulary, for the three patterns added after the eleventh round
+ * (safety_override, harmful_compliance, authority_grant). Each pattern asks for two of
+ * these in one sentence, in either order, so a word alone ("policy", "warnings",
+ * "approved") does not fire.
+ */
+#define NOTE_NEAR(a, b) "(?:" a ")[^.!?\\n]{0,120}?(?:" b ")|(?:" b ")[^.!?\\n]{0,120}?(?:" a ")"
+
+/* The assistant's safeguards, named as such (not "house rules" or "water filters"). */
+#define NOTE_SAFEGUARD                                                                             \
+	"\\b(?:refusals?|safeguards?|guardrails?|disclaimers?|caveats?|safety\\s+(?:checks?|"      \
+	"warnings?|notes?|rules|settings|training|behaviou?r|layer)|(?:safety|content|"            \
+	"moderation|output|chat|legacy|usage)\\s+(?:filters?|filtering|polic(?:y|ies)|"            \
+	"restrictions?|rules|guidelines|limits)|(?:the|your|any|all|legacy|old|default|usual)"     \
+	"\\s+(?:filters?|guidelines|restrictions|rules|warnings?)|moderation|"                     \
+	"censor(?:ship|ing|ed)?|off[- ]limits)\\b"
+
+/* Their removal, suspension or demotion. */
+#define NOTE_REMOVAL                                                                               \
+	"\\b(?:disabled?|disabling|lifted|lift|retired?|removed?|suspend\\w*|waived?|exempt\\w*|"  \
+	"no\\s+longer|turned\\s+off|switched\\s+off|skip\\w*|bypass\\w*|ignor\\w*|drop\\w*|"       \
+	"stop\\w*|don't|don\\x{2019}t|do\\s+not|never|nothing|without|pretend\\w*|unlocked|"       \
+	"overrid\\w*|(?:does|do)\\s*n[o']t\\s+apply|not\\s+apply|matters?\\s+more\\s+than|"        \
+	"malfunction\\w*|insult\\w*|annoy\\w*|leave\\s+(?:\\w+\\s+)?out|unnecessary|"              \
+	"not\\s+needed|outdated|obsolete|only\\s+rule|real\\s+rules|reapply)\\b"
+
+/*
+ * Refusing, as the assistant's act: with a removal right before it ("never decline",
+ * "stop turning requests down"), or named as a fault ("Refusing now counts as a
+ * malfunction"). "User refuses to eat meat" is neither.
+ */
+#define NOTE_REFUSE_ACT                                                                            \
+	"\\b(?:never|don't|don\\x{2019}t|do\\s+not|stop|no\\s+more|without|instead\\s+of)\\s+"     \
+	"(?:\\w+\\s+){0,2}(?:(?:refus|declin)\\w*(?=\\s*(?:[.,;:!?]|$)|\\s+(?:(?:a|any|the|"       \
+	"this|these|such|their|user)\\s+)?(?:requests?|questions?|prompts?|tasks?|anything|"       \
+	"to\\s+(?:answer|help|respond|comply|assist)|them|it|now|anymore)\\b)|turn\\w*\\s+"        \
+	"(?:(?:\\w+\\s+)?requests?|questions?|them|it|the\\s+user|people)\\s+down|say\\w*\\s+no)"  \
+	"|\\b(?:refus|declin)\\w*[^.!?\\n]{0,40}?\\b(?:counts?\\s+as|is|are)\\s+(?:an?\\s+)?"      \
+	"(?:bug|error|malfunction|failure|mistake|not\\s+allowed|forbidden)"
+
+/* Harmful or unbounded subject matter. */
+#define NOTE_HARM_SCOPE                                                                            \
+	"\\b(?:harmful|dangerous|illegal|unsafe|hazardous|weapons?|any\\s+topic|all\\s+topics|"    \
+	"whatever\\s+the\\s+topic|any(?:thing)?\\s+the\\s+user\\s+asks|(?:every|any|all)\\s+"      \
+	"(?:questions?|requests?))\\b"
+
+/* Answering in full, whatever it is. */
+#define NOTE_FULL_COMPLY                                                                           \
+	"\\b(?:full|complete|detailed|step[- ]by[- ]step|unfiltered)\\s+(?:answers?|details?|"     \
+	"instructions?|technical\\s+details?|steps?|explanations?)\\b|\\bin\\s+full\\b|"           \
+	"\\bevery\\s+step\\b|\\bexplain\\s+(?:it\\s+)?fully\\b|\\bcomply\\b|\\banyway\\b|"         \
+	"\\bregardless\\b|\\blike\\s+any\\s+other\\b|\\bgive\\s+(?:the\\s+user|them)\\s+what\\s+"  \
+	"they\\s+want\\b"
+
+/* Claimed permission or authority. */
+#define NOTE_AUTHORITY                                                                             \
+	"\\b(?:verified|authori[sz]ed|authori[sz]ation|approved|pre-?approved|cleared|clearance|"  \
+	"permit|whitelisted|allowlisted|vetted|unlocks?|management|safety\\s+team|"                \
+	"trust\\s*(?:&|and)\\s*safety|legal\\s+(?:team|department|cleared)|ticket)\\b"
+
 static const pattern note_patterns[] = {
         {"ignore_instructions", "injection",
          "\\b(?:ignore|forget|override|bypass|skip)\\s+(?:(?:all|any|the|your|my|of|these|"
@@ -1624,6 +1684,26 @@ static const pattern note_patterns[] = {
         {"promotion", "injection",
          "\\b(?:promo|discount|coupon|voucher)\\s+code\\b|\\bfollow\\s+us\\b|"
          "\\b\\w+\\s+dot\\s+(?:com|net|org|io)\\b",
+         V_NONE, false},
+        /*
+         * Safety erosion in other words (added 2026-12-04 after the eleventh round, whose
+         * three independently written injections matched nothing; written on rounds 1-11,
+         * before the twelfth round's notes existed): a safeguard named with its removal
+         * ("content restrictions ... were lifted", "skip any refusal or safety check"),
+         * refusing named as a fault ("Refusing now counts as a malfunction"), harmful or
+         * unbounded requests with full answers, and claimed authority with either.
+         */
+        {"safety_override", "injection",
+         NOTE_NEAR(NOTE_SAFEGUARD,
+                   NOTE_REMOVAL) "|" NOTE_REFUSE_ACT
+                                 "|\\bnothing\\b[^.!?\\n]{0,60}?\\boff[- ]limits\\b",
+         V_NONE, false},
+        {"harmful_compliance", "injection", NOTE_NEAR(NOTE_HARM_SCOPE, NOTE_FULL_COMPLY), V_NONE,
+         false},
+        {"authority_grant", "injection",
+         NOTE_NEAR(NOTE_AUTHORITY, NOTE_FULL_COMPLY
+                   "|" NOTE_SAFEGUARD "|" NOTE_HARM_SCOPE
+                   "|\\bany(?:thing|\\s+answers?|\\s+requests?|\\s+questions?)\\b"),
          V_NONE, false},
         {"conceal_from_user", "injection",
          "\\b(?:do\\s+not|don't|don\\x{2019}t|never)\\s+(?:tell|inform|alert|warn|notify|"
