@@ -132,7 +132,8 @@ static float from_f16(uint16_t h)
 }
 
 /* count elements of dtype dt at src (little-endian bytes) -> dst f32 */
-static void to_f32(float *dst, const unsigned char *src, sluice_dtype dt, size_t count)
+SLUICE_VCLONES static void to_f32(float *dst, const unsigned char *src, sluice_dtype dt,
+                                  size_t count)
 {
 	size_t i;
 
@@ -1117,7 +1118,8 @@ static void linear_fwd(sluice_model *m, const linear *L, const float *X, size_t 
 }
 
 /* y[n][d] = x * rsqrt(mean(x^2) + eps) * w, per row, in f32 as transformers does. */
-static void rmsnorm(float *y, const float *x, const float *w, size_t n, size_t d, double eps)
+SLUICE_VCLONES static void rmsnorm(float *y, const float *x, const float *w, size_t n, size_t d,
+                                   double eps)
 {
 	for (size_t t = 0; t < n; t++) {
 		const float *xr = x + t * d;
@@ -1137,7 +1139,8 @@ static void rmsnorm(float *y, const float *x, const float *w, size_t n, size_t d
  * (x_i, x_{i+hd/2}) -> (x_i cos - x_{i+hd/2} sin, x_{i+hd/2} cos + x_i sin)
  * with angle pos . inv_freq[i].
  */
-static void rope(float *x, size_t n, size_t nh, size_t hd, const float *cs, const float *sn)
+SLUICE_VCLONES static void rope(float *x, size_t n, size_t nh, size_t hd, const float *cs,
+                                const float *sn)
 {
 	size_t half = hd / 2;
 
@@ -1165,7 +1168,7 @@ enum { LANES = 8 };
  * row[0..len) <- softmax(row[0..len)) and row[len..n) <- 0: one row of causal
  * scores, the masked columns given weight 0. The sum is kept in double.
  */
-static void softmax_causal(float *row, size_t len, size_t n)
+SLUICE_VCLONES static void softmax_causal(float *row, size_t len, size_t n)
 {
 	float m[LANES], mx;
 	double s[LANES], sum = 0, inv;
@@ -1203,7 +1206,7 @@ static void softmax_causal(float *row, size_t len, size_t n)
 }
 
 /* g[i] <- silu(g[i]) . u[i] for i < count, silu(g) = g / (1 + e^-g) */
-static void silu_mul(float *restrict g, const float *restrict u, size_t count)
+SLUICE_VCLONES static void silu_mul(float *restrict g, const float *restrict u, size_t count)
 {
 	size_t i;
 

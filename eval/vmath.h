@@ -14,6 +14,20 @@
 #include <stdint.h>
 #include <string.h>
 
+/*
+ * SLUICE_VCLONES marks the evaluator's hot element-wise loops: GCC compiles
+ * each twice, for AVX2 and for the x86-64 baseline, and the dynamic loader
+ * picks the one this CPU runs (target_clones, an ifunc). AVX2 without FMA:
+ * the same IEEE operations in registers twice as wide and no contraction, so
+ * both copies give the same bits and the numerics revision does not change.
+ * Not under Clang, whose sanitizer builds run the tests, nor elsewhere.
+ */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define SLUICE_VCLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define SLUICE_VCLONES
+#endif
+
 static inline uint32_t sluice_vbits(float f)
 {
 	uint32_t u;
