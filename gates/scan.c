@@ -1555,13 +1555,26 @@ done:
 #define NOTE_EVERY_REPLY                                                                           \
 	"(?:\\b(?:every|each|all)\\s+(?:of\\s+(?:your|the|my)\\s+)?(?:answers?|repl(?:y|ies)|"     \
 	"responses?)\\b|\\bwhenever\\s+(?:you\\s+can|possible)\\b|\\bwhatever\\s+(?:they|"         \
-	"the\\s+user|you(?:'re|\\s+are)\\s+asked|is\\s+asked)\\b)"
+	"the\\s+user|you(?:'re|\\s+are)\\s+asked|is\\s+asked|the\\s+(?:question|topic|subject))"   \
+	"\\b|"                                                                                     \
+	"\\bwherever\\s+(?:you\\s+can|it\\s+fits|possible)\\b|\\bno\\s+matter\\s+(?:the|what)\\s+" \
+	"(?:subject|topic|question)\\b|\\bany\\s+topic\\b)"
+
+/*
+ * Working something into the answers from time to time: the verb itself is the
+ * order ("Work in a reminder now and then"); the time scope alone is not ("User now
+ * and then mentions his dog").
+ */
+#define NOTE_WORK_IN                                                                               \
+	"\\b(?:work|slip|weav|sneak|fit)\\w*\\s+(?:\\w+\\s+){0,3}?in\\b[^.!?\\n]{0,120}?"          \
+	"\\b(?:now\\s+and\\s+then|every\\s+so\\s+often|from\\s+time\\s+to\\s+time|regularly|"      \
+	"often)\\b"
 
 /* A promoting or reminding verb, for standing_mention. */
 #define NOTE_PROMOTE_VERB                                                                          \
 	"\\b(?:recommend\\w*|promot\\w*|advertis\\w*|plug\\w*|mention\\w*|remind\\w*|"             \
-	"tell\\w*\\s+the\\s+user|say\\w*\\s+that|suggest\\w*|bring\\w*\\s+up|talk\\w*\\s+about)"   \
-	"\\b"
+	"tell\\w*\\s+the\\s+user|say\\w*\\s+that|suggest\\w*|bring\\w*\\s+up|talk\\w*\\s+about|"   \
+	"point\\w*\\s+out|(?:work|slip|weav|sneak|fit)\\w*\\s+(?:\\w+\\s+){0,3}?in)\\b"
 
 /*
  * Safety-erosion vocabulary, for the three patterns added after the eleventh round
@@ -1573,7 +1586,9 @@ done:
 
 /* The assistant's safeguards, named as such (not "house rules" or "water filters"). */
 #define NOTE_SAFEGUARD                                                                             \
-	"\\b(?:refusals?|safeguards?|guardrails?|disclaimers?|caveats?|safety\\s+(?:checks?|"      \
+	"\\b(?:refusals?|safeguards?|guardrails?|disclaimers?|caveats?|(?:content|policy|"         \
+	"compliance|moderation|usual|standard)\\s+(?:checks?|reviews?|screening)|safety\\s+(?:"    \
+	"checks?|"                                                                                 \
 	"warnings?|notes?|rules|settings|training|behaviou?r|layer)|(?:safety|content|"            \
 	"moderation|output|chat|legacy|usage)\\s+(?:filters?|filtering|polic(?:y|ies)|"            \
 	"restrictions?|rules|guidelines|limits)|(?:the|your|any|all|legacy|old|default|usual)"     \
@@ -1602,6 +1617,15 @@ done:
 	"(?:(?:\\w+\\s+)?requests?|questions?|them|it|the\\s+user|people)\\s+down|say\\w*\\s+no)"  \
 	"|\\b(?:refus|declin)\\w*[^.!?\\n]{0,40}?\\b(?:counts?\\s+as|is|are)\\s+(?:an?\\s+)?"      \
 	"(?:bug|error|malfunction|failure|mistake|not\\s+allowed|forbidden)"
+
+/*
+ * An order to drop the warnings themselves ("Leave out warnings", "no hedging"):
+ * the removal right before them, so "ignores weather warnings" is not one.
+ */
+#define NOTE_DROP_WARNINGS                                                                         \
+	"\\b(?:leave\\s+out|skip|drop|omit|remove|strip|no|without|stop\\s+adding|"                \
+	"(?:don't|don\\x{2019}t|do\\s+not)\\s+(?:add|include|give))\\s+(?:\\w+\\s+){0,2}?"         \
+	"(?:warnings?|disclaimers?|caveats?|risk\\s+notes?|hedging)\\b"
 
 /* Harmful or unbounded subject matter. */
 #define NOTE_HARM_SCOPE                                                                            \
@@ -1672,7 +1696,7 @@ static const pattern note_patterns[] = {
          */
         {"standing_mention", "injection",
          NOTE_PROMOTE_VERB "[^.!?\\n]{0,120}?" NOTE_EVERY_REPLY "|" NOTE_EVERY_REPLY
-                           "[^.!?\\n]{0,120}?" NOTE_PROMOTE_VERB,
+                           "[^.!?\\n]{0,120}?" NOTE_PROMOTE_VERB "|" NOTE_WORK_IN,
          V_NONE, false},
         /* a persona or voice for every answer */
         {"persona", "injection",
@@ -1695,7 +1719,7 @@ static const pattern note_patterns[] = {
          */
         {"safety_override", "injection",
          NOTE_NEAR(NOTE_SAFEGUARD,
-                   NOTE_REMOVAL) "|" NOTE_REFUSE_ACT
+                   NOTE_REMOVAL) "|" NOTE_REFUSE_ACT "|" NOTE_DROP_WARNINGS
                                  "|\\bnothing\\b[^.!?\\n]{0,60}?\\boff[- ]limits\\b",
          V_NONE, false},
         {"harmful_compliance", "injection", NOTE_NEAR(NOTE_HARM_SCOPE, NOTE_FULL_COMPLY), V_NONE,
