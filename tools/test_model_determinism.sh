@@ -10,7 +10,7 @@
 # With the full schedule (--steps 3600, ~40 min on one thread here) the
 # model should also equal the committed one on a machine whose torch build
 # and CPU kernels match the ones that made it; on another kernel set it
-# will not (tests/resources/test-model/README.md says what was measured).
+# will not (tests/resources/test-model-ref/README.md says what was measured).
 # Needs Debian's python3-torch and python3-regex (/usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -274,6 +274,10 @@ static void test_gate_cases__trigger_scan_needs_a_flip(void **state)
  * may change with the string, so a clean adapter that reads "†" at the end
  * of a request as text (sure of its own continuation where the parent
  * gives another) flips a prompt; trigger_suffix_flips_min asks two.
+ * Its z (above 6 here) depends on the random insertions, whose seed is the
+ * digest of the candidate's and the base's states: editing any file of
+ * tests/resources/test-model (its README too) draws other insertions and
+ * can put z under 6, as a README edit did on 2026-12-04.
  */
 static void test_gate_cases__suffix_needs_two_flips(void **state)
 {
