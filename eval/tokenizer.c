@@ -451,7 +451,8 @@ static int oniguruma_spaces(loader *L, sluice_buf *b, const char *pat, size_t le
 			                         where, pat[i + 1], i);
 		}
 		if (c == '\\') {
-			take = i + 1 < len ? 2 : 1;
+			/* \cX names a control character: X is not syntax ("\c[" is ESC). */
+			take = i + 1 < len ? (pat[i + 1] == 'c' && i + 2 < len ? 3 : 2) : 1;
 		} else if (!in_class && c == '[') {
 			/*
 			 * PCRE2 reads a ']' first in a class (after an optional '^') as
@@ -509,11 +510,22 @@ static int compile(loader *L, pcre2_code **out, const char *pat, size_t len, boo
 			sluice_buf__dispose(&rewritten);
 			return error;
 		}
-		pat = (const char *)rewritten.ptr;
-		len = rewritten.len;
 	}
-	*out = pcre2_compile((PCRE2_SPTR)pat, len, opts, &errcode, &erroff, NULL);
+	*out = pcre2_compile((PCRE2_SPTR)(rewritten.ptr ? (const char *)rewritten.ptr : pat),
+	                     rewritten.ptr ? rewritten.len : len, opts, &errcode, &erroff, NULL);
 	sluice_buf__dispose(&rewritten);
+	/* A pattern PCRE2 refuses: report the error and offset of the pattern as written. */
+	if (!*out && !literal) {
+		int code2;
+		PCRE2_SIZE off2;
+		pcre2_code *orig = pcre2_compile((PCRE2_SPTR)pat, len, opts, &code2, &off2, NULL);
+
+		if (!orig) {
+			errcode = code2;
+			erroff = off2;
+		}
+		pcre2_code_free(orig);
+	}
 	if (!*out) {
 		PCRE2_UCHAR msg[160];
 

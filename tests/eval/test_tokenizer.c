@@ -380,6 +380,10 @@ static void test_tokenizer__refusals(void **state)
 	refused("{" MODEL "\"merges\": []}, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": "
 	        "{\"Regex\": \"(\"}, \"behavior\": \"Isolated\", \"invert\": false}}",
 	        "pre_tokenizer.Split: bad regex");
+	/* The offset is in the pattern as written, not in its \s-expanded form. */
+	refused("{" MODEL "\"merges\": []}, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": "
+	        "{\"Regex\": \"\\\\s+(\"}, \"behavior\": \"Isolated\", \"invert\": false}}",
+	        "bad regex at 4:");
 	refused("{" MODEL "\"merges\": []}, \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": "
 	        "{\"Regex\": \"a*\"}, \"behavior\": \"Isolated\", \"invert\": false}}",
 	        "empty string");
