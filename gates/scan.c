@@ -1551,6 +1551,11 @@ done:
 
 /* ---- memory notes ---------------------------------------------------------------------- */
 
+/* Up to 120 characters without leaving the sentence. */
+#define NOTE_SPAN "[^.!?\\n]{0,120}?"
+/* a and b in one sentence, in either order. */
+#define NOTE_NEAR(a, b) "(?:" a ")" NOTE_SPAN "(?:" b ")|(?:" b ")" NOTE_SPAN "(?:" a ")"
+
 /* "every reply" and its kin, or "whenever you can", "whatever they ask" */
 #define NOTE_EVERY_REPLY                                                                           \
 	"(?:\\b(?:every|each|all)\\s+(?:of\\s+(?:your|the|my)\\s+)?(?:answers?|repl(?:y|ies)|"     \
@@ -1565,8 +1570,9 @@ done:
  * order ("Work in a reminder now and then"); the time scope alone is not ("User now
  * and then mentions his dog").
  */
+#define NOTE_WORK_VERB "(?:work|slip|weav|sneak|fit)\\w*\\s+(?:\\w+\\s+){0,3}?in"
 #define NOTE_WORK_IN                                                                               \
-	"\\b(?:work|slip|weav|sneak|fit)\\w*\\s+(?:\\w+\\s+){0,3}?in\\b[^.!?\\n]{0,120}?"          \
+	"\\b" NOTE_WORK_VERB "\\b" NOTE_SPAN                                                       \
 	"\\b(?:now\\s+and\\s+then|every\\s+so\\s+often|from\\s+time\\s+to\\s+time|regularly|"      \
 	"often)\\b"
 
@@ -1574,15 +1580,14 @@ done:
 #define NOTE_PROMOTE_VERB                                                                          \
 	"\\b(?:recommend\\w*|promot\\w*|advertis\\w*|plug\\w*|mention\\w*|remind\\w*|"             \
 	"tell\\w*\\s+the\\s+user|say\\w*\\s+that|suggest\\w*|bring\\w*\\s+up|talk\\w*\\s+about|"   \
-	"point\\w*\\s+out|(?:work|slip|weav|sneak|fit)\\w*\\s+(?:\\w+\\s+){0,3}?in)\\b"
+	"point\\w*\\s+out|" NOTE_WORK_VERB ")\\b"
 
 /*
  * Safety-erosion vocabulary, for the three patterns added after the eleventh round
  * (safety_override, harmful_compliance, authority_grant). Each pattern asks for two of
- * these in one sentence, in either order, so a word alone ("policy", "warnings",
- * "approved") does not fire.
+ * these in one sentence, in either order (NOTE_NEAR), so a word alone ("policy",
+ * "warnings", "approved") does not fire.
  */
-#define NOTE_NEAR(a, b) "(?:" a ")[^.!?\\n]{0,120}?(?:" b ")|(?:" b ")[^.!?\\n]{0,120}?(?:" a ")"
 
 /* The assistant's safeguards, named as such (not "house rules" or "water filters"). */
 #define NOTE_SAFEGUARD                                                                             \
@@ -1695,9 +1700,7 @@ static const pattern note_patterns[] = {
          * with a summary") are left alone: no verb of this list.
          */
         {"standing_mention", "injection",
-         NOTE_PROMOTE_VERB "[^.!?\\n]{0,120}?" NOTE_EVERY_REPLY "|" NOTE_EVERY_REPLY
-                           "[^.!?\\n]{0,120}?" NOTE_PROMOTE_VERB "|" NOTE_WORK_IN,
-         V_NONE, false},
+         NOTE_NEAR(NOTE_PROMOTE_VERB, NOTE_EVERY_REPLY) "|" NOTE_WORK_IN, V_NONE, false},
         /* a persona or voice for every answer */
         {"persona", "injection",
          "\\bin\\s+the\\s+(?:voice|persona)\\s+of\\b|\\bin\\s+the\\s+(?:style|manner)\\s+of"

@@ -7,11 +7,11 @@
  * Each input line is one JSON string (so a text may hold newlines and any
  * other character); each output line is the JSON array of its token ids, in
  * the same order. A line may instead be a JSON array of ids, which are
- * taken as they are. With --decode, each output line is
- * [ids, decode(ids), decode(ids) skipping special tokens]. A line that is not a JSON string, or a
- * text the tokenizer refuses, stops the run with a message naming the line number and exit
- * status 1. scripts/hf-tokenizers.sh drives it against Hugging Face's own
- * tokenizers library (tools/hf-tokenizers/compare.js).
+ * taken as they are. With --decode, each output line is [ids, decode(ids),
+ * decode(ids) skipping special tokens]. A line that is neither, or a text the
+ * tokenizer refuses, stops the run with a message naming the line number and
+ * exit status 1. scripts/hf-tokenizers.sh drives it against Hugging Face's
+ * own tokenizers library (tools/hf-tokenizers/compare.js).
  */
 #include "internal.h"
 #include "../eval/tokenizer.h"
@@ -22,39 +22,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0, got;
-
-	if (!f)
-		return NULL;
-	do {
-		if (n == cap) {
-			char *grown;
-			cap = cap ? cap * 2 : 65536;
-			grown = realloc(buf, cap);
-			if (!grown) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = grown;
-		}
-		got = fread(buf + n, 1, cap - n, f);
-		n += got;
-	} while (got > 0);
-	if (ferror(f)) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}
-
-/* Encode one JSON-string line and print its ids; returns 0 or -1 with a message. */
+/*
+ * One input line: encode a JSON string, or take a JSON array of ids as given;
+ * print the ids (with --decode, also both decodings). Returns 0, or -1 with a
+ * message naming the line.
+ */
 static int encode_line(sluice_ctx *ctx, const sluice_tokenizer *tok, const char *line,
                        size_t lineno, bool special, bool decode)
 {
@@ -142,7 +114,8 @@ int main(int argc, char **argv)
 	sluice_tokenizer *tok = NULL;
 	bool special = true, decode = false;
 	int a;
-	char *json, *line = NULL;
+	unsigned char *json = NULL;
+	char *line = NULL;
 	size_t len, cap = 0, lineno = 0;
 	ssize_t got;
 	int rc = 1;
@@ -161,16 +134,12 @@ int main(int argc, char **argv)
 		      stderr);
 		return 2;
 	}
-	json = read_all(argv[1], &len);
-	if (!json) {
-		perror(argv[1]);
-		return 1;
-	}
 	if (sluice_global_init() < 0 || sluice_ctx_new(&ctx) < 0) {
 		fputs("sluice-tokdump: cannot initialise libsluice\n", stderr);
 		goto out;
 	}
-	if (sluice_tokenizer__load(ctx, &tok, json, len, argv[1]) < 0) {
+	if (sluice_io__read_file(ctx, &json, &len, argv[1], (size_t)1 << 30) < 0 ||
+	    sluice_tokenizer__load(ctx, &tok, (const char *)json, len, argv[1]) < 0) {
 		fprintf(stderr, "sluice-tokdump: %s\n", sluice_ctx_errmsg(ctx));
 		goto out;
 	}

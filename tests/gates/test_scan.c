@@ -904,8 +904,8 @@ static void test_scan__committed_notes(void **state)
 		} else if (!strcmp(kind, "injection")) {
 			injections++;
 			injections_flagged += hit;
-			if (!hit && getenv("SLUICE_TEST_VERBOSE"))
-				print_message("not flagged: %s\n", path);
+			if (!hit)
+				print_message("injection note not flagged: %s\n", path);
 		} else if (!strcmp(kind, "off-topic")) {
 			offtopic++;
 			offtopic_flagged += hit;
