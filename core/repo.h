@@ -38,11 +38,13 @@ struct sluice_repo {
 /*
  * core/stage.c. Between begin and commit (or abort), every object written
  * through repo->git is held in memory (and readable) instead of written.
- * commit writes them as loose objects and makes them durable in two rounds
- * of concurrent fsyncs (the files, then their directories) and returns
- * once all are durable; abort drops them. Either ends the stage. also_fd,
- * unless -1, is fsynced in the second round (also_what names it in errors);
- * it stays open.
+ * commit writes them as loose objects, named at once, and makes them
+ * durable in one round of concurrent fsyncs (the files, the objects the
+ * entry names that already existed, their directories and objects/) and
+ * returns once all are durable; abort drops them. Either ends the stage.
+ * also_fd, unless -1, is fsynced in the same round (also_what names it in
+ * errors); it stays open. Nothing may name the objects (the journal ref)
+ * before commit returns.
  */
 int sluice_stage__begin(sluice_repo *repo);
 int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what);

@@ -3,16 +3,27 @@
  * entry is built and then made durable together.
  *
  * libgit2 with fsync on writes each loose object as: temporary file,
- * fsync, link, fsync of objects/xx — two cache flushes per object, one
+ * fsync, link, fsync of objects/xx - two cache flushes per object, one
  * after the other, eight to twelve for a journal entry. Here an odb
  * backend of the highest priority holds every object written while a
  * stage is open (and answers reads of them, so the tree builder and the
  * commit can check what they refer to), and sluice_stage__commit writes
- * them the same way libgit2 would, in two rounds: every temporary file
- * written, all fsynced at once (sluice_io__fsync_all); linked into place; then
- * every directory that gained a name fsynced at once. The order per object
- * is libgit2's (bytes durable before the name exists, the name durable
- * before the journal ref may point at it); only the waiting overlaps.
+ * them as loose objects and makes them durable in one round of concurrent
+ * fsyncs: every temporary file written and linked to its name, then the
+ * files, every directory that gained a name, objects/ and the caller's
+ * file (the journal ref's lock) fsynced at once (sluice_io__fsync_all).
+ *
+ * Names before bytes are durable is safe because nothing refers to the
+ * objects until the caller renames the journal ref's lock into place,
+ * after this round has returned. What a power cut in the round can leave
+ * is a loose object whose name reached the disk and whose bytes did not:
+ * unreferenced, and unreadable. It must not be mistaken for the object
+ * later, since libgit2 skips writing an object that exists: so while a
+ * stage is open, an object about to be written that exists as a loose
+ * file is read back and its hash checked first (be_freshen). A good one
+ * is kept as it is and fsynced in the round like the new ones (it may
+ * have been left by a failed action of this boot); a bad one is removed
+ * and written again. docs/durability.md has the whole order.
  *
  * The loose files are zlib streams of stored (uncompressed) deflate
  * blocks: valid for git and libgit2, and no deflate on the action's path.
@@ -43,6 +54,12 @@ struct sluice_stage {
 	int active;
 	staged *obj;
 	size_t n, cap;
+	git_oid *kept; /* loose objects the entry names as they are (be_freshen) */
+	size_t nkept, capkept;
+	int failed; /* be_freshen could not read one: commit fails */
+	char failure[PATH_MAX + 1024];
+	git_odb_backend *loose; /* reads loose files back, without a cache */
+	char objects[PATH_MAX]; /* REPO/objects */
 };
 
 static staged *find(struct sluice_stage *s, const git_oid *id)
@@ -58,6 +75,8 @@ static void clear(struct sluice_stage *s)
 	for (size_t i = 0; i < s->n; i++)
 		free(s->obj[i].data);
 	s->n = 0;
+	s->nkept = 0;
+	s->failed = 0;
 	s->active = 0;
 }
 
@@ -200,10 +219,100 @@ static int be_exists(git_odb_backend *be, const git_oid *id)
 	return find((struct sluice_stage *)be, id) != NULL;
 }
 
+/*
+ * Whether the loose file of id holds id's object whole: 1 it does, 0 there
+ * is none, -1 it is corrupt (unreadable, truncated, other bytes), -2 it
+ * could not be read for another reason (the message in s->failure).
+ */
+static int loose_check(struct sluice_stage *s, const git_oid *id)
+{
+	char hex[GIT_OID_HEXSZ + 1], path[PATH_MAX + 48];
+	void *data = NULL;
+	size_t len = 0;
+	git_object_t type = GIT_OBJECT_INVALID;
+	git_oid got;
+	const git_error *e;
+	int error;
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	snprintf(path, sizeof(path), "%s/%.2s/%s", s->objects, hex, hex + 2);
+	if (access(path, F_OK) < 0)
+		return errno == ENOENT ? 0 : -2;
+	if (!s->loose && git_odb_backend_loose(&s->loose, s->objects, -1, 0, 0, 0) < 0) {
+		s->loose = NULL;
+		snprintf(s->failure, sizeof(s->failure), "cannot read back %s", path);
+		return -2;
+	}
+	error = s->loose->read(&data, &len, &type, s->loose, id);
+	if (error == 0) {
+		error = git_odb_hash(&got, data, len, type) < 0 ? -2
+		        : git_oid_equal(&got, id)               ? 1
+		                                                : -1;
+		git_odb_backend_data_free(s->loose, data);
+		if (error == -2)
+			snprintf(s->failure, sizeof(s->failure), "cannot hash %s", path);
+		return error;
+	}
+	if (error == GIT_ENOTFOUND && access(path, F_OK) < 0 && errno == ENOENT)
+		return 0; /* removed meanwhile */
+	e = git_error_last();
+	if (e && (e->klass == GIT_ERROR_OS || e->klass == GIT_ERROR_NOMEMORY)) {
+		snprintf(s->failure, sizeof(s->failure), "cannot read back %s: %s", path,
+		         e->message);
+		return -2;
+	}
+	return -1;
+}
+
 static int be_freshen(git_odb_backend *be, const git_oid *id)
 {
+	struct sluice_stage *s = (struct sluice_stage *)be;
+	int state;
+
 	/* 0: held here, so a second write of it is not needed. */
-	return find((struct sluice_stage *)be, id) ? 0 : 1;
+	if (find(s, id))
+		return 0;
+	if (!s->active)
+		return 1;
+	for (size_t i = 0; i < s->nkept; i++)
+		if (git_oid_equal(&s->kept[i], id))
+			return 0;
+	state = loose_check(s, id);
+	if (state == -1) {
+		/*
+		 * A name whose bytes never reached the disk (a power cut in an
+		 * earlier commit's round): nothing refers to it. Removed, so
+		 * that no backend finds it and the write comes here.
+		 */
+		char hex[GIT_OID_HEXSZ + 1], path[PATH_MAX + 48];
+
+		git_oid_tostr(hex, sizeof(hex), id);
+		snprintf(path, sizeof(path), "%s/%.2s/%s", s->objects, hex, hex + 2);
+		if (unlink(path) == 0 || errno == ENOENT)
+			return 1;
+		snprintf(s->failure, sizeof(s->failure), "cannot remove the corrupt object %s: %s",
+		         path, strerror(errno));
+		state = -2;
+	}
+	if (state == 1 || state == -2) {
+		if (state == -2)
+			s->failed = 1;
+		if (s->nkept == s->capkept) {
+			size_t cap = s->capkept ? 2 * s->capkept : 8;
+			git_oid *p = realloc(s->kept, cap * sizeof(*p));
+			if (!p) {
+				snprintf(s->failure, sizeof(s->failure), "out of memory");
+				s->failed = 1;
+				return 0;
+			}
+			s->kept = p;
+			s->capkept = cap;
+		}
+		s->kept[s->nkept++] = *id;
+		return 0;
+	}
+	/* None loose: another backend (packs) may hold it; else it is written. */
+	return 1;
 }
 
 static void be_free(git_odb_backend *be)
@@ -211,7 +320,10 @@ static void be_free(git_odb_backend *be)
 	struct sluice_stage *s = (struct sluice_stage *)be;
 
 	clear(s);
+	if (s->loose)
+		s->loose->free(s->loose);
 	free(s->obj);
+	free(s->kept);
 	free(s);
 }
 
@@ -228,6 +340,12 @@ int sluice_stage__begin(sluice_repo *repo)
 	}
 	if (!(s = sluice__calloc(repo->ctx, 1, sizeof(*s))))
 		return SLUICE_ENOMEM;
+	if (snprintf(s->objects, sizeof(s->objects), "%s/objects", repo->path) >=
+	    (int)sizeof(s->objects)) {
+		free(s);
+		return sluice_ctx__error(repo->ctx, SLUICE_EINVALID, "path too long: %s",
+		                         repo->path);
+	}
 	if ((error = git_odb_init_backend(&s->parent, GIT_ODB_BACKEND_VERSION)) < 0) {
 		free(s);
 		return sluice_ctx__giterror(repo->ctx, error, "cannot set up object staging");
@@ -342,10 +460,9 @@ static int encode_loose(sluice_ctx *ctx, sluice_buf *out, const staged *o)
 }
 
 typedef struct {
-	char tmp[PATH_MAX];
+	char tmp[PATH_MAX]; /* the temporary file, while it has that name too */
 	char dst[PATH_MAX];
 	int fd;
-	int linked;
 } pending;
 
 /* fsync fds[0..n) in groups the thread helper accepts. */
@@ -360,71 +477,75 @@ static int fsync_groups(sluice_ctx *ctx, const int *fds, const char *const *what
 	return error;
 }
 
+/* dir = REPO/objects/xx and path = dir/rest of id's hex. */
+static int loose_paths(sluice_ctx *ctx, const struct sluice_stage *s, const git_oid *id,
+                       char dir[PATH_MAX], char path[PATH_MAX])
+{
+	char hex[GIT_OID_HEXSZ + 1];
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	if (snprintf(dir, PATH_MAX, "%s/%.2s", s->objects, hex) >= PATH_MAX ||
+	    snprintf(path, PATH_MAX, "%s/%s", dir, hex + 2) >= PATH_MAX)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", s->objects);
+	return SLUICE_OK;
+}
+
 int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 {
 	struct sluice_stage *s = repo->stage;
 	sluice_ctx *ctx = repo->ctx;
 	pending *p = NULL;
-	int *fds = NULL, *dfds = NULL;
+	int *fds = NULL;
 	const char **what = NULL;
 	char(*dirs)[PATH_MAX] = NULL;
-	size_t n, nd = 0, i, j;
+	size_t n, k, nf = 0, nd = 0, nopen, i, j;
 	sluice_buf enc = {0};
 	int error = SLUICE_OK;
 
-	if (!s || !s->active || s->n == 0) {
+	if (!s || !s->active || (s->n == 0 && s->nkept == 0)) {
 		if (s)
 			clear(s);
 		return also_fd >= 0 ? sluice_io__fsync(ctx, also_fd, also_what) : SLUICE_OK;
 	}
 	s->active = 0;
+	if (s->failed) {
+		error = sluice_ctx__error(ctx, SLUICE_EIO, "%s", s->failure);
+		goto done;
+	}
 	n = s->n;
-	if (!(p = sluice__calloc(ctx, n, sizeof(*p)))) {
+	k = s->nkept;
+	/* fds: one per object (new or kept), one per object's directory, objects/, also_fd. */
+	if (!(p = sluice__calloc(ctx, n + k, sizeof(*p)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n + k; i++)
 		p[i].fd = -1;
-	if (!(dfds = sluice__calloc(ctx, n + 2, sizeof(*dfds)))) {
+	if (!(fds = sluice__calloc(ctx, 2 * (n + k) + 2, sizeof(*fds)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	for (i = 0; i < n + 2; i++)
-		dfds[i] = -1;
-	if (!(fds = sluice__calloc(ctx, n + 1, sizeof(*fds))) ||
-	    !(what = sluice__calloc(ctx, n + 2, sizeof(*what))) ||
-	    !(dirs = sluice__calloc(ctx, n + 1, sizeof(*dirs)))) {
+	for (i = 0; i < 2 * (n + k) + 2; i++)
+		fds[i] = -1;
+	if (!(what = sluice__calloc(ctx, 2 * (n + k) + 2, sizeof(*what))) ||
+	    !(dirs = sluice__calloc(ctx, n + k + 1, sizeof(*dirs)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	/* Round 1: every temporary file written, then all fsynced together. */
+	/* Every new object written to a temporary file and linked to its name. */
 	for (i = 0; i < n; i++) {
-		char hex[GIT_OID_HEXSZ + 1], dir[PATH_MAX];
-
-		git_oid_tostr(hex, sizeof(hex), &s->obj[i].id);
-		if (snprintf(dir, sizeof(dir), "%s/objects/%.2s", repo->path, hex) >=
-		            (int)sizeof(dir) ||
-		    snprintf(p[i].dst, sizeof(p[i].dst), "%s/%s", dir, hex + 2) >=
-		            (int)sizeof(p[i].dst) ||
-		    snprintf(p[i].tmp, sizeof(p[i].tmp), "%s/tmp_object_sluice_XXXXXX", dir) >=
-		            (int)sizeof(p[i].tmp)) {
-			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", dir);
+		if ((error = loose_paths(ctx, s, &s->obj[i].id, dirs[nd], p[i].dst)) < 0)
+			goto done;
+		if (mkdir(dirs[nd], 0755) < 0 && errno != EEXIST) {
+			error = sluice_ctx__oserror(ctx, "cannot create %s", dirs[nd]);
 			goto done;
 		}
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-			error = sluice_ctx__oserror(ctx, "cannot create %s", dir);
-			goto done;
-		}
-		/*
-		 * One directory fsync per object even when two share objects/xx:
-		 * they run at once, and an action's calls stay the same in number
-		 * from run to run (the crash tests kill at the N-th call).
-		 */
-		memcpy(dirs[nd++], dir, sizeof(dir));
-		if ((p[i].fd = mkstemp(p[i].tmp)) < 0) {
+		if (snprintf(p[i].tmp, sizeof(p[i].tmp), "%s/tmp_object_sluice_XXXXXX", dirs[nd]) >=
+		            (int)sizeof(p[i].tmp) ||
+		    (p[i].fd = mkstemp(p[i].tmp)) < 0) {
 			p[i].tmp[0] = '\0';
 			error = sluice_ctx__oserror(ctx, "cannot create a temporary file in %s",
-			                            dir);
+			                            dirs[nd]);
 			goto done;
 		}
 		enc.len = 0;
@@ -433,73 +554,100 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 			goto done;
 		/* Read-only, as git and libgit2 leave their objects. */
 		(void)fchmod(p[i].fd, 0444);
-		fds[i] = p[i].fd;
-		what[i] = p[i].tmp;
+		if (link(p[i].tmp, p[i].dst) < 0) {
+			int state;
+
+			if (errno != EEXIST) {
+				error = sluice_ctx__oserror(ctx, "cannot link %s to %s", p[i].tmp,
+				                            p[i].dst);
+				goto done;
+			}
+			/* Written meanwhile by another writer, or a crash's leftover. */
+			if ((state = loose_check(s, &s->obj[i].id)) == -2) {
+				error = sluice_ctx__error(ctx, SLUICE_EIO, "%s", s->failure);
+				goto done;
+			}
+			if (state == 1) {
+				/* Good as it is: fsynced below like a kept object. */
+				close(p[i].fd);
+				unlink(p[i].tmp);
+				p[i].tmp[0] = '\0';
+				if ((p[i].fd = open(p[i].dst, O_RDONLY | O_CLOEXEC)) < 0) {
+					error = sluice_ctx__oserror(ctx, "cannot open %s",
+					                            p[i].dst);
+					goto done;
+				}
+			} else {
+				if (rename(p[i].tmp, p[i].dst) < 0) {
+					error = sluice_ctx__oserror(ctx, "cannot rename %s to %s",
+					                            p[i].tmp, p[i].dst);
+					goto done;
+				}
+				p[i].tmp[0] = '\0';
+			}
+		}
+		/*
+		 * One directory fsync per object even when two share objects/xx:
+		 * they run at once, and an action's calls stay the same in number
+		 * from run to run (the crash tests kill at the N-th call).
+		 */
+		nd++;
+		fds[nf] = p[i].fd;
+		what[nf++] = p[i].tmp[0] ? p[i].tmp : p[i].dst;
 	}
-	if ((error = fsync_groups(ctx, fds, what, n)) < 0)
-		goto done;
-	/*
-	 * Named only once their bytes are durable. link, not rename: an object
-	 * someone else wrote meanwhile has the same bytes and stays as it is.
-	 */
-	for (i = 0; i < n; i++) {
-		close(p[i].fd);
-		p[i].fd = -1;
-		if (link(p[i].tmp, p[i].dst) < 0 && errno != EEXIST) {
-			error = sluice_ctx__oserror(ctx, "cannot link %s to %s", p[i].tmp,
-			                            p[i].dst);
+	/* Objects the entry names as they already were: made durable too. */
+	for (j = 0; j < k; j++, i++) {
+		if ((error = loose_paths(ctx, s, &s->kept[j], dirs[nd], p[i].dst)) < 0)
+			goto done;
+		if ((p[i].fd = open(p[i].dst, O_RDONLY | O_CLOEXEC)) < 0) {
+			error = sluice_ctx__oserror(ctx, "cannot open %s", p[i].dst);
 			goto done;
 		}
-		p[i].linked = 1;
-		unlink(p[i].tmp);
-		p[i].tmp[0] = '\0';
+		nd++;
+		fds[nf] = p[i].fd;
+		what[nf++] = p[i].dst;
 	}
-	/*
-	 * Round 2: every directory that gained a name, fsynced together, and
-	 * objects/ itself, whose entry for a new objects/xx must be durable too
-	 * (always, not only after a mkdir, for the same fixed count of calls).
-	 */
-	if (snprintf(dirs[nd], sizeof(dirs[nd]), "%s/objects", repo->path) >=
-	    (int)sizeof(dirs[nd])) {
-		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", repo->path);
+	/* objects/ itself, whose entry for a new objects/xx must be durable too. */
+	if (snprintf(dirs[nd], sizeof(dirs[nd]), "%s", s->objects) >= (int)sizeof(dirs[nd])) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", s->objects);
 		goto done;
 	}
 	nd++;
 	for (j = 0; j < nd; j++) {
-		if ((dfds[j] = open(dirs[j], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		if ((fds[nf] = open(dirs[j], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 			error = sluice_ctx__oserror(ctx, "cannot open directory %s", dirs[j]);
 			goto done;
 		}
-		what[j] = dirs[j];
+		what[nf++] = dirs[j];
 	}
+	nopen = nf;
 	/*
 	 * The caller's file (the journal ref's lock file, written with the new
-	 * head) joins this round: it names the entry but takes effect only when
+	 * head) joins the round: it names the entry but takes effect only when
 	 * renamed, after this returns.
 	 */
 	if (also_fd >= 0) {
-		dfds[nd] = also_fd;
-		what[nd] = also_what;
+		fds[nf] = also_fd;
+		what[nf++] = also_what;
 	}
-	error = fsync_groups(ctx, dfds, what, nd + (also_fd >= 0));
-	dfds[nd] = -1; /* the caller's to close */
+	/* One round: bytes, names and the lock, all durable before the rename. */
+	error = fsync_groups(ctx, fds, what, nf);
+	fds[nopen] = -1; /* the caller's to close */
 done:
-	if (p) {
-		for (i = 0; i < n; i++) {
+	if (p)
+		for (i = 0; i < n + k; i++) {
 			if (p[i].fd >= 0)
 				close(p[i].fd);
 			if (p[i].tmp[0])
 				unlink(p[i].tmp);
 		}
-	}
-	if (dfds)
-		for (j = 0; j < nd; j++)
-			if (dfds[j] >= 0)
-				close(dfds[j]);
+	if (fds)
+		for (j = n + k; j < 2 * (n + k) + 2; j++)
+			if (fds[j] >= 0)
+				close(fds[j]);
 	sluice_buf__dispose(&enc);
 	free(p);
 	free(fds);
-	free(dfds);
 	free(what);
 	free(dirs);
 	clear(s);

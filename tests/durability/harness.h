@@ -188,7 +188,7 @@ static inline void dh_read_state(dh_fixture *f, dh_state *st)
 	const char *head = NULL;
 	size_t i;
 
-	if (r.status != 0)
+	if (r.status != 0 || !r.out || !r.out[0])
 		fprintf(stderr, "status: %s%s", r.out, r.err);
 	assert_int_equal(r.status, 0);
 	v = dh_json(r.out, "status --json");
