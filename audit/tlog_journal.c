@@ -455,8 +455,9 @@ static int put_blob(sluice_repo *repo, git_treebuilder *tb, const char *name, co
 	git_oid id;
 	int error;
 
-	if ((error = git_blob_create_from_buffer(&id, repo->git, b->ptr, b->len)) < 0 ||
-	    (error = git_treebuilder_insert(NULL, tb, name, &id, GIT_FILEMODE_BLOB)) < 0)
+	if ((error = sluice_stage__blob(repo, &id, b->ptr, b->len)) < 0)
+		return error;
+	if ((error = git_treebuilder_insert(NULL, tb, name, &id, GIT_FILEMODE_BLOB)) < 0)
 		return sluice_ctx__giterror(repo->ctx, error, "cannot write journal %s", name);
 	return SLUICE_OK;
 }

@@ -626,7 +626,7 @@ static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *nam
 		sluice_buf__dispose(&d.buf);
 		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "cannot encode %s", name);
 	}
-	if ((error = git_blob_create_from_buffer(&blob, repo->git, d.buf.ptr, d.buf.len)) < 0 ||
+	if ((error = sluice_stage__blob(repo, &blob, d.buf.ptr, d.buf.len)) == 0 &&
 	    (error = git_treebuilder_insert(NULL, tb, name, &blob, GIT_FILEMODE_BLOB)) < 0)
 		error = sluice_ctx__giterror(repo->ctx, error, "cannot write %s", name);
 	sluice_buf__dispose(&d.buf);

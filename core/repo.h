@@ -47,6 +47,14 @@ struct sluice_repo {
  * before commit returns.
  */
 int sluice_stage__begin(sluice_repo *repo);
+/*
+ * A blob: into the open stage, by its hash, without git_odb_write's
+ * existence queries (which, for an object no backend holds, rescan
+ * objects/pack/ and ask again); an existing good loose copy is kept as it
+ * is (be_freshen's rule). With no stage open, git_blob_create_from_buffer.
+ * Returns 0, SLUICE_ENOMEM, or a libgit2 error as a sluice one.
+ */
+int sluice_stage__blob(sluice_repo *repo, git_oid *out, const void *data, size_t len);
 int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what);
 void sluice_stage__abort(sluice_repo *repo);
 

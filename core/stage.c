@@ -22,8 +22,11 @@
  * stage is open, an object about to be written that exists as a loose
  * file is read back and its hash checked first (be_freshen). A good one
  * is kept as it is and fsynced in the round like the new ones (it may
- * have been left by a failed action of this boot); a bad one is removed
- * and written again. docs/durability.md has the whole order.
+ * have been left by a failed action of this boot; once a round of this
+ * process has made it durable it is not fsynced again); a bad one is
+ * removed and written again. The journal's blobs come in by
+ * sluice_stage__blob, which applies the same rule without libgit2's write
+ * path. docs/durability.md has the whole order.
  *
  * The loose files are zlib streams of stored (uncompressed) deflate
  * blocks: valid for git and libgit2, and no deflate on the action's path.
@@ -59,6 +62,10 @@ struct sluice_stage {
 	int failed; /* be_freshen could not read one: commit fails */
 	char failure[PATH_MAX + 1024];
 	git_odb_backend *loose; /* reads loose files back, without a cache */
+	git_oid good[16];       /* loose objects read back whole by this process (a ring) */
+	unsigned ngood;         /* how many were ever added */
+	git_oid durable[16];    /* kept objects a round of this process made durable */
+	unsigned ndurable;
 	char objects[PATH_MAX]; /* REPO/objects */
 };
 
@@ -219,6 +226,21 @@ static int be_exists(git_odb_backend *be, const git_oid *id)
 	return find((struct sluice_stage *)be, id) != NULL;
 }
 
+/* A ring of the last 16 ids added. */
+static int ring_has(const git_oid *ring, unsigned count, const git_oid *id)
+{
+	for (unsigned i = 0; i < count && i < 16; i++)
+		if (git_oid_equal(&ring[i], id))
+			return 1;
+	return 0;
+}
+
+static void ring_add(git_oid *ring, unsigned *count, const git_oid *id)
+{
+	if (!ring_has(ring, *count, id))
+		ring[(*count)++ % 16] = *id;
+}
+
 /*
  * Whether the loose file of id holds id's object whole: 1 it does, 0 there
  * is none, -1 it is corrupt (unreadable, truncated, other bytes), -2 it
@@ -238,6 +260,9 @@ static int loose_check(struct sluice_stage *s, const git_oid *id)
 	snprintf(path, sizeof(path), "%s/%.2s/%s", s->objects, hex, hex + 2);
 	if (access(path, F_OK) < 0)
 		return errno == ENOENT ? 0 : -2;
+	/* Objects do not change: one read back whole stays good. */
+	if (ring_has(s->good, s->ngood, id))
+		return 1;
 	if (!s->loose && git_odb_backend_loose(&s->loose, s->objects, -1, 0, 0, 0) < 0) {
 		s->loose = NULL;
 		snprintf(s->failure, sizeof(s->failure), "cannot read back %s", path);
@@ -249,6 +274,8 @@ static int loose_check(struct sluice_stage *s, const git_oid *id)
 		        : git_oid_equal(&got, id)               ? 1
 		                                                : -1;
 		git_odb_backend_data_free(s->loose, data);
+		if (error == 1)
+			ring_add(s->good, &s->ngood, id);
 		if (error == -2)
 			snprintf(s->failure, sizeof(s->failure), "cannot hash %s", path);
 		return error;
@@ -264,16 +291,18 @@ static int loose_check(struct sluice_stage *s, const git_oid *id)
 	return -1;
 }
 
-static int be_freshen(git_odb_backend *be, const git_oid *id)
+/*
+ * An object the open stage is about to hold: 0 when it need not be written
+ * (held already, or a good loose copy exists: kept, and fsynced at commit;
+ * or it could not be checked: s->failed, and commit fails), 1 when it must
+ * be written (none loose; a corrupt loose copy is removed first).
+ */
+static int check_existing(struct sluice_stage *s, const git_oid *id)
 {
-	struct sluice_stage *s = (struct sluice_stage *)be;
 	int state;
 
-	/* 0: held here, so a second write of it is not needed. */
 	if (find(s, id))
 		return 0;
-	if (!s->active)
-		return 1;
 	for (size_t i = 0; i < s->nkept; i++)
 		if (git_oid_equal(&s->kept[i], id))
 			return 0;
@@ -294,25 +323,36 @@ static int be_freshen(git_odb_backend *be, const git_oid *id)
 		         path, strerror(errno));
 		state = -2;
 	}
-	if (state == 1 || state == -2) {
-		if (state == -2)
+	if (state == 0)
+		return 1;
+	if (state == -2)
+		s->failed = 1;
+	if (s->nkept == s->capkept) {
+		size_t cap = s->capkept ? 2 * s->capkept : 8;
+		git_oid *p = realloc(s->kept, cap * sizeof(*p));
+		if (!p) {
+			snprintf(s->failure, sizeof(s->failure), "out of memory");
 			s->failed = 1;
-		if (s->nkept == s->capkept) {
-			size_t cap = s->capkept ? 2 * s->capkept : 8;
-			git_oid *p = realloc(s->kept, cap * sizeof(*p));
-			if (!p) {
-				snprintf(s->failure, sizeof(s->failure), "out of memory");
-				s->failed = 1;
-				return 0;
-			}
-			s->kept = p;
-			s->capkept = cap;
+			return 0;
 		}
-		s->kept[s->nkept++] = *id;
-		return 0;
+		s->kept = p;
+		s->capkept = cap;
 	}
-	/* None loose: another backend (packs) may hold it; else it is written. */
-	return 1;
+	s->kept[s->nkept++] = *id;
+	return 0;
+}
+
+static int be_freshen(git_odb_backend *be, const git_oid *id)
+{
+	struct sluice_stage *s = (struct sluice_stage *)be;
+
+	/* 0: held here, so a second write of it is not needed. */
+	if (find(s, id))
+		return 0;
+	if (!s->active)
+		return 1;
+	/* 1 with none loose: another backend (packs) may hold it; else it is written. */
+	return check_existing(s, id);
 }
 
 static void be_free(git_odb_backend *be)
@@ -325,6 +365,30 @@ static void be_free(git_odb_backend *be)
 	free(s->obj);
 	free(s->kept);
 	free(s);
+}
+
+int sluice_stage__blob(sluice_repo *repo, git_oid *out, const void *data, size_t len)
+{
+	struct sluice_stage *s = repo->stage;
+	int error;
+
+	if (!s || !s->active) {
+		if ((error = git_blob_create_from_buffer(out, repo->git, data, len)) < 0)
+			return sluice_ctx__giterror(repo->ctx, error, "cannot write a blob");
+		return SLUICE_OK;
+	}
+	if (git_odb_hash(out, data, len, GIT_OBJECT_BLOB) < 0)
+		return sluice_ctx__giterror(repo->ctx, -1, "cannot hash a blob");
+	/*
+	 * In a pack and not loose: written loose again (a duplicate git
+	 * tolerates, and the next action finds it loose), rather than asking
+	 * the pack backend, which rescans objects/pack/ on a miss.
+	 */
+	if (!check_existing(s, out))
+		return SLUICE_OK;
+	if (be_write(&s->parent, out, data, len, GIT_OBJECT_BLOB) < 0)
+		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory staging a blob");
+	return SLUICE_OK;
 }
 
 int sluice_stage__begin(sluice_repo *repo)
@@ -498,7 +562,7 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 	int *fds = NULL;
 	const char **what = NULL;
 	char(*dirs)[PATH_MAX] = NULL;
-	size_t n, k, nf = 0, nd = 0, nopen, i, j;
+	size_t n, k, nf = 0, nd = 0, nopen, first_dir, i, j;
 	sluice_buf enc = {0};
 	int error = SLUICE_OK;
 
@@ -514,6 +578,7 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 	}
 	n = s->n;
 	k = s->nkept;
+	first_dir = n + k; /* fds[first_dir..] are directories (and -1 until opened) */
 	/* fds: one per object (new or kept), one per object's directory, objects/, also_fd. */
 	if (!(p = sluice__calloc(ctx, n + k, sizeof(*p)))) {
 		error = SLUICE_ENOMEM;
@@ -595,8 +660,14 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 		fds[nf] = p[i].fd;
 		what[nf++] = p[i].tmp[0] ? p[i].tmp : p[i].dst;
 	}
-	/* Objects the entry names as they already were: made durable too. */
+	/*
+	 * Objects the entry names as they already were: made durable too,
+	 * unless a round of this process did so already (keys.json and the
+	 * other unchanged documents of every entry).
+	 */
 	for (j = 0; j < k; j++, i++) {
+		if (ring_has(s->durable, s->ndurable, &s->kept[j]))
+			continue;
 		if ((error = loose_paths(ctx, s, &s->kept[j], dirs[nd], p[i].dst)) < 0)
 			goto done;
 		if ((p[i].fd = open(p[i].dst, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -613,6 +684,7 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 		goto done;
 	}
 	nd++;
+	first_dir = nf;
 	for (j = 0; j < nd; j++) {
 		if ((fds[nf] = open(dirs[j], O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 			error = sluice_ctx__oserror(ctx, "cannot open directory %s", dirs[j]);
@@ -633,6 +705,9 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 	/* One round: bytes, names and the lock, all durable before the rename. */
 	error = fsync_groups(ctx, fds, what, nf);
 	fds[nopen] = -1; /* the caller's to close */
+	if (error == SLUICE_OK)
+		for (j = 0; j < k; j++)
+			ring_add(s->durable, &s->ndurable, &s->kept[j]);
 done:
 	if (p)
 		for (i = 0; i < n + k; i++) {
@@ -642,7 +717,7 @@ done:
 				unlink(p[i].tmp);
 		}
 	if (fds)
-		for (j = n + k; j < 2 * (n + k) + 2; j++)
+		for (j = first_dir; j < 2 * (n + k) + 2; j++)
 			if (fds[j] >= 0)
 				close(fds[j]);
 	sluice_buf__dispose(&enc);
