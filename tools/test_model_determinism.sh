@@ -7,10 +7,12 @@
 #
 #   bash tools/test_model_determinism.sh [--steps N]   (default 300: ~4 min)
 #
-# With the full schedule (--steps 3600, ~40 min on one thread here) the
-# model should also equal the committed one on a machine whose torch build
-# and CPU kernels match the ones that made it; on another kernel set it
-# will not (tests/resources/test-model-ref/README.md says what was measured).
+# With the full schedule (--steps 3600, 20-40 min on one thread here) the
+# model equals the committed one only on a machine whose torch build, CPU
+# and OpenBLAS setup match the ones that made it; on another, even with the
+# same kernel name, it does not (tests/resources/test-model-ref/README.md
+# says what was measured). Run both copies in the same environment: an
+# OpenBLAS setting such as OPENBLAS_CORETYPE changes the bytes.
 # Needs Debian's python3-torch and python3-regex (/usr/bin/python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
