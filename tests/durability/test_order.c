@@ -425,7 +425,7 @@ static void test_order__rollback_on_threads(void **state)
  * it) must not name the leftover. The leftover is planted as an empty file
  * and as bytes that are not zlib, each in a fresh copy: the promote
  * succeeds, its entry's channels.json reads back whole, and git fsck and
- * sluice verify pass.
+ * sluice verify pass; verify noted the leftover before, and not after.
  */
 static void test_order__corrupt_leftover_is_written_again(void **state)
 {
@@ -454,6 +454,12 @@ static void test_order__corrupt_leftover_is_written_again(void **state)
 		tu_sh_ok(NULL,
 		         "mkdir -p \"$(dirname '%s')\" && printf '%s' > '%s' && chmod 444 '%s'",
 		         path, leftovers[t], path, path);
+		/* verify names the leftover in a note, and still passes. */
+		r = dh_sl(fx, "verify --json");
+		assert_int_equal(r.status, 0);
+		assert_non_null(strstr(r.out, blob + 2));
+		assert_non_null(strstr(r.out, t ? "not a zlib stream" : "(empty)"));
+		tu_run_dispose(&r);
 		dh_sl_ok(fx, args);
 		rev_parse(fx, got, "refs/sluice/journal:channels.json");
 		assert_string_equal(got, blob);
@@ -466,7 +472,10 @@ static void test_order__corrupt_leftover_is_written_again(void **state)
 			fprintf(stderr, "git fsck: %s\n", r.out);
 		assert_int_equal(r.status, 0);
 		tu_run_dispose(&r);
-		dh_sl_ok(fx, "verify");
+		r = dh_sl(fx, "verify --json");
+		assert_int_equal(r.status, 0);
+		assert_null(strstr(r.out, "without its bytes"));
+		tu_run_dispose(&r);
 	}
 }
 
