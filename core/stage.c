@@ -24,7 +24,9 @@
  * is kept as it is and fsynced in the round like the new ones (it may
  * have been left by a failed action of this boot; once a round of this
  * process has made it durable it is not fsynced again); a bad one is
- * removed and written again. The journal's blobs come in by
+ * removed and written again. A commit that fails removes the names it
+ * made: after an fsync error the page cache may still show bytes the disk
+ * never got. The journal's blobs come in by
  * sluice_stage__blob, which applies the same rule without libgit2's write
  * path. docs/durability.md has the whole order.
  *
@@ -52,6 +54,20 @@ typedef struct {
 	unsigned char *data;
 } staged;
 
+/*
+ * The last 16 loose files added: an object id and the file that held it
+ * (device and inode), so a file removed and written again by someone else
+ * is not taken for the one that was checked.
+ */
+typedef struct {
+	struct {
+		git_oid id;
+		dev_t dev;
+		ino_t ino;
+	} at[16];
+	unsigned count; /* how many were ever added */
+} ring;
+
 struct sluice_stage {
 	git_odb_backend parent; /* first: libgit2 hands back this pointer */
 	int active;
@@ -62,10 +78,8 @@ struct sluice_stage {
 	int failed; /* be_freshen could not read one: commit fails */
 	char failure[PATH_MAX + 1024];
 	git_odb_backend *loose; /* reads loose files back, without a cache */
-	git_oid good[16];       /* loose objects read back whole by this process (a ring) */
-	unsigned ngood;         /* how many were ever added */
-	git_oid durable[16];    /* kept objects a round of this process made durable */
-	unsigned ndurable;
+	ring good;              /* loose files read back whole by this process */
+	ring durable;           /* kept loose files a round of this process made durable */
 	char objects[PATH_MAX]; /* REPO/objects */
 };
 
@@ -226,29 +240,43 @@ static int be_exists(git_odb_backend *be, const git_oid *id)
 	return find((struct sluice_stage *)be, id) != NULL;
 }
 
-/* A ring of the last 16 ids added. */
-static int ring_has(const git_oid *ring, unsigned count, const git_oid *id)
+static int ring_has(const ring *r, const git_oid *id, const struct stat *st)
 {
-	for (unsigned i = 0; i < count && i < 16; i++)
-		if (git_oid_equal(&ring[i], id))
+	for (unsigned i = 0; i < r->count && i < 16; i++)
+		if (git_oid_equal(&r->at[i].id, id) && r->at[i].dev == st->st_dev &&
+		    r->at[i].ino == st->st_ino)
 			return 1;
 	return 0;
 }
 
-static void ring_add(git_oid *ring, unsigned *count, const git_oid *id)
+static void ring_add(ring *r, const git_oid *id, const struct stat *st)
 {
-	if (!ring_has(ring, *count, id))
-		ring[(*count)++ % 16] = *id;
+	if (!ring_has(r, id, st)) {
+		unsigned i = r->count++ % 16;
+		r->at[i].id = *id;
+		r->at[i].dev = st->st_dev;
+		r->at[i].ino = st->st_ino;
+	}
+}
+
+/* REPO/objects/xx/rest of id's hex. */
+static void loose_path(const struct sluice_stage *s, const git_oid *id, char *path, size_t cap)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+
+	git_oid_tostr(hex, sizeof(hex), id);
+	snprintf(path, cap, "%s/%.2s/%s", s->objects, hex, hex + 2);
 }
 
 /*
- * Whether the loose file of id holds id's object whole: 1 it does, 0 there
- * is none, -1 it is corrupt (unreadable, truncated, other bytes), -2 it
- * could not be read for another reason (the message in s->failure).
+ * Whether the loose file of id holds id's object whole: 1 it does (*st is
+ * the file), 0 there is none, -1 it is corrupt (libgit2 cannot inflate or
+ * parse it, or it holds other bytes), -2 it could not be told (the message
+ * in s->failure).
  */
-static int loose_check(struct sluice_stage *s, const git_oid *id)
+static int loose_check(struct sluice_stage *s, const git_oid *id, struct stat *st)
 {
-	char hex[GIT_OID_HEXSZ + 1], path[PATH_MAX + 48];
+	char path[PATH_MAX + 48];
 	void *data = NULL;
 	size_t len = 0;
 	git_object_t type = GIT_OBJECT_INVALID;
@@ -256,18 +284,23 @@ static int loose_check(struct sluice_stage *s, const git_oid *id)
 	const git_error *e;
 	int error;
 
-	git_oid_tostr(hex, sizeof(hex), id);
-	snprintf(path, sizeof(path), "%s/%.2s/%s", s->objects, hex, hex + 2);
-	if (access(path, F_OK) < 0)
-		return errno == ENOENT ? 0 : -2;
-	/* Objects do not change: one read back whole stays good. */
-	if (ring_has(s->good, s->ngood, id))
+	loose_path(s, id, path, sizeof(path));
+	if (stat(path, st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(s->failure, sizeof(s->failure), "cannot stat %s: %s", path,
+		         strerror(errno));
+		return -2;
+	}
+	/* Objects do not change: a file read back whole stays good. */
+	if (ring_has(&s->good, id, st))
 		return 1;
 	if (!s->loose && git_odb_backend_loose(&s->loose, s->objects, -1, 0, 0, 0) < 0) {
 		s->loose = NULL;
 		snprintf(s->failure, sizeof(s->failure), "cannot read back %s", path);
 		return -2;
 	}
+	git_error_clear();
 	error = s->loose->read(&data, &len, &type, s->loose, id);
 	if (error == 0) {
 		error = git_odb_hash(&got, data, len, type) < 0 ? -2
@@ -275,20 +308,44 @@ static int loose_check(struct sluice_stage *s, const git_oid *id)
 		                                                : -1;
 		git_odb_backend_data_free(s->loose, data);
 		if (error == 1)
-			ring_add(s->good, &s->ngood, id);
+			ring_add(&s->good, id, st);
 		if (error == -2)
 			snprintf(s->failure, sizeof(s->failure), "cannot hash %s", path);
 		return error;
 	}
-	if (error == GIT_ENOTFOUND && access(path, F_OK) < 0 && errno == ENOENT)
-		return 0; /* removed meanwhile */
 	e = git_error_last();
-	if (e && (e->klass == GIT_ERROR_OS || e->klass == GIT_ERROR_NOMEMORY)) {
-		snprintf(s->failure, sizeof(s->failure), "cannot read back %s: %s", path,
-		         e->message);
-		return -2;
+	if (error == GIT_ENOTFOUND) {
+		struct stat again;
+		if (stat(path, &again) < 0 && errno == ENOENT)
+			return 0; /* removed meanwhile */
+	} else if (e && (e->klass == GIT_ERROR_ZLIB || e->klass == GIT_ERROR_OBJECT ||
+	                 e->klass == GIT_ERROR_ODB)) {
+		return -1;
 	}
-	return -1;
+	/* Anything else (the file came back, an I/O error, memory): not decided. */
+	snprintf(s->failure, sizeof(s->failure), "cannot read back %s: %s", path,
+	         e && e->message ? e->message : "unknown error");
+	return -2;
+}
+
+/*
+ * A corrupt loose file at id's name (a power cut in an earlier round):
+ * removed, so that no backend finds it and the object is written again.
+ * 0 or -2 (s->failure). Removal goes by name: a writer of the very same
+ * object that replaced the file between the check and this call would
+ * lose its copy, and the object is written again by whichever write
+ * follows - the narrow race this leaves.
+ */
+static int remove_corrupt(struct sluice_stage *s, const git_oid *id)
+{
+	char path[PATH_MAX + 48];
+
+	loose_path(s, id, path, sizeof(path));
+	if (unlink(path) == 0 || errno == ENOENT)
+		return 0;
+	snprintf(s->failure, sizeof(s->failure), "cannot remove the corrupt object %s: %s", path,
+	         strerror(errno));
+	return -2;
 }
 
 /*
@@ -299,6 +356,7 @@ static int loose_check(struct sluice_stage *s, const git_oid *id)
  */
 static int check_existing(struct sluice_stage *s, const git_oid *id)
 {
+	struct stat st;
 	int state;
 
 	if (find(s, id))
@@ -306,27 +364,19 @@ static int check_existing(struct sluice_stage *s, const git_oid *id)
 	for (size_t i = 0; i < s->nkept; i++)
 		if (git_oid_equal(&s->kept[i], id))
 			return 0;
-	state = loose_check(s, id);
-	if (state == -1) {
-		/*
-		 * A name whose bytes never reached the disk (a power cut in an
-		 * earlier commit's round): nothing refers to it. Removed, so
-		 * that no backend finds it and the write comes here.
-		 */
-		char hex[GIT_OID_HEXSZ + 1], path[PATH_MAX + 48];
-
-		git_oid_tostr(hex, sizeof(hex), id);
-		snprintf(path, sizeof(path), "%s/%.2s/%s", s->objects, hex, hex + 2);
-		if (unlink(path) == 0 || errno == ENOENT)
-			return 1;
-		snprintf(s->failure, sizeof(s->failure), "cannot remove the corrupt object %s: %s",
-		         path, strerror(errno));
-		state = -2;
-	}
+	state = loose_check(s, id, &st);
+	if (state == -1 && (state = remove_corrupt(s, id)) == 0)
+		return 1;
 	if (state == 0)
 		return 1;
 	if (state == -2)
 		s->failed = 1;
+	if (state == 1) {
+		char path[PATH_MAX + 48];
+		/* As libgit2's freshen does: a reused object is recent again for git prune. */
+		loose_path(s, id, path, sizeof(path));
+		(void)utimensat(AT_FDCWD, path, NULL, 0);
+	}
 	if (s->nkept == s->capkept) {
 		size_t cap = s->capkept ? 2 * s->capkept : 8;
 		git_oid *p = realloc(s->kept, cap * sizeof(*p));
@@ -349,8 +399,18 @@ static int be_freshen(git_odb_backend *be, const git_oid *id)
 	/* 0: held here, so a second write of it is not needed. */
 	if (find(s, id))
 		return 0;
-	if (!s->active)
+	if (!s->active) {
+		/*
+		 * Outside a stage libgit2's loose backend writes, after its own
+		 * freshen, which would take a corrupt leftover for the object.
+		 * Such a leftover is removed here first; anything else is left to
+		 * libgit2 (1: not held here).
+		 */
+		struct stat st;
+		if (loose_check(s, id, &st) == -1)
+			(void)remove_corrupt(s, id);
 		return 1;
+	}
 	/* 1 with none loose: another backend (packs) may hold it; else it is written. */
 	return check_existing(s, id);
 }
@@ -527,6 +587,8 @@ typedef struct {
 	char tmp[PATH_MAX]; /* the temporary file, while it has that name too */
 	char dst[PATH_MAX];
 	int fd;
+	int named;      /* dst was made by this commit (link or rename) */
+	struct stat st; /* a kept object's file */
 } pending;
 
 /* fsync fds[0..n) in groups the thread helper accepts. */
@@ -562,20 +624,20 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 	int *fds = NULL;
 	const char **what = NULL;
 	char(*dirs)[PATH_MAX] = NULL;
-	size_t n, k, nf = 0, nd = 0, nopen, first_dir, i, j;
+	size_t n = 0, k = 0, nf = 0, nd = 0, nopen, first_dir = 0, i, j;
 	sluice_buf enc = {0};
 	int error = SLUICE_OK;
 
+	if (s && s->active && s->failed) {
+		error = sluice_ctx__error(ctx, SLUICE_EIO, "%s", s->failure);
+		goto done;
+	}
 	if (!s || !s->active || (s->n == 0 && s->nkept == 0)) {
 		if (s)
 			clear(s);
 		return also_fd >= 0 ? sluice_io__fsync(ctx, also_fd, also_what) : SLUICE_OK;
 	}
 	s->active = 0;
-	if (s->failed) {
-		error = sluice_ctx__error(ctx, SLUICE_EIO, "%s", s->failure);
-		goto done;
-	}
 	n = s->n;
 	k = s->nkept;
 	first_dir = n + k; /* fds[first_dir..] are directories (and -1 until opened) */
@@ -606,8 +668,13 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 			goto done;
 		}
 		if (snprintf(p[i].tmp, sizeof(p[i].tmp), "%s/tmp_object_sluice_XXXXXX", dirs[nd]) >=
-		            (int)sizeof(p[i].tmp) ||
-		    (p[i].fd = mkstemp(p[i].tmp)) < 0) {
+		    (int)sizeof(p[i].tmp)) {
+			p[i].tmp[0] = '\0';
+			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s",
+			                          dirs[nd]);
+			goto done;
+		}
+		if ((p[i].fd = mkstemp(p[i].tmp)) < 0) {
 			p[i].tmp[0] = '\0';
 			error = sluice_ctx__oserror(ctx, "cannot create a temporary file in %s",
 			                            dirs[nd]);
@@ -628,7 +695,7 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 				goto done;
 			}
 			/* Written meanwhile by another writer, or a crash's leftover. */
-			if ((state = loose_check(s, &s->obj[i].id)) == -2) {
+			if ((state = loose_check(s, &s->obj[i].id, &p[i].st)) == -2) {
 				error = sluice_ctx__error(ctx, SLUICE_EIO, "%s", s->failure);
 				goto done;
 			}
@@ -649,7 +716,10 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 					goto done;
 				}
 				p[i].tmp[0] = '\0';
+				p[i].named = 1;
 			}
+		} else {
+			p[i].named = 1;
 		}
 		/*
 		 * One directory fsync per object even when two share objects/xx:
@@ -666,13 +736,20 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 	 * other unchanged documents of every entry).
 	 */
 	for (j = 0; j < k; j++, i++) {
-		if (ring_has(s->durable, s->ndurable, &s->kept[j]))
-			continue;
 		if ((error = loose_paths(ctx, s, &s->kept[j], dirs[nd], p[i].dst)) < 0)
 			goto done;
 		if ((p[i].fd = open(p[i].dst, O_RDONLY | O_CLOEXEC)) < 0) {
 			error = sluice_ctx__oserror(ctx, "cannot open %s", p[i].dst);
 			goto done;
+		}
+		if (fstat(p[i].fd, &p[i].st) < 0) {
+			error = sluice_ctx__oserror(ctx, "cannot stat %s", p[i].dst);
+			goto done;
+		}
+		if (ring_has(&s->durable, &s->kept[j], &p[i].st)) {
+			close(p[i].fd);
+			p[i].fd = -1;
+			continue;
 		}
 		nd++;
 		fds[nf] = p[i].fd;
@@ -707,8 +784,28 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 	fds[nopen] = -1; /* the caller's to close */
 	if (error == SLUICE_OK)
 		for (j = 0; j < k; j++)
-			ring_add(s->durable, &s->ndurable, &s->kept[j]);
+			if (p[n + j].fd >= 0)
+				ring_add(&s->durable, &s->kept[j], &p[n + j].st);
 done:
+	if (error < 0 && s) {
+		/*
+		 * A failed round leaves names whose bytes may never reach the disk
+		 * (after an fsync error Linux keeps the page, marked clean, and
+		 * reports the error once): a retry would read them back good from
+		 * the cache and name them. The names this commit made are removed
+		 * (only while they are still its files), and nothing read back so
+		 * far is trusted.
+		 */
+		for (i = 0; p && i < n; i++) {
+			struct stat a, b;
+			if (p[i].named && p[i].fd >= 0 && fstat(p[i].fd, &a) == 0 &&
+			    lstat(p[i].dst, &b) == 0 && a.st_dev == b.st_dev &&
+			    a.st_ino == b.st_ino)
+				unlink(p[i].dst);
+		}
+		s->good.count = 0;
+		s->durable.count = 0;
+	}
 	if (p)
 		for (i = 0; i < n + k; i++) {
 			if (p[i].fd >= 0)

@@ -83,6 +83,22 @@ static void count_classes(dh_fixture *f, const char *args, long counts[4])
 }
 
 /* After a failed or succeeded action: the invariants, and the next action still works. */
+/* Loose objects (not temporary files) in repo's object store. */
+static long loose_count(const char *repo)
+{
+	tu_run_result r = tu_sh(
+	        NULL,
+	        "find '%s/objects' -type f -path '*/objects/[0-9a-f][0-9a-f]/*' ! -name 'tmp_*' | "
+	        "wc -l",
+	        repo);
+	long n;
+
+	assert_int_equal(r.status, 0);
+	n = atol(r.out);
+	tu_run_dispose(&r);
+	return n;
+}
+
 static void after_fault(dh_fixture *f, const dh_state *before, const char *action,
                         const char *target, int status, const char *err, const char *when)
 {
@@ -109,6 +125,16 @@ static void after_fault(dh_fixture *f, const dh_state *before, const char *actio
 		/* Failed after the commit point: it took effect; K4 is how it is reported. */
 		failed_committed++;
 		assert_null(strstr(err, "nothing was changed"));
+	} else if (status != 0 && strstr(when, "fsync")) {
+		/*
+		 * A failed fsync round leaves none of the names it made: after an
+		 * fsync error the bytes behind them may never reach the disk while
+		 * the page cache still shows them whole (core/stage.c).
+		 */
+		long now = loose_count(f->repo), was = loose_count(f->pristine);
+		if (now != was)
+			fprintf(stderr, "%s: %ld loose objects, %ld before\n", when, now, was);
+		assert_int_equal(now, was);
 	}
 	/* Nothing left behind blocks the next action. */
 	snprintf(args, sizeof(args), "promote %s --channel prod --key alice", f->v[3]);
