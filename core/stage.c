@@ -603,16 +603,21 @@ static int fsync_groups(sluice_ctx *ctx, const int *fds, const char *const *what
 	return error;
 }
 
-/* dir = REPO/objects/xx and path = dir/rest of id's hex. */
+/* path = REPO/objects/xx/rest of id's hex (loose_path's name) and dir = its objects/xx. */
 static int loose_paths(sluice_ctx *ctx, const struct sluice_stage *s, const git_oid *id,
                        char dir[PATH_MAX], char path[PATH_MAX])
 {
-	char hex[GIT_OID_HEXSZ + 1];
+	char full[PATH_MAX + 48];
+	size_t len;
 
-	git_oid_tostr(hex, sizeof(hex), id);
-	if (snprintf(dir, PATH_MAX, "%s/%.2s", s->objects, hex) >= PATH_MAX ||
-	    snprintf(path, PATH_MAX, "%s/%s", dir, hex + 2) >= PATH_MAX)
+	loose_path(s, id, full, sizeof(full));
+	if ((len = strlen(full)) >= PATH_MAX)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", s->objects);
+	memcpy(path, full, len + 1);
+	/* Without "/" and the 38 hex digits of the file's name. */
+	len -= GIT_OID_HEXSZ - 1;
+	memcpy(dir, full, len);
+	dir[len] = '\0';
 	return SLUICE_OK;
 }
 
