@@ -1287,8 +1287,14 @@ int sluice_tokenizer__load(sluice_ctx *ctx, sluice_tokenizer **out, const char *
 	if (!(L.tok = sluice__calloc(ctx, 1, sizeof(*L.tok))))
 		return SLUICE_ENOMEM;
 	if (!(root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr))) {
-		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: line %d: %s", L.name,
-		                          jerr.line, jerr.text);
+		/* jansson cannot hold a key with U+0000 in it, so a vocabulary
+		 * with a token for it (InternLM2's) cannot be read: say so. */
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EINVALID, "%s: line %d: %s%s", L.name, jerr.line, jerr.text,
+		        json_error_code(&jerr) == json_error_null_byte_in_key
+		                ? " (a token holding U+0000 is not supported: the JSON reader, "
+		                  "jansson, cannot hold it as a vocab key)"
+		                : "");
 		goto done;
 	}
 	if (!json_is_object(root)) {

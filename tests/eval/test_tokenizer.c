@@ -352,6 +352,8 @@ static void test_tokenizer__refusals(void **state)
 	refused("{\"model\": {\"type\": \"WordPiece\", \"vocab\": {}}}",
 	        "model.type \"WordPiece\"");
 	refused("{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", "Unigram");
+	refused("{\"model\": {\"type\": \"BPE\", \"vocab\": {\"\\u0000\": 0}, \"merges\": []}}",
+	        "a token holding U+0000 is not supported");
 	refused("{" MODEL "\"merges\": [\"a b\"]}, \"pre_tokenizer\": {\"type\": \"Whitespace\"}}",
 	        "pre_tokenizer type \"Whitespace\"");
 	refused("{" MODEL "\"merges\": [\"a b c\"]}}", "model.merges[0]");
