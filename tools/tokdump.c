@@ -10,8 +10,11 @@
  * taken as they are. With --decode, each output line is [ids, decode(ids),
  * decode(ids) skipping special tokens]. A line that is neither, or a text the
  * tokenizer refuses, stops the run with a message naming the line number and
- * exit status 1. scripts/hf-tokenizers.sh drives it against Hugging Face's
- * own tokenizers library (tools/hf-tokenizers/compare.js).
+ * exit status 1. A tokenizer file that sluice refuses at load (a type, field
+ * or value it does not implement, or JSON it cannot read: SLUICE_EINVALID)
+ * exits with status 3, so a caller can tell a refusal from a failure.
+ * scripts/hf-tokenizers.sh drives it against Hugging Face's own tokenizers
+ * library (tools/hf-tokenizers/compare.js).
  */
 #include "internal.h"
 #include "../eval/tokenizer.h"
@@ -118,7 +121,7 @@ int main(int argc, char **argv)
 	char *line = NULL;
 	size_t len, cap = 0, lineno = 0;
 	ssize_t got;
-	int rc = 1;
+	int error, rc = 1;
 
 	for (a = 2; a < argc; a++) {
 		if (strcmp(argv[a], "--no-special") == 0)
@@ -138,9 +141,14 @@ int main(int argc, char **argv)
 		fputs("sluice-tokdump: cannot initialise libsluice\n", stderr);
 		goto out;
 	}
-	if (sluice_io__read_file(ctx, &json, &len, argv[1], (size_t)1 << 30) < 0 ||
-	    sluice_tokenizer__load(ctx, &tok, (const char *)json, len, argv[1]) < 0) {
+	if (sluice_io__read_file(ctx, &json, &len, argv[1], (size_t)1 << 30) < 0) {
 		fprintf(stderr, "sluice-tokdump: %s\n", sluice_ctx_errmsg(ctx));
+		goto out;
+	}
+	if ((error = sluice_tokenizer__load(ctx, &tok, (const char *)json, len, argv[1])) < 0) {
+		fprintf(stderr, "sluice-tokdump: %s\n", sluice_ctx_errmsg(ctx));
+		if (error == SLUICE_EINVALID)
+			rc = 3;
 		goto out;
 	}
 	while ((got = getline(&line, &cap, stdin)) >= 0) {

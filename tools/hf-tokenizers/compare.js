@@ -7,7 +7,15 @@
 // so this is the one place the real library can be run.
 //
 //   node compare.js --modules DIR --tokdump PATH [--random N] [--seed S]
-//                   [--json] TOKENIZER.json...
+//                   [--json] TOKENIZER.json... [--refused TOKENIZER.json]...
+//
+// A file sluice refuses at load (sluice-tokdump's exit status 3: a type,
+// field or value it does not implement) is counted as refused, apart from
+// agreements and differences, with sluice's message. A file given with
+// --refused is one sluice is known to refuse: its refusal is reported and
+// is not a failure; any other refusal is (exit status 1), and so is a
+// --refused file that sluice now loads (it is then compared like the
+// others, and belongs in the plain list).
 //
 // For each tokenizer file, the texts are: every line of
 // tests/resources/tokenizers/corpus.txt, the whole corpus, the edge cases
@@ -30,11 +38,11 @@ const { spawnSync } = require("child_process");
 
 function usage() {
   process.stderr.write(
-    "usage: compare.js --modules DIR --tokdump PATH [--random N] [--seed S] [--json] TOKENIZER.json...\n");
+    "usage: compare.js --modules DIR --tokdump PATH [--random N] [--seed S] [--json] TOKENIZER.json... [--refused TOKENIZER.json]...\n");
   process.exit(2);
 }
 
-const args = { random: 2000, seed: 20261204, json: false, files: [] };
+const args = { random: 2000, seed: 20261204, json: false, files: [], refused: new Set() };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   const next = () => { if (i + 1 >= process.argv.length) usage(); return process.argv[++i]; };
@@ -43,6 +51,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === "--random") args.random = Number(next());
   else if (a === "--seed") args.seed = Number(next());
   else if (a === "--json") args.json = true;
+  else if (a === "--refused") { const f = next(); args.files.push(f); args.refused.add(f); }
   else if (a.startsWith("--")) usage();
   else args.files.push(a);
 }
@@ -141,11 +150,18 @@ function fixtureTexts() {
 }
 
 // texts: strings to encode, or arrays of ids to decode as they are.
+// Returns null when sluice refuses the file at load (exit status 3), with
+// its message in refusal.message.
+const refusal = { message: null };
 function tokdump(file, texts, special) {
   const input = texts.map((t) => JSON.stringify(t)).join("\n") + "\n";
   const argv = [file, "--decode"].concat(special ? [] : ["--no-special"]);
   const res = spawnSync(args.tokdump, argv, { input, maxBuffer: 1 << 30, encoding: "utf8" });
   if (res.error) throw res.error;
+  if (res.status === 3) {
+    refusal.message = res.stderr.trim();
+    return null;
+  }
   if (res.status !== 0) {
     process.stderr.write(res.stderr);
     throw new Error(`sluice-tokdump ${file} exited with status ${res.status}`);
@@ -164,10 +180,17 @@ async function compareFile(file, fileIndex) {
   let texts = fixtureTexts();
   for (const s of specials) texts.push(s, "x" + s + "y", " " + s + " " + s);
   for (let i = 0; i < args.random; i++) texts.push(randomText(r, specials));
-  const result = { tokenizer: file, texts: texts.length, encodings: 0, differ: 0, tokens: 0,
-    decodings: 0, random_decodings: 0, decode_differ: 0, examples: [] };
+  const result = { tokenizer: file, refused: null, expected_refused: args.refused.has(file),
+    texts: texts.length, encodings: 0, differ: 0, tokens: 0, decodings: 0, random_decodings: 0,
+    decode_differ: 0, examples: [] };
   for (const special of [true, false]) {
     const ours = tokdump(file, texts, special);
+    if (ours === null) {
+      // Refused at load; tokenizers (above) did load it.
+      result.refused = refusal.message;
+      result.texts = 0;
+      return result;
+    }
     const theirs = await tok.encodeBatch(texts, { addSpecialTokens: special });
     const hfIds = theirs.map((e) => Array.from(e.getIds()));
     // Decoding: HF's decode of its ids, keeping and skipping special tokens,
@@ -229,13 +252,24 @@ async function compareFile(file, fileIndex) {
   const results = [];
   for (let i = 0; i < args.files.length; i++) results.push(await compareFile(args.files[i], i));
   const differ = results.reduce((s, r) => s + r.differ + r.decode_differ, 0);
+  const refused = results.filter((r) => r.refused !== null);
+  const unexpected = results.filter((r) => (r.refused !== null) !== r.expected_refused);
+  const agree = results.filter((r) => r.refused === null && r.differ + r.decode_differ === 0);
+  const counts = { tokenizers: results.length, agree: agree.length, refused: refused.length,
+    refused_unexpectedly: unexpected.filter((r) => r.refused !== null).length,
+    loaded_though_listed_refused: unexpected.filter((r) => r.refused === null).length,
+    with_differences: results.length - agree.length - refused.length };
   if (args.json) {
     process.stdout.write(JSON.stringify({ hf_tokenizers: hfVersion, seed: args.seed,
-      random: args.random, results, differ }, null, 1) + "\n");
+      random: args.random, results, differ, counts }, null, 1) + "\n");
   } else {
     console.log(`Hugging Face tokenizers ${hfVersion} (npm) against sluice-tokdump; seed ${args.seed}, ${args.random} random texts per tokenizer`);
     for (const r of results) {
-      console.log(`${r.tokenizer}: ${r.encodings} encodings (${r.texts} texts, with and without special tokens), ${r.tokens} tokens, ${r.differ} differ; ${r.decodings} decodings (${r.random_decodings} of random ids), ${r.decode_differ} differ`);
+      if (r.refused !== null) {
+        console.log(`${r.tokenizer}: REFUSED by sluice${r.expected_refused ? " (known)" : " (UNEXPECTED)"}, loaded by tokenizers; nothing compared: ${r.refused}`);
+        continue;
+      }
+      console.log(`${r.tokenizer}: ${r.encodings} encodings (${r.texts} texts, with and without special tokens), ${r.tokens} tokens, ${r.differ} differ; ${r.decodings} decodings (${r.random_decodings} of random ids), ${r.decode_differ} differ${r.expected_refused ? "; listed as refused but sluice loads it now: move it to the compared list" : ""}`);
       for (const e of r.examples) {
         if (e.hf)
           console.log(`  text ${JSON.stringify(e.text)} special=${e.special}\n    sluice ${JSON.stringify(e.sluice)}\n    hf     ${JSON.stringify(e.hf)}`);
@@ -243,6 +277,7 @@ async function compareFile(file, fileIndex) {
           console.log(`  decode ${JSON.stringify(e.ids)} skip_special=${e.skip_special}\n    sluice ${JSON.stringify(e.sluice_decoded)}\n    hf     ${JSON.stringify(e.hf_decoded)}`);
       }
     }
+    console.log(`${counts.tokenizers} tokenizers: ${counts.agree} agree on every id and decoding, ${counts.with_differences} with differences, ${counts.refused} refused by sluice (${counts.refused_unexpectedly} unexpectedly; refused files are not counted as agreeing)${counts.loaded_though_listed_refused ? `, ${counts.loaded_though_listed_refused} listed as refused but loaded` : ""}`);
   }
-  process.exit(differ === 0 ? 0 : 1);
+  process.exit(differ === 0 && unexpected.length === 0 ? 0 : 1);
 })().catch((e) => { process.stderr.write(`compare.js: ${e.message}\n`); process.exit(1); });
