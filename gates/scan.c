@@ -11,6 +11,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 
 #include "scan.h"
+#include "notes_instr.h"
 
 #include <math.h>
 #include <pcre2.h>
@@ -1887,6 +1888,18 @@ int sluice_scan__note(sluice_ctx *ctx, json_t **out, const char *text, size_t le
 		                                          "scan_limited", (json_int_t)limited[c]),
 		                                thr, findings[c]));
 		findings[c] = NULL;
+	}
+	{
+		json_t *ifig, *ifnd;
+
+		if ((error = sluice_scan__instructions(ctx, &ifig, &ifnd, text, len,
+		                                       o->max_findings)) < 0)
+			goto done;
+		json_array_append_new(
+		        checks,
+		        check_new("instruction",
+		                  json_integer_value(json_object_get(ifig, "matches")) > 0, ifig,
+		                  json_pack("{s:I}", "max_matches", (json_int_t)0), ifnd));
 	}
 	json_array_append_new(
 	        checks,

@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		if (error != SLUICE_EINVALID || !strstr(sluice_ctx_errmsg(ctx), "fuzz") || res)
 			abort();
 	} else {
-		check_shape(res, 4);
+		check_shape(res, mode == 2 ? 5 : 4);
 		if (mode != 2 && json_integer_value(json_object_get(res, "records")) < 1)
 			abort();
 	}

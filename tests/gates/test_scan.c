@@ -797,7 +797,7 @@ static void test_scan__note_injection_found(void **state)
 		                                   "n.md", 10, NULL),
 		                 0);
 		assert_string_equal(json_string_value(json_object_get(res, "note")), "n.md");
-		assert_int_equal(json_array_size(json_object_get(res, "checks")), 4);
+		assert_int_equal(json_array_size(json_object_get(res, "checks")), 5);
 		f = find_pattern(res, cases[i].check, cases[i].pattern);
 		if (!f || !flagged(res, cases[i].check)) {
 			dump_on_fail(res);
