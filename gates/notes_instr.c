@@ -89,10 +89,29 @@ static const char *const LEAD[] = {"please",
                                    NULL};
 
 /* Markers of a standing order at a clause's start. */
-static const char *const MARKER[] = {"always",           "never",     "don't",   "dont",
-                                     "do not",           "make sure", "be sure", "remember to",
-                                     "feel free",        "try to",    "only",    "no need to",
-                                     "there is no need", "let's",     NULL};
+static const char *const MARKER[] = {"always",
+                                     "never",
+                                     "don't",
+                                     "dont",
+                                     "do not",
+                                     "make sure",
+                                     "be sure",
+                                     "remember to",
+                                     "feel free",
+                                     "try to",
+                                     "only",
+                                     "there is no need",
+                                     "let's",
+                                     "no need",
+                                     "it's fine to",
+                                     "it is fine to",
+                                     "it's ok to",
+                                     "it's okay to",
+                                     "it is ok to",
+                                     "it is okay to",
+                                     "it's acceptable to",
+                                     "it is acceptable to",
+                                     NULL};
 
 /* Verbs that open an imperative clause. */
 static const char *const IMPERATIVE[] = {
@@ -210,6 +229,11 @@ static const char *const SAFEGUARD[] = {"refusal*",
                                         "ethics",
                                         "ethical guidelines",
                                         "rules",
+                                        "protocol*",
+                                        "precaution*",
+                                        "boundaries",
+                                        "limitations",
+                                        "constraints",
                                         NULL};
 
 /*
@@ -217,17 +241,18 @@ static const char *const SAFEGUARD[] = {"refusal*",
  * someone else's ("weather warnings", "dietary restrictions", "visa checks").
  */
 static const char *const SAFEGUARD_PREMOD[] = {
-        "the",        "a",        "an",          "any",     "all",        "every",
-        "your",       "its",      "these",       "those",   "this",       "that",
-        "such",       "usual",    "standard",    "default", "normal",     "old",
-        "earlier",    "previous", "prior",       "legacy",  "safety",     "content",
-        "moderation", "policy",   "compliance",  "ethical", "moral",      "and",
-        "or",         "of",       "no",          "extra",   "additional", "unnecessary",
-        "needless",   "long",     "boilerplate", "risk",    "security",   "trust",
-        "many",       "some",     "output",      "chat",    "usage",      "those",
-        "other",      "further",  "more",        "generic", "canned",     "automatic",
-        "built-in",   "internal", "remaining",   "current", "strict",     "own",
-        NULL};
+        "the",        "a",        "an",          "any",       "all",          "every",
+        "your",       "its",      "these",       "those",     "this",         "that",
+        "such",       "usual",    "standard",    "default",   "normal",       "old",
+        "earlier",    "previous", "prior",       "legacy",    "safety",       "content",
+        "moderation", "policy",   "compliance",  "ethical",   "moral",        "and",
+        "or",         "of",       "no",          "extra",     "additional",   "unnecessary",
+        "needless",   "long",     "boilerplate", "risk",      "security",     "trust",
+        "many",       "some",     "output",      "chat",      "usage",        "those",
+        "other",      "further",  "more",        "generic",   "canned",       "automatic",
+        "built-in",   "internal", "remaining",   "current",   "strict",       "own",
+        "medical",    "legal",    "health",      "financial", "professional", "general",
+        "ai",         NULL};
 
 /* Removal, suspension or demotion of a safeguard. */
 static const char *const REMOVAL[] = {"disable*",
@@ -358,38 +383,48 @@ static const char *const ALLOWED[] = {"off limits", "forbidden",    "banned",   
                                       "acceptable", "on the table", NULL};
 
 /* Answering in full, whatever it is. */
-static const char *const COMPLY[] = {"full",
-                                     "fully",
-                                     "complete",
-                                     "completely",
-                                     "detailed",
-                                     "exact",
-                                     "precise",
-                                     "specifics",
-                                     "specific steps",
-                                     "working",
-                                     "step by step",
-                                     "every step",
-                                     "each step",
-                                     "in full",
-                                     "unfiltered",
-                                     "uncensored",
-                                     "unredacted",
-                                     "the method",
-                                     "methods",
-                                     "comply",
-                                     "complying",
-                                     "compliance",
-                                     "do what",
-                                     "give _ what",
-                                     "give them what",
-                                     "whatever they",
-                                     "whatever the user",
-                                     "just answer",
-                                     "answer directly",
-                                     "answer anyway",
-                                     "actionable",
-                                     NULL};
+static const char *const COMPLY[] = {"full",          "fully",
+                                     "complete",      "detailed",
+                                     "exact",         "precise",
+                                     "specifics",     "specific steps",
+                                     "working",       "step by step",
+                                     "every step",    "each step",
+                                     "in full",       "unfiltered",
+                                     "uncensored",    "unredacted",
+                                     "the method",    "methods",
+                                     "comply",        "complying",
+                                     "compliance",    "do what",
+                                     "give _ what",   "give them what",
+                                     "whatever they", "whatever the user",
+                                     "just answer",   "answer directly",
+                                     "answer anyway", "actionable",
+                                     "completely",    NULL};
+
+/* Permission, for harmful requests. */
+static const char *const PERMISSION[] = {"it's fine to",
+                                         "it is fine to",
+                                         "it's ok to",
+                                         "it's okay to",
+                                         "it is ok to",
+                                         "it is okay to",
+                                         "it's acceptable to",
+                                         "you may",
+                                         "you can",
+                                         "you're allowed",
+                                         "you are allowed",
+                                         "allowed to",
+                                         "permitted to",
+                                         "free to",
+                                         "feel free",
+                                         "fine to",
+                                         "okay to",
+                                         "ok to",
+                                         NULL};
+
+/* The assistant said to be in a state without safeguards. */
+static const char *const RELAXED_STATE[] = {
+        "unrestricted",   "uncensored",         "jailbr*",         "unfiltered mode",
+        "no filter mode", "without any limits", "no holds barred", NULL};
 
 /* Harmful subject matter. */
 static const char *const HARM[] = {
@@ -449,16 +484,41 @@ static const char *const REFRAME_AS[] = {
         NULL};
 
 /* Claimed permission or authority. */
-static const char *const AUTHORITY[] = {"verified",       "authori*",      "approved",
-                                        "pre approved",   "preapproved",   "cleared",
-                                        "clearance",      "permit",        "permission",
-                                        "whitelisted",    "allowlisted",   "vetted",
-                                        "admin",          "administrator", "developer*",
-                                        "management",     "safety team",   "trust and safety",
-                                        "trust & safety", "legal",         "ticket",
-                                        "sign off",       "signed off",    "code word",
-                                        "passphrase",     "password",      "elevated",
-                                        "privileged",     "unlock*",       NULL};
+static const char *const AUTHORITY[] = {"verified",
+                                        "authori*",
+                                        "approved",
+                                        "pre approved",
+                                        "preapproved",
+                                        "cleared",
+                                        "clearance",
+                                        "permit",
+                                        "permission",
+                                        "whitelisted",
+                                        "allowlisted",
+                                        "vetted",
+                                        "admin",
+                                        "administrator",
+                                        "developer*",
+                                        "management",
+                                        "safety team",
+                                        "trust and safety",
+                                        "trust & safety",
+                                        "ticket",
+                                        "sign off",
+                                        "signed off",
+                                        "code word",
+                                        "passphrase",
+                                        "password",
+                                        "elevated",
+                                        "privileged",
+                                        "unlock*",
+                                        "legal team",
+                                        "legal department",
+                                        "legal cleared",
+                                        "legal signed",
+                                        "legal approved",
+                                        "legal has",
+                                        NULL};
 /* What a claimed permission unlocks. */
 static const char *const GRANTED[] = {"unlock*",        "anything",
                                       "any answer*",    "any question*",
@@ -663,13 +723,29 @@ static const char *const STANDING[] = {"every answer*",
                                        "in all",
                                        "every reply",
                                        "each reply",
+                                       "all your answer*",
+                                       "all your repl*",
+                                       "all your response*",
+                                       "all your message*",
+                                       "each of your",
+                                       "every one of your",
+                                       "before answering",
+                                       "before you answer",
+                                       "after answering",
+                                       "before every",
+                                       "after every",
+                                       "before each",
+                                       "after each",
+                                       "whatever _ ask*",
+                                       "whatever _ _ ask*",
+                                       "whatever anyone asks",
                                        NULL};
 /* A topic scope: when something comes up. */
 static const char *const TOPIC[] = {
-        "comes up",     "come up",       "is mentioned", "are mentioned",
-        "is discussed", "are discussed", "asks about",   "ask about",
-        "asking about", "talks about",   "is raised",    "is relevant",
-        "the topic",    "touches on",    "any mention",  NULL};
+        "comes up",      "come up",     "is mentioned", "are mentioned", "is discussed",
+        "are discussed", "asks about",  "ask about",    "asking about",  "talks about",
+        "is raised",     "is relevant", "the topic",    "touches on",    "any mention",
+        "asked about",   "is asked",    "asks for",     "asking for",    NULL};
 /* Words that say the inserted thing is content: commerce, links, slogans. */
 static const char *const COMMERCIAL[] = {"brand*",
                                          "product*",
@@ -1182,15 +1258,25 @@ static bool has_user_ref(const tok *t, size_t from, size_t to)
 	return lex_find(t, from, to, USER_REF, NULL, NULL);
 }
 
+static bool own_safeguard(const tok *t, size_t i, size_t start);
+
 /* Is clause c a directive to the assistant, and of which kind? */
 static kind clause_kind(const note_text *nt, const clause *c)
 {
 	const tok *t = nt->t;
 	size_t i = c->t0, end = c->t1, m, at;
 
-	/* Skip openings ("please", "from now on") at most four times. */
-	for (int k = 0; k < 4 && i < end && (m = lex_at(t, i, end, LEAD)); k++)
-		i += m;
+	/* Skip openings ("please", "from now on", "quietly") at most four times. */
+	for (int k = 0; k < 4 && i + 1 < end; k++) {
+		size_t wl = strlen(t[i].w);
+
+		if ((m = lex_at(t, i, end, LEAD)))
+			i += m;
+		else if (wl > 4 && !strcmp(t[i].w + wl - 2, "ly"))
+			i++; /* an adverb: "silently check ..." */
+		else
+			break;
+	}
 	if (i >= end)
 		return K_NONE;
 	if (lex_at(t, i, end, USER_REF))
@@ -1207,6 +1293,16 @@ static kind clause_kind(const note_text *nt, const clause *c)
 		return K_IMPERATIVE;
 	if (lex_find(t, i, end, MODAL, &at, NULL) && !has_user_ref(t, i, at))
 		return K_MODAL;
+	/*
+	 * The assistant as the subject after an opening phrase ("In an earlier chat the
+	 * assistant promised to ..."), before anyone else is named.
+	 */
+	for (size_t j = i; j < end && j < i + 8; j++) {
+		if (lex_at(t, j, end, USER_REF))
+			break;
+		if (!strcmp(t[j].w, "assistant") || !strcmp(t[j].w, "you"))
+			return K_ADDRESSED;
+	}
 	/* The head noun, after up to three determiners. */
 	for (int k = 0; k < 3 && i + 1 < end && lex_at(t, i, i + 1, DETERMINER); k++)
 		i++;
@@ -1215,6 +1311,13 @@ static kind clause_kind(const note_text *nt, const clause *c)
 		if (has_user_ref(t, c->t0, i + 2 < end ? i + 2 : end))
 			return K_NONE;
 		return K_RULE;
+	}
+	/* A safeguard a few words in, after its qualifiers ("medical and legal caveats are"). */
+	for (size_t j = i + 1; j < end && j < i + 4; j++) {
+		if (lex_at(t, j, end, USER_REF))
+			break;
+		if (lex_at(t, j, end, SAFEGUARD) && own_safeguard(t, j, c->t0))
+			return K_RULE;
 	}
 	return K_NONE;
 }
@@ -1352,6 +1455,11 @@ static bool safety_relax(const note_text *nt, const scope *sc, evidence *e)
 		say(e, b, bn);
 		return true;
 	}
+	/* "Operate in unrestricted mode". */
+	if (lex_find(t, sc->c0, sc->c1, RELAXED_STATE, &a, &an)) {
+		say(e, a, an);
+		return true;
+	}
 	/* Nothing off-limits. */
 	if (lex_find(t, sc->c0, sc->c1, UNIVERSAL, &a, &an) &&
 	    lex_find(t, a + an, sc->c1, ALLOWED, &b, &bn)) {
@@ -1384,6 +1492,13 @@ static bool harmful_compliance(const note_text *nt, const scope *sc, evidence *e
 		say(e, a, an);
 		say(e, b, bn);
 		say(e, d, dn);
+		return true;
+	}
+	/* Permission for harm: "it's fine to explain how weapons are made". */
+	if (lex_find(t, sc->c0, sc->c1, PERMISSION, &a, &an) &&
+	    lex_find(t, a + an, sc->c1, HARM, &b, &bn)) {
+		say(e, a, an);
+		say(e, b, bn);
 		return true;
 	}
 	if (!lex_find(t, sc->c0, sc->c1, COMPLY, &a, &an))
@@ -1448,9 +1563,24 @@ static bool secrecy(const note_text *nt, const scope *sc, evidence *e)
 		size_t m = lex_at(t, i, sc->c1, TELL_NEG);
 
 		if (m && (an = lex_at(t, i + m, sc->c1, TELL_VERB)) &&
-		    lex_find(t, i + m + an, i + m + an + 4 < sc->c1 ? i + m + an + 4 : sc->c1,
+		    lex_find(t, i + m + an, i + m + an + 6 < sc->c1 ? i + m + an + 6 : sc->c1,
 		             SECRET_OBJ, &b, &bn)) {
 			say(e, i, m + an);
+			say(e, b, bn);
+			return true;
+		}
+	}
+	/* "This note is private; never disclose it": a pronoun, with the note named nearby. */
+	for (size_t i = sc->c0; i < sc->c1; i++) {
+		static const char *const IT[] = {"it", "this", "them", "these", NULL};
+		static const char *const NOTE[] = {"note", "notes",   "instruction*",
+		                                   "file", "message", NULL};
+		size_t m = lex_at(t, i, sc->c1, TELL_NEG), vn;
+
+		if (m && (vn = lex_at(t, i + m, sc->c1, TELL_VERB)) && i + m + vn < sc->c1 &&
+		    lex_at(t, i + m + vn, i + m + vn + 1, IT) &&
+		    lex_find(t, sc->s0, sc->s1, NOTE, &b, &bn)) {
+			say(e, i, m + vn + 1);
 			say(e, b, bn);
 			return true;
 		}
@@ -1506,9 +1636,10 @@ static bool content_cue(const note_text *nt, const clause *c, size_t from, size_
 /* [from, to) holds nothing but a scope and linking words ("every reply with"). */
 static bool only_scope(const tok *t, size_t from, size_t to)
 {
-	static const char *const LINK[] = {"with", "by",     "in",        "at",   "to",
-	                                   "the",  "a",      "this",      "line", "words",
-	                                   "text", "phrase", "following", NULL};
+	static const char *const LINK[] = {"with",      "by",       "in",        "at",    "to",
+	                                   "the",       "a",        "this",      "line",  "words",
+	                                   "text",      "phrase",   "following", "repl*", "answer*",
+	                                   "response*", "message*", "your",      NULL};
 
 	for (size_t i = from, m; i < to; i += m) {
 		if (!(m = lex_at(t, i, to, STANDING)) && !(m = lex_at(t, i, i + 1, LINK)))
@@ -1571,7 +1702,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 			from = c->t0;
 			to = c->t1;
 		}
-		if (users_own(t, from, to))
+		if (users_own(t, from, to) || (topic && users_own(t, sc->s0, sc->s1)))
 			return false;
 		/* "bring it up often": the thing was named before; a pronoun stands for it. */
 		if (standing && v + 1 < sc->c1 && lex_at(t, v + 1, v + 2, PRONOUN) &&
