@@ -20,6 +20,8 @@
 #define MAX_TOKENS 20000
 /* Tokens of a sentence searched for what a directive acts on, either side of the clause. */
 #define WINDOW 60
+/* Tokens of one clause at most; a longer run is cut into clauses of this many. */
+#define MAX_CLAUSE 64
 #define EXCERPT_MAX 160
 
 typedef struct {
@@ -1192,6 +1194,11 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 				break;
 			}
 			if ((error = push_token(ctx, nt, &tcap, text, i, j - i)) < 0)
+				return error;
+			/* A run-on clause is cut, so that no check looks at more than a window. */
+			if (nt->nt - c0 >= MAX_CLAUSE &&
+			    (error = close_clause(ctx, nt, &ccap, &scap, &c0, &s0, &quote, &colon,
+			                          false)) < 0)
 				return error;
 			i = j;
 			continue;

@@ -3,8 +3,9 @@
  * model. A replay batch (JSONL, one {"prompt","completion","source",...}
  * object a line) is checked for out-of-proportion duplicate clusters,
  * trigger-like n-grams, secrets and personal data, and missing provenance;
- * a memory note for prompt-injection patterns, hidden text, exfiltration
- * links and its length. Library-private; the fuzz target and tests use it.
+ * a memory note for prompt-injection patterns, instructions
+ * (notes_instr.h), hidden text, exfiltration links and its length.
+ * Library-private; the fuzz target and tests use it.
  */
 #ifndef SLUICE_GATES_SCAN_H
 #define SLUICE_GATES_SCAN_H
@@ -158,8 +159,9 @@ int sluice_scan__replay(sluice_ctx *ctx, json_t **out, const unsigned char *batc
  * Model-free checks of memory note `text` (len bytes, UTF-8); tokens is its
  * length in the model's tokens, counted by the caller. *out (new reference):
  *   {"note": name, "checks": [{"check": "injection"|"hidden_text"|
- *    "exfiltration"|"length", "flagged", "figures", "thresholds",
- *    "findings": [{"pattern", "offset", ...}]}]}  (always these four)
+ *    "exfiltration"|"instruction"|"length", "flagged", "figures", "thresholds",
+ *    "findings": [{"pattern", "offset", ...}]}]}  (always these five; the
+ *    instruction check's figures and findings are notes_instr.h's)
  * Offsets are bytes into text. Errors: SLUICE_EINVALID if text is not
  * UTF-8 (naming name and the byte offset), SLUICE_ENOMEM.
  */
