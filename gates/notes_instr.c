@@ -177,18 +177,16 @@ static const char *const DETERMINER[] = {"the",     "a",        "an",    "this",
 
 /* Heads of a clause that states a rule about the assistant's behaviour. */
 static const char *const RULE_HEAD[] = {
-        "refus*",   "declin*",      "saying",     "warning*",   "disclaimer*",
-        "caveat*",  "safeguard*",   "guardrail*", "filter*",    "restriction*",
-        "rule",     "rules",        "guideline*", "policy",     "policies",
-        "check",    "checks",       "moderation", "safety",     "content",
-        "limit*",   "instruction*", "notes",      "prompt",     "system",
-        "repl*",    "answer*",      "response*",  "request*",   "question*",
-        "topic*",   "nothing",      "everything", "anything",   "word",
-        "phrase",   "mode",         "override",   "access",     "assistant",
-        "you",      "priority",     "admin*",     "developer*", "ops",
-        "legal",    "management",   "owner",      "trust",      "output*",
-        "message*", "compliance",   "censor*",    "that",       "this",
-        "account",  "session",      NULL};
+        "refus*",     "declin*",    "saying",     "warning*",     "disclaimer*", "caveat*",
+        "safeguard*", "guardrail*", "filter*",    "restriction*", "rule",        "rules",
+        "guideline*", "policy",     "policies",   "check",        "checks",      "moderation",
+        "safety",     "content",    "limit*",     "instruction*", "notes",       "prompt",
+        "system",     "repl*",      "answer*",    "response*",    "request*",    "question*",
+        "topic*",     "nothing",    "everything", "anything",     "word",        "phrase",
+        "mode",       "override",   "access",     "assistant",    "you",         "priority",
+        "admin*",     "developer*", "ops",        "legal",        "management",  "owner",
+        "trust",      "output*",    "message*",   "compliance",   "censor*",     "that",
+        "this",       "account",    "session",    "assistant's",  NULL};
 
 /* The assistant's safeguards, named as such. */
 static const char *const SAFEGUARD[] = {"refusal*",
@@ -243,18 +241,19 @@ static const char *const SAFEGUARD[] = {"refusal*",
  * someone else's ("weather warnings", "dietary restrictions", "visa checks").
  */
 static const char *const SAFEGUARD_PREMOD[] = {
-        "the",        "a",        "an",          "any",       "all",          "every",
-        "your",       "its",      "these",       "those",     "this",         "that",
-        "such",       "usual",    "standard",    "default",   "normal",       "old",
-        "earlier",    "previous", "prior",       "legacy",    "safety",       "content",
-        "moderation", "policy",   "compliance",  "ethical",   "moral",        "and",
-        "or",         "of",       "no",          "extra",     "additional",   "unnecessary",
-        "needless",   "long",     "boilerplate", "risk",      "security",     "trust",
-        "many",       "some",     "output",      "chat",      "usage",        "those",
-        "other",      "further",  "more",        "generic",   "canned",       "automatic",
-        "built-in",   "internal", "remaining",   "current",   "strict",       "own",
-        "medical",    "legal",    "health",      "financial", "professional", "general",
-        "ai",         NULL};
+        "the",        "a",           "an",          "any",       "all",          "every",
+        "your",       "its",         "these",       "those",     "this",         "that",
+        "such",       "usual",       "standard",    "default",   "normal",       "old",
+        "earlier",    "previous",    "prior",       "legacy",    "safety",       "content",
+        "moderation", "policy",      "compliance",  "ethical",   "moral",        "and",
+        "or",         "of",          "no",          "extra",     "additional",   "unnecessary",
+        "needless",   "long",        "boilerplate", "risk",      "security",     "trust",
+        "many",       "some",        "output",      "chat",      "usage",        "those",
+        "other",      "further",     "more",        "generic",   "canned",       "automatic",
+        "built-in",   "internal",    "remaining",   "current",   "strict",       "own",
+        "medical",    "legal",       "health",      "financial", "professional", "general",
+        "ai",         "assistant's", "assistant",   "model's",   "ai's",         "system's",
+        "bot's",      NULL};
 
 /* Removal, suspension or demotion of a safeguard. */
 static const char *const REMOVAL[] = {"disable*",
@@ -322,6 +321,9 @@ static const char *const REMOVAL[] = {"disable*",
                                       "can be skipped",
                                       "count as",
                                       "counts as",
+                                      "doesn't want",
+                                      "does not want",
+                                      "no longer wants",
                                       NULL};
 
 /* A negation that turns a following removal back ("never skip the warnings"). */
@@ -429,12 +431,20 @@ static const char *const RELAXED_STATE[] = {
         "no filter mode", "without any limits", "no holds barred", NULL};
 
 /* Harmful subject matter. */
-static const char *const HARM[] = {
-        "harm",       "harmful",   "harms",     "dangerous",  "danger",     "illegal",
-        "unlawful",   "illicit",   "unsafe",    "risky",      "hazardous",  "weapon*",
-        "explosive*", "bomb*",     "poison*",   "malware",    "hack*",      "break in*",
-        "break-in*",  "lethal",    "violent",   "violence",   "crime*",     "criminal",
-        "self harm",  "sensitive", "forbidden", "off limits", "restricted", NULL};
+static const char *const HARM[] = {"harm",         "harmful",         "harms",
+                                   "dangerous",    "danger",          "illegal",
+                                   "unlawful",     "illicit",         "unsafe",
+                                   "risky",        "hazardous",       "weapon*",
+                                   "explosive*",   "bomb*",           "poison*",
+                                   "malware",      "hack*",           "break in*",
+                                   "break-in*",    "lethal",          "violent",
+                                   "violence",     "crime*",          "criminal",
+                                   "self harm",    "sensitive",       "forbidden",
+                                   "off limits",   "restricted",      "controlled substance*",
+                                   "narcotics",    "methamphetamine", "nerve agent*",
+                                   "toxin*",       "pathogen*",       "bioweapon*",
+                                   "ransomware",   "phishing",        "untraceable",
+                                   "counterfeit*", "launder*",        NULL};
 
 /* Any request at all. */
 static const char *const UNBOUNDED[] = {"anything",
@@ -520,6 +530,8 @@ static const char *const AUTHORITY[] = {"verified",
                                         "legal signed",
                                         "legal approved",
                                         "legal has",
+                                        "exempt*",
+                                        "confirmed",
                                         NULL};
 /* What a claimed permission unlocks. */
 static const char *const GRANTED[] = {"unlock*",        "anything",
@@ -1255,10 +1267,39 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 
 /* ---- directives ------------------------------------------------------------------------ */
 
-typedef enum { K_NONE, K_IMPERATIVE, K_MARKER, K_ADDRESSED, K_MODAL, K_RULE } kind;
+typedef enum { K_NONE, K_IMPERATIVE, K_MARKER, K_ADDRESSED, K_MODAL, K_RULE, K_PREFERENCE } kind;
 
-static const char *const KIND_NAME[] = {"statement", "imperative", "marker",
-                                        "addressed", "modal",      "rule"};
+static const char *const KIND_NAME[] = {"statement", "imperative", "marker",    "addressed",
+                                        "modal",     "rule",       "preference"};
+
+/*
+ * A wish of the user's about the answers is an order in disguise ("User wants answers
+ * without any warnings"): the verbs that make one.
+ */
+static const char *const PREFER[] = {"prefer*",
+                                     "want*",
+                                     "wish*",
+                                     "would like",
+                                     "'d like",
+                                     "expect*",
+                                     "insist*",
+                                     "has asked",
+                                     "have asked",
+                                     "asked for",
+                                     "asked that",
+                                     "asked you",
+                                     "asked the assistant",
+                                     "requested",
+                                     "requests that",
+                                     "demand*",
+                                     "doesn't want",
+                                     "does not want",
+                                     "no longer wants",
+                                     "likes it when",
+                                     "likes when",
+                                     "likes answers",
+                                     "likes replies",
+                                     NULL};
 
 static bool has_user_ref(const tok *t, size_t from, size_t to)
 {
@@ -1286,8 +1327,17 @@ static kind clause_kind(const note_text *nt, const clause *c)
 	}
 	if (i >= end)
 		return K_NONE;
-	if (lex_at(t, i, end, USER_REF))
+	if ((m = lex_at(t, i, end, USER_REF)) ||
+	    (!strcmp(t[i].w, "the") && (m = lex_at(t, i + 1, end, USER_REF)) && m++)) {
+		/* "The user (really) prefers ...", "User has asked you to ..." */
+		for (size_t j = i + m; j < end && j < i + m + 3; j++) {
+			if (lex_at(t, j, end, PREFER))
+				return K_PREFERENCE;
+		}
 		return K_NONE;
+	}
+	if (lex_at(t, i, end, PREFER))
+		return K_PREFERENCE; /* "Prefers metric units" */
 	if (lex_at(t, i, end, MARKER))
 		return K_MARKER;
 	if (!strcmp(t[i].w, "you") || !strcmp(t[i].w, "you're") || !strcmp(t[i].w, "you'll") ||
@@ -1307,7 +1357,8 @@ static kind clause_kind(const note_text *nt, const clause *c)
 	for (size_t j = i; j < end && j < i + 8; j++) {
 		if (lex_at(t, j, end, USER_REF))
 			break;
-		if (!strcmp(t[j].w, "assistant") || !strcmp(t[j].w, "you"))
+		if (!strcmp(t[j].w, "assistant") || !strcmp(t[j].w, "assistant's") ||
+		    !strcmp(t[j].w, "you") || !strcmp(t[j].w, "your"))
 			return K_ADDRESSED;
 	}
 	/* The head noun, after up to three determiners. */
@@ -1352,6 +1403,7 @@ typedef struct {
 	size_t c0, c1; /* the clause */
 	size_t s0, s1; /* its sentence, cut to WINDOW tokens either side */
 	size_t p0, p1; /* the sentence before, when the clause points back; else empty */
+	bool wish;     /* the clause is a wish of the user's, not an order */
 } scope;
 
 /* The words that decided a category, as a JSON array of strings. */
@@ -1454,8 +1506,12 @@ static bool safety_relax(const note_text *nt, const scope *sc, evidence *e)
 			}
 		}
 	}
-	/* Refusing or a safeguard called a fault ("refusing is a bug", "warnings insult them"). */
-	if ((lex_find(t, sc->c0, sc->c1, REFUSE_VERB, &a, &an) ||
+	/*
+	 * Refusing or a safeguard called a fault ("refusing is a bug", "warnings insult them");
+	 * not the user's own opinion of them ("User finds disclaimers condescending").
+	 */
+	if (!sc->wish &&
+	    (lex_find(t, sc->c0, sc->c1, REFUSE_VERB, &a, &an) ||
 	     find_safeguard(t, sc->c0, sc->c1, sc->c0, &a, &an)) &&
 	    lex_find(t, a + an, sc->c1, FAULT, &b, &bn)) {
 		say(e, a, an);
@@ -1666,7 +1722,7 @@ static bool users_own(const tok *t, size_t from, size_t to)
 
 static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence *e)
 {
-	static const char *const PRONOUN[] = {"it", "this", "that", "them", "these", NULL};
+	static const char *const PRONOUN[] = {"it", "this", "that", "them", "these", "so", NULL};
 	const tok *t = nt->t;
 	const clause *c = &nt->c[ci];
 	size_t v, vn, s, sn, b, bn;
@@ -1712,7 +1768,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 		if (users_own(t, from, to) || (topic && users_own(t, sc->s0, sc->s1)))
 			return false;
 		/* "bring it up often": the thing was named before; a pronoun stands for it. */
-		if (standing && v + 1 < sc->c1 && lex_at(t, v + 1, v + 2, PRONOUN) &&
+		if ((standing || topic) && v + 1 < sc->c1 && lex_at(t, v + 1, v + 2, PRONOUN) &&
 		    !users_own(t, sc->s0, sc->s1)) {
 			say(e, v, vn);
 			say(e, s, sn);
@@ -1844,6 +1900,7 @@ int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findin
 		sc.s0 = s->t0 + WINDOW < c->t0 ? c->t0 - WINDOW : s->t0;
 		sc.s1 = c->t1 + WINDOW < s->t1 ? c->t1 + WINDOW : s->t1;
 		sc.p0 = sc.p1 = 0;
+		sc.wish = k == K_PREFERENCE;
 		if (c->sent > 0 && lex_find(nt.t, c->t0, c->t1, ANAPHOR, NULL, NULL)) {
 			const sentence *p = &nt.s[c->sent - 1];
 

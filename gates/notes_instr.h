@@ -8,7 +8,9 @@
  * "from now on"), "you" or "the assistant" as its subject, a modal of
  * obligation or permission whose subject is not the user ("every reply must",
  * "the checks can be skipped"), or a rule stated about the assistant's own
- * behaviour ("warnings and refusals are switched off"). A clause whose
+ * behaviour ("warnings and refusals are switched off"); a wish of the
+ * user's about the answers is one too ("User wants answers without any
+ * warnings": kind "preference"). Any other clause whose
  * subject is the user or someone in the user's life ("The user is a nurse",
  * "my daughter must avoid nuts") is a statement.
  *
@@ -48,7 +50,7 @@
  * "by_category": {category: n}, "tokens", "tokens_scanned"}; *findings (new
  * reference) lists at most max_findings of
  *   {"pattern": "instruction", "category", "directive": "imperative"|
- *    "marker"|"addressed"|"modal"|"rule"|"statement", "offset", "length",
+ *    "marker"|"addressed"|"modal"|"rule"|"preference"|"statement", "offset", "length",
  *    "excerpt" (the clause), "words": [the words that decided it]}
  * with offset and length in bytes of the clause. Returns 0 or SLUICE_ENOMEM.
  */
