@@ -241,19 +241,17 @@ static const char *const SAFEGUARD[] = {"refusal*",
  * someone else's ("weather warnings", "dietary restrictions", "visa checks").
  */
 static const char *const SAFEGUARD_PREMOD[] = {
-        "the",        "a",           "an",          "any",       "all",          "every",
-        "your",       "its",         "these",       "those",     "this",         "that",
-        "such",       "usual",       "standard",    "default",   "normal",       "old",
-        "earlier",    "previous",    "prior",       "legacy",    "safety",       "content",
-        "moderation", "policy",      "compliance",  "ethical",   "moral",        "and",
-        "or",         "of",          "no",          "extra",     "additional",   "unnecessary",
-        "needless",   "long",        "boilerplate", "risk",      "security",     "trust",
-        "many",       "some",        "output",      "chat",      "usage",        "those",
-        "other",      "further",     "more",        "generic",   "canned",       "automatic",
-        "built-in",   "internal",    "remaining",   "current",   "strict",       "own",
-        "medical",    "legal",       "health",      "financial", "professional", "general",
-        "ai",         "assistant's", "assistant",   "model's",   "ai's",         "system's",
-        "bot's",      NULL};
+        "the", "a", "an", "any", "all", "every", "your", "its", "these", "those", "this", "that",
+        "such", "usual", "standard", "default", "normal", "old", "earlier", "previous", "prior",
+        "legacy", "safety", "content", "moderation", "policy", "compliance", "ethical", "moral",
+        "and", "or", "of", "no", "extra", "additional", "unnecessary", "needless", "long",
+        "boilerplate", "risk", "security", "trust", "many", "some", "output", "chat", "usage",
+        "those", "other", "further", "more", "generic", "canned", "automatic", "built-in",
+        "internal", "remaining", "current", "strict", "own", "medical", "legal", "health",
+        "financial", "professional", "general", "ai", "assistant's", "assistant", "model's", "ai's",
+        "system's",
+        /* a safeguard put into the answer: "without adding warnings", "don't include caveats" */
+        "add", "adding", "include", "including", "attach", "attaching", "bot's", NULL};
 
 /* Removal, suspension or demotion of a safeguard. */
 static const char *const REMOVAL[] = {"disable*",
@@ -359,10 +357,10 @@ static const char *const REFUSE_NEG[] = {"never",   "don't",   "dont",       "do
                                          "not",     "cease",   NULL};
 /* What the assistant refuses: requests, not a dinner. */
 static const char *const REQUEST_OBJ[] = {
-        "request*",  "question*", "prompt*",    "task*",     "anything",  "everything",
-        "to answer", "to help",   "to respond", "to comply", "to assist", "to engage",
-        "help",      "them",      "it",         "now",       "anymore",   "again",
-        "users",     "the user",  "any",        "people",    "topics",    NULL};
+        "request*", "question*",  "prompt*",   "task*",     "anything",  "everything", "to answer",
+        "to help",  "to respond", "to comply", "to assist", "to engage", "help",       "them",
+        "it",       "now",        "anymore",   "again",     "users",     "the user",   "any",
+        "people",   "topics",     "me",        "us",        NULL};
 
 /* Refusing or a safeguard named as a fault. */
 static const char *const FAULT[] = {"bug",          "error",
