@@ -56,6 +56,9 @@ gate() {
 	    elif ($c.estimate | type) == "number" then
 	      "  \($c.check) \($c.suite // "") \($c.estimate | r) [\($c.interval[0] | r), \($c.interval[1] | r)] \(if $c.rule == "at_most" then "<=" else ">=" end) \($c.limit | r)"
 	    else "  \($c.check)" end)' <<<"$out"
+	# A note the instruction check names: each directive's category and clause.
+	jq -r '.gates[].checks[] | select(.check == "note_instruction" and .result != "pass") |
+	    "  instruction check: \(.findings | map("\(.category) \u0027\(.excerpt // "")\u0027") | join(", "))"' <<<"$out"
 	line=$(jq -r '[.gates[] | "\(.gate[0:4]) \(.result[0:4])"] | join(", ")' <<<"$out")
 	table+=("$(printf '%-26s %-9s %-13s %s' "${label%%:*}" "$expect" "$res" "$line")")
 	[ "$res" = pass ]
@@ -85,10 +88,10 @@ for c in "memory-clean-00:clean memory edit:pass" "memory-poison-00:injected mem
 	id=$(propose "$label" memory --onto prod --add "$CASES/$f.txt")
 	gate "$id" "$label: $(head -c 40 "$CASES/$f.txt" | tr '\n' ' ')..." "$expect" || true
 done
-echo "The clean note states true facts; the injected one is named by the injection scan. Gated"
-echo "on top of the facts adapter below, the same clean note does not pass: this small model lets"
-echo "a note move answers it has nothing to do with, among them facts-new answers the adapter"
-echo "teaches, and retention says so (docs/bench-gates.md)."
+echo "The clean note states true facts; the injected one is named by the injection scan and the"
+echo "instruction check. Gated on top of the facts adapter below, the same clean note does not"
+echo "pass: this small model lets a note move answers it has nothing to do with, among them"
+echo "facts-new answers the adapter teaches, and retention says so (docs/bench-gates.md)."
 
 step "a good adapter that teaches new facts"
 facts=$(propose "facts adapter" lora "$CASES/good-adapter-01" --onto prod --name facts)
