@@ -11,6 +11,7 @@
  * before when the clause points back at it ("Leave them out").
  */
 #include "notes_instr.h"
+#include "scan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1082,19 +1083,14 @@ static int push_token(sluice_ctx *ctx, note_text *nt, size_t *cap, const char *t
 {
 	tok *t;
 	size_t n = 0;
+	int error;
 
 	nt->ntotal++;
 	if (nt->nt >= MAX_TOKENS)
 		return 0;
-	if (nt->nt == *cap) {
-		size_t c = *cap ? *cap * 2 : 64;
-		tok *p = realloc(nt->t, c * sizeof(*p));
-
-		if (!p)
-			return sluice_ctx__error(ctx, SLUICE_ENOMEM, "scan: out of memory");
-		nt->t = p;
-		*cap = c;
-	}
+	if ((error = sluice_scan__reserve(ctx, (void **)&nt->t, cap, nt->nt + 1, sizeof(*nt->t))) <
+	    0)
+		return error;
 	t = &nt->t[nt->nt++];
 	memset(t, 0, sizeof(*t));
 	t->off = off;
@@ -1120,21 +1116,6 @@ static int push_token(sluice_ctx *ctx, note_text *nt, size_t *cap, const char *t
 	return 0;
 }
 
-static int grow(sluice_ctx *ctx, void **p, size_t *cap, size_t n, size_t size)
-{
-	void *q;
-	size_t c;
-
-	if (n < *cap)
-		return 0;
-	c = *cap ? *cap * 2 : 16;
-	if (!(q = realloc(*p, c * size)))
-		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "scan: out of memory");
-	*p = q;
-	*cap = c;
-	return 0;
-}
-
 /* Close the clause open since token c0 (if it has tokens), and the sentence if `sent_end`. */
 static int close_clause(sluice_ctx *ctx, note_text *nt, size_t *ccap, size_t *scap, size_t *c0,
                         size_t *s0, bool *quote, bool *colon, bool sent_end)
@@ -1144,7 +1125,8 @@ static int close_clause(sluice_ctx *ctx, note_text *nt, size_t *ccap, size_t *sc
 	if (nt->nt > *c0) {
 		clause *c;
 
-		if ((error = grow(ctx, (void **)&nt->c, ccap, nt->nc, sizeof(*nt->c))) < 0)
+		if ((error = sluice_scan__reserve(ctx, (void **)&nt->c, ccap, nt->nc + 1,
+		                                  sizeof(*nt->c))) < 0)
 			return error;
 		c = &nt->c[nt->nc++];
 		c->t0 = *c0;
@@ -1160,7 +1142,8 @@ static int close_clause(sluice_ctx *ctx, note_text *nt, size_t *ccap, size_t *sc
 	*quote = false;
 	*colon = false;
 	if (sent_end && nt->nt > *s0) {
-		if ((error = grow(ctx, (void **)&nt->s, scap, nt->ns, sizeof(*nt->s))) < 0)
+		if ((error = sluice_scan__reserve(ctx, (void **)&nt->s, scap, nt->ns + 1,
+		                                  sizeof(*nt->s))) < 0)
 			return error;
 		nt->s[nt->ns].t0 = *s0;
 		nt->s[nt->ns].t1 = nt->nt;

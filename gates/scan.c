@@ -49,8 +49,7 @@ void sluice_scan__opts_init(sluice_scan_opts *o)
 
 /* ---- small helpers ------------------------------------------------------ */
 
-/* Make room for need elements of size elem in *p (capacity *cap). */
-static int reserve(sluice_ctx *ctx, void **p, size_t *cap, size_t need, size_t elem)
+int sluice_scan__reserve(sluice_ctx *ctx, void **p, size_t *cap, size_t need, size_t elem)
 {
 	size_t ncap = *cap ? *cap : 16, bytes;
 	void *np;
@@ -131,7 +130,7 @@ static int words_of(sluice_ctx *ctx, word **w, size_t *n, size_t *cap, const cha
 		start = i;
 		for (; i < len && word_byte(u[i]); i++)
 			h = (h ^ lower(u[i])) * 0x100000001b3ULL;
-		if ((error = reserve(ctx, (void **)w, cap, *n + 1, sizeof(word))) < 0)
+		if ((error = sluice_scan__reserve(ctx, (void **)w, cap, *n + 1, sizeof(word))) < 0)
 			return error;
 		(*w)[*n].off = start;
 		(*w)[*n].len = i - start;
@@ -246,7 +245,8 @@ int sluice_scan__records_parse(sluice_ctx *ctx, sluice_scan_records *out,
 			        line);
 			goto done;
 		}
-		if ((error = reserve(ctx, (void **)&r.rec, &cap, r.n + 1, sizeof(*r.rec))) < 0)
+		if ((error = sluice_scan__reserve(ctx, (void **)&r.rec, &cap, r.n + 1,
+		                                  sizeof(*r.rec))) < 0)
 			goto done;
 		rec = &r.rec[r.n++];
 		memset(rec, 0, sizeof(*rec));
@@ -383,7 +383,8 @@ static int cluster(sluice_ctx *ctx, size_t **parent_out, const sluice_scan_recor
 		wn = 0;
 		if ((error = words_of(ctx, &w, &wn, &wcap, recs[i]->prompt, recs[i]->prompt_len)) <
 		            0 ||
-		    (error = reserve(ctx, (void **)&w, &wcap, wn + 1, sizeof(word))) < 0)
+		    (error = sluice_scan__reserve(ctx, (void **)&w, &wcap, wn + 1, sizeof(word))) <
+		            0)
 			goto done;
 		w[wn++] = (word){0, 0, sep};
 		if ((error = words_of(ctx, &w, &wn, &wcap, recs[i]->completion,
@@ -734,7 +735,7 @@ static int completion_key(sluice_ctx *ctx, uint64_t *out, const sluice_scan_reco
 	int error;
 
 	if ((error = words_of(ctx, w, &wn, wcap, r->completion, r->completion_len)) < 0 ||
-	    (error = reserve(ctx, (void **)hs, hcap, wn + 1, sizeof(uint64_t))) < 0)
+	    (error = sluice_scan__reserve(ctx, (void **)hs, hcap, wn + 1, sizeof(uint64_t))) < 0)
 		return error;
 	for (size_t i = 0; i < wn; i++)
 		(*hs)[i] = (*w)[i].h;
@@ -910,8 +911,8 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
 
 			for (size_t k = 1; k <= MAX_GRAM && p + k <= nw; k++) {
 				h3[k - 1] = pw[i][p + k - 1].h;
-				if ((error = reserve(ctx, (void **)&g, &gcap, ng + 1,
-				                     sizeof(gram))) < 0)
+				if ((error = sluice_scan__reserve(ctx, (void **)&g, &gcap, ng + 1,
+				                                  sizeof(gram))) < 0)
 					goto done;
 				/* A prompt of 2^32 words cannot fit a batch; refuse rather than
 				 * wrap. */
@@ -973,7 +974,8 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
 			distinct_m += !a || tmp[a] != tmp[a - 1];
 		if (distinct_m < o->trig_min_records)
 			continue;
-		if ((error = reserve(ctx, (void **)&c, &ccap, nc + 1, sizeof(cand))) < 0)
+		if ((error = sluice_scan__reserve(ctx, (void **)&c, &ccap, nc + 1, sizeof(cand))) <
+		    0)
 			goto done;
 		memset(&c[nc], 0, sizeof(cand));
 		c[nc].h = g[s].h;
