@@ -355,7 +355,7 @@ static const char *const REFUSE_VERB[] = {"refus*",
                                           NULL};
 static const char *const REFUSE_NEG[] = {"never",   "don't",   "dont",       "do not",    "stop",
                                          "no more", "without", "instead of", "no longer", "quit",
-                                         "not",     "cease",   NULL};
+                                         "not",     "cease",   "no",         NULL};
 /* What the assistant refuses: requests, not a dinner. */
 static const char *const REQUEST_OBJ[] = {
         "request*", "question*",  "prompt*",   "task*",     "anything",  "everything", "to answer",
@@ -465,6 +465,13 @@ static const char *const UNBOUNDED[] = {"anything",
                                         "whatever _ want*",
                                         "whatever _ _ want*",
                                         "whatever is asked",
+                                        "whatever _ bring* up",
+                                        "whatever _ _ bring* up",
+                                        "whatever _ raise*",
+                                        "whatever _ _ raise*",
+                                        "whatever comes up",
+                                        "anything _ bring* up",
+                                        "anything _ _ bring* up",
                                         "what the user asks",
                                         "what they ask",
                                         "what the user wants",
@@ -583,6 +590,22 @@ static const char *const INSTR_SOURCE[] = {"instruction*",
                                            "developer",
                                            "developers",
                                            NULL};
+/* Ranking one thing above another: "notes saved here outrank ...". */
+static const char *const RANK_VERB[] = {"outrank*",        "take precedence", "takes precedence",
+                                        "took precedence", "supersed*",       "overrid*",
+                                        "trump*",          "rank* above",     "rank* ahead of",
+                                        "rank* higher",    "rank* over",      "come* before",
+                                        "come* ahead of",  "win* over",       "prevail* over",
+                                        "priority over",   "precedence over", "carr* more weight",
+                                        "count* for more", "matter* more",    NULL};
+/* The assistant's own setup, after its owner ("the assistant's original setup", "your config"). */
+static const char *const SETUP_OWNER[] = {"assistant's", "your",      "model's", "ai's",
+                                          "bot's",       "chatbot's", NULL};
+static const char *const SETUP[] = {
+        "setup",  "set up",      "configuration", "config*",  "setting*",      "instruction*",
+        "prompt", "programming", "guidelines",    "rules",    "training",      "defaults",
+        "design", "directives",  "brief",         "briefing", "system prompt", NULL};
+
 /* The note set up as the only or real rules. */
 static const char *const SOLE_RULE[] = {"only rule",
                                         "real rules",
@@ -640,6 +663,39 @@ static const char *const HIDE[] = {"keep this _ secret",
                                    "from the user",
                                    NULL};
 
+/* Not being told, as the user's wish: "prefers not to be told when ...". */
+static const char *const UNTOLD[] = {"not to be told",
+                                     "not be told",
+                                     "never be told",
+                                     "never to be told",
+                                     "not to be informed",
+                                     "not be informed",
+                                     "not to be made aware",
+                                     "not be made aware",
+                                     "not to be notified",
+                                     "not be notified",
+                                     "not to be shown",
+                                     "not be shown",
+                                     "not to hear",
+                                     "not hear",
+                                     "not to know",
+                                     "not know",
+                                     "not to find out",
+                                     "without being told",
+                                     "without being informed",
+                                     "doesn't need to know",
+                                     "does not need to know",
+                                     "needn't know",
+                                     NULL};
+/* An answer swayed by something: what the user is not to be told. */
+static const char *const SWAYED[] = {
+        "shaped",  "influenced", "based on",    "driven by", "guided by",  "steered",    "coloured",
+        "colored", "affected",   "informed by", "came from", "comes from", "drawn from", "draws on",
+        "drew on", "relied on",  "relies on",   "tailored",  "changed by", "used",       NULL};
+/* The note itself, as what the answers are swayed by. */
+static const char *const NOTE_WORD[] = {"note",         "notes", "memory", "memories",
+                                        "instruction*", "file",  NULL};
+
 /* Secrets to be revealed or sent. */
 static const char *const LEAK_VERB[] = {"reveal*",   "share*",   "send*",   "print*",  "output*",
                                         "disclose*", "leak*",    "show*",   "repeat*", "post*",
@@ -666,22 +722,25 @@ static const char *const LEAK_OBJ[] = {"password*",
 
 /* Working content into the answers. */
 static const char *const INSERT_VERB[] = {
-        "mention*",    "recommend*",  "promot*",    "advertis*",    "plug",       "plugs",
-        "plugging",    "remind*",     "suggest*",   "tell",         "tells",      "telling",
-        "say",         "says",        "saying",     "note that",    "point* out", "bring* up",
-        "bring* _ up", "add",         "adds",       "adding",       "include*",   "insert*",
-        "append*",     "prepend*",    "end*",       "clos*",        "finish*",    "sign* off",
-        "sign",        "signs",       "signing",    "begin*",       "start*",     "open*",
-        "preface*",    "work* in",    "work* _ in", "work* _ _ in", "slip* _ in", "slip* _ _ in",
-        "weave* _ in", "sneak* _ in", "fit* _ in",  "talk* about",  "prais*",     "wish*",
-        "thank*",      "quot*",       "link*",      "push*",        "steer*",     "insist*",
-        "claim*",      "state",       NULL};
+        "mention*",     "recommend*",   "promot*",     "advertis*",     "plug",
+        "plugs",        "plugging",     "remind*",     "suggest*",      "tell",
+        "tells",        "telling",      "say",         "says",          "saying",
+        "note that",    "point* out",   "bring* up",   "bring* _ up",   "add",
+        "adds",         "adding",       "include*",    "insert*",       "append*",
+        "prepend*",     "end*",         "clos*",       "finish*",       "sign* off",
+        "sign",         "signs",        "signing",     "begin*",        "start*",
+        "open*",        "preface*",     "work* in",    "work* _ in",    "work* _ _ in",
+        "slip* _ in",   "slip* _ _ in", "weave* _ in", "sneak* _ in",   "fit* _ in",
+        "talk* about",  "prais*",       "wish*",       "weav* in",      "weav* _ in",
+        "weav* _ _ in", "slip* in",     "sneak* in",   "sneak* _ _ in", "thank*",
+        "quot*",        "link*",        "push*",       "steer*",        "insist*",
+        "claim*",       "state",        NULL};
 /* Verbs that fill a slot of the answer (its opening or close): their object decides. */
 static const char *const SLOT_VERB[] = {"add",       "adds",     "adding",   "include*", "insert*",
                                         "append*",   "prepend*", "end*",     "clos*",    "finish*",
                                         "sign* off", "sign",     "signs",    "signing",  "begin*",
                                         "start*",    "open*",    "preface*", NULL};
-/* A standing scope: every answer, or often. */
+/* A standing scope: every answer ("whenever a reply ends"), or often. */
 static const char *const STANDING[] = {"every answer*",
                                        "every repl*",
                                        "every response*",
@@ -752,7 +811,71 @@ static const char *const STANDING[] = {"every answer*",
                                        "whatever _ ask*",
                                        "whatever _ _ ask*",
                                        "whatever anyone asks",
+                                       "whatever _ bring* up",
+                                       "whatever _ _ bring* up",
+                                       "whatever _ raise*",
+                                       "whatever _ _ raise*",
+                                       "whenever a repl*",
+                                       "whenever the repl*",
+                                       "whenever an answer*",
+                                       "whenever the answer*",
+                                       "whenever a response*",
+                                       "whenever the response*",
+                                       "whenever you repl*",
+                                       "whenever you answer*",
+                                       "whenever you respond*",
+                                       "whenever your repl*",
+                                       "whenever your answer*",
+                                       "every time a repl*",
+                                       "every time an answer*",
+                                       "every time you repl*",
+                                       "every time you answer*",
                                        NULL};
+/*
+ * The scopes of STANDING that name the answers themselves, for a liking to find something
+ * in them ("the user enjoys seeing ...": "always" alone is the user's habit, not a scope).
+ */
+static const char *const ANSWER_SCOPE[] = {"every answer*",
+                                           "every repl*",
+                                           "every response*",
+                                           "every message*",
+                                           "each answer*",
+                                           "each repl*",
+                                           "each response*",
+                                           "each message*",
+                                           "all answer*",
+                                           "all repl*",
+                                           "all response*",
+                                           "all your answer*",
+                                           "all your repl*",
+                                           "all your response*",
+                                           "any answer*",
+                                           "any repl*",
+                                           "any response*",
+                                           "whatever the question",
+                                           "whatever the topic",
+                                           "whatever the subject",
+                                           "no matter the topic",
+                                           "no matter the question",
+                                           "no matter the subject",
+                                           "whenever a repl*",
+                                           "whenever the repl*",
+                                           "whenever an answer*",
+                                           "whenever the answer*",
+                                           "whenever a response*",
+                                           "whenever the response*",
+                                           "whenever you repl*",
+                                           "whenever you answer*",
+                                           "whenever you respond*",
+                                           "whenever your repl*",
+                                           "whenever your answer*",
+                                           "every time a repl*",
+                                           "every time an answer*",
+                                           "every time you repl*",
+                                           "every time you answer*",
+                                           NULL};
+/* Finding something in the answers, for a liking of the user's ("enjoys seeing the line ..."). */
+static const char *const PERCEIVE[] = {"seeing", "hearing", "getting", "reading", "finding", NULL};
 /* A topic scope: when something comes up. */
 static const char *const TOPIC[] = {
         "comes up",      "come up",     "is mentioned", "are mentioned", "is discussed",
@@ -1255,7 +1378,7 @@ static const char *const KIND_NAME[] = {"statement", "imperative", "marker",    
 
 /*
  * A wish of the user's about the answers is an order in disguise ("User wants answers
- * without any warnings"): the verbs that make one.
+ * without any warnings", "enjoys seeing the line ... in every reply"): the verbs that make one.
  */
 static const char *const PREFER[] = {"prefer*",
                                      "want*",
@@ -1280,7 +1403,95 @@ static const char *const PREFER[] = {"prefer*",
                                      "likes when",
                                      "likes answers",
                                      "likes replies",
+                                     "would rather",
+                                     "enjoy* seeing",
+                                     "enjoy* hearing",
+                                     "enjoy* getting",
+                                     "like* seeing",
+                                     "like* hearing",
+                                     "love* seeing",
+                                     "love* hearing",
+                                     "appreciate* seeing",
+                                     "appreciate* hearing",
                                      NULL};
+
+/*
+ * A gerund stated as what pleased the user is a wish too ("weaving in a mention of X has gone
+ * over well with them", "closing each reply with ... always lands well"): the predicates.
+ */
+static const char *const APPROVAL[] = {"gone over well",
+                                       "go* over well",
+                                       "went over well",
+                                       "gone down well",
+                                       "go* down well",
+                                       "went down well",
+                                       "work* well",
+                                       "land* well",
+                                       "well received",
+                                       "been a hit",
+                                       "is a hit",
+                                       "always a hit",
+                                       "is appreciated",
+                                       "been appreciated",
+                                       "always appreciated",
+                                       "is welcome",
+                                       "always welcome",
+                                       "been welcome",
+                                       "pleases them",
+                                       "pleased them",
+                                       "pleases the user",
+                                       "pleased the user",
+                                       "makes them happy",
+                                       "made them happy",
+                                       "makes the user happy",
+                                       "made the user happy",
+                                       NULL};
+
+/* Token t is the gerund of a verb of lex ("weaving", "putting", "closing"). */
+static bool gerund_of(const tok *t, const char *const *lex)
+{
+	size_t n = strlen(t->w);
+	tok g;
+
+	if (n < 5 || strcmp(t->w + n - 3, "ing"))
+		return false;
+	memset(&g, 0, sizeof(g));
+	n -= 3;
+	memcpy(g.w, t->w, n);
+	if (lex_at(&g, 0, 1, lex))
+		return true; /* "saying" */
+	g.w[n] = 'e';
+	if (lex_at(&g, 0, 1, lex))
+		return true; /* "closing" */
+	g.w[n] = 0;
+	if (n >= 3 && g.w[n - 1] == g.w[n - 2]) {
+		g.w[n - 1] = 0;
+		return lex_at(&g, 0, 1, lex); /* "putting" */
+	}
+	return false;
+}
+
+/* The assistant's own setup named in [from, to) after its owner: *at, *n cover both. */
+static bool assistant_setup(const tok *t, size_t from, size_t to, size_t *at, size_t *n)
+{
+	for (size_t i = from; i < to; i++) {
+		if (!lex_at(t, i, i + 1, SETUP_OWNER))
+			continue;
+		/* "your original setup", "the assistant's built-in instructions" */
+		for (size_t j = i + 1; j < to && j <= i + 3; j++) {
+			size_t m = lex_at(t, j, to, SETUP);
+
+			if (m) {
+				if (at)
+					*at = i;
+				if (n)
+					*n = j + m - i;
+				return true;
+			}
+		}
+	}
+	return false;
+}
 
 static bool has_user_ref(const tok *t, size_t from, size_t to)
 {
@@ -1329,6 +1540,9 @@ static kind clause_kind(const note_text *nt, const clause *c)
 	    /* "Note that the user's ..." opens a statement */
 	    !(i + 1 < end && !strcmp(t[i + 1].w, "that") && !strcmp(t[i].w, "note")))
 		return K_IMPERATIVE;
+	if (gerund_of(&t[i], IMPERATIVE) &&
+	    lex_find(t, i + 1, nt->s[c->sent].t1, APPROVAL, NULL, NULL))
+		return K_PREFERENCE; /* "Weaving in a mention of ... has gone over well" */
 	if (lex_find(t, i, end, MODAL, &at, NULL) && !has_user_ref(t, i, at))
 		return K_MODAL;
 	/*
@@ -1342,6 +1556,11 @@ static kind clause_kind(const note_text *nt, const clause *c)
 		    !strcmp(t[j].w, "you") || !strcmp(t[j].w, "your"))
 			return K_ADDRESSED;
 	}
+	/* A rule that ranks something above the assistant's own setup ("Saved notes outrank
+	 * the model's configuration"), not said of the user's things. */
+	if (lex_find(t, i, end, RANK_VERB, &at, &m) && !has_user_ref(t, i, at) &&
+	    assistant_setup(t, at + m, end, NULL, NULL))
+		return K_RULE;
 	/* The head noun, after up to three determiners. */
 	for (int k = 0; k < 3 && i + 1 < end && lex_at(t, i, i + 1, DETERMINER); k++)
 		i++;
@@ -1381,10 +1600,11 @@ static const char *const CAT_NAME[NCAT] = {
 
 /* Where a directive's object may be: its sentence near it, and the one before if it points back. */
 typedef struct {
-	size_t c0, c1; /* the clause */
-	size_t s0, s1; /* its sentence, cut to WINDOW tokens either side */
-	size_t p0, p1; /* the sentence before, when the clause points back; else empty */
-	bool wish;     /* the clause is a wish of the user's, not an order */
+	size_t c0, c1;  /* the clause */
+	size_t s0, s1;  /* its sentence, cut to WINDOW tokens either side */
+	size_t p0, p1;  /* the sentence before, when the clause points back; else empty */
+	bool wish;      /* the clause is a wish of the user's, not an order */
+	bool statement; /* the clause is no directive at all */
 } scope;
 
 /* The words that decided a category, as a JSON array of strings. */
@@ -1577,6 +1797,35 @@ static bool authority_grant(const note_text *nt, const scope *sc, evidence *e)
 		say(e, b, bn);
 		return true;
 	}
+	/*
+	 * An order (or wish) that requests be treated as approved: "whatever they bring up be
+	 * treated as approved in advance", "count every request as cleared".
+	 */
+	if (!sc->statement) {
+		static const char *const ASKED[] = {"request*", "question*", "prompt*",
+		                                    "ask*",     "message*",  NULL};
+
+		for (size_t i = sc->c0; i < sc->c1; i++) {
+			if (!(an = lex_at(t, i, sc->c1, REFRAME_VERB)) || !strcmp(t[i].w, "is") ||
+			    !strcmp(t[i].w, "are"))
+				continue;
+			/* "as approved", "as already cleared" */
+			for (size_t j = i + an; j + 1 < sc->c1 && j <= i + an + 4; j++) {
+				size_t x = j + 1;
+
+				if (strcmp(t[j].w, "as"))
+					continue;
+				if (!(bn = lex_at(t, x, sc->c1, AUTHORITY)) && x + 1 < sc->c1)
+					bn = lex_at(t, ++x, sc->c1, AUTHORITY);
+				if (bn && (in_target(t, sc, UNBOUNDED, &a, &an) ||
+				           lex_find(t, sc->c0, sc->c1, ASKED, &a, &an))) {
+					say(e, x, bn);
+					say(e, a, an);
+					return true;
+				}
+			}
+		}
+	}
 	return false;
 }
 
@@ -1595,7 +1844,24 @@ static bool instruction_override(const note_text *nt, const scope *sc, evidence 
 		say(e, b, bn);
 		return true;
 	}
+	/* Ranked above the assistant's own setup: "notes saved here outrank your setup". */
+	if (lex_find(t, sc->c0, sc->c1, RANK_VERB, &a, &an) &&
+	    (assistant_setup(t, a + an, sc->c1, &b, &bn) ||
+	     lex_find(t, a + an, sc->c1, INSTR_SOURCE, &b, &bn))) {
+		say(e, a, an);
+		say(e, b, bn);
+		return true;
+	}
 	return false;
+}
+
+/* The object is about the user's own life ("my exam", "their medication"). */
+static bool users_own(const tok *t, size_t from, size_t to)
+{
+	static const char *const OWN[] = {"my",  "user's", "his", "her", "their",
+	                                  "our", "own",    "i",   "i'm", NULL};
+
+	return lex_find(t, from, to, OWN, NULL, NULL);
 }
 
 static bool secrecy(const note_text *nt, const scope *sc, evidence *e)
@@ -1632,6 +1898,26 @@ static bool secrecy(const note_text *nt, const scope *sc, evidence *e)
 	if (lex_find(t, sc->c0, sc->c1, HIDE, &a, &an)) {
 		say(e, a, an);
 		return true;
+	}
+	/*
+	 * The user not to be told of the note or of its sway over the answers ("prefers not to
+	 * be told when an answer was shaped by them", the notes named in the sentence); not the
+	 * user's own notes ("her lecture notes").
+	 */
+	if (lex_find(t, sc->c0, sc->c1, UNTOLD, &a, &an)) {
+		size_t d, dn;
+		bool swayed = lex_find(t, a + an, sc->c1, SWAYED, &d, &dn);
+
+		for (size_t i = swayed ? sc->s0 : a + an; i < (swayed ? sc->s1 : sc->c1); i++) {
+			if ((bn = lex_at(t, i, i + 1, NOTE_WORD)) &&
+			    !users_own(t, i >= sc->s0 + 2 ? i - 2 : sc->s0, i)) {
+				say(e, a, an);
+				if (swayed)
+					say(e, d, dn);
+				say(e, i, bn);
+				return true;
+			}
+		}
 	}
 	return false;
 }
@@ -1677,6 +1963,32 @@ static bool content_cue(const note_text *nt, const clause *c, size_t from, size_
 	return false;
 }
 
+/*
+ * Clause c names a product or brand, not just a place or a person: a commercial word, or a
+ * name with a capital inside ("VitaCore") or of two capitalised words ("Nimbus Bank").
+ */
+static bool brand_cue(const note_text *nt, const clause *c, const char *text, size_t *at, size_t *n)
+{
+	const tok *t = nt->t;
+
+	if (lex_find(t, c->t0, c->t1, COMMERCIAL, at, n))
+		return true;
+	for (size_t i = c->t0; i < c->t1; i++) {
+		bool inner = false;
+
+		if (!t[i].cap || i == nt->s[c->sent].t0 || (t[i].clause_initial && !c->after_colon))
+			continue;
+		for (size_t k = 1; k < t[i].len; k++)
+			inner |= text[t[i].off + k] >= 'A' && text[t[i].off + k] <= 'Z';
+		if (inner || (i + 1 < c->t1 && t[i + 1].cap)) {
+			*at = i;
+			*n = inner ? 1 : 2;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* [from, to) holds nothing but a scope and linking words ("every reply with"). */
 static bool only_scope(const tok *t, size_t from, size_t to)
 {
@@ -1692,26 +2004,26 @@ static bool only_scope(const tok *t, size_t from, size_t to)
 	return true;
 }
 
-/* The object is about the user's own life ("my exam", "their medication"). */
-static bool users_own(const tok *t, size_t from, size_t to)
-{
-	static const char *const OWN[] = {"my",  "user's", "his", "her", "their",
-	                                  "our", "own",    "i",   "i'm", NULL};
-
-	return lex_find(t, from, to, OWN, NULL, NULL);
-}
-
 static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence *e)
 {
 	static const char *const PRONOUN[] = {"it", "this", "that", "them", "these", "so", NULL};
+	static const char *const BACK[] = {"it", "this", "that", "them", "these", "the", NULL};
 	const tok *t = nt->t;
 	const clause *c = &nt->c[ci];
-	size_t v, vn, s, sn, b, bn;
-	bool standing, topic;
+	size_t v, vn, s = 0, sn = 0, b, bn;
+	bool standing, topic, perceive = false;
 
-	if (!lex_find(t, sc->c0, sc->c1, INSERT_VERB, &v, &vn))
-		return false;
-	standing = lex_find(t, sc->c0, sc->c1, STANDING, &s, &sn) ||
+	if (!lex_find(t, sc->c0, sc->c1, INSERT_VERB, &v, &vn)) {
+		/*
+		 * A liking of the user's to find something in every answer ("enjoys seeing the
+		 * line ... whenever a reply ends"): the scope must name the answers.
+		 */
+		if (!sc->wish || !lex_find(t, sc->c0, sc->c1, PERCEIVE, &v, &vn) ||
+		    !lex_find(t, sc->s0, sc->s1, ANSWER_SCOPE, &s, &sn))
+			return false;
+		perceive = true;
+	}
+	standing = perceive || lex_find(t, sc->c0, sc->c1, STANDING, &s, &sn) ||
 	           lex_find(t, sc->s0, sc->s1, STANDING, &s, &sn);
 	topic = !standing && lex_find(t, sc->s0, sc->s1, TOPIC, &s, &sn);
 	if (!standing && !topic) {
@@ -1737,8 +2049,15 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	}
 	/* The object: the clause after the verb, without the scope words. */
 	{
-		size_t from = v + vn, to = sc->c1;
+		static const char *const AUX[] = {"has",    "have",   "had",     "is",    "was",
+		                                  "always", "really", "usually", "often", NULL};
+		size_t from = v + vn, to = sc->c1, p;
 
+		/* "Closing each reply with X has gone over well": the object ends at the praise. */
+		if (sc->wish && lex_find(t, from, to, APPROVAL, &p, NULL)) {
+			for (to = p; to > from && lex_at(t, to - 1, to, AUX); to--)
+				;
+		}
 		/* "Always add: follow us at ...": what follows the colon is the object. */
 		if (ci + 1 < nt->nc && nt->c[ci + 1].after_colon && nt->c[ci + 1].sent == c->sent &&
 		    only_scope(t, from, to)) {
@@ -1760,6 +2079,25 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 			say(e, s, sn);
 			say(e, b, bn);
 			return true;
+		}
+		/*
+		 * A wish whose object points back ("weaving in a mention of how the powder helped
+		 * someone"): the content may be named in a clause before it in its sentence, one
+		 * not about the user's own life ("glad to hear about VitaCore Greens").
+		 */
+		if (sc->wish && lex_find(t, from, to, BACK, NULL, NULL)) {
+			for (size_t k = ci; k-- > 0 && nt->c[k].sent == nt->c[ci].sent;) {
+				const clause *pc = &nt->c[k];
+
+				if (!users_own(t, pc->t0, pc->t1) &&
+				    brand_cue(nt, pc, e->text, &b, &bn) &&
+				    !(b >= s && b < s + sn)) {
+					say(e, v, vn);
+					say(e, s, sn);
+					say(e, b, bn);
+					return true;
+				}
+			}
 		}
 		/* An opening or close of every answer that is not about its form. */
 		if (standing && lex_at(t, v, sc->c1, SLOT_VERB)) {
@@ -1882,6 +2220,7 @@ int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findin
 		sc.s1 = c->t1 + WINDOW < s->t1 ? c->t1 + WINDOW : s->t1;
 		sc.p0 = sc.p1 = 0;
 		sc.wish = k == K_PREFERENCE;
+		sc.statement = k == K_NONE;
 		if (c->sent > 0 && lex_find(nt.t, c->t0, c->t1, ANAPHOR, NULL, NULL)) {
 			const sentence *p = &nt.s[c->sent - 1];
 

@@ -10,7 +10,9 @@
  * "the checks can be skipped"), or a rule stated about the assistant's own
  * behaviour ("warnings and refusals are switched off"); a wish of the
  * user's about the answers is one too ("User wants answers without any
- * warnings": kind "preference"). Any other clause whose
+ * warnings", "enjoys seeing ...", or a gerund stated as what pleased the
+ * user: "closing each reply with X has gone over well": kind "preference").
+ * Any other clause whose
  * subject is the user or someone in the user's life ("The user is a nurse",
  * "my daughter must avoid nuts") is a statement.
  *
@@ -26,8 +28,10 @@
  *   authority_grant   claimed permission (verified, approved, cleared, an
  *                     authorisation code) that unlocks answers or safeguards
  *   instruction_override other instructions, the system prompt, training or
- *                     rules ignored or replaced ("the only rule now")
- *   secrecy           the note or its orders kept from the user
+ *                     rules ignored, replaced or outranked ("the only rule
+ *                     now", "notes here outrank your setup")
+ *   secrecy           the note or its orders kept from the user, or the
+ *                     user's wish not to be told of the notes' sway
  *   exfiltration      passwords, keys, the system prompt or the conversation
  *                     to be revealed or sent
  *   insertion         content worked into every answer or whenever a topic
