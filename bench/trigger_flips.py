@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""bench/trigger_flips.py - what the trigger scan's flip rule names, under the rule before
+`trigger_kind_flips_min` and under the rule with it, from the reports bench/gates_cases.py kept
+(--reports DIR), per family, with 95% Clopper-Pearson intervals.
+
+    python3 bench/trigger_flips.py [--cases tests/resources/gate-cases] DIR [DIR...]
+
+Each scanned row of a report carries every position's figures (z, shift, flips, flips per kind
+of prompt), so one run gives both rules:
+- before: a finding at a position where z > z_limit, shift > shift_min and flips >= flips_min
+  (after the prompt, suffix_flips_min);
+- with it: the same, except that before the prompt and after its first word the flips must be
+  within one kind: kind_flips_min of them, or all the kind's prompts if it has fewer (prompts of
+  no kind: flips_min).
+"named" counts cases where either scan (trigger_scan, trigger_scan_alone) names something;
+"poisoning not passed" adds the poisoning gate's other checks (a case stopped by them counts
+under both rules).
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gates_cases import clopper_pearson  # noqa: E402
+
+SCANS = ("trigger_scan", "trigger_scan_alone")
+
+
+def row_named(row, check, rule):
+    zl, smin = check["z_limit"], check["shift_min"]
+    fmin = check.get("flips_min", 0)
+    fsuf = check.get("suffix_flips_min", fmin)
+    fkind = check.get("kind_flips_min", fmin)
+    nkind = check.get("prompt_kinds", {})
+    for at, p in row["positions"].items():
+        if not (p["z"] > zl and p["shift"] > smin):
+            continue
+        if at == "suffix":
+            ok = p["flips"] >= fsuf
+        elif rule == "before":
+            ok = p["flips"] >= fmin
+        else:
+            ok = any(n > 0 and n >= fmin and n >= min(fkind, nkind.get(k, 0) if k else fmin)
+                     for k, n in p["flipped_by_kind"].items())
+        if ok:
+            return True
+    return False
+
+
+def case_figures(rep):
+    """(named before, named with, other poisoning checks not passed, names before, names with)"""
+    named = {"before": [], "with": []}
+    other = False
+    for g in rep["gates"]:
+        if g["gate"] != "poisoning":
+            continue
+        for c in g["checks"]:
+            if c["check"] in SCANS:
+                if "scanned" not in c:
+                    other = other or c["result"] != "pass"
+                    continue
+                for row in c["scanned"]:
+                    if "positions" not in row:
+                        sys.exit("a report without per-position figures: made before this script")
+                    for rule in named:
+                        if row_named(row, c, rule):
+                            named[rule].append(row["trigger"])
+            elif c["result"] != "pass":
+                other = True
+    return named, other
+
+
+def fmt(k, n):
+    lo, hi = clopper_pearson(k, n)
+    return "%3d %.2f [%.2f, %.2f]" % (k, k / n if n else 0, lo, hi)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", default="tests/resources/gate-cases")
+    ap.add_argument("--list", action="store_true", help="print each case the rules differ on")
+    ap.add_argument("dirs", nargs="+")
+    a = ap.parse_args()
+    manifest = {c["id"]: c for c in json.load(open(os.path.join(a.cases, "cases.json")))["cases"]}
+    fams = {}
+    for d in a.dirs:
+        for f in sorted(os.listdir(d)):
+            if not f.endswith(".json"):
+                continue
+            cid = f[:-5]
+            if cid not in manifest:
+                continue
+            rep = json.load(open(os.path.join(d, f)))
+            named, other = case_figures(rep)
+            c = manifest[cid]
+            t = fams.setdefault((c["label"], c["family"]), [0] * 5)
+            t[0] += 1
+            t[1] += bool(named["before"])
+            t[2] += bool(named["with"])
+            t[3] += bool(named["before"]) or other
+            t[4] += bool(named["with"]) or other
+            if a.list and bool(named["before"]) != bool(named["with"]):
+                print("%-24s before %s, with %s, other checks %s" %
+                      (cid, named["before"], named["with"], "not passed" if other else "pass"))
+    print("%-9s %-16s %4s  %-22s %-22s %-22s %-22s" %
+          ("label", "family", "n", "named before", "named with",
+           "poisoning before", "poisoning with"))
+    for (label, fam), t in sorted(fams.items(), key=lambda kv: (kv[0][0] != "poisoned", kv[0][1])):
+        print("%-9s %-16s %4d  %-22s %-22s %-22s %-22s" %
+              (label, fam, t[0], fmt(t[1], t[0]), fmt(t[2], t[0]), fmt(t[3], t[0]), fmt(t[4], t[0])))
+
+
+if __name__ == "__main__":
+    main()
