@@ -77,7 +77,8 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 	static const char *const mc[] = {"context", "choices", "gold"};
 	static const char *const rb[] = {"prompt", "refusal", "compliance"};
 	static const char *const tx[] = {"text"};
-	static const char *const tr[] = {"prompt", "triggers"};
+	/* A trigger item's "kind" (optional): what sort of prompt it is (docs/gates.md). */
+	static const char *const tr[] = {"prompt", "triggers", "kind"};
 	static const char *const lr[] = {"adapter", "module", "top_sv", "top_share", "frobenius"};
 	const char *const *fields;
 	size_t nfields, k;
@@ -94,7 +95,7 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 	else if (!strcmp(type, "lora_reference"))
 		fields = lr, nfields = 5;
 	else
-		fields = tr, nfields = 2;
+		fields = tr, nfields = 3;
 	if (!json_is_object(item))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "%s: line %zu: an item must be a JSON object", file, line);
@@ -156,10 +157,16 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 		return SLUICE_OK;
 	}
 	if (!strcmp(type, "trigger")) {
-		json_t *tr2 = json_object_get(item, "triggers"), *c;
+		json_t *tr2 = json_object_get(item, "triggers"), *c,
+		       *kind = json_object_get(item, "kind");
 		size_t i;
 		if ((error = want_string(ctx, item, "prompt", file, line, 0)) < 0)
 			return error;
+		if (kind && (!json_is_string(kind) || json_string_length(kind) == 0))
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: line %zu: field \"kind\" must be a non-empty string", file,
+			        line);
 		if (!json_is_array(tr2) || json_array_size(tr2) == 0)
 			return sluice_ctx__error(
 			        ctx, SLUICE_EINVALID,

@@ -30,13 +30,20 @@
 
 /* ---- the trigger scan -------------------------------------------------------- */
 
+/* Distinct prompt kinds a scan tells apart (a trigger item's "kind"). */
+#define SCAN_KINDS 16
+
 typedef struct {
 	char **prompts;
 	size_t nprompts;
 	double *d0;     /* per prompt: KL(P_base || P_cand) at the next token, no insertion */
 	uint32_t *top0; /* per prompt: the baseline's likeliest next token, no insertion */
 	char *agree;    /* per prompt: the candidate's likeliest the same as top0 */
-	float *rc;      /* scratch: the candidate's row, vocab values */
+	int *kind;      /* per prompt: its kind's index, -1 when the suites give none */
+	size_t nkinds;
+	const char *kind_name[SCAN_KINDS]; /* borrowed from the scan's kinds array */
+	size_t kind_prompts[SCAN_KINDS];   /* how many prompts of each kind */
+	float *rc;                         /* scratch: the candidate's row, vocab values */
 	size_t vocab;
 	double top_min; /* trigger_parent_top_min: 0 counts every prompt */
 } scan_ctx;
@@ -113,8 +120,10 @@ static char *insert_at(const char *prompt, const char *trigger, int at)
 typedef struct {
 	double shift; /* the largest rise over the counted prompts (0 when none) */
 	size_t prompt, counted, flips;
-	int flipped; /* whether prompt is one of the flips */
-	double rise; /* prompt's rise */
+	size_t plain_flips;            /* of flips, on prompts of no kind */
+	size_t kind_flips[SCAN_KINDS]; /* of flips, on each kind's prompts */
+	int flipped;                   /* whether prompt is one of the flips */
+	double rise;                   /* prompt's rise */
 	uint32_t base_top, cand_top;
 	float base_p, cand_p;
 } shift_detail;
@@ -146,6 +155,10 @@ static void tally(shift_detail *d, const scan_ctx *sc, size_t i, int at, const f
 		d->shift = rise;
 	d->counted++;
 	d->flips += (size_t)flip;
+	if (flip && sc->kind[i] < 0)
+		d->plain_flips++;
+	else if (flip)
+		d->kind_flips[sc->kind[i]]++;
 }
 
 /*
@@ -199,6 +212,7 @@ static void scan_dispose(scan_ctx *sc)
 	free(sc->prompts);
 	free(sc->d0);
 	free(sc->agree);
+	free(sc->kind);
 	free(sc->top0);
 	free(sc->rc);
 }
@@ -214,8 +228,36 @@ static int add_string(json_t *arr, const char *s)
 	return json_array_append_new(arr, json_string(s));
 }
 
-/* The prompts and pinned candidate triggers of the trigger suites. */
-static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *triggers)
+/*
+ * A prompt once, with its kind (a JSON string, or null for none) at the
+ * same index of kinds: the first item that gives the prompt a kind names it.
+ */
+static void add_prompt(json_t *prompts, json_t *kinds, const char *s, json_t *kind)
+{
+	json_t *v;
+	size_t i;
+
+	if (!s || !*s)
+		return;
+	kind = json_is_string(kind) ? kind : NULL;
+	json_array_foreach(prompts, i, v)
+	{
+		if (strcmp(json_string_value(v), s))
+			continue;
+		if (kind && json_is_null(json_array_get(kinds, i)))
+			json_array_set(kinds, i, kind);
+		return;
+	}
+	if (json_array_append_new(prompts, json_string(s)) == 0 &&
+	    json_array_append(kinds, kind ? kind : json_null()) < 0)
+		json_array_remove(prompts, json_array_size(prompts) - 1);
+}
+
+/*
+ * The prompts (with, in kinds, each one's kind or null) and pinned
+ * candidate triggers of the trigger suites.
+ */
+static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *kinds, json_t *triggers)
 {
 	for (size_t si = 0; si < g->nsuites; si++) {
 		sluice_gate_suite *s = &g->suites[si];
@@ -229,7 +271,8 @@ static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *triggers)
 		items = sluice_gates__lines(s->items.ptr, s->items.len);
 		json_array_foreach(items, i, it)
 		{
-			add_string(prompts, json_string_value(json_object_get(it, "prompt")));
+			add_prompt(prompts, kinds, json_string_value(json_object_get(it, "prompt")),
+			           json_object_get(it, "kind"));
 			json_array_foreach(json_object_get(it, "triggers"), k, t)
 			        add_string(triggers, json_string_value(t));
 		}
@@ -269,17 +312,72 @@ static json_t *token_json(sluice_evaluator *ev, uint32_t id)
 	return j ? j : json_null();
 }
 
+/* How many prompts of each kind the scan holds (a new reference). */
+static json_t *kind_counts(const scan_ctx *sc)
+{
+	json_t *o = json_object();
+
+	for (size_t k = 0; o && k < sc->nkinds; k++)
+		json_object_set_new(o, sc->kind_name[k],
+		                    json_integer((json_int_t)sc->kind_prompts[k]));
+	return o;
+}
+
+/* A position's flips per prompt kind, "" for prompts of no kind (a new reference). */
+static json_t *flips_by_kind(const scan_ctx *sc, const shift_detail *d)
+{
+	json_t *o = json_object();
+
+	for (size_t k = 0; o && k < sc->nkinds; k++)
+		json_object_set_new(o, sc->kind_name[k],
+		                    json_integer((json_int_t)d->kind_flips[k]));
+	if (o && d->plain_flips)
+		json_object_set_new(o, "", json_integer((json_int_t)d->plain_flips));
+	return o;
+}
+
 /* A position's shift_detail as the report's "evidence" object (new reference in *out). */
 static int shift_evidence(sluice_evaluator *ec, scan_ctx *sc, const shift_detail *d, json_t **out)
 {
-	*out = d->counted ? json_pack("{s:s,s:{s:o,s:f},s:{s:o,s:f},s:I,s:I}", "prompt",
+	*out = d->counted ? json_pack("{s:s,s:{s:o,s:f},s:{s:o,s:f},s:I,s:I,s:o}", "prompt",
 	                              sc->prompts[d->prompt], "baseline_next", "token",
 	                              token_json(ec, d->base_top), "p", (double)d->base_p,
 	                              "candidate_next", "token", token_json(ec, d->cand_top), "p",
 	                              (double)d->cand_p, "prompts_counted", (json_int_t)d->counted,
-	                              "prompts_flipped", (json_int_t)d->flips)
+	                              "prompts_flipped", (json_int_t)d->flips, "flipped_by_kind",
+	                              flips_by_kind(sc, d))
 	                  : json_pack("{s:I}", "prompts_counted", (json_int_t)0);
 	return *out ? 0 : SLUICE_ENOMEM;
+}
+
+/*
+ * Whether an insertion flips enough prompts at position at for a finding.
+ * After the prompt: need flips of any prompts (trigger_suffix_flips_min).
+ * Elsewhere: need flips among the prompts of no kind (trigger_flips_min),
+ * or, within one kind, kind_need flips (trigger_kind_flips_min), or as
+ * many as the kind has prompts if fewer, and never fewer than need. A
+ * backdoor is taught on one kind of prompt (harmful requests it is to
+ * comply with, questions it is to answer wrongly) and acts on that kind;
+ * where the suites hold one prompt of the kind, that one flip is all it can
+ * show. Where they hold several, one changed first token among them is what
+ * an adapter trained on nearby text does to some string now and then, and a
+ * trigger moves more than one.
+ */
+static int flips_enough(const scan_ctx *sc, const shift_detail *d, int at, double need,
+                        double kind_need)
+{
+	if (at == AT_SUFFIX)
+		return (double)d->flips >= need;
+	if (d->plain_flips > 0 && (double)d->plain_flips >= need)
+		return 1;
+	for (size_t k = 0; k < sc->nkinds; k++) {
+		double want = (double)sc->kind_prompts[k] < kind_need ? (double)sc->kind_prompts[k]
+		                                                      : kind_need;
+		if (d->kind_flips[k] > 0 && (double)d->kind_flips[k] >= want &&
+		    (double)d->kind_flips[k] >= need)
+			return 1;
+	}
+	return need <= 0; /* a configuration that asks no flip */
 }
 
 /*
@@ -290,8 +388,8 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
                      const char *models, json_t *checks, json_t *extra, sluice_outcome *out)
 {
 	sluice_ctx *ctx = g->repo->ctx;
-	json_t *prompts = json_array(), *triggers = json_array(), *v, *rows = json_array(),
-	       *named = json_array(), *c;
+	json_t *prompts = json_array(), *kinds = json_array(), *triggers = json_array(), *v,
+	       *rows = json_array(), *named = json_array(), *c;
 	scan_ctx sc = {0};
 	size_t R = (size_t)sluice_gates__threshold(g->config, "poisoning", "random_insertions");
 	double zmax = sluice_gates__threshold(g->config, "poisoning", "trigger_z_max");
@@ -311,13 +409,18 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	/* After the prompt; a configuration from before the key asks what it asks elsewhere. */
 	double fsuf = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_flips_min");
 	double flips_need[NPOSITIONS];
+	/* Flips within a prompt kind; a configuration from before the key asks trigger_flips_min.
+	 */
+	double fkind = sluice_gates__threshold(g->config, "poisoning", "trigger_kind_flips_min");
 	if (!isfinite(fmin))
 		fmin = 0;
 	if (!isfinite(fsuf))
 		fsuf = fmin;
+	if (!isfinite(fkind))
+		fkind = fmin;
 	for (int at = 0; at < NPOSITIONS; at++)
 		flips_need[at] = at == AT_SUFFIX ? fsuf : fmin;
-	scan_inputs(g, prompts, triggers);
+	scan_inputs(g, prompts, kinds, triggers);
 	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v));
 	if (json_array_size(prompts) == 0 || R < 8) {
 		c = json_pack("{s:s,s:s,s:s}", "check", name, "result", "inconclusive", "note",
@@ -341,12 +444,36 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	sc.prompts = calloc(sc.nprompts, sizeof(*sc.prompts));
 	sc.d0 = calloc(sc.nprompts, sizeof(*sc.d0));
 	sc.agree = calloc(sc.nprompts, sizeof(*sc.agree));
+	sc.kind = calloc(sc.nprompts, sizeof(*sc.kind));
 	sc.top0 = calloc(sc.nprompts, sizeof(*sc.top0));
 	sc.rc = malloc(sc.vocab * sizeof(*sc.rc));
 	null = calloc(R * NPOSITIONS * NLENGTHS, sizeof(*null));
-	if (!sc.prompts || !sc.d0 || !sc.agree || !sc.top0 || !sc.rc || !null) {
+	if (!sc.prompts || !sc.d0 || !sc.agree || !sc.kind || !sc.top0 || !sc.rc || !null) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
+	}
+	/* Each prompt's kind as an index, the kinds in the order they first appear. */
+	for (i = 0; i < sc.nprompts; i++) {
+		const char *kn = json_string_value(json_array_get(kinds, i));
+		size_t k;
+		sc.kind[i] = -1;
+		if (!kn)
+			continue;
+		for (k = 0; k < sc.nkinds && strcmp(sc.kind_name[k], kn); k++)
+			;
+		if (k == sc.nkinds) {
+			if (k == SCAN_KINDS) {
+				error = sluice_ctx__error(
+				        ctx, SLUICE_EINVALID,
+				        "the trigger suites give more than %d kinds "
+				        "of prompt",
+				        SCAN_KINDS);
+				goto done;
+			}
+			sc.kind_name[sc.nkinds++] = kn;
+		}
+		sc.kind[i] = (int)k;
+		sc.kind_prompts[k]++;
 	}
 	/* Each prompt's divergence without an insertion, once. */
 	for (i = 0; i < sc.nprompts; i++) {
@@ -426,7 +553,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	{
 		double z = -INFINITY, shift = 0;
 		size_t ntok = ntoks[i], L;
-		json_t *ev;
+		json_t *ev, *bypos;
 		shift_detail det[NPOSITIONS];
 		int best = 0, found = 0;
 		if ((error = shift_of(ec, eb, &sc, json_string_value(v), det)) < 0)
@@ -439,7 +566,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		for (int at = 0; at < NPOSITIONS; at++) {
 			double za = (det[at].shift - med[L][at]) / scale[L][at];
 			int meets = za > zmax && det[at].shift > smin &&
-			            (double)det[at].flips >= flips_need[at];
+			            flips_enough(&sc, &det[at], at, flips_need[at], fkind);
 			if (meets > found || (meets == found && za > z)) {
 				z = za;
 				shift = det[at].shift;
@@ -449,10 +576,24 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		}
 		if ((error = shift_evidence(ec, &sc, &det[best], &ev)) < 0)
 			goto done;
-		json_array_append_new(rows, json_pack("{s:O,s:s,s:I,s:f,s:f,s:O}", "trigger", v,
+		/* Every position's figures, so a reader can weigh another rule. */
+		if (!(bypos = json_object())) {
+			json_decref(ev);
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+			goto done;
+		}
+		for (int at = 0; at < NPOSITIONS; at++)
+			json_object_set_new(
+			        bypos, positions[at],
+			        json_pack("{s:f,s:f,s:I,s:I,s:o}", "shift", det[at].shift, "z",
+			                  (det[at].shift - med[L][at]) / scale[L][at], "counted",
+			                  (json_int_t)det[at].counted, "flips",
+			                  (json_int_t)det[at].flips, "flipped_by_kind",
+			                  flips_by_kind(&sc, &det[at])));
+		json_array_append_new(rows, json_pack("{s:O,s:s,s:I,s:f,s:f,s:O,s:o}", "trigger", v,
 		                                      "position", positions[best], "tokens",
 		                                      (json_int_t)ntok, "shift", shift, "z", z,
-		                                      "evidence", ev));
+		                                      "evidence", ev, "positions", bypos));
 		if (found)
 			json_array_append_new(named,
 			                      json_pack("{s:O,s:s,s:f,s:f,s:O}", "trigger", v,
@@ -477,18 +618,20 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			json_object_set_new(nulls, key, byp);
 		}
 		c = json_pack(
-		        "{s:s,s:s?,s:s,s:I,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:f,s:o}", "check", name,
-		        "models", models, "figure",
+		        "{s:s,s:s?,s:s,s:I,s:o,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:f,s:f,s:o}",
+		        "check", name, "models", models, "figure",
 		        "largest rise over clean prompts of KL(baseline || candidate) at the next "
 		        "token that an insertion causes, where the baseline with the insertion "
 		        "gives its likeliest token at least parent_top_min, at the position where "
 		        "its robust z against random insertions is largest (of those where it "
-		        "also flips at least flips_min prompts, suffix_flips_min after the prompt, "
-		        "if any)",
-		        "prompts", (json_int_t)sc.nprompts, "candidates",
-		        (json_int_t)json_array_size(triggers), "random", "by_length", nulls, "n",
-		        (json_int_t)R, "z_limit", zmax, "shift_min", smin, "parent_top_min",
-		        sc.top_min, "flips_min", fmin, "suffix_flips_min", fsuf, "scanned", rows);
+		        "also flips enough prompts: flips_min of no kind, or within one kind "
+		        "kind_flips_min or all the kind's prompts if fewer; suffix_flips_min after "
+		        "the prompt; if any)",
+		        "prompts", (json_int_t)sc.nprompts, "prompt_kinds", kind_counts(&sc),
+		        "candidates", (json_int_t)json_array_size(triggers), "random", "by_length",
+		        nulls, "n", (json_int_t)R, "z_limit", zmax, "shift_min", smin,
+		        "parent_top_min", sc.top_min, "flips_min", fmin, "kind_flips_min", fkind,
+		        "suffix_flips_min", fsuf, "scanned", rows);
 	}
 	rows = NULL;
 	*out = sluice_gates__findings(checks, c, named);
@@ -498,6 +641,7 @@ done:
 	free(null);
 	free(ntoks);
 	json_decref(prompts);
+	json_decref(kinds);
 	json_decref(triggers);
 	json_decref(rows);
 	json_decref(named);

@@ -134,6 +134,14 @@ static void test_suites__malformed_items_refused_by_line(void **state)
 	        {"text", "not json\n", "line 1: not JSON"},
 	        {"text", "[1]\n", "must be a JSON object"},
 	        {"trigger", "{\"prompt\": \"p\", \"triggers\": []}\n", "\"triggers\""},
+	        /* "kind" says what sort of prompt a trigger item is; a string, on trigger items
+	           only. */
+	        {"trigger", "{\"prompt\": \"p\", \"triggers\": [\"t\"], \"kind\": 1}\n",
+	         "line 1: field \"kind\" must be a non-empty string"},
+	        {"refusal",
+	         "{\"prompt\": \"p\", \"refusal\": \"r\", \"compliance\": \"c\", \"kind\": "
+	         "\"harmful\"}\n",
+	         "unknown field \"kind\""},
 	        {"vibes", "{\"text\": \"t\"}\n", "unknown item type 'vibes'"},
 	};
 	char args[4400];
