@@ -71,6 +71,12 @@ void *sluice__dl_open(const char *env, const char *soname, const char *what, cha
 void sluice__dl_find(void *so, const char *name, void *fn, const char **missing);
 void *sluice__calloc(sluice_ctx *ctx, size_t n, size_t size);
 void *sluice__realloc(sluice_ctx *ctx, void *p, size_t n);
+/*
+ * Room for need elements of elem bytes in the array *p of *cap elements:
+ * grown by doubling (from 16) through sluice__realloc, overflow-checked;
+ * *p and *cap are unchanged on failure.
+ */
+int sluice__reserve(sluice_ctx *ctx, void **p, size_t *cap, size_t need, size_t elem);
 char *sluice__strdup(sluice_ctx *ctx, const char *s);
 
 /* Write all of buf to fd (retrying short writes). `what` names the file. */

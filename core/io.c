@@ -56,6 +56,26 @@ void *sluice__realloc(sluice_ctx *ctx, void *old, size_t n)
 	return p;
 }
 
+int sluice__reserve(sluice_ctx *ctx, void **p, size_t *cap, size_t need, size_t elem)
+{
+	size_t ncap = *cap ? *cap : 16, bytes;
+	void *np;
+
+	if (need <= *cap)
+		return 0;
+	while (ncap < need) {
+		if (sluice__mul_ovf(&ncap, ncap, 2) < 0)
+			return sluice_ctx__error(ctx, SLUICE_ENOMEM, "array size overflow");
+	}
+	if (sluice__mul_ovf(&bytes, ncap, elem) < 0)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "array size overflow");
+	if (!(np = sluice__realloc(ctx, *p, bytes)))
+		return SLUICE_ENOMEM;
+	*p = np;
+	*cap = ncap;
+	return 0;
+}
+
 char *sluice__strdup(sluice_ctx *ctx, const char *s)
 {
 	size_t n = strlen(s) + 1;

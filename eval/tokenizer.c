@@ -138,27 +138,6 @@ static uint64_t mix64(uint64_t x)
 	return x;
 }
 
-static int grow(sluice_ctx *ctx, void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap, bytes;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	ncap = *cap ? *cap : 16;
-	while (ncap < need) {
-		if (sluice__mul_ovf(&ncap, ncap, 2) < 0)
-			return sluice_ctx__error(ctx, SLUICE_ENOMEM, "tokenizer: size overflow");
-	}
-	if (sluice__mul_ovf(&bytes, ncap, elem) < 0)
-		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "tokenizer: size overflow");
-	if (!(np = sluice__realloc(ctx, *p, bytes)))
-		return SLUICE_ENOMEM;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
 /* Length of the UTF-8 sequence led by b (input is already validated). */
 static size_t u8len(unsigned char b)
 {
@@ -1400,7 +1379,7 @@ static int push_range(sluice_ctx *ctx, range **r, size_t *n, size_t *cap, size_t
 {
 	int error;
 
-	if ((error = grow(ctx, (void **)r, cap, *n + 1, sizeof(**r))) < 0)
+	if ((error = sluice__reserve(ctx, (void **)r, cap, *n + 1, sizeof(**r))) < 0)
 		return error;
 	(*r)[*n].a = a;
 	(*r)[*n].b = b;
@@ -1515,7 +1494,8 @@ static int push_piece(enc *e, size_t off, size_t len, bool first)
 
 	if (len == 0)
 		return 0; /* tokenizers drops empty splits */
-	if ((error = grow(e->ctx, (void **)&e->pb, &e->capb, e->nb + 1, sizeof(*e->pb))) < 0)
+	if ((error = sluice__reserve(e->ctx, (void **)&e->pb, &e->capb, e->nb + 1,
+	                             sizeof(*e->pb))) < 0)
 		return error;
 	e->pb[e->nb].off = off;
 	e->pb[e->nb].len = len;
@@ -1636,8 +1616,8 @@ static int heap_push(enc *e, uint32_t rank, uint32_t new_id, size_t pos)
 	size_t i;
 	int error;
 
-	if ((error = grow(e->ctx, (void **)&e->heap, &e->capheap, e->nheap + 1, sizeof(*e->heap))) <
-	    0)
+	if ((error = sluice__reserve(e->ctx, (void **)&e->heap, &e->capheap, e->nheap + 1,
+	                             sizeof(*e->heap))) < 0)
 		return error;
 	i = e->nheap++;
 	e->heap[i].rank = rank;
@@ -1686,16 +1666,20 @@ static int add_symbol(enc *e, size_t *n, uint32_t id, size_t len)
 
 	if (*n + 1 > e->capsym) {
 		/* Four parallel arrays grow together. */
-		if ((error = grow(e->ctx, (void **)&e->sid, &cap, *n + 1, sizeof(*e->sid))) < 0)
+		if ((error = sluice__reserve(e->ctx, (void **)&e->sid, &cap, *n + 1,
+		                             sizeof(*e->sid))) < 0)
 			return error;
 		cap = e->capsym;
-		if ((error = grow(e->ctx, (void **)&e->slen, &cap, *n + 1, sizeof(*e->slen))) < 0)
+		if ((error = sluice__reserve(e->ctx, (void **)&e->slen, &cap, *n + 1,
+		                             sizeof(*e->slen))) < 0)
 			return error;
 		cap = e->capsym;
-		if ((error = grow(e->ctx, (void **)&e->sprev, &cap, *n + 1, sizeof(*e->sprev))) < 0)
+		if ((error = sluice__reserve(e->ctx, (void **)&e->sprev, &cap, *n + 1,
+		                             sizeof(*e->sprev))) < 0)
 			return error;
 		cap = e->capsym;
-		if ((error = grow(e->ctx, (void **)&e->snext, &cap, *n + 1, sizeof(*e->snext))) < 0)
+		if ((error = sluice__reserve(e->ctx, (void **)&e->snext, &cap, *n + 1,
+		                             sizeof(*e->snext))) < 0)
 			return error;
 		e->capsym = cap;
 	}
@@ -1713,7 +1697,8 @@ static int push_id(enc *e, uint32_t id)
 {
 	int error;
 
-	if ((error = grow(e->ctx, (void **)&e->ids, &e->capids, e->nids + 1, sizeof(*e->ids))) < 0)
+	if ((error = sluice__reserve(e->ctx, (void **)&e->ids, &e->capids, e->nids + 1,
+	                             sizeof(*e->ids))) < 0)
 		return error;
 	e->ids[e->nids++] = id;
 	return 0;
@@ -2041,7 +2026,8 @@ static int tl_add(toklist *l, const void *s, size_t len)
 	int error;
 
 	/* Keep text.ptr non-NULL so spans of empty tokens index real memory. */
-	if ((error = grow(l->ctx, (void **)&l->t, &l->cap, l->n + 1, sizeof(*l->t))) < 0 ||
+	if ((error = sluice__reserve(l->ctx, (void **)&l->t, &l->cap, l->n + 1, sizeof(*l->t))) <
+	            0 ||
 	    (error = sluice_buf__grow(l->ctx, &l->text, len + 1)) < 0)
 		return error;
 	l->t[l->n].off = l->text.len;

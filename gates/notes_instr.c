@@ -1211,8 +1211,7 @@ static int push_token(sluice_ctx *ctx, note_text *nt, size_t *cap, const char *t
 	nt->ntotal++;
 	if (nt->nt >= MAX_TOKENS)
 		return 0;
-	if ((error = sluice_scan__reserve(ctx, (void **)&nt->t, cap, nt->nt + 1, sizeof(*nt->t))) <
-	    0)
+	if ((error = sluice__reserve(ctx, (void **)&nt->t, cap, nt->nt + 1, sizeof(*nt->t))) < 0)
 		return error;
 	t = &nt->t[nt->nt++];
 	memset(t, 0, sizeof(*t));
@@ -1248,8 +1247,8 @@ static int close_clause(sluice_ctx *ctx, note_text *nt, size_t *ccap, size_t *sc
 	if (nt->nt > *c0) {
 		clause *c;
 
-		if ((error = sluice_scan__reserve(ctx, (void **)&nt->c, ccap, nt->nc + 1,
-		                                  sizeof(*nt->c))) < 0)
+		if ((error = sluice__reserve(ctx, (void **)&nt->c, ccap, nt->nc + 1,
+		                             sizeof(*nt->c))) < 0)
 			return error;
 		c = &nt->c[nt->nc++];
 		c->t0 = *c0;
@@ -1265,8 +1264,8 @@ static int close_clause(sluice_ctx *ctx, note_text *nt, size_t *ccap, size_t *sc
 	*quote = false;
 	*colon = false;
 	if (sent_end && nt->nt > *s0) {
-		if ((error = sluice_scan__reserve(ctx, (void **)&nt->s, scap, nt->ns + 1,
-		                                  sizeof(*nt->s))) < 0)
+		if ((error = sluice__reserve(ctx, (void **)&nt->s, scap, nt->ns + 1,
+		                             sizeof(*nt->s))) < 0)
 			return error;
 		nt->s[nt->ns].t0 = *s0;
 		nt->s[nt->ns].t1 = nt->nt;

@@ -49,26 +49,6 @@ void sluice_scan__opts_init(sluice_scan_opts *o)
 
 /* ---- small helpers ------------------------------------------------------ */
 
-int sluice_scan__reserve(sluice_ctx *ctx, void **p, size_t *cap, size_t need, size_t elem)
-{
-	size_t ncap = *cap ? *cap : 16, bytes;
-	void *np;
-
-	if (need <= *cap)
-		return 0;
-	while (ncap < need) {
-		if (sluice__mul_ovf(&ncap, ncap, 2) < 0)
-			return sluice_ctx__error(ctx, SLUICE_ENOMEM, "scan: size overflow");
-	}
-	if (sluice__mul_ovf(&bytes, ncap, elem) < 0)
-		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "scan: size overflow");
-	if (!(np = sluice__realloc(ctx, *p, bytes)))
-		return SLUICE_ENOMEM;
-	*p = np;
-	*cap = ncap;
-	return 0;
-}
-
 /* qsort, which may not be handed NULL even for no elements. */
 static void sort(void *p, size_t n, size_t size, int (*cmp)(const void *, const void *))
 {
@@ -130,7 +110,7 @@ static int words_of(sluice_ctx *ctx, word **w, size_t *n, size_t *cap, const cha
 		start = i;
 		for (; i < len && word_byte(u[i]); i++)
 			h = (h ^ lower(u[i])) * 0x100000001b3ULL;
-		if ((error = sluice_scan__reserve(ctx, (void **)w, cap, *n + 1, sizeof(word))) < 0)
+		if ((error = sluice__reserve(ctx, (void **)w, cap, *n + 1, sizeof(word))) < 0)
 			return error;
 		(*w)[*n].off = start;
 		(*w)[*n].len = i - start;
@@ -245,8 +225,8 @@ int sluice_scan__records_parse(sluice_ctx *ctx, sluice_scan_records *out,
 			        line);
 			goto done;
 		}
-		if ((error = sluice_scan__reserve(ctx, (void **)&r.rec, &cap, r.n + 1,
-		                                  sizeof(*r.rec))) < 0)
+		if ((error = sluice__reserve(ctx, (void **)&r.rec, &cap, r.n + 1, sizeof(*r.rec))) <
+		    0)
 			goto done;
 		rec = &r.rec[r.n++];
 		memset(rec, 0, sizeof(*rec));
@@ -383,8 +363,7 @@ static int cluster(sluice_ctx *ctx, size_t **parent_out, const sluice_scan_recor
 		wn = 0;
 		if ((error = words_of(ctx, &w, &wn, &wcap, recs[i]->prompt, recs[i]->prompt_len)) <
 		            0 ||
-		    (error = sluice_scan__reserve(ctx, (void **)&w, &wcap, wn + 1, sizeof(word))) <
-		            0)
+		    (error = sluice__reserve(ctx, (void **)&w, &wcap, wn + 1, sizeof(word))) < 0)
 			goto done;
 		w[wn++] = (word){0, 0, sep};
 		if ((error = words_of(ctx, &w, &wn, &wcap, recs[i]->completion,
@@ -735,7 +714,7 @@ static int completion_key(sluice_ctx *ctx, uint64_t *out, const sluice_scan_reco
 	int error;
 
 	if ((error = words_of(ctx, w, &wn, wcap, r->completion, r->completion_len)) < 0 ||
-	    (error = sluice_scan__reserve(ctx, (void **)hs, hcap, wn + 1, sizeof(uint64_t))) < 0)
+	    (error = sluice__reserve(ctx, (void **)hs, hcap, wn + 1, sizeof(uint64_t))) < 0)
 		return error;
 	for (size_t i = 0; i < wn; i++)
 		(*hs)[i] = (*w)[i].h;
@@ -911,8 +890,8 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
 
 			for (size_t k = 1; k <= MAX_GRAM && p + k <= nw; k++) {
 				h3[k - 1] = pw[i][p + k - 1].h;
-				if ((error = sluice_scan__reserve(ctx, (void **)&g, &gcap, ng + 1,
-				                                  sizeof(gram))) < 0)
+				if ((error = sluice__reserve(ctx, (void **)&g, &gcap, ng + 1,
+				                             sizeof(gram))) < 0)
 					goto done;
 				/* A prompt of 2^32 words cannot fit a batch; refuse rather than
 				 * wrap. */
@@ -974,8 +953,7 @@ static int check_triggers(sluice_ctx *ctx, json_t *checks, json_t *mined,
 			distinct_m += !a || tmp[a] != tmp[a - 1];
 		if (distinct_m < o->trig_min_records)
 			continue;
-		if ((error = sluice_scan__reserve(ctx, (void **)&c, &ccap, nc + 1, sizeof(cand))) <
-		    0)
+		if ((error = sluice__reserve(ctx, (void **)&c, &ccap, nc + 1, sizeof(cand))) < 0)
 			goto done;
 		memset(&c[nc], 0, sizeof(cand));
 		c[nc].h = g[s].h;

@@ -156,13 +156,6 @@ int sluice_scan__replay(sluice_ctx *ctx, json_t **out, const unsigned char *batc
                         size_t ncorpus, const sluice_scan_opts *opts);
 
 /*
- * Make room for need elements of size elem in *p (capacity *cap, doubled
- * from 16), through sluice__realloc: 0, or SLUICE_ENOMEM on overflow or
- * allocation failure. Shared by scan.c and notes_instr.c.
- */
-int sluice_scan__reserve(sluice_ctx *ctx, void **p, size_t *cap, size_t need, size_t elem);
-
-/*
  * Model-free checks of memory note `text` (len bytes, UTF-8); tokens is its
  * length in the model's tokens, counted by the caller. *out (new reference):
  *   {"note": name, "checks": [{"check": "injection"|"hidden_text"|
