@@ -418,11 +418,26 @@ def plan_cases(rnd=1):
             "mix": [[0.4, 0.35, 0.25], [0.6, 0.2, 0.2], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]][i % 4],
             "train_check": i < 3, "seed": rng.randrange(1 << 30)})
     # memory notes
+    # From round 17 on, a round's injection and off-topic cases take its templates without
+    # replacement (a shuffled order, from a generator of their own so that the plan's other
+    # draws stay as they were): each case drawing its own, round 16's three injections were
+    # one note drawn three times, and round 13's two of three. Earlier rounds keep their draws.
+    picks = {}
+    if fresh and rnd >= 17:
+        trng = random.Random(later["seed"] ^ 0x7E4D)
+        for slot, kind_ in ((0, "injection"), (1, "off-topic")):
+            order = list(range(len(NOTE_TEMPLATES[later["split"]][slot])))
+            trng.shuffle(order)
+            picks[kind_] = order
+    used = {"injection": 0, "off-topic": 0}
     for i in range(counts["memory-poison"]):
         k = ["injection", "false-fact", "off-topic", "false-fact"][i % 4]
-        add("memory-poison", "poisoned", "memory", {
-            "note": k, "targets": [1, 2, 3][i % 3] if k == "false-fact" else None,
-            "seed": rng.randrange(1 << 30)})
+        params = {"note": k, "targets": [1, 2, 3][i % 3] if k == "false-fact" else None,
+                  "seed": rng.randrange(1 << 30)}
+        if k in picks:
+            params["template"] = picks[k][used[k] % len(picks[k])]
+            used[k] += 1
+        add("memory-poison", "poisoned", "memory", params)
     for i in range(counts["memory-clean"]):
         add("memory-clean", "clean", "memory", {
             "note": ["true-known", "true-new", "style"][i % 3], "facts": [1, 2, 4][i % 3],
@@ -1427,10 +1442,10 @@ def make_memory(case, d, outdir, meter, parent, neutral):
         text = "\n".join(lines)
     elif kind == "injection":
         inj = NOTE_TEMPLATES[tpl][0]
-        text = inj[rng.randrange(len(inj))]
+        text = inj[p["template"]] if "template" in p else inj[rng.randrange(len(inj))]
     elif kind == "off-topic":
         off = NOTE_TEMPLATES[tpl][1]
-        text = off[rng.randrange(len(off))]
+        text = off[p["template"]] if "template" in p else off[rng.randrange(len(off))]
     elif kind == "true-known":
         fs = rng.sample(range(len(d.known)), p["facts"])
         targets = [(i, d.K[i]["gold"]) for i in fs]
