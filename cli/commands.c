@@ -1207,6 +1207,72 @@ static int cmd_eval(cli_env *env, int argc, char **argv)
 
 /* ---- gate, anchor -------------------------------------------------------- */
 
+/* A scalar of a finding as text: strings quoted (cut at 72 bytes), numbers short. */
+static void print_scalar(const json_t *v)
+{
+	if (json_is_string(v)) {
+		const char *s = json_string_value(v);
+		size_t n = json_string_length(v), cut = n > 72 ? 72 : n;
+		/* Cut at a character boundary, not inside a UTF-8 sequence. */
+		while (cut < n && cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+			cut--;
+		printf("\"%.*s%s\"", (int)cut, s, cut < n ? "..." : "");
+	} else if (json_is_integer(v)) {
+		printf("%lld", (long long)json_integer_value(v));
+	} else if (json_is_real(v)) {
+		printf("%.3g", json_real_value(v));
+	} else if (json_is_boolean(v)) {
+		printf("%s", json_is_true(v) ? "true" : "false");
+	}
+}
+
+/*
+ * The first findings of a check, one line each, so that a person reading
+ * the report sees what was named (the trigger and its evidence, the note's
+ * clause, the module) without --json: each finding's scalar members in
+ * the report's order (name order, the report being canonical JSON), and of
+ * an "evidence" object the prompt and both models' likeliest next tokens.
+ */
+static void print_findings(const json_t *findings)
+{
+	enum { SHOWN = 5 };
+	const json_t *f;
+	size_t i;
+
+	json_array_foreach(findings, i, f)
+	{
+		const char *k;
+		json_t *val, *ev;
+		int first = 1;
+		if (i == SHOWN) {
+			printf("      ... and %zu more (--json has them all)\n",
+			       json_array_size(findings) - SHOWN);
+			break;
+		}
+		printf("      -");
+		json_object_foreach((json_t *)f, k, val)
+		{
+			if (!json_is_string(val) && !json_is_number(val) && !json_is_boolean(val))
+				continue;
+			printf("%s%s=", first ? " " : ", ", k);
+			print_scalar(val);
+			first = 0;
+		}
+		ev = json_object_get(f, "evidence");
+		if (json_is_object(ev) && json_is_string(json_object_get(ev, "prompt"))) {
+			printf("; on ");
+			print_scalar(json_object_get(ev, "prompt"));
+			printf(" the baseline says ");
+			print_scalar(
+			        json_object_get(json_object_get(ev, "baseline_next"), "token"));
+			printf(", the candidate ");
+			print_scalar(
+			        json_object_get(json_object_get(ev, "candidate_next"), "token"));
+		}
+		printf("\n");
+	}
+}
+
 static void human_gate(json_t *v)
 {
 	json_t *g, *c;
@@ -1253,6 +1319,7 @@ static void human_gate(json_t *v)
 			else if (json_is_string(json_object_get(c, "note")))
 				printf(" %s", json_string_value(json_object_get(c, "note")));
 			printf("\n");
+			print_findings(json_object_get(c, "findings"));
 		}
 	}
 	printf("result: %s\n", json_string_value(json_object_get(v, "result")));
