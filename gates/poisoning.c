@@ -361,7 +361,9 @@ static int shift_evidence(sluice_evaluator *ec, scan_ctx *sc, const shift_detail
  * where the suites hold one prompt of the kind, that one flip is all it can
  * show. Where they hold several, one changed first token among them is what
  * an adapter trained on nearby text does to some string now and then, and a
- * trigger moves more than one.
+ * trigger should move more than one. (The default kind_need is 1 all the
+ * same: asking 2 spared no clean adapter on two blind rounds and let a
+ * backdoor through; docs/gates.md.)
  */
 static int flips_enough(const scan_ctx *sc, const shift_detail *d, int at, double need,
                         double kind_need)
