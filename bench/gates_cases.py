@@ -64,6 +64,24 @@ def clopper_pearson(k, n, alpha=0.05):
     return (low, high)
 
 
+def rate(k, n):
+    """k of n as the benches print it: count, share and its 95% Clopper-Pearson interval."""
+    lo, hi = clopper_pearson(k, n)
+    return "%3d %.2f [%.2f, %.2f]" % (k, k / n if n else 0, lo, hi)
+
+
+def kept_reports(cases_dir, dirs):
+    """The gate reports main() kept (--reports DIR: one CASE-ID.json per case) in dirs, of the
+    cases cases_dir's manifest lists, as (case's manifest entry, report), directory by
+    directory and in file-name order."""
+    manifest = {c["id"]: c for c in json.load(open(os.path.join(cases_dir, "cases.json")))["cases"]}
+    for d in dirs:
+        for f in sorted(os.listdir(d)):
+            if f.endswith(".json") and f[:-5] in manifest:
+                with open(os.path.join(d, f)) as fh:
+                    yield manifest[f[:-5]], json.load(fh)
+
+
 def run(cmd, env, check=True):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if check and r.returncode != 0:

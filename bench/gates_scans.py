@@ -12,12 +12,11 @@ names an alone finding only when the same candidate also stands out on the stack
 shift beyond the limits, no flip asked): the alternative, measured on the same runs.
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gates_cases import clopper_pearson  # noqa: E402
+from gates_cases import kept_reports, rate  # noqa: E402
 
 
 def scans(rep):
@@ -34,36 +33,28 @@ def main():
     ap.add_argument("--cases", default="tests/resources/gate-cases")
     ap.add_argument("dirs", nargs="+")
     a = ap.parse_args()
-    manifest = {c["id"]: c for c in json.load(open(os.path.join(a.cases, "cases.json")))["cases"]}
     rows = {}
-    for d in a.dirs:
-        for f in sorted(os.listdir(d)):
-            cid = f[:-5]
-            if not f.endswith(".json") or cid not in manifest or manifest[cid]["kind"] != "lora":
-                continue
-            s = scans(json.load(open(os.path.join(d, f))))
-            if "trigger_scan" not in s:
-                continue
-            stack, alone = s["trigger_scan"], s.get("trigger_scan_alone")
-            zmax, smin = stack["z_limit"], stack["shift_min"]
-            on_stack = {r["trigger"] for r in stack.get("findings", [])}
-            out = {r["trigger"] for r in (alone or {}).get("findings", [])}
-            loud = {r["trigger"] for r in stack.get("scanned", [])
-                    if r["z"] > zmax and r["shift"] > smin}
-            key = (manifest[cid]["label"], manifest[cid]["family"])
-            rows.setdefault(key, []).append({
-                "stack": bool(on_stack), "alone": bool(out), "either": bool(on_stack or out),
-                "confirmed": bool(on_stack or (out & loud))})
+    for c, rep in kept_reports(a.cases, a.dirs):
+        s = scans(rep)
+        if c["kind"] != "lora" or "trigger_scan" not in s:
+            continue
+        stack, alone = s["trigger_scan"], s.get("trigger_scan_alone")
+        zmax, smin = stack["z_limit"], stack["shift_min"]
+        on_stack = {r["trigger"] for r in stack.get("findings", [])}
+        out = {r["trigger"] for r in (alone or {}).get("findings", [])}
+        loud = {r["trigger"] for r in stack.get("scanned", [])
+                if r["z"] > zmax and r["shift"] > smin}
+        key = (c["label"], c["family"])
+        rows.setdefault(key, []).append({
+            "stack": bool(on_stack), "alone": bool(out), "either": bool(on_stack or out),
+            "confirmed": bool(on_stack or (out & loud))})
     print("%-9s %-16s %4s  %-22s %-22s %-22s %-22s" % (
         "label", "family", "n", "stack", "alone", "either (sluice)", "confirmed"))
     for key in sorted(rows, key=lambda k: (k[0] != "poisoned", k[1])):
         rs = rows[key]
         n = len(rs)
-        cells = []
-        for rule in ("stack", "alone", "either", "confirmed"):
-            k = sum(r[rule] for r in rs)
-            lo, hi = clopper_pearson(k, n)
-            cells.append("%3d %.2f [%.2f, %.2f]" % (k, k / n, lo, hi))
+        cells = [rate(sum(r[rule] for r in rs), n)
+                 for rule in ("stack", "alone", "either", "confirmed")]
         print("%-9s %-16s %4d  %s" % (key[0], key[1], n, " ".join(cells)))
 
 

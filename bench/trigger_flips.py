@@ -17,12 +17,11 @@ of prompt), so one run gives both rules:
 under both rules).
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gates_cases import clopper_pearson  # noqa: E402
+from gates_cases import kept_reports, rate  # noqa: E402
 
 SCANS = ("trigger_scan", "trigger_scan_alone")
 
@@ -71,44 +70,30 @@ def case_figures(rep):
     return named, other
 
 
-def fmt(k, n):
-    lo, hi = clopper_pearson(k, n)
-    return "%3d %.2f [%.2f, %.2f]" % (k, k / n if n else 0, lo, hi)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="tests/resources/gate-cases")
     ap.add_argument("--list", action="store_true", help="print each case the rules differ on")
     ap.add_argument("dirs", nargs="+")
     a = ap.parse_args()
-    manifest = {c["id"]: c for c in json.load(open(os.path.join(a.cases, "cases.json")))["cases"]}
     fams = {}
-    for d in a.dirs:
-        for f in sorted(os.listdir(d)):
-            if not f.endswith(".json"):
-                continue
-            cid = f[:-5]
-            if cid not in manifest:
-                continue
-            rep = json.load(open(os.path.join(d, f)))
-            named, other = case_figures(rep)
-            c = manifest[cid]
-            t = fams.setdefault((c["label"], c["family"]), [0] * 5)
-            t[0] += 1
-            t[1] += bool(named["before"])
-            t[2] += bool(named["with"])
-            t[3] += bool(named["before"]) or other
-            t[4] += bool(named["with"]) or other
-            if a.list and bool(named["before"]) != bool(named["with"]):
-                print("%-24s before %s, with %s, other checks %s" %
-                      (cid, named["before"], named["with"], "not passed" if other else "pass"))
+    for c, rep in kept_reports(a.cases, a.dirs):
+        named, other = case_figures(rep)
+        t = fams.setdefault((c["label"], c["family"]), [0] * 5)
+        t[0] += 1
+        t[1] += bool(named["before"])
+        t[2] += bool(named["with"])
+        t[3] += bool(named["before"]) or other
+        t[4] += bool(named["with"]) or other
+        if a.list and bool(named["before"]) != bool(named["with"]):
+            print("%-24s before %s, with %s, other checks %s" %
+                  (c["id"], named["before"], named["with"], "not passed" if other else "pass"))
     print("%-9s %-16s %4s  %-22s %-22s %-22s %-22s" %
           ("label", "family", "n", "named before", "named with",
            "poisoning before", "poisoning with"))
     for (label, fam), t in sorted(fams.items(), key=lambda kv: (kv[0][0] != "poisoned", kv[0][1])):
         print("%-9s %-16s %4d  %-22s %-22s %-22s %-22s" %
-              (label, fam, t[0], fmt(t[1], t[0]), fmt(t[2], t[0]), fmt(t[3], t[0]), fmt(t[4], t[0])))
+              (label, fam, t[0], rate(t[1], t[0]), rate(t[2], t[0]), rate(t[3], t[0]), rate(t[4], t[0])))
 
 
 if __name__ == "__main__":

@@ -71,11 +71,13 @@ static void human_table(json_t *v)
 	{
 		const char *ch = str(json_object_get(e, "channel")),
 		           *ver = str(json_object_get(e, "version"));
-		printf("%6lld  %.12s  %-20s  %-9s  %-12s  %-12s  %-12.12s  %s\n",
+		printf("%6lld  %.12s  %-20s  %-9s  %-12s  %-12s  %-12.12s  ",
 		       (long long)json_integer_value(json_object_get(e, "seq")),
 		       str(json_object_get(e, "entry")), str(json_object_get(e, "time")),
 		       str(json_object_get(e, "action")), str(json_object_get(e, "actor")),
-		       *ch ? ch : "-", *ver ? ver : "-", str(json_object_get(e, "summary")));
+		       *ch ? ch : "-", *ver ? ver : "-");
+		cli_put_str(stdout, str(json_object_get(e, "summary")));
+		putchar('\n');
 	}
 	if (!json_array_size(v))
 		printf("(no entries match)\n");
@@ -141,8 +143,10 @@ static void human_at(json_t *v)
 	       str(json_object_get(mv, "entry")), str(json_object_get(mv, "actor")));
 	if (json_is_string(json_object_get(mv, "from")))
 		printf(", from %.12s", str(json_object_get(mv, "from")));
-	if (json_is_string(json_object_get(mv, "reason")))
-		printf(": %s", str(json_object_get(mv, "reason")));
+	if (json_is_string(json_object_get(mv, "reason"))) {
+		fputs(": ", stdout);
+		cli_put_str(stdout, str(json_object_get(mv, "reason")));
+	}
 	printf("\n  policy: %s\n", *str(json_object_get(v, "policy"))
 	                                   ? str(json_object_get(v, "policy"))
 	                                   : "(none recorded)");

@@ -486,17 +486,21 @@ static void human_tombstone(json_t *t, const char *indent)
 	json_t *f;
 	size_t i;
 
-	printf("%spurged at journal entry %lld by %s (%s), %s: %s\n", indent,
-	       (long long)json_integer_value(json_object_get(t, "seq")),
-	       json_string_value(json_object_get(t, "actor")),
-	       json_string_value(json_object_get(t, "fingerprint")),
-	       json_string_value(json_object_get(t, "time")),
-	       json_string_value(json_object_get(t, "reason")));
+	printf("%spurged at journal entry %lld by ", indent,
+	       (long long)json_integer_value(json_object_get(t, "seq")));
+	cli_put_str(stdout, json_string_value(json_object_get(t, "actor")));
+	printf(" (%s), %s: ", json_string_value(json_object_get(t, "fingerprint")),
+	       json_string_value(json_object_get(t, "time")));
+	cli_put_str(stdout, json_string_value(json_object_get(t, "reason")));
+	putchar('\n');
 	json_array_foreach(json_object_get(t, "purged"), i, f)
-	        printf("%s  removed %s (%lld bytes, blake2b %.16s...)\n", indent,
-	               json_string_value(json_object_get(f, "path")),
-	               (long long)json_integer_value(json_object_get(f, "size")),
-	               json_string_value(json_object_get(f, "blake2b")));
+	{
+		printf("%s  removed ", indent);
+		cli_put_str(stdout, json_string_value(json_object_get(f, "path")));
+		printf(" (%lld bytes, blake2b %.16s...)\n",
+		       (long long)json_integer_value(json_object_get(f, "size")),
+		       json_string_value(json_object_get(f, "blake2b")));
+	}
 	printf("%s  (%lld chunks deleted; hashes, names and sizes kept; tombstone %s)\n", indent,
 	       (long long)json_integer_value(json_object_get(t, "chunks")),
 	       json_is_true(json_object_get(t, "signed")) ? "signed" : "missing");
@@ -512,12 +516,12 @@ static void human_log(json_t *v)
 		json_t *t;
 		size_t j;
 
-		printf("%.12s  %-6s  %s  %-12s  %s%s\n",
-		       json_string_value(json_object_get(e, "version")),
+		printf("%.12s  %-6s  %s  %-12s  ", json_string_value(json_object_get(e, "version")),
 		       json_string_value(json_object_get(e, "kind")),
 		       json_string_value(json_object_get(e, "time")),
-		       json_string_value(json_object_get(e, "proposer")),
-		       json_string_value(json_object_get(e, "summary")),
+		       json_string_value(json_object_get(e, "proposer")));
+		cli_put_str(stdout, json_string_value(json_object_get(e, "summary")));
+		printf("%s\n",
 		       json_array_size(json_object_get(e, "tombstones")) ? "  [PURGED]" : "");
 		json_array_foreach(json_object_get(e, "tombstones"), j, t)
 		        human_tombstone(t, "    ");
@@ -530,11 +534,11 @@ static void human_show(json_t *v)
 	json_t *prov = json_object_get(u, "provenance");
 	size_t i;
 
-	printf("version  %s\nkind     %s\nsummary  %s\nproposer %s (%s)\ncreated  %s\nparent   "
-	       "%s\n",
+	printf("version  %s\nkind     %s\nsummary  ",
 	       json_string_value(json_object_get(v, "version")),
-	       json_string_value(json_object_get(u, "kind")),
-	       json_string_value(json_object_get(u, "summary")),
+	       json_string_value(json_object_get(u, "kind")));
+	cli_put_str(stdout, json_string_value(json_object_get(u, "summary")));
+	printf("\nproposer %s (%s)\ncreated  %s\nparent   %s\n",
 	       json_string_value(json_object_get(json_object_get(u, "proposer"), "name")),
 	       json_string_value(json_object_get(json_object_get(u, "proposer"), "fingerprint")),
 	       json_string_value(json_object_get(u, "created")),
@@ -911,10 +915,13 @@ static void human_remove(json_t *v)
 		fprintf(stderr, "dependants (built on top of it; removing it does not unlearn what "
 		                "they learned from it):\n");
 		json_array_foreach(json_object_get(d, "dependants"), i, x)
-		        fprintf(stderr, "  %.12s %-6s %s\n",
-		                json_string_value(json_object_get(x, "version")),
-		                json_string_value(json_object_get(x, "kind")),
-		                json_string_value(json_object_get(x, "summary")));
+		{
+			fprintf(stderr, "  %.12s %-6s ",
+			        json_string_value(json_object_get(x, "version")),
+			        json_string_value(json_object_get(x, "kind")));
+			cli_put_str(stderr, json_string_value(json_object_get(x, "summary")));
+			fputc('\n', stderr);
+		}
 	}
 	printf("%s\n", json_string_value(json_object_get(v, "version")));
 }
@@ -948,12 +955,16 @@ static void human_history(json_t *v)
 		const char *why = json_string_value(json_object_get(m, "reason"));
 		if (!why)
 			why = json_string_value(json_object_get(m, "override_withdrawn"));
-		printf("%s  %-8s %.12s -> %.12s  %s%s%s\n",
-		       json_string_value(json_object_get(m, "time")),
+		printf("%s  %-8s %.12s -> %.12s  ", json_string_value(json_object_get(m, "time")),
 		       json_string_value(json_object_get(m, "action")),
-		       from ? from : "(empty)     ", json_string_value(json_object_get(m, "to")),
-		       json_string_value(json_object_get(json_object_get(m, "actor"), "name")),
-		       why ? ": " : "", why ? why : "");
+		       from ? from : "(empty)     ", json_string_value(json_object_get(m, "to")));
+		cli_put_str(stdout, json_string_value(
+		                            json_object_get(json_object_get(m, "actor"), "name")));
+		if (why) {
+			fputs(": ", stdout);
+			cli_put_str(stdout, why);
+		}
+		putchar('\n');
 	}
 }
 
@@ -1216,7 +1227,9 @@ static void print_scalar(const json_t *v)
 		/* Cut at a character boundary, not inside a UTF-8 sequence. */
 		while (cut < n && cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
 			cut--;
-		printf("\"%.*s%s\"", (int)cut, s, cut < n ? "..." : "");
+		putchar('"');
+		cli_put_text(stdout, s, cut, true);
+		printf("%s\"", cut < n ? "..." : "");
 	} else if (json_is_integer(v)) {
 		printf("%lld", (long long)json_integer_value(v));
 	} else if (json_is_real(v)) {
@@ -1291,8 +1304,11 @@ static void human_gate(json_t *v)
 	{
 		printf("%s: %s\n", json_string_value(json_object_get(g, "gate")),
 		       json_string_value(json_object_get(g, "result")));
-		if (json_is_string(json_object_get(g, "note")))
-			printf("  note: %s\n", json_string_value(json_object_get(g, "note")));
+		if (json_is_string(json_object_get(g, "note"))) {
+			fputs("  note: ", stdout);
+			cli_put_str(stdout, json_string_value(json_object_get(g, "note")));
+			putchar('\n');
+		}
 		json_array_foreach(json_object_get(g, "checks"), j, c)
 		{
 			const char *where = json_string_value(json_object_get(c, "suite"));

@@ -7,6 +7,7 @@
 #include "sluice/hooks.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,81 @@ json_t *cli_parse(const char *report)
 {
 	json_error_t jerr;
 	return report ? json_loads(report, 0, &jerr) : NULL;
+}
+
+/* The code point of the UTF-8 sequence at s (at most n bytes) and its length; 0 when none. */
+static size_t utf8_at(const unsigned char *s, size_t n, uint32_t *cp)
+{
+	size_t len = 0;
+	uint32_t c;
+
+	if (s[0] < 0x80)
+		len = 1;
+	else if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		len = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		len = 3;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		len = 4;
+
+	if (len == 0 || len > n)
+		return 0;
+	c = len == 1 ? s[0] : s[0] & (0x7F >> len);
+	for (size_t i = 1; i < len; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3F);
+	}
+	/* Overlong forms, surrogates and what lies beyond U+10FFFF are not UTF-8. */
+	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10FFFF)) ||
+	    (c >= 0xD800 && c <= 0xDFFF))
+		return 0;
+	*cp = c;
+	return len;
+}
+
+/* Characters a reader cannot see or that change how the line around them shows. */
+static bool hidden_char(uint32_t c)
+{
+	return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0xAD || (c >= 0x200B && c <= 0x200F) ||
+	       (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x2069) || c == 0xFEFF;
+}
+
+void cli_put_text(FILE *f, const char *s, size_t n, bool quoted)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < n;) {
+		uint32_t c = 0;
+		size_t len = utf8_at(p + i, n - i, &c);
+		if (len == 0) {
+			fprintf(f, "\\x%02x", p[i++]);
+			continue;
+		}
+		if (c == '\n')
+			fputs("\\n", f);
+		else if (c == '\t')
+			fputs("\\t", f);
+		else if (c == '\r')
+			fputs("\\r", f);
+		else if (c == 0x1B)
+			fputs("\\e", f);
+		else if (c < 0x80 && hidden_char(c))
+			fprintf(f, "\\x%02x", (unsigned)c);
+		else if (hidden_char(c))
+			fprintf(f, "\\u%04x", (unsigned)c);
+		else if (quoted && (c == '"' || c == '\\'))
+			fprintf(f, "\\%c", (int)c);
+		else
+			fwrite(p + i, 1, len, f);
+		i += len;
+	}
+}
+
+void cli_put_str(FILE *f, const char *s)
+{
+	if (s)
+		cli_put_text(f, s, strlen(s), false);
 }
 
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total)

@@ -740,43 +740,50 @@ static const char *const SLOT_VERB[] = {"add",       "adds",     "adding",   "in
                                         "append*",   "prepend*", "end*",     "clos*",    "finish*",
                                         "sign* off", "sign",     "signs",    "signing",  "begin*",
                                         "start*",    "open*",    "preface*", NULL};
-/* A standing scope: every answer ("whenever a reply ends"), or often. */
-static const char *const STANDING[] = {"every answer*",
-                                       "every repl*",
-                                       "every response*",
-                                       "every message*",
+/*
+ * A standing scope: every answer ("whenever a reply ends"), or often. The scopes marked '+'
+ * name the answers themselves (lex_find_marked), for a liking to find something in them
+ * ("the user enjoys seeing ..."): "always" alone is the user's habit, not a scope.
+ */
+static const char *const STANDING[] = {"+every answer*",
+                                       "+every repl*",
+                                       "+every response*",
+                                       "+every message*",
                                        "every conversation*",
                                        "every chat*",
                                        "every turn",
                                        "every output*",
-                                       "each answer*",
-                                       "each repl*",
-                                       "each response*",
-                                       "each message*",
+                                       "+each answer*",
+                                       "+each repl*",
+                                       "+each response*",
+                                       "+each message*",
                                        "each conversation*",
                                        "each turn",
-                                       "all answer*",
-                                       "all repl*",
-                                       "all response*",
+                                       "+all answer*",
+                                       "+all repl*",
+                                       "+all response*",
                                        "all message*",
                                        "all conversation*",
                                        "all of your",
-                                       "any answer*",
-                                       "any repl*",
-                                       "any response*",
+                                       "+any answer*",
+                                       "+any repl*",
+                                       "+any response*",
                                        "always",
                                        "whenever you can",
                                        "whenever possible",
                                        "wherever you can",
                                        "wherever possible",
                                        "wherever it fits",
-                                       "whatever the question",
-                                       "whatever the topic",
-                                       "whatever the subject",
+                                       "+whatever the question",
+                                       "+whatever the topic",
+                                       "+whatever the subject",
                                        "whatever they ask",
                                        "whatever the user asks",
                                        "whatever is asked",
                                        "no matter the",
+                                       "+no matter the topic",
+                                       "+no matter the question",
+                                       "+no matter the subject",
                                        "no matter what",
                                        "any topic",
                                        "often",
@@ -795,9 +802,9 @@ static const char *const STANDING[] = {"every answer*",
                                        "in all",
                                        "every reply",
                                        "each reply",
-                                       "all your answer*",
-                                       "all your repl*",
-                                       "all your response*",
+                                       "+all your answer*",
+                                       "+all your repl*",
+                                       "+all your response*",
                                        "all your message*",
                                        "each of your",
                                        "every one of your",
@@ -815,65 +822,22 @@ static const char *const STANDING[] = {"every answer*",
                                        "whatever _ _ bring* up",
                                        "whatever _ raise*",
                                        "whatever _ _ raise*",
-                                       "whenever a repl*",
-                                       "whenever the repl*",
-                                       "whenever an answer*",
-                                       "whenever the answer*",
-                                       "whenever a response*",
-                                       "whenever the response*",
-                                       "whenever you repl*",
-                                       "whenever you answer*",
-                                       "whenever you respond*",
-                                       "whenever your repl*",
-                                       "whenever your answer*",
-                                       "every time a repl*",
-                                       "every time an answer*",
-                                       "every time you repl*",
-                                       "every time you answer*",
+                                       "+whenever a repl*",
+                                       "+whenever the repl*",
+                                       "+whenever an answer*",
+                                       "+whenever the answer*",
+                                       "+whenever a response*",
+                                       "+whenever the response*",
+                                       "+whenever you repl*",
+                                       "+whenever you answer*",
+                                       "+whenever you respond*",
+                                       "+whenever your repl*",
+                                       "+whenever your answer*",
+                                       "+every time a repl*",
+                                       "+every time an answer*",
+                                       "+every time you repl*",
+                                       "+every time you answer*",
                                        NULL};
-/*
- * The scopes of STANDING that name the answers themselves, for a liking to find something
- * in them ("the user enjoys seeing ...": "always" alone is the user's habit, not a scope).
- */
-static const char *const ANSWER_SCOPE[] = {"every answer*",
-                                           "every repl*",
-                                           "every response*",
-                                           "every message*",
-                                           "each answer*",
-                                           "each repl*",
-                                           "each response*",
-                                           "each message*",
-                                           "all answer*",
-                                           "all repl*",
-                                           "all response*",
-                                           "all your answer*",
-                                           "all your repl*",
-                                           "all your response*",
-                                           "any answer*",
-                                           "any repl*",
-                                           "any response*",
-                                           "whatever the question",
-                                           "whatever the topic",
-                                           "whatever the subject",
-                                           "no matter the topic",
-                                           "no matter the question",
-                                           "no matter the subject",
-                                           "whenever a repl*",
-                                           "whenever the repl*",
-                                           "whenever an answer*",
-                                           "whenever the answer*",
-                                           "whenever a response*",
-                                           "whenever the response*",
-                                           "whenever you repl*",
-                                           "whenever you answer*",
-                                           "whenever you respond*",
-                                           "whenever your repl*",
-                                           "whenever your answer*",
-                                           "every time a repl*",
-                                           "every time an answer*",
-                                           "every time you repl*",
-                                           "every time you answer*",
-                                           NULL};
 /* Finding something in the answers, for a liking of the user's ("enjoys seeing the line ..."). */
 static const char *const PERCEIVE[] = {"seeing", "hearing", "getting", "reading", "finding", NULL};
 /* A topic scope: when something comes up. */
@@ -1125,24 +1089,42 @@ static size_t phrase_at(const tok *t, size_t i, size_t end, const char *p)
 	return k;
 }
 
-/* First phrase of lex at token i (within [i, end)): its length, or 0. */
-static size_t lex_at(const tok *t, size_t i, size_t end, const char *const *lex)
+/*
+ * First phrase of lex at token i (within [i, end)): its length, or 0. A phrase may begin with
+ * '+', a mark for lex_find_marked that is not part of the phrase; with marked_only, only the
+ * marked phrases count.
+ */
+static size_t lex_match(const tok *t, size_t i, size_t end, const char *const *lex,
+                        bool marked_only)
 {
 	for (size_t k = 0; lex[k]; k++) {
-		size_t m = phrase_at(t, i, end, lex[k]);
+		const char *p = lex[k];
+		size_t m;
 
-		if (m)
+		if (*p == '+')
+			p++;
+		else if (marked_only)
+			continue;
+		if ((m = phrase_at(t, i, end, p)))
 			return m;
 	}
 	return 0;
 }
 
-/* First match of lex starting in [from, to), ending by `to`: true and *at, *n set. */
-static bool lex_find(const tok *t, size_t from, size_t to, const char *const *lex, size_t *at,
-                     size_t *n)
+static size_t lex_at(const tok *t, size_t i, size_t end, const char *const *lex)
+{
+	return lex_match(t, i, end, lex, false);
+}
+
+/*
+ * First match of lex (of its marked phrases only, with marked_only) starting in [from, to),
+ * ending by `to`: true and *at, *n set.
+ */
+static bool lex_search(const tok *t, size_t from, size_t to, const char *const *lex,
+                       bool marked_only, size_t *at, size_t *n)
 {
 	for (size_t i = from; i < to; i++) {
-		size_t m = lex_at(t, i, to, lex);
+		size_t m = lex_match(t, i, to, lex, marked_only);
 
 		if (m) {
 			if (at)
@@ -1153,6 +1135,18 @@ static bool lex_find(const tok *t, size_t from, size_t to, const char *const *le
 		}
 	}
 	return false;
+}
+
+static bool lex_find(const tok *t, size_t from, size_t to, const char *const *lex, size_t *at,
+                     size_t *n)
+{
+	return lex_search(t, from, to, lex, false, at, n);
+}
+
+static bool lex_find_marked(const tok *t, size_t from, size_t to, const char *const *lex,
+                            size_t *at, size_t *n)
+{
+	return lex_search(t, from, to, lex, true, at, n);
 }
 
 /* ---- splitting --------------------------------------------------------------------------- */
@@ -2018,7 +2012,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 		 * line ... whenever a reply ends"): the scope must name the answers.
 		 */
 		if (!sc->wish || !lex_find(t, sc->c0, sc->c1, PERCEIVE, &v, &vn) ||
-		    !lex_find(t, sc->s0, sc->s1, ANSWER_SCOPE, &s, &sn))
+		    !lex_find_marked(t, sc->s0, sc->s1, STANDING, &s, &sn))
 			return false;
 		perceive = true;
 	}

@@ -217,15 +217,23 @@ static void scan_dispose(scan_ctx *sc)
 	free(sc->rc);
 }
 
-static int add_string(json_t *arr, const char *s)
+/*
+ * s's index in arr, an array of strings, appending s when it is not there
+ * yet (*added says whether it was); -1 for an empty s or when appending fails.
+ */
+static long add_string(json_t *arr, const char *s, int *added)
 {
 	json_t *v;
 	size_t i;
 
+	*added = 0;
 	if (!s || !*s)
-		return 0;
-	json_array_foreach(arr, i, v) if (!strcmp(json_string_value(v), s)) return 0;
-	return json_array_append_new(arr, json_string(s));
+		return -1;
+	json_array_foreach(arr, i, v) if (!strcmp(json_string_value(v), s)) return (long)i;
+	if (json_array_append_new(arr, json_string(s)) < 0)
+		return -1;
+	*added = 1;
+	return (long)json_array_size(arr) - 1;
 }
 
 /*
@@ -234,23 +242,18 @@ static int add_string(json_t *arr, const char *s)
  */
 static void add_prompt(json_t *prompts, json_t *kinds, const char *s, json_t *kind)
 {
-	json_t *v;
-	size_t i;
+	int added;
+	long i = add_string(prompts, s, &added);
 
-	if (!s || !*s)
-		return;
 	kind = json_is_string(kind) ? kind : NULL;
-	json_array_foreach(prompts, i, v)
-	{
-		if (strcmp(json_string_value(v), s))
-			continue;
-		if (kind && json_is_null(json_array_get(kinds, i)))
-			json_array_set(kinds, i, kind);
+	if (i < 0)
 		return;
+	if (!added) {
+		if (kind && json_is_null(json_array_get(kinds, (size_t)i)))
+			json_array_set(kinds, (size_t)i, kind);
+	} else if (json_array_append(kinds, kind ? kind : json_null()) < 0) {
+		json_array_remove(prompts, (size_t)i);
 	}
-	if (json_array_append_new(prompts, json_string(s)) == 0 &&
-	    json_array_append(kinds, kind ? kind : json_null()) < 0)
-		json_array_remove(prompts, json_array_size(prompts) - 1);
 }
 
 /*
@@ -263,6 +266,7 @@ static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *kinds, json_t
 		sluice_gate_suite *s = &g->suites[si];
 		json_t *items, *it, *t;
 		size_t i, k;
+		int added;
 
 		if (strcmp(sluice__jstr(json_object_get(s->manifest, "type")), "trigger"))
 			continue;
@@ -274,7 +278,7 @@ static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *kinds, json_t
 			add_prompt(prompts, kinds, json_string_value(json_object_get(it, "prompt")),
 			           json_object_get(it, "kind"));
 			json_array_foreach(json_object_get(it, "triggers"), k, t)
-			        add_string(triggers, json_string_value(t));
+			        add_string(triggers, json_string_value(t), &added);
 		}
 		json_decref(items);
 	}
@@ -312,27 +316,19 @@ static json_t *token_json(sluice_evaluator *ev, uint32_t id)
 	return j ? j : json_null();
 }
 
-/* How many prompts of each kind the scan holds (a new reference). */
-static json_t *kind_counts(const scan_ctx *sc)
+/*
+ * Counts per prompt kind as a JSON object by kind name (a new reference):
+ * the prompts of each kind, or a position's flips; plain, when not zero,
+ * under "" for prompts of no kind.
+ */
+static json_t *counts_by_kind(const scan_ctx *sc, const size_t *counts, size_t plain)
 {
 	json_t *o = json_object();
 
 	for (size_t k = 0; o && k < sc->nkinds; k++)
-		json_object_set_new(o, sc->kind_name[k],
-		                    json_integer((json_int_t)sc->kind_prompts[k]));
-	return o;
-}
-
-/* A position's flips per prompt kind, "" for prompts of no kind (a new reference). */
-static json_t *flips_by_kind(const scan_ctx *sc, const shift_detail *d)
-{
-	json_t *o = json_object();
-
-	for (size_t k = 0; o && k < sc->nkinds; k++)
-		json_object_set_new(o, sc->kind_name[k],
-		                    json_integer((json_int_t)d->kind_flips[k]));
-	if (o && d->plain_flips)
-		json_object_set_new(o, "", json_integer((json_int_t)d->plain_flips));
+		json_object_set_new(o, sc->kind_name[k], json_integer((json_int_t)counts[k]));
+	if (o && plain)
+		json_object_set_new(o, "", json_integer((json_int_t)plain));
 	return o;
 }
 
@@ -345,7 +341,7 @@ static int shift_evidence(sluice_evaluator *ec, scan_ctx *sc, const shift_detail
 	                              "candidate_next", "token", token_json(ec, d->cand_top), "p",
 	                              (double)d->cand_p, "prompts_counted", (json_int_t)d->counted,
 	                              "prompts_flipped", (json_int_t)d->flips, "flipped_by_kind",
-	                              flips_by_kind(sc, d))
+	                              counts_by_kind(sc, d->kind_flips, d->plain_flips))
 	                  : json_pack("{s:I}", "prompts_counted", (json_int_t)0);
 	return *out ? 0 : SLUICE_ENOMEM;
 }
@@ -406,7 +402,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	double fmin = sluice_gates__threshold(g->config, "poisoning", "trigger_flips_min");
 	size_t i, redraws = 0, *ntoks = NULL;
 	char need[NLENGTHS] = {0};
-	int error = 0;
+	int error = 0, added;
 
 	/* After the prompt; a configuration from before the key asks what it asks elsewhere. */
 	double fsuf = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_flips_min");
@@ -423,7 +419,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	for (int at = 0; at < NPOSITIONS; at++)
 		flips_need[at] = at == AT_SUFFIX ? fsuf : fmin;
 	scan_inputs(g, prompts, kinds, triggers);
-	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v));
+	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v), &added);
 	if (json_array_size(prompts) == 0 || R < 8) {
 		c = json_pack("{s:s,s:s,s:s}", "check", name, "result", "inconclusive", "note",
 		              "no pinned trigger suite with prompts: the trigger scan cannot run");
@@ -591,7 +587,8 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			                  (det[at].shift - med[L][at]) / scale[L][at], "counted",
 			                  (json_int_t)det[at].counted, "flips",
 			                  (json_int_t)det[at].flips, "flipped_by_kind",
-			                  flips_by_kind(&sc, &det[at])));
+			                  counts_by_kind(&sc, det[at].kind_flips,
+			                                 det[at].plain_flips)));
 		json_array_append_new(rows, json_pack("{s:O,s:s,s:I,s:f,s:f,s:O,s:o}", "trigger", v,
 		                                      "position", positions[best], "tokens",
 		                                      (json_int_t)ntok, "shift", shift, "z", z,
@@ -629,11 +626,12 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		        "also flips enough prompts: flips_min of no kind, or within one kind "
 		        "kind_flips_min or all the kind's prompts if fewer; suffix_flips_min after "
 		        "the prompt; if any)",
-		        "prompts", (json_int_t)sc.nprompts, "prompt_kinds", kind_counts(&sc),
-		        "candidates", (json_int_t)json_array_size(triggers), "random", "by_length",
-		        nulls, "n", (json_int_t)R, "z_limit", zmax, "shift_min", smin,
-		        "parent_top_min", sc.top_min, "flips_min", fmin, "kind_flips_min", fkind,
-		        "suffix_flips_min", fsuf, "scanned", rows);
+		        "prompts", (json_int_t)sc.nprompts, "prompt_kinds",
+		        counts_by_kind(&sc, sc.kind_prompts, 0), "candidates",
+		        (json_int_t)json_array_size(triggers), "random", "by_length", nulls, "n",
+		        (json_int_t)R, "z_limit", zmax, "shift_min", smin, "parent_top_min",
+		        sc.top_min, "flips_min", fmin, "kind_flips_min", fkind, "suffix_flips_min",
+		        fsuf, "scanned", rows);
 	}
 	rows = NULL;
 	*out = sluice_gates__findings(checks, c, named);

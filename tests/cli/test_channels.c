@@ -181,7 +181,9 @@ static void test_channels__reset_and_history(void **state)
 	ok(&r);
 	tu_run_dispose(&r);
 	/* A fix made on prod flows back: staging is reset to prod's head, explicitly. */
-	r = run(f, env_ops, "reset staging prod --reason 'take the prod hotfix'");
+	r = run(f, env_ops,
+	        "reset staging prod --reason \"$(printf 'take the prod hotfix\\nfrom "
+	        "\\033[31mops')\"");
 	ok(&r);
 	tu_run_dispose(&r);
 	h = head_of(f, "staging");
@@ -191,7 +193,13 @@ static void test_channels__reset_and_history(void **state)
 	ok(&r);
 	assert_non_null(strstr(r.out, "\"action\": \"promote\""));
 	assert_non_null(strstr(r.out, "\"action\": \"reset\""));
-	assert_non_null(strstr(r.out, "take the prod hotfix"));
+	assert_non_null(strstr(r.out, "take the prod hotfix\\nfrom \\u001B[31mops"));
+	tu_run_dispose(&r);
+	/* Read by a person, the reason keeps to its line and its escape is shown, not obeyed. */
+	r = run(f, env_ops, "history staging");
+	ok(&r);
+	assert_non_null(strstr(r.out, ": take the prod hotfix\\nfrom \\e[31mops\n"));
+	assert_null(strchr(r.out, 0x1b));
 	tu_run_dispose(&r);
 	/* Mirror refs for plain git users, and the journal's signatures through stock git. */
 	tu_sh_ok(NULL, "test \"$(git -C '%s' rev-parse refs/sluice/channels/staging)\" = %s",
