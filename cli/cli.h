@@ -48,16 +48,22 @@ void cli_print_json(const char *report);
 /* Parse a report for human output; NULL if it does not parse. */
 json_t *cli_parse(const char *report);
 
+/* How cli_put_text shows text. */
+enum {
+	CLI_TEXT_QUOTED = 1, /* inside double quotes: '"' and '\\' escaped too */
+	CLI_TEXT_LINES = 2,  /* several lines (a patch): newlines and tabs kept */
+};
+
 /*
  * Write n bytes of s, text from a report, for a person to read: control
  * characters (C0, DEL, C1), the invisible and bidirectional formatting
  * characters, and bytes that are not UTF-8 come out as escapes (\n, \t,
- * \e, \xNN, \u202e); with quoted, a double quote and a backslash are
- * escaped as well. Notes, reasons and triggers are whatever their authors
- * wrote; raw, an escape sequence would act on the reader's terminal or CI
- * log, and a newline or a right-to-left override would disguise a line.
+ * \e, \xNN, \u202e); flags as above. Notes, reasons and triggers are
+ * whatever their authors wrote; raw, an escape sequence would act on the
+ * reader's terminal or CI log, and a newline or a right-to-left override
+ * would disguise a line.
  */
-void cli_put_text(FILE *f, const char *s, size_t n, bool quoted);
+void cli_put_text(FILE *f, const char *s, size_t n, unsigned flags);
 /* cli_put_text of a NUL-terminated string (nothing for NULL). */
 void cli_put_str(FILE *f, const char *s);
 

@@ -585,11 +585,14 @@ static void human_diff(json_t *v)
 
 	json_array_foreach(json_object_get(v, "changes"), i, c)
 	{
-		printf("%-8s %-8s %s\n", json_string_value(json_object_get(c, "change")),
-		       json_string_value(json_object_get(c, "component")),
-		       json_string_value(json_object_get(c, "path")));
-		if (json_is_string(json_object_get(c, "patch")))
-			fputs(json_string_value(json_object_get(c, "patch")), stdout);
+		json_t *patch = json_object_get(c, "patch");
+		printf("%-8s %-8s ", json_string_value(json_object_get(c, "change")),
+		       json_string_value(json_object_get(c, "component")));
+		cli_put_str(stdout, json_string_value(json_object_get(c, "path")));
+		putchar('\n');
+		if (json_is_string(patch))
+			cli_put_text(stdout, json_string_value(patch), json_string_length(patch),
+			             CLI_TEXT_LINES);
 	}
 	if (json_array_size(json_object_get(v, "changes")) == 0)
 		printf("no changes\n");
@@ -1228,7 +1231,7 @@ static void print_scalar(const json_t *v)
 		while (cut < n && cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
 			cut--;
 		putchar('"');
-		cli_put_text(stdout, s, cut, true);
+		cli_put_text(stdout, s, cut, CLI_TEXT_QUOTED);
 		printf("%s\"", cut < n ? "..." : "");
 	} else if (json_is_integer(v)) {
 		printf("%lld", (long long)json_integer_value(v));

@@ -147,7 +147,7 @@ static bool hidden_char(uint32_t c)
 	       (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x2069) || c == 0xFEFF;
 }
 
-void cli_put_text(FILE *f, const char *s, size_t n, bool quoted)
+void cli_put_text(FILE *f, const char *s, size_t n, unsigned flags)
 {
 	const unsigned char *p = (const unsigned char *)s;
 
@@ -158,7 +158,9 @@ void cli_put_text(FILE *f, const char *s, size_t n, bool quoted)
 			fprintf(f, "\\x%02x", p[i++]);
 			continue;
 		}
-		if (c == '\n')
+		if ((c == '\n' || c == '\t') && (flags & CLI_TEXT_LINES))
+			fputc((int)c, f);
+		else if (c == '\n')
 			fputs("\\n", f);
 		else if (c == '\t')
 			fputs("\\t", f);
@@ -170,7 +172,7 @@ void cli_put_text(FILE *f, const char *s, size_t n, bool quoted)
 			fprintf(f, "\\x%02x", (unsigned)c);
 		else if (hidden_char(c))
 			fprintf(f, "\\u%04x", (unsigned)c);
-		else if (quoted && (c == '"' || c == '\\'))
+		else if ((flags & CLI_TEXT_QUOTED) && (c == '"' || c == '\\'))
 			fprintf(f, "\\%c", (int)c);
 		else
 			fwrite(p + i, 1, len, f);
@@ -181,7 +183,7 @@ void cli_put_text(FILE *f, const char *s, size_t n, bool quoted)
 void cli_put_str(FILE *f, const char *s)
 {
 	if (s)
-		cli_put_text(f, s, strlen(s), false);
+		cli_put_text(f, s, strlen(s), 0);
 }
 
 void cli_progress(void *data, const char *what, uint64_t done, uint64_t total)
