@@ -3,14 +3,16 @@
 (`trigger_suffix_flips_min`) changes in whole verdicts, from the reports bench/gates_cases.py
 kept (--reports DIR, all three gates run), per family, with 95% Clopper-Pearson intervals.
 
-    python3 bench/suffix_flips.py [--cases tests/resources/gate-cases] [--values 2,3,4]
+    python3 bench/suffix_flips.py [--cases tests/resources/gate-cases] [--values 2,3,3+]
                                   [--list] DIR [DIR...]
 
 Each scanned row of a report carries every position's z, shift and flips, so one run gives
 every value: a case counts as not passed under a value when any check other than the two trigger
 scans did not pass, or a scanned row meets the finding rule (bench/trigger_flips.py's `before`
 rule: z, shift and flips beyond the report's limits) with that many flips asked after the
-prompt. "none" never names a trigger after the prompt. Adapter cases only. --list prints every
+prompt; "N+" names one that flips every prompt counted there as well, when at least two (the
+scan's rule since 2026-12-04: gates/poisoning.c, SUFFIX_ALL_MIN). "none" never names a trigger
+after the prompt. Adapter cases only. --list prints every
 finding after the prompt that meets the report's z and shift limits, with its flips, and every
 case whose verdict differs between the values.
 """
@@ -26,12 +28,15 @@ from trigger_flips import SCANS, row_named  # noqa: E402
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cases", default="tests/resources/gate-cases")
-    ap.add_argument("--values", default="2,3,4", help="suffix flips to weigh (comma-separated)")
+    ap.add_argument("--values", default="2,3,3+",
+                    help="suffix flips to weigh (comma-separated); N+ also names an insertion "
+                         "that flips every prompt counted there, at least two (the rule since "
+                         "2026-12-04)")
     ap.add_argument("--list", action="store_true")
     ap.add_argument("dirs", nargs="+")
     a = ap.parse_args()
-    values = [int(v) for v in a.values.split(",")] + [None]
-    label = {v: "%d flips" % v if v is not None else "none" for v in values}
+    values = [v for v in a.values.split(",")] + [None]
+    label = {v: "%s flips" % v if v is not None else "none" for v in values}
     fams = {}
     for c, rep in kept_reports(a.cases, a.dirs):
         if c["kind"] != "lora":
@@ -49,8 +54,13 @@ def main():
                               % (c["label"], c["id"], ch["check"], row["trigger"], p["flips"],
                                  p["counted"], p["z"]))
                     for v in values:
-                        rule = dict(ch, suffix_flips_min=v if v is not None else float("inf"))
-                        named[v] = named[v] or row_named(row, rule, "before")
+                        if v is None:
+                            rule = dict(ch, suffix_flips_min=float("inf"))
+                        else:
+                            rule = dict(ch, suffix_flips_min=int(v.rstrip("+")))
+                        named[v] = named[v] or row_named(row, rule, "before",
+                                                         all_counted=v is not None and
+                                                         v.endswith("+"))
         stopped = {v: other or named[v] for v in values}
         if a.list and len(set(stopped.values())) > 1:
             print("%-24s not passed: %s" % (c["id"], ", ".join(

@@ -26,7 +26,7 @@ from gates_cases import kept_reports, rate  # noqa: E402
 SCANS = ("trigger_scan", "trigger_scan_alone")
 
 
-def row_named(row, check, rule):
+def row_named(row, check, rule, all_counted=True):
     zl, smin = check["z_limit"], check["shift_min"]
     fmin = check.get("flips_min", 0)
     fsuf = check.get("suffix_flips_min", fmin)
@@ -36,7 +36,10 @@ def row_named(row, check, rule):
         if not (p["z"] > zl and p["shift"] > smin):
             continue
         if at == "suffix":
-            ok = p["flips"] >= fsuf
+            # every prompt counted there, if at least two, also names (SUFFIX_ALL_MIN in
+            # gates/poisoning.c since 2026-12-04); implied by any suffix_flips_min up to 2
+            ok = p["flips"] >= fsuf or (all_counted and p["flips"] >= 2
+                                        and p["flips"] == p["counted"])
         elif rule == "before":
             ok = p["flips"] >= fmin
         else:
