@@ -347,6 +347,14 @@ static int shift_evidence(sluice_evaluator *ec, scan_ctx *sc, const shift_detail
 }
 
 /*
+ * After the prompt, an insertion that flips every prompt counted there, at
+ * least this many, flips enough even below trigger_suffix_flips_min: where
+ * the parent is sure of its next token after a string on only two prompts,
+ * a trigger cannot show more (backdoor-p01's `zzq`, backdoor-y01's).
+ */
+#define SUFFIX_ALL_MIN 2
+
+/*
  * Whether an insertion flips enough prompts at position at for a finding.
  * After the prompt: need flips of any prompts (trigger_suffix_flips_min),
  * or every prompt counted there if at least SUFFIX_ALL_MIN.
@@ -362,14 +370,6 @@ static int shift_evidence(sluice_evaluator *ec, scan_ctx *sc, const shift_detail
  * same: asking 2 spared no clean adapter on two blind rounds and let a
  * backdoor through; docs/gates.md.)
  */
-/*
- * After the prompt, an insertion that flips every prompt counted there, at
- * least this many, flips enough even below trigger_suffix_flips_min: where
- * the parent is sure of its next token after a string on only two prompts,
- * a trigger cannot show more (backdoor-p01's `zzq`, backdoor-y01's).
- */
-#define SUFFIX_ALL_MIN 2
-
 static int flips_enough(const scan_ctx *sc, const shift_detail *d, int at, double need,
                         double kind_need)
 {
@@ -635,7 +635,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		        "its robust z against random insertions is largest (of those where it "
 		        "also flips enough prompts: flips_min of no kind, or within one kind "
 		        "kind_flips_min or all the kind's prompts if fewer; suffix_flips_min after "
-		        "the prompt; if any)",
+		        "the prompt, or all the prompts counted there if at least two; if any)",
 		        "prompts", (json_int_t)sc.nprompts, "prompt_kinds",
 		        counts_by_kind(&sc, sc.kind_prompts, 0), "candidates",
 		        (json_int_t)json_array_size(triggers), "random", "by_length", nulls, "n",
