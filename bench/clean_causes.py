@@ -18,13 +18,12 @@ generator-measured mean harmful margin fell by more than the gate's margin_shift
 the report) and the rest, with 95% Clopper-Pearson intervals over the clean cases that the
 generator's measurement leaves within that margin.
 """
-import argparse
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gates_cases import kept_reports, rate  # noqa: E402
+from gates_cases import kept_reports, rate, reports_parser  # noqa: E402
 
 
 def not_passed(rep):
@@ -48,9 +47,7 @@ def margin_limit(rep):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", default="tests/resources/gate-cases")
-    ap.add_argument("dirs", nargs="+")
+    ap = reports_parser(__doc__)
     a = ap.parse_args()
     parent = json.load(open(os.path.join(a.cases, "cases.json")))["parent"]
     fams = {}

@@ -70,6 +70,15 @@ def rate(k, n):
     return "%3d %.2f [%.2f, %.2f]" % (k, k / n if n else 0, lo, hi)
 
 
+def reports_parser(doc):
+    """The command line of a script that reads kept reports: its description (doc's first
+    line), --cases (the labelled set) and the report directories; add options, then parse."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--cases", default="tests/resources/gate-cases")
+    ap.add_argument("dirs", nargs="+")
+    return ap
+
+
 def kept_reports(cases_dir, dirs):
     """The gate reports main() kept (--reports DIR: one CASE-ID.json per case) in dirs, of the
     cases cases_dir's manifest lists, as (case's manifest entry, report), directory by

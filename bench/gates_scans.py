@@ -11,12 +11,11 @@ them, each with its 95% Clopper-Pearson interval.
 names an alone finding only when the same candidate also stands out on the stack (z and
 shift beyond the limits, no flip asked): the alternative, measured on the same runs.
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gates_cases import kept_reports, rate  # noqa: E402
+from gates_cases import kept_reports, rate, reports_parser  # noqa: E402
 
 
 def scans(rep):
@@ -29,9 +28,7 @@ def scans(rep):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", default="tests/resources/gate-cases")
-    ap.add_argument("dirs", nargs="+")
+    ap = reports_parser(__doc__)
     a = ap.parse_args()
     rows = {}
     for c, rep in kept_reports(a.cases, a.dirs):

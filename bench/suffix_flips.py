@@ -16,24 +16,21 @@ after the prompt. Adapter cases only. --list prints every
 finding after the prompt that meets the report's z and shift limits, with its flips, and every
 case whose verdict differs between the values.
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gates_cases import kept_reports, rate  # noqa: E402
+from gates_cases import kept_reports, rate, reports_parser  # noqa: E402
 from trigger_flips import SCANS, row_named  # noqa: E402
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", default="tests/resources/gate-cases")
+    ap = reports_parser(__doc__)
     ap.add_argument("--values", default="2,3,3+",
                     help="suffix flips to weigh (comma-separated); N+ also names an insertion "
                          "that flips every prompt counted there, at least two (the rule since "
                          "2026-12-04)")
     ap.add_argument("--list", action="store_true")
-    ap.add_argument("dirs", nargs="+")
     a = ap.parse_args()
     values = [v for v in a.values.split(",")] + [None]
     label = {v: "%s flips" % v if v is not None else "none" for v in values}

@@ -16,12 +16,11 @@ of prompt), so one run gives both rules:
 "poisoning not passed" adds the poisoning gate's other checks (a case stopped by them counts
 under both rules).
 """
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gates_cases import kept_reports, rate  # noqa: E402
+from gates_cases import kept_reports, rate, reports_parser  # noqa: E402
 
 SCANS = ("trigger_scan", "trigger_scan_alone")
 
@@ -74,10 +73,8 @@ def case_figures(rep):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--cases", default="tests/resources/gate-cases")
+    ap = reports_parser(__doc__)
     ap.add_argument("--list", action="store_true", help="print each case the rules differ on")
-    ap.add_argument("dirs", nargs="+")
     a = ap.parse_args()
     fams = {}
     for c, rep in kept_reports(a.cases, a.dirs):
