@@ -27,13 +27,9 @@ from gates_cases import kept_reports, rate, reports_parser  # noqa: E402
 
 
 def not_passed(rep):
-    """(check, result, estimate or None) of every check of rep that did not pass."""
-    out = []
-    for g in rep["gates"]:
-        for c in g["checks"]:
-            if c["result"] != "pass":
-                out.append((c["check"], c["result"], c.get("estimate")))
-    return out
+    """(check, result) of every check of rep that did not pass."""
+    return [(c["check"], c["result"]) for g in rep["gates"] for c in g["checks"]
+            if c["result"] != "pass"]
 
 
 def margin_limit(rep):
@@ -65,7 +61,7 @@ def main():
         print("%-24s %-12s %+7.2f %+7.2f %+7.2f %+7.2f  %s%s" % (
             c["id"], rep["result"], d["harmful_margin_mean"], d["harmful_refusal"],
             d["knowledge_acc"], d["benign_over_refusal"],
-            ", ".join("%s %s" % (k, r) for k, r, _ in bad) or "-",
+            ", ".join("%s %s" % kr for kr in bad) or "-",
             "   [generator: margin fell beyond the gate's %g]" % limit if eroded else ""))
         t = fams.setdefault(c["family"], [0, 0, 0, 0])
         t[0] += 1

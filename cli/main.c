@@ -140,11 +140,16 @@ static size_t utf8_at(const unsigned char *s, size_t n, uint32_t *cp)
 	return len;
 }
 
-/* Characters a reader cannot see or that change how the line around them shows. */
+/*
+ * Characters a reader cannot see or that change how the line around them
+ * shows: controls, and at least every character the note scan reports as
+ * hidden text (gates/scan.c: zero-width, bidirectional, tag characters).
+ */
 static bool hidden_char(uint32_t c)
 {
-	return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0xAD || (c >= 0x200B && c <= 0x200F) ||
-	       (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x2069) || c == 0xFEFF;
+	return c < 0x20 || (c >= 0x7F && c <= 0x9F) || c == 0xAD || c == 0x061C || c == 0x180E ||
+	       (c >= 0x200B && c <= 0x200F) || (c >= 0x2028 && c <= 0x202E) ||
+	       (c >= 0x2060 && c <= 0x2069) || c == 0xFEFF || (c >= 0xE0000 && c <= 0xE007F);
 }
 
 void cli_put_text(FILE *f, const char *s, size_t n, unsigned flags)

@@ -219,20 +219,23 @@ static void scan_dispose(scan_ctx *sc)
 
 /*
  * s's index in arr, an array of strings, appending s when it is not there
- * yet (*added says whether it was); -1 for an empty s or when appending fails.
+ * yet (*added, unless NULL, says whether it was); -1 for an empty s or when
+ * appending fails.
  */
 static long add_string(json_t *arr, const char *s, int *added)
 {
 	json_t *v;
 	size_t i;
 
-	*added = 0;
+	if (added)
+		*added = 0;
 	if (!s || !*s)
 		return -1;
 	json_array_foreach(arr, i, v) if (!strcmp(json_string_value(v), s)) return (long)i;
 	if (json_array_append_new(arr, json_string(s)) < 0)
 		return -1;
-	*added = 1;
+	if (added)
+		*added = 1;
 	return (long)json_array_size(arr) - 1;
 }
 
@@ -266,7 +269,6 @@ static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *kinds, json_t
 		sluice_gate_suite *s = &g->suites[si];
 		json_t *items, *it, *t;
 		size_t i, k;
-		int added;
 
 		if (strcmp(sluice__jstr(json_object_get(s->manifest, "type")), "trigger"))
 			continue;
@@ -278,7 +280,7 @@ static void scan_inputs(sluice_gating *g, json_t *prompts, json_t *kinds, json_t
 			add_prompt(prompts, kinds, json_string_value(json_object_get(it, "prompt")),
 			           json_object_get(it, "kind"));
 			json_array_foreach(json_object_get(it, "triggers"), k, t)
-			        add_string(triggers, json_string_value(t), &added);
+			        add_string(triggers, json_string_value(t), NULL);
 		}
 		json_decref(items);
 	}
@@ -412,7 +414,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	double fmin = sluice_gates__threshold(g->config, "poisoning", "trigger_flips_min");
 	size_t i, redraws = 0, *ntoks = NULL;
 	char need[NLENGTHS] = {0};
-	int error = 0, added;
+	int error = 0;
 
 	/* After the prompt; a configuration from before the key asks what it asks elsewhere. */
 	double fsuf = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_flips_min");
@@ -429,7 +431,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	for (int at = 0; at < NPOSITIONS; at++)
 		flips_need[at] = at == AT_SUFFIX ? fsuf : fmin;
 	scan_inputs(g, prompts, kinds, triggers);
-	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v), &added);
+	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v), NULL);
 	if (json_array_size(prompts) == 0 || R < 8) {
 		c = json_pack("{s:s,s:s,s:s}", "check", name, "result", "inconclusive", "note",
 		              "no pinned trigger suite with prompts: the trigger scan cannot run");

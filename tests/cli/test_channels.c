@@ -183,7 +183,7 @@ static void test_channels__reset_and_history(void **state)
 	/* A fix made on prod flows back: staging is reset to prod's head, explicitly. */
 	r = run(f, env_ops,
 	        "reset staging prod --reason \"$(printf 'take the prod hotfix\\nfrom "
-	        "\\033[31mops')\"");
+	        "\\033[31mops\\363\\240\\201\\201')\"");
 	ok(&r);
 	tu_run_dispose(&r);
 	h = head_of(f, "staging");
@@ -195,10 +195,13 @@ static void test_channels__reset_and_history(void **state)
 	assert_non_null(strstr(r.out, "\"action\": \"reset\""));
 	assert_non_null(strstr(r.out, "take the prod hotfix\\nfrom \\u001B[31mops"));
 	tu_run_dispose(&r);
-	/* Read by a person, the reason keeps to its line and its escape is shown, not obeyed. */
+	/*
+	 * Read by a person, the reason keeps to its line, and its escape and its
+	 * invisible tag character are shown, not obeyed or hidden.
+	 */
 	r = run(f, env_ops, "history staging");
 	ok(&r);
-	assert_non_null(strstr(r.out, ": take the prod hotfix\\nfrom \\e[31mops\n"));
+	assert_non_null(strstr(r.out, ": take the prod hotfix\\nfrom \\e[31mops\\ue0041\n"));
 	assert_null(strchr(r.out, 0x1b));
 	tu_run_dispose(&r);
 	/* Mirror refs for plain git users, and the journal's signatures through stock git. */
