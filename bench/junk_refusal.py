@@ -48,20 +48,6 @@ TOKENS = 12
 MODEL = os.path.join(ROOT, "tests/resources/test-model")
 
 
-def byte_decoder():
-    """GPT-2's byte-level alphabet: the character that stands for each byte, inverted."""
-    bs = (list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) +
-          list(range(ord("®"), ord("ÿ") + 1)))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
-
-
 def adapter_deltas(d):
     """scale * B @ A per adapted weight of a PEFT adapter directory."""
     with open(os.path.join(d, "adapter_config.json")) as f:
@@ -89,7 +75,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     tj = json.load(open(os.path.join(MODEL, "tokenizer.json")))
-    bd = byte_decoder()
+    bd = tokref.CHAR_BYTE  # GPT-2's byte-level alphabet, character -> byte
     vocab = {i: s for s, i in tj["model"]["vocab"].items()}
     tok = tokref.load(os.path.join(MODEL, "tokenizer.json"))
     model = gatecore.LoraLlama(MODEL)
