@@ -23,7 +23,6 @@ scan's own null, the median shift its random insertions of twelve tokens caused.
 It is a measurement, not a gate: nothing in sluice reads it. docs/gates.md says what it found.
 """
 import json
-import math
 import os
 import random
 import statistics
@@ -49,16 +48,9 @@ MODEL = os.path.join(ROOT, "tests/resources/test-model")
 
 
 def adapter_deltas(d):
-    """scale * B @ A per adapted weight of a PEFT adapter directory."""
-    with open(os.path.join(d, "adapter_config.json")) as f:
-        cfg = json.load(f)
-    r = cfg["r"]
-    scale = cfg["lora_alpha"] / (math.sqrt(r) if cfg.get("use_rslora") else r)
-    mods = {}
-    for name, entry in modelref.read_st(os.path.join(d, "adapter_model.safetensors")).items():
-        mod, half = name[len("base_model.model."):].rsplit(".", 2)[:2]
-        mods.setdefault(mod, {})[half] = modelref.to_tensor(entry).float()
-    return {m + ".weight": scale * (ab["lora_B"] @ ab["lora_A"]) for m, ab in mods.items()}
+    """scale * B @ A per adapted weight of a PEFT adapter directory (read by modelref.Lora)."""
+    lo = modelref.Lora(d, torch.float32)
+    return {mod + ".weight": lo.scale * (b @ a) for mod, (a, b) in lo.mods.items()}
 
 
 def insert(prompt, s, at):
