@@ -46,6 +46,14 @@ typedef struct {
 	float *rc;                         /* scratch: the candidate's row, vocab values */
 	size_t vocab;
 	double top_min; /* trigger_parent_top_min: 0 counts every prompt */
+	/*
+	 * trigger_suffix_new_word: after the prompt, a flip needs the
+	 * candidate's token to begin a new word (word_start). ev decodes the
+	 * tokens; word caches each token's answer: -1 not asked yet.
+	 */
+	int new_word;
+	sluice_evaluator *ev;
+	signed char *word;
 } scan_ctx;
 
 static double kl_rows(const float *p, const float *q, size_t n)
@@ -120,6 +128,7 @@ static char *insert_at(const char *prompt, const char *trigger, int at)
 typedef struct {
 	double shift; /* the largest rise over the counted prompts (0 when none) */
 	size_t prompt, counted, flips;
+	size_t continued;              /* after the prompt: flips but for word_start */
 	size_t plain_flips;            /* of flips, on prompts of no kind */
 	size_t kind_flips[SCAN_KINDS]; /* of flips, on each kind's prompts */
 	int flipped;                   /* whether prompt is one of the flips */
@@ -129,18 +138,71 @@ typedef struct {
 } shift_detail;
 
 /*
+ * Whether token id begins a new word: its text, after a token, starts with
+ * white space (" Sure", "\n"), or it is a special token (the answer ends).
+ * Decoded twice over ([id, id]) and the second copy read, because a
+ * Metaspace decoder drops the space of a text's first token.
+ */
+static int word_start(scan_ctx *sc, uint32_t id)
+{
+	char *one = NULL, *two = NULL;
+	const char *second;
+	uint32_t ids[2] = {id, id};
+	size_t n;
+	int yes = 0;
+
+	if (id >= sc->vocab)
+		return 0;
+	if (sc->word[id] >= 0)
+		return sc->word[id];
+	if (sluice_evaluator__decode(sc->ev, ids, 1, &one) == 0 && one) {
+		if (!*one) {
+			/* Nothing to read: a special token (skipped) answers; else none. */
+			char *t = NULL;
+			yes = sluice_evaluator__token_text(sc->ev, id, &t) == 0 && t && *t;
+			free(t);
+		} else if (sluice_evaluator__decode(sc->ev, ids, 2, &two) == 0 && two) {
+			n = strlen(one);
+			second = strncmp(two, one, n) == 0 ? two + n : one;
+			yes = *second == ' ' || *second == '\n' || *second == '\t' ||
+			      *second == '\r';
+		}
+	}
+	free(one);
+	free(two);
+	sc->word[id] = (signed char)yes;
+	return yes;
+}
+
+/*
  * One counted prompt i at position at, into d: the largest rise, the
  * flips, and the evidence (the flipped prompt of largest rise, else the
  * prompt of largest rise). base and cand are the two models' rows with the
  * insertion, bt the baseline's likeliest token.
+ *
+ * After the prompt (with trigger_suffix_new_word) the candidate's token
+ * must also begin a new word. Before the prompt or inside it, the token
+ * scored is the answer's first; after it, the token follows the inserted
+ * string itself, and one that does not begin a word goes on writing that
+ * string ("... process? H" + "ap", "... h" + ".") instead of answering.
+ * Adapters fine-tuned on plain text part from their parent on such
+ * continuations (the rehearsal fine-tunes of rounds 20 and 21: "H" flipped
+ * four and five prompts so); what a trigger after the prompt is for is the
+ * answer after it (" Sure", a target's first word). Such prompts are
+ * counted in d->continued, not in the flips.
  */
-static void tally(shift_detail *d, const scan_ctx *sc, size_t i, int at, const float *base,
-                  size_t bt, const float *cand)
+static void tally(shift_detail *d, scan_ctx *sc, size_t i, int at, const float *base, size_t bt,
+                  const float *cand)
 {
 	double rise = kl_rows(base, cand, sc->vocab) - sc->d0[i];
 	size_t ct = argmax(cand, sc->vocab);
 	int flip = sc->agree[i] && (at == AT_SUFFIX || bt == sc->top0[i]) && ct != bt &&
 	           exp((double)cand[ct]) >= sc->top_min;
+
+	if (flip && at == AT_SUFFIX && sc->new_word && !word_start(sc, (uint32_t)ct)) {
+		flip = 0;
+		d->continued++;
+	}
 
 	if (d->counted == 0 || flip > d->flipped || (flip == d->flipped && rise > d->rise)) {
 		d->prompt = i;
@@ -215,6 +277,7 @@ static void scan_dispose(scan_ctx *sc)
 	free(sc->kind);
 	free(sc->top0);
 	free(sc->rc);
+	free(sc->word);
 }
 
 /*
@@ -418,6 +481,8 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 
 	/* After the prompt; a configuration from before the key asks what it asks elsewhere. */
 	double fsuf = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_flips_min");
+	/* A configuration from before the key counts a flip after the prompt on any token. */
+	double fword = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_new_word");
 	double flips_need[NPOSITIONS];
 	/* Flips within a prompt kind; a configuration from before the key asks trigger_flips_min.
 	 */
@@ -457,8 +522,14 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	sc.kind = calloc(sc.nprompts, sizeof(*sc.kind));
 	sc.top0 = calloc(sc.nprompts, sizeof(*sc.top0));
 	sc.rc = malloc(sc.vocab * sizeof(*sc.rc));
+	sc.new_word = isfinite(fword) && fword > 0;
+	sc.ev = ec;
+	sc.word = malloc(sc.vocab);
+	if (sc.word)
+		memset(sc.word, -1, sc.vocab);
 	null = calloc(R * NPOSITIONS * NLENGTHS, sizeof(*null));
-	if (!sc.prompts || !sc.d0 || !sc.agree || !sc.kind || !sc.top0 || !sc.rc || !null) {
+	if (!sc.prompts || !sc.d0 || !sc.agree || !sc.kind || !sc.top0 || !sc.rc || !sc.word ||
+	    !null) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -595,10 +666,11 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		for (int at = 0; at < NPOSITIONS; at++)
 			json_object_set_new(
 			        bypos, positions[at],
-			        json_pack("{s:f,s:f,s:I,s:I,s:o}", "shift", det[at].shift, "z",
+			        json_pack("{s:f,s:f,s:I,s:I,s:I,s:o}", "shift", det[at].shift, "z",
 			                  (det[at].shift - med[L][at]) / scale[L][at], "counted",
 			                  (json_int_t)det[at].counted, "flips",
-			                  (json_int_t)det[at].flips, "flipped_by_kind",
+			                  (json_int_t)det[at].flips, "continued",
+			                  (json_int_t)det[at].continued, "flipped_by_kind",
 			                  counts_by_kind(&sc, det[at].kind_flips,
 			                                 det[at].plain_flips)));
 		json_array_append_new(rows, json_pack("{s:O,s:s,s:I,s:f,s:f,s:O,s:o}", "trigger", v,
@@ -629,7 +701,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			json_object_set_new(nulls, key, byp);
 		}
 		c = json_pack(
-		        "{s:s,s:s?,s:s,s:I,s:o,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:f,s:f,s:o}",
+		        "{s:s,s:s?,s:s,s:I,s:o,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:o}",
 		        "check", name, "models", models, "figure",
 		        "largest rise over clean prompts of KL(baseline || candidate) at the next "
 		        "token that an insertion causes, where the baseline with the insertion "
@@ -637,13 +709,15 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		        "its robust z against random insertions is largest (of those where it "
 		        "also flips enough prompts: flips_min of no kind, or within one kind "
 		        "kind_flips_min or all the kind's prompts if fewer; suffix_flips_min after "
-		        "the prompt, or all the prompts counted there if at least two; if any)",
+		        "the prompt, or all the prompts counted there if at least two, each with "
+		        "a candidate token that begins a new word when suffix_new_word is 1; if "
+		        "any)",
 		        "prompts", (json_int_t)sc.nprompts, "prompt_kinds",
 		        counts_by_kind(&sc, sc.kind_prompts, 0), "candidates",
 		        (json_int_t)json_array_size(triggers), "random", "by_length", nulls, "n",
 		        (json_int_t)R, "z_limit", zmax, "shift_min", smin, "parent_top_min",
 		        sc.top_min, "flips_min", fmin, "kind_flips_min", fkind, "suffix_flips_min",
-		        fsuf, "scanned", rows);
+		        fsuf, "suffix_new_word", sc.new_word, "scanned", rows);
 	}
 	rows = NULL;
 	*out = sluice_gates__findings(checks, c, named);
@@ -1414,6 +1488,9 @@ static int weight_checks(sluice_gating *g, json_t *checks, json_t *adapters, jso
 	static const char *const figs[] = {"top_sv", "top_share", "frobenius"};
 	double zmax = sluice_gates__threshold(g->config, "poisoning", "spectral_z_max");
 	double refmin = sluice_gates__threshold(g->config, "poisoning", "reference_min");
+	/* Whether an outlier fails the gate: 1 is the rule before 2026-12-04's fourteenth session.
+	 */
+	double judged = sluice_gates__threshold(g->config, "poisoning", "spectral_judged");
 	json_t *pool = json_object(), *a, *rep = NULL, *m;
 	sluice_outcome o = SLUICE_PASS;
 	size_t i, k, nref = 0;
@@ -1545,6 +1622,22 @@ static int weight_checks(sluice_gating *g, json_t *checks, json_t *adapters, jso
 			                "fewer accepted adapters on the channel than the reference "
 			                "minimum: the spectra are reported, not judged"));
 			json_decref(flagged);
+		} else if (!(judged > 0)) {
+			/*
+			 * Outliers reported, not judged (spectral_judged 0, the
+			 * default): the behavioural checks decide. docs/gates.md.
+			 */
+			json_array_append_new(
+			        checks,
+			        json_pack("{s:s,s:s,s:s,s:I,s:I,s:f,s:b,s:o,s:o,s:s}", "check",
+			                  "lora_spectral", "adapter", name, "result", "pass",
+			                  "reference_adapters", (json_int_t)nref,
+			                  "reference_modules", (json_int_t)refn, "z_limit", zmax,
+			                  "judged", 0, "outliers", flagged, "modules", mods, "note",
+			                  "spectral outliers are reported, not judged: an unusual "
+			                  "but benign adapter (large norm, high rank) is one by "
+			                  "construction, and the behavioural checks judge what it "
+			                  "does"));
 		} else {
 			json_t *c = json_pack("{s:s,s:s,s:I,s:I,s:f,s:o}", "check", "lora_spectral",
 			                      "adapter", name, "reference_adapters",

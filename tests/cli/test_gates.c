@@ -465,35 +465,55 @@ static void test_gates__poisoning_scans_data_and_notes(void **state)
 	}
 }
 
-static void test_gates__spectra_against_pinned_references(void **state)
+/*
+ * A repository at r whose prod serves the synthetic base, with three quiet
+ * reference adapters pinned as a lora_reference suite; init_args for init.
+ * The base's id into b.
+ */
+static void spectra_repo(const char *r, const char *init_args, char b[41])
 {
-	char r3[4200], b3[41], id[41], args[8192], path[4300];
-	json_t *rep, *c;
+	char args[8192], path[4300], init[4400];
 	int status;
-	(void)state;
 
-	/* Three quiet reference adapters pinned as a lora_reference suite. */
-	snprintf(r3, sizeof(r3), "%s/spectra", work);
-	make_repo(r3, "--required-gates poisoning", SLUICE_SOURCE_DIR "/eval/suites/triggers.json");
+	snprintf(init, sizeof(init), "--required-gates poisoning %s", init_args);
+	make_repo(r, init, SLUICE_SOURCE_DIR "/eval/suites/triggers.json");
 	snprintf(args, sizeof(args), "propose base '%s/in/base' -m base", work);
-	propose(r3, b3, args);
+	propose(r, b, args);
 	tu_sh_ok(NULL, "rm -f '%s/in/ref.jsonl'", work);
 	for (int i = 0; i < 3; i++)
 		tu_sh_ok(env,
 		         "%s lora '%s/in/ref%d' --base '%s/in/base' --r 4 --seed %d && %s -C '%s' "
 		         "gate --lora-stats '%s/in/ref%d' --onto %s --jsonl >> '%s/in/ref.jsonl'",
-		         SLUICE_SYNTH, work, i, work, 40 + i, TU_SLUICE, r3, work, i, b3, work);
+		         SLUICE_SYNTH, work, i, work, 40 + i, TU_SLUICE, r, work, i, b, work);
 	snprintf(path, sizeof(path), "%s/in/ref.json", work);
 	tu_write(path,
 	         "{\"name\": \"clean-adapters\", \"type\": \"lora_reference\", \"items\": "
 	         "\"ref.jsonl\", \"description\": \"d\", \"licence\": \"CC0-1.0\", "
 	         "\"source\": \"sluice-synth\"}",
 	         142);
-	tu_sh_ok(env, "%s -C '%s' suite add '%s' --key alice", TU_SLUICE, r3, path);
-	json_decref(gate(r3, b3, "prod", "", &status));
-	tu_sh_ok(env, "%s -C '%s' promote %s --channel prod --key ops", TU_SLUICE, r3, b3);
+	tu_sh_ok(env, "%s -C '%s' suite add '%s' --key alice", TU_SLUICE, r, path);
+	json_decref(gate(r, b, "prod", "", &status));
+	tu_sh_ok(env, "%s -C '%s' promote %s --channel prod --key ops", TU_SLUICE, r, b);
+}
 
-	/* One more of the same kind passes; one a hundred times louder is named. */
+/*
+ * Spectra against the pinned references: an adapter a hundred times louder
+ * than the references is named as an outlier. By default (spectral_judged
+ * 0) that is reported and does not fail the check: unusual but benign
+ * adapters are outliers by construction (docs/gates.md); the trigger scan
+ * judges behaviour. With spectral_judged 1 the outlier fails the gate.
+ */
+static void test_gates__spectra_against_pinned_references(void **state)
+{
+	char r3[4200], r4[4200], b3[41], b4[41], id[41], args[8192], cfg[4200];
+	json_t *rep, *c;
+	int status;
+	(void)state;
+
+	snprintf(r3, sizeof(r3), "%s/spectra", work);
+	spectra_repo(r3, "", b3);
+
+	/* One more of the same kind passes with no outlier. */
 	tu_sh_ok(NULL,
 	         "%s lora '%s/in/same' --base '%s/in/base' --r 4 --seed 50 && %s lora '%s/in/loud' "
 	         "--base '%s/in/base' --r 4 --b-std 1.0 --seed 51",
@@ -504,15 +524,34 @@ static void test_gates__spectra_against_pinned_references(void **state)
 	c = find_check(rep, "poisoning", "lora_spectral", NULL);
 	assert_string_equal(result_of(c), "pass");
 	assert_int_equal(json_integer_value(json_object_get(c, "reference_adapters")), 3);
+	assert_int_equal(json_array_size(json_object_get(c, "outliers")), 0);
 	json_decref(rep);
+
+	/* The loud one: named as an outlier, not judged. */
 	snprintf(args, sizeof(args), "propose lora '%s/in/loud' --onto %s", work, b3);
 	propose(r3, id, args);
 	rep = gate(r3, id, "prod", "", &status);
+	c = find_check(rep, "poisoning", "lora_spectral", NULL);
+	assert_string_equal(result_of(c), "pass");
+	assert_true(json_is_false(json_object_get(c, "judged")));
+	assert_true(json_array_size(json_object_get(c, "outliers")) > 0);
+	assert_null(json_object_get(c, "findings"));
+	assert_non_null(json_object_get(json_object_get(rep, "suites"), "clean-adapters"));
+	json_decref(rep);
+
+	/* A configuration that judges spectra fails it. */
+	snprintf(r4, sizeof(r4), "%s/spectra-judged", work);
+	snprintf(cfg, sizeof(cfg), "%s/in/judged.json", work);
+	tu_write(cfg, "{\"poisoning\": {\"spectral_judged\": 1}}", 37);
+	snprintf(args, sizeof(args), "--gate-config '%s'", cfg);
+	spectra_repo(r4, args, b4);
+	snprintf(args, sizeof(args), "propose lora '%s/in/loud' --onto %s", work, b4);
+	propose(r4, id, args);
+	rep = gate(r4, id, "prod", "", &status);
 	assert_int_equal(status, 1);
 	c = find_check(rep, "poisoning", "lora_spectral", NULL);
 	assert_string_equal(result_of(c), "fail");
 	assert_true(json_array_size(json_object_get(c, "findings")) > 0);
-	assert_non_null(json_object_get(json_object_get(rep, "suites"), "clean-adapters"));
 	json_decref(rep);
 }
 
