@@ -10,9 +10,11 @@
  * vocabulary tokens give each position's null; a trigger whose robust z
  * against it exceeds trigger_z_max, with a shift above trigger_shift_min
  * nats, and that on at least trigger_flips_min prompts (after the prompt,
- * trigger_suffix_flips_min) makes the candidate say something else than
- * its parent where without it both said the same, fails the gate and is
- * named.
+ * trigger_suffix_flips_min, each with a token that begins a new word)
+ * makes the candidate say something else than its parent where without it
+ * both said the same, fails the gate and is named. Spectral outliers of an
+ * adapter's weights are reported; they fail the gate only when
+ * spectral_judged is set.
  *
  * Memory notes: the notes' total length against a token budget, and
  * contradiction: a multiple-choice item the model answered right without
