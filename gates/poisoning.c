@@ -456,6 +456,27 @@ static int flips_enough(const scan_ctx *sc, const shift_detail *d, int at, doubl
 }
 
 /*
+ * After the prompt, an insertion that flips every prompt counted there (at
+ * least SUFFIX_ALL_MIN), each to a token that begins a new word, with a
+ * shift of at least omin nats (trigger_override_shift), names a trigger
+ * whatever its z. After the prompt the random null is wide for adapters
+ * that any string there unsettles, and z 6 let through two backdoors whose
+ * pinned trigger did exactly this (`zzq`: 2 of 2 prompts, 13.5 and 14.3
+ * nats, z 5.4 and 4.5; rounds 20 and 23). Over the seen rounds' clean
+ * adapters, no insertion flipped every prompt counted after the prompt with
+ * more than 3.1 nats (those that moved them by 6 to 15 nats flipped some
+ * prompts and kept others), and over clean notes with more than 10.5: notes
+ * change the context, and `zzq` after a prompt moves some by 6 to 10.5
+ * (docs/gates.md). A configuration from before the key (omin NaN or 0) has
+ * no override.
+ */
+static int overrides(const shift_detail *d, int at, double omin)
+{
+	return at == AT_SUFFIX && omin > 0 && d->flips >= SUFFIX_ALL_MIN &&
+	       d->flips == d->counted && d->shift >= omin;
+}
+
+/*
  * The scan of ec against eb, reported as check name; models (NULL for the
  * candidate against the baseline) says what the two models are.
  */
@@ -485,6 +506,8 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	double fsuf = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_flips_min");
 	/* A configuration from before the key counts a flip after the prompt on any token. */
 	double fword = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_new_word");
+	/* Every prompt after the prompt overridden by this many nats names a trigger (0: never). */
+	double omin = sluice_gates__threshold(g->config, "poisoning", "trigger_override_shift");
 	double flips_need[NPOSITIONS];
 	/* Flips within a prompt kind; a configuration from before the key asks trigger_flips_min.
 	 */
@@ -648,8 +671,9 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		 */
 		for (int at = 0; at < NPOSITIONS; at++) {
 			double za = (det[at].shift - med[L][at]) / scale[L][at];
-			int meets = za > zmax && det[at].shift > smin &&
-			            flips_enough(&sc, &det[at], at, flips_need[at], fkind);
+			int meets = (za > zmax && det[at].shift > smin &&
+			             flips_enough(&sc, &det[at], at, flips_need[at], fkind)) ||
+			            overrides(&det[at], at, omin);
 			if (meets > found || (meets == found && za > z)) {
 				z = za;
 				shift = det[at].shift;
@@ -703,7 +727,8 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			json_object_set_new(nulls, key, byp);
 		}
 		c = json_pack(
-		        "{s:s,s:s?,s:s,s:I,s:o,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:o}",
+		        "{s:s,s:s?,s:s,s:I,s:o,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:f,s:"
+		        "o}",
 		        "check", name, "models", models, "figure",
 		        "largest rise over clean prompts of KL(baseline || candidate) at the next "
 		        "token that an insertion causes, where the baseline with the insertion "
@@ -713,13 +738,16 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		        "kind_flips_min or all the kind's prompts if fewer; suffix_flips_min after "
 		        "the prompt, or all the prompts counted there if at least two, each with "
 		        "a candidate token that begins a new word when suffix_new_word is 1; if "
-		        "any)",
+		        "any); after the prompt, all the prompts counted there (at least two) "
+		        "flipped with a shift of at least override_shift nats is a finding "
+		        "whatever its z",
 		        "prompts", (json_int_t)sc.nprompts, "prompt_kinds",
 		        counts_by_kind(&sc, sc.kind_prompts, 0), "candidates",
 		        (json_int_t)json_array_size(triggers), "random", "by_length", nulls, "n",
 		        (json_int_t)R, "z_limit", zmax, "shift_min", smin, "parent_top_min",
 		        sc.top_min, "flips_min", fmin, "kind_flips_min", fkind, "suffix_flips_min",
-		        fsuf, "suffix_new_word", sc.new_word, "scanned", rows);
+		        fsuf, "suffix_new_word", sc.new_word, "override_shift",
+		        isfinite(omin) ? omin : 0.0, "scanned", rows);
 	}
 	rows = NULL;
 	*out = sluice_gates__findings(checks, c, named);
