@@ -25,6 +25,13 @@ from gates_cases import kept_reports, rate, reports_parser  # noqa: E402
 SCANS = ("trigger_scan", "trigger_scan_alone")
 
 
+def suffix_flips_enough(flips, counted, need, all_counted=True):
+    """Whether flips after the prompt name a trigger: need of them, or every prompt counted
+    there if at least two (SUFFIX_ALL_MIN in gates/poisoning.c since 2026-12-04; implied by any
+    suffix_flips_min up to 2)."""
+    return flips >= need or (all_counted and flips >= 2 and flips == counted)
+
+
 def row_named(row, check, rule, all_counted=True):
     zl, smin = check["z_limit"], check["shift_min"]
     fmin = check.get("flips_min", 0)
@@ -35,10 +42,7 @@ def row_named(row, check, rule, all_counted=True):
         if not (p["z"] > zl and p["shift"] > smin):
             continue
         if at == "suffix":
-            # every prompt counted there, if at least two, also names (SUFFIX_ALL_MIN in
-            # gates/poisoning.c since 2026-12-04); implied by any suffix_flips_min up to 2
-            ok = p["flips"] >= fsuf or (all_counted and p["flips"] >= 2
-                                        and p["flips"] == p["counted"])
+            ok = suffix_flips_enough(p["flips"], p["counted"], fsuf, all_counted)
         elif rule == "before":
             ok = p["flips"] >= fmin
         else:

@@ -28,16 +28,15 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gates_cases import kept_reports, reports_parser  # noqa: E402
+from trigger_flips import SCANS, suffix_flips_enough  # noqa: E402
 
 ORDER = {"pass": 0, "inconclusive": 1, "fail": 2}
-SCANS = ("trigger_scan", "trigger_scan_alone")
 
 
 def suffix_meets(p, ch, flips):
     """Whether a scanned row's figures after the prompt make a finding with flips counted."""
-    need = ch["suffix_flips_min"]
     return (p["z"] > ch["z_limit"] and p["shift"] > ch["shift_min"] and
-            (flips >= need or (flips >= 2 and flips == p["counted"])))
+            suffix_flips_enough(flips, p["counted"], ch["suffix_flips_min"]))
 
 
 def older_findings(rep):

@@ -1652,28 +1652,33 @@ static int weight_checks(sluice_gating *g, json_t *checks, json_t *adapters, jso
 			                "fewer accepted adapters on the channel than the reference "
 			                "minimum: the spectra are reported, not judged"));
 			json_decref(flagged);
-		} else if (!(judged > 0)) {
-			/*
-			 * Outliers reported, not judged (spectral_judged 0, the
-			 * default): the behavioural checks decide. docs/gates.md.
-			 */
-			json_array_append_new(
-			        checks,
-			        json_pack("{s:s,s:s,s:s,s:I,s:I,s:f,s:b,s:o,s:o,s:s}", "check",
-			                  "lora_spectral", "adapter", name, "result", "pass",
-			                  "reference_adapters", (json_int_t)nref,
-			                  "reference_modules", (json_int_t)refn, "z_limit", zmax,
-			                  "judged", 0, "outliers", flagged, "modules", mods, "note",
-			                  "spectral outliers are reported, not judged: an unusual "
-			                  "but benign adapter (large norm, high rank) is one by "
-			                  "construction, and the behavioural checks judge what it "
-			                  "does"));
 		} else {
 			json_t *c = json_pack("{s:s,s:s,s:I,s:I,s:f,s:o}", "check", "lora_spectral",
 			                      "adapter", name, "reference_adapters",
 			                      (json_int_t)nref, "reference_modules",
 			                      (json_int_t)refn, "z_limit", zmax, "modules", mods);
-			o = sluice_stats__worse(o, sluice_gates__findings(checks, c, flagged));
+			if (judged > 0) {
+				o = sluice_stats__worse(o,
+				                        sluice_gates__findings(checks, c, flagged));
+			} else {
+				/*
+				 * Outliers reported, not judged (spectral_judged 0, the
+				 * default): the behavioural checks decide. docs/gates.md.
+				 */
+				json_object_set_new(c, "judged", json_false());
+				json_object_set_new(c, "outliers", flagged);
+				json_object_set_new(c, "result", json_string("pass"));
+				json_object_set_new(
+				        c, "note",
+				        json_string(
+				                "spectral outliers are reported, not judged: an "
+				                "unusual but benign adapter (large norm, high "
+				                "rank) "
+				                "is one by construction, and the behavioural "
+				                "checks "
+				                "judge what it does"));
+				json_array_append_new(checks, c);
+			}
 		}
 		/* Nominated tokens: the few that stand out of each method's ranking. */
 		json_array_foreach(json_object_get(rep, "triggers"), k, t)
