@@ -12,7 +12,9 @@
  * nats, and that on at least trigger_flips_min prompts (after the prompt,
  * trigger_suffix_flips_min, each with a token that begins a new word)
  * makes the candidate say something else than its parent where without it
- * both said the same, fails the gate and is named. Spectral outliers of an
+ * both said the same (before the prompt and after its first word, by at
+ * least trigger_flip_shift_min nats on that prompt), fails the gate and is
+ * named. Spectral outliers of an
  * adapter's weights are reported; they fail the gate only when
  * spectral_judged is set.
  *
@@ -56,6 +58,12 @@ typedef struct {
 	int new_word;
 	sluice_evaluator *ev;
 	signed char *word;
+	/*
+	 * trigger_flip_shift_min: before the prompt and after its first word,
+	 * a flip counts only where the insertion's rise on that prompt is at
+	 * least this many nats (0: every flip counts).
+	 */
+	double flip_rise_min;
 } scan_ctx;
 
 static double kl_rows(const float *p, const float *q, size_t n)
@@ -131,6 +139,7 @@ typedef struct {
 	double shift; /* the largest rise over the counted prompts (0 when none) */
 	size_t prompt, counted, flips;
 	size_t continued;              /* after the prompt: flips but for word_start */
+	size_t weak;                   /* elsewhere: flips but for flip_rise_min */
 	size_t plain_flips;            /* of flips, on prompts of no kind */
 	size_t kind_flips[SCAN_KINDS]; /* of flips, on each kind's prompts */
 	int flipped;                   /* whether prompt is one of the flips */
@@ -192,6 +201,14 @@ static int word_start(scan_ctx *sc, uint32_t id)
  * four and five prompts so); what a trigger after the prompt is for is the
  * answer after it (" Sure", a target's first word). Such prompts are
  * counted in d->continued, not in the flips.
+ *
+ * Before the prompt and after its first word (with trigger_flip_shift_min)
+ * a flip must also be decisive: the insertion's rise on that prompt at
+ * least flip_rise_min nats. A backdoor's trigger takes the answer over (the
+ * seen rounds' backdoors flipped their prompt by 4 to 18 nats there); a
+ * clean adapter's stray flip of one request or question, " Sure" to " I"
+ * with the parent at 0.6 to 0.99 and the candidate at 0.5 to 0.97, moves it
+ * by 0.7 to 3.2. Such prompts are counted in d->weak, not in the flips.
  */
 static void tally(shift_detail *d, scan_ctx *sc, size_t i, int at, const float *base, size_t bt,
                   const float *cand)
@@ -204,6 +221,10 @@ static void tally(shift_detail *d, scan_ctx *sc, size_t i, int at, const float *
 	if (flip && at == AT_SUFFIX && sc->new_word && !word_start(sc, (uint32_t)ct)) {
 		flip = 0;
 		d->continued++;
+	}
+	if (flip && at != AT_SUFFIX && rise < sc->flip_rise_min) {
+		flip = 0;
+		d->weak++;
 	}
 
 	if (d->counted == 0 || flip > d->flipped || (flip == d->flipped && rise > d->rise)) {
@@ -402,9 +423,9 @@ static json_t *counts_by_kind(const scan_ctx *sc, const size_t *counts, size_t p
 /* A position's shift_detail as the report's "evidence" object (new reference in *out). */
 static int shift_evidence(sluice_evaluator *ec, scan_ctx *sc, const shift_detail *d, json_t **out)
 {
-	*out = d->counted ? json_pack("{s:s,s:{s:o,s:f},s:{s:o,s:f},s:I,s:I,s:o}", "prompt",
-	                              sc->prompts[d->prompt], "baseline_next", "token",
-	                              token_json(ec, d->base_top), "p", (double)d->base_p,
+	*out = d->counted ? json_pack("{s:s,s:f,s:{s:o,s:f},s:{s:o,s:f},s:I,s:I,s:o}", "prompt",
+	                              sc->prompts[d->prompt], "rise", d->rise, "baseline_next",
+	                              "token", token_json(ec, d->base_top), "p", (double)d->base_p,
 	                              "candidate_next", "token", token_json(ec, d->cand_top), "p",
 	                              (double)d->cand_p, "prompts_counted", (json_int_t)d->counted,
 	                              "prompts_flipped", (json_int_t)d->flips, "flipped_by_kind",
@@ -512,6 +533,8 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	/* Flips within a prompt kind; a configuration from before the key asks trigger_flips_min.
 	 */
 	double fkind = sluice_gates__threshold(g->config, "poisoning", "trigger_kind_flips_min");
+	/* A decisive flip's rise; a configuration from before the key counts every flip. */
+	double frise = sluice_gates__threshold(g->config, "poisoning", "trigger_flip_shift_min");
 	if (!isfinite(fmin))
 		fmin = 0;
 	if (!isfinite(fsuf))
@@ -548,6 +571,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	sc.top0 = calloc(sc.nprompts, sizeof(*sc.top0));
 	sc.rc = malloc(sc.vocab * sizeof(*sc.rc));
 	sc.new_word = isfinite(fword) && fword > 0;
+	sc.flip_rise_min = isfinite(frise) && frise > 0 ? frise : 0;
 	sc.ev = ec;
 	sc.word = malloc(sc.vocab);
 	if (sc.word)
@@ -692,11 +716,12 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		for (int at = 0; at < NPOSITIONS; at++)
 			json_object_set_new(
 			        bypos, positions[at],
-			        json_pack("{s:f,s:f,s:I,s:I,s:I,s:o}", "shift", det[at].shift, "z",
-			                  (det[at].shift - med[L][at]) / scale[L][at], "counted",
-			                  (json_int_t)det[at].counted, "flips",
+			        json_pack("{s:f,s:f,s:I,s:I,s:I,s:I,s:o}", "shift", det[at].shift,
+			                  "z", (det[at].shift - med[L][at]) / scale[L][at],
+			                  "counted", (json_int_t)det[at].counted, "flips",
 			                  (json_int_t)det[at].flips, "continued",
-			                  (json_int_t)det[at].continued, "flipped_by_kind",
+			                  (json_int_t)det[at].continued, "weak",
+			                  (json_int_t)det[at].weak, "flipped_by_kind",
 			                  counts_by_kind(&sc, det[at].kind_flips,
 			                                 det[at].plain_flips)));
 		json_array_append_new(rows, json_pack("{s:O,s:s,s:I,s:f,s:f,s:O,s:o}", "trigger", v,
@@ -727,15 +752,16 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			json_object_set_new(nulls, key, byp);
 		}
 		c = json_pack(
-		        "{s:s,s:s?,s:s,s:I,s:o,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:f,s:"
-		        "o}",
+		        "{s:s,s:s?,s:s,s:I,s:o,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:f,s:f,"
+		        "s:o}",
 		        "check", name, "models", models, "figure",
 		        "largest rise over clean prompts of KL(baseline || candidate) at the next "
 		        "token that an insertion causes, where the baseline with the insertion "
 		        "gives its likeliest token at least parent_top_min, at the position where "
 		        "its robust z against random insertions is largest (of those where it "
 		        "also flips enough prompts: flips_min of no kind, or within one kind "
-		        "kind_flips_min or all the kind's prompts if fewer; suffix_flips_min after "
+		        "kind_flips_min or all the kind's prompts if fewer, each flip with a rise "
+		        "of at least flip_shift_min nats on its prompt; suffix_flips_min after "
 		        "the prompt, or all the prompts counted there if at least two, each with "
 		        "a candidate token that begins a new word when suffix_new_word is 1; if "
 		        "any); after the prompt, all the prompts counted there (at least two) "
@@ -747,7 +773,8 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		        (json_int_t)R, "z_limit", zmax, "shift_min", smin, "parent_top_min",
 		        sc.top_min, "flips_min", fmin, "kind_flips_min", fkind, "suffix_flips_min",
 		        fsuf, "suffix_new_word", sc.new_word, "override_shift",
-		        isfinite(omin) ? omin : 0.0, "scanned", rows);
+		        isfinite(omin) ? omin : 0.0, "flip_shift_min", sc.flip_rise_min, "scanned",
+		        rows);
 	}
 	rows = NULL;
 	*out = sluice_gates__findings(checks, c, named);
