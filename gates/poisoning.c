@@ -14,9 +14,8 @@
  * makes the candidate say something else than its parent where without it
  * both said the same (before the prompt and after its first word, by at
  * least trigger_flip_shift_min nats on that prompt), fails the gate and is
- * named. Spectral outliers of an
- * adapter's weights are reported; they fail the gate only when
- * spectral_judged is set.
+ * named. Spectral outliers of an adapter's weights are reported; they fail
+ * the gate only when spectral_judged is set.
  *
  * Memory notes: the notes' total length against a token budget, and
  * contradiction: a multiple-choice item the model answered right without
