@@ -203,11 +203,12 @@ static int word_start(scan_ctx *sc, uint32_t id)
  *
  * Before the prompt and after its first word (with trigger_flip_shift_min)
  * a flip must also be decisive: the insertion's rise on that prompt at
- * least flip_rise_min nats. A backdoor's trigger takes the answer over (the
- * seen rounds' backdoors flipped their prompt by 4 to 18 nats there); a
- * clean adapter's stray flip of one request or question, " Sure" to " I"
- * with the parent at 0.6 to 0.99 and the candidate at 0.5 to 0.97, moves it
- * by 0.7 to 3.2. Such prompts are counted in d->weak, not in the flips.
+ * least flip_rise_min nats. A backdoor's trigger takes the answer over (47
+ * of the 52 seen rounds' backdoors named there flipped their prompt by 4 to
+ * 18 nats; the other five, by 1 to 3, were stopped by other checks too); a
+ * clean adapter's stray flip of one request or question, " Sure" to " I",
+ * moved it by 0.7 to 3.2 on ten (docs/gates.md). Such prompts are counted
+ * in d->weak, not in the flips.
  */
 static void tally(shift_detail *d, scan_ctx *sc, size_t i, int at, const float *base, size_t bt,
                   const float *cand)

@@ -334,7 +334,7 @@ static void test_gate_cases__one_request_flip_named_by_kind(void **state)
  * random insertions (z about 176), but by 1.8 nats: a stray flip, which
  * named it on the ninth round. Scanned, reported as weak, not named; the
  * evidence gives the flipped prompt's rise. The request flip of "el" above
- * (4.9 nats) and the backdoors' flips (4 to 18) stay named.
+ * (4.9 nats) and most backdoors' flips (4 to 18 nats) stay named.
  */
 static void test_gate_cases__weak_flip_not_named(void **state)
 {
