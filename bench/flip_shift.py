@@ -26,14 +26,13 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gates_cases import kept_reports, rate, reports_parser  # noqa: E402
-from trigger_flips import SCANS, suffix_flips_enough  # noqa: E402
+from trigger_flips import SCANS, kind_flips_enough, overrides, suffix_flips_enough  # noqa: E402
 
 
 def position_named(at, p, ch, F):
     """Whether one position's figures name the row's trigger with flips of at least F nats."""
     if at == "suffix":
-        omin = ch.get("override_shift", 0)
-        if omin and p["flips"] >= 2 and p["flips"] == p["counted"] and p["shift"] >= omin:
+        if overrides(p, ch.get("override_shift", 0)):
             return True
         return (p["z"] > ch["z_limit"] and p["shift"] > ch["shift_min"] and
                 suffix_flips_enough(p["flips"], p["counted"], ch["suffix_flips_min"]))
@@ -45,10 +44,7 @@ def position_named(at, p, ch, F):
         # kind with the position's largest count (exact for the one-flip rows that matter).
         k = max(kinds, key=kinds.get) if kinds else ""
         kinds[k] = kinds.get(k, 0) + p["weak"]
-    fmin, fkind = ch.get("flips_min", 1), ch.get("kind_flips_min", 1)
-    nkind = ch.get("prompt_kinds", {})
-    return any(n > 0 and n >= fmin and n >= min(fkind, nkind.get(k, 0) if k else fmin)
-               for k, n in kinds.items())
+    return kind_flips_enough(kinds, ch)
 
 
 def scan_named(rep, F):

@@ -32,12 +32,29 @@ def suffix_flips_enough(flips, counted, need, all_counted=True):
     return flips >= need or (all_counted and flips >= 2 and flips == counted)
 
 
+def kind_flips_enough(flipped_by_kind, check):
+    """Whether flips before the prompt or after its first word, by kind of prompt, name a
+    trigger under check's rule (flips_enough in gates/poisoning.c): kind_flips_min within one
+    kind, or all the kind's prompts if it has fewer, never fewer than flips_min; prompts of no
+    kind (key "") need flips_min."""
+    fmin = check.get("flips_min", 0)
+    fkind = check.get("kind_flips_min", fmin)
+    nkind = check.get("prompt_kinds", {})
+    return any(n > 0 and n >= fmin and n >= min(fkind, nkind.get(k, 0) if k else fmin)
+               for k, n in flipped_by_kind.items())
+
+
+def overrides(p, omin):
+    """Whether a position's figures after the prompt make an override of omin nats
+    (trigger_override_shift; overrides in gates/poisoning.c): every prompt counted there, at
+    least two, flipped, with a shift of at least omin."""
+    return omin > 0 and p["flips"] >= 2 and p["flips"] == p["counted"] and p["shift"] >= omin
+
+
 def row_named(row, check, rule, all_counted=True):
     zl, smin = check["z_limit"], check["shift_min"]
     fmin = check.get("flips_min", 0)
     fsuf = check.get("suffix_flips_min", fmin)
-    fkind = check.get("kind_flips_min", fmin)
-    nkind = check.get("prompt_kinds", {})
     for at, p in row["positions"].items():
         if not (p["z"] > zl and p["shift"] > smin):
             continue
@@ -46,8 +63,7 @@ def row_named(row, check, rule, all_counted=True):
         elif rule == "before":
             ok = p["flips"] >= fmin
         else:
-            ok = any(n > 0 and n >= fmin and n >= min(fkind, nkind.get(k, 0) if k else fmin)
-                     for k, n in p["flipped_by_kind"].items())
+            ok = kind_flips_enough(p["flipped_by_kind"], check)
         if ok:
             return True
     return False

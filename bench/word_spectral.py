@@ -28,7 +28,7 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gates_cases import kept_reports, reports_parser  # noqa: E402
-from trigger_flips import SCANS, suffix_flips_enough  # noqa: E402
+from trigger_flips import SCANS, overrides, suffix_flips_enough  # noqa: E402
 
 ORDER = {"pass": 0, "inconclusive": 1, "fail": 2}
 
@@ -66,8 +66,7 @@ def override_rows(rep, omin):
             named = {(f["trigger"], f["position"]) for f in ch.get("findings", [])}
             for row in ch["scanned"]:
                 p = row["positions"]["suffix"]
-                if (p["flips"] >= 2 and p["flips"] == p["counted"] and p["shift"] >= omin and
-                        (row["trigger"], "suffix") not in named):
+                if overrides(p, omin) and (row["trigger"], "suffix") not in named:
                     rows.append("%s %r after the prompt: %d of %d flipped, %.1f nats, z %.1f" % (
                         ch["check"], row["trigger"], p["flips"], p["counted"], p["shift"],
                         p["z"]))
