@@ -1697,13 +1697,11 @@ static int weight_checks(sluice_gating *g, json_t *checks, json_t *adapters, jso
 				json_object_set_new(c, "result", json_string("pass"));
 				json_object_set_new(
 				        c, "note",
-				        json_string(
-				                "spectral outliers are reported, not judged: an "
-				                "unusual but benign adapter (large norm, high "
-				                "rank) "
-				                "is one by construction, and the behavioural "
-				                "checks "
-				                "judge what it does"));
+				        json_string("spectral outliers are reported, not "
+				                    "judged: an unusual but benign adapter "
+				                    "(large norm, high rank) is one by "
+				                    "construction, and the behavioural "
+				                    "checks judge what it does"));
 				json_array_append_new(checks, c);
 			}
 		}
