@@ -92,6 +92,14 @@ int sluice_tlog__encode_entry(sluice_repo *repo, sluice_buf *out, uint64_t *seq,
  */
 int sluice_tlog__journal_add(sluice_repo *repo, git_treebuilder *tb, const sluice_jstate *st,
                              const sluice_key *signer, json_t *registry);
+/*
+ * The entry journal_add last built is now the journal's entry id: its tree
+ * (the frontier and origin) is kept in the repository handle, so the next
+ * entry this process writes on top of it need not read and parse its
+ * tlog.json. An entry's objects never change, so the memo cannot go stale.
+ */
+void sluice_tlog__journal_committed(sluice_repo *repo, const git_oid *id);
+void sluice_tlog__memo_free(sluice_repo *repo);
 
 /*
  * The C2SP checkpoint body for origin, size and root: three lines, each

@@ -370,6 +370,44 @@ static int tlog_text(sluice_ctx *ctx, sluice_buf *out, const sluice_tlog_frontie
  * before tlog.json existed, recomputed from the newest entry that has one
  * (or from the first entry).
  */
+/* The tree after one entry: the one journal_add built (pending) and the last committed. */
+struct sluice_tlog_memo {
+	sluice_tlog_frontier f, pending_f;
+	char origin[ORIGIN_LEN + 1], pending_origin[ORIGIN_LEN + 1];
+	git_oid entry;
+	int valid, pending;
+};
+
+static void memo_pending(sluice_repo *repo, const sluice_tlog_frontier *f, const char *origin)
+{
+	struct sluice_tlog_memo *m = repo->tmemo;
+
+	if (!m && !(m = repo->tmemo = calloc(1, sizeof(*m))))
+		return; /* no memo: the next entry reads tlog.json */
+	m->pending_f = *f;
+	snprintf(m->pending_origin, sizeof(m->pending_origin), "%s", origin);
+	m->pending = 1;
+}
+
+void sluice_tlog__journal_committed(sluice_repo *repo, const git_oid *id)
+{
+	struct sluice_tlog_memo *m = repo->tmemo;
+
+	if (!m || !m->pending)
+		return;
+	m->f = m->pending_f;
+	memcpy(m->origin, m->pending_origin, sizeof(m->origin));
+	m->entry = *id;
+	m->valid = 1;
+	m->pending = 0;
+}
+
+void sluice_tlog__memo_free(sluice_repo *repo)
+{
+	free(repo->tmemo);
+	repo->tmemo = NULL;
+}
+
 static int frontier_at(sluice_repo *repo, sluice_tlog_frontier *f, char origin[ORIGIN_LEN + 1],
                        const git_oid *head)
 {
@@ -477,6 +515,8 @@ int sluice_tlog__journal_add(sluice_repo *repo, git_treebuilder *tb, const sluic
 	uint64_t seq;
 	int error;
 
+	if (repo->tmemo)
+		repo->tmemo->pending = 0;
 	if (!signer->has_secret)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "key %s has no secret half",
 		                         signer->name);
@@ -500,7 +540,12 @@ int sluice_tlog__journal_add(sluice_repo *repo, git_treebuilder *tb, const sluic
 	                            st->exists ? &st->head : NULL)) < 0)
 		goto done;
 	sluice_tlog__leaf_hash(leaf, enc.ptr, enc.len);
-	if (st->exists) {
+	if (st->exists && repo->tmemo && repo->tmemo->valid &&
+	    git_oid_equal(&repo->tmemo->entry, &st->head)) {
+		/* The tree after the entry this process wrote last: no tlog.json to read. */
+		f = repo->tmemo->f;
+		memcpy(origin, repo->tmemo->origin, sizeof(origin));
+	} else if (st->exists) {
 		if ((error = frontier_at(repo, &f, origin, &st->head)) < 0)
 			goto done;
 	} else {
@@ -534,6 +579,7 @@ int sluice_tlog__journal_add(sluice_repo *repo, git_treebuilder *tb, const sluic
 	    (error = put_blob(repo, tb, TLOG_FILE, &tl)) < 0 ||
 	    (error = put_blob(repo, tb, CHECKPOINT_FILE, &note)) < 0)
 		goto done;
+	memo_pending(repo, &f, origin);
 done:
 	sluice_buf__dispose(&enc);
 	sluice_buf__dispose(&note);

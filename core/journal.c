@@ -773,10 +773,8 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	if ((error = sluice_tlog__journal_add(repo, tb, st, signer,
 	                                      keys_after ? keys_after : st->keys)) < 0)
 		goto done;
-	if ((error = git_treebuilder_write(&tree, tb)) < 0) {
-		error = sluice_ctx__giterror(ctx, error, "cannot write journal tree");
+	if ((error = sluice_stage__tree(repo, &tree, tb)) < 0)
 		goto done;
-	}
 	if (st->exists)
 		parents[np++] = st->head;
 	if (extra_parent)
@@ -861,6 +859,7 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 		after.policies = ch->has_policies ? ch->policies_after : st->policies;
 		snprintf(after.time, sizeof(after.time), "%s", ch->time);
 		cache_put(repo, &after);
+		sluice_tlog__journal_committed(repo, &id);
 	}
 	/* The sluice program drains the hooks' outbox after a command that wrote. */
 	if (strcmp(action, "hook"))

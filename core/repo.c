@@ -4,6 +4,7 @@
  */
 #include "jindex.h"
 #include "repo.h"
+#include "tlog.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -107,6 +108,7 @@ void sluice_repo_free(sluice_repo *repo)
 	sluice_chunkstore__free(repo->cs);
 	sluice_jindex__free(repo->jindex);
 	sluice_journal__cache_free(repo);
+	sluice_tlog__memo_free(repo);
 	git_repository_free(repo->git);
 	free(repo->path);
 	free(repo->sdir);
@@ -326,6 +328,33 @@ int sluice_repo__read_blob(sluice_repo *repo, sluice_buf *out, const git_oid *id
 	return error;
 }
 
+int sluice_repo__commit_with_signature(sluice_ctx *ctx, sluice_buf *out, const char *content,
+                                       size_t len, const char *sig)
+{
+	const char *end = strstr(content, "\n\n"), *lf; /* content ends in a NUL */
+	int error;
+
+	if (!end || end >= content + len)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "a commit without a blank line "
+		                         "after its header");
+	end++; /* the header's last line ends at the first of the two newlines */
+	if ((error = sluice_buf__put(ctx, out, content, (size_t)(end - content))) < 0 ||
+	    (error = sluice_buf__puts(ctx, out, "gpgsig ")) < 0)
+		return error;
+	/* Every line after the first continues the header, so it starts with a space. */
+	while ((lf = strchr(sig, '\n')) != NULL) {
+		if ((error = sluice_buf__put(ctx, out, sig, (size_t)(lf - sig))) < 0 ||
+		    (error = sluice_buf__puts(ctx, out, "\n ")) < 0)
+			return error;
+		sig = lf + 1;
+	}
+	if ((error = sluice_buf__puts(ctx, out, sig)) < 0 ||
+	    (error = sluice_buf__puts(ctx, out, "\n")) < 0)
+		return error;
+	return sluice_buf__put(ctx, out, end, len - (size_t)(end - content));
+}
+
 int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key *key,
                                const char *message, const git_oid *tree_id, const git_oid *parents,
                                size_t nparents)
@@ -335,7 +364,7 @@ int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key
 	git_tree *tree = NULL;
 	const git_commit *pc[4] = {0};
 	git_buf content = {0};
-	sluice_buf sig = {0};
+	sluice_buf sig = {0}, signed_ = {0};
 	char fp[SLUICE_FP_LEN];
 	int error;
 
@@ -365,10 +394,17 @@ int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key
 	/* libgit2 wants the armour without its final newline. */
 	while (sig.len && sig.ptr[sig.len - 1] == '\n')
 		sig.ptr[--sig.len] = '\0';
-	if ((error = git_commit_create_with_signature(out, repo->git, content.ptr,
-	                                              (const char *)sig.ptr, "gpgsig")) < 0)
-		error = sluice_ctx__giterror(ctx, error, "cannot write signed commit");
+	if ((error = sluice_repo__commit_with_signature(ctx, &signed_, content.ptr, content.size,
+	                                                (const char *)sig.ptr)) < 0)
+		goto done;
+	/*
+	 * Into the open stage (a journal entry) without git_odb_write's
+	 * existence queries; git_commit_create_with_signature would also read
+	 * the tree and the parents again, looked up above already.
+	 */
+	error = sluice_stage__object(repo, out, signed_.ptr, signed_.len, GIT_OBJECT_COMMIT);
 done:
+	sluice_buf__dispose(&signed_);
 	for (size_t i = 0; i < nparents && i < 4; i++)
 		git_commit_free((git_commit *)pc[i]);
 	git_buf_dispose(&content);

@@ -33,6 +33,7 @@ struct sluice_repo {
 	long long change_ttl;           /* root changes proposed here expire after it (0: 7 days) */
 	struct sluice_stage *stage;     /* core/stage.c: held object writes; owned by the odb */
 	struct sluice_jstate_s *jcache; /* core/journal.c: the state at one entry, parsed once */
+	struct sluice_tlog_memo *tmemo; /* audit/tlog_journal.c: the Merkle tree at one entry */
 };
 
 /*
@@ -51,10 +52,20 @@ int sluice_stage__begin(sluice_repo *repo);
  * A blob: into the open stage, by its hash, without git_odb_write's
  * existence queries (which, for an object no backend holds, rescan
  * objects/pack/ and ask again); an existing good loose copy is kept as it
- * is (be_freshen's rule). With no stage open, git_blob_create_from_buffer.
+ * is (be_freshen's rule). With no stage open, git_odb_write.
  * Returns 0, SLUICE_ENOMEM, or a libgit2 error as a sluice one.
  */
 int sluice_stage__blob(sluice_repo *repo, git_oid *out, const void *data, size_t len);
+/* The same for an object of any type (the journal's tree, a signed commit); git_odb_write when no
+ * stage is open. */
+int sluice_stage__object(sluice_repo *repo, git_oid *out, const void *data, size_t len,
+                         git_object_t type);
+/*
+ * tb's tree, serialised here in git's format and order and staged by
+ * sluice_stage__object: git_treebuilder_write would go through
+ * git_odb_write's existence queries.
+ */
+int sluice_stage__tree(sluice_repo *repo, git_oid *out, git_treebuilder *tb);
 int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what);
 void sluice_stage__abort(sluice_repo *repo);
 
@@ -74,11 +85,20 @@ void sluice_repo__now(char out[32]);
 
 /*
  * Create a commit signed with key (SSHSIG, namespace "git", in gpgsig).
- * The author and committer are "<key name> <fingerprint>".
+ * The author and committer are "<key name> <fingerprint>". Inside an open
+ * stage the commit is staged with the entry's other objects.
  */
 int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key *key,
                                const char *message, const git_oid *tree, const git_oid *parents,
                                size_t nparents);
+/*
+ * out += content (len bytes and a NUL, a commit without signature) with sig (the
+ * armoured signature, no final newline) as its gpgsig header, laid out as
+ * git_commit_create_with_signature lays it out: after the header's last
+ * line, each line of sig after the first prefixed by a space.
+ */
+int sluice_repo__commit_with_signature(sluice_ctx *ctx, sluice_buf *out, const char *content,
+                                       size_t len, const char *sig);
 
 /*
  * Check a commit's SSHSIG against the keys registry (a "keys" object of the

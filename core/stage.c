@@ -26,9 +26,11 @@
  * process has made it durable it is not fsynced again); a bad one is
  * removed and written again. A commit that fails removes the names it
  * made: after an fsync error the page cache may still show bytes the disk
- * never got. The journal's blobs come in by
- * sluice_stage__blob, which applies the same rule without libgit2's write
- * path. docs/durability.md has the whole order.
+ * never got. The journal's blobs, its tree and its commit come in by
+ * sluice_stage__object, which applies the same rule without libgit2's
+ * write path (whose existence queries, for an object no backend holds,
+ * rescan objects/pack/ and ask again). docs/durability.md has the whole
+ * order.
  *
  * The loose files are zlib streams of stored (uncompressed) deflate
  * blocks: valid for git and libgit2, and no deflate on the action's path.
@@ -45,7 +47,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+/* A kept loose object older than this (seconds) has its time refreshed. */
+#define FRESHEN_AFTER 3600
 
 typedef struct {
 	git_oid id;
@@ -68,12 +74,28 @@ typedef struct {
 	unsigned count; /* how many were ever added */
 } ring;
 
+/*
+ * A loose object the entry names as it is. Its type and size, when the
+ * stage was handed its bytes (sluice_stage__object), answer libgit2's
+ * header queries (a tree builder's check of what it is given) without
+ * opening the file again; the file's device and inode, from the check that
+ * found it good, let commit skip it when a round of this process made that
+ * very file durable.
+ */
+typedef struct {
+	git_oid id;
+	git_object_t type; /* GIT_OBJECT_INVALID: not known here */
+	size_t len;
+	dev_t dev;
+	ino_t ino;
+} kept_obj;
+
 struct sluice_stage {
 	git_odb_backend parent; /* first: libgit2 hands back this pointer */
 	int active;
 	staged *obj;
 	size_t n, cap;
-	git_oid *kept; /* loose objects the entry names as they are (be_freshen) */
+	kept_obj *kept; /* loose objects the entry names as they are (be_freshen) */
 	size_t nkept, capkept;
 	int failed; /* be_freshen could not read one: commit fails */
 	char failure[PATH_MAX + 1024];
@@ -224,20 +246,39 @@ static int be_read(void **out, size_t *len, git_object_t *type, git_odb_backend 
 	return 0;
 }
 
+static const kept_obj *find_kept(const struct sluice_stage *s, const git_oid *id)
+{
+	for (size_t i = 0; i < s->nkept; i++)
+		if (git_oid_equal(&s->kept[i].id, id))
+			return &s->kept[i];
+	return NULL;
+}
+
 static int be_read_header(size_t *len, git_object_t *type, git_odb_backend *be, const git_oid *id)
 {
-	staged *o = find((struct sluice_stage *)be, id);
+	struct sluice_stage *s = (struct sluice_stage *)be;
+	staged *o = find(s, id);
+	const kept_obj *k;
 
-	if (!o)
-		return GIT_ENOTFOUND;
-	*len = o->len;
-	*type = o->type;
-	return 0;
+	if (o) {
+		*len = o->len;
+		*type = o->type;
+		return 0;
+	}
+	/* A kept object whose bytes this stage hashed: no need to open its file. */
+	if (s->active && (k = find_kept(s, id)) && k->type != GIT_OBJECT_INVALID) {
+		*len = k->len;
+		*type = k->type;
+		return 0;
+	}
+	return GIT_ENOTFOUND;
 }
 
 static int be_exists(git_odb_backend *be, const git_oid *id)
 {
-	return find((struct sluice_stage *)be, id) != NULL;
+	struct sluice_stage *s = (struct sluice_stage *)be;
+
+	return find(s, id) != NULL || (s->active && find_kept(s, id) != NULL);
 }
 
 static int ring_has(const ring *r, const git_oid *id, const struct stat *st)
@@ -354,16 +395,15 @@ static int remove_corrupt(struct sluice_stage *s, const git_oid *id)
  * or it could not be checked: s->failed, and commit fails), 1 when it must
  * be written (none loose; a corrupt loose copy is removed first).
  */
-static int check_existing(struct sluice_stage *s, const git_oid *id)
+static int check_existing(struct sluice_stage *s, const git_oid *id, git_object_t type, size_t len)
 {
 	struct stat st;
+	kept_obj *k;
 	int state;
 
-	if (find(s, id))
+	if (find(s, id) || find_kept(s, id))
 		return 0;
-	for (size_t i = 0; i < s->nkept; i++)
-		if (git_oid_equal(&s->kept[i], id))
-			return 0;
+	memset(&st, 0, sizeof(st));
 	state = loose_check(s, id, &st);
 	if (state == -1 && (state = remove_corrupt(s, id)) == 0)
 		return 1;
@@ -371,15 +411,19 @@ static int check_existing(struct sluice_stage *s, const git_oid *id)
 		return 1;
 	if (state == -2)
 		s->failed = 1;
-	if (state == 1) {
+	if (state == 1 && time(NULL) - st.st_mtime >= FRESHEN_AFTER) {
 		char path[PATH_MAX + 48];
-		/* As libgit2's freshen does: a reused object is recent again for git prune. */
+		/*
+		 * As libgit2's freshen does: a reused object is recent again for git
+		 * prune (whose grace is two weeks). An hour's slack spares the
+		 * unchanged documents of every entry a write per action.
+		 */
 		loose_path(s, id, path, sizeof(path));
 		(void)utimensat(AT_FDCWD, path, NULL, 0);
 	}
 	if (s->nkept == s->capkept) {
 		size_t cap = s->capkept ? 2 * s->capkept : 8;
-		git_oid *p = realloc(s->kept, cap * sizeof(*p));
+		kept_obj *p = realloc(s->kept, cap * sizeof(*p));
 		if (!p) {
 			snprintf(s->failure, sizeof(s->failure), "out of memory");
 			s->failed = 1;
@@ -388,7 +432,12 @@ static int check_existing(struct sluice_stage *s, const git_oid *id)
 		s->kept = p;
 		s->capkept = cap;
 	}
-	s->kept[s->nkept++] = *id;
+	k = &s->kept[s->nkept++];
+	k->id = *id;
+	k->type = state == 1 ? type : GIT_OBJECT_INVALID;
+	k->len = len;
+	k->dev = st.st_dev;
+	k->ino = st.st_ino;
 	return 0;
 }
 
@@ -412,7 +461,7 @@ static int be_freshen(git_odb_backend *be, const git_oid *id)
 		return 1;
 	}
 	/* 1 with none loose: another backend (packs) may hold it; else it is written. */
-	return check_existing(s, id);
+	return check_existing(s, id, GIT_OBJECT_INVALID, 0);
 }
 
 static void be_free(git_odb_backend *be)
@@ -427,28 +476,122 @@ static void be_free(git_odb_backend *be)
 	free(s);
 }
 
-int sluice_stage__blob(sluice_repo *repo, git_oid *out, const void *data, size_t len)
+int sluice_stage__object(sluice_repo *repo, git_oid *out, const void *data, size_t len,
+                         git_object_t type)
 {
 	struct sluice_stage *s = repo->stage;
+	git_odb *odb = NULL;
 	int error;
 
 	if (!s || !s->active) {
-		if ((error = git_blob_create_from_buffer(out, repo->git, data, len)) < 0)
-			return sluice_ctx__giterror(repo->ctx, error, "cannot write a blob");
+		if ((error = git_repository_odb(&odb, repo->git)) == 0)
+			error = git_odb_write(out, odb, data, len, type);
+		git_odb_free(odb);
+		if (error < 0)
+			return sluice_ctx__giterror(repo->ctx, error, "cannot write a %s",
+			                            git_object_type2string(type));
 		return SLUICE_OK;
 	}
-	if (git_odb_hash(out, data, len, GIT_OBJECT_BLOB) < 0)
-		return sluice_ctx__giterror(repo->ctx, -1, "cannot hash a blob");
+	if (git_odb_hash(out, data, len, type) < 0)
+		return sluice_ctx__giterror(repo->ctx, -1, "cannot hash a %s",
+		                            git_object_type2string(type));
 	/*
 	 * In a pack and not loose: written loose again (a duplicate git
 	 * tolerates, and the next action finds it loose), rather than asking
 	 * the pack backend, which rescans objects/pack/ on a miss.
 	 */
-	if (!check_existing(s, out))
+	if (!check_existing(s, out, type, len))
 		return SLUICE_OK;
-	if (be_write(&s->parent, out, data, len, GIT_OBJECT_BLOB) < 0)
-		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory staging a blob");
+	if (be_write(&s->parent, out, data, len, type) < 0)
+		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory staging a %s",
+		                         git_object_type2string(type));
 	return SLUICE_OK;
+}
+
+int sluice_stage__blob(sluice_repo *repo, git_oid *out, const void *data, size_t len)
+{
+	return sluice_stage__object(repo, out, data, len, GIT_OBJECT_BLOB);
+}
+
+/* A tree builder's entries, gathered by git_treebuilder_filter. */
+typedef struct {
+	const git_tree_entry **e;
+	size_t n, cap;
+	int failed;
+} tree_entries;
+
+static int gather_entry(const git_tree_entry *entry, void *payload)
+{
+	tree_entries *t = payload;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 16;
+		const git_tree_entry **p = realloc(t->e, cap * sizeof(*p));
+		if (!p) {
+			t->failed = 1;
+			return 0;
+		}
+		t->e = p;
+		t->cap = cap;
+	}
+	t->e[t->n++] = entry;
+	return 0; /* keep it */
+}
+
+/*
+ * git's order of tree entries: by name's bytes, a tree's name compared as
+ * if it ended in '/' (so "a" the tree sorts after "a.b" and before "a0").
+ */
+static int entry_cmp(const void *pa, const void *pb)
+{
+	const git_tree_entry *a = *(const git_tree_entry *const *)pa,
+	                     *b = *(const git_tree_entry *const *)pb;
+	const char *na = git_tree_entry_name(a), *nb = git_tree_entry_name(b);
+	size_t la = strlen(na), lb = strlen(nb), m = la < lb ? la : lb;
+	int c = memcmp(na, nb, m);
+	unsigned char ca, cb;
+
+	if (c)
+		return c;
+	ca = la > m ? (unsigned char)na[m] : git_tree_entry_type(a) == GIT_OBJECT_TREE ? '/' : '\0';
+	cb = lb > m ? (unsigned char)nb[m] : git_tree_entry_type(b) == GIT_OBJECT_TREE ? '/' : '\0';
+	return (int)ca - (int)cb;
+}
+
+int sluice_stage__tree(sluice_repo *repo, git_oid *out, git_treebuilder *tb)
+{
+	tree_entries t = {0};
+	sluice_buf buf = {0};
+	int error;
+
+	if ((error = git_treebuilder_filter(tb, gather_entry, &t)) < 0) {
+		error = sluice_ctx__giterror(repo->ctx, error, "cannot read a tree builder");
+		goto done;
+	}
+	if (t.failed) {
+		error = sluice_ctx__error(repo->ctx, SLUICE_ENOMEM,
+		                          "out of memory building a tree");
+		goto done;
+	}
+	if (t.n > 1)
+		qsort(t.e, t.n, sizeof(*t.e), entry_cmp);
+	/* Each entry: "<mode in octal> <name>\0<20-byte id>", as git writes trees. */
+	for (size_t i = 0; i < t.n; i++) {
+		const char *name = git_tree_entry_name(t.e[i]);
+		if ((error = sluice_buf__printf(repo->ctx, &buf, "%o %s",
+		                                (unsigned)git_tree_entry_filemode(t.e[i]), name)) <
+		            0 ||
+		    (error = sluice_buf__put(repo->ctx, &buf, "", 1)) < 0 ||
+		    (error = sluice_buf__put(repo->ctx, &buf, git_tree_entry_id(t.e[i])->id,
+		                             GIT_OID_RAWSZ)) < 0)
+			goto done;
+	}
+	error = sluice_stage__object(repo, out, buf.len ? buf.ptr : (const void *)"", buf.len,
+	                             GIT_OBJECT_TREE);
+done:
+	free(t.e);
+	sluice_buf__dispose(&buf);
+	return error;
 }
 
 int sluice_stage__begin(sluice_repo *repo)
@@ -741,7 +884,12 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 	 * other unchanged documents of every entry).
 	 */
 	for (j = 0; j < k; j++, i++) {
-		if ((error = loose_paths(ctx, s, &s->kept[j], dirs[nd], p[i].dst)) < 0)
+		/* The file the check found good this action, durable already: nothing to open. */
+		p[i].st.st_dev = s->kept[j].dev;
+		p[i].st.st_ino = s->kept[j].ino;
+		if (ring_has(&s->durable, &s->kept[j].id, &p[i].st))
+			continue;
+		if ((error = loose_paths(ctx, s, &s->kept[j].id, dirs[nd], p[i].dst)) < 0)
 			goto done;
 		if ((p[i].fd = open(p[i].dst, O_RDONLY | O_CLOEXEC)) < 0) {
 			error = sluice_ctx__oserror(ctx, "cannot open %s", p[i].dst);
@@ -751,7 +899,7 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 			error = sluice_ctx__oserror(ctx, "cannot stat %s", p[i].dst);
 			goto done;
 		}
-		if (ring_has(&s->durable, &s->kept[j], &p[i].st)) {
+		if (ring_has(&s->durable, &s->kept[j].id, &p[i].st)) {
 			close(p[i].fd);
 			p[i].fd = -1;
 			continue;
@@ -790,7 +938,7 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 	if (error == SLUICE_OK)
 		for (j = 0; j < k; j++)
 			if (p[n + j].fd >= 0)
-				ring_add(&s->durable, &s->kept[j], &p[n + j].st);
+				ring_add(&s->durable, &s->kept[j].id, &p[n + j].st);
 done:
 	if (error < 0 && s) {
 		/*
