@@ -883,7 +883,10 @@ done:
  * writer holds it, the file's content says whether that writer may be
  * creating refs/sluice/journal.lock: "writing NANOSECONDS" (the realtime
  * clock before it began) from just before it may create the lock until the
- * lock is gone, empty otherwise. So the next writer, holding the flock,
+ * lock is gone, "idle" (or empty, as sluice before 2026-12-05 left it)
+ * otherwise. Both lines have one width and are written in place: a
+ * truncation to nothing and a write after it would free the file's block
+ * and allocate it again in every action. So the next writer, holding the flock,
  * finds a journal.lock left on disk with the intent still written, and
  * knows a sluice writer died while it could hold the lock: it removes the
  * lock if that was created after the intent (a second of slack for the
@@ -894,6 +897,10 @@ done:
  * pack-refs delete a loose journal ref sluice had just moved.
  */
 #define INTENT_PREFIX "writing "
+/* "writing " and 20 digits of nanoseconds, or "idle" and spaces; then "\n". */
+#define INTENT_WIDTH 29
+#define INTENT_IDLE "idle                        \n"
+_Static_assert(sizeof(INTENT_IDLE) - 1 == INTENT_WIDTH, "the idle line has the intent's width");
 
 static int intent_set(sluice_ctx *ctx, int fd, const char *path)
 {
@@ -902,9 +909,9 @@ static int intent_set(sluice_ctx *ctx, int fd, const char *path)
 	int n;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	n = snprintf(line, sizeof(line), INTENT_PREFIX "%lld\n",
+	n = snprintf(line, sizeof(line), INTENT_PREFIX "%020lld\n",
 	             (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, line, (size_t)n, 0) != n)
+	if (n != INTENT_WIDTH || pwrite(fd, line, (size_t)n, 0) != n)
 		return sluice_ctx__oserror(ctx, "cannot write %s", path);
 	return SLUICE_OK;
 }
@@ -957,7 +964,7 @@ void sluice_journal__unlock(int fd)
 	if (fd < 0)
 		return;
 	/* The lock file is gone (renamed into place or removed): no intent. */
-	if (ftruncate(fd, 0) < 0) {
+	if (pwrite(fd, INTENT_IDLE, INTENT_WIDTH, 0) != INTENT_WIDTH) {
 		/* Left written: the next writer checks the lock's age against it. */
 	}
 	close(fd); /* releases the flock */
