@@ -205,7 +205,12 @@ static void digest_walk(crypto_generichash_state *hs, const char *root, const ch
 	while ((de = readdir(d)) != NULL) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		if (!strcmp(de->d_name, "lock.mdb"))
+		/*
+		 * Lock files, not state: LMDB's reader table, and the journal
+		 * writers' flock file, whose one line says "idle" once any writer
+		 * (a refused one too) has held it.
+		 */
+		if (!strcmp(de->d_name, "lock.mdb") || !strcmp(de->d_name, "journal.flock"))
 			continue;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 16;
