@@ -133,23 +133,6 @@ int sluice_tlog__encode_tree(sluice_repo *repo, sluice_buf *out, uint64_t *seq,
 	return encode(repo, out, seq, NULL, tree, parent);
 }
 
-/* The entries of a tree builder (valid until it changes), collected by git_treebuilder_filter. */
-typedef struct {
-	const git_tree_entry *e[64];
-	size_t n, dropped;
-} tb_entries;
-
-static int collect_entry(const git_tree_entry *entry, void *payload)
-{
-	tb_entries *c = payload;
-
-	if (c->n < sizeof(c->e) / sizeof(c->e[0]))
-		c->e[c->n++] = entry;
-	else
-		c->dropped++;
-	return 0; /* keep it */
-}
-
 int sluice_tlog__encode_entry(sluice_repo *repo, sluice_buf *out, uint64_t *seq,
                               const git_oid *entry)
 {
@@ -365,11 +348,6 @@ static int tlog_text(sluice_ctx *ctx, sluice_buf *out, const sluice_tlog_frontie
 	                          (unsigned long long)f->size);
 }
 
-/*
- * The tree after journal entry head: its tlog.json, or, for entries written
- * before tlog.json existed, recomputed from the newest entry that has one
- * (or from the first entry).
- */
 /* The tree after one entry: the one journal_add built (pending) and the last committed. */
 struct sluice_tlog_memo {
 	sluice_tlog_frontier f, pending_f;
@@ -408,6 +386,11 @@ void sluice_tlog__memo_free(sluice_repo *repo)
 	repo->tmemo = NULL;
 }
 
+/*
+ * The tree after journal entry head: its tlog.json, or, for entries written
+ * before tlog.json existed, recomputed from the newest entry that has one
+ * (or from the first entry).
+ */
 static int frontier_at(sluice_repo *repo, sluice_tlog_frontier *f, char origin[ORIGIN_LEN + 1],
                        const git_oid *head)
 {
@@ -507,7 +490,8 @@ int sluice_tlog__journal_add(sluice_repo *repo, git_treebuilder *tb, const sluic
 	sluice_tlog_frontier f;
 	sluice_tlog_hash leaf, root;
 	sluice_buf enc = {0}, note = {0}, tl = {0};
-	tb_entries ents;
+	const git_tree_entry **ents = NULL;
+	size_t nents = 0;
 	unsigned char sigblob[4 + crypto_sign_BYTES];
 	char origin[ORIGIN_LEN + 1], fp[SLUICE_FP_LEN],
 	        sig64[sodium_base64_ENCODED_LEN(sizeof(sigblob), sodium_base64_VARIANT_ORIGINAL)];
@@ -526,17 +510,9 @@ int sluice_tlog__journal_add(sluice_repo *repo, git_treebuilder *tb, const sluic
 	 */
 	git_treebuilder_remove(tb, TLOG_FILE);
 	git_treebuilder_remove(tb, CHECKPOINT_FILE);
-	memset(&ents, 0, sizeof(ents));
-	if ((error = git_treebuilder_filter(tb, collect_entry, &ents)) < 0) {
-		error = sluice_ctx__giterror(ctx, error, "cannot read the journal tree");
+	if ((error = sluice_stage__tree_entries(repo, tb, &ents, &nents)) < 0)
 		goto done;
-	}
-	if (ents.dropped) {
-		error = sluice_ctx__error(ctx, SLUICE_EINVALID, "a journal tree of %zu entries",
-		                          ents.n + ents.dropped);
-		goto done;
-	}
-	if ((error = encode_entries(repo, &enc, &seq, NULL, ents.e, ents.n,
+	if ((error = encode_entries(repo, &enc, &seq, NULL, ents, nents,
 	                            st->exists ? &st->head : NULL)) < 0)
 		goto done;
 	sluice_tlog__leaf_hash(leaf, enc.ptr, enc.len);
@@ -584,6 +560,7 @@ done:
 	sluice_buf__dispose(&enc);
 	sluice_buf__dispose(&note);
 	sluice_buf__dispose(&tl);
+	free(ents);
 	return error;
 }
 

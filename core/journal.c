@@ -911,7 +911,12 @@ static int intent_set(sluice_ctx *ctx, int fd, const char *path)
 	clock_gettime(CLOCK_REALTIME, &now);
 	n = snprintf(line, sizeof(line), INTENT_PREFIX "%020lld\n",
 	             (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
-	if (n != INTENT_WIDTH || pwrite(fd, line, (size_t)n, 0) != n)
+	if (n != INTENT_WIDTH)
+		return sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "the realtime clock (%lld s) does not fit the intent line of %s",
+		        (long long)now.tv_sec, path);
+	if (pwrite(fd, line, (size_t)n, 0) != n)
 		return sluice_ctx__oserror(ctx, "cannot write %s", path);
 	return SLUICE_OK;
 }

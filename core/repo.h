@@ -66,6 +66,9 @@ int sluice_stage__object(sluice_repo *repo, git_oid *out, const void *data, size
  * git_odb_write's existence queries.
  */
 int sluice_stage__tree(sluice_repo *repo, git_oid *out, git_treebuilder *tb);
+/* tb's entries in git's order (valid until tb changes): *out is freed by the caller. */
+int sluice_stage__tree_entries(sluice_repo *repo, git_treebuilder *tb, const git_tree_entry ***out,
+                               size_t *n);
 int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what);
 void sluice_stage__abort(sluice_repo *repo);
 

@@ -558,38 +558,52 @@ static int entry_cmp(const void *pa, const void *pb)
 	return (int)ca - (int)cb;
 }
 
-int sluice_stage__tree(sluice_repo *repo, git_oid *out, git_treebuilder *tb)
+int sluice_stage__tree_entries(sluice_repo *repo, git_treebuilder *tb, const git_tree_entry ***out,
+                               size_t *n)
 {
 	tree_entries t = {0};
-	sluice_buf buf = {0};
 	int error;
 
+	*out = NULL;
+	*n = 0;
 	if ((error = git_treebuilder_filter(tb, gather_entry, &t)) < 0) {
-		error = sluice_ctx__giterror(repo->ctx, error, "cannot read a tree builder");
-		goto done;
+		free(t.e);
+		return sluice_ctx__giterror(repo->ctx, error, "cannot read a tree builder");
 	}
 	if (t.failed) {
-		error = sluice_ctx__error(repo->ctx, SLUICE_ENOMEM,
-		                          "out of memory building a tree");
-		goto done;
+		free(t.e);
+		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory building a tree");
 	}
 	if (t.n > 1)
 		qsort(t.e, t.n, sizeof(*t.e), entry_cmp);
+	*out = t.e;
+	*n = t.n;
+	return SLUICE_OK;
+}
+
+int sluice_stage__tree(sluice_repo *repo, git_oid *out, git_treebuilder *tb)
+{
+	const git_tree_entry **e = NULL;
+	sluice_buf buf = {0};
+	size_t n = 0;
+	int error;
+
+	if ((error = sluice_stage__tree_entries(repo, tb, &e, &n)) < 0)
+		return error;
 	/* Each entry: "<mode in octal> <name>\0<20-byte id>", as git writes trees. */
-	for (size_t i = 0; i < t.n; i++) {
-		const char *name = git_tree_entry_name(t.e[i]);
+	for (size_t i = 0; i < n; i++) {
 		if ((error = sluice_buf__printf(repo->ctx, &buf, "%o %s",
-		                                (unsigned)git_tree_entry_filemode(t.e[i]), name)) <
-		            0 ||
+		                                (unsigned)git_tree_entry_filemode(e[i]),
+		                                git_tree_entry_name(e[i]))) < 0 ||
 		    (error = sluice_buf__put(repo->ctx, &buf, "", 1)) < 0 ||
-		    (error = sluice_buf__put(repo->ctx, &buf, git_tree_entry_id(t.e[i])->id,
+		    (error = sluice_buf__put(repo->ctx, &buf, git_tree_entry_id(e[i])->id,
 		                             GIT_OID_RAWSZ)) < 0)
 			goto done;
 	}
 	error = sluice_stage__object(repo, out, buf.len ? buf.ptr : (const void *)"", buf.len,
 	                             GIT_OBJECT_TREE);
 done:
-	free(t.e);
+	free(e);
 	sluice_buf__dispose(&buf);
 	return error;
 }
@@ -895,14 +909,10 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 			error = sluice_ctx__oserror(ctx, "cannot open %s", p[i].dst);
 			goto done;
 		}
+		/* The file that is there now: what the round makes durable, and remembers. */
 		if (fstat(p[i].fd, &p[i].st) < 0) {
 			error = sluice_ctx__oserror(ctx, "cannot stat %s", p[i].dst);
 			goto done;
-		}
-		if (ring_has(&s->durable, &s->kept[j].id, &p[i].st)) {
-			close(p[i].fd);
-			p[i].fd = -1;
-			continue;
 		}
 		nd++;
 		fds[nf] = p[i].fd;
