@@ -4,12 +4,16 @@
  *   bench-eval sgemm THREADS M K N REPS
  *       OpenBLAS sgemm rate, C[M][N] = A[M][K] . B[N][K]^T (the evaluator's
  *       layout), median of REPS, in GFLOP/s.
- *   bench-eval model THREADS DIR SEQ REPS [LOGITS_OUT]
- *       sluice_model__forward on SEQ deterministic tokens, median of REPS;
- *       prints tokens/s, the forward's FLOPs and rate, the weights' bytes and
- *       the process's peak resident memory. With LOGITS_OUT, writes the last
- *       pass's logits there (f32 LE) so bench/torch_forward.py can check it
- *       scored the same thing.
+ *   bench-eval model THREADS DIR SEQ REPS [LP_OUT]
+ *       A scoring pass over SEQ deterministic tokens, every position scored
+ *       (sluice_model__score_next: each row's log-probability of the next
+ *       token, the last row's of token 0), median of REPS; prints tokens/s,
+ *       the pass's FLOPs and rate, the weights' bytes and the process's peak
+ *       resident memory. With LP_OUT, writes the last pass's SEQ
+ *       log-probabilities there (f64 LE) so bench/torch_forward.py can check
+ *       it scored the same thing.
+ *   bench-eval score THREADS DIR SEQ CONT REPS
+ *       The shape sluice eval runs: only the last CONT rows' logits.
  *
  * One model per process, so the peak resident figure belongs to that model
  * alone. Output is "key value" lines for bench/eval.sh to parse.
@@ -145,17 +149,16 @@ static void synthetic_ids(int32_t *ids, size_t seq, uint32_t vocab)
 		ids[i] = (int32_t)(((uint32_t)i * 2654435761u + 12345u) % vocab);
 }
 
-static int bench_model(const char *dir, size_t seq, int reps, const char *logits_out)
+static int bench_model(const char *dir, size_t seq, int reps, const char *lp_out)
 {
 	sluice_ctx *ctx = NULL;
 	sluice_model *m = NULL;
-	int32_t *ids = NULL;
-	float *logits = NULL;
-	double *t = NULL;
+	int32_t *ids = NULL, *targets = NULL;
+	double *lp = NULL, *t = NULL;
 	int rc = 1;
 	long rss_start = cur_rss_kib();
 
-	if (sluice_ctx_new(&ctx) != 0)
+	if (seq == 0 || reps < 1 || sluice_ctx_new(&ctx) != 0)
 		return 1;
 	if (sluice_model__open(ctx, &m, dir) != 0) {
 		fprintf(stderr, "open %s: %s\n", dir, sluice_ctx_errmsg(ctx));
@@ -175,23 +178,26 @@ static int bench_model(const char *dir, size_t seq, int reps, const char *logits
 	const double flops = 2 * lin * T + attn;
 
 	ids = malloc(seq * sizeof(int32_t));
-	logits = malloc(seq * (size_t)c->vocab * sizeof(float));
+	targets = malloc(seq * sizeof(int32_t));
+	lp = malloc(seq * sizeof(double));
 	t = malloc((size_t)reps * sizeof(double));
-	if (!ids || !logits || !t)
+	if (!ids || !targets || !lp || !t)
 		goto done;
 	synthetic_ids(ids, seq, c->vocab);
+	for (size_t i = 0; i < seq; i++)
+		targets[i] = ids[(i + 1) % seq];
 
 	char ident[256];
 	sluice_model__identity(m, ident, sizeof(ident));
 	/* Warm-up pass: maps the weights in, starts OpenBLAS's threads. */
-	if (sluice_model__forward(ctx, m, ids, seq, logits) != 0) {
-		fprintf(stderr, "forward: %s\n", sluice_ctx_errmsg(ctx));
+	if (sluice_model__score_next(ctx, m, ids, seq, 0, targets, lp) != 0) {
+		fprintf(stderr, "score_next: %s\n", sluice_ctx_errmsg(ctx));
 		goto done;
 	}
 	for (int r = 0; r < reps; r++) {
 		double t0 = now();
-		if (sluice_model__forward(ctx, m, ids, seq, logits) != 0) {
-			fprintf(stderr, "forward: %s\n", sluice_ctx_errmsg(ctx));
+		if (sluice_model__score_next(ctx, m, ids, seq, 0, targets, lp) != 0) {
+			fprintf(stderr, "score_next: %s\n", sluice_ctx_errmsg(ctx));
 			goto done;
 		}
 		t[r] = now() - t0;
@@ -212,15 +218,13 @@ static int bench_model(const char *dir, size_t seq, int reps, const char *logits
 	printf("forward_gflop %.3f\n", flops * 1e-9);
 	printf("forward_gflops %.2f\n", flops / med * 1e-9);
 	printf("weights_bytes %" PRIu64 "\n", wb);
-	printf("logits_bytes %zu\n", seq * (size_t)c->vocab * sizeof(float));
 	printf("rss_start_kib %ld\n", rss_start);
 	printf("rss_after_open_kib %ld\n", rss_open);
 	printf("peak_rss_kib %ld\n", peak);
-	if (logits_out) {
-		FILE *f = fopen(logits_out, "wb");
-		if (!f || fwrite(logits, sizeof(float), seq * (size_t)c->vocab, f) !=
-		                  seq * (size_t)c->vocab) {
-			fprintf(stderr, "write %s failed\n", logits_out);
+	if (lp_out) {
+		FILE *f = fopen(lp_out, "wb");
+		if (!f || fwrite(lp, sizeof(double), seq, f) != seq) {
+			fprintf(stderr, "write %s failed\n", lp_out);
 			if (f)
 				fclose(f);
 			goto done;
@@ -230,7 +234,8 @@ static int bench_model(const char *dir, size_t seq, int reps, const char *logits
 	rc = 0;
 done:
 	free(ids);
-	free(logits);
+	free(targets);
+	free(lp);
 	free(t);
 	sluice_model__free(m);
 	sluice_ctx_free(ctx);
@@ -314,7 +319,7 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	fprintf(stderr, "usage: bench-eval sgemm THREADS M K N REPS\n"
-	                "       bench-eval model THREADS DIR SEQ REPS [LOGITS_OUT]\n"
+	                "       bench-eval model THREADS DIR SEQ REPS [LP_OUT]\n"
 	                "       bench-eval score THREADS DIR SEQ CONT REPS\n");
 	return 2;
 }

@@ -2,8 +2,9 @@
 # The evaluator throughput benchmark (docs/bench-eval.md): build libsluice,
 # sluice-synth and bench/eval.c; measure OpenBLAS's sgemm rate; score the
 # shipped test model and a synthetic ~100M-parameter llama (f32 and bf16,
-# random weights made here) with the built-in evaluator, and the same
-# weights and tokens with PyTorch's CPU forward pass; print one table.
+# random weights made here) with the built-in evaluator, every position
+# scored, and the same weights and tokens with PyTorch's CPU forward pass;
+# print one table.
 #
 # usage: bench/eval.sh   (env: THREADS, default nproc; REPS, default 5;
 #                         SEQ, default 512; KEEP=1 keeps the work directory)
@@ -65,25 +66,24 @@ rows=()
 run() { # label dir seq reps
   local label=$1 dir=$2 n=$3 r=$4 out=$work/$1.txt tout=$work/$1.torch.txt
   echo "== $label (seq $n, median of $r)"
-  "$build/bench-eval" model "$threads" "$dir" "$n" "$r" "$work/logits.bin" >"$out"
+  "$build/bench-eval" model "$threads" "$dir" "$n" "$r" "$work/lp.bin" >"$out"
   cat "$out"
   "$py" "$root/bench/torch_forward.py" "$threads" "$dir" "$n" "$r" \
-    --logits "$work/logits.bin" --matmul 2048 2048 2048 >"$tout"
+    --logprobs "$work/lp.bin" --matmul 2048 2048 2048 >"$tout"
   cat "$tout"
-  rm -f "$work/logits.bin"
+  rm -f "$work/lp.bin"
   rows+=("$(awk -v label="$label" -v best="$best" \
     -v tps="$(kv "$out" tokens_per_s)" -v ttps="$(kv "$tout" torch_tokens_per_s)" \
     -v gf="$(kv "$out" forward_gflops)" -v gflop="$(kv "$out" forward_gflop)" \
     -v tmin="$(kv "$out" forward_min_seconds)" -v params="$(kv "$out" params)" \
     -v rss="$(kv "$out" peak_rss_kib)" -v wb="$(kv "$out" weights_bytes)" \
-    -v lb="$(kv "$out" logits_bytes)" -v trss="$(kv "$tout" torch_peak_rss_kib)" \
-    -v diff="$(kv "$tout" logits_max_abs_diff)" 'BEGIN {
+    -v trss="$(kv "$tout" torch_peak_rss_kib)" \
+    -v diff="$(kv "$tout" logprobs_max_abs_diff)" 'BEGIN {
       rssb = rss * 1024
-      printf "| %s | %.2fM | %.0f | %.0f | %.2fx | %.1f | %.1f | %.0f%% (best pass %.0f%%) | %.1f | %.1f | %.1f | %.2f | %.2f | %.1f | %s |", \
+      printf "| %s | %.2fM | %.0f | %.0f | %.2fx | %.1f | %.1f | %.0f%% (best pass %.0f%%) | %.1f | %.1f | %.2f | %.1f | %s |", \
         label, params / 1e6, tps, ttps, tps / ttps, gf, best, 100 * gf / best, \
         100 * gflop / tmin / best, \
-        rssb / 1048576, wb / 1048576, lb / 1048576, rssb / wb, (rssb - lb) / wb, \
-        trss / 1024, diff }')")
+        rssb / 1048576, wb / 1048576, rssb / wb, trss / 1024, diff }')")
 }
 
 run test-model-f32 "$root/tests/resources/test-model" 128 20
@@ -109,8 +109,8 @@ kv "$work/m100-f32.torch.txt" torch_blas | sed 's/^/torch BLAS_INFO: /'
 kv "$work/m100-f32.torch.txt" torch_blas_libs | sed 's/^/torch BLAS libraries mapped: /'
 kv "$work/m100-f32.torch.txt" torch_matmul_gflops | sed 's/^/torch matmul 2048^3 f32 GFLOP\/s: /'
 echo "== results (threads $threads; sgemm rate $best GFLOP/s)"
-echo "| model | params | sluice tok/s | torch tok/s | sluice/torch | sluice GFLOP/s | sgemm GFLOP/s | share of sgemm | peak RSS MiB | weights MiB | logits MiB | RSS/weights | (RSS-logits)/weights | torch RSS MiB | max abs logit diff |"
-echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+echo "| model | params | sluice tok/s | torch tok/s | sluice/torch | sluice GFLOP/s | sgemm GFLOP/s | share of sgemm | peak RSS MiB | weights MiB | RSS/weights | torch RSS MiB | max abs log-prob diff |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo "== scoring-shaped passes (seq $seq, 32 continuation rows)"
 echo "| model | peak RSS MiB | weights MiB | logits MiB | RSS/weights | seconds |"

@@ -6,14 +6,17 @@ semantics in plain torch) on the same safetensors weights and the same token
 sequence as bench/eval.c, with the same thread count, and prints "key value"
 lines: which BLAS torch was built with, torch's own f32 matmul rate on the
 sgemm shape bench/eval.c measures, tokens/s of the forward pass (median of
-REPS after a warm-up), and its peak resident memory.
+REPS after a warm-up), and its peak resident memory. A pass scores every
+position as bench/eval.c's does: the logits, their log_softmax, and each
+row's log-probability of the next token (the last row's of token 0).
 
 Weights are loaded once, outside the timed region, and converted to f32 as
 the built-in evaluator computes in f32 (bf16 weights are widened; the
-evaluator widens them tile by tile). With --logits, compares the last pass's
-logits with the file bench/eval.c wrote, to show both scored the same thing.
+evaluator widens them tile by tile). With --logprobs, compares the last
+pass's log-probabilities with the file bench/eval.c wrote (f64), to show
+both scored the same thing.
 
-usage: torch_forward.py THREADS DIR SEQ REPS [--logits FILE] [--matmul M K N]
+usage: torch_forward.py THREADS DIR SEQ REPS [--logprobs FILE] [--matmul M K N]
        torch_forward.py --to-bf16 SRC_DIR DST_DIR
 """
 import argparse
@@ -122,7 +125,7 @@ def main():
     ap.add_argument("dir")
     ap.add_argument("seq", type=int)
     ap.add_argument("reps", type=int)
-    ap.add_argument("--logits")
+    ap.add_argument("--logprobs")
     ap.add_argument("--matmul", nargs=3, type=int, default=[512, 768, 3072])
     a = ap.parse_args()
 
@@ -143,25 +146,31 @@ def main():
     del st
     vocab = cfg["vocab_size"]
     tokens = [((i * 2654435761 + 12345) & 0xFFFFFFFF) % vocab for i in range(a.seq)]
+    targets = torch.tensor(tokens[1:] + tokens[:1], dtype=torch.int64)
+
+    def score():
+        lsm = torch.log_softmax(forward(cfg, W, tokens), dim=-1)
+        return lsm.gather(1, targets[:, None])[:, 0]
 
     with torch.no_grad():
-        out = forward(cfg, W, tokens)  # warm-up
+        out = score()  # warm-up
         ts = []
         for _ in range(a.reps):
             t0 = time.perf_counter()
-            out = forward(cfg, W, tokens)
+            out = score()
             ts.append(time.perf_counter() - t0)
     med = statistics.median(ts)
     print("torch_forward_seconds %.6f" % med)
     print("torch_tokens_per_s %.1f" % (a.seq / med))
     print("torch_peak_rss_kib %d" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    if a.logits:
-        with open(a.logits, "rb") as f:
-            ref = torch.frombuffer(bytearray(f.read()), dtype=torch.float32).reshape(a.seq, vocab)
-        diff = (out - ref).abs().max().item()
+    if a.logprobs:
+        with open(a.logprobs, "rb") as f:
+            ref = torch.frombuffer(bytearray(f.read()), dtype=torch.float64)
+        assert ref.numel() == a.seq, "%s holds %d values, not %d" % (a.logprobs, ref.numel(), a.seq)
+        diff = (out.double() - ref).abs().max().item()
         scale = ref.abs().max().item()
-        print("logits_max_abs_diff %.3g" % diff)
-        print("logits_max_abs %.3g" % scale)
+        print("logprobs_max_abs_diff %.3g" % diff)
+        print("logprobs_max_abs %.3g" % scale)
 
 
 if __name__ == "__main__":

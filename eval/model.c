@@ -1220,7 +1220,8 @@ SLUICE_VCLONES static void silu_mul(float *restrict g, const float *restrict u, 
 /*
  * Causal GQA attention. q[n][H*hd], k,v[n][KV*hd] -> att[n][H*hd]; query
  * head h reads KV head h / (H/KV), which is repeat_kv's layout. S is an
- * n x n scratch.
+ * n x n scratch. att may be q itself: head h's output lands in head h's
+ * columns after the last read of them.
  */
 static void attention(float *att, const float *q, const float *k, const float *v, float *S,
                       size_t n, const sluice_model_config *c)
@@ -1260,26 +1261,30 @@ static void embed(const sluice_model *m, float *x, const int32_t *ids, size_t n,
 	}
 }
 
-/* One allocation for all activations of an n-token pass. */
-enum { B_X, B_H, B_Q, B_K, B_V, B_ATT, B_G, B_U, B_S, B_TMP, B_COS, B_SIN, B_COUNT };
+/*
+ * One allocation for all activations of an n-token pass. The attention
+ * output has no slot of its own: head h's output is written over head h's
+ * queries, which nothing reads after that head's scores (attention()).
+ */
+enum { B_X, B_H, B_Q, B_K, B_V, B_G, B_U, B_S, B_TMP, B_COS, B_SIN, B_COUNT };
 
-int sluice_model__forward(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
-                          float *logits)
-{
-	return sluice_model__forward_from(ctx, m, ids, n, 0, logits);
-}
-
-int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
-                               size_t first, float *logits)
+/*
+ * The transformer body shared by every kind of pass: checks the arguments,
+ * allocates the activations (*buf, to be freed by the caller, with b[]
+ * pointing into it), runs every layer over ids[0..n) and leaves the final
+ * RMSNorm of rows [first, n) in b[B_H] + first * hidden.
+ */
+static int trunk(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n, size_t first,
+                 float **buf, float *b[B_COUNT])
 {
 	const sluice_model_config *c = &m->cfg;
 	const size_t H = c->hidden, INTER = c->inter, QD = (size_t)c->heads * c->head_dim,
 	             KVD = (size_t)c->kv_heads * c->head_dim, half = c->head_dim / 2;
-	size_t per[B_COUNT] = {
-	        H, H, QD, KVD, KVD, QD, INTER, INTER, n, m->max_r ? m->max_r : 1, half, half};
+	size_t per[B_COUNT] = {H,    H,   QD, KVD, KVD, INTER, INTER, n, m->max_r ? m->max_r : 1,
+	                       half, half};
 	size_t off[B_COUNT], total = 0;
-	float *buf = NULL, *b[B_COUNT];
 
+	*buf = NULL;
 	if (n == 0 || n > INT32_MAX / 2)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "forward: sequence length %zu out of range", n);
@@ -1301,10 +1306,11 @@ int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *
 			return sluice_ctx__error(ctx, SLUICE_ENOMEM,
 			                         "forward: %zu tokens need too much memory", n);
 	}
-	if (total > SIZE_MAX / sizeof(float) || !(buf = sluice__malloc(ctx, total * sizeof(float))))
+	if (total > SIZE_MAX / sizeof(float) ||
+	    !(*buf = sluice__malloc(ctx, total * sizeof(float))))
 		return SLUICE_ENOMEM;
 	for (int i = 0; i < B_COUNT; i++)
-		b[i] = buf + off[i];
+		b[i] = *buf + off[i];
 	/* cos/sin[n][hd/2] of pos . inv_freq, the angle rounded to f32 as transformers does */
 	for (size_t t = 0; t < n; t++) {
 		for (size_t i = 0; i < half; i++) {
@@ -1322,9 +1328,9 @@ int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *
 		linear_fwd(m, &y->v, b[B_H], n, b[B_V], b[B_TMP]);
 		rope(b[B_Q], n, c->heads, c->head_dim, b[B_COS], b[B_SIN]);
 		rope(b[B_K], n, c->kv_heads, c->head_dim, b[B_COS], b[B_SIN]);
-		attention(b[B_ATT], b[B_Q], b[B_K], b[B_V], b[B_S], n, c);
-		/* o_proj into H, then the residual: x += o */
-		linear_fwd(m, &y->o, b[B_ATT], n, b[B_H], b[B_TMP]);
+		attention(b[B_Q], b[B_Q], b[B_K], b[B_V], b[B_S], n, c);
+		/* o_proj of the attention output (in B_Q) into H, then the residual: x += o */
+		linear_fwd(m, &y->o, b[B_Q], n, b[B_H], b[B_TMP]);
 		for (size_t i = 0; i < n * H; i++)
 			b[B_X][i] += b[B_H][i];
 		rmsnorm(b[B_H], b[B_X], y->post_norm, n, H, c->rms_eps);
@@ -1335,11 +1341,149 @@ int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *
 		for (size_t i = 0; i < n * H; i++)
 			b[B_X][i] += b[B_H][i];
 	}
-	/* Only the rows the caller wants go through the final norm and lm_head. */
+	/* Only the rows the caller wants go through the final norm. */
 	rmsnorm(b[B_H] + first * H, b[B_X] + first * H, m->norm, n - first, H, c->rms_eps);
-	linear_fwd(m, &m->lm_head, b[B_H] + first * H, n - first, logits, b[B_TMP]);
+	return 0;
+}
+
+int sluice_model__forward(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
+                          float *logits)
+{
+	return sluice_model__forward_from(ctx, m, ids, n, 0, logits);
+}
+
+int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
+                               size_t first, float *logits)
+{
+	float *buf, *b[B_COUNT];
+	int error;
+
+	if ((error = trunk(ctx, m, ids, n, first, &buf, b)) < 0)
+		return error;
+	linear_fwd(m, &m->lm_head, b[B_H] + first * m->cfg.hidden, n - first, logits, b[B_TMP]);
 	free(buf);
 	return 0;
+}
+
+/* The largest of row[0..len), len >= 1, in LANES running maxima. */
+SLUICE_VCLONES static float row_max(const float *row, size_t len)
+{
+	float m[LANES], mx;
+	size_t j;
+
+	for (int l = 0; l < LANES; l++)
+		m[l] = row[0];
+	for (j = 0; j + LANES <= len; j += LANES)
+		for (int l = 0; l < LANES; l++)
+			m[l] = row[j + l] > m[l] ? row[j + l] : m[l];
+	for (; j < len; j++)
+		m[0] = row[j] > m[0] ? row[j] : m[0];
+	mx = m[0];
+	for (int l = 1; l < LANES; l++)
+		mx = m[l] > mx ? m[l] : mx;
+	return mx;
+}
+
+/* sum of e^(row[j] - mx) over j < len, each term in f32, the sum in double */
+SLUICE_VCLONES static double row_expsum(const float *row, size_t len, float mx)
+{
+	double s[LANES], sum = 0;
+	size_t j;
+
+	for (int l = 0; l < LANES; l++)
+		s[l] = 0;
+	for (j = 0; j + LANES <= len; j += LANES)
+		for (int l = 0; l < LANES; l++)
+			s[l] += sluice_vexpf(row[j + l] - mx);
+	for (; j < len; j++)
+		s[0] += sluice_vexpf(row[j] - mx);
+	for (int l = 0; l < LANES; l++)
+		sum += s[l];
+	return sum;
+}
+
+int sluice_model__score_next(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
+                             size_t first, const int32_t *targets, double *lp)
+{
+	const sluice_model_config *c = &m->cfg;
+	const linear *L = &m->lm_head;
+	const weight *w = &L->w;
+	const size_t H = c->hidden, V = c->vocab;
+	float *buf = NULL, *b[B_COUNT], *x, *y, *mx = NULL, *tl = NULL;
+	double *sum = NULL;
+	size_t rows, band;
+	int error;
+
+	for (size_t j = 0; first < n && j < n - first; j++)
+		if (targets[j] < 0 || (uint32_t)targets[j] >= V)
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "score: target %zu is %ld, outside the vocabulary [0, %u)", j,
+			        (long)targets[j], c->vocab);
+	if ((error = trunk(ctx, m, ids, n, first, &buf, b)) < 0)
+		return error;
+	rows = n - first;
+	x = b[B_H] + first * H;
+	/*
+	 * The lm_head goes over the vocabulary in bands of at most a tile's rows
+	 * (so 16-bit weights are widened once each, as in linear_fwd). A band's
+	 * logits go into the MLP's gate and up activations, which are free once
+	 * the trunk is done and hold n x 2.inter floats, and are folded into a
+	 * running log-sum-exp per row: no rows x vocab matrix is ever held.
+	 */
+	band = TILE_FLOATS / H;
+	if (band > 2 * (size_t)c->inter)
+		band = 2 * (size_t)c->inter;
+	if (band > V)
+		band = V;
+	y = b[B_G];
+	if (!(mx = sluice__malloc(ctx, rows * sizeof(*mx))) ||
+	    !(tl = sluice__malloc(ctx, rows * sizeof(*tl))) ||
+	    !(sum = sluice__calloc(ctx, rows, sizeof(*sum)))) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	for (size_t j = 0; j < rows; j++)
+		mx[j] = -INFINITY;
+	for (size_t r0 = 0; r0 < V; r0 += band) {
+		size_t t = V - r0 < band ? V - r0 : band;
+		const float *wt = w->f32 ? w->f32 + r0 * H : m->tile;
+
+		if (!w->f32)
+			weight_rows(m->tile, w, r0, t);
+		/* y[rows][t] = x . W[r0:r0+t]^T + sum_i s_i . (x . A_i^T) . B_i[r0:r0+t]^T */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)t, (int)H,
+		            1.0f, x, (int)H, wt, (int)H, 0.0f, y, (int)t);
+		for (size_t i = 0; i < L->nloras; i++) {
+			const lora *a = &L->loras[i];
+			const int r = (int)a->r;
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, r, (int)H,
+			            1.0f, x, (int)H, a->a, (int)H, 0.0f, b[B_TMP], r);
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)t, r,
+			            a->scale, b[B_TMP], r, a->b + r0 * a->r, r, 1.0f, y, (int)t);
+		}
+		for (size_t j = 0; j < rows; j++) {
+			const float *row = y + j * t;
+			float bm = row_max(row, t);
+			size_t tg = (size_t)targets[j];
+
+			if (bm > mx[j]) {
+				sum[j] *= exp((double)mx[j] - bm);
+				mx[j] = bm;
+			}
+			sum[j] += row_expsum(row, t, mx[j]);
+			if (tg >= r0 && tg < r0 + t)
+				tl[j] = row[tg - r0];
+		}
+	}
+	for (size_t j = 0; j < rows; j++)
+		lp[j] = (double)tl[j] - ((double)mx[j] + log(sum[j]));
+done:
+	free(mx);
+	free(tl);
+	free(sum);
+	free(buf);
+	return error;
 }
 
 /* ---- the rest ----------------------------------------------------------- */

@@ -148,6 +148,21 @@ int sluice_model__forward(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, 
 int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
                                size_t first, float *logits);
 
+/*
+ * Next-token log-probabilities without a logits matrix: for each row t in
+ * [first, n), lp[t - first] = log softmax(logits row t)[targets[t - first]],
+ * row t being the distribution after ids[0..t] (targets[j] is usually
+ * ids[first + j + 1]). The lm_head runs over the vocabulary in bands folded
+ * into a running log-sum-exp per row, so the pass holds its activations and
+ * nothing of size rows x vocab; it does the lm_head work of all rows, as
+ * forward_from does. Its sums differ from log_softmax over forward_from's
+ * rows in the last bits (exp in f32, another order). Returns 0,
+ * SLUICE_EINVALID (as forward_from, or a target outside the vocabulary),
+ * SLUICE_ENOMEM.
+ */
+int sluice_model__score_next(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
+                             size_t first, const int32_t *targets, double *lp);
+
 /* The configuration in effect. Borrowed: valid until sluice_model__free. */
 const sluice_model_config *sluice_model__config(const sluice_model *m);
 

@@ -797,6 +797,116 @@ static void test_model__embedding_and_head_adapters_match_merged(void **state)
 	free(b);
 }
 
+/*
+ * score_next against log_softmax over forward_from's rows: the same
+ * log-probability of each target, within the f32 exp's rounding.
+ */
+static double score_next_gap(sluice_model *m, const int32_t *ids, size_t n, size_t first)
+{
+	size_t V = sluice_model__config(m)->vocab, rows = n - first;
+	float *logits = malloc(rows * V * sizeof(float));
+	double *lp = malloc(rows * sizeof(double)), gap = 0;
+	int32_t *tg = malloc(rows * sizeof(int32_t));
+
+	assert_non_null(logits);
+	assert_non_null(lp);
+	assert_non_null(tg);
+	/* the next token, and for the last row one chosen from the far end of the vocabulary */
+	for (size_t j = 0; j < rows; j++)
+		tg[j] = first + j + 1 < n ? ids[first + j + 1] : (int32_t)(V - 1 - j % V);
+	assert_int_equal(sluice_model__forward_from(F.ctx, m, ids, n, first, logits), 0);
+	if (sluice_model__score_next(F.ctx, m, ids, n, first, tg, lp) < 0)
+		fail_msg("score_next: %s", sluice_ctx_errmsg(F.ctx));
+	for (size_t j = 0; j < rows; j++) {
+		double want, d;
+		sluice_model__log_softmax(logits + j * V, V);
+		want = logits[j * V + (size_t)tg[j]];
+		assert_true(want < 0);
+		d = fabs(lp[j] - want);
+		gap = d > gap ? d : gap;
+	}
+	free(logits);
+	free(lp);
+	free(tg);
+	return gap;
+}
+
+/*
+ * score_next folds the lm_head band by band. On the two-adapter case (f32-lora2) the
+ * vocabulary is one band; a bf16 model with a 3000-token vocabulary and a
+ * 24-wide MLP (bands of 48 rows, the gate and up scratch that holds them)
+ * takes 63 bands, its 16-bit head widened one tile at a time.
+ */
+static void test_model__score_next_equals_log_softmax(void **state)
+{
+	char dir[4200];
+	sluice_model *m = NULL;
+	int32_t ids[40];
+	uint32_t rng = 11;
+	double gap;
+
+	(void)state;
+	free(score_case("f32-lora2", &m));
+	gap = score_next_gap(m, F.tokens, F.ntokens, 0);
+	print_message("score_next vs log_softmax, two adapters: %.3g\n", gap);
+	assert_true(gap <= 2e-5);
+	gap = score_next_gap(m, F.tokens, F.ntokens, F.ntokens - 3);
+	assert_true(gap <= 2e-5);
+	sluice_model__free(m);
+	m = NULL;
+
+	snprintf(dir, sizeof(dir), "%s/wide-vocab", F.tmp);
+	tu_sh_ok(NULL,
+	         "'%s' model '%s' --hidden 32 --inter 24 --layers 2 --heads 2 --kv-heads 1 "
+	         "--vocab 3000 --dtype bf16 --seed 5 >/dev/null",
+	         SLUICE_SYNTH, dir);
+	if (sluice_model__open(F.ctx, &m, dir) < 0)
+		fail_msg("open %s: %s", dir, sluice_ctx_errmsg(F.ctx));
+	for (size_t i = 0; i < 40; i++) {
+		rng = rng * 1103515245u + 12345u;
+		ids[i] = (int32_t)((rng >> 8) % 3000);
+	}
+	gap = score_next_gap(m, ids, 40, 0);
+	print_message("score_next vs log_softmax, 63 bands: %.3g\n", gap);
+	assert_true(gap <= 2e-5);
+	/* an lm_head adapter, whose B rows go band by band with the head's */
+	{
+		enum { R = 2, H = 32, V = 3000 };
+		static float al[R * H], bl[V * R];
+		const char *names[] = {"base_model.model.lm_head.lora_A.weight",
+		                       "base_model.model.lm_head.lora_B.weight"};
+		const uint64_t shapes[2][2] = {{R, H}, {V, R}};
+		const float *data[2] = {al, bl};
+		const char *cfg = "{\"peft_type\": \"LORA\", \"r\": 2, \"lora_alpha\": 4, "
+		                  "\"target_modules\": [\"lm_head\"], \"bias\": \"none\"}";
+		char adir[4300], path[4400];
+
+		for (size_t i = 0; i < R * H; i++)
+			al[i] = 10 * small_random(&rng);
+		for (size_t i = 0; i < V * R; i++)
+			bl[i] = 10 * small_random(&rng);
+		snprintf(adir, sizeof(adir), "%s/head-adapter", dir);
+		snprintf(path, sizeof(path), "%s/adapter_config.json", adir);
+		tu_write(path, cfg, strlen(cfg));
+		snprintf(path, sizeof(path), "%s/adapter_model.safetensors", adir);
+		write_st(path, 2, names, shapes, data);
+		if (sluice_model__add_adapter(F.ctx, m, adir, 1.0) < 0)
+			fail_msg("adapter: %s", sluice_ctx_errmsg(F.ctx));
+		gap = score_next_gap(m, ids, 40, 7);
+		print_message("score_next vs log_softmax, 63 bands and a head adapter: %.3g\n",
+		              gap);
+		assert_true(gap <= 2e-5);
+	}
+	/* a target outside the vocabulary is refused */
+	{
+		double lp[1];
+		int32_t bad[1] = {3000};
+		assert_int_equal(sluice_model__score_next(F.ctx, m, ids, 40, 39, bad, lp),
+		                 SLUICE_EINVALID);
+	}
+	sluice_model__free(m);
+}
+
 /* ---- the rest ----------------------------------------------------------- */
 
 static void test_model__identity_names_backend(void **state)
@@ -937,6 +1047,7 @@ int main(void)
 	        cmocka_unit_test(test_model__sharded_equals_single_file),
 	        cmocka_unit_test(test_model__prefix_logits_are_causal),
 	        cmocka_unit_test(test_model__forward_from_equals_the_tail_of_a_full_pass),
+	        cmocka_unit_test(test_model__score_next_equals_log_softmax),
 	        cmocka_unit_test(test_model__refuses_gelu),
 	        cmocka_unit_test(test_model__refuses_attention_bias),
 	        cmocka_unit_test(test_model__refuses_yarn_rope_scaling),
