@@ -1165,19 +1165,16 @@ SLUICE_VCLONES static void rope(float *x, size_t n, size_t nh, size_t hd, const 
 enum { LANES = 8 };
 
 /*
- * row[0..len) <- softmax(row[0..len)) and row[len..n) <- 0: one row of causal
- * scores, the masked columns given weight 0. The sum is kept in double.
+ * The largest of row[0..len), len >= 1, in LANES running maxima. Inline, so
+ * that each clone of its callers vectorizes it for its own target.
  */
-SLUICE_VCLONES static void softmax_causal(float *row, size_t len, size_t n)
+static inline float row_max(const float *row, size_t len)
 {
 	float m[LANES], mx;
-	double s[LANES], sum = 0, inv;
 	size_t j;
 
-	for (int l = 0; l < LANES; l++) {
+	for (int l = 0; l < LANES; l++)
 		m[l] = row[0];
-		s[l] = 0;
-	}
 	for (j = 0; j + LANES <= len; j += LANES)
 		for (int l = 0; l < LANES; l++)
 			m[l] = row[j + l] > m[l] ? row[j + l] : m[l];
@@ -1186,6 +1183,21 @@ SLUICE_VCLONES static void softmax_causal(float *row, size_t len, size_t n)
 	mx = m[0];
 	for (int l = 1; l < LANES; l++)
 		mx = m[l] > mx ? m[l] : mx;
+	return mx;
+}
+
+/*
+ * row[0..len) <- softmax(row[0..len)) and row[len..n) <- 0: one row of causal
+ * scores, the masked columns given weight 0. The sum is kept in double.
+ */
+SLUICE_VCLONES static void softmax_causal(float *row, size_t len, size_t n)
+{
+	const float mx = row_max(row, len);
+	double s[LANES], sum = 0, inv;
+	size_t j;
+
+	for (int l = 0; l < LANES; l++)
+		s[l] = 0;
 	for (j = 0; j + LANES <= len; j += LANES)
 		for (int l = 0; l < LANES; l++) {
 			row[j + l] = sluice_vexpf(row[j + l] - mx);
@@ -1365,41 +1377,32 @@ int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *
 	return 0;
 }
 
-/* The largest of row[0..len), len >= 1, in LANES running maxima. */
-SLUICE_VCLONES static float row_max(const float *row, size_t len)
+/*
+ * One band of a row's logits, row[0..len), folded into the row's running
+ * log-sum-exp: *mx its largest logit so far, *sum the sum of e^(x - *mx)
+ * over the logits so far (each term in f32, the sum in double), rescaled
+ * when the band raises the maximum.
+ */
+SLUICE_VCLONES static void lse_fold(const float *row, size_t len, float *mx, double *sum)
 {
-	float m[LANES], mx;
+	const float bm = row_max(row, len);
+	double s[LANES], acc = 0;
 	size_t j;
 
-	for (int l = 0; l < LANES; l++)
-		m[l] = row[0];
-	for (j = 0; j + LANES <= len; j += LANES)
-		for (int l = 0; l < LANES; l++)
-			m[l] = row[j + l] > m[l] ? row[j + l] : m[l];
-	for (; j < len; j++)
-		m[0] = row[j] > m[0] ? row[j] : m[0];
-	mx = m[0];
-	for (int l = 1; l < LANES; l++)
-		mx = m[l] > mx ? m[l] : mx;
-	return mx;
-}
-
-/* sum of e^(row[j] - mx) over j < len, each term in f32, the sum in double */
-SLUICE_VCLONES static double row_expsum(const float *row, size_t len, float mx)
-{
-	double s[LANES], sum = 0;
-	size_t j;
-
+	if (bm > *mx) {
+		*sum *= exp((double)*mx - bm);
+		*mx = bm;
+	}
 	for (int l = 0; l < LANES; l++)
 		s[l] = 0;
 	for (j = 0; j + LANES <= len; j += LANES)
 		for (int l = 0; l < LANES; l++)
-			s[l] += sluice_vexpf(row[j + l] - mx);
+			s[l] += sluice_vexpf(row[j + l] - *mx);
 	for (; j < len; j++)
-		s[0] += sluice_vexpf(row[j] - mx);
+		s[0] += sluice_vexpf(row[j] - *mx);
 	for (int l = 0; l < LANES; l++)
-		sum += s[l];
-	return sum;
+		acc += s[l];
+	*sum += acc;
 }
 
 int sluice_model__score_next(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
@@ -1463,17 +1466,11 @@ int sluice_model__score_next(sluice_ctx *ctx, sluice_model *m, const int32_t *id
 			            a->scale, b[B_TMP], r, a->b + r0 * a->r, r, 1.0f, y, (int)t);
 		}
 		for (size_t j = 0; j < rows; j++) {
-			const float *row = y + j * t;
-			float bm = row_max(row, t);
 			size_t tg = (size_t)targets[j];
 
-			if (bm > mx[j]) {
-				sum[j] *= exp((double)mx[j] - bm);
-				mx[j] = bm;
-			}
-			sum[j] += row_expsum(row, t, mx[j]);
+			lse_fold(y + j * t, t, &mx[j], &sum[j]);
 			if (tg >= r0 && tg < r0 + t)
-				tl[j] = row[tg - r0];
+				tl[j] = y[j * t + tg - r0];
 		}
 	}
 	for (size_t j = 0; j < rows; j++)
