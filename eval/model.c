@@ -1387,19 +1387,21 @@ SLUICE_VCLONES static void lse_fold(const float *row, size_t len, float *mx, dou
 {
 	const float bm = row_max(row, len);
 	double s[LANES], acc = 0;
+	float m;
 	size_t j;
 
 	if (bm > *mx) {
 		*sum *= exp((double)*mx - bm);
 		*mx = bm;
 	}
+	m = *mx;
 	for (int l = 0; l < LANES; l++)
 		s[l] = 0;
 	for (j = 0; j + LANES <= len; j += LANES)
 		for (int l = 0; l < LANES; l++)
-			s[l] += sluice_vexpf(row[j + l] - *mx);
+			s[l] += sluice_vexpf(row[j + l] - m);
 	for (; j < len; j++)
-		s[0] += sluice_vexpf(row[j] - *mx);
+		s[0] += sluice_vexpf(row[j] - m);
 	for (int l = 0; l < LANES; l++)
 		acc += s[l];
 	*sum += acc;
