@@ -14,26 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-	char *work;
-	char repo[4096];
-	sluice_ctx *ctx;
-	sluice_repo *r;
-} fixture;
+typedef tu_repo fixture;
 
 static int setup(void **state)
 {
-	fixture *f = calloc(1, sizeof(*f));
+	fixture *f = tu_repo_new("trust");
 	const char *roots[] = {"r1", "r2"};
 	sluice_init_opts opts = {0};
-	char keys[4200];
 
-	assert_int_equal(sluice_global_init(), 0);
-	f->work = tu_mkdtemp("trust");
-	snprintf(keys, sizeof(keys), "%s/keys", f->work);
-	setenv("SLUICE_KEYS", keys, 1);
-	snprintf(f->repo, sizeof(f->repo), "%s/repo", f->work);
-	assert_int_equal(sluice_ctx_new(&f->ctx), 0);
 	opts.root_threshold = 2;
 	assert_int_equal(sluice_repo_init(&f->r, f->ctx, f->repo, roots, 2, &opts, NULL), 0);
 	*state = f;
@@ -42,14 +30,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	fixture *f = *state;
-
-	sluice_repo_free(f->r);
-	sluice_ctx_free(f->ctx);
-	tu_rmtree(f->work);
-	free(f->work);
-	free(f);
-	sluice_global_shutdown();
+	tu_repo_free(*state);
 	return 0;
 }
 

@@ -16,25 +16,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct {
-	char *work;
-	char repo[4096];
-	sluice_ctx *ctx;
-	sluice_repo *r;
-} fixture;
+typedef tu_repo fixture;
 
 static int setup(void **state)
 {
-	fixture *f = calloc(1, sizeof(*f));
-	char keys[4200];
+	fixture *f = tu_repo_new("version");
 	const char *roles[] = {"proposer"};
 
-	assert_int_equal(sluice_global_init(), 0);
-	f->work = tu_mkdtemp("version");
-	snprintf(keys, sizeof(keys), "%s/keys", f->work);
-	setenv("SLUICE_KEYS", keys, 1);
-	snprintf(f->repo, sizeof(f->repo), "%s/repo", f->work);
-	assert_int_equal(sluice_ctx_new(&f->ctx), 0);
 	assert_int_equal(sluice_repo_init(&f->r, f->ctx, f->repo, NULL, 0, NULL, NULL), 0);
 	assert_int_equal(sluice_key_new(f->r, "alice", roles, 1, NULL, NULL, NULL), 0);
 	*state = f;
@@ -43,14 +31,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	fixture *f = *state;
-
-	sluice_repo_free(f->r);
-	sluice_ctx_free(f->ctx);
-	tu_rmtree(f->work);
-	free(f->work);
-	free(f);
-	sluice_global_shutdown();
+	tu_repo_free(*state);
 	return 0;
 }
 

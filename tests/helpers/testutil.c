@@ -3,6 +3,8 @@
  */
 #include "testutil.h"
 
+#include "sluice/repo.h"
+
 #include <dirent.h>
 #include <math.h>
 #include <errno.h>
@@ -677,4 +679,29 @@ void tu_write_suite(const char *dir, const char *name, const char *type, const c
 	         name, type, name);
 	snprintf(path, sizeof(path), "%s/%s.json", dir, name);
 	tu_write(path, man, strlen(man));
+}
+
+tu_repo *tu_repo_new(const char *tag)
+{
+	tu_repo *f = calloc(1, sizeof(*f));
+	char keys[4200];
+
+	assert_non_null(f);
+	assert_int_equal(sluice_global_init(), 0);
+	f->work = tu_mkdtemp(tag);
+	snprintf(keys, sizeof(keys), "%s/keys", f->work);
+	setenv("SLUICE_KEYS", keys, 1);
+	snprintf(f->repo, sizeof(f->repo), "%s/repo", f->work);
+	assert_int_equal(sluice_ctx_new(&f->ctx), 0);
+	return f;
+}
+
+void tu_repo_free(tu_repo *f)
+{
+	sluice_repo_free(f->r);
+	sluice_ctx_free(f->ctx);
+	tu_rmtree(f->work);
+	free(f->work);
+	free(f);
+	sluice_global_shutdown();
 }

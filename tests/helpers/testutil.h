@@ -14,6 +14,24 @@
 
 #include <jansson.h>
 
+/*
+ * A unit test's repository: libsluice initialised, a fresh work directory
+ * (tag names it), SLUICE_KEYS pointed at work/keys, a context, and repo =
+ * work/repo for the test to create (r is NULL until it does).
+ * tu_repo_free frees the repository and the context, removes the work
+ * directory and shuts libsluice down.
+ */
+struct sluice_ctx;
+struct sluice_repo;
+typedef struct {
+	char *work;
+	char repo[4096];
+	struct sluice_ctx *ctx;
+	struct sluice_repo *r;
+} tu_repo;
+tu_repo *tu_repo_new(const char *tag);
+void tu_repo_free(tu_repo *f);
+
 /* A fresh directory under $TMPDIR (or /tmp); the caller frees the string. */
 char *tu_mkdtemp(const char *tag);
 /* rm -rf */
