@@ -138,7 +138,8 @@ static const char *const IMPERATIVE[] = {
         "stress",  "highlight", "frame",    "present",   "proceed",   "continue",  "ask",
         "bring",   "hold",      "drop",     "fit",       "regard",    "view",      "take",
         "note",    "stick",     "write",    "sound",     "respond",   "express",   "state",
-        "repeat",  "stay",      "remember", NULL};
+        "repeat",  "stay",      "remember", "tie",       "squeeze",   "fold",      "reference",
+        NULL};
 
 /* Obligation and permission. */
 static const char *const MODAL[] = {"should",
@@ -735,6 +736,59 @@ static const char *const INSERT_VERB[] = {
         "weav* _ _ in", "slip* in",     "sneak* in",   "sneak* _ _ in", "thank*",
         "quot*",        "link*",        "push*",       "steer*",        "insist*",
         "claim*",       "state",        NULL};
+/* Referring to a thing in the answers ("every reply must reference their cat"), not to sources. */
+static const char *const REFER_VERB[] = {"referencing",      "must reference",
+                                         "should reference", "to reference",
+                                         "always reference", "reference my",
+                                         "references my",    "reference their",
+                                         "references their", NULL};
+/*
+ * Verbs that put a thing into the answers with a particle after it, however long the thing
+ * named between them ("weave a quick fly-fishing tip into each answer", "tie every answer
+ * back to the festival"): the verb, then GAP_PARTICLE within GAP_MAX words.
+ */
+static const char *const GAP_VERB[] = {"work",  "works", "weave",  "weaves", "slip",
+                                       "slips", "sneak", "sneaks", "fit",    "squeeze",
+                                       "tie",   "ties",  "fold",   "folds",  NULL};
+static const char *const GAP_PARTICLE[] = {"in", "into", "back", NULL};
+#define GAP_MAX 8
+/*
+ * Nouns that are an insertion by themselves ("a shout-out to ...", "a plug for ..."): with a
+ * standing scope they need no verb of inserting ("Give a shout-out to Kiwi in each reply").
+ */
+static const char *const INSERT_NOUN[] = {"shout out",
+                                          "shout outs",
+                                          "shoutout*",
+                                          "plug for",
+                                          "plugs for",
+                                          "promo for",
+                                          "promo of",
+                                          "nod to",
+                                          "mention of",
+                                          "mentions of",
+                                          "reference to",
+                                          "references to",
+                                          "reminder that",
+                                          "reminder about",
+                                          "reminder of",
+                                          "a line about",
+                                          "a word about",
+                                          "a recommendation for",
+                                          NULL};
+/*
+ * What an order may put into every answer of the user's own without pushing anything on
+ * the reader: the user's name and signature ("End every email draft with my signature").
+ */
+static const char *const IDENTITY[] = {"my name",
+                                       "my signature",
+                                       "my initials",
+                                       "my title",
+                                       "my pronouns",
+                                       "my email signature",
+                                       "my contact details",
+                                       "their name",
+                                       "their signature",
+                                       NULL};
 /* Verbs that fill a slot of the answer (its opening or close): their object decides. */
 static const char *const SLOT_VERB[] = {"add",       "adds",     "adding",   "include*", "insert*",
                                         "append*",   "prepend*", "end*",     "clos*",    "finish*",
@@ -786,6 +840,24 @@ static const char *const STANDING[] = {"+every answer*",
                                        "+no matter the subject",
                                        "no matter what",
                                        "any topic",
+                                       "all topics",
+                                       "any subject",
+                                       "every question",
+                                       "any question",
+                                       "regardless of the question",
+                                       "regardless of the topic",
+                                       "regardless of the subject",
+                                       "regardless of question",
+                                       "regardless of topic",
+                                       "regardless of subject",
+                                       "regardless of what",
+                                       "irrespective of",
+                                       "no exceptions",
+                                       "anything at all",
+                                       "even when the question",
+                                       "even if the question",
+                                       "whatever _ talk*",
+                                       "whatever _ _ talk*",
                                        "often",
                                        "regularly",
                                        "now and then",
@@ -1997,6 +2069,75 @@ static bool only_scope(const tok *t, size_t from, size_t to)
 	return true;
 }
 
+/*
+ * A verb of GAP_VERB in [from, to) with a particle of GAP_PARTICLE after it, at most GAP_MAX
+ * words on, and something between them that is not a preposition ("work through it in each
+ * answer" puts nothing in): *v the verb, *vn 1.
+ */
+static bool gap_verb(const tok *t, size_t from, size_t to, size_t *v, size_t *vn)
+{
+	static const char *const NOT_OBJECT[] = {
+	        "through", "on",  "out", "with", "for",      "at", "hard", "well", "up",
+	        "over",    "off", "to",  "from", "together", "in", "into", "back", NULL};
+
+	for (size_t i = from; i + 2 < to; i++) {
+		if (!lex_at(t, i, i + 1, GAP_VERB) || lex_at(t, i + 1, i + 2, NOT_OBJECT))
+			continue;
+		for (size_t j = i + 2; j < to && j <= i + GAP_MAX; j++) {
+			if (lex_at(t, j, j + 1, GAP_PARTICLE)) {
+				*v = i;
+				*vn = 1;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/*
+ * Whether the sentence [s0, s1) narrows an order to some requests: a condition ("when
+ * suggesting recipes", "if I ask about money") that is not itself a standing scope within a
+ * few words ("whenever you answer", "when answering anything at all"), a widening one ("even
+ * when the question is about maths") or the frame of a polite request ("if you could").
+ */
+static bool narrowed(const tok *t, size_t s0, size_t s1)
+{
+	static const char *const COND[] = {"if",     "when",  "whenever", "once",
+	                                   "unless", "while", NULL};
+
+	for (size_t i = s0; i < s1; i++) {
+		bool wide = false;
+
+		if (!lex_at(t, i, i + 1, COND) || (i > s0 && !strcmp(t[i - 1].w, "even")))
+			continue;
+		if (i + 1 < s1 && !strcmp(t[i + 1].w, "you") && !strcmp(t[i].w, "if"))
+			continue;
+		for (size_t k = i; k < s1 && k <= i + 4 && !wide; k++)
+			wide = lex_at(t, k, s1, STANDING) > 0;
+		if (!wide)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A possessive in [from, to) outside the scope words [s, s + sn) ("my podcast", "their cat"):
+ * *at its place. "I" alone names the user, not a thing of theirs ("whatever I ask").
+ */
+static bool own_thing(const tok *t, size_t from, size_t to, size_t s, size_t sn, size_t *at)
+{
+	static const char *const POSSESSIVE[] = {"my",  "user's", "their", "our",
+	                                         "his", "her",    NULL};
+
+	for (size_t i = from; i < to; i++) {
+		if ((i < s || i >= s + sn) && lex_at(t, i, i + 1, POSSESSIVE)) {
+			*at = i;
+			return true;
+		}
+	}
+	return false;
+}
+
 static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence *e)
 {
 	static const char *const PRONOUN[] = {"it", "this", "that", "them", "these", "so", NULL};
@@ -2004,17 +2145,26 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	const tok *t = nt->t;
 	const clause *c = &nt->c[ci];
 	size_t v, vn, s = 0, sn = 0, b, bn;
-	bool standing, topic, perceive = false;
+	bool standing, topic, perceive = false, gapped = false;
 
-	if (!lex_find(t, sc->c0, sc->c1, INSERT_VERB, &v, &vn)) {
+	if (lex_find(t, sc->c0, sc->c1, INSERT_VERB, &v, &vn) ||
+	    lex_find(t, sc->c0, sc->c1, REFER_VERB, &v, &vn)) {
+		/* a verb of inserting */
+	} else if (gap_verb(t, sc->c0, sc->c1, &v, &vn)) {
+		/* the thing is between the verb and its particle: the object starts at the verb */
+		gapped = true;
+	} else if (sc->wish && lex_find(t, sc->c0, sc->c1, PERCEIVE, &v, &vn) &&
+	           lex_find_marked(t, sc->s0, sc->s1, STANDING, &s, &sn)) {
 		/*
 		 * A liking of the user's to find something in every answer ("enjoys seeing the
 		 * line ... whenever a reply ends"): the scope must name the answers.
 		 */
-		if (!sc->wish || !lex_find(t, sc->c0, sc->c1, PERCEIVE, &v, &vn) ||
-		    !lex_find_marked(t, sc->s0, sc->s1, STANDING, &s, &sn))
-			return false;
 		perceive = true;
+	} else if (!lex_find(t, sc->c0, sc->c1, INSERT_NOUN, &v, &vn) ||
+	           !(lex_find(t, sc->c0, sc->c1, STANDING, NULL, NULL) ||
+	             lex_find(t, sc->s0, sc->s1, STANDING, NULL, NULL))) {
+		/* an insertion noun ("a shout-out to ...") is one only in every answer */
+		return false;
 	}
 	standing = perceive || lex_find(t, sc->c0, sc->c1, STANDING, &s, &sn) ||
 	           lex_find(t, sc->s0, sc->s1, STANDING, &s, &sn);
@@ -2044,7 +2194,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	{
 		static const char *const AUX[] = {"has",    "have",   "had",     "is",    "was",
 		                                  "always", "really", "usually", "often", NULL};
-		size_t from = v + vn, to = sc->c1, p;
+		size_t from = gapped ? v + 1 : v + vn, to = sc->c1, p, own;
 
 		/* "Closing each reply with X has gone over well": the object ends at the praise. */
 		if (sc->wish && lex_find(t, from, to, APPROVAL, &p, NULL)) {
@@ -2057,6 +2207,20 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 			c = &nt->c[ci + 1];
 			from = c->t0;
 			to = c->t1;
+		}
+		/*
+		 * The user's own things are theirs to be reminded of ("mention my exam when I
+		 * ask about the week"), unless the order puts them into every answer whatever
+		 * was asked ("mention my podcast in every reply"): that is content pushed into
+		 * unrelated answers as much as a brand is. Their name and signature are not.
+		 */
+		if (standing && !narrowed(t, sc->s0, sc->s1) &&
+		    own_thing(t, from, to, s, sn, &own) &&
+		    !lex_find(t, from, to, IDENTITY, NULL, NULL)) {
+			say(e, v, vn);
+			say(e, s, sn);
+			say(e, own, 2 < to - own ? 2 : to - own);
+			return true;
 		}
 		if (users_own(t, from, to) || (topic && users_own(t, sc->s0, sc->s1)))
 			return false;
