@@ -89,6 +89,10 @@ static const char *const LEAD[] = {"please",
                                    "important",
                                    "okay",
                                    "ok",
+                                   "plz",
+                                   "pls",
+                                   "find a way to",
+                                   "find ways to",
                                    NULL};
 
 /* Markers of a standing order at a clause's start. */
@@ -858,6 +862,14 @@ static const char *const STANDING[] = {"+every answer*",
                                        "even if the question",
                                        "whatever _ talk*",
                                        "whatever _ _ talk*",
+                                       "whatever you write",
+                                       "whatever you say",
+                                       "whatever you produce",
+                                       "anything you write",
+                                       "anything you say",
+                                       "anything you produce",
+                                       "everything you write",
+                                       "everything you say",
                                        "often",
                                        "regularly",
                                        "now and then",
@@ -1445,6 +1457,10 @@ static const char *const KIND_NAME[] = {"statement", "imperative", "marker",    
  * A wish of the user's about the answers is an order in disguise ("User wants answers
  * without any warnings", "enjoys seeing the line ... in every reply"): the verbs that make one.
  */
+/* A wish put to the assistant as what would please ("It would be great if you ..."). */
+static const char *const WISH_FRAME[] = {
+        "it would _ if you", "it would _ _ if you", "it would _ _ _ if you",   "it'd _ if you",
+        "it'd _ _ if you",   "it'd _ _ _ if you",   "it would _ _ _ _ if you", NULL};
 static const char *const PREFER[] = {"prefer*",
                                      "want*",
                                      "wish*",
@@ -1466,6 +1482,11 @@ static const char *const PREFER[] = {"prefer*",
                                      "no longer wants",
                                      "likes it when",
                                      "likes when",
+                                     "love it if",
+                                     "like it if",
+                                     "appreciate it if",
+                                     "love it when",
+                                     "like it when",
                                      "likes answers",
                                      "likes replies",
                                      "would rather",
@@ -1595,6 +1616,8 @@ static kind clause_kind(const note_text *nt, const clause *c)
 	}
 	if (lex_at(t, i, end, PREFER))
 		return K_PREFERENCE; /* "Prefers metric units" */
+	if (lex_at(t, i, end, WISH_FRAME))
+		return K_PREFERENCE; /* "It would make my day if you ..." */
 	if (lex_at(t, i, end, MARKER))
 		return K_MARKER;
 	if (!strcmp(t[i].w, "you") || !strcmp(t[i].w, "you're") || !strcmp(t[i].w, "you'll") ||
@@ -2024,6 +2047,14 @@ static bool content_cue(const note_text *nt, const clause *c, size_t from, size_
 		*at = from;
 		*n = to - from;
 		return true;
+	}
+	/* A claim: "that" and a clause of its own ("bring up that the landing was staged"). */
+	for (size_t i = from; i + 3 < to; i++) {
+		if (!strcmp(t[i].w, "that") && (i == from || !strcmp(t[i - 1].w, "fact"))) {
+			*at = i;
+			*n = to - i < 4 ? to - i : 4;
+			return true;
+		}
 	}
 	return false;
 }
