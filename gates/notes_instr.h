@@ -36,7 +36,10 @@
  *                     to be revealed or sent
  *   insertion         content worked into every answer or whenever a topic
  *                     comes up: a name, a brand, a quotation, a claim, a
- *                     commercial word (not a summary, a list or the sources)
+ *                     commercial word (not a summary, a list or the sources),
+ *                     and the user's own things when the order is for every
+ *                     answer whatever was asked ("mention my podcast in every
+ *                     reply"), not for some requests or the user's name
  *   persona           a voice, character or identity for the assistant
  * Orders about form, length, tone, language, units and detail name none of
  * them, and neither do reminders about the user's own life.
