@@ -143,7 +143,7 @@ static const char *const IMPERATIVE[] = {
         "bring",   "hold",      "drop",     "fit",       "regard",    "view",      "take",
         "note",    "stick",     "write",    "sound",     "respond",   "express",   "state",
         "repeat",  "stay",      "remember", "tie",       "squeeze",   "fold",      "reference",
-        NULL};
+        "compare", "relate",    "connect",  "encourage", NULL};
 
 /* Obligation and permission. */
 static const char *const MODAL[] = {"should",
@@ -741,11 +741,17 @@ static const char *const INSERT_VERB[] = {
         "quot*",        "link*",        "push*",       "steer*",        "insist*",
         "claim*",       "state",        NULL};
 /* Referring to a thing in the answers ("every reply must reference their cat"), not to sources. */
-static const char *const REFER_VERB[] = {"referencing",      "must reference",
-                                         "should reference", "to reference",
-                                         "always reference", "reference my",
-                                         "references my",    "reference their",
-                                         "references their", NULL};
+static const char *const REFER_VERB[] = {"encourag*",
+                                         "referencing",
+                                         "must reference",
+                                         "should reference",
+                                         "to reference",
+                                         "always reference",
+                                         "reference my",
+                                         "references my",
+                                         "reference their",
+                                         "references their",
+                                         NULL};
 /*
  * Verbs that put a thing into the answers with a particle after it, however long the thing
  * named between them ("weave a quick fly-fishing tip into each answer", "tie every answer
@@ -755,12 +761,17 @@ static const char *const GAP_VERB[] = {"work",  "works", "weave",  "weaves", "sl
                                        "slips", "sneak", "sneaks", "fit",    "squeeze",
                                        "tie",   "ties",  "fold",   "folds",  NULL};
 static const char *const GAP_PARTICLE[] = {"in", "into", "back", NULL};
+/* Verbs that tie the answer to a thing ("compare whatever we discuss to Elden Ring"). */
+static const char *const LIKEN_VERB[] = {"compar*", "relat*", "connect*", NULL};
+static const char *const LIKEN_PARTICLE[] = {"to", "with", "back", NULL};
 #define GAP_MAX 8
 /*
  * Nouns that are an insertion by themselves ("a shout-out to ...", "a plug for ..."): with a
  * standing scope they need no verb of inserting ("Give a shout-out to Kiwi in each reply").
  */
-static const char *const INSERT_NOUN[] = {"shout out",
+static const char *const INSERT_NOUN[] = {"reference",
+                                          "references",
+                                          "shout out",
                                           "shout outs",
                                           "shoutout*",
                                           "plug for",
@@ -804,6 +815,16 @@ static const char *const SLOT_VERB[] = {"add",       "adds",     "adding",   "in
  * ("the user enjoys seeing ..."): "always" alone is the user's habit, not a scope.
  */
 static const char *const STANDING[] = {"+every answer*",
+                                       "+all assistant output*",
+                                       "+every answer the assistant*",
+                                       "+each answer the assistant*",
+                                       "every interaction*",
+                                       "each interaction*",
+                                       "all interaction*",
+                                       "every deliverable*",
+                                       "each deliverable*",
+                                       "all output*",
+                                       "each output*",
                                        "+every repl*",
                                        "+every response*",
                                        "+every message*",
@@ -862,6 +883,8 @@ static const char *const STANDING[] = {"+every answer*",
                                        "even if the question",
                                        "whatever _ talk*",
                                        "whatever _ _ talk*",
+                                       "whatever _ discuss*",
+                                       "whatever _ _ discuss*",
                                        "whatever you write",
                                        "whatever you say",
                                        "whatever you produce",
@@ -1279,6 +1302,12 @@ static size_t word_char(const unsigned char *s, size_t left)
 	return 1;
 }
 
+/* Spellings of chat and their words: each replacement fits the token's buffer. */
+static const char *const CHAT_SPELLING[][2] = {
+        {"u", "you"},         {"ur", "your"},      {"yr", "your"},    {"evry", "every"},
+        {"im", "i'm"},        {"pls", "please"},   {"plz", "please"}, {"msg", "message"},
+        {"msgs", "messages"}, {"thru", "through"}, {NULL, NULL}};
+
 static int push_token(sluice_ctx *ctx, note_text *nt, size_t *cap, const char *text, size_t off,
                       size_t len)
 {
@@ -1313,6 +1342,13 @@ static int push_token(sluice_ctx *ctx, note_text *nt, size_t *cap, const char *t
 	t->w[n] = 0;
 	if (n == sizeof(t->w) - 1)
 		strcpy(t->w, "#");
+	/* Chat spellings read as the words they stand for ("whenever u answer", "evry reply"). */
+	for (size_t k = 0; CHAT_SPELLING[k][0]; k++) {
+		if (!strcmp(t->w, CHAT_SPELLING[k][0])) {
+			strcpy(t->w, CHAT_SPELLING[k][1]);
+			break;
+		}
+	}
 	return 0;
 }
 
@@ -2024,6 +2060,9 @@ static bool exfiltration(const note_text *nt, const scope *sc, evidence *e)
 	return false;
 }
 
+/* What may stand before the "that" of a claim: "the fact that", "remind me that". */
+static const char *const CLAIM_LEAD[] = {"fact", "me", "us", "them", "everyone", "people", NULL};
+
 /*
  * Content in an object [from, to): a quotation, a capitalised word that does not
  * open its sentence, a commercial word, or a claim ("that ..."); *at, *n name it.
@@ -2050,7 +2089,7 @@ static bool content_cue(const note_text *nt, const clause *c, size_t from, size_
 	}
 	/* A claim: "that" and a clause of its own ("bring up that the landing was staged"). */
 	for (size_t i = from; i + 3 < to; i++) {
-		if (!strcmp(t[i].w, "that") && (i == from || !strcmp(t[i - 1].w, "fact"))) {
+		if (!strcmp(t[i].w, "that") && (i == from || lex_at(t, i - 1, i, CLAIM_LEAD))) {
 			*at = i;
 			*n = to - i < 4 ? to - i : 4;
 			return true;
@@ -2112,10 +2151,13 @@ static bool gap_verb(const tok *t, size_t from, size_t to, size_t *v, size_t *vn
 	        "over",    "off", "to",  "from", "together", "in", "into", "back", NULL};
 
 	for (size_t i = from; i + 2 < to; i++) {
-		if (!lex_at(t, i, i + 1, GAP_VERB) || lex_at(t, i + 1, i + 2, NOT_OBJECT))
+		bool liken = lex_at(t, i, i + 1, LIKEN_VERB) > 0;
+
+		if ((!liken && !lex_at(t, i, i + 1, GAP_VERB)) ||
+		    lex_at(t, i + 1, i + 2, NOT_OBJECT))
 			continue;
 		for (size_t j = i + 2; j < to && j <= i + GAP_MAX; j++) {
-			if (lex_at(t, j, j + 1, GAP_PARTICLE)) {
+			if (lex_at(t, j, j + 1, liken ? LIKEN_PARTICLE : GAP_PARTICLE)) {
 				*v = i;
 				*vn = 1;
 				return true;
@@ -2176,7 +2218,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	const tok *t = nt->t;
 	const clause *c = &nt->c[ci];
 	size_t v, vn, s = 0, sn = 0, b, bn;
-	bool standing, topic, perceive = false, gapped = false;
+	bool standing, topic, perceive = false, gapped = false, noun = false;
 
 	if (lex_find(t, sc->c0, sc->c1, INSERT_VERB, &v, &vn) ||
 	    lex_find(t, sc->c0, sc->c1, REFER_VERB, &v, &vn)) {
@@ -2196,6 +2238,8 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	             lex_find(t, sc->s0, sc->s1, STANDING, NULL, NULL))) {
 		/* an insertion noun ("a shout-out to ...") is one only in every answer */
 		return false;
+	} else {
+		noun = true;
 	}
 	standing = perceive || lex_find(t, sc->c0, sc->c1, STANDING, &s, &sn) ||
 	           lex_find(t, sc->s0, sc->s1, STANDING, &s, &sn);
@@ -2225,7 +2269,8 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	{
 		static const char *const AUX[] = {"has",    "have",   "had",     "is",    "was",
 		                                  "always", "really", "usually", "often", NULL};
-		size_t from = gapped ? v + 1 : v + vn, to = sc->c1, p, own;
+		/* For a noun the thing may come before it ("a Star Wars reference"). */
+		size_t from = noun ? sc->c0 : gapped ? v + 1 : v + vn, to = sc->c1, p, own;
 
 		/* "Closing each reply with X has gone over well": the object ends at the praise. */
 		if (sc->wish && lex_find(t, from, to, APPROVAL, &p, NULL)) {
@@ -2257,7 +2302,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 			return false;
 		/* "bring it up often": the thing was named before; a pronoun stands for it. */
 		if ((standing || topic) && v + 1 < sc->c1 && lex_at(t, v + 1, v + 2, PRONOUN) &&
-		    !users_own(t, sc->s0, sc->s1)) {
+		    (!users_own(t, sc->s0, sc->s1) || (standing && !narrowed(t, sc->s0, sc->s1)))) {
 			say(e, v, vn);
 			say(e, s, sn);
 			return true;
