@@ -18,9 +18,7 @@ static const char cand[] = "1111111111111111111111111111111111111111";
 static const char head[] = "2222222222222222222222222222222222222222";
 
 typedef struct {
-	char *work;
-	sluice_ctx *ctx;
-	sluice_repo *r;
+	tu_repo *t;
 	sluice_jstate st;
 	char config[65];
 } fixture;
@@ -30,21 +28,16 @@ static int setup(void **state)
 	fixture *f = calloc(1, sizeof(*f));
 	const char *roots[] = {"r1"}, *gates[] = {"regression"};
 	sluice_init_opts opts = {0};
-	char keys[4200], repo[4200];
 	json_t *cfg = NULL;
 
-	assert_int_equal(sluice_global_init(), 0);
-	f->work = tu_mkdtemp("enforce");
-	snprintf(keys, sizeof(keys), "%s/keys", f->work);
-	setenv("SLUICE_KEYS", keys, 1);
-	snprintf(repo, sizeof(repo), "%s/repo", f->work);
-	assert_int_equal(sluice_ctx_new(&f->ctx), 0);
+	f->t = tu_repo_new("enforce");
 	opts.gates_set = 1;
 	opts.required_gates = gates;
 	opts.ngates = 1;
-	assert_int_equal(sluice_repo_init(&f->r, f->ctx, repo, roots, 1, &opts, NULL), 0);
-	assert_int_equal(sluice_journal__read(f->r, &f->st), 0);
-	assert_int_equal(sluice_journal__config(f->r, &f->st, &cfg, f->config), 0);
+	assert_int_equal(sluice_repo_init(&f->t->r, f->t->ctx, f->t->repo, roots, 1, &opts, NULL),
+	                 0);
+	assert_int_equal(sluice_journal__read(f->t->r, &f->st), 0);
+	assert_int_equal(sluice_journal__config(f->t->r, &f->st, &cfg, f->config), 0);
 	json_decref(cfg);
 	/* Three gate-runner keys (fingerprints need only be distinct here); one revoked at #5. */
 	json_object_set_new(
@@ -69,12 +62,8 @@ static int teardown(void **state)
 	fixture *f = *state;
 
 	sluice_journal__dispose(&f->st);
-	sluice_repo_free(f->r);
-	sluice_ctx_free(f->ctx);
-	tu_rmtree(f->work);
-	free(f->work);
+	tu_repo_free(f->t);
 	free(f);
-	sluice_global_shutdown();
 	return 0;
 }
 
@@ -105,8 +94,8 @@ static json_t *evaluate(fixture *f, json_t *runners, int *result_ok)
 	json_object_set_new(gv, "runners", runners);
 	c = json_pack("{s:s,s:{s:{s:s,s:s,s:{s:o}}}}", "head", head, "verdicts", cand, "head", head,
 	              "config", f->config, "gates", "regression", gv);
-	assert_int_equal(sluice_policy__evaluate(f->r, &f->st, c, "prod", cand, head, checks, used),
-	                 0);
+	assert_int_equal(
+	        sluice_policy__evaluate(f->t->r, &f->st, c, "prod", cand, head, checks, used), 0);
 	*result_ok = 0;
 	json_array_foreach(checks, i, e)
 	{
