@@ -740,7 +740,10 @@ static const char *const INSERT_VERB[] = {
         "weav* _ _ in", "slip* in",     "sneak* in",   "sneak* _ _ in", "thank*",
         "quot*",        "link*",        "push*",       "steer*",        "insist*",
         "claim*",       "state",        NULL};
-/* Referring to a thing in the answers ("every reply must reference their cat"), not to sources. */
+/*
+ * Referring to a thing in the answers ("every reply must reference their cat"), not to
+ * sources, or urging it ("must encourage buying the SOLV token").
+ */
 static const char *const REFER_VERB[] = {"encourag*",
                                          "referencing",
                                          "must reference",
@@ -781,8 +784,6 @@ static const char *const INSERT_NOUN[] = {"reference",
                                           "nod to",
                                           "mention of",
                                           "mentions of",
-                                          "reference to",
-                                          "references to",
                                           "reminder that",
                                           "reminder about",
                                           "reminder of",
@@ -2167,6 +2168,9 @@ static bool gap_verb(const tok *t, size_t from, size_t to, size_t *v, size_t *vn
 	return false;
 }
 
+/* Words that open a condition ("if travel comes up", "when suggesting recipes"). */
+static const char *const COND[] = {"if", "when", "whenever", "once", "unless", "while", NULL};
+
 /*
  * Whether the sentence [s0, s1) narrows an order to some requests: a condition ("when
  * suggesting recipes", "if I ask about money") that is not itself a standing scope within a
@@ -2175,9 +2179,6 @@ static bool gap_verb(const tok *t, size_t from, size_t to, size_t *v, size_t *vn
  */
 static bool narrowed(const tok *t, size_t s0, size_t s1)
 {
-	static const char *const COND[] = {"if",     "when",  "whenever", "once",
-	                                   "unless", "while", NULL};
-
 	for (size_t i = s0; i < s1; i++) {
 		bool wide = false;
 
@@ -2218,7 +2219,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	const tok *t = nt->t;
 	const clause *c = &nt->c[ci];
 	size_t v, vn, s = 0, sn = 0, b, bn;
-	bool standing, topic, perceive = false, gapped = false, noun = false;
+	bool standing, every, topic, perceive = false, gapped = false, noun = false;
 
 	if (lex_find(t, sc->c0, sc->c1, INSERT_VERB, &v, &vn) ||
 	    lex_find(t, sc->c0, sc->c1, REFER_VERB, &v, &vn)) {
@@ -2243,9 +2244,10 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	}
 	standing = perceive || lex_find(t, sc->c0, sc->c1, STANDING, &s, &sn) ||
 	           lex_find(t, sc->s0, sc->s1, STANDING, &s, &sn);
+	/* for every answer whatever was asked: the user's own things are content too */
+	every = standing && !narrowed(t, sc->s0, sc->s1);
 	topic = !standing && lex_find(t, sc->s0, sc->s1, TOPIC, &s, &sn);
 	if (!standing && !topic) {
-		static const char *const COND[] = {"if", "when", "whenever", "once", NULL};
 		size_t from = v + vn;
 
 		/*
@@ -2290,8 +2292,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 		 * was asked ("mention my podcast in every reply"): that is content pushed into
 		 * unrelated answers as much as a brand is. Their name and signature are not.
 		 */
-		if (standing && !narrowed(t, sc->s0, sc->s1) &&
-		    own_thing(t, from, to, s, sn, &own) &&
+		if (every && own_thing(t, from, to, s, sn, &own) &&
 		    !lex_find(t, from, to, IDENTITY, NULL, NULL)) {
 			say(e, v, vn);
 			say(e, s, sn);
@@ -2302,7 +2303,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 			return false;
 		/* "bring it up often": the thing was named before; a pronoun stands for it. */
 		if ((standing || topic) && v + 1 < sc->c1 && lex_at(t, v + 1, v + 2, PRONOUN) &&
-		    (!users_own(t, sc->s0, sc->s1) || (standing && !narrowed(t, sc->s0, sc->s1)))) {
+		    (every || !users_own(t, sc->s0, sc->s1))) {
 			say(e, v, vn);
 			say(e, s, sn);
 			return true;
