@@ -4,6 +4,9 @@
  * it (keys and roles, every channel's head). The compare-and-swap of the
  * ref is the single commit point of every state change.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* renameat2 (RENAME_EXCHANGE) for the mirror refs */
+#endif
 #include "jindex.h"
 #include "repo.h"
 #include "tlog.h"
@@ -545,10 +548,17 @@ static int ref_lock_take(sluice_repo *repo, ref_lock *l, const git_oid *id, cons
 	            (int)sizeof(l->ref) ||
 	    snprintf(l->dir, sizeof(l->dir), "%s/refs/sluice", repo->path) >= (int)sizeof(l->dir))
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s", repo->path);
-	if ((error = sluice_io__mkdirs(ctx, l->dir, 0755)) < 0)
-		return error;
 	snprintf(l->path, sizeof(l->path), "%s.lock", l->ref);
-	if ((l->fd = open(l->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)) < 0) {
+	/* refs/sluice/ made only when missing (a repository git made, say). */
+	if ((l->fd = open(l->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666)) < 0 &&
+	    errno == ENOENT) {
+		if ((error = sluice_io__mkdirs(ctx, l->dir, 0755)) < 0) {
+			l->path[0] = '\0';
+			return error;
+		}
+		l->fd = open(l->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+	}
+	if (l->fd < 0) {
 		int busy = errno == EEXIST;
 		l->path[0] = '\0';
 		if (busy)
@@ -1053,7 +1063,7 @@ int sluice_journal__refuse(sluice_repo *repo, const sluice_key *signer, const ch
 	return error < 0 ? error : SLUICE_EDENIED;
 }
 
-static int mirror_refs(sluice_repo *repo, int prune);
+static int mirror_refs(sluice_repo *repo, int prune, const git_oid *known);
 
 int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *signer,
                              const char *action, sluice_journal_decide decide, void *arg)
@@ -1088,6 +1098,21 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 		if (error != SLUICE_ECONFLICT)
 			break;
 	}
+	if (error == 0) {
+		/*
+		 * Derived state; a failure here is repaired on the next sync. Only
+		 * the mirror ref of each channel is written now, for plain git
+		 * users, still under the journal's flock: writers mirror their
+		 * entries in the journal's order, so the last mirror written is the
+		 * newest head. The journal index is left to the next command that
+		 * reads it (every reader catches it up first, sluice_jindex__sync):
+		 * its write transaction and fdatasync cost a rollback about a third
+		 * of its time (docs/bench-rollback.md), and an action is durable
+		 * without it.
+		 */
+		mirror_refs(repo, 0, out);
+		sluice_ctx_clear_error(repo->ctx);
+	}
 	sluice_journal__unlock(lockfd);
 	if (error == SLUICE_ECONFLICT) {
 		char held[4200];
@@ -1106,32 +1131,90 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
 		                         "processes are busy); nothing was changed, run it again",
 		                         action);
 	}
-	if (error == 0) {
-		/*
-		 * Derived state; a failure here is repaired on the next sync. Only
-		 * the mirror ref of each channel is written now, for plain git
-		 * users. The journal index is left to the next command that reads
-		 * it (every reader catches it up first, sluice_jindex__sync): its
-		 * write transaction and fdatasync cost a rollback about a third of
-		 * its time (docs/bench-rollback.md), and an action is durable
-		 * without it.
-		 */
-		mirror_refs(repo, 0);
-		sluice_ctx_clear_error(repo->ctx);
-	}
 	return error;
 }
 
 /*
  * Write a mirror ref as a loose ref file (which git and libgit2 read ahead
- * of packed-refs): a temporary file renamed into place, without fsync. It
- * is derived from the journal after the commit point, and rewritten by the
- * next sync if a power cut loses it, so a channel move does not wait for
- * it to reach the disk.
+ * of packed-refs), without fsync: it is derived from the journal after the
+ * commit point, and rewritten by the next sync if a power cut loses it, so
+ * a channel move does not wait for it to reach the disk.
+ *
+ * Where the file system can exchange two names in one step (Linux
+ * renameat2 RENAME_EXCHANGE), the new line is written in place into a
+ * spare file, sluice/mirror-spare/NAME, which is then exchanged with the
+ * ref: the ref's old file becomes the next spare. No file is created and
+ * none is freed, where a temporary file renamed over the ref frees the old
+ * file's inode and block on every move (on a file system mounted with
+ * `discard`, a synchronous discard): 0.07 ms against 0.008 ms a mirror here
+ * (docs/bench-rollback.md). Readers see the old ref or the new one, never a
+ * part of either. Elsewhere (and for a channel's first mirror, which has
+ * nothing to exchange with) the temporary file is renamed into place.
  */
+static int exchange_unsupported; /* the file system refused RENAME_EXCHANGE */
+
+static int mirror_exchange(sluice_repo *repo, const char *path, const char *name, const char *line,
+                           size_t len)
+{
+#if defined(__linux__) && defined(RENAME_EXCHANGE)
+	char spare[4500], dir[4400];
+	struct stat sb;
+	int fd, ok;
+
+	if (exchange_unsupported)
+		return 1;
+	snprintf(dir, sizeof(dir), "%s/sluice/mirror-spare", repo->path);
+	snprintf(spare, sizeof(spare), "%s/%s", dir, name);
+	/*
+	 * The spare is written only under an exclusive flock on it, and only
+	 * while the name still holds the file locked: a writer that waited for
+	 * the lock may find that the file it opened was exchanged into the ref
+	 * meanwhile, and must not write into a live ref.
+	 */
+	for (int tries = 0;; tries++) {
+		struct stat named;
+
+		if ((fd = open(spare, O_WRONLY | O_CREAT | O_CLOEXEC, 0666)) < 0 &&
+		    errno == ENOENT && sluice_io__mkdirs(repo->ctx, dir, 0755) == 0)
+			fd = open(spare, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+		if (fd < 0)
+			return 1;
+		if (flock(fd, LOCK_EX) == 0 && fstat(fd, &sb) == 0 && stat(spare, &named) == 0 &&
+		    named.st_dev == sb.st_dev && named.st_ino == sb.st_ino)
+			break;
+		close(fd);
+		if (tries == 8)
+			return 1;
+	}
+	/* Every line has one length: in place, with no block freed or allocated. */
+	ok = pwrite(fd, line, len, 0) == (ssize_t)len &&
+	     (sb.st_size == (off_t)len || ftruncate(fd, (off_t)len) == 0);
+	if (!ok) {
+		close(fd);
+		return 1;
+	}
+	if (renameat2(AT_FDCWD, spare, AT_FDCWD, path, RENAME_EXCHANGE) == 0)
+		ok = 1;
+	else if (errno == ENOENT) /* no mirror yet: the spare becomes it */
+		ok = rename(spare, path) == 0;
+	else {
+		if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)
+			exchange_unsupported = 1;
+		ok = 0;
+		unlink(spare);
+	}
+	close(fd); /* and with it the flock */
+	return ok ? 0 : 1;
+#else
+	(void)repo, (void)path, (void)name, (void)line, (void)len;
+	return 1;
+#endif
+}
+
 static int write_mirror(sluice_repo *repo, const char *refname, const char *hex)
 {
 	char path[4400], tmp[4500], dir[4400], line[GIT_OID_HEXSZ + 2];
+	const char *name = refname + strlen("refs/sluice/channels/");
 	FILE *f;
 	int ok;
 
@@ -1139,6 +1222,8 @@ static int write_mirror(sluice_repo *repo, const char *refname, const char *hex)
 	snprintf(tmp, sizeof(tmp), "%s.sluice-tmp-%ld", path, (long)getpid());
 	snprintf(dir, sizeof(dir), "%s/refs/sluice/channels", repo->path);
 	snprintf(line, sizeof(line), "%s\n", hex);
+	if (mirror_exchange(repo, path, name, line, strlen(line)) == 0)
+		return SLUICE_OK;
 	if (sluice_io__mkdirs(repo->ctx, dir, 0755) < 0)
 		return SLUICE_EIO;
 	if (!(f = fopen(tmp, "w")))
@@ -1157,9 +1242,10 @@ static int write_mirror(sluice_repo *repo, const char *refname, const char *hex)
  * Point refs/sluice/channels/NAME at each head, for plain git users; with
  * prune, also delete the mirror of a channel the journal no longer has
  * (after a pull or a reindex: no action removes a channel, and listing
- * refs/sluice/channels/ reads its directories).
+ * refs/sluice/channels/ reads its directories). known, when not NULL, is
+ * the journal entry this process has just committed (not read again).
  */
-static int mirror_refs(sluice_repo *repo, int prune)
+static int mirror_refs(sluice_repo *repo, int prune, const git_oid *known)
 {
 	git_reference_iterator *it = NULL;
 	git_reference *ref = NULL;
@@ -1168,8 +1254,12 @@ static int mirror_refs(sluice_repo *repo, int prune)
 	git_oid head;
 	int exists, error;
 
-	if ((error = sluice_journal__head(repo, &head, &exists)) < 0 || !exists)
+	if (known) {
+		head = *known;
+		exists = 1;
+	} else if ((error = sluice_journal__head(repo, &head, &exists)) < 0 || !exists) {
 		return error;
+	}
 	if ((error = sluice_journal__channels_shared(repo, &channels, &head)) < 0)
 		return error;
 	json_object_foreach(channels, name, c)
@@ -1214,7 +1304,7 @@ static int mirror_refs(sluice_repo *repo, int prune)
 int sluice_journal__sync_index(sluice_repo *repo)
 {
 	int error = sluice_jindex__sync(repo);
-	int merror = mirror_refs(repo, 1);
+	int merror = mirror_refs(repo, 1, NULL);
 
 	return error < 0 ? error : merror;
 }

@@ -825,10 +825,6 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 	for (i = 0; i < n; i++) {
 		if ((error = loose_paths(ctx, s, &s->obj[i].id, dirs[nd], p[i].dst)) < 0)
 			goto done;
-		if (mkdir(dirs[nd], 0755) < 0 && errno != EEXIST) {
-			error = sluice_ctx__oserror(ctx, "cannot create %s", dirs[nd]);
-			goto done;
-		}
 		if (snprintf(p[i].tmp, sizeof(p[i].tmp), "%s/tmp_object_sluice_XXXXXX", dirs[nd]) >=
 		    (int)sizeof(p[i].tmp)) {
 			p[i].tmp[0] = '\0';
@@ -836,7 +832,18 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 			                          dirs[nd]);
 			goto done;
 		}
-		if ((p[i].fd = mkstemp(p[i].tmp)) < 0) {
+		/* objects/xx made only when missing: one call fewer per object. */
+		if ((p[i].fd = mkstemp(p[i].tmp)) < 0 && errno == ENOENT) {
+			if (mkdir(dirs[nd], 0755) < 0 && errno != EEXIST) {
+				error = sluice_ctx__oserror(ctx, "cannot create %s", dirs[nd]);
+				p[i].tmp[0] = '\0';
+				goto done;
+			}
+			snprintf(p[i].tmp, sizeof(p[i].tmp), "%s/tmp_object_sluice_XXXXXX",
+			         dirs[nd]);
+			p[i].fd = mkstemp(p[i].tmp);
+		}
+		if (p[i].fd < 0) {
 			p[i].tmp[0] = '\0';
 			error = sluice_ctx__oserror(ctx, "cannot create a temporary file in %s",
 			                            dirs[nd]);

@@ -385,6 +385,75 @@ static void test_channels__journal_reflog_kept_where_asked(void **state)
 	tu_run_dispose(&r);
 }
 
+/* The mirror ref of channel c names the channel's head (git rev-parse). */
+static void mirror_is_head(fixture *f, const char *c, const char *want)
+{
+	char *h = head_of(f, c);
+
+	assert_string_equal(h, want);
+	tu_sh_ok(NULL, "test \"$(git -C '%s' rev-parse refs/sluice/channels/%s)\" = %s", f->repo, c,
+	         want);
+	free(h);
+}
+
+/*
+ * Mirror refs through every kind of move, after git packed them away, and
+ * with a spare file exchanged for the ref (core/journal.c, write_mirror):
+ * after the second move the ref is the file that was the spare, and the
+ * spare the ref's old file, holding the old head - nothing created or
+ * freed. The spare is not a ref to git.
+ */
+static void test_channels__mirror_refs_follow_every_move(void **state)
+{
+	fixture *f = *state;
+	char spare[4300], ref[4300];
+	tu_run_result r;
+
+	snprintf(spare, sizeof(spare), "%s/sluice/mirror-spare/mirrored", f->repo);
+	snprintf(ref, sizeof(ref), "%s/refs/sluice/channels/mirrored", f->repo);
+	r = run(f, env_ops, "promote %s --channel mirrored", f->a1);
+	ok(&r);
+	tu_run_dispose(&r);
+	mirror_is_head(f, "mirrored", f->a1);
+	/* git gc's pack-refs: the loose mirrors go into packed-refs. */
+	tu_sh_ok(NULL, "git -C '%s' pack-refs --all && test ! -e '%s'", f->repo, ref);
+	r = run(f, env_ops, "promote %s --channel mirrored", f->a2);
+	ok(&r);
+	tu_run_dispose(&r);
+	mirror_is_head(f, "mirrored", f->a2);
+	tu_sh_ok(NULL, "test -f '%s'", ref);
+	/* Mirrored by an exchange: the spare is the ref's old file, holding a2. */
+	r = run(f, env_ops, "rollback mirrored --reason 'mirror test'");
+	ok(&r);
+	tu_run_dispose(&r);
+	mirror_is_head(f, "mirrored", f->a1);
+	tu_sh_ok(NULL, "test \"$(cat '%s')\" = %s", spare, f->a2);
+	{
+		tu_run_result was = tu_sh(NULL, "stat -c %%i '%s'", spare), now;
+
+		assert_int_equal(was.status, 0);
+		r = run(f, env_ops,
+		        "promote %s --channel mirrored --override-withdrawn 'mirror test, again'",
+		        f->a2);
+		ok(&r);
+		tu_run_dispose(&r);
+		mirror_is_head(f, "mirrored", f->a2);
+		now = tu_sh(NULL, "stat -c %%i '%s'", ref);
+		assert_int_equal(now.status, 0);
+		assert_string_equal(now.out, was.out);
+		tu_sh_ok(NULL, "test \"$(cat '%s')\" = %s", spare, f->a1);
+		tu_run_dispose(&was);
+		tu_run_dispose(&now);
+	}
+	tu_sh_ok(NULL,
+	         "! git -C '%s' for-each-ref --format='%%(refname)' | grep -v "
+	         "'^refs/sluice/\\(journal\\|channels/[a-z]*\\)$'",
+	         f->repo);
+	r = run(f, env_ops, "verify");
+	ok(&r);
+	tu_run_dispose(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +463,7 @@ int main(void)
 	        cmocka_unit_test(test_channels__index_rebuild_gives_identical_answers),
 	        cmocka_unit_test(test_channels__git_gc_packs_the_journal),
 	        cmocka_unit_test(test_channels__journal_reflog_kept_where_asked),
+	        cmocka_unit_test(test_channels__mirror_refs_follow_every_move),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
