@@ -1146,10 +1146,10 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
  * ref: the ref's old file becomes the next spare. No file is created and
  * none is freed, where a temporary file renamed over the ref frees the old
  * file's inode and block on every move (on a file system mounted with
- * `discard`, a synchronous discard): 0.07 ms against 0.008 ms a mirror here
- * (docs/bench-rollback.md). Readers see the old ref or the new one, never a
- * part of either. Elsewhere (and for a channel's first mirror, which has
- * nothing to exchange with) the temporary file is renamed into place.
+ * `discard`, a synchronous discard; docs/bench-rollback.md has the paired
+ * runs). Readers see the old ref or the new one, never a part of either.
+ * Elsewhere (and for a channel's first mirror, which has nothing to
+ * exchange with) the temporary file is renamed into place.
  */
 static int exchange_unsupported; /* the file system refused RENAME_EXCHANGE */
 
