@@ -132,6 +132,27 @@ static void test_concurrency__four_writers_serialise(void **state)
 		assert_int_equal(k, ROUNDS);
 	}
 
+	/*
+	 * The mirror ref names prod's head in the journal's newest entry, read
+	 * with git before any other sluice command could rewrite it: writers
+	 * mirror under the journal's flock, in the journal's order.
+	 */
+	{
+		tu_run_result c =
+		        tu_sh(NULL, "git -C '%s' show refs/sluice/journal:channels.json", fx->repo);
+		json_t *ch;
+		const char *head;
+
+		assert_int_equal(c.status, 0);
+		ch = dh_json(c.out, "channels.json");
+		head = json_string_value(json_object_get(
+		        json_object_get(json_object_get(ch, "channels"), "prod"), "head"));
+		assert_non_null(head);
+		tu_sh_ok(NULL, "test \"$(git -C '%s' rev-parse refs/sluice/channels/prod)\" = %s",
+		         fx->repo, head);
+		json_decref(ch);
+		tu_run_dispose(&c);
+	}
 	dh_verify_ok(fx, "the concurrent run");
 	dh_read_state(fx, &after);
 	entries_added = after.entries - before.entries;
