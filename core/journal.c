@@ -12,6 +12,7 @@
 #include "tlog.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1151,7 +1152,10 @@ int sluice_journal__transact(sluice_repo *repo, git_oid *out, const sluice_key *
  * Elsewhere (and for a channel's first mirror, which has nothing to
  * exchange with) the temporary file is renamed into place.
  */
-static int exchange_unsupported; /* the file system refused RENAME_EXCHANGE */
+#if defined(__linux__) && defined(RENAME_EXCHANGE)
+/* The file system refused RENAME_EXCHANGE (process-wide; handles may live on other threads). */
+static atomic_int exchange_unsupported;
+#endif
 
 static int mirror_exchange(sluice_repo *repo, const char *path, const char *name, const char *line,
                            size_t len)
@@ -1161,7 +1165,7 @@ static int mirror_exchange(sluice_repo *repo, const char *path, const char *name
 	struct stat sb;
 	int fd, ok;
 
-	if (exchange_unsupported)
+	if (atomic_load_explicit(&exchange_unsupported, memory_order_relaxed))
 		return 1;
 	snprintf(dir, sizeof(dir), "%s/sluice/mirror-spare", repo->path);
 	snprintf(spare, sizeof(spare), "%s/%s", dir, name);
@@ -1199,7 +1203,7 @@ static int mirror_exchange(sluice_repo *repo, const char *path, const char *name
 		ok = rename(spare, path) == 0;
 	else {
 		if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)
-			exchange_unsupported = 1;
+			atomic_store_explicit(&exchange_unsupported, 1, memory_order_relaxed);
 		ok = 0;
 		unlink(spare);
 	}
