@@ -89,8 +89,6 @@ static const char *const LEAD[] = {"please",
                                    "important",
                                    "okay",
                                    "ok",
-                                   "plz",
-                                   "pls",
                                    "find a way to",
                                    "find ways to",
                                    NULL};
