@@ -1191,7 +1191,7 @@ static int mirror_exchange(sluice_repo *repo, const char *path, const char *name
 			return 1;
 	}
 	/* Every line has one length: in place, with no block freed or allocated. */
-	ok = pwrite(fd, line, len, 0) == (ssize_t)len &&
+	ok = sluice_io__pwrite_all(repo->ctx, fd, line, len, 0, spare) == SLUICE_OK &&
 	     (sb.st_size == (off_t)len || ftruncate(fd, (off_t)len) == 0);
 	if (!ok) {
 		close(fd);
