@@ -346,6 +346,7 @@ static void test_http_backend__gate_records_the_http_identity(void **state)
 	json_t *v, *vb, *c, *cb, *g, *x;
 	size_t i, k;
 	char want[128];
+	int fixed_answer_seen = 0;
 	(void)state;
 
 	r = sl("gate %s --channel prod --key runner --backend http --json", v2);
@@ -364,10 +365,16 @@ static void test_http_backend__gate_records_the_http_identity(void **state)
 	assert_string_equal(json_string_value(json_object_get(c, "backend")), "http");
 	assert_string_not_equal(json_string_value(json_object_get(c, "result")), "pass");
 	assert_non_null(strstr(json_string_value(json_object_get(c, "note")), "lower bound"));
-	/* Checks that need whole rows say why they are inconclusive. */
+	/* Checks that need whole rows say why they are inconclusive (fixed_answer among them:
+	 * the candidate adds an adapter). */
 	json_array_foreach(json_object_get(v, "gates"), i, g)
 	        json_array_foreach(json_object_get(g, "checks"), k, x)
 	{
+		if (!strcmp(json_string_value(json_object_get(x, "check")), "fixed_answer")) {
+			fixed_answer_seen = 1;
+			assert_string_equal(json_string_value(json_object_get(x, "backend")),
+			                    "http");
+		}
 		if (json_object_get(x, "backend") && x != c) {
 			assert_string_equal(json_string_value(json_object_get(x, "result")),
 			                    "inconclusive");
@@ -375,6 +382,7 @@ static void test_http_backend__gate_records_the_http_identity(void **state)
 			                       "top-k log-probabilities"));
 		}
 	}
+	assert_true(fixed_answer_seen);
 	assert_int_not_equal(r.status, 0); /* a bound alone cannot pass the gate */
 	/* The bound is below the true drift the built-in backend measures. */
 	rb = sl("gate %s --channel prod --no-record --gate regression --json", v2);
