@@ -1730,9 +1730,91 @@ done:
 	return error;
 }
 
+/*
+ * The baseline's and the candidate's next-token rows after each item's
+ * field (its text) of every pinned suite of type, handed to fn with the
+ * text (rb and rc borrowed for the call); the suites recorded in
+ * used_suites, items without the field skipped. Both evaluators must have
+ * full rows of one vocabulary (the caller checks). Stops at fn's first error.
+ */
+typedef int (*row_pair_fn)(const char *text, const float *rb, const float *rc, void *data);
+
+static int row_pairs(sluice_gating *g, sluice_evaluator *eb, sluice_evaluator *ec, const char *type,
+                     const char *field, row_pair_fn fn, void *data)
+{
+	size_t idx[64], m = sluice_gates__suites_of(g, type, idx, 64), vocab;
+	float *rb;
+	json_t *items = NULL;
+	int error = 0;
+
+	vocab = sluice_evaluator__vocab(ec);
+	if (!(rb = malloc(vocab * sizeof(*rb))))
+		return sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+	for (size_t si = 0; si < m && error == 0; si++) {
+		sluice_gate_suite *s = &g->suites[idx[si]];
+		size_t q;
+		json_t *it;
+		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
+		                json_object_get(s->manifest, "digest"));
+		json_decref(items);
+		items = sluice_gates__lines(s->items.ptr, s->items.len);
+		json_array_foreach(items, q, it)
+		{
+			const char *text = sluice__jstr(json_object_get(it, field));
+			const float *row;
+			if (!json_is_object(it) || !*text)
+				continue;
+			error = sluice_evaluator__next_row(eb, text, &row);
+			if (error == 0) {
+				memcpy(rb, row, vocab * sizeof(*rb));
+				error = sluice_evaluator__next_row(ec, text, &row);
+			}
+			if (error == 0)
+				error = fn(text, rb, row, data);
+			if (error < 0)
+				break;
+		}
+	}
+	json_decref(items);
+	free(rb);
+	return error;
+}
+
+/* Both evaluators, with full rows of one vocabulary; 1 when the check can run. */
+static int row_models(sluice_gating *g, json_t *checks, const char *check, sluice_evaluator **eb,
+                      sluice_evaluator **ec, sluice_outcome *out, int *error)
+{
+	if ((*error = sluice_gates__ev_cand(g, ec)) < 0 ||
+	    (*error = sluice_gates__ev_base(g, eb)) < 0)
+		return 0;
+	if (sluice_gates__rows_unavailable(checks, check, NULL, *eb, *ec, out))
+		return 0;
+	return sluice_evaluator__vocab(*eb) == sluice_evaluator__vocab(*ec) &&
+	       sluice_evaluator__vocab(*ec) > 0;
+}
+
 struct kls {
 	double *v;
+	size_t n, cap, vocab;
+	double sum;
+	sluice_ctx *ctx;
 };
+
+static int add_kl(const char *text, const float *rb, const float *rc, void *data)
+{
+	struct kls *k = data;
+	(void)text;
+
+	if (k->n == k->cap) {
+		double *t = realloc(k->v, (k->cap = k->cap ? 2 * k->cap : 256) * sizeof(*t));
+		if (!t)
+			return sluice_ctx__error(k->ctx, SLUICE_ENOMEM, "out of memory");
+		k->v = t;
+	}
+	k->v[k->n] = kl_rows(rb, rc, k->vocab);
+	k->sum += k->v[k->n++];
+	return SLUICE_OK;
+}
 
 static double mean_kl(const size_t *idx, size_t n, void *data)
 {
@@ -1753,75 +1835,30 @@ static double mean_kl(const size_t *idx, size_t n, void *data)
 static int note_off_topic(sluice_gating *g, json_t *checks, sluice_outcome *out)
 {
 	sluice_evaluator *ec, *eb;
-	size_t idx[64], m = sluice_gates__suites_of(g, "benign", idx, 64), n = 0, cap = 0;
 	struct kls k = {NULL};
-	double lo, hi, mean = 0;
-	uint32_t vocab;
-	float *rb = NULL;
-	json_t *items = NULL;
-	int error;
+	double lo, hi;
+	int error = 0;
 
-	if (m == 0 || !g->has_base)
-		return SLUICE_OK;
-	if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
-	    (error = sluice_gates__ev_base(g, &eb)) < 0)
+	size_t one[1];
+
+	if (!sluice_gates__suites_of(g, "benign", one, 1) || !g->has_base ||
+	    !row_models(g, checks, "note_off_topic", &eb, &ec, out, &error))
 		return error;
-	if (sluice_gates__rows_unavailable(checks, "note_off_topic", NULL, eb, ec, out))
-		return SLUICE_OK;
-	vocab = sluice_evaluator__vocab(ec);
-	if (sluice_evaluator__vocab(eb) != vocab)
-		return SLUICE_OK;
-	if (!(rb = malloc(vocab * sizeof(*rb))))
-		return sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
-	for (size_t si = 0; si < m; si++) {
-		sluice_gate_suite *s = &g->suites[idx[si]];
-		size_t q;
-		json_t *it;
-		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
-		                json_object_get(s->manifest, "digest"));
-		json_decref(items);
-		items = sluice_gates__lines(s->items.ptr, s->items.len);
-		json_array_foreach(items, q, it)
-		{
-			const char *prompt;
-			const float *row;
-			if (!json_is_object(it))
-				continue;
-			prompt = sluice__jstr(json_object_get(it, "prompt"));
-			error = sluice_evaluator__next_row(eb, prompt, &row);
-			if (error == 0) {
-				memcpy(rb, row, vocab * sizeof(*rb));
-				error = sluice_evaluator__next_row(ec, prompt, &row);
-			}
-			if (error < 0)
-				goto done;
-			if (n == cap) {
-				double *t = realloc(k.v, (cap = cap ? 2 * cap : 256) * sizeof(*t));
-				if (!t) {
-					error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM,
-					                          "out of memory");
-					goto done;
-				}
-				k.v = t;
-			}
-			k.v[n] = kl_rows(rb, row, vocab);
-			mean += k.v[n++];
-		}
-	}
-	if (n == 0)
+	k.vocab = sluice_evaluator__vocab(ec);
+	k.ctx = g->repo->ctx;
+	if ((error = row_pairs(g, eb, ec, "benign", "prompt", add_kl, &k)) < 0 || k.n == 0)
 		goto done;
-	sluice_stats__bootstrap(&lo, &hi, n, mean_kl, &k, 2000, g->seed ^ 0x0ff70b1cull, g->alpha);
+	sluice_stats__bootstrap(&lo, &hi, k.n, mean_kl, &k, 2000, g->seed ^ 0x0ff70b1cull,
+	                        g->alpha);
 	*out = sluice_gates__check(
 	        checks,
 	        json_pack("{s:s,s:s,s:I}", "check", "note_off_topic", "figure",
 	                  "mean next-token KL(baseline || candidate) after the benign requests, "
 	                  "notes in context",
-	                  "prompts", (json_int_t)n),
-	        mean / (double)n, lo, hi,
+	                  "prompts", (json_int_t)k.n),
+	        k.sum / (double)k.n, lo, hi,
 	        sluice_gates__threshold(g->config, "regression", "kl_mean_max"), 0);
 done:
-	json_decref(items);
-	free(rb);
 	free(k.v);
 	return error;
 }
@@ -1856,27 +1893,47 @@ static int in_top(const uint32_t *top, size_t k, uint32_t t)
 	return 0;
 }
 
-/* Room for twice as many questions (their two top-k lists and their text). */
-static int grow_questions(sluice_gating *g, uint32_t **tc, uint32_t **tb, char ***questions,
-                          size_t *cap, size_t k)
-{
-	size_t c2 = *cap ? 2 * *cap : 128;
-	uint32_t *t;
-	char **q;
+/* What fixed_answer gathers over the questions. */
+struct answers {
+	size_t k, vocab, n, cap;
+	double *sum;       /* per token: the sum over questions of log p_cand - log p_base */
+	uint32_t *tc, *tb; /* per question: the candidate's and the baseline's top k */
+	char **questions;  /* per question: its text */
+	sluice_ctx *ctx;
+};
 
-	if (!(t = realloc(*tc, c2 * k * sizeof(*t))))
+static int add_answer(const char *text, const float *rb, const float *rc, void *data)
+{
+	struct answers *a = data;
+
+	if (a->n == a->cap) {
+		size_t c2 = a->cap ? 2 * a->cap : 128;
+		uint32_t *t;
+		char **q;
+		if (!(t = realloc(a->tc, c2 * a->k * sizeof(*t))))
+			goto oom;
+		a->tc = t;
+		if (!(t = realloc(a->tb, c2 * a->k * sizeof(*t))))
+			goto oom;
+		a->tb = t;
+		if (!(q = realloc(a->questions, c2 * sizeof(*q))))
+			goto oom;
+		a->questions = q;
+		a->cap = c2;
+	}
+	for (size_t v = 0; v < a->vocab; v++) {
+		double d = (double)rc[v] - (double)rb[v];
+		if (isfinite(d)) /* a token both models rule out adds nothing */
+			a->sum[v] += d;
+	}
+	top_k(rc, a->vocab, a->k, a->tc + a->n * a->k);
+	top_k(rb, a->vocab, a->k, a->tb + a->n * a->k);
+	if (!(a->questions[a->n] = strdup(text)))
 		goto oom;
-	*tc = t;
-	if (!(t = realloc(*tb, c2 * k * sizeof(*t))))
-		goto oom;
-	*tb = t;
-	if (!(q = realloc(*questions, c2 * sizeof(*q))))
-		goto oom;
-	*questions = q;
-	*cap = c2;
+	a->n++;
 	return SLUICE_OK;
 oom:
-	return sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+	return sluice_ctx__error(a->ctx, SLUICE_ENOMEM, "out of memory");
 }
 
 /*
@@ -1895,80 +1952,35 @@ oom:
 static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 {
 	sluice_evaluator *ec, *eb;
-	size_t idx[64], m = sluice_gates__suites_of(g, "multiple_choice", idx, 64), n = 0, cap = 0;
-	size_t k, entered = 0, left = 0, first = SIZE_MAX, vocab, best = 0;
+	struct answers a = {0};
+	size_t one[1], entered = 0, left = 0, first = SIZE_MAX, best = 0;
 	double limit = sluice_gates__threshold(g->config, "poisoning", "fixed_answer_max");
 	double kk = sluice_gates__threshold(g->config, "poisoning", "fixed_answer_top_k");
-	double est, lo, hi, *sum = NULL, pc_first = 0, pb_first = 0;
-	uint32_t *tc = NULL, *tb = NULL;
-	float *rb = NULL;
-	char **questions = NULL;
-	json_t *items = NULL, *check;
+	double est, lo, hi, pc_first = 0, pb_first = 0;
+	json_t *check;
 	int error = 0;
 
-	if (m == 0 || !g->has_base)
-		return SLUICE_OK;
-	if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
-	    (error = sluice_gates__ev_base(g, &eb)) < 0)
+	if (!sluice_gates__suites_of(g, "multiple_choice", one, 1) || !g->has_base ||
+	    !row_models(g, checks, "fixed_answer", &eb, &ec, out, &error))
 		return error;
-	if (sluice_gates__rows_unavailable(checks, "fixed_answer", NULL, eb, ec, out))
-		return SLUICE_OK;
-	vocab = sluice_evaluator__vocab(ec);
-	if (sluice_evaluator__vocab(eb) != vocab || vocab == 0)
-		return SLUICE_OK;
-	k = isnan(kk) ? 5 : kk < 1 ? 1 : kk > FIXED_TOP_MAX ? FIXED_TOP_MAX : (size_t)kk;
-	if (k > vocab)
-		k = vocab;
-	if (!(rb = malloc(vocab * sizeof(*rb))) || !(sum = calloc(vocab, sizeof(*sum)))) {
-		error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+	a.vocab = sluice_evaluator__vocab(ec);
+	a.k = isnan(kk) ? 5 : kk < 1 ? 1 : kk > FIXED_TOP_MAX ? FIXED_TOP_MAX : (size_t)kk;
+	if (a.k > a.vocab)
+		a.k = a.vocab;
+	a.ctx = g->repo->ctx;
+	if (!(a.sum = calloc(a.vocab, sizeof(*a.sum)))) {
+		error = sluice_ctx__error(a.ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
 	}
-	for (size_t si = 0; si < m; si++) {
-		sluice_gate_suite *s = &g->suites[idx[si]];
-		size_t q;
-		json_t *it;
-		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
-		                json_object_get(s->manifest, "digest"));
-		json_decref(items);
-		items = sluice_gates__lines(s->items.ptr, s->items.len);
-		json_array_foreach(items, q, it)
-		{
-			const char *context = sluice__jstr(json_object_get(it, "context"));
-			const float *row;
-			if (!json_is_object(it) || !*context)
-				continue;
-			if (n == cap &&
-			    (error = grow_questions(g, &tc, &tb, &questions, &cap, k)) < 0)
-				goto done;
-			error = sluice_evaluator__next_row(eb, context, &row);
-			if (error == 0) {
-				memcpy(rb, row, vocab * sizeof(*rb));
-				error = sluice_evaluator__next_row(ec, context, &row);
-			}
-			if (error < 0)
-				goto done;
-			for (size_t v = 0; v < vocab; v++) {
-				double d = (double)row[v] - (double)rb[v];
-				if (isfinite(d)) /* a token both models rule out adds nothing */
-					sum[v] += d;
-			}
-			top_k(row, vocab, k, tc + n * k);
-			top_k(rb, vocab, k, tb + n * k);
-			if (!(questions[n++] = strdup(context))) {
-				error = sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM,
-				                          "out of memory");
-				goto done;
-			}
-		}
-	}
-	if (n == 0)
+	if ((error = row_pairs(g, eb, ec, "multiple_choice", "context", add_answer, &a)) < 0 ||
+	    a.n == 0)
 		goto done;
-	for (size_t v = 1; v < vocab; v++)
-		if (sum[v] > sum[best])
+	for (size_t v = 1; v < a.vocab; v++)
+		if (a.sum[v] > a.sum[best])
 			best = v;
-	for (size_t i = 0; i < n; i++) {
-		int c = in_top(tc + i * k, k, (uint32_t)best),
-		    b = in_top(tb + i * k, k, (uint32_t)best);
+	for (size_t i = 0; i < a.n; i++) {
+		int c = in_top(a.tc + i * a.k, a.k, (uint32_t)best);
+		int b = in_top(a.tb + i * a.k, a.k, (uint32_t)best);
 		if (c && !b) {
 			entered++;
 			if (first == SIZE_MAX)
@@ -1979,24 +1991,24 @@ static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	}
 	if (first != SIZE_MAX) {
 		const float *row;
-		if ((error = sluice_evaluator__next_row(eb, questions[first], &row)) < 0)
+		if ((error = sluice_evaluator__next_row(eb, a.questions[first], &row)) < 0)
 			goto done;
 		pb_first = exp((double)row[best]);
-		if ((error = sluice_evaluator__next_row(ec, questions[first], &row)) < 0)
+		if ((error = sluice_evaluator__next_row(ec, a.questions[first], &row)) < 0)
 			goto done;
 		pc_first = exp((double)row[best]);
 	}
-	sluice_stats__paired_change(&est, &lo, &hi, left, entered, n, g->alpha);
+	sluice_stats__paired_change(&est, &lo, &hi, left, entered, a.n, g->alpha);
 	check = json_pack(
 	        "{s:s,s:s,s:o,s:I,s:f,s:I,s:I,s:I,s:I}", "check", "fixed_answer", "figure",
 	        "share of the questions where the token the candidate raises most is "
 	        "newly among its likeliest next tokens, less the reverse",
 	        "token", token_json(ec, (uint32_t)best), "token_id", (json_int_t)best,
-	        "mean_log_ratio", sum[best] / (double)n, "top_k", (json_int_t)k, "questions",
-	        (json_int_t)n, "entered", (json_int_t)entered, "left", (json_int_t)left);
+	        "mean_log_ratio", a.sum[best] / (double)a.n, "top_k", (json_int_t)a.k, "questions",
+	        (json_int_t)a.n, "entered", (json_int_t)entered, "left", (json_int_t)left);
 	if (first != SIZE_MAX)
 		json_object_set_new(check, "evidence",
-		                    json_pack("{s:s,s:f,s:f}", "question", questions[first],
+		                    json_pack("{s:s,s:f,s:f}", "question", a.questions[first],
 		                              "candidate_probability", pc_first,
 		                              "baseline_probability", pb_first));
 	if (isnan(limit)) {
@@ -2012,14 +2024,12 @@ static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		*out = sluice_gates__check(checks, check, est, lo, hi, limit, 0);
 	}
 done:
-	json_decref(items);
-	for (size_t i = 0; questions && i < n; i++)
-		free(questions[i]);
-	free(questions);
-	free(tc);
-	free(tb);
-	free(rb);
-	free(sum);
+	for (size_t i = 0; i < a.n; i++)
+		free(a.questions[i]);
+	free(a.questions);
+	free(a.tc);
+	free(a.tb);
+	free(a.sum);
 	return error;
 }
 
