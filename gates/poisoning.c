@@ -1836,10 +1836,9 @@ static int note_off_topic(sluice_gating *g, json_t *checks, sluice_outcome *out)
 {
 	sluice_evaluator *ec, *eb;
 	struct kls k = {NULL};
+	size_t one[1];
 	double lo, hi;
 	int error = 0;
-
-	size_t one[1];
 
 	if (!sluice_gates__suites_of(g, "benign", one, 1) || !g->has_base ||
 	    !row_models(g, checks, "note_off_topic", &eb, &ec, out, &error))
