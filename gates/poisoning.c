@@ -1835,7 +1835,7 @@ static double mean_kl(const size_t *idx, size_t n, void *data)
 static int note_off_topic(sluice_gating *g, json_t *checks, sluice_outcome *out)
 {
 	sluice_evaluator *ec, *eb;
-	struct kls k = {NULL};
+	struct kls k = {0};
 	size_t one[1];
 	double lo, hi;
 	int error = 0;
