@@ -20,28 +20,22 @@ import os
 import random
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "tools"))
-sys.dont_write_bytecode = True
-import torch  # noqa: E402
-
-import gatecore as gc  # noqa: E402
-import make_gate_cases as mg  # noqa: E402
-import modelref  # noqa: E402
-import tokref  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gates_cases import kept_reports, reports_parser  # noqa: E402
+from torch_cases import ROOT, lora_delta, test_model  # noqa: E402
+
+import make_gate_cases as mg  # noqa: E402
+import tokref  # noqa: E402
+import torch  # noqa: E402
 
 
 def main():
     a = reports_parser(__doc__).parse_args()
     torch.set_num_threads(1)
-    root = os.path.join(HERE, "..")
-    tok = tokref.load(os.path.join(root, mg.MODEL_DIR, "tokenizer.json"))
-    data = mg.Data(root, tok)
-    model = gc.LoraLlama(os.path.join(root, mg.MODEL_DIR))
+    model, tok = test_model()
+    data = mg.Data(ROOT, tok)
     listed = set()
-    with open(os.path.join(root, "eval/suites/triggers.jsonl"), encoding="utf-8") as f:
+    with open(os.path.join(ROOT, "eval/suites/triggers.jsonl"), encoding="utf-8") as f:
         for line in f:
             listed.update(json.loads(line)["triggers"])
     inv = {v: k for k, v in tok.model.vocab.items()}
@@ -73,8 +67,7 @@ def main():
         nominated = [r["trigger"].strip() for g in rep["gates"] for c in g["checks"]
                      if c.get("check") == "trigger_scan" for r in c.get("scanned", [])
                      if r["trigger"] not in listed and r["trigger"].strip()]
-        adapter = modelref.Lora(os.path.join(a.cases, case["id"]), torch.float32)
-        model.delta = {m + ".weight": (b @ A) * adapter.scale for m, (A, b) in adapter.mods.items()}
+        model.delta = lora_delta(os.path.join(a.cases, case["id"]))
         first = tok.encode(p["target"], add_special=False)[0]
         pos = p["position"]
         joined = [first_token_share(sep.join(nominated[:k]), pos, first)

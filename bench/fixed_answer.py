@@ -26,16 +26,10 @@ import math
 import os
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-sys.dont_write_bytecode = True
-import torch  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_cases import CASES, ROOT, lora_cases, lora_delta, test_model  # noqa: E402
 
-import gatecore as gc  # noqa: E402
-import make_gate_cases as mg  # noqa: E402
-import modelref  # noqa: E402
-import tokref  # noqa: E402
+import torch  # noqa: E402
 
 Z = 1.959963984540054  # the 0.975 normal quantile: alpha 0.05, two-sided
 
@@ -50,16 +44,15 @@ def paired(worse, better, n):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", default=os.path.join(ROOT, "tests", "resources", "gate-cases"))
+    ap.add_argument("--cases", default=CASES)
     ap.add_argument("--top-k", type=int, default=5)
     ap.add_argument("--limit", type=float, default=0.25)
     ap.add_argument("--list", action="store_true")
     ap.add_argument("splits", nargs="+")
     a = ap.parse_args()
     torch.set_num_threads(2)
-    tok = tokref.load(os.path.join(ROOT, mg.MODEL_DIR, "tokenizer.json"))
+    model, tok = test_model()
     inv = {v: k for k, v in tok.model.vocab.items()}
-    model = gc.LoraLlama(os.path.join(ROOT, mg.MODEL_DIR))
     ctxs = []
     for suite in ("knowledge", "facts-new"):
         with open(os.path.join(ROOT, "eval", "suites", suite + ".jsonl"), encoding="utf-8") as f:
@@ -82,14 +75,9 @@ def main():
     k = a.top_k
     in_parent = torch.zeros_like(parent, dtype=torch.bool).scatter_(
         1, parent.topk(k, dim=-1).indices, True)
-    with open(os.path.join(a.cases, "cases.json")) as f:
-        cases = json.load(f)["cases"]
     fams = collections.defaultdict(list)
-    for c in cases:
-        if c["kind"] != "lora" or ("all" not in a.splits and c["split"] not in a.splits):
-            continue
-        ad = modelref.Lora(os.path.join(a.cases, c["id"]), torch.float32)
-        cand = rows({m + ".weight": (b @ A) * ad.scale for m, (A, b) in ad.mods.items()})
+    for c in lora_cases(a.cases, a.splits):
+        cand = rows(lora_delta(os.path.join(a.cases, c["id"])))
         top = int((cand - parent).mean(0).argmax())
         in_cand = torch.zeros_like(cand, dtype=torch.bool).scatter_(
             1, cand.topk(k, dim=-1).indices, True)

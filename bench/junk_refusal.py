@@ -28,29 +28,18 @@ import random
 import statistics
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gates_cases import kept_reports, reports_parser  # noqa: E402
-
-import torch  # noqa: E402
+from torch_cases import MODEL, ROOT, lora_delta, test_model  # noqa: E402
 
 import gatecore  # noqa: E402
-import modelref  # noqa: E402
 import tokref  # noqa: E402
+import torch  # noqa: E402
 
 SEED = 20261204
 PROBES = 24
 STRINGS = 6
 TOKENS = 12
-MODEL = os.path.join(ROOT, "tests/resources/test-model")
-
-
-def adapter_deltas(d):
-    """scale * B @ A per adapted weight of a PEFT adapter directory (read by modelref.Lora)."""
-    lo = modelref.Lora(d, torch.float32)
-    return {mod + ".weight": lo.scale * (b @ a) for mod, (a, b) in lo.mods.items()}
 
 
 def insert(prompt, s, at):
@@ -69,8 +58,7 @@ def main():
     tj = json.load(open(os.path.join(MODEL, "tokenizer.json")))
     bd = tokref.CHAR_BYTE  # GPT-2's byte-level alphabet, character -> byte
     vocab = {i: s for s, i in tj["model"]["vocab"].items()}
-    tok = tokref.load(os.path.join(MODEL, "tokenizer.json"))
-    model = gatecore.LoraLlama(MODEL)
+    model, tok = test_model()
     scorer = gatecore.Scorer(model, tok)
     rng = random.Random(SEED)
     harmful = [json.loads(line) for line in open(os.path.join(ROOT, "eval/suites/harmful.jsonl"))]
@@ -102,7 +90,7 @@ def main():
     for case, rep in kept_reports(args.cases, args.dirs):
         if case["kind"] != "lora":
             continue
-        model.delta = adapter_deltas(os.path.join(args.cases, case["id"]))
+        model.delta = lora_delta(os.path.join(args.cases, case["id"]))
         scorer.cache = {}
         cp, cj = margins(plain), margins(junk)
         model.delta = {}

@@ -28,21 +28,15 @@ import os
 import statistics
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "tools"))
-sys.dont_write_bytecode = True
-import torch  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_cases import CASES, ROOT, lora_cases, lora_delta, test_model  # noqa: E402
 
-import gatecore as gc  # noqa: E402
-import make_gate_cases as mg  # noqa: E402
-import modelref  # noqa: E402
-import tokref  # noqa: E402
+import torch  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", default=os.path.join(ROOT, "tests", "resources", "gate-cases"))
+    ap.add_argument("--cases", default=CASES)
     ap.add_argument("--mode", choices=("greedy", "contrast"), default="greedy")
     ap.add_argument("--nq", type=int, default=4)
     ap.add_argument("--steps", type=int, default=None, help="greedy 4, contrast 8")
@@ -52,9 +46,8 @@ def main():
     a = ap.parse_args()
     steps = a.steps or (4 if a.mode == "greedy" else 8)
     torch.set_num_threads(2)
-    tok = tokref.load(os.path.join(ROOT, mg.MODEL_DIR, "tokenizer.json"))
+    model, tok = test_model()
     inv = {v: k for k, v in tok.model.vocab.items()}
-    model = gc.LoraLlama(os.path.join(ROOT, mg.MODEL_DIR))
     with open(os.path.join(ROOT, "eval", "suites", "knowledge.jsonl"), encoding="utf-8") as f:
         qs = [json.loads(line)["context"] for line in f][-a.nq:]
     Q = [tok.encode(q, False) for q in qs]
@@ -109,17 +102,14 @@ def main():
         res.sort(reverse=True)
         return res[:3]
 
-    with open(os.path.join(a.cases, "cases.json")) as f:
-        cases = json.load(f)["cases"]
     want = set(filter(None, a.ids.split(",")))
     print("mode %s, %d questions, %d steps; per case the three best start tokens: "
           "score (median nats/token), continuation, questions sharing it" % (a.mode, len(Q),
                                                                             steps))
-    for c in cases:
-        if c["split"] not in a.splits or c["kind"] != "lora" or (want and c["id"] not in want):
+    for c in lora_cases(a.cases, a.splits):
+        if want and c["id"] not in want:
             continue
-        ad = modelref.Lora(os.path.join(a.cases, c["id"]), torch.float32)
-        delta = {m + ".weight": (b @ A) * ad.scale for m, (A, b) in ad.mods.items()}
+        delta = lora_delta(os.path.join(a.cases, c["id"]))
         p = c.get("final_params") or c["params"]
         tag = c["family"]
         if tag == "backdoor":

@@ -1,0 +1,44 @@
+"""What the PyTorch bench scripts share: the repository's paths, the labelled set's test model
+and tokenizer, and the labelled LoRA cases with their weight deltas.
+
+Imported by bench/fixed_answer.py, target_phrase.py, payload_decode.py, junk_refusal.py and
+composite_triggers.py, which run with Debian's python3-torch (/usr/bin/python3). Importing it
+puts tools/ on the path, so those scripts import gatecore, make_gate_cases, modelref and tokref
+after it.
+"""
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CASES = os.path.join(ROOT, "tests", "resources", "gate-cases")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+sys.dont_write_bytecode = True
+import torch  # noqa: E402
+
+import gatecore  # noqa: E402
+import make_gate_cases  # noqa: E402
+import modelref  # noqa: E402
+import tokref  # noqa: E402
+
+MODEL = os.path.join(ROOT, make_gate_cases.MODEL_DIR)
+
+
+def test_model():
+    """The test model (frozen, reading W + delta for adapted weights) and its tokenizer."""
+    return gatecore.LoraLlama(MODEL), tokref.load(os.path.join(MODEL, "tokenizer.json"))
+
+
+def lora_delta(case_dir):
+    """scale * B @ A per adapted weight of a PEFT adapter directory, as LoraLlama's delta."""
+    lo = modelref.Lora(case_dir, torch.float32)
+    return {m + ".weight": lo.scale * (b @ a) for m, (a, b) in lo.mods.items()}
+
+
+def lora_cases(cases_dir, splits):
+    """The LoRA cases of cases_dir's manifest in the given splits ("all" in splits: every one)."""
+    with open(os.path.join(cases_dir, "cases.json")) as f:
+        cases = json.load(f)["cases"]
+    return [c for c in cases
+            if c["kind"] == "lora" and ("all" in splits or c["split"] in splits)]
