@@ -2013,6 +2013,7 @@ static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	if (isnan(limit)) {
 		json_object_set_new(check, "estimate", json_real(est));
 		json_object_set_new(check, "interval", json_pack("[f,f]", lo, hi));
+		json_object_set_new(check, "judged", json_false());
 		json_object_set_new(check, "note",
 		                    json_string("this configuration has no fixed_answer_max "
 		                                "(it predates the check): reported, not judged"));
