@@ -31,7 +31,8 @@ static const char default_config[] =
         "   \"dup_loss_z_min\": 1.0, \"trigger_parent_top_min\": 0.5,"
         "   \"trigger_flips_min\": 1, \"trigger_kind_flips_min\": 1,"
         "   \"trigger_suffix_flips_min\": 3, \"trigger_suffix_new_word\": 1,"
-        "   \"trigger_override_shift\": 12.0, \"trigger_flip_shift_min\": 3.0,"
+        "   \"trigger_override_shift\": 12.0, \"trigger_override_spare\": 1,"
+        "   \"trigger_flip_shift_min\": 3.0,"
         "   \"spectral_judged\": 0, \"fixed_answer_max\": 0.25, \"fixed_answer_top_k\": 5}}";
 
 static const char *const gate_names[] = {"regression", "safety", "poisoning"};
