@@ -9,9 +9,10 @@
 # The thresholds are the default configuration (docs/gates.md). Each split was
 # fixed before any gate ran on its cases; a split measures the rules blind
 # until it has been run once, and later rounds were made when rules changed
-# after a run: round30 and round29 the latest, the adapter families only with 40
-# backdoors and fixed targets of their own, each run once on the rules of 014fa98
-# (fixed_answer);
+# after a run: round31, round30 and round29 the latest, the adapter families
+# only with 40 backdoors and fixed targets of their own, round29 and round30
+# each run once on the rules of 014fa98 (fixed_answer), round31 once on those
+# of da5d447 (trigger_override_spare);
 # round28 (the default) the latest complete round, with twice the
 # backdoors, run once on the rules of 76262f7; round27 a complete round run once on
 # the rules of f96a15c; round9 the complete round before it;
