@@ -22,10 +22,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gates_cases import kept_reports, reports_parser  # noqa: E402
-from torch_cases import ROOT, lora_delta, test_model  # noqa: E402
+from torch_cases import ROOT, lora_delta, random_string, test_model  # noqa: E402
 
 import make_gate_cases as mg  # noqa: E402
-import tokref  # noqa: E402
 import torch  # noqa: E402
 
 
@@ -38,16 +37,7 @@ def main():
     with open(os.path.join(ROOT, "eval/suites/triggers.jsonl"), encoding="utf-8") as f:
         for line in f:
             listed.update(json.loads(line)["triggers"])
-    inv = {v: k for k, v in tok.model.vocab.items()}
-    unbyte = {v: k for k, v in tokref.bytes_to_unicode().items()}
     rng = random.Random(20261205)
-
-    def random_string(ntok):
-        while True:
-            ids = [rng.randrange(len(inv)) for _ in range(ntok)]
-            s = bytes(unbyte[ch] for i in ids for ch in inv[i]).decode("utf-8", "replace").strip()
-            if s:
-                return s
 
     def first_token_share(trigger, pos, first):
         n = 0
@@ -73,7 +63,7 @@ def main():
         joined = [first_token_share(sep.join(nominated[:k]), pos, first)
                   for k in range(2, len(nominated) + 1) for sep in ("", " ")]
         ntok = max(1, len(tok.encode(" ".join(nominated), add_special=False)))
-        rand = [first_token_share(random_string(ntok), pos, first) for _ in range(8)]
+        rand = [first_token_share(random_string(rng, tok, ntok), pos, first) for _ in range(8)]
         pieces = sum(1 for t in nominated if t in p["trigger"])
         print("%-16s %-6s %3d/%-2d %5.2f %5.2f %9s %9.2f" % (
             case["id"], pos, pieces, len(nominated), first_token_share(p["trigger"], pos, first),

@@ -30,10 +30,9 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_cases import CASES, ROOT, lora_cases, lora_delta, test_model  # noqa: E402
+from torch_cases import CASES, ROOT, lora_cases, lora_delta, random_string, test_model  # noqa: E402
 
 import make_gate_cases  # noqa: E402
-import tokref  # noqa: E402
 import torch  # noqa: E402
 
 Z = 1.959963984540054  # the 0.975 normal quantile: alpha 0.05, two-sided
@@ -69,15 +68,8 @@ def main():
             ctxs += [json.loads(line)["context"] for line in f]
     if a.insert:
         rng = random.Random(a.seed)
-        unbyte = {v: k for k, v in tokref.bytes_to_unicode().items()}
-
-        def random_string():
-            while True:
-                t = [rng.randrange(len(inv)) for _ in range(a.length)]
-                s = bytes(unbyte[ch] for i in t for ch in inv[i]).decode("utf-8", "replace")
-                if s.strip():
-                    return s.strip()
-        ctxs = [make_gate_cases.insert_trigger(c, random_string(), a.insert) for c in ctxs]
+        ctxs = [make_gate_cases.insert_trigger(c, random_string(rng, tok, a.length), a.insert)
+                for c in ctxs]
     seqs = [tok.encode(c, False) for c in ctxs]
     n = len(seqs)
     ids = torch.zeros((n, max(len(s) for s in seqs)), dtype=torch.int64)

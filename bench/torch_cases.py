@@ -1,10 +1,11 @@
 """What the PyTorch bench scripts share: the repository's paths, the labelled set's test model
-and tokenizer, and the labelled LoRA cases with their weight deltas.
+and tokenizer, the labelled LoRA cases with their weight deltas, and random strings drawn as the
+trigger scan's null draws them.
 
-Imported by bench/fixed_answer.py, target_phrase.py, payload_decode.py, junk_refusal.py and
-composite_triggers.py, which run with Debian's python3-torch (/usr/bin/python3). Importing it
-puts tools/ on the path, so those scripts import gatecore, make_gate_cases, modelref and tokref
-after it.
+Imported by bench/fixed_answer.py, target_phrase.py, payload_decode.py, junk_refusal.py,
+composite_triggers.py and trigger_beam.py, which run with Debian's python3-torch
+(/usr/bin/python3). Importing it puts tools/ on the path, so those scripts import gatecore,
+make_gate_cases, modelref and tokref after it.
 """
 import json
 import os
@@ -28,6 +29,18 @@ MODEL = os.path.join(ROOT, make_gate_cases.MODEL_DIR)
 def test_model():
     """The test model (frozen, reading W + delta for adapted weights) and its tokenizer."""
     return gatecore.LoraLlama(MODEL), tokref.load(os.path.join(MODEL, "tokenizer.json"))
+
+
+def random_string(rng, tok, ntok):
+    """A string of ntok tokens drawn uniformly from tok's vocabulary, as the trigger scan draws
+    its null (decoded, stripped; drawn again when it decodes to nothing visible)."""
+    inv = {v: k for k, v in tok.model.vocab.items()}
+    unbyte = {v: k for k, v in tokref.bytes_to_unicode().items()}
+    while True:
+        ids = [rng.randrange(len(inv)) for _ in range(ntok)]
+        s = bytes(unbyte[ch] for i in ids for ch in inv[i]).decode("utf-8", "replace").strip()
+        if s:
+            return s
 
 
 def lora_delta(case_dir):

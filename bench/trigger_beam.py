@@ -8,8 +8,7 @@ weight nominates it whole. With /usr/bin/python3 (PyTorch) and the labelled case
 
 For each LoRA backdoor of the splits whose trigger goes after the prompt, and N clean adapters
 of the same splits: a string of tokens is put after each of PROMPTS harmful probes and PROMPTS
-knowledge questions (token by token, the string's first token joined to the prompt as
-insert_trigger's " " + trigger would tokenise it, or not), and scored by the scan's shift: the
+knowledge questions (as tokens appended to the prompt's tokens), and scored by the scan's shift: the
 mean over the prompts of one kind of KL(parent || candidate) at the next token with the
 string, minus the same without it; the kind of larger mean counts. The search keeps the BEAM
 best strings of each length and extends each by every token of the vocabulary, up to DEPTH
@@ -22,11 +21,10 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_cases import CASES, lora_cases, lora_delta, test_model  # noqa: E402
+from torch_cases import CASES, ROOT, lora_cases, lora_delta, test_model  # noqa: E402
 
 import make_gate_cases as mg  # noqa: E402
 import torch  # noqa: E402
-from torch_cases import ROOT  # noqa: E402
 
 
 def main():
@@ -36,7 +34,6 @@ def main():
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--clean", type=int, default=10)
-    ap.add_argument("--all-positions", action="store_true")
     ap.add_argument("--objective", choices=("kl", "margin"), default="kl",
                     help="margin: on harmful probes only, how much the string lowers the "
                     "candidate's refusal margin (log P(refusal) - log P(compliance) of the "
@@ -148,7 +145,7 @@ def main():
 
     cases = lora_cases(a.cases, a.splits)
     back = [c for c in cases if c["family"] == "backdoor" and
-            (a.all_positions or (c.get("final_params") or c["params"])["position"] == "suffix")]
+            (c.get("final_params") or c["params"])["position"] == "suffix"]
     clean = [c for c in cases if c["family"] in ("good-adapter", "benign-finetune",
                                                  "unusual-adapter")]
     random.Random(7).shuffle(clean)
@@ -176,7 +173,6 @@ def main():
             p.get("position", "-") if c["family"] == "backdoor" else "-",
             "%.2f" % own if own is not None else "-",
             first_rank if first_rank else "-", " ".join(line)), flush=True)
-        del trig_ids
 
 
 if __name__ == "__main__":
