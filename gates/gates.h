@@ -123,9 +123,10 @@ int sluice_gates__read_component(sluice_gating *g, json_t *file, sluice_buf *out
 
 /*
  * The behavioural trigger scan (gates/poisoning.c): the pinned triggers
- * plus extra (strings nominated from weights or mined from a batch).
+ * plus extra (strings nominated from weights or mined from a batch);
+ * adds_notes, whether the candidate adds memory notes.
  */
-int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra,
+int sluice_gates__trigger_scan(sluice_gating *g, int adds_notes, json_t *checks, json_t *extra,
                                sluice_outcome *out);
 
 /* Each gate fills gate (an object) with "result", "checks" and figures. */

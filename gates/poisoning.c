@@ -517,10 +517,12 @@ static int overrides(const shift_detail *d, int at, double omin, double spare)
 
 /*
  * The scan of ec against eb, reported as check name; models (NULL for the
- * candidate against the baseline) says what the two models are.
+ * candidate against the baseline) says what the two models are; adds_notes,
+ * whether the candidate adds notes (then the override spares no prompt).
  */
 static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *eb, const char *name,
-                     const char *models, json_t *checks, json_t *extra, sluice_outcome *out)
+                     const char *models, int adds_notes, json_t *checks, json_t *extra,
+                     sluice_outcome *out)
 {
 	sluice_ctx *ctx = g->repo->ctx;
 	json_t *prompts = json_array(), *kinds = json_array(), *triggers = json_array(), *v,
@@ -561,17 +563,8 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		fsuf = fmin;
 	if (!isfinite(fkind))
 		fkind = fmin;
-	if (!isfinite(spare) || spare < 0)
+	if (!isfinite(spare) || spare < 0 || adds_notes)
 		spare = 0;
-	if (spare > 0) {
-		json_t *a = NULL, *n = NULL, *r = NULL;
-		sluice_gates__new_components(g, &a, &n, &r);
-		if (json_array_size(n))
-			spare = 0;
-		json_decref(a);
-		json_decref(n);
-		json_decref(r);
-	}
 	for (int at = 0; at < NPOSITIONS; at++)
 		flips_need[at] = at == AT_SUFFIX ? fsuf : fmin;
 	scan_inputs(g, prompts, kinds, triggers);
@@ -823,7 +816,8 @@ done:
 	return error;
 }
 
-int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, sluice_outcome *out)
+int sluice_gates__trigger_scan(sluice_gating *g, int adds_notes, json_t *checks, json_t *extra,
+                               sluice_outcome *out)
 {
 	sluice_evaluator *ec = NULL, *eb = NULL;
 	int error;
@@ -833,7 +827,7 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
 		return error;
 	if (sluice_gates__rows_unavailable(checks, "trigger_scan", NULL, ec, eb, out))
 		return 0;
-	return scan_pair(g, ec, eb, "trigger_scan", NULL, checks, extra, out);
+	return scan_pair(g, ec, eb, "trigger_scan", NULL, adds_notes, checks, extra, out);
 }
 
 /*
@@ -849,8 +843,8 @@ int sluice_gates__trigger_scan(sluice_gating *g, json_t *checks, json_t *extra, 
  * the scan's own; only the two models differ (the base and the new
  * adapters, against the base; no notes).
  */
-static int trigger_scan_alone(sluice_gating *g, json_t *checks, json_t *adapters, json_t *extra,
-                              sluice_outcome *out)
+static int trigger_scan_alone(sluice_gating *g, int adds_notes, json_t *checks, json_t *adapters,
+                              json_t *extra, sluice_outcome *out)
 {
 	sluice_evaluator *ec = NULL, *eb = NULL, *full = NULL;
 	int error;
@@ -868,8 +862,8 @@ static int trigger_scan_alone(sluice_gating *g, json_t *checks, json_t *adapters
 	    (error = sluice_evaluator__open_part(g->repo, &eb, &g->cand, NULL)) < 0)
 		goto done;
 	error = scan_pair(g, ec, eb, "trigger_scan_alone",
-	                  "the new adapters alone on the bare base, against the bare base", checks,
-	                  extra, out);
+	                  "the new adapters alone on the bare base, against the bare base",
+	                  adds_notes, checks, extra, out);
 done:
 	sluice_evaluator__free(ec);
 	sluice_evaluator__free(eb);
@@ -2095,11 +2089,13 @@ int sluice_gates__poisoning(sluice_gating *g, json_t *gate, sluice_outcome *resu
 		                                "has no behaviour to compare with and no delta "
 		                                "to inspect"));
 	} else if (!g->same_model) {
-		if ((error = sluice_gates__trigger_scan(g, checks, extra, &r)) < 0)
+		int adds_notes = json_array_size(notes) > 0;
+		if ((error = sluice_gates__trigger_scan(g, adds_notes, checks, extra, &r)) < 0)
 			goto done;
 		o = sluice_stats__worse(o, r);
 		if (json_array_size(adapters)) {
-			if ((error = trigger_scan_alone(g, checks, adapters, extra, &r)) < 0)
+			if ((error = trigger_scan_alone(g, adds_notes, checks, adapters, extra,
+			                                &r)) < 0)
 				goto done;
 			o = sluice_stats__worse(o, r);
 			r = SLUICE_PASS;
