@@ -40,9 +40,12 @@ int sluice_journal__head(sluice_repo *repo, git_oid *out, int *exists)
 	return SLUICE_OK;
 }
 
-/* Parse one JSON file of an entry's tree; *out = NULL if absent and optional. */
-static int entry_file(sluice_repo *repo, json_t **out, const git_oid *entry, const char *file,
-                      int optional)
+/*
+ * Parse one JSON file of an entry's tree; *out = NULL if absent and
+ * optional. *blob and *len (unless NULL) name the file's blob and size.
+ */
+static int entry_file_blob(sluice_repo *repo, json_t **out, const git_oid *entry, const char *file,
+                           int optional, git_oid *blob, size_t *len)
 {
 	git_commit *c = NULL;
 	git_tree *t = NULL;
@@ -69,11 +72,21 @@ static int entry_file(sluice_repo *repo, json_t **out, const git_oid *entry, con
 		goto done;
 	if ((error = sluice_repo__parse_json(repo->ctx, out, buf.ptr, buf.len, what)) < 0)
 		error = SLUICE_ECORRUPT;
+	if (blob)
+		*blob = *git_tree_entry_id(te);
+	if (len)
+		*len = buf.len;
 done:
 	sluice_buf__dispose(&buf);
 	git_tree_free(t);
 	git_commit_free(c);
 	return error;
+}
+
+static int entry_file(sluice_repo *repo, json_t **out, const git_oid *entry, const char *file,
+                      int optional)
+{
+	return entry_file_blob(repo, out, entry, file, optional, NULL, NULL);
 }
 
 /*
@@ -127,13 +140,15 @@ int sluice_journal__member(sluice_ctx *ctx, json_t **out, json_t *doc, const cha
 	return SLUICE_OK;
 }
 
-static int object_member(sluice_repo *repo, json_t **out, const git_oid *entry, const char *file,
-                         const char *member, int optional)
+/* An object member of an entry's JSON file; *blob and *len as entry_file_blob's. */
+static int object_member_blob(sluice_repo *repo, json_t **out, const git_oid *entry,
+                              const char *file, const char *member, int optional, git_oid *blob,
+                              size_t *len)
 {
 	json_t *doc = NULL;
 	int error;
 
-	if ((error = entry_file(repo, &doc, entry, file, optional)) < 0)
+	if ((error = entry_file_blob(repo, &doc, entry, file, optional, blob, len)) < 0)
 		return error;
 	if (!doc) {
 		*out = json_object();
@@ -142,6 +157,12 @@ static int object_member(sluice_repo *repo, json_t **out, const git_oid *entry, 
 	error = sluice_journal__member(repo->ctx, out, doc, file, member);
 	json_decref(doc);
 	return error;
+}
+
+static int object_member(sluice_repo *repo, json_t **out, const git_oid *entry, const char *file,
+                         const char *member, int optional)
+{
+	return object_member_blob(repo, out, entry, file, member, optional, NULL, NULL);
 }
 
 /*
@@ -367,16 +388,25 @@ static int read_parsed(sluice_repo *repo, const git_oid *entry, sluice_jstate *o
 	memset(out, 0, sizeof(*out));
 	out->head = *entry;
 	out->exists = 1;
-	if ((error = object_member(repo, &out->keys, &out->head, "keys.json", "keys", 0)) < 0 ||
+	if ((error = object_member_blob(repo, &out->keys, &out->head, "keys.json", "keys", 0,
+	                                &out->keys_blob, &out->keys_len)) < 0 ||
 	    (error = object_member(repo, &out->channels, &out->head, "channels.json", "channels",
 	                           1)) < 0 ||
 	    (error = sluice_journal__record(repo, &rec, &out->head)) < 0 ||
-	    (error = entry_file(repo, &out->config, &out->head, "config.json", 1)) < 0 ||
-	    (error = object_member(repo, &out->trust, &out->head, "trust.json", "trust", 1)) < 0) {
+	    (error = entry_file_blob(repo, &out->config, &out->head, "config.json", 1,
+	                             &out->config_blob, &out->config_len)) < 0 ||
+	    (error = object_member_blob(repo, &out->trust, &out->head, "trust.json", "trust", 1,
+	                                &out->trust_blob, &out->trust_len)) < 0) {
 		json_decref(rec);
 		sluice_journal__dispose(out);
 		return error;
 	}
+	/* Where a document came from a blob, the next entry may name it again. */
+	out->docs = SLUICE_JDOC_KEYS;
+	if (out->config)
+		out->docs |= SLUICE_JDOC_CONFIG;
+	if (json_object_size(out->trust))
+		out->docs |= SLUICE_JDOC_TRUST;
 	if (out->config) {
 		json_t *c = json_incref(json_object_get(out->config, "config"));
 		json_decref(out->config);
@@ -420,6 +450,13 @@ static int json_same(json_t *a, json_t *b)
 	return (!a && !b) || (a && b && json_equal(a, b));
 }
 
+/* A blob the cache names for a document is the one the entry's tree names. */
+static int same_doc(const sluice_jstate *fresh, const sluice_jstate *c, unsigned bit,
+                    const git_oid *a, const git_oid *b)
+{
+	return !(c->docs & bit) || ((fresh->docs & bit) && git_oid_equal(a, b));
+}
+
 int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jstate *out)
 {
 	const sluice_jstate *c = cache_get(repo, entry);
@@ -443,7 +480,13 @@ int sluice_journal__read_at(sluice_repo *repo, const git_oid *entry, sluice_jsta
 				    fresh.has_policies != c->has_policies ||
 				    (c->has_suites && !git_oid_equal(&fresh.suites, &c->suites)) ||
 				    (c->has_policies &&
-				     !git_oid_equal(&fresh.policies, &c->policies)))
+				     !git_oid_equal(&fresh.policies, &c->policies)) ||
+				    !same_doc(&fresh, c, SLUICE_JDOC_KEYS, &fresh.keys_blob,
+				              &c->keys_blob) ||
+				    !same_doc(&fresh, c, SLUICE_JDOC_CONFIG, &fresh.config_blob,
+				              &c->config_blob) ||
+				    !same_doc(&fresh, c, SLUICE_JDOC_TRUST, &fresh.trust_blob,
+				              &c->trust_blob))
 					cache_differs(entry, "tree");
 				sluice_journal__dispose(&fresh);
 			}
@@ -625,7 +668,9 @@ static int dump_append(const char *data, size_t len, void *arg)
 	return d->failed ? -1 : 0;
 }
 
-static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *name, json_t *v)
+/* v as tb's blob name; *len (unless NULL) its size. */
+static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *name, json_t *v,
+                         size_t *len)
 {
 	struct dump_to d = {repo->ctx, {0}, 0};
 	git_oid blob;
@@ -640,8 +685,39 @@ static int tree_put_json(sluice_repo *repo, git_treebuilder *tb, const char *nam
 	if ((error = sluice_stage__blob(repo, &blob, d.buf.ptr, d.buf.len)) == 0 &&
 	    (error = git_treebuilder_insert(NULL, tb, name, &blob, GIT_FILEMODE_BLOB)) < 0)
 		error = sluice_ctx__giterror(repo->ctx, error, "cannot write %s", name);
+	if (len)
+		*len = d.buf.len;
 	sluice_buf__dispose(&d.buf);
 	return error;
+}
+
+/*
+ * A document the entry leaves as its parent had it: the parent's blob,
+ * named again (sluice_jstate's docs).
+ */
+static int tree_put_blob(sluice_repo *repo, git_treebuilder *tb, const char *name,
+                         const git_oid *blob, size_t len)
+{
+	int error;
+
+	if ((error = sluice_stage__reached(repo, blob, GIT_OBJECT_BLOB, len)) < 0)
+		return error;
+	error = git_treebuilder_insert(NULL, tb, name, blob, GIT_FILEMODE_BLOB);
+	return error < 0 ? sluice_ctx__giterror(repo->ctx, error, "cannot write %s", name)
+	                 : SLUICE_OK;
+}
+
+/* The blob tb names as name, of len bytes, noted in *docs as bit. */
+static void tb_doc(git_treebuilder *tb, const char *name, size_t len, unsigned bit, git_oid *out,
+                   size_t *outlen, unsigned *docs)
+{
+	const git_tree_entry *te = git_treebuilder_get(tb, name);
+
+	if (te && git_tree_entry_type(te) == GIT_OBJECT_BLOB) {
+		*out = *git_tree_entry_id(te);
+		*outlen = len;
+		*docs |= bit;
+	}
 }
 
 void sluice_journal__change_dispose(sluice_jchange *ch)
@@ -676,7 +752,7 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 	ref_lock lock = {.fd = -1};
 	json_t *kdoc = NULL, *cdoc = NULL, *empty = NULL;
 	git_oid tree, parents[2], id;
-	size_t np = 0;
+	size_t np = 0, klen = 0, clen = 0, tlen = 0;
 	char fp[SLUICE_FP_LEN], now[32], msg[256];
 	int error, ours = 0;
 
@@ -741,23 +817,38 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 		error = sluice_ctx__giterror(ctx, error, "cannot build journal tree");
 		goto done;
 	}
-	if ((error = tree_put_json(repo, tb, "record.json", record)) < 0 ||
-	    (error = tree_put_json(repo, tb, "keys.json", kdoc)) < 0 ||
-	    (error = tree_put_json(repo, tb, "channels.json", cdoc)) < 0)
+	/*
+	 * A document this entry does not change is named by the blob its
+	 * parent has (sluice_jstate's docs), not written again.
+	 */
+	klen = st->keys_len;
+	if ((error = tree_put_json(repo, tb, "record.json", record, NULL)) < 0 ||
+	    (error = keys_after || !(st->docs & SLUICE_JDOC_KEYS)
+	                     ? tree_put_json(repo, tb, "keys.json", kdoc, &klen)
+	                     : tree_put_blob(repo, tb, "keys.json", &st->keys_blob, klen)) < 0 ||
+	    (error = tree_put_json(repo, tb, "channels.json", cdoc, NULL)) < 0)
 		goto done;
-	if (ch->config_after || st->config) {
+	clen = st->config_len;
+	if (!ch->config_after && st->config && (st->docs & SLUICE_JDOC_CONFIG)) {
+		if ((error = tree_put_blob(repo, tb, "config.json", &st->config_blob, clen)) < 0)
+			goto done;
+	} else if (ch->config_after || st->config) {
 		json_t *doc = json_pack("{s:i, s:O}", "format", 1, "config",
 		                        ch->config_after ? ch->config_after : st->config);
-		error = doc ? tree_put_json(repo, tb, "config.json", doc)
+		error = doc ? tree_put_json(repo, tb, "config.json", doc, &clen)
 		            : sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build config.json");
 		json_decref(doc);
 		if (error < 0)
 			goto done;
 	}
-	if (ch->trust_after || json_object_size(st->trust)) {
+	tlen = st->trust_len;
+	if (!ch->trust_after && json_object_size(st->trust) && (st->docs & SLUICE_JDOC_TRUST)) {
+		if ((error = tree_put_blob(repo, tb, "trust.json", &st->trust_blob, tlen)) < 0)
+			goto done;
+	} else if (ch->trust_after || json_object_size(st->trust)) {
 		json_t *doc = json_pack("{s:i, s:O}", "format", 1, "trust",
 		                        ch->trust_after ? ch->trust_after : st->trust);
-		error = doc ? tree_put_json(repo, tb, "trust.json", doc)
+		error = doc ? tree_put_json(repo, tb, "trust.json", doc, &tlen)
 		            : sluice_ctx__error(ctx, SLUICE_ENOMEM, "cannot build trust.json");
 		json_decref(doc);
 		if (error < 0)
@@ -869,6 +960,14 @@ int sluice_journal__commit(sluice_repo *repo, git_oid *out, const sluice_key *si
 		after.has_policies = ch->has_policies || st->has_policies;
 		after.policies = ch->has_policies ? ch->policies_after : st->policies;
 		snprintf(after.time, sizeof(after.time), "%s", ch->time);
+		tb_doc(tb, "keys.json", klen, SLUICE_JDOC_KEYS, &after.keys_blob, &after.keys_len,
+		       &after.docs);
+		if (after.config)
+			tb_doc(tb, "config.json", clen, SLUICE_JDOC_CONFIG, &after.config_blob,
+			       &after.config_len, &after.docs);
+		if (json_object_size(after.trust))
+			tb_doc(tb, "trust.json", tlen, SLUICE_JDOC_TRUST, &after.trust_blob,
+			       &after.trust_len, &after.docs);
 		cache_put(repo, &after);
 		sluice_tlog__journal_committed(repo, &id);
 	}

@@ -355,61 +355,82 @@ int sluice_repo__commit_with_signature(sluice_ctx *ctx, sluice_buf *out, const c
 	return sluice_buf__put(ctx, out, end, len - (size_t)(end - content));
 }
 
+/*
+ * The commit's text as git_commit_create_buffer writes it (tree, parents,
+ * author, committer, a blank line, the message), formatted here from ids
+ * the caller has: libgit2's function takes the tree and parents as
+ * objects, and looking them up read the parent commit from disk in every
+ * journal entry. The caller's ids are ones sluice has just staged or
+ * resolved.
+ */
+static int commit_text(sluice_ctx *ctx, sluice_buf *out, const git_signature *who,
+                       const char *message, const git_oid *tree_id, const git_oid *parents,
+                       size_t nparents)
+{
+	char hex[GIT_OID_HEXSZ + 1];
+	int offset = who->when.offset < 0 ? -who->when.offset : who->when.offset;
+	char sign = who->when.offset < 0 || who->when.sign == '-' ? '-' : '+';
+	int error;
+
+	git_oid_tostr(hex, sizeof(hex), tree_id);
+	if ((error = sluice_buf__printf(ctx, out, "tree %s\n", hex)) < 0)
+		return error;
+	for (size_t i = 0; i < nparents; i++) {
+		git_oid_tostr(hex, sizeof(hex), &parents[i]);
+		if ((error = sluice_buf__printf(ctx, out, "parent %s\n", hex)) < 0)
+			return error;
+	}
+	/* As libgit2 writes a signature line: the time as an unsigned number. */
+	for (int k = 0; k < 2; k++)
+		if ((error = sluice_buf__printf(ctx, out, "%s %s <%s> %u %c%02d%02d\n",
+		                                k ? "committer" : "author", who->name, who->email,
+		                                (unsigned)who->when.time, sign, offset / 60,
+		                                offset % 60)) < 0)
+			return error;
+	if ((error = sluice_buf__puts(ctx, out, "\n")) < 0 ||
+	    (error = sluice_buf__puts(ctx, out, message)) < 0)
+		return error;
+	return sluice_buf__cstr(ctx, out);
+}
+
 int sluice_repo__signed_commit(sluice_repo *repo, git_oid *out, const sluice_key *key,
                                const char *message, const git_oid *tree_id, const git_oid *parents,
                                size_t nparents)
 {
 	sluice_ctx *ctx = repo->ctx;
 	git_signature *who = NULL;
-	git_tree *tree = NULL;
-	const git_commit *pc[4] = {0};
-	git_buf content = {0};
-	sluice_buf sig = {0}, signed_ = {0};
+	sluice_buf content = {0}, sig = {0}, signed_ = {0};
 	char fp[SLUICE_FP_LEN];
 	int error;
 
 	if (nparents > 4)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "too many parents");
 	sluice_keys__fingerprint(fp, key->pk);
-	if ((error = git_signature_now(&who, key->name, fp)) < 0 ||
-	    (error = git_tree_lookup(&tree, repo->git, tree_id)) < 0) {
+	/* git_signature_now checks the name and address as git would have them. */
+	if ((error = git_signature_now(&who, key->name, fp)) < 0) {
 		error = sluice_ctx__giterror(ctx, error, "cannot prepare commit");
 		goto done;
 	}
-	for (size_t i = 0; i < nparents; i++) {
-		if ((error = git_commit_lookup((git_commit **)&pc[i], repo->git, &parents[i])) <
-		    0) {
-			error = sluice_ctx__giterror(ctx, error, "cannot read parent commit");
-			goto done;
-		}
-	}
-	if ((error = git_commit_create_buffer(&content, repo->git, who, who, NULL, message, tree,
-	                                      nparents, pc)) < 0) {
-		error = sluice_ctx__giterror(ctx, error, "cannot build commit");
+	if ((error = commit_text(ctx, &content, who, message, tree_id, parents, nparents)) < 0)
 		goto done;
-	}
-	if ((error = sluice_sshsig__sign(ctx, key, "git", content.ptr, content.size, &sig)) < 0 ||
+	if ((error = sluice_sshsig__sign(ctx, key, "git", content.ptr, content.len, &sig)) < 0 ||
 	    (error = sluice_buf__cstr(ctx, &sig)) < 0)
 		goto done;
 	/* libgit2 wants the armour without its final newline. */
 	while (sig.len && sig.ptr[sig.len - 1] == '\n')
 		sig.ptr[--sig.len] = '\0';
-	if ((error = sluice_repo__commit_with_signature(ctx, &signed_, content.ptr, content.size,
-	                                                (const char *)sig.ptr)) < 0)
+	if ((error = sluice_repo__commit_with_signature(ctx, &signed_, (const char *)content.ptr,
+	                                                content.len, (const char *)sig.ptr)) < 0)
 		goto done;
 	/*
 	 * Into the open stage (a journal entry) without git_odb_write's
-	 * existence queries; git_commit_create_with_signature would also read
-	 * the tree and the parents again, looked up above already.
+	 * existence queries.
 	 */
 	error = sluice_stage__object(repo, out, signed_.ptr, signed_.len, GIT_OBJECT_COMMIT);
 done:
 	sluice_buf__dispose(&signed_);
-	for (size_t i = 0; i < nparents && i < 4; i++)
-		git_commit_free((git_commit *)pc[i]);
-	git_buf_dispose(&content);
+	sluice_buf__dispose(&content);
 	sluice_buf__dispose(&sig);
-	git_tree_free(tree);
 	git_signature_free(who);
 	return error;
 }

@@ -56,6 +56,14 @@ int sluice_stage__begin(sluice_repo *repo);
  * Returns 0, SLUICE_ENOMEM, or a libgit2 error as a sluice one.
  */
 int sluice_stage__blob(sluice_repo *repo, git_oid *out, const void *data, size_t len);
+/*
+ * An object the journal head already names (an unchanged document of the
+ * entry before): known to the open stage by its type and size, so the tree
+ * builder's check of it reads nothing, and neither written, checked nor
+ * fsynced, since every object reachable from the journal head was durable
+ * before the head moved to it. Nothing without an open stage.
+ */
+int sluice_stage__reached(sluice_repo *repo, const git_oid *id, git_object_t type, size_t len);
 /* The same for an object of any type (the journal's tree, a signed commit); git_odb_write when no
  * stage is open. */
 int sluice_stage__object(sluice_repo *repo, git_oid *out, const void *data, size_t len,
@@ -145,7 +153,22 @@ typedef struct sluice_jstate_s {
 	 * "" without a journal): the next entry may not be dated before it.
 	 */
 	char time[32];
+	/*
+	 * The blobs of keys.json, config.json and trust.json at head, where
+	 * known (the SLUICE_JDOC_* bits of docs): read from the entry's tree, or
+	 * kept from the commit that wrote it. The next entry names a document it
+	 * does not change by that blob instead of serialising, hashing, checking
+	 * and fsyncing it again; the blob is durable already, being reachable
+	 * from the durable journal head.
+	 */
+	git_oid keys_blob, config_blob, trust_blob;
+	size_t keys_len, config_len, trust_len;
+	unsigned docs;
 } sluice_jstate;
+
+#define SLUICE_JDOC_KEYS 1u
+#define SLUICE_JDOC_CONFIG 2u
+#define SLUICE_JDOC_TRUST 4u
 
 /* Journal head; *exists = 0 for a repository without one. */
 int sluice_journal__head(sluice_repo *repo, git_oid *out, int *exists);

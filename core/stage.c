@@ -88,6 +88,7 @@ typedef struct {
 	size_t len;
 	dev_t dev;
 	ino_t ino;
+	int reached; /* named by the durable journal head: neither checked nor fsynced */
 } kept_obj;
 
 struct sluice_stage {
@@ -434,6 +435,7 @@ static int check_existing(struct sluice_stage *s, const git_oid *id, git_object_
 	}
 	k = &s->kept[s->nkept++];
 	k->id = *id;
+	k->reached = 0;
 	k->type = state == 1 ? type : GIT_OBJECT_INVALID;
 	k->len = len;
 	k->dev = st.st_dev;
@@ -505,6 +507,30 @@ int sluice_stage__object(sluice_repo *repo, git_oid *out, const void *data, size
 	if (be_write(&s->parent, out, data, len, type) < 0)
 		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory staging a %s",
 		                         git_object_type2string(type));
+	return SLUICE_OK;
+}
+
+int sluice_stage__reached(sluice_repo *repo, const git_oid *id, git_object_t type, size_t len)
+{
+	struct sluice_stage *s = repo->stage;
+	kept_obj *k;
+
+	if (!s || !s->active || find(s, id) || find_kept(s, id))
+		return SLUICE_OK;
+	if (s->nkept == s->capkept) {
+		size_t cap = s->capkept ? 2 * s->capkept : 8;
+		kept_obj *p = realloc(s->kept, cap * sizeof(*p));
+		if (!p)
+			return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory");
+		s->kept = p;
+		s->capkept = cap;
+	}
+	k = &s->kept[s->nkept++];
+	memset(k, 0, sizeof(*k));
+	k->id = *id;
+	k->type = type;
+	k->len = len;
+	k->reached = 1;
 	return SLUICE_OK;
 }
 
@@ -908,7 +934,7 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 		/* The file the check found good this action, durable already: nothing to open. */
 		p[i].st.st_dev = s->kept[j].dev;
 		p[i].st.st_ino = s->kept[j].ino;
-		if (ring_has(&s->durable, &s->kept[j].id, &p[i].st))
+		if (s->kept[j].reached || ring_has(&s->durable, &s->kept[j].id, &p[i].st))
 			continue;
 		if ((error = loose_paths(ctx, s, &s->kept[j].id, dirs[nd], p[i].dst)) < 0)
 			goto done;

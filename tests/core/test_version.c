@@ -161,10 +161,68 @@ static void test_version__path_rules(void **state)
 	assert_false(sluice__path_safe("a\xc0\xaf", 3, &why));
 }
 
+/*
+ * sluice_repo__signed_commit formats the commit's text itself: it must be
+ * byte for byte what libgit2 makes of the same tree, parents, signature and
+ * message (the part the signature covers), and the commit must read back.
+ */
+static void test_version__commit_text_is_libgit2s(void **state)
+{
+	fixture *f = *state;
+	sluice_repo *repo = f->r;
+	sluice_key key;
+	git_treebuilder *tb;
+	git_oid blob, tree, first, second, parents[2];
+	git_commit *c = NULL;
+	const git_commit *pc[2] = {0};
+	git_tree *t = NULL;
+	git_buf sig = {0}, data = {0}, want = {0};
+	const char *msg = "sluice test by alice\n\nwith a body\n";
+
+	assert_int_equal(sluice_repo__signing_key(repo, &key, "alice", "proposer"), 0);
+	assert_int_equal(git_blob_create_from_buffer(&blob, repo->git, "x", 1), 0);
+	assert_int_equal(git_treebuilder_new(&tb, repo->git, NULL), 0);
+	assert_int_equal(git_treebuilder_insert(NULL, tb, "x", &blob, GIT_FILEMODE_BLOB), 0);
+	assert_int_equal(git_treebuilder_write(&tree, tb), 0);
+	git_treebuilder_free(tb);
+	assert_int_equal(sluice_repo__signed_commit(repo, &first, &key, msg, &tree, NULL, 0), 0);
+	parents[0] = first;
+	assert_int_equal(git_reference_name_to_id(&parents[1], repo->git, "refs/sluice/journal"),
+	                 0);
+	assert_int_equal(sluice_repo__signed_commit(repo, &second, &key, msg, &tree, parents, 2),
+	                 0);
+	/* What the signature covers, against libgit2's text from the commit's own fields. */
+	assert_int_equal(git_commit_extract_signature(&sig, &data, repo->git, &second, "gpgsig"),
+	                 0);
+	assert_int_equal(git_commit_lookup(&c, repo->git, &second), 0);
+	assert_int_equal(git_commit_tree(&t, c), 0);
+	assert_int_equal(git_commit_parentcount(c), 2);
+	assert_int_equal(git_commit_parent((git_commit **)&pc[0], c, 0), 0);
+	assert_int_equal(git_commit_parent((git_commit **)&pc[1], c, 1), 0);
+	assert_true(git_oid_equal(git_commit_id(pc[0]), &first));
+	assert_int_equal(git_commit_create_buffer(&want, repo->git, git_commit_author(c),
+	                                          git_commit_committer(c), NULL, msg, t, 2, pc),
+	                 0);
+	assert_int_equal(data.size, want.size);
+	assert_memory_equal(data.ptr, want.ptr, want.size);
+	assert_string_equal(git_commit_message(c), msg);
+	assert_string_equal(git_commit_author(c)->name, "alice");
+	git_buf_dispose(&sig);
+	git_buf_dispose(&data);
+	git_buf_dispose(&want);
+	git_commit_free((git_commit *)pc[0]);
+	git_commit_free((git_commit *)pc[1]);
+	git_tree_free(t);
+	git_commit_free(c);
+	sluice_key__dispose(&key);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_version__path_rules),
+	        cmocka_unit_test_setup_teardown(test_version__commit_text_is_libgit2s, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_version__checkout_refuses_dotdot, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_version__checkout_refuses_absolute, setup,

@@ -173,9 +173,12 @@ static void objects_durable_before(const logline *l, size_t n, long before)
 }
 
 /*
- * Every object of the journal entry (its commit, tree and blobs, including
- * those that existed before it, such as an unchanged keys.json) was fsynced
- * before `before`: by its name, or by the temporary file that got the name.
+ * Every object of the journal entry (its commit, tree and blobs) was
+ * fsynced before `before`: by its name, or by the temporary file that got
+ * the name. A document the entry leaves as the entry before it had it (an
+ * unchanged keys.json) was durable before that entry's commit point, and
+ * the entry names its blob again without writing or fsyncing it
+ * (core/journal.c, sluice_jstate's docs): it must not appear in the log.
  */
 static void entry_durable_before(dh_fixture *f, const char *entry, const logline *l, size_t n,
                                  long before)
@@ -184,13 +187,21 @@ static void entry_durable_before(dh_fixture *f, const char *entry, const logline
 	                        "cd '%s' && { echo %s; git rev-parse %s^{tree}; "
 	                        "git ls-tree -r %s | cut -d' ' -f3 | cut -f1; }",
 	                        f->repo, entry, entry, entry);
+	/* The documents the entry leaves as the entry before it had them. */
+	tu_run_result parent = tu_sh(NULL,
+	                             "cd '%s' && for d in keys.json config.json trust.json; do "
+	                             "b=$(git rev-parse -q --verify %s:$d) && "
+	                             "test \"$b\" = \"$(git rev-parse -q --verify %s^:$d)\" && "
+	                             "echo $b; done; true",
+	                             f->repo, entry, entry);
 	char *line, *save = NULL;
-	size_t count = 0;
+	size_t count = 0, reused = 0;
 
 	assert_int_equal(r.status, 0);
+	assert_int_equal(parent.status, 0);
 	for (line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char suffix[64];
-		long i, named = -1, synced = -1;
+		long i, named = -1, synced = -1, touched = -1;
 
 		if (strlen(line) != 40)
 			continue;
@@ -203,6 +214,18 @@ static void entry_durable_before(dh_fixture *f, const char *entry, const logline
 			    (ends_with(l[i].a, suffix) ||
 			     (named >= 0 && !strcmp(l[i].a, l[named].a))))
 				synced = i;
+			if (ends_with(l[i].a, suffix) || ends_with(l[i].b, suffix))
+				touched = i;
+		}
+		if (strstr(parent.out, line)) {
+			if (touched >= 0)
+				fprintf(stderr,
+				        "journal document %s, unchanged from the entry "
+				        "before: written or fsynced again\n",
+				        line);
+			assert_int_equal(touched, -1);
+			reused++;
+			continue;
 		}
 		if (synced < 0)
 			fprintf(stderr, "journal object %s: not fsynced before the commit point\n",
@@ -210,9 +233,12 @@ static void entry_durable_before(dh_fixture *f, const char *entry, const logline
 		assert_true(synced >= 0);
 		count++;
 	}
-	/* The commit, the tree and at least record.json, channels.json and keys.json. */
-	assert_true(count >= 5);
+	/* The commit, the tree, record.json, channels.json, tlog.json and checkpoint. */
+	assert_true(count >= 6);
+	/* At least keys.json, unchanged by every action these tests log. */
+	assert_true(reused >= 1);
 	tu_run_dispose(&r);
+	tu_run_dispose(&parent);
 }
 
 /*
