@@ -71,6 +71,7 @@ awk -v repo="$repo" '
     gsub(repo, "REPO", f); gsub(/[0-9a-f]{38}/, "<rest of id>", f);
     gsub(/tmp_object_git2_[A-Za-z0-9]+/, "tmp_object_git2_*", f);
     gsub(/tmp_object_sluice_[A-Za-z0-9]+/, "tmp_object_sluice_*", f);
+    gsub(/#[0-9]+ \(deleted\)/, "(unnamed file)", f);
     if (par) { call = call " ||"; par = 0 }
     printf "  %-40s %-52s %8.3f ms\n", call, f, 1000 * t;
     if (call ~ /sync/) { n++; s += t } else { other += t }

@@ -9,9 +9,18 @@
  * stage is open (and answers reads of them, so the tree builder and the
  * commit can check what they refer to), and sluice_stage__commit writes
  * them as loose objects and makes them durable in one round of concurrent
- * fsyncs: every temporary file written and linked to its name, then the
- * files, every directory that gained a name, objects/ and the caller's
- * file (the journal ref's lock) fsynced at once (sluice_io__fsync_all).
+ * fsyncs: every object written to a file of its own and linked to its
+ * name, then the files, every directory that gained a name, objects/ and
+ * the caller's file (the journal ref's lock) fsynced at once
+ * (sluice_io__fsync_all).
+ *
+ * An object's file is made unnamed (O_TMPFILE, mode 0444) and given its
+ * name by linkat of /proc/self/fd/N: no temporary name to make and remove,
+ * no mode to change, nothing left behind by a crash. Where the file system
+ * or the kernel has no O_TMPFILE, or /proc is not mounted, a temporary
+ * name objects/xx/tmp_object_sluice_* is made, linked and removed instead;
+ * a corrupt file under the object's name is replaced by a rename from such
+ * a temporary name either way.
  *
  * Names before bytes are durable is safe because nothing refers to the
  * objects until the caller renames the journal ref's lock into place,
@@ -36,6 +45,9 @@
  * blocks: valid for git and libgit2, and no deflate on the action's path.
  * A later `git gc` packs and compresses them as any other object.
  */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE /* O_TMPFILE */
+#endif
 #include "repo.h"
 
 #include <git2/sys/odb_backend.h>
@@ -103,6 +115,7 @@ struct sluice_stage {
 	git_odb_backend *loose; /* reads loose files back, without a cache */
 	ring good;              /* loose files read back whole by this process */
 	ring durable;           /* kept loose files a round of this process made durable */
+	int no_tmpfile;         /* O_TMPFILE or /proc/self/fd is missing here: named temporaries */
 	char objects[PATH_MAX]; /* REPO/objects */
 };
 
@@ -804,6 +817,133 @@ static int loose_paths(sluice_ctx *ctx, const struct sluice_stage *s, const git_
 	return SLUICE_OK;
 }
 
+/*
+ * The file that will hold an object in dir (objects/xx, made when missing):
+ * an unnamed file (O_TMPFILE), read-only from the start as git leaves its
+ * objects, or where the file system or kernel has none, a temporary name
+ * (p->tmp). *out is the descriptor.
+ */
+static int open_object_file(struct sluice_stage *s, sluice_ctx *ctx, pending *p, const char *dir,
+                            int named, int *out)
+{
+	int fd = -1;
+
+	p->tmp[0] = '\0';
+	for (int attempt = 0; attempt < 2; attempt++) {
+#ifdef O_TMPFILE
+		if (!named && !s->no_tmpfile) {
+			fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0444);
+			/* No O_TMPFILE: EOPNOTSUPP from the file system, EISDIR or EINVAL from an
+			 * old kernel. */
+			if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL))
+				s->no_tmpfile = 1;
+		}
+#endif
+		if (named || s->no_tmpfile) {
+			if (snprintf(p->tmp, sizeof(p->tmp), "%s/tmp_object_sluice_XXXXXX", dir) >=
+			    (int)sizeof(p->tmp)) {
+				p->tmp[0] = '\0';
+				return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s",
+				                         dir);
+			}
+			if ((fd = mkstemp(p->tmp)) < 0)
+				p->tmp[0] = '\0';
+			else
+				/* Read-only, as git and libgit2 leave their objects. */
+				(void)fchmod(fd, 0444);
+		}
+		/* objects/xx made only when missing: one call fewer per object. */
+		if (fd >= 0 || errno != ENOENT || attempt > 0)
+			break;
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return sluice_ctx__oserror(ctx, "cannot create %s", dir);
+	}
+	if (fd < 0)
+		return sluice_ctx__oserror(ctx, "cannot create a file for an object in %s", dir);
+	*out = fd;
+	return SLUICE_OK;
+}
+
+/*
+ * Gives the file p->fd its name p->dst: linkat of /proc/self/fd/N for an
+ * unnamed file, link for a temporary name. 0, or -1 with errno (EEXIST:
+ * there is a file of that name already). Without /proc, unnamed files are
+ * not used again (ENOENT is returned and s->no_tmpfile set).
+ */
+static int name_object_file(struct sluice_stage *s, const pending *p)
+{
+	char proc[64];
+
+	if (p->tmp[0])
+		return link(p->tmp, p->dst);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", p->fd);
+	if (linkat(AT_FDCWD, proc, AT_FDCWD, p->dst, AT_SYMLINK_FOLLOW) == 0)
+		return 0;
+	if (errno == ENOENT && access("/proc/self/fd", F_OK) < 0) {
+		s->no_tmpfile = 1;
+		errno = ENOENT;
+	}
+	return -1;
+}
+
+/*
+ * Writes o's loose file (its bytes in enc) and names it p->dst; on return
+ * p->fd is the file to fsync: the new one, or a good copy found under that
+ * name (written meanwhile by another writer, or a leftover of a crash). A
+ * corrupt copy under the name is replaced, by a rename from a temporary
+ * name (an unnamed file cannot be renamed over it).
+ */
+static int place_object(struct sluice_stage *s, sluice_ctx *ctx, const staged *o, pending *p,
+                        const char *dir, const sluice_buf *enc)
+{
+	int named = 0, error, state;
+
+	for (;;) {
+		if ((error = open_object_file(s, ctx, p, dir, named, &p->fd)) < 0)
+			return error;
+		if ((error = sluice_io__write_all(ctx, p->fd, enc->ptr, enc->len,
+		                                  p->tmp[0] ? p->tmp : p->dst)) < 0)
+			return error;
+		if (name_object_file(s, p) == 0) {
+			p->named = 1;
+			return SLUICE_OK;
+		}
+		if (errno == ENOENT && !p->tmp[0] && s->no_tmpfile) {
+			/* No /proc to link from: this object and the rest by temporary names. */
+			close(p->fd);
+			p->fd = -1;
+			continue;
+		}
+		if (errno != EEXIST)
+			return sluice_ctx__oserror(ctx, "cannot link %s to %s",
+			                           p->tmp[0] ? p->tmp : "a new file", p->dst);
+		if ((state = loose_check(s, &o->id, &p->st)) == -2)
+			return sluice_ctx__error(ctx, SLUICE_EIO, "%s", s->failure);
+		if (state == 1) {
+			/* Good as it is: fsynced below like a kept object. */
+			close(p->fd);
+			if (p->tmp[0])
+				unlink(p->tmp);
+			p->tmp[0] = '\0';
+			if ((p->fd = open(p->dst, O_RDONLY | O_CLOEXEC)) < 0)
+				return sluice_ctx__oserror(ctx, "cannot open %s", p->dst);
+			return SLUICE_OK;
+		}
+		if (!p->tmp[0]) {
+			/* Corrupt, or gone since: again, from a temporary name. */
+			close(p->fd);
+			p->fd = -1;
+			named = 1;
+			continue;
+		}
+		if (rename(p->tmp, p->dst) < 0)
+			return sluice_ctx__oserror(ctx, "cannot rename %s to %s", p->tmp, p->dst);
+		p->tmp[0] = '\0';
+		p->named = 1;
+		return SLUICE_OK;
+	}
+}
+
 int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 {
 	struct sluice_stage *s = repo->stage;
@@ -847,75 +987,14 @@ int sluice_stage__commit(sluice_repo *repo, int also_fd, const char *also_what)
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	/* Every new object written to a temporary file and linked to its name. */
+	/* Every new object written to a file of its own and linked to its name. */
 	for (i = 0; i < n; i++) {
 		if ((error = loose_paths(ctx, s, &s->obj[i].id, dirs[nd], p[i].dst)) < 0)
 			goto done;
-		if (snprintf(p[i].tmp, sizeof(p[i].tmp), "%s/tmp_object_sluice_XXXXXX", dirs[nd]) >=
-		    (int)sizeof(p[i].tmp)) {
-			p[i].tmp[0] = '\0';
-			error = sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s",
-			                          dirs[nd]);
-			goto done;
-		}
-		/* objects/xx made only when missing: one call fewer per object. */
-		if ((p[i].fd = mkstemp(p[i].tmp)) < 0 && errno == ENOENT) {
-			if (mkdir(dirs[nd], 0755) < 0 && errno != EEXIST) {
-				error = sluice_ctx__oserror(ctx, "cannot create %s", dirs[nd]);
-				p[i].tmp[0] = '\0';
-				goto done;
-			}
-			snprintf(p[i].tmp, sizeof(p[i].tmp), "%s/tmp_object_sluice_XXXXXX",
-			         dirs[nd]);
-			p[i].fd = mkstemp(p[i].tmp);
-		}
-		if (p[i].fd < 0) {
-			p[i].tmp[0] = '\0';
-			error = sluice_ctx__oserror(ctx, "cannot create a temporary file in %s",
-			                            dirs[nd]);
-			goto done;
-		}
 		enc.len = 0;
 		if ((error = encode_loose(ctx, &enc, &s->obj[i])) < 0 ||
-		    (error = sluice_io__write_all(ctx, p[i].fd, enc.ptr, enc.len, p[i].tmp)) < 0)
+		    (error = place_object(s, ctx, &s->obj[i], &p[i], dirs[nd], &enc)) < 0)
 			goto done;
-		/* Read-only, as git and libgit2 leave their objects. */
-		(void)fchmod(p[i].fd, 0444);
-		if (link(p[i].tmp, p[i].dst) < 0) {
-			int state;
-
-			if (errno != EEXIST) {
-				error = sluice_ctx__oserror(ctx, "cannot link %s to %s", p[i].tmp,
-				                            p[i].dst);
-				goto done;
-			}
-			/* Written meanwhile by another writer, or a crash's leftover. */
-			if ((state = loose_check(s, &s->obj[i].id, &p[i].st)) == -2) {
-				error = sluice_ctx__error(ctx, SLUICE_EIO, "%s", s->failure);
-				goto done;
-			}
-			if (state == 1) {
-				/* Good as it is: fsynced below like a kept object. */
-				close(p[i].fd);
-				unlink(p[i].tmp);
-				p[i].tmp[0] = '\0';
-				if ((p[i].fd = open(p[i].dst, O_RDONLY | O_CLOEXEC)) < 0) {
-					error = sluice_ctx__oserror(ctx, "cannot open %s",
-					                            p[i].dst);
-					goto done;
-				}
-			} else {
-				if (rename(p[i].tmp, p[i].dst) < 0) {
-					error = sluice_ctx__oserror(ctx, "cannot rename %s to %s",
-					                            p[i].tmp, p[i].dst);
-					goto done;
-				}
-				p[i].tmp[0] = '\0';
-				p[i].named = 1;
-			}
-		} else {
-			p[i].named = 1;
-		}
 		/*
 		 * One directory fsync per object even when two share objects/xx:
 		 * they run at once, and an action's calls stay the same in number

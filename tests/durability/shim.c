@@ -20,6 +20,9 @@
  *                          sluice), so a shell or env in between is inert
  *   SLUICE_SHIM_NOAIO=1    io_setup fails with ENOSYS, as where AIO is not
  *                          available: libsluice falls back to threads
+ *   SLUICE_SHIM_NOTMPFILE=1  open and openat with O_TMPFILE fail with
+ *                          EOPNOTSUPP, as on a file system without unnamed
+ *                          files: libsluice falls back to temporary names
  * Calls on stdin, stdout and stderr are neither counted nor logged: what a
  * process prints is not state.
  *
@@ -61,6 +64,7 @@ static const char *const class_names[C_COUNT] = {"write", "fsync", "rename", "un
 static struct {
 	int active;
 	int noaio;
+	int notmpfile;
 	int logfd;
 	int fail_class;
 	unsigned long fail_at;
@@ -97,6 +101,7 @@ __attribute__((constructor)) static void shim_init(void)
 	if (strcmp(program_invocation_short_name, prog && *prog ? prog : "sluice"))
 		return;
 	shim.noaio = (v = getenv("SLUICE_SHIM_NOAIO")) && *v == '1';
+	shim.notmpfile = (v = getenv("SLUICE_SHIM_NOTMPFILE")) && *v == '1';
 	if ((v = getenv("SLUICE_SHIM_LOG")) && *v)
 		shim.logfd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if ((v = getenv("SLUICE_SHIM_KILL")) && *v)
@@ -113,8 +118,14 @@ __attribute__((constructor)) static void shim_init(void)
 	shim.active = 1;
 }
 
+/*
+ * The file an fd names. An unnamed file (O_TMPFILE) reads back as
+ * "DIR/#INODE (deleted)": logged as DIR/#INODE, one word like every path
+ * of the log, until it is linked to a name.
+ */
 static void fd_path(int fd, char *out, size_t cap)
 {
+	static const char deleted[] = " (deleted)";
 	char link[64];
 	ssize_t n;
 
@@ -123,6 +134,9 @@ static void fd_path(int fd, char *out, size_t cap)
 	if (n < 0)
 		n = snprintf(out, cap, "fd:%d", fd);
 	out[n] = '\0';
+	if ((size_t)n > sizeof(deleted) - 1 && strstr(out, "/#") &&
+	    !strcmp(out + n - (sizeof(deleted) - 1), deleted))
+		out[n - (sizeof(deleted) - 1)] = '\0';
 }
 
 /* A path relative to a directory fd, made absolute for the log. */
@@ -325,10 +339,29 @@ int link(const char *from, const char *to)
 	return real_link_ptr(from, to);
 }
 
+/*
+ * A link from /proc/self/fd/N (how an unnamed file gets its name) is
+ * logged from the file's own path, DIR/#INODE, the path its writes were
+ * logged under.
+ */
 int linkat(int fd1, const char *from, int fd2, const char *to, int flags)
 {
+	static const char proc[] = "/proc/self/fd/";
+	int fail;
+
 	REAL(linkat);
-	if (account_at(C_RENAME, "link", fd1, from, fd2, to))
+	if (shim.active && !busy && !strncmp(from, proc, sizeof(proc) - 1)) {
+		char a[PATH_MAX], b[PATH_MAX];
+
+		busy = 1;
+		fd_path(atoi(from + sizeof(proc) - 1), a, sizeof(a));
+		at_path(fd2, to, b, sizeof(b));
+		busy = 0;
+		fail = account(C_RENAME, "link", a, b);
+	} else {
+		fail = account_at(C_RENAME, "link", fd1, from, fd2, to);
+	}
+	if (fail)
 		FAIL_EIO;
 	return real_linkat_ptr(fd1, from, fd2, to, flags);
 }
@@ -347,6 +380,73 @@ int unlinkat(int fd, const char *path, int flags)
 	if (account_at(C_UNLINK, "unlink", fd, path, AT_FDCWD, NULL))
 		FAIL_EIO;
 	return real_unlinkat_ptr(fd, path, flags);
+}
+
+/*
+ * Opens are not logged or counted; with SLUICE_SHIM_NOTMPFILE=1 one that
+ * asks for an unnamed file (O_TMPFILE) is refused as a file system
+ * without them would refuse it.
+ */
+static int refuse_tmpfile(int flags)
+{
+#ifdef O_TMPFILE
+	if (shim.active && shim.notmpfile && (flags & O_TMPFILE) == O_TMPFILE) {
+		errno = EOPNOTSUPP;
+		return 1;
+	}
+#else
+	(void)flags;
+#endif
+	return 0;
+}
+
+/* The mode argument, present when the flags create a file. */
+#ifdef O_TMPFILE
+#define OPEN_HAS_MODE(flags) (((flags)&O_CREAT) || ((flags)&O_TMPFILE) == O_TMPFILE)
+#else
+#define OPEN_HAS_MODE(flags) ((flags)&O_CREAT)
+#endif
+#define OPEN_MODE(flags, mode)                                                                     \
+	do {                                                                                       \
+		if (OPEN_HAS_MODE(flags)) {                                                        \
+			va_list ap;                                                                \
+			va_start(ap, flags);                                                       \
+			mode = va_arg(ap, mode_t);                                                 \
+			va_end(ap);                                                                \
+		}                                                                                  \
+	} while (0)
+
+int open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	REAL(open);
+	OPEN_MODE(flags, mode);
+	if (refuse_tmpfile(flags))
+		return -1;
+	return real_open_ptr(path, flags, mode);
+}
+
+int open64(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	REAL(open64);
+	OPEN_MODE(flags, mode);
+	if (refuse_tmpfile(flags))
+		return -1;
+	return real_open64_ptr(path, flags, mode);
+}
+
+int openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	REAL(openat);
+	OPEN_MODE(flags, mode);
+	if (refuse_tmpfile(flags))
+		return -1;
+	return real_openat_ptr(dirfd, path, flags, mode);
 }
 
 /* Completions of the fsyncs io_submit ran, not yet collected by io_getevents. */

@@ -110,13 +110,24 @@ static long object_named(const logline *l, size_t n, const char *id)
 	return -1;
 }
 
+/* An unnamed staged object file: REPO/objects/xx/#INODE. */
+static int is_staged_unnamed(const char *path)
+{
+	const char *o = strstr(path, "/objects/");
+
+	return o && strlen(o) > 12 && o[11] == '/' && o[12] == '#';
+}
+
 /*
- * A loose object's temporary file: libgit2's (objects/tmp_object_git2_*)
- * or libsluice's staged journal objects (objects/xx/tmp_object_sluice_*).
+ * A loose object's file before it has its name: libgit2's temporary
+ * (objects/tmp_object_git2_*), or libsluice's staged journal objects, an
+ * unnamed file (objects/xx/#INODE, as the shim logs O_TMPFILE files) or
+ * where there is none a temporary (objects/xx/tmp_object_sluice_*).
  */
 static int is_object_tmp(const char *path)
 {
-	return strstr(path, "/objects/tmp_object_git2_") || strstr(path, "/tmp_object_sluice_");
+	return strstr(path, "/objects/tmp_object_git2_") || strstr(path, "/tmp_object_sluice_") ||
+	       is_staged_unnamed(path);
 }
 
 /* Whether call i writes to path (write, pwrite, writev). */
@@ -267,9 +278,19 @@ static long journal_commit_point(const logline *l, size_t n)
 	 * core/journal.c); then the rename and refs/sluice/.
 	 */
 	{
-		long first = -1;
-		for (i = 0; i < ren && first < 0; i++)
-			if (!strcmp(l[i].op, "fsync") && strstr(l[i].a, "/tmp_object_sluice_"))
+		/*
+		 * The round's first fsync: the first of an object file after the
+		 * first staged object got its name (the shim logs an unnamed
+		 * file as objects/xx/#INODE even after it is linked).
+		 */
+		long first = -1, linked = -1;
+		for (i = 0; i < ren && linked < 0; i++)
+			if (!strcmp(l[i].op, "link") &&
+			    (strstr(l[i].a, "/tmp_object_sluice_") || is_staged_unnamed(l[i].a)))
+				linked = i;
+		assert_true(linked >= 0);
+		for (i = linked; i < ren && first < 0; i++)
+			if (!strcmp(l[i].op, "fsync") && strstr(l[i].a, "/objects/"))
 				first = i;
 		assert_true(first >= 0);
 		assert_true(lockw < first);
@@ -391,6 +412,28 @@ static void order_of_move(const char *args, const char *name, int aio)
 	assert_true(jcommit < ren);
 	objects_durable_before(l, n, ren);
 	entry_durable_before(fx, entry, l, n, ren);
+	{
+		/*
+		 * The staged objects come from unnamed files; where the shim
+		 * refused O_TMPFILE, from temporary names, each removed after
+		 * the round.
+		 */
+		int notmp = getenv("SLUICE_SHIM_NOTMPFILE") != NULL;
+		size_t unnamed = 0, named = 0, removed = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (!strcmp(l[i].op, "link") && is_staged_unnamed(l[i].a))
+				unnamed++;
+			if (!strcmp(l[i].op, "link") && strstr(l[i].a, "/tmp_object_sluice_"))
+				named++;
+			if (!strcmp(l[i].op, "unlink") && strstr(l[i].a, "/tmp_object_sluice_"))
+				removed++;
+		}
+		/* record.json, channels.json, tlog.json, checkpoint, the tree and the commit. */
+		assert_true((notmp ? named : unnamed) >= 6);
+		assert_int_equal(notmp ? unnamed : named, 0);
+		assert_int_equal(removed, named);
+	}
 	/* A move touches no chunk pack and no chunk index. */
 	assert_int_equal(find(l, n, "fsync", "/sluice/packs", 0), -1);
 	assert_int_equal(find(l, n, "fdatasync", "/sluice/index/data.mdb", 0), -1);
@@ -425,6 +468,15 @@ static void test_order__rollback_without_aio(void **state)
 {
 	(void)state;
 	order_of_move("rollback prod --reason order-test --key alice", "rollback-noaio", 2);
+}
+
+/* On a file system without unnamed files (the shim refuses O_TMPFILE): temporary names. */
+static void test_order__rollback_without_tmpfile(void **state)
+{
+	(void)state;
+	setenv("SLUICE_SHIM_NOTMPFILE", "1", 1);
+	order_of_move("rollback prod --reason order-test --key alice", "rollback-notmpfile", 0);
+	unsetenv("SLUICE_SHIM_NOTMPFILE");
 }
 
 /* A command's first batches run on threads (core/io.c, AIO_FROM_BATCH). */
@@ -596,6 +648,7 @@ int main(void)
 	        cmocka_unit_test(test_order__rollback),
 	        cmocka_unit_test(test_order__rollback_without_aio),
 	        cmocka_unit_test(test_order__rollback_on_threads),
+	        cmocka_unit_test(test_order__rollback_without_tmpfile),
 	        cmocka_unit_test(test_order__corrupt_leftover_is_written_again),
 	        cmocka_unit_test(test_order__index_ahead_of_journal_is_rebuilt),
 	        cmocka_unit_test(test_order__shim_sees_libgit2_and_lmdb),
