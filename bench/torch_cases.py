@@ -3,7 +3,7 @@ and tokenizer, the labelled LoRA cases with their weight deltas, and random stri
 trigger scan's null draws them.
 
 Imported by bench/fixed_answer.py, target_phrase.py, payload_decode.py, junk_refusal.py,
-composite_triggers.py and trigger_beam.py, which run with Debian's python3-torch
+composite_triggers.py, trigger_beam.py and payload_lens.py, which run with Debian's python3-torch
 (/usr/bin/python3). Importing it puts tools/ on the path, so those scripts import gatecore,
 make_gate_cases, modelref and tokref after it.
 """
