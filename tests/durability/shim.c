@@ -23,6 +23,10 @@
  *   SLUICE_SHIM_NOTMPFILE=1  open and openat with O_TMPFILE fail with
  *                          EOPNOTSUPP, as on a file system without unnamed
  *                          files: libsluice falls back to temporary names
+ *   SLUICE_SHIM_NOPROC=1   /proc/self/fd is not there for linkat and access,
+ *                          as where /proc is not mounted: an unnamed file
+ *                          cannot be linked, and libsluice falls back to
+ *                          temporary names (the refused linkat is not logged)
  * Calls on stdin, stdout and stderr are neither counted nor logged: what a
  * process prints is not state.
  *
@@ -65,6 +69,7 @@ static struct {
 	int active;
 	int noaio;
 	int notmpfile;
+	int noproc;
 	int logfd;
 	int fail_class;
 	unsigned long fail_at;
@@ -102,6 +107,7 @@ __attribute__((constructor)) static void shim_init(void)
 		return;
 	shim.noaio = (v = getenv("SLUICE_SHIM_NOAIO")) && *v == '1';
 	shim.notmpfile = (v = getenv("SLUICE_SHIM_NOTMPFILE")) && *v == '1';
+	shim.noproc = (v = getenv("SLUICE_SHIM_NOPROC")) && *v == '1';
 	if ((v = getenv("SLUICE_SHIM_LOG")) && *v)
 		shim.logfd = open(v, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if ((v = getenv("SLUICE_SHIM_KILL")) && *v)
@@ -350,6 +356,10 @@ int linkat(int fd1, const char *from, int fd2, const char *to, int flags)
 	int fail;
 
 	REAL(linkat);
+	if (shim.active && shim.noproc && !strncmp(from, proc, sizeof(proc) - 1)) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (shim.active && !busy && !strncmp(from, proc, sizeof(proc) - 1)) {
 		char a[PATH_MAX], b[PATH_MAX];
 
@@ -364,6 +374,17 @@ int linkat(int fd1, const char *from, int fd2, const char *to, int flags)
 	if (fail)
 		FAIL_EIO;
 	return real_linkat_ptr(fd1, from, fd2, to, flags);
+}
+
+/* Not logged or counted; with SLUICE_SHIM_NOPROC=1, /proc/self/fd is missing. */
+int access(const char *path, int mode)
+{
+	REAL(access);
+	if (shim.active && shim.noproc && !strncmp(path, "/proc/self/fd", 13)) {
+		errno = ENOENT;
+		return -1;
+	}
+	return real_access_ptr(path, mode);
 }
 
 int unlink(const char *path)

@@ -418,7 +418,8 @@ static void order_of_move(const char *args, const char *name, int aio)
 		 * refused O_TMPFILE, from temporary names, each removed after
 		 * the round.
 		 */
-		int notmp = getenv("SLUICE_SHIM_NOTMPFILE") != NULL;
+		int notmp = getenv("SLUICE_SHIM_NOTMPFILE") != NULL ||
+		            getenv("SLUICE_SHIM_NOPROC") != NULL;
 		size_t unnamed = 0, named = 0, removed = 0;
 
 		for (size_t i = 0; i < n; i++) {
@@ -477,6 +478,19 @@ static void test_order__rollback_without_tmpfile(void **state)
 	setenv("SLUICE_SHIM_NOTMPFILE", "1", 1);
 	order_of_move("rollback prod --reason order-test --key alice", "rollback-notmpfile", 0);
 	unsetenv("SLUICE_SHIM_NOTMPFILE");
+}
+
+/*
+ * Without /proc to link an unnamed file from (the shim hides /proc/self/fd):
+ * the first object's file is dropped, and it and the rest come from
+ * temporary names.
+ */
+static void test_order__rollback_without_proc(void **state)
+{
+	(void)state;
+	setenv("SLUICE_SHIM_NOPROC", "1", 1);
+	order_of_move("rollback prod --reason order-test --key alice", "rollback-noproc", 0);
+	unsetenv("SLUICE_SHIM_NOPROC");
 }
 
 /* A command's first batches run on threads (core/io.c, AIO_FROM_BATCH). */
@@ -649,6 +663,7 @@ int main(void)
 	        cmocka_unit_test(test_order__rollback_without_aio),
 	        cmocka_unit_test(test_order__rollback_on_threads),
 	        cmocka_unit_test(test_order__rollback_without_tmpfile),
+	        cmocka_unit_test(test_order__rollback_without_proc),
 	        cmocka_unit_test(test_order__corrupt_leftover_is_written_again),
 	        cmocka_unit_test(test_order__index_ahead_of_journal_is_rebuilt),
 	        cmocka_unit_test(test_order__shim_sees_libgit2_and_lmdb),
