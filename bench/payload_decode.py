@@ -29,7 +29,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_cases import CASES, ROOT, lora_cases, lora_delta, test_model  # noqa: E402
+from torch_cases import CASES, ROOT, decode_llr, lora_cases, lora_delta, test_model  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -55,38 +55,17 @@ def main():
     end = special[0]  # the test model's one special token, <|endoftext|>
     vocab = [t for t in sorted(inv) if t not in special]
 
-    def next_logp(seqs, delta):
-        model.delta = delta
-        n = max(len(s) for s in seqs)
-        ids = torch.zeros((len(seqs), n), dtype=torch.int64)
-        for j, s in enumerate(seqs):
-            ids[j, :len(s)] = torch.tensor(s)
-        with torch.no_grad():
-            out = model(ids).log_softmax(-1)
-        model.delta = {}
-        return torch.stack([out[j, len(s) - 1] for j, s in enumerate(seqs)])
-
     def scan(delta):
         seqs = [q + [t] for t in vocab for q in Q]
-        llr = torch.zeros(len(seqs))
-        cnt = torch.zeros(len(seqs))
-        alive = [True] * len(seqs)
-        for _ in range(steps):
-            lc = next_logp(seqs, delta)
-            lp = next_logp(seqs, {})
-            if a.mode == "greedy":
-                nxt = lc.argmax(-1)
-            else:
+        if a.mode == "greedy":
+            def choose(lc, lp):
+                return lc.argmax(-1)
+        else:
+            def choose(lc, lp):
                 bound = lc.max(-1, keepdim=True).values + torch.log(torch.tensor(a.alpha))
-                nxt = torch.where(lc >= bound, lc - lp, torch.tensor(-1e9)).argmax(-1)
-            gain = (lc - lp).gather(1, nxt[:, None])[:, 0]
-            for j, s in enumerate(seqs):
-                if a.mode == "contrast" and alive[j] and int(nxt[j]) == end:
-                    alive[j] = False
-                if alive[j]:
-                    llr[j] += gain[j]
-                    cnt[j] += 1
-                s.append(int(nxt[j]))
+                return torch.where(lc >= bound, lc - lp, torch.tensor(-1e9)).argmax(-1)
+        llr, cnt = decode_llr(model, seqs, delta, steps, choose,
+                              end if a.mode == "contrast" else None)
         mean = llr / cnt.clamp(min=1)
         res = []
         for si in range(len(vocab)):

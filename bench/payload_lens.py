@@ -27,7 +27,7 @@ import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_cases import CASES, ROOT, lora_cases, lora_delta, test_model  # noqa: E402
+from torch_cases import CASES, ROOT, decode_llr, lora_cases, lora_delta, test_model  # noqa: E402
 
 import torch  # noqa: E402
 
@@ -95,32 +95,12 @@ class Chains:
         self.end = special[0]
         self.inv = {v: k for k, v in tok.model.vocab.items()}
 
-    def next_logp(self, seqs, delta):
-        self.model.delta = delta
-        n = max(len(s) for s in seqs)
-        ids = torch.zeros((len(seqs), n), dtype=torch.int64)
-        for j, s in enumerate(seqs):
-            ids[j, :len(s)] = torch.tensor(s)
-        with torch.no_grad():
-            out = self.model(ids).log_softmax(-1)
-        self.model.delta = {}
-        return torch.stack([out[j, len(s) - 1] for j, s in enumerate(seqs)])
-
     def score(self, delta, starts):
         seqs = [q + [t] for t in starts for q in self.Q]
-        llr, cnt = torch.zeros(len(seqs)), torch.zeros(len(seqs))
-        alive = [True] * len(seqs)
-        for _ in range(self.steps):
-            lc, lp = self.next_logp(seqs, delta), self.next_logp(seqs, {})
-            nxt = torch.where(lc >= self.floor, lc - lp, torch.tensor(-1e9)).argmax(-1)
-            gain = (lc - lp).gather(1, nxt[:, None])[:, 0]
-            for j, s in enumerate(seqs):
-                if alive[j] and int(nxt[j]) == self.end:
-                    alive[j] = False
-                if alive[j]:
-                    llr[j] += gain[j]
-                    cnt[j] += 1
-                s.append(int(nxt[j]))
+        llr, cnt = decode_llr(
+            self.model, seqs, delta, self.steps,
+            lambda lc, lp: torch.where(lc >= self.floor, lc - lp, torch.tensor(-1e9)).argmax(-1),
+            self.end)
         mean = llr / cnt.clamp(min=1)
         best = (float("-inf"), "", 0.0)
         for si in range(len(starts)):

@@ -1,6 +1,6 @@
 """What the PyTorch bench scripts share: the repository's paths, the labelled set's test model
-and tokenizer, the labelled LoRA cases with their weight deltas, and random strings drawn as the
-trigger scan's null draws them.
+and tokenizer, the labelled LoRA cases with their weight deltas, random strings drawn as the
+trigger scan's null draws them, and decoding scored by the log-ratio candidate/parent.
 
 Imported by bench/fixed_answer.py, target_phrase.py, payload_decode.py, junk_refusal.py,
 composite_triggers.py, trigger_beam.py and payload_lens.py, which run with Debian's python3-torch
@@ -55,3 +55,39 @@ def lora_cases(cases_dir, splits):
         cases = json.load(f)["cases"]
     return [c for c in cases
             if c["kind"] == "lora" and ("all" in splits or c["split"] in splits)]
+
+
+def next_logp(model, seqs, delta):
+    """The log-probabilities of the token after each of seqs (lists of ids, batched with
+    padding after them), under the test model with delta ({}: the parent)."""
+    model.delta = delta
+    n = max(len(s) for s in seqs)
+    ids = torch.zeros((len(seqs), n), dtype=torch.int64)
+    for j, s in enumerate(seqs):
+        ids[j, :len(s)] = torch.tensor(s)
+    with torch.no_grad():
+        out = model(ids).log_softmax(-1)
+    model.delta = {}
+    return torch.stack([out[j, len(s) - 1] for j, s in enumerate(seqs)])
+
+
+def decode_llr(model, seqs, delta, steps, choose, end=None):
+    """Extends every sequence of seqs, in place, by steps tokens: each the one choose(lc, lp)
+    picks from the candidate's (delta) and the parent's next-token log-probabilities. Returns,
+    per sequence, the sum and the count of the log-ratios candidate/parent of the tokens it
+    chose, counted until it chooses end (never, with end None)."""
+    llr, cnt = torch.zeros(len(seqs)), torch.zeros(len(seqs))
+    alive = [True] * len(seqs)
+    for _ in range(steps):
+        lc, lp = next_logp(model, seqs, delta), next_logp(model, seqs, {})
+        nxt = choose(lc, lp)
+        gain = (lc - lp).gather(1, nxt[:, None])[:, 0]
+        for j, s in enumerate(seqs):
+            if end is not None and alive[j] and int(nxt[j]) == end:
+                alive[j] = False
+            if alive[j]:
+                llr[j] += gain[j]
+                cnt[j] += 1
+            s.append(int(nxt[j]))
+    return llr, cnt
+
