@@ -2,6 +2,8 @@
  * tests/core/test_version.c - versions built by hand with hostile content:
  * a correctly signed version whose state.json names paths that would escape
  * a checkout directory must be refused by checkout and reported by verify.
+ * Also the signed commit's text, which sluice formats itself, against
+ * libgit2's.
  */
 #include "testutil.h"
 
