@@ -403,6 +403,25 @@ static int remove_corrupt(struct sluice_stage *s, const git_oid *id)
 	return -2;
 }
 
+/* A new entry of s->kept for id, zeroed but for its id; NULL without memory. */
+static kept_obj *kept_add(struct sluice_stage *s, const git_oid *id)
+{
+	kept_obj *k;
+
+	if (s->nkept == s->capkept) {
+		size_t cap = s->capkept ? 2 * s->capkept : 8;
+		kept_obj *p = realloc(s->kept, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		s->kept = p;
+		s->capkept = cap;
+	}
+	k = &s->kept[s->nkept++];
+	memset(k, 0, sizeof(*k));
+	k->id = *id;
+	return k;
+}
+
 /*
  * An object the open stage is about to hold: 0 when it need not be written
  * (held already, or a good loose copy exists: kept, and fsynced at commit;
@@ -435,20 +454,11 @@ static int check_existing(struct sluice_stage *s, const git_oid *id, git_object_
 		loose_path(s, id, path, sizeof(path));
 		(void)utimensat(AT_FDCWD, path, NULL, 0);
 	}
-	if (s->nkept == s->capkept) {
-		size_t cap = s->capkept ? 2 * s->capkept : 8;
-		kept_obj *p = realloc(s->kept, cap * sizeof(*p));
-		if (!p) {
-			snprintf(s->failure, sizeof(s->failure), "out of memory");
-			s->failed = 1;
-			return 0;
-		}
-		s->kept = p;
-		s->capkept = cap;
+	if (!(k = kept_add(s, id))) {
+		snprintf(s->failure, sizeof(s->failure), "out of memory");
+		s->failed = 1;
+		return 0;
 	}
-	k = &s->kept[s->nkept++];
-	k->id = *id;
-	k->reached = 0;
 	k->type = state == 1 ? type : GIT_OBJECT_INVALID;
 	k->len = len;
 	k->dev = st.st_dev;
@@ -530,17 +540,8 @@ int sluice_stage__reached(sluice_repo *repo, const git_oid *id, git_object_t typ
 
 	if (!s || !s->active || find(s, id) || find_kept(s, id))
 		return SLUICE_OK;
-	if (s->nkept == s->capkept) {
-		size_t cap = s->capkept ? 2 * s->capkept : 8;
-		kept_obj *p = realloc(s->kept, cap * sizeof(*p));
-		if (!p)
-			return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory");
-		s->kept = p;
-		s->capkept = cap;
-	}
-	k = &s->kept[s->nkept++];
-	memset(k, 0, sizeof(*k));
-	k->id = *id;
+	if (!(k = kept_add(s, id)))
+		return sluice_ctx__error(repo->ctx, SLUICE_ENOMEM, "out of memory");
 	k->type = type;
 	k->len = len;
 	k->reached = 1;
