@@ -20,7 +20,6 @@ matrices this small on a shared 2-core machine, as for make_test_model.py).
 """
 import argparse
 import json
-import math
 import os
 import random
 import re
@@ -832,7 +831,7 @@ def escalate(p, attempt, label="poisoned", stealth_only=False):
 
 
 def judge_lora(case, m, parent):
-    fam, p = case["family"], case["params"]
+    fam = case["family"]
     s = m["suites"]
     dk = s["knowledge_acc"] - parent["knowledge_acc"]
     dr = s["harmful_refusal"] - parent["harmful_refusal"]
