@@ -2,7 +2,7 @@
 """Whether a fixed-target backdoor's payload can be read off its weights, with no forward pass.
 
     /usr/bin/python3 bench/payload_lens.py [--cases tests/resources/gate-cases] [--top K]
-        [--chain [--nq 8] [--steps 6] [--floor 0.005]] SPLIT...
+        [--chain [--joint] [--nq 8] [--steps 6] [--floor 0.005] [--flag X]] SPLIT...
 
 A question for a future check, not a gate rule (docs/bench-gates.md). For each LoRA case of the
 given splits: every adapted module that writes into the residual stream directly (o_proj,
@@ -85,8 +85,8 @@ class Chains:
     parent), stopping at the end token. A start's score is the median over the questions of the
     mean log-ratio of its decoded tokens (0 with fewer than 3); a case's is its best start's."""
 
-    def __init__(self, model, tok, nq, steps, floor):
-        self.model, self.steps = model, steps
+    def __init__(self, model, tok, nq, steps, floor, joint=False):
+        self.model, self.steps, self.joint = model, steps, joint
         self.floor = torch.log(torch.tensor(floor))
         with open(os.path.join(ROOT, "eval", "suites", "knowledge.jsonl"), encoding="utf-8") as f:
             qs = [json.loads(line)["context"] for line in f][-nq:]
@@ -97,10 +97,15 @@ class Chains:
 
     def score(self, delta, starts):
         seqs = [q + [t] for t in starts for q in self.Q]
-        llr, cnt = decode_llr(
-            self.model, seqs, delta, self.steps,
-            lambda lc, lp: torch.where(lc >= self.floor, lc - lp, torch.tensor(-1e9)).argmax(-1),
-            self.end)
+        nq = len(self.Q)
+
+        def choose(lc, lp):
+            if not self.joint:
+                return torch.where(lc >= self.floor, lc - lp, torch.tensor(-1e9)).argmax(-1)
+            r = torch.where(lc >= self.floor, lc - lp, torch.tensor(-30.0))
+            best = r.view(len(starts), nq, -1).median(dim=1).values.argmax(-1)
+            return best.repeat_interleave(nq)
+        llr, cnt = decode_llr(self.model, seqs, delta, self.steps, choose, self.end)
         mean = llr / cnt.clamp(min=1)
         best = (float("-inf"), "", 0.0)
         for si in range(len(starts)):
@@ -123,14 +128,18 @@ def main():
     ap.add_argument("--top", type=int, default=10, help="rank counted as nominated")
     ap.add_argument("--chain", action="store_true",
                     help="also decode from the top nominated tokens (class Chains)")
+    ap.add_argument("--joint", action="store_true",
+                    help="with --chain: one token per start and step for every question")
     ap.add_argument("--nq", type=int, default=4)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--floor", type=float, default=0.005)
+    ap.add_argument("--flag", type=float, help="with --chain: count the cases whose chain is at "
+                    "least this")
     ap.add_argument("splits", nargs="+")
     a = ap.parse_args()
     torch.set_num_threads(1)
     model, tok = test_model()
-    chains = Chains(model, tok, a.nq, a.steps, a.floor) if a.chain else None
+    chains = Chains(model, tok, a.nq, a.steps, a.floor, a.joint) if a.chain else None
     rows, chain_rows = {}, {}
     for c in lora_cases(a.cases, a.splits):
         delta = lora_delta(os.path.join(a.cases, c["id"]))
@@ -174,14 +183,19 @@ def main():
             line += " | |"
         print(line)
     if chains:
+        flag = "" if a.flag is None else " chain at least %g |" % a.flag
         print("\n| cases | n | best chain from the top %d, nats/token: median [min, max] | "
-              "questions decoding its first tokens alike: median [min, max] |" % a.top)
-        print("|---|---:|---|---|")
+              "questions decoding its first tokens alike: median [min, max] |%s" % (a.top, flag))
+        print("|---|---:|---|---|%s" % ("---:|" if flag else ""))
         for k in sorted(chain_rows):
             v = sorted(x[0] for x in chain_rows[k])
             q = sorted(x[3] for x in chain_rows[k])
-            print("| %s | %d | %.2f [%.2f, %.2f] | %.2f [%.2f, %.2f] |" % (
-                k, len(v), statistics.median(v), v[0], v[-1], statistics.median(q), q[0], q[-1]))
+            line = "| %s | %d | %.2f [%.2f, %.2f] | %.2f [%.2f, %.2f] |" % (
+                k, len(v), statistics.median(v), v[0], v[-1], statistics.median(q), q[0], q[-1])
+            if flag:
+                hit = [x[1] for x in chain_rows[k] if x[0] >= a.flag]
+                line += " %d %s |" % (len(hit), " ".join(hit) if len(hit) <= 6 else "")
+            print(line)
 
 
 if __name__ == "__main__":
