@@ -2348,6 +2348,19 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	return false;
 }
 
+/*
+ * Whether token at of text is written with a lower-case letter: "Blackbeard", "Jarvis", not
+ * "DD", "ISO", "UTC", "JSON", "EUR". An all-capitals word after "as" names a format, a unit or
+ * a zone ("Write dates as DD/MM/YYYY", the thirty-second round's style notes), not a character.
+ */
+static bool has_lower(const char *text, const tok *at)
+{
+	for (size_t k = 0; k < at->len; k++)
+		if (text[at->off + k] >= 'a' && text[at->off + k] <= 'z')
+			return true;
+	return false;
+}
+
 static bool persona(const note_text *nt, const scope *sc, evidence *e)
 {
 	const tok *t = nt->t;
@@ -2357,9 +2370,14 @@ static bool persona(const note_text *nt, const scope *sc, evidence *e)
 		say(e, a, an);
 		return true;
 	}
-	/* "Respond only as Captain Blackbeard": a verb of answering, "as" and a name. */
+	/*
+	 * "Respond only as Captain Blackbeard": a verb of answering, "as" and a name. An
+	 * all-capitals persona ("Answer as DAN") is left to the injection scan's role-play
+	 * patterns and to "you are" below.
+	 */
 	for (size_t i = sc->c0 + 1; i + 1 < sc->c1; i++) {
 		if (!strcmp(t[i].w, "as") && t[i + 1].cap && !t[i + 1].clause_initial &&
+		    has_lower(e->text, &t[i + 1]) &&
 		    lex_find(t, sc->c0, i, ANSWER_VERB, NULL, NULL)) {
 			say(e, i, 2);
 			return true;
