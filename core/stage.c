@@ -112,6 +112,7 @@ struct sluice_stage {
 	size_t nkept, capkept;
 	int failed; /* be_freshen could not read one: commit fails */
 	char failure[PATH_MAX + 1024];
+	sluice_ctx *ctx;        /* the repository's: the arrays' allocations and their faults */
 	git_odb_backend *loose; /* reads loose files back, without a cache */
 	ring good;              /* loose files read back whole by this process */
 	ring durable;           /* kept loose files a round of this process made durable */
@@ -148,14 +149,8 @@ static int be_write(git_odb_backend *be, const git_oid *id, const void *data, si
 		return GIT_PASSTHROUGH;
 	if (find(s, id))
 		return 0;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 16;
-		staged *p = realloc(s->obj, cap * sizeof(*p));
-		if (!p)
-			goto oom;
-		s->obj = p;
-		s->cap = cap;
-	}
+	if (sluice__reserve(s->ctx, (void **)&s->obj, &s->cap, s->n + 1, sizeof(*s->obj)) < 0)
+		goto oom;
 	o = &s->obj[s->n];
 	if (!(o->data = malloc(len ? len : 1)))
 		goto oom;
@@ -408,14 +403,9 @@ static kept_obj *kept_add(struct sluice_stage *s, const git_oid *id)
 {
 	kept_obj *k;
 
-	if (s->nkept == s->capkept) {
-		size_t cap = s->capkept ? 2 * s->capkept : 8;
-		kept_obj *p = realloc(s->kept, cap * sizeof(*p));
-		if (!p)
-			return NULL;
-		s->kept = p;
-		s->capkept = cap;
-	}
+	if (sluice__reserve(s->ctx, (void **)&s->kept, &s->capkept, s->nkept + 1,
+	                    sizeof(*s->kept)) < 0)
+		return NULL;
 	k = &s->kept[s->nkept++];
 	memset(k, 0, sizeof(*k));
 	k->id = *id;
@@ -661,6 +651,7 @@ int sluice_stage__begin(sluice_repo *repo)
 	}
 	if (!(s = sluice__calloc(repo->ctx, 1, sizeof(*s))))
 		return SLUICE_ENOMEM;
+	s->ctx = repo->ctx;
 	if (snprintf(s->objects, sizeof(s->objects), "%s/objects", repo->path) >=
 	    (int)sizeof(s->objects)) {
 		free(s);
