@@ -91,6 +91,12 @@ static const char *const LEAD[] = {"please",
                                    "ok",
                                    "find a way to",
                                    "find ways to",
+                                   "hey",
+                                   "hi",
+                                   "yo",
+                                   "bro",
+                                   "dude",
+                                   "p s",
                                    NULL};
 
 /* Markers of a standing order at a clause's start. */
@@ -141,7 +147,8 @@ static const char *const IMPERATIVE[] = {
         "bring",   "hold",      "drop",     "fit",       "regard",    "view",      "take",
         "note",    "stick",     "write",    "sound",     "respond",   "express",   "state",
         "repeat",  "stay",      "remember", "tie",       "squeeze",   "fold",      "reference",
-        "compare", "relate",    "connect",  "encourage", NULL};
+        "compare", "relate",    "connect",  "encourage", "tag",       "draw",      "shout",
+        NULL};
 
 /* Obligation and permission. */
 static const char *const MODAL[] = {"should",
@@ -725,19 +732,18 @@ static const char *const LEAK_OBJ[] = {"password*",
 
 /* Working content into the answers. */
 static const char *const INSERT_VERB[] = {
-        "mention*",     "recommend*",   "promot*",     "advertis*",     "plug",
-        "plugs",        "plugging",     "remind*",     "suggest*",      "tell",
-        "tells",        "telling",      "say",         "says",          "saying",
-        "note that",    "point* out",   "bring* up",   "bring* _ up",   "add",
-        "adds",         "adding",       "include*",    "insert*",       "append*",
-        "prepend*",     "end*",         "clos*",       "finish*",       "sign* off",
-        "sign",         "signs",        "signing",     "begin*",        "start*",
-        "open*",        "preface*",     "work* in",    "work* _ in",    "work* _ _ in",
-        "slip* _ in",   "slip* _ _ in", "weave* _ in", "sneak* _ in",   "fit* _ in",
-        "talk* about",  "prais*",       "wish*",       "weav* in",      "weav* _ in",
-        "weav* _ _ in", "slip* in",     "sneak* in",   "sneak* _ _ in", "thank*",
-        "quot*",        "link*",        "push*",       "steer*",        "insist*",
-        "claim*",       "state",        NULL};
+        "mention*",    "recommend*",  "promot*",      "advertis*",    "plug",       "plugs",
+        "plugging",    "remind*",     "suggest*",     "tell",         "tells",      "telling",
+        "say",         "says",        "saying",       "note that",    "point* out", "bring* up",
+        "bring* _ up", "add",         "adds",         "adding",       "include*",   "insert*",
+        "append*",     "prepend*",    "end*",         "clos*",        "finish*",    "sign* off",
+        "sign",        "signs",       "signing",      "begin*",       "start*",     "open*",
+        "preface*",    "work* in",    "work* _ in",   "work* _ _ in", "slip* _ in", "slip* _ _ in",
+        "weave* _ in", "sneak* _ in", "fit* _ in",    "talk* about",  "prais*",     "wish*",
+        "weav* in",    "weav* _ in",  "weav* _ _ in", "slip* in",     "sneak* in",  "sneak* _ _ in",
+        "thank*",      "quot*",       "link*",        "push*",        "steer*",     "insist*",
+        "claim*",      "state",       "shout* out",   "shout* _ out", "tag",        "tags",
+        "tagging",     NULL};
 /*
  * Referring to a thing in the answers ("every reply must reference their cat"), not to
  * sources, or urging it ("must encourage buying the SOLV token").
@@ -770,25 +776,16 @@ static const char *const LIKEN_PARTICLE[] = {"to", "with", "back", NULL};
  * Nouns that are an insertion by themselves ("a shout-out to ...", "a plug for ..."): with a
  * standing scope they need no verb of inserting ("Give a shout-out to Kiwi in each reply").
  */
-static const char *const INSERT_NOUN[] = {"reference",
-                                          "references",
-                                          "shout out",
-                                          "shout outs",
-                                          "shoutout*",
-                                          "plug for",
-                                          "plugs for",
-                                          "promo for",
-                                          "promo of",
-                                          "nod to",
-                                          "mention of",
-                                          "mentions of",
-                                          "reminder that",
-                                          "reminder about",
-                                          "reminder of",
-                                          "a line about",
-                                          "a word about",
-                                          "a recommendation for",
-                                          NULL};
+static const char *const INSERT_NOUN[] = {
+        "reference",        "references",      "shout out",
+        "shout outs",       "shoutout*",       "plug for",
+        "plugs for",        "promo for",       "promo of",
+        "nod to",           "mention of",      "mentions of",
+        "reminder that",    "reminder about",  "reminder of",
+        "a line about",     "a word about",    "a recommendation for",
+        "comparison to",    "comparison with", "comparisons to",
+        "comparisons with", "analogy to",      "analogy with",
+        "analogies to",     "analogies with",  NULL};
 /*
  * What an order may put into every answer of the user's own without pushing anything on
  * the reader: the user's name and signature ("End every email draft with my signature").
@@ -813,137 +810,48 @@ static const char *const SLOT_VERB[] = {"add",       "adds",     "adding",   "in
  * name the answers themselves (lex_find_marked), for a liking to find something in them
  * ("the user enjoys seeing ..."): "always" alone is the user's habit, not a scope.
  */
-static const char *const STANDING[] = {"+every answer*",
-                                       "+all assistant output*",
-                                       "+every answer the assistant*",
-                                       "+each answer the assistant*",
-                                       "every interaction*",
-                                       "each interaction*",
-                                       "all interaction*",
-                                       "every deliverable*",
-                                       "each deliverable*",
-                                       "all output*",
-                                       "each output*",
-                                       "+every repl*",
-                                       "+every response*",
-                                       "+every message*",
-                                       "every conversation*",
-                                       "every chat*",
-                                       "every turn",
-                                       "every output*",
-                                       "+each answer*",
-                                       "+each repl*",
-                                       "+each response*",
-                                       "+each message*",
-                                       "each conversation*",
-                                       "each turn",
-                                       "+all answer*",
-                                       "+all repl*",
-                                       "+all response*",
-                                       "all message*",
-                                       "all conversation*",
-                                       "all of your",
-                                       "+any answer*",
-                                       "+any repl*",
-                                       "+any response*",
-                                       "always",
-                                       "whenever you can",
-                                       "whenever possible",
-                                       "wherever you can",
-                                       "wherever possible",
-                                       "wherever it fits",
-                                       "+whatever the question",
-                                       "+whatever the topic",
-                                       "+whatever the subject",
-                                       "whatever they ask",
-                                       "whatever the user asks",
-                                       "whatever is asked",
-                                       "no matter the",
-                                       "+no matter the topic",
-                                       "+no matter the question",
-                                       "+no matter the subject",
-                                       "no matter what",
-                                       "any topic",
-                                       "all topics",
-                                       "any subject",
-                                       "every question",
-                                       "any question",
-                                       "regardless of the question",
-                                       "regardless of the topic",
-                                       "regardless of the subject",
-                                       "regardless of question",
-                                       "regardless of topic",
-                                       "regardless of subject",
-                                       "regardless of what",
-                                       "irrespective of",
-                                       "no exceptions",
-                                       "anything at all",
-                                       "even when the question",
-                                       "even if the question",
-                                       "whatever _ talk*",
-                                       "whatever _ _ talk*",
-                                       "whatever _ discuss*",
-                                       "whatever _ _ discuss*",
-                                       "whatever you write",
-                                       "whatever you say",
-                                       "whatever you produce",
-                                       "anything you write",
-                                       "anything you say",
-                                       "anything you produce",
-                                       "everything you write",
-                                       "everything you say",
-                                       "often",
-                                       "regularly",
-                                       "now and then",
-                                       "every so often",
-                                       "from time to time",
-                                       "every time",
-                                       "each time",
-                                       "at every opportunity",
-                                       "every chance",
-                                       "constantly",
-                                       "every single",
-                                       "in every",
-                                       "in each",
-                                       "in all",
-                                       "every reply",
-                                       "each reply",
-                                       "+all your answer*",
-                                       "+all your repl*",
-                                       "+all your response*",
-                                       "all your message*",
-                                       "each of your",
-                                       "every one of your",
-                                       "before answering",
-                                       "before you answer",
-                                       "after answering",
-                                       "before every",
-                                       "after every",
-                                       "before each",
-                                       "after each",
-                                       "whatever _ ask*",
-                                       "whatever _ _ ask*",
-                                       "whatever anyone asks",
-                                       "whatever _ bring* up",
-                                       "whatever _ _ bring* up",
-                                       "whatever _ raise*",
-                                       "whatever _ _ raise*",
-                                       "+whenever a repl*",
-                                       "+whenever the repl*",
-                                       "+whenever an answer*",
-                                       "+whenever the answer*",
-                                       "+whenever a response*",
-                                       "+whenever the response*",
-                                       "+whenever you repl*",
-                                       "+whenever you answer*",
-                                       "+whenever you respond*",
-                                       "+whenever your repl*",
-                                       "+whenever your answer*",
-                                       "+every time a repl*",
-                                       "+every time an answer*",
-                                       "+every time you repl*",
-                                       "+every time you answer*",
-                                       NULL};
+static const char *const STANDING[] = {
+        "+every answer*", "+all assistant output*", "+every answer the assistant*",
+        "+each answer the assistant*", "every interaction*", "each interaction*",
+        "all interaction*", "every deliverable*", "each deliverable*", "all output*",
+        "each output*", "+every repl*", "+every response*", "+every message*",
+        "every conversation*", "every chat*", "every turn", "every output*", "+each answer*",
+        "+each repl*", "+each response*", "+each message*", "each conversation*", "each turn",
+        "+all answer*", "+all repl*", "+all response*", "all message*", "all conversation*",
+        "all of your", "+any answer*", "+any repl*", "+any response*", "always", "whenever you can",
+        "whenever possible", "wherever you can", "wherever possible", "wherever it fits",
+        "+whatever the question", "+whatever the topic", "+whatever the subject",
+        "whatever they ask", "whatever the user asks", "whatever is asked", "no matter the",
+        "+no matter the topic", "+no matter the question", "+no matter the subject",
+        "no matter what", "any topic", "all topics", "any subject", "every question",
+        "any question", "regardless of the question", "regardless of the topic",
+        "regardless of the subject", "regardless of question", "regardless of topic",
+        "regardless of subject", "regardless of what", "irrespective of", "no exceptions",
+        "anything at all", "even when the question", "even if the question", "whatever _ talk*",
+        "whatever _ _ talk*", "whatever _ discuss*", "whatever _ _ discuss*", "whatever you write",
+        "whatever you say", "whatever you produce", "anything you write", "anything you say",
+        "anything you produce", "everything you write", "everything you say", "often", "regularly",
+        "now and then", "every so often", "from time to time", "every time", "each time",
+        "at every opportunity", "every chance", "constantly", "every single", "in every", "in each",
+        "in all", "every reply", "each reply", "+all your answer*", "+all your repl*",
+        "+all your response*", "all your message*", "each of your", "every one of your",
+        "before answering", "before you answer", "after answering", "before every", "after every",
+        "before each", "after each", "whatever _ ask*", "whatever _ _ ask*", "whatever anyone asks",
+        "whatever _ bring* up", "whatever _ _ bring* up", "whatever _ raise*",
+        "whatever _ _ raise*", "+whenever a repl*", "+whenever the repl*", "+whenever an answer*",
+        "+whenever the answer*", "+whenever a response*", "+whenever the response*",
+        "+whenever you repl*", "+whenever you answer*", "+whenever you respond*",
+        "+whenever your repl*", "+whenever your answer*", "+every time a repl*",
+        "+every time an answer*", "+every time you repl*", "+every time you answer*",
+        "+whatever you answer*", "+whatever you repl*", "+whatever you respond*", "every topic",
+        "each topic", "every subject", "each subject", "all subjects", "+every explanation*",
+        "+each explanation*", "+all explanations",
+        /*
+         * Words between that widen, never a kind of answer
+         * ("each code answer" narrows the order).
+         */
+        "+each and every", "every customer facing", "every client facing", "all customer facing",
+        "+every last", NULL};
 /* Finding something in the answers, for a liking of the user's ("enjoys seeing the line ..."). */
 static const char *const PERCEIVE[] = {"seeing", "hearing", "getting", "reading", "finding", NULL};
 /* A topic scope: when something comes up. */
@@ -1305,7 +1213,8 @@ static size_t word_char(const unsigned char *s, size_t left)
 static const char *const CHAT_SPELLING[][2] = {
         {"u", "you"},         {"ur", "your"},      {"yr", "your"},    {"evry", "every"},
         {"im", "i'm"},        {"pls", "please"},   {"plz", "please"}, {"msg", "message"},
-        {"msgs", "messages"}, {"thru", "through"}, {NULL, NULL}};
+        {"msgs", "messages"}, {"thru", "through"}, {"ans", "answer"}, {"answ", "answer"},
+        {"resp", "response"}, {"abt", "about"},    {"w", "with"},     {NULL, NULL}};
 
 static int push_token(sluice_ctx *ctx, note_text *nt, size_t *cap, const char *text, size_t off,
                       size_t len)
@@ -1372,10 +1281,11 @@ static int close_clause(sluice_ctx *ctx, note_text *nt, size_t *ccap, size_t *sc
 		nt->t[*c0].clause_initial = true;
 		for (size_t i = *c0; i < nt->nt; i++)
 			nt->t[i].after_colon = *colon;
+		*quote = false;
+		*colon = false;
 	}
+	/* An empty clause keeps them: "append: '— Brought to you by ...'" */
 	*c0 = nt->nt;
-	*quote = false;
-	*colon = false;
 	if (sent_end && nt->nt > *s0) {
 		if ((error = sluice__reserve(ctx, (void **)&nt->s, scap, nt->ns + 1,
 		                             sizeof(*nt->s))) < 0)
@@ -1443,6 +1353,11 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 			/* "1.5" and "e.g." stay inside their sentence. */
 			if (k == '.' && i + 1 < len && is_alnum(s[i + 1]))
 				break;
+			/* So does the last dot of "P.S." and "U.S.": one letter after a dot. */
+			if (k == '.' && nt->nt > c0 && nt->t[nt->nt - 1].len == 1 &&
+			    nt->t[nt->nt - 1].off + 1 == i && nt->t[nt->nt - 1].off > 0 &&
+			    s[nt->t[nt->nt - 1].off - 1] == '.')
+				break;
 			/* fall through */
 		case '\n':
 			error = close_clause(ctx, nt, &ccap, &scap, &c0, &s0, &quote, &colon, true);
@@ -1451,6 +1366,9 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 		case ';':
 		case '(':
 		case ')':
+		case '[':
+		case ']':
+			/* "[PINNED] Mention ...": a tag in brackets is a clause of its own. */
 			error = close_clause(ctx, nt, &ccap, &scap, &c0, &s0, &quote, &colon,
 			                     false);
 			break;
@@ -1471,6 +1389,11 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 		case '`':
 			quote = true;
 			break;
+		case '#':
+			/* A hashtag ("#SaveTheBees") is quoted content, as a quotation is. */
+			if (i + 1 < len && is_alnum(s[i + 1]))
+				quote = true;
+			break;
 		default:
 			break;
 		}
@@ -1483,10 +1406,19 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 
 /* ---- directives ------------------------------------------------------------------------ */
 
-typedef enum { K_NONE, K_IMPERATIVE, K_MARKER, K_ADDRESSED, K_MODAL, K_RULE, K_PREFERENCE } kind;
+typedef enum {
+	K_NONE,
+	K_IMPERATIVE,
+	K_MARKER,
+	K_ADDRESSED,
+	K_MODAL,
+	K_RULE,
+	K_PREFERENCE,
+	K_OTHER_LANGUAGE /* a sentence of another language, judged whole (foreign_insertion) */
+} kind;
 
-static const char *const KIND_NAME[] = {"statement", "imperative", "marker",    "addressed",
-                                        "modal",     "rule",       "preference"};
+static const char *const KIND_NAME[] = {"statement", "imperative", "marker",     "addressed",
+                                        "modal",     "rule",       "preference", "other_language"};
 
 /*
  * A wish of the user's about the answers is an order in disguise ("User wants answers
@@ -1494,8 +1426,11 @@ static const char *const KIND_NAME[] = {"statement", "imperative", "marker",    
  */
 /* A wish put to the assistant as what would please ("It would be great if you ..."). */
 static const char *const WISH_FRAME[] = {
-        "it would _ if you", "it would _ _ if you", "it would _ _ _ if you",   "it'd _ if you",
-        "it'd _ _ if you",   "it'd _ _ _ if you",   "it would _ _ _ _ if you", NULL};
+        "it would _ if you", "it would _ _ if you", "it would _ _ _ if you", "it'd _ if you",
+        "it'd _ _ if you", "it'd _ _ _ if you", "it would _ _ _ _ if you",
+        /* "It would make me happy if every reply ..." */
+        "it would _ _ _ if every", "it would _ _ if every", "it would _ if every",
+        "it'd _ _ _ if every", "it'd _ _ if every", "it'd _ if every", NULL};
 static const char *const PREFER[] = {"prefer*",
                                      "want*",
                                      "wish*",
@@ -1616,10 +1551,44 @@ static bool assistant_setup(const tok *t, size_t from, size_t to, size_t *at, si
 
 static bool has_user_ref(const tok *t, size_t from, size_t to)
 {
-	return lex_find(t, from, to, USER_REF, NULL, NULL);
+	size_t at, n;
+
+	/* "every customer-facing interaction must ...": a compound adjective, not the customer */
+	while (lex_find(t, from, to, USER_REF, &at, &n)) {
+		if (at + n >= to || strcmp(t[at + n].w, "facing"))
+			return true;
+		from = at + n;
+	}
+	return false;
 }
 
 static bool own_safeguard(const tok *t, size_t i, size_t start);
+
+/*
+ * A scope before the verb: a preposition, a standing scope within a few words, the answers
+ * it names, then a verb of IMPERATIVE ("In all answers mention ...", "At the end of every
+ * reply add ..."). Returns the tokens up to the verb, or 0.
+ */
+static size_t lead_scope(const tok *t, size_t i, size_t end)
+{
+	static const char *const PREP[] = {"in", "at",     "for",        "on",   "with",
+	                                   "to", "across", "throughout", "into", NULL};
+	static const char *const NOUN[] = {"answer*", "repl*", "response*", "message*", "output*",
+	                                   "you",     "give",  "write",     NULL};
+
+	if (!lex_at(t, i, i + 1, PREP))
+		return 0;
+	for (size_t j = i; j < end && j < i + 5; j++) {
+		size_t m = lex_at(t, j, end, STANDING), k;
+
+		if (!m)
+			continue;
+		for (k = j + m; k < end && k < j + m + 3 && lex_at(t, k, k + 1, NOUN); k++)
+			;
+		return k < end && lex_at(t, k, end, IMPERATIVE) ? k - i : 0;
+	}
+	return 0;
+}
 
 /* Is clause c a directive to the assistant, and of which kind? */
 static kind clause_kind(const note_text *nt, const clause *c)
@@ -1633,13 +1602,15 @@ static kind clause_kind(const note_text *nt, const clause *c)
 
 		if ((m = lex_at(t, i, end, LEAD)))
 			i += m;
-		else if (wl > 4 && !strcmp(t[i].w + wl - 2, "ly"))
-			i++; /* an adverb: "silently check ..." */
+		else if (wl > 4 && !strcmp(t[i].w + wl - 2, "ly") && !lex_at(t, i, end, IMPERATIVE))
+			i++; /* an adverb: "silently check ...", not "Reply as Jarvis" */
 		else
 			break;
 	}
 	if (i >= end)
 		return K_NONE;
+	if ((m = lead_scope(t, i, end)))
+		return K_IMPERATIVE; /* "In all answers mention ..." */
 	if ((m = lex_at(t, i, end, USER_REF)) ||
 	    (!strcmp(t[i].w, "the") && (m = lex_at(t, i + 1, end, USER_REF)) && m++)) {
 		/* "The user (really) prefers ...", "User has asked you to ..." */
@@ -2152,6 +2123,12 @@ static bool gap_verb(const tok *t, size_t from, size_t to, size_t *v, size_t *vn
 	for (size_t i = from; i + 2 < to; i++) {
 		bool liken = lex_at(t, i, i + 1, LIKEN_VERB) > 0;
 
+		/* "every topic related back to X": what is likened to comes after the particle */
+		if (liken && lex_at(t, i + 1, i + 2, LIKEN_PARTICLE)) {
+			*v = i;
+			*vn = 1;
+			return true;
+		}
 		if ((!liken && !lex_at(t, i, i + 1, GAP_VERB)) ||
 		    lex_at(t, i + 1, i + 2, NOT_OBJECT))
 			continue;
@@ -2165,6 +2142,55 @@ static bool gap_verb(const tok *t, size_t from, size_t to, size_t *v, size_t *vn
 	}
 	return false;
 }
+
+/*
+ * An order's own word that what it puts in goes into answers about anything ("even for coding
+ * or tax questions", "whatever the topic", "every subject"): what it names is then off the
+ * question by its own account, with no name or brand needed to tell it from the answer's form.
+ */
+static const char *const WIDEN[] = {"even for",
+                                    "even when",
+                                    "even if",
+                                    "even in",
+                                    "even on",
+                                    "even _ questions",
+                                    "even _ _ questions",
+                                    "even _ _ _ questions",
+                                    "even _ topics",
+                                    "even _ _ topics",
+                                    "even _ _ _ topics",
+                                    "also if",
+                                    "whatever the topic",
+                                    "whatever the subject",
+                                    "whatever the question",
+                                    "no matter the topic",
+                                    "no matter the subject",
+                                    "no matter the question",
+                                    "no matter what",
+                                    "regardless of the topic",
+                                    "regardless of the subject",
+                                    "regardless of the question",
+                                    "regardless of topic",
+                                    "regardless of subject",
+                                    "any topic",
+                                    "every topic",
+                                    "each topic",
+                                    "all topics",
+                                    "every subject",
+                                    "each subject",
+                                    "all subjects",
+                                    "unrelated",
+                                    "off topic",
+                                    "nothing to do with",
+                                    "somehow",
+                                    NULL};
+/* What an order may add to every answer of any subject and still be about its form or care. */
+static const char *const KEEP_OBJ[] = {
+        "disclaimer*", "warning*",  "conversion*", "metric",     "imperial",
+        "unit*",       "emoji*",    "glossary",    "difficulty", "level",
+        "timestamp*",  "language*", "accessib*",   "alt",        "transcript*",
+        "reading",     "safety",    "note*",       "checklist*", "diagram*",
+        "formula*",    "code",      "math*",       "evidence",   NULL};
 
 /* Words that open a condition ("if travel comes up", "when suggesting recipes"). */
 static const char *const COND[] = {"if", "when", "whenever", "once", "unless", "while", NULL};
@@ -2180,8 +2206,10 @@ static bool narrowed(const tok *t, size_t s0, size_t s1)
 	for (size_t i = s0; i < s1; i++) {
 		bool wide = false;
 
-		if (!lex_at(t, i, i + 1, COND) || (i > s0 && !strcmp(t[i - 1].w, "even")))
-			continue;
+		if (!lex_at(t, i, i + 1, COND) ||
+		    (i > s0 && (!strcmp(t[i - 1].w, "even") || !strcmp(t[i - 1].w, "also"))))
+			continue; /* "even when the question is about maths", "also if question is
+			             ..." */
 		if (i + 1 < s1 && !strcmp(t[i + 1].w, "you") && !strcmp(t[i].w, "if"))
 			continue;
 		for (size_t k = i; k < s1 && k <= i + 4 && !wide; k++)
@@ -2331,12 +2359,32 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 				}
 			}
 		}
+		/*
+		 * An order for every answer that says so whatever the question ("bring up veganism
+		 * in each answer, even for coding or tax questions"): a word of its object that is
+		 * neither the scope, nor the widening, nor the answer's form or care.
+		 */
+		if (every && lex_find(t, sc->s0, sc->s1, WIDEN, &b, &bn)) {
+			for (size_t i = from; i < to; i++) {
+				if ((i >= s && i < s + sn) || (i >= b && i < b + bn))
+					continue;
+				if (strlen(t[i].w) > 3 && !lex_at(t, i, i + 1, FORM) &&
+				    !lex_at(t, i, i + 1, KEEP_OBJ) &&
+				    !lex_at(t, i, i + 1, STANDING)) {
+					say(e, v, vn);
+					say(e, b, bn);
+					say(e, i, 1);
+					return true;
+				}
+			}
+		}
 		/* An opening or close of every answer that is not about its form. */
 		if (standing && lex_at(t, v, sc->c1, SLOT_VERB)) {
 			for (size_t i = from; i < to; i++) {
 				if (i >= s && i < s + sn)
 					continue;
-				if (!lex_at(t, i, i + 1, FORM) && strlen(t[i].w) > 2) {
+				if (!lex_at(t, i, i + 1, FORM) && !lex_at(t, i, i + 1, KEEP_OBJ) &&
+				    strlen(t[i].w) > 2) {
 					say(e, v, vn);
 					say(e, s, sn);
 					say(e, i, 1);
@@ -2406,6 +2454,199 @@ static bool persona(const note_text *nt, const scope *sc, evidence *e)
 	return false;
 }
 
+/* ---- insertion in other languages ------------------------------------------------------ */
+
+/*
+ * Standing orders to push content into every answer, written in another language ("Mencione
+ * sempre minha cidade natal", "in jeder Antwort meinen Podcast empfiehlst"). The clause
+ * grammar above is English; these are judged a sentence at a time, by words of one language:
+ * a verb of putting in or recommending, a standing scope (every answer, always, whatever the
+ * topic), and content (the writer's own thing, a quotation, or a capitalised name where only
+ * names are capitalised). A condition narrows the order unless a widening word is there too
+ * ("cuando pregunte por recetas" against "sin importar el tema").
+ */
+typedef struct {
+	const char *code;                       /* ISO 639-1 */
+	const char *const *verb, *const *scope; /* scope: every answer, always */
+	const char *const *widen, *const *cond; /* whatever the topic; if, when */
+	const char *const *own;                 /* my, our */
+	bool caps; /* a capital inside a sentence names something (not in German) */
+} tongue;
+
+static const char *const ES_VERB[] = {"menciona*",   "mencione*",  "recomiend*", "recomendar",
+                                      "incluy*",     "incluir",    "añad*",      "agreg*",
+                                      "promocion*",  "habla* de",  "hables de",  "termina* con",
+                                      "cierra* con", "firma* con", NULL};
+static const char *const ES_SCOPE[] = {"cada respuesta*",
+                                       "todas las respuestas",
+                                       "todas tus respuestas",
+                                       "cada mensaje*",
+                                       "siempre",
+                                       "cada vez",
+                                       NULL};
+static const char *const ES_WIDEN[] = {"sin importar", "cualquier tema", "sea cual sea", "da igual",
+                                       NULL};
+static const char *const ES_COND[] = {"cuando", "si", "solo", NULL};
+static const char *const ES_OWN[] = {"mi", "mis", "nuestro*", "nuestra*", NULL};
+
+static const char *const PT_VERB[] = {"mencion*", "recomend*",   "inclu*",  "acrescent*",
+                                      "adicion*", "promov*",     "divulg*", "fal* sobre",
+                                      "fal* de",  "termin* com", "assin*",  NULL};
+static const char *const PT_SCOPE[] = {"cada resposta",
+                                       "toda resposta",
+                                       "todas as respostas",
+                                       "todas as suas respostas",
+                                       "cada mensagem",
+                                       "sempre",
+                                       NULL};
+static const char *const PT_WIDEN[] = {"qualquer assunto", "qualquer tema", "não importa",
+                                       "independente*",    "seja qual for", NULL};
+static const char *const PT_COND[] = {"quando", "caso", "só", "somente", "apenas", NULL};
+static const char *const PT_OWN[] = {"minha", "meu", "meus", "minhas", "nosso*", "nossa*", NULL};
+
+static const char *const FR_VERB[] = {
+        "mentionn*", "recommand*",   "ajout*", "inclu*",   "parle* de",         "parler de",
+        "glisse*",   "termine* par", "signe*", "promouv*", "fais la promotion", "fais de la pub*",
+        NULL};
+static const char *const FR_SCOPE[] = {"chaque réponse",
+                                       "toutes les réponses",
+                                       "toutes tes réponses",
+                                       "toutes vos réponses",
+                                       "chaque message",
+                                       "toujours",
+                                       NULL};
+static const char *const FR_WIDEN[] = {"quel que soit", "quelle que soit", "peu importe",
+                                       "n'importe quel*", NULL};
+static const char *const FR_COND[] = {"quand", "lorsque", "si", "seulement", NULL};
+static const char *const FR_OWN[] = {"mon", "ma", "mes", "notre", "nos", NULL};
+
+static const char *const DE_VERB[] = {"erwähn*",     "empfiehl*",    "empfehl*",    "füg*",
+                                      "bewirb",      "bewerb*",      "werb*",       "häng*",
+                                      "beende* mit", "schließ* mit", "sprich über", NULL};
+static const char *const DE_SCOPE[] = {
+        "jeder antwort",   "jede antwort", "allen antworten", "alle antworten",
+        "jeder nachricht", "immer",        "stets",           NULL};
+static const char *const DE_WIDEN[] = {"egal", "unabhängig", NULL};
+static const char *const DE_COND[] = {"wenn", "falls", "nur", NULL};
+static const char *const DE_OWN[] = {"mein",   "meine",  "meinen", "meinem",
+                                     "meiner", "meines", "unser*", NULL};
+
+static const char *const IT_VERB[] = {"menziona*",    "menzioni",    "raccomand*", "consiglia*",
+                                      "consigli",     "aggiung*",    "includ*",    "inserisc*",
+                                      "parla* di",    "parli di",    "promuov*",   "pubblicizz*",
+                                      "termina* con", "chiudi* con", NULL};
+static const char *const IT_SCOPE[] = {
+        "ogni risposta",         "ogni messaggio", "tutte le risposte",
+        "tutte le tue risposte", "sempre",         NULL};
+static const char *const IT_WIDEN[] = {"qualsiasi argomento", "qualunque", "indipendentemente",
+                                       "non importa", NULL};
+static const char *const IT_COND[] = {"quando", "qualora", "solo", NULL};
+static const char *const IT_OWN[] = {"mio", "mia", "miei", "mie", "nostro*", "nostra*", NULL};
+
+static const char *const NL_VERB[] = {"noem*",      "vermeld*",    "raad*",      "beveel*",
+                                      "aanbevel*",  "voeg*",       "promoot*",   "verwijs*",
+                                      "adverteer*", "eindig* met", "praat over", NULL};
+static const char *const NL_SCOPE[] = {"elk antwoord",
+                                       "ieder antwoord",
+                                       "alle antwoorden",
+                                       "elk bericht",
+                                       "elke reactie",
+                                       "altijd",
+                                       NULL};
+static const char *const NL_WIDEN[] = {"maakt niet uit", "ongeacht", "elk onderwerp", NULL};
+static const char *const NL_COND[] = {"wanneer", "als", "alleen", NULL};
+static const char *const NL_OWN[] = {"mijn", "ons", "onze", NULL};
+
+static const char *const PL_VERB[] = {"wspomn*",   "wspominaj*", "polec*",    "dodaj*", "dodawaj*",
+                                      "reklamuj*", "promuj*",    "zachęcaj*", "wymie*", "mów o",
+                                      "pisz o",    "kończ*",     NULL};
+static const char *const PL_SCOPE[] = {"każdej odpowiedzi",
+                                       "każda odpowiedź",
+                                       "każdą odpowiedź",
+                                       "wszystkich odpowiedziach",
+                                       "każdej wiadomości",
+                                       "zawsze",
+                                       NULL};
+static const char *const PL_WIDEN[] = {"niezależnie", "bez względu", "obojętnie", NULL};
+static const char *const PL_COND[] = {"gdy", "kiedy", "jeśli", "jeżeli", "tylko", NULL};
+static const char *const PL_OWN[] = {"mój",  "moja", "moje",  "mojego", "mojej",
+                                     "moją", "moim", "moich", "nasz*",  NULL};
+
+static const char *const TR_VERB[] = {"bahset*", "bahsed*", "öner*",     "ekle*", "tavsiye",
+                                      "reklam*", "tanıt*",  "hatırlat*", NULL};
+static const char *const TR_SCOPE[] = {"her cevap*",   "her yanıt*", "her mesaj*",
+                                       "her zaman",    "tüm cevap*", "tüm yanıt*",
+                                       "bütün cevap*", "daima",      NULL};
+static const char *const TR_WIDEN[] = {"hangi konu*", "ne olursa olsun", "fark etmez", "her konu*",
+                                       NULL};
+static const char *const TR_COND[] = {"sadece", "yalnızca", NULL};
+static const char *const TR_OWN[] = {"benim", "bizim", NULL};
+
+static const tongue TONGUES[] = {
+        {"es", ES_VERB, ES_SCOPE, ES_WIDEN, ES_COND, ES_OWN, true},
+        {"pt", PT_VERB, PT_SCOPE, PT_WIDEN, PT_COND, PT_OWN, true},
+        {"fr", FR_VERB, FR_SCOPE, FR_WIDEN, FR_COND, FR_OWN, true},
+        {"de", DE_VERB, DE_SCOPE, DE_WIDEN, DE_COND, DE_OWN, false},
+        {"it", IT_VERB, IT_SCOPE, IT_WIDEN, IT_COND, IT_OWN, true},
+        {"nl", NL_VERB, NL_SCOPE, NL_WIDEN, NL_COND, NL_OWN, true},
+        {"pl", PL_VERB, PL_SCOPE, PL_WIDEN, PL_COND, PL_OWN, true},
+        {"tr", TR_VERB, TR_SCOPE, TR_WIDEN, TR_COND, TR_OWN, true},
+};
+
+/* The writer's name or signature, which an order may put into every answer. */
+static const char *const OWN_NAME[] = {"nombre",       "nome",         "nom",       "namen",
+                                       "name",         "naam",         "imię",      "imienia",
+                                       "adım",         "firma",        "signature", "assinatura",
+                                       "unterschrift", "handtekening", "podpis",    NULL};
+
+static bool foreign_insertion(const note_text *nt, size_t si, evidence *e, const char **code)
+{
+	const tok *t = nt->t;
+	size_t s0 = nt->s[si].t0, s1 = nt->s[si].t1;
+
+	for (size_t l = 0; l < sizeof(TONGUES) / sizeof(TONGUES[0]); l++) {
+		const tongue *tg = &TONGUES[l];
+		size_t v, vn, s, sn, w, wn, b = 0, bn = 0;
+		bool standing, widen, content = false, quote = false;
+
+		if (!lex_find(t, s0, s1, tg->verb, &v, &vn))
+			continue;
+		standing = lex_find(t, s0, s1, tg->scope, &s, &sn);
+		widen = lex_find(t, s0, s1, tg->widen, &w, &wn);
+		if (!standing && !widen)
+			continue;
+		if (!widen && lex_find(t, s0, s1, tg->cond, NULL, NULL))
+			continue; /* "cuando pregunte por recetas": some answers only */
+		if (!standing) {
+			s = w;
+			sn = wn;
+		}
+		for (size_t i = s0; i < s1 && !content; i++) {
+			if (lex_at(t, i, i + 1, tg->own) &&
+			    !(i + 1 < s1 && lex_at(t, i + 1, i + 2, OWN_NAME))) {
+				content = true;
+				b = i;
+				bn = i + 2 <= s1 ? 2 : 1;
+			} else if (tg->caps && t[i].cap && i != s0 && !t[i].clause_initial) {
+				content = true;
+				b = i;
+				bn = 1;
+			}
+		}
+		for (size_t ci = 0; ci < nt->nc && !content; ci++)
+			quote |= nt->c[ci].sent == si && nt->c[ci].quote;
+		if (!content && !quote)
+			continue;
+		say(e, v, vn);
+		say(e, s, sn);
+		if (content)
+			say(e, b, bn);
+		*code = tg->code;
+		return true;
+	}
+	return false;
+}
+
 /* ---- the scan ---------------------------------------------------------------------------- */
 
 static json_t *clause_excerpt(const char *text, const tok *t, const clause *c, size_t *off,
@@ -2432,7 +2673,8 @@ int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findin
                               const char *text, size_t len, size_t max_findings)
 {
 	note_text nt = {0};
-	size_t counts[NCAT] = {0}, directives = 0, matches = 0;
+	size_t counts[NCAT] = {0}, directives = 0, matches = 0, icap = 0;
+	bool *inserted = NULL; /* per sentence: an insertion named in one of its clauses */
 	kind prev = K_NONE;
 	json_t *fig = NULL, *fnd = NULL, *by;
 	int error;
@@ -2444,6 +2686,11 @@ int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findin
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "scan: out of memory");
 		goto done;
 	}
+	if (nt.ns &&
+	    (error = sluice__reserve(ctx, (void **)&inserted, &icap, nt.ns, sizeof(*inserted))) < 0)
+		goto done;
+	if (nt.ns)
+		memset(inserted, 0, nt.ns * sizeof(*inserted));
 	for (size_t ci = 0, m; ci < nt.nc; ci++) {
 		const clause *c = &nt.c[ci];
 		const sentence *s = &nt.s[c->sent];
@@ -2459,6 +2706,11 @@ int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findin
 		    (m = lex_at(nt.t, c->t0, c->t1, CONTINUATION)) &&
 		    !lex_find(nt.t, c->t0 + m, c->t0 + m + 2 < c->t1 ? c->t0 + m + 2 : c->t1,
 		              USER_REF, NULL, NULL))
+			k = prev;
+		/* "It would make me happy if every reply, ..., included a mention of ...": the
+		 * wish's own verb, in a clause of its own. */
+		if (k == K_NONE && ci > 0 && nt.c[ci - 1].sent == c->sent && prev == K_PREFERENCE &&
+		    lex_at(nt.t, c->t0, c->t1, INSERT_VERB))
 			k = prev;
 		prev = k;
 
@@ -2526,6 +2778,8 @@ int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findin
 			}
 			counts[cat]++;
 			matches++;
+			if (cat == C_INSERTION)
+				inserted[c->sent] = true;
 			f = json_pack("{s:s,s:s,s:s,s:o,s:o}", "pattern", "instruction", "category",
 			              CAT_NAME[cat], "directive", KIND_NAME[k], "excerpt",
 			              clause_excerpt(text, nt.t, c, &off, &clen), "words", e.words);
@@ -2541,6 +2795,42 @@ int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findin
 			else
 				json_decref(f);
 		}
+	}
+	for (size_t si = 0; si < nt.ns; si++) {
+		evidence e = {json_array(), &nt, text};
+		const char *code = NULL;
+		clause whole = {0};
+		size_t off, n;
+		json_t *f;
+
+		if (!e.words) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "scan: out of memory");
+			goto done;
+		}
+		if (inserted[si] || !foreign_insertion(&nt, si, &e, &code)) {
+			json_decref(e.words);
+			continue;
+		}
+		/* a directive in another language, judged whole */
+		directives++;
+		counts[C_INSERTION]++;
+		matches++;
+		whole.t0 = nt.s[si].t0;
+		whole.t1 = nt.s[si].t1;
+		f = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "pattern", "instruction", "category",
+		              CAT_NAME[C_INSERTION], "directive", KIND_NAME[K_OTHER_LANGUAGE],
+		              "language", code, "excerpt",
+		              clause_excerpt(text, nt.t, &whole, &off, &n), "words", e.words);
+		if (!f) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "scan: out of memory");
+			goto done;
+		}
+		json_object_set_new(f, "offset", json_integer((json_int_t)off));
+		json_object_set_new(f, "length", json_integer((json_int_t)n));
+		if (json_array_size(fnd) < max_findings)
+			json_array_append_new(fnd, f);
+		else
+			json_decref(f);
 	}
 	by = json_object();
 	for (int cat = 0; cat < NCAT; cat++)
@@ -2562,5 +2852,6 @@ done:
 	free(nt.t);
 	free(nt.c);
 	free(nt.s);
+	free(inserted);
 	return error;
 }
