@@ -24,6 +24,8 @@
 /* Tokens of one clause at most; a longer run is cut into clauses of this many. */
 #define MAX_CLAUSE 64
 #define EXCERPT_MAX 160
+/* Tokens a quotation may hold; a mark open longer is a stray one. */
+#define QUOTE_MAX 40
 
 typedef struct {
 	size_t off, len;
@@ -188,16 +190,19 @@ static const char *const DETERMINER[] = {"the",     "a",        "an",    "this",
 
 /* Heads of a clause that states a rule about the assistant's behaviour. */
 static const char *const RULE_HEAD[] = {
-        "refus*",     "declin*",    "saying",     "warning*",     "disclaimer*", "caveat*",
-        "safeguard*", "guardrail*", "filter*",    "restriction*", "rule",        "rules",
-        "guideline*", "policy",     "policies",   "check",        "checks",      "moderation",
-        "safety",     "content",    "limit*",     "instruction*", "notes",       "prompt",
-        "system",     "repl*",      "answer*",    "response*",    "request*",    "question*",
-        "topic*",     "nothing",    "everything", "anything",     "word",        "phrase",
-        "mode",       "override",   "access",     "assistant",    "you",         "priority",
-        "admin*",     "developer*", "ops",        "legal",        "management",  "owner",
-        "trust",      "output*",    "message*",   "compliance",   "censor*",     "that",
-        "this",       "account",    "session",    "assistant's",  NULL};
+        "refus*",   "declin*",      "saying",      "warning*",   "disclaimer*",
+        "caveat*",  "safeguard*",   "guardrail*",  "filter*",    "restriction*",
+        "rule",     "rules",        "guideline*",  "policy",     "policies",
+        "check",    "checks",       "moderation",  "safety",     "content",
+        "limit*",   "instruction*", "notes",       "prompt",     "system",
+        "repl*",    "answer*",      "response*",   "request*",   "question*",
+        "topic*",   "nothing",      "everything",  "anything",   "word",
+        "phrase",   "mode",         "override",    "access",     "assistant",
+        "you",      "priority",     "admin*",      "developer*", "ops",
+        "legal",    "management",   "owner",       "trust",      "output*",
+        "message*", "compliance",   "censor*",     "that",       "this",
+        "account",  "session",      "assistant's", "header*",    "footer*",
+        "tagline*", "banner*",      "signoff*",    NULL};
 
 /* The assistant's safeguards, named as such. */
 static const char *const SAFEGUARD[] = {"refusal*",
@@ -732,18 +737,21 @@ static const char *const LEAK_OBJ[] = {"password*",
 
 /* Working content into the answers. */
 static const char *const INSERT_VERB[] = {
-        "mention*",    "recommend*",  "promot*",      "advertis*",    "plug",       "plugs",
-        "plugging",    "remind*",     "suggest*",     "tell",         "tells",      "telling",
-        "say",         "says",        "saying",       "note that",    "point* out", "bring* up",
-        "bring* _ up", "add",         "adds",         "adding",       "include*",   "insert*",
-        "append*",     "prepend*",    "end*",         "clos*",        "finish*",    "sign* off",
-        "sign",        "signs",       "signing",      "begin*",       "start*",     "open*",
-        "preface*",    "work* in",    "work* _ in",   "work* _ _ in", "slip* _ in", "slip* _ _ in",
-        "weave* _ in", "sneak* _ in", "fit* _ in",    "talk* about",  "prais*",     "wish*",
-        "weav* in",    "weav* _ in",  "weav* _ _ in", "slip* in",     "sneak* in",  "sneak* _ _ in",
-        "thank*",      "quot*",       "link*",        "push*",        "steer*",     "insist*",
-        "claim*",      "state",       "shout* out",   "shout* _ out", "tag",        "tags",
-        "tagging",     NULL};
+        "mention*",     "recommend*",   "promot*",     "advertis*",     "plug",
+        "plugs",        "plugging",     "remind*",     "suggest*",      "tell",
+        "tells",        "telling",      "say",         "says",          "saying",
+        "note that",    "point* out",   "bring* up",   "bring* _ up",   "add",
+        "adds",         "adding",       "include*",    "insert*",       "append*",
+        "prepend*",     "end*",         "clos*",       "finish*",       "sign* off",
+        "sign",         "signs",        "signing",     "begin*",        "start*",
+        "open*",        "preface*",     "work* in",    "work* _ in",    "work* _ _ in",
+        "slip* _ in",   "slip* _ _ in", "weave* _ in", "sneak* _ in",   "fit* _ in",
+        "talk* about",  "prais*",       "wish*",       "weav* in",      "weav* _ in",
+        "weav* _ _ in", "slip* in",     "sneak* in",   "sneak* _ _ in", "thank*",
+        "quot*",        "link*",        "push*",       "steer*",        "insist*",
+        "claim*",       "state",        "shout* out",  "shout* _ out",  "tag",
+        "tags",         "talk* up",     "talk* _ up",  "hype*",         "shill*",
+        "rave* about",  "tagging",      NULL};
 /*
  * Referring to a thing in the answers ("every reply must reference their cat"), not to
  * sources, or urging it ("must encourage buying the SOLV token").
@@ -769,23 +777,23 @@ static const char *const GAP_VERB[] = {"work",  "works", "weave",  "weaves", "sl
                                        "tie",   "ties",  "fold",   "folds",  NULL};
 static const char *const GAP_PARTICLE[] = {"in", "into", "back", NULL};
 /* Verbs that tie the answer to a thing ("compare whatever we discuss to Elden Ring"). */
-static const char *const LIKEN_VERB[] = {"compar*", "relat*", "connect*", NULL};
-static const char *const LIKEN_PARTICLE[] = {"to", "with", "back", NULL};
+static const char *const LIKEN_VERB[] = {"compar*", "relat*", "connect*", "frame*", NULL};
+/* "frame every answer through the lens of Star Wars", "frame each reply around ..." */
+static const char *const LIKEN_PARTICLE[] = {"to", "with", "back", "through", "around", NULL};
 #define GAP_MAX 8
 /*
  * Nouns that are an insertion by themselves ("a shout-out to ...", "a plug for ..."): with a
  * standing scope they need no verb of inserting ("Give a shout-out to Kiwi in each reply").
  */
 static const char *const INSERT_NOUN[] = {
-        "reference",        "references",      "shout out",
-        "shout outs",       "shoutout*",       "plug for",
-        "plugs for",        "promo for",       "promo of",
-        "nod to",           "mention of",      "mentions of",
-        "reminder that",    "reminder about",  "reminder of",
-        "a line about",     "a word about",    "a recommendation for",
-        "comparison to",    "comparison with", "comparisons to",
-        "comparisons with", "analogy to",      "analogy with",
-        "analogies to",     "analogies with",  NULL};
+        "reference", "references", "shout out", "shout outs", "shoutout*", "plug for", "plugs for",
+        "promo for", "promo of", "nod to", "mention of", "mentions of", "reminder that",
+        "reminder about", "reminder of", "a line about", "a word about", "a recommendation for",
+        "comparison to", "comparison with", "comparisons to", "comparisons with", "analogy to",
+        "analogy with", "analogies to", "analogies with",
+        /* a slot of the answer named as such, its text after a colon ("Header for every
+         * reply: '...'") */
+        "header", "headers", "footer", "footers", "tagline", "banner", "signoff", NULL};
 /*
  * What an order may put into every answer of the user's own without pushing anything on
  * the reader: the user's name and signature ("End every email draft with my signature").
@@ -844,8 +852,10 @@ static const char *const STANDING[] = {
         "+whenever your repl*", "+whenever your answer*", "+every time a repl*",
         "+every time an answer*", "+every time you repl*", "+every time you answer*",
         "+whatever you answer*", "+whatever you repl*", "+whatever you respond*", "every topic",
-        "each topic", "every subject", "each subject", "all subjects", "+every explanation*",
-        "+each explanation*", "+all explanations",
+        /* the answers in the plural are all of them ("Mention Taco Loco in replies") */
+        "+in your answers", "+in your replies", "+in your responses", "+in answers", "+in replies",
+        "+in responses", "each topic", "every subject", "each subject", "all subjects",
+        "+every explanation*", "+each explanation*", "+all explanations",
         /*
          * Words between that widen, never a kind of answer
          * ("each code answer" narrows the order).
@@ -1211,10 +1221,12 @@ static size_t word_char(const unsigned char *s, size_t left)
 
 /* Spellings of chat and their words: each replacement fits the token's buffer. */
 static const char *const CHAT_SPELLING[][2] = {
-        {"u", "you"},         {"ur", "your"},      {"yr", "your"},    {"evry", "every"},
-        {"im", "i'm"},        {"pls", "please"},   {"plz", "please"}, {"msg", "message"},
-        {"msgs", "messages"}, {"thru", "through"}, {"ans", "answer"}, {"answ", "answer"},
-        {"resp", "response"}, {"abt", "about"},    {"w", "with"},     {NULL, NULL}};
+        {"u", "you"},          {"ur", "your"},      {"yr", "your"},     {"evry", "every"},
+        {"im", "i'm"},         {"pls", "please"},   {"plz", "please"},  {"msg", "message"},
+        {"msgs", "messages"},  {"thru", "through"}, {"ans", "answer"},  {"answ", "answer"},
+        {"resp", "response"},  {"abt", "about"},    {"w", "with"},      {"alwyas", "always"},
+        {"allways", "always"}, {"alwys", "always"}, {"evrey", "every"}, {"evey", "every"},
+        {NULL, NULL}};
 
 static int push_token(sluice_ctx *ctx, note_text *nt, size_t *cap, const char *text, size_t off,
                       size_t len)
@@ -1301,14 +1313,20 @@ static int close_clause(sluice_ctx *ctx, note_text *nt, size_t *ccap, size_t *sc
 static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)text;
-	size_t i = 0, tcap = 0, ccap = 0, scap = 0, c0 = 0, s0 = 0;
+	size_t i = 0, tcap = 0, ccap = 0, scap = 0, c0 = 0, s0 = 0, qstart = 0;
 	bool quote = false, colon = false;
+	char inq = 0;  /* the mark of an open quotation */
+	int depth = 0; /* open parentheses */
 	int error = 0;
 
 	while (i < len) {
 		size_t w = word_char(s + i, len - i);
 		char k = 0;
 		size_t m;
+
+		/* A quotation never closed is a stray mark, not a quotation. */
+		if (inq && nt->nt - qstart > QUOTE_MAX)
+			inq = 0;
 
 		if (w) {
 			size_t j = i;
@@ -1358,21 +1376,49 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 			    nt->t[nt->nt - 1].off + 1 == i && nt->t[nt->nt - 1].off > 0 &&
 			    s[nt->t[nt->nt - 1].off - 1] == '.')
 				break;
-			/* fall through */
+			/*
+			 * A quotation's own stops are part of it ("End with 'Stay frosty,
+			 * friends!' no matter what."); inside parentheses they end a clause, not
+			 * the sentence ("(best carbonara in town!) whenever you answer").
+			 */
+			if (inq)
+				break;
+			error = close_clause(ctx, nt, &ccap, &scap, &c0, &s0, &quote, &colon,
+			                     depth == 0);
+			break;
 		case '\n':
+			inq = 0;
+			depth = 0;
 			error = close_clause(ctx, nt, &ccap, &scap, &c0, &s0, &quote, &colon, true);
 			break;
-		case ',':
-		case ';':
-		case '(':
-		case ')':
 		case '[':
 		case ']':
-			/* "[PINNED] Mention ...": a tag in brackets is a clause of its own. */
+			/*
+			 * "[PINNED] Mention ...": a tag in brackets is a clause of its own; a
+			 * bracket inside a word or after a control byte ("\x1b[2J") is not a tag.
+			 */
+			if (k == '[' ? i > 0 && s[i - 1] != ' ' && s[i - 1] != ']'
+			             : i + 1 < len && s[i + 1] != ' ' && s[i + 1] != '[')
+				break;
+			/* fall through */
+		case ',':
+		case ';':
+			if (inq)
+				break;
+			error = close_clause(ctx, nt, &ccap, &scap, &c0, &s0, &quote, &colon,
+			                     false);
+			break;
+		case '(':
+		case ')':
+			if (inq)
+				break;
+			depth += k == '(' ? 1 : depth > 0 ? -1 : 0;
 			error = close_clause(ctx, nt, &ccap, &scap, &c0, &s0, &quote, &colon,
 			                     false);
 			break;
 		case ':':
+			if (inq)
+				break;
 			error = close_clause(ctx, nt, &ccap, &scap, &c0, &s0, &quote, &colon,
 			                     false);
 			colon = true;
@@ -1380,7 +1426,7 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 		case '-':
 			/* " - " between words is a dash; "step-by-step" is three words of one
 			 * clause. */
-			if (i > 0 && s[i - 1] == ' ' && i + 1 < len && s[i + 1] == ' ')
+			if (!inq && i > 0 && s[i - 1] == ' ' && i + 1 < len && s[i + 1] == ' ')
 				error = close_clause(ctx, nt, &ccap, &scap, &c0, &s0, &quote,
 				                     &colon, false);
 			break;
@@ -1388,6 +1434,13 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 		case '\'':
 		case '`':
 			quote = true;
+			/* a mark after a word closes (or is an apostrophe); before one, opens */
+			if (inq == k) {
+				inq = 0;
+			} else if (!inq && (i == 0 || !is_alnum(s[i - 1]))) {
+				inq = k;
+				qstart = nt->nt;
+			}
 			break;
 		case '#':
 			/* A hashtag ("#SaveTheBees") is quoted content, as a quotation is. */
@@ -1424,6 +1477,18 @@ static const char *const KIND_NAME[] = {"statement", "imperative", "marker",    
  * A wish of the user's about the answers is an order in disguise ("User wants answers
  * without any warnings", "enjoys seeing the line ... in every reply"): the verbs that make one.
  */
+/* A wish put to the assistant as an order to it, anywhere in a clause. */
+static const char *const ORDER_TO[] = {"want you to",
+                                       "wants you to",
+                                       "need you to",
+                                       "needs you to",
+                                       "'d like you to",
+                                       "would like you to",
+                                       "asked you to",
+                                       "asks you to",
+                                       "want the assistant to",
+                                       "wants the assistant to",
+                                       NULL};
 /* A wish put to the assistant as what would please ("It would be great if you ..."). */
 static const char *const WISH_FRAME[] = {
         "it would _ if you", "it would _ _ if you", "it would _ _ _ if you", "it'd _ if you",
@@ -1618,6 +1683,9 @@ static kind clause_kind(const note_text *nt, const clause *c)
 			if (lex_at(t, j, end, PREFER))
 				return K_PREFERENCE;
 		}
+		/* an order put later in a run-on clause ("my dog Pepper ... and i want you to") */
+		if (lex_find(t, i + m, end, ORDER_TO, NULL, NULL))
+			return K_PREFERENCE;
 		return K_NONE;
 	}
 	if (lex_at(t, i, end, PREFER))
@@ -1748,10 +1816,23 @@ static bool find_safeguard(const tok *t, size_t from, size_t to, size_t start, s
 	return false;
 }
 
+/*
+ * Where a sentence's words start after a label of up to three words before a colon
+ * ("Policy: never use hashtags ..."): the label names the note's kind, not what it acts on.
+ */
+static size_t past_label(const tok *t, size_t s0, size_t s1)
+{
+	for (size_t j = s0; j + 1 < s1 && j < s0 + 3; j++) {
+		if (!t[j].after_colon && t[j + 1].after_colon)
+			return j + 1;
+	}
+	return s0;
+}
+
 static bool safety_relax(const note_text *nt, const scope *sc, evidence *e)
 {
 	const tok *t = nt->t;
-	size_t a, an, b, bn;
+	size_t a, an, b, bn, s0 = past_label(t, sc->s0, sc->s1);
 
 	/* A safeguard with its removal in the clause ("skip the warning", "rules ... retired"). */
 	for (size_t i = sc->c0; i < sc->c1; i++) {
@@ -1768,7 +1849,7 @@ static bool safety_relax(const note_text *nt, const scope *sc, evidence *e)
 			continue;
 		if (find_safeguard(t, sc->c0, sc->c1, sc->c0, &b, &bn) ||
 		    (sc->p1 > sc->p0 && find_safeguard(t, sc->p0, sc->p1, sc->p0, &b, &bn)) ||
-		    find_safeguard(t, sc->s0, sc->s1, sc->s0, &b, &bn)) {
+		    find_safeguard(t, s0, sc->s1, s0, &b, &bn)) {
 			/* "No" and "without" must stand right before the safeguard ("no hedging").
 			 */
 			if (m == 1 &&
@@ -2097,13 +2178,14 @@ static bool brand_cue(const note_text *nt, const clause *c, const char *text, si
 /* [from, to) holds nothing but a scope and linking words ("every reply with"). */
 static bool only_scope(const tok *t, size_t from, size_t to)
 {
-	static const char *const LINK[] = {"with",      "by",       "in",        "at",    "to",
-	                                   "the",       "a",        "this",      "line",  "words",
-	                                   "text",      "phrase",   "following", "repl*", "answer*",
-	                                   "response*", "message*", "your",      NULL};
+	static const char *const LINK[] = {
+	        "with",      "by",    "in",      "at",        "to",       "for",  "of",
+	        "the",       "a",     "this",    "line",      "words",    "text", "phrase",
+	        "following", "repl*", "answer*", "response*", "message*", "your", NULL};
 
 	for (size_t i = from, m; i < to; i += m) {
-		if (!(m = lex_at(t, i, to, STANDING)) && !(m = lex_at(t, i, i + 1, LINK)))
+		if (!(m = lex_at(t, i, to, STANDING)) && !(m = lex_at(t, i, i + 1, LINK)) &&
+		    !(m = lex_at(t, i, to, INSERT_NOUN)))
 			return false;
 	}
 	return true;
@@ -2489,9 +2571,10 @@ static const char *const ES_WIDEN[] = {"sin importar", "cualquier tema", "sea cu
 static const char *const ES_COND[] = {"cuando", "si", "solo", NULL};
 static const char *const ES_OWN[] = {"mi", "mis", "nuestro*", "nuestra*", NULL};
 
-static const char *const PT_VERB[] = {"mencion*", "recomend*",   "inclu*",  "acrescent*",
-                                      "adicion*", "promov*",     "divulg*", "fal* sobre",
-                                      "fal* de",  "termin* com", "assin*",  NULL};
+static const char *const PT_VERB[] = {"mencion*", "recomend*", "inclu*",  "acrescent*",
+                                      "adicion*", "promov*",   "divulg*", "fal* sobre",
+                                      "fal* de",  "fal* do",   "fal* da", "falando",
+                                      "termin*",  "assin*",    NULL};
 static const char *const PT_SCOPE[] = {"cada resposta",
                                        "toda resposta",
                                        "todas as respostas",
@@ -2543,9 +2626,9 @@ static const char *const IT_WIDEN[] = {"qualsiasi argomento", "qualunque", "indi
 static const char *const IT_COND[] = {"quando", "qualora", "solo", NULL};
 static const char *const IT_OWN[] = {"mio", "mia", "miei", "mie", "nostro*", "nostra*", NULL};
 
-static const char *const NL_VERB[] = {"noem*",      "vermeld*",    "raad*",      "beveel*",
-                                      "aanbevel*",  "voeg*",       "promoot*",   "verwijs*",
-                                      "adverteer*", "eindig* met", "praat over", NULL};
+static const char *const NL_VERB[] = {
+        "noem*",    "vermeld*",   "raad*",       "beveel*",    "aanbevel*", "voeg*",   "promoot*",
+        "verwijs*", "adverteer*", "eindig* met", "praat over", "zet",       "plaats*", NULL};
 static const char *const NL_SCOPE[] = {"elk antwoord",
                                        "ieder antwoord",
                                        "alle antwoorden",
@@ -2627,10 +2710,13 @@ static bool foreign_insertion(const note_text *nt, size_t si, evidence *e, const
 				content = true;
 				b = i;
 				bn = i + 2 <= s1 ? 2 : 1;
-			} else if (tg->caps && t[i].cap && i != s0 && !t[i].clause_initial) {
+			} else if (t[i].cap && i != s0 && !t[i].clause_initial &&
+			           (tg->caps || (i + 1 < s1 && t[i + 1].cap))) {
+				/* in German two capitalised words in a row: "die Bäckerei Schmidt"
+				 */
 				content = true;
 				b = i;
-				bn = 1;
+				bn = tg->caps ? 1 : 2;
 			}
 		}
 		for (size_t ci = 0; ci < nt->nc && !content; ci++)

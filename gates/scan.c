@@ -1664,7 +1664,9 @@ static const pattern note_patterns[] = {
          "\\b|\\bwithout\\s+(?:any\\s+)?(?:restrictions|filters|limitations|censorship)\\b",
          V_NONE, false},
         {"always_respond", "injection",
-         "\\balways\\s+(?:answer|respond|reply|say|output|recommend|include|mention|begin|"
+         /* not the language or form of the answers: "Always answer in British English" */
+         "\\balways\\s+(?:answer|respond|reply)\\b(?!\\s+in\\b)|"
+         "\\balways\\s+(?:say|output|recommend|include|mention|begin|"
          "start|end|suggest|promote|advertise|plug)\\b|\\bnever\\s+(?:refuse|decline|warn)\\b|"
          "\\b(?:do\\s+not|don't|don\\x{2019}t|must\\s+not)\\s+(?:ever\\s+)?refuse\\b|"
          /* refusal suppressed in other words (added 2026-12-03 after the ninth and
