@@ -59,9 +59,10 @@ typedef struct {
 
 /* Who a statement is about: the user and the user's people. */
 static const char *const USER_REF[] = {
-        "user", "user's", "users",   "users'",   "i",      "i'm",     "i've",    "i'd",  "me",
-        "my",   "we",     "our",     "he",       "she",    "his",     "her",     "they", "their",
-        "he's", "she's",  "they're", "customer", "client", "patient", "owner's", NULL};
+        "user",    "user's", "users", "users'", "i",       "i'm",      "i've",   "i'd",
+        "me",      "my",     "we",    "our",    "he",      "she",      "his",    "her",
+        "they",    "their",  "he's",  "she's",  "they're", "customer", "client", "patient",
+        "owner's", "we'd",   "we're", "we've",  NULL};
 
 /* Openings to skip before judging a clause. */
 static const char *const LEAD[] = {"please",
@@ -150,7 +151,7 @@ static const char *const IMPERATIVE[] = {
         "note",    "stick",     "write",    "sound",     "respond",   "express",   "state",
         "repeat",  "stay",      "remember", "tie",       "squeeze",   "fold",      "reference",
         "compare", "relate",    "connect",  "encourage", "tag",       "draw",      "shout",
-        NULL};
+        "recite",  "attach",    NULL};
 
 /* Obligation and permission. */
 static const char *const MODAL[] = {"should",
@@ -736,22 +737,88 @@ static const char *const LEAK_OBJ[] = {"password*",
                                        NULL};
 
 /* Working content into the answers. */
-static const char *const INSERT_VERB[] = {
-        "mention*",     "recommend*",   "promot*",     "advertis*",     "plug",
-        "plugs",        "plugging",     "remind*",     "suggest*",      "tell",
-        "tells",        "telling",      "say",         "says",          "saying",
-        "note that",    "point* out",   "bring* up",   "bring* _ up",   "add",
-        "adds",         "adding",       "include*",    "insert*",       "append*",
-        "prepend*",     "end*",         "clos*",       "finish*",       "sign* off",
-        "sign",         "signs",        "signing",     "begin*",        "start*",
-        "open*",        "preface*",     "work* in",    "work* _ in",    "work* _ _ in",
-        "slip* _ in",   "slip* _ _ in", "weave* _ in", "sneak* _ in",   "fit* _ in",
-        "talk* about",  "prais*",       "wish*",       "weav* in",      "weav* _ in",
-        "weav* _ _ in", "slip* in",     "sneak* in",   "sneak* _ _ in", "thank*",
-        "quot*",        "link*",        "push*",       "steer*",        "insist*",
-        "claim*",       "state",        "shout* out",  "shout* _ out",  "tag",
-        "tags",         "talk* up",     "talk* _ up",  "hype*",         "shill*",
-        "rave* about",  "tagging",      NULL};
+static const char *const INSERT_VERB[] = {"mention*",
+                                          "recommend*",
+                                          "promot*",
+                                          "advertis*",
+                                          "plug",
+                                          "plugs",
+                                          "plugging",
+                                          "remind*",
+                                          "suggest*",
+                                          "tell",
+                                          "tells",
+                                          "telling",
+                                          "say",
+                                          "says",
+                                          "saying",
+                                          "note that",
+                                          "point* out",
+                                          "bring* up",
+                                          "bring* _ up",
+                                          "add",
+                                          "adds",
+                                          "adding",
+                                          "include*",
+                                          "insert*",
+                                          "append*",
+                                          "prepend*",
+                                          "end*",
+                                          "clos*",
+                                          "finish*",
+                                          "sign* off",
+                                          "sign",
+                                          "signs",
+                                          "signing",
+                                          "begin*",
+                                          "start*",
+                                          "open*",
+                                          "preface*",
+                                          "work* in",
+                                          "work* _ in",
+                                          "work* _ _ in",
+                                          "slip* _ in",
+                                          "slip* _ _ in",
+                                          "weave* _ in",
+                                          "sneak* _ in",
+                                          "fit* _ in",
+                                          "talk* about",
+                                          "prais*",
+                                          "wish*",
+                                          "weav* in",
+                                          "weav* _ in",
+                                          "weav* _ _ in",
+                                          "slip* in",
+                                          "sneak* in",
+                                          "sneak* _ _ in",
+                                          "thank*",
+                                          "quot*",
+                                          "link*",
+                                          "push*",
+                                          "steer*",
+                                          "insist*",
+                                          "claim*",
+                                          "state",
+                                          "shout* out",
+                                          "shout* _ out",
+                                          "tag",
+                                          "tags",
+                                          "talk* up",
+                                          "talk* _ up",
+                                          "hype*",
+                                          "shill*",
+                                          "rave* about",
+                                          "recit*",
+                                          "attach*",
+                                          "make* every answer* about",
+                                          "make* each answer* about",
+                                          "make* all answers about",
+                                          "make* everything about",
+                                          "make* your answers about",
+                                          "make* every repl* about",
+                                          "make* every response* about",
+                                          "tagging",
+                                          NULL};
 /*
  * Referring to a thing in the answers ("every reply must reference their cat"), not to
  * sources, or urging it ("must encourage buying the SOLV token").
@@ -854,8 +921,9 @@ static const char *const STANDING[] = {
         "+whatever you answer*", "+whatever you repl*", "+whatever you respond*", "every topic",
         /* the answers in the plural are all of them ("Mention Taco Loco in replies") */
         "+in your answers", "+in your replies", "+in your responses", "+in answers", "+in replies",
-        "+in responses", "each topic", "every subject", "each subject", "all subjects",
-        "+every explanation*", "+each explanation*", "+all explanations",
+        "+in responses", "each chat*", "any chat*", "any conversation*", "doesn't matter what",
+        "does not matter what", "doesnt matter what", "each topic", "every subject", "each subject",
+        "all subjects", "+every explanation*", "+each explanation*", "+all explanations",
         /*
          * Words between that widen, never a kind of answer
          * ("each code answer" narrows the order).
@@ -1200,9 +1268,26 @@ static size_t utf8_punct(const unsigned char *s, size_t left, char *kind)
 		case 0xa6: /* … */
 			*kind = '.';
 			return 3;
+		case 0x8d: /* zero-width joiner, inside an emoji */
+			*kind = ' ';
+			return 3;
 		default:
 			break;
 		}
+	}
+	/*
+	 * Emoji and symbols stand between words, not in them ("🐶 Mention my pup ..."): U+1F000
+	 * to U+1FFFF, U+2600 to U+27BF, U+2B00 to U+2BFF and the emoji variation selector.
+	 */
+	if (left >= 4 && s[0] == 0xf0 && s[1] == 0x9f) {
+		*kind = ' ';
+		return 4;
+	}
+	if (left >= 3 &&
+	    ((s[0] == 0xe2 && ((s[1] >= 0x98 && s[1] <= 0x9e) || s[1] == 0xac || s[1] == 0xad)) ||
+	     (s[0] == 0xef && s[1] == 0xb8 && s[2] == 0x8f))) {
+		*kind = ' ';
+		return 3;
 	}
 	return 0;
 }
@@ -1221,11 +1306,12 @@ static size_t word_char(const unsigned char *s, size_t left)
 
 /* Spellings of chat and their words: each replacement fits the token's buffer. */
 static const char *const CHAT_SPELLING[][2] = {
-        {"u", "you"},          {"ur", "your"},      {"yr", "your"},     {"evry", "every"},
-        {"im", "i'm"},         {"pls", "please"},   {"plz", "please"},  {"msg", "message"},
-        {"msgs", "messages"},  {"thru", "through"}, {"ans", "answer"},  {"answ", "answer"},
-        {"resp", "response"},  {"abt", "about"},    {"w", "with"},      {"alwyas", "always"},
-        {"allways", "always"}, {"alwys", "always"}, {"evrey", "every"}, {"evey", "every"},
+        {"u", "you"},          {"ur", "your"},       {"yr", "your"},         {"evry", "every"},
+        {"im", "i'm"},         {"pls", "please"},    {"plz", "please"},      {"msg", "message"},
+        {"msgs", "messages"},  {"thru", "through"},  {"ans", "answer"},      {"answ", "answer"},
+        {"resp", "response"},  {"abt", "about"},     {"w", "with"},          {"alwyas", "always"},
+        {"allways", "always"}, {"alwys", "always"},  {"evrey", "every"},     {"evey", "every"},
+        {"teh", "the"},        {"anwser", "answer"}, {"anwsers", "answers"}, {"mater", "matter"},
         {NULL, NULL}};
 
 static int push_token(sluice_ctx *ctx, note_text *nt, size_t *cap, const char *text, size_t off,
@@ -1310,6 +1396,27 @@ static int close_clause(sluice_ctx *ctx, note_text *nt, size_t *ccap, size_t *sc
 	return 0;
 }
 
+/*
+ * Whether a dot after token t is an abbreviation's and not a stop: a title ("Dr.", "Mr."), or
+ * a short form ("Co.", "Inc.", "St.", "etc.") with a lower-case word or a digit after it.
+ */
+static bool abbreviation(const tok *t, const unsigned char *rest, size_t left)
+{
+	static const char *const TITLE[] = {"mr", "mrs", "ms", "dr", "prof", NULL};
+	static const char *const SHORT[] = {"co", "inc", "ltd", "corp", "st",     "jr", "sr",
+	                                    "vs", "etc", "no",  "ave",  "approx", NULL};
+	size_t i = 0;
+
+	if (lex_at(t, 0, 1, TITLE))
+		return true;
+	if (!lex_at(t, 0, 1, SHORT))
+		return false;
+	while (i < left && rest[i] == ' ')
+		i++;
+	return i < left &&
+	       ((rest[i] >= 'a' && rest[i] <= 'z') || (rest[i] >= '0' && rest[i] <= '9'));
+}
+
 static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)text;
@@ -1370,6 +1477,11 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 		case '?':
 			/* "1.5" and "e.g." stay inside their sentence. */
 			if (k == '.' && i + 1 < len && is_alnum(s[i + 1]))
+				break;
+			/* ... and "Crumb & Co. on Elm Street", "Dr. Lee": an abbreviation */
+			if (k == '.' && nt->nt > c0 &&
+			    nt->t[nt->nt - 1].off + nt->t[nt->nt - 1].len == i &&
+			    abbreviation(&nt->t[nt->nt - 1], s + i + 1, len - i - 1))
 				break;
 			/* So does the last dot of "P.S." and "U.S.": one letter after a dot. */
 			if (k == '.' && nt->nt > c0 && nt->t[nt->nt - 1].len == 1 &&
@@ -1683,6 +1795,10 @@ static kind clause_kind(const note_text *nt, const clause *c)
 			if (lex_at(t, j, end, PREFER))
 				return K_PREFERENCE;
 		}
+		/* "we'd like every answer to ...", "I'd love it if ..." */
+		if ((!strcmp(t[i].w, "i'd") || !strcmp(t[i].w, "we'd")) && i + 1 < end &&
+		    (!strcmp(t[i + 1].w, "like") || !strcmp(t[i + 1].w, "love")))
+			return K_PREFERENCE;
 		/* an order put later in a run-on clause ("my dog Pepper ... and i want you to") */
 		if (lex_find(t, i + m, end, ORDER_TO, NULL, NULL))
 			return K_PREFERENCE;
@@ -2265,14 +2381,23 @@ static const char *const WIDEN[] = {"even for",
                                     "off topic",
                                     "nothing to do with",
                                     "somehow",
+                                    "whatever _ ask*",
+                                    "whatever _ _ ask*",
+                                    "whatever we talk*",
+                                    "whatever we discuss*",
+                                    "regardless of what",
+                                    "doesn't matter what",
+                                    "doesnt matter what",
+                                    "does not matter what",
                                     NULL};
 /* What an order may add to every answer of any subject and still be about its form or care. */
 static const char *const KEEP_OBJ[] = {
-        "disclaimer*", "warning*",  "conversion*", "metric",     "imperial",
-        "unit*",       "emoji*",    "glossary",    "difficulty", "level",
-        "timestamp*",  "language*", "accessib*",   "alt",        "transcript*",
-        "reading",     "safety",    "note*",       "checklist*", "diagram*",
-        "formula*",    "code",      "math*",       "evidence",   NULL};
+        "disclaimer*", "warning*", "conversion*", "metric",   "imperial",   "unit*",
+        "emoji*",      "glossary", "difficulty",  "level",    "timestamp*", "language*",
+        "accessib*",   "alt",      "transcript*", "reading",  "safety",     "note*",
+        "checklist*",  "diagram*", "formula*",    "code",     "math*",      "evidence",
+        "goal*",       "purpose",  "original",    "request*", "task*",      "problem*",
+        NULL};
 
 /* Words that open a condition ("if travel comes up", "when suggesting recipes"). */
 static const char *const COND[] = {"if", "when", "whenever", "once", "unless", "while", NULL};
@@ -2320,6 +2445,59 @@ static bool own_thing(const tok *t, size_t from, size_t to, size_t s, size_t sn,
 	return false;
 }
 
+/* Verbs whose subject is what goes into the answers. */
+static const char *const SUBJECT_VERB[] = {"appear*", "show* up", "feature*",
+                                           "pop* up", "crop* up", NULL};
+/* A past participle: "mentioned", "plugged", "brought up", not "mentioning". */
+static bool participle(const tok *t)
+{
+	static const char *const IRREGULAR[] = {"brought", "said",    "told", "put", "shown",
+	                                        "given",   "written", "sung", NULL};
+	size_t n = strlen(t->w);
+
+	return (n > 3 && !strcmp(t->w + n - 2, "ed")) || lex_at(t, 0, 1, IRREGULAR);
+}
+
+/* Auxiliaries of the passive. */
+static const char *const PASSIVE_AUX[] = {"be",  "is",   "are", "been", "being",
+                                          "get", "gets", "got", NULL};
+
+/*
+ * Where a thing named before its verb starts: the first clause of the sentence within WINDOW
+ * that is not about the user's own wishes ("Our bakery, Crumb & Co., should be mentioned").
+ */
+static size_t before_from(const note_text *nt, const scope *sc, size_t ci)
+{
+	size_t from = nt->c[ci].t0;
+
+	for (size_t k = ci; k-- > 0 && nt->c[k].sent == nt->c[ci].sent && nt->c[k].t0 >= sc->s0;)
+		from = nt->c[k].t0;
+	return from;
+}
+
+/*
+ * Whether the verb at v is negated within three words before it in its clause ("don't bring
+ * up", "never mention", "do not plug"), unless the negation is of forgetting or failing ("don't
+ * forget to mention", "never fail to", "never miss a chance to").
+ */
+static bool negated(const tok *t, size_t c0, size_t v)
+{
+	static const char *const NEG[] = {
+	        "don't", "dont",  "never",  "not",     "avoid*",    "stop",  "without", "no",
+	        "nor",   "can't", "cannot", "mustn't", "shouldn't", "won't", "refrain", NULL};
+	static const char *const UNDO[] = {"forget*",  "fail*", "hesitate", "miss*",
+	                                   "neglect*", "omit*", NULL};
+	size_t from = v >= c0 + 3 ? v - 3 : c0;
+	bool neg = false;
+
+	for (size_t i = from; i < v; i++) {
+		if (lex_at(t, i, i + 1, UNDO))
+			return false;
+		neg |= lex_at(t, i, i + 1, NEG) > 0;
+	}
+	return neg;
+}
+
 static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence *e)
 {
 	static const char *const PRONOUN[] = {"it", "this", "that", "them", "these", "so", NULL};
@@ -2328,10 +2506,18 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	const clause *c = &nt->c[ci];
 	size_t v, vn, s = 0, sn = 0, b, bn;
 	bool standing, every, topic, perceive = false, gapped = false, noun = false;
+	bool before = false;  /* the thing is named before the verb */
+	bool subject = false; /* ... as the subject of a verb of appearing */
 
 	if (lex_find(t, sc->c0, sc->c1, INSERT_VERB, &v, &vn) ||
 	    lex_find(t, sc->c0, sc->c1, REFER_VERB, &v, &vn)) {
-		/* a verb of inserting */
+		/* a verb of inserting; in the passive ("Our bakery ... should be mentioned in
+		 * every reply") the thing is its subject, before it in the sentence */
+		before = v > sc->c0 && lex_at(t, v - 1, v, PASSIVE_AUX) && participle(&t[v]);
+	} else if (lex_find(t, sc->c0, sc->c1, SUBJECT_VERB, &v, &vn)) {
+		/* "Make sure the slogan ... appears somewhere in whatever you write": named,
+		 * quoted or the user's own (below), never a bare word ("terms ... appear") */
+		before = subject = true;
 	} else if (gap_verb(t, sc->c0, sc->c1, &v, &vn)) {
 		/* the thing is between the verb and its particle: the object starts at the verb */
 		gapped = true;
@@ -2350,6 +2536,9 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	} else {
 		noun = true;
 	}
+	/* "don't bring up my ex", "never mention my old job": an order to leave it out */
+	if (negated(t, sc->c0, v))
+		return false;
 	standing = perceive || lex_find(t, sc->c0, sc->c1, STANDING, &s, &sn) ||
 	           lex_find(t, sc->s0, sc->s1, STANDING, &s, &sn);
 	/* for every answer whatever was asked: the user's own things are content too */
@@ -2381,6 +2570,13 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 		                                  "always", "really", "usually", "often", NULL};
 		/* For a noun the thing may come before it ("a Star Wars reference"). */
 		size_t from = noun ? sc->c0 : gapped ? v + 1 : v + vn, to = sc->c1, p, own;
+
+		if (before) {
+			/* a passive's subject may be clauses back ("Our bakery, Crumb & Co., should
+			 * be mentioned"); a verb of appearing has its own in its clause */
+			from = subject ? sc->c0 : before_from(nt, sc, ci);
+			to = v;
+		}
 
 		/* "Closing each reply with X has gone over well": the object ends at the praise. */
 		if (sc->wish && lex_find(t, from, to, APPROVAL, &p, NULL)) {
@@ -2446,7 +2642,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 		 * in each answer, even for coding or tax questions"): a word of its object that is
 		 * neither the scope, nor the widening, nor the answer's form or care.
 		 */
-		if (every && lex_find(t, sc->s0, sc->s1, WIDEN, &b, &bn)) {
+		if (every && !subject && lex_find(t, sc->s0, sc->s1, WIDEN, &b, &bn)) {
 			for (size_t i = from; i < to; i++) {
 				if ((i >= s && i < s + sn) || (i >= b && i < b + bn))
 					continue;
@@ -2574,7 +2770,7 @@ static const char *const ES_OWN[] = {"mi", "mis", "nuestro*", "nuestra*", NULL};
 static const char *const PT_VERB[] = {"mencion*", "recomend*", "inclu*",  "acrescent*",
                                       "adicion*", "promov*",   "divulg*", "fal* sobre",
                                       "fal* de",  "fal* do",   "fal* da", "falando",
-                                      "termin*",  "assin*",    NULL};
+                                      "termin*",  "assin*",    "lembr*",  NULL};
 static const char *const PT_SCOPE[] = {"cada resposta",
                                        "toda resposta",
                                        "todas as respostas",
@@ -2582,8 +2778,9 @@ static const char *const PT_SCOPE[] = {"cada resposta",
                                        "cada mensagem",
                                        "sempre",
                                        NULL};
-static const char *const PT_WIDEN[] = {"qualquer assunto", "qualquer tema", "não importa",
-                                       "independente*",    "seja qual for", NULL};
+static const char *const PT_WIDEN[] = {"qualquer coisa", "sempre que",  "qualquer assunto",
+                                       "qualquer tema",  "não importa", "independente*",
+                                       "seja qual for",  NULL};
 static const char *const PT_COND[] = {"quando", "caso", "só", "somente", "apenas", NULL};
 static const char *const PT_OWN[] = {"minha", "meu", "meus", "minhas", "nosso*", "nossa*", NULL};
 
