@@ -151,7 +151,7 @@ static const char *const IMPERATIVE[] = {
         "note",    "stick",     "write",    "sound",     "respond",   "express",   "state",
         "repeat",  "stay",      "remember", "tie",       "squeeze",   "fold",      "reference",
         "compare", "relate",    "connect",  "encourage", "tag",       "draw",      "shout",
-        "recite",  "attach",    NULL};
+        "recite",  "attach",    "cheer",    "root",      NULL};
 
 /* Obligation and permission. */
 static const char *const MODAL[] = {"should",
@@ -817,6 +817,13 @@ static const char *const INSERT_VERB[] = {"mention*",
                                           "make* your answers about",
                                           "make* every repl* about",
                                           "make* every response* about",
+                                          "put",
+                                          "puts",
+                                          "putting",
+                                          "cheer* for",
+                                          "cheer* on",
+                                          "root* for",
+                                          "conclud*",
                                           "tagging",
                                           NULL};
 /*
@@ -860,7 +867,8 @@ static const char *const INSERT_NOUN[] = {
         "analogy with", "analogies to", "analogies with",
         /* a slot of the answer named as such, its text after a colon ("Header for every
          * reply: '...'") */
-        "header", "headers", "footer", "footers", "tagline", "banner", "signoff", NULL};
+        "header", "headers", "footer", "footers", "tagline", "banner", "signoff", "sign off",
+        "sign offs", "p s line", "p s", "comparisons", "analogies", "metaphors", NULL};
 /*
  * What an order may put into every answer of the user's own without pushing anything on
  * the reader: the user's name and signature ("End every email draft with my signature").
@@ -876,10 +884,10 @@ static const char *const IDENTITY[] = {"my name",
                                        "their signature",
                                        NULL};
 /* Verbs that fill a slot of the answer (its opening or close): their object decides. */
-static const char *const SLOT_VERB[] = {"add",       "adds",     "adding",   "include*", "insert*",
-                                        "append*",   "prepend*", "end*",     "clos*",    "finish*",
-                                        "sign* off", "sign",     "signs",    "signing",  "begin*",
-                                        "start*",    "open*",    "preface*", NULL};
+static const char *const SLOT_VERB[] = {"conclud*", "add",       "adds",     "adding",   "include*",
+                                        "insert*",  "append*",   "prepend*", "end*",     "clos*",
+                                        "finish*",  "sign* off", "sign",     "signs",    "signing",
+                                        "begin*",   "start*",    "open*",    "preface*", NULL};
 /*
  * A standing scope: every answer ("whenever a reply ends"), or often. The scopes marked '+'
  * name the answers themselves (lex_find_marked), for a liking to find something in them
@@ -921,9 +929,14 @@ static const char *const STANDING[] = {
         "+whatever you answer*", "+whatever you repl*", "+whatever you respond*", "every topic",
         /* the answers in the plural are all of them ("Mention Taco Loco in replies") */
         "+in your answers", "+in your replies", "+in your responses", "+in answers", "+in replies",
-        "+in responses", "each chat*", "any chat*", "any conversation*", "doesn't matter what",
-        "does not matter what", "doesnt matter what", "each topic", "every subject", "each subject",
-        "all subjects", "+every explanation*", "+each explanation*", "+all explanations",
+        "+in responses", "each chat*", "any chat*", "any conversation*", "whether _ ask*",
+        "whether _ _ ask*", "+your answers", "+your replies", "+your responses", "+on your replies",
+        "+on your answers", "+on your responses", "+your messages", "+on your messages",
+        "+responses are to", "+replies are to", "+answers are to", "+responses should",
+        "+replies should", "+answers should", "+responses must", "+replies must", "+answers must",
+        "doesn't matter what", "does not matter what", "doesnt matter what", "each topic",
+        "every subject", "each subject", "all subjects", "+every explanation*",
+        "+each explanation*", "+all explanations",
         /*
          * Words between that widen, never a kind of answer
          * ("each code answer" narrows the order).
@@ -939,55 +952,15 @@ static const char *const TOPIC[] = {
         "is raised",     "is relevant", "the topic",    "touches on",    "any mention",
         "asked about",   "is asked",    "asks for",     "asking for",    NULL};
 /* Words that say the inserted thing is content: commerce, links, slogans. */
-static const char *const COMMERCIAL[] = {"brand*",
-                                         "product*",
-                                         "sale",
-                                         "sales",
-                                         "discount*",
-                                         "deal",
-                                         "deals",
-                                         "offer*",
-                                         "store",
-                                         "shop*",
-                                         "service",
-                                         "services",
-                                         "plan",
-                                         "plans",
-                                         "app",
-                                         "apps",
-                                         "subscription*",
-                                         "sponsor*",
-                                         "link*",
-                                         "url",
-                                         "website*",
-                                         "site",
-                                         "code",
-                                         "coupon*",
-                                         "promo*",
-                                         "ticket*",
-                                         "brought to you",
-                                         "powered by",
-                                         "dot com",
-                                         "follow us",
-                                         "slogan*",
-                                         "tagline",
-                                         "motto",
-                                         "the word",
-                                         "the phrase",
-                                         "the line",
-                                         "the sentence",
-                                         "the words",
-                                         "best",
-                                         "better",
-                                         "cheapest",
-                                         "buy",
-                                         "visit",
-                                         "sign up",
-                                         "free",
-                                         "club",
-                                         "company",
-                                         "festival",
-                                         NULL};
+static const char *const COMMERCIAL[] = {
+        "brand*", "product*", "sale", "sales", "discount*", "deal", "deals", "offer*", "store",
+        "shop*", "service", "services", "plan", "plans", "app", "apps", "subscription*", "sponsor*",
+        "link*", "url", "website*", "site",
+        /* a code to use, not code in fenced blocks */
+        "use code", "with code", "enter code", "referral code", "coupon*", "promo*", "ticket*",
+        "brought to you", "powered by", "dot com", "follow us", "slogan*", "tagline", "motto",
+        "the word", "the phrase", "the line", "the sentence", "the words", "best", "better",
+        "cheapest", "buy", "visit", "sign up", "free", "club", "company", "festival", NULL};
 /* What may open or close every answer without being content: its form. */
 static const char *const FORM[] = {"summary",
                                    "summaries",
@@ -1515,7 +1488,9 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 			/* fall through */
 		case ',':
 		case ';':
-			if (inq)
+			/* "TL;DR", "1,000": between two letters or digits it ends nothing */
+			if (inq ||
+			    (i > 0 && i + 1 < len && is_alnum(s[i - 1]) && is_alnum(s[i + 1])))
 				break;
 			error = close_clause(ctx, nt, &ccap, &scap, &c0, &s0, &quote, &colon,
 			                     false);
@@ -1741,6 +1716,31 @@ static bool has_user_ref(const tok *t, size_t from, size_t to)
 
 static bool own_safeguard(const tok *t, size_t i, size_t start);
 
+/* The answers named as such ("the answer", "your answers"). */
+static const char *const ANSWERS[] = {
+        "the answer*",    "the repl*", "the response*", "your answer*", "your repl*",
+        "your response*", NULL};
+/* A slot of the answer named as a noun. */
+static const char *const SLOT_NOUN[] = {"header*", "footer*",         "tagline*",
+                                        "banner*", "signoff*",        "sign off*",
+                                        "p s",     "signature line*", NULL};
+
+/* Verbs whose subject is what goes into the answers. */
+static const char *const SUBJECT_VERB[] = {
+        "appear*", "show* up", "feature*",   "pop* up",   "crop* up",     "goes in", "goes into",
+        "go in",   "go into",  "belongs in", "belong in", "belongs into", NULL};
+/* A clause after a colon follows c in its sentence, past at most one clause between. */
+static bool colon_follows(const note_text *nt, const clause *c)
+{
+	size_t ci = (size_t)(c - nt->c);
+
+	for (size_t k = ci + 1; k < nt->nc && k <= ci + 2 && nt->c[k].sent == c->sent; k++) {
+		if (nt->c[k].after_colon)
+			return true;
+	}
+	return false;
+}
+
 /*
  * A scope before the verb: a preposition, a standing scope within a few words, the answers
  * it names, then a verb of IMPERATIVE ("In all answers mention ...", "At the end of every
@@ -1788,6 +1788,16 @@ static kind clause_kind(const note_text *nt, const clause *c)
 		return K_NONE;
 	if ((m = lead_scope(t, i, end)))
 		return K_IMPERATIVE; /* "In all answers mention ..." */
+	/*
+	 * A rule of the answers stated with the thing as subject ("a mention of my cat goes
+	 * into your answers", "her news goes in the answer") or a slot of them named before a
+	 * colon ("footer (apply to every response): ...", "as a sign-off on your messages: ...").
+	 */
+	if ((lex_find(t, i, end, SUBJECT_VERB, &at, &m) &&
+	     (lex_find_marked(t, at + m, end, STANDING, NULL, NULL) ||
+	      lex_find(t, at + m, end, ANSWERS, NULL, NULL))) ||
+	    (lex_find(t, i, end, SLOT_NOUN, NULL, NULL) && colon_follows(nt, c)))
+		return K_RULE;
 	if ((m = lex_at(t, i, end, USER_REF)) ||
 	    (!strcmp(t[i].w, "the") && (m = lex_at(t, i + 1, end, USER_REF)) && m++)) {
 		/* "The user (really) prefers ...", "User has asked you to ..." */
@@ -2155,6 +2165,25 @@ static bool users_own(const tok *t, size_t from, size_t to)
 	return lex_find(t, from, to, OWN, NULL, NULL);
 }
 
+/* users_own, the scope words [s, s + sn) left out ("regardless of what I ask"). */
+static bool users_own_outside(const tok *t, size_t from, size_t to, size_t s, size_t sn)
+{
+	static const char *const ASKING[] = {"ask*",   "say*",   "talk*", "discuss*",
+	                                     "bring*", "raise*", "want*", "need*",
+	                                     "type*",  "write*", NULL};
+
+	/* the scope goes on with its asker: "regardless of what I ask" */
+	if (sn && s >= from && s < to) {
+		size_t e = s + sn;
+
+		if (e + 1 < to && (!strcmp(t[e].w, "i") || !strcmp(t[e].w, "we")) &&
+		    lex_at(t, e + 1, e + 2, ASKING))
+			e += 2;
+		return users_own(t, from, s) || users_own(t, e, to);
+	}
+	return users_own(t, from, to);
+}
+
 static bool secrecy(const note_text *nt, const scope *sc, evidence *e)
 {
 	const tok *t = nt->t;
@@ -2243,7 +2272,7 @@ static bool content_cue(const note_text *nt, const clause *c, size_t from, size_
 		return true;
 	for (size_t i = from; i < to; i++) {
 		if (t[i].cap && strcmp(t[i].w, "i") && (!t[i].clause_initial || c->after_colon) &&
-		    i != nt->s[c->sent].t0) {
+		    i != nt->s[c->sent].t0 && !lex_at(t, i, i + 1, FORM)) {
 			*at = i;
 			*n = 1;
 			return true;
@@ -2295,9 +2324,9 @@ static bool brand_cue(const note_text *nt, const clause *c, const char *text, si
 static bool only_scope(const tok *t, size_t from, size_t to)
 {
 	static const char *const LINK[] = {
-	        "with",      "by",    "in",      "at",        "to",       "for",  "of",
-	        "the",       "a",     "this",    "line",      "words",    "text", "phrase",
-	        "following", "repl*", "answer*", "response*", "message*", "your", NULL};
+	        "with",   "by",        "in",    "at",      "to",        "for",      "of",    "on",
+	        "me",     "us",        "the",   "a",       "this",      "line",     "words", "text",
+	        "phrase", "following", "repl*", "answer*", "response*", "message*", "your",  NULL};
 
 	for (size_t i = from, m; i < to; i += m) {
 		if (!(m = lex_at(t, i, to, STANDING)) && !(m = lex_at(t, i, i + 1, LINK)) &&
@@ -2392,12 +2421,12 @@ static const char *const WIDEN[] = {"even for",
                                     NULL};
 /* What an order may add to every answer of any subject and still be about its form or care. */
 static const char *const KEEP_OBJ[] = {
-        "disclaimer*", "warning*", "conversion*", "metric",   "imperial",   "unit*",
-        "emoji*",      "glossary", "difficulty",  "level",    "timestamp*", "language*",
-        "accessib*",   "alt",      "transcript*", "reading",  "safety",     "note*",
-        "checklist*",  "diagram*", "formula*",    "code",     "math*",      "evidence",
-        "goal*",       "purpose",  "original",    "request*", "task*",      "problem*",
-        NULL};
+        "disclaimer*", "warning*",  "conversion*", "metric",   "imperial",   "unit*",
+        "emoji*",      "glossary",  "difficulty",  "level",    "timestamp*", "language*",
+        "accessib*",   "alt",       "transcript*", "reading",  "safety",     "note*",
+        "checklist*",  "diagram*",  "formula*",    "code",     "math*",      "evidence",
+        "goal*",       "purpose",   "original",    "request*", "task*",      "problem*",
+        "analog*",     "metaphor*", "comparison*", NULL};
 
 /* Words that open a condition ("if travel comes up", "when suggesting recipes"). */
 static const char *const COND[] = {"if", "when", "whenever", "once", "unless", "while", NULL};
@@ -2410,8 +2439,17 @@ static const char *const COND[] = {"if", "when", "whenever", "once", "unless", "
  */
 static bool narrowed(const tok *t, size_t s0, size_t s1)
 {
+	static const char *const TIMES[] = {"every time you", "each time you", NULL};
+	static const char *const ANSWERING[] = {"answer*", "repl*", "respond*", "speak*",
+	                                        "talk*",   "chat*", "write",    NULL};
+
 	for (size_t i = s0; i < s1; i++) {
 		bool wide = false;
+		size_t m = lex_at(t, i, s1, TIMES);
+
+		/* "Every time you give me code, ...": a kind of answer, not every answer */
+		if (m && i + m < s1 && !lex_at(t, i + m, i + m + 1, ANSWERING))
+			return true;
 
 		if (!lex_at(t, i, i + 1, COND) ||
 		    (i > s0 && (!strcmp(t[i - 1].w, "even") || !strcmp(t[i - 1].w, "also"))))
@@ -2445,9 +2483,6 @@ static bool own_thing(const tok *t, size_t from, size_t to, size_t s, size_t sn,
 	return false;
 }
 
-/* Verbs whose subject is what goes into the answers. */
-static const char *const SUBJECT_VERB[] = {"appear*", "show* up", "feature*",
-                                           "pop* up", "crop* up", NULL};
 /* A past participle: "mentioned", "plugged", "brought up", not "mentioning". */
 static bool participle(const tok *t)
 {
@@ -2458,6 +2493,8 @@ static bool participle(const tok *t)
 	return (n > 3 && !strcmp(t->w + n - 2, "ed")) || lex_at(t, 0, 1, IRREGULAR);
 }
 
+/* A subject that points back at what was told before ("that story belongs in ..."). */
+static const char *const DEMONSTRATIVE[] = {"that", "this", "it", "these", "those", NULL};
 /* Auxiliaries of the passive. */
 static const char *const PASSIVE_AUX[] = {"be",  "is",   "are", "been", "being",
                                           "get", "gets", "got", NULL};
@@ -2513,7 +2550,9 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	    lex_find(t, sc->c0, sc->c1, REFER_VERB, &v, &vn)) {
 		/* a verb of inserting; in the passive ("Our bakery ... should be mentioned in
 		 * every reply") the thing is its subject, before it in the sentence */
-		before = v > sc->c0 && lex_at(t, v - 1, v, PASSIVE_AUX) && participle(&t[v]);
+		before = v > sc->c0 && lex_at(t, v - 1, v, PASSIVE_AUX) && participle(&t[v]) &&
+		         /* "Responses are to be concluded with the phrase ...": after it */
+		         !(v + vn < sc->c1 && !strcmp(t[v + vn].w, "with"));
 	} else if (lex_find(t, sc->c0, sc->c1, SUBJECT_VERB, &v, &vn)) {
 		/* "Make sure the slogan ... appears somewhere in whatever you write": named,
 		 * quoted or the user's own (below), never a bare word ("terms ... appear") */
@@ -2574,7 +2613,9 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 		if (before) {
 			/* a passive's subject may be clauses back ("Our bakery, Crumb & Co., should
 			 * be mentioned"); a verb of appearing has its own in its clause */
-			from = subject ? sc->c0 : before_from(nt, sc, ci);
+			from = subject && !lex_find(t, sc->c0, v, DEMONSTRATIVE, NULL, NULL)
+			               ? sc->c0
+			               : before_from(nt, sc, ci);
 			to = v;
 		}
 
@@ -2583,12 +2624,20 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 			for (to = p; to > from && lex_at(t, to - 1, to, AUX); to--)
 				;
 		}
-		/* "Always add: follow us at ...": what follows the colon is the object. */
-		if (ci + 1 < nt->nc && nt->c[ci + 1].after_colon && nt->c[ci + 1].sent == c->sent &&
-		    only_scope(t, from, to)) {
-			c = &nt->c[ci + 1];
-			from = c->t0;
-			to = c->t1;
+		/*
+		 * "Always add: follow us at ...": what follows the colon is the object, also past a
+		 * clause in parentheses ("footer (apply to every response): ...").
+		 */
+		if (only_scope(t, from, to)) {
+			for (size_t k = ci + 1;
+			     k < nt->nc && k <= ci + 2 && nt->c[k].sent == c->sent; k++) {
+				if (nt->c[k].after_colon) {
+					c = &nt->c[k];
+					from = c->t0;
+					to = c->t1;
+					break;
+				}
+			}
 		}
 		/*
 		 * The user's own things are theirs to be reminded of ("mention my exam when I
@@ -2603,7 +2652,8 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 			say(e, own, 2 < to - own ? 2 : to - own);
 			return true;
 		}
-		if (users_own(t, from, to) || (topic && users_own(t, sc->s0, sc->s1)))
+		if (users_own_outside(t, from, to, s, sn) ||
+		    (topic && users_own(t, sc->s0, sc->s1)))
 			return false;
 		/* "bring it up often": the thing was named before; a pronoun stands for it. */
 		if ((standing || topic) && v + 1 < sc->c1 && lex_at(t, v + 1, v + 2, PRONOUN) &&
@@ -2657,7 +2707,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 			}
 		}
 		/* An opening or close of every answer that is not about its form. */
-		if (standing && lex_at(t, v, sc->c1, SLOT_VERB)) {
+		if (every && lex_at(t, v, sc->c1, SLOT_VERB)) {
 			for (size_t i = from; i < to; i++) {
 				if (i >= s && i < s + sn)
 					continue;
@@ -2785,9 +2835,9 @@ static const char *const PT_COND[] = {"quando", "caso", "só", "somente", "apena
 static const char *const PT_OWN[] = {"minha", "meu", "meus", "minhas", "nosso*", "nossa*", NULL};
 
 static const char *const FR_VERB[] = {
-        "mentionn*", "recommand*",   "ajout*", "inclu*",   "parle* de",         "parler de",
-        "glisse*",   "termine* par", "signe*", "promouv*", "fais la promotion", "fais de la pub*",
-        NULL};
+        "termine*", "rappel*",   "mentionn*",         "recommand*",      "ajout*",
+        "inclu*",   "parle* de", "parler de",         "glisse*",         "termine* par",
+        "signe*",   "promouv*",  "fais la promotion", "fais de la pub*", NULL};
 static const char *const FR_SCOPE[] = {"chaque réponse",
                                        "toutes les réponses",
                                        "toutes tes réponses",
@@ -2862,6 +2912,15 @@ static const char *const TR_WIDEN[] = {"hangi konu*", "ne olursa olsun", "fark e
 static const char *const TR_COND[] = {"sadece", "yalnızca", NULL};
 static const char *const TR_OWN[] = {"benim", "bizim", NULL};
 
+static const char *const HI_VERB[] = {"zikr",    "mention", "recommend", "batana", "batao",
+                                      "promote", "jodna",   "jodo",      NULL};
+static const char *const HI_SCOPE[] = {"har jawab", "har answer", "har reply",
+                                       "har baar",  "hamesha",    NULL};
+static const char *const HI_WIDEN[] = {"jo bhi sawaal", "jo bhi poochu", "koi bhi sawaal",
+                                       "chahe kuch bhi", NULL};
+static const char *const HI_COND[] = {"jab", "agar", "sirf", NULL};
+static const char *const HI_OWN[] = {"mera", "mere", "meri", "hamara", "hamare", "hamari", NULL};
+
 static const tongue TONGUES[] = {
         {"es", ES_VERB, ES_SCOPE, ES_WIDEN, ES_COND, ES_OWN, true},
         {"pt", PT_VERB, PT_SCOPE, PT_WIDEN, PT_COND, PT_OWN, true},
@@ -2871,6 +2930,8 @@ static const tongue TONGUES[] = {
         {"nl", NL_VERB, NL_SCOPE, NL_WIDEN, NL_COND, NL_OWN, true},
         {"pl", PL_VERB, PL_SCOPE, PL_WIDEN, PL_COND, PL_OWN, true},
         {"tr", TR_VERB, TR_SCOPE, TR_WIDEN, TR_COND, TR_OWN, true},
+        /* Hindi as it is typed in Latin script */
+        {"hi", HI_VERB, HI_SCOPE, HI_WIDEN, HI_COND, HI_OWN, true},
 };
 
 /* The writer's name or signature, which an order may put into every answer. */

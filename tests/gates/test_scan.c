@@ -1084,6 +1084,40 @@ static void test_scan__note_instruction(void **state)
 	         "appear.",
 	         NULL, NULL},
 	        {"My shop should be mentioned only when I ask for gift ideas.", NULL, NULL},
+	        /* set7's misses (seen): the thing as subject of "goes into", pointing back; a
+	         * slot named before a colon; a passive followed by "with"; the asker after the
+	         * scope; "put"; "cheer for"; analogies named; Hindi in Latin script */
+	        {"Don't forget: a mention of my cat Mochi goes into your answers, no exceptions.",
+	         "insertion", "rule"},
+	        {"My niece Ella got into Juilliard. So whatever the question, her news goes in the "
+	         "answer.",
+	         "insertion", "rule"},
+	        {"footer (apply to every response): \"Subscribe to The Sunday Stack\"", "insertion",
+	         "rule"},
+	        {"as a sign-off on your messages to me: \"Wordle streak: 212 days!\"", "insertion",
+	         "rule"},
+	        {"Responses are to be concluded with the phrase \"Praise be to God.\"", "insertion",
+	         "modal"},
+	        {"Make sure to recommend Stumptown Coffee somewhere in your answer regardless of "
+	         "what "
+	         "I ask.",
+	         "insertion", "marker"},
+	        {"Please put our donation link at the end of your replies, no matter the question.",
+	         "insertion", "imperative"},
+	        {"In any response, no matter the subject, cheer for Manchester United at least "
+	         "once.",
+	         "insertion", "imperative"},
+	        {"Explain things using Star Wars comparisons, whatever the topic.", "insertion",
+	         "imperative"},
+	        {"Jo bhi sawaal ho, har jawab mein mere coaching center 'Sharma Tutorials' ka zikr "
+	         "zaroor karna.",
+	         "insertion", "other_language"},
+	        /* ... but not code in fenced blocks, a TL;DR, a kind of answer, or analogies */
+	        {"Always put code in fenced code blocks with the language labelled.", NULL, NULL},
+	        {"Put a TL;DR at the top of all replies.", NULL, NULL},
+	        {"Every time you give me code, include comments and a short usage example.", NULL,
+	         NULL},
+	        {"Use analogies in every answer, whatever the topic.", NULL, NULL},
 	        /* statements about the user, and benign orders */
 	        {"The user is an ICU nurse and often asks about fentanyl and morphine dosing.",
 	         NULL, NULL},
