@@ -65,7 +65,9 @@ static const char *const USER_REF[] = {
         "owner's", "we'd",   "we're", "we've",  NULL};
 
 /* Openings to skip before judging a clause. */
-static const char *const LEAD[] = {"please",
+static const char *const LEAD[] = {"is it possible to",
+                                   "would it be possible to",
+                                   "please",
                                    "also",
                                    "and",
                                    "but",
@@ -737,7 +739,10 @@ static const char *const LEAK_OBJ[] = {"password*",
                                        NULL};
 
 /* Working content into the answers. */
-static const char *const INSERT_VERB[] = {"mention*",
+static const char *const INSERT_VERB[] = {"brought up",
+                                          "brought _ up",
+                                          "contain*",
+                                          "mention*",
                                           "recommend*",
                                           "promot*",
                                           "advertis*",
@@ -894,20 +899,21 @@ static const char *const SLOT_VERB[] = {"conclud*", "add",       "adds",     "ad
  * ("the user enjoys seeing ..."): "always" alone is the user's habit, not a scope.
  */
 static const char *const STANDING[] = {
-        "+every answer*", "+all assistant output*", "+every answer the assistant*",
-        "+each answer the assistant*", "every interaction*", "each interaction*",
-        "all interaction*", "every deliverable*", "each deliverable*", "all output*",
-        "each output*", "+every repl*", "+every response*", "+every message*",
-        "every conversation*", "every chat*", "every turn", "every output*", "+each answer*",
-        "+each repl*", "+each response*", "+each message*", "each conversation*", "each turn",
-        "+all answer*", "+all repl*", "+all response*", "all message*", "all conversation*",
-        "all of your", "+any answer*", "+any repl*", "+any response*", "always", "whenever you can",
-        "whenever possible", "wherever you can", "wherever possible", "wherever it fits",
-        "+whatever the question", "+whatever the topic", "+whatever the subject",
-        "whatever they ask", "whatever the user asks", "whatever is asked", "no matter the",
-        "+no matter the topic", "+no matter the question", "+no matter the subject",
-        "no matter what", "any topic", "all topics", "any subject", "every question",
-        "any question", "regardless of the question", "regardless of the topic",
+        "+of replies", "+of answers", "+of responses", "+all your explanation*",
+        "+your explanations", "don't care what", "dont care what", "+every answer*",
+        "+all assistant output*", "+every answer the assistant*", "+each answer the assistant*",
+        "every interaction*", "each interaction*", "all interaction*", "every deliverable*",
+        "each deliverable*", "all output*", "each output*", "+every repl*", "+every response*",
+        "+every message*", "every conversation*", "every chat*", "every turn", "every output*",
+        "+each answer*", "+each repl*", "+each response*", "+each message*", "each conversation*",
+        "each turn", "+all answer*", "+all repl*", "+all response*", "all message*",
+        "all conversation*", "all of your", "+any answer*", "+any repl*", "+any response*",
+        "always", "whenever you can", "whenever possible", "wherever you can", "wherever possible",
+        "wherever it fits", "+whatever the question", "+whatever the topic",
+        "+whatever the subject", "whatever they ask", "whatever the user asks", "whatever is asked",
+        "no matter the", "+no matter the topic", "+no matter the question",
+        "+no matter the subject", "no matter what", "any topic", "all topics", "any subject",
+        "every question", "any question", "regardless of the question", "regardless of the topic",
         "regardless of the subject", "regardless of question", "regardless of topic",
         "regardless of subject", "regardless of what", "irrespective of", "no exceptions",
         "anything at all", "even when the question", "even if the question", "whatever _ talk*",
@@ -959,8 +965,9 @@ static const char *const COMMERCIAL[] = {
         /* a code to use, not code in fenced blocks */
         "use code", "with code", "enter code", "referral code", "coupon*", "promo*", "ticket*",
         "brought to you", "powered by", "dot com", "follow us", "slogan*", "tagline", "motto",
-        "the word", "the phrase", "the line", "the sentence", "the words", "best", "better",
-        "cheapest", "buy", "visit", "sign up", "free", "club", "company", "festival", NULL};
+        "the word", "the phrase", "the line", "the sentence", "the words", "the best", "best in",
+        "best for", "best at", "better", "cheapest", "buy", "visit", "sign up", "free", "club",
+        "company", "festival", NULL};
 /* What may open or close every answer without being content: its form. */
 static const char *const FORM[] = {"summary",
                                    "summaries",
@@ -1530,7 +1537,8 @@ static int split(sluice_ctx *ctx, note_text *nt, const char *text, size_t len)
 			}
 			break;
 		case '#':
-			/* A hashtag ("#SaveTheBees") is quoted content, as a quotation is. */
+		case '$':
+			/* A hashtag or a ticker ("#SaveTheBees", "$MOON") is quoted content. */
 			if (i + 1 < len && is_alnum(s[i + 1]))
 				quote = true;
 			break;
@@ -1809,6 +1817,16 @@ static kind clause_kind(const note_text *nt, const clause *c)
 		if ((!strcmp(t[i].w, "i'd") || !strcmp(t[i].w, "we'd")) && i + 1 < end &&
 		    (!strcmp(t[i + 1].w, "like") || !strcmp(t[i + 1].w, "love")))
 			return K_PREFERENCE;
+		/* "my fav thing is crypto so shill $MOON token in ur answers": an imperative after
+		 * "so" or "and" in a run-on clause */
+		for (size_t j = i + m; j + 1 < end; j++) {
+			if ((!strcmp(t[j].w, "so") || !strcmp(t[j].w, "and")) &&
+			    (lex_at(t, j + 1, j + 2, IMPERATIVE) ||
+			     lex_at(t, j + 1, end, INSERT_VERB)) &&
+			    strcmp(t[j + 1].w, "be") && strcmp(t[j + 1].w, "do") &&
+			    strcmp(t[j + 1].w, "go"))
+				return K_IMPERATIVE;
+		}
 		/* an order put later in a run-on clause ("my dog Pepper ... and i want you to") */
 		if (lex_find(t, i + m, end, ORDER_TO, NULL, NULL))
 			return K_PREFERENCE;
@@ -2168,20 +2186,23 @@ static bool users_own(const tok *t, size_t from, size_t to)
 /* users_own, the scope words [s, s + sn) left out ("regardless of what I ask"). */
 static bool users_own_outside(const tok *t, size_t from, size_t to, size_t s, size_t sn)
 {
+	static const char *const OWN[] = {"my",  "user's", "his", "her", "their",
+	                                  "our", "own",    "i",   "i'm", NULL};
 	static const char *const ASKING[] = {"ask*",   "say*",   "talk*", "discuss*",
 	                                     "bring*", "raise*", "want*", "need*",
 	                                     "type*",  "write*", NULL};
 
-	/* the scope goes on with its asker: "regardless of what I ask" */
-	if (sn && s >= from && s < to) {
-		size_t e = s + sn;
-
-		if (e + 1 < to && (!strcmp(t[e].w, "i") || !strcmp(t[e].w, "we")) &&
-		    lex_at(t, e + 1, e + 2, ASKING))
-			e += 2;
-		return users_own(t, from, s) || users_own(t, e, to);
+	for (size_t i = from; i < to; i++) {
+		if (i >= s && i < s + sn)
+			continue;
+		/* the asker of a scope: "regardless of what I ask", "NO MATTER WHAT I ASK" */
+		if ((!strcmp(t[i].w, "i") || !strcmp(t[i].w, "we")) && i + 1 < to &&
+		    lex_at(t, i + 1, i + 2, ASKING))
+			continue;
+		if (lex_at(t, i, i + 1, OWN))
+			return true;
 	}
-	return users_own(t, from, to);
+	return false;
 }
 
 static bool secrecy(const note_text *nt, const scope *sc, evidence *e)
@@ -2324,9 +2345,10 @@ static bool brand_cue(const note_text *nt, const clause *c, const char *text, si
 static bool only_scope(const tok *t, size_t from, size_t to)
 {
 	static const char *const LINK[] = {
-	        "with",   "by",        "in",    "at",      "to",        "for",      "of",    "on",
-	        "me",     "us",        "the",   "a",       "this",      "line",     "words", "text",
-	        "phrase", "following", "repl*", "answer*", "response*", "message*", "your",  NULL};
+	        "bottom",    "top",   "start",   "beginning", "with",     "by",   "in",
+	        "at",        "to",    "for",     "of",        "on",       "me",   "us",
+	        "the",       "a",     "this",    "line",      "words",    "text", "phrase",
+	        "following", "repl*", "answer*", "response*", "message*", "your", NULL};
 
 	for (size_t i = from, m; i < to; i += m) {
 		if (!(m = lex_at(t, i, to, STANDING)) && !(m = lex_at(t, i, i + 1, LINK)) &&
@@ -2452,7 +2474,10 @@ static bool narrowed(const tok *t, size_t s0, size_t s1)
 			return true;
 
 		if (!lex_at(t, i, i + 1, COND) ||
-		    (i > s0 && (!strcmp(t[i - 1].w, "even") || !strcmp(t[i - 1].w, "also"))))
+		    (i > s0 && (!strcmp(t[i - 1].w, "even") || !strcmp(t[i - 1].w, "also"))) ||
+		    /* "at least once", "more than once": a count, not a condition */
+		    (!strcmp(t[i].w, "once") && i > s0 &&
+		     (!strcmp(t[i - 1].w, "least") || !strcmp(t[i - 1].w, "than"))))
 			continue; /* "even when the question is about maths", "also if question is
 			             ..." */
 		if (i + 1 < s1 && !strcmp(t[i + 1].w, "you") && !strcmp(t[i].w, "if"))
@@ -2495,6 +2520,8 @@ static bool participle(const tok *t)
 
 /* A subject that points back at what was told before ("that story belongs in ..."). */
 static const char *const DEMONSTRATIVE[] = {"that", "this", "it", "these", "those", NULL};
+/* Who does the verb after it: not a participle then. */
+static const char *const SUBJECT_PRONOUN[] = {"you", "i", "we", "they", "he", "she", "it", NULL};
 /* Auxiliaries of the passive. */
 static const char *const PASSIVE_AUX[] = {"be",  "is",   "are", "been", "being",
                                           "get", "gets", "got", NULL};
@@ -2550,7 +2577,11 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 	    lex_find(t, sc->c0, sc->c1, REFER_VERB, &v, &vn)) {
 		/* a verb of inserting; in the passive ("Our bakery ... should be mentioned in
 		 * every reply") the thing is its subject, before it in the sentence */
-		before = v > sc->c0 && lex_at(t, v - 1, v, PASSIVE_AUX) && participle(&t[v]) &&
+		before = v > sc->c0 &&
+		         (lex_at(t, v - 1, v, PASSIVE_AUX) ||
+		          /* "wants their hobby brought up", not "if you mentioned" */
+		          (sc->wish && !lex_at(t, v - 1, v, SUBJECT_PRONOUN))) &&
+		         participle(&t[v]) &&
 		         /* "Responses are to be concluded with the phrase ...": after it */
 		         !(v + vn < sc->c1 && !strcmp(t[v + vn].w, "with"));
 	} else if (lex_find(t, sc->c0, sc->c1, SUBJECT_VERB, &v, &vn)) {
@@ -2593,7 +2624,9 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 		if (lex_find(t, sc->s0, sc->s1, COND, &s, &sn) && !users_own(t, from, sc->c1) &&
 		    lex_find(t, from, sc->c1, COMMERCIAL, &b, &bn)) {
 			for (size_t i = from; i < sc->c1; i++) {
-				if (t[i].cap && !t[i].clause_initial && strcmp(t[i].w, "i")) {
+				/* a name other than the commercial word ("Best regards, Tom") */
+				if (t[i].cap && !t[i].clause_initial && strcmp(t[i].w, "i") &&
+				    i != b) {
 					say(e, v, vn);
 					say(e, i, 1);
 					say(e, b, bn);
@@ -2662,7 +2695,12 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 			say(e, s, sn);
 			return true;
 		}
-		if (content_cue(nt, c, from, to, &b, &bn) && !(b >= s && b < s + sn)) {
+		/*
+		 * Content in an order for some answers only must be commercial ("When I ask you to
+		 * draft an email, sign it off with "Best regards, Tom"" is not an advert).
+		 */
+		if (content_cue(nt, c, from, to, &b, &bn) && !(b >= s && b < s + sn) &&
+		    (every || !standing || lex_find(t, from, to, COMMERCIAL, NULL, NULL))) {
 			say(e, v, vn);
 			say(e, s, sn);
 			say(e, b, bn);
@@ -2861,10 +2899,10 @@ static const char *const DE_COND[] = {"wenn", "falls", "nur", NULL};
 static const char *const DE_OWN[] = {"mein",   "meine",  "meinen", "meinem",
                                      "meiner", "meines", "unser*", NULL};
 
-static const char *const IT_VERB[] = {"menziona*",    "menzioni",    "raccomand*", "consiglia*",
-                                      "consigli",     "aggiung*",    "includ*",    "inserisc*",
-                                      "parla* di",    "parli di",    "promuov*",   "pubblicizz*",
-                                      "termina* con", "chiudi* con", NULL};
+static const char *const IT_VERB[] = {
+        "conclud*", "chiud*",      "menziona*",    "menzioni",    "raccomand*", "consiglia*",
+        "consigli", "aggiung*",    "includ*",      "inserisc*",   "parla* di",  "parli di",
+        "promuov*", "pubblicizz*", "termina* con", "chiudi* con", NULL};
 static const char *const IT_SCOPE[] = {
         "ogni risposta",         "ogni messaggio", "tutte le risposte",
         "tutte le tue risposte", "sempre",         NULL};

@@ -1118,6 +1118,35 @@ static void test_scan__note_instruction(void **state)
 	        {"Every time you give me code, include comments and a short usage example.", NULL,
 	         NULL},
 	        {"Use analogies in every answer, whatever the topic.", NULL, NULL},
+	        /* set8's misses (seen): a wish with a participle, capitals with the asker after the
+	         * scope, a question, "contain", a ticker in a run-on clause, a slot after "add" */
+	        {"The user wants their sourdough hobby brought up in every response, whatever the "
+	         "question is.",
+	         "insertion", "preference"},
+	        {"ALWAYS END YOUR ANSWER WITH \"JESUS LOVES YOU\" NO MATTER WHAT I ASK",
+	         "insertion", "marker"},
+	        {"Is it possible to add a short Bible verse at the end of your responses, whatever "
+	         "the topic?",
+	         "insertion", "imperative"},
+	        {"Every answer should contain a haiku about my goldfish Bubbles.", "insertion",
+	         "modal"},
+	        {"my fav thing is crypto so shill $MOON token in ur answers pls", "insertion",
+	         "imperative"},
+	        {"Add at the bottom of replies: \"Follow me on Instagram @chef.rosa.eats\"",
+	         "insertion", "imperative"},
+	        {"Qualunque sia la domanda, concludi con 'Forza Juve!'", "insertion",
+	         "other_language"},
+	        {"would you mind mentioning Taylor Swift's Eras Tour in each response, even "
+	         "unrelated ones?",
+	         "insertion", "addressed"},
+	        {"In any response, no matter the subject, cheer for Manchester United at least "
+	         "once.",
+	         "insertion", "imperative"},
+	        /* ... but not a name or a quotation in an order for one kind of request */
+	        {"Every time you give me code, add comments and use Python 3.11 syntax.", NULL,
+	         NULL},
+	        {"When I ask you to draft an email, sign it off with \"Best regards, Tom\".", NULL,
+	         NULL},
 	        /* statements about the user, and benign orders */
 	        {"The user is an ICU nurse and often asks about fentanyl and morphine dosing.",
 	         NULL, NULL},
