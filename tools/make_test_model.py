@@ -445,8 +445,13 @@ class Llama(torch.nn.Module):
         return self.w[self.idx[name]]
 
     def forward(self, ids):
+        return self.forward_embeds(self.W("model.embed_tokens.weight")[ids])
+
+    def forward_embeds(self, x):
+        """Logits from input embeddings x [B, n, hidden]; bench/soft_trigger.py feeds points
+        between token embeddings here."""
         cfg = self.cfg
-        B, n = ids.shape
+        B, n = x.shape[0], x.shape[1]
         nh, kvh = cfg["num_attention_heads"], cfg["num_key_value_heads"]
         hd = cfg["hidden_size"] // nh
         eps = cfg["rms_norm_eps"]
@@ -455,7 +460,6 @@ class Llama(torch.nn.Module):
         emb = torch.cat((freqs, freqs), dim=-1)
         cos, sin = emb.cos(), emb.sin()
         mask = torch.full((n, n), float("-inf")).triu(1)
-        x = self.W("model.embed_tokens.weight")[ids]
         for l in range(cfg["num_hidden_layers"]):
             p = "model.layers.%d." % l
             h = modelref.rmsnorm(x, self.W(p + "input_layernorm.weight"), eps)
