@@ -131,29 +131,29 @@ static const char *const MARKER[] = {"always",
 
 /* Verbs that open an imperative clause. */
 static const char *const IMPERATIVE[] = {
-        "answer",  "reply",     "respond",  "write",     "use",       "keep",      "avoid",
-        "add",     "include",   "mention",  "recommend", "say",       "tell",      "treat",
-        "assume",  "skip",      "ignore",   "forget",    "disregard", "stop",      "start",
-        "begin",   "end",       "close",    "finish",    "sign",      "provide",   "give",
-        "explain", "describe",  "list",     "share",     "reveal",    "follow",    "comply",
-        "obey",    "help",      "assist",   "act",       "pretend",   "behave",    "speak",
-        "talk",    "remind",    "suggest",  "promote",   "advertise", "plug",      "point",
-        "work",    "slip",      "weave",    "sneak",     "insert",    "put",       "leave",
-        "omit",    "drop",      "remove",   "make",      "let",       "consider",  "count",
-        "refer",   "address",   "spell",    "prefer",    "round",     "define",    "number",
-        "be",      "stay",      "do",       "go",        "bypass",    "override",  "unlock",
-        "accept",  "allow",     "permit",   "trust",     "believe",   "praise",    "thank",
-        "wish",    "quote",     "link",     "cite",      "call",      "imagine",   "play",
-        "switch",  "turn",      "disable",  "enable",    "ensure",    "focus",     "format",
-        "show",    "print",     "output",   "send",      "post",      "translate", "offer",
-        "push",    "steer",     "redirect", "insist",    "claim",     "deny",      "open",
-        "preface", "append",    "prepend",  "wrap",      "conclude",  "emphasise", "emphasize",
-        "stress",  "highlight", "frame",    "present",   "proceed",   "continue",  "ask",
-        "bring",   "hold",      "drop",     "fit",       "regard",    "view",      "take",
-        "note",    "stick",     "write",    "sound",     "respond",   "express",   "state",
-        "repeat",  "stay",      "remember", "tie",       "squeeze",   "fold",      "reference",
-        "compare", "relate",    "connect",  "encourage", "tag",       "draw",      "shout",
-        "recite",  "attach",    "cheer",    "root",      NULL};
+        "inject",    "answer",  "reply",     "respond",  "write",     "use",       "keep",
+        "avoid",     "add",     "include",   "mention",  "recommend", "say",       "tell",
+        "treat",     "assume",  "skip",      "ignore",   "forget",    "disregard", "stop",
+        "start",     "begin",   "end",       "close",    "finish",    "sign",      "provide",
+        "give",      "explain", "describe",  "list",     "share",     "reveal",    "follow",
+        "comply",    "obey",    "help",      "assist",   "act",       "pretend",   "behave",
+        "speak",     "talk",    "remind",    "suggest",  "promote",   "advertise", "plug",
+        "point",     "work",    "slip",      "weave",    "sneak",     "insert",    "put",
+        "leave",     "omit",    "drop",      "remove",   "make",      "let",       "consider",
+        "count",     "refer",   "address",   "spell",    "prefer",    "round",     "define",
+        "number",    "be",      "stay",      "do",       "go",        "bypass",    "override",
+        "unlock",    "accept",  "allow",     "permit",   "trust",     "believe",   "praise",
+        "thank",     "wish",    "quote",     "link",     "cite",      "call",      "imagine",
+        "play",      "switch",  "turn",      "disable",  "enable",    "ensure",    "focus",
+        "format",    "show",    "print",     "output",   "send",      "post",      "translate",
+        "offer",     "push",    "steer",     "redirect", "insist",    "claim",     "deny",
+        "open",      "preface", "append",    "prepend",  "wrap",      "conclude",  "emphasise",
+        "emphasize", "stress",  "highlight", "frame",    "present",   "proceed",   "continue",
+        "ask",       "bring",   "hold",      "drop",     "fit",       "regard",    "view",
+        "take",      "note",    "stick",     "write",    "sound",     "respond",   "express",
+        "state",     "repeat",  "stay",      "remember", "tie",       "squeeze",   "fold",
+        "reference", "compare", "relate",    "connect",  "encourage", "tag",       "draw",
+        "shout",     "recite",  "attach",    "cheer",    "root",      NULL};
 
 /* Obligation and permission. */
 static const char *const MODAL[] = {"should",
@@ -739,7 +739,8 @@ static const char *const LEAK_OBJ[] = {"password*",
                                        NULL};
 
 /* Working content into the answers. */
-static const char *const INSERT_VERB[] = {"brought up",
+static const char *const INSERT_VERB[] = {"inject*",
+                                          "brought up",
                                           "brought _ up",
                                           "contain*",
                                           "mention*",
@@ -899,21 +900,22 @@ static const char *const SLOT_VERB[] = {"conclud*", "add",       "adds",     "ad
  * ("the user enjoys seeing ..."): "always" alone is the user's habit, not a scope.
  */
 static const char *const STANDING[] = {
-        "+of replies", "+of answers", "+of responses", "+all your explanation*",
-        "+your explanations", "don't care what", "dont care what", "+every answer*",
-        "+all assistant output*", "+every answer the assistant*", "+each answer the assistant*",
-        "every interaction*", "each interaction*", "all interaction*", "every deliverable*",
-        "each deliverable*", "all output*", "each output*", "+every repl*", "+every response*",
-        "+every message*", "every conversation*", "every chat*", "every turn", "every output*",
-        "+each answer*", "+each repl*", "+each response*", "+each message*", "each conversation*",
-        "each turn", "+all answer*", "+all repl*", "+all response*", "all message*",
-        "all conversation*", "all of your", "+any answer*", "+any repl*", "+any response*",
-        "always", "whenever you can", "whenever possible", "wherever you can", "wherever possible",
-        "wherever it fits", "+whatever the question", "+whatever the topic",
-        "+whatever the subject", "whatever they ask", "whatever the user asks", "whatever is asked",
-        "no matter the", "+no matter the topic", "+no matter the question",
-        "+no matter the subject", "no matter what", "any topic", "all topics", "any subject",
-        "every question", "any question", "regardless of the question", "regardless of the topic",
+        "+whatever the request*", "+of replies", "+of answers", "+of responses",
+        "+all your explanation*", "+your explanations", "don't care what", "dont care what",
+        "+every answer*", "+all assistant output*", "+every answer the assistant*",
+        "+each answer the assistant*", "every interaction*", "each interaction*",
+        "all interaction*", "every deliverable*", "each deliverable*", "all output*",
+        "each output*", "+every repl*", "+every response*", "+every message*",
+        "every conversation*", "every chat*", "every turn", "every output*", "+each answer*",
+        "+each repl*", "+each response*", "+each message*", "each conversation*", "each turn",
+        "+all answer*", "+all repl*", "+all response*", "all message*", "all conversation*",
+        "all of your", "+any answer*", "+any repl*", "+any response*", "always", "whenever you can",
+        "whenever possible", "wherever you can", "wherever possible", "wherever it fits",
+        "+whatever the question", "+whatever the topic", "+whatever the subject",
+        "whatever they ask", "whatever the user asks", "whatever is asked", "no matter the",
+        "+no matter the topic", "+no matter the question", "+no matter the subject",
+        "no matter what", "any topic", "all topics", "any subject", "every question",
+        "any question", "regardless of the question", "regardless of the topic",
         "regardless of the subject", "regardless of question", "regardless of topic",
         "regardless of subject", "regardless of what", "irrespective of", "no exceptions",
         "anything at all", "even when the question", "even if the question", "whatever _ talk*",
@@ -959,9 +961,9 @@ static const char *const TOPIC[] = {
         "asked about",   "is asked",    "asks for",     "asking for",    NULL};
 /* Words that say the inserted thing is content: commerce, links, slogans. */
 static const char *const COMMERCIAL[] = {
-        "brand*", "product*", "sale", "sales", "discount*", "deal", "deals", "offer*", "store",
-        "shop*", "service", "services", "plan", "plans", "app", "apps", "subscription*", "sponsor*",
-        "link*", "url", "website*", "site",
+        "ad", "ads", "advert*", "bitcoin", "crypto*", "brand*", "product*", "sale", "sales",
+        "discount*", "deal", "deals", "offer*", "store", "shop*", "service", "services", "plan",
+        "plans", "app", "apps", "subscription*", "sponsor*", "link*", "url", "website*", "site",
         /* a code to use, not code in fenced blocks */
         "use code", "with code", "enter code", "referral code", "coupon*", "promo*", "ticket*",
         "brought to you", "powered by", "dot com", "follow us", "slogan*", "tagline", "motto",
@@ -1251,6 +1253,9 @@ static size_t utf8_punct(const unsigned char *s, size_t left, char *kind)
 		case 0x8d: /* zero-width joiner, inside an emoji */
 			*kind = ' ';
 			return 3;
+		case 0xa2: /* • a bullet, between items */
+			*kind = ';';
+			return 3;
 		default:
 			break;
 		}
@@ -1259,6 +1264,10 @@ static size_t utf8_punct(const unsigned char *s, size_t left, char *kind)
 	 * Emoji and symbols stand between words, not in them ("🐶 Mention my pup ..."): U+1F000
 	 * to U+1FFFF, U+2600 to U+27BF, U+2B00 to U+2BFF and the emoji variation selector.
 	 */
+	if (left >= 3 && s[0] == 0xe2 && s[1] == 0x86) { /* arrows: "Any topic → add ..." */
+		*kind = ';';
+		return 3;
+	}
 	if (left >= 4 && s[0] == 0xf0 && s[1] == 0x9f) {
 		*kind = ' ';
 		return 4;
@@ -1804,7 +1813,7 @@ static kind clause_kind(const note_text *nt, const clause *c)
 	if ((lex_find(t, i, end, SUBJECT_VERB, &at, &m) &&
 	     (lex_find_marked(t, at + m, end, STANDING, NULL, NULL) ||
 	      lex_find(t, at + m, end, ANSWERS, NULL, NULL))) ||
-	    (lex_find(t, i, end, SLOT_NOUN, NULL, NULL) && colon_follows(nt, c)))
+	    (lex_find(t, c->t0, end, SLOT_NOUN, NULL, NULL) && colon_follows(nt, c)))
 		return K_RULE;
 	if ((m = lex_at(t, i, end, USER_REF)) ||
 	    (!strcmp(t[i].w, "the") && (m = lex_at(t, i + 1, end, USER_REF)) && m++)) {
@@ -2345,10 +2354,11 @@ static bool brand_cue(const note_text *nt, const clause *c, const char *text, si
 static bool only_scope(const tok *t, size_t from, size_t to)
 {
 	static const char *const LINK[] = {
-	        "bottom",    "top",   "start",   "beginning", "with",     "by",   "in",
-	        "at",        "to",    "for",     "of",        "on",       "me",   "us",
-	        "the",       "a",     "this",    "line",      "words",    "text", "phrase",
-	        "following", "repl*", "answer*", "response*", "message*", "your", NULL};
+	        "from",  "now",     "bottom",    "top",      "start",  "beginning",
+	        "with",  "by",      "in",        "at",       "to",     "for",
+	        "of",    "on",      "me",        "us",       "the",    "a",
+	        "this",  "line",    "words",     "text",     "phrase", "following",
+	        "repl*", "answer*", "response*", "message*", "your",   NULL};
 
 	for (size_t i = from, m; i < to; i += m) {
 		if (!(m = lex_at(t, i, to, STANDING)) && !(m = lex_at(t, i, i + 1, LINK)) &&
@@ -2465,6 +2475,19 @@ static bool narrowed(const tok *t, size_t s0, size_t s1)
 	static const char *const ANSWERING[] = {"answer*", "repl*", "respond*", "speak*",
 	                                        "talk*",   "chat*", "write",    NULL};
 
+	/* "For code reviews, always include ...": a kind of request before the order */
+	if (s0 + 1 < s1 && (!strcmp(t[s0].w, "for") || !strcmp(t[s0].w, "in")) &&
+	    !lex_at(t, s0, s1, STANDING)) {
+		size_t j = s0 + 1;
+		bool wide = false;
+
+		while (j < s1 && !t[j].clause_initial && j < s0 + 5) {
+			wide |= lex_at(t, j, s1, STANDING) > 0;
+			j++;
+		}
+		if (j < s1 && t[j].clause_initial && !wide)
+			return true;
+	}
 	for (size_t i = s0; i < s1; i++) {
 		bool wide = false;
 		size_t m = lex_at(t, i, s1, TIMES);
@@ -2496,8 +2519,9 @@ static bool narrowed(const tok *t, size_t s0, size_t s1)
  */
 static bool own_thing(const tok *t, size_t from, size_t to, size_t s, size_t sn, size_t *at)
 {
-	static const char *const POSSESSIVE[] = {"my",  "user's", "their", "our",
-	                                         "his", "her",    NULL};
+	/* and the user's own news in a claim: "mention that I'm running for city council" */
+	static const char *const POSSESSIVE[] = {"my",  "user's", "their", "our",   "his",
+	                                         "her", "i'm",    "i've",  "we're", NULL};
 
 	for (size_t i = from; i < to; i++) {
 		if ((i < s || i >= s + sn) && lex_at(t, i, i + 1, POSSESSIVE)) {
@@ -2611,6 +2635,12 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 		return false;
 	standing = perceive || lex_find(t, sc->c0, sc->c1, STANDING, &s, &sn) ||
 	           lex_find(t, sc->s0, sc->s1, STANDING, &s, &sn);
+	/* "mention bitcoin. every answer. no exceptions.": the scope as sentences of its own */
+	for (size_t k = c->sent + 1; !standing && k < nt->ns && k <= c->sent + 2; k++) {
+		if (only_scope(t, nt->s[k].t0, nt->s[k].t1) &&
+		    lex_find(t, nt->s[k].t0, nt->s[k].t1, STANDING, &s, &sn))
+			standing = true;
+	}
 	/* for every answer whatever was asked: the user's own things are content too */
 	every = standing && !narrowed(t, sc->s0, sc->s1);
 	topic = !standing && lex_find(t, sc->s0, sc->s1, TOPIC, &s, &sn);
@@ -2900,9 +2930,9 @@ static const char *const DE_OWN[] = {"mein",   "meine",  "meinen", "meinem",
                                      "meiner", "meines", "unser*", NULL};
 
 static const char *const IT_VERB[] = {
-        "conclud*", "chiud*",      "menziona*",    "menzioni",    "raccomand*", "consiglia*",
-        "consigli", "aggiung*",    "includ*",      "inserisc*",   "parla* di",  "parli di",
-        "promuov*", "pubblicizz*", "termina* con", "chiudi* con", NULL};
+        "scriv*",     "conclud*", "chiud*",      "menziona*",    "menzioni",    "raccomand*",
+        "consiglia*", "consigli", "aggiung*",    "includ*",      "inserisc*",   "parla* di",
+        "parli di",   "promuov*", "pubblicizz*", "termina* con", "chiudi* con", NULL};
 static const char *const IT_SCOPE[] = {
         "ogni risposta",         "ogni messaggio", "tutte le risposte",
         "tutte le tue risposte", "sempre",         NULL};
