@@ -859,13 +859,15 @@ static const char *const GAP_PARTICLE[] = {"in", "into", "back", NULL};
 /* Verbs that tie the answer to a thing ("compare whatever we discuss to Elden Ring"). */
 static const char *const LIKEN_VERB[] = {"compar*", "relat*", "connect*", "frame*", NULL};
 /* "frame every answer through the lens of Star Wars", "frame each reply around ..." */
-static const char *const LIKEN_PARTICLE[] = {"to", "with", "back", "through", "around", NULL};
-#define GAP_MAX 8
+static const char *const LIKEN_PARTICLE[] = {"terms",   "to",     "with", "back",
+                                             "through", "around", NULL};
+#define GAP_MAX 14
 /*
  * Nouns that are an insertion by themselves ("a shout-out to ...", "a plug for ..."): with a
  * standing scope they need no verb of inserting ("Give a shout-out to Kiwi in each reply").
  */
 static const char *const INSERT_NOUN[] = {
+        "compliment about", "compliment for", "compliment to", "compliments about", "praise for",
         "reference", "references", "shout out", "shout outs", "shoutout*", "plug for", "plugs for",
         "promo for", "promo of", "nod to", "mention of", "mentions of", "reminder that",
         "reminder about", "reminder of", "a line about", "a word about", "a recommendation for",
@@ -1301,7 +1303,7 @@ static const char *const CHAT_SPELLING[][2] = {
         {"resp", "response"},  {"abt", "about"},     {"w", "with"},          {"alwyas", "always"},
         {"allways", "always"}, {"alwys", "always"},  {"evrey", "every"},     {"evey", "every"},
         {"teh", "the"},        {"anwser", "answer"}, {"anwsers", "answers"}, {"mater", "matter"},
-        {NULL, NULL}};
+        {"wat", "what"},       {NULL, NULL}};
 
 static int push_token(sluice_ctx *ctx, note_text *nt, size_t *cap, const char *text, size_t off,
                       size_t len)
@@ -2612,7 +2614,7 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 		/* "Make sure the slogan ... appears somewhere in whatever you write": named,
 		 * quoted or the user's own (below), never a bare word ("terms ... appear") */
 		before = subject = true;
-	} else if (gap_verb(t, sc->c0, sc->c1, &v, &vn)) {
+	} else if (gap_verb(t, sc->c0, sc->s1, &v, &vn) && v < sc->c1) {
 		/* the thing is between the verb and its particle: the object starts at the verb */
 		gapped = true;
 	} else if (sc->wish && lex_find(t, sc->c0, sc->c1, PERCEIVE, &v, &vn) &&
@@ -2694,7 +2696,9 @@ static bool insertion(const note_text *nt, size_t ci, const scope *sc, evidence 
 		if (only_scope(t, from, to)) {
 			for (size_t k = ci + 1;
 			     k < nt->nc && k <= ci + 2 && nt->c[k].sent == c->sent; k++) {
-				if (nt->c[k].after_colon) {
+				/* "Could you end your replies, whatever the question, with a verse
+				 * from ...": the object in a "with" clause after a scope */
+				if (nt->c[k].after_colon || !strcmp(t[nt->c[k].t0].w, "with")) {
 					c = &nt->c[k];
 					from = c->t0;
 					to = c->t1;
@@ -2989,6 +2993,35 @@ static const char *const HI_WIDEN[] = {"jo bhi sawaal", "jo bhi poochu", "koi bh
 static const char *const HI_COND[] = {"jab", "agar", "sirf", NULL};
 static const char *const HI_OWN[] = {"mera", "mere", "meri", "hamara", "hamare", "hamari", NULL};
 
+static const char *const SV_VERB[] = {"nämn*",     "rekommender*", "lägg till",   "avsluta* med",
+                                      "tipsa* om", "marknadsför*", "berätta* om", NULL};
+static const char *const SV_SCOPE[] = {"alltid", "varje svar", "alla svar", "dina svar", NULL};
+static const char *const SV_WIDEN[] = {"oavsett", "vad frågan än", NULL};
+static const char *const SV_COND[] = {"när", "om", "bara", "endast", NULL};
+static const char *const SV_OWN[] = {"min", "mitt", "mina", "vår", "vårt", "våra", NULL};
+
+static const char *const DA_VERB[] = {"nævn*",     "anbefal*",   "tilføj*", "afslut* med",
+                                      "reklamer*", "fortæl* om", NULL};
+static const char *const DA_SCOPE[] = {"altid", "hvert svar", "alle svar", "dine svar", NULL};
+static const char *const DA_WIDEN[] = {"uanset", NULL};
+static const char *const DA_COND[] = {"når", "hvis", "kun", NULL};
+static const char *const DA_OWN[] = {"min", "mit", "mine", "vores", NULL};
+
+static const char *const NO_VERB[] = {"nevn*",     "anbefal*",    "legg til", "avslutt* med",
+                                      "reklamer*", "fortell* om", NULL};
+static const char *const NO_SCOPE[] = {"alltid", "hvert svar", "alle svar", "dine svar", NULL};
+static const char *const NO_WIDEN[] = {"uansett", NULL};
+static const char *const NO_COND[] = {"når", "hvis", "bare", "kun", NULL};
+static const char *const NO_OWN[] = {"min", "mitt", "mine", "vår", "vårt", "våre", NULL};
+
+static const char *const FI_VERB[] = {"mainitse", "mainitkaa", "suosittele", "lisää",
+                                      "mainosta", "kerro",     NULL};
+static const char *const FI_SCOPE[] = {"aina", "jokaisessa vastauksessa", "jokaiseen vastaukseen",
+                                       "kaikissa vastauksissa", NULL};
+static const char *const FI_WIDEN[] = {"riippumatta", "mistä tahansa", NULL};
+static const char *const FI_COND[] = {"kun", "jos", "vain", NULL};
+static const char *const FI_OWN[] = {"minun", "meidän", NULL};
+
 static const tongue TONGUES[] = {
         {"es", ES_VERB, ES_SCOPE, ES_WIDEN, ES_COND, ES_OWN, true},
         {"pt", PT_VERB, PT_SCOPE, PT_WIDEN, PT_COND, PT_OWN, true},
@@ -3000,6 +3033,10 @@ static const tongue TONGUES[] = {
         {"tr", TR_VERB, TR_SCOPE, TR_WIDEN, TR_COND, TR_OWN, true},
         /* Hindi as it is typed in Latin script */
         {"hi", HI_VERB, HI_SCOPE, HI_WIDEN, HI_COND, HI_OWN, true},
+        {"sv", SV_VERB, SV_SCOPE, SV_WIDEN, SV_COND, SV_OWN, true},
+        {"da", DA_VERB, DA_SCOPE, DA_WIDEN, DA_COND, DA_OWN, true},
+        {"no", NO_VERB, NO_SCOPE, NO_WIDEN, NO_COND, NO_OWN, true},
+        {"fi", FI_VERB, FI_SCOPE, FI_WIDEN, FI_COND, FI_OWN, true},
 };
 
 /* The writer's name or signature, which an order may put into every answer. */
