@@ -3118,6 +3118,33 @@ static json_t *clause_excerpt(const char *text, const tok *t, const clause *c, s
 	return json_stringn(text + *off, n);
 }
 
+/*
+ * Appends to fnd, while it holds fewer than max findings, the finding of category cat named
+ * in clause c by a directive of kind k (language: its ISO 639-1 code, or NULL for English),
+ * with the words that decided it (taken).
+ */
+static int add_finding(sluice_ctx *ctx, json_t *fnd, size_t max_findings, const char *text,
+                       const note_text *nt, const clause *c, int cat, kind k, const char *language,
+                       json_t *words)
+{
+	size_t off, len;
+	json_t *f = json_pack("{s:s,s:s,s:s,s:o,s:o}", "pattern", "instruction", "category",
+	                      CAT_NAME[cat], "directive", KIND_NAME[k], "excerpt",
+	                      clause_excerpt(text, nt->t, c, &off, &len), "words", words);
+
+	if (!f)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "scan: out of memory");
+	if (language)
+		json_object_set_new(f, "language", json_string(language));
+	json_object_set_new(f, "offset", json_integer((json_int_t)off));
+	json_object_set_new(f, "length", json_integer((json_int_t)len));
+	if (json_array_size(fnd) < max_findings)
+		json_array_append_new(fnd, f);
+	else
+		json_decref(f);
+	return 0;
+}
+
 int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findings,
                               const char *text, size_t len, size_t max_findings)
 {
@@ -3181,8 +3208,6 @@ int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findin
 		for (int cat = 0; cat < NCAT; cat++) {
 			evidence e = {json_array(), &nt, text};
 			bool hit = false;
-			size_t off, clen;
-			json_t *f;
 
 			if (!e.words) {
 				error = sluice_ctx__error(ctx, SLUICE_ENOMEM,
@@ -3229,28 +3254,15 @@ int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findin
 			matches++;
 			if (cat == C_INSERTION)
 				inserted[c->sent] = true;
-			f = json_pack("{s:s,s:s,s:s,s:o,s:o}", "pattern", "instruction", "category",
-			              CAT_NAME[cat], "directive", KIND_NAME[k], "excerpt",
-			              clause_excerpt(text, nt.t, c, &off, &clen), "words", e.words);
-			if (!f) {
-				error = sluice_ctx__error(ctx, SLUICE_ENOMEM,
-				                          "scan: out of memory");
+			if ((error = add_finding(ctx, fnd, max_findings, text, &nt, c, cat, k, NULL,
+			                         e.words)) < 0)
 				goto done;
-			}
-			json_object_set_new(f, "offset", json_integer((json_int_t)off));
-			json_object_set_new(f, "length", json_integer((json_int_t)clen));
-			if (json_array_size(fnd) < max_findings)
-				json_array_append_new(fnd, f);
-			else
-				json_decref(f);
 		}
 	}
 	for (size_t si = 0; si < nt.ns; si++) {
 		evidence e = {json_array(), &nt, text};
 		const char *code = NULL;
 		clause whole = {0};
-		size_t off, n;
-		json_t *f;
 
 		if (!e.words) {
 			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "scan: out of memory");
@@ -3266,20 +3278,9 @@ int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findin
 		matches++;
 		whole.t0 = nt.s[si].t0;
 		whole.t1 = nt.s[si].t1;
-		f = json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "pattern", "instruction", "category",
-		              CAT_NAME[C_INSERTION], "directive", KIND_NAME[K_OTHER_LANGUAGE],
-		              "language", code, "excerpt",
-		              clause_excerpt(text, nt.t, &whole, &off, &n), "words", e.words);
-		if (!f) {
-			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "scan: out of memory");
+		if ((error = add_finding(ctx, fnd, max_findings, text, &nt, &whole, C_INSERTION,
+		                         K_OTHER_LANGUAGE, code, e.words)) < 0)
 			goto done;
-		}
-		json_object_set_new(f, "offset", json_integer((json_int_t)off));
-		json_object_set_new(f, "length", json_integer((json_int_t)n));
-		if (json_array_size(fnd) < max_findings)
-			json_array_append_new(fnd, f);
-		else
-			json_decref(f);
 	}
 	by = json_object();
 	for (int cat = 0; cat < NCAT; cat++)
