@@ -2,13 +2,16 @@
  * gates/notes_instr.c - instructions in memory notes (notes_instr.h).
  *
  * The note's words are lower-cased tokens with byte offsets; sentences end at
- * . ! ? and line breaks, clauses at , ; : ( ) and dashes. Word families are
+ * . ! ? (not inside a quotation or parentheses, nor after an abbreviation) and
+ * line breaks, clauses at , ; : ( ), tags in brackets, dashes, bullets and
+ * arrows (not inside a quotation); emoji stand between words. Word families are
  * lists of phrases matched on tokens ("refus*" a prefix, "_" any one word).
  * Each clause is first judged a directive or a statement (clause_kind), then
  * each directive is tried against the categories (categorise), each of which
  * asks for an operator inside the clause and, where it needs one, what the
  * operator acts on anywhere in the clause's sentence, or in the sentence
- * before when the clause points back at it ("Leave them out").
+ * before when the clause points back at it ("Leave them out"). Sentences in other
+ * languages are then judged whole for insertion (foreign_insertion).
  */
 #include "notes_instr.h"
 #include "scan.h"

@@ -43,6 +43,12 @@
  *   persona           a voice, character or identity for the assistant
  * Orders about form, length, tone, language, units and detail name none of
  * them, and neither do reminders about the user's own life.
+ *
+ * The clause grammar is English. A sentence in Spanish, Portuguese, French,
+ * German, Italian, Dutch, Polish, Turkish, Swedish, Danish, Norwegian,
+ * Finnish or Hindi typed in Latin script is judged whole for insertion only,
+ * by short word lists of that language (a verb of mentioning or adding, a
+ * standing scope, content); other languages and scripts are not read.
  */
 #ifndef SLUICE_GATES_NOTES_INSTR_H
 #define SLUICE_GATES_NOTES_INSTR_H
@@ -57,8 +63,10 @@
  * "by_category": {category: n}, "tokens", "tokens_scanned"}; *findings (new
  * reference) lists at most max_findings of
  *   {"pattern": "instruction", "category", "directive": "imperative"|
- *    "marker"|"addressed"|"modal"|"rule"|"preference"|"statement", "offset", "length",
- *    "excerpt" (the clause), "words": [the words that decided it]}
+ *    "marker"|"addressed"|"modal"|"rule"|"preference"|"statement"|
+ *    "other_language", "language" (ISO 639-1, other_language only), "offset",
+ *    "length", "excerpt" (the clause, or the sentence in another language),
+ *    "words": [the words that decided it]}
  * with offset and length in bytes of the clause. Returns 0 or SLUICE_ENOMEM.
  */
 int sluice_scan__instructions(sluice_ctx *ctx, json_t **figures, json_t **findings,
