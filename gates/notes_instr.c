@@ -2188,20 +2188,20 @@ static bool instruction_override(const note_text *nt, const scope *sc, evidence 
 	return false;
 }
 
+/* Words that make a thing the user's own ("my exam", "their medication", "I'm"). */
+static const char *const USER_OWN[] = {"my",  "user's", "his", "her", "their",
+                                       "our", "own",    "i",   "i'm", NULL};
+
 /* The object is about the user's own life ("my exam", "their medication"). */
 static bool users_own(const tok *t, size_t from, size_t to)
 {
-	static const char *const OWN[] = {"my",  "user's", "his", "her", "their",
-	                                  "our", "own",    "i",   "i'm", NULL};
 
-	return lex_find(t, from, to, OWN, NULL, NULL);
+	return lex_find(t, from, to, USER_OWN, NULL, NULL);
 }
 
 /* users_own, the scope words [s, s + sn) left out ("regardless of what I ask"). */
 static bool users_own_outside(const tok *t, size_t from, size_t to, size_t s, size_t sn)
 {
-	static const char *const OWN[] = {"my",  "user's", "his", "her", "their",
-	                                  "our", "own",    "i",   "i'm", NULL};
 	static const char *const ASKING[] = {"ask*",   "say*",   "talk*", "discuss*",
 	                                     "bring*", "raise*", "want*", "need*",
 	                                     "type*",  "write*", NULL};
@@ -2213,7 +2213,7 @@ static bool users_own_outside(const tok *t, size_t from, size_t to, size_t s, si
 		if ((!strcmp(t[i].w, "i") || !strcmp(t[i].w, "we")) && i + 1 < to &&
 		    lex_at(t, i + 1, i + 2, ASKING))
 			continue;
-		if (lex_at(t, i, i + 1, OWN))
+		if (lex_at(t, i, i + 1, USER_OWN))
 			return true;
 	}
 	return false;
