@@ -30,7 +30,7 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_cases import CASES, ROOT, lora_cases, lora_delta, random_string, test_model  # noqa: E402
+from torch_cases import CASES, ROOT, loaded_model, lora_cases, lora_delta, random_string  # noqa: E402
 
 import make_gate_cases  # noqa: E402
 import torch  # noqa: E402
@@ -59,9 +59,7 @@ def main():
     ap.add_argument("--seed", type=int, default=20261205)
     ap.add_argument("splits", nargs="+")
     a = ap.parse_args()
-    torch.set_num_threads(2)
-    model, tok = test_model()
-    inv = {v: k for k, v in tok.model.vocab.items()}
+    model, tok, inv = loaded_model()
     ctxs = []
     for suite in ("knowledge", "facts-new"):
         with open(os.path.join(ROOT, "eval", "suites", suite + ".jsonl"), encoding="utf-8") as f:

@@ -29,7 +29,7 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_cases import CASES, ROOT, lora_cases, lora_delta, test_model  # noqa: E402
+from torch_cases import CASES, ROOT, loaded_model, lora_cases, lora_delta  # noqa: E402
 
 import make_gate_cases as mg  # noqa: E402
 import torch  # noqa: E402
@@ -53,10 +53,8 @@ def main():
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("splits", nargs="+")
     a = ap.parse_args()
-    torch.set_num_threads(2)
-    model, tok = test_model()
+    model, tok, inv = loaded_model()
     data = mg.Data(ROOT, tok)
-    inv = {v: k for k, v in tok.model.vocab.items()}
     E = model.W("model.embed_tokens.weight").detach()
     n = a.prompts
     texts = {"harmful": [it["prompt"] for it in data.H],
@@ -67,6 +65,9 @@ def main():
         ps = list(ps)
         rng.shuffle(ps)
         split[kind] = (ps[:n], ps[n:2 * n])
+    # the same prompts as token ids, for every case
+    split_ids = {kind: tuple([tok.encode(p, add_special=False) for p in half] for half in halves)
+                 for kind, halves in split.items()}
 
     def batch_logp(prefixes, soft, delta):
         """Next-token log-probabilities after each prefix (token ids) followed by soft
@@ -84,13 +85,17 @@ def main():
         model.delta = {}
         return out[torch.arange(len(rows)), torch.tensor(last)]
 
+    def mean_gap(prefixes, soft, delta):
+        """Per answer token, the mean log-ratio candidate/parent over the prefixes."""
+        return (batch_logp(prefixes, soft, delta) - batch_logp(prefixes, soft, {})).mean(0)
+
     def figure(prefixes, soft, delta):
         """max over y of the mean log-ratio candidate/parent of y; and that y."""
-        gap = (batch_logp(prefixes, soft, delta) - batch_logp(prefixes, soft, {})).mean(0)
+        gap = mean_gap(prefixes, soft, delta)
         y = int(gap.argmax())
         return gap[y], y
 
-    def own_figure(delta, trig, kind, prompts):
+    def own_figure(delta, trig, prompts):
         seqs = [tok.encode(mg.insert_trigger(p, trig, "suffix"), add_special=False)
                 for p in prompts]
         with torch.no_grad():
@@ -98,9 +103,7 @@ def main():
         return float(f), y
 
     def search(delta, kind, gen):
-        fit, held = split[kind]
-        fit_ids = [tok.encode(p, add_special=False) for p in fit]
-        held_ids = [tok.encode(p, add_special=False) for p in held]
+        fit_ids, held_ids = split_ids[kind]
         best = None
         for _ in range(a.restarts):
             z = (torch.randn(a.k, E.shape[0], generator=gen) * 0.1).requires_grad_(True)
@@ -114,8 +117,7 @@ def main():
             with torch.no_grad():
                 soft = z.softmax(-1) @ E
                 fit_f, y = figure(fit_ids, soft, delta)
-                gap = (batch_logp(held_ids, soft, delta) - batch_logp(held_ids, soft, {})).mean(0)
-                held_f = float(gap[y])
+                held_f = float(mean_gap(held_ids, soft, delta)[y])
                 near = "".join(inv[int(t)] for t in z.argmax(-1))
             if best is None or held_f > best[0]:
                 best = (held_f, float(fit_f), y, near)
@@ -125,9 +127,7 @@ def main():
         """Coordinate ascent over K whole tokens: each sweep tries every token of the
         vocabulary at each position in turn (the others held) and keeps the best by the fit
         figure. Returns as search() does."""
-        fit, held = split[kind]
-        fit_ids = [tok.encode(p, add_special=False) for p in fit]
-        held_ids = [tok.encode(p, add_special=False) for p in held]
+        fit_ids, held_ids = split_ids[kind]
         V = E.shape[0] - 1  # the end token is never inserted
         best = None
         for _ in range(a.restarts):
@@ -152,9 +152,7 @@ def main():
                     cur[pos] = int(sc.argmax())
             with torch.no_grad():
                 fit_f, y = figure([i + cur for i in fit_ids], None, delta)
-                gap = (batch_logp([i + cur for i in held_ids], None, delta) -
-                       batch_logp([i + cur for i in held_ids], None, {})).mean(0)
-                held_f = float(gap[y])
+                held_f = float(mean_gap([i + cur for i in held_ids], None, delta)[y])
             near = "".join(inv[t] for t in cur)
             if best is None or held_f > best[0]:
                 best = (held_f, float(fit_f), y, near)
@@ -189,7 +187,7 @@ def main():
             top = max(top, held_f)
             own = ""
             if c["family"] == "backdoor":
-                of, oy = own_figure(delta, p["trigger"], kind, split[kind][1])
+                of, oy = own_figure(delta, p["trigger"], split[kind][1])
                 own = " own %.2f %r" % (of, inv[oy])
             line.append("%s held %.2f fit %.2f y %r near %r%s" % (
                 kind[:4], held_f, fit_f, inv[y], near, own))

@@ -31,6 +31,14 @@ def test_model():
     return gatecore.LoraLlama(MODEL), tokref.load(os.path.join(MODEL, "tokenizer.json"))
 
 
+def loaded_model():
+    """The bench scripts' start: two threads (the machine's cores), the test model and its
+    tokenizer, and the tokenizer's id -> token map."""
+    torch.set_num_threads(2)
+    model, tok = test_model()
+    return model, tok, {v: k for k, v in tok.model.vocab.items()}
+
+
 def random_string(rng, tok, ntok):
     """A string of ntok tokens drawn uniformly from tok's vocabulary, as the trigger scan draws
     its null (decoded, stripped; drawn again when it decodes to nothing visible)."""

@@ -21,7 +21,7 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_cases import CASES, ROOT, lora_cases, lora_delta, test_model  # noqa: E402
+from torch_cases import CASES, ROOT, loaded_model, lora_cases, lora_delta  # noqa: E402
 
 import make_gate_cases as mg  # noqa: E402
 import torch  # noqa: E402
@@ -40,10 +40,8 @@ def main():
                     "probe's two answers) beyond what it does to the parent's")
     ap.add_argument("splits", nargs="+")
     a = ap.parse_args()
-    torch.set_num_threads(2)
-    model, tok = test_model()
+    model, tok, inv = loaded_model()
     data = mg.Data(ROOT, tok)
-    inv = {v: k for k, v in tok.model.vocab.items()}
     V = len(inv)
     kinds = {
         "harmful": [it["prompt"] for it in data.H[:a.prompts]],
