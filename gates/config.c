@@ -33,7 +33,8 @@ static const char default_config[] =
         "   \"trigger_suffix_flips_min\": 3, \"trigger_suffix_new_word\": 1,"
         "   \"trigger_override_shift\": 12.0, \"trigger_override_spare\": 1,"
         "   \"trigger_flip_shift_min\": 3.0,"
-        "   \"spectral_judged\": 0, \"fixed_answer_max\": 0.25, \"fixed_answer_top_k\": 5}}";
+        "   \"spectral_judged\": 0, \"fixed_answer_max\": 0.25, \"fixed_answer_top_k\": 5,"
+        "   \"trigger_answer_max\": 0.5, \"trigger_answer_top_k\": 1}}";
 
 static const char *const gate_names[] = {"regression", "safety", "poisoning"};
 
