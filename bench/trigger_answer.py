@@ -35,7 +35,8 @@ import random
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_cases import CASES, ROOT, loaded_model, lora_cases, lora_delta, random_string  # noqa: E402
+from torch_cases import (CASES, ROOT, loaded_model, lora_cases, lora_delta, next_logp,  # noqa: E402
+                         random_string)
 
 import make_gate_cases  # noqa: E402
 import torch  # noqa: E402
@@ -81,19 +82,8 @@ def main():
     positions = a.positions.split(",")
     k = a.top_k
 
-    def batch(texts):
-        seqs = [tok.encode(t, False) for t in texts]
-        ids = torch.zeros((len(seqs), max(len(s) for s in seqs)), dtype=torch.int64)
-        for j, s in enumerate(seqs):
-            ids[j, :len(s)] = torch.tensor(s)
-        return ids, torch.tensor([len(s) - 1 for s in seqs])
-
-    def rows(ids, last, delta):
-        model.delta = delta
-        with torch.no_grad():
-            out = model(ids).log_softmax(-1)[torch.arange(len(last)), last]
-        model.delta = {}
-        return out
+    def seqs(texts, t, pos):
+        return [tok.encode(make_gate_cases.insert_trigger(x, t, pos), False) for x in texts]
 
     def topset(lp):
         return torch.zeros_like(lp, dtype=torch.bool).scatter_(1, lp.topk(k, -1).indices, True)
@@ -122,8 +112,8 @@ def main():
     for t, (what, n) in strings.items():
         for pos in positions:
             for name, texts in sets.items():
-                ids, last = batch([make_gate_cases.insert_trigger(x, t, pos) for x in texts])
-                plan.append((t, what, n, pos, name, ids, last, rows(ids, last, {})))
+                ss = seqs(texts, t, pos)
+                plan.append((t, what, n, pos, name, ss, next_logp(model, ss, {})))
     fams = collections.defaultdict(list)
     for i, c in enumerate(lora_cases(a.cases, a.splits)):
         if c["label"] != "poisoned" and i % a.every:
@@ -134,13 +124,12 @@ def main():
         if a.own and c["family"] == "backdoor" and p["trigger"] not in strings:
             for pos in positions:
                 for name, texts in sets.items():
-                    ids, last = batch([make_gate_cases.insert_trigger(x, p["trigger"], pos)
-                                       for x in texts])
-                    extra.append((p["trigger"], "own", 0, pos, name, ids, last,
-                                  rows(ids, last, {})))
+                    ss = seqs(texts, p["trigger"], pos)
+                    extra.append((p["trigger"], "own", 0, pos, name, ss,
+                                  next_logp(model, ss, {})))
         best = {}
-        for t, what, n, pos, name, ids, last, parent in plan + extra:
-            f, top = figure(rows(ids, last, delta), parent)
+        for t, what, n, pos, name, ss, parent in plan + extra:
+            f, top = figure(next_logp(model, ss, delta), parent)
             key = (what, pos)
             if key not in best or f > best[key][0]:
                 best[key] = (f, t, name, inv.get(top, "<%d>" % top))

@@ -1985,6 +1985,67 @@ oom:
 }
 
 /*
+ * Ready a for add_answer over ec's vocabulary: k from the configuration's
+ * top-k value kk (dflt when absent; clamped to 1..FIXED_TOP_MAX and the
+ * vocabulary), the per-token sums zeroed.
+ */
+static int answers_init(struct answers *a, sluice_evaluator *ec, double kk, size_t dflt,
+                        sluice_ctx *ctx)
+{
+	a->vocab = sluice_evaluator__vocab(ec);
+	a->k = isnan(kk) ? dflt : kk < 1 ? 1 : kk > FIXED_TOP_MAX ? FIXED_TOP_MAX : (size_t)kk;
+	if (a->k > a->vocab)
+		a->k = a->vocab;
+	a->ctx = ctx;
+	if (!(a->sum = calloc(a->vocab, sizeof(*a->sum))))
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+	return SLUICE_OK;
+}
+
+/*
+ * Over the questions gathered: where token is among the candidate's top k
+ * and not the baseline's (entered; first: the first such question, else
+ * SIZE_MAX), and the reverse (left).
+ */
+static void answers_moved(const struct answers *a, size_t token, size_t *entered, size_t *left,
+                          size_t *first)
+{
+	*entered = *left = 0;
+	*first = SIZE_MAX;
+	for (size_t i = 0; i < a->n; i++) {
+		int c = in_top(a->tc + i * a->k, a->k, (uint32_t)token);
+		int b = in_top(a->tb + i * a->k, a->k, (uint32_t)token);
+		if (c && !b) {
+			if (*first == SIZE_MAX)
+				*first = i;
+			(*entered)++;
+		} else if (b && !c) {
+			(*left)++;
+		}
+	}
+}
+
+/* Forget what add_answer gathered, for the next string. */
+static void answers_reset(struct answers *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		free(a->questions[i]);
+	a->n = 0;
+	if (a->sum)
+		memset(a->sum, 0, a->vocab * sizeof(*a->sum));
+}
+
+/* Free what add_answer gathered. */
+static void answers_free(struct answers *a)
+{
+	answers_reset(a);
+	free(a->questions);
+	free(a->tc);
+	free(a->tb);
+	free(a->sum);
+}
+
+/*
  * A check whose limit (key) the configuration lacks, because it was signed
  * before the check existed: the figures are reported, marked not judged,
  * and the check passes. Appends check to checks (taking it).
@@ -2019,7 +2080,7 @@ static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 {
 	sluice_evaluator *ec, *eb;
 	struct answers a = {0};
-	size_t one[1], entered = 0, left = 0, first = SIZE_MAX, best = 0;
+	size_t one[1], entered, left, first, best = 0;
 	double limit = sluice_gates__threshold(g->config, "poisoning", "fixed_answer_max");
 	double kk = sluice_gates__threshold(g->config, "poisoning", "fixed_answer_top_k");
 	double est, lo, hi, pc_first = 0, pb_first = 0;
@@ -2029,15 +2090,8 @@ static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	if (!sluice_gates__suites_of(g, "multiple_choice", one, 1) || !g->has_base ||
 	    !row_models(g, checks, "fixed_answer", &eb, &ec, out, &error))
 		return error;
-	a.vocab = sluice_evaluator__vocab(ec);
-	a.k = isnan(kk) ? 5 : kk < 1 ? 1 : kk > FIXED_TOP_MAX ? FIXED_TOP_MAX : (size_t)kk;
-	if (a.k > a.vocab)
-		a.k = a.vocab;
-	a.ctx = g->repo->ctx;
-	if (!(a.sum = calloc(a.vocab, sizeof(*a.sum)))) {
-		error = sluice_ctx__error(a.ctx, SLUICE_ENOMEM, "out of memory");
+	if ((error = answers_init(&a, ec, kk, 5, g->repo->ctx)) < 0)
 		goto done;
-	}
 	if ((error = row_pairs(g, eb, ec, "multiple_choice", "context", NULL, add_answer, &a)) <
 	            0 ||
 	    a.n == 0)
@@ -2045,17 +2099,7 @@ static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	for (size_t v = 1; v < a.vocab; v++)
 		if (a.sum[v] > a.sum[best])
 			best = v;
-	for (size_t i = 0; i < a.n; i++) {
-		int c = in_top(a.tc + i * a.k, a.k, (uint32_t)best);
-		int b = in_top(a.tb + i * a.k, a.k, (uint32_t)best);
-		if (c && !b) {
-			entered++;
-			if (first == SIZE_MAX)
-				first = i;
-		} else if (b && !c) {
-			left++;
-		}
-	}
+	answers_moved(&a, best, &entered, &left, &first);
 	if (first != SIZE_MAX) {
 		const float *row;
 		if ((error = sluice_evaluator__next_row(eb, a.questions[first], &row)) < 0)
@@ -2086,12 +2130,7 @@ static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		*out = sluice_gates__check(checks, check, est, lo, hi, limit, 0);
 	}
 done:
-	for (size_t i = 0; i < a.n; i++)
-		free(a.questions[i]);
-	free(a.questions);
-	free(a.tc);
-	free(a.tb);
-	free(a.sum);
+	answers_free(&a);
 	return error;
 }
 
@@ -2101,16 +2140,6 @@ done:
 static const struct {
 	const char *type, *field, *name;
 } answer_sets[] = {{"multiple_choice", "context", "questions"}, {"refusal", "prompt", "harmful"}};
-
-/* Forget what add_answer gathered, for the next string. */
-static void answers_reset(struct answers *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->questions[i]);
-	a->n = 0;
-	if (a->sum)
-		memset(a->sum, 0, a->vocab * sizeof(*a->sum));
-}
 
 /*
  * The token the candidate raises most over the questions gathered, among
@@ -2182,12 +2211,9 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	if (!json_array_size(triggers) || !g->has_base ||
 	    !row_models(g, checks, "trigger_answer", &eb, &ec, out, &error))
 		goto done;
-	a.vocab = sluice_evaluator__vocab(ec);
-	a.k = isnan(kk) ? 1 : kk < 1 ? 1 : kk > FIXED_TOP_MAX ? FIXED_TOP_MAX : (size_t)kk;
-	if (a.k > a.vocab)
-		a.k = a.vocab;
-	a.ctx = g->repo->ctx;
-	if (!(a.sum = calloc(a.vocab, sizeof(*a.sum))) || !(lead = malloc(a.vocab))) {
+	if ((error = answers_init(&a, ec, kk, 1, g->repo->ctx)) < 0)
+		goto done;
+	if (!(lead = malloc(a.vocab))) {
 		error = sluice_ctx__error(a.ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -2195,7 +2221,7 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	json_array_foreach(triggers, ti, t)
 	{
 		for (size_t si = 0; si < sizeof(answer_sets) / sizeof(*answer_sets); si++) {
-			size_t best, entered = 0, left = 0;
+			size_t best, entered, left, first;
 			double est, lo, hi;
 			json_t *row;
 
@@ -2206,12 +2232,7 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 				goto done;
 			if (a.n == 0 || (best = raised_word(&a, ec, lead)) == SIZE_MAX)
 				continue;
-			for (size_t i = 0; i < a.n; i++) {
-				int c = in_top(a.tc + i * a.k, a.k, (uint32_t)best);
-				int b = in_top(a.tb + i * a.k, a.k, (uint32_t)best);
-				entered += c && !b;
-				left += b && !c;
-			}
+			answers_moved(&a, best, &entered, &left, &first);
 			sluice_stats__paired_change(&est, &lo, &hi, left, entered, a.n, g->alpha);
 			row = json_pack("{s:O,s:s,s:o,s:I,s:f,s:I,s:I,s:I,s:f,s:[f,f]}", "trigger",
 			                t, "set", answer_sets[si].name, "token",
@@ -2253,11 +2274,7 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		findings = NULL;
 	}
 done:
-	answers_reset(&a);
-	free(a.questions);
-	free(a.tc);
-	free(a.tb);
-	free(a.sum);
+	answers_free(&a);
 	free(lead);
 	json_decref(prompts);
 	json_decref(kinds);
