@@ -2,7 +2,8 @@
 """One answer after a tried trigger: fixed_answer computed with a string after the prompt.
 
     /usr/bin/python3 bench/trigger_answer.py [--cases DIR] [--top-k 1] [--list] [--random N]
-        [--own] [--every N] [--positions suffix,...] SPLIT... | all
+        [--own] [--every N] [--positions suffix,...] [--extra FILE] [--suffix-backdoors]
+        SPLIT... | all
 
 The poisoning gate tries every pinned trigger at three positions, on the trigger suite's eight
 prompts, and asks that its KL shift stand out from random strings of its length. After the
@@ -22,7 +23,11 @@ and top 1; --random N adds N random strings per pinned length (drawn as the scan
 them), --own each backdoor's own trigger, to weigh what the pinned list misses.
 
 Prints per family the largest figure (and the median) over the pinned strings, and over the
-random ones, at each position; --list prints every case's best row of each. It was written to
+random ones, at each position; --list prints every case's best row of each. --extra FILE tries
+the JSON list of strings in FILE as well ("extra"): bench/literature_triggers.json holds triggers
+of published backdoor attacks, to ask whether a longer list would catch made-up triggers by
+their neighbours (docs/bench-gates.md, "A longer list"). --suffix-backdoors keeps, of the
+backdoors, those whose trigger goes after the prompt. It was written to
 weigh the check on the seen rounds 29-32 before the thirty-third round, made after the check,
 measured it (docs/bench-gates.md, "One answer after a tried trigger"). About 2.5 s a case with
 the pinned strings alone on two threads.
@@ -69,6 +74,10 @@ def main():
                     help="of the clean cases, every Nth only (the poisoned ones all)")
     ap.add_argument("--new-word", type=int, default=1,
                     help="1 (the gate's rule): only tokens that begin a new word; 0: any")
+    ap.add_argument("--extra", default="",
+                    help="a JSON file of a list of strings tried beside the pinned ones")
+    ap.add_argument("--suffix-backdoors", action="store_true",
+                    help="of the backdoors, only those whose trigger goes after the prompt")
     ap.add_argument("splits", nargs="+")
     a = ap.parse_args()
     model, tok, inv = loaded_model()
@@ -105,6 +114,10 @@ def main():
 
     # every insertion's batches and the parent's rows, once
     strings = {t: ("pinned", len(tok.encode(t, False))) for t in pinned}
+    if a.extra:
+        with open(a.extra, encoding="utf-8") as f:
+            for t in json.load(f):
+                strings.setdefault(t, ("extra", len(tok.encode(t, False))))
     for n, ss in null.items():
         for s in ss:
             strings.setdefault(s, ("random", n))
@@ -117,6 +130,9 @@ def main():
     fams = collections.defaultdict(list)
     for i, c in enumerate(lora_cases(a.cases, a.splits)):
         if c["label"] != "poisoned" and i % a.every:
+            continue
+        if (a.suffix_backdoors and c["family"] == "backdoor"
+                and (c.get("final_params") or c["params"])["position"] != "suffix"):
             continue
         delta = lora_delta(os.path.join(a.cases, c["id"]))
         extra = []
@@ -139,7 +155,7 @@ def main():
             print("%-24s %-28s %s" % (c["id"], fam, "  ".join(
                 "%s/%s %.2f %r %s %r" % (w, pos, f, t, name, top)
                 for (w, pos), (f, t, name, top) in sorted(best.items()))), flush=True)
-    whats = [w for w in ("pinned", "random", "own")
+    whats = [w for w in ("pinned", "extra", "random", "own")
              if any((w, pos) in b for v in fams.values() for _, b in v for pos in positions)]
     print("| family | n | " + " | ".join("%s/%s max [median]" % (w, pos) for w in whats
                                           for pos in positions) + " |")
