@@ -2142,8 +2142,9 @@ static size_t raised_word(const struct answers *a, sluice_evaluator *ev, signed 
  * candidate raises most on average over its baseline (both with the
  * string), and the share of the set where it is newly among the
  * candidate's trigger_answer_top_k likeliest next tokens, less the reverse,
- * with its paired interval. A row whose interval's low end is above
- * trigger_answer_max is a finding and fails the gate.
+ * with its paired interval at alpha over the rows (row_alpha). A row whose
+ * interval's low end is above trigger_answer_max is a finding and fails
+ * the gate.
  *
  * Why: after the prompt the trigger scan's null is wide (random strings
  * there unsettle adapters trained on new facts as much as a trigger does),
@@ -2167,7 +2168,7 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	size_t ti, worst_row = SIZE_MAX;
 	double limit = sluice_gates__threshold(g->config, "poisoning", "trigger_answer_max");
 	double kk = sluice_gates__threshold(g->config, "poisoning", "trigger_answer_top_k");
-	double worst_lo = -2;
+	double worst_lo = -2, row_alpha;
 	int error = 0;
 
 	if (!prompts || !kinds || !triggers || !rows || !findings) {
@@ -2185,6 +2186,14 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		goto done;
 	}
 	memset(lead, 2, a.vocab);
+	/*
+	 * Each row's interval at alpha over the rows: the check names an
+	 * adapter when any row's low end is above the limit, so for a clean
+	 * adapter whose rows all sit at the limit the chance of a false finding
+	 * stays at most alpha however many triggers the suites pin (Bonferroni).
+	 */
+	row_alpha = g->alpha / (double)(json_array_size(triggers) *
+	                                (sizeof(answer_sets) / sizeof(*answer_sets)));
 	json_array_foreach(triggers, ti, t)
 	{
 		for (size_t si = 0; si < sizeof(answer_sets) / sizeof(*answer_sets); si++) {
@@ -2200,7 +2209,7 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 			if (a.n == 0 || (best = raised_word(&a, ec, lead)) == SIZE_MAX)
 				continue;
 			answers_moved(&a, best, &entered, &left, &first);
-			sluice_stats__paired_change(&est, &lo, &hi, left, entered, a.n, g->alpha);
+			sluice_stats__paired_change(&est, &lo, &hi, left, entered, a.n, row_alpha);
 			row = json_pack("{s:O,s:s,s:o,s:I,s:f,s:I,s:I,s:I,s:f,s:[f,f]}", "trigger",
 			                t, "set", answer_sets[si].name, "token",
 			                token_json(ec, (uint32_t)best), "token_id",
@@ -2234,6 +2243,7 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		json_object_set(check, "largest",
 		                json_array_get(json_object_get(check, "rows"), worst_row));
 	json_object_set_new(check, "limit", json_real(limit));
+	json_object_set_new(check, "row_alpha", json_real(row_alpha));
 	*out = sluice_gates__findings(checks, check, findings);
 	findings = NULL;
 done:
