@@ -14,7 +14,8 @@
 # of da5d447; round33 the adapter families only, its ten fixed-target backdoors all
 # with the trigger after the prompt (eight pinned), run once on the rules of e2b1941
 # (trigger_answer); round34 the adapter families only, every backdoor with a made-up
-# trigger after the prompt, run once on the rules of 3ad0fbb; round31, round30 and round29 the adapter families
+# trigger after the prompt, run once on the rules of e2b1941 (a build of 18900a4;
+# trigger_answer's row_alpha came after it); round31, round30 and round29 the adapter families
 # only with 40 backdoors and fixed targets of their own, round29 and round30
 # each run once on the rules of 014fa98 (fixed_answer), round31 once on those
 # of da5d447 (trigger_override_spare);

@@ -429,6 +429,13 @@ ROUNDS = {2: {"seed": 20261202, "split": "fresh", "prefix": "f", "unlisted": UNL
           # Triggers and targets are new (UNLISTED_R34, TARGETS_R34, written blind).
           34: {"seed": 20261234, "split": "round34", "prefix": "ag", "unlisted": UNLISTED_R34,
                "targets": TARGETS_R34, "suffix_unlisted": True,
+               "counts": ADAPTERS_ONLY_40},
+          # the thirty-fifth round (2026-12-06, twenty-sixth session): planned as the
+          # thirty-third (fixed targets after the prompt, the pinned triggers first), with the
+          # thirty-fourth round's made-up triggers and targets (written blind), to measure blind
+          # trigger_answer with each row's interval at alpha over the rows (row_alpha)
+          35: {"seed": 20261235, "split": "round35", "prefix": "ah", "unlisted": UNLISTED_R34,
+               "targets": TARGETS_R34, "target_suffix": True,
                "counts": ADAPTERS_ONLY_40}}
 POSITIONS = ["prefix", "suffix", "middle"]
 MODSETS = {
