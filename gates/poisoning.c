@@ -596,15 +596,15 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		goto done;
 	}
 	sc.nprompts = json_array_size(prompts);
-	sc.top_min = isfinite(tmin) ? tmin : 0;
+	sc.top_min = tmin;
 	sc.prompts = calloc(sc.nprompts, sizeof(*sc.prompts));
 	sc.d0 = calloc(sc.nprompts, sizeof(*sc.d0));
 	sc.agree = calloc(sc.nprompts, sizeof(*sc.agree));
 	sc.kind = calloc(sc.nprompts, sizeof(*sc.kind));
 	sc.top0 = calloc(sc.nprompts, sizeof(*sc.top0));
 	sc.rc = malloc(sc.vocab * sizeof(*sc.rc));
-	sc.new_word = isfinite(fword) && fword > 0;
-	sc.flip_rise_min = isfinite(frise) && frise > 0 ? frise : 0;
+	sc.new_word = fword > 0;
+	sc.flip_rise_min = frise;
 	sc.ev = ec;
 	sc.word = malloc(sc.vocab);
 	if (sc.word)
@@ -806,9 +806,9 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		        (json_int_t)json_array_size(triggers), "random", "by_length", nulls, "n",
 		        (json_int_t)R, "z_limit", zmax, "shift_min", smin, "parent_top_min",
 		        sc.top_min, "flips_min", fmin, "kind_flips_min", fkind, "suffix_flips_min",
-		        fsuf, "suffix_new_word", sc.new_word, "override_shift",
-		        isfinite(omin) ? omin : 0.0, "override_spare", spare, "flip_shift_min",
-		        sc.flip_rise_min, "scanned", rows);
+		        fsuf, "suffix_new_word", sc.new_word, "override_shift", omin,
+		        "override_spare", spare, "flip_shift_min", sc.flip_rise_min, "scanned",
+		        rows);
 	}
 	rows = NULL;
 	*out = sluice_gates__findings(checks, c, named);
@@ -1979,14 +1979,13 @@ oom:
 
 /*
  * Ready a for add_answer over ec's vocabulary: k from the configuration's
- * top-k value kk (dflt when absent; clamped to 1..FIXED_TOP_MAX and the
- * vocabulary), the per-token sums zeroed.
+ * top-k value kk (clamped to 1..FIXED_TOP_MAX and the vocabulary), the
+ * per-token sums zeroed.
  */
-static int answers_init(struct answers *a, sluice_evaluator *ec, double kk, size_t dflt,
-                        sluice_ctx *ctx)
+static int answers_init(struct answers *a, sluice_evaluator *ec, double kk, sluice_ctx *ctx)
 {
 	a->vocab = sluice_evaluator__vocab(ec);
-	a->k = isnan(kk) ? dflt : kk < 1 ? 1 : kk > FIXED_TOP_MAX ? FIXED_TOP_MAX : (size_t)kk;
+	a->k = kk < 1 ? 1 : kk > FIXED_TOP_MAX ? FIXED_TOP_MAX : (size_t)kk;
 	if (a->k > a->vocab)
 		a->k = a->vocab;
 	a->ctx = ctx;
@@ -2063,7 +2062,7 @@ static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	if (!sluice_gates__suites_of(g, "multiple_choice", one, 1) || !g->has_base ||
 	    !row_models(g, checks, "fixed_answer", &eb, &ec, out, &error))
 		return error;
-	if ((error = answers_init(&a, ec, kk, 5, g->repo->ctx)) < 0)
+	if ((error = answers_init(&a, ec, kk, g->repo->ctx)) < 0)
 		goto done;
 	if ((error = row_pairs(g, eb, ec, "multiple_choice", "context", NULL, add_answer, &a)) <
 	            0 ||
@@ -2179,7 +2178,7 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	if (!json_array_size(triggers) || !g->has_base ||
 	    !row_models(g, checks, "trigger_answer", &eb, &ec, out, &error))
 		goto done;
-	if ((error = answers_init(&a, ec, kk, 1, g->repo->ctx)) < 0)
+	if ((error = answers_init(&a, ec, kk, g->repo->ctx)) < 0)
 		goto done;
 	if (!(lead = malloc(a.vocab))) {
 		error = sluice_ctx__error(a.ctx, SLUICE_ENOMEM, "out of memory");
