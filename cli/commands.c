@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MAX_LIST 64
@@ -1370,17 +1371,69 @@ static void xml_text(FILE *f, const char *s)
 	}
 }
 
-/* JUnit XML: one testsuite per gate, one testcase per check; fail and inconclusive fail it. */
-static int write_junit(const char *path, json_t *v)
-{
-	FILE *f = fopen(path, "w");
-	json_t *g, *c;
-	size_t i, j;
+/*
+ * --junit FILE is written through a temporary file beside FILE, made before
+ * any gate runs and renamed over FILE at the end: a path that cannot be
+ * written is refused before anything is gated or journaled, and a reader
+ * never sees half a report.
+ */
+typedef struct {
+	const char *path;
+	char *tmp; /* path.XXXXXX */
+	FILE *f;
+} junit_out;
 
-	if (!f) {
-		fprintf(stderr, "sluice: error: cannot write %s: %s\n", path, strerror(errno));
+static int junit_open(junit_out *j, const char *path)
+{
+	size_t n = strlen(path);
+	mode_t mask;
+	int fd = -1;
+
+	j->path = path;
+	j->f = NULL;
+	if (!(j->tmp = malloc(n + sizeof(".XXXXXX")))) {
+		fprintf(stderr, "sluice: error: out of memory\n");
 		return -1;
 	}
+	memcpy(j->tmp, path, n);
+	memcpy(j->tmp + n, ".XXXXXX", sizeof(".XXXXXX"));
+	/* mkstemp makes the file 0600; a report is as readable as any file the user makes. */
+	mask = umask(0);
+	umask(mask);
+	if ((fd = mkstemp(j->tmp)) < 0 || fchmod(fd, 0666 & ~mask) < 0 ||
+	    !(j->f = fdopen(fd, "w"))) {
+		fprintf(stderr, "sluice: error: cannot write %s: %s\n", path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(j->tmp);
+		}
+		free(j->tmp);
+		j->tmp = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Drop the temporary file (no report to write); harmless on an unopened j. */
+static void junit_discard(junit_out *j)
+{
+	if (j->f) {
+		fclose(j->f);
+		unlink(j->tmp);
+	}
+	free(j->tmp);
+	j->f = NULL;
+	j->tmp = NULL;
+}
+
+/* JUnit XML: one testsuite per gate, one testcase per check; fail and inconclusive fail it. */
+static int write_junit(junit_out *out, json_t *v)
+{
+	FILE *f = out->f;
+	json_t *g, *c;
+	size_t i, j;
+	int bad;
+
 	fprintf(f,
 	        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"sluice gate\">\n");
 	json_array_foreach(json_object_get(v, "gates"), i, g)
@@ -1421,7 +1474,19 @@ static int write_junit(const char *path, json_t *v)
 		fprintf(f, "  </testsuite>\n");
 	}
 	fprintf(f, "</testsuites>\n");
-	return fclose(f) == 0 ? 0 : -1;
+	bad = ferror(f);
+	out->f = NULL;
+	if (fclose(f) != 0 || bad || rename(out->tmp, out->path) != 0) {
+		fprintf(stderr, "sluice: error: cannot write %s: %s\n", out->path,
+		        bad ? "write error" : strerror(errno));
+		unlink(out->tmp);
+		free(out->tmp);
+		out->tmp = NULL;
+		return -1;
+	}
+	free(out->tmp);
+	out->tmp = NULL;
+	return 0;
 }
 
 static void human_gate_history(json_t *v)
@@ -1464,6 +1529,7 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 	sluice_gate_opts opts = {gates, 0, getenv("SLUICE_KEY"), NULL};
 	sluice_repo *repo = NULL;
 	char *report = NULL;
+	junit_out jo = {0};
 	int rc, error, no_record = 0;
 
 	for (int k = 1; k < argc; k++) {
@@ -1553,15 +1619,19 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 	else if (!opts.key)
 		return cli_usage("gate", "give --key NAME (a gate-runner key) to journal the "
 		                         "verdict, or --no-record to only look");
-	if ((rc = cli_open(env, &repo)))
+	if (junit && junit_open(&jo, junit) < 0)
+		return SLUICE_EXIT_INTERNAL;
+	if ((rc = cli_open(env, &repo))) {
+		junit_discard(&jo);
 		return rc;
+	}
 	if (isatty(2)) /* progress only for a person watching; CI logs stay clean */
 		sluice_repo_set_progress(repo, cli_progress, env);
 	error = sluice_gate_run(repo, ref, channel, &opts, &report);
 	if (error == 0) {
 		json_t *v = cli_parse(report);
 		const char *res = json_string_value(json_object_get(v, "result"));
-		if (junit && write_junit(junit, v) < 0)
+		if (junit && write_junit(&jo, v) < 0)
 			rc = SLUICE_EXIT_INTERNAL;
 		else
 			rc = !res || !strcmp(res, "pass") ? 0
@@ -1572,6 +1642,7 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			return SLUICE_EXIT_INTERNAL;
 		return rc;
 	}
+	junit_discard(&jo);
 	return cli_finish(env, repo, error, report, human_gate);
 }
 

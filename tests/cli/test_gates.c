@@ -626,7 +626,7 @@ static void test_gates__drift_budget_catches_a_chain(void **state)
 
 static void test_gates__bad_arguments(void **state)
 {
-	char args[8192], cfg[4200];
+	char args[8192], cfg[4200], journal[128];
 	tu_run_result r;
 	(void)state;
 
@@ -637,6 +637,32 @@ static void test_gates__bad_arguments(void **state)
 	r = sl(repo, "gate %s --channel prod", base);
 	assert_int_equal(r.status, 3);
 	tu_run_dispose(&r);
+	/*
+	 * A --junit path that cannot be written is refused before any gate
+	 * runs: nothing is journaled, and no temporary file is left.
+	 */
+	r = tu_sh(NULL, "git -C '%s' rev-parse refs/sluice/journal", repo);
+	snprintf(journal, sizeof(journal), "%s", r.out);
+	tu_run_dispose(&r);
+	r = sl(repo, "gate %s --channel prod --key gr --junit '%s/no-such-dir/junit.xml'", base,
+	       work);
+	assert_int_equal(r.status, 5);
+	assert_non_null(strstr(r.err, "no-such-dir/junit.xml"));
+	assert_null(strstr(r.out, "regression"));
+	tu_run_dispose(&r);
+	r = tu_sh(NULL, "git -C '%s' rev-parse refs/sluice/journal", repo);
+	assert_string_equal(r.out, journal);
+	tu_run_dispose(&r);
+	/* A report that can be written replaces FILE whole, readable, and nothing beside it. */
+	tu_sh_ok(NULL, "mkdir -p '%s/junit-out' && echo stale > '%s/junit-out/j.xml'", work, work);
+	r = sl(repo, "gate %s --channel prod --no-record --junit '%s/junit-out/j.xml'", base, work);
+	assert_true(r.status == 0 || r.status == 2);
+	tu_run_dispose(&r);
+	tu_sh_ok(NULL,
+	         "test \"$(ls '%s/junit-out')\" = j.xml && grep -q '<testsuites' "
+	         "'%s/junit-out/j.xml' && ! grep -q stale '%s/junit-out/j.xml' && "
+	         "test \"$(stat -c %%a '%s/junit-out/j.xml')\" != 600",
+	         work, work, work, work);
 	/* A gate-runner signs verdicts; an operator key may not (the refusal is journaled). */
 	snprintf(args, sizeof(args), "gate %s --channel prod --key ops", base);
 	tu_refused_journaled(env, repo, 1, "does not have the gate-runner role", "role", args);
