@@ -349,17 +349,18 @@ static void ephemeral_runner_works_on_a_clone_and_pushes_back(void **state)
 	tu_nginx ng;
 	json_t *keys, *k;
 	tu_run_result r;
+	char tmpdir[4300], *saved_tmpdir = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
 	size_t i;
-	int clones_before;
 	(void)state;
 
 	/*
-	 * The runner's clones left by others (another test run killed midway)
-	 * are not this run's: count them first.
+	 * The runner clones into ${TMPDIR:-/tmp}; give it a directory of this
+	 * run's own, so that its clones are counted apart from those of any
+	 * other run of this test on the machine (a CI run beside a local one).
 	 */
-	r = tu_sh(NULL, "ls -d ${TMPDIR:-/tmp}/sluice-ci-repo.* 2>/dev/null | wc -l");
-	clones_before = atoi(r.out);
-	tu_run_dispose(&r);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/runner-tmp", work);
+	tu_sh_ok(NULL, "mkdir -p '%s'", tmpdir);
+	setenv("TMPDIR", tmpdir, 1);
 	snprintf(origin, sizeof(origin), "%s/origin.git", work);
 	tu_sh_ok(NULL, "git init -q --bare '%s'", origin);
 	snprintf(store, sizeof(store), "%s/nginx", work);
@@ -452,10 +453,15 @@ static void ephemeral_runner_works_on_a_clone_and_pushes_back(void **state)
 		json_decref(v);
 		free(ok("verify"));
 	}
-	/* The clone the runner worked in is gone. */
-	r = tu_sh(NULL, "ls -d ${TMPDIR:-/tmp}/sluice-ci-repo.* 2>/dev/null | wc -l");
-	assert_int_equal(atoi(r.out), clones_before);
+	/* Every clone the runners worked in is gone. */
+	r = tu_sh(NULL, "ls -d '%s'/sluice-ci-repo.* 2>/dev/null | wc -l", tmpdir);
+	assert_int_equal(atoi(r.out), 0);
 	tu_run_dispose(&r);
+	if (saved_tmpdir)
+		setenv("TMPDIR", saved_tmpdir, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved_tmpdir);
 	tu_proc_stop(&ng.pid);
 }
 
