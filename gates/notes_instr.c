@@ -3055,7 +3055,7 @@ static bool foreign_insertion(const note_text *nt, size_t si, evidence *e, const
 
 	for (size_t l = 0; l < sizeof(TONGUES) / sizeof(TONGUES[0]); l++) {
 		const tongue *tg = &TONGUES[l];
-		size_t v, vn, s, sn, w, wn, b = 0, bn = 0;
+		size_t v, vn, s, sn, w = 0, wn = 0, b = 0, bn = 0; /* w, wn: set when widen */
 		bool standing, widen, content = false, quote = false;
 
 		if (!lex_find(t, s0, s1, tg->verb, &v, &vn))
