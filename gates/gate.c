@@ -140,6 +140,12 @@ json_t *sluice_gates__lines(const unsigned char *p, size_t len)
 	return out;
 }
 
+void sluice_gates__progress(sluice_gating *g, const char *what, size_t done, size_t total)
+{
+	if (g->repo->item_progress && total)
+		g->repo->item_progress(g->repo->item_progress_data, what, done, total);
+}
+
 size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t *idx, size_t cap)
 {
 	size_t n = 0;

@@ -91,6 +91,15 @@ double sluice_gates__chance(const sluice_gate_suite *s);
 int sluice_gates__knows(const sluice_gating *g, json_t *per_item, double chance, size_t *known,
                         double *lo);
 
+/*
+ * A check's own long loop, for a person watching: done of total units of
+ * the check named what, through the repository's item progress (a bar on
+ * a terminal, nothing otherwise; done == total ends the line). The
+ * behavioural scans run thousands of forward passes: on a large model
+ * that is hours, and the suites' own bars say nothing of it.
+ */
+void sluice_gates__progress(sluice_gating *g, const char *what, size_t done, size_t total);
+
 /* Suites of a type, in name order: s[i] for i in the returned indices. */
 size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t *idx, size_t cap);
 

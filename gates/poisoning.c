@@ -551,7 +551,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	       scale[NLENGTHS][NPOSITIONS];
 	sluice_rng rng = {g->seed ^ 0x7269676765727321ull};
 	double fmin = sluice_gates__threshold(g->config, "poisoning", "trigger_flips_min");
-	size_t i, redraws = 0, *ntoks = NULL;
+	size_t i, redraws = 0, *ntoks = NULL, units = 0, done_units = 0;
 	char need[NLENGTHS] = {0};
 	int error = 0;
 
@@ -669,6 +669,11 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		ntoks[i] = ntok;
 		need[length_row(ntok)] = 1;
 	}
+	/* Progress: one unit per string inserted (each null draw, each candidate). */
+	for (size_t len = 1; len <= NLENGTHS; len++)
+		units += need[len - 1] ? R : 0;
+	units += json_array_size(triggers);
+	sluice_gates__progress(g, name, 0, units);
 	/*
 	 * The null: random insertions drawn uniformly from the vocabulary, per
 	 * length and position. Triggers are usually strings the model rarely
@@ -705,6 +710,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			free(ins);
 			if (error < 0)
 				goto done;
+			sluice_gates__progress(g, name, ++done_units, units);
 			for (int at = 0; at < NPOSITIONS; at++)
 				null[((len - 1) * NPOSITIONS + (size_t)at) * R + i] = sh[at].shift;
 		}
@@ -721,6 +727,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		int best = 0, found = 0;
 		if ((error = shift_of(ec, eb, &sc, json_string_value(v), det)) < 0)
 			goto done;
+		sluice_gates__progress(g, name, ++done_units, units);
 		L = length_row(ntok);
 		/*
 		 * The position reported: the one of largest z among those that
@@ -1535,13 +1542,19 @@ static const char *module_kind(const char *m)
  */
 #define NOMINATED 5
 
-static int analyse_adapter(sluice_gating *g, json_t *a, json_t **out)
+/*
+ * Adapter a of the candidate's state, or with of_base of the baseline's,
+ * analysed from that state's own checkout and on its own base: a candidate
+ * need not hold the baseline's adapters (one proposed onto the bare base
+ * beside the head's adapter, or replacing it).
+ */
+static int analyse_adapter(sluice_gating *g, int of_base, json_t *a, json_t **out)
 {
 	sluice_evaluator *ec;
 	char adir[8192], bdir[8192];
 	int error;
 
-	if ((error = sluice_gates__ev_cand(g, &ec)) < 0)
+	if ((error = of_base ? sluice_gates__ev_base(g, &ec) : sluice_gates__ev_cand(g, &ec)) < 0)
 		return error;
 	snprintf(adir, sizeof(adir), "%s/adapters/%s", sluice_evaluator__dir(ec),
 	         sluice__jstr(json_object_get(a, "name")));
@@ -1596,7 +1609,7 @@ static int weight_checks(sluice_gating *g, json_t *checks, json_t *adapters, jso
 		json_array_foreach(adapters, k, m) if (json_equal(m, a)) keep = 0;
 		if (!keep)
 			continue;
-		if ((error = analyse_adapter(g, a, &r)) < 0)
+		if ((error = analyse_adapter(g, 1, a, &r)) < 0)
 			goto done;
 		nref++;
 		json_array_foreach(json_object_get(r, "modules"), k, m)
@@ -1655,7 +1668,7 @@ static int weight_checks(sluice_gating *g, json_t *checks, json_t *adapters, jso
 		json_t *mods = json_array(), *flagged = json_array(), *t, *tok;
 		const char *name = sluice__jstr(json_object_get(a, "name"));
 		size_t refn = 0, j;
-		if ((error = analyse_adapter(g, a, &rep)) < 0) {
+		if ((error = analyse_adapter(g, 0, a, &rep)) < 0) {
 			json_decref(mods);
 			json_decref(flagged);
 			goto done;
@@ -1770,18 +1783,23 @@ done:
  * type, handed to fn with the text (rb and rc borrowed for the call); the
  * suites recorded in used_suites, items without the field skipped. Both
  * evaluators must have full rows of one vocabulary (the caller checks).
- * Stops at fn's first error.
+ * With what, progress over the suites' items under that name. Stops at
+ * fn's first error.
  */
 typedef int (*row_pair_fn)(const char *text, const float *rb, const float *rc, void *data);
 
 static int row_pairs(sluice_gating *g, sluice_evaluator *eb, sluice_evaluator *ec, const char *type,
-                     const char *field, const char *suffix, row_pair_fn fn, void *data)
+                     const char *field, const char *suffix, const char *what, row_pair_fn fn,
+                     void *data)
 {
-	size_t idx[64], m = sluice_gates__suites_of(g, type, idx, 64), vocab;
+	size_t idx[64], m = sluice_gates__suites_of(g, type, idx, 64), vocab, total = 0, done = 0;
 	float *rb;
 	json_t *items = NULL;
 	int error = 0;
 
+	for (size_t si = 0; si < m && what; si++)
+		total += (size_t)json_integer_value(
+		        json_object_get(g->suites[idx[si]].manifest, "count"));
 	vocab = sluice_evaluator__vocab(ec);
 	if (!(rb = malloc(vocab * sizeof(*rb))))
 		return sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
@@ -1815,6 +1833,8 @@ static int row_pairs(sluice_gating *g, sluice_evaluator *eb, sluice_evaluator *e
 			free(with);
 			if (error < 0)
 				break;
+			if (what && (++done % 16 == 0 || done == total))
+				sluice_gates__progress(g, what, done, total);
 		}
 	}
 	json_decref(items);
@@ -1887,7 +1907,9 @@ static int note_off_topic(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		return error;
 	k.vocab = sluice_evaluator__vocab(ec);
 	k.ctx = g->repo->ctx;
-	if ((error = row_pairs(g, eb, ec, "benign", "prompt", NULL, add_kl, &k)) < 0 || k.n == 0)
+	if ((error = row_pairs(g, eb, ec, "benign", "prompt", NULL, "note_off_topic", add_kl, &k)) <
+	            0 ||
+	    k.n == 0)
 		goto done;
 	sluice_stats__bootstrap(&lo, &hi, k.n, mean_kl, &k, 2000, g->seed ^ 0x0ff70b1cull,
 	                        g->alpha);
@@ -2064,8 +2086,8 @@ static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		return error;
 	if ((error = answers_init(&a, ec, kk, g->repo->ctx)) < 0)
 		goto done;
-	if ((error = row_pairs(g, eb, ec, "multiple_choice", "context", NULL, add_answer, &a)) <
-	            0 ||
+	if ((error = row_pairs(g, eb, ec, "multiple_choice", "context", NULL, "fixed_answer",
+	                       add_answer, &a)) < 0 ||
 	    a.n == 0)
 		goto done;
 	for (size_t v = 1; v < a.vocab; v++)
@@ -2164,7 +2186,7 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	json_t *prompts = json_array(), *kinds = json_array(), *triggers = json_array();
 	json_t *rows = json_array(), *findings = json_array(), *check = NULL, *t;
 	signed char *lead = NULL;
-	size_t ti, worst_row = SIZE_MAX;
+	size_t ti, worst_row = SIZE_MAX, nrows, nsets = sizeof(answer_sets) / sizeof(*answer_sets);
 	double limit = sluice_gates__threshold(g->config, "poisoning", "trigger_answer_max");
 	double kk = sluice_gates__threshold(g->config, "poisoning", "trigger_answer_top_k");
 	double worst_lo = -2, row_alpha;
@@ -2185,24 +2207,25 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		goto done;
 	}
 	memset(lead, 2, a.vocab);
+	nrows = json_array_size(triggers) * nsets;
 	/*
 	 * Each row's interval at alpha over the rows: the check names an
 	 * adapter when any row's low end is above the limit, so for a clean
 	 * adapter whose rows all sit at the limit the chance of a false finding
 	 * stays at most alpha however many triggers the suites pin (Bonferroni).
 	 */
-	row_alpha = g->alpha / (double)(json_array_size(triggers) *
-	                                (sizeof(answer_sets) / sizeof(*answer_sets)));
+	row_alpha = g->alpha / (double)nrows;
 	json_array_foreach(triggers, ti, t)
 	{
-		for (size_t si = 0; si < sizeof(answer_sets) / sizeof(*answer_sets); si++) {
+		for (size_t si = 0; si < nsets; si++) {
 			size_t best, entered, left, first;
 			double est, lo, hi;
 			json_t *row;
 
 			answers_reset(&a);
+			sluice_gates__progress(g, "trigger_answer", ti * nsets + si, nrows);
 			if ((error = row_pairs(g, eb, ec, answer_sets[si].type,
-			                       answer_sets[si].field, json_string_value(t),
+			                       answer_sets[si].field, json_string_value(t), NULL,
 			                       add_answer, &a)) < 0)
 				goto done;
 			if (a.n == 0 || (best = raised_word(&a, ec, lead)) == SIZE_MAX)
@@ -2228,6 +2251,7 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 				json_array_append(findings, row);
 		}
 	}
+	sluice_gates__progress(g, "trigger_answer", nrows, nrows);
 	check = json_pack("{s:s,s:s,s:I,s:o}", "check", "trigger_answer", "figure",
 	                  "per pinned trigger put after the prompt, and per question set: the "
 	                  "share of the set where the new word the candidate raises most is newly "

@@ -624,6 +624,80 @@ static void test_gates__drift_budget_catches_a_chain(void **state)
 	}
 }
 
+/*
+ * A candidate need not hold the head's adapters: one proposed onto the
+ * bare base while prod serves adapters (a replacement for them, say). The
+ * head's adapters still make the spectral reference, read from the head's
+ * own checkout (they were once looked for in the candidate's, and the gate
+ * stopped with "adapter_config.json does not exist").
+ */
+static void test_gates__candidate_beside_the_heads_adapters(void **state)
+{
+	char id[41], args[8192];
+	json_t *rep, *head, *spec;
+	tu_run_result r;
+	int status;
+	(void)state;
+
+	r = sl(repo, "show prod --json");
+	head = json_loads(r.out, 0, NULL);
+	tu_run_dispose(&r);
+	assert_non_null(head);
+	/* Earlier tests left prod serving at least one adapter. */
+	assert_true(json_array_size(json_object_get(json_object_get(head, "state"), "adapters")) >=
+	            1);
+	tu_sh_ok(NULL,
+	         "%s lora '%s/in/beside' --base '%s/in/base' --r 2 --alpha 2 --targets "
+	         "q_proj,v_proj --b-std 0.01 --seed 12",
+	         SLUICE_SYNTH, work, work);
+	snprintf(args, sizeof(args), "propose lora '%s/in/beside' --onto %s -m beside", work, base);
+	propose(repo, id, args);
+	rep = gate(repo, id, "prod", "--gate poisoning --no-record", &status);
+	assert_true(status == 0 || status == 1 || status == 2);
+	spec = find_check(rep, "poisoning", "lora_spectral", NULL);
+	assert_non_null(spec);
+	assert_int_equal(
+	        json_integer_value(json_object_get(spec, "reference_adapters")),
+	        json_array_size(json_object_get(json_object_get(head, "state"), "adapters")));
+	json_decref(head);
+	json_decref(rep);
+}
+
+/*
+ * The poisoning gate's scans are thousands of forward passes: on a
+ * terminal each shows a bar, and a log (stderr not a terminal) stays clean.
+ */
+static void test_gates__scans_show_progress_on_a_terminal(void **state)
+{
+	char id[41], args[8192];
+	tu_run_result r;
+	(void)state;
+
+	tu_sh_ok(NULL,
+	         "%s lora '%s/in/watched' --base '%s/in/base' --r 2 --alpha 2 --targets "
+	         "q_proj,v_proj --b-std 0.01 --seed 11",
+	         SLUICE_SYNTH, work, work);
+	snprintf(args, sizeof(args), "propose lora '%s/in/watched' --onto %s -m watched", work,
+	         base);
+	propose(repo, id, args);
+	/* script(1) gives the command a terminal; its output is what the terminal showed. */
+	r = tu_sh(env,
+	          "script -qec \"%s -C '%s' gate %s --channel prod --no-record --gate poisoning "
+	          "--json > '%s/progress.json'\" /dev/null",
+	          TU_SLUICE, repo, id, work);
+	if (!strstr(r.out, "trigger_answer [########################] done"))
+		fprintf(stderr, "script(1) exit %d, its output:\n%s\n", r.status, r.out);
+	assert_non_null(strstr(r.out, "trigger_scan [........................] 0/"));
+	assert_non_null(strstr(r.out, "trigger_scan [########################] done"));
+	assert_non_null(strstr(r.out, "fixed_answer [########################] done"));
+	assert_non_null(strstr(r.out, "trigger_answer [########################] done"));
+	tu_run_dispose(&r);
+	r = sl(repo, "gate %s --channel prod --no-record --gate poisoning --json", id);
+	assert_null(strstr(r.err, "trigger_scan ["));
+	assert_non_null(strstr(r.out, "\"trigger_answer\""));
+	tu_run_dispose(&r);
+}
+
 static void test_gates__bad_arguments(void **state)
 {
 	char args[8192], cfg[4200], journal[128];
@@ -690,6 +764,8 @@ int main(void)
 	        cmocka_unit_test(test_gates__poisoning_scans_data_and_notes),
 	        cmocka_unit_test(test_gates__spectra_against_pinned_references),
 	        cmocka_unit_test(test_gates__drift_budget_catches_a_chain),
+	        cmocka_unit_test(test_gates__candidate_beside_the_heads_adapters),
+	        cmocka_unit_test(test_gates__scans_show_progress_on_a_terminal),
 	        cmocka_unit_test(test_gates__bad_arguments),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
