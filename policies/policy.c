@@ -78,7 +78,7 @@ static int fail(parser *p, size_t line, size_t col, const char *path, const char
 
 static int fail(parser *p, size_t line, size_t col, const char *path, const char *fmt, ...)
 {
-	char msg[768];
+	char msg[1024]; /* the context's message holds 1024 bytes in all */
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -116,6 +116,7 @@ static const char *show(char buf[80], const char *s, size_t len)
 	return buf;
 }
 
+/* list joined with ", " into buf (size at least 4); a list cut short ends in "...". */
 static void join(char *buf, size_t size, const char *const *list)
 {
 	size_t off = 0;
@@ -123,6 +124,8 @@ static void join(char *buf, size_t size, const char *const *list)
 	buf[0] = 0;
 	for (size_t i = 0; list[i] && off < size; i++)
 		off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? ", " : "", list[i]);
+	if (off >= size)
+		memcpy(buf + size - 4, "...", 4);
 }
 
 static void path_join(char out[256], const char *path, const char *key, size_t keylen)
@@ -645,7 +648,7 @@ static int get_duration(parser *p, const node *nd, const char *path, json_t **ou
 static int check_map(parser *p, const node *map, const char *path, const char *const *allowed)
 {
 	json_t *seen = json_object();
-	char shown[80], list[256];
+	char shown[80], list[900]; /* the poisoning gate's thirty keys, with room to grow */
 	int error = SLUICE_OK;
 
 	if (!seen)

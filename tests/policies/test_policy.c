@@ -470,6 +470,9 @@ static const struct {
         {"version: 1\ndefault:\n  gates: {thresholds: {safety: {flip_rate: 0.1}}}\n",
          "policy.yaml:3:33: default.gates.thresholds.safety: unknown key 'flip_rate' (allowed: "
          "max_flip_rate, "},
+        /* The poisoning gate's keys are many; the message lists them all, to the last. */
+        {"version: 1\ndefault:\n  gates: {thresholds: {poisoning: {trigger_answer_mx: 1}}}\n",
+         "fixed_answer_max, fixed_answer_top_k, trigger_answer_max, trigger_answer_top_k)"},
         {"version: 1\ndefault:\n  gates: {thresholds: {alpha: 0.5}}\n",
          "policy.yaml:3:31: default.gates.thresholds.alpha: must be a number in (0, 0.5)"},
         {"version: 1\ndefault:\n  gates: {thresholds: {safety: {refusal_floor: -0.8}}}\n",
