@@ -1190,6 +1190,58 @@ int sluice_evaluator__score(sluice_repo *repo, sluice_evaluator *ev, json_t *man
 	return error;
 }
 
+/* A derived value's key: its own domain, so no suite score can share it. */
+static void derived_key(unsigned char out[32], const evaluator *ev, const char *what,
+                        const char *inputs)
+{
+	static const char domain[] = "sluice-gate-derived-1";
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, (const unsigned char *)domain, sizeof(domain));
+	crypto_generichash_update(&st, (const unsigned char *)ev->state, strlen(ev->state) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)ev->extra, strlen(ev->extra) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)ev->identity,
+	                          strlen(ev->identity) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)what, strlen(what) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)inputs, strlen(inputs) + 1);
+	crypto_generichash_final(&st, out, 32);
+}
+
+json_t *sluice_evaluator__derived_get(sluice_repo *repo, sluice_evaluator *ev, const char *what,
+                                      const char *inputs)
+{
+	MDB_env *env = NULL;
+	MDB_dbi dbi = 0;
+	unsigned char key[32];
+	json_t *out;
+
+	if (cache_open(repo, &env, &dbi) < 0) {
+		sluice_ctx_clear_error(repo->ctx); /* no cache: compute instead */
+		return NULL;
+	}
+	derived_key(key, ev, what, inputs);
+	out = cache_get(env, dbi, key);
+	mdb_env_close(env);
+	return out;
+}
+
+void sluice_evaluator__derived_put(sluice_repo *repo, sluice_evaluator *ev, const char *what,
+                                   const char *inputs, json_t *value)
+{
+	MDB_env *env = NULL;
+	MDB_dbi dbi = 0;
+	unsigned char key[32];
+
+	if (cache_open(repo, &env, &dbi) < 0) {
+		sluice_ctx_clear_error(repo->ctx);
+		return;
+	}
+	derived_key(key, ev, what, inputs);
+	cache_put(env, dbi, key, value);
+	mdb_env_close(env);
+}
+
 int sluice_evaluator__extra_note(sluice_evaluator *ev, const char *text)
 {
 	sluice_ctx *ctx = ev->ctx;

@@ -89,6 +89,21 @@ int sluice_evaluator__score(sluice_repo *repo, sluice_evaluator *ev, json_t *man
                             const sluice_buf *items, json_t **result);
 
 /*
+ * What a check derived from ev's rows alone, kept in the result cache
+ * beside the suites' scores, so that gating many candidates against one
+ * head computes the head's side once. The key is ev's state, extra note
+ * and backend identity with what (the check's name and the version of its
+ * value's layout) and inputs (the hex digest of everything else the value
+ * was computed from). get: a new reference, or NULL when absent or on any
+ * cache error (the caller computes instead; it must check the value's
+ * shape). put: an accelerator only, a failed write is silent.
+ */
+json_t *sluice_evaluator__derived_get(sluice_repo *repo, sluice_evaluator *ev, const char *what,
+                                      const char *inputs);
+void sluice_evaluator__derived_put(sluice_repo *repo, sluice_evaluator *ev, const char *what,
+                                   const char *inputs, json_t *value);
+
+/*
  * Log-probability of cont after context (the notes prefix and the
  * tokenizer's BOS before it, as docs/evaluation.md defines): the sum over
  * cont's tokens in *sum and their count in *ntok.

@@ -27,8 +27,11 @@
  * the new notes and wrong with them, when only notes changed.
  */
 #include "gates.h"
+#include "answer_side.h"
 #include "lora_stats.h"
 #include "scan.h"
+
+#include <sodium.h>
 
 #include <ctype.h>
 #include <stdio.h>
@@ -1777,32 +1780,22 @@ done:
 }
 
 /*
- * The baseline's and the candidate's next-token rows after each item's
- * field (its text; with suffix, the text and suffix after it, as the
- * trigger scan inserts a string after the prompt) of every pinned suite of
- * type, handed to fn with the text (rb and rc borrowed for the call); the
- * suites recorded in used_suites, items without the field skipped. Both
- * evaluators must have full rows of one vocabulary (the caller checks).
- * With what, progress over the suites' items under that name. Stops at
- * fn's first error.
+ * One evaluator's next-token row after each item's field (suffix after it
+ * when given) of every pinned suite of type, handed to fn with the text
+ * (row borrowed for the call); the suites recorded in used_suites, items
+ * without the field skipped. With what, progress under that name: *done
+ * counts on toward total. Stops at fn's first error.
  */
-typedef int (*row_pair_fn)(const char *text, const float *rb, const float *rc, void *data);
+typedef int (*row_fn)(const char *text, const float *row, void *data);
 
-static int row_pairs(sluice_gating *g, sluice_evaluator *eb, sluice_evaluator *ec, const char *type,
-                     const char *field, const char *suffix, const char *what, row_pair_fn fn,
-                     void *data)
+static int rows_of(sluice_gating *g, sluice_evaluator *ev, const char *type, const char *field,
+                   const char *suffix, const char *what, size_t *done, size_t total, row_fn fn,
+                   void *data)
 {
-	size_t idx[64], m = sluice_gates__suites_of(g, type, idx, 64), vocab, total = 0, done = 0;
-	float *rb;
+	size_t idx[64], m = sluice_gates__suites_of(g, type, idx, 64);
 	json_t *items = NULL;
 	int error = 0;
 
-	for (size_t si = 0; si < m && what; si++)
-		total += (size_t)json_integer_value(
-		        json_object_get(g->suites[idx[si]].manifest, "count"));
-	vocab = sluice_evaluator__vocab(ec);
-	if (!(rb = malloc(vocab * sizeof(*rb))))
-		return sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
 	for (size_t si = 0; si < m && error == 0; si++) {
 		sluice_gate_suite *s = &g->suites[idx[si]];
 		size_t q;
@@ -1823,22 +1816,64 @@ static int row_pairs(sluice_gating *g, sluice_evaluator *eb, sluice_evaluator *e
 				                          "out of memory");
 				break;
 			}
-			error = sluice_evaluator__next_row(eb, text, &row);
-			if (error == 0) {
-				memcpy(rb, row, vocab * sizeof(*rb));
-				error = sluice_evaluator__next_row(ec, text, &row);
-			}
+			error = sluice_evaluator__next_row(ev, text, &row);
 			if (error == 0)
-				error = fn(text, rb, row, data);
+				error = fn(text, row, data);
 			free(with);
 			if (error < 0)
 				break;
-			if (what && (++done % 16 == 0 || done == total))
-				sluice_gates__progress(g, what, done, total);
+			if (what && (++*done % 16 == 0 || *done == total))
+				sluice_gates__progress(g, what, *done, total);
 		}
 	}
 	json_decref(items);
-	free(rb);
+	return error;
+}
+
+/*
+ * The baseline's and the candidate's next-token rows after each item's
+ * field (as rows_of), handed to fn with the text (rb and rc borrowed for
+ * the call). Both evaluators must have full rows of one vocabulary (the
+ * caller checks). With what, progress over the suites' items under that
+ * name. Stops at fn's first error.
+ */
+typedef int (*row_pair_fn)(const char *text, const float *rb, const float *rc, void *data);
+
+struct pair {
+	sluice_evaluator *ec;
+	float *rb;
+	size_t vocab;
+	row_pair_fn fn;
+	void *data;
+};
+
+static int pair_row(const char *text, const float *rb, void *data)
+{
+	struct pair *p = data;
+	const float *rc;
+	int error;
+
+	memcpy(p->rb, rb, p->vocab * sizeof(*p->rb));
+	if ((error = sluice_evaluator__next_row(p->ec, text, &rc)) < 0)
+		return error;
+	return p->fn(text, p->rb, rc, p->data);
+}
+
+static int row_pairs(sluice_gating *g, sluice_evaluator *eb, sluice_evaluator *ec, const char *type,
+                     const char *field, const char *suffix, const char *what, row_pair_fn fn,
+                     void *data)
+{
+	size_t idx[64], m = sluice_gates__suites_of(g, type, idx, 64), total = 0, done = 0;
+	struct pair p = {ec, NULL, sluice_evaluator__vocab(ec), fn, data};
+	int error;
+
+	for (size_t si = 0; si < m && what; si++)
+		total += (size_t)json_integer_value(
+		        json_object_get(g->suites[idx[si]].manifest, "count"));
+	if (!(p.rb = malloc(p.vocab * sizeof(*p.rb))))
+		return sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
+	error = rows_of(g, eb, type, field, suffix, what, &done, total, pair_row, &p);
+	free(p.rb);
 	return error;
 }
 
@@ -1928,26 +1963,6 @@ done:
 
 /* ---- one answer for every question ---------------------------------------------- */
 
-/* The k largest entries of row (k <= FIXED_TOP_MAX), their indices into top. */
-#define FIXED_TOP_MAX 32
-
-static void top_k(const float *row, size_t n, size_t k, uint32_t *top)
-{
-	size_t have = 0;
-
-	for (size_t v = 0; v < n; v++) {
-		size_t j;
-		if (have == k && row[v] <= row[top[k - 1]])
-			continue;
-		j = have < k ? have++ : k - 1;
-		while (j > 0 && row[top[j - 1]] < row[v]) {
-			top[j] = top[j - 1];
-			j--;
-		}
-		top[j] = (uint32_t)v;
-	}
-}
-
 static int in_top(const uint32_t *top, size_t k, uint32_t t)
 {
 	for (size_t j = 0; j < k; j++)
@@ -1956,53 +1971,24 @@ static int in_top(const uint32_t *top, size_t k, uint32_t t)
 	return 0;
 }
 
-/* What fixed_answer gathers over the questions. */
+/*
+ * What fixed_answer and trigger_answer gather over a set of questions: the
+ * candidate's side (c, texts kept) and the baseline's (b), and per token
+ * sum = c.sum - b.sum, the sum over the questions of log p_cand - log
+ * p_base; -inf for a token either model gives a log-probability that is
+ * not finite on some question (none is ever chosen).
+ */
 struct answers {
-	size_t k, vocab, n, cap;
-	double *sum;       /* per token: the sum over questions of log p_cand - log p_base */
-	uint32_t *tc, *tb; /* per question: the candidate's and the baseline's top k */
-	char **questions;  /* per question: its text */
+	size_t k, vocab, n;
+	sluice_answer_side c, b;
+	double *sum;
+	int b_cached; /* the last gather's baseline side came from the result cache */
 	sluice_ctx *ctx;
 };
 
-static int add_answer(const char *text, const float *rb, const float *rc, void *data)
-{
-	struct answers *a = data;
-
-	if (a->n == a->cap) {
-		size_t c2 = a->cap ? 2 * a->cap : 128;
-		uint32_t *t;
-		char **q;
-		if (!(t = realloc(a->tc, c2 * a->k * sizeof(*t))))
-			goto oom;
-		a->tc = t;
-		if (!(t = realloc(a->tb, c2 * a->k * sizeof(*t))))
-			goto oom;
-		a->tb = t;
-		if (!(q = realloc(a->questions, c2 * sizeof(*q))))
-			goto oom;
-		a->questions = q;
-		a->cap = c2;
-	}
-	for (size_t v = 0; v < a->vocab; v++) {
-		double d = (double)rc[v] - (double)rb[v];
-		if (isfinite(d)) /* a token both models rule out adds nothing */
-			a->sum[v] += d;
-	}
-	top_k(rc, a->vocab, a->k, a->tc + a->n * a->k);
-	top_k(rb, a->vocab, a->k, a->tb + a->n * a->k);
-	if (!(a->questions[a->n] = strdup(text)))
-		goto oom;
-	a->n++;
-	return SLUICE_OK;
-oom:
-	return sluice_ctx__error(a->ctx, SLUICE_ENOMEM, "out of memory");
-}
-
 /*
- * Ready a for add_answer over ec's vocabulary: k from the configuration's
- * top-k value kk (clamped to 1..FIXED_TOP_MAX and the vocabulary), the
- * per-token sums zeroed.
+ * Ready a over ec's vocabulary: k from the configuration's top-k value kk
+ * (clamped to 1..FIXED_TOP_MAX and the vocabulary).
  */
 static int answers_init(struct answers *a, sluice_evaluator *ec, double kk, sluice_ctx *ctx)
 {
@@ -2011,8 +1997,87 @@ static int answers_init(struct answers *a, sluice_evaluator *ec, double kk, slui
 	if (a->k > a->vocab)
 		a->k = a->vocab;
 	a->ctx = ctx;
-	if (!(a->sum = calloc(a->vocab, sizeof(*a->sum))))
+	a->c = (sluice_answer_side){.k = a->k, .vocab = a->vocab, .keep = 1, .ctx = ctx};
+	a->b = (sluice_answer_side){.k = a->k, .vocab = a->vocab, .ctx = ctx};
+	if (!(a->sum = calloc(a->vocab, sizeof(*a->sum))) ||
+	    !(a->c.sum = calloc(a->vocab, sizeof(*a->c.sum))) ||
+	    !(a->b.sum = calloc(a->vocab, sizeof(*a->b.sum))) ||
+	    !(a->c.bad = calloc(a->vocab, 1)) || !(a->b.bad = calloc(a->vocab, 1)))
 		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+	return SLUICE_OK;
+}
+
+/* Free what a holds. */
+static void answers_free(struct answers *a)
+{
+	sluice_answer_side__free(&a->c);
+	sluice_answer_side__free(&a->b);
+	free(a->sum);
+}
+
+/*
+ * Both sides over every pinned suite of type (each item's field, suffix
+ * after it when given), then a->sum. The baseline's side depends on the
+ * head, the suites, the string and k, not on the candidate: it comes from
+ * the result cache when the cache holds it, so gating many candidates
+ * against one head computes it once. what names the progress (NULL: none).
+ */
+static int answers_gather(sluice_gating *g, struct answers *a, sluice_evaluator *eb,
+                          sluice_evaluator *ec, const char *type, const char *field,
+                          const char *suffix, const char *what)
+{
+	static const char layout[] = "answers-baseline-1";
+	size_t idx[64], m = sluice_gates__suites_of(g, type, idx, 64), total = 0, done = 0;
+	unsigned char d[32];
+	char inputs[65], kbuf[32];
+	crypto_generichash_state st;
+	json_t *cached;
+	int error, hit;
+
+	sluice_answer_side__reset(&a->c);
+	sluice_answer_side__reset(&a->b);
+	a->n = 0;
+	crypto_generichash_init(&st, NULL, 0, sizeof(d));
+	snprintf(kbuf, sizeof(kbuf), "%zu", a->k);
+	crypto_generichash_update(&st, (const unsigned char *)type, strlen(type) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)field, strlen(field) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)(suffix ? "s" : "-"), 2);
+	if (suffix)
+		crypto_generichash_update(&st, (const unsigned char *)suffix, strlen(suffix) + 1);
+	crypto_generichash_update(&st, (const unsigned char *)kbuf, strlen(kbuf) + 1);
+	for (size_t si = 0; si < m; si++) {
+		const char *dg =
+		        sluice__jstr(json_object_get(g->suites[idx[si]].manifest, "digest"));
+		crypto_generichash_update(&st, (const unsigned char *)dg, strlen(dg) + 1);
+		total += (size_t)json_integer_value(
+		        json_object_get(g->suites[idx[si]].manifest, "count"));
+	}
+	crypto_generichash_final(&st, d, sizeof(d));
+	sodium_bin2hex(inputs, sizeof(inputs), d, sizeof(d));
+
+	cached = sluice_evaluator__derived_get(g->repo, eb, layout, inputs);
+	a->b_cached = hit = cached && sluice_answer_side__from_json(&a->b, cached);
+	json_decref(cached);
+	if (!hit) {
+		sluice_answer_side__reset(&a->b);
+		if ((error = rows_of(g, eb, type, field, suffix, what, &done, 2 * total,
+		                     sluice_answer_side__add, &a->b)) < 0)
+			return error;
+		if ((cached = sluice_answer_side__json(&a->b)))
+			sluice_evaluator__derived_put(g->repo, eb, layout, inputs, cached);
+		json_decref(cached);
+	}
+	if ((error = rows_of(g, ec, type, field, suffix, what, &done, hit ? total : 2 * total,
+	                     sluice_answer_side__add, &a->c)) < 0)
+		return error;
+	if (a->c.n != a->b.n) /* the same items in the same order, or a broken cache key */
+		return sluice_ctx__error(a->ctx, SLUICE_ERROR,
+		                         "%s: the baseline's side has %zu questions, the "
+		                         "candidate's %zu",
+		                         type, a->b.n, a->c.n);
+	a->n = a->c.n;
+	for (size_t v = 0; v < a->vocab; v++)
+		a->sum[v] = a->c.bad[v] || a->b.bad[v] ? -INFINITY : a->c.sum[v] - a->b.sum[v];
 	return SLUICE_OK;
 }
 
@@ -2027,8 +2092,8 @@ static void answers_moved(const struct answers *a, size_t token, size_t *entered
 	*entered = *left = 0;
 	*first = SIZE_MAX;
 	for (size_t i = 0; i < a->n; i++) {
-		int c = in_top(a->tc + i * a->k, a->k, (uint32_t)token);
-		int b = in_top(a->tb + i * a->k, a->k, (uint32_t)token);
+		int c = in_top(a->c.top + i * a->k, a->k, (uint32_t)token);
+		int b = in_top(a->b.top + i * a->k, a->k, (uint32_t)token);
 		if (c && !b) {
 			if (*first == SIZE_MAX)
 				*first = i;
@@ -2037,26 +2102,6 @@ static void answers_moved(const struct answers *a, size_t token, size_t *entered
 			(*left)++;
 		}
 	}
-}
-
-/* Forget what add_answer gathered, for the next string. */
-static void answers_reset(struct answers *a)
-{
-	for (size_t i = 0; i < a->n; i++)
-		free(a->questions[i]);
-	a->n = 0;
-	if (a->sum)
-		memset(a->sum, 0, a->vocab * sizeof(*a->sum));
-}
-
-/* Free what add_answer gathered. */
-static void answers_free(struct answers *a)
-{
-	answers_reset(a);
-	free(a->questions);
-	free(a->tc);
-	free(a->tb);
-	free(a->sum);
 }
 
 /*
@@ -2086,20 +2131,22 @@ static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		return error;
 	if ((error = answers_init(&a, ec, kk, g->repo->ctx)) < 0)
 		goto done;
-	if ((error = row_pairs(g, eb, ec, "multiple_choice", "context", NULL, "fixed_answer",
-	                       add_answer, &a)) < 0 ||
+	if ((error = answers_gather(g, &a, eb, ec, "multiple_choice", "context", NULL,
+	                            "fixed_answer")) < 0 ||
 	    a.n == 0)
 		goto done;
 	for (size_t v = 1; v < a.vocab; v++)
 		if (a.sum[v] > a.sum[best])
 			best = v;
+	if (!isfinite(a.sum[best])) /* every token has a log-probability that is not finite */
+		goto done;
 	answers_moved(&a, best, &entered, &left, &first);
 	if (first != SIZE_MAX) {
 		const float *row;
-		if ((error = sluice_evaluator__next_row(eb, a.questions[first], &row)) < 0)
+		if ((error = sluice_evaluator__next_row(eb, a.c.texts[first], &row)) < 0)
 			goto done;
 		pb_first = exp((double)row[best]);
-		if ((error = sluice_evaluator__next_row(ec, a.questions[first], &row)) < 0)
+		if ((error = sluice_evaluator__next_row(ec, a.c.texts[first], &row)) < 0)
 			goto done;
 		pc_first = exp((double)row[best]);
 	}
@@ -2111,9 +2158,10 @@ static int fixed_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	        "token", token_json(ec, (uint32_t)best), "token_id", (json_int_t)best,
 	        "mean_log_ratio", a.sum[best] / (double)a.n, "top_k", (json_int_t)a.k, "questions",
 	        (json_int_t)a.n, "entered", (json_int_t)entered, "left", (json_int_t)left);
+	json_object_set_new(check, "baseline_cached", json_boolean(a.b_cached));
 	if (first != SIZE_MAX)
 		json_object_set_new(check, "evidence",
-		                    json_pack("{s:s,s:f,s:f}", "question", a.questions[first],
+		                    json_pack("{s:s,s:f,s:f}", "question", a.c.texts[first],
 		                              "candidate_probability", pc_first,
 		                              "baseline_probability", pb_first));
 	*out = sluice_gates__check(checks, check, est, lo, hi, limit, 0);
@@ -2143,7 +2191,7 @@ static size_t raised_word(const struct answers *a, sluice_evaluator *ev, signed 
 	for (;;) {
 		best = SIZE_MAX;
 		for (size_t v = 0; v < a->vocab; v++)
-			if (lead[v] != 0 && lead[v] != -1 &&
+			if (lead[v] != 0 && lead[v] != -1 && isfinite(a->sum[v]) &&
 			    (best == SIZE_MAX || a->sum[v] > a->sum[best]))
 				best = v;
 		if (best == SIZE_MAX)
@@ -2186,7 +2234,8 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 	json_t *prompts = json_array(), *kinds = json_array(), *triggers = json_array();
 	json_t *rows = json_array(), *findings = json_array(), *check = NULL, *t;
 	signed char *lead = NULL;
-	size_t ti, worst_row = SIZE_MAX, nrows, nsets = sizeof(answer_sets) / sizeof(*answer_sets);
+	size_t ti, worst_row = SIZE_MAX, nrows, nsets = sizeof(answer_sets) / sizeof(*answer_sets),
+	           cached_rows = 0;
 	double limit = sluice_gates__threshold(g->config, "poisoning", "trigger_answer_max");
 	double kk = sluice_gates__threshold(g->config, "poisoning", "trigger_answer_top_k");
 	double worst_lo = -2, row_alpha;
@@ -2222,12 +2271,12 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 			double est, lo, hi;
 			json_t *row;
 
-			answers_reset(&a);
 			sluice_gates__progress(g, "trigger_answer", ti * nsets + si, nrows);
-			if ((error = row_pairs(g, eb, ec, answer_sets[si].type,
-			                       answer_sets[si].field, json_string_value(t), NULL,
-			                       add_answer, &a)) < 0)
+			if ((error = answers_gather(g, &a, eb, ec, answer_sets[si].type,
+			                            answer_sets[si].field, json_string_value(t),
+			                            NULL)) < 0)
 				goto done;
+			cached_rows += a.b_cached;
 			if (a.n == 0 || (best = raised_word(&a, ec, lead)) == SIZE_MAX)
 				continue;
 			answers_moved(&a, best, &entered, &left, &first);
@@ -2267,6 +2316,7 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		                json_array_get(json_object_get(check, "rows"), worst_row));
 	json_object_set_new(check, "limit", json_real(limit));
 	json_object_set_new(check, "row_alpha", json_real(row_alpha));
+	json_object_set_new(check, "baseline_cached_rows", json_integer((json_int_t)cached_rows));
 	*out = sluice_gates__findings(checks, check, findings);
 	findings = NULL;
 done:

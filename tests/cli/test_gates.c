@@ -663,6 +663,70 @@ static void test_gates__candidate_beside_the_heads_adapters(void **state)
 	json_decref(rep);
 }
 
+/* The poisoning gate's checks of report rep, without the fields that say what came from the cache.
+ */
+static json_t *poisoning_checks(json_t *rep)
+{
+	json_t *gt, *c, *out = NULL;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(rep, "gates"), i, gt)
+	{
+		if (strcmp(json_string_value(json_object_get(gt, "gate")), "poisoning"))
+			continue;
+		out = json_deep_copy(json_object_get(gt, "checks"));
+		json_array_foreach(out, j, c)
+		{
+			json_object_del(c, "baseline_cached");
+			json_object_del(c, "baseline_cached_rows");
+		}
+	}
+	return out;
+}
+
+/*
+ * fixed_answer's and trigger_answer's baseline side depends on the head
+ * and the suites only: the second gate against one head reads it from the
+ * result cache, and every figure comes out the same.
+ */
+static void test_gates__baseline_side_is_cached(void **state)
+{
+	char id[41], args[8192];
+	json_t *first, *second, *c1, *c2, *fa, *ta;
+	int status;
+	(void)state;
+
+	tu_sh_ok(NULL,
+	         "%s lora '%s/in/twice' --base '%s/in/base' --r 2 --alpha 4 --targets "
+	         "v_proj,down_proj --b-std 0.02 --seed 13",
+	         SLUICE_SYNTH, work, work);
+	snprintf(args, sizeof(args), "propose lora '%s/in/twice' --onto prod -m twice", work);
+	propose(repo, id, args);
+	tu_sh_ok(NULL, "rm -rf '%s/sluice/eval-cache'", repo);
+	first = gate(repo, id, "prod", "--gate poisoning --no-record", &status);
+	second = gate(repo, id, "prod", "--gate poisoning --no-record", &status);
+	fa = find_check(first, "poisoning", "fixed_answer", NULL);
+	ta = find_check(first, "poisoning", "trigger_answer", NULL);
+	assert_non_null(fa);
+	assert_non_null(ta);
+	assert_true(json_is_false(json_object_get(fa, "baseline_cached")));
+	assert_int_equal(json_integer_value(json_object_get(ta, "baseline_cached_rows")), 0);
+	fa = find_check(second, "poisoning", "fixed_answer", NULL);
+	ta = find_check(second, "poisoning", "trigger_answer", NULL);
+	assert_true(json_is_true(json_object_get(fa, "baseline_cached")));
+	assert_true(json_integer_value(json_object_get(ta, "baseline_cached_rows")) > 0);
+	assert_true((size_t)json_integer_value(json_object_get(ta, "baseline_cached_rows")) >=
+	            json_array_size(json_object_get(ta, "rows")));
+	c1 = poisoning_checks(first);
+	c2 = poisoning_checks(second);
+	assert_non_null(c1);
+	assert_true(json_equal(c1, c2));
+	json_decref(c1);
+	json_decref(c2);
+	json_decref(first);
+	json_decref(second);
+}
+
 /*
  * The poisoning gate's scans are thousands of forward passes: on a
  * terminal each shows a bar, and a log (stderr not a terminal) stays clean.
@@ -765,6 +829,7 @@ int main(void)
 	        cmocka_unit_test(test_gates__spectra_against_pinned_references),
 	        cmocka_unit_test(test_gates__drift_budget_catches_a_chain),
 	        cmocka_unit_test(test_gates__candidate_beside_the_heads_adapters),
+	        cmocka_unit_test(test_gates__baseline_side_is_cached),
 	        cmocka_unit_test(test_gates__scans_show_progress_on_a_terminal),
 	        cmocka_unit_test(test_gates__bad_arguments),
 	};
