@@ -1386,11 +1386,17 @@ typedef struct {
 static int junit_open(junit_out *j, const char *path)
 {
 	size_t n = strlen(path);
+	struct stat st;
 	mode_t mask;
 	int fd = -1;
 
 	j->path = path;
 	j->f = NULL;
+	j->tmp = NULL;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "sluice: error: cannot write %s: it is a directory\n", path);
+		return -1;
+	}
 	if (!(j->tmp = malloc(n + sizeof(".XXXXXX")))) {
 		fprintf(stderr, "sluice: error: out of memory\n");
 		return -1;

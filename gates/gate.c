@@ -467,7 +467,7 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 	char chex[GIT_OID_HEXSZ + 1], bhex[GIT_OID_HEXSZ + 1] = "", ahex[GIT_OID_HEXSZ + 1] = "",
 	                                                   head[GIT_OID_HEXSZ + 1] = "", sdig[65],
 	                                                   pdig[65] = "";
-	size_t i;
+	size_t i, j;
 	int error, have_key = 0;
 
 	if (!opts)
@@ -512,7 +512,15 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 				                          opts->gates[i]);
 				goto done;
 			}
-			json_array_append_new(wanted, json_string(opts->gates[i]));
+			/* A gate named twice runs once: the verdict holds each gate's checks once.
+			 */
+			for (j = 0;
+			     j < json_array_size(wanted) &&
+			     strcmp(json_string_value(json_array_get(wanted, j)), opts->gates[i]);
+			     j++)
+				;
+			if (j == json_array_size(wanted))
+				json_array_append_new(wanted, json_string(opts->gates[i]));
 		}
 	} else {
 		wanted = json_incref(json_object_get(g.config, "required_gates"));

@@ -791,6 +791,21 @@ static void test_gates__bad_arguments(void **state)
 	r = tu_sh(NULL, "git -C '%s' rev-parse refs/sluice/journal", repo);
 	assert_string_equal(r.out, journal);
 	tu_run_dispose(&r);
+	/* A directory is no file to write: refused before any gate runs. */
+	r = sl(repo, "gate %s --channel prod --no-record --junit '%s'", base, work);
+	assert_int_equal(r.status, 5);
+	assert_non_null(strstr(r.err, "it is a directory"));
+	assert_null(strstr(r.out, "regression"));
+	tu_run_dispose(&r);
+	/* A gate named twice runs once. */
+	r = sl(repo, "gate %s --channel prod --no-record --gate safety --gate safety --json", base);
+	{
+		json_t *v = json_loads(r.out, 0, NULL);
+		assert_non_null(v);
+		assert_int_equal(json_array_size(json_object_get(v, "gates")), 1);
+		json_decref(v);
+	}
+	tu_run_dispose(&r);
 	/* A report that can be written replaces FILE whole, readable, and nothing beside it. */
 	tu_sh_ok(NULL, "mkdir -p '%s/junit-out' && echo stale > '%s/junit-out/j.xml'", work, work);
 	r = sl(repo, "gate %s --channel prod --no-record --junit '%s/junit-out/j.xml'", base, work);
