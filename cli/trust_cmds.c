@@ -247,12 +247,17 @@ static void human_check(json_t *v)
 	json_t *c;
 	size_t i;
 
-	printf("promoting %.12s to %s under policy %.16s:\n",
-	       json_string_value(json_object_get(v, "candidate")),
-	       json_string_value(json_object_get(v, "channel")),
-	       *json_string_value(json_object_get(v, "policy"))
-	               ? json_string_value(json_object_get(v, "policy"))
-	               : "(none: init's gate configuration)");
+	const char *policy = json_string_value(json_object_get(v, "policy"));
+
+	/* A policy's digest shortened to 16 digits; the placeholder whole. */
+	if (policy && *policy)
+		printf("promoting %.12s to %s under policy %.16s:\n",
+		       json_string_value(json_object_get(v, "candidate")),
+		       json_string_value(json_object_get(v, "channel")), policy);
+	else
+		printf("promoting %.12s to %s under no policy (init's gate configuration):\n",
+		       json_string_value(json_object_get(v, "candidate")),
+		       json_string_value(json_object_get(v, "channel")));
 	json_array_foreach(json_object_get(v, "checks"), i, c) printf(
 	        "  %-7s %-22s %s\n", json_is_true(json_object_get(c, "ok")) ? "ok" : "BLOCKS",
 	        json_string_value(json_object_get(c, "rule")),

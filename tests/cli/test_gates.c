@@ -797,6 +797,11 @@ static void test_gates__bad_arguments(void **state)
 	assert_non_null(strstr(r.err, "it is a directory"));
 	assert_null(strstr(r.out, "regression"));
 	tu_run_dispose(&r);
+	/* policy check without a policy names what rules instead, whole (it was cut to 16 bytes).
+	 */
+	r = sl(repo, "policy check %s --channel prod", base);
+	assert_non_null(strstr(r.out, "under no policy (init's gate configuration):"));
+	tu_run_dispose(&r);
 	/* A gate named twice runs once. */
 	r = sl(repo, "gate %s --channel prod --no-record --gate safety --gate safety --json", base);
 	{
