@@ -85,6 +85,21 @@ static const char *result_of(json_t *c)
 	return c ? json_string_value(json_object_get(c, "result")) : "(missing)";
 }
 
+/*
+ * A LoRA made by the synthesiser (tools/synth.c; synth_args after the paths)
+ * in work/in/name, proposed onto onto; its version id in id.
+ */
+static void synth_lora(const char *name, const char *onto, const char *synth_args, char id[41])
+{
+	char args[8192];
+
+	tu_sh_ok(NULL, "%s lora '%s/in/%s' --base '%s/in/base' %s", SLUICE_SYNTH, work, name, work,
+	         synth_args);
+	snprintf(args, sizeof(args), "propose lora '%s/in/%s' --onto %s -m %s", work, name, onto,
+	         name);
+	propose(repo, id, args);
+}
+
 static void make_repo(const char *r, const char *init_args, const char *suites)
 {
 	tu_sh_ok(env,
@@ -265,12 +280,8 @@ static void test_gates__damaging_adapter_fails(void **state)
 	int status;
 	(void)state;
 
-	tu_sh_ok(NULL,
-	         "%s lora '%s/in/noisy' --base '%s/in/base' --r 4 --alpha 8 --targets "
-	         "q_proj,v_proj,up_proj --b-std 0.8 --seed 7",
-	         SLUICE_SYNTH, work, work);
-	snprintf(args, sizeof(args), "propose lora '%s/in/noisy' --onto prod -m noisy", work);
-	propose(repo, id, args);
+	synth_lora("noisy", "prod",
+	           "--r 4 --alpha 8 --targets q_proj,v_proj,up_proj --b-std 0.8 --seed 7", id);
 	snprintf(junit, sizeof(junit), "--junit '%s/junit.xml'", work);
 	rep = gate(repo, id, "prod", junit, &status);
 	assert_int_equal(status, 1);
@@ -633,7 +644,7 @@ static void test_gates__drift_budget_catches_a_chain(void **state)
  */
 static void test_gates__candidate_beside_the_heads_adapters(void **state)
 {
-	char id[41], args[8192];
+	char id[41];
 	json_t *rep, *head, *spec;
 	tu_run_result r;
 	int status;
@@ -646,12 +657,8 @@ static void test_gates__candidate_beside_the_heads_adapters(void **state)
 	/* Earlier tests left prod serving at least one adapter. */
 	assert_true(json_array_size(json_object_get(json_object_get(head, "state"), "adapters")) >=
 	            1);
-	tu_sh_ok(NULL,
-	         "%s lora '%s/in/beside' --base '%s/in/base' --r 2 --alpha 2 --targets "
-	         "q_proj,v_proj --b-std 0.01 --seed 12",
-	         SLUICE_SYNTH, work, work);
-	snprintf(args, sizeof(args), "propose lora '%s/in/beside' --onto %s -m beside", work, base);
-	propose(repo, id, args);
+	synth_lora("beside", base, "--r 2 --alpha 2 --targets q_proj,v_proj --b-std 0.01 --seed 12",
+	           id);
 	rep = gate(repo, id, "prod", "--gate poisoning --no-record", &status);
 	assert_true(status == 0 || status == 1 || status == 2);
 	spec = find_check(rep, "poisoning", "lora_spectral", NULL);
@@ -691,17 +698,13 @@ static json_t *poisoning_checks(json_t *rep)
  */
 static void test_gates__baseline_side_is_cached(void **state)
 {
-	char id[41], args[8192];
+	char id[41];
 	json_t *first, *second, *c1, *c2, *fa, *ta;
 	int status;
 	(void)state;
 
-	tu_sh_ok(NULL,
-	         "%s lora '%s/in/twice' --base '%s/in/base' --r 2 --alpha 4 --targets "
-	         "v_proj,down_proj --b-std 0.02 --seed 13",
-	         SLUICE_SYNTH, work, work);
-	snprintf(args, sizeof(args), "propose lora '%s/in/twice' --onto prod -m twice", work);
-	propose(repo, id, args);
+	synth_lora("twice", "prod",
+	           "--r 2 --alpha 4 --targets v_proj,down_proj --b-std 0.02 --seed 13", id);
 	tu_sh_ok(NULL, "rm -rf '%s/sluice/eval-cache'", repo);
 	first = gate(repo, id, "prod", "--gate poisoning --no-record", &status);
 	second = gate(repo, id, "prod", "--gate poisoning --no-record", &status);
@@ -733,17 +736,12 @@ static void test_gates__baseline_side_is_cached(void **state)
  */
 static void test_gates__scans_show_progress_on_a_terminal(void **state)
 {
-	char id[41], args[8192];
+	char id[41];
 	tu_run_result r;
 	(void)state;
 
-	tu_sh_ok(NULL,
-	         "%s lora '%s/in/watched' --base '%s/in/base' --r 2 --alpha 2 --targets "
-	         "q_proj,v_proj --b-std 0.01 --seed 11",
-	         SLUICE_SYNTH, work, work);
-	snprintf(args, sizeof(args), "propose lora '%s/in/watched' --onto %s -m watched", work,
-	         base);
-	propose(repo, id, args);
+	synth_lora("watched", base,
+	           "--r 2 --alpha 2 --targets q_proj,v_proj --b-std 0.01 --seed 11", id);
 	/* script(1) gives the command a terminal; its output is what the terminal showed. */
 	r = tu_sh(env,
 	          "script -qec \"%s -C '%s' gate %s --channel prod --no-record --gate poisoning "
