@@ -2251,6 +2251,7 @@ static int trigger_answer(sluice_gating *g, json_t *checks, sluice_outcome *out)
 		goto done;
 	if ((error = answers_init(&a, ec, kk, g->repo->ctx)) < 0)
 		goto done;
+	a.c.keep = 0; /* no evidence question: the texts are not needed */
 	if (!(lead = malloc(a.vocab))) {
 		error = sluice_ctx__error(a.ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
