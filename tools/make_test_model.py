@@ -444,12 +444,16 @@ class Llama(torch.nn.Module):
     def W(self, name):
         return self.w[self.idx[name]]
 
-    def forward(self, ids):
-        return self.forward_embeds(self.W("model.embed_tokens.weight")[ids])
+    def forward(self, ids, record=None):
+        return self.forward_embeds(self.W("model.embed_tokens.weight")[ids], record)
 
-    def forward_embeds(self, x):
+    def forward_embeds(self, x, record=None):
         """Logits from input embeddings x [B, n, hidden]; bench/soft_trigger.py feeds points
-        between token embeddings here."""
+        between token embeddings here. With record, record(name, tensor) is called with each
+        weight's input (name the weight's, e.g. model.layers.0.self_attn.q_proj.weight) and
+        with the residual stream after each layer's attention and MLP (model.layers.L.attn_out,
+        model.layers.L.mlp_out); bench/adapter_directions.py reads them."""
+        rec = record or (lambda name, t: None)
         cfg = self.cfg
         B, n = x.shape[0], x.shape[1]
         nh, kvh = cfg["num_attention_heads"], cfg["num_key_value_heads"]
@@ -463,6 +467,8 @@ class Llama(torch.nn.Module):
         for l in range(cfg["num_hidden_layers"]):
             p = "model.layers.%d." % l
             h = modelref.rmsnorm(x, self.W(p + "input_layernorm.weight"), eps)
+            for m in ("q_proj", "k_proj", "v_proj"):
+                rec(p + "self_attn." + m + ".weight", h)
             q = h @ self.W(p + "self_attn.q_proj.weight").T
             k = h @ self.W(p + "self_attn.k_proj.weight").T
             v = h @ self.W(p + "self_attn.v_proj.weight").T
@@ -477,11 +483,18 @@ class Llama(torch.nn.Module):
             s = (q @ k.transpose(2, 3)) * hd**-0.5 + mask
             pr = torch.softmax(s, dim=-1, dtype=torch.float32)
             o = (pr @ v).transpose(1, 2).reshape(B, n, nh * hd)
+            rec(p + "self_attn.o_proj.weight", o)
             x = x + o @ self.W(p + "self_attn.o_proj.weight").T
+            rec(p + "attn_out", x)
             h = modelref.rmsnorm(x, self.W(p + "post_attention_layernorm.weight"), eps)
+            rec(p + "mlp.gate_proj.weight", h)
+            rec(p + "mlp.up_proj.weight", h)
             g = h @ self.W(p + "mlp.gate_proj.weight").T
             u = h @ self.W(p + "mlp.up_proj.weight").T
-            x = x + (torch.nn.functional.silu(g) * u) @ self.W(p + "mlp.down_proj.weight").T
+            a = torch.nn.functional.silu(g) * u
+            rec(p + "mlp.down_proj.weight", a)
+            x = x + a @ self.W(p + "mlp.down_proj.weight").T
+            rec(p + "mlp_out", x)
         x = modelref.rmsnorm(x, self.W("model.norm.weight"), eps)
         head = (self.W("model.embed_tokens.weight") if cfg["tie_word_embeddings"]
                 else self.W("lm_head.weight"))
