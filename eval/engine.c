@@ -1190,22 +1190,25 @@ int sluice_evaluator__score(sluice_repo *repo, sluice_evaluator *ev, json_t *man
 	return error;
 }
 
-/* A derived value's key: its own domain, so no suite score can share it. */
-static void derived_key(unsigned char out[32], const evaluator *ev, const char *what,
-                        const char *inputs)
+/*
+ * The result cache opened with a derived value's key: cache_key's, with
+ * "derived/what/inputs" where a suite's digest goes (64 hex digits, so
+ * the two never meet). 0 when open; on any cache error -1, the error
+ * cleared (the caller computes instead).
+ */
+static int derived_open(sluice_repo *repo, const evaluator *ev, const char *what,
+                        const char *inputs, MDB_env **env, MDB_dbi *dbi, unsigned char key[32])
 {
-	static const char domain[] = "sluice-gate-derived-1";
-	crypto_generichash_state st;
+	char part[256];
 
-	crypto_generichash_init(&st, NULL, 0, 32);
-	crypto_generichash_update(&st, (const unsigned char *)domain, sizeof(domain));
-	crypto_generichash_update(&st, (const unsigned char *)ev->state, strlen(ev->state) + 1);
-	crypto_generichash_update(&st, (const unsigned char *)ev->extra, strlen(ev->extra) + 1);
-	crypto_generichash_update(&st, (const unsigned char *)ev->identity,
-	                          strlen(ev->identity) + 1);
-	crypto_generichash_update(&st, (const unsigned char *)what, strlen(what) + 1);
-	crypto_generichash_update(&st, (const unsigned char *)inputs, strlen(inputs) + 1);
-	crypto_generichash_final(&st, out, 32);
+	if ((size_t)snprintf(part, sizeof(part), "derived/%s/%s", what, inputs) >= sizeof(part))
+		return -1;
+	if (cache_open(repo, env, dbi) < 0) {
+		sluice_ctx_clear_error(repo->ctx);
+		return -1;
+	}
+	cache_key(key, ev->state, ev->extra, part, ev->identity);
+	return 0;
 }
 
 json_t *sluice_evaluator__derived_get(sluice_repo *repo, sluice_evaluator *ev, const char *what,
@@ -1216,11 +1219,8 @@ json_t *sluice_evaluator__derived_get(sluice_repo *repo, sluice_evaluator *ev, c
 	unsigned char key[32];
 	json_t *out;
 
-	if (cache_open(repo, &env, &dbi) < 0) {
-		sluice_ctx_clear_error(repo->ctx); /* no cache: compute instead */
+	if (derived_open(repo, ev, what, inputs, &env, &dbi, key) < 0)
 		return NULL;
-	}
-	derived_key(key, ev, what, inputs);
 	out = cache_get(env, dbi, key);
 	mdb_env_close(env);
 	return out;
@@ -1233,11 +1233,8 @@ void sluice_evaluator__derived_put(sluice_repo *repo, sluice_evaluator *ev, cons
 	MDB_dbi dbi = 0;
 	unsigned char key[32];
 
-	if (cache_open(repo, &env, &dbi) < 0) {
-		sluice_ctx_clear_error(repo->ctx);
+	if (derived_open(repo, ev, what, inputs, &env, &dbi, key) < 0)
 		return;
-	}
-	derived_key(key, ev, what, inputs);
 	cache_put(env, dbi, key, value);
 	mdb_env_close(env);
 }

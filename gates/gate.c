@@ -514,12 +514,9 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 			}
 			/* A gate named twice runs once: the verdict holds each gate's checks once.
 			 */
-			for (j = 0;
-			     j < json_array_size(wanted) &&
-			     strcmp(json_string_value(json_array_get(wanted, j)), opts->gates[i]);
-			     j++)
+			for (j = 0; j < i && strcmp(opts->gates[j], opts->gates[i]); j++)
 				;
-			if (j == json_array_size(wanted))
+			if (j == i)
 				json_array_append_new(wanted, json_string(opts->gates[i]));
 		}
 	} else {

@@ -1553,15 +1553,15 @@ static const char *module_kind(const char *m)
  */
 static int analyse_adapter(sluice_gating *g, int of_base, json_t *a, json_t **out)
 {
-	sluice_evaluator *ec;
+	sluice_evaluator *ev;
 	char adir[8192], bdir[8192];
 	int error;
 
-	if ((error = of_base ? sluice_gates__ev_base(g, &ec) : sluice_gates__ev_cand(g, &ec)) < 0)
+	if ((error = of_base ? sluice_gates__ev_base(g, &ev) : sluice_gates__ev_cand(g, &ev)) < 0)
 		return error;
-	snprintf(adir, sizeof(adir), "%s/adapters/%s", sluice_evaluator__dir(ec),
+	snprintf(adir, sizeof(adir), "%s/adapters/%s", sluice_evaluator__dir(ev),
 	         sluice__jstr(json_object_get(a, "name")));
-	snprintf(bdir, sizeof(bdir), "%s/base", sluice_evaluator__dir(ec));
+	snprintf(bdir, sizeof(bdir), "%s/base", sluice_evaluator__dir(ev));
 	return sluice_lora__analyse(g->repo->ctx, out, adir, bdir,
 	                            json_number_value(json_object_get(a, "scale")), NOMINATED);
 }
@@ -1859,17 +1859,25 @@ static int pair_row(const char *text, const float *rb, void *data)
 	return p->fn(text, p->rb, rc, p->data);
 }
 
+/* How many items the pinned suites of type hold, by their manifests: a progress bar's total. */
+static size_t items_of(const sluice_gating *g, const char *type)
+{
+	size_t idx[64], m = sluice_gates__suites_of(g, type, idx, 64), total = 0;
+
+	for (size_t si = 0; si < m; si++)
+		total += (size_t)json_integer_value(
+		        json_object_get(g->suites[idx[si]].manifest, "count"));
+	return total;
+}
+
 static int row_pairs(sluice_gating *g, sluice_evaluator *eb, sluice_evaluator *ec, const char *type,
                      const char *field, const char *suffix, const char *what, row_pair_fn fn,
                      void *data)
 {
-	size_t idx[64], m = sluice_gates__suites_of(g, type, idx, 64), total = 0, done = 0;
+	size_t total = what ? items_of(g, type) : 0, done = 0;
 	struct pair p = {ec, NULL, sluice_evaluator__vocab(ec), fn, data};
 	int error;
 
-	for (size_t si = 0; si < m && what; si++)
-		total += (size_t)json_integer_value(
-		        json_object_get(g->suites[idx[si]].manifest, "count"));
 	if (!(p.rb = malloc(p.vocab * sizeof(*p.rb))))
 		return sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
 	error = rows_of(g, eb, type, field, suffix, what, &done, total, pair_row, &p);
@@ -2027,7 +2035,8 @@ static int answers_gather(sluice_gating *g, struct answers *a, sluice_evaluator 
                           const char *suffix, const char *what)
 {
 	static const char layout[] = "answers-baseline-1";
-	size_t idx[64], m = sluice_gates__suites_of(g, type, idx, 64), total = 0, done = 0;
+	size_t idx[64], m = sluice_gates__suites_of(g, type, idx, 64), total = items_of(g, type),
+	                done = 0;
 	unsigned char d[32];
 	char inputs[65], kbuf[32];
 	crypto_generichash_state st;
@@ -2049,8 +2058,6 @@ static int answers_gather(sluice_gating *g, struct answers *a, sluice_evaluator 
 		const char *dg =
 		        sluice__jstr(json_object_get(g->suites[idx[si]].manifest, "digest"));
 		crypto_generichash_update(&st, (const unsigned char *)dg, strlen(dg) + 1);
-		total += (size_t)json_integer_value(
-		        json_object_get(g->suites[idx[si]].manifest, "count"));
 	}
 	crypto_generichash_final(&st, d, sizeof(d));
 	sodium_bin2hex(inputs, sizeof(inputs), d, sizeof(d));
