@@ -1304,6 +1304,15 @@ static void human_gate(json_t *v)
 	       json_is_string(json_object_get(v, "anchor"))
 	               ? json_string_value(json_object_get(v, "anchor"))
 	               : "(none)");
+	if (json_is_true(json_object_get(v, "channel_new"))) {
+		json_t *k;
+		printf("note: no channel '%s' exists yet, so the candidate is compared with its "
+		       "parent; promoting it would create the channel (channels:",
+		       json_string_value(json_object_get(v, "channel")));
+		json_array_foreach(json_object_get(v, "channels"), i, k)
+		        printf("%s %s", i ? "," : "", json_string_value(k));
+		printf("%s)\n", json_array_size(json_object_get(v, "channels")) ? "" : " none");
+	}
 	json_array_foreach(json_object_get(v, "gates"), i, g)
 	{
 		printf("%s: %s\n", json_string_value(json_object_get(g, "gate")),

@@ -564,6 +564,21 @@ int sluice_gate_run(sluice_repo *repo, const char *ref, const char *channel,
 		goto done;
 	}
 	rep = json_deep_copy(pred);
+	/*
+	 * A channel the journal has never held is gated against the candidate's
+	 * parent, and promoting into it creates it: right for a new channel, a
+	 * silent surprise for a misspelt one. The report (not the signed
+	 * verdict) says so and names the channels that exist.
+	 */
+	if (rep && !json_object_get(st.channels, channel)) {
+		json_t *known = json_array();
+		const char *k;
+		json_t *unused;
+		json_object_foreach(st.channels, k, unused)
+		        json_array_append_new(known, json_string(k));
+		json_object_set_new(rep, "channel_new", json_true());
+		json_object_set_new(rep, "channels", known);
+	}
 	if (have_key) {
 		char *ptext = json_dumps(pred, JSON_COMPACT | JSON_SORT_KEYS), name[128];
 		sluice_subject subj = {name, NULL, sdig};

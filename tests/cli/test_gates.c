@@ -163,6 +163,38 @@ static void test_gates__promotion_needs_passing_verdicts(void **state)
 	tu_sh_ok(env, "%s -C '%s' verify", TU_SLUICE, repo);
 }
 
+/*
+ * A channel the journal never held is gated against the candidate's parent;
+ * the report says so and names the channels that exist, so a misspelt
+ * --channel does not pass unnoticed. Runs after prod got its base.
+ */
+static void test_gates__new_channel_is_named(void **state)
+{
+	tu_run_result res;
+	json_t *rep;
+	int status;
+	(void)state;
+
+	rep = gate(repo, base, "prdo", "--gate safety --no-record", &status);
+	assert_int_equal(status, 0);
+	assert_true(json_is_true(json_object_get(rep, "channel_new")));
+	assert_int_equal(json_array_size(json_object_get(rep, "channels")), 1);
+	assert_string_equal(json_string_value(json_array_get(json_object_get(rep, "channels"), 0)),
+	                    "prod");
+	assert_true(json_is_null(json_object_get(rep, "head")));
+	json_decref(rep);
+	res = sl(repo, "gate %s --channel prdo --gate safety --no-record", base);
+	assert_int_equal(res.status, 0);
+	assert_non_null(strstr(res.out, "no channel 'prdo' exists yet"));
+	assert_non_null(strstr(res.out, "(channels: prod)"));
+	tu_run_dispose(&res);
+	/* The channel that exists carries no such note. */
+	rep = gate(repo, base, "prod", "--gate safety --no-record", &status);
+	assert_null(json_object_get(rep, "channel_new"));
+	assert_null(json_object_get(rep, "channels"));
+	json_decref(rep);
+}
+
 static void test_gates__verdict_is_a_signed_statement(void **state)
 {
 	char lora[41], args[8192], *payload = NULL;
@@ -838,6 +870,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_gates__promotion_needs_passing_verdicts),
+	        cmocka_unit_test(test_gates__new_channel_is_named),
 	        cmocka_unit_test(test_gates__verdict_is_a_signed_statement),
 	        cmocka_unit_test(test_gates__head_moved_means_gating_again),
 	        cmocka_unit_test(test_gates__damaging_adapter_fails),
