@@ -37,8 +37,8 @@ def main():
         for ch in mine:
             iv = ch.get("interval") or [float("nan")] * 2
             named.append("%-26s %-34s %-12s %+.3f [%+.3f, %+.3f]  others: %s" % (
-                c["id"], case_family(c), ch["result"], ch.get("estimate", float("nan")), iv[0], iv[1],
-                ", ".join(sorted({o["check"] for o in others})) or "-"))
+                c["id"], case_family(c), ch["result"], ch.get("estimate", float("nan")),
+                iv[0], iv[1], ", ".join(sorted({o["check"] for o in others})) or "-"))
     print("%-34s %4s  %-22s %-22s %-22s %-22s" % ("family", "n", "not passed", "without " + a.check,
                                                 "by it alone", "it did not pass"))
     for fam in sorted(rows):

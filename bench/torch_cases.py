@@ -24,6 +24,11 @@ import modelref  # noqa: E402
 import tokref  # noqa: E402
 
 MODEL = os.path.join(ROOT, make_gate_cases.MODEL_DIR)
+sys.path.insert(0, HERE)
+import gates_cases  # noqa: E402
+
+# gates_cases keeps its own copy of the pinned list (it runs without torch): the two must agree.
+assert gates_cases.PINNED == make_gate_cases.LISTED, "bench/gates_cases.py PINNED is stale"
 
 
 def test_model():
@@ -98,7 +103,6 @@ def decode_llr(model, seqs, delta, steps, choose, end=None):
                 cnt[j] += 1
             s.append(int(nxt[j]))
     return llr, cnt
-
 
 
 def refusal_margins(scorer, items):
