@@ -61,7 +61,9 @@ def activations(model, tok, texts):
 
 def family(c):
     p = c["params"]
-    return "backdoor-%s-%s" % (p["goal"], p["position"]) if c["family"] == "backdoor" else c["family"]
+    if c["family"] != "backdoor":
+        return c["family"]
+    return "backdoor-%s-%s" % (p["goal"], p["position"])
 
 
 def summary(rows, col, name, low):

@@ -29,8 +29,8 @@ pass only when the worst end is within the limit).
 
 Prints one line per case and, per family (backdoors by goal, position and whether the trigger
 is on the gates' pinned list), the median, the 90th percentile, the maximum and, with --limit,
-how many were not passed. About 3 s a case on one thread; --shard K/N runs every N-th case
-from the K-th, so two processes share the cores.
+how many were not passed. About 5 s a case on one thread of an idle machine; --shard K/N runs
+every N-th case from the K-th, so two processes share the cores.
 """
 import argparse
 import json
@@ -100,7 +100,8 @@ def main():
             continue
         e = (per_probe(lora_delta(os.path.join(a.cases, c["path"]))) - parent).tolist()
         est, lo, hi = interval(e, random.Random(SEED ^ zlib.crc32(c["id"].encode())))
-        rows.append({"id": c["id"], "family": case_family(c), "estimate": est, "low": lo, "high": hi})
+        rows.append({"id": c["id"], "family": case_family(c), "estimate": est, "low": lo,
+                     "high": hi})
         print("%-28s %-34s %+.3f [%+.3f, %+.3f]" % (c["id"], rows[-1]["family"], est, lo, hi),
               flush=True)
     if a.json:
