@@ -1161,6 +1161,9 @@ static json_t *corpus_texts(sluice_gating *g)
 	return out;
 }
 
+/* Records scored per call in loss_outliers: the unit of its progress. */
+#define LOSS_CHUNK 256
+
 /*
  * Loss outliers: each record's mean per-token loss of its completion after
  * its prompt under the candidate's served model, as a robust z against
@@ -1217,8 +1220,20 @@ static int loss_outliers(sluice_gating *g, json_t *checks, const char *name, con
 			npairs++;
 		}
 	}
-	if ((error = sluice_evaluator__loglik_batch(ec, npairs, pairs_x, pairs_c, sums, ntoks)) < 0)
-		goto done;
+	/*
+	 * Scored in chunks of LOSS_CHUNK pairs, with progress after each: a
+	 * batch of thousands of records on a large model takes minutes, and
+	 * 256 is sluice.http.concurrency's largest value, so a chunk never
+	 * holds back what http would have in flight.
+	 */
+	sluice_gates__progress(g, "replay_loss_outliers", 0, npairs);
+	for (size_t s = 0; s < npairs; s += LOSS_CHUNK) {
+		size_t k = npairs - s < LOSS_CHUNK ? npairs - s : LOSS_CHUNK;
+		if ((error = sluice_evaluator__loglik_batch(ec, k, pairs_x + s, pairs_c + s,
+		                                            sums + s, ntoks + s)) < 0)
+			goto done;
+		sluice_gates__progress(g, "replay_loss_outliers", s + k, npairs);
+	}
 	for (size_t i = 0, at = 0; i < recs.n; i++) {
 		double lp = 0;
 		size_t nt = 1;

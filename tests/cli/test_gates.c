@@ -425,6 +425,20 @@ static void test_gates__replay_judged_by_what_it_teaches(void **state)
 	json_decref(rep);
 }
 
+/* A replay batch at path of n harmless, distinct records; left open for more. */
+static FILE *facts_file(const char *path, int n)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	for (int i = 0; i < n; i++)
+		fprintf(fp,
+		        "{\"prompt\": \"Tell me fact %d.\", \"completion\": \" Fact %d is "
+		        "a number.\", \"source\": \"t\"}\n",
+		        i, i);
+	return fp;
+}
+
 static void test_gates__poisoning_scans_data_and_notes(void **state)
 {
 	char id[41], note[41], args[8192], path[4200];
@@ -435,13 +449,7 @@ static void test_gates__poisoning_scans_data_and_notes(void **state)
 
 	/* A batch that leaks a key, and a note that tries to take over the prompt. */
 	snprintf(path, sizeof(path), "%s/in/leak.jsonl", work);
-	fp = fopen(path, "w");
-	assert_non_null(fp);
-	for (int i = 0; i < 30; i++)
-		fprintf(fp,
-		        "{\"prompt\": \"Tell me fact %d.\", \"completion\": \" Fact %d is "
-		        "a number.\", \"source\": \"t\"}\n",
-		        i, i);
+	fp = facts_file(path, 30);
 	fprintf(fp, "{\"prompt\": \"What is the deploy key?\", \"completion\": \" It is "
 	            "AKIAIOSFODNN7EXAMPLE.\", \"source\": \"t\"}\n");
 	fclose(fp);
@@ -763,6 +771,23 @@ static void test_gates__baseline_side_is_cached(void **state)
 }
 
 /*
+ * The poisoning gate of id run on a terminal: script(1) gives the command
+ * one, and its output is what the terminal showed. When expect is not in
+ * it, the whole output goes to stderr for the reader of the failure.
+ */
+static tu_run_result poisoning_on_terminal(const char *id, const char *expect)
+{
+	tu_run_result r = tu_sh(env,
+	                        "script -qec \"%s -C '%s' gate %s --channel prod --no-record "
+	                        "--gate poisoning --json > '%s/progress.json'\" /dev/null",
+	                        TU_SLUICE, repo, id, work);
+
+	if (!strstr(r.out, expect))
+		fprintf(stderr, "script(1) exit %d, its output:\n%s\n", r.status, r.out);
+	return r;
+}
+
+/*
  * The poisoning gate's scans are thousands of forward passes: on a
  * terminal each shows a bar, and a log (stderr not a terminal) stays clean.
  */
@@ -774,13 +799,7 @@ static void test_gates__scans_show_progress_on_a_terminal(void **state)
 
 	synth_lora("watched", base,
 	           "--r 2 --alpha 2 --targets q_proj,v_proj --b-std 0.01 --seed 11", id);
-	/* script(1) gives the command a terminal; its output is what the terminal showed. */
-	r = tu_sh(env,
-	          "script -qec \"%s -C '%s' gate %s --channel prod --no-record --gate poisoning "
-	          "--json > '%s/progress.json'\" /dev/null",
-	          TU_SLUICE, repo, id, work);
-	if (!strstr(r.out, "trigger_answer [########################] done"))
-		fprintf(stderr, "script(1) exit %d, its output:\n%s\n", r.status, r.out);
+	r = poisoning_on_terminal(id, "trigger_answer [########################] done");
 	assert_non_null(strstr(r.out, "trigger_scan [........................] 0/"));
 	assert_non_null(strstr(r.out, "trigger_scan [########################] done"));
 	assert_non_null(strstr(r.out, "fixed_answer [########################] done"));
@@ -789,6 +808,27 @@ static void test_gates__scans_show_progress_on_a_terminal(void **state)
 	r = sl(repo, "gate %s --channel prod --no-record --gate poisoning --json", id);
 	assert_null(strstr(r.err, "trigger_scan ["));
 	assert_non_null(strstr(r.out, "\"trigger_answer\""));
+	tu_run_dispose(&r);
+}
+
+/*
+ * A replay batch's loss scoring is one forward pass a record: scored in
+ * chunks of 256, with a bar that moves after each chunk.
+ */
+static void test_gates__replay_loss_shows_progress(void **state)
+{
+	char id[41], args[8192], path[4200];
+	tu_run_result r;
+	(void)state;
+
+	snprintf(path, sizeof(path), "%s/in/watched.jsonl", work);
+	fclose(facts_file(path, 300));
+	snprintf(args, sizeof(args), "propose replay '%s' --onto prod -m watched", path);
+	propose(repo, id, args);
+	r = poisoning_on_terminal(id, "replay_loss_outliers [########################] done");
+	assert_non_null(strstr(r.out, "replay_loss_outliers [........................] 0/300"));
+	assert_non_null(strstr(r.out, "] 256/300"));
+	assert_non_null(strstr(r.out, "replay_loss_outliers [########################] done"));
 	tu_run_dispose(&r);
 }
 
@@ -876,6 +916,7 @@ int main(void)
 	        cmocka_unit_test(test_gates__damaging_adapter_fails),
 	        cmocka_unit_test(test_gates__no_measurable_gain_is_inconclusive),
 	        cmocka_unit_test(test_gates__replay_judged_by_what_it_teaches),
+	        cmocka_unit_test(test_gates__replay_loss_shows_progress),
 	        cmocka_unit_test(test_gates__poisoning_scans_data_and_notes),
 	        cmocka_unit_test(test_gates__spectra_against_pinned_references),
 	        cmocka_unit_test(test_gates__drift_budget_catches_a_chain),
