@@ -165,6 +165,8 @@ static void test_remote_purge__push_and_clone_by_path(void **state)
 	/* git:// goes through git's pack protocol, which cannot leave the blob out. */
 	free(ok_in(repo, "remote add served %s --chunks %s", git_url, store_url));
 	r = tu_sh(env, "%s -C '%s' push served", TU_SLUICE, repo);
+	if (r.status != 4) /* once seen as 5 under a loaded parallel run: keep what it said */
+		fprintf(stderr, "push served: exit %d\n%s\n", r.status, r.err);
 	assert_int_equal(r.status, 4);
 	assert_non_null(strstr(r.err, "deleted by sluice purge"));
 	assert_non_null(strstr(r.err, "no ref was changed"));
