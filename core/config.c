@@ -33,7 +33,7 @@ struct known {
 static const struct known http_keys[] = {
         {"url", K_URL, 0, 0, 0},
         {"model", K_STRING, 0, 0, 0},
-        {"concurrency", K_INT, 1, 256, 0},
+        {"concurrency", K_INT, 1, SLUICE_HTTP_CONCURRENCY_MAX, 0},
         {"timeout", K_INT, 1, 86400, 0},
         {"retries", K_INT, 0, 20, 0},
         {"adapterDir", K_STRING, 0, 0, 0},

@@ -14,6 +14,14 @@
 #include "repo.h"
 
 /*
+ * sluice.http.concurrency's largest value: the requests the http backend
+ * keeps in flight at most. Callers that batch work for it (the replay
+ * batch's loss scoring) size their batches from this, so none holds back
+ * requests the backend could send.
+ */
+#define SLUICE_HTTP_CONCURRENCY_MAX 256
+
+/*
  * The repository's own config file (the local level only: a user's
  * ~/.gitconfig must never redirect a push or a hook), new in *out.
  */

@@ -56,7 +56,7 @@ int sluice_http__config_load(sluice_repo *repo, sluice_http_config *out)
 	if ((error = sluice_config__get_string(repo, &out->url, "sluice.http.url", NULL)) < 0 ||
 	    (error = sluice_config__get_string(repo, &out->model, "sluice.http.model", NULL)) < 0 ||
 	    (error = sluice_config__get_int(repo, &out->concurrency, "sluice.http.concurrency", 4,
-	                                    1, 256)) < 0 ||
+	                                    1, SLUICE_HTTP_CONCURRENCY_MAX)) < 0 ||
 	    (error = sluice_config__get_int(repo, &out->timeout, "sluice.http.timeout", 60, 1,
 	                                    86400)) < 0 ||
 	    (error = sluice_config__get_int(repo, &out->retries, "sluice.http.retries", 3, 0, 20)) <

@@ -27,6 +27,7 @@
  * the new notes and wrong with them, when only notes changed.
  */
 #include "gates.h"
+#include "config.h"
 #include "answer_side.h"
 #include "lora_stats.h"
 #include "scan.h"
@@ -1161,8 +1162,12 @@ static json_t *corpus_texts(sluice_gating *g)
 	return out;
 }
 
-/* Records scored per call in loss_outliers: the unit of its progress. */
-#define LOSS_CHUNK 256
+/*
+ * Records scored per call in loss_outliers, the unit of its progress: the
+ * http backend's most requests in flight, so a chunk never holds back
+ * what http would send at once.
+ */
+#define LOSS_CHUNK SLUICE_HTTP_CONCURRENCY_MAX
 
 /*
  * Loss outliers: each record's mean per-token loss of its completion after
@@ -1222,9 +1227,7 @@ static int loss_outliers(sluice_gating *g, json_t *checks, const char *name, con
 	}
 	/*
 	 * Scored in chunks of LOSS_CHUNK pairs, with progress after each: a
-	 * batch of thousands of records on a large model takes minutes, and
-	 * 256 is sluice.http.concurrency's largest value, so a chunk never
-	 * holds back what http would have in flight.
+	 * batch of thousands of records on a large model takes minutes.
 	 */
 	sluice_gates__progress(g, "replay_loss_outliers", 0, npairs);
 	for (size_t s = 0; s < npairs; s += LOSS_CHUNK) {

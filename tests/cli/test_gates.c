@@ -8,6 +8,7 @@
  */
 #include "testutil.h"
 
+#include "config.h"
 #include "dsse.h"
 #include "keys.h"
 
@@ -813,21 +814,25 @@ static void test_gates__scans_show_progress_on_a_terminal(void **state)
 
 /*
  * A replay batch's loss scoring is one forward pass a record: scored in
- * chunks of 256, with a bar that moves after each chunk.
+ * chunks of the http backend's most requests in flight, with a bar that
+ * moves after each chunk.
  */
 static void test_gates__replay_loss_shows_progress(void **state)
 {
-	char id[41], args[8192], path[4200];
+	const int n = SLUICE_HTTP_CONCURRENCY_MAX + 44;
+	char id[41], args[8192], path[4200], want[128];
 	tu_run_result r;
 	(void)state;
 
 	snprintf(path, sizeof(path), "%s/in/watched.jsonl", work);
-	fclose(facts_file(path, 300));
+	fclose(facts_file(path, n));
 	snprintf(args, sizeof(args), "propose replay '%s' --onto prod -m watched", path);
 	propose(repo, id, args);
 	r = poisoning_on_terminal(id, "replay_loss_outliers [########################] done");
-	assert_non_null(strstr(r.out, "replay_loss_outliers [........................] 0/300"));
-	assert_non_null(strstr(r.out, "] 256/300"));
+	snprintf(want, sizeof(want), "replay_loss_outliers [........................] 0/%d", n);
+	assert_non_null(strstr(r.out, want));
+	snprintf(want, sizeof(want), "] %d/%d", SLUICE_HTTP_CONCURRENCY_MAX, n);
+	assert_non_null(strstr(r.out, want));
 	assert_non_null(strstr(r.out, "replay_loss_outliers [########################] done"));
 	tu_run_dispose(&r);
 }
