@@ -514,7 +514,11 @@ int tu_testserver_stop(tu_testserver *ts)
 
 /* ---- child servers (nginx, git daemon) --------------------------------------- */
 
-/* A port nobody listens on now (a small race with other processes, fine in tests). */
+/*
+ * A port nobody listens on now. Another process may take it before the
+ * caller binds it: servers started on it go through tu_serve_on_free_port,
+ * which checks whose the listening socket is.
+ */
 int tu_free_port(void)
 {
 	struct sockaddr_in a = {0};
@@ -531,25 +535,128 @@ int tu_free_port(void)
 	return port;
 }
 
-/* Wait until something accepts connections on the port (at most 20 s). */
-void tu_wait_port(int port, pid_t pid, const char *what)
+/*
+ * The inode of the TCP socket listening on port (on 127.0.0.1 or on every
+ * address), from /proc/net/tcp; 0 when nothing listens there.
+ */
+static unsigned long listener_inode(int port)
+{
+	FILE *f = fopen("/proc/net/tcp", "r");
+	char line[512];
+	unsigned long inode = 0;
+
+	if (!f)
+		return 0;
+	while (!inode && fgets(line, sizeof(line), f)) {
+		unsigned addr, lport, st;
+		unsigned long ino;
+		/* "sl: local rem st tx:rx tr:when retrnsmt uid timeout inode" */
+		if (sscanf(line, " %*d: %x:%x %*x:%*x %x %*x:%*x %*x:%*x %*x %*u %*u %lu", &addr,
+		           &lport, &st, &ino) == 4 &&
+		    (int)lport == port && st == 0x0A)
+			inode = ino;
+	}
+	fclose(f);
+	return inode;
+}
+
+/* pid's parent from /proc/PID/stat; 0 when it cannot be read. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[1024], *close_paren;
+	FILE *f;
+	int ppid = 0;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses. */
+	if ((close_paren = strrchr(buf, ')')) && sscanf(close_paren + 1, " %*c %d", &ppid) != 1)
+		ppid = 0;
+	return (pid_t)ppid;
+}
+
+/*
+ * Whether the socket with that inode is held by pid or by one of its
+ * descendants (`git daemon` runs git-daemon as a child of git).
+ */
+static int held_by(pid_t pid, unsigned long inode)
+{
+	char want[64];
+	DIR *proc = opendir("/proc");
+	struct dirent *e;
+	int found = 0;
+
+	if (!proc)
+		return 0;
+	snprintf(want, sizeof(want), "socket:[%lu]", inode);
+	while (!found && (e = readdir(proc))) {
+		char dir[300];
+		DIR *fds;
+		struct dirent *fe;
+		pid_t p = (pid_t)atoi(e->d_name);
+		int holds = 0;
+
+		if (p <= 0)
+			continue;
+		snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)p);
+		if (!(fds = opendir(dir)))
+			continue; /* gone, or another user's */
+		while (!holds && (fe = readdir(fds))) {
+			char link[600], target[128];
+			ssize_t n;
+			snprintf(link, sizeof(link), "%s/%s", dir, fe->d_name);
+			n = readlink(link, target, sizeof(target) - 1);
+			if (n > 0) {
+				target[n] = '\0';
+				holds = !strcmp(target, want);
+			}
+		}
+		closedir(fds);
+		for (int depth = 0; holds && p > 1 && depth < 16; depth++, p = parent_of(p))
+			if (p == pid)
+				found = 1;
+	}
+	closedir(proc);
+	return found;
+}
+
+/*
+ * Until the socket listening on port is pid's own (1), or pid exits (0):
+ * at most 20 s, then the test fails.
+ */
+static int own_port(int port, pid_t pid, const char *what)
 {
 	for (int i = 0; i < 400; i++) {
-		struct sockaddr_in a = {0};
-		int fd = socket(AF_INET, SOCK_STREAM, 0), st;
-		a.sin_family = AF_INET;
-		a.sin_port = htons((uint16_t)port);
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-			close(fd);
-			return;
-		}
-		close(fd);
+		unsigned long inode = listener_inode(port);
+		int st;
+		if (inode && held_by(pid, inode))
+			return 1;
 		if (waitpid(pid, &st, WNOHANG) == pid)
-			fail_msg("%s exited before listening (status %d)", what, st);
+			return 0;
 		usleep(50000);
 	}
 	fail_msg("%s did not listen on port %d", what, port);
+	return 0;
+}
+
+int tu_serve_on_free_port(pid_t (*start)(int port, void *arg), void *arg, pid_t *pid,
+                          const char *what)
+{
+	for (int attempt = 0; attempt < 5; attempt++) {
+		int port = tu_free_port();
+		*pid = start(port, arg);
+		if (own_port(port, *pid, what))
+			return port;
+		/* Another process took the port first: this server could not bind it. */
+		tu_proc_stop(pid);
+	}
+	fail_msg("%s found no free port in 5 attempts", what);
+	return -1;
 }
 
 /* Start argv as a child that dies with the test process. */
@@ -587,16 +694,53 @@ void tu_nginx_start(tu_nginx *out, const char *dir)
 	tu_nginx_start_with(out, dir, "");
 }
 
-void tu_nginx_start_with(tu_nginx *out, const char *dir, const char *extra)
-{
-	char conf[4200], text[32768], log[4200], prefix[2048], *www = out->root,
-	                                                       *access_log = out->access_log;
-	int port = tu_free_port();
+/* What start_git_daemon needs: the directory served and where its output goes. */
+struct git_daemon_start {
+	const char *base, *logdir;
+};
 
-	snprintf(prefix, sizeof(prefix), "%s", dir);
-	snprintf(www, sizeof(out->root), "%s/www", prefix);
-	snprintf(access_log, sizeof(out->access_log), "%s/access.log", prefix);
-	tu_sh_ok(NULL, "mkdir -p '%s/tmp' '%s'", prefix, www);
+static pid_t start_git_daemon(int port, void *arg)
+{
+	struct git_daemon_start *gs = arg;
+	char portarg[64], basearg[4300], log[4300];
+
+	snprintf(portarg, sizeof(portarg), "--port=%d", port);
+	snprintf(basearg, sizeof(basearg), "--base-path=%s", gs->base);
+	snprintf(log, sizeof(log), "%s/git-daemon.log", gs->logdir);
+	{
+		char *argv[] = {"git",
+		                "daemon",
+		                "--export-all",
+		                "--enable=receive-pack",
+		                basearg,
+		                "--listen=127.0.0.1",
+		                portarg,
+		                "--reuseaddr",
+		                (char *)gs->base,
+		                NULL};
+		return tu_spawn(argv, log);
+	}
+}
+
+int tu_git_daemon_start(const char *base, const char *logdir, pid_t *pid)
+{
+	struct git_daemon_start gs = {base, logdir};
+
+	return tu_serve_on_free_port(start_git_daemon, &gs, pid, "git daemon");
+}
+
+/* What start_nginx needs to write its configuration and start it. */
+struct nginx_start {
+	tu_nginx *out;
+	const char *prefix, *extra;
+};
+
+static pid_t start_nginx(int port, void *arg)
+{
+	struct nginx_start *ns = arg;
+	const char *prefix = ns->prefix;
+	char conf[4200], text[32768], log[4200], elog[4300];
+
 	/* As root nginx's workers would run as nobody; as anyone else the line is an error. */
 	snprintf(text, sizeof(text),
 	         "%sworker_processes 1;\npid %s/nginx.pid;\nerror_log %s/error.log;\n"
@@ -613,21 +757,28 @@ void tu_nginx_start_with(tu_nginx *out, const char *dir, const char *extra)
 	         "    location / { }\n"
 	         "    location /limited/ { limit_req zone=slow; limit_req_status 503; }\n"
 	         "%s\n  }\n}\n",
-	         geteuid() == 0 ? "user root;\n" : "", prefix, prefix, access_log, prefix, prefix,
-	         prefix, prefix, prefix, port, www, extra);
+	         geteuid() == 0 ? "user root;\n" : "", prefix, prefix, ns->out->access_log, prefix,
+	         prefix, prefix, prefix, prefix, port, ns->out->root, ns->extra);
 	snprintf(conf, sizeof(conf), "%s/nginx.conf", prefix);
 	tu_write(conf, text, strlen(text));
 	snprintf(log, sizeof(log), "%s/nginx.out", prefix);
+	snprintf(elog, sizeof(elog), "%s/error.log", prefix);
 	{
-		char elog[4300];
-		snprintf(elog, sizeof(elog), "%s/error.log", prefix);
-		char *argv[] = {"nginx", "-p", prefix, "-e",          elog,
-		                "-c",    conf, "-g",   "daemon off;", NULL};
-		out->pid = tu_spawn(argv, log);
+		char *argv[] = {"nginx", "-p", (char *)prefix, "-e",          elog,
+		                "-c",    conf, "-g",           "daemon off;", NULL};
+		return tu_spawn(argv, log);
 	}
-	tu_wait_port(port, out->pid, "nginx");
-	snprintf(out->url, sizeof(out->url), "http://127.0.0.1:%d", port);
-	out->port = port;
+}
+
+void tu_nginx_start_with(tu_nginx *out, const char *dir, const char *extra)
+{
+	struct nginx_start ns = {out, dir, extra};
+
+	snprintf(out->root, sizeof(out->root), "%s/www", dir);
+	snprintf(out->access_log, sizeof(out->access_log), "%s/access.log", dir);
+	tu_sh_ok(NULL, "mkdir -p '%s/tmp' '%s'", dir, out->root);
+	out->port = tu_serve_on_free_port(start_nginx, &ns, &out->pid, "nginx");
+	snprintf(out->url, sizeof(out->url), "http://127.0.0.1:%d", out->port);
 }
 
 json_t *tu_json_named(json_t *arr, const char *name)

@@ -143,10 +143,25 @@ int tu_testserver_stop(tu_testserver *ts);
 
 #include <sys/types.h>
 
-/* A port nobody listens on now (a small race with other processes, fine in tests). */
+/* A port nobody listens on now (another process may take it first: see below). */
 int tu_free_port(void);
-/* Wait until something accepts connections on port (at most 20 s); fails if pid exits. */
-void tu_wait_port(int port, pid_t pid, const char *what);
+/*
+ * Start a server on a free loopback port and return the port: start(port,
+ * arg) spawns it and returns its pid (in *pid). The port is the server's
+ * only when the socket listening there is held by that process or a child
+ * of it: another test running in parallel may take a port between
+ * tu_free_port's probe and the server's bind, and a bare connect would
+ * then reach that test's server. The server is then stopped and another
+ * port tried, five times before the test fails.
+ */
+int tu_serve_on_free_port(pid_t (*start)(int port, void *arg), void *arg, pid_t *pid,
+                          const char *what);
+/*
+ * git daemon serving the repositories under base (git://127.0.0.1:PORT/NAME),
+ * pushes allowed, its output in logdir/git-daemon.log: the port returned,
+ * the process in *pid (stop it with tu_proc_stop).
+ */
+int tu_git_daemon_start(const char *base, const char *logdir, pid_t *pid);
 /* Start argv as a child (stdout and stderr to log) that dies with the test process. */
 pid_t tu_spawn(char *const argv[], const char *log);
 /* SIGTERM a child and reap it; *pid becomes -1 (nothing when already <= 0). */

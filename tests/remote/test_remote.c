@@ -51,26 +51,14 @@ static void start_nginx(void)
 
 static void start_git_daemon(void)
 {
-	char portarg[64], basearg[4300], log[4300];
-	int port = tu_free_port();
+	int port;
 
 	snprintf(gitbase, sizeof(gitbase), "%s/git", work);
 	tu_sh_ok(NULL,
 	         "mkdir -p '%s' && git init -q --bare '%s/shared.git' && git init -q --bare "
 	         "'%s/bypath.git'",
 	         gitbase, gitbase, gitbase);
-	snprintf(portarg, sizeof(portarg), "--port=%d", port);
-	snprintf(basearg, sizeof(basearg), "--base-path=%s", gitbase);
-	snprintf(log, sizeof(log), "%s/git-daemon.log", work);
-	{
-		char *argv[] = {"git",          "daemon",
-		                "--export-all", "--enable=receive-pack",
-		                basearg,        "--listen=127.0.0.1",
-		                portarg,        "--reuseaddr",
-		                gitbase,        NULL};
-		gitd_pid = tu_spawn(argv, log);
-	}
-	tu_wait_port(port, gitd_pid, "git daemon");
+	port = tu_git_daemon_start(gitbase, work, &gitd_pid);
 	snprintf(git_url, sizeof(git_url), "git://127.0.0.1:%d/shared.git", port);
 	snprintf(path_url, sizeof(path_url), "%s/bypath.git", gitbase);
 }

@@ -97,8 +97,8 @@ static void git_ref(const char *dir, const char *ref, char out[41])
 
 static int setup(void **state)
 {
-	char dir[4200], path[4300], port[64], basearg[4300], log[4300];
-	int p = tu_free_port();
+	char dir[4200], path[4300];
+	int p;
 	(void)state;
 
 	work = tu_mkdtemp("remote-purge");
@@ -111,18 +111,7 @@ static int setup(void **state)
 
 	snprintf(gitbase, sizeof(gitbase), "%s/git", work);
 	tu_sh_ok(NULL, "mkdir -p '%s' && git init -q --bare '%s/served.git'", gitbase, gitbase);
-	snprintf(port, sizeof(port), "--port=%d", p);
-	snprintf(basearg, sizeof(basearg), "--base-path=%s", gitbase);
-	snprintf(log, sizeof(log), "%s/git-daemon.log", work);
-	{
-		char *argv[] = {"git",          "daemon",
-		                "--export-all", "--enable=receive-pack",
-		                basearg,        "--listen=127.0.0.1",
-		                port,           "--reuseaddr",
-		                gitbase,        NULL};
-		gitd_pid = tu_spawn(argv, log);
-	}
-	tu_wait_port(p, gitd_pid, "git daemon");
+	p = tu_git_daemon_start(gitbase, work, &gitd_pid);
 	snprintf(git_url, sizeof(git_url), "git://127.0.0.1:%d/served.git", p);
 
 	tu_sh_ok(NULL, "mkdir -p '%s/in' && cp -r '%s/test-model' '%s/in/base'", work,
