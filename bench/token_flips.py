@@ -86,6 +86,8 @@ def main():
                     "intervals; repeatable")
     ap.add_argument("splits", nargs="+")
     a = ap.parse_args()
+    if a.by_run and len(a.load or []) < 2:
+        sys.exit("token_flips.py: --by-run needs two or more --load runs")
     model, tok, inv = loaded_model()
     data = mg.Data(ROOT, tok)
     V = len(inv)
