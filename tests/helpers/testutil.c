@@ -652,10 +652,11 @@ int tu_serve_on_free_port(pid_t (*start)(int port, void *arg), void *arg, pid_t 
 		*pid = start(port, arg);
 		if (own_port(port, *pid, what))
 			return port;
-		/* Another process took the port first: this server could not bind it. */
+		/* It exited, most likely because another process took the port first. */
 		tu_proc_stop(pid);
 	}
-	fail_msg("%s found no free port in 5 attempts", what);
+	/* Five ports taken first is unlikely: a server that cannot start at all ends here too. */
+	fail_msg("%s exited before listening on a port of its own, 5 times (see its log)", what);
 	return -1;
 }
 
