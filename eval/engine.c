@@ -901,7 +901,7 @@ static int cached_score(sluice_repo *repo, MDB_env *env, MDB_dbi dbi, evaluator 
 	int error;
 
 	cache_key(key, ev->state, ev->extra, digest, ev->identity);
-	if (!no_cache)
+	if (!no_cache && ev->state[0])
 		res = cache_get(env, dbi, key);
 	if (!res) {
 		json_t *figures = json_object(), *per_item = json_array();
@@ -918,7 +918,8 @@ static int cached_score(sluice_repo *repo, MDB_env *env, MDB_dbi dbi, evaluator 
 			return error;
 		}
 		res = json_pack("{s:o,s:o}", "figures", figures, "per_item", per_item);
-		cache_put(env, dbi, key, res);
+		if (ev->state[0]) /* empty after sluice_evaluator__add_adapter */
+			cache_put(env, dbi, key, res);
 		json_object_set_new(res, "cached", json_false());
 	} else {
 		json_object_set_new(res, "cached", json_true());
@@ -1176,6 +1177,81 @@ done:
 	return error;
 }
 
+int sluice_evaluator__branch_logprobs(sluice_evaluator *ev, const char *context,
+                                      const uint32_t *next, size_t nb, const uint32_t *targets,
+                                      size_t nt, double *lp)
+{
+	sluice_ctx *ctx = ev->ctx;
+	const sluice_model_config *c;
+	uint32_t *a = NULL;
+	int32_t *seq = NULL, *nx = NULL, *tg = NULL;
+	size_t na = 0, np, n, skip, per_row, chunk;
+	const uint32_t *pre = sluice_tokenizer__prefix(ev->tok, &np);
+	sluice_buf text = {0};
+	int error;
+
+	if (ev->backend != SLUICE_BACKEND_BUILTIN)
+		return no_full_rows(ev);
+	c = sluice_model__config(ev->model);
+	if ((error = sluice_buf__put(ctx, &text, ev->notes.ptr, ev->notes.len)) < 0 ||
+	    (error = sluice_buf__puts(ctx, &text, context)) < 0 ||
+	    (error = sluice_tokenizer__encode(ctx, &a, &na, ev->tok, (const char *)text.ptr,
+	                                      text.len, false)) < 0)
+		goto done;
+	/* Keep the end of a context that does not fit beside one more token. */
+	n = np + na > EVAL_MAX_TOKENS - 1 ? EVAL_MAX_TOKENS - 1 : np + na;
+	skip = np + na - n;
+	if (!(seq = sluice__calloc(ctx, n ? n : 1, sizeof(*seq))) ||
+	    !(nx = sluice__calloc(ctx, nb ? nb : 1, sizeof(*nx))) ||
+	    !(tg = sluice__calloc(ctx, nt ? nt : 1, sizeof(*tg)))) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	for (size_t i = skip, k = 0; i < np + na; i++)
+		seq[k++] = (int32_t)(i < np ? pre[i] : a[i - np]);
+	/* ids past INT32_MAX become negative and the model refuses them */
+	for (size_t j = 0; j < nb; j++)
+		nx[j] = next[j] > INT32_MAX ? -1 : (int32_t)next[j];
+	for (size_t k = 0; k < nt; k++)
+		tg[k] = targets[k] > INT32_MAX ? -1 : (int32_t)targets[k];
+	/*
+	 * Branches go in chunks whose activations stay near 64 MiB: a row holds
+	 * about the hidden state four times, the queries, keys and values and
+	 * the MLP's two intermediate vectors.
+	 */
+	per_row = 4 * (size_t)c->hidden + 3 * (size_t)c->heads * c->head_dim +
+	          2 * (size_t)c->inter + n + 1;
+	chunk = ((size_t)16 << 20) / per_row;
+	chunk = chunk < 16 ? 16 : chunk > 4096 ? 4096 : chunk;
+	if (nb == 0)
+		error = sluice_model__branch_logprobs(ctx, ev->model, seq, n, nx, 0, tg, nt, lp);
+	for (size_t j = 0; j < nb && error == 0; j += chunk)
+		error = sluice_model__branch_logprobs(ctx, ev->model, seq, n, nx + j,
+		                                      nb - j < chunk ? nb - j : chunk, tg, nt,
+		                                      lp + j * nt);
+done:
+	sluice_buf__dispose(&text);
+	free(a);
+	free(seq);
+	free(nx);
+	free(tg);
+	return error;
+}
+
+int sluice_evaluator__add_adapter(sluice_evaluator *ev, const char *dir)
+{
+	int error;
+
+	if (ev->backend != SLUICE_BACKEND_BUILTIN)
+		return sluice_ctx__error(ev->ctx, SLUICE_EINVALID,
+		                         "an adapter from a directory needs the builtin backend");
+	if ((error = sluice_model__add_adapter(ev->ctx, ev->model, dir, 1.0)) < 0)
+		return error;
+	/* No cache key describes this model any more. */
+	ev->state[0] = '\0';
+	return 0;
+}
+
 int sluice_evaluator__score(sluice_repo *repo, sluice_evaluator *ev, json_t *manifest,
                             const sluice_buf *items, json_t **result)
 {
@@ -1201,7 +1277,8 @@ static int derived_open(sluice_repo *repo, const evaluator *ev, const char *what
 {
 	char part[256];
 
-	if ((size_t)snprintf(part, sizeof(part), "derived/%s/%s", what, inputs) >= sizeof(part))
+	if (!ev->state[0] ||
+	    (size_t)snprintf(part, sizeof(part), "derived/%s/%s", what, inputs) >= sizeof(part))
 		return -1;
 	if (cache_open(repo, env, dbi) < 0) {
 		sluice_ctx_clear_error(repo->ctx);
@@ -1281,6 +1358,13 @@ int sluice_evaluator__extra_note(sluice_evaluator *ev, const char *text)
 		sodium_bin2hex(ev->extra, sizeof(ev->extra), h, sizeof(h));
 	}
 	return SLUICE_OK;
+}
+
+int sluice_evaluator__encode(sluice_evaluator *ev, const char *text, uint32_t **ids, size_t *n)
+{
+	*ids = NULL;
+	*n = 0;
+	return sluice_tokenizer__encode(ev->ctx, ids, n, ev->tok, text, strlen(text), false);
 }
 
 int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_t len, size_t *out)

@@ -153,6 +153,28 @@ int sluice_evaluator__cont_rows(sluice_evaluator *ev, const char *context, const
 int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const float **row);
 
 /* The text of token ids (the tokenizer's decoder, special tokens skipped); *out is malloc'd. */
+/*
+ * Branches after context (notes and BOS before it, as next_row): for each
+ * of nb next tokens, lp[j * nt + k] is the log-probability of targets[k]
+ * right after context's tokens followed by next[j] (a token id, not text:
+ * nothing is re-tokenized). One forward pass per chunk of branches
+ * (sluice_model__branch_logprobs). SLUICE_EINVALID when
+ * !sluice_evaluator__full_rows(ev), for an id outside the vocabulary or
+ * nt == 0.
+ */
+int sluice_evaluator__branch_logprobs(sluice_evaluator *ev, const char *context,
+                                      const uint32_t *next, size_t nb, const uint32_t *targets,
+                                      size_t nt, double *lp);
+
+/*
+ * Push the PEFT adapter in dir onto the builtin evaluator's stack, at
+ * scale 1: a model that is no version's state, for measuring an adapter
+ * that was never committed (sluice gate --token-drops). From then on
+ * nothing ev computes is cached, since no cache key describes it.
+ * SLUICE_EINVALID on the http backend or as sluice_model__add_adapter.
+ */
+int sluice_evaluator__add_adapter(sluice_evaluator *ev, const char *dir);
+
 int sluice_evaluator__decode(sluice_evaluator *ev, const uint32_t *ids, size_t n, char **out);
 
 /*
@@ -172,6 +194,12 @@ int sluice_evaluator__token_text(sluice_evaluator *ev, uint32_t id, char **out);
 int sluice_evaluator__extra_note(sluice_evaluator *ev, const char *text);
 
 /* The number of tokens text encodes to (without special tokens). */
+/*
+ * text's token ids as a continuation is tokenized (no BOS, no notes):
+ * *ids malloc'd (free it), *n of them. As sluice_tokenizer__encode.
+ */
+int sluice_evaluator__encode(sluice_evaluator *ev, const char *text, uint32_t **ids, size_t *n);
+
 int sluice_evaluator__count_tokens(sluice_evaluator *ev, const char *text, size_t len, size_t *out);
 
 #endif

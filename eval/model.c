@@ -1256,6 +1256,50 @@ static void attention(float *att, const float *q, const float *k, const float *v
 	}
 }
 
+/*
+ * The branch rows' attention: rows [n, n + nb) of q, k, v each follow the
+ * n prefix rows as one more token at position n, and attend to the prefix
+ * and to themselves, never to one another. S is an nb x (n + 1) scratch:
+ * each row's n prefix scores, then its own. att may be q, as in attention().
+ */
+static void branch_attention(float *att, const float *q, const float *k, const float *v, float *S,
+                             size_t n, size_t nb, const sluice_model_config *c)
+{
+	const int N = (int)n, NB = (int)nb, W = N + 1, hd = (int)c->head_dim,
+	          qs = (int)(c->heads * c->head_dim), ks = (int)(c->kv_heads * c->head_dim);
+	const unsigned rep = c->heads / c->kv_heads;
+	const float scale = (float)(1.0 / sqrt((double)c->head_dim));
+	const float *qb = q + n * (size_t)qs, *kb = k + n * (size_t)ks, *vb = v + n * (size_t)ks;
+	float *ab = att + n * (size_t)qs;
+
+	for (unsigned h = 0; h < c->heads; h++) {
+		size_t g = h / rep;
+		/* S[:, 0:n] = scale . Qb_h[nb][hd] . K_g[n][hd]^T; S[:, n] = its own key's score */
+		if (n)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, NB, N, hd, scale,
+			            qb + (size_t)h * hd, qs, k + g * hd, ks, 0.0f, S, W);
+		for (size_t j = 0; j < nb; j++) {
+			const float *qj = qb + j * (size_t)qs + (size_t)h * hd,
+			            *kj = kb + j * (size_t)ks + g * (size_t)hd;
+			float d = 0;
+			for (int i = 0; i < hd; i++)
+				d += qj[i] * kj[i];
+			S[j * (size_t)W + n] = scale * d;
+			softmax_causal(S + j * (size_t)W, n + 1, n + 1);
+		}
+		/* att_h[nb][hd] = P[:, 0:n] . V_g[n][hd], then + P[:, n] . its own value */
+		if (n)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, NB, hd, N, 1.0f, S,
+			            W, v + g * hd, ks, 0.0f, ab + (size_t)h * hd, qs);
+		for (size_t j = 0; j < nb; j++) {
+			float *aj = ab + j * (size_t)qs + (size_t)h * hd, p = S[j * (size_t)W + n];
+			const float *vj = vb + j * (size_t)ks + g * (size_t)hd;
+			for (int i = 0; i < hd; i++)
+				aj[i] = (n ? aj[i] : 0.0f) + p * vj[i];
+		}
+	}
+}
+
 static void embed(const sluice_model *m, float *x, const int32_t *ids, size_t n, float *tmp)
 {
 	const size_t H = m->cfg.hidden;
@@ -1284,27 +1328,32 @@ enum { B_X, B_H, B_Q, B_K, B_V, B_G, B_U, B_S, B_TMP, B_COS, B_SIN, B_COUNT };
  * The transformer body shared by every kind of pass: checks the arguments,
  * allocates the activations (*buf, to be freed by the caller, with b[]
  * pointing into it), runs every layer over ids[0..n) and leaves the final
- * RMSNorm of rows [first, n) in b[B_H] + first * hidden.
+ * RMSNorm of rows [first, n + nb) in b[B_H] + first * hidden. With nb > 0,
+ * ids[n..n + nb) are branches: each is one more token after ids[0..n), at
+ * position n, seeing the prefix and itself (branch_attention); the prefix
+ * rows are computed as without them.
  */
-static int trunk(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n, size_t first,
-                 float **buf, float *b[B_COUNT])
+static int trunk(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n, size_t nb,
+                 size_t first, float **buf, float *b[B_COUNT])
 {
 	const sluice_model_config *c = &m->cfg;
 	const size_t H = c->hidden, INTER = c->inter, QD = (size_t)c->heads * c->head_dim,
 	             KVD = (size_t)c->kv_heads * c->head_dim, half = c->head_dim / 2;
-	size_t per[B_COUNT] = {H,    H,   QD, KVD, KVD, INTER, INTER, n, m->max_r ? m->max_r : 1,
-	                       half, half};
+	const size_t rows = n + nb;
+	size_t per[B_COUNT] = {
+	        H,    H,   QD, KVD, KVD, INTER, INTER, n + (nb > 0), m->max_r ? m->max_r : 1,
+	        half, half};
 	size_t off[B_COUNT], total = 0;
 
 	*buf = NULL;
-	if (n == 0 || n > INT32_MAX / 2)
+	if (rows == 0 || n > INT32_MAX / 2 || nb > INT32_MAX / 2)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "forward: sequence length %zu out of range", n);
-	if (first >= n)
+	if (first >= rows)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID,
 		                         "forward: first logits row %zu is past the sequence (%zu)",
-		                         first, n);
-	for (size_t t = 0; t < n; t++)
+		                         first, rows);
+	for (size_t t = 0; t < rows; t++)
 		if (ids[t] < 0 || (uint32_t)ids[t] >= c->vocab)
 			return sluice_ctx__error(
 			        ctx, SLUICE_EINVALID,
@@ -1314,9 +1363,9 @@ static int trunk(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
 	for (int i = 0; i < B_COUNT; i++) {
 		size_t sz;
 		off[i] = total;
-		if (sluice__mul_ovf(&sz, per[i], n) || sluice__add_ovf(&total, total, sz))
+		if (sluice__mul_ovf(&sz, per[i], rows) || sluice__add_ovf(&total, total, sz))
 			return sluice_ctx__error(ctx, SLUICE_ENOMEM,
-			                         "forward: %zu tokens need too much memory", n);
+			                         "forward: %zu tokens need too much memory", rows);
 	}
 	if (total > SIZE_MAX / sizeof(float) ||
 	    !(*buf = sluice__malloc(ctx, total * sizeof(float))))
@@ -1324,37 +1373,42 @@ static int trunk(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
 	for (int i = 0; i < B_COUNT; i++)
 		b[i] = *buf + off[i];
 	/* cos/sin[n][hd/2] of pos . inv_freq, the angle rounded to f32 as transformers does */
-	for (size_t t = 0; t < n; t++) {
+	for (size_t t = 0; t < rows; t++) {
+		size_t pos = t < n ? t : n; /* every branch sits at position n */
 		for (size_t i = 0; i < half; i++) {
-			float ang = (float)t * m->inv_freq[i];
+			float ang = (float)pos * m->inv_freq[i];
 			b[B_COS][t * half + i] = (float)cos((double)ang);
 			b[B_SIN][t * half + i] = (float)sin((double)ang);
 		}
 	}
-	embed(m, b[B_X], ids, n, b[B_TMP]);
+	embed(m, b[B_X], ids, rows, b[B_TMP]);
 	for (unsigned l = 0; l < c->layers; l++) {
 		const layer *y = &m->layers[l];
-		rmsnorm(b[B_H], b[B_X], y->in_norm, n, H, c->rms_eps);
-		linear_fwd(m, &y->q, b[B_H], n, b[B_Q], b[B_TMP]);
-		linear_fwd(m, &y->k, b[B_H], n, b[B_K], b[B_TMP]);
-		linear_fwd(m, &y->v, b[B_H], n, b[B_V], b[B_TMP]);
-		rope(b[B_Q], n, c->heads, c->head_dim, b[B_COS], b[B_SIN]);
-		rope(b[B_K], n, c->kv_heads, c->head_dim, b[B_COS], b[B_SIN]);
-		attention(b[B_Q], b[B_Q], b[B_K], b[B_V], b[B_S], n, c);
+		rmsnorm(b[B_H], b[B_X], y->in_norm, rows, H, c->rms_eps);
+		linear_fwd(m, &y->q, b[B_H], rows, b[B_Q], b[B_TMP]);
+		linear_fwd(m, &y->k, b[B_H], rows, b[B_K], b[B_TMP]);
+		linear_fwd(m, &y->v, b[B_H], rows, b[B_V], b[B_TMP]);
+		rope(b[B_Q], rows, c->heads, c->head_dim, b[B_COS], b[B_SIN]);
+		rope(b[B_K], rows, c->kv_heads, c->head_dim, b[B_COS], b[B_SIN]);
+		/* Each writes its output over its own rows' queries only. */
+		if (nb)
+			branch_attention(b[B_Q], b[B_Q], b[B_K], b[B_V], b[B_S], n, nb, c);
+		if (n)
+			attention(b[B_Q], b[B_Q], b[B_K], b[B_V], b[B_S], n, c);
 		/* o_proj of the attention output (in B_Q) into H, then the residual: x += o */
-		linear_fwd(m, &y->o, b[B_Q], n, b[B_H], b[B_TMP]);
-		for (size_t i = 0; i < n * H; i++)
+		linear_fwd(m, &y->o, b[B_Q], rows, b[B_H], b[B_TMP]);
+		for (size_t i = 0; i < rows * H; i++)
 			b[B_X][i] += b[B_H][i];
-		rmsnorm(b[B_H], b[B_X], y->post_norm, n, H, c->rms_eps);
-		linear_fwd(m, &y->gate, b[B_H], n, b[B_G], b[B_TMP]);
-		linear_fwd(m, &y->up, b[B_H], n, b[B_U], b[B_TMP]);
-		silu_mul(b[B_G], b[B_U], n * INTER);
-		linear_fwd(m, &y->down, b[B_G], n, b[B_H], b[B_TMP]);
-		for (size_t i = 0; i < n * H; i++)
+		rmsnorm(b[B_H], b[B_X], y->post_norm, rows, H, c->rms_eps);
+		linear_fwd(m, &y->gate, b[B_H], rows, b[B_G], b[B_TMP]);
+		linear_fwd(m, &y->up, b[B_H], rows, b[B_U], b[B_TMP]);
+		silu_mul(b[B_G], b[B_U], rows * INTER);
+		linear_fwd(m, &y->down, b[B_G], rows, b[B_H], b[B_TMP]);
+		for (size_t i = 0; i < rows * H; i++)
 			b[B_X][i] += b[B_H][i];
 	}
 	/* Only the rows the caller wants go through the final norm. */
-	rmsnorm(b[B_H] + first * H, b[B_X] + first * H, m->norm, n - first, H, c->rms_eps);
+	rmsnorm(b[B_H] + first * H, b[B_X] + first * H, m->norm, rows - first, H, c->rms_eps);
 	return 0;
 }
 
@@ -1370,7 +1424,7 @@ int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *
 	float *buf, *b[B_COUNT];
 	int error;
 
-	if ((error = trunk(ctx, m, ids, n, first, &buf, b)) < 0)
+	if ((error = trunk(ctx, m, ids, n, 0, first, &buf, b)) < 0)
 		return error;
 	linear_fwd(m, &m->lm_head, b[B_H] + first * m->cfg.hidden, n - first, logits, b[B_TMP]);
 	free(buf);
@@ -1407,43 +1461,34 @@ SLUICE_VCLONES static void lse_fold(const float *row, size_t len, float *mx, dou
 	*sum += acc;
 }
 
-int sluice_model__score_next(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
-                             size_t first, const int32_t *targets, double *lp)
+/*
+ * The log-probabilities of chosen targets in each of rows rows: the final
+ * normed activations x[rows][hidden] (inside the trunk's buffer b), and
+ * lp[j * nt + k] = log softmax(lm_head row j)[targets[j * nt + k]]. The
+ * lm_head goes over the vocabulary in bands of at most a tile's rows (so
+ * 16-bit weights are widened once each, as in linear_fwd). A band's logits
+ * go into the MLP's gate and up activations, which are free once the trunk
+ * is done and hold at least rows x 2.inter floats, and are folded into a
+ * running log-sum-exp per row: no rows x vocab matrix is ever held.
+ */
+static int head_logprobs(sluice_ctx *ctx, sluice_model *m, float *b[B_COUNT], const float *x,
+                         size_t rows, const int32_t *targets, size_t nt, double *lp)
 {
 	const sluice_model_config *c = &m->cfg;
 	const linear *L = &m->lm_head;
 	const weight *w = &L->w;
 	const size_t H = c->hidden, V = c->vocab;
-	float *buf = NULL, *b[B_COUNT], *x, *y, *mx = NULL, *tl = NULL;
+	float *y = b[B_G], *mx = NULL, *tl = NULL;
 	double *sum = NULL;
-	size_t rows, band;
-	int error;
+	size_t band = TILE_FLOATS / H;
+	int error = 0;
 
-	for (size_t j = 0; first < n && j < n - first; j++)
-		if (targets[j] < 0 || (uint32_t)targets[j] >= V)
-			return sluice_ctx__error(
-			        ctx, SLUICE_EINVALID,
-			        "score: target %zu is %ld, outside the vocabulary [0, %u)", j,
-			        (long)targets[j], c->vocab);
-	if ((error = trunk(ctx, m, ids, n, first, &buf, b)) < 0)
-		return error;
-	rows = n - first;
-	x = b[B_H] + first * H;
-	/*
-	 * The lm_head goes over the vocabulary in bands of at most a tile's rows
-	 * (so 16-bit weights are widened once each, as in linear_fwd). A band's
-	 * logits go into the MLP's gate and up activations, which are free once
-	 * the trunk is done and hold n x 2.inter floats, and are folded into a
-	 * running log-sum-exp per row: no rows x vocab matrix is ever held.
-	 */
-	band = TILE_FLOATS / H;
 	if (band > 2 * (size_t)c->inter)
 		band = 2 * (size_t)c->inter;
 	if (band > V)
 		band = V;
-	y = b[B_G];
 	if (!(mx = sluice__malloc(ctx, rows * sizeof(*mx))) ||
-	    !(tl = sluice__malloc(ctx, rows * sizeof(*tl))) ||
+	    !(tl = sluice__calloc(ctx, rows * nt, sizeof(*tl))) ||
 	    !(sum = sluice__calloc(ctx, rows, sizeof(*sum)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
@@ -1468,20 +1513,76 @@ int sluice_model__score_next(sluice_ctx *ctx, sluice_model *m, const int32_t *id
 			            a->scale, b[B_TMP], r, a->b + r0 * a->r, r, 1.0f, y, (int)t);
 		}
 		for (size_t j = 0; j < rows; j++) {
-			size_t tg = (size_t)targets[j];
-
 			lse_fold(y + j * t, t, &mx[j], &sum[j]);
-			if (tg >= r0 && tg < r0 + t)
-				tl[j] = y[j * t + tg - r0];
+			for (size_t k = 0; k < nt; k++) {
+				size_t tg = (size_t)targets[j * nt + k];
+				if (tg >= r0 && tg < r0 + t)
+					tl[j * nt + k] = y[j * t + tg - r0];
+			}
 		}
 	}
 	for (size_t j = 0; j < rows; j++)
-		lp[j] = (double)tl[j] - ((double)mx[j] + log(sum[j]));
+		for (size_t k = 0; k < nt; k++)
+			lp[j * nt + k] = (double)tl[j * nt + k] - ((double)mx[j] + log(sum[j]));
 done:
 	free(mx);
 	free(tl);
 	free(sum);
+	return error;
+}
+
+int sluice_model__score_next(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
+                             size_t first, const int32_t *targets, double *lp)
+{
+	float *buf = NULL, *b[B_COUNT];
+	int error;
+
+	for (size_t j = 0; first < n && j < n - first; j++)
+		if (targets[j] < 0 || (uint32_t)targets[j] >= m->cfg.vocab)
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "score: target %zu is %ld, outside the vocabulary [0, %u)", j,
+			        (long)targets[j], m->cfg.vocab);
+	if ((error = trunk(ctx, m, ids, n, 0, first, &buf, b)) < 0)
+		return error;
+	error = head_logprobs(ctx, m, b, b[B_H] + first * m->cfg.hidden, n - first, targets, 1, lp);
 	free(buf);
+	return error;
+}
+
+int sluice_model__branch_logprobs(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
+                                  const int32_t *next, size_t nb, const int32_t *targets, size_t nt,
+                                  double *lp)
+{
+	float *buf = NULL, *b[B_COUNT];
+	int32_t *all = NULL, *tg = NULL;
+	size_t total;
+	int error;
+
+	if (nb == 0 || nt == 0)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "branches: %s to score",
+		                         nb ? "no targets" : "no branches");
+	for (size_t k = 0; k < nt; k++)
+		if (targets[k] < 0 || (uint32_t)targets[k] >= m->cfg.vocab)
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "branches: target %zu is %ld, outside the vocabulary [0, %u)", k,
+			        (long)targets[k], m->cfg.vocab);
+	if (sluice__add_ovf(&total, n, nb) || sluice__mul_ovf(&total, nb, nt) ||
+	    !(all = sluice__malloc(ctx, (n + nb) * sizeof(*all))) ||
+	    !(tg = sluice__malloc(ctx, nb * nt * sizeof(*tg)))) {
+		free(all);
+		return SLUICE_ENOMEM;
+	}
+	memcpy(all, ids, n * sizeof(*all));
+	memcpy(all + n, next, nb * sizeof(*all));
+	for (size_t j = 0; j < nb; j++)
+		memcpy(tg + j * nt, targets, nt * sizeof(*tg));
+	if ((error = trunk(ctx, m, all, n, nb, n, &buf, b)) == 0)
+		error = head_logprobs(ctx, m, b, b[B_H] + n * m->cfg.hidden, nb, tg, nt, lp);
+	free(buf);
+	free(all);
+	free(tg);
 	return error;
 }
 

@@ -163,6 +163,23 @@ int sluice_model__forward_from(sluice_ctx *ctx, sluice_model *m, const int32_t *
 int sluice_model__score_next(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
                              size_t first, const int32_t *targets, double *lp);
 
+/*
+ * Branches after one prefix, in one pass: for each of nb next tokens,
+ * lp[j * nt + k] is the log-probability of targets[k] right after
+ * ids[0..n) followed by next[j]. The prefix rows and every branch row go
+ * through each layer together; a branch row sits at position n and
+ * attends to the prefix and to itself, never to another branch, so it
+ * equals score_next on ids + next[j] up to rounding (attention sums in
+ * another order). Scoring every token of a small vocabulary after a prompt
+ * (the poisoning gate's token_margin_drop) costs one pass of n + nb rows
+ * instead of nb passes of n + 1. Activations grow with n + nb: the caller
+ * bounds nb. n may be 0. Returns 0, SLUICE_EINVALID (an id or target
+ * outside the vocabulary, nb or nt 0), SLUICE_ENOMEM.
+ */
+int sluice_model__branch_logprobs(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
+                                  const int32_t *next, size_t nb, const int32_t *targets, size_t nt,
+                                  double *lp);
+
 /* The configuration in effect. Borrowed: valid until sluice_model__free. */
 const sluice_model_config *sluice_model__config(const sluice_model *m);
 

@@ -907,6 +907,91 @@ static void test_model__score_next_equals_log_softmax(void **state)
 	sluice_model__free(m);
 }
 
+/*
+ * The largest gap between branch_logprobs after ids[0..n) and score_next on
+ * each ids[0..n) + next[j] separately, over nb branches and nt targets.
+ */
+static double branch_gap(sluice_model *m, const int32_t *ids, size_t n, const int32_t *next,
+                         size_t nb, const int32_t *tg, size_t nt)
+{
+	double *lp = malloc(nb * nt * sizeof(double)), gap = 0;
+	int32_t *seq = malloc((n + 1) * sizeof(int32_t));
+
+	assert_non_null(lp);
+	assert_non_null(seq);
+	if (sluice_model__branch_logprobs(F.ctx, m, ids, n, next, nb, tg, nt, lp) < 0)
+		fail_msg("branches: %s", sluice_ctx_errmsg(F.ctx));
+	memcpy(seq, ids, n * sizeof(int32_t));
+	for (size_t j = 0; j < nb; j++) {
+		seq[n] = next[j];
+		for (size_t k = 0; k < nt; k++) {
+			double want, d;
+			assert_int_equal(
+			        sluice_model__score_next(F.ctx, m, seq, n + 1, n, &tg[k], &want),
+			        0);
+			assert_true(want < 0);
+			d = fabs(lp[j * nt + k] - want);
+			gap = d > gap ? d : gap;
+		}
+	}
+	free(lp);
+	free(seq);
+	return gap;
+}
+
+/*
+ * Branches scored in one pass equal each branch scored alone: on two
+ * stacked adapters (grouped KV heads), on a bf16 model, on one KV head with
+ * llama3 RoPE and tied embeddings, and with no prefix at all. Bad input is
+ * refused.
+ */
+static void test_model__branches_equal_separate_passes(void **state)
+{
+	sluice_model *m = NULL;
+	size_t V;
+	int32_t next[97], tg[3];
+	double gap, lp[4];
+
+	(void)state;
+	free(score_case("f32-lora2", &m));
+	V = sluice_model__config(m)->vocab;
+	for (size_t j = 0; j < 97; j++)
+		next[j] = (int32_t)((j * 7919) % V);
+	next[96] = (int32_t)(V - 1);
+	tg[0] = F.tokens[3], tg[1] = 0, tg[2] = (int32_t)(V - 1);
+	gap = branch_gap(m, F.tokens, F.ntokens - 1, next, 97, tg, 3);
+	print_message("branches vs separate passes, two adapters: %.3g\n", gap);
+	assert_true(gap <= 1e-4);
+	gap = branch_gap(m, F.tokens, 1, next, 5, tg, 2);
+	assert_true(gap <= 1e-4);
+	/* no prefix: each branch is a one-token sequence */
+	gap = branch_gap(m, F.tokens, 0, next, 9, tg, 3);
+	assert_true(gap <= 1e-4);
+	/* refused: no branch, no target, a token or target outside the vocabulary */
+	assert_int_equal(sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 0, tg, 1, lp),
+	                 SLUICE_EINVALID);
+	assert_int_equal(sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 2, tg, 0, lp),
+	                 SLUICE_EINVALID);
+	next[0] = (int32_t)V;
+	assert_int_equal(sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 2, tg, 1, lp),
+	                 SLUICE_EINVALID);
+	next[0] = 1;
+	tg[0] = -1;
+	assert_int_equal(sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 2, tg, 1, lp),
+	                 SLUICE_EINVALID);
+	sluice_model__free(m);
+	tg[0] = 5;
+	for (int c = 0; c < 2; c++) {
+		m = NULL;
+		free(score_case(c ? "llama3-tied" : "bf16", &m));
+		gap = branch_gap(m, F.tokens, F.ntokens - 1, next, 40, tg, 3);
+		print_message("branches vs separate passes, %s: %.3g\n", c ? "llama3-tied" : "bf16",
+		              gap);
+		assert_true(gap <= 1e-4);
+		sluice_model__free(m);
+	}
+}
+
 /* ---- the rest ----------------------------------------------------------- */
 
 static void test_model__identity_names_backend(void **state)
@@ -1056,6 +1141,7 @@ int main(void)
 	        cmocka_unit_test(test_model__refuses_bad_tokens),
 	        cmocka_unit_test(test_model__refused_adapter_leaves_stack),
 	        cmocka_unit_test(test_model__embedding_and_head_adapters_match_merged),
+	        cmocka_unit_test(test_model__branches_equal_separate_passes),
 	        cmocka_unit_test(test_model__identity_names_backend),
 	        cmocka_unit_test(test_model__log_softmax_normalises),
 	        cmocka_unit_test(test_model__vexpf_within_one_ulp),
