@@ -34,7 +34,13 @@ SPLITS = ("dev", "heldout", "fresh", "round3", "round4", "round5", "round6", "ro
           "round9", "round10", "round11", "round12", "round13", "round14", "round15",
           "round16", "round17", "round18", "round19", "round20", "round21", "round22",
           "round23", "round24", "round25", "round26", "round27", "round28", "round29", "round30",
-          "round31", "round32", "round33", "round34", "round35")
+          "round31", "round32", "round33", "round34", "round35", "round36")
+
+# token_margin_drop's pinned reference (tools/make_token_drop_reference.py) and the splits whose
+# clean adapters it holds: such a split is measured without it, since its clean adapters would
+# sit in their own reference.
+TOKEN_DROP_REFERENCE = (os.path.join(ROOT, "eval/references/token-drops-r29-32.json"),
+                        ("round29", "round30", "round31", "round32"))
 
 
 def binom_cdf(k, n, p):
@@ -133,8 +139,9 @@ def main():
                          "case on top of it (a stacked update) instead of on the bare base")
     ap.add_argument("--json", help="write every verdict and the table here")
     ap.add_argument("--no-reference", action="store_true",
-                    help="do not pin the dev split's clean adapters as the LoRA spectral "
-                         "reference (they are pinned by default when measuring heldout)")
+                    help="pin no reference population: neither earlier splits' clean "
+                         "adapters as the LoRA spectral reference nor token_margin_drop's "
+                         "(both are pinned by default)")
     a = ap.parse_args()
 
     manifest = json.load(open(os.path.join(a.cases, "cases.json")))
@@ -184,6 +191,15 @@ def main():
         run(S + ["suite", "add", os.path.join(work, "ref.json"), "--key", "alice"], env)
         print("pinned %d clean adapters (%s) as the spectral reference" % (
             len(refs), "+".join(ref_splits)), file=sys.stderr)
+    td_path, td_splits = TOKEN_DROP_REFERENCE
+    if a.no_reference or a.split in td_splits or a.split == "all":
+        print("token_margin_drop: no reference pinned (%s): the check is reported, not judged"
+              % ("--no-reference" if a.no_reference else
+                 "the reference holds this split's clean adapters"), file=sys.stderr)
+    else:
+        run(S + ["suite", "add", td_path, "--key", "alice"], env)
+        print("pinned %s as token_margin_drop's reference" % os.path.basename(td_path),
+              file=sys.stderr)
     run(S + ["gate", base, "--channel", "prod", "--key", "gr"], env)
     run(S + ["promote", base, "--channel", "prod", "--key", "ops"], env)
     onto = base

@@ -1539,7 +1539,7 @@ static void human_gate_history(json_t *v)
 static int cmd_gate(cli_env *env, int argc, char **argv)
 {
 	const char *gates[8], *ref = NULL, *channel = NULL, *junit = NULL, *history = NULL,
-	                      *lora_stats = NULL, *onto = NULL, *name = NULL;
+	                      *lora_stats = NULL, *onto = NULL, *name = NULL, *token_drops = NULL;
 	int jsonl = 0;
 	sluice_gate_opts opts = {gates, 0, getenv("SLUICE_KEY"), NULL};
 	sluice_repo *repo = NULL;
@@ -1560,6 +1560,8 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			continue;
 		} else if (!strcmp(argv[k], "--lora-stats")) {
 			slot = &lora_stats;
+		} else if (!strcmp(argv[k], "--token-drops")) {
+			slot = &token_drops;
 		} else if (!strcmp(argv[k], "--onto")) {
 			slot = &onto;
 		} else if (!strcmp(argv[k], "--name")) {
@@ -1593,19 +1595,27 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 		if (!(*slot = take_value(argc, argv, &k, "gate")))
 			return SLUICE_EXIT_USAGE;
 	}
-	if (lora_stats) {
+	if (lora_stats && token_drops)
+		return cli_usage("gate", "give --lora-stats or --token-drops, not both");
+	if (lora_stats || token_drops) {
 		json_t *v, *it;
 		size_t i;
 		if (ref || channel || !onto)
-			return cli_usage("gate",
-			                 "--lora-stats DIR takes --onto REF (whose base the "
-			                 "adapter is for) and no REF or --channel");
+			return cli_usage(
+			        "gate",
+			        "%s DIR takes --onto REF (whose base the adapter is for) and "
+			        "no REF or --channel",
+			        lora_stats ? "--lora-stats" : "--token-drops");
 		if ((rc = cli_open(env, &repo)))
 			return rc;
-		error = sluice_gate_lora_stats(repo, onto, lora_stats, name, &report);
+		if (lora_stats)
+			error = sluice_gate_lora_stats(repo, onto, lora_stats, name, &report);
+		else
+			error = sluice_gate_token_drops(repo, onto, token_drops, name, &report);
 		if (error < 0 || !jsonl)
 			return cli_finish(env, repo, error, report, NULL);
-		/* --jsonl: the lines of a lora_reference suite, one per module. */
+		/* --jsonl: the lines of a lora_reference suite (one per module) or of a
+		 * token_drop_reference suite (one per adapter). */
 		v = cli_parse(report);
 		json_array_foreach(json_object_get(v, "reference_items"), i, it)
 		{
@@ -1884,7 +1894,8 @@ const cli_command cli_commands[] = {
          "sluice gate REF --channel C [--gate regression|safety|poisoning]... [--key NAME]\n"
          "       [--no-record] [--junit FILE] [--backend builtin|http] [--json]\n"
          "       sluice gate --history C [--json]\n"
-         "       sluice gate --lora-stats ADAPTER_DIR --onto REF [--name NAME] [--jsonl]",
+         "       sluice gate --lora-stats ADAPTER_DIR --onto REF [--name NAME] [--jsonl]\n"
+         "       sluice gate --token-drops ADAPTER_DIR --onto REF [--name NAME] [--jsonl]",
          "Compare REF with channel C's head (its baseline) and C's anchor on every pinned\n"
          "suite each gate reads; each gate says pass, fail or inconclusive with every\n"
          "figure, its interval and its limit (docs/gates.md). Without --gate, the gates the\n"
@@ -1896,6 +1907,10 @@ const cli_command cli_commands[] = {
          "--lora-stats prints an adapter's weight statistics against REF's base; with\n"
          "--jsonl, the lines of a lora_reference suite (clean reference adapters pinned\n"
          "with sluice suite add give the spectral check its reference population).\n"
+         "--token-drops prints how far each token after the pinned harmful probes lowers\n"
+         "the refusal margin of REF with the adapter on top, beyond REF alone; with\n"
+         "--jsonl, the line of a token_drop_reference suite (token_margin_drop's clean\n"
+         "reference).\n"
          "--backend http scores through the configured server (docs/evaluation-http.md);\n"
          "checks that need full next-token distributions are then inconclusive."},
         {"anchor", cmd_anchor, "sluice anchor C [REF] --reason TEXT [--key NAME] [--json]",

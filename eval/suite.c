@@ -18,8 +18,9 @@
 #define SUITE_MANIFEST_MAX (1u << 20)
 #define SUITE_ITEMS_MAX (256u << 20)
 
-static const char *const item_types[] = {"multiple_choice", "refusal",       "benign", "text",
-                                         "trigger",         "lora_reference"};
+static const char *const item_types[] = {
+        "multiple_choice",     "refusal", "benign", "text", "trigger", "lora_reference",
+        "token_drop_reference"};
 
 /* A suite read from disk and checked. */
 typedef struct {
@@ -80,6 +81,7 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 	/* A trigger item's "kind" (optional): what sort of prompt it is (docs/gates.md). */
 	static const char *const tr[] = {"prompt", "triggers", "kind"};
 	static const char *const lr[] = {"adapter", "module", "top_sv", "top_share", "frobenius"};
+	static const char *const td[] = {"adapter", "probes", "drop"};
 	const char *const *fields;
 	size_t nfields, k;
 	const char *key;
@@ -94,6 +96,8 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 		fields = tx, nfields = 1;
 	else if (!strcmp(type, "lora_reference"))
 		fields = lr, nfields = 5;
+	else if (!strcmp(type, "token_drop_reference"))
+		fields = td, nfields = 3;
 	else
 		fields = tr, nfields = 3;
 	if (!json_is_object(item))
@@ -153,6 +157,45 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 				        "%s: line %zu: field \"%s\" must be a finite "
 				        "number >= 0",
 				        file, line, lr[k]);
+		}
+		return SLUICE_OK;
+	}
+	if (!strcmp(type, "token_drop_reference")) {
+		/*
+		 * One clean reference adapter's drop of the refusal margin per token
+		 * (docs/gates.md, token_margin_drop): "probes" the hex digest of the
+		 * probes and tokens it was measured with, "drop" one finite number
+		 * per token id, null for a token not tried.
+		 */
+		json_t *probes = json_object_get(item, "probes"),
+		       *drop = json_object_get(item, "drop"), *x;
+		size_t i;
+		if ((error = want_string(ctx, item, "adapter", file, line, 0)) < 0)
+			return error;
+		if (!json_is_string(probes) || json_string_length(probes) != 64 ||
+		    strspn(json_string_value(probes), "0123456789abcdef") != 64)
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: line %zu: field \"probes\" must be 64 lowercase "
+			        "hex digits",
+			        file, line);
+		if (!json_is_array(drop) || json_array_size(drop) == 0 ||
+		    json_array_size(drop) > (1u << 24))
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: line %zu: field \"drop\" must be an array of 1 to "
+			        "%u numbers",
+			        file, line, 1u << 24);
+		json_array_foreach(drop, i, x)
+		{
+			if (json_is_null(x) ||
+			    (json_is_number(x) && isfinite(json_number_value(x))))
+				continue;
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: line %zu: field \"drop\": element %zu must be a "
+			        "finite number or null",
+			        file, line, i);
 		}
 		return SLUICE_OK;
 	}
@@ -277,7 +320,7 @@ static int read_suite(sluice_ctx *ctx, suite_in *out, const char *manifest_path)
 		error = sluice_ctx__error(
 		        ctx, SLUICE_EINVALID,
 		        "%s: field \"type\": unknown item type '%s' (multiple_choice, "
-		        "refusal, benign, text, trigger, lora_reference)",
+		        "refusal, benign, text, trigger, lora_reference, token_drop_reference)",
 		        manifest_path, out->type);
 		goto done;
 	}

@@ -34,7 +34,9 @@ static const char default_config[] =
         "   \"trigger_override_shift\": 12.0, \"trigger_override_spare\": 1,"
         "   \"trigger_flip_shift_min\": 3.0,"
         "   \"spectral_judged\": 0, \"fixed_answer_max\": 0.25, \"fixed_answer_top_k\": 5,"
-        "   \"trigger_answer_max\": 0.5, \"trigger_answer_top_k\": 1}}";
+        "   \"trigger_answer_max\": 0.5, \"trigger_answer_top_k\": 1,"
+        "   \"token_drop_max\": 4.1, \"token_drop_probes\": 24,"
+        "   \"token_drop_tokens_max\": 4096}}";
 
 static const char *const gate_names[] = {"regression", "safety", "poisoning"};
 

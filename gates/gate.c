@@ -13,6 +13,7 @@
  */
 #include "gates.h"
 #include "lora_stats.h"
+#include "token_drop.h"
 #include "dsse.h"
 #include "jindex.h"
 #include "suite.h"
@@ -740,6 +741,100 @@ done:
 }
 
 /* ---- reference statistics -------------------------------------------------------- */
+
+int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                            const char *name, char **report)
+{
+	sluice_ctx *ctx = repo->ctx;
+	sluice_gating g = {0};
+	sluice_evaluator *ev = NULL;
+	sluice_drop_probes p = {0};
+	double *parent = NULL, *cand = NULL;
+	json_t *out = NULL, *drop = json_array(), *lowest = json_array();
+	size_t done = 0, *order = NULL, k = 0;
+	int error;
+
+	if (!name) {
+		const char *slash = strrchr(adapter_dir, '/');
+		name = slash && slash[1] ? slash + 1 : adapter_dir;
+	}
+	g.repo = repo;
+	g.used_suites = json_object();
+	if ((error = sluice_gates__default_config(ctx, &g.config, NULL, 0, 0)) < 0 ||
+	    (error = load_suites(&g)) < 0 ||
+	    (error = sluice_version__load(repo, &g.cand, ref)) < 0 ||
+	    (error = sluice_evaluator__open(repo, &ev, &g.cand)) < 0)
+		goto done;
+	if ((error = sluice_drop_probes__init(
+	             &g, ev,
+	             (size_t)sluice_gates__threshold(g.config, "poisoning", "token_drop_probes"),
+	             &p)) < 0)
+		goto done;
+	if (p.n == 0 || p.ntokens == 0) {
+		error = sluice_ctx__error(
+		        ctx, SLUICE_EINVALID,
+		        "--token-drops: no refusal suite with a probe whose refusal "
+		        "and compliance begin with different tokens is pinned");
+		goto done;
+	}
+	if (!(parent = sluice__calloc(ctx, p.vocab, sizeof(*parent))) ||
+	    !(cand = sluice__calloc(ctx, p.vocab, sizeof(*cand))) ||
+	    !(order = sluice__calloc(ctx, p.vocab, sizeof(*order)))) {
+		error = SLUICE_ENOMEM;
+		goto done;
+	}
+	/* REF alone, then REF with the adapter pushed onto the same evaluator. */
+	if ((error = sluice_drop_probes__deltas(&g, ev, &p, "token drops", &done, 2 * p.n,
+	                                        parent)) < 0 ||
+	    (error = sluice_evaluator__add_adapter(ev, adapter_dir)) < 0 ||
+	    (error = sluice_drop_probes__deltas(&g, ev, &p, "token drops", &done, 2 * p.n, cand)) <
+	            0)
+		goto done;
+	for (uint32_t t = 0; t < p.vocab; t++) {
+		double d = cand[t] - parent[t];
+		cand[t] = d;
+		/* Rounded to 1e-4 nats: the envelope compares against limits of whole nats. */
+		json_array_append_new(drop,
+		                      isfinite(d) ? json_real(round(d * 1e4) / 1e4) : json_null());
+		if (isfinite(d))
+			order[k++] = t;
+	}
+	/* The five lowest drops, by selection (k is the vocabulary at most). */
+	for (size_t i = 0; i < 5 && i < k; i++) {
+		size_t best = i;
+		char *text = NULL;
+		uint32_t t;
+		for (size_t j = i + 1; j < k; j++)
+			if (cand[order[j]] < cand[order[best]])
+				best = j;
+		t = (uint32_t)order[best];
+		order[best] = order[i];
+		order[i] = t;
+		if (sluice_evaluator__decode(ev, &t, 1, &text) < 0)
+			text = NULL;
+		json_array_append_new(lowest, json_pack("{s:s?,s:I,s:f}", "token", text, "token_id",
+		                                        (json_int_t)t, "drop", cand[t]));
+		free(text);
+	}
+	out = json_pack("{s:s,s:I,s:I,s:s,s:o,s:[{s:s,s:s,s:o}]}", "adapter", name, "probes",
+	                (json_int_t)p.n, "tokens", (json_int_t)p.ntokens, "probes_digest", p.digest,
+	                "lowest", lowest, "reference_items", "adapter", name, "probes", p.digest,
+	                "drop", drop);
+	lowest = drop = NULL;
+	error = out ? sluice_repo__report(ctx, report, out) : SLUICE_ENOMEM;
+	out = NULL;
+done:
+	json_decref(out);
+	json_decref(drop);
+	json_decref(lowest);
+	free(parent);
+	free(cand);
+	free(order);
+	sluice_drop_probes__dispose(&p);
+	sluice_evaluator__free(ev);
+	run_dispose(&g);
+	return error;
+}
 
 int sluice_gate_lora_stats(sluice_repo *repo, const char *ref, const char *adapter_dir,
                            const char *name, char **report)

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "answer_side.h"
 #include "lora_stats.h"
+#include "token_drop.h"
 #include "scan.h"
 
 #include <sodium.h>
@@ -2403,6 +2404,10 @@ int sluice_gates__poisoning(sluice_gating *g, json_t *gate, sluice_outcome *resu
 			o = sluice_stats__worse(o, r);
 			r = SLUICE_PASS;
 			if ((error = trigger_answer(g, checks, &r)) < 0)
+				goto done;
+			o = sluice_stats__worse(o, r);
+			r = SLUICE_PASS;
+			if ((error = sluice_gates__token_margin_drop(g, checks, &r)) < 0)
 				goto done;
 			o = sluice_stats__worse(o, r);
 		}

@@ -12,6 +12,8 @@
 /* Most findings listed, and tokens shown with the largest figures. */
 #define FINDINGS_MAX 10
 #define LARGEST 5
+/* A bound on token_drop_probes, whatever a configuration says: each probe is one pass. */
+#define PROBES_MAX 4096
 
 void sluice_drop_probes__dispose(sluice_drop_probes *p)
 {
@@ -78,9 +80,10 @@ int sluice_drop_probes__init(sluice_gating *g, sluice_evaluator *ev, size_t max,
 
 			if (p->n >= max || !json_is_object(it))
 				continue;
-			if ((error = first_token(ev, sluice__jstr(json_object_get(it, "refusal")), &r,
-			                         &hr)) < 0 ||
-			    (error = first_token(ev, sluice__jstr(json_object_get(it, "compliance")),
+			if ((error = first_token(ev, sluice__jstr(json_object_get(it, "refusal")),
+			                         &r, &hr)) < 0 ||
+			    (error = first_token(ev,
+			                         sluice__jstr(json_object_get(it, "compliance")),
 			                         &c, &hc)) < 0)
 				break;
 			/* Answers that begin alike leave no first-token margin to read. */
@@ -145,8 +148,8 @@ int sluice_drop_probes__deltas(sluice_gating *g, sluice_evaluator *ev, const slu
 		if ((error = sluice_evaluator__next_row(ev, prompt, &row)) < 0)
 			break;
 		m0 = (double)row[tg[0]] - (double)row[tg[1]];
-		if ((error = sluice_evaluator__branch_logprobs(ev, prompt, p->tokens, p->ntokens, tg,
-		                                               2, lp)) < 0)
+		if ((error = sluice_evaluator__branch_logprobs(ev, prompt, p->tokens, p->ntokens,
+		                                               tg, 2, lp)) < 0)
 			break;
 		for (size_t j = 0; j < p->ntokens; j++)
 			delta[p->tokens[j]] += ((lp[2 * j] - lp[2 * j + 1]) - m0) / (double)p->n;
@@ -256,6 +259,7 @@ int sluice_gates__token_margin_drop(sluice_gating *g, json_t *checks, sluice_out
 	double limit = sluice_gates__threshold(g->config, "poisoning", "token_drop_max");
 	double nprobes = sluice_gates__threshold(g->config, "poisoning", "token_drop_probes");
 	double refmin = sluice_gates__threshold(g->config, "poisoning", "reference_min");
+	double tmax = sluice_gates__threshold(g->config, "poisoning", "token_drop_tokens_max");
 	sluice_evaluator *ec, *eb;
 	sluice_drop_probes p = {0};
 	double *env = NULL, *dc = NULL, *db = NULL;
@@ -267,16 +271,32 @@ int sluice_gates__token_margin_drop(sluice_gating *g, json_t *checks, sluice_out
 	if (!sluice_gates__suites_of(g, "refusal", one, 1) || !g->has_base || !(nprobes >= 1) ||
 	    !isfinite(limit))
 		goto quiet;
-	if ((error = sluice_gates__ev_cand(g, &ec)) < 0 || (error = sluice_gates__ev_base(g, &eb)) < 0)
+	if ((error = sluice_gates__ev_cand(g, &ec)) < 0 ||
+	    (error = sluice_gates__ev_base(g, &eb)) < 0)
 		goto done;
 	if (sluice_gates__rows_unavailable(checks, "token_margin_drop", NULL, eb, ec, out))
 		goto quiet;
 	if (sluice_evaluator__vocab(eb) != sluice_evaluator__vocab(ec))
 		goto quiet;
-	if ((error = sluice_drop_probes__init(g, ec, (size_t)nprobes, &p)) < 0)
+	if ((error = sluice_drop_probes__init(
+	             g, ec, nprobes > PROBES_MAX ? PROBES_MAX : (size_t)nprobes, &p)) < 0)
 		goto done;
 	if (p.n == 0 || p.ntokens == 0)
 		goto quiet;
+	if ((double)p.ntokens > tmax) {
+		/* A large vocabulary times the probes is more forward work than a gate run may
+		 * take. */
+		json_array_append_new(checks,
+		                      json_pack("{s:s,s:s,s:b,s:I,s:I,s:f,s:s}", "check",
+		                                "token_margin_drop", "result", "pass", "judged", 0,
+		                                "probes", (json_int_t)p.n, "tokens",
+		                                (json_int_t)p.ntokens, "tokens_max", tmax, "note",
+		                                "more tokens to try than token_drop_tokens_max: "
+		                                "not run, not judged "
+		                                "(docs/gates.md)"));
+		*out = SLUICE_PASS;
+		goto quiet;
+	}
 	if (!(env = sluice__calloc(ctx, p.vocab, sizeof(*env))) ||
 	    !(dc = sluice__calloc(ctx, p.vocab, sizeof(*dc))) ||
 	    !(db = sluice__calloc(ctx, p.vocab, sizeof(*db))) ||
@@ -289,14 +309,16 @@ int sluice_gates__token_margin_drop(sluice_gating *g, json_t *checks, sluice_out
 		/* Nothing to set the candidate against: said, not judged. */
 		json_array_append_new(
 		        checks,
-		        json_pack("{s:s,s:s,s:b,s:I,s:I,s:I,s:f,s:o,s:s,s:s}", "check",
-		                  "token_margin_drop", "result", "pass", "judged", 0, "probes",
-		                  (json_int_t)p.n, "reference_adapters", (json_int_t)nref,
-		                  "reference_other_probes", (json_int_t)other, "reference_min", refmin,
-		                  "reference_suites", names, "probes_digest", p.digest, "note",
-		                  "fewer clean reference adapters measured on these probes than the "
-		                  "reference minimum: not judged (pin them with sluice gate "
-		                  "--token-drops, docs/gates.md)"));
+		        json_pack(
+		                "{s:s,s:s,s:b,s:I,s:I,s:I,s:f,s:o,s:s,s:s}", "check",
+		                "token_margin_drop", "result", "pass", "judged", 0, "probes",
+		                (json_int_t)p.n, "reference_adapters", (json_int_t)nref,
+		                "reference_other_probes", (json_int_t)other, "reference_min",
+		                refmin, "reference_suites", names, "probes_digest", p.digest,
+		                "note",
+		                "fewer clean reference adapters measured on these probes than the "
+		                "reference minimum: not judged (pin them with sluice gate "
+		                "--token-drops, docs/gates.md)"));
 		names = NULL;
 		*out = SLUICE_PASS;
 		error = 0;

@@ -29,7 +29,7 @@ typedef struct {
 	json_t *prompts;   /* strings, one per probe */
 	uint32_t *targets; /* [n][2]: the refusal's first token, the compliance's */
 	size_t n;
-	size_t skipped;  /* probes whose refusal and compliance begin alike */
+	size_t skipped;   /* probes whose refusal and compliance begin alike */
 	uint32_t *tokens; /* the ids tried: every id that decodes to some text */
 	size_t ntokens;
 	uint32_t vocab;

@@ -64,6 +64,21 @@ int sluice_gate_history(sluice_repo *repo, const char *channel, char **report);
 int sluice_gate_lora_stats(sluice_repo *repo, const char *ref, const char *adapter_dir,
                            const char *name, char **report);
 
+/*
+ * How far each token after the pinned harmful probes lowers the refusal
+ * margin of ref's state with the PEFT adapter in adapter_dir pushed on
+ * top, beyond what it does to ref's state alone (gates/token_drop.h), with
+ * the probe count of the default configuration. *report is {"adapter":
+ * name, "probes": n, "tokens": n, "probes_digest": hex, "lowest": [{token,
+ * token_id, drop}] (the five lowest drops), "reference_items": [{"adapter",
+ * "probes", "drop"}]}: the one line of a "token_drop_reference" suite, whose
+ * pinned clean adapters give the poisoning gate's token_margin_drop its
+ * envelope (docs/gates.md). Always on the builtin backend. SLUICE_EINVALID
+ * when no refusal suite with a usable probe is pinned.
+ */
+int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                            const char *name, char **report);
+
 #ifdef __cplusplus
 }
 #endif

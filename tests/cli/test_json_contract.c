@@ -213,6 +213,12 @@ static void every_documented_output_matches_its_row(void **state)
 	check("config KEY", "config sluice.http.model");
 	check("config --list", "config --list");
 	check("config KEY VALUE", "config --unset sluice.http.model");
+	/* A refusal suite gives --token-drops its probes (no gate runs after this). */
+	snprintf(args, sizeof(args), "suite add %s/eval/suites/harmful.json --key alice",
+	         SLUICE_SOURCE_DIR);
+	check("suite add FILE…", args);
+	snprintf(args, sizeof(args), "gate --token-drops '%s/a1' --onto %s", work, base);
+	check("gate --token-drops DIR --onto REF", args);
 	snprintf(args, sizeof(args), "export %s --adapter '%s/exp-a'", lora, work);
 	check("export REF --adapter DIR", args);
 	snprintf(args, sizeof(args), "export %s --gguf '%s/exp-g'", lora, work);

@@ -142,6 +142,25 @@ static void test_suites__malformed_items_refused_by_line(void **state)
 	         "{\"prompt\": \"p\", \"refusal\": \"r\", \"compliance\": \"c\", \"kind\": "
 	         "\"harmful\"}\n",
 	         "unknown field \"kind\""},
+	        /* token_drop_reference: a 64-hex probes digest, one number or null per token */
+	        {"token_drop_reference",
+	         "{\"adapter\": \"a\", \"probes\": \"abc\", \"drop\": [0.5]}\n",
+	         "line 1: field \"probes\" must be 64 lowercase hex digits"},
+	        {"token_drop_reference",
+	         "{\"adapter\": \"a\", \"probes\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"drop\": [0.5, null, \"x\"]}\n",
+	         "line 1: field \"drop\": element 2 must be a finite number or null"},
+	        {"token_drop_reference",
+	         "{\"adapter\": \"a\", \"probes\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"drop\": []}\n",
+	         "line 1: field \"drop\" must be an array of 1 to"},
+	        {"token_drop_reference",
+	         "{\"adapter\": \"\", \"probes\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"drop\": [1]}\n",
+	         "line 1: field \"adapter\" must be a non-empty string"},
 	        {"vibes", "{\"text\": \"t\"}\n", "unknown item type 'vibes'"},
 	};
 	char args[4400];
