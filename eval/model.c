@@ -1534,7 +1534,7 @@ done:
 int sluice_model__score_next(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
                              size_t first, const int32_t *targets, double *lp)
 {
-	float *buf = NULL, *b[B_COUNT];
+	float *buf = NULL, *b[B_COUNT] = {0};
 	int error;
 
 	for (size_t j = 0; first < n && j < n - first; j++)
@@ -1554,7 +1554,7 @@ int sluice_model__branch_logprobs(sluice_ctx *ctx, sluice_model *m, const int32_
                                   const int32_t *next, size_t nb, const int32_t *targets, size_t nt,
                                   double *lp)
 {
-	float *buf = NULL, *b[B_COUNT];
+	float *buf = NULL, *b[B_COUNT] = {0};
 	int32_t *all = NULL, *tg = NULL;
 	size_t total;
 	int error;
