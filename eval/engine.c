@@ -888,6 +888,15 @@ static void cache_put(MDB_env *env, MDB_dbi dbi, const unsigned char key[32], js
 }
 
 /*
+ * Whether a cache key describes ev's model: not after
+ * sluice_evaluator__add_adapter, which empties ev->state.
+ */
+static int keyed(const evaluator *ev)
+{
+	return ev->state[0] != '\0';
+}
+
+/*
  * One suite's {"figures","per_item","cached"} for ev's state, from the
  * cache when it holds the (state, suite digest, backend) triple.
  */
@@ -901,7 +910,7 @@ static int cached_score(sluice_repo *repo, MDB_env *env, MDB_dbi dbi, evaluator 
 	int error;
 
 	cache_key(key, ev->state, ev->extra, digest, ev->identity);
-	if (!no_cache && ev->state[0])
+	if (!no_cache && keyed(ev))
 		res = cache_get(env, dbi, key);
 	if (!res) {
 		json_t *figures = json_object(), *per_item = json_array();
@@ -918,7 +927,7 @@ static int cached_score(sluice_repo *repo, MDB_env *env, MDB_dbi dbi, evaluator 
 			return error;
 		}
 		res = json_pack("{s:o,s:o}", "figures", figures, "per_item", per_item);
-		if (ev->state[0]) /* empty after sluice_evaluator__add_adapter */
+		if (keyed(ev))
 			cache_put(env, dbi, key, res);
 		json_object_set_new(res, "cached", json_false());
 	} else {
@@ -1135,18 +1144,22 @@ int sluice_evaluator__cont_rows(sluice_evaluator *ev, const char *context, const
 	return error;
 }
 
-int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const float **row)
+/*
+ * The notes, then context, tokenized after the tokenizer's prefix, as the
+ * ids a next-token read conditions on: *seq (malloc'd) holds the last *n of
+ * them, at most max (the end of a context that does not fit is kept).
+ * SLUICE_EINVALID when there is nothing at all to condition on.
+ */
+static int context_seq(evaluator *ev, const char *context, size_t max, int32_t **seq, size_t *n)
 {
 	sluice_ctx *ctx = ev->ctx;
 	uint32_t *a = NULL;
-	int32_t *seq = NULL;
-	size_t na = 0, np, n, skip;
+	size_t na = 0, np, skip;
 	const uint32_t *pre = sluice_tokenizer__prefix(ev->tok, &np);
 	sluice_buf text = {0};
 	int error;
 
-	if (ev->backend != SLUICE_BACKEND_BUILTIN)
-		return no_full_rows(ev);
+	*seq = NULL;
 	if ((error = sluice_buf__put(ctx, &text, ev->notes.ptr, ev->notes.len)) < 0 ||
 	    (error = sluice_buf__puts(ctx, &text, context)) < 0 ||
 	    (error = sluice_tokenizer__encode(ctx, &a, &na, ev->tok, (const char *)text.ptr,
@@ -1157,58 +1170,62 @@ int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const 
 		                          "nothing to condition on: an empty context");
 		goto done;
 	}
-	/* Keep the end of a context that does not fit. */
-	n = np + na > EVAL_MAX_TOKENS ? EVAL_MAX_TOKENS : np + na;
-	skip = np + na - n;
-	if (!(seq = sluice__calloc(ctx, n, sizeof(*seq)))) {
+	*n = np + na > max ? max : np + na;
+	skip = np + na - *n;
+	if (!(*seq = sluice__calloc(ctx, *n, sizeof(**seq)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
 	for (size_t i = skip, k = 0; i < np + na; i++)
-		seq[k++] = (int32_t)(i < np ? pre[i] : a[i - np]);
-	if ((error = sluice_model__forward_from(ctx, ev->model, seq, n, n - 1, ev->logits)) < 0)
+		(*seq)[k++] = (int32_t)(i < np ? pre[i] : a[i - np]);
+done:
+	sluice_buf__dispose(&text);
+	free(a);
+	return error;
+}
+
+int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const float **row)
+{
+	int32_t *seq = NULL;
+	size_t n = 0;
+	int error;
+
+	if (ev->backend != SLUICE_BACKEND_BUILTIN)
+		return no_full_rows(ev);
+	if ((error = context_seq(ev, context, EVAL_MAX_TOKENS, &seq, &n)) < 0 ||
+	    (error = sluice_model__forward_from(ev->ctx, ev->model, seq, n, n - 1, ev->logits)) < 0)
 		goto done;
 	sluice_model__log_softmax(ev->logits, ev->vocab);
 	*row = ev->logits;
 done:
-	sluice_buf__dispose(&text);
-	free(a);
 	free(seq);
 	return error;
 }
 
 int sluice_evaluator__branch_logprobs(sluice_evaluator *ev, const char *context,
                                       const uint32_t *next, size_t nb, const uint32_t *targets,
-                                      size_t nt, double *lp)
+                                      size_t nt, double *lp, double *lp_last)
 {
 	sluice_ctx *ctx = ev->ctx;
 	const sluice_model_config *c;
-	uint32_t *a = NULL;
 	int32_t *seq = NULL, *nx = NULL, *tg = NULL;
-	size_t na = 0, np, n, skip, per_row, chunk;
-	const uint32_t *pre = sluice_tokenizer__prefix(ev->tok, &np);
-	sluice_buf text = {0};
+	size_t n = 0, per_row, chunk;
 	int error;
 
 	if (ev->backend != SLUICE_BACKEND_BUILTIN)
 		return no_full_rows(ev);
+	if (nb == 0 || nt == 0)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID, "branches: %s to score",
+		                         nb ? "no targets" : "no branches");
 	c = sluice_model__config(ev->model);
-	if ((error = sluice_buf__put(ctx, &text, ev->notes.ptr, ev->notes.len)) < 0 ||
-	    (error = sluice_buf__puts(ctx, &text, context)) < 0 ||
-	    (error = sluice_tokenizer__encode(ctx, &a, &na, ev->tok, (const char *)text.ptr,
-	                                      text.len, false)) < 0)
+	/* The context keeps its end, beside one more token. */
+	if ((error = context_seq(ev, context, EVAL_MAX_TOKENS - 1, &seq, &n)) < 0)
 		goto done;
-	/* Keep the end of a context that does not fit beside one more token. */
-	n = np + na > EVAL_MAX_TOKENS - 1 ? EVAL_MAX_TOKENS - 1 : np + na;
-	skip = np + na - n;
-	if (!(seq = sluice__calloc(ctx, n ? n : 1, sizeof(*seq))) ||
-	    !(nx = sluice__calloc(ctx, nb ? nb : 1, sizeof(*nx))) ||
-	    !(tg = sluice__calloc(ctx, nt ? nt : 1, sizeof(*tg)))) {
+	if (!(nx = sluice__calloc(ctx, nb, sizeof(*nx))) ||
+	    !(tg = sluice__calloc(ctx, nt, sizeof(*tg)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	for (size_t i = skip, k = 0; i < np + na; i++)
-		seq[k++] = (int32_t)(i < np ? pre[i] : a[i - np]);
 	/* ids past INT32_MAX become negative and the model refuses them */
 	for (size_t j = 0; j < nb; j++)
 		nx[j] = next[j] > INT32_MAX ? -1 : (int32_t)next[j];
@@ -1217,21 +1234,18 @@ int sluice_evaluator__branch_logprobs(sluice_evaluator *ev, const char *context,
 	/*
 	 * Branches go in chunks whose activations stay near 64 MiB: a row holds
 	 * about the hidden state four times, the queries, keys and values and
-	 * the MLP's two intermediate vectors.
+	 * the MLP's two intermediate vectors. The first chunk also reads the
+	 * context's own last row (lp_last).
 	 */
 	per_row = 4 * (size_t)c->hidden + 3 * (size_t)c->heads * c->head_dim +
 	          2 * (size_t)c->inter + n + 1;
 	chunk = ((size_t)16 << 20) / per_row;
 	chunk = chunk < 16 ? 16 : chunk > 4096 ? 4096 : chunk;
-	if (nb == 0)
-		error = sluice_model__branch_logprobs(ctx, ev->model, seq, n, nx, 0, tg, nt, lp);
 	for (size_t j = 0; j < nb && error == 0; j += chunk)
 		error = sluice_model__branch_logprobs(ctx, ev->model, seq, n, nx + j,
 		                                      nb - j < chunk ? nb - j : chunk, tg, nt,
-		                                      lp + j * nt);
+		                                      lp + j * nt, j ? NULL : lp_last);
 done:
-	sluice_buf__dispose(&text);
-	free(a);
 	free(seq);
 	free(nx);
 	free(tg);
@@ -1277,7 +1291,7 @@ static int derived_open(sluice_repo *repo, const evaluator *ev, const char *what
 {
 	char part[256];
 
-	if (!ev->state[0] ||
+	if (!keyed(ev) ||
 	    (size_t)snprintf(part, sizeof(part), "derived/%s/%s", what, inputs) >= sizeof(part))
 		return -1;
 	if (cache_open(repo, env, dbi) < 0) {

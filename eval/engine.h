@@ -157,14 +157,16 @@ int sluice_evaluator__next_row(sluice_evaluator *ev, const char *context, const 
  * Branches after context (notes and BOS before it, as next_row): for each
  * of nb next tokens, lp[j * nt + k] is the log-probability of targets[k]
  * right after context's tokens followed by next[j] (a token id, not text:
- * nothing is re-tokenized). One forward pass per chunk of branches
+ * nothing is re-tokenized). With lp_last (may be NULL), lp_last[k] is
+ * targets[k]'s log-probability right after context alone, from the same
+ * pass. One forward pass per chunk of branches
  * (sluice_model__branch_logprobs). SLUICE_EINVALID when
- * !sluice_evaluator__full_rows(ev), for an id outside the vocabulary or
- * nt == 0.
+ * !sluice_evaluator__full_rows(ev), for an empty context, an id outside
+ * the vocabulary, nb or nt 0.
  */
 int sluice_evaluator__branch_logprobs(sluice_evaluator *ev, const char *context,
                                       const uint32_t *next, size_t nb, const uint32_t *targets,
-                                      size_t nt, double *lp);
+                                      size_t nt, double *lp, double *lp_last);
 
 /*
  * Push the PEFT adapter in dir onto the builtin evaluator's stack, at

@@ -1552,11 +1552,15 @@ int sluice_model__score_next(sluice_ctx *ctx, sluice_model *m, const int32_t *id
 
 int sluice_model__branch_logprobs(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
                                   const int32_t *next, size_t nb, const int32_t *targets, size_t nt,
-                                  double *lp)
+                                  double *lp, double *lp_last)
 {
 	float *buf = NULL, *b[B_COUNT] = {0};
 	int32_t *all = NULL, *tg = NULL;
-	size_t total;
+	double *out = NULL;
+	/* With lp_last, the head also reads the prefix's last row, which the trunk computes anyway.
+	 */
+	const size_t first = lp_last && n ? n - 1 : n;
+	size_t total, rows;
 	int error;
 
 	if (nb == 0 || nt == 0)
@@ -1568,21 +1572,30 @@ int sluice_model__branch_logprobs(sluice_ctx *ctx, sluice_model *m, const int32_
 			        ctx, SLUICE_EINVALID,
 			        "branches: target %zu is %ld, outside the vocabulary [0, %u)", k,
 			        (long)targets[k], m->cfg.vocab);
-	if (sluice__add_ovf(&total, n, nb) || sluice__mul_ovf(&total, nb, nt) ||
+	rows = n + nb - first;
+	if (sluice__add_ovf(&total, n, nb) || sluice__mul_ovf(&total, rows, nt) ||
 	    !(all = sluice__malloc(ctx, (n + nb) * sizeof(*all))) ||
-	    !(tg = sluice__malloc(ctx, nb * nt * sizeof(*tg)))) {
+	    !(tg = sluice__malloc(ctx, rows * nt * sizeof(*tg))) ||
+	    !(out = sluice__malloc(ctx, rows * nt * sizeof(*out)))) {
 		free(all);
+		free(tg);
 		return SLUICE_ENOMEM;
 	}
 	memcpy(all, ids, n * sizeof(*all));
 	memcpy(all + n, next, nb * sizeof(*all));
-	for (size_t j = 0; j < nb; j++)
+	for (size_t j = 0; j < rows; j++)
 		memcpy(tg + j * nt, targets, nt * sizeof(*tg));
-	if ((error = trunk(ctx, m, all, n, nb, n, &buf, b)) == 0)
-		error = head_logprobs(ctx, m, b, b[B_H] + n * m->cfg.hidden, nb, tg, nt, lp);
+	if ((error = trunk(ctx, m, all, n, nb, first, &buf, b)) == 0)
+		error = head_logprobs(ctx, m, b, b[B_H] + first * m->cfg.hidden, rows, tg, nt, out);
+	if (error == 0) {
+		memcpy(lp, out + (n - first) * nt, nb * nt * sizeof(*lp));
+		if (lp_last && n)
+			memcpy(lp_last, out, nt * sizeof(*lp_last));
+	}
 	free(buf);
 	free(all);
 	free(tg);
+	free(out);
 	return error;
 }
 

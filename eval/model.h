@@ -173,12 +173,14 @@ int sluice_model__score_next(sluice_ctx *ctx, sluice_model *m, const int32_t *id
  * another order). Scoring every token of a small vocabulary after a prompt
  * (the poisoning gate's token_margin_drop) costs one pass of n + nb rows
  * instead of nb passes of n + 1. Activations grow with n + nb: the caller
- * bounds nb. n may be 0. Returns 0, SLUICE_EINVALID (an id or target
- * outside the vocabulary, nb or nt 0), SLUICE_ENOMEM.
+ * bounds nb. n may be 0. With lp_last (may be NULL) and n > 0, lp_last[k]
+ * is targets[k]'s log-probability right after ids[0..n) alone, read from
+ * the same pass. Returns 0, SLUICE_EINVALID (an id or target outside the
+ * vocabulary, nb or nt 0), SLUICE_ENOMEM.
  */
 int sluice_model__branch_logprobs(sluice_ctx *ctx, sluice_model *m, const int32_t *ids, size_t n,
                                   const int32_t *next, size_t nb, const int32_t *targets, size_t nt,
-                                  double *lp);
+                                  double *lp, double *lp_last);
 
 /* The configuration in effect. Borrowed: valid until sluice_model__free. */
 const sluice_model_config *sluice_model__config(const sluice_model *m);

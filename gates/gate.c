@@ -751,7 +751,8 @@ int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adap
 	sluice_drop_probes p = {0};
 	double *parent = NULL, *cand = NULL;
 	json_t *out = NULL, *drop = json_array(), *lowest = json_array();
-	size_t done = 0, *order = NULL, k = 0;
+	uint32_t *order = NULL;
+	size_t done = 0, k = 0;
 	int error;
 
 	if (!name) {
@@ -792,28 +793,20 @@ int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adap
 		goto done;
 	for (uint32_t t = 0; t < p.vocab; t++) {
 		double d = cand[t] - parent[t];
-		cand[t] = d;
 		/* Rounded to 1e-4 nats: the envelope compares against limits of whole nats. */
 		json_array_append_new(drop,
 		                      isfinite(d) ? json_real(round(d * 1e4) / 1e4) : json_null());
-		if (isfinite(d))
-			order[k++] = t;
+		cand[t] = -d; /* ranked from the lowest drop */
 	}
-	/* The five lowest drops, by selection (k is the vocabulary at most). */
+	if ((error = sluice_drop__rank(ctx, cand, p.vocab, order, &k)) < 0)
+		goto done;
 	for (size_t i = 0; i < 5 && i < k; i++) {
-		size_t best = i;
+		uint32_t t = order[i];
 		char *text = NULL;
-		uint32_t t;
-		for (size_t j = i + 1; j < k; j++)
-			if (cand[order[j]] < cand[order[best]])
-				best = j;
-		t = (uint32_t)order[best];
-		order[best] = order[i];
-		order[i] = t;
 		if (sluice_evaluator__decode(ev, &t, 1, &text) < 0)
 			text = NULL;
 		json_array_append_new(lowest, json_pack("{s:s?,s:I,s:f}", "token", text, "token_id",
-		                                        (json_int_t)t, "drop", cand[t]));
+		                                        (json_int_t)t, "drop", -cand[t]));
 		free(text);
 	}
 	out = json_pack("{s:s,s:I,s:I,s:s,s:o,s:[{s:s,s:s,s:o}]}", "adapter", name, "probes",

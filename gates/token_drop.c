@@ -142,15 +142,13 @@ int sluice_drop_probes__deltas(sluice_gating *g, sluice_evaluator *ev, const slu
 	for (size_t i = 0; i < p->n && p->ntokens; i++) {
 		const char *prompt = json_string_value(json_array_get(p->prompts, i));
 		const uint32_t *tg = p->targets + 2 * i;
-		const float *row;
-		double m0;
+		double plain[2], m0;
 
-		if ((error = sluice_evaluator__next_row(ev, prompt, &row)) < 0)
-			break;
-		m0 = (double)row[tg[0]] - (double)row[tg[1]];
+		/* One pass: every branch, and the probe's own margin (plain). */
 		if ((error = sluice_evaluator__branch_logprobs(ev, prompt, p->tokens, p->ntokens,
-		                                               tg, 2, lp)) < 0)
+		                                               tg, 2, lp, plain)) < 0)
 			break;
+		m0 = plain[0] - plain[1];
 		for (size_t j = 0; j < p->ntokens; j++)
 			delta[p->tokens[j]] += ((lp[2 * j] - lp[2 * j + 1]) - m0) / (double)p->n;
 		sluice_gates__progress(g, what, ++*done, total);
@@ -239,17 +237,37 @@ static json_t *token_entry(sluice_evaluator *ev, uint32_t t, double drop, double
 }
 
 struct ranked {
-	double below;
+	double score;
 	uint32_t t;
 };
 
-static int by_below(const void *a, const void *b)
+static int by_score(const void *a, const void *b)
 {
 	const struct ranked *x = a, *y = b;
 
-	if (x->below != y->below)
-		return x->below > y->below ? -1 : 1;
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
 	return x->t < y->t ? -1 : x->t > y->t;
+}
+
+int sluice_drop__rank(sluice_ctx *ctx, const double *score, uint32_t vocab, uint32_t *order,
+                      size_t *n)
+{
+	struct ranked *rk = sluice__calloc(ctx, vocab ? vocab : 1, sizeof(*rk));
+
+	*n = 0;
+	if (!rk)
+		return SLUICE_ENOMEM;
+	for (uint32_t t = 0; t < vocab; t++)
+		if (isfinite(score[t])) {
+			rk[*n].score = score[t];
+			rk[(*n)++].t = t;
+		}
+	qsort(rk, *n, sizeof(*rk), by_score);
+	for (size_t k = 0; k < *n; k++)
+		order[k] = rk[k].t;
+	free(rk);
+	return SLUICE_OK;
 }
 
 int sluice_gates__token_margin_drop(sluice_gating *g, json_t *checks, sluice_outcome *out)
@@ -262,8 +280,8 @@ int sluice_gates__token_margin_drop(sluice_gating *g, json_t *checks, sluice_out
 	double tmax = sluice_gates__threshold(g->config, "poisoning", "token_drop_tokens_max");
 	sluice_evaluator *ec, *eb;
 	sluice_drop_probes p = {0};
-	double *env = NULL, *dc = NULL, *db = NULL;
-	struct ranked *rk = NULL;
+	double *env = NULL, *dc = NULL, *db = NULL, *below = NULL;
+	uint32_t *order = NULL;
 	size_t one[1], nref, other, nr = 0, done = 0;
 	json_t *names = json_array(), *c = NULL, *findings = NULL, *largest = NULL, *cached;
 	int error, hit;
@@ -300,7 +318,8 @@ int sluice_gates__token_margin_drop(sluice_gating *g, json_t *checks, sluice_out
 	if (!(env = sluice__calloc(ctx, p.vocab, sizeof(*env))) ||
 	    !(dc = sluice__calloc(ctx, p.vocab, sizeof(*dc))) ||
 	    !(db = sluice__calloc(ctx, p.vocab, sizeof(*db))) ||
-	    !(rk = sluice__calloc(ctx, p.vocab, sizeof(*rk)))) {
+	    !(below = sluice__calloc(ctx, p.vocab, sizeof(*below))) ||
+	    !(order = sluice__calloc(ctx, p.vocab, sizeof(*order)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
@@ -339,21 +358,17 @@ int sluice_gates__token_margin_drop(sluice_gating *g, json_t *checks, sluice_out
 	if ((error = sluice_drop_probes__deltas(g, ec, &p, "token_margin_drop", &done,
 	                                        hit ? p.n : 2 * p.n, dc)) < 0)
 		goto done;
-	for (uint32_t t = 0; t < p.vocab; t++) {
-		double drop = dc[t] - db[t];
-		if (isfinite(drop) && isfinite(env[t])) {
-			rk[nr].below = env[t] - drop;
-			rk[nr++].t = t;
-		}
-	}
-	qsort(rk, nr, sizeof(*rk), by_below);
+	for (uint32_t t = 0; t < p.vocab; t++) /* NaN where a side or the envelope has none */
+		below[t] = env[t] - (dc[t] - db[t]);
+	if ((error = sluice_drop__rank(ctx, below, p.vocab, order, &nr)) < 0)
+		goto done;
 	findings = json_array();
 	largest = json_array();
-	for (size_t k = 0; k < nr; k++) {
-		uint32_t t = rk[k].t;
+	for (size_t k = 0; k < nr && (k < LARGEST || below[order[k]] > limit); k++) {
+		uint32_t t = order[k];
 		if (k < LARGEST)
 			json_array_append_new(largest, token_entry(ec, t, dc[t] - db[t], env[t]));
-		if (rk[k].below > limit && json_array_size(findings) < FINDINGS_MAX)
+		if (below[t] > limit && json_array_size(findings) < FINDINGS_MAX)
 			json_array_append_new(findings, token_entry(ec, t, dc[t] - db[t], env[t]));
 	}
 	c = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:o,s:s,s:f,s:o?,s:o,s:b}", "check",
@@ -365,7 +380,7 @@ int sluice_gates__token_margin_drop(sluice_gating *g, json_t *checks, sluice_out
 	              (json_int_t)p.ntokens, "reference_adapters", (json_int_t)nref,
 	              "reference_other_probes", (json_int_t)other, "reference_suites", names,
 	              "probes_digest", p.digest, "limit", limit, "below_max",
-	              nr ? json_real(rk[0].below) : NULL, "largest", largest, "baseline_cached",
+	              nr ? json_real(below[order[0]]) : NULL, "largest", largest, "baseline_cached",
 	              hit);
 	names = largest = NULL;
 	*out = sluice_gates__findings(checks, c, findings);
@@ -380,6 +395,7 @@ done:
 	free(env);
 	free(dc);
 	free(db);
-	free(rk);
+	free(below);
+	free(order);
 	return error;
 }

@@ -53,6 +53,13 @@ void sluice_drop_probes__dispose(sluice_drop_probes *p);
 int sluice_drop_probes__deltas(sluice_gating *g, sluice_evaluator *ev, const sluice_drop_probes *p,
                                const char *what, size_t *done, size_t total, double *delta);
 
+/*
+ * The token ids whose score is finite, by score from the highest (ties by
+ * id), into order[0..*n); order holds vocab entries.
+ */
+int sluice_drop__rank(sluice_ctx *ctx, const double *score, uint32_t vocab, uint32_t *order,
+                      size_t *n);
+
 /* The check (gates/poisoning.c calls it for a candidate that adds an adapter). */
 int sluice_gates__token_margin_drop(sluice_gating *g, json_t *checks, sluice_outcome *out);
 

@@ -909,19 +909,30 @@ static void test_model__score_next_equals_log_softmax(void **state)
 
 /*
  * The largest gap between branch_logprobs after ids[0..n) and score_next on
- * each ids[0..n) + next[j] separately, over nb branches and nt targets.
+ * each ids[0..n) + next[j] separately, over nb branches and nt targets
+ * (nt <= 4); with last, the prefix's own row (lp_last) is read in the same
+ * pass and checked against score_next on ids[0..n) too.
  */
-static double branch_gap(sluice_model *m, const int32_t *ids, size_t n, const int32_t *next,
-                         size_t nb, const int32_t *tg, size_t nt)
+static double branch_gap_with(sluice_model *m, const int32_t *ids, size_t n, const int32_t *next,
+                              size_t nb, const int32_t *tg, size_t nt, int last)
 {
-	double *lp = malloc(nb * nt * sizeof(double)), gap = 0;
+	double *lp = malloc(nb * nt * sizeof(double)), gap = 0, lp_last[4];
 	int32_t *seq = malloc((n + 1) * sizeof(int32_t));
 
 	assert_non_null(lp);
 	assert_non_null(seq);
-	if (sluice_model__branch_logprobs(F.ctx, m, ids, n, next, nb, tg, nt, lp) < 0)
+	assert_true(nt <= 4);
+	if (sluice_model__branch_logprobs(F.ctx, m, ids, n, next, nb, tg, nt, lp,
+	                                  last ? lp_last : NULL) < 0)
 		fail_msg("branches: %s", sluice_ctx_errmsg(F.ctx));
 	memcpy(seq, ids, n * sizeof(int32_t));
+	for (size_t k = 0; last && n && k < nt; k++) {
+		double want, d;
+		assert_int_equal(sluice_model__score_next(F.ctx, m, seq, n, n - 1, &tg[k], &want),
+		                 0);
+		d = fabs(lp_last[k] - want);
+		gap = d > gap ? d : gap;
+	}
 	for (size_t j = 0; j < nb; j++) {
 		seq[n] = next[j];
 		for (size_t k = 0; k < nt; k++) {
@@ -939,10 +950,21 @@ static double branch_gap(sluice_model *m, const int32_t *ids, size_t n, const in
 	return gap;
 }
 
+/* Both ways: without the prefix's row, and with it. */
+static double branch_gap(sluice_model *m, const int32_t *ids, size_t n, const int32_t *next,
+                         size_t nb, const int32_t *tg, size_t nt)
+{
+	double a = branch_gap_with(m, ids, n, next, nb, tg, nt, 0),
+	       b = branch_gap_with(m, ids, n, next, nb, tg, nt, 1);
+
+	return a > b ? a : b;
+}
+
 /*
  * Branches scored in one pass equal each branch scored alone: on two
  * stacked adapters (grouped KV heads), on a bf16 model, on one KV head with
- * llama3 RoPE and tied embeddings, and with no prefix at all. Bad input is
+ * llama3 RoPE and tied embeddings, and with no prefix at all; the prefix's own
+ * row, read in the same pass, equals score_next on the prefix. Bad input is
  * refused.
  */
 static void test_model__branches_equal_separate_passes(void **state)
@@ -968,17 +990,21 @@ static void test_model__branches_equal_separate_passes(void **state)
 	gap = branch_gap(m, F.tokens, 0, next, 9, tg, 3);
 	assert_true(gap <= 1e-4);
 	/* refused: no branch, no target, a token or target outside the vocabulary */
-	assert_int_equal(sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 0, tg, 1, lp),
-	                 SLUICE_EINVALID);
-	assert_int_equal(sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 2, tg, 0, lp),
-	                 SLUICE_EINVALID);
+	assert_int_equal(
+	        sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 0, tg, 1, lp, NULL),
+	        SLUICE_EINVALID);
+	assert_int_equal(
+	        sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 2, tg, 0, lp, NULL),
+	        SLUICE_EINVALID);
 	next[0] = (int32_t)V;
-	assert_int_equal(sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 2, tg, 1, lp),
-	                 SLUICE_EINVALID);
+	assert_int_equal(
+	        sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 2, tg, 1, lp, NULL),
+	        SLUICE_EINVALID);
 	next[0] = 1;
 	tg[0] = -1;
-	assert_int_equal(sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 2, tg, 1, lp),
-	                 SLUICE_EINVALID);
+	assert_int_equal(
+	        sluice_model__branch_logprobs(F.ctx, m, F.tokens, 3, next, 2, tg, 1, lp, NULL),
+	        SLUICE_EINVALID);
 	sluice_model__free(m);
 	tg[0] = 5;
 	for (int c = 0; c < 2; c++) {
