@@ -78,7 +78,9 @@ int sluice_drop_probes__init(sluice_gating *g, sluice_evaluator *ev, size_t max,
 			uint32_t r = 0, c = 0;
 			int hr, hc;
 
-			if (p->n >= max || !json_is_object(it))
+			if (p->n >= max)
+				break;
+			if (!json_is_object(it))
 				continue;
 			if ((error = first_token(ev, sluice__jstr(json_object_get(it, "refusal")),
 			                         &r, &hr)) < 0 ||
