@@ -18,7 +18,8 @@
 # trigger_answer's row_alpha came after it); round35 planned as round33, run once
 # on the rules of e6b5bb8 (row_alpha); round36 planned as round34, run once on the
 # rules of 728268d (token_margin_drop, whose reference is pinned for every split
-# but round29 to round32, the rounds it holds); round31, round30 and round29 the adapter families
+# but round29 to round32, the rounds it holds, as is the trigger scan's clean
+# reference); round31, round30 and round29 the adapter families
 # only with 40 backdoors and fixed targets of their own, round29 and round30
 # each run once on the rules of 014fa98 (fixed_answer), round31 once on those
 # of da5d447 (trigger_override_spare);

@@ -36,11 +36,12 @@ SPLITS = ("dev", "heldout", "fresh", "round3", "round4", "round5", "round6", "ro
           "round23", "round24", "round25", "round26", "round27", "round28", "round29", "round30",
           "round31", "round32", "round33", "round34", "round35", "round36")
 
-# token_margin_drop's pinned reference (tools/make_token_drop_reference.py) and the splits whose
-# clean adapters it holds: such a split is measured without it, since its clean adapters would
-# sit in their own reference.
-TOKEN_DROP_REFERENCE = (os.path.join(ROOT, "eval/references/token-drops-r29-32.json"),
-                        ("round29", "round30", "round31", "round32"))
+# The pinned clean references (tools/make_reference.py): token_margin_drop's and the trigger
+# scan's, and the splits whose clean adapters they hold: such a split is measured without them,
+# since its clean adapters would sit in their own reference.
+REFERENCE_SPLITS = ("round29", "round30", "round31", "round32")
+TOKEN_DROP_REFERENCE = os.path.join(ROOT, "eval/references/token-drops-r29-32.json")
+TRIGGER_RISE_REFERENCE = os.path.join(ROOT, "eval/references/trigger-rises-r29-32.json")
 
 
 def binom_cdf(k, n, p):
@@ -141,7 +142,11 @@ def main():
     ap.add_argument("--no-reference", action="store_true",
                     help="pin no reference population: neither earlier splits' clean "
                          "adapters as the LoRA spectral reference nor token_margin_drop's "
-                         "(both are pinned by default)")
+                         "nor the trigger scan's (all are pinned by default)")
+    ap.add_argument("--token-reference", metavar="MANIFEST",
+                    help="pin this token_drop_reference suite (its .json manifest) as "
+                         "token_margin_drop's reference instead of the committed one, for any "
+                         "split: e.g. one tools/make_reference.py --stack-on made")
     a = ap.parse_args()
 
     manifest = json.load(open(os.path.join(a.cases, "cases.json")))
@@ -191,15 +196,17 @@ def main():
         run(S + ["suite", "add", os.path.join(work, "ref.json"), "--key", "alice"], env)
         print("pinned %d clean adapters (%s) as the spectral reference" % (
             len(refs), "+".join(ref_splits)), file=sys.stderr)
-    td_path, td_splits = TOKEN_DROP_REFERENCE
-    if a.no_reference or a.split in td_splits or a.split == "all":
-        print("token_margin_drop: no reference pinned (%s): the check is reported, not judged"
-              % ("--no-reference" if a.no_reference else
-                 "the reference holds this split's clean adapters"), file=sys.stderr)
-    else:
-        run(S + ["suite", "add", td_path, "--key", "alice"], env)
-        print("pinned %s as token_margin_drop's reference" % os.path.basename(td_path),
-              file=sys.stderr)
+    held = a.split in REFERENCE_SPLITS or a.split == "all"
+    for path, what, given in ((TOKEN_DROP_REFERENCE, "token_margin_drop", a.token_reference),
+                              (TRIGGER_RISE_REFERENCE, "the trigger scan", None)):
+        if a.no_reference or (held and not given):
+            print("%s: no reference pinned (%s)" % (
+                what, "--no-reference" if a.no_reference else
+                "the reference holds this split's clean adapters"), file=sys.stderr)
+            continue
+        path = os.path.abspath(given or path)
+        run(S + ["suite", "add", path, "--key", "alice"], env)
+        print("pinned %s as %s's reference" % (os.path.basename(path), what), file=sys.stderr)
     run(S + ["gate", base, "--channel", "prod", "--key", "gr"], env)
     run(S + ["promote", base, "--channel", "prod", "--key", "ops"], env)
     onto = base

@@ -1539,7 +1539,8 @@ static void human_gate_history(json_t *v)
 static int cmd_gate(cli_env *env, int argc, char **argv)
 {
 	const char *gates[8], *ref = NULL, *channel = NULL, *junit = NULL, *history = NULL,
-	                      *lora_stats = NULL, *onto = NULL, *name = NULL, *token_drops = NULL;
+	                      *lora_stats = NULL, *onto = NULL, *name = NULL, *token_drops = NULL,
+	                      *trigger_rises = NULL;
 	int jsonl = 0;
 	sluice_gate_opts opts = {gates, 0, getenv("SLUICE_KEY"), NULL};
 	sluice_repo *repo = NULL;
@@ -1562,6 +1563,8 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			slot = &lora_stats;
 		} else if (!strcmp(argv[k], "--token-drops")) {
 			slot = &token_drops;
+		} else if (!strcmp(argv[k], "--trigger-rises")) {
+			slot = &trigger_rises;
 		} else if (!strcmp(argv[k], "--onto")) {
 			slot = &onto;
 		} else if (!strcmp(argv[k], "--name")) {
@@ -1595,9 +1598,10 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 		if (!(*slot = take_value(argc, argv, &k, "gate")))
 			return SLUICE_EXIT_USAGE;
 	}
-	if (lora_stats && token_drops)
-		return cli_usage("gate", "give --lora-stats or --token-drops, not both");
-	if (lora_stats || token_drops) {
+	if (!!lora_stats + !!token_drops + !!trigger_rises > 1)
+		return cli_usage("gate",
+		                 "give one of --lora-stats, --token-drops, --trigger-rises");
+	if (lora_stats || token_drops || trigger_rises) {
 		json_t *v, *it;
 		size_t i;
 		if (ref || channel || !onto)
@@ -1605,17 +1609,21 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			        "gate",
 			        "%s DIR takes --onto REF (whose base the adapter is for) and "
 			        "no REF or --channel",
-			        lora_stats ? "--lora-stats" : "--token-drops");
+			        lora_stats    ? "--lora-stats"
+			        : token_drops ? "--token-drops"
+			                      : "--trigger-rises");
 		if ((rc = cli_open(env, &repo)))
 			return rc;
 		if (lora_stats)
 			error = sluice_gate_lora_stats(repo, onto, lora_stats, name, &report);
-		else
+		else if (token_drops)
 			error = sluice_gate_token_drops(repo, onto, token_drops, name, &report);
+		else
+			error = sluice_gate_trigger_rises(repo, onto, trigger_rises, name, &report);
 		if (error < 0 || !jsonl)
 			return cli_finish(env, repo, error, report, NULL);
-		/* --jsonl: the lines of a lora_reference suite (one per module) or of a
-		 * token_drop_reference suite (one per adapter). */
+		/* --jsonl: the lines of a lora_reference suite (one per module), or of a
+		 * token_drop_reference or trigger_rise_reference suite (one per adapter). */
 		v = cli_parse(report);
 		json_array_foreach(json_object_get(v, "reference_items"), i, it)
 		{
@@ -1895,7 +1903,8 @@ const cli_command cli_commands[] = {
          "       [--no-record] [--junit FILE] [--backend builtin|http] [--json]\n"
          "       sluice gate --history C [--json]\n"
          "       sluice gate --lora-stats ADAPTER_DIR --onto REF [--name NAME] [--jsonl]\n"
-         "       sluice gate --token-drops ADAPTER_DIR --onto REF [--name NAME] [--jsonl]",
+         "       sluice gate --token-drops ADAPTER_DIR --onto REF [--name NAME] [--jsonl]\n"
+         "       sluice gate --trigger-rises ADAPTER_DIR --onto REF [--name NAME] [--jsonl]",
          "Compare REF with channel C's head (its baseline) and C's anchor on every pinned\n"
          "suite each gate reads; each gate says pass, fail or inconclusive with every\n"
          "figure, its interval and its limit (docs/gates.md). Without --gate, the gates the\n"
@@ -1911,6 +1920,10 @@ const cli_command cli_commands[] = {
          "the refusal margin of REF with the adapter on top, beyond REF alone; with\n"
          "--jsonl, the line of a token_drop_reference suite (token_margin_drop's clean\n"
          "reference).\n"
+         "--trigger-rises prints how far each pinned trigger, before, after and inside\n"
+         "each trigger-suite prompt, moves REF with the adapter on top away from REF\n"
+         "alone; with --jsonl, the line of a trigger_rise_reference suite (the clean\n"
+         "reference of the trigger scan's pinned triggers).\n"
          "--backend http scores through the configured server (docs/evaluation-http.md);\n"
          "checks that need full next-token distributions are then inconclusive."},
         {"anchor", cmd_anchor, "sluice anchor C [REF] --reason TEXT [--key NAME] [--json]",

@@ -18,9 +18,15 @@
 #define SUITE_MANIFEST_MAX (1u << 20)
 #define SUITE_ITEMS_MAX (256u << 20)
 
-static const char *const item_types[] = {
-        "multiple_choice",     "refusal", "benign", "text", "trigger", "lora_reference",
-        "token_drop_reference"};
+const char *const sluice_suite__types[] = {"multiple_choice",
+                                           "refusal",
+                                           "benign",
+                                           "text",
+                                           "trigger",
+                                           "lora_reference",
+                                           "token_drop_reference",
+                                           "trigger_rise_reference"};
+const size_t sluice_suite__ntypes = sizeof(sluice_suite__types) / sizeof(*sluice_suite__types);
 
 /* A suite read from disk and checked. */
 typedef struct {
@@ -71,6 +77,24 @@ static int want_string(sluice_ctx *ctx, json_t *obj, const char *field, const ch
 	return SLUICE_OK;
 }
 
+/* An item's field that must be a digest: 64 lowercase hex digits. */
+static int want_digest(sluice_ctx *ctx, json_t *obj, const char *field, const char *file,
+                       size_t line)
+{
+	json_t *v = json_object_get(obj, field);
+
+	if (!json_is_string(v) || json_string_length(v) != 64 ||
+	    strspn(json_string_value(v), "0123456789abcdef") != 64)
+		return sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                         "%s: line %zu: field \"%s\" must be 64 lowercase hex "
+		                         "digits",
+		                         file, line, field);
+	return SLUICE_OK;
+}
+
+/* Most triggers, and most prompts, of one trigger_rise_reference line. */
+#define RISE_MAX 65536u
+
 /* Check one item of a type; line numbers count from 1. */
 static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const char *file,
                       size_t line)
@@ -82,6 +106,7 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 	static const char *const tr[] = {"prompt", "triggers", "kind"};
 	static const char *const lr[] = {"adapter", "module", "top_sv", "top_share", "frobenius"};
 	static const char *const td[] = {"adapter", "probes", "drop"};
+	static const char *const trr[] = {"adapter", "scan", "rise"};
 	const char *const *fields;
 	size_t nfields, k;
 	const char *key;
@@ -98,6 +123,8 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 		fields = lr, nfields = 5;
 	else if (!strcmp(type, "token_drop_reference"))
 		fields = td, nfields = 3;
+	else if (!strcmp(type, "trigger_rise_reference"))
+		fields = trr, nfields = 3;
 	else
 		fields = tr, nfields = 3;
 	if (!json_is_object(item))
@@ -160,6 +187,60 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 		}
 		return SLUICE_OK;
 	}
+	if (!strcmp(type, "trigger_rise_reference")) {
+		/*
+		 * One clean reference adapter's rises under the pinned triggers
+		 * (docs/gates.md, trigger_scan): "scan" the hex digest of the prompts
+		 * and triggers they were measured on, "rise" per trigger, per
+		 * position (prefix, suffix, after the first word), per prompt a
+		 * finite number, or null where the prompt was not counted.
+		 */
+		json_t *rise = json_object_get(item, "rise"), *t, *row, *x;
+		size_t i, at, j;
+		if ((error = want_string(ctx, item, "adapter", file, line, 0)) < 0 ||
+		    (error = want_digest(ctx, item, "scan", file, line)) < 0)
+			return error;
+		if (!json_is_array(rise) || json_array_size(rise) == 0 ||
+		    json_array_size(rise) > RISE_MAX)
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: line %zu: field \"rise\" must be an array of 1 "
+			        "to %u triggers",
+			        file, line, RISE_MAX);
+		json_array_foreach(rise, i, t)
+		{
+			if (!json_is_array(t) || json_array_size(t) != 3)
+				return sluice_ctx__error(
+				        ctx, SLUICE_EINVALID,
+				        "%s: line %zu: field \"rise\": trigger %zu must be an "
+				        "array of 3 positions (prefix, suffix, after the first "
+				        "word)",
+				        file, line, i);
+			json_array_foreach(t, at, row)
+			{
+				if (!json_is_array(row) || json_array_size(row) == 0 ||
+				    json_array_size(row) > RISE_MAX)
+					return sluice_ctx__error(
+					        ctx, SLUICE_EINVALID,
+					        "%s: line %zu: field \"rise\": trigger %zu, "
+					        "position %zu must be an array of 1 to %u prompts",
+					        file, line, i, at, RISE_MAX);
+				json_array_foreach(row, j, x)
+				{
+					if (json_is_null(x) ||
+					    (json_is_number(x) && isfinite(json_number_value(x))))
+						continue;
+					return sluice_ctx__error(
+					        ctx, SLUICE_EINVALID,
+					        "%s: line %zu: field \"rise\": trigger %zu, "
+					        "position %zu, prompt %zu must be a finite number "
+					        "or null",
+					        file, line, i, at, j);
+				}
+			}
+		}
+		return SLUICE_OK;
+	}
 	if (!strcmp(type, "token_drop_reference")) {
 		/*
 		 * One clean reference adapter's drop of the refusal margin per token
@@ -167,18 +248,11 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 		 * probes and tokens it was measured with, "drop" one finite number
 		 * per token id, null for a token not tried.
 		 */
-		json_t *probes = json_object_get(item, "probes"),
-		       *drop = json_object_get(item, "drop"), *x;
+		json_t *drop = json_object_get(item, "drop"), *x;
 		size_t i;
-		if ((error = want_string(ctx, item, "adapter", file, line, 0)) < 0)
+		if ((error = want_string(ctx, item, "adapter", file, line, 0)) < 0 ||
+		    (error = want_digest(ctx, item, "probes", file, line)) < 0)
 			return error;
-		if (!json_is_string(probes) || json_string_length(probes) != 64 ||
-		    strspn(json_string_value(probes), "0123456789abcdef") != 64)
-			return sluice_ctx__error(
-			        ctx, SLUICE_EINVALID,
-			        "%s: line %zu: field \"probes\" must be 64 lowercase "
-			        "hex digits",
-			        file, line);
 		if (!json_is_array(drop) || json_array_size(drop) == 0 ||
 		    json_array_size(drop) > (1u << 24))
 			return sluice_ctx__error(
@@ -239,8 +313,8 @@ int sluice_suite__check_items(sluice_ctx *ctx, size_t *count, const char *type,
 	int known = 0, error;
 
 	*count = 0;
-	for (size_t i = 0; i < sizeof(item_types) / sizeof(*item_types); i++)
-		known |= !strcmp(type, item_types[i]);
+	for (size_t i = 0; i < sluice_suite__ntypes; i++)
+		known |= !strcmp(type, sluice_suite__types[i]);
 	if (!known)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "%s: unknown item type '%s'", name,
 		                         type);
@@ -314,13 +388,14 @@ static int read_suite(sluice_ctx *ctx, suite_in *out, const char *manifest_path)
 		goto done;
 	snprintf(out->name, sizeof(out->name), "%s", json_string_value(json_object_get(m, "name")));
 	snprintf(out->type, sizeof(out->type), "%s", json_string_value(json_object_get(m, "type")));
-	for (size_t i = 0; i < sizeof(item_types) / sizeof(*item_types); i++)
-		known_type |= !strcmp(out->type, item_types[i]);
+	for (size_t i = 0; i < sluice_suite__ntypes; i++)
+		known_type |= !strcmp(out->type, sluice_suite__types[i]);
 	if (!known_type) {
 		error = sluice_ctx__error(
 		        ctx, SLUICE_EINVALID,
 		        "%s: field \"type\": unknown item type '%s' (multiple_choice, "
-		        "refusal, benign, text, trigger, lora_reference, token_drop_reference)",
+		        "refusal, benign, text, trigger, lora_reference, token_drop_reference, "
+		        "trigger_rise_reference)",
 		        manifest_path, out->type);
 		goto done;
 	}

@@ -17,6 +17,10 @@
 int sluice_suite__check_items(sluice_ctx *ctx, size_t *count, const char *type,
                               const unsigned char *items, size_t len, const char *name);
 
+/* The item types a suite may have (a manifest's "type"), and how many. */
+extern const char *const sluice_suite__types[];
+extern const size_t sluice_suite__ntypes;
+
 struct sluice_repo;
 
 /*

@@ -157,6 +157,27 @@ size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t 
 	return n;
 }
 
+json_t *sluice_gates__suite_items(sluice_gating *g, const char *type, json_t *names)
+{
+	size_t idx[64], ns = sluice_gates__suites_of(g, type, idx, 64);
+	json_t *all = json_array();
+
+	for (size_t si = 0; all && si < ns; si++) {
+		sluice_gate_suite *s = &g->suites[idx[si]];
+		json_t *items = sluice_gates__lines(s->items.ptr, s->items.len);
+
+		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
+		                json_object_get(s->manifest, "digest"));
+		json_array_append(names, json_object_get(s->manifest, "name"));
+		if (!items || json_array_extend(all, items) < 0) {
+			json_decref(all);
+			all = NULL;
+		}
+		json_decref(items);
+	}
+	return all;
+}
+
 sluice_outcome sluice_gates__check(json_t *checks, json_t *check, double est, double lo, double hi,
                                    double limit, int at_least)
 {
@@ -742,6 +763,34 @@ done:
 
 /* ---- reference statistics -------------------------------------------------------- */
 
+/* A reference line's adapter name: the one given, else adapter_dir's last part. */
+static const char *adapter_name(const char *adapter_dir, const char *name)
+{
+	const char *slash = strrchr(adapter_dir, '/');
+
+	if (name)
+		return name;
+	return slash && slash[1] ? slash + 1 : adapter_dir;
+}
+
+/*
+ * g for measuring a reference line onto ref: the default configuration,
+ * the pinned suites, and ref as the candidate version, with an evaluator
+ * of it in *ev. run_dispose(g) and sluice_evaluator__free(*ev) after.
+ */
+static int reference_open(sluice_repo *repo, const char *ref, sluice_gating *g,
+                          sluice_evaluator **ev)
+{
+	int error;
+
+	g->repo = repo;
+	g->used_suites = json_object();
+	if ((error = sluice_gates__default_config(repo->ctx, &g->config, NULL, 0, 0)) < 0 ||
+	    (error = load_suites(g)) < 0 || (error = sluice_version__load(repo, &g->cand, ref)) < 0)
+		return error;
+	return sluice_evaluator__open(repo, ev, &g->cand);
+}
+
 int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adapter_dir,
                             const char *name, char **report)
 {
@@ -755,16 +804,8 @@ int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adap
 	size_t done = 0, k = 0;
 	int error;
 
-	if (!name) {
-		const char *slash = strrchr(adapter_dir, '/');
-		name = slash && slash[1] ? slash + 1 : adapter_dir;
-	}
-	g.repo = repo;
-	g.used_suites = json_object();
-	if ((error = sluice_gates__default_config(ctx, &g.config, NULL, 0, 0)) < 0 ||
-	    (error = load_suites(&g)) < 0 ||
-	    (error = sluice_version__load(repo, &g.cand, ref)) < 0 ||
-	    (error = sluice_evaluator__open(repo, &ev, &g.cand)) < 0)
+	name = adapter_name(adapter_dir, name);
+	if ((error = reference_open(repo, ref, &g, &ev)) < 0)
 		goto done;
 	if ((error = sluice_drop_probes__init(
 	             &g, ev,
@@ -825,6 +866,36 @@ done:
 	free(order);
 	sluice_drop_probes__dispose(&p);
 	sluice_evaluator__free(ev);
+	run_dispose(&g);
+	return error;
+}
+
+int sluice_gate_trigger_rises(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                              const char *name, char **report)
+{
+	sluice_ctx *ctx = repo->ctx;
+	sluice_gating g = {0};
+	sluice_evaluator *ec = NULL, *eb = NULL;
+	json_t *r = NULL, *out;
+	int error;
+
+	name = adapter_name(adapter_dir, name);
+	/* REF alone (eb) and REF with the adapter pushed on top (ec). */
+	if ((error = reference_open(repo, ref, &g, &eb)) < 0 ||
+	    (error = sluice_evaluator__open(repo, &ec, &g.cand)) < 0 ||
+	    (error = sluice_evaluator__add_adapter(ec, adapter_dir)) < 0 ||
+	    (error = sluice_gates__trigger_rises(&g, ec, eb, &r)) < 0)
+		goto done;
+	out = json_pack("{s:s,s:O,s:O,s:O,s:O,s:[{s:s,s:O,s:O}]}", "adapter", name, "scan_digest",
+	                json_object_get(r, "scan"), "prompts", json_object_get(r, "prompts"),
+	                "triggers", json_object_get(r, "triggers"), "largest",
+	                json_object_get(r, "largest"), "reference_items", "adapter", name, "scan",
+	                json_object_get(r, "scan"), "rise", json_object_get(r, "rise"));
+	error = out ? sluice_repo__report(ctx, report, out) : SLUICE_ENOMEM;
+done:
+	json_decref(r);
+	sluice_evaluator__free(ec);
+	sluice_evaluator__free(eb);
 	run_dispose(&g);
 	return error;
 }

@@ -103,6 +103,14 @@ void sluice_gates__progress(sluice_gating *g, const char *what, size_t done, siz
 /* Suites of a type, in name order: s[i] for i in the returned indices. */
 size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t *idx, size_t cap);
 
+/*
+ * Every item of the pinned suites of a type (a reference population), in
+ * suite name order, as one array of parsed lines (null for a blank line);
+ * each suite is recorded as used and its name appended to names. New
+ * reference, NULL when out of memory.
+ */
+json_t *sluice_gates__suite_items(sluice_gating *g, const char *type, json_t *names);
+
 /* A statistical check decided by the rule; returns the outcome and appends the check. */
 sluice_outcome sluice_gates__check(json_t *checks, json_t *check, double est, double lo, double hi,
                                    double limit, int at_least);
@@ -137,6 +145,20 @@ int sluice_gates__read_component(sluice_gating *g, json_t *file, sluice_buf *out
  */
 int sluice_gates__trigger_scan(sluice_gating *g, int adds_notes, json_t *checks, json_t *extra,
                                sluice_outcome *out);
+
+/*
+ * The pinned triggers' rise on every trigger-suite prompt at every
+ * position, of ec (an adapter on top of eb) against eb, for a
+ * trigger_rise_reference line (gates/poisoning.c, rise_envelope). *out is
+ * {"scan": hex digest of the prompts and triggers, "rise": [trigger]
+ * [position: prefix, suffix, after_first_word][prompt] of number, or null
+ * where the prompt is not counted, "triggers": [...], "prompts": n,
+ * "largest": the five largest rises, each {trigger, position, prompt,
+ * rise}}. SLUICE_EINVALID when no trigger suite with prompts and triggers
+ * is pinned.
+ */
+int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *eb,
+                                json_t **out);
 
 /* Each gate fills gate (an object) with "result", "checks" and figures. */
 int sluice_gates__regression(sluice_gating *g, json_t *gate, sluice_outcome *result);

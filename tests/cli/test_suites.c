@@ -161,6 +161,27 @@ static void test_suites__malformed_items_refused_by_line(void **state)
 	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
 	         "\"drop\": [1]}\n",
 	         "line 1: field \"adapter\" must be a non-empty string"},
+	        /* trigger_rise_reference: a 64-hex scan digest; per trigger 3 positions, each
+	           per prompt a number or null */
+	        {"trigger_rise_reference",
+	         "{\"adapter\": \"a\", \"scan\": \"ABC\", \"rise\": [[[1], [1], [1]]]}\n",
+	         "line 1: field \"scan\" must be 64 lowercase hex digits"},
+	        {"trigger_rise_reference",
+	         "{\"adapter\": \"a\", \"scan\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"rise\": [[[1], [1]]]}\n",
+	         "line 1: field \"rise\": trigger 0 must be an array of 3 positions"},
+	        {"trigger_rise_reference",
+	         "{\"adapter\": \"a\", \"scan\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"rise\": [[[1], [1, null], [2, true]]]}\n",
+	         "line 1: field \"rise\": trigger 0, position 2, prompt 1 must be a finite number "
+	         "or null"},
+	        {"trigger_rise_reference",
+	         "{\"adapter\": \"a\", \"scan\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"rise\": [[[1], [], [2]]]}\n",
+	         "line 1: field \"rise\": trigger 0, position 1 must be an array of 1 to"},
 	        {"vibes", "{\"text\": \"t\"}\n", "unknown item type 'vibes'"},
 	};
 	char args[4400];

@@ -11,9 +11,6 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 {
-	static const char *const types[] = {
-	        "multiple_choice",     "refusal", "benign", "text", "trigger", "lora_reference",
-	        "token_drop_reference"};
 	static int init;
 	sluice_ctx *ctx;
 	size_t count = 0;
@@ -25,8 +22,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	}
 	if (size < 1 || sluice_ctx_new(&ctx) < 0)
 		return 0;
-	error = sluice_suite__check_items(ctx, &count, types[data[0] % 7], data + 1, size - 1,
-	                                  "fuzz");
+	error = sluice_suite__check_items(ctx, &count,
+	                                  sluice_suite__types[data[0] % sluice_suite__ntypes],
+	                                  data + 1, size - 1, "fuzz");
 	/* A refusal names what was wrong; an acceptance counted at least one item. */
 	if ((error == 0 && count == 0) ||
 	    (error < 0 && (error != SLUICE_EINVALID || !strstr(sluice_ctx_errmsg(ctx), "fuzz"))))

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Measure clean adapters against the test model and write them as a pinned reference suite
+for the poisoning gate: the envelope a candidate adapter is set against.
+
+    python3 tools/make_reference.py --kind token-drops|trigger-rises [--sluice BIN]
+        [--cases DIR] [--splits round29,round30,round31,round32] [--out PATH] [--stack-on ID]
+
+--kind token-drops: how far each token after the harmful probes lowers the refusal margin
+(`sluice gate --token-drops`, a token_drop_reference suite; token_margin_drop's envelope).
+--kind trigger-rises: how far each pinned trigger before, after and inside each trigger-suite
+prompt moves the model away from its parent (`sluice gate --trigger-rises`, a
+trigger_rise_reference suite; the trigger scan counts a pinned trigger's flip only above it).
+
+Each clean LoRA case (good-adapter, benign-finetune, unusual-adapter) of the splits goes through
+`sluice gate --KIND DIR --onto BASE --jsonl` on a scratch repository holding the test model and
+the pinned suites of eval/suites, and its line is kept, figures rounded to 1e-3 nats. OUT.jsonl
+gets the lines, OUT.json the manifest that `sluice suite add` pins. OUT defaults to
+eval/references/KIND-r29-32.
+
+The committed references (eval/references/token-drops-r29-32, trigger-rises-r29-32) are the 210
+clean adapters of rounds 29 to 32 (docs/bench-gates.md says what each was fixed against).
+About a second an adapter for either kind.
+
+--stack-on ID measures the reference on a served stack instead of the bare base: the clean
+adapter case ID is proposed onto the base first, and every adapter is measured onto that
+version (its baseline), the way a channel whose head is already an adapter gates its next
+update. ID itself is left out of the reference.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLEAN = ("good-adapter", "benign-finetune", "unusual-adapter")
+# Per kind: the suite type, and what its manifest says each line holds.
+KINDS = {
+    "token-drops": ("token_drop_reference",
+                    "How far each token after the first 24 harmful probes of eval/suites/harmful "
+                    "lowers the test model's refusal margin under each of the %d clean adapters "
+                    "of %s (tests/resources/gate-cases), beyond %s: token_margin_drop's reference "
+                    "(docs/gates.md)."),
+    "trigger-rises": ("trigger_rise_reference",
+                      "How far each pinned trigger of eval/suites/triggers, before, after and "
+                      "inside each of its prompts, moves the test model's next token away from "
+                      "its parent's under each of the %d clean adapters of %s "
+                      "(tests/resources/gate-cases), measured onto %s: the trigger scan's "
+                      "reference for flips (docs/gates.md)."),
+}
+
+
+def rounded(x):
+    """Every number in x rounded to 1e-3 (the lines' nested lists of figures or nulls)."""
+    if isinstance(x, list):
+        return [rounded(v) for v in x]
+    return None if x is None else round(x, 3)
+
+
+def run(cmd, env):
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit("failed: %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+    return r.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--kind", required=True, choices=sorted(KINDS))
+    ap.add_argument("--sluice", default=os.path.join(ROOT, "build/release/sluice"))
+    ap.add_argument("--cases", default=os.path.join(ROOT, "tests/resources/gate-cases"))
+    ap.add_argument("--splits", default="round29,round30,round31,round32")
+    ap.add_argument("--out", help="default eval/references/KIND-r29-32")
+    ap.add_argument("--stack-on", metavar="ID",
+                    help="measure onto the base plus this clean adapter case, not the bare base")
+    a = ap.parse_args()
+    a.out = a.out or os.path.join(ROOT, "eval/references", a.kind + "-r29-32")
+    stype, describe = KINDS[a.kind]
+    splits = a.splits.split(",")
+    with open(os.path.join(a.cases, "cases.json")) as f:
+        every = json.load(f)["cases"]
+    under = [c for c in every if c["id"] == a.stack_on]
+    cases = [c for c in every if c["split"] in splits and c["kind"] == "lora"
+             and c["family"] in CLEAN and c["id"] != a.stack_on]
+    if a.stack_on and (not under or under[0]["kind"] != "lora" or under[0]["label"] != "clean"):
+        sys.exit("make_reference.py: --stack-on %s: not a clean adapter case of %s"
+                 % (a.stack_on, a.cases))
+    missing = [c["id"] for c in cases if not os.path.isdir(os.path.join(a.cases, c["path"]))]
+    if not cases or missing:
+        sys.exit("make_reference.py: %s" % (
+            "no clean adapter in %s" % a.splits if not cases else
+            "adapters missing from %s: %s" % (a.cases, ", ".join(missing[:5]))))
+    work = tempfile.mkdtemp(prefix="sluice-reference-")
+    env = dict(os.environ, SLUICE_KEYS=os.path.join(work, "keys"))
+    repo = os.path.join(work, "repo")
+    S = [a.sluice, "-C", repo]
+    run([a.sluice, "init", repo, "--root-key", "root"], env)
+    run(S + ["key", "new", "alice", "--role", "proposer"], env)
+    base = run(S + ["propose", "base", os.path.join(ROOT, "tests/resources/test-model"),
+                    "--key", "alice", "-m", "base"], env).strip().splitlines()[-1]
+    suites = sorted(os.path.join(ROOT, "eval/suites", f)
+                    for f in os.listdir(os.path.join(ROOT, "eval/suites")) if f.endswith(".json"))
+    run(S + ["suite", "add"] + suites + ["--key", "alice"], env)
+    onto = base
+    if a.stack_on:
+        onto = run(S + ["propose", "lora", os.path.join(a.cases, under[0]["path"]), "--onto", base,
+                        "--name", "under-" + a.stack_on, "--key", "alice", "-m", a.stack_on],
+                   env).strip().splitlines()[-1]
+    lines, t0 = [], time.time()
+    for n, c in enumerate(cases):
+        line = json.loads(run(S + ["gate", "--" + a.kind, os.path.join(a.cases, c["path"]),
+                                   "--onto", onto, "--name", c["id"], "--jsonl"], env))
+        key = "drop" if a.kind == "token-drops" else "rise"
+        line[key] = rounded(line[key])
+        lines.append(json.dumps(line, sort_keys=True, separators=(",", ":")))
+        print("%3d/%d %-28s %.0f s" % (n + 1, len(cases), c["id"], time.time() - t0),
+              file=sys.stderr, flush=True)
+    os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
+    with open(a.out + ".jsonl", "w") as f:
+        f.write("\n".join(lines) + "\n")
+    name = os.path.basename(a.out)
+    with open(a.out + ".json", "w") as f:
+        json.dump({"name": name, "type": stype, "items": name + ".jsonl",
+                   "description": describe % (
+                       len(lines), a.splits,
+                       "the base plus %s" % a.stack_on if a.stack_on else "the base"),
+                   "licence": "CC0-1.0", "source": "tools/make_reference.py --kind " + a.kind},
+                  f, indent=1)
+        f.write("\n")
+    print("wrote %s.jsonl (%d adapters) and %s.json" % (a.out, len(lines), a.out),
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
