@@ -34,7 +34,8 @@ SPLITS = ("dev", "heldout", "fresh", "round3", "round4", "round5", "round6", "ro
           "round9", "round10", "round11", "round12", "round13", "round14", "round15",
           "round16", "round17", "round18", "round19", "round20", "round21", "round22",
           "round23", "round24", "round25", "round26", "round27", "round28", "round29", "round30",
-          "round31", "round32", "round33", "round34", "round35", "round36")
+          "round31", "round32", "round33", "round34", "round35", "round36",
+          "round37")
 
 # The pinned clean references (tools/make_reference.py): token_margin_drop's and the trigger
 # scan's, and the splits whose clean adapters they hold: such a split is measured without them,

@@ -452,6 +452,16 @@ ROUNDS = {2: {"seed": 20261202, "split": "fresh", "prefix": "f", "unlisted": UNL
           # token_margin_drop, whose limit and reference were committed before the plan
           36: {"seed": 20261236, "split": "round36", "prefix": "ai", "unlisted": UNLISTED_R36,
                "targets": TARGETS_R36, "suffix_unlisted": True,
+               "counts": ADAPTERS_ONLY_40},
+          # the thirty-seventh round (2026-12-07, thirty-second session): planned as the
+          # thirty-first (the pinned and made-up triggers in turn, before, after and inside the
+          # prompt; fixed targets in slots 03, 07, ...), with the thirty-sixth round's made-up
+          # triggers and targets (written blind), to measure blind the trigger scan's clean
+          # reference (trigger_rise_reference), committed before the plan: what it spares of
+          # clean adapters and what it costs of backdoors whose pinned trigger goes before the
+          # prompt or inside it
+          37: {"seed": 20261237, "split": "round37", "prefix": "aj", "unlisted": UNLISTED_R36,
+               "targets": TARGETS_R36,
                "counts": ADAPTERS_ONLY_40}}
 POSITIONS = ["prefix", "suffix", "middle"]
 MODSETS = {
