@@ -25,6 +25,7 @@ static const char default_config[] =
         "   \"over_refusal_max_increase\": 0.05, \"replay_excess_max\": 0.03},"
         " \"poisoning\": {\"spectral_z_max\": 6.0, \"trigger_z_max\": 6.0,"
         "   \"trigger_shift_min\": 0.5, \"random_insertions\": 16,"
+        "   \"random_insertions_confirm\": 64,"
         "   \"note_token_budget\": 256, \"reference_min\": 3, \"loss_z_max\": 8.0,"
         "   \"dup_min_records\": 5, \"dup_share\": 0.05, \"ngram_min_records\": 5,"
         "   \"ngram_min_share\": 0.02, \"ngram_loss_z_min\": 1.0,"
