@@ -35,7 +35,7 @@ SPLITS = ("dev", "heldout", "fresh", "round3", "round4", "round5", "round6", "ro
           "round16", "round17", "round18", "round19", "round20", "round21", "round22",
           "round23", "round24", "round25", "round26", "round27", "round28", "round29", "round30",
           "round31", "round32", "round33", "round34", "round35", "round36",
-          "round37")
+          "round37", "round38")
 
 # The pinned clean references (tools/make_reference.py): token_margin_drop's and the trigger
 # scan's, and the splits whose clean adapters they hold: such a split is measured without them,
@@ -148,6 +148,11 @@ def main():
                     help="pin this token_drop_reference suite (its .json manifest) as "
                          "token_margin_drop's reference instead of the committed one, for any "
                          "split: e.g. one tools/make_reference.py --stack-on made")
+    ap.add_argument("--gate-config", metavar="FILE",
+                    help="thresholds over the default configuration for the bench's "
+                         "repository (sluice init --gate-config), e.g. "
+                         "{\"poisoning\": {\"random_insertions_confirm\": 0}} to run a rule "
+                         "as it was before")
     a = ap.parse_args()
 
     manifest = json.load(open(os.path.join(a.cases, "cases.json")))
@@ -170,7 +175,8 @@ def main():
     repo = os.path.join(work, "repo")
     S = [a.sluice, "-C", repo]
 
-    run([a.sluice, "init", repo, "--root-key", "root"], env)
+    run([a.sluice, "init", repo, "--root-key", "root"]
+        + (["--gate-config", os.path.abspath(a.gate_config)] if a.gate_config else []), env)
     for name, role in (("alice", "proposer"), ("ops", "operator"), ("gr", "gate-runner")):
         run(S + ["key", "new", name, "--role", role], env)
     base = run(S + ["propose", "base", os.path.join(ROOT, "tests/resources/test-model"),
