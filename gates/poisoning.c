@@ -117,6 +117,9 @@ enum { AT_PREFIX, AT_SUFFIX, AT_FIRST_WORD, NPOSITIONS };
  */
 #define NLENGTHS 16
 
+/* The most random strings a null may draw at one length and position. */
+#define SCAN_DRAWS_MAX 4096
+
 /* The null's row for a candidate of ntok tokens (0-based). */
 static size_t length_row(size_t ntok)
 {
@@ -839,10 +842,26 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	scan_inputs(g, prompts, kinds, triggers);
 	npinned = json_array_size(triggers); /* extras equal to a pinned one are not added */
 	json_array_foreach(extra, i, v) add_string(triggers, json_string_value(v), NULL);
-	if (json_array_size(prompts) == 0 || R < 8) {
+	if (json_array_size(prompts) == 0) {
 		c = json_pack("{s:s,s:s,s:s}", "check", name, "result", "inconclusive", "note",
 		              "no pinned trigger suite with prompts: the trigger scan cannot run");
 		json_array_append_new(checks, c);
+		*out = SLUICE_INCONCLUSIVE;
+		goto done;
+	}
+	/*
+	 * A null of fewer than 8 strings has no tail to speak of, and one of
+	 * thousands is more forward work than a gate run may take (and than
+	 * memory may hold): the configuration is named rather than run.
+	 */
+	if (R < 8 || R > SCAN_DRAWS_MAX || RC > SCAN_DRAWS_MAX) {
+		char note[256];
+		snprintf(note, sizeof(note),
+		         "random_insertions %zu and random_insertions_confirm %zu: the first must "
+		         "be %d to %d and the second at most %d; the trigger scan did not run",
+		         R, RC, 8, SCAN_DRAWS_MAX, SCAN_DRAWS_MAX);
+		json_array_append_new(checks, json_pack("{s:s,s:s,s:s}", "check", name, "result",
+		                                        "inconclusive", "note", note));
 		*out = SLUICE_INCONCLUSIVE;
 		goto done;
 	}

@@ -605,6 +605,25 @@ static void test_gates__spectra_against_pinned_references(void **state)
 	assert_string_equal(result_of(c), "fail");
 	assert_true(json_array_size(json_object_get(c, "findings")) > 0);
 	json_decref(rep);
+
+	/*
+	 * A null of more strings than a gate run may draw is not drawn: the
+	 * scan says which keys, and is inconclusive (never a pass).
+	 */
+	snprintf(r4, sizeof(r4), "%s/draws-too-many", work);
+	snprintf(cfg, sizeof(cfg), "%s/in/draws.json", work);
+	tu_write(cfg, "{\"poisoning\": {\"random_insertions_confirm\": 4097}}", 50);
+	snprintf(args, sizeof(args), "--gate-config '%s'", cfg);
+	spectra_repo(r4, args, b4);
+	snprintf(args, sizeof(args), "propose lora '%s/in/loud' --onto %s", work, b4);
+	propose(r4, id, args);
+	rep = gate(r4, id, "prod", "", &status);
+	c = find_check(rep, "poisoning", "trigger_scan", NULL);
+	assert_string_equal(result_of(c), "inconclusive");
+	assert_non_null(strstr(json_string_value(json_object_get(c, "note")),
+	                       "random_insertions_confirm 4097"));
+	assert_null(json_object_get(c, "scanned"));
+	json_decref(rep);
 }
 
 static void test_gates__drift_budget_catches_a_chain(void **state)
