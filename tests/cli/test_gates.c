@@ -549,6 +549,25 @@ static void spectra_repo(const char *r, const char *init_args, char b[41])
 }
 
 /*
+ * The report of gating in/loud (made by the test below) in a repository of
+ * its own, work/name (spectra_repo), whose gate configuration is
+ * config_json over the defaults.
+ */
+static json_t *loud_under(const char *name, const char *config_json, int *status)
+{
+	char r[4200], cfg[4200], args[8192], b[41], id[41];
+
+	snprintf(r, sizeof(r), "%s/%s", work, name);
+	snprintf(cfg, sizeof(cfg), "%s/in/%s.json", work, name);
+	tu_write(cfg, config_json, strlen(config_json));
+	snprintf(args, sizeof(args), "--gate-config '%s'", cfg);
+	spectra_repo(r, args, b);
+	snprintf(args, sizeof(args), "propose lora '%s/in/loud' --onto %s", work, b);
+	propose(r, id, args);
+	return gate(r, id, "prod", "", status);
+}
+
+/*
  * Spectra against the pinned references: an adapter a hundred times louder
  * than the references is named as an outlier. By default (spectral_judged
  * 0) that is reported and does not fail the check: unusual but benign
@@ -557,7 +576,7 @@ static void spectra_repo(const char *r, const char *init_args, char b[41])
  */
 static void test_gates__spectra_against_pinned_references(void **state)
 {
-	char r3[4200], r4[4200], b3[41], b4[41], id[41], args[8192], cfg[4200];
+	char r3[4200], b3[41], id[41], args[8192];
 	json_t *rep, *c;
 	int status;
 	(void)state;
@@ -592,14 +611,7 @@ static void test_gates__spectra_against_pinned_references(void **state)
 	json_decref(rep);
 
 	/* A configuration that judges spectra fails it. */
-	snprintf(r4, sizeof(r4), "%s/spectra-judged", work);
-	snprintf(cfg, sizeof(cfg), "%s/in/judged.json", work);
-	tu_write(cfg, "{\"poisoning\": {\"spectral_judged\": 1}}", 37);
-	snprintf(args, sizeof(args), "--gate-config '%s'", cfg);
-	spectra_repo(r4, args, b4);
-	snprintf(args, sizeof(args), "propose lora '%s/in/loud' --onto %s", work, b4);
-	propose(r4, id, args);
-	rep = gate(r4, id, "prod", "", &status);
+	rep = loud_under("spectra-judged", "{\"poisoning\": {\"spectral_judged\": 1}}", &status);
 	assert_int_equal(status, 1);
 	c = find_check(rep, "poisoning", "lora_spectral", NULL);
 	assert_string_equal(result_of(c), "fail");
@@ -610,14 +622,8 @@ static void test_gates__spectra_against_pinned_references(void **state)
 	 * A null of more strings than a gate run may draw is not drawn: the
 	 * scan says which keys, and is inconclusive (never a pass).
 	 */
-	snprintf(r4, sizeof(r4), "%s/draws-too-many", work);
-	snprintf(cfg, sizeof(cfg), "%s/in/draws.json", work);
-	tu_write(cfg, "{\"poisoning\": {\"random_insertions_confirm\": 4097}}", 50);
-	snprintf(args, sizeof(args), "--gate-config '%s'", cfg);
-	spectra_repo(r4, args, b4);
-	snprintf(args, sizeof(args), "propose lora '%s/in/loud' --onto %s", work, b4);
-	propose(r4, id, args);
-	rep = gate(r4, id, "prod", "", &status);
+	rep = loud_under("draws-too-many", "{\"poisoning\": {\"random_insertions_confirm\": 4097}}",
+	                 &status);
 	c = find_check(rep, "poisoning", "trigger_scan", NULL);
 	assert_string_equal(result_of(c), "inconclusive");
 	assert_non_null(strstr(json_string_value(json_object_get(c, "note")),
