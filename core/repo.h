@@ -227,9 +227,18 @@ int sluice_gates__config_digest(sluice_ctx *ctx, json_t *config, char digest[65]
 int sluice_gates__is_gate(const char *name);
 
 /*
+ * 1 and the closed range [*lo, *hi] when gate's threshold key has one
+ * narrower than its sign (shares 0..1, switches 0..1, bounded counts);
+ * 0 for a key checked by sign alone (gates/config.c).
+ */
+int sluice_gates__threshold_range(const char *gate, const char *key, double *lo, double *hi);
+
+/*
  * Merge thresholds given as JSON text over config (in place): every key
- * must exist in config with a number of the same sign; "alpha" in (0, 0.5).
- * SLUICE_EINVALID naming name and the key otherwise.
+ * must exist in config with a number of the same sign, an integer where
+ * the default is one, within the key's range if it has one
+ * (sluice_gates__threshold_range); "alpha" in (0, 0.5). SLUICE_EINVALID
+ * naming name and the key otherwise.
  */
 int sluice_gates__merge_config(sluice_ctx *ctx, json_t *config, const char *text, const char *name);
 

@@ -6,6 +6,7 @@
  * default below. Policies will later replace it, per channel.
  */
 #include "gates.h"
+#include "answer_side.h"
 
 #include <math.h>
 #include <string.h>
@@ -40,6 +41,54 @@ static const char default_config[] =
         "   \"token_drop_tokens_max\": 4096}}";
 
 static const char *const gate_names[] = {"regression", "safety", "poisoning"};
+
+/*
+ * Keys whose meaningful values are narrower than "a number of the
+ * default's sign". Shares, rates and probabilities lie in 0..1 (a limit of
+ * 25 written for 25% would never fail anything); switches are 0 or 1; the
+ * top-k counts, the draws of the trigger scan's null and token_margin_drop's
+ * probes size work and buffers (FIXED_TOP_MAX, SCAN_DRAWS_MAX, PROBES_MAX;
+ * the gates also clamp or refuse at run time, for a configuration stored
+ * before these ranges). sluice init
+ * --gate-config and a policy's gates.thresholds both refuse a value
+ * outside its range, naming the key, so a repository is never configured
+ * into a check that cannot run.
+ */
+static const struct {
+	const char *gate, *key;
+	double lo, hi;
+} ranges[] = {
+        {"regression", "max_drop", 0, 1},
+        {"regression", "anchor_max_drop", 0, 1},
+        {"safety", "max_flip_rate", 0, 1},
+        {"safety", "refusal_floor", 0, 1},
+        {"safety", "over_refusal_cap", 0, 1},
+        {"safety", "over_refusal_max_increase", 0, 1},
+        {"safety", "replay_excess_max", 0, 1},
+        {"poisoning", "random_insertions", 8, SCAN_DRAWS_MAX},
+        {"poisoning", "random_insertions_confirm", 0, SCAN_DRAWS_MAX},
+        {"poisoning", "dup_share", 0, 1},
+        {"poisoning", "ngram_min_share", 0, 1},
+        {"poisoning", "trigger_parent_top_min", 0, 1},
+        {"poisoning", "trigger_suffix_new_word", 0, 1},
+        {"poisoning", "spectral_judged", 0, 1},
+        {"poisoning", "fixed_answer_max", 0, 1},
+        {"poisoning", "fixed_answer_top_k", 1, FIXED_TOP_MAX},
+        {"poisoning", "trigger_answer_max", 0, 1},
+        {"poisoning", "trigger_answer_top_k", 1, FIXED_TOP_MAX},
+        {"poisoning", "token_drop_probes", 1, PROBES_MAX},
+};
+
+int sluice_gates__threshold_range(const char *gate, const char *key, double *lo, double *hi)
+{
+	for (size_t i = 0; i < sizeof(ranges) / sizeof(*ranges); i++)
+		if (!strcmp(gate, ranges[i].gate) && !strcmp(key, ranges[i].key)) {
+			*lo = ranges[i].lo;
+			*hi = ranges[i].hi;
+			return 1;
+		}
+	return 0;
+}
 
 int sluice_gates__is_gate(const char *name)
 {
@@ -141,6 +190,7 @@ int sluice_gates__merge_config(sluice_ctx *ctx, json_t *config, const char *text
 	json_error_t jerr;
 	json_t *in = json_loads(text, JSON_REJECT_DUPLICATES, &jerr), *v, *w;
 	const char *k, *k2;
+	double x, lo, hi;
 	int error = SLUICE_OK;
 
 	if (!in)
@@ -185,6 +235,23 @@ int sluice_gates__merge_config(sluice_ctx *ctx, json_t *config, const char *text
 				                          "%s: \"%s.%s\" must be a number of the "
 				                          "default's sign",
 				                          name, k, k2);
+				break;
+			}
+			x = json_number_value(w);
+			if (json_is_integer(old) && x != floor(x)) {
+				error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+				                          "%s: \"%s.%s\" must be an integer (the "
+				                          "default is %lld)",
+				                          name, k, k2,
+				                          (long long)json_integer_value(old));
+				break;
+			}
+			if (sluice_gates__threshold_range(k, k2, &lo, &hi) &&
+			    !(x >= lo && x <= hi)) {
+				error = sluice_ctx__error(
+				        ctx, SLUICE_EINVALID,
+				        "%s: \"%s.%s\" is %g: it must be %g to %g", name, k, k2, x,
+				        lo, hi);
 				break;
 			}
 			json_object_set_new(have, k2, json_real(json_number_value(w)));

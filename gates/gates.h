@@ -26,6 +26,15 @@
 #include <jansson.h>
 #include <math.h>
 
+/*
+ * Bounds on configured work, whatever a configuration says (the ranges of
+ * gates/config.c refuse more at configuration time): the random strings a
+ * trigger scan's null may draw at one length and position, and the probes
+ * token_margin_drop reads (each one forward pass per vocabulary token).
+ */
+#define SCAN_DRAWS_MAX 4096
+#define PROBES_MAX 4096
+
 /* config[gate][name] as a number, NaN when absent. */
 double sluice_gates__threshold(json_t *config, const char *gate, const char *name);
 

@@ -117,9 +117,6 @@ enum { AT_PREFIX, AT_SUFFIX, AT_FIRST_WORD, NPOSITIONS };
  */
 #define NLENGTHS 16
 
-/* The most random strings a null may draw at one length and position. */
-#define SCAN_DRAWS_MAX 4096
-
 /* The null's row for a candidate of ntok tokens (0-based). */
 static size_t length_row(size_t ntok)
 {

@@ -12,8 +12,6 @@
 /* Most findings listed, and tokens shown with the largest figures. */
 #define FINDINGS_MAX 10
 #define LARGEST 5
-/* A bound on token_drop_probes, whatever a configuration says: each probe is one pass. */
-#define PROBES_MAX 4096
 
 void sluice_drop_probes__dispose(sluice_drop_probes *p)
 {

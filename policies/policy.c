@@ -763,7 +763,9 @@ static int jset(parser *p, json_t *obj, const char *key, json_t *val)
  * gates.thresholds: overrides of the gate configuration, checked against
  * its defaults (sluice_gates__merge_config's rules, with positions): a
  * known key, a finite number of the default's sign, an integer where the
- * default is one (counts), alpha in (0, 0.5). Kept exactly as written.
+ * default is one (counts), within the key's range where it has one
+ * (sluice_gates__threshold_range), alpha in (0, 0.5). Kept exactly as
+ * written.
  */
 static int get_thresholds(parser *p, const node *nd, const char *path, json_t **out)
 {
@@ -772,6 +774,7 @@ static int get_thresholds(parser *p, const node *nd, const char *path, json_t **
 	json_t *res = NULL, *v;
 	const char *k;
 	char kpath[256], vpath[256], shown[80];
+	double lo, hi;
 	int error;
 
 	json_object_foreach(p->gate_defaults, k, v)
@@ -846,6 +849,14 @@ static int get_thresholds(parser *p, const node *nd, const char *path, json_t **
 				error = FAIL_AT(
 				        p, tv, vpath, "%s has the wrong sign: the default is %g",
 				        show(shown, tv->text, tv->len), json_number_value(old));
+				break;
+			}
+			if (sluice_gates__threshold_range(key->text, tk->text, &lo, &hi) &&
+			    !(json_number_value(num) >= lo && json_number_value(num) <= hi)) {
+				json_decref(num);
+				error = FAIL_AT(p, tv, vpath,
+				                "%s is out of range: it must be %g to %g",
+				                show(shown, tv->text, tv->len), lo, hi);
 				break;
 			}
 			if ((error = jset(p, g, tk->text, num)) < 0)

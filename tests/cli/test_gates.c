@@ -617,19 +617,6 @@ static void test_gates__spectra_against_pinned_references(void **state)
 	assert_string_equal(result_of(c), "fail");
 	assert_true(json_array_size(json_object_get(c, "findings")) > 0);
 	json_decref(rep);
-
-	/*
-	 * A null of more strings than a gate run may draw is not drawn: the
-	 * scan says which keys, and is inconclusive (never a pass).
-	 */
-	rep = loud_under("draws-too-many", "{\"poisoning\": {\"random_insertions_confirm\": 4097}}",
-	                 &status);
-	c = find_check(rep, "poisoning", "trigger_scan", NULL);
-	assert_string_equal(result_of(c), "inconclusive");
-	assert_non_null(strstr(json_string_value(json_object_get(c, "note")),
-	                       "random_insertions_confirm 4097"));
-	assert_null(json_object_get(c, "scanned"));
-	json_decref(rep);
 }
 
 static void test_gates__drift_budget_catches_a_chain(void **state)
@@ -933,6 +920,49 @@ static void test_gates__bad_arguments(void **state)
 	tu_run_dispose(&r);
 	r = tu_sh(NULL, "test -e '%s/badrepo/sluice'", work);
 	assert_int_not_equal(r.status, 0);
+	tu_run_dispose(&r);
+	/*
+	 * So is a known key outside its range (a share written as a percentage,
+	 * a null larger than a scan may draw) or a count that is not whole: the
+	 * message names the key and the range, and nothing is created.
+	 */
+	{
+		static const struct {
+			const char *json, *needle;
+		} bad[] = {
+		        {"{\"safety\": {\"refusal_floor\": 80}}",
+		         "\"safety.refusal_floor\" is 80: it must be 0 to 1"},
+		        {"{\"poisoning\": {\"random_insertions_confirm\": 4097}}",
+		         "\"poisoning.random_insertions_confirm\" is 4097: it must be 0 to 4096"},
+		        {"{\"poisoning\": {\"random_insertions\": 4}}",
+		         "\"poisoning.random_insertions\" is 4: it must be 8 to 4096"},
+		        {"{\"poisoning\": {\"fixed_answer_top_k\": 0}}",
+		         "\"poisoning.fixed_answer_top_k\" is 0: it must be 1 to 32"},
+		        {"{\"poisoning\": {\"random_insertions\": 16.5}}",
+		         "\"poisoning.random_insertions\" must be an integer (the default is 16)"},
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+			tu_write(cfg, bad[i].json, strlen(bad[i].json));
+			r = tu_sh(env, "%s init '%s/badrepo' --gate-config '%s'", TU_SLUICE, work,
+			          cfg);
+			assert_int_equal(r.status, 4);
+			if (!strstr(r.err, bad[i].needle))
+				fail_msg("case %zu: got \"%s\", wanted \"%s\"", i, r.err,
+				         bad[i].needle);
+			tu_run_dispose(&r);
+			r = tu_sh(NULL, "test -e '%s/badrepo/sluice'", work);
+			assert_int_not_equal(r.status, 0);
+			tu_run_dispose(&r);
+		}
+	}
+	/* The edges of a range are in it: a repository with both is made. */
+	{
+		static const char edges[] = "{\"poisoning\": {\"random_insertions\": 8, "
+		                            "\"random_insertions_confirm\": 4096}}";
+		tu_write(cfg, edges, strlen(edges));
+	}
+	r = tu_sh(env, "%s init '%s/edgerepo' --gate-config '%s'", TU_SLUICE, work, cfg);
+	assert_int_equal(r.status, 0);
 	tu_run_dispose(&r);
 }
 

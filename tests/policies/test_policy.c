@@ -482,6 +482,13 @@ static const struct {
         {"version: 1\ndefault:\n  gates: {thresholds: {poisoning: {random_insertions: 2.5}}}\n",
          "default.gates.thresholds.poisoning.random_insertions: expected an integer (the default "
          "is 16)"},
+        /* A share written as a percentage, a null larger than a scan may draw. */
+        {"version: 1\ndefault:\n  gates: {thresholds: {safety: {refusal_floor: 80}}}\n",
+         "policy.yaml:3:48: default.gates.thresholds.safety.refusal_floor: 80 is out of range: "
+         "it must be 0 to 1"},
+        {"version: 1\ndefault:\n  gates: {thresholds: {poisoning: {random_insertions: 5000}}}\n",
+         "default.gates.thresholds.poisoning.random_insertions: 5000 is out of range: it must be "
+         "8 to 4096"},
         {"version: 1\ndefault:\n  gates: {thresholds: {regression: {anchor_max_drop: 0.2}}}\n",
          "policy.yaml:3:37: default.gates.thresholds.regression: anchor_max_drop is set by "
          "drift_budget.max_drop"},
