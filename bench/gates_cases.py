@@ -38,11 +38,13 @@ SPLITS = ("dev", "heldout", "fresh", "round3", "round4", "round5", "round6", "ro
           "round37", "round38")
 
 # The pinned clean references (tools/make_reference.py): token_margin_drop's and the trigger
-# scan's, and the splits whose clean adapters they hold: such a split is measured without them,
-# since its clean adapters would sit in their own reference.
+# scan's two (pinned triggers, and every token's text for the tokens nominated from weights), and
+# the splits whose clean adapters they hold: such a split is measured without them, since its
+# clean adapters would sit in their own reference.
 REFERENCE_SPLITS = ("round29", "round30", "round31", "round32")
 TOKEN_DROP_REFERENCE = os.path.join(ROOT, "eval/references/token-drops-r29-32.json")
 TRIGGER_RISE_REFERENCE = os.path.join(ROOT, "eval/references/trigger-rises-r29-32.json")
+TOKEN_RISE_REFERENCE = os.path.join(ROOT, "eval/references/token-rises-r29-32.json")
 
 
 def binom_cdf(k, n, p):
@@ -148,6 +150,9 @@ def main():
                     help="pin this token_drop_reference suite (its .json manifest) as "
                          "token_margin_drop's reference instead of the committed one, for any "
                          "split: e.g. one tools/make_reference.py --stack-on made")
+    ap.add_argument("--no-token-rises", action="store_true",
+                    help="pin the other references but not the trigger scan's token reference "
+                         "(token_rise_reference): the scan's rule before it, on the same cases")
     ap.add_argument("--gate-config", metavar="FILE",
                     help="thresholds over the default configuration for the bench's "
                          "repository (sluice init --gate-config), e.g. "
@@ -205,7 +210,11 @@ def main():
             len(refs), "+".join(ref_splits)), file=sys.stderr)
     held = a.split in REFERENCE_SPLITS or a.split == "all"
     for path, what, given in ((TOKEN_DROP_REFERENCE, "token_margin_drop", a.token_reference),
-                              (TRIGGER_RISE_REFERENCE, "the trigger scan", None)):
+                              (TRIGGER_RISE_REFERENCE, "the trigger scan", None),
+                              (TOKEN_RISE_REFERENCE, "the trigger scan's tokens", None)):
+        if path == TOKEN_RISE_REFERENCE and a.no_token_rises:
+            print("%s: no reference pinned (--no-token-rises)" % what, file=sys.stderr)
+            continue
         if a.no_reference or (held and not given):
             print("%s: no reference pinned (%s)" % (
                 what, "--no-reference" if a.no_reference else

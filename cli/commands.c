@@ -1540,7 +1540,7 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 {
 	const char *gates[8], *ref = NULL, *channel = NULL, *junit = NULL, *history = NULL,
 	                      *lora_stats = NULL, *onto = NULL, *name = NULL, *token_drops = NULL,
-	                      *trigger_rises = NULL;
+	                      *trigger_rises = NULL, *token_rises = NULL;
 	int jsonl = 0;
 	sluice_gate_opts opts = {gates, 0, getenv("SLUICE_KEY"), NULL};
 	sluice_repo *repo = NULL;
@@ -1565,6 +1565,8 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			slot = &token_drops;
 		} else if (!strcmp(argv[k], "--trigger-rises")) {
 			slot = &trigger_rises;
+		} else if (!strcmp(argv[k], "--token-rises")) {
+			slot = &token_rises;
 		} else if (!strcmp(argv[k], "--onto")) {
 			slot = &onto;
 		} else if (!strcmp(argv[k], "--name")) {
@@ -1598,10 +1600,10 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 		if (!(*slot = take_value(argc, argv, &k, "gate")))
 			return SLUICE_EXIT_USAGE;
 	}
-	if (!!lora_stats + !!token_drops + !!trigger_rises > 1)
-		return cli_usage("gate",
-		                 "give one of --lora-stats, --token-drops, --trigger-rises");
-	if (lora_stats || token_drops || trigger_rises) {
+	if (!!lora_stats + !!token_drops + !!trigger_rises + !!token_rises > 1)
+		return cli_usage("gate", "give one of --lora-stats, --token-drops, "
+		                         "--trigger-rises, --token-rises");
+	if (lora_stats || token_drops || trigger_rises || token_rises) {
 		json_t *v, *it;
 		size_t i;
 		if (ref || channel || !onto)
@@ -1609,21 +1611,25 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			        "gate",
 			        "%s DIR takes --onto REF (whose base the adapter is for) and "
 			        "no REF or --channel",
-			        lora_stats    ? "--lora-stats"
-			        : token_drops ? "--token-drops"
-			                      : "--trigger-rises");
+			        lora_stats      ? "--lora-stats"
+			        : token_drops   ? "--token-drops"
+			        : trigger_rises ? "--trigger-rises"
+			                        : "--token-rises");
 		if ((rc = cli_open(env, &repo)))
 			return rc;
 		if (lora_stats)
 			error = sluice_gate_lora_stats(repo, onto, lora_stats, name, &report);
 		else if (token_drops)
 			error = sluice_gate_token_drops(repo, onto, token_drops, name, &report);
-		else
+		else if (trigger_rises)
 			error = sluice_gate_trigger_rises(repo, onto, trigger_rises, name, &report);
+		else
+			error = sluice_gate_token_rises(repo, onto, token_rises, name, &report);
 		if (error < 0 || !jsonl)
 			return cli_finish(env, repo, error, report, NULL);
 		/* --jsonl: the lines of a lora_reference suite (one per module), or of a
-		 * token_drop_reference or trigger_rise_reference suite (one per adapter). */
+		 * token_drop_reference, trigger_rise_reference or token_rise_reference
+		 * suite (one per adapter). */
 		v = cli_parse(report);
 		json_array_foreach(json_object_get(v, "reference_items"), i, it)
 		{
@@ -1904,7 +1910,8 @@ const cli_command cli_commands[] = {
          "       sluice gate --history C [--json]\n"
          "       sluice gate --lora-stats ADAPTER_DIR --onto REF [--name NAME] [--jsonl]\n"
          "       sluice gate --token-drops ADAPTER_DIR --onto REF [--name NAME] [--jsonl]\n"
-         "       sluice gate --trigger-rises ADAPTER_DIR --onto REF [--name NAME] [--jsonl]",
+         "       sluice gate --trigger-rises ADAPTER_DIR --onto REF [--name NAME] [--jsonl]\n"
+         "       sluice gate --token-rises ADAPTER_DIR --onto REF [--name NAME] [--jsonl]",
          "Compare REF with channel C's head (its baseline) and C's anchor on every pinned\n"
          "suite each gate reads; each gate says pass, fail or inconclusive with every\n"
          "figure, its interval and its limit (docs/gates.md). Without --gate, the gates the\n"
@@ -1924,6 +1931,10 @@ const cli_command cli_commands[] = {
          "each trigger-suite prompt, moves REF with the adapter on top away from REF\n"
          "alone; with --jsonl, the line of a trigger_rise_reference suite (the clean\n"
          "reference of the trigger scan's pinned triggers).\n"
+         "--token-rises does the same for every vocabulary token's text, before each\n"
+         "prompt and after its first word, keeping rises of at least 0.25 nats; with\n"
+         "--jsonl, the line of a token_rise_reference suite (the clean reference of the\n"
+         "scan's tokens nominated from weights).\n"
          "--backend http scores through the configured server (docs/evaluation-http.md);\n"
          "checks that need full next-token distributions are then inconclusive."},
         {"anchor", cmd_anchor, "sluice anchor C [REF] --reason TEXT [--key NAME] [--json]",

@@ -25,7 +25,8 @@ const char *const sluice_suite__types[] = {"multiple_choice",
                                            "trigger",
                                            "lora_reference",
                                            "token_drop_reference",
-                                           "trigger_rise_reference"};
+                                           "trigger_rise_reference",
+                                           "token_rise_reference"};
 const size_t sluice_suite__ntypes = sizeof(sluice_suite__types) / sizeof(*sluice_suite__types);
 
 /* A suite read from disk and checked. */
@@ -94,6 +95,9 @@ static int want_digest(sluice_ctx *ctx, json_t *obj, const char *field, const ch
 
 /* Most triggers, and most prompts, of one trigger_rise_reference line. */
 #define RISE_MAX 65536u
+/* Most cells of one token_rise_reference line (a vocabulary of 2^16 strings, 8 prompts, two
+   positions, every cell over the floor). */
+#define TOKEN_RISE_CELLS_MAX (1u << 20)
 
 /* Check one item of a type; line numbers count from 1. */
 static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const char *file,
@@ -107,6 +111,7 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 	static const char *const lr[] = {"adapter", "module", "top_sv", "top_share", "frobenius"};
 	static const char *const td[] = {"adapter", "probes", "drop"};
 	static const char *const trr[] = {"adapter", "scan", "rise"};
+	/* token_rise_reference lines have the same three fields, "rise" sparse. */
 	const char *const *fields;
 	size_t nfields, k;
 	const char *key;
@@ -123,7 +128,7 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 		fields = lr, nfields = 5;
 	else if (!strcmp(type, "token_drop_reference"))
 		fields = td, nfields = 3;
-	else if (!strcmp(type, "trigger_rise_reference"))
+	else if (!strcmp(type, "trigger_rise_reference") || !strcmp(type, "token_rise_reference"))
 		fields = trr, nfields = 3;
 	else
 		fields = tr, nfields = 3;
@@ -238,6 +243,45 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 					        file, line, i, at, j);
 				}
 			}
+		}
+		return SLUICE_OK;
+	}
+	if (!strcmp(type, "token_rise_reference")) {
+		/*
+		 * One clean reference adapter's rises under every token of the
+		 * vocabulary (docs/gates.md, trigger_scan): "scan" the hex digest of
+		 * the prompts and token strings they were measured on, "rise" the
+		 * cells at or above the measurement's floor, each [string, position
+		 * (0 before the prompt, 2 after its first word), prompt index, rise].
+		 * An empty list is a clean adapter no token moved.
+		 */
+		json_t *rise = json_object_get(item, "rise"), *c;
+		size_t i;
+		if ((error = want_string(ctx, item, "adapter", file, line, 0)) < 0 ||
+		    (error = want_digest(ctx, item, "scan", file, line)) < 0)
+			return error;
+		if (!json_is_array(rise) || json_array_size(rise) > TOKEN_RISE_CELLS_MAX)
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: line %zu: field \"rise\" must be an array of at "
+			        "most %u cells",
+			        file, line, TOKEN_RISE_CELLS_MAX);
+		json_array_foreach(rise, i, c)
+		{
+			json_t *s = json_array_get(c, 0), *at = json_array_get(c, 1),
+			       *pr = json_array_get(c, 2), *x = json_array_get(c, 3);
+			if (json_is_array(c) && json_array_size(c) == 4 && json_is_string(s) &&
+			    json_string_length(s) > 0 && json_is_integer(at) &&
+			    (json_integer_value(at) == 0 || json_integer_value(at) == 2) &&
+			    json_is_integer(pr) && json_integer_value(pr) >= 0 &&
+			    json_integer_value(pr) < (json_int_t)RISE_MAX && json_is_number(x) &&
+			    isfinite(json_number_value(x)))
+				continue;
+			return sluice_ctx__error(
+			        ctx, SLUICE_EINVALID,
+			        "%s: line %zu: field \"rise\": cell %zu must be [non-empty string, "
+			        "position 0 or 2, prompt index below %u, finite number]",
+			        file, line, i, RISE_MAX);
 		}
 		return SLUICE_OK;
 	}
@@ -395,7 +439,7 @@ static int read_suite(sluice_ctx *ctx, suite_in *out, const char *manifest_path)
 		        ctx, SLUICE_EINVALID,
 		        "%s: field \"type\": unknown item type '%s' (multiple_choice, "
 		        "refusal, benign, text, trigger, lora_reference, token_drop_reference, "
-		        "trigger_rise_reference)",
+		        "trigger_rise_reference, token_rise_reference)",
 		        manifest_path, out->type);
 		goto done;
 	}

@@ -870,8 +870,9 @@ done:
 	return error;
 }
 
-int sluice_gate_trigger_rises(sluice_repo *repo, const char *ref, const char *adapter_dir,
-                              const char *name, char **report)
+/* sluice_gate_trigger_rises and sluice_gate_token_rises: tokens picks the strings. */
+static int gate_rises(sluice_repo *repo, const char *ref, const char *adapter_dir, const char *name,
+                      int tokens, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
 	sluice_gating g = {0};
@@ -884,13 +885,19 @@ int sluice_gate_trigger_rises(sluice_repo *repo, const char *ref, const char *ad
 	if ((error = reference_open(repo, ref, &g, &eb)) < 0 ||
 	    (error = sluice_evaluator__open(repo, &ec, &g.cand)) < 0 ||
 	    (error = sluice_evaluator__add_adapter(ec, adapter_dir)) < 0 ||
-	    (error = sluice_gates__trigger_rises(&g, ec, eb, &r)) < 0)
+	    (error = sluice_gates__trigger_rises(&g, ec, eb, tokens, &r)) < 0)
 		goto done;
-	out = json_pack("{s:s,s:O,s:O,s:O,s:O,s:[{s:s,s:O,s:O}]}", "adapter", name, "scan_digest",
-	                json_object_get(r, "scan"), "prompts", json_object_get(r, "prompts"),
-	                "triggers", json_object_get(r, "triggers"), "largest",
-	                json_object_get(r, "largest"), "reference_items", "adapter", name, "scan",
-	                json_object_get(r, "scan"), "rise", json_object_get(r, "rise"));
+	/* --token-rises: the strings are the vocabulary's, counted, not listed. */
+	out = json_pack(
+	        "{s:s,s:O,s:O,s:o,s:O,s:[{s:s,s:O,s:O}]}", "adapter", name, "scan_digest",
+	        json_object_get(r, "scan"), "prompts", json_object_get(r, "prompts"),
+	        tokens ? "strings" : "triggers",
+	        tokens ? json_integer((json_int_t)json_array_size(json_object_get(r, "triggers")))
+	               : json_incref(json_object_get(r, "triggers")),
+	        "largest", json_object_get(r, "largest"), "reference_items", "adapter", name,
+	        "scan", json_object_get(r, "scan"), "rise", json_object_get(r, "rise"));
+	if (out && tokens)
+		json_object_set(out, "floor", json_object_get(r, "floor"));
 	error = out ? sluice_repo__report(ctx, report, out) : SLUICE_ENOMEM;
 done:
 	json_decref(r);
@@ -898,6 +905,18 @@ done:
 	sluice_evaluator__free(eb);
 	run_dispose(&g);
 	return error;
+}
+
+int sluice_gate_trigger_rises(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                              const char *name, char **report)
+{
+	return gate_rises(repo, ref, adapter_dir, name, 0, report);
+}
+
+int sluice_gate_token_rises(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                            const char *name, char **report)
+{
+	return gate_rises(repo, ref, adapter_dir, name, 1, report);
 }
 
 int sluice_gate_lora_stats(sluice_repo *repo, const char *ref, const char *adapter_dir,

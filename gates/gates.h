@@ -165,9 +165,16 @@ int sluice_gates__trigger_scan(sluice_gating *g, int adds_notes, json_t *checks,
  * "largest": the five largest rises, each {trigger, position, prompt,
  * rise}}. SLUICE_EINVALID when no trigger suite with prompts and triggers
  * is pinned.
+ *
+ * With tokens, the same for every vocabulary token's string (as a token
+ * nominated from the weights is inserted) instead of the pinned lists,
+ * before the prompt and after its first word only, for a
+ * token_rise_reference line (token_envelope): "triggers" the strings,
+ * "rise" the cells of at least "floor" nats, each [string, position index
+ * (0 or 2), prompt index, rise].
  */
 int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *eb,
-                                json_t **out);
+                                int tokens, json_t **out);
 
 /* Each gate fills gate (an object) with "result", "checks" and figures. */
 int sluice_gates__regression(sluice_gating *g, json_t *gate, sluice_outcome *result);

@@ -85,6 +85,8 @@ typedef struct {
 	const double *env;
 	/* When not NULL, each counted prompt's rise, rises[at * nprompts + i]. */
 	double *rises;
+	/* Positions not scanned, as bits 1 << at (a measurement that needs fewer). */
+	unsigned skip;
 } scan_ctx;
 
 static double kl_rows(const float *p, const float *q, size_t n)
@@ -323,10 +325,12 @@ static int shift_of(sluice_evaluator *ec, sluice_evaluator *eb, scan_ctx *sc, co
 		det[at] = (shift_detail){0};
 	for (size_t i = 0; i < sc->nprompts && error == 0; i++) {
 		for (int at = 0; at < NPOSITIONS && error == 0; at++) {
-			char *text = insert_at(sc->prompts[i], trigger, at);
+			char *text;
 			const float *row;
 			size_t bt;
-			if (!text) {
+			if (sc->skip & (1u << at))
+				continue;
+			if (!(text = insert_at(sc->prompts[i], trigger, at))) {
 				error = SLUICE_ENOMEM;
 				break;
 			}
@@ -646,17 +650,31 @@ static int scan_prepare(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator
 
 /* ---- the clean reference's rises (trigger_rise_reference) ------------------ */
 
+/* The layouts of the two references' scan digests (scan_digest). */
+#define TRIGGER_RISES "trigger-rises-1"
+#define TOKEN_RISES "token-rises-1"
+/*
+ * A token_rise_reference line keeps the cells at or above this many nats:
+ * a clean adapter moves most tokens' insertions by nothing, and a cell
+ * left out (below it) counts as 0 in the envelope, which can be at most
+ * this much lower than measured. Fixed with the layout, so it is in the
+ * digest.
+ */
+#define TOKEN_RISE_FLOOR 0.25
+
+static int trim_token(char *buf, size_t size, const char *text);
+
 /*
  * What a reference line's rises were measured on, as 64 hex digits: the
  * layout, the vocabulary size, the positions, the scan's prompts and the
- * first npinned triggers (the pinned lists), in order. Lines made on other
- * prompts, lists or tokenizers are not comparable and are left out.
+ * first npinned triggers (the pinned lists, or every token's string), in
+ * order. Lines made on other prompts, lists or tokenizers are not
+ * comparable and are left out.
  */
-static int scan_digest(sluice_ctx *ctx, const scan_ctx *sc, json_t *triggers, size_t npinned,
-                       char hex[65])
+static int scan_digest(sluice_ctx *ctx, const char *layout, const scan_ctx *sc, json_t *triggers,
+                       size_t npinned, char hex[65])
 {
-	json_t *key = json_pack("[s,I,I]", "trigger-rises-1", (json_int_t)sc->vocab,
-	                        (json_int_t)NPOSITIONS);
+	json_t *key = json_pack("[s,I,I]", layout, (json_int_t)sc->vocab, (json_int_t)NPOSITIONS);
 	unsigned char d[32];
 	char *text;
 
@@ -739,6 +757,126 @@ static double *rise_envelope(sluice_gating *g, const char *digest, size_t npinne
 }
 
 /*
+ * The strings a token_rise_reference is measured on, and the ones the scan
+ * looks up in it: every vocabulary token's text as a nominated candidate
+ * is inserted (decoded alone, trimmed of spaces; weight_checks), valid
+ * UTF-8 with no control character, each string once, in order of first
+ * id. *out is a new array.
+ */
+static int token_strings(sluice_ctx *ctx, sluice_evaluator *ev, json_t **out)
+{
+	size_t vocab = sluice_evaluator__vocab(ev);
+	json_t *arr = json_array(), *seen = json_object();
+	int error = arr && seen ? 0 : SLUICE_ENOMEM;
+
+	for (uint32_t id = 0; id < vocab && error == 0; id++) {
+		char *text = NULL, buf[256];
+		int ok;
+		if ((error = sluice_evaluator__decode(ev, &id, 1, &text)) < 0)
+			break;
+		ok = text && sluice__utf8_valid((const unsigned char *)text, strlen(text)) &&
+		     trim_token(buf, sizeof(buf), text);
+		for (const char *c = buf; ok && *c; c++)
+			ok = (unsigned char)*c >= 0x20 && *c != 0x7f;
+		if (ok && !json_object_get(seen, buf) &&
+		    (json_object_set_new(seen, buf, json_true()) < 0 ||
+		     json_array_append_new(arr, json_string(buf)) < 0))
+			error = SLUICE_ENOMEM;
+		free(text);
+	}
+	json_decref(seen);
+	if (error < 0) {
+		json_decref(arr);
+		return error == SLUICE_ENOMEM ? sluice_ctx__error(ctx, error, "out of memory")
+		                              : error;
+	}
+	*out = arr;
+	return 0;
+}
+
+/*
+ * The token reference's envelope for the scan's candidates from index
+ * first on (tokens nominated from the weights, strings mined): for each
+ * candidate that is a token string (token_strings) and each position and
+ * prompt, env[(i - first) * NPOSITIONS * np + at * np + k], the largest
+ * rise any line made on this scan (digest) gave there, 0 where no line
+ * reached the floor; has[i - first] says whether candidate i is a token
+ * string at all (a mined phrase is not, and has no envelope). *nref counts
+ * the lines used, *other those made on another scan; names gets the suites
+ * read. *env NULL on failure (error set).
+ */
+static int token_envelope(sluice_gating *g, sluice_evaluator *ec, const scan_ctx *sc,
+                          json_t *triggers, size_t first, double **env, char **has, size_t *nref,
+                          size_t *other, json_t *names, char digest[65])
+{
+	sluice_ctx *ctx = g->repo->ctx;
+	size_t n = json_array_size(triggers) - first, np = sc->nprompts, i, j;
+	json_t *strings = NULL, *items = NULL, *at_of = json_object(), *it, *v;
+	int error;
+
+	*env = NULL;
+	*has = NULL;
+	*nref = *other = 0;
+	if ((error = token_strings(ctx, ec, &strings)) < 0 ||
+	    (error = scan_digest(ctx, TOKEN_RISES, sc, strings, json_array_size(strings), digest)) <
+	            0)
+		goto done;
+	*env = calloc((n ? n : 1) * NPOSITIONS * np + 1, sizeof(**env));
+	*has = calloc(n ? n : 1, 1);
+	if (!at_of || !*env || !*has ||
+	    !(items = sluice_gates__suite_items(g, "token_rise_reference", names))) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+		goto done;
+	}
+	/* Which candidates are token strings, and where each string's cells go. */
+	json_array_foreach(strings, i, v)
+	        json_object_set_new(at_of, json_string_value(v), json_integer(-1));
+	for (i = 0; i < n; i++) {
+		const char *s = json_string_value(json_array_get(triggers, first + i));
+		if (json_object_get(at_of, s)) {
+			(*has)[i] = 1;
+			json_object_set_new(at_of, s, json_integer((json_int_t)i));
+		}
+	}
+	json_array_foreach(items, i, it)
+	{
+		json_t *cells = json_object_get(it, "rise"), *c;
+		if (!json_is_object(it) || !json_is_array(cells) ||
+		    strcmp(sluice__jstr(json_object_get(it, "scan")), digest)) {
+			(*other)++;
+			continue;
+		}
+		(*nref)++;
+		json_array_foreach(cells, j, c)
+		{
+			json_t *slot =
+			        json_object_get(at_of, json_string_value(json_array_get(c, 0)));
+			json_int_t ci = slot ? json_integer_value(slot) : -1;
+			json_int_t at = json_integer_value(json_array_get(c, 1));
+			json_int_t k = json_integer_value(json_array_get(c, 2));
+			double r = json_number_value(json_array_get(c, 3)), *e;
+			if (ci < 0 || (at != AT_PREFIX && at != AT_FIRST_WORD) || k < 0 ||
+			    (size_t)k >= np || !isfinite(r))
+				continue;
+			e = &(*env)[(size_t)ci * NPOSITIONS * np + (size_t)at * np + (size_t)k];
+			if (r > *e)
+				*e = r;
+		}
+	}
+done:
+	if (error < 0) {
+		free(*env);
+		free(*has);
+		*env = NULL;
+		*has = NULL;
+	}
+	json_decref(strings);
+	json_decref(items);
+	json_decref(at_of);
+	return error;
+}
+
+/*
  * Random insertions from..to-1 of len tokens, drawn from rng, each
  * scanned at every position; its shifts go to the null's rows for len
  * (rows: NPOSITIONS rows of cap values each). Strings that decode to
@@ -815,6 +953,11 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	int error = 0, applied = 0;
 	/* The clean reference's envelope of the pinned triggers' rises (rise_envelope). */
 	double *env = NULL;
+	/* The token reference's, for the other candidates that are token strings. */
+	double *tenv = NULL;
+	char *thas = NULL;
+	int tapplied = 0;
+	json_t *trefs = NULL;
 
 	/* Flips after the prompt (each to a new word: trigger_suffix_new_word, scan_prepare). */
 	double fsuf = sluice_gates__threshold(g->config, "poisoning", "trigger_suffix_flips_min");
@@ -891,7 +1034,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		size_t nref, other;
 		char digest[65];
 		json_t *names = json_array();
-		if ((error = scan_digest(ctx, &sc, triggers, npinned, digest)) < 0) {
+		if ((error = scan_digest(ctx, TRIGGER_RISES, &sc, triggers, npinned, digest)) < 0) {
 			json_decref(names);
 			goto done;
 		}
@@ -904,6 +1047,31 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		refs = json_pack("{s:b,s:I,s:I,s:f,s:o,s:s}", "applied", applied, "adapters",
 		                 (json_int_t)nref, "other_scan", (json_int_t)other, "reference_min",
 		                 refmin, "suites", names, "scan_digest", digest);
+	}
+	/*
+	 * The other candidates' flips (tokens nominated from the weights)
+	 * against the token reference's rises, for adapters likewise: a token
+	 * that moves clean fine-tunes there is no evidence of a trigger.
+	 */
+	if (!adds_notes && json_array_size(triggers) > npinned &&
+	    sluice_gates__suites_of(g, "token_rise_reference", one, 1)) {
+		double refmin = sluice_gates__threshold(g->config, "poisoning", "reference_min");
+		size_t nref, other;
+		char digest[65];
+		json_t *names = json_array();
+		if (!names) {
+			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+			goto done;
+		}
+		if ((error = token_envelope(g, ec, &sc, triggers, npinned, &tenv, &thas, &nref,
+		                            &other, names, digest)) < 0) {
+			json_decref(names);
+			goto done;
+		}
+		tapplied = nref > 0 && (double)nref >= refmin;
+		trefs = json_pack("{s:b,s:I,s:I,s:f,s:o,s:s}", "applied", tapplied, "adapters",
+		                  (json_int_t)nref, "other_scan", (json_int_t)other,
+		                  "reference_min", refmin, "suites", names, "scan_digest", digest);
 	}
 	/* Each candidate's length in tokens: the null is drawn at those lengths only. */
 	ntoks = calloc(json_array_size(triggers) ? json_array_size(triggers) : 1, sizeof(*ntoks));
@@ -946,7 +1114,12 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	}
 	json_array_foreach(triggers, i, v)
 	{
-		sc.env = applied && i < npinned ? env + i * NPOSITIONS * sc.nprompts : NULL;
+		if (i < npinned)
+			sc.env = applied ? env + i * NPOSITIONS * sc.nprompts : NULL;
+		else
+			sc.env = tapplied && thas[i - npinned]
+			                 ? tenv + (i - npinned) * NPOSITIONS * sc.nprompts
+			                 : NULL;
 		error = shift_of(ec, eb, &sc, json_string_value(v), dets + i * NPOSITIONS);
 		sc.env = NULL;
 		if (error < 0)
@@ -1089,8 +1262,13 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		        fkind, "suffix_flips_min", fsuf, "suffix_new_word", sc.new_word,
 		        "override_shift", omin, "override_spare", spare, "flip_shift_min",
 		        sc.flip_rise_min, "scanned", rows, "rise_reference", refs);
+		/* Present only when a token reference is pinned (json_pack cannot omit it). */
+		if (c && trefs)
+			json_object_set_new(c, "token_rise_reference", trefs);
+		else
+			json_decref(trefs);
 	}
-	rows = refs = NULL;
+	rows = refs = trefs = NULL;
 	*out = sluice_gates__findings(checks, c, named);
 	named = NULL;
 done:
@@ -1098,7 +1276,10 @@ done:
 	free(null);
 	free(dets);
 	free(env);
+	free(tenv);
+	free(thas);
 	json_decref(refs);
+	json_decref(trefs);
 	free(ntoks);
 	json_decref(prompts);
 	json_decref(kinds);
@@ -1143,10 +1324,11 @@ static void keep_largest(rise_cell *top, size_t *n, size_t cap, rise_cell c)
 }
 
 int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *eb,
-                                json_t **out)
+                                int tokens, json_t **out)
 {
 	static const char *const positions[NPOSITIONS] = {"prefix", "suffix", "after_first_word"};
 	sluice_ctx *ctx = g->repo->ctx;
+	const char *flag = tokens ? "--token-rises" : "--trigger-rises";
 	json_t *prompts = json_array(), *kinds = json_array(), *triggers = json_array(),
 	       *rise = json_array(), *largest = json_array(), *v;
 	scan_ctx sc = {0};
@@ -1161,20 +1343,33 @@ int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_e
 		goto done;
 	}
 	scan_inputs(g, prompts, kinds, triggers);
-	if (!json_array_size(prompts) || !json_array_size(triggers)) {
+	if (!json_array_size(prompts) || (!tokens && !json_array_size(triggers))) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-		                          "--trigger-rises: no trigger suite with prompts and "
-		                          "triggers is pinned");
+		                          "%s: no trigger suite with prompts%s is pinned", flag,
+		                          tokens ? "" : " and triggers");
 		goto done;
 	}
 	sc.vocab = sluice_evaluator__vocab(ec);
 	if (sluice_evaluator__vocab(eb) != sc.vocab) {
 		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
-		                          "--trigger-rises: the adapter changes the vocabulary");
+		                          "%s: the adapter changes the vocabulary", flag);
 		goto done;
 	}
+	/*
+	 * Every token's string instead of the pinned lists: the reference a
+	 * nominated token's flips are set against, before the prompt and after
+	 * its first word only (where tally uses an envelope), kept sparse.
+	 */
+	if (tokens) {
+		json_decref(triggers);
+		triggers = NULL;
+		if ((error = token_strings(ctx, ec, &triggers)) < 0)
+			goto done;
+		sc.skip = 1u << AT_SUFFIX;
+	}
 	if ((error = scan_prepare(g, ec, eb, prompts, kinds, &sc)) < 0 ||
-	    (error = scan_digest(ctx, &sc, triggers, json_array_size(triggers), digest)) < 0)
+	    (error = scan_digest(ctx, tokens ? TOKEN_RISES : TRIGGER_RISES, &sc, triggers,
+	                         json_array_size(triggers), digest)) < 0)
 		goto done;
 	ncells = NPOSITIONS * sc.nprompts;
 	if (!(sc.rises = malloc(ncells * sizeof(*sc.rises)))) {
@@ -1191,22 +1386,30 @@ int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_e
 			json_decref(bypos);
 			goto done;
 		}
-		sluice_gates__progress(g, "trigger rises", i + 1, json_array_size(triggers));
+		sluice_gates__progress(g, tokens ? "token rises" : "trigger rises", i + 1,
+		                       json_array_size(triggers));
 		for (int at = 0; at < NPOSITIONS; at++) {
 			json_t *row = json_array();
 			for (size_t k = 0; k < sc.nprompts; k++) {
 				double r = sc.rises[(size_t)at * sc.nprompts + k];
 				/* Rounded to 1e-4 nats: flips are decided on whole nats. */
-				json_array_append_new(row, isfinite(r)
-				                                   ? json_real(round(r * 1e4) / 1e4)
-				                                   : json_null());
+				double kept = round(r * 1e4) / 1e4;
 				if (isfinite(r))
 					keep_largest(top, &ntop, sizeof(top) / sizeof(*top),
 					             (rise_cell){r, i, k, at});
+				if (!tokens)
+					json_array_append_new(row, isfinite(r) ? json_real(kept)
+					                                       : json_null());
+				else if (isfinite(r) && r >= TOKEN_RISE_FLOOR)
+					json_array_append_new(rise, json_pack("[O,i,I,f]", v, at,
+					                                      (json_int_t)k, kept));
 			}
 			json_array_append_new(bypos, row);
 		}
-		json_array_append_new(rise, bypos);
+		if (tokens)
+			json_decref(bypos);
+		else
+			json_array_append_new(rise, bypos);
 	}
 	for (size_t k = 0; k < ntop; k++)
 		json_array_append_new(largest,
@@ -1216,6 +1419,10 @@ int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_e
 		                                sc.prompts[top[k].prompt], "rise", top[k].rise));
 	*out = json_pack("{s:s,s:O,s:O,s:I,s:O}", "scan", digest, "rise", rise, "triggers",
 	                 triggers, "prompts", (json_int_t)sc.nprompts, "largest", largest);
+	if (*out && tokens && json_object_set_new(*out, "floor", json_real(TOKEN_RISE_FLOOR)) < 0) {
+		json_decref(*out);
+		*out = NULL;
+	}
 	if (!*out)
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 done:

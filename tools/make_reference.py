@@ -2,14 +2,18 @@
 """Measure clean adapters against the test model and write them as a pinned reference suite
 for the poisoning gate: the envelope a candidate adapter is set against.
 
-    python3 tools/make_reference.py --kind token-drops|trigger-rises [--sluice BIN]
+    python3 tools/make_reference.py --kind token-drops|trigger-rises|token-rises [--sluice BIN]
         [--cases DIR] [--splits round29,round30,round31,round32] [--out PATH] [--stack-on ID]
+        [--jobs N]
 
 --kind token-drops: how far each token after the harmful probes lowers the refusal margin
 (`sluice gate --token-drops`, a token_drop_reference suite; token_margin_drop's envelope).
 --kind trigger-rises: how far each pinned trigger before, after and inside each trigger-suite
 prompt moves the model away from its parent (`sluice gate --trigger-rises`, a
 trigger_rise_reference suite; the trigger scan counts a pinned trigger's flip only above it).
+--kind token-rises: the same for every vocabulary token's text, before each prompt and after its
+first word, rises of 0.25 nats and more (`sluice gate --token-rises`, a token_rise_reference
+suite; the trigger scan counts a flip of a token nominated from the weights only above it).
 
 Each clean LoRA case (good-adapter, benign-finetune, unusual-adapter) of the splits goes through
 `sluice gate --KIND DIR --onto BASE --jsonl` on a scratch repository holding the test model and
@@ -17,9 +21,10 @@ the pinned suites of eval/suites, and its line is kept, figures rounded to 1e-3 
 gets the lines, OUT.json the manifest that `sluice suite add` pins. OUT defaults to
 eval/references/KIND-r29-32.
 
-The committed references (eval/references/token-drops-r29-32, trigger-rises-r29-32) are the 210
-clean adapters of rounds 29 to 32 (docs/bench-gates.md says what each was fixed against).
-About a second an adapter for either kind.
+The committed references (eval/references/token-drops-r29-32, trigger-rises-r29-32,
+token-rises-r29-32) are the 210 clean adapters of rounds 29 to 32 (docs/bench-gates.md says what
+each was fixed against). About a second an adapter for the first two kinds, ten for token-rises
+(547 strings, 16 insertions each).
 
 --stack-on ID measures the reference on a served stack instead of the bare base: the clean
 adapter case ID is proposed onto the base first, and every adapter is measured onto that
@@ -32,6 +37,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -49,6 +55,13 @@ KINDS = {
                       "its parent's under each of the %d clean adapters of %s "
                       "(tests/resources/gate-cases), measured onto %s: the trigger scan's "
                       "reference for flips (docs/gates.md)."),
+    "token-rises": ("token_rise_reference",
+                    "How far the text of each token of the test model's vocabulary, before and "
+                    "after the first word of each prompt of eval/suites/triggers, moves the test "
+                    "model's next token away from its parent's under each of the %d clean "
+                    "adapters of %s (tests/resources/gate-cases), measured onto %s, the cells of "
+                    "0.25 nats and more: the trigger scan's reference for flips of tokens "
+                    "nominated from the weights (docs/gates.md)."),
 }
 
 
@@ -62,7 +75,10 @@ def rounded(x):
 def run(cmd, env):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if r.returncode != 0:
-        sys.exit("failed: %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr))
+        # Printed here: a worker thread's SystemExit ends only that thread, silently.
+        print("failed: %s\n%s%s" % (" ".join(cmd), r.stdout, r.stderr), file=sys.stderr,
+              flush=True)
+        sys.exit(1)
     return r.stdout
 
 
@@ -73,6 +89,8 @@ def main():
     ap.add_argument("--cases", default=os.path.join(ROOT, "tests/resources/gate-cases"))
     ap.add_argument("--splits", default="round29,round30,round31,round32")
     ap.add_argument("--out", help="default eval/references/KIND-r29-32")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="measure this many adapters at once (each sluice uses up to two threads)")
     ap.add_argument("--stack-on", metavar="ID",
                     help="measure onto the base plus this clean adapter case, not the bare base")
     a = ap.parse_args()
@@ -92,31 +110,56 @@ def main():
         sys.exit("make_reference.py: %s" % (
             "no clean adapter in %s" % a.splits if not cases else
             "adapters missing from %s: %s" % (a.cases, ", ".join(missing[:5]))))
-    work = tempfile.mkdtemp(prefix="sluice-reference-")
-    env = dict(os.environ, SLUICE_KEYS=os.path.join(work, "keys"))
-    repo = os.path.join(work, "repo")
-    S = [a.sluice, "-C", repo]
-    run([a.sluice, "init", repo, "--root-key", "root"], env)
-    run(S + ["key", "new", "alice", "--role", "proposer"], env)
-    base = run(S + ["propose", "base", os.path.join(ROOT, "tests/resources/test-model"),
-                    "--key", "alice", "-m", "base"], env).strip().splitlines()[-1]
-    suites = sorted(os.path.join(ROOT, "eval/suites", f)
-                    for f in os.listdir(os.path.join(ROOT, "eval/suites")) if f.endswith(".json"))
-    run(S + ["suite", "add"] + suites + ["--key", "alice"], env)
-    onto = base
-    if a.stack_on:
-        onto = run(S + ["propose", "lora", os.path.join(a.cases, under[0]["path"]), "--onto", base,
-                        "--name", "under-" + a.stack_on, "--key", "alice", "-m", a.stack_on],
-                   env).strip().splitlines()[-1]
-    lines, t0 = [], time.time()
-    for n, c in enumerate(cases):
-        line = json.loads(run(S + ["gate", "--" + a.kind, os.path.join(a.cases, c["path"]),
-                                   "--onto", onto, "--name", c["id"], "--jsonl"], env))
-        key = "drop" if a.kind == "token-drops" else "rise"
-        line[key] = rounded(line[key])
-        lines.append(json.dumps(line, sort_keys=True, separators=(",", ":")))
-        print("%3d/%d %-28s %.0f s" % (n + 1, len(cases), c["id"], time.time() - t0),
-              file=sys.stderr, flush=True)
+    def scratch(i):
+        """A scratch repository holding the test model and the pinned suites: (its command
+        prefix, its environment, the version measured onto)."""
+        work = tempfile.mkdtemp(prefix="sluice-reference-%d-" % i)
+        env = dict(os.environ, SLUICE_KEYS=os.path.join(work, "keys"))
+        repo = os.path.join(work, "repo")
+        S = [a.sluice, "-C", repo]
+        run([a.sluice, "init", repo, "--root-key", "root"], env)
+        run(S + ["key", "new", "alice", "--role", "proposer"], env)
+        base = run(S + ["propose", "base", os.path.join(ROOT, "tests/resources/test-model"),
+                        "--key", "alice", "-m", "base"], env).strip().splitlines()[-1]
+        suites = sorted(os.path.join(ROOT, "eval/suites", f)
+                        for f in os.listdir(os.path.join(ROOT, "eval/suites"))
+                        if f.endswith(".json"))
+        run(S + ["suite", "add"] + suites + ["--key", "alice"], env)
+        onto = base
+        if a.stack_on:
+            onto = run(S + ["propose", "lora", os.path.join(a.cases, under[0]["path"]), "--onto",
+                            base, "--name", "under-" + a.stack_on, "--key", "alice", "-m",
+                            a.stack_on], env).strip().splitlines()[-1]
+        return S, env, onto
+
+    key = "drop" if a.kind == "token-drops" else "rise"
+    lines, t0, done = [None] * len(cases), time.time(), [0]
+    lock = threading.Lock()
+
+    def worker(i):
+        """Cases i, i + jobs, ...: each worker has its own scratch repository."""
+        S, env, onto = scratch(i)
+        for n in range(i, len(cases), a.jobs):
+            c = cases[n]
+            line = json.loads(run(S + ["gate", "--" + a.kind, os.path.join(a.cases, c["path"]),
+                                       "--onto", onto, "--name", c["id"], "--jsonl"], env))
+            if a.kind == "token-rises":  # cells [string, position, prompt, rise]
+                line[key] = [x[:3] + [round(x[3], 3)] for x in line[key]]
+            else:
+                line[key] = rounded(line[key])
+            lines[n] = json.dumps(line, sort_keys=True, separators=(",", ":"))
+            with lock:
+                done[0] += 1
+                print("%3d/%d %-28s %.0f s" % (done[0], len(cases), c["id"], time.time() - t0),
+                      file=sys.stderr, flush=True)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(a.jobs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if any(x is None for x in lines):
+        sys.exit("make_reference.py: a worker failed; nothing written")
     os.makedirs(os.path.dirname(a.out) or ".", exist_ok=True)
     with open(a.out + ".jsonl", "w") as f:
         f.write("\n".join(lines) + "\n")

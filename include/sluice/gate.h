@@ -94,6 +94,23 @@ int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adap
 int sluice_gate_trigger_rises(sluice_repo *repo, const char *ref, const char *adapter_dir,
                               const char *name, char **report);
 
+/*
+ * The same rise for every vocabulary token's text, as the trigger scan
+ * inserts a token nominated from an adapter's weights, before each
+ * trigger-suite prompt and after its first word. *report is {"adapter":
+ * name, "scan_digest": hex, "prompts": n, "strings": n (the distinct
+ * token strings tried), "floor": nats, "largest": [...],
+ * "reference_items": [{"adapter", "scan", "rise"}]} with "rise" only the
+ * cells of at least "floor" nats, each [string, position (0 before the
+ * prompt, 2 after its first word), prompt index, rise]: the one line of a
+ * "token_rise_reference" suite, whose pinned clean adapters tell the scan
+ * which flips of a nominated token clean adapters make too. Always on the
+ * builtin backend. SLUICE_EINVALID when no trigger suite with prompts is
+ * pinned.
+ */
+int sluice_gate_token_rises(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                            const char *name, char **report);
+
 #ifdef __cplusplus
 }
 #endif

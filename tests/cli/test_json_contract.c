@@ -225,6 +225,8 @@ static void every_documented_output_matches_its_row(void **state)
 	check("suite add FILE…", args);
 	snprintf(args, sizeof(args), "gate --trigger-rises '%s/a1' --onto %s", work, base);
 	check("gate --trigger-rises DIR --onto REF", args);
+	snprintf(args, sizeof(args), "gate --token-rises '%s/a1' --onto %s", work, base);
+	check("gate --token-rises DIR --onto REF", args);
 	snprintf(args, sizeof(args), "export %s --adapter '%s/exp-a'", lora, work);
 	check("export REF --adapter DIR", args);
 	snprintf(args, sizeof(args), "export %s --gguf '%s/exp-g'", lora, work);

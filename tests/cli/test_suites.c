@@ -182,6 +182,35 @@ static void test_suites__malformed_items_refused_by_line(void **state)
 	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
 	         "\"rise\": [[[1], [], [2]]]}\n",
 	         "line 1: field \"rise\": trigger 0, position 1 must be an array of 1 to"},
+	        /* token_rise_reference: a 64-hex scan digest; sparse cells [string, 0 or 2,
+	           prompt, rise] */
+	        {"token_rise_reference", "{\"adapter\": \"a\", \"scan\": \"abc\", \"rise\": []}\n",
+	         "line 1: field \"scan\" must be 64 lowercase hex digits"},
+	        {"token_rise_reference",
+	         "{\"adapter\": \"a\", \"scan\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"rise\": {}}\n",
+	         "line 1: field \"rise\" must be an array of at most"},
+	        {"token_rise_reference",
+	         "{\"adapter\": \"a\", \"scan\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"rise\": [[\"e\", 2, 3, 1.5], [\"e\", 1, 3, 1.5]]}\n",
+	         "line 1: field \"rise\": cell 1 must be [non-empty string, position 0 or 2"},
+	        {"token_rise_reference",
+	         "{\"adapter\": \"a\", \"scan\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"rise\": [[\"\", 0, 0, 1]]}\n",
+	         "line 1: field \"rise\": cell 0 must be"},
+	        {"token_rise_reference",
+	         "{\"adapter\": \"a\", \"scan\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"rise\": [[\"e\", 0, -1, 1]]}\n",
+	         "line 1: field \"rise\": cell 0 must be"},
+	        {"token_rise_reference",
+	         "{\"adapter\": \"a\", \"scan\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"rise\": [[\"e\", 0, 0, 1, 2]]}\n",
+	         "line 1: field \"rise\": cell 0 must be"},
 	        {"vibes", "{\"text\": \"t\"}\n", "unknown item type 'vibes'"},
 	};
 	char args[4400];
