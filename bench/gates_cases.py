@@ -210,8 +210,10 @@ def main():
             len(refs), "+".join(ref_splits)), file=sys.stderr)
     held = a.split in REFERENCE_SPLITS or a.split == "all"
     for path, what, given in ((TOKEN_DROP_REFERENCE, "token_margin_drop", a.token_reference),
-                              (TRIGGER_RISE_REFERENCE, "the trigger scan", None),
-                              (TOKEN_RISE_REFERENCE, "the trigger scan's tokens", None)):
+                              (TRIGGER_RISE_REFERENCE, "the trigger scan (pinned triggers)",
+                               None),
+                              (TOKEN_RISE_REFERENCE, "the trigger scan (nominated tokens)",
+                               None)):
         if path == TOKEN_RISE_REFERENCE and a.no_token_rises:
             print("%s: no reference pinned (--no-token-rises)" % what, file=sys.stderr)
             continue
@@ -222,7 +224,8 @@ def main():
             continue
         path = os.path.abspath(given or path)
         run(S + ["suite", "add", path, "--key", "alice"], env)
-        print("pinned %s as %s's reference" % (os.path.basename(path), what), file=sys.stderr)
+        print("pinned %s as the reference of %s" % (os.path.basename(path), what),
+              file=sys.stderr)
     run(S + ["gate", base, "--channel", "prod", "--key", "gr"], env)
     run(S + ["promote", base, "--channel", "prod", "--key", "ops"], env)
     onto = base
