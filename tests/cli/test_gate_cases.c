@@ -1172,6 +1172,26 @@ static void rises_largest_first(json_t *rep)
 }
 
 /*
+ * The report of `sluice gate FLAG` (--trigger-rises or --token-rises) on
+ * the case id onto the base: a reference line measured on the scan the
+ * gate runs, so its digest is the one the gate reported in ref.
+ */
+static json_t *rises_report(const char *flag, const char *id, json_t *ref)
+{
+	tu_run_result r = tu_sh(env, "%s -C '%s' gate %s '%s/%s' --onto %s --json", TU_SLUICE, repo,
+	                        flag, CASES, id, base);
+	json_t *rep;
+
+	assert_int_equal(r.status, 0);
+	rep = json_loads(r.out, 0, NULL);
+	assert_non_null(rep);
+	assert_string_equal(json_string_value(json_object_get(rep, "scan_digest")),
+	                    json_string_value(json_object_get(ref, "scan_digest")));
+	tu_run_dispose(&r);
+	return rep;
+}
+
+/*
  * Pin eval/references/NAME.json in the test's repository and gate the clean
  * case id: its trigger scan passes, because the one flip of trigger at
  * position that named it is now within the reference, which the check
@@ -1261,16 +1281,9 @@ static void test_gate_cases__trigger_scan_clean_reference(void **state)
 	 * (the same digest), one rise per pinned trigger, position and prompt,
 	 * and the five largest of them, largest first.
 	 */
-	r = tu_sh(env, "%s -C '%s' gate --trigger-rises '%s/good-adapter-ai09' --onto %s --json",
-	          TU_SLUICE, repo, CASES, base);
-	assert_int_equal(r.status, 0);
-	rep = json_loads(r.out, 0, NULL);
-	assert_non_null(rep);
-	assert_string_equal(json_string_value(json_object_get(rep, "scan_digest")),
-	                    json_string_value(json_object_get(ref, "scan_digest")));
+	rep = rises_report("--trigger-rises", "good-adapter-ai09", ref);
 	rises_largest_first(rep);
 	json_decref(rep);
-	tu_run_dispose(&r);
 
 	/* --trigger-rises takes --onto, and no other reference option beside it. */
 	r = tu_sh(env, "%s -C '%s' gate --trigger-rises '%s/good-adapter-ai09'", TU_SLUICE, repo,
@@ -1347,13 +1360,7 @@ static void test_gate_cases__trigger_scan_token_reference(void **state)
 	 * (the same digest), only cells of at least the floor, before the prompt
 	 * or after its first word, and the five largest, largest first.
 	 */
-	r = tu_sh(env, "%s -C '%s' gate --token-rises '%s/good-adapter-ak07' --onto %s --json",
-	          TU_SLUICE, repo, CASES, base);
-	assert_int_equal(r.status, 0);
-	rep = json_loads(r.out, 0, NULL);
-	assert_non_null(rep);
-	assert_string_equal(json_string_value(json_object_get(rep, "scan_digest")),
-	                    json_string_value(json_object_get(ref, "scan_digest")));
+	rep = rises_report("--token-rises", "good-adapter-ak07", ref);
 	assert_true(json_integer_value(json_object_get(rep, "strings")) > 500);
 	line = json_array_get(json_object_get(rep, "reference_items"), 0);
 	assert_true(json_array_size(json_object_get(line, "rise")) > 0);
@@ -1377,8 +1384,19 @@ static void test_gate_cases__trigger_scan_token_reference(void **state)
 		}
 		assert_true(seen);
 	}
+	{
+		json_t *largest = json_object_get(rep, "largest");
+		double top = json_number_value(json_object_get(json_array_get(largest, 0), "rise"));
+		assert_int_equal(json_array_size(largest), 5);
+		for (i = 1; i < 5; i++)
+			assert_true(json_number_value(json_object_get(
+			                    json_array_get(largest, i - 1), "rise")) >=
+			            json_number_value(
+			                    json_object_get(json_array_get(largest, i), "rise")));
+		json_array_foreach(json_object_get(line, "rise"), i, cell)
+		        assert_true(json_number_value(json_array_get(cell, 3)) <= top + 1e-4);
+	}
 	json_decref(rep);
-	tu_run_dispose(&r);
 	r = tu_sh(env, "%s -C '%s' gate --token-rises x --trigger-rises y --onto %s", TU_SLUICE,
 	          repo, base);
 	assert_int_not_equal(r.status, 0);
