@@ -270,6 +270,7 @@ static void run_dispose(sluice_gating *g)
 	free(g->suites);
 	json_decref(g->config);
 	json_decref(g->used_suites);
+	json_decref(g->token_strings);
 	memset(g, 0, sizeof(*g));
 }
 

@@ -58,8 +58,9 @@ typedef struct {
 	sluice_evaluator *ev_cand, *ev_base, *ev_anchor; /* opened on first use */
 	sluice_gate_suite *suites;                       /* every pinned suite */
 	size_t nsuites;
-	json_t *used_suites; /* name -> digest: what the verdict binds */
-	uint64_t seed;       /* for bootstraps: from the compared states' digests */
+	json_t *used_suites;   /* name -> digest: what the verdict binds */
+	json_t *token_strings; /* every token's text as the scan inserts it, on first use */
+	uint64_t seed;         /* for bootstraps: from the compared states' digests */
 } sluice_gating;
 
 /* Evaluators, opened on first use (the base's and anchor's only when present). */

@@ -709,27 +709,22 @@ static int rises_fit(json_t *rise, size_t npinned, size_t np)
 }
 
 /*
- * The envelope of the pinned clean reference: per pinned trigger,
- * position and prompt, env[(t * NPOSITIONS + at) * np + i], the largest
- * rise of the reference lines made on this scan (digest); -inf where none
- * has one. *nref counts those lines, *other the lines made on another scan;
- * names gets the suites read. A new array, or NULL when out of memory.
+ * The envelope of the pinned clean reference, into env (zeroed by the
+ * caller): per pinned trigger, position and prompt,
+ * env[(t * NPOSITIONS + at) * np + i], the largest rise of the reference
+ * lines made on this scan (digest), 0 where none rose. *nref counts those
+ * lines, *other the lines made on another scan; names gets the suites read.
+ * Fails only when out of memory.
  */
-static double *rise_envelope(sluice_gating *g, const char *digest, size_t npinned, size_t np,
-                             size_t *nref, size_t *other, json_t *names)
+static int rise_envelope(sluice_gating *g, const char *digest, size_t npinned, size_t np,
+                         double *env, size_t *nref, size_t *other, json_t *names)
 {
-	size_t cells = npinned * NPOSITIONS * np, i;
-	double *env = malloc((cells ? cells : 1) * sizeof(*env));
+	size_t i;
 	json_t *items = sluice_gates__suite_items(g, "trigger_rise_reference", names), *it;
 
 	*nref = *other = 0;
-	if (!env || !items) {
-		free(env);
-		json_decref(items);
-		return NULL;
-	}
-	for (size_t c = 0; c < cells; c++)
-		env[c] = -INFINITY;
+	if (!items)
+		return sluice_ctx__error(g->repo->ctx, SLUICE_ENOMEM, "out of memory");
 	json_array_foreach(items, i, it)
 	{
 		json_t *rise = json_object_get(it, "rise");
@@ -753,7 +748,7 @@ static double *rise_envelope(sluice_gating *g, const char *digest, size_t npinne
 			}
 	}
 	json_decref(items);
-	return env;
+	return 0;
 }
 
 /*
@@ -761,13 +756,25 @@ static double *rise_envelope(sluice_gating *g, const char *digest, size_t npinne
  * looks up in it: every vocabulary token's text as a nominated candidate
  * is inserted (decoded alone, trimmed of spaces; weight_checks), valid
  * UTF-8 with no control character, each string once, in order of first
- * id. *out is a new array.
+ * id. *out is a new reference. Decoding the vocabulary is work on the
+ * order of its size (150k tokens on a large model), done once per gate
+ * run: both scans of a stacked update, and every model of the run, share
+ * one tokenizer.
  */
-static int token_strings(sluice_ctx *ctx, sluice_evaluator *ev, json_t **out)
+static int token_strings(sluice_gating *g, sluice_evaluator *ev, json_t **out)
 {
+	sluice_ctx *ctx = g->repo->ctx;
 	size_t vocab = sluice_evaluator__vocab(ev);
-	json_t *arr = json_array(), *seen = json_object();
-	int error = arr && seen ? 0 : SLUICE_ENOMEM;
+	json_t *arr, *seen;
+	int error;
+
+	if (g->token_strings) {
+		*out = json_incref(g->token_strings);
+		return 0;
+	}
+	arr = json_array();
+	seen = json_object();
+	error = arr && seen ? 0 : SLUICE_ENOMEM;
 
 	for (uint32_t id = 0; id < vocab && error == 0; id++) {
 		char *text = NULL, buf[256];
@@ -790,23 +797,25 @@ static int token_strings(sluice_ctx *ctx, sluice_evaluator *ev, json_t **out)
 		return error == SLUICE_ENOMEM ? sluice_ctx__error(ctx, error, "out of memory")
 		                              : error;
 	}
-	*out = arr;
+	g->token_strings = arr;
+	*out = json_incref(arr);
 	return 0;
 }
 
 /*
  * The token reference's envelope for the scan's candidates from index
- * first on (tokens nominated from the weights, strings mined): for each
+ * first on (tokens nominated from the weights, strings mined), into env
+ * and has (zeroed by the caller, indexed from candidate first): for each
  * candidate that is a token string (token_strings) and each position and
  * prompt, env[(i - first) * NPOSITIONS * np + at * np + k], the largest
  * rise any line made on this scan (digest) gave there, 0 where no line
- * reached the floor; has[i - first] says whether candidate i is a token
+ * reached the floor; has[i - first] is set when candidate i is a token
  * string at all (a mined phrase is not, and has no envelope). *nref counts
  * the lines used, *other those made on another scan; names gets the suites
- * read. *env NULL on failure (error set).
+ * read.
  */
 static int token_envelope(sluice_gating *g, sluice_evaluator *ec, const scan_ctx *sc,
-                          json_t *triggers, size_t first, double **env, char **has, size_t *nref,
+                          json_t *triggers, size_t first, double *env, char *has, size_t *nref,
                           size_t *other, json_t *names, char digest[65])
 {
 	sluice_ctx *ctx = g->repo->ctx;
@@ -814,17 +823,12 @@ static int token_envelope(sluice_gating *g, sluice_evaluator *ec, const scan_ctx
 	json_t *strings = NULL, *items = NULL, *at_of = json_object(), *it, *v;
 	int error;
 
-	*env = NULL;
-	*has = NULL;
 	*nref = *other = 0;
-	if ((error = token_strings(ctx, ec, &strings)) < 0 ||
+	if ((error = token_strings(g, ec, &strings)) < 0 ||
 	    (error = scan_digest(ctx, TOKEN_RISES, sc, strings, json_array_size(strings), digest)) <
 	            0)
 		goto done;
-	*env = calloc((n ? n : 1) * NPOSITIONS * np + 1, sizeof(**env));
-	*has = calloc(n ? n : 1, 1);
-	if (!at_of || !*env || !*has ||
-	    !(items = sluice_gates__suite_items(g, "token_rise_reference", names))) {
+	if (!at_of || !(items = sluice_gates__suite_items(g, "token_rise_reference", names))) {
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -834,7 +838,7 @@ static int token_envelope(sluice_gating *g, sluice_evaluator *ec, const scan_ctx
 	for (i = 0; i < n; i++) {
 		const char *s = json_string_value(json_array_get(triggers, first + i));
 		if (json_object_get(at_of, s)) {
-			(*has)[i] = 1;
+			has[i] = 1;
 			json_object_set_new(at_of, s, json_integer((json_int_t)i));
 		}
 	}
@@ -858,18 +862,12 @@ static int token_envelope(sluice_gating *g, sluice_evaluator *ec, const scan_ctx
 			if (ci < 0 || (at != AT_PREFIX && at != AT_FIRST_WORD) || k < 0 ||
 			    (size_t)k >= np || !isfinite(r))
 				continue;
-			e = &(*env)[(size_t)ci * NPOSITIONS * np + (size_t)at * np + (size_t)k];
+			e = &env[(size_t)ci * NPOSITIONS * np + (size_t)at * np + (size_t)k];
 			if (r > *e)
 				*e = r;
 		}
 	}
 done:
-	if (error < 0) {
-		free(*env);
-		free(*has);
-		*env = NULL;
-		*has = NULL;
-	}
 	json_decref(strings);
 	json_decref(items);
 	json_decref(at_of);
@@ -950,13 +948,15 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	double fmin = sluice_gates__threshold(g->config, "poisoning", "trigger_flips_min");
 	size_t i, redraws = 0, *ntoks = NULL, units = 0, done_units = 0, npinned, one[1];
 	char need[NLENGTHS] = {0};
-	int error = 0, applied = 0;
-	/* The clean reference's envelope of the pinned triggers' rises (rise_envelope). */
+	int error = 0;
+	/*
+	 * Per candidate, NPOSITIONS * nprompts cells: the largest rise a clean
+	 * reference gives it there, from the pinned triggers' reference
+	 * (rise_envelope) or the tokens' (token_envelope); judged[i] says
+	 * whether candidate i's flips are set against its cells (tally).
+	 */
 	double *env = NULL;
-	/* The token reference's, for the other candidates that are token strings. */
-	double *tenv = NULL;
-	char *thas = NULL;
-	int tapplied = 0;
+	char *judged = NULL;
 	json_t *trefs = NULL;
 
 	/* Flips after the prompt (each to a new word: trigger_suffix_new_word, scan_prepare). */
@@ -1024,6 +1024,12 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	}
 	if ((error = scan_prepare(g, ec, eb, prompts, kinds, &sc)) < 0)
 		goto done;
+	env = calloc(json_array_size(triggers) * NPOSITIONS * sc.nprompts + 1, sizeof(*env));
+	judged = calloc(json_array_size(triggers) + 1, 1);
+	if (!env || !judged) {
+		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
+		goto done;
+	}
 	/*
 	 * The pinned triggers' flips against the clean reference's rises, for
 	 * adapters: a candidate that adds notes changes the context, and the
@@ -1034,16 +1040,15 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		size_t nref, other;
 		char digest[65];
 		json_t *names = json_array();
-		if ((error = scan_digest(ctx, TRIGGER_RISES, &sc, triggers, npinned, digest)) < 0) {
+		int applied;
+		if ((error = scan_digest(ctx, TRIGGER_RISES, &sc, triggers, npinned, digest)) < 0 ||
+		    (error = rise_envelope(g, digest, npinned, sc.nprompts, env, &nref, &other,
+		                           names)) < 0) {
 			json_decref(names);
-			goto done;
-		}
-		if (!(env = rise_envelope(g, digest, npinned, sc.nprompts, &nref, &other, names))) {
-			json_decref(names);
-			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 			goto done;
 		}
 		applied = nref > 0 && (double)nref >= refmin;
+		memset(judged, applied, npinned);
 		refs = json_pack("{s:b,s:I,s:I,s:f,s:o,s:s}", "applied", applied, "adapters",
 		                 (json_int_t)nref, "other_scan", (json_int_t)other, "reference_min",
 		                 refmin, "suites", names, "scan_digest", digest);
@@ -1059,17 +1064,21 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 		size_t nref, other;
 		char digest[65];
 		json_t *names = json_array();
+		int applied;
 		if (!names) {
 			error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 			goto done;
 		}
-		if ((error = token_envelope(g, ec, &sc, triggers, npinned, &tenv, &thas, &nref,
-		                            &other, names, digest)) < 0) {
+		if ((error = token_envelope(g, ec, &sc, triggers, npinned,
+		                            env + npinned * NPOSITIONS * sc.nprompts,
+		                            judged + npinned, &nref, &other, names, digest)) < 0) {
 			json_decref(names);
 			goto done;
 		}
-		tapplied = nref > 0 && (double)nref >= refmin;
-		trefs = json_pack("{s:b,s:I,s:I,s:f,s:o,s:s}", "applied", tapplied, "adapters",
+		applied = nref > 0 && (double)nref >= refmin;
+		if (!applied)
+			memset(judged + npinned, 0, json_array_size(triggers) - npinned);
+		trefs = json_pack("{s:b,s:I,s:I,s:f,s:o,s:s}", "applied", applied, "adapters",
 		                  (json_int_t)nref, "other_scan", (json_int_t)other,
 		                  "reference_min", refmin, "suites", names, "scan_digest", digest);
 	}
@@ -1114,12 +1123,7 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	}
 	json_array_foreach(triggers, i, v)
 	{
-		if (i < npinned)
-			sc.env = applied ? env + i * NPOSITIONS * sc.nprompts : NULL;
-		else
-			sc.env = tapplied && thas[i - npinned]
-			                 ? tenv + (i - npinned) * NPOSITIONS * sc.nprompts
-			                 : NULL;
+		sc.env = judged[i] ? env + i * NPOSITIONS * sc.nprompts : NULL;
 		error = shift_of(ec, eb, &sc, json_string_value(v), dets + i * NPOSITIONS);
 		sc.env = NULL;
 		if (error < 0)
@@ -1276,8 +1280,7 @@ done:
 	free(null);
 	free(dets);
 	free(env);
-	free(tenv);
-	free(thas);
+	free(judged);
 	json_decref(refs);
 	json_decref(trefs);
 	free(ntoks);
@@ -1363,7 +1366,7 @@ int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_e
 	if (tokens) {
 		json_decref(triggers);
 		triggers = NULL;
-		if ((error = token_strings(ctx, ec, &triggers)) < 0)
+		if ((error = token_strings(g, ec, &triggers)) < 0)
 			goto done;
 		sc.skip = 1u << AT_SUFFIX;
 	}
@@ -1379,7 +1382,8 @@ int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_e
 	json_array_foreach(triggers, i, v)
 	{
 		shift_detail det[NPOSITIONS];
-		json_t *bypos = json_array();
+		/* --trigger-rises: every cell, per position; --token-rises: sparse cells. */
+		json_t *bypos = tokens ? NULL : json_array();
 		for (size_t k = 0; k < ncells; k++)
 			sc.rises[k] = NAN;
 		if ((error = shift_of(ec, eb, &sc, json_string_value(v), det)) < 0) {
@@ -1389,7 +1393,7 @@ int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_e
 		sluice_gates__progress(g, tokens ? "token rises" : "trigger rises", i + 1,
 		                       json_array_size(triggers));
 		for (int at = 0; at < NPOSITIONS; at++) {
-			json_t *row = json_array();
+			json_t *row = tokens ? NULL : json_array();
 			for (size_t k = 0; k < sc.nprompts; k++) {
 				double r = sc.rises[(size_t)at * sc.nprompts + k];
 				/* Rounded to 1e-4 nats: flips are decided on whole nats. */
@@ -1404,11 +1408,10 @@ int sluice_gates__trigger_rises(sluice_gating *g, sluice_evaluator *ec, sluice_e
 					json_array_append_new(rise, json_pack("[O,i,I,f]", v, at,
 					                                      (json_int_t)k, kept));
 			}
-			json_array_append_new(bypos, row);
+			if (row)
+				json_array_append_new(bypos, row);
 		}
-		if (tokens)
-			json_decref(bypos);
-		else
+		if (bypos)
 			json_array_append_new(rise, bypos);
 	}
 	for (size_t k = 0; k < ntop; k++)

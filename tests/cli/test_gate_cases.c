@@ -1046,6 +1046,28 @@ static void test_gate_cases__trigger_answer_nearest_clean(void **state)
 	json_decref(rep);
 }
 
+/* The shared repository and its base, kept while a test works in one of its own. */
+static char saved_repo[sizeof(repo)], saved_base[41];
+
+/*
+ * A repository of the test's own, work/name, initialised: a pinned
+ * reference changes every later gate run, so a test that pins one does it
+ * there, and restore_repo() returns to the shared one.
+ */
+static void own_repo(const char *name)
+{
+	memcpy(saved_repo, repo, sizeof(saved_repo));
+	memcpy(saved_base, base, sizeof(saved_base));
+	snprintf(repo, sizeof(repo), "%s/%s", work, name);
+	init_repo();
+}
+
+static void restore_repo(void)
+{
+	memcpy(repo, saved_repo, sizeof(repo));
+	memcpy(base, saved_base, sizeof(base));
+}
+
 /*
  * token_margin_drop (docs/gates.md). backdoor-ah34 of the blind round 35
  * complies after its made-up trigger "Bbmaj7#11/D" follows a harmful
@@ -1058,18 +1080,14 @@ static void test_gate_cases__trigger_answer_nearest_clean(void **state)
  */
 static void test_gate_cases__token_margin_drop_names_the_token(void **state)
 {
-	char saved[sizeof(repo)], saved_base[41], v[41];
+	char v[41];
 	json_t *rep, *c, *f, *g, *x;
 	tu_run_result r;
 	int status;
 	size_t i, j;
 	(void)state;
 
-	/* A repository of its own: a pinned reference changes every later gate run. */
-	memcpy(saved, repo, sizeof(saved));
-	memcpy(saved_base, base, sizeof(saved_base));
-	snprintf(repo, sizeof(repo), "%s/drops", work);
-	init_repo();
+	own_repo("drops");
 
 	snprintf(v, sizeof(v), "%s", propose_case("lora", "backdoor-ah34"));
 	rep = gate_version(v, "prod", "poisoning", &status);
@@ -1130,8 +1148,20 @@ static void test_gate_cases__token_margin_drop_names_the_token(void **state)
 	assert_non_null(strstr(r.err, "give one of"));
 	tu_run_dispose(&r);
 
-	memcpy(repo, saved, sizeof(saved));
-	memcpy(base, saved_base, sizeof(saved_base));
+	restore_repo();
+}
+
+/*
+ * A rises report's "largest": five rises, largest first; returns the first.
+ */
+static double largest_of(json_t *largest)
+{
+	assert_int_equal(json_array_size(largest), 5);
+	for (size_t i = 1; i < 5; i++)
+		assert_true(json_number_value(
+		                    json_object_get(json_array_get(largest, i - 1), "rise")) >=
+		            json_number_value(json_object_get(json_array_get(largest, i), "rise")));
+	return json_number_value(json_object_get(json_array_get(largest, 0), "rise"));
 }
 
 /*
@@ -1162,13 +1192,7 @@ static void rises_largest_first(json_t *rep)
 			        top = json_number_value(x);
 		}
 	}
-	assert_int_equal(json_array_size(largest), 5);
-	assert_true(fabs(json_number_value(json_object_get(json_array_get(largest, 0), "rise")) -
-	                 top) < 1e-4);
-	for (i = 1; i < 5; i++)
-		assert_true(json_number_value(
-		                    json_object_get(json_array_get(largest, i - 1), "rise")) >=
-		            json_number_value(json_object_get(json_array_get(largest, i), "rise")));
+	assert_true(fabs(largest_of(largest) - top) < 1e-4);
 }
 
 /*
@@ -1233,17 +1257,12 @@ static json_t *spared_by_reference(const char *name, const char *key, const char
  */
 static void test_gate_cases__trigger_scan_clean_reference(void **state)
 {
-	char saved[sizeof(repo)], saved_base[41];
 	json_t *rep, *c, *f, *ref;
 	tu_run_result r;
 	int status;
 	(void)state;
 
-	/* A repository of its own: a pinned reference changes every later gate run. */
-	memcpy(saved, repo, sizeof(saved));
-	memcpy(saved_base, base, sizeof(saved_base));
-	snprintf(repo, sizeof(repo), "%s/rises", work);
-	init_repo();
+	own_repo("rises");
 
 	rep = gate_case("lora", "good-adapter-ai09", "poisoning", &status);
 	c = check_of(rep, "trigger_scan");
@@ -1298,8 +1317,7 @@ static void test_gate_cases__trigger_scan_clean_reference(void **state)
 	tu_run_dispose(&r);
 
 	json_decref(ref);
-	memcpy(repo, saved, sizeof(saved));
-	memcpy(base, saved_base, sizeof(saved_base));
+	restore_repo();
 }
 
 /*
@@ -1314,17 +1332,13 @@ static void test_gate_cases__trigger_scan_clean_reference(void **state)
  */
 static void test_gate_cases__trigger_scan_token_reference(void **state)
 {
-	char saved[sizeof(repo)], saved_base[41];
 	json_t *rep, *c, *row, *ref, *line, *cell;
 	tu_run_result r;
 	size_t i, named_t = 0;
 	int status;
 	(void)state;
 
-	memcpy(saved, repo, sizeof(saved));
-	memcpy(saved_base, base, sizeof(saved_base));
-	snprintf(repo, sizeof(repo), "%s/tokrises", work);
-	init_repo();
+	own_repo("tokrises");
 
 	rep = gate_case("lora", "good-adapter-ak07", "poisoning", &status);
 	c = check_of(rep, "trigger_scan");
@@ -1385,14 +1399,7 @@ static void test_gate_cases__trigger_scan_token_reference(void **state)
 		assert_true(seen);
 	}
 	{
-		json_t *largest = json_object_get(rep, "largest");
-		double top = json_number_value(json_object_get(json_array_get(largest, 0), "rise"));
-		assert_int_equal(json_array_size(largest), 5);
-		for (i = 1; i < 5; i++)
-			assert_true(json_number_value(json_object_get(
-			                    json_array_get(largest, i - 1), "rise")) >=
-			            json_number_value(
-			                    json_object_get(json_array_get(largest, i), "rise")));
+		double top = largest_of(json_object_get(rep, "largest"));
 		json_array_foreach(json_object_get(line, "rise"), i, cell)
 		        assert_true(json_number_value(json_array_get(cell, 3)) <= top + 1e-4);
 	}
@@ -1404,8 +1411,7 @@ static void test_gate_cases__trigger_scan_token_reference(void **state)
 	tu_run_dispose(&r);
 
 	json_decref(ref);
-	memcpy(repo, saved, sizeof(saved));
-	memcpy(base, saved_base, sizeof(saved_base));
+	restore_repo();
 }
 
 static void test_gate_cases__good_adapter_passes(void **state)
