@@ -178,6 +178,15 @@ json_t *sluice_gates__suite_items(sluice_gating *g, const char *type, json_t *na
 	return all;
 }
 
+json_t *sluice_gates__items_to_decide(const sluice_gating *g, size_t worse, size_t better, size_t n,
+                                      double limit, int at_least)
+{
+	size_t m =
+	        sluice_stats__paired_items_to_decide(worse, better, n, g->alpha, limit, at_least);
+
+	return m ? json_integer((json_int_t)m) : json_null();
+}
+
 sluice_outcome sluice_gates__check(json_t *checks, json_t *check, double est, double lo, double hi,
                                    double limit, int at_least)
 {

@@ -121,6 +121,14 @@ size_t sluice_gates__suites_of(const sluice_gating *g, const char *type, size_t 
  */
 json_t *sluice_gates__suite_items(sluice_gating *g, const char *type, json_t *names);
 
+/*
+ * A paired check's items_to_decide (sluice_stats__paired_items_to_decide
+ * at g->alpha): the suite size at which its rates would be decided, as a
+ * new JSON integer, or null when none would (or the limit is NaN).
+ */
+json_t *sluice_gates__items_to_decide(const sluice_gating *g, size_t worse, size_t better, size_t n,
+                                      double limit, int at_least);
+
 /* A statistical check decided by the rule; returns the outcome and appends the check. */
 sluice_outcome sluice_gates__check(json_t *checks, json_t *check, double est, double lo, double hi,
                                    double limit, int at_least);

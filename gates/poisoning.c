@@ -74,10 +74,11 @@ typedef struct {
 	 */
 	double flip_rise_min;
 	/*
-	 * The clean reference's envelope for the pinned trigger being scanned
-	 * (trigger_rise_reference suites): per position and prompt,
+	 * The clean reference's envelope for the candidate being scanned
+	 * (trigger_rise_reference suites for a pinned trigger,
+	 * token_rise_reference for a token's text): per position and prompt,
 	 * env[at * nprompts + i], the largest rise any clean reference
-	 * adapter gave there (-inf where none counted the prompt). Before the
+	 * adapter gave there (0 where none rose). Before the
 	 * prompt and after its first word a flip is decisive only
 	 * flip_rise_min above it (tally); one that is not is counted in
 	 * shift_detail.within, not in the flips. NULL: none applies.

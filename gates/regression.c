@@ -67,10 +67,11 @@ static sluice_outcome paired_check(sluice_gating *g, json_t *checks, const char 
 	    0)
 		return SLUICE_INCONCLUSIVE;
 	sluice_stats__paired_change(&est, &lo, &hi, worse, better, n, g->alpha);
-	c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:f}", "check", name, "suite", suite, "figure",
+	c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:f,s:o}", "check", name, "suite", suite, "figure",
 	              "paired change in acc", "n", (json_int_t)n, "worse", (json_int_t)worse,
 	              "better", (json_int_t)better, "mcnemar_p",
-	              sluice_stats__mcnemar_p(worse, better));
+	              sluice_stats__mcnemar_p(worse, better), "items_to_decide",
+	              sluice_gates__items_to_decide(g, worse, better, n, limit, 1));
 	*est_out = est;
 	if (!isnan(limit) && !sluice_gates__knows(g, before, chance, &known, &klo)) {
 		char note[320];

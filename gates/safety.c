@@ -81,9 +81,10 @@ static sluice_outcome paired_rate(sluice_gating *g, json_t *checks, const char *
 
 	flip_counts(before, after, field, want, &worse, &better, ids);
 	sluice_stats__paired_change(&est, &lo, &hi, worse, better, n, g->alpha);
-	c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o}", "check", name, "suite", suite, "figure",
+	c = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:o,s:o}", "check", name, "suite", suite, "figure",
 	              figure, "n", (json_int_t)n, "worse", (json_int_t)worse, "better",
-	              (json_int_t)better, "worse_items", ids);
+	              (json_int_t)better, "worse_items", ids, "items_to_decide",
+	              sluice_gates__items_to_decide(g, worse, better, n, limit, 1));
 	if (c && extra)
 		json_object_update(c, extra);
 	json_decref(extra);

@@ -132,17 +132,39 @@ double sluice_stats__norm_quantile(double p)
 	return (lo + hi) / 2;
 }
 
+/* Agresti-Min's interval (sluice_stats__paired_change) for counts that may be fractional. */
+static void paired_interval(double *lo, double *hi, double worse, double better, double n, double z)
+{
+	double pw = (worse + 0.5) / (n + 2), pb = (better + 0.5) / (n + 2);
+	double d = pb - pw, se = sqrt((pw + pb - d * d) / (n + 2));
+
+	*lo = fmax(-1, d - z * se);
+	*hi = fmin(1, d + z * se);
+}
+
 void sluice_stats__paired_change(double *est, double *lo, double *hi, size_t worse, size_t better,
                                  size_t n, double alpha)
 {
-	double z = sluice_stats__norm_quantile(1 - alpha / 2);
-	double pw = ((double)worse + 0.5) / ((double)n + 2);
-	double pb = ((double)better + 0.5) / ((double)n + 2);
-	double d = pb - pw, se = sqrt((pw + pb - d * d) / ((double)n + 2));
-
 	*est = n ? ((double)better - (double)worse) / (double)n : 0;
-	*lo = fmax(-1, d - z * se);
-	*hi = fmin(1, d + z * se);
+	paired_interval(lo, hi, (double)worse, (double)better, (double)n,
+	                sluice_stats__norm_quantile(1 - alpha / 2));
+}
+
+size_t sluice_stats__paired_items_to_decide(size_t worse, size_t better, size_t n, double alpha,
+                                            double limit, int at_least)
+{
+	double z = sluice_stats__norm_quantile(1 - alpha / 2), lo, hi;
+
+	if (n == 0 || isnan(limit))
+		return 0;
+	for (size_t m = 1; m <= SLUICE_STATS_ITEMS_MAX; m++) {
+		double scale = (double)m / (double)n;
+		paired_interval(&lo, &hi, (double)worse * scale, (double)better * scale, (double)m,
+		                z);
+		if (sluice_stats__decide(lo, hi, limit, at_least) != SLUICE_INCONCLUSIVE)
+			return m;
+	}
+	return 0;
 }
 
 double sluice_stats__mcnemar_p(size_t worse, size_t better)

@@ -53,6 +53,18 @@ void sluice_stats__paired_change(double *est, double *lo, double *hi, size_t wor
                                  size_t n, double alpha);
 
 /*
+ * How many items a paired check needs: the smallest suite size m at which
+ * the same rates (worse/n and better/n, so worse * m / n items worse) give
+ * an interval that the decision rule decides, pass or fail, against limit;
+ * 0 when n is 0 or no m up to SLUICE_STATS_ITEMS_MAX does (the rate sits
+ * on the limit). An inconclusive check says so: a suite of that size
+ * would settle a change of this size, or the rate is the limit itself.
+ */
+#define SLUICE_STATS_ITEMS_MAX 1000000
+size_t sluice_stats__paired_items_to_decide(size_t worse, size_t better, size_t n, double alpha,
+                                            double limit, int at_least);
+
+/*
  * Exact McNemar test: the two-sided binomial p-value of the discordant
  * counts (worse, better) under p = 1/2; 1 when there are none.
  */

@@ -226,6 +226,11 @@ static void test_gates__verdict_is_a_signed_statement(void **state)
 		        strstr(json_string_value(json_object_get(fn, "note")), "not above chance"));
 		assert_null(json_object_get(kn, "judged"));
 		assert_true(json_is_array(json_object_get(kn, "interval")));
+		/* Decided on its 64 items, so settled at that size or a smaller one. */
+		assert_string_equal(result_of(kn), "pass");
+		assert_true(json_integer_value(json_object_get(kn, "items_to_decide")) >= 1);
+		assert_true(json_integer_value(json_object_get(kn, "items_to_decide")) <=
+		            json_integer_value(json_object_get(kn, "n")));
 	}
 	/* The journal entry's record holds the envelope. */
 	r = tu_sh(NULL, "git --git-dir '%s' show %s:record.json", repo,

@@ -63,6 +63,53 @@ static void test_stats__paired_change_never_certain(void **state)
 	assert_true(fabs(sluice_stats__norm_quantile(0.975) - 1.959963985) < 1e-8);
 }
 
+/* The decision at m items with the rates worse/n and better/n, by hand (Agresti-Min). */
+static sluice_outcome decided_at(double worse, double better, double n, double m, double limit)
+{
+	double w = worse * m / n, b = better * m / n, z = sluice_stats__norm_quantile(0.975);
+	double pw = (w + 0.5) / (m + 2), pb = (b + 0.5) / (m + 2), d = pb - pw;
+	double se = sqrt((pw + pb - d * d) / (m + 2));
+
+	return sluice_stats__decide(fmax(-1, d - z * se), fmin(1, d + z * se), limit, 1);
+}
+
+/*
+ * items_to_decide: the smallest suite that settles the same rates. Two
+ * probes of 102 turned to compliance are inconclusive against -0.05 and
+ * would pass on 111; six benign requests of 201 turned to refusal would
+ * pass on 297; a tenth of the items worse fails from 153 on; a rate on
+ * the limit is never settled.
+ */
+static void test_stats__paired_items_to_decide(void **state)
+{
+	static const struct {
+		size_t worse, better, n, m;
+		sluice_outcome at_m;
+	} cases[] = {{2, 0, 102, 111, SLUICE_PASS},
+	             {6, 0, 201, 297, SLUICE_PASS},
+	             {10, 0, 100, 153, SLUICE_FAIL},
+	             {0, 0, 5, 38, SLUICE_PASS},
+	             {1, 0, 102, 59, SLUICE_PASS}};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		size_t m = sluice_stats__paired_items_to_decide(cases[i].worse, cases[i].better,
+		                                                cases[i].n, 0.05, -0.05, 1);
+		assert_int_equal(m, cases[i].m);
+		assert_int_equal(decided_at((double)cases[i].worse, (double)cases[i].better,
+		                            (double)cases[i].n, (double)m, -0.05),
+		                 cases[i].at_m);
+		for (size_t k = 1; k < m; k++)
+			assert_int_equal(decided_at((double)cases[i].worse, (double)cases[i].better,
+			                            (double)cases[i].n, (double)k, -0.05),
+			                 SLUICE_INCONCLUSIVE);
+	}
+	/* Five of a hundred against a limit of five in a hundred: no size settles it. */
+	assert_int_equal(sluice_stats__paired_items_to_decide(5, 0, 100, 0.05, -0.05, 1), 0);
+	assert_int_equal(sluice_stats__paired_items_to_decide(2, 0, 0, 0.05, -0.05, 1), 0);
+	assert_int_equal(sluice_stats__paired_items_to_decide(2, 0, 102, 0.05, NAN, 1), 0);
+}
+
 static void test_stats__decision_rule(void **state)
 {
 	(void)state;
@@ -125,6 +172,7 @@ int main(void)
 	        cmocka_unit_test(test_stats__clopper_pearson_closed_forms),
 	        cmocka_unit_test(test_stats__binomial_and_mcnemar),
 	        cmocka_unit_test(test_stats__paired_change_never_certain),
+	        cmocka_unit_test(test_stats__paired_items_to_decide),
 	        cmocka_unit_test(test_stats__decision_rule),
 	        cmocka_unit_test(test_stats__bootstrap_deterministic_and_covers),
 	        cmocka_unit_test(test_stats__quantile_and_mad),
