@@ -1290,6 +1290,31 @@ static void print_findings(const json_t *findings)
 	}
 }
 
+/*
+ * An inconclusive paired check's items_to_decide, after its interval: the
+ * suite size that would settle the same rates, or that none would (the
+ * rate is on the limit). Gain, with no limit, has nothing to say.
+ */
+static void print_items_to_decide(json_t *c)
+{
+	json_t *m = json_object_get(c, "items_to_decide");
+	const char *rule = json_string_value(json_object_get(c, "rule"));
+
+	if (!m || strcmp(json_string_value(json_object_get(c, "result")), "inconclusive") ||
+	    !rule || (strcmp(rule, "at_least") && strcmp(rule, "at_most")))
+		return;
+	printf("; %" JSON_INTEGER_FORMAT " worse, %" JSON_INTEGER_FORMAT
+	       " better of %" JSON_INTEGER_FORMAT,
+	       json_integer_value(json_object_get(c, "worse")),
+	       json_integer_value(json_object_get(c, "better")),
+	       json_integer_value(json_object_get(c, "n")));
+	if (json_is_integer(m))
+		printf(": a suite of %" JSON_INTEGER_FORMAT " would settle it",
+		       json_integer_value(m));
+	else
+		printf(": on the limit, no suite size settles it");
+}
+
 static void human_gate(json_t *v)
 {
 	json_t *g, *c;
@@ -1330,7 +1355,7 @@ static void human_gate(json_t *v)
 			printf("  %-13s %-26s %-13s",
 			       json_string_value(json_object_get(c, "result")),
 			       json_string_value(json_object_get(c, "check")), where ? where : "");
-			if (json_is_array(json_object_get(c, "interval")))
+			if (json_is_array(json_object_get(c, "interval"))) {
 				printf(" %+.4f [%+.4f, %+.4f] %s %+.4f",
 				       json_number_value(json_object_get(c, "estimate")),
 				       json_number_value(
@@ -1342,7 +1367,8 @@ static void human_gate(json_t *v)
 				               ? "<="
 				               : ">=",
 				       json_number_value(json_object_get(c, "limit")));
-			else if (json_is_array(json_object_get(c, "findings")))
+				print_items_to_decide(c);
+			} else if (json_is_array(json_object_get(c, "findings")))
 				printf(" %zu finding(s)",
 				       json_array_size(json_object_get(c, "findings")));
 			else if (json_is_string(json_object_get(c, "note")))
