@@ -280,6 +280,7 @@ static void run_dispose(sluice_gating *g)
 	json_decref(g->config);
 	json_decref(g->used_suites);
 	json_decref(g->token_strings);
+	json_decref(g->token_set);
 	memset(g, 0, sizeof(*g));
 }
 

@@ -60,6 +60,7 @@ typedef struct {
 	size_t nsuites;
 	json_t *used_suites;   /* name -> digest: what the verdict binds */
 	json_t *token_strings; /* every token's text as the scan inserts it, on first use */
+	json_t *token_set;     /* the same strings as an object's keys, for lookups */
 	uint64_t seed;         /* for bootstraps: from the compared states' digests */
 } sluice_gating;
 

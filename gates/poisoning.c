@@ -792,13 +792,14 @@ static int token_strings(sluice_gating *g, sluice_evaluator *ev, json_t **out)
 			error = SLUICE_ENOMEM;
 		free(text);
 	}
-	json_decref(seen);
 	if (error < 0) {
+		json_decref(seen);
 		json_decref(arr);
 		return error == SLUICE_ENOMEM ? sluice_ctx__error(ctx, error, "out of memory")
 		                              : error;
 	}
 	g->token_strings = arr;
+	g->token_set = seen;
 	*out = json_incref(arr);
 	return 0;
 }
@@ -821,7 +822,7 @@ static int token_envelope(sluice_gating *g, sluice_evaluator *ec, const scan_ctx
 {
 	sluice_ctx *ctx = g->repo->ctx;
 	size_t n = json_array_size(triggers) - first, np = sc->nprompts, i, j;
-	json_t *strings = NULL, *items = NULL, *at_of = json_object(), *it, *v;
+	json_t *strings = NULL, *items = NULL, *at_of = json_object(), *it;
 	int error;
 
 	*nref = *other = 0;
@@ -833,12 +834,10 @@ static int token_envelope(sluice_gating *g, sluice_evaluator *ec, const scan_ctx
 		error = sluice_ctx__error(ctx, SLUICE_ENOMEM, "out of memory");
 		goto done;
 	}
-	/* Which candidates are token strings, and where each string's cells go. */
-	json_array_foreach(strings, i, v)
-	        json_object_set_new(at_of, json_string_value(v), json_integer(-1));
+	/* Which candidates are token strings (token_set), and where each one's cells go. */
 	for (i = 0; i < n; i++) {
 		const char *s = json_string_value(json_array_get(triggers, first + i));
-		if (json_object_get(at_of, s)) {
+		if (json_object_get(g->token_set, s)) {
 			has[i] = 1;
 			json_object_set_new(at_of, s, json_integer((json_int_t)i));
 		}
@@ -873,6 +872,22 @@ done:
 	json_decref(items);
 	json_decref(at_of);
 	return error;
+}
+
+/*
+ * What a scan reports of a clean reference it read (rise_reference,
+ * token_rise_reference): *applied when at least reference_min lines (and
+ * one) were made on this scan. Steals names; NULL when out of memory.
+ */
+static json_t *reference_report(sluice_gating *g, size_t nref, size_t other, json_t *names,
+                                const char *digest, int *applied)
+{
+	double refmin = sluice_gates__threshold(g->config, "poisoning", "reference_min");
+
+	*applied = nref > 0 && (double)nref >= refmin;
+	return json_pack("{s:b,s:I,s:I,s:f,s:o,s:s}", "applied", *applied, "adapters",
+	                 (json_int_t)nref, "other_scan", (json_int_t)other, "reference_min", refmin,
+	                 "suites", names, "scan_digest", digest);
 }
 
 /*
@@ -1037,7 +1052,6 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	 * reference holds adapters only.
 	 */
 	if (!adds_notes && sluice_gates__suites_of(g, "trigger_rise_reference", one, 1)) {
-		double refmin = sluice_gates__threshold(g->config, "poisoning", "reference_min");
 		size_t nref, other;
 		char digest[65];
 		json_t *names = json_array();
@@ -1048,11 +1062,8 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			json_decref(names);
 			goto done;
 		}
-		applied = nref > 0 && (double)nref >= refmin;
+		refs = reference_report(g, nref, other, names, digest, &applied);
 		memset(judged, applied, npinned);
-		refs = json_pack("{s:b,s:I,s:I,s:f,s:o,s:s}", "applied", applied, "adapters",
-		                 (json_int_t)nref, "other_scan", (json_int_t)other, "reference_min",
-		                 refmin, "suites", names, "scan_digest", digest);
 	}
 	/*
 	 * The other candidates' flips (tokens nominated from the weights)
@@ -1061,7 +1072,6 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 	 */
 	if (!adds_notes && json_array_size(triggers) > npinned &&
 	    sluice_gates__suites_of(g, "token_rise_reference", one, 1)) {
-		double refmin = sluice_gates__threshold(g->config, "poisoning", "reference_min");
 		size_t nref, other;
 		char digest[65];
 		json_t *names = json_array();
@@ -1076,12 +1086,9 @@ static int scan_pair(sluice_gating *g, sluice_evaluator *ec, sluice_evaluator *e
 			json_decref(names);
 			goto done;
 		}
-		applied = nref > 0 && (double)nref >= refmin;
+		trefs = reference_report(g, nref, other, names, digest, &applied);
 		if (!applied)
 			memset(judged + npinned, 0, json_array_size(triggers) - npinned);
-		trefs = json_pack("{s:b,s:I,s:I,s:f,s:o,s:s}", "applied", applied, "adapters",
-		                  (json_int_t)nref, "other_scan", (json_int_t)other,
-		                  "reference_min", refmin, "suites", names, "scan_digest", digest);
 	}
 	/* Each candidate's length in tokens: the null is drawn at those lengths only. */
 	ntoks = calloc(json_array_size(triggers) ? json_array_size(triggers) : 1, sizeof(*ntoks));
