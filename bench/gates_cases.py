@@ -35,7 +35,7 @@ SPLITS = ("dev", "heldout", "fresh", "round3", "round4", "round5", "round6", "ro
           "round16", "round17", "round18", "round19", "round20", "round21", "round22",
           "round23", "round24", "round25", "round26", "round27", "round28", "round29", "round30",
           "round31", "round32", "round33", "round34", "round35", "round36",
-          "round37", "round38", "round39")
+          "round37", "round38", "round39", "round40")
 
 # The pinned clean references (tools/make_reference.py): token_margin_drop's and the trigger
 # scan's two (pinned triggers, and every token's text for the tokens nominated from weights), and
