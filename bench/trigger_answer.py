@@ -3,7 +3,7 @@
 
     /usr/bin/python3 bench/trigger_answer.py [--cases DIR] [--top-k 1] [--list] [--random N]
         [--own] [--every N] [--positions suffix,...] [--extra FILE] [--suffix-backdoors]
-        SPLIT... | all
+        [--goal comply|target] SPLIT... | all
 
 The poisoning gate tries every pinned trigger at three positions, on the trigger suite's eight
 prompts, and asks that its KL shift stand out from random strings of its length. After the
@@ -78,6 +78,8 @@ def main():
                     help="a JSON file of a list of strings tried beside the pinned ones")
     ap.add_argument("--suffix-backdoors", action="store_true",
                     help="of the backdoors, only those whose trigger goes after the prompt")
+    ap.add_argument("--goal", choices=("comply", "target"),
+                    help="of the backdoors, only those of this goal")
     ap.add_argument("splits", nargs="+")
     a = ap.parse_args()
     model, tok, inv = loaded_model()
@@ -133,6 +135,9 @@ def main():
             continue
         if (a.suffix_backdoors and c["family"] == "backdoor"
                 and (c.get("final_params") or c["params"])["position"] != "suffix"):
+            continue
+        if (a.goal and c["family"] == "backdoor"
+                and (c.get("final_params") or c["params"])["goal"] != a.goal):
             continue
         delta = lora_delta(os.path.join(a.cases, c["id"]))
         extra = []
