@@ -89,9 +89,11 @@ static void write_adapter(const char *dir, const char *config, const amod *mods,
 			assert_int_equal(sluice_buf__put(ctx, &file, &f, 4), 0);
 		}
 	}
-	snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir);
+	assert_true((size_t)snprintf(path, sizeof(path), "%s/adapter_model.safetensors", dir) <
+	            sizeof(path));
 	tu_write(path, file.ptr, file.len);
-	snprintf(path, sizeof(path), "%s/adapter_config.json", dir);
+	assert_true((size_t)snprintf(path, sizeof(path), "%s/adapter_config.json", dir) <
+	            sizeof(path));
 	tu_write(path, config, strlen(config));
 	sluice_buf__dispose(&file);
 	sluice_ctx_free(ctx);

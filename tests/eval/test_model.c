@@ -446,11 +446,11 @@ static void variant(char *dir, size_t len, const char *tag)
 {
 	char cmd[20000];
 
-	snprintf(dir, len, "%s/%s", F.tmp, tag);
-	snprintf(cmd, sizeof(cmd),
-	         "mkdir -p '%s' && cp '%s/config.json' '%s/' && ln -sf "
-	         "'%s/model.safetensors' '%s/model.safetensors'",
-	         dir, F.base, dir, F.base, dir);
+	assert_true((size_t)snprintf(dir, len, "%s/%s", F.tmp, tag) < len);
+	assert_true((size_t)snprintf(cmd, sizeof(cmd),
+	                             "mkdir -p '%s' && cp '%s/config.json' '%s/' && ln -sf "
+	                             "'%s/model.safetensors' '%s/model.safetensors'",
+	                             dir, F.base, dir, F.base, dir) < sizeof(cmd));
 	tu_sh_ok(NULL, "%s", cmd);
 }
 
