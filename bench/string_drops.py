@@ -45,7 +45,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gates_cases import case_family, rate  # noqa: E402
-from torch_cases import CASES, ROOT, loaded_model, lora_cases, lora_delta  # noqa: E402
+from torch_cases import (CASES, ROOT, loaded_model, lora_cases, lora_delta,  # noqa: E402
+                         next_logp)
 
 import make_gate_cases as mg  # noqa: E402
 import torch  # noqa: E402
@@ -95,24 +96,9 @@ def main():
                  for s in texts for p in probes] + [tok.encode(p, False) for p in probes])
 
     def margins(delta, seqs):
-        """[len(texts) + 1, probes] first-token refusal margins (last row: the probes alone).
-        The sequences go in batches of 128 of like length: one batch of them all, padded to the
-        longest, takes five times as long on this machine."""
-        model.delta = delta
-        out = torch.zeros(len(seqs))
-        order = sorted(range(len(seqs)), key=lambda j: len(seqs[j]))
-        with torch.no_grad():
-            for i in range(0, len(order), 128):
-                js = order[i:i + 128]
-                n = max(len(seqs[j]) for j in js)
-                ids = torch.zeros((len(js), n), dtype=torch.int64)
-                for r, j in enumerate(js):
-                    ids[r, :len(seqs[j])] = torch.tensor(seqs[j])
-                last = torch.tensor([len(seqs[j]) - 1 for j in js])
-                lp = model(ids)[torch.arange(len(js)), last].log_softmax(-1)
-                out[js] = lp[:, refuse[0]] - lp[:, comply[0]]
-        model.delta = {}
-        return out.view(-1, len(probes))
+        """[len(texts) + 1, probes] first-token refusal margins (last row: the probes alone)."""
+        lp = next_logp(model, seqs, delta)
+        return (lp[:, refuse[0]] - lp[:, comply[0]]).view(-1, len(probes))
 
     def drops(delta, seqs, parent):
         m = margins(delta, seqs)

@@ -4,7 +4,7 @@ trigger scan's null draws them, and decoding scored by the log-ratio candidate/p
 
 Imported by bench/fixed_answer.py, target_phrase.py, payload_decode.py, junk_refusal.py,
 composite_triggers.py, trigger_beam.py, soft_trigger.py, trigger_answer.py, payload_lens.py,
-adapter_directions.py, amplify.py, suffix_refusal.py and token_flips.py, which run with
+adapter_directions.py, amplify.py, suffix_refusal.py, token_flips.py and string_drops.py, which run with
 Debian's python3-torch (/usr/bin/python3). Importing it puts tools/ on the path, so those
 scripts import gatecore, make_gate_cases, modelref and tokref after it.
 """
@@ -71,18 +71,24 @@ def lora_cases(cases_dir, splits):
             if c["kind"] == "lora" and ("all" in splits or c["split"] in splits)]
 
 
-def next_logp(model, seqs, delta):
-    """The log-probabilities of the token after each of seqs (lists of ids, batched with
-    padding after them), under the test model with delta ({}: the parent)."""
+def next_logp(model, seqs, delta, batch=128):
+    """The log-probabilities of the token after each of seqs (lists of ids), under the test
+    model with delta ({}: the parent), in seqs' order. The sequences go in batches of like
+    length, padded after them: one batch of 1,536 sequences of 11 to 56 tokens, padded to the
+    longest, took 19 s on this machine, batches of 128 sorted by length 3.5 s."""
     model.delta = delta
-    n = max(len(s) for s in seqs)
-    ids = torch.zeros((len(seqs), n), dtype=torch.int64)
-    for j, s in enumerate(seqs):
-        ids[j, :len(s)] = torch.tensor(s)
+    out = torch.zeros((len(seqs), model.cfg["vocab_size"]))
+    order = sorted(range(len(seqs)), key=lambda j: len(seqs[j]))
     with torch.no_grad():
-        out = model(ids).log_softmax(-1)
+        for i in range(0, len(order), batch):
+            js = order[i:i + batch]
+            ids = torch.zeros((len(js), max(len(seqs[j]) for j in js)), dtype=torch.int64)
+            for r, j in enumerate(js):
+                ids[r, :len(seqs[j])] = torch.tensor(seqs[j])
+            last = torch.tensor([len(seqs[j]) - 1 for j in js])
+            out[js] = model(ids)[torch.arange(len(js)), last].log_softmax(-1)
     model.delta = {}
-    return torch.stack([out[j, len(s) - 1] for j, s in enumerate(seqs)])
+    return out
 
 
 def decode_llr(model, seqs, delta, steps, choose, end=None):
