@@ -5,8 +5,8 @@ trigger scan's null draws them, and decoding scored by the log-ratio candidate/p
 Imported by bench/fixed_answer.py, target_phrase.py, payload_decode.py, junk_refusal.py,
 composite_triggers.py, trigger_beam.py, soft_trigger.py, trigger_answer.py, payload_lens.py,
 adapter_directions.py, amplify.py, suffix_refusal.py, token_flips.py and string_drops.py,
-which run with Debian's python3-torch (/usr/bin/python3). Importing it puts tools/ on the path, so those
-scripts import gatecore, make_gate_cases, modelref and tokref after it.
+which run with Debian's python3-torch (/usr/bin/python3). Importing it puts tools/ on the
+path, so those scripts import gatecore, make_gate_cases, modelref and tokref after it.
 """
 import json
 import os
