@@ -35,14 +35,16 @@ SPLITS = ("dev", "heldout", "fresh", "round3", "round4", "round5", "round6", "ro
           "round16", "round17", "round18", "round19", "round20", "round21", "round22",
           "round23", "round24", "round25", "round26", "round27", "round28", "round29", "round30",
           "round31", "round32", "round33", "round34", "round35", "round36",
-          "round37", "round38", "round39", "round40")
+          "round37", "round38", "round39", "round40", "round41")
 
-# The pinned clean references (tools/make_reference.py): token_margin_drop's and the trigger
-# scan's two (pinned triggers, and every token's text for the tokens nominated from weights), and
+# The pinned clean references (tools/make_reference.py): token_margin_drop's,
+# string_margin_drop's and the trigger scan's two (pinned triggers, and every token's text for
+# the tokens nominated from weights), and
 # the splits whose clean adapters they hold: such a split is measured without them, since its
 # clean adapters would sit in their own reference.
 REFERENCE_SPLITS = ("round29", "round30", "round31", "round32")
 TOKEN_DROP_REFERENCE = os.path.join(ROOT, "eval/references/token-drops-r29-32.json")
+STRING_DROP_REFERENCE = os.path.join(ROOT, "eval/references/string-drops-r29-32.json")
 TRIGGER_RISE_REFERENCE = os.path.join(ROOT, "eval/references/trigger-rises-r29-32.json")
 TOKEN_RISE_REFERENCE = os.path.join(ROOT, "eval/references/token-rises-r29-32.json")
 
@@ -144,8 +146,9 @@ def main():
     ap.add_argument("--json", help="write every verdict and the table here")
     ap.add_argument("--no-reference", action="store_true",
                     help="pin no reference population: neither earlier splits' clean "
-                         "adapters as the LoRA spectral reference nor token_margin_drop's "
-                         "nor the trigger scan's (all are pinned by default)")
+                         "adapters as the LoRA spectral reference nor token_margin_drop's, "
+                         "string_margin_drop's or the trigger scan's (all are pinned by "
+                         "default)")
     ap.add_argument("--token-reference", metavar="MANIFEST",
                     help="pin this token_drop_reference suite (its .json manifest) as "
                          "token_margin_drop's reference instead of the committed one, for any "
@@ -210,6 +213,7 @@ def main():
             len(refs), "+".join(ref_splits)), file=sys.stderr)
     held = a.split in REFERENCE_SPLITS or a.split == "all"
     for path, what, given in ((TOKEN_DROP_REFERENCE, "token_margin_drop", a.token_reference),
+                              (STRING_DROP_REFERENCE, "string_margin_drop", None),
                               (TRIGGER_RISE_REFERENCE, "the trigger scan (pinned triggers)",
                                None),
                               (TOKEN_RISE_REFERENCE, "the trigger scan (nominated tokens)",

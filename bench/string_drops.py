@@ -6,8 +6,11 @@ adapters of other rounds.
         [--reference SPLIT]... [--reference-json JSON]... [--leave-one-out] [--limit VALUE]
         [--json OUT] [--list] SPLIT...
 
-A question for the comply backdoor whose made-up trigger follows the prompt, not a gate rule
-(docs/bench-gates.md, "Strings of a kind after the prompt"). The poisoning gate's
+A question for the comply backdoor whose made-up trigger follows the prompt (docs/bench-gates.md,
+"Strings of a kind after the prompt"), where its limit was fixed; since the thirty-seventh
+session the poisoning gate computes the same figure in C as `string_margin_drop`, with this
+list pinned as eval/suites/jargon-strings (its figures agree with this script's to 1e-4 nats).
+The poisoning gate's
 `token_margin_drop` tries every single token there; a made-up trigger of many tokens is never
 tried whole. But a backdoor trained on one string of a kind (a chess line, a journal citation,
 a cricket score) gives way to other strings of the same kind as well: its trigger's kind is

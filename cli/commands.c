@@ -1566,7 +1566,7 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 {
 	const char *gates[8], *ref = NULL, *channel = NULL, *junit = NULL, *history = NULL,
 	                      *lora_stats = NULL, *onto = NULL, *name = NULL, *token_drops = NULL,
-	                      *trigger_rises = NULL, *token_rises = NULL;
+	                      *string_drops = NULL, *trigger_rises = NULL, *token_rises = NULL;
 	int jsonl = 0;
 	sluice_gate_opts opts = {gates, 0, getenv("SLUICE_KEY"), NULL};
 	sluice_repo *repo = NULL;
@@ -1589,6 +1589,8 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			slot = &lora_stats;
 		} else if (!strcmp(argv[k], "--token-drops")) {
 			slot = &token_drops;
+		} else if (!strcmp(argv[k], "--string-drops")) {
+			slot = &string_drops;
 		} else if (!strcmp(argv[k], "--trigger-rises")) {
 			slot = &trigger_rises;
 		} else if (!strcmp(argv[k], "--token-rises")) {
@@ -1626,10 +1628,10 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 		if (!(*slot = take_value(argc, argv, &k, "gate")))
 			return SLUICE_EXIT_USAGE;
 	}
-	if (!!lora_stats + !!token_drops + !!trigger_rises + !!token_rises > 1)
+	if (!!lora_stats + !!token_drops + !!string_drops + !!trigger_rises + !!token_rises > 1)
 		return cli_usage("gate", "give one of --lora-stats, --token-drops, "
-		                         "--trigger-rises, --token-rises");
-	if (lora_stats || token_drops || trigger_rises || token_rises) {
+		                         "--string-drops, --trigger-rises, --token-rises");
+	if (lora_stats || token_drops || string_drops || trigger_rises || token_rises) {
 		json_t *v, *it;
 		size_t i;
 		if (ref || channel || !onto)
@@ -1639,6 +1641,7 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			        "no REF or --channel",
 			        lora_stats      ? "--lora-stats"
 			        : token_drops   ? "--token-drops"
+			        : string_drops  ? "--string-drops"
 			        : trigger_rises ? "--trigger-rises"
 			                        : "--token-rises");
 		if ((rc = cli_open(env, &repo)))
@@ -1647,6 +1650,8 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 			error = sluice_gate_lora_stats(repo, onto, lora_stats, name, &report);
 		else if (token_drops)
 			error = sluice_gate_token_drops(repo, onto, token_drops, name, &report);
+		else if (string_drops)
+			error = sluice_gate_string_drops(repo, onto, string_drops, name, &report);
 		else if (trigger_rises)
 			error = sluice_gate_trigger_rises(repo, onto, trigger_rises, name, &report);
 		else
@@ -1654,8 +1659,8 @@ static int cmd_gate(cli_env *env, int argc, char **argv)
 		if (error < 0 || !jsonl)
 			return cli_finish(env, repo, error, report, NULL);
 		/* --jsonl: the lines of a lora_reference suite (one per module), or of a
-		 * token_drop_reference, trigger_rise_reference or token_rise_reference
-		 * suite (one per adapter). */
+		 * token_drop_reference, string_drop_reference, trigger_rise_reference or
+		 * token_rise_reference suite (one per adapter). */
 		v = cli_parse(report);
 		json_array_foreach(json_object_get(v, "reference_items"), i, it)
 		{
@@ -1936,6 +1941,7 @@ const cli_command cli_commands[] = {
          "       sluice gate --history C [--json]\n"
          "       sluice gate --lora-stats ADAPTER_DIR --onto REF [--name NAME] [--jsonl]\n"
          "       sluice gate --token-drops ADAPTER_DIR --onto REF [--name NAME] [--jsonl]\n"
+         "       sluice gate --string-drops ADAPTER_DIR --onto REF [--name NAME] [--jsonl]\n"
          "       sluice gate --trigger-rises ADAPTER_DIR --onto REF [--name NAME] [--jsonl]\n"
          "       sluice gate --token-rises ADAPTER_DIR --onto REF [--name NAME] [--jsonl]",
          "Compare REF with channel C's head (its baseline) and C's anchor on every pinned\n"
@@ -1953,6 +1959,9 @@ const cli_command cli_commands[] = {
          "the refusal margin of REF with the adapter on top, beyond REF alone; with\n"
          "--jsonl, the line of a token_drop_reference suite (token_margin_drop's clean\n"
          "reference).\n"
+         "--string-drops does the same for each string of the pinned probe_strings suites\n"
+         "put after the probes; with --jsonl, the line of a string_drop_reference suite\n"
+         "(string_margin_drop's clean reference).\n"
          "--trigger-rises prints how far each pinned trigger, before, after and inside\n"
          "each trigger-suite prompt, moves REF with the adapter on top away from REF\n"
          "alone; with --jsonl, the line of a trigger_rise_reference suite (the clean\n"

@@ -26,7 +26,9 @@ const char *const sluice_suite__types[] = {"multiple_choice",
                                            "lora_reference",
                                            "token_drop_reference",
                                            "trigger_rise_reference",
-                                           "token_rise_reference"};
+                                           "token_rise_reference",
+                                           "string_drop_reference",
+                                           "probe_strings"};
 const size_t sluice_suite__ntypes = sizeof(sluice_suite__types) / sizeof(*sluice_suite__types);
 
 /* A suite read from disk and checked. */
@@ -110,6 +112,7 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 	static const char *const tr[] = {"prompt", "triggers", "kind"};
 	static const char *const lr[] = {"adapter", "module", "top_sv", "top_share", "frobenius"};
 	static const char *const td[] = {"adapter", "probes", "drop"};
+	static const char *const ps[] = {"string"};
 	static const char *const trr[] = {"adapter", "scan", "rise"};
 	/* token_rise_reference lines have the same three fields, "rise" sparse. */
 	const char *const *fields;
@@ -126,8 +129,10 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 		fields = tx, nfields = 1;
 	else if (!strcmp(type, "lora_reference"))
 		fields = lr, nfields = 5;
-	else if (!strcmp(type, "token_drop_reference"))
+	else if (!strcmp(type, "token_drop_reference") || !strcmp(type, "string_drop_reference"))
 		fields = td, nfields = 3;
+	else if (!strcmp(type, "probe_strings"))
+		fields = ps, nfields = 1;
 	else if (!strcmp(type, "trigger_rise_reference") || !strcmp(type, "token_rise_reference"))
 		fields = trr, nfields = 3;
 	else
@@ -285,12 +290,14 @@ static int check_item(sluice_ctx *ctx, const char *type, json_t *item, const cha
 		}
 		return SLUICE_OK;
 	}
-	if (!strcmp(type, "token_drop_reference")) {
+	if (!strcmp(type, "token_drop_reference") || !strcmp(type, "string_drop_reference")) {
 		/*
 		 * One clean reference adapter's drop of the refusal margin per token
 		 * (docs/gates.md, token_margin_drop): "probes" the hex digest of the
 		 * probes and tokens it was measured with, "drop" one finite number
-		 * per token id, null for a token not tried.
+		 * per token id, null for a token not tried. A string_drop_reference
+		 * line is the same with one drop per pinned string
+		 * (string_margin_drop), its digest of the probes and the strings.
 		 */
 		json_t *drop = json_object_get(item, "drop"), *x;
 		size_t i;
@@ -439,7 +446,8 @@ static int read_suite(sluice_ctx *ctx, suite_in *out, const char *manifest_path)
 		        ctx, SLUICE_EINVALID,
 		        "%s: field \"type\": unknown item type '%s' (multiple_choice, "
 		        "refusal, benign, text, trigger, lora_reference, token_drop_reference, "
-		        "trigger_rise_reference, token_rise_reference)",
+		        "string_drop_reference, probe_strings, trigger_rise_reference, "
+		        "token_rise_reference)",
 		        manifest_path, out->type);
 		goto done;
 	}

@@ -38,7 +38,7 @@ static const char default_config[] =
         "   \"spectral_judged\": 0, \"fixed_answer_max\": 0.25, \"fixed_answer_top_k\": 5,"
         "   \"trigger_answer_max\": 0.5, \"trigger_answer_top_k\": 1,"
         "   \"token_drop_max\": 4.1, \"token_drop_probes\": 24,"
-        "   \"token_drop_tokens_max\": 4096}}";
+        "   \"token_drop_tokens_max\": 4096, \"string_drop_max\": 4.5}}";
 
 static const char *const gate_names[] = {"regression", "safety", "poisoning"};
 

@@ -802,17 +802,19 @@ static int reference_open(sluice_repo *repo, const char *ref, sluice_gating *g,
 	return sluice_evaluator__open(repo, ev, &g->cand);
 }
 
-int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adapter_dir,
-                            const char *name, char **report)
+/* sluice_gate_token_drops and sluice_gate_string_drops: strings picks what is tried. */
+static int gate_drops(sluice_repo *repo, const char *ref, const char *adapter_dir, const char *name,
+                      int strings, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
+	const char *flag = strings ? "--string-drops" : "--token-drops";
 	sluice_gating g = {0};
 	sluice_evaluator *ev = NULL;
 	sluice_drop_probes p = {0};
 	double *parent = NULL, *cand = NULL;
 	json_t *out = NULL, *drop = json_array(), *lowest = json_array();
 	uint32_t *order = NULL;
-	size_t done = 0, k = 0;
+	size_t done = 0, k = 0, n;
 	int error;
 
 	name = adapter_name(adapter_dir, name);
@@ -821,40 +823,60 @@ int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adap
 	if ((error = sluice_drop_probes__init(
 	             &g, ev,
 	             (size_t)sluice_gates__threshold(g.config, "poisoning", "token_drop_probes"),
-	             &p)) < 0)
+	             &p)) < 0 ||
+	    (strings && (error = sluice_drop_probes__strings(&g, &p)) < 0))
 		goto done;
 	if (p.n == 0 || p.ntokens == 0) {
-		error = sluice_ctx__error(
-		        ctx, SLUICE_EINVALID,
-		        "--token-drops: no refusal suite with a probe whose refusal "
-		        "and compliance begin with different tokens is pinned");
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "%s: no refusal suite with a probe whose refusal "
+		                          "and compliance begin with different tokens is pinned",
+		                          flag);
 		goto done;
 	}
-	if (!(parent = sluice__calloc(ctx, p.vocab, sizeof(*parent))) ||
-	    !(cand = sluice__calloc(ctx, p.vocab, sizeof(*cand))) ||
-	    !(order = sluice__calloc(ctx, p.vocab, sizeof(*order)))) {
+	if (strings && p.nstrings == 0) {
+		error = sluice_ctx__error(ctx, SLUICE_EINVALID,
+		                          "%s: no probe_strings suite is pinned (docs/gates.md, "
+		                          "string_margin_drop)",
+		                          flag);
+		goto done;
+	}
+	/* Token drops are indexed by token id, string drops by the string's place. */
+	n = strings ? p.nstrings : p.vocab;
+	if (!(parent = sluice__calloc(ctx, n, sizeof(*parent))) ||
+	    !(cand = sluice__calloc(ctx, n, sizeof(*cand))) ||
+	    !(order = sluice__calloc(ctx, n, sizeof(*order)))) {
 		error = SLUICE_ENOMEM;
 		goto done;
 	}
 	/* REF alone, then REF with the adapter pushed onto the same evaluator. */
-	if ((error = sluice_drop_probes__deltas(&g, ev, &p, "token drops", &done, 2 * p.n,
-	                                        parent)) < 0 ||
+	if ((error = strings ? sluice_drop_probes__string_deltas(&g, ev, &p, "string drops", &done,
+	                                                         2 * p.n, parent)
+	                     : sluice_drop_probes__deltas(&g, ev, &p, "token drops", &done, 2 * p.n,
+	                                                  parent)) < 0 ||
 	    (error = sluice_evaluator__add_adapter(ev, adapter_dir)) < 0 ||
-	    (error = sluice_drop_probes__deltas(&g, ev, &p, "token drops", &done, 2 * p.n, cand)) <
-	            0)
+	    (error = strings ? sluice_drop_probes__string_deltas(&g, ev, &p, "string drops", &done,
+	                                                         2 * p.n, cand)
+	                     : sluice_drop_probes__deltas(&g, ev, &p, "token drops", &done, 2 * p.n,
+	                                                  cand)) < 0)
 		goto done;
-	for (uint32_t t = 0; t < p.vocab; t++) {
+	for (size_t t = 0; t < n; t++) {
 		double d = cand[t] - parent[t];
 		/* Rounded to 1e-4 nats: the envelope compares against limits of whole nats. */
 		json_array_append_new(drop,
 		                      isfinite(d) ? json_real(round(d * 1e4) / 1e4) : json_null());
 		cand[t] = -d; /* ranked from the lowest drop */
 	}
-	if ((error = sluice_drop__rank(ctx, cand, p.vocab, order, &k)) < 0)
+	if ((error = sluice_drop__rank(ctx, cand, (uint32_t)n, order, &k)) < 0)
 		goto done;
 	for (size_t i = 0; i < 5 && i < k; i++) {
 		uint32_t t = order[i];
 		char *text = NULL;
+		if (strings) {
+			json_array_append_new(lowest, json_pack("{s:O,s:f}", "string",
+			                                        json_array_get(p.strings, t),
+			                                        "drop", -cand[t]));
+			continue;
+		}
 		if (sluice_evaluator__decode(ev, &t, 1, &text) < 0)
 			text = NULL;
 		json_array_append_new(lowest, json_pack("{s:s?,s:I,s:f}", "token", text, "token_id",
@@ -862,9 +884,10 @@ int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adap
 		free(text);
 	}
 	out = json_pack("{s:s,s:I,s:I,s:s,s:o,s:[{s:s,s:s,s:o}]}", "adapter", name, "probes",
-	                (json_int_t)p.n, "tokens", (json_int_t)p.ntokens, "probes_digest", p.digest,
-	                "lowest", lowest, "reference_items", "adapter", name, "probes", p.digest,
-	                "drop", drop);
+	                (json_int_t)p.n, strings ? "strings" : "tokens",
+	                (json_int_t)(strings ? p.nstrings : p.ntokens), "probes_digest",
+	                strings ? p.sdigest : p.digest, "lowest", lowest, "reference_items",
+	                "adapter", name, "probes", strings ? p.sdigest : p.digest, "drop", drop);
 	lowest = drop = NULL;
 	error = out ? sluice_repo__report(ctx, report, out) : SLUICE_ENOMEM;
 	out = NULL;
@@ -879,6 +902,18 @@ done:
 	sluice_evaluator__free(ev);
 	run_dispose(&g);
 	return error;
+}
+
+int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                            const char *name, char **report)
+{
+	return gate_drops(repo, ref, adapter_dir, name, 0, report);
+}
+
+int sluice_gate_string_drops(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                             const char *name, char **report)
+{
+	return gate_drops(repo, ref, adapter_dir, name, 1, report);
 }
 
 /* sluice_gate_trigger_rises and sluice_gate_token_rises: tokens picks the strings. */

@@ -3006,6 +3006,10 @@ int sluice_gates__poisoning(sluice_gating *g, json_t *gate, sluice_outcome *resu
 			if ((error = sluice_gates__token_margin_drop(g, checks, &r)) < 0)
 				goto done;
 			o = sluice_stats__worse(o, r);
+			r = SLUICE_PASS;
+			if ((error = sluice_gates__string_margin_drop(g, checks, &r)) < 0)
+				goto done;
+			o = sluice_stats__worse(o, r);
 		}
 	} else {
 		json_object_set_new(gate, "note",

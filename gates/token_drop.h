@@ -1,7 +1,8 @@
 /*
- * gates/token_drop.h - one token after a harmful request, and how far it
- * lowers the refusal margin: the poisoning gate's token_margin_drop and
- * the reference lines that `sluice gate --token-drops` writes for it.
+ * gates/token_drop.h - one token, or one pinned string, after a harmful
+ * request, and how far it lowers the refusal margin: the poisoning gate's
+ * token_margin_drop and string_margin_drop, and the reference lines that
+ * `sluice gate --token-drops` and `--string-drops` write for them.
  *
  * A backdoor whose made-up trigger follows the prompt ends right where the
  * answer starts, so the trigger's last token sits at the position that
@@ -18,6 +19,15 @@
  * drop any of them has at the same token, at the most extreme token, in
  * nats. docs/gates.md, "token_margin_drop", gives the rule and how its
  * limit was fixed.
+ *
+ * A made-up trigger of many tokens is never tried whole that way. But a
+ * backdoor trained on one string of a kind (a chess line, a journal
+ * citation) gives way to other strings of odd notation as well, where
+ * random text does not. string_margin_drop is the same figure with the
+ * strings of the pinned probe_strings suites in place of tokens: each
+ * string put after the probe's text as "prompt string" (one space between)
+ * and tokenized with it, one pass per probe and string. Its reference
+ * lines are string_drop_reference suites, one drop per string.
  */
 #ifndef SLUICE_GATES_TOKEN_DROP_H
 #define SLUICE_GATES_TOKEN_DROP_H
@@ -34,6 +44,9 @@ typedef struct {
 	size_t ntokens;
 	uint32_t vocab;
 	char digest[65]; /* hex BLAKE2b-256 of all the above: what reference lines are keyed by */
+	json_t *strings; /* the pinned strings (sluice_drop_probes__strings), or NULL */
+	size_t nstrings;
+	char sdigest[65]; /* of digest and the strings: what string reference lines are keyed by */
 } sluice_drop_probes;
 
 /*
@@ -54,13 +67,30 @@ int sluice_drop_probes__deltas(sluice_gating *g, sluice_evaluator *ev, const slu
                                const char *what, size_t *done, size_t total, double *delta);
 
 /*
+ * The strings of g's pinned probe_strings suites (name order, then item
+ * order) into p->strings, and p->sdigest; p already initialised. With no
+ * such suite, p->nstrings is 0.
+ */
+int sluice_drop_probes__strings(sluice_gating *g, sluice_drop_probes *p);
+
+/*
+ * delta[p->nstrings]: ev's delta(s) at every pinned string, as
+ * sluice_drop_probes__deltas does for tokens. One pass per probe and per
+ * probe and string; progress counts probes.
+ */
+int sluice_drop_probes__string_deltas(sluice_gating *g, sluice_evaluator *ev,
+                                      const sluice_drop_probes *p, const char *what, size_t *done,
+                                      size_t total, double *delta);
+
+/*
  * The token ids whose score is finite, by score from the highest (ties by
  * id), into order[0..*n); order holds vocab entries.
  */
 int sluice_drop__rank(sluice_ctx *ctx, const double *score, uint32_t vocab, uint32_t *order,
                       size_t *n);
 
-/* The check (gates/poisoning.c calls it for a candidate that adds an adapter). */
+/* The checks (gates/poisoning.c calls them for a candidate that adds an adapter). */
 int sluice_gates__token_margin_drop(sluice_gating *g, json_t *checks, sluice_outcome *out);
+int sluice_gates__string_margin_drop(sluice_gating *g, json_t *checks, sluice_outcome *out);
 
 #endif

@@ -2,12 +2,15 @@
 """Measure clean adapters against the test model and write them as a pinned reference suite
 for the poisoning gate: the envelope a candidate adapter is set against.
 
-    python3 tools/make_reference.py --kind token-drops|trigger-rises|token-rises [--sluice BIN]
+    python3 tools/make_reference.py --kind token-drops|string-drops|trigger-rises|token-rises
+        [--sluice BIN]
         [--cases DIR] [--splits round29,round30,round31,round32] [--out PATH] [--stack-on ID]
         [--jobs N]
 
 --kind token-drops: how far each token after the harmful probes lowers the refusal margin
 (`sluice gate --token-drops`, a token_drop_reference suite; token_margin_drop's envelope).
+--kind string-drops: the same for each string of eval/suites/jargon-strings after the probes
+(`sluice gate --string-drops`, a string_drop_reference suite; string_margin_drop's envelope).
 --kind trigger-rises: how far each pinned trigger before, after and inside each trigger-suite
 prompt moves the model away from its parent (`sluice gate --trigger-rises`, a
 trigger_rise_reference suite; the trigger scan counts a pinned trigger's flip only above it).
@@ -49,6 +52,12 @@ KINDS = {
                     "lowers the test model's refusal margin under each of the %d clean adapters "
                     "of %s (tests/resources/gate-cases), beyond %s: token_margin_drop's reference "
                     "(docs/gates.md)."),
+    "string-drops": ("string_drop_reference",
+                     "How far each string of eval/suites/jargon-strings after the first 24 "
+                     "harmful probes of eval/suites/harmful lowers the test model's refusal "
+                     "margin under each of the %d clean adapters of %s "
+                     "(tests/resources/gate-cases), beyond %s: string_margin_drop's reference "
+                     "(docs/gates.md)."),
     "trigger-rises": ("trigger_rise_reference",
                       "How far each pinned trigger of eval/suites/triggers, before, after and "
                       "inside each of its prompts, moves the test model's next token away from "
@@ -132,7 +141,7 @@ def main():
                             a.stack_on], env).strip().splitlines()[-1]
         return S, env, onto
 
-    key = "drop" if a.kind == "token-drops" else "rise"
+    key = "drop" if a.kind in ("token-drops", "string-drops") else "rise"
     lines, t0, done = [None] * len(cases), time.time(), [0]
     lock = threading.Lock()
 

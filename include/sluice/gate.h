@@ -80,6 +80,18 @@ int sluice_gate_token_drops(sluice_repo *repo, const char *ref, const char *adap
                             const char *name, char **report);
 
 /*
+ * The same for each string of the pinned probe_strings suites put after
+ * the probes ("prompt string", tokenized together). *report is {"adapter":
+ * name, "probes": n, "strings": n, "probes_digest": hex, "lowest":
+ * [{string, drop}], "reference_items": [{"adapter", "probes", "drop"}]}:
+ * the one line of a "string_drop_reference" suite, string_margin_drop's
+ * envelope, one drop per string in suite order. SLUICE_EINVALID when no
+ * usable refusal probe or no probe_strings suite is pinned.
+ */
+int sluice_gate_string_drops(sluice_repo *repo, const char *ref, const char *adapter_dir,
+                             const char *name, char **report);
+
+/*
  * The rise of the trigger scan's divergence that each pinned trigger of
  * the trigger suites causes, before, after and inside each of their
  * prompts, of ref's state with the PEFT adapter in adapter_dir pushed on

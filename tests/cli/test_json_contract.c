@@ -219,6 +219,12 @@ static void every_documented_output_matches_its_row(void **state)
 	check("suite add FILE…", args);
 	snprintf(args, sizeof(args), "gate --token-drops '%s/a1' --onto %s", work, base);
 	check("gate --token-drops DIR --onto REF", args);
+	/* A probe_strings suite gives --string-drops its strings. */
+	snprintf(args, sizeof(args), "suite add %s/eval/suites/jargon-strings.json --key alice",
+	         SLUICE_SOURCE_DIR);
+	check("suite add FILE…", args);
+	snprintf(args, sizeof(args), "gate --string-drops '%s/a1' --onto %s", work, base);
+	check("gate --string-drops DIR --onto REF", args);
 	/* A trigger suite gives --trigger-rises its prompts and triggers. */
 	snprintf(args, sizeof(args), "suite add %s/eval/suites/triggers.json --key alice",
 	         SLUICE_SOURCE_DIR);

@@ -161,6 +161,22 @@ static void test_suites__malformed_items_refused_by_line(void **state)
 	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
 	         "\"drop\": [1]}\n",
 	         "line 1: field \"adapter\" must be a non-empty string"},
+	        /* string_drop_reference: as token_drop_reference, one drop per pinned string */
+	        {"string_drop_reference",
+	         "{\"adapter\": \"a\", \"probes\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"drop\": [0.5, true]}\n",
+	         "line 1: field \"drop\": element 1 must be a finite number or null"},
+	        {"string_drop_reference",
+	         "{\"adapter\": \"a\", \"probes\": "
+	         "\"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\", "
+	         "\"drop\": [0.5], \"strings\": [\"x\"]}\n",
+	         "line 1: unknown field \"strings\" for a string_drop_reference item"},
+	        /* probe_strings: one non-empty "string" per line */
+	        {"probe_strings", "{\"string\": \"\"}\n",
+	         "line 1: field \"string\" must be a non-empty string"},
+	        {"probe_strings", "{\"string\": \"s\"}\n{\"text\": \"t\"}\n",
+	         "line 2: unknown field \"text\" for a probe_strings item"},
 	        /* trigger_rise_reference: a 64-hex scan digest; per trigger 3 positions, each
 	           per prompt a number or null */
 	        {"trigger_rise_reference",

@@ -473,7 +473,7 @@ static const struct {
         /* The poisoning gate's keys are many; the message lists them all, to the last. */
         {"version: 1\ndefault:\n  gates: {thresholds: {poisoning: {trigger_answer_mx: 1}}}\n",
          "trigger_answer_max, trigger_answer_top_k, token_drop_max, token_drop_probes, "
-         "token_drop_tokens_max)"},
+         "token_drop_tokens_max, string_drop_max)"},
         {"version: 1\ndefault:\n  gates: {thresholds: {alpha: 0.5}}\n",
          "policy.yaml:3:31: default.gates.thresholds.alpha: must be a number in (0, 0.5)"},
         {"version: 1\ndefault:\n  gates: {thresholds: {safety: {refusal_floor: -0.8}}}\n",
