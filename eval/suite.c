@@ -18,6 +18,7 @@
 #define SUITE_MANIFEST_MAX (1u << 20)
 #define SUITE_ITEMS_MAX (256u << 20)
 
+/* New types go at the end: the suite_items fuzzer's seeds pick a type by its place here. */
 const char *const sluice_suite__types[] = {"multiple_choice",
                                            "refusal",
                                            "benign",
