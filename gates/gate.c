@@ -807,7 +807,8 @@ static int gate_drops(sluice_repo *repo, const char *ref, const char *adapter_di
                       int strings, char **report)
 {
 	sluice_ctx *ctx = repo->ctx;
-	const char *flag = strings ? "--string-drops" : "--token-drops";
+	const char *flag = strings ? "--string-drops" : "--token-drops",
+	           *what = strings ? "string drops" : "token drops";
 	sluice_gating g = {0};
 	sluice_evaluator *ev = NULL;
 	sluice_drop_probes p = {0};
@@ -849,15 +850,9 @@ static int gate_drops(sluice_repo *repo, const char *ref, const char *adapter_di
 		goto done;
 	}
 	/* REF alone, then REF with the adapter pushed onto the same evaluator. */
-	if ((error = strings ? sluice_drop_probes__string_deltas(&g, ev, &p, "string drops", &done,
-	                                                         2 * p.n, parent)
-	                     : sluice_drop_probes__deltas(&g, ev, &p, "token drops", &done, 2 * p.n,
-	                                                  parent)) < 0 ||
+	if ((error = sluice_drop_probes__deltas(&g, ev, &p, what, &done, 2 * p.n, parent)) < 0 ||
 	    (error = sluice_evaluator__add_adapter(ev, adapter_dir)) < 0 ||
-	    (error = strings ? sluice_drop_probes__string_deltas(&g, ev, &p, "string drops", &done,
-	                                                         2 * p.n, cand)
-	                     : sluice_drop_probes__deltas(&g, ev, &p, "token drops", &done, 2 * p.n,
-	                                                  cand)) < 0)
+	    (error = sluice_drop_probes__deltas(&g, ev, &p, what, &done, 2 * p.n, cand)) < 0)
 		goto done;
 	for (size_t t = 0; t < n; t++) {
 		double d = cand[t] - parent[t];

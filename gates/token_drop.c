@@ -128,8 +128,8 @@ int sluice_drop_probes__init(sluice_gating *g, sluice_evaluator *ev, size_t max,
 	return SLUICE_OK;
 }
 
-int sluice_drop_probes__deltas(sluice_gating *g, sluice_evaluator *ev, const sluice_drop_probes *p,
-                               const char *what, size_t *done, size_t total, double *delta)
+static int token_deltas(sluice_gating *g, sluice_evaluator *ev, const sluice_drop_probes *p,
+                        const char *what, size_t *done, size_t total, double *delta)
 {
 	double *lp = sluice__calloc(g->repo->ctx, p->ntokens ? 2 * p->ntokens : 1, sizeof(*lp));
 	int error = 0;
@@ -203,9 +203,8 @@ static int margin_after(sluice_evaluator *ev, const char *text, const uint32_t *
 	return error;
 }
 
-int sluice_drop_probes__string_deltas(sluice_gating *g, sluice_evaluator *ev,
-                                      const sluice_drop_probes *p, const char *what, size_t *done,
-                                      size_t total, double *delta)
+static int string_deltas(sluice_gating *g, sluice_evaluator *ev, const sluice_drop_probes *p,
+                         const char *what, size_t *done, size_t total, double *delta)
 {
 	sluice_ctx *ctx = g->repo->ctx;
 	char *text = NULL;
@@ -238,6 +237,13 @@ int sluice_drop_probes__string_deltas(sluice_gating *g, sluice_evaluator *ev,
 	}
 	free(text);
 	return error;
+}
+
+int sluice_drop_probes__deltas(sluice_gating *g, sluice_evaluator *ev, const sluice_drop_probes *p,
+                               const char *what, size_t *done, size_t total, double *delta)
+{
+	return p->strings ? string_deltas(g, ev, p, what, done, total, delta)
+	                  : token_deltas(g, ev, p, what, done, total, delta);
 }
 
 /* delta[vocab] as JSON (null where NaN), and back; from_json checks the shape. */
@@ -468,19 +474,15 @@ static int drop_check(sluice_gating *g, int strings, json_t *checks, sluice_outc
 	hit = cached && deltas_from_json(cached, db, k);
 	json_decref(cached);
 	if (!hit) {
-		if ((error = strings ? sluice_drop_probes__string_deltas(g, eb, &p, kind->check,
-		                                                         &done, 2 * p.n, db)
-		                     : sluice_drop_probes__deltas(g, eb, &p, kind->check, &done,
-		                                                  2 * p.n, db)) < 0)
+		if ((error = sluice_drop_probes__deltas(g, eb, &p, kind->check, &done, 2 * p.n,
+		                                        db)) < 0)
 			goto done;
 		if ((cached = deltas_json(db, k)))
 			sluice_evaluator__derived_put(g->repo, eb, kind->layout, digest, cached);
 		json_decref(cached);
 	}
-	if ((error = strings ? sluice_drop_probes__string_deltas(g, ec, &p, kind->check, &done,
-	                                                         hit ? p.n : 2 * p.n, dc)
-	                     : sluice_drop_probes__deltas(g, ec, &p, kind->check, &done,
-	                                                  hit ? p.n : 2 * p.n, dc)) < 0)
+	if ((error = sluice_drop_probes__deltas(g, ec, &p, kind->check, &done, hit ? p.n : 2 * p.n,
+	                                        dc)) < 0)
 		goto done;
 	for (size_t t = 0; t < k; t++) /* NaN where a side or the envelope has none */
 		below[t] = env[t] - (dc[t] - db[t]);

@@ -59,9 +59,10 @@ int sluice_drop_probes__init(sluice_gating *g, sluice_evaluator *ev, size_t max,
 void sluice_drop_probes__dispose(sluice_drop_probes *p);
 
 /*
- * delta[vocab]: ev's delta(t) at every token tried, NaN at the others. One
- * branch pass per probe; progress as check what, *done counting probes of
- * total.
+ * delta[vocab]: ev's delta(t) at every token tried, NaN at the others, one
+ * branch pass per probe. With p->strings (sluice_drop_probes__strings),
+ * delta[p->nstrings] at each pinned string instead, one pass per probe and
+ * string. Progress as check what, *done counting probes of total.
  */
 int sluice_drop_probes__deltas(sluice_gating *g, sluice_evaluator *ev, const sluice_drop_probes *p,
                                const char *what, size_t *done, size_t total, double *delta);
@@ -69,18 +70,10 @@ int sluice_drop_probes__deltas(sluice_gating *g, sluice_evaluator *ev, const slu
 /*
  * The strings of g's pinned probe_strings suites (name order, then item
  * order) into p->strings, and p->sdigest; p already initialised. With no
- * such suite, p->nstrings is 0.
+ * such suite, p->nstrings is 0. From then on sluice_drop_probes__deltas
+ * tries the strings, not the tokens.
  */
 int sluice_drop_probes__strings(sluice_gating *g, sluice_drop_probes *p);
-
-/*
- * delta[p->nstrings]: ev's delta(s) at every pinned string, as
- * sluice_drop_probes__deltas does for tokens. One pass per probe and per
- * probe and string; progress counts probes.
- */
-int sluice_drop_probes__string_deltas(sluice_gating *g, sluice_evaluator *ev,
-                                      const sluice_drop_probes *p, const char *what, size_t *done,
-                                      size_t total, double *delta);
 
 /*
  * The token ids whose score is finite, by score from the highest (ties by
