@@ -170,13 +170,22 @@ int sluice_evaluator__checkout(sluice_repo *repo, const sluice_version *v, char 
 	if ((size_t)snprintf(out, len, "%s/cache/state-%s", repo->sdir, shex) >= len)
 		return sluice_ctx__error(ctx, SLUICE_EINVALID, "path too long: %s/cache/state-%s",
 		                         repo->sdir, shex);
-	if (stat(out, &st) == 0) {
+	if (stat(out, &st) < 0) {
+		error = sluice_version_checkout(repo, vhex, out, NULL);
+		/*
+		 * Two processes that evaluate the same state at once both find
+		 * no copy and both check it out; each fills a directory of its
+		 * own and renames it into place whole, so the one that comes
+		 * second finds the first one's copy there and fails to move its
+		 * own. That copy is complete: it is checked as any reused one.
+		 */
+		if (error == 0 || stat(out, &st) < 0)
+			return error;
+	}
+	{
 		struct reuse_check rc = {ctx, out};
 		return sluice_version__each_file(v->state, reuse_check_file, &rc);
 	}
-	if ((error = sluice_version_checkout(repo, vhex, out, NULL)) < 0 && error != SLUICE_EEXISTS)
-		return error;
-	return SLUICE_OK;
 }
 
 /*

@@ -162,6 +162,34 @@ static void test_eval__a_changed_checkout_is_refused(void **state)
 }
 
 /*
+ * Processes that evaluate the same state at once, none finding a checkout in
+ * the cache, each check it out; the ones that come second find the first
+ * one's copy in place and use it. Before this was handled a third of
+ * three concurrent evaluations failed with "cannot move checkout". Five
+ * rounds of three, each on an emptied cache; every process must succeed and
+ * leave no scratch directory behind.
+ */
+static void test_eval__concurrent_evaluations_share_the_checkout(void **state)
+{
+	tu_run_result r;
+	char tm[41];
+	(void)state;
+
+	/* The test model: its checkout takes long enough for the processes to overlap. */
+	propose(tm, "propose base '%s/test-model'%s", SLUICE_RESOURCES, "");
+	r = tu_sh(env,
+	          "for i in 1 2 3 4 5; do rm -rf '%s/sluice/cache'; for j in 1 2 3; do "
+	          "( %s -C '%s' eval %s --suite facts --json --no-cache >/dev/null 2>&1 "
+	          "|| echo failed ) & done; wait; done; ls -a '%s/sluice/cache'",
+	          repo, TU_SLUICE, repo, tm, repo);
+	assert_int_equal(r.status, 0);
+	assert_null(strstr(r.out, "failed"));
+	assert_non_null(strstr(r.out, "state-"));
+	assert_null(strstr(r.out, "sluice-checkout"));
+	tu_run_dispose(&r);
+}
+
+/*
  * acc and acc_norm recomputed here from the per-item log-probabilities the
  * engine reports: acc_norm is the argmax of the summed log-probability
  * divided by the choice's length in characters (lm-evaluation-harness). The
@@ -459,6 +487,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_eval__cached_by_state_suite_and_backend),
 	        cmocka_unit_test(test_eval__a_changed_checkout_is_refused),
+	        cmocka_unit_test(test_eval__concurrent_evaluations_share_the_checkout),
 	        cmocka_unit_test(test_eval__acc_norm_is_per_character),
 	        cmocka_unit_test(test_eval__notes_template_is_the_documented_bytes),
 	        cmocka_unit_test(test_eval__adapters_and_notes_change_the_scores),
