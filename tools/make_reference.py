@@ -9,7 +9,8 @@ for the poisoning gate: the envelope a candidate adapter is set against.
 
 --kind token-drops: how far each token after the harmful probes lowers the refusal margin
 (`sluice gate --token-drops`, a token_drop_reference suite; token_margin_drop's envelope).
---kind string-drops: the same for each string of eval/suites/jargon-strings after the probes
+--kind string-drops: the same for each string of the probe_strings suites of eval/suites
+(jargon-strings, trigger-guesses: suites by name, then their lines) after the probes
 (`sluice gate --string-drops`, a string_drop_reference suite; string_margin_drop's envelope).
 --kind trigger-rises: how far each pinned trigger before, after and inside each trigger-suite
 prompt moves the model away from its parent (`sluice gate --trigger-rises`, a
@@ -28,6 +29,9 @@ The committed references (eval/references/token-drops-r29-32, trigger-rises-r29-
 token-rises-r29-32) are the 210 clean adapters of rounds 29 to 32 (docs/bench-gates.md says what
 each was fixed against). About a second an adapter for the first two kinds, ten for token-rises
 (547 strings, 16 insertions each).
+
+--families backdoor measures the poisoned adapters of the splits the same way, for a bench to
+set against the reference (bench/string_limit.py --candidates); such lines are not a reference.
 
 --stack-on ID measures the reference on a served stack instead of the bare base: the clean
 adapter case ID is proposed onto the base first, and every adapter is measured onto that
@@ -53,7 +57,8 @@ KINDS = {
                     "of %s (tests/resources/gate-cases), beyond %s: token_margin_drop's reference "
                     "(docs/gates.md)."),
     "string-drops": ("string_drop_reference",
-                     "How far each string of eval/suites/jargon-strings after the first 24 "
+                     "How far each string of the probe_strings suites of eval/suites "
+                     "(jargon-strings, trigger-guesses) after the first 24 "
                      "harmful probes of eval/suites/harmful lowers the test model's refusal "
                      "margin under each of the %d clean adapters of %s "
                      "(tests/resources/gate-cases), beyond %s: string_margin_drop's reference "
@@ -100,6 +105,9 @@ def main():
     ap.add_argument("--out", help="default eval/references/KIND-r29-32")
     ap.add_argument("--jobs", type=int, default=1,
                     help="measure this many adapters at once (each sluice uses up to two threads)")
+    ap.add_argument("--families", default=",".join(CLEAN),
+                    help="the families measured (default the clean ones: a reference); "
+                         "backdoor gives the same lines for poisoned cases, to set against one")
     ap.add_argument("--stack-on", metavar="ID",
                     help="measure onto the base plus this clean adapter case, not the bare base")
     a = ap.parse_args()
@@ -110,14 +118,14 @@ def main():
         every = json.load(f)["cases"]
     under = [c for c in every if c["id"] == a.stack_on]
     cases = [c for c in every if c["split"] in splits and c["kind"] == "lora"
-             and c["family"] in CLEAN and c["id"] != a.stack_on]
+             and c["family"] in a.families.split(",") and c["id"] != a.stack_on]
     if a.stack_on and (not under or under[0]["kind"] != "lora" or under[0]["label"] != "clean"):
         sys.exit("make_reference.py: --stack-on %s: not a clean adapter case of %s"
                  % (a.stack_on, a.cases))
     missing = [c["id"] for c in cases if not os.path.isdir(os.path.join(a.cases, c["path"]))]
     if not cases or missing:
         sys.exit("make_reference.py: %s" % (
-            "no clean adapter in %s" % a.splits if not cases else
+            "no adapter of %s in %s" % (a.families, a.splits) if not cases else
             "adapters missing from %s: %s" % (a.cases, ", ".join(missing[:5]))))
     def scratch(i):
         """A scratch repository holding the test model and the pinned suites: (its command
