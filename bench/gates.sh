@@ -4,7 +4,7 @@
 # intervals, and the wall time of the three gates on one adapter. See
 # docs/bench-gates.md.
 #
-#   bash bench/gates.sh [round32|round41|round40|round39|round38|round37|round36|round35|round34|round33|round28|round31|round30|round29|round27|round9|round26|round25|round24|round23|round22|round21|round20|round19|round18|round17|round16|round15|round14|round13|round12|round11|round10|round8|round7|round6|round5|round4|round3|fresh|heldout|dev|all] [results.json]
+#   bash bench/gates.sh [round32|round42|round41|round40|round39|round38|round37|round36|round35|round34|round33|round28|round31|round30|round29|round27|round9|round26|round25|round24|round23|round22|round21|round20|round19|round18|round17|round16|round15|round14|round13|round12|round11|round10|round8|round7|round6|round5|round4|round3|fresh|heldout|dev|all] [results.json]
 #
 # The thresholds are the default configuration (docs/gates.md). Each split was
 # fixed before any gate ran on its cases; a split measures the rules blind
@@ -26,7 +26,9 @@
 # (token_rise_reference, 7deb66c); round40 planned as round36, made to measure
 # blind the strings of jargon after the prompt (bench/string_drops.py, outside the
 # gates); round41 planned as round40, made to measure blind those strings as the
-# poisoning gate's string_margin_drop, on triggers not asked to be jargon; round31, round30 and round29 the adapter families
+# poisoning gate's string_margin_drop, on triggers not asked to be jargon; round42
+# planned as round41, made to measure blind string_margin_drop with its second list
+# (eval/suites/trigger-guesses) and its refitted limit, on triggers an attacker chose freely; round31, round30 and round29 the adapter families
 # only with 40 backdoors and fixed targets of their own, round29 and round30
 # each run once on the rules of 014fa98 (fixed_answer), round31 once on those
 # of da5d447 (trigger_override_spare);
