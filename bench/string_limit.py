@@ -54,8 +54,11 @@ def figures(lines, split_of, cols):
 
 def candidates(a, lines, every, strings, suites, limit):
     """The comply backdoors after the prompt of a.candidates against every reference line."""
-    with open(a.candidates) as f:
-        cand = [json.loads(x) for x in f if x.strip()]
+    try:
+        with open(a.candidates) as f:
+            cand = [json.loads(x) for x in f if x.strip()]
+    except (OSError, ValueError) as e:
+        sys.exit("string_limit.py: %s: %s" % (a.candidates, e))
     env = [min(x["drop"][j] for x in lines) for j in range(len(strings))]
     list_of = {j: name for name, cols in suites for j in cols}
     rows, per = [], {}

@@ -27,8 +27,8 @@ eval/references/KIND-r29-32.
 
 The committed references (eval/references/token-drops-r29-32, trigger-rises-r29-32,
 token-rises-r29-32) are the 210 clean adapters of rounds 29 to 32 (docs/bench-gates.md says what
-each was fixed against). About a second an adapter for the first two kinds, ten for token-rises
-(547 strings, 16 insertions each).
+each was fixed against). About a second an adapter for token-drops and trigger-rises, six for
+string-drops (128 strings), ten for token-rises (547 strings, 16 insertions each).
 
 --families backdoor measures the poisoned adapters of the splits the same way, for a bench to
 set against the reference (bench/string_limit.py --candidates); such lines are not a reference.
