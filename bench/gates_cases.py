@@ -129,7 +129,7 @@ def run(cmd, env, check=True):
 
 def lora_stats_lines(a, S, env, base, refs):
     """The spectral reference's lines, `sluice gate --lora-stats` of each clean adapter of the
-    earlier splits (about 1,400 for a late round), two at a time: about 25 s on two cores."""
+    earlier splits (1,451 before round 42), two at a time: about 40 s on two cores."""
     def one(c):
         return run(S + ["gate", "--lora-stats", os.path.join(a.cases, c["path"]), "--onto",
                         base, "--name", c["id"], "--jsonl"], env).stdout

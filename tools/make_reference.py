@@ -25,8 +25,8 @@ the pinned suites of eval/suites, and its line is kept, figures rounded to 1e-3 
 gets the lines, OUT.json the manifest that `sluice suite add` pins. OUT defaults to
 eval/references/KIND-r29-32.
 
-The committed references (eval/references/token-drops-r29-32, trigger-rises-r29-32,
-token-rises-r29-32) are the 210 clean adapters of rounds 29 to 32 (docs/bench-gates.md says what
+The committed references (eval/references/token-drops-r29-32, string-drops-r29-32,
+trigger-rises-r29-32, token-rises-r29-32) are the 210 clean adapters of rounds 29 to 32 (docs/bench-gates.md says what
 each was fixed against). About a second an adapter for token-drops and trigger-rises, six for
 string-drops (128 strings), ten for token-rises (547 strings, 16 insertions each).
 

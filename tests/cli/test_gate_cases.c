@@ -1222,9 +1222,9 @@ static void test_gate_cases__token_margin_drop_names_the_token(void **state)
  * (jargon-strings and trigger-guesses) after a harmful probe take its
  * refusal margin far below where any of the 210 clean adapters of rounds
  * 29-32 take them, most of all a string of the same kind, and the check
- * names it. Before the reference is
- * pinned the check is reported, not judged; a clean adapter of the same
- * round passes, with the baseline's side from the cache.
+ * names it. Before the reference is pinned the check is reported, not
+ * judged; a clean adapter of the same round passes, with the baseline's
+ * side from the cache.
  */
 static void test_gate_cases__string_margin_drop_names_the_string(void **state)
 {
