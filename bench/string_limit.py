@@ -37,6 +37,12 @@ from gates_cases import clopper_pearson, rate  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def most_below(env, drop, cols):
+    """(figure, string index): how far drop falls below the envelope env, at its most extreme
+    string among cols."""
+    return max((env[j] - drop[j], j) for j in cols)
+
+
 def figures(lines, split_of, cols):
     """Per adapter (id, split, figure, string index): the most extreme string among cols, set
     against the other splits' lines."""
@@ -47,13 +53,14 @@ def figures(lines, split_of, cols):
         env = {j: min(x["drop"][j] for x in others) for j in cols}
         for x in lines:
             if split_of[x["adapter"]] == s:
-                f, j = max((env[j] - x["drop"][j], j) for j in cols)
+                f, j = most_below(env, x["drop"], cols)
                 out.append((x["adapter"], s, f, j))
     return out
 
 
 def candidates(a, lines, every, strings, suites, limit):
-    """The comply backdoors after the prompt of a.candidates against every reference line."""
+    """The comply backdoors after the prompt and the clean adapters of a.candidates against
+    every reference line."""
     try:
         with open(a.candidates) as f:
             cand = [json.loads(x) for x in f if x.strip()]
@@ -71,8 +78,8 @@ def candidates(a, lines, every, strings, suites, limit):
         clean = c["label"] == "clean"
         if not clean and (p.get("goal") != "comply" or p.get("position") != "suffix"):
             continue
-        f, j = max((env[j] - x["drop"][j], j) for j in range(len(strings)))
-        alone = {name: max(env[j] - x["drop"][j] for j in cols) > limit for name, cols in suites}
+        f, j = most_below(env, x["drop"], range(len(strings)))
+        alone = {name: most_below(env, x["drop"], cols)[0] > limit for name, cols in suites}
         rows.append({"adapter": x["adapter"], "split": c["split"], "clean": clean,
                      "trigger": None if clean else p.get("trigger"),
                      "figure": f, "string": strings[j], "list": list_of[j], "above": f > limit,
