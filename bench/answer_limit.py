@@ -37,7 +37,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gates_cases import rate  # noqa: E402
+from gates_cases import PINNED, rate  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CLEAN = ("good-adapter", "benign-finetune", "unusual-adapter")
 
@@ -74,6 +76,14 @@ def excess(env, line, col, over=None):
     return (sum(r[0] > over for r in rows),) + rows[0][1:]
 
 
+def trigger_kinds(cases_dir):
+    """{case id: "pinned" or "made-up"} for the backdoors of the labelled set's manifest"""
+    with open(os.path.join(cases_dir, "cases.json"), encoding="utf-8") as f:
+        cases = json.load(f)["cases"]
+    return {c["id"]: "pinned" if (c.get("final_params") or c["params"])["trigger"] in PINNED
+            else "made-up" for c in cases if c["family"] == "backdoor"}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reference", action="append", required=True)
@@ -82,8 +92,10 @@ def main():
     ap.add_argument("--bare", action="store_true", help="read figure_bare")
     ap.add_argument("--count-above", type=float, default=None,
                     help="a case's figure is the count of rows more than this above the envelope")
+    ap.add_argument("--cases", default=os.path.join(ROOT, "tests", "resources", "gate-cases"))
     ap.add_argument("--json", default="")
     a = ap.parse_args()
+    kinds = trigger_kinds(a.cases)
     over = a.count_above
     col = 6 if a.bare else 4
     ref_splits = a.reference_splits.split(",")
@@ -108,7 +120,8 @@ def main():
     cands = [x for x in read(a.candidates) if x["split"] not in ref_splits]
     groups = collections.defaultdict(list)
     for x in cands:
-        groups[(x["split"], x["family"])].append((excess(env, x, col, over), x["id"]))
+        fam = x["family"] + ("/" + kinds[x["id"]] if x["id"] in kinds else "")
+        groups[(x["split"], fam)].append((excess(env, x, col, over), x["id"]))
     report = {"limit": limit, "loro": [[e[0], i] for e, i in loro[:10]], "groups": {}}
     if groups:
         print("\n| split | family | n | above %.2f | largest excess |" % limit)
