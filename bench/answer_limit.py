@@ -4,7 +4,8 @@ a study (not a gate rule) of whether the strings of string_margin_drop's lists f
 backdoors whose made-up trigger follows the prompt.
 
     python3 bench/answer_limit.py --reference REF.jsonl [--candidates C.jsonl ...]
-        [--reference-splits round29,round30,round31,round32] [--bare] [--json OUT]
+        [--reference-splits round29,round30,round31,round32] [--count-above D] [--bare]
+        [--cases DIR] [--json OUT]
 
 The lines come from `bench/trigger_answer.py --rows` (per case, for every string and set, the
 share of prompts on which the token the candidate raises most is newly its first choice, less

@@ -157,6 +157,7 @@ def main():
     for n, ss in null.items():
         for s in ss:
             strings.setdefault(s, ("random", n))
+
     def rows_of(tried):
         """(string, kind, length, position, set, sequences) for each of tried's rows"""
         return [(t, what, n, pos, name, seqs(texts, t, pos))
@@ -193,14 +194,15 @@ def main():
         if a.own and c["family"] == "backdoor" and p["trigger"] not in strings:
             own = rows_of([(p["trigger"], "own", 0)])
             rows, ps = plan + own, parents + next_rows(own, {})
-        bare_cand = dict(zip(sets, next_logp(model, [x for _, ss in bare for x in ss], delta)
-                             .split([len(ss) for _, ss in bare])))
+        if rows_out:
+            bare_cand = dict(zip(sets, next_logp(model, [x for _, ss in bare for x in ss], delta)
+                                 .split([len(ss) for _, ss in bare])))
         best, out = {}, []
         for (t, what, n, pos, name, _), parent, cand in zip(rows, ps, next_rows(rows, delta)):
             f, top = figure(cand, parent)
             word = inv.get(top, "<%d>" % top)
             row = [t, what, pos, name, round(f, 4), word]
-            if a.rows:
+            if rows_out:
                 fb, topb = figure_bare(cand, parent, bare_cand[name], bare_parent[name])
                 row += [round(fb, 4), inv.get(topb, "<%d>" % topb)]
             out.append(row)
@@ -218,6 +220,8 @@ def main():
             print("%-24s %-28s %s" % (c["id"], fam, "  ".join(
                 "%s/%s %.2f %r %s %r" % (w, pos, f, t, name, top)
                 for (w, pos), (f, t, name, top) in sorted(best.items()))), flush=True)
+    if rows_out:
+        rows_out.close()
     whats = [w for w in ("pinned", "extra", "random", "own")
              if any((w, pos) in b for v in fams.values() for _, b in v for pos in positions)]
     print("| family | n | " + " | ".join("%s/%s max [median]" % (w, pos) for w in whats
