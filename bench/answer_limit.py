@@ -142,6 +142,11 @@ def main():
         print("\npooled:")
         for fam, (k, n) in sorted(pooled.items()):
             print("  %-28s %s" % (fam, rate(k, n)))
+        clean = [pooled[f] for f in CLEAN if f in pooled]
+        if clean:
+            k, n = sum(c[0] for c in clean), sum(c[1] for c in clean)
+            print("  %-28s %s" % ("clean adapters", rate(k, n)))
+            report["clean"] = {"n": n, "above": k}
     for (split, fam), v in sorted(groups.items()):
         if fam in CLEAN:
             continue
